@@ -1,0 +1,39 @@
+/** Human formatting shared by every command's text output. JSON output never goes through here. */
+
+/** 8900113820 → "8.29 GB" (binary units, as AWS bills: 1 GB = 2^30 bytes). */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes)) return String(bytes)
+  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB']
+  let value = Math.abs(bytes)
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  const digits = unit === 0 ? 0 : value >= 100 ? 0 : value >= 10 ? 1 : 2
+  return `${bytes < 0 ? '-' : ''}${value.toFixed(digits)} ${units[unit]}`
+}
+
+/** 480 → "$480.00"; 0.0042 → "$0.0042". */
+export function formatUsd(usd: number): string {
+  if (!Number.isFinite(usd)) return String(usd)
+  const abs = Math.abs(usd)
+  const digits = abs !== 0 && abs < 0.01 ? 4 : 2
+  return `${usd < 0 ? '-' : ''}$${abs.toLocaleString('en-US', {maximumFractionDigits: digits, minimumFractionDigits: digits})}`
+}
+
+/** 248777 → "248,777". */
+export function formatCount(n: number): string {
+  return n.toLocaleString('en-US', {maximumFractionDigits: 2})
+}
+
+/** 0.9965 → "99.6%". */
+export function formatShare(share: number, digits = 1): string {
+  return `${(share * 100).toFixed(digits)}%`
+}
+
+/** 2137.4 → "2137x"; 1.83 → "1.8x". */
+export function formatRatio(ratio: number): string {
+  if (!Number.isFinite(ratio)) return '∞'
+  return ratio >= 10 ? `${Math.round(ratio)}x` : `${ratio.toFixed(1)}x`
+}

@@ -1,0 +1,33 @@
+import type {StoreStatus} from '../store/status.js'
+import {formatBytes, formatCount, formatUsd} from './format.js'
+
+export type Align = 'left' | 'right'
+
+/**
+ * A plain-text table: a header row, a rule, then rows. Numbers are right-aligned by default.
+ * Returns a string for `this.log` (so --json suppresses it).
+ */
+export function renderTable(headers: string[], rows: Array<Array<number | string>>, align?: Align[]): string {
+  const cells = rows.map((row) => row.map(String))
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((row) => (row[i] ?? '').length)))
+  const aligns = headers.map((_, i) => align?.[i] ?? (rows.every((row) => typeof row[i] === 'number') && rows.length > 0 ? 'right' : 'left'))
+  const line = (values: string[]) =>
+    values.map((v, i) => (aligns[i] === 'right' ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0))).join('  ').trimEnd()
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map((row) => line(row))].join('\n')
+}
+
+export function renderStatus(status: StoreStatus): string {
+  if (status.sources.length === 0) return `store ${status.store}: empty (run billwatch ingest FILE…)`
+  const sources = renderTable(
+    ['#', 'format', 'first day', 'last day', 'days', 'line items', 'path'],
+    status.sources.map((s) => [s.id, s.format, s.firstDay ?? '-', s.lastDay ?? '-', s.days, s.lineItems, s.path]),
+    ['right', 'left', 'left', 'left', 'right', 'right', 'left'],
+  )
+  const usage = renderTable(
+    ['usage type', 'days', 'amount', 'cost'],
+    status.usageTypes.map((u) => [u.usageType, u.days, u.unit === 'bytes' ? formatBytes(u.amount) : `${formatCount(u.amount)} ${u.unit ?? ''}`.trim(), u.costUsd === null ? '-' : formatUsd(u.costUsd)]),
+    ['left', 'right', 'right', 'right'],
+  )
+  const range = status.firstDay ? `${status.firstDay} .. ${status.lastDay} (${status.days} days)` : 'no days'
+  return [`store ${status.store} (schema v${status.schemaVersion}): ${range}`, '', sources, '', usage].join('\n')
+}

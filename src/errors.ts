@@ -1,0 +1,91 @@
+/**
+ * The one error type of billwatch. `src/` throws it; only the CLI base command turns it into an
+ * exit code and a line on stderr (or a JSON error object under --json).
+ *
+ * The message is one line, compiler style: `samples/x.csv:17: column "UsageValue": expected a number, got "n/a"`.
+ */
+export type ErrorCode =
+  | 'E_USAGE' // bad flags or arguments
+  | 'E_NOT_FOUND' // a named file, repository or host does not exist
+  | 'E_EMPTY' // an input with nothing in it
+  | 'E_FORMAT' // content is not a format billwatch knows
+  | 'E_HEADER' // a CSV header is unknown or lacks a required column
+  | 'E_VALUE' // a field does not parse (number, date)
+  | 'E_TRUNCATED' // compressed or binary input ends early
+  | 'E_STORE' // the store cannot be opened or migrated
+  | 'E_GIT' // git failed or the path is not a repository
+  | 'E_PCAP' // a capture cannot be read
+  | 'E_NETWORK' // sockets, DNS, timeouts
+  | 'E_AWS' // an AWS API refused or failed
+  | 'E_NO_DATA' // the store holds nothing to analyse
+
+export interface ErrorLocation {
+  file?: string
+  line?: number
+  field?: string
+  expected?: string
+  got?: string
+}
+
+export interface BillwatchErrorOptions extends ErrorLocation {
+  suggestions?: string[]
+  exitCode?: number
+  cause?: unknown
+}
+
+/** Exit codes shared by every command; `probe` adds its own verdict codes on top (see its help). */
+export const EXIT = {ok: 0, input: 1, usage: 2} as const
+
+export class BillwatchError extends Error {
+  readonly code: ErrorCode
+  readonly file?: string
+  readonly line?: number
+  readonly field?: string
+  readonly expected?: string
+  readonly got?: string
+  readonly suggestions: string[]
+  readonly exitCode: number
+
+  constructor(code: ErrorCode, detail: string, options: BillwatchErrorOptions = {}) {
+    super(formatLocated(detail, options), options.cause === undefined ? undefined : {cause: options.cause})
+    this.name = 'BillwatchError'
+    this.code = code
+    if (options.file !== undefined) this.file = options.file
+    if (options.line !== undefined) this.line = options.line
+    if (options.field !== undefined) this.field = options.field
+    if (options.expected !== undefined) this.expected = options.expected
+    if (options.got !== undefined) this.got = options.got
+    this.suggestions = options.suggestions ?? []
+    this.exitCode = options.exitCode ?? (code === 'E_USAGE' ? EXIT.usage : EXIT.input)
+  }
+
+  /** The stable JSON shape of an error, printed under --json. */
+  toJSON(): Record<string, unknown> {
+    const out: Record<string, unknown> = {code: this.code, message: this.message}
+    if (this.file !== undefined) out.file = this.file
+    if (this.line !== undefined) out.line = this.line
+    if (this.field !== undefined) out.field = this.field
+    if (this.expected !== undefined) out.expected = this.expected
+    if (this.got !== undefined) out.got = this.got
+    if (this.suggestions.length > 0) out.suggestions = this.suggestions
+    return out
+  }
+}
+
+/** `file:line: column "field": detail, expected X, got "Y"` — whichever parts are known. */
+function formatLocated(detail: string, loc: ErrorLocation): string {
+  let where = ''
+  if (loc.file !== undefined) where = loc.line === undefined ? `${loc.file}: ` : `${loc.file}:${loc.line}: `
+  const field = loc.field === undefined ? '' : `column "${loc.field}": `
+  const expected = loc.expected === undefined ? '' : `${detail ? ', ' : ''}expected ${loc.expected}`
+  const got = loc.got === undefined ? '' : `, got ${JSON.stringify(truncate(loc.got, 60))}`
+  return `${where}${field}${detail}${expected}${got}`.replace(/\s+/g, ' ').trim()
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+}
+
+export function isBillwatchError(error: unknown): error is BillwatchError {
+  return error instanceof BillwatchError
+}

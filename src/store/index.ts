@@ -1,0 +1,142 @@
+import {existsSync, mkdirSync} from 'node:fs'
+import {dirname} from 'node:path'
+
+import {type DuckDBConnection, DuckDBInstance, type DuckDBValue} from '@duckdb/node-api'
+
+import {BillwatchError} from '../errors.js'
+import {MIGRATIONS, USAGE_VIEW} from './schema.js'
+
+export type SqlParams = DuckDBValue[] | Record<string, DuckDBValue>
+export type Row = Record<string, unknown>
+
+export interface OpenOptions {
+  /** Refuse to create a new, empty store (commands that only read). */
+  mustExist?: boolean
+}
+
+/**
+ * The billwatch store: one DuckDB file. Every command reads and writes through this class; domain
+ * modules add their own queries as functions that take a Store (see src/ingest, src/detect).
+ */
+export class Store {
+  private constructor(
+    readonly path: string,
+    private readonly instance: DuckDBInstance,
+    readonly connection: DuckDBConnection,
+  ) {}
+
+  static async open(path: string, options: OpenOptions = {}): Promise<Store> {
+    const inMemory = path === ':memory:'
+    if (!inMemory && !existsSync(path)) {
+      if (options.mustExist) {
+        throw new BillwatchError('E_NO_DATA', `no store at ${path}`, {
+          suggestions: ['billwatch ingest FILE… (or pass --db PATH / set BILLWATCH_DB)'],
+        })
+      }
+      mkdirSync(dirname(path), {recursive: true})
+    }
+    let instance: DuckDBInstance
+    try {
+      instance = await DuckDBInstance.create(path)
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error)
+      const locked = /lock/i.test(text)
+      throw new BillwatchError('E_STORE', locked ? `store ${path} is in use by another billwatch process` : `cannot open store ${path}: ${firstLine(text)}`, {cause: error})
+    }
+    const store = new Store(path, instance, await instance.connect())
+    await store.migrate()
+    return store
+  }
+
+  async close(): Promise<void> {
+    this.connection.closeSync()
+    this.instance.closeSync()
+  }
+
+  /** Runs a statement for its effect. */
+  async run(sql: string, params?: SqlParams): Promise<void> {
+    await this.connection.run(sql, params)
+  }
+
+  /** Runs a query and returns JSON-safe rows (BIGINT → number when safe, DATE → 'YYYY-MM-DD'). */
+  async all<T = Row>(sql: string, params?: SqlParams): Promise<T[]> {
+    const reader = await this.connection.runAndReadAll(sql, params)
+    return reader.getRowObjectsJS().map((row) => normalizeRow(row) as T)
+  }
+
+  async one<T = Row>(sql: string, params?: SqlParams): Promise<T | undefined> {
+    return (await this.all<T>(sql, params))[0]
+  }
+
+  /** One transaction: everything in `fn` lands, or nothing does. */
+  async transaction<R>(fn: () => Promise<R>): Promise<R> {
+    await this.run('BEGIN TRANSACTION')
+    try {
+      const result = await fn()
+      await this.run('COMMIT')
+      return result
+    } catch (error) {
+      await this.run('ROLLBACK')
+      throw error
+    }
+  }
+
+  async schemaVersion(): Promise<number> {
+    const row = await this.one<{v: null | number}>('SELECT max(version) AS v FROM schema_version')
+    return row?.v ?? 0
+  }
+
+  /** Saves a finding of one command for others to read back (kind: 'pcap', 'probe', 'correlate' …). */
+  async saveEvidence(kind: string, subject: string, data: unknown): Promise<void> {
+    await this.run('INSERT INTO evidence (kind, subject, data) VALUES ($1, $2, $3)', [kind, subject, JSON.stringify(data)])
+  }
+
+  /** The newest finding of a kind (for one subject, if given). */
+  async latestEvidence<T>(kind: string, subject?: string): Promise<undefined | {createdAt: string; data: T; subject: string}> {
+    const row = await this.one<{created_at: string; data: string; subject: string}>(
+      `SELECT subject, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ') AS created_at, data::VARCHAR AS data FROM evidence
+       WHERE kind = $1 AND ($2::VARCHAR IS NULL OR subject = $2) ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+      [kind, subject ?? null],
+    )
+    return row ? {createdAt: row.created_at, data: JSON.parse(row.data) as T, subject: row.subject} : undefined
+  }
+
+  private async migrate(): Promise<void> {
+    await this.run('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)')
+    const current = await this.schemaVersion()
+    const latest = MIGRATIONS.at(-1)?.version ?? 0
+    if (current > latest) {
+      throw new BillwatchError('E_STORE', `store ${this.path} has schema version ${current}, newer than this billwatch understands (${latest})`, {
+        suggestions: ['upgrade billwatch, or use another --db'],
+      })
+    }
+    const pending = MIGRATIONS.filter((m) => m.version > current)
+    if (pending.length === 0) return
+    await this.transaction(async () => {
+      for (const migration of pending) {
+        for (const statement of migration.statements) await this.run(statement)
+        await this.run('INSERT INTO schema_version (version) VALUES ($1)', [migration.version])
+      }
+      await this.run(USAGE_VIEW)
+    })
+  }
+}
+
+function normalizeRow(row: Record<string, unknown>): Row {
+  const out: Row = {}
+  for (const [key, value] of Object.entries(row)) out[key] = normalizeValue(value)
+  return out
+}
+
+function normalizeValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString()
+  if (value instanceof Date) {
+    const iso = value.toISOString()
+    return iso.endsWith('T00:00:00.000Z') ? iso.slice(0, 10) : iso
+  }
+  return value
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? text
+}

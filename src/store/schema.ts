@@ -1,0 +1,83 @@
+/**
+ * Forward-only migrations of the store. Each entry moves the schema from `version - 1` to `version`;
+ * `schema_version` records every step applied. Never edit a released step: add a new one.
+ */
+export interface Migration {
+  version: number
+  statements: string[]
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    statements: [
+      `CREATE SEQUENCE source_id_seq START 1`,
+      // One row per ingested file (or API fetch). cover_* is the day range [start, end) the source
+      // restates; scope 'all' restates every usage type there (CUR, FOCUS), 'listed' only its own.
+      `CREATE TABLE sources (
+        id INTEGER PRIMARY KEY DEFAULT nextval('source_id_seq'),
+        path VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        family VARCHAR NOT NULL,
+        content_hash VARCHAR NOT NULL UNIQUE,
+        bytes BIGINT,
+        ingested_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        cover_start DATE,
+        cover_end DATE,
+        scope VARCHAR NOT NULL,
+        billing_period VARCHAR,
+        line_items BIGINT NOT NULL DEFAULT 0
+      )`,
+      // Normalized daily usage. amount is in the canonical unit named in unit: data transfer in bytes
+      // (AWS "GB" = 2^30 bytes), instance time in hours, anything else as the export states it.
+      `CREATE TABLE usage_daily (
+        source_id INTEGER NOT NULL,
+        day DATE NOT NULL,
+        account VARCHAR,
+        region VARCHAR,
+        service VARCHAR,
+        usage_type VARCHAR NOT NULL,
+        usage_base VARCHAR NOT NULL,
+        operation VARCHAR,
+        resource_id VARCHAR,
+        amount DOUBLE,
+        unit VARCHAR,
+        cost DOUBLE,
+        currency VARCHAR
+      )`,
+      `CREATE INDEX usage_daily_day ON usage_daily(day)`,
+      // Findings of other commands (pcap summaries, probe verdicts, correlations) that later commands
+      // (explain, report, probe --pcap) read back instead of recomputing.
+      `CREATE TABLE evidence (
+        kind VARCHAR NOT NULL,
+        subject VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        data JSON NOT NULL
+      )`,
+    ],
+    version: 1,
+  },
+]
+
+/** Families rank the formats by richness: when two families hold the same day and usage type, the richer wins. */
+export const FAMILY_RANK: Record<string, number> = {
+  'cur': 1,
+  'focus': 2,
+  'cost-explorer-api': 3,
+  'usage-report': 4,
+  'cloudwatch': 5,
+  'cost-explorer-csv': 6,
+}
+
+/**
+ * The view every query reads: per (day, usage type) only the richest family's rows, so ingesting a
+ * usage report and a CUR of the same month never double-counts.
+ */
+export const USAGE_VIEW = `CREATE OR REPLACE VIEW usage AS
+  WITH tagged AS (
+    SELECT u.*, s.family,
+      CASE s.family ${Object.entries(FAMILY_RANK).map(([f, r]) => `WHEN '${f}' THEN ${r}`).join(' ')} ELSE 99 END AS family_rank
+    FROM usage_daily u JOIN sources s ON s.id = u.source_id
+  ), best AS (
+    SELECT day, usage_type, min(family_rank) AS family_rank FROM tagged GROUP BY day, usage_type
+  )
+  SELECT t.* EXCLUDE (family_rank) FROM tagged t JOIN best b USING (day, usage_type, family_rank)`
