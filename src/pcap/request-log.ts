@@ -1,0 +1,27 @@
+/**
+ * The columnar log of NTP client requests a capture holds, as the pcap reader produces it and the
+ * behaviour heuristics (NAT, fleets, RFC violations) and rate-limiter simulations consume it.
+ * Typed arrays, one slot per request, in capture order: 2.8M requests fit in ~50 MB.
+ */
+export interface RequestLog {
+  /** Number of requests (the arrays may be longer; only [0, count) is valid). */
+  count: number
+  /** Capture time of each request, Unix seconds (fractional). */
+  timeSec: Float64Array
+  /** Index into `clients` of the requesting address. */
+  client: Uint32Array
+  srcPort: Uint16Array
+  /** NTP version of the request (1–4). */
+  version: Uint8Array
+  /** NTP mode of the request (3 client; 1 symmetric active; 6/7 control). */
+  mode: Uint8Array
+  /**
+   * What the server did, as far as the capture shows: 0 = no reply seen, 1 = answered,
+   * 2 = answered with a KoD. Matched per (client address, port) in order.
+   */
+  reply: Uint8Array
+  /** Billable (IP-layer) bytes of the reply, or of a typical reply when none was seen. */
+  replyIpBytes: Uint16Array
+  /** Client addresses, text form (IPv4 dotted quad, IPv6 RFC 5952). */
+  clients: string[]
+}
