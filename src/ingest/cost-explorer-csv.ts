@@ -1,0 +1,94 @@
+import {BillwatchError} from '../errors.js'
+import {isRealDate, isoDay, parseNumber, readSmallCsv} from './csv-text.js'
+import type {UsageRow} from './write.js'
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+
+export interface ParsedCostExplorerCsv {
+  rows: UsageRow[]
+  lineItems: number
+}
+
+/**
+ * The Cost Explorer console "Download CSV" (formats.md §5.4): a pivot with one column per group
+ * (`DataTransfer-Out-Bytes($)`), a `Total costs($)` column, a `… total` row, then one row per day
+ * (`YYYY-MM-DD`) or month. `($)` columns are cost in USD; any other `(unit)` suffix is usage in that
+ * unit. The transposed layout (months as columns, groups as rows) is read too.
+ */
+export async function parseCostExplorerCsv(path: string): Promise<ParsedCostExplorerCsv> {
+  const {header, rows} = await readSmallCsv(path)
+  const dimension = header[0] ?? ''
+  const groups = header.slice(1).map((name, i) => ({column: i + 1, ...splitSuffix(name)}))
+  const transposed = groups.length > 0 && groups.filter((g) => !/^total/i.test(g.name)).every((g) => parseMonthName(g.name) !== undefined)
+  const out: UsageRow[] = []
+  const push = (day: string, group: string, suffix: string, value: number) => {
+    const isCost = suffix === '$'
+    const byService = /^service$/i.test(dimension)
+    out.push({
+      account: null,
+      amount: isCost ? null : value,
+      cost: isCost ? value : null,
+      currency: isCost ? 'USD' : null,
+      day,
+      operation: null,
+      region: null,
+      resourceId: null,
+      service: byService ? group : null,
+      unit: isCost ? null : suffix,
+      usageType: byService ? `${group} (all usage types)` : group,
+    })
+  }
+  for (const {fields, line} of rows) {
+    const label = (fields[0] ?? '').trim()
+    if (/ total$/i.test(label) || /^total costs/i.test(label)) continue
+    const readValue = (column: number, name: string): number | undefined => {
+      const text = (fields[column] ?? '').trim()
+      if (text === '') return undefined
+      const value = parseNumber(text)
+      if (value === undefined) throw new BillwatchError('E_VALUE', '', {expected: 'a number', field: name, file: path, got: text, line})
+      return value
+    }
+    if (transposed) {
+      for (const group of groups) {
+        const day = parseMonthName(group.name)
+        if (day === undefined) continue
+        const value = readValue(group.column, header[group.column] ?? '')
+        if (value !== undefined) push(day, label, group.suffix, value)
+      }
+      continue
+    }
+    const day = parseDay(label)
+    if (day === undefined) {
+      throw new BillwatchError('E_VALUE', '', {expected: 'a date YYYY-MM-DD (or YYYY-MM)', field: dimension, file: path, got: label, line})
+    }
+    for (const group of groups) {
+      if (/^total/i.test(group.name)) continue
+      const value = readValue(group.column, header[group.column] ?? '')
+      if (value !== undefined) push(day, group.name, group.suffix, value)
+    }
+  }
+  if (out.length === 0) throw new BillwatchError('E_EMPTY', 'no values after the header', {file: path})
+  return {lineItems: rows.length, rows: out}
+}
+
+function splitSuffix(name: string): {name: string; suffix: string} {
+  const match = /^(.*)\(([^()]+)\)$/.exec(name)
+  return match ? {name: (match[1] as string).trim(), suffix: (match[2] as string).trim()} : {name, suffix: '$'}
+}
+
+function parseDay(text: string): string | undefined {
+  const match = /^(\d{4})-(\d{2})(?:-(\d{2}))?$/.exec(text)
+  if (!match) return undefined
+  const year = Number(match[1])
+  const month = Number(match[2])
+  const day = match[3] === undefined ? 1 : Number(match[3])
+  return isRealDate(year, month, day) ? isoDay(year, month, day) : undefined
+}
+
+/** "Jul 2026" → "2026-07-01". */
+function parseMonthName(text: string): string | undefined {
+  const match = /^([A-Z][a-z]{2})\w* (\d{4})$/.exec(text.trim())
+  if (!match) return undefined
+  const month = MONTHS.indexOf(match[1] as string) + 1
+  return month === 0 ? undefined : isoDay(Number(match[2]), month, 1)
+}

@@ -1,0 +1,194 @@
+import {createHash} from 'node:crypto'
+import {existsSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
+import {basename, dirname, join, resolve} from 'node:path'
+
+import type {ProgressCallback} from '../cli/progress.js'
+import {BillwatchError} from '../errors.js'
+import type {Store} from '../store/index.js'
+import {parquetColumns, stageColumnar} from './columnar.js'
+import {parseCostExplorerCsv} from './cost-explorer-csv.js'
+import {fingerprintFile} from './fingerprint.js'
+import {type Container, type FormatKind, sniffFile} from './sniff.js'
+import {parseUsageReport} from './usage-report.js'
+import {appendRows, commitStaged, createStaging, type Family, type SourceMeta} from './write.js'
+
+export {FORMAT_KINDS, type FormatKind} from './sniff.js'
+
+export interface IngestOptions {
+  /** Overrides content detection of the export kind (--format). */
+  format?: FormatKind
+  onProgress?: (file: string) => ProgressCallback
+}
+
+export interface IngestedFile {
+  path: string
+  format: FormatKind
+  container: Container
+  /** 'ingested', or 'unchanged' when the same content was ingested before (a no-op). */
+  status: 'ingested' | 'unchanged'
+  sourceId: number
+  contentHash: string
+  lineItems: number
+  /** Daily rows stored (after rolling hours up to days). */
+  rows: number
+  days: number
+  firstDay: null | string
+  lastDay: null | string
+  billingPeriod: null | string
+  /** Rows of older exports of the same period that this one replaced. */
+  replacedRows: number
+}
+
+export interface IngestResult {
+  store: string
+  files: IngestedFile[]
+}
+
+const FAMILY: Record<FormatKind, Family> = {
+  'cost-explorer-csv': 'cost-explorer-csv',
+  'cur1': 'cur',
+  'cur1-manifest': 'cur',
+  'cur2': 'cur',
+  'focus': 'focus',
+  'usage-report': 'usage-report',
+}
+
+/**
+ * Ingests exports into the store in ONE transaction: any bad file rolls back every file of the
+ * call, so a failed ingest leaves the store exactly as it was.
+ */
+export async function ingestFiles(store: Store, paths: string[], options: IngestOptions = {}): Promise<IngestResult> {
+  if (paths.length === 0) throw new BillwatchError('E_USAGE', 'no files given', {suggestions: ['billwatch ingest samples/*']})
+  const files = await store.transaction(async () => {
+    const results: IngestedFile[] = []
+    const batchIds: number[] = []
+    const seen = new Map<string, IngestedFile>()
+    for (const given of paths) {
+      const path = resolve(given)
+      const result = await ingestOne(store, path, options, batchIds, seen)
+      if (result.status === 'ingested') batchIds.push(result.sourceId)
+      seen.set(result.contentHash, result)
+      results.push(result)
+    }
+    return results
+  })
+  return {files, store: store.path}
+}
+
+async function ingestOne(store: Store, path: string, options: IngestOptions, batchIds: number[], seen: Map<string, IngestedFile>): Promise<IngestedFile> {
+  const sniffed = await sniffFile(path, (p) => parquetColumns(store, p), options.format)
+  const progress = options.onProgress?.(path)
+  let contentHash: string
+  let bytes: number
+  let parts: Array<{path: string; columns: string[]; container: Container; kind: FormatKind}> = []
+  let manifestPeriod: undefined | {start: string; end: string}
+  if (sniffed.kind === 'cur1-manifest') {
+    const manifest = await readManifest(path)
+    manifestPeriod = manifest.period
+    const hashes = [await fingerprintFile(path)]
+    for (const part of manifest.parts) {
+      const partSniff = await sniffFile(part, (p) => parquetColumns(store, p))
+      if (partSniff.kind !== 'cur1' && partSniff.kind !== 'cur2') {
+        throw new BillwatchError('E_FORMAT', `report part is ${partSniff.kind}`, {expected: 'CUR line items', file: part})
+      }
+      hashes.push(await fingerprintFile(part, {gzip: partSniff.container === 'csv.gz', ...(progress ? {onProgress: progress} : {})}))
+      parts.push({columns: partSniff.columns, container: partSniff.container, kind: partSniff.kind, path: part})
+    }
+    contentHash = createHash('sha256').update(hashes.map((h) => h.sha256).join('\n')).digest('hex')
+    bytes = hashes.reduce((sum, h) => sum + h.bytes, 0)
+  } else {
+    const fingerprint = await fingerprintFile(path, {gzip: sniffed.container === 'csv.gz', ...(progress ? {onProgress: progress} : {})})
+    contentHash = fingerprint.sha256
+    bytes = fingerprint.bytes
+    parts = [{columns: sniffed.columns, container: sniffed.container, kind: sniffed.kind, path}]
+  }
+
+  const previous = seen.get(contentHash) ?? (await findSource(store, contentHash))
+  if (previous) return {...previous, container: sniffed.container, format: sniffed.kind, path, replacedRows: 0, status: 'unchanged'}
+
+  await createStaging(store)
+  const meta: SourceMeta = {
+    bytes, container: sniffed.container, contentHash, family: FAMILY[sniffed.kind], format: sniffed.kind,
+    lineItems: 0, path, scope: 'listed',
+  }
+  if (sniffed.kind === 'usage-report') {
+    const parsed = await parseUsageReport(path)
+    await appendRows(store, parsed.rows)
+    Object.assign(meta, {coverEnd: parsed.coverEnd, coverStart: parsed.coverStart, lineItems: parsed.lineItems})
+  } else if (sniffed.kind === 'cost-explorer-csv') {
+    const parsed = await parseCostExplorerCsv(path)
+    await appendRows(store, parsed.rows)
+    meta.lineItems = parsed.lineItems
+  } else {
+    let billingStart: null | string = manifestPeriod?.start ?? null
+    let billingEnd: null | string = manifestPeriod?.end ?? null
+    for (const part of parts) {
+      const scan = await stageColumnar(store, part.path, part.kind, part.container, part.columns)
+      meta.lineItems += scan.lineItems
+      billingStart ??= scan.billingStart
+      billingEnd ??= scan.billingEnd
+    }
+    // CUR and FOCUS restate the whole billing period each time they are delivered.
+    if (billingStart && billingEnd) {
+      Object.assign(meta, {billingPeriod: `${billingStart}/${billingEnd}`, coverEnd: billingEnd, coverStart: billingStart, scope: 'all'})
+    }
+  }
+  const outcome = await commitStaged(store, meta, batchIds)
+  return {
+    billingPeriod: meta.billingPeriod ?? null,
+    container: sniffed.container,
+    contentHash,
+    days: outcome.days,
+    firstDay: outcome.firstDay,
+    format: sniffed.kind,
+    lastDay: outcome.lastDay,
+    lineItems: meta.lineItems,
+    path,
+    replacedRows: outcome.replacedRows,
+    rows: outcome.rows,
+    sourceId: outcome.sourceId,
+    status: 'ingested',
+  }
+}
+
+async function findSource(store: Store, contentHash: string): Promise<IngestedFile | undefined> {
+  const row = await store.one<Record<string, any>>(
+    `SELECT s.id, s.format, s.billing_period, s.line_items, count(u.day) AS rows, count(DISTINCT u.day) AS days,
+            strftime(min(u.day), '%Y-%m-%d') AS first_day, strftime(max(u.day), '%Y-%m-%d') AS last_day
+     FROM sources s LEFT JOIN usage_daily u ON u.source_id = s.id WHERE s.content_hash = $1 GROUP BY ALL`,
+    [contentHash],
+  )
+  if (!row) return undefined
+  return {
+    billingPeriod: row.billing_period ?? null, container: 'csv', contentHash, days: row.days, firstDay: row.first_day ?? null,
+    format: row.format, lastDay: row.last_day ?? null, lineItems: row.line_items, path: '', replacedRows: 0, rows: row.rows,
+    sourceId: row.id, status: 'unchanged',
+  }
+}
+
+/** A CUR 1.0 manifest: its report parts (S3 keys, found beside the manifest) and billing period. */
+async function readManifest(path: string): Promise<{parts: string[]; period?: {start: string; end: string}}> {
+  let manifest: {reportKeys?: unknown; billingPeriod?: {start?: string; end?: string}}
+  try {
+    manifest = JSON.parse(await readFile(path, 'utf8'))
+  } catch (error) {
+    throw new BillwatchError('E_FORMAT', `manifest is not valid JSON (${(error as Error).message})`, {file: path})
+  }
+  if (!Array.isArray(manifest.reportKeys) || manifest.reportKeys.length === 0) {
+    throw new BillwatchError('E_HEADER', 'manifest lists no report parts', {expected: 'a non-empty array', field: 'reportKeys', file: path})
+  }
+  const dir = dirname(path)
+  const parts = manifest.reportKeys.map((key) => {
+    const segments = String(key).split('/')
+    // Keys are S3 paths; locally the parts sit beside the manifest, or under the same relative folders.
+    const candidates = segments.map((_, i) => join(dir, ...segments.slice(i)))
+    const found = candidates.find((c) => existsSync(c))
+    if (!found) throw new BillwatchError('E_NOT_FOUND', `report part ${basename(String(key))} not found beside the manifest`, {field: 'reportKeys', file: path})
+    return found
+  })
+  const compact = (text?: string) => (text && /^\d{8}T/.test(text) ? `${text.slice(0, 4)}-${text.slice(4, 6)}-${text.slice(6, 8)}` : undefined)
+  const start = compact(manifest.billingPeriod?.start)
+  const end = compact(manifest.billingPeriod?.end)
+  return start && end ? {parts, period: {end, start}} : {parts}
+}

@@ -1,0 +1,141 @@
+import {open} from 'node:fs/promises'
+import {createGunzip} from 'node:zlib'
+
+import Papa from 'papaparse'
+
+import {BillwatchError} from '../errors.js'
+
+/** What billwatch can ingest. `kind` is the export; `container` how its bytes are packed. */
+export type FormatKind = 'cost-explorer-csv' | 'cur1' | 'cur1-manifest' | 'cur2' | 'focus' | 'usage-report'
+export type Container = 'csv' | 'csv.gz' | 'json' | 'parquet'
+
+export const FORMAT_KINDS: FormatKind[] = ['usage-report', 'cur1', 'cur1-manifest', 'cur2', 'focus', 'cost-explorer-csv']
+
+export interface Sniffed {
+  kind: FormatKind
+  container: Container
+  /** Header names, trimmed, BOM removed (CSV and Parquet). */
+  columns: string[]
+}
+
+const HEAD_BYTES = 64 * 1024
+
+/**
+ * Detects an export's format from its content (never its name): magic bytes, then the header row
+ * or Parquet schema. `forced` (--format) overrides the kind, not the container.
+ */
+export async function sniffFile(path: string, parquetColumns: (path: string) => Promise<string[]>, forced?: FormatKind): Promise<Sniffed> {
+  const raw = await readHead(path)
+  if (raw.length === 0) throw new BillwatchError('E_EMPTY', 'file is empty', {expected: 'an AWS usage or billing export', file: path})
+  const magic = raw.subarray(0, 4).toString('hex')
+  if (magic.startsWith('1f8b')) {
+    const inner = await gunzipHead(path)
+    if (inner.trim().length === 0) throw new BillwatchError('E_EMPTY', 'compressed file holds no data', {file: path})
+    return classifyText(path, inner, 'csv.gz', forced)
+  }
+  if (magic === '50415231') {
+    const columns = await parquetColumns(path)
+    return {columns, container: 'parquet', kind: forced ?? classifyColumns(path, columns, 1)}
+  }
+  if (magic === '504b0304') {
+    throw new BillwatchError('E_FORMAT', 'zip archive', {expected: 'the CSV inside it (unzip it first) or a .csv.gz/Parquet export', file: path})
+  }
+  if (['d4c3b2a1', 'a1b2c3d4', '4d3cb2a1', 'a1b23c4d', '0a0d0d0a'].includes(magic)) {
+    throw new BillwatchError('E_FORMAT', 'this is a packet capture, not a billing export', {file: path, suggestions: [`billwatch pcap ${path}`]})
+  }
+  if (looksBinary(raw)) {
+    throw new BillwatchError('E_FORMAT', 'binary content', {expected: 'a CSV, .csv.gz, Parquet or CUR manifest export', file: path})
+  }
+  return classifyText(path, raw.toString('utf8'), 'csv', forced)
+}
+
+function classifyText(path: string, text: string, container: Container, forced?: FormatKind): Sniffed {
+  const body = text.replace(/^\uFEFF/, '')
+  if (body.trimStart().startsWith('{')) {
+    if (forced && forced !== 'cur1-manifest') throw new BillwatchError('E_FORMAT', `JSON content cannot be read as ${forced}`, {file: path})
+    if (!/"reportKeys"|"assemblyId"/.test(body)) {
+      throw new BillwatchError('E_FORMAT', 'JSON that is not a CUR manifest', {expected: 'a manifest with "reportKeys"', file: path})
+    }
+    return {columns: [], container: 'json', kind: 'cur1-manifest'}
+  }
+  const firstLine = body.split(/\r?\n/, 1)[0] ?? ''
+  if (firstLine.trim() === '') throw new BillwatchError('E_EMPTY', 'no header row', {expected: 'a CSV header on line 1', file: path, line: 1})
+  const parsed = Papa.parse<string[]>(firstLine, {header: false})
+  const columns = (parsed.data[0] ?? []).map((c) => c.trim())
+  return {columns, container, kind: forced ?? classifyColumns(path, columns, 1)}
+}
+
+/** Header names that identify each export (../shared/research/formats.md §0). */
+export function classifyColumns(path: string, columns: string[], line: number): FormatKind {
+  const set = new Set(columns)
+  if (set.has('UsageType') && set.has('StartTime') && set.has('UsageValue')) return 'usage-report'
+  if (columns.some((c) => c.startsWith('lineItem/'))) return 'cur1'
+  if (set.has('ChargePeriodStart') && set.has('BilledCost')) return 'focus'
+  // CUR 2.0 and CUR 1.0 Athena/Parquet share snake_case names; both are read the same way.
+  if (set.has('line_item_usage_start_date')) return 'cur2'
+  if (columns.length >= 2 && /\(.+\)$/.test(columns.at(-1) ?? '') && columns.slice(1).every((c) => /\(.+\)$/.test(c))) return 'cost-explorer-csv'
+  throw new BillwatchError('E_HEADER', 'unknown header', {
+    expected: 'a legacy Usage Report (Service, Operation, UsageType, …), CUR 1.0 (lineItem/…), CUR 2.0 (line_item_…), FOCUS (ChargePeriodStart, BilledCost, …) or Cost Explorer CSV header',
+    file: path,
+    got: columns.slice(0, 4).join(','),
+    line,
+  })
+}
+
+async function readHead(path: string): Promise<Buffer> {
+  let handle
+  try {
+    handle = await open(path, 'r')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw new BillwatchError('E_NOT_FOUND', code === 'ENOENT' ? 'no such file' : `cannot read (${code})`, {file: path})
+  }
+  try {
+    const buffer = Buffer.alloc(HEAD_BYTES)
+    const {bytesRead} = await handle.read(buffer, 0, HEAD_BYTES, 0)
+    return buffer.subarray(0, bytesRead)
+  } finally {
+    await handle.close()
+  }
+}
+
+/** The first ~64 KB of a gzip file's content (enough for the header row). */
+async function gunzipHead(path: string): Promise<string> {
+  const handle = await open(path, 'r')
+  const gunzip = createGunzip()
+  const chunks: Buffer[] = []
+  let size = 0
+  return new Promise((resolve, reject) => {
+    const finish = () => {
+      void handle.close()
+      resolve(Buffer.concat(chunks).toString('utf8'))
+    }
+    gunzip.on('data', (chunk: Buffer) => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size >= HEAD_BYTES) {
+        gunzip.removeAllListeners('data')
+        gunzip.destroy()
+        finish()
+      }
+    })
+    gunzip.on('end', finish)
+    gunzip.on('error', (error) => {
+      if (size > 0) return finish()
+      void handle.close()
+      reject(new BillwatchError('E_TRUNCATED', `gzip data is corrupt (${error.message})`, {expected: 'a complete .gz file', file: path}))
+    })
+    const stream = handle.createReadStream({autoClose: false, end: 4 * 1024 * 1024})
+    stream.pipe(gunzip)
+  })
+}
+
+function looksBinary(head: Buffer): boolean {
+  const sample = head.subarray(0, 8192)
+  let control = 0
+  for (const byte of sample) {
+    if (byte === 0) return true
+    if (byte < 9 || (byte > 13 && byte < 32)) control++
+  }
+  return control > sample.length * 0.1
+}

@@ -1,0 +1,168 @@
+import {BillwatchError} from '../errors.js'
+import {parseUsageType} from '../aws/usage-types.js'
+import type {Store} from '../store/index.js'
+
+/** One usage line as a parser or an API client produces it, before normalization. */
+export interface UsageRow {
+  /** UTC day, YYYY-MM-DD. */
+  day: string
+  account: null | string
+  /** Region when the source states it; the usage-type prefix wins when it names one. */
+  region: null | string
+  service: null | string
+  usageType: string
+  operation: null | string
+  resourceId: null | string
+  /** In `unit`; 'GB' on byte usage types is converted to bytes (2^30) on commit. */
+  amount: null | number
+  unit: null | string
+  cost: null | number
+  currency: null | string
+}
+
+export type Family = 'cloudwatch' | 'cost-explorer-api' | 'cost-explorer-csv' | 'cur' | 'focus' | 'usage-report'
+
+export interface SourceMeta {
+  path: string
+  /** Detected format, e.g. 'cur1', and how it was packed ('csv.gz', 'parquet', 'api'). */
+  format: string
+  container: string
+  family: Family
+  /** Identity of the content: re-ingesting the same hash is a no-op. */
+  contentHash: string
+  bytes: number
+  /**
+   * 'all': the source restates every usage type of its accounts over the cover (CUR, FOCUS).
+   * 'listed': only the (service, usage type) pairs it contains (legacy report, Cost Explorer).
+   */
+  scope: 'all' | 'listed'
+  /** Days [coverStart, coverEnd) the source restates; default: its first day to the day after its last. */
+  coverStart?: string
+  coverEnd?: string
+  billingPeriod?: string
+  lineItems: number
+}
+
+export interface CommitOutcome {
+  sourceId: number
+  rows: number
+  days: number
+  firstDay: null | string
+  lastDay: null | string
+  replacedRows: number
+}
+
+export const STAGING_TABLE = 'staged_usage'
+
+/** A fresh per-file staging table; parsers fill it, `commitStaged` normalizes it into the store. */
+export async function createStaging(store: Store): Promise<void> {
+  await store.run(`CREATE OR REPLACE TEMP TABLE ${STAGING_TABLE} (
+    day DATE NOT NULL, account VARCHAR, region VARCHAR, service VARCHAR, usage_type VARCHAR NOT NULL,
+    operation VARCHAR, resource_id VARCHAR, amount DOUBLE, unit VARCHAR, cost DOUBLE, currency VARCHAR)`)
+}
+
+const APPEND_BATCH = 500
+
+export async function appendRows(store: Store, rows: UsageRow[]): Promise<void> {
+  for (let start = 0; start < rows.length; start += APPEND_BATCH) {
+    const batch = rows.slice(start, start + APPEND_BATCH)
+    const params: Array<null | number | string> = []
+    const tuples = batch.map((row) => {
+      const base = params.length
+      params.push(row.day, row.account, row.region, row.service, row.usageType, row.operation, row.resourceId, row.amount, row.unit, row.cost, row.currency)
+      return `(${Array.from({length: 11}, (_, i) => `$${base + i + 1}`).join(', ')})`
+    })
+    await store.run(`INSERT INTO ${STAGING_TABLE} VALUES ${tuples.join(', ')}`, params)
+  }
+}
+
+/**
+ * Moves the staged rows into usage_daily as one new source: rolls hourly lines up to UTC days,
+ * converts GB to bytes, derives region and base usage type, and deletes what this source restates
+ * from older sources of the same family (not from `batchSourceIds`: parts of one export).
+ * Call inside a transaction.
+ */
+export async function commitStaged(store: Store, source: SourceMeta, batchSourceIds: number[] = []): Promise<CommitOutcome> {
+  const span = await store.one<{first: null | string; last: null | string; after: null | string}>(
+    `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last,
+            strftime(max(day) + INTERVAL 1 DAY, '%Y-%m-%d') AS after FROM ${STAGING_TABLE}`,
+  )
+  const coverStart = source.coverStart ?? span?.first ?? null
+  const coverEnd = source.coverEnd ?? span?.after ?? null
+
+  const inserted = await store.one<{id: number}>(
+    `INSERT INTO sources (path, format, family, content_hash, bytes, cover_start, cover_end, scope, billing_period, line_items)
+     VALUES ($1, $2, $3, $4, $5, $6::DATE, $7::DATE, $8, $9, $10) RETURNING id`,
+    [source.path, `${source.format}`, source.family, source.contentHash, source.bytes, coverStart, coverEnd, source.scope, source.billingPeriod ?? null, source.lineItems],
+  )
+  if (!inserted) throw new BillwatchError('E_STORE', `could not record source ${source.path}`)
+  const sourceId = inserted.id
+
+  await normalizeUsageTypes(store)
+
+  let replacedRows = 0
+  if (coverStart && coverEnd) {
+    const others = [sourceId, ...batchSourceIds]
+    const listed = source.scope === 'listed'
+      ? `AND (coalesce(u.service, ''), u.usage_type) IN (SELECT DISTINCT coalesce(service, ''), usage_type FROM ${STAGING_TABLE})`
+      : ''
+    // An account-less source (legacy report) restates whatever account the older rows name.
+    const accounts = `AND (u.account IS NULL OR NOT EXISTS (SELECT 1 FROM ${STAGING_TABLE} WHERE account IS NOT NULL)
+                       OR u.account IN (SELECT DISTINCT account FROM ${STAGING_TABLE} WHERE account IS NOT NULL))`
+    const where = `u.day >= $1::DATE AND u.day < $2::DATE
+      AND u.source_id IN (SELECT id FROM sources WHERE family = $3 AND id NOT IN (${others.join(", ")})) ${listed} ${accounts}`
+    const params = [coverStart, coverEnd, source.family]
+    replacedRows = (await store.one<{n: number}>(`SELECT count(*) AS n FROM usage_daily u WHERE ${where}`, params))?.n ?? 0
+    if (replacedRows > 0) await store.run(`DELETE FROM usage_daily u WHERE ${where}`, params)
+  }
+
+  await store.run(
+    `INSERT INTO usage_daily
+     SELECT $1 AS source_id, s.day, s.account,
+            coalesce(t.prefix_region, s.region, t.default_region) AS region,
+            s.service, s.usage_type, t.base AS usage_base, s.operation, s.resource_id,
+            sum(CASE WHEN t.base LIKE '%Bytes' AND s.unit IN ('GB', 'GiB') THEN s.amount * ${2 ** 30} ELSE s.amount END) AS amount,
+            CASE WHEN t.base LIKE '%Bytes' AND s.unit IN ('GB', 'GiB', 'bytes') THEN 'bytes'
+                 WHEN s.unit IN ('Hrs', 'Hours', 'hours') THEN 'hours' ELSE s.unit END AS unit,
+            sum(s.cost) AS cost, s.currency
+     FROM ${STAGING_TABLE} s JOIN staged_types t ON coalesce(t.service, '') = coalesce(s.service, '') AND t.usage_type = s.usage_type
+     GROUP BY ALL`,
+    [sourceId],
+  )
+  const stats = await store.one<{rows: number; days: number}>(
+    'SELECT count(*) AS rows, count(DISTINCT day) AS days FROM usage_daily WHERE source_id = $1',
+    [sourceId],
+  )
+  return {days: stats?.days ?? 0, firstDay: span?.first ?? null, lastDay: span?.last ?? null, replacedRows, rows: stats?.rows ?? 0, sourceId}
+}
+
+/** Writes rows from an API (Cost Explorer, CloudWatch) as one source, in one transaction. */
+export async function writeUsage(store: Store, source: SourceMeta, rows: UsageRow[]): Promise<CommitOutcome> {
+  return store.transaction(async () => {
+    await createStaging(store)
+    await appendRows(store, rows)
+    return commitStaged(store, source)
+  })
+}
+
+/** The few hundred distinct usage types of a file, parsed once in JS (src/aws/usage-types.ts). */
+async function normalizeUsageTypes(store: Store): Promise<void> {
+  const distinct = await store.all<{service: null | string; usage_type: string}>(
+    `SELECT DISTINCT service, usage_type FROM ${STAGING_TABLE}`,
+  )
+  await store.run(`CREATE OR REPLACE TEMP TABLE staged_types (service VARCHAR, usage_type VARCHAR, base VARCHAR, prefix_region VARCHAR, default_region VARCHAR)`)
+  const params: Array<null | string> = []
+  const tuples: string[] = []
+  for (const row of distinct) {
+    const parsed = parseUsageType(row.usage_type, row.service ?? undefined)
+    const base = params.length
+    params.push(row.service, row.usage_type, parsed.base, parsed.prefix === undefined ? null : (parsed.region ?? null), parsed.prefix === undefined ? (parsed.region ?? null) : null)
+    tuples.push(`($${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5})`)
+  }
+  for (let i = 0; i < tuples.length; i += APPEND_BATCH) {
+    const slice = tuples.slice(i, i + APPEND_BATCH)
+    const offset = i * 5
+    const renumbered = slice.map((t) => t.replace(/\$(\d+)/g, (_, n) => `$${Number(n) - offset}`))
+    await store.run(`INSERT INTO staged_types VALUES ${renumbered.join(', ')}`, params.slice(offset, offset + slice.length * 5))
+  }
+}
