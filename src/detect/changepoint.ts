@@ -1,0 +1,202 @@
+/**
+ * Change-point search on a plain number array. Pure arithmetic, no I/O: the AWS Lambda bundle imports it.
+ *
+ * Model: piecewise-constant mean plus noise. For a given noise variance σ², PELT (Killick, Fearnhead & Eckley
+ * 2012) finds the exact minimum of  Σ RSS(segment)/σ² + β·(number of changes)  with β = 3·ln n, the value of
+ * the R changepoint package's MBIC penalty. σ² is not given: `segmentMean` estimates it as the long-run
+ * variance of the within-segment residuals, σ²·(1+φ)/(1−φ) with φ their lag-1 autocorrelation, and repeats
+ * segmentation and estimate until they agree. Independent noise (φ ≈ 0) keeps σ² at the noise level, so a 2x
+ * step in a quiet series is found; trends, weekly patterns and slow drifts leave correlated residuals
+ * (φ → 1), which raises σ² and keeps them from being cut into spurious steps.
+ */
+
+export interface ChangePointOptions {
+  /** Shortest segment, in points. Default 2. */
+  minSegment?: number
+  /** Penalty per change on the cost's scale (RSS/σ²). Default 3·ln n. */
+  penalty?: number
+}
+
+export interface Segment {
+  /** First index (inclusive) and end (exclusive). */
+  start: number
+  end: number
+  mean: number
+}
+
+export interface Segmentation {
+  /** Index of the first point of each new segment (ascending, never 0). */
+  changePoints: number[]
+  segments: Segment[]
+  /** Long-run noise variance the segmentation was made with. */
+  variance: number
+  /** Lag-1 autocorrelation of the within-segment residuals. */
+  autocorrelation: number
+  penalty: number
+  /** Per change: cost(merged neighbours) − cost(split) − penalty, on the RSS/σ² scale. Positive by construction. */
+  margins: number[]
+}
+
+export const DEFAULT_MIN_SEGMENT = 2
+/** φ is capped so (1+φ)/(1−φ) stays finite: at most a 199-fold variance inflation. */
+const MAX_AUTOCORRELATION = 0.99
+const MAX_ROUNDS = 20
+
+/**
+ * Gaussian change-in-mean cost with a known noise variance σ²: a segment costs its residual sum of squares / σ²
+ * (twice its negative log-likelihood, constants dropped). Prefix sums make every segment O(1).
+ */
+export class MeanCost {
+  private readonly s1: Float64Array
+  private readonly s2: Float64Array
+
+  constructor(y: readonly number[], readonly variance: number) {
+    const n = y.length
+    this.s1 = new Float64Array(n + 1)
+    this.s2 = new Float64Array(n + 1)
+    for (let i = 0; i < n; i++) {
+      const v = y[i] as number
+      this.s1[i + 1] = (this.s1[i] as number) + v
+      this.s2[i + 1] = (this.s2[i] as number) + v * v
+    }
+  }
+
+  mean(start: number, end: number): number {
+    return ((this.s1[end] as number) - (this.s1[start] as number)) / (end - start)
+  }
+
+  /** Residual sum of squares around the segment mean. */
+  rss(start: number, end: number): number {
+    const sum = (this.s1[end] as number) - (this.s1[start] as number)
+    const sq = (this.s2[end] as number) - (this.s2[start] as number)
+    return Math.max(0, sq - (sum * sum) / (end - start))
+  }
+
+  cost(start: number, end: number): number {
+    return this.rss(start, end) / this.variance
+  }
+}
+
+/** PELT: the optimal change points for a fixed noise variance. */
+export function pelt(y: readonly number[], variance: number, options: ChangePointOptions = {}): number[] {
+  const n = y.length
+  const minSegment = Math.max(1, options.minSegment ?? DEFAULT_MIN_SEGMENT)
+  const penalty = options.penalty ?? defaultPenalty(n)
+  if (n < 2 * minSegment || !(variance > 0)) return []
+  const costs = new MeanCost(y, variance)
+  const best = new Float64Array(n + 1)
+  const last = new Int32Array(n + 1).fill(-1)
+  best[0] = -penalty
+  let candidates: number[] = [0]
+  for (let t = minSegment; t <= n; t++) {
+    let bestValue = Number.POSITIVE_INFINITY
+    let bestStart = -1
+    const values = candidates.map((s) => (best[s] as number) + costs.cost(s, t) + penalty)
+    for (let i = 0; i < candidates.length; i++) {
+      if ((values[i] as number) < bestValue) {
+        bestValue = values[i] as number
+        bestStart = candidates[i] as number
+      }
+    }
+    best[t] = bestValue
+    last[t] = bestStart
+    // Splitting never raises RSS, so a start already worse than the optimum without its penalty never wins again.
+    const kept = candidates.filter((_, i) => (values[i] as number) - penalty <= bestValue)
+    const next = t - minSegment + 1
+    if (next >= minSegment) kept.push(next)
+    candidates = kept
+  }
+  const changePoints: number[] = []
+  for (let t = n; t > 0; t = last[t] as number) {
+    const s = last[t] as number
+    if (s <= 0) break
+    changePoints.push(s)
+  }
+  return changePoints.reverse()
+}
+
+export function defaultPenalty(n: number): number {
+  return 3 * Math.log(Math.max(n, 2))
+}
+
+/**
+ * Piecewise-constant segmentation with the noise variance estimated from the data (see the module comment).
+ * Starts from the plain variance of the series, the most conservative guess, and iterates to a fixed point.
+ */
+export function segmentMean(y: readonly number[], options: ChangePointOptions = {}): Segmentation {
+  const n = y.length
+  const penalty = options.penalty ?? defaultPenalty(n)
+  let variance = n > 0 ? new MeanCost(y, 1).rss(0, n) / n : 0
+  let changePoints: number[] = []
+  let autocorrelation = 0
+  const seen = new Set<string>()
+  for (let round = 0; round < MAX_ROUNDS && variance > 0; round++) {
+    changePoints = pelt(y, variance, {...options, penalty})
+    const key = changePoints.join(',')
+    if (seen.has(key)) break
+    seen.add(key)
+    const residual = residualStats(y, changePoints)
+    autocorrelation = residual.autocorrelation
+    const next = residual.variance * ((1 + autocorrelation) / (1 - autocorrelation))
+    // A perfect fit (all residuals zero) leaves nothing to estimate noise from: keep the last segmentation.
+    if (!(next > 0)) break
+    variance = next
+  }
+  return describe(y, changePoints, variance, autocorrelation, penalty)
+}
+
+function residualStats(y: readonly number[], changePoints: number[]): {variance: number; autocorrelation: number} {
+  const bounds = [0, ...changePoints, y.length]
+  let sumSquares = 0
+  let lagProducts = 0
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const start = bounds[i] as number
+    const end = bounds[i + 1] as number
+    let mean = 0
+    for (let t = start; t < end; t++) mean += y[t] as number
+    mean /= end - start
+    let previous = Number.NaN
+    for (let t = start; t < end; t++) {
+      const r = (y[t] as number) - mean
+      sumSquares += r * r
+      if (t > start) lagProducts += r * previous
+      previous = r
+    }
+  }
+  const variance = sumSquares / y.length
+  const autocorrelation = sumSquares > 0 ? Math.min(MAX_AUTOCORRELATION, Math.max(0, lagProducts / sumSquares)) : 0
+  return {autocorrelation, variance}
+}
+
+function describe(y: readonly number[], changePoints: number[], variance: number, autocorrelation: number, penalty: number): Segmentation {
+  const n = y.length
+  const bounds = [0, ...changePoints, n]
+  const costs = new MeanCost(y, variance > 0 ? variance : 1)
+  const segments: Segment[] = []
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const start = bounds[i] as number
+    const end = bounds[i + 1] as number
+    if (end > start) segments.push({end, mean: costs.mean(start, end), start})
+  }
+  const margins = changePoints.map((cp, i) => {
+    const start = bounds[i] as number
+    const end = bounds[i + 2] as number
+    return costs.cost(start, end) - costs.cost(start, cp) - costs.cost(cp, end) - penalty
+  })
+  return {autocorrelation, changePoints, margins, penalty, segments, variance}
+}
+
+/** Robust noise scale: MAD of first differences / √2, consistent for Gaussian noise and blind to level shifts. */
+export function madOfDifferences(y: readonly number[]): number {
+  if (y.length < 3) return 0
+  const diffs: number[] = []
+  for (let i = 1; i < y.length; i++) diffs.push(Math.abs((y[i] as number) - (y[i - 1] as number)))
+  return (1.4826 * median(diffs)) / Math.SQRT2
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = Float64Array.from(values).sort()
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+}

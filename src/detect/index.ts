@@ -1,0 +1,93 @@
+/**
+ * Step and spike detection on daily series: the pure core that `billwatch anomalies` and the AWS Lambda share.
+ * No store, no Node-only imports. See changepoint.ts for the method and series.ts for the pipeline.
+ */
+import {BillwatchError} from '../errors.js'
+import {analyseValues, type IndexSpike, type IndexStep, type SeriesOptions} from './series.js'
+
+export {madOfDifferences, median, pelt, segmentMean, type Segmentation} from './changepoint.js'
+export {analyseValues, type IndexSpike, type IndexStep, type Scale, type SeriesAnalysis, type SeriesOptions} from './series.js'
+
+export interface DayValue {
+  /** UTC day, YYYY-MM-DD. */
+  day: string
+  value: number
+}
+
+export interface DayStep extends Omit<IndexStep, 'index'> {
+  /** First day at the new level. */
+  date: string
+  /** Last observed day before it. */
+  lastDayBefore: string
+}
+
+export interface DaySpike extends Omit<IndexSpike, 'index'> {
+  date: string
+}
+
+export interface DayDetection {
+  steps: DayStep[]
+  spikes: DaySpike[]
+  /** Whether a weekly profile was found and removed before detection. */
+  weekly: boolean
+}
+
+export interface DetectOptions extends Omit<SeriesOptions, 'period'> {
+  /** Keep steps and spikes whose ratio (or its inverse, going down) is at least this. Default 1 (all). */
+  minRatio?: number
+}
+
+const DAY_MS = 86_400_000
+const DAY = /^\d{4}-\d{2}-\d{2}$/
+
+/**
+ * Steps and spikes in a daily series. Days not listed are gaps (not zeros); the series is analysed on the
+ * log scale by default, with a weekly profile removed when the data has one.
+ *
+ * @example detectSteps([{day: '2014-03-29', value: 4.4e6}, {day: '2014-03-30', value: 8.9e9}, …])
+ */
+export function detectSteps(points: readonly DayValue[], options: DetectOptions = {}): DayDetection {
+  const sorted = [...points].sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0))
+  if (sorted.length === 0) return {spikes: [], steps: [], weekly: false}
+  const first = dayNumber(sorted[0]!.day)
+  const last = dayNumber(sorted.at(-1)!.day)
+  const values: Array<null | number> = Array.from({length: last - first + 1}, () => null)
+  for (const point of sorted) {
+    const at = dayNumber(point.day) - first
+    values[at] = (values[at] ?? 0) + point.value
+  }
+  // Phase of index mod 7 is the weekday, whatever day the series starts on.
+  const analysis = analyseValues(values, {...options, period: 7})
+  const dayOf = (index: number) => dayString(first + index)
+  const observedBefore = (index: number) => {
+    for (let i = index - 1; i >= 0; i--) if (values[i] !== null) return dayOf(i)
+    return dayOf(index)
+  }
+  const minRatio = options.minRatio ?? 1
+  const strongEnough = (ratio: number) => Number.isNaN(ratio) || Math.max(ratio, 1 / ratio) >= minRatio
+  return {
+    spikes: analysis.spikes.filter((s) => strongEnough(s.ratio)).map(({index, ...rest}) => ({date: dayOf(index), ...rest})),
+    steps: analysis.steps
+      .filter((s) => strongEnough(s.ratio))
+      .map(({index, ...rest}) => ({date: dayOf(index), lastDayBefore: observedBefore(index), ...rest})),
+    weekly: analysis.seasonal,
+  }
+}
+
+/**
+ * Change points of a generic series (e.g. a TCPD benchmark series): 0-based index of the first point of each
+ * new segment. Same pipeline and defaults as `detectSteps`, minus the calendar.
+ */
+export function detectChangePoints(values: ReadonlyArray<null | number>, options: SeriesOptions = {}): number[] {
+  return analyseValues(values, options).steps.map((s) => s.index)
+}
+
+export function dayNumber(day: string): number {
+  const ms = DAY.test(day) ? Date.parse(`${day}T00:00:00Z`) : Number.NaN
+  if (Number.isNaN(ms)) throw new BillwatchError('E_VALUE', 'bad day', {expected: 'a day YYYY-MM-DD', field: 'day', got: day})
+  return Math.round(ms / DAY_MS)
+}
+
+export function dayString(dayNumberValue: number): string {
+  return new Date(dayNumberValue * DAY_MS).toISOString().slice(0, 10)
+}

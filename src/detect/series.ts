@@ -1,0 +1,257 @@
+/**
+ * The detector on one series with gaps: transform, weekly adjustment, spike screening, segmentation, and the
+ * tentative check at the end. Works on index positions; `index.ts` maps them to days. No I/O.
+ */
+import {madOfDifferences, median, segmentMean} from './changepoint.js'
+
+export type Scale = 'linear' | 'log'
+
+export interface SeriesOptions {
+  /** 'log' for usage and cost (steps are multiplicative); 'linear' for generic series. Default 'log'. */
+  scale?: Scale
+  /**
+   * Seasonal period in points (7 for daily data). The weekly profile is removed only when an F-test finds
+   * it (see `seasonalProfile`). Default none.
+   */
+  period?: number
+  /** A change with fewer observed points after it than this is tentative. Default 7 (a week of days). */
+  evidencePoints?: number
+  /** Spike threshold in robust noise units (MAD of differences). Default 5. */
+  spikeThreshold?: number
+}
+
+export interface IndexStep {
+  /** Position of the first point at the new level. */
+  index: number
+  /** Robust (median) level before and after, in the input's units, spikes left out. */
+  levelBefore: number
+  levelAfter: number
+  ratio: number
+  direction: 'down' | 'up'
+  confidence: number
+  tentative: boolean
+  /** Observed points in the segments before and after. */
+  pointsBefore: number
+  pointsAfter: number
+}
+
+export interface IndexSpike {
+  index: number
+  value: number
+  /** Median of the neighbours on both sides. */
+  baseline: number
+  ratio: number
+}
+
+export interface SeriesAnalysis {
+  steps: IndexStep[]
+  spikes: IndexSpike[]
+  /** Whether a weekly (period) profile was found and removed. */
+  seasonal: boolean
+  /** Long-run noise standard deviation on the analysed scale. */
+  noise: number
+}
+
+export const DEFAULT_EVIDENCE_POINTS = 7
+export const DEFAULT_SPIKE_THRESHOLD = 5
+/** Neighbours on each side that define a spike's baseline. */
+const SPIKE_WINDOW = 3
+/** Longest run of points that still counts as a spike (a one- or two-day blip), not a step. */
+const SPIKE_MAX_RUN = 2
+/** Fewer observed points than this: too little to tell noise from change. */
+const MIN_POINTS = 6
+/** F statistic a weekly profile must exceed (p < 1e-4 for 6 and ≥ 40 degrees of freedom). */
+const SEASONAL_F = 5.5
+
+/** Analyses one series; `values[i]` null or NaN is a gap (a missing day, not a zero). */
+export function analyseValues(values: ReadonlyArray<null | number>, options: SeriesOptions = {}): SeriesAnalysis {
+  const scale = options.scale ?? 'log'
+  const observed: number[] = []
+  for (let i = 0; i < values.length; i++) if (isNumber(values[i])) observed.push(i)
+  const raw = observed.map((i) => values[i] as number)
+  const transform = makeTransform(raw, scale)
+  const empty: SeriesAnalysis = {noise: 0, seasonal: false, spikes: [], steps: []}
+  if (observed.length < MIN_POINTS || transform === undefined) return empty
+
+  let z = raw.map(transform)
+  let seasonal = false
+  if (options.period !== undefined && options.period > 1) {
+    const profile = seasonalProfile(values.length, observed, z, options.period)
+    if (profile) {
+      z = z.map((v, k) => v - (profile[(observed[k] as number) % options.period!] as number))
+      seasonal = true
+    }
+  }
+
+  const scaleOfNoise = madOfDifferences(z)
+  const threshold = (options.spikeThreshold ?? DEFAULT_SPIKE_THRESHOLD) * scaleOfNoise
+  const spikeRuns = findSpikes(z, threshold)
+  const isSpike = new Uint8Array(z.length)
+  for (const run of spikeRuns) for (let k = run.start; k < run.end; k++) isSpike[k] = 1
+  const kept: number[] = []
+  for (let k = 0; k < z.length; k++) if (!isSpike[k]) kept.push(k)
+  const clean = kept.map((k) => z[k] as number)
+
+  const segmentation = segmentMean(clean)
+  const cuts = [...segmentation.changePoints]
+  const margins = [...segmentation.margins]
+  const tail = tailChange(clean, cuts, threshold, segmentation.variance, segmentation.penalty)
+  if (tail !== undefined) {
+    cuts.push(tail.index)
+    margins.push(tail.margin)
+  }
+
+  const bounds = [0, ...cuts, clean.length]
+  const evidence = options.evidencePoints ?? DEFAULT_EVIDENCE_POINTS
+  const rawKept = kept.map((k) => raw[k] as number)
+  const steps: IndexStep[] = cuts.map((cut, i) => {
+    const before = rawKept.slice(bounds[i] as number, cut)
+    const after = rawKept.slice(cut, bounds[i + 2] as number)
+    const levelBefore = median(before)
+    const levelAfter = median(after)
+    const ratio = levelRatio(levelBefore, levelAfter, transform, scale)
+    const tentative = after.length < evidence
+    // Under the BIC approximation exp(margin/2) is the Bayes factor of "change" over "no change".
+    const confidence = logistic((margins[i] as number) / 2) * (tentative ? after.length / evidence : 1)
+    return {
+      confidence,
+      direction: ratio >= 1 ? 'up' : 'down',
+      index: observed[kept[cut] as number] as number,
+      levelAfter,
+      levelBefore,
+      pointsAfter: after.length,
+      pointsBefore: before.length,
+      ratio,
+      tentative,
+    }
+  })
+
+  const spikes: IndexSpike[] = []
+  for (const run of spikeRuns) {
+    const baseline = median([...raw.slice(Math.max(0, run.start - SPIKE_WINDOW), run.start), ...raw.slice(run.end, run.end + SPIKE_WINDOW)])
+    for (let k = run.start; k < run.end; k++) {
+      const value = raw[k] as number
+      spikes.push({baseline, index: observed[k] as number, ratio: levelRatio(baseline, value, transform, scale), value})
+    }
+  }
+  return {noise: Math.sqrt(segmentation.variance), seasonal, spikes, steps}
+}
+
+function isNumber(v: null | number | undefined): v is number {
+  return typeof v === 'number' && Number.isFinite(v)
+}
+
+/**
+ * ln(x + c) with c a thousandth of the median positive value: zero days stay finite (three decades below the
+ * typical level) and the result does not depend on the unit. Undefined when nothing is positive.
+ */
+function makeTransform(raw: number[], scale: Scale): ((v: number) => number) | undefined {
+  if (scale === 'linear') return (v) => v
+  const positive = raw.filter((v) => v > 0)
+  if (positive.length === 0) return undefined
+  const offset = 1e-3 * median(positive)
+  return (v) => Math.log(Math.max(0, v) + offset)
+}
+
+/** after/before; on the log scale a zero level counts as the transform's offset so the ratio stays finite. */
+function levelRatio(before: number, after: number, transform: (v: number) => number, scale: Scale): number {
+  if (before > 0 && after >= 0) return after / before
+  if (scale === 'log') return Math.exp(transform(after) - transform(before))
+  return before === after ? 1 : Number.NaN
+}
+
+function logistic(x: number): number {
+  return 1 / (1 + Math.exp(-x))
+}
+
+/**
+ * Weekly profile by phase (index mod period) of the residuals from a centred rolling median one period wide,
+ * which holds every phase once and so carries no seasonality itself. Returned only when the one-way F statistic
+ * of the residuals by phase exceeds SEASONAL_F; centred on its median.
+ */
+function seasonalProfile(length: number, observed: number[], z: number[], period: number): number[] | undefined {
+  if (observed.length < 4 * period) return undefined
+  const valueAt = new Float64Array(length).fill(Number.NaN)
+  observed.forEach((i, k) => (valueAt[i] = z[k] as number))
+  const half = Math.floor(period / 2)
+  const groups: number[][] = Array.from({length: period}, () => [])
+  for (const i of observed) {
+    const window: number[] = []
+    for (let j = Math.max(0, i - half); j <= Math.min(length - 1, i + half); j++) if (!Number.isNaN(valueAt[j] as number)) window.push(valueAt[j] as number)
+    if (window.length < period - 1) continue
+    groups[i % period]!.push((valueAt[i] as number) - median(window))
+  }
+  const used = groups.filter((g) => g.length >= 2)
+  const count = used.reduce((a, g) => a + g.length, 0)
+  if (used.length < period || count <= period) return undefined
+  const grand = used.reduce((a, g) => a + g.reduce((s, v) => s + v, 0), 0) / count
+  let between = 0
+  let within = 0
+  for (const g of used) {
+    const mean = g.reduce((s, v) => s + v, 0) / g.length
+    between += g.length * (mean - grand) ** 2
+    within += g.reduce((s, v) => s + (v - mean) ** 2, 0)
+  }
+  const f = between / (period - 1) / (within / (count - period))
+  if (!(f > SEASONAL_F)) return undefined
+  const profile = groups.map((g) => (g.length > 0 ? median(g) : 0))
+  const centre = median(profile)
+  return profile.map((p) => p - centre)
+}
+
+interface SpikeRun {
+  start: number
+  end: number
+}
+
+/**
+ * Runs of one or two points that leave the level on both sides by more than `threshold`, in the same
+ * direction, while the two sides agree with each other (otherwise it is a step, not a spike).
+ */
+function findSpikes(z: number[], threshold: number): SpikeRun[] {
+  const runs: SpikeRun[] = []
+  if (!(threshold > 0)) return runs
+  for (let start = 1; start < z.length - 1; start++) {
+    for (let length = 1; length <= SPIKE_MAX_RUN; length++) {
+      const end = start + length
+      if (end >= z.length) break
+      const left = median(z.slice(Math.max(0, start - SPIKE_WINDOW), start))
+      const right = median(z.slice(end, end + SPIKE_WINDOW))
+      if (Math.abs(left - right) > threshold) continue
+      const run = z.slice(start, end)
+      const up = run.every((v) => v - Math.max(left, right) > threshold)
+      const down = run.every((v) => Math.min(left, right) - v > threshold)
+      if (!up && !down) continue
+      runs.push({end, start})
+      start = end - 1
+      break
+    }
+  }
+  return runs
+}
+
+/**
+ * A change in the last one or two points, which segmentation cannot see (too short to be a segment) and
+ * spike screening cannot judge (no right side yet): reported as a tentative step.
+ */
+function tailChange(clean: number[], cuts: number[], threshold: number, variance: number, penalty: number): undefined | {index: number; margin: number} {
+  if (!(threshold > 0) || !(variance > 0)) return undefined
+  const lastCut = cuts.at(-1) ?? 0
+  for (const length of [2, 1]) {
+    const start = clean.length - length
+    if (start - lastCut < SPIKE_WINDOW) continue
+    const level = median(clean.slice(lastCut, start))
+    const tail = clean.slice(start)
+    const up = tail.every((v) => v - level > threshold)
+    const down = tail.every((v) => level - v > threshold)
+    if (up || down) {
+      // The same margin as segmentation's: RSS saved by the split, in noise units, less the penalty.
+      const before = clean.length - lastCut - length
+      const shift = tail.reduce((a, v) => a + v, 0) / length - clean.slice(lastCut, start).reduce((a, v) => a + v, 0) / before
+      const margin = ((before * length) / (before + length)) * (shift * shift) / variance - penalty
+      // Same acceptance rule as every other change: the split must pay for its penalty.
+      return margin > 0 ? {index: start, margin} : undefined
+    }
+  }
+  return undefined
+}
