@@ -34,8 +34,9 @@ export interface SourceMeta {
   /**
    * 'all': the source restates every usage type of its accounts over the cover (CUR, FOCUS).
    * 'listed': only the (service, usage type) pairs it contains (legacy report, Cost Explorer).
+   * 'resources': only those pairs for the resources it names (CloudWatch: one fetch's instances).
    */
-  scope: 'all' | 'listed'
+  scope: 'all' | 'listed' | 'resources'
   /** Days [coverStart, coverEnd) the source restates; default: its first day to the day after its last. */
   coverStart?: string
   coverEnd?: string
@@ -103,14 +104,16 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
   let replacedRows = 0
   if (coverStart && coverEnd) {
     const others = [sourceId, ...batchSourceIds]
-    const listed = source.scope === 'listed'
+    const listed = source.scope === 'listed' || source.scope === 'resources'
       ? `AND (coalesce(u.service, ''), u.usage_type) IN (SELECT DISTINCT coalesce(service, ''), usage_type FROM ${STAGING_TABLE})`
       : ''
+    // Another instance's (or region's) CloudWatch rows stay when this fetch did not name it.
+    const resources = source.scope === 'resources' ? `AND u.resource_id IN (SELECT DISTINCT resource_id FROM ${STAGING_TABLE})` : ''
     // An account-less source (legacy report) restates whatever account the older rows name.
     const accounts = `AND (u.account IS NULL OR NOT EXISTS (SELECT 1 FROM ${STAGING_TABLE} WHERE account IS NOT NULL)
                        OR u.account IN (SELECT DISTINCT account FROM ${STAGING_TABLE} WHERE account IS NOT NULL))`
     const where = `u.day >= $1::DATE AND u.day < $2::DATE
-      AND u.source_id IN (SELECT id FROM sources WHERE family = $3 AND id NOT IN (${others.join(", ")})) ${listed} ${accounts}`
+      AND u.source_id IN (SELECT id FROM sources WHERE family = $3 AND id NOT IN (${others.join(", ")})) ${listed} ${resources} ${accounts}`
     const params = [coverStart, coverEnd, source.family]
     replacedRows = (await store.one<{n: number}>(`SELECT count(*) AS n FROM usage_daily u WHERE ${where}`, params))?.n ?? 0
     if (replacedRows > 0) await store.run(`DELETE FROM usage_daily u WHERE ${where}`, params)
