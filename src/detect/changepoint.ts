@@ -87,24 +87,28 @@ export function pelt(y: readonly number[], variance: number, options: ChangePoin
   const best = new Float64Array(n + 1)
   const last = new Int32Array(n + 1).fill(-1)
   best[0] = -penalty
-  let candidates: number[] = [0]
+  // Each candidate start remembers when the pruning test first held for it (Infinity: never yet).
+  let candidates: Array<{start: number; prunedAt: number}> = [{prunedAt: Number.POSITIVE_INFINITY, start: 0}]
   for (let t = minSegment; t <= n; t++) {
+    // A start pruned at u is dominated by u for every end ≥ u + minSegment, not before (Killick et al. §3.1).
+    candidates = candidates.filter((c) => c.prunedAt > t - minSegment)
     let bestValue = Number.POSITIVE_INFINITY
     let bestStart = -1
-    const values = candidates.map((s) => (best[s] as number) + costs.cost(s, t) + penalty)
+    const values = candidates.map((c) => (best[c.start] as number) + costs.cost(c.start, t) + penalty)
     for (let i = 0; i < candidates.length; i++) {
       if ((values[i] as number) < bestValue) {
         bestValue = values[i] as number
-        bestStart = candidates[i] as number
+        bestStart = candidates[i]!.start
       }
     }
     best[t] = bestValue
     last[t] = bestStart
     // Splitting never raises RSS, so a start already worse than the optimum without its penalty never wins again.
-    const kept = candidates.filter((_, i) => (values[i] as number) - penalty <= bestValue)
+    candidates.forEach((c, i) => {
+      if (c.prunedAt === Number.POSITIVE_INFINITY && (values[i] as number) - penalty > bestValue) c.prunedAt = t
+    })
     const next = t - minSegment + 1
-    if (next >= minSegment) kept.push(next)
-    candidates = kept
+    if (next >= minSegment) candidates.push({prunedAt: Number.POSITIVE_INFINITY, start: next})
   }
   const changePoints: number[] = []
   for (let t = n; t > 0; t = last[t] as number) {

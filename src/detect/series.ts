@@ -92,13 +92,21 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   for (let k = 0; k < z.length; k++) if (!isSpike[k]) kept.push(k)
   const clean = kept.map((k) => z[k] as number)
 
-  const segmentation = segmentMean(clean)
+  // A jump in the last one or two points is too short to be a segment: segment the rest, then test the jump
+  // against the last segment with the same penalty. Without this, PELT pairs the jump with its neighbour.
+  let segmentation = segmentMean(clean)
   const cuts = [...segmentation.changePoints]
   const margins = [...segmentation.margins]
-  const tail = tailChange(clean, cuts, threshold, segmentation.variance, segmentation.penalty)
-  if (tail !== undefined) {
-    cuts.push(tail.index)
-    margins.push(tail.margin)
+  const tailLength = tailJump(clean, threshold)
+  if (tailLength > 0) {
+    const body = clean.slice(0, clean.length - tailLength)
+    const bodySegmentation = segmentMean(body)
+    const margin = tailMargin(clean, bodySegmentation.changePoints.at(-1) ?? 0, body.length, bodySegmentation.variance, bodySegmentation.penalty)
+    if (margin > 0) {
+      segmentation = bodySegmentation
+      cuts.splice(0, cuts.length, ...bodySegmentation.changePoints, body.length)
+      margins.splice(0, margins.length, ...bodySegmentation.margins, margin)
+    }
   }
 
   const bounds = [0, ...cuts, clean.length]
@@ -231,27 +239,28 @@ function findSpikes(z: number[], threshold: number): SpikeRun[] {
 }
 
 /**
- * A change in the last one or two points, which segmentation cannot see (too short to be a segment) and
- * spike screening cannot judge (no right side yet): reported as a tentative step.
+ * 1 or 2 when the last one or two points all leave the level of the points before them by more than
+ * `threshold`, in the same direction: a change that segmentation cannot see yet and spike screening cannot
+ * judge (no right side yet). 0 otherwise.
  */
-function tailChange(clean: number[], cuts: number[], threshold: number, variance: number, penalty: number): undefined | {index: number; margin: number} {
-  if (!(threshold > 0) || !(variance > 0)) return undefined
-  const lastCut = cuts.at(-1) ?? 0
-  for (const length of [2, 1]) {
+function tailJump(clean: number[], threshold: number): number {
+  if (!(threshold > 0)) return 0
+  for (const length of [1, 2]) {
     const start = clean.length - length
-    if (start - lastCut < SPIKE_WINDOW) continue
-    const level = median(clean.slice(lastCut, start))
+    if (start < 2 * SPIKE_WINDOW) continue
+    const level = median(clean.slice(start - SPIKE_WINDOW, start))
     const tail = clean.slice(start)
-    const up = tail.every((v) => v - level > threshold)
-    const down = tail.every((v) => level - v > threshold)
-    if (up || down) {
-      // The same margin as segmentation's: RSS saved by the split, in noise units, less the penalty.
-      const before = clean.length - lastCut - length
-      const shift = tail.reduce((a, v) => a + v, 0) / length - clean.slice(lastCut, start).reduce((a, v) => a + v, 0) / before
-      const margin = ((before * length) / (before + length)) * (shift * shift) / variance - penalty
-      // Same acceptance rule as every other change: the split must pay for its penalty.
-      return margin > 0 ? {index: start, margin} : undefined
-    }
+    if (tail.every((v) => v - level > threshold) || tail.every((v) => level - v > threshold)) return length
   }
-  return undefined
+  return 0
+}
+
+/** The split margin (RSS saved in noise units, less the penalty) of the tail [cut, end) against [from, cut). */
+function tailMargin(clean: number[], from: number, cut: number, variance: number, penalty: number): number {
+  if (!(variance > 0)) return Number.NEGATIVE_INFINITY
+  const before = clean.slice(from, cut)
+  const tail = clean.slice(cut)
+  const mean = (values: number[]) => values.reduce((a, v) => a + v, 0) / values.length
+  const shift = mean(tail) - mean(before)
+  return ((before.length * tail.length) / (before.length + tail.length)) * (shift * shift) / variance - penalty
 }

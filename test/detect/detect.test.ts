@@ -1,0 +1,147 @@
+import fc from 'fast-check'
+import {describe, expect, it} from 'vitest'
+
+import {MeanCost, pelt} from '../../src/detect/changepoint.js'
+import {detectChangePoints, detectSteps} from '../../src/detect/index.js'
+import {daily, gaussian, rng} from './synthetic.js'
+
+const MB = 2 ** 20
+const GB = 2 ** 30
+
+describe('detectSteps on synthetic daily series', () => {
+  it('finds the seed-like thousand-fold step up on its first day, with robust levels', () => {
+    const series = daily('2013-06-01', [[301, 4.2 * MB], [63, 8.9 * GB]])
+    const {spikes, steps} = detectSteps(series)
+    expect(steps).toHaveLength(1)
+    const [step] = steps
+    expect(step).toMatchObject({date: '2014-03-29', direction: 'up', lastDayBefore: '2014-03-28', tentative: false})
+    expect(step!.ratio).toBeGreaterThan(1500)
+    expect(step!.ratio).toBeLessThan(2700)
+    expect(step!.levelBefore / MB).toBeCloseTo(4.2, 0)
+    expect(step!.confidence).toBeGreaterThan(0.99)
+    expect(spikes).toEqual([])
+  })
+
+  it('finds a step down', () => {
+    const {steps} = detectSteps(daily('2024-01-01', [[90, 50 * GB], [90, 5 * GB]], {seed: 2}))
+    expect(steps.map((s) => [s.date, s.direction])).toEqual([['2024-03-31', 'down']])
+    expect(steps[0]!.ratio).toBeGreaterThan(0.07)
+    expect(steps[0]!.ratio).toBeLessThan(0.13)
+  })
+
+  it('finds two steps, including a mere doubling', () => {
+    const {steps} = detectSteps(daily('2024-01-01', [[80, 1 * GB], [60, 2 * GB], [80, 40 * GB]], {noise: 0.15, seed: 3}))
+    expect(steps.map((s) => s.date)).toEqual(['2024-03-21', '2024-05-20'])
+    expect(steps[0]!.ratio).toBeGreaterThan(1.7)
+    expect(steps[0]!.ratio).toBeLessThan(2.3)
+  })
+
+  it('does not cry wolf on weekly seasonality (weekends at a fifth of weekdays)', () => {
+    for (const seed of [4, 5, 6]) {
+      const result = detectSteps(daily('2024-01-01', [[182, 10 * GB]], {seed, weekly: 0.2}))
+      expect(result.steps).toEqual([])
+      expect(result.spikes).toEqual([])
+      expect(result.weekly).toBe(true)
+    }
+  })
+
+  it('still finds a step inside a weekly pattern', () => {
+    const {steps} = detectSteps(daily('2024-01-01', [[120, 1 * GB], [60, 6 * GB]], {seed: 7, weekly: 0.3}))
+    expect(steps.map((s) => s.date)).toEqual(['2024-04-30'])
+  })
+
+  it('reports a one-day spike as a spike, not a step', () => {
+    const series = daily('2024-01-01', [[150, 2 * GB]], {seed: 8})
+    series[70]!.value = 300 * GB
+    const {spikes, steps} = detectSteps(series)
+    expect(steps).toEqual([])
+    expect(spikes).toHaveLength(1)
+    expect(spikes[0]).toMatchObject({date: '2024-03-11', value: 300 * GB})
+    expect(spikes[0]!.ratio).toBeGreaterThan(100)
+  })
+
+  it('treats missing days as gaps, not zeros', () => {
+    const series = daily('2024-01-01', [[100, 3 * GB], [60, 30 * GB]], {seed: 9})
+    // A week missing in the quiet part, and the five days before the step.
+    const gapped = series.filter((_, i) => !(i >= 40 && i < 47) && !(i >= 95 && i < 100))
+    const {spikes, steps} = detectSteps(gapped)
+    expect(steps).toHaveLength(1)
+    expect(steps[0]).toMatchObject({date: '2024-04-10', lastDayBefore: '2024-04-04'})
+    expect(spikes).toEqual([])
+  })
+
+  it('finds nothing in a series of zeros', () => {
+    const zeros = daily('2024-01-01', [[60, 0]])
+    expect(zeros.every((p) => p.value === 0)).toBe(true)
+    expect(detectSteps(zeros)).toEqual({spikes: [], steps: [], weekly: false})
+  })
+
+  it('finds nothing in a 3-day series, and does not fail', () => {
+    expect(detectSteps(daily('2024-01-01', [[2, MB], [1, GB]]))).toEqual({spikes: [], steps: [], weekly: false})
+  })
+
+  it('reports a step on the last day as tentative', () => {
+    const {spikes, steps} = detectSteps(daily('2024-01-01', [[120, 4 * MB], [1, 9 * GB]], {seed: 10}))
+    expect(spikes).toEqual([])
+    expect(steps).toHaveLength(1)
+    expect(steps[0]).toMatchObject({date: '2024-04-30', direction: 'up', pointsAfter: 1, tentative: true})
+    expect(steps[0]!.confidence).toBeLessThan(0.5)
+  })
+
+  it('finds a $1/day change as surely as a $1,000/day one (scale-free)', () => {
+    const shape: Array<[number, number]> = [[100, 1], [80, 3]]
+    const small = detectSteps(daily('2024-01-01', shape, {seed: 11}).map((p) => ({...p, value: p.value * 0.01})))
+    const large = detectSteps(daily('2024-01-01', shape, {seed: 11}).map((p) => ({...p, value: p.value * 1e4})))
+    expect(small.steps.map((s) => s.date)).toEqual(['2024-04-10'])
+    expect(large.steps.map((s) => [s.date, s.ratio.toFixed(6)])).toEqual(small.steps.map((s) => [s.date, s.ratio.toFixed(6)]))
+  })
+
+  it('honours minRatio', () => {
+    const series = daily('2024-01-01', [[100, 1 * GB], [80, 1.6 * GB]], {noise: 0.1, seed: 12})
+    expect(detectSteps(series).steps).toHaveLength(1)
+    expect(detectSteps(series, {minRatio: 2}).steps).toEqual([])
+  })
+
+  it('rejects a malformed day with a located error', () => {
+    expect(() => detectSteps([{day: '03/30/14', value: 1}])).toThrow(/field|day/)
+  })
+})
+
+describe('change-point core', () => {
+  it('PELT returns the exact optimum that brute-force optimal partitioning finds', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({max: 20, min: -20}), {maxLength: 14, minLength: 4}), fc.integer({max: 6, min: 1}), (ints, penalty) => {
+        const y = ints.map((v) => v / 4)
+        const costs = new MeanCost(y, 1)
+        const objective = (cps: number[]) => {
+          const b = [0, ...cps, y.length]
+          let total = penalty * cps.length
+          for (let i = 0; i + 1 < b.length; i++) total += costs.cost(b[i]!, b[i + 1]!)
+          return total
+        }
+        let bestValue = Number.POSITIVE_INFINITY
+        for (let mask = 0; mask < 1 << (y.length - 1); mask++) {
+          const cps = [...Array(y.length - 1).keys()].map((k) => k + 1).filter((k) => (mask >> (k - 1)) & 1)
+          const b = [0, ...cps, y.length]
+          if (b.some((v, i) => i > 0 && v - b[i - 1]! < 2)) continue
+          bestValue = Math.min(bestValue, objective(cps))
+        }
+        expect(objective(pelt(y, 1, {penalty}))).toBeCloseTo(bestValue, 9)
+      }),
+      {numRuns: 200},
+    )
+  })
+
+  it('finds the level shift in a generic (linear-scale, signed) series', () => {
+    const normal = gaussian(rng(13))
+    const y = Array.from({length: 200}, (_, i) => (i < 120 ? -1 : 1.5) + 0.5 * normal())
+    expect(detectChangePoints(y, {scale: 'linear'})).toEqual([120])
+  })
+
+  it('does not cut a random walk into steps', () => {
+    const normal = gaussian(rng(14))
+    let level = 0
+    const walk = Array.from({length: 300}, () => (level += 0.3 * normal()))
+    expect(detectChangePoints(walk, {scale: 'linear'}).length).toBeLessThanOrEqual(1)
+  })
+})
