@@ -68,7 +68,7 @@ function classifyText(path: string, text: string, container: Container, forced?:
 /** Header names that identify each export (../shared/research/formats.md §0). */
 export function classifyColumns(path: string, columns: string[], line: number): FormatKind {
   const set = new Set(columns)
-  if (set.has('UsageType') && set.has('StartTime') && set.has('UsageValue')) return 'usage-report'
+  if (set.has('UsageType') && set.has('StartTime')) return 'usage-report'
   if (columns.some((c) => c.startsWith('lineItem/'))) return 'cur1'
   if (set.has('ChargePeriodStart') && set.has('BilledCost')) return 'focus'
   // CUR 2.0 and CUR 1.0 Athena/Parquet share snake_case names; both are read the same way.

@@ -12,7 +12,10 @@ export interface SourceStatus {
   days: number
   lineItems: number
   billingPeriod: null | string
-  /** Rows of this source replaced by a newer export of the same period. */
+  /** Totals of the rows still in effect: bytes of data transfer, USD of cost. */
+  amountBytes: number
+  costUsd: number
+  /** Every row of this source was replaced by a newer export of the same period. */
   superseded: boolean
 }
 
@@ -41,7 +44,8 @@ export async function storeStatus(store: Store): Promise<StoreStatus> {
     `SELECT s.id, s.path, s.format, s.content_hash, strftime(s.ingested_at, '%Y-%m-%dT%H:%M:%SZ') AS ingested_at,
             s.billing_period, s.line_items,
             strftime(min(u.day), '%Y-%m-%d') AS first_day, strftime(max(u.day), '%Y-%m-%d') AS last_day,
-            count(DISTINCT u.day) AS days, count(u.day) AS rows
+            count(DISTINCT u.day) AS days, count(u.day) AS rows,
+            coalesce(sum(u.amount) FILTER (WHERE u.unit = 'bytes'), 0) AS bytes, coalesce(sum(u.cost), 0) AS cost
      FROM sources s LEFT JOIN usage_daily u ON u.source_id = s.id
      GROUP BY ALL ORDER BY s.id`,
   )
@@ -60,8 +64,10 @@ export async function storeStatus(store: Store): Promise<StoreStatus> {
     lastDay: range?.last_day ?? null,
     schemaVersion: await store.schemaVersion(),
     sources: sources.map((s) => ({
+      amountBytes: s.bytes,
       billingPeriod: s.billing_period ?? null,
       contentHash: s.content_hash,
+      costUsd: s.cost,
       days: s.days,
       firstDay: s.first_day ?? null,
       format: s.format,

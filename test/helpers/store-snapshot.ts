@@ -1,0 +1,17 @@
+import {Store} from '../../src/store/index.js'
+
+/** Every row of every table, as one comparable string: "the store is exactly as it was". */
+export async function storeSnapshot(path: string): Promise<string> {
+  const store = await Store.open(path, {mustExist: true})
+  try {
+    const tables = ['schema_version', 'sources', 'usage_daily', 'evidence']
+    const parts: string[] = []
+    for (const table of tables) {
+      const rows = await store.all(`SELECT * FROM ${table} ORDER BY ALL`)
+      parts.push(`${table}:${JSON.stringify(rows, (_, v) => (typeof v === 'bigint' ? v.toString() : v))}`)
+    }
+    return parts.join('\n')
+  } finally {
+    await store.close()
+  }
+}
