@@ -1,0 +1,132 @@
+import {existsSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {Flags} from '@oclif/core'
+
+import {BillwatchError} from '../src/errors.js'
+import {BaseCommand} from '../src/cli/base-command.js'
+import {formatCount, formatRatio} from '../src/cli/format.js'
+import {renderTable} from '../src/cli/render.js'
+import {correlate, type CorrelateResult, type StepInput} from '../src/correlate/index.js'
+import {loadKnowledge} from '../src/correlate/knowledge.js'
+import {checkZone, findLogs, zoneOfRoot} from '../src/correlate/package-logs.js'
+
+export default class Correlate extends BaseCommand<typeof Correlate> {
+  static override summary = 'Rank the configuration changes (etckeeper commits, apt/dpkg runs) that explain each step.'
+  static override description = `For each step (from the store's usage, or --date), reads the changes made to the machine in a window
+around it — commits of the /etc repository (etckeeper or plain git: work tree, worktree or bare), and apt
+history.log / dpkg.log runs (plain, .gz, rotated) — and ranks them by time (with the lag the service implies,
+e.g. a day for the NTP pool to send clients), by relevance to the usage that stepped (a knowledge base of
+packages, files and ports kept as data; extend it with --knowledge), and by what the configuration said at
+that commit. Each candidate comes with one line of reasoning. Saves the result for 'billwatch explain'.`
+
+  static override examples = [
+    'samples/make-etc-repo.sh /tmp/etc-history\n<%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30',
+    '<%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30 --usage-type DataTransfer-Out-Bytes --json',
+    '<%= config.bin %> <%= command.id %> --root /mnt/old-disk --date 2014-03-30 --window 14,2',
+    '<%= config.bin %> <%= command.id %> --repo /etc --apt-log /var/log/apt/history.log --date 2014-03-30 --log-tz Europe/Berlin',
+  ]
+
+  static override flags = {
+    'apt-log': Flags.string({description: 'apt history.log to read (plain or .gz); repeat for rotated files.', helpValue: 'FILE', multiple: true}),
+    date: Flags.string({description: 'Correlate a step starting on this UTC day instead of the steps found in the store.', helpValue: 'YYYY-MM-DD', multiple: true}),
+    direction: Flags.string({default: 'up', description: 'With --date: did usage rise or fall?', options: ['up', 'down']}),
+    'dpkg-log': Flags.string({description: 'dpkg.log to read (plain or .gz); repeat for rotated files.', helpValue: 'FILE', multiple: true}),
+    knowledge: Flags.string({description: 'Extra knowledge-base JSON (same shape as src/correlate/knowledge.json) to add or replace services.', helpValue: 'FILE'}),
+    limit: Flags.integer({default: 5, description: 'Candidates shown per step.', min: 1}),
+    'log-tz': Flags.string({description: "Time zone of the package logs' wall-clock times (default: ROOT/etc/timezone, else UTC).", helpValue: 'ZONE'}),
+    repo: Flags.string({description: 'Git repository of the configuration (default: /etc, or ROOT/etc with --root).', helpValue: 'PATH'}),
+    root: Flags.string({description: 'A machine root (mounted disk or copy of /): reads ROOT/etc, ROOT/var/log/apt/history.log* and ROOT/var/log/dpkg.log*.', helpValue: 'DIR'}),
+    'usage-type': Flags.string({default: 'DataTransfer-Out', description: 'With --date: the usage type that stepped (sets relevance).'}),
+    window: Flags.string({default: '7,1', description: 'Days before and after the step day to search.', helpValue: 'BEFORE[,AFTER]'}),
+  }
+
+  async run(): Promise<CorrelateResult> {
+    const {flags} = this
+    const [daysBefore, daysAfter] = parseWindow(flags.window)
+    const root = flags.root
+    if (root !== undefined && !existsSync(root)) this.usage(`--root ${root} does not exist`, 'root')
+    const found = root === undefined ? {apt: [], dpkg: []} : findLogs(root)
+    const aptLogs = [...found.apt, ...(flags['apt-log'] ?? [])]
+    const dpkgLogs = [...found.dpkg, ...(flags['dpkg-log'] ?? [])]
+    const logZone = flags['log-tz'] === undefined ? (root === undefined ? 'UTC' : zoneOfRoot(root)) : checkZone(flags['log-tz'])
+    const repo = chooseRepo(flags.repo, root, aptLogs.length + dpkgLogs.length > 0)
+    const knowledge = loadKnowledge(flags.knowledge)
+    if (flags.date === undefined) {
+      this.usage('give --date YYYY-MM-DD (steps from the store come with billwatch anomalies)', 'date')
+    }
+    const steps = flags.date.map((date): StepInput => ({
+      date: checkDate(date),
+      direction: flags.direction === 'down' ? 'down' : 'up',
+      ratio: null,
+      resourceId: null,
+      usageType: flags['usage-type'],
+    }))
+    const progress = this.progress('reading history')
+    const result = await correlate({
+      aptLogs, daysAfter, daysBefore, dpkgLogs, knowledge, limit: flags.limit, logZone, onProgress: progress.update, repo, steps,
+    })
+    progress.done()
+    if (existsSync(this.storePath())) {
+      await this.withStore((store) => store.saveEvidence('correlate', result.repo ?? 'logs', result))
+    }
+    this.log(renderResult(result))
+    return result
+  }
+}
+
+function parseWindow(text: string): [number, number] {
+  const match = /^(\d+(?:\.\d+)?)(?:,(\d+(?:\.\d+)?))?$/.exec(text.trim())
+  if (!match) throw new BillwatchError('E_USAGE', '', {expected: 'BEFORE[,AFTER] days, e.g. 7,1', field: 'window', got: text})
+  return [Number(match[1]), match[2] === undefined ? 1 : Number(match[2])]
+}
+
+function checkDate(date: string): string {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
+    throw new BillwatchError('E_USAGE', '', {expected: 'a day as YYYY-MM-DD', field: 'date', got: date})
+  }
+  return date
+}
+
+/** --repo as given; else ROOT/etc or /etc when it is there (logs alone are enough when it is not). */
+function chooseRepo(flag: string | undefined, root: string | undefined, haveLogs: boolean): null | string {
+  if (flag !== undefined) return flag
+  const etc = root === undefined ? '/etc' : join(root, 'etc')
+  if (haveLogs && !existsSync(join(etc, '.git'))) return null
+  return etc
+}
+
+function renderResult(result: CorrelateResult): string {
+  const blocks: string[] = []
+  const read = `read ${formatCount(result.changesRead.git)} commits, ${formatCount(result.changesRead.aptHistory)} apt and ${formatCount(result.changesRead.dpkgLog)} dpkg runs`
+  blocks.push(`${result.repo ?? 'package logs'}: ${read} (window ${result.windowDaysBefore} days before, ${result.windowDaysAfter} after)`)
+  for (const step of result.steps) {
+    const size = step.ratio === null ? '' : ` ${formatRatio(step.direction === 'up' ? step.ratio : 1 / step.ratio)}`
+    blocks.push(`\nstep ${step.date} ${step.usageType} ${step.direction}${size}`)
+    if (step.candidates.length === 0) {
+      blocks.push(`  ${step.note ?? 'no candidates'}`)
+      continue
+    }
+    blocks.push(
+      renderTable(
+        ['#', 'score', 'time (UTC)', 'change', 'packages', 'files', 'source'],
+        step.candidates.map((c, i) => [
+          i + 1,
+          c.score.toFixed(3),
+          `${c.time.slice(0, 10)} ${c.time.slice(11, 16)}`,
+          `${c.commit === null ? '' : `${c.commit.slice(0, 7)} `}${truncate(c.subject, 48)}`,
+          c.packages.length,
+          c.files.length,
+          [c.source, ...c.alsoIn.map((o) => o.replace(/^.*\//, ''))].join(' + '),
+        ]),
+        ['right', 'right', 'left', 'left', 'right', 'right', 'left'],
+      ),
+    )
+    blocks.push(step.candidates.map((c, i) => `${i + 1}. ${c.reason}`).join('\n'))
+  }
+  return blocks.join('\n')
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+}

@@ -1,0 +1,125 @@
+/**
+ * `billwatch correlate`: for each step, the changes to the machine in a window around it (commits of the
+ * configuration repository, apt and dpkg runs), ranked by how well they explain it.
+ */
+import type {Step} from '../anomalies/types.js'
+import type {ProgressCallback} from '../cli/progress.js'
+import {openRepository, readCommits, type Repository} from './git-log.js'
+import type {Knowledge} from './knowledge.js'
+import {parseAptHistory, parseDpkgLog, readLogText} from './package-logs.js'
+import {rankChanges} from './rank.js'
+import {isoSeconds} from './time.js'
+import type {Change, CorrelatedStep, CorrelateResult, StepInput} from './types.js'
+
+export type {Candidate, Change, CorrelatedStep, CorrelateResult, StepInput} from './types.js'
+
+const DAY_MS = 86_400_000
+/** A package run and the commit etckeeper made for it are at most this far apart. */
+const SAME_RUN_MS = 15 * 60_000
+
+export interface CorrelateOptions {
+  /** Configuration repository (work tree, worktree or bare); null reads logs only. */
+  repo: null | string
+  aptLogs: string[]
+  dpkgLogs: string[]
+  /** Zone the package logs' wall-clock times are in. */
+  logZone: string
+  steps: StepInput[]
+  daysBefore: number
+  daysAfter: number
+  knowledge: Knowledge
+  /** Candidates kept per step. */
+  limit: number
+  onProgress?: ProgressCallback
+}
+
+export async function correlate(options: CorrelateOptions): Promise<CorrelateResult> {
+  const repo = options.repo === null ? null : openRepository(options.repo)
+  const windows = options.steps.map((step) => {
+    const start = Date.parse(`${step.date}T00:00:00Z`)
+    return {since: start - options.daysBefore * DAY_MS, until: start + options.daysAfter * DAY_MS}
+  })
+  const since = Math.min(...windows.map((w) => w.since))
+  const until = Math.max(...windows.map((w) => w.until))
+
+  const commits: Change[] = []
+  if (repo && windows.length > 0) {
+    for await (const change of readCommits(repo, {since: new Date(since), until: new Date(until)})) {
+      commits.push(change)
+      options.onProgress?.(commits.length)
+    }
+  }
+  const inRange = (c: Change) => Date.parse(c.time) >= since && Date.parse(c.time) < until
+  const apt = options.aptLogs.flatMap((file) => parseAptHistory(readLogText(file), file, options.logZone)).filter(inRange)
+  const dpkg = options.dpkgLogs.flatMap((file) => parseDpkgLog(readLogText(file), file, options.logZone)).filter(inRange)
+  const changes = mergeRuns(commits, mergeRuns(apt, dpkg))
+
+  const steps = options.steps.map((step, i): CorrelatedStep => {
+    const window = windows[i] ?? {since, until}
+    const inWindow = changes.filter((c) => {
+      const t = Date.parse(c.time)
+      return t >= window.since && t < window.until
+    })
+    const ranked = rankChanges(step, inWindow, {knowledge: options.knowledge, repo}).slice(0, options.limit)
+    return {
+      ...step,
+      candidates: ranked,
+      note: ranked.length > 0 ? null : emptyNote(repo, options, window),
+      windowEnd: isoSeconds(window.until),
+      windowStart: isoSeconds(window.since),
+    }
+  })
+  return {
+    changesRead: {aptHistory: apt.length, dpkgLog: dpkg.length, git: commits.length},
+    logs: [...options.aptLogs, ...options.dpkgLogs],
+    repo: repo?.path ?? null,
+    steps,
+    windowDaysAfter: options.daysAfter,
+    windowDaysBefore: options.daysBefore,
+  }
+}
+
+/** The step of `anomalies` as correlate needs it. */
+export function stepInput(step: Step): StepInput {
+  return {date: step.date, direction: step.direction, ratio: step.ratio, resourceId: step.resourceId, usageType: step.usageType}
+}
+
+/**
+ * Folds each log entry into the change (commit, or apt entry for dpkg runs) that records the same package
+ * run: within SAME_RUN_MS and naming a common package (or a post-install commit with no package list).
+ */
+export function mergeRuns(into: Change[], entries: Change[]): Change[] {
+  const out = into.map((c) => ({...c, alsoIn: [...c.alsoIn], packages: c.packages.map((p) => ({...p}))}))
+  const rest: Change[] = []
+  for (const entry of entries) {
+    const names = new Set(entry.packages.map((p) => p.name))
+    const t = Date.parse(entry.time)
+    const target = out.find((c) => {
+      if (Math.abs(Date.parse(c.time) - t) > SAME_RUN_MS) return false
+      if (c.packages.some((p) => names.has(p.name))) return true
+      return c.packages.length === 0 && c.kind === 'package-manager'
+    })
+    if (!target) {
+      rest.push(entry)
+      continue
+    }
+    target.alsoIn.push(entry.origin ?? entry.source, ...entry.alsoIn)
+    target.command ??= entry.command
+    target.manager ??= entry.manager
+    for (const p of entry.packages) {
+      const known = target.packages.find((q) => q.name === p.name)
+      if (!known) target.packages.push(p)
+      else if (known.version === null) Object.assign(known, {...p, action: known.action})
+    }
+  }
+  return [...out, ...rest].sort((a, b) => Date.parse(b.time) - Date.parse(a.time))
+}
+
+function emptyNote(repo: null | Repository, options: CorrelateOptions, window: {since: number; until: number}): string {
+  const range = `${isoSeconds(window.since).slice(0, 10)} and ${isoSeconds(window.until).slice(0, 10)}`
+  if (repo && !repo.hasCommits && options.aptLogs.length + options.dpkgLogs.length === 0) return `repository ${repo.path} has no commits`
+  const sources = [repo ? `repository ${repo.path}` : '', options.aptLogs.length + options.dpkgLogs.length > 0 ? 'the package logs' : '']
+    .filter(Boolean)
+    .join(' or ')
+  return `no change in ${sources || 'any source'} between ${range}`
+}

@@ -1,0 +1,152 @@
+import {existsSync, readFileSync} from 'node:fs'
+
+import {BillwatchError} from '../errors.js'
+import builtin from './knowledge.json' with {type: 'json'}
+
+/** A fact to read from the configuration at a commit (e.g. is ntp.conf missing 'restrict default ignore'?). */
+export interface ConfigCheck {
+  files: string[]
+  pattern: string
+  /** 'absent': the risky state is the pattern missing; 'present': the pattern being there. */
+  when: 'absent' | 'present'
+  finding: string
+  otherwise: string
+  weight: number
+  otherwiseWeight: number
+}
+
+export interface Service {
+  id: string
+  summary: string
+  packages: string[]
+  files: string[]
+  ports: string[]
+  usage: string[]
+  lagDays: [number, number]
+  lagWhy?: string
+  weight: number
+  checks: ConfigCheck[]
+}
+
+export interface Knowledge {
+  services: Service[]
+  /** Lag for changes that match no service. */
+  defaultLagDays: [number, number]
+}
+
+/** The built-in knowledge base, plus the entries of `extraFile` (same id replaces). */
+export function loadKnowledge(extraFile?: string): Knowledge {
+  const base = validate(builtin, 'src/correlate/knowledge.json')
+  if (extraFile === undefined) return base
+  if (!existsSync(extraFile)) throw new BillwatchError('E_NOT_FOUND', 'knowledge file does not exist', {file: extraFile})
+  let raw: unknown
+  try {
+    raw = JSON.parse(readFileSync(extraFile, 'utf8'))
+  } catch (error) {
+    throw new BillwatchError('E_FORMAT', `not JSON: ${(error as Error).message}`, {file: extraFile})
+  }
+  const extra = validate(raw, extraFile, base.defaultLagDays)
+  const byId = new Map(base.services.map((s) => [s.id, s]))
+  for (const service of extra.services) byId.set(service.id, service)
+  return {defaultLagDays: base.defaultLagDays, services: [...byId.values()]}
+}
+
+function validate(raw: unknown, file: string, fallbackLag: [number, number] = [0, 1]): Knowledge {
+  const fail = (field: string, expected: string, got: unknown): never => {
+    throw new BillwatchError('E_FORMAT', 'bad knowledge entry', {expected, field, file, got: JSON.stringify(got) ?? 'nothing'})
+  }
+  if (typeof raw !== 'object' || raw === null) return fail('(root)', 'an object with "services"', raw)
+  const root = raw as Record<string, unknown>
+  const defaults = (root.defaults ?? {}) as Record<string, unknown>
+  const defaultLag = defaults.lagDays === undefined ? fallbackLag : lagPair(defaults.lagDays, 'defaults.lagDays', fail)
+  const defaultWeight = typeof defaults.weight === 'number' ? defaults.weight : 1
+  if (!Array.isArray(root.services)) return fail('services', 'an array', root.services)
+  const services = (root.services as unknown[]).map((entry, i): Service => {
+    const at = `services[${i}]`
+    if (typeof entry !== 'object' || entry === null) return fail(at, 'an object', entry)
+    const s = entry as Record<string, unknown>
+    const text = (key: string): string => (typeof s[key] === 'string' && s[key] !== '' ? (s[key] as string) : fail(`${at}.${key}`, 'a string', s[key]))
+    const list = (key: string): string[] => {
+      const value = s[key] ?? []
+      return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : fail(`${at}.${key}`, 'an array of strings', value)
+    }
+    const checks = (Array.isArray(s.checks) ? s.checks : s.checks === undefined ? [] : fail(`${at}.checks`, 'an array', s.checks)) as unknown[]
+    const service: Service = {
+      checks: checks.map((c, j) => check(c, `${at}.checks[${j}]`, fail)),
+      files: list('files'),
+      id: text('id'),
+      lagDays: s.lagDays === undefined ? defaultLag : lagPair(s.lagDays, `${at}.lagDays`, fail),
+      packages: list('packages'),
+      ports: list('ports'),
+      summary: text('summary'),
+      usage: list('usage'),
+      weight: typeof s.weight === 'number' ? s.weight : defaultWeight,
+    }
+    if (typeof s.lagWhy === 'string') service.lagWhy = s.lagWhy
+    return service
+  })
+  return {defaultLagDays: defaultLag, services}
+}
+
+type Fail = (field: string, expected: string, got: unknown) => never
+
+function lagPair(value: unknown, field: string, fail: Fail): [number, number] {
+  if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'number' && typeof value[1] === 'number' && value[0] <= value[1]) {
+    return [value[0], value[1]]
+  }
+  return fail(field, '[earliest, latest] days', value)
+}
+
+function check(raw: unknown, at: string, fail: Fail): ConfigCheck {
+  const c = (raw ?? {}) as Record<string, unknown>
+  if (!Array.isArray(c.files) || c.files.length === 0) return fail(`${at}.files`, 'an array of paths', c.files)
+  if (typeof c.pattern !== 'string') return fail(`${at}.pattern`, 'a regular expression', c.pattern)
+  try {
+    new RegExp(c.pattern, 'm')
+  } catch {
+    return fail(`${at}.pattern`, 'a valid regular expression', c.pattern)
+  }
+  if (c.when !== 'absent' && c.when !== 'present') return fail(`${at}.when`, '"absent" or "present"', c.when)
+  if (typeof c.finding !== 'string') return fail(`${at}.finding`, 'a string', c.finding)
+  return {
+    files: c.files as string[],
+    finding: c.finding,
+    otherwise: typeof c.otherwise === 'string' ? c.otherwise : '',
+    otherwiseWeight: typeof c.otherwiseWeight === 'number' ? c.otherwiseWeight : 1,
+    pattern: c.pattern,
+    weight: typeof c.weight === 'number' ? c.weight : 1,
+    when: c.when,
+  }
+}
+
+const globCache = new Map<string, RegExp>()
+
+/** `nginx/**` matches every path under nginx/; `*` stays within one name. */
+export function globMatch(glob: string, path: string): boolean {
+  let re = globCache.get(glob)
+  if (!re) {
+    const source = glob
+      .split('**')
+      .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
+      .join('.*')
+    re = new RegExp(`^${source}$`)
+    globCache.set(glob, re)
+  }
+  return re.test(path)
+}
+
+/** Services a package name belongs to. */
+export function servicesOfPackage(knowledge: Knowledge, name: string): Service[] {
+  return knowledge.services.filter((s) => s.packages.includes(name))
+}
+
+/** Services a path (relative to /etc) belongs to. */
+export function servicesOfFile(knowledge: Knowledge, path: string): Service[] {
+  return knowledge.services.filter((s) => s.files.some((glob) => globMatch(glob, path)))
+}
+
+/** Services whose package names appear as words of a free-text message ("ntp installed"). */
+export function servicesMentioned(knowledge: Knowledge, text: string): Service[] {
+  const words = new Set(text.toLowerCase().split(/[^a-z0-9.+-]+/).filter((w) => w.length >= 3))
+  return knowledge.services.filter((s) => s.packages.some((p) => words.has(p)) || words.has(s.id))
+}

@@ -1,0 +1,200 @@
+/**
+ * Ranks the changes around one step. score = time × (0.1 + 0.9 × relevance), both 0..1:
+ * - time: full inside the lag the service implies (days from change to the first day at the new level,
+ *   plus one day since usage is daily), decaying outside it; a change after the step day began scores low.
+ * - relevance: the best service the change touches (package > file > mention in the message), times how
+ *   well that service fits the usage that stepped, the kind of change for the step's direction
+ *   (install for a rise, removal for a fall), the service's prior weight, and what its configuration says
+ *   at that commit (e.g. ntp.conf without 'restrict default ignore' serves everyone).
+ */
+import {isInternetEgress, isInternetIngress} from '../aws/usage-types.js'
+import {formatRatio} from '../cli/format.js'
+import {type Repository, readFileAt} from './git-log.js'
+import {type ConfigCheck, type Knowledge, type Service, servicesMentioned, servicesOfFile, servicesOfPackage} from './knowledge.js'
+import {describePackages} from './package-logs.js'
+import type {Candidate, Change, PackageAction, StepInput} from './types.js'
+
+const DAY_MS = 86_400_000
+
+type Action = 'config' | PackageAction
+
+interface Evidence {
+  service: Service
+  strength: number
+  action: Action
+  packages: string[]
+  files: string[]
+}
+
+const DIRECTION_FIT: Record<'down' | 'up', Record<Action, number>> = {
+  down: {config: 0.8, install: 0.3, purge: 1, reinstall: 0.3, remove: 1, upgrade: 0.5},
+  up: {config: 0.8, install: 1, purge: 0.3, reinstall: 0.4, remove: 0.3, upgrade: 0.5},
+}
+
+// Relevance of changes that match no known service: a package run can still open a port; a config edit less so.
+const UNKNOWN_PACKAGES = 0.12
+const UNKNOWN_FILES = 0.06
+const NOTHING_KNOWN = 0.02
+
+/** The kind of usage a usage type measures, in the knowledge base's terms; null when unknown. */
+export function usageKind(usageType: string): null | string {
+  if (isInternetEgress(usageType) || /DataTransfer-Out|Out-Bytes$/.test(usageType)) return 'egress'
+  if (isInternetIngress(usageType) || /DataTransfer-In|In-Bytes$/.test(usageType)) return 'ingress'
+  if (/BoxUsage|CPUCredits|SpotUsage|HeavyUsage|Lambda-GB-Second/.test(usageType)) return 'compute'
+  if (/EBS:|TimedStorage|VolumeUsage|SnapshotUsage/.test(usageType)) return 'storage'
+  if (/Requests/.test(usageType)) return 'requests'
+  return null
+}
+
+export interface RankOptions {
+  knowledge: Knowledge
+  /** Used to read configuration files at a commit for the knowledge base's checks. */
+  repo: null | Repository
+}
+
+/** Scores every change against the step, best first (ties: closer to the step first). */
+export function rankChanges(step: StepInput, changes: Change[], options: RankOptions): Candidate[] {
+  const stepStart = Date.parse(`${step.date}T00:00:00Z`)
+  const kind = usageKind(step.usageType)
+  const candidates = changes.map((change) => scoreChange(change, step, stepStart, kind, options))
+  return candidates.sort((a, b) => b.score - a.score || Math.abs(a.daysBefore) - Math.abs(b.daysBefore))
+}
+
+function scoreChange(change: Change, step: StepInput, stepStart: number, kind: null | string, options: RankOptions): Candidate {
+  const daysBefore = (stepStart - Date.parse(change.time)) / DAY_MS
+  const evidence = gatherEvidence(change, options.knowledge)
+  const findings: string[] = []
+  let relevance = change.packages.length > 0 ? UNKNOWN_PACKAGES : change.files.length > 0 ? UNKNOWN_FILES : NOTHING_KNOWN
+  let best: Evidence | undefined
+  for (const e of evidence) {
+    const usageFit = kind === null ? 0.5 : e.service.usage.includes(kind) ? 1 : 0.2
+    const checked = change.commit !== null && options.repo ? runChecks(e.service.checks, options.repo, change.commit, step.direction) : {factor: 1, findings: []}
+    const value = e.strength * DIRECTION_FIT[step.direction][e.action] * usageFit * e.service.weight * checked.factor
+    if (value > relevance || best === undefined) {
+      if (value > relevance) relevance = value
+      best = e
+      findings.splice(0, findings.length, ...checked.findings)
+    }
+  }
+  const lag = best?.service.lagDays ?? options.knowledge.defaultLagDays
+  const time = timeFit(daysBefore, lag)
+  const score = time * (0.1 + 0.9 * relevance)
+  const candidate: Candidate = {
+    ...change,
+    daysBefore: round(daysBefore, 2),
+    findings,
+    reason: '',
+    score: round(score, 3),
+    scores: {relevance: round(relevance, 3), time: round(time, 3)},
+    services: [...new Set(evidence.map((e) => e.service.id))],
+  }
+  candidate.reason = reasonLine(candidate, step, kind, best, relevance)
+  return candidate
+}
+
+/** 1 inside [lag0, lag1 + 1] days before the step day (slightly favouring the near end), decaying outside. */
+export function timeFit(daysBefore: number, [lag0, lag1]: [number, number]): number {
+  const end = lag1 + 1
+  if (daysBefore < 0) return Math.max(0.02, 0.4 * (1 + daysBefore))
+  if (daysBefore < lag0) return Math.exp(-(lag0 - daysBefore))
+  if (daysBefore <= end) return 1 - (0.15 * (daysBefore - lag0)) / (end - lag0)
+  return 0.85 * Math.exp(-(daysBefore - end) / 1.5)
+}
+
+function gatherEvidence(change: Change, knowledge: Knowledge): Evidence[] {
+  const out: Evidence[] = []
+  for (const p of change.packages) {
+    for (const service of servicesOfPackage(knowledge, p.name)) out.push({action: p.action, files: [], packages: [p.name], service, strength: 1})
+  }
+  for (const f of change.files) {
+    const services = new Set([...servicesOfFile(knowledge, f.path), ...(f.from ? servicesOfFile(knowledge, f.from) : [])])
+    const action: Action = f.status === 'deleted' ? 'remove' : 'config'
+    for (const service of services) out.push({action, files: [f.path], packages: [], service, strength: 0.8})
+  }
+  if (change.source === 'git' && change.kind === 'manual') {
+    const action = messageAction(change.subject)
+    for (const service of servicesMentioned(knowledge, change.subject)) out.push({action, files: [], packages: [], service, strength: 0.7})
+  }
+  return mergeEvidence(out)
+}
+
+/** One evidence per (service, action), keeping the strongest and every package and file behind it. */
+function mergeEvidence(list: Evidence[]): Evidence[] {
+  const merged = new Map<string, Evidence>()
+  for (const e of list) {
+    const key = `${e.service.id}\u0000${e.action}`
+    const seen = merged.get(key)
+    if (seen) {
+      seen.strength = Math.max(seen.strength, e.strength)
+      seen.packages.push(...e.packages.filter((p) => !seen.packages.includes(p)))
+      seen.files.push(...e.files.filter((f) => !seen.files.includes(f)))
+    } else {
+      merged.set(key, {...e, files: [...e.files], packages: [...e.packages]})
+    }
+  }
+  return [...merged.values()]
+}
+
+function messageAction(subject: string): Action {
+  if (/\b(?:remov|purg|uninstall|disabl|stop|delet)/i.test(subject)) return 'remove'
+  if (/\b(?:install|add|enabl|start|setup|set up|deploy)/i.test(subject)) return 'install'
+  return 'config'
+}
+
+/**
+ * Reads each check's files at the commit. For a rise, the risky state (e.g. no 'restrict default ignore')
+ * keeps the weight and the safe state lowers it; for a fall it is the other way round.
+ */
+function runChecks(checks: ConfigCheck[], repo: Repository, commit: string, direction: 'down' | 'up'): {factor: number; findings: string[]} {
+  let factor = 1
+  const findings: string[] = []
+  for (const check of checks) {
+    for (const file of check.files) {
+      if (file.includes('*')) continue
+      const text = readFileAt(repo, commit, file)
+      if (text === undefined) continue
+      const present = new RegExp(check.pattern, 'm').test(text)
+      const risky = check.when === 'present' ? present : !present
+      const sentence = (risky ? check.finding : check.otherwise).replaceAll('{file}', file)
+      if (sentence) findings.push(sentence)
+      const weight = risky === (direction === 'up') ? check.weight : check.otherwiseWeight
+      factor = Math.min(factor, weight)
+      break
+    }
+  }
+  return {factor, findings}
+}
+
+function reasonLine(c: Candidate, step: StepInput, kind: null | string, best: Evidence | undefined, relevance: number): string {
+  const when = `${c.time.slice(0, 10)} ${c.time.slice(11, 16)} UTC`
+  const series = kind === 'egress' ? 'egress' : step.usageType
+  const moved = step.direction === 'up' ? 'rose' : 'fell'
+  const size = step.ratio === null ? '' : ` ${formatRatio(step.direction === 'up' ? step.ratio : 1 / step.ratio)}`
+  const days = Math.abs(c.daysBefore).toFixed(1)
+  const relation =
+    c.daysBefore >= 0 ? `${days} days before ${series} ${moved}${size}` : `${days} days into the day ${series} ${moved}${size}`
+  const what = describeWhat(c, best)
+  if (!best || relevance <= UNKNOWN_PACKAGES) {
+    const touched = c.files.length > 0 ? ` (${shortPaths(c.files.map((f) => f.path))})` : ''
+    return `${what} ${when}, ${relation}; touches nothing known to drive ${series}${touched}`
+  }
+  const lagNote = best.service.lagWhy && c.daysBefore > 1 ? ` (${best.service.lagWhy})` : ''
+  const facts = c.findings.length > 0 ? ` — and ${c.findings.join(', and ')}` : ''
+  return `${what} ${when}, ${relation}${lagNote}; ${best.service.summary}${facts}`
+}
+
+function describeWhat(c: Candidate, best: Evidence | undefined): string {
+  if (best && best.packages.length > 0) return describePackages(c.packages.filter((p) => best.packages.includes(p.name)))
+  if (best && best.files.length > 0) return `${shortPaths(best.files)} ${best.action === 'remove' ? 'deleted' : 'changed'}`
+  if (c.source !== 'git' && c.packages.length > 0) return describePackages(c.packages)
+  return `"${c.subject}"`
+}
+
+function shortPaths(paths: string[]): string {
+  return paths.length <= 2 ? paths.join(', ') : `${paths.slice(0, 2).join(', ')} and ${paths.length - 2} more`
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits
+  return Math.round(value * f) / f
+}
