@@ -1,0 +1,125 @@
+/**
+ * The AWS SDK clients billwatch uses, and the one place their failures become BillwatchErrors.
+ * Credentials and region come from the SDK's standard chain (env, shared profile, SSO, instance or
+ * Lambda role); `profile`, `region` and `endpoint` only override it.
+ */
+import {CloudWatchClient} from '@aws-sdk/client-cloudwatch'
+import {CostExplorerClient} from '@aws-sdk/client-cost-explorer'
+import {SNSClient} from '@aws-sdk/client-sns'
+
+import {BillwatchError} from '../errors.js'
+
+export interface AwsConnection {
+  region?: string
+  profile?: string
+  /** Service endpoint override (tests, VPC endpoints); otherwise the SDK resolves it, or AWS_ENDPOINT_URL_*. */
+  endpoint?: string
+  credentials?: {accessKeyId: string; secretAccessKey: string; sessionToken?: string}
+  /**
+   * Attempts per request, throttling included. The SDK backs off exponentially with jitter
+   * (throttling base 500 ms, capped at 20 s) and treats LimitExceededException and Throttling as throttling.
+   */
+  maxAttempts?: number
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 6
+
+function clientConfig(connection: AwsConnection, region: string | undefined) {
+  return {
+    maxAttempts: connection.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    ...(region === undefined ? {} : {region}),
+    ...(connection.profile === undefined ? {} : {profile: connection.profile}),
+    ...(connection.endpoint === undefined ? {} : {endpoint: connection.endpoint}),
+    ...(connection.credentials === undefined ? {} : {credentials: connection.credentials}),
+  }
+}
+
+/** Cost Explorer answers only in us-east-1 (aws partition); the SDK routes other regions there too. */
+export function costExplorerClient(connection: AwsConnection = {}): CostExplorerClient {
+  return new CostExplorerClient(clientConfig(connection, connection.region ?? 'us-east-1'))
+}
+
+export function cloudWatchClient(connection: AwsConnection = {}): CloudWatchClient {
+  return new CloudWatchClient(clientConfig(connection, connection.region))
+}
+
+export function snsClient(connection: AwsConnection = {}): SNSClient {
+  return new SNSClient(clientConfig(connection, connection.region))
+}
+
+/** The IAM action each API call needs, named in access-denied messages. */
+export const PERMISSIONS = {
+  GetCostAndUsage: 'ce:GetCostAndUsage',
+  GetMetricData: 'cloudwatch:GetMetricData',
+  ListMetrics: 'cloudwatch:ListMetrics',
+  Publish: 'sns:Publish',
+} as const
+
+export type AwsAction = keyof typeof PERMISSIONS
+
+const ACCESS_DENIED = new Set(['AccessDenied', 'AccessDeniedException', 'AuthorizationError', 'UnauthorizedOperation'])
+const BAD_CREDENTIALS = new Set([
+  'ExpiredToken', 'ExpiredTokenException', 'IncompleteSignature', 'InvalidClientTokenId', 'InvalidSignatureException',
+  'MissingAuthenticationToken', 'SignatureDoesNotMatch', 'UnrecognizedClientException',
+])
+const THROTTLED = new Set(['LimitExceededException', 'Throttling', 'ThrottlingException', 'TooManyRequestsException'])
+const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'TimeoutError'])
+
+/** The service's error code: JSON `__type`, the query-compatible `Code`, or the SDK error name. */
+export function awsErrorCode(error: unknown): string {
+  const e = error as {Code?: string; Error?: {Code?: string}; code?: string; name?: string}
+  return e?.Code ?? e?.Error?.Code ?? e?.code ?? e?.name ?? 'Unknown'
+}
+
+/**
+ * Turns an SDK failure into one clear line: access denied names the missing permission, bad or
+ * missing credentials say where the chain looks, throttling says the retries ran out.
+ */
+export function toBillwatchError(error: unknown, action: AwsAction, connection: AwsConnection = {}): BillwatchError {
+  if (error instanceof BillwatchError) return error
+  const code = awsErrorCode(error)
+  const detail = firstLine(error instanceof Error ? error.message : String(error))
+  const permission = PERMISSIONS[action]
+  const profile = connection.profile === undefined ? '' : ` (profile ${connection.profile})`
+  if (ACCESS_DENIED.has(code)) {
+    const principal = /arn:aws[\w-]*:(?:iam|sts)::\d+:[^\s,]+/.exec(detail)?.[0]
+    return new BillwatchError('E_AWS', `${action}: access denied: ${principal ?? `the credentials${profile}`} lack${principal ? 's' : ''} permission ${permission}`, {
+      cause: error,
+      suggestions: [`attach a policy with "Action": "${permission}" to the user or role billwatch runs as`],
+    })
+  }
+  if (BAD_CREDENTIALS.has(code)) {
+    return new BillwatchError('E_AWS', `${action}: AWS rejected the credentials${profile} (${code}): ${detail}`, {
+      cause: error,
+      suggestions: ['check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile; for SSO run `aws sso login`'],
+    })
+  }
+  if (code === 'CredentialsProviderError' || /Could not load credentials/i.test(detail)) {
+    return new BillwatchError('E_AWS', `${action}: no AWS credentials found${profile} (env, shared profile, SSO, instance role)`, {
+      cause: error,
+      suggestions: ['set AWS_PROFILE or pass --profile NAME, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY'],
+    })
+  }
+  if (THROTTLED.has(code)) {
+    const attempts = (error as {$metadata?: {attempts?: number}}).$metadata?.attempts ?? connection.maxAttempts ?? DEFAULT_MAX_ATTEMPTS
+    return new BillwatchError('E_AWS', `${action}: still throttled (${code}) after ${attempts} attempts with backoff`, {
+      cause: error,
+      suggestions: ['wait a minute and run again; only successful requests are billed'],
+    })
+  }
+  if (code === 'DataUnavailableException') {
+    return new BillwatchError('E_AWS', `${action}: Cost Explorer has no data for this account yet (DataUnavailableException)`, {
+      cause: error,
+      suggestions: ['enable Cost Explorer in the Billing console; data appears within 24 hours'],
+    })
+  }
+  const errno = (error as {code?: string})?.code
+  if (NETWORK.has(code) || (errno !== undefined && NETWORK.has(errno))) {
+    return new BillwatchError('E_NETWORK', `${action}: cannot reach the AWS endpoint${connection.endpoint ? ` ${connection.endpoint}` : ''}: ${detail}`, {cause: error})
+  }
+  return new BillwatchError('E_AWS', `${action} failed (${code}): ${detail}`, {cause: error})
+}
+
+function firstLine(text: string): string {
+  return (text.split('\n')[0] ?? text).trim()
+}

@@ -1,0 +1,37 @@
+/**
+ * What AWS would hold for Cunnie's NTP server (seed 004): the legacy usage report in samples/,
+ * aggregated the way Cost Explorer serves it (GB = 2^30 bytes, CE service names, 2014 prices).
+ */
+import {join} from 'node:path'
+
+import {parseUsageReport} from '../../src/ingest/usage-report.js'
+import {BYTES_PER_GB} from '../../src/pricing/egress.js'
+import type {CostRecord} from '../helpers/aws-endpoint.js'
+import {SAMPLES} from '../helpers/cli.js'
+
+export const USAGE_REPORT = join(SAMPLES, 'billing/usage-report-ec2-2013-06-01_2014-06-01.csv')
+
+/** 2014: $0.12/GB out to the internet, $0.01/GB regional, inbound free. */
+const USD_PER_GB: Record<string, number> = {'DataTransfer-Out-Bytes': 0.12, 'DataTransfer-Regional-Bytes': 0.01}
+
+export async function costsFromUsageReport(path = USAGE_REPORT): Promise<CostRecord[]> {
+  const {rows} = await parseUsageReport(path)
+  const byDayAndType = new Map<string, CostRecord>()
+  for (const row of rows) {
+    const bytes = /Bytes$/.test(row.usageType)
+    const key = `${row.day} ${row.usageType}`
+    const quantity = bytes ? (row.amount ?? 0) / BYTES_PER_GB : (row.amount ?? 0)
+    const record = byDayAndType.get(key) ?? {
+      costUsd: 0,
+      day: row.day,
+      quantity: 0,
+      service: row.usageType.startsWith('BoxUsage') ? 'Amazon Elastic Compute Cloud - Compute' : 'EC2 - Other',
+      unit: bytes ? 'GB' : row.usageType.startsWith('BoxUsage') ? 'Hrs' : 'GB-Mo',
+      usageType: row.usageType,
+    }
+    record.quantity += quantity
+    record.costUsd += quantity * (USD_PER_GB[row.usageType] ?? 0)
+    byDayAndType.set(key, record)
+  }
+  return [...byDayAndType.values()]
+}
