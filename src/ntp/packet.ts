@@ -56,7 +56,27 @@ const ZERO_TS: NtpTimestamp = {seconds: 0, fraction: 0}
 
 /** The first byte of any NTP packet: LI(2) | VN(3) | Mode(3). */
 export function decodeFirstByte(byte: number): {leap: number; version: number; mode: number} {
-  return {leap: (byte >> 6) & 0x3, version: (byte >> 3) & 0x7, mode: byte & 0x7}
+  return {leap: (byte >> 6) & 0x3, version: ntpVersionOf(byte), mode: ntpModeOf(byte)}
+}
+
+// Allocation-free field readers for hot loops (pcap reads millions of packets in place).
+/** VN of a first byte. */
+export function ntpVersionOf(firstByte: number): number {
+  return (firstByte >> 3) & 0x7
+}
+
+/** Mode of a first byte. */
+export function ntpModeOf(firstByte: number): number {
+  return firstByte & 0x7
+}
+
+/** Byte offsets of the mode 1–5 header fields (RFC 5905 §7.3). */
+export const NTP_FIELD_OFFSET = {stratum: 1, poll: 2, precision: 3, referenceId: 12, originTime: 24, receiveTime: 32, transmitTime: 40} as const
+
+/** A kiss code (`RATE`, `DENY` …) from the reference id read as a big-endian 32-bit word. */
+export function kissCodeOfWord(referenceIdWord: number): string {
+  const bytes = new Uint8Array([referenceIdWord >>> 24, (referenceIdWord >>> 16) & 255, (referenceIdWord >>> 8) & 255, referenceIdWord & 255])
+  return asciiRefId(bytes) ?? 'UNKNOWN'
 }
 
 /**

@@ -1,0 +1,65 @@
+import {resolve} from 'node:path'
+
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../src/cli/base-command.js'
+import {analyseCapture} from '../src/pcap/analyse.js'
+import {renderPcapReport} from '../src/pcap/render.js'
+import {buildReport, compareControl, type PcapReport} from '../src/pcap/report.js'
+import {CURRENT_EGRESS_PRICING, flatPricing} from '../src/pricing/egress.js'
+
+export default class Pcap extends BaseCommand<typeof Pcap> {
+  static override summary = "Attribute a server's egress to protocols, ports and NTP clients from a packet capture."
+  static override description = `Reads a pcap or pcapng file (any size: it streams) and reports, for the server host:
+packets and bytes three ways — on the wire, captured (what pcap_len sums) and billable IP bytes (what AWS bills:
+76 bytes per IPv4 NTP reply, not the 90-byte frame) — outbound traffic by protocol and port with shares,
+throughput, and what the traffic costs per month and year. For NTP: requests and replies per client, rate,
+median interval, versions and modes, KoDs sent and requests that kept coming after one, top talkers, the
+cumulative share of traffic by query count and the blocking-threshold economics table.
+The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatch explain\`.`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> samples/ntp-server.pcap',
+    '<%= config.bin %> <%= command.id %> samples/ntp-server.pcap --control samples/ntp-control.pcap --price-per-gb 0.12',
+    '<%= config.bin %> <%= command.id %> samples/ntp-server.pcap --host 10.206.10.174 --block-threshold 100 --top 5 --json',
+  ]
+
+  static override args = {
+    file: Args.string({description: 'A pcap or pcapng capture (tcpdump -w, dumpcap, tshark).', required: true}),
+  }
+
+  static override flags = {
+    'block-threshold': Flags.integer({description: 'Add a row to the blocking table: block clients with at least N requests (repeatable).', min: 1, multiple: true}),
+    control: Flags.string({description: "A second server's capture to compare with (the seed's home server): bytes/s, clients, bytes per client.", helpValue: 'FILE'}),
+    'control-host': Flags.string({default: 'auto', description: "The control server's address, or auto."}),
+    host: Flags.string({default: 'auto', description: 'The server address (IPv4 or IPv6), or auto: the address in the most packets.'}),
+    'ntp-port': Flags.integer({default: 123, description: 'The port the server answers NTP on.', max: 65_535, min: 1}),
+    'price-per-gb': Flags.string({description: 'Flat USD per GB (2^30 bytes) instead of the current AWS tiers with 100 GB free, e.g. 0.12 for the seed.', helpValue: 'USD'}),
+    top: Flags.integer({default: 10, description: 'How many top talkers to list.', min: 0}),
+  }
+
+  async run(): Promise<PcapReport> {
+    const {flags} = this
+    const pricing = flags['price-per-gb'] === undefined ? CURRENT_EGRESS_PRICING : flatPricing(this.positiveNumber(flags['price-per-gb'], '--price-per-gb'))
+    const file = resolve(this.args.file)
+    const progress = this.progress('reading capture')
+    const analysis = analyseCapture(file, {host: flags.host, ntpPort: flags['ntp-port'], onProgress: progress.update})
+    progress.done()
+    const report = buildReport(analysis, {blockThresholds: flags['block-threshold'] ?? [], pricing, top: flags.top})
+    if (flags.control) {
+      const controlProgress = this.progress('reading control capture')
+      const control = analyseCapture(resolve(flags.control), {host: flags['control-host'], ntpPort: flags['ntp-port'], onProgress: controlProgress.update})
+      controlProgress.done()
+      report.control = compareControl(analysis, control)
+    }
+    await this.withStore((store) => store.saveEvidence('pcap', file, report))
+    this.log(renderPcapReport(report))
+    return report
+  }
+
+  private positiveNumber(text: string, field: string): number {
+    const value = Number(text)
+    if (!Number.isFinite(value) || value < 0 || text.trim() === '') this.usage(`${field} must be a non-negative number of USD per GB, got "${text}"`, field)
+    return value
+  }
+}

@@ -1,0 +1,592 @@
+import type {ProgressCallback} from '../cli/progress.js'
+import {BillwatchError} from '../errors.js'
+import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf} from '../ntp/packet.js'
+import {AddressTable, parseAddressWords} from './addresses.js'
+import {IP_PROTOCOL, PacketDecoder} from './decode.js'
+import {CaptureReader, type CaptureFormat, type Truncation} from './reader.js'
+import type {RequestLog} from './request-log.js'
+
+export interface AnalyseOptions {
+  /** The server's address, or 'auto' (default): the address in the most packets. */
+  host?: string
+  /** The port the server answers NTP on (default 123). */
+  ntpPort?: number
+  onProgress?: ProgressCallback
+}
+
+export interface TrafficTotals {
+  packets: number
+  /** Wire (original) length of the frames. */
+  bytes: number
+  /** Captured length: what `pcap_len` sums (file size = 24 + Σ(16 + caplen)). */
+  capturedBytes: number
+  /** IP-layer bytes, what AWS bills. */
+  billableBytes: number
+}
+
+export interface PortTraffic extends TrafficTotals {
+  /** 'udp', 'tcp', 'icmp', 'ipv6-icmp', 'ip-<n>', or 'udp'/'tcp' fragments without ports (port null). */
+  protocol: string
+  port: null | number
+}
+
+/** Per-client NTP counters, indexed like `RequestLog.clients`. */
+export interface NtpClientCounters {
+  requests: Uint32Array
+  responses: Uint32Array
+  kods: Uint32Array
+  requestsAfterKod: Uint32Array
+  firstSec: Float64Array
+  lastSec: Float64Array
+  /** Bit v set = NTP version v seen in a request; bit m of modeMask = mode m seen in a request. */
+  versionMask: Uint8Array
+  modeMask: Uint8Array
+  /** Outbound NTP reply bytes to this client (wire and billable). */
+  responseBytes: Float64Array
+  responseBillableBytes: Float64Array
+}
+
+export interface NtpTraffic {
+  port: number
+  requests: number
+  responses: number
+  kods: number
+  /** Kiss code → KoDs sent with it. */
+  kissCodes: Record<string, number>
+  /** Requests with no reply seen in the capture. */
+  unanswered: number
+  /** Addresses that sent requests / that got replies (the seed's `awk '{print $5}' | sort | uniq | wc -l`). */
+  requestingClients: number
+  answeredClients: number
+  /** Outbound NTP replies (from the NTP port). */
+  outbound: TrafficTotals
+  log: RequestLog
+  counters: NtpClientCounters
+}
+
+export interface CaptureAnalysis {
+  file: string
+  format: CaptureFormat
+  fileBytes: number
+  linkTypes: number[]
+  snaplen: number
+  /** Earliest and latest packet time, Unix seconds (NaN without timestamps). */
+  firstSec: number
+  lastSec: number
+  durationSec: number
+  packets: number
+  bytes: number
+  capturedBytes: number
+  billableBytes: number
+  ipv4Packets: number
+  ipv6Packets: number
+  nonIpPackets: number
+  fragments: number
+  /** Frames captured shorter than on the wire (snaplen); bytes still use the wire length. */
+  snappedPackets: number
+  truncated: Truncation | undefined
+  host: {address: string; detected: boolean; packets: number} | undefined
+  outbound: TrafficTotals
+  inbound: TrafficTotals
+  /** Packets neither from nor to the host. */
+  otherPackets: number
+  /** Outbound traffic by protocol and service port (the lower of the two ports), most bytes first. */
+  byPort: PortTraffic[]
+  ntp: NtpTraffic
+}
+
+/** How many leading packets pick the host before the full pass confirms the choice. */
+const HOST_PROBE_PACKETS = 50_000
+/** Matching a reply walks back at most this many unanswered requests of the client. */
+const MATCH_WINDOW = 16
+
+/**
+ * Reads a capture once and measures it: totals, the server host's inbound/outbound traffic by port,
+ * and every NTP request to the host as a RequestLog row with its reply matched.
+ */
+export function analyseCapture(path: string, options: AnalyseOptions = {}): CaptureAnalysis {
+  const ntpPort = options.ntpPort ?? NTP_PORT
+  const explicit = options.host !== undefined && options.host !== 'auto'
+  let host = explicit ? parseAddressWords(options.host!) : busiestAddress(path, HOST_PROBE_PACKETS)
+  let scan = new CaptureScan(path, host, ntpPort, options.onProgress)
+  if (!explicit && host) {
+    // The first packets nearly always name the server; if the whole file disagrees, scan again.
+    const busiest = scan.busiestAddressWords()
+    if (busiest && scan.packetsOf(busiest) > scan.packetsOf(host)) {
+      host = busiest
+      scan = new CaptureScan(path, host, ntpPort, options.onProgress)
+    }
+  }
+  const result = scan.result(!explicit)
+  if (explicit && result.host?.packets === 0) {
+    const busiest = scan.busiestAddressText()
+    throw new BillwatchError('E_NO_DATA', `host ${options.host} sends or receives no packet in this capture`, {
+      field: '--host',
+      file: path,
+      suggestions: busiest ? [`--host ${busiest} (the busiest address) or --host auto`] : [],
+    })
+  }
+  return result
+}
+
+/** The address in the most packets among the first `limit` IP packets. */
+function busiestAddress(path: string, limit: number): [number, number, number, number] | undefined {
+  const reader = CaptureReader.open(path)
+  const decoder = new PacketDecoder()
+  const table = new AddressTable(4096)
+  let counts = new Uint32Array(4096)
+  // Ties (a two-party capture) go to the side that sends from the lower, service-like port.
+  let served = new Uint32Array(4096)
+  try {
+    for (let seen = 0; seen < limit && reader.next(); ) {
+      if (!decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType)) continue
+      seen++
+      const src = table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3)
+      const dst = table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3)
+      if (Math.max(src, dst) >= counts.length) {
+        counts = grow(counts, Math.max(src, dst))
+        served = grow(served, Math.max(src, dst))
+      }
+      counts[src]!++
+      counts[dst]!++
+      if (decoder.srcPort >= 0 && decoder.srcPort < decoder.dstPort) served[src]!++
+    }
+  } finally {
+    reader.close()
+  }
+  return maxIndexWords(table, counts, served)
+}
+
+function maxIndexWords(table: AddressTable, counts: Uint32Array, tieBreak?: Uint32Array): [number, number, number, number] | undefined {
+  let best = -1
+  for (let i = 0; i < table.count; i++) {
+    if (best < 0 || counts[i]! > counts[best]! || (counts[i] === counts[best] && tieBreak && tieBreak[i]! > tieBreak[best]!)) best = i
+  }
+  return best < 0 ? undefined : [table.word(best, 0), table.word(best, 1), table.word(best, 2), table.word(best, 3)]
+}
+
+function emptyTotals(): TrafficTotals {
+  return {billableBytes: 0, bytes: 0, capturedBytes: 0, packets: 0}
+}
+
+function grow<T extends Float64Array | Int32Array | Uint16Array | Uint32Array | Uint8Array>(array: T, atLeast: number): T {
+  let size = Math.max(1024, array.length * 2)
+  while (size <= atLeast) size *= 2
+  const grown = new (array.constructor as new (n: number) => T)(size)
+  grown.set(array)
+  return grown
+}
+
+/** One full pass over the file with the host fixed. */
+class CaptureScan {
+  private readonly table = new AddressTable(1 << 16)
+  /** Packets per address (every address, for host auto-detection). */
+  private addressPackets = new Uint32Array(1 << 16)
+  /** Address index → NTP client id, -1 when the address never spoke NTP with the host. */
+  private clientOf = new Int32Array(1 << 16).fill(-1)
+  private clientAddresses: number[] = []
+  private hostIndex = -1
+
+  // Per-client counters, indexed by client id.
+  private clientCount = 0
+  private requests = new Uint32Array(1 << 14)
+  private responses = new Uint32Array(1 << 14)
+  private kods = new Uint32Array(1 << 14)
+  private requestsAfterKod = new Uint32Array(1 << 14)
+  private firstSec = new Float64Array(1 << 14)
+  private lastSec = new Float64Array(1 << 14)
+  private firstKodSec = new Float64Array(1 << 14)
+  private versionMask = new Uint8Array(1 << 14)
+  private modeMask = new Uint8Array(1 << 14)
+  private responseBytes = new Float64Array(1 << 14)
+  private responseBillableBytes = new Float64Array(1 << 14)
+  /** Newest request of the client still waiting for a reply (-1 none); older ones chain via prevPending. */
+  private pendingHead = new Int32Array(1 << 14).fill(-1)
+
+  // Per-request columns (the RequestLog) plus matching state.
+  private requestCount = 0
+  private timeSec = new Float64Array(1 << 16)
+  private client = new Uint32Array(1 << 16)
+  private srcPort = new Uint16Array(1 << 16)
+  private version = new Uint8Array(1 << 16)
+  private mode = new Uint8Array(1 << 16)
+  private reply = new Uint8Array(1 << 16)
+  private replyIpBytes = new Uint16Array(1 << 16)
+  private transmitKey = new Uint32Array(1 << 16)
+  private prevPending = new Int32Array(1 << 16)
+
+  // Outbound traffic by service port: [packets, bytes, captured, billable] × 65536 ports, for UDP and TCP.
+  private readonly udpPorts = new Float64Array(65_536 * 4)
+  private readonly tcpPorts = new Float64Array(65_536 * 4)
+  private readonly otherProtocols = new Map<string, TrafficTotals>()
+
+  private readonly totals = emptyTotals()
+  private readonly outbound = emptyTotals()
+  private readonly inbound = emptyTotals()
+  private readonly ntpOutbound = emptyTotals()
+  private readonly kissCodes = new Map<number, number>()
+  private ntpResponses = 0
+  private ntpKods = 0
+  private otherPackets = 0
+  private ipv4Packets = 0
+  private ipv6Packets = 0
+  private nonIpPackets = 0
+  private fragments = 0
+  private snappedPackets = 0
+  private firstPacketSec = Number.POSITIVE_INFINITY
+  private lastPacketSec = Number.NEGATIVE_INFINITY
+  private readonly reader: CaptureReader
+
+  constructor(
+    private readonly path: string,
+    private readonly host: [number, number, number, number] | undefined,
+    private readonly ntpPort: number,
+    onProgress?: ProgressCallback,
+  ) {
+    this.reader = CaptureReader.open(path)
+    try {
+      if (host) this.hostIndex = this.table.intern(host[0], host[1], host[2], host[3])
+      this.scan(onProgress)
+    } finally {
+      this.reader.close()
+    }
+  }
+
+  private scan(onProgress?: ProgressCallback): void {
+    const reader = this.reader
+    const decoder = new PacketDecoder()
+    const host = this.host ?? [-1, -1, -1, -1]
+    const [h0, h1, h2, h3] = host
+    const totals = this.totals
+    let lastTime = 0
+    while (reader.next()) {
+      const caplen = reader.caplen
+      const origlen = reader.origlen
+      totals.packets++
+      totals.capturedBytes += caplen
+      totals.bytes += origlen
+      if (caplen < origlen) this.snappedPackets++
+      let time = reader.timeSec
+      if (time === time) {
+        if (time < this.firstPacketSec) this.firstPacketSec = time
+        if (time > this.lastPacketSec) this.lastPacketSec = time
+        lastTime = time
+      } else {
+        time = lastTime
+      }
+      if ((totals.packets & 0xffff) === 0 && onProgress) onProgress(reader.position, reader.fileBytes)
+      if (!decoder.decode(reader.data, reader.offset, caplen, origlen, reader.linkType)) {
+        this.nonIpPackets++
+        continue
+      }
+      const ipBytes = decoder.ipBytes
+      totals.billableBytes += ipBytes
+      if (decoder.ipVersion === 4) this.ipv4Packets++
+      else this.ipv6Packets++
+      if (decoder.fragment) this.fragments++
+      const fromHost = decoder.src3 === h3 && decoder.src2 === h2 && decoder.src1 === h1 && decoder.src0 === h0
+      const toHost = decoder.dst3 === h3 && decoder.dst2 === h2 && decoder.dst1 === h1 && decoder.dst0 === h0
+      if (fromHost) {
+        this.countAddress(this.hostIndex)
+        addTotals(this.outbound, caplen, origlen, ipBytes)
+        this.countPort(decoder, caplen, origlen, ipBytes)
+        if (!toHost) {
+          const remote = this.table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3)
+          this.countAddress(remote)
+          if (decoder.srcPort === this.ntpPort && decoder.protocol === IP_PROTOCOL.udp) this.ntpReply(decoder, reader.data, remote, caplen, origlen, time)
+        }
+      } else if (toHost) {
+        this.countAddress(this.hostIndex)
+        const remote = this.table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3)
+        this.countAddress(remote)
+        addTotals(this.inbound, caplen, origlen, ipBytes)
+        if (decoder.dstPort === this.ntpPort && decoder.protocol === IP_PROTOCOL.udp) this.ntpRequest(decoder, reader.data, remote, time)
+      } else {
+        this.otherPackets++
+        this.countAddress(this.table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3))
+        this.countAddress(this.table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3))
+      }
+    }
+    onProgress?.(reader.fileBytes, reader.fileBytes)
+  }
+
+  private countAddress(index: number): void {
+    if (index >= this.addressPackets.length) {
+      this.addressPackets = grow(this.addressPackets, index)
+      const clientOf = new Int32Array(this.addressPackets.length).fill(-1)
+      clientOf.set(this.clientOf)
+      this.clientOf = clientOf
+    }
+    this.addressPackets[index]!++
+  }
+
+  private countPort(decoder: PacketDecoder, caplen: number, origlen: number, ipBytes: number): void {
+    const protocol = decoder.protocol
+    if ((protocol === IP_PROTOCOL.udp || protocol === IP_PROTOCOL.tcp) && decoder.srcPort >= 0) {
+      const table = protocol === IP_PROTOCOL.udp ? this.udpPorts : this.tcpPorts
+      const at = Math.min(decoder.srcPort, decoder.dstPort) * 4
+      table[at]!++
+      table[at + 1]! += origlen
+      table[at + 2]! += caplen
+      table[at + 3]! += ipBytes
+      return
+    }
+    const name = protocolName(protocol)
+    let totals = this.otherProtocols.get(name)
+    if (!totals) this.otherProtocols.set(name, (totals = emptyTotals()))
+    addTotals(totals, caplen, origlen, ipBytes)
+  }
+
+  private clientId(addressIndex: number, time: number): number {
+    let id = this.clientOf[addressIndex]!
+    if (id >= 0) return id
+    id = this.clientCount++
+    this.clientOf[addressIndex] = id
+    this.clientAddresses.push(addressIndex)
+    if (id >= this.requests.length) this.growClients(id)
+    this.firstSec[id] = time
+    this.lastSec[id] = time
+    this.firstKodSec[id] = Number.NaN
+    this.pendingHead[id] = -1
+    return id
+  }
+
+  private growClients(atLeast: number): void {
+    this.requests = grow(this.requests, atLeast)
+    this.responses = grow(this.responses, atLeast)
+    this.kods = grow(this.kods, atLeast)
+    this.requestsAfterKod = grow(this.requestsAfterKod, atLeast)
+    this.firstSec = grow(this.firstSec, atLeast)
+    this.lastSec = grow(this.lastSec, atLeast)
+    this.firstKodSec = grow(this.firstKodSec, atLeast)
+    this.versionMask = grow(this.versionMask, atLeast)
+    this.modeMask = grow(this.modeMask, atLeast)
+    this.responseBytes = grow(this.responseBytes, atLeast)
+    this.responseBillableBytes = grow(this.responseBillableBytes, atLeast)
+    this.pendingHead = grow(this.pendingHead, atLeast)
+  }
+
+  private growRequests(atLeast: number): void {
+    this.timeSec = grow(this.timeSec, atLeast)
+    this.client = grow(this.client, atLeast)
+    this.srcPort = grow(this.srcPort, atLeast)
+    this.version = grow(this.version, atLeast)
+    this.mode = grow(this.mode, atLeast)
+    this.reply = grow(this.reply, atLeast)
+    this.replyIpBytes = grow(this.replyIpBytes, atLeast)
+    this.transmitKey = grow(this.transmitKey, atLeast)
+    this.prevPending = grow(this.prevPending, atLeast)
+  }
+
+  /** A packet to the host's NTP port: one RequestLog row, unless it is a reply to the host's own query. */
+  private ntpRequest(decoder: PacketDecoder, data: Uint8Array, remote: number, time: number): void {
+    const length = decoder.payloadLength
+    const at = decoder.payloadOffset
+    const first = length > 0 ? data[at]! : 0
+    const mode = length > 0 ? ntpModeOf(first) : 0
+    // Modes 2/4/5 arriving at port 123 answer the host's own upstream queries (ntpd polls from port 123).
+    if (mode === MODE.symmetricPassive || mode === MODE.server || mode === MODE.broadcast) return
+    const cid = this.clientId(remote, time)
+    const row = this.requestCount++
+    if (row >= this.timeSec.length) this.growRequests(row)
+    const version = length > 0 ? ntpVersionOf(first) : 0
+    this.timeSec[row] = time
+    this.client[row] = cid
+    this.srcPort[row] = decoder.srcPort
+    this.version[row] = version
+    this.mode[row] = mode
+    this.reply[row] = 0
+    this.replyIpBytes[row] = Math.min(0xffff, decoder.ipBytes)
+    this.transmitKey[row] = length >= NTP_HEADER_BYTES ? timestampKey(data, at + NTP_FIELD_OFFSET.transmitTime) : 0
+    this.prevPending[row] = this.pendingHead[cid]!
+    this.pendingHead[cid] = row
+    this.requests[cid]!++
+    this.versionMask[cid]! |= 1 << version
+    this.modeMask[cid]! |= 1 << mode
+    if (time < this.firstSec[cid]!) this.firstSec[cid] = time
+    if (time > this.lastSec[cid]!) this.lastSec[cid] = time
+    const firstKod = this.firstKodSec[cid]!
+    if (firstKod === firstKod && time > firstKod) this.requestsAfterKod[cid]!++
+  }
+
+  /** A packet from the host's NTP port: a reply, matched to the request it answers. */
+  private ntpReply(decoder: PacketDecoder, data: Uint8Array, remote: number, caplen: number, origlen: number, time: number): void {
+    const length = decoder.payloadLength
+    const at = decoder.payloadOffset
+    const mode = length > 0 ? ntpModeOf(data[at]!) : 0
+    // Mode 1/3 from port 123 are the host's own queries (as a client or peer), not replies.
+    if (mode === MODE.client || mode === MODE.symmetricActive) return
+    const cid = this.clientId(remote, time)
+    this.ntpResponses++
+    this.responses[cid]!++
+    this.responseBytes[cid]! += origlen
+    this.responseBillableBytes[cid]! += decoder.ipBytes
+    addTotals(this.ntpOutbound, caplen, origlen, decoder.ipBytes)
+    const isKod = mode === MODE.server && length >= NTP_HEADER_BYTES && data[at + NTP_FIELD_OFFSET.stratum] === 0
+    if (isKod) {
+      this.ntpKods++
+      this.kods[cid]!++
+      const firstKod = this.firstKodSec[cid]!
+      if (!(firstKod <= time)) this.firstKodSec[cid] = time
+      const ref = at + NTP_FIELD_OFFSET.referenceId
+      const code = ((data[ref]! << 24) | (data[ref + 1]! << 16) | (data[ref + 2]! << 8) | data[ref + 3]!) >>> 0
+      this.kissCodes.set(code, (this.kissCodes.get(code) ?? 0) + 1)
+    }
+    // Newest-first over the client's waiting requests: the one whose transmit timestamp the reply
+    // echoes as its origin (RFC 5905 §8), else the newest from the same source port.
+    const key = length >= NTP_HEADER_BYTES ? timestampKey(data, at + NTP_FIELD_OFFSET.originTime) : 0
+    const port = decoder.dstPort
+    let previous = -1
+    let row = this.pendingHead[cid]!
+    let match = -1
+    let matchPrevious = -1
+    for (let steps = 0; row >= 0 && steps < MATCH_WINDOW; steps++) {
+      if (this.srcPort[row] === port) {
+        if (key !== 0 && this.transmitKey[row] === key) {
+          match = row
+          matchPrevious = previous
+          break
+        }
+        if (match < 0) {
+          match = row
+          matchPrevious = previous
+        }
+      }
+      previous = row
+      row = this.prevPending[row]!
+    }
+    if (match < 0) return
+    if (matchPrevious < 0) this.pendingHead[cid] = this.prevPending[match]!
+    else this.prevPending[matchPrevious] = this.prevPending[match]!
+    this.reply[match] = isKod ? 2 : 1
+    this.replyIpBytes[match] = Math.min(0xffff, decoder.ipBytes)
+  }
+
+  busiestAddressWords(): [number, number, number, number] | undefined {
+    return maxIndexWords(this.table, this.addressPackets)
+  }
+
+  packetsOf(words: [number, number, number, number]): number {
+    const index = this.table.find(...words)
+    return index < 0 ? 0 : (this.addressPackets[index] ?? 0)
+  }
+
+  busiestAddressText(): string | undefined {
+    const words = this.busiestAddressWords()
+    return words ? this.table.text(this.table.find(...words)) : undefined
+  }
+
+  result(detected: boolean): CaptureAnalysis {
+    const reader = this.reader
+    const hasTime = this.firstPacketSec <= this.lastPacketSec
+    const n = this.clientCount
+    let requestingClients = 0
+    let answeredClients = 0
+    for (let i = 0; i < n; i++) {
+      if (this.requests[i]! > 0) requestingClients++
+      if (this.responses[i]! > 0) answeredClients++
+    }
+    let unanswered = 0
+    for (let i = 0; i < this.requestCount; i++) if (this.reply[i] === 0) unanswered++
+    const kissCodes: Record<string, number> = {}
+    for (const [code, count] of this.kissCodes) {
+      const text = kissCodeOfWord(code)
+      kissCodes[text] = (kissCodes[text] ?? 0) + count
+    }
+    const count = this.requestCount
+    return {
+      billableBytes: this.totals.billableBytes,
+      byPort: this.portTraffic(),
+      bytes: this.totals.bytes,
+      capturedBytes: this.totals.capturedBytes,
+      durationSec: hasTime ? this.lastPacketSec - this.firstPacketSec : 0,
+      file: this.path,
+      fileBytes: reader.fileBytes,
+      firstSec: hasTime ? this.firstPacketSec : Number.NaN,
+      format: reader.format,
+      fragments: this.fragments,
+      host: this.host && this.hostIndex >= 0 ? {address: this.table.text(this.hostIndex), detected, packets: this.addressPackets[this.hostIndex] ?? 0} : undefined,
+      inbound: this.inbound,
+      ipv4Packets: this.ipv4Packets,
+      ipv6Packets: this.ipv6Packets,
+      lastSec: hasTime ? this.lastPacketSec : Number.NaN,
+      linkTypes: reader.linkTypes,
+      nonIpPackets: this.nonIpPackets,
+      ntp: {
+        answeredClients,
+        counters: {
+          firstSec: this.firstSec.subarray(0, n),
+          kods: this.kods.subarray(0, n),
+          lastSec: this.lastSec.subarray(0, n),
+          modeMask: this.modeMask.subarray(0, n),
+          requests: this.requests.subarray(0, n),
+          requestsAfterKod: this.requestsAfterKod.subarray(0, n),
+          responseBillableBytes: this.responseBillableBytes.subarray(0, n),
+          responseBytes: this.responseBytes.subarray(0, n),
+          responses: this.responses.subarray(0, n),
+          versionMask: this.versionMask.subarray(0, n),
+        },
+        kissCodes,
+        kods: this.ntpKods,
+        log: {
+          client: this.client.subarray(0, count),
+          clients: this.clientAddresses.map((index) => this.table.text(index)),
+          count,
+          mode: this.mode.subarray(0, count),
+          reply: this.reply.subarray(0, count),
+          replyIpBytes: this.replyIpBytes.subarray(0, count),
+          srcPort: this.srcPort.subarray(0, count),
+          timeSec: this.timeSec.subarray(0, count),
+          version: this.version.subarray(0, count),
+        },
+        outbound: this.ntpOutbound,
+        port: this.ntpPort,
+        requestingClients,
+        requests: count,
+        responses: this.ntpResponses,
+        unanswered,
+      },
+      otherPackets: this.otherPackets,
+      outbound: this.outbound,
+      packets: this.totals.packets,
+      snaplen: reader.snaplen,
+      snappedPackets: this.snappedPackets,
+      truncated: reader.truncation,
+    }
+  }
+
+  private portTraffic(): PortTraffic[] {
+    const rows: PortTraffic[] = []
+    for (const [protocol, table] of [['udp', this.udpPorts], ['tcp', this.tcpPorts]] as const) {
+      for (let port = 0; port < 65_536; port++) {
+        const at = port * 4
+        if (table[at] === 0) continue
+        rows.push({billableBytes: table[at + 3]!, bytes: table[at + 1]!, capturedBytes: table[at + 2]!, packets: table[at]!, port, protocol})
+      }
+    }
+    for (const [protocol, totals] of this.otherProtocols) rows.push({...totals, port: null, protocol})
+    return rows.sort((a, b) => b.bytes - a.bytes || a.protocol.localeCompare(b.protocol) || (a.port ?? -1) - (b.port ?? -1))
+  }
+}
+
+function addTotals(totals: TrafficTotals, caplen: number, origlen: number, ipBytes: number): void {
+  totals.packets++
+  totals.bytes += origlen
+  totals.capturedBytes += caplen
+  totals.billableBytes += ipBytes
+}
+
+/** The 64-bit timestamp at `at`, folded to 32 bits for matching replies (origin) to requests (transmit). */
+function timestampKey(data: Uint8Array, at: number): number {
+  const seconds = (data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!
+  const fraction = (data[at + 4]! << 24) | (data[at + 5]! << 16) | (data[at + 6]! << 8) | data[at + 7]!
+  return (Math.imul(seconds, 0x9e37_79b1) ^ fraction) >>> 0
+}
+
+function protocolName(protocol: number): string {
+  if (protocol === IP_PROTOCOL.udp) return 'udp'
+  if (protocol === IP_PROTOCOL.tcp) return 'tcp'
+  if (protocol === IP_PROTOCOL.icmp) return 'icmp'
+  if (protocol === IP_PROTOCOL.icmpv6) return 'ipv6-icmp'
+  return `ip-${protocol}`
+}

@@ -1,0 +1,342 @@
+import {closeSync, fstatSync, openSync, readSync} from 'node:fs'
+
+import {BillwatchError} from '../errors.js'
+
+/**
+ * A streaming reader for pcap (µs and ns, either byte order) and pcapng (several sections,
+ * interfaces, per-interface timestamp resolution and offset). It reads the file in large chunks and
+ * exposes one packet at a time as a cursor — `data`/`offset`/`caplen` point into the chunk — so a
+ * capture larger than memory streams through and the hot loop allocates nothing.
+ * Layouts: ../shared/research/formats.md §8 and the pcapng draft (IETF opsawg-pcapng).
+ */
+
+export type CaptureFormat = 'pcap' | 'pcapng'
+
+/** How the capture ended when it did not end on a record boundary. */
+export interface Truncation {
+  /** 1-based number of the record that was cut. */
+  record: number
+  /** File offset where that record starts. */
+  offset: number
+  /** Bytes the record needed and bytes the file still had. */
+  needed: number
+  available: number
+}
+
+const CHUNK_BYTES = 8 * 1024 * 1024
+/** A pcapng block or pcap record above this is corrupt framing, not a packet. */
+const MAX_RECORD_BYTES = 64 * 1024 * 1024
+/** libpcap's MAXIMUM_SNAPLEN; a pcap record above max(this, snaplen) is corrupt. */
+const PCAP_MAX_SNAPLEN = 262_144
+
+const PCAPNG_SHB = 0x0a0d_0d0a
+const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b_3c4d
+const PCAPNG_IDB = 1
+const PCAPNG_PB = 2
+const PCAPNG_SPB = 3
+const PCAPNG_EPB = 6
+
+interface PcapngInterface {
+  linkType: number
+  snaplen: number
+  /** Timestamp units per second (10^6 unless if_tsresol says otherwise). */
+  unitsPerSecond: number
+  offsetSeconds: number
+}
+
+export class CaptureReader {
+  // The current packet (valid after next() returned true).
+  data: Uint8Array
+  offset = 0
+  caplen = 0
+  origlen = 0
+  /** Unix seconds, fractional; NaN for pcapng simple packets, which carry no timestamp. */
+  timeSec = Number.NaN
+  linkType = 0
+  interfaceId = 0
+
+  readonly format: CaptureFormat
+  readonly fileBytes: number
+  /** pcap: the header's snaplen; pcapng: the largest IDB snaplen. */
+  snaplen = 0
+  /** Link types in the order first seen. */
+  readonly linkTypes: number[] = []
+  /** pcap: 'microseconds' | 'nanoseconds'; pcapng: per interface, as units per second. */
+  readonly timestampUnitsPerSecond: number[] = []
+  littleEndian = true
+  truncation: Truncation | undefined
+  /** Records read so far (packets, plus pcapng blocks of every kind). */
+  records = 0
+
+  private readonly fd: number
+  private buffer: Buffer
+  private view: DataView
+  /** Unread data is buffer[start, end); `bufferFileOffset` is the file offset of buffer[0]. */
+  private start = 0
+  private end = 0
+  private bufferFileOffset = 0
+  private eof = false
+  private pcapUnitsPerSecond = 1e6
+  private interfaces: PcapngInterface[] = []
+
+  private constructor(
+    readonly path: string,
+    fd: number,
+    fileBytes: number,
+  ) {
+    this.fd = fd
+    this.fileBytes = fileBytes
+    this.buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(4096, fileBytes)))
+    this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength)
+    this.data = this.buffer
+    this.format = this.readFileHeader()
+  }
+
+  /** Opens a capture and reads its file header; throws E_NOT_FOUND / E_EMPTY / E_PCAP. */
+  static open(path: string): CaptureReader {
+    let fd: number
+    try {
+      fd = openSync(path, 'r')
+    } catch (error) {
+      throw new BillwatchError('E_NOT_FOUND', `cannot open capture: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {file: path})
+    }
+    const size = fstatSync(fd).size
+    if (size === 0) {
+      closeSync(fd)
+      throw new BillwatchError('E_EMPTY', 'the capture file is empty', {file: path, expected: 'a pcap or pcapng file'})
+    }
+    try {
+      return new CaptureReader(path, fd, size)
+    } catch (error) {
+      closeSync(fd)
+      throw error
+    }
+  }
+
+  /** Bytes of the file consumed so far (for progress). */
+  get position(): number {
+    return this.bufferFileOffset + this.start
+  }
+
+  close(): void {
+    closeSync(this.fd)
+  }
+
+  /** Advances to the next packet; false at the end of the capture (check `truncation`). */
+  next(): boolean {
+    return this.format === 'pcap' ? this.nextPcap() : this.nextPcapng()
+  }
+
+  private nextPcap(): boolean {
+    if (!this.ensure(16)) return this.endOfRecords(16)
+    const view = this.view
+    const at = this.start
+    const le = this.littleEndian
+    const caplen = view.getUint32(at + 8, le)
+    if (caplen > Math.max(this.snaplen, PCAP_MAX_SNAPLEN)) {
+      this.damaged(`record ${this.records + 1} claims ${caplen} captured bytes, more than the snaplen ${this.snaplen}`)
+    }
+    if (!this.ensure(16 + caplen)) return this.endOfRecords(16 + caplen)
+    // ensure() may have moved the data to the front of the buffer.
+    const base = this.start
+    const seconds = this.view.getUint32(base, le)
+    const fraction = this.view.getUint32(base + 4, le)
+    this.timeSec = seconds + fraction / this.pcapUnitsPerSecond
+    this.origlen = this.view.getUint32(base + 12, le)
+    this.caplen = caplen
+    this.data = this.buffer
+    this.offset = base + 16
+    this.start = base + 16 + caplen
+    this.records++
+    return true
+  }
+
+  private nextPcapng(): boolean {
+    for (;;) {
+      if (!this.ensure(12)) return this.endOfRecords(12)
+      let type = this.view.getUint32(this.start, this.littleEndian)
+      if (type === PCAPNG_SHB) this.readSectionByteOrder()
+      const blockLength = this.view.getUint32(this.start + 4, this.littleEndian)
+      if (blockLength < 12 || blockLength % 4 !== 0 || blockLength > MAX_RECORD_BYTES) {
+        this.damaged(`block ${this.records + 1} has length ${blockLength}, expected a multiple of 4 between 12 and ${MAX_RECORD_BYTES}`)
+      }
+      if (!this.ensure(blockLength)) return this.endOfRecords(blockLength)
+      const at = this.start
+      type = this.view.getUint32(at, this.littleEndian)
+      this.start = at + blockLength
+      this.records++
+      if (type === PCAPNG_EPB || type === PCAPNG_PB) {
+        if (this.readTimedPacket(at, blockLength, type === PCAPNG_PB)) return true
+      } else if (type === PCAPNG_SPB) {
+        if (this.readSimplePacket(at, blockLength)) return true
+      } else if (type === PCAPNG_IDB) {
+        this.readInterface(at, blockLength)
+      } else if (type === PCAPNG_SHB) {
+        this.interfaces = []
+      }
+      // Name resolution, statistics, custom and unknown blocks are skipped by length.
+    }
+  }
+
+  /** EPB (and the obsolete PB, whose interface id is 16 bits): +8 iface, +12/+16 ts, +20 caplen, +24 len. */
+  private readTimedPacket(at: number, blockLength: number, obsolete: boolean): boolean {
+    const le = this.littleEndian
+    if (blockLength < 32) this.damaged(`packet block ${this.records} is ${blockLength} bytes, shorter than its 32-byte header`)
+    const interfaceId = obsolete ? this.view.getUint16(at + 8, le) : this.view.getUint32(at + 8, le)
+    const iface = this.interfaces[interfaceId]
+    if (!iface) this.damaged(`packet block ${this.records} names interface ${interfaceId}, but the section describes ${this.interfaces.length}`)
+    const caplen = this.view.getUint32(at + 20, le)
+    if (caplen > blockLength - 32) this.damaged(`packet block ${this.records} claims ${caplen} captured bytes in a ${blockLength}-byte block`)
+    const high = this.view.getUint32(at + 12, le)
+    const low = this.view.getUint32(at + 16, le)
+    this.timeSec = (high * 4_294_967_296 + low) / iface.unitsPerSecond + iface.offsetSeconds
+    this.caplen = caplen
+    this.origlen = this.view.getUint32(at + 24, le)
+    this.linkType = iface.linkType
+    this.interfaceId = interfaceId
+    this.data = this.buffer
+    this.offset = at + 28
+    return true
+  }
+
+  /** SPB: +8 original length, data at +12; no timestamp, interface 0. */
+  private readSimplePacket(at: number, blockLength: number): boolean {
+    const iface = this.interfaces[0]
+    if (!iface) this.damaged(`simple packet block ${this.records} comes before any interface description`)
+    const origlen = this.view.getUint32(at + 8, this.littleEndian)
+    let caplen = Math.min(origlen, blockLength - 16)
+    if (iface.snaplen > 0) caplen = Math.min(caplen, iface.snaplen)
+    this.timeSec = Number.NaN
+    this.caplen = caplen
+    this.origlen = origlen
+    this.linkType = iface.linkType
+    this.interfaceId = 0
+    this.data = this.buffer
+    this.offset = at + 12
+    return true
+  }
+
+  private readInterface(at: number, blockLength: number): void {
+    const le = this.littleEndian
+    if (blockLength < 20) this.damaged(`interface block ${this.records} is ${blockLength} bytes, shorter than 20`)
+    const iface: PcapngInterface = {
+      linkType: this.view.getUint16(at + 8, le),
+      offsetSeconds: 0,
+      snaplen: this.view.getUint32(at + 12, le),
+      unitsPerSecond: 1e6,
+    }
+    // Options: code(2) length(2) value padded to 4, until opt_endofopt or the trailing length.
+    let option = at + 16
+    const optionsEnd = at + blockLength - 4
+    while (option + 4 <= optionsEnd) {
+      const code = this.view.getUint16(option, le)
+      const length = this.view.getUint16(option + 2, le)
+      if (code === 0 || option + 4 + length > optionsEnd) break
+      if (code === 9 && length >= 1) {
+        const resolution = this.buffer[option + 4]!
+        const exponent = resolution & 0x7f
+        iface.unitsPerSecond = resolution & 0x80 ? 2 ** exponent : 10 ** exponent
+      } else if (code === 14 && length >= 8) {
+        iface.offsetSeconds = Number(this.view.getBigInt64(option + 4, le))
+      }
+      option += 4 + ((length + 3) & ~3)
+    }
+    this.interfaces.push(iface)
+    this.snaplen = Math.max(this.snaplen, iface.snaplen)
+    this.noteLinkType(iface.linkType)
+    this.timestampUnitsPerSecond.push(iface.unitsPerSecond)
+  }
+
+  /** Every section header states its own byte order; read it before trusting the block length. */
+  private readSectionByteOrder(): void {
+    if (!this.ensure(12)) return
+    const magic = this.view.getUint32(this.start + 8, true)
+    if (magic === PCAPNG_BYTE_ORDER_MAGIC) this.littleEndian = true
+    else if (magic === 0x4d3c_2b1a) this.littleEndian = false
+    else this.damaged(`section header ${this.records + 1} has byte-order magic 0x${magic.toString(16)}, expected 0x1a2b3c4d`)
+  }
+
+  private readFileHeader(): CaptureFormat {
+    this.ensure(24)
+    const available = this.end - this.start
+    if (available < 4) this.badHeader('the file is shorter than any capture header', 'a pcap or pcapng file')
+    const magic = this.view.getUint32(0, true)
+    if (magic === PCAPNG_SHB) return 'pcapng'
+    const pcapMagic: Record<number, [boolean, number]> = {
+      0xa1b2_3c4d: [true, 1e9],
+      0xa1b2_c3d4: [true, 1e6],
+      0x4d3c_b2a1: [false, 1e9],
+      0xd4c3_b2a1: [false, 1e6],
+    }
+    const known = pcapMagic[magic]
+    if (!known) {
+      const hint = magic === 0x0008_8b1f || (magic & 0xffff) === 0x8b1f ? ' (gzip-compressed? decompress it first)' : ''
+      this.badHeader(`unknown magic number 0x${magic.toString(16).padStart(8, '0')}${hint}`, 'a pcap (a1b2c3d4 / a1b23c4d) or pcapng (0a0d0d0a) file')
+    }
+    if (available < 24) this.badHeader(`the pcap file header is cut after ${available} of 24 bytes`, 'a 24-byte pcap header')
+    this.littleEndian = known[0]
+    this.pcapUnitsPerSecond = known[1]
+    const major = this.view.getUint16(4, this.littleEndian)
+    if (major !== 2) this.badHeader(`pcap version ${major}.${this.view.getUint16(6, this.littleEndian)}`, 'version 2.4')
+    this.snaplen = this.view.getUint32(16, this.littleEndian)
+    // Bits 28–31 of the link-type word carry FCS information; the link type is the low 16 bits.
+    this.linkType = this.view.getUint32(20, this.littleEndian) & 0xffff
+    this.noteLinkType(this.linkType)
+    this.timestampUnitsPerSecond.push(this.pcapUnitsPerSecond)
+    this.start = 24
+    return 'pcap'
+  }
+
+  private noteLinkType(linkType: number): void {
+    if (!this.linkTypes.includes(linkType)) this.linkTypes.push(linkType)
+  }
+
+  /** Makes `bytes` unread bytes available from `start`; false when the file ends first. */
+  private ensure(bytes: number): boolean {
+    if (this.end - this.start >= bytes) return true
+    if (this.eof) return false
+    if (bytes > this.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(bytes, this.buffer.length * 2))
+      this.buffer.copy(grown, 0, this.start, this.end)
+      this.setBuffer(grown)
+    } else if (this.start > 0) {
+      this.buffer.copy(this.buffer, 0, this.start, this.end)
+    }
+    this.bufferFileOffset += this.start
+    this.end -= this.start
+    this.start = 0
+    while (this.end < this.buffer.length) {
+      const read = readSync(this.fd, this.buffer, this.end, this.buffer.length - this.end, this.bufferFileOffset + this.end)
+      if (read === 0) {
+        this.eof = true
+        break
+      }
+      this.end += read
+      if (this.end >= bytes) break
+    }
+    return this.end - this.start >= bytes
+  }
+
+  private setBuffer(buffer: Buffer): void {
+    this.buffer = buffer
+    this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+  }
+
+  /** End of data: clean at a record boundary, otherwise the last record was cut (reported, not fatal). */
+  private endOfRecords(needed: number): false {
+    const available = this.end - this.start
+    if (available > 0 && !this.truncation) {
+      this.truncation = {available, needed, offset: this.position, record: this.records + 1}
+    }
+    this.start = this.end
+    return false
+  }
+
+  private damaged(detail: string): never {
+    throw new BillwatchError('E_PCAP', `damaged capture at byte ${this.position}: ${detail}`, {file: this.path})
+  }
+
+  private badHeader(detail: string, expected: string): never {
+    throw new BillwatchError('E_PCAP', `not a readable capture: ${detail}`, {expected, file: this.path})
+  }
+}

@@ -1,0 +1,91 @@
+import {formatBytes, formatCount, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {renderTable} from '../cli/render.js'
+import type {PcapReport} from './report.js'
+
+/** The human form of `billwatch pcap` (the --json form is the report object itself). */
+export function renderPcapReport(report: PcapReport): string {
+  const out: string[] = []
+  const span = report.start ? `${report.start} .. ${report.end} (${formatCount(Math.round(report.durationSec))} s)` : 'no timestamps'
+  out.push(`${report.file}: ${report.format}, ${report.linkTypes.join(', ') || 'no interfaces'}, ${span}`)
+  if (report.truncated) {
+    out.push(`warning: the last record (#${report.truncated.record}, byte ${report.truncated.offset}) is cut: ${report.truncated.available} of ${report.truncated.needed} bytes; it is not counted`)
+  }
+  out.push(
+    `packets ${formatCount(report.packets)}; bytes on the wire ${formatCount(report.bytes)}, captured (pcap_len) ${formatCount(report.capturedBytes)}, billable IP ${formatCount(report.billableBytes)}` +
+      (report.fragments > 0 ? `; ${formatCount(report.fragments)} IP fragments` : '') +
+      (report.nonIpPackets > 0 ? `; ${formatCount(report.nonIpPackets)} non-IP` : ''),
+  )
+  if (!report.host) {
+    out.push('no IP traffic: nothing to attribute')
+    return out.join('\n')
+  }
+  out.push(`host ${report.host.address}${report.host.detected ? ' (auto: the busiest address)' : ''}`, '')
+  out.push(
+    renderTable(
+      ['direction', 'packets', 'wire bytes', 'billable bytes', 'kbit/s'],
+      [
+        ['outbound', formatCount(report.outbound.packets), formatCount(report.outbound.bytes), formatCount(report.outbound.billableBytes), report.outbound.kbitPerSec.toFixed(1)],
+        ['inbound', formatCount(report.inbound.packets), formatCount(report.inbound.bytes), formatCount(report.inbound.billableBytes), report.inbound.kbitPerSec.toFixed(1)],
+      ],
+      ['left', 'right', 'right', 'right', 'right'],
+    ),
+    '',
+    'outbound by protocol and port',
+    renderTable(
+      ['protocol', 'port', 'packets', 'wire bytes', 'share', 'billable bytes'],
+      report.byPort.slice(0, 10).map((row) => [row.protocol, row.port ?? '-', formatCount(row.packets), formatCount(row.bytes), formatShare(row.share), formatCount(row.billableBytes)]),
+      ['left', 'right', 'right', 'right', 'right', 'right'],
+    ),
+    '',
+    `cost at this rate (${report.cost.pricing}): outbound ${formatBytes(report.cost.outbound.gbPerMonth * 2 ** 30)}/month = ${formatUsd(report.cost.outbound.monthlyUsd)}/month, ${formatUsd(report.cost.outbound.yearlyUsd)}/year; NTP alone ${formatUsd(report.cost.ntp.yearlyUsd)}/year`,
+  )
+  const ntp = report.ntp
+  out.push(
+    '',
+    `NTP (port ${ntp.port}): ${formatCount(ntp.requests)} requests, ${formatCount(ntp.responses)} replies (${formatShare(ntp.shareOfOutbound)} of outbound bytes), ` +
+      `${formatCount(ntp.unanswered)} unanswered, ${formatCount(ntp.kods)} KoD${ntp.kods > 0 ? ` (${Object.entries(ntp.kissCodes).map(([code, n]) => `${code} ${formatCount(n)}`).join(', ')})` : ''}`,
+    `unique clients ${formatCount(ntp.uniqueClients)} (${formatCount(ntp.requestingClients)} sent requests, ${formatCount(ntp.answeredClients)} got replies)`,
+  )
+  if (ntp.topTalkers.length > 0) {
+    out.push(
+      '',
+      'top talkers',
+      renderTable(
+        ['address', 'requests', 'q/s', 'median gap', 'ports', 'versions', 'modes', 'KoD sent', 'asked after KoD', 'share'],
+        ntp.topTalkers.map((t) => [
+          t.address,
+          formatCount(t.requests),
+          t.qps.toFixed(2),
+          t.medianIntervalSec === null ? '-' : `${t.medianIntervalSec.toFixed(2)} s`,
+          formatCount(t.sourcePorts),
+          t.versions.join(','),
+          t.modes.join(','),
+          formatCount(t.kods),
+          formatCount(t.requestsAfterKod),
+          formatShare(t.share),
+        ]),
+        ['left', 'right', 'right', 'right', 'right', 'left', 'left', 'right', 'right', 'right'],
+      ),
+    )
+  }
+  if (ntp.thresholds.length > 0) {
+    out.push(
+      '',
+      'if we block clients that sent at least N requests (a NAT of honest hosts looks like one greedy client — check suspected NATs first)',
+      renderTable(
+        ['N', 'clients blocked', 'bandwidth cut', 'NTP egress left, per year'],
+        ntp.thresholds.map((t) => [formatCount(t.minQueries), formatCount(t.blockedClients), formatShare(t.bandwidthCutShare, 0), formatUsd(t.annualCost)]),
+        ['right', 'right', 'right', 'right'],
+      ),
+    )
+  }
+  if (report.control) {
+    const c = report.control
+    out.push(
+      '',
+      `control ${c.file}${c.host ? ` (host ${c.host})` : ''}: ${formatCount(Math.round(c.durationSec))} s, ${formatCount(Math.round(c.ntpBytesPerSec))} NTP bytes/s, ${formatCount(c.uniqueClients)} clients, ${formatCount(Math.round(c.bytesPerClient))} bytes per client`,
+      `this server vs control: ${formatRatio(c.ratios.bytesPerSec)} the NTP bytes/s, ${formatRatio(c.ratios.uniqueClients)} the clients (${formatRatio(c.ratios.uniqueClientsNormalised)} over the same duration), ${formatRatio(c.ratios.bytesPerClient)} the bytes per client (${formatRatio(c.ratios.bytesPerClientPerSec)} per second)`,
+    )
+  }
+  return out.join('\n')
+}

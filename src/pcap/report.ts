@@ -1,0 +1,392 @@
+import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
+import type {CaptureAnalysis, TrafficTotals} from './analyse.js'
+import {LINKTYPE_NAMES} from './decode.js'
+import type {Truncation} from './reader.js'
+
+export interface ReportOptions {
+  pricing?: EgressPricing
+  /** Extra blocking thresholds (minimum queries) for the economics table. */
+  blockThresholds?: number[]
+  /** How many top talkers to list. */
+  top?: number
+}
+
+export interface DirectionReport extends TrafficTotals {
+  /** Wire bits per second over the capture span, /1000 (the seed's "738 kbits/sec"). */
+  kbitPerSec: number
+  billableKbitPerSec: number
+}
+
+export interface PortReport extends TrafficTotals {
+  protocol: string
+  port: null | number
+  /** Share of outbound wire bytes (the seed's "NTP is 99.6% of outbound"). */
+  share: number
+  billableShare: number
+}
+
+export interface TalkerReport {
+  address: string
+  requests: number
+  responses: number
+  /** Requests per second over the whole capture span. */
+  qps: number
+  medianIntervalSec: null | number
+  sourcePorts: number
+  versions: number[]
+  modes: number[]
+  kods: number
+  requestsAfterKod: number
+  firstSeen: string
+  lastSeen: string
+  /** Outbound NTP IP bytes to this client. */
+  billableBytes: number
+  /** Share of all outbound NTP billable bytes. */
+  share: number
+}
+
+export interface ThresholdRow {
+  /** Block every client that sent at least this many requests in the capture. */
+  minQueries: number
+  blockedClients: number
+  /** Share of outbound NTP bytes the block removes. */
+  bandwidthCutShare: number
+  /** USD per year for the NTP egress that remains, at the capture's rate. */
+  annualCost: number
+}
+
+export interface CumulativePoint {
+  /** Clients with at most this many requests… */
+  maxQueries: number
+  /** …are this share of clients and receive this share of NTP bytes. */
+  clientShare: number
+  trafficShare: number
+}
+
+export interface CostReport {
+  pricing: string
+  outbound: {bytesPerSec: number; gbPerMonth: number; monthlyUsd: number; yearlyUsd: number}
+  ntp: {bytesPerSec: number; gbPerMonth: number; monthlyUsd: number; yearlyUsd: number}
+}
+
+export interface NtpReport {
+  port: number
+  requests: number
+  responses: number
+  unanswered: number
+  kods: number
+  kissCodes: Record<string, number>
+  /** Distinct addresses that sent requests to, or got replies from, the server. */
+  uniqueClients: number
+  requestingClients: number
+  answeredClients: number
+  /** Outbound NTP (replies from the NTP port). */
+  outbound: TrafficTotals
+  shareOfOutbound: number
+  /** Requests by NTP version and by mode. */
+  versions: Record<string, number>
+  modes: Record<string, number>
+  topTalkers: TalkerReport[]
+  cumulativeShare: CumulativePoint[]
+  thresholds: ThresholdRow[]
+}
+
+export interface ControlReport {
+  file: string
+  host: null | string
+  durationSec: number
+  ntpBytes: number
+  ntpBytesPerSec: number
+  uniqueClients: number
+  /** Control clients scaled to the primary capture's duration. */
+  uniqueClientsNormalised: number
+  bytesPerClient: number
+  /** Primary ÷ control. */
+  ratios: {bytesPerSec: number; uniqueClients: number; uniqueClientsNormalised: number; bytesPerClient: number; bytesPerClientPerSec: number}
+}
+
+export interface PcapReport {
+  file: string
+  format: string
+  fileBytes: number
+  linkTypes: string[]
+  start: null | string
+  end: null | string
+  durationSec: number
+  packets: number
+  /** Wire bytes (original frame lengths). */
+  bytes: number
+  /** Σ captured lengths: the `pcap_len` figure; file size = header + Σ(record header + caplen). */
+  capturedBytes: number
+  /** Σ IP lengths: what AWS bills. */
+  billableBytes: number
+  ipv4Packets: number
+  ipv6Packets: number
+  nonIpPackets: number
+  fragments: number
+  snappedPackets: number
+  truncated: null | Truncation
+  host: null | {address: string; detected: boolean}
+  outbound: DirectionReport
+  inbound: DirectionReport
+  otherPackets: number
+  byPort: PortReport[]
+  cost: CostReport
+  ntp: NtpReport
+  control?: ControlReport
+}
+
+/** Cut shares the economics table always lists (the seed's rows). */
+export const STANDARD_CUTS = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
+
+export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = {}): PcapReport {
+  const pricing = options.pricing ?? CURRENT_EGRESS_PRICING
+  const duration = analysis.durationSec
+  const perSecond = (bytes: number) => (duration > 0 ? bytes / duration : 0)
+  const direction = (totals: TrafficTotals): DirectionReport => ({
+    ...totals,
+    billableKbitPerSec: (perSecond(totals.billableBytes) * 8) / 1000,
+    kbitPerSec: (perSecond(totals.bytes) * 8) / 1000,
+  })
+  const out = analysis.outbound
+  const outboundCost = costOfRate(perSecond(out.billableBytes), pricing)
+  const ntpCost = costOfRate(perSecond(analysis.ntp.outbound.billableBytes), pricing)
+  return {
+    billableBytes: analysis.billableBytes,
+    byPort: analysis.byPort.map((row) => ({
+      ...row,
+      billableShare: out.billableBytes > 0 ? row.billableBytes / out.billableBytes : 0,
+      share: out.bytes > 0 ? row.bytes / out.bytes : 0,
+    })),
+    bytes: analysis.bytes,
+    capturedBytes: analysis.capturedBytes,
+    cost: {
+      ntp: {bytesPerSec: perSecond(analysis.ntp.outbound.billableBytes), ...ntpCost},
+      outbound: {bytesPerSec: perSecond(out.billableBytes), ...outboundCost},
+      pricing: pricing.label,
+    },
+    durationSec: duration,
+    end: isoOrNull(analysis.lastSec),
+    file: analysis.file,
+    fileBytes: analysis.fileBytes,
+    format: analysis.format,
+    fragments: analysis.fragments,
+    host: analysis.host ? {address: analysis.host.address, detected: analysis.host.detected} : null,
+    inbound: direction(analysis.inbound),
+    ipv4Packets: analysis.ipv4Packets,
+    ipv6Packets: analysis.ipv6Packets,
+    linkTypes: analysis.linkTypes.map((type) => LINKTYPE_NAMES[type] ?? `link type ${type} (not decoded)`),
+    nonIpPackets: analysis.nonIpPackets,
+    ntp: ntpReport(analysis, pricing, options),
+    otherPackets: analysis.otherPackets,
+    outbound: direction(out),
+    packets: analysis.packets,
+    snappedPackets: analysis.snappedPackets,
+    start: isoOrNull(analysis.firstSec),
+    truncated: analysis.truncated ?? null,
+  }
+}
+
+function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions): NtpReport {
+  const ntp = analysis.ntp
+  const {counters, log} = ntp
+  const clientCount = log.clients.length
+  const versions: Record<string, number> = {}
+  const modes: Record<string, number> = {}
+  const versionCounts = new Uint32Array(8)
+  const modeCounts = new Uint32Array(8)
+  for (let i = 0; i < log.count; i++) {
+    versionCounts[log.version[i]!]!++
+    modeCounts[log.mode[i]!]!++
+  }
+  versionCounts.forEach((n, v) => n > 0 && (versions[String(v)] = n))
+  modeCounts.forEach((n, m) => n > 0 && (modes[String(m)] = n))
+  return {
+    answeredClients: ntp.answeredClients,
+    cumulativeShare: cumulativeShare(counters.requests, counters.responseBillableBytes),
+    kissCodes: ntp.kissCodes,
+    kods: ntp.kods,
+    modes,
+    outbound: ntp.outbound,
+    port: ntp.port,
+    requestingClients: ntp.requestingClients,
+    requests: ntp.requests,
+    responses: ntp.responses,
+    shareOfOutbound: analysis.outbound.bytes > 0 ? ntp.outbound.bytes / analysis.outbound.bytes : 0,
+    thresholds: thresholdTable(counters.requests, counters.responseBillableBytes, analysis.durationSec, pricing, options.blockThresholds ?? []),
+    topTalkers: topTalkers(analysis, options.top ?? 10),
+    unanswered: ntp.unanswered,
+    uniqueClients: clientCount,
+    versions,
+  }
+}
+
+/** Request count → [clients, bytes], ascending by count. */
+function histogram(requests: Uint32Array, bytes: Float64Array): {counts: number[]; clients: number[]; bytes: number[]; totalBytes: number; totalClients: number} {
+  const byCount = new Map<number, [number, number]>()
+  let totalBytes = 0
+  for (let i = 0; i < requests.length; i++) {
+    const entry = byCount.get(requests[i]!)
+    if (entry) {
+      entry[0]++
+      entry[1] += bytes[i]!
+    } else {
+      byCount.set(requests[i]!, [1, bytes[i]!])
+    }
+    totalBytes += bytes[i]!
+  }
+  const counts = [...byCount.keys()].sort((a, b) => a - b)
+  return {
+    bytes: counts.map((c) => byCount.get(c)![1]),
+    clients: counts.map((c) => byCount.get(c)![0]),
+    counts,
+    totalBytes,
+    totalClients: requests.length,
+  }
+}
+
+/**
+ * The seed's economics table: for each cut share, the largest minimum query count whose block
+ * removes at least that share of NTP bytes, and what the remaining NTP egress costs per year.
+ */
+export function thresholdTable(requests: Uint32Array, bytes: Float64Array, durationSec: number, pricing: EgressPricing, extra: number[]): ThresholdRow[] {
+  const h = histogram(requests, bytes)
+  // suffixBytes[k] / suffixClients[k]: clients with count ≥ counts[k].
+  const suffixBytes = new Array<number>(h.counts.length + 1).fill(0)
+  const suffixClients = new Array<number>(h.counts.length + 1).fill(0)
+  for (let k = h.counts.length - 1; k >= 0; k--) {
+    suffixBytes[k] = suffixBytes[k + 1]! + h.bytes[k]!
+    suffixClients[k] = suffixClients[k + 1]! + h.clients[k]!
+  }
+  const row = (minQueries: number): ThresholdRow => {
+    const k = h.counts.findIndex((c) => c >= minQueries)
+    const cutBytes = k < 0 ? 0 : suffixBytes[k]!
+    const remaining = h.totalBytes - cutBytes
+    return {
+      annualCost: round2(costOfRate(durationSec > 0 ? remaining / durationSec : 0, pricing).yearlyUsd),
+      bandwidthCutShare: h.totalBytes > 0 ? cutBytes / h.totalBytes : 0,
+      blockedClients: k < 0 ? 0 : suffixClients[k]!,
+      minQueries,
+    }
+  }
+  if (h.totalBytes === 0) return []
+  const thresholds = new Set<number>([1, (h.counts.at(-1) ?? 0) + 1, ...extra.filter((n) => n >= 1)])
+  for (const target of STANDARD_CUTS) {
+    for (let k = h.counts.length - 1; k >= 0; k--) {
+      if (suffixBytes[k]! / h.totalBytes >= target) {
+        thresholds.add(Math.max(1, h.counts[k]!))
+        break
+      }
+    }
+  }
+  return [...thresholds].sort((a, b) => a - b).map((minQueries) => row(minQueries))
+}
+
+/** The seed's chart: share of NTP bytes to clients with at most N requests, ~40 points. */
+export function cumulativeShare(requests: Uint32Array, bytes: Float64Array): CumulativePoint[] {
+  const h = histogram(requests, bytes)
+  if (h.totalBytes === 0) return []
+  const points: CumulativePoint[] = []
+  let clients = 0
+  let traffic = 0
+  let lastShare = -1
+  h.counts.forEach((count, k) => {
+    clients += h.clients[k]!
+    traffic += h.bytes[k]!
+    const trafficShare = traffic / h.totalBytes
+    if (trafficShare - lastShare >= 0.025 || k === h.counts.length - 1) {
+      points.push({clientShare: clients / h.totalClients, maxQueries: count, trafficShare})
+      lastShare = trafficShare
+    }
+  })
+  return points
+}
+
+function topTalkers(analysis: CaptureAnalysis, top: number): TalkerReport[] {
+  const {counters, log} = analysis.ntp
+  const n = counters.requests.length
+  if (n === 0 || top <= 0) return []
+  // Select by the top-th largest count (a typed-array sort), then order only the candidates.
+  const cutoff = Uint32Array.from(counters.requests).sort()[Math.max(0, n - top)]!
+  const order: number[] = []
+  for (let i = 0; i < n; i++) if (counters.requests[i]! >= cutoff) order.push(i)
+  order.sort((a, b) => counters.requests[b]! - counters.requests[a]! || counters.responses[b]! - counters.responses[a]! || a - b)
+  order.length = Math.min(order.length, top)
+  // One pass over the log gathers the chosen clients' request times and source ports.
+  const slot = new Int32Array(n).fill(-1)
+  order.forEach((client, i) => (slot[client] = i))
+  const times: number[][] = order.map(() => [])
+  const ports: Array<Set<number>> = order.map(() => new Set())
+  for (let i = 0; i < log.count; i++) {
+    const s = slot[log.client[i]!]!
+    if (s < 0) continue
+    times[s]!.push(log.timeSec[i]!)
+    ports[s]!.add(log.srcPort[i]!)
+  }
+  const totalBytes = analysis.ntp.outbound.billableBytes
+  const duration = analysis.durationSec
+  return order.map((client, s) => ({
+    address: log.clients[client]!,
+    billableBytes: counters.responseBillableBytes[client]!,
+    firstSeen: isoOrNull(counters.firstSec[client]!) ?? '',
+    kods: counters.kods[client]!,
+    lastSeen: isoOrNull(counters.lastSec[client]!) ?? '',
+    medianIntervalSec: medianInterval(times[s]!),
+    modes: bits(counters.modeMask[client]!),
+    qps: duration > 0 ? counters.requests[client]! / duration : 0,
+    requests: counters.requests[client]!,
+    requestsAfterKod: counters.requestsAfterKod[client]!,
+    responses: counters.responses[client]!,
+    share: totalBytes > 0 ? counters.responseBillableBytes[client]! / totalBytes : 0,
+    sourcePorts: ports[s]!.size,
+    versions: bits(counters.versionMask[client]!),
+  }))
+}
+
+function medianInterval(times: number[]): null | number {
+  if (times.length < 2) return null
+  times.sort((a, b) => a - b)
+  const gaps = times.slice(1).map((t, i) => t - times[i]!).sort((a, b) => a - b)
+  const mid = gaps.length >> 1
+  return gaps.length % 2 ? gaps[mid]! : (gaps[mid - 1]! + gaps[mid]!) / 2
+}
+
+/** The seed's comparison of two servers, normalised to the same duration. */
+export function compareControl(primary: CaptureAnalysis, control: CaptureAnalysis): ControlReport {
+  const rate = (a: CaptureAnalysis) => (a.durationSec > 0 ? a.ntp.outbound.bytes / a.durationSec : 0)
+  const perClient = (a: CaptureAnalysis) => (a.ntp.answeredClients > 0 ? a.ntp.outbound.bytes / a.ntp.answeredClients : 0)
+  const normalised = control.durationSec > 0 ? (control.ntp.answeredClients * primary.durationSec) / control.durationSec : 0
+  const ratio = (a: number, b: number) => (b > 0 ? a / b : 0)
+  const perClientPerSec = (a: CaptureAnalysis) => (a.durationSec > 0 ? perClient(a) / a.durationSec : 0)
+  return {
+    bytesPerClient: perClient(control),
+    durationSec: control.durationSec,
+    file: control.file,
+    host: control.host?.address ?? null,
+    ntpBytes: control.ntp.outbound.bytes,
+    ntpBytesPerSec: rate(control),
+    ratios: {
+      bytesPerClient: ratio(perClient(primary), perClient(control)),
+      bytesPerClientPerSec: ratio(perClientPerSec(primary), perClientPerSec(control)),
+      bytesPerSec: ratio(rate(primary), rate(control)),
+      uniqueClients: ratio(primary.ntp.answeredClients, control.ntp.answeredClients),
+      uniqueClientsNormalised: ratio(primary.ntp.answeredClients, normalised),
+    },
+    uniqueClients: control.ntp.answeredClients,
+    uniqueClientsNormalised: normalised,
+  }
+}
+
+function bits(mask: number): number[] {
+  const out: number[] = []
+  for (let b = 0; b < 8; b++) if (mask & (1 << b)) out.push(b)
+  return out
+}
+
+function isoOrNull(sec: number): null | string {
+  return Number.isFinite(sec) ? new Date(sec * 1000).toISOString() : null
+}
+
+function round2(usd: number): number {
+  return Math.round(usd * 100) / 100
+}
