@@ -1,0 +1,340 @@
+/**
+ * Per-address behaviour: a NAT/CGNAT gateway (many hosts, each polling politely on its own schedule)
+ * versus one misbehaving client (one socket polling too fast, ignoring KoD, retrying without backoff).
+ *
+ * The key fact: requests on one (address, source port) pair come from one socket, so one host — a NAT
+ * needs a distinct external port per internal socket to route replies back. Each port is a "train";
+ * a train's mean interval is that host's poll interval. Several concurrent polite trains mean several
+ * hosts; one fast train means one broken host, however many others share the address. Clients that
+ * open a new socket per request (chrony, many SNTP stacks) form no trains; for them only the
+ * address-level gaps are left: a regular fast series is one client, a Poisson-like series with many
+ * ports is many (ntp.md §6).
+ */
+import type {RequestLog} from '../pcap/request-log.js'
+import {coefficientOfVariation, medianInPlace, type ClientGroups} from './group.js'
+
+export interface ClientRules {
+  /** RFC 4330 §10 item 1: never poll more often than every 15 s. */
+  minPollSec: number
+  /** Requests an address needs before its schedule is judged (an ntpd iburst is 8). */
+  minRequests: number
+  /** Unanswered requests in a row before a missing backoff is judged. */
+  backoffRun: number
+}
+
+export type NatMethod = 'port-schedules' | 'rate-at-64s-minimum' | 'version-mix'
+
+export interface SuspectedNat {
+  address: string
+  /** Hosts the evidence implies: a lower bound when `method` is rate-at-64s-minimum. */
+  estimatedHosts: number
+  confidence: 'high' | 'medium'
+  method: NatMethod
+  requests: number
+  qps: number
+  ports: number
+  /** Source ports showing a polite poll schedule (≥ 2 requests, mean interval ≥ minPollSec). */
+  schedules: number
+  /** Most such schedules active at the same moment. */
+  concurrentSchedules: number
+  /** Median of the schedules' poll intervals, seconds. */
+  medianScheduleSec: number | null
+  /** Coefficient of variation of the address's inter-request gaps (≈ 1 for many independent hosts). */
+  gapCv: number | null
+  versions: number[]
+  /** A host behind it also breaks the rules (see `misbehaving`). */
+  alsoMisbehaving: boolean
+}
+
+export type MisbehaviourReason = 'polls-faster-than-15s' | 'ignores-kod' | 'no-backoff'
+
+export interface MisbehavingClient {
+  address: string
+  reasons: MisbehaviourReason[]
+  requests: number
+  qps: number
+  ports: number
+  /** Mean interval of the fastest source port (or of the address when ports are single-use), seconds. */
+  fastestMeanIntervalSec: number | null
+  medianIntervalSec: number | null
+  kodsReceived: number
+  requestsAfterKod: number
+  /** The address looks like a NAT: the fault is one host behind it, not the whole address. */
+  behindNat: boolean
+}
+
+export type ViolationRule = 'min-poll-interval' | 'obsolete-version' | 'ignores-kod' | 'no-backoff'
+
+export interface ClientFinding {
+  nat?: SuspectedNat
+  misbehaving?: MisbehavingClient
+  obsoleteVersionRequests: number
+}
+
+/** Scratch buffers reused across clients so the scan allocates nothing per request. */
+export interface Scratch {
+  gaps: Float64Array
+  keys: Float64Array
+  trainStarts: Float64Array
+  trainEnds: Float64Array
+}
+
+export function createScratch(maxRequestsPerClient: number): Scratch {
+  const size = Math.max(2, maxRequestsPerClient)
+  return {gaps: new Float64Array(size), keys: new Float64Array(size), trainEnds: new Float64Array(size), trainStarts: new Float64Array(size)}
+}
+
+const PORT_KEY = 2 ** 32
+/** ntpd and chrony's default minimum poll: the politest a host can be while polling often. */
+const TYPICAL_MIN_POLL_SEC = 64
+
+interface Trains {
+  ports: number
+  schedules: number
+  concurrent: number
+  medianScheduleSec: number | null
+  /** Sum over polite schedules of 1/interval: the request rate they explain. */
+  politeRate: number
+  fastMeanIntervalSec: number
+  fastRequests: number
+}
+
+/**
+ * Judges one client. `from`/`to` index its requests in `groups.order` (capture order);
+ * `durationSec` is the capture's span, `hasReplies` whether the capture shows any server replies.
+ */
+export function judgeClient(
+  log: RequestLog,
+  client: number,
+  groups: ClientGroups,
+  scratch: Scratch,
+  rules: ClientRules,
+  durationSec: number,
+  hasReplies: boolean,
+): ClientFinding {
+  const from = groups.start[client]!
+  const to = groups.start[client + 1]!
+  const n = to - from
+  const {order} = groups
+  let versionMask = 0
+  let obsoleteVersionRequests = 0
+  for (let k = from; k < to; k++) {
+    const i = order[k]!
+    const version = log.version[i]!
+    versionMask |= 1 << version
+    if (version <= 2 && (log.mode[i] === 3 || log.mode[i] === 1)) obsoleteVersionRequests++
+  }
+  if (n < rules.minRequests) return {obsoleteVersionRequests}
+
+  const address = log.clients[client]!
+  const qps = n / durationSec
+  const versions = versionList(versionMask)
+  for (let k = from + 1; k < to; k++) scratch.gaps[k - from - 1] = Math.max(0, log.timeSec[order[k]!]! - log.timeSec[order[k - 1]!]!)
+  const gapCv = coefficientOfVariation(scratch.gaps, n - 1)
+  const medianGap = medianInPlace(scratch.gaps, n - 1)
+  const span = log.timeSec[order[to - 1]!]! - log.timeSec[order[from]!]!
+  const trains = portTrains(log, order, from, to, scratch, rules)
+
+  // A NAT: several hosts, each on its own polite schedule — or, when sockets are single-use,
+  // an irregular stream on many ports faster than one host at the 64 s minimum would poll.
+  let nat: SuspectedNat | undefined
+  const singleUsePorts = trains.ports >= n / 2
+  if (trains.schedules >= 2 && trains.concurrent >= 2) {
+    const politeRequestsPerSec = Math.max(0, n - trains.fastRequests) / durationSec
+    const byRate = trains.politeRate > 0 ? Math.round((politeRequestsPerSec * trains.schedules) / trains.politeRate) : 0
+    nat = natFinding('port-schedules', Math.max(trains.concurrent, byRate), trains.concurrent >= 3 || versions.length >= 2 ? 'high' : 'medium')
+  } else if (singleUsePorts && gapCv >= 0.6 && Math.round(qps * TYPICAL_MIN_POLL_SEC) >= 2) {
+    nat = natFinding('rate-at-64s-minimum', Math.round(qps * TYPICAL_MIN_POLL_SEC), 'medium')
+  } else if (countOf(versionMask & 0b11110) >= 2 && trains.fastRequests === 0) {
+    // Two NTP versions from one address: two implementations, so at least two hosts.
+    nat = natFinding('version-mix', 2, 'medium')
+  }
+
+  const reasons: MisbehaviourReason[] = []
+  let fastestMeanIntervalSec: number | null = Number.isFinite(trains.fastMeanIntervalSec) ? trains.fastMeanIntervalSec : null
+  const meanGap = span / (n - 1)
+  if (trains.fastRequests > 0) reasons.push('polls-faster-than-15s')
+  else if (nat === undefined && meanGap < rules.minPollSec) {
+    // No fast port of its own, yet a fast, regular stream: one client opening a socket per request.
+    reasons.push('polls-faster-than-15s')
+    fastestMeanIntervalSec = meanGap
+  }
+
+  // KoD and backoff reactions are judged on the address only when it is one client; behind a NAT
+  // the other hosts' polite traffic would hide (or fake) them.
+  const kod = kodReaction(log, order, from, to, rules)
+  if (nat === undefined) {
+    if (kod.ignored) reasons.push('ignores-kod')
+    if (hasReplies && lacksBackoff(log, order, from, to, rules)) reasons.push('no-backoff')
+  }
+  if (nat !== undefined) nat.alsoMisbehaving = reasons.length > 0
+
+  const misbehaving: MisbehavingClient | undefined =
+    reasons.length === 0
+      ? undefined
+      : {
+          address,
+          behindNat: nat !== undefined,
+          fastestMeanIntervalSec,
+          kodsReceived: kod.kods,
+          medianIntervalSec: Number.isFinite(medianGap) ? medianGap : null,
+          ports: trains.ports,
+          qps,
+          reasons,
+          requestsAfterKod: kod.after,
+          requests: n,
+        }
+  return {misbehaving, nat, obsoleteVersionRequests}
+
+  function natFinding(method: NatMethod, estimatedHosts: number, confidence: 'high' | 'medium'): SuspectedNat {
+    return {
+      address,
+      alsoMisbehaving: false,
+      concurrentSchedules: trains.concurrent,
+      confidence,
+      estimatedHosts,
+      gapCv: Number.isFinite(gapCv) ? gapCv : null,
+      medianScheduleSec: trains.medianScheduleSec,
+      method,
+      ports: trains.ports,
+      qps,
+      requests: n,
+      schedules: trains.schedules,
+      versions,
+    }
+  }
+}
+
+/**
+ * Splits a client's requests by source port (sorting keys port·2^32 + position keeps each port's
+ * requests in capture order) and classifies each port's train as a polite schedule or a fast one.
+ */
+function portTrains(log: RequestLog, order: Uint32Array, from: number, to: number, scratch: Scratch, rules: ClientRules): Trains {
+  const n = to - from
+  const keys = scratch.keys.subarray(0, n)
+  for (let k = 0; k < n; k++) keys[k] = log.srcPort[order[from + k]!]! * PORT_KEY + k
+  keys.sort()
+  let ports = 0
+  let schedules = 0
+  let politeRate = 0
+  let fastRequests = 0
+  let fastMeanIntervalSec = Number.POSITIVE_INFINITY
+  let run = 0
+  while (run < n) {
+    const port = Math.floor(keys[run]! / PORT_KEY)
+    let end = run + 1
+    while (end < n && Math.floor(keys[end]! / PORT_KEY) === port) end++
+    ports++
+    const length = end - run
+    if (length >= 2) {
+      const first = log.timeSec[order[from + (keys[run]! % PORT_KEY)]!]!
+      const last = log.timeSec[order[from + (keys[end - 1]! % PORT_KEY)]!]!
+      const meanInterval = (last - first) / (length - 1)
+      if (meanInterval >= rules.minPollSec) {
+        scratch.trainStarts[schedules] = first
+        scratch.trainEnds[schedules] = last
+        scratch.gaps[schedules] = meanInterval
+        politeRate += 1 / meanInterval
+        schedules++
+      } else if (length >= rules.minRequests) {
+        fastRequests += length
+        fastMeanIntervalSec = Math.min(fastMeanIntervalSec, meanInterval)
+      }
+    }
+    run = end
+  }
+  const concurrent = maxOverlap(scratch.trainStarts, scratch.trainEnds, schedules)
+  const medianSchedule = medianInPlace(scratch.gaps, schedules)
+  return {
+    concurrent,
+    fastMeanIntervalSec,
+    fastRequests,
+    medianScheduleSec: Number.isFinite(medianSchedule) ? medianSchedule : null,
+    politeRate,
+    ports,
+    schedules,
+  }
+}
+
+/** Most intervals [start, end] covering one instant (sweep over sorted endpoints). */
+function maxOverlap(starts: Float64Array, ends: Float64Array, count: number): number {
+  if (count === 0) return 0
+  const s = starts.subarray(0, count).sort()
+  const e = ends.subarray(0, count).sort()
+  let open = 0
+  let best = 0
+  let j = 0
+  for (let i = 0; i < count; i++) {
+    while (j < count && e[j]! < s[i]!) {
+      open--
+      j++
+    }
+    open++
+    if (open > best) best = open
+  }
+  return best
+}
+
+/**
+ * RFC 5905 §7.4 / RFC 4330 §8: after a KoD RATE the client must slow down. Ignored when at least
+ * three requests followed the first KoD and they came no slower than before it (or faster than the
+ * 15 s minimum).
+ */
+function kodReaction(log: RequestLog, order: Uint32Array, from: number, to: number, rules: ClientRules): {kods: number; after: number; ignored: boolean} {
+  let kods = 0
+  let firstKod = -1
+  for (let k = from; k < to; k++) {
+    if (log.reply[order[k]!] !== 2) continue
+    kods++
+    if (firstKod < 0) firstKod = k
+  }
+  if (firstKod < 0) return {after: 0, ignored: false, kods}
+  const after = to - 1 - firstKod
+  if (after < 3) return {after, ignored: false, kods}
+  const tKod = log.timeSec[order[firstKod]!]!
+  const meanAfter = (log.timeSec[order[to - 1]!]! - tKod) / after
+  const before = firstKod - from
+  const meanBefore = before > 0 ? (tKod - log.timeSec[order[from]!]!) / before : Number.POSITIVE_INFINITY
+  return {after, ignored: meanAfter < rules.minPollSec || meanAfter < 1.5 * meanBefore, kods}
+}
+
+/**
+ * RFC 4330 §10: an unanswered client must back off exponentially. Flags a run of `backoffRun`
+ * unanswered requests whose gaps stay flat (the longest at most twice the shortest) and average
+ * under a minute — a device retrying forever at a fixed period.
+ */
+function lacksBackoff(log: RequestLog, order: Uint32Array, from: number, to: number, rules: ClientRules): boolean {
+  let runStart = -1
+  for (let k = from; k <= to; k++) {
+    const unanswered = k < to && log.reply[order[k]!] === 0
+    if (unanswered) {
+      if (runStart < 0) runStart = k
+      continue
+    }
+    if (runStart >= 0 && k - runStart >= rules.backoffRun) {
+      let shortest = Number.POSITIVE_INFINITY
+      let longest = 0
+      for (let j = runStart + 1; j < k; j++) {
+        const gap = log.timeSec[order[j]!]! - log.timeSec[order[j - 1]!]!
+        shortest = Math.min(shortest, gap)
+        longest = Math.max(longest, gap)
+      }
+      const mean = (log.timeSec[order[k - 1]!]! - log.timeSec[order[runStart]!]!) / (k - 1 - runStart)
+      if (longest <= 2 * Math.max(shortest, 1e-3) && mean < TYPICAL_MIN_POLL_SEC) return true
+    }
+    runStart = -1
+  }
+  return false
+}
+
+function versionList(mask: number): number[] {
+  const versions: number[] = []
+  for (let v = 0; v < 8; v++) if (mask & (1 << v)) versions.push(v)
+  return versions
+}
+
+function countOf(mask: number): number {
+  let count = 0
+  for (let m = mask; m; m &= m - 1) count++
+  return count
+}

@@ -1,0 +1,239 @@
+/**
+ * Per-address response limiters of the three NTP daemons, re-implemented from their published
+ * algorithms (../shared/research/ntp.md §3) so a capture can be replayed through them. Each limiter
+ * keeps its per-client state in typed arrays indexed by RequestLog client index, and decides one
+ * request at a time: ANSWER, KOD (a kiss-o'-death RATE reply) or DROP (silence).
+ *
+ * All three assume the daemon's client table holds every client (ntpd `mru maxdepth`, chrony
+ * `clientloglimit`); a real server with a small table forgets quiet clients and gives them a fresh
+ * allowance, so it limits slightly less than simulated.
+ */
+
+export const DROP = 0
+export const ANSWER = 1
+export const KOD = 2
+export type Decision = typeof DROP | typeof ANSWER | typeof KOD
+
+/** Classic ntpd 4.2.8: `restrict … limited [kod]` with `discard average A minimum M`. */
+export interface NtpdSetting {
+  algorithm: 'ntpd'
+  /** Minimum average headway, log2 seconds (`discard average`, default 3 = 8 s). */
+  average: number
+  /** Minimum headway (guard time), seconds (`discard minimum`, default 2). */
+  minimum: number
+  /** `kod` restrict flag: send KoD RATE (at most one per average headway) instead of dropping. */
+  kod: boolean
+}
+
+/** ntpsec ≥ 1.1.9: `restrict … limited [kod]` with `limit average R burst B kod K`. */
+export interface NtpsecSetting {
+  algorithm: 'ntpsec'
+  /** Allowed average rate, packets per second (default 1.0). */
+  average: number
+  /** Burst size; also the score's decay time constant in seconds (default 20). */
+  burst: number
+  /** Score headroom above `average` within which KoDs are still sent (default 0.5). */
+  kodRate: number
+  kod: boolean
+}
+
+/** chrony: `ratelimit interval I burst B leak L [kod K]`. */
+export interface ChronySetting {
+  algorithm: 'chrony'
+  /** Minimum interval between responses, log2 seconds (default 3). */
+  interval: number
+  /** Token bucket depth in responses (default 8). */
+  burst: number
+  /** 1 in 2^leak limited requests is answered anyway (default 2; chrony clamps to 1–4). */
+  leak: number
+  /** chrony ≥ 4.6 only: 1 in 2^kod of the dropped requests gets a KoD RATE; 0 = never (4.3, Debian 12). */
+  kod: number
+}
+
+export type LimiterSetting = NtpdSetting | NtpsecSetting | ChronySetting
+
+export interface Limiter {
+  /** Decides the request of client `client` arriving at `timeSec` (requests fed in arrival order). */
+  decide(client: number, timeSec: number): Decision
+}
+
+export function createLimiter(setting: LimiterSetting, clientCount: number, random: () => number = seededRandom(1)): Limiter {
+  switch (setting.algorithm) {
+    case 'ntpd':
+      return ntpdLimiter(setting, clientCount)
+    case 'ntpsec':
+      return ntpsecLimiter(setting, clientCount)
+    case 'chrony':
+      return chronyLimiter(setting, clientCount, random)
+  }
+}
+
+/**
+ * ntp 4.2.8 ntp_monitor.c: a leaky bucket in whole seconds per address. The headway since the last
+ * packet is rounded to whole seconds (so sub-second retries never drain the bucket), the bucket leaks
+ * by it, and a packet is served when it respects the guard time and the bucket plus one increment
+ * (2^average) stays under 8 increments; serving adds the increment minus a 2 s grace. A violation
+ * fills the bucket past the limit (KoD if `kod`); further violations while it is over are silent,
+ * which rate-limits the KoDs themselves.
+ */
+function ntpdLimiter(setting: NtpdSetting, clientCount: number): Limiter {
+  const last = new Float64Array(clientCount).fill(Number.NaN)
+  const leak = new Float64Array(clientCount)
+  const head = 2 ** setting.average
+  const limit = 8 * head
+  return {
+    decide(client, timeSec) {
+      const previous = last[client]!
+      last[client] = timeSec
+      if (Number.isNaN(previous)) {
+        leak[client] = 0
+        return ANSWER
+      }
+      const interval = Math.floor(Math.max(0, timeSec - previous) + 0.5)
+      const drained = Math.max(0, leak[client]! - interval)
+      if (interval + 1 >= setting.minimum && drained + head < limit) {
+        leak[client] = drained + head - 2
+        return ANSWER
+      }
+      if (drained < limit) {
+        leak[client] = limit + head
+        return setting.kod ? KOD : DROP
+      }
+      leak[client] = drained
+      return DROP
+    },
+  }
+}
+
+/**
+ * ntpsec ≥ 1.1.9 ntp_monitor.c: each address has a score in packets per second that decays as
+ * e^(−Δt/burst) and gains 1/burst per packet. A packet is limited when the score reaches `average`;
+ * a KoD goes out only while the score is within `kodRate` above it, so a flood gets silence, not a
+ * reflected KoD per packet.
+ */
+function ntpsecLimiter(setting: NtpsecSetting, clientCount: number): Limiter {
+  const last = new Float64Array(clientCount).fill(Number.NaN)
+  const score = new Float64Array(clientCount)
+  const bump = 1 / setting.burst
+  return {
+    decide(client, timeSec) {
+      const previous = last[client]!
+      last[client] = timeSec
+      const decayed = Number.isNaN(previous) ? 0 : score[client]! * Math.exp(-Math.max(0, timeSec - previous) / setting.burst)
+      const current = decayed + bump
+      score[client] = current
+      if (current < setting.average) return ANSWER
+      return setting.kod && current <= setting.average + setting.kodRate ? KOD : DROP
+    },
+  }
+}
+
+// chrony clientlog.c constants: timestamps in 1/16 s ticks, rates as 4 × log2 in an int8.
+const TICKS_PER_SECOND = 16
+const TS_FRAC = 4
+const RATE_SCALE = 4
+const MIN_RATE = -14 * RATE_SCALE
+const INVALID_RATE = -128
+
+/** chrony's bucket geometry: tokens per response, bucket size and the tick shift that keeps both in 16 bits. */
+export function chronyBucket(interval: number, burst: number): {tokensPerHit: number; maxTokens: number; shift: number} {
+  const clampedInterval = Math.min(12, Math.max(-15 - TS_FRAC, Math.trunc(interval)))
+  let clampedBurst = Math.min(255, Math.max(1, Math.trunc(burst)))
+  let shift = 0
+  if (clampedInterval >= -TS_FRAC) {
+    while (shift < clampedInterval + TS_FRAC && clampedBurst * 2 ** (TS_FRAC + clampedInterval - shift) >= 2 ** 16) shift++
+  } else {
+    // Sub-1/16 s intervals: coarse limiting, several responses per tick.
+    shift = clampedInterval + TS_FRAC
+    clampedBurst = Math.max(2 ** -shift, clampedBurst)
+  }
+  const tokensPerHit = 2 ** (TS_FRAC + clampedInterval - shift)
+  return {maxTokens: tokensPerHit * clampedBurst, shift, tokensPerHit}
+}
+
+/**
+ * chrony clientlog.c: a token bucket per address filled one token per tick (2^shift ticks when
+ * shifted), a response costing 2^interval seconds of tokens. When the bucket is short, 1 in 2^leak
+ * requests is answered at random (and empties the bucket), so a spoofed flood cannot black-hole its
+ * victim. chrony also tracks the request rate separately while answered and while dropped; a client
+ * that speeds up more than twofold when dropped is treated as broken and mostly answered instead.
+ */
+function chronyLimiter(setting: ChronySetting, clientCount: number, random: () => number): Limiter {
+  const {maxTokens, shift, tokensPerHit} = chronyBucket(setting.interval, setting.burst)
+  const leakMask = 2 ** Math.min(4, Math.max(1, Math.trunc(setting.leak))) - 1
+  const kodMask = setting.kod > 0 ? 2 ** Math.min(4, Math.trunc(setting.kod)) - 1 : -1
+  const shiftScale = shift >= 0 ? 2 ** shift : 1
+  const lastTick = new Float64Array(clientCount).fill(Number.NaN)
+  const tokens = new Int32Array(clientCount)
+  const rate = new Int16Array(clientCount).fill(INVALID_RATE)
+  const timeoutRate = new Int16Array(clientCount).fill(INVALID_RATE)
+  const dropped = new Uint8Array(clientCount)
+
+  function updateRecord(client: number, now: number): void {
+    const previous = lastTick[client]!
+    lastTick[client] = now
+    if (Number.isNaN(previous)) {
+      tokens[client] = maxTokens
+      return
+    }
+    const interval = now - previous
+    if (interval < 0) return
+    let added: number
+    if (shift >= 0) added = Math.floor(now / shiftScale) - Math.floor(previous / shiftScale)
+    else added = interval > maxTokens ? maxTokens : interval * 2 ** -shift
+    tokens[client] = Math.min(tokens[client]! + added, maxTokens)
+
+    // Scaled, rounded log2 of the interval: 4 × log2(seconds).
+    let interval2: number
+    if (interval > 0) {
+      let scaled = interval + Math.floor(interval / 2)
+      interval2 = -RATE_SCALE * TS_FRAC
+      while (interval2 < -MIN_RATE && scaled > 1) {
+        scaled = Math.floor(scaled / 2)
+        interval2 += RATE_SCALE
+      }
+    } else {
+      interval2 = -RATE_SCALE * (TS_FRAC + 1)
+    }
+    const rates = dropped[client] ? timeoutRate : rate
+    const current = rates[client]!
+    const target = -interval2
+    if (current === INVALID_RATE) rates[client] = target
+    else if (current < target) rates[client] = current + 1
+    else if (current > target) {
+      rates[client] = current > (RATE_SCALE * 5) / 2 + target ? (RATE_SCALE * 5) / 2 + target : Math.trunc((current + target - 1) / 2)
+    }
+  }
+
+  return {
+    decide(client, timeSec) {
+      updateRecord(client, Math.floor(timeSec * TICKS_PER_SECOND))
+      dropped[client] = 0
+      if (tokens[client]! >= tokensPerHit) {
+        tokens[client] = tokens[client]! - tokensPerHit
+        return ANSWER
+      }
+      let drop = (Math.floor(random() * 2 ** 32) & leakMask) !== 0
+      if (timeoutRate[client] !== INVALID_RATE && timeoutRate[client]! > rate[client]! + RATE_SCALE) drop = !drop
+      if (!drop) {
+        tokens[client] = 0
+        return ANSWER
+      }
+      dropped[client] = 1
+      if (kodMask >= 0 && (Math.floor(random() * 2 ** 32) & kodMask) === 0) return KOD
+      return DROP
+    },
+  }
+}
+
+/** A small deterministic PRNG (mulberry32), so a simulation with chrony's random leak is repeatable. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
+  }
+}
