@@ -29,7 +29,7 @@ const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/
 export function checkInstanceIds(ids: string[]): string[] {
   for (const id of ids) {
     if (!INSTANCE_ID.test(id)) {
-      throw new BillwatchError('E_USAGE', 'bad EC2 instance id', {expected: 'i- followed by 8 or 17 hex digits', field: '--instances', got: id})
+      throw new BillwatchError('E_USAGE', '--instances: bad EC2 instance id', {expected: 'i- followed by 8 or 17 hex digits', got: id})
     }
   }
   return [...new Set(ids)]

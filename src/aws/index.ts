@@ -71,7 +71,7 @@ export async function ingestCostExplorer(store: Store, options: CostExplorerInge
   const days = options.days ?? Math.min(DEFAULT_DAYS, MAX_DAYS[granularity])
   if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS[granularity]) {
     throw new BillwatchError('E_USAGE', `Cost Explorer keeps ${granularity} data for ${MAX_DAYS[granularity]} days`, {
-      expected: `--days between 1 and ${MAX_DAYS[granularity]}`, field: '--days', got: String(days),
+      expected: `--days between 1 and ${MAX_DAYS[granularity]}`, got: String(days),
     })
   }
   const today = utcDay(options.now ?? new Date())
@@ -139,12 +139,12 @@ export async function ingestCloudWatch(store: Store, options: CloudWatchIngestOp
   const days = options.days ?? DEFAULT_DAYS
   if (!Number.isInteger(days) || days < 1 || days > MAX_CLOUDWATCH_DAYS) {
     throw new BillwatchError('E_USAGE', `CloudWatch keeps daily sums for ${MAX_CLOUDWATCH_DAYS} days`, {
-      expected: `--days between 1 and ${MAX_CLOUDWATCH_DAYS}`, field: '--days', got: String(days),
+      expected: `--days between 1 and ${MAX_CLOUDWATCH_DAYS}`, got: String(days),
     })
   }
   const given = checkInstanceIds(options.instances ?? [])
   if (given.length === 0 && !options.allInstances) {
-    throw new BillwatchError('E_USAGE', '--cloudwatch needs instances', {expected: '--instances ID… or --all-instances', field: '--instances'})
+    throw new BillwatchError('E_USAGE', '--cloudwatch needs instances', {expected: '--instances ID… or --all-instances'})
   }
   const client = cloudWatchClient(options)
   const region = await client.config.region()
