@@ -67,7 +67,8 @@ that commit. Each candidate comes with one line of reasoning. Saves the result f
       aptLogs, daysAfter, daysBefore, dpkgLogs, knowledge, limit: flags.limit, logZone, onProgress: progress.update, repo, steps,
     })
     progress.done()
-    if (existsSync(this.storePath())) {
+    // A store is in use when named (--db, BILLWATCH_DB) or already there; correlate alone never needs one.
+    if (flags.db !== undefined || existsSync(this.storePath())) {
       await this.withStore((store) => store.saveEvidence('correlate', result.repo ?? 'logs', result))
     }
     this.log(renderResult(result))

@@ -52,7 +52,7 @@ export interface ReadCommitsOptions {
 }
 
 /**
- * Streams the commits reachable from HEAD whose committer time is in [since, until), newest first,
+ * Streams the commits reachable from HEAD whose committer time is in [since, until), in git log order,
  * with the files each changed (merges: against their first parent). git does the date filtering and
  * only computes file lists for commits in the window, so long histories stay fast.
  */

@@ -9,7 +9,7 @@ import type {Knowledge} from './knowledge.js'
 import {parseAptHistory, parseDpkgLog, readLogText} from './package-logs.js'
 import {rankChanges} from './rank.js'
 import {isoSeconds} from './time.js'
-import type {Change, CorrelatedStep, CorrelateResult, StepInput} from './types.js'
+import type {Change, CorrelatedStep, CorrelateResult, PackageChange, StepInput} from './types.js'
 
 export type {Candidate, Change, CorrelatedStep, CorrelateResult, StepInput} from './types.js'
 
@@ -92,11 +92,11 @@ export function mergeRuns(into: Change[], entries: Change[]): Change[] {
   const out = into.map((c) => ({...c, alsoIn: [...c.alsoIn], packages: c.packages.map((p) => ({...p}))}))
   const rest: Change[] = []
   for (const entry of entries) {
-    const names = new Set(entry.packages.map((p) => p.name))
+    const keys = new Set(entry.packages.map(runKey))
     const t = Date.parse(entry.time)
     const target = out.find((c) => {
       if (Math.abs(Date.parse(c.time) - t) > SAME_RUN_MS) return false
-      if (c.packages.some((p) => names.has(p.name))) return true
+      if (c.packages.some((p) => keys.has(runKey(p)))) return true
       return c.packages.length === 0 && c.kind === 'package-manager'
     })
     if (!target) {
@@ -113,6 +113,11 @@ export function mergeRuns(into: Change[], entries: Change[]): Change[] {
     }
   }
   return [...out, ...rest].sort((a, b) => Date.parse(b.time) - Date.parse(a.time))
+}
+
+/** Same package, same way (added or taken away): an install and the purge a second later are two runs. */
+function runKey(p: PackageChange): string {
+  return `${p.name}\u0000${p.action === 'remove' || p.action === 'purge' ? '-' : '+'}`
 }
 
 function emptyNote(repo: null | Repository, options: CorrelateOptions, window: {since: number; until: number}): string {

@@ -197,6 +197,8 @@ export function parseDpkgLog(text: string, file: string, zone: string): Change[]
       throw new BillwatchError('E_VALUE', '', {expected: "a line starting 'YYYY-MM-DD HH:MM:SS'", file, got: line, line: i + 1})
     }
     const [, date = '', time = '', verb = '', rest = ''] = match
+    // "startup archives install" / "startup packages purge": a new dpkg invocation begins.
+    if (verb === 'startup') finish()
     const action = DPKG_ACTIONS[verb]
     if (action === undefined) continue
     const ms = localToUtc(date, time, zone)
@@ -208,9 +210,14 @@ export function parseDpkgLog(text: string, file: string, zone: string): Change[]
     const name = pkg.split(':')[0] ?? ''
     const old = before === '<none>' ? undefined : before
     const next = after === '<none>' ? undefined : after
-    if (action === 'upgrade' && old !== undefined && old !== next) run.packages.push({action, fromVersion: old, name, version: next ?? null})
-    else if (action === 'remove' || action === 'purge') run.packages.push({action, name, version: old ?? null})
-    else run.packages.push({action: action === 'upgrade' ? 'reinstall' : action, name, version: next ?? null})
+    let change: PackageChange
+    if (action === 'upgrade' && old !== undefined && old !== next) change = {action, fromVersion: old, name, version: next ?? null}
+    else if (action === 'remove' || action === 'purge') change = {action, name, version: old ?? null}
+    else change = {action: action === 'upgrade' ? 'reinstall' : action, name, version: next ?? null}
+    // A purge follows the remove of the same package within one run: keep the last word on each package.
+    const at = run.packages.findIndex((p) => p.name === name)
+    if (at >= 0) run.packages.splice(at, 1)
+    run.packages.push(change)
   }
   finish()
   return changes

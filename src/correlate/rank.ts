@@ -180,7 +180,8 @@ function reasonLine(c: Candidate, step: StepInput, kind: null | string, best: Ev
   }
   const lagNote = best.service.lagWhy && c.daysBefore > 1 ? ` (${best.service.lagWhy})` : ''
   const facts = c.findings.length > 0 ? ` — and ${c.findings.join(', and ')}` : ''
-  return `${what} ${when}, ${relation}${lagNote}; ${best.service.summary}${facts}`
+  const stops = step.direction === 'down' && (best.action === 'remove' || best.action === 'purge') ? '; removing it stops that' : ''
+  return `${what} ${when}, ${relation}${lagNote}; ${best.service.summary}${facts}${stops}`
 }
 
 function describeWhat(c: Candidate, best: Evidence | undefined): string {

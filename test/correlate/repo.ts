@@ -1,0 +1,36 @@
+import {spawnSync} from 'node:child_process'
+import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import {dirname, join} from 'node:path'
+
+/** git with the user's configuration shut out, so tests behave the same on every machine. */
+export const GIT_ENV = {
+  GIT_AUTHOR_EMAIL: 'ops@example.org', GIT_AUTHOR_NAME: 'ops', GIT_COMMITTER_EMAIL: 'ops@example.org', GIT_COMMITTER_NAME: 'ops',
+  GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1',
+}
+
+export function git(cwd: string, args: string[], env: Record<string, string> = {}): string {
+  const result = spawnSync('git', args, {cwd, encoding: 'utf8', env: {...process.env, ...GIT_ENV, ...env}})
+  if (result.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${result.stderr}`)
+  return result.stdout.trim()
+}
+
+export function initRepo(dir: string): string {
+  mkdirSync(dir, {recursive: true})
+  git(dir, ['init', '-q', '-b', 'master'])
+  return dir
+}
+
+/** Writes (string) or deletes (null) files, then commits them with author and committer time `date` (with its offset). */
+export function commitAt(dir: string, date: string, message: string, files: Record<string, null | string> = {}): string {
+  for (const [path, content] of Object.entries(files)) {
+    const full = join(dir, path)
+    if (content === null) rmSync(full)
+    else {
+      mkdirSync(dirname(full), {recursive: true})
+      writeFileSync(full, content)
+    }
+  }
+  git(dir, ['add', '-A'])
+  git(dir, ['commit', '-q', '--allow-empty', '-m', message], {GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date})
+  return git(dir, ['rev-parse', 'HEAD'])
+}
