@@ -1,0 +1,37 @@
+/** Reads what a capture says about the host's egress: `--pcap FILE`, or `billwatch pcap`'s saved evidence. */
+import {analyseCapture} from '../pcap/analyse.js'
+import {type PcapReport, buildReport} from '../pcap/report.js'
+import type {CaptureSummary} from './verdict.js'
+
+/** The part of a PcapReport the probe reads (evidence saved by older versions may lack the rest). */
+export type PcapEvidence = Pick<PcapReport, 'byPort' | 'host' | 'outbound'> & {
+  file?: string
+  ntp?: Partial<Pick<PcapReport['ntp'], 'shareOfOutbound' | 'uniqueClients'>> & {outbound?: {bytes: number}}
+}
+
+/** Measures a capture file with the pcap analysis, for the server on `port`. */
+export function summariseCaptureFile(file: string, port: number, host?: string): CaptureSummary {
+  const report = buildReport(analyseCapture(file, {host: host ?? 'auto', ntpPort: port}))
+  return summarisePcapReport(report, port, {createdAt: null, file, source: 'file'})
+}
+
+/** Outbound bytes from UDP `port` and their share of all outbound bytes (wire bytes, as `billwatch pcap` reports). */
+export function summarisePcapReport(
+  report: PcapEvidence,
+  port: number,
+  origin: Pick<CaptureSummary, 'createdAt' | 'file' | 'source'>,
+): CaptureSummary {
+  const outboundBytes = report.outbound?.bytes ?? 0
+  const row = report.byPort?.find((p) => p.protocol === 'udp' && p.port === port)
+  const ntpBytes = row?.bytes ?? report.ntp?.outbound?.bytes ?? 0
+  const ntpShare = row?.share ?? report.ntp?.shareOfOutbound ?? (outboundBytes > 0 ? ntpBytes / outboundBytes : 0)
+  return {
+    ...origin,
+    file: origin.file ?? report.file ?? null,
+    host: report.host?.address ?? null,
+    ntpBytes,
+    ntpClients: report.ntp?.uniqueClients ?? null,
+    ntpShare,
+    outboundBytes,
+  }
+}
