@@ -12,7 +12,8 @@ import {CURRENT_EGRESS_PRICING, costOfRate, type EgressPricing} from '../pricing
 import {ANSWER, createLimiter, DROP, KOD, seededRandom, type LimiterSetting} from './limiters.js'
 
 export {chronyBucket, createLimiter, seededRandom} from './limiters.js'
-export type {ChronySetting, LimiterSetting, NtpdSetting, NtpsecSetting} from './limiters.js'
+export {ANSWER, DROP, KOD} from './limiters.js'
+export type {ChronySetting, Decision, LimiterOptions, LimiterSetting, NtpdSetting, NtpsecSetting} from './limiters.js'
 
 /** The settings simulated when none are given: each daemon's defaults, with and without KoD. */
 export const DEFAULT_LIMITER_SETTINGS: readonly LimiterSetting[] = [
@@ -146,7 +147,7 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
   const results = settings.map((setting, settingIndex) => {
     answeredPerClient.fill(0)
     kodsPerClient.fill(0)
-    const limiter = createLimiter(setting, clientCount, seededRandom(seed + settingIndex))
+    const limiter = createLimiter(setting, clientCount, {random: seededRandom(seed + settingIndex)})
     let answered = 0
     let kods = 0
     let egressBytes = 0

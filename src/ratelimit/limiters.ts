@@ -57,14 +57,24 @@ export interface Limiter {
   decide(client: number, timeSec: number): Decision
 }
 
-export function createLimiter(setting: LimiterSetting, clientCount: number, random: () => number = seededRandom(1)): Limiter {
+export interface LimiterOptions {
+  /** Source of chrony's random leak and KoD choices, uniform in [0, 1). Default: seededRandom(1). */
+  random?: () => number
+  /**
+   * Phase of chrony's 1/16 s ticks, seconds in [0, 1/16): chronyd picks it at random at start-up,
+   * which moves a token between neighbouring ticks. Default 0.
+   */
+  tickOffsetSec?: number
+}
+
+export function createLimiter(setting: LimiterSetting, clientCount: number, options: LimiterOptions = {}): Limiter {
   switch (setting.algorithm) {
     case 'ntpd':
       return ntpdLimiter(setting, clientCount)
     case 'ntpsec':
       return ntpsecLimiter(setting, clientCount)
     case 'chrony':
-      return chronyLimiter(setting, clientCount, random)
+      return chronyLimiter(setting, clientCount, options.random ?? seededRandom(1), options.tickOffsetSec ?? 0)
   }
 }
 
@@ -158,7 +168,7 @@ export function chronyBucket(interval: number, burst: number): {tokensPerHit: nu
  * victim. chrony also tracks the request rate separately while answered and while dropped; a client
  * that speeds up more than twofold when dropped is treated as broken and mostly answered instead.
  */
-function chronyLimiter(setting: ChronySetting, clientCount: number, random: () => number): Limiter {
+function chronyLimiter(setting: ChronySetting, clientCount: number, random: () => number, tickOffsetSec: number): Limiter {
   const {maxTokens, shift, tokensPerHit} = chronyBucket(setting.interval, setting.burst)
   const leakMask = 2 ** Math.min(4, Math.max(1, Math.trunc(setting.leak))) - 1
   const kodMask = setting.kod > 0 ? 2 ** Math.min(4, Math.trunc(setting.kod)) - 1 : -1
@@ -207,7 +217,7 @@ function chronyLimiter(setting: ChronySetting, clientCount: number, random: () =
 
   return {
     decide(client, timeSec) {
-      updateRecord(client, Math.floor(timeSec * TICKS_PER_SECOND))
+      updateRecord(client, Math.floor((timeSec + tickOffsetSec) * TICKS_PER_SECOND))
       dropped[client] = 0
       if (tokens[client]! >= tokensPerHit) {
         tokens[client] = tokens[client]! - tokensPerHit
