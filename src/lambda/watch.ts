@@ -1,0 +1,127 @@
+/**
+ * The daily watch the Lambda runs: read the recent window from Cost Explorer (and CloudWatch), find
+ * steps with the same detection as `billwatch anomalies`, publish one SNS alert per new step.
+ * Plain arrays only (no store), so the bundle carries no native module.
+ */
+import {PublishCommand} from '@aws-sdk/client-sns'
+
+import type {DailyPoint, DailySeries} from '../anomalies/series.js'
+import type {Step} from '../anomalies/types.js'
+import {type AwsConnection, cloudWatchClient, costExplorerClient, snsClient, toBillwatchError} from '../aws/clients.js'
+import {fetchNetworkMetrics, listInstances, metricRows} from '../aws/cloudwatch.js'
+import {costRows, fetchCostAndUsage} from '../aws/cost-explorer.js'
+import {isInternetEgress} from '../aws/usage-types.js'
+import {addDays, type DayRange, utcDay} from '../aws/window.js'
+import type {UsageRow} from '../ingest/write.js'
+import {alertFor} from './alert.js'
+import {DEFAULT_NEW_STEP_OPTIONS, findSteps, type NewStepOptions, newSteps, type StepFinder} from './steps.js'
+
+/** The all-region internet egress series, named as in the Step contract (src/anomalies/types.ts). */
+const EGRESS = 'DataTransfer-Out'
+
+export interface WatchConfig {
+  topicArn: string
+  /** Days of history to read: enough before a step to know the old level. */
+  windowDays: number
+  /** EC2 instances whose NetworkOut is watched too: ids, 'all' (ListMetrics), or none. */
+  instances: 'all' | string[]
+  now: Date
+  connection: AwsConnection
+  newStep: NewStepOptions
+}
+
+export const DEFAULT_WINDOW_DAYS = 60
+
+export interface WatchAlert {
+  date: string
+  usageType: string
+  resourceId: null | string
+  ratio: number
+  monthlyCostUsd: number
+  messageId: null | string
+}
+
+export interface WatchReport {
+  window: DayRange
+  newestDay: null | string
+  requests: {costExplorer: number; cloudWatch: number}
+  series: number
+  steps: number
+  alerts: WatchAlert[]
+}
+
+export async function runWatch(config: WatchConfig, detect: StepFinder = findSteps): Promise<WatchReport> {
+  const today = utcDay(config.now)
+  const window = {end: today, start: addDays(today, -config.windowDays)}
+  const ce = await fetchCostAndUsage(costExplorerClient(config.connection), {allUsage: false, granularity: 'DAILY', range: window}, {connection: config.connection})
+  const egressRows = costRows(ce.results).rows.filter((r) => isInternetEgress(r.usageType))
+  const account = seriesOf(EGRESS, null, egressRows)
+  const byType = [...new Set(egressRows.map((r) => r.usageType))]
+  const series = [account, ...(byType.length > 1 ? byType.map((t) => seriesOf(t, null, egressRows.filter((r) => r.usageType === t))) : [])]
+
+  let cloudWatchRequests = 0
+  if (config.instances === 'all' || config.instances.length > 0) {
+    const client = cloudWatchClient(config.connection)
+    let instances = config.instances === 'all' ? [] : config.instances
+    if (config.instances === 'all') {
+      const listed = await listInstances(client, config.connection)
+      cloudWatchRequests += listed.requests
+      instances = listed.instances
+    }
+    if (instances.length > 0) {
+      const metrics = await fetchNetworkMetrics(client, instances, window, {connection: config.connection})
+      cloudWatchRequests += metrics.requests
+      const out = metricRows(metrics.points, null).filter((r) => r.usageType === 'NetworkOut-Bytes')
+      for (const id of instances) series.push(seriesOf('NetworkOut-Bytes', id, out.filter((r) => r.resourceId === id)))
+    }
+  }
+
+  const {current, fresh, newestDay} = newSteps(series, account, detect, config.newStep)
+  const alerts: WatchAlert[] = []
+  const sns = snsClient(config.connection)
+  for (const group of groupByDate(fresh, config.newStep.sameStepDays)) {
+    const alert = alertFor(group, {newestDay: newestDay ?? window.end, window})
+    let messageId: null | string = null
+    try {
+      messageId = (await sns.send(new PublishCommand({Message: alert.message, Subject: alert.subject, TopicArn: config.topicArn}))).MessageId ?? null
+    } catch (error) {
+      throw toBillwatchError(error, 'Publish', config.connection)
+    }
+    for (const step of group) {
+      alerts.push({date: step.date, messageId, monthlyCostUsd: step.monthlyCostUsd, ratio: step.ratio, resourceId: step.resourceId, usageType: step.usageType})
+    }
+  }
+  return {
+    alerts,
+    newestDay,
+    requests: {cloudWatch: cloudWatchRequests, costExplorer: ce.requests},
+    series: series.length,
+    steps: current.length,
+    window,
+  }
+}
+
+function seriesOf(usageType: string, resourceId: null | string, rows: UsageRow[]): DailySeries {
+  const byDay = new Map<string, DailyPoint>()
+  for (const row of rows) {
+    const point = byDay.get(row.day) ?? {costUsd: null, day: row.day, value: 0}
+    point.value += row.amount ?? 0
+    if (row.cost !== null) point.costUsd = (point.costUsd ?? 0) + row.cost
+    byDay.set(row.day, point)
+  }
+  return {points: [...byDay.values()].sort((a, b) => a.day.localeCompare(b.day)), resourceId, unit: 'bytes', usageType}
+}
+
+/** Steps within `days` of each other are one event (the total and the instance behind it): one alert. */
+function groupByDate(steps: Step[], days: number): Array<[Step, ...Step[]]> {
+  const sorted = [...steps].sort((a, b) => a.date.localeCompare(b.date) || Number(a.resourceId !== null) - Number(b.resourceId !== null))
+  const groups: Array<[Step, ...Step[]]> = []
+  for (const step of sorted) {
+    const last = groups.at(-1)
+    if (last && Date.parse(step.date) - Date.parse(last[0].date) <= days * 86_400_000) last.push(step)
+    else groups.push([step])
+  }
+  return groups
+}
+
+export const DEFAULTS = {instances: [] as string[], newStep: DEFAULT_NEW_STEP_OPTIONS, windowDays: DEFAULT_WINDOW_DAYS}

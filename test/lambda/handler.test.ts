@@ -1,0 +1,93 @@
+import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
+
+import {addDays} from '../../src/aws/window.js'
+import {createHandler, ENV} from '../../src/lambda/handler.js'
+import type {WatchReport} from '../../src/lambda/watch.js'
+import {type AwsEndpoint, type MetricSeries, startAwsEndpoint} from '../helpers/aws-endpoint.js'
+import {costsFromUsageReport} from '../aws/fixtures.js'
+
+const TOPIC = 'arn:aws:sns:us-east-1:123456789012:billwatch-alerts'
+const NTP_SERVER = 'i-0a1b2c3d'
+
+const costs = await costsFromUsageReport()
+const ntpOut: MetricSeries = {
+  daily: Object.fromEntries(costs.filter((c) => c.usageType === 'DataTransfer-Out-Bytes').map((c) => [c.day, Math.round(c.quantity * 2 ** 30)])),
+  instanceId: NTP_SERVER,
+  metric: 'NetworkOut',
+}
+
+let endpoint: AwsEndpoint
+const lines: string[] = []
+
+beforeEach(async () => {
+  endpoint = await startAwsEndpoint({costs, metrics: [ntpOut], topics: [TOPIC]})
+  lines.length = 0
+  // The handler gets endpoint, region and credentials the way it does in AWS: from the SDK's chain.
+  vi.stubEnv('AWS_ENDPOINT_URL', endpoint.url)
+  vi.stubEnv('AWS_ACCESS_KEY_ID', endpoint.credentials.accessKeyId)
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', endpoint.credentials.secretAccessKey)
+  vi.stubEnv('AWS_REGION', 'us-east-1')
+})
+
+afterEach(async () => {
+  vi.unstubAllEnvs()
+  await endpoint.close()
+})
+
+/** The scheduled run of one day, as EventBridge invokes it. */
+function scheduled(day: string) {
+  return {'detail-type': 'Scheduled Event', 'time': `${day}T13:47:00Z`}
+}
+
+const handler = (env: Record<string, string> = {}) =>
+  createHandler({env: {[ENV.topicArn]: TOPIC, [ENV.instances]: NTP_SERVER, ...env}, log: (line) => lines.push(line)})
+
+describe('the Lambda handler', () => {
+  it('alerts once for Cunnie\'s March 30 step, the first day it shows, and not on the next days\' runs', async () => {
+    const watch = handler()
+    const reports: WatchReport[] = []
+    for (let day = '2014-03-27'; day <= '2014-04-04'; day = addDays(day, 1)) reports.push(await watch(scheduled(day)))
+
+    const alerting = reports.filter((r) => r.alerts.length > 0)
+    expect(alerting).toHaveLength(1)
+    expect(alerting[0]!.window.end).toBe('2014-03-31')
+    expect(alerting[0]!.newestDay).toBe('2014-03-30')
+    // One SNS message for the egress total and the instance that moved the same day.
+    expect(alerting[0]!.alerts.map((a) => [a.usageType, a.resourceId, a.date])).toEqual([
+      ['DataTransfer-Out', null, '2014-03-30'],
+      ['NetworkOut-Bytes', NTP_SERVER, '2014-03-30'],
+    ])
+    expect(endpoint.published).toHaveLength(1)
+    const [sent] = endpoint.published
+    expect(sent!.topicArn).toBe(TOPIC)
+    expect(sent!.subject).toMatch(/^billwatch: DataTransfer-Out up \d{4}x from 2014-03-30$/)
+    expect(sent!.message).toContain(`${NTP_SERVER} NetworkOut-Bytes: up`)
+    expect(sent!.message).toMatch(/4\.\d+ MB\/day -> 8\.29 GB\/day/)
+
+    // One structured JSON line per run; 60 days of Cost Explorer at the endpoint's 31 days per page: 2 requests.
+    expect(lines).toHaveLength(reports.length)
+    const logged = lines.map((l) => JSON.parse(l))
+    expect(logged.every((l) => l.level === 'info' && l.msg === 'billwatch watch')).toBe(true)
+    expect(logged[4]).toMatchObject({alerts: [{date: '2014-03-30'}, {date: '2014-03-30'}], requests: {cloudWatch: 1, costExplorer: 2}})
+  })
+
+  it('does not alert for an old step it meets for the first time', async () => {
+    const report = await handler()(scheduled('2014-05-20'))
+    expect(report.steps).toBeGreaterThan(0)
+    expect(report.alerts).toEqual([])
+    expect(endpoint.published).toEqual([])
+  })
+
+  it('logs one error line naming sns:Publish when the topic refuses, and fails the invocation', async () => {
+    endpoint.addFault({action: 'Publish', kind: 'deny', times: 1})
+    await expect(handler()(scheduled('2014-03-31'))).rejects.toThrow('lacks permission sns:Publish')
+    expect(lines).toHaveLength(1)
+    expect(JSON.parse(lines[0]!)).toMatchObject({error: {code: 'E_AWS'}, level: 'error'})
+  })
+
+  it('refuses to run without a topic', async () => {
+    const run = createHandler({env: {}, log: (line) => lines.push(line)})
+    await expect(run(scheduled('2014-03-31'))).rejects.toThrow('BILLWATCH_TOPIC_ARN is not set')
+    expect(endpoint.calls).toEqual([])
+  })
+})
