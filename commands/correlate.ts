@@ -13,15 +13,16 @@ import {checkZone, findLogs, zoneOfRoot} from '../src/correlate/package-logs.js'
 
 export default class Correlate extends BaseCommand<typeof Correlate> {
   static override summary = 'Rank the configuration changes (etckeeper commits, apt/dpkg runs) that explain each step.'
-  static override description = `For each step (from the store's usage, or --date), reads the changes made to the machine in a window
-around it — commits of the /etc repository (etckeeper or plain git: work tree, worktree or bare), and apt
-history.log / dpkg.log runs (plain, .gz, rotated) — and ranks them by time (with the lag the service implies,
-e.g. a day for the NTP pool to send clients), by relevance to the usage that stepped (a knowledge base of
-packages, files and ports kept as data; extend it with --knowledge), and by what the configuration said at
-that commit. Each candidate comes with one line of reasoning. Saves the result for 'billwatch explain'.`
+  static override description = [
+    'For each step (from the store, or --date), reads the changes made to the machine in a window around it: commits of the /etc repository (etckeeper or plain git; work tree, worktree or bare) and apt history.log / dpkg.log runs (plain, .gz, rotated).',
+    'Ranks them by time (with the lag the service implies, e.g. about a day for the NTP pool to send clients), by relevance to the usage that stepped (a knowledge base of packages, files and ports kept as data: src/correlate/knowledge.json, extend it with --knowledge), and by what the configuration said at that commit. Each candidate comes with one line of reasoning. With a store (--db), the result is saved for billwatch explain.',
+  ].join('\n\n')
 
   static override examples = [
-    'samples/make-etc-repo.sh /tmp/etc-history\n<%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30',
+    {
+      command: 'samples/make-etc-repo.sh /tmp/etc-history && <%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30',
+      description: "Build the seed story's /etc history, then rank the changes before the 2014-03-30 egress step",
+    },
     '<%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30 --usage-type DataTransfer-Out-Bytes --json',
     '<%= config.bin %> <%= command.id %> --root /mnt/old-disk --date 2014-03-30 --window 14,2',
     '<%= config.bin %> <%= command.id %> --repo /etc --apt-log /var/log/apt/history.log --date 2014-03-30 --log-tz Europe/Berlin',
