@@ -1,0 +1,56 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../src/cli/base-command.js'
+import {formatBytes} from '../src/cli/format.js'
+import {DEFAULT_SCHEDULE, type ScheduleResult, writeSchedule} from '../src/lambda/template.js'
+
+export default class Schedule extends BaseCommand<typeof Schedule> {
+  static override summary = 'Write a deployable AWS Lambda that warns the day a new egress step appears.'
+  static override description = `Writes a SAM template (template.json) and the bundled function (billwatch-watch.zip) into --out,
+and prints the one command that deploys them. The function runs daily (default ${DEFAULT_SCHEDULE}, UTC),
+reads the last 60 days from Cost Explorer (about $0.01-0.02 a run), runs the same step detection as
+"billwatch anomalies", and publishes one SNS alert per new step. No state is kept: a step is new when
+the previous day's window did not already show it.
+
+The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing its own log group,
+and with --instances/--all-instances cloudwatch:GetMetricData (plus cloudwatch:ListMetrics for
+--all-instances, to find the instances). Without --topic-arn the template creates a topic; pass
+AlertEmail=ADDRESS to sam deploy to subscribe to it.`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --out deploy/',
+    '<%= config.bin %> <%= command.id %> --out deploy/ --topic-arn arn:aws:sns:us-east-1:123456789012:billing-alerts',
+    "<%= config.bin %> <%= command.id %> --out deploy/ --cron '23 6 * * *' --instances i-0a1b2c3d",
+    '<%= config.bin %> <%= command.id %> --out deploy/ --all-instances --json',
+  ]
+
+  static override flags = {
+    'all-instances': Flags.boolean({description: 'also watch NetworkOut of every EC2 instance in the region (adds cloudwatch:ListMetrics)', exclusive: ['instances']}),
+    cron: Flags.string({description: `when to run: EventBridge cron(...) or rate(...), or a 5-field Unix cron, UTC [default: ${DEFAULT_SCHEDULE}]`, helpValue: 'EXPR'}),
+    instances: Flags.string({description: 'also watch NetworkOut of these EC2 instances (adds cloudwatch:GetMetricData)', helpValue: 'ID', multiple: true}),
+    out: Flags.string({description: 'directory to write template.json and billwatch-watch.zip into', helpValue: 'DIR', required: true}),
+    'stack-name': Flags.string({default: 'billwatch-watch', description: 'CloudFormation stack name in the deploy command'}),
+    'topic-arn': Flags.string({description: 'publish to this existing SNS topic (default: the template creates one)', helpValue: 'ARN'}),
+  }
+
+  async run(): Promise<ScheduleResult> {
+    const {flags} = this
+    const bar = this.progress('bundling the Lambda handler')
+    const result = await writeSchedule(flags.out, {
+      allInstances: flags['all-instances'],
+      stackName: flags['stack-name'],
+      ...(flags.cron === undefined ? {} : {cron: flags.cron}),
+      ...(flags.instances === undefined ? {} : {instances: flags.instances.flatMap((s) => s.split(','))}),
+      ...(flags['topic-arn'] === undefined ? {} : {topicArn: flags['topic-arn']}),
+    })
+    bar.done()
+    this.log(`wrote ${result.template}`)
+    this.log(`wrote ${result.zip} (${formatBytes(result.zipBytes)}; handler ${formatBytes(result.handlerBytes)})`)
+    this.log(`runs ${result.schedule}; alerts ${result.topicArn ?? 'a topic the template creates'}`)
+    this.log(`role grants: ${result.permissions.join(', ')}`)
+    this.log('')
+    this.log('deploy:')
+    this.log(`  ${result.deployCommand}`)
+    return result
+  }
+}

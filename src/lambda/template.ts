@@ -1,0 +1,192 @@
+/**
+ * `billwatch schedule`: a SAM template (JSON, so no YAML dependency) for the daily watch and the
+ * bundled function beside it, deployable with one `sam deploy`.
+ */
+import {mkdirSync, writeFileSync} from 'node:fs'
+import {join, resolve} from 'node:path'
+
+import {checkInstanceIds} from '../aws/cloudwatch.js'
+import {BillwatchError} from '../errors.js'
+import {ENV} from './handler.js'
+import {BUNDLE_FILE, bundleHandler, zipBundle} from './package.js'
+import {DEFAULT_WINDOW_DAYS} from './watch.js'
+
+/**
+ * Daily at 13:47 UTC: late enough that Cost Explorer has refreshed yesterday (it lags up to 24 h),
+ * and off the hour, so billwatch users do not all call AWS at :00.
+ */
+export const DEFAULT_SCHEDULE = 'cron(47 13 * * ? *)'
+export const ZIP_FILE = 'billwatch-watch.zip'
+export const TEMPLATE_FILE = 'template.json'
+/** Lambda's Node.js runtime; the bundle targets Node 20 syntax, so any newer runtime runs it. */
+export const RUNTIME = 'nodejs22.x'
+
+export interface ScheduleOptions {
+  /** EventBridge `cron(…)`/`rate(…)`, a 6-field EventBridge cron, or a 5-field Unix cron. */
+  cron?: string
+  /** An existing topic; without it the template creates one (and an optional e-mail subscription). */
+  topicArn?: string
+  instances?: string[]
+  allInstances?: boolean
+  windowDays?: number
+  stackName?: string
+}
+
+/**
+ * Normalises a schedule to EventBridge syntax. Unix `m h dom mon dow` gains a year field and the `?`
+ * EventBridge requires in day-of-month or day-of-week.
+ */
+export function scheduleExpression(given: string | undefined): string {
+  if (given === undefined) return DEFAULT_SCHEDULE
+  const text = given.trim()
+  if (/^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$/.test(text)) return text
+  const inner = /^cron\((.*)\)$/.exec(text)?.[1] ?? text
+  const fields = inner.trim().split(/\s+/)
+  if (fields.length === 5) {
+    const [minute, hour, dom, month, dow] = fields as [string, string, string, string, string]
+    if (dom !== '*' && dow !== '*') throw badCron(given, 'EventBridge cannot combine a day of month with a day of week')
+    return `cron(${minute} ${hour} ${dow === '*' ? dom : '?'} ${month} ${dow === '*' ? '?' : dow} *)`
+  }
+  if (fields.length === 6 && (fields[2] === '?') !== (fields[4] === '?')) return `cron(${fields.join(' ')})`
+  throw badCron(given, fields.length === 6 ? 'exactly one of day-of-month and day-of-week must be ?' : 'wrong number of fields')
+}
+
+function badCron(got: string, why: string): BillwatchError {
+  return new BillwatchError('E_USAGE', `--cron: ${why}`, {
+    expected: 'cron(min hour day-of-month month day-of-week year), a 5-field Unix cron, or rate(N days)',
+    got,
+  })
+}
+
+const TOPIC_ARN = /^arn:aws[\w-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$/
+
+/** The CloudFormation template, as a plain object. */
+export function buildTemplate(options: ScheduleOptions = {}): Record<string, any> {
+  if (options.topicArn !== undefined && !TOPIC_ARN.test(options.topicArn)) {
+    throw new BillwatchError('E_USAGE', '--topic-arn: not an SNS topic ARN', {expected: 'arn:aws:sns:REGION:ACCOUNT:NAME', got: options.topicArn})
+  }
+  const instances = checkInstanceIds(options.instances ?? [])
+  const watchesInstances = options.allInstances === true || instances.length > 0
+  const topic = options.topicArn ?? {Ref: 'AlertTopic'}
+
+  const statements: Array<Record<string, unknown>> = [
+    {Action: 'ce:GetCostAndUsage', Effect: 'Allow', Resource: '*', Sid: 'ReadCostExplorer'},
+  ]
+  // CloudWatch has no resource-level permissions for these two; grant them only when instances are watched.
+  if (watchesInstances) statements.push({Action: 'cloudwatch:GetMetricData', Effect: 'Allow', Resource: '*', Sid: 'ReadNetworkMetrics'})
+  // Only --all-instances must discover instances; ListMetrics shows metric names, not instance details.
+  if (options.allInstances) statements.push({Action: 'cloudwatch:ListMetrics', Effect: 'Allow', Resource: '*', Sid: 'FindInstances'})
+  statements.push(
+    {Action: 'sns:Publish', Effect: 'Allow', Resource: topic, Sid: 'PublishAlerts'},
+    // The one JSON line per run goes to the function's own log group, created here with a retention.
+    {Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: {'Fn::GetAtt': ['WatchLogGroup', 'Arn']}, Sid: 'WriteOwnLog'},
+  )
+
+  const resources: Record<string, unknown> = {
+    WatchFunction: {
+      Properties: {
+        Architectures: ['arm64'],
+        CodeUri: ZIP_FILE,
+        Description: 'billwatch: warns the day a new egress step appears in Cost Explorer',
+        Environment: {
+          Variables: {
+            [ENV.instances]: options.allInstances ? 'all' : instances.join(','),
+            [ENV.topicArn]: topic,
+            [ENV.windowDays]: String(options.windowDays ?? DEFAULT_WINDOW_DAYS),
+          },
+        },
+        Events: {
+          Daily: {Properties: {Description: 'billwatch daily watch', Schedule: scheduleExpression(options.cron)}, Type: 'Schedule'},
+        },
+        Handler: `${BUNDLE_FILE.replace(/\.mjs$/, '')}.handler`,
+        LoggingConfig: {LogFormat: 'Text', LogGroup: {Ref: 'WatchLogGroup'}},
+        MemorySize: 256,
+        Role: {'Fn::GetAtt': ['WatchRole', 'Arn']},
+        Runtime: RUNTIME,
+        Timeout: 120,
+      },
+      Type: 'AWS::Serverless::Function',
+    },
+    WatchLogGroup: {
+      Properties: {LogGroupName: {'Fn::Sub': '/billwatch/${AWS::StackName}'}, RetentionInDays: 90},
+      Type: 'AWS::Logs::LogGroup',
+    },
+    WatchRole: {
+      Properties: {
+        AssumeRolePolicyDocument: {
+          Statement: [{Action: 'sts:AssumeRole', Effect: 'Allow', Principal: {Service: 'lambda.amazonaws.com'}}],
+          Version: '2012-10-17',
+        },
+        Policies: [{PolicyDocument: {Statement: statements, Version: '2012-10-17'}, PolicyName: 'billwatch-watch'}],
+      },
+      Type: 'AWS::IAM::Role',
+    },
+  }
+  const outputs: Record<string, unknown> = {
+    FunctionName: {Description: 'Invoke it once by hand: aws lambda invoke --function-name NAME out.json', Value: {Ref: 'WatchFunction'}},
+    TopicArn: {Description: 'Where alerts go', Value: topic},
+  }
+  const template: Record<string, any> = {
+    AWSTemplateFormatVersion: '2010-09-09',
+    Description: 'billwatch daily watch: Cost Explorer (and CloudWatch) to SNS when a new egress step appears',
+    Outputs: outputs,
+    Resources: resources,
+    Transform: 'AWS::Serverless-2016-10-31',
+  }
+  if (options.topicArn === undefined) {
+    template.Parameters = {AlertEmail: {Default: '', Description: 'E-mail address to subscribe to the alerts (optional)', Type: 'String'}}
+    template.Conditions = {HasAlertEmail: {'Fn::Not': [{'Fn::Equals': [{Ref: 'AlertEmail'}, '']}]}}
+    resources.AlertTopic = {Properties: {DisplayName: 'billwatch alerts'}, Type: 'AWS::SNS::Topic'}
+    resources.AlertEmailSubscription = {
+      Condition: 'HasAlertEmail',
+      Properties: {Endpoint: {Ref: 'AlertEmail'}, Protocol: 'email', TopicArn: {Ref: 'AlertTopic'}},
+      Type: 'AWS::SNS::Subscription',
+    }
+  }
+  return template
+}
+
+export interface ScheduleResult {
+  outDir: string
+  template: string
+  zip: string
+  zipBytes: number
+  handlerBytes: number
+  schedule: string
+  /** The existing topic, or null when the template creates one. */
+  topicArn: null | string
+  /** IAM actions the function's role is granted. */
+  permissions: string[]
+  deployCommand: string
+}
+
+/** Writes template.json and the function zip into `outDir`; returns what to run next. */
+export async function writeSchedule(outDir: string, options: ScheduleOptions = {}): Promise<ScheduleResult> {
+  const template = buildTemplate(options)
+  const bundle = await bundleHandler()
+  const zip = zipBundle(bundle.code)
+  const dir = resolve(outDir)
+  mkdirSync(dir, {recursive: true})
+  const templatePath = join(dir, TEMPLATE_FILE)
+  const zipPath = join(dir, ZIP_FILE)
+  writeFileSync(zipPath, zip)
+  writeFileSync(templatePath, `${JSON.stringify(template, null, 2)}\n`)
+  const stack = options.stackName ?? 'billwatch-watch'
+  const email = options.topicArn === undefined ? ' --parameter-overrides AlertEmail=you@example.com' : ''
+  const statements = template.Resources.WatchRole.Properties.Policies[0].PolicyDocument.Statement as Array<{Action: string | string[]}>
+  return {
+    deployCommand: `sam deploy --template-file ${shellQuote(templatePath)} --stack-name ${stack} --capabilities CAPABILITY_IAM --resolve-s3${email}`,
+    handlerBytes: bundle.code.length,
+    outDir: dir,
+    permissions: statements.flatMap((s) => s.Action),
+    schedule: scheduleExpression(options.cron),
+    template: templatePath,
+    topicArn: options.topicArn ?? null,
+    zip: zipPath,
+    zipBytes: zip.length,
+  }
+}
+
+function shellQuote(text: string): string {
+  return /^[\w./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`
+}
