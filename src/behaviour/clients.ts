@@ -95,6 +95,8 @@ interface Trains {
   medianScheduleSec: number | null
   /** Sum over polite schedules of 1/interval: the request rate they explain. */
   politeRate: number
+  /** Requests on polite schedules. */
+  scheduledRequests: number
   fastMeanIntervalSec: number
   fastRequests: number
 }
@@ -139,7 +141,8 @@ export function judgeClient(
   // an irregular stream on many ports faster than one host at the 64 s minimum would poll.
   let nat: SuspectedNat | undefined
   const singleUsePorts = trains.ports >= n / 2
-  if (trains.schedules >= 2 && trains.concurrent >= 2) {
+  // Schedules must carry most of the polite traffic: a few random port collisions are not hosts.
+  if (trains.schedules >= 2 && trains.concurrent >= 2 && trains.scheduledRequests >= (n - trains.fastRequests) / 2) {
     const politeRequestsPerSec = Math.max(0, n - trains.fastRequests) / durationSec
     const byRate = trains.politeRate > 0 ? Math.round((politeRequestsPerSec * trains.schedules) / trains.politeRate) : 0
     nat = natFinding('port-schedules', Math.max(trains.concurrent, byRate), trains.concurrent >= 3 || versions.length >= 2 ? 'high' : 'medium')
@@ -217,6 +220,7 @@ function portTrains(log: RequestLog, order: Uint32Array, from: number, to: numbe
   let ports = 0
   let schedules = 0
   let politeRate = 0
+  let scheduledRequests = 0
   let fastRequests = 0
   let fastMeanIntervalSec = Number.POSITIVE_INFINITY
   let run = 0
@@ -235,6 +239,7 @@ function portTrains(log: RequestLog, order: Uint32Array, from: number, to: numbe
         scratch.trainEnds[schedules] = last
         scratch.gaps[schedules] = meanInterval
         politeRate += 1 / meanInterval
+        scheduledRequests += length
         schedules++
       } else if (length >= rules.minRequests) {
         fastRequests += length
@@ -252,6 +257,7 @@ function portTrains(log: RequestLog, order: Uint32Array, from: number, to: numbe
     medianScheduleSec: Number.isFinite(medianSchedule) ? medianSchedule : null,
     politeRate,
     ports,
+    scheduledRequests,
     schedules,
   }
 }

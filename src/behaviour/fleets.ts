@@ -96,6 +96,7 @@ export function findFleets(log: RequestLog, rules: FleetRules, first: number, la
     windows.push({excess: Math.max(excessTotal, excessOneShot), from, to})
     bin = to
   }
+  if (windows.length === 0) return []
   const fleets = describeWindows(log, windows, origin, rules, requestsPerClient).filter((fleet) => fleet.clients >= rules.minExcessClients)
   return foldRecurring(fleets, rules)
 }

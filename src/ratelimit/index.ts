@@ -144,10 +144,10 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
 
   const answeredPerClient = new Uint32Array(clientCount)
   const kodsPerClient = new Uint32Array(clientCount)
-  const results = settings.map((setting, settingIndex) => {
+  const results = settings.map((setting) => {
     answeredPerClient.fill(0)
     kodsPerClient.fill(0)
-    const limiter = createLimiter(setting, clientCount, {random: seededRandom(seed + settingIndex)})
+    const limiter = createLimiter(setting, clientCount, {random: seededRandom(seed)})
     let answered = 0
     let kods = 0
     let egressBytes = 0
