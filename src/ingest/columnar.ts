@@ -69,6 +69,23 @@ let scanCounter = 0
  * first one becomes a located error, so nothing is staged from a bad file.
  */
 export async function stageColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[]): Promise<ColumnarScan> {
+  try {
+    return await scanColumnar(store, path, kind, container, columns, false)
+  } catch (error) {
+    // The fast scan stops at whichever bad row a thread meets first; a second scan with reject
+    // tables finds the first bad line, so the error names it. Only failing files pay for this.
+    if (container === 'parquet' || !(error instanceof BillwatchError) || error.code === 'E_HEADER') throw error
+    const scratch = await store.scratch()
+    try {
+      await scanColumnar(scratch, path, kind, container, columns, true)
+    } finally {
+      await scratch.close()
+    }
+    throw error
+  }
+}
+
+async function scanColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], collectRejects: boolean): Promise<ColumnarScan> {
   const map = MAPS[kind as 'cur1' | 'cur2' | 'focus']
   if (!map) throw new BillwatchError('E_FORMAT', `${kind} is not a columnar export`, {file: path})
   const present = new Set(columns)
@@ -92,8 +109,8 @@ export async function stageColumnar(store: Store, path: string, kind: FormatKind
     ? `read_parquet(${quoteLiteral(path)})`
     : `read_csv(${quoteLiteral(path)}, header = true, all_varchar = true, quote = '"', escape = '"', delim = ',',
          types = {${Object.entries(typed).map(([k, v]) => `${quoteLiteral(k)}: '${v}'`).join(', ')}},
-         compression = '${container === 'csv.gz' ? 'gzip' : 'none'}',
-         store_rejects = true, rejects_table = '${rejects}', rejects_scan = '${rejects}_scan', max_line_size = 10000000)`
+         compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', max_line_size = 10000000
+         ${collectRejects ? `, store_rejects = true, rejects_table = '${rejects}', rejects_scan = '${rejects}_scan'` : ''})`
   const cast = (name: string, type: string) => (container === 'parquet' ? `TRY_CAST(${col(name)} AS ${type})` : col(name))
   const exclude = map.excludeColumn && present.has(map.excludeColumn)
     ? `AND coalesce(${col(map.excludeColumn)}, '') NOT IN (${(map.excludeValues ?? []).map(quoteLiteral).join(', ')})`
@@ -116,7 +133,7 @@ export async function stageColumnar(store: Store, path: string, kind: FormatKind
   } catch (error) {
     throw duckdbError(path, error)
   }
-  if (container !== 'parquet') await throwFirstReject(store, path, rejects, typed)
+  if (collectRejects) await throwFirstReject(store, path, rejects, typed)
 
   await store.run(`INSERT INTO ${STAGING_TABLE}
     SELECT day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency

@@ -79,61 +79,52 @@ export async function ingestFiles(store: Store, paths: string[], options: Ingest
 async function ingestOne(store: Store, path: string, options: IngestOptions, batchIds: number[], seen: Map<string, IngestedFile>): Promise<IngestedFile> {
   const sniffed = await sniffFile(path, (p) => parquetColumns(store, p), options.format)
   const progress = options.onProgress?.(path)
-  let contentHash: string
-  let bytes: number
-  let parts: Array<{path: string; columns: string[]; container: Container; kind: FormatKind}> = []
+  const withProgress = progress ? {onProgress: progress} : {}
+  let parts: Part[]
   let manifestPeriod: undefined | {start: string; end: string}
+  let hashing: Promise<{sha256: string; bytes: number}>
   if (sniffed.kind === 'cur1-manifest') {
     const manifest = await readManifest(path)
     manifestPeriod = manifest.period
+    parts = []
     const hashes = [await fingerprintFile(path)]
     for (const part of manifest.parts) {
       const partSniff = await sniffFile(part, (p) => parquetColumns(store, p))
       if (partSniff.kind !== 'cur1' && partSniff.kind !== 'cur2') {
         throw new BillwatchError('E_FORMAT', `report part is ${partSniff.kind}`, {expected: 'CUR line items', file: part})
       }
-      hashes.push(await fingerprintFile(part, {gzip: partSniff.container === 'csv.gz', ...(progress ? {onProgress: progress} : {})}))
+      hashes.push(await fingerprintFile(part, {gzip: partSniff.container === 'csv.gz', ...withProgress}))
       parts.push({columns: partSniff.columns, container: partSniff.container, kind: partSniff.kind, path: part})
     }
-    contentHash = createHash('sha256').update(hashes.map((h) => h.sha256).join('\n')).digest('hex')
-    bytes = hashes.reduce((sum, h) => sum + h.bytes, 0)
+    hashing = Promise.resolve({
+      bytes: hashes.reduce((sum, h) => sum + h.bytes, 0),
+      sha256: createHash('sha256').update(hashes.map((h) => h.sha256).join('\n')).digest('hex'),
+    })
   } else {
-    const fingerprint = await fingerprintFile(path, {gzip: sniffed.container === 'csv.gz', ...(progress ? {onProgress: progress} : {})})
-    contentHash = fingerprint.sha256
-    bytes = fingerprint.bytes
     parts = [{columns: sniffed.columns, container: sniffed.container, kind: sniffed.kind, path}]
+    // Hashing runs beside the DuckDB scan, on the CPU DuckDB leaves idle while it waits on I/O:
+    // a first ingest pays no extra pass, a re-ingest costs one scan and is then dropped.
+    hashing = fingerprintFile(path, {gzip: sniffed.container === 'csv.gz', ...withProgress})
+    hashing.catch(() => {})
   }
-
-  const previous = seen.get(contentHash) ?? (await findSource(store, contentHash))
-  if (previous) return {...previous, container: sniffed.container, format: sniffed.kind, path, replacedRows: 0, status: 'unchanged'}
 
   await createStaging(store)
   const meta: SourceMeta = {
-    bytes, container: sniffed.container, contentHash, family: FAMILY[sniffed.kind], format: sniffed.kind,
+    bytes: 0, container: sniffed.container, contentHash: '', family: FAMILY[sniffed.kind], format: sniffed.kind,
     lineItems: 0, path, scope: 'listed',
   }
-  if (sniffed.kind === 'usage-report') {
-    const parsed = await parseUsageReport(path)
-    await appendRows(store, parsed.rows)
-    Object.assign(meta, {coverEnd: parsed.coverEnd, coverStart: parsed.coverStart, lineItems: parsed.lineItems})
-  } else if (sniffed.kind === 'cost-explorer-csv') {
-    const parsed = await parseCostExplorerCsv(path)
-    await appendRows(store, parsed.rows)
-    meta.lineItems = parsed.lineItems
-  } else {
-    let billingStart: null | string = manifestPeriod?.start ?? null
-    let billingEnd: null | string = manifestPeriod?.end ?? null
-    for (const part of parts) {
-      const scan = await stageColumnar(store, part.path, part.kind, part.container, part.columns)
-      meta.lineItems += scan.lineItems
-      billingStart ??= scan.billingStart
-      billingEnd ??= scan.billingEnd
-    }
-    // CUR and FOCUS restate the whole billing period each time they are delivered.
-    if (billingStart && billingEnd) {
-      Object.assign(meta, {billingPeriod: `${billingStart}/${billingEnd}`, coverEnd: billingEnd, coverStart: billingStart, scope: 'all'})
-    }
+  try {
+    await stage(store, sniffed.kind, parts, meta, manifestPeriod)
+  } catch (error) {
+    // A truncated .gz can also surface as a malformed last row: the gzip verdict is the truer one.
+    await hashing
+    throw error
   }
+  const {bytes, sha256: contentHash} = await hashing
+  Object.assign(meta, {bytes, contentHash})
+  const previous = seen.get(contentHash) ?? (await findSource(store, contentHash))
+  if (previous) return {...previous, container: sniffed.container, format: sniffed.kind, path, replacedRows: 0, status: 'unchanged'}
+
   const outcome = await commitStaged(store, meta, batchIds)
   return {
     billingPeriod: meta.billingPeriod ?? null,
@@ -149,6 +140,41 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
     rows: outcome.rows,
     sourceId: outcome.sourceId,
     status: 'ingested',
+  }
+}
+
+interface Part {
+  path: string
+  columns: string[]
+  container: Container
+  kind: FormatKind
+}
+
+/** Fills the staging table from the file(s) and sets the source's cover and line-item count. */
+async function stage(store: Store, kind: FormatKind, parts: Part[], meta: SourceMeta, manifestPeriod?: {start: string; end: string}): Promise<void> {
+  if (kind === 'usage-report') {
+    const parsed = await parseUsageReport(meta.path)
+    await appendRows(store, parsed.rows)
+    Object.assign(meta, {coverEnd: parsed.coverEnd, coverStart: parsed.coverStart, lineItems: parsed.lineItems})
+    return
+  }
+  if (kind === 'cost-explorer-csv') {
+    const parsed = await parseCostExplorerCsv(meta.path)
+    await appendRows(store, parsed.rows)
+    meta.lineItems = parsed.lineItems
+    return
+  }
+  let billingStart: null | string = manifestPeriod?.start ?? null
+  let billingEnd: null | string = manifestPeriod?.end ?? null
+  for (const part of parts) {
+    const scan = await stageColumnar(store, part.path, part.kind, part.container, part.columns)
+    meta.lineItems += scan.lineItems
+    billingStart ??= scan.billingStart
+    billingEnd ??= scan.billingEnd
+  }
+  // CUR and FOCUS restate the whole billing period each time they are delivered.
+  if (billingStart && billingEnd) {
+    Object.assign(meta, {billingPeriod: `${billingStart}/${billingEnd}`, coverEnd: billingEnd, coverStart: billingStart, scope: 'all'})
   }
 }
 

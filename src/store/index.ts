@@ -23,6 +23,7 @@ export class Store {
     readonly path: string,
     private readonly instance: DuckDBInstance,
     readonly connection: DuckDBConnection,
+    private readonly ownsInstance = true,
   ) {}
 
   static async open(path: string, options: OpenOptions = {}): Promise<Store> {
@@ -44,13 +45,23 @@ export class Store {
       throw new BillwatchError('E_STORE', locked ? `store ${path} is in use by another billwatch process` : `cannot open store ${path}: ${firstLine(text)}`, {cause: error})
     }
     const store = new Store(path, instance, await instance.connect())
+    // Aggregates over a billion-byte CSV need not keep row order; this halves peak memory.
+    await store.run('SET preserve_insertion_order = false')
     await store.migrate()
     return store
   }
 
   async close(): Promise<void> {
     this.connection.closeSync()
-    this.instance.closeSync()
+    if (this.ownsInstance) this.instance.closeSync()
+  }
+
+  /**
+   * A second connection to the same database, outside this one's transaction: for work that must
+   * still run after a statement aborted the transaction (e.g. locating the first bad CSV row).
+   */
+  async scratch(): Promise<Store> {
+    return new Store(this.path, this.instance, await this.instance.connect(), false)
   }
 
   /** Runs a statement for its effect. */

@@ -1,0 +1,81 @@
+/**
+ * bench/ingest: times `billwatch ingest` on a ~1 GB, 2M-line CUR 1.0 CSV and on the same file
+ * gzipped, against a papaparse streaming baseline, a bare DuckDB scan and `cat FILE > /dev/null`;
+ * prints each time, peak RSS and the ratios, and checks billwatch's daily egress sums equal the
+ * baseline's. Data goes to bench/out/ingest (git-ignored), generated once and reused.
+ *   npm run build && node --import tsx bench/ingest/run.ts [ROWS]
+ */
+import {spawnSync} from 'node:child_process'
+import {existsSync, mkdirSync, rmSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {Store} from '../../src/store/index.js'
+import {generateCur} from './generate.js'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const OUT = join(ROOT, 'bench', 'out', 'ingest')
+const rows = Number(process.argv[2] ?? 2_000_000)
+const csv = join(OUT, `cur1-${rows}.csv`)
+const gz = `${csv}.gz`
+mkdirSync(OUT, {recursive: true})
+if (!existsSync(csv)) {
+  process.stderr.write(`generating ${csv} …\n`)
+  await generateCur(csv, rows)
+}
+if (!existsSync(gz)) {
+  process.stderr.write(`gzipping …\n`)
+  spawnSync('sh', ['-c', `gzip -6 -c '${csv}' > '${gz}'`], {stdio: 'inherit'})
+}
+if (!existsSync(join(ROOT, 'dist', 'commands', 'ingest.js'))) throw new Error('run `npm run build` first: the bench times the built CLI')
+
+interface Timing {
+  seconds: number
+  peakRssMb: number
+  stdout: string
+}
+
+/** Runs a command under GNU time: wall seconds and peak RSS of the whole process. */
+function timed(command: string[]): Timing {
+  const result = spawnSync('/usr/bin/time', ['-f', '%e %M', ...command], {encoding: 'utf8', maxBuffer: 1 << 26})
+  if (result.status !== 0) throw new Error(`${command.join(' ')} failed: ${result.stderr}`)
+  const last = result.stderr.trim().split('\n').at(-1) ?? ''
+  const [seconds, kb] = last.split(' ').map(Number)
+  return {peakRssMb: (kb ?? 0) / 1024, seconds: seconds ?? 0, stdout: result.stdout}
+}
+
+const node = process.execPath
+const tsx = ['--import', 'tsx']
+const ingest = (file: string) => {
+  const db = join(OUT, 'bench.duckdb')
+  rmSync(db, {force: true})
+  rmSync(`${db}.wal`, {force: true})
+  const timing = timed([node, join(ROOT, 'bin', 'run.js'), 'ingest', file, '--db', db, '--json'])
+  return {db, timing}
+}
+
+const sizeMb = statSync(csv).size / 1e6
+const cat = timed(['sh', '-c', `cat '${csv}' > /dev/null`])
+const scan = timed([node, ...tsx, join(ROOT, 'bench', 'ingest', 'duckdb-scan.ts'), csv])
+const plain = ingest(csv)
+const store = await Store.open(plain.db, {mustExist: true})
+const ours = Object.fromEntries((await store.all<{day: string; bytes: number}>(
+  `SELECT strftime(day, '%Y-%m-%d') AS day, sum(amount) AS bytes FROM usage
+   WHERE regexp_matches(usage_type, '^([A-Z]{2,4}[0-9]?-)?DataTransfer-Out-Bytes$') GROUP BY day ORDER BY day`,
+)).map((r) => [r.day, r.bytes]))
+await store.close()
+const gzipped = ingest(gz)
+const papa = timed([node, ...tsx, join(ROOT, 'bench', 'ingest', 'papaparse-baseline.ts'), csv])
+const baseline = JSON.parse(papa.stdout) as Record<string, number>
+const mismatched = Object.keys(baseline).filter((day) => Math.abs((ours[day] ?? 0) - (baseline[day] as number)) > 1e-6 * (baseline[day] as number))
+
+const row = (name: string, t: Timing) => `${name.padEnd(34)} ${t.seconds.toFixed(2).padStart(7)} s ${(sizeMb / t.seconds).toFixed(0).padStart(6)} MB/s ${t.peakRssMb.toFixed(0).padStart(6)} MB RSS`
+console.log(`bench/ingest: ${rows.toLocaleString('en-US')} CUR 1.0 line items, ${sizeMb.toFixed(0)} MB CSV, ${(statSync(gz).size / 1e6).toFixed(0)} MB gzipped`)
+console.log(row('cat FILE > /dev/null', cat))
+console.log(row('bare DuckDB scan', scan))
+console.log(row('billwatch ingest FILE.csv', plain.timing))
+console.log(row('billwatch ingest FILE.csv.gz', gzipped.timing))
+console.log(row('papaparse streaming baseline', papa))
+console.log(`ingest vs papaparse: ${(papa.seconds / plain.timing.seconds).toFixed(2)}x faster (target ≥ 3x)`)
+console.log(`ingest vs bare DuckDB scan: ${(plain.timing.seconds / scan.seconds).toFixed(2)}x the scan time (target ≤ 2x)`)
+console.log(`peak RSS of ingest: ${plain.timing.peakRssMb.toFixed(0)} MB (target < 1024 MB)`)
+console.log(`daily egress sums equal the baseline's: ${mismatched.length === 0 ? `yes (${Object.keys(baseline).length} days)` : `NO: ${mismatched.join(', ')}`}`)
