@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
+import {ingestLive, type LiveIngestResult, renderLiveIngest} from '../src/aws/index.js'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {renderTable} from '../src/cli/render.js'
 import {FORMAT_KINDS, type FormatKind, type IngestResult, ingestFiles} from '../src/ingest/index.js'
@@ -19,6 +20,8 @@ period (CUR restates a month many times) replaces the older one.`
     '<%= config.bin %> <%= command.id %> samples/* --json',
     '<%= config.bin %> <%= command.id %> --format usage-report export.csv',
     '<%= config.bin %> <%= command.id %> cur/20240301-20240401/report-Manifest.json',
+    '<%= config.bin %> <%= command.id %> --cost-explorer --days 90 --profile billing',
+    '<%= config.bin %> <%= command.id %> --cloudwatch --region us-east-1 --instances i-0a1b2c3d',
   ]
 
   static override strict = false
@@ -32,11 +35,35 @@ period (CUR restates a month many times) replaces the older one.`
       description: 'skip detection and read the files as this export kind',
       options: FORMAT_KINDS,
     }),
+    // Live AWS (src/aws): credentials and region from the standard chain; these only override it.
+    'all-instances': Flags.boolean({dependsOn: ['cloudwatch'], description: 'with --cloudwatch: every instance that reported NetworkOut in the last 2 weeks (needs cloudwatch:ListMetrics)', exclusive: ['instances']}),
+    'all-usage': Flags.boolean({dependsOn: ['cost-explorer'], description: 'with --cost-explorer: every usage type, not only data transfer'}),
+    cloudwatch: Flags.boolean({description: 'read daily NetworkOut/NetworkIn per EC2 instance from CloudWatch GetMetricData'}),
+    'cost-explorer': Flags.boolean({description: 'read Cost Explorer GetCostAndUsage (incremental; each request costs $0.01)'}),
+    days: Flags.integer({description: 'days before today to hold [default: 90; 14 for HOURLY]', helpValue: 'N'}),
+    granularity: Flags.string({dependsOn: ['cost-explorer'], description: 'Cost Explorer granularity (summed to days)', options: ['DAILY', 'HOURLY']}),
+    instances: Flags.string({dependsOn: ['cloudwatch'], description: 'with --cloudwatch: EC2 instance ids', helpValue: 'ID', multiple: true}),
+    profile: Flags.string({description: 'AWS shared-config profile', helpValue: 'NAME'}),
+    region: Flags.string({description: 'AWS region (CloudWatch; Cost Explorer answers from us-east-1)', helpValue: 'R'}),
   }
 
-  async run(): Promise<IngestResult> {
+  async run(): Promise<IngestResult | LiveIngestResult> {
     const {argv} = await this.parse(Ingest)
     const files = argv as string[]
+    const f = this.flags
+    if (f['cost-explorer'] || f.cloudwatch) {
+      if (files.length > 0) this.usage('give export files or --cost-explorer/--cloudwatch, not both')
+      const days = f.days === undefined ? {} : {days: f.days}
+      const live = await this.withStore((store) => ingestLive(store, {
+        ...(f.profile === undefined ? {} : {profile: f.profile}),
+        ...(f.region === undefined ? {} : {region: f.region}),
+        ...(f['cost-explorer'] ? {costExplorer: {allUsage: f['all-usage'], granularity: (f.granularity ?? 'DAILY') as 'DAILY' | 'HOURLY', ...days}} : {}),
+        ...(f.cloudwatch ? {cloudWatch: {allInstances: f['all-instances'], instances: (f.instances ?? []).flatMap((s) => s.split(',')), ...days}} : {}),
+        onProgress: this.progress('reading AWS (requests)').update,
+      }))
+      this.log(renderLiveIngest(live))
+      return live
+    }
     if (files.length === 0) this.usage('no files given; name one or more exports, e.g. billwatch ingest samples/*')
     const result = await this.withStore((store) =>
       ingestFiles(store, files, {

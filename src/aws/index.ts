@@ -4,7 +4,9 @@
  */
 import {createHash} from 'node:crypto'
 
+import {formatUsd} from '../cli/format.js'
 import type {ProgressCallback} from '../cli/progress.js'
+import {renderTable} from '../cli/render.js'
 import {BillwatchError} from '../errors.js'
 import {type Family, type SourceMeta, type UsageRow, writeUsage} from '../ingest/write.js'
 import type {Store} from '../store/index.js'
@@ -234,4 +236,50 @@ async function writeSource(store: Store, source: SourceToWrite): Promise<{status
 
 function round2(usd: number): number {
   return Math.round(usd * 100) / 100
+}
+
+export interface LiveIngestOptions extends AwsConnection {
+  costExplorer?: Omit<CostExplorerIngestOptions, keyof AwsConnection>
+  cloudWatch?: Omit<CloudWatchIngestOptions, keyof AwsConnection>
+  onProgress?: ProgressCallback
+}
+
+export interface LiveIngestResult {
+  store: string
+  costExplorer: CostExplorerIngestResult | null
+  cloudWatch: CloudWatchIngestResult | null
+  /** API requests of both; only Cost Explorer's are billed ($0.01 each). */
+  requests: number
+  requestCostUsd: number
+}
+
+/**
+ * `billwatch ingest --cost-explorer/--cloudwatch`: each source is written in its own transaction, so a
+ * CloudWatch failure keeps the Cost Explorer data already paid for.
+ */
+export async function ingestLive(store: Store, options: LiveIngestOptions): Promise<LiveIngestResult> {
+  const {cloudWatch, costExplorer, onProgress, ...connection} = options
+  const progress = onProgress ? {onProgress} : {}
+  const ce = costExplorer ? await ingestCostExplorer(store, {...connection, ...costExplorer, ...progress}) : null
+  const cw = cloudWatch ? await ingestCloudWatch(store, {...connection, ...cloudWatch, ...progress}) : null
+  const requests = (ce?.requests ?? 0) + (cw?.requests ?? 0)
+  return {cloudWatch: cw, costExplorer: ce, requestCostUsd: ce?.requestCostUsd ?? 0, requests, store: store.path}
+}
+
+/** Human summary of a live ingest (a table and the request bill). */
+export function renderLiveIngest(result: LiveIngestResult): string {
+  const rows = [result.costExplorer, result.cloudWatch].filter((r) => r !== null).map((r) => [
+    r.status,
+    r.source === 'cost-explorer' ? `cost-explorer (${r.granularity}${r.allUsage ? ', all usage' : ''})` : `cloudwatch (${r.region}, ${r.instances.length} instances)`,
+    r.fetched.start,
+    addDays(r.fetched.end, -1),
+    r.days,
+    r.restatedDays,
+    r.rows,
+    r.requests,
+  ])
+  const table = renderTable(['status', 'source', 'first day', 'last day', 'days', 'restated', 'rows', 'requests'], rows, ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right'])
+  const ce = result.costExplorer
+  const bill = ce ? `Cost Explorer: ${ce.requests} billed requests (${formatUsd(ce.requestCostUsd)})${ce.throttledRetries > 0 ? `, ${ce.throttledRetries} throttled retries (free)` : ''}.` : ''
+  return [table, bill].filter(Boolean).join('\n')
 }

@@ -35,3 +35,9 @@ export async function costsFromUsageReport(path = USAGE_REPORT): Promise<CostRec
   }
   return [...byDayAndType.values()]
 }
+
+/** The same records moved so that `from` falls on `to` (the CLI reads "today" from the clock). */
+export function shiftDays<T extends {day: string}>(records: T[], from: string, to: string): T[] {
+  const offset = Date.parse(to) - Date.parse(from)
+  return records.map((r) => ({...r, day: new Date(Date.parse(r.day) + offset).toISOString().slice(0, 10)}))
+}
