@@ -13,56 +13,70 @@ export const V4_MAPPED_WORD2 = 0xffff
  * per-packet lookup allocates nothing and per-address counters can live in typed arrays too.
  */
 export class AddressTable {
-  private slots: Int32Array
+  /** IPv4 (the common case): 2 words per slot, the address and index + 1 (0 = empty). */
+  private v4Slots: Uint32Array
+  private v4Mask: number
+  private v4Count = 0
+  /** Other addresses: 8 words per slot, the 4 address words then index + 1, one cache line apart. */
+  private slots: Uint32Array
   private mask: number
+  private otherCount = 0
+  /** Addresses by index, for text() and word(). */
   private words: Uint32Array
   count = 0
 
   constructor(initialCapacity = 1024) {
     let size = 16
     while (size < initialCapacity * 2) size *= 2
-    this.slots = new Int32Array(size).fill(-1)
-    this.mask = size - 1
+    this.v4Slots = new Uint32Array(size * 2)
+    this.v4Mask = size - 1
+    this.slots = new Uint32Array(16 * SLOT_WORDS)
+    this.mask = 15
     this.words = new Uint32Array(initialCapacity * 4)
   }
 
   /** Index of the address, inserting it when new. */
   intern(w0: number, w1: number, w2: number, w3: number): number {
-    let slot = hashWords(w0, w1, w2, w3) & this.mask
-    const words = this.words
-    for (;;) {
-      const index = this.slots[slot]!
-      if (index < 0) break
-      const base = index * 4
-      if (words[base + 3] === w3 && words[base + 2] === w2 && words[base + 1] === w1 && words[base] === w0) return index
-      slot = (slot + 1) & this.mask
+    if (w2 === V4_MAPPED_WORD2 && w0 === 0 && w1 === 0) {
+      const at = this.locateV4(w3)
+      const stored = this.v4Slots[at + 1]!
+      if (stored !== 0) return stored - 1
+      const index = this.append(w0, w1, w2, w3)
+      this.v4Slots[at] = w3
+      this.v4Slots[at + 1] = index + 1
+      if (++this.v4Count * 2 > this.v4Mask + 1) this.rehashV4()
+      return index
     }
-    const index = this.count++
-    if (index * 4 + 4 > this.words.length) {
-      const grown = new Uint32Array(this.words.length * 2)
-      grown.set(this.words)
-      this.words = grown
-    }
-    const base = index * 4
-    this.words[base] = w0
-    this.words[base + 1] = w1
-    this.words[base + 2] = w2
-    this.words[base + 3] = w3
-    this.slots[slot] = index
-    if (this.count * 2 > this.slots.length) this.rehash()
+    const at = this.locateOther(w0, w1, w2, w3)
+    const stored = this.slots[at + 4]!
+    if (stored !== 0) return stored - 1
+    const index = this.append(w0, w1, w2, w3)
+    this.slots.set([w0, w1, w2, w3, index + 1], at)
+    if (++this.otherCount * 2 > this.mask + 1) this.rehashOther()
     return index
   }
 
   /** Index of the address, or -1. */
   find(w0: number, w1: number, w2: number, w3: number): number {
-    let slot = hashWords(w0, w1, w2, w3) & this.mask
-    for (;;) {
-      const index = this.slots[slot]!
-      if (index < 0) return -1
-      const base = index * 4
-      if (this.words[base + 3] === w3 && this.words[base + 2] === w2 && this.words[base + 1] === w1 && this.words[base] === w0) return index
-      slot = (slot + 1) & this.mask
-    }
+    const stored = w2 === V4_MAPPED_WORD2 && w0 === 0 && w1 === 0 ? this.v4Slots[this.locateV4(w3) + 1]! : this.slots[this.locateOther(w0, w1, w2, w3) + 4]!
+    return stored - 1
+  }
+
+  /** The slot holding the IPv4 address, or the empty slot where it belongs. */
+  private locateV4(w3: number): number {
+    const slots = this.v4Slots
+    const wrap = this.v4Mask * 2 + 1
+    let at = (hash32(w3) & this.v4Mask) * 2
+    while (slots[at + 1] !== 0 && slots[at] !== w3) at = (at + 2) & wrap
+    return at
+  }
+
+  private locateOther(w0: number, w1: number, w2: number, w3: number): number {
+    const slots = this.slots
+    const wrap = this.mask * SLOT_WORDS + SLOT_WORDS - 1
+    let at = (hashWords(w0, w1, w2, w3) & this.mask) * SLOT_WORDS
+    while (slots[at + 4] !== 0 && !(slots[at + 3] === w3 && slots[at + 2] === w2 && slots[at + 1] === w1 && slots[at] === w0)) at = (at + SLOT_WORDS) & wrap
+    return at
   }
 
   word(index: number, position: number): number {
@@ -75,20 +89,67 @@ export class AddressTable {
     return formatAddressWords(this.words[base]!, this.words[base + 1]!, this.words[base + 2]!, this.words[base + 3]!)
   }
 
-  private rehash(): void {
-    const size = this.slots.length * 2
-    const slots = new Int32Array(size).fill(-1)
-    const mask = size - 1
+  private append(w0: number, w1: number, w2: number, w3: number): number {
+    const index = this.count++
+    if (index * 4 + 4 > this.words.length) {
+      const grown = new Uint32Array(this.words.length * 2)
+      grown.set(this.words)
+      this.words = grown
+    }
+    const base = index * 4
+    this.words[base] = w0
+    this.words[base + 1] = w1
+    this.words[base + 2] = w2
+    this.words[base + 3] = w3
+    return index
+  }
+
+  private rehashV4(): void {
+    this.v4Mask = this.v4Mask * 2 + 1
+    this.rebuild(true)
+  }
+
+  private rehashOther(): void {
+    this.mask = this.mask * 2 + 1
+    this.rebuild(false)
+  }
+
+  private rebuild(v4: boolean): void {
+    const w = this.words
+    if (v4) {
+      const slots = new Uint32Array((this.v4Mask + 1) * 2)
+      const wrap = this.v4Mask * 2 + 1
+      for (let index = 0; index < this.count; index++) {
+        const base = index * 4
+        if (!(w[base + 2] === V4_MAPPED_WORD2 && w[base] === 0 && w[base + 1] === 0)) continue
+        let at = (hash32(w[base + 3]!) & this.v4Mask) * 2
+        while (slots[at + 1] !== 0) at = (at + 2) & wrap
+        slots[at] = w[base + 3]!
+        slots[at + 1] = index + 1
+      }
+      this.v4Slots = slots
+      return
+    }
+    const slots = new Uint32Array((this.mask + 1) * SLOT_WORDS)
+    const wrap = this.mask * SLOT_WORDS + SLOT_WORDS - 1
     for (let index = 0; index < this.count; index++) {
       const base = index * 4
-      let slot = hashWords(this.words[base]!, this.words[base + 1]!, this.words[base + 2]!, this.words[base + 3]!) & mask
-      while (slots[slot]! >= 0) slot = (slot + 1) & mask
-      slots[slot] = index
+      if (w[base + 2] === V4_MAPPED_WORD2 && w[base] === 0 && w[base + 1] === 0) continue
+      let at = (hashWords(w[base]!, w[base + 1]!, w[base + 2]!, w[base + 3]!) & this.mask) * SLOT_WORDS
+      while (slots[at + 4] !== 0) at = (at + SLOT_WORDS) & wrap
+      slots.set(w.subarray(base, base + 4), at)
+      slots[at + 4] = index + 1
     }
     this.slots = slots
-    this.mask = mask
   }
 }
+
+function hash32(v: number): number {
+  const h = Math.imul(v ^ 0x9e37_79b9, 0x85eb_ca6b)
+  return (h ^ (h >>> 15)) >>> 0
+}
+
+const SLOT_WORDS = 8
 
 function hashWords(w0: number, w1: number, w2: number, w3: number): number {
   let h = Math.imul(w3 ^ 0x9e37_79b9, 0x85eb_ca6b)

@@ -35,12 +35,6 @@ export interface NtpClientCounters {
   requests: Uint32Array
   responses: Uint32Array
   kods: Uint32Array
-  requestsAfterKod: Uint32Array
-  firstSec: Float64Array
-  lastSec: Float64Array
-  /** Bit v set = NTP version v seen in a request; bit m of modeMask = mode m seen in a request. */
-  versionMask: Uint8Array
-  modeMask: Uint8Array
   /** Outbound NTP reply bytes to this client (wire and billable). */
   responseBytes: Float64Array
   responseBillableBytes: Float64Array
@@ -94,6 +88,22 @@ export interface CaptureAnalysis {
   byPort: PortTraffic[]
   ntp: NtpTraffic
 }
+
+// Imported bindings copied to module constants: the hot loop reads them millions of times, and a
+// namespace getter per read (as tsx's transpiled modules have) costs ~15% of the scan.
+const UDP = IP_PROTOCOL.udp
+const MODE_CLIENT = MODE.client
+const MODE_SERVER = MODE.server
+const MODE_SYMMETRIC_ACTIVE = MODE.symmetricActive
+const MODE_SYMMETRIC_PASSIVE = MODE.symmetricPassive
+const MODE_BROADCAST = MODE.broadcast
+const HEADER_BYTES = NTP_HEADER_BYTES
+const STRATUM_AT = NTP_FIELD_OFFSET.stratum
+const REFERENCE_ID_AT = NTP_FIELD_OFFSET.referenceId
+const ORIGIN_AT = NTP_FIELD_OFFSET.originTime
+const TRANSMIT_AT = NTP_FIELD_OFFSET.transmitTime
+const modeOf = ntpModeOf
+const versionOf = ntpVersionOf
 
 /** How many leading packets pick the host before the full pass confirms the choice. */
 const HOST_PROBE_PACKETS = 50_000
@@ -177,43 +187,39 @@ function grow<T extends Float64Array | Int32Array | Uint16Array | Uint32Array | 
   return grown
 }
 
+// Per-client state, one 64-byte record per client so a request touches one cache line, not eight.
+const C_REQUESTS = 0
+const C_RESPONSES = 1
+const C_KODS = 2
+const C_RESPONSE_BYTES = 3
+const C_RESPONSE_BILLABLE = 4
+/** Newest request still waiting for a reply (-1 none); older ones chain through prevPending. */
+const C_PENDING = 5
+const CLIENT_STRIDE = 8
+
 /** One full pass over the file with the host fixed. */
 class CaptureScan {
-  private readonly table = new AddressTable(1 << 16)
-  /** Packets per address (every address, for host auto-detection). */
-  private addressPackets = new Uint32Array(1 << 16)
-  /** Address index → NTP client id, -1 when the address never spoke NTP with the host. */
-  private clientOf = new Int32Array(1 << 16).fill(-1)
+  private readonly table: AddressTable
+  /** Per address: [packets (every address, for host auto-detection), NTP client id + 1]. */
+  private addressState: Uint32Array
+  /** Time of the packet being handled; a field, because a double argument to a call is boxed. */
+  private now = 0
   private clientAddresses: number[] = []
   private hostIndex = -1
-
-  // Per-client counters, indexed by client id.
   private clientCount = 0
-  private requests = new Uint32Array(1 << 14)
-  private responses = new Uint32Array(1 << 14)
-  private kods = new Uint32Array(1 << 14)
-  private requestsAfterKod = new Uint32Array(1 << 14)
-  private firstSec = new Float64Array(1 << 14)
-  private lastSec = new Float64Array(1 << 14)
-  private firstKodSec = new Float64Array(1 << 14)
-  private versionMask = new Uint8Array(1 << 14)
-  private modeMask = new Uint8Array(1 << 14)
-  private responseBytes = new Float64Array(1 << 14)
-  private responseBillableBytes = new Float64Array(1 << 14)
-  /** Newest request of the client still waiting for a reply (-1 none); older ones chain via prevPending. */
-  private pendingHead = new Int32Array(1 << 14).fill(-1)
+  private clients = new Float64Array(CLIENT_STRIDE << 14)
 
   // Per-request columns (the RequestLog) plus matching state.
   private requestCount = 0
-  private timeSec = new Float64Array(1 << 16)
-  private client = new Uint32Array(1 << 16)
-  private srcPort = new Uint16Array(1 << 16)
-  private version = new Uint8Array(1 << 16)
-  private mode = new Uint8Array(1 << 16)
-  private reply = new Uint8Array(1 << 16)
-  private replyIpBytes = new Uint16Array(1 << 16)
-  private transmitKey = new Uint32Array(1 << 16)
-  private prevPending = new Int32Array(1 << 16)
+  private timeSec: Float64Array
+  private client: Uint32Array
+  private srcPort: Uint16Array
+  private version: Uint8Array
+  private mode: Uint8Array
+  private reply: Uint8Array
+  private replyIpBytes: Uint16Array
+  private transmitKey: Uint32Array
+  private prevPending: Int32Array
 
   // Outbound traffic by service port: [packets, bytes, captured, billable] × 65536 ports, for UDP and TCP.
   private readonly udpPorts = new Float64Array(65_536 * 4)
@@ -244,6 +250,20 @@ class CaptureScan {
     onProgress?: ProgressCallback,
   ) {
     this.reader = CaptureReader.open(path)
+    // Size the log for a typical NTP capture (~half the ~106-byte records are requests) to avoid regrowth.
+    const expected = Math.min(1 << 26, Math.max(1 << 12, Math.ceil(this.reader.fileBytes / 200)))
+    // The seed had one client per ~11 requests; start near that so the address table rarely regrows.
+    this.table = new AddressTable(Math.min(1 << 22, Math.max(1 << 12, expected >> 3)))
+    this.addressState = new Uint32Array(Math.min(1 << 23, Math.max(1 << 13, expected >> 2)))
+    this.timeSec = new Float64Array(expected)
+    this.client = new Uint32Array(expected)
+    this.srcPort = new Uint16Array(expected)
+    this.version = new Uint8Array(expected)
+    this.mode = new Uint8Array(expected)
+    this.reply = new Uint8Array(expected)
+    this.replyIpBytes = new Uint16Array(expected)
+    this.transmitKey = new Uint32Array(expected)
+    this.prevPending = new Int32Array(expected)
     try {
       if (host) this.hostIndex = this.table.intern(host[0], host[1], host[2], host[3])
       this.scan(onProgress)
@@ -293,14 +313,17 @@ class CaptureScan {
         if (!toHost) {
           const remote = this.table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3)
           this.countAddress(remote)
-          if (decoder.srcPort === this.ntpPort && decoder.protocol === IP_PROTOCOL.udp) this.ntpReply(decoder, reader.data, remote, caplen, origlen, time)
+          if (decoder.srcPort === this.ntpPort && decoder.protocol === UDP) this.ntpReply(decoder, reader.data, remote, caplen, origlen)
         }
       } else if (toHost) {
         this.countAddress(this.hostIndex)
         const remote = this.table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3)
         this.countAddress(remote)
         addTotals(this.inbound, caplen, origlen, ipBytes)
-        if (decoder.dstPort === this.ntpPort && decoder.protocol === IP_PROTOCOL.udp) this.ntpRequest(decoder, reader.data, remote, time)
+        if (decoder.dstPort === this.ntpPort && decoder.protocol === UDP) {
+          this.now = time
+          this.ntpRequest(decoder, reader.data, remote)
+        }
       } else {
         this.otherPackets++
         this.countAddress(this.table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3))
@@ -311,19 +334,14 @@ class CaptureScan {
   }
 
   private countAddress(index: number): void {
-    if (index >= this.addressPackets.length) {
-      this.addressPackets = grow(this.addressPackets, index)
-      const clientOf = new Int32Array(this.addressPackets.length).fill(-1)
-      clientOf.set(this.clientOf)
-      this.clientOf = clientOf
-    }
-    this.addressPackets[index]!++
+    if (index * 2 >= this.addressState.length) this.addressState = grow(this.addressState, index * 2 + 1)
+    this.addressState[index * 2]!++
   }
 
   private countPort(decoder: PacketDecoder, caplen: number, origlen: number, ipBytes: number): void {
     const protocol = decoder.protocol
-    if ((protocol === IP_PROTOCOL.udp || protocol === IP_PROTOCOL.tcp) && decoder.srcPort >= 0) {
-      const table = protocol === IP_PROTOCOL.udp ? this.udpPorts : this.tcpPorts
+    if ((protocol === UDP || protocol === IP_PROTOCOL.tcp) && decoder.srcPort >= 0) {
+      const table = protocol === UDP ? this.udpPorts : this.tcpPorts
       const at = Math.min(decoder.srcPort, decoder.dstPort) * 4
       table[at]!++
       table[at + 1]! += origlen
@@ -337,33 +355,16 @@ class CaptureScan {
     addTotals(totals, caplen, origlen, ipBytes)
   }
 
-  private clientId(addressIndex: number, time: number): number {
-    let id = this.clientOf[addressIndex]!
-    if (id >= 0) return id
-    id = this.clientCount++
-    this.clientOf[addressIndex] = id
+  /** The record offset of the address's NTP client, created on first sight. */
+  private clientRecord(addressIndex: number): number {
+    const stored = this.addressState[addressIndex * 2 + 1]!
+    if (stored !== 0) return (stored - 1) * CLIENT_STRIDE
+    const id = this.clientCount++
+    this.addressState[addressIndex * 2 + 1] = id + 1
     this.clientAddresses.push(addressIndex)
-    if (id >= this.requests.length) this.growClients(id)
-    this.firstSec[id] = time
-    this.lastSec[id] = time
-    this.firstKodSec[id] = Number.NaN
-    this.pendingHead[id] = -1
-    return id
-  }
-
-  private growClients(atLeast: number): void {
-    this.requests = grow(this.requests, atLeast)
-    this.responses = grow(this.responses, atLeast)
-    this.kods = grow(this.kods, atLeast)
-    this.requestsAfterKod = grow(this.requestsAfterKod, atLeast)
-    this.firstSec = grow(this.firstSec, atLeast)
-    this.lastSec = grow(this.lastSec, atLeast)
-    this.firstKodSec = grow(this.firstKodSec, atLeast)
-    this.versionMask = grow(this.versionMask, atLeast)
-    this.modeMask = grow(this.modeMask, atLeast)
-    this.responseBytes = grow(this.responseBytes, atLeast)
-    this.responseBillableBytes = grow(this.responseBillableBytes, atLeast)
-    this.pendingHead = grow(this.pendingHead, atLeast)
+    if ((id + 1) * CLIENT_STRIDE > this.clients.length) this.clients = grow(this.clients, (id + 1) * CLIENT_STRIDE)
+    this.clients[id * CLIENT_STRIDE + C_PENDING] = -1
+    return id * CLIENT_STRIDE
   }
 
   private growRequests(atLeast: number): void {
@@ -379,65 +380,58 @@ class CaptureScan {
   }
 
   /** A packet to the host's NTP port: one RequestLog row, unless it is a reply to the host's own query. */
-  private ntpRequest(decoder: PacketDecoder, data: Uint8Array, remote: number, time: number): void {
+  private ntpRequest(decoder: PacketDecoder, data: Uint8Array, remote: number): void {
     const length = decoder.payloadLength
     const at = decoder.payloadOffset
     const first = length > 0 ? data[at]! : 0
-    const mode = length > 0 ? ntpModeOf(first) : 0
+    const mode = length > 0 ? modeOf(first) : 0
     // Modes 2/4/5 arriving at port 123 answer the host's own upstream queries (ntpd polls from port 123).
-    if (mode === MODE.symmetricPassive || mode === MODE.server || mode === MODE.broadcast) return
-    const cid = this.clientId(remote, time)
+    if (mode === MODE_SYMMETRIC_PASSIVE || mode === MODE_SERVER || mode === MODE_BROADCAST) return
+    const record = this.clientRecord(remote)
     const row = this.requestCount++
     if (row >= this.timeSec.length) this.growRequests(row)
-    const version = length > 0 ? ntpVersionOf(first) : 0
-    this.timeSec[row] = time
-    this.client[row] = cid
+    this.timeSec[row] = this.now
+    this.client[row] = record / CLIENT_STRIDE
     this.srcPort[row] = decoder.srcPort
-    this.version[row] = version
+    this.version[row] = length > 0 ? versionOf(first) : 0
     this.mode[row] = mode
     this.reply[row] = 0
     this.replyIpBytes[row] = Math.min(0xffff, decoder.ipBytes)
-    this.transmitKey[row] = length >= NTP_HEADER_BYTES ? timestampKey(data, at + NTP_FIELD_OFFSET.transmitTime) : 0
-    this.prevPending[row] = this.pendingHead[cid]!
-    this.pendingHead[cid] = row
-    this.requests[cid]!++
-    this.versionMask[cid]! |= 1 << version
-    this.modeMask[cid]! |= 1 << mode
-    if (time < this.firstSec[cid]!) this.firstSec[cid] = time
-    if (time > this.lastSec[cid]!) this.lastSec[cid] = time
-    const firstKod = this.firstKodSec[cid]!
-    if (firstKod === firstKod && time > firstKod) this.requestsAfterKod[cid]!++
+    this.transmitKey[row] = length >= HEADER_BYTES ? timestampKey(data, at + TRANSMIT_AT) : 0
+    const clients = this.clients
+    this.prevPending[row] = clients[record + C_PENDING]!
+    clients[record + C_PENDING] = row
+    clients[record + C_REQUESTS]!++
   }
 
   /** A packet from the host's NTP port: a reply, matched to the request it answers. */
-  private ntpReply(decoder: PacketDecoder, data: Uint8Array, remote: number, caplen: number, origlen: number, time: number): void {
+  private ntpReply(decoder: PacketDecoder, data: Uint8Array, remote: number, caplen: number, origlen: number): void {
     const length = decoder.payloadLength
     const at = decoder.payloadOffset
-    const mode = length > 0 ? ntpModeOf(data[at]!) : 0
+    const mode = length > 0 ? modeOf(data[at]!) : 0
     // Mode 1/3 from port 123 are the host's own queries (as a client or peer), not replies.
-    if (mode === MODE.client || mode === MODE.symmetricActive) return
-    const cid = this.clientId(remote, time)
+    if (mode === MODE_CLIENT || mode === MODE_SYMMETRIC_ACTIVE) return
+    const record = this.clientRecord(remote)
+    const clients = this.clients
     this.ntpResponses++
-    this.responses[cid]!++
-    this.responseBytes[cid]! += origlen
-    this.responseBillableBytes[cid]! += decoder.ipBytes
+    clients[record + C_RESPONSES]!++
+    clients[record + C_RESPONSE_BYTES]! += origlen
+    clients[record + C_RESPONSE_BILLABLE]! += decoder.ipBytes
     addTotals(this.ntpOutbound, caplen, origlen, decoder.ipBytes)
-    const isKod = mode === MODE.server && length >= NTP_HEADER_BYTES && data[at + NTP_FIELD_OFFSET.stratum] === 0
+    const isKod = mode === MODE_SERVER && length >= HEADER_BYTES && data[at + STRATUM_AT] === 0
     if (isKod) {
       this.ntpKods++
-      this.kods[cid]!++
-      const firstKod = this.firstKodSec[cid]!
-      if (!(firstKod <= time)) this.firstKodSec[cid] = time
-      const ref = at + NTP_FIELD_OFFSET.referenceId
+      clients[record + C_KODS]!++
+      const ref = at + REFERENCE_ID_AT
       const code = ((data[ref]! << 24) | (data[ref + 1]! << 16) | (data[ref + 2]! << 8) | data[ref + 3]!) >>> 0
       this.kissCodes.set(code, (this.kissCodes.get(code) ?? 0) + 1)
     }
     // Newest-first over the client's waiting requests: the one whose transmit timestamp the reply
     // echoes as its origin (RFC 5905 §8), else the newest from the same source port.
-    const key = length >= NTP_HEADER_BYTES ? timestampKey(data, at + NTP_FIELD_OFFSET.originTime) : 0
+    const key = length >= HEADER_BYTES ? timestampKey(data, at + ORIGIN_AT) : 0
     const port = decoder.dstPort
     let previous = -1
-    let row = this.pendingHead[cid]!
+    let row = clients[record + C_PENDING]!
     let match = -1
     let matchPrevious = -1
     for (let steps = 0; row >= 0 && steps < MATCH_WINDOW; steps++) {
@@ -456,19 +450,21 @@ class CaptureScan {
       row = this.prevPending[row]!
     }
     if (match < 0) return
-    if (matchPrevious < 0) this.pendingHead[cid] = this.prevPending[match]!
+    if (matchPrevious < 0) clients[record + C_PENDING] = this.prevPending[match]!
     else this.prevPending[matchPrevious] = this.prevPending[match]!
     this.reply[match] = isKod ? 2 : 1
     this.replyIpBytes[match] = Math.min(0xffff, decoder.ipBytes)
   }
 
   busiestAddressWords(): [number, number, number, number] | undefined {
-    return maxIndexWords(this.table, this.addressPackets)
+    const packets = new Uint32Array(this.table.count)
+    for (let i = 0; i < packets.length; i++) packets[i] = this.addressState[i * 2]!
+    return maxIndexWords(this.table, packets)
   }
 
   packetsOf(words: [number, number, number, number]): number {
     const index = this.table.find(...words)
-    return index < 0 ? 0 : (this.addressPackets[index] ?? 0)
+    return index < 0 ? 0 : (this.addressState[index * 2] ?? 0)
   }
 
   busiestAddressText(): string | undefined {
@@ -480,11 +476,17 @@ class CaptureScan {
     const reader = this.reader
     const hasTime = this.firstPacketSec <= this.lastPacketSec
     const n = this.clientCount
+    const column = <T extends Float64Array | Uint32Array>(array: T, field: number): T => {
+      for (let i = 0; i < n; i++) array[i] = this.clients[i * CLIENT_STRIDE + field]!
+      return array
+    }
+    const requests = column(new Uint32Array(n), C_REQUESTS)
+    const responses = column(new Uint32Array(n), C_RESPONSES)
     let requestingClients = 0
     let answeredClients = 0
     for (let i = 0; i < n; i++) {
-      if (this.requests[i]! > 0) requestingClients++
-      if (this.responses[i]! > 0) answeredClients++
+      if (requests[i]! > 0) requestingClients++
+      if (responses[i]! > 0) answeredClients++
     }
     let unanswered = 0
     for (let i = 0; i < this.requestCount; i++) if (this.reply[i] === 0) unanswered++
@@ -505,7 +507,7 @@ class CaptureScan {
       firstSec: hasTime ? this.firstPacketSec : Number.NaN,
       format: reader.format,
       fragments: this.fragments,
-      host: this.host && this.hostIndex >= 0 ? {address: this.table.text(this.hostIndex), detected, packets: this.addressPackets[this.hostIndex] ?? 0} : undefined,
+      host: this.host && this.hostIndex >= 0 ? {address: this.table.text(this.hostIndex), detected, packets: this.addressState[this.hostIndex * 2] ?? 0} : undefined,
       inbound: this.inbound,
       ipv4Packets: this.ipv4Packets,
       ipv6Packets: this.ipv6Packets,
@@ -515,16 +517,11 @@ class CaptureScan {
       ntp: {
         answeredClients,
         counters: {
-          firstSec: this.firstSec.subarray(0, n),
-          kods: this.kods.subarray(0, n),
-          lastSec: this.lastSec.subarray(0, n),
-          modeMask: this.modeMask.subarray(0, n),
-          requests: this.requests.subarray(0, n),
-          requestsAfterKod: this.requestsAfterKod.subarray(0, n),
-          responseBillableBytes: this.responseBillableBytes.subarray(0, n),
-          responseBytes: this.responseBytes.subarray(0, n),
-          responses: this.responses.subarray(0, n),
-          versionMask: this.versionMask.subarray(0, n),
+          kods: column(new Uint32Array(n), C_KODS),
+          requests,
+          responseBillableBytes: column(new Float64Array(n), C_RESPONSE_BILLABLE),
+          responseBytes: column(new Float64Array(n), C_RESPONSE_BYTES),
+          responses,
         },
         kissCodes,
         kods: this.ntpKods,
@@ -584,7 +581,7 @@ function timestampKey(data: Uint8Array, at: number): number {
 }
 
 function protocolName(protocol: number): string {
-  if (protocol === IP_PROTOCOL.udp) return 'udp'
+  if (protocol === UDP) return 'udp'
   if (protocol === IP_PROTOCOL.tcp) return 'tcp'
   if (protocol === IP_PROTOCOL.icmp) return 'icmp'
   if (protocol === IP_PROTOCOL.icmpv6) return 'ipv6-icmp'

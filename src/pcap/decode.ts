@@ -1,5 +1,8 @@
 import {V4_MAPPED_WORD2} from './addresses.js'
 
+// A module constant, not the imported binding: read for every IPv4 packet.
+const MAPPED = V4_MAPPED_WORD2
+
 /** LINKTYPE_* values billwatch decodes (https://www.tcpdump.org/linktypes.html). */
 export const LINKTYPE = {
   null: 0,
@@ -151,11 +154,11 @@ export class PacketDecoder {
     this.laterFragment = fragmentOffset !== 0
     this.src0 = 0
     this.src1 = 0
-    this.src2 = V4_MAPPED_WORD2
+    this.src2 = MAPPED
     this.src3 = word(data, at + 12)
     this.dst0 = 0
     this.dst1 = 0
-    this.dst2 = V4_MAPPED_WORD2
+    this.dst2 = MAPPED
     this.dst3 = word(data, at + 16)
     if (!this.laterFragment) this.decodeTransport(data, at + headerBytes, Math.min(end, at + Math.max(this.ipBytes, headerBytes)))
     return true
@@ -210,10 +213,10 @@ export class PacketDecoder {
 
   private decodeTransport(data: Uint8Array, at: number, end: number): void {
     const protocol = this.protocol
-    if ((protocol !== IP_PROTOCOL.udp && protocol !== IP_PROTOCOL.tcp) || at + 4 > end) return
+    if ((protocol !== 17 && protocol !== 6) || at + 4 > end) return
     this.srcPort = (data[at]! << 8) | data[at + 1]!
     this.dstPort = (data[at + 2]! << 8) | data[at + 3]!
-    if (protocol === IP_PROTOCOL.udp) {
+    if (protocol === 17) {
       if (at + 8 > end) return
       this.payloadOffset = at + 8
       this.payloadLength = end - at - 8

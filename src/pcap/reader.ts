@@ -23,7 +23,7 @@ export interface Truncation {
   available: number
 }
 
-const CHUNK_BYTES = 8 * 1024 * 1024
+const CHUNK_BYTES = 1024 * 1024
 /** A pcapng block or pcap record above this is corrupt framing, not a packet. */
 const MAX_RECORD_BYTES = 64 * 1024 * 1024
 /** libpcap's MAXIMUM_SNAPLEN; a pcap record above max(this, snaplen) is corrupt. */

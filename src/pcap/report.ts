@@ -312,40 +312,48 @@ function topTalkers(analysis: CaptureAnalysis, top: number): TalkerReport[] {
   for (let i = 0; i < n; i++) if (counters.requests[i]! >= cutoff) order.push(i)
   order.sort((a, b) => counters.requests[b]! - counters.requests[a]! || counters.responses[b]! - counters.responses[a]! || a - b)
   order.length = Math.min(order.length, top)
-  // One pass over the log gathers the chosen clients' request times and source ports.
+  // One pass over the log gathers what the report shows only for these clients.
   const slot = new Int32Array(n).fill(-1)
   order.forEach((client, i) => (slot[client] = i))
-  const times: number[][] = order.map(() => [])
-  const ports: Array<Set<number>> = order.map(() => new Set())
+  const gathered = order.map(() => ({firstKod: Number.POSITIVE_INFINITY, modes: 0, ports: new Set<number>(), times: [] as number[], versions: 0}))
   for (let i = 0; i < log.count; i++) {
     const s = slot[log.client[i]!]!
     if (s < 0) continue
-    times[s]!.push(log.timeSec[i]!)
-    ports[s]!.add(log.srcPort[i]!)
+    const g = gathered[s]!
+    g.times.push(log.timeSec[i]!)
+    g.ports.add(log.srcPort[i]!)
+    g.versions |= 1 << log.version[i]!
+    g.modes |= 1 << log.mode[i]!
+    if (log.reply[i] === 2) g.firstKod = Math.min(g.firstKod, log.timeSec[i]!)
   }
   const totalBytes = analysis.ntp.outbound.billableBytes
   const duration = analysis.durationSec
-  return order.map((client, s) => ({
-    address: log.clients[client]!,
-    billableBytes: counters.responseBillableBytes[client]!,
-    firstSeen: isoOrNull(counters.firstSec[client]!) ?? '',
-    kods: counters.kods[client]!,
-    lastSeen: isoOrNull(counters.lastSec[client]!) ?? '',
-    medianIntervalSec: medianInterval(times[s]!),
-    modes: bits(counters.modeMask[client]!),
-    qps: duration > 0 ? counters.requests[client]! / duration : 0,
-    requests: counters.requests[client]!,
-    requestsAfterKod: counters.requestsAfterKod[client]!,
-    responses: counters.responses[client]!,
-    share: totalBytes > 0 ? counters.responseBillableBytes[client]! / totalBytes : 0,
-    sourcePorts: ports[s]!.size,
-    versions: bits(counters.versionMask[client]!),
-  }))
+  return order.map((client, s) => {
+    const g = gathered[s]!
+    g.times.sort((a, b) => a - b)
+    return {
+      address: log.clients[client]!,
+      billableBytes: counters.responseBillableBytes[client]!,
+      firstSeen: isoOrNull(g.times[0] ?? Number.NaN) ?? '',
+      kods: counters.kods[client]!,
+      lastSeen: isoOrNull(g.times.at(-1) ?? Number.NaN) ?? '',
+      medianIntervalSec: medianInterval(g.times),
+      modes: bits(g.modes),
+      qps: duration > 0 ? counters.requests[client]! / duration : 0,
+      requests: counters.requests[client]!,
+      // Requests sent after the first one the server answered with a KoD.
+      requestsAfterKod: g.times.filter((t) => t > g.firstKod).length,
+      responses: counters.responses[client]!,
+      share: totalBytes > 0 ? counters.responseBillableBytes[client]! / totalBytes : 0,
+      sourcePorts: g.ports.size,
+      versions: bits(g.versions),
+    }
+  })
 }
 
+/** Median gap between sorted request times, seconds. */
 function medianInterval(times: number[]): null | number {
   if (times.length < 2) return null
-  times.sort((a, b) => a - b)
   const gaps = times.slice(1).map((t, i) => t - times[i]!).sort((a, b) => a - b)
   const mid = gaps.length >> 1
   return gaps.length % 2 ? gaps[mid]! : (gaps[mid - 1]! + gaps[mid]!) / 2

@@ -1,0 +1,336 @@
+/**
+ * Deterministic synthetic NTP-server captures that tell the seed's story: a server on Ethernet
+ * whose outbound bytes are ~99.6% NTP, a heavy-tailed client population (the seed's blocking table:
+ * 10% of traffic from clients with ≤ 3 queries, 25% ≤ 23, 50% ≤ 51, 75% ≤ 79, 90% ≤ 289, 95% ≤ 864),
+ * greedy clients at several queries per second (162.220.96.14, 70.45.91.171), a NAT address with many
+ * independently polling hosts behind it, and a synchronised fleet (BitFolk's Sunday 19:45 cron).
+ * The same code writes the small committed samples and the seed-size bench capture.
+ */
+import {MODE, NTP_UNIX_OFFSET_SECONDS} from '../../src/ntp/packet.js'
+import {parseAddressWords} from '../../src/pcap/addresses.js'
+import {LINKTYPE} from '../../src/pcap/decode.js'
+import {CaptureWriter, linkFrame, tcpBody, ipPacket, udpPacket} from '../../src/pcap/writer.js'
+
+export interface Band {
+  minQueries: number
+  maxQueries: number
+  /** Share of all background requests that clients in this band send. */
+  requestShare: number
+}
+
+export interface Scenario {
+  host: string
+  /** Capture start, Unix seconds. */
+  startSec: number
+  durationSec: number
+  /** Background requests (before greedy clients, NAT and fleet). */
+  backgroundRequests: number
+  bands: Band[]
+  greedy: Array<{address: string; qps: number; /** send KoD RATE to every Nth request after `kodAfterSec` */ kodEvery?: number; kodAfterSec?: number}>
+  nat: {address: string; hosts: number; pollSec: number}
+  fleet: {devices: number; offsetSec: number; windowSec: number}
+  /** Share of requests the server leaves unanswered. */
+  dropShare: number
+  /** Share of outbound bytes that is not NTP (ssh replies here). */
+  otherOutboundShare: number
+  seed: number
+}
+
+/** Sunday 2014-06-08 19:30:00 UTC: the fleet's cron fires at 19:45. */
+const SUNDAY_1930 = Date.UTC(2014, 5, 8, 19, 30, 0) / 1000
+
+const SEED_BANDS: Band[] = [
+  {maxQueries: 3, minQueries: 1, requestShare: 0.1},
+  {maxQueries: 23, minQueries: 4, requestShare: 0.15},
+  {maxQueries: 51, minQueries: 24, requestShare: 0.25},
+  {maxQueries: 79, minQueries: 52, requestShare: 0.25},
+  {maxQueries: 289, minQueries: 80, requestShare: 0.15},
+  {maxQueries: 864, minQueries: 290, requestShare: 0.05},
+  {maxQueries: 12_000, minQueries: 865, requestShare: 0.05},
+]
+
+export const SCENARIOS: Record<string, Scenario> = {
+  /** The committed sample: the seed story in four minutes, a few hundred KB. */
+  sample: {
+    backgroundRequests: 520,
+    bands: [
+      {maxQueries: 2, minQueries: 1, requestShare: 0.45},
+      {maxQueries: 8, minQueries: 3, requestShare: 0.35},
+      {maxQueries: 30, minQueries: 9, requestShare: 0.2},
+    ],
+    dropShare: 0.005,
+    durationSec: 240,
+    fleet: {devices: 160, offsetSec: 120, windowSec: 40},
+    greedy: [
+      {address: '162.220.96.14', kodAfterSec: 60, kodEvery: 8, qps: 3},
+      {address: '70.45.91.171', qps: 1.2},
+    ],
+    host: '10.206.10.174',
+    nat: {address: '70.45.88.20', hosts: 16, pollSec: 16},
+    otherOutboundShare: 0.004,
+    seed: 1,
+    startSec: SUNDAY_1930 + 13 * 60,
+  },
+  /** The seed's home server (its "control"): fewer clients, regular pollers. */
+  control: {
+    backgroundRequests: 430,
+    bands: [
+      {maxQueries: 2, minQueries: 1, requestShare: 0.5},
+      {maxQueries: 6, minQueries: 3, requestShare: 0.5},
+    ],
+    dropShare: 0,
+    durationSec: 180,
+    fleet: {devices: 0, offsetSec: 0, windowSec: 1},
+    greedy: [],
+    host: '24.23.190.188',
+    nat: {address: '24.23.190.1', hosts: 0, pollSec: 64},
+    otherOutboundShare: 0,
+    seed: 2,
+    startSec: SUNDAY_1930,
+  },
+  /** Seed size: 2693 s, ~5.6M packets, ~2.8M NTP replies, ~250k clients (bench only, never committed). */
+  seed: {
+    backgroundRequests: 2_780_000,
+    bands: SEED_BANDS,
+    dropShare: 0.01,
+    durationSec: 2693,
+    fleet: {devices: 1000, offsetSec: 15 * 60, windowSec: 120},
+    greedy: [
+      {address: '162.220.96.14', qps: 18_287 / 2693},
+      {address: '70.45.91.171', qps: 12_996 / 2693},
+    ],
+    host: '10.206.10.174',
+    nat: {address: '70.45.88.20', hosts: 50, pollSec: 64},
+    otherOutboundShare: 0.0035,
+    seed: 3,
+    startSec: SUNDAY_1930,
+  },
+}
+
+/** mulberry32: small, fast, deterministic. */
+export function prng(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b_79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
+  }
+}
+
+/** How a client picks its source port: one fixed port (ntpd: 123), or a fresh one per request. */
+const PORT_FIXED = 0
+const PORT_RANDOM = 1
+
+interface Client {
+  address: number
+  count: number
+  period: number
+  phase: number
+  portMode: number
+  port: number
+  firstByte: number
+  /** Real clock in the transmit timestamp (ntpd, SNTP) or a random nonce (chrony). */
+  randomTransmit: boolean
+  kodEvery: number
+  kodAfterSec: number
+}
+
+export interface GeneratedCapture {
+  packets: number
+  requests: number
+  replies: number
+  clients: number
+}
+
+/** Writes the scenario to `path` as an Ethernet pcap (µs). */
+export function generateCapture(scenario: Scenario, path: string): GeneratedCapture {
+  const random = prng(scenario.seed)
+  const clients = buildClients(scenario, random)
+  const events = scheduleRequests(scenario, clients, random)
+  return writeCapture(scenario, clients, events, path, random)
+}
+
+function buildClients(scenario: Scenario, random: () => number): Client[] {
+  const used = new Set<number>([parseAddressWords(scenario.host)[3]])
+  const publicAddress = (): number => {
+    for (;;) {
+      const a = Math.floor(random() * 4_294_967_296) >>> 0
+      const first = a >>> 24
+      const privateOrSpecial = first === 0 || first === 10 || first === 127 || first >= 224 || (first === 172 && ((a >>> 16) & 0xf0) === 16) || (first === 192 && ((a >>> 16) & 255) === 168) || first === 100
+      if (!privateOrSpecial && !used.has(a)) {
+        used.add(a)
+        return a
+      }
+    }
+  }
+  const duration = scenario.durationSec
+  const clients: Client[] = []
+  const regular = (address: number, count: number, overrides: Partial<Client> = {}): Client => {
+    const kind = random()
+    // ntpd v4 from port 123 (40%), chrony v4 with a random port and nonce (35%), SNTP v3/v4 (20%), old v1/v2 (5%).
+    const ntpd = kind < 0.4
+    const chrony = !ntpd && kind < 0.75
+    const version = kind >= 0.95 ? (kind >= 0.975 ? 1 : 2) : kind >= 0.85 ? 3 : 4
+    const period = duration / count
+    return {
+      address,
+      count,
+      firstByte: (version << 3) | MODE.client,
+      kodAfterSec: Number.POSITIVE_INFINITY,
+      kodEvery: 0,
+      period,
+      phase: random() * period,
+      port: ntpd ? 123 : 1024 + Math.floor(random() * 64_000),
+      portMode: ntpd ? PORT_FIXED : PORT_RANDOM,
+      randomTransmit: chrony,
+      ...overrides,
+    }
+  }
+  for (const band of scenario.bands) {
+    let budget = Math.round(scenario.backgroundRequests * band.requestShare)
+    const logMin = Math.log(band.minQueries)
+    const logMax = Math.log(band.maxQueries + 1)
+    while (budget > 0) {
+      const count = Math.min(budget, band.minQueries === 1 && band.maxQueries <= 3 ? smallCount(random, band.maxQueries) : Math.floor(Math.exp(logMin + random() * (logMax - logMin))))
+      clients.push(regular(publicAddress(), Math.max(1, count)))
+      budget -= count
+    }
+  }
+  for (const greedy of scenario.greedy) {
+    const address = parseAddressWords(greedy.address)[3]
+    used.add(address)
+    clients.push(regular(address, Math.round(greedy.qps * duration), {
+      firstByte: (4 << 3) | MODE.client,
+      kodAfterSec: greedy.kodAfterSec ?? Number.POSITIVE_INFINITY,
+      kodEvery: greedy.kodEvery ?? 0,
+      port: 40_000 + clients.length,
+      portMode: PORT_FIXED,
+      randomTransmit: false,
+    }))
+  }
+  // NAT: one public address, each host an ntpd at its own poll phase, remapped to its own port.
+  const natAddress = parseAddressWords(scenario.nat.address)[3]
+  used.add(natAddress)
+  for (let h = 0; h < scenario.nat.hosts; h++) {
+    const count = Math.max(1, Math.floor(duration / scenario.nat.pollSec))
+    clients.push(regular(natAddress, count, {
+      firstByte: (4 << 3) | MODE.client,
+      period: scenario.nat.pollSec * (0.98 + random() * 0.04),
+      port: 20_000 + h * 7,
+      portMode: PORT_FIXED,
+      randomTransmit: false,
+    }))
+  }
+  // Fleet: one SNTP query per device inside a short window (a cron job with no jitter).
+  for (let d = 0; d < scenario.fleet.devices; d++) {
+    clients.push({
+      ...regular(publicAddress(), 1),
+      firstByte: (4 << 3) | MODE.client,
+      period: duration,
+      phase: scenario.fleet.offsetSec + random() * scenario.fleet.windowSec,
+      portMode: PORT_RANDOM,
+    })
+  }
+  return clients
+}
+
+/** 1 query (60%), 2 (25%), 3 (15%): the seed's mass of one-off clients. */
+function smallCount(random: () => number, max: number): number {
+  const r = random()
+  return Math.min(max, r < 0.6 ? 1 : r < 0.85 ? 2 : 3)
+}
+
+/** Every request as a sortable key: time in 10 µs units × 2^22 + client index. */
+function scheduleRequests(scenario: Scenario, clients: Client[], random: () => number): Float64Array {
+  let total = 0
+  for (const client of clients) total += client.count
+  const keys = new Float64Array(total)
+  let n = 0
+  const limit = scenario.durationSec * 100_000 - 1
+  clients.forEach((client, index) => {
+    for (let k = 0; k < client.count; k++) {
+      const jitter = client.count > 1 ? (random() - 0.5) * Math.min(2, client.period * 0.1) : 0
+      const t = Math.min(limit, Math.max(0, Math.round((client.phase + k * client.period + jitter) * 100_000)))
+      keys[n++] = t * 4_194_304 + index
+    }
+  })
+  return keys.sort()
+}
+
+function writeCapture(scenario: Scenario, clients: Client[], keys: Float64Array, path: string, random: () => number): GeneratedCapture {
+  const writer = new CaptureWriter(path, {linkType: LINKTYPE.ethernet, snaplen: 65_535})
+  const host = parseAddressWords(scenario.host)[3]
+  const request = linkFrame(LINKTYPE.ethernet, udpPacket('192.0.2.1', scenario.host, 123, 123, new Uint8Array(48)))
+  const reply = request.slice()
+  const view = new DataView(request.buffer)
+  const replyView = new DataView(reply.buffer)
+  const kodsSent = new Uint32Array(clients.length)
+  const requestsSeen = new Uint32Array(clients.length)
+  let last = 0
+  let packets = 0
+  let replies = 0
+  let ntpReplyBytes = 0
+  let otherBytes = 0
+  const sshReply = linkFrame(LINKTYPE.ethernet, ipPacket({body: tcpBody(22, 52_113, new Uint8Array(100)), dst: '198.51.100.7', protocol: 6, src: scenario.host}))
+  const sshAck = linkFrame(LINKTYPE.ethernet, ipPacket({body: tcpBody(52_113, 22, new Uint8Array(0)), dst: scenario.host, protocol: 6, src: '198.51.100.7'}))
+  const emit = (time: number, frame: Uint8Array) => {
+    last = Math.max(last, time)
+    writer.packet(last, frame)
+    packets++
+  }
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!
+    const index = key % 4_194_304
+    const time = scenario.startSec + Math.floor(key / 4_194_304) / 100_000
+    const client = clients[index]!
+    const port = client.portMode === PORT_FIXED ? client.port : 1024 + Math.floor(random() * 64_000)
+    const nth = requestsSeen[index]!++
+    // Request: client → host:123.
+    setIpv4(view, client.address, host, port, 123)
+    request[42] = client.firstByte
+    const transmitSeconds = client.randomTransmit ? Math.floor(random() * 4_294_967_296) : Math.floor(time) + NTP_UNIX_OFFSET_SECONDS
+    const transmitFraction = Math.floor(random() * 4_294_967_296)
+    view.setUint32(42 + 40, transmitSeconds >>> 0)
+    view.setUint32(42 + 44, transmitFraction >>> 0)
+    emit(time, request)
+    if (random() < scenario.dropShare) continue
+    // Reply: host:123 → client, origin = the request's transmit timestamp (RFC 5905 §8).
+    const kod = client.kodEvery > 0 && time - scenario.startSec >= client.kodAfterSec && nth % client.kodEvery === 0
+    setIpv4(replyView, host, client.address, 123, port)
+    reply[42] = kod ? (3 << 6) | (4 << 3) | MODE.server : (4 << 3) | MODE.server
+    reply[43] = kod ? 0 : 2
+    replyView.setUint32(42 + 12, kod ? 0x5241_5445 : 0xc0_00_02_7b) // "RATE" or an upstream 192.0.2.123
+    replyView.setUint32(42 + 24, transmitSeconds >>> 0)
+    replyView.setUint32(42 + 28, transmitFraction >>> 0)
+    const serverSeconds = Math.floor(time) + NTP_UNIX_OFFSET_SECONDS
+    replyView.setUint32(42 + 32, serverSeconds >>> 0)
+    replyView.setUint32(42 + 40, serverSeconds >>> 0)
+    if (kod) kodsSent[index]!++
+    emit(time + 0.0002 + random() * 0.0004, reply)
+    replies++
+    ntpReplyBytes += reply.length
+    // Interleave the little non-NTP traffic (an ssh session) to hold NTP at its share of outbound bytes.
+    while (otherBytes < (ntpReplyBytes * scenario.otherOutboundShare) / (1 - scenario.otherOutboundShare)) {
+      emit(time + 0.0007, sshReply)
+      emit(time + 0.0009, sshAck)
+      otherBytes += sshReply.length
+    }
+  }
+  writer.close()
+  return {clients: new Set(clients.map((c) => c.address)).size, packets, replies, requests: keys.length}
+}
+
+/** Patches addresses, ports, IP id and header checksum of an Ethernet+IPv4+UDP frame in place. */
+function setIpv4(view: DataView, src: number, dst: number, srcPort: number, dstPort: number): void {
+  view.setUint32(26, src)
+  view.setUint32(30, dst)
+  view.setUint16(34, srcPort)
+  view.setUint16(36, dstPort)
+  view.setUint16(24, 0)
+  let sum = 0
+  for (let at = 14; at < 34; at += 2) sum += view.getUint16(at)
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
+  view.setUint16(24, ~sum & 0xffff)
+}
