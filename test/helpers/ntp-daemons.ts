@@ -23,6 +23,9 @@
  *   198.18.0.0/15 (the benchmarking range): only the test's own namespace is touched.
  * - ntpsec would adjust the kernel clock; it runs without CAP_SYS_TIME (setpriv), so it cannot.
  * - chronyd 4.3 never sends KoD (its `ratelimit` only drops); ntpsec `restrict … limited kod` does.
+ * - A client on this host reaches 127.0.2.x *from* 127.0.2.x (the kernel picks the local destination as
+ *   source). ntpsec keeps an interface entry for its own address, so mode 6 answers only with an explicit
+ *   `restrict 127.0.0.0 mask 255.0.0.0 nomodify` (add `noquery` to refuse); its limiter keys on that IP too.
  */
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import dgram from 'node:dgram'
