@@ -49,7 +49,7 @@ first probed).`
     '<%= config.bin %> <%= command.id %> localhost',
     '<%= config.bin %> <%= command.id %> 127.0.0.1:11123 --count 4 --interval 16',
     '<%= config.bin %> <%= command.id %> [::1]:11123 --exposure --json',
-    '<%= config.bin %> <%= command.id %> ntp.example.org --pcap samples/ntp-server.pcap',
+    '<%= config.bin %> <%= command.id %> 127.0.0.1 --pcap samples/ntp-server.pcap',
   ]
 
   static override args = {
@@ -63,7 +63,7 @@ first probed).`
     force: Flags.boolean({default: false, description: "Probe addresses an earlier run's KoD put in cool-down or denied."}),
     interval: Flags.string({default: '16', description: `Seconds between samples to one address (minimum ${MIN_INTERVAL_MS / 1000}).`, helpValue: 'SECONDS'}),
     pcap: Flags.string({description: 'A capture of the host to join with the verdict (default: the newest `billwatch pcap` evidence in the store).', helpValue: 'FILE'}),
-    timeout: Flags.integer({default: DEFAULT_TIMEOUT_MS, description: 'Milliseconds to wait for the first reply; retries wait 2× and 4×.', min: 10, max: 60_000}),
+    timeout: Flags.integer({default: DEFAULT_TIMEOUT_MS, helpValue: 'MS', description: 'Milliseconds to wait for the first reply; retries wait 2× and 4×.', min: 10, max: 60_000}),
   }
 
   async run(): Promise<ProbeResult> {
