@@ -65,6 +65,45 @@ const BAD_CREDENTIALS = new Set([
 const THROTTLED = new Set(['LimitExceededException', 'Throttling', 'ThrottlingException', 'TooManyRequestsException'])
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'TimeoutError'])
 
+/** Sends one request; a failure becomes a BillwatchError naming the action (and the permission it needs). */
+export async function callAws<T>(action: AwsAction, connection: AwsConnection | undefined, send: () => Promise<T>): Promise<T> {
+  try {
+    return await send()
+  } catch (error) {
+    throw toBillwatchError(error, action, connection)
+  }
+}
+
+export interface Pages<P> {
+  pages: P[]
+  /** Requests that succeeded: one per page (what Cost Explorer bills). */
+  requests: number
+  /** Attempts the SDK retried after throttling or a transient error (not billed). */
+  retries: number
+}
+
+/**
+ * Every page of one paginated call: `fetchPage(token)` until `nextToken(page)` is empty.
+ * Requests counted per page; the SDK's own retries read from each response's metadata.
+ */
+export async function allPages<P extends {$metadata: {attempts?: number}}>(
+  fetchPage: (token: string | undefined) => Promise<P>,
+  nextToken: (page: P) => string | undefined,
+  onPage?: (pages: number) => void,
+): Promise<Pages<P>> {
+  const pages: P[] = []
+  let retries = 0
+  let token: string | undefined
+  do {
+    const page = await fetchPage(token)
+    pages.push(page)
+    retries += Math.max(0, (page.$metadata.attempts ?? 1) - 1)
+    token = nextToken(page) || undefined
+    onPage?.(pages.length)
+  } while (token !== undefined)
+  return {pages, requests: pages.length, retries}
+}
+
 /** The service's error code: JSON `__type`, the query-compatible `Code`, or the SDK error name. */
 export function awsErrorCode(error: unknown): string {
   const e = error as {Code?: string; Error?: {Code?: string}; code?: string; name?: string}

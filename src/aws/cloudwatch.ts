@@ -13,7 +13,7 @@ import {
 
 import {BillwatchError} from '../errors.js'
 import type {UsageRow} from '../ingest/write.js'
-import {type AwsConnection, toBillwatchError} from './clients.js'
+import {allPages, type AwsConnection, callAws} from './clients.js'
 import {type DayRange, dayToEpochSeconds, daysBetween, utcDay} from './window.js'
 
 export const NETWORK_METRICS = ['NetworkOut', 'NetworkIn'] as const
@@ -41,29 +41,21 @@ export function checkInstanceIds(ids: string[]): string[] {
  * ec2:DescribeInstances, which reveals far more than metric names.
  */
 export async function listInstances(client: CloudWatchClient, connection: AwsConnection = {}): Promise<{instances: string[]; requests: number}> {
+  const {pages, requests} = await allPages(
+    (token) => callAws('ListMetrics', connection, () => client.send(new ListMetricsCommand({
+      Dimensions: [{Name: 'InstanceId'}],
+      MetricName: 'NetworkOut',
+      Namespace: 'AWS/EC2',
+      ...(token === undefined ? {} : {NextToken: token}),
+    }))),
+    (page) => page.NextToken,
+  )
   const instances = new Set<string>()
-  let requests = 0
-  let token: string | undefined
-  do {
-    let page
-    try {
-      page = await client.send(new ListMetricsCommand({
-        Dimensions: [{Name: 'InstanceId'}],
-        MetricName: 'NetworkOut',
-        Namespace: 'AWS/EC2',
-        ...(token === undefined ? {} : {NextToken: token}),
-      }))
-    } catch (error) {
-      throw toBillwatchError(error, 'ListMetrics', connection)
-    }
-    requests++
-    for (const metric of page.Metrics ?? []) {
-      const dims = metric.Dimensions ?? []
-      // Per-instance series only, not the ones also split by image or instance type.
-      if (dims.length === 1 && dims[0]?.Name === 'InstanceId' && dims[0].Value) instances.add(dims[0].Value)
-    }
-    token = page.NextToken || undefined
-  } while (token !== undefined)
+  for (const metric of pages.flatMap((page) => page.Metrics ?? [])) {
+    const dims = metric.Dimensions ?? []
+    // Per-instance series only, not the ones also split by image or instance type.
+    if (dims.length === 1 && dims[0]?.Name === 'InstanceId' && dims[0].Value) instances.add(dims[0].Value)
+  }
   return {instances: [...instances].sort(), requests}
 }
 
@@ -128,26 +120,20 @@ export async function fetchNetworkMetrics(
   let requests = 0
   let retries = 0
   for (const batch of metricBatches(instances, range)) {
-    let token: string | undefined
-    do {
-      let page
-      try {
-        page = await client.send(new GetMetricDataCommand({
-          EndTime: new Date(dayToEpochSeconds(range.end) * 1000),
-          MetricDataQueries: batch.queries,
-          ScanBy: 'TimestampAscending',
-          StartTime: new Date(dayToEpochSeconds(range.start) * 1000),
-          ...(token === undefined ? {} : {NextToken: token}),
-        }))
-      } catch (error) {
-        throw toBillwatchError(error, 'GetMetricData', options.connection)
-      }
-      requests++
-      retries += Math.max(0, (page.$metadata.attempts ?? 1) - 1)
-      for (const result of page.MetricDataResults ?? []) points.push(...pointsOf(result, batch))
-      token = page.NextToken || undefined
-      options.onPage?.(requests)
-    } while (token !== undefined)
+    const fetched = await allPages(
+      (token) => callAws('GetMetricData', options.connection, () => client.send(new GetMetricDataCommand({
+        EndTime: new Date(dayToEpochSeconds(range.end) * 1000),
+        MetricDataQueries: batch.queries,
+        ScanBy: 'TimestampAscending',
+        StartTime: new Date(dayToEpochSeconds(range.start) * 1000),
+        ...(token === undefined ? {} : {NextToken: token}),
+      }))),
+      (page) => page.NextToken,
+      options.onPage && ((pages) => options.onPage?.(requests + pages)),
+    )
+    requests += fetched.requests
+    retries += fetched.retries
+    for (const result of fetched.pages.flatMap((page) => page.MetricDataResults ?? [])) points.push(...pointsOf(result, batch))
   }
   return {points, requests, retries}
 }

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-cost-explorer'
 
 import {BYTES_PER_GB} from '../pricing/egress.js'
-import {type AwsConnection, toBillwatchError} from './clients.js'
+import {allPages, type AwsConnection, callAws} from './clients.js'
 import type {UsageRow} from '../ingest/write.js'
 import {isByteUsage} from './usage-types.js'
 import type {DayRange} from './window.js'
@@ -96,24 +96,12 @@ export async function fetchCostAndUsage(
   query: CostQuery,
   options: {connection?: AwsConnection; onPage?: (pages: number) => void} = {},
 ): Promise<CostFetch> {
-  const results: ResultByTime[] = []
-  let requests = 0
-  let retries = 0
-  let token: string | undefined
-  do {
-    let page
-    try {
-      page = await client.send(new GetCostAndUsageCommand(costRequest(query, token)))
-    } catch (error) {
-      throw toBillwatchError(error, 'GetCostAndUsage', options.connection)
-    }
-    requests++
-    retries += Math.max(0, (page.$metadata.attempts ?? 1) - 1)
-    results.push(...(page.ResultsByTime ?? []))
-    token = page.NextPageToken || undefined
-    options.onPage?.(requests)
-  } while (token !== undefined)
-  return {requests, results, retries}
+  const {pages, requests, retries} = await allPages(
+    (token) => callAws('GetCostAndUsage', options.connection, () => client.send(new GetCostAndUsageCommand(costRequest(query, token)))),
+    (page) => page.NextPageToken,
+    options.onPage,
+  )
+  return {requests, results: pages.flatMap((page) => page.ResultsByTime ?? []), retries}
 }
 
 export interface CostRows {

@@ -7,7 +7,7 @@ import {PublishCommand} from '@aws-sdk/client-sns'
 
 import type {DailyPoint, DailySeries} from '../anomalies/series.js'
 import type {Step} from '../anomalies/types.js'
-import {type AwsConnection, cloudWatchClient, costExplorerClient, snsClient, toBillwatchError} from '../aws/clients.js'
+import {type AwsConnection, callAws, cloudWatchClient, costExplorerClient, snsClient} from '../aws/clients.js'
 import {fetchNetworkMetrics, listInstances, metricRows} from '../aws/cloudwatch.js'
 import {costRows, fetchCostAndUsage} from '../aws/cost-explorer.js'
 import {isInternetEgress} from '../aws/usage-types.js'
@@ -81,12 +81,8 @@ export async function runWatch(config: WatchConfig, detect: StepFinder = findSte
   const sns = snsClient(config.connection)
   for (const group of groupByDate(fresh, config.newStep.sameStepDays)) {
     const alert = alertFor(group, {newestDay: newestDay ?? window.end, window})
-    let messageId: null | string = null
-    try {
-      messageId = (await sns.send(new PublishCommand({Message: alert.message, Subject: alert.subject, TopicArn: config.topicArn}))).MessageId ?? null
-    } catch (error) {
-      throw toBillwatchError(error, 'Publish', config.connection)
-    }
+    const published = await callAws('Publish', config.connection, () => sns.send(new PublishCommand({Message: alert.message, Subject: alert.subject, TopicArn: config.topicArn})))
+    const messageId = published.MessageId ?? null
     for (const step of group) {
       alerts.push({date: step.date, messageId, monthlyCostUsd: step.monthlyCostUsd, ratio: step.ratio, resourceId: step.resourceId, usageType: step.usageType})
     }

@@ -4,10 +4,13 @@
  */
 import {join} from 'node:path'
 
+import {afterEach, beforeEach} from 'vitest'
+
 import {parseUsageReport} from '../../src/ingest/usage-report.js'
 import {BYTES_PER_GB} from '../../src/pricing/egress.js'
-import type {CostRecord} from '../helpers/aws-endpoint.js'
-import {SAMPLES} from '../helpers/cli.js'
+import {Store} from '../../src/store/index.js'
+import {type AwsEndpoint, type AwsEndpointOptions, type CostRecord, startAwsEndpoint} from '../helpers/aws-endpoint.js'
+import {SAMPLES, tempDir} from '../helpers/cli.js'
 
 export const USAGE_REPORT = join(SAMPLES, 'billing/usage-report-ec2-2013-06-01_2014-06-01.csv')
 
@@ -40,4 +43,36 @@ export async function costsFromUsageReport(path = USAGE_REPORT): Promise<CostRec
 export function shiftDays<T extends {day: string}>(records: T[], from: string, to: string): T[] {
   const offset = Date.parse(to) - Date.parse(from)
   return records.map((r) => ({...r, day: new Date(Date.parse(r.day) + offset).toISOString().slice(0, 10)}))
+}
+
+export interface StoreAndEndpoint {
+  store: Store
+  endpoint: AwsEndpoint
+  /** Starts this test's endpoint (closed after the test). */
+  start(options?: AwsEndpointOptions): Promise<AwsEndpoint>
+  /** Static credentials and endpoint for the SDK clients, optionally with a wrong key or secret. */
+  connection(overrides?: Partial<AwsEndpoint['credentials']>, region?: string): {credentials: AwsEndpoint['credentials']; endpoint: string; region: string}
+}
+
+/** A fresh store file per test and the test's endpoint, both torn down after it. */
+export function useStoreAndEndpoint(): StoreAndEndpoint {
+  let cleanup = () => {}
+  const context = {
+    connection: (overrides = {}, region = 'us-east-1') => ({credentials: {...context.endpoint.credentials, ...overrides}, endpoint: context.endpoint.url, region}),
+    async start(options: AwsEndpointOptions = {}) {
+      context.endpoint = await startAwsEndpoint(options)
+      return context.endpoint
+    },
+  } as StoreAndEndpoint
+  beforeEach(async () => {
+    const temp = tempDir()
+    cleanup = temp.cleanup
+    context.store = await Store.open(join(temp.dir, 'bw.duckdb'))
+  })
+  afterEach(async () => {
+    await context.store.close()
+    await context.endpoint?.close()
+    cleanup()
+  })
+  return context
 }
