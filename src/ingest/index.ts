@@ -125,7 +125,9 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
   const previous = seen.get(contentHash) ?? (await findSource(store, contentHash))
   if (previous) return {...previous, container: sniffed.container, format: sniffed.kind, path, replacedRows: 0, status: 'unchanged'}
 
-  const outcome = await commitStaged(store, meta, batchIds)
+  const columnar = sniffed.kind !== 'usage-report' && sniffed.kind !== 'cost-explorer-csv'
+  // One columnar file is already one row per daily key; a manifest's parts may repeat keys.
+  const outcome = await commitStaged(store, meta, batchIds, {daily: columnar && parts.length === 1})
   return {
     billingPeriod: meta.billingPeriod ?? null,
     container: sniffed.container,

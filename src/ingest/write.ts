@@ -83,7 +83,9 @@ export async function appendRows(store: Store, rows: UsageRow[]): Promise<void> 
  * from older sources of the same family (not from `batchSourceIds`: parts of one export).
  * Call inside a transaction.
  */
-export async function commitStaged(store: Store, source: SourceMeta, batchSourceIds: number[] = []): Promise<CommitOutcome> {
+export async function commitStaged(store: Store, source: SourceMeta, batchSourceIds: number[] = [], options: {daily?: boolean} = {}): Promise<CommitOutcome> {
+  // Rows a DuckDB scan already rolled up are one per daily key; re-grouping a million of them costs seconds.
+  const total = (expression: string) => (options.daily ? expression : `sum(${expression})`)
   const span = await store.one<{first: null | string; last: null | string; after: null | string}>(
     `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last,
             strftime(max(day) + INTERVAL 1 DAY, '%Y-%m-%d') AS after FROM ${STAGING_TABLE}`,
@@ -124,12 +126,12 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
      SELECT $1 AS source_id, s.day, s.account,
             coalesce(t.prefix_region, s.region, t.default_region) AS region,
             s.service, s.usage_type, t.base AS usage_base, s.operation, s.resource_id,
-            sum(CASE WHEN t.base LIKE '%Bytes' AND s.unit IN ('GB', 'GiB') THEN s.amount * ${2 ** 30} ELSE s.amount END) AS amount,
+            ${total(`CASE WHEN t.base LIKE '%Bytes' AND s.unit IN ('GB', 'GiB') THEN s.amount * ${2 ** 30} ELSE s.amount END`)} AS amount,
             CASE WHEN t.base LIKE '%Bytes' AND s.unit IN ('GB', 'GiB', 'bytes') THEN 'bytes'
                  WHEN s.unit IN ('Hrs', 'Hours', 'hours') THEN 'hours' ELSE s.unit END AS unit,
-            sum(s.cost) AS cost, s.currency
+            ${total('s.cost')} AS cost, s.currency
      FROM ${STAGING_TABLE} s JOIN staged_types t ON coalesce(t.service, '') = coalesce(s.service, '') AND t.usage_type = s.usage_type
-     GROUP BY ALL`,
+     ${options.daily ? '' : 'GROUP BY ALL'}`,
     [sourceId],
   )
   const stats = await store.one<{rows: number; days: number}>(
