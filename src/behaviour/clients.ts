@@ -10,7 +10,6 @@
  * address-level gaps are left: a regular fast series is one client, a Poisson-like series with many
  * ports is many (ntp.md §6).
  */
-import type {RequestLog} from '../pcap/request-log.js'
 import {coefficientOfVariation, medianInPlace, type ClientGroups} from './group.js'
 
 export interface ClientRules {
@@ -68,20 +67,22 @@ export type ViolationRule = 'min-poll-interval' | 'obsolete-version' | 'ignores-
 export interface ClientFinding {
   nat?: SuspectedNat
   misbehaving?: MisbehavingClient
-  obsoleteVersionRequests: number
 }
 
 /** Scratch buffers reused across clients so the scan allocates nothing per request. */
 export interface Scratch {
   gaps: Float64Array
   keys: Float64Array
+  /** Mean interval of each polite schedule. */
+  schedules: Float64Array
   trainStarts: Float64Array
   trainEnds: Float64Array
 }
 
 export function createScratch(maxRequestsPerClient: number): Scratch {
   const size = Math.max(2, maxRequestsPerClient)
-  return {gaps: new Float64Array(size), keys: new Float64Array(size), trainEnds: new Float64Array(size), trainStarts: new Float64Array(size)}
+  const buffer = () => new Float64Array(size)
+  return {gaps: buffer(), keys: buffer(), schedules: buffer(), trainEnds: buffer(), trainStarts: buffer()}
 }
 
 const PORT_KEY = 2 ** 32
@@ -92,7 +93,6 @@ interface Trains {
   ports: number
   schedules: number
   concurrent: number
-  medianScheduleSec: number | null
   /** Sum over polite schedules of 1/interval: the request rate they explain. */
   politeRate: number
   /** Requests on polite schedules. */
@@ -102,11 +102,12 @@ interface Trains {
 }
 
 /**
- * Judges one client. `from`/`to` index its requests in `groups.order` (capture order);
- * `durationSec` is the capture's span, `hasReplies` whether the capture shows any server replies.
+ * Judges client `client` (its rows are contiguous in `groups`). `durationSec` is the capture's span,
+ * `hasReplies` whether the capture shows any server replies. Medians are computed only for clients
+ * that end up flagged.
  */
 export function judgeClient(
-  log: RequestLog,
+  address: string,
   client: number,
   groups: ClientGroups,
   scratch: Scratch,
@@ -117,25 +118,15 @@ export function judgeClient(
   const from = groups.start[client]!
   const to = groups.start[client + 1]!
   const n = to - from
-  const {order} = groups
+  if (n < rules.minRequests) return {}
+  const {timeSec} = groups
   let versionMask = 0
-  let obsoleteVersionRequests = 0
-  for (let k = from; k < to; k++) {
-    const i = order[k]!
-    const version = log.version[i]!
-    versionMask |= 1 << version
-    if (version <= 2 && (log.mode[i] === 3 || log.mode[i] === 1)) obsoleteVersionRequests++
-  }
-  if (n < rules.minRequests) return {obsoleteVersionRequests}
-
-  const address = log.clients[client]!
+  for (let row = from; row < to; row++) versionMask |= 1 << groups.version[row]!
   const qps = n / durationSec
-  const versions = versionList(versionMask)
-  for (let k = from + 1; k < to; k++) scratch.gaps[k - from - 1] = Math.max(0, log.timeSec[order[k]!]! - log.timeSec[order[k - 1]!]!)
+  for (let row = from + 1; row < to; row++) scratch.gaps[row - from - 1] = Math.max(0, timeSec[row]! - timeSec[row - 1]!)
   const gapCv = coefficientOfVariation(scratch.gaps, n - 1)
-  const medianGap = medianInPlace(scratch.gaps, n - 1)
-  const span = log.timeSec[order[to - 1]!]! - log.timeSec[order[from]!]!
-  const trains = portTrains(log, order, from, to, scratch, rules)
+  const span = timeSec[to - 1]! - timeSec[from]!
+  const trains = portTrains(groups, from, to, scratch, rules)
 
   // A NAT: several hosts, each on its own polite schedule — or, when sockets are single-use,
   // an irregular stream on many ports faster than one host at the 64 s minimum would poll.
@@ -145,7 +136,7 @@ export function judgeClient(
   if (trains.schedules >= 2 && trains.concurrent >= 2 && trains.scheduledRequests >= (n - trains.fastRequests) / 2) {
     const politeRequestsPerSec = Math.max(0, n - trains.fastRequests) / durationSec
     const byRate = trains.politeRate > 0 ? Math.round((politeRequestsPerSec * trains.schedules) / trains.politeRate) : 0
-    nat = natFinding('port-schedules', Math.max(trains.concurrent, byRate), trains.concurrent >= 3 || versions.length >= 2 ? 'high' : 'medium')
+    nat = natFinding('port-schedules', Math.max(trains.concurrent, byRate), trains.concurrent >= 3 || countOf(versionMask) >= 2 ? 'high' : 'medium')
   } else if (singleUsePorts && gapCv >= 0.6 && Math.round(qps * TYPICAL_MIN_POLL_SEC) >= 2) {
     nat = natFinding('rate-at-64s-minimum', Math.round(qps * TYPICAL_MIN_POLL_SEC), 'medium')
   } else if (countOf(versionMask & 0b11110) >= 2 && trains.fastRequests === 0) {
@@ -165,29 +156,28 @@ export function judgeClient(
 
   // KoD and backoff reactions are judged on the address only when it is one client; behind a NAT
   // the other hosts' polite traffic would hide (or fake) them.
-  const kod = kodReaction(log, order, from, to, rules)
+  const kod = kodReaction(groups, from, to, rules)
   if (nat === undefined) {
     if (kod.ignored) reasons.push('ignores-kod')
-    if (hasReplies && lacksBackoff(log, order, from, to, rules)) reasons.push('no-backoff')
+    if (hasReplies && lacksBackoff(groups, from, to, rules)) reasons.push('no-backoff')
   }
   if (nat !== undefined) nat.alsoMisbehaving = reasons.length > 0
+  if (reasons.length === 0) return nat === undefined ? {} : {nat}
 
-  const misbehaving: MisbehavingClient | undefined =
-    reasons.length === 0
-      ? undefined
-      : {
-          address,
-          behindNat: nat !== undefined,
-          fastestMeanIntervalSec,
-          kodsReceived: kod.kods,
-          medianIntervalSec: Number.isFinite(medianGap) ? medianGap : null,
-          ports: trains.ports,
-          qps,
-          reasons,
-          requestsAfterKod: kod.after,
-          requests: n,
-        }
-  return {misbehaving, nat, obsoleteVersionRequests}
+  const medianGap = medianInPlace(scratch.gaps, n - 1)
+  const misbehaving: MisbehavingClient = {
+    address,
+    behindNat: nat !== undefined,
+    fastestMeanIntervalSec,
+    kodsReceived: kod.kods,
+    medianIntervalSec: Number.isFinite(medianGap) ? medianGap : null,
+    ports: trains.ports,
+    qps,
+    reasons,
+    requestsAfterKod: kod.after,
+    requests: n,
+  }
+  return nat === undefined ? {misbehaving} : {misbehaving, nat}
 
   function natFinding(method: NatMethod, estimatedHosts: number, confidence: 'high' | 'medium'): SuspectedNat {
     return {
@@ -197,69 +187,59 @@ export function judgeClient(
       confidence,
       estimatedHosts,
       gapCv: Number.isFinite(gapCv) ? gapCv : null,
-      medianScheduleSec: trains.medianScheduleSec,
+      medianScheduleSec: trains.schedules > 0 ? medianInPlace(scratch.schedules, trains.schedules) : null,
       method,
       ports: trains.ports,
       qps,
       requests: n,
       schedules: trains.schedules,
-      versions,
+      versions: versionList(versionMask),
     }
   }
 }
 
 /**
- * Splits a client's requests by source port (sorting keys port·2^32 + position keeps each port's
- * requests in capture order) and classifies each port's train as a polite schedule or a fast one.
+ * Splits a client's requests by source port and classifies each port's train as a polite schedule
+ * or a fast one. Sorting keys port·2^32 + row keeps each port's requests in capture order; a client
+ * on a single port (most of them) skips the sort.
  */
-function portTrains(log: RequestLog, order: Uint32Array, from: number, to: number, scratch: Scratch, rules: ClientRules): Trains {
+function portTrains(groups: ClientGroups, from: number, to: number, scratch: Scratch, rules: ClientRules): Trains {
   const n = to - from
   const keys = scratch.keys.subarray(0, n)
-  for (let k = 0; k < n; k++) keys[k] = log.srcPort[order[from + k]!]! * PORT_KEY + k
-  keys.sort()
-  let ports = 0
-  let schedules = 0
-  let politeRate = 0
-  let scheduledRequests = 0
-  let fastRequests = 0
-  let fastMeanIntervalSec = Number.POSITIVE_INFINITY
+  let onePort = true
+  for (let k = 0; k < n; k++) {
+    keys[k] = groups.srcPort[from + k]! * PORT_KEY + k
+    onePort &&= groups.srcPort[from + k] === groups.srcPort[from]
+  }
+  if (!onePort) keys.sort()
+  const trains: Trains = {concurrent: 0, fastMeanIntervalSec: Number.POSITIVE_INFINITY, fastRequests: 0, politeRate: 0, ports: 0, scheduledRequests: 0, schedules: 0}
   let run = 0
   while (run < n) {
     const port = Math.floor(keys[run]! / PORT_KEY)
     let end = run + 1
     while (end < n && Math.floor(keys[end]! / PORT_KEY) === port) end++
-    ports++
+    trains.ports++
     const length = end - run
     if (length >= 2) {
-      const first = log.timeSec[order[from + (keys[run]! % PORT_KEY)]!]!
-      const last = log.timeSec[order[from + (keys[end - 1]! % PORT_KEY)]!]!
+      const first = groups.timeSec[from + (keys[run]! % PORT_KEY)]!
+      const last = groups.timeSec[from + (keys[end - 1]! % PORT_KEY)]!
       const meanInterval = (last - first) / (length - 1)
       if (meanInterval >= rules.minPollSec) {
-        scratch.trainStarts[schedules] = first
-        scratch.trainEnds[schedules] = last
-        scratch.gaps[schedules] = meanInterval
-        politeRate += 1 / meanInterval
-        scheduledRequests += length
-        schedules++
+        scratch.trainStarts[trains.schedules] = first
+        scratch.trainEnds[trains.schedules] = last
+        scratch.schedules[trains.schedules] = meanInterval
+        trains.politeRate += 1 / meanInterval
+        trains.scheduledRequests += length
+        trains.schedules++
       } else if (length >= rules.minRequests) {
-        fastRequests += length
-        fastMeanIntervalSec = Math.min(fastMeanIntervalSec, meanInterval)
+        trains.fastRequests += length
+        trains.fastMeanIntervalSec = Math.min(trains.fastMeanIntervalSec, meanInterval)
       }
     }
     run = end
   }
-  const concurrent = maxOverlap(scratch.trainStarts, scratch.trainEnds, schedules)
-  const medianSchedule = medianInPlace(scratch.gaps, schedules)
-  return {
-    concurrent,
-    fastMeanIntervalSec,
-    fastRequests,
-    medianScheduleSec: Number.isFinite(medianSchedule) ? medianSchedule : null,
-    politeRate,
-    ports,
-    scheduledRequests,
-    schedules,
-  }
+  trains.concurrent = maxOverlap(scratch.trainStarts, scratch.trainEnds, trains.schedules)
+  return trains
 }
 
 /** Most intervals [start, end] covering one instant (sweep over sorted endpoints). */
@@ -286,21 +266,22 @@ function maxOverlap(starts: Float64Array, ends: Float64Array, count: number): nu
  * three requests followed the first KoD and they came no slower than before it (or faster than the
  * 15 s minimum).
  */
-function kodReaction(log: RequestLog, order: Uint32Array, from: number, to: number, rules: ClientRules): {kods: number; after: number; ignored: boolean} {
+function kodReaction(groups: ClientGroups, from: number, to: number, rules: ClientRules): {kods: number; after: number; ignored: boolean} {
+  const {reply, timeSec} = groups
   let kods = 0
   let firstKod = -1
-  for (let k = from; k < to; k++) {
-    if (log.reply[order[k]!] !== 2) continue
+  for (let row = from; row < to; row++) {
+    if (reply[row] !== 2) continue
     kods++
-    if (firstKod < 0) firstKod = k
+    if (firstKod < 0) firstKod = row
   }
   if (firstKod < 0) return {after: 0, ignored: false, kods}
   const after = to - 1 - firstKod
   if (after < 3) return {after, ignored: false, kods}
-  const tKod = log.timeSec[order[firstKod]!]!
-  const meanAfter = (log.timeSec[order[to - 1]!]! - tKod) / after
+  const tKod = timeSec[firstKod]!
+  const meanAfter = (timeSec[to - 1]! - tKod) / after
   const before = firstKod - from
-  const meanBefore = before > 0 ? (tKod - log.timeSec[order[from]!]!) / before : Number.POSITIVE_INFINITY
+  const meanBefore = before > 0 ? (tKod - timeSec[from]!) / before : Number.POSITIVE_INFINITY
   return {after, ignored: meanAfter < rules.minPollSec || meanAfter < 1.5 * meanBefore, kods}
 }
 
@@ -309,10 +290,11 @@ function kodReaction(log: RequestLog, order: Uint32Array, from: number, to: numb
  * unanswered requests whose gaps stay flat (the longest at most twice the shortest) and average
  * under a minute — a device retrying forever at a fixed period.
  */
-function lacksBackoff(log: RequestLog, order: Uint32Array, from: number, to: number, rules: ClientRules): boolean {
+function lacksBackoff(groups: ClientGroups, from: number, to: number, rules: ClientRules): boolean {
+  const {reply, timeSec} = groups
   let runStart = -1
   for (let k = from; k <= to; k++) {
-    const unanswered = k < to && log.reply[order[k]!] === 0
+    const unanswered = k < to && reply[k] === 0
     if (unanswered) {
       if (runStart < 0) runStart = k
       continue
@@ -321,11 +303,11 @@ function lacksBackoff(log: RequestLog, order: Uint32Array, from: number, to: num
       let shortest = Number.POSITIVE_INFINITY
       let longest = 0
       for (let j = runStart + 1; j < k; j++) {
-        const gap = log.timeSec[order[j]!]! - log.timeSec[order[j - 1]!]!
+        const gap = timeSec[j]! - timeSec[j - 1]!
         shortest = Math.min(shortest, gap)
         longest = Math.max(longest, gap)
       }
-      const mean = (log.timeSec[order[k - 1]!]! - log.timeSec[order[runStart]!]!) / (k - 1 - runStart)
+      const mean = (timeSec[k - 1]! - timeSec[runStart]!) / (k - 1 - runStart)
       if (longest <= 2 * Math.max(shortest, 1e-3) && mean < TYPICAL_MIN_POLL_SEC) return true
     }
     runStart = -1

@@ -1,13 +1,17 @@
 import type {RequestLog} from '../pcap/request-log.js'
 
 /**
- * Requests grouped by client with a counting sort: client c's requests are
- * `order[start[c]] … order[start[c + 1] - 1]`, in capture order. Two typed arrays, no objects, so
- * 2.8M requests group in one pass and ~12 MB.
+ * Requests grouped by client with a counting sort, columns copied so each client's rows are
+ * contiguous: client c owns rows [start[c], start[c + 1]), in capture order. Typed arrays only, so
+ * 2.8M requests regroup in two linear passes and ~50 MB, and the per-client analysis reads memory
+ * sequentially instead of chasing indices.
  */
 export interface ClientGroups {
   start: Uint32Array
-  order: Uint32Array
+  timeSec: Float64Array
+  srcPort: Uint16Array
+  reply: Uint8Array
+  version: Uint8Array
 }
 
 export function groupByClient(log: RequestLog): ClientGroups {
@@ -19,13 +23,23 @@ export function groupByClient(log: RequestLog): ClientGroups {
   }
   for (let c = 0; c < clientCount; c++) start[c + 1] = start[c + 1]! + start[c]!
   const cursor = start.slice(0, clientCount)
-  const order = new Uint32Array(log.count)
+  const groups: ClientGroups = {
+    reply: new Uint8Array(log.count),
+    srcPort: new Uint16Array(log.count),
+    start,
+    timeSec: new Float64Array(log.count),
+    version: new Uint8Array(log.count),
+  }
   for (let i = 0; i < log.count; i++) {
     const c = log.client[i]!
-    order[cursor[c]!] = i
-    cursor[c] = cursor[c]! + 1
+    const row = cursor[c]!
+    cursor[c] = row + 1
+    groups.timeSec[row] = log.timeSec[i]!
+    groups.srcPort[row] = log.srcPort[i]!
+    groups.reply[row] = log.reply[i]!
+    groups.version[row] = log.version[i]!
   }
-  return {order, start}
+  return groups
 }
 
 /** Median of values[0, length) — sorts that range in place. */

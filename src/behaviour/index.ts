@@ -101,11 +101,18 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
     entry.examples.push({address, requests})
     tallies.set(rule, entry)
   }
+  // NTPv1/v2 time requests, counted per client in one linear pass.
+  const obsolete = new Uint32Array(clientCount)
+  for (let i = 0; i < log.count; i++) {
+    const mode = log.mode[i]!
+    if (log.version[i]! <= 2 && (mode === 3 || mode === 1)) obsolete[log.client[i]!] = obsolete[log.client[i]!]! + 1
+  }
   let clientsJudged = 0
   for (let c = 0; c < clientCount; c++) {
-    const finding = judgeClient(log, c, groups, scratch, clientRules, durationSec, hasReplies)
-    if (requestsPerClient[c]! >= clientRules.minRequests) clientsJudged++
-    if (finding.obsoleteVersionRequests > 0) tally('obsolete-version', log.clients[c]!, finding.obsoleteVersionRequests)
+    if (obsolete[c]! > 0) tally('obsolete-version', log.clients[c]!, obsolete[c]!)
+    if (requestsPerClient[c]! < clientRules.minRequests) continue
+    clientsJudged++
+    const finding = judgeClient(log.clients[c]!, c, groups, scratch, clientRules, durationSec, hasReplies)
     if (finding.nat) suspectedNat.push(finding.nat)
     if (finding.misbehaving) {
       misbehaving.push(finding.misbehaving)

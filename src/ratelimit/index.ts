@@ -125,15 +125,24 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
     if (index !== undefined) natSlot[index] = slot
   })
 
+  // The time requests, contiguous: every setting replays the same arrays.
   let requests = 0
+  for (let i = 0; i < log.count; i++) if (isTimeRequest(log.mode[i]!)) requests++
+  const clientOf = new Uint32Array(requests)
+  const timeOf = new Float64Array(requests)
+  const bytesOf = new Uint16Array(requests)
+  const perClientRequests = new Uint32Array(clientCount)
   let baselineAnswered = 0
   let baselineKods = 0
   let baselineBytes = 0
-  const perClientRequests = new Uint32Array(clientCount)
-  for (let i = 0; i < log.count; i++) {
+  for (let i = 0, j = 0; i < log.count; i++) {
     if (!isTimeRequest(log.mode[i]!)) continue
-    requests++
-    perClientRequests[log.client[i]!] = perClientRequests[log.client[i]!]! + 1
+    const client = log.client[i]!
+    clientOf[j] = client
+    timeOf[j] = log.timeSec[i]!
+    bytesOf[j] = log.replyIpBytes[i]!
+    j++
+    perClientRequests[client] = perClientRequests[client]! + 1
     const reply = log.reply[i]!
     if (reply === DROP) continue
     if (reply === KOD) baselineKods++
@@ -142,21 +151,21 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
   }
   const baselineCost = costOfRate(baselineBytes / durationSec, pricing)
 
+  const decisions = new Uint8Array(requests)
   const answeredPerClient = new Uint32Array(clientCount)
   const kodsPerClient = new Uint32Array(clientCount)
   const results = settings.map((setting) => {
     answeredPerClient.fill(0)
     kodsPerClient.fill(0)
-    const limiter = createLimiter(setting, clientCount, {random: seededRandom(seed)})
+    createLimiter(setting, clientCount, {random: seededRandom(seed)}).decideAll(clientOf, timeOf, requests, decisions)
     let answered = 0
     let kods = 0
     let egressBytes = 0
-    for (let i = 0; i < log.count; i++) {
-      if (!isTimeRequest(log.mode[i]!)) continue
-      const client = log.client[i]!
-      const decision = limiter.decide(client, log.timeSec[i]!)
+    for (let j = 0; j < requests; j++) {
+      const decision = decisions[j]!
       if (decision === DROP) continue
-      egressBytes += log.replyIpBytes[i]!
+      const client = clientOf[j]!
+      egressBytes += bytesOf[j]!
       if (decision === ANSWER) {
         answered++
         answeredPerClient[client] = answeredPerClient[client]! + 1
