@@ -1,0 +1,202 @@
+/**
+ * `billwatch report` as a library: one self-contained HTML page (no network needed to open it) drawn from the
+ * gathered Evidence. ECharts is inlined from node_modules; the evidence and the chart options are embedded as
+ * JSON; tables are rendered here. The page exposes hooks for tests: `[data-chart=ID]`, `#log-toggle`,
+ * and `window.billwatchReport = {charts, ready}` once every chart has drawn.
+ */
+import {readFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
+
+import {formatBytes, formatCount, formatShare} from '../cli/format.js'
+import {type ChartSpec, cumulativeChart, seriesChart} from './charts.js'
+import type {Evidence} from './provisional-evidence.js'
+import {behaviourTables, candidatesTables, captureOverview, escapeHtml, portsTable, probeTable, rateLimitTable, stepsTable, talkersTable, thresholdsTable} from './tables.js'
+
+export interface RenderedReport {
+  html: string
+  charts: Array<Pick<ChartSpec, 'id' | 'markers' | 'series' | 'title'>>
+}
+
+let echartsSource: string | undefined
+
+/** The ECharts browser build, read from the installed package (never copied into the repository). */
+function loadEcharts(): string {
+  echartsSource ??= readFileSync(createRequire(import.meta.url).resolve('echarts/dist/echarts.min.js'), 'utf8')
+  return echartsSource
+}
+
+/** JSON safe inside a <script> element: no "</script>" or "<!--" can close or confuse it. */
+export function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replaceAll('<', String.raw`\u003c`)
+}
+
+export function renderReportHtml(evidence: Evidence): string {
+  return renderReport(evidence).html
+}
+
+export function renderReport(evidence: Evidence): RenderedReport {
+  const charts: ChartSpec[] = []
+  const sections: string[] = []
+  const missingNote = (what: string, fallback: string) => {
+    const entry = evidence.missing.find((m) => m.what === what)
+    const text = entry ? [entry.why, entry.how].filter(Boolean).join(' — ') : fallback
+    return `<p class="missing">Not available: ${escapeHtml(text)}</p>`
+  }
+  const chartBox = (spec: ChartSpec) => {
+    charts.push(spec)
+    const toggle = spec.id === 'series' ? '<button id="log-toggle" type="button" aria-pressed="true">y axis: log (switch to linear)</button>' : ''
+    return `<figure><figcaption>${escapeHtml(spec.title)} ${toggle}</figcaption><div class="chart" data-chart="${spec.id}"></div></figure>`
+  }
+
+  if (evidence.summary) sections.push(section('summary', 'What happened', evidence.summary.split(/\n{2,}/).map((p) => `<p>${escapeHtml(p)}</p>`).join('')))
+
+  const {anomalies, correlation} = evidence
+  if (anomalies) {
+    const correlated = correlation?.steps ?? []
+    const body = [
+      chartBox(seriesChart({byUsageType: anomalies.byUsageType, correlated, spikes: anomalies.spikes, steps: anomalies.steps, total: anomalies.series})),
+      anomalies.steps.length === 0 ? '<p class="note">No step found in the series.</p>' : stepsTable(anomalies.steps),
+    ]
+    sections.push(section('usage', 'Daily usage and its steps', body.join('\n')))
+  } else {
+    sections.push(section('usage', 'Daily usage and its steps', missingNote('anomalies', 'no usage series in the store (billwatch ingest FILE…).')))
+  }
+  sections.push(
+    section('changes', 'Configuration changes around each step', correlation ? candidatesTables(correlation.steps) || '<p class="note">No step to correlate.</p>' : missingNote('correlation', 'no configuration history given (--repo DIR).')),
+  )
+
+  const {capture} = evidence
+  if (capture) {
+    const body = [
+      captureOverview(capture),
+      '<h3>Outbound traffic by port</h3>',
+      portsTable(capture),
+      capture.ntp.cumulativeShare.length > 0 ? chartBox(cumulativeChart(capture.ntp.cumulativeShare, capture.ntp.thresholds)) : '<p class="note">The capture holds no NTP replies, so there is no traffic-by-client curve.</p>',
+      '<h3>What blocking greedy clients would save</h3>',
+      thresholdsTable(capture),
+      '<h3>Top talkers</h3>',
+      talkersTable(capture),
+    ]
+    sections.push(section('capture', 'Who the traffic goes to (packet capture)', body.join('\n')))
+  } else {
+    sections.push(section('capture', 'Who the traffic goes to (packet capture)', missingNote('capture', 'no packet capture given (--pcap FILE).')))
+  }
+  sections.push(section('ratelimit', 'Rate limiting: what-ifs', evidence.rateLimit ? rateLimitTable(evidence.rateLimit) : missingNote('rateLimit', 'needs a packet capture (--pcap FILE).')))
+  sections.push(section('clients', 'NATs, misbehaving clients and fleets', evidence.behaviour ? behaviourTables(evidence.behaviour) : missingNote('behaviour', 'needs a packet capture (--pcap FILE).')))
+  sections.push(section('probe', 'Does the server answer anyone? (probe)', evidence.probe ? probeTable(evidence.probe) : missingNote('probe', 'no probe run (--probe HOST).')))
+  sections.push(
+    section(
+      'missing',
+      'Missing evidence',
+      evidence.missing.length === 0
+        ? '<p class="note">Nothing is missing: every kind of evidence was available.</p>'
+        : `<ul>${evidence.missing.map((m) => `<li><strong>${escapeHtml(m.what)}</strong>: ${escapeHtml(m.why)}${m.how ? ` — ${escapeHtml(m.how)}` : ''}</li>`).join('')}</ul>`,
+    ),
+  )
+
+  const chartData = charts.map(({id, option, yAxisType, yFormat}) => ({id, option, yAxisType, yFormat}))
+  const html = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>billwatch report</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<header><h1>billwatch report</h1><p class="meta">Generated ${escapeHtml(evidence.generatedAt)}. Every figure below comes from the evidence embedded in this file; what is missing is said to be missing.</p></header>
+<main>
+${sections.join('\n')}
+</main>
+<script type="application/json" id="billwatch-evidence">${scriptJson(evidence)}</script>
+<script type="application/json" id="billwatch-charts">${scriptJson(chartData)}</script>
+<script>${loadEcharts()}</script>
+<script>
+${formatBytes.toString()}
+${formatShare.toString()}
+${formatCount.toString()}
+${CLIENT_SCRIPT}
+</script>
+</body>
+</html>
+`
+  return {charts: charts.map(({id, markers, series, title}) => ({id, markers, series, title})), html}
+}
+
+function section(id: string, title: string, body: string): string {
+  return `<section id="${id}"><h2>${escapeHtml(title)}</h2>\n${body}\n</section>`
+}
+
+/** Plain, readable, printable; system fonts only (no network). */
+const STYLE = `
+:root { color-scheme: light; --ink: #1d2329; --muted: #5d6770; --rule: #d9dee3; --accent: #1f5f8b; --missing: #a05a00; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--ink); background: #fff; }
+header, main { max-width: 1180px; margin: 0 auto; padding: 0 24px; }
+header { padding-top: 20px; border-bottom: 2px solid var(--accent); }
+h1 { margin: 0 0 4px; font-size: 26px; }
+h2 { margin: 32px 0 10px; font-size: 20px; color: var(--accent); }
+h3 { margin: 20px 0 8px; font-size: 16px; }
+.meta { color: var(--muted); margin: 0 0 12px; }
+figure { margin: 12px 0 16px; border: 1px solid var(--rule); border-radius: 6px; padding: 8px 10px 4px; }
+figcaption { display: flex; justify-content: space-between; align-items: center; font-weight: 600; }
+.chart { width: 100%; height: 380px; }
+button { font: inherit; font-size: 13px; padding: 3px 10px; border: 1px solid var(--accent); border-radius: 4px; background: #eef4f9; color: var(--accent); cursor: pointer; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13.5px; font-variant-numeric: tabular-nums; }
+caption { text-align: left; font-weight: 600; padding: 4px 0; }
+th, td { padding: 4px 10px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
+th { background: #f3f5f7; font-weight: 600; }
+.num { text-align: right; white-space: nowrap; }
+td:last-child { max-width: 560px; }
+.missing { color: var(--missing); background: #fff6e8; border-left: 4px solid var(--missing); padding: 6px 10px; }
+.note { color: var(--muted); }
+.verdict-served { color: #a02020; }
+.assumptions { color: var(--muted); font-size: 13px; }
+@media print { .chart { break-inside: avoid; } button { display: none; } }
+`
+
+/**
+ * Runs in the page: draws every chart from the embedded options, adds formatters (functions cannot travel as
+ * JSON), wires the log/linear toggle, and publishes window.billwatchReport for tests.
+ */
+const CLIENT_SCRIPT = `
+(function () {
+  var specs = JSON.parse(document.getElementById('billwatch-charts').textContent);
+  var formatters = {
+    bytes: function (v) { return v == null ? '—' : formatBytes(v); },
+    count: function (v) { return v == null ? '—' : formatCount(v); },
+    share: function (v) { return v == null ? '—' : formatShare(v, 0); }
+  };
+  var charts = {};
+  var pending = specs.length;
+  var report = window.billwatchReport = { charts: charts, ready: false, yAxisType: {} };
+  function done() { if (--pending === 0) report.ready = true; }
+  specs.forEach(function (spec) {
+    var el = document.querySelector('[data-chart="' + spec.id + '"]');
+    var chart = echarts.init(el, null, { renderer: 'canvas' });
+    charts[spec.id] = chart;
+    var format = formatters[spec.yFormat];
+    var option = spec.option;
+    option.yAxis.axisLabel = { formatter: format };
+    spec.yAxis = option.yAxis;
+    option.tooltip.valueFormatter = format;
+    chart.on('finished', function once() { chart.off('finished', once); done(); });
+    chart.setOption(option);
+    report.yAxisType[spec.id] = spec.yAxisType;
+  });
+  if (pending === 0) report.ready = true;
+  var toggle = document.getElementById('log-toggle');
+  if (toggle && charts.series) {
+    toggle.addEventListener('click', function () {
+      var next = report.yAxisType.series === 'log' ? 'value' : 'log';
+      // A new axis type is a new axis model: give it the whole axis (formatter included), not just the type.
+      var yAxis = Object.assign({}, specs.filter(function (s) { return s.id === 'series'; })[0].yAxis, { type: next });
+      charts.series.setOption({ yAxis: yAxis });
+      report.yAxisType.series = next;
+      toggle.setAttribute('aria-pressed', String(next === 'log'));
+      toggle.textContent = next === 'log' ? 'y axis: log (switch to linear)' : 'y axis: linear (switch to log)';
+    });
+  }
+  window.addEventListener('resize', function () { Object.keys(charts).forEach(function (id) { charts[id].resize(); }); });
+})();
+`
