@@ -1,0 +1,126 @@
+/**
+ * bench/pcap: `billwatch pcap` on a seed-size capture vs the tools the seed used, in one run.
+ *
+ *   node --import tsx bench/pcap/run.ts [--regenerate]
+ *
+ * 1. writes bench/out/seed.pcap (~595 MB, 5.6M packets, 2.8M NTP replies, ~250k clients) unless present;
+ * 2. transpiles the CLI to bench/out/cli (esbuild, no bundling) so the timing is the shipped JavaScript,
+ *    not tsx compiling TypeScript at start-up;
+ * 3. times `cat FILE > /dev/null`, (a) `tcpdump -r FILE -w - 'src port 123' | wc -c`, (b) the seed's
+ *    `tcpdump -nr | awk | sed | sort | uniq | wc -l` client count, and `billwatch pcap FILE --json`;
+ *    prints wall seconds, MB/s and peak RSS, and checks billwatch's counts against (a) and (b).
+ * Targets (issue 5): ≥ 10x faster than (b), within 2x of (a), ≥ 300 MB/s, peak RSS < 600 MB.
+ */
+import {execFileSync, spawnSync} from 'node:child_process'
+import {copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {cpus, loadavg, tmpdir} from 'node:os'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {generateCapture, SCENARIOS} from './scenario.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const OUT = join(ROOT, 'bench/out')
+const CAPTURE = join(OUT, 'seed.pcap')
+const CLI = join(OUT, 'cli')
+
+interface Timing {
+  label: string
+  seconds: number
+  /** user + system CPU seconds of every process in the pipeline. */
+  cpuSeconds: number
+  peakRssMb: number
+  stdout: string
+}
+
+const TIME_LOG = join(tmpdir(), `billwatch-bench-time-${process.pid}.txt`)
+
+/** Runs a shell pipeline; stages wrapped with measured() append their peak RSS and CPU to TIME_LOG. */
+function timed(label: string, script: string): Timing {
+  rmSync(TIME_LOG, {force: true})
+  const started = performance.now()
+  const result = spawnSync('bash', ['-c', script], {cwd: ROOT, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024})
+  const seconds = (performance.now() - started) / 1000
+  if (result.status !== 0) throw new Error(`${label} failed (${result.status}): ${result.stderr.slice(-2000)}`)
+  const stages = existsSync(TIME_LOG) ? [...readFileSync(TIME_LOG, 'utf8').matchAll(/^STAGE (\d+) ([\d.]+) ([\d.]+)$/gm)] : []
+  return {
+    cpuSeconds: stages.reduce((sum, m) => sum + Number(m[2]) + Number(m[3]), 0),
+    label,
+    peakRssMb: Math.max(0, ...stages.map((m) => Number(m[1]))) / 1024,
+    seconds,
+    stdout: result.stdout,
+  }
+}
+
+/** Wraps one command of a pipeline in /usr/bin/time (peak RSS KB, user s, system s). */
+function measured(command: string): string {
+  return `/usr/bin/time -a -o ${TIME_LOG} -f 'STAGE %M %U %S' ${command}`
+}
+
+function buildCli(): void {
+  rmSync(CLI, {force: true, recursive: true})
+  mkdirSync(join(CLI, 'bin'), {recursive: true})
+  const sources = [...walk(join(ROOT, 'src')), ...walk(join(ROOT, 'commands'))].filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+  execFileSync(join(ROOT, 'node_modules/.bin/esbuild'), [...sources, `--outdir=${join(CLI, 'dist')}`, `--outbase=${ROOT}`, '--format=esm', '--platform=node', '--target=node20', '--log-level=error'])
+  for (const json of walk(join(ROOT, 'src')).filter((f) => f.endsWith('.json'))) {
+    const target = join(CLI, 'dist', json.slice(ROOT.length))
+    mkdirSync(dirname(target), {recursive: true})
+    copyFileSync(json, target)
+  }
+  copyFileSync(join(ROOT, 'bin/run.js'), join(CLI, 'bin/run.js'))
+  copyFileSync(join(ROOT, 'package.json'), join(CLI, 'package.json'))
+  symlinkSync(join(ROOT, 'node_modules'), join(CLI, 'node_modules'))
+}
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, {withFileTypes: true}).flatMap((entry) => (entry.isDirectory() ? walk(join(dir, entry.name)) : [join(dir, entry.name)]))
+}
+
+mkdirSync(OUT, {recursive: true})
+if (!existsSync(CAPTURE) || process.argv.includes('--regenerate')) {
+  process.stdout.write('generating bench/out/seed.pcap …\n')
+  const generated = generateCapture(SCENARIOS.seed!, CAPTURE)
+  process.stdout.write(`  ${generated.packets} packets, ${generated.requests} requests, ${generated.replies} replies, ${generated.clients} client addresses\n`)
+}
+buildCli()
+const fileBytes = statSync(CAPTURE).size
+const db = join(tmpdir(), `billwatch-bench-${process.pid}.duckdb`)
+const file = JSON.stringify(CAPTURE)
+
+// The seed ran its filters on a file of the server's outbound packets; `src host` makes that explicit
+// (clients polling from port 123 would otherwise match 'src port 123' too).
+const outboundNtp = `'src host ${SCENARIOS.seed!.host} and src port 123'`
+const cat = timed('cat FILE > /dev/null', `${measured(`cat ${file}`)} > /dev/null`)
+const filter = timed('(a) tcpdump -r FILE -w - (outbound NTP) | wc -c', `${measured(`tcpdump -r ${file} -w - ${outboundNtp}`)} 2>/dev/null | wc -c`)
+const seedPipeline = timed(
+  '(b) tcpdump -nr FILE (outbound NTP) | awk | sed | sort | uniq | wc -l',
+  `${measured(`tcpdump -nr ${file} ${outboundNtp}`)} 2>/dev/null | awk '{ print $5 }' | sed 's=.[0-9]*:==' | ${measured('sort')} | uniq | wc -l`,
+)
+const billwatch = timed('billwatch pcap FILE --json', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${file} --json --db ${db}`)} 2>/dev/null`)
+rmSync(db, {force: true})
+rmSync(`${db}.wal`, {force: true})
+rmSync(TIME_LOG, {force: true})
+
+const report = JSON.parse(billwatch.stdout) as {packets: number; ntp: {answeredClients: number; outbound: {packets: number; capturedBytes: number}}}
+const filteredBytes = Number(filter.stdout.trim())
+const seedClients = Number(seedPipeline.stdout.trim())
+// A pcap of the filtered packets is 24 + Σ(16 + caplen) bytes: billwatch's NTP replies must add up to it.
+const expectedFilterBytes = 24 + 16 * report.ntp.outbound.packets + report.ntp.outbound.capturedBytes
+
+const mb = fileBytes / 1e6
+const rows = [cat, filter, seedPipeline, billwatch].map(
+  (t) => `${t.label.padEnd(66)} ${t.seconds.toFixed(2).padStart(6)} s wall ${t.cpuSeconds.toFixed(2).padStart(6)} s cpu ${(mb / t.seconds).toFixed(0).padStart(6)} MB/s ${t.peakRssMb.toFixed(0).padStart(5)} MB RSS`,
+)
+const lines = [
+  `capture ${CAPTURE}: ${mb.toFixed(1)} MB, ${report.packets} packets; ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+  ...rows,
+  '',
+  `billwatch vs (b): ${(seedPipeline.seconds / billwatch.seconds).toFixed(1)}x faster (target ≥ 10x)`,
+  `billwatch vs (a): ${(billwatch.seconds / filter.seconds).toFixed(2)}x the time (target ≤ 2x)`,
+  `billwatch throughput: ${(mb / billwatch.seconds).toFixed(0)} MB/s (target ≥ 300), peak RSS ${billwatch.peakRssMb.toFixed(0)} MB (target < 600)`,
+  `check: (a) wrote ${filteredBytes} bytes, billwatch's NTP replies give ${expectedFilterBytes} — ${filteredBytes === expectedFilterBytes ? 'equal' : 'DIFFERENT'}`,
+  `check: (b) counted ${seedClients} clients, billwatch answeredClients ${report.ntp.answeredClients} — ${seedClients === report.ntp.answeredClients ? 'equal' : 'DIFFERENT'}`,
+]
+process.stdout.write(`${lines.join('\n')}\n`)
+writeFileSync(join(OUT, 'pcap-bench.txt'), `${lines.join('\n')}\n`)
+if (filteredBytes !== expectedFilterBytes || seedClients !== report.ntp.answeredClients) process.exitCode = 1
