@@ -55,12 +55,13 @@ export type LimiterSetting = NtpdSetting | NtpsecSetting | ChronySetting
 export interface Limiter {
   /** Decides the request of client `client` arriving at `timeSec` (requests fed in arrival order). */
   decide(client: number, timeSec: number): Decision
-  /** Decides requests [0, count) of parallel arrays in one tight loop, into `out`. */
+  /**
+   * Decides requests [0, count) of parallel arrays into `out`. Each limiter has its own loop: one
+   * shared loop calling three different `decide` closures goes megamorphic in V8 and runs 2–3x
+   * slower on millions of requests.
+   */
   decideAll(client: Uint32Array, timeSec: Float64Array, count: number, out: Uint8Array): void
 }
-
-// Each limiter writes its own decideAll loop: one shared loop calling three different `decide`
-// closures goes megamorphic in V8 and runs several times slower on millions of requests.
 
 export interface LimiterOptions {
   /** Source of chrony's random leak and KoD choices, uniform in [0, 1). Default: seededRandom(1). */
@@ -97,24 +98,24 @@ function ntpdLimiter(setting: NtpdSetting, clientCount: number): Limiter {
   const head = 2 ** setting.average
   const limit = 8 * head
   function decide(client: number, timeSec: number): Decision {
-      const previous = last[client]!
-      last[client] = timeSec
-      if (Number.isNaN(previous)) {
-        leak[client] = 0
-        return ANSWER
-      }
-      const interval = Math.floor(Math.max(0, timeSec - previous) + 0.5)
-      const drained = Math.max(0, leak[client]! - interval)
-      if (interval + 1 >= setting.minimum && drained + head < limit) {
-        leak[client] = drained + head - 2
-        return ANSWER
-      }
-      if (drained < limit) {
-        leak[client] = limit + head
-        return setting.kod ? KOD : DROP
-      }
-      leak[client] = drained
-      return DROP
+    const previous = last[client]!
+    last[client] = timeSec
+    if (Number.isNaN(previous)) {
+      leak[client] = 0
+      return ANSWER
+    }
+    const interval = Math.floor(Math.max(0, timeSec - previous) + 0.5)
+    const drained = Math.max(0, leak[client]! - interval)
+    if (interval + 1 >= setting.minimum && drained + head < limit) {
+      leak[client] = drained + head - 2
+      return ANSWER
+    }
+    if (drained < limit) {
+      leak[client] = limit + head
+      return setting.kod ? KOD : DROP
+    }
+    leak[client] = drained
+    return DROP
   }
   return {
     decide,
@@ -135,13 +136,13 @@ function ntpsecLimiter(setting: NtpsecSetting, clientCount: number): Limiter {
   const score = new Float64Array(clientCount)
   const bump = 1 / setting.burst
   function decide(client: number, timeSec: number): Decision {
-      const previous = last[client]!
-      last[client] = timeSec
-      const decayed = Number.isNaN(previous) ? 0 : score[client]! * Math.exp(-Math.max(0, timeSec - previous) / setting.burst)
-      const current = decayed + bump
-      score[client] = current
-      if (current < setting.average) return ANSWER
-      return setting.kod && current <= setting.average + setting.kodRate ? KOD : DROP
+    const previous = last[client]!
+    last[client] = timeSec
+    const decayed = Number.isNaN(previous) ? 0 : score[client]! * Math.exp(-Math.max(0, timeSec - previous) / setting.burst)
+    const current = decayed + bump
+    score[client] = current
+    if (current < setting.average) return ANSWER
+    return setting.kod && current <= setting.average + setting.kodRate ? KOD : DROP
   }
   return {
     decide,
@@ -227,21 +228,21 @@ function chronyLimiter(setting: ChronySetting, clientCount: number, random: () =
   }
 
   function decide(client: number, timeSec: number): Decision {
-      updateRecord(client, Math.floor((timeSec + tickOffsetSec) * TICKS_PER_SECOND))
-      dropped[client] = 0
-      if (tokens[client]! >= tokensPerHit) {
-        tokens[client] = tokens[client]! - tokensPerHit
-        return ANSWER
-      }
-      let drop = (Math.floor(random() * 2 ** 32) & leakMask) !== 0
-      if (timeoutRate[client] !== INVALID_RATE && timeoutRate[client]! > rate[client]! + RATE_SCALE) drop = !drop
-      if (!drop) {
-        tokens[client] = 0
-        return ANSWER
-      }
-      dropped[client] = 1
-      if (kodMask >= 0 && (Math.floor(random() * 2 ** 32) & kodMask) === 0) return KOD
-      return DROP
+    updateRecord(client, Math.floor((timeSec + tickOffsetSec) * TICKS_PER_SECOND))
+    dropped[client] = 0
+    if (tokens[client]! >= tokensPerHit) {
+      tokens[client] = tokens[client]! - tokensPerHit
+      return ANSWER
+    }
+    let drop = (Math.floor(random() * 2 ** 32) & leakMask) !== 0
+    if (timeoutRate[client] !== INVALID_RATE && timeoutRate[client]! > rate[client]! + RATE_SCALE) drop = !drop
+    if (!drop) {
+      tokens[client] = 0
+      return ANSWER
+    }
+    dropped[client] = 1
+    if (kodMask >= 0 && (Math.floor(random() * 2 ** 32) & kodMask) === 0) return KOD
+    return DROP
   }
   return {
     decide,
