@@ -5,6 +5,8 @@
 export interface Step {
   /** First UTC day at the new level, YYYY-MM-DD. */
   date: string
+  /** Last day with usage before it (differs from the day before `date` across a gap). */
+  lastDayBefore: string
   /** The series that stepped: a usage type, or 'DataTransfer-Out' for the all-region egress sum. */
   usageType: string
   resourceId: null | string

@@ -1,0 +1,109 @@
+/** Daily series for `anomalies`, read from the store's `usage` view (one family per day and usage type). */
+import {listValue} from '@duckdb/node-api'
+
+import {isInternetEgress} from '../aws/usage-types.js'
+import {BillwatchError} from '../errors.js'
+import type {Store} from '../store/index.js'
+
+/** The label of the default series: internet egress of every region, summed per day. */
+export const EGRESS_LABEL = 'DataTransfer-Out'
+
+export interface DailyPoint {
+  day: string
+  /** Usage in the series' unit (bytes for data transfer). */
+  value: number
+  /** Cost in USD as the store holds it; null when the export had none for that day. */
+  costUsd: null | number
+}
+
+export interface DailySeries {
+  /** A usage type, 'DataTransfer-Out' for the egress sum, or the --usage-type glob for a sum over types. */
+  usageType: string
+  resourceId: null | string
+  unit: string
+  /** One point per day with usage; a day without rows is a gap, never a zero. */
+  points: DailyPoint[]
+}
+
+export interface SeriesSelection {
+  /** GLOB over usage types (DuckDB GLOB, case-sensitive); default: internet egress (`isInternetEgress`). */
+  usageType?: string
+  since?: string
+  until?: string
+}
+
+export interface SeriesSet {
+  /** The sum over every selected usage type (and region). */
+  total: DailySeries
+  /** Per usage type, when more than one is selected. */
+  byUsageType: DailySeries[]
+  /** Per resource id, where the exports name resources. */
+  byResource: DailySeries[]
+  usageTypes: string[]
+}
+
+interface Row {
+  usage_type: null | string
+  resource_id: null | string
+  unit: null | string
+  days: number[]
+  amounts: number[]
+  costs: Array<null | number>
+}
+
+/** Reads the selected usage as daily series: the total, per usage type and per resource. */
+export async function loadSeries(store: Store, selection: SeriesSelection): Promise<SeriesSet> {
+  const usageTypes = await selectUsageTypes(store, selection.usageType)
+  const label = selection.usageType ?? EGRESS_LABEL
+  if (usageTypes.length === 0) {
+    throw new BillwatchError('E_NO_DATA', selection.usageType === undefined ? `no internet egress (${EGRESS_LABEL}) usage in store ${store.path}` : `no usage type matches ${selection.usageType} in store ${store.path}`, {
+      field: 'usage-type',
+      suggestions: ['billwatch status (lists the usage types the store holds)', 'billwatch ingest FILE…'],
+    })
+  }
+  const where = `list_contains($types, usage_type) AND ($since::DATE IS NULL OR day >= $since::DATE) AND ($until::DATE IS NULL OR day <= $until::DATE)`
+  // Days come back as day numbers (days since 1970-01-01): one list per series is far cheaper than a row per day.
+  const query = (groupBy: string) => `
+    WITH daily AS (
+      SELECT ${groupBy}, day, any_value(unit) AS unit, sum(amount) AS amount, CASE WHEN count(cost) = 0 THEN NULL ELSE sum(cost) END AS cost
+      FROM usage WHERE ${where} GROUP BY ALL
+    )
+    SELECT ${groupBy}, any_value(unit) AS unit, list(day - DATE '1970-01-01' ORDER BY day) AS days,
+           list(coalesce(amount, 0) ORDER BY day) AS amounts, list(cost ORDER BY day) AS costs
+    FROM daily GROUP BY ALL ORDER BY ALL`
+  const sqlParams = {since: selection.since ?? null, types: listValue(usageTypes), until: selection.until ?? null}
+  const byType = await store.all<Row>(query('usage_type, NULL::VARCHAR AS resource_id'), sqlParams)
+  const byResource = await store.all<Row>(query('NULL::VARCHAR AS usage_type, resource_id').replace('GROUP BY ALL\n', 'AND resource_id IS NOT NULL GROUP BY ALL\n'), sqlParams)
+  const totalRows = await store.all<Row>(query('NULL::VARCHAR AS usage_type, NULL::VARCHAR AS resource_id'), sqlParams)
+  const unitOf = (row: Row | undefined) => row?.unit ?? byType.find((r) => r.unit !== null)?.unit ?? 'units'
+  const total = toSeries(totalRows[0], label, null, unitOf(totalRows[0]))
+  if (total.points.length === 0) {
+    const range = [selection.since && `from ${selection.since}`, selection.until && `until ${selection.until}`].filter(Boolean).join(' ')
+    throw new BillwatchError('E_NO_DATA', `no ${label} usage ${range || 'at all'} in store ${store.path}`, {suggestions: ['billwatch status']})
+  }
+  return {
+    byResource: byResource.map((row) => toSeries(row, label, row.resource_id, unitOf(row))),
+    byUsageType: byType.length > 1 ? byType.map((row) => toSeries(row, row.usage_type ?? label, null, unitOf(row))) : [],
+    total,
+    usageTypes,
+  }
+}
+
+async function selectUsageTypes(store: Store, glob: string | undefined): Promise<string[]> {
+  const rows = await store.all<{usage_type: string}>(
+    glob === undefined ? 'SELECT DISTINCT usage_type FROM usage ORDER BY 1' : 'SELECT DISTINCT usage_type FROM usage WHERE usage_type GLOB $1 ORDER BY 1',
+    glob === undefined ? [] : [glob],
+  )
+  const all = rows.map((r) => r.usage_type)
+  return glob === undefined ? all.filter((t) => isInternetEgress(t)) : all
+}
+
+function toSeries(row: Row | undefined, usageType: string, resourceId: null | string, unit: string): DailySeries {
+  const points: DailyPoint[] = []
+  if (row) {
+    row.days.forEach((day, i) => {
+      points.push({costUsd: row.costs[i] ?? null, day: new Date(Number(day) * 86_400_000).toISOString().slice(0, 10), value: Number(row.amounts[i])})
+    })
+  }
+  return {points, resourceId, unit, usageType}
+}
