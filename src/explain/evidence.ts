@@ -1,0 +1,243 @@
+/**
+ * The evidence `billwatch explain` narrates and `billwatch report` draws: every finding the store
+ * holds or the given inputs yield, gathered by the same library calls the individual commands make,
+ * so each figure equals what `anomalies`, `correlate`, `pcap` and `probe` print. Nothing is
+ * estimated here that a command did not compute; what is absent is listed in `missing`.
+ */
+import {resolve} from 'node:path'
+
+import {analyseAnomalies, type AnomaliesResult, type Step} from '../anomalies/index.js'
+import {isInternetEgress, isInternetIngress} from '../aws/usage-types.js'
+import {correlate, type Candidate, type CorrelateResult, stepInput} from '../correlate/index.js'
+import {loadKnowledge} from '../correlate/knowledge.js'
+import {BillwatchError, isBillwatchError} from '../errors.js'
+import {analyseCapture} from '../pcap/analyse.js'
+import {buildReport, type PcapReport} from '../pcap/report.js'
+import {coolDowns, parseTarget, probeHost, type ProbeResult} from '../probe/index.js'
+import type {Store} from '../store/index.js'
+import {remediation, type Remediation} from './remediation.js'
+
+export interface EvidenceOptions {
+  /** Configuration repository to correlate the step with (else the store's last `correlate`). */
+  repo?: string
+  /** Capture to analyse (else the store's last `pcap`). */
+  pcap?: string
+  /** Host to probe now (else the store's last `probe`). */
+  probe?: string
+  /** Flat $/GB instead of the store's cost or today's AWS price, as `anomalies --price-per-gb`. */
+  pricePerGb?: number
+}
+
+export interface MonthTotal {
+  /** YYYY-MM. */
+  month: string
+  days: number
+  egressBytes: number
+  ingressBytes: number
+  /** Egress cost the exports state; null when they carry none (e.g. the legacy usage report). */
+  egressCostUsd: null | number
+}
+
+export interface BillEvidence {
+  /** What the step adds to the bill, from `anomalies` (same pricing, same figures). */
+  monthlyDeltaUsd: number
+  yearlyDeltaUsd: number
+  pricing: string
+  costStepDate: null | string
+  months: MonthTotal[]
+}
+
+export interface SymmetryEvidence {
+  /** Days compared: from the step day (or the first day) to the last day with both directions. */
+  from: string
+  to: string
+  egressBytes: number
+  ingressBytes: number
+  /** egress ÷ ingress. */
+  ratio: number
+  verdict: 'asymmetric' | 'inbound-dominant' | 'outbound-dominant' | 'symmetric'
+}
+
+export interface MissingEvidence {
+  evidence: 'capture' | 'change' | 'ingress' | 'probe' | 'step' | 'usage'
+  why: string
+  how: string
+}
+
+export interface Evidence {
+  generatedAt: string
+  store: string
+  anomalies: AnomaliesResult | null
+  /** The step the story is about: the largest upward step of the egress total (else of any series). */
+  step: null | Step
+  bill: BillEvidence | null
+  symmetry: null | SymmetryEvidence
+  correlation: CorrelateResult | null
+  /** The best-ranked change for `step`. */
+  change: Candidate | null
+  capture: null | PcapReport
+  probe: null | ProbeResult
+  sources: {correlation: 'repo' | 'store' | null; capture: 'file' | 'store' | null; probe: 'live' | 'store' | null}
+  remediation: Remediation
+  missing: MissingEvidence[]
+}
+
+/** Gathers what the store holds and what the given inputs say. Saves fresh findings back to the store. */
+export async function gatherEvidence(store: Store, options: EvidenceOptions = {}): Promise<Evidence> {
+  const missing: MissingEvidence[] = []
+  const anomalies = await optionalNoData(() => analyseAnomalies(store, options.pricePerGb === undefined ? {} : {pricePerGb: options.pricePerGb}))
+  if (!anomalies) missing.push({evidence: 'usage', how: 'billwatch ingest YOUR-EXPORT.csv', why: 'the store holds no internet egress usage'})
+  const step = anomalies ? primaryStep(anomalies.steps) : null
+  if (anomalies && !step) missing.push({evidence: 'step', how: 'ingest a longer period, or lower --min-ratio', why: `no step in ${anomalies.usageType} between ${anomalies.firstDay} and ${anomalies.lastDay}`})
+
+  const months = anomalies ? await monthTotals(store) : []
+  const bill = step && anomalies
+    ? {costStepDate: step.costStepDate, monthlyDeltaUsd: step.monthlyCostUsd, months, pricing: anomalies.pricing.label, yearlyDeltaUsd: step.yearlyCostUsd}
+    : null
+  const symmetry = anomalies ? await symmetryAfter(store, step?.date ?? anomalies.firstDay) : null
+  if (anomalies && !symmetry) missing.push({evidence: 'ingress', how: 'ingest a report that includes DataTransfer-In-Bytes', why: 'no inbound (DataTransfer-In) usage to compare with egress'})
+
+  let correlation: CorrelateResult | null = null
+  let correlationSource: Evidence['sources']['correlation'] = null
+  if (options.repo !== undefined && step) {
+    correlation = await correlate({
+      aptLogs: [], daysAfter: 1, daysBefore: 7, dpkgLogs: [], knowledge: loadKnowledge(undefined), limit: 5, logZone: 'UTC',
+      repo: options.repo, steps: anomalies!.steps.map(stepInput),
+    })
+    correlationSource = 'repo'
+    await store.saveEvidence('correlate', correlation.repo ?? 'logs', correlation)
+  } else {
+    const stored = await store.latestEvidence<CorrelateResult>('correlate')
+    if (stored) {
+      correlation = stored.data
+      correlationSource = 'store'
+    }
+  }
+  const change = step && correlation ? (correlation.steps.find((s) => s.date === step.date)?.candidates[0] ?? null) : null
+  if (step && !change) {
+    missing.push({evidence: 'change', how: 'billwatch explain --repo /etc (an etckeeper repository) or billwatch correlate', why: correlation ? `no configuration change found near ${step.date}` : 'no configuration history was read'})
+  }
+
+  let capture: null | PcapReport = null
+  let captureSource: Evidence['sources']['capture'] = null
+  if (options.pcap !== undefined) {
+    const file = resolve(options.pcap)
+    capture = buildReport(analyseCapture(file, {host: 'auto'}))
+    captureSource = 'file'
+    await store.saveEvidence('pcap', file, capture)
+  } else {
+    const stored = await store.latestEvidence<PcapReport>('pcap')
+    if (stored) {
+      capture = stored.data
+      captureSource = 'store'
+    }
+  }
+  if (!capture) missing.push({evidence: 'capture', how: 'tcpdump -w egress.pcap on the server, then billwatch pcap egress.pcap', why: 'no packet capture: which protocol and clients make the egress is unknown'})
+
+  let probe: null | ProbeResult = null
+  let probeSource: Evidence['sources']['probe'] = null
+  if (options.probe !== undefined) {
+    const target = parseTarget(options.probe)
+    const previous = (await store.latestEvidence<ProbeResult>('probe', target.host))?.data
+    probe = {...(await probeHost(target, {skip: coolDowns(previous, Date.now())})), capture: null}
+    probeSource = 'live'
+    await store.saveEvidence('probe', target.host, probe)
+  } else {
+    const stored = await store.latestEvidence<ProbeResult>('probe')
+    if (stored) {
+      probe = stored.data
+      probeSource = 'store'
+    }
+  }
+  if (!probe) missing.push({evidence: 'probe', how: 'billwatch probe YOUR-SERVER (from outside its network)', why: 'nobody checked from outside whether the server answers NTP'})
+
+  return {
+    anomalies,
+    bill,
+    capture,
+    change,
+    correlation,
+    generatedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    missing,
+    probe,
+    remediation: remediation(capture),
+    sources: {capture: captureSource, correlation: correlationSource, probe: probeSource},
+    step,
+    store: store.path,
+    symmetry,
+  }
+}
+
+/** The largest upward step of the total series; else the largest step of any series. */
+export function primaryStep(steps: Step[]): null | Step {
+  const size = (s: Step) => Math.abs(Math.log(s.ratio))
+  const ups = steps.filter((s) => s.direction === 'up' && !s.tentative)
+  const pool = ups.length > 0 ? ups : steps
+  return pool.reduce<null | Step>((best, s) => (best === null || size(s) > size(best) ? s : best), null)
+}
+
+async function optionalNoData<T>(fn: () => Promise<T>): Promise<T | null> {
+  try {
+    return await fn()
+  } catch (error) {
+    if (isBillwatchError(error) && error.code === 'E_NO_DATA') return null
+    throw error
+  }
+}
+
+/** Per month: internet egress and ingress bytes and egress cost, from the store's `usage` view. */
+async function monthTotals(store: Store): Promise<MonthTotal[]> {
+  const rows = await store.all<{usage_type: string; month: string; days: number; bytes: number; cost: null | number}>(
+    `SELECT usage_type, strftime(day, '%Y-%m') AS month, count(DISTINCT day) AS days, sum(amount) AS bytes,
+            CASE WHEN count(cost) = 0 THEN NULL ELSE sum(cost) END AS cost
+     FROM usage WHERE unit = 'bytes' GROUP BY ALL ORDER BY month`,
+  )
+  const byMonth = new Map<string, MonthTotal>()
+  for (const row of rows) {
+    const egress = isInternetEgress(row.usage_type)
+    if (!egress && !isInternetIngress(row.usage_type)) continue
+    const month = byMonth.get(row.month) ?? {days: 0, egressBytes: 0, egressCostUsd: null, ingressBytes: 0, month: row.month}
+    month.days = Math.max(month.days, row.days)
+    if (egress) {
+      month.egressBytes += row.bytes
+      if (row.cost !== null) month.egressCostUsd = (month.egressCostUsd ?? 0) + row.cost
+    } else {
+      month.ingressBytes += row.bytes
+    }
+    byMonth.set(row.month, month)
+  }
+  return [...byMonth.values()]
+}
+
+/**
+ * The seed's first test: inbound within a few percent of outbound means every request gets a reply of
+ * about its own size (a busy server); outbound far above inbound is what an amplification attack (or a
+ * download service) looks like.
+ */
+async function symmetryAfter(store: Store, from: string): Promise<null | SymmetryEvidence> {
+  const rows = await store.all<{day: string; usage_type: string; bytes: number}>(
+    `SELECT strftime(day, '%Y-%m-%d') AS day, usage_type, sum(amount) AS bytes FROM usage
+     WHERE unit = 'bytes' AND day >= $1::DATE GROUP BY ALL`,
+    [from],
+  )
+  const egress = new Map<string, number>()
+  const ingress = new Map<string, number>()
+  for (const row of rows) {
+    if (isInternetEgress(row.usage_type)) egress.set(row.day, (egress.get(row.day) ?? 0) + row.bytes)
+    else if (isInternetIngress(row.usage_type)) ingress.set(row.day, (ingress.get(row.day) ?? 0) + row.bytes)
+  }
+  const days = [...egress.keys()].filter((d) => ingress.has(d)).sort()
+  if (days.length === 0) return null
+  const egressBytes = days.reduce((sum, d) => sum + (egress.get(d) ?? 0), 0)
+  const ingressBytes = days.reduce((sum, d) => sum + (ingress.get(d) ?? 0), 0)
+  if (ingressBytes <= 0) return null
+  const ratio = egressBytes / ingressBytes
+  const verdict = ratio > 2 ? 'outbound-dominant' : ratio < 0.5 ? 'inbound-dominant' : Math.abs(ratio - 1) <= 0.1 ? 'symmetric' : 'asymmetric'
+  return {egressBytes, from: days[0] as string, ingressBytes, ratio, to: days.at(-1) as string, verdict}
+}
+
+export function assertEvidenceOptions(options: EvidenceOptions): void {
+  if (options.pricePerGb !== undefined && !(options.pricePerGb >= 0)) {
+    throw new BillwatchError('E_USAGE', '', {expected: 'a price ≥ 0 in USD per GB', field: 'price-per-gb', got: String(options.pricePerGb)})
+  }
+}
