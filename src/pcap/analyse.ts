@@ -310,10 +310,15 @@ class CaptureScan {
         this.countAddress(this.hostIndex)
         addTotals(this.outbound, caplen, origlen, ipBytes)
         this.countPort(decoder, caplen, origlen, ipBytes)
-        if (!toHost) {
-          const remote = this.table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3)
-          this.countAddress(remote)
-          if (decoder.srcPort === this.ntpPort && decoder.protocol === UDP) this.ntpReply(decoder, reader.data, remote, caplen, origlen)
+        const remote = toHost ? this.hostIndex : this.table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3)
+        if (!toHost) this.countAddress(remote)
+        if (decoder.protocol === UDP) {
+          if (decoder.srcPort === this.ntpPort) this.ntpReply(decoder, reader.data, remote, caplen, origlen)
+          else if (toHost && decoder.dstPort === this.ntpPort) {
+            // The host querying itself (a local client on the same address, as on loopback).
+            this.now = time
+            this.ntpRequest(decoder, reader.data, remote)
+          }
         }
       } else if (toHost) {
         this.countAddress(this.hostIndex)
