@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole forensic run on the bundled samples: ingest → anomalies → correlate → pcap → explain → report.
+# Uses the built CLI (npm run build). Everything it writes goes to one folder (default /tmp/billwatch-demo).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="${1:-${TMPDIR:-/tmp}/billwatch-demo}"
+rm -rf "$out" && mkdir -p "$out"
+export BILLWATCH_DB="$out/billwatch.duckdb"
+bw() { node "$root/bin/run.js" "$@"; }
+step() { printf '\n\033[1m$ billwatch %s\033[0m\n' "$*"; }
+
+step ingest samples/billing/*
+bw ingest "$root"/samples/billing/*
+step status
+bw status
+step anomalies --log-scale --svg "$out/egress.svg"
+bw anomalies --log-scale --svg "$out/egress.svg"
+bash "$root/samples/make-etc-repo.sh" "$out/etc" >/dev/null
+step correlate --repo "$out/etc"
+bw correlate --repo "$out/etc"
+step pcap samples/ntp-server.pcap --control samples/ntp-control.pcap
+bw pcap "$root/samples/ntp-server.pcap" --control "$root/samples/ntp-control.pcap"
+step explain
+bw explain
+step report --out "$out/report.html"
+bw report --out "$out/report.html"
+printf '\nThe report is at %s (open it in a browser; it needs no network).\n' "$out/report.html"
