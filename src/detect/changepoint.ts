@@ -83,32 +83,60 @@ export function pelt(y: readonly number[], variance: number, options: ChangePoin
   const minSegment = Math.max(1, options.minSegment ?? DEFAULT_MIN_SEGMENT)
   const penalty = options.penalty ?? defaultPenalty(n)
   if (n < 2 * minSegment || !(variance > 0)) return []
-  const costs = new MeanCost(y, variance)
+  const s1 = new Float64Array(n + 1)
+  const s2 = new Float64Array(n + 1)
+  for (let i = 0; i < n; i++) {
+    s1[i + 1] = (s1[i] as number) + (y[i] as number)
+    s2[i + 1] = (s2[i] as number) + (y[i] as number) ** 2
+  }
   const best = new Float64Array(n + 1)
   const last = new Int32Array(n + 1).fill(-1)
   best[0] = -penalty
-  // Each candidate start remembers when the pruning test first held for it (Infinity: never yet).
-  let candidates: Array<{start: number; prunedAt: number}> = [{prunedAt: Number.POSITIVE_INFINITY, start: 0}]
+  // Candidate starts, and when the pruning test first held for each (Infinity: never yet). Typed arrays
+  // compacted in place: this loop is the detector's hot path (1,000 series × 365 days in the bench).
+  const starts = new Int32Array(n + 1)
+  const prunedAt = new Float64Array(n + 1)
+  const values = new Float64Array(n + 1)
+  let count = 1
+  starts[0] = 0
+  prunedAt[0] = Number.POSITIVE_INFINITY
   for (let t = minSegment; t <= n; t++) {
     // A start pruned at u is dominated by u for every end ≥ u + minSegment, not before (Killick et al. §3.1).
-    candidates = candidates.filter((c) => c.prunedAt > t - minSegment)
+    let kept = 0
+    for (let i = 0; i < count; i++) {
+      if ((prunedAt[i] as number) > t - minSegment) {
+        starts[kept] = starts[i] as number
+        prunedAt[kept] = prunedAt[i] as number
+        kept++
+      }
+    }
+    count = kept
     let bestValue = Number.POSITIVE_INFINITY
     let bestStart = -1
-    const values = candidates.map((c) => (best[c.start] as number) + costs.cost(c.start, t) + penalty)
-    for (let i = 0; i < candidates.length; i++) {
-      if ((values[i] as number) < bestValue) {
-        bestValue = values[i] as number
-        bestStart = candidates[i]!.start
+    for (let i = 0; i < count; i++) {
+      const start = starts[i] as number
+      const length = t - start
+      const sum = (s1[t] as number) - (s1[start] as number)
+      const rss = Math.max(0, (s2[t] as number) - (s2[start] as number) - (sum * sum) / length)
+      const value = (best[start] as number) + rss / variance + penalty
+      values[i] = value
+      if (value < bestValue) {
+        bestValue = value
+        bestStart = start
       }
     }
     best[t] = bestValue
     last[t] = bestStart
     // Splitting never raises RSS, so a start already worse than the optimum without its penalty never wins again.
-    candidates.forEach((c, i) => {
-      if (c.prunedAt === Number.POSITIVE_INFINITY && (values[i] as number) - penalty > bestValue) c.prunedAt = t
-    })
+    for (let i = 0; i < count; i++) {
+      if (prunedAt[i] === Number.POSITIVE_INFINITY && (values[i] as number) - penalty > bestValue) prunedAt[i] = t
+    }
     const next = t - minSegment + 1
-    if (next >= minSegment) candidates.push({prunedAt: Number.POSITIVE_INFINITY, start: next})
+    if (next >= minSegment) {
+      starts[count] = next
+      prunedAt[count] = Number.POSITIVE_INFINITY
+      count++
+    }
   }
   const changePoints: number[] = []
   for (let t = n; t > 0; t = last[t] as number) {
