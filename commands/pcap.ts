@@ -15,7 +15,9 @@ packets and bytes three ways — on the wire, captured (what pcap_len sums) and 
 76 bytes per IPv4 NTP reply, not the 90-byte frame) — outbound traffic by protocol and port with shares,
 throughput, and what the traffic costs per month and year. For NTP: requests and replies per client, rate,
 median interval, versions and modes, KoDs sent and requests that kept coming after one, top talkers, the
-cumulative share of traffic by query count and the blocking-threshold economics table.
+cumulative share of traffic by query count and the blocking-threshold economics table; which addresses look
+like NAT gateways of many honest hosts, which are single misbehaving clients, synchronised fleets, RFC client-rule
+violations, and what the ntpd/ntpsec/chrony rate limiters would have answered, dropped and saved.
 The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatch explain\`.`
 
   static override examples = [
@@ -35,6 +37,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     host: Flags.string({default: 'auto', description: 'The server address (IPv4 or IPv6), or auto: the address in the most packets.'}),
     'ntp-port': Flags.integer({default: 123, description: 'The port the server answers NTP on.', max: 65_535, min: 1}),
     'price-per-gb': Flags.string({description: 'Flat USD per GB (2^30 bytes) instead of the current AWS tiers with 100 GB free, e.g. 0.12 for the seed.', helpValue: 'USD'}),
+    replay: Flags.boolean({allowNo: true, default: true, description: "Replay the requests through ntpd's, ntpsec's and chrony's rate limiters (--no-replay skips it on huge captures)."}),
     top: Flags.integer({default: 10, description: 'How many top talkers to list.', min: 0}),
   }
 
@@ -45,7 +48,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     const progress = this.progress('reading capture')
     const analysis = analyseCapture(file, {host: flags.host, ntpPort: flags['ntp-port'], onProgress: progress.update})
     progress.done()
-    const report = buildReport(analysis, {blockThresholds: flags['block-threshold'] ?? [], pricing, top: flags.top})
+    const report = buildReport(analysis, {blockThresholds: flags['block-threshold'] ?? [], pricing, replay: flags.replay, top: flags.top})
     if (flags.control) {
       const controlProgress = this.progress('reading control capture')
       const control = analyseCapture(resolve(flags.control), {host: flags['control-host'], ntpPort: flags['ntp-port'], onProgress: controlProgress.update})

@@ -79,6 +79,42 @@ export function renderPcapReport(report: PcapReport): string {
       ),
     )
   }
+  if (ntp.suspectedNat && ntp.suspectedNat.length > 0) {
+    out.push(
+      '',
+      `likely NAT/CGNAT gateways (${formatCount(ntp.suspectedNatTotal ?? ntp.suspectedNat.length)}): many polite hosts behind one address — do not block them as greedy clients`,
+      renderTable(
+        ['address', 'est. hosts', 'confidence', 'requests', 'q/s', 'ports', 'schedules'],
+        ntp.suspectedNat.slice(0, 10).map((n) => [n.address, formatCount(n.estimatedHosts), n.confidence, formatCount(n.requests), n.qps.toFixed(2), formatCount(n.ports), formatCount(n.schedules)]),
+        ['left', 'right', 'left', 'right', 'right', 'right', 'right'],
+      ),
+    )
+  }
+  if (ntp.fleets && ntp.fleets.length > 0) {
+    out.push(
+      '',
+      'synchronised fleets (many distinct clients in one window)',
+      renderTable(
+        ['start', 'minutes', 'clients', 'one-shot', 'recurs'],
+        ntp.fleets.map((f) => [f.start, (f.durationSec / 60).toFixed(0), formatCount(f.clients), formatShare(f.oneShotShare, 0), f.recurrence ? JSON.stringify(f.recurrence) : '-']),
+        ['left', 'right', 'right', 'right', 'left'],
+      ),
+    )
+  }
+  if (ntp.violations && ntp.violations.length > 0) {
+    out.push('', 'client-rule violations', ...ntp.violations.map((v) => `  ${v.rule}: ${formatCount(v.clients)} clients, ${formatCount(v.requests)} requests — ${v.description} (${v.reference})`))
+  }
+  if (ntp.rateLimiting) {
+    out.push(
+      '',
+      `rate limiting replayed on this capture (${ntp.rateLimiting.assumptions[0] ?? ''})`,
+      renderTable(
+        ['setting', 'answered', 'KoD', 'dropped', 'egress saved', 'saved per year', 'NATs blacked out'],
+        ntp.rateLimiting.results.map((r) => [r.setting, formatCount(r.answered), formatCount(r.kods), formatCount(r.dropped), formatShare(r.savedShare), formatUsd(r.savedAnnualUsd), formatCount(r.blackedOutNats.length)]),
+        ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
+      ),
+    )
+  }
   if (report.control) {
     const c = report.control
     out.push(

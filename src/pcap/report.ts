@@ -1,4 +1,6 @@
+import {analyseBehaviour, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
+import {type RateLimitReport, simulateLimiters} from '../ratelimit/index.js'
 import type {CaptureAnalysis, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
 import type {Truncation} from './reader.js'
@@ -9,6 +11,13 @@ export interface ReportOptions {
   blockThresholds?: number[]
   /** How many top talkers to list. */
   top?: number
+  /**
+   * Add the client-behaviour findings (NAT gateways, misbehaving clients, fleets, RFC violations) and
+   * the rate-limiter replay; default true. Callers that need only counts can skip their cost.
+   */
+  behaviour?: boolean
+  /** Replay the requests through the rate limiters (needs `behaviour`); default true. */
+  replay?: boolean
 }
 
 export interface DirectionReport extends TrafficTotals {
@@ -89,6 +98,18 @@ export interface NtpReport {
   topTalkers: TalkerReport[]
   cumulativeShare: CumulativePoint[]
   thresholds: ThresholdRow[]
+  /** From src/behaviour: addresses that look like NAT/CGNAT gateways of many polite hosts (the blocking table's caveat). */
+  suspectedNat?: SuspectedNat[]
+  suspectedNatTotal?: number
+  /** Single clients that break the rules (sub-15 s polling, no backoff, KoD ignored). */
+  misbehaving?: MisbehavingClient[]
+  misbehavingTotal?: number
+  /** Synchronised bursts of distinct clients (cron fleets). */
+  fleets?: Fleet[]
+  /** RFC 4330/5905/8633 client-rule violations, per rule. */
+  violations?: Violation[]
+  /** From src/ratelimit: the capture's requests replayed through ntpd, ntpsec and chrony limiters. */
+  rateLimiting?: RateLimitReport
 }
 
 export interface ControlReport {
@@ -188,6 +209,24 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
 }
 
 function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions): NtpReport {
+  const report = ntpCounts(analysis, pricing, options)
+  if (options.behaviour === false || analysis.ntp.requests === 0) return report
+  const durationSec = analysis.durationSec > 0 ? analysis.durationSec : undefined
+  const behaviour = analyseBehaviour(analysis.ntp.log, durationSec === undefined ? {} : {durationSec})
+  report.suspectedNat = behaviour.suspectedNat
+  report.suspectedNatTotal = behaviour.suspectedNatTotal
+  report.misbehaving = behaviour.misbehaving
+  report.misbehavingTotal = behaviour.misbehavingTotal
+  report.fleets = behaviour.fleets
+  report.violations = behaviour.violations
+  // The replay extrapolates a rate, so it needs a capture with a duration.
+  if (durationSec !== undefined && options.replay !== false) {
+    report.rateLimiting = simulateLimiters(analysis.ntp.log, {durationSec, pricing, suspectedNat: behaviour.suspectedNat.map((nat) => nat.address)})
+  }
+  return report
+}
+
+function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions): NtpReport {
   const ntp = analysis.ntp
   const {counters, log} = ntp
   const clientCount = log.clients.length
