@@ -9,6 +9,7 @@
 import {MODE, NTP_UNIX_OFFSET_SECONDS} from '../../src/ntp/packet.js'
 import {parseAddressWords} from '../../src/pcap/addresses.js'
 import {LINKTYPE} from '../../src/pcap/decode.js'
+import {seededRandom} from '../../src/ratelimit/index.js'
 import {CaptureWriter, linkFrame, tcpBody, ipPacket, udpPacket} from '../../src/pcap/writer.js'
 
 export interface Band {
@@ -107,18 +108,6 @@ export const SCENARIOS: Record<string, Scenario> = {
   },
 }
 
-/** mulberry32: small, fast, deterministic. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b_79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
 /** How a client picks its source port: one fixed port (ntpd: 123), or a fresh one per request. */
 const PORT_FIXED = 0
 const PORT_RANDOM = 1
@@ -146,7 +135,7 @@ export interface GeneratedCapture {
 
 /** Writes the scenario to `path` as an Ethernet pcap (µs). */
 export function generateCapture(scenario: Scenario, path: string): GeneratedCapture {
-  const random = prng(scenario.seed)
+  const random = seededRandom(scenario.seed)
   const clients = buildClients(scenario, random)
   const events = scheduleRequests(scenario, clients, random)
   return writeCapture(scenario, clients, events, path, random)

@@ -58,7 +58,25 @@ export interface NtpTraffic {
   counters: NtpClientCounters
 }
 
-export interface CaptureAnalysis {
+/** Whole-capture counts, shared by the analysis and the report. */
+export interface CaptureCounts {
+  durationSec: number
+  packets: number
+  /** Wire bytes (original frame lengths). */
+  bytes: number
+  /** Σ captured lengths: the `pcap_len` figure; pcap file size = 24 + Σ(16 + caplen). */
+  capturedBytes: number
+  /** Σ IP lengths: what AWS bills. */
+  billableBytes: number
+  ipv4Packets: number
+  ipv6Packets: number
+  nonIpPackets: number
+  fragments: number
+  /** Frames captured shorter than on the wire (snaplen); bytes still use the wire length. */
+  snappedPackets: number
+}
+
+export interface CaptureAnalysis extends CaptureCounts {
   file: string
   format: CaptureFormat
   fileBytes: number
@@ -67,17 +85,6 @@ export interface CaptureAnalysis {
   /** Earliest and latest packet time, Unix seconds (NaN without timestamps). */
   firstSec: number
   lastSec: number
-  durationSec: number
-  packets: number
-  bytes: number
-  capturedBytes: number
-  billableBytes: number
-  ipv4Packets: number
-  ipv6Packets: number
-  nonIpPackets: number
-  fragments: number
-  /** Frames captured shorter than on the wire (snaplen); bytes still use the wire length. */
-  snappedPackets: number
   truncated: Truncation | undefined
   host: {address: string; detected: boolean; packets: number} | undefined
   outbound: TrafficTotals

@@ -1,7 +1,7 @@
 import {analyseBehaviour, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
 import {type RateLimitReport, simulateLimiters} from '../ratelimit/index.js'
-import type {CaptureAnalysis, TrafficTotals} from './analyse.js'
+import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
 import type {Truncation} from './reader.js'
 
@@ -126,26 +126,13 @@ export interface ControlReport {
   ratios: {bytesPerSec: number; uniqueClients: number; uniqueClientsNormalised: number; bytesPerClient: number; bytesPerClientPerSec: number}
 }
 
-export interface PcapReport {
+export interface PcapReport extends CaptureCounts {
   file: string
   format: string
   fileBytes: number
   linkTypes: string[]
   start: null | string
   end: null | string
-  durationSec: number
-  packets: number
-  /** Wire bytes (original frame lengths). */
-  bytes: number
-  /** Σ captured lengths: the `pcap_len` figure; file size = header + Σ(record header + caplen). */
-  capturedBytes: number
-  /** Σ IP lengths: what AWS bills. */
-  billableBytes: number
-  ipv4Packets: number
-  ipv6Packets: number
-  nonIpPackets: number
-  fragments: number
-  snappedPackets: number
   truncated: null | Truncation
   host: null | {address: string; detected: boolean}
   outbound: DirectionReport

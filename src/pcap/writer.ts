@@ -267,27 +267,30 @@ export function ipPacket(spec: IpPacketSpec): Uint8Array {
 }
 
 export function udpBody(srcPort: number, dstPort: number, payload: Uint8Array): Uint8Array {
-  const body = new Uint8Array(8 + payload.length)
-  const view = new DataView(body.buffer)
-  view.setUint16(0, srcPort)
-  view.setUint16(2, dstPort)
-  view.setUint16(4, body.length)
-  body.set(payload, 8)
+  const body = transportBody(8, srcPort, dstPort, payload)
+  new DataView(body.buffer).setUint16(4, body.length)
   return body
 }
 
 /** A TCP segment with a 20-byte header (ACK|PSH) and `payload`. */
 export function tcpBody(srcPort: number, dstPort: number, payload: Uint8Array): Uint8Array {
-  const body = new Uint8Array(20 + payload.length)
+  const body = transportBody(20, srcPort, dstPort, payload)
   const view = new DataView(body.buffer)
-  view.setUint16(0, srcPort)
-  view.setUint16(2, dstPort)
   view.setUint32(4, 1)
   view.setUint32(8, 1)
   view.setUint8(12, 5 << 4)
   view.setUint8(13, 0x18)
   view.setUint16(14, 65_535)
-  body.set(payload, 20)
+  return body
+}
+
+/** A transport header of `headerBytes` starting with the two ports, then `payload`. */
+function transportBody(headerBytes: number, srcPort: number, dstPort: number, payload: Uint8Array): Uint8Array {
+  const body = new Uint8Array(headerBytes + payload.length)
+  const view = new DataView(body.buffer)
+  view.setUint16(0, srcPort)
+  view.setUint16(2, dstPort)
+  body.set(payload, headerBytes)
   return body
 }
 
