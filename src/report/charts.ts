@@ -3,7 +3,6 @@
  * as data and the page's script only adds the formatters. Counts of series and markers are returned beside
  * each option so the command's --json and the browser test can check what was drawn.
  */
-import type {DailySeries} from '../anomalies/series.js'
 import type {Spike, Step} from '../anomalies/types.js'
 import {formatRatio, formatShare} from '../cli/format.js'
 import type {CorrelatedStep} from '../correlate/types.js'
@@ -28,8 +27,10 @@ export interface ChartSpec {
 }
 
 export interface SeriesChartInput {
-  total: DailySeries
-  byUsageType: DailySeries[]
+  /** The series label (a usage type, or 'DataTransfer-Out' for the egress total) and its unit. */
+  label: string
+  unit: string
+  points: Array<{day: string; value: number}>
   steps: Step[]
   spikes: Spike[]
   /** Correlated steps; the top-ranked change of each is annotated. */
@@ -40,14 +41,12 @@ const STEP_COLOUR = '#c0392b'
 const CHANGE_COLOUR = '#1f6f43'
 
 /**
- * Daily usage (total, and per usage type when there are several) on a log axis, with a vertical line at each
- * step and a pin at the day of the top-ranked configuration change of each correlated step.
+ * Daily usage on a log axis, with a vertical line at each step and a pin at the day of the top-ranked
+ * configuration change of each correlated step.
  */
 export function seriesChart(input: SeriesChartInput): ChartSpec {
-  const {total} = input
-  const valueOn = new Map(total.points.map((p) => [p.day, p.value]))
-  // A log axis cannot place 0; such days are left out (gaps), never drawn as a fake small value.
-  const data = (series: DailySeries) => series.points.map((p) => [p.day, p.value > 0 ? p.value : null])
+  const {label, points, unit} = input
+  const valueOn = new Map(points.map((p) => [p.day, p.value]))
   const stepLines = input.steps.map((step) => ({
     label: {formatter: `${step.date}: ${step.direction === 'up' ? '▲' : '▼'} ${formatRatio(step.ratio)}`},
     name: `step ${step.date}`,
@@ -60,10 +59,11 @@ export function seriesChart(input: SeriesChartInput): ChartSpec {
     return [{coord: [day, valueOn.get(day) ?? null], name: `${top.subject} (${day})`, value: top.subject}]
   })
   const spikePins = input.spikes.map((spike) => ({coord: [spike.date, spike.value], name: `spike ${spike.date}: ${formatRatio(spike.ratio)}`, value: formatRatio(spike.ratio)}))
-  const series: Array<Record<string, unknown>> = [
+  const series = [
     {
       connectNulls: false,
-      data: data(total),
+      // A log axis cannot place 0; such days are left out (gaps), never drawn as a fake small value.
+      data: points.map((p) => [p.day, p.value > 0 ? p.value : null]),
       lineStyle: {width: 2},
       markLine: {data: stepLines, label: {color: STEP_COLOUR, fontWeight: 'bold', position: 'end'}, lineStyle: {color: STEP_COLOUR, type: 'dashed', width: 1.5}, symbol: 'none'},
       markPoint: {
@@ -73,17 +73,11 @@ export function seriesChart(input: SeriesChartInput): ChartSpec {
         symbol: 'pin',
         symbolSize: 36,
       },
-      name: total.usageType,
+      name: label,
       showSymbol: false,
       type: 'line',
     },
   ]
-  // One line per usage type only when they differ from the total (several types).
-  if (input.byUsageType.length > 1) {
-    for (const part of input.byUsageType) {
-      series.push({data: data(part), lineStyle: {width: 1}, name: part.usageType, showSymbol: false, type: 'line'})
-    }
-  }
   return {
     id: 'series',
     markers: stepLines.length + changePins.length + spikePins.length,
@@ -96,12 +90,12 @@ export function seriesChart(input: SeriesChartInput): ChartSpec {
       tooltip: {trigger: 'axis'},
       xAxis: {type: 'time'},
       // Base 32 (2^5) puts bytes ticks on round binary values: 1 MB, 32 MB, 1 GB.
-      yAxis: {logBase: total.unit === 'bytes' ? 32 : 10, name: total.unit === 'bytes' ? 'per day' : `${total.unit} per day`, type: 'log'},
+      yAxis: {logBase: unit === 'bytes' ? 32 : 10, name: unit === 'bytes' ? 'per day' : `${unit} per day`, type: 'log'},
     },
     series: series.length,
-    title: `Daily ${total.usageType}`,
+    title: `Daily ${label}`,
     yAxisType: 'log',
-    yFormat: total.unit === 'bytes' ? 'bytes' : 'count',
+    yFormat: unit === 'bytes' ? 'bytes' : 'count',
   }
 }
 

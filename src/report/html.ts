@@ -8,13 +8,35 @@ import {readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 
 import {formatBytes, formatCount, formatShare} from '../cli/format.js'
+import type {Evidence, MissingEvidence} from '../explain/evidence.js'
+import {buildNarrative} from '../explain/narrative.js'
 import {type ChartSpec, cumulativeChart, seriesChart} from './charts.js'
-import type {Evidence} from './provisional-evidence.js'
-import {behaviourTables, candidatesTables, captureOverview, escapeHtml, portsTable, probeTable, rateLimitTable, stepsTable, talkersTable, thresholdsTable} from './tables.js'
+import {
+  behaviourTables,
+  billTables,
+  candidatesTables,
+  captureOverview,
+  escapeHtml,
+  portsTable,
+  probeTable,
+  rateLimitTable,
+  snippetsHtml,
+  stepsTable,
+  symmetryTable,
+  talkersTable,
+  thresholdsTable,
+} from './tables.js'
+
+export interface ChartSummary {
+  id: ChartSpec['id']
+  title: string
+  series: number
+  markers: number
+}
 
 export interface RenderedReport {
   html: string
-  charts: Array<Pick<ChartSpec, 'id' | 'markers' | 'series' | 'title'>>
+  charts: ChartSummary[]
 }
 
 let echartsSource: string | undefined
@@ -34,12 +56,15 @@ export function renderReportHtml(evidence: Evidence): string {
   return renderReport(evidence).html
 }
 
+/** Narrative sections drawn elsewhere in the page with more detail than a sentence list. */
+const NARRATIVE_SHOWN_ELSEWHERE = new Set(['Missing evidence', 'What to do'])
+
 export function renderReport(evidence: Evidence): RenderedReport {
   const charts: ChartSpec[] = []
   const sections: string[] = []
-  const missingNote = (what: string, fallback: string) => {
-    const entry = evidence.missing.find((m) => m.what === what)
-    const text = entry ? [entry.why, entry.how].filter(Boolean).join(' — ') : fallback
+  const missingNote = (kinds: Array<MissingEvidence['evidence']>, fallback: string) => {
+    const entry = evidence.missing.find((m) => kinds.includes(m.evidence))
+    const text = entry ? `${entry.why}. To get it: ${entry.how}.` : fallback
     return `<p class="missing">Not available: ${escapeHtml(text)}</p>`
   }
   const chartBox = (spec: ChartSpec) => {
@@ -47,25 +72,36 @@ export function renderReport(evidence: Evidence): RenderedReport {
     const toggle = spec.id === 'series' ? '<button id="log-toggle" type="button" aria-pressed="true">y axis: log (switch to linear)</button>' : ''
     return `<figure><figcaption>${escapeHtml(spec.title)} ${toggle}</figcaption><div class="chart" data-chart="${spec.id}"></div></figure>`
   }
+  const {anomalies, bill, capture, correlation, probe, remediation, symmetry} = evidence
 
-  if (evidence.summary) sections.push(section('summary', 'What happened', evidence.summary.split(/\n{2,}/).map((p) => `<p>${escapeHtml(p)}</p>`).join('')))
+  const story = buildNarrative(evidence).filter((section) => !NARRATIVE_SHOWN_ELSEWHERE.has(section.title) && section.claims.length > 0)
+  if (story.length > 0) {
+    const body = story
+      .map((section) => `<h3>${escapeHtml(section.title)}</h3><ul class="claims">${section.claims.map((c) => `<li>${escapeHtml(c.text)} <span class="source">${escapeHtml(c.source)}</span></li>`).join('')}</ul>`)
+      .join('\n')
+    sections.push(section('story', 'What happened', body))
+  }
 
-  const {anomalies, correlation} = evidence
   if (anomalies) {
-    const correlated = correlation?.steps ?? []
     const body = [
-      chartBox(seriesChart({byUsageType: anomalies.byUsageType, correlated, spikes: anomalies.spikes, steps: anomalies.steps, total: anomalies.series})),
-      anomalies.steps.length === 0 ? '<p class="note">No step found in the series.</p>' : stepsTable(anomalies.steps),
+      chartBox(seriesChart({correlated: correlation?.steps ?? [], label: anomalies.usageType, points: anomalies.series, spikes: anomalies.spikes, steps: anomalies.steps, unit: anomalies.unit})),
+      anomalies.steps.length === 0 ? missingNote(['step'], 'no step in the series.') : stepsTable(anomalies.steps),
+      `<p class="note">${escapeHtml(`${anomalies.usageType}: ${anomalies.days} days from ${anomalies.firstDay} to ${anomalies.lastDay}${anomalies.missingDays > 0 ? `, ${anomalies.missingDays} days without data (gaps, not zeros)` : ''}; usage types: ${anomalies.usageTypes.join(', ')}. Costs: ${anomalies.pricing.label}.`)}</p>`,
     ]
     sections.push(section('usage', 'Daily usage and its steps', body.join('\n')))
   } else {
-    sections.push(section('usage', 'Daily usage and its steps', missingNote('anomalies', 'no usage series in the store (billwatch ingest FILE…).')))
+    sections.push(section('usage', 'Daily usage and its steps', missingNote(['usage'], 'no usage series in the store.')))
   }
+  sections.push(section('bill', 'The bill', bill ? billTables(bill) : missingNote(['usage', 'step'], 'no step to price.')))
+  sections.push(section('symmetry', 'Inbound against outbound', symmetry ? symmetryTable(symmetry) : missingNote(['ingress', 'usage'], 'no inbound usage to compare with.')))
   sections.push(
-    section('changes', 'Configuration changes around each step', correlation ? candidatesTables(correlation.steps) || '<p class="note">No step to correlate.</p>' : missingNote('correlation', 'no configuration history given (--repo DIR).')),
+    section(
+      'changes',
+      'Configuration changes around each step',
+      correlation && correlation.steps.length > 0 ? candidatesTables(correlation.steps) : missingNote(['change'], 'no configuration history was read.'),
+    ),
   )
 
-  const {capture} = evidence
   if (capture) {
     const body = [
       captureOverview(capture),
@@ -76,21 +112,31 @@ export function renderReport(evidence: Evidence): RenderedReport {
       thresholdsTable(capture),
       '<h3>Top talkers</h3>',
       talkersTable(capture),
+      '<h3>NAT gateways, misbehaving clients and fleets</h3>',
+      behaviourTables(capture.ntp),
     ]
     sections.push(section('capture', 'Who the traffic goes to (packet capture)', body.join('\n')))
   } else {
-    sections.push(section('capture', 'Who the traffic goes to (packet capture)', missingNote('capture', 'no packet capture given (--pcap FILE).')))
+    sections.push(section('capture', 'Who the traffic goes to (packet capture)', missingNote(['capture'], 'no packet capture.')))
   }
-  sections.push(section('ratelimit', 'Rate limiting: what-ifs', evidence.rateLimit ? rateLimitTable(evidence.rateLimit) : missingNote('rateLimit', 'needs a packet capture (--pcap FILE).')))
-  sections.push(section('clients', 'NATs, misbehaving clients and fleets', evidence.behaviour ? behaviourTables(evidence.behaviour) : missingNote('behaviour', 'needs a packet capture (--pcap FILE).')))
-  sections.push(section('probe', 'Does the server answer anyone? (probe)', evidence.probe ? probeTable(evidence.probe) : missingNote('probe', 'no probe run (--probe HOST).')))
+
+  const remedies = [
+    '<h3>Rate limiting: what the capture would have cost</h3>',
+    remediation.rateLimiting.length > 0 ? rateLimitTable(remediation.rateLimiting, capture?.ntp.rateLimiting) : missingNote(['capture'], 'no replay of the capture through the rate limiters.'),
+    '<h3>Configuration</h3>',
+    snippetsHtml(remediation.snippets),
+    '<h3>The pool and the devices</h3>',
+    `<ul>${remediation.advice.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`,
+  ]
+  sections.push(section('remedies', 'What to do', remedies.join('\n')))
+  sections.push(section('probe', 'Does the server answer anyone? (probe)', probe ? probeTable(probe) : missingNote(['probe'], 'no probe result.')))
   sections.push(
     section(
       'missing',
       'Missing evidence',
       evidence.missing.length === 0
         ? '<p class="note">Nothing is missing: every kind of evidence was available.</p>'
-        : `<ul>${evidence.missing.map((m) => `<li><strong>${escapeHtml(m.what)}</strong>: ${escapeHtml(m.why)}${m.how ? ` — ${escapeHtml(m.how)}` : ''}</li>`).join('')}</ul>`,
+        : `<ul class="missing-list">${evidence.missing.map((m) => `<li><strong>${escapeHtml(m.evidence)}</strong>: ${escapeHtml(m.why)}. To get it: <code>${escapeHtml(m.how)}</code></li>`).join('')}</ul>`,
     ),
   )
 
@@ -104,7 +150,7 @@ export function renderReport(evidence: Evidence): RenderedReport {
 <style>${STYLE}</style>
 </head>
 <body>
-<header><h1>billwatch report</h1><p class="meta">Generated ${escapeHtml(evidence.generatedAt)}. Every figure below comes from the evidence embedded in this file; what is missing is said to be missing.</p></header>
+<header><h1>billwatch report</h1><p class="meta">Generated ${escapeHtml(evidence.generatedAt)} from store ${escapeHtml(evidence.store)}. Every figure comes from the evidence embedded in this file; what is missing is said to be missing.</p></header>
 <main>
 ${sections.join('\n')}
 </main>
@@ -151,6 +197,11 @@ td:last-child { max-width: 560px; }
 .missing { color: var(--missing); background: #fff6e8; border-left: 4px solid var(--missing); padding: 6px 10px; }
 .note { color: var(--muted); }
 .verdict-served { color: #a02020; }
+.claims li { margin: 3px 0; }
+.source { color: var(--muted); font-size: 12.5px; }
+.source::before { content: "— "; }
+pre { background: #f6f8fa; border: 1px solid var(--rule); border-radius: 4px; padding: 8px 10px; font-size: 13px; overflow-x: auto; }
+code { font-size: 13px; background: #f3f5f7; padding: 1px 4px; border-radius: 3px; }
 .assumptions { color: var(--muted); font-size: 13px; }
 @media print { .chart { break-inside: avoid; } button { display: none; } }
 `

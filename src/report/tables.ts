@@ -1,16 +1,22 @@
 /** The report's HTML tables, one function per kind of evidence. Every cell is escaped; figures use src/cli/format.ts. */
 import type {Step} from '../anomalies/types.js'
-import type {BehaviourReport} from '../behaviour/index.js'
 import {formatBytes, formatCount, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import type {CorrelatedStep} from '../correlate/types.js'
-import type {PcapReport} from '../pcap/report.js'
+import type {BillEvidence, SymmetryEvidence} from '../explain/evidence.js'
+import type {ConfigSnippet} from '../explain/remediation.js'
+import type {NtpReport, PcapReport} from '../pcap/report.js'
 import type {ProbeResult} from '../probe/index.js'
-import type {RateLimitReport} from '../ratelimit/index.js'
+import type {LimiterResult, RateLimitReport} from '../ratelimit/index.js'
 
 type Cell = number | string
 
 export function escapeHtml(text: string): string {
   return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&#39;')
+}
+
+/** Label/value rows (no header). */
+export function keyValueTable(rows: Array<[string, Cell]>, id: string): string {
+  return htmlTable(['', ''], rows, {id})
 }
 
 /** A table; numbers are right-aligned, like renderTable's text tables. */
@@ -19,7 +25,8 @@ export function htmlTable(headers: string[], rows: Cell[][], options: {caption?:
   const cell = (tag: string, value: Cell, i: number) => `<${tag}${numeric[i] ? ' class="num"' : ''}>${escapeHtml(String(value))}</${tag}>`
   const id = options.id === undefined ? '' : ` id="${escapeHtml(options.id)}"`
   const caption = options.caption === undefined ? '' : `<caption>${escapeHtml(options.caption)}</caption>`
-  return `<table${id}>${caption}<thead><tr>${headers.map((h, i) => cell('th', h, i)).join('')}</tr></thead><tbody>${rows
+  const head = headers.some((h) => h !== '') ? `<thead><tr>${headers.map((h, i) => cell('th', h, i)).join('')}</tr></thead>` : ''
+  return `<table${id}>${caption}${head}<tbody>${rows
     .map((row) => `<tr>${row.map((value, i) => cell('td', value, i)).join('')}</tr>`)
     .join('')}</tbody></table>`
 }
@@ -78,7 +85,7 @@ export function candidatesTables(steps: CorrelatedStep[]): string {
 }
 
 export function captureOverview(capture: PcapReport): string {
-  const rows: Cell[][] = [
+  const rows: Array<[string, Cell]> = [
     ['file', capture.file],
     ['span', `${capture.start ?? '?'} → ${capture.end ?? '?'} (${formatCount(Math.round(capture.durationSec))} s)`],
     ['server', capture.host ? `${capture.host.address}${capture.host.detected ? ' (detected)' : ''}` : 'unknown'],
@@ -92,7 +99,7 @@ export function captureOverview(capture: PcapReport): string {
     const c = capture.control
     rows.push(['control server', `${c.file}: ${formatRatio(c.ratios.bytesPerSec)} less NTP bytes/s than this one, ${formatRatio(c.ratios.uniqueClientsNormalised)} the clients (same duration)`])
   }
-  return htmlTable(['', ''], rows, {id: 'capture-overview'}).replace('<thead><tr><th></th><th></th></tr></thead>', '')
+  return keyValueTable(rows, 'capture-overview')
 }
 
 export function portsTable(capture: PcapReport): string {
@@ -129,10 +136,12 @@ export function thresholdsTable(capture: PcapReport): string {
   )
 }
 
-export function rateLimitTable(report: RateLimitReport): string {
+/** Replays of the capture through each daemon's limiter; `report` adds the baseline and assumptions when the capture has them. */
+export function rateLimitTable(results: LimiterResult[], report: RateLimitReport | undefined): string {
+  const caption = report ? `Replay of ${formatCount(report.requests)} time requests; today: ${formatUsd(report.baseline.annualCostUsd)}/year (${report.pricing})` : 'Replay of the capture\'s time requests'
   const table = htmlTable(
     ['daemon', 'setting', 'answered', 'KoDs', 'dropped', 'egress cut', 'per year', 'saved per year', 'NATs blacked out'],
-    report.results.map((r) => [
+    results.map((r) => [
       r.algorithm,
       r.setting,
       r.answered,
@@ -143,37 +152,48 @@ export function rateLimitTable(report: RateLimitReport): string {
       formatUsd(r.savedAnnualUsd),
       r.blackedOutNats.length === 0 ? 'none' : r.blackedOutNats.map((n) => n.address).join(', '),
     ]),
-    {caption: `Replay of ${formatCount(report.requests)} time requests; today: ${formatUsd(report.baseline.annualCostUsd)}/year (${report.pricing})`, id: 'ratelimit-table'},
+    {caption, id: 'ratelimit-table'},
   )
-  return `${table}<ul class="assumptions">${report.assumptions.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`
+  const assumptions = report?.assumptions ?? []
+  return assumptions.length === 0 ? table : `${table}<ul class="assumptions">${assumptions.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`
 }
 
-export function behaviourTables(behaviour: BehaviourReport): string {
+export function snippetsHtml(snippets: ConfigSnippet[]): string {
+  return snippets
+    .map((s) => `<div class="snippet"><p><strong>${escapeHtml(s.daemon)}</strong> (${escapeHtml(s.file)}): ${escapeHtml(s.effect ?? 'no capture to replay, so its effect is unknown')}</p><pre>${escapeHtml(s.config)}</pre></div>`)
+    .join('\n')
+}
+
+/** NAT gateways, misbehaving clients and fleets, as far as the capture analysis found them. */
+export function behaviourTables(ntp: NtpReport): string {
   const parts: string[] = []
+  if (ntp.suspectedNat === undefined && ntp.fleets === undefined && ntp.misbehaving === undefined) {
+    return '<p class="missing">Not available: this capture analysis carries no client-behaviour findings (re-run billwatch pcap).</p>'
+  }
   parts.push(
-    behaviour.suspectedNat.length === 0
+    !ntp.suspectedNat || ntp.suspectedNat.length === 0
       ? '<p class="note">No address looks like a NAT with many hosts behind it.</p>'
       : htmlTable(
           ['address', 'hosts behind (est.)', 'confidence', 'method', 'requests', 'q/s', 'source ports', 'also misbehaving'],
-          behaviour.suspectedNat.map((n) => [n.address, n.estimatedHosts, n.confidence, n.method, n.requests, n.qps.toFixed(2), n.ports, n.alsoMisbehaving ? 'yes' : 'no']),
-          {caption: `Suspected NATs (${behaviour.suspectedNatTotal})`, id: 'nat-table'},
+          ntp.suspectedNat.map((n) => [n.address, n.estimatedHosts, n.confidence, n.method, n.requests, n.qps.toFixed(2), n.ports, n.alsoMisbehaving ? 'yes' : 'no']),
+          {caption: `Suspected NAT gateways (${ntp.suspectedNatTotal ?? ntp.suspectedNat.length}): do not block them as greedy clients`, id: 'nat-table'},
         ),
   )
-  if (behaviour.misbehaving.length > 0) {
+  if (ntp.misbehaving && ntp.misbehaving.length > 0) {
     parts.push(
       htmlTable(
         ['address', 'why', 'requests', 'q/s', 'KoDs received', 'requests after KoD', 'behind NAT'],
-        behaviour.misbehaving.map((m) => [m.address, m.reasons.join(', '), m.requests, m.qps.toFixed(2), m.kodsReceived, m.requestsAfterKod, m.behindNat ? 'yes' : 'no']),
-        {caption: `Misbehaving clients (${behaviour.misbehavingTotal})`, id: 'misbehaving-table'},
+        ntp.misbehaving.map((m) => [m.address, m.reasons.join(', '), m.requests, m.qps.toFixed(2), m.kodsReceived, m.requestsAfterKod, m.behindNat ? 'yes' : 'no']),
+        {caption: `Misbehaving clients (${ntp.misbehavingTotal ?? ntp.misbehaving.length})`, id: 'misbehaving-table'},
       ),
     )
   }
   parts.push(
-    behaviour.fleets.length === 0
+    !ntp.fleets || ntp.fleets.length === 0
       ? '<p class="note">No synchronised fleet of clients in the capture.</p>'
       : htmlTable(
           ['start', 'end', 'clients added', 'requests', 'one-shot share', 'version', 'recurs'],
-          behaviour.fleets.map((f) => [
+          ntp.fleets.map((f) => [
             f.start,
             f.end,
             f.clients,
@@ -186,6 +206,32 @@ export function behaviourTables(behaviour: BehaviourReport): string {
         ),
   )
   return parts.join('\n')
+}
+
+export function billTables(bill: BillEvidence): string {
+  const head = keyValueTable(
+    [
+      ['the step adds per month', formatUsd(bill.monthlyDeltaUsd)],
+      ['the step adds per year', formatUsd(bill.yearlyDeltaUsd)],
+      ['first day it costs money', bill.costStepDate ?? '—'],
+      ['priced with', bill.pricing],
+    ],
+    'bill-table',
+  )
+  const months = htmlTable(
+    ['month', 'days', 'egress', 'ingress', 'egress cost'],
+    bill.months.map((m) => [m.month, m.days, formatBytes(m.egressBytes), formatBytes(m.ingressBytes), m.egressCostUsd === null ? 'not in export' : formatUsd(m.egressCostUsd)]),
+    {caption: 'Internet data transfer per month', id: 'months-table'},
+  )
+  return `${head}\n${months}`
+}
+
+export function symmetryTable(symmetry: SymmetryEvidence): string {
+  return htmlTable(
+    ['from', 'to', 'outbound', 'inbound', 'outbound ÷ inbound', 'verdict'],
+    [[symmetry.from, symmetry.to, formatBytes(symmetry.egressBytes), formatBytes(symmetry.ingressBytes), symmetry.ratio.toFixed(3), symmetry.verdict]],
+    {id: 'symmetry-table'},
+  )
 }
 
 export function probeTable(probe: ProbeResult): string {

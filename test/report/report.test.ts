@@ -1,0 +1,175 @@
+/**
+ * `billwatch report` end to end: the real pipeline on the samples writes the HTML, and Debian's chromium
+ * (headless, fresh profile, every non-file request blocked) opens it and proves the charts drew what the
+ * embedded evidence says, the log toggle works, and nothing errs.
+ */
+import {execFileSync} from 'node:child_process'
+import {existsSync, mkdirSync, readdirSync, readFileSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {ROOT, runCli, SAMPLES, tempDir} from '../helpers/cli.js'
+import {type OpenedPage, openFile} from './browser.js'
+
+const USAGE_REPORT = join(SAMPLES, 'billing/usage-report-ec2-2013-06-01_2014-06-01.csv')
+const CAPTURE = join(SAMPLES, 'ntp-server.pcap')
+const SCREENSHOT = join(ROOT, 'test/out/report.png')
+
+interface ReportJson {
+  out: string
+  bytes: number
+  charts: Array<{id: string; series: number; markers: number}>
+  missing: Array<{evidence: string; why: string; how: string}>
+}
+
+/** What a drawn chart holds, read from the live ECharts instance and its canvas. */
+interface DrawnChart {
+  series: Array<{name: string; type: string; points: number; markLine: unknown[]; markPoint: Array<{name: string; coord?: unknown[]}>}>
+  yAxisType: string
+  xAxisType: string
+  /** Canvas pixels that are not the white background. */
+  inkPixels: number
+  pixels: number
+}
+
+// Page functions run in the browser (serialised: no closures); the test compiles without DOM types,
+// so the page's globals are reached through an untyped globalThis.
+function drawn(page: OpenedPage['page'], id: string): Promise<DrawnChart> {
+  return page.evaluate((chartId: string) => {
+    const chart = (globalThis as any).billwatchReport.charts[chartId]
+    const option = chart.getOption()
+    const canvas = (globalThis as any).document.querySelector(`[data-chart="${chartId}"] canvas`)
+    const {data} = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height)
+    let ink = 0
+    for (let i = 0; i < data.length; i += 4) if (data[i + 3]! > 0 && (data[i]! < 240 || data[i + 1]! < 240 || data[i + 2]! < 240)) ink++
+    return {
+      inkPixels: ink,
+      pixels: canvas.width * canvas.height,
+      series: option.series.map((s: any) => ({
+        markLine: s.markLine?.data ?? [],
+        markPoint: s.markPoint?.data ?? [],
+        name: s.name,
+        points: s.data.length,
+        type: s.type,
+      })),
+      xAxisType: option.xAxis[0].type,
+      yAxisType: option.yAxis[0].type,
+    }
+  }, id)
+}
+
+function evidenceIn(page: OpenedPage['page']): Promise<any> {
+  return page.evaluate(() => JSON.parse((globalThis as any).document.querySelector('#billwatch-evidence').textContent))
+}
+
+describe('billwatch report on the samples', () => {
+  const tmp = tempDir('billwatch-report-')
+  const db = join(tmp.dir, 'bw.duckdb')
+  const repo = join(tmp.dir, 'etc')
+  const out = join(tmp.dir, 'out/seed report.html')
+  let json: ReportJson
+  let opened: OpenedPage
+
+  beforeAll(async () => {
+    const ingest = await runCli(['ingest', USAGE_REPORT, '--db', db, '--json'])
+    expect(ingest.code, ingest.stderr).toBe(0)
+    execFileSync('bash', [join(SAMPLES, 'make-etc-repo.sh'), repo], {stdio: 'ignore'})
+    mkdirSync(join(tmp.dir, 'out'))
+    const report = await runCli(['report', '--db', db, '--repo', repo, '--pcap', CAPTURE, '--out', out, '--json'])
+    expect(report.code, report.stderr).toBe(0)
+    json = report.json()
+    opened = await openFile(out)
+    await opened.page.waitForFunction(() => (globalThis as any).billwatchReport?.ready === true, null, {timeout: 20_000})
+  })
+
+  afterAll(async () => {
+    await opened?.close()
+    tmp.cleanup()
+  })
+
+  it('prints where the report is, its size, its charts and the missing evidence', () => {
+    expect(json.out).toBe(out)
+    expect(json.bytes).toBe(statSync(out).size)
+    expect(json.charts.map((c) => c.id)).toEqual(['series', 'cumulative'])
+    // No --probe was given: the probe is missing, and said to be.
+    expect(json.missing.map((m) => m.evidence)).toEqual(['probe'])
+    // Written atomically: no temp file left beside it.
+    expect(readdirSync(join(tmp.dir, 'out'))).toEqual(['seed report.html'])
+  })
+
+  it('opens with no network: nothing outside the file was requested and nothing erred', () => {
+    expect(opened.blocked).toEqual([])
+    expect(opened.errors).toEqual([])
+    const html = readFileSync(out, 'utf8')
+    expect(html).not.toMatch(/<(?:script|link|img)[^>]+(?:src|href)=["']?https?:/i)
+  })
+
+  it('draws the daily series on a log axis with a marker at each step and the ranked change annotated', async () => {
+    const evidence = await evidenceIn(opened.page)
+    const chart = await drawn(opened.page, 'series')
+    const {steps} = evidence.anomalies
+    expect(chart.series).toHaveLength(1)
+    expect(chart.series[0]!.points).toBe(evidence.anomalies.series.length)
+    expect(chart.series[0]!.points).toBe(365)
+    expect(chart.xAxisType).toBe('time')
+    expect(chart.yAxisType).toBe('log')
+    // The seed: egress stepped up on 2014-03-30, the day after "ntp installed" (2014-03-29 18:41 UTC).
+    const stepDates = chart.series[0]!.markLine.map((m: any) => m.xAxis)
+    expect(stepDates).toEqual(steps.map((s: any) => s.date))
+    expect(stepDates).toContain('2014-03-30')
+    const pins = chart.series[0]!.markPoint
+    expect(pins).toHaveLength(evidence.correlation.steps.filter((s: any) => s.candidates.length > 0).length + evidence.anomalies.spikes.length)
+    const ntp = pins.find((p) => p.name.startsWith('ntp installed'))
+    expect(ntp?.coord?.[0]).toBe('2014-03-29')
+    const {markers, series} = json.charts.find((c) => c.id === 'series')!
+    expect({markers, series}).toEqual({markers: stepDates.length + pins.length, series: chart.series.length})
+    // Something is drawn: lines, labels and axes cover a real part of the canvas.
+    expect(chart.inkPixels).toBeGreaterThan(chart.pixels * 0.01)
+  })
+
+  it('draws the cumulative traffic-by-client curve on a log query axis with the blocking thresholds', async () => {
+    const evidence = await evidenceIn(opened.page)
+    const chart = await drawn(opened.page, 'cumulative')
+    const {cumulativeShare, thresholds} = evidence.capture.ntp
+    expect(chart.xAxisType).toBe('log')
+    expect(chart.series.map((s) => s.points)).toEqual([cumulativeShare.length, cumulativeShare.length])
+    const marked = chart.series[0]!.markLine.map((m: any) => m.xAxis)
+    const partialBlocks = thresholds.filter((t: any) => t.minQueries > 1 && t.blockedClients > 0).map((t: any) => t.minQueries)
+    expect(marked).toEqual(partialBlocks)
+    expect(marked.length).toBeGreaterThan(0)
+    expect(json.charts.find((c) => c.id === 'cumulative')).toMatchObject({markers: marked.length, series: 2})
+    expect(chart.inkPixels).toBeGreaterThan(chart.pixels * 0.01)
+  })
+
+  it('switches the series between log and linear with the toggle, and redraws', async () => {
+    const {page} = opened
+    const canvasImage = () => page.evaluate(() => (globalThis as any).document.querySelector('[data-chart="series"] canvas').toDataURL())
+    const before = await canvasImage()
+    await page.click('#log-toggle')
+    expect((await drawn(page, 'series')).yAxisType).toBe('value')
+    await expect.poll(canvasImage).not.toBe(before)
+    expect(await page.textContent('#log-toggle')).toMatch(/linear/)
+    await page.click('#log-toggle')
+    expect((await drawn(page, 'series')).yAxisType).toBe('log')
+    expect(opened.errors).toEqual([])
+  })
+
+  it('shows the tables, with the capture figures the pcap analysis measured and a note for what is missing', async () => {
+    const {page} = opened
+    const evidence = await evidenceIn(page)
+    expect(await page.textContent('#steps-table')).toContain('2014-03-30')
+    expect(await page.textContent('#candidates-2014-03-30 tbody tr:first-child')).toContain('ntp installed')
+    expect(await page.locator('#thresholds-table tbody tr').count()).toBe(evidence.capture.ntp.thresholds.length)
+    expect(await page.locator('#talkers-table tbody tr').count()).toBe(evidence.capture.ntp.topTalkers.length)
+    expect(await page.textContent('#talkers-table tbody tr:first-child')).toContain(evidence.capture.ntp.topTalkers[0].address)
+    // The seed's "NTP is 99.6% of outbound" figure, as the capture measured it.
+    expect(await page.textContent('#capture-overview')).toContain(`${(evidence.capture.ntp.shareOfOutbound * 100).toFixed(1)}%`)
+    const probeNote = page.locator('#probe .missing')
+    expect(await probeNote.isVisible()).toBe(true)
+    expect(await page.textContent('#missing')).toContain('probe')
+    mkdirSync(join(ROOT, 'test/out'), {recursive: true})
+    await page.screenshot({fullPage: true, path: SCREENSHOT})
+    expect(existsSync(SCREENSHOT)).toBe(true)
+  })
+})
