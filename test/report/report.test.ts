@@ -4,7 +4,7 @@
  * embedded evidence says, the log toggle works, and nothing errs.
  */
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, readFileSync, statSync} from 'node:fs'
+import {copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -63,29 +63,48 @@ function evidenceIn(page: OpenedPage['page']): Promise<any> {
   return page.evaluate(() => JSON.parse((globalThis as any).document.querySelector('#billwatch-evidence').textContent))
 }
 
+const tmp = tempDir('billwatch-report-')
+const ingestedStore = join(tmp.dir, 'ingested.duckdb')
+
+beforeAll(async () => {
+  const ingest = await runCli(['ingest', USAGE_REPORT, '--db', ingestedStore, '--json'])
+  expect(ingest.code, ingest.stderr).toBe(0)
+})
+
+afterAll(() => tmp.cleanup())
+
+/** A store holding only the ingested usage report (each run saves its evidence, so each test gets its own). */
+function freshStore(name: string): string {
+  const db = join(tmp.dir, `${name}.duckdb`)
+  copyFileSync(ingestedStore, db)
+  return db
+}
+
+function openReport(file: string): Promise<OpenedPage> {
+  return openFile(file).then(async (opened) => {
+    await opened.page.waitForFunction(() => (globalThis as any).billwatchReport?.ready === true, null, {timeout: 20_000})
+    return opened
+  })
+}
+
 describe('billwatch report on the samples', () => {
-  const tmp = tempDir('billwatch-report-')
-  const db = join(tmp.dir, 'bw.duckdb')
   const repo = join(tmp.dir, 'etc')
   const out = join(tmp.dir, 'out/seed report.html')
   let json: ReportJson
   let opened: OpenedPage
 
   beforeAll(async () => {
-    const ingest = await runCli(['ingest', USAGE_REPORT, '--db', db, '--json'])
-    expect(ingest.code, ingest.stderr).toBe(0)
+    const db = freshStore('seed')
     execFileSync('bash', [join(SAMPLES, 'make-etc-repo.sh'), repo], {stdio: 'ignore'})
     mkdirSync(join(tmp.dir, 'out'))
     const report = await runCli(['report', '--db', db, '--repo', repo, '--pcap', CAPTURE, '--out', out, '--json'])
     expect(report.code, report.stderr).toBe(0)
     json = report.json()
-    opened = await openFile(out)
-    await opened.page.waitForFunction(() => (globalThis as any).billwatchReport?.ready === true, null, {timeout: 20_000})
+    opened = await openReport(out)
   })
 
   afterAll(async () => {
     await opened?.close()
-    tmp.cleanup()
   })
 
   it('prints where the report is, its size, its charts and the missing evidence', () => {
@@ -171,5 +190,57 @@ describe('billwatch report on the samples', () => {
     mkdirSync(join(ROOT, 'test/out'), {recursive: true})
     await page.screenshot({fullPage: true, path: SCREENSHOT})
     expect(existsSync(SCREENSHOT)).toBe(true)
+  })
+})
+
+describe('billwatch report with less evidence', () => {
+  it('says what is missing instead of drawing it, and keeps a hostile commit subject as text', async () => {
+    const db = freshStore('partial')
+    const repo = join(tmp.dir, 'etc-hostile')
+    execFileSync('bash', [join(SAMPLES, 'make-etc-repo.sh'), repo], {stdio: 'ignore'})
+    // A change inside the step's window whose subject tries to end the page's scripts.
+    const hostile = '</script><script>document.title="pwned"</script><!-- <b>tuned sysctl</b>'
+    const date = '2014-03-27T10:00:00+00:00'
+    execFileSync('git', ['-C', repo, 'commit', '-q', '--allow-empty', '-m', hostile], {
+      env: {...process.env, GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.invalid', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.invalid'},
+    })
+    const out = join(tmp.dir, 'partial.html')
+    const report = await runCli(['report', '--db', db, '--repo', repo, '--out', out, '--json'])
+    expect(report.code, report.stderr).toBe(0)
+    const json: ReportJson = report.json()
+    expect(json.charts.map((c) => c.id)).toEqual(['series'])
+    expect(json.missing.map((m) => m.evidence).sort()).toEqual(['capture', 'probe'])
+
+    const opened = await openReport(out)
+    try {
+      const {page} = opened
+      expect(opened.errors).toEqual([])
+      expect(opened.blocked).toEqual([])
+      expect(await page.title()).toBe('billwatch report')
+      expect(await page.locator('[data-chart="cumulative"]').count()).toBe(0)
+      const captureWhy = json.missing.find((m) => m.evidence === 'capture')!.why
+      expect(await page.locator('#capture .missing').textContent()).toContain(captureWhy)
+      expect(await page.locator('#remedies .missing').isVisible()).toBe(true)
+      expect(await page.textContent('#candidates-2014-03-30')).toContain(hostile)
+      expect(await page.locator('#candidates-2014-03-30 b').count()).toBe(0)
+      const evidence = await evidenceIn(page)
+      expect(evidence.correlation.steps[0].candidates.map((c: any) => c.subject)).toContain(hostile)
+      expect(evidence.capture).toBeNull()
+    } finally {
+      await opened.close()
+    }
+  })
+
+  it('refuses an --out it cannot write before doing any work, in one line, and writes nothing', async () => {
+    const db = freshStore('refused')
+    const storeBefore = readFileSync(db)
+    const missingDir = join(tmp.dir, 'no-such-dir/report.html')
+    const result = await runCli(['report', '--db', db, '--pcap', CAPTURE, '--out', missingDir])
+    expect(result.code).toBe(1)
+    expect(result.stderr.trim().split('\n')[0]).toMatch(/no-such-dir.*"out".*no such directory/)
+    expect(existsSync(join(tmp.dir, 'no-such-dir'))).toBe(false)
+    // Nothing was gathered either: the store was not even opened, so no capture analysis was saved in it.
+    expect(readFileSync(db).equals(storeBefore)).toBe(true)
+    expect(existsSync(`${db}.wal`)).toBe(false)
   })
 })
