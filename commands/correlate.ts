@@ -7,7 +7,8 @@ import {BillwatchError} from '../src/errors.js'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {formatCount, formatRatio} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
-import {correlate, type CorrelateResult, type StepInput} from '../src/correlate/index.js'
+import {analyseAnomalies, EGRESS_LABEL} from '../src/anomalies/index.js'
+import {correlate, type CorrelateResult, type StepInput, stepInput} from '../src/correlate/index.js'
 import {loadKnowledge} from '../src/correlate/knowledge.js'
 import {checkZone, findLogs, zoneOfRoot} from '../src/correlate/package-logs.js'
 
@@ -20,6 +21,10 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
 
   static override examples = [
     {
+      command: '<%= config.bin %> ingest samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv && <%= config.bin %> <%= command.id %> --repo /tmp/etc-history',
+      description: 'Correlate every step anomalies finds in the store',
+    },
+    {
       command: 'samples/make-etc-repo.sh /tmp/etc-history && <%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30',
       description: "Build the seed story's /etc history, then rank the changes before the 2014-03-30 egress step",
     },
@@ -31,14 +36,14 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
   static override flags = {
     'apt-log': Flags.string({description: 'apt history.log to read (plain or .gz); repeat for rotated files.', helpValue: 'FILE', multiple: true}),
     date: Flags.string({description: 'Correlate a step starting on this UTC day instead of the steps found in the store.', helpValue: 'YYYY-MM-DD', multiple: true}),
-    direction: Flags.string({default: 'up', description: 'With --date: did usage rise or fall?', options: ['up', 'down']}),
+    direction: Flags.string({description: 'With --date: did usage rise or fall? (default: as anomalies found it on that day, else up)', options: ['up', 'down']}),
     'dpkg-log': Flags.string({description: 'dpkg.log to read (plain or .gz); repeat for rotated files.', helpValue: 'FILE', multiple: true}),
     knowledge: Flags.string({description: 'Extra knowledge-base JSON (same shape as src/correlate/knowledge.json) to add or replace services.', helpValue: 'FILE'}),
     limit: Flags.integer({default: 5, description: 'Candidates shown per step.', min: 1}),
     'log-tz': Flags.string({description: "Time zone of the package logs' wall-clock times (default: ROOT/etc/timezone, else UTC).", helpValue: 'ZONE'}),
     repo: Flags.string({description: 'Git repository of the configuration (default: /etc, or ROOT/etc with --root).', helpValue: 'PATH'}),
     root: Flags.string({description: 'A machine root (mounted disk or copy of /): reads ROOT/etc, ROOT/var/log/apt/history.log* and ROOT/var/log/dpkg.log*.', helpValue: 'DIR'}),
-    'usage-type': Flags.string({default: 'DataTransfer-Out', description: 'With --date: the usage type that stepped (sets relevance).'}),
+    'usage-type': Flags.string({description: 'The usage that stepped: with --date, a usage type (default DataTransfer-Out, internet egress); without it, a GLOB passed to anomalies.'}),
     window: Flags.string({default: '7,1', description: 'Days before and after the step day to search.', helpValue: 'BEFORE[,AFTER]'}),
   }
 
@@ -53,27 +58,45 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     const logZone = flags['log-tz'] === undefined ? (root === undefined ? 'UTC' : zoneOfRoot(root)) : checkZone(flags['log-tz'])
     const repo = chooseRepo(flags.repo, root, aptLogs.length + dpkgLogs.length > 0)
     const knowledge = loadKnowledge(flags.knowledge)
-    if (flags.date === undefined) {
-      this.usage('give --date YYYY-MM-DD (steps from the store come with billwatch anomalies)', 'date')
-    }
-    const steps = flags.date.map((date): StepInput => ({
-      date: checkDate(date),
-      direction: flags.direction === 'down' ? 'down' : 'up',
-      ratio: null,
-      resourceId: null,
-      usageType: flags['usage-type'],
-    }))
+    // A store is in use when named (--db, BILLWATCH_DB) or already there; with --date, correlate needs none.
+    const useStore = flags.date === undefined || flags.db !== undefined || existsSync(this.storePath())
+    const steps = flags.date === undefined ? await this.stepsFromStore(flags['usage-type']) : await this.stepsByHand(flags.date, useStore)
     const progress = this.progress('reading history')
     const result = await correlate({
       aptLogs, daysAfter, daysBefore, dpkgLogs, knowledge, limit: flags.limit, logZone, onProgress: progress.update, repo, steps,
     })
     progress.done()
-    // A store is in use when named (--db, BILLWATCH_DB) or already there; correlate alone never needs one.
-    if (flags.db !== undefined || existsSync(this.storePath())) {
+    if (useStore) {
       await this.withStore((store) => store.saveEvidence('correlate', result.repo ?? 'logs', result))
     }
     this.log(renderResult(result))
     return result
+  }
+
+  /** The steps `anomalies` finds in the store. */
+  private async stepsFromStore(usageType: string | undefined): Promise<StepInput[]> {
+    const found = await this.withStore((store) => analyseAnomalies(store, usageType === undefined ? {} : {usageType}), {mustExist: true})
+    if (found.steps.length === 0) this.note(`no step in ${found.usageType} between ${found.firstDay} and ${found.lastDay}`)
+    return found.steps.map((step) => stepInput(step))
+  }
+
+  /** --date steps; when the store holds usage, the step anomalies finds on that day lends its size and direction. */
+  private async stepsByHand(dates: string[], useStore: boolean): Promise<StepInput[]> {
+    const {flags} = this
+    const usageType = flags['usage-type'] ?? EGRESS_LABEL
+    const known = useStore
+      ? await this.withStore(async (store) => {
+          const rows = await store.one<{n: number}>('SELECT count(*)::INTEGER AS n FROM usage')
+          if (!rows?.n) return []
+          return (await analyseAnomalies(store, flags['usage-type'] === undefined ? {} : {usageType})).steps
+        })
+      : []
+    return dates.map((date): StepInput => {
+      const day = checkDate(date)
+      const step = known.find((s) => s.date === day)
+      if (step && flags.direction === undefined) return stepInput(step)
+      return {date: day, direction: flags.direction === 'down' ? 'down' : 'up', ratio: null, resourceId: null, usageType}
+    })
   }
 }
 

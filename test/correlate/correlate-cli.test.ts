@@ -4,6 +4,7 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {Store} from '../../src/store/index.js'
 import {ROOT, runCli, tempDir} from '../helpers/cli.js'
 import {git} from './repo.js'
 
@@ -87,6 +88,36 @@ describe('billwatch correlate on the seed story', () => {
     const result = await runCli(['correlate', '--repo', empty, '--date', '2014-03-30', '--json'])
     expect(result.code).toBe(0)
     expect(result.json().steps[0].note).toBe(`repository ${empty} has no commits`)
+  })
+
+  it('takes the steps anomalies finds in the ingested seed usage report, and saves the result for explain', async () => {
+    const db = join(tmp.dir, 'seed.duckdb')
+    const ingest = await runCli(['ingest', join(ROOT, 'samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv'), '--db', db])
+    expect(ingest.code).toBe(0)
+    const anomalies = (await runCli(['anomalies', '--db', db, '--json'])).json()
+    const result = await runCli(['correlate', '--repo', repo, '--db', db, '--json'])
+    expect(result.code).toBe(0)
+    const out = result.json()
+    // Every step anomalies reports, in its terms; the seed has one: egress up ~2000x on 2014-03-30.
+    expect(out.steps.map((s: {date: string; ratio: number}) => [s.date, s.ratio])).toEqual(anomalies.steps.map((s: {date: string; ratio: number}) => [s.date, s.ratio]))
+    const seed = out.steps.find((s: {date: string}) => s.date === '2014-03-30')
+    expect(seed).toMatchObject({direction: 'up', usageType: 'DataTransfer-Out'})
+    expect(seed.ratio).toBeGreaterThan(1000)
+    expect(seed.candidates[0].subject).toBe('ntp installed')
+    const size = `${Math.round(seed.ratio)}x`
+    expect(seed.candidates[0].reason).toBe(
+      `ntp installed 2014-03-29 18:41 UTC, 0.2 days before egress rose ${size}; ntpd serves NTP on UDP 123 to anyone unless restricted — and ntp.conf has no 'restrict default ignore'`,
+    )
+    const store = await Store.open(db, {mustExist: true})
+    try {
+      const saved = await store.latestEvidence<{steps: Array<{candidates: Array<{subject: string}>; date: string}>}>('correlate', repo)
+      expect(saved?.data.steps.find((s) => s.date === '2014-03-30')?.candidates[0]?.subject).toBe('ntp installed')
+    } finally {
+      await store.close()
+    }
+    // --date on a store with usage borrows that day's step: its size appears in the reason.
+    const byHand = (await runCli(['correlate', '--repo', repo, '--db', db, '--date', '2014-03-30', '--json'])).json()
+    expect(byHand.steps[0].ratio).toBe(seed.ratio)
   })
 
   it('fails with one clear line for a path that is not a repository, and for a bad date', async () => {
