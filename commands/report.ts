@@ -19,13 +19,7 @@ export interface ReportResult {
 
 export default class Report extends BaseCommand<typeof Report> {
   static override summary = 'Write the investigation as one self-contained HTML page: charts, tables and the story.'
-  static override description = `Gathers the same evidence as \`billwatch explain\` (the store's usage and steps, --repo, --pcap, --probe,
-or the last correlate/pcap/probe results in the store) and writes one HTML file that opens without a network:
-the daily series on a log axis (a button switches to linear) with the steps marked and the ranked
-configuration change annotated, the cumulative traffic-by-client chart with the blocking thresholds, and the
-tables (steps, changes, bill, inbound/outbound, capture, top talkers, blocking and rate-limit what-ifs, NAT and
-fleet findings, probe verdict). Evidence that is missing is shown as missing. Charts are drawn by ECharts,
-inlined into the file.`
+  static override description = `Gathers the same evidence as \`billwatch explain\` (the store's usage and steps, --repo, --pcap, --probe, or the last correlate/pcap/probe results in the store) and writes one HTML file that opens without a network. It shows the daily series on a log axis (a button switches to linear) with the steps marked and the ranked configuration change annotated; the cumulative traffic-by-client chart with the blocking thresholds; and the tables: steps, changes, bill, inbound against outbound, capture, top talkers, blocking and rate-limit what-ifs with configuration snippets, NAT and fleet findings, probe verdict. Evidence that is missing is shown as missing. Charts are drawn by ECharts, inlined into the file.`
 
   static override examples = [
     '<%= config.bin %> ingest samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv && <%= config.bin %> <%= command.id %> --out report.html',
