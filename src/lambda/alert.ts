@@ -14,21 +14,21 @@ function level(value: number, unit: string): string {
 }
 
 function line(step: Step): string {
-  const what = step.resourceId === null ? step.usageType : `${step.resourceId} ${step.usageType}`
+  const what = step.resourceId === null ? step.usageType : `${step.usageType} (${step.resourceId})`
   const evidence = step.tentative ? ' (tentative: few days at the new level yet)' : ''
   return `  ${what}: ${step.direction} ${formatRatio(step.ratio)} from ${step.date}, ${level(step.levelBefore, step.unit)} -> ${level(step.levelAfter, step.unit)}${evidence}`
 }
 
 /**
- * One alert for steps that belong together (the egress total and the instance that moved, same
- * days). The first step is the headline; cost comes from the steps that carry one.
+ * One alert for steps that belong together (same days). The first step is the headline; a resource
+ * named on it is the instance whose own series stepped the same day.
  */
 export function alertFor(steps: [Step, ...Step[]], context: {window: DayRange; newestDay: string}): Alert {
   const [head] = steps
-  const monthly = steps.filter((s) => s.resourceId === null).reduce((max, s) => Math.max(max, s.monthlyCostUsd), 0)
+  const monthly = steps.reduce((max, s) => Math.max(max, s.monthlyCostUsd), 0)
   const yearly = monthly * 12
   const costStep = steps.map((s) => s.costStepDate).find((d) => d !== null)
-  const subject = `billwatch: ${head.resourceId ?? head.usageType} ${head.direction} ${formatRatio(head.ratio)} from ${head.date}`.slice(0, 100)
+  const subject = `billwatch: ${head.usageType} ${head.direction} ${formatRatio(head.ratio)} from ${head.date}${head.resourceId === null ? '' : ` (${head.resourceId})`}`.slice(0, 100)
   const cost = monthly > 0
     ? `At the new level this costs about ${formatUsd(monthly)}/month (${formatUsd(yearly)}/year) more${costStep ? `, billed from ${costStep}` : ''}.`
     : 'At the new level this costs nothing extra yet (within the free allowance or not priced).'

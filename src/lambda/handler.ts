@@ -5,7 +5,6 @@
  * Writes exactly one structured JSON line per run (CloudWatch Logs).
  */
 import {BillwatchError, isBillwatchError} from '../errors.js'
-import type {StepFinder} from './steps.js'
 import {DEFAULTS, runWatch, type WatchConfig, type WatchReport} from './watch.js'
 
 /** Environment variables the template sets. */
@@ -48,7 +47,6 @@ export function configFromEnv(env: Record<string, string | undefined>, event: Sc
 export interface HandlerOptions {
   env?: Record<string, string | undefined>
   log?: (line: string) => void
-  detect?: StepFinder
 }
 
 export function createHandler(options: HandlerOptions = {}): (event?: ScheduledEvent) => Promise<WatchReport> {
@@ -56,7 +54,7 @@ export function createHandler(options: HandlerOptions = {}): (event?: ScheduledE
     const log = options.log ?? ((line: string) => console.log(line))
     const started = Date.now()
     try {
-      const report = await runWatch(configFromEnv(options.env ?? process.env, event), options.detect)
+      const report = await runWatch(configFromEnv(options.env ?? process.env, event))
       log(JSON.stringify({level: 'info', msg: 'billwatch watch', ...report, durationMs: Date.now() - started}))
       return report
     } catch (error) {

@@ -5,7 +5,7 @@
  */
 import {PublishCommand} from '@aws-sdk/client-sns'
 
-import type {DailyPoint, DailySeries} from '../anomalies/series.js'
+import type {DailyPoint, DailySeries, SeriesSet} from '../anomalies/series.js'
 import type {Step} from '../anomalies/types.js'
 import {type AwsConnection, callAws, cloudWatchClient, costExplorerClient, snsClient} from '../aws/clients.js'
 import {fetchNetworkMetrics, listInstances, metricRows} from '../aws/cloudwatch.js'
@@ -14,7 +14,7 @@ import {isInternetEgress} from '../aws/usage-types.js'
 import {addDays, type DayRange, utcDay} from '../aws/window.js'
 import type {UsageRow} from '../ingest/write.js'
 import {alertFor} from './alert.js'
-import {DEFAULT_NEW_STEP_OPTIONS, findSteps, type NewStepOptions, newSteps, type StepFinder} from './steps.js'
+import {DEFAULT_NEW_STEP_OPTIONS, type NewStepOptions, newSteps} from './steps.js'
 
 /** The all-region internet egress series, named as in the Step contract (src/anomalies/types.ts). */
 const EGRESS = 'DataTransfer-Out'
@@ -50,14 +50,19 @@ export interface WatchReport {
   alerts: WatchAlert[]
 }
 
-export async function runWatch(config: WatchConfig, detect: StepFinder = findSteps): Promise<WatchReport> {
+export async function runWatch(config: WatchConfig): Promise<WatchReport> {
   const today = utcDay(config.now)
   const window = {end: today, start: addDays(today, -config.windowDays)}
   const ce = await fetchCostAndUsage(costExplorerClient(config.connection), {allUsage: false, granularity: 'DAILY', range: window}, {connection: config.connection})
   const egressRows = costRows(ce.results).rows.filter((r) => isInternetEgress(r.usageType))
-  const account = seriesOf(EGRESS, null, egressRows)
-  const byType = [...new Set(egressRows.map((r) => r.usageType))]
-  const series = [account, ...(byType.length > 1 ? byType.map((t) => seriesOf(t, null, egressRows.filter((r) => r.usageType === t))) : [])]
+  const usageTypes = [...new Set(egressRows.map((r) => r.usageType))].sort()
+  // The same SeriesSet `anomalies` loads from the store: the total, per usage type when several, per resource.
+  const set: SeriesSet = {
+    byResource: [],
+    byUsageType: usageTypes.length > 1 ? usageTypes.map((t) => seriesOf(t, null, egressRows.filter((r) => r.usageType === t))) : [],
+    total: seriesOf(EGRESS, null, egressRows),
+    usageTypes,
+  }
 
   let cloudWatchRequests = 0
   if (config.instances === 'all' || config.instances.length > 0) {
@@ -72,11 +77,11 @@ export async function runWatch(config: WatchConfig, detect: StepFinder = findSte
       const metrics = await fetchNetworkMetrics(client, instances, window, {connection: config.connection})
       cloudWatchRequests += metrics.requests
       const out = metricRows(metrics.points, null).filter((r) => r.usageType === 'NetworkOut-Bytes')
-      for (const id of instances) series.push(seriesOf('NetworkOut-Bytes', id, out.filter((r) => r.resourceId === id)))
+      for (const id of instances) set.byResource.push(seriesOf('NetworkOut-Bytes', id, out.filter((r) => r.resourceId === id)))
     }
   }
 
-  const {current, fresh, newestDay} = newSteps(series, account, detect, config.newStep)
+  const {current, fresh, newestDay} = newSteps(set, config.newStep)
   const alerts: WatchAlert[] = []
   const sns = snsClient(config.connection)
   for (const group of groupByDate(fresh, config.newStep.sameStepDays)) {
@@ -91,7 +96,7 @@ export async function runWatch(config: WatchConfig, detect: StepFinder = findSte
     alerts,
     newestDay,
     requests: {cloudWatch: cloudWatchRequests, costExplorer: ce.requests},
-    series: series.length,
+    series: 1 + set.byUsageType.length + set.byResource.length,
     steps: current.length,
     window,
   }
@@ -108,7 +113,7 @@ function seriesOf(usageType: string, resourceId: null | string, rows: UsageRow[]
   return {points: [...byDay.values()].sort((a, b) => a.day.localeCompare(b.day)), resourceId, unit: 'bytes', usageType}
 }
 
-/** Steps within `days` of each other are one event (the total and the instance behind it): one alert. */
+/** Steps within `days` of each other are one event (e.g. two regions' usage types the same day): one alert. */
 function groupByDate(steps: Step[], days: number): Array<[Step, ...Step[]]> {
   const sorted = [...steps].sort((a, b) => a.date.localeCompare(b.date) || Number(a.resourceId !== null) - Number(b.resourceId !== null))
   const groups: Array<[Step, ...Step[]]> = []

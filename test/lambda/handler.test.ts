@@ -52,23 +52,20 @@ describe('the Lambda handler', () => {
     expect(alerting).toHaveLength(1)
     expect(alerting[0]!.window.end).toBe('2014-03-31')
     expect(alerting[0]!.newestDay).toBe('2014-03-30')
-    // One SNS message for the egress total and the instance that moved the same day.
-    expect(alerting[0]!.alerts.map((a) => [a.usageType, a.resourceId, a.date])).toEqual([
-      ['DataTransfer-Out', null, '2014-03-30'],
-      ['NetworkOut-Bytes', NTP_SERVER, '2014-03-30'],
-    ])
+    // The egress total's step, named after the instance whose NetworkOut stepped the same day.
+    expect(alerting[0]!.alerts.map((a) => [a.usageType, a.resourceId, a.date])).toEqual([['DataTransfer-Out', NTP_SERVER, '2014-03-30']])
     expect(endpoint.published).toHaveLength(1)
     const [sent] = endpoint.published
     expect(sent!.topicArn).toBe(TOPIC)
-    expect(sent!.subject).toMatch(/^billwatch: DataTransfer-Out up \d{4}x from 2014-03-30$/)
-    expect(sent!.message).toContain(`${NTP_SERVER} NetworkOut-Bytes: up`)
+    expect(sent!.subject).toMatch(new RegExp(`^billwatch: DataTransfer-Out up \\d{4}x from 2014-03-30 \\(${NTP_SERVER}\\)$`))
+    expect(sent!.message).toContain(`DataTransfer-Out (${NTP_SERVER}): up`)
     expect(sent!.message).toMatch(/4\.\d+ MB\/day -> 8\.29 GB\/day/)
 
     // One structured JSON line per run; 60 days of Cost Explorer at the endpoint's 31 days per page: 2 requests.
     expect(lines).toHaveLength(reports.length)
     const logged = lines.map((l) => JSON.parse(l))
     expect(logged.every((l) => l.level === 'info' && l.msg === 'billwatch watch')).toBe(true)
-    expect(logged[4]).toMatchObject({alerts: [{date: '2014-03-30'}, {date: '2014-03-30'}], requests: {cloudWatch: 1, costExplorer: 2}})
+    expect(logged[4]).toMatchObject({alerts: [{date: '2014-03-30', resourceId: NTP_SERVER}], requests: {cloudWatch: 1, costExplorer: 2}})
   })
 
   it('does not alert for an old step it meets for the first time', async () => {

@@ -125,6 +125,7 @@ describe('billwatch schedule', () => {
     expect(second.report.alerts).toEqual([])
     expect(endpoint.published).toHaveLength(1)
     expect(endpoint.published[0]!.subject).toMatch(/^billwatch: DataTransfer-Out up \d+x from 2014-03-30$/)
+    expect(endpoint.published[0]!.message).toMatch(/costs about \$\d+\.\d\d\/month/)
     expect(first.logLines).toHaveLength(1)
     expect(JSON.parse(first.logLines[0]!)).toMatchObject({level: 'info', msg: 'billwatch watch'})
   })
