@@ -97,58 +97,32 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
   const symmetry = anomalies ? await symmetryAfter(store, step?.date ?? anomalies.firstDay) : null
   if (anomalies && !symmetry) missing.push({evidence: 'ingress', how: 'ingest a report that includes DataTransfer-In-Bytes', why: 'no inbound (DataTransfer-In) usage to compare with egress'})
 
-  let correlation: CorrelateResult | null = null
-  let correlationSource: Evidence['sources']['correlation'] = null
-  if (options.repo !== undefined && step) {
-    correlation = await correlate({
+  const correlated = await freshOrStored<CorrelateResult, 'repo'>(store, 'correlate', 'repo', options.repo === undefined || !anomalies || !step ? undefined : async () => {
+    const data = await correlate({
       aptLogs: [], daysAfter: 1, daysBefore: 7, dpkgLogs: [], knowledge: loadKnowledge(undefined), limit: 5, logZone: 'UTC',
-      repo: options.repo, steps: anomalies!.steps.map(stepInput),
+      repo: options.repo as string, steps: anomalies.steps.map(stepInput),
     })
-    correlationSource = 'repo'
-    await store.saveEvidence('correlate', correlation.repo ?? 'logs', correlation)
-  } else {
-    const stored = await store.latestEvidence<CorrelateResult>('correlate')
-    if (stored) {
-      correlation = stored.data
-      correlationSource = 'store'
-    }
-  }
+    return {data, subject: data.repo ?? 'logs'}
+  })
+  const correlation = correlated.data
   const change = step && correlation ? (correlation.steps.find((s) => s.date === step.date)?.candidates[0] ?? null) : null
   if (step && !change) {
     missing.push({evidence: 'change', how: 'billwatch explain --repo /etc (an etckeeper repository) or billwatch correlate', why: correlation ? `no configuration change found near ${step.date}` : 'no configuration history was read'})
   }
 
-  let capture: null | PcapReport = null
-  let captureSource: Evidence['sources']['capture'] = null
-  if (options.pcap !== undefined) {
-    const file = resolve(options.pcap)
-    capture = buildReport(analyseCapture(file, {host: 'auto'}))
-    captureSource = 'file'
-    await store.saveEvidence('pcap', file, capture)
-  } else {
-    const stored = await store.latestEvidence<PcapReport>('pcap')
-    if (stored) {
-      capture = stored.data
-      captureSource = 'store'
-    }
-  }
+  const captured = await freshOrStored<PcapReport, 'file'>(store, 'pcap', 'file', options.pcap === undefined ? undefined : async () => {
+    const file = resolve(options.pcap as string)
+    return {data: buildReport(analyseCapture(file, {host: 'auto'})), subject: file}
+  })
+  const capture = captured.data
   if (!capture) missing.push({evidence: 'capture', how: 'tcpdump -w egress.pcap on the server, then billwatch pcap egress.pcap', why: 'no packet capture: which protocol and clients make the egress is unknown'})
 
-  let probe: null | ProbeResult = null
-  let probeSource: Evidence['sources']['probe'] = null
-  if (options.probe !== undefined) {
-    const target = parseTarget(options.probe)
+  const probed = await freshOrStored<ProbeResult, 'live'>(store, 'probe', 'live', options.probe === undefined ? undefined : async () => {
+    const target = parseTarget(options.probe as string)
     const previous = (await store.latestEvidence<ProbeResult>('probe', target.host))?.data
-    probe = {...(await probeHost(target, {skip: coolDowns(previous, Date.now())})), capture: null}
-    probeSource = 'live'
-    await store.saveEvidence('probe', target.host, probe)
-  } else {
-    const stored = await store.latestEvidence<ProbeResult>('probe')
-    if (stored) {
-      probe = stored.data
-      probeSource = 'store'
-    }
-  }
+    return {data: {...(await probeHost(target, {skip: coolDowns(previous, Date.now())})), capture: null}, subject: target.host}
+  })
+  const probe = probed.data
   if (!probe) missing.push({evidence: 'probe', how: 'billwatch probe YOUR-SERVER (from outside its network)', why: 'nobody checked from outside whether the server answers NTP'})
 
   return {
@@ -161,7 +135,7 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
     missing,
     probe,
     remediation: remediation(capture),
-    sources: {capture: captureSource, correlation: correlationSource, probe: probeSource},
+    sources: {capture: captured.source, correlation: correlated.source, probe: probed.source},
     step,
     store: store.path,
     symmetry,
@@ -174,6 +148,22 @@ export function primaryStep(steps: Step[]): null | Step {
   const ups = steps.filter((s) => s.direction === 'up' && !s.tentative)
   const pool = ups.length > 0 ? ups : steps
   return pool.reduce<null | Step>((best, s) => (best === null || size(s) > size(best) ? s : best), null)
+}
+
+/** A finding computed now from a given input (and saved for later commands), else the newest the store holds. */
+async function freshOrStored<T, Fresh extends string>(
+  store: Store,
+  kind: string,
+  freshSource: Fresh,
+  compute: undefined | (() => Promise<{data: T; subject: string}>),
+): Promise<{data: null | T; source: Fresh | 'store' | null}> {
+  if (compute) {
+    const {data, subject} = await compute()
+    await store.saveEvidence(kind, subject, data)
+    return {data, source: freshSource}
+  }
+  const stored = await store.latestEvidence<T>(kind)
+  return stored ? {data: stored.data, source: 'store'} : {data: null, source: null}
 }
 
 async function optionalNoData<T>(fn: () => Promise<T>): Promise<T | null> {
