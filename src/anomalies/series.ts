@@ -74,16 +74,16 @@ export async function loadSeries(store: Store, selection: SeriesSelection): Prom
   const sqlParams = {since: selection.since ?? null, types: listValue(usageTypes), until: selection.until ?? null}
   const byType = await store.all<Row>(query('usage_type, NULL::VARCHAR AS resource_id'), sqlParams)
   const byResource = await store.all<Row>(query('NULL::VARCHAR AS usage_type, resource_id').replace('GROUP BY ALL\n', 'AND resource_id IS NOT NULL GROUP BY ALL\n'), sqlParams)
-  const totalRows = await store.all<Row>(query('NULL::VARCHAR AS usage_type, NULL::VARCHAR AS resource_id'), sqlParams)
   const unitOf = (row: Row | undefined) => row?.unit ?? byType.find((r) => r.unit !== null)?.unit ?? 'units'
-  const total = toSeries(totalRows[0], label, null, unitOf(totalRows[0]))
+  const typeSeries = byType.map((row) => toSeries(row, row.usage_type ?? label, null, unitOf(row)))
+  const total = sumSeries(typeSeries, label, unitOf(undefined))
   if (total.points.length === 0) {
     const range = [selection.since && `from ${selection.since}`, selection.until && `until ${selection.until}`].filter(Boolean).join(' ')
     throw new BillwatchError('E_NO_DATA', `no ${label} usage ${range || 'at all'} in store ${store.path}`, {suggestions: ['billwatch status']})
   }
   return {
     byResource: byResource.map((row) => toSeries(row, label, row.resource_id, unitOf(row))),
-    byUsageType: byType.length > 1 ? byType.map((row) => toSeries(row, row.usage_type ?? label, null, unitOf(row))) : [],
+    byUsageType: typeSeries.length > 1 ? typeSeries : [],
     total,
     usageTypes,
   }
@@ -106,4 +106,21 @@ function toSeries(row: Row | undefined, usageType: string, resourceId: null | st
     })
   }
   return {points, resourceId, unit, usageType}
+}
+
+/** Day-by-day sum of several series; a day's cost is null only when no series has a cost that day (as SQL sum). */
+function sumSeries(parts: DailySeries[], usageType: string, unit: string): DailySeries {
+  const byDay = new Map<string, DailyPoint>()
+  for (const part of parts) {
+    for (const p of part.points) {
+      const sum = byDay.get(p.day)
+      if (sum === undefined) byDay.set(p.day, {...p})
+      else {
+        sum.value += p.value
+        if (p.costUsd !== null) sum.costUsd = (sum.costUsd ?? 0) + p.costUsd
+      }
+    }
+  }
+  const points = [...byDay.values()].sort((a, b) => (a.day < b.day ? -1 : 1))
+  return {points, resourceId: null, unit, usageType}
 }

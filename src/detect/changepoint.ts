@@ -172,7 +172,10 @@ export function segmentMean(y: readonly number[], options: ChangePointOptions = 
     const next = residual.variance * ((1 + autocorrelation) / (1 - autocorrelation))
     // A perfect fit (all residuals zero) leaves nothing to estimate noise from: keep the last segmentation.
     if (!(next > 0)) break
+    // No change at σ² stays no change at any larger σ² (the objective's RSS term only shrinks): fixed point.
+    const settled = changePoints.length === 0 && next >= variance
     variance = next
+    if (settled) break
   }
   return describe(y, changePoints, variance, autocorrelation, penalty)
 }

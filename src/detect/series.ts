@@ -220,6 +220,16 @@ function findSpikes(z: number[], threshold: number): SpikeRun[] {
   const runs: SpikeRun[] = []
   if (!(threshold > 0)) return runs
   for (let start = 1; start < z.length - 1; start++) {
+    // Cheap necessary condition first: a spike's first point clears the median of its left side, hence the
+    // lowest (or highest) of those points, by more than the threshold.
+    const v = z[start] as number
+    let lowest = Number.POSITIVE_INFINITY
+    let highest = Number.NEGATIVE_INFINITY
+    for (let j = Math.max(0, start - SPIKE_WINDOW); j < start; j++) {
+      lowest = Math.min(lowest, z[j] as number)
+      highest = Math.max(highest, z[j] as number)
+    }
+    if (!(v - lowest > threshold) && !(highest - v > threshold)) continue
     for (let length = 1; length <= SPIKE_MAX_RUN; length++) {
       const end = start + length
       if (end >= z.length) break
