@@ -4,7 +4,7 @@ import {gunzipSync} from 'node:zlib'
 
 import {DuckDBInstance} from '@duckdb/node-api'
 import Papa from 'papaparse'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, describe, expect, it} from 'vitest'
 
 import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 import {storeSnapshot} from '../helpers/store-snapshot.js'
