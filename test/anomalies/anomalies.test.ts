@@ -111,6 +111,23 @@ describe('analyseAnomalies on a store written directly', () => {
     }
   })
 
+  it('lists each resource when several step on the same day', async () => {
+    const fixture = await storeWith([
+      ...rows('DataTransfer-Out-Bytes', daily('2024-01-01', [[100, 100 * MB], [50, 10 * GB]], {seed: 27}), {resourceId: 'i-a'}),
+      ...rows('DataTransfer-Out-Bytes', daily('2024-01-01', [[100, 100 * MB], [50, 10 * GB]], {seed: 28}), {resourceId: 'i-b'}),
+    ])
+    try {
+      const {steps} = await analyseAnomalies(fixture.store)
+      expect(steps.map((s) => [s.date, s.usageType, s.resourceId])).toEqual([
+        ['2024-04-10', 'DataTransfer-Out', null],
+        ['2024-04-10', 'DataTransfer-Out', 'i-a'],
+        ['2024-04-10', 'DataTransfer-Out', 'i-b'],
+      ])
+    } finally {
+      await fixture.cleanup()
+    }
+  })
+
   it('keeps missing days out of the series (gaps, not zeros) and finds no step across them', async () => {
     const series = daily('2024-01-01', [[120, 3 * GB]], {seed: 24}).filter((_, i) => i < 50 || i >= 64)
     const fixture = await storeWith(rows('DataTransfer-Out-Bytes', series))

@@ -1,16 +1,9 @@
 /** Seeded synthetic daily series for the detector tests: levels with multiplicative (log-normal) noise. */
-import {dayString, dayNumber, type DayValue} from '../../src/detect/index.js'
+import {dayNumber, dayString, type DayValue} from '../../src/detect/index.js'
+import {seededRandom} from '../../src/ratelimit/limiters.js'
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
+/** The project's one seeded PRNG (mulberry32). */
+export const rng = seededRandom
 
 export function gaussian(random: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random())
