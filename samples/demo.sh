@@ -18,8 +18,8 @@ bw anomalies --log-scale --svg "$out/egress.svg"
 bash "$root/samples/make-etc-repo.sh" "$out/etc" >/dev/null
 step correlate --repo "$out/etc"
 bw correlate --repo "$out/etc"
-step pcap samples/ntp-server.pcap --control samples/ntp-control.pcap
-bw pcap "$root/samples/ntp-server.pcap" --control "$root/samples/ntp-control.pcap"
+step pcap samples/ntp-server.pcap --control samples/ntp-control.pcap --price-per-gb 0.12
+bw pcap "$root/samples/ntp-server.pcap" --control "$root/samples/ntp-control.pcap" --price-per-gb 0.12  # the seed's 2014 price
 step explain
 bw explain
 step report --out "$out/report.html"
