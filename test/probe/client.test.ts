@@ -119,14 +119,19 @@ describe('reply validation (RFC 4330 §5, RFC 5905 §8)', () => {
 describe('manners when unanswered and on Kiss-o-Death (RFC 5905 §7.4, RFC 8633 §5.4)', () => {
   it('retries a silent server with waits of 1×, 2×, 4× the timeout plus jitter, then stops', async () => {
     const s = await server(() => undefined)
-    const result = await sampleAddress(s.address, s.port, {clock: testClock(0, 0.999), count: 5, intervalMs: 16_000, timeoutMs: 100})
+    const waits: number[] = []
+    const result = await sampleAddress(s.address, s.port, {
+      clock: testClock(0, 0.999), count: 5, intervalMs: 16_000, onEvent: (e) => e.type === 'timeout' && waits.push(e.waitedMs), timeoutMs: 100,
+    })
     expect(result.requests).toBe(3)
     expect(result.timeouts).toBe(3)
     expect(result.stoppedEarly).toBe('no-answer')
+    // 100, 200 and 400 ms, each stretched by 0.999/4 of jitter: the waits the client planned…
+    expect(waits.map(Math.round)).toEqual([125, 250, 500])
+    // …and kept, as the server saw them (its receive times carry a few ms of event-loop delay).
     const gaps = s.requests.slice(1).map((r, i) => r.atMs - s.requests[i]!.atMs)
-    // 100 ms and 200 ms, each stretched by 0.999/4 of jitter.
-    expect(gaps[0]).toBeGreaterThanOrEqual(120)
-    expect(gaps[1]).toBeGreaterThanOrEqual(245)
+    expect(gaps[0]).toBeGreaterThanOrEqual(110)
+    expect(gaps[1]).toBeGreaterThanOrEqual(235)
     expect(gaps[1]! / gaps[0]!).toBeGreaterThan(1.6)
   })
 
