@@ -34,19 +34,23 @@ export async function generateCur(path: string, rows: number): Promise<void> {
   let seed = 7
   const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff) / 0x7fffffff)
   const chunk: string[] = []
+  // Hourly CUR: every (account, resource, usage type) line item recurs each hour of the month.
+  const hours = 31 * 24
+  const seriesCount = Math.max(1, Math.ceil(rows / hours))
   for (let i = 0; i < rows; i++) {
-    const [usageType, operation, unit, rate] = TYPES[i % TYPES.length] as [string, string, string, number]
-    const hour = Math.floor(i / 2000) % (31 * 24)
+    const series = i % seriesCount
+    const [usageType, operation, unit, rate] = TYPES[series % TYPES.length] as [string, string, string, number]
+    const hour = Math.floor(i / seriesCount) % hours
     const day = String(1 + Math.floor(hour / 24)).padStart(2, '0')
     const hh = String(hour % 24).padStart(2, '0')
     const start = `2024-03-${day}T${hh}:00:00Z`
-    const account = `1111222233${String(i % 7).padStart(2, '0')}`
+    const account = `1111222233${String(series % 7).padStart(2, '0')}`
     const amount = rand() * (unit === 'Hrs' ? 1 : 3)
     const cost = amount * rate
     const values = [
       i.toString(36).padStart(12, '0'), `${start}/${start}`, '', '"Amazon Web Services, Inc."', 'AWS', 'Anniversary',
       '111122223333', '2024-03-01T00:00:00Z', '2024-04-01T00:00:00Z', account, 'Usage', start, start, 'AmazonEC2', usageType, operation,
-      'us-east-1a', `i-0${(i % 5000).toString(16).padStart(8, '0')}`, amount.toFixed(8), '', '', 'USD', rate.toFixed(4), cost.toFixed(8),
+      'us-east-1a', `i-0${Math.floor(series / TYPES.length).toString(16).padStart(8, '0')}`, amount.toFixed(8), '', '', 'USD', rate.toFixed(4), cost.toFixed(8),
       rate.toFixed(4), cost.toFixed(8), `$${rate.toFixed(3)} per ${unit}`, '', '"Amazon Web Services, Inc."',
       'Amazon Elastic Compute Cloud', 'US East (N. Virginia)', 'AWS Region', '', 'US East (N. Virginia)', 'AWS Region', operation,
       'Data Transfer', 'us-east-1', 'AWSDataTransfer', 'AWS Data Transfer', 'AQK7HJ4J5BVG7RDK', 'External', 'Other', 'AWS Outbound', usageType,

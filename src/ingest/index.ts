@@ -1,4 +1,3 @@
-import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
@@ -8,7 +7,7 @@ import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
 import {parquetColumns, stageColumnar} from './columnar.js'
 import {parseCostExplorerCsv} from './cost-explorer-csv.js'
-import {fingerprintFile} from './fingerprint.js'
+import {combineFingerprints, type Fingerprint, fingerprintFile} from './fingerprint.js'
 import {type Container, type FormatKind, sniffFile} from './sniff.js'
 import {parseUsageReport} from './usage-report.js'
 import {appendRows, commitStaged, createStaging, type Family, type SourceMeta} from './write.js'
@@ -82,7 +81,7 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
   const withProgress = progress ? {onProgress: progress} : {}
   let parts: Part[]
   let manifestPeriod: undefined | {start: string; end: string}
-  let hashing: Promise<{sha256: string; bytes: number}>
+  let hashing: Promise<Fingerprint>
   if (sniffed.kind === 'cur1-manifest') {
     const manifest = await readManifest(path)
     manifestPeriod = manifest.period
@@ -96,10 +95,7 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
       hashes.push(await fingerprintFile(part, {gzip: partSniff.container === 'csv.gz', ...withProgress}))
       parts.push({columns: partSniff.columns, container: partSniff.container, kind: partSniff.kind, path: part})
     }
-    hashing = Promise.resolve({
-      bytes: hashes.reduce((sum, h) => sum + h.bytes, 0),
-      sha256: createHash('sha256').update(hashes.map((h) => h.sha256).join('\n')).digest('hex'),
-    })
+    hashing = combineFingerprints(hashes)
   } else {
     parts = [{columns: sniffed.columns, container: sniffed.container, kind: sniffed.kind, path}]
     // Hashing runs beside the DuckDB scan, on the CPU DuckDB leaves idle while it waits on I/O:
@@ -120,7 +116,7 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
     await hashing
     throw error
   }
-  const {bytes, sha256: contentHash} = await hashing
+  const {bytes, hash: contentHash} = await hashing
   Object.assign(meta, {bytes, contentHash})
   const previous = seen.get(contentHash) ?? (await findSource(store, contentHash))
   if (previous) return {...previous, container: sniffed.container, format: sniffed.kind, path, replacedRows: 0, status: 'unchanged'}

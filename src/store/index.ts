@@ -45,8 +45,10 @@ export class Store {
       throw new BillwatchError('E_STORE', locked ? `store ${path} is in use by another billwatch process` : `cannot open store ${path}: ${firstLine(text)}`, {cause: error})
     }
     const store = new Store(path, instance, await instance.connect())
-    // Aggregates over a billion-byte CSV need not keep row order; this halves peak memory.
+    // Aggregates over a billion-byte CSV need not keep row order (this halves peak memory), and a
+    // bounded DuckDB spills to disk instead of growing past what a small instance or CI has.
     await store.run('SET preserve_insertion_order = false')
+    await store.run(`SET memory_limit = '${process.env.BILLWATCH_MEMORY_LIMIT ?? '640MB'}'`)
     await store.migrate()
     return store
   }
