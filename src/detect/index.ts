@@ -41,8 +41,8 @@ const DAY_MS = 86_400_000
 const DAY = /^\d{4}-\d{2}-\d{2}$/
 
 /**
- * Steps and spikes in a daily series. Days not listed are gaps (not zeros); the series is analysed on the
- * log scale by default, with a weekly profile removed when the data has one.
+ * Steps and spikes in a daily series. Days not listed are gaps (not zeros); usage spanning an order of
+ * magnitude is analysed on the log scale (see defaultScale), with a weekly profile removed when the data has one.
  *
  * @example detectSteps([{day: '2014-03-29', value: 4.4e6}, {day: '2014-03-30', value: 8.9e9}, …])
  */

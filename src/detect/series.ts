@@ -7,7 +7,10 @@ import {madOfDifferences, median, segmentMean} from './changepoint.js'
 export type Scale = 'linear' | 'log'
 
 export interface SeriesOptions {
-  /** 'log' for usage and cost (steps are multiplicative); 'linear' for generic series. Default 'log'. */
+  /**
+   * 'log' for multiplicative data, 'linear' for additive. Default: chosen from the data (`defaultScale`),
+   * the same rule for a billing series and for any benchmark series.
+   */
   scale?: Scale
   /**
    * Seasonal period in points (7 for daily data). The weekly profile is removed only when an F-test finds
@@ -65,10 +68,10 @@ const SEASONAL_F = 5.5
 
 /** Analyses one series; `values[i]` null or NaN is a gap (a missing day, not a zero). */
 export function analyseValues(values: ReadonlyArray<null | number>, options: SeriesOptions = {}): SeriesAnalysis {
-  const scale = options.scale ?? 'log'
   const observed: number[] = []
   for (let i = 0; i < values.length; i++) if (isNumber(values[i])) observed.push(i)
   const raw = observed.map((i) => values[i] as number)
+  const scale = options.scale ?? defaultScale(raw)
   const transform = makeTransform(raw, scale)
   const empty: SeriesAnalysis = {noise: 0, seasonal: false, spikes: [], steps: []}
   if (observed.length < MIN_POINTS || transform === undefined) return empty
@@ -147,6 +150,25 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
 
 function isNumber(v: null | number | undefined): v is number {
   return typeof v === 'number' && Number.isFinite(v)
+}
+
+/** Nonnegative data spanning at least this factor is analysed on the log scale. */
+const LOG_SCALE_SPAN = 10
+
+/**
+ * The one default: the log scale when the data can only be nonnegative and spans an order of magnitude
+ * or more (usage that steps a thousandfold, where a level's noise grows with it), else linear (a
+ * measurement that wanders, or goes negative). Zeros are allowed on the log scale (see makeTransform).
+ */
+export function defaultScale(values: readonly number[]): Scale {
+  let min = Number.POSITIVE_INFINITY
+  let max = 0
+  for (const v of values) {
+    if (v < 0) return 'linear'
+    if (v > 0 && v < min) min = v
+    if (v > max) max = v
+  }
+  return max > 0 && (max / min >= LOG_SCALE_SPAN || values.some((v) => v === 0)) ? 'log' : 'linear'
 }
 
 /**
