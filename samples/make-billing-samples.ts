@@ -12,22 +12,14 @@ import {join} from 'node:path'
 
 import {DuckDBInstance} from '@duckdb/node-api'
 
+import {seededRandom} from '../src/ratelimit/index.js'
+
 const OUT = join(import.meta.dirname, 'billing')
 const GB = 2 ** 30
 const ACCOUNT = '123456789012'
 const INSTANCE = 'i-0a1b2c3d'
 
-function mulberry32(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
-const random = mulberry32(20_140_330)
+const random = seededRandom(20_140_330)
 const between = (lo: number, hi: number) => lo + (hi - lo) * random()
 
 interface Day {
