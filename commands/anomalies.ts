@@ -5,6 +5,7 @@ import {Flags} from '@oclif/core'
 import {analyseAnomalies, type AnomaliesResult, DEFAULT_MIN_RATIO, EGRESS_LABEL, renderLogChart, renderSvgChart} from '../src/anomalies/index.js'
 import {formatAmount} from '../src/anomalies/chart.js'
 import {BaseCommand} from '../src/cli/base-command.js'
+import {parsePricePerGb, pricePerGbFlag} from '../src/cli/price-flag.js'
 import {formatRatio, formatShare, formatUsd} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
 import {BillwatchError} from '../src/errors.js'
@@ -32,7 +33,7 @@ day a step starts to cost money (costStepDate) can come days after the usage ste
   static override flags = {
     'log-scale': Flags.boolean({description: 'Also draw the series on a log axis in the terminal, steps marked.'}),
     'min-ratio': Flags.string({default: String(DEFAULT_MIN_RATIO), description: 'Report changes of at least this factor, up or down.', helpValue: 'X'}),
-    'price-per-gb': Flags.string({description: "Price data transfer at this flat USD per GB (2^30 bytes), no free allowance, instead of the store's cost or today's AWS price.", helpValue: 'USD'}),
+    'price-per-gb': pricePerGbFlag,
     since: Flags.string({description: 'First UTC day to analyse.', helpValue: 'YYYY-MM-DD'}),
     svg: Flags.string({description: 'Write the log-scale chart as an SVG image to FILE.', helpValue: 'FILE'}),
     until: Flags.string({description: 'Last UTC day to analyse (inclusive).', helpValue: 'YYYY-MM-DD'}),
@@ -41,13 +42,14 @@ day a step starts to cost money (costStepDate) can come days after the usage ste
 
   async run(): Promise<AnomaliesResult> {
     const {flags} = this
+    const price = parsePricePerGb(flags['price-per-gb'])
     const progress = this.progress('analysing series')
     const result = await this.withStore(
       (store) =>
         analyseAnomalies(store, {
           minRatio: parseNumber(flags['min-ratio'], 'min-ratio'),
           onProgress: progress.update,
-          ...(flags['price-per-gb'] === undefined ? {} : {pricePerGb: parseNumber(flags['price-per-gb'], 'price-per-gb')}),
+          ...(price === undefined ? {} : {pricePerGb: price}),
           ...(flags.since === undefined ? {} : {since: flags.since}),
           ...(flags.until === undefined ? {} : {until: flags.until}),
           ...(flags['usage-type'] === undefined ? {} : {usageType: flags['usage-type']}),

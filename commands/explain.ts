@@ -28,7 +28,7 @@ missing, with the command that would supply it. Remediation options come with th
   }
 
   async run(): Promise<ExplainResult> {
-    const options = evidenceOptions(this.flags, (message, field) => this.usage(message, field))
+    const options = evidenceOptions(this.flags)
     const evidence = await this.withStore((store) => gatherEvidence(store, options), {mustExist: true})
     const narrative = buildNarrative(evidence)
     const result = {...evidence, narrative}

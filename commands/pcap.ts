@@ -3,6 +3,7 @@ import {resolve} from 'node:path'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base-command.js'
+import {parsePricePerGb, pricePerGbFlag} from '../src/cli/price-flag.js'
 import {analyseCapture} from '../src/pcap/analyse.js'
 import {renderPcapReport} from '../src/pcap/render.js'
 import {buildReport, compareControl, type PcapReport} from '../src/pcap/report.js'
@@ -36,14 +37,15 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     'control-host': Flags.string({default: 'auto', description: "The control server's address, or auto."}),
     host: Flags.string({default: 'auto', description: 'The server address (IPv4 or IPv6), or auto: the address in the most packets.'}),
     'ntp-port': Flags.integer({default: 123, description: 'The port the server answers NTP on.', max: 65_535, min: 1}),
-    'price-per-gb': Flags.string({description: 'Flat USD per GB (2^30 bytes) instead of the current AWS tiers with 100 GB free, e.g. 0.12 for the seed.', helpValue: 'USD'}),
+    'price-per-gb': pricePerGbFlag,
     replay: Flags.boolean({allowNo: true, default: true, description: "Replay the requests through ntpd's, ntpsec's and chrony's rate limiters (--no-replay skips it on huge captures)."}),
     top: Flags.integer({default: 10, description: 'How many top talkers to list.', min: 0}),
   }
 
   async run(): Promise<PcapReport> {
     const {flags} = this
-    const pricing = flags['price-per-gb'] === undefined ? CURRENT_EGRESS_PRICING : flatPricing(this.positiveNumber(flags['price-per-gb'], '--price-per-gb'))
+    const price = parsePricePerGb(flags['price-per-gb'])
+    const pricing = price === undefined ? CURRENT_EGRESS_PRICING : flatPricing(price)
     const file = resolve(this.args.file)
     const progress = this.progress('reading capture')
     const analysis = analyseCapture(file, {host: flags.host, ntpPort: flags['ntp-port'], onProgress: progress.update})
@@ -60,9 +62,4 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     return report
   }
 
-  private positiveNumber(text: string, field: string): number {
-    const value = Number(text)
-    if (!Number.isFinite(value) || value < 0 || text.trim() === '') this.usage(`${field} must be a non-negative number of USD per GB, got "${text}"`, field)
-    return value
-  }
 }

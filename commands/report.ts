@@ -33,7 +33,7 @@ export default class Report extends BaseCommand<typeof Report> {
   }
 
   async run(): Promise<ReportResult> {
-    const options = evidenceOptions(this.flags, (message, field) => this.usage(message, field))
+    const options = evidenceOptions(this.flags)
     const out = resolve(this.flags.out)
     checkReportTarget(out)
     const evidence = await this.withStore((store) => gatherEvidence(store, options), {mustExist: true})
