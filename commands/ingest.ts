@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {ingestLive, type LiveIngestResult, renderLiveIngest} from '../src/aws/index.js'
 import {BaseCommand} from '../src/cli/base-command.js'
+import {formatBytes} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
 import {FORMAT_KINDS, type FormatKind, type IngestResult, ingestFiles} from '../src/ingest/index.js'
 
@@ -69,7 +70,7 @@ period (CUR restates a month many times) replaces the older one.`
       ingestFiles(store, files, {
         ...(this.flags.format === undefined ? {} : {format: this.flags.format as FormatKind}),
         onProgress: (file) => {
-          const bar = this.progress(`reading ${file}`)
+          const bar = this.progress(`reading ${file}`, formatBytes)
           return bar.update
         },
       }),

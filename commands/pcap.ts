@@ -3,6 +3,7 @@ import {resolve} from 'node:path'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base-command.js'
+import {formatBytes} from '../src/cli/format.js'
 import {parsePricePerGb, pricePerGbFlag} from '../src/cli/price-flag.js'
 import {analyseCapture} from '../src/pcap/analyse.js'
 import {renderPcapReport} from '../src/pcap/render.js'
@@ -47,12 +48,12 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     const price = parsePricePerGb(flags['price-per-gb'])
     const pricing = price === undefined ? CURRENT_EGRESS_PRICING : flatPricing(price)
     const file = resolve(this.args.file)
-    const progress = this.progress('reading capture')
+    const progress = this.progress('reading capture', formatBytes)
     const analysis = analyseCapture(file, {host: flags.host, ntpPort: flags['ntp-port'], onProgress: progress.update})
     progress.done()
     const report = buildReport(analysis, {blockThresholds: flags['block-threshold'] ?? [], pricing, replay: flags.replay, top: flags.top})
     if (flags.control) {
-      const controlProgress = this.progress('reading control capture')
+      const controlProgress = this.progress('reading control capture', formatBytes)
       const control = analyseCapture(resolve(flags.control), {host: flags['control-host'], ntpPort: flags['ntp-port'], onProgress: controlProgress.update})
       controlProgress.done()
       report.control = compareControl(analysis, control)

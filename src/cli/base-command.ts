@@ -60,9 +60,26 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
   }
 
-  /** A progress reporter drawn on stderr, silent when not a TTY or under --json. */
-  protected progress(label: string): ProgressReporter {
-    return createProgress(label, {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled()})
+  private readonly progressBars: ProgressReporter[] = []
+
+  /**
+   * A progress reporter drawn on stderr, silent when not a TTY or under --json. Its line is cleared
+   * before the command prints anything and when the command ends, however it ends.
+   */
+  protected progress(label: string, format?: (n: number) => string): ProgressReporter {
+    const bar = createProgress(label, {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled(), ...(format ? {format} : {})})
+    this.progressBars.push(bar)
+    return bar
+  }
+
+  public override log(message = '', ...args: unknown[]): void {
+    for (const bar of this.progressBars) bar.done()
+    super.log(message, ...args)
+  }
+
+  protected override async finally(error: Error | undefined): Promise<unknown> {
+    for (const bar of this.progressBars) bar.done()
+    return super.finally(error)
   }
 
   /** Writes a line to stderr unless --json is on (stdout stays machine-readable either way). */

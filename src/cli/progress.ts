@@ -6,14 +6,16 @@ export interface ProgressReporter {
   done(): void
 }
 
-/** Draws `label 42% (12.3 MB/29 MB)` on one stderr line, at most ~10 times a second. */
-export function createProgress(label: string, options: {enabled: boolean}): ProgressReporter {
+/** Draws `label 42% (1.2 GB of 2.9 GB)` on one stderr line, at most ~10 times a second. */
+export function createProgress(label: string, options: {enabled: boolean; format?: (n: number) => string}): ProgressReporter {
   if (!options.enabled) return {done() {}, update() {}}
+  const format = options.format ?? ((n: number) => n.toLocaleString('en-US'))
   let last = 0
   let drawn = false
   return {
     done() {
       if (drawn) process.stderr.write('\r\u001B[2K')
+      drawn = false
     },
     update(done, total) {
       const now = Date.now()
@@ -21,7 +23,7 @@ export function createProgress(label: string, options: {enabled: boolean}): Prog
       last = now
       drawn = true
       const pct = total ? ` ${Math.min(100, Math.floor((done / total) * 100))}%` : ''
-      process.stderr.write(`\r\u001B[2K${label}${pct} (${done.toLocaleString('en-US')}${total ? ` of ${total.toLocaleString('en-US')}` : ''})`)
+      process.stderr.write(`\r\u001B[2K${label}${pct} (${format(done)}${total ? ` of ${format(total)}` : ''})`)
     },
   }
 }
