@@ -5,7 +5,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {formatBytes} from '../src/cli/format.js'
 import {parsePricePerGb, pricePerGbFlag} from '../src/cli/price-flag.js'
-import {analyseCapture} from '../src/pcap/analyse.js'
+import {analyseCaptureParallel} from '../src/pcap/analyse.js'
 import {renderPcapReport} from '../src/pcap/render.js'
 import {buildReport, compareControl, type PcapReport} from '../src/pcap/report.js'
 import {CURRENT_EGRESS_PRICING, flatPricing} from '../src/pricing/egress.js'
@@ -49,12 +49,12 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     const pricing = price === undefined ? CURRENT_EGRESS_PRICING : flatPricing(price)
     const file = resolve(this.args.file)
     const progress = this.progress('reading capture', formatBytes)
-    const analysis = analyseCapture(file, {host: flags.host, ntpPort: flags['ntp-port'], onProgress: progress.update})
+    const analysis = await analyseCaptureParallel(file, {host: flags.host, ntpPort: flags['ntp-port'], onProgress: progress.update})
     progress.done()
     const report = buildReport(analysis, {blockThresholds: flags['block-threshold'] ?? [], pricing, replay: flags.replay, top: flags.top})
     if (flags.control) {
       const controlProgress = this.progress('reading control capture', formatBytes)
-      const control = analyseCapture(resolve(flags.control), {host: flags['control-host'], ntpPort: flags['ntp-port'], onProgress: controlProgress.update})
+      const control = await analyseCaptureParallel(resolve(flags.control), {host: flags['control-host'], ntpPort: flags['ntp-port'], onProgress: controlProgress.update})
       controlProgress.done()
       report.control = compareControl(analysis, control)
     }

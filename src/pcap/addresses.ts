@@ -79,6 +79,11 @@ export class AddressTable {
     return at
   }
 
+  /** The interned addresses' words, 4 per index, for handing a table to another thread. */
+  exportWords(): Uint32Array {
+    return this.words.slice(0, this.count * 4)
+  }
+
   word(index: number, position: number): number {
     return this.words[index * 4 + position]!
   }

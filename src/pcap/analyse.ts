@@ -1,9 +1,12 @@
+import {statSync} from 'node:fs'
+import {Worker} from 'node:worker_threads'
+
 import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError} from '../errors.js'
 import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf} from '../ntp/packet.js'
 import {AddressTable, parseAddressWords} from './addresses.js'
 import {IP_PROTOCOL, PacketDecoder} from './decode.js'
-import {CaptureReader, type CaptureFormat, type Truncation} from './reader.js'
+import {type ByteRange, CaptureReader, type CaptureFormat, findPcapRecordBoundary, type Truncation} from './reader.js'
 import type {RequestLog} from './request-log.js'
 
 export interface AnalyseOptions {
@@ -112,6 +115,37 @@ const TRANSMIT_AT = NTP_FIELD_OFFSET.transmitTime
 const modeOf = ntpModeOf
 const versionOf = ntpVersionOf
 
+/** The pcap file header; a later part of the file starts past it. */
+const FILE_HEADER_BYTES = 24
+/**
+ * Captures at least this big are read in two parts side by side (pcap only): the scan is bound by
+ * memory latency (address, client and request tables), which a second core halves. Overridable for
+ * tests with BILLWATCH_PCAP_SPLIT_BYTES.
+ */
+const SPLIT_MIN_BYTES = 64 * 1024 * 1024
+
+/** What one part of a split scan counted, handed from the worker thread to the merge. */
+export interface ScanState {
+  addressWords: Uint32Array
+  addressPackets: Uint32Array
+  clientAddresses: Uint32Array
+  clients: Float64Array
+  /** [responses, kods, other, ipv4, ipv6, non-IP, fragments, snapped] packets. */
+  counts: number[]
+  firstPacketSec: number
+  lastPacketSec: number
+  kissCodes: Array<[number, number]>
+  /** Unmatched replies, 6 numbers each: client, port, key, KoD (0/1), IP bytes, requests walked. */
+  orphans: Float64Array
+  otherProtocols: Array<[string, TrafficTotals]>
+  requests: {client: Uint32Array; mode: Uint8Array; reply: Uint8Array; replyIpBytes: Uint16Array; srcPort: Uint16Array; timeSec: Float64Array; transmitKey: Uint32Array; version: Uint8Array}
+  tcpPorts: Float64Array
+  /** [all, outbound, inbound, NTP outbound]. */
+  totals: TrafficTotals[]
+  truncation: Truncation | undefined
+  udpPorts: Float64Array
+}
+
 /** How many leading packets pick the host before the full pass confirms the choice. */
 const HOST_PROBE_PACKETS = 50_000
 /** Matching a reply walks back at most this many unanswered requests of the client. */
@@ -122,20 +156,60 @@ const MATCH_WINDOW = 16
  * and every NTP request to the host as a RequestLog row with its reply matched.
  */
 export function analyseCapture(path: string, options: AnalyseOptions = {}): CaptureAnalysis {
-  const ntpPort = options.ntpPort ?? NTP_PORT
+  const {explicit, host, ntpPort} = chooseHost(path, options)
+  return finish(path, new CaptureScan(path, host, ntpPort, options.onProgress), {explicit, host, ntpPort}, options)
+}
+
+/**
+ * analyseCapture using both cores: a pcap of SPLIT_MIN_BYTES or more is read in two halves at once,
+ * the second in a worker thread, and merged; the result is the one pass's, count for count.
+ * Smaller files, pcapng, and a file whose middle shows no clear record boundary take the one pass.
+ */
+export async function analyseCaptureParallel(path: string, options: AnalyseOptions = {}): Promise<CaptureAnalysis> {
+  const splitMin = Number(process.env.BILLWATCH_PCAP_SPLIT_BYTES ?? SPLIT_MIN_BYTES)
+  let size: number
+  try {
+    size = statSync(path).size
+  } catch {
+    return analyseCapture(path, options)
+  }
+  const split = size >= splitMin ? findPcapRecordBoundary(path, Math.floor(size / 2)) : undefined
+  if (split === undefined || split <= FILE_HEADER_BYTES || split >= size) return analyseCapture(path, options)
+  const {explicit, host, ntpPort} = chooseHost(path, options)
+  const later = scanInWorker({from: split, host, ntpPort, path, to: size})
+  later.catch(() => {})
+  const progress = options.onProgress
+  // The first half's progress stands for both: the halves advance together.
+  const scaled = progress && ((done: number, total?: number) => progress(Math.min(size, ((done - FILE_HEADER_BYTES) / (split - FILE_HEADER_BYTES)) * size), total))
+  const first = new CaptureScan(path, host, ntpPort, scaled, {from: FILE_HEADER_BYTES, to: split})
+  first.merge(await later)
+  return finish(path, first, {explicit, host, ntpPort}, options)
+}
+
+interface HostChoice {
+  explicit: boolean
+  host: [number, number, number, number] | undefined
+  ntpPort: number
+}
+
+function chooseHost(path: string, options: AnalyseOptions): HostChoice {
   const explicit = options.host !== undefined && options.host !== 'auto'
-  let host = explicit ? parseAddressWords(options.host!) : busiestAddress(path, HOST_PROBE_PACKETS)
-  let scan = new CaptureScan(path, host, ntpPort, options.onProgress)
-  if (!explicit && host) {
+  return {
+    explicit,
+    host: explicit ? parseAddressWords(options.host!) : busiestAddress(path, HOST_PROBE_PACKETS),
+    ntpPort: options.ntpPort ?? NTP_PORT,
+  }
+}
+
+function finish(path: string, scanned: CaptureScan, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
+  let scan = scanned
+  if (!choice.explicit && choice.host) {
     // The first packets nearly always name the server; if the whole file disagrees, scan again.
     const busiest = scan.busiestAddressWords()
-    if (busiest && scan.packetsOf(busiest) > scan.packetsOf(host)) {
-      host = busiest
-      scan = new CaptureScan(path, host, ntpPort, options.onProgress)
-    }
+    if (busiest && scan.packetsOf(busiest) > scan.packetsOf(choice.host)) scan = new CaptureScan(path, busiest, choice.ntpPort, options.onProgress)
   }
-  const result = scan.result(!explicit)
-  if (explicit && result.host?.packets === 0) {
+  const result = scan.result(!choice.explicit)
+  if (choice.explicit && result.host?.packets === 0) {
     const busiest = scan.busiestAddressText()
     throw new BillwatchError('E_NO_DATA', `host ${options.host} sends or receives no packet in this capture`, {
       field: '--host',
@@ -144,6 +218,39 @@ export function analyseCapture(path: string, options: AnalyseOptions = {}): Capt
     })
   }
   return result
+}
+
+export interface PartInput {
+  path: string
+  host: [number, number, number, number] | undefined
+  ntpPort: number
+  from: number
+  to: number
+}
+
+/** Scans records [from, to) of a pcap: the worker thread's half of analyseCaptureParallel. */
+export function scanPart(input: PartInput): ScanState {
+  return new CaptureScan(input.path, input.host, input.ntpPort, undefined, {from: input.from, to: input.to}).exportState()
+}
+
+function scanInWorker(input: PartInput): Promise<ScanState> {
+  // Under tsx (bin/dev.js) this module is TypeScript and so is its worker; the worker inherits the loader.
+  // Built, the worker is plain JavaScript. From the sources (bin/dev.js, tests) it is TypeScript, and
+  // Node 20 does not pass tsx's loader on to workers: the worker registers tsx itself, then imports it.
+  const typescript = import.meta.url.endsWith('.ts')
+  const file = new URL(typescript ? './scan-worker.ts' : './scan-worker.js', import.meta.url)
+  const boot = `import('tsx/esm/api').then(({register}) => { register(); return import(${JSON.stringify(file.href)}) })`
+  return new Promise((resolve, reject) => {
+    const worker = typescript ? new Worker(boot, {eval: true, workerData: input}) : new Worker(file, {workerData: input})
+    worker.once('message', (message: {state?: ScanState; error?: {code: string; message: string}}) => {
+      if (message.state) resolve(message.state)
+      else reject(new BillwatchError((message.error?.code ?? 'E_PCAP') as 'E_PCAP', message.error?.message ?? 'the capture scan failed'))
+    })
+    worker.once('error', reject)
+    worker.once('exit', (code) => {
+      if (code !== 0) reject(new BillwatchError('E_PCAP', `the capture scan thread exited with code ${code}`, {file: input.path}))
+    })
+  })
 }
 
 /** The address in the most packets among the first `limit` IP packets. */
@@ -249,14 +356,20 @@ class CaptureScan {
   private firstPacketSec = Number.POSITIVE_INFINITY
   private lastPacketSec = Number.NEGATIVE_INFINITY
   private readonly reader: CaptureReader
+  private partTruncation: Truncation | undefined
+
+  /** Replies of a later part that found no waiting request in it: matched against earlier parts on merge. */
+  private readonly orphans: number[] | undefined
 
   constructor(
     private readonly path: string,
     private readonly host: [number, number, number, number] | undefined,
     private readonly ntpPort: number,
     onProgress?: ProgressCallback,
+    range?: ByteRange,
   ) {
-    this.reader = CaptureReader.open(path)
+    this.reader = CaptureReader.open(path, range)
+    if (range && range.from > FILE_HEADER_BYTES) this.orphans = []
     // Size the log for a typical NTP capture (~half the ~106-byte records are requests) to avoid regrowth.
     const expected = Math.min(1 << 26, Math.max(1 << 12, Math.ceil(this.reader.fileBytes / 200)))
     // The seed had one client per ~11 requests; start near that so the address table rarely regrows.
@@ -438,15 +551,25 @@ class CaptureScan {
       const code = ((data[ref]! << 24) | (data[ref + 1]! << 16) | (data[ref + 2]! << 8) | data[ref + 3]!) >>> 0
       this.kissCodes.set(code, (this.kissCodes.get(code) ?? 0) + 1)
     }
-    // Newest-first over the client's waiting requests: the one whose transmit timestamp the reply
-    // echoes as its origin (RFC 5905 §8), else the newest from the same source port.
     const key = length >= HEADER_BYTES ? timestampKey(data, at + ORIGIN_AT) : 0
-    const port = decoder.dstPort
+    const steps = this.matchReply(record, decoder.dstPort, key, isKod, decoder.ipBytes, 0)
+    if (steps >= 0 && this.orphans) this.orphans.push(record / CLIENT_STRIDE, decoder.dstPort, key, isKod ? 1 : 0, decoder.ipBytes, steps)
+  }
+
+  /**
+   * Newest-first over the client's waiting requests: the one whose transmit timestamp the reply
+   * echoes as its origin (RFC 5905 §8), else the newest from the same source port. Returns -1 when
+   * a request was matched, else how many waiting requests were walked (a later part's reply goes on
+   * walking an earlier part's requests from there).
+   */
+  private matchReply(record: number, port: number, key: number, isKod: boolean, ipBytes: number, walked: number): number {
+    const clients = this.clients
     let previous = -1
     let row = clients[record + C_PENDING]!
     let match = -1
     let matchPrevious = -1
-    for (let steps = 0; row >= 0 && steps < MATCH_WINDOW; steps++) {
+    let steps = walked
+    for (; row >= 0 && steps < MATCH_WINDOW; steps++) {
       if (this.srcPort[row] === port) {
         if (key !== 0 && this.transmitKey[row] === key) {
           match = row
@@ -461,11 +584,110 @@ class CaptureScan {
       previous = row
       row = this.prevPending[row]!
     }
-    if (match < 0) return
+    if (match < 0) return steps
     if (matchPrevious < 0) clients[record + C_PENDING] = this.prevPending[match]!
     else this.prevPending[matchPrevious] = this.prevPending[match]!
     this.reply[match] = isKod ? 2 : 1
-    this.replyIpBytes[match] = Math.min(0xffff, decoder.ipBytes)
+    this.replyIpBytes[match] = Math.min(0xffff, ipBytes)
+    return -1
+  }
+
+  /** Everything this part counted, as transferable arrays and numbers, for `merge` in another thread. */
+  exportState(): ScanState {
+    const n = this.requestCount
+    const truncation = this.reader.truncation
+    return {
+      addressPackets: Uint32Array.from({length: this.table.count}, (_, i) => this.addressState[i * 2] ?? 0),
+      addressWords: this.table.exportWords(),
+      clientAddresses: Uint32Array.from(this.clientAddresses),
+      clients: this.clients.slice(0, this.clientCount * CLIENT_STRIDE),
+      counts: [this.ntpResponses, this.ntpKods, this.otherPackets, this.ipv4Packets, this.ipv6Packets, this.nonIpPackets, this.fragments, this.snappedPackets],
+      firstPacketSec: this.firstPacketSec,
+      kissCodes: [...this.kissCodes],
+      lastPacketSec: this.lastPacketSec,
+      orphans: Float64Array.from(this.orphans ?? []),
+      otherProtocols: [...this.otherProtocols],
+      requests: {
+        client: this.client.slice(0, n), mode: this.mode.slice(0, n), reply: this.reply.slice(0, n), replyIpBytes: this.replyIpBytes.slice(0, n),
+        srcPort: this.srcPort.slice(0, n), timeSec: this.timeSec.slice(0, n), transmitKey: this.transmitKey.slice(0, n), version: this.version.slice(0, n),
+      },
+      tcpPorts: this.tcpPorts,
+      totals: [this.totals, this.outbound, this.inbound, this.ntpOutbound],
+      truncation,
+      udpPorts: this.udpPorts,
+    }
+  }
+
+  /**
+   * Adds a later part of the file, scanned by another thread, as if this scan had gone on reading it:
+   * addresses and clients are re-interned, request rows appended in capture order, and that part's
+   * replies that found no request in it are matched against the requests still waiting here.
+   */
+  merge(part: ScanState): void {
+    const addresses = new Uint32Array(part.addressPackets.length)
+    for (let i = 0; i < addresses.length; i++) {
+      const w = part.addressWords
+      const index = this.table.intern(w[i * 4]!, w[i * 4 + 1]!, w[i * 4 + 2]!, w[i * 4 + 3]!)
+      if (index * 2 + 1 >= this.addressState.length) this.addressState = grow(this.addressState, index * 2 + 2)
+      this.addressState[index * 2]! += part.addressPackets[i]!
+      addresses[i] = index
+    }
+    const clientCount = part.clientAddresses.length
+    const records = new Uint32Array(clientCount)
+    for (let k = 0; k < clientCount; k++) {
+      const record = this.clientRecord(addresses[part.clientAddresses[k]!]!)
+      records[k] = record
+      for (const field of [C_REQUESTS, C_RESPONSES, C_KODS, C_RESPONSE_BYTES, C_RESPONSE_BILLABLE]) {
+        this.clients[record + field]! += part.clients[k * CLIENT_STRIDE + field]!
+      }
+    }
+    const orphans = part.orphans
+    for (let i = 0; i < orphans.length; i += 6) {
+      this.matchReply(records[orphans[i]!]!, orphans[i + 1]!, orphans[i + 2]!, orphans[i + 3] === 1, orphans[i + 4]!, orphans[i + 5]!)
+    }
+    const first = this.requestCount
+    const rows = part.requests.client.length
+    if (first + rows > this.timeSec.length) this.growRequests(first + rows)
+    const r = part.requests
+    this.timeSec.set(r.timeSec, first)
+    this.srcPort.set(r.srcPort, first)
+    this.version.set(r.version, first)
+    this.mode.set(r.mode, first)
+    this.reply.set(r.reply, first)
+    this.replyIpBytes.set(r.replyIpBytes, first)
+    this.transmitKey.set(r.transmitKey, first)
+    // No reply is matched after the merge, so the appended rows need no waiting-request chain.
+    this.prevPending.fill(-1, first, first + rows)
+    for (let row = 0; row < rows; row++) this.client[first + row] = records[r.client[row]!]! / CLIENT_STRIDE
+    this.requestCount = first + rows
+
+    for (let i = 0; i < this.udpPorts.length; i++) {
+      this.udpPorts[i]! += part.udpPorts[i]!
+      this.tcpPorts[i]! += part.tcpPorts[i]!
+    }
+    for (const [name, totals] of part.otherProtocols) {
+      const mine = this.otherProtocols.get(name) ?? emptyTotals()
+      this.otherProtocols.set(name, sumTotals(mine, totals))
+    }
+    const [totals, outbound, inbound, ntpOutbound] = part.totals as [TrafficTotals, TrafficTotals, TrafficTotals, TrafficTotals]
+    Object.assign(this.totals, sumTotals(this.totals, totals))
+    Object.assign(this.outbound, sumTotals(this.outbound, outbound))
+    Object.assign(this.inbound, sumTotals(this.inbound, inbound))
+    Object.assign(this.ntpOutbound, sumTotals(this.ntpOutbound, ntpOutbound))
+    for (const [code, count] of part.kissCodes) this.kissCodes.set(code, (this.kissCodes.get(code) ?? 0) + count)
+    const [responses, kods, other, v4, v6, nonIp, fragments, snapped] = part.counts as number[]
+    this.ntpResponses += responses!
+    this.ntpKods += kods!
+    this.otherPackets += other!
+    this.ipv4Packets += v4!
+    this.ipv6Packets += v6!
+    this.nonIpPackets += nonIp!
+    this.fragments += fragments!
+    this.snappedPackets += snapped!
+    this.firstPacketSec = Math.min(this.firstPacketSec, part.firstPacketSec)
+    this.lastPacketSec = Math.max(this.lastPacketSec, part.lastPacketSec)
+    // Only the last part can end in a cut record.
+    this.partTruncation = part.truncation
   }
 
   busiestAddressWords(): [number, number, number, number] | undefined {
@@ -560,7 +782,7 @@ class CaptureScan {
       packets: this.totals.packets,
       snaplen: reader.snaplen,
       snappedPackets: this.snappedPackets,
-      truncated: reader.truncation,
+      truncated: this.partTruncation ?? reader.truncation,
     }
   }
 
@@ -576,6 +798,10 @@ class CaptureScan {
     for (const [protocol, totals] of this.otherProtocols) rows.push({...totals, port: null, protocol})
     return rows.sort((a, b) => b.bytes - a.bytes || a.protocol.localeCompare(b.protocol) || (a.port ?? -1) - (b.port ?? -1))
   }
+}
+
+function sumTotals(a: TrafficTotals, b: TrafficTotals): TrafficTotals {
+  return {billableBytes: a.billableBytes + b.billableBytes, bytes: a.bytes + b.bytes, capturedBytes: a.capturedBytes + b.capturedBytes, packets: a.packets + b.packets}
 }
 
 function addTotals(totals: TrafficTotals, caplen: number, origlen: number, ipBytes: number): void {

@@ -36,6 +36,11 @@ const PCAPNG_PB = 2
 const PCAPNG_SPB = 3
 const PCAPNG_EPB = 6
 
+export interface ByteRange {
+  from: number
+  to: number
+}
+
 interface PcapngInterface {
   linkType: number
   snaplen: number
@@ -79,21 +84,37 @@ export class CaptureReader {
   private pcapUnitsPerSecond = 1e6
   private interfaces: PcapngInterface[] = []
 
+  /** File offset where reading stops (a record boundary, or the end of the file). */
+  private limit: number
+
   private constructor(
     readonly path: string,
     fd: number,
     fileBytes: number,
+    range?: ByteRange,
   ) {
     this.fd = fd
     this.fileBytes = fileBytes
+    this.limit = fileBytes
     this.buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(4096, fileBytes)))
     this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength)
     this.data = this.buffer
     this.format = this.readFileHeader()
+    if (range) {
+      if (this.format !== 'pcap') throw new BillwatchError('E_PCAP', 'only pcap files can be read from a record offset', {file: path})
+      // Records from `from` (a record boundary) up to `to`; the file header above set the byte order and units.
+      this.bufferFileOffset = range.from
+      this.start = 0
+      this.end = 0
+      this.limit = Math.min(range.to, fileBytes)
+    }
   }
 
-  /** Opens a capture and reads its file header; throws E_NOT_FOUND / E_EMPTY / E_PCAP. */
-  static open(path: string): CaptureReader {
+  /**
+   * Opens a capture and reads its file header; throws E_NOT_FOUND / E_EMPTY / E_PCAP. With `range`
+   * (pcap only), reads just the records in [from, to): parts of one file scanned side by side.
+   */
+  static open(path: string, range?: ByteRange): CaptureReader {
     let fd: number
     try {
       fd = openSync(path, 'r')
@@ -106,7 +127,7 @@ export class CaptureReader {
       throw new BillwatchError('E_EMPTY', 'the capture file is empty', {file: path, expected: 'a pcap or pcapng file'})
     }
     try {
-      return new CaptureReader(path, fd, size)
+      return new CaptureReader(path, fd, size, range)
     } catch (error) {
       closeSync(fd)
       throw error
@@ -306,7 +327,8 @@ export class CaptureReader {
     this.end -= this.start
     this.start = 0
     while (this.end < this.buffer.length) {
-      const read = readSync(this.fd, this.buffer, this.end, this.buffer.length - this.end, this.bufferFileOffset + this.end)
+      const room = Math.min(this.buffer.length - this.end, this.limit - (this.bufferFileOffset + this.end))
+      const read = room > 0 ? readSync(this.fd, this.buffer, this.end, room, this.bufferFileOffset + this.end) : 0
       if (read === 0) {
         this.eof = true
         break
@@ -338,5 +360,52 @@ export class CaptureReader {
 
   private badHeader(detail: string, expected: string): never {
     throw new BillwatchError('E_PCAP', `not a readable capture: ${detail}`, {expected, file: this.path})
+  }
+}
+
+/** Consecutive record headers that must look right before an offset counts as a record boundary. */
+const BOUNDARY_CHAIN = 64
+
+/**
+ * A pcap record boundary near `near`, found without reading the file up to it: the first offset in a
+ * window from which BOUNDARY_CHAIN consecutive record headers are plausible (lengths within the
+ * snaplen, sub-second fraction in range, timestamps within an hour of each other). Undefined for
+ * pcapng, for small files, or when no offset qualifies: the caller then reads the file in one pass.
+ */
+export function findPcapRecordBoundary(path: string, near: number): number | undefined {
+  const reader = CaptureReader.open(path)
+  try {
+    if (reader.format !== 'pcap' || !reader.next()) return undefined
+    const firstSec = reader.timeSec
+    const snap = Math.max(reader.snaplen, PCAP_MAX_SNAPLEN)
+    const unitsPerSecond = reader.timestampUnitsPerSecond[0] ?? 1e6
+    const le = reader.littleEndian
+    const window = Buffer.allocUnsafe(4 * 1024 * 1024)
+    const fd = openSync(path, 'r')
+    try {
+      const read = readSync(fd, window, 0, window.length, near)
+      const view = new DataView(window.buffer, window.byteOffset, read)
+      const plausibleFrom = (at: number): boolean => {
+        let previous = Number.NaN
+        for (let n = 0; n < BOUNDARY_CHAIN; n++) {
+          if (at + 16 > read) return n >= BOUNDARY_CHAIN / 4
+          const seconds = view.getUint32(at, le)
+          const fraction = view.getUint32(at + 4, le)
+          const caplen = view.getUint32(at + 8, le)
+          const origlen = view.getUint32(at + 12, le)
+          if (fraction >= unitsPerSecond || caplen > snap || caplen > origlen || origlen > PCAP_MAX_SNAPLEN || caplen < 14) return false
+          if (seconds + 1 < firstSec || (previous === previous && Math.abs(seconds - previous) > 3600)) return false
+          previous = seconds
+          at += 16 + caplen
+        }
+        return true
+      }
+      for (let at = 0; at + 16 <= read; at++) if (plausibleFrom(at)) return near + at
+      return undefined
+    } finally {
+      closeSync(fd)
+    }
+  } finally {
+    reader.close()
   }
 }
