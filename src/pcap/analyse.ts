@@ -1,8 +1,8 @@
 import {statSync} from 'node:fs'
-import {Worker} from 'node:worker_threads'
 
 import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError} from '../errors.js'
+import {runInWorker} from '../util/worker.js'
 import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf} from '../ntp/packet.js'
 import {AddressTable, parseAddressWords} from './addresses.js'
 import {IP_PROTOCOL, PacketDecoder} from './decode.js'
@@ -234,23 +234,7 @@ export function scanPart(input: PartInput): ScanState {
 }
 
 function scanInWorker(input: PartInput): Promise<ScanState> {
-  // Under tsx (bin/dev.js) this module is TypeScript and so is its worker; the worker inherits the loader.
-  // Built, the worker is plain JavaScript. From the sources (bin/dev.js, tests) it is TypeScript, and
-  // Node 20 does not pass tsx's loader on to workers: the worker registers tsx itself, then imports it.
-  const typescript = import.meta.url.endsWith('.ts')
-  const file = new URL(typescript ? './scan-worker.ts' : './scan-worker.js', import.meta.url)
-  const boot = `import('tsx/esm/api').then(({register}) => { register(); return import(${JSON.stringify(file.href)}) })`
-  return new Promise((resolve, reject) => {
-    const worker = typescript ? new Worker(boot, {eval: true, workerData: input}) : new Worker(file, {workerData: input})
-    worker.once('message', (message: {state?: ScanState; error?: {code: string; message: string}}) => {
-      if (message.state) resolve(message.state)
-      else reject(new BillwatchError((message.error?.code ?? 'E_PCAP') as 'E_PCAP', message.error?.message ?? 'the capture scan failed'))
-    })
-    worker.once('error', reject)
-    worker.once('exit', (code) => {
-      if (code !== 0) reject(new BillwatchError('E_PCAP', `the capture scan thread exited with code ${code}`, {file: input.path}))
-    })
-  })
+  return runInWorker<ScanState>(import.meta.url, './scan-worker', input)
 }
 
 /** The address in the most packets among the first `limit` IP packets. */
@@ -371,7 +355,8 @@ class CaptureScan {
     this.reader = CaptureReader.open(path, range)
     if (range && range.from > FILE_HEADER_BYTES) this.orphans = []
     // Size the log for a typical NTP capture (~half the ~106-byte records are requests) to avoid regrowth.
-    const expected = Math.min(1 << 26, Math.max(1 << 12, Math.ceil(this.reader.fileBytes / 200)))
+    const bytes = range ? range.to - range.from : this.reader.fileBytes
+    const expected = Math.min(1 << 26, Math.max(1 << 12, Math.ceil(bytes / 200)))
     // The seed had one client per ~11 requests; start near that so the address table rarely regrows.
     this.table = new AddressTable(Math.min(1 << 22, Math.max(1 << 12, expected >> 3)))
     this.addressState = new Uint32Array(Math.min(1 << 23, Math.max(1 << 13, expected >> 2)))
@@ -459,7 +444,8 @@ class CaptureScan {
   }
 
   private countAddress(index: number): void {
-    if (index * 2 >= this.addressState.length) this.addressState = grow(this.addressState, index * 2 + 1)
+    // Two slots per address: its packet count and its client id, so both must fit.
+    if (index * 2 + 1 >= this.addressState.length) this.addressState = grow(this.addressState, index * 2 + 1)
     this.addressState[index * 2]!++
   }
 
