@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'E_NETWORK' // sockets, DNS, timeouts
   | 'E_AWS' // an AWS API refused or failed
   | 'E_NO_DATA' // the store holds nothing to analyse
+  | 'E_INTERNAL' // a bug: a worker thread died, an invariant broke
 
 export interface ErrorLocation {
   file?: string

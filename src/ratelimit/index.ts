@@ -7,6 +7,7 @@
  */
 import {analyseBehaviour, timeRange} from '../behaviour/index.js'
 import {BillwatchError} from '../errors.js'
+import {runInWorker} from '../util/worker.js'
 import type {RequestLog} from '../pcap/request-log.js'
 import {CURRENT_EGRESS_PRICING, costOfRate, type EgressPricing} from '../pricing/egress.js'
 import {ANSWER, createLimiter, DROP, KOD, seededRandom, type LimiterSetting} from './limiters.js'
@@ -214,6 +215,37 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
     results,
     seed,
   }
+}
+
+/** Below this many requests a worker thread costs more to start than it saves. */
+const PARALLEL_MIN_REQUESTS = 200_000
+
+export interface ReplayShare {
+  /** The settings this thread replays itself. */
+  mine: LimiterSetting[]
+  /** The rest, replayed by a worker thread that finds the suspected NATs on its own. */
+  theirs: Promise<RateLimitReport>
+}
+
+/**
+ * Starts half of the limiter settings in a worker thread, so a big capture's replay runs beside the
+ * caller's own behaviour analysis and its half of the settings. The worker finds the suspected NATs
+ * as `billwatch pcap` does (analyseBehaviour with the capture's duration, default options), so its
+ * results equal simulateLimiters' for the same list; chrony's random choices are seeded per setting,
+ * so which thread replays a setting changes nothing. Undefined when a worker would not pay off.
+ */
+export function startReplayShare(log: RequestLog, options: Omit<SimulateOptions, 'settings' | 'suspectedNat'> & {durationSec: number}): ReplayShare | undefined {
+  const settings = DEFAULT_LIMITER_SETTINGS
+  if (log.count < PARALLEL_MIN_REQUESTS) return undefined
+  const half = Math.ceil(settings.length / 2)
+  const theirs = runInWorker<RateLimitReport>(import.meta.url, './replay-worker', {log, options: {...options, settings: settings.slice(half)}})
+  theirs.catch(() => {})
+  return {mine: settings.slice(0, half), theirs}
+}
+
+/** Joins the caller's half of a shared replay with the worker's, in DEFAULT_LIMITER_SETTINGS order. */
+export async function joinReplayShare(mine: RateLimitReport, share: ReplayShare): Promise<RateLimitReport> {
+  return {...mine, results: [...mine.results, ...(await share.theirs).results]}
 }
 
 /** The configuration line(s) a setting corresponds to, e.g. `ratelimit interval 3 burst 8 leak 2`. */
