@@ -69,6 +69,8 @@ function buildCli(): void {
   }
   copyFileSync(join(ROOT, 'bin/run.js'), join(CLI, 'bin/run.js'))
   copyFileSync(join(ROOT, 'package.json'), join(CLI, 'package.json'))
+  // As shipped: with its manifest, oclif loads only the command it runs, not every command module.
+  copyFileSync(join(ROOT, 'oclif.manifest.json'), join(CLI, 'oclif.manifest.json'))
   symlinkSync(join(ROOT, 'node_modules'), join(CLI, 'node_modules'))
 }
 
