@@ -25,7 +25,7 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
       description: 'Correlate every step anomalies finds in the store',
     },
     {
-      command: 'samples/make-etc-repo.sh /tmp/etc-history && <%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30',
+      command: 'samples/scripts/make-etc-repo.sh /tmp/etc-history && <%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30',
       description: "Build the seed story's /etc history, then rank the changes before the 2014-03-30 egress step",
     },
     '<%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30 --usage-type DataTransfer-Out-Bytes --json',

@@ -17,7 +17,7 @@ missing, with the command that would supply it. Remediation options come with th
 
   static override examples = [
     '<%= config.bin %> ingest samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv && <%= config.bin %> <%= command.id %>',
-    '<%= config.bin %> <%= command.id %> --repo /tmp/etc-history --pcap samples/ntp-server.pcap',
+    '<%= config.bin %> <%= command.id %> --repo /tmp/etc-history --pcap samples/captures/ntp-server.pcap',
     '<%= config.bin %> <%= command.id %> --format markdown > incident.md',
     '<%= config.bin %> <%= command.id %> --format json',
   ]

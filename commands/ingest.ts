@@ -14,11 +14,15 @@ data transfer is stored in bytes (AWS "GB" = 2^30 bytes).
 
 All files of one call are one transaction: if any file is bad, nothing is stored and the error names
 the file, line and column. Re-ingesting the same content is a no-op; a newer export of the same billing
-period (CUR restates a month many times) replaces the older one.`
+period (CUR restates a month many times) replaces the older one.
+
+A directory stands for the files directly in it: those that are not billing exports (captures,
+scripts, other CSVs) are skipped with a note, while a file named on its own must be an export.`
 
   static override examples = [
-    '<%= config.bin %> <%= command.id %> samples/usage-report-ec2-2013-06-01_2014-06-01.csv',
+    '<%= config.bin %> <%= command.id %> samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv',
     '<%= config.bin %> <%= command.id %> samples/* --json',
+    '<%= config.bin %> <%= command.id %> ~/Downloads/cur-exports/',
     '<%= config.bin %> <%= command.id %> --format usage-report export.csv',
     '<%= config.bin %> <%= command.id %> cur/20240301-20240401/report-Manifest.json',
     '<%= config.bin %> <%= command.id %> --cost-explorer --days 90 --profile billing',
@@ -82,6 +86,7 @@ period (CUR restates a month many times) replaces the older one.`
         ['left', 'left', 'left', 'left', 'right', 'right', 'left'],
       ),
     )
+    for (const skip of result.skipped) this.note(`skipped ${skip.path}: ${skip.reason}`)
     return result
   }
 }

@@ -23,9 +23,9 @@ violations, and what the ntpd/ntpsec/chrony rate limiters would have answered, d
 The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatch explain\`.`
 
   static override examples = [
-    '<%= config.bin %> <%= command.id %> samples/ntp-server.pcap',
-    '<%= config.bin %> <%= command.id %> samples/ntp-server.pcap --control samples/ntp-control.pcap --price-per-gb 0.12',
-    '<%= config.bin %> <%= command.id %> samples/ntp-server.pcap --host 10.206.10.174 --block-threshold 100 --top 5 --json',
+    '<%= config.bin %> <%= command.id %> samples/captures/ntp-server.pcap',
+    '<%= config.bin %> <%= command.id %> samples/captures/ntp-server.pcap --control samples/captures/ntp-control.pcap --price-per-gb 0.12',
+    '<%= config.bin %> <%= command.id %> samples/captures/ntp-server.pcap --host 10.206.10.174 --block-threshold 100 --top 5 --json',
   ]
 
   static override args = {

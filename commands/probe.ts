@@ -49,7 +49,7 @@ first probed).`
     '<%= config.bin %> <%= command.id %> localhost',
     '<%= config.bin %> <%= command.id %> 127.0.0.1:11123 --count 4 --interval 16',
     '<%= config.bin %> <%= command.id %> [::1]:11123 --exposure --json',
-    '<%= config.bin %> <%= command.id %> 127.0.0.1 --pcap samples/ntp-server.pcap',
+    '<%= config.bin %> <%= command.id %> 127.0.0.1 --pcap samples/captures/ntp-server.pcap',
   ]
 
   static override args = {

@@ -23,7 +23,7 @@ export default class Report extends BaseCommand<typeof Report> {
 
   static override examples = [
     '<%= config.bin %> ingest samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv && <%= config.bin %> <%= command.id %> --out report.html',
-    '<%= config.bin %> <%= command.id %> --repo /tmp/etc-history --pcap samples/ntp-server.pcap --out report.html',
+    '<%= config.bin %> <%= command.id %> --repo /tmp/etc-history --pcap samples/captures/ntp-server.pcap --out report.html',
     '<%= config.bin %> <%= command.id %> --out report.html --json',
   ]
 

@@ -1,4 +1,4 @@
-import {existsSync} from 'node:fs'
+import {existsSync, readdirSync, statSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 
@@ -42,6 +42,8 @@ export interface IngestedFile {
 export interface IngestResult {
   store: string
   files: IngestedFile[]
+  /** Files found in a named directory that are not billing exports (captures, scripts …), and subdirectories. */
+  skipped: Array<{path: string; reason: string}>
 }
 
 const FAMILY: Record<FormatKind, Family> = {
@@ -58,21 +60,60 @@ const FAMILY: Record<FormatKind, Family> = {
  * call, so a failed ingest leaves the store exactly as it was.
  */
 export async function ingestFiles(store: Store, paths: string[], options: IngestOptions = {}): Promise<IngestResult> {
-  if (paths.length === 0) throw new BillwatchError('E_USAGE', 'no files given', {suggestions: ['billwatch ingest samples/*']})
+  if (paths.length === 0) throw new BillwatchError('E_USAGE', 'no files given', {suggestions: ['billwatch ingest samples/billing/*']})
+  const skipped: IngestResult['skipped'] = []
   const files = await store.transaction(async () => {
     const results: IngestedFile[] = []
     const batchIds: number[] = []
     const seen = new Map<string, IngestedFile>()
-    for (const given of paths) {
-      const path = resolve(given)
-      const result = await ingestOne(store, path, options, batchIds, seen)
+    for (const {path, inDirectory} of expandPaths(paths, skipped)) {
+      let result: IngestedFile
+      try {
+        result = await ingestOne(store, path, options, batchIds, seen)
+      } catch (error) {
+        // A file named on the command line must be an export; one found in a named directory may be anything.
+        if (!inDirectory || !isNotAnExport(error)) throw error
+        skipped.push({path, reason: skipReason(error as BillwatchError, path)})
+        continue
+      }
       if (result.status === 'ingested') batchIds.push(result.sourceId)
       seen.set(result.contentHash, result)
       results.push(result)
     }
     return results
   })
-  return {files, store: store.path}
+  return {files, skipped, store: store.path}
+}
+
+/** Named files as given; a named directory stands for the files directly in it, in name order. */
+interface NamedPath {
+  path: string
+  inDirectory: boolean
+}
+
+function expandPaths(paths: string[], skipped: IngestResult['skipped']): NamedPath[] {
+  return paths.flatMap((given): NamedPath[] => {
+    const path = resolve(given)
+    if (!existsSync(path) || !statSync(path).isDirectory()) return [{inDirectory: false, path}]
+    return readdirSync(path, {withFileTypes: true})
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .flatMap((entry): NamedPath[] => {
+        const child = join(path, entry.name)
+        if (entry.isFile()) return [{inDirectory: true, path: child}]
+        skipped.push({path: child, reason: 'a directory (not searched further)'})
+        return []
+      })
+  })
+}
+
+function skipReason(error: BillwatchError, path: string): string {
+  if (error.code === 'E_HEADER') return `not a billing export (header starts ${JSON.stringify(error.got ?? '')})`
+  // The message leads with the file (and line), already named by the caller.
+  return error.message.startsWith(path) ? error.message.slice(path.length).replace(/^(:\d+)?: /, '') : error.message
+}
+
+function isNotAnExport(error: unknown): boolean {
+  return error instanceof BillwatchError && (error.code === 'E_FORMAT' || error.code === 'E_EMPTY' || (error.code === 'E_HEADER' && error.field === undefined))
 }
 
 async function ingestOne(store: Store, path: string, options: IngestOptions, batchIds: number[], seen: Map<string, IngestedFile>): Promise<IngestedFile> {

@@ -9,7 +9,7 @@ import {ROOT, runCli, tempDir} from '../helpers/cli.js'
 import {git} from './repo.js'
 
 function makeSample(dir: string): string {
-  const made = spawnSync(join(ROOT, 'samples/make-etc-repo.sh'), [dir], {encoding: 'utf8'})
+  const made = spawnSync(join(ROOT, 'samples/scripts/make-etc-repo.sh'), [dir], {encoding: 'utf8'})
   if (made.status !== 0) throw new Error(`make-etc-repo.sh failed: ${made.stderr}`)
   return made.stdout
 }
@@ -30,7 +30,7 @@ describe('billwatch correlate on the seed story', () => {
     const notMine = join(tmp.dir, 'not-mine')
     mkdirSync(notMine)
     writeFileSync(join(notMine, 'precious'), 'x')
-    const refused = spawnSync(join(ROOT, 'samples/make-etc-repo.sh'), [notMine], {encoding: 'utf8'})
+    const refused = spawnSync(join(ROOT, 'samples/scripts/make-etc-repo.sh'), [notMine], {encoding: 'utf8'})
     expect(refused.status).toBe(1)
     expect(refused.stderr).toContain('refusing to replace it')
   })

@@ -1,4 +1,4 @@
-import {readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 
@@ -69,14 +69,19 @@ describe('billwatch ingest on the bundled samples', () => {
   const db = join(tmp.dir, 'store.duckdb')
   afterAll(() => tmp.cleanup())
 
-  it('detects every format and stores the day counts and totals each file holds', async () => {
-    const ingest = await runCli(['ingest', LEGACY, CUR1, CUR2, FOCUS, '--db', db, '--json'])
-    expect(ingest.stderr).toBe('')
+  it('ingests samples/* (what the shell expands it to): every export, each format detected, the rest skipped', async () => {
+    const everything = readdirSync(SAMPLES).sort().map((name) => join(SAMPLES, name))
+    const ingest = await runCli(['ingest', ...everything, '--db', db, '--json'])
     expect(ingest.code).toBe(0)
-    const files = ingest.json().files as Array<{path: string; format: string; status: string}>
-    expect(files.map((f) => [f.path, f.format, f.status])).toEqual([
-      [LEGACY, 'usage-report', 'ingested'], [CUR1, 'cur1', 'ingested'], [CUR2, 'cur2', 'ingested'], [FOCUS, 'focus', 'ingested'],
+    const result = ingest.json() as {files: Array<{path: string; format: string; status: string}>; skipped: Array<{path: string; reason: string}>}
+    expect(result.files.map((f) => [f.path, f.format, f.status])).toEqual([
+      [CUR1, 'cur1', 'ingested'], [CUR2, 'cur2', 'ingested'], [FOCUS, 'focus', 'ingested'], [LEGACY, 'usage-report', 'ingested'],
     ])
+    // The captures and scripts beside the exports are skipped, each with why; nothing else is.
+    expect(result.skipped.map((s) => s.path.slice(SAMPLES.length + 1))).toEqual(expect.arrayContaining([
+      'captures/ntp-control.pcap', 'captures/ntp-server.pcap', 'scripts/demo.sh', 'scripts/make-etc-repo.sh',
+    ]))
+    expect(result.skipped.find((s) => s.path.endsWith('ntp-server.pcap'))?.reason).toBe('this is a packet capture, not a billing export')
 
     const status = await runCli(['status', '--db', db, '--json'])
     expect(status.code).toBe(0)
@@ -131,6 +136,18 @@ describe('billwatch ingest on the bundled samples', () => {
         expect(json.json().error.code).toBe(c.code)
       })
     }
+
+    it('fails on a broken export inside a named directory too (only non-exports are skipped there)', async () => {
+      const folder = join(bad.dir, 'exports')
+      mkdirSync(folder, {recursive: true})
+      writeFileSync(join(folder, 'part.csv.gz'), readFileSync(CUR1).subarray(0, 40_000))
+      writeFileSync(join(folder, 'notes.txt'), 'monthly exports from the payer account\n')
+      const before = await storeSnapshot(db)
+      const result = await runCli(['ingest', folder, '--db', db, '--json'])
+      expect(result.code).toBe(1)
+      expect(result.json().error).toMatchObject({code: 'E_TRUNCATED', file: join(folder, 'part.csv.gz')})
+      expect(await storeSnapshot(db)).toBe(before)
+    })
 
     it('rejects a bad number inside a CUR file with its line and column', async () => {
       const rows = Papa.parse<string[]>(gunzipSync(readFileSync(CUR1)).toString('utf8').trim()).data

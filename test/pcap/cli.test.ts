@@ -10,8 +10,8 @@ import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 
 const {dir, cleanup} = tempDir('billwatch-pcap-cli-')
 afterAll(cleanup)
-const SAMPLE = join(SAMPLES, 'ntp-server.pcap')
-const CONTROL = join(SAMPLES, 'ntp-control.pcap')
+const SAMPLE = join(SAMPLES, 'captures', 'ntp-server.pcap')
+const CONTROL = join(SAMPLES, 'captures', 'ntp-control.pcap')
 const db = join(dir, 'store.duckdb')
 
 describe('billwatch pcap on the committed seed-story sample', () => {

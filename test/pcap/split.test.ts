@@ -9,7 +9,7 @@ import {findPcapRecordBoundary} from '../../src/pcap/reader.js'
 import {CaptureWriter, linkFrame, udpPacket} from '../../src/pcap/writer.js'
 import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 
-const SAMPLE = join(SAMPLES, 'ntp-server.pcap')
+const SAMPLE = join(SAMPLES, 'captures', 'ntp-server.pcap')
 
 describe('a capture read in two halves side by side', () => {
   const tmp = tempDir()

@@ -13,7 +13,7 @@ import {ROOT, runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 import {type OpenedPage, openFile} from './browser.js'
 
 const USAGE_REPORT = join(SAMPLES, 'billing/usage-report-ec2-2013-06-01_2014-06-01.csv')
-const CAPTURE = join(SAMPLES, 'ntp-server.pcap')
+const CAPTURE = join(SAMPLES, 'captures', 'ntp-server.pcap')
 const SCREENSHOT = join(ROOT, 'test/out/report.png')
 
 interface ReportJson {
@@ -95,7 +95,7 @@ describe('billwatch report on the samples', () => {
 
   beforeAll(async () => {
     const db = freshStore('seed')
-    execFileSync('bash', [join(SAMPLES, 'make-etc-repo.sh'), repo], {stdio: 'ignore'})
+    execFileSync('bash', [join(SAMPLES, 'scripts', 'make-etc-repo.sh'), repo], {stdio: 'ignore'})
     mkdirSync(join(tmp.dir, 'out'))
     const report = await runCli(['report', '--db', db, '--repo', repo, '--pcap', CAPTURE, '--out', out, '--json'])
     expect(report.code, report.stderr).toBe(0)
@@ -197,7 +197,7 @@ describe('billwatch report with less evidence', () => {
   it('says what is missing instead of drawing it, and keeps a hostile commit subject as text', async () => {
     const db = freshStore('partial')
     const repo = join(tmp.dir, 'etc-hostile')
-    execFileSync('bash', [join(SAMPLES, 'make-etc-repo.sh'), repo], {stdio: 'ignore'})
+    execFileSync('bash', [join(SAMPLES, 'scripts', 'make-etc-repo.sh'), repo], {stdio: 'ignore'})
     // A change inside the step's window whose subject tries to end the page's scripts.
     const hostile = '</script><script>document.title="pwned"</script><!-- <b>tuned sysctl</b>'
     const date = '2014-03-27T10:00:00+00:00'

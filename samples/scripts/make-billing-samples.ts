@@ -4,7 +4,7 @@
  * (.csv.gz, hourly, March 2014), CUR 2.0 (Parquet, daily, April 2014) and FOCUS 1.0 (CSV, daily,
  * May 2014), so every format tells one story. Deterministic: a seeded PRNG, fixed dates.
  *
- *   node --import tsx samples/make-billing-samples.ts
+ *   node --import tsx samples/scripts/make-billing-samples.ts
  */
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {gzipSync} from 'node:zlib'
@@ -12,9 +12,9 @@ import {join} from 'node:path'
 
 import {DuckDBInstance} from '@duckdb/node-api'
 
-import {seededRandom} from '../src/ratelimit/index.js'
+import {seededRandom} from '../../src/ratelimit/index.js'
 
-const OUT = join(import.meta.dirname, 'billing')
+const OUT = join(import.meta.dirname, '..', 'billing')
 const GB = 2 ** 30
 const ACCOUNT = '123456789012'
 const INSTANCE = 'i-0a1b2c3d'

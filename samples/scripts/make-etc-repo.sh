@@ -6,7 +6,7 @@
 #   2014-03-29 18:41:36 +0000 ntp installed                     (+ntp, ntp.conf without 'restrict default ignore')
 #   2014-06-11 14:38:57 +0000 apt-get update; apt-get upgrade
 # Deterministic (same hashes on every run) and idempotent: DIR is recreated. A nested .git cannot be
-# committed, so README and tests run this first:  samples/make-etc-repo.sh /tmp/etc-history
+# committed, so README and tests run this first:  samples/scripts/make-etc-repo.sh /tmp/etc-history
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ -z "$1" ]; then
@@ -15,7 +15,7 @@ if [ $# -ne 1 ] || [ -z "$1" ]; then
 fi
 dir="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
-stages="$here/etc-history"
+stages="$here/../etc-history"
 marker=".git/billwatch-sample"
 
 # Never delete a directory this script did not make (think: make-etc-repo.sh /etc).
@@ -37,7 +37,7 @@ export GIT_AUTHOR_NAME=ubuntu GIT_AUTHOR_EMAIL=ubuntu@ip-10-206-10-174
 export GIT_COMMITTER_NAME=ubuntu GIT_COMMITTER_EMAIL=ubuntu@ip-10-206-10-174
 
 git init -q -b master --template= "$dir"
-echo "made by samples/make-etc-repo.sh; safe to delete" > "$dir/$marker"
+echo "made by samples/scripts/make-etc-repo.sh; safe to delete" > "$dir/$marker"
 
 # commit STAGE DATE MESSAGE: copy a stage's files over the tree and commit them at DATE.
 commit() {

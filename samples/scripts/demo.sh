@@ -2,7 +2,7 @@
 # The whole forensic run on the bundled samples: ingest → anomalies → correlate → pcap → explain → report.
 # Uses the built CLI (npm run build). Everything it writes goes to one folder (default /tmp/billwatch-demo).
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${1:-${TMPDIR:-/tmp}/billwatch-demo}"
 rm -rf "$out" && mkdir -p "$out"
 export BILLWATCH_DB="$out/billwatch.duckdb"
@@ -15,11 +15,11 @@ step status
 bw status
 step anomalies --log-scale --svg "$out/egress.svg"
 bw anomalies --log-scale --svg "$out/egress.svg"
-bash "$root/samples/make-etc-repo.sh" "$out/etc" >/dev/null
+bash "$root/samples/scripts/make-etc-repo.sh" "$out/etc" >/dev/null
 step correlate --repo "$out/etc"
 bw correlate --repo "$out/etc"
-step pcap samples/ntp-server.pcap --control samples/ntp-control.pcap --price-per-gb 0.12
-bw pcap "$root/samples/ntp-server.pcap" --control "$root/samples/ntp-control.pcap" --price-per-gb 0.12  # the seed's 2014 price
+step pcap samples/captures/ntp-server.pcap --control samples/captures/ntp-control.pcap --price-per-gb 0.12
+bw pcap "$root/samples/captures/ntp-server.pcap" --control "$root/samples/captures/ntp-control.pcap" --price-per-gb 0.12  # the seed's 2014 price
 step explain
 bw explain
 step report --out "$out/report.html"
