@@ -11,7 +11,8 @@ export type PcapEvidence = Pick<PcapReport, 'byPort' | 'host' | 'outbound'> & {
 
 /** Measures a capture file with the pcap analysis, for the server on `port`. */
 export function summariseCaptureFile(file: string, port: number, host?: string): CaptureSummary {
-  const report = buildReport(analyseCapture(file, {host: host ?? 'auto', ntpPort: port}))
+  // Only counts are read here: skip the behaviour heuristics and the limiter replay.
+  const report = buildReport(analyseCapture(file, {host: host ?? 'auto', ntpPort: port}), {behaviour: false})
   return summarisePcapReport(report, port, {createdAt: null, file, source: 'file'})
 }
 
