@@ -294,6 +294,8 @@ const C_RESPONSE_BILLABLE = 4
 /** Newest request still waiting for a reply (-1 none); older ones chain through prevPending. */
 const C_PENDING = 5
 const CLIENT_STRIDE = 8
+/** The per-client counters a merge adds up (the waiting-request chain is per part and is not). */
+const SUMMED_CLIENT_FIELDS = [C_REQUESTS, C_RESPONSES, C_KODS, C_RESPONSE_BYTES, C_RESPONSE_BILLABLE]
 
 /** One full pass over the file with the host fixed. */
 class CaptureScan {
@@ -623,7 +625,7 @@ class CaptureScan {
     for (let k = 0; k < clientCount; k++) {
       const record = this.clientRecord(addresses[part.clientAddresses[k]!]!)
       records[k] = record
-      for (const field of [C_REQUESTS, C_RESPONSES, C_KODS, C_RESPONSE_BYTES, C_RESPONSE_BILLABLE]) {
+      for (const field of SUMMED_CLIENT_FIELDS) {
         this.clients[record + field]! += part.clients[k * CLIENT_STRIDE + field]!
       }
     }
