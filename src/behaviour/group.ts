@@ -3,8 +3,8 @@ import type {RequestLog} from '../pcap/request-log.js'
 /**
  * Requests grouped by client with a counting sort, columns copied so each client's rows are
  * contiguous: client c owns rows [start[c], start[c + 1]), in capture order. Typed arrays only, so
- * 2.8M requests regroup in two linear passes and ~50 MB, and the per-client analysis reads memory
- * sequentially instead of chasing indices.
+ * 2.8M requests regroup in two linear passes and ~50 MB, and the per-client analyses (behaviour and
+ * the limiter replays share one grouping) read memory sequentially instead of chasing indices.
  */
 export interface ClientGroups {
   start: Uint32Array
@@ -12,6 +12,8 @@ export interface ClientGroups {
   srcPort: Uint16Array
   reply: Uint8Array
   version: Uint8Array
+  mode: Uint8Array
+  replyIpBytes: Uint16Array
 }
 
 export function groupByClient(log: RequestLog): ClientGroups {
@@ -24,7 +26,9 @@ export function groupByClient(log: RequestLog): ClientGroups {
   for (let c = 0; c < clientCount; c++) start[c + 1] = start[c + 1]! + start[c]!
   const cursor = start.slice(0, clientCount)
   const groups: ClientGroups = {
+    mode: new Uint8Array(log.count),
     reply: new Uint8Array(log.count),
+    replyIpBytes: new Uint16Array(log.count),
     srcPort: new Uint16Array(log.count),
     start,
     timeSec: new Float64Array(log.count),
@@ -38,6 +42,8 @@ export function groupByClient(log: RequestLog): ClientGroups {
     groups.srcPort[row] = log.srcPort[i]!
     groups.reply[row] = log.reply[i]!
     groups.version[row] = log.version[i]!
+    groups.mode[row] = log.mode[i]!
+    groups.replyIpBytes[row] = log.replyIpBytes[i]!
   }
   return groups
 }

@@ -8,7 +8,7 @@
 import type {RequestLog} from '../pcap/request-log.js'
 import {createScratch, judgeClient, type ClientRules, type MisbehavingClient, type SuspectedNat, type ViolationRule} from './clients.js'
 import {findFleets, type Fleet, type FleetRules} from './fleets.js'
-import {groupByClient, timeRange} from './group.js'
+import {type ClientGroups, groupByClient, timeRange} from './group.js'
 
 export type {MisbehavingClient, MisbehaviourReason, NatMethod, SuspectedNat, ViolationRule} from './clients.js'
 export type {Fleet, FleetRecurrence} from './fleets.js'
@@ -19,6 +19,8 @@ export interface BehaviourOptions extends Partial<ClientRules>, Partial<FleetRul
   durationSec?: number
   /** Longest list of addresses returned per finding (the totals count them all). Default 100. */
   maxListed?: number
+  /** The log already grouped by client (groupByClient), when the caller shares it with the limiter replay. */
+  groups?: ClientGroups
 }
 
 export interface Violation {
@@ -79,7 +81,7 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
   const {first, last} = timeRange(log)
   const durationSec = options.durationSec ?? Math.max(last - first, 1)
 
-  const groups = groupByClient(log)
+  const groups = options.groups ?? groupByClient(log)
   const clientCount = log.clients.length
   const requestsPerClient = new Uint32Array(clientCount)
   let busiest = 0

@@ -1,6 +1,6 @@
-import {analyseBehaviour, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
+import {analyseBehaviour, groupByClient, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
-import {joinReplayShare, type RateLimitReport, simulateLimiters, startReplayShare} from '../ratelimit/index.js'
+import {type RateLimitReport, simulateLimiters} from '../ratelimit/index.js'
 import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
 import type {Truncation} from './reader.js'
@@ -195,29 +195,13 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
   }
 }
 
-/**
- * buildReport with the rate-limiter replay shared with a worker thread, which starts at once and
- * runs beside the behaviour analysis here (on a big capture the two are most of the report's time).
- * The result is buildReport's.
- */
-export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
-  const durationSec = analysis.durationSec
-  const replay = options.replay !== false && options.behaviour !== false && analysis.ntp.requests > 0 && durationSec > 0
-  const pricing = options.pricing ?? CURRENT_EGRESS_PRICING
-  const share = replay ? startReplayShare(analysis.ntp.log, {durationSec, pricing}) : undefined
-  if (!share) return buildReport(analysis, options)
-  const report = buildReport(analysis, {...options, replay: false})
-  const suspectedNat = (report.ntp.suspectedNat ?? []).map((nat) => nat.address)
-  const mine = simulateLimiters(analysis.ntp.log, {durationSec, pricing, settings: share.mine, suspectedNat})
-  report.ntp.rateLimiting = await joinReplayShare(mine, share)
-  return report
-}
-
 function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions): NtpReport {
   const report = ntpCounts(analysis, pricing, options)
   if (options.behaviour === false || analysis.ntp.requests === 0) return report
   const durationSec = analysis.durationSec > 0 ? analysis.durationSec : undefined
-  const behaviour = analyseBehaviour(analysis.ntp.log, durationSec === undefined ? {} : {durationSec})
+  // One grouping by client serves the behaviour analysis and every limiter replay.
+  const groups = groupByClient(analysis.ntp.log)
+  const behaviour = analyseBehaviour(analysis.ntp.log, durationSec === undefined ? {groups} : {durationSec, groups})
   report.suspectedNat = behaviour.suspectedNat
   report.suspectedNatTotal = behaviour.suspectedNatTotal
   report.misbehaving = behaviour.misbehaving
@@ -226,7 +210,7 @@ function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: R
   report.violations = behaviour.violations
   // The replay extrapolates a rate, so it needs a capture with a duration.
   if (durationSec !== undefined && options.replay !== false) {
-    report.rateLimiting = simulateLimiters(analysis.ntp.log, {durationSec, pricing, suspectedNat: behaviour.suspectedNat.map((nat) => nat.address)})
+    report.rateLimiting = simulateLimiters(analysis.ntp.log, {durationSec, groups, pricing, suspectedNat: behaviour.suspectedNat.map((nat) => nat.address)})
   }
   return report
 }

@@ -5,12 +5,11 @@
  * that backs off after a KoD makes the saving larger, a broken one that retries faster makes it
  * smaller — which is why the result says which suspected NATs would lose their time service.
  */
-import {analyseBehaviour, timeRange} from '../behaviour/index.js'
+import {analyseBehaviour, type ClientGroups, groupByClient, timeRange} from '../behaviour/index.js'
 import {BillwatchError} from '../errors.js'
-import {runInWorker} from '../util/worker.js'
 import type {RequestLog} from '../pcap/request-log.js'
 import {CURRENT_EGRESS_PRICING, costOfRate, type EgressPricing} from '../pricing/egress.js'
-import {ANSWER, createLimiter, DROP, KOD, seededRandom, type LimiterSetting} from './limiters.js'
+import {ANSWER, createLimiter, DROP, KOD, type Limiter, seededRandom, type LimiterSetting} from './limiters.js'
 
 export {chronyBucket, createLimiter, seededRandom} from './limiters.js'
 export {ANSWER, DROP, KOD} from './limiters.js'
@@ -35,8 +34,10 @@ export interface SimulateOptions {
   suspectedNat?: readonly string[]
   /** A NAT is blacked out when fewer than this share of its time requests are answered (default 0.5). */
   blackoutBelowShare?: number
-  /** Seed of chrony's random leak (results are repeatable for one seed). */
+  /** Seed of chrony's random leak and KoD choices (results are repeatable for one seed). */
   seed?: number
+  /** The log already grouped by client (groupByClient), when the caller shares it with the behaviour analysis. */
+  groups?: ClientGroups
   /** How many of the most-limited addresses to list per setting (default 5). */
   topLimited?: number
 }
@@ -100,8 +101,9 @@ const ASSUMPTIONS = [
 ]
 
 /**
- * Replays every time request of `log` through each limiter setting, in one pass per setting over
- * typed arrays, and prices the egress each would send (extrapolated over `durationSec`).
+ * Replays every time request of `log` through each limiter setting, client by client over the log
+ * grouped by client (limiter state is per client, so this reads it sequentially), and prices the
+ * egress each would send (extrapolated over `durationSec`).
  */
 export function simulateLimiters(log: RequestLog, options: SimulateOptions = {}): RateLimitReport {
   const settings = options.settings ?? DEFAULT_LIMITER_SETTINGS
@@ -116,71 +118,48 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
     })
   }
   const clientCount = log.clients.length
+  const groups = options.groups ?? groupByClient(log)
 
   // NAT membership: client index -> slot in the NAT list, -1 elsewhere.
-  const natAddresses = options.suspectedNat ?? analyseBehaviour(log, {durationSec, maxListed: Number.MAX_SAFE_INTEGER}).suspectedNat.map((nat) => nat.address)
+  const natAddresses =
+    options.suspectedNat ?? analyseBehaviour(log, {durationSec, groups, maxListed: Number.MAX_SAFE_INTEGER}).suspectedNat.map((nat) => nat.address)
   const natSlot = new Int32Array(clientCount).fill(-1)
-  const addressIndex = new Map(log.clients.map((address, index) => [address, index]))
-  natAddresses.forEach((address, slot) => {
-    const index = addressIndex.get(address)
-    if (index !== undefined) natSlot[index] = slot
-  })
+  // A map of the few NATs, not of every client: 250k map entries would cost more than the replay.
+  const slotOfNat = new Map(natAddresses.map((address, slot) => [address, slot]))
+  if (slotOfNat.size > 0) log.clients.forEach((address, index) => (natSlot[index] = slotOfNat.get(address) ?? -1))
 
-  // The time requests, contiguous: every setting replays the same arrays.
-  let requests = 0
-  for (let i = 0; i < log.count; i++) if (isTimeRequest(log.mode[i]!)) requests++
-  const clientOf = new Uint32Array(requests)
-  const timeOf = new Float64Array(requests)
-  const bytesOf = new Uint16Array(requests)
-  const perClientRequests = new Uint32Array(clientCount)
-  let baselineAnswered = 0
-  let baselineKods = 0
-  let baselineBytes = 0
-  for (let i = 0, j = 0; i < log.count; i++) {
-    if (!isTimeRequest(log.mode[i]!)) continue
-    const client = log.client[i]!
-    clientOf[j] = client
-    timeOf[j] = log.timeSec[i]!
-    bytesOf[j] = log.replyIpBytes[i]!
-    j++
-    perClientRequests[client] = perClientRequests[client]! + 1
-    const reply = log.reply[i]!
-    if (reply === DROP) continue
-    if (reply === KOD) baselineKods++
-    else baselineAnswered++
-    baselineBytes += log.replyIpBytes[i]!
-  }
-  const baselineCost = costOfRate(baselineBytes / durationSec, pricing)
+  const replay = timeRequestsByClient(groups, clientCount)
+  const requests = replay.timeSec.length
+  const baselineCost = costOfRate(replay.baselineBytes / durationSec, pricing)
 
-  const decisions = new Uint8Array(requests)
-  const answeredPerClient = new Uint32Array(clientCount)
-  const kodsPerClient = new Uint32Array(clientCount)
-  const results = settings.map((setting) => {
-    answeredPerClient.fill(0)
-    kodsPerClient.fill(0)
-    createLimiter(setting, clientCount, {random: seededRandom(seed)}).decideAll(clientOf, timeOf, requests, decisions)
-    let answered = 0
-    let kods = 0
-    let egressBytes = 0
-    for (let j = 0; j < requests; j++) {
-      const decision = decisions[j]!
-      if (decision === DROP) continue
-      const client = clientOf[j]!
-      egressBytes += bytesOf[j]!
-      if (decision === ANSWER) {
-        answered++
-        answeredPerClient[client] = answeredPerClient[client]! + 1
-      } else {
-        kods++
-        kodsPerClient[client] = kodsPerClient[client]! + 1
-      }
+  // Settings that differ only in KoD share their limiter state: each is replayed once (see replayedAs).
+  const runs = new Map<string, ReplayTally>()
+  const tallyOf = (setting: LimiterSetting): ReplayTally => {
+    const key = JSON.stringify(setting)
+    let tally = runs.get(key)
+    if (!tally) {
+      const limiter = createLimiter(setting, clientCount, {kodRandom: seededRandom(~seed), random: seededRandom(seed)})
+      tally = tallyDecisions(limiter, replay, clientCount)
+      runs.set(key, tally)
     }
+    return tally
+  }
+  const noKods = new Uint32Array(clientCount)
+  const results = settings.map((setting) => {
+    const tally = tallyOf(replayedAs(setting, settings))
+    // A setting without KoD drops where its replayed sibling sent one.
+    const withKods = sendsKod(setting)
+    const answered = tally.answered
+    const kods = withKods ? tally.kods : 0
+    const egressBytes = tally.answeredBytes + (withKods ? tally.kodBytes : 0)
+    const answeredPerClient = tally.answeredPerClient
+    const kodsPerClient = withKods ? tally.kodsPerClient : noKods
     const cost = costOfRate(egressBytes / durationSec, pricing)
     const result: LimiterResult = {
       algorithm: setting.algorithm,
       annualCostUsd: cost.yearlyUsd,
       answered,
-      blackedOutNats: natImpacts(natAddresses, natSlot, perClientRequests, answeredPerClient, kodsPerClient).filter(
+      blackedOutNats: natImpacts(natAddresses, natSlot, replay.perClient, answeredPerClient, kodsPerClient).filter(
         (nat) => nat.answeredShare < blackoutBelowShare,
       ),
       deterministic: setting.algorithm !== 'chrony',
@@ -188,12 +167,12 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
       egressBytes,
       kods,
       monthlyCostUsd: cost.monthlyUsd,
-      mostLimited: mostLimited(log.clients, perClientRequests, answeredPerClient, kodsPerClient, options.topLimited ?? 5),
+      mostLimited: mostLimited(log.clients, replay.perClient, answeredPerClient, kodsPerClient, options.topLimited ?? 5),
       parameters: setting,
       requests,
       savedAnnualUsd: baselineCost.yearlyUsd - cost.yearlyUsd,
-      savedBytes: baselineBytes - egressBytes,
-      savedShare: baselineBytes > 0 ? (baselineBytes - egressBytes) / baselineBytes : 0,
+      savedBytes: replay.baselineBytes - egressBytes,
+      savedShare: replay.baselineBytes > 0 ? (replay.baselineBytes - egressBytes) / replay.baselineBytes : 0,
       setting: describeSetting(setting),
     }
     return result
@@ -203,9 +182,9 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
     assumptions: ASSUMPTIONS,
     baseline: {
       annualCostUsd: baselineCost.yearlyUsd,
-      answered: baselineAnswered,
-      egressBytes: baselineBytes,
-      kods: baselineKods,
+      answered: replay.baselineAnswered,
+      egressBytes: replay.baselineBytes,
+      kods: replay.baselineKods,
       monthlyCostUsd: baselineCost.monthlyUsd,
     },
     blackoutBelowShare,
@@ -215,37 +194,6 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
     results,
     seed,
   }
-}
-
-/** Below this many requests a worker thread costs more to start than it saves. */
-const PARALLEL_MIN_REQUESTS = 200_000
-
-export interface ReplayShare {
-  /** The settings this thread replays itself. */
-  mine: LimiterSetting[]
-  /** The rest, replayed by a worker thread that finds the suspected NATs on its own. */
-  theirs: Promise<RateLimitReport>
-}
-
-/**
- * Starts half of the limiter settings in a worker thread, so a big capture's replay runs beside the
- * caller's own behaviour analysis and its half of the settings. The worker finds the suspected NATs
- * as `billwatch pcap` does (analyseBehaviour with the capture's duration, default options), so its
- * results equal simulateLimiters' for the same list; chrony's random choices are seeded per setting,
- * so which thread replays a setting changes nothing. Undefined when a worker would not pay off.
- */
-export function startReplayShare(log: RequestLog, options: Omit<SimulateOptions, 'settings' | 'suspectedNat'> & {durationSec: number}): ReplayShare | undefined {
-  const settings = DEFAULT_LIMITER_SETTINGS
-  if (log.count < PARALLEL_MIN_REQUESTS) return undefined
-  const half = Math.ceil(settings.length / 2)
-  const theirs = runInWorker<RateLimitReport>(import.meta.url, './replay-worker', {log, options: {...options, settings: settings.slice(half)}})
-  theirs.catch(() => {})
-  return {mine: settings.slice(0, half), theirs}
-}
-
-/** Joins the caller's half of a shared replay with the worker's, in DEFAULT_LIMITER_SETTINGS order. */
-export async function joinReplayShare(mine: RateLimitReport, share: ReplayShare): Promise<RateLimitReport> {
-  return {...mine, results: [...mine.results, ...(await share.theirs).results]}
 }
 
 /** The configuration line(s) a setting corresponds to, e.g. `ratelimit interval 3 burst 8 leak 2`. */
@@ -308,6 +256,107 @@ export function parseLimiterSetting(text: string): LimiterSetting {
 
 function isTimeRequest(mode: number): boolean {
   return mode === 3 || mode === 1
+}
+
+function sendsKod(setting: LimiterSetting): boolean {
+  return setting.algorithm === 'chrony' ? setting.kod > 0 : setting.kod
+}
+
+/**
+ * The setting whose replay also answers for `setting`. KoD changes no limiter state — ntpd and ntpsec
+ * send a KoD exactly where they would otherwise drop, and chrony draws its KoDs from a random stream
+ * of their own — so a setting without KoD reads a sibling's replay with its KoDs turned into drops.
+ */
+function replayedAs(setting: LimiterSetting, settings: readonly LimiterSetting[]): LimiterSetting {
+  if (setting.algorithm !== 'chrony') return {...setting, kod: true}
+  if (setting.kod > 0) return setting
+  const sibling = settings.find((other) => other.algorithm === 'chrony' && other.kod > 0 && other.interval === setting.interval && other.burst === setting.burst && other.leak === setting.leak)
+  return sibling ?? setting
+}
+
+interface ReplayTally {
+  answeredPerClient: Uint32Array
+  kodsPerClient: Uint32Array
+  answered: number
+  kods: number
+  answeredBytes: number
+  kodBytes: number
+}
+
+/** Replays the grouped time requests through `limiter` and counts, per client and in all, what it sent. */
+function tallyDecisions(limiter: Limiter, replay: GroupedTimeRequests, clientCount: number): ReplayTally {
+  const decisions = new Uint8Array(replay.timeSec.length)
+  limiter.decideGrouped(replay.start, replay.timeSec, decisions)
+  const tally: ReplayTally = {answered: 0, answeredBytes: 0, answeredPerClient: new Uint32Array(clientCount), kodBytes: 0, kods: 0, kodsPerClient: new Uint32Array(clientCount)}
+  for (let c = 0; c < clientCount; c++) {
+    let answered = 0
+    let kods = 0
+    for (let row = replay.start[c]!, end = replay.start[c + 1]!; row < end; row++) {
+      const decision = decisions[row]!
+      if (decision === ANSWER) {
+        answered++
+        tally.answeredBytes += replay.bytes[row]!
+      } else if (decision === KOD) {
+        kods++
+        tally.kodBytes += replay.bytes[row]!
+      }
+    }
+    tally.answeredPerClient[c] = answered
+    tally.kodsPerClient[c] = kods
+    tally.answered += answered
+    tally.kods += kods
+  }
+  return tally
+}
+
+interface GroupedTimeRequests {
+  /** Client c's time requests are rows [start[c], start[c + 1]), in capture order. */
+  start: Uint32Array
+  timeSec: Float64Array
+  /** Billable bytes of each request's reply (a typical reply's when none was seen). */
+  bytes: Uint16Array
+  perClient: Uint32Array
+  baselineAnswered: number
+  baselineKods: number
+  baselineBytes: number
+}
+
+/** The time requests (modes 1 and 3) of the grouped log, and what the capture shows was sent for them. */
+function timeRequestsByClient(groups: ClientGroups, clientCount: number): GroupedTimeRequests {
+  const rows = groups.mode.length
+  let count = 0
+  for (let row = 0; row < rows; row++) if (isTimeRequest(groups.mode[row]!)) count++
+  // Usually every request is a time request: then the grouping's own columns serve as they are.
+  const copy = count < rows
+  const replay: GroupedTimeRequests = {
+    baselineAnswered: 0,
+    baselineBytes: 0,
+    baselineKods: 0,
+    bytes: copy ? new Uint16Array(count) : groups.replyIpBytes,
+    perClient: new Uint32Array(clientCount),
+    start: copy ? new Uint32Array(clientCount + 1) : groups.start,
+    timeSec: copy ? new Float64Array(count) : groups.timeSec,
+  }
+  let j = 0
+  for (let c = 0; c < clientCount; c++) {
+    if (copy) replay.start[c] = j
+    for (let row = groups.start[c]!, end = groups.start[c + 1]!; row < end; row++) {
+      if (!isTimeRequest(groups.mode[row]!)) continue
+      if (copy) {
+        replay.timeSec[j] = groups.timeSec[row]!
+        replay.bytes[j] = groups.replyIpBytes[row]!
+      }
+      j++
+      const reply = groups.reply[row]!
+      if (reply === DROP) continue
+      if (reply === KOD) replay.baselineKods++
+      else replay.baselineAnswered++
+      replay.baselineBytes += groups.replyIpBytes[row]!
+    }
+    replay.perClient[c] = j - replay.start[c]!
+  }
+  if (copy) replay.start[clientCount] = j
+  return replay
 }
 
 function captureSpan(log: RequestLog): number {

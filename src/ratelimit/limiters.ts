@@ -56,16 +56,24 @@ export interface Limiter {
   /** Decides the request of client `client` arriving at `timeSec` (requests fed in arrival order). */
   decide(client: number, timeSec: number): Decision
   /**
-   * Decides requests [0, count) of parallel arrays into `out`. Each limiter has its own loop: one
-   * shared loop calling three different `decide` closures goes megamorphic in V8 and runs 2–3x
-   * slower on millions of requests.
+   * Decides every request of requests grouped by client (client c owns rows [start[c], start[c + 1]),
+   * in arrival order) into `out`. Limiters keep no state across clients, so client-major order gives
+   * the same decisions as arrival order while reading each client's state once, not per request.
+   * Each limiter has its own loop: one shared loop calling three different `decide` closures goes
+   * megamorphic in V8 and runs 2–3x slower on millions of requests.
    */
-  decideAll(client: Uint32Array, timeSec: Float64Array, count: number, out: Uint8Array): void
+  decideGrouped(start: Uint32Array, timeSec: Float64Array, out: Uint8Array): void
 }
 
 export interface LimiterOptions {
-  /** Source of chrony's random leak and KoD choices, uniform in [0, 1). Default: seededRandom(1). */
+  /** Source of chrony's random leak, uniform in [0, 1). Default: seededRandom(1). */
   random?: () => number
+  /**
+   * Source of chrony's KoD choices among dropped requests. A stream of its own, so the `kod` option
+   * changes which drops become KoDs and nothing else (a setting with and without KoD is replayed once).
+   * Default: seededRandom(2).
+   */
+  kodRandom?: () => number
   /**
    * Phase of chrony's 1/16 s ticks, seconds in [0, 1/16): chronyd picks it at random at start-up,
    * which moves a token between neighbouring ticks. Default 0.
@@ -80,7 +88,7 @@ export function createLimiter(setting: LimiterSetting, clientCount: number, opti
     case 'ntpsec':
       return ntpsecLimiter(setting, clientCount)
     case 'chrony':
-      return chronyLimiter(setting, clientCount, options.random ?? seededRandom(1), options.tickOffsetSec ?? 0)
+      return chronyLimiter(setting, clientCount, options.random ?? seededRandom(1), options.kodRandom ?? seededRandom(2), options.tickOffsetSec ?? 0)
   }
 }
 
@@ -119,8 +127,10 @@ function ntpdLimiter(setting: NtpdSetting, clientCount: number): Limiter {
   }
   return {
     decide,
-    decideAll(client, timeSec, count, out) {
-      for (let i = 0; i < count; i++) out[i] = decide(client[i]!, timeSec[i]!)
+    decideGrouped(start, timeSec, out) {
+      for (let c = 0; c + 1 < start.length; c++) {
+        for (let row = start[c]!, end = start[c + 1]!; row < end; row++) out[row] = decide(c, timeSec[row]!)
+      }
     },
   }
 }
@@ -146,8 +156,10 @@ function ntpsecLimiter(setting: NtpsecSetting, clientCount: number): Limiter {
   }
   return {
     decide,
-    decideAll(client, timeSec, count, out) {
-      for (let i = 0; i < count; i++) out[i] = decide(client[i]!, timeSec[i]!)
+    decideGrouped(start, timeSec, out) {
+      for (let c = 0; c + 1 < start.length; c++) {
+        for (let row = start[c]!, end = start[c + 1]!; row < end; row++) out[row] = decide(c, timeSec[row]!)
+      }
     },
   }
 }
@@ -183,7 +195,7 @@ export function chronyBucket(interval: number, burst: number): {tokensPerHit: nu
  * victim. chrony also tracks the request rate separately while answered and while dropped; a client
  * that speeds up more than twofold when dropped is treated as broken and mostly answered instead.
  */
-function chronyLimiter(setting: ChronySetting, clientCount: number, random: () => number, tickOffsetSec: number): Limiter {
+function chronyLimiter(setting: ChronySetting, clientCount: number, random: () => number, kodRandom: () => number, tickOffsetSec: number): Limiter {
   const {maxTokens, shift, tokensPerHit} = chronyBucket(setting.interval, setting.burst)
   const leakMask = 2 ** Math.min(4, Math.max(1, Math.trunc(setting.leak))) - 1
   const kodMask = setting.kod > 0 ? 2 ** Math.min(4, Math.trunc(setting.kod)) - 1 : -1
@@ -241,13 +253,15 @@ function chronyLimiter(setting: ChronySetting, clientCount: number, random: () =
       return ANSWER
     }
     dropped[client] = 1
-    if (kodMask >= 0 && (Math.floor(random() * 2 ** 32) & kodMask) === 0) return KOD
+    if (kodMask >= 0 && (Math.floor(kodRandom() * 2 ** 32) & kodMask) === 0) return KOD
     return DROP
   }
   return {
     decide,
-    decideAll(client, timeSec, count, out) {
-      for (let i = 0; i < count; i++) out[i] = decide(client[i]!, timeSec[i]!)
+    decideGrouped(start, timeSec, out) {
+      for (let c = 0; c + 1 < start.length; c++) {
+        for (let row = start[c]!, end = start[c + 1]!; row < end; row++) out[row] = decide(c, timeSec[row]!)
+      }
     },
   }
 }

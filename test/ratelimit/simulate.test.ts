@@ -72,6 +72,18 @@ describe('simulateLimiters', () => {
     expect(report.results.map((r) => r.deterministic)).toEqual([true, true, true, true, false, false])
   })
 
+  it('gives a setting without KoD the same result alone as beside its KoD sibling, whose replay it shares', () => {
+    DEFAULT_LIMITER_SETTINGS.forEach((setting, i) => {
+      const alone = simulateLimiters(log, {durationSec: SEED_SEC, settings: [setting]})
+      expect(alone.results[0]).toEqual(report.results[i])
+    })
+    // chrony draws KoDs from a stream of their own: `kod 2` answers exactly what `kod 0` answers.
+    const [chronyPlain, chronyKod] = [report.results[4]!, report.results[5]!]
+    expect(chronyKod.kods).toBeGreaterThan(0)
+    expect(chronyKod.answered).toBe(chronyPlain.answered)
+    expect(chronyKod.kods + chronyKod.dropped).toBe(chronyPlain.dropped)
+  })
+
   it('prices unanswered requests at their typical reply size, uses the given pricing, and replays only time requests', () => {
     const builder = new LogBuilder(32)
     for (let i = 0; i < 100; i++) builder.add({address: '192.0.2.9', reply: i % 2, replyIpBytes: 96, timeSec: T0 + 64 * i})
