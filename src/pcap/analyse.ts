@@ -38,8 +38,7 @@ export interface NtpClientCounters {
   requests: Uint32Array
   responses: Uint32Array
   kods: Uint32Array
-  /** Outbound NTP reply bytes to this client (wire and billable). */
-  responseBytes: Float64Array
+  /** Outbound NTP reply bytes to this client, billable (IP layer). */
   responseBillableBytes: Float64Array
 }
 
@@ -127,15 +126,15 @@ const SPLIT_MIN_BYTES = 64 * 1024 * 1024
 /** What one part of a split scan counted, handed from the worker thread to the merge. */
 export interface ScanState {
   addressWords: Uint32Array
-  addressPackets: Uint32Array
+  /** The per-address records (see RECORD_WORDS), one per interned address. */
+  records: Float64Array
   clientAddresses: Uint32Array
-  clients: Float64Array
   /** [responses, kods, other, ipv4, ipv6, non-IP, fragments, snapped] packets. */
   counts: number[]
   firstPacketSec: number
   lastPacketSec: number
   kissCodes: Array<[number, number]>
-  /** Unmatched replies, 6 numbers each: client, port, key, KoD (0/1), IP bytes, requests walked. */
+  /** Unmatched replies, 6 numbers each: address index, port, key, KoD (0/1), IP bytes, requests walked. */
   orphans: Float64Array
   otherProtocols: Array<[string, TrafficTotals]>
   requests: {client: Uint32Array; mode: Uint8Array; reply: Uint8Array; replyIpBytes: Uint16Array; srcPort: Uint16Array; timeSec: Float64Array; transmitKey: Uint32Array; version: Uint8Array}
@@ -285,29 +284,36 @@ function grow<T extends Float64Array | Int32Array | Uint16Array | Uint32Array | 
   return grown
 }
 
-// Per-client state, one 64-byte record per client so a request touches one cache line, not eight.
-const C_REQUESTS = 0
-const C_RESPONSES = 1
-const C_KODS = 2
-const C_RESPONSE_BYTES = 3
-const C_RESPONSE_BILLABLE = 4
-/** Newest request still waiting for a reply (-1 none); older ones chain through prevPending. */
-const C_PENDING = 5
-const CLIENT_STRIDE = 8
+// Per-address state: one 32-byte record per interned address, so the packet of a client touches one
+// cache line after the address lookup (the scan is bound by memory latency, not arithmetic), and two
+// scans' tables (one per thread) still fit in a shared L3 of 32 MB. Words of the Uint32Array view:
+const R_PACKETS = 0
+const R_REQUESTS = 1
+const R_RESPONSES = 2
+const R_KODS = 3
+/** Newest request still waiting for a reply, as row + 1 (0 none); older ones chain through prevPending. */
+const R_PENDING = 4
+/** NTP client id + 1 (0: the address has sent or received no NTP yet). */
+const R_CLIENT = 5
+const RECORD_WORDS = 8
+/** The Float64Array view's slot of the outbound NTP billable bytes (words 6 and 7). */
+const R_BILLABLE_BYTES_F64 = 3
+const RECORD_F64 = RECORD_WORDS / 2
 /** The per-client counters a merge adds up (the waiting-request chain is per part and is not). */
-const SUMMED_CLIENT_FIELDS = [C_REQUESTS, C_RESPONSES, C_KODS, C_RESPONSE_BYTES, C_RESPONSE_BILLABLE]
+const SUMMED_CLIENT_WORDS = [R_REQUESTS, R_RESPONSES, R_KODS]
 
 /** One full pass over the file with the host fixed. */
 class CaptureScan {
   private readonly table: AddressTable
-  /** Per address: [packets (every address, for host auto-detection), NTP client id + 1]. */
-  private addressState: Uint32Array
+  /** Per-address records, RECORD_WORDS words each, through two views of one buffer. */
+  private records: Uint32Array
+  private recordBytes: Float64Array
+  private recordCapacity: number
   /** Time of the packet being handled; a field, because a double argument to a call is boxed. */
   private now = 0
+  /** Address index of each NTP client, by client id. */
   private clientAddresses: number[] = []
   private hostIndex = -1
-  private clientCount = 0
-  private clients = new Float64Array(CLIENT_STRIDE << 14)
 
   // Per-request columns (the RequestLog) plus matching state.
   private requestCount = 0
@@ -361,7 +367,9 @@ class CaptureScan {
     const expected = Math.min(1 << 26, Math.max(1 << 12, Math.ceil(bytes / 200)))
     // The seed had one client per ~11 requests; start near that so the address table rarely regrows.
     this.table = new AddressTable(Math.min(1 << 22, Math.max(1 << 12, expected >> 3)))
-    this.addressState = new Uint32Array(Math.min(1 << 23, Math.max(1 << 13, expected >> 2)))
+    this.recordCapacity = Math.min(1 << 22, Math.max(1 << 12, expected >> 3))
+    this.records = new Uint32Array(this.recordCapacity * RECORD_WORDS)
+    this.recordBytes = new Float64Array(this.records.buffer)
     this.timeSec = new Float64Array(expected)
     this.client = new Uint32Array(expected)
     this.srcPort = new Uint16Array(expected)
@@ -372,7 +380,7 @@ class CaptureScan {
     this.transmitKey = new Uint32Array(expected)
     this.prevPending = new Int32Array(expected)
     try {
-      if (host) this.hostIndex = this.table.intern(host[0], host[1], host[2], host[3])
+      if (host) this.hostIndex = this.intern(host[0], host[1], host[2], host[3])
       this.scan(onProgress)
     } finally {
       this.reader.close()
@@ -417,7 +425,7 @@ class CaptureScan {
         this.countAddress(this.hostIndex)
         addTotals(this.outbound, caplen, origlen, ipBytes)
         this.countPort(decoder, caplen, origlen, ipBytes)
-        const remote = toHost ? this.hostIndex : this.table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3)
+        const remote = toHost ? this.hostIndex : this.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3)
         if (!toHost) this.countAddress(remote)
         if (decoder.protocol === UDP) {
           if (decoder.srcPort === this.ntpPort) this.ntpReply(decoder, reader.data, remote, caplen, origlen)
@@ -429,7 +437,7 @@ class CaptureScan {
         }
       } else if (toHost) {
         this.countAddress(this.hostIndex)
-        const remote = this.table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3)
+        const remote = this.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3)
         this.countAddress(remote)
         addTotals(this.inbound, caplen, origlen, ipBytes)
         if (decoder.dstPort === this.ntpPort && decoder.protocol === UDP) {
@@ -438,17 +446,30 @@ class CaptureScan {
         }
       } else {
         this.otherPackets++
-        this.countAddress(this.table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3))
-        this.countAddress(this.table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3))
+        this.countAddress(this.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3))
+        this.countAddress(this.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3))
       }
     }
     onProgress?.(reader.fileBytes, reader.fileBytes)
   }
 
+  /** The address's index, its record allocated. */
+  private intern(w0: number, w1: number, w2: number, w3: number): number {
+    const index = this.table.intern(w0, w1, w2, w3)
+    if (index >= this.recordCapacity) this.growRecords(index)
+    return index
+  }
+
+  private growRecords(index: number): void {
+    while (this.recordCapacity <= index) this.recordCapacity *= 2
+    const records = new Uint32Array(this.recordCapacity * RECORD_WORDS)
+    records.set(this.records)
+    this.records = records
+    this.recordBytes = new Float64Array(records.buffer)
+  }
+
   private countAddress(index: number): void {
-    // Two slots per address: its packet count and its client id, so both must fit.
-    if (index * 2 + 1 >= this.addressState.length) this.addressState = grow(this.addressState, index * 2 + 1)
-    this.addressState[index * 2]!++
+    this.records[index * RECORD_WORDS + R_PACKETS]!++
   }
 
   private countPort(decoder: PacketDecoder, caplen: number, origlen: number, ipBytes: number): void {
@@ -468,16 +489,14 @@ class CaptureScan {
     addTotals(totals, caplen, origlen, ipBytes)
   }
 
-  /** The record offset of the address's NTP client, created on first sight. */
+  /** The address's record offset, made an NTP client (given the next client id) on first sight. */
   private clientRecord(addressIndex: number): number {
-    const stored = this.addressState[addressIndex * 2 + 1]!
-    if (stored !== 0) return (stored - 1) * CLIENT_STRIDE
-    const id = this.clientCount++
-    this.addressState[addressIndex * 2 + 1] = id + 1
-    this.clientAddresses.push(addressIndex)
-    if ((id + 1) * CLIENT_STRIDE > this.clients.length) this.clients = grow(this.clients, (id + 1) * CLIENT_STRIDE)
-    this.clients[id * CLIENT_STRIDE + C_PENDING] = -1
-    return id * CLIENT_STRIDE
+    const record = addressIndex * RECORD_WORDS
+    if (this.records[record + R_CLIENT] === 0) {
+      this.clientAddresses.push(addressIndex)
+      this.records[record + R_CLIENT] = this.clientAddresses.length
+    }
+    return record
   }
 
   private growRequests(atLeast: number): void {
@@ -503,18 +522,18 @@ class CaptureScan {
     const record = this.clientRecord(remote)
     const row = this.requestCount++
     if (row >= this.timeSec.length) this.growRequests(row)
+    const records = this.records
     this.timeSec[row] = this.now
-    this.client[row] = record / CLIENT_STRIDE
+    this.client[row] = records[record + R_CLIENT]! - 1
     this.srcPort[row] = decoder.srcPort
     this.version[row] = length > 0 ? versionOf(first) : 0
     this.mode[row] = mode
     this.reply[row] = 0
     this.replyIpBytes[row] = Math.min(0xffff, decoder.ipBytes)
     this.transmitKey[row] = length >= HEADER_BYTES ? timestampKey(data, at + TRANSMIT_AT) : 0
-    const clients = this.clients
-    this.prevPending[row] = clients[record + C_PENDING]!
-    clients[record + C_PENDING] = row
-    clients[record + C_REQUESTS]!++
+    this.prevPending[row] = records[record + R_PENDING]! - 1
+    records[record + R_PENDING] = row + 1
+    records[record + R_REQUESTS]!++
   }
 
   /** A packet from the host's NTP port: a reply, matched to the request it answers. */
@@ -525,23 +544,22 @@ class CaptureScan {
     // Mode 1/3 from port 123 are the host's own queries (as a client or peer), not replies.
     if (mode === MODE_CLIENT || mode === MODE_SYMMETRIC_ACTIVE) return
     const record = this.clientRecord(remote)
-    const clients = this.clients
+    const records = this.records
     this.ntpResponses++
-    clients[record + C_RESPONSES]!++
-    clients[record + C_RESPONSE_BYTES]! += origlen
-    clients[record + C_RESPONSE_BILLABLE]! += decoder.ipBytes
+    records[record + R_RESPONSES]!++
+    this.recordBytes[record / 2 + R_BILLABLE_BYTES_F64]! += decoder.ipBytes
     addTotals(this.ntpOutbound, caplen, origlen, decoder.ipBytes)
     const isKod = mode === MODE_SERVER && length >= HEADER_BYTES && data[at + STRATUM_AT] === 0
     if (isKod) {
       this.ntpKods++
-      clients[record + C_KODS]!++
+      records[record + R_KODS]!++
       const ref = at + REFERENCE_ID_AT
       const code = ((data[ref]! << 24) | (data[ref + 1]! << 16) | (data[ref + 2]! << 8) | data[ref + 3]!) >>> 0
       this.kissCodes.set(code, (this.kissCodes.get(code) ?? 0) + 1)
     }
     const key = length >= HEADER_BYTES ? timestampKey(data, at + ORIGIN_AT) : 0
     const steps = this.matchReply(record, decoder.dstPort, key, isKod, decoder.ipBytes, 0)
-    if (steps >= 0 && this.orphans) this.orphans.push(record / CLIENT_STRIDE, decoder.dstPort, key, isKod ? 1 : 0, decoder.ipBytes, steps)
+    if (steps >= 0 && this.orphans) this.orphans.push(remote, decoder.dstPort, key, isKod ? 1 : 0, decoder.ipBytes, steps)
   }
 
   /**
@@ -551,9 +569,9 @@ class CaptureScan {
    * walking an earlier part's requests from there).
    */
   private matchReply(record: number, port: number, key: number, isKod: boolean, ipBytes: number, walked: number): number {
-    const clients = this.clients
+    const records = this.records
     let previous = -1
-    let row = clients[record + C_PENDING]!
+    let row = records[record + R_PENDING]! - 1
     let match = -1
     let matchPrevious = -1
     let steps = walked
@@ -573,7 +591,7 @@ class CaptureScan {
       row = this.prevPending[row]!
     }
     if (match < 0) return steps
-    if (matchPrevious < 0) clients[record + C_PENDING] = this.prevPending[match]!
+    if (matchPrevious < 0) records[record + R_PENDING] = this.prevPending[match]! + 1
     else this.prevPending[matchPrevious] = this.prevPending[match]!
     this.reply[match] = isKod ? 2 : 1
     this.replyIpBytes[match] = Math.min(0xffff, ipBytes)
@@ -585,16 +603,15 @@ class CaptureScan {
     const n = this.requestCount
     const truncation = this.reader.truncation
     return {
-      addressPackets: Uint32Array.from({length: this.table.count}, (_, i) => this.addressState[i * 2] ?? 0),
       addressWords: this.table.exportWords(),
       clientAddresses: Uint32Array.from(this.clientAddresses),
-      clients: this.clients.slice(0, this.clientCount * CLIENT_STRIDE),
       counts: [this.ntpResponses, this.ntpKods, this.otherPackets, this.ipv4Packets, this.ipv6Packets, this.nonIpPackets, this.fragments, this.snappedPackets],
       firstPacketSec: this.firstPacketSec,
       kissCodes: [...this.kissCodes],
       lastPacketSec: this.lastPacketSec,
       orphans: Float64Array.from(this.orphans ?? []),
       otherProtocols: [...this.otherProtocols],
+      records: this.recordBytes.slice(0, this.table.count * RECORD_F64),
       requests: {
         client: this.client.slice(0, n), mode: this.mode.slice(0, n), reply: this.reply.slice(0, n), replyIpBytes: this.replyIpBytes.slice(0, n),
         srcPort: this.srcPort.slice(0, n), timeSec: this.timeSec.slice(0, n), transmitKey: this.transmitKey.slice(0, n), version: this.version.slice(0, n),
@@ -612,26 +629,26 @@ class CaptureScan {
    * replies that found no request in it are matched against the requests still waiting here.
    */
   merge(part: ScanState): void {
-    const addresses = new Uint32Array(part.addressPackets.length)
+    const partRecords = new Uint32Array(part.records.buffer, part.records.byteOffset, part.records.length * 2)
+    const w = part.addressWords
+    const addresses = new Uint32Array(w.length / 4)
     for (let i = 0; i < addresses.length; i++) {
-      const w = part.addressWords
-      const index = this.table.intern(w[i * 4]!, w[i * 4 + 1]!, w[i * 4 + 2]!, w[i * 4 + 3]!)
-      if (index * 2 + 1 >= this.addressState.length) this.addressState = grow(this.addressState, index * 2 + 2)
-      this.addressState[index * 2]! += part.addressPackets[i]!
+      const index = this.intern(w[i * 4]!, w[i * 4 + 1]!, w[i * 4 + 2]!, w[i * 4 + 3]!)
+      this.records[index * RECORD_WORDS + R_PACKETS]! += partRecords[i * RECORD_WORDS + R_PACKETS]!
       addresses[i] = index
     }
-    const clientCount = part.clientAddresses.length
-    const records = new Uint32Array(clientCount)
-    for (let k = 0; k < clientCount; k++) {
-      const record = this.clientRecord(addresses[part.clientAddresses[k]!]!)
-      records[k] = record
-      for (const field of SUMMED_CLIENT_FIELDS) {
-        this.clients[record + field]! += part.clients[k * CLIENT_STRIDE + field]!
-      }
+    // The part's clients in its id order: new ones get the ids one pass would have given them.
+    const clientIds = new Uint32Array(part.clientAddresses.length)
+    for (let k = 0; k < clientIds.length; k++) {
+      const from = part.clientAddresses[k]!
+      const record = this.clientRecord(addresses[from]!)
+      for (const word of SUMMED_CLIENT_WORDS) this.records[record + word]! += partRecords[from * RECORD_WORDS + word]!
+      this.recordBytes[record / 2 + R_BILLABLE_BYTES_F64]! += part.records[from * RECORD_F64 + R_BILLABLE_BYTES_F64]!
+      clientIds[k] = this.records[record + R_CLIENT]! - 1
     }
     const orphans = part.orphans
     for (let i = 0; i < orphans.length; i += 6) {
-      this.matchReply(records[orphans[i]!]!, orphans[i + 1]!, orphans[i + 2]!, orphans[i + 3] === 1, orphans[i + 4]!, orphans[i + 5]!)
+      this.matchReply(addresses[orphans[i]!]! * RECORD_WORDS, orphans[i + 1]!, orphans[i + 2]!, orphans[i + 3] === 1, orphans[i + 4]!, orphans[i + 5]!)
     }
     const first = this.requestCount
     const rows = part.requests.client.length
@@ -646,7 +663,7 @@ class CaptureScan {
     this.transmitKey.set(r.transmitKey, first)
     // No reply is matched after the merge, so the appended rows need no waiting-request chain.
     this.prevPending.fill(-1, first, first + rows)
-    for (let row = 0; row < rows; row++) this.client[first + row] = records[r.client[row]!]! / CLIENT_STRIDE
+    for (let row = 0; row < rows; row++) this.client[first + row] = clientIds[r.client[row]!]!
     this.requestCount = first + rows
 
     for (let i = 0; i < this.udpPorts.length; i++) {
@@ -680,13 +697,13 @@ class CaptureScan {
 
   busiestAddressWords(): [number, number, number, number] | undefined {
     const packets = new Uint32Array(this.table.count)
-    for (let i = 0; i < packets.length; i++) packets[i] = this.addressState[i * 2]!
+    for (let i = 0; i < packets.length; i++) packets[i] = this.records[i * RECORD_WORDS + R_PACKETS]!
     return maxIndexWords(this.table, packets)
   }
 
   packetsOf(words: [number, number, number, number]): number {
     const index = this.table.find(...words)
-    return index < 0 ? 0 : (this.addressState[index * 2] ?? 0)
+    return index < 0 ? 0 : this.records[index * RECORD_WORDS + R_PACKETS]!
   }
 
   busiestAddressText(): string | undefined {
@@ -697,13 +714,10 @@ class CaptureScan {
   result(detected: boolean): CaptureAnalysis {
     const reader = this.reader
     const hasTime = this.firstPacketSec <= this.lastPacketSec
-    const n = this.clientCount
-    const column = <T extends Float64Array | Uint32Array>(array: T, field: number): T => {
-      for (let i = 0; i < n; i++) array[i] = this.clients[i * CLIENT_STRIDE + field]!
-      return array
-    }
-    const requests = column(new Uint32Array(n), C_REQUESTS)
-    const responses = column(new Uint32Array(n), C_RESPONSES)
+    const n = this.clientAddresses.length
+    const column = (word: number): Uint32Array => Uint32Array.from(this.clientAddresses, (index) => this.records[index * RECORD_WORDS + word]!)
+    const requests = column(R_REQUESTS)
+    const responses = column(R_RESPONSES)
     let requestingClients = 0
     let answeredClients = 0
     for (let i = 0; i < n; i++) {
@@ -729,7 +743,7 @@ class CaptureScan {
       firstSec: hasTime ? this.firstPacketSec : Number.NaN,
       format: reader.format,
       fragments: this.fragments,
-      host: this.host && this.hostIndex >= 0 ? {address: this.table.text(this.hostIndex), detected, packets: this.addressState[this.hostIndex * 2] ?? 0} : undefined,
+      host: this.host && this.hostIndex >= 0 ? {address: this.table.text(this.hostIndex), detected, packets: this.records[this.hostIndex * RECORD_WORDS + R_PACKETS]!} : undefined,
       inbound: this.inbound,
       ipv4Packets: this.ipv4Packets,
       ipv6Packets: this.ipv6Packets,
@@ -739,10 +753,9 @@ class CaptureScan {
       ntp: {
         answeredClients,
         counters: {
-          kods: column(new Uint32Array(n), C_KODS),
+          kods: column(R_KODS),
           requests,
-          responseBillableBytes: column(new Float64Array(n), C_RESPONSE_BILLABLE),
-          responseBytes: column(new Float64Array(n), C_RESPONSE_BYTES),
+          responseBillableBytes: Float64Array.from(this.clientAddresses, (index) => this.recordBytes[index * RECORD_F64 + R_BILLABLE_BYTES_F64]!),
           responses,
         },
         kissCodes,

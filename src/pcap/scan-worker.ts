@@ -7,7 +7,7 @@ import {type PartInput, scanPart} from './analyse.js'
 answerFromWorker(parentPort!, () => {
   const state = scanPart(workerData as PartInput)
   const r = state.requests
-  const transfer = [state.addressWords, state.addressPackets, state.clientAddresses, state.clients, state.orphans, state.tcpPorts, state.udpPorts,
+  const transfer = [state.addressWords, state.records, state.clientAddresses, state.orphans, state.tcpPorts, state.udpPorts,
     r.client, r.mode, r.reply, r.replyIpBytes, r.srcPort, r.timeSec, r.transmitKey, r.version].map((array) => array.buffer as ArrayBuffer)
   return {result: state, transfer}
 })
