@@ -7,7 +7,7 @@ import {formatBytes} from '../src/cli/format.js'
 import {parsePricePerGb, pricePerGbFlag} from '../src/cli/price-flag.js'
 import {analyseCaptureParallel} from '../src/pcap/analyse.js'
 import {renderPcapReport} from '../src/pcap/render.js'
-import {buildReport, compareControl, type PcapReport} from '../src/pcap/report.js'
+import {buildReportParallel, compareControl, type PcapReport} from '../src/pcap/report.js'
 import {CURRENT_EGRESS_PRICING, flatPricing} from '../src/pricing/egress.js'
 
 export default class Pcap extends BaseCommand<typeof Pcap> {
@@ -51,7 +51,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     const progress = this.progress('reading capture', formatBytes)
     const analysis = await analyseCaptureParallel(file, {host: flags.host, ntpPort: flags['ntp-port'], onProgress: progress.update})
     progress.done()
-    const report = buildReport(analysis, {blockThresholds: flags['block-threshold'] ?? [], pricing, replay: flags.replay, top: flags.top})
+    const report = await buildReportParallel(analysis, {blockThresholds: flags['block-threshold'] ?? [], pricing, replay: flags.replay, top: flags.top})
     if (flags.control) {
       const controlProgress = this.progress('reading control capture', formatBytes)
       const control = await analyseCaptureParallel(resolve(flags.control), {host: flags['control-host'], ntpPort: flags['ntp-port'], onProgress: controlProgress.update})

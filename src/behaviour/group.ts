@@ -16,28 +16,43 @@ export interface ClientGroups {
   replyIpBytes: Uint16Array
 }
 
-export function groupByClient(log: RequestLog): ClientGroups {
+export interface GroupOptions {
+  /** Put the columns in SharedArrayBuffers, so a worker thread reads them without a copy. */
+  shared?: boolean
+  /** Group only these clients: group k holds the rows of client only[k]. Default: every client, group c = client c. */
+  only?: readonly number[]
+}
+
+export function groupByClient(log: RequestLog, {only, shared = false}: GroupOptions = {}): ClientGroups {
   const clientCount = log.clients.length
-  const start = new Uint32Array(clientCount + 1)
+  const groupCount = only ? only.length : clientCount
+  // Client -> group; an identity map is skipped for the full grouping.
+  const groupOf = only ? new Int32Array(clientCount).fill(-1) : undefined
+  only?.forEach((client, k) => (groupOf![client] = k))
+  const column = <T>(Type: new (buffer: ArrayBuffer | SharedArrayBuffer) => T, bytesPerRow: number, rows: number): T =>
+    new Type(shared ? new SharedArrayBuffer(bytesPerRow * rows) : new ArrayBuffer(bytesPerRow * rows))
+  const start = column(Uint32Array, 4, groupCount + 1)
   for (let i = 0; i < log.count; i++) {
-    const slot = log.client[i]! + 1
-    start[slot] = start[slot]! + 1
+    const group = groupOf ? groupOf[log.client[i]!]! : log.client[i]!
+    if (group >= 0) start[group + 1] = start[group + 1]! + 1
   }
-  for (let c = 0; c < clientCount; c++) start[c + 1] = start[c + 1]! + start[c]!
-  const cursor = start.slice(0, clientCount)
+  for (let g = 0; g < groupCount; g++) start[g + 1] = start[g + 1]! + start[g]!
+  const rows = start[groupCount]!
+  const cursor = start.slice(0, groupCount)
   const groups: ClientGroups = {
-    mode: new Uint8Array(log.count),
-    reply: new Uint8Array(log.count),
-    replyIpBytes: new Uint16Array(log.count),
-    srcPort: new Uint16Array(log.count),
+    mode: column(Uint8Array, 1, rows),
+    reply: column(Uint8Array, 1, rows),
+    replyIpBytes: column(Uint16Array, 2, rows),
+    srcPort: column(Uint16Array, 2, rows),
     start,
-    timeSec: new Float64Array(log.count),
-    version: new Uint8Array(log.count),
+    timeSec: column(Float64Array, 8, rows),
+    version: column(Uint8Array, 1, rows),
   }
   for (let i = 0; i < log.count; i++) {
-    const c = log.client[i]!
-    const row = cursor[c]!
-    cursor[c] = row + 1
+    const group = groupOf ? groupOf[log.client[i]!]! : log.client[i]!
+    if (group < 0) continue
+    const row = cursor[group]!
+    cursor[group] = row + 1
     groups.timeSec[row] = log.timeSec[i]!
     groups.srcPort[row] = log.srcPort[i]!
     groups.reply[row] = log.reply[i]!

@@ -12,7 +12,7 @@ import {correlate, type Candidate, type CorrelateResult, stepInput} from '../cor
 import {loadKnowledge} from '../correlate/knowledge.js'
 import {BillwatchError, isBillwatchError} from '../errors.js'
 import {analyseCaptureParallel} from '../pcap/analyse.js'
-import {buildReport, type PcapReport} from '../pcap/report.js'
+import {buildReportParallel, type PcapReport} from '../pcap/report.js'
 import {coolDowns, parseTarget, probeHost, type ProbeResult} from '../probe/index.js'
 import type {Store} from '../store/index.js'
 import {remediation, type Remediation} from './remediation.js'
@@ -112,7 +112,7 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
 
   const captured = await freshOrStored<PcapReport, 'file'>(store, 'pcap', 'file', options.pcap === undefined ? undefined : async () => {
     const file = resolve(options.pcap as string)
-    return {data: buildReport(await analyseCaptureParallel(file, {host: 'auto'})), subject: file}
+    return {data: await buildReportParallel(await analyseCaptureParallel(file, {host: 'auto'})), subject: file}
   })
   const capture = captured.data
   if (!capture) missing.push({evidence: 'capture', how: 'tcpdump -w egress.pcap on the server, then billwatch pcap egress.pcap', why: 'no packet capture: which protocol and clients make the egress is unknown'})

@@ -1,6 +1,6 @@
-import {analyseBehaviour, groupByClient, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
+import {analyseBehaviour, type ClientGroups, groupByClient, medianInPlace, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
-import {type RateLimitReport, simulateLimiters} from '../ratelimit/index.js'
+import {type RateLimitReport, type ReplayTallies, simulateLimiters, startReplayTallies} from '../ratelimit/index.js'
 import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
 import type {Truncation} from './reader.js'
@@ -148,6 +148,47 @@ export interface PcapReport extends CaptureCounts {
 export const STANDARD_CUTS = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
 
 export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = {}): PcapReport {
+  const groups = wantsBehaviour(analysis, options) ? groupByClient(analysis.ntp.log) : undefined
+  const report = reportWithoutReplay(analysis, options, groups)
+  if (groups && wantsReplay(analysis, options)) report.ntp.rateLimiting = replayReport(analysis, report, groups, options)
+  return report
+}
+
+/**
+ * buildReport with the rate-limiter replays in a worker thread, started before the behaviour analysis
+ * here so the two run side by side on a big capture (where they are most of the report's time). The
+ * result is buildReport's.
+ */
+export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
+  const replay = wantsReplay(analysis, options)
+  const groups = wantsBehaviour(analysis, options) ? groupByClient(analysis.ntp.log, {shared: replay}) : undefined
+  const tallies = groups && replay ? startReplayTallies(groups, analysis.ntp.log.clients.length) : undefined
+  const report = reportWithoutReplay(analysis, options, groups)
+  if (groups && replay) report.ntp.rateLimiting = replayReport(analysis, report, groups, options, tallies && (await tallies))
+  return report
+}
+
+function wantsBehaviour(analysis: CaptureAnalysis, options: ReportOptions): boolean {
+  return options.behaviour !== false && analysis.ntp.requests > 0
+}
+
+/** The replay extrapolates a rate, so it needs a capture with a duration. */
+function wantsReplay(analysis: CaptureAnalysis, options: ReportOptions): boolean {
+  return wantsBehaviour(analysis, options) && options.replay !== false && analysis.durationSec > 0
+}
+
+function replayReport(analysis: CaptureAnalysis, report: PcapReport, groups: ClientGroups, options: ReportOptions, tallies?: ReplayTallies): RateLimitReport {
+  return simulateLimiters(analysis.ntp.log, {
+    durationSec: analysis.durationSec,
+    groups,
+    pricing: options.pricing ?? CURRENT_EGRESS_PRICING,
+    suspectedNat: (report.ntp.suspectedNat ?? []).map((nat) => nat.address),
+    tallies,
+  })
+}
+
+/** Everything but the limiter replays; `groups` (the log grouped by client) when behaviour is wanted. */
+function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, groups: ClientGroups | undefined): PcapReport {
   const pricing = options.pricing ?? CURRENT_EGRESS_PRICING
   const duration = analysis.durationSec
   const perSecond = (bytes: number) => (duration > 0 ? bytes / duration : 0)
@@ -185,7 +226,7 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
     ipv6Packets: analysis.ipv6Packets,
     linkTypes: analysis.linkTypes.map((type) => LINKTYPE_NAMES[type] ?? `link type ${type} (not decoded)`),
     nonIpPackets: analysis.nonIpPackets,
-    ntp: ntpReport(analysis, pricing, options),
+    ntp: ntpReport(analysis, pricing, options, groups),
     otherPackets: analysis.otherPackets,
     outbound: direction(out),
     packets: analysis.packets,
@@ -195,12 +236,10 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
   }
 }
 
-function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions): NtpReport {
-  const report = ntpCounts(analysis, pricing, options)
-  if (options.behaviour === false || analysis.ntp.requests === 0) return report
+function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined): NtpReport {
+  const report = ntpCounts(analysis, pricing, options, groups)
+  if (!groups) return report
   const durationSec = analysis.durationSec > 0 ? analysis.durationSec : undefined
-  // One grouping by client serves the behaviour analysis and every limiter replay.
-  const groups = groupByClient(analysis.ntp.log)
   const behaviour = analyseBehaviour(analysis.ntp.log, durationSec === undefined ? {groups} : {durationSec, groups})
   report.suspectedNat = behaviour.suspectedNat
   report.suspectedNatTotal = behaviour.suspectedNatTotal
@@ -208,14 +247,10 @@ function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: R
   report.misbehavingTotal = behaviour.misbehavingTotal
   report.fleets = behaviour.fleets
   report.violations = behaviour.violations
-  // The replay extrapolates a rate, so it needs a capture with a duration.
-  if (durationSec !== undefined && options.replay !== false) {
-    report.rateLimiting = simulateLimiters(analysis.ntp.log, {durationSec, groups, pricing, suspectedNat: behaviour.suspectedNat.map((nat) => nat.address)})
-  }
   return report
 }
 
-function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions): NtpReport {
+function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined): NtpReport {
   const ntp = analysis.ntp
   const {counters, log} = ntp
   const clientCount = log.clients.length
@@ -242,7 +277,7 @@ function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: R
     responses: ntp.responses,
     shareOfOutbound: analysis.outbound.bytes > 0 ? ntp.outbound.bytes / analysis.outbound.bytes : 0,
     thresholds: thresholdTable(counters.requests, counters.responseBillableBytes, analysis.durationSec, pricing, options.blockThresholds ?? []),
-    topTalkers: topTalkers(analysis, options.top ?? 10),
+    topTalkers: topTalkers(analysis, options.top ?? 10, groups),
     unanswered: ntp.unanswered,
     uniqueClients: clientCount,
     versions,
@@ -330,61 +365,64 @@ export function cumulativeShare(requests: Uint32Array, bytes: Float64Array): Cum
   return points
 }
 
-function topTalkers(analysis: CaptureAnalysis, top: number): TalkerReport[] {
+function topTalkers(analysis: CaptureAnalysis, top: number, groups: ClientGroups | undefined): TalkerReport[] {
   const {counters, log} = analysis.ntp
   const n = counters.requests.length
   if (n === 0 || top <= 0) return []
-  // Select by the top-th largest count (a typed-array sort), then order only the candidates.
-  const cutoff = Uint32Array.from(counters.requests).sort()[Math.max(0, n - top)]!
+  // Most requests first, then most responses, then first seen; kept sorted, at most `top` long.
+  const before = (a: number, b: number) => counters.requests[a]! - counters.requests[b]! || counters.responses[a]! - counters.responses[b]! || b - a
   const order: number[] = []
-  for (let i = 0; i < n; i++) if (counters.requests[i]! >= cutoff) order.push(i)
-  order.sort((a, b) => counters.requests[b]! - counters.requests[a]! || counters.responses[b]! - counters.responses[a]! || a - b)
-  order.length = Math.min(order.length, top)
-  // One pass over the log gathers what the report shows only for these clients.
-  const slot = new Int32Array(n).fill(-1)
-  order.forEach((client, i) => (slot[client] = i))
-  const gathered = order.map(() => ({firstKod: Number.POSITIVE_INFINITY, modes: 0, ports: new Set<number>(), times: [] as number[], versions: 0}))
-  for (let i = 0; i < log.count; i++) {
-    const s = slot[log.client[i]!]!
-    if (s < 0) continue
-    const g = gathered[s]!
-    g.times.push(log.timeSec[i]!)
-    g.ports.add(log.srcPort[i]!)
-    g.versions |= 1 << log.version[i]!
-    g.modes |= 1 << log.mode[i]!
-    if (log.reply[i] === 2) g.firstKod = Math.min(g.firstKod, log.timeSec[i]!)
+  for (let client = 0; client < n; client++) {
+    if (order.length === top && before(client, order[top - 1]!) <= 0) continue
+    if (order.length === top) order.pop()
+    let at = order.length
+    while (at > 0 && before(client, order[at - 1]!) > 0) at--
+    order.splice(at, 0, client)
   }
+  // The clients' rows: from the full grouping when there is one, else gathered for these clients only.
+  const rows = groups ?? groupByClient(log, {only: order})
   const totalBytes = analysis.ntp.outbound.billableBytes
   const duration = analysis.durationSec
-  return order.map((client, s) => {
-    const g = gathered[s]!
-    g.times.sort((a, b) => a - b)
+  return order.map((client, k) => {
+    const group = groups ? client : k
+    const from = rows.start[group]!
+    const to = rows.start[group + 1]!
+    const times = rows.timeSec.slice(from, to).sort()
+    const ports = new Set<number>()
+    let versions = 0
+    let modes = 0
+    let firstKod = Number.POSITIVE_INFINITY
+    for (let row = from; row < to; row++) {
+      ports.add(rows.srcPort[row]!)
+      versions |= 1 << rows.version[row]!
+      modes |= 1 << rows.mode[row]!
+      if (rows.reply[row] === 2) firstKod = Math.min(firstKod, rows.timeSec[row]!)
+    }
     return {
       address: log.clients[client]!,
       billableBytes: counters.responseBillableBytes[client]!,
-      firstSeen: isoOrNull(g.times[0] ?? Number.NaN) ?? '',
+      firstSeen: isoOrNull(times[0] ?? Number.NaN) ?? '',
       kods: counters.kods[client]!,
-      lastSeen: isoOrNull(g.times.at(-1) ?? Number.NaN) ?? '',
-      medianIntervalSec: medianInterval(g.times),
-      modes: bits(g.modes),
+      lastSeen: isoOrNull(times.at(-1) ?? Number.NaN) ?? '',
+      medianIntervalSec: medianInterval(times),
+      modes: bits(modes),
       qps: duration > 0 ? counters.requests[client]! / duration : 0,
       requests: counters.requests[client]!,
       // Requests sent after the first one the server answered with a KoD.
-      requestsAfterKod: g.times.filter((t) => t > g.firstKod).length,
+      requestsAfterKod: times.filter((t) => t > firstKod).length,
       responses: counters.responses[client]!,
       share: totalBytes > 0 ? counters.responseBillableBytes[client]! / totalBytes : 0,
-      sourcePorts: g.ports.size,
-      versions: bits(g.versions),
+      sourcePorts: ports.size,
+      versions: bits(versions),
     }
   })
 }
 
 /** Median gap between sorted request times, seconds. */
-function medianInterval(times: number[]): null | number {
+function medianInterval(times: Float64Array): null | number {
   if (times.length < 2) return null
-  const gaps = times.slice(1).map((t, i) => t - times[i]!).sort((a, b) => a - b)
-  const mid = gaps.length >> 1
-  return gaps.length % 2 ? gaps[mid]! : (gaps[mid - 1]! + gaps[mid]!) / 2
+  const gaps = times.subarray(1).map((t, i) => t - times[i]!)
+  return medianInPlace(gaps, gaps.length)
 }
 
 /** The seed's comparison of two servers, normalised to the same duration. */

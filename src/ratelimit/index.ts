@@ -9,6 +9,7 @@ import {analyseBehaviour, type ClientGroups, groupByClient, timeRange} from '../
 import {BillwatchError} from '../errors.js'
 import type {RequestLog} from '../pcap/request-log.js'
 import {CURRENT_EGRESS_PRICING, costOfRate, type EgressPricing} from '../pricing/egress.js'
+import {runInWorker} from '../util/worker.js'
 import {ANSWER, createLimiter, DROP, KOD, type Limiter, seededRandom, type LimiterSetting} from './limiters.js'
 
 export {chronyBucket, createLimiter, seededRandom} from './limiters.js'
@@ -38,6 +39,8 @@ export interface SimulateOptions {
   seed?: number
   /** The log already grouped by client (groupByClient), when the caller shares it with the behaviour analysis. */
   groups?: ClientGroups
+  /** The replays already run (startReplayTallies) for these settings and seed. */
+  tallies?: ReplayTallies
   /** How many of the most-limited addresses to list per setting (default 5). */
   topLimited?: number
 }
@@ -131,22 +134,11 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
   const replay = timeRequestsByClient(groups, clientCount)
   const requests = replay.timeSec.length
   const baselineCost = costOfRate(replay.baselineBytes / durationSec, pricing)
-
-  // Settings that differ only in KoD share their limiter state: each is replayed once (see replayedAs).
-  const runs = new Map<string, ReplayTally>()
-  const tallyOf = (setting: LimiterSetting): ReplayTally => {
-    const key = JSON.stringify(setting)
-    let tally = runs.get(key)
-    if (!tally) {
-      const limiter = createLimiter(setting, clientCount, {kodRandom: seededRandom(~seed), random: seededRandom(seed)})
-      tally = tallyDecisions(limiter, replay, clientCount)
-      runs.set(key, tally)
-    }
-    return tally
-  }
+  const tallies = options.tallies ?? tallyReplays(replay, clientCount, settings, seed)
   const noKods = new Uint32Array(clientCount)
   const results = settings.map((setting) => {
-    const tally = tallyOf(replayedAs(setting, settings))
+    const tally = tallies[JSON.stringify(replayedAs(setting, settings))]
+    if (!tally) throw new BillwatchError('E_INTERNAL', `no replay of ${describeSetting(setting)} among the given tallies`)
     // A setting without KoD drops where its replayed sibling sent one.
     const withKods = sendsKod(setting)
     const answered = tally.answered
@@ -194,6 +186,41 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
     results,
     seed,
   }
+}
+
+/**
+ * Runs the replays of `settings` over the grouped log. Settings that differ only in KoD share their
+ * limiter state, so each distinct run (see replayedAs) is replayed once.
+ */
+export function replayTallies(groups: ClientGroups, clientCount: number, settings: readonly LimiterSetting[] = DEFAULT_LIMITER_SETTINGS, seed = 1): ReplayTallies {
+  return tallyReplays(timeRequestsByClient(groups, clientCount), clientCount, settings, seed)
+}
+
+function tallyReplays(replay: GroupedTimeRequests, clientCount: number, settings: readonly LimiterSetting[], seed: number): ReplayTallies {
+  const tallies: ReplayTallies = {}
+  for (const setting of settings) {
+    const run = replayedAs(setting, settings)
+    const key = JSON.stringify(run)
+    if (tallies[key]) continue
+    const limiter = createLimiter(run, clientCount, {kodRandom: seededRandom(~seed), random: seededRandom(seed)})
+    tallies[key] = tallyDecisions(limiter, replay, clientCount)
+  }
+  return tallies
+}
+
+/** Below this many requests a worker thread costs more to start than it saves (BILLWATCH_REPLAY_WORKER_MIN overrides, for tests). */
+const WORKER_MIN_REQUESTS = 200_000
+
+/**
+ * replayTallies in a worker thread, so a big capture's replays run beside the caller's behaviour
+ * analysis; pass the result to simulateLimiters as `tallies`. Groups made with `{shared: true}` reach
+ * the worker without a copy. Undefined when the log is too small for a thread to pay off.
+ */
+export function startReplayTallies(groups: ClientGroups, clientCount: number, options: {settings?: readonly LimiterSetting[]; seed?: number} = {}): Promise<ReplayTallies> | undefined {
+  if (groups.timeSec.length < Number(process.env.BILLWATCH_REPLAY_WORKER_MIN ?? WORKER_MIN_REQUESTS)) return undefined
+  const tallies = runInWorker<ReplayTallies>(import.meta.url, './replay-worker', {clientCount, groups, seed: options.seed ?? 1, settings: options.settings ?? DEFAULT_LIMITER_SETTINGS})
+  tallies.catch(() => {})
+  return tallies
 }
 
 /** The configuration line(s) a setting corresponds to, e.g. `ratelimit interval 3 burst 8 leak 2`. */
@@ -274,7 +301,10 @@ function replayedAs(setting: LimiterSetting, settings: readonly LimiterSetting[]
   return sibling ?? setting
 }
 
-interface ReplayTally {
+/** What each distinct limiter run sent, keyed by the JSON of the setting replayed (see replayedAs). */
+export type ReplayTallies = Record<string, ReplayTally>
+
+export interface ReplayTally {
   answeredPerClient: Uint32Array
   kodsPerClient: Uint32Array
   answered: number

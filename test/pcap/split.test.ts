@@ -25,7 +25,7 @@ describe('a capture read in two halves side by side', () => {
     }
   })
 
-  it('gives the one-pass result count for count, in process and through the CLI', async () => {
+  it('gives the one-pass result count for count, in process and through the CLI (with the replays in a worker too)', async () => {
     const previous = process.env.BILLWATCH_PCAP_SPLIT_BYTES
     process.env.BILLWATCH_PCAP_SPLIT_BYTES = '0'
     try {
@@ -36,8 +36,11 @@ describe('a capture read in two halves side by side', () => {
       if (previous === undefined) delete process.env.BILLWATCH_PCAP_SPLIT_BYTES
       else process.env.BILLWATCH_PCAP_SPLIT_BYTES = previous
     }
-    const halves = await runCli(['pcap', SAMPLE, '--json', '--db', join(tmp.dir, 'a.duckdb')], {env: {BILLWATCH_PCAP_SPLIT_BYTES: '0'}})
-    const once = await runCli(['pcap', SAMPLE, '--json', '--db', join(tmp.dir, 'b.duckdb')], {env: {BILLWATCH_PCAP_SPLIT_BYTES: '1e15'}})
+    // Both threads at work (split scan, replays in a worker) against one thread doing everything.
+    const parallel = {BILLWATCH_PCAP_SPLIT_BYTES: '0', BILLWATCH_REPLAY_WORKER_MIN: '0'}
+    const serial = {BILLWATCH_PCAP_SPLIT_BYTES: '1e15', BILLWATCH_REPLAY_WORKER_MIN: '1e15'}
+    const halves = await runCli(['pcap', SAMPLE, '--json', '--db', join(tmp.dir, 'a.duckdb')], {env: parallel})
+    const once = await runCli(['pcap', SAMPLE, '--json', '--db', join(tmp.dir, 'b.duckdb')], {env: serial})
     expect(halves.code).toBe(0)
     expect(halves.stdout).toBe(once.stdout)
   })
@@ -48,9 +51,9 @@ describe('a capture whose address table starts at an odd size', () => {
   afterAll(() => tmp.cleanup())
 
   it('still counts the client whose id slot is the first past the initial table', () => {
-    // The scan sizes its per-address table (2 slots each) from the file size: ceil(bytes / 200) / 4
-    // slots. A file of 6,601,000 bytes gives 8,251 (odd), so address 4,125's client slot is the
-    // first past the end; a client there used to be dropped.
+    // The scan sizes its per-address records from the file size: ceil(bytes / 200) / 8 of them. A
+    // file of 6,601,000 bytes gives 4,125, so the 4,126th address is the first past the initial
+    // records (under an earlier layout of 2 slots per address its client was dropped).
     const path = join(tmp.dir, 'odd.pcap')
     const writer = new CaptureWriter(path)
     const server = '10.206.10.174'

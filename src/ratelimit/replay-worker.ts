@@ -1,0 +1,21 @@
+/** The worker-thread side of startReplayTallies: replays the grouped log, posts the tallies. */
+import {parentPort, workerData} from 'node:worker_threads'
+
+import type {ClientGroups} from '../behaviour/group.js'
+import {answerFromWorker} from '../util/worker.js'
+import type {LimiterSetting} from './limiters.js'
+import {replayTallies} from './index.js'
+
+interface ReplayInput {
+  groups: ClientGroups
+  clientCount: number
+  settings: LimiterSetting[]
+  seed: number
+}
+
+answerFromWorker(parentPort!, () => {
+  const {clientCount, groups, seed, settings} = workerData as ReplayInput
+  const result = replayTallies(groups, clientCount, settings, seed)
+  const transfer = Object.values(result).flatMap((tally) => [tally.answeredPerClient.buffer, tally.kodsPerClient.buffer] as ArrayBuffer[])
+  return {result, transfer}
+})
