@@ -2,7 +2,7 @@ import {statSync} from 'node:fs'
 
 import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError} from '../errors.js'
-import {runInWorker} from '../util/worker.js'
+import {startWorker} from '../util/worker.js'
 import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf} from '../ntp/packet.js'
 import {AddressTable, parseAddressWords} from './addresses.js'
 import {IP_PROTOCOL, PacketDecoder} from './decode.js'
@@ -174,14 +174,22 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   }
   const split = size >= splitMin ? findPcapRecordBoundary(path, Math.floor(size / 2)) : undefined
   if (split === undefined || split <= FILE_HEADER_BYTES || split >= size) return analyseCapture(path, options)
-  const {explicit, host, ntpPort} = chooseHost(path, options)
-  const later = scanInWorker({from: split, host, ntpPort, path, to: size})
-  later.catch(() => {})
+  // The worker loads its modules while this thread picks the host.
+  const later = startWorker<PartInput, ScanState>(import.meta.url, './scan-worker')
+  let choice: HostChoice
+  try {
+    choice = chooseHost(path, options)
+  } catch (error) {
+    later.cancel()
+    throw error
+  }
+  const {explicit, host, ntpPort} = choice
+  later.post({from: split, host, ntpPort, path, to: size})
   const progress = options.onProgress
   // The first half's progress stands for both: the halves advance together.
   const scaled = progress && ((done: number, total?: number) => progress(Math.min(size, ((done - FILE_HEADER_BYTES) / (split - FILE_HEADER_BYTES)) * size), total))
-  const first = new CaptureScan(path, host, ntpPort, scaled, {from: FILE_HEADER_BYTES, to: split})
-  first.merge(await later)
+  const first = new CaptureScan(path, host, ntpPort, scaled, {from: FILE_HEADER_BYTES, to: split}, size)
+  first.merge(await later.result)
   return finish(path, first, {explicit, host, ntpPort}, options)
 }
 
@@ -230,10 +238,6 @@ export interface PartInput {
 /** Scans records [from, to) of a pcap: the worker thread's half of analyseCaptureParallel. */
 export function scanPart(input: PartInput): ScanState {
   return new CaptureScan(input.path, input.host, input.ntpPort, undefined, {from: input.from, to: input.to}).exportState()
-}
-
-function scanInWorker(input: PartInput): Promise<ScanState> {
-  return runInWorker<ScanState>(import.meta.url, './scan-worker', input)
 }
 
 /** The address in the most packets among the first `limit` IP packets. */
@@ -359,6 +363,8 @@ class CaptureScan {
     private readonly ntpPort: number,
     onProgress?: ProgressCallback,
     range?: ByteRange,
+    /** The bytes of capture whose requests this scan will hold: the whole file's when later parts merge in. */
+    logForBytes?: number,
   ) {
     this.reader = CaptureReader.open(path, range)
     if (range && range.from > FILE_HEADER_BYTES) this.orphans = []
@@ -370,15 +376,16 @@ class CaptureScan {
     this.recordCapacity = Math.min(1 << 22, Math.max(1 << 12, expected >> 3))
     this.records = new Uint32Array(this.recordCapacity * RECORD_WORDS)
     this.recordBytes = new Float64Array(this.records.buffer)
-    this.timeSec = new Float64Array(expected)
-    this.client = new Uint32Array(expected)
-    this.srcPort = new Uint16Array(expected)
-    this.version = new Uint8Array(expected)
-    this.mode = new Uint8Array(expected)
-    this.reply = new Uint8Array(expected)
-    this.replyIpBytes = new Uint16Array(expected)
-    this.transmitKey = new Uint32Array(expected)
-    this.prevPending = new Int32Array(expected)
+    const rows = logForBytes === undefined ? expected : Math.min(1 << 26, Math.max(1 << 12, Math.ceil(logForBytes / 200)))
+    this.timeSec = new Float64Array(rows)
+    this.client = new Uint32Array(rows)
+    this.srcPort = new Uint16Array(rows)
+    this.version = new Uint8Array(rows)
+    this.mode = new Uint8Array(rows)
+    this.reply = new Uint8Array(rows)
+    this.replyIpBytes = new Uint16Array(rows)
+    this.transmitKey = new Uint32Array(rows)
+    this.prevPending = new Int32Array(rows)
     try {
       if (host) this.hostIndex = this.intern(host[0], host[1], host[2], host[3])
       this.scan(onProgress)
@@ -715,7 +722,14 @@ class CaptureScan {
     const reader = this.reader
     const hasTime = this.firstPacketSec <= this.lastPacketSec
     const n = this.clientAddresses.length
-    const column = (word: number): Uint32Array => Uint32Array.from(this.clientAddresses, (index) => this.records[index * RECORD_WORDS + word]!)
+    // Plain loops: typed-array `from` with a mapping function takes the slow iterator path.
+    const column = (word: number): Uint32Array => {
+      const values = new Uint32Array(n)
+      for (let i = 0; i < n; i++) values[i] = this.records[this.clientAddresses[i]! * RECORD_WORDS + word]!
+      return values
+    }
+    const billableBytes = new Float64Array(n)
+    for (let i = 0; i < n; i++) billableBytes[i] = this.recordBytes[this.clientAddresses[i]! * RECORD_F64 + R_BILLABLE_BYTES_F64]!
     const requests = column(R_REQUESTS)
     const responses = column(R_RESPONSES)
     let requestingClients = 0
@@ -755,7 +769,7 @@ class CaptureScan {
         counters: {
           kods: column(R_KODS),
           requests,
-          responseBillableBytes: Float64Array.from(this.clientAddresses, (index) => this.recordBytes[index * RECORD_F64 + R_BILLABLE_BYTES_F64]!),
+          responseBillableBytes: billableBytes,
           responses,
         },
         kissCodes,

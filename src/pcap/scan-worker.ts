@@ -1,11 +1,11 @@
 /** The worker-thread half of analyseCaptureParallel: scans its byte range and posts what it counted. */
-import {parentPort, workerData} from 'node:worker_threads'
+import {parentPort} from 'node:worker_threads'
 
 import {answerFromWorker} from '../util/worker.js'
 import {type PartInput, scanPart} from './analyse.js'
 
-answerFromWorker(parentPort!, () => {
-  const state = scanPart(workerData as PartInput)
+answerFromWorker(parentPort!, (input: PartInput) => {
+  const state = scanPart(input)
   const r = state.requests
   const transfer = [state.addressWords, state.records, state.clientAddresses, state.orphans, state.tcpPorts, state.udpPorts,
     r.client, r.mode, r.reply, r.replyIpBytes, r.srcPort, r.timeSec, r.transmitKey, r.version].map((array) => array.buffer as ArrayBuffer)

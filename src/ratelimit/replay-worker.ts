@@ -1,5 +1,5 @@
 /** The worker-thread side of startReplayTallies: replays the grouped log, posts the tallies. */
-import {parentPort, workerData} from 'node:worker_threads'
+import {parentPort} from 'node:worker_threads'
 
 import type {ClientGroups} from '../behaviour/group.js'
 import {answerFromWorker} from '../util/worker.js'
@@ -13,8 +13,7 @@ interface ReplayInput {
   seed: number
 }
 
-answerFromWorker(parentPort!, () => {
-  const {clientCount, groups, seed, settings} = workerData as ReplayInput
+answerFromWorker(parentPort!, ({clientCount, groups, seed, settings}: ReplayInput) => {
   const result = replayTallies(groups, clientCount, settings, seed)
   const transfer = Object.values(result).flatMap((tally) => [tally.answeredPerClient.buffer, tally.kodsPerClient.buffer] as ArrayBuffer[])
   return {result, transfer}
