@@ -218,9 +218,7 @@ const WORKER_MIN_REQUESTS = 200_000
  */
 export function startReplayTallies(groups: ClientGroups, clientCount: number, options: {settings?: readonly LimiterSetting[]; seed?: number} = {}): Promise<ReplayTallies> | undefined {
   if (groups.timeSec.length < Number(process.env.BILLWATCH_REPLAY_WORKER_MIN ?? WORKER_MIN_REQUESTS)) return undefined
-  const tallies = runInWorker<ReplayTallies>(import.meta.url, './replay-worker', {clientCount, groups, seed: options.seed ?? 1, settings: options.settings ?? DEFAULT_LIMITER_SETTINGS})
-  tallies.catch(() => {})
-  return tallies
+  return runInWorker<ReplayTallies>(import.meta.url, './replay-worker', {clientCount, groups, seed: options.seed ?? 1, settings: options.settings ?? DEFAULT_LIMITER_SETTINGS})
 }
 
 /** The configuration line(s) a setting corresponds to, e.g. `ratelimit interval 3 burst 8 leak 2`. */
