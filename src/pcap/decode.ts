@@ -28,9 +28,6 @@ export const LINKTYPE_NAMES: Record<number, string> = {
 
 export const IP_PROTOCOL = {icmp: 1, tcp: 6, udp: 17, icmpv6: 58} as const
 
-/** SLL/SLL2 packet type 4: sent by this host. */
-export const SLL_OUTGOING = 4
-
 const ETHERTYPE_IPV4 = 0x0800
 const ETHERTYPE_IPV6 = 0x86dd
 const ETHERTYPE_VLAN = 0x8100
@@ -51,8 +48,6 @@ export class PacketDecoder {
   protocol = -1
   /** An IPv4 or IPv6 fragment (first or later). */
   fragment = false
-  /** A fragment other than the first: it carries no transport header. */
-  laterFragment = false
   src0 = 0
   src1 = 0
   src2 = 0
@@ -67,19 +62,15 @@ export class PacketDecoder {
   /** Offset (into the frame's buffer) and captured length of the UDP/TCP payload. */
   payloadOffset = 0
   payloadLength = 0
-  /** SLL/SLL2 packet type (4 = outgoing), -1 for other link types. */
-  packetType = -1
 
   /** Decodes `caplen` bytes at `offset` of `data`; returns false for non-IP frames. */
   decode(data: Uint8Array, offset: number, caplen: number, origlen: number, linkType: number): boolean {
     this.ipVersion = 0
     this.protocol = -1
     this.fragment = false
-    this.laterFragment = false
     this.srcPort = -1
     this.dstPort = -1
     this.payloadLength = 0
-    this.packetType = -1
     const end = offset + caplen
     let at = offset
     let etherType = 0
@@ -92,7 +83,6 @@ export class PacketDecoder {
       }
       case LINKTYPE.linuxSll: {
         if (caplen < 16) return false
-        this.packetType = (data[at]! << 8) | data[at + 1]!
         etherType = (data[at + 14]! << 8) | data[at + 15]!
         at += 16
         break
@@ -100,7 +90,6 @@ export class PacketDecoder {
       case LINKTYPE.linuxSll2: {
         if (caplen < 20) return false
         etherType = (data[at]! << 8) | data[at + 1]!
-        this.packetType = data[at + 10]!
         at += 20
         break
       }
@@ -151,7 +140,6 @@ export class PacketDecoder {
     const flagsAndOffset = (data[at + 6]! << 8) | data[at + 7]!
     const fragmentOffset = flagsAndOffset & 0x1fff
     this.fragment = fragmentOffset !== 0 || (flagsAndOffset & 0x2000) !== 0
-    this.laterFragment = fragmentOffset !== 0
     this.src0 = 0
     this.src1 = 0
     this.src2 = MAPPED
@@ -160,7 +148,8 @@ export class PacketDecoder {
     this.dst1 = 0
     this.dst2 = MAPPED
     this.dst3 = word(data, at + 16)
-    if (!this.laterFragment) this.decodeTransport(data, at + headerBytes, Math.min(end, at + Math.max(this.ipBytes, headerBytes)))
+    // A fragment other than the first carries no transport header.
+    if (fragmentOffset === 0) this.decodeTransport(data, at + headerBytes, Math.min(end, at + Math.max(this.ipBytes, headerBytes)))
     return true
   }
 
@@ -191,7 +180,7 @@ export class PacketDecoder {
         next = data[header]!
         header += 8
         if (fragmentOffset !== 0) {
-          this.laterFragment = true
+          // A later fragment: it carries no transport header.
           this.protocol = next
           return true
         }

@@ -58,7 +58,6 @@ export class CaptureReader {
   /** Unix seconds, fractional; NaN for pcapng simple packets, which carry no timestamp. */
   timeSec = Number.NaN
   linkType = 0
-  interfaceId = 0
 
   readonly format: CaptureFormat
   readonly fileBytes: number
@@ -214,7 +213,6 @@ export class CaptureReader {
     this.caplen = caplen
     this.origlen = this.view.getUint32(at + 24, le)
     this.linkType = iface.linkType
-    this.interfaceId = interfaceId
     this.data = this.buffer
     this.offset = at + 28
     return true
@@ -231,7 +229,6 @@ export class CaptureReader {
     this.caplen = caplen
     this.origlen = origlen
     this.linkType = iface.linkType
-    this.interfaceId = 0
     this.data = this.buffer
     this.offset = at + 12
     return true
