@@ -264,9 +264,11 @@ function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: R
   }
   versionCounts.forEach((n, v) => n > 0 && (versions[String(v)] = n))
   modeCounts.forEach((n, m) => n > 0 && (modes[String(m)] = n))
+  // One histogram for both the chart and the economics table.
+  const h = histogram(counters.requests, counters.responseBillableBytes)
   return {
     answeredClients: ntp.answeredClients,
-    cumulativeShare: cumulativeShare(counters.requests, counters.responseBillableBytes),
+    cumulativeShare: cumulativeShareOf(h),
     kissCodes: ntp.kissCodes,
     kods: ntp.kods,
     modes,
@@ -276,7 +278,7 @@ function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: R
     requests: ntp.requests,
     responses: ntp.responses,
     shareOfOutbound: analysis.outbound.bytes > 0 ? ntp.outbound.bytes / analysis.outbound.bytes : 0,
-    thresholds: thresholdTable(counters.requests, counters.responseBillableBytes, analysis.durationSec, pricing, options.blockThresholds ?? []),
+    thresholds: thresholdTableOf(h, analysis.durationSec, pricing, options.blockThresholds ?? []),
     topTalkers: topTalkers(analysis, options.top ?? 10, groups),
     unanswered: ntp.unanswered,
     uniqueClients: clientCount,
@@ -284,8 +286,17 @@ function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: R
   }
 }
 
+/** Clients grouped by request count, ascending by count. */
+interface Histogram {
+  counts: number[]
+  clients: number[]
+  bytes: number[]
+  totalBytes: number
+  totalClients: number
+}
+
 /** Request count → [clients, bytes], ascending by count. */
-function histogram(requests: Uint32Array, bytes: Float64Array): {counts: number[]; clients: number[]; bytes: number[]; totalBytes: number; totalClients: number} {
+function histogram(requests: Uint32Array, bytes: Float64Array): Histogram {
   const byCount = new Map<number, [number, number]>()
   let totalBytes = 0
   for (let i = 0; i < requests.length; i++) {
@@ -313,7 +324,10 @@ function histogram(requests: Uint32Array, bytes: Float64Array): {counts: number[
  * removes at least that share of NTP bytes, and what the remaining NTP egress costs per year.
  */
 export function thresholdTable(requests: Uint32Array, bytes: Float64Array, durationSec: number, pricing: EgressPricing, extra: number[]): ThresholdRow[] {
-  const h = histogram(requests, bytes)
+  return thresholdTableOf(histogram(requests, bytes), durationSec, pricing, extra)
+}
+
+function thresholdTableOf(h: Histogram, durationSec: number, pricing: EgressPricing, extra: number[]): ThresholdRow[] {
   // suffixBytes[k] / suffixClients[k]: clients with count ≥ counts[k].
   const suffixBytes = new Array<number>(h.counts.length + 1).fill(0)
   const suffixClients = new Array<number>(h.counts.length + 1).fill(0)
@@ -347,7 +361,10 @@ export function thresholdTable(requests: Uint32Array, bytes: Float64Array, durat
 
 /** The seed's chart: share of NTP bytes to clients with at most N requests, ~40 points. */
 export function cumulativeShare(requests: Uint32Array, bytes: Float64Array): CumulativePoint[] {
-  const h = histogram(requests, bytes)
+  return cumulativeShareOf(histogram(requests, bytes))
+}
+
+function cumulativeShareOf(h: Histogram): CumulativePoint[] {
   if (h.totalBytes === 0) return []
   const points: CumulativePoint[] = []
   let clients = 0
