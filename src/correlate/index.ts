@@ -54,13 +54,15 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
   const dpkg = options.dpkgLogs.flatMap((file) => parseDpkgLog(readLogText(file), file, options.logZone)).filter(inRange)
   const changes = mergeRuns(commits, mergeRuns(apt, dpkg))
 
+  // Steps share commits and services share files: each file is read at a commit once per run.
+  const fileCache = new Map<string, string | undefined>()
   const steps = options.steps.map((step, i): CorrelatedStep => {
     const window = windows[i] ?? {since, until}
     const inWindow = changes.filter((c) => {
       const t = Date.parse(c.time)
       return t >= window.since && t < window.until
     })
-    const ranked = rankChanges(step, inWindow, {knowledge: options.knowledge, repo}).slice(0, options.limit)
+    const ranked = rankChanges(step, inWindow, {fileCache, knowledge: options.knowledge, repo}).slice(0, options.limit)
     return {
       ...step,
       candidates: ranked,

@@ -50,6 +50,11 @@ export interface RankOptions {
   knowledge: Knowledge
   /** Used to read configuration files at a commit for the knowledge base's checks. */
   repo: null | Repository
+  /**
+   * Files already read at a commit, keyed by commit + '\0' + path (undefined: absent there), so that one
+   * correlate() reads each file once however many steps and services look at it.
+   */
+  fileCache?: Map<string, string | undefined>
 }
 
 /** Scores every change against the step, best first (ties: closer to the step first). */
@@ -68,7 +73,10 @@ function scoreChange(change: Change, step: StepInput, stepStart: number, kind: n
   let best: Evidence | undefined
   for (const e of evidence) {
     const usageFit = kind === null ? 0.5 : e.service.usage.includes(kind) ? 1 : 0.2
-    const checked = change.commit !== null && options.repo ? runChecks(e.service.checks, options.repo, change.commit, step.direction) : {factor: 1, findings: []}
+    const checked =
+      change.commit !== null && options.repo
+        ? runChecks(e.service.checks, options.repo, change.commit, step.direction, options.fileCache)
+        : {factor: 1, findings: []}
     const value = e.strength * DIRECTION_FIT[step.direction][e.action] * usageFit * e.service.weight * checked.factor
     if (value > relevance || best === undefined) {
       if (value > relevance) relevance = value
@@ -145,13 +153,19 @@ function messageAction(subject: string): Action {
  * Reads each check's files at the commit. For a rise, the risky state (e.g. no 'restrict default ignore')
  * keeps the weight and the safe state lowers it; for a fall it is the other way round.
  */
-function runChecks(checks: ConfigCheck[], repo: Repository, commit: string, direction: 'down' | 'up'): {factor: number; findings: string[]} {
+function runChecks(
+  checks: ConfigCheck[],
+  repo: Repository,
+  commit: string,
+  direction: 'down' | 'up',
+  cache: Map<string, string | undefined> | undefined,
+): {factor: number; findings: string[]} {
   let factor = 1
   const findings: string[] = []
   for (const check of checks) {
     for (const file of check.files) {
       if (file.includes('*')) continue
-      const text = readFileAt(repo, commit, file)
+      const text = cachedReadFileAt(repo, commit, file, cache)
       if (text === undefined) continue
       const present = new RegExp(check.pattern, 'm').test(text)
       const risky = check.when === 'present' ? present : !present
@@ -163,6 +177,15 @@ function runChecks(checks: ConfigCheck[], repo: Repository, commit: string, dire
     }
   }
   return {factor, findings}
+}
+
+function cachedReadFileAt(repo: Repository, commit: string, path: string, cache: Map<string, string | undefined> | undefined): string | undefined {
+  if (!cache) return readFileAt(repo, commit, path)
+  const key = `${commit}\u0000${path}`
+  if (cache.has(key)) return cache.get(key)
+  const text = readFileAt(repo, commit, path)
+  cache.set(key, text)
+  return text
 }
 
 function reasonLine(c: Candidate, step: StepInput, kind: null | string, best: Evidence | undefined, relevance: number): string {
