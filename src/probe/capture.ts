@@ -11,8 +11,8 @@ export type PcapEvidence = Pick<PcapReport, 'byPort' | 'host' | 'outbound'> & {
 
 /** Measures a capture file with the pcap analysis, for the server on `port`. */
 export function summariseCaptureFile(file: string, port: number, host?: string): CaptureSummary {
-  // Only counts are read here: skip the behaviour heuristics and the limiter replay.
-  const report = buildReport(analyseCapture(file, {host: host ?? 'auto', ntpPort: port}), {behaviour: false})
+  // Only counts are read here: skip the behaviour heuristics, the limiter replay and the top talkers.
+  const report = buildReport(analyseCapture(file, {host: host ?? 'auto', ntpPort: port}), {behaviour: false, top: 0})
   return summarisePcapReport(report, port, {createdAt: null, file, source: 'file'})
 }
 
