@@ -10,7 +10,7 @@ import {analyseAnomalies, type AnomaliesResult, type Step} from '../anomalies/in
 import {isInternetEgress, isInternetIngress} from '../aws/usage-types.js'
 import {correlate, type Candidate, type CorrelateResult, stepInput} from '../correlate/index.js'
 import {loadKnowledge} from '../correlate/knowledge.js'
-import {BillwatchError, isBillwatchError} from '../errors.js'
+import {isBillwatchError} from '../errors.js'
 import {analyseCaptureParallel} from '../pcap/analyse.js'
 import {buildReportParallel, type PcapReport} from '../pcap/report.js'
 import {coolDowns, parseTarget, probeHost, type ProbeResult} from '../probe/index.js'
@@ -224,10 +224,4 @@ async function symmetryAfter(store: Store, from: string): Promise<null | Symmetr
   const ratio = egressBytes / ingressBytes
   const verdict = ratio > 2 ? 'outbound-dominant' : ratio < 0.5 ? 'inbound-dominant' : Math.abs(ratio - 1) <= 0.1 ? 'symmetric' : 'asymmetric'
   return {egressBytes, from: days[0] as string, ingressBytes, ratio, to: days.at(-1) as string, verdict}
-}
-
-export function assertEvidenceOptions(options: EvidenceOptions): void {
-  if (options.pricePerGb !== undefined && !(options.pricePerGb >= 0)) {
-    throw new BillwatchError('E_USAGE', '', {expected: 'a price ≥ 0 in USD per GB', field: 'price-per-gb', got: String(options.pricePerGb)})
-  }
 }

@@ -52,10 +52,6 @@ export function scriptJson(value: unknown): string {
   return JSON.stringify(value).replaceAll('<', String.raw`\u003c`)
 }
 
-export function renderReportHtml(evidence: Evidence): string {
-  return renderReport(evidence).html
-}
-
 /** Narrative sections drawn elsewhere in the page with more detail than a sentence list. */
 const NARRATIVE_SHOWN_ELSEWHERE = new Set(['Missing evidence', 'What to do'])
 
