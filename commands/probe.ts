@@ -75,7 +75,10 @@ first probed).`
     }
     const fileCapture = flags.pcap ? summariseCaptureFile(resolve(flags.pcap), target.port) : undefined
     const useStore = flags.db !== undefined || existsSync(this.storePath())
-    const store = useStore ? await this.withStore(async (s) => ({previous: await previousProbe(s, target.host), capture: await storedCapture(s, target.port)})) : undefined
+    // The stored capture is read only when --pcap gave none; the previous probe is always needed.
+    const store = useStore
+      ? await this.withStore(async (s) => ({previous: await previousProbe(s, target.host), capture: fileCapture ? undefined : await storedCapture(s, target.port)}))
+      : undefined
 
     const progress = this.progress(`probing ${target.host}`)
     let samplesDone = 0
