@@ -70,22 +70,54 @@ let scanCounter = 0
  */
 export async function stageColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[]): Promise<ColumnarScan> {
   try {
-    return await scanColumnar(store, path, kind, container, columns, false)
+    return await scanColumnar(store, path, kind, container, columns)
   } catch (error) {
     // The fast scan stops at whichever bad row a thread meets first; a second scan with reject
     // tables finds the first bad line, so the error names it. Only failing files pay for this.
-    if (container === 'parquet' || !(error instanceof BillwatchError) || error.code === 'E_HEADER') throw error
+    // A file with no rows (E_EMPTY) has no bad row to find.
+    if (container === 'parquet' || !(error instanceof BillwatchError) || error.code === 'E_HEADER' || error.code === 'E_EMPTY') throw error
     const scratch = await store.scratch()
     try {
-      await scanColumnar(scratch, path, kind, container, columns, true)
+      await throwFirstBadRow(scratch, path, kind, container, columns)
     } finally {
       await scratch.close()
     }
+    // No reject found: the fast scan's own error stands.
     throw error
   }
 }
 
-async function scanColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], collectRejects: boolean): Promise<ColumnarScan> {
+async function scanColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[]): Promise<ColumnarScan> {
+  const {scanTable} = await rollUp(store, path, kind, container, columns)
+  await store.run(`INSERT INTO ${STAGING_TABLE}
+    SELECT day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency
+    FROM ${scanTable} WHERE usage_lines > 0 AND usage_type IS NOT NULL AND usage_type <> '' AND day IS NOT NULL`)
+  const totals = await store.one<{line_items: number; billing_start: null | string; billing_end: null | string}>(
+    `SELECT coalesce(sum(line_items), 0)::BIGINT AS line_items,
+            strftime(min(billing_start), '%Y-%m-%d') AS billing_start, strftime(max(billing_end), '%Y-%m-%d') AS billing_end
+     FROM ${scanTable}`,
+  )
+  await store.run(`DROP TABLE ${scanTable}`)
+  if (!totals || totals.line_items === 0) throw new BillwatchError('E_EMPTY', 'no line items after the header', {file: path})
+  return {billingEnd: totals.billing_end, billingStart: totals.billing_start, lineItems: totals.line_items}
+}
+
+/**
+ * Rescans a CSV that failed, with DuckDB's reject tables, and throws its first bad row as a located
+ * error. Only locates: it stages nothing, and returns when no row was rejected. Runs on a scratch
+ * connection (the failed scan aborted the caller's transaction), which has no staging table.
+ */
+async function throwFirstBadRow(scratch: Store, path: string, kind: FormatKind, container: Container, columns: string[]): Promise<void> {
+  const {rejects, scanTable, typed} = await rollUp(scratch, path, kind, container, columns, true)
+  await scratch.run(`DROP TABLE ${scanTable}`)
+  await throwFirstReject(scratch, path, rejects, typed)
+}
+
+/**
+ * Rolls the file up to one row per daily usage key, in a temp table. With `collectRejects`, bad CSV
+ * rows go to the reject table named in the result instead of failing the scan.
+ */
+async function rollUp(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], collectRejects = false): Promise<{rejects: string; scanTable: string; typed: Record<string, string>}> {
   const map = MAPS[kind as 'cur1' | 'cur2' | 'focus']
   if (!map) throw new BillwatchError('E_FORMAT', `${kind} is not a columnar export`, {file: path})
   const present = new Set(columns)
@@ -140,19 +172,7 @@ async function scanColumnar(store: Store, path: string, kind: FormatKind, contai
   } catch (error) {
     throw duckdbError(path, error)
   }
-  if (collectRejects) await throwFirstReject(store, path, rejects, typed)
-
-  await store.run(`INSERT INTO ${STAGING_TABLE}
-    SELECT day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency
-    FROM ${scanTable} WHERE usage_lines > 0 AND usage_type IS NOT NULL AND usage_type <> '' AND day IS NOT NULL`)
-  const totals = await store.one<{line_items: number; billing_start: null | string; billing_end: null | string}>(
-    `SELECT coalesce(sum(line_items), 0)::BIGINT AS line_items,
-            strftime(min(billing_start), '%Y-%m-%d') AS billing_start, strftime(max(billing_end), '%Y-%m-%d') AS billing_end
-     FROM ${scanTable}`,
-  )
-  await store.run(`DROP TABLE ${scanTable}`)
-  if (!totals || totals.line_items === 0) throw new BillwatchError('E_EMPTY', 'no line items after the header', {file: path})
-  return {billingEnd: totals.billing_end, billingStart: totals.billing_start, lineItems: totals.line_items}
+  return {rejects, scanTable, typed}
 }
 
 /** Column names of a Parquet file, via DuckDB (used by format sniffing). */

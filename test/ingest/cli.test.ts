@@ -111,6 +111,8 @@ describe('billwatch ingest on the bundled samples', () => {
     afterAll(() => bad.cleanup())
     const header = 'Service, Operation, UsageType, Resource, StartTime, EndTime, UsageValue'
     const row = (start: string, value: string) => `AmazonEC2,RunInstances,DataTransfer-Out-Bytes,,${start},03/31/14 00:00:00,${value}`
+    const curHeader = gunzipSync(readFileSync(CUR1)).toString('utf8').split('\n')[0] as string
+    const focusHeader = readFileSync(FOCUS, 'utf8').split('\n')[0] as string
     const cases: Array<{name: string; file: string; content: Buffer | string; code: string; message: string}> = [
       {code: 'E_EMPTY', content: '', file: 'empty.csv', message: 'empty.csv: file is empty, expected an AWS usage or billing export', name: 'an empty file'},
       {code: 'E_HEADER', content: 'date,bytes\n2014-03-30,1\n', file: 'unknown.csv', message: 'unknown.csv:1: unknown header, expected a legacy Usage Report', name: 'an unknown header'},
@@ -119,6 +121,8 @@ describe('billwatch ingest on the bundled samples', () => {
       {code: 'E_VALUE', content: `${header}\n${row('02/30/14 00:00:00', '17')}\n`, file: 'date.csv', message: 'date.csv:2: column "StartTime": expected a date like 03/30/14 00:00:00, got "02/30/14 00:00:00"', name: 'an impossible date'},
       {code: 'E_TRUNCATED', content: readFileSync(CUR1).subarray(0, 40_000), file: 'cut.csv.gz', message: 'cut.csv.gz: gzip stream is truncated or corrupt', name: 'a truncated .gz'},
       {code: 'E_FORMAT', content: Buffer.from(Array.from({length: 4096}, (_, i) => (i * 7919) % 256)), file: 'binary.csv', message: 'binary.csv: binary content, expected a CSV', name: 'a binary file renamed .csv'},
+      {code: 'E_EMPTY', content: `${curHeader}\n`, file: 'cur-header.csv', message: 'cur-header.csv: no line items after the header', name: 'a CUR 1.0 CSV with only its header'},
+      {code: 'E_EMPTY', content: `${focusHeader}\n`, file: 'focus-header.csv', message: 'focus-header.csv: no line items after the header', name: 'a FOCUS CSV with only its header'},
     ]
     for (const c of cases) {
       it(`rejects ${c.name}`, async () => {
@@ -146,6 +150,17 @@ describe('billwatch ingest on the bundled samples', () => {
       const result = await runCli(['ingest', folder, '--db', db, '--json'])
       expect(result.code).toBe(1)
       expect(result.json().error).toMatchObject({code: 'E_TRUNCATED', file: join(folder, 'part.csv.gz')})
+      expect(await storeSnapshot(db)).toBe(before)
+    })
+
+    it('skips a header-only export inside a named directory, saying why', async () => {
+      const folder = join(bad.dir, 'header-only')
+      mkdirSync(folder, {recursive: true})
+      writeFileSync(join(folder, 'cur.csv'), `${curHeader}\n`)
+      const before = await storeSnapshot(db)
+      const result = await runCli(['ingest', folder, '--db', db, '--json'])
+      expect(result.code).toBe(0)
+      expect(result.json()).toMatchObject({files: [], skipped: [{path: join(folder, 'cur.csv'), reason: 'no line items after the header'}]})
       expect(await storeSnapshot(db)).toBe(before)
     })
 
