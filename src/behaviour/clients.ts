@@ -10,7 +10,7 @@
  * address-level gaps are left: a regular fast series is one client, a Poisson-like series with many
  * ports is many (ntp.md §6).
  */
-import {coefficientOfVariation, medianInPlace, type ClientGroups} from './group.js'
+import {coefficientOfVariation, medianInPlace, setBits, type ClientGroups} from './group.js'
 
 export interface ClientRules {
   /** RFC 4330 §10 item 1: never poll more often than every 15 s. */
@@ -193,7 +193,7 @@ export function judgeClient(
       qps,
       requests: n,
       schedules: trains.schedules,
-      versions: versionList(versionMask),
+      versions: setBits(versionMask),
     }
   }
 }
@@ -313,12 +313,6 @@ function lacksBackoff(groups: ClientGroups, from: number, to: number, rules: Cli
     runStart = -1
   }
   return false
-}
-
-function versionList(mask: number): number[] {
-  const versions: number[] = []
-  for (let v = 0; v < 8; v++) if (mask & (1 << v)) versions.push(v)
-  return versions
 }
 
 function countOf(mask: number): number {

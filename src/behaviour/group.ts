@@ -63,6 +63,13 @@ export function groupByClient(log: RequestLog, {only, shared = false}: GroupOpti
   return groups
 }
 
+/** The positions (0–7, ascending) of the bits set in `mask`: NTP versions or modes seen, from a bit mask of them. */
+export function setBits(mask: number): number[] {
+  const out: number[] = []
+  for (let b = 0; b < 8; b++) if (mask & (1 << b)) out.push(b)
+  return out
+}
+
 /** Median of values[0, length) — sorts that range in place. */
 export function medianInPlace(values: Float64Array, length: number): number {
   if (length === 0) return Number.NaN

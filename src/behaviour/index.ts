@@ -12,7 +12,7 @@ import {type ClientGroups, groupByClient, timeRange} from './group.js'
 
 export type {MisbehavingClient, MisbehaviourReason, NatMethod, SuspectedNat, ViolationRule} from './clients.js'
 export type {Fleet, FleetRecurrence} from './fleets.js'
-export {groupByClient, medianInPlace, timeRange, type ClientGroups} from './group.js'
+export {groupByClient, medianInPlace, setBits, timeRange, type ClientGroups} from './group.js'
 
 export interface BehaviourOptions extends Partial<ClientRules>, Partial<FleetRules> {
   /** Seconds the capture covers (the pcap span); default: first to last request. */

@@ -1,4 +1,4 @@
-import {analyseBehaviour, type ClientGroups, groupByClient, medianInPlace, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
+import {analyseBehaviour, type ClientGroups, groupByClient, medianInPlace, setBits, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
 import {type RateLimitReport, type ReplayTallies, simulateLimiters, startReplayTallies} from '../ratelimit/index.js'
 import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
@@ -422,7 +422,7 @@ function topTalkers(analysis: CaptureAnalysis, top: number, groups: ClientGroups
       kods: counters.kods[client]!,
       lastSeen: isoOrNull(times.at(-1) ?? Number.NaN) ?? '',
       medianIntervalSec: medianInterval(times),
-      modes: bits(modes),
+      modes: setBits(modes),
       qps: duration > 0 ? counters.requests[client]! / duration : 0,
       requests: counters.requests[client]!,
       // Requests sent after the first one the server answered with a KoD.
@@ -430,7 +430,7 @@ function topTalkers(analysis: CaptureAnalysis, top: number, groups: ClientGroups
       responses: counters.responses[client]!,
       share: totalBytes > 0 ? counters.responseBillableBytes[client]! / totalBytes : 0,
       sourcePorts: ports.size,
-      versions: bits(versions),
+      versions: setBits(versions),
     }
   })
 }
@@ -466,12 +466,6 @@ export function compareControl(primary: CaptureAnalysis, control: CaptureAnalysi
     uniqueClients: control.ntp.answeredClients,
     uniqueClientsNormalised: normalised,
   }
-}
-
-function bits(mask: number): number[] {
-  const out: number[] = []
-  for (let b = 0; b < 8; b++) if (mask & (1 << b)) out.push(b)
-  return out
 }
 
 function isoOrNull(sec: number): null | string {
