@@ -86,9 +86,9 @@ export async function appendRows(store: Store, rows: UsageRow[]): Promise<void> 
 export async function commitStaged(store: Store, source: SourceMeta, batchSourceIds: number[] = [], options: {daily?: boolean} = {}): Promise<CommitOutcome> {
   // Rows a DuckDB scan already rolled up are one per daily key; re-grouping a million of them costs seconds.
   const total = (expression: string) => (options.daily ? expression : `sum(${expression})`)
-  const span = await store.one<{first: null | string; last: null | string; after: null | string}>(
+  const span = await store.one<{first: null | string; last: null | string; after: null | string; days: number}>(
     `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last,
-            strftime(max(day) + INTERVAL 1 DAY, '%Y-%m-%d') AS after FROM ${STAGING_TABLE}`,
+            strftime(max(day) + INTERVAL 1 DAY, '%Y-%m-%d') AS after, count(DISTINCT day) AS days FROM ${STAGING_TABLE}`,
   )
   const coverStart = source.coverStart ?? span?.first ?? null
   const coverEnd = source.coverEnd ?? span?.after ?? null
@@ -116,12 +116,11 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
                        OR u.account IN (SELECT DISTINCT account FROM ${STAGING_TABLE} WHERE account IS NOT NULL))`
     const where = `u.day >= $1::DATE AND u.day < $2::DATE
       AND u.source_id IN (SELECT id FROM sources WHERE family = $3 AND id NOT IN (${others.join(", ")})) ${listed} ${resources} ${accounts}`
-    const params = [coverStart, coverEnd, source.family]
-    replacedRows = (await store.one<{n: number}>(`SELECT count(*) AS n FROM usage_daily u WHERE ${where}`, params))?.n ?? 0
-    if (replacedRows > 0) await store.run(`DELETE FROM usage_daily u WHERE ${where}`, params)
+    replacedRows = await store.run(`DELETE FROM usage_daily u WHERE ${where}`, [coverStart, coverEnd, source.family])
   }
 
-  await store.run(
+  // Every staged row joins its staged_types row, so the inserted rows span the staged days.
+  const rows = await store.run(
     `INSERT INTO usage_daily
      SELECT $1 AS source_id, s.day, s.account,
             coalesce(t.prefix_region, s.region, t.default_region) AS region,
@@ -134,11 +133,7 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
      ${options.daily ? '' : 'GROUP BY ALL'}`,
     [sourceId],
   )
-  const stats = await store.one<{rows: number; days: number}>(
-    'SELECT count(*) AS rows, count(DISTINCT day) AS days FROM usage_daily WHERE source_id = $1',
-    [sourceId],
-  )
-  return {days: stats?.days ?? 0, firstDay: span?.first ?? null, lastDay: span?.last ?? null, replacedRows, rows: stats?.rows ?? 0, sourceId}
+  return {days: span?.days ?? 0, firstDay: span?.first ?? null, lastDay: span?.last ?? null, replacedRows, rows, sourceId}
 }
 
 /** Writes rows from an API (Cost Explorer, CloudWatch) as one source, in one transaction. */

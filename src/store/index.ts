@@ -66,9 +66,9 @@ export class Store {
     return new Store(this.path, this.instance, await this.instance.connect(), false)
   }
 
-  /** Runs a statement for its effect. */
-  async run(sql: string, params?: SqlParams): Promise<void> {
-    await this.connection.run(sql, params)
+  /** Runs a statement for its effect; returns the rows it inserted, updated or deleted. */
+  async run(sql: string, params?: SqlParams): Promise<number> {
+    return (await this.connection.run(sql, params)).rowsChanged
   }
 
   /** Runs a query and returns JSON-safe rows (BIGINT → number when safe, DATE → 'YYYY-MM-DD'). */
