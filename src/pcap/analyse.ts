@@ -5,7 +5,7 @@ import {BillwatchError} from '../errors.js'
 import {startWorker} from '../util/worker.js'
 import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf} from '../ntp/packet.js'
 import {AddressTable, parseAddressWords} from './addresses.js'
-import {IP_PROTOCOL, PacketDecoder} from './decode.js'
+import {IP_PROTOCOL, PacketDecoder, word} from './decode.js'
 import {type ByteRange, CaptureReader, type CaptureFormat, findPcapRecordBoundary, type Truncation} from './reader.js'
 import type {RequestLog} from './request-log.js'
 
@@ -113,6 +113,7 @@ const ORIGIN_AT = NTP_FIELD_OFFSET.originTime
 const TRANSMIT_AT = NTP_FIELD_OFFSET.transmitTime
 const modeOf = ntpModeOf
 const versionOf = ntpVersionOf
+const readWord = word
 
 /** The pcap file header; a later part of the file starts past it. */
 const FILE_HEADER_BYTES = 24
@@ -560,8 +561,7 @@ class CaptureScan {
     if (isKod) {
       this.ntpKods++
       records[record + R_KODS]!++
-      const ref = at + REFERENCE_ID_AT
-      const code = ((data[ref]! << 24) | (data[ref + 1]! << 16) | (data[ref + 2]! << 8) | data[ref + 3]!) >>> 0
+      const code = readWord(data, at + REFERENCE_ID_AT)
       this.kissCodes.set(code, (this.kissCodes.get(code) ?? 0) + 1)
     }
     const key = length >= HEADER_BYTES ? timestampKey(data, at + ORIGIN_AT) : 0
@@ -828,9 +828,8 @@ function addTotals(totals: TrafficTotals, caplen: number, origlen: number, ipByt
 
 /** The 64-bit timestamp at `at`, folded to 32 bits for matching replies (origin) to requests (transmit). */
 function timestampKey(data: Uint8Array, at: number): number {
-  const seconds = (data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!
-  const fraction = (data[at + 4]! << 24) | (data[at + 5]! << 16) | (data[at + 6]! << 8) | data[at + 7]!
-  return (Math.imul(seconds, 0x9e37_79b1) ^ fraction) >>> 0
+  // readWord is unsigned; Math.imul and ^ take both operands ToInt32, so the key is as from signed reads.
+  return (Math.imul(readWord(data, at), 0x9e37_79b1) ^ readWord(data, at + 4)) >>> 0
 }
 
 function protocolName(protocol: number): string {

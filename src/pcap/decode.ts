@@ -219,6 +219,7 @@ export class PacketDecoder {
   }
 }
 
-function word(data: Uint8Array, at: number): number {
+/** The big-endian 32-bit word at `at`, unsigned. */
+export function word(data: Uint8Array, at: number): number {
   return ((data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!) >>> 0
 }
