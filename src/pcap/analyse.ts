@@ -369,15 +369,16 @@ class CaptureScan {
   ) {
     this.reader = CaptureReader.open(path, range)
     if (range && range.from > FILE_HEADER_BYTES) this.orphans = []
-    // Size the log for a typical NTP capture (~half the ~106-byte records are requests) to avoid regrowth.
+    // Size the log for a typical NTP capture to avoid regrowth.
     const bytes = range ? range.to - range.from : this.reader.fileBytes
-    const expected = Math.min(1 << 26, Math.max(1 << 12, Math.ceil(bytes / 200)))
+    const expected = expectedRequests(bytes)
     // The seed had one client per ~11 requests; start near that so the address table rarely regrows.
-    this.table = new AddressTable(Math.min(1 << 22, Math.max(1 << 12, expected >> 3)))
-    this.recordCapacity = Math.min(1 << 22, Math.max(1 << 12, expected >> 3))
+    const clients = Math.min(1 << 22, Math.max(1 << 12, expected >> 3))
+    this.table = new AddressTable(clients)
+    this.recordCapacity = clients
     this.records = new Uint32Array(this.recordCapacity * RECORD_WORDS)
     this.recordBytes = new Float64Array(this.records.buffer)
-    const rows = logForBytes === undefined ? expected : Math.min(1 << 26, Math.max(1 << 12, Math.ceil(logForBytes / 200)))
+    const rows = logForBytes === undefined ? expected : expectedRequests(logForBytes)
     this.timeSec = new Float64Array(rows)
     this.client = new Uint32Array(rows)
     this.srcPort = new Uint16Array(rows)
@@ -817,6 +818,11 @@ class CaptureScan {
 
 function sumTotals(a: TrafficTotals, b: TrafficTotals): TrafficTotals {
   return {billableBytes: a.billableBytes + b.billableBytes, bytes: a.bytes + b.bytes, capturedBytes: a.capturedBytes + b.capturedBytes, packets: a.packets + b.packets}
+}
+
+/** Requests to size the log for, from capture bytes (~half a typical NTP capture's ~106-byte records are requests). */
+function expectedRequests(bytes: number): number {
+  return Math.min(1 << 26, Math.max(1 << 12, Math.ceil(bytes / 200)))
 }
 
 function addTotals(totals: TrafficTotals, caplen: number, origlen: number, ipBytes: number): void {
