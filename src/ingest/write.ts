@@ -65,15 +65,21 @@ export async function createStaging(store: Store): Promise<void> {
 const APPEND_BATCH = 500
 
 export async function appendRows(store: Store, rows: UsageRow[]): Promise<void> {
-  for (let start = 0; start < rows.length; start += APPEND_BATCH) {
-    const batch = rows.slice(start, start + APPEND_BATCH)
+  await insertValues(store, `INSERT INTO ${STAGING_TABLE}`, rows.map((row) => [
+    row.day, row.account, row.region, row.service, row.usageType, row.operation, row.resourceId, row.amount, row.unit, row.cost, row.currency,
+  ]))
+}
+
+/** `${sqlPrefix} VALUES ($1, $2, …), (…)`, APPEND_BATCH tuples per statement, every value a parameter. */
+async function insertValues(store: Store, sqlPrefix: string, tuples: Array<Array<null | number | string>>): Promise<void> {
+  for (let start = 0; start < tuples.length; start += APPEND_BATCH) {
     const params: Array<null | number | string> = []
-    const tuples = batch.map((row) => {
+    const placeholders = tuples.slice(start, start + APPEND_BATCH).map((tuple) => {
       const base = params.length
-      params.push(row.day, row.account, row.region, row.service, row.usageType, row.operation, row.resourceId, row.amount, row.unit, row.cost, row.currency)
-      return `(${Array.from({length: 11}, (_, i) => `$${base + i + 1}`).join(', ')})`
+      params.push(...tuple)
+      return `(${tuple.map((_, i) => `$${base + i + 1}`).join(', ')})`
     })
-    await store.run(`INSERT INTO ${STAGING_TABLE} VALUES ${tuples.join(', ')}`, params)
+    await store.run(`${sqlPrefix} VALUES ${placeholders.join(', ')}`, params)
   }
 }
 
@@ -151,18 +157,8 @@ async function normalizeUsageTypes(store: Store): Promise<void> {
     `SELECT DISTINCT service, usage_type FROM ${STAGING_TABLE}`,
   )
   await store.run(`CREATE OR REPLACE TEMP TABLE staged_types (service VARCHAR, usage_type VARCHAR, base VARCHAR, prefix_region VARCHAR, default_region VARCHAR)`)
-  const params: Array<null | string> = []
-  const tuples: string[] = []
-  for (const row of distinct) {
+  await insertValues(store, 'INSERT INTO staged_types', distinct.map((row) => {
     const parsed = parseUsageType(row.usage_type, row.service ?? undefined)
-    const base = params.length
-    params.push(row.service, row.usage_type, parsed.base, parsed.prefix === undefined ? null : (parsed.region ?? null), parsed.prefix === undefined ? (parsed.region ?? null) : null)
-    tuples.push(`($${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5})`)
-  }
-  for (let i = 0; i < tuples.length; i += APPEND_BATCH) {
-    const slice = tuples.slice(i, i + APPEND_BATCH)
-    const offset = i * 5
-    const renumbered = slice.map((t) => t.replace(/\$(\d+)/g, (_, n) => `$${Number(n) - offset}`))
-    await store.run(`INSERT INTO staged_types VALUES ${renumbered.join(', ')}`, params.slice(offset, offset + slice.length * 5))
-  }
+    return [row.service, row.usage_type, parsed.base, parsed.prefix === undefined ? null : (parsed.region ?? null), parsed.prefix === undefined ? (parsed.region ?? null) : null]
+  }))
 }
