@@ -266,11 +266,11 @@ export function decodeMode7(bytes: Uint8Array): Mode7Header | undefined {
   if (bytes.length < 8) return undefined
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const first = view.getUint8(0)
-  if ((first & 0x7) !== MODE.private) return undefined
+  if (ntpModeOf(first) !== MODE.private) return undefined
   return {
     response: (first & 0x80) !== 0,
     more: (first & 0x40) !== 0,
-    version: (first >> 3) & 0x7,
+    version: ntpVersionOf(first),
     sequence: view.getUint8(1) & 0x7f,
     implementation: view.getUint8(2),
     request: view.getUint8(3),
