@@ -11,6 +11,7 @@ import {analyseAnomalies, EGRESS_LABEL} from '../src/anomalies/index.js'
 import {correlate, type CorrelateResult, type StepInput, stepInput} from '../src/correlate/index.js'
 import {loadKnowledge} from '../src/correlate/knowledge.js'
 import {checkZone, findLogs, zoneOfRoot} from '../src/correlate/package-logs.js'
+import {isDay} from '../src/detect/index.js'
 
 export default class Correlate extends BaseCommand<typeof Correlate> {
   static override summary = 'Rank the configuration changes (etckeeper commits, apt/dpkg runs) that explain each step.'
@@ -107,7 +108,7 @@ function parseWindow(text: string): [number, number] {
 }
 
 function checkDate(date: string): string {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
+  if (!isDay(date)) {
     throw new BillwatchError('E_USAGE', '', {expected: 'a day as YYYY-MM-DD', field: 'date', got: date})
   }
   return date

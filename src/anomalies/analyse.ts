@@ -3,7 +3,7 @@
  * per usage type and per resource, priced. Plain arrays only, so the Lambda (src/lambda) runs the same code.
  */
 import type {ProgressCallback} from '../cli/progress.js'
-import {dayNumber, type DayDetection, type DayStep, detectSteps} from '../detect/index.js'
+import {dayNumber, type DayDetection, type DayStep, detectSteps, round} from '../detect/index.js'
 import {chooseCostBasis, type CostBasis, costOfStep} from './cost.js'
 import type {DailyPoint, DailySeries, SeriesSet} from './series.js'
 import type {Spike, Step} from './types.js'
@@ -95,10 +95,4 @@ function toSpike(spike: DayDetection['spikes'][number], series: DailySeries): Sp
     usageType: series.usageType,
     value: spike.value,
   }
-}
-
-function round(value: number, digits: number): number {
-  if (!Number.isFinite(value)) return value
-  const f = 10 ** digits
-  return Math.round(value * f) / f
 }

@@ -2,7 +2,7 @@
  * What a usage step costs. Detection never looks at dollars; this only prices the steps it found, from the
  * store's cost column when every day has one, else from an egress price (src/pricing/egress.ts).
  */
-import {type DayStep, median} from '../detect/index.js'
+import {dayNumber, type DayStep, dayString, median} from '../detect/index.js'
 import {BYTES_PER_GB, CURRENT_EGRESS_PRICING, DAYS_PER_MONTH, type EgressPricing, flatPricing, monthlyCostUsd} from '../pricing/egress.js'
 import type {DailyPoint, DailySeries} from './series.js'
 
@@ -72,15 +72,14 @@ function pricedCostStepDate(step: DayStep, account: DailySeries, accountAfter: n
   if (step.direction === 'down') return step.date
   const known = new Map(account.points.map((p) => [p.day, p.value]))
   const freeBytes = pricing.freeGbPerMonth * BYTES_PER_GB
-  let day = new Date(`${step.date}T00:00:00Z`)
+  const first = dayNumber(step.date)
   let used = 0
   for (const [d, v] of known) if (d.slice(0, 7) === step.date.slice(0, 7) && d < step.date) used += v
   for (let i = 0; i < 400; i++) {
-    const iso = day.toISOString().slice(0, 10)
+    const iso = dayString(first + i)
     if (iso.endsWith('-01') && i > 0) used = 0
     used += known.get(iso) ?? accountAfter
     if (used > freeBytes) return iso
-    day = new Date(day.getTime() + 86_400_000)
   }
   return null
 }

@@ -3,7 +3,7 @@
  * correlate, explain and report call `analyseAnomalies` so they print the same figures as `anomalies --json`.
  */
 import type {ProgressCallback} from '../cli/progress.js'
-import {dayNumber} from '../detect/index.js'
+import {dayNumber, isDay} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
 import {analyseSeriesSet, DEFAULT_MIN_RATIO} from './analyse.js'
@@ -53,8 +53,6 @@ export interface AnomaliesResult {
   series: Array<{day: string; value: number}>
 }
 
-const DAY = /^\d{4}-\d{2}-\d{2}$/
-
 /** Loads the selected usage from the store and finds its steps and spikes (see AnomaliesOptions). */
 export async function analyseAnomalies(store: Store, options: AnomaliesOptions = {}): Promise<AnomaliesResult> {
   const since = checkDay(options.since, 'since')
@@ -101,7 +99,7 @@ export async function analyseAnomalies(store: Store, options: AnomaliesOptions =
 
 function checkDay(value: string | undefined, field: string): string | undefined {
   if (value === undefined) return undefined
-  if (!DAY.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) {
+  if (!isDay(value)) {
     throw new BillwatchError('E_USAGE', '', {expected: 'a UTC day YYYY-MM-DD', field, got: value})
   }
   return value

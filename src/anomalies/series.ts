@@ -2,6 +2,7 @@
 import {listValue} from '@duckdb/node-api'
 
 import {isInternetEgress} from '../aws/usage-types.js'
+import {dayString} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
 
@@ -102,7 +103,7 @@ function toSeries(row: Row | undefined, usageType: string, resourceId: null | st
   const points: DailyPoint[] = []
   if (row) {
     row.days.forEach((day, i) => {
-      points.push({costUsd: row.costs[i] ?? null, day: new Date(Number(day) * 86_400_000).toISOString().slice(0, 10), value: Number(row.amounts[i])})
+      points.push({costUsd: row.costs[i] ?? null, day: dayString(Number(day)), value: Number(row.amounts[i])})
     })
   }
   return {points, resourceId, unit, usageType}

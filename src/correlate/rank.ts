@@ -9,6 +9,7 @@
  */
 import {isInternetEgress, isInternetIngress} from '../aws/usage-types.js'
 import {formatRatio} from '../cli/format.js'
+import {round} from '../detect/index.js'
 import {type Repository, readFileAt} from './git-log.js'
 import {type ConfigCheck, type Knowledge, type Service, servicesMentioned, servicesOfFile, servicesOfPackage} from './knowledge.js'
 import {describePackages} from './package-logs.js'
@@ -216,9 +217,4 @@ function describeWhat(c: Candidate, best: Evidence | undefined): string {
 
 function shortPaths(paths: string[]): string {
   return paths.length <= 2 ? paths.join(', ') : `${paths.slice(0, 2).join(', ')} and ${paths.length - 2} more`
-}
-
-function round(value: number, digits: number): number {
-  const f = 10 ** digits
-  return Math.round(value * f) / f
 }

@@ -82,12 +82,29 @@ export function detectChangePoints(values: ReadonlyArray<null | number>, options
   return analyseValues(values, options).steps.map((s) => s.index)
 }
 
+/** Epoch ms of a UTC day's midnight; NaN unless `day` is a real day written YYYY-MM-DD. */
+function dayStartMs(day: string): number {
+  return DAY.test(day) ? Date.parse(`${day}T00:00:00Z`) : Number.NaN
+}
+
+/** Whether `value` is a real UTC day written YYYY-MM-DD (callers word their own error). */
+export function isDay(value: string): boolean {
+  return !Number.isNaN(dayStartMs(value))
+}
+
 export function dayNumber(day: string): number {
-  const ms = DAY.test(day) ? Date.parse(`${day}T00:00:00Z`) : Number.NaN
+  const ms = dayStartMs(day)
   if (Number.isNaN(ms)) throw new BillwatchError('E_VALUE', 'bad day', {expected: 'a day YYYY-MM-DD', field: 'day', got: day})
   return Math.round(ms / DAY_MS)
 }
 
 export function dayString(dayNumberValue: number): string {
   return new Date(dayNumberValue * DAY_MS).toISOString().slice(0, 10)
+}
+
+/** `value` rounded to `digits` decimals; NaN and ±Infinity pass through. */
+export function round(value: number, digits: number): number {
+  if (!Number.isFinite(value)) return value
+  const f = 10 ** digits
+  return Math.round(value * f) / f
 }

@@ -10,6 +10,7 @@ import {analyseAnomalies, type AnomaliesResult, type Step} from '../anomalies/in
 import {isInternetEgress, isInternetIngress} from '../aws/usage-types.js'
 import {correlate, type Candidate, type CorrelateResult, stepInput} from '../correlate/index.js'
 import {loadKnowledge} from '../correlate/knowledge.js'
+import {isoSeconds} from '../correlate/time.js'
 import {isBillwatchError} from '../errors.js'
 import {analyseCaptureParallel} from '../pcap/analyse.js'
 import {buildReportParallel, type PcapReport} from '../pcap/report.js'
@@ -131,7 +132,7 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
     capture,
     change,
     correlation,
-    generatedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    generatedAt: isoSeconds(Date.now()),
     missing,
     probe,
     remediation: remediation(capture),
