@@ -8,7 +8,7 @@ import {formatUsd} from '../cli/format.js'
 import type {ProgressCallback} from '../cli/progress.js'
 import {renderTable} from '../cli/render.js'
 import {BillwatchError} from '../errors.js'
-import {type Family, type SourceMeta, type UsageRow, writeUsage} from '../ingest/write.js'
+import {type Family, findSourceByHash, type SourceMeta, type UsageRow, writeUsage} from '../ingest/write.js'
 import type {Store} from '../store/index.js'
 import {type AwsConnection, cloudWatchClient, costExplorerClient} from './clients.js'
 import {checkInstanceIds, fetchNetworkMetrics, listInstances, metricRows} from './cloudwatch.js'
@@ -214,11 +214,8 @@ interface SourceToWrite {
 async function writeSource(store: Store, source: SourceToWrite): Promise<{status: 'ingested' | 'unchanged'; rows: number; replacedRows: number; sourceId: null | number}> {
   const canonical = JSON.stringify({format: source.format, range: source.range, rows: source.rows, scope: source.scope})
   const contentHash = createHash('sha256').update(canonical).digest('hex')
-  const previous = await store.one<{id: number; rows: number}>(
-    'SELECT s.id, (SELECT count(*) FROM usage_daily u WHERE u.source_id = s.id) AS rows FROM sources s WHERE content_hash = $1',
-    [contentHash],
-  )
-  if (previous) return {replacedRows: 0, rows: previous.rows, sourceId: previous.id, status: 'unchanged'}
+  const previous = await findSourceByHash(store, contentHash)
+  if (previous) return {replacedRows: 0, rows: previous.rows, sourceId: previous.sourceId, status: 'unchanged'}
   const outcome = await writeUsage(store, {
     bytes: Buffer.byteLength(canonical),
     container: 'api',

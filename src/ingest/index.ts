@@ -10,7 +10,7 @@ import {parseCostExplorerCsv} from './cost-explorer-csv.js'
 import {combineFingerprints, type Fingerprint, fingerprintFile} from './fingerprint.js'
 import {type Container, type FormatKind, sniffFile} from './sniff.js'
 import {parseUsageReport} from './usage-report.js'
-import {appendRows, commitStaged, createStaging, type Family, type SourceMeta} from './write.js'
+import {appendRows, commitStaged, createStaging, type Family, findSourceByHash, type SourceMeta} from './write.js'
 
 export {FORMAT_KINDS, type FormatKind} from './sniff.js'
 
@@ -65,11 +65,10 @@ export async function ingestFiles(store: Store, paths: string[], options: Ingest
   const files = await store.transaction(async () => {
     const results: IngestedFile[] = []
     const batchIds: number[] = []
-    const seen = new Map<string, IngestedFile>()
     for (const {path, inDirectory} of expandPaths(paths, skipped)) {
       let result: IngestedFile
       try {
-        result = await ingestOne(store, path, options, batchIds, seen)
+        result = await ingestOne(store, path, options, batchIds)
       } catch (error) {
         // A file named on the command line must be an export; one found in a named directory may be anything.
         if (!inDirectory || !isNotAnExport(error)) throw error
@@ -77,7 +76,6 @@ export async function ingestFiles(store: Store, paths: string[], options: Ingest
         continue
       }
       if (result.status === 'ingested') batchIds.push(result.sourceId)
-      seen.set(result.contentHash, result)
       results.push(result)
     }
     return results
@@ -116,7 +114,7 @@ function isNotAnExport(error: unknown): boolean {
   return error instanceof BillwatchError && (error.code === 'E_FORMAT' || error.code === 'E_EMPTY' || (error.code === 'E_HEADER' && error.field === undefined))
 }
 
-async function ingestOne(store: Store, path: string, options: IngestOptions, batchIds: number[], seen: Map<string, IngestedFile>): Promise<IngestedFile> {
+async function ingestOne(store: Store, path: string, options: IngestOptions, batchIds: number[]): Promise<IngestedFile> {
   const sniffed = await sniffFile(path, (p) => parquetColumns(store, p), options.format)
   const progress = options.onProgress?.(path)
   const withProgress = progress ? {onProgress: progress} : {}
@@ -159,8 +157,15 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
   }
   const {bytes, hash: contentHash} = await hashing
   Object.assign(meta, {bytes, contentHash})
-  const previous = seen.get(contentHash) ?? (await findSource(store, contentHash))
-  if (previous) return {...previous, container: sniffed.container, format: sniffed.kind, path, replacedRows: 0, status: 'unchanged'}
+  // The same content again, from an earlier call or earlier in this one (same transaction).
+  const previous = await findSourceByHash(store, contentHash)
+  if (previous) {
+    return {
+      billingPeriod: previous.billingPeriod, container: sniffed.container, contentHash, days: previous.days, firstDay: previous.firstDay,
+      format: sniffed.kind, lastDay: previous.lastDay, lineItems: previous.lineItems, path, replacedRows: 0, rows: previous.rows,
+      sourceId: previous.sourceId, status: 'unchanged',
+    }
+  }
 
   const columnar = sniffed.kind !== 'usage-report' && sniffed.kind !== 'cost-explorer-csv'
   // One columnar file is already one row per daily key; a manifest's parts may repeat keys.
@@ -214,21 +219,6 @@ async function stage(store: Store, kind: FormatKind, parts: Part[], meta: Source
   // CUR and FOCUS restate the whole billing period each time they are delivered.
   if (billingStart && billingEnd) {
     Object.assign(meta, {billingPeriod: `${billingStart}/${billingEnd}`, coverEnd: billingEnd, coverStart: billingStart, scope: 'all'})
-  }
-}
-
-async function findSource(store: Store, contentHash: string): Promise<IngestedFile | undefined> {
-  const row = await store.one<Record<string, any>>(
-    `SELECT s.id, s.format, s.billing_period, s.line_items, count(u.day) AS rows, count(DISTINCT u.day) AS days,
-            strftime(min(u.day), '%Y-%m-%d') AS first_day, strftime(max(u.day), '%Y-%m-%d') AS last_day
-     FROM sources s LEFT JOIN usage_daily u ON u.source_id = s.id WHERE s.content_hash = $1 GROUP BY ALL`,
-    [contentHash],
-  )
-  if (!row) return undefined
-  return {
-    billingPeriod: row.billing_period ?? null, container: 'csv', contentHash, days: row.days, firstDay: row.first_day ?? null,
-    format: row.format, lastDay: row.last_day ?? null, lineItems: row.line_items, path: '', replacedRows: 0, rows: row.rows,
-    sourceId: row.id, status: 'unchanged',
   }
 }
 

@@ -142,6 +142,35 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
   return {days: span?.days ?? 0, firstDay: span?.first ?? null, lastDay: span?.last ?? null, replacedRows, rows, sourceId}
 }
 
+/** A source already in the store, and the daily rows it holds. */
+export interface StoredSource {
+  sourceId: number
+  billingPeriod: null | string
+  lineItems: number
+  rows: number
+  days: number
+  firstDay: null | string
+  lastDay: null | string
+}
+
+/**
+ * The source stored with this content hash, if any: re-ingesting the same content is a no-op.
+ * Inside a transaction it also finds sources written earlier in that transaction.
+ */
+export async function findSourceByHash(store: Store, contentHash: string): Promise<StoredSource | undefined> {
+  const row = await store.one<{id: number; billing_period: null | string; line_items: number; rows: number; days: number; first_day: null | string; last_day: null | string}>(
+    `SELECT s.id, s.billing_period, s.line_items, count(u.day) AS rows, count(DISTINCT u.day) AS days,
+            strftime(min(u.day), '%Y-%m-%d') AS first_day, strftime(max(u.day), '%Y-%m-%d') AS last_day
+     FROM sources s LEFT JOIN usage_daily u ON u.source_id = s.id WHERE s.content_hash = $1 GROUP BY ALL`,
+    [contentHash],
+  )
+  if (!row) return undefined
+  return {
+    billingPeriod: row.billing_period ?? null, days: row.days, firstDay: row.first_day ?? null, lastDay: row.last_day ?? null,
+    lineItems: row.line_items, rows: row.rows, sourceId: row.id,
+  }
+}
+
 /** Writes rows from an API (Cost Explorer, CloudWatch) as one source, in one transaction. */
 export async function writeUsage(store: Store, source: SourceMeta, rows: UsageRow[]): Promise<CommitOutcome> {
   return store.transaction(async () => {

@@ -75,6 +75,17 @@ describe('ingest semantics', () => {
     expect(await daily()).toEqual([{amount: 3 * GB, cost: 0.27, day: '2024-03-01', region: 'us-east-1', unit: 'bytes'}])
   })
 
+  it('reports a file named twice in one call as unchanged the second time, with the first one\'s figures', async () => {
+    const older = write('v0.csv', cur1([['2024-03-05T00:00:00Z', 'DataTransfer-Out-Bytes', 1, 0.09]]))
+    const again = write('v1.csv', cur1([['2024-03-01T00:00:00Z', 'DataTransfer-Out-Bytes', 1, 0.09], ['2024-03-02T00:00:00Z', 'DataTransfer-Out-Bytes', 1, 0.09]]))
+    const other = write('v2.csv', cur1([['2024-03-03T00:00:00Z', 'DataTransfer-Out-Bytes', 2, 0.18]]))
+    await ingestFiles(store, [older])
+    const result = await ingestFiles(store, [again, other, again])
+    expect(result.files.map((f) => f.status)).toEqual(['ingested', 'ingested', 'unchanged'])
+    expect(result.files[0]).toMatchObject({days: 2, firstDay: '2024-03-01', lastDay: '2024-03-02', replacedRows: 1, rows: 2})
+    expect(result.files[2]).toEqual({...result.files[0], replacedRows: 0, status: 'unchanged'})
+  })
+
   it('reads the report parts a CUR manifest lists as one export', async () => {
     const dir = join(tmp.dir, 'report', '20240301-20240401', 'abc-assembly')
     mkdirSync(dir, {recursive: true})
