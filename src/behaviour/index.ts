@@ -40,6 +40,8 @@ export interface BehaviourReport {
   clientsJudged: number
   suspectedNat: SuspectedNat[]
   suspectedNatTotal: number
+  /** Every suspected NAT's address in suspectedNat's order (which lists at most `maxListed`), for the limiter replay's blackout check. */
+  suspectedNatAddresses: string[]
   misbehaving: MisbehavingClient[]
   misbehavingTotal: number
   fleets: Fleet[]
@@ -143,6 +145,7 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
     misbehaving: misbehaving.slice(0, maxListed),
     misbehavingTotal: misbehaving.length,
     suspectedNat: suspectedNat.slice(0, maxListed),
+    suspectedNatAddresses: suspectedNat.map((nat) => nat.address),
     suspectedNatTotal: suspectedNat.length,
     violations,
   }

@@ -149,8 +149,8 @@ export const STANDARD_CUTS = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
 
 export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = {}): PcapReport {
   const groups = wantsBehaviour(analysis, options) ? groupByClient(analysis.ntp.log) : undefined
-  const report = reportWithoutReplay(analysis, options, groups)
-  if (groups && wantsReplay(analysis, options)) report.ntp.rateLimiting = replayReport(analysis, report, groups, options)
+  const {report, natAddresses} = reportWithoutReplay(analysis, options, groups)
+  if (groups && wantsReplay(analysis, options)) report.ntp.rateLimiting = replayReport(analysis, natAddresses, groups, options)
   return report
 }
 
@@ -163,8 +163,8 @@ export async function buildReportParallel(analysis: CaptureAnalysis, options: Re
   const replay = wantsReplay(analysis, options)
   const groups = wantsBehaviour(analysis, options) ? groupByClient(analysis.ntp.log, {shared: replay}) : undefined
   const tallies = groups && replay ? startReplayTallies(groups, analysis.ntp.log.clients.length) : undefined
-  const report = reportWithoutReplay(analysis, options, groups)
-  if (groups && replay) report.ntp.rateLimiting = replayReport(analysis, report, groups, options, tallies && (await tallies))
+  const {report, natAddresses} = reportWithoutReplay(analysis, options, groups)
+  if (groups && replay) report.ntp.rateLimiting = replayReport(analysis, natAddresses, groups, options, tallies && (await tallies))
   return report
 }
 
@@ -177,19 +177,24 @@ function wantsReplay(analysis: CaptureAnalysis, options: ReportOptions): boolean
   return wantsBehaviour(analysis, options) && options.replay !== false && analysis.durationSec > 0
 }
 
-function replayReport(analysis: CaptureAnalysis, report: PcapReport, groups: ClientGroups, options: ReportOptions, tallies?: ReplayTallies): RateLimitReport {
+/** `natAddresses`: every suspected NAT, not just the ones the report lists. */
+function replayReport(analysis: CaptureAnalysis, natAddresses: string[], groups: ClientGroups, options: ReportOptions, tallies?: ReplayTallies): RateLimitReport {
   return simulateLimiters(analysis.ntp.log, {
     durationSec: analysis.durationSec,
     groups,
     pricing: options.pricing ?? CURRENT_EGRESS_PRICING,
-    suspectedNat: (report.ntp.suspectedNat ?? []).map((nat) => nat.address),
+    suspectedNat: natAddresses,
     tallies,
   })
 }
 
-/** Everything but the limiter replays; `groups` (the log grouped by client) when behaviour is wanted. */
-function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, groups: ClientGroups | undefined): PcapReport {
+/**
+ * Everything but the limiter replays, and the addresses of all suspected NATs; `groups` (the log
+ * grouped by client) when behaviour is wanted.
+ */
+function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, groups: ClientGroups | undefined): {report: PcapReport; natAddresses: string[]} {
   const pricing = options.pricing ?? CURRENT_EGRESS_PRICING
+  const {natAddresses, ntp} = ntpReport(analysis, pricing, options, groups)
   const duration = analysis.durationSec
   const perSecond = (bytes: number) => (duration > 0 ? bytes / duration : 0)
   const direction = (totals: TrafficTotals): DirectionReport => ({
@@ -200,7 +205,7 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
   const out = analysis.outbound
   const outboundCost = costOfRate(perSecond(out.billableBytes), pricing)
   const ntpCost = costOfRate(perSecond(analysis.ntp.outbound.billableBytes), pricing)
-  return {
+  const report: PcapReport = {
     billableBytes: analysis.billableBytes,
     byPort: analysis.byPort.map((row) => ({
       ...row,
@@ -226,7 +231,7 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
     ipv6Packets: analysis.ipv6Packets,
     linkTypes: analysis.linkTypes.map((type) => LINKTYPE_NAMES[type] ?? `link type ${type} (not decoded)`),
     nonIpPackets: analysis.nonIpPackets,
-    ntp: ntpReport(analysis, pricing, options, groups),
+    ntp,
     otherPackets: analysis.otherPackets,
     outbound: direction(out),
     packets: analysis.packets,
@@ -234,11 +239,12 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
     start: isoOrNull(analysis.firstSec),
     truncated: analysis.truncated ?? null,
   }
+  return {natAddresses, report}
 }
 
-function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined): NtpReport {
+function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined): {ntp: NtpReport; natAddresses: string[]} {
   const report = ntpCounts(analysis, pricing, options, groups)
-  if (!groups) return report
+  if (!groups) return {natAddresses: [], ntp: report}
   const durationSec = analysis.durationSec > 0 ? analysis.durationSec : undefined
   const behaviour = analyseBehaviour(analysis.ntp.log, durationSec === undefined ? {groups} : {durationSec, groups})
   report.suspectedNat = behaviour.suspectedNat
@@ -247,7 +253,7 @@ function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: R
   report.misbehavingTotal = behaviour.misbehavingTotal
   report.fleets = behaviour.fleets
   report.violations = behaviour.violations
-  return report
+  return {natAddresses: behaviour.suspectedNatAddresses, ntp: report}
 }
 
 function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined): NtpReport {

@@ -31,7 +31,7 @@ export interface SimulateOptions {
   pricing?: EgressPricing
   /** Seconds the capture covers (the pcap span); default: first to last request. */
   durationSec?: number
-  /** Addresses of suspected NATs to check for blackout; default: analyseBehaviour(log).suspectedNat. */
+  /** Addresses of suspected NATs to check for blackout; default: every one analyseBehaviour(log) suspects. */
   suspectedNat?: readonly string[]
   /** A NAT is blacked out when fewer than this share of its time requests are answered (default 0.5). */
   blackoutBelowShare?: number
@@ -125,7 +125,7 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
 
   // NAT membership: client index -> slot in the NAT list, -1 elsewhere.
   const natAddresses =
-    options.suspectedNat ?? analyseBehaviour(log, {durationSec, groups, maxListed: Number.MAX_SAFE_INTEGER}).suspectedNat.map((nat) => nat.address)
+    options.suspectedNat ?? analyseBehaviour(log, {durationSec, groups}).suspectedNatAddresses
   const natSlot = new Int32Array(clientCount).fill(-1)
   // A map of the few NATs, not of every client: 250k map entries would cost more than the replay.
   const slotOfNat = new Map(natAddresses.map((address, slot) => [address, slot]))
