@@ -22,6 +22,11 @@ export function formatUsd(usd: number): string {
   return `${usd < 0 ? '-' : ''}$${abs.toLocaleString('en-US', {maximumFractionDigits: digits, minimumFractionDigits: digits})}`
 }
 
+/** An amount in its usage unit: bytes as formatBytes does, anything else as "1,234 Requests". */
+export function formatAmount(value: number, unit: string): string {
+  return unit === 'bytes' ? formatBytes(value) : `${formatCount(value)} ${unit}`
+}
+
 /** 248777 → "248,777". */
 export function formatCount(n: number): string {
   return n.toLocaleString('en-US', {maximumFractionDigits: 2})

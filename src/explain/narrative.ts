@@ -4,9 +4,9 @@
  */
 import {basename} from 'node:path'
 
-import {formatBytes, formatCount, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {formatAmount, formatBytes, formatCount, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
-import type {Evidence} from './evidence.js'
+import type {Evidence, MonthTotal} from './evidence.js'
 import {ntpFindings} from './remediation.js'
 
 export interface Claim {
@@ -28,7 +28,7 @@ export function buildNarrative(evidence: Evidence): Section[] {
   const usageSource = `billwatch anomalies (store ${evidence.store})`
 
   if (step && bill && anomalies) {
-    const unitText = (v: number) => (step.unit === 'bytes' ? formatBytes(v) : `${formatCount(v)} ${step.unit}`)
+    const unitText = (v: number) => formatAmount(v, step.unit)
     const claims: Claim[] = [
       {source: usageSource, text: `${step.usageType} went ${step.direction} ${formatRatio(step.ratio)} on ${step.date}: from ${unitText(step.levelBefore)}/day to ${unitText(step.levelAfter)}/day.`},
       {source: `${usageSource}; ${bill.pricing}`, text: `At that level the bill changes by ${formatUsd(bill.monthlyDeltaUsd)} a month, ${formatUsd(bill.yearlyDeltaUsd)} a year.`},
@@ -120,12 +120,16 @@ function remedies(evidence: Evidence): Section {
 }
 
 function monthTable(evidence: Evidence): string {
-  const months = evidence.bill?.months ?? []
-  return renderTable(
-    ['month', 'days', 'egress', 'ingress', 'egress cost'],
-    months.map((m) => [m.month, m.days, formatBytes(m.egressBytes), formatBytes(m.ingressBytes), m.egressCostUsd === null ? 'not in export' : formatUsd(m.egressCostUsd)]),
-    ['left', 'right', 'right', 'right', 'right'],
-  )
+  const {headers, rows} = monthTableCells(evidence.bill?.months ?? [])
+  return renderTable(headers, rows, ['left', 'right', 'right', 'right', 'right'])
+}
+
+/** Headers and rows of the bill's month table, as this narrative and the HTML report (src/report) show it. */
+export function monthTableCells(months: MonthTotal[]): {headers: string[]; rows: Array<Array<number | string>>} {
+  return {
+    headers: ['month', 'days', 'egress', 'ingress', 'egress cost'],
+    rows: months.map((m) => [m.month, m.days, formatBytes(m.egressBytes), formatBytes(m.ingressBytes), m.egressCostUsd === null ? 'not in export' : formatUsd(m.egressCostUsd)]),
+  }
 }
 
 export function renderText(sections: Section[]): string {

@@ -1,8 +1,9 @@
 /** The report's HTML tables, one function per kind of evidence. Every cell is escaped; figures use src/cli/format.ts. */
 import type {Step} from '../anomalies/types.js'
-import {formatBytes, formatCount, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {formatAmount, formatBytes, formatCount, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import type {CorrelatedStep} from '../correlate/types.js'
 import type {BillEvidence, SymmetryEvidence} from '../explain/evidence.js'
+import {monthTableCells} from '../explain/narrative.js'
 import type {ConfigSnippet} from '../explain/remediation.js'
 import type {NtpReport, PcapReport} from '../pcap/report.js'
 import type {ProbeResult} from '../probe/index.js'
@@ -40,7 +41,7 @@ function isFigure(value: Cell): boolean {
 const orDash = <T>(value: null | T | undefined, format: (v: T) => string): string => (value === null || value === undefined ? '—' : format(value))
 
 function level(value: number, unit: string): string {
-  return unit === 'bytes' ? `${formatBytes(value)}/day` : `${formatCount(value)} ${unit}/day`
+  return `${formatAmount(value, unit)}/day`
 }
 
 export function stepsTable(steps: Step[]): string {
@@ -218,11 +219,8 @@ export function billTables(bill: BillEvidence): string {
     ],
     'bill-table',
   )
-  const months = htmlTable(
-    ['month', 'days', 'egress', 'ingress', 'egress cost'],
-    bill.months.map((m) => [m.month, m.days, formatBytes(m.egressBytes), formatBytes(m.ingressBytes), m.egressCostUsd === null ? 'not in export' : formatUsd(m.egressCostUsd)]),
-    {caption: 'Internet data transfer per month', id: 'months-table'},
-  )
+  const {headers, rows} = monthTableCells(bill.months)
+  const months = htmlTable(headers, rows, {caption: 'Internet data transfer per month', id: 'months-table'})
   return `${head}\n${months}`
 }
 
