@@ -1,3 +1,5 @@
+import {isByteUsage} from '../aws/usage-types.js'
+import {addDays} from '../aws/window.js'
 import {BillwatchError} from '../errors.js'
 import {isRealDate, isoDay, parseNumber, readSmallCsv} from './csv-text.js'
 import type {UsageRow} from './write.js'
@@ -47,12 +49,12 @@ export async function parseUsageReport(path: string): Promise<ParsedUsageReport>
       region: null,
       resourceId: at(fields, 'Resource') || null,
       service,
-      unit: /Bytes$/.test(usageType) ? 'bytes' : null,
+      unit: isByteUsage(usageType) ? 'bytes' : null,
       usageType,
     })
     if (coverStart === undefined || start.day < coverStart) coverStart = start.day
     // EndTime is exclusive: a daily row 03/29 → 03/30 covers only the 29th.
-    const endDay = end.midnight ? end.day : nextDay(end.day)
+    const endDay = end.midnight ? end.day : addDays(end.day, 1)
     if (coverEnd === undefined || endDay > coverEnd) coverEnd = endDay
   }
   if (out.length === 0 || coverStart === undefined || coverEnd === undefined) {
@@ -71,10 +73,4 @@ function parseReportTime(text: string): undefined | {day: string; midnight: bool
   const day = Number(dd)
   if (!isRealDate(year, month, day) || Number(hh) > 23 || Number(mi) > 59 || Number(ss ?? 0) > 59) return undefined
   return {day: isoDay(year, month, day), midnight: Number(hh) === 0 && Number(mi) === 0 && Number(ss ?? 0) === 0}
-}
-
-function nextDay(day: string): string {
-  const date = new Date(`${day}T00:00:00Z`)
-  date.setUTCDate(date.getUTCDate() + 1)
-  return date.toISOString().slice(0, 10)
 }

@@ -1,5 +1,6 @@
 import {BillwatchError} from '../errors.js'
 import {parseUsageType} from '../aws/usage-types.js'
+import {BYTES_PER_GB} from '../pricing/egress.js'
 import type {Store} from '../store/index.js'
 
 /** One usage line as a parser or an API client produces it, before normalization. */
@@ -131,7 +132,7 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
      SELECT $1 AS source_id, s.day, s.account,
             coalesce(t.prefix_region, s.region, t.default_region) AS region,
             s.service, s.usage_type, t.base AS usage_base, s.operation, s.resource_id,
-            ${total(`CASE WHEN t.base LIKE '%Bytes' AND s.unit IN ('GB', 'GiB') THEN s.amount * ${2 ** 30} ELSE s.amount END`)} AS amount,
+            ${total(`CASE WHEN t.base LIKE '%Bytes' AND s.unit IN ('GB', 'GiB') THEN s.amount * ${BYTES_PER_GB} ELSE s.amount END`)} AS amount,
             CASE WHEN t.base LIKE '%Bytes' AND s.unit IN ('GB', 'GiB', 'bytes') THEN 'bytes'
                  WHEN s.unit IN ('Hrs', 'Hours', 'hours') THEN 'hours' ELSE s.unit END AS unit,
             ${total('s.cost')} AS cost, s.currency
