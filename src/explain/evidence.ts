@@ -91,9 +91,9 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
   const step = anomalies ? primaryStep(anomalies.steps) : null
   if (anomalies && !step) missing.push({evidence: 'step', how: 'ingest a longer period, or lower --min-ratio', why: `no step in ${anomalies.usageType} between ${anomalies.firstDay} and ${anomalies.lastDay}`})
 
-  const months = anomalies ? await monthTotals(store) : []
+  // The month totals are only shown with the bill, which needs a step.
   const bill = step && anomalies
-    ? {costStepDate: step.costStepDate, monthlyDeltaUsd: step.monthlyCostUsd, months, pricing: anomalies.pricing.label, yearlyDeltaUsd: step.yearlyCostUsd}
+    ? {costStepDate: step.costStepDate, monthlyDeltaUsd: step.monthlyCostUsd, months: await monthTotals(store), pricing: anomalies.pricing.label, yearlyDeltaUsd: step.yearlyCostUsd}
     : null
   const symmetry = anomalies ? await symmetryAfter(store, step?.date ?? anomalies.firstDay) : null
   if (anomalies && !symmetry) missing.push({evidence: 'ingress', how: 'ingest a report that includes DataTransfer-In-Bytes', why: 'no inbound (DataTransfer-In) usage to compare with egress'})
