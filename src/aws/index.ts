@@ -15,10 +15,6 @@ import {checkInstanceIds, fetchNetworkMetrics, listInstances, metricRows} from '
 import {costRows, fetchCostAndUsage, type Granularity, USD_PER_CE_REQUEST} from './cost-explorer.js'
 import {addDays, CE_RESTATE_DAYS, type DayRange, daysBetween, planWindow, utcDay} from './window.js'
 
-export {type AwsConnection, toBillwatchError} from './clients.js'
-export {type Granularity, USD_PER_CE_REQUEST} from './cost-explorer.js'
-export {CE_RESTATE_DAYS, type DayRange} from './window.js'
-
 /** Cost Explorer keeps DAILY data 13 months and HOURLY data 14 days (formats.md §5.3). */
 export const MAX_DAYS: Record<Granularity, number> = {DAILY: 395, HOURLY: 14}
 export const DEFAULT_DAYS = 90

@@ -2,7 +2,7 @@
  * AWS usage-type names: `[PREFIX-]Base`, where the prefix is a region billing code (none for old
  * us-east-1) or, for CloudFront, an edge area. See ../shared/research/formats.md §1.3–1.4.
  */
-export const REGION_CODES: Record<string, string> = {
+const REGION_CODES: Record<string, string> = {
   AFS1: 'af-south-1', APE1: 'ap-east-1', APE2: 'ap-east-2', APN1: 'ap-northeast-1', APN2: 'ap-northeast-2',
   APN3: 'ap-northeast-3', APS1: 'ap-southeast-1', APS2: 'ap-southeast-2', APS3: 'ap-south-1', APS4: 'ap-southeast-3',
   APS5: 'ap-south-2', APS6: 'ap-southeast-4', APS7: 'ap-southeast-5', APS8: 'ap-southeast-6', APS9: 'ap-southeast-7',
@@ -13,7 +13,7 @@ export const REGION_CODES: Record<string, string> = {
   UGW1: 'us-gov-west-1', USE1: 'us-east-1', USE2: 'us-east-2', USW1: 'us-west-1', USW2: 'us-west-2',
 }
 
-export const CLOUDFRONT_EDGES: Record<string, string> = {
+const CLOUDFRONT_EDGES: Record<string, string> = {
   AP: 'edge-asia-pacific', AU: 'edge-australia', CA: 'edge-canada', EU: 'edge-europe', IN: 'edge-india',
   JP: 'edge-japan', ME: 'edge-middle-east', SA: 'edge-south-america', US: 'edge-united-states', ZA: 'edge-south-africa',
 }
