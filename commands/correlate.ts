@@ -84,6 +84,8 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
   /** --date steps; when the store holds usage, the step anomalies finds on that day lends its size and direction. */
   private async stepsByHand(dates: string[], useStore: boolean): Promise<StepInput[]> {
     const {flags} = this
+    // Check every date before opening the store: a typo should not wait for the analysis.
+    const days = dates.map((date) => checkDate(date))
     const usageType = flags['usage-type'] ?? EGRESS_LABEL
     const known = useStore
       ? await this.withStore(async (store) => {
@@ -92,8 +94,7 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
           return (await analyseAnomalies(store, flags['usage-type'] === undefined ? {} : {usageType})).steps
         })
       : []
-    return dates.map((date): StepInput => {
-      const day = checkDate(date)
+    return days.map((day): StepInput => {
       const step = known.find((s) => s.date === day)
       if (step && flags.direction === undefined) return stepInput(step)
       return {date: day, direction: flags.direction === 'down' ? 'down' : 'up', ratio: null, resourceId: null, usageType}
