@@ -53,8 +53,7 @@ scripts, other CSVs) are skipped with a note, while a file named on its own must
   }
 
   async run(): Promise<IngestResult | LiveIngestResult> {
-    const {argv} = await this.parse(Ingest)
-    const files = argv as string[]
+    const files = this.positionals
     const f = this.flags
     if (f['cost-explorer'] || f.cloudwatch) {
       if (files.length > 0) this.usage('give export files or --cost-explorer/--cloudwatch, not both')
