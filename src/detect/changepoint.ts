@@ -47,8 +47,9 @@ const MAX_ROUNDS = 20
  * (twice its negative log-likelihood, constants dropped). Prefix sums make every segment O(1).
  */
 export class MeanCost {
-  private readonly s1: Float64Array
-  private readonly s2: Float64Array
+  /** Prefix sums of the values and of their squares (index i: the first i points). */
+  readonly s1: Float64Array
+  readonly s2: Float64Array
 
   constructor(y: readonly number[], readonly variance: number) {
     const n = y.length
@@ -67,9 +68,7 @@ export class MeanCost {
 
   /** Residual sum of squares around the segment mean. */
   rss(start: number, end: number): number {
-    const sum = (this.s1[end] as number) - (this.s1[start] as number)
-    const sq = (this.s2[end] as number) - (this.s2[start] as number)
-    return Math.max(0, sq - (sum * sum) / (end - start))
+    return rssOf(this.s1, this.s2, start, end)
   }
 
   cost(start: number, end: number): number {
@@ -77,18 +76,27 @@ export class MeanCost {
   }
 }
 
+/** Residual sum of squares of y[start, end) around its mean, from the prefix sums of y and y². */
+function rssOf(s1: Float64Array, s2: Float64Array, start: number, end: number): number {
+  const sum = (s1[end] as number) - (s1[start] as number)
+  const sq = (s2[end] as number) - (s2[start] as number)
+  return Math.max(0, sq - (sum * sum) / (end - start))
+}
+
 /** PELT: the optimal change points for a fixed noise variance. */
 export function pelt(y: readonly number[], variance: number, options: ChangePointOptions = {}): number[] {
-  const n = y.length
+  return peltOn(new MeanCost(y, 1), y.length, variance, options)
+}
+
+/**
+ * PELT on a series' prefix sums, with the segment cost rss/variance (the variance the sums were built with is
+ * not used): segmentMean reuses one set of sums for every variance it tries.
+ */
+function peltOn(sums: MeanCost, n: number, variance: number, options: ChangePointOptions): number[] {
   const minSegment = Math.max(1, options.minSegment ?? DEFAULT_MIN_SEGMENT)
   const penalty = options.penalty ?? defaultPenalty(n)
   if (n < 2 * minSegment || !(variance > 0)) return []
-  const s1 = new Float64Array(n + 1)
-  const s2 = new Float64Array(n + 1)
-  for (let i = 0; i < n; i++) {
-    s1[i + 1] = (s1[i] as number) + (y[i] as number)
-    s2[i + 1] = (s2[i] as number) + (y[i] as number) ** 2
-  }
+  const {s1, s2} = sums
   const best = new Float64Array(n + 1)
   const last = new Int32Array(n + 1).fill(-1)
   best[0] = -penalty
@@ -115,10 +123,7 @@ export function pelt(y: readonly number[], variance: number, options: ChangePoin
     let bestStart = -1
     for (let i = 0; i < count; i++) {
       const start = starts[i] as number
-      const length = t - start
-      const sum = (s1[t] as number) - (s1[start] as number)
-      const rss = Math.max(0, (s2[t] as number) - (s2[start] as number) - (sum * sum) / length)
-      const value = (best[start] as number) + rss / variance + penalty
+      const value = (best[start] as number) + rssOf(s1, s2, start, t) / variance + penalty
       values[i] = value
       if (value < bestValue) {
         bestValue = value
@@ -158,12 +163,14 @@ export function defaultPenalty(n: number): number {
 export function segmentMean(y: readonly number[], options: ChangePointOptions = {}): Segmentation {
   const n = y.length
   const penalty = options.penalty ?? defaultPenalty(n)
-  let variance = n > 0 ? new MeanCost(y, 1).rss(0, n) / n : 0
+  // One set of prefix sums for every round (the variance only divides their residual sums of squares).
+  const sums = new MeanCost(y, 1)
+  let variance = n > 0 ? sums.rss(0, n) / n : 0
   let changePoints: number[] = []
   let autocorrelation = 0
   const seen = new Set<string>()
   for (let round = 0; round < MAX_ROUNDS && variance > 0; round++) {
-    changePoints = pelt(y, variance, {...options, penalty})
+    changePoints = peltOn(sums, n, variance, {...options, penalty})
     const key = changePoints.join(',')
     if (seen.has(key)) break
     seen.add(key)
