@@ -6,13 +6,13 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {addDays, utcDay} from '../../src/aws/window.js'
 import {type AwsEndpoint, startAwsEndpoint} from '../helpers/aws-endpoint.js'
 import {runCli, tempDir} from '../helpers/cli.js'
-import {costsFromUsageReport, shiftDays} from './fixtures.js'
+import {costsFromUsageReport, metricSeries, shiftDays} from './fixtures.js'
 
 // The CLI reads "today" from the clock: move Cunnie's March 30 step to ten days ago.
 const today = utcDay(new Date())
 const stepDay = addDays(today, -10)
 const costs = shiftDays(await costsFromUsageReport(), '2014-03-30', stepDay)
-const ntpOut = Object.fromEntries(costs.filter((c) => c.usageType === 'DataTransfer-Out-Bytes').map((c) => [c.day, Math.round(c.quantity * 2 ** 30)]))
+const ntpOut = metricSeries(costs, {instanceId: 'i-0a1b2c3d', metric: 'NetworkOut', usageType: 'DataTransfer-Out-Bytes'})
 
 let endpoint: AwsEndpoint
 let temp: {dir: string; cleanup: () => void}
@@ -20,7 +20,7 @@ let env: Record<string, string>
 
 beforeAll(async () => {
   temp = tempDir()
-  endpoint = await startAwsEndpoint({ceResultsPerPage: 14, costs, metrics: [{daily: ntpOut, instanceId: 'i-0a1b2c3d', metric: 'NetworkOut'}]})
+  endpoint = await startAwsEndpoint({ceResultsPerPage: 14, costs, metrics: [ntpOut]})
   // Credentials come from a shared-config profile, as --profile reads them; nothing from this machine's ~/.aws.
   const aws = join(temp.dir, '.aws')
   mkdirSync(aws)

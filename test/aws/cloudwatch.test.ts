@@ -4,7 +4,7 @@ import {MAX_POINTS_PER_CALL, MAX_QUERIES_PER_CALL, metricBatches} from '../../sr
 import {ingestCloudWatch} from '../../src/aws/index.js'
 import {isBillwatchError} from '../../src/errors.js'
 import type {MetricSeries} from '../helpers/aws-endpoint.js'
-import {costsFromUsageReport, useStoreAndEndpoint} from './fixtures.js'
+import {costsFromUsageReport, metricSeries, useStoreAndEndpoint} from './fixtures.js'
 
 const NTP_SERVER = 'i-0a1b2c3d'
 const WEB_SERVER = 'i-0123456789abcdef0'
@@ -12,14 +12,9 @@ const APRIL_15 = new Date('2014-04-15T09:30:00Z')
 
 // The NTP server's NetworkOut is its billed egress (the usage report); the web server is steady.
 const costs = await costsFromUsageReport()
-const series = (metric: 'NetworkIn' | 'NetworkOut', usageType: string): MetricSeries => ({
-  daily: Object.fromEntries(costs.filter((c) => c.usageType === usageType).map((c) => [c.day, Math.round(c.quantity * 2 ** 30)])),
-  instanceId: NTP_SERVER,
-  metric,
-})
 const METRICS: MetricSeries[] = [
-  series('NetworkOut', 'DataTransfer-Out-Bytes'),
-  series('NetworkIn', 'DataTransfer-In-Bytes'),
+  metricSeries(costs, {instanceId: NTP_SERVER, metric: 'NetworkOut', usageType: 'DataTransfer-Out-Bytes'}),
+  metricSeries(costs, {instanceId: NTP_SERVER, metric: 'NetworkIn', usageType: 'DataTransfer-In-Bytes'}),
   {daily: Object.fromEntries(costs.filter((c) => c.usageType === 'BoxUsage:t1.micro').map((c) => [c.day, 7e8])), instanceId: WEB_SERVER, metric: 'NetworkOut'},
 ]
 

@@ -9,7 +9,7 @@ import {afterEach, beforeEach} from 'vitest'
 import {parseUsageReport} from '../../src/ingest/usage-report.js'
 import {BYTES_PER_GB} from '../../src/pricing/egress.js'
 import {Store} from '../../src/store/index.js'
-import {type AwsEndpoint, type AwsEndpointOptions, type CostRecord, startAwsEndpoint} from '../helpers/aws-endpoint.js'
+import {type AwsEndpoint, type AwsEndpointOptions, type CostRecord, type MetricSeries, startAwsEndpoint} from '../helpers/aws-endpoint.js'
 import {SAMPLES, tempDir} from '../helpers/cli.js'
 
 export const USAGE_REPORT = join(SAMPLES, 'billing/usage-report-ec2-2013-06-01_2014-06-01.csv')
@@ -37,6 +37,15 @@ export async function costsFromUsageReport(path = USAGE_REPORT): Promise<CostRec
     byDayAndType.set(key, record)
   }
   return [...byDayAndType.values()]
+}
+
+/** The CloudWatch series of one instance whose daily bytes are the costs' daily GB of one usage type. */
+export function metricSeries(costs: CostRecord[], series: {usageType: string; instanceId: string; metric: MetricSeries['metric']}): MetricSeries {
+  return {
+    daily: Object.fromEntries(costs.filter((c) => c.usageType === series.usageType).map((c) => [c.day, Math.round(c.quantity * BYTES_PER_GB)])),
+    instanceId: series.instanceId,
+    metric: series.metric,
+  }
 }
 
 /** The same records moved so that `from` falls on `to` (the CLI reads "today" from the clock). */

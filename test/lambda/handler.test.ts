@@ -3,18 +3,14 @@ import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 import {addDays} from '../../src/aws/window.js'
 import {createHandler, ENV} from '../../src/lambda/handler.js'
 import type {WatchReport} from '../../src/lambda/watch.js'
-import {type AwsEndpoint, type MetricSeries, startAwsEndpoint} from '../helpers/aws-endpoint.js'
-import {costsFromUsageReport} from '../aws/fixtures.js'
+import {type AwsEndpoint, startAwsEndpoint} from '../helpers/aws-endpoint.js'
+import {costsFromUsageReport, metricSeries} from '../aws/fixtures.js'
 
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:billwatch-alerts'
 const NTP_SERVER = 'i-0a1b2c3d'
 
 const costs = await costsFromUsageReport()
-const ntpOut: MetricSeries = {
-  daily: Object.fromEntries(costs.filter((c) => c.usageType === 'DataTransfer-Out-Bytes').map((c) => [c.day, Math.round(c.quantity * 2 ** 30)])),
-  instanceId: NTP_SERVER,
-  metric: 'NetworkOut',
-}
+const ntpOut = metricSeries(costs, {instanceId: NTP_SERVER, metric: 'NetworkOut', usageType: 'DataTransfer-Out-Bytes'})
 
 let endpoint: AwsEndpoint
 const lines: string[] = []
