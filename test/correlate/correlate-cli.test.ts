@@ -6,23 +6,17 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {Store} from '../../src/store/index.js'
 import {ROOT, runCli, tempDir} from '../helpers/cli.js'
-import {git} from './repo.js'
-
-function makeSample(dir: string): string {
-  const made = spawnSync(join(ROOT, 'samples/scripts/make-etc-repo.sh'), [dir], {encoding: 'utf8'})
-  if (made.status !== 0) throw new Error(`make-etc-repo.sh failed: ${made.stderr}`)
-  return made.stdout
-}
+import {git, MAKE_ETC_REPO, makeEtcRepo} from './repo.js'
 
 describe('billwatch correlate on the seed story', () => {
   const tmp = tempDir('bw-correlate-')
   const repo = join(tmp.dir, 'etc-history')
-  beforeAll(() => makeSample(repo))
+  beforeAll(() => makeEtcRepo(repo))
   afterAll(() => tmp.cleanup())
 
   it('builds the seed /etc history the same way every time', () => {
     const head = git(repo, ['rev-parse', 'HEAD'])
-    expect(makeSample(repo)).toContain(`4 commits, HEAD ${head}`)
+    expect(makeEtcRepo(repo)).toContain(`4 commits, HEAD ${head}`)
     expect(git(repo, ['log', '--format=%ci %s'])).toBe(
       ['2014-06-11 14:38:57 +0000 apt-get update; apt-get upgrade', '2014-03-29 18:41:36 +0000 ntp installed',
         '2014-03-29 17:19:31 +0000 pre-ntpd checkin', '2013-05-02 05:26:25 +0000 Initial Checkin'].join('\n'),
@@ -30,7 +24,7 @@ describe('billwatch correlate on the seed story', () => {
     const notMine = join(tmp.dir, 'not-mine')
     mkdirSync(notMine)
     writeFileSync(join(notMine, 'precious'), 'x')
-    const refused = spawnSync(join(ROOT, 'samples/scripts/make-etc-repo.sh'), [notMine], {encoding: 'utf8'})
+    const refused = spawnSync(MAKE_ETC_REPO, [notMine], {encoding: 'utf8'})
     expect(refused.status).toBe(1)
     expect(refused.stderr).toContain('refusing to replace it')
   })

@@ -2,6 +2,11 @@ import {spawnSync} from 'node:child_process'
 import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
+import {SAMPLES} from '../helpers/cli.js'
+
+/** Builds the seed story's /etc history (samples/scripts/make-etc-repo.sh DIR). */
+export const MAKE_ETC_REPO = join(SAMPLES, 'scripts/make-etc-repo.sh')
+
 /** git with the user's configuration shut out, so tests behave the same on every machine. */
 export const GIT_ENV = {
   GIT_AUTHOR_EMAIL: 'ops@example.org', GIT_AUTHOR_NAME: 'ops', GIT_COMMITTER_EMAIL: 'ops@example.org', GIT_COMMITTER_NAME: 'ops',
@@ -12,6 +17,13 @@ export function git(cwd: string, args: string[], env: Record<string, string> = {
   const result = spawnSync('git', args, {cwd, encoding: 'utf8', env: {...process.env, ...GIT_ENV, ...env}})
   if (result.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${result.stderr}`)
   return result.stdout.trim()
+}
+
+/** Runs make-etc-repo.sh on `dir` (recreating the sample history there); returns what it prints. */
+export function makeEtcRepo(dir: string): string {
+  const made = spawnSync(MAKE_ETC_REPO, [dir], {encoding: 'utf8'})
+  if (made.status !== 0) throw new Error(`make-etc-repo.sh failed: ${made.stderr}`)
+  return made.stdout
 }
 
 export function initRepo(dir: string): string {

@@ -1,11 +1,11 @@
-import {execFileSync} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {formatRatio, formatShare, formatUsd} from '../../src/cli/format.js'
-import {ROOT, runCli, SAMPLES, tempDir} from '../helpers/cli.js'
+import {makeEtcRepo} from '../correlate/repo.js'
+import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 
 const LEGACY = join(SAMPLES, 'billing', 'usage-report-ec2-2013-06-01_2014-06-01.csv')
 const CAPTURE = join(SAMPLES, 'captures', 'ntp-server.pcap')
@@ -21,7 +21,7 @@ describe('billwatch explain on the samples', () => {
   let text: string
 
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'samples', 'scripts', 'make-etc-repo.sh'), repo], {stdio: 'ignore'})
+    makeEtcRepo(repo)
     expect((await runCli(['ingest', LEGACY, '--db', db])).code).toBe(0)
     anomalies = (await runCli(['anomalies', '--db', db, '--json'])).json()
     correlation = (await runCli(['correlate', '--repo', repo, '--date', '2014-03-30', '--json'])).json()

@@ -3,12 +3,12 @@
  * (headless, fresh profile, every non-file request blocked) opens it and proves the charts drew what the
  * embedded evidence says, the log toggle works, and nothing errs.
  */
-import {execFileSync} from 'node:child_process'
 import {copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {commitAt, makeEtcRepo} from '../correlate/repo.js'
 import {ROOT, runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 import {type OpenedPage, openFile} from './browser.js'
 
@@ -95,7 +95,7 @@ describe('billwatch report on the samples', () => {
 
   beforeAll(async () => {
     const db = freshStore('seed')
-    execFileSync('bash', [join(SAMPLES, 'scripts', 'make-etc-repo.sh'), repo], {stdio: 'ignore'})
+    makeEtcRepo(repo)
     mkdirSync(join(tmp.dir, 'out'))
     const report = await runCli(['report', '--db', db, '--repo', repo, '--pcap', CAPTURE, '--out', out, '--json'])
     expect(report.code, report.stderr).toBe(0)
@@ -197,13 +197,10 @@ describe('billwatch report with less evidence', () => {
   it('says what is missing instead of drawing it, and keeps a hostile commit subject as text', async () => {
     const db = freshStore('partial')
     const repo = join(tmp.dir, 'etc-hostile')
-    execFileSync('bash', [join(SAMPLES, 'scripts', 'make-etc-repo.sh'), repo], {stdio: 'ignore'})
+    makeEtcRepo(repo)
     // A change inside the step's window whose subject tries to end the page's scripts.
     const hostile = '</script><script>document.title="pwned"</script><!-- <b>tuned sysctl</b>'
-    const date = '2014-03-27T10:00:00+00:00'
-    execFileSync('git', ['-C', repo, 'commit', '-q', '--allow-empty', '-m', hostile], {
-      env: {...process.env, GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.invalid', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.invalid'},
-    })
+    commitAt(repo, '2014-03-27T10:00:00+00:00', hostile)
     const out = join(tmp.dir, 'partial.html')
     const report = await runCli(['report', '--db', db, '--repo', repo, '--out', out, '--json'])
     expect(report.code, report.stderr).toBe(0)
