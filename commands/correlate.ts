@@ -5,7 +5,7 @@ import {Flags} from '@oclif/core'
 
 import {BillwatchError} from '../src/errors.js'
 import {BaseCommand} from '../src/cli/base-command.js'
-import {formatCount, formatRatio} from '../src/cli/format.js'
+import {formatCount, formatRatio, truncate} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
 import {analyseAnomalies, EGRESS_LABEL} from '../src/anomalies/index.js'
 import {correlate, type CorrelateResult, type StepInput, stepInput} from '../src/correlate/index.js'
@@ -152,8 +152,4 @@ function renderResult(result: CorrelateResult): string {
     blocks.push(step.candidates.map((c, i) => `${i + 1}. ${c.reason}`).join('\n'))
   }
   return blocks.join('\n')
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
 }

@@ -4,6 +4,8 @@
  *
  * The message is one line, compiler style: `samples/x.csv:17: column "UsageValue": expected a number, got "n/a"`.
  */
+import {truncate} from './cli/format.js'
+
 export type ErrorCode =
   | 'E_USAGE' // bad flags or arguments
   | 'E_NOT_FOUND' // a named file, repository or host does not exist
@@ -81,10 +83,6 @@ function formatLocated(detail: string, loc: ErrorLocation): string {
   const expected = loc.expected === undefined ? '' : `${detail ? ', ' : ''}expected ${loc.expected}`
   const got = loc.got === undefined ? '' : `, got ${JSON.stringify(truncate(loc.got, 60))}`
   return `${where}${field}${detail}${expected}${got}`.replace(/\s+/g, ' ').trim()
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
 }
 
 export function isBillwatchError(error: unknown): error is BillwatchError {

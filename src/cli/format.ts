@@ -42,3 +42,8 @@ export function formatRatio(ratio: number): string {
   if (!Number.isFinite(ratio)) return '∞'
   return ratio >= 10 ? `${Math.round(ratio)}x` : `${ratio.toFixed(1)}x`
 }
+
+/** `text` cut to at most `max` characters, the cut marked with an ellipsis. */
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+}
