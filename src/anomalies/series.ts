@@ -1,10 +1,9 @@
 /** Daily series for `anomalies`, read from the store's `usage` view (one family per day and usage type). */
-import {listValue} from '@duckdb/node-api'
 
 import {isInternetEgress} from '../aws/usage-types.js'
 import {dayString} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
-import type {Store} from '../store/index.js'
+import {sqlList, type Store} from '../store/index.js'
 
 /** The label of the default series: internet egress of every region, summed per day. */
 export const EGRESS_LABEL = 'DataTransfer-Out'
@@ -72,7 +71,7 @@ export async function loadSeries(store: Store, selection: SeriesSelection): Prom
     SELECT ${groupBy}, any_value(unit) AS unit, list(day - DATE '1970-01-01' ORDER BY day) AS days,
            list(coalesce(amount, 0) ORDER BY day) AS amounts, list(cost ORDER BY day) AS costs
     FROM daily GROUP BY ALL ORDER BY ALL`
-  const sqlParams = {since: selection.since ?? null, types: listValue(usageTypes), until: selection.until ?? null}
+  const sqlParams = {since: selection.since ?? null, types: sqlList(usageTypes), until: selection.until ?? null}
   const byType = await store.all<Row>(query('usage_type, NULL::VARCHAR AS resource_id'), sqlParams)
   const byResource = await store.all<Row>(query('NULL::VARCHAR AS usage_type, resource_id').replace('GROUP BY ALL\n', 'AND resource_id IS NOT NULL GROUP BY ALL\n'), sqlParams)
   const unitOf = (row: Row | undefined) => row?.unit ?? byType.find((r) => r.unit !== null)?.unit ?? 'units'
