@@ -67,8 +67,8 @@ day a step starts to cost money (costStepDate) can come days after the usage ste
       }
       this.note(`wrote ${flags.svg}`)
     }
-    this.log(renderResult(result))
-    if (flags['log-scale']) this.log(`\n${renderLogChart(chart)}`)
+    this.print(() => renderResult(result))
+    if (flags['log-scale']) this.print(() => `\n${renderLogChart(chart)}`)
     return result
   }
 }

@@ -70,7 +70,7 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     if (useStore) {
       await this.withStore((store) => store.saveEvidence('correlate', result.repo ?? 'logs', result))
     }
-    this.log(renderResult(result))
+    this.print(() => renderResult(result))
     return result
   }
 

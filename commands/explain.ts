@@ -36,7 +36,7 @@ missing, with the command that would supply it. Remediation options come with th
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
       return result
     }
-    this.log(this.flags.format === 'markdown' ? renderMarkdown(narrative) : renderText(narrative))
+    this.print(() => (this.flags.format === 'markdown' ? renderMarkdown(narrative) : renderText(narrative)))
     return result
   }
 }

@@ -65,7 +65,7 @@ scripts, other CSVs) are skipped with a note, while a file named on its own must
         ...(f.cloudwatch ? {cloudWatch: {allInstances: f['all-instances'], instances: (f.instances ?? []).flatMap((s) => s.split(',')), ...days}} : {}),
         onProgress: this.progress('reading AWS (requests)').update,
       }))
-      this.log(renderLiveIngest(live))
+      this.print(() => renderLiveIngest(live))
       return live
     }
     if (files.length === 0) this.usage('no files given; name one or more exports, e.g. billwatch ingest samples/*')
@@ -78,7 +78,7 @@ scripts, other CSVs) are skipped with a note, while a file named on its own must
         },
       }),
     )
-    this.log(
+    this.print(() =>
       renderTable(
         ['status', 'format', 'first day', 'last day', 'days', 'line items', 'file'],
         result.files.map((f) => [f.status, `${f.format} (${f.container})`, f.firstDay ?? '-', f.lastDay ?? '-', f.days, f.lineItems, f.path]),

@@ -59,7 +59,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
       report.control = compareControl(analysis, control)
     }
     await this.withStore((store) => store.saveEvidence('pcap', file, report))
-    this.log(renderPcapReport(report))
+    this.print(() => renderPcapReport(report))
     return report
   }
 

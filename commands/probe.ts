@@ -99,7 +99,7 @@ first probed).`
     const captureSummary = fileCapture ?? store?.capture
     const full: ProbeResult = {...result, capture: captureSummary ? joinCapture(captureSummary, result.verdict, result.addresses, target.port) : null}
     if (useStore) await this.withStore((s) => s.saveEvidence('probe', target.host, full))
-    this.log(renderProbe(full))
+    this.print(() => renderProbe(full))
     process.exitCode = full.exitCode
     return full
   }

@@ -12,7 +12,7 @@ export default class Status extends BaseCommand<typeof Status> {
 
   async run(): Promise<StoreStatus> {
     const status = await this.withStore((store) => storeStatus(store), {mustExist: true})
-    this.log(renderStatus(status))
+    this.print(() => renderStatus(status))
     return status
   }
 }

@@ -85,6 +85,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return super.finally(error)
   }
 
+  /** Prints human output, built only when it is shown: under --json, run()'s return value is printed instead. */
+  protected print(render: () => string): void {
+    if (!this.jsonEnabled()) this.log(render())
+  }
+
   /** Writes a line to stderr unless --json is on (stdout stays machine-readable either way). */
   protected note(message: string): void {
     if (!this.jsonEnabled()) process.stderr.write(`${message}\n`)
