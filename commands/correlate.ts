@@ -52,7 +52,7 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     const {flags} = this
     const [daysBefore, daysAfter] = parseWindow(flags.window)
     const root = flags.root
-    if (root !== undefined && !existsSync(root)) this.usage(`--root ${root} does not exist`, 'root')
+    if (root !== undefined && !existsSync(root)) this.usage(`${root} does not exist`, '--root')
     const found = root === undefined ? {apt: [], dpkg: []} : findLogs(root)
     const aptLogs = [...found.apt, ...(flags['apt-log'] ?? [])]
     const dpkgLogs = [...found.dpkg, ...(flags['dpkg-log'] ?? [])]

@@ -25,6 +25,7 @@ export type ErrorCode =
 export interface ErrorLocation {
   file?: string
   line?: number
+  /** A CSV column, a flag as typed (`--since`), or a command argument (`HOST`). */
   field?: string
   expected?: string
   got?: string
@@ -75,14 +76,21 @@ export class BillwatchError extends Error {
   }
 }
 
-/** `file:line: column "field": detail, expected X, got "Y"` — whichever parts are known. */
+/**
+ * `file:line: column "field": detail, expected X, got "Y"` — whichever parts are known. A field that
+ * is a flag (`--since`) or a command argument (`HOST`) is named as itself, not as a column.
+ */
 function formatLocated(detail: string, loc: ErrorLocation): string {
   let where = ''
   if (loc.file !== undefined) where = loc.line === undefined ? `${loc.file}: ` : `${loc.file}:${loc.line}: `
-  const field = loc.field === undefined ? '' : `column "${loc.field}": `
+  const field = loc.field === undefined ? '' : isCommandLineName(loc.field) ? `${loc.field}: ` : `column "${loc.field}": `
   const expected = loc.expected === undefined ? '' : `${detail ? ', ' : ''}expected ${loc.expected}`
   const got = loc.got === undefined ? '' : `, got ${JSON.stringify(truncate(loc.got, 60))}`
   return `${where}${field}${detail}${expected}${got}`.replace(/\s+/g, ' ').trim()
+}
+
+function isCommandLineName(field: string): boolean {
+  return field.startsWith('--') || /^[A-Z][A-Z_]*$/.test(field)
 }
 
 export function isBillwatchError(error: unknown): error is BillwatchError {

@@ -13,7 +13,7 @@ export function parsePricePerGb(text: string | undefined): number | undefined {
   if (text === undefined) return undefined
   const value = Number(text)
   if (text.trim() === '' || !(value >= 0) || !Number.isFinite(value)) {
-    throw new BillwatchError('E_USAGE', `--price-per-gb must be a non-negative number of USD per GB, got "${text}"`, {field: 'price-per-gb'})
+    throw new BillwatchError('E_USAGE', '', {expected: 'a non-negative number of USD per GB', field: '--price-per-gb', got: text})
   }
   return value
 }

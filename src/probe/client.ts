@@ -177,16 +177,16 @@ export async function sampleAddress(address: string, port: number, options: Samp
 }
 
 function checkManners(count: number, intervalMs: number, timeoutMs: number, attempts: number): void {
-  if (!Number.isInteger(count) || count < 1) throw new BillwatchError('E_USAGE', 'count must be a whole number ≥ 1', {field: '--count', got: String(count)})
+  if (!Number.isInteger(count) || count < 1) throw new BillwatchError('E_USAGE', 'must be a whole number ≥ 1', {field: '--count', got: String(count)})
   if (!(intervalMs >= MIN_INTERVAL_MS)) {
-    throw new BillwatchError('E_USAGE', `interval must be at least ${MIN_INTERVAL_MS / 1000} s: faster repeats draw KoD RATE or silence`, {
+    throw new BillwatchError('E_USAGE', `must be at least ${MIN_INTERVAL_MS / 1000} s: faster repeats draw KoD RATE or silence`, {
       field: '--interval',
       got: String(intervalMs / 1000),
     })
   }
-  if (!(timeoutMs > 0)) throw new BillwatchError('E_USAGE', 'timeout must be a positive number of ms', {field: '--timeout', got: String(timeoutMs)})
+  if (!(timeoutMs > 0)) throw new BillwatchError('E_USAGE', 'must be a positive number of ms', {field: '--timeout', got: String(timeoutMs)})
   if (!Number.isInteger(attempts) || attempts < 1 || attempts > 5) {
-    throw new BillwatchError('E_USAGE', 'attempts must be 1–5', {field: '--attempts', got: String(attempts)})
+    throw new BillwatchError('E_USAGE', 'must be 1–5', {field: '--attempts', got: String(attempts)})
   }
 }
 

@@ -10,13 +10,13 @@ export function checkReportTarget(out: string): void {
   if (!stat?.isDirectory()) {
     throw new BillwatchError('E_NOT_FOUND', `cannot write the report: ${stat ? 'not a directory' : 'no such directory'}`, {
       expected: 'an existing directory',
-      field: 'out',
+      field: '--out',
       file: dir,
       suggestions: [`mkdir -p ${dir}`],
     })
   }
   if (statSync(out, {throwIfNoEntry: false})?.isDirectory()) {
-    throw new BillwatchError('E_USAGE', 'cannot write the report over a directory', {expected: 'a file name such as report.html', field: 'out', file: out})
+    throw new BillwatchError('E_USAGE', 'cannot write the report over a directory', {expected: 'a file name such as report.html', field: '--out', file: out})
   }
 }
 
@@ -29,7 +29,7 @@ export function writeReportFile(out: string, html: string): number {
     renameSync(partial, out)
   } catch (error) {
     rmSync(partial, {force: true})
-    throw new BillwatchError('E_USAGE', `cannot write the report: ${(error as Error).message}`, {cause: error, field: 'out', file: out})
+    throw new BillwatchError('E_USAGE', `cannot write the report: ${(error as Error).message}`, {cause: error, field: '--out', file: out})
   }
   return Buffer.byteLength(html)
 }

@@ -124,6 +124,6 @@ describe('billwatch pcap: human output and errors', () => {
     expect(missing.json().error).toMatchObject({code: 'E_NO_DATA', field: '--host', suggestions: ['--host 10.206.10.174 (the busiest address) or --host auto']})
     const price = await runCli(['pcap', SAMPLE, '--price-per-gb', 'cheap', '--db', db])
     expect(price.code).toBe(2)
-    expect(price.stderr).toContain('--price-per-gb must be a non-negative number')
+    expect(price.stderr.split('\n')[0]).toBe('billwatch: --price-per-gb: expected a non-negative number of USD per GB, got "cheap"')
   })
 })
