@@ -6,6 +6,23 @@ import {BillwatchError, isBillwatchError} from '../errors.js'
 import {Store} from '../store/index.js'
 import {createProgress, type ProgressReporter} from './progress.js'
 
+/**
+ * oclif's parse errors span lines (a tab-indented reason, "See more help with --help", a list of the
+ * missing arguments): one line here, as an E_USAGE BillwatchError like billwatch's own flag checks.
+ */
+export function usageError(error: unknown, command: string): BillwatchError {
+  const parseError = error as Error & {args?: Array<{name: string}>}
+  const text = parseError instanceof Error ? parseError.message : String(error)
+  const help = {suggestions: [`${command} --help`]}
+  if (/^Missing \d+ required arg/.test(text) && parseError.args?.length) {
+    return new BillwatchError('E_USAGE', `missing ${parseError.args.map((arg) => arg.name.toUpperCase()).join(' ')}`, help)
+  }
+  const flagValue = /^Parsing (--[\w-]+)\s+([\s\S]*)$/.exec(text)
+  const reason = (flagValue ? flagValue[2]! : text).replace(/See more help with --help/g, '').replace(/\s+/g, ' ').trim()
+  const detail = reason.charAt(0).toLowerCase() + reason.slice(1)
+  return new BillwatchError('E_USAGE', detail, flagValue ? {...help, field: flagValue[1]!} : help)
+}
+
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
@@ -36,13 +53,21 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   public override async init(): Promise<void> {
     await super.init()
-    const {args, argv, flags} = await this.parse({
-      args: this.ctor.args,
-      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
-      enableJsonFlag: this.ctor.enableJsonFlag,
-      flags: this.ctor.flags,
-      strict: this.ctor.strict,
-    })
+    let parsed
+    try {
+      parsed = await this.parse({
+        args: this.ctor.args,
+        baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+        enableJsonFlag: this.ctor.enableJsonFlag,
+        flags: this.ctor.flags,
+        strict: this.ctor.strict,
+      })
+    } catch (error) {
+      // Parsed and refused: without this, oclif (outside production) warns that parse was never called.
+      this.parsed = true
+      throw isBillwatchError(error) ? error : usageError(error, `${this.config.bin} ${this.id ?? ''}`.trim())
+    }
+    const {args, argv, flags} = parsed
     this.flags = flags as BaseFlags<T>
     this.args = args as BaseArgs<T>
     this.positionals = argv as string[]
