@@ -9,6 +9,7 @@ import {analyseCaptureParallel} from '../src/pcap/analyse.js'
 import {renderPcapReport} from '../src/pcap/render.js'
 import {buildReportParallel, compareControl, type PcapReport} from '../src/pcap/report.js'
 import {CURRENT_EGRESS_PRICING, flatPricing} from '../src/pricing/egress.js'
+import {parseLimiterSetting} from '../src/ratelimit/index.js'
 
 export default class Pcap extends BaseCommand<typeof Pcap> {
   static override summary = "Attribute a server's egress to protocols, ports and NTP clients from a packet capture."
@@ -26,6 +27,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     '<%= config.bin %> <%= command.id %> samples/captures/ntp-server.pcap',
     '<%= config.bin %> <%= command.id %> samples/captures/ntp-server.pcap --control samples/captures/ntp-control.pcap --price-per-gb 0.12',
     '<%= config.bin %> <%= command.id %> samples/captures/ntp-server.pcap --host 10.206.10.174 --block-threshold 100 --top 5 --json',
+    "<%= config.bin %> <%= command.id %> samples/captures/ntp-server.pcap --limiter 'chrony interval 1 burst 16 leak 2' --limiter 'ntpsec average 2 burst 40'",
   ]
 
   static override args = {
@@ -37,6 +39,11 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     control: Flags.string({description: "A second server's capture to compare with (the seed's home server): bytes/s, clients, bytes per client.", helpValue: 'FILE'}),
     'control-host': Flags.string({default: 'auto', description: "The control server's address, or auto."}),
     host: Flags.string({default: 'auto', description: 'The server address (IPv4 or IPv6), or auto: the address in the most packets.'}),
+    limiter: Flags.string({
+      description: "Replay this rate-limiter setting instead of the daemons' defaults, written like its configuration (repeatable): 'ntpd average 3 minimum 2 kod', 'ntpsec average 1 burst 20 kod 0.5', 'chrony interval 3 burst 8 leak 2 kod 1'.",
+      helpValue: 'SETTING',
+      multiple: true,
+    }),
     'ntp-port': Flags.integer({default: 123, description: 'The port the server answers NTP on.', max: 65_535, min: 1}),
     'price-per-gb': pricePerGbFlag,
     replay: Flags.boolean({allowNo: true, default: true, description: "Replay the requests through ntpd's, ntpsec's and chrony's rate limiters (--no-replay skips it on huge captures)."}),
@@ -47,11 +54,13 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     const {flags} = this
     const price = parsePricePerGb(flags['price-per-gb'])
     const pricing = price === undefined ? CURRENT_EGRESS_PRICING : flatPricing(price)
+    const limiters = flags.limiter?.map((text) => parseLimiterSetting(text))
+    if (limiters && !flags.replay) this.usage('replays a setting; it cannot go with --no-replay', '--limiter')
     const file = resolve(this.args.file)
     const progress = this.progress('reading capture', formatBytes)
     const analysis = await analyseCaptureParallel(file, {host: flags.host, ntpPort: flags['ntp-port'], onProgress: progress.update})
     progress.done()
-    const report = await buildReportParallel(analysis, {blockThresholds: flags['block-threshold'] ?? [], pricing, replay: flags.replay, top: flags.top})
+    const report = await buildReportParallel(analysis, {blockThresholds: flags['block-threshold'] ?? [], limiters, pricing, replay: flags.replay, top: flags.top})
     if (flags.control) {
       const controlProgress = this.progress('reading control capture', formatBytes)
       const control = await analyseCaptureParallel(resolve(flags.control), {host: flags['control-host'], ntpPort: flags['ntp-port'], onProgress: controlProgress.update})

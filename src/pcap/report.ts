@@ -1,6 +1,6 @@
 import {analyseBehaviour, type ClientGroups, groupByClient, medianInPlace, setBits, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
-import {type RateLimitReport, type ReplayTallies, simulateLimiters, startReplayTallies} from '../ratelimit/index.js'
+import {type LimiterSetting, type RateLimitReport, type ReplayTallies, simulateLimiters, startReplayTallies} from '../ratelimit/index.js'
 import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
 import type {Truncation} from './reader.js'
@@ -18,6 +18,8 @@ export interface ReportOptions {
   behaviour?: boolean
   /** Replay the requests through the rate limiters (needs `behaviour`); default true. */
   replay?: boolean
+  /** The limiter settings to replay; default: each daemon's defaults, with and without KoD. */
+  limiters?: readonly LimiterSetting[]
 }
 
 export interface DirectionReport extends TrafficTotals {
@@ -162,7 +164,7 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
 export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
   const replay = wantsReplay(analysis, options)
   const groups = wantsBehaviour(analysis, options) ? groupByClient(analysis.ntp.log, {shared: replay}) : undefined
-  const tallies = groups && replay ? startReplayTallies(groups, analysis.ntp.log.clients.length) : undefined
+  const tallies = groups && replay ? startReplayTallies(groups, analysis.ntp.log.clients.length, {settings: options.limiters}) : undefined
   const {report, natAddresses} = reportWithoutReplay(analysis, options, groups)
   if (groups && replay) report.ntp.rateLimiting = replayReport(analysis, natAddresses, groups, options, tallies && (await tallies))
   return report
@@ -183,6 +185,7 @@ function replayReport(analysis: CaptureAnalysis, natAddresses: string[], groups:
     durationSec: analysis.durationSec,
     groups,
     pricing: options.pricing ?? CURRENT_EGRESS_PRICING,
+    settings: options.limiters,
     suspectedNat: natAddresses,
     tallies,
   })

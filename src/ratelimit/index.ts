@@ -233,11 +233,38 @@ export function describeSetting(setting: LimiterSetting): string {
   }
 }
 
+interface OptionRange {
+  min: number
+  max: number
+  integer: boolean
+}
+
+const range = (min: number, max: number, integer = true): OptionRange => ({integer, max, min})
+
+interface LimiterGrammar {
+  /** Options that take a number, with what the daemon accepts. */
+  numbers: Record<string, OptionRange>
+  /** Options that may also stand alone (a bare `kod`). */
+  bare: string[]
+}
+
+/**
+ * What each daemon's configuration accepts (a value the daemon would clamp is refused rather than
+ * replayed as something else): ntpd's headways are log2 seconds and seconds, ntpsec's average is
+ * packets per second, chrony's interval is log2 seconds and its leak and kod are 1 in 2^n.
+ */
+// Options in the order the daemons' manuals list them (error messages list them so).
+const LIMITER_GRAMMAR: Record<string, LimiterGrammar> = {
+  chrony: {bare: ['kod'], numbers: {interval: range(-19, 12), burst: range(1, 255), leak: range(1, 4), kod: range(0, 4)}},
+  ntpd: {bare: ['kod', 'nokod'], numbers: {average: range(0, 16), minimum: range(0, 3600)}},
+  ntpsec: {bare: ['kod', 'nokod'], numbers: {average: range(0.001, 1e6, false), burst: range(0.001, 1e6, false), kod: range(0, 1e6, false)}},
+}
+
 /**
  * Parses a setting written like the daemon's own configuration, for a command-line flag:
  * `ntpd average 3 minimum 2 kod`, `ntpsec average 1 burst 20 kod 0.5` (a bare `kod` keeps the
  * default rate; `nokod` turns KoDs off), `chrony interval 3 burst 8 leak 2 kod 1`. Omitted
- * values take the daemon's defaults.
+ * values take the daemon's defaults; a value out of the daemon's range is an E_USAGE error.
  */
 export function parseLimiterSetting(text: string): LimiterSetting {
   const words = text.trim().split(/[\s,:=]+/).filter(Boolean)
@@ -251,18 +278,23 @@ export function parseLimiterSetting(text: string): LimiterSetting {
       i++
     } else values.set(key, true)
   }
-  const allowed: Record<string, string[]> = {
-    chrony: ['interval', 'burst', 'leak', 'kod'],
-    ntpd: ['average', 'minimum', 'kod', 'nokod'],
-    ntpsec: ['average', 'burst', 'kod', 'nokod'],
+  const grammar = algorithm === undefined ? undefined : LIMITER_GRAMMAR[algorithm]
+  if (grammar === undefined) {
+    throw new BillwatchError('E_USAGE', 'unknown rate limiter', {expected: 'ntpd, ntpsec or chrony', field: '--limiter', got: algorithm ?? text})
   }
-  const keys = algorithm === undefined ? undefined : allowed[algorithm]
-  if (keys === undefined) {
-    throw new BillwatchError('E_USAGE', 'unknown rate limiter', {expected: 'ntpd, ntpsec or chrony', field: 'limiter', got: algorithm ?? text})
-  }
-  for (const key of values.keys()) {
+  const keys = [...new Set([...Object.keys(grammar.numbers), ...grammar.bare])]
+  for (const [key, value] of values) {
     if (!keys.includes(key)) {
-      throw new BillwatchError('E_USAGE', `unknown ${algorithm} limiter option`, {expected: keys.join(', '), field: 'limiter', got: key})
+      throw new BillwatchError('E_USAGE', `unknown ${algorithm} limiter option`, {expected: keys.join(', '), field: '--limiter', got: key})
+    }
+    const allowed = grammar.numbers[key]
+    if (value === true) {
+      if (!grammar.bare.includes(key)) throw new BillwatchError('E_USAGE', `${algorithm} ${key} needs a number`, {expected: `${key} N`, field: '--limiter', got: key})
+    } else if (!allowed) {
+      throw new BillwatchError('E_USAGE', `${algorithm} ${key} takes no value`, {expected: key, field: '--limiter', got: `${key} ${value}`})
+    } else if (value < allowed.min || value > allowed.max || (allowed.integer && !Number.isInteger(value))) {
+      const kind = allowed.integer ? 'an integer' : 'a number'
+      throw new BillwatchError('E_USAGE', `${algorithm} ${key} must be ${kind} from ${allowed.min} to ${allowed.max}`, {expected: `${allowed.min}..${allowed.max}`, field: '--limiter', got: String(value)})
     }
   }
   const number = (key: string, fallback: number): number => {

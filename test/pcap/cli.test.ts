@@ -118,6 +118,21 @@ describe('billwatch pcap: human output and errors', () => {
     expect(existsSync(join(dir, 'bad.duckdb'))).toBe(false)
   })
 
+  it('replays the limiter settings given with --limiter, in order, and refuses a bad one in one line', async () => {
+    const run = await runCli(['pcap', SAMPLE, '--limiter', 'chrony interval 1 burst 16 leak 2', '--limiter', 'ntpsec average 2 burst 40', '--json', '--db', db])
+    expect(run.code).toBe(0)
+    const replay = run.json<PcapReport>().ntp.rateLimiting!
+    expect(replay.results.map((r) => r.setting)).toEqual(['chrony: ratelimit interval 1 burst 16 leak 2', 'ntpsec: restrict default limited kod; limit average 2 burst 40 kod 0.5'])
+    // chrony at one answer per 2 s with a 16-deep bucket still holds back the 3 q/s talker.
+    expect(replay.results[0]!.dropped).toBeGreaterThan(0)
+    for (const r of replay.results) expect(r.answered + r.kods + r.dropped).toBe(replay.requests)
+    const bad = await runCli(['pcap', SAMPLE, '--limiter', 'chrony burst 0', '--json', '--db', db])
+    expect(bad.code).toBe(2)
+    expect(bad.json().error).toMatchObject({code: 'E_USAGE', expected: '1..255', field: '--limiter', got: '0'})
+    const clash = await runCli(['pcap', SAMPLE, '--limiter', 'ntpd kod', '--no-replay', '--db', db])
+    expect([clash.code, clash.stderr.trim()]).toEqual([2, 'billwatch: --limiter: replays a setting; it cannot go with --no-replay'])
+  })
+
   it('says which address to use when --host is not in the capture, and rejects a bad price', async () => {
     const missing = await runCli(['pcap', SAMPLE, '--host', '192.0.2.99', '--json', '--db', db])
     expect(missing.code).toBe(1)

@@ -121,4 +121,22 @@ describe('parseLimiterSetting', () => {
     expect(() => parseLimiterSetting('openntpd')).toThrow(expect.objectContaining({code: 'E_USAGE', expected: 'ntpd, ntpsec or chrony', got: 'openntpd'}))
     expect(() => parseLimiterSetting('chrony average 3')).toThrow(expect.objectContaining({code: 'E_USAGE', expected: 'interval, burst, leak, kod', got: 'average'}))
   })
+
+  it('refuses values the daemon would clamp or reject, instead of replaying something else', () => {
+    const refused = (text: string) => {
+      try {
+        parseLimiterSetting(text)
+      } catch (error) {
+        return (error as Error).message
+      }
+      return 'accepted'
+    }
+    expect(refused('chrony burst 0')).toBe('--limiter: chrony burst must be an integer from 1 to 255, expected 1..255, got "0"')
+    expect(refused('chrony leak 5')).toBe('--limiter: chrony leak must be an integer from 1 to 4, expected 1..4, got "5"')
+    expect(refused('chrony interval 2.5')).toMatch(/chrony interval must be an integer from -19 to 12/)
+    expect(refused('ntpsec burst 0')).toMatch(/ntpsec burst must be a number from 0.001/)
+    expect(refused('chrony burst')).toBe('--limiter: chrony burst needs a number, expected burst N, got "burst"')
+    expect(refused('ntpd kod 2')).toBe('--limiter: ntpd kod takes no value, expected kod, got "kod 2"')
+    expect(refused('chrony interval -19 burst 255 leak 4 kod 4')).toBe('accepted')
+  })
 })
