@@ -131,13 +131,14 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
   const slotOfNat = new Map(natAddresses.map((address, slot) => [address, slot]))
   if (slotOfNat.size > 0) log.clients.forEach((address, index) => (natSlot[index] = slotOfNat.get(address) ?? -1))
 
-  const replay = timeRequestsByClient(groups, clientCount)
-  const requests = replay.timeSec.length
-  const baselineCost = costOfRate(replay.baselineBytes / durationSec, pricing)
-  const tallies = options.tallies ?? tallyReplays(replay, clientCount, settings, seed)
+  // Replays run in a worker (startReplayTallies) come with their baseline; else both are made here.
+  const tallies = options.tallies ?? tallyReplays(timeRequestsByClient(groups, clientCount), clientCount, settings, seed)
+  const {baseline} = tallies
+  const requests = baseline.requests
+  const baselineCost = costOfRate(baseline.bytes / durationSec, pricing)
   const noKods = new Uint32Array(clientCount)
   const results = settings.map((setting) => {
-    const tally = tallies[JSON.stringify(replayedAs(setting, settings))]
+    const tally = tallies.runs[JSON.stringify(replayedAs(setting, settings))]
     if (!tally) throw new BillwatchError('E_INTERNAL', `no replay of ${describeSetting(setting)} among the given tallies`)
     // A setting without KoD drops where its replayed sibling sent one.
     const withKods = sendsKod(setting)
@@ -151,7 +152,7 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
       algorithm: setting.algorithm,
       annualCostUsd: cost.yearlyUsd,
       answered,
-      blackedOutNats: natImpacts(natAddresses, natSlot, replay.perClient, answeredPerClient, kodsPerClient).filter(
+      blackedOutNats: natImpacts(natAddresses, natSlot, baseline.perClient, answeredPerClient, kodsPerClient).filter(
         (nat) => nat.answeredShare < blackoutBelowShare,
       ),
       deterministic: setting.algorithm !== 'chrony',
@@ -159,12 +160,12 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
       egressBytes,
       kods,
       monthlyCostUsd: cost.monthlyUsd,
-      mostLimited: mostLimited(log.clients, replay.perClient, answeredPerClient, kodsPerClient, options.topLimited ?? 5),
+      mostLimited: mostLimited(log.clients, baseline.perClient, answeredPerClient, kodsPerClient, options.topLimited ?? 5),
       parameters: setting,
       requests,
       savedAnnualUsd: baselineCost.yearlyUsd - cost.yearlyUsd,
-      savedBytes: replay.baselineBytes - egressBytes,
-      savedShare: replay.baselineBytes > 0 ? (replay.baselineBytes - egressBytes) / replay.baselineBytes : 0,
+      savedBytes: baseline.bytes - egressBytes,
+      savedShare: baseline.bytes > 0 ? (baseline.bytes - egressBytes) / baseline.bytes : 0,
       setting: describeSetting(setting),
     }
     return result
@@ -174,9 +175,9 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
     assumptions: ASSUMPTIONS,
     baseline: {
       annualCostUsd: baselineCost.yearlyUsd,
-      answered: replay.baselineAnswered,
-      egressBytes: replay.baselineBytes,
-      kods: replay.baselineKods,
+      answered: baseline.answered,
+      egressBytes: baseline.bytes,
+      kods: baseline.kods,
       monthlyCostUsd: baselineCost.monthlyUsd,
     },
     blackoutBelowShare,
@@ -197,15 +198,15 @@ export function replayTallies(groups: ClientGroups, clientCount: number, setting
 }
 
 function tallyReplays(replay: GroupedTimeRequests, clientCount: number, settings: readonly LimiterSetting[], seed: number): ReplayTallies {
-  const tallies: ReplayTallies = {}
+  const runs: Record<string, ReplayTally> = {}
   for (const setting of settings) {
     const run = replayedAs(setting, settings)
     const key = JSON.stringify(run)
-    if (tallies[key]) continue
+    if (runs[key]) continue
     const limiter = createLimiter(run, clientCount, {kodRandom: seededRandom(~seed), random: seededRandom(seed)})
-    tallies[key] = tallyDecisions(limiter, replay, clientCount)
+    runs[key] = tallyDecisions(limiter, replay, clientCount)
   }
-  return tallies
+  return {baseline: replay.baseline, runs}
 }
 
 /** Below this many requests a worker thread costs more to start than it saves (BILLWATCH_REPLAY_WORKER_MIN overrides, for tests). */
@@ -331,8 +332,21 @@ function replayedAs(setting: LimiterSetting, settings: readonly LimiterSetting[]
   return sibling ?? setting
 }
 
-/** What each distinct limiter run sent, keyed by the JSON of the setting replayed (see replayedAs). */
-export type ReplayTallies = Record<string, ReplayTally>
+/** The replays' results: what each distinct limiter run sent, and what the capture shows was sent. */
+export interface ReplayTallies {
+  baseline: TimeRequestBaseline
+  /** Keyed by the JSON of the setting replayed (see replayedAs). */
+  runs: Record<string, ReplayTally>
+}
+
+/** The capture's time requests (modes 1 and 3): how many, per client and in all, and what the server really sent for them. */
+export interface TimeRequestBaseline {
+  requests: number
+  perClient: Uint32Array
+  answered: number
+  kods: number
+  bytes: number
+}
 
 export interface ReplayTally {
   answeredPerClient: Uint32Array
@@ -375,10 +389,7 @@ interface GroupedTimeRequests {
   timeSec: Float64Array
   /** Billable bytes of each request's reply (a typical reply's when none was seen). */
   bytes: Uint16Array
-  perClient: Uint32Array
-  baselineAnswered: number
-  baselineKods: number
-  baselineBytes: number
+  baseline: TimeRequestBaseline
 }
 
 /** The time requests (modes 1 and 3) of the grouped log, and what the capture shows was sent for them. */
@@ -388,12 +399,10 @@ function timeRequestsByClient(groups: ClientGroups, clientCount: number): Groupe
   for (let row = 0; row < rows; row++) if (isTimeRequest(groups.mode[row]!)) count++
   // Usually every request is a time request: then the grouping's own columns serve as they are.
   const copy = count < rows
+  const baseline: TimeRequestBaseline = {answered: 0, bytes: 0, kods: 0, perClient: new Uint32Array(clientCount), requests: count}
   const replay: GroupedTimeRequests = {
-    baselineAnswered: 0,
-    baselineBytes: 0,
-    baselineKods: 0,
+    baseline,
     bytes: copy ? new Uint16Array(count) : groups.replyIpBytes,
-    perClient: new Uint32Array(clientCount),
     start: copy ? new Uint32Array(clientCount + 1) : groups.start,
     timeSec: copy ? new Float64Array(count) : groups.timeSec,
   }
@@ -409,11 +418,11 @@ function timeRequestsByClient(groups: ClientGroups, clientCount: number): Groupe
       j++
       const reply = groups.reply[row]!
       if (reply === DROP) continue
-      if (reply === KOD) replay.baselineKods++
-      else replay.baselineAnswered++
-      replay.baselineBytes += groups.replyIpBytes[row]!
+      if (reply === KOD) baseline.kods++
+      else baseline.answered++
+      baseline.bytes += groups.replyIpBytes[row]!
     }
-    replay.perClient[c] = j - replay.start[c]!
+    baseline.perClient[c] = j - replay.start[c]!
   }
   if (copy) replay.start[clientCount] = j
   return replay

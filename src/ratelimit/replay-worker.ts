@@ -15,6 +15,7 @@ interface ReplayInput {
 
 answerFromWorker(parentPort!, ({clientCount, groups, seed, settings}: ReplayInput) => {
   const result = replayTallies(groups, clientCount, settings, seed)
-  const transfer = Object.values(result).flatMap((tally) => [tally.answeredPerClient.buffer, tally.kodsPerClient.buffer] as ArrayBuffer[])
+  const perClient = Object.values(result.runs).flatMap((tally) => [tally.answeredPerClient.buffer, tally.kodsPerClient.buffer] as ArrayBuffer[])
+  const transfer = [result.baseline.perClient.buffer as ArrayBuffer, ...perClient]
   return {result, transfer}
 })
