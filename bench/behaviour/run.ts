@@ -30,7 +30,7 @@ process.stdout.write(`request log: ${log.count} requests, ${log.clients.length} 
 
 const behaviour = timed('analyseBehaviour', () => analyseBehaviour(log, {durationSec: capture.durationSec}))
 const limits = timed('simulateLimiters (6 settings)', () =>
-  simulateLimiters(log, {durationSec: capture.durationSec, suspectedNat: behaviour.suspectedNatAddresses}),
+  simulateLimiters(log, {durationSec: capture.durationSec, suspectedNatClients: behaviour.suspectedNatClients}),
 )
 process.stdout.write(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB\n\n`)
 

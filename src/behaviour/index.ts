@@ -40,8 +40,8 @@ export interface BehaviourReport {
   clientsJudged: number
   suspectedNat: SuspectedNat[]
   suspectedNatTotal: number
-  /** Every suspected NAT's address in suspectedNat's order (which lists at most `maxListed`), for the limiter replay's blackout check. */
-  suspectedNatAddresses: string[]
+  /** Every suspected NAT as its client index, in suspectedNat's order (which lists at most `maxListed`), for the limiter replay's blackout check. */
+  suspectedNatClients: number[]
   misbehaving: MisbehavingClient[]
   misbehavingTotal: number
   fleets: Fleet[]
@@ -95,7 +95,7 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
   for (let i = 0; i < log.count && !hasReplies; i++) hasReplies = log.reply[i] !== 0
 
   const scratch = createScratch(busiest)
-  const suspectedNat: SuspectedNat[] = []
+  const natFindings: Array<{nat: SuspectedNat; client: number}> = []
   const misbehaving: MisbehavingClient[] = []
   const tallies = new Map<ViolationRule, {clients: number; requests: number; examples: Array<{address: string; requests: number}>}>()
   const tally = (rule: ViolationRule, address: string, requests: number): void => {
@@ -117,7 +117,7 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
     if (requestsPerClient[c]! < clientRules.minRequests) continue
     clientsJudged++
     const finding = judgeClient(log.clients[c]!, c, groups, scratch, clientRules, durationSec, hasReplies)
-    if (finding.nat) suspectedNat.push(finding.nat)
+    if (finding.nat) natFindings.push({client: c, nat: finding.nat})
     if (finding.misbehaving) {
       misbehaving.push(finding.misbehaving)
       for (const reason of finding.misbehaving.reasons) {
@@ -126,7 +126,8 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
     }
   }
 
-  suspectedNat.sort((a, b) => b.estimatedHosts - a.estimatedHosts || b.requests - a.requests)
+  natFindings.sort(({nat: a}, {nat: b}) => b.estimatedHosts - a.estimatedHosts || b.requests - a.requests)
+  const suspectedNat = natFindings.map((finding) => finding.nat)
   misbehaving.sort((a, b) => b.requests - a.requests)
   const violations: Violation[] = [...tallies.entries()].map(([rule, entry]) => ({
     clients: entry.clients,
@@ -145,7 +146,7 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
     misbehaving: misbehaving.slice(0, maxListed),
     misbehavingTotal: misbehaving.length,
     suspectedNat: suspectedNat.slice(0, maxListed),
-    suspectedNatAddresses: suspectedNat.map((nat) => nat.address),
+    suspectedNatClients: natFindings.map((finding) => finding.client),
     suspectedNatTotal: suspectedNat.length,
     violations,
   }

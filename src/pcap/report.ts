@@ -151,8 +151,8 @@ export const STANDARD_CUTS = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
 
 export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = {}): PcapReport {
   const groups = wantsBehaviour(analysis, options) ? groupByClient(analysis.ntp.log) : undefined
-  const {report, natAddresses} = reportWithoutReplay(analysis, options, groups)
-  if (groups && wantsReplay(analysis, options)) report.ntp.rateLimiting = replayReport(analysis, natAddresses, groups, options)
+  const {report, natClients} = reportWithoutReplay(analysis, options, groups)
+  if (groups && wantsReplay(analysis, options)) report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options)
   return report
 }
 
@@ -165,8 +165,8 @@ export async function buildReportParallel(analysis: CaptureAnalysis, options: Re
   const replay = wantsReplay(analysis, options)
   const groups = wantsBehaviour(analysis, options) ? groupByClient(analysis.ntp.log, {shared: replay}) : undefined
   const tallies = groups && replay ? startReplayTallies(groups, analysis.ntp.log.clients.length, {settings: options.limiters}) : undefined
-  const {report, natAddresses} = reportWithoutReplay(analysis, options, groups)
-  if (groups && replay) report.ntp.rateLimiting = replayReport(analysis, natAddresses, groups, options, tallies && (await tallies))
+  const {report, natClients} = reportWithoutReplay(analysis, options, groups)
+  if (groups && replay) report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options, tallies && (await tallies))
   return report
 }
 
@@ -179,14 +179,14 @@ function wantsReplay(analysis: CaptureAnalysis, options: ReportOptions): boolean
   return wantsBehaviour(analysis, options) && options.replay !== false && analysis.durationSec > 0
 }
 
-/** `natAddresses`: every suspected NAT, not just the ones the report lists. */
-function replayReport(analysis: CaptureAnalysis, natAddresses: string[], groups: ClientGroups, options: ReportOptions, tallies?: ReplayTallies): RateLimitReport {
+/** `natClients`: every suspected NAT, not just the ones the report lists. */
+function replayReport(analysis: CaptureAnalysis, natClients: number[], groups: ClientGroups, options: ReportOptions, tallies?: ReplayTallies): RateLimitReport {
   return simulateLimiters(analysis.ntp.log, {
     durationSec: analysis.durationSec,
     groups,
     pricing: options.pricing ?? CURRENT_EGRESS_PRICING,
     settings: options.limiters,
-    suspectedNat: natAddresses,
+    suspectedNatClients: natClients,
     tallies,
   })
 }
@@ -195,9 +195,9 @@ function replayReport(analysis: CaptureAnalysis, natAddresses: string[], groups:
  * Everything but the limiter replays, and the addresses of all suspected NATs; `groups` (the log
  * grouped by client) when behaviour is wanted.
  */
-function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, groups: ClientGroups | undefined): {report: PcapReport; natAddresses: string[]} {
+function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, groups: ClientGroups | undefined): {report: PcapReport; natClients: number[]} {
   const pricing = options.pricing ?? CURRENT_EGRESS_PRICING
-  const {natAddresses, ntp} = ntpReport(analysis, pricing, options, groups)
+  const {natClients, ntp} = ntpReport(analysis, pricing, options, groups)
   const duration = analysis.durationSec
   const perSecond = (bytes: number) => (duration > 0 ? bytes / duration : 0)
   const direction = (totals: TrafficTotals): DirectionReport => ({
@@ -242,12 +242,12 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
     start: isoOrNull(analysis.firstSec),
     truncated: analysis.truncated ?? null,
   }
-  return {natAddresses, report}
+  return {natClients, report}
 }
 
-function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined): {ntp: NtpReport; natAddresses: string[]} {
+function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined): {ntp: NtpReport; natClients: number[]} {
   const report = ntpCounts(analysis, pricing, options, groups)
-  if (!groups) return {natAddresses: [], ntp: report}
+  if (!groups) return {natClients: [], ntp: report}
   const durationSec = analysis.durationSec > 0 ? analysis.durationSec : undefined
   const behaviour = analyseBehaviour(analysis.ntp.log, durationSec === undefined ? {groups} : {durationSec, groups})
   report.suspectedNat = behaviour.suspectedNat
@@ -256,7 +256,7 @@ function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: R
   report.misbehavingTotal = behaviour.misbehavingTotal
   report.fleets = behaviour.fleets
   report.violations = behaviour.violations
-  return {natAddresses: behaviour.suspectedNatAddresses, ntp: report}
+  return {natClients: behaviour.suspectedNatClients, ntp: report}
 }
 
 function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined): NtpReport {

@@ -31,8 +31,8 @@ export interface SimulateOptions {
   pricing?: EgressPricing
   /** Seconds the capture covers (the pcap span); default: first to last request. */
   durationSec?: number
-  /** Addresses of suspected NATs to check for blackout; default: every one analyseBehaviour(log) suspects. */
-  suspectedNat?: readonly string[]
+  /** Suspected NATs to check for blackout, as client indices of the log; default: every one analyseBehaviour(log) suspects. */
+  suspectedNatClients?: readonly number[]
   /** A NAT is blacked out when fewer than this share of its time requests are answered (default 0.5). */
   blackoutBelowShare?: number
   /** Seed of chrony's random leak and KoD choices (results are repeatable for one seed). */
@@ -122,14 +122,7 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
   }
   const clientCount = log.clients.length
   const groups = options.groups ?? groupByClient(log)
-
-  // NAT membership: client index -> slot in the NAT list, -1 elsewhere.
-  const natAddresses =
-    options.suspectedNat ?? analyseBehaviour(log, {durationSec, groups}).suspectedNatAddresses
-  const natSlot = new Int32Array(clientCount).fill(-1)
-  // A map of the few NATs, not of every client: 250k map entries would cost more than the replay.
-  const slotOfNat = new Map(natAddresses.map((address, slot) => [address, slot]))
-  if (slotOfNat.size > 0) log.clients.forEach((address, index) => (natSlot[index] = slotOfNat.get(address) ?? -1))
+  const natClients = options.suspectedNatClients ?? analyseBehaviour(log, {durationSec, groups}).suspectedNatClients
 
   // Replays run in a worker (startReplayTallies) come with their baseline; else both are made here.
   const tallies = options.tallies ?? tallyReplays(timeRequestsByClient(groups, clientCount), clientCount, settings, seed)
@@ -152,7 +145,7 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
       algorithm: setting.algorithm,
       annualCostUsd: cost.yearlyUsd,
       answered,
-      blackedOutNats: natImpacts(natAddresses, natSlot, baseline.perClient, answeredPerClient, kodsPerClient).filter(
+      blackedOutNats: natImpacts(natClients, log.clients, baseline.perClient, answeredPerClient, kodsPerClient).filter(
         (nat) => nat.answeredShare < blackoutBelowShare,
       ),
       deterministic: setting.algorithm !== 'chrony',
@@ -433,18 +426,10 @@ function captureSpan(log: RequestLog): number {
   return log.count > 1 ? last - first : 0
 }
 
-function natImpacts(addresses: readonly string[], natSlot: Int32Array, requests: Uint32Array, answered: Uint32Array, kods: Uint32Array): NatImpact[] {
-  const impacts: NatImpact[] = addresses.map((address) => ({address, answered: 0, answeredShare: 0, kods: 0, requests: 0}))
-  for (let client = 0; client < natSlot.length; client++) {
-    const slot = natSlot[client]!
-    if (slot < 0) continue
-    const impact = impacts[slot]!
-    impact.requests = requests[client]!
-    impact.answered = answered[client]!
-    impact.kods = kods[client]!
-    impact.answeredShare = impact.requests > 0 ? impact.answered / impact.requests : 1
-  }
-  return impacts.filter((impact) => impact.requests > 0)
+function natImpacts(natClients: readonly number[], clients: readonly string[], requests: Uint32Array, answered: Uint32Array, kods: Uint32Array): NatImpact[] {
+  return natClients
+    .filter((client) => requests[client]! > 0)
+    .map((client) => ({address: clients[client]!, answered: answered[client]!, answeredShare: answered[client]! / requests[client]!, kods: kods[client]!, requests: requests[client]!}))
 }
 
 /** The `top` addresses with the most requests left unanswered (dropped or KoD). */

@@ -149,15 +149,17 @@ describe('NAT gateways versus one misbehaving client', () => {
     expect(report.violations[0]).toMatchObject({clients: 5, rule: 'min-poll-interval'})
   })
 
-  it('keeps every suspected NAT address beyond maxListed, in list order, for the limiter replay', () => {
+  it('keeps every suspected NAT beyond maxListed, in list order, for the limiter replay', () => {
     const builder = background(new LogBuilder(21), 100)
     for (const [address, hosts] of [['203.0.113.1', 40], ['203.0.113.2', 30], ['203.0.113.3', 20]] as const) nat(builder, address, hosts)
-    const report = analyseBehaviour(builder.build(), {durationSec: SEED_SEC, maxListed: 1})
+    const log = builder.build()
+    const report = analyseBehaviour(log, {durationSec: SEED_SEC, maxListed: 1})
     expect(report.suspectedNat).toHaveLength(1)
     expect(report.suspectedNatTotal).toBe(3)
-    expect(report.suspectedNatAddresses).toHaveLength(3)
-    expect(report.suspectedNatAddresses[0]).toBe(report.suspectedNat[0]!.address)
-    expect([...report.suspectedNatAddresses].sort()).toEqual(['203.0.113.1', '203.0.113.2', '203.0.113.3'])
+    const addresses = report.suspectedNatClients.map((client) => log.clients[client])
+    expect(addresses).toHaveLength(3)
+    expect(addresses[0]).toBe(report.suspectedNat[0]!.address)
+    expect([...addresses].sort()).toEqual(['203.0.113.1', '203.0.113.2', '203.0.113.3'])
   })
 })
 
