@@ -4,6 +4,7 @@ import {createGunzip} from 'node:zlib'
 import Papa from 'papaparse'
 
 import {BillwatchError} from '../errors.js'
+import {unopenableFile} from '../util/files.js'
 
 /** What billwatch can ingest. `kind` is the export; `container` how its bytes are packed. */
 export type FormatKind = 'cost-explorer-csv' | 'cur1' | 'cur1-manifest' | 'cur2' | 'focus' | 'usage-report'
@@ -87,8 +88,7 @@ async function readHead(path: string): Promise<Buffer> {
   try {
     handle = await open(path, 'r')
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    throw new BillwatchError('E_NOT_FOUND', code === 'ENOENT' ? 'no such file' : `cannot read (${code})`, {file: path})
+    throw unopenableFile(path, error)
   }
   try {
     const buffer = Buffer.alloc(HEAD_BYTES)

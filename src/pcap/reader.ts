@@ -1,6 +1,7 @@
 import {closeSync, fstatSync, openSync, readSync} from 'node:fs'
 
 import {BillwatchError} from '../errors.js'
+import {unopenableFile} from '../util/files.js'
 
 /**
  * A streaming reader for pcap (µs and ns, either byte order) and pcapng (several sections,
@@ -24,6 +25,7 @@ export interface Truncation {
 }
 
 const CHUNK_BYTES = 1024 * 1024
+const CAPTURE_EXPECTED = 'a pcap or pcapng file'
 /** A pcapng block or pcap record above this is corrupt framing, not a packet. */
 const MAX_RECORD_BYTES = 64 * 1024 * 1024
 /** libpcap's MAXIMUM_SNAPLEN; a pcap record above max(this, snaplen) is corrupt. */
@@ -118,12 +120,18 @@ export class CaptureReader {
     try {
       fd = openSync(path, 'r')
     } catch (error) {
-      throw new BillwatchError('E_NOT_FOUND', `cannot open capture: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {file: path})
+      throw unopenableFile(path, error, CAPTURE_EXPECTED)
     }
-    const size = fstatSync(fd).size
+    const stat = fstatSync(fd)
+    // Linux opens a directory for reading; only its first read fails (EISDIR).
+    if (stat.isDirectory()) {
+      closeSync(fd)
+      throw unopenableFile(path, 'EISDIR', CAPTURE_EXPECTED)
+    }
+    const size = stat.size
     if (size === 0) {
       closeSync(fd)
-      throw new BillwatchError('E_EMPTY', 'the capture file is empty', {file: path, expected: 'a pcap or pcapng file'})
+      throw new BillwatchError('E_EMPTY', 'the capture file is empty', {expected: CAPTURE_EXPECTED, file: path})
     }
     try {
       return new CaptureReader(path, fd, size, range)

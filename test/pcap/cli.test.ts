@@ -118,6 +118,14 @@ describe('billwatch pcap: human output and errors', () => {
     expect(existsSync(join(dir, 'bad.duckdb'))).toBe(false)
   })
 
+  it('says in words why a capture cannot be opened: no such file, a directory', async () => {
+    const missing = await runCli(['pcap', join(dir, 'nope.pcap'), '--json', '--db', db])
+    expect([missing.code, missing.json().error.code]).toEqual([1, 'E_NOT_FOUND'])
+    expect(missing.stderr.trim()).toBe(`billwatch: ${join(dir, 'nope.pcap')}: no such file, expected a pcap or pcapng file`)
+    const directory = await runCli(['pcap', dir, '--db', db])
+    expect([directory.code, directory.stderr.trim()]).toEqual([1, `billwatch: ${dir}: is a directory, expected a pcap or pcapng file`])
+  })
+
   it('replays the limiter settings given with --limiter, in order, and refuses a bad one in one line', async () => {
     const run = await runCli(['pcap', SAMPLE, '--limiter', 'chrony interval 1 burst 16 leak 2', '--limiter', 'ntpsec average 2 burst 40', '--json', '--db', db])
     expect(run.code).toBe(0)
