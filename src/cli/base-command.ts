@@ -12,13 +12,21 @@ import {createProgress, type ProgressReporter} from './progress.js'
  */
 export function usageError(error: unknown, command: string): BillwatchError {
   const parseError = error as Error & {args?: Array<{name: string}>}
-  const text = parseError instanceof Error ? parseError.message : String(error)
+  // oclif dims parts of its messages with ANSI colours when stderr is a terminal.
+  const text = (parseError instanceof Error ? parseError.message : String(error)).replace(/\u001B\[[\d;]*m/g, '')
   const help = {suggestions: [`${command} --help`]}
   if (/^Missing \d+ required arg/.test(text) && parseError.args?.length) {
     return new BillwatchError('E_USAGE', `missing ${parseError.args.map((arg) => arg.name.toUpperCase()).join(' ')}`, help)
   }
   const flagValue = /^Parsing (--[\w-]+)\s+([\s\S]*)$/.exec(text)
-  const reason = (flagValue ? flagValue[2]! : text).replace(/See more help with --help/g, '').replace(/\s+/g, ' ').trim()
+  const reason = (flagValue ? flagValue[2]! : text)
+    .replace(/See more help with --help/g, '')
+    .replace(/^The following errors? occurred:/, '')
+    .replace(/Missing required flag ([\w-]+)/g, 'missing required flag --$1')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .join('; ')
   const detail = reason.charAt(0).toLowerCase() + reason.slice(1)
   return new BillwatchError('E_USAGE', detail, flagValue ? {...help, field: flagValue[1]!} : help)
 }
