@@ -56,10 +56,9 @@ export async function loadSeries(store: Store, selection: SeriesSelection): Prom
   const usageTypes = await selectUsageTypes(store, selection.usageType)
   const label = selection.usageType ?? EGRESS_LABEL
   if (usageTypes.length === 0) {
-    throw new BillwatchError('E_NO_DATA', selection.usageType === undefined ? `no internet egress (${EGRESS_LABEL}) usage in store ${store.path}` : `no usage type matches ${selection.usageType} in store ${store.path}`, {
-      field: 'usage-type',
-      suggestions: ['billwatch status (lists the usage types the store holds)', 'billwatch ingest FILE…'],
-    })
+    const suggestions = ['billwatch status (lists the usage types the store holds)', 'billwatch ingest FILE…']
+    if (selection.usageType === undefined) throw new BillwatchError('E_NO_DATA', `no internet egress (${EGRESS_LABEL}) usage in store ${store.path}`, {suggestions})
+    throw new BillwatchError('E_NO_DATA', `no usage type matches ${selection.usageType} in store ${store.path}`, {field: '--usage-type', suggestions})
   }
   const where = `list_contains($types, usage_type) AND ($since::DATE IS NULL OR day >= $since::DATE) AND ($until::DATE IS NULL OR day <= $until::DATE)`
   // Days come back as day numbers (days since 1970-01-01): one list per series is far cheaper than a row per day.
