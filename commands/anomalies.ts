@@ -63,7 +63,7 @@ day a step starts to cost money (costStepDate) can come days after the usage ste
       try {
         writeFileSync(flags.svg, renderSvgChart(chart))
       } catch (error) {
-        throw new BillwatchError('E_NOT_FOUND', `cannot write ${flags.svg}: ${(error as Error).message}`, {cause: error, field: 'svg'})
+        throw new BillwatchError('E_NOT_FOUND', `cannot write ${flags.svg}: ${(error as Error).message}`, {cause: error, field: '--svg'})
       }
       this.note(`wrote ${flags.svg}`)
     }

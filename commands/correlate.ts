@@ -104,13 +104,13 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
 
 function parseWindow(text: string): [number, number] {
   const match = /^(\d+(?:\.\d+)?)(?:,(\d+(?:\.\d+)?))?$/.exec(text.trim())
-  if (!match) throw new BillwatchError('E_USAGE', '', {expected: 'BEFORE[,AFTER] days, e.g. 7,1', field: 'window', got: text})
+  if (!match) throw new BillwatchError('E_USAGE', '', {expected: 'BEFORE[,AFTER] days, e.g. 7,1', field: '--window', got: text})
   return [Number(match[1]), match[2] === undefined ? 1 : Number(match[2])]
 }
 
 function checkDate(date: string): string {
   if (!isDay(date)) {
-    throw new BillwatchError('E_USAGE', '', {expected: 'a day as YYYY-MM-DD', field: 'date', got: date})
+    throw new BillwatchError('E_USAGE', '', {expected: 'a day as YYYY-MM-DD', field: '--date', got: date})
   }
   return date
 }

@@ -26,9 +26,9 @@ const FORMAT = `${RECORD}%H${FIELD}%P${FIELD}%an <%ae>${FIELD}%aI${FIELD}%cI${FI
 /** Opens a configuration repository: a work tree, a linked worktree or a bare repository. */
 export function openRepository(path: string): Repository {
   const abs = resolve(path)
-  if (!existsSync(abs)) throw new BillwatchError('E_NOT_FOUND', `repository ${path} does not exist`, {file: path})
+  if (!existsSync(abs)) throw new BillwatchError('E_NOT_FOUND', 'no such directory', {expected: 'a git repository (e.g. /etc with etckeeper)', file: path})
   if (!statSync(abs).isDirectory()) {
-    throw new BillwatchError('E_GIT', 'not a git repository', {expected: 'a directory holding a git repository (e.g. /etc with etckeeper)', file: path})
+    throw new BillwatchError('E_GIT', 'not a directory', {expected: 'a git repository (e.g. /etc with etckeeper)', file: path})
   }
   const probe = git(abs, ['rev-parse', '--absolute-git-dir', '--is-bare-repository'])
   if (probe.status !== 0) {

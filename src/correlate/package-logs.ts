@@ -64,7 +64,7 @@ export function checkZone(zone: string, file?: string): string {
     throw new BillwatchError('E_VALUE', 'unknown time zone', {
       expected: "UTC, an offset like +02:00, or an IANA name like Europe/Berlin",
       got: zone,
-      ...(file === undefined ? {field: 'log-tz'} : {file}),
+      ...(file === undefined ? {field: '--log-tz'} : {file}),
     })
   }
 }

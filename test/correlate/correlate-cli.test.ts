@@ -124,6 +124,6 @@ describe('billwatch correlate on the seed story', () => {
     expect(json.json().error).toMatchObject({code: 'E_GIT', file: plain})
     const date = await runCli(['correlate', '--repo', repo, '--date', '30/03/2014'])
     expect(date.code).toBe(2)
-    expect(date.stderr).toContain('column "date": expected a day as YYYY-MM-DD, got "30/03/2014"')
+    expect(date.stderr).toContain('--date: expected a day as YYYY-MM-DD, got "30/03/2014"')
   })
 })

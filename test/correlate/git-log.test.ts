@@ -113,8 +113,9 @@ describe('git history of a configuration repository', () => {
       }
       const file = join(outside.dir, 'file.txt')
       writeFileSync(file, 'x')
-      expect(() => openRepository(file)).toThrow(/not a git repository/)
-      expect(() => openRepository(join(notRepo, 'missing'))).toThrow(expect.objectContaining({code: 'E_NOT_FOUND'}))
+      expect(() => openRepository(file)).toThrow(`${file}: not a directory, expected a git repository (e.g. /etc with etckeeper)`)
+      const missing = join(notRepo, 'missing')
+      expect(() => openRepository(missing)).toThrow(expect.objectContaining({code: 'E_NOT_FOUND', message: `${missing}: no such directory, expected a git repository (e.g. /etc with etckeeper)`}))
     } finally {
       outside.cleanup()
     }
