@@ -2,7 +2,7 @@ import {writeFileSync} from 'node:fs'
 
 import {Flags} from '@oclif/core'
 
-import {analyseAnomalies, type AnomaliesResult, DEFAULT_MIN_RATIO, EGRESS_LABEL, renderLogChart, renderSvgChart} from '../src/anomalies/index.js'
+import {analyseAnomalies, type AnomaliesOptions, type AnomaliesResult, checkAnomaliesOptions, DEFAULT_MIN_RATIO, EGRESS_LABEL, renderLogChart, renderSvgChart} from '../src/anomalies/index.js'
 import {formatAmount} from '../src/anomalies/chart.js'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {parsePricePerGb, pricePerGbFlag} from '../src/cli/price-flag.js'
@@ -44,18 +44,17 @@ day a step starts to cost money (costStepDate) can come days after the usage ste
     const {flags} = this
     const price = parsePricePerGb(flags['price-per-gb'])
     const progress = this.progress('analysing series')
-    const result = await this.withStore(
-      (store) =>
-        analyseAnomalies(store, {
-          minRatio: parseNumber(flags['min-ratio'], 'min-ratio'),
-          onProgress: progress.update,
-          ...(price === undefined ? {} : {pricePerGb: price}),
-          ...(flags.since === undefined ? {} : {since: flags.since}),
-          ...(flags.until === undefined ? {} : {until: flags.until}),
-          ...(flags['usage-type'] === undefined ? {} : {usageType: flags['usage-type']}),
-        }),
-      {mustExist: true},
-    )
+    const options: AnomaliesOptions = {
+      minRatio: parseNumber(flags['min-ratio'], '--min-ratio'),
+      onProgress: progress.update,
+      ...(price === undefined ? {} : {pricePerGb: price}),
+      ...(flags.since === undefined ? {} : {since: flags.since}),
+      ...(flags.until === undefined ? {} : {until: flags.until}),
+      ...(flags['usage-type'] === undefined ? {} : {usageType: flags['usage-type']}),
+    }
+    // A bad flag is a usage error (exit 2) even when there is no store yet.
+    checkAnomaliesOptions(options)
+    const result = await this.withStore((store) => analyseAnomalies(store, options), {mustExist: true})
     progress.done()
     const ofTotal = (s: {usageType: string}) => s.usageType === result.usageType
     const chart = {note: `Cost: ${result.pricing.label}`, points: result.series, spikes: result.spikes.filter((s) => ofTotal(s)), steps: result.steps.filter((s) => ofTotal(s)), title: `${result.usageType} per day, ${result.firstDay} .. ${result.lastDay}`, unit: result.unit}

@@ -55,16 +55,7 @@ export interface AnomaliesResult {
 
 /** Loads the selected usage from the store and finds its steps and spikes (see AnomaliesOptions). */
 export async function analyseAnomalies(store: Store, options: AnomaliesOptions = {}): Promise<AnomaliesResult> {
-  const since = checkDay(options.since, '--since')
-  const until = checkDay(options.until, '--until')
-  if (since !== undefined && until !== undefined && since > until) {
-    throw new BillwatchError('E_USAGE', `${since} is after --until ${until}`, {field: '--since'})
-  }
-  const minRatio = options.minRatio ?? DEFAULT_MIN_RATIO
-  if (!(minRatio >= 1)) throw new BillwatchError('E_USAGE', '', {expected: 'a ratio ≥ 1', field: '--min-ratio', got: String(options.minRatio)})
-  if (options.pricePerGb !== undefined && !(options.pricePerGb >= 0)) {
-    throw new BillwatchError('E_USAGE', '', {expected: 'a price ≥ 0 in USD per GB', field: '--price-per-gb', got: String(options.pricePerGb)})
-  }
+  const {minRatio, since, until} = checkAnomaliesOptions(options)
   const set = await loadSeries(store, {
     ...(options.usageType === undefined ? {} : {usageType: options.usageType}),
     ...(since === undefined ? {} : {since}),
@@ -95,6 +86,21 @@ export async function analyseAnomalies(store: Store, options: AnomaliesOptions =
     usageTypes: set.usageTypes,
     weekly,
   }
+}
+
+/** Throws E_USAGE for options out of range (callers check before opening the store); returns them with defaults. */
+export function checkAnomaliesOptions(options: AnomaliesOptions): {since?: string; until?: string; minRatio: number} {
+  const since = checkDay(options.since, '--since')
+  const until = checkDay(options.until, '--until')
+  if (since !== undefined && until !== undefined && since > until) {
+    throw new BillwatchError('E_USAGE', `${since} is after --until ${until}`, {field: '--since'})
+  }
+  const minRatio = options.minRatio ?? DEFAULT_MIN_RATIO
+  if (!(minRatio >= 1)) throw new BillwatchError('E_USAGE', '', {expected: 'a ratio ≥ 1', field: '--min-ratio', got: String(options.minRatio)})
+  if (options.pricePerGb !== undefined && !(options.pricePerGb >= 0)) {
+    throw new BillwatchError('E_USAGE', '', {expected: 'a price ≥ 0 in USD per GB', field: '--price-per-gb', got: String(options.pricePerGb)})
+  }
+  return {minRatio, ...(since === undefined ? {} : {since}), ...(until === undefined ? {} : {until})}
 }
 
 function checkDay(value: string | undefined, field: string): string | undefined {

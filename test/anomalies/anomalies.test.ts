@@ -81,6 +81,11 @@ describe('anomalies on the seed usage report (ingested by the real CLI)', () => 
     expect(run.json().error).toMatchObject({code: 'E_USAGE', field: '--since'})
     const human = await runCli(['anomalies', '--db', db, '--since', '30/03/2014'])
     expect(human.stderr.trim().split('\n')[0]).toBe('billwatch: --since: expected a UTC day YYYY-MM-DD, got "30/03/2014"')
+    // Checked before the store is opened: a usage error, not "no store", and no store created.
+    const noStore = join(tmp.dir, 'none.duckdb')
+    const reversed = await runCli(['anomalies', '--db', noStore, '--since', '2014-04-01', '--until', '2014-03-01'])
+    expect([reversed.code, reversed.stderr.trim()]).toEqual([2, 'billwatch: --since: 2014-04-01 is after --until 2014-03-01'])
+    expect(existsSync(noStore)).toBe(false)
   })
 })
 
