@@ -6,7 +6,7 @@ import {startWorker} from '../util/worker.js'
 import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf} from '../ntp/packet.js'
 import {AddressTable, parseAddressWords} from './addresses.js'
 import {IP_PROTOCOL, PacketDecoder, word} from './decode.js'
-import {type ByteRange, CaptureReader, type CaptureFormat, findPcapRecordBoundary, type Truncation} from './reader.js'
+import {type ByteRange, CaptureReader, type CaptureFormat, findRecordBoundary, type Truncation} from './reader.js'
 import type {RequestLog} from './request-log.js'
 
 export interface AnalyseOptions {
@@ -115,10 +115,8 @@ const modeOf = ntpModeOf
 const versionOf = ntpVersionOf
 const readWord = word
 
-/** The pcap file header; a later part of the file starts past it. */
-const FILE_HEADER_BYTES = 24
 /**
- * Captures at least this big are read in two parts side by side (pcap only): the scan is bound by
+ * Captures at least this big are read in two parts side by side: the scan is bound by
  * memory latency (address, client and request tables), which a second core halves. Overridable for
  * tests with BILLWATCH_PCAP_SPLIT_BYTES.
  */
@@ -143,6 +141,9 @@ export interface ScanState {
   /** [all, outbound, inbound, NTP outbound]. */
   totals: TrafficTotals[]
   truncation: Truncation | undefined
+  /** Link types of interfaces described inside this part (pcapng), and the largest snaplen. */
+  linkTypes: number[]
+  snaplen: number
   udpPorts: Float64Array
 }
 
@@ -161,9 +162,10 @@ export function analyseCapture(path: string, options: AnalyseOptions = {}): Capt
 }
 
 /**
- * analyseCapture using both cores: a pcap of SPLIT_MIN_BYTES or more is read in two halves at once,
- * the second in a worker thread, and merged; the result is the one pass's, count for count.
- * Smaller files, pcapng, and a file whose middle shows no clear record boundary take the one pass.
+ * analyseCapture using both cores: a capture of SPLIT_MIN_BYTES or more is read in two halves at
+ * once, the second in a worker thread, and merged; the result is the one pass's, count for count.
+ * Smaller files, a file whose middle shows no clear record boundary, and a pcapng whose interfaces
+ * change after its first packets (the second half would not know them) take the one pass.
  */
 export async function analyseCaptureParallel(path: string, options: AnalyseOptions = {}): Promise<CaptureAnalysis> {
   const splitMin = Number(process.env.BILLWATCH_PCAP_SPLIT_BYTES ?? SPLIT_MIN_BYTES)
@@ -173,8 +175,8 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   } catch {
     return analyseCapture(path, options)
   }
-  const split = size >= splitMin ? findPcapRecordBoundary(path, Math.floor(size / 2)) : undefined
-  if (split === undefined || split <= FILE_HEADER_BYTES || split >= size) return analyseCapture(path, options)
+  const split = size >= splitMin ? findRecordBoundary(path, Math.floor(size / 2)) : undefined
+  if (split === undefined || split >= size) return analyseCapture(path, options)
   // The worker loads its modules while this thread picks the host.
   const later = startWorker<PartInput, ScanState>(import.meta.url, './scan-worker')
   let choice: HostChoice
@@ -188,8 +190,12 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   later.post({from: split, host, ntpPort, path, to: size})
   const progress = options.onProgress
   // The first half's progress stands for both: the halves advance together.
-  const scaled = progress && ((done: number, total?: number) => progress(Math.min(size, ((done - FILE_HEADER_BYTES) / (split - FILE_HEADER_BYTES)) * size), total))
-  const first = new CaptureScan(path, host, ntpPort, scaled, {from: FILE_HEADER_BYTES, to: split}, size)
+  const scaled = progress && ((done: number, total?: number) => progress(Math.min(size, (done / split) * size), total))
+  const first = new CaptureScan(path, host, ntpPort, scaled, {from: 0, to: split}, size)
+  if (first.interfacesChangedAfterPackets) {
+    later.cancel()
+    return analyseCapture(path, options)
+  }
   first.merge(await later.result)
   return finish(path, first, {explicit, host, ntpPort}, options)
 }
@@ -354,6 +360,9 @@ class CaptureScan {
   private lastPacketSec = Number.NEGATIVE_INFINITY
   private readonly reader: CaptureReader
   private partTruncation: Truncation | undefined
+  /** Link types and snaplen a merged later part adds to this part's reader's. */
+  private readonly partLinkTypes: number[] = []
+  private partSnaplen = 0
 
   /** Replies of a later part that found no waiting request in it: matched against earlier parts on merge. */
   private readonly orphans: number[] | undefined
@@ -368,7 +377,7 @@ class CaptureScan {
     logForBytes?: number,
   ) {
     this.reader = CaptureReader.open(path, range)
-    if (range && range.from > FILE_HEADER_BYTES) this.orphans = []
+    if (range && range.from > this.reader.firstRecordOffset) this.orphans = []
     // Size the log for a typical NTP capture to avoid regrowth.
     const bytes = range ? range.to - range.from : this.reader.fileBytes
     const expected = expectedRequests(bytes)
@@ -617,6 +626,7 @@ class CaptureScan {
       firstPacketSec: this.firstPacketSec,
       kissCodes: [...this.kissCodes],
       lastPacketSec: this.lastPacketSec,
+      linkTypes: this.reader.linkTypes,
       orphans: Float64Array.from(this.orphans ?? []),
       otherProtocols: [...this.otherProtocols],
       records: this.recordBytes.slice(0, this.table.count * RECORD_F64),
@@ -624,6 +634,7 @@ class CaptureScan {
         client: this.client.slice(0, n), mode: this.mode.slice(0, n), reply: this.reply.slice(0, n), replyIpBytes: this.replyIpBytes.slice(0, n),
         srcPort: this.srcPort.slice(0, n), timeSec: this.timeSec.slice(0, n), transmitKey: this.transmitKey.slice(0, n), version: this.version.slice(0, n),
       },
+      snaplen: this.reader.snaplen,
       tcpPorts: this.tcpPorts,
       totals: [this.totals, this.outbound, this.inbound, this.ntpOutbound],
       truncation,
@@ -701,6 +712,13 @@ class CaptureScan {
     this.lastPacketSec = Math.max(this.lastPacketSec, part.lastPacketSec)
     // Only the last part can end in a cut record.
     this.partTruncation = part.truncation
+    this.partLinkTypes.push(...part.linkTypes.filter((type) => !this.reader.linkTypes.includes(type) && !this.partLinkTypes.includes(type)))
+    this.partSnaplen = Math.max(this.partSnaplen, part.snaplen)
+  }
+
+  /** pcapng: interfaces changed after the first packets of this part, so a later part may misread its own. */
+  get interfacesChangedAfterPackets(): boolean {
+    return this.reader.interfacesChangedAfterPackets
   }
 
   busiestAddressWords(): [number, number, number, number] | undefined {
@@ -763,7 +781,7 @@ class CaptureScan {
       ipv4Packets: this.ipv4Packets,
       ipv6Packets: this.ipv6Packets,
       lastSec: hasTime ? this.lastPacketSec : Number.NaN,
-      linkTypes: reader.linkTypes,
+      linkTypes: [...reader.linkTypes, ...this.partLinkTypes],
       nonIpPackets: this.nonIpPackets,
       ntp: {
         answeredClients,
@@ -796,7 +814,7 @@ class CaptureScan {
       otherPackets: this.otherPackets,
       outbound: this.outbound,
       packets: this.totals.packets,
-      snaplen: reader.snaplen,
+      snaplen: Math.max(reader.snaplen, this.partSnaplen),
       snappedPackets: this.snappedPackets,
       truncated: this.partTruncation ?? reader.truncation,
     }

@@ -73,6 +73,14 @@ export class CaptureReader {
   truncation: Truncation | undefined
   /** Records read so far (packets, plus pcapng blocks of every kind). */
   records = 0
+  /** File offset of the first record after the pcap header or pcapng's leading section and interface blocks. */
+  readonly firstRecordOffset: number
+  /**
+   * pcapng: a section header or interface block came after a packet. A later part of the file, read
+   * with only the leading blocks' interfaces, may then misread its packets' interfaces.
+   */
+  interfacesChangedAfterPackets = false
+  private sawPacket = false
 
   private readonly fd: number
   private buffer: Buffer
@@ -101,19 +109,22 @@ export class CaptureReader {
     this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength)
     this.data = this.buffer
     this.format = this.readFileHeader()
+    if (this.format === 'pcapng') this.readLeadingBlocks()
+    this.firstRecordOffset = this.position
     if (range) {
-      if (this.format !== 'pcap') throw new BillwatchError('E_PCAP', 'only pcap files can be read from a record offset', {file: path})
-      // Records from `from` (a record boundary) up to `to`; the file header above set the byte order and units.
-      this.bufferFileOffset = range.from
+      // Records from `from` (a record boundary; 0 for the first) up to `to`; the header (pcap) or the
+      // leading blocks (pcapng: section header, interfaces) read above set byte order, units, link types.
+      this.bufferFileOffset = Math.max(range.from, this.firstRecordOffset)
       this.start = 0
       this.end = 0
+      this.eof = false
       this.limit = Math.min(range.to, fileBytes)
     }
   }
 
   /**
-   * Opens a capture and reads its file header; throws E_NOT_FOUND / E_EMPTY / E_PCAP. With `range`
-   * (pcap only), reads just the records in [from, to): parts of one file scanned side by side.
+   * Opens a capture and reads its file header; throws E_NOT_FOUND / E_EMPTY / E_PCAP. With `range`,
+   * reads just the records in [from, to): parts of one file scanned side by side.
    */
   static open(path: string, range?: ByteRange): CaptureReader {
     let fd: number
@@ -194,15 +205,37 @@ export class CaptureReader {
       this.start = at + blockLength
       this.records++
       if (type === PCAPNG_EPB || type === PCAPNG_PB) {
+        this.sawPacket = true
         if (this.readTimedPacket(at, blockLength, type === PCAPNG_PB)) return true
       } else if (type === PCAPNG_SPB) {
+        this.sawPacket = true
         if (this.readSimplePacket(at, blockLength)) return true
       } else if (type === PCAPNG_IDB) {
+        if (this.sawPacket) this.interfacesChangedAfterPackets = true
         this.readInterface(at, blockLength)
       } else if (type === PCAPNG_SHB) {
+        if (this.sawPacket) this.interfacesChangedAfterPackets = true
         this.interfaces = []
       }
       // Name resolution, statistics, custom and unknown blocks are skipped by length.
+    }
+  }
+
+  /**
+   * pcapng: reads the blocks before the first packet block (section header, interfaces, name
+   * resolution…), so a part of the file read from a later offset knows the interfaces.
+   */
+  private readLeadingBlocks(): void {
+    while (this.ensure(12)) {
+      const type = this.view.getUint32(this.start, this.littleEndian)
+      if (type === PCAPNG_EPB || type === PCAPNG_PB || type === PCAPNG_SPB) break
+      if (type === PCAPNG_SHB) this.readSectionByteOrder()
+      const blockLength = this.view.getUint32(this.start + 4, this.littleEndian)
+      if (blockLength < 12 || blockLength % 4 !== 0 || blockLength > MAX_RECORD_BYTES || !this.ensure(blockLength)) break
+      if (type === PCAPNG_IDB) this.readInterface(this.start, blockLength)
+      else if (type === PCAPNG_SHB) this.interfaces = []
+      this.start += blockLength
+      this.records++
     }
   }
 
@@ -368,49 +401,89 @@ export class CaptureReader {
   }
 }
 
-/** Consecutive record headers that must look right before an offset counts as a record boundary. */
+/** Consecutive records that must look right before an offset counts as a record boundary. */
 const BOUNDARY_CHAIN = 64
+/** How far past `near` a boundary is looked for. */
+const BOUNDARY_WINDOW_BYTES = 4 * 1024 * 1024
 
 /**
- * A pcap record boundary near `near`, found without reading the file up to it: the first offset in a
- * window from which BOUNDARY_CHAIN consecutive record headers are plausible (lengths within the
- * snaplen, sub-second fraction in range, timestamps within an hour of each other). Undefined for
- * pcapng, for small files, or when no offset qualifies: the caller then reads the file in one pass.
+ * A record boundary near `near`, found without reading the file up to it: the first offset in a
+ * window from which BOUNDARY_CHAIN consecutive records look right — pcap: lengths within the snaplen,
+ * sub-second fraction in range, timestamps within an hour of each other; pcapng: packet blocks whose
+ * length is repeated at their end. Undefined for small files, or when no offset qualifies: the caller
+ * then reads the file in one pass.
  */
-export function findPcapRecordBoundary(path: string, near: number): number | undefined {
+export function findRecordBoundary(path: string, near: number): number | undefined {
   const reader = CaptureReader.open(path)
   try {
-    if (reader.format !== 'pcap' || !reader.next()) return undefined
-    const firstSec = reader.timeSec
-    const snap = Math.max(reader.snaplen, PCAP_MAX_SNAPLEN)
-    const unitsPerSecond = reader.timestampUnitsPerSecond[0] ?? 1e6
-    const le = reader.littleEndian
-    const window = Buffer.allocUnsafe(4 * 1024 * 1024)
+    if (!reader.next() || near <= reader.firstRecordOffset) return undefined
+    const window = Buffer.allocUnsafe(BOUNDARY_WINDOW_BYTES)
     const fd = openSync(path, 'r')
     try {
-      const read = readSync(fd, window, 0, window.length, near)
+      // pcapng blocks are 32-bit aligned from the start of the file.
+      const from = reader.format === 'pcapng' ? near - (near % 4) : near
+      const read = readSync(fd, window, 0, window.length, from)
       const view = new DataView(window.buffer, window.byteOffset, read)
-      const plausibleFrom = (at: number): boolean => {
-        let previous = Number.NaN
-        for (let n = 0; n < BOUNDARY_CHAIN; n++) {
-          if (at + 16 > read) return n >= BOUNDARY_CHAIN / 4
-          const seconds = view.getUint32(at, le)
-          const fraction = view.getUint32(at + 4, le)
-          const caplen = view.getUint32(at + 8, le)
-          const origlen = view.getUint32(at + 12, le)
-          if (fraction >= unitsPerSecond || caplen > snap || caplen > origlen || origlen > PCAP_MAX_SNAPLEN || caplen < 14) return false
-          if (seconds + 1 < firstSec || (previous === previous && Math.abs(seconds - previous) > 3600)) return false
-          previous = seconds
-          at += 16 + caplen
-        }
-        return true
-      }
-      for (let at = 0; at + 16 <= read; at++) if (plausibleFrom(at)) return near + at
+      const plausibleFrom = reader.format === 'pcap' ? pcapChain(view, reader) : pcapngChain(view, reader.littleEndian)
+      const step = reader.format === 'pcapng' ? 4 : 1
+      for (let at = 0; at + 16 <= read; at += step) if (plausibleFrom(at)) return from + at
       return undefined
     } finally {
       closeSync(fd)
     }
   } finally {
     reader.close()
+  }
+}
+
+/** Whether BOUNDARY_CHAIN pcap record headers from `at` look right (the window's end may cut the chain). */
+function pcapChain(view: DataView, reader: CaptureReader): (at: number) => boolean {
+  const firstSec = reader.timeSec
+  const snap = Math.max(reader.snaplen, PCAP_MAX_SNAPLEN)
+  const unitsPerSecond = reader.timestampUnitsPerSecond[0] ?? 1e6
+  const le = reader.littleEndian
+  return (start) => {
+    let at = start
+    let previous = Number.NaN
+    for (let n = 0; n < BOUNDARY_CHAIN; n++) {
+      if (at + 16 > view.byteLength) return n >= BOUNDARY_CHAIN / 4
+      const seconds = view.getUint32(at, le)
+      const fraction = view.getUint32(at + 4, le)
+      const caplen = view.getUint32(at + 8, le)
+      const origlen = view.getUint32(at + 12, le)
+      if (fraction >= unitsPerSecond || caplen > snap || caplen > origlen || origlen > PCAP_MAX_SNAPLEN || caplen < 14) return false
+      if (seconds + 1 < firstSec || (previous === previous && Math.abs(seconds - previous) > 3600)) return false
+      previous = seconds
+      at += 16 + caplen
+    }
+    return true
+  }
+}
+
+/**
+ * Whether BOUNDARY_CHAIN pcapng blocks from `at` look right: packet, statistics or name-resolution
+ * blocks, each with its length repeated at its end. A section header or interface block is not taken:
+ * a part must start where the leading blocks' interfaces still hold.
+ */
+function pcapngChain(view: DataView, le: boolean): (at: number) => boolean {
+  const PCAPNG_ISB = 5
+  const PCAPNG_NRB = 4
+  return (start) => {
+    let at = start
+    let packets = 0
+    for (let n = 0; n < BOUNDARY_CHAIN; n++) {
+      if (at + 12 > view.byteLength) return packets >= BOUNDARY_CHAIN / 4
+      const type = view.getUint32(at, le)
+      const length = view.getUint32(at + 4, le)
+      const packet = type === PCAPNG_EPB || type === PCAPNG_SPB || type === PCAPNG_PB
+      if (!packet && type !== PCAPNG_ISB && type !== PCAPNG_NRB) return false
+      if (length < 12 || length % 4 !== 0 || length > MAX_RECORD_BYTES) return false
+      if (at + length > view.byteLength) return packets >= BOUNDARY_CHAIN / 4
+      if (view.getUint32(at + length - 4, le) !== length) return false
+      if (type === PCAPNG_EPB && (length < 32 || view.getUint32(at + 20, le) > length - 32)) return false
+      if (packet) packets++
+      at += length
+    }
+    return true
   }
 }

@@ -76,6 +76,13 @@ export class CaptureWriter {
     for (const iface of interfaces) this.interfaceBlock(iface)
   }
 
+  /** pcapng: describes one more interface in the current section, as dumpcap does for one added mid-capture; returns its id. */
+  addInterface(iface: InterfaceSpec): number {
+    this.interfaces.push(iface)
+    this.interfaceBlock(iface)
+    return this.interfaces.length - 1
+  }
+
   packet(timeSec: number, frame: Uint8Array, options: PacketOptions = {}): void {
     const caplen = frame.length
     const origlen = options.origlen ?? caplen

@@ -5,7 +5,7 @@ import {afterAll, describe, expect, it} from 'vitest'
 
 import {analyseCapture, analyseCaptureParallel} from '../../src/pcap/analyse.js'
 import {LINKTYPE} from '../../src/pcap/decode.js'
-import {findPcapRecordBoundary} from '../../src/pcap/reader.js'
+import {CaptureReader, findRecordBoundary} from '../../src/pcap/reader.js'
 import {CaptureWriter, linkFrame, udpPacket} from '../../src/pcap/writer.js'
 import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 
@@ -21,7 +21,7 @@ describe('a capture read in two halves side by side', () => {
     for (const near of [100_000, 200_000, 300_000]) {
       let at = 24
       while (at < near) at += 16 + view.getUint32(at + 8, true)
-      expect(findPcapRecordBoundary(SAMPLE, near)).toBe(at)
+      expect(findRecordBoundary(SAMPLE, near)).toBe(at)
     }
   })
 
@@ -83,5 +83,104 @@ describe('a capture whose address table starts at an odd size', () => {
     const analysis = analyseCapture(path, {host: server})
     expect(analysis.ntp.requestingClients).toBe(5000)
     expect(analysis.ntp.answeredClients).toBe(5000)
+  })
+})
+
+describe('a pcapng read in two halves side by side', () => {
+  const tmp = tempDir()
+  afterAll(() => tmp.cleanup())
+
+  /**
+   * The sample's packets as pcapng (dumpcap's and tshark's default format). `extra` writes more
+   * blocks a quarter of the way in, and returns the interface id the packets after it use.
+   */
+  function samplePcapng(name: string, extra?: (writer: CaptureWriter) => number): string {
+    const path = join(tmp.dir, name)
+    const writer = new CaptureWriter(path, {format: 'pcapng', interfaces: [{linkType: LINKTYPE.ethernet, tsresol: 9}]})
+    const reader = CaptureReader.open(SAMPLE)
+    const total = statSync(SAMPLE).size
+    let interfaceId: number | undefined
+    try {
+      while (reader.next()) {
+        if (extra && interfaceId === undefined && reader.position > total / 4) interfaceId = extra(writer)
+        writer.packet(reader.timeSec, reader.data.subarray(reader.offset, reader.offset + reader.caplen), {interfaceId: interfaceId ?? 0, origlen: reader.origlen})
+      }
+    } finally {
+      reader.close()
+      writer.close()
+    }
+    return path
+  }
+
+  /** Both ways in process: split at the middle (forced by BILLWATCH_PCAP_SPLIT_BYTES=0) and one pass. */
+  async function splitAndWhole(path: string) {
+    const previous = process.env.BILLWATCH_PCAP_SPLIT_BYTES
+    process.env.BILLWATCH_PCAP_SPLIT_BYTES = '0'
+    try {
+      return {split: await analyseCaptureParallel(path, {host: 'auto'}), whole: analyseCapture(path, {host: 'auto'})}
+    } finally {
+      if (previous === undefined) delete process.env.BILLWATCH_PCAP_SPLIT_BYTES
+      else process.env.BILLWATCH_PCAP_SPLIT_BYTES = previous
+    }
+  }
+
+  it('finds the block boundary a walk from the start reaches, past the section header and interface blocks', () => {
+    const path = samplePcapng('sample.pcapng')
+    const bytes = readFileSync(path)
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    for (const near of [100_000, 200_001, 300_002]) {
+      let at = 0
+      while (at < near || view.getUint32(at, true) !== 6) at += view.getUint32(at + 4, true)
+      expect(findRecordBoundary(path, near)).toBe(at)
+    }
+  })
+
+  it('gives the one-pass result count for count, and the same counts as the pcap it was written from', async () => {
+    const path = samplePcapng('sample.pcapng')
+    const {split, whole} = await splitAndWhole(path)
+    expect(split).toEqual(whole)
+    const pcap = analyseCapture(SAMPLE, {host: 'auto'})
+    expect([split.format, split.packets, split.bytes, split.billableBytes, split.ntp.requests, split.ntp.answeredClients]).toEqual(['pcapng', pcap.packets, pcap.bytes, pcap.billableBytes, pcap.ntp.requests, pcap.ntp.answeredClients])
+  })
+
+  it('reads a new section in the second half with its own interfaces and link type', async () => {
+    // From the middle on, a second section whose one interface is raw IP (link type 101).
+    const path = join(tmp.dir, 'two-sections.pcapng')
+    const writer = new CaptureWriter(path, {format: 'pcapng'})
+    const reader = CaptureReader.open(SAMPLE)
+    const half = statSync(SAMPLE).size / 2
+    let raw = false
+    try {
+      while (reader.next()) {
+        const frame = reader.data.subarray(reader.offset, reader.offset + reader.caplen)
+        if (!raw && reader.position > half) {
+          writer.section([{linkType: LINKTYPE.raw}])
+          raw = true
+        }
+        // The sample is Ethernet: its IP packet starts after the 14-byte header.
+        writer.packet(reader.timeSec, raw ? frame.subarray(14) : frame)
+      }
+    } finally {
+      reader.close()
+      writer.close()
+    }
+    const {split, whole} = await splitAndWhole(path)
+    expect(split).toEqual(whole)
+    expect(split.linkTypes).toEqual([LINKTYPE.ethernet, LINKTYPE.raw])
+  })
+
+  it('reads the file in one pass when an interface is added after the first packets', async () => {
+    // Packets after the new interface's description use it: a second half read with only the
+    // leading interfaces could not tell which interface id 1 is.
+    const path = samplePcapng('late-interface.pcapng', (writer) => writer.addInterface({linkType: LINKTYPE.ethernet, tsresol: 6}))
+    const firstHalf = CaptureReader.open(path, {from: 0, to: findRecordBoundary(path, statSync(path).size / 2)!})
+    try {
+      while (firstHalf.next());
+      expect(firstHalf.interfacesChangedAfterPackets).toBe(true)
+    } finally {
+      firstHalf.close()
+    }
+    const {split, whole} = await splitAndWhole(path)
+    expect(split).toEqual(whole)
   })
 })
