@@ -3,13 +3,14 @@
  *
  *   node --import tsx bench/pcap/run.ts [--regenerate]
  *
- * 1. writes bench/out/seed.pcap (~595 MB, 5.6M packets, 2.8M NTP replies, ~250k clients) unless present;
+ * 1. writes bench/out/seed.pcap (~595 MB, 5.6M packets, 2.8M NTP replies, ~250k clients) and the same
+ *    packets as bench/out/seed.pcapng unless present;
  * 2. transpiles the CLI to bench/out/cli (esbuild, no bundling) so the timing is the shipped JavaScript,
  *    not tsx compiling TypeScript at start-up;
  * 3. times `cat FILE > /dev/null`, (a) `tcpdump -r FILE -w - 'src port 123' | wc -c`, (b) the seed's
  *    `tcpdump -nr | awk | sed | sort | uniq | wc -l` client count, and `billwatch pcap FILE --json`;
- *    best of 3 runs each; prints wall seconds, MB/s and peak RSS, and checks billwatch's counts
- *    against (a) and (b).
+ *    best of 3 runs each, and `billwatch pcap` on the pcapng; prints wall seconds, MB/s and peak RSS,
+ *    and checks billwatch's counts against (a) and (b) and the pcapng's against the pcap's.
  * Targets (issue 5): ≥ 10x faster than (b), within 2x of (a), ≥ 300 MB/s, peak RSS < 600 MB.
  */
 import {execFileSync, spawnSync} from 'node:child_process'
@@ -18,11 +19,15 @@ import {cpus, loadavg, tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {CaptureReader} from '../../src/pcap/reader.js'
+import {CaptureWriter} from '../../src/pcap/writer.js'
 import {generateCapture, SCENARIOS} from './scenario.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const OUT = join(ROOT, 'bench/out')
 const CAPTURE = join(OUT, 'seed.pcap')
+/** The same packets as pcapng, the format dumpcap and tshark write by default. */
+const CAPTURE_PCAPNG = join(OUT, 'seed.pcapng')
 const CLI = join(OUT, 'cli')
 
 interface Timing {
@@ -94,6 +99,14 @@ if (!existsSync(CAPTURE) || process.argv.includes('--regenerate')) {
   const generated = generateCapture(SCENARIOS.seed!, CAPTURE)
   process.stdout.write(`  ${generated.packets} packets, ${generated.requests} requests, ${generated.replies} replies, ${generated.clients} client addresses\n`)
 }
+if (!existsSync(CAPTURE_PCAPNG) || process.argv.includes('--regenerate')) {
+  process.stdout.write('writing bench/out/seed.pcapng …\n')
+  const reader = CaptureReader.open(CAPTURE)
+  const writer = new CaptureWriter(CAPTURE_PCAPNG, {format: 'pcapng'})
+  while (reader.next()) writer.packet(reader.timeSec, reader.data.subarray(reader.offset, reader.offset + reader.caplen), {origlen: reader.origlen})
+  reader.close()
+  writer.close()
+}
 buildCli()
 const fileBytes = statSync(CAPTURE).size
 const db = join(tmpdir(), `billwatch-bench-${process.pid}.duckdb`)
@@ -111,6 +124,7 @@ const seedPipeline = timed(
 const billwatch = timed('billwatch pcap FILE --json (full report)', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${file} --json --db ${db}`)} 2>/dev/null`)
 // The same without the rate-limiter replay (issue item 6: six limiter settings over every request).
 const countsOnly = timed('billwatch pcap FILE --json --no-replay', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${file} --json --no-replay --db ${db}`)} 2>/dev/null`)
+const pcapng = timed('billwatch pcap FILE.pcapng --json (the same packets as pcapng)', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(CAPTURE_PCAPNG)} --json --db ${db}`)} 2>/dev/null`)
 rmSync(db, {force: true})
 rmSync(`${db}.wal`, {force: true})
 rmSync(TIME_LOG, {force: true})
@@ -121,10 +135,13 @@ const seedClients = Number(seedPipeline.stdout.trim())
 // A pcap of the filtered packets is 24 + Σ(16 + caplen) bytes: billwatch's NTP replies must add up to it.
 const expectedFilterBytes = 24 + 16 * report.ntp.outbound.packets + report.ntp.outbound.capturedBytes
 
+const pcapngReport = JSON.parse(pcapng.stdout) as typeof report
+
 const mb = fileBytes / 1e6
-const rows = [cat, filter, seedPipeline, billwatch, countsOnly].map(
-  (t) => `${t.label.padEnd(66)} ${t.seconds.toFixed(2).padStart(6)} s wall ${t.cpuSeconds.toFixed(2).padStart(6)} s cpu ${(mb / t.seconds).toFixed(0).padStart(6)} MB/s ${t.peakRssMb.toFixed(0).padStart(5)} MB RSS`,
-)
+const row = (t: Timing, megabytes = mb) =>
+  `${t.label.padEnd(66)} ${t.seconds.toFixed(2).padStart(6)} s wall ${t.cpuSeconds.toFixed(2).padStart(6)} s cpu ${(megabytes / t.seconds).toFixed(0).padStart(6)} MB/s ${t.peakRssMb.toFixed(0).padStart(5)} MB RSS`
+const rows = [...[cat, filter, seedPipeline, billwatch, countsOnly].map((t) => row(t)), row(pcapng, statSync(CAPTURE_PCAPNG).size / 1e6)]
+const samePcapng = pcapngReport.packets === report.packets && pcapngReport.ntp.answeredClients === report.ntp.answeredClients && pcapngReport.ntp.outbound.packets === report.ntp.outbound.packets
 const lines = [
   `capture ${CAPTURE}: ${mb.toFixed(1)} MB, ${report.packets} packets; ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
   ...rows,
@@ -135,7 +152,8 @@ const lines = [
   `without the replay: ${(seedPipeline.seconds / countsOnly.seconds).toFixed(1)}x faster than (b), ${(countsOnly.seconds / filter.seconds).toFixed(2)}x the time of (a), ${(mb / countsOnly.seconds).toFixed(0)} MB/s`,
   `check: (a) wrote ${filteredBytes} bytes, billwatch's NTP replies give ${expectedFilterBytes} — ${filteredBytes === expectedFilterBytes ? 'equal' : 'DIFFERENT'}`,
   `check: (b) counted ${seedClients} clients, billwatch answeredClients ${report.ntp.answeredClients} — ${seedClients === report.ntp.answeredClients ? 'equal' : 'DIFFERENT'}`,
+  `check: the pcapng gives the pcap's packets, clients and NTP replies — ${samePcapng ? 'equal' : 'DIFFERENT'}`,
 ]
 process.stdout.write(`${lines.join('\n')}\n`)
 writeFileSync(join(OUT, 'pcap-bench.txt'), `${lines.join('\n')}\n`)
-if (filteredBytes !== expectedFilterBytes || seedClients !== report.ntp.answeredClients) process.exitCode = 1
+if (filteredBytes !== expectedFilterBytes || seedClients !== report.ntp.answeredClients || !samePcapng) process.exitCode = 1
