@@ -391,20 +391,31 @@ function cumulativeShareOf(h: Histogram): CumulativePoint[] {
   return points
 }
 
+/** Up to this many top talkers are picked by insertion in one pass; more by sorting every client. */
+const TOP_BY_INSERTION = 100
+
+/** The `top` best of items 0..n-1, best first, where before(a, b) > 0 puts a before b. */
+function bestFirst(n: number, top: number, before: (a: number, b: number) => number): number[] {
+  // Many asked for (a blocklist): sort once, rather than insert each item into a long list.
+  if (top > TOP_BY_INSERTION) return Array.from({length: n}, (_, item) => item).sort((a, b) => before(b, a)).slice(0, top)
+  const order: number[] = []
+  for (let item = 0; item < n; item++) {
+    if (order.length === top && before(item, order[top - 1]!) <= 0) continue
+    if (order.length === top) order.pop()
+    let at = order.length
+    while (at > 0 && before(item, order[at - 1]!) > 0) at--
+    order.splice(at, 0, item)
+  }
+  return order
+}
+
 function topTalkers(analysis: CaptureAnalysis, top: number, groups: ClientGroups | undefined): TalkerReport[] {
   const {counters, log} = analysis.ntp
   const n = counters.requests.length
   if (n === 0 || top <= 0) return []
-  // Most requests first, then most responses, then first seen; kept sorted, at most `top` long.
+  // Most requests first, then most responses, then first seen.
   const before = (a: number, b: number) => counters.requests[a]! - counters.requests[b]! || counters.responses[a]! - counters.responses[b]! || b - a
-  const order: number[] = []
-  for (let client = 0; client < n; client++) {
-    if (order.length === top && before(client, order[top - 1]!) <= 0) continue
-    if (order.length === top) order.pop()
-    let at = order.length
-    while (at > 0 && before(client, order[at - 1]!) > 0) at--
-    order.splice(at, 0, client)
-  }
+  const order = bestFirst(n, top, before)
   // The clients' rows: from the full grouping when there is one, else gathered for these clients only.
   const rows = groups ?? groupByClient(log, {only: order})
   const totalBytes = analysis.ntp.outbound.billableBytes
