@@ -47,6 +47,14 @@ describe('the store', () => {
     expect((await store.latestEvidence<{n: number}>('pcap'))?.data).toEqual({n: 2})
     expect((await store.latestEvidence<{n: number}>('pcap', '/a.pcap'))?.data).toEqual({n: 1})
     expect(await store.latestEvidence('correlate')).toBeUndefined()
+    // A new finding replaces the old one of its kind and subject; the others stay.
+    await store.saveEvidence('pcap', '/a.pcap', {n: 4})
+    expect((await store.latestEvidence<{n: number}>('pcap', '/a.pcap'))?.data).toEqual({n: 4})
+    expect(await store.all('SELECT kind, subject FROM evidence ORDER BY kind, subject')).toEqual([
+      {kind: 'pcap', subject: '/a.pcap'},
+      {kind: 'pcap', subject: '/b.pcap'},
+      {kind: 'probe', subject: 'ntp.example'},
+    ])
     await store.close()
   })
 
