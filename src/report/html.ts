@@ -48,6 +48,13 @@ function loadEcharts(): string {
 }
 
 /** JSON safe inside a <script> element: no "</script>" or "<!--" can close or confuse it. */
+/** The evidence with at most `top` of the capture's top talkers. */
+function withTopTalkers(evidence: Evidence, top: number): Evidence {
+  const {capture} = evidence
+  if (!capture || capture.ntp.topTalkers.length <= top) return evidence
+  return {...evidence, capture: {...capture, ntp: {...capture.ntp, topTalkers: capture.ntp.topTalkers.slice(0, top)}}}
+}
+
 export function scriptJson(value: unknown): string {
   return JSON.stringify(value).replaceAll('<', String.raw`\u003c`)
 }
@@ -55,7 +62,11 @@ export function scriptJson(value: unknown): string {
 /** Narrative sections drawn elsewhere in the page with more detail than a sentence list. */
 const NARRATIVE_SHOWN_ELSEWHERE = new Set(['Missing evidence', 'What to do'])
 
-export function renderReport(evidence: Evidence): RenderedReport {
+/** Top talkers a report lists (and embeds): a capture analysed with a large --top may hold every client. */
+export const REPORT_TOP_TALKERS = 20
+
+export function renderReport(gathered: Evidence): RenderedReport {
+  const evidence = withTopTalkers(gathered, REPORT_TOP_TALKERS)
   const charts: ChartSpec[] = []
   const sections: string[] = []
   const missingNote = (kinds: Array<MissingEvidence['evidence']>, fallback: string) => {
@@ -106,7 +117,7 @@ export function renderReport(evidence: Evidence): RenderedReport {
       capture.ntp.cumulativeShare.length > 0 ? chartBox(cumulativeChart(capture.ntp.cumulativeShare, capture.ntp.thresholds)) : '<p class="note">The capture holds no NTP replies, so there is no traffic-by-client curve.</p>',
       '<h3>What blocking greedy clients would save</h3>',
       thresholdsTable(capture),
-      '<h3>Top talkers</h3>',
+      `<h3>Top talkers${gathered.capture!.ntp.topTalkers.length > REPORT_TOP_TALKERS ? ` (the first ${REPORT_TOP_TALKERS} of the ${formatCount(gathered.capture!.ntp.topTalkers.length)} the capture's analysis lists)` : ''}</h3>`,
       talkersTable(capture),
       '<h3>NAT gateways, misbehaving clients and fleets</h3>',
       behaviourTables(capture.ntp),

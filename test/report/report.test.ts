@@ -228,6 +228,21 @@ describe('billwatch report with less evidence', () => {
     }
   })
 
+  it('lists and embeds the first 20 top talkers of a capture analysed with a large --top', async () => {
+    const db = freshStore('many-talkers')
+    expect((await runCli(['pcap', CAPTURE, '--top', '50', '--db', db, '--json'])).code).toBe(0)
+    const out = join(tmp.dir, 'many-talkers.html')
+    const report = await runCli(['report', '--db', db, '--out', out])
+    expect(report.code, report.stderr).toBe(0)
+    const html = readFileSync(out, 'utf8')
+    expect(html).toContain('<h3>Top talkers (the first 20 of the 50 the capture\'s analysis lists)</h3>')
+    const table = html.slice(html.indexOf('<h3>Top talkers'), html.indexOf('</table>', html.indexOf('<h3>Top talkers')))
+    expect(table.match(/<tr>/g)?.length).toBe(1 + 20)
+    const embedded = JSON.parse(/<script type="application\/json" id="billwatch-evidence">(.*?)<\/script>/s.exec(html)![1]!)
+    expect(embedded.capture.ntp.topTalkers).toHaveLength(20)
+    expect(embedded.capture.ntp.topTalkers[0].address).toBe('162.220.96.14')
+  })
+
   it('refuses an --out it cannot write before doing any work, in one line, and writes nothing', async () => {
     const db = freshStore('refused')
     const storeBefore = readFileSync(db)
