@@ -710,8 +710,8 @@ class CaptureScan {
     this.snappedPackets += snapped!
     this.firstPacketSec = Math.min(this.firstPacketSec, part.firstPacketSec)
     this.lastPacketSec = Math.max(this.lastPacketSec, part.lastPacketSec)
-    // Only the last part can end in a cut record.
-    this.partTruncation = part.truncation
+    // Only the last part can end in a cut record; it numbers records from its own start.
+    this.partTruncation = part.truncation && {...part.truncation, record: part.truncation.record + this.reader.records}
     this.partLinkTypes.push(...part.linkTypes.filter((type) => !this.reader.linkTypes.includes(type) && !this.partLinkTypes.includes(type)))
     this.partSnaplen = Math.max(this.partSnaplen, part.snaplen)
   }

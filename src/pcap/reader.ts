@@ -115,6 +115,8 @@ export class CaptureReader {
       // Records from `from` (a record boundary; 0 for the first) up to `to`; the header (pcap) or the
       // leading blocks (pcapng: section header, interfaces) read above set byte order, units, link types.
       this.bufferFileOffset = Math.max(range.from, this.firstRecordOffset)
+      // A later part numbers its records from its own start (the leading blocks are the first part's).
+      if (range.from > this.firstRecordOffset) this.records = 0
       this.start = 0
       this.end = 0
       this.eof = false

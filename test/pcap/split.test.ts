@@ -1,4 +1,4 @@
-import {readFileSync, statSync} from 'node:fs'
+import {readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
@@ -141,6 +141,17 @@ describe('a pcapng read in two halves side by side', () => {
     expect(split).toEqual(whole)
     const pcap = analyseCapture(SAMPLE, {host: 'auto'})
     expect([split.format, split.packets, split.bytes, split.billableBytes, split.ntp.requests, split.ntp.answeredClients]).toEqual(['pcapng', pcap.packets, pcap.bytes, pcap.billableBytes, pcap.ntp.requests, pcap.ntp.answeredClients])
+  })
+
+  it('numbers a record cut at the end of the second half as one pass does, in pcap and pcapng', async () => {
+    for (const [name, source] of [['cut.pcap', SAMPLE], ['cut.pcapng', samplePcapng('whole.pcapng')]] as const) {
+      const bytes = readFileSync(source)
+      const path = join(tmp.dir, name)
+      writeFileSync(path, bytes.subarray(0, bytes.length - 37))
+      const {split, whole} = await splitAndWhole(path)
+      expect(whole.truncated?.record).toBeGreaterThan(1000)
+      expect(split).toEqual(whole)
+    }
   })
 
   it('reads a new section in the second half with its own interfaces and link type', async () => {
