@@ -1,7 +1,7 @@
 import {statSync} from 'node:fs'
 
 import type {ProgressCallback} from '../cli/progress.js'
-import {BillwatchError} from '../errors.js'
+import {BillwatchError, isBillwatchError} from '../errors.js'
 import {startWorker} from '../util/worker.js'
 import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf} from '../ntp/packet.js'
 import {AddressTable, parseAddressWords} from './addresses.js'
@@ -191,12 +191,27 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   const progress = options.onProgress
   // The first half's progress stands for both: the halves advance together.
   const scaled = progress && ((done: number, total?: number) => progress(Math.min(size, (done / split) * size), total))
-  const first = new CaptureScan(path, host, ntpPort, scaled, {from: 0, to: split}, size)
+  let first: CaptureScan
+  try {
+    first = new CaptureScan(path, host, ntpPort, scaled, {from: 0, to: split}, size)
+  } catch (error) {
+    later.cancel()
+    throw error
+  }
   if (first.interfacesChangedAfterPackets) {
     later.cancel()
     return analyseCapture(path, options)
   }
-  first.merge(await later.result)
+  let part: ScanState
+  try {
+    part = await later.result
+  } catch (error) {
+    // The second half numbers records from its own start: one pass names a damaged record the way a
+    // reader of the whole file (tshark, tcpdump) would.
+    if (isBillwatchError(error) && error.code === 'E_PCAP') return analyseCapture(path, options)
+    throw error
+  }
+  first.merge(part)
   return finish(path, first, {explicit, host, ntpPort}, options)
 }
 

@@ -154,6 +154,35 @@ describe('a pcapng read in two halves side by side', () => {
     }
   })
 
+  it('names a damaged record in the second half as one pass does', async () => {
+    const bytes = Buffer.from(readFileSync(SAMPLE))
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    let at = 24
+    while (at < (bytes.length * 3) / 4) at += 16 + view.getUint32(at + 8, true)
+    view.setUint32(at + 8, 10_000_000, true)
+    const path = join(tmp.dir, 'damaged.pcap')
+    writeFileSync(path, bytes)
+    // An explicit host: picking one would read the small sample's damaged record before any split.
+    const host = '10.206.10.174'
+    const onePass = (() => {
+      try {
+        analyseCapture(path, {host})
+      } catch (error) {
+        return (error as Error).message
+      }
+      return 'no error'
+    })()
+    expect(onePass).toMatch(new RegExp(`damaged capture at byte ${at}: record \\d+ claims 10000000 captured bytes`))
+    const previous = process.env.BILLWATCH_PCAP_SPLIT_BYTES
+    process.env.BILLWATCH_PCAP_SPLIT_BYTES = '0'
+    try {
+      await expect(analyseCaptureParallel(path, {host})).rejects.toThrow(onePass)
+    } finally {
+      if (previous === undefined) delete process.env.BILLWATCH_PCAP_SPLIT_BYTES
+      else process.env.BILLWATCH_PCAP_SPLIT_BYTES = previous
+    }
+  })
+
   it('reads a new section in the second half with its own interfaces and link type', async () => {
     // From the middle on, a second section whose one interface is raw IP (link type 101).
     const path = join(tmp.dir, 'two-sections.pcapng')
