@@ -1,6 +1,7 @@
 import {readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import fc from 'fast-check'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {analyseCapture, analyseCaptureParallel} from '../../src/pcap/analyse.js'
@@ -182,6 +183,37 @@ describe('a pcapng read in two halves side by side', () => {
       else process.env.BILLWATCH_PCAP_SPLIT_BYTES = previous
     }
   })
+
+  it('agrees with one pass on captures with bytes overwritten anywhere past the header (property)', async () => {
+    const sources = {pcap: readFileSync(SAMPLE), pcapng: readFileSync(samplePcapng('fuzz-source.pcapng'))}
+    const outcome = async (run: () => Promise<unknown>) => {
+      try {
+        return {result: await run()}
+      } catch (error) {
+        return {error: (error as Error).message}
+      }
+    }
+    const previous = process.env.BILLWATCH_PCAP_SPLIT_BYTES
+    process.env.BILLWATCH_PCAP_SPLIT_BYTES = '0'
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom('pcap', 'pcapng'), fc.double({max: 1, min: 0.05, noNaN: true}), fc.uint8Array({maxLength: 12, minLength: 1}), async (format, where, junk) => {
+          const bytes = Buffer.from(sources[format as 'pcap' | 'pcapng'])
+          bytes.set(junk, Math.floor(where * (bytes.length - junk.length)))
+          const path = join(tmp.dir, `fuzz.${format}`)
+          writeFileSync(path, bytes)
+          const host = '10.206.10.174'
+          const whole = await outcome(async () => analyseCapture(path, {host}))
+          const split = await outcome(() => analyseCaptureParallel(path, {host}))
+          expect(split).toEqual(whole)
+        }),
+        {numRuns: 30},
+      )
+    } finally {
+      if (previous === undefined) delete process.env.BILLWATCH_PCAP_SPLIT_BYTES
+      else process.env.BILLWATCH_PCAP_SPLIT_BYTES = previous
+    }
+  }, 60_000)
 
   it('reads a new section in the second half with its own interfaces and link type', async () => {
     // From the middle on, a second section whose one interface is raw IP (link type 101).
