@@ -12,6 +12,18 @@ import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 
 const SAMPLE = join(SAMPLES, 'captures', 'ntp-server.pcap')
 
+/** Runs `fn` with every capture split in two (BILLWATCH_PCAP_SPLIT_BYTES=0), however small. */
+async function splittingAll<T>(fn: () => Promise<T>): Promise<T> {
+  const previous = process.env.BILLWATCH_PCAP_SPLIT_BYTES
+  process.env.BILLWATCH_PCAP_SPLIT_BYTES = '0'
+  try {
+    return await fn()
+  } finally {
+    if (previous === undefined) delete process.env.BILLWATCH_PCAP_SPLIT_BYTES
+    else process.env.BILLWATCH_PCAP_SPLIT_BYTES = previous
+  }
+}
+
 describe('a capture read in two halves side by side', () => {
   const tmp = tempDir()
   afterAll(() => tmp.cleanup())
@@ -27,16 +39,8 @@ describe('a capture read in two halves side by side', () => {
   })
 
   it('gives the one-pass result count for count, in process and through the CLI (with the replays in a worker too)', async () => {
-    const previous = process.env.BILLWATCH_PCAP_SPLIT_BYTES
-    process.env.BILLWATCH_PCAP_SPLIT_BYTES = '0'
-    try {
-      const split = await analyseCaptureParallel(SAMPLE, {host: 'auto'})
-      const whole = analyseCapture(SAMPLE, {host: 'auto'})
-      expect(split).toEqual(whole)
-    } finally {
-      if (previous === undefined) delete process.env.BILLWATCH_PCAP_SPLIT_BYTES
-      else process.env.BILLWATCH_PCAP_SPLIT_BYTES = previous
-    }
+    const split = await splittingAll(() => analyseCaptureParallel(SAMPLE, {host: 'auto'}))
+    expect(split).toEqual(analyseCapture(SAMPLE, {host: 'auto'}))
     // Both threads at work (split scan, replays in a worker) against one thread doing everything.
     const parallel = {BILLWATCH_PCAP_SPLIT_BYTES: '0', BILLWATCH_REPLAY_WORKER_MIN: '0'}
     const serial = {BILLWATCH_PCAP_SPLIT_BYTES: '1e15', BILLWATCH_REPLAY_WORKER_MIN: '1e15'}
@@ -115,14 +119,7 @@ describe('a pcapng read in two halves side by side', () => {
 
   /** Both ways in process: split at the middle (forced by BILLWATCH_PCAP_SPLIT_BYTES=0) and one pass. */
   async function splitAndWhole(path: string) {
-    const previous = process.env.BILLWATCH_PCAP_SPLIT_BYTES
-    process.env.BILLWATCH_PCAP_SPLIT_BYTES = '0'
-    try {
-      return {split: await analyseCaptureParallel(path, {host: 'auto'}), whole: analyseCapture(path, {host: 'auto'})}
-    } finally {
-      if (previous === undefined) delete process.env.BILLWATCH_PCAP_SPLIT_BYTES
-      else process.env.BILLWATCH_PCAP_SPLIT_BYTES = previous
-    }
+    return {split: await splittingAll(() => analyseCaptureParallel(path, {host: 'auto'})), whole: analyseCapture(path, {host: 'auto'})}
   }
 
   it('finds the block boundary a walk from the start reaches, past the section header and interface blocks', () => {
@@ -174,14 +171,7 @@ describe('a pcapng read in two halves side by side', () => {
       return 'no error'
     })()
     expect(onePass).toMatch(new RegExp(`damaged capture at byte ${at}: record \\d+ claims 10000000 captured bytes`))
-    const previous = process.env.BILLWATCH_PCAP_SPLIT_BYTES
-    process.env.BILLWATCH_PCAP_SPLIT_BYTES = '0'
-    try {
-      await expect(analyseCaptureParallel(path, {host})).rejects.toThrow(onePass)
-    } finally {
-      if (previous === undefined) delete process.env.BILLWATCH_PCAP_SPLIT_BYTES
-      else process.env.BILLWATCH_PCAP_SPLIT_BYTES = previous
-    }
+    await splittingAll(() => expect(analyseCaptureParallel(path, {host})).rejects.toThrow(onePass))
   })
 
   it('agrees with one pass on captures with bytes overwritten anywhere past the header (property)', async () => {
@@ -193,10 +183,8 @@ describe('a pcapng read in two halves side by side', () => {
         return {error: (error as Error).message}
       }
     }
-    const previous = process.env.BILLWATCH_PCAP_SPLIT_BYTES
-    process.env.BILLWATCH_PCAP_SPLIT_BYTES = '0'
-    try {
-      await fc.assert(
+    await splittingAll(() =>
+      fc.assert(
         fc.asyncProperty(fc.constantFrom('pcap', 'pcapng'), fc.double({max: 1, min: 0.05, noNaN: true}), fc.uint8Array({maxLength: 12, minLength: 1}), async (format, where, junk) => {
           const bytes = Buffer.from(sources[format as 'pcap' | 'pcapng'])
           bytes.set(junk, Math.floor(where * (bytes.length - junk.length)))
@@ -208,11 +196,8 @@ describe('a pcapng read in two halves side by side', () => {
           expect(split).toEqual(whole)
         }),
         {numRuns: 30},
-      )
-    } finally {
-      if (previous === undefined) delete process.env.BILLWATCH_PCAP_SPLIT_BYTES
-      else process.env.BILLWATCH_PCAP_SPLIT_BYTES = previous
-    }
+      ),
+    )
   }, 60_000)
 
   it('reads a new section in the second half with its own interfaces and link type', async () => {
