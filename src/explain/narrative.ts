@@ -112,7 +112,7 @@ function remedies(evidence: Evidence): Section {
     ))
   }
   for (const snippet of remediation.snippets) {
-    claims.push({source: snippet.effect ? source : 'configuration guide', text: `Rate-limit in ${snippet.daemon}${snippet.effect ? `: ${snippet.effect}` : ' (no capture to replay: effect unknown)'}.`})
+    claims.push({source: snippet.effect ? source : 'configuration guide', text: `Rate-limit in ${snippet.daemon}${snippet.effect ? `: ${snippet.effect}` : ' (not replayed on a capture: effect unknown)'}.`})
     blocks.push(snippet.config)
   }
   for (const advice of remediation.advice) claims.push({source: 'NTP pool practice and the seeds', text: advice})

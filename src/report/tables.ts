@@ -161,7 +161,7 @@ export function rateLimitTable(results: LimiterResult[], report: RateLimitReport
 
 export function snippetsHtml(snippets: ConfigSnippet[]): string {
   return snippets
-    .map((s) => `<div class="snippet"><p><strong>${escapeHtml(s.daemon)}</strong> (${escapeHtml(s.file)}): ${escapeHtml(s.effect ?? 'no capture to replay, so its effect is unknown')}</p><pre>${escapeHtml(s.config)}</pre></div>`)
+    .map((s) => `<div class="snippet"><p><strong>${escapeHtml(s.daemon)}</strong> (${escapeHtml(s.file)}): ${escapeHtml(s.effect ?? 'not replayed on a capture, so its effect is unknown')}</p><pre>${escapeHtml(s.config)}</pre></div>`)
     .join('\n')
 }
 
