@@ -5,7 +5,7 @@ import {dirname} from 'node:path'
 import type * as DuckDb from '@duckdb/node-api'
 import type {DuckDBConnection, DuckDBInstance, DuckDBListValue, DuckDBValue} from '@duckdb/node-api'
 
-import {BillwatchError} from '../errors.js'
+import {BillwatchError, isBillwatchError} from '../errors.js'
 import {MIGRATIONS, USAGE_VIEW} from './schema.js'
 
 let duckdb: typeof DuckDb | undefined
@@ -45,9 +45,6 @@ export class Store {
     private readonly ownsInstance = true,
   ) {}
 
-  /** Set while transaction() runs, so a nested call joins the open transaction. */
-  private inTransaction = false
-
   static async open(path: string, options: OpenOptions = {}): Promise<Store> {
     const inMemory = path === ':memory:'
     if (!inMemory && !existsSync(path)) {
@@ -71,7 +68,14 @@ export class Store {
     // bounded DuckDB spills to disk instead of growing past what a small instance or CI has.
     await store.run('SET preserve_insertion_order = false')
     await store.run(`SET memory_limit = '${process.env.BILLWATCH_MEMORY_LIMIT ?? '640MB'}'`)
-    await store.migrate()
+    try {
+      await store.migrate()
+    } catch (error) {
+      await store.close()
+      if (isBillwatchError(error)) throw error
+      const text = error instanceof Error ? error.message : String(error)
+      throw new BillwatchError('E_STORE', `cannot update store ${path} to this billwatch's schema: ${firstLine(text)}`, {cause: error})
+    }
     return store
   }
 
@@ -105,10 +109,7 @@ export class Store {
 
   /** One transaction: everything in `fn` lands, or nothing does. */
   async transaction<R>(fn: () => Promise<R>): Promise<R> {
-    // Inside another transaction, fn joins it: the outer one commits or rolls back everything.
-    if (this.inTransaction) return fn()
     await this.run('BEGIN TRANSACTION')
-    this.inTransaction = true
     try {
       const result = await fn()
       await this.run('COMMIT')
@@ -116,8 +117,6 @@ export class Store {
     } catch (error) {
       await this.run('ROLLBACK')
       throw error
-    } finally {
-      this.inTransaction = false
     }
   }
 
@@ -126,17 +125,18 @@ export class Store {
     return row?.v ?? 0
   }
 
-  /** Saves a finding of one command for others to read back (kind: 'pcap', 'probe', 'correlate' …). */
   /**
-   * Saves a finding in place of the previous one of the same kind and subject: only the newest is
-   * ever read back, and keeping every run made the store grow, and every command on it slow down,
-   * without bound (91 pcap runs: 800 MB, +0.85 s per command).
+   * Saves a finding of one command for others to read back (kind: 'pcap', 'probe', 'correlate' …), in
+   * place of the previous one of the same kind and subject: only the newest is ever read, and keeping
+   * every run made the store grow, and every command on it slow down, without bound (91 pcap runs:
+   * 800 MB, +0.85 s per command). One statement, so it is atomic inside a transaction or outside one.
    */
   async saveEvidence(kind: string, subject: string, data: unknown): Promise<void> {
-    await this.transaction(async () => {
-      await this.run('DELETE FROM evidence WHERE kind = $1 AND subject = $2', [kind, subject])
-      await this.run('INSERT INTO evidence (kind, subject, data) VALUES ($1, $2, $3)', [kind, subject, JSON.stringify(data)])
-    })
+    await this.run(
+      `INSERT INTO evidence (kind, subject, data) VALUES ($1, $2, $3)
+       ON CONFLICT (kind, subject) DO UPDATE SET data = excluded.data, created_at = CAST(get_current_timestamp() AS TIMESTAMP)`,
+      [kind, subject, JSON.stringify(data)],
+    )
   }
 
   /** The newest finding of a kind (for one subject, if given). */

@@ -56,6 +56,27 @@ export const MIGRATIONS: Migration[] = [
     ],
     version: 1,
   },
+  {
+    statements: [
+      // One finding per kind and subject (only the newest is ever read): the table keeps the newest of
+      // the runs version 1 kept, and its key holds the rule, so a save replaces in one statement.
+      `CREATE TABLE evidence_v2 (
+        kind VARCHAR NOT NULL,
+        subject VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        data JSON NOT NULL,
+        PRIMARY KEY (kind, subject)
+      )`,
+      // The newest rows are picked on the small columns first: findings can be large.
+      `INSERT INTO evidence_v2 SELECT kind, subject, created_at, data FROM evidence WHERE rowid IN (
+        SELECT rowid FROM (SELECT rowid, row_number() OVER (PARTITION BY kind, subject ORDER BY created_at DESC, rowid DESC) AS rank FROM evidence)
+        WHERE rank = 1
+      )`,
+      `DROP TABLE evidence`,
+      `ALTER TABLE evidence_v2 RENAME TO evidence`,
+    ],
+    version: 2,
+  },
 ]
 
 /** Families rank the formats by richness: when two families hold the same day and usage type, the richer wins. */

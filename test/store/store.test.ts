@@ -1,6 +1,7 @@
 import {existsSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {DuckDBInstance} from '@duckdb/node-api'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {MIGRATIONS} from '../../src/store/schema.js'
@@ -55,6 +56,33 @@ describe('the store', () => {
       {kind: 'pcap', subject: '/b.pcap'},
       {kind: 'probe', subject: 'ntp.example'},
     ])
+    await store.close()
+  })
+
+  it('moves a version-1 store, which kept every run, to one finding per kind and subject: the newest', async () => {
+    const path = join(tmp.dir, 'v1.duckdb')
+    const instance = await DuckDBInstance.create(path)
+    const v1 = await instance.connect()
+    await v1.run('CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)')
+    for (const statement of MIGRATIONS[0]!.statements) await v1.run(statement)
+    await v1.run('INSERT INTO schema_version (version) VALUES (1)')
+    await v1.run(`INSERT INTO evidence (kind, subject, created_at, data) VALUES
+      ('pcap', '/a.pcap', '2026-01-01 10:00', '{"n": 1}'), ('pcap', '/a.pcap', '2026-01-02 10:00', '{"n": 2}'),
+      ('pcap', '/b.pcap', '2026-01-01 09:00', '{"n": 3}'),
+      ('probe', 'ntp.example', '2026-01-03 10:00', '{"n": 4}'), ('probe', 'ntp.example', '2026-01-03 10:00', '{"n": 5}')`)
+    v1.closeSync()
+    instance.closeSync()
+
+    const store = await Store.open(path)
+    expect(await store.schemaVersion()).toBe(MIGRATIONS.at(-1)!.version)
+    // Same time: the later row is the newer run.
+    expect(await store.all('SELECT kind, subject, data::VARCHAR AS data FROM evidence ORDER BY kind, subject')).toEqual([
+      {data: '{"n": 2}', kind: 'pcap', subject: '/a.pcap'},
+      {data: '{"n": 3}', kind: 'pcap', subject: '/b.pcap'},
+      {data: '{"n": 5}', kind: 'probe', subject: 'ntp.example'},
+    ])
+    await store.saveEvidence('pcap', '/b.pcap', {n: 6})
+    expect((await store.latestEvidence<{n: number}>('pcap'))?.data).toEqual({n: 6})
     await store.close()
   })
 
