@@ -141,7 +141,7 @@ export interface ScanState {
   /** [all, outbound, inbound, NTP outbound]. */
   totals: TrafficTotals[]
   truncation: Truncation | undefined
-  /** Link types of interfaces described inside this part (pcapng), and the largest snaplen. */
+  /** Link types the part's reader saw (the file header's or leading interfaces', and any in the part), and the largest snaplen. */
   linkTypes: number[]
   snaplen: number
   udpPorts: Float64Array
@@ -157,8 +157,11 @@ const MATCH_WINDOW = 16
  * and every NTP request to the host as a RequestLog row with its reply matched.
  */
 export function analyseCapture(path: string, options: AnalyseOptions = {}): CaptureAnalysis {
-  const {explicit, host, ntpPort} = chooseHost(path, options)
-  return finish(path, new CaptureScan(path, host, ntpPort, options.onProgress), {explicit, host, ntpPort}, options)
+  return scanWhole(path, chooseHost(path, options), options)
+}
+
+function scanWhole(path: string, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
+  return finish(path, new CaptureScan(path, choice.host, choice.ntpPort, options.onProgress), choice, options)
 }
 
 /**
@@ -186,7 +189,9 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
     later.cancel()
     throw error
   }
-  const {explicit, host, ntpPort} = choice
+  const {host, ntpPort} = choice
+  // One pass after all, with the host already chosen.
+  const onePass = () => scanWhole(path, choice, options)
   later.post({from: split, host, ntpPort, path, to: size})
   const progress = options.onProgress
   // The first half's progress stands for both: the halves advance together.
@@ -198,9 +203,11 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
     later.cancel()
     throw error
   }
-  if (first.interfacesChangedAfterPackets) {
+  // A first half cut short means the boundary was not one; new interfaces in it, that the second half
+  // would read its packets without.
+  if (first.endsInCutRecord || first.interfacesChangedAfterPackets) {
     later.cancel()
-    return analyseCapture(path, options)
+    return onePass()
   }
   let part: ScanState
   try {
@@ -208,11 +215,11 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   } catch (error) {
     // The second half numbers records from its own start: one pass names a damaged record the way a
     // reader of the whole file (tshark, tcpdump) would.
-    if (isBillwatchError(error) && error.code === 'E_PCAP') return analyseCapture(path, options)
+    if (isBillwatchError(error) && error.code === 'E_PCAP') return onePass()
     throw error
   }
   first.merge(part)
-  return finish(path, first, {explicit, host, ntpPort}, options)
+  return finish(path, first, choice, options)
 }
 
 interface HostChoice {
@@ -257,7 +264,7 @@ export interface PartInput {
   to: number
 }
 
-/** Scans records [from, to) of a pcap: the worker thread's half of analyseCaptureParallel. */
+/** Scans the records in bytes [from, to) of a capture: the worker thread's half of analyseCaptureParallel. */
 export function scanPart(input: PartInput): ScanState {
   return new CaptureScan(input.path, input.host, input.ntpPort, undefined, {from: input.from, to: input.to}).exportState()
 }
@@ -734,6 +741,11 @@ class CaptureScan {
   /** pcapng: interfaces changed after the first packets of this part, so a later part may misread its own. */
   get interfacesChangedAfterPackets(): boolean {
     return this.reader.interfacesChangedAfterPackets
+  }
+
+  /** The part's last record runs past its end. */
+  get endsInCutRecord(): boolean {
+    return this.reader.truncation !== undefined
   }
 
   busiestAddressWords(): [number, number, number, number] | undefined {

@@ -36,6 +36,8 @@ const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b_3c4d
 const PCAPNG_IDB = 1
 const PCAPNG_PB = 2
 const PCAPNG_SPB = 3
+const PCAPNG_NRB = 4
+const PCAPNG_ISB = 5
 const PCAPNG_EPB = 6
 
 export interface ByteRange {
@@ -109,7 +111,7 @@ export class CaptureReader {
     this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength)
     this.data = this.buffer
     this.format = this.readFileHeader()
-    if (this.format === 'pcapng') this.readLeadingBlocks()
+    if (this.format === 'pcapng') this.readPcapngBlocks(true)
     this.firstRecordOffset = this.position
     if (range) {
       // Records from `from` (a record boundary; 0 for the first) up to `to`; the header (pcap) or the
@@ -193,15 +195,26 @@ export class CaptureReader {
   }
 
   private nextPcapng(): boolean {
+    return this.readPcapngBlocks(false)
+  }
+
+  /**
+   * Reads pcapng blocks up to the next packet (true) or the end (false). With `leadingOnly` it stops
+   * before the first packet block instead, having read what a part of the file read from a later
+   * offset needs: the section header and the interfaces.
+   */
+  private readPcapngBlocks(leadingOnly: boolean): boolean {
     for (;;) {
-      if (!this.ensure(12)) return this.endOfRecords(12)
+      // Leading blocks cut short are left for next() to report.
+      if (!this.ensure(12)) return leadingOnly ? false : this.endOfRecords(12)
       let type = this.view.getUint32(this.start, this.littleEndian)
+      if (leadingOnly && (type === PCAPNG_EPB || type === PCAPNG_PB || type === PCAPNG_SPB)) return false
       if (type === PCAPNG_SHB) this.readSectionByteOrder()
       const blockLength = this.view.getUint32(this.start + 4, this.littleEndian)
       if (blockLength < 12 || blockLength % 4 !== 0 || blockLength > MAX_RECORD_BYTES) {
         this.damaged(`block ${this.records + 1} has length ${blockLength}, expected a multiple of 4 between 12 and ${MAX_RECORD_BYTES}`)
       }
-      if (!this.ensure(blockLength)) return this.endOfRecords(blockLength)
+      if (!this.ensure(blockLength)) return leadingOnly ? false : this.endOfRecords(blockLength)
       const at = this.start
       type = this.view.getUint32(at, this.littleEndian)
       this.start = at + blockLength
@@ -220,24 +233,6 @@ export class CaptureReader {
         this.interfaces = []
       }
       // Name resolution, statistics, custom and unknown blocks are skipped by length.
-    }
-  }
-
-  /**
-   * pcapng: reads the blocks before the first packet block (section header, interfaces, name
-   * resolution…), so a part of the file read from a later offset knows the interfaces.
-   */
-  private readLeadingBlocks(): void {
-    while (this.ensure(12)) {
-      const type = this.view.getUint32(this.start, this.littleEndian)
-      if (type === PCAPNG_EPB || type === PCAPNG_PB || type === PCAPNG_SPB) break
-      if (type === PCAPNG_SHB) this.readSectionByteOrder()
-      const blockLength = this.view.getUint32(this.start + 4, this.littleEndian)
-      if (blockLength < 12 || blockLength % 4 !== 0 || blockLength > MAX_RECORD_BYTES || !this.ensure(blockLength)) break
-      if (type === PCAPNG_IDB) this.readInterface(this.start, blockLength)
-      else if (type === PCAPNG_SHB) this.interfaces = []
-      this.start += blockLength
-      this.records++
     }
   }
 
@@ -418,17 +413,18 @@ const BOUNDARY_WINDOW_BYTES = 4 * 1024 * 1024
 export function findRecordBoundary(path: string, near: number): number | undefined {
   const reader = CaptureReader.open(path)
   try {
-    if (!reader.next() || near <= reader.firstRecordOffset) return undefined
-    const window = Buffer.allocUnsafe(BOUNDARY_WINDOW_BYTES)
+    if (!reader.next()) return undefined
+    // pcapng blocks are 32-bit aligned from the start of the file; a boundary must lie past the first record.
+    const pcapng = reader.format === 'pcapng'
+    const from = Math.max(pcapng ? near - (near % 4) : near, reader.firstRecordOffset + (pcapng ? 4 : 1))
+    const window = Buffer.allocUnsafe(Math.max(0, Math.min(BOUNDARY_WINDOW_BYTES, reader.fileBytes - from)))
     const fd = openSync(path, 'r')
     try {
-      // pcapng blocks are 32-bit aligned from the start of the file.
-      const from = reader.format === 'pcapng' ? near - (near % 4) : near
-      const read = readSync(fd, window, 0, window.length, from)
+      const read = window.length > 0 ? readSync(fd, window, 0, window.length, from) : 0
       const view = new DataView(window.buffer, window.byteOffset, read)
-      const plausibleFrom = reader.format === 'pcap' ? pcapChain(view, reader) : pcapngChain(view, reader.littleEndian)
-      const step = reader.format === 'pcapng' ? 4 : 1
-      for (let at = 0; at + 16 <= read; at += step) if (plausibleFrom(at)) return from + at
+      const plausibleFrom = pcapng ? pcapngChain(view, reader.littleEndian) : pcapChain(view, reader)
+      const [step, header] = pcapng ? [4, 12] : [1, 16]
+      for (let at = 0; at + header <= read; at += step) if (plausibleFrom(at)) return from + at
       return undefined
     } finally {
       closeSync(fd)
@@ -468,8 +464,6 @@ function pcapChain(view: DataView, reader: CaptureReader): (at: number) => boole
  * a part must start where the leading blocks' interfaces still hold.
  */
 function pcapngChain(view: DataView, le: boolean): (at: number) => boolean {
-  const PCAPNG_ISB = 5
-  const PCAPNG_NRB = 4
   return (start) => {
     let at = start
     let packets = 0
@@ -482,7 +476,7 @@ function pcapngChain(view: DataView, le: boolean): (at: number) => boolean {
       if (length < 12 || length % 4 !== 0 || length > MAX_RECORD_BYTES) return false
       if (at + length > view.byteLength) return packets >= BOUNDARY_CHAIN / 4
       if (view.getUint32(at + length - 4, le) !== length) return false
-      if (type === PCAPNG_EPB && (length < 32 || view.getUint32(at + 20, le) > length - 32)) return false
+      if ((type === PCAPNG_EPB || type === PCAPNG_PB) && (length < 32 || view.getUint32(at + 20, le) > length - 32)) return false
       if (packet) packets++
       at += length
     }

@@ -48,7 +48,8 @@ export class CaptureWriter {
   private readonly parts: Buffer[] = []
   private readonly le: boolean
   private readonly options: CaptureWriterOptions
-  private readonly interfaces: InterfaceSpec[]
+  /** The current section's interfaces (packets are written in their timestamp resolution). */
+  private interfaces: InterfaceSpec[]
 
   /** `path` writes a file; undefined keeps the bytes in memory (read them with `bytes()`). */
   constructor(path: string | undefined, options: CaptureWriterOptions = {}) {
@@ -64,6 +65,7 @@ export class CaptureWriter {
 
   /** Starts a new pcapng section (interfaces restart at 0), optionally with the other byte order. */
   section(interfaces: InterfaceSpec[] = this.interfaces): void {
+    this.interfaces = [...interfaces]
     const length = 28
     this.u32(0x0a0d_0d0a)
     this.u32(length)

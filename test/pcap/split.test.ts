@@ -4,7 +4,8 @@ import {join} from 'node:path'
 import fc from 'fast-check'
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {analyseCapture, analyseCaptureParallel} from '../../src/pcap/analyse.js'
+import {parseAddressWords} from '../../src/pcap/addresses.js'
+import {analyseCapture, analyseCaptureParallel, scanPart} from '../../src/pcap/analyse.js'
 import {LINKTYPE} from '../../src/pcap/decode.js'
 import {CaptureReader, findRecordBoundary} from '../../src/pcap/reader.js'
 import {CaptureWriter, linkFrame, udpPacket} from '../../src/pcap/writer.js'
@@ -96,12 +97,14 @@ describe('a pcapng read in two halves side by side', () => {
   afterAll(() => tmp.cleanup())
 
   /**
-   * The sample's packets as pcapng (dumpcap's and tshark's default format). `extra` writes more
-   * blocks a quarter of the way in, and returns the interface id the packets after it use.
+   * The sample's packets as pcapng (dumpcap's and tshark's default format). `leading` writes blocks
+   * before the first packet; `extra` writes more a quarter of the way in, and returns the interface id
+   * the packets after it use.
    */
-  function samplePcapng(name: string, extra?: (writer: CaptureWriter) => number): string {
+  function samplePcapng(name: string, extra?: (writer: CaptureWriter) => number, leading?: (writer: CaptureWriter) => void): string {
     const path = join(tmp.dir, name)
     const writer = new CaptureWriter(path, {format: 'pcapng', interfaces: [{linkType: LINKTYPE.ethernet, tsresol: 9}]})
+    leading?.(writer)
     const reader = CaptureReader.open(SAMPLE)
     const total = statSync(SAMPLE).size
     let interfaceId: number | undefined
@@ -133,10 +136,33 @@ describe('a pcapng read in two halves side by side', () => {
     }
   })
 
+  it('never splits at the first packet: the leading blocks belong to the first half', async () => {
+    // A 4 KB name-resolution block (type 4, just its end-of-records option) between the interface and the packets.
+    const path = samplePcapng('leading-nrb.pcapng', undefined, (writer) => {
+      const nrb = Buffer.alloc(4096)
+      nrb.writeUInt32LE(4, 0)
+      nrb.writeUInt32LE(4096, 4)
+      nrb.writeUInt32LE(4096, 4092)
+      writer.raw(nrb)
+    })
+    const reader = CaptureReader.open(path)
+    const first = reader.firstRecordOffset
+    reader.close()
+    expect(first).toBeGreaterThan(4096)
+    expect(findRecordBoundary(path, first + 2)).toBeGreaterThan(first)
+    expect(findRecordBoundary(path, 30)).toBeGreaterThan(first)
+  })
+
   it('gives the one-pass result count for count, and the same counts as the pcap it was written from', async () => {
     const path = samplePcapng('sample.pcapng')
     const {split, whole} = await splitAndWhole(path)
     expect(split).toEqual(whole)
+    // The second half alone, as the worker reads it: its own share of the requests, not a fallback.
+    const size = statSync(path).size
+    const from = findRecordBoundary(path, Math.floor(size / 2))!
+    const secondHalf = scanPart({from, host: parseAddressWords('10.206.10.174'), ntpPort: 123, path, to: size})
+    expect(secondHalf.requests.client.length).toBeGreaterThan(whole.ntp.requests / 4)
+    expect(secondHalf.requests.client.length).toBeLessThan((whole.ntp.requests * 3) / 4)
     const pcap = analyseCapture(SAMPLE, {host: 'auto'})
     expect([split.format, split.packets, split.bytes, split.billableBytes, split.ntp.requests, split.ntp.answeredClients]).toEqual(['pcapng', pcap.packets, pcap.bytes, pcap.billableBytes, pcap.ntp.requests, pcap.ntp.answeredClients])
   })
@@ -226,9 +252,7 @@ describe('a pcapng read in two halves side by side', () => {
     expect(split.linkTypes).toEqual([LINKTYPE.ethernet, LINKTYPE.raw])
   })
 
-  it('reads the file in one pass when an interface is added after the first packets', async () => {
-    // Packets after the new interface's description use it: a second half read with only the
-    // leading interfaces could not tell which interface id 1 is.
+  it('notices an interface described after the first packets', () => {
     const path = samplePcapng('late-interface.pcapng', (writer) => writer.addInterface({linkType: LINKTYPE.ethernet, tsresol: 6}))
     const firstHalf = CaptureReader.open(path, {from: 0, to: findRecordBoundary(path, statSync(path).size / 2)!})
     try {
@@ -237,7 +261,17 @@ describe('a pcapng read in two halves side by side', () => {
     } finally {
       firstHalf.close()
     }
+  })
+
+  it('reads the file in one pass when a new section starts in the first half', async () => {
+    // From a quarter in, a section whose interface counts microseconds where the leading one counts
+    // nanoseconds: a second half read with the leading interfaces would put its packets in 1970.
+    const path = samplePcapng('new-section.pcapng', (writer) => {
+      writer.section([{linkType: LINKTYPE.ethernet, tsresol: 6}])
+      return 0
+    })
     const {split, whole} = await splitAndWhole(path)
+    expect(whole.firstSec).toBeGreaterThan(1e9)
     expect(split).toEqual(whole)
   })
 })
