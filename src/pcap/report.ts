@@ -1,6 +1,7 @@
 import {analyseBehaviour, type ClientGroups, groupByClient, medianInPlace, setBits, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
 import {type LimiterSetting, type RateLimitReport, type ReplayTallies, simulateLimiters, startReplayTallies} from '../ratelimit/index.js'
+import {bestFirst} from '../util/select.js'
 import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
 import type {Truncation} from './reader.js'
@@ -389,24 +390,6 @@ function cumulativeShareOf(h: Histogram): CumulativePoint[] {
     }
   })
   return points
-}
-
-/** Up to this many top talkers are picked by insertion in one pass; more by sorting every client. */
-const TOP_BY_INSERTION = 100
-
-/** The `top` best of items 0..n-1, best first, where before(a, b) > 0 puts a before b. */
-function bestFirst(n: number, top: number, before: (a: number, b: number) => number): number[] {
-  // Many asked for (a blocklist): sort once, rather than insert each item into a long list.
-  if (top > TOP_BY_INSERTION) return Array.from({length: n}, (_, item) => item).sort((a, b) => before(b, a)).slice(0, top)
-  const order: number[] = []
-  for (let item = 0; item < n; item++) {
-    if (order.length === top && before(item, order[top - 1]!) <= 0) continue
-    if (order.length === top) order.pop()
-    let at = order.length
-    while (at > 0 && before(item, order[at - 1]!) > 0) at--
-    order.splice(at, 0, item)
-  }
-  return order
 }
 
 function topTalkers(analysis: CaptureAnalysis, top: number, groups: ClientGroups | undefined): TalkerReport[] {

@@ -9,6 +9,7 @@ import {analyseBehaviour, type ClientGroups, groupByClient, timeRange} from '../
 import {BillwatchError} from '../errors.js'
 import type {RequestLog} from '../pcap/request-log.js'
 import {CURRENT_EGRESS_PRICING, costOfRate, type EgressPricing} from '../pricing/egress.js'
+import {bestFirst} from '../util/select.js'
 import {runInWorker} from '../util/worker.js'
 import {ANSWER, createLimiter, DROP, KOD, type Limiter, seededRandom, type LimiterSetting} from './limiters.js'
 
@@ -245,9 +246,9 @@ interface LimiterGrammar {
 /**
  * What each daemon's configuration accepts (a value the daemon would clamp is refused rather than
  * replayed as something else): ntpd's headways are log2 seconds and seconds, ntpsec's average is
- * packets per second, chrony's interval is log2 seconds and its leak and kod are 1 in 2^n.
+ * packets per second, chrony's interval is log2 seconds and its leak and kod are 1 in 2^n. Options
+ * are in the order the daemons' manuals list them, as error messages list them.
  */
-// Options in the order the daemons' manuals list them (error messages list them so).
 const LIMITER_GRAMMAR: Record<string, LimiterGrammar> = {
   chrony: {bare: ['kod'], numbers: {interval: range(-19, 12), burst: range(1, 255), leak: range(1, 4), kod: range(0, 4)}},
   ntpd: {bare: ['kod', 'nokod'], numbers: {average: range(0, 16), minimum: range(0, 3600)}},
@@ -434,15 +435,8 @@ function natImpacts(natClients: readonly number[], clients: readonly string[], r
 
 /** The `top` addresses with the most requests left unanswered (dropped or KoD). */
 function mostLimited(clients: string[], requests: Uint32Array, answered: Uint32Array, kods: Uint32Array, top: number): LimitedClient[] {
-  const best: number[] = []
   const denied = (client: number): number => requests[client]! - answered[client]!
-  for (let client = 0; client < requests.length; client++) {
-    const value = denied(client)
-    if (value === 0) continue
-    if (best.length < top) best.push(client)
-    else if (value > denied(best[best.length - 1]!)) best[best.length - 1] = client
-    else continue
-    best.sort((a, b) => denied(b) - denied(a))
-  }
+  // Most denied first; of equals, the first seen.
+  const best = bestFirst(requests.length, top, (a, b) => denied(a) - denied(b) || b - a, (client) => denied(client) > 0)
   return best.map((client) => ({address: clients[client]!, answered: answered[client]!, kods: kods[client]!, requests: requests[client]!}))
 }

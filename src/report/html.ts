@@ -47,7 +47,6 @@ function loadEcharts(): string {
   return echartsSource
 }
 
-/** JSON safe inside a <script> element: no "</script>" or "<!--" can close or confuse it. */
 /** The evidence with at most `top` of the capture's top talkers. */
 function withTopTalkers(evidence: Evidence, top: number): Evidence {
   const {capture} = evidence
@@ -55,6 +54,7 @@ function withTopTalkers(evidence: Evidence, top: number): Evidence {
   return {...evidence, capture: {...capture, ntp: {...capture.ntp, topTalkers: capture.ntp.topTalkers.slice(0, top)}}}
 }
 
+/** JSON safe inside a <script> element: no "</script>" or "<!--" can close or confuse it. */
 export function scriptJson(value: unknown): string {
   return JSON.stringify(value).replaceAll('<', String.raw`\u003c`)
 }
@@ -63,7 +63,7 @@ export function scriptJson(value: unknown): string {
 const NARRATIVE_SHOWN_ELSEWHERE = new Set(['Missing evidence', 'What to do'])
 
 /** Top talkers a report lists (and embeds): a capture analysed with a large --top may hold every client. */
-export const REPORT_TOP_TALKERS = 20
+const REPORT_TOP_TALKERS = 20
 
 export function renderReport(gathered: Evidence): RenderedReport {
   const evidence = withTopTalkers(gathered, REPORT_TOP_TALKERS)
