@@ -33,7 +33,7 @@ missing, with the command that would supply it. Remediation options come with th
     const narrative = buildNarrative(evidence)
     const result = {...evidence, narrative}
     if (this.flags.format === 'json' && !this.jsonEnabled()) {
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+      this.logJson(result)
       return result
     }
     this.print(() => (this.flags.format === 'markdown' ? renderMarkdown(narrative) : renderText(narrative)))

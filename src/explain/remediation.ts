@@ -1,6 +1,6 @@
 import type {Fleet, SuspectedNat} from '../behaviour/index.js'
 import type {PcapReport, ThresholdRow} from '../pcap/report.js'
-import type {LimiterResult, LimiterSetting} from '../ratelimit/index.js'
+import {describeSetting, type LimiterResult, parseLimiterSetting} from '../ratelimit/index.js'
 
 export interface ConfigSnippet {
   daemon: string
@@ -44,16 +44,11 @@ ratelimit interval 3 burst 8 leak 2
 # chrony >= 4.6 can also send KoD RATE to 1 in 2^N limited requests:
 # ratelimit interval 3 burst 8 leak 2 kod 2`
 
-/** The settings the snippets configure: ntpsec's defaults with KoD, classic ntpd's `discard`, chrony's `ratelimit`. */
-const SNIPPET_SETTINGS: Record<'chrony' | 'ntpd' | 'ntpsec', LimiterSetting> = {
-  chrony: {algorithm: 'chrony', burst: 8, interval: 3, kod: 0, leak: 2},
-  ntpd: {algorithm: 'ntpd', average: 3, kod: true, minimum: 2},
-  ntpsec: {algorithm: 'ntpsec', average: 1, burst: 20, kod: true, kodRate: 0.5},
-}
-
-function sameSetting(a: LimiterSetting, b: LimiterSetting): boolean {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)])
-  return [...keys].every((key) => a[key as keyof LimiterSetting] === b[key as keyof LimiterSetting])
+/** The settings the snippets configure, as describeSetting words them: the daemons' defaults, with KoD for ntpd and ntpsec. */
+const SNIPPET_SETTINGS = {
+  chrony: describeSetting(parseLimiterSetting('chrony')),
+  ntpd: describeSetting(parseLimiterSetting('ntpd kod')),
+  ntpsec: describeSetting(parseLimiterSetting('ntpsec')),
 }
 
 /** Remediation options with their effect as far as the evidence shows it; advice is the seeds' lessons. */
@@ -62,7 +57,7 @@ export function remediation(capture: null | PcapReport): Remediation {
   const results = findings.rateLimiting?.results ?? []
   // Only the replay of the snippet's own setting speaks for it (pcap --limiter may have replayed others).
   const effect = (daemon: keyof typeof SNIPPET_SETTINGS): null | string => {
-    const result = results.find((r) => sameSetting(r.parameters, SNIPPET_SETTINGS[daemon]))
+    const result = results.find((r) => r.setting === SNIPPET_SETTINGS[daemon])
     if (!result) return null
     const nats = result.blackedOutNats.length
     return `replaying the capture: ${result.answered} of ${result.requests} requests answered, ${result.kods} KoDs, egress cut ${(result.savedShare * 100).toFixed(1)}% ($${result.savedAnnualUsd.toFixed(2)}/year saved)${nats > 0 ? `; ${nats} suspected NAT gateway${nats === 1 ? '' : 's'} mostly blacked out` : ''}`
