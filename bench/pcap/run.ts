@@ -19,7 +19,7 @@ import {cpus, loadavg, tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {CaptureReader} from '../../src/pcap/reader.js'
+import {capturePackets} from '../../src/pcap/reader.js'
 import {CaptureWriter} from '../../src/pcap/writer.js'
 import {generateCapture, SCENARIOS} from './scenario.js'
 
@@ -101,10 +101,8 @@ if (!existsSync(CAPTURE) || process.argv.includes('--regenerate')) {
 }
 if (!existsSync(CAPTURE_PCAPNG) || process.argv.includes('--regenerate')) {
   process.stdout.write('writing bench/out/seed.pcapng …\n')
-  const reader = CaptureReader.open(CAPTURE)
   const writer = new CaptureWriter(CAPTURE_PCAPNG, {format: 'pcapng'})
-  while (reader.next()) writer.packet(reader.timeSec, reader.data.subarray(reader.offset, reader.offset + reader.caplen), {origlen: reader.origlen})
-  reader.close()
+  for (const packet of capturePackets(CAPTURE)) writer.packet(packet.timeSec, packet.frame, {origlen: packet.origlen})
   writer.close()
 }
 buildCli()

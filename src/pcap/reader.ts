@@ -398,6 +398,27 @@ export class CaptureReader {
   }
 }
 
+/** One packet of `capturePackets`; `frame` is valid until the next packet is read. */
+export interface CapturedPacket {
+  timeSec: number
+  frame: Uint8Array
+  origlen: number
+  /** File offset just past the packet's record. */
+  position: number
+}
+
+/** Every packet of a capture, for tools and tests that rewrite captures (the scan reads the cursor directly). */
+export function* capturePackets(path: string): Generator<CapturedPacket> {
+  const reader = CaptureReader.open(path)
+  try {
+    while (reader.next()) {
+      yield {frame: reader.data.subarray(reader.offset, reader.offset + reader.caplen), origlen: reader.origlen, position: reader.position, timeSec: reader.timeSec}
+    }
+  } finally {
+    reader.close()
+  }
+}
+
 /** Consecutive records that must look right before an offset counts as a record boundary. */
 const BOUNDARY_CHAIN = 64
 /** How far past `near` a boundary is looked for. */

@@ -7,7 +7,7 @@ import {afterAll, describe, expect, it} from 'vitest'
 import {parseAddressWords} from '../../src/pcap/addresses.js'
 import {analyseCapture, analyseCaptureParallel, scanPart} from '../../src/pcap/analyse.js'
 import {LINKTYPE} from '../../src/pcap/decode.js'
-import {CaptureReader, findRecordBoundary} from '../../src/pcap/reader.js'
+import {CaptureReader, capturePackets, findRecordBoundary} from '../../src/pcap/reader.js'
 import {CaptureWriter, linkFrame, udpPacket} from '../../src/pcap/writer.js'
 import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 
@@ -105,18 +105,13 @@ describe('a pcapng read in two halves side by side', () => {
     const path = join(tmp.dir, name)
     const writer = new CaptureWriter(path, {format: 'pcapng', interfaces: [{linkType: LINKTYPE.ethernet, tsresol: 9}]})
     leading?.(writer)
-    const reader = CaptureReader.open(SAMPLE)
     const total = statSync(SAMPLE).size
     let interfaceId: number | undefined
-    try {
-      while (reader.next()) {
-        if (extra && interfaceId === undefined && reader.position > total / 4) interfaceId = extra(writer)
-        writer.packet(reader.timeSec, reader.data.subarray(reader.offset, reader.offset + reader.caplen), {interfaceId: interfaceId ?? 0, origlen: reader.origlen})
-      }
-    } finally {
-      reader.close()
-      writer.close()
+    for (const packet of capturePackets(SAMPLE)) {
+      if (extra && interfaceId === undefined && packet.position > total / 4) interfaceId = extra(writer)
+      writer.packet(packet.timeSec, packet.frame, {interfaceId: interfaceId ?? 0, origlen: packet.origlen})
     }
+    writer.close()
     return path
   }
 
@@ -230,23 +225,17 @@ describe('a pcapng read in two halves side by side', () => {
     // From the middle on, a second section whose one interface is raw IP (link type 101).
     const path = join(tmp.dir, 'two-sections.pcapng')
     const writer = new CaptureWriter(path, {format: 'pcapng'})
-    const reader = CaptureReader.open(SAMPLE)
     const half = statSync(SAMPLE).size / 2
     let raw = false
-    try {
-      while (reader.next()) {
-        const frame = reader.data.subarray(reader.offset, reader.offset + reader.caplen)
-        if (!raw && reader.position > half) {
-          writer.section([{linkType: LINKTYPE.raw}])
-          raw = true
-        }
-        // The sample is Ethernet: its IP packet starts after the 14-byte header.
-        writer.packet(reader.timeSec, raw ? frame.subarray(14) : frame)
+    for (const {frame, position, timeSec} of capturePackets(SAMPLE)) {
+      if (!raw && position > half) {
+        writer.section([{linkType: LINKTYPE.raw}])
+        raw = true
       }
-    } finally {
-      reader.close()
-      writer.close()
+      // The sample is Ethernet: its IP packet starts after the 14-byte header.
+      writer.packet(timeSec, raw ? frame.subarray(14) : frame)
     }
+    writer.close()
     const {split, whole} = await splitAndWhole(path)
     expect(split).toEqual(whole)
     expect(split.linkTypes).toEqual([LINKTYPE.ethernet, LINKTYPE.raw])
