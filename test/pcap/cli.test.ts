@@ -3,6 +3,8 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {LINKTYPE} from '../../src/pcap/decode.js'
+import {CaptureWriter, linkFrame, udpPacket} from '../../src/pcap/writer.js'
 import {costOfRate, flatPricing} from '../../src/pricing/egress.js'
 import type {PcapReport} from '../../src/pcap/report.js'
 import {Store} from '../../src/store/index.js'
@@ -139,6 +141,19 @@ describe('billwatch pcap: human output and errors', () => {
     expect(bad.json().error).toMatchObject({code: 'E_USAGE', expected: '1..255', field: '--limiter', got: '0'})
     const clash = await runCli(['pcap', SAMPLE, '--limiter', 'ntpd kod', '--no-replay', '--db', db])
     expect([clash.code, clash.stderr.trim()]).toEqual([2, 'billwatch: --limiter: replays a setting; it cannot go with --no-replay'])
+  })
+
+  it('says so when --limiter has nothing to replay: a capture without NTP', async () => {
+    const dns = join(dir, 'dns.pcap')
+    const writer = new CaptureWriter(dns)
+    for (let i = 0; i < 20; i++) {
+      writer.packet(1_396_000_000 + i, linkFrame(LINKTYPE.ethernet, udpPacket('192.0.2.10', '10.0.0.53', 40_000 + i, 53, new Uint8Array(30))))
+      writer.packet(1_396_000_000 + i + 0.01, linkFrame(LINKTYPE.ethernet, udpPacket('10.0.0.53', '192.0.2.10', 53, 40_000 + i, new Uint8Array(90))))
+    }
+    writer.close()
+    const run = await runCli(['pcap', dns, '--host', '10.0.0.53', '--limiter', 'chrony', '--db', db])
+    expect(run.code).toBe(0)
+    expect(run.stderr.trim()).toBe('--limiter: nothing to replay: the capture holds no NTP requests to the host over a measurable span')
   })
 
   it('says which address to use when --host is not in the capture, and rejects a bad price', async () => {
