@@ -168,7 +168,8 @@ function scanWhole(path: string, choice: HostChoice, options: AnalyseOptions): C
  * analyseCapture using both cores: a capture of SPLIT_MIN_BYTES or more is read in two halves at
  * once, the second in a worker thread, and merged; the result is the one pass's, count for count.
  * Smaller files, a file whose middle shows no clear record boundary, and a pcapng whose interfaces
- * change after its first packets (the second half would not know them) take the one pass.
+ * change after its first packets (the second half would not know them) take the one pass; so does a
+ * file whose second half is damaged, so that the error names the record as one pass does.
  */
 export async function analyseCaptureParallel(path: string, options: AnalyseOptions = {}): Promise<CaptureAnalysis> {
   const splitMin = Number(process.env.BILLWATCH_PCAP_SPLIT_BYTES ?? SPLIT_MIN_BYTES)
@@ -203,8 +204,8 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
     later.cancel()
     throw error
   }
-  // A first half cut short means the boundary was not one; new interfaces in it, that the second half
-  // would read its packets without.
+  // A first half that ends mid-record had a false boundary; interfaces it describes after its first
+  // packets are unknown to the second half.
   if (first.endsInCutRecord || first.interfacesChangedAfterPackets) {
     later.cancel()
     return onePass()
