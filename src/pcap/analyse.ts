@@ -136,7 +136,9 @@ export interface ScanState {
   /** Unmatched replies, 6 numbers each: address index, port, key, KoD (0/1), IP bytes, requests walked. */
   orphans: Float64Array
   otherProtocols: Array<[string, TrafficTotals]>
+  /** The part's request rows: the first `requestCount` of each column (the columns are handed over whole, uncopied). */
   requests: {client: Uint32Array; mode: Uint8Array; reply: Uint8Array; replyIpBytes: Uint16Array; srcPort: Uint16Array; timeSec: Float64Array; transmitKey: Uint32Array; version: Uint8Array}
+  requestCount: number
   tcpPorts: Float64Array
   /** [all, outbound, inbound, NTP outbound]. */
   totals: TrafficTotals[]
@@ -653,9 +655,10 @@ class CaptureScan {
       orphans: Float64Array.from(this.orphans ?? []),
       otherProtocols: [...this.otherProtocols],
       records: this.recordBytes.slice(0, this.table.count * RECORD_F64),
+      requestCount: n,
       requests: {
-        client: this.client.slice(0, n), mode: this.mode.slice(0, n), reply: this.reply.slice(0, n), replyIpBytes: this.replyIpBytes.slice(0, n),
-        srcPort: this.srcPort.slice(0, n), timeSec: this.timeSec.slice(0, n), transmitKey: this.transmitKey.slice(0, n), version: this.version.slice(0, n),
+        client: this.client, mode: this.mode, reply: this.reply, replyIpBytes: this.replyIpBytes,
+        srcPort: this.srcPort, timeSec: this.timeSec, transmitKey: this.transmitKey, version: this.version,
       },
       snaplen: this.reader.snaplen,
       tcpPorts: this.tcpPorts,
@@ -693,16 +696,16 @@ class CaptureScan {
       this.matchReply(addresses[orphans[i]!]! * RECORD_WORDS, orphans[i + 1]!, orphans[i + 2]!, orphans[i + 3] === 1, orphans[i + 4]!, orphans[i + 5]!)
     }
     const first = this.requestCount
-    const rows = part.requests.client.length
+    const rows = part.requestCount
     if (first + rows > this.timeSec.length) this.growRequests(first + rows)
     const r = part.requests
-    this.timeSec.set(r.timeSec, first)
-    this.srcPort.set(r.srcPort, first)
-    this.version.set(r.version, first)
-    this.mode.set(r.mode, first)
-    this.reply.set(r.reply, first)
-    this.replyIpBytes.set(r.replyIpBytes, first)
-    this.transmitKey.set(r.transmitKey, first)
+    this.timeSec.set(r.timeSec.subarray(0, rows), first)
+    this.srcPort.set(r.srcPort.subarray(0, rows), first)
+    this.version.set(r.version.subarray(0, rows), first)
+    this.mode.set(r.mode.subarray(0, rows), first)
+    this.reply.set(r.reply.subarray(0, rows), first)
+    this.replyIpBytes.set(r.replyIpBytes.subarray(0, rows), first)
+    this.transmitKey.set(r.transmitKey.subarray(0, rows), first)
     // No reply is matched after the merge, so the appended rows need no waiting-request chain.
     this.prevPending.fill(-1, first, first + rows)
     for (let row = 0; row < rows; row++) this.client[first + row] = clientIds[r.client[row]!]!
