@@ -93,6 +93,8 @@ export class CaptureReader {
   private bufferFileOffset = 0
   private eof = false
   private pcapUnitsPerSecond = 1e6
+  /** pcap: a record claiming more captured bytes than this is corrupt. */
+  private pcapMaxCaplen = PCAP_MAX_SNAPLEN
   private interfaces: PcapngInterface[] = []
 
   /** File offset where reading stops (a record boundary, or the end of the file). */
@@ -171,12 +173,35 @@ export class CaptureReader {
   }
 
   private nextPcap(): boolean {
+    // The common case, kept small enough to inline into the scan loop: the whole record is buffered.
+    const at = this.start
+    const buffered = this.end - at
+    if (buffered >= 16) {
+      const view = this.view
+      const le = this.littleEndian
+      const caplen = view.getUint32(at + 8, le)
+      if (buffered >= 16 + caplen && caplen <= this.pcapMaxCaplen) {
+        this.timeSec = view.getUint32(at, le) + view.getUint32(at + 4, le) / this.pcapUnitsPerSecond
+        this.origlen = view.getUint32(at + 12, le)
+        this.caplen = caplen
+        this.data = this.buffer
+        this.offset = at + 16
+        this.start = at + 16 + caplen
+        this.records++
+        return true
+      }
+    }
+    return this.nextPcapRefilling()
+  }
+
+  /** nextPcap when the record is not all in the buffer yet (or is damaged). */
+  private nextPcapRefilling(): boolean {
     if (!this.ensure(16)) return this.endOfRecords(16)
     const view = this.view
     const at = this.start
     const le = this.littleEndian
     const caplen = view.getUint32(at + 8, le)
-    if (caplen > Math.max(this.snaplen, PCAP_MAX_SNAPLEN)) {
+    if (caplen > this.pcapMaxCaplen) {
       this.damaged(`record ${this.records + 1} claims ${caplen} captured bytes, more than the snaplen ${this.snaplen}`)
     }
     if (!this.ensure(16 + caplen)) return this.endOfRecords(16 + caplen)
@@ -335,6 +360,7 @@ export class CaptureReader {
     const major = this.view.getUint16(4, this.littleEndian)
     if (major !== 2) this.badHeader(`pcap version ${major}.${this.view.getUint16(6, this.littleEndian)}`, 'version 2.4')
     this.snaplen = this.view.getUint32(16, this.littleEndian)
+    this.pcapMaxCaplen = Math.max(this.snaplen, PCAP_MAX_SNAPLEN)
     // Bits 28–31 of the link-type word carry FCS information; the link type is the low 16 bits.
     this.linkType = this.view.getUint32(20, this.littleEndian) & 0xffff
     this.noteLinkType(this.linkType)
