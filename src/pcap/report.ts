@@ -1,6 +1,6 @@
 import {analyseBehaviour, type ClientGroups, groupByClient, medianInPlace, setBits, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
-import {type LimiterSetting, type RateLimitReport, type ReplayTallies, simulateLimiters, startReplayTallies} from '../ratelimit/index.js'
+import {type LimiterSetting, type RateLimitReport, type ReplayTallies, simulateLimiters, startReplayWorker} from '../ratelimit/index.js'
 import {bestFirst} from '../util/select.js'
 import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
@@ -164,8 +164,16 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
  */
 export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
   const replay = wantsReplay(analysis, options)
-  const groups = wantsBehaviour(analysis, options) ? groupByClient(analysis.ntp.log, {shared: replay}) : undefined
-  const tallies = groups && replay ? startReplayTallies(groups, analysis.ntp.log.clients.length, {settings: options.limiters}) : undefined
+  const log = analysis.ntp.log
+  const worker = replay ? startReplayWorker(log.count) : undefined
+  let groups: ClientGroups | undefined
+  try {
+    groups = wantsBehaviour(analysis, options) ? groupByClient(log, {shared: replay}) : undefined
+  } catch (error) {
+    worker?.cancel()
+    throw error
+  }
+  const tallies = groups && worker?.replay(groups, log.clients.length, {settings: options.limiters})
   const {report, natClients} = reportWithoutReplay(analysis, options, groups)
   if (groups && replay) report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options, tallies && (await tallies))
   return report

@@ -42,13 +42,6 @@ export function startWorker<I, T>(callerUrl: string, module: string): WorkerJob<
   }
 }
 
-/** Runs `module` in a worker thread on `input` (see startWorker). */
-export function runInWorker<T>(callerUrl: string, module: string, input: unknown, transfer: ArrayBuffer[] = []): Promise<T> {
-  const job = startWorker<unknown, T>(callerUrl, module)
-  job.post(input, transfer)
-  return job.result
-}
-
 /** The worker side: waits for its input, posts `compute(input)`'s result or the error as {code, message}. */
 export function answerFromWorker<I>(port: MessagePort, compute: (input: I) => {result: unknown; transfer?: ArrayBuffer[]}): void {
   port.once('message', (input: I) => {
