@@ -5,7 +5,7 @@
  * capture's own background (median + z·robust spread, a Poisson floor), merges neighbouring bins into
  * windows, and marks windows that recur at the same time of day or week.
  */
-import type {RequestLog} from '../pcap/request-log.js'
+import type {ClientGroups} from './group.js'
 
 export interface FleetRules {
   /** Bin width, seconds (default 60: windows come out in whole UTC minutes). */
@@ -52,20 +52,30 @@ const DAY_SEC = 86_400
 const WEEK_SEC = 7 * DAY_SEC
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']
 
-export function findFleets(log: RequestLog, rules: FleetRules, first: number, last: number, requestsPerClient: Uint32Array): Fleet[] {
-  if (log.count === 0) return []
+/**
+ * The fleets among the requests sent between `first` and `last` (Unix seconds). Reads the log grouped
+ * by client: every count here is a sum over clients, so the order of the rows does not matter, and the
+ * groups can be read in a worker thread beside the rest of the behaviour analysis.
+ */
+export function findFleets(groups: ClientGroups, rules: FleetRules, first: number, last: number): Fleet[] {
+  const clientCount = groups.start.length - 1
+  if (clientCount <= 0 || groups.start[clientCount] === 0) return []
   const origin = Math.floor(first / rules.binSec) * rules.binSec
   const binCount = Math.floor((last - origin) / rules.binSec) + 1
   const clientsPerBin = new Float64Array(binCount)
   const oneShotPerBin = new Float64Array(binCount)
-  const lastBin = new Int32Array(log.clients.length).fill(-1)
-  for (let i = 0; i < log.count; i++) {
-    const client = log.client[i]!
-    const bin = Math.floor((log.timeSec[i]! - origin) / rules.binSec)
-    if (lastBin[client] === bin) continue
-    lastBin[client] = bin
-    clientsPerBin[bin] = clientsPerBin[bin]! + 1
-    if (requestsPerClient[client] === 1) oneShotPerBin[bin] = oneShotPerBin[bin]! + 1
+  for (let client = 0; client < clientCount; client++) {
+    const from = groups.start[client]!
+    const to = groups.start[client + 1]!
+    const oneShot = to - from === 1
+    let lastBin = -1
+    for (let i = from; i < to; i++) {
+      const bin = Math.floor((groups.timeSec[i]! - origin) / rules.binSec)
+      if (bin === lastBin) continue
+      lastBin = bin
+      clientsPerBin[bin] = clientsPerBin[bin]! + 1
+      if (oneShot) oneShotPerBin[bin] = oneShotPerBin[bin]! + 1
+    }
   }
   // A fleet can hide in the total yet stand out among one-shot clients (or the reverse), so a bin
   // is busy when either series is far above its own background; a window then grows over
@@ -97,7 +107,7 @@ export function findFleets(log: RequestLog, rules: FleetRules, first: number, la
     bin = to
   }
   if (windows.length === 0) return []
-  const fleets = describeWindows(log, windows, origin, rules, requestsPerClient).filter((fleet) => fleet.clients >= rules.minExcessClients)
+  const fleets = describeWindows(groups, windows, origin, rules).filter((fleet) => fleet.clients >= rules.minExcessClients)
   return foldRecurring(fleets, rules)
 }
 
@@ -110,13 +120,7 @@ function background(series: Float64Array): {median: number; above: (value: numbe
   return {above: (value, z) => value > median + z * spread, median}
 }
 
-function describeWindows(
-  log: RequestLog,
-  windows: Array<{from: number; to: number; excess: number}>,
-  origin: number,
-  rules: FleetRules,
-  requestsPerClient: Uint32Array,
-): Fleet[] {
+function describeWindows(groups: ClientGroups, windows: Array<{from: number; to: number; excess: number}>, origin: number, rules: FleetRules): Fleet[] {
   const binCount = windows[windows.length - 1]!.to + 1
   const windowOfBin = new Int32Array(binCount).fill(-1)
   windows.forEach((window, index) => windowOfBin.fill(index, window.from, window.to + 1))
@@ -124,19 +128,23 @@ function describeWindows(
   const requests = new Float64Array(windows.length)
   const oneShot = new Float64Array(windows.length)
   const versions = new Float64Array(windows.length * 8)
-  const lastWindow = new Int32Array(log.clients.length).fill(-1)
-  for (let i = 0; i < log.count; i++) {
-    const bin = Math.floor((log.timeSec[i]! - origin) / rules.binSec)
-    const window = bin < binCount ? windowOfBin[bin]! : -1
-    if (window < 0) continue
-    requests[window] = requests[window]! + 1
-    const versionSlot = window * 8 + (log.version[i]! & 7)
-    versions[versionSlot] = versions[versionSlot]! + 1
-    const client = log.client[i]!
-    if (lastWindow[client] === window) continue
-    lastWindow[client] = window
-    clients[window] = clients[window]! + 1
-    if (requestsPerClient[client] === 1) oneShot[window] = oneShot[window]! + 1
+  const clientCount = groups.start.length - 1
+  for (let client = 0; client < clientCount; client++) {
+    const from = groups.start[client]!
+    const to = groups.start[client + 1]!
+    let lastWindow = -1
+    for (let i = from; i < to; i++) {
+      const bin = Math.floor((groups.timeSec[i]! - origin) / rules.binSec)
+      const window = bin < binCount ? windowOfBin[bin]! : -1
+      if (window < 0) continue
+      requests[window] = requests[window]! + 1
+      const versionSlot = window * 8 + (groups.version[i]! & 7)
+      versions[versionSlot] = versions[versionSlot]! + 1
+      if (window === lastWindow) continue
+      lastWindow = window
+      clients[window] = clients[window]! + 1
+      if (to - from === 1) oneShot[window] = oneShot[window]! + 1
+    }
   }
   return windows.map((window, index) => {
     const bins = window.to - window.from + 1

@@ -1,9 +1,11 @@
-import {analyseBehaviour, type ClientGroups, groupByClient, medianInPlace, setBits, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
+import {analyseBehaviour, type ClientGroups, fleetRulesOf, groupByClient, medianInPlace, setBits, timeRange, type Fleet, type FleetRules, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
-import {type LimiterSetting, type RateLimitReport, type ReplayTallies, simulateLimiters, startReplayWorker} from '../ratelimit/index.js'
+import {DEFAULT_LIMITER_SETTINGS, type LimiterSetting, type RateLimitReport, type ReplayTallies, simulateLimiters} from '../ratelimit/index.js'
 import {bestFirst} from '../util/select.js'
+import {startWorker} from '../util/worker.js'
 import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
+import type {RequestLog} from './request-log.js'
 import type {Truncation} from './reader.js'
 
 export interface ReportOptions {
@@ -163,20 +165,67 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
  * result is buildReport's.
  */
 export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
-  const replay = wantsReplay(analysis, options)
   const log = analysis.ntp.log
-  const worker = replay ? startReplayWorker(log.count) : undefined
+  const replay = wantsReplay(analysis, options)
+  // The replays and the fleet search run in a worker beside the rest of the behaviour analysis.
+  const worker = replay ? startReportWorker(log.count) : undefined
   let groups: ClientGroups | undefined
   try {
-    groups = wantsBehaviour(analysis, options) ? groupByClient(log, {shared: replay}) : undefined
+    groups = wantsBehaviour(analysis, options) ? groupByClient(log, {shared: worker !== undefined}) : undefined
   } catch (error) {
     worker?.cancel()
     throw error
   }
-  const tallies = groups && worker?.replay(groups, log.clients.length, {settings: options.limiters})
-  const {report, natClients} = reportWithoutReplay(analysis, options, groups)
-  if (groups && replay) report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options, tallies && (await tallies))
+  const fromWorker = groups && worker?.run(groups, log, options.limiters)
+  const {report, natClients} = reportWithoutReplay(analysis, options, groups, fromWorker === undefined)
+  if (groups && replay) {
+    const done = fromWorker && (await fromWorker)
+    if (done) report.ntp.fleets = done.fleets
+    report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options, done?.tallies)
+  }
   return report
+}
+
+/** Below this many requests a worker thread costs more to start than it saves (BILLWATCH_REPLAY_WORKER_MIN overrides, for tests). */
+const WORKER_MIN_REQUESTS = 200_000
+
+/** What the report worker thread is given: groups made with `{shared: true}` reach it without a copy. */
+export interface ReportWorkerInput {
+  groups: ClientGroups
+  clientCount: number
+  settings: readonly LimiterSetting[]
+  seed: number
+  fleets: {rules: FleetRules; first: number; last: number}
+}
+
+export interface ReportWorkerResult {
+  tallies: ReplayTallies
+  fleets: Fleet[]
+}
+
+interface ReportWorker {
+  /** Runs the limiter replays and the fleet search over the groups, beside the caller's behaviour analysis. */
+  run(groups: ClientGroups, log: RequestLog, settings?: readonly LimiterSetting[]): Promise<ReportWorkerResult>
+  /** Stops a worker that will get no groups (the caller failed first). */
+  cancel(): void
+}
+
+/**
+ * A worker thread for a log of `requests` rows, started before the caller groups the log so that it
+ * has loaded its modules by the time the groups are ready. Undefined when the log is too small for a
+ * thread to pay off.
+ */
+function startReportWorker(requests: number): ReportWorker | undefined {
+  if (requests < Number(process.env.BILLWATCH_REPLAY_WORKER_MIN ?? WORKER_MIN_REQUESTS)) return undefined
+  const job = startWorker<ReportWorkerInput, ReportWorkerResult>(import.meta.url, './report-worker')
+  return {
+    cancel: job.cancel,
+    run(groups, log, settings = DEFAULT_LIMITER_SETTINGS) {
+      const {first, last} = timeRange(log)
+      job.post({clientCount: log.clients.length, fleets: {first, last, rules: fleetRulesOf()}, groups, seed: 1, settings})
+      return job.result
+    },
+  }
 }
 
 function wantsBehaviour(analysis: CaptureAnalysis, options: ReportOptions): boolean {
@@ -204,9 +253,9 @@ function replayReport(analysis: CaptureAnalysis, natClients: number[], groups: C
  * Everything but the limiter replays, and the addresses of all suspected NATs; `groups` (the log
  * grouped by client) when behaviour is wanted.
  */
-function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, groups: ClientGroups | undefined): {report: PcapReport; natClients: number[]} {
+function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, groups: ClientGroups | undefined, findFleets = true): {report: PcapReport; natClients: number[]} {
   const pricing = options.pricing ?? CURRENT_EGRESS_PRICING
-  const {natClients, ntp} = ntpReport(analysis, pricing, options, groups)
+  const {natClients, ntp} = ntpReport(analysis, pricing, options, groups, findFleets)
   const duration = analysis.durationSec
   const perSecond = (bytes: number) => (duration > 0 ? bytes / duration : 0)
   const direction = (totals: TrafficTotals): DirectionReport => ({
@@ -254,11 +303,12 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
   return {natClients, report}
 }
 
-function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined): {ntp: NtpReport; natClients: number[]} {
+/** `findFleets` false: `fleets` is left empty for the report worker to fill in. */
+function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined, findFleets: boolean): {ntp: NtpReport; natClients: number[]} {
   const report = ntpCounts(analysis, pricing, options, groups)
   if (!groups) return {natClients: [], ntp: report}
   const durationSec = analysis.durationSec > 0 ? analysis.durationSec : undefined
-  const behaviour = analyseBehaviour(analysis.ntp.log, durationSec === undefined ? {groups} : {durationSec, groups})
+  const behaviour = analyseBehaviour(analysis.ntp.log, durationSec === undefined ? {findFleets, groups} : {durationSec, findFleets, groups})
   report.suspectedNat = behaviour.suspectedNat
   report.suspectedNatTotal = behaviour.suspectedNatTotal
   report.misbehaving = behaviour.misbehaving

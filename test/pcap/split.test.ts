@@ -39,7 +39,7 @@ describe('a capture read in two halves side by side', () => {
     }
   })
 
-  it('gives the one-pass result count for count, in process and through the CLI (with the replays in a worker too)', async () => {
+  it('gives the one-pass result count for count, in process and through the CLI (with the replays and fleets in a worker too)', async () => {
     const split = await splittingAll(() => analyseCaptureParallel(SAMPLE, {host: 'auto'}))
     expect(split).toEqual(analyseCapture(SAMPLE, {host: 'auto'}))
     // Both threads at work (split scan, replays in a worker) against one thread doing everything.
@@ -49,6 +49,8 @@ describe('a capture read in two halves side by side', () => {
     const once = await runCli(['pcap', SAMPLE, '--json', '--db', join(tmp.dir, 'b.duckdb')], {env: serial})
     expect(halves.code).toBe(0)
     expect(halves.stdout).toBe(once.stdout)
+    // The worker finds the sample's fleet too (the main thread leaves fleets to it).
+    expect(JSON.parse(halves.stdout).ntp.fleets).toHaveLength(1)
   })
 })
 
