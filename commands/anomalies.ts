@@ -12,15 +12,9 @@ import {BillwatchError} from '../src/errors.js'
 
 export default class Anomalies extends BaseCommand<typeof Anomalies> {
   static override summary = 'Find the step changes (and one-day spikes) in daily usage, on a log scale, with what each step costs.'
-  static override description = `Reads the store's daily usage — by default internet egress (DataTransfer-Out-Bytes of every region,
-summed per day), and also each usage type and each resource where the exports name them — and finds level
-shifts with a change-point method (PELT on the log of usage, noise estimated from the data, weekly patterns
-and one-day spikes screened out). Missing days are gaps, not zeros. A step in the last days is tentative.
+  static override description = `Reads the store's daily usage — by default internet egress (DataTransfer-Out-Bytes of every region, summed per day), and also each usage type and each resource where the exports name them — and finds level shifts with a change-point method (PELT on the log of usage, noise estimated from the data, weekly patterns and one-day spikes screened out). Missing days are gaps, not zeros. A step in the last days is tentative.
 
-Each step gets its first day, the robust level before and after, the ratio, a confidence, and its cost per
-month and year: from the store's cost column when every day has one, else at --price-per-gb, else at today's
-AWS internet egress price with its 100 GB/month free allowance. Because that allowance resets monthly, the
-day a step starts to cost money (costStepDate) can come days after the usage step.`
+Each step gets its first day, the robust level before and after, the ratio, a confidence, and its cost per month and year: from the store's cost column when every day has one, else at --price-per-gb, else at today's AWS internet egress price with its 100 GB/month free allowance. Because that allowance resets monthly, the day a step starts to cost money (costStepDate) can come days after the usage step.`
 
   static override examples = [
     '<%= config.bin %> ingest samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv\n<%= config.bin %> <%= command.id %>',

@@ -9,11 +9,7 @@ export type ExplainResult = Evidence & {narrative: Section[]}
 
 export default class Explain extends BaseCommand<typeof Explain> {
   static override summary = 'Tell the root-cause story from the evidence: bill, step, change, traffic, server, remedies.'
-  static override description = `Builds the narrative only from evidence: the store's usage (the step and its cost, inbound against
-outbound), the configuration change that explains it (--repo, or the last correlate in the store), what a
-capture says (--pcap, or the last pcap in the store) and whether the server answers the world (--probe, or
-the last probe in the store). Every claim carries its figure and its source; missing evidence is listed as
-missing, with the command that would supply it. Remediation options come with their effect on this capture.`
+  static override description = `Builds the narrative only from evidence: the store's usage (the step and its cost, inbound against outbound), the configuration change that explains it (--repo, or the last correlate in the store), what a capture says (--pcap, or the last pcap in the store) and whether the server answers the world (--probe, or the last probe in the store). Every claim carries its figure and its source; missing evidence is listed as missing, with the command that would supply it. Remediation options come with their effect on this capture.`
 
   static override examples = [
     '<%= config.bin %> ingest samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv && <%= config.bin %> <%= command.id %>',

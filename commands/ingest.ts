@@ -8,16 +8,11 @@ import {FORMAT_KINDS, type FormatKind, type IngestResult, ingestFiles} from '../
 
 export default class Ingest extends BaseCommand<typeof Ingest> {
   static override summary = 'Load AWS usage and billing exports into the store (format detected from content).'
-  static override description = `Reads the legacy AWS Usage Report CSV, CUR 1.0 (CSV, .csv.gz, manifest JSON), CUR 2.0 and
-FOCUS (CSV, .csv.gz or Parquet) and the Cost Explorer console CSV. Hourly lines roll up to UTC days;
-data transfer is stored in bytes (AWS "GB" = 2^30 bytes).
+  static override description = `Reads the legacy AWS Usage Report CSV, CUR 1.0 (CSV, .csv.gz, manifest JSON), CUR 2.0 and FOCUS (CSV, .csv.gz or Parquet) and the Cost Explorer console CSV. Hourly lines roll up to UTC days; data transfer is stored in bytes (AWS "GB" = 2^30 bytes).
 
-All files of one call are one transaction: if any file is bad, nothing is stored and the error names
-the file, line and column. Re-ingesting the same content is a no-op; a newer export of the same billing
-period (CUR restates a month many times) replaces the older one.
+All files of one call are one transaction: if any file is bad, nothing is stored and the error names the file, line and column. Re-ingesting the same content is a no-op; a newer export of the same billing period (CUR restates a month many times) replaces the older one.
 
-A directory stands for the files directly in it: those that are not billing exports (captures,
-scripts, other CSVs) are skipped with a note, while a file named on its own must be an export.`
+A directory stands for the files directly in it: those that are not billing exports (captures, scripts, other CSVs) are skipped with a note, while a file named on its own must be an export.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv',

@@ -13,15 +13,10 @@ import {parseLimiterSetting} from '../src/ratelimit/index.js'
 
 export default class Pcap extends BaseCommand<typeof Pcap> {
   static override summary = "Attribute a server's egress to protocols, ports and NTP clients from a packet capture."
-  static override description = `Reads a pcap or pcapng file (it streams: the file may be larger than memory, which grows only with the NTP
-requests, about 90 bytes each) and reports, for the server host:
-packets and bytes three ways — on the wire, captured (what pcap_len sums) and billable IP bytes (what AWS bills:
-76 bytes per IPv4 NTP reply, not the 90-byte frame) — outbound traffic by protocol and port with shares,
-throughput, and what the traffic costs per month and year. For NTP: requests and replies per client, rate,
-median interval, versions and modes, KoDs sent and requests that kept coming after one, top talkers, the
-cumulative share of traffic by query count and the blocking-threshold economics table; which addresses look
-like NAT gateways of many honest hosts, which are single misbehaving clients, synchronised fleets, RFC client-rule
-violations, and what the ntpd/ntpsec/chrony rate limiters would have answered, dropped and saved.
+  static override description = `Reads a pcap or pcapng file (it streams: the file may be larger than memory, which grows only with the NTP requests, about 90 bytes each) and reports, for the server host: packets and bytes three ways — on the wire, captured (what pcap_len sums) and billable IP bytes (what AWS bills: 76 bytes per IPv4 NTP reply, not the 90-byte frame) — outbound traffic by protocol and port with shares, throughput, and what the traffic costs per month and year.
+
+For NTP: requests and replies per client, rate, median interval, versions and modes, KoDs sent and requests that kept coming after one, top talkers, the cumulative share of traffic by query count and the blocking-threshold economics table; which addresses look like NAT gateways of many honest hosts, which are single misbehaving clients, synchronised fleets, RFC client-rule violations, and what the ntpd/ntpsec/chrony rate limiters would have answered, dropped and saved.
+
 The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatch explain\`.`
 
   static override examples = [

@@ -14,36 +14,17 @@ import type {Store} from '../src/store/index.js'
 
 export default class Probe extends BaseCommand<typeof Probe> {
   static override summary = 'Check from outside whether a host serves NTP, with a native, well-mannered SNTPv4 client.'
-  static override description = `Sends data-minimised NTPv4 client requests (48 bytes, random transmit nonce, nothing else) from a fresh
-random source port to every A/AAAA address of HOST and validates each reply (source, mode 4, origin = our
-nonce, non-zero transmit, stratum, LI 3 = unsynchronised). Offset and delay use the four timestamps with
-the NTP era handled (2036 rollover).
+  static override description = `Sends data-minimised NTPv4 client requests (48 bytes, random transmit nonce, nothing else) from a fresh random source port to every A/AAAA address of HOST and validates each reply (source, mode 4, origin = our nonce, non-zero transmit, stratum, LI 3 = unsynchronised). Offset and delay use the four timestamps with the NTP era handled (2036 rollover).
 
-Manners (RFC 4330, 5905, 8633): one request per address unless --count; samples at least --interval apart
-(default 16 s, never below 2 s); a silent server is retried ${DEFAULT_ATTEMPTS} times waiting 1×, 2×, 4× --timeout plus
-jitter; a Kiss-o'-Death is believed only when it carries our nonce (a spoofed one is logged and ignored).
-RATE ends this run's sampling of that address and starts a cool-down; DENY and RSTR stop at once and the
-address is not probed again. With a store (--db or BILLWATCH_DB) the verdict is saved and later runs
-honour those cool-downs unless --force.
+Manners (RFC 4330, 5905, 8633): one request per address unless --count; samples at least --interval apart (default 16 s, never below 2 s); a silent server is retried ${DEFAULT_ATTEMPTS} times waiting 1×, 2×, 4× --timeout plus jitter; a Kiss-o'-Death is believed only when it carries our nonce (a spoofed one is logged and ignored). RATE ends this run's sampling of that address and starts a cool-down; DENY and RSTR stop at once and the address is not probed again. With a store (--db or BILLWATCH_DB) the verdict is saved and later runs honour those cool-downs unless --force.
 
---exposure adds one mode 6 READVAR (does the server leak its version and system variables?) and one mode 7
-MON_GETLIST (monlist, the amplification vector) with the measured amplification (response bytes /
-request bytes).
+--exposure adds one mode 6 READVAR (does the server leak its version and system variables?) and one mode 7 MON_GETLIST (monlist, the amplification vector) with the measured amplification (response bytes / request bytes).
 
-With --pcap FILE, or the newest capture saved by \`billwatch pcap\` in the store, the verdict is joined with
-the capture's share of outbound bytes that are NTP responses.
+With --pcap FILE, or the newest capture saved by \`billwatch pcap\` in the store, the verdict is joined with the capture's share of outbound bytes that are NTP responses.
 
-Exit codes: 0 served (some address answers with time, synchronised or not), 3 not served (no answer),
-4 refused by Kiss-o'-Death (or not probed because of an earlier one), 1 error (name does not resolve,
-socket failure, unreadable capture), 2 usage.
+Exit codes: 0 served (some address answers with time, synchronised or not), 3 not served (no answer), 4 refused by Kiss-o'-Death (or not probed because of an earlier one), 1 error (name does not resolve, socket failure, unreadable capture), 2 usage.
 
---json: {verdict, exitCode, summary, details, address, answered, stratum, refid, version, leap, offsetMs,
-delayMs, kod, mode6Exposed, mode7Exposed, amplification, host, port, addresses, count, intervalMs,
-timeoutMs, results: [per address: the same keys plus status, family, sourcePort, requests, timeouts,
-synchronised, retryAfter, denied, ignored, portUnreachable, skipped, samples, exposure, warnings],
-capture: null | {source, file, host, outboundBytes, ntpBytes, ntpShare, ntpClients, matchesHost,
-conclusion}}. The top-level per-address keys are those of the first address that answered (else the
-first probed).`
+--json: {verdict, exitCode, summary, details, address, answered, stratum, refid, version, leap, offsetMs, delayMs, kod, mode6Exposed, mode7Exposed, amplification, host, port, addresses, count, intervalMs, timeoutMs, results: [per address: the same keys plus status, family, sourcePort, requests, timeouts, synchronised, retryAfter, denied, ignored, portUnreachable, skipped, samples, exposure, warnings], capture: null | {source, file, host, outboundBytes, ntpBytes, ntpShare, ntpClients, matchesHost, conclusion}}. The top-level per-address keys are those of the first address that answered (else the first probed).`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> localhost',

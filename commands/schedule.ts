@@ -6,16 +6,9 @@ import {DEFAULT_SCHEDULE, type ScheduleResult, writeSchedule} from '../src/lambd
 
 export default class Schedule extends BaseCommand<typeof Schedule> {
   static override summary = 'Write a deployable AWS Lambda that warns the day a new egress step appears.'
-  static override description = `Writes a SAM template (template.json) and the bundled function (billwatch-watch.zip) into --out,
-and prints the one command that deploys them. The function runs daily (default ${DEFAULT_SCHEDULE}, UTC),
-reads the last 60 days from Cost Explorer (about $0.01-0.02 a run), runs the same step detection as
-"billwatch anomalies", and publishes one SNS alert per new step. No state is kept: a step is new when
-the previous day's window did not already show it.
+  static override description = `Writes a SAM template (template.json) and the bundled function (billwatch-watch.zip) into --out, and prints the one command that deploys them. The function runs daily (default ${DEFAULT_SCHEDULE}, UTC), reads the last 60 days from Cost Explorer (about $0.01-0.02 a run), runs the same step detection as "billwatch anomalies", and publishes one SNS alert per new step. No state is kept: a step is new when the previous day's window did not already show it.
 
-The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing its own log group,
-and with --instances/--all-instances cloudwatch:GetMetricData (plus cloudwatch:ListMetrics for
---all-instances, to find the instances). Without --topic-arn the template creates a topic; pass
-AlertEmail=ADDRESS to sam deploy to subscribe to it.`
+The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing its own log group, and with --instances/--all-instances cloudwatch:GetMetricData (plus cloudwatch:ListMetrics for --all-instances, to find the instances). Without --topic-arn the template creates a topic; pass AlertEmail=ADDRESS to sam deploy to subscribe to it.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --out deploy/',
