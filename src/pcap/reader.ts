@@ -180,16 +180,7 @@ export class CaptureReader {
       const view = this.view
       const le = this.littleEndian
       const caplen = view.getUint32(at + 8, le)
-      if (buffered >= 16 + caplen && caplen <= this.pcapMaxCaplen) {
-        this.timeSec = view.getUint32(at, le) + view.getUint32(at + 4, le) / this.pcapUnitsPerSecond
-        this.origlen = view.getUint32(at + 12, le)
-        this.caplen = caplen
-        this.data = this.buffer
-        this.offset = at + 16
-        this.start = at + 16 + caplen
-        this.records++
-        return true
-      }
+      if (buffered >= 16 + caplen && caplen <= this.pcapMaxCaplen) return this.takePcapRecord(at, caplen)
     }
     return this.nextPcapRefilling()
   }
@@ -206,15 +197,19 @@ export class CaptureReader {
     }
     if (!this.ensure(16 + caplen)) return this.endOfRecords(16 + caplen)
     // ensure() may have moved the data to the front of the buffer.
-    const base = this.start
-    const seconds = this.view.getUint32(base, le)
-    const fraction = this.view.getUint32(base + 4, le)
-    this.timeSec = seconds + fraction / this.pcapUnitsPerSecond
-    this.origlen = this.view.getUint32(base + 12, le)
+    return this.takePcapRecord(this.start, caplen)
+  }
+
+  /** Makes the buffered pcap record at `at` the current packet. */
+  private takePcapRecord(at: number, caplen: number): true {
+    const view = this.view
+    const le = this.littleEndian
+    this.timeSec = view.getUint32(at, le) + view.getUint32(at + 4, le) / this.pcapUnitsPerSecond
+    this.origlen = view.getUint32(at + 12, le)
     this.caplen = caplen
     this.data = this.buffer
-    this.offset = base + 16
-    this.start = base + 16 + caplen
+    this.offset = at + 16
+    this.start = at + 16 + caplen
     this.records++
     return true
   }
