@@ -1,11 +1,10 @@
-import {analyseBehaviour, type ClientGroups, fleetRulesOf, groupByClient, medianInPlace, setBits, timeRange, type Fleet, type FleetRules, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
+import {analyseBehaviour, type ClientGroups, fleetRulesOf, groupByClient, medianInPlace, setBits, type Fleet, type FleetRules, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
 import {DEFAULT_LIMITER_SETTINGS, type LimiterSetting, type RateLimitReport, type ReplayTallies, simulateLimiters} from '../ratelimit/index.js'
 import {bestFirst} from '../util/select.js'
 import {startWorker} from '../util/worker.js'
 import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
-import type {RequestLog} from './request-log.js'
 import type {Truncation} from './reader.js'
 
 export interface ReportOptions {
@@ -160,9 +159,9 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
 }
 
 /**
- * buildReport with the rate-limiter replays in a worker thread, started before the behaviour analysis
- * here so the two run side by side on a big capture (where they are most of the report's time). The
- * result is buildReport's.
+ * buildReport with the rate-limiter replays and the fleet search in a worker thread, started before
+ * the log is grouped so it has loaded by then, and run beside the rest of the behaviour analysis on a
+ * big capture (where they are most of the report's time). The result is buildReport's.
  */
 export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
   const log = analysis.ntp.log
@@ -176,7 +175,7 @@ export async function buildReportParallel(analysis: CaptureAnalysis, options: Re
     worker?.cancel()
     throw error
   }
-  const fromWorker = groups && worker?.run(groups, log, options.limiters)
+  const fromWorker = groups && worker?.run(groups, log.clients.length, options.limiters)
   const {report, natClients} = reportWithoutReplay(analysis, options, groups, fromWorker === undefined)
   if (groups && replay) {
     const done = fromWorker && (await fromWorker)
@@ -195,7 +194,7 @@ export interface ReportWorkerInput {
   clientCount: number
   settings: readonly LimiterSetting[]
   seed: number
-  fleets: {rules: FleetRules; first: number; last: number}
+  fleetRules: FleetRules
 }
 
 export interface ReportWorkerResult {
@@ -205,7 +204,7 @@ export interface ReportWorkerResult {
 
 interface ReportWorker {
   /** Runs the limiter replays and the fleet search over the groups, beside the caller's behaviour analysis. */
-  run(groups: ClientGroups, log: RequestLog, settings?: readonly LimiterSetting[]): Promise<ReportWorkerResult>
+  run(groups: ClientGroups, clientCount: number, settings?: readonly LimiterSetting[]): Promise<ReportWorkerResult>
   /** Stops a worker that will get no groups (the caller failed first). */
   cancel(): void
 }
@@ -220,9 +219,8 @@ function startReportWorker(requests: number): ReportWorker | undefined {
   const job = startWorker<ReportWorkerInput, ReportWorkerResult>(import.meta.url, './report-worker')
   return {
     cancel: job.cancel,
-    run(groups, log, settings = DEFAULT_LIMITER_SETTINGS) {
-      const {first, last} = timeRange(log)
-      job.post({clientCount: log.clients.length, fleets: {first, last, rules: fleetRulesOf()}, groups, seed: 1, settings})
+    run(groups, clientCount, settings = DEFAULT_LIMITER_SETTINGS) {
+      job.post({clientCount, fleetRules: fleetRulesOf(), groups, seed: 1, settings})
       return job.result
     },
   }
