@@ -8,74 +8,123 @@ import {BillwatchError} from '../errors.js'
  */
 export const V4_MAPPED_WORD2 = 0xffff
 
+/** Words per slot of an AddressTable: the key, the tag, and SLOT_WORDS - FIRST_FIELD words of the caller's. */
+export const SLOT_WORDS = 8
+/** The first slot word free for the caller's per-address fields (all zero when the address is interned). */
+export const FIRST_FIELD = 2
+/** Slot words: the IPv4 address (or, for another address, its index), then index + 1 (0 = empty slot). */
+const KEY = 0
+const TAG = 1
+/** Marks a tag whose key is an index into the table of other (non-IPv4) addresses. */
+const OTHER = 0x8000_0000
+/** Words per slot of the other addresses' index: the 4 address words, then index + 1. */
+const OTHER_SLOT_WORDS = 8
+
 /**
- * Interns addresses to dense indices 0, 1, 2… with open addressing over typed arrays, so the
- * per-packet lookup allocates nothing and per-address counters can live in typed arrays too.
+ * Interns addresses to dense indices 0, 1, 2… (first seen, first numbered) with open addressing over
+ * typed arrays, and keeps the caller's per-address fields inside the address's hash slot: a packet's
+ * lookup and its counters are one cache line, one memory latency, where a separate record array
+ * indexed by the address's index was a second (the scan is bound by those latencies, not arithmetic).
+ *
+ * A slot moves when the table grows: `intern` returns the slot's offset in `slots` after any growth,
+ * and an offset kept across another `intern` must be looked up again (`slotOf`).
  */
 export class AddressTable {
-  /** IPv4 (the common case): 2 words per slot, the address and index + 1 (0 = empty). */
-  private v4Slots: Uint32Array
-  private v4Mask: number
-  private v4Count = 0
-  /** Other addresses: 8 words per slot, the 4 address words then index + 1, one cache line apart. */
-  private slots: Uint32Array
+  /** SLOT_WORDS words per slot; fields at slot + FIRST_FIELD…; replaced when the table grows. */
+  slots: Uint32Array
+  /** The same buffer as doubles, for fields that hold sums beyond 2^32 (at an even word). */
+  slotDoubles: Float64Array
   private mask: number
+  private used = 0
+  /** Other addresses (IPv6): address → index, 8 words per slot, one cache line apart. */
+  private otherSlots: Uint32Array
+  private otherMask: number
   private otherCount = 0
-  /** Addresses by index, for text() and word(). */
+  /** Addresses by index, 4 words each, for text() and word(). */
   private words: Uint32Array
+  /** Slot offset by index. */
+  private slotByIndex: Uint32Array
   count = 0
 
   constructor(initialCapacity = 1024) {
     let size = 16
     while (size < initialCapacity * 2) size *= 2
-    this.v4Slots = new Uint32Array(size * 2)
-    this.v4Mask = size - 1
-    this.slots = new Uint32Array(16 * SLOT_WORDS)
-    this.mask = 15
+    this.slots = new Uint32Array(size * SLOT_WORDS)
+    this.slotDoubles = new Float64Array(this.slots.buffer)
+    this.mask = size - 1
+    this.otherSlots = new Uint32Array(16 * OTHER_SLOT_WORDS)
+    this.otherMask = 15
     this.words = new Uint32Array(initialCapacity * 4)
+    this.slotByIndex = new Uint32Array(initialCapacity)
   }
 
-  /** Index of the address, inserting it when new. */
+  /** The slot offset of the address, inserting it when new. */
   intern(w0: number, w1: number, w2: number, w3: number): number {
     if (w2 === V4_MAPPED_WORD2 && w0 === 0 && w1 === 0) {
-      const at = this.locateV4(w3)
-      const stored = this.v4Slots[at + 1]!
-      if (stored !== 0) return stored - 1
-      const index = this.append(w0, w1, w2, w3)
-      this.v4Slots[at] = w3
-      this.v4Slots[at + 1] = index + 1
-      if (++this.v4Count * 2 > this.v4Mask + 1) this.rehashV4()
-      return index
+      const slots = this.slots
+      const wrap = this.mask * SLOT_WORDS + SLOT_WORDS - 1
+      let at = (hash32(w3) & this.mask) * SLOT_WORDS
+      for (let tag = slots[at + TAG]!; tag !== 0; tag = slots[at + TAG]!) {
+        if (slots[at + KEY] === w3 && tag < OTHER) return at
+        at = (at + SLOT_WORDS) & wrap
+      }
+      return this.insert(at, w3, this.append(w0, w1, w2, w3) + 1)
     }
-    const at = this.locateOther(w0, w1, w2, w3)
-    const stored = this.slots[at + 4]!
-    if (stored !== 0) return stored - 1
+    const other = this.locateOther(w0, w1, w2, w3)
+    const stored = this.otherSlots[other + 4]!
+    if (stored !== 0) return this.slotByIndex[stored - 1]!
     const index = this.append(w0, w1, w2, w3)
-    this.slots.set([w0, w1, w2, w3, index + 1], at)
-    if (++this.otherCount * 2 > this.mask + 1) this.rehashOther()
-    return index
+    this.otherSlots.set([w0, w1, w2, w3, index + 1], other)
+    if (++this.otherCount * 2 > this.otherMask + 1) this.growOther()
+    return this.insert(this.locateEmpty(index), index, (index + 1) | OTHER)
   }
 
   /** Index of the address, or -1. */
   find(w0: number, w1: number, w2: number, w3: number): number {
-    const stored = w2 === V4_MAPPED_WORD2 && w0 === 0 && w1 === 0 ? this.v4Slots[this.locateV4(w3) + 1]! : this.slots[this.locateOther(w0, w1, w2, w3) + 4]!
-    return stored - 1
+    if (w2 === V4_MAPPED_WORD2 && w0 === 0 && w1 === 0) {
+      const wrap = this.mask * SLOT_WORDS + SLOT_WORDS - 1
+      for (let at = (hash32(w3) & this.mask) * SLOT_WORDS; this.slots[at + TAG] !== 0; at = (at + SLOT_WORDS) & wrap) {
+        if (this.slots[at + KEY] === w3 && this.slots[at + TAG]! < OTHER) return this.slots[at + TAG]! - 1
+      }
+      return -1
+    }
+    return this.otherSlots[this.locateOther(w0, w1, w2, w3) + 4]! - 1
   }
 
-  /** The slot holding the IPv4 address, or the empty slot where it belongs. */
-  private locateV4(w3: number): number {
-    const slots = this.v4Slots
-    const wrap = this.v4Mask * 2 + 1
-    let at = (hash32(w3) & this.v4Mask) * 2
-    while (slots[at + 1] !== 0 && slots[at] !== w3) at = (at + 2) & wrap
+  /** The slot offset of an interned address's index. */
+  slotOf(index: number): number {
+    return this.slotByIndex[index]!
+  }
+
+  /** The index of the address in a slot. */
+  indexAt(slot: number): number {
+    return (this.slots[slot + TAG]! & ~OTHER) - 1
+  }
+
+  private insert(at: number, key: number, tag: number): number {
+    this.slots[at + KEY] = key
+    this.slots[at + TAG] = tag
+    this.slotByIndex[(tag & ~OTHER) - 1] = at
+    if (++this.used * 2 > this.mask + 1) {
+      this.grow()
+      return this.slotByIndex[(tag & ~OTHER) - 1]!
+    }
+    return at
+  }
+
+  /** The empty slot where an other address's index goes (its key never matches an IPv4 lookup). */
+  private locateEmpty(key: number): number {
+    const wrap = this.mask * SLOT_WORDS + SLOT_WORDS - 1
+    let at = (hash32(key) & this.mask) * SLOT_WORDS
+    while (this.slots[at + TAG] !== 0) at = (at + SLOT_WORDS) & wrap
     return at
   }
 
   private locateOther(w0: number, w1: number, w2: number, w3: number): number {
-    const slots = this.slots
-    const wrap = this.mask * SLOT_WORDS + SLOT_WORDS - 1
-    let at = (hashWords(w0, w1, w2, w3) & this.mask) * SLOT_WORDS
-    while (slots[at + 4] !== 0 && !(slots[at + 3] === w3 && slots[at + 2] === w2 && slots[at + 1] === w1 && slots[at] === w0)) at = (at + SLOT_WORDS) & wrap
+    const slots = this.otherSlots
+    const wrap = this.otherMask * OTHER_SLOT_WORDS + OTHER_SLOT_WORDS - 1
+    let at = (hashWords(w0, w1, w2, w3) & this.otherMask) * OTHER_SLOT_WORDS
+    while (slots[at + 4] !== 0 && !(slots[at + 3] === w3 && slots[at + 2] === w2 && slots[at + 1] === w1 && slots[at] === w0)) at = (at + OTHER_SLOT_WORDS) & wrap
     return at
   }
 
@@ -100,6 +149,9 @@ export class AddressTable {
       const grown = new Uint32Array(this.words.length * 2)
       grown.set(this.words)
       this.words = grown
+      const slotByIndex = new Uint32Array(this.slotByIndex.length * 2)
+      slotByIndex.set(this.slotByIndex)
+      this.slotByIndex = slotByIndex
     }
     const base = index * 4
     this.words[base] = w0
@@ -109,43 +161,34 @@ export class AddressTable {
     return index
   }
 
-  private rehashV4(): void {
-    this.v4Mask = this.v4Mask * 2 + 1
-    this.rebuild(true)
-  }
-
-  private rehashOther(): void {
+  /** Doubles the slots, moving each slot whole (fields and all) in index order. */
+  private grow(): void {
+    const old = this.slots
     this.mask = this.mask * 2 + 1
-    this.rebuild(false)
+    this.slots = new Uint32Array((this.mask + 1) * SLOT_WORDS)
+    this.slotDoubles = new Float64Array(this.slots.buffer)
+    for (let index = 0; index < this.count; index++) {
+      const from = this.slotByIndex[index]!
+      const at = this.locateEmpty(old[from + KEY]!)
+      this.slots.set(old.subarray(from, from + SLOT_WORDS), at)
+      this.slotByIndex[index] = at
+    }
   }
 
-  private rebuild(v4: boolean): void {
+  private growOther(): void {
+    this.otherMask = this.otherMask * 2 + 1
+    const slots = new Uint32Array((this.otherMask + 1) * OTHER_SLOT_WORDS)
+    const wrap = this.otherMask * OTHER_SLOT_WORDS + OTHER_SLOT_WORDS - 1
     const w = this.words
-    if (v4) {
-      const slots = new Uint32Array((this.v4Mask + 1) * 2)
-      const wrap = this.v4Mask * 2 + 1
-      for (let index = 0; index < this.count; index++) {
-        const base = index * 4
-        if (!(w[base + 2] === V4_MAPPED_WORD2 && w[base] === 0 && w[base + 1] === 0)) continue
-        let at = (hash32(w[base + 3]!) & this.v4Mask) * 2
-        while (slots[at + 1] !== 0) at = (at + 2) & wrap
-        slots[at] = w[base + 3]!
-        slots[at + 1] = index + 1
-      }
-      this.v4Slots = slots
-      return
-    }
-    const slots = new Uint32Array((this.mask + 1) * SLOT_WORDS)
-    const wrap = this.mask * SLOT_WORDS + SLOT_WORDS - 1
     for (let index = 0; index < this.count; index++) {
       const base = index * 4
       if (w[base + 2] === V4_MAPPED_WORD2 && w[base] === 0 && w[base + 1] === 0) continue
-      let at = (hashWords(w[base]!, w[base + 1]!, w[base + 2]!, w[base + 3]!) & this.mask) * SLOT_WORDS
-      while (slots[at + 4] !== 0) at = (at + SLOT_WORDS) & wrap
+      let at = (hashWords(w[base]!, w[base + 1]!, w[base + 2]!, w[base + 3]!) & this.otherMask) * OTHER_SLOT_WORDS
+      while (slots[at + 4] !== 0) at = (at + OTHER_SLOT_WORDS) & wrap
       slots.set(w.subarray(base, base + 4), at)
       slots[at + 4] = index + 1
     }
-    this.slots = slots
+    this.otherSlots = slots
   }
 }
 
@@ -153,8 +196,6 @@ function hash32(v: number): number {
   const h = Math.imul(v ^ 0x9e37_79b9, 0x85eb_ca6b)
   return (h ^ (h >>> 15)) >>> 0
 }
-
-const SLOT_WORDS = 8
 
 function hashWords(w0: number, w1: number, w2: number, w3: number): number {
   let h = Math.imul(w3 ^ 0x9e37_79b9, 0x85eb_ca6b)

@@ -4,7 +4,7 @@ import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError, isBillwatchError} from '../errors.js'
 import {startWorker} from '../util/worker.js'
 import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf} from '../ntp/packet.js'
-import {AddressTable, parseAddressWords} from './addresses.js'
+import {AddressTable, FIRST_FIELD, parseAddressWords, SLOT_WORDS} from './addresses.js'
 import {IP_PROTOCOL, PacketDecoder, word} from './decode.js'
 import {type ByteRange, CaptureReader, type CaptureFormat, findRecordBoundary, type Truncation} from './reader.js'
 import type {RequestLog} from './request-log.js'
@@ -125,9 +125,11 @@ const SPLIT_MIN_BYTES = 64 * 1024 * 1024
 /** What one part of a split scan counted, handed from the worker thread to the merge. */
 export interface ScanState {
   addressWords: Uint32Array
-  /** The per-address records (see RECORD_WORDS), one per interned address. */
+  /** The per-address fields (see RECORD_WORDS), one record per interned address, in index order. */
   records: Float64Array
   clientAddresses: Uint32Array
+  /** KoDs sent per client, by the part's client id. */
+  clientKods: Uint32Array
   /** [responses, kods, other, ipv4, ipv6, non-IP, fragments, snapped] packets. */
   counts: number[]
   firstPacketSec: number
@@ -277,27 +279,30 @@ function busiestAddress(path: string, limit: number): [number, number, number, n
   const reader = CaptureReader.open(path)
   const decoder = new PacketDecoder()
   const table = new AddressTable(4096)
-  let counts = new Uint32Array(4096)
-  // Ties (a two-party capture) go to the side that sends from the lower, service-like port.
-  let served = new Uint32Array(4096)
+  // Slot fields: packets, and (for ties: a two-party capture goes to the side that sends from the
+  // lower, service-like port) packets sent from the lower port.
+  const PACKETS = FIRST_FIELD
+  const SERVED = FIRST_FIELD + 1
   try {
     for (let seen = 0; seen < limit && reader.next(); ) {
       if (!decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType)) continue
       seen++
-      const src = table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3)
-      const dst = table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3)
-      if (Math.max(src, dst) >= counts.length) {
-        counts = grow(counts, Math.max(src, dst))
-        served = grow(served, Math.max(src, dst))
-      }
-      counts[src]!++
-      counts[dst]!++
-      if (decoder.srcPort >= 0 && decoder.srcPort < decoder.dstPort) served[src]!++
+      const src = table.indexAt(table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3))
+      table.slots[table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3) + PACKETS]!++
+      // Looked up after the destination's insertion, which may have grown the table.
+      const srcSlot = table.slotOf(src)
+      table.slots[srcSlot + PACKETS]!++
+      if (decoder.srcPort >= 0 && decoder.srcPort < decoder.dstPort) table.slots[srcSlot + SERVED]!++
     }
   } finally {
     reader.close()
   }
-  return maxIndexWords(table, counts, served)
+  const field = (word: number) => {
+    const values = new Uint32Array(table.count)
+    for (let i = 0; i < table.count; i++) values[i] = table.slots[table.slotOf(i) + word]!
+    return values
+  }
+  return maxIndexWords(table, field(PACKETS), field(SERVED))
 }
 
 function maxIndexWords(table: AddressTable, counts: Uint32Array, tieBreak?: Uint32Array): [number, number, number, number] | undefined {
@@ -320,35 +325,30 @@ function grow<T extends Float64Array | Int32Array | Uint16Array | Uint32Array | 
   return grown
 }
 
-// Per-address state: one 32-byte record per interned address, so the packet of a client touches one
-// cache line after the address lookup (the scan is bound by memory latency, not arithmetic), and two
-// scans' tables (one per thread) still fit in a shared L3 of 32 MB. Words of the Uint32Array view:
-const R_PACKETS = 0
-const R_REQUESTS = 1
-const R_RESPONSES = 2
-const R_KODS = 3
+// Per-address state: the fields of the address's slot in the AddressTable (8 words, 32 bytes), so a
+// packet touches one cache line for its address and counters (the scan is bound by memory latency,
+// not arithmetic). Requests per client are counted from the log afterwards, and KoDs (rare) per
+// client id, to keep the slot at 32 bytes. Words of a slot:
+const R_PACKETS = FIRST_FIELD
 /** Newest request still waiting for a reply, as row + 1 (0 none); older ones chain through prevPending. */
-const R_PENDING = 4
+const R_PENDING = FIRST_FIELD + 1
 /** NTP client id + 1 (0: the address has sent or received no NTP yet). */
-const R_CLIENT = 5
-const RECORD_WORDS = 8
+const R_CLIENT = FIRST_FIELD + 2
+const R_RESPONSES = FIRST_FIELD + 3
 /** The Float64Array view's slot of the outbound NTP billable bytes (words 6 and 7). */
 const R_BILLABLE_BYTES_F64 = 3
+const RECORD_WORDS = SLOT_WORDS
 const RECORD_F64 = RECORD_WORDS / 2
-/** The per-client counters a merge adds up (the waiting-request chain is per part and is not). */
-const SUMMED_CLIENT_WORDS = [R_REQUESTS, R_RESPONSES, R_KODS]
 
 /** One full pass over the file with the host fixed. */
 class CaptureScan {
   private readonly table: AddressTable
-  /** Per-address records, RECORD_WORDS words each, through two views of one buffer. */
-  private records: Uint32Array
-  private recordBytes: Float64Array
-  private recordCapacity: number
   /** Time of the packet being handled; a field, because a double argument to a call is boxed. */
   private now = 0
   /** Address index of each NTP client, by client id. */
   private clientAddresses: number[] = []
+  /** KoDs sent per client id. */
+  private clientKods = new Uint32Array(1024)
   private hostIndex = -1
 
   // Per-request columns (the RequestLog) plus matching state.
@@ -409,9 +409,6 @@ class CaptureScan {
     // The seed had one client per ~11 requests; start near that so the address table rarely regrows.
     const clients = Math.min(1 << 22, Math.max(1 << 12, expected >> 3))
     this.table = new AddressTable(clients)
-    this.recordCapacity = clients
-    this.records = new Uint32Array(this.recordCapacity * RECORD_WORDS)
-    this.recordBytes = new Float64Array(this.records.buffer)
     const rows = logForBytes === undefined ? expected : expectedRequests(logForBytes)
     this.timeSec = new Float64Array(rows)
     this.client = new Uint32Array(rows)
@@ -423,7 +420,7 @@ class CaptureScan {
     this.transmitKey = new Uint32Array(rows)
     this.prevPending = new Int32Array(rows)
     try {
-      if (host) this.hostIndex = this.intern(host[0], host[1], host[2], host[3])
+      if (host) this.hostIndex = this.table.indexAt(this.table.intern(host[0], host[1], host[2], host[3]))
       this.scan(onProgress)
     } finally {
       this.reader.close()
@@ -465,10 +462,10 @@ class CaptureScan {
       const fromHost = decoder.src3 === h3 && decoder.src2 === h2 && decoder.src1 === h1 && decoder.src0 === h0
       const toHost = decoder.dst3 === h3 && decoder.dst2 === h2 && decoder.dst1 === h1 && decoder.dst0 === h0
       if (fromHost) {
-        this.countAddress(this.hostIndex)
+        this.countAddress(this.table.slotOf(this.hostIndex))
         addTotals(this.outbound, caplen, origlen, ipBytes)
         this.countPort(decoder, caplen, origlen, ipBytes)
-        const remote = toHost ? this.hostIndex : this.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3)
+        const remote = toHost ? this.table.slotOf(this.hostIndex) : this.table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3)
         if (!toHost) this.countAddress(remote)
         if (decoder.protocol === UDP) {
           if (decoder.srcPort === this.ntpPort) this.ntpReply(decoder, reader.data, remote, caplen, origlen)
@@ -479,8 +476,8 @@ class CaptureScan {
           }
         }
       } else if (toHost) {
-        this.countAddress(this.hostIndex)
-        const remote = this.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3)
+        this.countAddress(this.table.slotOf(this.hostIndex))
+        const remote = this.table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3)
         this.countAddress(remote)
         addTotals(this.inbound, caplen, origlen, ipBytes)
         if (decoder.dstPort === this.ntpPort && decoder.protocol === UDP) {
@@ -489,30 +486,15 @@ class CaptureScan {
         }
       } else {
         this.otherPackets++
-        this.countAddress(this.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3))
-        this.countAddress(this.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3))
+        this.countAddress(this.table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3))
+        this.countAddress(this.table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3))
       }
     }
     onProgress?.(reader.fileBytes, reader.fileBytes)
   }
 
-  /** The address's index, its record allocated. */
-  private intern(w0: number, w1: number, w2: number, w3: number): number {
-    const index = this.table.intern(w0, w1, w2, w3)
-    if (index >= this.recordCapacity) this.growRecords(index)
-    return index
-  }
-
-  private growRecords(index: number): void {
-    while (this.recordCapacity <= index) this.recordCapacity *= 2
-    const records = new Uint32Array(this.recordCapacity * RECORD_WORDS)
-    records.set(this.records)
-    this.records = records
-    this.recordBytes = new Float64Array(records.buffer)
-  }
-
-  private countAddress(index: number): void {
-    this.records[index * RECORD_WORDS + R_PACKETS]!++
+  private countAddress(slot: number): void {
+    this.table.slots[slot + R_PACKETS]!++
   }
 
   private countPort(decoder: PacketDecoder, caplen: number, origlen: number, ipBytes: number): void {
@@ -532,14 +514,15 @@ class CaptureScan {
     addTotals(totals, caplen, origlen, ipBytes)
   }
 
-  /** The address's record offset, made an NTP client (given the next client id) on first sight. */
-  private clientRecord(addressIndex: number): number {
-    const record = addressIndex * RECORD_WORDS
-    if (this.records[record + R_CLIENT] === 0) {
-      this.clientAddresses.push(addressIndex)
-      this.records[record + R_CLIENT] = this.clientAddresses.length
+  /** The address's slot, made an NTP client (given the next client id) on first sight. */
+  private clientRecord(slot: number): number {
+    const slots = this.table.slots
+    if (slots[slot + R_CLIENT] === 0) {
+      this.clientAddresses.push(this.table.indexAt(slot))
+      slots[slot + R_CLIENT] = this.clientAddresses.length
+      if (this.clientAddresses.length > this.clientKods.length) this.clientKods = grow(this.clientKods, this.clientAddresses.length)
     }
-    return record
+    return slot
   }
 
   private growRequests(atLeast: number): void {
@@ -565,7 +548,7 @@ class CaptureScan {
     const record = this.clientRecord(remote)
     const row = this.requestCount++
     if (row >= this.timeSec.length) this.growRequests(row)
-    const records = this.records
+    const records = this.table.slots
     this.timeSec[row] = this.now
     this.client[row] = records[record + R_CLIENT]! - 1
     this.srcPort[row] = decoder.srcPort
@@ -576,7 +559,6 @@ class CaptureScan {
     this.transmitKey[row] = length >= HEADER_BYTES ? timestampKey(data, at + TRANSMIT_AT) : 0
     this.prevPending[row] = records[record + R_PENDING]! - 1
     records[record + R_PENDING] = row + 1
-    records[record + R_REQUESTS]!++
   }
 
   /** A packet from the host's NTP port: a reply, matched to the request it answers. */
@@ -587,21 +569,21 @@ class CaptureScan {
     // Mode 1/3 from port 123 are the host's own queries (as a client or peer), not replies.
     if (mode === MODE_CLIENT || mode === MODE_SYMMETRIC_ACTIVE) return
     const record = this.clientRecord(remote)
-    const records = this.records
+    const records = this.table.slots
     this.ntpResponses++
     records[record + R_RESPONSES]!++
-    this.recordBytes[record / 2 + R_BILLABLE_BYTES_F64]! += decoder.ipBytes
+    this.table.slotDoubles[record / 2 + R_BILLABLE_BYTES_F64]! += decoder.ipBytes
     addTotals(this.ntpOutbound, caplen, origlen, decoder.ipBytes)
     const isKod = mode === MODE_SERVER && length >= HEADER_BYTES && data[at + STRATUM_AT] === 0
     if (isKod) {
       this.ntpKods++
-      records[record + R_KODS]!++
+      this.clientKods[records[record + R_CLIENT]! - 1]!++
       const code = readWord(data, at + REFERENCE_ID_AT)
       this.kissCodes.set(code, (this.kissCodes.get(code) ?? 0) + 1)
     }
     const key = length >= HEADER_BYTES ? timestampKey(data, at + ORIGIN_AT) : 0
     const steps = this.matchReply(record, decoder.dstPort, key, isKod, decoder.ipBytes, 0)
-    if (steps >= 0 && this.orphans) this.orphans.push(remote, decoder.dstPort, key, isKod ? 1 : 0, decoder.ipBytes, steps)
+    if (steps >= 0 && this.orphans) this.orphans.push(this.table.indexAt(remote), decoder.dstPort, key, isKod ? 1 : 0, decoder.ipBytes, steps)
   }
 
   /**
@@ -611,7 +593,7 @@ class CaptureScan {
    * walking an earlier part's requests from there).
    */
   private matchReply(record: number, port: number, key: number, isKod: boolean, ipBytes: number, walked: number): number {
-    const records = this.records
+    const records = this.table.slots
     let previous = -1
     let row = records[record + R_PENDING]! - 1
     let match = -1
@@ -647,6 +629,7 @@ class CaptureScan {
     return {
       addressWords: this.table.exportWords(),
       clientAddresses: Uint32Array.from(this.clientAddresses),
+      clientKods: this.clientKods.slice(0, this.clientAddresses.length),
       counts: [this.ntpResponses, this.ntpKods, this.otherPackets, this.ipv4Packets, this.ipv6Packets, this.nonIpPackets, this.fragments, this.snappedPackets],
       firstPacketSec: this.firstPacketSec,
       kissCodes: [...this.kissCodes],
@@ -654,7 +637,7 @@ class CaptureScan {
       linkTypes: this.reader.linkTypes,
       orphans: Float64Array.from(this.orphans ?? []),
       otherProtocols: [...this.otherProtocols],
-      records: this.recordBytes.slice(0, this.table.count * RECORD_F64),
+      records: this.recordsByIndex(),
       requestCount: n,
       requests: {
         client: this.client, mode: this.mode, reply: this.reply, replyIpBytes: this.replyIpBytes,
@@ -668,6 +651,17 @@ class CaptureScan {
     }
   }
 
+  /** Every address's slot fields, RECORD_WORDS words each, in index order. */
+  private recordsByIndex(): Float64Array {
+    const table = this.table
+    const records = new Uint32Array(table.count * RECORD_WORDS)
+    for (let index = 0; index < table.count; index++) {
+      const slot = table.slotOf(index)
+      for (let word = 0; word < RECORD_WORDS; word++) records[index * RECORD_WORDS + word] = table.slots[slot + word]!
+    }
+    return new Float64Array(records.buffer)
+  }
+
   /**
    * Adds a later part of the file, scanned by another thread, as if this scan had gone on reading it:
    * addresses and clients are re-interned, request rows appended in capture order, and that part's
@@ -676,24 +670,27 @@ class CaptureScan {
   merge(part: ScanState): void {
     const partRecords = new Uint32Array(part.records.buffer, part.records.byteOffset, part.records.length * 2)
     const w = part.addressWords
+    const table = this.table
+    // The part's address indices mapped to this table's (indices: a slot moves when the table grows).
     const addresses = new Uint32Array(w.length / 4)
     for (let i = 0; i < addresses.length; i++) {
-      const index = this.intern(w[i * 4]!, w[i * 4 + 1]!, w[i * 4 + 2]!, w[i * 4 + 3]!)
-      this.records[index * RECORD_WORDS + R_PACKETS]! += partRecords[i * RECORD_WORDS + R_PACKETS]!
-      addresses[i] = index
+      const slot = table.intern(w[i * 4]!, w[i * 4 + 1]!, w[i * 4 + 2]!, w[i * 4 + 3]!)
+      table.slots[slot + R_PACKETS]! += partRecords[i * RECORD_WORDS + R_PACKETS]!
+      addresses[i] = table.indexAt(slot)
     }
     // The part's clients in its id order: new ones get the ids one pass would have given them.
     const clientIds = new Uint32Array(part.clientAddresses.length)
     for (let k = 0; k < clientIds.length; k++) {
       const from = part.clientAddresses[k]!
-      const record = this.clientRecord(addresses[from]!)
-      for (const word of SUMMED_CLIENT_WORDS) this.records[record + word]! += partRecords[from * RECORD_WORDS + word]!
-      this.recordBytes[record / 2 + R_BILLABLE_BYTES_F64]! += part.records[from * RECORD_F64 + R_BILLABLE_BYTES_F64]!
-      clientIds[k] = this.records[record + R_CLIENT]! - 1
+      const record = this.clientRecord(table.slotOf(addresses[from]!))
+      table.slots[record + R_RESPONSES]! += partRecords[from * RECORD_WORDS + R_RESPONSES]!
+      table.slotDoubles[record / 2 + R_BILLABLE_BYTES_F64]! += part.records[from * RECORD_F64 + R_BILLABLE_BYTES_F64]!
+      clientIds[k] = table.slots[record + R_CLIENT]! - 1
+      this.clientKods[clientIds[k]!]! += part.clientKods[k]!
     }
     const orphans = part.orphans
     for (let i = 0; i < orphans.length; i += 6) {
-      this.matchReply(addresses[orphans[i]!]! * RECORD_WORDS, orphans[i + 1]!, orphans[i + 2]!, orphans[i + 3] === 1, orphans[i + 4]!, orphans[i + 5]!)
+      this.matchReply(table.slotOf(addresses[orphans[i]!]!), orphans[i + 1]!, orphans[i + 2]!, orphans[i + 3] === 1, orphans[i + 4]!, orphans[i + 5]!)
     }
     const first = this.requestCount
     const rows = part.requestCount
@@ -754,13 +751,13 @@ class CaptureScan {
 
   busiestAddressWords(): [number, number, number, number] | undefined {
     const packets = new Uint32Array(this.table.count)
-    for (let i = 0; i < packets.length; i++) packets[i] = this.records[i * RECORD_WORDS + R_PACKETS]!
+    for (let i = 0; i < packets.length; i++) packets[i] = this.table.slots[this.table.slotOf(i) + R_PACKETS]!
     return maxIndexWords(this.table, packets)
   }
 
   packetsOf(words: [number, number, number, number]): number {
     const index = this.table.find(...words)
-    return index < 0 ? 0 : this.records[index * RECORD_WORDS + R_PACKETS]!
+    return index < 0 ? 0 : this.table.slots[this.table.slotOf(index) + R_PACKETS]!
   }
 
   busiestAddressText(): string | undefined {
@@ -773,15 +770,16 @@ class CaptureScan {
     const hasTime = this.firstPacketSec <= this.lastPacketSec
     const n = this.clientAddresses.length
     // Plain loops: typed-array `from` with a mapping function takes the slow iterator path.
-    const column = (word: number): Uint32Array => {
-      const values = new Uint32Array(n)
-      for (let i = 0; i < n; i++) values[i] = this.records[this.clientAddresses[i]! * RECORD_WORDS + word]!
-      return values
-    }
+    const {slotDoubles, slots} = this.table
+    const responses = new Uint32Array(n)
     const billableBytes = new Float64Array(n)
-    for (let i = 0; i < n; i++) billableBytes[i] = this.recordBytes[this.clientAddresses[i]! * RECORD_F64 + R_BILLABLE_BYTES_F64]!
-    const requests = column(R_REQUESTS)
-    const responses = column(R_RESPONSES)
+    for (let i = 0; i < n; i++) {
+      const slot = this.table.slotOf(this.clientAddresses[i]!)
+      responses[i] = slots[slot + R_RESPONSES]!
+      billableBytes[i] = slotDoubles[slot / 2 + R_BILLABLE_BYTES_F64]!
+    }
+    const requests = new Uint32Array(n)
+    for (let row = 0; row < this.requestCount; row++) requests[this.client[row]!]!++
     let requestingClients = 0
     let answeredClients = 0
     for (let i = 0; i < n; i++) {
@@ -807,7 +805,7 @@ class CaptureScan {
       firstSec: hasTime ? this.firstPacketSec : Number.NaN,
       format: reader.format,
       fragments: this.fragments,
-      host: this.host && this.hostIndex >= 0 ? {address: this.table.text(this.hostIndex), detected, packets: this.records[this.hostIndex * RECORD_WORDS + R_PACKETS]!} : undefined,
+      host: this.host && this.hostIndex >= 0 ? {address: this.table.text(this.hostIndex), detected, packets: slots[this.table.slotOf(this.hostIndex) + R_PACKETS]!} : undefined,
       inbound: this.inbound,
       ipv4Packets: this.ipv4Packets,
       ipv6Packets: this.ipv6Packets,
@@ -817,7 +815,7 @@ class CaptureScan {
       ntp: {
         answeredClients,
         counters: {
-          kods: column(R_KODS),
+          kods: this.clientKods.slice(0, n),
           requests,
           responseBillableBytes: billableBytes,
           responses,
