@@ -32,6 +32,11 @@ export function formatCount(n: number): string {
   return n.toLocaleString('en-US', {maximumFractionDigits: 2})
 }
 
+/** (1, 'client') → "1 client"; (1079, 'request') → "1,079 requests". */
+export function formatCountOf(n: number, noun: string): string {
+  return `${formatCount(n)} ${noun}${n === 1 ? '' : 's'}`
+}
+
 /** 0.9965 → "99.6%". */
 export function formatShare(share: number, digits = 1): string {
   return `${(share * 100).toFixed(digits)}%`

@@ -1,4 +1,4 @@
-import {formatBytes, formatCount, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {formatBytes, formatCount, formatCountOf, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
 import type {PcapReport} from './report.js'
 
@@ -102,7 +102,7 @@ export function renderPcapReport(report: PcapReport): string {
     )
   }
   if (ntp.violations && ntp.violations.length > 0) {
-    out.push('', 'client-rule violations', ...ntp.violations.map((v) => `  ${v.rule}: ${formatCount(v.clients)} clients, ${formatCount(v.requests)} requests — ${v.description} (${v.reference})`))
+    out.push('', 'client-rule violations', ...ntp.violations.map((v) => `  ${v.rule}: ${formatCountOf(v.clients, 'client')}, ${formatCountOf(v.requests, 'request')} — ${v.description} (${v.reference})`))
   }
   if (ntp.rateLimiting) {
     out.push(

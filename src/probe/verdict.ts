@@ -1,5 +1,5 @@
 /** Verdicts of `billwatch probe`, its exit codes, and the join with a capture's traffic shares. */
-import {formatBytes, formatCount, formatShare} from '../cli/format.js'
+import {formatBytes, formatCountOf, formatShare} from '../cli/format.js'
 import {sameAddress} from './target.js'
 
 /**
@@ -119,7 +119,7 @@ export interface CaptureJoin extends CaptureSummary {
 export function joinCapture(capture: CaptureSummary, verdict: Verdict, addresses: string[], port: number): CaptureJoin {
   const matchesHost = capture.host === null || addresses.some((a) => sameAddress(a, capture.host!))
   const share = formatShare(capture.ntpShare)
-  const clients = capture.ntpClients === null ? '' : ` to ${formatCount(capture.ntpClients)} clients`
+  const clients = capture.ntpClients === null ? '' : ` to ${formatCountOf(capture.ntpClients, 'client')}`
   let conclusion: string
   if (!matchesHost) {
     conclusion = `the capture measures ${capture.host}, not ${addresses.join(', ')}: no conclusion joined`

@@ -1,6 +1,6 @@
 /** The report's HTML tables, one function per kind of evidence. Every cell is escaped; figures use src/cli/format.ts. */
 import type {Step} from '../anomalies/types.js'
-import {formatAmount, formatBytes, formatCount, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {formatAmount, formatBytes, formatCount, formatCountOf, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import type {CorrelatedStep} from '../correlate/types.js'
 import type {BillEvidence, SymmetryEvidence} from '../explain/evidence.js'
 import {monthTableCells} from '../explain/narrative.js'
@@ -93,7 +93,7 @@ export function captureOverview(capture: PcapReport): string {
     ['outbound', `${formatBytes(capture.outbound.billableBytes)} billable, ${capture.outbound.kbitPerSec.toFixed(1)} kbit/s on the wire`],
     ['inbound', `${formatBytes(capture.inbound.billableBytes)} billable, ${capture.inbound.kbitPerSec.toFixed(1)} kbit/s on the wire`],
     [`NTP (port ${capture.ntp.port}) share of outbound`, formatShare(capture.ntp.shareOfOutbound)],
-    ['NTP clients', `${formatCount(capture.ntp.uniqueClients)} (${formatCount(capture.ntp.requests)} requests, ${formatCount(capture.ntp.kods)} KoDs sent)`],
+    ['NTP clients', `${formatCount(capture.ntp.uniqueClients)} (${formatCountOf(capture.ntp.requests, 'request')}, ${formatCountOf(capture.ntp.kods, 'KoD')} sent)`],
     ['NTP egress cost', `${formatUsd(capture.cost.ntp.monthlyUsd)}/month, ${formatUsd(capture.cost.ntp.yearlyUsd)}/year (${capture.cost.ntp.gbPerMonth.toFixed(1)} GB/month; ${capture.cost.pricing})`],
   ]
   if (capture.control) {

@@ -107,6 +107,8 @@ describe('billwatch pcap: human output and errors', () => {
     expect(result.stdout).toMatch(/udp\s+123\s+[\d,]+\s+[\d,]+\s+99\.\d%/)
     expect(result.stdout).toMatch(/162\.220\.96\.14\s+720\s+3\.00/)
     expect(result.stdout).toContain('likely NAT/CGNAT gateways')
+    // One client: singular (the sample's 162.220.96.14 ignores its KoDs).
+    expect(result.stdout).toContain('  ignores-kod: 1 client, 720 requests —')
     expect(result.stdout).not.toContain('rate limiting replayed')
   })
 
