@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {ingestLive, type LiveIngestResult, renderLiveIngest} from '../src/aws/index.js'
 import {BaseCommand} from '../src/cli/base-command.js'
-import {formatBytes} from '../src/cli/format.js'
+import {formatBytes, formatCount} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
 import {FORMAT_KINDS, type FormatKind, type IngestResult, ingestFiles} from '../src/ingest/index.js'
 
@@ -76,7 +76,7 @@ A directory stands for the files directly in it: those that are not billing expo
     this.print(() =>
       renderTable(
         ['status', 'format', 'first day', 'last day', 'days', 'line items', 'file'],
-        result.files.map((f) => [f.status, `${f.format} (${f.container})`, f.firstDay ?? '-', f.lastDay ?? '-', f.days, f.lineItems, f.path]),
+        result.files.map((f) => [f.status, `${f.format} (${f.container})`, f.firstDay ?? '-', f.lastDay ?? '-', f.days, formatCount(f.lineItems), f.path]),
         ['left', 'left', 'left', 'left', 'right', 'right', 'left'],
       ),
     )

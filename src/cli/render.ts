@@ -20,7 +20,7 @@ export function renderStatus(status: StoreStatus): string {
   if (status.sources.length === 0) return `store ${status.store}: empty (run billwatch ingest FILE…)`
   const sources = renderTable(
     ['#', 'format', 'first day', 'last day', 'days', 'line items', 'path'],
-    status.sources.map((s) => [s.id, s.format, s.firstDay ?? '-', s.lastDay ?? '-', s.days, s.lineItems, s.path]),
+    status.sources.map((s) => [s.id, s.format, s.firstDay ?? '-', s.lastDay ?? '-', s.days, formatCount(s.lineItems), s.path]),
     ['right', 'left', 'left', 'left', 'right', 'right', 'left'],
   )
   const usage = renderTable(

@@ -98,6 +98,18 @@ describe('billwatch ingest on the bundled samples', () => {
     expect(status.json()).toMatchObject({days: 365, firstDay: '2013-06-01', lastDay: '2014-05-31'})
   })
 
+  it('prints the line items with thousands separators, like every other count', async () => {
+    const human = join(tmp.dir, 'human.duckdb')
+    const ingest = await runCli(['ingest', CUR1, '--db', human])
+    expect(ingest.code).toBe(0)
+    const items = (await expectedFromFiles())[CUR1]!.lineItems
+    expect(items).toBeGreaterThan(999)
+    const row = new RegExp(`^ingested\\s+cur1 \\(csv\\.gz\\)\\s+2014-03-01\\s+2014-03-31\\s+31\\s+${items.toLocaleString('en-US')}\\s+${CUR1}$`, 'm')
+    expect(ingest.stdout).toMatch(row)
+    const status = await runCli(['status', '--db', human])
+    expect(status.stdout).toMatch(new RegExp(`^1\\s+cur1\\s+2014-03-01\\s+2014-03-31\\s+31\\s+${items.toLocaleString('en-US')}\\s+${CUR1}$`, 'm'))
+  })
+
   it('treats re-ingesting the same files as a no-op', async () => {
     const before = await storeSnapshot(db)
     const again = await runCli(['ingest', LEGACY, CUR1, '--db', db, '--json'])
