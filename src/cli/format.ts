@@ -32,9 +32,9 @@ export function formatCount(n: number): string {
   return n.toLocaleString('en-US', {maximumFractionDigits: 2})
 }
 
-/** (1, 'client') → "1 client"; (1079, 'request') → "1,079 requests". */
-export function formatCountOf(n: number, noun: string): string {
-  return `${formatCount(n)} ${noun}${n === 1 ? '' : 's'}`
+/** (1, 'client') → "1 client"; (1079, 'request') → "1,079 requests"; (2, 'reply', 'replies') → "2 replies". */
+export function formatCountOf(n: number, singular: string, plural = `${singular}s`): string {
+  return `${formatCount(n)} ${n === 1 ? singular : plural}`
 }
 
 /** 0.9965 → "99.6%". */

@@ -42,8 +42,8 @@ export function renderPcapReport(report: PcapReport): string {
   const ntp = report.ntp
   out.push(
     '',
-    `NTP (port ${ntp.port}): ${formatCount(ntp.requests)} requests, ${formatCount(ntp.responses)} replies (${formatShare(ntp.shareOfOutbound)} of outbound bytes), ` +
-      `${formatCount(ntp.unanswered)} unanswered, ${formatCount(ntp.kods)} KoD${ntp.kods > 0 ? ` (${Object.entries(ntp.kissCodes).map(([code, n]) => `${code} ${formatCount(n)}`).join(', ')})` : ''}`,
+    `NTP (port ${ntp.port}): ${formatCountOf(ntp.requests, 'request')}, ${formatCountOf(ntp.responses, 'reply', 'replies')} (${formatShare(ntp.shareOfOutbound)} of outbound bytes), ` +
+      `${formatCount(ntp.unanswered)} unanswered, ${formatCountOf(ntp.kods, 'KoD')}${ntp.kods > 0 ? ` (${Object.entries(ntp.kissCodes).map(([code, n]) => `${code} ${formatCount(n)}`).join(', ')})` : ''}`,
     `unique clients ${formatCount(ntp.uniqueClients)} (${formatCount(ntp.requestingClients)} sent requests, ${formatCount(ntp.answeredClients)} got replies)`,
   )
   if (ntp.topTalkers.length > 0) {

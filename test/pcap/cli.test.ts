@@ -109,6 +109,7 @@ describe('billwatch pcap: human output and errors', () => {
     expect(result.stdout).toContain('likely NAT/CGNAT gateways')
     // One client: singular (the sample's 162.220.96.14 ignores its KoDs).
     expect(result.stdout).toContain('  ignores-kod: 1 client, 720 requests —')
+    expect(result.stdout).toMatch(/^NTP \(port 123\): 1,928 requests, 1,925 replies \(99\.\d% of outbound bytes\), 3 unanswered, 67 KoDs \(RATE 67\)$/m)
     expect(result.stdout).not.toContain('rate limiting replayed')
   })
 
