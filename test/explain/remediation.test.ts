@@ -20,8 +20,11 @@ describe('remediation snippets', () => {
     const ntpsec = results.find((r) => r.setting === 'ntpsec: restrict default limited kod; limit average 1 burst 20 kod 0.5')!
     const [ntpSnippet, chronySnippet] = remediation(report).snippets
     expect(chronySnippet!.config).toContain('ratelimit interval 3 burst 8 leak 2')
-    expect(chronySnippet!.effect).toContain(`${chrony.answered} of ${chrony.requests} requests answered, ${chrony.kods} KoDs`)
-    expect(ntpSnippet!.effect).toContain(`${ntpsec.answered} of ${ntpsec.requests} requests answered, ${ntpsec.kods} KoDs`)
+    const count = (n: number) => n.toLocaleString('en-US')
+    expect(chronySnippet!.effect).toContain(`${count(chrony.answered)} of ${count(chrony.requests)} requests answered, ${chrony.kods} KoDs`)
+    expect(ntpSnippet!.effect).toContain(`${count(ntpsec.answered)} of ${count(ntpsec.requests)} requests answered, ${ntpsec.kods} KoDs`)
+    // The sample's figures, written as every other count is (thousands separators).
+    expect(chronySnippet!.effect).toMatch(/^replaying the capture: 1,041 of 1,928 requests answered, 0 KoDs, egress cut 45\.9% /)
   })
 
   it('claim no effect for a snippet when only other settings were replayed (pcap --limiter)', () => {
