@@ -106,7 +106,7 @@ export function captureOverview(capture: PcapReport): string {
 export function portsTable(capture: PcapReport): string {
   return htmlTable(
     ['protocol', 'port', 'packets', 'billable bytes', 'share of outbound'],
-    capture.byPort.map((p) => [p.protocol, p.port ?? '—', p.packets, formatBytes(p.billableBytes), formatShare(p.share)]),
+    capture.byPort.map((p) => [p.protocol, p.port ?? '—', formatCount(p.packets), formatBytes(p.billableBytes), formatShare(p.share)]),
     {id: 'ports-table'},
   )
 }
@@ -116,11 +116,11 @@ export function talkersTable(capture: PcapReport): string {
     ['client', 'requests', 'q/s', 'median interval', 'KoDs', 'after KoD', 'versions', 'bytes', 'share of NTP'],
     capture.ntp.topTalkers.map((t) => [
       t.address,
-      t.requests,
+      formatCount(t.requests),
       t.qps.toFixed(2),
       orDash(t.medianIntervalSec, (s) => `${s.toFixed(1)} s`),
-      t.kods,
-      t.requestsAfterKod,
+      formatCount(t.kods),
+      formatCount(t.requestsAfterKod),
       t.versions.map((v) => `v${v}`).join(' '),
       formatBytes(t.billableBytes),
       formatShare(t.share),
@@ -132,7 +132,7 @@ export function talkersTable(capture: PcapReport): string {
 export function thresholdsTable(capture: PcapReport): string {
   return htmlTable(
     ['block clients with ≥ queries', 'clients blocked', 'NTP bytes cut', 'NTP egress left per year'],
-    capture.ntp.thresholds.map((t) => [t.minQueries, t.blockedClients, formatShare(t.bandwidthCutShare), formatUsd(t.annualCost)]),
+    capture.ntp.thresholds.map((t) => [formatCount(t.minQueries), formatCount(t.blockedClients), formatShare(t.bandwidthCutShare), formatUsd(t.annualCost)]),
     {id: 'thresholds-table'},
   )
 }
