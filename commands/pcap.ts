@@ -10,6 +10,7 @@ import {renderPcapReport} from '../src/pcap/render.js'
 import {buildReportParallel, compareControl, type PcapReport} from '../src/pcap/report.js'
 import {CURRENT_EGRESS_PRICING, flatPricing} from '../src/pricing/egress.js'
 import {parseLimiterSetting} from '../src/ratelimit/index.js'
+import {preloadStore} from '../src/store/index.js'
 
 export default class Pcap extends BaseCommand<typeof Pcap> {
   static override summary = "Attribute a server's egress to protocols, ports and NTP clients from a packet capture."
@@ -54,6 +55,8 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     if (limiters && !flags.replay) this.usage('replays a setting; it cannot go with --no-replay', '--limiter')
     const file = resolve(this.args.file)
     const progress = this.progress('reading capture', formatBytes)
+    // The store is opened last; its library loads while this thread waits for the scan's worker.
+    preloadStore()
     const analysis = await analyseCaptureParallel(file, {host: flags.host, ntpPort: flags['ntp-port'], onProgress: progress.update})
     progress.done()
     const report = await buildReportParallel(analysis, {blockThresholds: flags['block-threshold'] ?? [], limiters, pricing, replay: flags.replay, top: flags.top})

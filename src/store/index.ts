@@ -20,6 +20,19 @@ function loadDuckDb(): typeof DuckDb {
   return duckdb
 }
 
+/**
+ * Loads DuckDB the next time this thread would otherwise sit idle (waiting on a worker thread), so a
+ * command that opens the store only after long work does not spend ~60 ms loading it then. A
+ * failure is left for Store.open to report.
+ */
+export function preloadStore(): void {
+  setImmediate(() => {
+    try {
+      loadDuckDb()
+    } catch {}
+  })
+}
+
 /** A SQL list parameter (e.g. for `list_contains($types, …)`). */
 export function sqlList(items: readonly DuckDBValue[]): DuckDBListValue {
   return loadDuckDb().listValue([...items])
