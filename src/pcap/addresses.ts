@@ -35,7 +35,6 @@ export class AddressTable {
   /** The same buffer as doubles, for fields that hold sums beyond 2^32 (at an even word). */
   slotDoubles: Float64Array
   private mask: number
-  private used = 0
   /** Other addresses (IPv6): address → index, 8 words per slot, one cache line apart. */
   private otherSlots: Uint32Array
   private otherMask: number
@@ -105,7 +104,8 @@ export class AddressTable {
     this.slots[at + KEY] = key
     this.slots[at + TAG] = tag
     this.slotByIndex[(tag & ~OTHER) - 1] = at
-    if (++this.used * 2 > this.mask + 1) {
+    // Every address has one slot here, so the load is count / size.
+    if (this.count * 2 > this.mask + 1) {
       this.grow()
       return this.slotByIndex[(tag & ~OTHER) - 1]!
     }
