@@ -60,14 +60,8 @@ export class AddressTable {
   /** The slot offset of the address, inserting it when new. */
   intern(w0: number, w1: number, w2: number, w3: number): number {
     if (w2 === V4_MAPPED_WORD2 && w0 === 0 && w1 === 0) {
-      const slots = this.slots
-      const wrap = this.mask * SLOT_WORDS + SLOT_WORDS - 1
-      let at = (hash32(w3) & this.mask) * SLOT_WORDS
-      for (let tag = slots[at + TAG]!; tag !== 0; tag = slots[at + TAG]!) {
-        if (slots[at + KEY] === w3 && tag < OTHER) return at
-        at = (at + SLOT_WORDS) & wrap
-      }
-      return this.insert(at, w3, this.append(w0, w1, w2, w3) + 1)
+      const at = this.locateV4(w3)
+      return this.slots[at + TAG] !== 0 ? at : this.insert(at, w3, this.append(w0, w1, w2, w3) + 1)
     }
     const other = this.locateOther(w0, w1, w2, w3)
     const stored = this.otherSlots[other + 4]!
@@ -80,14 +74,16 @@ export class AddressTable {
 
   /** Index of the address, or -1. */
   find(w0: number, w1: number, w2: number, w3: number): number {
-    if (w2 === V4_MAPPED_WORD2 && w0 === 0 && w1 === 0) {
-      const wrap = this.mask * SLOT_WORDS + SLOT_WORDS - 1
-      for (let at = (hash32(w3) & this.mask) * SLOT_WORDS; this.slots[at + TAG] !== 0; at = (at + SLOT_WORDS) & wrap) {
-        if (this.slots[at + KEY] === w3 && this.slots[at + TAG]! < OTHER) return this.slots[at + TAG]! - 1
-      }
-      return -1
-    }
+    // An empty slot's tag is 0, so its index is -1.
+    if (w2 === V4_MAPPED_WORD2 && w0 === 0 && w1 === 0) return this.indexAt(this.locateV4(w3))
     return this.otherSlots[this.locateOther(w0, w1, w2, w3) + 4]! - 1
+  }
+
+  /** One slot field (a word at slot + `word`) of every address, in index order. */
+  fieldByIndex(word: number): Uint32Array {
+    const values = new Uint32Array(this.count)
+    for (let index = 0; index < this.count; index++) values[index] = this.slots[this.slotByIndex[index]! + word]!
+    return values
   }
 
   /** The slot offset of an interned address's index. */
@@ -109,6 +105,16 @@ export class AddressTable {
       this.grow()
       return this.slotByIndex[(tag & ~OTHER) - 1]!
     }
+    return at
+  }
+
+  /** The slot holding the IPv4 address, or the empty slot where it belongs. */
+  private locateV4(w3: number): number {
+    const slots = this.slots
+    const wrap = this.mask * SLOT_WORDS + SLOT_WORDS - 1
+    let at = (hash32(w3) & this.mask) * SLOT_WORDS
+    // A tag with OTHER set keys an other address by its index, which may equal an IPv4 address's value.
+    for (let tag = slots[at + TAG]!; tag !== 0 && !(slots[at + KEY] === w3 && tag < OTHER); tag = slots[at + TAG]!) at = (at + SLOT_WORDS) & wrap
     return at
   }
 

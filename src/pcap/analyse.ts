@@ -297,12 +297,7 @@ function busiestAddress(path: string, limit: number): [number, number, number, n
   } finally {
     reader.close()
   }
-  const field = (word: number) => {
-    const values = new Uint32Array(table.count)
-    for (let i = 0; i < table.count; i++) values[i] = table.slots[table.slotOf(i) + word]!
-    return values
-  }
-  return maxIndexWords(table, field(PACKETS), field(SERVED))
+  return maxIndexWords(table, table.fieldByIndex(PACKETS), table.fieldByIndex(SERVED))
 }
 
 function maxIndexWords(table: AddressTable, counts: Uint32Array, tieBreak?: Uint32Array): [number, number, number, number] | undefined {
@@ -750,9 +745,7 @@ class CaptureScan {
   }
 
   busiestAddressWords(): [number, number, number, number] | undefined {
-    const packets = new Uint32Array(this.table.count)
-    for (let i = 0; i < packets.length; i++) packets[i] = this.table.slots[this.table.slotOf(i) + R_PACKETS]!
-    return maxIndexWords(this.table, packets)
+    return maxIndexWords(this.table, this.table.fieldByIndex(R_PACKETS))
   }
 
   packetsOf(words: [number, number, number, number]): number {
