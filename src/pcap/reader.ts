@@ -40,6 +40,11 @@ const PCAPNG_NRB = 4
 const PCAPNG_ISB = 5
 const PCAPNG_EPB = 6
 
+/** A pcapng block length the reader accepts: a multiple of 4 from 12 to MAX_RECORD_BYTES. */
+function plausibleBlockLength(length: number): boolean {
+  return length >= 12 && length % 4 === 0 && length <= MAX_RECORD_BYTES
+}
+
 export interface ByteRange {
   from: number
   to: number
@@ -93,8 +98,8 @@ export class CaptureReader {
   private bufferFileOffset = 0
   private eof = false
   private pcapUnitsPerSecond = 1e6
-  /** pcap: a record claiming more captured bytes than this is corrupt. */
-  private pcapMaxCaplen = PCAP_MAX_SNAPLEN
+  /** pcap: a record claiming more captured bytes than this is corrupt (the snaplen, or libpcap's maximum if larger). */
+  pcapMaxCaplen = PCAP_MAX_SNAPLEN
   private interfaces: PcapngInterface[] = []
 
   /** File offset where reading stops (a record boundary, or the end of the file). */
@@ -231,7 +236,7 @@ export class CaptureReader {
       if (leadingOnly && (type === PCAPNG_EPB || type === PCAPNG_PB || type === PCAPNG_SPB)) return false
       if (type === PCAPNG_SHB) this.readSectionByteOrder()
       const blockLength = this.view.getUint32(this.start + 4, this.littleEndian)
-      if (blockLength < 12 || blockLength % 4 !== 0 || blockLength > MAX_RECORD_BYTES) {
+      if (!plausibleBlockLength(blockLength)) {
         this.damaged(`block ${this.records + 1} has length ${blockLength}, expected a multiple of 4 between 12 and ${MAX_RECORD_BYTES}`)
       }
       if (!this.ensure(blockLength)) return leadingOnly ? false : this.endOfRecords(blockLength)
@@ -479,7 +484,7 @@ export function findRecordBoundary(path: string, near: number): number | undefin
 /** Whether BOUNDARY_CHAIN pcap record headers from `at` look right (the window's end may cut the chain). */
 function pcapChain(view: DataView, reader: CaptureReader): (at: number) => boolean {
   const firstSec = reader.timeSec
-  const snap = Math.max(reader.snaplen, PCAP_MAX_SNAPLEN)
+  const snap = reader.pcapMaxCaplen
   const unitsPerSecond = reader.timestampUnitsPerSecond[0] ?? 1e6
   const le = reader.littleEndian
   return (start) => {
@@ -515,7 +520,7 @@ function pcapngChain(view: DataView, le: boolean): (at: number) => boolean {
       const length = view.getUint32(at + 4, le)
       const packet = type === PCAPNG_EPB || type === PCAPNG_SPB || type === PCAPNG_PB
       if (!packet && type !== PCAPNG_ISB && type !== PCAPNG_NRB) return false
-      if (length < 12 || length % 4 !== 0 || length > MAX_RECORD_BYTES) return false
+      if (!plausibleBlockLength(length)) return false
       if (at + length > view.byteLength) return packets >= BOUNDARY_CHAIN / 4
       if (view.getUint32(at + length - 4, le) !== length) return false
       if ((type === PCAPNG_EPB || type === PCAPNG_PB) && (length < 32 || view.getUint32(at + 20, le) > length - 32)) return false
