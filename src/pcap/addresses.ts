@@ -86,6 +86,16 @@ export class AddressTable {
     return values
   }
 
+  /** Every address's whole slot (SLOT_WORDS words), in index order: a copy, for handing the table to another thread. */
+  slotsByIndex(): Uint32Array {
+    const copy = new Uint32Array(this.count * SLOT_WORDS)
+    for (let index = 0; index < this.count; index++) {
+      const slot = this.slotByIndex[index]!
+      for (let word = 0; word < SLOT_WORDS; word++) copy[index * SLOT_WORDS + word] = this.slots[slot + word]!
+    }
+    return copy
+  }
+
   /** The slot offset of an interned address's index. */
   slotOf(index: number): number {
     return this.slotByIndex[index]!

@@ -632,7 +632,7 @@ class CaptureScan {
       linkTypes: this.reader.linkTypes,
       orphans: Float64Array.from(this.orphans ?? []),
       otherProtocols: [...this.otherProtocols],
-      records: this.recordsByIndex(),
+      records: new Float64Array(this.table.slotsByIndex().buffer),
       requestCount: n,
       requests: {
         client: this.client, mode: this.mode, reply: this.reply, replyIpBytes: this.replyIpBytes,
@@ -644,17 +644,6 @@ class CaptureScan {
       truncation,
       udpPorts: this.udpPorts,
     }
-  }
-
-  /** Every address's slot fields, RECORD_WORDS words each, in index order. */
-  private recordsByIndex(): Float64Array {
-    const table = this.table
-    const records = new Uint32Array(table.count * RECORD_WORDS)
-    for (let index = 0; index < table.count; index++) {
-      const slot = table.slotOf(index)
-      for (let word = 0; word < RECORD_WORDS; word++) records[index * RECORD_WORDS + word] = table.slots[slot + word]!
-    }
-    return new Float64Array(records.buffer)
   }
 
   /**
