@@ -135,6 +135,15 @@ describe('manners when unanswered and on Kiss-o-Death (RFC 5905 §7.4, RFC 8633 
     expect(gaps[1]! / gaps[0]!).toBeGreaterThan(1.6)
   })
 
+  it('calls a run stopped early only when samples were left to take', async () => {
+    for (const [count, stoppedEarly] of [[2, null], [3, 'no-answer']] as const) {
+      let seen = 0
+      const s = await server((request) => (seen++ === 0 ? {bytes: serverReply(request)} : undefined))
+      const result = await sampleAddress(s.address, s.port, {clock: testClock(), count, intervalMs: 2000, timeoutMs: 50})
+      expect(result).toMatchObject({answered: 1, requests: 4, stoppedEarly, timeouts: 3})
+    }
+  })
+
   it.each([
     ['DENY', 'stop-now'],
     ['RSTR', 'stop-now'],
