@@ -70,12 +70,61 @@ export function setBits(mask: number): number[] {
   return out
 }
 
-/** Median of values[0, length) — sorts that range in place. */
+/**
+ * Median of the finite values[0, length) — reorders that range in place. A selection, not a sort:
+ * a heavy client's gaps number in the thousands, and ~1,200 flagged clients' sorts were a fifth of
+ * the behaviour analysis on a seed-size capture.
+ */
 export function medianInPlace(values: Float64Array, length: number): number {
   if (length === 0) return Number.NaN
-  const range = values.subarray(0, length).sort()
   const mid = length >> 1
-  return length % 2 === 1 ? range[mid]! : (range[mid - 1]! + range[mid]!) / 2
+  const upper = selectInPlace(values, length, mid)
+  if (length % 2 === 1) return upper
+  // Selection leaves every value below `mid` at most the upper middle: the lower middle is their largest.
+  let lower = values[0]!
+  for (let i = 1; i < mid; i++) if (values[i]! > lower) lower = values[i]!
+  return (lower + upper) / 2
+}
+
+/**
+ * The k-th smallest of values[0, length), leaving smaller values before k and larger after it
+ * (Hoare's FIND with a median-of-three pivot; runs of equal values split evenly, so the regular
+ * gaps of a steady poller stay linear).
+ */
+function selectInPlace(values: Float64Array, length: number, k: number): number {
+  let lo = 0
+  let hi = length - 1
+  while (hi - lo > 16) {
+    const mid = (lo + hi) >>> 1
+    if (values[mid]! < values[lo]!) swap(values, mid, lo)
+    if (values[hi]! < values[lo]!) swap(values, hi, lo)
+    if (values[hi]! < values[mid]!) swap(values, hi, mid)
+    const pivot = values[mid]!
+    let i = lo
+    let j = hi
+    while (i <= j) {
+      while (values[i]! < pivot) i++
+      while (values[j]! > pivot) j--
+      if (i <= j) swap(values, i++, j--)
+    }
+    if (k <= j) hi = j
+    else if (k >= i) lo = i
+    else return values[k]!
+  }
+  // Insertion sort of the last few.
+  for (let i = lo + 1; i <= hi; i++) {
+    const value = values[i]!
+    let j = i - 1
+    for (; j >= lo && values[j]! > value; j--) values[j + 1] = values[j]!
+    values[j + 1] = value
+  }
+  return values[k]!
+}
+
+function swap(values: Float64Array, a: number, b: number): void {
+  const value = values[a]!
+  values[a] = values[b]!
+  values[b] = value
 }
 
 /** Coefficient of variation (standard deviation / mean) of values[0, length); NaN below two values. */

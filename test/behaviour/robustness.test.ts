@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
-import {analyseBehaviour} from '../../src/behaviour/index.js'
+import {analyseBehaviour, medianInPlace} from '../../src/behaviour/index.js'
 import type {RequestLog} from '../../src/pcap/request-log.js'
 import {DEFAULT_LIMITER_SETTINGS, simulateLimiters} from '../../src/ratelimit/index.js'
 
@@ -78,5 +78,31 @@ describe('behaviour and rate limits on arbitrary request logs', () => {
     }
     expect(analyseBehaviour(empty)).toMatchObject({clientsJudged: 0, fleets: [], misbehaving: [], suspectedNat: [], violations: []})
     expect(() => simulateLimiters(empty)).toThrow(expect.objectContaining({code: 'E_NO_DATA'}))
+  })
+})
+
+describe('medianInPlace', () => {
+  it('equals the middle of the sorted values, for any length and with runs of equal values', () => {
+    const sortedMedian = (values: number[]) => {
+      const sorted = Float64Array.from(values).sort()
+      const mid = sorted.length >> 1
+      return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+    }
+    // Small integers make long runs of equal values (a steady poller's gaps); doubles make none.
+    const value = fc.oneof(fc.integer({max: 4, min: 0}), fc.double({max: 1e6, min: -1e6, noNaN: true}).map((x) => x + 0)) // + 0: no -0
+    fc.assert(
+      fc.property(fc.array(value, {maxLength: 300, minLength: 1}), (values) => {
+        const scratch = new Float64Array(values.length + 5).fill(-7)
+        scratch.set(values)
+        expect(medianInPlace(scratch, values.length)).toBe(sortedMedian(values))
+        // It only reorders the range: the same values, nothing past it touched.
+        expect([...scratch.subarray(0, values.length)].sort((a, b) => a - b)).toEqual([...values].sort((a, b) => a - b))
+        expect([...scratch.subarray(values.length)]).toEqual([-7, -7, -7, -7, -7])
+      }),
+      {numRuns: 500, seed: 5905},
+    )
+    expect(medianInPlace(new Float64Array(0), 0)).toBeNaN()
+    // 100,000 equal gaps: a selection that degenerated on equal values would take seconds here.
+    expect(medianInPlace(new Float64Array(100_000).fill(64), 100_000)).toBe(64)
   })
 })
