@@ -10,6 +10,7 @@
  * address-level gaps are left: a regular fast series is one client, a Poisson-like series with many
  * ports is many (ntp.md §6).
  */
+import type {ClientAddressList} from '../pcap/request-log.js'
 import {coefficientOfVariation, medianInPlace, setBits, type ClientGroups} from './group.js'
 
 export interface ClientRules {
@@ -103,11 +104,11 @@ interface Trains {
 
 /**
  * Judges client `client` (its rows are contiguous in `groups`). `durationSec` is the capture's span,
- * `hasReplies` whether the capture shows any server replies. Medians are computed only for clients
- * that end up flagged.
+ * `hasReplies` whether the capture shows any server replies. Medians, and the address text, are
+ * computed only for clients that end up flagged.
  */
 export function judgeClient(
-  address: string,
+  addresses: ClientAddressList,
   client: number,
   groups: ClientGroups,
   scratch: Scratch,
@@ -166,7 +167,7 @@ export function judgeClient(
 
   const medianGap = medianInPlace(scratch.gaps, n - 1)
   const misbehaving: MisbehavingClient = {
-    address,
+    address: nat?.address ?? addresses.at(client)!,
     behindNat: nat !== undefined,
     fastestMeanIntervalSec,
     kodsReceived: kod.kods,
@@ -181,7 +182,7 @@ export function judgeClient(
 
   function natFinding(method: NatMethod, estimatedHosts: number, confidence: 'high' | 'medium'): SuspectedNat {
     return {
-      address,
+      address: addresses.at(client)!,
       alsoMisbehaving: false,
       concurrentSchedules: trains.concurrent,
       confidence,

@@ -104,12 +104,13 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
   const scratch = createScratch(busiest)
   const natFindings: Array<{nat: SuspectedNat; client: number}> = []
   const misbehaving: MisbehavingClient[] = []
-  const tallies = new Map<ViolationRule, {clients: number; requests: number; examples: Array<{address: string; requests: number}>}>()
-  const tally = (rule: ViolationRule, address: string, requests: number): void => {
+  // Examples are kept as client indices: only the listed few are formatted.
+  const tallies = new Map<ViolationRule, {clients: number; requests: number; examples: Array<{client: number; requests: number}>}>()
+  const tally = (rule: ViolationRule, client: number, requests: number): void => {
     const entry = tallies.get(rule) ?? {clients: 0, examples: [], requests: 0}
     entry.clients++
     entry.requests += requests
-    entry.examples.push({address, requests})
+    entry.examples.push({client, requests})
     tallies.set(rule, entry)
   }
   // NTPv1/v2 time requests, counted per client in one linear pass.
@@ -120,15 +121,15 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
   }
   let clientsJudged = 0
   for (let c = 0; c < clientCount; c++) {
-    if (obsolete[c]! > 0) tally('obsolete-version', log.clients[c]!, obsolete[c]!)
+    if (obsolete[c]! > 0) tally('obsolete-version', c, obsolete[c]!)
     if (requestsPerClient[c]! < clientRules.minRequests) continue
     clientsJudged++
-    const finding = judgeClient(log.clients[c]!, c, groups, scratch, clientRules, durationSec, hasReplies)
+    const finding = judgeClient(log.clients, c, groups, scratch, clientRules, durationSec, hasReplies)
     if (finding.nat) natFindings.push({client: c, nat: finding.nat})
     if (finding.misbehaving) {
       misbehaving.push(finding.misbehaving)
       for (const reason of finding.misbehaving.reasons) {
-        tally(reason === 'polls-faster-than-15s' ? 'min-poll-interval' : reason, log.clients[c]!, finding.misbehaving.requests)
+        tally(reason === 'polls-faster-than-15s' ? 'min-poll-interval' : reason, c, finding.misbehaving.requests)
       }
     }
   }
@@ -139,7 +140,10 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
   const violations: Violation[] = [...tallies.entries()].map(([rule, entry]) => ({
     clients: entry.clients,
     description: RULES[rule].description,
-    examples: entry.examples.sort((a, b) => b.requests - a.requests).slice(0, Math.min(maxListed, 10)),
+    examples: entry.examples
+      .sort((a, b) => b.requests - a.requests)
+      .slice(0, Math.min(maxListed, 10))
+      .map(({client, requests}) => ({address: log.clients.at(client)!, requests})),
     reference: RULES[rule].reference,
     requests: entry.requests,
     rule,

@@ -149,6 +149,16 @@ export class AddressTable {
     return this.words.slice(0, this.count * 4)
   }
 
+  /** The words of the addresses at these indices, 4 each, in that order. */
+  wordsOf(indices: readonly number[]): Uint32Array {
+    const out = new Uint32Array(indices.length * 4)
+    for (let k = 0; k < indices.length; k++) {
+      const from = indices[k]! * 4
+      for (let position = 0; position < 4; position++) out[k * 4 + position] = this.words[from + position]!
+    }
+    return out
+  }
+
   word(index: number, position: number): number {
     return this.words[index * 4 + position]!
   }
@@ -219,6 +229,28 @@ function hashWords(w0: number, w1: number, w2: number, w3: number): number {
   h = Math.imul(h ^ w1 ^ (h >>> 13), 0x27d4_eb2f)
   h = Math.imul(h ^ w0 ^ (h >>> 16), 0x1656_67b1)
   return (h ^ (h >>> 15)) >>> 0
+}
+
+/** Addresses given as 4 words each, formatted on demand (a RequestLog's `clients` from a capture). */
+export class AddressWordsList {
+  readonly length: number
+
+  constructor(private readonly words: Uint32Array) {
+    this.length = words.length / 4
+  }
+
+  /** As Array.prototype.at: a negative index counts from the end. */
+  at(index: number): string | undefined {
+    const whole = Math.trunc(index) || 0
+    const k = whole < 0 ? whole + this.length : whole
+    if (k < 0 || k >= this.length) return undefined
+    const base = k * 4
+    return formatAddressWords(this.words[base]!, this.words[base + 1]!, this.words[base + 2]!, this.words[base + 3]!)
+  }
+
+  *[Symbol.iterator](): Iterator<string> {
+    for (let index = 0; index < this.length; index++) yield this.at(index)!
+  }
 }
 
 export function formatAddressWords(w0: number, w1: number, w2: number, w3: number): string {

@@ -4,7 +4,7 @@ import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError, isBillwatchError} from '../errors.js'
 import {startWorker} from '../util/worker.js'
 import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf} from '../ntp/packet.js'
-import {AddressTable, FIRST_FIELD, parseAddressWords, SLOT_WORDS} from './addresses.js'
+import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS} from './addresses.js'
 import {IP_PROTOCOL, PacketDecoder, word} from './decode.js'
 import {type ByteRange, CaptureReader, type CaptureFormat, findRecordBoundary, type Truncation} from './reader.js'
 import type {RequestLog} from './request-log.js'
@@ -806,7 +806,7 @@ class CaptureScan {
         kods: this.ntpKods,
         log: {
           client: this.client.subarray(0, count),
-          clients: this.clientAddresses.map((index) => this.table.text(index)),
+          clients: new AddressWordsList(this.table.wordsOf(this.clientAddresses)),
           count,
           mode: this.mode.subarray(0, count),
           reply: this.reply.subarray(0, count),

@@ -475,7 +475,7 @@ function topTalkers(analysis: CaptureAnalysis, top: number, groups: ClientGroups
       if (rows.reply[row] === 2) firstKod = Math.min(firstKod, rows.timeSec[row]!)
     }
     return {
-      address: log.clients[client]!,
+      address: log.clients.at(client)!,
       billableBytes: counters.responseBillableBytes[client]!,
       firstSeen: isoOrNull(times[0] ?? Number.NaN) ?? '',
       kods: counters.kods[client]!,

@@ -23,5 +23,17 @@ export interface RequestLog {
   /** Billable (IP-layer) bytes of the reply, or of a typical reply when none was seen. */
   replyIpBytes: Uint16Array
   /** Client addresses, text form (IPv4 dotted quad, IPv6 RFC 5952). */
-  clients: string[]
+  clients: ClientAddressList
+}
+
+/**
+ * Client addresses by client index: an array, or (from a capture) a list that formats each address
+ * when asked, since a report names a few hundred of a capture's ~250k clients.
+ */
+export interface ClientAddressList {
+  readonly length: number
+  /** The address of client `index`, as Array.prototype.at. */
+  at(index: number): string | undefined
+  /** Every address, in client order. */
+  [Symbol.iterator](): Iterator<string>
 }

@@ -7,7 +7,7 @@
  */
 import {analyseBehaviour, type ClientGroups, groupByClient, timeRange} from '../behaviour/index.js'
 import {BillwatchError} from '../errors.js'
-import type {RequestLog} from '../pcap/request-log.js'
+import type {ClientAddressList, RequestLog} from '../pcap/request-log.js'
 import {CURRENT_EGRESS_PRICING, costOfRate, type EgressPricing} from '../pricing/egress.js'
 import {bestFirst} from '../util/select.js'
 import {ANSWER, createLimiter, DROP, KOD, type Limiter, seededRandom, type LimiterSetting} from './limiters.js'
@@ -413,16 +413,16 @@ function captureSpan(log: RequestLog): number {
   return log.count > 1 ? last - first : 0
 }
 
-function natImpacts(natClients: readonly number[], clients: readonly string[], requests: Uint32Array, answered: Uint32Array, kods: Uint32Array): NatImpact[] {
+function natImpacts(natClients: readonly number[], clients: ClientAddressList, requests: Uint32Array, answered: Uint32Array, kods: Uint32Array): NatImpact[] {
   return natClients
     .filter((client) => requests[client]! > 0)
-    .map((client) => ({address: clients[client]!, answered: answered[client]!, answeredShare: answered[client]! / requests[client]!, kods: kods[client]!, requests: requests[client]!}))
+    .map((client) => ({address: clients.at(client)!, answered: answered[client]!, answeredShare: answered[client]! / requests[client]!, kods: kods[client]!, requests: requests[client]!}))
 }
 
 /** The `top` addresses with the most requests left unanswered (dropped or KoD). */
-function mostLimited(clients: string[], requests: Uint32Array, answered: Uint32Array, kods: Uint32Array, top: number): LimitedClient[] {
+function mostLimited(clients: ClientAddressList, requests: Uint32Array, answered: Uint32Array, kods: Uint32Array, top: number): LimitedClient[] {
   const denied = (client: number): number => requests[client]! - answered[client]!
   // Most denied first; of equals, the first seen.
   const best = bestFirst(requests.length, top, (a, b) => denied(a) - denied(b) || b - a, (client) => denied(client) > 0)
-  return best.map((client) => ({address: clients[client]!, answered: answered[client]!, kods: kods[client]!, requests: requests[client]!}))
+  return best.map((client) => ({address: clients.at(client)!, answered: answered[client]!, kods: kods[client]!, requests: requests[client]!}))
 }

@@ -156,7 +156,7 @@ describe('NAT gateways versus one misbehaving client', () => {
     const report = analyseBehaviour(log, {durationSec: SEED_SEC, maxListed: 1})
     expect(report.suspectedNat).toHaveLength(1)
     expect(report.suspectedNatTotal).toBe(3)
-    const addresses = report.suspectedNatClients.map((client) => log.clients[client])
+    const addresses = report.suspectedNatClients.map((client) => log.clients.at(client))
     expect(addresses).toHaveLength(3)
     expect(addresses[0]).toBe(report.suspectedNat[0]!.address)
     expect([...addresses].sort()).toEqual(['203.0.113.1', '203.0.113.2', '203.0.113.3'])

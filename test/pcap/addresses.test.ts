@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {AddressTable, FIRST_FIELD, parseAddressWords} from '../../src/pcap/addresses.js'
+import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords} from '../../src/pcap/addresses.js'
 
 const PACKETS = FIRST_FIELD
 
@@ -46,5 +46,22 @@ describe('AddressTable', () => {
     table.slotDoubles[slot / 2 + 3] = 2 ** 40 + 0.5
     for (let i = 0; i < 1000; i++) table.intern(...parseAddressWords(`198.51.${i >> 8}.${i & 255}`))
     expect(table.slotDoubles[table.slotOf(0) / 2 + 3]).toBe(2 ** 40 + 0.5)
+  })
+})
+
+describe('AddressWordsList', () => {
+  it('gives the text of the addresses a table picks, in the order asked, indexed like an array', () => {
+    const table = new AddressTable(16)
+    const all = addresses()
+    for (const address of all) table.intern(...parseAddressWords(address))
+    const picked = [3, 0, 1, 300]
+    const list = new AddressWordsList(table.wordsOf(picked))
+    expect(list.length).toBe(4)
+    expect([...list]).toEqual(picked.map((index) => all[index]))
+    expect(list.at(0)).toBe('10.0.2.7')
+    expect(list.at(2)).toBe('2001:db8::1')
+    // Indexed like the array it stands in for.
+    const asArray = [...list]
+    for (const index of [-5, -4, -1, 1.5, 3, 4, Number.NaN]) expect(list.at(index)).toBe(asArray.at(index))
   })
 })

@@ -105,8 +105,8 @@ describe('counts agree with tshark and tcpdump on real captures', () => {
     }
     const {log, counters} = analysis.ntp
     expect(new Set(log.clients)).toEqual(new Set(perClient.keys()))
-    log.clients.forEach((address, c) => expect(counters.requests[c]).toBe(perClient.get(address)!.requests))
-    const versionsOf = (address: string) => new Set([...log.version.keys()].filter((i) => log.clients[log.client[i]!] === address).map((i) => log.version[i]!))
+    ;[...log.clients].forEach((address, c) => expect(counters.requests[c]).toBe(perClient.get(address)!.requests))
+    const versionsOf = (address: string) => new Set([...log.version.keys()].filter((i) => log.clients.at(log.client[i]!) === address).map((i) => log.version[i]!))
     expect(versionsOf('127.0.7.3')).toEqual(new Set([2]))
     expect(versionsOf('127.0.7.2')).toEqual(perClient.get('127.0.7.2')!.versions)
 
