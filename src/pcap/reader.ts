@@ -40,6 +40,13 @@ const PCAPNG_NRB = 4
 const PCAPNG_ISB = 5
 const PCAPNG_EPB = 6
 
+/** EPB and the obsolete PB: a 28-byte header before the packet data, and the block length repeated after it. */
+const TIMED_PACKET_FRAMING_BYTES = 32
+
+function isPacketBlock(type: number): boolean {
+  return type === PCAPNG_EPB || type === PCAPNG_PB || type === PCAPNG_SPB
+}
+
 /** A pcapng block length the reader accepts: a multiple of 4 from 12 to MAX_RECORD_BYTES. */
 function plausibleBlockLength(length: number): boolean {
   return length >= 12 && length % 4 === 0 && length <= MAX_RECORD_BYTES
@@ -233,7 +240,7 @@ export class CaptureReader {
       // Leading blocks cut short are left for next() to report.
       if (!this.ensure(12)) return leadingOnly ? false : this.endOfRecords(12)
       let type = this.view.getUint32(this.start, this.littleEndian)
-      if (leadingOnly && (type === PCAPNG_EPB || type === PCAPNG_PB || type === PCAPNG_SPB)) return false
+      if (leadingOnly && isPacketBlock(type)) return false
       if (type === PCAPNG_SHB) this.readSectionByteOrder()
       const blockLength = this.view.getUint32(this.start + 4, this.littleEndian)
       if (!plausibleBlockLength(blockLength)) {
@@ -264,12 +271,12 @@ export class CaptureReader {
   /** EPB (and the obsolete PB, whose interface id is 16 bits): +8 iface, +12/+16 ts, +20 caplen, +24 len. */
   private readTimedPacket(at: number, blockLength: number, obsolete: boolean): boolean {
     const le = this.littleEndian
-    if (blockLength < 32) this.damaged(`packet block ${this.records} is ${blockLength} bytes, shorter than its 32-byte header`)
+    if (blockLength < TIMED_PACKET_FRAMING_BYTES) this.damaged(`packet block ${this.records} is ${blockLength} bytes, shorter than its ${TIMED_PACKET_FRAMING_BYTES}-byte header`)
     const interfaceId = obsolete ? this.view.getUint16(at + 8, le) : this.view.getUint32(at + 8, le)
     const iface = this.interfaces[interfaceId]
     if (!iface) this.damaged(`packet block ${this.records} names interface ${interfaceId}, but the section describes ${this.interfaces.length}`)
     const caplen = this.view.getUint32(at + 20, le)
-    if (caplen > blockLength - 32) this.damaged(`packet block ${this.records} claims ${caplen} captured bytes in a ${blockLength}-byte block`)
+    if (caplen > blockLength - TIMED_PACKET_FRAMING_BYTES) this.damaged(`packet block ${this.records} claims ${caplen} captured bytes in a ${blockLength}-byte block`)
     const high = this.view.getUint32(at + 12, le)
     const low = this.view.getUint32(at + 16, le)
     this.timeSec = (high * 4_294_967_296 + low) / iface.unitsPerSecond + iface.offsetSeconds
@@ -518,12 +525,12 @@ function pcapngChain(view: DataView, le: boolean): (at: number) => boolean {
       if (at + 12 > view.byteLength) return packets >= BOUNDARY_CHAIN / 4
       const type = view.getUint32(at, le)
       const length = view.getUint32(at + 4, le)
-      const packet = type === PCAPNG_EPB || type === PCAPNG_SPB || type === PCAPNG_PB
+      const packet = isPacketBlock(type)
       if (!packet && type !== PCAPNG_ISB && type !== PCAPNG_NRB) return false
       if (!plausibleBlockLength(length)) return false
       if (at + length > view.byteLength) return packets >= BOUNDARY_CHAIN / 4
       if (view.getUint32(at + length - 4, le) !== length) return false
-      if ((type === PCAPNG_EPB || type === PCAPNG_PB) && (length < 32 || view.getUint32(at + 20, le) > length - 32)) return false
+      if ((type === PCAPNG_EPB || type === PCAPNG_PB) && (length < TIMED_PACKET_FRAMING_BYTES || view.getUint32(at + 20, le) > length - TIMED_PACKET_FRAMING_BYTES)) return false
       if (packet) packets++
       at += length
     }
