@@ -165,8 +165,7 @@ export class AddressTable {
 
   /** Text form of an interned address: dotted quad for IPv4, RFC 5952 for IPv6. */
   text(index: number): string {
-    const base = index * 4
-    return formatAddressWords(this.words[base]!, this.words[base + 1]!, this.words[base + 2]!, this.words[base + 3]!)
+    return formatAddressAt(this.words, index)
   }
 
   private append(w0: number, w1: number, w2: number, w3: number): number {
@@ -243,14 +242,18 @@ export class AddressWordsList {
   at(index: number): string | undefined {
     const whole = Math.trunc(index) || 0
     const k = whole < 0 ? whole + this.length : whole
-    if (k < 0 || k >= this.length) return undefined
-    const base = k * 4
-    return formatAddressWords(this.words[base]!, this.words[base + 1]!, this.words[base + 2]!, this.words[base + 3]!)
+    return k < 0 || k >= this.length ? undefined : formatAddressAt(this.words, k)
   }
 
   *[Symbol.iterator](): Iterator<string> {
     for (let index = 0; index < this.length; index++) yield this.at(index)!
   }
+}
+
+/** Text form of the `index`-th address of an array of 4 words per address. */
+function formatAddressAt(words: Uint32Array, index: number): string {
+  const base = index * 4
+  return formatAddressWords(words[base]!, words[base + 1]!, words[base + 2]!, words[base + 3]!)
 }
 
 export function formatAddressWords(w0: number, w1: number, w2: number, w3: number): string {
