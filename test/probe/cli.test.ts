@@ -81,9 +81,13 @@ describe('billwatch probe', () => {
 describe('joining the verdict with a capture', () => {
   let capture: string
 
+  const CLIENT_PORT_BASE = 20_000
+
   beforeAll(() => {
     // 249 clients × 4 requests answered by the probed host, plus 4 SSH segments of the same size:
-    // NTP responses are 996 of 1000 equal frames, the seed's 99.6%.
+    // NTP responses are 996 of 1000 equal frames, the seed's 99.6%. The clients' ports lie below
+    // Linux's ephemeral range (32768–60999), where chronyd's random port is: one of them equal to it
+    // would make that client's traffic look like the server's.
     capture = join(temp.dir, 'server.pcap')
     const writer = new CaptureWriter(capture, {linkType: LINKTYPE.ethernet})
     let t = 1_700_000_000
@@ -91,9 +95,9 @@ describe('joining the verdict with a capture', () => {
       const address = `198.51.100.${client + 1}`
       for (let i = 0; i < 4; i++) {
         const nonce = unixMsToNtp(t * 1000)
-        writer.packet(t, linkFrame(LINKTYPE.ethernet, udpPacket(address, chrony.address, 40_000 + client, chrony.port, encodeClientRequest(nonce))))
+        writer.packet(t, linkFrame(LINKTYPE.ethernet, udpPacket(address, chrony.address, CLIENT_PORT_BASE + client, chrony.port, encodeClientRequest(nonce))))
         const reply = encodeNtp({mode: MODE.server, originTime: nonce, receiveTime: nonce, stratum: 2, transmitTime: nonce})
-        writer.packet(t + 0.001, linkFrame(LINKTYPE.ethernet, udpPacket(chrony.address, address, chrony.port, 40_000 + client, reply)))
+        writer.packet(t + 0.001, linkFrame(LINKTYPE.ethernet, udpPacket(chrony.address, address, chrony.port, CLIENT_PORT_BASE + client, reply)))
         t += 0.5
       }
     }
