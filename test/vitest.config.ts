@@ -10,6 +10,7 @@ export default defineConfig({
     // Two cores in CI; tests that start daemons or spawn the CLI are I/O bound.
     poolOptions: {forks: {maxForks: 3, minForks: 1}},
     globalSetup: ['test/helpers/global-setup.ts'],
+    setupFiles: ['test/helpers/isolated-data-home.ts'],
     reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 })
