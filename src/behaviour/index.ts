@@ -22,8 +22,6 @@ export interface BehaviourOptions extends Partial<ClientRules>, Partial<FleetRul
   maxListed?: number
   /** The log already grouped by client (groupByClient), when the caller shares it with the limiter replay. */
   groups?: ClientGroups
-  /** false: leave `fleets` empty, for a caller that runs findFleets over the same groups beside this analysis. */
-  findFleets?: boolean
 }
 
 export interface Violation {
@@ -71,7 +69,7 @@ const RULES: Record<ViolationRule, {reference: string; description: string}> = {
 }
 
 /** The fleet rules, each defaulted. */
-export function fleetRulesOf(options: Partial<FleetRules> = {}): FleetRules {
+function fleetRulesOf(options: Partial<FleetRules> = {}): FleetRules {
   return {
     binSec: options.binSec ?? 60,
     minExcessClients: options.minExcessClients ?? 20,
@@ -153,7 +151,7 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
   return {
     clientsJudged,
     durationSec,
-    fleets: options.findFleets === false ? [] : findFleets(groups, fleetRulesOf(options), first, last),
+    fleets: findFleets(groups, fleetRulesOf(options), first, last),
     misbehaving: misbehaving.slice(0, maxListed),
     misbehavingTotal: misbehaving.length,
     suspectedNat: suspectedNat.slice(0, maxListed),

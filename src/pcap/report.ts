@@ -1,4 +1,4 @@
-import {analyseBehaviour, type ClientGroups, fleetRulesOf, groupByClient, medianInPlace, setBits, type Fleet, type FleetRules, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
+import {analyseBehaviour, type ClientGroups, groupByClient, medianInPlace, setBits, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
 import {DEFAULT_LIMITER_SETTINGS, type LimiterSetting, type RateLimitReport, type ReplayTallies, simulateLimiters} from '../ratelimit/index.js'
 import {bestFirst} from '../util/select.js'
@@ -159,14 +159,15 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
 }
 
 /**
- * buildReport with the rate-limiter replays and the fleet search in a worker thread, started before
- * the log is grouped so it has loaded by then, and run beside the rest of the behaviour analysis on a
- * big capture (where they are most of the report's time). The result is buildReport's.
+ * buildReport with the rate-limiter replays in a worker thread, started before the log is grouped so
+ * it has loaded by then, and run beside the behaviour analysis on a big capture (the two take about
+ * the same time there). The result is buildReport's.
  */
 export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
   const log = analysis.ntp.log
   const replay = wantsReplay(analysis, options)
-  // The replays and the fleet search run in a worker beside the rest of the behaviour analysis.
+  // The replays run in a worker beside the behaviour analysis, fleets included: on a seed-size
+  // capture the two sides then take about the same time.
   const worker = replay ? startReportWorker(log.count) : undefined
   let groups: ClientGroups | undefined
   try {
@@ -176,12 +177,8 @@ export async function buildReportParallel(analysis: CaptureAnalysis, options: Re
     throw error
   }
   const fromWorker = groups && worker?.run(groups, log.clients.length, options.limiters)
-  const {report, natClients} = reportWithoutReplay(analysis, options, groups, fromWorker === undefined)
-  if (groups && replay) {
-    const done = fromWorker && (await fromWorker)
-    if (done) report.ntp.fleets = done.fleets
-    report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options, done?.tallies)
-  }
+  const {report, natClients} = reportWithoutReplay(analysis, options, groups)
+  if (groups && replay) report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options, fromWorker && (await fromWorker))
   return report
 }
 
@@ -194,17 +191,11 @@ export interface ReportWorkerInput {
   clientCount: number
   settings: readonly LimiterSetting[]
   seed: number
-  fleetRules: FleetRules
-}
-
-export interface ReportWorkerResult {
-  tallies: ReplayTallies
-  fleets: Fleet[]
 }
 
 interface ReportWorker {
-  /** Runs the limiter replays and the fleet search over the groups, beside the caller's behaviour analysis. */
-  run(groups: ClientGroups, clientCount: number, settings?: readonly LimiterSetting[]): Promise<ReportWorkerResult>
+  /** Runs the limiter replays over the groups, beside the caller's behaviour analysis. */
+  run(groups: ClientGroups, clientCount: number, settings?: readonly LimiterSetting[]): Promise<ReplayTallies>
   /** Stops a worker that will get no groups (the caller failed first). */
   cancel(): void
 }
@@ -216,11 +207,11 @@ interface ReportWorker {
  */
 function startReportWorker(requests: number): ReportWorker | undefined {
   if (requests < Number(process.env.BILLWATCH_REPLAY_WORKER_MIN ?? WORKER_MIN_REQUESTS)) return undefined
-  const job = startWorker<ReportWorkerInput, ReportWorkerResult>(import.meta.url, './report-worker')
+  const job = startWorker<ReportWorkerInput, ReplayTallies>(import.meta.url, './report-worker')
   return {
     cancel: job.cancel,
     run(groups, clientCount, settings = DEFAULT_LIMITER_SETTINGS) {
-      job.post({clientCount, fleetRules: fleetRulesOf(), groups, seed: 1, settings})
+      job.post({clientCount, groups, seed: 1, settings})
       return job.result
     },
   }
@@ -251,9 +242,9 @@ function replayReport(analysis: CaptureAnalysis, natClients: number[], groups: C
  * Everything but the limiter replays, and the addresses of all suspected NATs; `groups` (the log
  * grouped by client) when behaviour is wanted.
  */
-function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, groups: ClientGroups | undefined, findFleets = true): {report: PcapReport; natClients: number[]} {
+function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, groups: ClientGroups | undefined): {report: PcapReport; natClients: number[]} {
   const pricing = options.pricing ?? CURRENT_EGRESS_PRICING
-  const {natClients, ntp} = ntpReport(analysis, pricing, options, groups, findFleets)
+  const {natClients, ntp} = ntpReport(analysis, pricing, options, groups)
   const duration = analysis.durationSec
   const perSecond = (bytes: number) => (duration > 0 ? bytes / duration : 0)
   const direction = (totals: TrafficTotals): DirectionReport => ({
@@ -301,12 +292,11 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
   return {natClients, report}
 }
 
-/** `findFleets` false: `fleets` is left empty for the report worker to fill in. */
-function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined, findFleets: boolean): {ntp: NtpReport; natClients: number[]} {
+function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined): {ntp: NtpReport; natClients: number[]} {
   const report = ntpCounts(analysis, pricing, options, groups)
   if (!groups) return {natClients: [], ntp: report}
   const durationSec = analysis.durationSec > 0 ? analysis.durationSec : undefined
-  const behaviour = analyseBehaviour(analysis.ntp.log, durationSec === undefined ? {findFleets, groups} : {durationSec, findFleets, groups})
+  const behaviour = analyseBehaviour(analysis.ntp.log, durationSec === undefined ? {groups} : {durationSec, groups})
   report.suspectedNat = behaviour.suspectedNat
   report.suspectedNatTotal = behaviour.suspectedNatTotal
   report.misbehaving = behaviour.misbehaving
