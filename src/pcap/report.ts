@@ -160,14 +160,12 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
 
 /**
  * buildReport with the rate-limiter replays in a worker thread, started before the log is grouped so
- * it has loaded by then, and run beside the behaviour analysis on a big capture (the two take about
- * the same time there). The result is buildReport's.
+ * it has loaded by then, and run beside the behaviour analysis (fleets included: the two sides then
+ * take about the same time on a seed-size capture). The result is buildReport's.
  */
 export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
   const log = analysis.ntp.log
   const replay = wantsReplay(analysis, options)
-  // The replays run in a worker beside the behaviour analysis, fleets included: on a seed-size
-  // capture the two sides then take about the same time.
   const worker = replay ? startReportWorker(log.count) : undefined
   let groups: ClientGroups | undefined
   try {
