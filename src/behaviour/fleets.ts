@@ -54,8 +54,8 @@ const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']
 
 /**
  * The fleets among the requests sent between `first` and `last` (Unix seconds). Reads the log grouped
- * by client: every count here is a sum over clients, so the order of the rows does not matter, and the
- * groups can be read in a worker thread beside the rest of the behaviour analysis.
+ * by client, which the rest of the behaviour analysis reads too: every count here is a sum over
+ * clients, so the order of the rows does not matter.
  */
 export function findFleets(groups: ClientGroups, rules: FleetRules, first: number, last: number): Fleet[] {
   const clientCount = groups.start.length - 1

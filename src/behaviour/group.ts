@@ -139,8 +139,8 @@ export function coefficientOfVariation(values: Float64Array, length: number): nu
   return Math.sqrt(squares / (length - 1)) / mean
 }
 
-/** Capture span of the log (or of its groups' times): first and last request time (requests may be slightly out of order). */
-export function timeRange(log: Pick<RequestLog, 'count' | 'timeSec'>): {first: number; last: number} {
+/** Capture span of the log: first and last request time (requests may be slightly out of order). */
+export function timeRange(log: RequestLog): {first: number; last: number} {
   let first = Number.POSITIVE_INFINITY
   let last = Number.NEGATIVE_INFINITY
   for (let i = 0; i < log.count; i++) {

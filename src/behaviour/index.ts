@@ -11,8 +11,7 @@ import {findFleets, type Fleet, type FleetRules} from './fleets.js'
 import {type ClientGroups, groupByClient, timeRange} from './group.js'
 
 export type {MisbehavingClient, MisbehaviourReason, NatMethod, SuspectedNat, ViolationRule} from './clients.js'
-export type {Fleet, FleetRecurrence, FleetRules} from './fleets.js'
-export {findFleets} from './fleets.js'
+export type {Fleet, FleetRecurrence} from './fleets.js'
 export {groupByClient, medianInPlace, setBits, timeRange, type ClientGroups} from './group.js'
 
 export interface BehaviourOptions extends Partial<ClientRules>, Partial<FleetRules> {
@@ -68,21 +67,17 @@ const RULES: Record<ViolationRule, {reference: string; description: string}> = {
   },
 }
 
-/** The fleet rules, each defaulted. */
-function fleetRulesOf(options: Partial<FleetRules> = {}): FleetRules {
-  return {
-    binSec: options.binSec ?? 60,
-    minExcessClients: options.minExcessClients ?? 20,
-    recurrenceToleranceSec: options.recurrenceToleranceSec ?? 300,
-    z: options.z ?? 6,
-  }
-}
-
 export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}): BehaviourReport {
   const clientRules: ClientRules = {
     backoffRun: options.backoffRun ?? 8,
     minPollSec: options.minPollSec ?? 15,
     minRequests: options.minRequests ?? 10,
+  }
+  const fleetRules: FleetRules = {
+    binSec: options.binSec ?? 60,
+    minExcessClients: options.minExcessClients ?? 20,
+    recurrenceToleranceSec: options.recurrenceToleranceSec ?? 300,
+    z: options.z ?? 6,
   }
   const maxListed = options.maxListed ?? 100
   const {first, last} = timeRange(log)
@@ -151,7 +146,7 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
   return {
     clientsJudged,
     durationSec,
-    fleets: findFleets(groups, fleetRulesOf(options), first, last),
+    fleets: findFleets(groups, fleetRules, first, last),
     misbehaving: misbehaving.slice(0, maxListed),
     misbehavingTotal: misbehaving.length,
     suspectedNat: suspectedNat.slice(0, maxListed),

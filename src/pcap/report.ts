@@ -1,8 +1,7 @@
 import {analyseBehaviour, type ClientGroups, groupByClient, medianInPlace, setBits, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
-import {DEFAULT_LIMITER_SETTINGS, type LimiterSetting, type RateLimitReport, type ReplayTallies, simulateLimiters} from '../ratelimit/index.js'
+import {type LimiterSetting, type RateLimitReport, type ReplayTallies, simulateLimiters, startReplayWorker} from '../ratelimit/index.js'
 import {bestFirst} from '../util/select.js'
-import {startWorker} from '../util/worker.js'
 import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
 import type {Truncation} from './reader.js'
@@ -164,9 +163,9 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
  * take about the same time on a seed-size capture). The result is buildReport's.
  */
 export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
-  const log = analysis.ntp.log
   const replay = wantsReplay(analysis, options)
-  const worker = replay ? startReportWorker(log.count) : undefined
+  const log = analysis.ntp.log
+  const worker = replay ? startReplayWorker(log.count) : undefined
   let groups: ClientGroups | undefined
   try {
     groups = wantsBehaviour(analysis, options) ? groupByClient(log, {shared: worker !== undefined}) : undefined
@@ -174,45 +173,10 @@ export async function buildReportParallel(analysis: CaptureAnalysis, options: Re
     worker?.cancel()
     throw error
   }
-  const fromWorker = groups && worker?.run(groups, log.clients.length, options.limiters)
+  const tallies = groups && worker?.replay(groups, log.clients.length, {settings: options.limiters})
   const {report, natClients} = reportWithoutReplay(analysis, options, groups)
-  if (groups && replay) report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options, fromWorker && (await fromWorker))
+  if (groups && replay) report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options, tallies && (await tallies))
   return report
-}
-
-/** Below this many requests a worker thread costs more to start than it saves (BILLWATCH_REPLAY_WORKER_MIN overrides, for tests). */
-const WORKER_MIN_REQUESTS = 200_000
-
-/** What the report worker thread is given: groups made with `{shared: true}` reach it without a copy. */
-export interface ReportWorkerInput {
-  groups: ClientGroups
-  clientCount: number
-  settings: readonly LimiterSetting[]
-  seed: number
-}
-
-interface ReportWorker {
-  /** Runs the limiter replays over the groups, beside the caller's behaviour analysis. */
-  run(groups: ClientGroups, clientCount: number, settings?: readonly LimiterSetting[]): Promise<ReplayTallies>
-  /** Stops a worker that will get no groups (the caller failed first). */
-  cancel(): void
-}
-
-/**
- * A worker thread for a log of `requests` rows, started before the caller groups the log so that it
- * has loaded its modules by the time the groups are ready. Undefined when the log is too small for a
- * thread to pay off.
- */
-function startReportWorker(requests: number): ReportWorker | undefined {
-  if (requests < Number(process.env.BILLWATCH_REPLAY_WORKER_MIN ?? WORKER_MIN_REQUESTS)) return undefined
-  const job = startWorker<ReportWorkerInput, ReplayTallies>(import.meta.url, './report-worker')
-  return {
-    cancel: job.cancel,
-    run(groups, clientCount, settings = DEFAULT_LIMITER_SETTINGS) {
-      job.post({clientCount, groups, seed: 1, settings})
-      return job.result
-    },
-  }
 }
 
 function wantsBehaviour(analysis: CaptureAnalysis, options: ReportOptions): boolean {

@@ -10,6 +10,7 @@ import {BillwatchError} from '../errors.js'
 import type {ClientAddressList, RequestLog} from '../pcap/request-log.js'
 import {CURRENT_EGRESS_PRICING, costOfRate, type EgressPricing} from '../pricing/egress.js'
 import {bestFirst} from '../util/select.js'
+import {startWorker} from '../util/worker.js'
 import {ANSWER, createLimiter, DROP, KOD, type Limiter, seededRandom, type LimiterSetting} from './limiters.js'
 
 export {chronyBucket, createLimiter, seededRandom} from './limiters.js'
@@ -39,7 +40,7 @@ export interface SimulateOptions {
   seed?: number
   /** The log already grouped by client (groupByClient), when the caller shares it with the behaviour analysis. */
   groups?: ClientGroups
-  /** The replays already run (replayTallies, in a worker thread) for these settings and seed. */
+  /** The replays already run (startReplayWorker) for these settings and seed. */
   tallies?: ReplayTallies
   /** How many of the most-limited addresses to list per setting (default 5). */
   topLimited?: number
@@ -124,7 +125,7 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
   const groups = options.groups ?? groupByClient(log)
   const natClients = options.suspectedNatClients ?? analyseBehaviour(log, {durationSec, groups}).suspectedNatClients
 
-  // Replays already run (in a worker thread) come with their baseline; else both are made here.
+  // Replays run in a worker (startReplayWorker) come with their baseline; else both are made here.
   const tallies = options.tallies ?? tallyReplays(timeRequestsByClient(groups, clientCount), clientCount, settings, seed)
   const {baseline} = tallies
   const requests = baseline.requests
@@ -200,6 +201,42 @@ function tallyReplays(replay: GroupedTimeRequests, clientCount: number, settings
     runs[key] = tallyDecisions(limiter, replay, clientCount)
   }
   return {baseline: replay.baseline, runs}
+}
+
+/** Below this many requests a worker thread costs more to start than it saves (BILLWATCH_REPLAY_WORKER_MIN overrides, for tests). */
+const WORKER_MIN_REQUESTS = 200_000
+
+/** What the replay worker thread is given: a log grouped with `{shared: true}` reaches it without a copy. */
+export interface ReplayWorkerInput {
+  groups: ClientGroups
+  clientCount: number
+  settings: readonly LimiterSetting[]
+  seed: number
+}
+
+/** A worker thread ready to run replayTallies (see startReplayWorker). */
+export interface ReplayWorker {
+  /** Replays the groups beside the caller; pass the result to simulateLimiters as `tallies`. */
+  replay(groups: ClientGroups, clientCount: number, options?: {settings?: readonly LimiterSetting[]; seed?: number}): Promise<ReplayTallies>
+  /** Stops a worker that will get no groups (the caller failed first). */
+  cancel(): void
+}
+
+/**
+ * A worker thread for a log of `requests` rows' replays, started before the caller groups the log so
+ * that it has loaded its modules by the time the groups are ready; then the replays run beside the
+ * caller's behaviour analysis. Undefined when the log is too small for a thread to pay off.
+ */
+export function startReplayWorker(requests: number): ReplayWorker | undefined {
+  if (requests < Number(process.env.BILLWATCH_REPLAY_WORKER_MIN ?? WORKER_MIN_REQUESTS)) return undefined
+  const job = startWorker<ReplayWorkerInput, ReplayTallies>(import.meta.url, './replay-worker')
+  return {
+    cancel: job.cancel,
+    replay(groups, clientCount, options = {}) {
+      job.post({clientCount, groups, seed: options.seed ?? 1, settings: options.settings ?? DEFAULT_LIMITER_SETTINGS})
+      return job.result
+    },
+  }
 }
 
 /** The configuration line(s) a setting corresponds to, e.g. `ratelimit interval 3 burst 8 leak 2`. */
