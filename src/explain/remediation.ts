@@ -1,5 +1,5 @@
 import type {Fleet, SuspectedNat} from '../behaviour/index.js'
-import {formatCount, formatCountOf} from '../cli/format.js'
+import {formatCount, formatCountOf, formatShare} from '../cli/format.js'
 import type {PcapReport, ThresholdRow} from '../pcap/report.js'
 import {describeSetting, type LimiterResult, parseLimiterSetting} from '../ratelimit/index.js'
 
@@ -61,7 +61,7 @@ export function remediation(capture: null | PcapReport): Remediation {
     const result = results.find((r) => r.setting === SNIPPET_SETTINGS[daemon])
     if (!result) return null
     const nats = result.blackedOutNats.length
-    return `replaying the capture: ${formatCount(result.answered)} of ${formatCountOf(result.requests, 'request')} answered, ${formatCountOf(result.kods, 'KoD')}, egress cut ${(result.savedShare * 100).toFixed(1)}% ($${result.savedAnnualUsd.toFixed(2)}/year saved)${nats > 0 ? `; ${formatCountOf(nats, 'suspected NAT gateway')} mostly blacked out` : ''}`
+    return `replaying the capture: ${formatCount(result.answered)} of ${formatCountOf(result.requests, 'request')} answered, ${formatCountOf(result.kods, 'KoD')}, egress cut ${formatShare(result.savedShare)} ($${result.savedAnnualUsd.toFixed(2)}/year saved)${nats > 0 ? `; ${formatCountOf(nats, 'suspected NAT gateway')} mostly blacked out` : ''}`
   }
   return {
     advice: [
