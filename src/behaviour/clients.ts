@@ -73,20 +73,36 @@ export interface ClientFinding {
 /** Scratch buffers reused across clients so the scan allocates nothing per request. */
 export interface Scratch {
   gaps: Float64Array
-  keys: Float64Array
   /** Mean interval of each polite schedule. */
   schedules: Float64Array
   trainStarts: Float64Array
   trainEnds: Float64Array
+  /** Source port -> its train's slot, valid where portClient holds the client's first row + 1. */
+  portSlot: Int32Array
+  portClient: Int32Array
+  /** Per train slot, in order of first appearance: requests, first and last request time. */
+  slotRequests: Int32Array
+  slotFirst: Float64Array
+  slotLast: Float64Array
 }
 
 export function createScratch(maxRequestsPerClient: number): Scratch {
   const size = Math.max(2, maxRequestsPerClient)
   const buffer = () => new Float64Array(size)
-  return {gaps: buffer(), keys: buffer(), schedules: buffer(), trainEnds: buffer(), trainStarts: buffer()}
+  return {
+    gaps: buffer(),
+    portClient: new Int32Array(PORTS),
+    portSlot: new Int32Array(PORTS),
+    schedules: buffer(),
+    slotFirst: buffer(),
+    slotLast: buffer(),
+    slotRequests: new Int32Array(size),
+    trainEnds: buffer(),
+    trainStarts: buffer(),
+  }
 }
 
-const PORT_KEY = 2 ** 32
+const PORTS = 65_536
 /** ntpd and chrony's default minimum poll: the politest a host can be while polling often. */
 const TYPICAL_MIN_POLL_SEC = 64
 
@@ -201,43 +217,46 @@ export function judgeClient(
 
 /**
  * Splits a client's requests by source port and classifies each port's train as a polite schedule
- * or a fast one. Sorting keys port·2^32 + row keeps each port's requests in capture order; a client
- * on a single port (most of them) skips the sort.
+ * or a fast one. A port-indexed table finds each request's train in one pass, without sorting: the
+ * clients that open a socket per request have as many ports as requests. The table is not cleared
+ * between clients; an entry counts only when stamped with this client's first row.
  */
 function portTrains(groups: ClientGroups, from: number, to: number, scratch: Scratch, rules: ClientRules): Trains {
-  const n = to - from
-  const keys = scratch.keys.subarray(0, n)
-  let onePort = true
-  for (let k = 0; k < n; k++) {
-    keys[k] = groups.srcPort[from + k]! * PORT_KEY + k
-    onePort &&= groups.srcPort[from + k] === groups.srcPort[from]
-  }
-  if (!onePort) keys.sort()
-  const trains: Trains = {concurrent: 0, fastMeanIntervalSec: Number.POSITIVE_INFINITY, fastRequests: 0, politeRate: 0, ports: 0, scheduledRequests: 0, schedules: 0}
-  let run = 0
-  while (run < n) {
-    const port = Math.floor(keys[run]! / PORT_KEY)
-    let end = run + 1
-    while (end < n && Math.floor(keys[end]! / PORT_KEY) === port) end++
-    trains.ports++
-    const length = end - run
-    if (length >= 2) {
-      const first = groups.timeSec[from + (keys[run]! % PORT_KEY)]!
-      const last = groups.timeSec[from + (keys[end - 1]! % PORT_KEY)]!
-      const meanInterval = (last - first) / (length - 1)
-      if (meanInterval >= rules.minPollSec) {
-        scratch.trainStarts[trains.schedules] = first
-        scratch.trainEnds[trains.schedules] = last
-        scratch.schedules[trains.schedules] = meanInterval
-        trains.politeRate += 1 / meanInterval
-        trains.scheduledRequests += length
-        trains.schedules++
-      } else if (length >= rules.minRequests) {
-        trains.fastRequests += length
-        trains.fastMeanIntervalSec = Math.min(trains.fastMeanIntervalSec, meanInterval)
-      }
+  const {srcPort, timeSec} = groups
+  const {portClient, portSlot, slotFirst, slotLast, slotRequests} = scratch
+  const stamp = from + 1
+  let slots = 0
+  for (let row = from; row < to; row++) {
+    const port = srcPort[row]!
+    let slot = portSlot[port]!
+    if (portClient[port] !== stamp) {
+      portClient[port] = stamp
+      slot = slots++
+      portSlot[port] = slot
+      slotRequests[slot] = 0
+      slotFirst[slot] = timeSec[row]!
     }
-    run = end
+    slotRequests[slot] = slotRequests[slot]! + 1
+    slotLast[slot] = timeSec[row]!
+  }
+  const trains: Trains = {concurrent: 0, fastMeanIntervalSec: Number.POSITIVE_INFINITY, fastRequests: 0, politeRate: 0, ports: slots, scheduledRequests: 0, schedules: 0}
+  for (let slot = 0; slot < slots; slot++) {
+    const length = slotRequests[slot]!
+    if (length < 2) continue
+    const first = slotFirst[slot]!
+    const last = slotLast[slot]!
+    const meanInterval = (last - first) / (length - 1)
+    if (meanInterval >= rules.minPollSec) {
+      scratch.trainStarts[trains.schedules] = first
+      scratch.trainEnds[trains.schedules] = last
+      scratch.schedules[trains.schedules] = meanInterval
+      trains.politeRate += 1 / meanInterval
+      trains.scheduledRequests += length
+      trains.schedules++
+    } else if (length >= rules.minRequests) {
+      trains.fastRequests += length
+      trains.fastMeanIntervalSec = Math.min(trains.fastMeanIntervalSec, meanInterval)
+    }
   }
   trains.concurrent = maxOverlap(scratch.trainStarts, scratch.trainEnds, trains.schedules)
   return trains

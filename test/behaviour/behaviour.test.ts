@@ -48,6 +48,28 @@ describe('NAT gateways versus one misbehaving client', () => {
     expect(report.misbehaving).toEqual([])
   })
 
+  it("splits each address's requests by its own ports, when two NATs and a broken client reuse the same port numbers", () => {
+    const builder = background(new LogBuilder(13), 100)
+    const ports = Array.from({length: 20}, (_, k) => 40_000 + k)
+    for (const address of ['203.0.113.20', '203.0.113.21']) {
+      for (const port of ports) {
+        const period = 2 ** (6 + Math.floor(builder.random() * 5))
+        builder.periodic(address, period, T0 + builder.random() * period, END, {port}, 0.02)
+      }
+    }
+    builder.periodic('192.0.2.50', 2, T0, END, {port: ports[0]})
+    const report = analyseBehaviour(builder.build(), {durationSec: SEED_SEC})
+    expect(report.suspectedNat.map(({address, method, ports}) => ({address, method, ports}))).toEqual([
+      {address: '203.0.113.20', method: 'port-schedules', ports: 20},
+      {address: '203.0.113.21', method: 'port-schedules', ports: 20},
+    ])
+    for (const found of report.suspectedNat) {
+      expect(found.estimatedHosts).toBeGreaterThanOrEqual(18)
+      expect(found.estimatedHosts).toBeLessThanOrEqual(22)
+    }
+    expect(report.misbehaving).toEqual([expect.objectContaining({address: '192.0.2.50', behindNat: false, ports: 1, reasons: ['polls-faster-than-15s']})])
+  })
+
   it('flags a NAT of hosts that open a new socket per request from the rate, as a lower bound', () => {
     const builder = new LogBuilder(12)
     for (let h = 0; h < 50; h++) {
