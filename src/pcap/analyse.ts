@@ -278,7 +278,8 @@ export function scanPart(input: PartInput): ScanState {
 function busiestAddress(path: string, limit: number): [number, number, number, number] | undefined {
   const reader = CaptureReader.open(path)
   const decoder = new PacketDecoder()
-  const table = new AddressTable(4096)
+  // Room for the ~30k addresses a probe of a busy server sees, without regrowing the table on the way.
+  const table = new AddressTable(limit / 2)
   // Slot fields: packets, and (for ties: a two-party capture goes to the side that sends from the
   // lower, service-like port) packets sent from the lower port.
   const PACKETS = FIRST_FIELD
