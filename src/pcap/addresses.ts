@@ -23,8 +23,8 @@ const OTHER_SLOT_WORDS = 8
 /**
  * Interns addresses to dense indices 0, 1, 2… (first seen, first numbered) with open addressing over
  * typed arrays, and keeps the caller's per-address fields inside the address's hash slot: a packet's
- * lookup and its counters are one cache line, one memory latency, where a separate record array
- * indexed by the address's index was a second (the scan is bound by those latencies, not arithmetic).
+ * lookup and its counters are one cache line, one cache miss, where a separate record array indexed
+ * by the address's index was a second.
  *
  * A slot moves when the table grows: `intern` returns the slot's offset in `slots` after any growth,
  * and an offset kept across another `intern` must be looked up again (`slotOf`).

@@ -116,9 +116,8 @@ const versionOf = ntpVersionOf
 const readWord = word
 
 /**
- * Captures at least this big are read in two parts side by side: the scan is bound by
- * memory latency (address, client and request tables), which a second core halves. Overridable for
- * tests with BILLWATCH_PCAP_SPLIT_BYTES.
+ * Captures at least this big are read in two parts side by side: a second core nearly halves the
+ * scan, which is most of the work. Overridable for tests with BILLWATCH_PCAP_SPLIT_BYTES.
  */
 const SPLIT_MIN_BYTES = 64 * 1024 * 1024
 
@@ -322,8 +321,8 @@ function grow<T extends Float64Array | Int32Array | Uint16Array | Uint32Array | 
 }
 
 // Per-address state: the fields of the address's slot in the AddressTable (8 words, 32 bytes), so a
-// packet touches one cache line for its address and counters (the scan is bound by memory latency,
-// not arithmetic). Requests per client are counted from the log afterwards, and KoDs (rare) per
+// packet touches one cache line for its address and counters (a random client's slot is usually a
+// cache miss: the lookup is the scan's costliest step). Requests per client are counted from the log afterwards, and KoDs (rare) per
 // client id, to keep the slot at 32 bytes. Words of a slot:
 const R_PACKETS = FIRST_FIELD
 /** Newest request still waiting for a reply, as row + 1 (0 none); older ones chain through prevPending. */
