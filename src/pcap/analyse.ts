@@ -322,8 +322,8 @@ function grow<T extends Float64Array | Int32Array | Uint16Array | Uint32Array | 
 
 // Per-address state: the fields of the address's slot in the AddressTable (8 words, 32 bytes), so a
 // packet touches one cache line for its address and counters (a random client's slot is usually a
-// cache miss: the lookup is the scan's costliest step). Requests per client are counted from the log afterwards, and KoDs (rare) per
-// client id, to keep the slot at 32 bytes. Words of a slot:
+// cache miss: the lookup is the scan's costliest step). Requests per client are counted from the log
+// afterwards, and KoDs (rare) per client id, to keep the slot at 32 bytes. Words of a slot:
 const R_PACKETS = FIRST_FIELD
 /** Newest request still waiting for a reply, as row + 1 (0 none); older ones chain through prevPending. */
 const R_PENDING = FIRST_FIELD + 1
