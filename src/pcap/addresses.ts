@@ -144,13 +144,26 @@ export class AddressTable {
     return at
   }
 
+  /**
+   * The arrays and counts as they stand, for the native scan: it interns IPv4 addresses in place,
+   * as `intern` does, only while no array needs to grow, and then reports its count to `setCount`.
+   */
+  nativeView(): {slots: Uint32Array; words: Uint32Array; slotByIndex: Uint32Array; mask: number; count: number} {
+    return {count: this.count, mask: this.mask, slotByIndex: this.slotByIndex, slots: this.slots, words: this.words}
+  }
+
+  /** The table's count after the native scan interned addresses into `nativeView()`'s arrays. */
+  setCount(count: number): void {
+    this.count = count
+  }
+
   /** The interned addresses' words, 4 per index, for handing a table to another thread. */
   exportWords(): Uint32Array {
     return this.words.slice(0, this.count * 4)
   }
 
   /** The words of the addresses at these indices, 4 each, in that order. */
-  wordsOf(indices: readonly number[]): Uint32Array {
+  wordsOf(indices: ArrayLike<number>): Uint32Array {
     const out = new Uint32Array(indices.length * 4)
     for (let k = 0; k < indices.length; k++) {
       const from = indices[k]! * 4

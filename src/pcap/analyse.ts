@@ -6,6 +6,7 @@ import {startWorker} from '../util/worker.js'
 import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf} from '../ntp/packet.js'
 import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS} from './addresses.js'
 import {IP_PROTOCOL, PacketDecoder, word} from './decode.js'
+import {NATIVE_IO, type NativeScanner, nativeScanner} from './native.js'
 import {type ByteRange, CaptureReader, type CaptureFormat, findRecordBoundary, type Truncation} from './reader.js'
 import type {RequestLog} from './request-log.js'
 
@@ -154,6 +155,11 @@ export interface ScanState {
 const HOST_PROBE_PACKETS = 50_000
 /** Matching a reply walks back at most this many unanswered requests of the client. */
 const MATCH_WINDOW = 16
+/**
+ * When the native scanner takes no packet (an IPv6 capture, say), JavaScript reads 1, 3, 7… and at
+ * most this many before asking it again: a call per packet would cost more than the packet.
+ */
+const NATIVE_MAX_RETRY_PACKETS = 63
 
 /**
  * Reads a capture once and measures it: totals, the server host's inbound/outbound traffic by port,
@@ -172,7 +178,9 @@ function scanWhole(path: string, choice: HostChoice, options: AnalyseOptions): C
  * once, the second in a worker thread, and merged; the result is the one pass's, count for count.
  * Smaller files, a file whose middle shows no clear record boundary, and a pcapng whose interfaces
  * change after its first packets (the second half would not know them) take the one pass; so does a
- * file whose second half is damaged, so that the error names the record as one pass does.
+ * file whose second half is damaged, so that the error names the record as one pass does. So does a
+ * pcap file when the native scanner is there: alone it reads faster than two JavaScript halves and
+ * their merge.
  */
 export async function analyseCaptureParallel(path: string, options: AnalyseOptions = {}): Promise<CaptureAnalysis> {
   const splitMin = Number(process.env.BILLWATCH_PCAP_SPLIT_BYTES ?? SPLIT_MIN_BYTES)
@@ -182,7 +190,8 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   } catch {
     return analyseCapture(path, options)
   }
-  const split = size >= splitMin ? findRecordBoundary(path, Math.floor(size / 2)) : undefined
+  if (size < splitMin || (nativeScanner() !== undefined && isPcapFile(path))) return analyseCapture(path, options)
+  const split = findRecordBoundary(path, Math.floor(size / 2))
   if (split === undefined || split >= size) return analyseCapture(path, options)
   // The worker loads its modules while this thread picks the host.
   const later = startWorker<PartInput, ScanState>(import.meta.url, './scan-worker')
@@ -224,6 +233,21 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   }
   first.merge(part)
   return finish(path, first, choice, options)
+}
+
+/** Whether the capture is a pcap (not pcapng) file; true for a file that does not open, for one pass to report. */
+function isPcapFile(path: string): boolean {
+  let reader: CaptureReader
+  try {
+    reader = CaptureReader.open(path)
+  } catch {
+    return true
+  }
+  try {
+    return reader.format === 'pcap'
+  } finally {
+    reader.close()
+  }
 }
 
 interface HostChoice {
@@ -340,9 +364,10 @@ class CaptureScan {
   private readonly table: AddressTable
   /** Time of the packet being handled; a field, because a double argument to a call is boxed. */
   private now = 0
-  /** Address index of each NTP client, by client id. */
-  private clientAddresses: number[] = []
-  /** KoDs sent per client id. */
+  /** Address index of each NTP client, by client id: the first `clientCount`. */
+  private clientAddresses = new Uint32Array(1024)
+  private clientCount = 0
+  /** KoDs sent per client id (as long as clientAddresses). */
   private clientKods = new Uint32Array(1024)
   private hostIndex = -1
 
@@ -429,7 +454,23 @@ class CaptureScan {
     const [h0, h1, h2, h3] = host
     const totals = this.totals
     let lastTime = 0
-    while (reader.next()) {
+    const native = reader.format === 'pcap' ? nativeScanner() : undefined
+    const io = native && this.nativeIo()
+    let packetsBeforeNative = 0
+    let nativeRetry = 0
+    for (;;) {
+      if (native !== undefined && --packetsBeforeNative < 0) {
+        const before = totals.packets
+        const taken = this.scanNative(native, io!)
+        if (taken > 0) {
+          lastTime = io![NATIVE_IO.lastTime]!
+          if (onProgress && before >>> 16 !== totals.packets >>> 16) onProgress(reader.position, reader.fileBytes)
+        }
+        // The packet it stopped at is read below, and more of them while it takes none.
+        packetsBeforeNative = taken > 0 ? 0 : nativeRetry
+        nativeRetry = taken > 0 ? 0 : Math.min(nativeRetry * 2 + 1, NATIVE_MAX_RETRY_PACKETS)
+      }
+      if (!reader.next()) break
       const caplen = reader.caplen
       const origlen = reader.origlen
       totals.packets++
@@ -488,6 +529,67 @@ class CaptureScan {
     onProgress?.(reader.fileBytes, reader.fileBytes)
   }
 
+  /** The native scanner's io array, with the inputs that hold for the whole scan (see NATIVE_IO). */
+  private nativeIo(): Float64Array {
+    const io = new Float64Array(NATIVE_IO.size)
+    const reader = this.reader
+    io[NATIVE_IO.littleEndian] = reader.littleEndian ? 1 : 0
+    io[NATIVE_IO.unitsPerSecond] = reader.timestampUnitsPerSecond[0]!
+    io[NATIVE_IO.maxCaplen] = reader.pcapMaxCaplen
+    io[NATIVE_IO.linkType] = reader.linkType
+    if (this.host) {
+      io[NATIVE_IO.hasHost] = 1
+      io.set(this.host, NATIVE_IO.host0)
+      io[NATIVE_IO.hostIndex] = this.hostIndex
+    }
+    io[NATIVE_IO.ntpPort] = this.ntpPort
+    io[NATIVE_IO.keepOrphans] = this.orphans ? 1 : 0
+    return io
+  }
+
+  /**
+   * Lets the native scanner take the buffered records it can, from the reader's cursor on, into
+   * this scan's arrays (native/scan.c); it stops before the first packet it leaves to JavaScript.
+   * Returns the records it took.
+   */
+  private scanNative(native: NativeScanner, io: Float64Array): number {
+    const {buffer, start, end} = this.reader.unreadRecords()
+    const table = this.table.nativeView()
+    io.fill(0, NATIVE_IO.totals)
+    io[NATIVE_IO.start] = start
+    io[NATIVE_IO.end] = end
+    io[NATIVE_IO.tableMask] = table.mask
+    io[NATIVE_IO.tableCount] = table.count
+    io[NATIVE_IO.clientCount] = this.clientCount
+    io[NATIVE_IO.requestCount] = this.requestCount
+    io[NATIVE_IO.firstSec] = this.firstPacketSec
+    io[NATIVE_IO.lastSec] = this.lastPacketSec
+    native.scanPcapRecords(io, buffer, table.slots, table.words, table.slotByIndex, this.clientAddresses, this.timeSec, this.client, this.srcPort,
+      this.version, this.mode, this.reply, this.replyIpBytes, this.transmitKey, this.prevPending, this.udpPorts, this.tcpPorts)
+    const records = io[NATIVE_IO.records]!
+    if (records === 0) return 0
+    this.reader.skipRecords(io[NATIVE_IO.start]!, records)
+    this.table.setCount(io[NATIVE_IO.tableCount]!)
+    this.clientCount = io[NATIVE_IO.clientCount]!
+    this.requestCount = io[NATIVE_IO.requestCount]!
+    this.firstPacketSec = io[NATIVE_IO.firstSec]!
+    this.lastPacketSec = io[NATIVE_IO.lastSec]!
+    const totals = [this.totals, this.outbound, this.inbound, this.ntpOutbound]
+    for (let k = 0; k < totals.length; k++) {
+      const at = NATIVE_IO.totals + k * 4
+      const sum = totals[k]!
+      sum.packets += io[at]!
+      sum.bytes += io[at + 1]!
+      sum.capturedBytes += io[at + 2]!
+      sum.billableBytes += io[at + 3]!
+    }
+    this.ntpResponses += io[NATIVE_IO.ntpResponses]!
+    this.otherPackets += io[NATIVE_IO.otherPackets]!
+    this.ipv4Packets += io[NATIVE_IO.ipv4Packets]!
+    this.snappedPackets += io[NATIVE_IO.snappedPackets]!
+    return records
+  }
+
   private countAddress(slot: number): void {
     this.table.slots[slot + R_PACKETS]!++
   }
@@ -513,9 +615,12 @@ class CaptureScan {
   private clientRecord(slot: number): number {
     const slots = this.table.slots
     if (slots[slot + R_CLIENT] === 0) {
-      this.clientAddresses.push(this.table.indexAt(slot))
-      slots[slot + R_CLIENT] = this.clientAddresses.length
-      if (this.clientAddresses.length > this.clientKods.length) this.clientKods = grow(this.clientKods, this.clientAddresses.length)
+      if (this.clientCount === this.clientAddresses.length) {
+        this.clientAddresses = grow(this.clientAddresses, this.clientCount)
+        this.clientKods = grow(this.clientKods, this.clientCount)
+      }
+      this.clientAddresses[this.clientCount++] = this.table.indexAt(slot)
+      slots[slot + R_CLIENT] = this.clientCount
     }
     return slot
   }
@@ -623,8 +728,8 @@ class CaptureScan {
     const truncation = this.reader.truncation
     return {
       addressWords: this.table.exportWords(),
-      clientAddresses: Uint32Array.from(this.clientAddresses),
-      clientKods: this.clientKods.slice(0, this.clientAddresses.length),
+      clientAddresses: this.clientAddresses.slice(0, this.clientCount),
+      clientKods: this.clientKods.slice(0, this.clientCount),
       counts: [this.ntpResponses, this.ntpKods, this.otherPackets, this.ipv4Packets, this.ipv6Packets, this.nonIpPackets, this.fragments, this.snappedPackets],
       firstPacketSec: this.firstPacketSec,
       kissCodes: [...this.kissCodes],
@@ -750,7 +855,7 @@ class CaptureScan {
   result(detected: boolean): CaptureAnalysis {
     const reader = this.reader
     const hasTime = this.firstPacketSec <= this.lastPacketSec
-    const n = this.clientAddresses.length
+    const n = this.clientCount
     // Plain loops: typed-array `from` with a mapping function takes the slow iterator path.
     const {slotDoubles, slots} = this.table
     const responses = new Uint32Array(n)
@@ -806,7 +911,7 @@ class CaptureScan {
         kods: this.ntpKods,
         log: {
           client: this.client.subarray(0, count),
-          clients: new AddressWordsList(this.table.wordsOf(this.clientAddresses)),
+          clients: new AddressWordsList(this.table.wordsOf(this.clientAddresses.subarray(0, n))),
           count,
           mode: this.mode.subarray(0, count),
           reply: this.reply.subarray(0, count),

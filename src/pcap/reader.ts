@@ -226,6 +226,17 @@ export class CaptureReader {
     return true
   }
 
+  /** pcap: the buffer and its unread bytes [start, end), from the next record on (for the native scan). */
+  unreadRecords(): {buffer: Buffer; start: number; end: number} {
+    return {buffer: this.buffer, end: this.end, start: this.start}
+  }
+
+  /** Moves past `records` whole records that were read from `unreadRecords()`, up to buffer offset `start`. */
+  skipRecords(start: number, records: number): void {
+    this.start = start
+    this.records += records
+  }
+
   private nextPcapng(): boolean {
     return this.readPcapngBlocks(false)
   }

@@ -13,16 +13,25 @@ import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 
 const SAMPLE = join(SAMPLES, 'captures', 'ntp-server.pcap')
 
-/** Runs `fn` with every capture split in two (BILLWATCH_PCAP_SPLIT_BYTES=0), however small. */
+/**
+ * Runs `fn` with every capture split in two (BILLWATCH_PCAP_SPLIT_BYTES=0), however small, and pcap
+ * files too: the native scanner, which reads them in one pass, is turned off.
+ */
 async function splittingAll<T>(fn: () => Promise<T>): Promise<T> {
-  const previous = process.env.BILLWATCH_PCAP_SPLIT_BYTES
+  const previous = {native: process.env.BILLWATCH_PCAP_NATIVE, split: process.env.BILLWATCH_PCAP_SPLIT_BYTES}
   process.env.BILLWATCH_PCAP_SPLIT_BYTES = '0'
+  process.env.BILLWATCH_PCAP_NATIVE = '0'
   try {
     return await fn()
   } finally {
-    if (previous === undefined) delete process.env.BILLWATCH_PCAP_SPLIT_BYTES
-    else process.env.BILLWATCH_PCAP_SPLIT_BYTES = previous
+    restoreEnv('BILLWATCH_PCAP_SPLIT_BYTES', previous.split)
+    restoreEnv('BILLWATCH_PCAP_NATIVE', previous.native)
   }
+}
+
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name]
+  else process.env[name] = value
 }
 
 describe('a capture read in two halves side by side', () => {
@@ -43,7 +52,7 @@ describe('a capture read in two halves side by side', () => {
     const split = await splittingAll(() => analyseCaptureParallel(SAMPLE, {host: 'auto'}))
     expect(split).toEqual(analyseCapture(SAMPLE, {host: 'auto'}))
     // Both threads at work (split scan, replays in a worker) against one thread doing everything.
-    const parallel = {BILLWATCH_PCAP_SPLIT_BYTES: '0', BILLWATCH_REPLAY_WORKER_MIN: '0'}
+    const parallel = {BILLWATCH_PCAP_NATIVE: '0', BILLWATCH_PCAP_SPLIT_BYTES: '0', BILLWATCH_REPLAY_WORKER_MIN: '0'}
     const serial = {BILLWATCH_PCAP_SPLIT_BYTES: '1e15', BILLWATCH_REPLAY_WORKER_MIN: '1e15'}
     const halves = await runCli(['pcap', SAMPLE, '--json', '--db', join(tmp.dir, 'a.duckdb')], {env: parallel})
     const once = await runCli(['pcap', SAMPLE, '--json', '--db', join(tmp.dir, 'b.duckdb')], {env: serial})

@@ -1,0 +1,75 @@
+import {existsSync} from 'node:fs'
+import {createRequire} from 'node:module'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {BillwatchError} from '../errors.js'
+
+/**
+ * The native fast path of the capture scan (native/scan.c), built by `npm install` where a C
+ * compiler is: it takes the scan's common packets about three times faster than JavaScript.
+ * Without it the JavaScript scan does everything, with the same result.
+ *
+ * BILLWATCH_PCAP_NATIVE=0 turns it off; =1 makes its absence an error (the tests use both).
+ */
+export interface NativeScanner {
+  /** Scans whole buffered pcap records in place; see scan.c for the arguments and NATIVE_IO for `io`. */
+  scanPcapRecords(
+    io: Float64Array, buffer: Uint8Array, slots: Uint32Array, words: Uint32Array, slotByIndex: Uint32Array, clientAddresses: Uint32Array,
+    timeSec: Float64Array, client: Uint32Array, srcPort: Uint16Array, version: Uint8Array, mode: Uint8Array, reply: Uint8Array,
+    replyIpBytes: Uint16Array, transmitKey: Uint32Array, prevPending: Int32Array, udpPorts: Float64Array, tcpPorts: Float64Array,
+  ): void
+}
+
+/** Slots of the scan's `io` array: as scan.c's IO_* enum, in the same order. */
+export const NATIVE_IO = {
+  start: 0, end: 1, records: 2, littleEndian: 3, unitsPerSecond: 4, maxCaplen: 5, linkType: 6,
+  hasHost: 7, host0: 8, hostIndex: 12, ntpPort: 13, keepOrphans: 14,
+  tableMask: 15, tableCount: 16, clientCount: 17, requestCount: 18,
+  firstSec: 19, lastSec: 20, lastTime: 21,
+  /** Four totals of four numbers each (packets, bytes, captured, billable): all, outbound, inbound, NTP outbound. */
+  totals: 22,
+  ntpResponses: 38, otherPackets: 39, ipv4Packets: 40, snappedPackets: 41,
+  size: 42,
+} as const
+
+const ADDON = 'src/pcap/native/build/Release/pcap_scan.node'
+
+/** The addon, or why it is not there. */
+let loaded: {scanner: NativeScanner} | {problem: string} | undefined
+
+/** The native scanner, or undefined when it is not built or is turned off (read at every call). */
+export function nativeScanner(): NativeScanner | undefined {
+  const wanted = process.env.BILLWATCH_PCAP_NATIVE
+  if (wanted === '0') return undefined
+  loaded ??= load()
+  if ('scanner' in loaded) return loaded.scanner
+  if (wanted === '1') throw new BillwatchError('E_INTERNAL', `BILLWATCH_PCAP_NATIVE=1 but the native pcap scanner is missing: ${loaded.problem}`, {suggestions: ['npm run build:native']})
+  return undefined
+}
+
+function load(): {scanner: NativeScanner} | {problem: string} {
+  const file = addonPath()
+  if (!file) return {problem: `${ADDON} is not built`}
+  try {
+    return {scanner: createRequire(import.meta.url)(file) as NativeScanner}
+  } catch (error) {
+    // Built for another Node.js, say: the JavaScript scan still gives the same report.
+    const problem = `${file} does not load: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`
+    if (process.env.BILLWATCH_PCAP_NATIVE !== '1') process.emitWarning(`${problem}; billwatch pcap uses its JavaScript scanner (npm run build:native rebuilds it)`)
+    return {problem}
+  }
+}
+
+/** The addon beside the package's sources, found from this module in src/ or in dist/src/. */
+function addonPath(): string | undefined {
+  let directory = dirname(fileURLToPath(import.meta.url))
+  for (let up = 0; up < 4; up++) {
+    if (existsSync(join(directory, 'package.json'))) {
+      const file = join(directory, ADDON)
+      return existsSync(file) ? file : undefined
+    }
+    directory = dirname(directory)
+  }
+  return undefined
+}

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "pcap_scan",
+      "sources": ["scan.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}

@@ -1,0 +1,525 @@
+/*
+ * The native fast path of CaptureScan's scan (src/pcap/analyse.ts): the same work for the packets
+ * that make up nearly every capture of a busy server: classic pcap records of IPv4 packets, not
+ * fragments, on the link types billwatch decodes. It writes into the scan's own typed arrays (the
+ * AddressTable's slots, the request-log columns, the port tables), so the JavaScript scan carries
+ * on from where it stops and the result is the same, count for count.
+ *
+ * It stops before the first record it leaves to JavaScript, having changed nothing for it:
+ *   - a record not wholly in the buffer, or longer than the capture allows (the reader refills, or
+ *     reports the damage);
+ *   - a frame that is not IPv4, or is an IPv4 fragment;
+ *   - a packet from the host that is neither UDP nor TCP with ports (counted by protocol name);
+ *   - a KoD reply (counted by kiss code), or a reply that matches no request in a later part of a
+ *     split scan (kept for the merge);
+ *   - a packet that would grow the address table, the client list or the request log.
+ * Every rule below mirrors a line of analyse.ts or decode.ts; the tests compare both scans.
+ */
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* The io Float64Array: inputs, cursors and counters, laid out as NATIVE_IO in src/pcap/native.ts. */
+enum {
+  IO_START, IO_END, IO_RECORDS, IO_LITTLE_ENDIAN, IO_UNITS_PER_SECOND, IO_MAX_CAPLEN, IO_LINK_TYPE,
+  IO_HAS_HOST, IO_HOST0, IO_HOST1, IO_HOST2, IO_HOST3, IO_HOST_INDEX, IO_NTP_PORT, IO_KEEP_ORPHANS,
+  IO_TABLE_MASK, IO_TABLE_COUNT, IO_CLIENT_COUNT, IO_REQUEST_COUNT,
+  IO_FIRST_SEC, IO_LAST_SEC, IO_LAST_TIME,
+  /* Added to by the scan; JavaScript zeroes them before a call and adds them to its own totals. */
+  IO_TOTALS, IO_OUTBOUND = IO_TOTALS + 4, IO_INBOUND = IO_OUTBOUND + 4, IO_NTP_OUTBOUND = IO_INBOUND + 4,
+  IO_NTP_RESPONSES = IO_NTP_OUTBOUND + 4, IO_OTHER_PACKETS, IO_IPV4_PACKETS, IO_SNAPPED_PACKETS,
+  IO_SIZE
+};
+/* Each of the four traffic totals: packets, wire bytes, captured bytes, billable bytes. */
+enum { T_PACKETS, T_BYTES, T_CAPTURED, T_BILLABLE };
+
+/* AddressTable slot words (addresses.ts) and CaptureScan's fields in them (analyse.ts). */
+enum { SLOT_WORDS = 8, KEY = 0, TAG = 1, R_PACKETS = 2, R_PENDING = 3, R_CLIENT = 4, R_RESPONSES = 5, R_BILLABLE_BYTES_F64 = 3 };
+#define OTHER 0x80000000u
+#define V4_MAPPED_WORD2 0xffffu
+
+enum { UDP = 17, TCP = 6 };
+enum { MODE_SYMMETRIC_ACTIVE = 1, MODE_SYMMETRIC_PASSIVE = 2, MODE_CLIENT = 3, MODE_SERVER = 4, MODE_BROADCAST = 5 };
+enum { NTP_HEADER_BYTES = 48, STRATUM_AT = 1, ORIGIN_AT = 24, TRANSMIT_AT = 40 };
+enum { MATCH_WINDOW = 16 };
+
+typedef struct {
+  double *io;
+  const uint8_t *buffer;
+  uint32_t *slots;
+  uint32_t *words;
+  size_t words_length;
+  uint32_t *slot_by_index;
+  size_t slot_by_index_length;
+  uint32_t *client_addresses;
+  size_t client_capacity;
+  double *time_sec;
+  uint32_t *client;
+  uint16_t *src_port;
+  uint8_t *version;
+  uint8_t *mode;
+  uint8_t *reply;
+  uint16_t *reply_ip_bytes;
+  uint32_t *transmit_key;
+  int32_t *prev_pending;
+  size_t request_capacity;
+  double *udp_ports;
+  double *tcp_ports;
+  uint32_t mask;
+  uint32_t count;
+  uint32_t client_count;
+  uint32_t request_count;
+} Scan;
+
+/* What decode.ts's PacketDecoder finds, for the frames this path takes. */
+typedef struct {
+  uint32_t ip_bytes, src, dst;
+  int protocol, src_port, dst_port;
+  size_t payload_offset, payload_length;
+} Packet;
+
+static inline uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static inline uint32_t le32(const uint8_t *p) { return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]; }
+
+static inline uint32_t hash32(uint32_t v) {
+  uint32_t h = (v ^ 0x9e3779b9u) * 0x85ebca6bu;
+  return h ^ (h >> 15);
+}
+
+/* AddressTable.locateV4: the slot holding the IPv4 address, or the empty slot where it belongs. */
+static inline uint32_t locate_v4(const Scan *s, uint32_t address) {
+  const uint32_t wrap = s->mask * SLOT_WORDS + SLOT_WORDS - 1;
+  uint32_t at = (hash32(address) & s->mask) * SLOT_WORDS;
+  for (uint32_t tag = s->slots[at + TAG]; tag != 0 && !(s->slots[at + KEY] == address && tag < OTHER); tag = s->slots[at + TAG]) at = (at + SLOT_WORDS) & wrap;
+  return at;
+}
+
+/* AddressTable.intern for an IPv4 address, where room was checked (the table never grows here). */
+static uint32_t intern_v4(Scan *s, uint32_t address) {
+  const uint32_t at = locate_v4(s, address);
+  if (s->slots[at + TAG] != 0) return at;
+  const uint32_t index = s->count++;
+  s->words[index * 4] = 0;
+  s->words[index * 4 + 1] = 0;
+  s->words[index * 4 + 2] = V4_MAPPED_WORD2;
+  s->words[index * 4 + 3] = address;
+  s->slots[at + KEY] = address;
+  s->slots[at + TAG] = index + 1;
+  s->slot_by_index[index] = at;
+  return at;
+}
+
+static inline int is_known(const Scan *s, uint32_t address) { return s->slots[locate_v4(s, address) + TAG] != 0; }
+
+static inline uint32_t index_at(const Scan *s, uint32_t slot) { return (s->slots[slot + TAG] & ~OTHER) - 1; }
+
+/* PacketDecoder.decode, for IPv4 frames that are not fragments; 0 for every other frame. */
+static int decode(const uint8_t *data, size_t caplen, uint32_t origlen, uint32_t link_type, Packet *p) {
+  const uint8_t *end = data + caplen;
+  const uint8_t *at = data;
+  uint32_t ether_type = 0;
+  switch (link_type) {
+    case 1: /* Ethernet */
+      if (caplen < 14) return 0;
+      ether_type = (uint32_t)data[12] << 8 | data[13];
+      at += 14;
+      break;
+    case 113: /* Linux cooked (SLL) */
+      if (caplen < 16) return 0;
+      ether_type = (uint32_t)data[14] << 8 | data[15];
+      at += 16;
+      break;
+    case 276: /* Linux cooked v2 (SLL2) */
+      if (caplen < 20) return 0;
+      ether_type = (uint32_t)data[0] << 8 | data[1];
+      at += 20;
+      break;
+    case 0: /* BSD loopback (NULL) */
+    case 108: { /* OpenBSD loopback (LOOP): the family in either byte order */
+      if (caplen < 5) return 0;
+      const uint32_t le = le32(data);
+      if ((le < 0x100 ? le : be32(data)) != 2) return 0;
+      ether_type = 0x0800;
+      at += 4;
+      break;
+    }
+    case 101: /* raw IP */
+    case 228: /* raw IPv4 */
+    case 229: /* raw IPv6 */
+      if (caplen < 1) return 0;
+      ether_type = data[0] >> 4 == 4 ? 0x0800 : 0;
+      break;
+    default:
+      return 0;
+  }
+  while ((ether_type == 0x8100 || ether_type == 0x88a8 || ether_type == 0x9100) && at + 4 <= end) {
+    ether_type = (uint32_t)at[2] << 8 | at[3];
+    at += 4;
+  }
+  if (ether_type != 0x0800) return 0;
+  const int64_t wire_ip_bytes = (int64_t)origlen - (at - data);
+  if (at + 20 > end || at[0] >> 4 != 4) return 0;
+  const uint32_t header_bytes = (at[0] & 0x0f) * 4u;
+  if (header_bytes < 20) return 0;
+  const uint32_t total_length = (uint32_t)at[2] << 8 | at[3];
+  const uint32_t flags_and_offset = (uint32_t)at[6] << 8 | at[7];
+  if ((flags_and_offset & 0x1fff) != 0 || (flags_and_offset & 0x2000) != 0) return 0;
+  p->ip_bytes = total_length >= header_bytes ? total_length : (uint32_t)(wire_ip_bytes > 0 ? wire_ip_bytes : 0);
+  p->protocol = at[9];
+  p->src = be32(at + 12);
+  p->dst = be32(at + 16);
+  p->src_port = -1;
+  p->dst_port = -1;
+  p->payload_offset = 0;
+  p->payload_length = 0;
+  /* decodeTransport, with the IP packet's end as decodeIpv4 computes it. */
+  const uint32_t ip_span = p->ip_bytes > header_bytes ? p->ip_bytes : header_bytes;
+  const uint8_t *transport = at + header_bytes;
+  const uint8_t *transport_end = (size_t)(end - at) < ip_span ? end : at + ip_span;
+  if ((p->protocol != UDP && p->protocol != TCP) || transport + 4 > transport_end) return 1;
+  p->src_port = (int)transport[0] << 8 | transport[1];
+  p->dst_port = (int)transport[2] << 8 | transport[3];
+  if (p->protocol == UDP) {
+    if (transport + 8 > transport_end) return 1;
+    p->payload_offset = (size_t)(transport + 8 - data);
+    p->payload_length = (size_t)(transport_end - transport - 8);
+  } else {
+    if (transport + 13 > transport_end) return 1;
+    const uint32_t tcp_header_bytes = (transport[12] >> 4) * 4u;
+    if (tcp_header_bytes < 20 || transport + tcp_header_bytes > transport_end) return 1;
+    p->payload_offset = (size_t)(transport + tcp_header_bytes - data);
+    p->payload_length = (size_t)(transport_end - transport - tcp_header_bytes);
+  }
+  return 1;
+}
+
+/* timestampKey: a 64-bit NTP timestamp folded to 32 bits. */
+static inline uint32_t timestamp_key(const uint8_t *p) { return be32(p) * 0x9e3779b1u ^ be32(p + 4); }
+
+static inline void add_totals(double *totals, uint32_t caplen, uint32_t origlen, uint32_t ip_bytes) {
+  totals[T_PACKETS] += 1;
+  totals[T_BYTES] += origlen;
+  totals[T_CAPTURED] += caplen;
+  totals[T_BILLABLE] += ip_bytes;
+}
+
+/* CaptureScan.clientRecord: the address becomes an NTP client on first sight (room was checked). */
+static inline void make_client(Scan *s, uint32_t slot) {
+  if (s->slots[slot + R_CLIENT] != 0) return;
+  s->client_addresses[s->client_count++] = index_at(s, slot);
+  s->slots[slot + R_CLIENT] = s->client_count;
+}
+
+/*
+ * CaptureScan.matchReply's search, without its changes: the matched row, and the row before it in
+ * the waiting chain (-1: the match heads the chain). -1 when nothing matches.
+ */
+static int32_t find_request(const Scan *s, uint32_t slot, int port, uint32_t key, int32_t *match_previous) {
+  int32_t previous = -1, match = -1;
+  int32_t row = (int32_t)s->slots[slot + R_PENDING] - 1;
+  *match_previous = -1;
+  for (int steps = 0; row >= 0 && steps < MATCH_WINDOW; steps++) {
+    if (s->src_port[row] == port) {
+      if (key != 0 && s->transmit_key[row] == key) {
+        *match_previous = previous;
+        return row;
+      }
+      if (match < 0) {
+        match = row;
+        *match_previous = previous;
+      }
+    }
+    previous = row;
+    row = s->prev_pending[row];
+  }
+  return match;
+}
+
+/*
+ * Whether this path may take the packet: it needs no growth and nothing left to JavaScript. Looks
+ * only; the caller then changes everything in analyse.ts's order.
+ */
+static int may_take(const Scan *s, const Packet *p, const uint8_t *frame, int from_host, int to_host, int ntp_port, int keep_orphans) {
+  if (from_host && !((p->protocol == UDP || p->protocol == TCP) && p->src_port >= 0)) return 0;
+  uint32_t new_addresses = 0;
+  uint32_t remote_address = 0;
+  int has_remote = 1;
+  if (from_host && !to_host) remote_address = p->dst;
+  else if (to_host && !from_host) remote_address = p->src;
+  else has_remote = 0;
+  if (has_remote) new_addresses = !is_known(s, remote_address);
+  else if (!from_host) new_addresses = !is_known(s, p->src) + (p->dst != p->src && !is_known(s, p->dst));
+  if (new_addresses > 0) {
+    const uint64_t count = (uint64_t)s->count + new_addresses;
+    if (count * 2 > (uint64_t)s->mask + 1 || count * 4 > s->words_length || count > s->slot_by_index_length) return 0;
+  }
+  if (p->protocol != UDP || (!from_host && !to_host)) return 1;
+  const int reply = from_host && p->src_port == ntp_port;
+  const int request = !reply && to_host && p->dst_port == ntp_port;
+  if (!reply && !request) return 1;
+  /* The remote side of an NTP exchange: the host itself when it talks to itself. */
+  const uint32_t remote_slot = from_host && to_host ? s->slot_by_index[(uint32_t)s->io[IO_HOST_INDEX]] : locate_v4(s, remote_address);
+  const int is_client = s->slots[remote_slot + TAG] != 0 && s->slots[remote_slot + R_CLIENT] != 0;
+  const uint8_t *payload = frame + p->payload_offset;
+  const int mode = p->payload_length > 0 ? payload[0] & 7 : 0;
+  if (request) {
+    if (mode == MODE_SYMMETRIC_PASSIVE || mode == MODE_SERVER || mode == MODE_BROADCAST) return 1;
+    return (is_client || s->client_count < s->client_capacity) && s->request_count < s->request_capacity;
+  }
+  if (mode == MODE_CLIENT || mode == MODE_SYMMETRIC_ACTIVE) return 1;
+  if (!is_client && s->client_count >= s->client_capacity) return 0;
+  if (mode == MODE_SERVER && p->payload_length >= NTP_HEADER_BYTES && payload[STRATUM_AT] == 0) return 0;
+  if (keep_orphans) {
+    if (s->slots[remote_slot + TAG] == 0) return 0;
+    int32_t match_previous;
+    const uint32_t key = p->payload_length >= NTP_HEADER_BYTES ? timestamp_key(payload + ORIGIN_AT) : 0;
+    if (find_request(s, remote_slot, p->dst_port, key, &match_previous) < 0) return 0;
+  }
+  return 1;
+}
+
+/* CaptureScan.ntpRequest. */
+static void ntp_request(Scan *s, const Packet *p, const uint8_t *frame, uint32_t remote, double now) {
+  const uint8_t *payload = frame + p->payload_offset;
+  const uint8_t first = p->payload_length > 0 ? payload[0] : 0;
+  const int mode = p->payload_length > 0 ? first & 7 : 0;
+  if (mode == MODE_SYMMETRIC_PASSIVE || mode == MODE_SERVER || mode == MODE_BROADCAST) return;
+  make_client(s, remote);
+  const uint32_t row = s->request_count++;
+  s->time_sec[row] = now;
+  s->client[row] = s->slots[remote + R_CLIENT] - 1;
+  s->src_port[row] = (uint16_t)p->src_port;
+  s->version[row] = p->payload_length > 0 ? (first >> 3) & 7 : 0;
+  s->mode[row] = (uint8_t)mode;
+  s->reply[row] = 0;
+  s->reply_ip_bytes[row] = p->ip_bytes < 0xffff ? (uint16_t)p->ip_bytes : 0xffff;
+  s->transmit_key[row] = p->payload_length >= NTP_HEADER_BYTES ? timestamp_key(payload + TRANSMIT_AT) : 0;
+  s->prev_pending[row] = (int32_t)s->slots[remote + R_PENDING] - 1;
+  s->slots[remote + R_PENDING] = row + 1;
+}
+
+/* CaptureScan.ntpReply and matchReply, for a reply that is no KoD and needs no orphan record. */
+static void ntp_reply(Scan *s, const Packet *p, const uint8_t *frame, uint32_t remote, uint32_t caplen, uint32_t origlen) {
+  const uint8_t *payload = frame + p->payload_offset;
+  const int mode = p->payload_length > 0 ? payload[0] & 7 : 0;
+  if (mode == MODE_CLIENT || mode == MODE_SYMMETRIC_ACTIVE) return;
+  make_client(s, remote);
+  s->io[IO_NTP_RESPONSES] += 1;
+  s->slots[remote + R_RESPONSES]++;
+  ((double *)s->slots)[remote / 2 + R_BILLABLE_BYTES_F64] += p->ip_bytes;
+  add_totals(s->io + IO_NTP_OUTBOUND, caplen, origlen, p->ip_bytes);
+  const uint32_t key = p->payload_length >= NTP_HEADER_BYTES ? timestamp_key(payload + ORIGIN_AT) : 0;
+  int32_t match_previous;
+  const int32_t match = find_request(s, remote, p->dst_port, key, &match_previous);
+  if (match < 0) return;
+  if (match_previous < 0) s->slots[remote + R_PENDING] = (uint32_t)(s->prev_pending[match] + 1);
+  else s->prev_pending[match_previous] = s->prev_pending[match];
+  s->reply[match] = 1;
+  s->reply_ip_bytes[match] = p->ip_bytes < 0xffff ? (uint16_t)p->ip_bytes : 0xffff;
+}
+
+/* CaptureScan.countPort, for UDP and TCP with ports. */
+static inline void count_port(Scan *s, const Packet *p, uint32_t caplen, uint32_t origlen) {
+  double *table = p->protocol == UDP ? s->udp_ports : s->tcp_ports;
+  double *at = table + (size_t)(p->src_port < p->dst_port ? p->src_port : p->dst_port) * 4;
+  at[0] += 1;
+  at[1] += origlen;
+  at[2] += caplen;
+  at[3] += p->ip_bytes;
+}
+
+/*
+ * The table lookup is the scan's cost: a busy server's clients' slots are far apart, so nearly every
+ * packet's lookup misses the cache. Looking this many records ahead and asking for the slot there
+ * lets several misses overlap instead of waiting for each in turn.
+ */
+enum { PREFETCH_DISTANCE = 16 };
+
+/* Bytes before the IP header on a link type, when no VLAN tag intervenes (-1: unknown). */
+static int link_header_bytes(uint32_t link_type) {
+  switch (link_type) {
+    case 1: return 14;
+    case 113: return 16;
+    case 276: return 20;
+    case 0:
+    case 108: return 4;
+    case 101:
+    case 228: return 0;
+    default: return -1;
+  }
+}
+
+/*
+ * Prefetches the slot of the remote address of the record at `at` (taking the frame as IPv4: for
+ * another one the hint is merely wasted), and returns the next record's offset; `at` itself when the
+ * record is not wholly buffered.
+ */
+static inline size_t prefetch_record(const Scan *s, size_t at, size_t end, int little_endian, int link_bytes, uint32_t host) {
+  if (at + 16 > end) return at;
+  const uint8_t *header = s->buffer + at;
+  const uint32_t caplen = little_endian ? le32(header + 8) : be32(header + 8);
+  if (caplen > end - at - 16) return at;
+  if (link_bytes >= 0 && caplen >= (uint32_t)link_bytes + 20) {
+    const uint8_t *ip = header + 16 + link_bytes;
+    const uint32_t src = be32(ip + 12);
+    const uint32_t address = src == host ? be32(ip + 16) : src;
+    __builtin_prefetch(&s->slots[(hash32(address) & s->mask) * SLOT_WORDS]);
+  }
+  return at + 16 + caplen;
+}
+
+/* The records from io[IO_START] on, up to the first one left to JavaScript (see the top). */
+static void scan(Scan *s) {
+  double *io = s->io;
+  const int little_endian = io[IO_LITTLE_ENDIAN] != 0;
+  const double units_per_second = io[IO_UNITS_PER_SECOND];
+  const double max_caplen = io[IO_MAX_CAPLEN];
+  const uint32_t link_type = (uint32_t)io[IO_LINK_TYPE];
+  /* The host matches IPv4 packets only when it is an IPv4 address. */
+  const int host_v4 = io[IO_HAS_HOST] != 0 && io[IO_HOST0] == 0 && io[IO_HOST1] == 0 && io[IO_HOST2] == V4_MAPPED_WORD2;
+  const uint32_t host = host_v4 ? (uint32_t)io[IO_HOST3] : 0;
+  const uint32_t host_slot = io[IO_HAS_HOST] != 0 ? s->slot_by_index[(uint32_t)io[IO_HOST_INDEX]] : 0;
+  const int ntp_port = (int)io[IO_NTP_PORT];
+  const int keep_orphans = io[IO_KEEP_ORPHANS] != 0;
+  double first_sec = io[IO_FIRST_SEC], last_sec = io[IO_LAST_SEC], time = io[IO_LAST_TIME];
+  double *totals = io + IO_TOTALS;
+  size_t at = (size_t)io[IO_START];
+  const size_t end = (size_t)io[IO_END];
+  double records = 0;
+  Packet p;
+  const int link_bytes = link_header_bytes(link_type);
+  size_t ahead = at;
+  for (int k = 0; k < PREFETCH_DISTANCE; k++) ahead = prefetch_record(s, ahead, end, little_endian, link_bytes, host);
+  while (at + 16 <= end) {
+    ahead = prefetch_record(s, ahead, end, little_endian, link_bytes, host);
+    const uint8_t *header = s->buffer + at;
+    const uint32_t caplen = little_endian ? le32(header + 8) : be32(header + 8);
+    if (caplen > max_caplen || at + 16 + caplen > end) break;
+    const uint32_t origlen = little_endian ? le32(header + 12) : be32(header + 12);
+    const uint8_t *frame = header + 16;
+    if (!decode(frame, caplen, origlen, link_type, &p)) break;
+    const int from_host = host_v4 && p.src == host;
+    const int to_host = host_v4 && p.dst == host;
+    if (!may_take(s, &p, frame, from_host, to_host, ntp_port, keep_orphans)) break;
+
+    const uint32_t seconds = little_endian ? le32(header) : be32(header);
+    const uint32_t fraction = little_endian ? le32(header + 4) : be32(header + 4);
+    time = seconds + fraction / units_per_second;
+    if (time < first_sec) first_sec = time;
+    if (time > last_sec) last_sec = time;
+    totals[T_PACKETS] += 1;
+    totals[T_CAPTURED] += caplen;
+    totals[T_BYTES] += origlen;
+    if (caplen < origlen) io[IO_SNAPPED_PACKETS] += 1;
+    totals[T_BILLABLE] += p.ip_bytes;
+    io[IO_IPV4_PACKETS] += 1;
+    if (from_host) {
+      s->slots[host_slot + R_PACKETS]++;
+      add_totals(io + IO_OUTBOUND, caplen, origlen, p.ip_bytes);
+      count_port(s, &p, caplen, origlen);
+      const uint32_t remote = to_host ? host_slot : intern_v4(s, p.dst);
+      if (!to_host) s->slots[remote + R_PACKETS]++;
+      if (p.protocol == UDP) {
+        if (p.src_port == ntp_port) ntp_reply(s, &p, frame, remote, caplen, origlen);
+        else if (to_host && p.dst_port == ntp_port) ntp_request(s, &p, frame, remote, time);
+      }
+    } else if (to_host) {
+      s->slots[host_slot + R_PACKETS]++;
+      const uint32_t remote = intern_v4(s, p.src);
+      s->slots[remote + R_PACKETS]++;
+      add_totals(io + IO_INBOUND, caplen, origlen, p.ip_bytes);
+      if (p.dst_port == ntp_port && p.protocol == UDP) ntp_request(s, &p, frame, remote, time);
+    } else {
+      io[IO_OTHER_PACKETS] += 1;
+      s->slots[intern_v4(s, p.src) + R_PACKETS]++;
+      s->slots[intern_v4(s, p.dst) + R_PACKETS]++;
+    }
+    at += 16 + (size_t)caplen;
+    records += 1;
+  }
+  /* Keeps the look-ahead: a compiler sees nothing else use it, a prefetch being no effect to it. */
+  __asm__ volatile("" : : "r"(ahead));
+  io[IO_START] = (double)at;
+  io[IO_RECORDS] = records;
+  io[IO_FIRST_SEC] = first_sec;
+  io[IO_LAST_SEC] = last_sec;
+  io[IO_LAST_TIME] = time;
+  io[IO_TABLE_COUNT] = s->count;
+  io[IO_CLIENT_COUNT] = s->client_count;
+  io[IO_REQUEST_COUNT] = s->request_count;
+}
+
+/* The typed array at argv[i], checked to be of `type`: its elements and their number. */
+static int typed_array(napi_env env, napi_value value, napi_typedarray_type type, void **data, size_t *length, const char *name) {
+  bool is_typed_array = false;
+  napi_typedarray_type actual;
+  if (napi_is_typedarray(env, value, &is_typed_array) != napi_ok || !is_typed_array ||
+      napi_get_typedarray_info(env, value, &actual, length, data, NULL, NULL) != napi_ok || actual != type) {
+    char message[96];
+    snprintf(message, sizeof message, "scanPcapRecords: %s has the wrong type", name);
+    napi_throw_type_error(env, NULL, message);
+    return 0;
+  }
+  return 1;
+}
+
+enum { ARGUMENTS = 17 };
+
+/*
+ * scanPcapRecords(io, buffer, slots, words, slotByIndex, clientAddresses, timeSec, client, srcPort,
+ * version, mode, reply, replyIpBytes, transmitKey, prevPending, udpPorts, tcpPorts)
+ */
+static napi_value scan_pcap_records(napi_env env, napi_callback_info info) {
+  size_t argc = ARGUMENTS;
+  napi_value argv[ARGUMENTS];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != ARGUMENTS) {
+    napi_throw_type_error(env, NULL, "scanPcapRecords: expected 17 arguments");
+    return NULL;
+  }
+  Scan s;
+  size_t io_length, buffer_length, slots_length, time_length, length;
+  void *data;
+#define ARRAY(i, type, field, length_out, name)                                 \
+  if (!typed_array(env, argv[i], type, &data, &length_out, name)) return NULL; \
+  s.field = data;
+  ARRAY(0, napi_float64_array, io, io_length, "io")
+  ARRAY(1, napi_uint8_array, buffer, buffer_length, "buffer")
+  ARRAY(2, napi_uint32_array, slots, slots_length, "slots")
+  ARRAY(3, napi_uint32_array, words, s.words_length, "words")
+  ARRAY(4, napi_uint32_array, slot_by_index, s.slot_by_index_length, "slotByIndex")
+  ARRAY(5, napi_uint32_array, client_addresses, s.client_capacity, "clientAddresses")
+  ARRAY(6, napi_float64_array, time_sec, time_length, "timeSec")
+  ARRAY(7, napi_uint32_array, client, length, "client")
+  ARRAY(8, napi_uint16_array, src_port, length, "srcPort")
+  ARRAY(9, napi_uint8_array, version, length, "version")
+  ARRAY(10, napi_uint8_array, mode, length, "mode")
+  ARRAY(11, napi_uint8_array, reply, length, "reply")
+  ARRAY(12, napi_uint16_array, reply_ip_bytes, length, "replyIpBytes")
+  ARRAY(13, napi_uint32_array, transmit_key, length, "transmitKey")
+  ARRAY(14, napi_int32_array, prev_pending, length, "prevPending")
+  ARRAY(15, napi_float64_array, udp_ports, length, "udpPorts")
+  ARRAY(16, napi_float64_array, tcp_ports, length, "tcpPorts")
+#undef ARRAY
+  if (io_length != IO_SIZE) {
+    napi_throw_range_error(env, NULL, "scanPcapRecords: io has the wrong length");
+    return NULL;
+  }
+  s.request_capacity = time_length;
+  s.mask = (uint32_t)s.io[IO_TABLE_MASK];
+  s.count = (uint32_t)s.io[IO_TABLE_COUNT];
+  s.client_count = (uint32_t)s.io[IO_CLIENT_COUNT];
+  s.request_count = (uint32_t)s.io[IO_REQUEST_COUNT];
+  if (((size_t)s.mask + 1) * SLOT_WORDS != slots_length || s.io[IO_END] > buffer_length || s.io[IO_START] > s.io[IO_END]) {
+    napi_throw_range_error(env, NULL, "scanPcapRecords: io disagrees with the arrays");
+    return NULL;
+  }
+  scan(&s);
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value function;
+  if (napi_create_function(env, "scanPcapRecords", NAPI_AUTO_LENGTH, scan_pcap_records, NULL, &function) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "scanPcapRecords", function) != napi_ok) return NULL;
+  return exports;
+}

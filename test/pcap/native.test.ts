@@ -1,0 +1,207 @@
+import {readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import fc from 'fast-check'
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {encodeNtp, MODE} from '../../src/ntp/packet.js'
+import {analyseCapture, scanPart} from '../../src/pcap/analyse.js'
+import {IP_PROTOCOL, LINKTYPE} from '../../src/pcap/decode.js'
+import {NATIVE_IO, type NativeScanner, nativeScanner} from '../../src/pcap/native.js'
+import {CaptureWriter, type FrameOptions, ipPacket, linkFrame, tcpBody, udpBody} from '../../src/pcap/writer.js'
+import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
+
+const {dir, cleanup} = tempDir('billwatch-pcap-native-')
+afterAll(cleanup)
+
+const SERVER = '10.206.10.174'
+
+/** The loaded addon, with its calls counted: how many records the native path took. */
+function countingScanner(): {scanner: NativeScanner; taken: () => number; restore: () => void} {
+  const scanner = nativeScanner()
+  if (!scanner) throw new Error('the native pcap scanner is not built: run npm run build:native')
+  const original = scanner.scanPcapRecords
+  let records = 0
+  scanner.scanPcapRecords = (...args) => {
+    original(...args)
+    records += args[0][NATIVE_IO.records]!
+  }
+  return {restore: () => (scanner.scanPcapRecords = original), scanner, taken: () => records}
+}
+
+function withNative<T>(on: boolean, fn: () => T): T {
+  const previous = process.env.BILLWATCH_PCAP_NATIVE
+  process.env.BILLWATCH_PCAP_NATIVE = on ? '1' : '0'
+  try {
+    return fn()
+  } finally {
+    if (previous === undefined) delete process.env.BILLWATCH_PCAP_NATIVE
+    else process.env.BILLWATCH_PCAP_NATIVE = previous
+  }
+}
+
+/** What `fn` returns, or the error it throws as {code, message}: both scans must fail alike too. */
+function outcome(fn: () => unknown): unknown {
+  try {
+    return fn()
+  } catch (error) {
+    return {error: error instanceof Error ? [(error as {code?: string}).code, error.message] : error}
+  }
+}
+
+/** The analysis both ways; the native one also says how many records the native path took. */
+function bothWays(path: string, host?: string): {native: unknown; javascript: unknown; taken: number} {
+  const counting = countingScanner()
+  try {
+    const native = withNative(true, () => outcome(() => analyseCapture(path, {host})))
+    return {javascript: withNative(false, () => outcome(() => analyseCapture(path, {host}))), native, taken: counting.taken()}
+  } finally {
+    counting.restore()
+  }
+}
+
+describe('the native pcap scanner', () => {
+  it('is built and loads (npm install and npm test build it)', () => {
+    expect(withNative(true, () => nativeScanner())).toBeDefined()
+    expect(withNative(false, () => nativeScanner())).toBeUndefined()
+  })
+
+  it('takes nearly every packet of an NTP server capture and gives the JavaScript scan result, count for count', () => {
+    const path = join(SAMPLES, 'captures', 'ntp-server.pcap')
+    const {javascript, native, taken} = bothWays(path)
+    expect(native).toEqual(javascript)
+    const packets = (javascript as {packets: number}).packets
+    // The packets it leaves: KoD replies (counted by kiss code) and those that grow a table.
+    expect(taken).toBeGreaterThan(packets * 0.95)
+  })
+
+  it('gives the same `billwatch pcap --json` on both samples', async () => {
+    for (const name of ['ntp-server.pcap', 'ntp-control.pcap']) {
+      const path = join(SAMPLES, 'captures', name)
+      const [on, off] = await Promise.all(
+        ['1', '0'].map((native) => runCli(['pcap', path, '--json', '--db', join(dir, `cli-${name}-${native}.duckdb`)], {env: {BILLWATCH_PCAP_NATIVE: native}})),
+      )
+      expect(on!.code).toBe(0)
+      expect(on!.stdout).toBe(off!.stdout)
+    }
+  })
+
+  it('grows the address table, client list and request log as the JavaScript scan does', () => {
+    // ~30k clients and only requests in a ~3 MB file: the scan sizes its table for ~1.9k clients and
+    // its log for ~15k rows, so the native path stops at each growth and hands that packet over.
+    const path = join(dir, 'growth.pcap')
+    const writer = new CaptureWriter(path)
+    const request = encodeNtp({mode: MODE.client, transmitTime: {fraction: 7, seconds: 3_600_000_000}, version: 4})
+    for (let i = 0; i < 30_000; i++) {
+      const client = `100.${64 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`
+      writer.packet(1_402_000_000 + i / 100, linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000 + (i % 7), 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: client})))
+    }
+    writer.close()
+    const {javascript, native, taken} = bothWays(path, SERVER)
+    expect(native).toEqual(javascript)
+    expect((native as {ntp: {requestingClients: number}}).ntp.requestingClients).toBe(30_000)
+    expect(taken).toBeGreaterThan(29_000)
+    expect(taken).toBeLessThan(30_000)
+  })
+
+  it('reads a split part (replies whose request is in the earlier part kept for the merge) as the JavaScript scan does', () => {
+    const path = join(SAMPLES, 'captures', 'ntp-server.pcap')
+    const bytes = readFileSync(path)
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    let middle = 24
+    while (middle < bytes.length / 2) middle += 16 + view.getUint32(middle + 8, true)
+    const host = [0, 0, 0xffff, 0x0ace_0aae] as [number, number, number, number]
+    for (const [from, to] of [[0, middle], [middle, bytes.length]]) {
+      const input = {from: from!, host, ntpPort: 123, path, to: to!}
+      expect(withNative(true, () => scanPart(input))).toEqual(withNative(false, () => scanPart(input)))
+    }
+  })
+
+  it('agrees with the JavaScript scan on random captures of every link type, byte order and packet kind', () => {
+    const ADDRESSES = [SERVER, '203.0.113.5', '203.0.113.6', '198.51.100.7', '2001:db8::1', '2001:db8::2']
+    const linkTypes = [LINKTYPE.ethernet, LINKTYPE.linuxSll, LINKTYPE.linuxSll2, LINKTYPE.null, LINKTYPE.loop, LINKTYPE.raw, LINKTYPE.ipv4]
+    const timestamp = fc.record({fraction: fc.constantFrom(0, 1, 99), seconds: fc.constantFrom(0, 3_600_000_000)})
+    const ntp = fc.record({
+      mode: fc.integer({max: 7, min: 0}),
+      originTime: timestamp,
+      stratum: fc.constantFrom(0, 2),
+      transmitTime: timestamp,
+      version: fc.integer({max: 4, min: 1}),
+    })
+    const packet = fc.record({
+      cutTo: fc.option(fc.integer({max: 80, min: 0}), {freq: 8}),
+      dst: fc.constantFrom(...ADDRESSES),
+      dstPort: fc.constantFrom(123, 40_000, 53),
+      fragment: fc.constantFrom(0, 0, 0, 0, 1, 2),
+      ntp,
+      payloadBytes: fc.constantFrom(48, 48, 48, 0, 10, 68),
+      protocol: fc.constantFrom(IP_PROTOCOL.udp, IP_PROTOCOL.udp, IP_PROTOCOL.udp, IP_PROTOCOL.tcp, IP_PROTOCOL.icmp),
+      src: fc.constantFrom(...ADDRESSES),
+      srcPort: fc.constantFrom(123, 40_000, 40_001),
+      vlans: fc.constantFrom([], [], [7], [7, 8]),
+      zeroTotalLength: fc.boolean(),
+    })
+    const capture = fc.record({
+      bigEndian: fc.boolean(),
+      host: fc.constantFrom(undefined, SERVER, '203.0.113.5', '2001:db8::1'),
+      linkType: fc.constantFrom(...linkTypes),
+      nanoseconds: fc.boolean(),
+      packets: fc.array(packet, {maxLength: 60}),
+    })
+    let n = 0
+    let taken = 0
+    let packets = 0
+    fc.assert(
+      fc.property(capture, (spec) => {
+        const path = join(dir, `random-${n++}.pcap`)
+        const writer = new CaptureWriter(path, {bigEndian: spec.bigEndian, linkType: spec.linkType, nanoseconds: spec.nanoseconds})
+        spec.packets.forEach((p, i) => {
+          const v6 = p.src.includes(':') !== p.dst.includes(':') ? false : p.src.includes(':')
+          const payload = new Uint8Array(p.payloadBytes)
+          payload.set(encodeNtp(p.ntp).subarray(0, p.payloadBytes))
+          const body = p.protocol === IP_PROTOCOL.udp ? udpBody(p.srcPort, p.dstPort, payload) : p.protocol === IP_PROTOCOL.tcp ? tcpBody(p.srcPort, p.dstPort, payload) : payload
+          const ip = ipPacket({
+            body,
+            dst: v6 ? p.dst : p.dst.includes(':') ? SERVER : p.dst,
+            fragmentOffset: p.fragment === 2 ? 4 : 0,
+            moreFragments: p.fragment === 1,
+            protocol: p.protocol,
+            src: v6 ? p.src : p.src.includes(':') ? '203.0.113.9' : p.src,
+          })
+          // Segmentation offload leaves 0 in the IPv4 total length.
+          if (p.zeroTotalLength && !v6) ip[2] = ip[3] = 0
+          const options: FrameOptions = spec.linkType === LINKTYPE.ethernet ? {vlans: [...p.vlans]} : {}
+          const frame = linkFrame(v6 && spec.linkType === LINKTYPE.ipv4 ? LINKTYPE.raw : spec.linkType, ip, options)
+          const cut = p.cutTo === null ? frame : frame.subarray(0, Math.min(frame.length, p.cutTo))
+          writer.packet(1_402_000_000 + i * 0.25, cut, {origlen: frame.length})
+        })
+        writer.close()
+        const both = bothWays(path, spec.host)
+        expect(both.native).toEqual(both.javascript)
+        taken += both.taken
+        packets += spec.packets.length
+      }),
+      {numRuns: 250},
+    )
+    // Most packets are ones it takes (IPv4, not fragments, nothing that is counted by name).
+    expect(taken).toBeGreaterThan(packets * 0.2)
+  })
+
+  it('stops at a damaged or cut record as the JavaScript scan does', () => {
+    const writer = new CaptureWriter(undefined)
+    const request = encodeNtp({mode: MODE.client, transmitTime: {fraction: 1, seconds: 1}, version: 4})
+    for (let i = 0; i < 50; i++) writer.packet(1_402_000_000 + i, linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000, 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: '203.0.113.5'})))
+    const whole = writer.bytes()
+    const damaged = Buffer.from(whole)
+    // Record 20's captured length: far beyond the snaplen.
+    damaged.writeUInt32LE(0x7fff_ffff, 24 + 19 * (16 + 90) + 8)
+    const cases = {'cut.pcap': whole.subarray(0, whole.length - 30), 'damaged.pcap': damaged}
+    for (const [name, bytes] of Object.entries(cases)) {
+      const path = join(dir, name)
+      writeFileSync(path, bytes)
+      const {javascript, native, taken} = bothWays(path, SERVER)
+      expect(native).toEqual(javascript)
+      expect(taken).toBeGreaterThan(0)
+    }
+  })
+})
