@@ -10,9 +10,11 @@
  * 3. times `cat FILE > /dev/null`, (a) `tcpdump -r FILE -w - 'src port 123' | wc -c`, (b) the seed's
  *    `tcpdump -nr FILE | awk | sed | sort | uniq -c` client count as issue 5 writes and timed it (17.9 s),
  *    over the whole capture, (b′) the same pipeline on the outbound NTP packets only, what the seed's
- *    outbound-only file held, and `billwatch pcap FILE --json`; best of 3 runs each, and
- *    `billwatch pcap` on the pcapng; prints wall seconds, MB/s and peak RSS, and checks billwatch's
- *    counts against (a) and (b′) and the pcapng's against the pcap's.
+ *    outbound-only file held, and `billwatch pcap FILE --json` (with its native scanner, which must be
+ *    built: npm run build:native); best of 3 runs each, and `billwatch pcap` on the pcapng and with
+ *    the JavaScript scanner only; prints wall seconds, MB/s and peak RSS, and checks billwatch's counts
+ *    against (a) and (b′), the pcapng's against the pcap's, and the JavaScript scanner's report
+ *    against the native one's, byte for byte.
  * Targets (issue 5): ≥ 10x faster than (b), within 2x of (a), ≥ 300 MB/s, peak RSS < 600 MB.
  */
 import {execFileSync, spawnSync} from 'node:child_process'
@@ -89,6 +91,10 @@ function buildCli(): void {
   // As shipped: with its manifest, oclif loads only the command it runs, not every command module.
   copyFileSync(join(ROOT, 'oclif.manifest.json'), join(CLI, 'oclif.manifest.json'))
   symlinkSync(join(ROOT, 'node_modules'), join(CLI, 'node_modules'))
+  const addon = 'src/pcap/native/build/Release/pcap_scan.node'
+  if (!existsSync(join(ROOT, addon))) throw new Error(`${addon} is not built: run npm run build:native first`)
+  mkdirSync(dirname(join(CLI, addon)), {recursive: true})
+  copyFileSync(join(ROOT, addon), join(CLI, addon))
 }
 
 function walk(dir: string): string[] {
@@ -127,9 +133,10 @@ const seedPipeline = timed(
   "(b′) the same, outbound NTP only: … sort | uniq | wc -l",
   `${measured(`tcpdump -nr ${file} ${outboundNtp}`)} 2>/dev/null | awk '{ print $5 }' | sed 's=.[0-9]*:==' | ${measured('sort')} | uniq | wc -l`,
 )
-const billwatch = timed('billwatch pcap FILE --json (full report)', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${file} --json --db ${db}`)} 2>/dev/null`)
+const billwatch = timed('billwatch pcap FILE --json (full report)', `BILLWATCH_PCAP_NATIVE=1 ${measured(`node ${join(CLI, 'bin/run.js')} pcap ${file} --json --db ${db}`)} 2>/dev/null`)
 // The same without the rate-limiter replay (issue item 6: six limiter settings over every request).
 const countsOnly = timed('billwatch pcap FILE --json --no-replay', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${file} --json --no-replay --db ${db}`)} 2>/dev/null`)
+const javascriptOnly = timed('billwatch pcap FILE --json, JavaScript scanner only', `BILLWATCH_PCAP_NATIVE=0 ${measured(`node ${join(CLI, 'bin/run.js')} pcap ${file} --json --db ${db}`)} 2>/dev/null`)
 const pcapng = timed('billwatch pcap FILE.pcapng --json (the same packets as pcapng)', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(CAPTURE_PCAPNG)} --json --db ${db}`)} 2>/dev/null`)
 rmSync(db, {force: true})
 rmSync(`${db}.wal`, {force: true})
@@ -146,7 +153,8 @@ const pcapngReport = JSON.parse(pcapng.stdout) as typeof report
 const mb = fileBytes / 1e6
 const row = (t: Timing, megabytes = mb) =>
   `${t.label.padEnd(66)} ${t.seconds.toFixed(2).padStart(6)} s wall ${t.cpuSeconds.toFixed(2).padStart(6)} s cpu ${(megabytes / t.seconds).toFixed(0).padStart(6)} MB/s ${t.peakRssMb.toFixed(0).padStart(5)} MB RSS`
-const rows = [...[cat, filter, issuePipeline, seedPipeline, billwatch, countsOnly].map((t) => row(t)), row(pcapng, statSync(CAPTURE_PCAPNG).size / 1e6)]
+const rows = [...[cat, filter, issuePipeline, seedPipeline, billwatch, countsOnly, javascriptOnly].map((t) => row(t)), row(pcapng, statSync(CAPTURE_PCAPNG).size / 1e6)]
+const sameJavascript = javascriptOnly.stdout === billwatch.stdout
 const samePcapng = pcapngReport.packets === report.packets && pcapngReport.ntp.answeredClients === report.ntp.answeredClients && pcapngReport.ntp.outbound.packets === report.ntp.outbound.packets
 const lines = [
   `capture ${CAPTURE}: ${mb.toFixed(1)} MB, ${report.packets} packets; ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
@@ -161,7 +169,8 @@ const lines = [
   `check: (b′) counted ${seedClients} clients, billwatch answeredClients ${report.ntp.answeredClients} — ${seedClients === report.ntp.answeredClients ? 'equal' : 'DIFFERENT'}`,
   `(b) counted ${issuePipeline.stdout.trim()} addresses: every destination in the capture, the server's among them`,
   `check: the pcapng gives the pcap's packets, clients and NTP replies — ${samePcapng ? 'equal' : 'DIFFERENT'}`,
+  `check: the JavaScript scanner's report and the native scanner's — ${sameJavascript ? 'byte-identical' : 'DIFFERENT'}`,
 ]
 process.stdout.write(`${lines.join('\n')}\n`)
 writeFileSync(join(OUT, 'pcap-bench.txt'), `${lines.join('\n')}\n`)
-if (filteredBytes !== expectedFilterBytes || seedClients !== report.ntp.answeredClients || !samePcapng) process.exitCode = 1
+if (filteredBytes !== expectedFilterBytes || seedClients !== report.ntp.answeredClients || !samePcapng || !sameJavascript) process.exitCode = 1
