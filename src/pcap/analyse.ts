@@ -6,7 +6,7 @@ import {startWorker} from '../util/worker.js'
 import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf} from '../ntp/packet.js'
 import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS} from './addresses.js'
 import {IP_PROTOCOL, PacketDecoder, word} from './decode.js'
-import {NATIVE_IO, type NativeScanner, nativeScanner} from './native.js'
+import {type NativeScanner, nativeScanner} from './native.js'
 import {type ByteRange, CaptureReader, type CaptureFormat, findRecordBoundary, type Truncation} from './reader.js'
 import type {RequestLog} from './request-log.js'
 
@@ -178,9 +178,9 @@ function scanWhole(path: string, choice: HostChoice, options: AnalyseOptions): C
  * once, the second in a worker thread, and merged; the result is the one pass's, count for count.
  * Smaller files, a file whose middle shows no clear record boundary, and a pcapng whose interfaces
  * change after its first packets (the second half would not know them) take the one pass; so does a
- * file whose second half is damaged, so that the error names the record as one pass does. So does a
- * pcap file when the native scanner is there: alone it reads faster than two JavaScript halves and
- * their merge.
+ * file whose second half is damaged, so that the error names the record as one pass does. So does
+ * every capture when the native scanner is there: alone it reads faster than two JavaScript halves
+ * and their merge.
  */
 export async function analyseCaptureParallel(path: string, options: AnalyseOptions = {}): Promise<CaptureAnalysis> {
   const splitMin = Number(process.env.BILLWATCH_PCAP_SPLIT_BYTES ?? SPLIT_MIN_BYTES)
@@ -190,7 +190,7 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   } catch {
     return analyseCapture(path, options)
   }
-  if (size < splitMin || (nativeScanner() !== undefined && isPcapFile(path))) return analyseCapture(path, options)
+  if (size < splitMin || nativeScanner() !== undefined) return analyseCapture(path, options)
   const split = findRecordBoundary(path, Math.floor(size / 2))
   if (split === undefined || split >= size) return analyseCapture(path, options)
   // The worker loads its modules while this thread picks the host.
@@ -233,21 +233,6 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   }
   first.merge(part)
   return finish(path, first, choice, options)
-}
-
-/** Whether the capture is a pcap (not pcapng) file; true for a file that does not open, for one pass to report. */
-function isPcapFile(path: string): boolean {
-  let reader: CaptureReader
-  try {
-    reader = CaptureReader.open(path)
-  } catch {
-    return true
-  }
-  try {
-    return reader.format === 'pcap'
-  } finally {
-    reader.close()
-  }
 }
 
 interface HostChoice {
@@ -454,8 +439,8 @@ class CaptureScan {
     const [h0, h1, h2, h3] = host
     const totals = this.totals
     let lastTime = 0
-    const native = reader.format === 'pcap' ? nativeScanner() : undefined
-    const io = native && this.nativeIo()
+    const native = nativeScanner()
+    const io = native && this.nativeIo(native)
     let packetsBeforeNative = 0
     let nativeRetry = 0
     for (;;) {
@@ -463,7 +448,7 @@ class CaptureScan {
         const before = totals.packets
         const taken = this.scanNative(native, io!)
         if (taken > 0) {
-          lastTime = io![NATIVE_IO.lastTime]!
+          lastTime = io![native.io.lastTime]!
           if (onProgress && before >>> 16 !== totals.packets >>> 16) onProgress(reader.position, reader.fileBytes)
         }
         // The packet it stopped at is read below, and more of them while it takes none.
@@ -529,21 +514,22 @@ class CaptureScan {
     onProgress?.(reader.fileBytes, reader.fileBytes)
   }
 
-  /** The native scanner's io array, with the inputs that hold for the whole scan (see NATIVE_IO). */
-  private nativeIo(): Float64Array {
-    const io = new Float64Array(NATIVE_IO.size)
+  /** The native scanner's io array, with the inputs that hold for the whole scan (see NativeIoLayout). */
+  private nativeIo(native: NativeScanner): Float64Array {
+    const layout = native.io
+    const io = new Float64Array(layout.size)
     const reader = this.reader
-    io[NATIVE_IO.littleEndian] = reader.littleEndian ? 1 : 0
-    io[NATIVE_IO.unitsPerSecond] = reader.timestampUnitsPerSecond[0]!
-    io[NATIVE_IO.maxCaplen] = reader.pcapMaxCaplen
-    io[NATIVE_IO.linkType] = reader.linkType
+    io[layout.pcapng] = reader.format === 'pcapng' ? 1 : 0
+    io[layout.unitsPerSecond] = reader.timestampUnitsPerSecond[0] ?? 1e6
+    io[layout.maxCaplen] = reader.pcapMaxCaplen
+    io[layout.linkType] = reader.linkType
     if (this.host) {
-      io[NATIVE_IO.hasHost] = 1
-      io.set(this.host, NATIVE_IO.host0)
-      io[NATIVE_IO.hostIndex] = this.hostIndex
+      io[layout.hasHost] = 1
+      io.set(this.host, layout.host0)
+      io[layout.hostIndex] = this.hostIndex
     }
-    io[NATIVE_IO.ntpPort] = this.ntpPort
-    io[NATIVE_IO.keepOrphans] = this.orphans ? 1 : 0
+    io[layout.ntpPort] = this.ntpPort
+    io[layout.keepOrphans] = this.orphans ? 1 : 0
     return io
   }
 
@@ -553,40 +539,44 @@ class CaptureScan {
    * Returns the records it took.
    */
   private scanNative(native: NativeScanner, io: Float64Array): number {
-    const {buffer, start, end} = this.reader.unreadRecords()
+    const layout = native.io
+    const reader = this.reader
+    const {buffer, interfaces, start, end} = reader.unreadRecords()
     const table = this.table.nativeView()
-    io.fill(0, NATIVE_IO.totals)
-    io[NATIVE_IO.start] = start
-    io[NATIVE_IO.end] = end
-    io[NATIVE_IO.tableMask] = table.mask
-    io[NATIVE_IO.tableCount] = table.count
-    io[NATIVE_IO.clientCount] = this.clientCount
-    io[NATIVE_IO.requestCount] = this.requestCount
-    io[NATIVE_IO.firstSec] = this.firstPacketSec
-    io[NATIVE_IO.lastSec] = this.lastPacketSec
-    native.scanPcapRecords(io, buffer, table.slots, table.words, table.slotByIndex, this.clientAddresses, this.timeSec, this.client, this.srcPort,
-      this.version, this.mode, this.reply, this.replyIpBytes, this.transmitKey, this.prevPending, this.udpPorts, this.tcpPorts)
-    const records = io[NATIVE_IO.records]!
+    io.fill(0, layout.totals)
+    io[layout.start] = start
+    io[layout.end] = end
+    // A pcapng section states its own byte order.
+    io[layout.littleEndian] = reader.littleEndian ? 1 : 0
+    io[layout.tableMask] = table.mask
+    io[layout.tableCount] = table.count
+    io[layout.clientCount] = this.clientCount
+    io[layout.requestCount] = this.requestCount
+    io[layout.firstSec] = this.firstPacketSec
+    io[layout.lastSec] = this.lastPacketSec
+    native.scanRecords(io, buffer, interfaces, table.slots, table.words, table.slotByIndex, this.clientAddresses, this.timeSec, this.client,
+      this.srcPort, this.version, this.mode, this.reply, this.replyIpBytes, this.transmitKey, this.prevPending, this.udpPorts, this.tcpPorts)
+    const records = io[layout.records]!
     if (records === 0) return 0
-    this.reader.skipRecords(io[NATIVE_IO.start]!, records)
-    this.table.setCount(io[NATIVE_IO.tableCount]!)
-    this.clientCount = io[NATIVE_IO.clientCount]!
-    this.requestCount = io[NATIVE_IO.requestCount]!
-    this.firstPacketSec = io[NATIVE_IO.firstSec]!
-    this.lastPacketSec = io[NATIVE_IO.lastSec]!
+    reader.skipRecords(io[layout.start]!, records)
+    this.table.setCount(io[layout.tableCount]!)
+    this.clientCount = io[layout.clientCount]!
+    this.requestCount = io[layout.requestCount]!
+    this.firstPacketSec = io[layout.firstSec]!
+    this.lastPacketSec = io[layout.lastSec]!
     const totals = [this.totals, this.outbound, this.inbound, this.ntpOutbound]
     for (let k = 0; k < totals.length; k++) {
-      const at = NATIVE_IO.totals + k * 4
+      const at = layout.totals + k * 4
       const sum = totals[k]!
       sum.packets += io[at]!
       sum.bytes += io[at + 1]!
       sum.capturedBytes += io[at + 2]!
       sum.billableBytes += io[at + 3]!
     }
-    this.ntpResponses += io[NATIVE_IO.ntpResponses]!
-    this.otherPackets += io[NATIVE_IO.otherPackets]!
-    this.ipv4Packets += io[NATIVE_IO.ipv4Packets]!
-    this.snappedPackets += io[NATIVE_IO.snappedPackets]!
+    this.ntpResponses += io[layout.ntpResponses]!
+    this.otherPackets += io[layout.otherPackets]!
+    this.ipv4Packets += io[layout.ipv4Packets]!
+    this.snappedPackets += io[layout.snappedPackets]!
     return records
   }
 

@@ -13,25 +13,47 @@ import {BillwatchError} from '../errors.js'
  * BILLWATCH_PCAP_NATIVE=0 turns it off; =1 makes its absence an error (the tests use both).
  */
 export interface NativeScanner {
-  /** Scans whole buffered pcap records in place; see scan.c for the arguments and NATIVE_IO for `io`. */
-  scanPcapRecords(
-    io: Float64Array, buffer: Uint8Array, slots: Uint32Array, words: Uint32Array, slotByIndex: Uint32Array, clientAddresses: Uint32Array,
-    timeSec: Float64Array, client: Uint32Array, srcPort: Uint16Array, version: Uint8Array, mode: Uint8Array, reply: Uint8Array,
-    replyIpBytes: Uint16Array, transmitKey: Uint32Array, prevPending: Int32Array, udpPorts: Float64Array, tcpPorts: Float64Array,
+  /** Scans whole buffered records in place; see scan.c for the arguments and `io` for the io array. */
+  scanRecords(
+    io: Float64Array, buffer: Uint8Array, interfaces: Float64Array, slots: Uint32Array, words: Uint32Array, slotByIndex: Uint32Array,
+    clientAddresses: Uint32Array, timeSec: Float64Array, client: Uint32Array, srcPort: Uint16Array, version: Uint8Array, mode: Uint8Array,
+    reply: Uint8Array, replyIpBytes: Uint16Array, transmitKey: Uint32Array, prevPending: Int32Array, udpPorts: Float64Array, tcpPorts: Float64Array,
   ): void
+  /** Where each input, cursor and counter sits in the io array, as the addon lays it out. */
+  io: NativeIoLayout
 }
 
-/** Slots of the scan's `io` array: as scan.c's IO_* enum, in the same order. */
-export const NATIVE_IO = {
-  start: 0, end: 1, records: 2, littleEndian: 3, unitsPerSecond: 4, maxCaplen: 5, linkType: 6,
-  hasHost: 7, host0: 8, hostIndex: 12, ntpPort: 13, keepOrphans: 14,
-  tableMask: 15, tableCount: 16, clientCount: 17, requestCount: 18,
-  firstSec: 19, lastSec: 20, lastTime: 21,
+export interface NativeIoLayout {
+  start: number
+  end: number
+  records: number
+  pcapng: number
+  littleEndian: number
+  unitsPerSecond: number
+  maxCaplen: number
+  linkType: number
+  hasHost: number
+  /** The first of the host's four address words. */
+  host0: number
+  hostIndex: number
+  ntpPort: number
+  keepOrphans: number
+  tableMask: number
+  tableCount: number
+  clientCount: number
+  requestCount: number
+  firstSec: number
+  lastSec: number
+  lastTime: number
   /** Four totals of four numbers each (packets, bytes, captured, billable): all, outbound, inbound, NTP outbound. */
-  totals: 22,
-  ntpResponses: 38, otherPackets: 39, ipv4Packets: 40, snappedPackets: 41,
-  size: 42,
-} as const
+  totals: number
+  ntpResponses: number
+  otherPackets: number
+  ipv4Packets: number
+  snappedPackets: number
+  /** The io array's length. */
+  size: number
+}
 
 const ADDON = 'src/pcap/native/build/Release/pcap_scan.node'
 

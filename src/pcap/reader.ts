@@ -226,15 +226,22 @@ export class CaptureReader {
     return true
   }
 
-  /** pcap: the buffer and its unread bytes [start, end), from the next record on (for the native scan). */
-  unreadRecords(): {buffer: Buffer; start: number; end: number} {
-    return {buffer: this.buffer, end: this.end, start: this.start}
+  /**
+   * The buffer and its unread bytes [start, end) from the next record on, and (pcapng) the current
+   * section's interfaces as link type, timestamp units per second and offset, 3 numbers each: what
+   * the native scan reads records with.
+   */
+  unreadRecords(): {buffer: Buffer; interfaces: Float64Array; start: number; end: number} {
+    const interfaces = new Float64Array(this.interfaces.length * 3)
+    this.interfaces.forEach((iface, i) => interfaces.set([iface.linkType, iface.unitsPerSecond, iface.offsetSeconds], i * 3))
+    return {buffer: this.buffer, end: this.end, interfaces, start: this.start}
   }
 
-  /** Moves past `records` whole records that were read from `unreadRecords()`, up to buffer offset `start`. */
-  skipRecords(start: number, records: number): void {
+  /** Moves past `packets` whole packet records that were read from `unreadRecords()`, up to buffer offset `start`. */
+  skipRecords(start: number, packets: number): void {
     this.start = start
-    this.records += records
+    this.records += packets
+    if (packets > 0) this.sawPacket = true
   }
 
   private nextPcapng(): boolean {

@@ -7,7 +7,8 @@ import {afterAll, describe, expect, it} from 'vitest'
 import {encodeNtp, MODE} from '../../src/ntp/packet.js'
 import {analyseCapture, scanPart} from '../../src/pcap/analyse.js'
 import {IP_PROTOCOL, LINKTYPE} from '../../src/pcap/decode.js'
-import {NATIVE_IO, type NativeScanner, nativeScanner} from '../../src/pcap/native.js'
+import {type NativeScanner, nativeScanner} from '../../src/pcap/native.js'
+import {capturePackets} from '../../src/pcap/reader.js'
 import {CaptureWriter, type FrameOptions, ipPacket, linkFrame, tcpBody, udpBody} from '../../src/pcap/writer.js'
 import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 
@@ -20,13 +21,13 @@ const SERVER = '10.206.10.174'
 function countingScanner(): {scanner: NativeScanner; taken: () => number; restore: () => void} {
   const scanner = nativeScanner()
   if (!scanner) throw new Error('the native pcap scanner is not built: run npm run build:native')
-  const original = scanner.scanPcapRecords
+  const original = scanner.scanRecords
   let records = 0
-  scanner.scanPcapRecords = (...args) => {
+  scanner.scanRecords = (...args) => {
     original(...args)
-    records += args[0][NATIVE_IO.records]!
+    records += args[0][scanner.io.records]!
   }
-  return {restore: () => (scanner.scanPcapRecords = original), scanner, taken: () => records}
+  return {restore: () => (scanner.scanRecords = original), scanner, taken: () => records}
 }
 
 function withNative<T>(on: boolean, fn: () => T): T {
@@ -66,13 +67,21 @@ describe('the native pcap scanner', () => {
     expect(withNative(false, () => nativeScanner())).toBeUndefined()
   })
 
-  it('takes nearly every packet of an NTP server capture and gives the JavaScript scan result, count for count', () => {
+  it('takes nearly every packet of an NTP server capture, pcap or pcapng, and gives the JavaScript scan result, count for count', () => {
     const path = join(SAMPLES, 'captures', 'ntp-server.pcap')
-    const {javascript, native, taken} = bothWays(path)
-    expect(native).toEqual(javascript)
-    const packets = (javascript as {packets: number}).packets
-    // The packets it leaves: KoD replies (counted by kiss code) and those that grow a table.
-    expect(taken).toBeGreaterThan(packets * 0.95)
+    // The same packets as pcapng, in nanoseconds, from two interfaces (dumpcap's default format).
+    const pcapng = join(dir, 'ntp-server.pcapng')
+    const writer = new CaptureWriter(pcapng, {format: 'pcapng', interfaces: [{linkType: LINKTYPE.ethernet, tsresol: 9}, {linkType: LINKTYPE.ethernet}]})
+    let n = 0
+    for (const packet of capturePackets(path)) writer.packet(packet.timeSec, packet.frame, {interfaceId: n++ % 2, origlen: packet.origlen})
+    writer.close()
+    for (const file of [path, pcapng]) {
+      const {javascript, native, taken} = bothWays(file)
+      expect(native).toEqual(javascript)
+      const packets = (javascript as {packets: number}).packets
+      // The packets it leaves: KoD replies (counted by kiss code) and those that grow a table.
+      expect(taken).toBeGreaterThan(packets * 0.95)
+    }
   })
 
   it('gives the same `billwatch pcap --json` on both samples', async () => {
@@ -117,7 +126,7 @@ describe('the native pcap scanner', () => {
     }
   })
 
-  it('agrees with the JavaScript scan on random captures of every link type, byte order and packet kind', () => {
+  it('agrees with the JavaScript scan on random pcap and pcapng captures of every link type, byte order and packet kind', () => {
     const ADDRESSES = [SERVER, '203.0.113.5', '203.0.113.6', '198.51.100.7', '2001:db8::1', '2001:db8::2']
     const linkTypes = [LINKTYPE.ethernet, LINKTYPE.linuxSll, LINKTYPE.linuxSll2, LINKTYPE.null, LINKTYPE.loop, LINKTYPE.raw, LINKTYPE.ipv4]
     const timestamp = fc.record({fraction: fc.constantFrom(0, 1, 99), seconds: fc.constantFrom(0, 3_600_000_000)})
@@ -143,19 +152,27 @@ describe('the native pcap scanner', () => {
     })
     const capture = fc.record({
       bigEndian: fc.boolean(),
+      // pcapng: a second interface (another link type, binary-fraction timestamps, an offset); packets
+      // in simple or obsolete blocks, and a new section partway (interfaces restart at 0).
+      format: fc.constantFrom('pcap', 'pcapng'),
       host: fc.constantFrom(undefined, SERVER, '203.0.113.5', '2001:db8::1'),
       linkType: fc.constantFrom(...linkTypes),
       nanoseconds: fc.boolean(),
-      packets: fc.array(packet, {maxLength: 60}),
+      packets: fc.array(fc.record({block: fc.constantFrom('epb', 'epb', 'epb', 'epb', 'epb', 'simple', 'obsolete', 'section'), iface: fc.constantFrom(0, 1), packet}), {maxLength: 60}),
+      secondLinkType: fc.constantFrom(...linkTypes),
     })
     let n = 0
     let taken = 0
     let packets = 0
     fc.assert(
       fc.property(capture, (spec) => {
-        const path = join(dir, `random-${n++}.pcap`)
-        const writer = new CaptureWriter(path, {bigEndian: spec.bigEndian, linkType: spec.linkType, nanoseconds: spec.nanoseconds})
-        spec.packets.forEach((p, i) => {
+        const path = join(dir, `random-${n++}.${spec.format}`)
+        const interfaces = [{linkType: spec.linkType, tsresol: spec.nanoseconds ? 9 : 6}, {linkType: spec.secondLinkType, tsoffset: 1_000, tsresol: 0x80 | 20}]
+        const writer = new CaptureWriter(path, {bigEndian: spec.bigEndian, format: spec.format, interfaces: spec.format === 'pcapng' ? interfaces : undefined, linkType: spec.linkType, nanoseconds: spec.nanoseconds})
+        spec.packets.forEach(({block, iface: pcapngIface, packet: p}, i) => {
+          const iface = spec.format === 'pcapng' && block !== 'simple' ? pcapngIface : 0
+          const linkType = iface === 1 ? spec.secondLinkType : spec.linkType
+          if (spec.format === 'pcapng' && block === 'section') writer.section(interfaces)
           const v6 = p.src.includes(':') !== p.dst.includes(':') ? false : p.src.includes(':')
           const payload = new Uint8Array(p.payloadBytes)
           payload.set(encodeNtp(p.ntp).subarray(0, p.payloadBytes))
@@ -170,10 +187,10 @@ describe('the native pcap scanner', () => {
           })
           // Segmentation offload leaves 0 in the IPv4 total length.
           if (p.zeroTotalLength && !v6) ip[2] = ip[3] = 0
-          const options: FrameOptions = spec.linkType === LINKTYPE.ethernet ? {vlans: [...p.vlans]} : {}
-          const frame = linkFrame(v6 && spec.linkType === LINKTYPE.ipv4 ? LINKTYPE.raw : spec.linkType, ip, options)
+          const options: FrameOptions = linkType === LINKTYPE.ethernet ? {vlans: [...p.vlans]} : {}
+          const frame = linkFrame(v6 && linkType === LINKTYPE.ipv4 ? LINKTYPE.raw : linkType, ip, options)
           const cut = p.cutTo === null ? frame : frame.subarray(0, Math.min(frame.length, p.cutTo))
-          writer.packet(1_402_000_000 + i * 0.25, cut, {origlen: frame.length})
+          writer.packet(1_402_000_000 + i * 0.25, cut, {interfaceId: iface, obsolete: block === 'obsolete', origlen: frame.length, simple: block === 'simple'})
         })
         writer.close()
         const both = bothWays(path, spec.host)
@@ -195,13 +212,31 @@ describe('the native pcap scanner', () => {
     const damaged = Buffer.from(whole)
     // Record 20's captured length: far beyond the snaplen.
     damaged.writeUInt32LE(0x7fff_ffff, 24 + 19 * (16 + 90) + 8)
-    const cases = {'cut.pcap': whole.subarray(0, whole.length - 30), 'damaged.pcap': damaged}
+    // The same as pcapng: block 20 (after the section header and interface block) claims more
+    // captured bytes than it holds.
+    const pcapngWriter = new CaptureWriter(undefined, {format: 'pcapng'})
+    for (let i = 0; i < 50; i++) pcapngWriter.packet(1_402_000_000 + i, linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000, 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: '203.0.113.5'})))
+    const pcapng = pcapngWriter.bytes()
+    const damagedPcapng = Buffer.from(pcapng)
+    const blockAt = (k: number) => {
+      let at = 0
+      for (let block = 0; block < k; block++) at += damagedPcapng.readUInt32LE(at + 4)
+      return at
+    }
+    damagedPcapng.writeUInt32LE(200, blockAt(21) + 20)
+    const cases = {
+      'cut.pcap': whole.subarray(0, whole.length - 30),
+      'cut.pcapng': pcapng.subarray(0, pcapng.length - 30),
+      'damaged.pcap': damaged,
+      'damaged.pcapng': damagedPcapng,
+    }
     for (const [name, bytes] of Object.entries(cases)) {
       const path = join(dir, name)
       writeFileSync(path, bytes)
       const {javascript, native, taken} = bothWays(path, SERVER)
       expect(native).toEqual(javascript)
       expect(taken).toBeGreaterThan(0)
+      if (name.startsWith('damaged')) expect(JSON.stringify(native)).toContain('E_PCAP')
     }
   })
 })

@@ -1,13 +1,13 @@
 /*
  * The native fast path of CaptureScan's scan (src/pcap/analyse.ts): the same work for the packets
- * that make up nearly every capture of a busy server: classic pcap records of IPv4 packets, not
- * fragments, on the link types billwatch decodes. It writes into the scan's own typed arrays (the
+ * that make up nearly every capture of a busy server: pcap records and pcapng enhanced packet blocks
+ * of IPv4 packets, not fragments, on the link types billwatch decodes. It writes into the scan's own typed arrays (the
  * AddressTable's slots, the request-log columns, the port tables), so the JavaScript scan carries
  * on from where it stops and the result is the same, count for count.
  *
  * It stops before the first record it leaves to JavaScript, having changed nothing for it:
  *   - a record not wholly in the buffer, or longer than the capture allows (the reader refills, or
- *     reports the damage);
+ *     reports the damage); any pcapng block but an enhanced packet block of a described interface;
  *   - a frame that is not IPv4, or is an IPv4 fragment;
  *   - a packet from the host that is neither UDP nor TCP with ports (counted by protocol name);
  *   - a KoD reply (counted by kiss code), or a reply that matches no request in a later part of a
@@ -18,10 +18,11 @@
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
-/* The io Float64Array: inputs, cursors and counters, laid out as NATIVE_IO in src/pcap/native.ts. */
+/* The io Float64Array: inputs, cursors and counters. The module exports the layout as `io` (see IO_NAMES). */
 enum {
-  IO_START, IO_END, IO_RECORDS, IO_LITTLE_ENDIAN, IO_UNITS_PER_SECOND, IO_MAX_CAPLEN, IO_LINK_TYPE,
+  IO_START, IO_END, IO_RECORDS, IO_PCAPNG, IO_LITTLE_ENDIAN, IO_UNITS_PER_SECOND, IO_MAX_CAPLEN, IO_LINK_TYPE,
   IO_HAS_HOST, IO_HOST0, IO_HOST1, IO_HOST2, IO_HOST3, IO_HOST_INDEX, IO_NTP_PORT, IO_KEEP_ORPHANS,
   IO_TABLE_MASK, IO_TABLE_COUNT, IO_CLIENT_COUNT, IO_REQUEST_COUNT,
   IO_FIRST_SEC, IO_LAST_SEC, IO_LAST_TIME,
@@ -34,7 +35,7 @@ enum {
 enum { T_PACKETS, T_BYTES, T_CAPTURED, T_BILLABLE };
 
 /* AddressTable slot words (addresses.ts) and CaptureScan's fields in them (analyse.ts). */
-enum { SLOT_WORDS = 8, KEY = 0, TAG = 1, R_PACKETS = 2, R_PENDING = 3, R_CLIENT = 4, R_RESPONSES = 5, R_BILLABLE_BYTES_F64 = 3 };
+enum { SLOT_WORDS = 8, KEY = 0, TAG = 1, R_PACKETS = 2, R_PENDING = 3, R_CLIENT = 4, R_RESPONSES = 5, R_BILLABLE_BYTES = 6 };
 #define OTHER 0x80000000u
 #define V4_MAPPED_WORD2 0xffffu
 
@@ -46,6 +47,9 @@ enum { MATCH_WINDOW = 16 };
 typedef struct {
   double *io;
   const uint8_t *buffer;
+  /* pcapng: per interface, its link type, timestamp units per second and offset in seconds. */
+  const double *interfaces;
+  size_t interface_count;
   uint32_t *slots;
   uint32_t *words;
   size_t words_length;
@@ -306,7 +310,11 @@ static void ntp_reply(Scan *s, const Packet *p, const uint8_t *frame, uint32_t r
   make_client(s, remote);
   s->io[IO_NTP_RESPONSES] += 1;
   s->slots[remote + R_RESPONSES]++;
-  ((double *)s->slots)[remote / 2 + R_BILLABLE_BYTES_F64] += p->ip_bytes;
+  /* A double in slot words 6 and 7 (the Float64Array view's element); memcpy, as C forbids reading it through a cast. */
+  double billable_bytes;
+  memcpy(&billable_bytes, &s->slots[remote + R_BILLABLE_BYTES], sizeof billable_bytes);
+  billable_bytes += p->ip_bytes;
+  memcpy(&s->slots[remote + R_BILLABLE_BYTES], &billable_bytes, sizeof billable_bytes);
   add_totals(s->io + IO_NTP_OUTBOUND, caplen, origlen, p->ip_bytes);
   const uint32_t key = p->payload_length >= NTP_HEADER_BYTES ? timestamp_key(payload + ORIGIN_AT) : 0;
   int32_t match_previous;
@@ -349,28 +357,82 @@ static int link_header_bytes(uint32_t link_type) {
   }
 }
 
+/* A record of either format (CaptureReader.nextPcap, readTimedPacket). */
+typedef struct {
+  const uint8_t *frame;
+  uint32_t caplen, origlen, link_type;
+  /* Bytes from this record to the next. */
+  size_t size;
+} Record;
+
+/* pcapng: a block this long is corrupt framing (the reader's MAX_RECORD_BYTES). */
+#define MAX_BLOCK_BYTES (64u * 1024 * 1024)
+enum { PCAPNG_EPB = 6, EPB_FRAMING_BYTES = 32 };
+
+/* The record at `at` when it is wholly in [at, end) and of a kind this path reads; 0 otherwise. */
+static inline int read_record(const Scan *s, size_t at, size_t end, int pcapng, int little_endian, double max_caplen, uint32_t pcap_link_type, Record *r) {
+  const uint8_t *header = s->buffer + at;
+  if (!pcapng) {
+    if (at + 16 > end) return 0;
+    r->caplen = little_endian ? le32(header + 8) : be32(header + 8);
+    if (r->caplen > max_caplen || r->caplen > end - at - 16) return 0;
+    r->origlen = little_endian ? le32(header + 12) : be32(header + 12);
+    r->frame = header + 16;
+    r->link_type = pcap_link_type;
+    r->size = 16 + (size_t)r->caplen;
+    return 1;
+  }
+  if (at + 12 > end) return 0;
+  const uint32_t type = little_endian ? le32(header) : be32(header);
+  const uint32_t length = little_endian ? le32(header + 4) : be32(header + 4);
+  if (type != PCAPNG_EPB || length < EPB_FRAMING_BYTES || length % 4 != 0 || length > MAX_BLOCK_BYTES || length > end - at) return 0;
+  const uint32_t interface_id = little_endian ? le32(header + 8) : be32(header + 8);
+  if (interface_id >= s->interface_count) return 0;
+  r->caplen = little_endian ? le32(header + 20) : be32(header + 20);
+  if (r->caplen > length - EPB_FRAMING_BYTES) return 0;
+  r->origlen = little_endian ? le32(header + 24) : be32(header + 24);
+  r->frame = header + 28;
+  r->link_type = (uint32_t)s->interfaces[interface_id * 3];
+  r->size = length;
+  return 1;
+}
+
+/* The record's time in Unix seconds, computed as the reader computes it. */
+static inline double record_time(const Scan *s, const uint8_t *header, int pcapng, int little_endian, double units_per_second) {
+  if (!pcapng) {
+    const uint32_t seconds = little_endian ? le32(header) : be32(header);
+    const uint32_t fraction = little_endian ? le32(header + 4) : be32(header + 4);
+    return seconds + fraction / units_per_second;
+  }
+  const uint32_t interface_id = little_endian ? le32(header + 8) : be32(header + 8);
+  const uint32_t high = little_endian ? le32(header + 12) : be32(header + 12);
+  const uint32_t low = little_endian ? le32(header + 16) : be32(header + 16);
+  const double *iface = s->interfaces + interface_id * 3;
+  return (high * 4294967296.0 + low) / iface[1] + iface[2];
+}
+
 /*
  * Prefetches the slot of the remote address of the record at `at` (taking the frame as IPv4: for
  * another one the hint is merely wasted), and returns the next record's offset; `at` itself when the
- * record is not wholly buffered.
+ * record is not one this path reads.
  */
-static inline size_t prefetch_record(const Scan *s, size_t at, size_t end, int little_endian, int link_bytes, uint32_t host) {
-  if (at + 16 > end) return at;
-  const uint8_t *header = s->buffer + at;
-  const uint32_t caplen = little_endian ? le32(header + 8) : be32(header + 8);
-  if (caplen > end - at - 16) return at;
-  if (link_bytes >= 0 && caplen >= (uint32_t)link_bytes + 20) {
-    const uint8_t *ip = header + 16 + link_bytes;
+static inline size_t prefetch_record(const Scan *s, size_t at, size_t end, int pcapng, int little_endian, double max_caplen, uint32_t pcap_link_type, uint32_t host) {
+  Record r;
+  if (!read_record(s, at, end, pcapng, little_endian, max_caplen, pcap_link_type, &r)) return at;
+  const int link_bytes = link_header_bytes(r.link_type);
+  if (link_bytes >= 0 && r.caplen >= (uint32_t)link_bytes + 20) {
+    const uint8_t *ip = r.frame + link_bytes;
     const uint32_t src = be32(ip + 12);
     const uint32_t address = src == host ? be32(ip + 16) : src;
     __builtin_prefetch(&s->slots[(hash32(address) & s->mask) * SLOT_WORDS]);
   }
-  return at + 16 + caplen;
+  return at + r.size;
 }
 
 /* The records from io[IO_START] on, up to the first one left to JavaScript (see the top). */
 static void scan(Scan *s) {
   double *io = s->io;
+  const int pcapng = io[IO_PCAPNG] != 0;
   const int little_endian = io[IO_LITTLE_ENDIAN] != 0;
   const double units_per_second = io[IO_UNITS_PER_SECOND];
   const double max_caplen = io[IO_MAX_CAPLEN];
@@ -387,24 +449,19 @@ static void scan(Scan *s) {
   const size_t end = (size_t)io[IO_END];
   double records = 0;
   Packet p;
-  const int link_bytes = link_header_bytes(link_type);
+  Record r;
   size_t ahead = at;
-  for (int k = 0; k < PREFETCH_DISTANCE; k++) ahead = prefetch_record(s, ahead, end, little_endian, link_bytes, host);
-  while (at + 16 <= end) {
-    ahead = prefetch_record(s, ahead, end, little_endian, link_bytes, host);
-    const uint8_t *header = s->buffer + at;
-    const uint32_t caplen = little_endian ? le32(header + 8) : be32(header + 8);
-    if (caplen > max_caplen || at + 16 + caplen > end) break;
-    const uint32_t origlen = little_endian ? le32(header + 12) : be32(header + 12);
-    const uint8_t *frame = header + 16;
-    if (!decode(frame, caplen, origlen, link_type, &p)) break;
+  for (int k = 0; k < PREFETCH_DISTANCE; k++) ahead = prefetch_record(s, ahead, end, pcapng, little_endian, max_caplen, link_type, host);
+  while (read_record(s, at, end, pcapng, little_endian, max_caplen, link_type, &r)) {
+    ahead = prefetch_record(s, ahead, end, pcapng, little_endian, max_caplen, link_type, host);
+    const uint32_t caplen = r.caplen, origlen = r.origlen;
+    const uint8_t *frame = r.frame;
+    if (!decode(frame, caplen, origlen, r.link_type, &p)) break;
     const int from_host = host_v4 && p.src == host;
     const int to_host = host_v4 && p.dst == host;
     if (!may_take(s, &p, frame, from_host, to_host, ntp_port, keep_orphans)) break;
 
-    const uint32_t seconds = little_endian ? le32(header) : be32(header);
-    const uint32_t fraction = little_endian ? le32(header + 4) : be32(header + 4);
-    time = seconds + fraction / units_per_second;
+    time = record_time(s, s->buffer + at, pcapng, little_endian, units_per_second);
     if (time < first_sec) first_sec = time;
     if (time > last_sec) last_sec = time;
     totals[T_PACKETS] += 1;
@@ -434,7 +491,7 @@ static void scan(Scan *s) {
       s->slots[intern_v4(s, p.src) + R_PACKETS]++;
       s->slots[intern_v4(s, p.dst) + R_PACKETS]++;
     }
-    at += 16 + (size_t)caplen;
+    at += r.size;
     records += 1;
   }
   /* Keeps the look-ahead: a compiler sees nothing else use it, a prefetch being no effect to it. */
@@ -456,70 +513,91 @@ static int typed_array(napi_env env, napi_value value, napi_typedarray_type type
   if (napi_is_typedarray(env, value, &is_typed_array) != napi_ok || !is_typed_array ||
       napi_get_typedarray_info(env, value, &actual, length, data, NULL, NULL) != napi_ok || actual != type) {
     char message[96];
-    snprintf(message, sizeof message, "scanPcapRecords: %s has the wrong type", name);
+    snprintf(message, sizeof message, "scanRecords: %s has the wrong type", name);
     napi_throw_type_error(env, NULL, message);
     return 0;
   }
   return 1;
 }
 
-enum { ARGUMENTS = 17 };
+enum { ARGUMENTS = 18 };
 
 /*
- * scanPcapRecords(io, buffer, slots, words, slotByIndex, clientAddresses, timeSec, client, srcPort,
- * version, mode, reply, replyIpBytes, transmitKey, prevPending, udpPorts, tcpPorts)
+ * scanRecords(io, buffer, interfaces, slots, words, slotByIndex, clientAddresses, timeSec, client,
+ * srcPort, version, mode, reply, replyIpBytes, transmitKey, prevPending, udpPorts, tcpPorts)
  */
-static napi_value scan_pcap_records(napi_env env, napi_callback_info info) {
+static napi_value scan_records(napi_env env, napi_callback_info info) {
   size_t argc = ARGUMENTS;
   napi_value argv[ARGUMENTS];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != ARGUMENTS) {
-    napi_throw_type_error(env, NULL, "scanPcapRecords: expected 17 arguments");
+    napi_throw_type_error(env, NULL, "scanRecords: expected 18 arguments");
     return NULL;
   }
   Scan s;
-  size_t io_length, buffer_length, slots_length, time_length, length;
+  size_t io_length, buffer_length, interfaces_length, slots_length, time_length, length;
   void *data;
 #define ARRAY(i, type, field, length_out, name)                                 \
   if (!typed_array(env, argv[i], type, &data, &length_out, name)) return NULL; \
   s.field = data;
   ARRAY(0, napi_float64_array, io, io_length, "io")
   ARRAY(1, napi_uint8_array, buffer, buffer_length, "buffer")
-  ARRAY(2, napi_uint32_array, slots, slots_length, "slots")
-  ARRAY(3, napi_uint32_array, words, s.words_length, "words")
-  ARRAY(4, napi_uint32_array, slot_by_index, s.slot_by_index_length, "slotByIndex")
-  ARRAY(5, napi_uint32_array, client_addresses, s.client_capacity, "clientAddresses")
-  ARRAY(6, napi_float64_array, time_sec, time_length, "timeSec")
-  ARRAY(7, napi_uint32_array, client, length, "client")
-  ARRAY(8, napi_uint16_array, src_port, length, "srcPort")
-  ARRAY(9, napi_uint8_array, version, length, "version")
-  ARRAY(10, napi_uint8_array, mode, length, "mode")
-  ARRAY(11, napi_uint8_array, reply, length, "reply")
-  ARRAY(12, napi_uint16_array, reply_ip_bytes, length, "replyIpBytes")
-  ARRAY(13, napi_uint32_array, transmit_key, length, "transmitKey")
-  ARRAY(14, napi_int32_array, prev_pending, length, "prevPending")
-  ARRAY(15, napi_float64_array, udp_ports, length, "udpPorts")
-  ARRAY(16, napi_float64_array, tcp_ports, length, "tcpPorts")
+  ARRAY(2, napi_float64_array, interfaces, interfaces_length, "interfaces")
+  ARRAY(3, napi_uint32_array, slots, slots_length, "slots")
+  ARRAY(4, napi_uint32_array, words, s.words_length, "words")
+  ARRAY(5, napi_uint32_array, slot_by_index, s.slot_by_index_length, "slotByIndex")
+  ARRAY(6, napi_uint32_array, client_addresses, s.client_capacity, "clientAddresses")
+  ARRAY(7, napi_float64_array, time_sec, time_length, "timeSec")
+  ARRAY(8, napi_uint32_array, client, length, "client")
+  ARRAY(9, napi_uint16_array, src_port, length, "srcPort")
+  ARRAY(10, napi_uint8_array, version, length, "version")
+  ARRAY(11, napi_uint8_array, mode, length, "mode")
+  ARRAY(12, napi_uint8_array, reply, length, "reply")
+  ARRAY(13, napi_uint16_array, reply_ip_bytes, length, "replyIpBytes")
+  ARRAY(14, napi_uint32_array, transmit_key, length, "transmitKey")
+  ARRAY(15, napi_int32_array, prev_pending, length, "prevPending")
+  ARRAY(16, napi_float64_array, udp_ports, length, "udpPorts")
+  ARRAY(17, napi_float64_array, tcp_ports, length, "tcpPorts")
 #undef ARRAY
   if (io_length != IO_SIZE) {
-    napi_throw_range_error(env, NULL, "scanPcapRecords: io has the wrong length");
+    napi_throw_range_error(env, NULL, "scanRecords: io has the wrong length");
     return NULL;
   }
+  s.interface_count = interfaces_length / 3;
   s.request_capacity = time_length;
   s.mask = (uint32_t)s.io[IO_TABLE_MASK];
   s.count = (uint32_t)s.io[IO_TABLE_COUNT];
   s.client_count = (uint32_t)s.io[IO_CLIENT_COUNT];
   s.request_count = (uint32_t)s.io[IO_REQUEST_COUNT];
   if (((size_t)s.mask + 1) * SLOT_WORDS != slots_length || s.io[IO_END] > buffer_length || s.io[IO_START] > s.io[IO_END]) {
-    napi_throw_range_error(env, NULL, "scanPcapRecords: io disagrees with the arrays");
+    napi_throw_range_error(env, NULL, "scanRecords: io disagrees with the arrays");
     return NULL;
   }
   scan(&s);
   return NULL;
 }
 
+/* The io slots by name, for JavaScript (NativeIoLayout in src/pcap/native.ts). */
+static const struct {
+  const char *name;
+  int index;
+} IO_NAMES[] = {
+  {"start", IO_START}, {"end", IO_END}, {"records", IO_RECORDS}, {"pcapng", IO_PCAPNG}, {"littleEndian", IO_LITTLE_ENDIAN},
+  {"unitsPerSecond", IO_UNITS_PER_SECOND}, {"maxCaplen", IO_MAX_CAPLEN}, {"linkType", IO_LINK_TYPE}, {"hasHost", IO_HAS_HOST},
+  {"host0", IO_HOST0}, {"hostIndex", IO_HOST_INDEX}, {"ntpPort", IO_NTP_PORT}, {"keepOrphans", IO_KEEP_ORPHANS},
+  {"tableMask", IO_TABLE_MASK}, {"tableCount", IO_TABLE_COUNT}, {"clientCount", IO_CLIENT_COUNT}, {"requestCount", IO_REQUEST_COUNT},
+  {"firstSec", IO_FIRST_SEC}, {"lastSec", IO_LAST_SEC}, {"lastTime", IO_LAST_TIME}, {"totals", IO_TOTALS},
+  {"ntpResponses", IO_NTP_RESPONSES}, {"otherPackets", IO_OTHER_PACKETS}, {"ipv4Packets", IO_IPV4_PACKETS},
+  {"snappedPackets", IO_SNAPPED_PACKETS}, {"size", IO_SIZE},
+};
+
 NAPI_MODULE_INIT() {
-  napi_value function;
-  if (napi_create_function(env, "scanPcapRecords", NAPI_AUTO_LENGTH, scan_pcap_records, NULL, &function) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "scanPcapRecords", function) != napi_ok) return NULL;
+  napi_value function, layout, index;
+  if (napi_create_function(env, "scanRecords", NAPI_AUTO_LENGTH, scan_records, NULL, &function) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "scanRecords", function) != napi_ok) return NULL;
+  if (napi_create_object(env, &layout) != napi_ok) return NULL;
+  for (size_t i = 0; i < sizeof IO_NAMES / sizeof IO_NAMES[0]; i++) {
+    if (napi_create_int32(env, IO_NAMES[i].index, &index) != napi_ok || napi_set_named_property(env, layout, IO_NAMES[i].name, index) != napi_ok) return NULL;
+  }
+  if (napi_set_named_property(env, exports, "io", layout) != napi_ok) return NULL;
   return exports;
 }
