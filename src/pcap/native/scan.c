@@ -1,9 +1,9 @@
 /*
  * The native fast path of CaptureScan's scan (src/pcap/analyse.ts): the same work for the packets
  * that make up nearly every capture of a busy server: pcap records and pcapng enhanced packet blocks
- * of IPv4 packets, not fragments, on the link types billwatch decodes. It writes into the scan's own typed arrays (the
- * AddressTable's slots, the request-log columns, the port tables), so the JavaScript scan carries
- * on from where it stops and the result is the same, count for count.
+ * of IPv4 packets, not fragments, on the link types billwatch decodes. It writes into the scan's own
+ * typed arrays (the AddressTable's slots, the request-log columns, the port tables), so the
+ * JavaScript scan carries on from where it stops and the result is the same, count for count.
  *
  * It stops before the first record it leaves to JavaScript, having changed nothing for it:
  *   - a record not wholly in the buffer, or longer than the capture allows (the reader refills, or
