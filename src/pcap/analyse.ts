@@ -160,6 +160,13 @@ const MATCH_WINDOW = 16
  * most this many before asking it again: a call per packet would cost more than the packet.
  */
 const NATIVE_MAX_RETRY_PACKETS = 63
+/**
+ * With the native scanner a large capture is read in one pass, as long as at least this share of its
+ * leading packets are ones the scanner takes (IPv4, not fragments); else, in two halves side by side.
+ */
+const NATIVE_ONE_PASS_SHARE = 0.5
+/** Leading packets read for that share when the host is given (no host probe reads them then). */
+const SHARE_PROBE_PACKETS = 5_000
 
 /**
  * Reads a capture once and measures it: totals, the server host's inbound/outbound traffic by port,
@@ -179,8 +186,7 @@ function scanWhole(path: string, choice: HostChoice, options: AnalyseOptions): C
  * Smaller files, a file whose middle shows no clear record boundary, and a pcapng whose interfaces
  * change after its first packets (the second half would not know them) take the one pass; so does a
  * file whose second half is damaged, so that the error names the record as one pass does. So does
- * every capture when the native scanner is there: alone it reads faster than two JavaScript halves
- * and their merge.
+ * a capture the native scanner can take most of: alone it reads faster than two halves and their merge.
  */
 export async function analyseCaptureParallel(path: string, options: AnalyseOptions = {}): Promise<CaptureAnalysis> {
   const splitMin = Number(process.env.BILLWATCH_PCAP_SPLIT_BYTES ?? SPLIT_MIN_BYTES)
@@ -190,14 +196,19 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   } catch {
     return analyseCapture(path, options)
   }
-  if (size < splitMin || nativeScanner() !== undefined) return analyseCapture(path, options)
+  if (size < splitMin) return analyseCapture(path, options)
+  let chosen: HostChoice | undefined
+  if (nativeScanner() !== undefined) {
+    chosen = chooseHost(path, options)
+    if (nativeShare(path, chosen) >= NATIVE_ONE_PASS_SHARE) return scanWhole(path, chosen, options)
+  }
   const split = findRecordBoundary(path, Math.floor(size / 2))
-  if (split === undefined || split >= size) return analyseCapture(path, options)
-  // The worker loads its modules while this thread picks the host.
+  if (split === undefined || split >= size) return chosen ? scanWhole(path, chosen, options) : analyseCapture(path, options)
+  // The worker loads its modules while this thread picks the host (unless it was picked above).
   const later = startWorker<PartInput, ScanState>(import.meta.url, './scan-worker')
   let choice: HostChoice
   try {
-    choice = chooseHost(path, options)
+    choice = chosen ?? chooseHost(path, options)
   } catch (error) {
     later.cancel()
     throw error
@@ -239,15 +250,22 @@ interface HostChoice {
   explicit: boolean
   host: [number, number, number, number] | undefined
   ntpPort: number
+  /** What the host probe saw of the leading packets (none with an explicit host). */
+  probe?: CaptureProbe
 }
 
 function chooseHost(path: string, options: AnalyseOptions): HostChoice {
   const explicit = options.host !== undefined && options.host !== 'auto'
-  return {
-    explicit,
-    host: explicit ? parseAddressWords(options.host!) : busiestAddress(path, HOST_PROBE_PACKETS),
-    ntpPort: options.ntpPort ?? NTP_PORT,
-  }
+  const ntpPort = options.ntpPort ?? NTP_PORT
+  if (explicit) return {explicit, host: parseAddressWords(options.host!), ntpPort}
+  const probe = probeCapture(path, HOST_PROBE_PACKETS, true)
+  return {explicit, host: probe.busiest, ntpPort, probe}
+}
+
+/** The share of the leading packets that the native scanner takes: IPv4, not fragments. */
+function nativeShare(path: string, choice: HostChoice): number {
+  const probe = choice.probe ?? probeCapture(path, SHARE_PROBE_PACKETS, false)
+  return probe.records === 0 ? 1 : probe.plainIpv4 / probe.records
 }
 
 function finish(path: string, scanned: CaptureScan, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
@@ -282,20 +300,33 @@ export function scanPart(input: PartInput): ScanState {
   return new CaptureScan(input.path, input.host, input.ntpPort, undefined, {from: input.from, to: input.to}).exportState()
 }
 
-/** The address in the most packets among the first `limit` IP packets. */
-function busiestAddress(path: string, limit: number): [number, number, number, number] | undefined {
+export interface CaptureProbe {
+  /** The address in the most packets (when asked for). */
+  busiest: [number, number, number, number] | undefined
+  /** Packets read, and those of them IPv4 and not fragments. */
+  records: number
+  plainIpv4: number
+}
+
+/** Reads the first `limit` IP packets: how many are plain IPv4 and, with `findBusiest`, the address in the most of them. */
+export function probeCapture(path: string, limit: number, findBusiest: boolean): CaptureProbe {
   const reader = CaptureReader.open(path)
   const decoder = new PacketDecoder()
   // Room for the ~30k addresses a probe of a busy server sees, without regrowing the table on the way.
-  const table = new AddressTable(limit / 2)
+  const table = new AddressTable(findBusiest ? limit / 2 : 16)
   // Slot fields: packets, and (for ties: a two-party capture goes to the side that sends from the
   // lower, service-like port) packets sent from the lower port.
   const PACKETS = FIRST_FIELD
   const SERVED = FIRST_FIELD + 1
+  let records = 0
+  let plainIpv4 = 0
   try {
     for (let seen = 0; seen < limit && reader.next(); ) {
+      records++
       if (!decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType)) continue
       seen++
+      if (decoder.ipVersion === 4 && !decoder.fragment) plainIpv4++
+      if (!findBusiest) continue
       const src = table.indexAt(table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3))
       table.slots[table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3) + PACKETS]!++
       // Looked up after the destination's insertion, which may have grown the table.
@@ -306,7 +337,7 @@ function busiestAddress(path: string, limit: number): [number, number, number, n
   } finally {
     reader.close()
   }
-  return maxIndexWords(table, table.fieldByIndex(PACKETS), table.fieldByIndex(SERVED))
+  return {busiest: findBusiest ? maxIndexWords(table, table.fieldByIndex(PACKETS), table.fieldByIndex(SERVED)) : undefined, plainIpv4, records}
 }
 
 function maxIndexWords(table: AddressTable, counts: Uint32Array, tieBreak?: Uint32Array): [number, number, number, number] | undefined {

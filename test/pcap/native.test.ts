@@ -5,7 +5,7 @@ import fc from 'fast-check'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {encodeNtp, MODE} from '../../src/ntp/packet.js'
-import {analyseCapture, scanPart} from '../../src/pcap/analyse.js'
+import {analyseCapture, analyseCaptureParallel, probeCapture, scanPart} from '../../src/pcap/analyse.js'
 import {IP_PROTOCOL, LINKTYPE} from '../../src/pcap/decode.js'
 import {type NativeScanner, nativeScanner} from '../../src/pcap/native.js'
 import {capturePackets} from '../../src/pcap/reader.js'
@@ -202,6 +202,31 @@ describe('the native pcap scanner', () => {
     )
     // Most packets are ones it takes (IPv4, not fragments, nothing that is counted by name).
     expect(taken).toBeGreaterThan(packets * 0.2)
+  })
+
+  it('leaves a mostly IPv6 capture to two JavaScript halves, and reads an IPv4 one in one pass', async () => {
+    // The probe's share decides (NATIVE_ONE_PASS_SHARE): the scanner takes IPv4 packets only.
+    const path = join(dir, 'ipv6.pcap')
+    const writer = new CaptureWriter(path)
+    const request = encodeNtp({mode: MODE.client, transmitTime: {fraction: 3, seconds: 3_600_000_000}, version: 4})
+    for (let i = 0; i < 4000; i++) {
+      const client = i % 10 === 0 ? `203.0.113.${i % 200}` : `2001:db8::${(i % 300).toString(16)}`
+      const server = client.includes(':') ? '2001:db8::123' : SERVER
+      writer.packet(1_402_000_000 + i / 10, linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000, 123, request), dst: server, protocol: IP_PROTOCOL.udp, src: client})))
+    }
+    writer.close()
+    const ipv6 = probeCapture(path, 50_000, true)
+    expect(ipv6.plainIpv4 / ipv6.records).toBeCloseTo(0.1, 2)
+    const sample = probeCapture(join(SAMPLES, 'captures', 'ntp-server.pcap'), 50_000, false)
+    expect(sample.plainIpv4 / sample.records).toBe(1)
+    // Either way the result is the one pass's.
+    process.env.BILLWATCH_PCAP_SPLIT_BYTES = '0'
+    try {
+      const halves = await withNative(true, () => analyseCaptureParallel(path))
+      expect(halves).toEqual(withNative(false, () => analyseCapture(path)))
+    } finally {
+      delete process.env.BILLWATCH_PCAP_SPLIT_BYTES
+    }
   })
 
   it('stops at a damaged or cut record as the JavaScript scan does', () => {
