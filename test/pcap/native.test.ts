@@ -11,6 +11,7 @@ import {type NativeScanner, nativeScanner} from '../../src/pcap/native.js'
 import {capturePackets} from '../../src/pcap/reader.js'
 import {CaptureWriter, type FrameOptions, ipPacket, linkFrame, tcpBody, udpBody} from '../../src/pcap/writer.js'
 import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
+import {withEnv} from '../helpers/env.js'
 
 const {dir, cleanup} = tempDir('billwatch-pcap-native-')
 afterAll(cleanup)
@@ -31,14 +32,7 @@ function countingScanner(): {scanner: NativeScanner; taken: () => number; restor
 }
 
 function withNative<T>(on: boolean, fn: () => T): T {
-  const previous = process.env.BILLWATCH_PCAP_NATIVE
-  process.env.BILLWATCH_PCAP_NATIVE = on ? '1' : '0'
-  try {
-    return fn()
-  } finally {
-    if (previous === undefined) delete process.env.BILLWATCH_PCAP_NATIVE
-    else process.env.BILLWATCH_PCAP_NATIVE = previous
-  }
+  return withEnv({BILLWATCH_PCAP_NATIVE: on ? '1' : '0'}, fn)
 }
 
 /** What `fn` returns, or the error it throws as {code, message}: both scans must fail alike too. */
@@ -220,13 +214,8 @@ describe('the native pcap scanner', () => {
     const sample = probeCapture(join(SAMPLES, 'captures', 'ntp-server.pcap'), 50_000, false)
     expect(sample.plainIpv4 / sample.records).toBe(1)
     // Either way the result is the one pass's.
-    process.env.BILLWATCH_PCAP_SPLIT_BYTES = '0'
-    try {
-      const halves = await withNative(true, () => analyseCaptureParallel(path))
-      expect(halves).toEqual(withNative(false, () => analyseCapture(path)))
-    } finally {
-      delete process.env.BILLWATCH_PCAP_SPLIT_BYTES
-    }
+    const halves = await withEnv({BILLWATCH_PCAP_NATIVE: '1', BILLWATCH_PCAP_SPLIT_BYTES: '0'}, () => analyseCaptureParallel(path))
+    expect(halves).toEqual(withNative(false, () => analyseCapture(path)))
   })
 
   it('stops at a damaged or cut record as the JavaScript scan does', () => {

@@ -10,6 +10,7 @@ import {LINKTYPE} from '../../src/pcap/decode.js'
 import {CaptureReader, capturePackets, findRecordBoundary} from '../../src/pcap/reader.js'
 import {CaptureWriter, linkFrame, udpPacket} from '../../src/pcap/writer.js'
 import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
+import {withEnv} from '../helpers/env.js'
 
 const SAMPLE = join(SAMPLES, 'captures', 'ntp-server.pcap')
 
@@ -17,21 +18,8 @@ const SAMPLE = join(SAMPLES, 'captures', 'ntp-server.pcap')
  * Runs `fn` with every capture split in two (BILLWATCH_PCAP_SPLIT_BYTES=0), however small, and pcap
  * files too: the native scanner, which reads them in one pass, is turned off.
  */
-async function splittingAll<T>(fn: () => Promise<T>): Promise<T> {
-  const previous = {native: process.env.BILLWATCH_PCAP_NATIVE, split: process.env.BILLWATCH_PCAP_SPLIT_BYTES}
-  process.env.BILLWATCH_PCAP_SPLIT_BYTES = '0'
-  process.env.BILLWATCH_PCAP_NATIVE = '0'
-  try {
-    return await fn()
-  } finally {
-    restoreEnv('BILLWATCH_PCAP_SPLIT_BYTES', previous.split)
-    restoreEnv('BILLWATCH_PCAP_NATIVE', previous.native)
-  }
-}
-
-function restoreEnv(name: string, value: string | undefined): void {
-  if (value === undefined) delete process.env[name]
-  else process.env[name] = value
+function splittingAll<T>(fn: () => Promise<T>): Promise<T> {
+  return withEnv({BILLWATCH_PCAP_NATIVE: '0', BILLWATCH_PCAP_SPLIT_BYTES: '0'}, fn)
 }
 
 describe('a capture read in two halves side by side', () => {
