@@ -4,14 +4,15 @@
  * change (merges and cherry-picks fold), and no commit message can forge a commit.
  */
 import {spawnSync} from 'node:child_process'
+import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {afterAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {correlate} from '../../src/correlate/index.js'
 import {loadKnowledge} from '../../src/correlate/knowledge.js'
 import type {Candidate, StepInput} from '../../src/correlate/types.js'
-import {tempDir} from '../helpers/cli.js'
+import {ROOT, tempDir} from '../helpers/cli.js'
 import {commitAt, GIT_ENV, git, initRepo} from './repo.js'
 
 const NTP_INSTALL = 'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6.p5+dfsg-3ubuntu2 all\n'
@@ -159,5 +160,37 @@ describe('reading a configuration history', () => {
     expect(found.map((c) => c.subject).sort()).toEqual(['edit motd', `nul\u0000${fake}`])
     expect(found.flatMap((c) => c.packages)).toEqual([])
     expect(found.find((c) => c.commit === hostile)).toMatchObject({author: 'ops <ops@example.org>', time: '2014-03-29T09:00:00Z', files: [{path: 'motd', status: 'added'}]})
+  })
+})
+
+describe('a real etckeeper history, rebased, then committed to with the clock wrong', () => {
+  const tmp = tempDir('bw-history-etckeeper-')
+  const etc = join(tmp.dir, 'root', 'etc')
+  let install = ''
+
+  beforeAll(() => {
+    // The ntp install of etckeeper-run.sh (apt hooks, 2014-03-29T13:41:30-04:00), in a private mount namespace.
+    const unshare = process.getuid?.() === 0 ? ['-m'] : ['-rm']
+    const run = spawnSync('unshare', [...unshare, join(ROOT, 'test/correlate/etckeeper-run.sh'), tmp.dir], {encoding: 'utf8'})
+    if (run.status !== 0) throw new Error(`etckeeper-run.sh failed (${run.status}): ${run.stderr}`)
+    install = git(etc, ['log', '--all', '--format=%H', '--grep', 'install ntp'])
+    // Months later the history is rewritten (every commit written again, author times kept)...
+    git(etc, ['rebase', '-q', '--force-rebase', '--root'], {GIT_COMMITTER_DATE: '2014-07-01T08:00:00+0000'})
+    // ...and the machine, its clock reset to 2001 at boot, lets etckeeper commit before ntpd corrects it.
+    writeFileSync(join(etc, 'motd'), 'rebooted\n')
+    const clockWrong = {GIT_AUTHOR_DATE: '2001-01-01T00:00:07+0000', GIT_COMMITTER_DATE: '2001-01-01T00:00:07+0000', GIT_CONFIG_NOSYSTEM: '1', HOME: join(tmp.dir, 'home')}
+    const committed = spawnSync('etckeeper', ['commit', '-d', etc, 'daily autocommit'], {encoding: 'utf8', env: {...process.env, ...GIT_ENV, ...clockWrong}})
+    if (committed.status !== 0) throw new Error(`etckeeper commit failed: ${committed.stderr}`)
+  }, 120_000)
+  afterAll(() => tmp.cleanup())
+
+  it('still ranks the ntp install first, at the time it was made', async () => {
+    expect(git(etc, ['log', '-1', '--format=%cI %s'])).toBe('2001-01-01T00:00:07+00:00 daily autocommit')
+    const found = await candidates(etc)
+    const top = found[0]!
+    expect(top.commit).not.toBe(install) // rewritten by the rebase
+    expect(top).toMatchObject({committerTime: '2014-07-01T08:00:00+00:00', kind: 'package-manager', recordedTime: '2014-03-29T13:41:30-04:00', time: '2014-03-29T17:41:30Z'})
+    expect(top.packages).toEqual([{action: 'install', name: 'ntp', version: '1:4.2.6.p5+dfsg-3ubuntu2'}])
+    expect(top.reason).toMatch(/^ntp installed 2014-03-29 17:41 UTC \(committed 2014-07-01 08:00 UTC\), 0\.3 days before egress rose/)
   })
 })
