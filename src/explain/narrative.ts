@@ -104,8 +104,11 @@ function remedies(evidence: Evidence): Section {
   const claims: Claim[] = []
   const blocks: string[] = []
   const source = evidence.capture ? `billwatch pcap ${basename(evidence.capture.file)}` : 'billwatch'
+  if (remediation.ntpEvidence.length > 0) {
+    claims.push({source: 'billwatch explain', text: `NTP remedies, because ${remediation.ntpEvidence.join('; ')}.`})
+  }
   if (remediation.blocking.length > 0) {
-    claims.push({source, text: 'Blocking clients above a query count (the seed\'s table, from this capture):'})
+    claims.push({source, text: 'Blocking clients above a query count (the table of the NTP pool server incident, from this capture):'})
     blocks.push(renderTable(
       ['block clients with ≥ N queries', 'clients blocked', 'bandwidth cut', 'still costs/year'],
       remediation.blocking.map((row) => [row.minQueries, row.blockedClients, formatShare(row.bandwidthCutShare), formatUsd(row.annualCost)]),
@@ -116,7 +119,9 @@ function remedies(evidence: Evidence): Section {
     claims.push({source: snippet.effect ? source : 'configuration guide', text: `Rate-limit in ${snippet.daemon}${snippet.effect ? `: ${snippet.effect}` : ' (not replayed on a capture: effect unknown)'}.`})
     blocks.push(snippet.config)
   }
-  for (const advice of remediation.advice) claims.push({source: 'NTP pool practice and the seeds', text: advice})
+  for (const advice of remediation.advice) claims.push({source: 'NTP pool practice, the NTP pool server and hard-coded IoT fleet incidents', text: advice})
+  const otherSource = evidence.change ? `billwatch correlate (${evidence.correlation?.repo ?? 'logs'})` : 'billwatch explain'
+  for (const text of remediation.other) claims.push({source: otherSource, text})
   return {blocks, claims, title: 'What to do'}
 }
 
