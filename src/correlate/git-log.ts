@@ -65,14 +65,13 @@ export async function* readCommits(repo: Repository, options: ReadCommitsOptions
   const inWindow = (ms: number) => ms >= lower && ms < upper && ranges.some(([since, until]) => ms >= since && ms < until)
   const starts = refsToWalk(repo)
   if (starts.length === 0) return
-  const walked = await walkHistory(repo, starts, (entry) => inWindow(entry.authorMs), options.onWalk)
-  for (const change of describeCommits(repo, walked).sort((a, b) => Date.parse(b.time) - Date.parse(a.time))) yield change
+  const hashes = await walkHistory(repo, starts, inWindow, options.onWalk)
+  for (const change of describeCommits(repo, commitTimes(repo, hashes)).sort((a, b) => Date.parse(b.time) - Date.parse(a.time))) yield change
 }
 
 /** The given commits (hashes), read as readCommits reads them, in the order given. */
-export async function readCommitsByHash(repo: Repository, hashes: string[]): Promise<Change[]> {
-  if (hashes.length === 0) return []
-  return describeCommits(repo, await walkHistory(repo, ['--no-walk=unsorted', ...hashes], () => true))
+export function readCommitsByHash(repo: Repository, hashes: string[]): Change[] {
+  return describeCommits(repo, commitTimes(repo, hashes))
 }
 
 function describeCommits(repo: Repository, walked: WalkedCommit[]): Change[] {
@@ -82,7 +81,7 @@ function describeCommits(repo: Repository, walked: WalkedCommit[]): Change[] {
   return walked.map((w) => toChange(w, raw.get(w.hash), files.get(w.hash) ?? []))
 }
 
-/** What the first pass over the graph keeps of a commit: git-formatted hashes and times only. */
+/** A commit's hashes and times as git formats them (`%H %P %at %ct`): nothing a message can reach. */
 interface WalkedCommit {
   hash: string
   parents: string[]
@@ -91,16 +90,13 @@ interface WalkedCommit {
 }
 
 const HASH = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/
-const WALK_FIELDS = 4
 
-/** Every commit `revs` reach (`%H %P %at %ct`, NUL-separated), keeping those `keep` accepts; never git's date limits. */
-async function walkHistory(
-  repo: Repository,
-  revs: string[],
-  keep: (commit: WalkedCommit) => boolean,
-  onWalk?: (walked: number) => void,
-): Promise<WalkedCommit[]> {
-  const args = ['log', '-z', '--no-color', '--format=%H%x00%P%x00%at%x00%ct', ...revs, '--']
+/**
+ * The hashes of every commit `revs` reach whose author time `keep` accepts: one pass over the whole
+ * graph reading only `%H %at` (NUL-separated), never git's date limits.
+ */
+async function walkHistory(repo: Repository, revs: string[], keep: (authorMs: number) => boolean, onWalk?: (walked: number) => void): Promise<string[]> {
+  const args = ['log', '-z', '--no-color', '--no-show-signature', '--format=%H%x00%at', ...revs, '--']
   const child = spawn('git', gitArgs(repo.path, args), {stdio: ['ignore', 'pipe', 'pipe']})
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
@@ -108,19 +104,21 @@ async function walkHistory(
     child.on('error', fail)
     child.on('close', (code) => done(code ?? 1))
   })
-  const kept: WalkedCommit[] = []
-  const fields: string[] = []
+  const kept: string[] = []
+  let hash: null | string = null
   let pending = ''
   let count = 0
   const take = (field: string) => {
-    fields.push(field)
-    if (fields.length < WALK_FIELDS) return
-    const [hash = '', parents = '', authorSec = '', committerSec = ''] = fields.splice(0, WALK_FIELDS)
-    const commit = {authorMs: Number(authorSec) * 1000, committerMs: Number(committerSec) * 1000, hash, parents: parents === '' ? [] : parents.split(' ')}
-    if (!HASH.test(hash) || !Number.isFinite(commit.authorMs) || !Number.isFinite(commit.committerMs) || !commit.parents.every((p) => HASH.test(p))) {
-      throw new BillwatchError('E_GIT', 'unexpected git log output', {expected: 'hash, parents and times of each commit', file: repo.path})
+    if (hash === null) {
+      hash = field
+      return
     }
-    if (keep(commit)) kept.push(commit)
+    const authorMs = Number(field) * 1000
+    if (!HASH.test(hash) || field === '' || !Number.isFinite(authorMs)) {
+      throw new BillwatchError('E_GIT', 'unexpected git log output', {expected: 'the hash and author time of each commit', file: repo.path})
+    }
+    if (keep(authorMs)) kept.push(hash)
+    hash = null
     if (++count % 10_000 === 0) onWalk?.(count)
   }
   try {
@@ -140,6 +138,26 @@ async function walkHistory(
   return kept
 }
 
+const BATCH = 2000
+
+/** Parents and both times of the given commits (`git log --no-walk --stdin`, NUL-separated), in the order given. */
+function commitTimes(repo: Repository, hashes: string[]): WalkedCommit[] {
+  const out: WalkedCommit[] = []
+  for (let i = 0; i < hashes.length; i += BATCH) {
+    const input = `${hashes.slice(i, i + BATCH).join('\n')}\n`
+    const fields = gitBuffer(repo.path, ['log', '--no-walk=unsorted', '--stdin', '-z', '--no-color', '--no-show-signature', '--format=%H%x00%P%x00%at%x00%ct'], input).toString('latin1').split('\0')
+    for (let f = 0; f + 3 < fields.length; f += 4) {
+      const [hash = '', parents = '', authorSec = '', committerSec = ''] = fields.slice(f, f + 4).map((x) => x.replace(/^\n/, ''))
+      const commit = {authorMs: Number(authorSec) * 1000, committerMs: Number(committerSec) * 1000, hash, parents: parents === '' ? [] : parents.split(' ')}
+      if (!HASH.test(hash) || authorSec === '' || !Number.isFinite(commit.authorMs) || !Number.isFinite(commit.committerMs) || !commit.parents.every((p) => HASH.test(p))) {
+        throw new BillwatchError('E_GIT', 'unexpected git log output', {expected: 'hash, parents and times of each commit', file: repo.path})
+      }
+      out.push(commit)
+    }
+  }
+  return out
+}
+
 /** HEAD (when it has a commit) and every branch, tag and remote; not the stash or notes, which are not history. */
 function refsToWalk(repo: Repository): string[] {
   const refs = git(repo.path, ['for-each-ref', '--count=1', '--format=%(objectname)', 'refs/heads', 'refs/tags', 'refs/remotes'])
@@ -155,8 +173,6 @@ interface RawCommit {
   committerZone: string
   message: string
 }
-
-const BATCH = 2000
 
 /**
  * Reads commit objects with `git cat-file --batch`: each comes with its byte length, so nothing inside a

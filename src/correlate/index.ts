@@ -52,7 +52,7 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
     }
     for await (const change of readCommits(repo, read)) commits.push(change)
     commitsRead = commits.length
-    commits = await foldSameChanges(repo, commits)
+    commits = foldSameChanges(repo, commits)
   }
   const inRange = (c: Change) => Date.parse(c.time) >= since && Date.parse(c.time) < until
   const apt = options.aptLogs.flatMap((file) => parseAptHistory(readLogText(file), file, options.logZone)).filter(inRange)

@@ -13,7 +13,7 @@ import type {Change, SameChange} from './types.js'
 /** Branch commits a merge kept as a candidate (its branch lies outside the window) cites, newest first. */
 const BRANCH_COMMITS_CITED = 3
 
-export async function foldSameChanges(repo: Repository, changes: Change[]): Promise<Change[]> {
+export function foldSameChanges(repo: Repository, changes: Change[]): Change[] {
   const byHash = new Map(changes.filter((c) => c.commit !== null).map((c) => [c.commit as string, c]))
   /** A folded commit → the change that now stands for it. */
   const foldedInto = new Map<string, Change>()
@@ -37,7 +37,7 @@ export async function foldSameChanges(repo: Repository, changes: Change[]): Prom
       continue
     }
     // The branch's commits were made before the window: the merge is the change's only trace in it.
-    const cited = await readCommitsByHash(repo, branch.slice(0, BRANCH_COMMITS_CITED))
+    const cited = readCommitsByHash(repo, branch.slice(0, BRANCH_COMMITS_CITED))
     merge.sameChangeIn.push(...cited.map((c) => citation(c, 'branch')))
   }
   return changes.filter((c) => c.commit === null || !foldedInto.has(c.commit))

@@ -33,6 +33,17 @@ describe('reading a configuration history', () => {
   afterAll(() => tmp.cleanup())
   let n = 0
   const fresh = () => initRepo(join(tmp.dir, `repo-${++n}`))
+  /** A repository whose ntp install is on branch `branch` (made at `day`T10:00Z); master edits hosts an hour later. */
+  const installOnBranch = (branch: string, day: string, base = '2014-03-20') => {
+    const dir = fresh()
+    commitAt(dir, `${base}T09:00:00+0000`, 'Initial Checkin', {hosts: 'a\n'})
+    git(dir, ['checkout', '-q', '-b', branch])
+    const install = commitAt(dir, `${day}T10:00:00+0000`, NTP_INSTALL, {'ntp.conf': NTP_CONF})
+    git(dir, ['checkout', '-q', 'master'])
+    commitAt(dir, `${day}T11:00:00+0000`, 'edit hosts', {hosts: 'b\n'})
+    return {dir, install}
+  }
+  const mergeAt = (dir: string, date: string) => git(dir, ['merge', '-q', '--no-ff', '-m', 'Merge branch ntp', 'ntp'], {GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date})
 
   it('finds commits behind one whose clock was wrong (a backwards date must not end the walk)', async () => {
     const dir = fresh()
@@ -76,13 +87,8 @@ describe('reading a configuration history', () => {
   })
 
   it('makes a merge that only repeats its branch one candidate with the branch commit, citing the merge', async () => {
-    const dir = fresh()
-    commitAt(dir, '2014-03-20T09:00:00+0000', 'Initial Checkin', {hosts: 'a\n'})
-    git(dir, ['checkout', '-q', '-b', 'ntp'])
-    const install = commitAt(dir, '2014-03-29T10:00:00+0000', NTP_INSTALL, {'ntp.conf': NTP_CONF})
-    git(dir, ['checkout', '-q', 'master'])
-    commitAt(dir, '2014-03-29T11:00:00+0000', 'edit hosts', {hosts: 'b\n'})
-    git(dir, ['merge', '-q', '--no-ff', '-m', 'Merge branch ntp', 'ntp'], {GIT_AUTHOR_DATE: '2014-03-29T12:00:00+0000', GIT_COMMITTER_DATE: '2014-03-29T12:00:00+0000'})
+    const {dir, install} = installOnBranch('ntp', '2014-03-29')
+    mergeAt(dir, '2014-03-29T12:00:00+0000')
     const merge = git(dir, ['rev-parse', 'HEAD'])
     const found = await candidates(dir)
     expect(found.filter(touchesNtp)).toHaveLength(1)
@@ -92,12 +98,7 @@ describe('reading a configuration history', () => {
   })
 
   it('keeps a merge with an edit of its own as a change of its own', async () => {
-    const dir = fresh()
-    commitAt(dir, '2014-03-20T09:00:00+0000', 'Initial Checkin', {hosts: 'a\n'})
-    git(dir, ['checkout', '-q', '-b', 'ntp'])
-    const install = commitAt(dir, '2014-03-29T10:00:00+0000', NTP_INSTALL, {'ntp.conf': NTP_CONF})
-    git(dir, ['checkout', '-q', 'master'])
-    commitAt(dir, '2014-03-29T11:00:00+0000', 'edit hosts', {hosts: 'b\n'})
+    const {dir, install} = installOnBranch('ntp', '2014-03-29')
     git(dir, ['merge', '-q', '--no-ff', '--no-commit', 'ntp'])
     commitAt(dir, '2014-03-29T12:00:00+0000', 'Merge branch ntp, and open the firewall', {'nftables.conf': 'accept udp dport 123\n'})
     const merge = git(dir, ['rev-parse', 'HEAD'])
@@ -107,13 +108,8 @@ describe('reading a configuration history', () => {
   })
 
   it('keeps a merge of a branch made before the window, citing the branch commit', async () => {
-    const dir = fresh()
-    commitAt(dir, '2014-03-01T09:00:00+0000', 'Initial Checkin', {hosts: 'a\n'})
-    git(dir, ['checkout', '-q', '-b', 'ntp'])
-    const install = commitAt(dir, '2014-03-02T10:00:00+0000', NTP_INSTALL, {'ntp.conf': NTP_CONF})
-    git(dir, ['checkout', '-q', 'master'])
-    commitAt(dir, '2014-03-03T11:00:00+0000', 'edit hosts', {hosts: 'b\n'})
-    git(dir, ['merge', '-q', '--no-ff', '-m', 'Merge branch ntp', 'ntp'], {GIT_AUTHOR_DATE: '2014-03-29T12:00:00+0000', GIT_COMMITTER_DATE: '2014-03-29T12:00:00+0000'})
+    const {dir, install} = installOnBranch('ntp', '2014-03-02', '2014-03-01')
+    mergeAt(dir, '2014-03-29T12:00:00+0000')
     const found = await candidates(dir)
     expect(found).toHaveLength(1)
     expect(found[0]).toMatchObject({subject: 'Merge branch ntp', sameChangeIn: [{commit: install, relation: 'branch', time: '2014-03-02T10:00:00Z'}]})
@@ -121,12 +117,7 @@ describe('reading a configuration history', () => {
   })
 
   it('makes a cherry-pick and its original one candidate', async () => {
-    const dir = fresh()
-    commitAt(dir, '2014-03-20T09:00:00+0000', 'Initial Checkin', {hosts: 'a\n'})
-    git(dir, ['checkout', '-q', '-b', 'staging'])
-    const original = commitAt(dir, '2014-03-29T10:00:00+0000', NTP_INSTALL, {'ntp.conf': NTP_CONF})
-    git(dir, ['checkout', '-q', 'master'])
-    commitAt(dir, '2014-03-29T11:00:00+0000', 'edit hosts', {hosts: 'b\n'})
+    const {dir, install: original} = installOnBranch('staging', '2014-03-29')
     git(dir, ['cherry-pick', original], {GIT_COMMITTER_DATE: '2014-03-29T18:00:00+0000'})
     const picked = git(dir, ['rev-parse', 'HEAD'])
     expect(picked).not.toBe(original)
