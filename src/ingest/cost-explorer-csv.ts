@@ -15,8 +15,8 @@ export interface ParsedCostExplorerCsv {
  * (`YYYY-MM-DD`) or month. `($)` columns are cost in USD; any other `(unit)` suffix is usage in that
  * unit. The transposed layout (months as columns, groups as rows) is read too.
  */
-export async function parseCostExplorerCsv(path: string): Promise<ParsedCostExplorerCsv> {
-  const {header, rows} = await readSmallCsv(path)
+export async function parseCostExplorerCsv(readPath: string, path = readPath): Promise<ParsedCostExplorerCsv> {
+  const {header, rows} = await readSmallCsv(readPath, path)
   const dimension = header[0] ?? ''
   const groups = header.slice(1).map((name, i) => ({column: i + 1, ...splitSuffix(name)}))
   const transposed = groups.length > 0 && groups.filter((g) => !/^total/i.test(g.name)).every((g) => parseMonthName(g.name) !== undefined)
