@@ -44,7 +44,9 @@ async function streamMember(path: string, open: (name: string) => Sink, stopAfte
       const ready = sink.write(chunk)
       if (ready instanceof Promise) pending = ready
       if (final) {
+        // An ended stream emits no 'drain': nothing is left to wait for.
         finished = true
+        pending = undefined
         sink.done()
       }
       if (bytes >= stopAfter && !final) {
