@@ -243,9 +243,10 @@ async function scanColumnar(store: Store, path: string, kind: FormatKind, contai
   await store.run(`INSERT INTO ${STAGING_TABLE} (day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency, provider, usage_base, list_cost)
     SELECT day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency, provider, usage_base, list_cost
     FROM ${scanTable} WHERE row_kind = 'usage' AND usage_lines > 0 AND usage_type IS NOT NULL AND usage_type <> '' AND day IS NOT NULL`)
+  // A charge without a date (a DBR's rounding line) belongs to the month the file bills.
   await store.run(`INSERT INTO ${STAGED_CHARGES} (day, provider, account, region, service, category, cost, list_cost, currency)
-    SELECT day, provider, account, region, service, category, cost, list_cost, currency
-    FROM ${scanTable} WHERE row_kind = 'charge' AND day IS NOT NULL`)
+    SELECT coalesce(day, (SELECT date_trunc('month', min(day)) FROM ${scanTable})), provider, account, region, service, category, cost, list_cost, currency
+    FROM ${scanTable} WHERE row_kind = 'charge'`)
   const totals = await store.one<{line_items: number; billing_start: null | string; billing_end: null | string}>(
     `SELECT coalesce(sum(line_items), 0)::BIGINT AS line_items,
             strftime(min(billing_start), '%Y-%m-%d') AS billing_start, strftime(max(billing_end), '%Y-%m-%d') AS billing_end
