@@ -275,3 +275,23 @@ export function focus(version: '1.0' | '1.0-sample' | '1.1' | '1.2', days: Egres
   // The sample quotes strings (its header too) and writes null as a bare NULL.
   return csv([columns, ...rows], {nullText: 'NULL', quoteStrings: true})
 }
+
+/**
+ * Google Cloud rows as Google's FOCUS BigQuery view writes them (billing-exports-2.md §1.6–1.7):
+ * lower-case ChargeCategory, ConsumedUnit `bytes`, PricingUnit `gibibyte`, the SKU description as
+ * ChargeDescription. Internet egress, inter-region egress (not internet) and a tax row.
+ */
+export function googleRows(day: string, egressBytes: number): FocusRow[] {
+  const base = {
+    BillingAccountId: '01A2B3-C4D5E6-F7G8H9', BillingCurrency: 'EUR', BillingPeriodEnd: monthAfter(day), BillingPeriodStart: `${day.slice(0, 7)}-01 00:00:00`, ChargeClass: null,
+    ChargeFrequency: 'Usage-Based', ChargePeriodEnd: `${nextDay(day)} 00:00:00`, ChargePeriodStart: `${day} 00:00:00`, InvoiceIssuerName: 'Google', ProviderName: 'Google Cloud',
+    PublisherName: 'Google', RegionId: 'us-central1', RegionName: 'us-central1', ServiceCategory: 'Networking', ServiceName: 'Compute Engine', SubAccountId: 'ntp-project',
+  }
+  return [
+    {...base, BilledCost: 1.2, ChargeCategory: 'usage', ChargeDescription: 'Network Internet Data Transfer Out from Americas to EMEA', ConsumedQuantity: egressBytes, ConsumedUnit: 'bytes',
+      EffectiveCost: 1.2, ListCost: 1.2, PricingQuantity: egressBytes / GB, PricingUnit: 'gibibyte', SkuId: 'F274-1692-F213'},
+    {...base, BilledCost: 0.1, ChargeCategory: 'usage', ChargeDescription: 'Network Inter Region Data Transfer Out from Americas to EMEA', ConsumedQuantity: 5 * GB, ConsumedUnit: 'bytes',
+      EffectiveCost: 0.1, ListCost: 0.1, PricingQuantity: 5, PricingUnit: 'gibibyte', SkuId: 'DE9E-AFBC-A15A'},
+    {...base, BilledCost: 0.3, ChargeCategory: 'tax', ChargeDescription: 'VAT', ConsumedQuantity: null, ConsumedUnit: null, EffectiveCost: 0.3, ListCost: 0, PricingQuantity: null, PricingUnit: null},
+  ]
+}

@@ -15,7 +15,7 @@ import {Store} from '../../src/store/index.js'
 import {storeStatus} from '../../src/store/status.js'
 import {runCli, tempDir} from '../helpers/cli.js'
 import {storeSnapshot} from '../helpers/store-snapshot.js'
-import {awsChargeRows, cur1, cur2, dbr, type EgressDay, focus, GB, otherProviderRows, usageReport, zipOf} from './billing-exports.js'
+import {awsChargeRows, cur1, cur2, dbr, type EgressDay, focus, GB, googleRows, otherProviderRows, usageReport, zipOf} from './billing-exports.js'
 
 /** Ground truth: AWS internet egress per day and region (a step on the 30th, as in the NTP pool server incident). */
 const DAYS: EgressDay[] = [
@@ -23,6 +23,8 @@ const DAYS: EgressDay[] = [
   {bytes: {'eu-west-1': 654_321, 'us-east-1': 4_404_019, 'us-west-2': 999_999}, day: '2024-03-29'},
   {bytes: {'eu-west-1': 7, 'us-east-1': 8_900_113_820, 'us-west-2': 2_000_000}, day: '2024-03-30'},
 ]
+/** Google Cloud's internet egress in the FOCUS 1.1 file, in bytes as its view writes them. */
+const GOOGLE_EGRESS = 7_777_777_777
 const dailyEgress = (days: EgressDay[]) => days.map((d) => ({day: d.day, value: Object.values(d.bytes).reduce((a, b) => a + b, 0)}))
 
 describe('the same days from every AWS export', () => {
@@ -36,7 +38,7 @@ describe('the same days from every AWS export', () => {
     ['123456789012-aws-billing-detailed-line-items-2024-03.csv', dbr(DAYS, {resources: false})],
     ['focus-1.0-aws.csv', focus('1.0', DAYS)],
     ['focus-1.0-sample-shape.csv', focus('1.0-sample', DAYS, otherProviderRows('2024-03-30'))],
-    ['focus-1.1.csv', focus('1.1', DAYS)],
+    ['focus-1.1-with-google.csv', focus('1.1', DAYS, googleRows('2024-03-29', GOOGLE_EGRESS))],
     ['focus-1.2-aws.csv', focus('1.2', DAYS)],
   ]
 
@@ -55,7 +57,14 @@ describe('the same days from every AWS export', () => {
       // To the byte: GB with 12 decimals, split over 24 hours, adds up to well under one.
       aws.forEach((row, i) => expect(Math.abs(row.bytes - want[i]!.value)).toBeLessThan(1))
       // What anomalies reads is the same (plus, in the sample-shaped file, other providers' egress).
-      const others = name.includes('sample') ? {'2024-03-30': 10e9 + 3 * GB} : {}
+      const others = name.includes('sample') ? {'2024-03-30': 10e9 + 3 * GB} : name.includes('google') ? {'2024-03-29': GOOGLE_EGRESS} : {}
+      if (name.includes('google')) {
+        // Google's bytes are egress; its inter-region SKU is not; nor are the EUR costs added to the USD ones.
+        expect(series.usageTypes).toContain('Network Internet Data Transfer Out from Americas to EMEA')
+        expect(series.usageTypes).not.toContain('Network Inter Region Data Transfer Out from Americas to EMEA')
+        expect(series.currencies).toEqual(['EUR', 'USD'])
+        expect(series.total.points.every((p) => p.cost === null)).toBe(true)
+      }
       series.total.points.forEach((p, i) => expect(Math.abs(p.value - want[i]!.value - (others[p.day as keyof typeof others] ?? 0))).toBeLessThan(1))
     } finally {
       await store.close()
