@@ -6,6 +6,7 @@
 import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {DuckDBInstance} from '@duckdb/node-api'
 import Papa from 'papaparse'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -23,6 +24,11 @@ const DAYS: EgressDay[] = [
   {bytes: {'eu-west-1': 654_321, 'us-east-1': 4_404_019, 'us-west-2': 999_999}, day: '2024-03-29'},
   {bytes: {'eu-west-1': 7, 'us-east-1': 8_900_113_820, 'us-west-2': 2_000_000}, day: '2024-03-30'},
 ]
+function lowerCaseHeader(text: string): string {
+  const newline = text.indexOf('\n')
+  return text.slice(0, newline).toLowerCase() + text.slice(newline)
+}
+
 /** Google Cloud's internet egress in the FOCUS 1.1 file, in bytes as its view writes them. */
 const GOOGLE_EGRESS = 7_777_777_777
 const dailyEgress = (days: EgressDay[]) => days.map((d) => ({day: d.day, value: Object.values(d.bytes).reduce((a, b) => a + b, 0)}))
@@ -40,7 +46,45 @@ describe('the same days from every AWS export', () => {
     ['focus-1.0-sample-shape.csv', focus('1.0-sample', DAYS, otherProviderRows('2024-03-30'))],
     ['focus-1.1-with-google.csv', focus('1.1', DAYS, googleRows('2024-03-29', GOOGLE_EGRESS))],
     ['focus-1.2-aws.csv', focus('1.2', DAYS)],
+    // As an Athena/Glue table's CSV: every name lower-cased.
+    ['focus-1.2-glue-lowercase.csv', lowerCaseHeader(focus('1.2', DAYS))],
   ]
+
+  it('reads FOCUS as Parquet too (typed columns, not text)', async () => {
+    const csvPath = join(tmp.dir, 'focus-for-parquet.csv')
+    writeFileSync(csvPath, focus('1.0', DAYS))
+    const path = join(tmp.dir, 'focus-1.0.parquet')
+    const db = await DuckDBInstance.create(':memory:')
+    const connection = await db.connect()
+    await connection.run(`COPY (SELECT * FROM read_csv('${csvPath}', header = true)) TO '${path}' (FORMAT parquet)`)
+    connection.closeSync()
+    db.closeSync()
+    const store = await Store.open(join(tmp.dir, 'parquet.duckdb'))
+    try {
+      expect((await ingestFiles(store, [path])).files[0]).toMatchObject({container: 'parquet', format: 'focus'})
+      const series = await loadSeries(store, {})
+      series.total.points.forEach((p, i) => expect(Math.abs(p.value - dailyEgress(DAYS)[i]!.value)).toBeLessThan(1))
+    } finally {
+      await store.close()
+    }
+  })
+
+  it("reads Oracle's FOCUS with the 1.0-preview names it still writes (Provider, Region, UsageQuantity, UsageUnit)", async () => {
+    const path = join(tmp.dir, 'oci-focus-preview.csv')
+    const preview = {ConsumedQuantity: 'UsageQuantity', ConsumedUnit: 'UsageUnit', ProviderName: 'Provider', RegionId: 'Region'} as Record<string, string>
+    const text = focus('1.0', [], otherProviderRows('2024-03-30').filter((r) => r.ProviderName === 'Oracle'))
+    const [header, ...rest] = text.split('\n')
+    writeFileSync(path, [header!.split(',').map((c) => preview[c] ?? c).join(','), ...rest].join('\n'))
+    const store = await Store.open(join(tmp.dir, 'oci-preview.duckdb'))
+    try {
+      await ingestFiles(store, [path])
+      const status = await storeStatus(store)
+      expect(status.usageTypes).toEqual([{amount: 3 * GB, cost: 0, currency: 'USD', days: 1, provider: 'Oracle', unit: 'bytes', usageType: 'Outbound Data Transfer Zone 1'}])
+      expect(status.charges).toEqual([{category: 'Credit', cost: -1.25, currency: 'USD', days: 1, provider: 'Oracle'}])
+    } finally {
+      await store.close()
+    }
+  })
 
   it.each(files)('%s gives the daily internet egress bytes of the ground truth', async (name, content) => {
     const path = join(tmp.dir, name)
