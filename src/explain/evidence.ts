@@ -7,7 +7,7 @@
 import {resolve} from 'node:path'
 
 import {analyseAnomalies, type AnomaliesResult, type Step} from '../anomalies/index.js'
-import {isInternetEgress, isInternetIngress} from '../aws/usage-types.js'
+import {isEgressUsage, isInternetIngress} from '../aws/usage-types.js'
 import {correlate, type Candidate, type CorrelateResult, stepInput} from '../correlate/index.js'
 import {loadKnowledge} from '../correlate/knowledge.js'
 import {isoSeconds} from '../correlate/time.js'
@@ -35,14 +35,19 @@ export interface MonthTotal {
   days: number
   egressBytes: number
   ingressBytes: number
-  /** Egress cost the exports state; null when they carry none (e.g. the legacy usage report). */
-  egressCostUsd: null | number
+  /** Egress cost the exports state, in egressCurrency; null when they carry none (e.g. the legacy usage report) or bill it in several currencies. */
+  egressCost: null | number
+  egressCurrency: null | string
 }
 
 export interface BillEvidence {
-  /** What the step adds to the bill, from `anomalies` (same pricing, same figures). */
-  monthlyDeltaUsd: number
-  yearlyDeltaUsd: number
+  /** What the step adds to the bill, from `anomalies` (same pricing, same figures), in `currency`. */
+  monthlyDelta: number
+  yearlyDelta: number
+  currency: string
+  /** The same, only when `currency` is USD (never converted). */
+  monthlyDeltaUsd?: number
+  yearlyDeltaUsd?: number
   pricing: string
   costStepDate: null | string
   months: MonthTotal[]
@@ -93,7 +98,10 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
 
   // The month totals are only shown with the bill, which needs a step.
   const bill = step && anomalies
-    ? {costStepDate: step.costStepDate, monthlyDeltaUsd: step.monthlyCostUsd, months: await monthTotals(store), pricing: anomalies.pricing.label, yearlyDeltaUsd: step.yearlyCostUsd}
+    ? {
+        costStepDate: step.costStepDate, currency: step.currency, monthlyDelta: step.monthlyCost, months: await monthTotals(store), pricing: anomalies.pricing.label, yearlyDelta: step.yearlyCost,
+        ...(step.currency === 'USD' ? {monthlyDeltaUsd: step.monthlyCost, yearlyDeltaUsd: step.yearlyCost} : {}),
+      }
     : null
   const symmetry = anomalies ? await symmetryAfter(store, step?.date ?? anomalies.firstDay) : null
   if (anomalies && !symmetry) missing.push({evidence: 'ingress', how: 'ingest a report that includes DataTransfer-In-Bytes', why: 'no inbound (DataTransfer-In) usage to compare with egress'})
@@ -178,26 +186,32 @@ async function optionalNoData<T>(fn: () => Promise<T>): Promise<T | null> {
 
 /** Per month: internet egress and ingress bytes and egress cost, from the store's `usage` view. */
 async function monthTotals(store: Store): Promise<MonthTotal[]> {
-  const rows = await store.all<{usage_type: string; month: string; days: number; bytes: number; cost: null | number}>(
-    `SELECT usage_type, strftime(day, '%Y-%m') AS month, count(DISTINCT day) AS days, sum(amount) AS bytes,
+  const rows = await store.all<{usage_type: string; usage_base: string; currency: null | string; month: string; days: number; bytes: number; cost: null | number}>(
+    `SELECT usage_type, usage_base, currency, strftime(day, '%Y-%m') AS month, count(DISTINCT day) AS days, sum(amount) AS bytes,
             CASE WHEN count(cost) = 0 THEN NULL ELSE sum(cost) END AS cost
      FROM usage WHERE unit = 'bytes' GROUP BY ALL ORDER BY month`,
   )
-  const byMonth = new Map<string, MonthTotal>()
+  const byMonth = new Map<string, MonthTotal & {currencies: Set<string>}>()
   for (const row of rows) {
-    const egress = isInternetEgress(row.usage_type)
+    const egress = isEgressUsage(row.usage_type, row.usage_base)
     if (!egress && !isInternetIngress(row.usage_type)) continue
-    const month = byMonth.get(row.month) ?? {days: 0, egressBytes: 0, egressCostUsd: null, ingressBytes: 0, month: row.month}
+    const month = byMonth.get(row.month) ?? {currencies: new Set<string>(), days: 0, egressBytes: 0, egressCost: null, egressCurrency: null, ingressBytes: 0, month: row.month}
     month.days = Math.max(month.days, row.days)
     if (egress) {
       month.egressBytes += row.bytes
-      if (row.cost !== null) month.egressCostUsd = (month.egressCostUsd ?? 0) + row.cost
+      if (row.cost !== null) {
+        month.egressCost = (month.egressCost ?? 0) + row.cost
+        month.currencies.add(row.currency ?? '')
+      }
     } else {
       month.ingressBytes += row.bytes
     }
     byMonth.set(row.month, month)
   }
-  return [...byMonth.values()]
+  // Costs in several currencies are not added: the month shows none.
+  return [...byMonth.values()].map(({currencies, ...month}) => (currencies.size > 1
+    ? {...month, egressCost: null, egressCurrency: null}
+    : {...month, egressCurrency: [...currencies][0] || null}))
 }
 
 /**
@@ -208,15 +222,15 @@ async function monthTotals(store: Store): Promise<MonthTotal[]> {
  * direction counts as zero for it (AWS writes no line for usage it did not see), not as a day to skip.
  */
 async function symmetryAfter(store: Store, from: string): Promise<null | SymmetryEvidence> {
-  const rows = await store.all<{day: string; usage_type: string; bytes: number}>(
-    `SELECT strftime(day, '%Y-%m-%d') AS day, usage_type, sum(amount) AS bytes FROM usage
+  const rows = await store.all<{day: string; usage_type: string; usage_base: string; bytes: number}>(
+    `SELECT strftime(day, '%Y-%m-%d') AS day, usage_type, usage_base, sum(amount) AS bytes FROM usage
      WHERE unit = 'bytes' AND day >= $1::DATE GROUP BY ALL`,
     [from],
   )
   const egress = new Map<string, number>()
   const ingress = new Map<string, number>()
   for (const row of rows) {
-    if (isInternetEgress(row.usage_type)) egress.set(row.day, (egress.get(row.day) ?? 0) + row.bytes)
+    if (isEgressUsage(row.usage_type, row.usage_base)) egress.set(row.day, (egress.get(row.day) ?? 0) + row.bytes)
     else if (isInternetIngress(row.usage_type)) ingress.set(row.day, (ingress.get(row.day) ?? 0) + row.bytes)
   }
   if (egress.size === 0 || ingress.size === 0) return null

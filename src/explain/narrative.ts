@@ -4,7 +4,7 @@
  */
 import {basename} from 'node:path'
 
-import {formatAmount, formatBytes, formatCount, formatCountOf, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {formatAmount, formatBytes, formatCount, formatCountOf, formatRatio, formatMoney, formatShare, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
 import type {Evidence, MonthTotal} from './evidence.js'
 import {whenMade} from '../correlate/rank.js'
@@ -32,7 +32,7 @@ export function buildNarrative(evidence: Evidence): Section[] {
     const unitText = (v: number) => formatAmount(v, step.unit)
     const claims: Claim[] = [
       {source: usageSource, text: `${step.usageType} went ${step.direction} ${formatRatio(step.ratio)} on ${step.date}: from ${unitText(step.levelBefore)}/day to ${unitText(step.levelAfter)}/day.`},
-      {source: `${usageSource}; ${bill.pricing}`, text: `At that level the bill changes by ${formatUsd(bill.monthlyDeltaUsd)} a month, ${formatUsd(bill.yearlyDeltaUsd)} a year.`},
+      {source: `${usageSource}; ${bill.pricing}`, text: `At that level the bill changes by ${formatMoney(bill.monthlyDelta, bill.currency)} a month, ${formatMoney(bill.yearlyDelta, bill.currency)} a year.`},
     ]
     if (bill.costStepDate && bill.costStepDate !== step.date) {
       claims.push({source: usageSource, text: `The monthly free allowance absorbed it at first: the cost step falls on ${bill.costStepDate}, the usage step on ${step.date}.`})
@@ -134,7 +134,7 @@ function monthTable(evidence: Evidence): string {
 export function monthTableCells(months: MonthTotal[]): {headers: string[]; rows: Array<Array<number | string>>} {
   return {
     headers: ['month', 'days', 'egress', 'ingress', 'egress cost'],
-    rows: months.map((m) => [m.month, m.days, formatBytes(m.egressBytes), formatBytes(m.ingressBytes), m.egressCostUsd === null ? 'not in export' : formatUsd(m.egressCostUsd)]),
+    rows: months.map((m) => [m.month, m.days, formatBytes(m.egressBytes), formatBytes(m.ingressBytes), m.egressCost === null ? 'not in export' : formatMoney(m.egressCost, m.egressCurrency)]),
   }
 }
 
