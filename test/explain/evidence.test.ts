@@ -112,4 +112,20 @@ describe('explain: evidence and remedies', () => {
     expect(withNtp.remediation.other).toEqual([])
     expect(renderText(buildNarrative(withNtp))).toContain('NTP remedies, because the change behind the step names NTP')
   })
+
+  it('tells the story from a correlate result an older billwatch saved (no committer time, no sameChangeIn)', async () => {
+    await ingest(usage(new Set()).rows)
+    const repo = initRepo(join(tmp.dir, 'etc-old'))
+    commitAt(repo, '2014-02-01T09:00:00+0000', 'Initial Checkin', {hosts: '127.0.0.1 localhost\n'})
+    commitAt(repo, '2014-02-14T10:00:00+0000', 'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6 amd64\n', {'ntp.conf': 'server 0.pool.ntp.org\n'})
+    const fresh = await gatherEvidence(store, {repo})
+    const saved = structuredClone(fresh.correlation!)
+    for (const step of saved.steps) for (const c of step.candidates as unknown as Array<Record<string, unknown>>) {
+      delete c.committerTime
+      delete c.sameChangeIn
+    }
+    await store.saveEvidence('correlate', repo, saved)
+    const text = renderText(buildNarrative(await gatherEvidence(store)))
+    expect(text).toContain('made 2014-02-14 10:00 UTC, 0.6 days before the step')
+  })
 })
