@@ -196,14 +196,15 @@ export function utcMinute(iso: string): string {
 
 /** When the change was made, and when it was committed if that was another minute (a rebase, cherry-pick or amend). */
 export function whenMade(c: Change): string {
-  const committed = c.committerTime === null ? null : toUtc(c.committerTime)
+  // Results saved by an older billwatch have no committer time.
+  const committed = c.committerTime == null ? null : toUtc(c.committerTime)
   const note = committed !== null && utcMinute(committed) !== utcMinute(c.time) ? ` (committed ${utcMinute(committed)})` : ''
   return `${utcMinute(c.time)}${note}`
 }
 
 /** "; the same change as merge 1a2b3c4 (…)" for the other commits that record it. */
 function sameChangeNote(c: Change): string {
-  if (c.sameChangeIn.length === 0) return ''
+  if (!c.sameChangeIn?.length) return ''
   const words = {branch: 'branch commit', 'cherry-pick': 'cherry-pick', merge: 'merge'} as const
   const parts = c.sameChangeIn.map((s) => `${words[s.relation]} ${s.commit.slice(0, 7)} (${utcMinute(s.relation === 'branch' ? s.time : s.committedTime)})`)
   return `; the same change as ${parts.join(', ')}`

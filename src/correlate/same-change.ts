@@ -1,7 +1,8 @@
 /**
  * One change, one candidate. A history records the same edit in several commits when it is
  * - merged: a merge whose diff (against its first parent) only repeats the commits of its branch —
- *   git's combined diff (`--cc`) shows nothing of its own;
+ *   git's combined diff (`--cc`) shows nothing of its own (a merge with edits of its own stays a change,
+ *   with just the files it edited itself when its branch's commits are candidates already);
  * - cherry-picked or rebased onto another branch while the original stays reachable: the same patch
  *   (git patch-id) by the same author at the same author time.
  * Each such set becomes the one commit that made the change, citing the others in `sameChangeIn`.
@@ -28,14 +29,19 @@ export function foldSameChanges(repo: Repository, changes: Change[]): Change[] {
   }
 
   const merges = changes.filter((c) => c.commit !== null && c.parents.length > 1 && !foldedInto.has(c.commit))
-  for (const merge of pureMerges(repo, merges)) {
+  const ownEdits = mergeOwnEdits(repo, merges)
+  for (const merge of merges) {
+    const own = ownEdits.get(merge.commit!) ?? new Set<string>()
     const branch = branchCommits(repo, merge)
     const inWindow = [...new Set(branch.map(standsFor).filter((c): c is Change => c !== undefined && c !== merge))]
     if (inWindow.length > 0) {
       for (const change of inWindow) change.sameChangeIn.push(citation(merge, 'merge'))
-      foldedInto.set(merge.commit!, inWindow[0]!)
+      // A merge that only repeats its branch is that change; one with edits of its own stays, with just those files.
+      if (own.size === 0) foldedInto.set(merge.commit!, inWindow[0]!)
+      else merge.files = merge.files.filter((f) => own.has(f.path))
       continue
     }
+    if (own.size > 0) continue
     // The branch's commits were made before the window: the merge is the change's only trace in it.
     const cited = readCommitsByHash(repo, branch.slice(0, BRANCH_COMMITS_CITED))
     merge.sameChangeIn.push(...cited.map((c) => citation(c, 'branch')))
@@ -85,23 +91,51 @@ function patchIdsOf(repo: Repository, changes: Change[]): Map<string, string> {
 }
 
 /**
- * The merges whose combined diff is empty: every hunk of the result comes from one of the parents, so
- * the merge adds nothing its branch did not. A merge that resolved a conflict its own way (or added an
- * edit) has a hunk of its own and stays a change of its own.
+ * The paths each merge edited itself: those with a hunk in git's combined diff (`--cc`), i.e. a result
+ * that matches none of the parents there. A merge with none only repeats what its branches did; one
+ * that resolved a conflict its own way (or added an edit) has some.
  */
-function pureMerges(repo: Repository, merges: Change[]): Change[] {
-  if (merges.length === 0) return []
+function mergeOwnEdits(repo: Repository, merges: Change[]): Map<string, Set<string>> {
+  const own = new Map<string, Set<string>>()
+  if (merges.length === 0) return own
   const input = merges.map((m) => m.commit).join('\n')
-  const text = gitBuffer(repo.path, ['diff-tree', '--stdin', '--cc', '-p', '--no-ext-diff', '--no-textconv'], `${input}\n`).toString('latin1')
-  const own = new Set<string>()
+  const text = gitBuffer(repo.path, ['diff-tree', '--stdin', '--cc', '-p', '--no-ext-diff', '--no-textconv'], `${input}\n`).toString('utf8')
   const fed = new Set(merges.map((m) => m.commit as string))
-  let current = ''
+  let current: Set<string> | undefined
   // A section starts with the merge's hash on a line of its own; patch lines always carry a prefix.
   for (const line of text.split('\n')) {
-    if (fed.has(line)) current = line
-    else if (line.startsWith('diff --cc ') && current !== '') own.add(current)
+    if (fed.has(line)) {
+      current = new Set()
+      own.set(line, current)
+    } else if (line.startsWith('diff --cc ')) {
+      current?.add(unquotePath(line.slice('diff --cc '.length)))
+    }
   }
-  return merges.filter((m) => !own.has(m.commit as string))
+  return own
+}
+
+/** A path as git prints it in a patch header: as is, or C-quoted ("a\tb", octal bytes) when it must be. */
+export function unquotePath(text: string): string {
+  if (!text.startsWith('"') || !text.endsWith('"')) return text
+  const bytes: number[] = []
+  const escapes: Record<string, number> = {'"': 34, '\\': 92, a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11}
+  const inner = Buffer.from(text.slice(1, -1), 'utf8')
+  for (let i = 0; i < inner.length; i++) {
+    const byte = inner[i]!
+    if (byte !== 92) {
+      bytes.push(byte)
+      continue
+    }
+    const next = String.fromCharCode(inner[i + 1] ?? 0)
+    if (/[0-7]/.test(next)) {
+      bytes.push(Number.parseInt(inner.subarray(i + 1, i + 4).toString('latin1'), 8))
+      i += 3
+    } else {
+      bytes.push(escapes[next] ?? inner[i + 1]!)
+      i += 1
+    }
+  }
+  return Buffer.from(bytes).toString('utf8')
 }
 
 /** The commits a merge brings in: reachable from its other parents, not from its first. Newest first. */

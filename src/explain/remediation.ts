@@ -2,7 +2,7 @@ import type {Fleet, SuspectedNat} from '../behaviour/index.js'
 import type {Candidate} from '../correlate/index.js'
 import type {Knowledge} from '../correlate/knowledge.js'
 import {formatCount, formatCountOf, formatShare} from '../cli/format.js'
-import type {PcapReport, ThresholdRow} from '../pcap/report.js'
+import type {PcapReport, PortReport, ThresholdRow} from '../pcap/report.js'
 import type {ProbeResult} from '../probe/index.js'
 import {describeSetting, type LimiterResult, parseLimiterSetting} from '../ratelimit/index.js'
 
@@ -98,7 +98,7 @@ const SNIPPET_SETTINGS = {
  */
 export function remediation(capture: null | PcapReport, context: RemedyContext = {}): Remediation {
   const basis = ntpEvidence(capture, context)
-  const other = otherRemedies(basis, context.change ?? null)
+  const other = otherRemedies(basis, capture, context.change ?? null)
   if (basis.length === 0) return {advice: [], blocking: [], ntpEvidence: [], other, rateLimiting: [], snippets: []}
   const findings = ntpFindings(capture)
   const results = findings.rateLimiting?.results ?? []
@@ -127,11 +127,18 @@ export function remediation(capture: null | PcapReport, context: RemedyContext =
   }
 }
 
-/** Without NTP evidence, the remedy the change supports (or why there is none); with it, nothing more. */
-function otherRemedies(basis: string[], change: Candidate | null): string[] {
+/** Without NTP evidence, the remedies the capture and the change support (or why there is none); with it, nothing more. */
+function otherRemedies(basis: string[], capture: null | PcapReport, change: Candidate | null): string[] {
   if (basis.length > 0) return []
-  if (change) {
-    return [`Nothing points at NTP, so no rate-limit or pool advice. The evidence points at "${change.subject}"${change.commit ? ` (commit ${change.commit.slice(0, 10)})` : ''}: undo or restrict it if it was not meant to serve the internet, then check that the next days' egress falls back.`]
+  const out: string[] = []
+  const top = capture?.byPort.reduce<null | PortReport>((best, p) => (best === null || p.share > best.share ? p : best), null)
+  if (top && top.port !== null) {
+    const ss = top.protocol === 'udp' ? 'ss -lunp' : 'ss -ltnp'
+    out.push(`The capture puts ${formatShare(top.share)} of outbound bytes on ${top.protocol} ${top.port}: find what listens there (${ss} on the server) and restrict whom it answers.`)
   }
-  return ['Nothing points at NTP (no NTP traffic in a capture, no change that names it, no probe answered), and no change was found: no remedy can be drawn yet. Gather the missing evidence below.']
+  if (change) {
+    out.push(`The evidence points at "${change.subject}"${change.commit ? ` (commit ${change.commit.slice(0, 10)})` : ''}: undo or restrict it if it was not meant to serve the internet, then check that the next days' egress falls back.`)
+  }
+  const none = out.length === 0 ? ' No change was found either: no remedy can be drawn yet; gather the missing evidence below.' : ''
+  return [`Nothing points at NTP (no NTP traffic in a capture, no change that names it, no probe answered), so no rate-limit or pool advice.${none}`, ...out]
 }

@@ -29,7 +29,7 @@ const NTP_CONF = 'server 0.pool.ntp.org\nrestrict -4 default kod notrap nomodify
 const FAKE_HASH = 'f'.repeat(40)
 
 /** Where the true change sits in the history. */
-const PLACEMENTS = ['master', 'side', 'merged', 'merged-late', 'cherry-picked', 'rebased'] as const
+const PLACEMENTS = ['master', 'side', 'merged', 'merged-own-edit', 'merged-late', 'cherry-picked', 'rebased'] as const
 
 /** Messages that would have forged records in a separator-based reader; none names a service in its subject. */
 const hostileMessage = fc.oneof(
@@ -82,13 +82,15 @@ function build(dir: string, h: History): Built {
   let masterTip = 0
   const data = (text: string) => `data ${Buffer.byteLength(text)}\n${text}\n`
   const stamp = (ms: number, zone: string) => `${Math.floor(ms / 1000)} ${zone}`
-  const commit = (ref: string, o: {message: string; authorMs: number; committerMs: number; zone: string; from: number; merge?: number; file: string; content: string}) => {
+  const commit = (ref: string, o: {message: string; authorMs: number; committerMs: number; zone: string; from: number; merge?: number; file: string; content: string; alsoMotd?: string}) => {
     mark += 1
     stream += `commit ${ref}\nmark :${mark}\nauthor ops <ops@example.org> ${stamp(o.authorMs, o.zone)}\ncommitter root <root@example.org> ${stamp(o.committerMs, o.zone)}\n`
     stream += data(o.message)
     if (o.from > 0) stream += `from :${o.from}\n`
     if (o.merge !== undefined) stream += `merge :${o.merge}\n`
-    stream += `M 100644 inline ${o.file}\n${data(o.content)}\n`
+    stream += `M 100644 inline ${o.file}\n${data(o.content)}`
+    if (o.alsoMotd !== undefined) stream += `M 100644 inline motd\n${data(o.alsoMotd)}`
+    stream += '\n'
     written.push({authorMs: o.authorMs, mark, message: o.message})
     return mark
   }
@@ -107,18 +109,19 @@ function build(dir: string, h: History): Built {
     commit(ref, {authorMs: trueTime, committerMs, content: NTP_CONF, file: 'ntp.conf', from, message: TRUE_MESSAGE, zone: h.trueZone})
   const cites: Built['cites'] = []
   let trueCommitterMs = trueTime
-  const onSide = ['side', 'merged', 'merged-late', 'cherry-picked'].includes(h.placement)
+  const onSide = ['side', 'merged', 'merged-own-edit', 'merged-late', 'cherry-picked'].includes(h.placement)
   if (h.placement === 'master') masterTip = trueChange('refs/heads/master', masterTip)
   if (h.placement === 'rebased') {
     trueCommitterMs = trueTime + h.rebaseDays * DAY
     masterTip = trueChange('refs/heads/master', masterTip, trueCommitterMs)
   }
   const side = onSide ? trueChange('refs/heads/side', masterTip) : 0
-  if (h.placement === 'merged' || h.placement === 'merged-late') {
-    const at = h.placement === 'merged' ? trueTime + h.mergeAfterHours * HOUR : STEP_START + 3 * DAY
-    // The merge's tree is the master tip's plus the branch's file: nothing of its own.
-    masterTip = commit('refs/heads/master', {authorMs: at, committerMs: at, content: NTP_CONF, file: 'ntp.conf', from: masterTip, merge: side, message: "Merge branch 'side'", zone: '+0000'})
-    if (h.placement === 'merged') cites.push('merge')
+  if (h.placement.startsWith('merged')) {
+    const at = h.placement === 'merged-late' ? STEP_START + 3 * DAY : trueTime + h.mergeAfterHours * HOUR
+    // The merge's tree is the master tip's plus the branch's file (nothing of its own), or an motd edit besides.
+    const alsoMotd = h.placement === 'merged-own-edit' ? 'edited while merging\n' : undefined
+    masterTip = commit('refs/heads/master', {alsoMotd, authorMs: at, committerMs: at, content: NTP_CONF, file: 'ntp.conf', from: masterTip, merge: side, message: "Merge branch 'side'", zone: '+0000'})
+    if (h.placement !== 'merged-late') cites.push('merge')
   }
   if (h.placement === 'cherry-picked') {
     masterTip = trueChange('refs/heads/master', masterTip, trueTime + h.pickDelayHours * HOUR)

@@ -100,11 +100,15 @@ describe('reading a configuration history', () => {
   it('keeps a merge with an edit of its own as a change of its own', async () => {
     const {dir, install} = installOnBranch('ntp', '2014-03-29')
     git(dir, ['merge', '-q', '--no-ff', '--no-commit', 'ntp'])
-    commitAt(dir, '2014-03-29T12:00:00+0000', 'Merge branch ntp, and open the firewall', {'nftables.conf': 'accept udp dport 123\n'})
+    // Its own edit goes to a file whose name git quotes in patch headers.
+    commitAt(dir, '2014-03-29T12:00:00+0000', 'Merge branch ntp, and open the firewall', {'nftables "open"\t.conf': 'accept udp dport 123\n'})
     const merge = git(dir, ['rev-parse', 'HEAD'])
     const found = await candidates(dir)
     expect(found.map((c) => c.commit)).toEqual(expect.arrayContaining([install, merge]))
-    expect(found.find((c) => c.commit === merge)!.sameChangeIn).toEqual([])
+    // The branch's edit is counted once, with the branch commit; the merge keeps only the file it edited itself.
+    expect(found.filter(touchesNtp).map((c) => c.commit)).toEqual([install])
+    expect(found.find((c) => c.commit === install)!.sameChangeIn).toEqual([expect.objectContaining({commit: merge, relation: 'merge'})])
+    expect(found.find((c) => c.commit === merge)!.files).toEqual([{path: 'nftables "open"\t.conf', status: 'added'}])
   })
 
   it('keeps a merge of a branch made before the window, citing the branch commit', async () => {

@@ -2,18 +2,24 @@
  * explain counts inbound and outbound over the same days, and gives remedies only for the evidence
  * present: no NTP rate-limit or pool advice for a bill with no NTP evidence at all.
  */
-import {writeFileSync} from 'node:fs'
+import {spawn} from 'node:child_process'
+import dgram from 'node:dgram'
+import {statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {gatherEvidence} from '../../src/explain/evidence.js'
+import {remediation} from '../../src/explain/remediation.js'
+import {analyseCapture} from '../../src/pcap/analyse.js'
+import {buildReport} from '../../src/pcap/report.js'
 import {buildNarrative, renderMarkdown, renderText} from '../../src/explain/narrative.js'
 import {ingestFiles} from '../../src/ingest/index.js'
 import {renderReport} from '../../src/report/html.js'
 import {Store} from '../../src/store/index.js'
 import {commitAt, initRepo} from '../correlate/repo.js'
 import {tempDir} from '../helpers/cli.js'
+import {freeUdpPort} from '../helpers/ntp-daemons.js'
 
 const HEADER = 'Service, Operation, UsageType, Resource, StartTime, EndTime, UsageValue'
 const day = (d: number) => `02/${String(d).padStart(2, '0')}/14 00:00:00`
@@ -101,7 +107,7 @@ describe('explain: evidence and remedies', () => {
     expect(evidence.change?.commit).toBe(web)
     expect(evidence.remediation.snippets).toEqual([])
     expect(evidence.remediation.advice).toEqual([])
-    expect(evidence.remediation.other).toEqual([expect.stringContaining(`(commit ${web.slice(0, 10)}): undo or restrict it`)])
+    expect(evidence.remediation.other).toEqual([expect.stringMatching(/^Nothing points at NTP/), expect.stringContaining(`(commit ${web.slice(0, 10)}): undo or restrict it`)])
 
     const ntp = initRepo(join(tmp.dir, 'etc-ntp'))
     commitAt(ntp, '2014-02-01T09:00:00+0000', 'Initial Checkin', {hosts: '127.0.0.1 localhost\n'})
@@ -111,5 +117,62 @@ describe('explain: evidence and remedies', () => {
     expect(withNtp.remediation.snippets.map((s) => s.daemon)).toEqual(['ntpd / ntpsec', 'chrony'])
     expect(withNtp.remediation.other).toEqual([])
     expect(renderText(buildNarrative(withNtp))).toContain('NTP remedies, because the change behind the step names NTP')
+  })
+
+  it('tells the story from a correlate result an older billwatch saved (no committer time, no sameChangeIn)', async () => {
+    await ingest(usage(new Set()).rows)
+    const repo = initRepo(join(tmp.dir, 'etc-old'))
+    commitAt(repo, '2014-02-01T09:00:00+0000', 'Initial Checkin', {hosts: '127.0.0.1 localhost\n'})
+    commitAt(repo, '2014-02-14T10:00:00+0000', 'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6 amd64\n', {'ntp.conf': 'server 0.pool.ntp.org\n'})
+    const fresh = await gatherEvidence(store, {repo})
+    const saved = structuredClone(fresh.correlation!)
+    for (const step of saved.steps) for (const c of step.candidates as unknown as Array<Record<string, unknown>>) {
+      delete c.committerTime
+      delete c.sameChangeIn
+    }
+    await store.saveEvidence('correlate', repo, saved)
+    const text = renderText(buildNarrative(await gatherEvidence(store)))
+    expect(text).toContain('made 2014-02-14 10:00 UTC, 0.6 days before the step')
+  })
+
+  it('gives no NTP advice for a capture without NTP, but names the port it does show', async () => {
+    // tcpdump on lo while a loopback server answers 40 datagrams on a port that is not NTP's.
+    const port = await freeUdpPort('127.0.0.2')
+    const file = join(tmp.dir, 'not-ntp.pcap')
+    const tcpdump = spawn('tcpdump', ['-i', 'lo', '-U', '-n', '-w', file, `udp port ${port}`], {stdio: ['ignore', 'ignore', 'pipe']})
+    await new Promise<void>((resolve, reject) => {
+      let stderr = ''
+      tcpdump.stderr!.on('data', (chunk) => (stderr += chunk) && stderr.includes('listening on') && resolve())
+      tcpdump.once('exit', (code) => reject(new Error(`tcpdump exited ${code}: ${stderr}`)))
+    })
+    const server = dgram.createSocket('udp4')
+    await new Promise<void>((resolve) => server.bind(port, '127.0.0.2', resolve))
+    server.on('message', (msg, from) => server.send(Buffer.concat([msg, Buffer.alloc(400)]), from.port, from.address))
+    const client = dgram.createSocket('udp4')
+    await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve))
+    let answers = 0
+    client.on('message', () => answers++)
+    const send = (text: string) => new Promise<void>((resolve) => client.send(Buffer.from(text), port, '127.0.0.2', () => resolve()))
+    // tcpdump may say it listens a moment before it captures: knock until the file holds a packet (10 s at most).
+    for (let waited = 0; (statSync(file, {throwIfNoEntry: false})?.size ?? 0) <= 24 && waited < 10_000; waited += 100) {
+      await send('knock')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const before = answers
+    for (let i = 0; i < 40; i++) await send(`query ${i}`)
+    for (let waited = 0; answers < before + 40 && waited < 5000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+    client.close()
+    server.close()
+    // Under load tcpdump may lag: stop it only once the 40 replies (16 + 450 bytes a record at least) are in the file.
+    for (let waited = 0; statSync(file).size < 24 + 40 * 466 && waited < 10_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100))
+    const exited = new Promise((resolve) => tcpdump.once('exit', resolve))
+    tcpdump.kill('SIGINT')
+    await exited
+
+    const report = buildReport(analyseCapture(file, {host: '127.0.0.2'}))
+    expect(report.outbound.packets).toBeGreaterThanOrEqual(40)
+    const remedies = remediation(report)
+    expect(remedies).toMatchObject({advice: [], blocking: [], ntpEvidence: [], snippets: []})
+    expect(remedies.other).toEqual([expect.stringMatching(/^Nothing points at NTP/), `The capture puts 100.0% of outbound bytes on udp ${port}: find what listens there (ss -lunp on the server) and restrict whom it answers.`])
   })
 })
