@@ -7,6 +7,7 @@ import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {DuckDBInstance} from '@duckdb/node-api'
+import {zipSync} from 'fflate'
 import Papa from 'papaparse'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -291,4 +292,25 @@ describe('exports billwatch does not read are named, with the export to make ins
     expect(lines[1]).toMatch(hint)
     expect(await storeSnapshot(db)).toBe(before)
   }, 300_000)
+})
+
+describe('zipped exports that are not one whole CSV', () => {
+  const tmp = tempDir()
+  afterAll(() => tmp.cleanup())
+
+  it('refuses a zip of two files, and a zip cut short, naming the zip; nothing is stored', async () => {
+    const store = await Store.open(join(tmp.dir, 'zip.duckdb'))
+    try {
+      const two = join(tmp.dir, 'two.csv.zip')
+      writeFileSync(two, zipSync({'a.csv': new TextEncoder().encode(dbr(DAYS)), 'b.csv': new TextEncoder().encode(dbr(DAYS))}))
+      await expect(ingestFiles(store, [two])).rejects.toMatchObject({code: 'E_FORMAT', file: two, message: expect.stringContaining('zip archive holds more than one file (a.csv, b.csv)')})
+      const whole = zipOf('dbr.csv', dbr(DAYS))
+      const cut = join(tmp.dir, 'cut.csv.zip')
+      writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6)))
+      await expect(ingestFiles(store, [cut])).rejects.toMatchObject({code: 'E_TRUNCATED', file: cut})
+      expect((await storeStatus(store)).sources).toEqual([])
+    } finally {
+      await store.close()
+    }
+  })
 })
