@@ -101,6 +101,13 @@ describe('the same days from every AWS export', () => {
       expect(aws.map((r) => r.day)).toEqual(want.map((w) => w.day))
       // To the byte: GB with 12 decimals, split over 24 hours, adds up to well under one.
       aws.forEach((row, i) => expect(Math.abs(row.bytes - want[i]!.value)).toBeLessThan(1))
+      // Inbound too (half the outbound in every file), so explain can compare the two whatever the export.
+      const inbound = await store.all<{bytes: number}>(
+        `SELECT sum(amount) AS bytes FROM usage WHERE provider = 'AWS' AND usage_base = 'DataTransfer-In-Bytes' AND unit = 'bytes' GROUP BY day ORDER BY day`,
+      )
+      // (The usage report writes whole bytes: up to half a byte off per region.)
+      inbound.forEach((row, i) => expect(Math.abs(row.bytes - want[i]!.value / 2)).toBeLessThan(2))
+      expect(inbound).toHaveLength(want.length)
       // What anomalies reads is the same (plus, in the sample-shaped file, other providers' egress).
       const others = name.includes('sample') ? {'2024-03-30': 10e9 + 3 * GB} : name.includes('google') ? {'2024-03-29': GOOGLE_EGRESS} : {}
       if (name.includes('google')) {
