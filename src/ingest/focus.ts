@@ -5,6 +5,9 @@
  * egress is found per provider by the rules in egress-rules.json; its quantity is stored in bytes.
  */
 import {EGRESS_BASE, regionPrefixes} from '../aws/usage-types.js'
+
+/** What CUR calls internet ingress; named for AWS rows that carry no usage type. */
+const INGRESS_BASE = 'DataTransfer-In-Bytes'
 import rulesFile from './egress-rules.json' with {type: 'json'}
 import {type Columns, quoteLiteral, requireColumns, type ScanPlan} from './columnar.js'
 
@@ -20,6 +23,8 @@ interface ProviderRules {
   names: string
   bytesPerUnit: Record<string, number>
   internetEgress: EgressRule[]
+  /** Only where a row needs a usage type named for it (AWS FOCUS without x_UsageType/SkuMeter). */
+  internetIngress?: EgressRule[]
 }
 
 const PROVIDERS = (rulesFile as unknown as {providers: ProviderRules[]}).providers
@@ -83,14 +88,16 @@ export function focusPlan(cols: Columns, path: string, line: number | undefined)
   const category = `coalesce(lower(${text(...NAMES.category)}), '')`
   const correction = `coalesce(lower(${text(...NAMES.chargeClass)}), '') = 'correction'`
   const usageLine = `(${category} = 'usage' AND NOT ${correction})`
-  const egress = `(${usageLine} AND bw_bytes IS NOT NULL AND ${perProvider((p) => (p.internetEgress.length === 0 ? 'false' : p.internetEgress.map(ruleSql).join(' OR ')))})`
+  const anyRule = (rules: EgressRule[] | undefined) => (rules && rules.length > 0 ? rules.map(ruleSql).join(' OR ') : 'false')
+  const egress = `(${usageLine} AND bw_bytes IS NOT NULL AND ${perProvider((p) => anyRule(p.internetEgress))})`
+  const ingress = `(${usageLine} AND bw_bytes IS NOT NULL AND NOT bw_egress AND ${perProvider((p) => anyRule(p.internetIngress))})`
 
   const provider = perProvider((p) => (p.provider === null ? `coalesce(${providerName}, 'unknown')` : quoteLiteral(p.provider)))
   // AWS rows without x_UsageType/SkuMeter (FOCUS 1.0 as the FinOps sample has it) get the usage type
   // CUR would give them, so the same day's egress reads alike from every AWS export.
-  const awsEgressType = `CASE ${text(...NAMES.region)} ${regionPrefixes().map(([region, prefix]) => `WHEN ${quoteLiteral(region)} THEN ${quoteLiteral(`${prefix}${EGRESS_BASE}`)}`).join(' ')} ELSE ${quoteLiteral(EGRESS_BASE)} END`
+  const awsTypeOf = (base: string) => `CASE ${text(...NAMES.region)} ${regionPrefixes().map(([region, prefix]) => `WHEN ${quoteLiteral(region)} THEN ${quoteLiteral(`${prefix}${base}`)}`).join(' ')} ELSE ${quoteLiteral(base)} END`
   const named = (...names: string[]) => names.filter((name) => cols.has(name)).map((name) => text(name))
-  const awsType = `coalesce(${[...named('x_UsageType', 'SkuMeter'), `CASE WHEN bw_egress THEN ${awsEgressType} END`, ...named('ChargeDescription', 'SkuId', 'ServiceName'), "'unnamed'"].join(', ')})`
+  const awsType = `coalesce(${[...named('x_UsageType', 'SkuMeter'), `CASE WHEN bw_egress THEN ${awsTypeOf(EGRESS_BASE)} WHEN bw_ingress THEN ${awsTypeOf(INGRESS_BASE)} END`, ...named('ChargeDescription', 'SkuId', 'ServiceName'), "'unnamed'"].join(', ')})`
   const otherType = `coalesce(${[...named('SkuMeter', 'x_SkuMeterName', 'ChargeDescription', 'SkuId', 'ServiceName'), "'unnamed'"].join(', ')})`
   const cost = cols.has(...NAMES.effective) && cols.has(...NAMES.billed)
     ? `coalesce(${cols.number(...NAMES.effective)}, ${cols.number(...NAMES.billed)})`
@@ -110,6 +117,7 @@ export function focusPlan(cols: Columns, path: string, line: number | undefined)
       ['bw_provider_index', providerIndex],
       ['bw_bytes', bytes],
       ['bw_egress', egress],
+      ['bw_ingress', ingress],
       ['bw_provider', provider],
     ],
     listCost: cols.number(...NAMES.list),

@@ -69,7 +69,13 @@ async function streamMember(path: string, open: (name: string) => Sink, stopAfte
       if (pending) await pending.catch(() => input.destroy())
       pending = undefined
     }
-    if (!failure && !finished) unzip.push(new Uint8Array(0), true)
+    if (!failure && !finished) {
+      try {
+        unzip.push(new Uint8Array(0), true)
+      } catch (error) {
+        fail(new BillwatchError('E_TRUNCATED', `zip data ends early or is corrupt (${(error as Error).message})`, {expected: 'a complete .zip file', file: path}))
+      }
+    }
   } catch (error) {
     if (!failure && !(finished && bytes >= stopAfter)) throw error
   }

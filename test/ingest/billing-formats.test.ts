@@ -7,6 +7,7 @@ import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {DuckDBInstance} from '@duckdb/node-api'
+import {zipSync} from 'fflate'
 import Papa from 'papaparse'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -100,6 +101,13 @@ describe('the same days from every AWS export', () => {
       expect(aws.map((r) => r.day)).toEqual(want.map((w) => w.day))
       // To the byte: GB with 12 decimals, split over 24 hours, adds up to well under one.
       aws.forEach((row, i) => expect(Math.abs(row.bytes - want[i]!.value)).toBeLessThan(1))
+      // Inbound too (half the outbound in every file), so explain can compare the two whatever the export.
+      const inbound = await store.all<{bytes: number}>(
+        `SELECT sum(amount) AS bytes FROM usage WHERE provider = 'AWS' AND usage_base = 'DataTransfer-In-Bytes' AND unit = 'bytes' GROUP BY day ORDER BY day`,
+      )
+      // (The usage report writes whole bytes: up to half a byte off per region.)
+      inbound.forEach((row, i) => expect(Math.abs(row.bytes - want[i]!.value / 2)).toBeLessThan(2))
+      expect(inbound).toHaveLength(want.length)
       // What anomalies reads is the same (plus, in the sample-shaped file, other providers' egress).
       const others = name.includes('sample') ? {'2024-03-30': 10e9 + 3 * GB} : name.includes('google') ? {'2024-03-29': GOOGLE_EGRESS} : {}
       if (name.includes('google')) {
@@ -291,4 +299,25 @@ describe('exports billwatch does not read are named, with the export to make ins
     expect(lines[1]).toMatch(hint)
     expect(await storeSnapshot(db)).toBe(before)
   }, 300_000)
+})
+
+describe('zipped exports that are not one whole CSV', () => {
+  const tmp = tempDir()
+  afterAll(() => tmp.cleanup())
+
+  it('refuses a zip of two files, and a zip cut short, naming the zip; nothing is stored', async () => {
+    const store = await Store.open(join(tmp.dir, 'zip.duckdb'))
+    try {
+      const two = join(tmp.dir, 'two.csv.zip')
+      writeFileSync(two, zipSync({'a.csv': new TextEncoder().encode(dbr(DAYS)), 'b.csv': new TextEncoder().encode(dbr(DAYS))}))
+      await expect(ingestFiles(store, [two])).rejects.toMatchObject({code: 'E_FORMAT', file: two, message: expect.stringContaining('zip archive holds more than one file (a.csv, b.csv)')})
+      const whole = zipOf('dbr.csv', dbr(DAYS))
+      const cut = join(tmp.dir, 'cut.csv.zip')
+      writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6)))
+      await expect(ingestFiles(store, [cut])).rejects.toMatchObject({code: 'E_TRUNCATED', file: cut})
+      expect((await storeStatus(store)).sources).toEqual([])
+    } finally {
+      await store.close()
+    }
+  })
 })
