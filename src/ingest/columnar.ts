@@ -1,6 +1,8 @@
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
+import {readCsv} from './csv-text.js'
 import type {Container, FormatKind} from './sniff.js'
+import {EXPECTED_AMOUNT, EXPECTED_COST, expectedDay, parsePlainNumber, type Problem, usageError, usageProblem, usageProblemSql} from './validate.js'
 import {STAGING_TABLE} from './write.js'
 
 /** Where each normalized field lives in a columnar export (CUR 1.0, CUR 2.0, FOCUS). */
@@ -72,52 +74,39 @@ export async function stageColumnar(store: Store, path: string, kind: FormatKind
   try {
     return await scanColumnar(store, path, kind, container, columns)
   } catch (error) {
-    // The fast scan stops at whichever bad row a thread meets first; a second scan with reject
-    // tables finds the first bad line, so the error names it. Only failing files pay for this.
-    // A file with no rows (E_EMPTY) has no bad row to find.
-    if (container === 'parquet' || !(error instanceof BillwatchError) || error.code === 'E_HEADER' || error.code === 'E_EMPTY') throw error
-    const scratch = await store.scratch()
-    try {
-      await throwFirstBadRow(scratch, path, kind, container, columns)
-    } finally {
-      await scratch.close()
-    }
-    // No reject found: the fast scan's own error stands.
+    // The fast scan stops at whichever bad row a thread meets first, and names no column; a strict
+    // second read finds the first bad line and says what is wrong with it. Only failing files pay
+    // for it. (DuckDB's own reject tables are not used: on a byte that is not UTF-8 they can abort
+    // the whole database.) A file with no rows (E_EMPTY) has no bad row to find.
+    if (!(error instanceof BillwatchError) || error.code === 'E_HEADER' || error.code === 'E_EMPTY') throw error
+    if (container === 'parquet') await locateParquetProblem(store, path, kind, columns)
+    else await locateCsvProblem(path, kind, container, columns)
+    // Nothing found: the fast scan's own error stands.
     throw error
   }
 }
 
 async function scanColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[]): Promise<ColumnarScan> {
   const {scanTable} = await rollUp(store, path, kind, container, columns)
-  await store.run(`INSERT INTO ${STAGING_TABLE}
-    SELECT day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency
-    FROM ${scanTable} WHERE usage_lines > 0 AND usage_type IS NOT NULL AND usage_type <> '' AND day IS NOT NULL`)
-  const totals = await store.one<{line_items: number; billing_start: null | string; billing_end: null | string}>(
-    `SELECT coalesce(sum(line_items), 0)::BIGINT AS line_items,
+  const totals = await store.one<{line_items: number; problems: number; billing_start: null | string; billing_end: null | string}>(
+    `SELECT coalesce(sum(line_items), 0)::BIGINT AS line_items, coalesce(sum(problems), 0)::BIGINT AS problems,
             strftime(min(billing_start), '%Y-%m-%d') AS billing_start, strftime(max(billing_end), '%Y-%m-%d') AS billing_end
      FROM ${scanTable}`,
   )
+  if (totals && totals.problems > 0) {
+    await store.run(`DROP TABLE ${scanTable}`)
+    throw new BillwatchError('E_VALUE', 'a value breaks the usage rule', {file: path})
+  }
+  await store.run(`INSERT INTO ${STAGING_TABLE}
+    SELECT day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency
+    FROM ${scanTable} WHERE usage_lines > 0 AND usage_type IS NOT NULL AND usage_type <> '' AND day IS NOT NULL`)
   await store.run(`DROP TABLE ${scanTable}`)
   if (!totals || totals.line_items === 0) throw new BillwatchError('E_EMPTY', 'no line items after the header', {file: path})
   return {billingEnd: totals.billing_end, billingStart: totals.billing_start, lineItems: totals.line_items}
 }
 
-/**
- * Rescans a CSV that failed, with DuckDB's reject tables, and throws its first bad row as a located
- * error. Only locates: it stages nothing, and returns when no row was rejected. Runs on a scratch
- * connection (the failed scan aborted the caller's transaction), which has no staging table.
- */
-async function throwFirstBadRow(scratch: Store, path: string, kind: FormatKind, container: Container, columns: string[]): Promise<void> {
-  const {rejects, scanTable, typed} = await rollUp(scratch, path, kind, container, columns, true)
-  await scratch.run(`DROP TABLE ${scanTable}`)
-  await throwFirstReject(scratch, path, rejects, typed)
-}
-
-/**
- * Rolls the file up to one row per daily usage key, in a temp table. With `collectRejects`, bad CSV
- * rows go to the reject table named in the result instead of failing the scan.
- */
-async function rollUp(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], collectRejects = false): Promise<{rejects: string; scanTable: string; typed: Record<string, string>}> {
+/** Which columns a scan reads, for this kind and header. */
+function columnsOf(kind: FormatKind, columns: string[], path: string, container: Container) {
   const map = MAPS[kind as 'cur1' | 'cur2' | 'focus']
   if (!map) throw new BillwatchError('E_FORMAT', `${kind} is not a columnar export`, {file: path})
   const present = new Set(columns)
@@ -128,21 +117,126 @@ async function rollUp(store: Store, path: string, kind: FormatKind, container: C
       throw new BillwatchError('E_HEADER', `missing required column for ${kind} (${field})`, {field: name, file: path, line: container === 'parquet' ? undefined : 1})
     }
   }
+  const has = (name: string | undefined): name is string => name !== undefined && present.has(name)
+  return {
+    billingEnd: has(map.billingEnd) ? map.billingEnd : undefined,
+    billingStart: has(map.billingStart) ? map.billingStart : undefined,
+    cost: has(map.cost) ? map.cost : undefined,
+    map,
+    present,
+    service: pick(map.service),
+    usageType,
+  }
+}
+
+/**
+ * Reads a CSV that failed the fast scan strictly (src/ingest/csv-text.ts: UTF-8, quotes, field
+ * counts, with true line numbers) and applies the usage rule line by line, throwing the first
+ * problem with its line and column. Returns when it finds none.
+ */
+async function locateCsvProblem(path: string, kind: FormatKind, container: Container, columns: string[]): Promise<void> {
+  const {billingEnd, billingStart, cost, map} = columnsOf(kind, columns, path, container)
+  let index = new Map<string, number>()
+  for await (const {fields, header, line} of readCsv(path, {gzip: container === 'csv.gz'})) {
+    if (header) {
+      index = new Map(fields.map((name, i) => [name.trim(), i]))
+      continue
+    }
+    const text = (name: string | undefined) => (name === undefined || !index.has(name) ? '' : (fields[index.get(name) as number] ?? '').trim())
+    const located = {file: path, line}
+    const day = (name: string) => {
+      const raw = text(name)
+      if (raw === '') return undefined
+      const parsed = timestampDay(raw)
+      if (parsed === undefined) throw new BillwatchError('E_VALUE', '', {...located, expected: 'a valid ISO 8601 UTC timestamp (YYYY-MM-DDTHH:MM:SSZ)', field: name, got: raw})
+      const problem = usageProblem({amount: null, cost: null, day: parsed})
+      if (problem) throw usageError(problem, {...located, fields: {day: name}, raw: {day: raw}})
+      return parsed
+    }
+    const number = (name: string | undefined) => {
+      const raw = text(name)
+      if (name === undefined || raw === '') return null
+      const value = parsePlainNumber(raw)
+      if (value !== undefined) return value
+      // What DuckDB reads as a double but no bill can hold: NaN, infinities, beyond a double's range.
+      if (/^[-+]?(nan|inf(inity)?)$/i.test(raw) || /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw)) return Number.NaN
+      throw new BillwatchError('E_VALUE', '', {...located, expected: 'a number', field: name, got: raw})
+    }
+    const start = day(map.start)
+    if (billingStart) day(billingStart)
+    if (billingEnd) day(billingEnd)
+    const usageLine = map.usageKinds.includes(text(map.kindColumn)) && !(map.excludeColumn && (map.excludeValues ?? []).includes(text(map.excludeColumn)))
+    if (!usageLine || start === undefined) continue
+    const amount = number(map.amount)
+    const costValue = number(cost)
+    const problem = usageProblem({amount, cost: costValue, day: start})
+    if (problem) throw usageError(problem, {...located, fields: {amount: map.amount, cost, day: map.start}, raw: {amount: text(map.amount), cost: text(cost), day: text(map.start)}})
+  }
+}
+
+/** The UTC day of an ISO 8601 timestamp as exports write it (`2024-03-01T00:00:00Z`, `2024-03-01 00:00:00`, `2024-03-01`). */
+function timestampDay(text: string): string | undefined {
+  const match = /^(-?\d{4,})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2}|UTC)?$/i.exec(text)
+  if (!match) return undefined
+  const [, year, month, day, hh = '0', mi = '0', ss = '0'] = match
+  const date = new Date(0)
+  date.setUTCFullYear(Number(year), Number(month) - 1, Number(day))
+  if (date.getUTCMonth() !== Number(month) - 1 || Number(hh) > 23 || Number(mi) > 59 || Number(ss) > 60) return undefined
+  return `${year}-${month}-${day}`
+}
+
+/** The first Parquet row that breaks the usage rule, as a located error (Parquet has rows, not lines). */
+async function locateParquetProblem(store: Store, path: string, kind: FormatKind, columns: string[]): Promise<void> {
+  const {billingEnd, billingStart, cost, map} = columnsOf(kind, columns, path, 'parquet')
+  const problem = rowProblemSql(kind, columns, path, 'parquet')
+  const first = await store.one<{row: number; problem: Problem['field'] | 'billing'}>(
+    `SELECT file_row_number + 1 AS row, problem FROM (SELECT file_row_number, ${problem} AS problem FROM read_parquet(${quoteLiteral(path)}, file_row_number = true))
+     WHERE problem IS NOT NULL ORDER BY file_row_number LIMIT 1`,
+  )
+  if (!first) return
+  const field = first.problem === 'amount' ? map.amount : first.problem === 'cost' ? (cost ?? 'cost') : first.problem === 'billing' ? [billingStart, billingEnd].filter(Boolean).join(' or ') : map.start
+  const expected = first.problem === 'amount' ? EXPECTED_AMOUNT : first.problem === 'cost' ? EXPECTED_COST : expectedDay()
+  throw new BillwatchError('E_VALUE', `row ${first.row}`, {expected, field, file: path})
+}
+
+/**
+ * The usage rule over one scanned row: the field that breaks it, else NULL. Parquet values that
+ * are not numbers at all count as breaking it (a CSV's fail the typed scan instead).
+ */
+function rowProblemSql(kind: FormatKind, columns: string[], path: string, container: Container): string {
+  const {billingEnd, billingStart, cost, map, present} = columnsOf(kind, columns, path, container)
   const col = (name: string | undefined) => (name && present.has(name) ? quoteIdent(name) : 'NULL')
-  const service = pick(map.service)
+  const parquet = container === 'parquet'
+  const timestamp = (name: string) => (parquet ? `TRY_CAST(${col(name)} AS TIMESTAMP)` : col(name))
+  const double = (name: string) => (parquet ? `coalesce(TRY_CAST(${col(name)} AS DOUBLE), CASE WHEN ${col(name)} IS NULL THEN NULL ELSE 'NaN'::DOUBLE END)` : col(name))
+  const exclude = map.excludeColumn && present.has(map.excludeColumn)
+    ? `AND coalesce(${col(map.excludeColumn)}::VARCHAR, '') NOT IN (${(map.excludeValues ?? []).map(quoteLiteral).join(', ')})`
+    : ''
+  const usageLine = `(${col(map.kindColumn)}::VARCHAR IN (${map.usageKinds.map(quoteLiteral).join(', ')}) ${exclude})`
+  const rule = usageProblemSql({
+    amount: double(map.amount), ...(cost ? {cost: double(cost)} : {}), day: timestamp(map.start), valuesOnlyWhen: usageLine,
+  })
+  const billing = [billingStart, billingEnd].filter((name): name is string => name !== undefined).map(timestamp)
+  if (billing.length === 0) return rule
+  const billingRule = usageProblemSql({day: billing[0] as string, extraDays: billing.slice(1)})
+  return `coalesce(${rule}, CASE WHEN ${billingRule} IS NOT NULL THEN 'billing' END)`
+}
+
+/** Rolls the file up to one row per daily usage key, in a temp table, counting the lines that break the usage rule. */
+async function rollUp(store: Store, path: string, kind: FormatKind, container: Container, columns: string[]): Promise<{scanTable: string}> {
+  const {billingEnd, billingStart, cost, map, present, service, usageType} = columnsOf(kind, columns, path, container)
+  const col = (name: string | undefined) => (name && present.has(name) ? quoteIdent(name) : 'NULL')
   const id = ++scanCounter
-  const rejects = `bw_rejects_${id}`
   const typed: Record<string, string> = {[map.start]: 'TIMESTAMP', [map.amount]: 'DOUBLE'}
-  if (map.cost && present.has(map.cost)) typed[map.cost] = 'DOUBLE'
-  if (map.billingStart && present.has(map.billingStart)) typed[map.billingStart] = 'TIMESTAMP'
-  if (map.billingEnd && present.has(map.billingEnd)) typed[map.billingEnd] = 'TIMESTAMP'
+  if (cost) typed[cost] = 'DOUBLE'
+  if (billingStart) typed[billingStart] = 'TIMESTAMP'
+  if (billingEnd) typed[billingEnd] = 'TIMESTAMP'
 
   const source = container === 'parquet'
     ? `read_parquet(${quoteLiteral(path)})`
     : `read_csv(${quoteLiteral(path)}, header = true, all_varchar = true, quote = '"', escape = '"', delim = ',',
          types = {${Object.entries(typed).map(([k, v]) => `${quoteLiteral(k)}: '${v}'`).join(', ')}},
-         compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', max_line_size = 10000000
-         ${collectRejects ? `, store_rejects = true, rejects_table = '${rejects}', rejects_scan = '${rejects}_scan'` : ''})`
+         compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', max_line_size = 10000000)`
   const cast = (name: string, type: string) => (container === 'parquet' ? `TRY_CAST(${col(name)} AS ${type})` : col(name))
   const exclude = map.excludeColumn && present.has(map.excludeColumn)
     ? `AND coalesce(${col(map.excludeColumn)}, '') NOT IN (${(map.excludeValues ?? []).map(quoteLiteral).join(', ')})`
@@ -161,18 +255,19 @@ async function rollUp(store: Store, path: string, kind: FormatKind, container: C
              any_value(${col(map.region)}::VARCHAR) AS region,
              sum(${cast(map.amount, 'DOUBLE')}) FILTER (WHERE ${usageLine}) AS amount,
              any_value(${col(map.unit)}::VARCHAR) FILTER (WHERE ${usageLine}) AS unit,
-             sum(${map.cost ? cast(map.cost, 'DOUBLE') : 'NULL'}) FILTER (WHERE ${usageLine}) AS cost,
+             sum(${cost ? cast(cost, 'DOUBLE') : 'NULL'}) FILTER (WHERE ${usageLine}) AS cost,
              any_value(${col(map.currency)}::VARCHAR) AS currency,
              count(*) FILTER (WHERE ${usageLine}) AS usage_lines,
              count(*) AS line_items,
-             min(${map.billingStart ? cast(map.billingStart, 'TIMESTAMP') : 'NULL'}) AS billing_start,
-             max(${map.billingEnd ? cast(map.billingEnd, 'TIMESTAMP') : 'NULL'}) AS billing_end
+             count(*) FILTER (WHERE ${rowProblemSql(kind, columns, path, container)} IS NOT NULL) AS problems,
+             min(${billingStart ? cast(billingStart, 'TIMESTAMP') : 'NULL'}) AS billing_start,
+             max(${billingEnd ? cast(billingEnd, 'TIMESTAMP') : 'NULL'}) AS billing_end
       FROM ${source}
       GROUP BY ALL`)
   } catch (error) {
     throw duckdbError(path, error)
   }
-  return {rejects, scanTable, typed}
+  return {scanTable}
 }
 
 /** Column names of a Parquet file, via DuckDB (used by format sniffing). */
@@ -185,26 +280,11 @@ export async function parquetColumns(store: Store, path: string): Promise<string
   }
 }
 
-async function throwFirstReject(store: Store, path: string, rejects: string, typed: Record<string, string>): Promise<void> {
-  const first = await store.one<{line: number; column_name: null | string; error_type: string; csv_line: null | string; error_message: string}>(
-    `SELECT line, column_name, error_type, csv_line, error_message FROM ${rejects} ORDER BY line LIMIT 1`,
-  )
-  await store.run(`DROP TABLE IF EXISTS ${rejects}; DROP TABLE IF EXISTS ${rejects}_scan`)
-  if (!first) return
-  if (first.error_type === 'CAST' && first.column_name) {
-    const type = typed[first.column_name]
-    const got = /Could not convert string "(.*)" to/.exec(first.error_message)?.[1]
-    const expected = type === 'DOUBLE' ? 'a number' : 'a valid ISO 8601 UTC timestamp (YYYY-MM-DDTHH:MM:SSZ)'
-    throw new BillwatchError('E_VALUE', '', {expected, field: first.column_name, file: path, line: first.line, ...(got === undefined ? {} : {got})})
-  }
-  const what = first.error_type.toLowerCase().replaceAll('_', ' ')
-  throw new BillwatchError('E_FORMAT', `malformed CSV row (${what})`, {expected: 'the same number of fields as the header', file: path, line: first.line})
-}
-
 function duckdbError(path: string, error: unknown): BillwatchError {
   const text = error instanceof Error ? error.message : String(error)
   const line = /Line: (\d+)/.exec(text)?.[1]
-  const first = text.split('\n')[0] ?? text
+  // Only DuckDB's first line, and without what it quotes: its messages can carry the file's content.
+  const first = (text.split('\n')[0] ?? text).replaceAll(/"[^"]*"|'[^']*'/g, '…')
   if (/gzip|inflate|compress/i.test(text)) {
     return new BillwatchError('E_TRUNCATED', `compressed data is corrupt (${first})`, {expected: 'a complete .gz file', file: path})
   }

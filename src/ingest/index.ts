@@ -9,7 +9,7 @@ import {parquetColumns, stageColumnar} from './columnar.js'
 import {parseCostExplorerCsv} from './cost-explorer-csv.js'
 import {combineFingerprints, type Fingerprint, fingerprintFile} from './fingerprint.js'
 import {type Container, type FormatKind, sniffFile} from './sniff.js'
-import {parseUsageReport} from './usage-report.js'
+import {stageUsageReport} from './usage-report.js'
 import {appendRows, commitStaged, createStaging, type Family, findSourceByHash, type SourceMeta} from './write.js'
 
 export {FORMAT_KINDS, type FormatKind} from './sniff.js'
@@ -197,9 +197,8 @@ interface Part {
 /** Fills the staging table from the file(s) and sets the source's cover and line-item count. */
 async function stage(store: Store, kind: FormatKind, parts: Part[], meta: SourceMeta, manifestPeriod?: {start: string; end: string}): Promise<void> {
   if (kind === 'usage-report') {
-    const parsed = await parseUsageReport(meta.path)
-    await appendRows(store, parsed.rows)
-    Object.assign(meta, {coverEnd: parsed.coverEnd, coverStart: parsed.coverStart, lineItems: parsed.lineItems})
+    const staged = await stageUsageReport(store, meta.path)
+    Object.assign(meta, {coverEnd: staged.coverEnd, coverStart: staged.coverStart, lineItems: staged.lineItems})
     return
   }
   if (kind === 'cost-explorer-csv') {

@@ -1,13 +1,17 @@
 import {isByteUsage} from '../aws/usage-types.js'
 import {addDays} from '../aws/window.js'
 import {BillwatchError} from '../errors.js'
-import {isRealDate, isoDay, parseNumber, readSmallCsv} from './csv-text.js'
-import type {UsageRow} from './write.js'
+import type {Store} from '../store/index.js'
+import {isRealDate, isoDay, parseNumber, readCsv} from './csv-text.js'
+import {checkUsageRow} from './validate.js'
+import {appendRows, type UsageRow} from './write.js'
 
 const REQUIRED = ['Service', 'Operation', 'UsageType', 'StartTime', 'EndTime', 'UsageValue'] as const
 
-export interface ParsedUsageReport {
-  rows: UsageRow[]
+/** Daily keys held in memory before they go to the staging table: bounds memory on any size of report. */
+const FLUSH_KEYS = 50_000
+
+export interface StagedUsageReport {
   lineItems: number
   coverStart: string
   coverEnd: string
@@ -18,53 +22,65 @@ export interface ParsedUsageReport {
  * UsageType, Resource, StartTime, EndTime, UsageValue` (6-column variant without Resource too),
  * GMT times `MM/DD/YY HH:MM:SS`, `*-Bytes` values in bytes. Quirks handled: spaces in the header,
  * quoted thousands separators, spreadsheet dates `M/D/YYYY H:MM`, rows of only commas.
+ * Streams the file: hourly lines are summed per daily key in memory and flushed to the staging
+ * table every FLUSH_KEYS keys, so a report of any size reads in bounded memory.
  */
-export async function parseUsageReport(path: string): Promise<ParsedUsageReport> {
-  const {header, rows} = await readSmallCsv(path)
-  const index = new Map(header.map((name, i) => [name, i]))
-  for (const name of REQUIRED) {
-    if (!index.has(name)) throw new BillwatchError('E_HEADER', 'missing required column', {field: name, file: path, line: 1})
-  }
-  const at = (fields: string[], name: string) => (index.has(name) ? (fields[index.get(name) as number] ?? '').trim() : '')
-  const out: UsageRow[] = []
+export async function stageUsageReport(store: Store, path: string): Promise<StagedUsageReport> {
+  let index = new Map<string, number>()
+  const daily = new Map<string, UsageRow>()
+  let lineItems = 0
   let coverStart: string | undefined
   let coverEnd: string | undefined
-  for (const {fields, line} of rows) {
-    const usageType = at(fields, 'UsageType')
+  for await (const {fields, header, line} of readCsv(path)) {
+    if (header) {
+      index = new Map(fields.map((name, i) => [name.trim(), i]))
+      for (const name of REQUIRED) {
+        if (!index.has(name)) throw new BillwatchError('E_HEADER', 'missing required column', {field: name, file: path, line})
+      }
+      continue
+    }
+    const at = (name: string) => (index.has(name) ? (fields[index.get(name) as number] ?? '').trim() : '')
+    if (fields.every((f) => f.trim() === '')) continue
+    const usageType = at('UsageType')
     if (usageType === '') throw new BillwatchError('E_VALUE', '', {expected: 'a usage type', field: 'UsageType', file: path, line})
-    const start = parseReportTime(at(fields, 'StartTime'))
-    if (!start) throw new BillwatchError('E_VALUE', '', {expected: 'a date like 03/30/14 00:00:00', field: 'StartTime', file: path, got: at(fields, 'StartTime'), line})
-    const end = parseReportTime(at(fields, 'EndTime'))
-    if (!end) throw new BillwatchError('E_VALUE', '', {expected: 'a date like 03/31/14 00:00:00', field: 'EndTime', file: path, got: at(fields, 'EndTime'), line})
-    const amount = parseNumber(at(fields, 'UsageValue'))
-    if (amount === undefined) throw new BillwatchError('E_VALUE', '', {expected: 'a number', field: 'UsageValue', file: path, got: at(fields, 'UsageValue'), line})
-    const service = at(fields, 'Service') || null
-    out.push({
-      account: null,
-      amount,
-      cost: null,
-      currency: null,
-      day: start.day,
-      operation: at(fields, 'Operation') || null,
-      region: null,
-      resourceId: at(fields, 'Resource') || null,
-      service,
-      unit: isByteUsage(usageType) ? 'bytes' : null,
-      usageType,
-    })
+    const start = parseReportTime(at('StartTime'))
+    if (!start) throw new BillwatchError('E_VALUE', '', {expected: 'a date like 03/30/14 00:00:00', field: 'StartTime', file: path, got: at('StartTime'), line})
+    const end = parseReportTime(at('EndTime'))
+    if (!end) throw new BillwatchError('E_VALUE', '', {expected: 'a date like 03/31/14 00:00:00', field: 'EndTime', file: path, got: at('EndTime'), line})
+    if (end.at <= start.at) throw new BillwatchError('E_VALUE', '', {expected: 'a time after StartTime', field: 'EndTime', file: path, got: at('EndTime'), line})
+    const amount = parseNumber(at('UsageValue'))
+    if (amount === undefined) throw new BillwatchError('E_VALUE', '', {expected: 'a number', field: 'UsageValue', file: path, got: at('UsageValue'), line})
+    const raw = {amount: at('UsageValue'), day: at('StartTime')}
+    checkUsageRow({amount, cost: null, day: start.day}, {fields: {amount: 'UsageValue', day: 'StartTime'}, file: path, line, raw})
+    lineItems++
+    const service = at('Service') || null
+    const operation = at('Operation') || null
+    const resourceId = at('Resource') || null
+    const key = `${start.day}\u0000${service}\u0000${operation}\u0000${usageType}\u0000${resourceId}`
+    const row = daily.get(key)
+    if (row) {
+      row.amount = (row.amount ?? 0) + amount
+    } else {
+      daily.set(key, {account: null, amount, cost: null, currency: null, day: start.day, operation, region: null, resourceId, service, unit: isByteUsage(usageType) ? 'bytes' : null, usageType})
+      if (daily.size >= FLUSH_KEYS) {
+        await appendRows(store, daily.values())
+        daily.clear()
+      }
+    }
     if (coverStart === undefined || start.day < coverStart) coverStart = start.day
     // EndTime is exclusive: a daily row 03/29 → 03/30 covers only the 29th.
     const endDay = end.midnight ? end.day : addDays(end.day, 1)
     if (coverEnd === undefined || endDay > coverEnd) coverEnd = endDay
   }
-  if (out.length === 0 || coverStart === undefined || coverEnd === undefined) {
+  await appendRows(store, daily.values())
+  if (lineItems === 0 || coverStart === undefined || coverEnd === undefined) {
     throw new BillwatchError('E_EMPTY', 'no usage rows after the header', {file: path})
   }
-  return {coverEnd, coverStart, lineItems: out.length, rows: out}
+  return {coverEnd, coverStart, lineItems}
 }
 
 /** `03/30/14 00:00:00`, `3/30/2014 0:00`, `03/30/2014 00:00:00`; GMT. */
-function parseReportTime(text: string): undefined | {day: string; midnight: boolean} {
+function parseReportTime(text: string): undefined | {at: number; day: string; midnight: boolean} {
   const match = /^(\d{1,2})\/(\d{1,2})\/(\d{2}|\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?$/.exec(text)
   if (!match) return undefined
   const [, mm, dd, yy, hh, mi, ss] = match
@@ -72,5 +88,9 @@ function parseReportTime(text: string): undefined | {day: string; midnight: bool
   const month = Number(mm)
   const day = Number(dd)
   if (!isRealDate(year, month, day) || Number(hh) > 23 || Number(mi) > 59 || Number(ss ?? 0) > 59) return undefined
-  return {day: isoDay(year, month, day), midnight: Number(hh) === 0 && Number(mi) === 0 && Number(ss ?? 0) === 0}
+  return {
+    at: Date.UTC(year, month - 1, day, Number(hh), Number(mi), Number(ss ?? 0)),
+    day: isoDay(year, month, day),
+    midnight: Number(hh) === 0 && Number(mi) === 0 && Number(ss ?? 0) === 0,
+  }
 }

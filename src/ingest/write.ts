@@ -65,10 +65,30 @@ export async function createStaging(store: Store): Promise<void> {
 
 const APPEND_BATCH = 500
 
-export async function appendRows(store: Store, rows: UsageRow[]): Promise<void> {
-  await insertValues(store, `INSERT INTO ${STAGING_TABLE}`, rows.map((row) => [
-    row.day, row.account, row.region, row.service, row.usageType, row.operation, row.resourceId, row.amount, row.unit, row.cost, row.currency,
-  ]))
+/** Appends rows to the staging table through DuckDB's appender (a million rows in seconds, not minutes of INSERTs). */
+export async function appendRows(store: Store, rows: Iterable<UsageRow>): Promise<void> {
+  const appender = await store.connection.createAppender(STAGING_TABLE, 'main', 'temp')
+  const text = (value: null | string) => (value === null ? appender.appendNull() : appender.appendVarchar(value))
+  const number = (value: null | number) => (value === null ? appender.appendNull() : appender.appendDouble(value))
+  try {
+    for (const row of rows) {
+      appender.appendVarchar(row.day)
+      text(row.account)
+      text(row.region)
+      text(row.service)
+      appender.appendVarchar(row.usageType)
+      text(row.operation)
+      text(row.resourceId)
+      number(row.amount)
+      text(row.unit)
+      number(row.cost)
+      text(row.currency)
+      appender.endRow()
+    }
+    appender.flushSync()
+  } finally {
+    appender.closeSync()
+  }
 }
 
 /** `${sqlPrefix} VALUES ($1, $2, …), (…)`, APPEND_BATCH tuples per statement, every value a parameter. */
