@@ -1,11 +1,13 @@
 import {isUtf8} from 'node:buffer'
 import {createReadStream} from 'node:fs'
+import {stat} from 'node:fs/promises'
 import {Transform, type TransformCallback} from 'node:stream'
-import {createGunzip} from 'node:zlib'
+import {pipeline} from 'node:stream/promises'
 
 import {parse} from 'csv-parse'
 
 import {BillwatchError} from '../errors.js'
+import {gzipFailure, inflating} from './fingerprint.js'
 import {parsePlainNumber} from './validate.js'
 
 /** One CSV record and the file line it starts on (1-based; a quoted newline makes a record span lines). */
@@ -21,24 +23,14 @@ export interface CsvRow {
  * header (an unquoted `1,234` is one field too many). Empty lines are skipped; a BOM is dropped.
  */
 export async function* readCsv(path: string, options: {gzip?: boolean} = {}): AsyncGenerator<CsvRow & {header: boolean}> {
-  const utf8 = new Utf8Check(path)
-  const parser = parse({bom: true, info: true, relax_column_count: false, skip_empty_lines: true})
+  const {size} = await stat(path)
+  // The same bound as DuckDB's max_line_size: a record past it is not a billing line.
+  const parser = parse({bom: true, info: true, max_record_size: 10_000_000, relax_column_count: false, skip_empty_lines: true})
   const source = createReadStream(path, {highWaterMark: 1 << 20})
-  const gunzip = options.gzip ? createGunzip() : undefined
-  // Errors of the earlier stages end the parser with them; the first one is what the caller sees.
-  let failure: unknown
-  const fail = (error: unknown) => {
-    failure ??= error
-    parser.destroy()
-  }
-  source.on('error', fail)
-  utf8.on('error', fail)
-  if (gunzip) {
-    gunzip.on('error', (error) => fail(new BillwatchError('E_TRUNCATED', `gzip data is truncated or corrupt (${error.message})`, {expected: 'a complete .gz file', file: path})))
-    source.pipe(gunzip).pipe(utf8).pipe(parser)
-  } else {
-    source.pipe(utf8).pipe(parser)
-  }
+  const flowing = options.gzip
+    ? pipeline(source, ...inflating(path, size), new Utf8Check(path), parser)
+    : pipeline(source, new Utf8Check(path), parser)
+  flowing.catch(() => {})
   let lastEnd = 0
   let first = true
   try {
@@ -48,13 +40,14 @@ export async function* readCsv(path: string, options: {gzip?: boolean} = {}): As
       yield {fields: record, header: first, line}
       first = false
     }
+    await flowing
   } catch (error) {
-    throw failure ?? csvError(path, error, lastEnd)
+    if (error instanceof BillwatchError) throw error
+    const code = (error as {code?: unknown}).code
+    throw (typeof code === 'string' && code.startsWith('CSV_')) || code === 'INVALID_OPENING_QUOTE' ? csvError(path, error, lastEnd) : gzipFailure(path, error)
   } finally {
     source.destroy()
-    gunzip?.destroy()
   }
-  if (failure) throw failure
 }
 
 function newlinesIn(fields: string[]): number {

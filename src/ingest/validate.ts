@@ -74,7 +74,7 @@ export function checkUsageRow(
 }
 
 export function usageError(problem: Problem, where: ErrorLocation & {fields: Partial<Record<UsageField, string>>; raw?: Partial<Record<UsageField, string>>}): BillwatchError {
-  const got = where.raw?.[problem.field]
+  const got = where.raw?.[problem.field] ?? where.got
   return new BillwatchError('E_VALUE', '', {
     expected: problem.expected,
     field: where.fields[problem.field] ?? problem.field,
