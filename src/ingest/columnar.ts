@@ -260,8 +260,8 @@ async function rollUp(store: Store, path: string, kind: FormatKind, container: C
              count(*) FILTER (WHERE ${usageLine}) AS usage_lines,
              count(*) AS line_items,
              count(*) FILTER (WHERE ${rowProblemSql(kind, columns, path, container)} IS NOT NULL) AS problems,
-             min(${billingStart ? cast(billingStart, 'TIMESTAMP') : 'NULL'}) AS billing_start,
-             max(${billingEnd ? cast(billingEnd, 'TIMESTAMP') : 'NULL'}) AS billing_end
+             min(${billingStart ? cast(billingStart, 'TIMESTAMP') : 'NULL::TIMESTAMP'}) AS billing_start,
+             max(${billingEnd ? cast(billingEnd, 'TIMESTAMP') : 'NULL::TIMESTAMP'}) AS billing_end
       FROM ${source}
       GROUP BY ALL`)
   } catch (error) {

@@ -16,11 +16,11 @@ export interface ParsedCostExplorerCsv {
  * (`YYYY-MM-DD`) or month. `($)` columns are cost in USD; any other `(unit)` suffix is usage in that
  * unit. The transposed layout (months as columns, groups as rows) is read too.
  */
-export async function parseCostExplorerCsv(path: string): Promise<ParsedCostExplorerCsv> {
+export async function parseCostExplorerCsv(path: string, options: {gzip?: boolean} = {}): Promise<ParsedCostExplorerCsv> {
   let header: string[] = []
   const rows: CsvRow[] = []
   // A console download is one row per day or month: small enough to hold whole.
-  for await (const record of readCsv(path)) {
+  for await (const record of readCsv(path, options)) {
     if (record.header) header = record.fields.map((name) => name.trim())
     else if (!record.fields.every((f) => f.trim() === '')) rows.push(record)
   }

@@ -25,13 +25,45 @@ export interface StagedUsageReport {
  * Streams the file: hourly lines are summed per daily key in memory and flushed to the staging
  * table every FLUSH_KEYS keys, so a report of any size reads in bounded memory.
  */
-export async function stageUsageReport(store: Store, path: string): Promise<StagedUsageReport> {
-  let index = new Map<string, number>()
+export async function stageUsageReport(store: Store, path: string, options: {gzip?: boolean} = {}): Promise<StagedUsageReport> {
   const daily = new Map<string, UsageRow>()
   let lineItems = 0
   let coverStart: string | undefined
   let coverEnd: string | undefined
-  for await (const {fields, header, line} of readCsv(path)) {
+  for await (const {endDay, row} of usageReportLines(path, options)) {
+    lineItems++
+    const key = `${row.day}\u0000${row.service}\u0000${row.operation}\u0000${row.usageType}\u0000${row.resourceId}`
+    const same = daily.get(key)
+    if (same) {
+      same.amount = (same.amount ?? 0) + (row.amount ?? 0)
+    } else {
+      daily.set(key, row)
+      if (daily.size >= FLUSH_KEYS) {
+        await appendRows(store, daily.values())
+        daily.clear()
+      }
+    }
+    if (coverStart === undefined || row.day < coverStart) coverStart = row.day
+    if (coverEnd === undefined || endDay > coverEnd) coverEnd = endDay
+  }
+  await appendRows(store, daily.values())
+  if (lineItems === 0 || coverStart === undefined || coverEnd === undefined) {
+    throw new BillwatchError('E_EMPTY', 'no usage rows after the header', {file: path})
+  }
+  return {coverEnd, coverStart, lineItems}
+}
+
+/** Every line of a usage report as a row, held in memory (small reports, test fixtures). */
+export async function parseUsageReport(path: string): Promise<{rows: UsageRow[]}> {
+  const rows: UsageRow[] = []
+  for await (const {row} of usageReportLines(path)) rows.push(row)
+  return {rows}
+}
+
+/** The report's lines, checked (strict CSV, the usage rule), each with the day after the last one it covers. */
+async function* usageReportLines(path: string, options: {gzip?: boolean} = {}): AsyncGenerator<{row: UsageRow; endDay: string}> {
+  let index = new Map<string, number>()
+  for await (const {fields, header, line} of readCsv(path, options)) {
     if (header) {
       index = new Map(fields.map((name, i) => [name.trim(), i]))
       for (const name of REQUIRED) {
@@ -45,38 +77,23 @@ export async function stageUsageReport(store: Store, path: string): Promise<Stag
     if (usageType === '') throw new BillwatchError('E_VALUE', '', {expected: 'a usage type', field: 'UsageType', file: path, line})
     const start = parseReportTime(at('StartTime'))
     if (!start) throw new BillwatchError('E_VALUE', '', {expected: 'a date like 03/30/14 00:00:00', field: 'StartTime', file: path, got: at('StartTime'), line})
+    checkUsageRow({amount: null, cost: null, day: start.day}, {fields: {day: 'StartTime'}, file: path, line, raw: {day: at('StartTime')}})
     const end = parseReportTime(at('EndTime'))
     if (!end) throw new BillwatchError('E_VALUE', '', {expected: 'a date like 03/31/14 00:00:00', field: 'EndTime', file: path, got: at('EndTime'), line})
+    checkUsageRow({amount: null, cost: null, day: end.day}, {fields: {day: 'EndTime'}, file: path, line, raw: {day: at('EndTime')}})
     if (end.at <= start.at) throw new BillwatchError('E_VALUE', '', {expected: 'a time after StartTime', field: 'EndTime', file: path, got: at('EndTime'), line})
     const amount = parseNumber(at('UsageValue'))
     if (amount === undefined) throw new BillwatchError('E_VALUE', '', {expected: 'a number', field: 'UsageValue', file: path, got: at('UsageValue'), line})
-    const raw = {amount: at('UsageValue'), day: at('StartTime')}
-    checkUsageRow({amount, cost: null, day: start.day}, {fields: {amount: 'UsageValue', day: 'StartTime'}, file: path, line, raw})
-    lineItems++
-    const service = at('Service') || null
-    const operation = at('Operation') || null
-    const resourceId = at('Resource') || null
-    const key = `${start.day}\u0000${service}\u0000${operation}\u0000${usageType}\u0000${resourceId}`
-    const row = daily.get(key)
-    if (row) {
-      row.amount = (row.amount ?? 0) + amount
-    } else {
-      daily.set(key, {account: null, amount, cost: null, currency: null, day: start.day, operation, region: null, resourceId, service, unit: isByteUsage(usageType) ? 'bytes' : null, usageType})
-      if (daily.size >= FLUSH_KEYS) {
-        await appendRows(store, daily.values())
-        daily.clear()
-      }
+    checkUsageRow({amount, cost: null, day: start.day}, {fields: {amount: 'UsageValue'}, file: path, line, raw: {amount: at('UsageValue')}})
+    yield {
+      // EndTime is exclusive: a daily row 03/29 → 03/30 covers only the 29th.
+      endDay: end.midnight ? end.day : addDays(end.day, 1),
+      row: {
+        account: null, amount, cost: null, currency: null, day: start.day, operation: at('Operation') || null, region: null,
+        resourceId: at('Resource') || null, service: at('Service') || null, unit: isByteUsage(usageType) ? 'bytes' : null, usageType,
+      },
     }
-    if (coverStart === undefined || start.day < coverStart) coverStart = start.day
-    // EndTime is exclusive: a daily row 03/29 → 03/30 covers only the 29th.
-    const endDay = end.midnight ? end.day : addDays(end.day, 1)
-    if (coverEnd === undefined || endDay > coverEnd) coverEnd = endDay
   }
-  await appendRows(store, daily.values())
-  if (lineItems === 0 || coverStart === undefined || coverEnd === undefined) {
-    throw new BillwatchError('E_EMPTY', 'no usage rows after the header', {file: path})
-  }
-  return {coverEnd, coverStart, lineItems}
 }
 
 /** `03/30/14 00:00:00`, `3/30/2014 0:00`, `03/30/2014 00:00:00`; GMT. */
