@@ -280,7 +280,7 @@ export async function parquetColumns(store: Store, path: string): Promise<string
   }
 }
 
-function duckdbError(path: string, error: unknown): BillwatchError {
+export function duckdbError(path: string, error: unknown): BillwatchError {
   const text = error instanceof Error ? error.message : String(error)
   const line = /Line: (\d+)/.exec(text)?.[1]
   // Only DuckDB's first line, and without what it quotes: its messages can carry the file's content.

@@ -301,7 +301,7 @@ interface Part {
 /** Fills the staging table from the file(s) and sets the source's cover and line-item count. */
 async function stage(store: Store, kind: FormatKind, parts: Part[], meta: SourceMeta, manifestPeriod?: {start: string; end: string}): Promise<void> {
   if (kind === 'usage-report') {
-    const staged = await stageUsageReport(store, meta.path, {gzip: meta.container === 'csv.gz'})
+    const staged = await stageUsageReport(store, meta.path, parts[0]?.columns ?? [], {gzip: meta.container === 'csv.gz'})
     Object.assign(meta, {coverEnd: staged.coverEnd, coverStart: staged.coverStart, lineItems: staged.lineItems})
     return
   }

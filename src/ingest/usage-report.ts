@@ -3,13 +3,11 @@ import {addDays} from '../aws/window.js'
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
 import {isRealDate, isoDay, parseNumber, readCsv} from './csv-text.js'
-import {checkUsageRow} from './validate.js'
-import {appendRows, type UsageRow} from './write.js'
+import {duckdbError, quoteLiteral} from './columnar.js'
+import {checkUsageRow, PLAIN_NUMBER, usageProblemSql} from './validate.js'
+import {STAGING_TABLE, type UsageRow} from './write.js'
 
 const REQUIRED = ['Service', 'Operation', 'UsageType', 'StartTime', 'EndTime', 'UsageValue'] as const
-
-/** Daily keys held in memory before they go to the staging table: bounds memory on any size of report. */
-const FLUSH_KEYS = 50_000
 
 export interface StagedUsageReport {
   lineItems: number
@@ -22,35 +20,70 @@ export interface StagedUsageReport {
  * UsageType, Resource, StartTime, EndTime, UsageValue` (6-column variant without Resource too),
  * GMT times `MM/DD/YY HH:MM:SS`, `*-Bytes` values in bytes. Quirks handled: spaces in the header,
  * quoted thousands separators, spreadsheet dates `M/D/YYYY H:MM`, rows of only commas.
- * Streams the file: hourly lines are summed per daily key in memory and flushed to the staging
- * table every FLUSH_KEYS keys, so a report of any size reads in bounded memory.
+ * DuckDB streams and rolls up the file; a report that fails is read again strictly to name the line.
  */
-export async function stageUsageReport(store: Store, path: string, options: {gzip?: boolean} = {}): Promise<StagedUsageReport> {
-  const daily = new Map<string, UsageRow>()
-  let lineItems = 0
-  let coverStart: string | undefined
-  let coverEnd: string | undefined
-  for await (const {endDay, row} of usageReportLines(path, options)) {
-    lineItems++
-    const key = `${row.day}\u0000${row.service}\u0000${row.operation}\u0000${row.usageType}\u0000${row.resourceId}`
-    const same = daily.get(key)
-    if (same) {
-      same.amount = (same.amount ?? 0) + (row.amount ?? 0)
-    } else {
-      daily.set(key, row)
-      if (daily.size >= FLUSH_KEYS) {
-        await appendRows(store, daily.values())
-        daily.clear()
-      }
+export async function stageUsageReport(store: Store, path: string, columns: string[], options: {gzip?: boolean} = {}): Promise<StagedUsageReport> {
+  for (const name of REQUIRED) {
+    if (!columns.includes(name)) throw new BillwatchError('E_HEADER', 'missing required column', {field: name, file: path, line: 1})
+  }
+  try {
+    return await scanUsageReport(store, path, columns, options)
+  } catch (error) {
+    // DuckDB names no line and no column: the strict reader, which applies the same checks line by
+    // line, finds the first bad one. Only a failing report is read twice.
+    if (!(error instanceof BillwatchError) || error.code === 'E_EMPTY') throw error
+    for await (const _ of usageReportLines(path, options)) {
+      // Each line is checked as it is read; the first bad one throws.
     }
-    if (coverStart === undefined || row.day < coverStart) coverStart = row.day
-    if (coverEnd === undefined || endDay > coverEnd) coverEnd = endDay
+    throw error
   }
-  await appendRows(store, daily.values())
-  if (lineItems === 0 || coverStart === undefined || coverEnd === undefined) {
-    throw new BillwatchError('E_EMPTY', 'no usage rows after the header', {file: path})
+}
+
+const REPORT_TIME = String.raw`(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})\s+(\d{1,2}):(\d{2})(:(\d{2}))?`
+const REPORT_TIME_FORMATS = ['%m/%d/%y %H:%M:%S', '%m/%d/%Y %H:%M:%S', '%m/%d/%y %H:%M', '%m/%d/%Y %H:%M']
+
+/**
+ * The fast read: DuckDB's CSV scan rolls the report up to daily keys (a 100 MB report in about a
+ * second, in bounded memory) and counts the lines that break a check of usageReportLines below;
+ * any such line, or any CSV error, fails the scan for the strict reader to locate.
+ */
+async function scanUsageReport(store: Store, path: string, columns: string[], options: {gzip?: boolean}): Promise<StagedUsageReport> {
+  const col = (name: string) => (columns.includes(name) ? `trim(c${columns.indexOf(name)})` : 'NULL')
+  const time = (name: string) => `CASE WHEN regexp_full_match(${col(name)}, ${quoteLiteral(REPORT_TIME)}) THEN try_strptime(${col(name)}, [${REPORT_TIME_FORMATS.map(quoteLiteral).join(', ')}]) END`
+  const value = `replace(${col('UsageValue')}, ',', '')`
+  const source = `read_csv(${quoteLiteral(path)}, header = false, skip = 1, quote = '"', escape = '"', delim = ',',
+    columns = {${columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(', ')}}, compression = '${options.gzip ? 'gzip' : 'none'}', max_line_size = 10000000)`
+  const notBlank = columns.map((_, i) => `coalesce(trim(c${i}), '') <> ''`).join(' OR ')
+  const scan = `bw_report_${Date.now()}_${Math.floor(Math.random() * 1e6)}`
+  try {
+    await store.run(`CREATE OR REPLACE TEMP TABLE ${scan} AS
+      WITH lines AS (
+        SELECT ${col('UsageType')} AS usage_type, nullif(${col('Service')}, '') AS service, nullif(${col('Operation')}, '') AS operation,
+               nullif(${col('Resource')}, '') AS resource_id, ${time('StartTime')} AS start_at, ${time('EndTime')} AS end_at,
+               CASE WHEN regexp_full_match(${value}, ${quoteLiteral(PLAIN_NUMBER)}) THEN TRY_CAST(${value} AS DOUBLE) END AS amount
+        FROM ${source} WHERE ${notBlank})
+      SELECT CAST(start_at AS DATE) AS day, service, operation, usage_type, resource_id, sum(amount) AS amount, count(*) AS lines,
+             count(*) FILTER (WHERE coalesce(usage_type, '') = '' OR start_at IS NULL OR end_at IS NULL OR end_at <= start_at OR amount IS NULL
+                              OR ${usageProblemSql({amount: 'amount', day: 'start_at', extraDays: ['end_at']})} IS NOT NULL) AS problems,
+             max(CASE WHEN end_at = date_trunc('day', end_at) THEN CAST(end_at AS DATE) ELSE CAST(end_at AS DATE) + 1 END) AS end_day
+      FROM lines GROUP BY ALL`)
+  } catch (error) {
+    throw duckdbError(path, error)
   }
-  return {coverEnd, coverStart, lineItems}
+  try {
+    const totals = await store.one<{lines: number; problems: number; first: null | string; end: null | string}>(
+      `SELECT coalesce(sum(lines), 0)::BIGINT AS lines, coalesce(sum(problems), 0)::BIGINT AS problems,
+              strftime(min(day), '%Y-%m-%d') AS first, strftime(max(end_day), '%Y-%m-%d') AS end FROM ${scan}`,
+    )
+    if (totals && totals.problems > 0) throw new BillwatchError('E_VALUE', 'a line breaks a check', {file: path})
+    if (!totals || totals.lines === 0 || !totals.first || !totals.end) throw new BillwatchError('E_EMPTY', 'no usage rows after the header', {file: path})
+    await store.run(`INSERT INTO ${STAGING_TABLE}
+      SELECT day, NULL, NULL, service, usage_type, operation, resource_id, amount,
+             CASE WHEN regexp_matches(usage_type, 'Bytes$') THEN 'bytes' END, NULL, NULL FROM ${scan}`)
+    return {coverEnd: totals.end, coverStart: totals.first, lineItems: totals.lines}
+  } finally {
+    await store.run(`DROP TABLE IF EXISTS ${scan}`)
+  }
 }
 
 /** Every line of a usage report as a row, held in memory (small reports, test fixtures). */

@@ -84,13 +84,16 @@ export function usageError(problem: Problem, where: ErrorLocation & {fields: Par
   })
 }
 
+/** A decimal number as billing CSVs write it (a regular expression both JavaScript and DuckDB read). */
+export const PLAIN_NUMBER = String.raw`[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?`
+
 /**
  * A plain decimal number as billing CSVs write it (`12`, `-0.5`, `1.2e-7`): no thousands
  * separators, no `NaN`/`inf`; undefined for anything else or for a value beyond a double.
  */
 export function parsePlainNumber(text: string): number | undefined {
   const trimmed = text.trim()
-  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(trimmed)) return undefined
+  if (!new RegExp(`^${PLAIN_NUMBER}$`).test(trimmed)) return undefined
   const value = Number(trimmed)
   return Number.isFinite(value) ? value : undefined
 }
