@@ -5,6 +5,7 @@ import Papa from 'papaparse'
 
 import {BillwatchError} from '../errors.js'
 import {unopenableFile} from '../util/files.js'
+import {gzipFailure} from './fingerprint.js'
 
 /** What billwatch can ingest. `kind` is the export; `container` how its bytes are packed. */
 export type FormatKind = 'cost-explorer-csv' | 'cur1' | 'cur1-manifest' | 'cur2' | 'focus' | 'usage-report'
@@ -123,7 +124,7 @@ async function gunzipHead(path: string): Promise<string> {
     gunzip.on('error', (error) => {
       if (size > 0) return finish()
       void handle.close()
-      reject(new BillwatchError('E_TRUNCATED', `gzip data is corrupt (${error.message})`, {expected: 'a complete .gz file', file: path}))
+      reject(gzipFailure(path, error))
     })
     const stream = handle.createReadStream({autoClose: false, end: 4 * 1024 * 1024})
     stream.pipe(gunzip)

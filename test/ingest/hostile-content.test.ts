@@ -15,7 +15,7 @@ import {ingestFiles} from '../../src/ingest/index.js'
 import {usageProblem, usageProblemSql} from '../../src/ingest/validate.js'
 import {writeUsage} from '../../src/ingest/write.js'
 import {Store} from '../../src/store/index.js'
-import {tempDir} from '../helpers/cli.js'
+import {runCli, tempDir} from '../helpers/cli.js'
 import {BAD_VALUES, csv, expectedBytes, FIELDS, type Format, GB, type Line, linesArb, NOT_UTF8, table} from './generators.js'
 
 let tmp: ReturnType<typeof tempDir>
@@ -364,5 +364,72 @@ describe('item 15: strict CSV', () => {
     const path = write('cur-comma.csv', text.join('\n'))
     const error = await failure([path])
     expect(error).toMatchObject({code: 'E_FORMAT', file: path, line: 3})
+  })
+})
+
+describe('the CLI on hostile content: one billwatch: line, exit 1, --json error, the store unchanged', () => {
+  it('a .gz with a bad CRC', async () => {
+    const gz = Buffer.from(gzipSync(csv(table('cur1', GOOD))))
+    gz[gz.length - 6] = (gz[gz.length - 6] as number) ^ 0xff
+    const path = write('crc.csv.gz', gz)
+    const db = join(tmp.dir, 'cli.duckdb')
+    const human = await runCli(['ingest', path, '--db', db])
+    expect(human.code).toBe(1)
+    expect(human.stderr.trim().split('\n')).toEqual([`billwatch: ${path}: gzip stream is truncated or corrupt (the checksum does not match: the data is damaged), expected a complete .gz file`])
+    const json = await runCli(['ingest', path, '--db', db, '--json'])
+    expect(json.code).toBe(1)
+    expect(json.json().error).toMatchObject({code: 'E_TRUNCATED', file: path})
+  })
+
+  it('a FOCUS export with a cut multi-byte character (once a DuckDB FATAL): file and line, and the store still reads', async () => {
+    const lines = csv(table('focus', [...GOOD, ...GOOD, ...GOOD])).split('\n')
+    const raw = Buffer.concat([Buffer.from(`${lines.slice(0, 3).join('\n')}`), Buffer.from([0xc3]), Buffer.from(`\n${lines.slice(3).join('\n')}`)])
+    const path = write('focus-latin.csv', raw)
+    const db = join(tmp.dir, 'utf8.duckdb')
+    const good = write('good.csv', csv(table('cur1', GOOD)))
+    expect((await runCli(['ingest', good, '--db', db])).code).toBe(0)
+    const result = await runCli(['ingest', path, '--db', db])
+    expect(result.code).toBe(1)
+    expect(result.stderr.trim().split('\n')).toEqual([`billwatch: ${path}:3: a byte that is not UTF-8 (0xc3), expected UTF-8 text (re-save the file as UTF-8)`])
+    const status = await runCli(['status', '--db', db, '--json'])
+    expect(status.code).toBe(0)
+    expect(status.json().sources).toHaveLength(1)
+  })
+
+  it('a manifest key to a file outside its folder: refused, and nothing of that file in the error', async () => {
+    const dir = join(tmp.dir, 'period')
+    mkdirSync(dir, {recursive: true})
+    writeFileSync(join(tmp.dir, 'passwd'), 'root:x:0:0:root:/root:/bin/bash\n')
+    const manifest = join(dir, 'report-Manifest.json')
+    writeFileSync(manifest, JSON.stringify({assemblyId: 'a', reportKeys: ['../passwd']}))
+    const result = await runCli(['ingest', manifest, '--db', join(tmp.dir, 'm.duckdb'), '--json'])
+    expect(result.code).toBe(1)
+    expect(result.json().error).toMatchObject({code: 'E_FORMAT', field: 'reportKeys', file: manifest})
+    expect(result.stdout + result.stderr).not.toContain('root:x')
+  })
+
+  it('says which of two restatements in one call counts', async () => {
+    const older = write('v1.csv', csv(table('cur1', GOOD)))
+    const newer = write('v2.csv', csv(table('cur1', [{...(GOOD[0] as Line), gb: 3}])))
+    utimesSync(older, new Date('2024-04-02T00:00:00Z'), new Date('2024-04-02T00:00:00Z'))
+    const result = await runCli(['ingest', newer, older, '--db', join(tmp.dir, 'r.duckdb')])
+    expect(result.code).toBe(0)
+    expect(result.stderr).toContain(`${older} restates the same usage as ${newer}, which is newer: only the newer one counts`)
+  })
+
+  it('reads a store an earlier billwatch let a year -0001 and a NaN into', async () => {
+    const db = join(tmp.dir, 'poisoned.duckdb')
+    const old = await Store.open(db)
+    await ingestFiles(old, [write('good.csv', csv(table('cur1', fc.sample(linesArb, {numRuns: 1, seed: 3})[0] as Line[])))])
+    // What version 2 stores could hold: the rows, and no step 3 recorded.
+    await old.run(`INSERT INTO usage_daily SELECT source_id, DATE '0001-03-05' - INTERVAL 2 YEAR, account, region, service, usage_type, usage_base, operation, resource_id, amount, unit, cost, currency FROM usage_daily LIMIT 1`)
+    await old.run(`INSERT INTO usage_daily SELECT source_id, day + 1, account, region, service, usage_type, usage_base, operation, resource_id, 'NaN'::DOUBLE, unit, cost, currency FROM usage_daily WHERE day > DATE '2006-01-01' LIMIT 1`)
+    await old.run(`DELETE FROM schema_version WHERE version >= 3`)
+    await old.close()
+    const anomalies = await runCli(['anomalies', '--db', db, '--json'])
+    expect(anomalies.stderr).not.toContain('bad day')
+    expect(anomalies.code).toBe(0)
+    const status = await runCli(['status', '--db', db, '--json'])
+    expect(status.json().firstDay >= '2006-01-01').toBe(true)
   })
 })
