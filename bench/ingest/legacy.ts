@@ -67,14 +67,14 @@ for (const shape of ['hourly', 'daily-distinct'] as const) {
   const db = join(OUT, 'legacy-bench.duckdb')
   rmSync(db, {force: true})
   rmSync(`${db}.wal`, {force: true})
-  const run = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, join(ROOT, 'bin', 'run.js'), 'ingest', path, '--db', db, '--json'], {encoding: 'utf8', maxBuffer: 1 << 26})
+  const run = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', process.execPath, join(ROOT, 'bin', 'run.js'), 'ingest', path, '--db', db, '--json'], {encoding: 'utf8', maxBuffer: 1 << 26})
   if (run.status !== 0) throw new Error(`ingest failed: ${run.stderr}`)
-  const [seconds, kb] = (run.stderr.trim().split('\n').at(-1) ?? '').split(' ').map(Number)
+  const [seconds, kb, user, sys] = (run.stderr.trim().split('\n').at(-1) ?? '').split(' ').map(Number)
   const store = await Store.open(db, {mustExist: true})
   const stored = (await store.one<{bytes: number}>(`SELECT sum(amount) AS bytes FROM usage`))?.bytes ?? 0
   const keys = (await store.one<{n: number}>(`SELECT count(*)::BIGINT AS n FROM usage`))?.n ?? 0
   await store.close()
   const mb = statSync(path).size / 1e6
   const ok = Math.abs(stored - total) < 1e-6 * total
-  console.log(`${shape}: ${mb.toFixed(0)} MB, ${keys.toLocaleString('en-US')} daily rows: ${seconds?.toFixed(1)} s, peak RSS ${((kb ?? 0) / 1024).toFixed(0)} MB, byte total ${ok ? 'equal' : `DIFFERS (${stored} vs ${total})`}`)
+  console.log(`${shape}: ${mb.toFixed(0)} MB, ${keys.toLocaleString('en-US')} daily rows: ${seconds?.toFixed(1)} s (CPU ${((user ?? 0) + (sys ?? 0)).toFixed(1)} s), peak RSS ${((kb ?? 0) / 1024).toFixed(0)} MB, byte total ${ok ? 'equal' : `DIFFERS (${stored} vs ${total})`}`)
 }

@@ -229,10 +229,11 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
 
   const modifiedMs = statSync(path).mtimeMs
   const restated = await restatementsInCall(store, meta, call.batch, modifiedMs)
-  const columnar = sniffed.kind !== 'usage-report' && sniffed.kind !== 'cost-explorer-csv'
+  // A DuckDB scan (CUR, FOCUS, the usage report) already rolled its file up to one row per daily key.
+  const scanned = sniffed.kind !== 'cost-explorer-csv'
   const protectedIds = call.batch.filter((b) => !restated.replaces.includes(b)).map((b) => b.sourceId)
-  // One columnar file is already one row per daily key; a manifest's parts may repeat keys.
-  const outcome = await commitStaged(store, meta, protectedIds, {daily: columnar && parts.length === 1})
+  // A manifest's parts may repeat keys.
+  const outcome = await commitStaged(store, meta, protectedIds, {daily: scanned && parts.length === 1})
   call.batch.push({billingPeriod: meta.billingPeriod ?? null, family: meta.family, modifiedMs, path, scope: meta.scope, sourceId: outcome.sourceId})
   return {
     billingPeriod: meta.billingPeriod ?? null,
