@@ -12,6 +12,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {BillwatchError} from '../../src/errors.js'
 import {ingestFiles} from '../../src/ingest/index.js'
+import {parseUsageReport} from '../../src/ingest/usage-report.js'
 import {usageProblem, usageProblemSql} from '../../src/ingest/validate.js'
 import {writeUsage} from '../../src/ingest/write.js'
 import {Store} from '../../src/store/index.js'
@@ -431,5 +432,21 @@ describe('the CLI on hostile content: one billwatch: line, exit 1, --json error,
     expect(anomalies.code).toBe(0)
     const status = await runCli(['status', '--db', db, '--json'])
     expect(status.json().firstDay >= '2006-01-01').toBe(true)
+  })
+})
+
+describe('the usage report: the fast DuckDB scan and the strict line reader agree', () => {
+  it('on values at the edge of what each accepts', async () => {
+    const time = fc.constantFrom('03/05/24 00:00:00', '3/5/2024 0:00', '03/05/2024 00:00', '03/05/24 00:00', '3/5/24 1:00:00', '02/30/24 00:00:00', '03/05/24 24:00:00',
+      '03/05/24 00:60:00', '13/01/24 00:00:00', '03/05/1999 00:00:00', '03/05/99 00:00:00', '03/05/24T00:00:00', '2024-03-05 00:00:00', '03/06/24 00:00:00', '')
+    const value = fc.constantFrom('5', '"1,234"', ' 7 ', '+5', '.5', '5.', '1e3', '1_000', '0x10', 'NaN', '', '-0', '-1', '"1,2,3"', '1e309')
+    const line = fc.record({end: time, start: time, type: fc.constantFrom('DataTransfer-Out-Bytes', '', 'BoxUsage'), value})
+    await fc.assert(fc.asyncProperty(fc.array(line, {maxLength: 4, minLength: 1}), async (lines) => {
+      await store.run('DELETE FROM usage_daily; DELETE FROM sources')
+      const path = write('edge.csv', `Service,Operation,UsageType,Resource,StartTime,EndTime,UsageValue\n${lines.map((l) => `AmazonEC2,RunInstances,${l.type},i-1,${l.start},${l.end},${l.value}`).join('\n')}\n`)
+      const strict = await parseUsageReport(path).then(() => 'ok', (e: unknown) => (e as BillwatchError).code)
+      const fast = await ingestFiles(store, [path]).then(() => 'ok', (e: unknown) => (e as BillwatchError).code)
+      expect(fast).toBe(strict)
+    }), {numRuns: 60})
   })
 })
