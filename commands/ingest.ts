@@ -82,6 +82,9 @@ A directory stands for the files directly in it: those that are not billing expo
         ['left', 'left', 'left', 'left', 'right', 'right', 'left'],
       ),
     )
+    for (const file of result.files) {
+      if (file.replacedBy) this.note(`${file.path} restates the same usage as ${file.replacedBy}, which is newer: only the newer one counts`)
+    }
     for (const skip of result.skipped) this.note(`skipped ${skip.path}: ${skip.reason}`)
     return result
   }

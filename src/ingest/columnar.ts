@@ -1,8 +1,10 @@
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
+import {readCsv} from './csv-text.js'
 import {dbrPlan} from './dbr.js'
 import {focusPlan} from './focus.js'
 import type {Container, FormatKind} from './sniff.js'
+import {EXPECTED_AMOUNT, EXPECTED_COST, expectedDay, usageProblemSql} from './validate.js'
 import {STAGED_CHARGES, STAGING_TABLE} from './write.js'
 
 /**
@@ -223,23 +225,40 @@ export async function stageColumnar(store: Store, path: string, kind: FormatKind
   try {
     return await scanColumnar(store, path, kind, container, columns, readPath)
   } catch (error) {
-    // The fast scan stops at whichever bad row a thread meets first; a second scan with reject
-    // tables finds the first bad line, so the error names it. Only failing files pay for this.
-    // A file with no rows (E_EMPTY) has no bad row to find.
-    if (container === 'parquet' || !(error instanceof BillwatchError) || error.code === 'E_HEADER' || error.code === 'E_EMPTY') throw error
+    // The fast scan stops at whichever bad row a thread meets first and names no column. A strict
+    // read (csv-text.ts: UTF-8, quotes, field counts, true line numbers) goes first, since DuckDB's
+    // reject tables can abort the whole database on a byte that is not UTF-8; then the reject tables
+    // name a value that is not of its type, then the usage rule names a value no bill can hold.
+    // Only failing files pay for this. A file with no rows (E_EMPTY) has no bad row to find.
+    if (!(error instanceof BillwatchError) || error.code === 'E_HEADER' || error.code === 'E_EMPTY') throw error
+    if (container !== 'parquet') {
+      for await (const _ of readCsv(readPath, {file: path, gzip: container === 'csv.gz'})) {
+        // Each record is checked as it is read; the first bad one throws.
+      }
+    }
     const scratch = await store.scratch()
     try {
-      await throwFirstBadRow(scratch, path, kind, container, columns, readPath)
+      if (container !== 'parquet') await throwFirstBadRow(scratch, path, kind, container, columns, readPath)
+      await throwFirstRuleBreak(scratch, path, kind, container, columns, readPath)
     } finally {
       await scratch.close()
     }
-    // No reject found: the fast scan's own error stands.
+    // Nothing found: the fast scan's own error stands.
     throw error
   }
 }
 
 async function scanColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string): Promise<ColumnarScan> {
   const {costBasis, scanTable} = await rollUp(store, path, kind, container, columns, readPath)
+  const totals = await store.one<{line_items: number; problems: number; billing_start: null | string; billing_end: null | string}>(
+    `SELECT coalesce(sum(line_items), 0)::BIGINT AS line_items, coalesce(sum(problems), 0)::BIGINT AS problems,
+            strftime(min(billing_start), '%Y-%m-%d') AS billing_start, strftime(max(billing_end), '%Y-%m-%d') AS billing_end
+     FROM ${scanTable}`,
+  )
+  if (totals && totals.problems > 0) {
+    await store.run(`DROP TABLE ${scanTable}`)
+    throw new BillwatchError('E_VALUE', 'a value breaks the usage rule', {file: path})
+  }
   await store.run(`INSERT INTO ${STAGING_TABLE} (day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency, provider, usage_base, list_cost)
     SELECT day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency, provider, usage_base, list_cost
     FROM ${scanTable} WHERE row_kind = 'usage' AND usage_lines > 0 AND usage_type IS NOT NULL AND usage_type <> '' AND day IS NOT NULL`)
@@ -247,11 +266,6 @@ async function scanColumnar(store: Store, path: string, kind: FormatKind, contai
   await store.run(`INSERT INTO ${STAGED_CHARGES} (day, provider, account, region, service, category, cost, list_cost, currency)
     SELECT coalesce(day, (SELECT date_trunc('month', min(day)) FROM ${scanTable})), provider, account, region, service, category, cost, list_cost, currency
     FROM ${scanTable} WHERE row_kind = 'charge'`)
-  const totals = await store.one<{line_items: number; billing_start: null | string; billing_end: null | string}>(
-    `SELECT coalesce(sum(line_items), 0)::BIGINT AS line_items,
-            strftime(min(billing_start), '%Y-%m-%d') AS billing_start, strftime(max(billing_end), '%Y-%m-%d') AS billing_end
-     FROM ${scanTable}`,
-  )
   await store.run(`DROP TABLE ${scanTable}`)
   if (!totals || totals.line_items === 0) throw new BillwatchError('E_EMPTY', 'no line items after the header', {file: path})
   return {billingEnd: totals.billing_end, billingStart: totals.billing_start, costBasis, lineItems: totals.line_items}
@@ -266,6 +280,22 @@ async function throwFirstBadRow(scratch: Store, path: string, kind: FormatKind, 
   const {rejects, scanTable, typed} = await rollUp(scratch, path, kind, container, columns, readPath, true)
   await scratch.run(`DROP TABLE ${scanTable}`)
   await throwFirstReject(scratch, path, rejects, typed)
+}
+
+async function throwFirstReject(store: Store, path: string, rejects: string, typed: Record<string, string>): Promise<void> {
+  const first = await store.one<{line: number; column_name: null | string; error_type: string; csv_line: null | string; error_message: string}>(
+    `SELECT line, column_name, error_type, csv_line, error_message FROM ${rejects} ORDER BY line LIMIT 1`,
+  )
+  await store.run(`DROP TABLE IF EXISTS ${rejects}; DROP TABLE IF EXISTS ${rejects}_scan`)
+  if (!first) return
+  if (first.error_type === 'CAST' && first.column_name) {
+    const type = typed[first.column_name]
+    const got = /Could not convert string "(.*)" to/.exec(first.error_message)?.[1]
+    const expected = type === 'DOUBLE' ? 'a number' : 'a valid ISO 8601 UTC timestamp (YYYY-MM-DDTHH:MM:SSZ)'
+    throw new BillwatchError('E_VALUE', '', {expected, field: first.column_name, file: path, line: first.line, ...(got === undefined ? {} : {got})})
+  }
+  const what = first.error_type.toLowerCase().replaceAll('_', ' ')
+  throw new BillwatchError('E_FORMAT', `malformed CSV row (${what})`, {expected: 'the same number of fields as the header', file: path, line: first.line})
 }
 
 /**
@@ -312,6 +342,7 @@ async function rollUp(store: Store, path: string, kind: FormatKind, container: C
              any_value(${plan.currency}) AS currency,
              count(*) FILTER (WHERE bw_row_kind = 'usage') AS usage_lines,
              count(*) AS line_items,
+             count(*) FILTER (WHERE ${ruleBreak(plan, start)} IS NOT NULL) AS problems,
              min(${plan.billingStart}) AS billing_start,
              max(${plan.billingEnd}) AS billing_end
       FROM lines
@@ -329,6 +360,54 @@ function derivedSteps(derived: Array<[string, string]>, source: string): string 
   return steps.join('\n')
 }
 
+/**
+ * The usage rule (validate.ts) over one line of a plan: the field that breaks it, else NULL. Amounts
+ * and costs count only on usage lines (a credit is negative by right); every line's days count.
+ */
+function ruleBreak(plan: ScanPlan, start: string): string {
+  const usage = usageProblemSql({amount: plan.amount, cost: plan.cost, day: start, valuesOnlyWhen: "bw_row_kind = 'usage'"})
+  const billing = usageProblemSql({day: `coalesce(${plan.billingStart}, ${start})`, extraDays: [`coalesce(${plan.billingEnd}, ${start})`]})
+  return `coalesce(${usage}, CASE WHEN ${billing} IS NOT NULL THEN 'billing' END)`
+}
+
+/**
+ * Finds the first line whose values break the usage rule and throws it located: the record's line
+ * (counted by the strict reader, which knows quoted newlines) or Parquet row, and the column.
+ */
+async function throwFirstRuleBreak(scratch: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string): Promise<void> {
+  const entry = PLANS[kind]
+  if (!entry) return
+  const cols = new Columns(columns, container === 'parquet', entry.anyCase)
+  const plan = entry.build(cols, path, container === 'parquet' ? undefined : 1)
+  const start = cols.timestamp(plan.start)
+  const typed = cols.typed
+  const source = container === 'parquet'
+    ? `read_parquet(${quoteLiteral(readPath)})`
+    : `read_csv(${quoteLiteral(readPath)}, header = true, all_varchar = true, quote = '"', escape = '"', delim = ',',
+         types = {${Object.entries(typed).map(([k, v]) => `${quoteLiteral(k)}: '${v}'`).join(', ')}},
+         ${plan.nullStrings ? "nullstr = ['NULL', ''], " : ''}
+         compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', max_line_size = 10000000)`
+  const rowKind = `CASE WHEN ${plan.usageLine} THEN 'usage' WHEN ${plan.chargeLine} THEN 'charge' ELSE 'skip' END`
+  // One thread keeps the rows in file order, so the row number is the record's.
+  await scratch.run('SET threads = 1')
+  const first = await scratch.one<{row: number; problem: string}>(
+    `WITH ${derivedSteps(plan.derived ?? [], source)}
+          lines AS (SELECT *, ${rowKind} AS bw_row_kind, row_number() OVER () AS bw_row FROM bw_derived_${(plan.derived ?? []).length})
+     SELECT bw_row AS row, problem FROM (SELECT bw_row, ${ruleBreak(plan, start)} AS problem FROM lines)
+     WHERE problem IS NOT NULL ORDER BY bw_row LIMIT 1`,
+  )
+  if (!first) return
+  const field = ({amount: plan.amount, billing: `${plan.billingStart} or ${plan.billingEnd}`, cost: plan.cost} as Record<string, string>)[first.problem] ?? plan.start
+  const expected = first.problem === 'amount' ? EXPECTED_AMOUNT : first.problem === 'cost' ? EXPECTED_COST : expectedDay()
+  const name = field.replace(/^"(.*)"$/, '$1').replaceAll('""', '"')
+  if (container === 'parquet') throw new BillwatchError('E_VALUE', `row ${first.row}`, {expected, field: name, file: path})
+  let record = 0
+  for await (const {header, line} of readCsv(readPath, {file: path, gzip: container === 'csv.gz'})) {
+    if (!header && ++record === Number(first.row)) throw new BillwatchError('E_VALUE', '', {expected, field: name, file: path, line})
+  }
+  throw new BillwatchError('E_VALUE', `record ${first.row}`, {expected, field: name, file: path})
+}
+
 /** Column names of a Parquet file, via DuckDB (used by format sniffing). */
 export async function parquetColumns(store: Store, path: string): Promise<string[]> {
   try {
@@ -339,26 +418,11 @@ export async function parquetColumns(store: Store, path: string): Promise<string
   }
 }
 
-async function throwFirstReject(store: Store, path: string, rejects: string, typed: Record<string, string>): Promise<void> {
-  const first = await store.one<{line: number; column_name: null | string; error_type: string; csv_line: null | string; error_message: string}>(
-    `SELECT line, column_name, error_type, csv_line, error_message FROM ${rejects} ORDER BY line LIMIT 1`,
-  )
-  await store.run(`DROP TABLE IF EXISTS ${rejects}; DROP TABLE IF EXISTS ${rejects}_scan`)
-  if (!first) return
-  if (first.error_type === 'CAST' && first.column_name) {
-    const type = typed[first.column_name]
-    const got = /Could not convert string "(.*)" to/.exec(first.error_message)?.[1]
-    const expected = type === 'DOUBLE' ? 'a number' : 'a valid ISO 8601 UTC timestamp (YYYY-MM-DDTHH:MM:SSZ)'
-    throw new BillwatchError('E_VALUE', '', {expected, field: first.column_name, file: path, line: first.line, ...(got === undefined ? {} : {got})})
-  }
-  const what = first.error_type.toLowerCase().replaceAll('_', ' ')
-  throw new BillwatchError('E_FORMAT', `malformed CSV row (${what})`, {expected: 'the same number of fields as the header', file: path, line: first.line})
-}
-
-function duckdbError(path: string, error: unknown): BillwatchError {
+export function duckdbError(path: string, error: unknown): BillwatchError {
   const text = error instanceof Error ? error.message : String(error)
   const line = /Line: (\d+)/.exec(text)?.[1]
-  const first = text.split('\n')[0] ?? text
+  // Only DuckDB's first line, and without what it quotes: its messages can carry the file's content.
+  const first = (text.split('\n')[0] ?? text).replaceAll(/"[^"]*"|'[^']*'/g, '…')
   if (/gzip|inflate|compress/i.test(text)) {
     return new BillwatchError('E_TRUNCATED', `compressed data is corrupt (${first})`, {expected: 'a complete .gz file', file: path})
   }

@@ -1,5 +1,6 @@
 import {BillwatchError} from '../errors.js'
-import {isRealDate, isoDay, parseNumber, readSmallCsv} from './csv-text.js'
+import {type CsvReadOptions, type CsvRow, isRealDate, isoDay, parseNumber, readCsv} from './csv-text.js'
+import {checkUsageRow} from './validate.js'
 import type {UsageRow} from './write.js'
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
@@ -15,15 +16,23 @@ export interface ParsedCostExplorerCsv {
  * (`YYYY-MM-DD`) or month. `($)` columns are cost in USD; any other `(unit)` suffix is usage in that
  * unit. The transposed layout (months as columns, groups as rows) is read too.
  */
-export async function parseCostExplorerCsv(readPath: string, path = readPath): Promise<ParsedCostExplorerCsv> {
-  const {header, rows} = await readSmallCsv(readPath, path)
+export async function parseCostExplorerCsv(readPath: string, options: CsvReadOptions = {}): Promise<ParsedCostExplorerCsv> {
+  const path = options.file ?? readPath
+  let header: string[] = []
+  const rows: CsvRow[] = []
+  // A console download is one row per day or month: small enough to hold whole.
+  for await (const record of readCsv(readPath, options)) {
+    if (record.header) header = record.fields.map((name) => name.trim())
+    else if (!record.fields.every((f) => f.trim() === '')) rows.push(record)
+  }
   const dimension = header[0] ?? ''
   const groups = header.slice(1).map((name, i) => ({column: i + 1, ...splitSuffix(name)}))
   const transposed = groups.length > 0 && groups.filter((g) => !/^total/i.test(g.name)).every((g) => parseMonthName(g.name) !== undefined)
   refuseUngrouped(path, groups, rows, transposed)
   const out: UsageRow[] = []
-  const push = (day: string, group: string, suffix: string, value: number) => {
+  const push = (day: string, group: string, suffix: string, value: number, line: number, column: string, raw: string) => {
     const isCost = suffix === '$'
+    checkUsageRow({amount: isCost ? null : value, cost: isCost ? value : null, day}, {fields: {amount: column, cost: column, day: transposed ? column : dimension}, file: path, line, raw: {amount: raw, cost: raw}})
     const byService = /^service$/i.test(dimension)
     out.push({
       account: null,
@@ -54,7 +63,7 @@ export async function parseCostExplorerCsv(readPath: string, path = readPath): P
         const day = parseMonthName(group.name)
         if (day === undefined) continue
         const value = readValue(group.column, header[group.column] ?? '')
-        if (value !== undefined) push(day, label, group.suffix, value)
+        if (value !== undefined) push(day, label, group.suffix, value, line, header[group.column] ?? '', fields[group.column] ?? '')
       }
       continue
     }
@@ -65,7 +74,7 @@ export async function parseCostExplorerCsv(readPath: string, path = readPath): P
     for (const group of groups) {
       if (/^total/i.test(group.name)) continue
       const value = readValue(group.column, header[group.column] ?? '')
-      if (value !== undefined) push(day, group.name, group.suffix, value)
+      if (value !== undefined) push(day, group.name, group.suffix, value, line, header[group.column] ?? '', fields[group.column] ?? '')
     }
   }
   if (out.length === 0) throw new BillwatchError('E_EMPTY', 'no values after the header', {file: path})

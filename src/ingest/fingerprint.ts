@@ -1,5 +1,7 @@
 import {createReadStream} from 'node:fs'
 import {stat} from 'node:fs/promises'
+import {Transform, type TransformCallback} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
 
 import {createXXHash128} from 'hash-wasm'
@@ -14,46 +16,78 @@ export interface Fingerprint {
 }
 
 /**
- * XXH128 of a file's bytes: the identity that makes re-ingest a no-op. Not a security hash, and
- * need not be one; it runs at several GB/s where SHA-256 took a core for a second per GB, beside
- * the DuckDB scan that needs both cores. For gzip input it also
- * inflates the stream to its end, because DuckDB reads a truncated .gz without complaint and
- * would ingest half a month silently.
+ * How far a .gz may inflate: CSV exports compress 5–30 times; DEFLATE tops out near 1,000 times,
+ * which only a bomb of repeated bytes reaches. The floor lets any small file through.
+ */
+export const MAX_INFLATE_RATIO = 200
+const INFLATE_FLOOR = 64 * 1024 * 1024
+
+/**
+ * XXH128 of a file's content: the identity that makes re-ingest a no-op. For gzip input it is the
+ * hash of the inflated content, so `x.csv` and `x.csv.gz` are one export; inflating to the end
+ * also catches a truncated or damaged .gz, which DuckDB reads without complaint up to the damage.
+ * Not a security hash, and need not be one; it runs at GB/s beside the DuckDB scan.
  */
 export async function fingerprintFile(path: string, options: {gzip?: boolean; onProgress?: ProgressCallback} = {}): Promise<Fingerprint> {
   const {size} = await stat(path)
   const hash = await createXXHash128()
   let done = 0
-  const gunzip = options.gzip ? createGunzip() : undefined
-  const inflated = gunzip
-    ? new Promise<void>((resolve, reject) => {
-        gunzip.on('data', () => {})
-        gunzip.on('end', resolve)
-        gunzip.on('error', (error) =>
-          reject(new BillwatchError('E_TRUNCATED', `gzip stream is truncated or corrupt (${error.message})`, {expected: 'a complete .gz file', file: path})),
-        )
-      })
-    : Promise.resolve()
-  await new Promise<void>((resolve, reject) => {
-    const stream = createReadStream(path, {highWaterMark: 1 << 20})
-    stream.on('data', (chunk) => {
-      const buffer = chunk as Buffer
-      hash.update(buffer)
-      done += buffer.length
+  const progress = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      done += chunk.length
       options.onProgress?.(done, size)
-      if (gunzip && !gunzip.write(buffer)) {
-        stream.pause()
-        gunzip.once('drain', () => stream.resume())
-      }
-    })
-    stream.on('end', () => {
-      gunzip?.end()
-      resolve()
-    })
-    stream.on('error', reject)
+      callback(null, chunk)
+    },
   })
-  await inflated
+  const consume = async (chunks: AsyncIterable<Buffer>) => {
+    for await (const chunk of chunks) hash.update(chunk)
+  }
+  const source = createReadStream(path, {highWaterMark: 1 << 20})
+  try {
+    await (options.gzip ? pipeline(source, progress, ...inflating(path, size), consume) : pipeline(source, progress, consume))
+  } catch (error) {
+    throw gzipFailure(path, error)
+  }
   return {bytes: size, hash: `xxh128:${hash.digest('hex')}`}
+}
+
+/**
+ * A gunzip stage and a bound on what it yields (MAX_INFLATE_RATIO times the compressed size), whose
+ * errors are one located line: truncated, damaged (bad checksum, flipped bits, trailing garbage)
+ * or a bomb. For `pipeline(source, ...inflating(path, size), sink)`; map its errors with gzipFailure.
+ */
+export function inflating(path: string, compressedBytes: number): [Transform, Transform] {
+  const gunzip = createGunzip()
+  const limit = Math.max(INFLATE_FLOOR, compressedBytes * MAX_INFLATE_RATIO)
+  let inflated = 0
+  const bound = new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      inflated += chunk.length
+      if (inflated > limit) {
+        return callback(new BillwatchError('E_FORMAT', `inflates to more than ${MAX_INFLATE_RATIO} times its size (a gzip bomb, not a billing export)`, {expected: 'a .gz export', file: path}))
+      }
+      callback(null, chunk)
+    },
+  })
+  return [gunzip, bound]
+}
+
+/** zlib's error as one line about the file; any other error as it is. */
+export function gzipFailure(path: string, error: unknown): unknown {
+  const code = (error as {code?: unknown}).code
+  return typeof code === 'string' && code.startsWith('Z_') ? gzipError(path, error as Error & {code: string}) : error
+}
+
+function gzipError(path: string, error: Error & {code?: string}): BillwatchError {
+  const message = error.message
+  const why = error.code === 'Z_BUF_ERROR' || /unexpected end/i.test(message)
+    ? 'the data ends early'
+    : /incorrect data check/i.test(message)
+      ? 'the checksum does not match: the data is damaged'
+      : /header check|unknown compression|invalid/i.test(message)
+        ? 'damaged data, or something other than gzip after the compressed data'
+        : `zlib ${error.code ?? 'error'}`
+  return new BillwatchError('E_TRUNCATED', `gzip stream is truncated or corrupt (${why})`, {expected: 'a complete .gz file', file: path})
 }
 
 /** One identity for several fingerprints (a CUR manifest and its parts). */

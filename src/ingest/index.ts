@@ -1,7 +1,7 @@
-import {existsSync, readdirSync, statSync} from 'node:fs'
+import {existsSync, readdirSync, realpathSync, statSync} from 'node:fs'
 import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {basename, dirname, join, resolve} from 'node:path'
+import {basename, dirname, isAbsolute, join, resolve, sep} from 'node:path'
 
 import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError} from '../errors.js'
@@ -10,8 +10,10 @@ import {parquetColumns, stageColumnar} from './columnar.js'
 import {parseCostExplorerCsv} from './cost-explorer-csv.js'
 import {combineFingerprints, type Fingerprint, fingerprintFile} from './fingerprint.js'
 import {type Container, type FormatKind, sniffFile} from './sniff.js'
-import {parseUsageReport} from './usage-report.js'
-import {appendRows, commitStaged, createStaging, type Family, findSourceByHash, type SourceMeta} from './write.js'
+import {stageUsageReport} from './usage-report.js'
+import {isRealDate} from './csv-text.js'
+import {expectedDay, usageProblem} from './validate.js'
+import {appendRows, commitStaged, createStaging, type Family, findSourceByHash, type SourceMeta, STAGING_TABLE} from './write.js'
 import {extractZip} from './zip.js'
 
 export {FORMAT_KINDS, type FormatKind} from './sniff.js'
@@ -39,6 +41,10 @@ export interface IngestedFile {
   billingPeriod: null | string
   /** Rows of older exports of the same period that this one replaced. */
   replacedRows: number
+  /** Files of this call that restate the same usage and are older: this file's figures replace theirs. */
+  replaces: string[]
+  /** The newer file of this call that restates this one's usage (its rows are not stored), or null. */
+  replacedBy: null | string
 }
 
 export interface IngestResult {
@@ -67,23 +73,56 @@ export async function ingestFiles(store: Store, paths: string[], options: Ingest
   const skipped: IngestResult['skipped'] = []
   const files = await store.transaction(async () => {
     const results: IngestedFile[] = []
-    const batchIds: number[] = []
+    const call: CallState = {batch: [], manifestParts: new Map()}
     for (const {path, inDirectory} of expandPaths(paths, skipped)) {
+      const readBy = call.manifestParts.get(realPath(path))
+      if (readBy) {
+        skipped.push({path, reason: `a report part of ${readBy}, read through it`})
+        continue
+      }
       let result: IngestedFile
       try {
-        result = await ingestOne(store, path, options, batchIds)
+        result = await ingestOne(store, path, options, call)
       } catch (error) {
         // A file named on the command line must be an export; one found in a named directory may be anything.
         if (!inDirectory || !isNotAnExport(error)) throw error
         skipped.push({path, reason: skipReason(error as BillwatchError, path)})
         continue
       }
-      if (result.status === 'ingested') batchIds.push(result.sourceId)
+      for (const older of result.replaces) {
+        const replaced = results.find((r) => r.path === older)
+        if (replaced) replaced.replacedBy = path
+      }
       results.push(result)
     }
     return results
   })
   return {files, skipped, store: store.path}
+}
+
+/** What one call has ingested so far: its sources (parts of one export, or restatements), and the manifests' parts. */
+interface CallState {
+  batch: BatchSource[]
+  /** Real path of each report part a manifest of this call read → that manifest. */
+  manifestParts: Map<string, string>
+}
+
+interface BatchSource {
+  sourceId: number
+  path: string
+  family: Family
+  scope: SourceMeta['scope']
+  billingPeriod: null | string
+  /** When the file was last written (`aws s3 sync` sets it to the object's delivery time). */
+  modifiedMs: number
+}
+
+function realPath(path: string): string {
+  try {
+    return realpathSync(path)
+  } catch {
+    return path
+  }
 }
 
 /** Named files as given; a named directory stands for the files directly in it, in name order. */
@@ -96,8 +135,10 @@ function expandPaths(paths: string[], skipped: IngestResult['skipped']): NamedPa
   return paths.flatMap((given): NamedPath[] => {
     const path = resolve(given)
     if (!existsSync(path) || !statSync(path).isDirectory()) return [{inDirectory: false, path}]
+    // Manifests first, so the report parts beside them are read through them, never twice.
+    const manifestFirst = (name: string) => (name.toLowerCase().endsWith('.json') ? 0 : 1)
     return readdirSync(path, {withFileTypes: true})
-      .sort((a, b) => a.name.localeCompare(b.name))
+      .sort((a, b) => manifestFirst(a.name) - manifestFirst(b.name) || a.name.localeCompare(b.name))
       .flatMap((entry): NamedPath[] => {
         const child = join(path, entry.name)
         if (entry.isFile()) return [{inDirectory: true, path: child}]
@@ -117,7 +158,7 @@ function isNotAnExport(error: unknown): boolean {
   return error instanceof BillwatchError && (error.code === 'E_FORMAT' || error.code === 'E_EMPTY' || (error.code === 'E_HEADER' && error.field === undefined))
 }
 
-async function ingestOne(store: Store, path: string, options: IngestOptions, batchIds: number[]): Promise<IngestedFile> {
+async function ingestOne(store: Store, path: string, options: IngestOptions, call: CallState): Promise<IngestedFile> {
   const sniffed = await sniffFile(path, (p) => parquetColumns(store, p), options.format)
   const progress = options.onProgress?.(path)
   const withProgress = progress ? {onProgress: progress} : {}
@@ -129,13 +170,26 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
     manifestPeriod = manifest.period
     parts = []
     const hashes = [await fingerprintFile(path)]
-    for (const part of manifest.parts) {
-      const partSniff = await sniffFile(part, (p) => parquetColumns(store, p))
-      if (partSniff.kind !== 'cur1' && partSniff.kind !== 'cur2') {
-        throw new BillwatchError('E_FORMAT', `report part is ${partSniff.kind}`, {expected: 'CUR line items', file: part})
+    const seen = new Set<string>()
+    for (const [i, part] of manifest.parts.entries()) {
+      let partSniff
+      try {
+        partSniff = await sniffFile(part, (p) => parquetColumns(store, p))
+      } catch (error) {
+        // Never what a part holds: only that it is not a report part.
+        if (error instanceof BillwatchError && error.code !== 'E_TRUNCATED') throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is not a CUR export`, {field: 'reportKeys', file: path})
+        throw error
       }
-      hashes.push(await fingerprintFile(part, {gzip: partSniff.container === 'csv.gz', ...withProgress}))
+      if (partSniff.kind !== 'cur1' && partSniff.kind !== 'cur2') {
+        throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is ${partSniff.kind}`, {expected: 'CUR line items', field: 'reportKeys', file: path})
+      }
+      const fingerprint = await fingerprintFile(part, {gzip: partSniff.container === 'csv.gz', ...withProgress})
+      // A part listed twice, or two copies of one part, is read once: a manifest's parts are a set.
+      if (seen.has(fingerprint.hash)) continue
+      seen.add(fingerprint.hash)
+      hashes.push(fingerprint)
       parts.push({columns: partSniff.columns, container: partSniff.container, kind: partSniff.kind, path: part})
+      call.manifestParts.set(realPath(part), path)
     }
     hashing = combineFingerprints(hashes)
   } else {
@@ -143,7 +197,6 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
     // Hashing runs beside the DuckDB scan, on the CPU DuckDB leaves idle while it waits on I/O:
     // a first ingest pays no extra pass, a re-ingest costs one scan and is then dropped.
     hashing = fingerprintFile(path, {gzip: sniffed.container === 'csv.gz', ...withProgress})
-    hashing.catch(() => {})
   }
 
   await createStaging(store)
@@ -153,6 +206,11 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
   }
   // A zipped export is read from a temporary copy of its CSV; errors still name the zip.
   const unzipped = sniffed.container === 'csv.zip' ? await mkdtemp(join(tmpdir(), 'billwatch-zip-')) : undefined
+  // A damaged .gz or a gzip bomb found by the hashing stops the scan of the same bytes at once.
+  let scanning = true
+  hashing.catch(() => {
+    if (scanning) store.connection.interrupt()
+  })
   try {
     if (unzipped) {
       const member = join(unzipped, 'export.csv')
@@ -161,12 +219,14 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
     }
     await stage(store, sniffed.kind, parts, meta, manifestPeriod)
   } catch (error) {
+    scanning = false
     // A truncated .gz can also surface as a malformed last row: the gzip verdict is the truer one.
     await hashing
     throw error
   } finally {
     if (unzipped) await rm(unzipped, {force: true, recursive: true})
   }
+  scanning = false
   const {bytes, hash: contentHash} = await hashing
   Object.assign(meta, {bytes, contentHash})
   // The same content again, from an earlier call or earlier in this one (same transaction).
@@ -174,14 +234,19 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
   if (previous) {
     return {
       billingPeriod: previous.billingPeriod, container: sniffed.container, contentHash, days: previous.days, firstDay: previous.firstDay,
-      format: sniffed.kind, lastDay: previous.lastDay, lineItems: previous.lineItems, path, replacedRows: 0, rows: previous.rows,
-      sourceId: previous.sourceId, status: 'unchanged',
+      format: sniffed.kind, lastDay: previous.lastDay, lineItems: previous.lineItems, path, replacedBy: null, replacedRows: 0, replaces: [],
+      rows: previous.rows, sourceId: previous.sourceId, status: 'unchanged',
     }
   }
 
-  const columnar = sniffed.kind !== 'usage-report' && sniffed.kind !== 'cost-explorer-csv'
-  // One columnar file is already one row per daily key; a manifest's parts may repeat keys.
-  const outcome = await commitStaged(store, meta, batchIds, {daily: columnar && parts.length === 1})
+  const modifiedMs = statSync(path).mtimeMs
+  const restated = await restatementsInCall(store, meta, call.batch, modifiedMs)
+  // A DuckDB scan (CUR, FOCUS, the usage report) already rolled its file up to one row per daily key.
+  const scanned = sniffed.kind !== 'cost-explorer-csv'
+  const protectedIds = call.batch.filter((b) => !restated.replaces.includes(b)).map((b) => b.sourceId)
+  // A manifest's parts may repeat keys.
+  const outcome = await commitStaged(store, meta, protectedIds, {daily: scanned && parts.length === 1})
+  call.batch.push({billingPeriod: meta.billingPeriod ?? null, family: meta.family, modifiedMs, path, scope: meta.scope, sourceId: outcome.sourceId})
   return {
     billingPeriod: meta.billingPeriod ?? null,
     container: sniffed.container,
@@ -192,11 +257,51 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
     lastDay: outcome.lastDay,
     lineItems: meta.lineItems,
     path,
+    replacedBy: restated.replacedBy?.path ?? null,
     replacedRows: outcome.replacedRows,
+    replaces: restated.replaces.map((b) => b.path),
     rows: outcome.rows,
     sourceId: outcome.sourceId,
     status: 'ingested',
   }
+}
+
+/**
+ * Files of one call are parts of one export unless they restate the same usage: two CUR/FOCUS
+ * files of one billing period that share most of their daily usage lines (half or more of the
+ * smaller one's), or two usage reports / Cost Explorer CSVs that share any (day, service, usage
+ * type). Of two restatements the newer counts: the one written later (`aws s3 sync` keeps the
+ * delivery time), or on a tie the one named later. An older file's restated rows leave the staging
+ * table here; a newer one's commit replaces the older's rows like any later ingest would.
+ */
+async function restatementsInCall(store: Store, meta: SourceMeta, batch: BatchSource[], modifiedMs: number): Promise<{replaces: BatchSource[]; replacedBy?: BatchSource}> {
+  const replaces: BatchSource[] = []
+  let replacedBy: BatchSource | undefined
+  const key = meta.scope === 'all' ? 'day, account, service, usage_type, operation, resource_id' : 'day, service, usage_type'
+  const keyOf = (alias: string) => key.split(', ').map((c) => `coalesce(${alias}.${c}::VARCHAR, '')`).join(', ')
+  for (const other of batch) {
+    if (other.family !== meta.family || other.scope !== meta.scope) continue
+    if (meta.scope === 'all' && (!meta.billingPeriod || other.billingPeriod !== meta.billingPeriod)) continue
+    const overlap = await store.one<{mine: number; theirs: number; shared: number}>(
+      `WITH mine AS (SELECT DISTINCT ${keyOf('s')} FROM ${STAGING_TABLE} s),
+            theirs AS (SELECT DISTINCT ${keyOf('u')} FROM usage_daily u WHERE u.source_id = $1)
+       SELECT (SELECT count(*) FROM mine)::BIGINT AS mine, (SELECT count(*) FROM theirs)::BIGINT AS theirs,
+              (SELECT count(*) FROM (SELECT * FROM mine INTERSECT SELECT * FROM theirs))::BIGINT AS shared`,
+      [other.sourceId],
+    )
+    if (!overlap || overlap.shared === 0) continue
+    if (meta.scope === 'all' && overlap.shared * 2 < Math.min(overlap.mine, overlap.theirs)) continue
+    if (modifiedMs >= other.modifiedMs) {
+      replaces.push(other)
+      continue
+    }
+    replacedBy = other
+    await store.run(meta.scope === 'all'
+      ? `DELETE FROM ${STAGING_TABLE}`
+      : `DELETE FROM ${STAGING_TABLE} s WHERE (${keyOf('s')}) IN (SELECT ${keyOf('u')} FROM usage_daily u WHERE u.source_id = $1)`,
+    meta.scope === 'all' ? [] : [other.sourceId])
+  }
+  return replacedBy ? {replacedBy, replaces} : {replaces}
 }
 
 interface Part {
@@ -212,13 +317,12 @@ interface Part {
 async function stage(store: Store, kind: FormatKind, parts: Part[], meta: SourceMeta, manifestPeriod?: {start: string; end: string}): Promise<void> {
   const readPath = parts[0]?.readPath ?? meta.path
   if (kind === 'usage-report') {
-    const parsed = await parseUsageReport(readPath, meta.path)
-    await appendRows(store, parsed.rows)
-    Object.assign(meta, {coverEnd: parsed.coverEnd, coverStart: parsed.coverStart, lineItems: parsed.lineItems})
+    const staged = await stageUsageReport(store, meta.path, parts[0]?.columns ?? [], {gzip: meta.container === 'csv.gz', readPath})
+    Object.assign(meta, {coverEnd: staged.coverEnd, coverStart: staged.coverStart, lineItems: staged.lineItems})
     return
   }
   if (kind === 'cost-explorer-csv') {
-    const parsed = await parseCostExplorerCsv(readPath, meta.path)
+    const parsed = await parseCostExplorerCsv(readPath, {file: meta.path, gzip: meta.container === 'csv.gz'})
     await appendRows(store, parsed.rows)
     meta.lineItems = parsed.lineItems
     return
@@ -238,28 +342,58 @@ async function stage(store: Store, kind: FormatKind, parts: Part[], meta: Source
   }
 }
 
-/** A CUR 1.0 manifest: its report parts (S3 keys, found beside the manifest) and billing period. */
+/**
+ * A CUR 1.0 manifest: its report parts (S3 keys, found beside the manifest) and billing period.
+ * A key never leads out of the manifest's folder: no absolute keys, no `..`, no symlink out.
+ */
 async function readManifest(path: string): Promise<{parts: string[]; period?: {start: string; end: string}}> {
-  let manifest: {reportKeys?: unknown; billingPeriod?: {start?: string; end?: string}}
+  let manifest: {reportKeys?: unknown; billingPeriod?: {start?: unknown; end?: unknown}}
+  const text = await readFile(path, 'utf8')
   try {
-    manifest = JSON.parse(await readFile(path, 'utf8'))
+    manifest = JSON.parse(text)
   } catch (error) {
-    throw new BillwatchError('E_FORMAT', `manifest is not valid JSON (${(error as Error).message})`, {file: path})
+    // JSON.parse quotes the text it failed on: say where, never what.
+    const at = /position (\d+)/.exec((error as Error).message)?.[1]
+    const line = at === undefined ? undefined : text.slice(0, Number(at)).split('\n').length
+    throw new BillwatchError('E_FORMAT', 'manifest is not valid JSON', {file: path, ...(line === undefined ? {} : {line})})
   }
-  if (!Array.isArray(manifest.reportKeys) || manifest.reportKeys.length === 0) {
+  if (typeof manifest !== 'object' || manifest === null || !Array.isArray(manifest.reportKeys) || manifest.reportKeys.length === 0) {
     throw new BillwatchError('E_HEADER', 'manifest lists no report parts', {expected: 'a non-empty array', field: 'reportKeys', file: path})
   }
   const dir = dirname(path)
-  const parts = manifest.reportKeys.map((key) => {
-    const segments = String(key).split('/')
+  const realDir = realPath(dir)
+  const parts = new Set<string>()
+  for (const [i, key] of manifest.reportKeys.entries()) {
+    const where = `report key ${i + 1}`
+    if (typeof key !== 'string' || key === '' || key.includes('\0')) {
+      throw new BillwatchError('E_FORMAT', `${where} is not an S3 key`, {expected: 'a string like billing/report/20240301-20240401/…/report-1.csv.gz', field: 'reportKeys', file: path})
+    }
+    const segments = key.split('/').filter((s) => s !== '')
+    if (isAbsolute(key) || /^[a-z]:/i.test(key) || segments.some((s) => s === '..' || s === '.' || s.includes('\\'))) {
+      throw new BillwatchError('E_FORMAT', `${where} leads out of the manifest's folder`, {expected: 'a key without absolute paths or ..', field: 'reportKeys', file: path})
+    }
     // Keys are S3 paths; locally the parts sit beside the manifest, or under the same relative folders.
-    const candidates = segments.map((_, i) => join(dir, ...segments.slice(i)))
+    const candidates = segments.map((_, s) => join(dir, ...segments.slice(s)))
     const found = candidates.find((c) => existsSync(c))
-    if (!found) throw new BillwatchError('E_NOT_FOUND', `report part ${basename(String(key))} not found beside the manifest`, {field: 'reportKeys', file: path})
-    return found
-  })
-  const compact = (text?: string) => (text && /^\d{8}T/.test(text) ? `${text.slice(0, 4)}-${text.slice(4, 6)}-${text.slice(6, 8)}` : undefined)
-  const start = compact(manifest.billingPeriod?.start)
-  const end = compact(manifest.billingPeriod?.end)
-  return start && end ? {parts, period: {end, start}} : {parts}
+    if (!found) throw new BillwatchError('E_NOT_FOUND', `${where} (${basename(key)}) not found beside the manifest`, {field: 'reportKeys', file: path})
+    const real = realPath(found)
+    if (!real.startsWith(realDir + sep)) {
+      throw new BillwatchError('E_FORMAT', `${where} (${basename(key)}) is a link out of the manifest's folder`, {expected: 'report parts inside the manifest\'s folder', field: 'reportKeys', file: path})
+    }
+    parts.add(real)
+  }
+  const start = manifestDay(path, manifest.billingPeriod?.start, 'billingPeriod.start')
+  const end = manifestDay(path, manifest.billingPeriod?.end, 'billingPeriod.end')
+  return start && end ? {parts: [...parts], period: {end, start}} : {parts: [...parts]}
+}
+
+/** `20240301T000000.000Z` → `2024-03-01`; a day no bill can hold is an error, an absent one undefined. */
+function manifestDay(path: string, value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null) return undefined
+  const match = typeof value === 'string' ? /^(\d{4})(\d{2})(\d{2})T/.exec(value) : null
+  const day = match ? `${match[1]}-${match[2]}-${match[3]}` : undefined
+  if (!match || !isRealDate(Number(match[1]), Number(match[2]), Number(match[3])) || usageProblem({amount: null, cost: null, day: day as string})) {
+    throw new BillwatchError('E_VALUE', '', {expected: `a day like 20240301T000000.000Z, ${expectedDay()}`, field, file: path})
+  }
+  return day
 }

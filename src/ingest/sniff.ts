@@ -8,6 +8,7 @@ import {unopenableFile} from '../util/files.js'
 import {isDbrHeader} from './dbr.js'
 import {refuseForeignExport} from './refusals.js'
 import {zipHead} from './zip.js'
+import {gzipFailure} from './fingerprint.js'
 
 /** What billwatch can ingest. `kind` is the export; `container` how its bytes are packed. */
 export type FormatKind = 'cost-explorer-csv' | 'cur1' | 'cur1-manifest' | 'cur2' | 'dbr' | 'focus' | 'usage-report'
@@ -135,7 +136,7 @@ async function gunzipHead(path: string): Promise<string> {
     gunzip.on('error', (error) => {
       if (size > 0) return finish()
       void handle.close()
-      reject(new BillwatchError('E_TRUNCATED', `gzip data is corrupt (${error.message})`, {expected: 'a complete .gz file', file: path}))
+      reject(gzipFailure(path, error))
     })
     const stream = handle.createReadStream({autoClose: false, end: 4 * 1024 * 1024})
     stream.pipe(gunzip)

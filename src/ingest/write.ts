@@ -2,6 +2,7 @@ import {BillwatchError} from '../errors.js'
 import {parseUsageType} from '../aws/usage-types.js'
 import {BYTES_PER_GB} from '../pricing/egress.js'
 import type {Store} from '../store/index.js'
+import {checkUsageRow, EXPECTED_AMOUNT, EXPECTED_COST, expectedDay, type UsageField, usageError, usageProblemSql} from './validate.js'
 
 /** One usage line as a parser or an API client produces it, before normalization. */
 export interface UsageRow {
@@ -80,11 +81,33 @@ export async function createStaging(store: Store): Promise<void> {
 
 const APPEND_BATCH = 500
 
-export async function appendRows(store: Store, rows: UsageRow[]): Promise<void> {
-  await insertValues(store, `INSERT INTO ${STAGING_TABLE} (day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency, provider, list_cost)`, rows.map((row) => [
-    row.day, row.account, row.region, row.service, row.usageType, row.operation, row.resourceId, row.amount, row.unit, row.cost, row.currency,
-    row.provider ?? 'AWS', row.listCost ?? null,
-  ]))
+/** Appends rows to the staging table through DuckDB's appender (a million rows in seconds, not minutes of INSERTs). */
+export async function appendRows(store: Store, rows: Iterable<UsageRow>): Promise<void> {
+  const appender = await store.connection.createAppender(STAGING_TABLE, 'main', 'temp')
+  const text = (value: null | string) => (value === null ? appender.appendNull() : appender.appendVarchar(value))
+  const number = (value: null | number) => (value === null ? appender.appendNull() : appender.appendDouble(value))
+  try {
+    for (const row of rows) {
+      appender.appendVarchar(row.day)
+      text(row.account)
+      text(row.region)
+      text(row.service)
+      appender.appendVarchar(row.usageType)
+      text(row.operation)
+      text(row.resourceId)
+      number(row.amount)
+      text(row.unit)
+      number(row.cost)
+      text(row.currency)
+      appender.appendVarchar(row.provider ?? 'AWS')
+      appender.appendNull() // usage_base: AWS rows take it from the usage type on commit
+      number(row.listCost ?? null)
+      appender.endRow()
+    }
+    appender.flushSync()
+  } finally {
+    appender.closeSync()
+  }
 }
 
 /** `${sqlPrefix} VALUES ($1, $2, …), (…)`, APPEND_BATCH tuples per statement, every value a parameter. */
@@ -109,6 +132,7 @@ async function insertValues(store: Store, sqlPrefix: string, tuples: Array<Array
 export async function commitStaged(store: Store, source: SourceMeta, batchSourceIds: number[] = [], options: {daily?: boolean} = {}): Promise<CommitOutcome> {
   // Rows a DuckDB scan already rolled up are one per daily key; re-grouping a million of them costs seconds.
   const total = (expression: string) => (options.daily ? expression : `sum(${expression})`)
+  await checkStaged(store, source.path)
   const span = await store.one<{first: null | string; last: null | string; after: null | string; days: number}>(
     `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last,
             strftime(max(day) + INTERVAL 1 DAY, '%Y-%m-%d') AS after, count(DISTINCT day) AS days FROM ${STAGING_TABLE}`,
@@ -204,8 +228,24 @@ export async function findSourceByHash(store: Store, contentHash: string): Promi
   }
 }
 
+/**
+ * The usage rule (validate.ts) over whatever a path staged, summed per day: the backstop every path
+ * passes, whose parsers have already checked each line with its line number.
+ */
+async function checkStaged(store: Store, path: string): Promise<void> {
+  const bad = await store.one<{day: string; problem: UsageField}>(
+    `SELECT day::VARCHAR AS day, problem FROM (
+       SELECT day, ${usageProblemSql({amount: 'sum(amount)', cost: 'sum(cost)', day: 'day'})} AS problem
+       FROM ${STAGING_TABLE} GROUP BY day, coalesce(service, ''), usage_type, coalesce(resource_id, ''))
+     WHERE problem IS NOT NULL LIMIT 1`,
+  )
+  if (bad) throw usageError({expected: bad.problem === 'day' ? expectedDay() : bad.problem === 'amount' ? EXPECTED_AMOUNT : EXPECTED_COST, field: bad.problem}, {fields: {}, file: path, got: bad.day})
+}
+
 /** Writes rows from an API (Cost Explorer, CloudWatch) as one source, in one transaction. */
 export async function writeUsage(store: Store, source: SourceMeta, rows: UsageRow[]): Promise<CommitOutcome> {
+  // An API answer has no lines: the error names the source and the day.
+  for (const row of rows) checkUsageRow(row, {fields: {amount: 'amount', cost: 'cost', day: 'day'}, file: source.path, raw: {amount: String(row.amount), cost: String(row.cost), day: row.day}})
   return store.transaction(async () => {
     await createStaging(store)
     await appendRows(store, rows)

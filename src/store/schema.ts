@@ -1,3 +1,5 @@
+import {usageProblemSql} from '../ingest/validate.js'
+
 /**
  * Forward-only migrations of the store. Each entry moves the schema from `version - 1` to `version`;
  * `schema_version` records every step applied. Never edit a released step: add a new one.
@@ -101,6 +103,18 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
     version: 3,
+  },
+  {
+    statements: [
+      // Rows no bill can hold (a day before AWS billed or years ahead, an amount or cost that is not a
+      // finite number) were let in before the usage rule (src/ingest/validate.ts) and broke every
+      // reading command; they are dropped, and a source's cover is cut back to the days it still holds.
+      `DELETE FROM usage_daily WHERE ${usageProblemSql({cost: 'cost', day: 'day'})} IS NOT NULL OR NOT isfinite(amount)`,
+      `UPDATE sources SET cover_start = (SELECT min(day) FROM usage_daily u WHERE u.source_id = sources.id),
+         cover_end = (SELECT max(day) + 1 FROM usage_daily u WHERE u.source_id = sources.id)
+       WHERE ${usageProblemSql({day: 'cover_start', extraDays: ['cover_end - 1']})} IS NOT NULL`,
+    ],
+    version: 4,
   },
 ]
 
