@@ -3,7 +3,7 @@ import {statSync} from 'node:fs'
 import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError, isBillwatchError} from '../errors.js'
 import {startWorker} from '../util/worker.js'
-import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf} from '../ntp/packet.js'
+import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf, replyMeaningOf} from '../ntp/packet.js'
 import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS} from './addresses.js'
 import {IP_PROTOCOL, PacketDecoder, word} from './decode.js'
 import {type NativeScanner, nativeScanner} from './native.js'
@@ -47,9 +47,17 @@ export interface NtpTraffic {
   port: number
   requests: number
   responses: number
+  /** Kiss-o'-Death replies (RFC 5905 §7.4; INIT and STEP are unsynchronised answers, not KoDs). */
   kods: number
   /** Kiss code → KoDs sent with it. */
   kissCodes: Record<string, number>
+  /**
+   * Replies of a server that answers but is not synchronised (LI 3, stratum 16, or stratum 0 with
+   * INIT, STEP or no kiss code), counted in `responses` too, by why: the code, 'LI 3', 'stratum 16' or 'no kiss code'.
+   */
+  unsynchronised: Record<string, number>
+  /** Packets from the NTP port that are no reply (mode 0, broadcast 5, control 6, private 7), by mode: not in `responses`. */
+  otherModes: Record<string, TrafficTotals>
   /** Requests with no reply seen in the capture. */
   unanswered: number
   /** Addresses that sent requests / that got replies (the seed's `awk '{print $5}' | sort | uniq | wc -l`). */
@@ -107,6 +115,8 @@ const MODE_SERVER = MODE.server
 const MODE_SYMMETRIC_ACTIVE = MODE.symmetricActive
 const MODE_SYMMETRIC_PASSIVE = MODE.symmetricPassive
 const MODE_BROADCAST = MODE.broadcast
+const MODE_CONTROL = MODE.control
+const MODE_PRIVATE = MODE.private
 const HEADER_BYTES = NTP_HEADER_BYTES
 const STRATUM_AT = NTP_FIELD_OFFSET.stratum
 const REFERENCE_ID_AT = NTP_FIELD_OFFSET.referenceId
@@ -135,6 +145,8 @@ export interface ScanState {
   firstPacketSec: number
   lastPacketSec: number
   kissCodes: Array<[number, number]>
+  unsynchronised: Array<[string, number]>
+  otherModes: Array<[number, TrafficTotals]>
   /** Unmatched replies, 6 numbers each: address index, port, key, KoD (0/1), IP bytes, requests walked. */
   orphans: Float64Array
   otherProtocols: Array<[string, TrafficTotals]>
@@ -409,6 +421,8 @@ class CaptureScan {
   private readonly inbound = emptyTotals()
   private readonly ntpOutbound = emptyTotals()
   private readonly kissCodes = new Map<number, number>()
+  private readonly unsynchronised = new Map<string, number>()
+  private readonly otherModes = new Map<number, TrafficTotals>()
   private ntpResponses = 0
   private ntpKods = 0
   private otherPackets = 0
@@ -682,27 +696,48 @@ class CaptureScan {
     records[record + R_PENDING] = row + 1
   }
 
-  /** A packet from the host's NTP port: a reply, matched to the request it answers. */
+  /**
+   * A packet from the host's NTP port: a reply (mode 4, or 2 from a peer), matched to the request it
+   * answers. Control (6) and private (7) replies are matched too but counted apart; modes 0 and 5
+   * answer nothing. Mode 1/3 from port 123 are the host's own queries (as a client or peer).
+   */
   private ntpReply(decoder: PacketDecoder, data: Uint8Array, remote: number, caplen: number, origlen: number): void {
     const length = decoder.payloadLength
     const at = decoder.payloadOffset
     const mode = length > 0 ? modeOf(data[at]!) : 0
-    // Mode 1/3 from port 123 are the host's own queries (as a client or peer), not replies.
     if (mode === MODE_CLIENT || mode === MODE_SYMMETRIC_ACTIVE) return
+    const isReply = mode === MODE_SERVER || mode === MODE_SYMMETRIC_PASSIVE
+    const key = length >= HEADER_BYTES ? timestampKey(data, at + ORIGIN_AT) : 0
+    if (!isReply) {
+      let totals = this.otherModes.get(mode)
+      if (!totals) this.otherModes.set(mode, (totals = emptyTotals()))
+      addTotals(totals, caplen, origlen, decoder.ipBytes)
+      if (mode !== MODE_CONTROL && mode !== MODE_PRIVATE) return
+      const steps = this.matchReply(this.clientRecord(remote), decoder.dstPort, key, false, decoder.ipBytes, 0)
+      if (steps >= 0 && this.orphans) this.orphans.push(this.table.indexAt(remote), decoder.dstPort, key, 0, decoder.ipBytes, steps)
+      return
+    }
     const record = this.clientRecord(remote)
     const records = this.table.slots
     this.ntpResponses++
     records[record + R_RESPONSES]!++
     this.table.slotDoubles[record / 2 + R_BILLABLE_BYTES_F64]! += decoder.ipBytes
     addTotals(this.ntpOutbound, caplen, origlen, decoder.ipBytes)
-    const isKod = mode === MODE_SERVER && length >= HEADER_BYTES && data[at + STRATUM_AT] === 0
-    if (isKod) {
-      this.ntpKods++
-      this.clientKods[records[record + R_CLIENT]! - 1]!++
-      const code = readWord(data, at + REFERENCE_ID_AT)
-      this.kissCodes.set(code, (this.kissCodes.get(code) ?? 0) + 1)
+    let isKod = false
+    if (length >= HEADER_BYTES) {
+      const refid = readWord(data, at + REFERENCE_ID_AT)
+      const meaning = replyMeaningOf(data[at]! >> 6, data[at + STRATUM_AT]!, refid)
+      if (meaning.kind === 'kiss') {
+        isKod = true
+        this.ntpKods++
+        this.clientKods[records[record + R_CLIENT]! - 1]!++
+        this.kissCodes.set(refid, (this.kissCodes.get(refid) ?? 0) + 1)
+      } else if (meaning.kind === 'unsynchronised') {
+        const stratum = data[at + STRATUM_AT]!
+        const why = meaning.code ?? (stratum === 0 ? 'no kiss code' : stratum >= 16 ? 'stratum 16' : 'LI 3')
+        this.unsynchronised.set(why, (this.unsynchronised.get(why) ?? 0) + 1)
+      }
     }
-    const key = length >= HEADER_BYTES ? timestampKey(data, at + ORIGIN_AT) : 0
     const steps = this.matchReply(record, decoder.dstPort, key, isKod, decoder.ipBytes, 0)
     if (steps >= 0 && this.orphans) this.orphans.push(this.table.indexAt(remote), decoder.dstPort, key, isKod ? 1 : 0, decoder.ipBytes, steps)
   }
@@ -754,6 +789,8 @@ class CaptureScan {
       counts: [this.ntpResponses, this.ntpKods, this.otherPackets, this.ipv4Packets, this.ipv6Packets, this.nonIpPackets, this.fragments, this.snappedPackets],
       firstPacketSec: this.firstPacketSec,
       kissCodes: [...this.kissCodes],
+      otherModes: [...this.otherModes],
+      unsynchronised: [...this.unsynchronised],
       lastPacketSec: this.lastPacketSec,
       linkTypes: this.reader.linkTypes,
       orphans: Float64Array.from(this.orphans ?? []),
@@ -832,6 +869,8 @@ class CaptureScan {
     Object.assign(this.inbound, sumTotals(this.inbound, inbound))
     Object.assign(this.ntpOutbound, sumTotals(this.ntpOutbound, ntpOutbound))
     for (const [code, count] of part.kissCodes) this.kissCodes.set(code, (this.kissCodes.get(code) ?? 0) + count)
+    for (const [why, count] of part.unsynchronised) this.unsynchronised.set(why, (this.unsynchronised.get(why) ?? 0) + count)
+    for (const [mode, totals] of part.otherModes) this.otherModes.set(mode, sumTotals(this.otherModes.get(mode) ?? emptyTotals(), totals))
     const [responses, kods, other, v4, v6, nonIp, fragments, snapped] = part.counts as number[]
     this.ntpResponses += responses!
     this.ntpKods += kods!
@@ -898,7 +937,7 @@ class CaptureScan {
     for (let i = 0; i < this.requestCount; i++) if (this.reply[i] === 0) unanswered++
     const kissCodes: Record<string, number> = {}
     for (const [code, count] of this.kissCodes) {
-      const text = kissCodeOfWord(code)
+      const text = kissCodeOfWord(code) ?? 'no kiss code'
       kissCodes[text] = (kissCodes[text] ?? 0) + count
     }
     const count = this.requestCount
@@ -930,6 +969,8 @@ class CaptureScan {
         },
         kissCodes,
         kods: this.ntpKods,
+        otherModes: Object.fromEntries([...this.otherModes].sort((a, b) => a[0] - b[0]).map(([mode, totals]) => [String(mode), totals])),
+        unsynchronised: Object.fromEntries(this.unsynchronised),
         log: {
           client: this.client.subarray(0, count),
           clients: new AddressWordsList(this.table.wordsOf(this.clientAddresses.subarray(0, n))),

@@ -2,6 +2,8 @@ import {formatBytes, formatCount, formatCountOf, formatRatio, formatShare, forma
 import {renderTable} from '../cli/render.js'
 import type {PcapReport} from './report.js'
 
+const MODE_NAMES: Record<string, string> = {0: 'reserved', 5: 'broadcast', 6: 'control, ntpq', 7: 'private, ntpdc'}
+
 /** The human form of `billwatch pcap` (the --json form is the report object itself). */
 export function renderPcapReport(report: PcapReport): string {
   const out: string[] = []
@@ -44,6 +46,10 @@ export function renderPcapReport(report: PcapReport): string {
     '',
     `NTP (port ${ntp.port}): ${formatCountOf(ntp.requests, 'request')}, ${formatCountOf(ntp.responses, 'reply', 'replies')} (${formatShare(ntp.shareOfOutbound)} of outbound bytes), ` +
       `${formatCount(ntp.unanswered)} unanswered, ${formatCountOf(ntp.kods, 'KoD')}${ntp.kods > 0 ? ` (${Object.entries(ntp.kissCodes).map(([code, n]) => `${code} ${formatCount(n)}`).join(', ')})` : ''}`,
+    ...(Object.keys(ntp.unsynchronised).length > 0
+      ? [`${formatCountOf(Object.values(ntp.unsynchronised).reduce((a, b) => a + b, 0), 'reply', 'replies')} came from an unsynchronised server that still answers (${Object.entries(ntp.unsynchronised).map(([why, n]) => `${why} ${formatCount(n)}`).join(', ')}): served, and billed, though not a usable time`]
+      : []),
+    ...Object.entries(ntp.otherModes).map(([mode, t]) => `mode ${mode} (${MODE_NAMES[mode] ?? 'unknown'}) packets from port ${ntp.port}, not counted as replies: ${formatCount(t.packets)}, ${formatCount(t.billableBytes)} billable bytes`),
     `unique clients ${formatCount(ntp.uniqueClients)} (${formatCount(ntp.requestingClients)} sent requests, ${formatCount(ntp.answeredClients)} got replies)`,
   )
   if (ntp.topTalkers.length > 0) {

@@ -86,8 +86,13 @@ export interface NtpReport {
   requests: number
   responses: number
   unanswered: number
+  /** Kiss-o'-Death replies: a kiss code other than INIT/STEP in a stratum-0 reply (RFC 5905 §7.4). */
   kods: number
   kissCodes: Record<string, number>
+  /** Replies (in `responses`) from a server that answers unsynchronised, by why: INIT, STEP, 'LI 3', 'stratum 16', 'no kiss code'. */
+  unsynchronised: Record<string, number>
+  /** Packets from the NTP port that answer no time request, by mode (0, 5 broadcast, 6 control, 7 private). */
+  otherModes: Record<string, TrafficTotals>
   /** Distinct addresses that sent requests to, or got replies from, the server. */
   uniqueClients: number
   requestingClients: number
@@ -289,6 +294,7 @@ function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: R
     cumulativeShare: cumulativeShareOf(h),
     kissCodes: ntp.kissCodes,
     kods: ntp.kods,
+    otherModes: ntp.otherModes,
     modes,
     outbound: ntp.outbound,
     port: ntp.port,
@@ -300,6 +306,7 @@ function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: R
     topTalkers: topTalkers(analysis, options.top ?? 10, groups),
     unanswered: ntp.unanswered,
     uniqueClients: clientCount,
+    unsynchronised: ntp.unsynchronised,
     versions,
   }
 }

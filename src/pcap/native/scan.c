@@ -10,8 +10,8 @@
  *     reports the damage); any pcapng block but an enhanced packet block of a described interface;
  *   - a frame that is not IPv4, or is an IPv4 fragment;
  *   - a packet from the host that is neither UDP nor TCP with ports (counted by protocol name);
- *   - a KoD reply (counted by kiss code), or a reply that matches no request in a later part of a
- *     split scan (kept for the merge);
+ *   - a reply that is a KoD or unsynchronised (counted by kiss code or why), of mode 0, 5, 6 or 7
+ *     (counted apart), or that matches no request in a later part of a split scan (kept for the merge);
  *   - a packet that would grow the address table, the client list or the request log.
  * Every rule below mirrors a line of analyse.ts or decode.ts; the tests compare both scans.
  */
@@ -271,8 +271,11 @@ static int may_take(const Scan *s, const Packet *p, const uint8_t *frame, int fr
     return (is_client || s->client_count < s->client_capacity) && s->request_count < s->request_capacity;
   }
   if (mode == MODE_CLIENT || mode == MODE_SYMMETRIC_ACTIVE) return 1;
+  /* Modes 0, 5, 6 and 7 are counted apart, by mode. */
+  if (mode != MODE_SERVER && mode != MODE_SYMMETRIC_PASSIVE) return 0;
   if (!is_client && s->client_count >= s->client_capacity) return 0;
-  if (mode == MODE_SERVER && p->payload_length >= NTP_HEADER_BYTES && payload[STRATUM_AT] == 0) return 0;
+  /* KoDs and unsynchronised replies (stratum 0 or 16+, LI 3) are counted by kiss code or why. */
+  if (p->payload_length >= NTP_HEADER_BYTES && (payload[STRATUM_AT] == 0 || payload[STRATUM_AT] >= 16 || payload[0] >> 6 == 3)) return 0;
   if (keep_orphans) {
     if (s->slots[remote_slot + TAG] == 0) return 0;
     int32_t match_previous;
@@ -302,7 +305,7 @@ static void ntp_request(Scan *s, const Packet *p, const uint8_t *frame, uint32_t
   s->slots[remote + R_PENDING] = row + 1;
 }
 
-/* CaptureScan.ntpReply and matchReply, for a reply that is no KoD and needs no orphan record. */
+/* CaptureScan.ntpReply and matchReply, for a synchronised mode 4/2 reply that needs no orphan record. */
 static void ntp_reply(Scan *s, const Packet *p, const uint8_t *frame, uint32_t remote, uint32_t caplen, uint32_t origlen) {
   const uint8_t *payload = frame + p->payload_offset;
   const int mode = p->payload_length > 0 ? payload[0] & 7 : 0;
