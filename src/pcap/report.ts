@@ -486,8 +486,9 @@ export function compareControl(primary: CaptureAnalysis, control: CaptureAnalysi
   }
 }
 
+/** ISO 8601 UTC, or null without a time or for one no date can hold (a damaged timestamp: ±275,000 years). */
 function isoOrNull(sec: number): null | string {
-  return Number.isFinite(sec) ? new Date(sec * 1000).toISOString() : null
+  return Math.abs(sec * 1000) <= 8.64e15 ? new Date(sec * 1000).toISOString() : null
 }
 
 function round2(usd: number): number {
