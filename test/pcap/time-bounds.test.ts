@@ -56,7 +56,7 @@ describe('capture time bounds follow the packets, not the span', () => {
     expect(ms).toBeLessThan(10_000)
   })
 
-  it.each([
+  it.each<[string, InterfaceSpec]>([
     ['if_tsoffset 2^62', {linkType: LINKTYPE.ethernet, tsoffset: 2 ** 62}],
     ['if_tsoffset −2^62', {linkType: LINKTYPE.ethernet, tsoffset: -(2 ** 62)}],
     ['if_tsresol 2^-127', {linkType: LINKTYPE.ethernet, tsresol: 0xff}],
