@@ -83,6 +83,9 @@ export interface CaptureCounts {
   ipv6Packets: number
   nonIpPackets: number
   fragments: number
+  /** Outbound later fragments billed to their datagram's port, and those whose first fragment the capture lacks. */
+  fragmentsAttributed: number
+  fragmentsUnmatched: number
   /** Frames captured shorter than on the wire (snaplen); bytes still use the wire length. */
   snappedPackets: number
 }
@@ -102,7 +105,7 @@ export interface CaptureAnalysis extends CaptureCounts {
   inbound: TrafficTotals
   /** Packets neither from nor to the host. */
   otherPackets: number
-  /** Outbound traffic by protocol and service port (the lower of the two ports), most bytes first. */
+  /** Outbound traffic by protocol and service port (see servicePort; later fragments by their datagram's), most bytes first. */
   byPort: PortTraffic[]
   ntp: NtpTraffic
 }
@@ -150,6 +153,9 @@ export interface ScanState {
   /** Unmatched replies, 6 numbers each: address index, port, key, KoD (0/1), IP bytes, requests walked. */
   orphans: Float64Array
   otherProtocols: Array<[string, TrafficTotals]>
+  unmatchedFragments: Array<[string, TrafficTotals]>
+  fragmentOrphans: FragmentOrphan[]
+  attributedFragments: number
   /** The part's request rows: the first `requestCount` of each column (the columns are handed over whole, uncopied). */
   requests: {client: Uint32Array; mode: Uint8Array; reply: Uint8Array; replyIpBytes: Uint16Array; srcPort: Uint16Array; timeSec: Float64Array; transmitKey: Uint32Array; version: Uint8Array}
   requestCount: number
@@ -415,6 +421,13 @@ class CaptureScan {
   private readonly udpPorts = new Float64Array(65_536 * 4)
   private readonly tcpPorts = new Float64Array(65_536 * 4)
   private readonly otherProtocols = new Map<string, TrafficTotals>()
+  /** Outbound datagrams whose first fragment was seen: key → service port (see countPort). */
+  private readonly fragmentPorts = new Map<string, number>()
+  /** Later fragments whose first fragment was not seen (before them, or within the table's bound), by protocol. */
+  private readonly unmatchedFragments = new Map<string, TrafficTotals>()
+  private attributedFragments = 0
+  /** A later part's fragments whose first fragment it did not see: matched against earlier parts on merge. */
+  private readonly fragmentOrphans: FragmentOrphan[] | undefined
 
   private readonly totals = emptyTotals()
   private readonly outbound = emptyTotals()
@@ -452,7 +465,10 @@ class CaptureScan {
     logForBytes?: number,
   ) {
     this.reader = CaptureReader.open(path, range)
-    if (range && range.from > this.reader.firstRecordOffset) this.orphans = []
+    if (range && range.from > this.reader.firstRecordOffset) {
+      this.orphans = []
+      this.fragmentOrphans = []
+    }
     // Size the log for a typical NTP capture to avoid regrowth.
     const bytes = range ? range.to - range.from : this.reader.fileBytes
     const expected = expectedRequests(bytes)
@@ -629,20 +645,50 @@ class CaptureScan {
     this.table.slots[slot + R_PACKETS]!++
   }
 
+  /**
+   * An outbound packet into the port table, under the port of the service it belongs to (servicePort).
+   * A first fragment names its datagram for the later ones, kept by (destination, protocol, id) — the
+   * source is the host — in a bounded table; a later fragment with no first one before it is counted apart.
+   */
   private countPort(decoder: PacketDecoder, caplen: number, origlen: number, ipBytes: number): void {
     const protocol = decoder.protocol
     if ((protocol === UDP || protocol === IP_PROTOCOL.tcp) && decoder.srcPort >= 0) {
-      const table = protocol === UDP ? this.udpPorts : this.tcpPorts
-      const at = Math.min(decoder.srcPort, decoder.dstPort) * 4
-      table[at]!++
-      table[at + 1]! += origlen
-      table[at + 2]! += caplen
-      table[at + 3]! += ipBytes
+      const port = servicePort(decoder.srcPort, decoder.dstPort)
+      if (decoder.fragment) this.rememberFragment(decoder, protocol, port)
+      addPortTotals(protocol === UDP ? this.udpPorts : this.tcpPorts, port, caplen, origlen, ipBytes)
+      return
+    }
+    if (decoder.laterFragment && (protocol === UDP || protocol === IP_PROTOCOL.tcp)) {
+      const key = fragmentKey(decoder, protocol)
+      const port = this.fragmentPorts.get(key)
+      if (port !== undefined) {
+        this.attributedFragments++
+        addPortTotals(protocol === UDP ? this.udpPorts : this.tcpPorts, port, caplen, origlen, ipBytes)
+      } else if (this.fragmentOrphans) {
+        // Its first fragment may be in an earlier part of a split scan: the merge looks.
+        this.fragmentOrphans.push({caplen, ipBytes, key, origlen, protocol})
+      } else {
+        this.countUnmatchedFragment(protocol, caplen, origlen, ipBytes)
+      }
       return
     }
     const name = protocolName(protocol)
     let totals = this.otherProtocols.get(name)
     if (!totals) this.otherProtocols.set(name, (totals = emptyTotals()))
+    addTotals(totals, caplen, origlen, ipBytes)
+  }
+
+  private rememberFragment(decoder: PacketDecoder, protocol: number, port: number): void {
+    const ports = this.fragmentPorts
+    const key = fragmentKey(decoder, protocol)
+    if (!ports.has(key) && ports.size >= FRAGMENT_DATAGRAMS) ports.delete(ports.keys().next().value!)
+    ports.set(key, port)
+  }
+
+  private countUnmatchedFragment(protocol: number, caplen: number, origlen: number, ipBytes: number): void {
+    const name = protocolName(protocol)
+    let totals = this.unmatchedFragments.get(name)
+    if (!totals) this.unmatchedFragments.set(name, (totals = emptyTotals()))
     addTotals(totals, caplen, origlen, ipBytes)
   }
 
@@ -795,6 +841,9 @@ class CaptureScan {
       linkTypes: this.reader.linkTypes,
       orphans: Float64Array.from(this.orphans ?? []),
       otherProtocols: [...this.otherProtocols],
+      unmatchedFragments: [...this.unmatchedFragments],
+      fragmentOrphans: this.fragmentOrphans ?? [],
+      attributedFragments: this.attributedFragments,
       records: new Float64Array(this.table.slotsByIndex().buffer),
       requestCount: n,
       requests: {
@@ -862,6 +911,17 @@ class CaptureScan {
     for (const [name, totals] of part.otherProtocols) {
       const mine = this.otherProtocols.get(name) ?? emptyTotals()
       this.otherProtocols.set(name, sumTotals(mine, totals))
+    }
+    for (const [name, totals] of part.unmatchedFragments) this.unmatchedFragments.set(name, sumTotals(this.unmatchedFragments.get(name) ?? emptyTotals(), totals))
+    this.attributedFragments += part.attributedFragments
+    for (const orphan of part.fragmentOrphans) {
+      const port = this.fragmentPorts.get(orphan.key)
+      if (port === undefined) {
+        this.countUnmatchedFragment(orphan.protocol, orphan.caplen, orphan.origlen, orphan.ipBytes)
+        continue
+      }
+      this.attributedFragments++
+      addPortTotals(orphan.protocol === UDP ? this.udpPorts : this.tcpPorts, port, orphan.caplen, orphan.origlen, orphan.ipBytes)
     }
     const [totals, outbound, inbound, ntpOutbound] = part.totals as [TrafficTotals, TrafficTotals, TrafficTotals, TrafficTotals]
     Object.assign(this.totals, sumTotals(this.totals, totals))
@@ -952,6 +1012,8 @@ class CaptureScan {
       firstSec: hasTime ? this.firstPacketSec : Number.NaN,
       format: reader.format,
       fragments: this.fragments,
+      fragmentsAttributed: this.attributedFragments,
+      fragmentsUnmatched: [...this.unmatchedFragments.values()].reduce((sum, t) => sum + t.packets, 0),
       host: this.host && this.hostIndex >= 0 ? {address: this.table.text(this.hostIndex), detected, packets: slots[this.table.slotOf(this.hostIndex) + R_PACKETS]!} : undefined,
       inbound: this.inbound,
       ipv4Packets: this.ipv4Packets,
@@ -1008,8 +1070,48 @@ class CaptureScan {
       }
     }
     for (const [protocol, totals] of this.otherProtocols) rows.push({...totals, port: null, protocol})
+    for (const [protocol, totals] of this.unmatchedFragments) rows.push({...totals, port: null, protocol: `${protocol} fragments`})
     return rows.sort((a, b) => b.bytes - a.bytes || a.protocol.localeCompare(b.protocol) || (a.port ?? -1) - (b.port ?? -1))
   }
+}
+
+/** One outbound datagram's later fragments, held by a later part of a split scan until the merge. */
+interface FragmentOrphan {
+  key: string
+  protocol: number
+  caplen: number
+  origlen: number
+  ipBytes: number
+}
+
+/** Datagrams whose first fragment's port is remembered: ~64k keys, a few MB at most. */
+const FRAGMENT_DATAGRAMS = 1 << 16
+
+/** A datagram's reassembly key without the source (always the host here): destination, protocol, id. */
+function fragmentKey(decoder: PacketDecoder, protocol: number): string {
+  return `${decoder.dst0},${decoder.dst1},${decoder.dst2},${decoder.dst3},${protocol},${decoder.fragmentId}`
+}
+
+/**
+ * The port that names a flow's traffic: the service's. A well-known port (below 1024) names it over a
+ * registered one, and a registered one over an ephemeral one (32768 and up, where Linux and Windows
+ * pick client ports); between two of a kind, the host's own port (the source of what it sends) —
+ * so a DNS reply reflected to a victim's port 22 is DNS (53), not "22". native/scan.c mirrors this.
+ */
+export function servicePort(hostPort: number, remotePort: number): number {
+  return portRank(remotePort) < portRank(hostPort) ? remotePort : hostPort
+}
+
+function portRank(port: number): number {
+  return port < 1024 ? 0 : port < 32_768 ? 1 : 2
+}
+
+function addPortTotals(table: Float64Array, port: number, caplen: number, origlen: number, ipBytes: number): void {
+  const at = port * 4
+  table[at]!++
+  table[at + 1]! += origlen
+  table[at + 2]! += caplen
+  table[at + 3]! += ipBytes
 }
 
 function sumTotals(a: TrafficTotals, b: TrafficTotals): TrafficTotals {

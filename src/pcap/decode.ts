@@ -48,6 +48,10 @@ export class PacketDecoder {
   protocol = -1
   /** An IPv4 or IPv6 fragment (first or later). */
   fragment = false
+  /** A fragment other than the first: it carries no transport header. */
+  laterFragment = false
+  /** The fragment's identification (IPv4: 16 bits, IPv6: 32), with source, destination and protocol its datagram's key. */
+  fragmentId = 0
   src0 = 0
   src1 = 0
   src2 = 0
@@ -68,6 +72,7 @@ export class PacketDecoder {
     this.ipVersion = 0
     this.protocol = -1
     this.fragment = false
+    this.laterFragment = false
     this.srcPort = -1
     this.dstPort = -1
     this.payloadLength = 0
@@ -140,6 +145,8 @@ export class PacketDecoder {
     const flagsAndOffset = (data[at + 6]! << 8) | data[at + 7]!
     const fragmentOffset = flagsAndOffset & 0x1fff
     this.fragment = fragmentOffset !== 0 || (flagsAndOffset & 0x2000) !== 0
+    this.laterFragment = fragmentOffset !== 0
+    this.fragmentId = (data[at + 4]! << 8) | data[at + 5]!
     this.src0 = 0
     this.src1 = 0
     this.src2 = MAPPED
@@ -177,10 +184,12 @@ export class PacketDecoder {
         if (header + 8 > ipEnd) break
         this.fragment = true
         const fragmentOffset = ((data[header + 2]! << 8) | data[header + 3]!) >> 3
+        this.fragmentId = word(data, header + 4)
         next = data[header]!
         header += 8
         if (fragmentOffset !== 0) {
           // A later fragment: it carries no transport header.
+          this.laterFragment = true
           this.protocol = next
           return true
         }

@@ -14,7 +14,7 @@ export function renderPcapReport(report: PcapReport): string {
   }
   out.push(
     `packets ${formatCount(report.packets)}; bytes on the wire ${formatCount(report.bytes)}, captured (pcap_len) ${formatCount(report.capturedBytes)}, billable IP ${formatCount(report.billableBytes)}` +
-      (report.fragments > 0 ? `; ${formatCount(report.fragments)} IP fragments` : '') +
+      (report.fragments > 0 ? `; ${formatCount(report.fragments)} IP fragments (${formatCount(report.fragmentsAttributed)} later fragments billed to their datagram's port, ${formatCount(report.fragmentsUnmatched)} without their first fragment)` : '') +
       (report.nonIpPackets > 0 ? `; ${formatCount(report.nonIpPackets)} non-IP` : ''),
   )
   if (!report.host) {

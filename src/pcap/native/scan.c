@@ -329,10 +329,14 @@ static void ntp_reply(Scan *s, const Packet *p, const uint8_t *frame, uint32_t r
   s->reply_ip_bytes[match] = p->ip_bytes < 0xffff ? (uint16_t)p->ip_bytes : 0xffff;
 }
 
-/* CaptureScan.countPort, for UDP and TCP with ports. */
+/* portRank and servicePort (analyse.ts): well-known < registered < ephemeral; a tie names the host's own port. */
+static inline int port_rank(int port) { return port < 1024 ? 0 : port < 32768 ? 1 : 2; }
+
+/* CaptureScan.countPort, for UDP and TCP with ports, not fragments (outbound: the host's port is the source). */
 static inline void count_port(Scan *s, const Packet *p, uint32_t caplen, uint32_t origlen) {
   double *table = p->protocol == UDP ? s->udp_ports : s->tcp_ports;
-  double *at = table + (size_t)(p->src_port < p->dst_port ? p->src_port : p->dst_port) * 4;
+  const int port = port_rank(p->dst_port) < port_rank(p->src_port) ? p->dst_port : p->src_port;
+  double *at = table + (size_t)port * 4;
   at[0] += 1;
   at[1] += origlen;
   at[2] += caplen;
