@@ -1,4 +1,4 @@
-import {formatBytes, formatCount, formatCountOf, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {formatBytes, formatCount, formatCountOf, formatFixed, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
 import type {PcapReport} from './report.js'
 
@@ -9,6 +9,7 @@ export function renderPcapReport(report: PcapReport): string {
   const out: string[] = []
   const span = report.start ? `${report.start} .. ${report.end} (${formatCount(Math.round(report.durationSec))} s)` : 'no timestamps'
   out.push(`${report.file}: ${report.format}, ${report.linkTypes.join(', ') || 'no interfaces'}, ${span}`)
+  for (const warning of report.warnings) out.push(`warning (${warning.code}): ${warning.message}`)
   if (report.truncated) {
     out.push(`warning: the last record (#${report.truncated.record}, byte ${report.truncated.offset}) is cut: ${report.truncated.available} of ${report.truncated.needed} bytes; it is not counted`)
   }
@@ -26,8 +27,8 @@ export function renderPcapReport(report: PcapReport): string {
     renderTable(
       ['direction', 'packets', 'wire bytes', 'billable bytes', 'kbit/s'],
       [
-        ['outbound', formatCount(report.outbound.packets), formatCount(report.outbound.bytes), formatCount(report.outbound.billableBytes), report.outbound.kbitPerSec.toFixed(1)],
-        ['inbound', formatCount(report.inbound.packets), formatCount(report.inbound.bytes), formatCount(report.inbound.billableBytes), report.inbound.kbitPerSec.toFixed(1)],
+        ['outbound', formatCount(report.outbound.packets), formatCount(report.outbound.bytes), formatCount(report.outbound.billableBytes), formatFixed(report.outbound.kbitPerSec, 1)],
+        ['inbound', formatCount(report.inbound.packets), formatCount(report.inbound.bytes), formatCount(report.inbound.billableBytes), formatFixed(report.inbound.kbitPerSec, 1)],
       ],
       ['left', 'right', 'right', 'right', 'right'],
     ),
@@ -39,7 +40,7 @@ export function renderPcapReport(report: PcapReport): string {
       ['left', 'right', 'right', 'right', 'right', 'right'],
     ),
     '',
-    `cost at this rate (${report.cost.pricing}): outbound ${formatBytes(report.cost.outbound.gbPerMonth * 2 ** 30)}/month = ${formatUsd(report.cost.outbound.monthlyUsd)}/month, ${formatUsd(report.cost.outbound.yearlyUsd)}/year; NTP alone ${formatUsd(report.cost.ntp.yearlyUsd)}/year`,
+    `cost at this rate (${report.cost.pricing}): outbound ${report.cost.outbound.gbPerMonth === null ? 'withheld' : formatBytes(report.cost.outbound.gbPerMonth * 2 ** 30)}/month = ${formatUsd(report.cost.outbound.monthlyUsd)}/month, ${formatUsd(report.cost.outbound.yearlyUsd)}/year; NTP alone ${formatUsd(report.cost.ntp.yearlyUsd)}/year`,
   )
   const ntp = report.ntp
   out.push(
@@ -61,7 +62,7 @@ export function renderPcapReport(report: PcapReport): string {
         ntp.topTalkers.map((t) => [
           t.address,
           formatCount(t.requests),
-          t.qps.toFixed(2),
+          formatFixed(t.qps, 2),
           t.medianIntervalSec === null ? '-' : `${t.medianIntervalSec.toFixed(2)} s`,
           formatCount(t.sourcePorts),
           t.versions.join(','),
