@@ -114,7 +114,8 @@ export function renderPcapReport(report: PcapReport): string {
   if (ntp.rateLimiting) {
     out.push(
       '',
-      `rate limiting replayed on this capture (${ntp.rateLimiting.assumptions[0] ?? ''})`,
+      `rate limiting replayed on this capture (${ntp.rateLimiting.assumptions[0] ?? ''})` +
+        (ntp.rateLimiting.baseline.unanswered > 0 ? `; ${formatCountOf(ntp.rateLimiting.baseline.unanswered, 'request')} the server left unanswered stay unanswered in every replay` : ''),
       renderTable(
         ['setting', 'answered', 'KoD', 'dropped', 'egress saved', 'saved per year', 'NATs blacked out'],
         ntp.rateLimiting.results.map((r) => [r.setting, formatCount(r.answered), formatCount(r.kods), formatCount(r.dropped), formatShare(r.savedShare), formatUsd(r.savedAnnualUsd), formatCount(r.blackedOutNats.length)]),
