@@ -101,6 +101,11 @@ export interface CaptureAnalysis extends CaptureCounts {
   lastSec: number
   truncated: Truncation | undefined
   host: {address: string; detected: boolean; packets: number} | undefined
+  /**
+   * When the detected host answers no NTP yet sends it (mode 3 as a client, 1/2 as a peer): what it
+   * sends, by mode, and the address that sent the most replies (mode 4), the likely server for --host.
+   */
+  hostRole?: HostRole
   outbound: TrafficTotals
   inbound: TrafficTotals
   /** Packets neither from nor to the host. */
@@ -294,6 +299,7 @@ function finish(path: string, scanned: CaptureScan, choice: HostChoice, options:
     if (busiest && scan.packetsOf(busiest) > scan.packetsOf(choice.host)) scan = new CaptureScan(path, busiest, choice.ntpPort, options.onProgress)
   }
   const result = scan.result(!choice.explicit)
+  if (!choice.explicit && result.host && result.ntp.responses === 0) result.hostRole = ntpRoleOf(path, result.host.address, choice.ntpPort)
   if (choice.explicit && result.host?.packets === 0) {
     const busiest = scan.busiestAddressText()
     throw new BillwatchError('E_NO_DATA', `host ${options.host} sends or receives no packet in this capture`, {
@@ -303,6 +309,50 @@ function finish(path: string, scanned: CaptureScan, choice: HostChoice, options:
     })
   }
   return result
+}
+
+export interface HostRole {
+  /** NTP packets the host sent to the NTP port, by mode (3 client, 1/2 symmetric peer). */
+  sentModes: Record<string, number>
+  /** The address that sent the most mode-4 replies, and how many. */
+  likelyServer: null | {address: string; replies: number}
+}
+
+/** Packets a host-role pass reads at most: the question is settled long before. */
+const ROLE_PROBE_PACKETS = 1_000_000
+
+/**
+ * What the detected host does on NTP when it answers none: the NTP modes it sends and the address
+ * that sends the most replies (mode 4, from the NTP port). Undefined when it sends no NTP either.
+ */
+function ntpRoleOf(path: string, host: string, ntpPort: number): HostRole | undefined {
+  const [h0, h1, h2, h3] = parseAddressWords(host)
+  const reader = CaptureReader.open(path)
+  const decoder = new PacketDecoder()
+  const sentModes: Record<string, number> = {}
+  const replies = new AddressTable(1024)
+  const REPLIES = FIRST_FIELD
+  let sent = 0
+  try {
+    for (let n = 0; n < ROLE_PROBE_PACKETS && reader.next(); n++) {
+      if (!decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType) || decoder.protocol !== UDP || decoder.payloadLength < 1) continue
+      const mode = modeOf(reader.data[decoder.payloadOffset]!)
+      const fromHost = decoder.src0 === h0 && decoder.src1 === h1 && decoder.src2 === h2 && decoder.src3 === h3
+      if (fromHost && decoder.dstPort === ntpPort && mode >= MODE_SYMMETRIC_ACTIVE && mode <= MODE_CLIENT) {
+        sentModes[String(mode)] = (sentModes[String(mode)] ?? 0) + 1
+        sent++
+      } else if (!fromHost && decoder.srcPort === ntpPort && mode === MODE_SERVER) {
+        replies.slots[replies.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3) + REPLIES]!++
+      }
+    }
+  } finally {
+    reader.close()
+  }
+  if (sent === 0) return undefined
+  const counts = replies.fieldByIndex(REPLIES)
+  const best = maxIndexWords(replies, counts)
+  const index = best ? replies.find(...best) : -1
+  return {likelyServer: index >= 0 ? {address: replies.text(index), replies: counts[index]!} : null, sentModes}
 }
 
 export interface PartInput {

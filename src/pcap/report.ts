@@ -227,6 +227,25 @@ export function supportsRates(analysis: CaptureAnalysis): boolean {
 
 /** The warnings that head the report: a capture too thin for rates, or shorter than a minute. */
 export function captureWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
+  return [...rateWarnings(analysis), ...hostWarnings(analysis)]
+}
+
+const MODE_ROLES: Record<string, string> = {1: 'symmetric active (a peer)', 2: 'symmetric passive (a peer)', 3: 'client'}
+
+/** The detected host is an NTP client or peer, not the server: say so, and name the likely server for --host. */
+function hostWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
+  const role = analysis.hostRole
+  if (!role || !analysis.host) return []
+  const modes = Object.entries(role.sentModes).map(([mode, n]) => `${n} mode ${mode} (${MODE_ROLES[mode]})`).join(', ')
+  const server = role.likelyServer
+  return [{
+    code: 'host-not-ntp-server',
+    message: `the detected host ${analysis.host.address} (the busiest address) answers no NTP but sends it — ${modes} packets: it is an NTP client or peer here, not the server, so the NTP figures below are empty` +
+      (server ? `; the address that answers most (${server.replies} mode 4 replies) is ${server.address}: pass --host ${server.address}` : '; no address in the capture answers NTP (mode 4)'),
+  }]
+}
+
+function rateWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
   const seconds = analysis.durationSec
   const packets = hostPackets(analysis)
   const span = `${formatSeconds(seconds)} with ${packets} of the host's packets`
