@@ -7,7 +7,7 @@ import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpM
 import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS} from './addresses.js'
 import {IP_PROTOCOL, PacketDecoder, word} from './decode.js'
 import {type NativeScanner, nativeScanner} from './native.js'
-import {type ByteRange, CaptureReader, type CaptureFormat, findRecordBoundary, type Truncation} from './reader.js'
+import {type ByteRange, type CaptureCompression, CaptureReader, type CaptureFormat, fileCompression, findRecordBoundary, type Truncation} from './reader.js'
 import type {RequestLog} from './request-log.js'
 
 export interface AnalyseOptions {
@@ -93,6 +93,8 @@ export interface CaptureCounts {
 export interface CaptureAnalysis extends CaptureCounts {
   file: string
   format: CaptureFormat
+  /** The file's compression ('none', 'gzip', 'zstd'); `fileBytes` is its size on disk. */
+  compression: CaptureCompression
   fileBytes: number
   linkTypes: number[]
   snaplen: number
@@ -219,7 +221,8 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   } catch {
     return analyseCapture(path, options)
   }
-  if (size < splitMin) return analyseCapture(path, options)
+  // A compressed capture can only be read from its start: one pass.
+  if (size < splitMin || fileCompression(path) !== 'none') return analyseCapture(path, options)
   let chosen: HostChoice | undefined
   if (nativeScanner() !== undefined) {
     chosen = chooseHost(path, options)
@@ -560,7 +563,7 @@ class CaptureScan {
         const taken = this.scanNative(native, io!)
         if (taken > 0) {
           lastTime = io![native.io.lastTime]!
-          if (onProgress && before >>> 16 !== totals.packets >>> 16) onProgress(reader.position, reader.fileBytes)
+          if (onProgress && before >>> 16 !== totals.packets >>> 16) onProgress(reader.progressPosition, reader.fileBytes)
         }
         // The packet it stopped at is read below, and more of them while it takes none.
         packetsBeforeNative = taken > 0 ? 0 : nativeRetry
@@ -581,7 +584,7 @@ class CaptureScan {
       } else {
         time = lastTime
       }
-      if ((totals.packets & 0xffff) === 0 && onProgress) onProgress(reader.position, reader.fileBytes)
+      if ((totals.packets & 0xffff) === 0 && onProgress) onProgress(reader.progressPosition, reader.fileBytes)
       if (!decoder.decode(reader.data, reader.offset, caplen, origlen, reader.linkType)) {
         this.nonIpPackets++
         continue
@@ -1060,6 +1063,7 @@ class CaptureScan {
       file: this.path,
       fileBytes: reader.fileBytes,
       firstSec: hasTime ? this.firstPacketSec : Number.NaN,
+      compression: reader.compression,
       format: reader.format,
       fragments: this.fragments,
       fragmentsAttributed: this.attributedFragments,

@@ -8,7 +8,7 @@ const MODE_NAMES: Record<string, string> = {0: 'reserved', 5: 'broadcast', 6: 'c
 export function renderPcapReport(report: PcapReport): string {
   const out: string[] = []
   const span = report.start ? `${report.start} .. ${report.end} (${formatCount(Math.round(report.durationSec))} s)` : 'no timestamps'
-  out.push(`${report.file}: ${report.format}, ${report.linkTypes.join(', ') || 'no interfaces'}, ${span}`)
+  out.push(`${report.file}: ${report.format}${report.compression && report.compression !== 'none' ? ` (${report.compression})` : ''}, ${report.linkTypes.join(', ') || 'no interfaces'}, ${span}`)
   for (const warning of report.warnings) out.push(`warning (${warning.code}): ${warning.message}`)
   if (report.truncated) {
     out.push(`warning: the last record (#${report.truncated.record}, byte ${report.truncated.offset}) is cut: ${report.truncated.available} of ${report.truncated.needed} bytes; it is not counted`)

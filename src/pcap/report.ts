@@ -153,6 +153,8 @@ export interface PcapReport extends CaptureCounts {
   warnings: CaptureWarning[]
   file: string
   format: string
+  /** 'none', 'gzip' or 'zstd': how the file was compressed (read as a stream). */
+  compression: string
   fileBytes: number
   linkTypes: string[]
   start: null | string
@@ -318,6 +320,7 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
     end: isoOrNull(analysis.lastSec),
     file: analysis.file,
     fileBytes: analysis.fileBytes,
+    compression: analysis.compression,
     format: analysis.format,
     fragments: analysis.fragments,
     fragmentsAttributed: analysis.fragmentsAttributed,
