@@ -43,6 +43,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
       multiple: true,
     }),
     'ntp-port': Flags.integer({default: 123, description: 'The port the server answers NTP on.', max: 65_535, min: 1}),
+    'vxlan-port': Flags.integer({default: 4789, description: 'A UDP port that carries VXLAN (AWS Traffic Mirroring uses 4789); its inner packets are billed, not the tunnel.', max: 65_535, min: 1}),
     'price-per-gb': pricePerGbFlag,
     replay: Flags.boolean({allowNo: true, default: true, description: "Replay the requests through ntpd's, ntpsec's and chrony's rate limiters (--no-replay skips it on huge captures)."}),
     top: Flags.integer({default: 10, description: 'How many top talkers to list.', min: 0}),
@@ -58,13 +59,13 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     const progress = this.progress('reading capture', formatBytes)
     // The store is opened last; its library loads while this thread waits for the scan's worker.
     preloadStore()
-    const analysis = await analyseCaptureParallel(file, {host: flags.host, ntpPort: flags['ntp-port'], onProgress: progress.update})
+    const analysis = await analyseCaptureParallel(file, {host: flags.host, ntpPort: flags['ntp-port'], onProgress: progress.update, vxlanPort: flags['vxlan-port']})
     progress.done()
     const report = await buildReportParallel(analysis, {blockThresholds: flags['block-threshold'] ?? [], limiters, pricing, replay: flags.replay, top: flags.top})
     if (limiters && !report.ntp.rateLimiting) this.note('--limiter: nothing to replay: the capture holds no NTP requests to the host over a measurable span')
     if (flags.control) {
       const controlProgress = this.progress('reading control capture', formatBytes)
-      const control = await analyseCaptureParallel(resolve(flags.control), {host: flags['control-host'], ntpPort: flags['ntp-port'], onProgress: controlProgress.update})
+      const control = await analyseCaptureParallel(resolve(flags.control), {host: flags['control-host'], ntpPort: flags['ntp-port'], onProgress: controlProgress.update, vxlanPort: flags['vxlan-port']})
       controlProgress.done()
       report.control = compareControl(analysis, control)
     }

@@ -5,7 +5,7 @@ import {BillwatchError, isBillwatchError} from '../errors.js'
 import {startWorker} from '../util/worker.js'
 import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf, replyMeaningOf} from '../ntp/packet.js'
 import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS} from './addresses.js'
-import {IP_PROTOCOL, PacketDecoder, word} from './decode.js'
+import {ENCAPSULATION_NAMES, IP_PROTOCOL, PacketDecoder, VXLAN_PORT, word} from './decode.js'
 import {type NativeScanner, nativeScanner} from './native.js'
 import {type ByteRange, type CaptureCompression, CaptureReader, type CaptureFormat, fileCompression, findRecordBoundary, type Truncation} from './reader.js'
 import type {RequestLog} from './request-log.js'
@@ -15,6 +15,8 @@ export interface AnalyseOptions {
   host?: string
   /** The port the server answers NTP on (default 123). */
   ntpPort?: number
+  /** A UDP port that carries VXLAN besides IANA's 4789 (--vxlan-port). */
+  vxlanPort?: number
   onProgress?: ProgressCallback
 }
 
@@ -95,6 +97,11 @@ export interface CaptureAnalysis extends CaptureCounts {
   format: CaptureFormat
   /** The file's compression ('none', 'gzip', 'zstd'); `fileBytes` is its size on disk. */
   compression: CaptureCompression
+  /**
+   * Packets seen inside a tunnel or tag, by encapsulation ('VXLAN', 'GRE', 'ERSPAN type II', 'MPLS' …):
+   * every count and byte above is the inner packet's (a mirrored copy bills as the packet it copies).
+   */
+  encapsulations: Record<string, number>
   fileBytes: number
   linkTypes: number[]
   snaplen: number
@@ -155,6 +162,7 @@ export interface ScanState {
   firstPacketSec: number
   lastPacketSec: number
   kissCodes: Array<[number, number]>
+  encapsulations: Array<[number, number]>
   unsynchronised: Array<[string, number]>
   otherModes: Array<[number, TrafficTotals]>
   /** Unmatched replies, 6 numbers each: address index, port, key, KoD (0/1), IP bytes, requests walked. */
@@ -202,7 +210,7 @@ export function analyseCapture(path: string, options: AnalyseOptions = {}): Capt
 }
 
 function scanWhole(path: string, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
-  return finish(path, new CaptureScan(path, choice.host, choice.ntpPort, options.onProgress), choice, options)
+  return finish(path, new CaptureScan(path, choice.host, choice.ntpPort, choice.vxlanPort, options.onProgress), choice, options)
 }
 
 /**
@@ -239,16 +247,16 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
     later.cancel()
     throw error
   }
-  const {host, ntpPort} = choice
+  const {host, ntpPort, vxlanPort} = choice
   // One pass after all, with the host already chosen.
   const onePass = () => scanWhole(path, choice, options)
-  later.post({from: split, host, ntpPort, path, to: size})
+  later.post({from: split, host, ntpPort, path, to: size, vxlanPort})
   const progress = options.onProgress
   // The first half's progress stands for both: the halves advance together.
   const scaled = progress && ((done: number, total?: number) => progress(Math.min(size, (done / split) * size), total))
   let first: CaptureScan
   try {
-    first = new CaptureScan(path, host, ntpPort, scaled, {from: 0, to: split}, size)
+    first = new CaptureScan(path, host, ntpPort, vxlanPort, scaled, {from: 0, to: split}, size)
   } catch (error) {
     later.cancel()
     throw error
@@ -276,6 +284,7 @@ interface HostChoice {
   explicit: boolean
   host: [number, number, number, number] | undefined
   ntpPort: number
+  vxlanPort: number
   /** What the host probe saw of the leading packets (none with an explicit host). */
   probe?: CaptureProbe
 }
@@ -283,14 +292,15 @@ interface HostChoice {
 function chooseHost(path: string, options: AnalyseOptions): HostChoice {
   const explicit = options.host !== undefined && options.host !== 'auto'
   const ntpPort = options.ntpPort ?? NTP_PORT
-  if (explicit) return {explicit, host: parseAddressWords(options.host!), ntpPort}
-  const probe = probeCapture(path, HOST_PROBE_PACKETS, true)
-  return {explicit, host: probe.busiest, ntpPort, probe}
+  const vxlanPort = options.vxlanPort ?? VXLAN_PORT
+  if (explicit) return {explicit, host: parseAddressWords(options.host!), ntpPort, vxlanPort}
+  const probe = probeCapture(path, HOST_PROBE_PACKETS, true, vxlanPort)
+  return {explicit, host: probe.busiest, ntpPort, probe, vxlanPort}
 }
 
 /** The share of the leading packets that the native scanner takes: IPv4, not fragments. */
 function nativeShare(path: string, choice: HostChoice): number {
-  const probe = choice.probe ?? probeCapture(path, SHARE_PROBE_PACKETS, false)
+  const probe = choice.probe ?? probeCapture(path, SHARE_PROBE_PACKETS, false, choice.vxlanPort)
   return probe.records === 0 ? 1 : probe.plainIpv4 / probe.records
 }
 
@@ -299,10 +309,10 @@ function finish(path: string, scanned: CaptureScan, choice: HostChoice, options:
   if (!choice.explicit && choice.host) {
     // The first packets nearly always name the server; if the whole file disagrees, scan again.
     const busiest = scan.busiestAddressWords()
-    if (busiest && scan.packetsOf(busiest) > scan.packetsOf(choice.host)) scan = new CaptureScan(path, busiest, choice.ntpPort, options.onProgress)
+    if (busiest && scan.packetsOf(busiest) > scan.packetsOf(choice.host)) scan = new CaptureScan(path, busiest, choice.ntpPort, choice.vxlanPort, options.onProgress)
   }
   const result = scan.result(!choice.explicit)
-  if (!choice.explicit && result.host && result.ntp.responses === 0) result.hostRole = ntpRoleOf(path, result.host.address, choice.ntpPort)
+  if (!choice.explicit && result.host && result.ntp.responses === 0) result.hostRole = ntpRoleOf(path, result.host.address, choice.ntpPort, choice.vxlanPort)
   if (choice.explicit && result.host?.packets === 0) {
     const busiest = scan.busiestAddressText()
     throw new BillwatchError('E_NO_DATA', `host ${options.host} sends or receives no packet in this capture`, {
@@ -328,10 +338,10 @@ const ROLE_PROBE_PACKETS = 1_000_000
  * What the detected host does on NTP when it answers none: the NTP modes it sends and the address
  * that sends the most replies (mode 4, from the NTP port). Undefined when it sends no NTP either.
  */
-function ntpRoleOf(path: string, host: string, ntpPort: number): HostRole | undefined {
+function ntpRoleOf(path: string, host: string, ntpPort: number, vxlanPort: number): HostRole | undefined {
   const [h0, h1, h2, h3] = parseAddressWords(host)
   const reader = CaptureReader.open(path)
-  const decoder = new PacketDecoder()
+  const decoder = new PacketDecoder(vxlanPort)
   const sentModes: Record<string, number> = {}
   const replies = new AddressTable(1024)
   const REPLIES = FIRST_FIELD
@@ -362,13 +372,14 @@ export interface PartInput {
   path: string
   host: [number, number, number, number] | undefined
   ntpPort: number
+  vxlanPort?: number
   from: number
   to: number
 }
 
 /** Scans the records in bytes [from, to) of a capture: the worker thread's half of analyseCaptureParallel. */
 export function scanPart(input: PartInput): ScanState {
-  return new CaptureScan(input.path, input.host, input.ntpPort, undefined, {from: input.from, to: input.to}).exportState()
+  return new CaptureScan(input.path, input.host, input.ntpPort, input.vxlanPort ?? VXLAN_PORT, undefined, {from: input.from, to: input.to}).exportState()
 }
 
 export interface CaptureProbe {
@@ -380,9 +391,9 @@ export interface CaptureProbe {
 }
 
 /** Reads the first `limit` IP packets: how many are plain IPv4 and, with `findBusiest`, the address in the most of them. */
-export function probeCapture(path: string, limit: number, findBusiest: boolean): CaptureProbe {
+export function probeCapture(path: string, limit: number, findBusiest: boolean, vxlanPort = VXLAN_PORT): CaptureProbe {
   const reader = CaptureReader.open(path)
-  const decoder = new PacketDecoder()
+  const decoder = new PacketDecoder(vxlanPort)
   // Room for the ~30k addresses a probe of a busy server sees, without regrowing the table on the way.
   const table = new AddressTable(findBusiest ? limit / 2 : 16)
   // Slot fields: packets, and (for ties: a two-party capture goes to the side that sends from the
@@ -396,7 +407,7 @@ export function probeCapture(path: string, limit: number, findBusiest: boolean):
       records++
       if (!decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType)) continue
       seen++
-      if (decoder.ipVersion === 4 && !decoder.fragment) plainIpv4++
+      if (decoder.ipVersion === 4 && !decoder.fragment && decoder.encapsulation === 0) plainIpv4++
       if (!findBusiest) continue
       const src = table.indexAt(table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3))
       table.slots[table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3) + PACKETS]!++
@@ -487,6 +498,7 @@ class CaptureScan {
   private readonly inbound = emptyTotals()
   private readonly ntpOutbound = emptyTotals()
   private readonly kissCodes = new Map<number, number>()
+  private readonly encapsulations = new Map<number, number>()
   private readonly unsynchronised = new Map<string, number>()
   private readonly otherModes = new Map<number, TrafficTotals>()
   private ntpResponses = 0
@@ -512,6 +524,7 @@ class CaptureScan {
     private readonly path: string,
     private readonly host: [number, number, number, number] | undefined,
     private readonly ntpPort: number,
+    private readonly vxlanPort: number,
     onProgress?: ProgressCallback,
     range?: ByteRange,
     /** The bytes of capture whose requests this scan will hold: the whole file's when later parts merge in. */
@@ -548,7 +561,7 @@ class CaptureScan {
 
   private scan(onProgress?: ProgressCallback): void {
     const reader = this.reader
-    const decoder = new PacketDecoder()
+    const decoder = new PacketDecoder(this.vxlanPort)
     const host = this.host ?? [-1, -1, -1, -1]
     const [h0, h1, h2, h3] = host
     const totals = this.totals
@@ -590,6 +603,7 @@ class CaptureScan {
         continue
       }
       const ipBytes = decoder.ipBytes
+      if (decoder.encapsulation !== 0) this.countEncapsulation(decoder.encapsulation)
       totals.billableBytes += ipBytes
       if (decoder.ipVersion === 4) this.ipv4Packets++
       else this.ipv6Packets++
@@ -643,6 +657,7 @@ class CaptureScan {
       io[layout.hostIndex] = this.hostIndex
     }
     io[layout.ntpPort] = this.ntpPort
+    io[layout.vxlanPort] = this.vxlanPort
     io[layout.keepOrphans] = this.orphans ? 1 : 0
     return io
   }
@@ -692,6 +707,11 @@ class CaptureScan {
     this.ipv4Packets += io[layout.ipv4Packets]!
     this.snappedPackets += io[layout.snappedPackets]!
     return records
+  }
+
+  /** Packets seen through each encapsulation (ENCAPSULATION bits; a packet may count under several). */
+  private countEncapsulation(bits: number): void {
+    for (let bit = 1; bit <= bits; bit <<= 1) if (bits & bit) this.encapsulations.set(bit, (this.encapsulations.get(bit) ?? 0) + 1)
   }
 
   private countAddress(slot: number): void {
@@ -888,6 +908,7 @@ class CaptureScan {
       counts: [this.ntpResponses, this.ntpKods, this.otherPackets, this.ipv4Packets, this.ipv6Packets, this.nonIpPackets, this.fragments, this.snappedPackets],
       firstPacketSec: this.firstPacketSec,
       kissCodes: [...this.kissCodes],
+      encapsulations: [...this.encapsulations],
       otherModes: [...this.otherModes],
       unsynchronised: [...this.unsynchronised],
       lastPacketSec: this.lastPacketSec,
@@ -982,6 +1003,7 @@ class CaptureScan {
     Object.assign(this.inbound, sumTotals(this.inbound, inbound))
     Object.assign(this.ntpOutbound, sumTotals(this.ntpOutbound, ntpOutbound))
     for (const [code, count] of part.kissCodes) this.kissCodes.set(code, (this.kissCodes.get(code) ?? 0) + count)
+    for (const [bit, count] of part.encapsulations) this.encapsulations.set(bit, (this.encapsulations.get(bit) ?? 0) + count)
     for (const [why, count] of part.unsynchronised) this.unsynchronised.set(why, (this.unsynchronised.get(why) ?? 0) + count)
     for (const [mode, totals] of part.otherModes) this.otherModes.set(mode, sumTotals(this.otherModes.get(mode) ?? emptyTotals(), totals))
     const [responses, kods, other, v4, v6, nonIp, fragments, snapped] = part.counts as number[]
@@ -1064,6 +1086,7 @@ class CaptureScan {
       fileBytes: reader.fileBytes,
       firstSec: hasTime ? this.firstPacketSec : Number.NaN,
       compression: reader.compression,
+      encapsulations: Object.fromEntries([...this.encapsulations].sort((a, b) => a[0] - b[0]).map(([bit, n]) => [ENCAPSULATION_NAMES[bit]!, n])),
       format: reader.format,
       fragments: this.fragments,
       fragmentsAttributed: this.attributedFragments,

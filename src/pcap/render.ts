@@ -10,6 +10,10 @@ export function renderPcapReport(report: PcapReport): string {
   const span = report.start ? `${report.start} .. ${report.end} (${formatCount(Math.round(report.durationSec))} s)` : 'no timestamps'
   out.push(`${report.file}: ${report.format}${report.compression && report.compression !== 'none' ? ` (${report.compression})` : ''}, ${report.linkTypes.join(', ') || 'no interfaces'}, ${span}`)
   for (const warning of report.warnings) out.push(`warning (${warning.code}): ${warning.message}`)
+  const tunnels = Object.entries(report.encapsulations ?? {})
+  if (tunnels.length > 0) {
+    out.push(`encapsulated: ${tunnels.map(([name, n]) => `${formatCountOf(n, 'packet')} in ${name}`).join(', ')}; the figures below are the inner packets' (a mirrored copy bills as the packet it copies)`)
+  }
   if (report.truncated) {
     out.push(`warning: the last record (#${report.truncated.record}, byte ${report.truncated.offset}) is cut: ${report.truncated.available} of ${report.truncated.needed} bytes; it is not counted`)
   }

@@ -155,6 +155,8 @@ export interface PcapReport extends CaptureCounts {
   format: string
   /** 'none', 'gzip' or 'zstd': how the file was compressed (read as a stream). */
   compression: string
+  /** Packets seen inside each tunnel or tag (VXLAN, Geneve, GRE, ERSPAN, VN-Tag, MPLS); all figures are the inner packets'. */
+  encapsulations: Record<string, number>
   fileBytes: number
   linkTypes: string[]
   start: null | string
@@ -321,6 +323,7 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
     file: analysis.file,
     fileBytes: analysis.fileBytes,
     compression: analysis.compression,
+    encapsulations: analysis.encapsulations,
     format: analysis.format,
     fragments: analysis.fragments,
     fragmentsAttributed: analysis.fragmentsAttributed,

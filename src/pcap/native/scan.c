@@ -8,7 +8,7 @@
  * It stops before the first record it leaves to JavaScript, having changed nothing for it:
  *   - a record not wholly in the buffer, or longer than the capture allows (the reader refills, or
  *     reports the damage); any pcapng block but an enhanced packet block of a described interface;
- *   - a frame that is not IPv4, or is an IPv4 fragment;
+ *   - a frame that is not IPv4, or is an IPv4 fragment, or a tunnel (GRE, UDP to the VXLAN or Geneve port);
  *   - a packet from the host that is neither UDP nor TCP with ports (counted by protocol name);
  *   - a reply that is a KoD or unsynchronised (counted by kiss code or why), of mode 0, 5, 6 or 7
  *     (counted apart), or that matches no request in a later part of a split scan (kept for the merge);
@@ -24,6 +24,8 @@
 enum {
   IO_START, IO_END, IO_RECORDS, IO_PCAPNG, IO_LITTLE_ENDIAN, IO_UNITS_PER_SECOND, IO_MAX_CAPLEN, IO_LINK_TYPE,
   IO_HAS_HOST, IO_HOST0, IO_HOST1, IO_HOST2, IO_HOST3, IO_HOST_INDEX, IO_NTP_PORT, IO_KEEP_ORPHANS,
+  /* The --vxlan-port (4789 unless given). */
+  IO_VXLAN_PORT,
   IO_TABLE_MASK, IO_TABLE_COUNT, IO_CLIENT_COUNT, IO_REQUEST_COUNT,
   IO_FIRST_SEC, IO_LAST_SEC, IO_LAST_TIME,
   /* Added to by the scan; JavaScript zeroes them before a call and adds them to its own totals. */
@@ -39,7 +41,8 @@ enum { SLOT_WORDS = 8, KEY = 0, TAG = 1, R_PACKETS = 2, R_PENDING = 3, R_CLIENT 
 #define OTHER 0x80000000u
 #define V4_MAPPED_WORD2 0xffffu
 
-enum { UDP = 17, TCP = 6 };
+enum { UDP = 17, TCP = 6, GRE = 47 };
+enum { VXLAN_PORT = 4789, GENEVE_PORT = 6081 };
 enum { MODE_SYMMETRIC_ACTIVE = 1, MODE_SYMMETRIC_PASSIVE = 2, MODE_CLIENT = 3, MODE_SERVER = 4, MODE_BROADCAST = 5 };
 enum { NTP_HEADER_BYTES = 48, STRATUM_AT = 1, ORIGIN_AT = 24, TRANSMIT_AT = 40 };
 enum { MATCH_WINDOW = 16 };
@@ -117,8 +120,11 @@ static inline int is_known(const Scan *s, uint32_t address) { return s->slots[lo
 
 static inline uint32_t index_at(const Scan *s, uint32_t slot) { return (s->slots[slot + TAG] & ~OTHER) - 1; }
 
-/* PacketDecoder.decode, for IPv4 frames that are not fragments; 0 for every other frame. */
-static int decode(const uint8_t *data, size_t caplen, uint32_t origlen, uint32_t link_type, Packet *p) {
+/*
+ * PacketDecoder.decode, for IPv4 frames that are not fragments and carry no tunnel; 0 for every other
+ * frame. Tunnels (GRE, and UDP to the VXLAN or Geneve ports) are left to JavaScript, which looks inside.
+ */
+static int decode(const uint8_t *data, size_t caplen, uint32_t origlen, uint32_t link_type, int vxlan_port, Packet *p) {
   const uint8_t *end = data + caplen;
   const uint8_t *at = data;
   uint32_t ether_type = 0;
@@ -180,9 +186,11 @@ static int decode(const uint8_t *data, size_t caplen, uint32_t origlen, uint32_t
   const uint32_t ip_span = p->ip_bytes > header_bytes ? p->ip_bytes : header_bytes;
   const uint8_t *transport = at + header_bytes;
   const uint8_t *transport_end = (size_t)(end - at) < ip_span ? end : at + ip_span;
+  if (p->protocol == GRE) return 0;
   if ((p->protocol != UDP && p->protocol != TCP) || transport + 4 > transport_end) return 1;
   p->src_port = (int)transport[0] << 8 | transport[1];
   p->dst_port = (int)transport[2] << 8 | transport[3];
+  if (p->protocol == UDP && (p->dst_port == VXLAN_PORT || p->dst_port == GENEVE_PORT || p->dst_port == vxlan_port)) return 0;
   if (p->protocol == UDP) {
     if (transport + 8 > transport_end) return 1;
     p->payload_offset = (size_t)(transport + 8 - data);
@@ -449,6 +457,7 @@ static void scan(Scan *s) {
   const uint32_t host = host_v4 ? (uint32_t)io[IO_HOST3] : 0;
   const uint32_t host_slot = io[IO_HAS_HOST] != 0 ? s->slot_by_index[(uint32_t)io[IO_HOST_INDEX]] : 0;
   const int ntp_port = (int)io[IO_NTP_PORT];
+  const int vxlan_port = (int)io[IO_VXLAN_PORT];
   const int keep_orphans = io[IO_KEEP_ORPHANS] != 0;
   double first_sec = io[IO_FIRST_SEC], last_sec = io[IO_LAST_SEC], time = io[IO_LAST_TIME];
   double *totals = io + IO_TOTALS;
@@ -463,7 +472,7 @@ static void scan(Scan *s) {
     ahead = prefetch_record(s, ahead, end, pcapng, little_endian, max_caplen, link_type, host);
     const uint32_t caplen = r.caplen, origlen = r.origlen;
     const uint8_t *frame = r.frame;
-    if (!decode(frame, caplen, origlen, r.link_type, &p)) break;
+    if (!decode(frame, caplen, origlen, r.link_type, vxlan_port, &p)) break;
     const int from_host = host_v4 && p.src == host;
     const int to_host = host_v4 && p.dst == host;
     if (!may_take(s, &p, frame, from_host, to_host, ntp_port, keep_orphans)) break;
@@ -594,7 +603,7 @@ static const struct {
   {"tableMask", IO_TABLE_MASK}, {"tableCount", IO_TABLE_COUNT}, {"clientCount", IO_CLIENT_COUNT}, {"requestCount", IO_REQUEST_COUNT},
   {"firstSec", IO_FIRST_SEC}, {"lastSec", IO_LAST_SEC}, {"lastTime", IO_LAST_TIME}, {"totals", IO_TOTALS},
   {"ntpResponses", IO_NTP_RESPONSES}, {"otherPackets", IO_OTHER_PACKETS}, {"ipv4Packets", IO_IPV4_PACKETS},
-  {"snappedPackets", IO_SNAPPED_PACKETS}, {"size", IO_SIZE},
+  {"snappedPackets", IO_SNAPPED_PACKETS}, {"vxlanPort", IO_VXLAN_PORT}, {"size", IO_SIZE},
 };
 
 NAPI_MODULE_INIT() {
