@@ -2,8 +2,9 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {analyseCapture, servicePort} from '../../src/pcap/analyse.js'
+import {analyseCapture, analyseCaptureParallel, servicePort} from '../../src/pcap/analyse.js'
 import {IP_PROTOCOL, LINKTYPE} from '../../src/pcap/decode.js'
+import {encodeClientRequest} from '../../src/ntp/packet.js'
 import {CaptureWriter, ipPacket, linkFrame, udpBody, udpPacket} from '../../src/pcap/writer.js'
 import {tempDir} from '../helpers/cli.js'
 import {withEnv} from '../helpers/env.js'
@@ -97,5 +98,25 @@ describe('traffic is filed under the service that sends it', () => {
     expect(rows).toEqual({'udp 123': 2, 'udp 53': 1, 'udp fragments -': 1})
     expect(analysis.fragmentsAttributed).toBe(1)
     expect(analysis.fragmentsUnmatched).toBe(1)
+  })
+
+  it('a capture read in two halves bills a later fragment whose first fragment is in the other half, as one pass does', async () => {
+    const path = join(dir, 'fragments-split.pcap')
+    const writer = new CaptureWriter(path)
+    const host = '10.0.0.5'
+    for (let i = 0; i < 3000; i++) {
+      const dst = `198.51.${(i >> 8) & 255}.${i & 255}`
+      const body = udpBody(53, 22, new Uint8Array(1600))
+      writer.packet(1000 + i, linkFrame(LINKTYPE.ethernet, udpPacket(dst, host, 40_000, 123, encodeClientRequest({fraction: i, seconds: i}))))
+      writer.packet(1000 + i, linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(0, 1480), dst, moreFragments: true, protocol: IP_PROTOCOL.udp, src: host})))
+      writer.packet(1000 + i, linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(1480), dst, fragmentOffset: 185, protocol: IP_PROTOCOL.udp, src: host})))
+    }
+    writer.close()
+    const onePass = analyseCapture(path, {host})
+    expect([onePass.fragmentsAttributed, onePass.fragmentsUnmatched]).toEqual([3000, 0])
+    for (const native of ['1', '0']) {
+      const split = await withEnv({BILLWATCH_PCAP_NATIVE: native, BILLWATCH_PCAP_SPLIT_BYTES: '1000'}, () => analyseCaptureParallel(path, {host}))
+      expect(split).toEqual(onePass)
+    }
   })
 })
