@@ -4,7 +4,7 @@
  */
 import {basename} from 'node:path'
 
-import {formatAmount, formatBytes, formatCount, formatCountOf, formatRatio, formatMoney, formatShare, formatUsd} from '../cli/format.js'
+import {formatAmount, formatBytes, formatCount, formatCountOf, formatFixed, formatMoney, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
 import type {Evidence, MonthTotal} from './evidence.js'
 import {whenMade} from '../correlate/rank.js'
@@ -67,12 +67,14 @@ export function buildNarrative(evidence: Evidence): Section[] {
     const source = `billwatch pcap ${basename(capture.file)}${evidence.sources.capture === 'store' ? ' (from the store)' : ''}`
     const port123 = capture.byPort.find((p) => p.protocol === 'udp' && p.port === capture.ntp.port)
     const claims: Claim[] = [
-      {source, text: `The capture spans ${formatCount(Math.round(capture.durationSec))} s; the host ${capture.host?.address ?? '(unknown)'} sent ${formatCount(capture.outbound.packets)} packets, ${formatBytes(capture.outbound.bytes)} on the wire (${formatBytes(capture.outbound.billableBytes)} billable at the IP layer), ${capture.outbound.kbitPerSec.toFixed(0)} kbit/s.`},
+      {source, text: `The capture spans ${formatCount(Math.round(capture.durationSec))} s; the host ${capture.host?.address ?? '(unknown)'} sent ${formatCount(capture.outbound.packets)} packets, ${formatBytes(capture.outbound.bytes)} on the wire (${formatBytes(capture.outbound.billableBytes)} billable at the IP layer), ${formatFixed(capture.outbound.kbitPerSec, 0)} kbit/s.`},
+      // What limits the capture's figures (too short or thin for a rate) comes with them.
+      ...(capture.warnings ?? []).map((warning) => ({source, text: `Caution: ${warning.message}.`})),
     ]
     if (port123) claims.push({source, text: `UDP ${capture.ntp.port} (NTP) is ${formatShare(port123.share)} of outbound bytes.`})
     claims.push({source, text: `${formatCountOf(capture.ntp.uniqueClients, 'unique client')} sent ${formatCountOf(capture.ntp.requests, 'request')}; the capture's rate costs ${formatUsd(capture.cost.ntp.monthlyUsd)} a month, ${formatUsd(capture.cost.ntp.yearlyUsd)} a year (${capture.cost.pricing}).`})
     const top = capture.ntp.topTalkers.slice(0, 3)
-    if (top.length > 0) claims.push({source, text: `Top talkers: ${top.map((t) => `${t.address} (${formatCountOf(t.requests, 'request')}, ${t.qps.toFixed(1)} q/s)`).join('; ')}.`})
+    if (top.length > 0) claims.push({source, text: `Top talkers: ${top.map((t) => `${t.address} (${formatCountOf(t.requests, 'request')}, ${formatFixed(t.qps, 1)} q/s)`).join('; ')}.`})
     const {fleets, suspectedNat} = ntpFindings(capture)
     if (suspectedNat && suspectedNat.length > 0) {
       claims.push({source, text: `Likely NAT gateways, not single broken clients: ${suspectedNat.slice(0, 3).map((n) => `${n.address} (~${n.estimatedHosts} hosts)`).join('; ')}.`})

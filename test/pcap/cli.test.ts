@@ -58,7 +58,7 @@ describe('billwatch pcap on the committed seed-story sample', () => {
     for (let i = 1; i < rows.length; i++) {
       expect(rows[i]!.minQueries).toBeGreaterThan(rows[i - 1]!.minQueries)
       expect(rows[i]!.bandwidthCutShare).toBeLessThanOrEqual(rows[i - 1]!.bandwidthCutShare)
-      expect(rows[i]!.annualCost).toBeGreaterThanOrEqual(rows[i - 1]!.annualCost)
+      expect(rows[i]!.annualCost!).toBeGreaterThanOrEqual(rows[i - 1]!.annualCost!)
     }
     // Blocking nobody leaves all NTP egress, priced flat at the given $0.12/GB.
     const all = costOfRate(report.ntp.outbound.billableBytes / report.durationSec, flatPricing(0.12)).yearlyUsd
