@@ -4,6 +4,8 @@ import {basename, dirname, join, resolve} from 'node:path'
 
 import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError} from '../errors.js'
+import {type FlowIngested, type FlowIngestOptions, ingestFlowFile, isFlowLogFolder} from '../flows/ingest.js'
+import {sniffFlowFile} from '../flows/sniff.js'
 import type {Store} from '../store/index.js'
 import {parquetColumns, stageColumnar} from './columnar.js'
 import {parseCostExplorerCsv} from './cost-explorer-csv.js'
@@ -18,6 +20,8 @@ export interface IngestOptions {
   /** Overrides content detection of the export kind (--format). */
   format?: FormatKind
   onProgress?: (file: string) => ProgressCallback
+  /** How to read flow records (VPC Flow Logs, nfcapd files) found among the files. */
+  flows?: FlowIngestOptions
 }
 
 export interface IngestedFile {
@@ -42,6 +46,8 @@ export interface IngestedFile {
 export interface IngestResult {
   store: string
   files: IngestedFile[]
+  /** Flow-record files (VPC Flow Logs, NetFlow/IPFIX from nfcapd), detected from content like the exports. */
+  flows: FlowIngested[]
   /** Files found in a named directory that are not billing exports (captures, scripts …), and subdirectories. */
   skipped: Array<{path: string; reason: string}>
 }
@@ -62,12 +68,18 @@ const FAMILY: Record<FormatKind, Family> = {
 export async function ingestFiles(store: Store, paths: string[], options: IngestOptions = {}): Promise<IngestResult> {
   if (paths.length === 0) throw new BillwatchError('E_USAGE', 'no files given', {suggestions: ['billwatch ingest samples/billing/*']})
   const skipped: IngestResult['skipped'] = []
+  const flows: FlowIngested[] = []
   const files = await store.transaction(async () => {
     const results: IngestedFile[] = []
     const batchIds: number[] = []
     for (const {path, inDirectory} of expandPaths(paths, skipped)) {
       let result: IngestedFile
       try {
+        const flow = options.format === undefined ? await sniffFlowFile(path, {...(options.flows?.format ? {format: options.flows.format} : {}), parquetColumns: (p) => parquetColumns(store, p)}) : undefined
+        if (flow) {
+          flows.push(await ingestFlowFile(store, path, flow, options.flows))
+          continue
+        }
         result = await ingestOne(store, path, options, batchIds)
       } catch (error) {
         // A file named on the command line must be an export; one found in a named directory may be anything.
@@ -80,7 +92,7 @@ export async function ingestFiles(store: Store, paths: string[], options: Ingest
     }
     return results
   })
-  return {files, skipped, store: store.path}
+  return {files, flows, skipped, store: store.path}
 }
 
 /** Named files as given; a named directory stands for the files directly in it, in name order. */
@@ -98,6 +110,8 @@ function expandPaths(paths: string[], skipped: IngestResult['skipped']): NamedPa
       .flatMap((entry): NamedPath[] => {
         const child = join(path, entry.name)
         if (entry.isFile()) return [{inDirectory: true, path: child}]
+        // Flow logs as S3 delivers them: a folder per account, region and day.
+        if (entry.isDirectory() && isFlowLogFolder(child)) return expandPaths([child], skipped).map((p) => ({...p, inDirectory: true}))
         skipped.push({path: child, reason: 'a directory (not searched further)'})
         return []
       })

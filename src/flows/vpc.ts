@@ -1,0 +1,164 @@
+/**
+ * Reads VPC Flow Logs with DuckDB's own readers (CSV for text and .log.gz, JSON for CloudWatch Logs
+ * exports, Parquet with Hive partitions) and rolls the records up into `staged_flows` in one scan.
+ * A file DuckDB cannot read, or one with a record that does not parse, is read again line by line to
+ * name the first broken record's line and field: only failing files pay for that.
+ */
+import {createReadStream} from 'node:fs'
+import {createInterface} from 'node:readline'
+import {createGunzip} from 'node:zlib'
+
+import {quoteIdent, quoteLiteral} from '../ingest/columnar.js'
+import {BillwatchError} from '../errors.js'
+import type {Store} from '../store/index.js'
+import type {FlowSniff} from './sniff.js'
+import {FLOW_STAGING, PORT_PROTOCOLS, protocolNameSql} from './stage.js'
+import {checkFormat, recordProblem} from './vpc-format.js'
+
+export interface VpcScanOptions {
+  /** Addresses of the interfaces (`--host`): records from them are egress, to them ingress. */
+  hosts?: string[]
+}
+
+/** The records as VARCHAR columns named by flow-log field (`-` still in place). */
+function recordSource(path: string, sniff: FlowSniff): {sql: string; column: (field: string) => null | string} {
+  const compression = sniff.container === 'gzip' ? 'gzip' : 'none'
+  if (sniff.kind === 'vpc-parquet') {
+    const columns = sniff.columns ?? new Map<string, string>()
+    return {
+      column: (field) => (columns.has(field) ? `CAST(${quoteIdent(columns.get(field)!)} AS VARCHAR)` : null),
+      sql: `read_parquet(${quoteLiteral(path)}, hive_partitioning = true)`,
+    }
+  }
+  const index = new Map(sniff.fields.map((field, i) => [field, i]))
+  if (sniff.kind === 'vpc-cloudwatch') {
+    return {
+      column: (field) => (index.has(field) ? `f[${index.get(field)! + 1}]` : null),
+      sql: `(SELECT string_split(message, ' ') AS f FROM read_json(${quoteLiteral(path)}, format = 'newline_delimited', columns = {message: 'VARCHAR'}, compression = '${compression}'))`,
+    }
+  }
+  const columns = sniff.fields.map((_, i) => `${quoteLiteral(`c${i}`)}: 'VARCHAR'`).join(', ')
+  return {
+    column: (field) => (index.has(field) ? `c${index.get(field)}` : null),
+    sql: `read_csv(${quoteLiteral(path)}, delim = ' ', quote = '', escape = '', header = ${sniff.header}, auto_detect = false,
+            columns = {${columns}}, compression = '${compression}', null_padding = false, strict_mode = true)`,
+  }
+}
+
+/** IPv4 RFC 1918 and CGNAT space, IPv6 unique-local and link-local: the VPC side of a record. */
+function privateSql(address: string): string {
+  return `(${address} LIKE '10.%' OR ${address} LIKE '192.168.%' OR ${address} LIKE '169.254.%'
+    OR (${address} LIKE '172.%' AND TRY_CAST(split_part(${address}, '.', 2) AS INTEGER) BETWEEN 16 AND 31)
+    OR (${address} LIKE '100.%' AND TRY_CAST(split_part(${address}, '.', 2) AS INTEGER) BETWEEN 64 AND 127)
+    OR lower(${address}) LIKE 'fd%' OR lower(${address}) LIKE 'fc%' OR lower(${address}) LIKE 'fe80:%')`
+}
+
+/** Scans one flow-log file into the staging table; returns the number of records read. */
+export async function stageVpc(store: Store, path: string, sniff: FlowSniff, options: VpcScanOptions = {}): Promise<number> {
+  if (sniff.kind !== 'vpc-parquet') checkFormat(sniff.fields, {file: path, line: sniff.header ? 1 : undefined})
+  const {column, sql} = recordSource(path, sniff)
+  const value = (field: string) => {
+    const c = column(field)
+    return c === null ? 'NULL' : `nullif(${c}, '-')`
+  }
+  const inner = `SELECT
+      ${value('end')} AS end_text, TRY_CAST(${value('end')} AS BIGINT) AS end_s,
+      coalesce(${value('interface-id')}, ${value('instance-id')}, 'unknown-interface') AS interface,
+      ${value('account-id')} AS account,
+      coalesce(${value('log-status')}, 'OK') AS status, coalesce(${value('action')}, 'ACCEPT') AS action,
+      ${value('flow-direction')} AS flow_direction,
+      ${value('srcaddr')} AS src, ${value('dstaddr')} AS dst,
+      coalesce(${value('pkt-srcaddr')}, ${value('srcaddr')}) AS pkt_src, coalesce(${value('pkt-dstaddr')}, ${value('dstaddr')}) AS pkt_dst,
+      TRY_CAST(${value('srcport')} AS INTEGER) AS sp, TRY_CAST(${value('dstport')} AS INTEGER) AS dp,
+      TRY_CAST(${value('protocol')} AS INTEGER) AS proto,
+      TRY_CAST(${value('bytes')} AS BIGINT) AS bytes, coalesce(TRY_CAST(${value('packets')} AS BIGINT), 0) AS packets,
+      ${value('bytes')} AS bytes_text
+    FROM ${sql}`
+  const hosts = `[${(options.hosts ?? []).map(quoteLiteral).join(', ')}]::VARCHAR[]`
+  const direction = `CASE WHEN flow_direction IN ('egress', 'ingress') THEN flow_direction
+      WHEN list_contains(${hosts}, src) THEN 'egress' WHEN list_contains(${hosts}, dst) THEN 'ingress'
+      WHEN ${privateSql('src')} AND NOT ${privateSql('dst')} THEN 'egress'
+      WHEN ${privateSql('dst')} AND NOT ${privateSql('src')} THEN 'ingress'
+      WHEN ${privateSql('src')} AND ${privateSql('dst')} THEN 'internal' ELSE 'unknown' END`
+  const ok = `status = 'OK'`
+  // A traffic record must have its bytes, end and protocol; the status must be one AWS writes.
+  const broken = `(status NOT IN ('OK', 'NODATA', 'SKIPDATA') OR action NOT IN ('ACCEPT', 'REJECT')
+      OR (${ok} AND (bytes IS NULL OR end_s IS NULL OR proto IS NULL OR (bytes_text IS NOT NULL AND bytes IS NULL))))`
+  const scan = `bw_flowscan`
+  try {
+    await store.run(`CREATE OR REPLACE TEMP TABLE ${scan} AS
+      WITH records AS (${inner}), directed AS (
+        SELECT *, ${direction} AS dir FROM records
+      )
+      SELECT CASE WHEN end_s IS NULL THEN NULL ELSE DATE '1970-01-01' + CAST(end_s // 86400 AS INTEGER) END AS day,
+             interface, any_value(account) AS account, dir AS direction, action, status,
+             CASE WHEN ${ok} THEN ${protocolNameSql('proto')} END AS protocol,
+             CASE WHEN NOT ${ok} OR NOT list_contains(${sqlListLiteral(PORT_PROTOCOLS)}, proto) THEN NULL
+                  WHEN dir = 'egress' THEN sp WHEN dir = 'ingress' THEN dp ELSE least(sp, dp) END AS port,
+             CASE WHEN NOT ${ok} THEN NULL WHEN dir = 'egress' THEN pkt_dst WHEN dir = 'ingress' THEN pkt_src END AS client,
+             sum(CASE WHEN ${ok} THEN bytes ELSE 0 END)::DOUBLE AS bytes, sum(CASE WHEN ${ok} THEN packets ELSE 0 END)::DOUBLE AS packets,
+             count(*) AS records, count(*) FILTER (WHERE ${broken}) AS broken
+      FROM directed GROUP BY ALL`)
+  } catch (error) {
+    await throwFirstBrokenRecord(path, sniff)
+    throw scanError(path, error)
+  }
+  const totals = await store.one<{records: null | number; broken: null | number}>(`SELECT sum(records)::BIGINT AS records, sum(broken)::BIGINT AS broken FROM ${scan}`)
+  if ((totals?.broken ?? 0) > 0) {
+    await throwFirstBrokenRecord(path, sniff)
+    throw new BillwatchError('E_VALUE', `${totals?.broken} flow records do not parse`, {expected: 'whole numbers in bytes, end and protocol', file: path})
+  }
+  await store.run(`INSERT INTO ${FLOW_STAGING} SELECT day, 'vpc-flow-logs', interface, account, direction, action, status, protocol, port, client, bytes, packets, records FROM ${scan}`)
+  await store.run(`DROP TABLE ${scan}`)
+  return totals?.records ?? 0
+}
+
+function sqlListLiteral(numbers: number[]): string {
+  return `[${numbers.join(', ')}]`
+}
+
+function scanError(path: string, error: unknown): BillwatchError {
+  const text = error instanceof Error ? error.message : String(error)
+  const first = text.split('\n')[0] ?? text
+  if (/gzip|inflate|compress/i.test(text)) return new BillwatchError('E_TRUNCATED', 'compressed data is corrupt', {expected: 'a complete .gz file', file: path})
+  return new BillwatchError('E_FORMAT', first.replace(/^[A-Za-z ]+Error: /, '').slice(0, 200), {file: path})
+}
+
+/**
+ * Reads the file line by line and throws the first broken record (file, line, field, what was
+ * expected). Returns when every line is sound. Parquet has no lines: its errors stand as DuckDB's.
+ */
+export async function throwFirstBrokenRecord(path: string, sniff: FlowSniff): Promise<void> {
+  if (sniff.kind === 'vpc-parquet') return
+  const input = createReadStream(path)
+  const lines = createInterface({crlfDelay: Number.POSITIVE_INFINITY, input: sniff.container === 'gzip' ? input.pipe(createGunzip()) : input})
+  let line = 0
+  try {
+    for await (const text of lines) {
+      line++
+      if (line === 1 && sniff.header) continue
+      if (text.trim() === '') continue
+      let record = text
+      if (sniff.kind === 'vpc-cloudwatch') {
+        let message: unknown
+        try {
+          message = (JSON.parse(text) as {message?: unknown}).message
+        } catch {
+          message = undefined
+        }
+        if (typeof message !== 'string') throw new BillwatchError('E_FORMAT', 'not a CloudWatch Logs event', {expected: 'a JSON object with a "message" string', file: path, line})
+        record = message
+      }
+      const problem = recordProblem(record.trim().split(' '), sniff.fields)
+      if (problem) {
+        throw new BillwatchError('E_VALUE', 'broken flow record', {...problem, file: path, line, ...(problem.field ? {field: problem.field} : {})})
+      }
+    }
+  } catch (error) {
+    if (error instanceof BillwatchError) throw error
+    throw new BillwatchError('E_TRUNCATED', 'compressed data is corrupt', {expected: 'a complete .gz file', file: path, line})
+  } finally {
+    lines.close()
+    input.destroy()
+  }
+}
