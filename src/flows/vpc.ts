@@ -34,7 +34,7 @@ function recordSource(path: string, sniff: FlowSniff): {sql: string; column: (fi
   if (sniff.kind === 'vpc-cloudwatch') {
     return {
       column: (field) => (index.has(field) ? `f[${index.get(field)! + 1}]` : null),
-      sql: `(SELECT string_split(message, ' ') AS f FROM read_json(${quoteLiteral(path)}, format = 'newline_delimited', columns = {message: 'VARCHAR'}, compression = '${compression}'))`,
+      sql: `(SELECT string_split(message, ' ') AS f FROM read_json(${quoteLiteral(path)}, format = 'newline_delimited', columns = {message: 'VARCHAR'}, compression = '${compression === 'gzip' ? 'gzip' : 'uncompressed'}'))`,
     }
   }
   const columns = sniff.fields.map((_, i) => `${quoteLiteral(`c${i}`)}: 'VARCHAR'`).join(', ')
@@ -120,7 +120,7 @@ function sqlListLiteral(numbers: number[]): string {
 function scanError(path: string, error: unknown): BillwatchError {
   const text = error instanceof Error ? error.message : String(error)
   const first = text.split('\n')[0] ?? text
-  if (/gzip|inflate|compress/i.test(text)) return new BillwatchError('E_TRUNCATED', 'compressed data is corrupt', {expected: 'a complete .gz file', file: path})
+  if (/gzip|inflate|zlib/i.test(text)) return new BillwatchError('E_TRUNCATED', 'compressed data is corrupt', {expected: 'a complete .gz file', file: path})
   return new BillwatchError('E_FORMAT', first.replace(/^[A-Za-z ]+Error: /, '').slice(0, 200), {file: path})
 }
 
