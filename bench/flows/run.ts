@@ -9,7 +9,10 @@ import {spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {bestOf as bestOfRuns, timed, type Timing} from '../timing.js'
 import {generateFlowLogs} from './generate.js'
+
+const bestOf = (run: () => Timing) => bestOfRuns(RUNS, run)
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const OUT = join(ROOT, 'bench', 'out', 'flows')
@@ -27,26 +30,6 @@ if (!existsSync(gz)) {
   spawnSync('sh', ['-c', `gzip -6 -c '${text}' > '${gz}'`], {stdio: 'inherit'})
 }
 if (!existsSync(join(ROOT, 'dist', 'commands', 'ingest.js'))) throw new Error('run `npm run build` first: the bench times the built CLI')
-
-interface Timing {
-  seconds: number
-  peakRssMb: number
-  stdout: string
-}
-
-function timed(command: string[]): Timing {
-  const result = spawnSync('/usr/bin/time', ['-f', '%e %M', ...command], {encoding: 'utf8', maxBuffer: 1 << 26})
-  if (result.status !== 0) throw new Error(`${command.join(' ')} failed: ${result.stderr}`)
-  const last = result.stderr.trim().split('\n').at(-1) ?? ''
-  const [seconds, kb] = last.split(' ').map(Number)
-  return {peakRssMb: (kb ?? 0) / 1024, seconds: seconds ?? 0, stdout: result.stdout}
-}
-
-function bestOf(run: () => Timing): Timing {
-  const timings = Array.from({length: RUNS}, run)
-  const best = timings.reduce((a, b) => (b.seconds < a.seconds ? b : a))
-  return {...best, peakRssMb: Math.max(...timings.map((t) => t.peakRssMb))}
-}
 
 const node = process.execPath
 const scan = (file: string) => bestOf(() => timed([node, '--import', 'tsx', join(ROOT, 'bench', 'flows', 'duckdb-scan.ts'), file]))

@@ -94,8 +94,9 @@ export async function commitFlows(store: Store, meta: FlowSourceMeta): Promise<F
     [id],
   )
   await store.run(
-    `INSERT INTO flow_clients SELECT $1, day, interface, direction, protocol, port, client, sum(bytes), sum(packets), sum(records)
-     FROM ${FLOW_STAGING} WHERE status = 'OK' AND action = 'ACCEPT' AND client IS NOT NULL GROUP BY ALL`,
+    // Readers stage one row per key (day, interface, direction, action, status, protocol, port, client): no regrouping.
+    `INSERT INTO flow_clients SELECT $1, day, interface, direction, protocol, port, client, bytes, packets, records
+     FROM ${FLOW_STAGING} WHERE status = 'OK' AND action = 'ACCEPT' AND client IS NOT NULL`,
     [id],
   )
   await store.run(

@@ -76,21 +76,27 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
     FROM ${sql}`
   const hosts = `[${(options.hosts ?? []).map(quoteLiteral).join(', ')}]::VARCHAR[]`
   // Direction codes: 0 egress, 1 ingress, 2 internal (both peers private), 3 unknown.
-  const direction = `CASE WHEN flow_direction = 'egress' THEN 0 WHEN flow_direction = 'ingress' THEN 1
-      WHEN list_contains(${hosts}, src) THEN 0 WHEN list_contains(${hosts}, dst) THEN 1
-      WHEN src_private AND NOT dst_private THEN 0 WHEN dst_private AND NOT src_private THEN 1
-      WHEN src_private AND dst_private THEN 2 ELSE 3 END`
+  // Only the branches this file can take: per-row string tests are most of the scan's cost. A format
+  // with flow-direction has it on every traffic record, so addresses are not tested then.
+  const hasDirection = column('flow-direction') !== null
+  const hostList = options.hosts ?? []
+  const byAddress = `WHEN src_private AND NOT dst_private THEN 0 WHEN dst_private AND NOT src_private THEN 1
+      WHEN src_private AND dst_private THEN 2 ELSE 3`
+  const direction = `CASE ${hasDirection ? `WHEN flow_direction = 'egress' THEN 0 WHEN flow_direction = 'ingress' THEN 1` : ''}
+      ${hostList.length > 0 ? `WHEN list_contains(${hosts}, src) THEN 0 WHEN list_contains(${hosts}, dst) THEN 1` : ''}
+      ${byAddress} END`
   const ok = `status = 'OK'`
   // A traffic record must have its bytes, end and protocol; the status must be one AWS writes.
   const broken = `(status NOT IN ('OK', 'NODATA', 'SKIPDATA') OR action NOT IN ('ACCEPT', 'REJECT')
       OR (${ok} AND (bytes IS NULL OR end_s IS NULL OR proto IS NULL OR (bytes_text IS NOT NULL AND bytes IS NULL))))`
-  const scan = `bw_flowscan`
+  const proto = `((code // 32) % 256)`
   try {
     // The hash aggregate is most of the cost: its keys are integers (day; direction, action, status,
     // protocol and port packed in one; the client's hash) and the strings ride along as any_value.
-    await store.run(`CREATE OR REPLACE TEMP TABLE ${scan} AS
+    // The roll-up is written straight into the staging table, decoded: its rows are one per staged key.
+    await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} AS
       WITH records AS (${inner}), flagged AS (
-        SELECT *, ${privateSql('src')} AS src_private, ${privateSql('dst')} AS dst_private FROM records
+        SELECT *, ${hasDirection ? 'false AS src_private, false AS dst_private' : `${privateSql('src')} AS src_private, ${privateSql('dst')} AS dst_private`} FROM records
       ), directed AS (
         SELECT *, ${direction} AS dir FROM flagged
       ), keyed AS (
@@ -100,6 +106,7 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
           CASE WHEN NOT ${ok} THEN NULL WHEN dir = 0 THEN pkt_dst WHEN dir = 1 THEN pkt_src END AS client
         FROM directed
       )
+      , rolled AS (
       SELECT end_s // 86400 AS day_number,
              (dir + 4 * (action = 'REJECT')::INTEGER + 8 * CASE status WHEN 'OK' THEN 0 WHEN 'NODATA' THEN 1 WHEN 'SKIPDATA' THEN 2 ELSE 3 END
                + 32 * (CASE WHEN ${ok} THEN coalesce(proto, 255) ELSE 0 END) + 8192 * (coalesce(port, -1) + 1))::BIGINT AS code,
@@ -107,24 +114,24 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
              any_value(interface) AS interface, any_value(client) AS client, any_value(account) AS account,
              sum(CASE WHEN ${ok} THEN bytes ELSE 0 END)::DOUBLE AS bytes, sum(CASE WHEN ${ok} THEN packets ELSE 0 END)::DOUBLE AS packets,
              count(*) AS records, count(*) FILTER (WHERE ${broken}) AS broken
-      FROM keyed GROUP BY day_number, code, client_hash, interface_hash`)
+      FROM keyed GROUP BY day_number, code, client_hash, interface_hash
+      )
+      SELECT CASE WHEN day_number IS NULL THEN NULL ELSE DATE '1970-01-01' + CAST(day_number AS INTEGER) END AS day, 'vpc-flow-logs' AS exporter,
+             interface, account, ['egress', 'ingress', 'internal', 'unknown'][code % 4 + 1] AS direction,
+             CASE WHEN (code // 4) % 2 = 1 THEN 'REJECT' ELSE 'ACCEPT' END AS action,
+             ['OK', 'NODATA', 'SKIPDATA', 'OTHER'][(code // 8) % 4 + 1] AS status,
+             CASE WHEN (code // 8) % 4 = 0 THEN ${protocolNameSql(proto)} END AS protocol,
+             (nullif(code // 8192, 0) - 1)::INTEGER AS port, client, bytes, packets, records, broken
+      FROM rolled`)
   } catch (error) {
     await throwFirstBrokenRecord(path, sniff)
     throw scanError(path, error)
   }
-  const totals = await store.one<{records: null | number; broken: null | number}>(`SELECT sum(records)::BIGINT AS records, sum(broken)::BIGINT AS broken FROM ${scan}`)
+  const totals = await store.one<{records: null | number; broken: null | number}>(`SELECT sum(records)::BIGINT AS records, sum(broken)::BIGINT AS broken FROM ${FLOW_STAGING}`)
   if ((totals?.broken ?? 0) > 0) {
     await throwFirstBrokenRecord(path, sniff)
     throw new BillwatchError('E_VALUE', `${totals?.broken} flow records do not parse`, {expected: 'whole numbers in bytes, end and protocol', file: path})
   }
-  const proto = `((code // 32) % 256)`
-  await store.run(`INSERT INTO ${FLOW_STAGING}
-    SELECT CASE WHEN day_number IS NULL THEN NULL ELSE DATE '1970-01-01' + CAST(day_number AS INTEGER) END, 'vpc-flow-logs', interface, account,
-           ['egress', 'ingress', 'internal', 'unknown'][code % 4 + 1], CASE WHEN (code // 4) % 2 = 1 THEN 'REJECT' ELSE 'ACCEPT' END,
-           ['OK', 'NODATA', 'SKIPDATA', 'OTHER'][(code // 8) % 4 + 1], CASE WHEN (code // 8) % 4 = 0 THEN ${protocolNameSql(proto)} END,
-           nullif(code // 8192, 0) - 1, client, bytes, packets, records
-    FROM ${scan}`)
-  await store.run(`DROP TABLE ${scan}`)
   return totals?.records ?? 0
 }
 
