@@ -185,7 +185,7 @@ export async function parquetColumns(store: Store, path: string): Promise<string
   }
 }
 
-export async function throwFirstReject(store: Store, path: string, rejects: string, typed: Record<string, string>): Promise<void> {
+async function throwFirstReject(store: Store, path: string, rejects: string, typed: Record<string, string>): Promise<void> {
   const first = await store.one<{line: number; column_name: null | string; error_type: string; csv_line: null | string; error_message: string}>(
     `SELECT line, column_name, error_type, csv_line, error_message FROM ${rejects} ORDER BY line LIMIT 1`,
   )
