@@ -17,6 +17,7 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
   static override summary = 'Rank the configuration changes (etckeeper commits, apt/dpkg runs) that explain each step.'
   static override description = [
     'For each step (from the store, or --date), reads the changes made to the machine in a window around it: commits of the /etc repository (etckeeper or plain git; work tree, worktree or bare) and apt history.log / dpkg.log runs (plain, .gz, rotated).',
+    'Every branch, tag and remote of the repository is read, and a commit is dated by its author time (when the change was made; a rebase or cherry-pick keeps it), the committer time shown beside it when it differs. A merge that only repeats its branch, and a cherry-pick of a change, count as that one change.',
     'Ranks them by time (with the lag the service implies, e.g. about a day for the NTP pool to send clients), by relevance to the usage that stepped (a knowledge base of packages, files and ports kept as data: src/correlate/knowledge.json, extend it with --knowledge), and by what the configuration said at that commit. Each candidate comes with one line of reasoning. With a store (--db), the result is saved for billwatch explain.',
   ].join('\n\n')
 
@@ -136,7 +137,7 @@ function renderResult(result: CorrelateResult): string {
     }
     blocks.push(
       renderTable(
-        ['#', 'score', 'time (UTC)', 'change', 'packages', 'files', 'source'],
+        ['#', 'score', 'made (UTC)', 'change', 'packages', 'files', 'source'],
         step.candidates.map((c, i) => [
           i + 1,
           c.score.toFixed(3),
@@ -144,7 +145,7 @@ function renderResult(result: CorrelateResult): string {
           `${c.commit === null ? '' : `${c.commit.slice(0, 7)} `}${truncate(c.subject, 48)}`,
           c.packages.length,
           c.files.length,
-          [c.source, ...c.alsoIn.map((o) => o.replace(/^.*\//, ''))].join(' + '),
+          [c.source, ...c.alsoIn.map((o) => o.replace(/^.*\//, '')), ...c.sameChangeIn.map((o) => `${o.relation} ${o.commit.slice(0, 7)}`)].join(' + '),
         ]),
         ['right', 'right', 'left', 'left', 'right', 'right', 'left'],
       ),

@@ -8,6 +8,7 @@ import {openRepository, readCommits, type Repository} from './git-log.js'
 import type {Knowledge} from './knowledge.js'
 import {parseAptHistory, parseDpkgLog, readLogText} from './package-logs.js'
 import {rankChanges} from './rank.js'
+import {foldSameChanges} from './same-change.js'
 import {isoSeconds} from './time.js'
 import type {Change, CorrelatedStep, CorrelateResult, PackageChange, StepInput} from './types.js'
 
@@ -42,12 +43,16 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
   const since = Math.min(...windows.map((w) => w.since))
   const until = Math.max(...windows.map((w) => w.until))
 
-  const commits: Change[] = []
+  let commits: Change[] = []
+  let commitsRead = 0
   if (repo && windows.length > 0) {
-    for await (const change of readCommits(repo, {since: new Date(since), until: new Date(until)})) {
-      commits.push(change)
-      options.onProgress?.(commits.length)
+    const read = {
+      onWalk: options.onProgress, since: new Date(since), until: new Date(until),
+      windows: windows.map((w) => ({since: new Date(w.since), until: new Date(w.until)})),
     }
+    for await (const change of readCommits(repo, read)) commits.push(change)
+    commitsRead = commits.length
+    commits = foldSameChanges(repo, commits)
   }
   const inRange = (c: Change) => Date.parse(c.time) >= since && Date.parse(c.time) < until
   const apt = options.aptLogs.flatMap((file) => parseAptHistory(readLogText(file), file, options.logZone)).filter(inRange)
@@ -72,7 +77,7 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
     }
   })
   return {
-    changesRead: {aptHistory: apt.length, dpkgLog: dpkg.length, git: commits.length},
+    changesRead: {aptHistory: apt.length, dpkgLog: dpkg.length, git: commitsRead},
     logs: [...options.aptLogs, ...options.dpkgLogs],
     repo: repo?.path ?? null,
     steps,

@@ -17,7 +17,7 @@ import {analyseCaptureParallel} from '../pcap/analyse.js'
 import {buildReportParallel, type PcapReport} from '../pcap/report.js'
 import {coolDowns, parseTarget, probeHost, type ProbeResult} from '../probe/index.js'
 import type {Store} from '../store/index.js'
-import {remediation, type Remediation} from './remediation.js'
+import {ntpServiceIds, remediation, type Remediation} from './remediation.js'
 
 export interface EvidenceOptions {
   /** Configuration repository to correlate the step with (else the store's last `correlate`). */
@@ -50,7 +50,7 @@ export interface BillEvidence {
 }
 
 export interface SymmetryEvidence {
-  /** Days compared: from the step day (or the first day) to the last day with both directions. */
+  /** Days compared, both directions over each: from the step day (or the first day) over the span both series cover. */
   from: string
   to: string
   egressBytes: number
@@ -140,7 +140,7 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
     generatedAt: isoSeconds(Date.now()),
     missing,
     probe,
-    remediation: remediation(capture),
+    remediation: remediation(capture, {change, ntpServices: ntpServiceIds(loadKnowledge(undefined)), probe}),
     sources: {capture: captured.source, correlation: correlated.source, probe: probed.source},
     step,
     store: store.path,
@@ -206,9 +206,11 @@ async function monthTotals(store: Store): Promise<MonthTotal[]> {
 }
 
 /**
- * The seed's first test: inbound within a few percent of outbound means every request gets a reply of
- * about its own size (a busy server); outbound far above inbound is what an amplification attack (or a
- * download service) looks like.
+ * The first test of the NTP pool server incident: inbound within a few percent of outbound means every
+ * request gets a reply of about its own size (a busy server); outbound far above inbound is what an
+ * amplification attack (or a download service) looks like. Both directions are summed over the same
+ * days — from `from` over the span both series cover — and a day inside it without a line for one
+ * direction counts as zero for it (AWS writes no line for usage it did not see), not as a day to skip.
  */
 async function symmetryAfter(store: Store, from: string): Promise<null | SymmetryEvidence> {
   const rows = await store.all<{day: string; usage_type: string; bytes: number}>(
@@ -222,12 +224,17 @@ async function symmetryAfter(store: Store, from: string): Promise<null | Symmetr
     if (isInternetEgress(row.usage_type)) egress.set(row.day, (egress.get(row.day) ?? 0) + row.bytes)
     else if (isInternetIngress(row.usage_type)) ingress.set(row.day, (ingress.get(row.day) ?? 0) + row.bytes)
   }
-  const days = [...egress.keys()].filter((d) => ingress.has(d)).sort()
-  if (days.length === 0) return null
-  const egressBytes = days.reduce((sum, d) => sum + (egress.get(d) ?? 0), 0)
-  const ingressBytes = days.reduce((sum, d) => sum + (ingress.get(d) ?? 0), 0)
+  if (egress.size === 0 || ingress.size === 0) return null
+  const span = (days: Map<string, number>) => [...days.keys()].sort()
+  const [egressDays, ingressDays] = [span(egress), span(ingress)]
+  const first = [egressDays[0]!, ingressDays[0]!].sort()[1]!
+  const last = [egressDays.at(-1)!, ingressDays.at(-1)!].sort()[0]!
+  if (first > last) return null
+  const total = (days: Map<string, number>) => [...days].reduce((sum, [day, bytes]) => (day >= first && day <= last ? sum + bytes : sum), 0)
+  const egressBytes = total(egress)
+  const ingressBytes = total(ingress)
   if (ingressBytes <= 0) return null
   const ratio = egressBytes / ingressBytes
   const verdict = ratio > 2 ? 'outbound-dominant' : ratio < 0.5 ? 'inbound-dominant' : Math.abs(ratio - 1) <= 0.1 ? 'symmetric' : 'asymmetric'
-  return {egressBytes, from: days[0] as string, ingressBytes, ratio, to: days.at(-1) as string, verdict}
+  return {egressBytes, from: first, ingressBytes, ratio, to: last, verdict}
 }

@@ -7,6 +7,7 @@ import {basename} from 'node:path'
 import {formatAmount, formatBytes, formatCount, formatCountOf, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
 import type {Evidence, MonthTotal} from './evidence.js'
+import {whenMade} from '../correlate/rank.js'
 import {ntpFindings} from './remediation.js'
 
 export interface Claim {
@@ -55,7 +56,7 @@ export function buildNarrative(evidence: Evidence): Section[] {
 
   if (change) {
     const source = `billwatch correlate (${evidence.sources.correlation === 'repo' ? evidence.correlation?.repo : `store, repository ${evidence.correlation?.repo ?? 'logs'}`})`
-    const claims: Claim[] = [{source, text: `Most likely cause: "${change.subject}"${change.commit ? ` (commit ${change.commit.slice(0, 10)})` : ''} at ${change.time.replace('T', ' ').replace('Z', ' UTC')}, ${change.daysBefore.toFixed(1)} days before the step (score ${change.score.toFixed(2)}).`}]
+    const claims: Claim[] = [{source, text: `Most likely cause: "${change.subject}"${change.commit ? ` (commit ${change.commit.slice(0, 10)})` : ''} made ${whenMade(change)}, ${change.daysBefore.toFixed(1)} days before the step (score ${change.score.toFixed(2)}).`}]
     claims.push({source, text: change.reason})
     const runnersUp = evidence.correlation?.steps.find((s) => s.date === step?.date)?.candidates.slice(1, 3) ?? []
     for (const other of runnersUp) claims.push({source, text: `Also in the window: "${other.subject}" (score ${other.score.toFixed(2)}).`})
@@ -109,8 +110,11 @@ function remedies(evidence: Evidence): Section {
   const claims: Claim[] = []
   const blocks: string[] = []
   const source = evidence.capture ? `billwatch pcap ${basename(evidence.capture.file)}` : 'billwatch'
+  if (remediation.ntpEvidence.length > 0) {
+    claims.push({source: 'billwatch explain', text: `NTP remedies, because ${remediation.ntpEvidence.join('; ')}.`})
+  }
   if (remediation.blocking.length > 0) {
-    claims.push({source, text: 'Blocking clients above a query count (the seed\'s table, from this capture):'})
+    claims.push({source, text: 'Blocking clients above a query count (the table of the NTP pool server incident, from this capture):'})
     blocks.push(renderTable(
       ['block clients with ≥ N queries', 'clients blocked', 'bandwidth cut', 'still costs/year'],
       remediation.blocking.map((row) => [row.minQueries, row.blockedClients, formatShare(row.bandwidthCutShare), formatUsd(row.annualCost)]),
@@ -121,7 +125,9 @@ function remedies(evidence: Evidence): Section {
     claims.push({source: snippet.effect ? source : 'configuration guide', text: `Rate-limit in ${snippet.daemon}${snippet.effect ? `: ${snippet.effect}` : ' (not replayed on a capture: effect unknown)'}.`})
     blocks.push(snippet.config)
   }
-  for (const advice of remediation.advice) claims.push({source: 'NTP pool practice and the seeds', text: advice})
+  for (const advice of remediation.advice) claims.push({source: 'NTP pool practice, the NTP pool server and hard-coded IoT fleet incidents', text: advice})
+  const otherSource = evidence.change ? `billwatch correlate (${evidence.correlation?.repo ?? 'logs'})` : 'billwatch explain'
+  for (const text of remediation.other) claims.push({source: otherSource, text})
   return {blocks, claims, title: 'What to do'}
 }
 
