@@ -140,7 +140,7 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
     generatedAt: isoSeconds(Date.now()),
     missing,
     probe,
-    remediation: remediation(capture, {change, ntpServices: ntpServiceIds(loadKnowledge(undefined)), probe}),
+    remediation: remediation(capture, {change, flows, ntpServices: ntpServiceIds(loadKnowledge(undefined)), probe}),
     sources: {capture: captured.source, correlation: correlated.source, probe: probed.source},
     step,
     store: store.path,

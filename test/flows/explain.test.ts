@@ -58,6 +58,8 @@ describe('explain with flow records and no capture', () => {
     const claim = result.narrative.flatMap((s: {claims: Array<{text: string; source: string}>}) => s.claims).find((c: {text: string}) => c.text.includes('UDP/123'))
     expect(claim.text).toMatch(/^VPC Flow Logs of eni-0a1b2c3d4e5f60718 show UDP\/123 egress going from ~0 to .* a day on 2014-03-30: \d+% of the step\.$/)
     expect(claim.source).toMatch(/VPC Flow Logs, 14 files, 2014-03-23 to 2014-04-05/)
+    // The flow records are NTP evidence: the NTP remedies rest on them when there is no capture.
+    expect(result.remediation.ntpEvidence.join(' ')).toMatch(/VPC Flow Logs of eni-0a1b2c3d4e5f60718 show UDP\/123/)
     const text = await runCli(['explain', '--db', db], {timeoutMs: 180_000})
     expect(text.stdout).toContain('WHAT THE FLOW RECORDS SHOW')
   }, 300_000)
