@@ -130,7 +130,7 @@ function addRecord(rows: Map<string, StagedFlow>, record: NfRecord, host: string
   const sp = record.src_port ?? 0
   const dp = record.dst_port ?? 0
   // The host's own port names the traffic (its reply's source port, its request's destination port).
-  const direction = src === host ? 'egress' : dst === host ? 'ingress' : 'other'
+  const direction = src === host ? 'egress' : dst === host ? 'ingress' : 'unknown'
   const port = !ported ? null : direction === 'egress' ? sp : direction === 'ingress' ? dp : Math.min(sp, dp)
   const client = direction === 'egress' ? dst : direction === 'ingress' ? src : null
   // `last` is UTC (TZ=UTC); records are bucketed by their end, as flow logs are.
@@ -151,7 +151,7 @@ function addRecord(rows: Map<string, StagedFlow>, record: NfRecord, host: string
   add(direction, client, record.in_bytes ?? 0, record.in_packets ?? 0)
   // Bidirectional exporters (IPFIX biflows, NSEL) carry the reverse direction in out_*.
   if ((record.out_bytes ?? 0) > 0) {
-    const reverse = direction === 'egress' ? 'ingress' : direction === 'ingress' ? 'egress' : 'other'
+    const reverse = direction === 'egress' ? 'ingress' : direction === 'ingress' ? 'egress' : 'unknown'
     add(reverse, client, record.out_bytes ?? 0, record.out_packets ?? 0)
   }
 }
