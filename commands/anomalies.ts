@@ -31,7 +31,7 @@ Each step gets its first day, the robust level before and after, the ratio, a co
     since: Flags.string({description: 'First UTC day to analyse.', helpValue: 'YYYY-MM-DD'}),
     svg: Flags.string({description: 'Write the log-scale chart as an SVG image to FILE.', helpValue: 'FILE'}),
     until: Flags.string({description: 'Last UTC day to analyse (inclusive).', helpValue: 'YYYY-MM-DD'}),
-    'usage-type': Flags.string({description: `Analyse the usage types matching this glob (e.g. '*BoxUsage*') instead of ${EGRESS_LABEL}.`, helpValue: 'GLOB'}),
+    'usage-type': Flags.string({description: `Analyse the usage types matching this glob (e.g. '*BoxUsage*') instead of ${EGRESS_LABEL}; flow:PROTO/PORT (e.g. flow:udp/123, flow:*) analyses a port's daily egress from flow records.`, helpValue: 'GLOB'}),
   }
 
   async run(): Promise<AnomaliesResult> {

@@ -28,7 +28,7 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     },
     {
       command: 'samples/scripts/make-etc-repo.sh /tmp/etc-history && <%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30',
-      description: "Build the seed story's /etc history, then rank the changes before the 2014-03-30 egress step",
+      description: "Build the /etc history of the NTP pool server incident, then rank the changes before the 2014-03-30 egress step",
     },
     '<%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30 --usage-type DataTransfer-Out-Bytes --json',
     '<%= config.bin %> <%= command.id %> --root /mnt/old-disk --date 2014-03-30 --window 14,2',

@@ -34,7 +34,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
 
   static override flags = {
     'block-threshold': Flags.integer({description: 'Add a row to the blocking table: block clients with at least N requests (repeatable).', min: 1, multiple: true}),
-    control: Flags.string({description: "A second server's capture to compare with (the seed's home server): bytes/s, clients, bytes per client.", helpValue: 'FILE'}),
+    control: Flags.string({description: "A second server's capture to compare with (the incident's home server for comparison): bytes/s, clients, bytes per client.", helpValue: 'FILE'}),
     'control-host': Flags.string({default: 'auto', description: "The control server's address, or auto."}),
     host: Flags.string({default: 'auto', description: 'The server address (IPv4 or IPv6), or auto: the address in the most packets.'}),
     limiter: Flags.string({

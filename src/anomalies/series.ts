@@ -3,6 +3,7 @@
 import {isEgressUsage} from '../aws/usage-types.js'
 import {dayString} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
+import {isFlowUsageType, loadFlowSeries} from '../flows/series.js'
 import {sqlList, type Store} from '../store/index.js'
 
 /** The label of the default series: internet egress of every region, summed per day. */
@@ -59,6 +60,8 @@ interface Row {
 
 /** Reads the selected usage as daily series: the total, per usage type and per resource. */
 export async function loadSeries(store: Store, selection: SeriesSelection): Promise<SeriesSet> {
+  // `flow:udp/123`: a port's daily egress from flow records (src/flows).
+  if (isFlowUsageType(selection.usageType)) return loadFlowSeries(store, {...selection, usageType: selection.usageType})
   const usageTypes = await selectUsageTypes(store, selection.usageType)
   const label = selection.usageType ?? EGRESS_LABEL
   if (usageTypes.length === 0) {

@@ -12,6 +12,7 @@ import {correlate, type Candidate, type CorrelateResult, stepInput} from '../cor
 import {loadKnowledge} from '../correlate/knowledge.js'
 import {isoSeconds} from '../correlate/time.js'
 import {isBillwatchError} from '../errors.js'
+import {type FlowEvidence, flowStepEvidence} from '../flows/evidence.js'
 import {analyseCaptureParallel} from '../pcap/analyse.js'
 import {buildReportParallel, type PcapReport} from '../pcap/report.js'
 import {coolDowns, parseTarget, probeHost, type ProbeResult} from '../probe/index.js'
@@ -82,6 +83,8 @@ export interface Evidence {
   /** The best-ranked change for `step`. */
   change: Candidate | null
   capture: null | PcapReport
+  /** What the stored flow records (VPC Flow Logs, NetFlow/IPFIX) say about the step: confirmed, refuted or not covered. */
+  flows: FlowEvidence | null
   probe: null | ProbeResult
   sources: {correlation: 'repo' | 'store' | null; capture: 'file' | 'store' | null; probe: 'live' | 'store' | null}
   remediation: Remediation
@@ -124,6 +127,7 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
     return {data: await buildReportParallel(await analyseCaptureParallel(file, {host: 'auto'})), subject: file}
   })
   const capture = captured.data
+  const flows = step && step.unit === 'bytes' ? await flowStepEvidence(store, step) : null
   if (!capture) missing.push({evidence: 'capture', how: 'tcpdump -w egress.pcap on the server, then billwatch pcap egress.pcap', why: 'no packet capture: which protocol and clients make the egress is unknown'})
 
   const probed = await freshOrStored<ProbeResult, 'live'>(store, 'probe', 'live', options.probe === undefined ? undefined : async () => {
@@ -140,10 +144,11 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
     capture,
     change,
     correlation,
+    flows,
     generatedAt: isoSeconds(Date.now()),
     missing,
     probe,
-    remediation: remediation(capture, {change, ntpServices: ntpServiceIds(loadKnowledge(undefined)), probe}),
+    remediation: remediation(capture, {change, flows, ntpServices: ntpServiceIds(loadKnowledge(undefined)), probe}),
     sources: {capture: captured.source, correlation: correlated.source, probe: probed.source},
     step,
     store: store.path,

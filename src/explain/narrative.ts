@@ -85,6 +85,12 @@ export function buildNarrative(evidence: Evidence): Section[] {
     sections.push({blocks: [], claims, title: 'What the traffic is'})
   }
 
+  if (evidence.flows) {
+    const best = evidence.flows.best
+    const source = best ? `billwatch flows --interface ${best.interface} (${best.source}, ${best.files} file${best.files === 1 ? '' : 's'}, ${best.coveredFrom} to ${best.coveredTo})` : 'billwatch flows'
+    sections.push({blocks: [], claims: [{source, text: evidence.flows.summary}], title: 'What the flow records show'})
+  }
+
   if (probe) {
     const source = `billwatch probe ${probe.host}${evidence.sources.probe === 'store' ? ' (from the store)' : ''}`
     sections.push({blocks: [], claims: [{source, text: probe.summary}], title: 'The server, from outside'})

@@ -36,6 +36,8 @@ export interface RemedyContext {
   /** The change the story cites (correlate's best candidate for the step). */
   change?: Candidate | null
   probe?: null | ProbeResult
+  /** What the flow records say stepped with the bill (src/flows/evidence.ts). */
+  flows?: null | {best: null | {protocol: string; port: null | number; matches: boolean; source: string; interface: string}}
   /** Knowledge-base services that serve NTP (udp/123): a change touching one names NTP. */
   ntpServices?: ReadonlySet<string>
 }
@@ -58,6 +60,8 @@ export function ntpEvidence(capture: null | PcapReport, context: RemedyContext =
   }
   const probe = context.probe
   if (probe && probe.verdict !== 'not-served') basis.push(`the probe of ${probe.host} got NTP answers`)
+  const flow = context.flows?.best
+  if (flow?.matches && flow.protocol === 'udp' && flow.port === 123) basis.push(`the ${flow.source} of ${flow.interface} show UDP/123 egress stepping with the bill`)
   return basis
 }
 

@@ -5,6 +5,8 @@ import {basename, dirname, isAbsolute, join, resolve, sep} from 'node:path'
 
 import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError} from '../errors.js'
+import {type FlowIngested, type FlowIngestOptions, ingestFlowFile, isFlowLogFolder} from '../flows/ingest.js'
+import {sniffFlowFile} from '../flows/sniff.js'
 import type {Store} from '../store/index.js'
 import {parquetColumns, stageColumnar} from './columnar.js'
 import {parseCostExplorerCsv} from './cost-explorer-csv.js'
@@ -22,6 +24,8 @@ export interface IngestOptions {
   /** Overrides content detection of the export kind (--format). */
   format?: FormatKind
   onProgress?: (file: string) => ProgressCallback
+  /** How to read flow records (VPC Flow Logs, nfcapd files) found among the files. */
+  flows?: FlowIngestOptions
 }
 
 export interface IngestedFile {
@@ -50,6 +54,8 @@ export interface IngestedFile {
 export interface IngestResult {
   store: string
   files: IngestedFile[]
+  /** Flow-record files (VPC Flow Logs, NetFlow/IPFIX from nfcapd), detected from content like the exports. */
+  flows: FlowIngested[]
   /** Files found in a named directory that are not billing exports (captures, scripts …), and subdirectories. */
   skipped: Array<{path: string; reason: string}>
 }
@@ -71,6 +77,7 @@ const FAMILY: Record<FormatKind, Family> = {
 export async function ingestFiles(store: Store, paths: string[], options: IngestOptions = {}): Promise<IngestResult> {
   if (paths.length === 0) throw new BillwatchError('E_USAGE', 'no files given', {suggestions: ['billwatch ingest samples/billing/*']})
   const skipped: IngestResult['skipped'] = []
+  const flows: FlowIngested[] = []
   const files = await store.transaction(async () => {
     const results: IngestedFile[] = []
     const call: CallState = {batch: [], manifestParts: new Map()}
@@ -82,6 +89,11 @@ export async function ingestFiles(store: Store, paths: string[], options: Ingest
       }
       let result: IngestedFile
       try {
+        const flow = options.format === undefined ? await sniffFlowFile(path, {...(options.flows?.format ? {format: options.flows.format} : {}), parquetColumns: (p) => parquetColumns(store, p)}) : undefined
+        if (flow) {
+          flows.push(await ingestFlowFile(store, path, flow, options.flows))
+          continue
+        }
         result = await ingestOne(store, path, options, call)
       } catch (error) {
         // A file named on the command line must be an export; one found in a named directory may be anything.
@@ -97,7 +109,7 @@ export async function ingestFiles(store: Store, paths: string[], options: Ingest
     }
     return results
   })
-  return {files, skipped, store: store.path}
+  return {files, flows, skipped, store: store.path}
 }
 
 /** What one call has ingested so far: its sources (parts of one export, or restatements), and the manifests' parts. */
@@ -142,6 +154,8 @@ function expandPaths(paths: string[], skipped: IngestResult['skipped']): NamedPa
       .flatMap((entry): NamedPath[] => {
         const child = join(path, entry.name)
         if (entry.isFile()) return [{inDirectory: true, path: child}]
+        // Flow logs as S3 delivers them: a folder per account, region and day.
+        if (entry.isDirectory() && isFlowLogFolder(child)) return expandPaths([child], skipped).map((p) => ({...p, inDirectory: true}))
         skipped.push({path: child, reason: 'a directory (not searched further)'})
         return []
       })

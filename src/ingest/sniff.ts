@@ -96,7 +96,7 @@ export function classifyColumns(path: string, columns: string[], line: number): 
   })
 }
 
-async function readHead(path: string): Promise<Buffer> {
+export async function readHead(path: string): Promise<Buffer> {
   let handle
   try {
     handle = await open(path, 'r')
@@ -113,7 +113,7 @@ async function readHead(path: string): Promise<Buffer> {
 }
 
 /** The first ~64 KB of a gzip file's content (enough for the header row). */
-async function gunzipHead(path: string): Promise<string> {
+export async function gunzipHead(path: string): Promise<string> {
   const handle = await open(path, 'r')
   const gunzip = createGunzip()
   const chunks: Buffer[] = []
@@ -143,7 +143,7 @@ async function gunzipHead(path: string): Promise<string> {
   })
 }
 
-function looksBinary(head: Buffer): boolean {
+export function looksBinary(head: Buffer): boolean {
   const sample = head.subarray(0, 8192)
   let control = 0
   for (const byte of sample) {

@@ -62,7 +62,7 @@ export interface NtpTraffic {
   otherModes: Record<string, TrafficTotals>
   /** Requests with no reply seen in the capture. */
   unanswered: number
-  /** Addresses that sent requests / that got replies (the seed's `awk '{print $5}' | sort | uniq | wc -l`). */
+  /** Addresses that sent requests / that got replies (the incident's `awk '{print $5}' | sort | uniq | wc -l`). */
   requestingClients: number
   answeredClients: number
   /** Outbound NTP replies (from the NTP port). */

@@ -24,7 +24,7 @@ export interface ReportOptions {
 }
 
 export interface DirectionReport extends TrafficTotals {
-  /** Wire bits per second over the capture span, /1000 (the seed's "738 kbits/sec"); null when the capture cannot support a rate (see `warnings`). */
+  /** Wire bits per second over the capture span, /1000 (the NTP pool server incident's "738 kbits/sec"); null when the capture cannot support a rate (see `warnings`). */
   kbitPerSec: null | number
   billableKbitPerSec: null | number
 }
@@ -38,7 +38,7 @@ export interface CaptureWarning {
 export interface PortReport extends TrafficTotals {
   protocol: string
   port: null | number
-  /** Share of outbound wire bytes (the seed's "NTP is 99.6% of outbound"). */
+  /** Share of outbound wire bytes (the NTP pool server incident's "NTP is 99.6% of outbound"). */
   share: number
   billableShare: number
 }
@@ -172,7 +172,7 @@ export interface PcapReport extends CaptureCounts {
   control?: ControlReport
 }
 
-/** Cut shares the economics table always lists (the seed's rows). */
+/** Cut shares the economics table always lists (the rows of the NTP pool server incident's table). */
 export const STANDARD_CUTS = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
 
 export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = {}): PcapReport {
@@ -185,7 +185,7 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
 /**
  * buildReport with the rate-limiter replays in a worker thread, started before the log is grouped so
  * it has loaded by then, and run beside the behaviour analysis (fleets included: the two sides then
- * take about the same time on a seed-size capture). The result is buildReport's.
+ * take about the same time on a capture the size of the NTP pool server incident's). The result is buildReport's.
  */
 export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
   const replay = wantsReplay(analysis, options)
@@ -431,7 +431,7 @@ function histogram(requests: Uint32Array, bytes: Float64Array): Histogram {
 }
 
 /**
- * The seed's economics table: for each cut share, the largest minimum query count whose block
+ * The NTP pool server incident's economics table: for each cut share, the largest minimum query count whose block
  * removes at least that share of NTP bytes, and what the remaining NTP egress costs per year.
  */
 export function thresholdTable(requests: Uint32Array, bytes: Float64Array, durationSec: number, pricing: EgressPricing, extra: number[]): ThresholdRow[] {
@@ -470,7 +470,7 @@ function thresholdTableOf(h: Histogram, durationSec: number, pricing: EgressPric
   return [...thresholds].sort((a, b) => a - b).map((minQueries) => row(minQueries))
 }
 
-/** The seed's chart: share of NTP bytes to clients with at most N requests, ~40 points. */
+/** The NTP pool server incident's chart: share of NTP bytes to clients with at most N requests, ~40 points. */
 export function cumulativeShare(requests: Uint32Array, bytes: Float64Array): CumulativePoint[] {
   return cumulativeShareOf(histogram(requests, bytes))
 }
@@ -546,7 +546,7 @@ function medianInterval(times: Float64Array): null | number {
   return medianInPlace(gaps, gaps.length)
 }
 
-/** The seed's comparison of two servers, normalised to the same duration. */
+/** The NTP pool server incident's comparison of two servers, normalised to the same duration. */
 export function compareControl(primary: CaptureAnalysis, control: CaptureAnalysis): ControlReport {
   const rate = (a: CaptureAnalysis) => (a.durationSec > 0 ? a.ntp.outbound.bytes / a.durationSec : 0)
   const perClient = (a: CaptureAnalysis) => (a.ntp.answeredClients > 0 ? a.ntp.outbound.bytes / a.ntp.answeredClients : 0)

@@ -1,6 +1,6 @@
 /**
  * The SNTPv4 client of `billwatch probe` (RFC 4330, RFC 5905 §8, RFC 8633 §5), written to be the
- * well-mannered client the seed's commenters asked device makers for: data-minimised requests with a
+ * well-mannered client that operators ask device makers for: data-minimised requests with a
  * random nonce, strict reply validation, bounded retries with exponential backoff and jitter, and
  * obedience to Kiss-o'-Death codes that carry our own origin timestamp.
  */
