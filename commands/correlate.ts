@@ -11,12 +11,16 @@ import {analyseAnomalies, EGRESS_LABEL} from '../src/anomalies/index.js'
 import {correlate, type CorrelateResult, type StepInput, stepInput} from '../src/correlate/index.js'
 import {loadKnowledge} from '../src/correlate/knowledge.js'
 import {checkZone, findLogs, zoneOfRoot} from '../src/correlate/package-logs.js'
+import {scopeStep} from '../src/correlate/scope.js'
+import type {CorrelateOptions} from '../src/correlate/index.js'
+import type {AwsConnection} from '../src/aws/clients.js'
 import {isDay} from '../src/detect/index.js'
 
 export default class Correlate extends BaseCommand<typeof Correlate> {
-  static override summary = 'Rank the configuration changes (etckeeper commits, apt/dpkg runs) that explain each step.'
+  static override summary = 'Rank the changes (etckeeper commits, apt/dpkg runs, CloudTrail events, AWS Config history, Terraform/CloudFormation commits) that explain each step.'
   static override description = [
     'For each step (from the store, or --date), reads the changes made to the machine in a window around it: commits of the /etc repository (etckeeper or plain git; work tree, worktree or bare) and apt history.log / dpkg.log runs (plain, .gz, rotated).',
+    'The account\'s own history can be read beside or instead of the machine\'s: --cloudtrail (log files as delivered to S3, a CloudTrail Lake/Athena result CSV, or the LookupEvents API region by region for the regions whose usage stepped, paced at its 2 requests per second), --aws-config (history files or GetResourceConfigHistory for the resources the step names and their security groups), and --repo on a Terraform or CloudFormation repository (each commit\'s diff). Only changes that can drive egress are candidates: security-group and network-ACL rules, instance launches, starts and images, Elastic IP and interface associations, routes, NAT and internet gateways, listeners, public buckets and distributions, removed VPC endpoints; reads (Describe*, Get*, List*) and sign-ins never are. The same change from several sources is one candidate citing each.',
     'Ranks them by time (with the lag the service implies, e.g. about a day for the NTP pool to send clients), by relevance to the usage that stepped (a knowledge base of packages, files and ports kept as data: src/correlate/knowledge.json, extend it with --knowledge), and by what the configuration said at that commit. Each candidate comes with one line of reasoning. With a store (--db), the result is saved for billwatch explain.',
   ].join('\n\n')
 
@@ -32,9 +36,22 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     '<%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30 --usage-type DataTransfer-Out-Bytes --json',
     '<%= config.bin %> <%= command.id %> --root /mnt/old-disk --date 2014-03-30 --window 14,2',
     '<%= config.bin %> <%= command.id %> --repo /etc --apt-log /var/log/apt/history.log --date 2014-03-30 --log-tz Europe/Berlin',
+    {
+      command: '<%= config.bin %> <%= command.id %> --cloudtrail samples/cloudtrail --date 2014-03-30',
+      description: 'The NTP pool server incident told by the account: rank CloudTrail log files as delivered to S3',
+    },
+    {
+      command: 'samples/scripts/make-terraform-repo.sh /tmp/infra && <%= config.bin %> <%= command.id %> --repo /tmp/infra --cloudtrail samples/cloudtrail --aws-config samples/aws-config --date 2014-03-30',
+      description: 'The same change from a Terraform repository, CloudTrail and AWS Config: one candidate citing all three',
+    },
+    '<%= config.bin %> <%= command.id %> --cloudtrail api --aws-config api --profile audit',
   ]
 
   static override flags = {
+    'aws-config': Flags.string({description: 'AWS Config history: a file or folder of history/snapshot files as delivered to S3 (.json.gz), or "api" for GetResourceConfigHistory of the resources the step names.', helpValue: 'DIR|api'}),
+    cloudtrail: Flags.string({description: 'CloudTrail: a log file or folder as delivered to S3 (.json.gz), a CloudTrail Lake/Athena result CSV, or "api" for LookupEvents (needs cloudtrail:LookupEvents).', helpValue: 'DIR|FILE|api'}),
+    profile: Flags.string({description: 'AWS shared-config profile for --cloudtrail api / --aws-config api.', helpValue: 'NAME'}),
+    region: Flags.string({description: 'Region to ask with --cloudtrail api / --aws-config api (default: the regions whose usage stepped, else the profile\'s region).', helpValue: 'R', multiple: true}),
     'apt-log': Flags.string({description: 'apt history.log to read (plain or .gz); repeat for rotated files.', helpValue: 'FILE', multiple: true}),
     date: Flags.string({description: 'Correlate a step starting on this UTC day instead of the steps found in the store.', helpValue: 'YYYY-MM-DD', multiple: true}),
     direction: Flags.string({description: 'With --date: did usage rise or fall? (default: as anomalies found it on that day, else up)', options: ['up', 'down']}),
@@ -57,14 +74,18 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     const aptLogs = [...found.apt, ...(flags['apt-log'] ?? [])]
     const dpkgLogs = [...found.dpkg, ...(flags['dpkg-log'] ?? [])]
     const logZone = flags['log-tz'] === undefined ? (root === undefined ? 'UTC' : zoneOfRoot(root)) : checkZone(flags['log-tz'])
-    const repo = chooseRepo(flags.repo, root, aptLogs.length + dpkgLogs.length > 0)
+    const cloud = flags.cloudtrail !== undefined || flags['aws-config'] !== undefined
+    const repo = chooseRepo(flags.repo, root, aptLogs.length + dpkgLogs.length > 0 || cloud)
     const knowledge = loadKnowledge(flags.knowledge)
     // A store is in use when named (--db, BILLWATCH_DB) or already there; with --date, correlate needs none.
     const useStore = flags.date === undefined || flags.db !== undefined || existsSync(this.storePath())
-    const steps = flags.date === undefined ? await this.stepsFromStore(flags['usage-type']) : await this.stepsByHand(flags.date, useStore)
+    const listed = flags.date === undefined ? await this.stepsFromStore(flags['usage-type']) : await this.stepsByHand(flags.date, useStore)
+    // Where each step happened (regions, the resources that drove it), when the store holds its usage.
+    const steps = useStore && cloud ? await this.withStore(async (store) => Promise.all(listed.map((step) => scopeStep(store, step)))) : listed
     const progress = this.progress('reading history')
     const result = await correlate({
       aptLogs, daysAfter, daysBefore, dpkgLogs, knowledge, limit: flags.limit, logZone, onProgress: progress.update, repo, steps,
+      ...this.cloudSources(steps),
     })
     progress.done()
     if (useStore) {
@@ -72,6 +93,35 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     }
     this.print(() => renderResult(result))
     return result
+  }
+
+  /** --cloudtrail and --aws-config as correlate takes them: a path, or the API with the regions and resources to ask. */
+  private cloudSources(steps: StepInput[]): Pick<CorrelateOptions, 'awsConfig' | 'cloudtrail'> {
+    const {flags} = this
+    const connection: AwsConnection = {
+      ...(flags.profile === undefined ? {} : {profile: flags.profile}),
+      ...(flags.region?.length === 1 ? {region: flags.region[0]} : {}),
+    }
+    const out: Pick<CorrelateOptions, 'awsConfig' | 'cloudtrail'> = {}
+    if (flags.cloudtrail !== undefined) {
+      if (flags.cloudtrail === 'api') {
+        const stepped = [...new Set(steps.flatMap((s) => s.regions ?? []))]
+        const regions = flags.region ?? (stepped.length > 0 ? stepped : [process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1'])
+        out.cloudtrail = {connection, regions}
+      } else {
+        out.cloudtrail = {path: flags.cloudtrail}
+      }
+    }
+    if (flags['aws-config'] !== undefined) {
+      if (flags['aws-config'] === 'api') {
+        const resources = [...new Set(steps.flatMap((s) => s.drivers ?? (s.resourceId ? [s.resourceId] : [])))]
+        if (resources.length === 0) this.usage('the step names no resource to ask AWS Config about: ingest a usage export with resource ids (CUR), or pass --aws-config DIR', '--aws-config')
+        out.awsConfig = {connection: {...connection, ...(connection.region === undefined && steps[0]?.regions?.[0] ? {region: steps[0].regions[0]} : {})}, resources}
+      } else {
+        out.awsConfig = {path: flags['aws-config']}
+      }
+    }
+    return out
   }
 
   /** The steps `anomalies` finds in the store. */
@@ -116,17 +166,25 @@ function checkDate(date: string): string {
 }
 
 /** --repo as given; else ROOT/etc or /etc when it is there (logs alone are enough when it is not). */
-function chooseRepo(flag: string | undefined, root: string | undefined, haveLogs: boolean): null | string {
+function chooseRepo(flag: string | undefined, root: string | undefined, haveOtherSources: boolean): null | string {
   if (flag !== undefined) return flag
   const etc = root === undefined ? '/etc' : join(root, 'etc')
-  if (haveLogs && !existsSync(join(etc, '.git'))) return null
+  if (haveOtherSources && !existsSync(join(etc, '.git'))) return null
   return etc
 }
 
 function renderResult(result: CorrelateResult): string {
   const blocks: string[] = []
   const read = `read ${formatCount(result.changesRead.git)} commits, ${formatCount(result.changesRead.aptHistory)} apt and ${formatCount(result.changesRead.dpkgLog)} dpkg runs`
-  blocks.push(`${result.repo ?? 'package logs'}: ${read} (window ${result.windowDaysBefore} days before, ${result.windowDaysAfter} after)`)
+  const sources = [result.repo, result.logs.length > 0 ? 'package logs' : null].filter(Boolean).join(', ')
+  blocks.push(`${sources || 'machine history'}: ${read} (window ${result.windowDaysBefore} days before, ${result.windowDaysAfter} after)`)
+  if (result.cloudtrail) {
+    const regions = result.cloudtrail.regions.length > 0 ? ` in ${result.cloudtrail.regions.join(', ')}` : ''
+    blocks.push(`CloudTrail ${result.cloudtrail.source}: ${formatCount(result.cloudtrail.eventsRead)} events${regions}, ${formatCount(result.changesRead.cloudtrail ?? 0)} that can move egress`)
+  }
+  if (result.awsConfig) {
+    blocks.push(`AWS Config ${result.awsConfig.source}: ${formatCount(result.awsConfig.itemsRead)} configuration items of ${formatCount(result.awsConfig.resources.length)} resources, ${formatCount(result.changesRead.awsConfig ?? 0)} changes`)
+  }
   for (const step of result.steps) {
     const size = step.ratio === null ? '' : ` ${formatRatio(step.direction === 'up' ? step.ratio : 1 / step.ratio)}`
     blocks.push(`\nstep ${step.date} ${step.usageType} ${step.direction}${size}`)
@@ -141,10 +199,10 @@ function renderResult(result: CorrelateResult): string {
           i + 1,
           c.score.toFixed(3),
           `${c.time.slice(0, 10)} ${c.time.slice(11, 16)}`,
-          `${c.commit === null ? '' : `${c.commit.slice(0, 7)} `}${truncate(c.subject, 48)}`,
+          `${c.commit === null ? '' : `${c.commit.slice(0, 7)} `}${truncate(c.subject, 60)}`,
           c.packages.length,
           c.files.length,
-          [c.source, ...c.alsoIn.map((o) => o.replace(/^.*\//, ''))].join(' + '),
+          [c.source, ...c.alsoIn.map(shortOrigin)].join(' + '),
         ]),
         ['right', 'right', 'left', 'left', 'right', 'right', 'left'],
       ),
@@ -152,4 +210,11 @@ function renderResult(result: CorrelateResult): string {
     blocks.push(step.candidates.map((c, i) => `${i + 1}. ${c.reason}`).join('\n'))
   }
   return blocks.join('\n')
+}
+
+/** `git 1a2b3c4 (infra/main.tf)` → `git 1a2b3c4`; `aws-config file#sg-…` → `aws-config`; a log path → its file name. */
+function shortOrigin(origin: string): string {
+  if (origin.startsWith('git ')) return origin.split(' ').slice(0, 2).join(' ')
+  if (/^(?:cloudtrail|aws-config) /.test(origin)) return origin.split(' ')[0] ?? origin
+  return origin.replace(/^.*\//, '')
 }

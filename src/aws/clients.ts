@@ -3,7 +3,9 @@
  * Credentials and region come from the SDK's standard chain (env, shared profile, SSO, instance or
  * Lambda role); `profile`, `region` and `endpoint` only override it.
  */
+import {CloudTrailClient} from '@aws-sdk/client-cloudtrail'
 import {CloudWatchClient} from '@aws-sdk/client-cloudwatch'
+import {ConfigServiceClient} from '@aws-sdk/client-config-service'
 import {CostExplorerClient} from '@aws-sdk/client-cost-explorer'
 import {SNSClient} from '@aws-sdk/client-sns'
 
@@ -43,6 +45,36 @@ export function cloudWatchClient(connection: AwsConnection = {}): CloudWatchClie
   return new CloudWatchClient(clientConfig(connection, connection.region))
 }
 
+/** CloudTrail of one region, every attempt (retries included) paced to the documented 2 requests per second. */
+export function cloudTrailClient(connection: AwsConnection = {}, region?: string): CloudTrailClient {
+  const client = new CloudTrailClient(clientConfig(connection, region ?? connection.region))
+  paceAttempts(client, 2)
+  return client
+}
+
+export function configClient(connection: AwsConnection = {}, region?: string): ConfigServiceClient {
+  return new ConfigServiceClient(clientConfig(connection, region ?? connection.region))
+}
+
+/**
+ * Holds every attempt of a client's requests (the SDK's retries too: they run inside this step) to at
+ * most `perSecond` a second.
+ */
+export function paceAttempts(client: {middlewareStack: {add: (...args: any[]) => void}}, perSecond: number): void {
+  const gap = 1000 / perSecond
+  let next = 0
+  client.middlewareStack.add(
+    (handler: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+      const now = Date.now()
+      const at = Math.max(now, next)
+      next = at + gap
+      if (at > now) await new Promise((resolve) => setTimeout(resolve, at - now))
+      return handler(args)
+    },
+    {name: 'billwatchPace', step: 'deserialize'},
+  )
+}
+
 export function snsClient(connection: AwsConnection = {}): SNSClient {
   return new SNSClient(clientConfig(connection, connection.region))
 }
@@ -51,7 +83,9 @@ export function snsClient(connection: AwsConnection = {}): SNSClient {
 export const PERMISSIONS = {
   GetCostAndUsage: 'ce:GetCostAndUsage',
   GetMetricData: 'cloudwatch:GetMetricData',
+  GetResourceConfigHistory: 'config:GetResourceConfigHistory',
   ListMetrics: 'cloudwatch:ListMetrics',
+  LookupEvents: 'cloudtrail:LookupEvents',
   Publish: 'sns:Publish',
 } as const
 

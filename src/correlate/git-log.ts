@@ -113,6 +113,12 @@ export function readFileAt(repo: Repository, commit: string, path: string): stri
   return result.status === 0 ? result.stdout : undefined
 }
 
+/** Paths of the files under `dir` ('' for the root) at a commit, not recursing into subfolders. */
+export function listFilesAt(repo: Repository, commit: string, dir: string): string[] {
+  const result = git(repo.path, ['ls-tree', '--name-only', '-z', commit, '--', dir === '' ? '.' : `${dir}/`])
+  return result.status === 0 ? result.stdout.split('\0').filter((path) => path !== '') : []
+}
+
 function parseRecord(record: string): Change {
   const fields = record.split(FIELD)
   const [hash = '', parents = '', author = '', authorTime = '', committerTime = '', message = '', rest = ''] = fields

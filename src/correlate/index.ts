@@ -4,7 +4,12 @@
  */
 import type {Step} from '../anomalies/types.js'
 import type {ProgressCallback} from '../cli/progress.js'
+import type {AwsConnection} from '../aws/clients.js'
+import {type ConfigChanges, configHistoryFromApi, readConfigFiles} from './aws-config.js'
+import {mergeCloudChanges} from './cloud.js'
+import {lookupTrailEvents, readTrailFiles, type TrailChanges} from './cloudtrail.js'
 import {openRepository, readCommits, type Repository} from './git-log.js'
+import {iacFacts, isIacPath} from './iac.js'
 import type {Knowledge} from './knowledge.js'
 import {parseAptHistory, parseDpkgLog, readLogText} from './package-logs.js'
 import {rankChanges} from './rank.js'
@@ -30,6 +35,10 @@ export interface CorrelateOptions {
   knowledge: Knowledge
   /** Candidates kept per step. */
   limit: number
+  /** CloudTrail: log files (a file or an S3-layout folder, or a Lake/Athena CSV), or LookupEvents in these regions. */
+  cloudtrail?: {path: string} | {connection: AwsConnection; regions: string[]}
+  /** AWS Config: history files, or GetResourceConfigHistory for these resources (and the groups related to them). */
+  awsConfig?: {path: string} | {connection: AwsConnection; resources: string[]}
   onProgress?: ProgressCallback
 }
 
@@ -49,10 +58,22 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
       options.onProgress?.(commits.length)
     }
   }
+  // Terraform and CloudFormation commits: what each did to the account, from its diff.
+  if (repo) {
+    for (const commit of commits) {
+      if (!commit.files.some((f) => isIacPath(f.path))) continue
+      const facts = await iacFacts(repo, commit)
+      if (facts.length > 0) commit.cloud = facts
+    }
+  }
   const inRange = (c: Change) => Date.parse(c.time) >= since && Date.parse(c.time) < until
   const apt = options.aptLogs.flatMap((file) => parseAptHistory(readLogText(file), file, options.logZone)).filter(inRange)
   const dpkg = options.dpkgLogs.flatMap((file) => parseDpkgLog(readLogText(file), file, options.logZone)).filter(inRange)
-  const changes = mergeRuns(commits, mergeRuns(apt, dpkg))
+  const window = {since, until}
+  const trail = await readTrail(options, window)
+  const config = await readConfig(options, window)
+  const account = mergeCloudChanges([...(trail?.changes ?? []), ...(config?.changes ?? []), ...commits])
+  const changes = mergeRuns(account, mergeRuns(apt, dpkg))
 
   // Steps share commits and services share files: each file is read at a commit once per run.
   const fileCache = new Map<string, string | undefined>()
@@ -72,13 +93,33 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
     }
   })
   return {
-    changesRead: {aptHistory: apt.length, dpkgLog: dpkg.length, git: commits.length},
+    changesRead: {
+      aptHistory: apt.length, dpkgLog: dpkg.length, git: commits.length,
+      ...(trail ? {cloudtrail: trail.changes.length} : {}),
+      ...(config ? {awsConfig: config.changes.length} : {}),
+    },
+    ...(trail && options.cloudtrail ? {cloudtrail: {eventsRead: trail.eventsRead, regions: trail.regions, source: 'path' in options.cloudtrail ? options.cloudtrail.path : 'LookupEvents'}} : {}),
+    ...(config && options.awsConfig ? {awsConfig: {itemsRead: config.itemsRead, resources: config.resources, source: 'path' in options.awsConfig ? options.awsConfig.path : 'GetResourceConfigHistory'}} : {}),
     logs: [...options.aptLogs, ...options.dpkgLogs],
     repo: repo?.path ?? null,
     steps,
     windowDaysAfter: options.daysAfter,
     windowDaysBefore: options.daysBefore,
   }
+}
+
+async function readTrail(options: CorrelateOptions, window: {since: number; until: number}): Promise<TrailChanges | undefined> {
+  const source = options.cloudtrail
+  if (!source || options.steps.length === 0) return undefined
+  if ('path' in source) return readTrailFiles(source.path, window)
+  return lookupTrailEvents(window, {connection: source.connection, regions: source.regions, ...(options.onProgress ? {onPage: options.onProgress} : {})})
+}
+
+async function readConfig(options: CorrelateOptions, window: {since: number; until: number}): Promise<ConfigChanges | undefined> {
+  const source = options.awsConfig
+  if (!source || options.steps.length === 0) return undefined
+  if ('path' in source) return readConfigFiles(source.path, window)
+  return configHistoryFromApi(window, {connection: source.connection, resources: source.resources, ...(options.onProgress ? {onPage: options.onProgress} : {})})
 }
 
 /** The step of `anomalies` as correlate needs it. */
@@ -125,7 +166,12 @@ function runKey(p: PackageChange): string {
 function emptyNote(repo: null | Repository, options: CorrelateOptions, window: {since: number; until: number}): string {
   const range = `${isoSeconds(window.since).slice(0, 10)} and ${isoSeconds(window.until).slice(0, 10)}`
   if (repo && !repo.hasCommits && options.aptLogs.length + options.dpkgLogs.length === 0) return `repository ${repo.path} has no commits`
-  const sources = [repo ? `repository ${repo.path}` : '', options.aptLogs.length + options.dpkgLogs.length > 0 ? 'the package logs' : '']
+  const sources = [
+    repo ? `repository ${repo.path}` : '',
+    options.aptLogs.length + options.dpkgLogs.length > 0 ? 'the package logs' : '',
+    options.cloudtrail ? 'CloudTrail' : '',
+    options.awsConfig ? 'AWS Config' : '',
+  ]
     .filter(Boolean)
     .join(' or ')
   return `no change in ${sources || 'any source'} between ${range}`
