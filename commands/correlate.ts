@@ -75,7 +75,8 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     const dpkgLogs = [...found.dpkg, ...(flags['dpkg-log'] ?? [])]
     const logZone = flags['log-tz'] === undefined ? (root === undefined ? 'UTC' : zoneOfRoot(root)) : checkZone(flags['log-tz'])
     const cloud = flags.cloudtrail !== undefined || flags['aws-config'] !== undefined
-    const repo = chooseRepo(flags.repo, root, aptLogs.length + dpkgLogs.length > 0 || cloud)
+    // The account's history alone does not need this machine's /etc.
+    const repo = cloud && flags.repo === undefined && root === undefined ? null : chooseRepo(flags.repo, root, aptLogs.length + dpkgLogs.length > 0)
     const knowledge = loadKnowledge(flags.knowledge)
     // A store is in use when named (--db, BILLWATCH_DB) or already there; with --date, correlate needs none.
     const useStore = flags.date === undefined || flags.db !== undefined || existsSync(this.storePath())

@@ -159,8 +159,10 @@ function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact
   switch (after.resourceType) {
     case 'AWS::EC2::SecurityGroup':
     case 'AWS::EC2::NetworkAcl': {
-      const now = deleted ? new Map() : rulesOf(after.resourceType, a)
+      const now = deleted ? new Map<string, NetworkRule>() : rulesOf(after.resourceType, a)
       const then = before ? rulesOf(after.resourceType, b) : new Map<string, NetworkRule>()
+      // A new group comes with the default allow-all egress rule; CreateSecurityGroup adds nothing else.
+      if (!before) for (const [k, r] of now) if (r.direction === 'egress' && r.protocol === 'all' && r.peers.every((p) => p === '0.0.0.0/0' || p === '::/0')) now.delete(k)
       return [
         ...[...now].filter(([k]) => !then.has(k)).map(([, r]) => fact(after, 'rule-added', {rule: r})),
         ...[...then].filter(([k]) => !now.has(k)).map(([, r]) => fact(after, 'rule-removed', {rule: r})),

@@ -20,6 +20,10 @@ import type {Change, CloudAction, CloudFact, NetworkRule} from './types.js'
 const TERRAFORM = /\.tf(?:\.json)?$/
 const TEMPLATE = /\.(?:ya?ml|json|template)$/i
 
+export function isTerraformPath(path: string): boolean {
+  return TERRAFORM.test(path)
+}
+
 /** Is this path a file an IaC reading looks at? */
 export function isIacPath(path: string): boolean {
   return TERRAFORM.test(path) || TEMPLATE.test(path)
@@ -32,7 +36,8 @@ interface Item {
   value: string
   added?: CloudFact
   removed?: CloudFact
-  changed?: CloudFact
+  /** The fact for a change from the older value. */
+  changed?: CloudFact | ((before: string) => CloudFact)
 }
 
 interface Declared {
@@ -82,7 +87,7 @@ function diffDeclared(before: Declared, after: Declared): CloudFact[] {
   for (const [key, item] of after.items) {
     const old = before.items.get(key)
     if (!old && item.added) facts.push(item.added)
-    else if (old && old.value !== item.value && item.changed) facts.push(item.changed)
+    else if (old && old.value !== item.value && item.changed) facts.push(typeof item.changed === 'function' ? item.changed(old.value) : item.changed)
   }
   for (const [key, item] of before.items) if (!after.items.has(key) && item.removed) facts.push(item.removed)
   // Name real ids where the configuration knows them, and the instances each group protects.
@@ -218,12 +223,7 @@ function addTerraformResource(declared: Declared, type: string, address: string,
     }
     case 'aws_instance': {
       for (const group of [...refs(b.vpc_security_group_ids), ...refs(b.security_groups)]) protect(declared, group, address)
-      const image = ref(b.ami) ?? ''
-      simple(declared, `instance:${address}`, `${image}|${b.instance_type ?? ''}|${refs(b.vpc_security_group_ids).sort().join(',')}`, {
-        added: fact('instance-launched', address, address, 'AWS::EC2::Instance', {related: image ? [image] : []}),
-        changed: fact('image-changed', address, address, 'AWS::EC2::Instance', {related: image ? [image] : []}),
-        removed: fact('instance-stopped', address, address, 'AWS::EC2::Instance'),
-      })
+      instance(declared, address, ref(b.ami) ?? '', String(b.instance_type ?? ''), [...refs(b.vpc_security_group_ids), ...refs(b.security_groups)])
       return
     }
     case 'aws_network_interface_sg_attachment': {
@@ -278,6 +278,16 @@ function addTerraformResource(declared: Declared, type: string, address: string,
     case 'aws_cloudfront_distribution':
       return presence(declared, address, 'public-access-opened', null, 'AWS::CloudFront::Distribution')
   }
+}
+
+/** An instance: launched, its image replaced, or its type or security groups changed. */
+function instance(declared: Declared, address: string, image: string, type: string, groups: string[]): void {
+  const related = image ? [image] : []
+  simple(declared, `instance:${address}`, [image, type, [...groups].sort().join(',')].join('|'), {
+    added: fact('instance-launched', address, address, 'AWS::EC2::Instance', {related}),
+    changed: (before) => (before.split('|')[0] !== image ? fact('image-changed', address, address, 'AWS::EC2::Instance', {related}) : fact('instance-changed', address, address, 'AWS::EC2::Instance', {related: groups})),
+    removed: fact('instance-stopped', address, address, 'AWS::EC2::Instance'),
+  })
 }
 
 function addRoute(declared: Declared, table: string, operation: string, b: Block): void {
@@ -370,12 +380,7 @@ function addCfnResource(declared: Declared, type: string, name: string, p: Block
     }
     case 'AWS::EC2::Instance': {
       for (const group of [...cfnRefs(p.SecurityGroupIds), ...cfnRefs(p.SecurityGroups)]) protect(declared, group, name)
-      const image = cfnRef(p.ImageId) ?? ''
-      simple(declared, `instance:${name}`, `${image}|${p.InstanceType ?? ''}`, {
-        added: fact('instance-launched', name, name, 'AWS::EC2::Instance', {related: image ? [image] : []}),
-        changed: fact('image-changed', name, name, 'AWS::EC2::Instance', {related: image ? [image] : []}),
-        removed: fact('instance-stopped', name, name, 'AWS::EC2::Instance'),
-      })
+      instance(declared, name, cfnRef(p.ImageId) ?? '', String(p.InstanceType ?? ''), [...cfnRefs(p.SecurityGroupIds), ...cfnRefs(p.SecurityGroups)])
       return
     }
     case 'AWS::EC2::EIP':

@@ -12,6 +12,7 @@ import {formatRatio} from '../cli/format.js'
 import {round} from '../detect/index.js'
 import {type Repository, readFileAt} from './git-log.js'
 import {citation, factInstances, factStory, opensToInternet, portWords, ruleCovers} from './cloud.js'
+import {isTerraformPath} from './iac.js'
 import {type ConfigCheck, type Knowledge, type Service, servicesMentioned, servicesOfFile, servicesOfPackage, servicesOfPort} from './knowledge.js'
 import {describePackages} from './package-logs.js'
 import type {Candidate, Change, CloudFact, PackageAction, StepInput} from './types.js'
@@ -87,7 +88,8 @@ function scoreChange(change: Change, step: StepInput, stepStart: number, kind: n
     }
   }
   const cloud = bestCloudEvidence(change, step, kind, options.knowledge)
-  const cloudWins = cloud !== undefined && cloud.value >= relevance
+  // A change to the account is judged by its facts (its files, if any, are the IaC files that made it).
+  const cloudWins = cloud !== undefined && (best === undefined || cloud.value >= relevance)
   if (cloudWins) {
     relevance = cloud.value
     findings.splice(0, findings.length)
@@ -189,8 +191,8 @@ function cloudReason(c: Candidate, step: StepInput, kind: null | string, e: Clou
   const target = fact.resource.startsWith('i-') ? 'the instance itself' : `which this ${fact.resourceType === 'AWS::EC2::SecurityGroup' ? 'security group protects' : 'change touches'}`
   const link = e.onDriver ? `, ${target}` : e.onDriver === false ? ` (it concerns ${instances.slice(0, 3).join(', ')}, not ${drivers.slice(0, 2).join(', ')})` : ''
   const lagNote = e.service?.lagWhy && c.daysBefore > 1 ? ` (${e.service.lagWhy})` : ''
-  const sources = [citation(c), ...c.alsoIn].map((s) => s.replace(/#.*$/, ''))
-  const recorded = sources.length > 1 ? `; recorded by ${sources.join(' and ')}` : ''
+  const sources = [citation(c), ...c.alsoIn].map(sourceName)
+  const recorded = sources.length > 1 ? `; recorded by ${sources.slice(0, -1).join(', ')} and ${sources.at(-1)}` : ''
   return `${factStory(fact)}${who} at ${when}, ${relation}${link}; ${e.why}${lagNote}${recorded}`
 }
 
@@ -208,12 +210,16 @@ function gatherEvidence(change: Change, knowledge: Knowledge): Evidence[] {
   for (const p of change.packages) {
     for (const service of servicesOfPackage(knowledge, p.name)) out.push({action: p.action, files: [], packages: [p.name], service, strength: 1})
   }
-  for (const f of change.files) {
+  // An IaC commit's diff was read as account facts: its paths (ntp/security.tf) say nothing about /etc.
+  const machineFiles = change.cloud?.length ? [] : change.files.filter((f) => !isTerraformPath(f.path))
+  for (const f of machineFiles) {
     const services = new Set([...servicesOfFile(knowledge, f.path), ...(f.from ? servicesOfFile(knowledge, f.from) : [])])
     const action: Action = f.status === 'deleted' ? 'remove' : 'config'
     for (const service of services) out.push({action, files: [f.path], packages: [], service, strength: 0.8})
   }
-  if (change.source === 'git' && change.kind === 'manual') {
+  // A commit whose diff was read as account facts, or that only touched Terraform files, is known by its diff, not its words.
+  const readAsIac = Boolean(change.cloud?.length) || (change.files.length > 0 && change.files.every((f) => isTerraformPath(f.path)))
+  if (change.source === 'git' && change.kind === 'manual' && !readAsIac) {
     const action = messageAction(change.subject)
     for (const service of servicesMentioned(knowledge, change.subject)) out.push({action, files: [], packages: [], service, strength: 0.7})
   }
@@ -280,6 +286,14 @@ function cachedReadFileAt(repo: Repository, commit: string, path: string, cache:
   const text = readFileAt(repo, commit, path)
   cache.set(key, text)
   return text
+}
+
+/** `cloudtrail file.json.gz#id` → `CloudTrail`; `git 1a2b3c4 (main.tf)` → `commit 1a2b3c4 (main.tf)`. */
+function sourceName(cited: string): string {
+  if (cited.startsWith('cloudtrail ')) return 'CloudTrail'
+  if (cited.startsWith('aws-config ')) return 'AWS Config'
+  if (cited.startsWith('git ')) return `commit ${cited.slice(4)}`
+  return cited
 }
 
 function reasonLine(c: Candidate, step: StepInput, kind: null | string, best: Evidence | undefined, relevance: number): string {

@@ -108,7 +108,7 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
   const correlation = correlated.data
   const change = step && correlation ? (correlation.steps.find((s) => s.date === step.date)?.candidates[0] ?? null) : null
   if (step && !change) {
-    missing.push({evidence: 'change', how: 'billwatch explain --repo /etc (an etckeeper repository) or billwatch correlate', why: correlation ? `no configuration change found near ${step.date}` : 'no configuration history was read'})
+    missing.push({evidence: 'change', how: 'billwatch explain --repo /etc (an etckeeper repository), or billwatch correlate with --repo, --cloudtrail DIR|api or --aws-config DIR|api', why: correlation ? `no configuration change found near ${step.date}` : 'no configuration history was read'})
   }
 
   const captured = await freshOrStored<PcapReport, 'file'>(store, 'pcap', 'file', options.pcap === undefined ? undefined : async () => {
