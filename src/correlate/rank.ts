@@ -166,7 +166,7 @@ function cloudEvidence(fact: CloudFact, step: StepInput, kind: null | string, kn
   }
   const drivers = step.drivers ?? (step.resourceId ? [step.resourceId] : [])
   const instances = factInstances(fact)
-  const onDriver = instances.length === 0 ? null : instances.some((i) => drivers.includes(i))
+  const onDriver = instances.length === 0 || drivers.length === 0 ? null : instances.some((i) => drivers.includes(i))
   if (drivers.length > 0) value *= onDriver === null ? k.unknownInstance : onDriver ? k.driverInstance : k.otherInstance
   return {fact, onDriver, value: Math.min(1, value), why, ...(service ? {service} : {})}
 }
