@@ -201,7 +201,7 @@ export function mergeCloudChanges(changes: Change[]): Change[] {
       return facts.some((f) => (kept.cloud ?? []).some((k) => sameFact(k, f)))
     })
     if (!target) {
-      out.push({...change, alsoIn: [...change.alsoIn], cloud: facts.map((f) => ({...f, instances: [...f.instances], related: [...f.related]}))})
+      out.push(facts.length === 0 ? change : {...change, alsoIn: [...change.alsoIn], cloud: facts.map((f) => ({...f, instances: [...f.instances], related: [...f.related]}))})
       continue
     }
     target.alsoIn.push(citation(change), ...change.alsoIn)
