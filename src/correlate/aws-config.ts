@@ -84,8 +84,13 @@ function safeJson(text: string): unknown {
 }
 
 /** Builds changes from items: consecutive items of a resource compared, facts kept for captures in the window. */
+type Read = ConfigItem & {
+  /** The file or call the item came from. */
+  origin: string
+}
+
 export class ConfigCollector {
-  private readonly byResource = new Map<string, ConfigItem[]>()
+  private readonly byResource = new Map<string, Read[]>()
   itemsRead = 0
 
   constructor(private readonly window: Window) {}
@@ -95,7 +100,8 @@ export class ConfigCollector {
     this.itemsRead++
     const key = `${item.resourceType}|${item.resourceId}`
     const list = this.byResource.get(key) ?? []
-    if (!list.some((x) => x.stateId === item.stateId && x.captureTime === item.captureTime)) list.push({...item, origin} as ConfigItem & {origin: string})
+    // Snapshots and history files repeat items: one per state of a resource.
+    if (!list.some((x) => x.stateId === item.stateId && x.captureTime === item.captureTime)) list.push({...item, origin})
     this.byResource.set(key, list)
   }
 
@@ -132,7 +138,7 @@ export class ConfigCollector {
           files: [],
           kind: 'manual',
           manager: null,
-          origin: `${(item as ConfigItem & {origin: string}).origin}#${item.resourceId}@${isoSeconds(ms)}`,
+          origin: `${item.origin}#${item.resourceId}@${isoSeconds(ms)}`,
           packages: [],
           parents: [],
           recordedTime: item.captureTime,
