@@ -8,12 +8,11 @@ import {BaseCommand} from '../src/cli/base-command.js'
 import {formatCount, formatRatio, truncate} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
 import {analyseAnomalies, EGRESS_LABEL} from '../src/anomalies/index.js'
-import {correlate, type CorrelateResult, type StepInput, stepInput} from '../src/correlate/index.js'
+import {cloudSources, correlate, correlationSources, type CorrelateResult, type StepInput, stepInput} from '../src/correlate/index.js'
+import {sourcesOf} from '../src/correlate/cloud.js'
 import {loadKnowledge} from '../src/correlate/knowledge.js'
 import {checkZone, findLogs, zoneOfRoot} from '../src/correlate/package-logs.js'
 import {scopeStep} from '../src/correlate/scope.js'
-import type {CorrelateOptions} from '../src/correlate/index.js'
-import type {AwsConnection} from '../src/aws/clients.js'
 import {isDay} from '../src/detect/index.js'
 
 export default class Correlate extends BaseCommand<typeof Correlate> {
@@ -86,43 +85,14 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     const progress = this.progress('reading history')
     const result = await correlate({
       aptLogs, daysAfter, daysBefore, dpkgLogs, knowledge, limit: flags.limit, logZone, onProgress: progress.update, repo, steps,
-      ...this.cloudSources(steps),
+      ...cloudSources({awsConfig: flags['aws-config'], cloudtrail: flags.cloudtrail, profile: flags.profile, regions: flags.region}, steps),
     })
     progress.done()
     if (useStore) {
-      await this.withStore((store) => store.saveEvidence('correlate', result.repo ?? 'logs', result))
+      await this.withStore((store) => store.saveEvidence('correlate', correlationSources(result), result))
     }
     this.print(() => renderResult(result))
     return result
-  }
-
-  /** --cloudtrail and --aws-config as correlate takes them: a path, or the API with the regions and resources to ask. */
-  private cloudSources(steps: StepInput[]): Pick<CorrelateOptions, 'awsConfig' | 'cloudtrail'> {
-    const {flags} = this
-    const connection: AwsConnection = {
-      ...(flags.profile === undefined ? {} : {profile: flags.profile}),
-      ...(flags.region?.length === 1 ? {region: flags.region[0]} : {}),
-    }
-    const out: Pick<CorrelateOptions, 'awsConfig' | 'cloudtrail'> = {}
-    if (flags.cloudtrail !== undefined) {
-      if (flags.cloudtrail === 'api') {
-        const stepped = [...new Set(steps.flatMap((s) => s.regions ?? []))]
-        const regions = flags.region ?? (stepped.length > 0 ? stepped : [process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1'])
-        out.cloudtrail = {connection, regions}
-      } else {
-        out.cloudtrail = {path: flags.cloudtrail}
-      }
-    }
-    if (flags['aws-config'] !== undefined) {
-      if (flags['aws-config'] === 'api') {
-        const resources = [...new Set(steps.flatMap((s) => s.drivers ?? (s.resourceId ? [s.resourceId] : [])))]
-        if (resources.length === 0) this.usage('the step names no resource to ask AWS Config about: ingest a usage export with resource ids (CUR), or pass --aws-config DIR', '--aws-config')
-        out.awsConfig = {connection: {...connection, ...(connection.region === undefined && steps[0]?.regions?.[0] ? {region: steps[0].regions[0]} : {})}, resources}
-      } else {
-        out.awsConfig = {path: flags['aws-config']}
-      }
-    }
-    return out
   }
 
   /** The steps `anomalies` finds in the store. */
@@ -203,7 +173,7 @@ function renderResult(result: CorrelateResult): string {
           `${c.commit === null ? '' : `${c.commit.slice(0, 7)} `}${truncate(c.subject, 60)}`,
           c.packages.length,
           c.files.length,
-          [c.source, ...c.alsoIn.map(shortOrigin)].join(' + '),
+          sourcesOf(c),
         ]),
         ['right', 'right', 'left', 'left', 'right', 'right', 'left'],
       ),
@@ -213,9 +183,3 @@ function renderResult(result: CorrelateResult): string {
   return blocks.join('\n')
 }
 
-/** `git 1a2b3c4 (infra/main.tf)` → `git 1a2b3c4`; `aws-config file#sg-…` → `aws-config`; a log path → its file name. */
-function shortOrigin(origin: string): string {
-  if (origin.startsWith('git ')) return origin.split(' ').slice(0, 2).join(' ')
-  if (/^(?:cloudtrail|aws-config) /.test(origin)) return origin.split(' ')[0] ?? origin
-  return origin.replace(/^.*\//, '')
-}

@@ -224,3 +224,15 @@ export function citation(change: Change): string {
   }
   return `${change.source} ${change.origin ?? change.time}`
 }
+
+/** A short name of where a candidate was read: `git 1a2b3c4`, `cloudtrail`, `aws-config`, a log's file name. */
+export function shortOrigin(origin: string): string {
+  if (origin.startsWith('git ')) return origin.split(' ').slice(0, 2).join(' ')
+  if (/^(?:cloudtrail|aws-config) /.test(origin)) return origin.split(' ')[0] ?? origin
+  return origin.replace(/^.*\//, '')
+}
+
+/** Every source of a candidate, short: "cloudtrail + aws-config + git 1a2b3c4". */
+export function sourcesOf(change: Pick<Change, 'alsoIn' | 'source'>): string {
+  return [change.source, ...change.alsoIn.map(shortOrigin)].join(' + ')
+}

@@ -5,6 +5,7 @@
 import type {Step} from '../anomalies/types.js'
 import type {ProgressCallback} from '../cli/progress.js'
 import type {AwsConnection} from '../aws/clients.js'
+import {BillwatchError} from '../errors.js'
 import {type ConfigChanges, configHistoryFromApi, readConfigFiles} from './aws-config.js'
 import {mergeCloudChanges} from './cloud.js'
 import {lookupTrailEvents, readTrailFiles, type TrailChanges} from './cloudtrail.js'
@@ -120,6 +121,58 @@ async function readConfig(options: CorrelateOptions, window: {since: number; unt
   if (!source || options.steps.length === 0) return undefined
   if ('path' in source) return readConfigFiles(source.path, window)
   return configHistoryFromApi(window, {connection: source.connection, resources: source.resources, ...(options.onProgress ? {onPage: options.onProgress} : {})})
+}
+
+export interface CloudSourceFlags {
+  /** A path, or 'api'. */
+  cloudtrail?: string
+  awsConfig?: string
+  profile?: string
+  regions?: string[]
+}
+
+/**
+ * --cloudtrail and --aws-config as correlate takes them: a path, or the API with the regions whose usage
+ * stepped (else the profile's region) and the resources the steps name.
+ */
+export function cloudSources(flags: CloudSourceFlags, steps: StepInput[]): Pick<CorrelateOptions, 'awsConfig' | 'cloudtrail'> {
+  const connection: AwsConnection = {
+    ...(flags.profile === undefined ? {} : {profile: flags.profile}),
+    ...(flags.regions?.length === 1 ? {region: flags.regions[0]} : {}),
+  }
+  const out: Pick<CorrelateOptions, 'awsConfig' | 'cloudtrail'> = {}
+  if (flags.cloudtrail !== undefined) {
+    const stepped = [...new Set(steps.flatMap((s) => s.regions ?? []))]
+    const regions = flags.regions ?? (stepped.length > 0 ? stepped : [process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1'])
+    out.cloudtrail = flags.cloudtrail === 'api' ? {connection, regions} : {path: flags.cloudtrail}
+  }
+  if (flags.awsConfig !== undefined) {
+    if (flags.awsConfig === 'api') {
+      const resources = [...new Set(steps.flatMap((s) => s.drivers ?? (s.resourceId ? [s.resourceId] : [])))]
+      if (resources.length === 0) {
+        throw new BillwatchError('E_USAGE', 'the step names no resource to ask AWS Config about', {
+          field: '--aws-config',
+          suggestions: ['ingest a usage export with resource ids (CUR), or pass --aws-config DIR'],
+        })
+      }
+      const region = connection.region ?? steps.find((s) => s.regions?.length)?.regions?.[0]
+      out.awsConfig = {connection: {...connection, ...(region === undefined ? {} : {region})}, resources}
+    } else {
+      out.awsConfig = {path: flags.awsConfig}
+    }
+  }
+  return out
+}
+
+/** What a correlation read, in words: "/etc", "/tmp/infra, CloudTrail samples/cloudtrail", "package logs". */
+export function correlationSources(result: CorrelateResult): string {
+  const named = [
+    result.repo,
+    result.logs.length > 0 ? 'package logs' : null,
+    result.cloudtrail ? `CloudTrail ${result.cloudtrail.source}` : null,
+    result.awsConfig ? `AWS Config ${result.awsConfig.source}` : null,
+  ].filter((x): x is string => x !== null)
+  return named.join(', ') || 'logs'
 }
 
 /** The step of `anomalies` as correlate needs it. */
