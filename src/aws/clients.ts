@@ -3,9 +3,7 @@
  * Credentials and region come from the SDK's standard chain (env, shared profile, SSO, instance or
  * Lambda role); `profile`, `region` and `endpoint` only override it.
  */
-import {CloudTrailClient} from '@aws-sdk/client-cloudtrail'
 import {CloudWatchClient} from '@aws-sdk/client-cloudwatch'
-import {ConfigServiceClient} from '@aws-sdk/client-config-service'
 import {CostExplorerClient} from '@aws-sdk/client-cost-explorer'
 import {SNSClient} from '@aws-sdk/client-sns'
 
@@ -26,7 +24,8 @@ export interface AwsConnection {
 
 export const DEFAULT_MAX_ATTEMPTS = 6
 
-function clientConfig(connection: AwsConnection, region: string | undefined) {
+/** The SDK client configuration of a connection (the CloudTrail and Config clients are made where they are used). */
+export function clientConfig(connection: AwsConnection, region: string | undefined) {
   return {
     maxAttempts: connection.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     ...(region === undefined ? {} : {region}),
@@ -45,16 +44,6 @@ export function cloudWatchClient(connection: AwsConnection = {}): CloudWatchClie
   return new CloudWatchClient(clientConfig(connection, connection.region))
 }
 
-/** CloudTrail of one region, every attempt (retries included) paced to the documented 2 requests per second. */
-export function cloudTrailClient(connection: AwsConnection = {}, region?: string): CloudTrailClient {
-  const client = new CloudTrailClient(clientConfig(connection, region ?? connection.region))
-  paceAttempts(client, 2)
-  return client
-}
-
-export function configClient(connection: AwsConnection = {}, region?: string): ConfigServiceClient {
-  return new ConfigServiceClient(clientConfig(connection, region ?? connection.region))
-}
 
 /**
  * Holds every attempt of a client's requests (the SDK's retries too: they run inside this step) to at

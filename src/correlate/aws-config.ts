@@ -13,9 +13,9 @@
 import {readdirSync, statSync} from 'node:fs'
 import {basename, join} from 'node:path'
 
-import {GetResourceConfigHistoryCommand, type ConfigurationItem} from '@aws-sdk/client-config-service'
+import {ConfigServiceClient, GetResourceConfigHistoryCommand, type ConfigurationItem} from '@aws-sdk/client-config-service'
 
-import {allPages, type AwsConnection, callAws, configClient} from '../aws/clients.js'
+import {allPages, type AwsConnection, callAws, clientConfig} from '../aws/clients.js'
 import {BillwatchError} from '../errors.js'
 import {rule} from './cloud.js'
 import {readLogText} from './package-logs.js'
@@ -315,7 +315,7 @@ const TYPE_OF_PREFIX: Record<string, string> = {eipalloc: 'AWS::EC2::EIP', eni: 
  */
 export async function configHistoryFromApi(window: Window, options: ConfigApiOptions): Promise<ConfigChanges> {
   const collector = new ConfigCollector(window)
-  const client = configClient(options.connection)
+  const client = new ConfigServiceClient(clientConfig(options.connection, options.connection.region))
   const queue = [...new Set(options.resources)]
   const done = new Set<string>()
   let pages = 0

@@ -5,6 +5,18 @@
  */
 import type {Change, CloudAction, CloudFact, NetworkRule} from './types.js'
 
+const TERRAFORM = /\.tf(?:\.json)?$/
+const TEMPLATE = /\.(?:ya?ml|json|template)$/i
+
+export function isTerraformPath(path: string): boolean {
+  return TERRAFORM.test(path)
+}
+
+/** Is this path a file an IaC reading looks at (Terraform, or a template that may be CloudFormation)? */
+export function isIacPath(path: string): boolean {
+  return TERRAFORM.test(path) || TEMPLATE.test(path)
+}
+
 /** Resource ids as EC2 and ELB print them. */
 const ID = /^(?:acl|ami|eigw|eipalloc|eipassoc|eni|i|igw|nat|pl|rtb|sg|subnet|vpc|vpce)-[0-9a-f]{8,17}$/
 

@@ -10,10 +10,10 @@
 import {readdirSync, statSync} from 'node:fs'
 import {basename, join} from 'node:path'
 
-import {LookupEventsCommand} from '@aws-sdk/client-cloudtrail'
+import {CloudTrailClient, LookupEventsCommand} from '@aws-sdk/client-cloudtrail'
 import Papa from 'papaparse'
 
-import {allPages, type AwsConnection, callAws, cloudTrailClient} from '../aws/clients.js'
+import {allPages, type AwsConnection, callAws, clientConfig, paceAttempts} from '../aws/clients.js'
 import {BillwatchError} from '../errors.js'
 import {factSubject, isResourceId, resourceIds, rule} from './cloud.js'
 import {readLogText} from './package-logs.js'
@@ -494,7 +494,9 @@ export async function lookupTrailEvents(window: TrailWindow, options: LookupOpti
   const collector = new TrailCollector(window)
   let pages = 0
   for (const region of options.regions) {
-    const client = cloudTrailClient(options.connection, region)
+    // Every attempt (the SDK's retries too) paced under the documented 2 requests per second per region.
+    const client = new CloudTrailClient(clientConfig(options.connection, region))
+    paceAttempts(client, 2)
     try {
       const {pages: responses} = await allPages(
         (token) => callAws('LookupEvents', options.connection, () => client.send(new LookupEventsCommand({

@@ -14,20 +14,13 @@ import {parse as parseHcl} from '@cdktf/hcl2json'
 import {parse as parseYaml, type Tags} from 'yaml'
 
 import {isResourceId, rule} from './cloud.js'
+
+export {isIacPath, isTerraformPath} from './cloud.js'
 import {listFilesAt, readFileAt, type Repository} from './git-log.js'
 import type {Change, CloudAction, CloudFact, NetworkRule} from './types.js'
 
 const TERRAFORM = /\.tf(?:\.json)?$/
 const TEMPLATE = /\.(?:ya?ml|json|template)$/i
-
-export function isTerraformPath(path: string): boolean {
-  return TERRAFORM.test(path)
-}
-
-/** Is this path a file an IaC reading looks at? */
-export function isIacPath(path: string): boolean {
-  return TERRAFORM.test(path) || TEMPLATE.test(path)
-}
 
 /** One thing a configuration declares, with how its appearance, disappearance or change reads as a fact. */
 interface Item {

@@ -6,11 +6,10 @@ import type {Step} from '../anomalies/types.js'
 import type {ProgressCallback} from '../cli/progress.js'
 import type {AwsConnection} from '../aws/clients.js'
 import {BillwatchError} from '../errors.js'
-import {type ConfigChanges, configHistoryFromApi, readConfigFiles} from './aws-config.js'
-import {mergeCloudChanges} from './cloud.js'
-import {lookupTrailEvents, readTrailFiles, type TrailChanges} from './cloudtrail.js'
+import type {ConfigChanges} from './aws-config.js'
+import {isIacPath, mergeCloudChanges} from './cloud.js'
+import type {TrailChanges} from './cloudtrail.js'
 import {openRepository, readCommits, type Repository} from './git-log.js'
-import {iacFacts, isIacPath} from './iac.js'
 import type {Knowledge} from './knowledge.js'
 import {parseAptHistory, parseDpkgLog, readLogText} from './package-logs.js'
 import {rankChanges} from './rank.js'
@@ -60,10 +59,12 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
     }
   }
   // Terraform and CloudFormation commits: what each did to the account, from its diff.
-  if (repo) {
+  // The parsers (and the AWS SDK clients below) load only when a source needs them: the CLI starts faster.
+  const iac = repo && commits.some((c) => c.files.some((f) => isIacPath(f.path))) ? await import('./iac.js') : undefined
+  if (repo && iac) {
     for (const commit of commits) {
       if (!commit.files.some((f) => isIacPath(f.path))) continue
-      const facts = await iacFacts(repo, commit)
+      const facts = await iac.iacFacts(repo, commit)
       if (facts.length > 0) commit.cloud = facts
     }
   }
@@ -112,6 +113,7 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
 async function readTrail(options: CorrelateOptions, window: {since: number; until: number}): Promise<TrailChanges | undefined> {
   const source = options.cloudtrail
   if (!source || options.steps.length === 0) return undefined
+  const {lookupTrailEvents, readTrailFiles} = await import('./cloudtrail.js')
   if ('path' in source) return readTrailFiles(source.path, window)
   return lookupTrailEvents(window, {connection: source.connection, regions: source.regions, ...(options.onProgress ? {onPage: options.onProgress} : {})})
 }
@@ -119,6 +121,7 @@ async function readTrail(options: CorrelateOptions, window: {since: number; unti
 async function readConfig(options: CorrelateOptions, window: {since: number; until: number}): Promise<ConfigChanges | undefined> {
   const source = options.awsConfig
   if (!source || options.steps.length === 0) return undefined
+  const {configHistoryFromApi, readConfigFiles} = await import('./aws-config.js')
   if ('path' in source) return readConfigFiles(source.path, window)
   return configHistoryFromApi(window, {connection: source.connection, resources: source.resources, ...(options.onProgress ? {onPage: options.onProgress} : {})})
 }

@@ -106,13 +106,12 @@ describe('CloudTrail log files', () => {
   it('names the file and what was expected for input that is not CloudTrail', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bw-bad-'))
     writeFileSync(join(dir, 'x.json'), '{"Items": []}')
-    const error = (() => {
-      try {
-        readTrailFiles(join(dir, 'x.json'), WINDOW)
-      } catch (e) {
-        return e
-      }
-    })()
+    let error: unknown
+    try {
+      readTrailFiles(join(dir, 'x.json'), WINDOW)
+    } catch (e) {
+      error = e
+    }
     expect(isBillwatchError(error)).toBe(true)
     expect((error as Error).message).toMatch(/x\.json.*Records/)
     writeFileSync(join(dir, 'y.csv'), 'a,b\n1,2\n')

@@ -101,7 +101,7 @@ export interface AwsEndpoint {
   calls: RecordedCall[]
   published: PublishedMessage[]
   /** Replaces the data served from now on (a "next day" in a test). */
-  setData(data: {costs?: CostRecord[]; metrics?: MetricSeries[]; estimatedFrom?: string}): void
+  setData(data: {costs?: CostRecord[]; metrics?: MetricSeries[]; estimatedFrom?: string; trail?: AwsEndpointOptions['trail']}): void
   addFault(fault: Fault): void
   callsOf(action: AwsAction): RecordedCall[]
   close(): Promise<void>
@@ -216,6 +216,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
       if (data.costs) costs = data.costs
       if (data.metrics) metrics = data.metrics
       if ('estimatedFrom' in data) estimatedFrom = data.estimatedFrom
+      if (data.trail) options.trail = data.trail
     },
     url: `http://127.0.0.1:${port}`,
   }
