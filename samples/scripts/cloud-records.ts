@@ -15,6 +15,8 @@
  */
 import {createHash} from 'node:crypto'
 
+import {seededRandom} from '../../src/ratelimit/index.js'
+
 export const ACCOUNT = '123456789012'
 export const REGION = 'us-east-1'
 export const NTP_INSTANCE = 'i-0a1b2c3d'
@@ -127,18 +129,6 @@ export function runInstances(time: string, instance: string, image: string, grou
   }
 }
 
-/** A small deterministic PRNG (mulberry32): the same noise on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
 export type NoiseKind = 'assume-role' | 'console-login' | 'create-tags' | 'delete-tags' | 'describe' | 'failed-authorize' | 'get-bucket' | 'list-buckets' | 'put-alarm'
 
 /**
@@ -147,7 +137,7 @@ export type NoiseKind = 'assume-role' | 'console-login' | 'create-tags' | 'delet
  * sessions of about `perSession` calls within a few minutes, as a person at the console or a script makes them.
  */
 export function noiseEvents(count: number, since: number, until: number, seed: number, perSession = 12): Array<EventSpec & {kind: NoiseKind}> {
-  const random = prng(seed)
+  const random = seededRandom(seed)
   let sessionStart = since
   let sessionLeft = 0
   const kinds: NoiseKind[] = ['describe', 'describe', 'describe', 'console-login', 'create-tags', 'delete-tags', 'get-bucket', 'list-buckets', 'assume-role', 'put-alarm', 'failed-authorize']

@@ -17,7 +17,7 @@ import {ConfigServiceClient, GetResourceConfigHistoryCommand, type Configuration
 
 import {allPages, type AwsConnection, callAws, clientConfig} from '../aws/clients.js'
 import {BillwatchError} from '../errors.js'
-import {rule} from './cloud.js'
+import {accountChange, rule} from './cloud.js'
 import {readLogText} from './package-logs.js'
 import {isoSeconds} from './time.js'
 import type {Change, CloudFact, NetworkRule} from './types.js'
@@ -128,24 +128,15 @@ export class ConfigCollector {
           f.region = item.awsRegion
           f.instances = [...new Set([...f.instances, ...(protects.get(f.resource) ?? [])])]
         }
-        changes.push({
-          alsoIn: [],
+        changes.push(accountChange({
           author: null,
-          authorTime: null,
-          cloud: facts,
-          command: null,
-          commit: null,
-          files: [],
-          kind: 'manual',
-          manager: null,
+          facts,
           origin: `${item.origin}#${item.resourceId}@${isoSeconds(ms)}`,
-          packages: [],
-          parents: [],
           recordedTime: item.captureTime,
           source: 'aws-config',
           subject: `${item.resourceType} ${item.resourceId} configuration changed`,
           time: isoSeconds(ms),
-        })
+        }))
       }
     }
     const resources = [...this.byResource.values()].map((l) => l[0]!.resourceId).sort()

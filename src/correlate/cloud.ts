@@ -190,6 +190,14 @@ export function sameFact(a: CloudFact, b: CloudFact): boolean {
   return bothIds || a.related.some((r) => b.related.includes(r))
 }
 
+/** A change to the account as correlate ranks it: no commit, packages or files; `author` is the principal when known. */
+export function accountChange(c: {source: 'aws-config' | 'cloudtrail'; time: string; recordedTime: string; author: null | string; origin: string; subject: string; facts: CloudFact[]}): Change {
+  return {
+    alsoIn: [], author: c.author, authorTime: null, cloud: c.facts, command: null, commit: null, files: [], kind: 'manual', manager: null,
+    origin: c.origin, packages: [], parents: [], recordedTime: c.recordedTime, source: c.source, subject: c.subject, time: c.time,
+  }
+}
+
 /** How far apart two sources may date the same change: Config captures within minutes, IaC is applied after its commit. */
 const SAME_CHANGE_MS: Record<string, number> = {'aws-config': 6 * 3_600_000, 'git': 2 * 86_400_000}
 const SOURCE_ORDER = ['cloudtrail', 'aws-config', 'git']

@@ -15,7 +15,7 @@ import Papa from 'papaparse'
 
 import {allPages, type AwsConnection, callAws, clientConfig, paceAttempts} from '../aws/clients.js'
 import {BillwatchError} from '../errors.js'
-import {factSubject, isResourceId, resourceIds, rule} from './cloud.js'
+import {accountChange, factSubject, isResourceId, resourceIds, rule} from './cloud.js'
 import {readLogText} from './package-logs.js'
 import {isoSeconds} from './time.js'
 import type {Change, CloudAction, CloudFact, NetworkRule} from './types.js'
@@ -291,24 +291,15 @@ export class TrailCollector {
     linksOf(record, this.links)
     const facts = factsOfRecord(record)
     if (facts.length === 0) return
-    this.changes.push({
-      alsoIn: [],
+    this.changes.push(accountChange({
       author: principalOf(record),
-      authorTime: null,
-      cloud: facts,
-      command: null,
-      commit: null,
-      files: [],
-      kind: 'manual',
-      manager: null,
+      facts,
       origin: record.eventID ? `${origin}#${record.eventID}` : origin,
-      packages: [],
-      parents: [],
       recordedTime: record.eventTime ?? '',
       source: 'cloudtrail',
       subject: `${record.eventName} ${facts.map(factSubject).join('; ')}`,
       time: isoSeconds(ms),
-    })
+    }))
   }
 
   result(): TrailChanges {

@@ -227,21 +227,14 @@ function addTerraformResource(declared: Declared, type: string, address: string,
     }
     case 'aws_eip':
     case 'aws_eip_association': {
-      const target = ref(b.instance) ?? ref(b.instance_id) ?? ref(b.network_interface) ?? ref(b.network_interface_id)
-      if (!target) return
-      simple(declared, `eip:${address}`, target, {
-        added: fact('address-associated', address, target, target.includes('instance') || target.startsWith('i-') ? 'AWS::EC2::Instance' : 'AWS::EC2::NetworkInterface', {related: [address]}),
-        changed: fact('address-associated', address, target, 'AWS::EC2::Instance', {related: [address]}),
-        removed: fact('address-disassociated', address, target, 'AWS::EC2::Instance', {related: [address]}),
-      })
-      return
+      return addAddress(declared, address, ref(b.instance) ?? ref(b.instance_id), ref(b.network_interface) ?? ref(b.network_interface_id))
     }
     case 'aws_route': {
-      addRoute(declared, ref(b.route_table_id) ?? address, address, b)
+      addTerraformRoute(declared, ref(b.route_table_id) ?? address, address, b)
       return
     }
     case 'aws_route_table': {
-      for (const block of (b.route as Block[] | undefined) ?? []) addRoute(declared, address, address, block)
+      for (const block of (b.route as Block[] | undefined) ?? []) addTerraformRoute(declared, address, address, block)
       return
     }
     case 'aws_nat_gateway':
@@ -253,14 +246,7 @@ function addTerraformResource(declared: Declared, type: string, address: string,
       return presence(declared, address, null, 'endpoint-removed', 'AWS::EC2::VPCEndpoint')
     case 'aws_lb_listener':
     case 'aws_alb_listener': {
-      const listener = {port: Number(b.port), protocol: String(b.protocol ?? 'tcp').toLowerCase()}
-      const lb = ref(b.load_balancer_arn) ?? address
-      simple(declared, `listener:${address}`, `${listener.protocol}/${listener.port}`, {
-        added: fact('listener-added', address, lb, 'AWS::ElasticLoadBalancingV2::LoadBalancer', {listener}),
-        changed: fact('listener-added', address, lb, 'AWS::ElasticLoadBalancingV2::LoadBalancer', {listener}),
-        removed: fact('listener-removed', address, lb, 'AWS::ElasticLoadBalancingV2::LoadBalancer', {listener}),
-      })
-      return
+      return addListener(declared, address, ref(b.load_balancer_arn) ?? address, b.port, b.protocol)
     }
     case 'aws_s3_bucket_public_access_block': {
       const open = [b.block_public_acls, b.block_public_policy, b.ignore_public_acls, b.restrict_public_buckets].some((v) => v === false)
@@ -283,9 +269,37 @@ function instance(declared: Declared, address: string, image: string, type: stri
   })
 }
 
-function addRoute(declared: Declared, table: string, operation: string, b: Block): void {
+/** An Elastic IP on an instance or interface: associated, moved, taken off. */
+function addAddress(declared: Declared, address: string, instance: null | string, networkInterface: null | string): void {
+  const target = instance ?? networkInterface
+  if (!target) return
+  const type = instance ? 'AWS::EC2::Instance' : 'AWS::EC2::NetworkInterface'
+  simple(declared, `eip:${address}`, target, {
+    added: fact('address-associated', address, target, type, {related: [address]}),
+    changed: fact('address-associated', address, target, type, {related: [address]}),
+    removed: fact('address-disassociated', address, target, type, {related: [address]}),
+  })
+}
+
+/** A load balancer listener: added, its port or protocol changed, removed. */
+function addListener(declared: Declared, address: string, lb: string, port: unknown, protocol: unknown): void {
+  const listener = {port: Number(port), protocol: String(protocol ?? 'tcp').toLowerCase()}
+  const type = 'AWS::ElasticLoadBalancingV2::LoadBalancer'
+  simple(declared, `listener:${address}`, `${listener.protocol}/${listener.port}`, {
+    added: fact('listener-added', address, lb, type, {listener}),
+    changed: fact('listener-added', address, lb, type, {listener}),
+    removed: fact('listener-removed', address, lb, type, {listener}),
+  })
+}
+
+function addTerraformRoute(declared: Declared, table: string, operation: string, b: Block): void {
   const destination = String(b.destination_cidr_block ?? b.cidr_block ?? b.destination_ipv6_cidr_block ?? b.ipv6_cidr_block ?? b.destination_prefix_list_id ?? '')
   const target = ref(b.gateway_id) ?? ref(b.nat_gateway_id) ?? ref(b.instance_id) ?? ref(b.network_interface_id) ?? ref(b.transit_gateway_id) ?? ref(b.vpc_peering_connection_id) ?? ref(b.egress_only_gateway_id) ?? ref(b.vpc_endpoint_id) ?? ''
+  addRoute(declared, table, operation, destination, target)
+}
+
+/** A route of a table: where traffic to `destination` leaves (internet gateway, NAT, instance…). */
+function addRoute(declared: Declared, table: string, operation: string, destination: string, target: string): void {
   const related = [target, destination].filter(Boolean)
   simple(declared, `route:${table}|${destination}`, target, {
     added: fact('route-changed', operation, table, 'AWS::EC2::RouteTable', {related}),
@@ -378,26 +392,11 @@ function addCfnResource(declared: Declared, type: string, name: string, p: Block
     }
     case 'AWS::EC2::EIP':
     case 'AWS::EC2::EIPAssociation': {
-      const target = cfnRef(p.InstanceId) ?? cfnRef(p.NetworkInterfaceId)
-      if (!target) return
-      simple(declared, `eip:${name}`, target, {
-        added: fact('address-associated', name, target, 'AWS::EC2::Instance', {related: [name]}),
-        changed: fact('address-associated', name, target, 'AWS::EC2::Instance', {related: [name]}),
-        removed: fact('address-disassociated', name, target, 'AWS::EC2::Instance', {related: [name]}),
-      })
-      return
+      return addAddress(declared, name, cfnRef(p.InstanceId), cfnRef(p.NetworkInterfaceId))
     }
     case 'AWS::EC2::Route': {
-      const table = cfnRef(p.RouteTableId) ?? name
-      const destination = String(p.DestinationCidrBlock ?? p.DestinationIpv6CidrBlock ?? '')
       const target = cfnRef(p.GatewayId) ?? cfnRef(p.NatGatewayId) ?? cfnRef(p.InstanceId) ?? cfnRef(p.NetworkInterfaceId) ?? cfnRef(p.TransitGatewayId) ?? ''
-      const related = [target, destination].filter(Boolean)
-      simple(declared, `route:${table}|${destination}`, target, {
-        added: fact('route-changed', name, table, 'AWS::EC2::RouteTable', {related}),
-        changed: fact('route-changed', name, table, 'AWS::EC2::RouteTable', {related}),
-        removed: fact('route-removed', name, table, 'AWS::EC2::RouteTable', {related}),
-      })
-      return
+      return addRoute(declared, cfnRef(p.RouteTableId) ?? name, name, String(p.DestinationCidrBlock ?? p.DestinationIpv6CidrBlock ?? ''), target)
     }
     case 'AWS::EC2::NatGateway':
       return presence(declared, name, 'nat-created', 'nat-deleted', type)
@@ -407,14 +406,7 @@ function addCfnResource(declared: Declared, type: string, name: string, p: Block
     case 'AWS::EC2::VPCEndpoint':
       return presence(declared, name, null, 'endpoint-removed', type)
     case 'AWS::ElasticLoadBalancingV2::Listener': {
-      const listener = {port: Number(p.Port), protocol: String(p.Protocol ?? 'tcp').toLowerCase()}
-      const lb = cfnRef(p.LoadBalancerArn) ?? name
-      simple(declared, `listener:${name}`, `${listener.protocol}/${listener.port}`, {
-        added: fact('listener-added', name, lb, 'AWS::ElasticLoadBalancingV2::LoadBalancer', {listener}),
-        changed: fact('listener-added', name, lb, 'AWS::ElasticLoadBalancingV2::LoadBalancer', {listener}),
-        removed: fact('listener-removed', name, lb, 'AWS::ElasticLoadBalancingV2::LoadBalancer', {listener}),
-      })
-      return
+      return addListener(declared, name, cfnRef(p.LoadBalancerArn) ?? name, p.Port, p.Protocol)
     }
     case 'AWS::S3::Bucket': {
       const c = p.PublicAccessBlockConfiguration

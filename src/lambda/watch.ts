@@ -14,7 +14,6 @@ import {isInternetEgress} from '../aws/usage-types.js'
 import {addDays, type DayRange, utcDay} from '../aws/window.js'
 import type {UsageRow} from '../ingest/write.js'
 import {lookupTrailEvents} from '../correlate/cloudtrail.js'
-import {stepInput} from '../correlate/index.js'
 import {loadKnowledge} from '../correlate/knowledge.js'
 import {rankChanges} from '../correlate/rank.js'
 import type {Candidate} from '../correlate/types.js'
@@ -125,7 +124,8 @@ async function topCloudChange(step: Step, connection: AwsConnection): Promise<Ca
   const window = {since: start - 7 * DAY_MS, until: start + DAY_MS}
   const region = connection.region ?? process.env.AWS_REGION ?? 'us-east-1'
   const trail = await lookupTrailEvents(window, {connection, regions: [region]})
-  const input = {...stepInput(step), drivers: step.resourceId ? [step.resourceId] : [], regions: [region]}
+  // Not correlate's stepInput: index.js would bring the IaC parsers (WebAssembly) into the bundle.
+  const input = {date: step.date, direction: step.direction, drivers: step.resourceId ? [step.resourceId] : [], ratio: step.ratio, regions: [region], resourceId: step.resourceId, usageType: step.usageType}
   const [top] = rankChanges(input, trail.changes, {knowledge: loadKnowledge(), repo: null})
   return top ?? null
 }
