@@ -10,27 +10,9 @@
 # committed, so README and tests run this first:  samples/scripts/make-terraform-repo.sh /tmp/infra
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ -z "$1" ]; then
-  echo "usage: $0 DIR   (DIR must be absent, empty, or a repository this script made)" >&2
-  exit 2
-fi
-dir="$1"
-marker=".git/billwatch-sample"
-
-# Never delete a directory this script did not make.
-if [ -e "$dir" ]; then
-  if [ -f "$dir/$marker" ]; then
-    rm -rf "$dir"
-  elif [ -d "$dir" ] && [ -z "$(ls -A "$dir")" ]; then
-    rmdir "$dir"
-  else
-    echo "$0: $dir exists and was not made by this script; refusing to replace it" >&2
-    exit 1
-  fi
-fi
-mkdir -p "$dir"
-
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null LC_ALL=C TZ=UTC
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=sample-repo.sh
+. "$here/sample-repo.sh"
 export GIT_AUTHOR_NAME=ops GIT_AUTHOR_EMAIL=ops@example.com
 export GIT_COMMITTER_NAME=ops GIT_COMMITTER_EMAIL=ops@example.com
 
@@ -111,21 +93,18 @@ instance 'aws_security_group.base.id' ''
 base_group '"198.51.100.0/24"'
 commit '2014-03-20T09:02:11+0000' 'import the NTP host'
 
-instance 'aws_security_group.base.id' '
+tags='
   tags = {
     Name  = "ntp"
     owner = "ops"
   }'
+instance 'aws_security_group.base.id' "$tags"
 commit '2014-03-24T16:20:05+0000' 'tag the NTP host'
 
 base_group '"198.51.100.0/24", "203.0.113.0/24"'
 commit '2014-03-26T13:58:40+0000' 'ssh from the office'
 
-instance 'aws_security_group.base.id, aws_security_group.ntp.id' '
-  tags = {
-    Name  = "ntp"
-    owner = "ops"
-  }'
+instance 'aws_security_group.base.id, aws_security_group.ntp.id' "$tags"
 cat > "$dir/ntp/ntp.tf" <<'EOF'
 # Let the NTP pool's clients reach ntpd.
 resource "aws_security_group" "ntp" {

@@ -10,14 +10,14 @@
  * (its `configuration` is a JSON string, several keys are named differently). See
  * /work/shared/research/flows-and-trails.md §4.
  */
-import {readdirSync, statSync} from 'node:fs'
+import {readdirSync} from 'node:fs'
 import {basename, join} from 'node:path'
 
 import {ConfigServiceClient, GetResourceConfigHistoryCommand, type ConfigurationItem} from '@aws-sdk/client-config-service'
 
 import {allPages, type AwsConnection, callAws, clientConfig} from '../aws/clients.js'
 import {BillwatchError} from '../errors.js'
-import {accountChange, rule} from './cloud.js'
+import {accountChange, rule, statSource} from './cloud.js'
 import {readLogText} from './package-logs.js'
 import {isoSeconds} from './time.js'
 import type {Change, CloudFact, NetworkRule} from './types.js'
@@ -254,12 +254,7 @@ const PATH_DAY = /\/(\d{4})\/(\d{1,2})\/(\d{1,2})\/Config(?:History|Snapshot)\//
  */
 export function readConfigFiles(path: string, window: Window): ConfigChanges {
   const collector = new ConfigCollector(window)
-  let info
-  try {
-    info = statSync(path)
-  } catch {
-    throw new BillwatchError('E_NOT_FOUND', 'no such file or folder', {expected: 'AWS Config history files (.json.gz)', file: path})
-  }
+  const info = statSource(path, 'AWS Config history files (.json.gz)')
   const files: string[] = []
   if (info.isDirectory()) {
     for (const entry of readdirSync(path, {recursive: true, withFileTypes: true})) {

@@ -3,7 +3,24 @@
  * the shared vocabulary of their facts, how a fact reads in a sentence, and how facts about one change
  * from several sources become one change citing all of them.
  */
+import {type Stats, statSync} from 'node:fs'
+
+import {BillwatchError} from '../errors.js'
+import {unopenableFile} from '../util/files.js'
 import type {Change, CloudAction, CloudFact, NetworkRule} from './types.js'
+
+/** A source given by path (a file or a folder of files): its stat, or the one-line error naming it. */
+export function statSource(path: string, expected: string): Stats {
+  let stats: Stats
+  try {
+    stats = statSync(path)
+  } catch (error) {
+    throw unopenableFile(path, error, expected)
+  }
+  // A FIFO or device would hang the read or never end: only regular files and folders are sources.
+  if (!stats.isFile() && !stats.isDirectory()) throw new BillwatchError('E_FORMAT', 'not a regular file or folder', {expected, file: path})
+  return stats
+}
 
 const TERRAFORM = /\.tf(?:\.json)?$/
 const TEMPLATE = /\.(?:ya?ml|json|template)$/i

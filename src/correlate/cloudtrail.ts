@@ -7,7 +7,7 @@
  * "CloudTrail log file examples", and the EC2 / ELB / S3 API references for requestParameters; see
  * /work/shared/research/flows-and-trails.md §3 for the shapes this reads.
  */
-import {readdirSync, statSync} from 'node:fs'
+import {readdirSync} from 'node:fs'
 import {basename, join} from 'node:path'
 
 import {CloudTrailClient, LookupEventsCommand} from '@aws-sdk/client-cloudtrail'
@@ -15,7 +15,7 @@ import Papa from 'papaparse'
 
 import {allPages, type AwsConnection, callAws, clientConfig, paceAttempts} from '../aws/clients.js'
 import {BillwatchError} from '../errors.js'
-import {accountChange, factSubject, isResourceId, resourceIds, rule} from './cloud.js'
+import {accountChange, factSubject, statSource, isResourceId, resourceIds, rule} from './cloud.js'
 import {readLogText} from './package-logs.js'
 import {isoSeconds} from './time.js'
 import type {Change, CloudAction, CloudFact, NetworkRule} from './types.js'
@@ -324,12 +324,7 @@ const DELIVERED = /_CloudTrail_[a-z0-9-]+_(\d{8})T(\d{4})Z_/
  */
 export function readTrailFiles(path: string, window: TrailWindow): TrailChanges {
   const collector = new TrailCollector(window)
-  let info
-  try {
-    info = statSync(path)
-  } catch {
-    throw new BillwatchError('E_NOT_FOUND', 'no such file or folder', {expected: 'CloudTrail log files (.json.gz) or a CloudTrail Lake/Athena CSV', file: path})
-  }
+  const info = statSource(path, 'CloudTrail log files (.json.gz) or a CloudTrail Lake/Athena CSV')
   const files = info.isDirectory() ? trailFilesUnder(path, window) : [path]
   if (info.isDirectory() && files.length === 0 && !hasTrailFiles(path)) {
     throw new BillwatchError('E_EMPTY', 'no CloudTrail log files (.json or .json.gz) in this folder', {file: path})
