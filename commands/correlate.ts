@@ -152,6 +152,7 @@ function renderResult(result: CorrelateResult): string {
   if (result.cloudtrail) {
     const regions = result.cloudtrail.regions.length > 0 ? ` in ${result.cloudtrail.regions.join(', ')}` : ''
     blocks.push(`CloudTrail ${result.cloudtrail.source}: ${formatCount(result.cloudtrail.eventsRead)} events${regions}, ${formatCount(result.changesRead.cloudtrail ?? 0)} that can move egress`)
+    for (const note of result.cloudtrail.notes) blocks.push(`  note: ${note}`)
   }
   if (result.awsConfig) {
     blocks.push(`AWS Config ${result.awsConfig.source}: ${formatCount(result.awsConfig.itemsRead)} configuration items of ${formatCount(result.awsConfig.resources.length)} resources, ${formatCount(result.changesRead.awsConfig ?? 0)} changes`)

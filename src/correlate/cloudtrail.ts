@@ -40,6 +40,8 @@ export interface TrailChanges {
   /** Every record read in the window, read-only and failed calls included. */
   eventsRead: number
   regions: string[]
+  /** What the reading could not cover, e.g. days older than LookupEvents keeps. */
+  notes: string[]
 }
 
 const READ_ONLY_NAME = /^(?:Describe|Get|List|Lookup|Head|Search|Select|Scan|Query|BatchGet|Check|Validate|Preview|Simulate|Estimate)/
@@ -309,7 +311,7 @@ export class TrailCollector {
         if (protectedBy) f.instances = [...new Set([...f.instances, ...protectedBy])]
       }
     }
-    return {changes: this.changes, eventsRead: this.eventsRead, regions: [...this.regions].sort()}
+    return {changes: this.changes, eventsRead: this.eventsRead, notes: [], regions: [...this.regions].sort()}
   }
 }
 
@@ -469,7 +471,11 @@ export interface LookupOptions {
   /** Regions to ask (CloudTrail event history is per region); IAM and other global calls land in us-east-1. */
   regions: string[]
   onPage?: (pages: number) => void
+  /** Today, for the 90 days event history keeps (default: now). */
+  now?: number
 }
+
+const HISTORY_DAYS = 90
 
 /**
  * The write events of the window from the LookupEvents API, region by region: `ReadOnly=false` (one
@@ -507,5 +513,8 @@ export async function lookupTrailEvents(window: TrailWindow, options: LookupOpti
     }
   }
   const result = collector.result()
-  return {...result, regions: [...new Set([...options.regions, ...result.regions])].sort()}
+  // Event history keeps 90 days; older days are only in the trail's log files.
+  const kept = (options.now ?? Date.now()) - HISTORY_DAYS * DAY_MS
+  const notes = window.since < kept ? [`LookupEvents keeps ${HISTORY_DAYS} days: before ${isoSeconds(kept).slice(0, 10)} read the trail's log files (--cloudtrail DIR)`] : []
+  return {...result, notes, regions: [...new Set([...options.regions, ...result.regions])].sort()}
 }

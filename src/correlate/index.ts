@@ -100,7 +100,7 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
       ...(trail ? {cloudtrail: trail.changes.length} : {}),
       ...(config ? {awsConfig: config.changes.length} : {}),
     },
-    ...(trail && options.cloudtrail ? {cloudtrail: {eventsRead: trail.eventsRead, regions: trail.regions, source: 'path' in options.cloudtrail ? options.cloudtrail.path : 'LookupEvents'}} : {}),
+    ...(trail && options.cloudtrail ? {cloudtrail: {eventsRead: trail.eventsRead, notes: trail.notes, regions: trail.regions, source: 'path' in options.cloudtrail ? options.cloudtrail.path : 'LookupEvents'}} : {}),
     ...(config && options.awsConfig ? {awsConfig: {itemsRead: config.itemsRead, resources: config.resources, source: 'path' in options.awsConfig ? options.awsConfig.path : 'GetResourceConfigHistory'}} : {}),
     logs: [...options.aptLogs, ...options.dpkgLogs],
     repo: repo?.path ?? null,

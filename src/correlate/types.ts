@@ -166,7 +166,7 @@ export interface CorrelateResult {
   /** How many changes were read in all windows, per source. */
   changesRead: {aptHistory: number; dpkgLog: number; git: number; cloudtrail?: number; awsConfig?: number}
   /** CloudTrail records read (all events, read-only ones included) and where from; absent without --cloudtrail. */
-  cloudtrail?: {source: string; eventsRead: number; regions: string[]}
+  cloudtrail?: {source: string; eventsRead: number; regions: string[]; notes: string[]}
   /** AWS Config configuration items read; absent without --aws-config. */
   awsConfig?: {source: string; itemsRead: number; resources: string[]}
   steps: CorrelatedStep[]

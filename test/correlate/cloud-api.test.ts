@@ -52,6 +52,9 @@ describe('LookupEvents', () => {
     expect(calls[0]!.body).toMatchObject({EndTime: WINDOW.until / 1000, LookupAttributes: [{AttributeKey: 'ReadOnly', AttributeValue: 'false'}], MaxResults: 50, StartTime: WINDOW.since / 1000})
     expect(calls.slice(1).every((c) => typeof c.body.NextToken === 'string')).toBe(true)
     expect(result.eventsRead).toBe(writes.length)
+    // A window from 2014 is older than the 90 days event history keeps: said, with where to look instead.
+    expect(result.notes).toEqual([expect.stringMatching(/^LookupEvents keeps 90 days: before \d{4}-\d\d-\d\d read the trail's log files/)])
+    expect((await lookupTrailEvents(WINDOW, {connection, now: WINDOW.until + 86_400_000, regions: ['us-east-1']})).notes).toEqual([])
     const ranked = await correlate({aptLogs: [], cloudtrail: {connection, regions: ['us-east-1']}, daysAfter: 1, daysBefore: 7, dpkgLogs: [], knowledge: loadKnowledge(), limit: 5, logZone: 'UTC', repo: null, steps: [STEP]})
     const top = ranked.steps[0]!.candidates[0]!
     expect(top.cloud?.[0]).toMatchObject({action: 'rule-added', instances: [NTP_INSTANCE], resource: NTP_GROUP, rule: {direction: 'ingress', fromPort: 123, peers: ['0.0.0.0/0'], protocol: 'udp'}})
