@@ -148,7 +148,10 @@ function renderResult(result: CorrelateResult): string {
   const blocks: string[] = []
   const read = `read ${formatCount(result.changesRead.git)} commits, ${formatCount(result.changesRead.aptHistory)} apt and ${formatCount(result.changesRead.dpkgLog)} dpkg runs`
   const sources = [result.repo, result.logs.length > 0 ? 'package logs' : null].filter(Boolean).join(', ')
-  blocks.push(`${sources || 'machine history'}: ${read} (window ${result.windowDaysBefore} days before, ${result.windowDaysAfter} after)`)
+  const window = `window ${result.windowDaysBefore} days before, ${result.windowDaysAfter} after`
+  // With only the account's history there is no machine history to count.
+  if (sources || (!result.cloudtrail && !result.awsConfig)) blocks.push(`${sources || 'package logs'}: ${read} (${window})`)
+  else blocks.push(`the account's history (${window})`)
   if (result.cloudtrail) {
     const regions = result.cloudtrail.regions.length > 0 ? ` in ${result.cloudtrail.regions.join(', ')}` : ''
     blocks.push(`CloudTrail ${result.cloudtrail.source}: ${formatCount(result.cloudtrail.eventsRead)} events${regions}, ${formatCount(result.changesRead.cloudtrail ?? 0)} that can move egress`)

@@ -17,7 +17,7 @@ import {ConfigServiceClient, GetResourceConfigHistoryCommand, type Configuration
 
 import {allPages, type AwsConnection, callAws, clientConfig} from '../aws/clients.js'
 import {BillwatchError} from '../errors.js'
-import {accountChange, rule, statSource} from './cloud.js'
+import {accountChange, factSubject, rule, statSource} from './cloud.js'
 import {readLogText} from './package-logs.js'
 import {isoSeconds} from './time.js'
 import type {Change, CloudFact, NetworkRule} from './types.js'
@@ -134,7 +134,7 @@ export class ConfigCollector {
           origin: `${item.origin}#${item.resourceId}@${isoSeconds(ms)}`,
           recordedTime: item.captureTime,
           source: 'aws-config',
-          subject: `${item.resourceType} ${item.resourceId} configuration changed`,
+          subject: `${facts.map(factSubject).join('; ')} (AWS Config)`,
           time: isoSeconds(ms),
         }))
       }

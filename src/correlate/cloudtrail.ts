@@ -299,7 +299,8 @@ export class TrailCollector {
       origin: record.eventID ? `${origin}#${record.eventID}` : origin,
       recordedTime: record.eventTime ?? '',
       source: 'cloudtrail',
-      subject: `${record.eventName} ${facts.map(factSubject).join('; ')}`,
+      // What changed first (tables cut long subjects), the call last.
+      subject: `${facts.map(factSubject).join('; ')} (${record.eventName})`,
       time: isoSeconds(ms),
     }))
   }

@@ -77,7 +77,7 @@ describe('CloudTrail log files', () => {
         const candidates = result.steps[0]!.candidates
         expect(candidates[0]!.cloud?.[0]?.rule?.fromPort).toBe(123)
         // Only the three changes are candidates: no read, sign-in, tag or failed call.
-        expect(candidates.map((c) => c.subject.split(' ')[0]).sort()).toEqual(['AuthorizeSecurityGroupIngress', 'AuthorizeSecurityGroupIngress', 'ModifyInstanceAttribute'])
+        expect(candidates.map((c) => c.cloud?.[0]?.operation).sort()).toEqual(['AuthorizeSecurityGroupIngress', 'AuthorizeSecurityGroupIngress', 'ModifyInstanceAttribute'])
       }),
       {numRuns: 8},
     )
