@@ -3,6 +3,7 @@
  * the sample story from every source at once: one merged candidate citing each, named by explain.
  */
 import {spawnSync} from 'node:child_process'
+import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -133,5 +134,11 @@ describe('every source at once', () => {
     const explained = await runCli(['explain'], {env})
     expect(explained.code).toBe(0)
     expect(explained.stdout).toContain('sg-0f1e2d3c4b5a69788 was opened to the world on UDP 123 by arn:aws:iam::123456789012:user/ops at 2014-03-29 18:40 UTC')
-  }, 240_000)
+
+    const html = join(tmp.dir, 'report.html')
+    expect((await runCli(['report', '--out', html], {env})).code).toBe(0)
+    const page = readFileSync(html, 'utf8')
+    expect(page).toContain('sg-0f1e2d3c4b5a69788 was opened to the world on UDP 123')
+    expect(page).toContain('cloudtrail + aws-config + git')
+  }, 360_000)
 })
