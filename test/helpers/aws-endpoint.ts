@@ -284,7 +284,9 @@ function faultError(fault: Fault, action: AwsAction): ServiceError {
       : new ServiceError(400, 'Throttling', 'Rate exceeded', 'Throttling')
   }
   const message = `User: arn:aws:iam::${TEST_ACCOUNT}:user/billwatch is not authorized to perform: ${PERMISSION_OF[action]}`
-  if (action === 'GetCostAndUsage' || action === 'LookupEvents' || action === 'GetResourceConfigHistory') return new ServiceError(400, 'AccessDeniedException', `${message} because no identity-based policy allows the ${PERMISSION_OF[action]} action`)
+  if (action === 'GetCostAndUsage') return new ServiceError(400, 'AccessDeniedException', message)
+  // CloudTrail and Config word it as IAM's newer messages do.
+  if (action === 'LookupEvents' || action === 'GetResourceConfigHistory') return new ServiceError(400, 'AccessDeniedException', `${message} because no identity-based policy allows the ${PERMISSION_OF[action]} action`)
   if (action === 'Publish') return new ServiceError(403, 'AuthorizationError', message)
   return new ServiceError(403, 'AccessDeniedException', message, 'AccessDenied')
 }
