@@ -6,7 +6,7 @@ import {analyseAnomalies, type AnomaliesOptions, type AnomaliesResult, checkAnom
 import {formatAmount} from '../src/anomalies/chart.js'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {parsePricePerGb, pricePerGbFlag} from '../src/cli/price-flag.js'
-import {formatRatio, formatShare, formatUsd} from '../src/cli/format.js'
+import {formatRatio, formatShare, formatMoney} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
 import {BillwatchError} from '../src/errors.js'
 
@@ -90,8 +90,8 @@ function renderResult(result: AnomaliesResult): string {
           formatAmount(s.levelAfter, s.unit),
           formatShare(s.confidence, 0),
           s.costStepDate ?? '-',
-          formatUsd(s.monthlyCostUsd),
-          formatUsd(s.yearlyCostUsd),
+          formatMoney(s.monthlyCost, s.currency),
+          formatMoney(s.yearlyCost, s.currency),
         ]),
         ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'left', 'right', 'right'],
       ),

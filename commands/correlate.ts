@@ -19,6 +19,7 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
   static override summary = 'Rank the changes (etckeeper commits, apt/dpkg runs, CloudTrail events, AWS Config history, Terraform/CloudFormation commits) that explain each step.'
   static override description = [
     'For each step (from the store, or --date), reads the changes made to the machine in a window around it: commits of the /etc repository (etckeeper or plain git; work tree, worktree or bare) and apt history.log / dpkg.log runs (plain, .gz, rotated).',
+    'Every branch, tag and remote of the repository is read, and a commit is dated by its author time (when the change was made; a rebase or cherry-pick keeps it), the committer time shown beside it when it differs. A merge that only repeats its branch, and a cherry-pick of a change, count as that one change.',
     'The account\'s own history can be read beside or instead of the machine\'s: --cloudtrail (log files as delivered to S3, a CloudTrail Lake/Athena result CSV, or the LookupEvents API region by region for the regions whose usage stepped, paced under its 2 requests per second), --aws-config (history files or GetResourceConfigHistory for the resources the step names and their security groups), and --repo on a Terraform or CloudFormation repository (each commit\'s diff). Only changes that can drive egress are candidates: security-group and network-ACL rules, instance launches, starts and images, Elastic IP and interface associations, routes, NAT and internet gateways, listeners, public buckets and distributions, removed VPC endpoints; reads (Describe*, Get*, List*) and sign-ins never are. The same change from several sources is one candidate citing each.',
     'Ranks them by time (with the lag the service implies, e.g. about a day for the NTP pool to send clients), by relevance to the usage that stepped (a knowledge base of packages, files and ports kept as data: src/correlate/knowledge.json, extend it with --knowledge), and by what the configuration said at that commit. Each candidate comes with one line of reasoning. With a store (--db), the result is saved for billwatch explain.',
   ].join('\n\n')
@@ -169,7 +170,7 @@ function renderResult(result: CorrelateResult): string {
     }
     blocks.push(
       renderTable(
-        ['#', 'score', 'time (UTC)', 'change', 'packages', 'files', 'source'],
+        ['#', 'score', 'made (UTC)', 'change', 'packages', 'files', 'source'],
         step.candidates.map((c, i) => [
           i + 1,
           c.score.toFixed(3),

@@ -7,8 +7,10 @@ import {renderTable} from '../src/cli/render.js'
 import {FORMAT_KINDS, type FormatKind, type IngestResult, ingestFiles} from '../src/ingest/index.js'
 
 export default class Ingest extends BaseCommand<typeof Ingest> {
-  static override summary = 'Load AWS usage and billing exports into the store (format detected from content).'
-  static override description = `Reads the legacy AWS Usage Report CSV, CUR 1.0 (CSV, .csv.gz, manifest JSON), CUR 2.0 and FOCUS (CSV, .csv.gz or Parquet) and the Cost Explorer console CSV. Hourly lines roll up to UTC days; data transfer is stored in bytes (AWS "GB" = 2^30 bytes).
+  static override summary = 'Load usage and billing exports into the store (format detected from content).'
+  static override description = `Reads the legacy AWS Usage Report CSV, the Detailed Billing Report (with or without resources and tags, CSV or the .csv.zip AWS delivered), CUR 1.0 (CSV, .csv.gz, .csv.zip, manifest JSON), CUR 2.0, FOCUS 1.0-1.2 from any provider (AWS, Azure, Google Cloud, Oracle; CSV, .csv.gz or Parquet) and the Cost Explorer console CSV. Hourly lines roll up to UTC days; data transfer is stored in bytes (AWS "GB" = 2^30 bytes). Internet egress in other providers' FOCUS rows is found by the rules in src/ingest/egress-rules.json.
+
+Cost is the real charge, in the currency billed: FOCUS EffectiveCost; CUR Savings Plan and reservation effective cost and net unblended cost where the report has them; the list cost is kept beside it. Credits, taxes, purchases, fees and corrections are kept as charges, apart from usage. Other clouds' own cost files (Azure EA/MCA, Google Cloud's BigQuery export, OCI cost reports) and Cost Explorer downloads without days or a usage grouping are refused with the export to make instead.
 
 All files of one call are one transaction: if any file is bad, nothing is stored and the error names the file, line and column. Re-ingesting the same content is a no-op; a newer export of the same billing period (CUR restates a month many times) replaces the older one.
 

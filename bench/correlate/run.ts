@@ -1,8 +1,11 @@
 /**
  * Times `billwatch correlate` on an /etc history of 100,000 commits (hourly etckeeper-style commits over
  * ~11 years, in several time zones), built once with `git fast-import` into bench/out/.
- *   node --import tsx bench/correlate/run.ts [--commits N] [--regen]
+ *   node --import tsx bench/correlate/run.ts [--commits N] [--regen] [--rebased]
  * Target: under 5 s for one --date, whichever part of the history it falls in.
+ * --rebased: the history as a rebase (or an import) leaves it — every committer time 120 days after the
+ * author time — with one commit in 10,000 made while the clock read 2001; the dates asked for are the
+ * same, so the same changes must come first (correlate windows by author time and walks past wrong clocks).
  */
 import {spawn, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, rmSync} from 'node:fs'
@@ -12,7 +15,10 @@ import {fileURLToPath} from 'node:url'
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const args = process.argv.slice(2)
 const count = Number(args[args.indexOf('--commits') + 1] ?? 0) || 100_000
-const repo = join(ROOT, 'bench/out', `correlate-${count}`)
+const rebased = args.includes('--rebased')
+const repo = join(ROOT, 'bench/out', `correlate-${count}${rebased ? '-rebased' : ''}`)
+const REBASE_SEC = 120 * 86_400
+const CLOCK_WRONG = Date.parse('2001-01-01T00:00:00Z') / 1000
 const START = Date.parse('2010-01-01T00:00:00Z') / 1000
 const ZONES = ['+0000', '-0400', '+0530', '+0100', '-0700']
 const FILES = ['hosts', 'resolv.conf', 'apt/sources.list', 'ssh/sshd_config', 'cron.d/backup', 'nginx/nginx.conf', 'sysctl.conf', 'motd']
@@ -55,7 +61,10 @@ async function build(): Promise<void> {
     } else {
       message = `edit ${path}\n`
     }
-    buffer += `commit refs/heads/master\nmark :${i + 1}\nauthor ops <ops@example.org> ${when} ${zone}\ncommitter root <root@example.org> ${when} ${zone}\n`
+    const clockWrong = rebased && i % 10_000 === 5000 && i !== NTP_AT
+    const authored = clockWrong ? CLOCK_WRONG + i : when
+    const committed = clockWrong ? authored : rebased ? when + REBASE_SEC : when
+    buffer += `commit refs/heads/master\nmark :${i + 1}\nauthor ops <ops@example.org> ${authored} ${zone}\ncommitter root <root@example.org> ${committed} ${zone}\n`
     buffer += data(message)
     buffer += `M 100644 inline ${path}\n${data(content)}\n`
     if (buffer.length > 1 << 20) await flush()
@@ -92,4 +101,5 @@ const cases = [
 for (const c of cases) {
   const t = timeCli(c.date)
   console.log(`${c.what.padEnd(45)} --date ${c.date}: ${(t.ms / 1000).toFixed(2)} s, ${t.read} commits in window; top: ${t.first}`)
+  if (c.date === ntpDay && !t.first.startsWith('ntp installed')) throw new Error(`the ntp install is not first for ${c.date}: ${t.first}`)
 }

@@ -23,7 +23,7 @@ export interface SeriesSetAnalysis {
 /** Steps and spikes of every series of `set`; a resource's step on the total's day names that resource. */
 export function analyseSeriesSet(set: SeriesSet, options: {minRatio?: number; pricePerGb?: number; onProgress?: ProgressCallback} = {}): SeriesSetAnalysis {
   const minRatio = options.minRatio ?? DEFAULT_MIN_RATIO
-  const basis = chooseCostBasis(set.total, options.pricePerGb)
+  const basis = chooseCostBasis(set.total, options.pricePerGb, set)
   const all = [set.total, ...set.byUsageType, ...set.byResource]
   const detections: DayDetection[] = []
   all.forEach((series, i) => {
@@ -67,6 +67,10 @@ function toStep(step: DayStep, index: number, siblings: DayStep[], series: Daily
     before: series.points.filter((p: DailyPoint) => p.day >= from && p.day < step.date),
   }
   const cost = costOfStep(step, segment, account, basis)
+  const monthly = round(cost.monthlyCost, 2)
+  const yearly = round(cost.yearlyCost, 2)
+  // Only a USD figure goes under a …Usd key; another currency is never converted.
+  const currency = basis.currency ?? 'USD'
   return {
     confidence: round(step.confidence, 3),
     costStepDate: cost.costStepDate,
@@ -75,13 +79,15 @@ function toStep(step: DayStep, index: number, siblings: DayStep[], series: Daily
     lastDayBefore: step.lastDayBefore,
     levelAfter: step.levelAfter,
     levelBefore: step.levelBefore,
-    monthlyCostUsd: round(cost.monthlyCostUsd, 2),
+    currency,
+    monthlyCost: monthly,
+    ...(currency === 'USD' ? {monthlyCostUsd: monthly, yearlyCostUsd: yearly} : {}),
     ratio: round(step.ratio, 4),
     resourceId: series.resourceId,
     tentative: step.tentative,
     unit: series.unit,
     usageType: series.usageType,
-    yearlyCostUsd: round(cost.yearlyCostUsd, 2),
+    yearlyCost: yearly,
   }
 }
 

@@ -10,28 +10,36 @@ export interface CostBasis {
   /** 'store': the exports' own cost; 'pricing': bytes priced with `label`; 'none': no cost known (not bytes, no cost column). */
   source: 'none' | 'pricing' | 'store'
   label: string
+  /** Currency of every cost figure: the exports' own (store) or USD (pricing); null when there is none. */
+  currency: null | string
   pricing?: EgressPricing
 }
 
 export interface StepCost {
-  monthlyCostUsd: number
-  yearlyCostUsd: number
+  monthlyCost: number
+  yearlyCost: number
   costStepDate: null | string
 }
 
-/** --price-per-gb wins; then the store's cost if every day of the series has one; then today's egress price for bytes. */
-export function chooseCostBasis(total: DailySeries, pricePerGb: number | undefined): CostBasis {
+/**
+ * --price-per-gb wins; then the store's cost if every day of the series has one (in one currency);
+ * then today's egress price for bytes. `exports` says which cost columns the store's cost came from.
+ */
+export function chooseCostBasis(total: DailySeries, pricePerGb: number | undefined, exports: {currencies?: string[]; costBases?: string[]} = {}): CostBasis {
   if (pricePerGb !== undefined && total.unit === 'bytes') {
     const pricing = flatPricing(pricePerGb)
-    return {label: pricing.label, pricing, source: 'pricing'}
+    return {currency: 'USD', label: pricing.label, pricing, source: 'pricing'}
   }
-  if (total.points.length > 0 && total.points.every((p) => p.costUsd !== null)) {
-    return {label: "the store's cost column (as billed)", source: 'store'}
+  if (total.points.length > 0 && total.points.every((p) => p.cost !== null)) {
+    const currency = total.currency ?? null
+    const columns = exports.costBases && exports.costBases.length > 0 ? ` (${exports.costBases.join('; ')})` : ''
+    return {currency, label: `the exports' own cost, as billed${currency ? ` in ${currency}` : ''}${columns}`, source: 'store'}
   }
+  const mixed = (exports.currencies?.length ?? 0) > 1 ? `costs in ${exports.currencies?.join(', ')} are not added together` : 'the store has no cost for every day'
   if (total.unit === 'bytes') {
-    return {label: `${CURRENT_EGRESS_PRICING.label} (default: the store has no cost for every day)`, pricing: CURRENT_EGRESS_PRICING, source: 'pricing'}
+    return {currency: 'USD', label: `${CURRENT_EGRESS_PRICING.label} (default: ${mixed})`, pricing: CURRENT_EGRESS_PRICING, source: 'pricing'}
   }
-  return {label: 'no cost: the store has no cost column for this usage and it is not priced data transfer', source: 'none'}
+  return {currency: null, label: `no cost: ${mixed} and this usage is not priced data transfer`, source: 'none'}
 }
 
 /**
@@ -39,7 +47,7 @@ export function chooseCostBasis(total: DailySeries, pricePerGb: number | undefin
  * whole selected usage, because the free allowance is shared account-wide and resets every calendar month.
  */
 export function costOfStep(step: DayStep, segment: {before: DailyPoint[]; after: DailyPoint[]}, account: DailySeries, basis: CostBasis): StepCost {
-  if (basis.source === 'none') return {costStepDate: null, monthlyCostUsd: 0, yearlyCostUsd: 0}
+  if (basis.source === 'none') return {costStepDate: null, monthlyCost: 0, yearlyCost: 0}
   if (basis.source === 'store') return storeCost(step, segment)
   const pricing = basis.pricing ?? CURRENT_EGRESS_PRICING
   const delta = step.levelAfter - step.levelBefore
@@ -49,17 +57,17 @@ export function costOfStep(step: DayStep, segment: {before: DailyPoint[]; after:
   const gbPerMonth = (bytesPerDay: number) => (Math.max(0, bytesPerDay) * DAYS_PER_MONTH) / BYTES_PER_GB
   // Marginal cost of the change on top of the rest of the account's egress.
   const monthly = monthlyCostUsd(gbPerMonth(accountAfter), pricing) - monthlyCostUsd(gbPerMonth(accountAfter - delta), pricing)
-  return {costStepDate: pricedCostStepDate(step, account, accountAfter, pricing, monthly), monthlyCostUsd: monthly, yearlyCostUsd: monthly * 12}
+  return {costStepDate: pricedCostStepDate(step, account, accountAfter, pricing, monthly), monthlyCost: monthly, yearlyCost: monthly * 12}
 }
 
 function storeCost(step: DayStep, segment: {before: DailyPoint[]; after: DailyPoint[]}): StepCost {
-  const costs = (points: DailyPoint[]) => points.map((p) => p.costUsd ?? 0)
+  const costs = (points: DailyPoint[]) => points.map((p) => p.cost ?? 0)
   const before = segment.before.length > 0 ? median(costs(segment.before)) : 0
   const after = segment.after.length > 0 ? median(costs(segment.after)) : 0
   const monthly = (after - before) * DAYS_PER_MONTH
   const halfway = (before + after) / 2
-  const crossed = segment.after.find((p) => (after >= before ? (p.costUsd ?? 0) > halfway : (p.costUsd ?? 0) < halfway))
-  return {costStepDate: monthly === 0 ? null : (crossed?.day ?? step.date), monthlyCostUsd: monthly, yearlyCostUsd: monthly * 12}
+  const crossed = segment.after.find((p) => (after >= before ? (p.cost ?? 0) > halfway : (p.cost ?? 0) < halfway))
+  return {costStepDate: monthly === 0 ? null : (crossed?.day ?? step.date), monthlyCost: monthly, yearlyCost: monthly * 12}
 }
 
 /**

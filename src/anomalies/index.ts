@@ -41,8 +41,8 @@ export interface AnomaliesResult {
   days: number
   missingDays: number
   minRatio: number
-  /** Where dollars come from, stated with every result. */
-  pricing: {source: CostBasis['source']; label: string}
+  /** Where the cost figures come from and their currency, stated with every result. */
+  pricing: {source: CostBasis['source']; label: string; currency: null | string}
   /** Whether a weekly pattern was found in the total and removed before detection. */
   weekly: boolean
   /** Series analysed: the total, per usage type (when several) and per resource. */
@@ -76,7 +76,7 @@ export async function analyseAnomalies(store: Store, options: AnomaliesOptions =
     lastDay,
     minRatio,
     missingDays: dayNumber(lastDay) - dayNumber(firstDay) + 1 - points.length,
-    pricing: {label: basis.label, source: basis.source},
+    pricing: {currency: basis.currency, label: basis.label, source: basis.source},
     series: points.map((p) => ({day: p.day, value: p.value})),
     seriesAnalysed,
     spikes,

@@ -1,6 +1,6 @@
 /** Daily series for `anomalies`, read from the store's `usage` view (one family per day and usage type). */
 
-import {isInternetEgress} from '../aws/usage-types.js'
+import {isEgressUsage} from '../aws/usage-types.js'
 import {dayString} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
 import {sqlList, type Store} from '../store/index.js'
@@ -12,8 +12,8 @@ export interface DailyPoint {
   day: string
   /** Usage in the series' unit (bytes for data transfer). */
   value: number
-  /** Cost in USD as the store holds it; null when the export had none for that day. */
-  costUsd: null | number
+  /** Cost as the store holds it, in the series' currency; null when the export had none for that day. */
+  cost: null | number
 }
 
 export interface DailySeries {
@@ -23,6 +23,8 @@ export interface DailySeries {
   unit: string
   /** One point per day with usage; a day without rows is a gap, never a zero. */
   points: DailyPoint[]
+  /** Currency of the points' cost (null: no cost). Costs in several currencies are never added: see SeriesSet. */
+  currency?: null | string
 }
 
 export interface SeriesSelection {
@@ -40,6 +42,10 @@ export interface SeriesSet {
   /** Per resource id, where the exports name resources. */
   byResource: DailySeries[]
   usageTypes: string[]
+  /** Currencies the selected costs are in; with more than one, the points carry no cost. */
+  currencies: string[]
+  /** Which cost column of each export the store's cost is ("cur1: effective cost: …"). */
+  costBases: string[]
 }
 
 interface Row {
@@ -71,37 +77,51 @@ export async function loadSeries(store: Store, selection: SeriesSelection): Prom
            list(coalesce(amount, 0) ORDER BY day) AS amounts, list(cost ORDER BY day) AS costs
     FROM daily GROUP BY ALL ORDER BY ALL`
   const sqlParams = {since: selection.since ?? null, types: sqlList(usageTypes), until: selection.until ?? null}
+  const currencyRows = await store.all<{currency: string}>(`SELECT DISTINCT currency FROM usage WHERE ${where} AND cost IS NOT NULL AND currency IS NOT NULL ORDER BY 1`, sqlParams)
+  const currencies = currencyRows.map((r) => r.currency)
+  const bases = await store.all<{format: string; cost_basis: string}>(
+    `SELECT DISTINCT s.format, s.cost_basis FROM usage u JOIN sources s ON s.id = u.source_id
+     WHERE list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE)
+       AND u.cost IS NOT NULL AND s.cost_basis IS NOT NULL ORDER BY 1, 2`,
+    sqlParams,
+  )
   const byType = await store.all<Row>(query('usage_type, NULL::VARCHAR AS resource_id'), sqlParams)
   const byResource = await store.all<Row>(query('NULL::VARCHAR AS usage_type, resource_id').replace('GROUP BY ALL\n', 'AND resource_id IS NOT NULL GROUP BY ALL\n'), sqlParams)
   const unitOf = (row: Row | undefined) => row?.unit ?? byType.find((r) => r.unit !== null)?.unit ?? 'units'
-  const typeSeries = byType.map((row) => toSeries(row, row.usage_type ?? label, null, unitOf(row)))
-  const total = sumSeries(typeSeries, label, unitOf(undefined))
+  // Amounts in two currencies are never added: such a selection carries no cost (it is priced instead).
+  const currency = currencies.length === 1 ? (currencies[0] as string) : null
+  const withCurrency = (series: DailySeries): DailySeries => (currencies.length > 1 ? {...series, currency: null, points: series.points.map((p) => ({...p, cost: null}))} : {...series, currency})
+  const typeSeries = byType.map((row) => withCurrency(toSeries(row, row.usage_type ?? label, null, unitOf(row))))
+  const total = withCurrency(sumSeries(typeSeries, label, unitOf(undefined)))
   if (total.points.length === 0) {
     const range = [selection.since && `from ${selection.since}`, selection.until && `until ${selection.until}`].filter(Boolean).join(' ')
     throw new BillwatchError('E_NO_DATA', `no ${label} usage ${range || 'at all'} in store ${store.path}`, {suggestions: ['billwatch status']})
   }
   return {
-    byResource: byResource.map((row) => toSeries(row, label, row.resource_id, unitOf(row))),
+    byResource: byResource.map((row) => withCurrency(toSeries(row, label, row.resource_id, unitOf(row)))),
     byUsageType: typeSeries.length > 1 ? typeSeries : [],
+    costBases: bases.map((b) => `${b.format}: ${b.cost_basis}`),
+    currencies,
     total,
     usageTypes,
   }
 }
 
 async function selectUsageTypes(store: Store, glob: string | undefined): Promise<string[]> {
-  const rows = await store.all<{usage_type: string}>(
-    glob === undefined ? 'SELECT DISTINCT usage_type FROM usage ORDER BY 1' : 'SELECT DISTINCT usage_type FROM usage WHERE usage_type GLOB $1 ORDER BY 1',
+  const rows = await store.all<{usage_type: string; usage_base: string}>(
+    glob === undefined ? 'SELECT DISTINCT usage_type, usage_base FROM usage ORDER BY 1, 2' : 'SELECT DISTINCT usage_type, usage_base FROM usage WHERE usage_type GLOB $1 ORDER BY 1, 2',
     glob === undefined ? [] : [glob],
   )
-  const all = rows.map((r) => r.usage_type)
-  return glob === undefined ? all.filter((t) => isInternetEgress(t)) : all
+  // Every provider's internet egress: AWS usage types, and other clouds' meters ingest marked as egress.
+  const selected = glob === undefined ? rows.filter((r) => isEgressUsage(r.usage_type, r.usage_base)) : rows
+  return [...new Set(selected.map((r) => r.usage_type))]
 }
 
 function toSeries(row: Row | undefined, usageType: string, resourceId: null | string, unit: string): DailySeries {
   const points: DailyPoint[] = []
   if (row) {
     row.days.forEach((day, i) => {
-      points.push({costUsd: row.costs[i] ?? null, day: dayString(Number(day)), value: Number(row.amounts[i])})
+      points.push({cost: row.costs[i] ?? null, day: dayString(Number(day)), value: Number(row.amounts[i])})
     })
   }
   return {points, resourceId, unit, usageType}
@@ -116,7 +136,7 @@ function sumSeries(parts: DailySeries[], usageType: string, unit: string): Daily
       if (sum === undefined) byDay.set(p.day, {...p})
       else {
         sum.value += p.value
-        if (p.costUsd !== null) sum.costUsd = (sum.costUsd ?? 0) + p.costUsd
+        if (p.cost !== null) sum.cost = (sum.cost ?? 0) + p.cost
       }
     }
   }

@@ -23,9 +23,13 @@ export interface Step {
   tentative: boolean
   /** First day the step costs money (after the month's free allowance), YYYY-MM-DD or null. */
   costStepDate: null | string
-  /** Cost change of the new level, per month and per year, USD. */
-  monthlyCostUsd: number
-  yearlyCostUsd: number
+  /** Cost change of the new level, per month and per year, in `currency` (the exports' own, or USD when priced). */
+  monthlyCost: number
+  yearlyCost: number
+  currency: string
+  /** The same in USD, present only when `currency` is USD: billwatch never converts currencies. */
+  monthlyCostUsd?: number
+  yearlyCostUsd?: number
 }
 
 export interface Spike {

@@ -53,3 +53,28 @@ export function isInternetIngress(usageType: string): boolean {
 export function isByteUsage(usageType: string): boolean {
   return /Bytes$/.test(usageType.trim())
 }
+
+/** The base of internet egress in every provider's rows (AWS usage types end in it). */
+export const EGRESS_BASE = 'DataTransfer-Out-Bytes'
+
+/** Internet egress as stored: an AWS usage type, or another provider's meter that ingest marked as egress. */
+export function isEgressUsage(usageType: string, usageBase?: null | string): boolean {
+  return usageBase === EGRESS_BASE || isInternetEgress(usageType)
+}
+
+/**
+ * The usage-type prefix AWS writes for a region (`USW2-`), '' for us-east-1 (written without one),
+ * undefined for a region without a known billing code. Older and ambiguous codes (CPT, EUW1) are
+ * read but never written.
+ */
+export function usageTypePrefix(region: string): string | undefined {
+  if (region === 'us-east-1') return ''
+  const code = Object.entries(REGION_CODES).find(([code, r]) => r === region && code !== 'CPT' && code !== 'EUW1' && code !== 'USE1')?.[0]
+  return code === undefined ? undefined : `${code}-`
+}
+
+/** Every region with a billing code, and the prefix AWS writes for it. */
+export function regionPrefixes(): Array<[string, string]> {
+  const regions = [...new Set(Object.values(REGION_CODES))]
+  return regions.map((region) => [region, usageTypePrefix(region) ?? ''] as [string, string])
+}

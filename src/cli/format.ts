@@ -22,6 +22,19 @@ export function formatUsd(usd: number): string {
   return `${usd < 0 ? '-' : ''}$${abs.toLocaleString('en-US', {maximumFractionDigits: digits, minimumFractionDigits: digits})}`
 }
 
+/**
+ * An amount in the currency it was billed in: "$480.00" for USD only, "NOK 30.00" (the ISO code)
+ * for any other, the bare number when the currency is unknown. Never converts.
+ */
+export function formatMoney(amount: number, currency: null | string | undefined): string {
+  if (currency === 'USD') return formatUsd(amount)
+  if (!Number.isFinite(amount)) return String(amount)
+  const abs = Math.abs(amount)
+  const digits = abs !== 0 && abs < 0.01 ? 4 : 2
+  const number = `${amount < 0 ? '-' : ''}${abs.toLocaleString('en-US', {maximumFractionDigits: digits, minimumFractionDigits: digits})}`
+  return currency ? `${currency} ${number}` : `${number} (currency not stated)`
+}
+
 /** An amount in its usage unit: bytes as formatBytes does, anything else as "1,234 Requests". */
 export function formatAmount(value: number, unit: string): string {
   return unit === 'bytes' ? formatBytes(value) : `${formatCount(value)} ${unit}`

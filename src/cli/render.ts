@@ -1,5 +1,5 @@
 import type {StoreStatus} from '../store/status.js'
-import {formatBytes, formatCount, formatUsd} from './format.js'
+import {formatBytes, formatCount, formatMoney} from './format.js'
 
 export type Align = 'left' | 'right'
 
@@ -23,11 +23,24 @@ export function renderStatus(status: StoreStatus): string {
     status.sources.map((s) => [s.id, s.format, s.firstDay ?? '-', s.lastDay ?? '-', s.days, formatCount(s.lineItems), s.path]),
     ['right', 'left', 'left', 'left', 'right', 'right', 'left'],
   )
+  // The provider column only when the store holds more than AWS.
+  const providers = new Set(status.usageTypes.map((u) => u.provider))
+  const withProvider = providers.size > 1 || (providers.size === 1 && !providers.has('AWS'))
   const usage = renderTable(
-    ['usage type', 'days', 'amount', 'cost'],
-    status.usageTypes.map((u) => [u.usageType, u.days, u.unit === 'bytes' ? formatBytes(u.amount) : `${formatCount(u.amount)} ${u.unit ?? ''}`.trim(), u.costUsd === null ? '-' : formatUsd(u.costUsd)]),
-    ['left', 'right', 'right', 'right'],
+    [...(withProvider ? ['provider'] : []), 'usage type', 'days', 'amount', 'cost'],
+    status.usageTypes.map((u) => [
+      ...(withProvider ? [u.provider] : []), u.usageType, u.days,
+      u.unit === 'bytes' ? formatBytes(u.amount) : `${formatCount(u.amount)} ${u.unit ?? ''}`.trim(), u.cost === null ? '-' : formatMoney(u.cost, u.currency),
+    ]),
+    [...(withProvider ? ['left' as const] : []), 'left', 'right', 'right', 'right'],
   )
+  const charges = status.charges.length === 0 ? [] : ['', renderTable(
+    ['provider', 'charge (not usage)', 'days', 'cost'],
+    status.charges.map((c) => [c.provider, c.category, c.days, formatMoney(c.cost, c.currency)]),
+    ['left', 'left', 'right', 'right'],
+  )]
+  const bases = [...new Set(status.sources.filter((s) => s.costBasis && !s.superseded).map((s) => `${s.format}: ${s.costBasis}`))]
+  const costNote = bases.length === 0 ? [] : ['', `cost is ${bases.join('; ')}`]
   const range = status.firstDay ? `${status.firstDay} .. ${status.lastDay} (${status.days} days)` : 'no days'
-  return [`store ${status.store} (schema v${status.schemaVersion}): ${range}`, '', sources, '', usage].join('\n')
+  return [`store ${status.store} (schema v${status.schemaVersion}): ${range}`, '', sources, '', usage, ...charges, ...costNote].join('\n')
 }

@@ -13,6 +13,7 @@ import {openRepository, readCommits, type Repository} from './git-log.js'
 import type {Knowledge} from './knowledge.js'
 import {parseAptHistory, parseDpkgLog, readLogText} from './package-logs.js'
 import {rankChanges} from './rank.js'
+import {foldSameChanges} from './same-change.js'
 import {isoSeconds} from './time.js'
 import type {Change, CorrelatedStep, CorrelateResult, PackageChange, StepInput} from './types.js'
 
@@ -51,12 +52,16 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
   const since = Math.min(...windows.map((w) => w.since))
   const until = Math.max(...windows.map((w) => w.until))
 
-  const commits: Change[] = []
+  let commits: Change[] = []
+  let commitsRead = 0
   if (repo && windows.length > 0) {
-    for await (const change of readCommits(repo, {since: new Date(since), until: new Date(until)})) {
-      commits.push(change)
-      options.onProgress?.(commits.length)
+    const read = {
+      onWalk: options.onProgress, since: new Date(since), until: new Date(until),
+      windows: windows.map((w) => ({since: new Date(w.since), until: new Date(w.until)})),
     }
+    for await (const change of readCommits(repo, read)) commits.push(change)
+    commitsRead = commits.length
+    commits = foldSameChanges(repo, commits)
   }
   // Terraform and CloudFormation commits: what each did to the account, from its diff.
   // The parsers (and the AWS SDK clients below) load only when a source needs them: the CLI starts faster.
@@ -96,7 +101,7 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
   })
   return {
     changesRead: {
-      aptHistory: apt.length, dpkgLog: dpkg.length, git: commits.length,
+      aptHistory: apt.length, dpkgLog: dpkg.length, git: commitsRead,
       ...(trail ? {cloudtrail: trail.changes.length} : {}),
       ...(config ? {awsConfig: config.changes.length} : {}),
     },

@@ -248,7 +248,7 @@ function logChange(
   fields: {command: null | string; manager: null | string; packages: PackageChange[]; subject: string},
 ): Change {
   return {
-    alsoIn: [], author: null, authorTime: null, commit: null, files: [], kind: 'package-manager', origin, parents: [],
-    recordedTime: time, source, time, ...fields,
+    alsoIn: [], author: null, authorTime: null, commit: null, committerTime: null, files: [], kind: 'package-manager', origin, parents: [],
+    recordedTime: time, sameChangeIn: [], source, time, ...fields,
   }
 }

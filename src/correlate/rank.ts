@@ -295,8 +295,34 @@ function sourceName(cited: string): string {
   return cited
 }
 
+/** `2014-03-29 17:41 UTC` of an ISO time. */
+export function utcMinute(iso: string): string {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`
+}
+
+/** When the change was made, and when it was committed if that was another minute (a rebase, cherry-pick or amend). */
+export function whenMade(c: Change): string {
+  // Results saved by an older billwatch have no committer time.
+  const committed = c.committerTime == null ? null : toUtc(c.committerTime)
+  const note = committed !== null && utcMinute(committed) !== utcMinute(c.time) ? ` (committed ${utcMinute(committed)})` : ''
+  return `${utcMinute(c.time)}${note}`
+}
+
+/** "; the same change as merge 1a2b3c4 (…)" for the other commits that record it. */
+function sameChangeNote(c: Change): string {
+  if (!c.sameChangeIn?.length) return ''
+  const words = {branch: 'branch commit', 'cherry-pick': 'cherry-pick', merge: 'merge'} as const
+  const parts = c.sameChangeIn.map((s) => `${words[s.relation]} ${s.commit.slice(0, 7)} (${utcMinute(s.relation === 'branch' ? s.time : s.committedTime)})`)
+  return `; the same change as ${parts.join(', ')}`
+}
+
+function toUtc(recorded: string): string {
+  const ms = Date.parse(recorded)
+  return Number.isNaN(ms) ? recorded : new Date(ms).toISOString()
+}
+
 function reasonLine(c: Candidate, step: StepInput, kind: null | string, best: Evidence | undefined, relevance: number): string {
-  const when = `${c.time.slice(0, 10)} ${c.time.slice(11, 16)} UTC`
+  const when = whenMade(c)
   const series = kind === 'egress' ? 'egress' : step.usageType
   const moved = step.direction === 'up' ? 'rose' : 'fell'
   const size = step.ratio === null ? '' : ` ${formatRatio(step.direction === 'up' ? step.ratio : 1 / step.ratio)}`
@@ -306,12 +332,12 @@ function reasonLine(c: Candidate, step: StepInput, kind: null | string, best: Ev
   const what = describeWhat(c, best)
   if (!best || relevance <= UNKNOWN_PACKAGES) {
     const touched = c.files.length > 0 ? ` (${shortPaths(c.files.map((f) => f.path))})` : ''
-    return `${what} ${when}, ${relation}; touches nothing known to drive ${series}${touched}`
+    return `${what} ${when}, ${relation}; touches nothing known to drive ${series}${touched}${sameChangeNote(c)}`
   }
   const lagNote = best.service.lagWhy && c.daysBefore > 1 ? ` (${best.service.lagWhy})` : ''
   const facts = c.findings.length > 0 ? ` — and ${c.findings.join(', and ')}` : ''
   const stops = step.direction === 'down' && (best.action === 'remove' || best.action === 'purge') ? '; removing it stops that' : ''
-  return `${what} ${when}, ${relation}${lagNote}; ${best.service.summary}${facts}${stops}`
+  return `${what} ${when}, ${relation}${lagNote}; ${best.service.summary}${facts}${stops}${sameChangeNote(c)}`
 }
 
 function describeWhat(c: Candidate, best: Evidence | undefined): string {

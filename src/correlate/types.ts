@@ -92,12 +92,17 @@ export interface Change {
   /** Full commit hash (git only). */
   commit: null | string
   parents: string[]
-  /** When the change landed, ISO 8601 UTC (the committer time for git). */
+  /**
+   * When the change was made, ISO 8601 UTC: for git the author time, which a rebase, cherry-pick or
+   * amend keeps while the committer time moves on.
+   */
   time: string
   /** The same instant as recorded, with its UTC offset (e.g. 2014-03-29T18:41:36+00:00). */
   recordedTime: string
   /** Author time as recorded (git only). */
   authorTime: null | string
+  /** Committer time as recorded (git only): when the commit was written, later than `time` after a rebase. */
+  committerTime: null | string
   author: null | string
   subject: string
   kind: ChangeKind
@@ -113,6 +118,24 @@ export interface Change {
   alsoIn: string[]
   /** What the change did to the account (CloudTrail events, AWS Config history, IaC diffs); absent for machine changes. */
   cloud?: CloudFact[]
+  /** Other commits that record this same change (a merge repeating it, a cherry-pick of it): one candidate, not several. */
+  sameChangeIn: SameChange[]
+}
+
+/**
+ * How another commit records the same change as the candidate:
+ * - merge: a merge whose diff only repeats the candidate (it adds nothing of its own);
+ * - branch: the candidate is such a merge, and this is the branch commit (outside the window) it repeats;
+ * - cherry-pick: the same patch by the same author at the same author time, committed again (cherry-pick, rebase).
+ */
+export interface SameChange {
+  commit: string
+  relation: 'branch' | 'cherry-pick' | 'merge'
+  subject: string
+  /** Author time, ISO 8601 UTC. */
+  time: string
+  /** Committer time, ISO 8601 UTC. */
+  committedTime: string
 }
 
 export interface CandidateScores {

@@ -7,7 +7,7 @@
 import {resolve} from 'node:path'
 
 import {analyseAnomalies, type AnomaliesResult, type Step} from '../anomalies/index.js'
-import {isInternetEgress, isInternetIngress} from '../aws/usage-types.js'
+import {isEgressUsage, isInternetIngress} from '../aws/usage-types.js'
 import {cloudSources, correlate, correlationSources, type Candidate, type CorrelateResult, stepInput} from '../correlate/index.js'
 import {scopeStep} from '../correlate/scope.js'
 import {loadKnowledge} from '../correlate/knowledge.js'
@@ -17,7 +17,7 @@ import {analyseCaptureParallel} from '../pcap/analyse.js'
 import {buildReportParallel, type PcapReport} from '../pcap/report.js'
 import {coolDowns, parseTarget, probeHost, type ProbeResult} from '../probe/index.js'
 import type {Store} from '../store/index.js'
-import {remediation, type Remediation} from './remediation.js'
+import {ntpServiceIds, remediation, type Remediation} from './remediation.js'
 
 export interface EvidenceOptions {
   /** Configuration repository to correlate the step with (else the store's last `correlate`). */
@@ -39,21 +39,26 @@ export interface MonthTotal {
   days: number
   egressBytes: number
   ingressBytes: number
-  /** Egress cost the exports state; null when they carry none (e.g. the legacy usage report). */
-  egressCostUsd: null | number
+  /** Egress cost the exports state, in egressCurrency; null when they carry none (e.g. the legacy usage report) or bill it in several currencies. */
+  egressCost: null | number
+  egressCurrency: null | string
 }
 
 export interface BillEvidence {
-  /** What the step adds to the bill, from `anomalies` (same pricing, same figures). */
-  monthlyDeltaUsd: number
-  yearlyDeltaUsd: number
+  /** What the step adds to the bill, from `anomalies` (same pricing, same figures), in `currency`. */
+  monthlyDelta: number
+  yearlyDelta: number
+  currency: string
+  /** The same, only when `currency` is USD (never converted). */
+  monthlyDeltaUsd?: number
+  yearlyDeltaUsd?: number
   pricing: string
   costStepDate: null | string
   months: MonthTotal[]
 }
 
 export interface SymmetryEvidence {
-  /** Days compared: from the step day (or the first day) to the last day with both directions. */
+  /** Days compared, both directions over each: from the step day (or the first day) over the span both series cover. */
   from: string
   to: string
   egressBytes: number
@@ -97,7 +102,10 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
 
   // The month totals are only shown with the bill, which needs a step.
   const bill = step && anomalies
-    ? {costStepDate: step.costStepDate, monthlyDeltaUsd: step.monthlyCostUsd, months: await monthTotals(store), pricing: anomalies.pricing.label, yearlyDeltaUsd: step.yearlyCostUsd}
+    ? {
+        costStepDate: step.costStepDate, currency: step.currency, monthlyDelta: step.monthlyCost, months: await monthTotals(store), pricing: anomalies.pricing.label, yearlyDelta: step.yearlyCost,
+        ...(step.currency === 'USD' ? {monthlyDeltaUsd: step.monthlyCost, yearlyDeltaUsd: step.yearlyCost} : {}),
+      }
     : null
   const symmetry = anomalies ? await symmetryAfter(store, step?.date ?? anomalies.firstDay) : null
   if (anomalies && !symmetry) missing.push({evidence: 'ingress', how: 'ingest a report that includes DataTransfer-In-Bytes', why: 'no inbound (DataTransfer-In) usage to compare with egress'})
@@ -142,7 +150,7 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
     generatedAt: isoSeconds(Date.now()),
     missing,
     probe,
-    remediation: remediation(capture),
+    remediation: remediation(capture, {change, ntpServices: ntpServiceIds(loadKnowledge(undefined)), probe}),
     sources: {capture: captured.source, correlation: correlated.source, probe: probed.source},
     step,
     store: store.path,
@@ -185,51 +193,64 @@ async function optionalNoData<T>(fn: () => Promise<T>): Promise<T | null> {
 
 /** Per month: internet egress and ingress bytes and egress cost, from the store's `usage` view. */
 async function monthTotals(store: Store): Promise<MonthTotal[]> {
-  const rows = await store.all<{usage_type: string; month: string; days: number; bytes: number; cost: null | number}>(
-    `SELECT usage_type, strftime(day, '%Y-%m') AS month, count(DISTINCT day) AS days, sum(amount) AS bytes,
+  const rows = await store.all<{usage_type: string; usage_base: string; currency: null | string; month: string; days: number; bytes: number; cost: null | number}>(
+    `SELECT usage_type, usage_base, currency, strftime(day, '%Y-%m') AS month, count(DISTINCT day) AS days, sum(amount) AS bytes,
             CASE WHEN count(cost) = 0 THEN NULL ELSE sum(cost) END AS cost
      FROM usage WHERE unit = 'bytes' GROUP BY ALL ORDER BY month`,
   )
-  const byMonth = new Map<string, MonthTotal>()
+  const byMonth = new Map<string, MonthTotal & {currencies: Set<string>}>()
   for (const row of rows) {
-    const egress = isInternetEgress(row.usage_type)
+    const egress = isEgressUsage(row.usage_type, row.usage_base)
     if (!egress && !isInternetIngress(row.usage_type)) continue
-    const month = byMonth.get(row.month) ?? {days: 0, egressBytes: 0, egressCostUsd: null, ingressBytes: 0, month: row.month}
+    const month = byMonth.get(row.month) ?? {currencies: new Set<string>(), days: 0, egressBytes: 0, egressCost: null, egressCurrency: null, ingressBytes: 0, month: row.month}
     month.days = Math.max(month.days, row.days)
     if (egress) {
       month.egressBytes += row.bytes
-      if (row.cost !== null) month.egressCostUsd = (month.egressCostUsd ?? 0) + row.cost
+      if (row.cost !== null) {
+        month.egressCost = (month.egressCost ?? 0) + row.cost
+        month.currencies.add(row.currency ?? '')
+      }
     } else {
       month.ingressBytes += row.bytes
     }
     byMonth.set(row.month, month)
   }
-  return [...byMonth.values()]
+  // Costs in several currencies are not added: the month shows none.
+  return [...byMonth.values()].map(({currencies, ...month}) => (currencies.size > 1
+    ? {...month, egressCost: null, egressCurrency: null}
+    : {...month, egressCurrency: [...currencies][0] || null}))
 }
 
 /**
- * The seed's first test: inbound within a few percent of outbound means every request gets a reply of
- * about its own size (a busy server); outbound far above inbound is what an amplification attack (or a
- * download service) looks like.
+ * The first test of the NTP pool server incident: inbound within a few percent of outbound means every
+ * request gets a reply of about its own size (a busy server); outbound far above inbound is what an
+ * amplification attack (or a download service) looks like. Both directions are summed over the same
+ * days — from `from` over the span both series cover — and a day inside it without a line for one
+ * direction counts as zero for it (AWS writes no line for usage it did not see), not as a day to skip.
  */
 async function symmetryAfter(store: Store, from: string): Promise<null | SymmetryEvidence> {
-  const rows = await store.all<{day: string; usage_type: string; bytes: number}>(
-    `SELECT strftime(day, '%Y-%m-%d') AS day, usage_type, sum(amount) AS bytes FROM usage
+  const rows = await store.all<{day: string; usage_type: string; usage_base: string; bytes: number}>(
+    `SELECT strftime(day, '%Y-%m-%d') AS day, usage_type, usage_base, sum(amount) AS bytes FROM usage
      WHERE unit = 'bytes' AND day >= $1::DATE GROUP BY ALL`,
     [from],
   )
   const egress = new Map<string, number>()
   const ingress = new Map<string, number>()
   for (const row of rows) {
-    if (isInternetEgress(row.usage_type)) egress.set(row.day, (egress.get(row.day) ?? 0) + row.bytes)
+    if (isEgressUsage(row.usage_type, row.usage_base)) egress.set(row.day, (egress.get(row.day) ?? 0) + row.bytes)
     else if (isInternetIngress(row.usage_type)) ingress.set(row.day, (ingress.get(row.day) ?? 0) + row.bytes)
   }
-  const days = [...egress.keys()].filter((d) => ingress.has(d)).sort()
-  if (days.length === 0) return null
-  const egressBytes = days.reduce((sum, d) => sum + (egress.get(d) ?? 0), 0)
-  const ingressBytes = days.reduce((sum, d) => sum + (ingress.get(d) ?? 0), 0)
+  if (egress.size === 0 || ingress.size === 0) return null
+  const span = (days: Map<string, number>) => [...days.keys()].sort()
+  const [egressDays, ingressDays] = [span(egress), span(ingress)]
+  const first = [egressDays[0]!, ingressDays[0]!].sort()[1]!
+  const last = [egressDays.at(-1)!, ingressDays.at(-1)!].sort()[0]!
+  if (first > last) return null
+  const total = (days: Map<string, number>) => [...days].reduce((sum, [day, bytes]) => (day >= first && day <= last ? sum + bytes : sum), 0)
+  const egressBytes = total(egress)
+  const ingressBytes = total(ingress)
   if (ingressBytes <= 0) return null
   const ratio = egressBytes / ingressBytes
   const verdict = ratio > 2 ? 'outbound-dominant' : ratio < 0.5 ? 'inbound-dominant' : Math.abs(ratio - 1) <= 0.1 ? 'symmetric' : 'asymmetric'
-  return {egressBytes, from: days[0] as string, ingressBytes, ratio, to: days.at(-1) as string, verdict}
+  return {egressBytes, from: first, ingressBytes, ratio, to: last, verdict}
 }

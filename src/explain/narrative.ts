@@ -4,10 +4,11 @@
  */
 import {basename} from 'node:path'
 
-import {formatAmount, formatBytes, formatCount, formatCountOf, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {formatAmount, formatBytes, formatCount, formatCountOf, formatRatio, formatMoney, formatShare, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
 import {correlationSources} from '../correlate/index.js'
 import type {Evidence, MonthTotal} from './evidence.js'
+import {whenMade} from '../correlate/rank.js'
 import {ntpFindings} from './remediation.js'
 
 export interface Claim {
@@ -32,7 +33,7 @@ export function buildNarrative(evidence: Evidence): Section[] {
     const unitText = (v: number) => formatAmount(v, step.unit)
     const claims: Claim[] = [
       {source: usageSource, text: `${step.usageType} went ${step.direction} ${formatRatio(step.ratio)} on ${step.date}: from ${unitText(step.levelBefore)}/day to ${unitText(step.levelAfter)}/day.`},
-      {source: `${usageSource}; ${bill.pricing}`, text: `At that level the bill changes by ${formatUsd(bill.monthlyDeltaUsd)} a month, ${formatUsd(bill.yearlyDeltaUsd)} a year.`},
+      {source: `${usageSource}; ${bill.pricing}`, text: `At that level the bill changes by ${formatMoney(bill.monthlyDelta, bill.currency)} a month, ${formatMoney(bill.yearlyDelta, bill.currency)} a year.`},
     ]
     if (bill.costStepDate && bill.costStepDate !== step.date) {
       claims.push({source: usageSource, text: `The monthly free allowance absorbed it at first: the cost step falls on ${bill.costStepDate}, the usage step on ${step.date}.`})
@@ -57,7 +58,7 @@ export function buildNarrative(evidence: Evidence): Section[] {
   if (change) {
     const read = evidence.correlation ? correlationSources(evidence.correlation) : 'logs'
     const source = `billwatch correlate (${evidence.sources.correlation === 'repo' ? read : `store: ${read}`})`
-    const claims: Claim[] = [{source, text: `Most likely cause: "${change.subject}"${change.commit ? ` (commit ${change.commit.slice(0, 10)})` : ''} at ${change.time.replace('T', ' ').replace('Z', ' UTC')}, ${change.daysBefore.toFixed(1)} days before the step (score ${change.score.toFixed(2)}).`}]
+    const claims: Claim[] = [{source, text: `Most likely cause: "${change.subject}"${change.commit ? ` (commit ${change.commit.slice(0, 10)})` : ''} made ${whenMade(change)}, ${change.daysBefore.toFixed(1)} days before the step (score ${change.score.toFixed(2)}).`}]
     claims.push({source, text: change.reason})
     const runnersUp = evidence.correlation?.steps.find((s) => s.date === step?.date)?.candidates.slice(1, 3) ?? []
     for (const other of runnersUp) claims.push({source, text: `Also in the window: "${other.subject}" (score ${other.score.toFixed(2)}).`})
@@ -105,8 +106,11 @@ function remedies(evidence: Evidence): Section {
   const claims: Claim[] = []
   const blocks: string[] = []
   const source = evidence.capture ? `billwatch pcap ${basename(evidence.capture.file)}` : 'billwatch'
+  if (remediation.ntpEvidence.length > 0) {
+    claims.push({source: 'billwatch explain', text: `NTP remedies, because ${remediation.ntpEvidence.join('; ')}.`})
+  }
   if (remediation.blocking.length > 0) {
-    claims.push({source, text: 'Blocking clients above a query count (the seed\'s table, from this capture):'})
+    claims.push({source, text: 'Blocking clients above a query count (the table of the NTP pool server incident, from this capture):'})
     blocks.push(renderTable(
       ['block clients with ≥ N queries', 'clients blocked', 'bandwidth cut', 'still costs/year'],
       remediation.blocking.map((row) => [row.minQueries, row.blockedClients, formatShare(row.bandwidthCutShare), formatUsd(row.annualCost)]),
@@ -117,7 +121,9 @@ function remedies(evidence: Evidence): Section {
     claims.push({source: snippet.effect ? source : 'configuration guide', text: `Rate-limit in ${snippet.daemon}${snippet.effect ? `: ${snippet.effect}` : ' (not replayed on a capture: effect unknown)'}.`})
     blocks.push(snippet.config)
   }
-  for (const advice of remediation.advice) claims.push({source: 'NTP pool practice and the seeds', text: advice})
+  for (const advice of remediation.advice) claims.push({source: 'NTP pool practice, the NTP pool server and hard-coded IoT fleet incidents', text: advice})
+  const otherSource = evidence.change ? `billwatch correlate (${evidence.correlation?.repo ?? 'logs'})` : 'billwatch explain'
+  for (const text of remediation.other) claims.push({source: otherSource, text})
   return {blocks, claims, title: 'What to do'}
 }
 
@@ -130,7 +136,7 @@ function monthTable(evidence: Evidence): string {
 export function monthTableCells(months: MonthTotal[]): {headers: string[]; rows: Array<Array<number | string>>} {
   return {
     headers: ['month', 'days', 'egress', 'ingress', 'egress cost'],
-    rows: months.map((m) => [m.month, m.days, formatBytes(m.egressBytes), formatBytes(m.ingressBytes), m.egressCostUsd === null ? 'not in export' : formatUsd(m.egressCostUsd)]),
+    rows: months.map((m) => [m.month, m.days, formatBytes(m.egressBytes), formatBytes(m.ingressBytes), m.egressCost === null ? 'not in export' : formatMoney(m.egressCost, m.egressCurrency)]),
   }
 }
 

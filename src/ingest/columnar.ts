@@ -1,76 +1,227 @@
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
+import {dbrPlan} from './dbr.js'
+import {focusPlan} from './focus.js'
 import type {Container, FormatKind} from './sniff.js'
-import {STAGING_TABLE} from './write.js'
+import {STAGED_CHARGES, STAGING_TABLE} from './write.js'
 
-/** Where each normalized field lives in a columnar export (CUR 1.0, CUR 2.0, FOCUS). */
-interface ColumnMap {
-  family: 'cur' | 'focus'
+/**
+ * How one columnar export becomes staged rows: SQL expressions over its columns for every
+ * normalized field, built per format (CUR here, FOCUS in focus.ts, the DBR in dbr.ts) from the
+ * columns the file has. `columns` quotes a name and records the type a CSV must read it as.
+ */
+export interface ScanPlan {
+  /** The usage start column: its day is the row's day. */
   start: string
-  /** First column present wins (FOCUS 1.0 x_UsageType, 1.2 SkuMeter). */
-  usageType: string[]
+  account: string
+  service: string
+  usageType: string
+  operation: string
+  resourceId: string
+  region: string
   amount: string
-  unit?: string
-  cost?: string
-  currency?: string
-  account?: string
-  service: string[]
-  operation?: string
-  resourceId?: string
-  region?: string
-  /** Rows that make the usage series; other types (Tax, Credit, RIFee …) are counted but not stored. */
-  kindColumn: string
-  usageKinds: string[]
-  /** FOCUS ChargeClass = 'Correction' adjusts earlier periods: kept out of daily usage. */
-  excludeColumn?: string
-  excludeValues?: string[]
-  billingStart?: string
-  billingEnd?: string
+  unit: string
+  /** The real charge (effective / net cost) and the list (public on-demand) cost beside it. */
+  cost: string
+  listCost: string
+  currency: string
+  provider: string
+  /** Set only for rows whose base usage type the format decides (another provider's internet egress). */
+  usageBase: string
+  /** Rows of the usage series; `charge` rows are kept as cost under `category`; others (report totals) are skipped. */
+  usageLine: string
+  chargeLine: string
+  category: string
+  /** Per row; the file's billing period is min(start) .. max(end). */
+  billingStart: string
+  billingEnd: string
+  /** FOCUS: the literal NULL and empty fields are null (the spec names no CSV spelling; the sample writes NULL). */
+  nullStrings: boolean
+  /** Which cost column `cost` holds, in the file's own column names. */
+  costBasis: string
+  /** Per-row values the other expressions refer to by name, each computed once, in order. */
+  derived?: Array<[string, string]>
 }
+
+/** Column access for plan builders: quoted names, numeric and timestamp reads, presence. */
+export class Columns {
+  readonly typed: Record<string, string> = {}
+  private readonly byLower = new Map<string, string>()
+
+  constructor(
+    readonly names: string[],
+    private readonly parquet: boolean,
+    /** FOCUS after a Glue crawler is all lower case; match names without case where the format allows it. */
+    private readonly anyCase = false,
+  ) {
+    for (const name of names) if (!this.byLower.has(name.toLowerCase())) this.byLower.set(name.toLowerCase(), name)
+  }
+
+  /** The file's spelling of the first of `names` it has. */
+  find(...names: string[]): string | undefined {
+    for (const name of names) {
+      if (this.names.includes(name)) return name
+      const other = this.anyCase ? this.byLower.get(name.toLowerCase()) : undefined
+      if (other !== undefined) return other
+    }
+    return undefined
+  }
+
+  has(...names: string[]): boolean {
+    return this.find(...names) !== undefined
+  }
+
+  /** A text column (NULL when absent). */
+  text(...names: string[]): string {
+    const name = this.find(...names)
+    return name === undefined ? 'NULL::VARCHAR' : `${quoteIdent(name)}::VARCHAR`
+  }
+
+  number(...names: string[]): string {
+    return this.typedRead('DOUBLE', names)
+  }
+
+  timestamp(...names: string[]): string {
+    return this.typedRead('TIMESTAMP', names)
+  }
+
+  private typedRead(type: string, names: string[]): string {
+    const name = this.find(...names)
+    if (name === undefined) return `NULL::${type}`
+    if (this.parquet) return `TRY_CAST(${quoteIdent(name)} AS ${type})`
+    this.typed[name] = type
+    return quoteIdent(name)
+  }
+}
+
+/** The CUR columns billwatch reads, as CUR 1.0 CSV names them and as CUR 2.0 / Athena (snake_case) do. */
+const CUR_NAMES = {
+  account: ['lineItem/UsageAccountId', 'line_item_usage_account_id'],
+  amount: ['lineItem/UsageAmount', 'line_item_usage_amount'],
+  billingEnd: ['bill/BillingPeriodEndDate', 'bill_billing_period_end_date'],
+  billingStart: ['bill/BillingPeriodStartDate', 'bill_billing_period_start_date'],
+  currency: ['lineItem/CurrencyCode', 'line_item_currency_code'],
+  kind: ['lineItem/LineItemType', 'line_item_line_item_type'],
+  netReservationCost: ['reservation/NetEffectiveCost', 'reservation_net_effective_cost'],
+  netSavingsPlanCost: ['savingsPlan/NetSavingsPlanEffectiveCost', 'savings_plan_net_savings_plan_effective_cost'],
+  netUnblended: ['lineItem/NetUnblendedCost', 'line_item_net_unblended_cost'],
+  operation: ['lineItem/Operation', 'line_item_operation'],
+  publicCost: ['pricing/publicOnDemandCost', 'pricing_public_on_demand_cost'],
+  region: ['product/region', 'product_region_code', 'product_region'],
+  reservationArn: ['reservation/ReservationARN', 'reservation_reservation_a_r_n'],
+  reservationCost: ['reservation/EffectiveCost', 'reservation_effective_cost'],
+  resourceId: ['lineItem/ResourceId', 'line_item_resource_id'],
+  riUnusedFee: ['reservation/UnusedAmortizedUpfrontFeeForBillingPeriod', 'reservation_unused_amortized_upfront_fee_for_billing_period'],
+  riUnusedRecurring: ['reservation/UnusedRecurringFee', 'reservation_unused_recurring_fee'],
+  savingsPlanCost: ['savingsPlan/SavingsPlanEffectiveCost', 'savings_plan_savings_plan_effective_cost'],
+  service: ['lineItem/ProductCode', 'line_item_product_code'],
+  spCommitment: ['savingsPlan/TotalCommitmentToDate', 'savings_plan_total_commitment_to_date'],
+  spUsed: ['savingsPlan/UsedCommitment', 'savings_plan_used_commitment'],
+  start: ['lineItem/UsageStartDate', 'line_item_usage_start_date'],
+  unblended: ['lineItem/UnblendedCost', 'line_item_unblended_cost'],
+  unit: ['pricing/unit', 'pricing_unit'],
+  usageType: ['lineItem/UsageType', 'line_item_usage_type'],
+} as const
 
 const CUR_USAGE_KINDS = ['Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage']
 
-const MAPS: Record<'cur1' | 'cur2' | 'focus', ColumnMap> = {
-  cur1: {
-    account: 'lineItem/UsageAccountId', amount: 'lineItem/UsageAmount', billingEnd: 'bill/BillingPeriodEndDate',
-    billingStart: 'bill/BillingPeriodStartDate', cost: 'lineItem/UnblendedCost', currency: 'lineItem/CurrencyCode',
-    family: 'cur', kindColumn: 'lineItem/LineItemType', operation: 'lineItem/Operation', region: 'product/region',
-    resourceId: 'lineItem/ResourceId', service: ['lineItem/ProductCode'], start: 'lineItem/UsageStartDate',
-    unit: 'pricing/unit', usageKinds: CUR_USAGE_KINDS, usageType: ['lineItem/UsageType'],
-  },
-  // CUR 2.0 and CUR 1.0's Athena/Parquet layout share these snake_case names.
-  cur2: {
-    account: 'line_item_usage_account_id', amount: 'line_item_usage_amount', billingEnd: 'bill_billing_period_end_date',
-    billingStart: 'bill_billing_period_start_date', cost: 'line_item_unblended_cost', currency: 'line_item_currency_code',
-    family: 'cur', kindColumn: 'line_item_line_item_type', operation: 'line_item_operation', region: 'product_region_code',
-    resourceId: 'line_item_resource_id', service: ['line_item_product_code'], start: 'line_item_usage_start_date',
-    unit: 'pricing_unit', usageKinds: CUR_USAGE_KINDS, usageType: ['line_item_usage_type'],
-  },
-  focus: {
-    account: 'SubAccountId', amount: 'ConsumedQuantity', billingEnd: 'BillingPeriodEnd', billingStart: 'BillingPeriodStart',
-    cost: 'BilledCost', currency: 'BillingCurrency', excludeColumn: 'ChargeClass', excludeValues: ['Correction'],
-    family: 'focus', kindColumn: 'ChargeCategory', operation: 'x_Operation', region: 'RegionId', resourceId: 'ResourceId',
-    service: ['x_ServiceCode', 'ServiceName'], start: 'ChargePeriodStart', unit: 'ConsumedUnit', usageKinds: ['Usage'],
-    usageType: ['x_UsageType', 'SkuMeter'],
-  },
+/**
+ * CUR 1.0 and 2.0: usage lines are Usage, DiscountedUsage and SavingsPlanCoveredUsage; every other
+ * line (Tax, Credit, Refund, Fee, RIFee, SavingsPlan fees …) is a charge. Cost is the amortized,
+ * net-where-present charge as AWS's Cloud Intelligence Dashboards compute it
+ * (../shared/research/billing-exports-2.md §2.3): Savings Plan covered usage at its effective
+ * cost, reserved usage at the reservation's, the negation of covered usage at 0, and the rest at
+ * net unblended cost (unblended without a discount column).
+ */
+export function curPlan(cols: Columns): ScanPlan {
+  const n = (key: keyof typeof CUR_NAMES) => cols.find(...CUR_NAMES[key])
+  const num = (key: keyof typeof CUR_NAMES) => cols.number(...CUR_NAMES[key])
+  const kind = cols.text(...CUR_NAMES.kind)
+  const base = n('netUnblended') ? `coalesce(${num('netUnblended')}, ${num('unblended')})` : num('unblended')
+  const savings = n('netSavingsPlanCost') ? `coalesce(${num('netSavingsPlanCost')}, ${num('savingsPlanCost')})` : num('savingsPlanCost')
+  const reserved = n('netReservationCost') ? `coalesce(${num('netReservationCost')}, ${num('reservationCost')})` : num('reservationCost')
+  const cases = [`WHEN 'SavingsPlanNegation' THEN 0`, `WHEN 'SavingsPlanUpfrontFee' THEN 0`]
+  const said: string[] = []
+  if (n('savingsPlanCost')) {
+    cases.push(`WHEN 'SavingsPlanCoveredUsage' THEN coalesce(${savings}, ${base})`)
+    said.push(`${n('netSavingsPlanCost') ?? n('savingsPlanCost')} on Savings Plan covered lines`)
+  }
+  if (n('reservationCost')) {
+    cases.push(`WHEN 'DiscountedUsage' THEN coalesce(${reserved}, ${base})`)
+    said.push(`${n('netReservationCost') ?? n('reservationCost')} on reserved lines`)
+  }
+  if (n('spCommitment') && n('spUsed')) cases.push(`WHEN 'SavingsPlanRecurringFee' THEN coalesce(${num('spCommitment')} - ${num('spUsed')}, ${base})`)
+  if (n('riUnusedFee') && n('riUnusedRecurring')) cases.push(`WHEN 'RIFee' THEN coalesce(${num('riUnusedFee')} + ${num('riUnusedRecurring')}, ${base})`)
+  const upfrontRi = n('reservationArn') ? `WHEN ${kind} = 'Fee' AND coalesce(${cols.text(...CUR_NAMES.reservationArn)}, '') <> '' THEN 0` : ''
+  const cost = `CASE ${upfrontRi ? `${upfrontRi} ELSE CASE ${kind} ${cases.join(' ')} ELSE ${base} END` : `${kind} ${cases.join(' ')} ELSE ${base}`} END`
+  const usageLine = `${kind} IN (${CUR_USAGE_KINDS.map(quoteLiteral).join(', ')})`
+  const list = n('publicCost') ? `coalesce(${num('publicCost')}, ${num('unblended')})` : num('unblended')
+  said.push(`${n('netUnblended') ?? n('unblended') ?? 'UnblendedCost'} elsewhere`)
+  return {
+    account: cols.text(...CUR_NAMES.account),
+    amount: num('amount'),
+    billingEnd: cols.timestamp(...CUR_NAMES.billingEnd),
+    billingStart: cols.timestamp(...CUR_NAMES.billingStart),
+    category: kind,
+    chargeLine: `NOT (${usageLine})`,
+    cost,
+    costBasis: `effective cost: ${said.join(', ')}; list cost: ${n('publicCost') ?? n('unblended') ?? 'UnblendedCost'}`,
+    currency: cols.text(...CUR_NAMES.currency),
+    listCost: `CASE WHEN ${kind} = 'SavingsPlanNegation' THEN 0 ELSE ${list} END`,
+    nullStrings: false,
+    operation: cols.text(...CUR_NAMES.operation),
+    provider: `'AWS'`,
+    region: cols.text(...CUR_NAMES.region),
+    resourceId: `nullif(${cols.text(...CUR_NAMES.resourceId)}, '')`,
+    service: cols.text(...CUR_NAMES.service),
+    start: n('start') ?? CUR_NAMES.start[0],
+    unit: cols.text(...CUR_NAMES.unit),
+    usageBase: 'NULL::VARCHAR',
+    usageLine,
+    usageType: cols.text(...CUR_NAMES.usageType),
+  }
+}
+
+/** Columns a format cannot be read without: [what it is, the names it may have]. */
+const REQUIRED: Record<'cur1' | 'cur2', Array<[string, readonly string[]]>> = {
+  cur1: [['usage start', ['lineItem/UsageStartDate']], ['usage type', ['lineItem/UsageType']], ['usage amount', ['lineItem/UsageAmount']], ['charge type', ['lineItem/LineItemType']]],
+  cur2: [['usage start', ['line_item_usage_start_date']], ['usage type', ['line_item_usage_type']], ['usage amount', ['line_item_usage_amount']], ['charge type', ['line_item_line_item_type']]],
+}
+
+/** Builds the plan of a columnar kind, after checking the columns it needs. */
+export type PlanBuilder = (cols: Columns, path: string, line: number | undefined) => ScanPlan
+
+const PLANS: Partial<Record<FormatKind, {anyCase?: boolean; build: PlanBuilder}>> = {
+  cur1: {build: (cols, path, line) => (requireColumns(cols, REQUIRED.cur1, 'cur1', path, line), curPlan(cols))},
+  cur2: {build: (cols, path, line) => (requireColumns(cols, REQUIRED.cur2, 'cur2', path, line), curPlan(cols))},
+  dbr: {build: dbrPlan},
+  focus: {anyCase: true, build: focusPlan},
+}
+
+export function requireColumns(cols: Columns, required: Array<[string, readonly string[]]>, kind: string, path: string, line: number | undefined): void {
+  for (const [field, names] of required) {
+    if (!cols.has(...names)) throw new BillwatchError('E_HEADER', `missing required column for ${kind} (${field})`, {field: names.join(' or '), file: path, line})
+  }
 }
 
 export interface ColumnarScan {
   lineItems: number
   billingStart: null | string
   billingEnd: null | string
+  costBasis: string
 }
 
 let scanCounter = 0
 
 /**
- * Scans one CUR/FOCUS file with DuckDB (CSV, .csv.gz or Parquet), rolls it up to days and appends
- * the usage rows to the staging table. Bad values are collected by DuckDB's reject tables and the
- * first one becomes a located error, so nothing is staged from a bad file.
+ * Scans one CUR/FOCUS/DBR file with DuckDB (CSV, .csv.gz or Parquet), rolls it up to days and
+ * appends the usage rows and the other charges to the staging tables. Bad values are collected by
+ * DuckDB's reject tables and the first one becomes a located error, so nothing is staged from a
+ * bad file. `readPath` is where the bytes are (an extracted zip member); errors name `path`.
  */
-export async function stageColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[]): Promise<ColumnarScan> {
+export async function stageColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath = path): Promise<ColumnarScan> {
   try {
-    return await scanColumnar(store, path, kind, container, columns)
+    return await scanColumnar(store, path, kind, container, columns, readPath)
   } catch (error) {
     // The fast scan stops at whichever bad row a thread meets first; a second scan with reject
     // tables finds the first bad line, so the error names it. Only failing files pay for this.
@@ -78,7 +229,7 @@ export async function stageColumnar(store: Store, path: string, kind: FormatKind
     if (container === 'parquet' || !(error instanceof BillwatchError) || error.code === 'E_HEADER' || error.code === 'E_EMPTY') throw error
     const scratch = await store.scratch()
     try {
-      await throwFirstBadRow(scratch, path, kind, container, columns)
+      await throwFirstBadRow(scratch, path, kind, container, columns, readPath)
     } finally {
       await scratch.close()
     }
@@ -87,11 +238,15 @@ export async function stageColumnar(store: Store, path: string, kind: FormatKind
   }
 }
 
-async function scanColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[]): Promise<ColumnarScan> {
-  const {scanTable} = await rollUp(store, path, kind, container, columns)
-  await store.run(`INSERT INTO ${STAGING_TABLE}
-    SELECT day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency
-    FROM ${scanTable} WHERE usage_lines > 0 AND usage_type IS NOT NULL AND usage_type <> '' AND day IS NOT NULL`)
+async function scanColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string): Promise<ColumnarScan> {
+  const {costBasis, scanTable} = await rollUp(store, path, kind, container, columns, readPath)
+  await store.run(`INSERT INTO ${STAGING_TABLE} (day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency, provider, usage_base, list_cost)
+    SELECT day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency, provider, usage_base, list_cost
+    FROM ${scanTable} WHERE row_kind = 'usage' AND usage_lines > 0 AND usage_type IS NOT NULL AND usage_type <> '' AND day IS NOT NULL`)
+  // A charge without a date (a DBR's rounding line) belongs to the month the file bills.
+  await store.run(`INSERT INTO ${STAGED_CHARGES} (day, provider, account, region, service, category, cost, list_cost, currency)
+    SELECT coalesce(day, (SELECT date_trunc('month', min(day)) FROM ${scanTable})), provider, account, region, service, category, cost, list_cost, currency
+    FROM ${scanTable} WHERE row_kind = 'charge'`)
   const totals = await store.one<{line_items: number; billing_start: null | string; billing_end: null | string}>(
     `SELECT coalesce(sum(line_items), 0)::BIGINT AS line_items,
             strftime(min(billing_start), '%Y-%m-%d') AS billing_start, strftime(max(billing_end), '%Y-%m-%d') AS billing_end
@@ -99,7 +254,7 @@ async function scanColumnar(store: Store, path: string, kind: FormatKind, contai
   )
   await store.run(`DROP TABLE ${scanTable}`)
   if (!totals || totals.line_items === 0) throw new BillwatchError('E_EMPTY', 'no line items after the header', {file: path})
-  return {billingEnd: totals.billing_end, billingStart: totals.billing_start, lineItems: totals.line_items}
+  return {billingEnd: totals.billing_end, billingStart: totals.billing_start, costBasis, lineItems: totals.line_items}
 }
 
 /**
@@ -107,72 +262,71 @@ async function scanColumnar(store: Store, path: string, kind: FormatKind, contai
  * error. Only locates: it stages nothing, and returns when no row was rejected. Runs on a scratch
  * connection (the failed scan aborted the caller's transaction), which has no staging table.
  */
-async function throwFirstBadRow(scratch: Store, path: string, kind: FormatKind, container: Container, columns: string[]): Promise<void> {
-  const {rejects, scanTable, typed} = await rollUp(scratch, path, kind, container, columns, true)
+async function throwFirstBadRow(scratch: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string): Promise<void> {
+  const {rejects, scanTable, typed} = await rollUp(scratch, path, kind, container, columns, readPath, true)
   await scratch.run(`DROP TABLE ${scanTable}`)
   await throwFirstReject(scratch, path, rejects, typed)
 }
 
 /**
- * Rolls the file up to one row per daily usage key, in a temp table. With `collectRejects`, bad CSV
- * rows go to the reject table named in the result instead of failing the scan.
+ * Rolls the file up to one row per daily usage key (and per day and category of other charges), in
+ * a temp table. With `collectRejects`, bad CSV rows go to the reject table named in the result
+ * instead of failing the scan.
  */
-async function rollUp(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], collectRejects = false): Promise<{rejects: string; scanTable: string; typed: Record<string, string>}> {
-  const map = MAPS[kind as 'cur1' | 'cur2' | 'focus']
-  if (!map) throw new BillwatchError('E_FORMAT', `${kind} is not a columnar export`, {file: path})
-  const present = new Set(columns)
-  const pick = (names: string[]) => names.find((n) => present.has(n))
-  const usageType = pick(map.usageType)
-  for (const [field, name] of [['usage start', map.start], ['usage type', usageType ?? map.usageType.join(' or ')], ['usage amount', map.amount], ['charge type', map.kindColumn]] as const) {
-    if (!present.has(name)) {
-      throw new BillwatchError('E_HEADER', `missing required column for ${kind} (${field})`, {field: name, file: path, line: container === 'parquet' ? undefined : 1})
-    }
-  }
-  const col = (name: string | undefined) => (name && present.has(name) ? quoteIdent(name) : 'NULL')
-  const service = pick(map.service)
+async function rollUp(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string, collectRejects = false): Promise<{costBasis: string; rejects: string; scanTable: string; typed: Record<string, string>}> {
+  const entry = PLANS[kind]
+  if (!entry) throw new BillwatchError('E_FORMAT', `${kind} is not a columnar export`, {file: path})
+  const cols = new Columns(columns, container === 'parquet', entry.anyCase)
+  const plan = entry.build(cols, path, container === 'parquet' ? undefined : 1)
+  const start = cols.timestamp(plan.start)
   const id = ++scanCounter
   const rejects = `bw_rejects_${id}`
-  const typed: Record<string, string> = {[map.start]: 'TIMESTAMP', [map.amount]: 'DOUBLE'}
-  if (map.cost && present.has(map.cost)) typed[map.cost] = 'DOUBLE'
-  if (map.billingStart && present.has(map.billingStart)) typed[map.billingStart] = 'TIMESTAMP'
-  if (map.billingEnd && present.has(map.billingEnd)) typed[map.billingEnd] = 'TIMESTAMP'
-
+  const typed = cols.typed
   const source = container === 'parquet'
-    ? `read_parquet(${quoteLiteral(path)})`
-    : `read_csv(${quoteLiteral(path)}, header = true, all_varchar = true, quote = '"', escape = '"', delim = ',',
+    ? `read_parquet(${quoteLiteral(readPath)})`
+    : `read_csv(${quoteLiteral(readPath)}, header = true, all_varchar = true, quote = '"', escape = '"', delim = ',',
          types = {${Object.entries(typed).map(([k, v]) => `${quoteLiteral(k)}: '${v}'`).join(', ')}},
+         ${plan.nullStrings ? "nullstr = ['NULL', ''], " : ''}
          compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', max_line_size = 10000000
          ${collectRejects ? `, store_rejects = true, rejects_table = '${rejects}', rejects_scan = '${rejects}_scan'` : ''})`
-  const cast = (name: string, type: string) => (container === 'parquet' ? `TRY_CAST(${col(name)} AS ${type})` : col(name))
-  const exclude = map.excludeColumn && present.has(map.excludeColumn)
-    ? `AND coalesce(${col(map.excludeColumn)}, '') NOT IN (${(map.excludeValues ?? []).map(quoteLiteral).join(', ')})`
-    : ''
   const scanTable = `bw_scan_${id}`
   try {
     // Grouping keys are only what identifies a daily usage line; unit, currency and region follow
-    // from them (any_value), and non-usage lines are counted by FILTER rather than split by a key.
-    // Fewer VARCHAR keys halve the hash aggregate over a multi-GB month.
-    const usageLine = `(${col(map.kindColumn)} IN (${map.usageKinds.map(quoteLiteral).join(', ')}) ${exclude})`
+    // from them (any_value), and a charge line is keyed by its category alone. Fewer VARCHAR keys
+    // halve the hash aggregate over a multi-GB month.
+    const rowKind = `CASE WHEN ${plan.usageLine} THEN 'usage' WHEN ${plan.chargeLine} THEN 'charge' ELSE 'skip' END`
+    const usageOnly = (expression: string) => `CASE WHEN bw_row_kind = 'usage' THEN ${expression} END`
     await store.run(`CREATE OR REPLACE TEMP TABLE ${scanTable} AS
-      SELECT CAST(${cast(map.start, 'TIMESTAMP')} AS DATE) AS day,
-             ${col(map.account)}::VARCHAR AS account, ${col(service)}::VARCHAR AS service,
-             ${col(usageType)}::VARCHAR AS usage_type, ${col(map.operation)}::VARCHAR AS operation,
-             nullif(${col(map.resourceId)}::VARCHAR, '') AS resource_id,
-             any_value(${col(map.region)}::VARCHAR) AS region,
-             sum(${cast(map.amount, 'DOUBLE')}) FILTER (WHERE ${usageLine}) AS amount,
-             any_value(${col(map.unit)}::VARCHAR) FILTER (WHERE ${usageLine}) AS unit,
-             sum(${map.cost ? cast(map.cost, 'DOUBLE') : 'NULL'}) FILTER (WHERE ${usageLine}) AS cost,
-             any_value(${col(map.currency)}::VARCHAR) AS currency,
-             count(*) FILTER (WHERE ${usageLine}) AS usage_lines,
+      WITH ${derivedSteps(plan.derived ?? [], source)}
+           lines AS (SELECT *, ${rowKind} AS bw_row_kind FROM bw_derived_${(plan.derived ?? []).length})
+      SELECT CAST(${start} AS DATE) AS day, bw_row_kind AS row_kind,
+             ${plan.account} AS account, ${plan.service} AS service, ${plan.provider} AS provider,
+             ${usageOnly(plan.usageType)} AS usage_type, ${usageOnly(plan.operation)} AS operation,
+             ${usageOnly(plan.resourceId)} AS resource_id, ${usageOnly(plan.usageBase)} AS usage_base,
+             CASE WHEN bw_row_kind = 'charge' THEN coalesce(${plan.category}, 'Other') END AS category,
+             any_value(${plan.region}) AS region,
+             sum(${plan.amount}) FILTER (WHERE bw_row_kind = 'usage') AS amount,
+             any_value(${plan.unit}) FILTER (WHERE bw_row_kind = 'usage') AS unit,
+             sum(${plan.cost}) FILTER (WHERE bw_row_kind <> 'skip') AS cost,
+             sum(${plan.listCost}) FILTER (WHERE bw_row_kind <> 'skip') AS list_cost,
+             any_value(${plan.currency}) AS currency,
+             count(*) FILTER (WHERE bw_row_kind = 'usage') AS usage_lines,
              count(*) AS line_items,
-             min(${map.billingStart ? cast(map.billingStart, 'TIMESTAMP') : 'NULL'}) AS billing_start,
-             max(${map.billingEnd ? cast(map.billingEnd, 'TIMESTAMP') : 'NULL'}) AS billing_end
-      FROM ${source}
+             min(${plan.billingStart}) AS billing_start,
+             max(${plan.billingEnd}) AS billing_end
+      FROM lines
       GROUP BY ALL`)
   } catch (error) {
     throw duckdbError(path, error)
   }
-  return {rejects, scanTable, typed}
+  return {costBasis: plan.costBasis, rejects, scanTable, typed}
+}
+
+/** CTEs bw_derived_0 (the file) … bw_derived_n, each adding one derived column to the one before. */
+function derivedSteps(derived: Array<[string, string]>, source: string): string {
+  const steps = [`bw_derived_0 AS (SELECT * FROM ${source}),`]
+  derived.forEach(([name, expression], i) => steps.push(`bw_derived_${i + 1} AS (SELECT *, ${expression} AS ${name} FROM bw_derived_${i}),`))
+  return steps.join('\n')
 }
 
 /** Column names of a Parquet file, via DuckDB (used by format sniffing). */

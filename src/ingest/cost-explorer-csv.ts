@@ -15,11 +15,12 @@ export interface ParsedCostExplorerCsv {
  * (`YYYY-MM-DD`) or month. `($)` columns are cost in USD; any other `(unit)` suffix is usage in that
  * unit. The transposed layout (months as columns, groups as rows) is read too.
  */
-export async function parseCostExplorerCsv(path: string): Promise<ParsedCostExplorerCsv> {
-  const {header, rows} = await readSmallCsv(path)
+export async function parseCostExplorerCsv(readPath: string, path = readPath): Promise<ParsedCostExplorerCsv> {
+  const {header, rows} = await readSmallCsv(readPath, path)
   const dimension = header[0] ?? ''
   const groups = header.slice(1).map((name, i) => ({column: i + 1, ...splitSuffix(name)}))
   const transposed = groups.length > 0 && groups.filter((g) => !/^total/i.test(g.name)).every((g) => parseMonthName(g.name) !== undefined)
+  refuseUngrouped(path, groups, rows, transposed)
   const out: UsageRow[] = []
   const push = (day: string, group: string, suffix: string, value: number) => {
     const isCost = suffix === '$'
@@ -69,6 +70,23 @@ export async function parseCostExplorerCsv(path: string): Promise<ParsedCostExpl
   }
   if (out.length === 0) throw new BillwatchError('E_EMPTY', 'no values after the header', {file: path})
   return {lineItems: rows.length, rows: out}
+}
+
+const DAILY_BY_USAGE_TYPE = 'in Cost Explorer choose Granularity "Daily" and Group by "Usage type" (filter Usage type group "EC2: Data Transfer - Internet (Out)"), then Download CSV'
+
+/**
+ * A download without a usage grouping (only `Total costs($)`) or without day rows (only the total
+ * row) holds no daily usage per usage type, so no egress step can be found in it: say what it holds.
+ */
+function refuseUngrouped(path: string, groups: Array<{name: string}>, rows: Array<{fields: string[]}>, transposed: boolean): void {
+  const days = rows.map((r) => parseDay((r.fields[0] ?? '').trim())).filter((d): d is string => d !== undefined).sort()
+  const span = days.length === 0 ? 'for the whole period it was run for' : `per ${days.some((d) => !d.endsWith('-01')) ? 'day' : 'month'}, ${days[0]} to ${days.at(-1)}`
+  if (groups.every((g) => /^total/i.test(g.name))) {
+    throw new BillwatchError('E_FORMAT', `a Cost Explorer download without a grouping: it holds only the total cost of every service ${span}, no usage type, so no egress step can be found in it`, {file: path, suggestions: [DAILY_BY_USAGE_TYPE]})
+  }
+  if (days.length === 0 && !transposed) {
+    throw new BillwatchError('E_FORMAT', `a Cost Explorer download without days: it holds one total per group for the whole period (${groups.filter((g) => !/^total/i.test(g.name)).slice(0, 3).map((g) => g.name).join(', ')}…), so no daily step can be found in it`, {file: path, suggestions: [DAILY_BY_USAGE_TYPE]})
+  }
 }
 
 function splitSuffix(name: string): {name: string; suffix: string} {

@@ -10,8 +10,8 @@ export interface CsvRow {
   fields: string[]
 }
 
-export async function readSmallCsv(path: string): Promise<{header: string[]; rows: CsvRow[]}> {
-  const text = (await readFile(path, 'utf8')).replace(/^\uFEFF/, '')
+export async function readSmallCsv(readPath: string, path = readPath): Promise<{header: string[]; rows: CsvRow[]}> {
+  const text = (await readFile(readPath, 'utf8')).replace(/^\uFEFF/, '')
   const parsed = Papa.parse<string[]>(text, {header: false, skipEmptyLines: false})
   const all = parsed.data
   if (all.length === 0 || (all[0] ?? []).every((f) => f.trim() === '')) {

@@ -1,5 +1,6 @@
 import {existsSync, readdirSync, statSync} from 'node:fs'
-import {readFile} from 'node:fs/promises'
+import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'
 
 import type {ProgressCallback} from '../cli/progress.js'
@@ -11,6 +12,7 @@ import {combineFingerprints, type Fingerprint, fingerprintFile} from './fingerpr
 import {type Container, type FormatKind, sniffFile} from './sniff.js'
 import {parseUsageReport} from './usage-report.js'
 import {appendRows, commitStaged, createStaging, type Family, findSourceByHash, type SourceMeta} from './write.js'
+import {extractZip} from './zip.js'
 
 export {FORMAT_KINDS, type FormatKind} from './sniff.js'
 
@@ -51,6 +53,7 @@ const FAMILY: Record<FormatKind, Family> = {
   'cur1': 'cur',
   'cur1-manifest': 'cur',
   'cur2': 'cur',
+  'dbr': 'dbr',
   'focus': 'focus',
   'usage-report': 'usage-report',
 }
@@ -148,12 +151,21 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
     bytes: 0, container: sniffed.container, contentHash: '', family: FAMILY[sniffed.kind], format: sniffed.kind,
     lineItems: 0, path, scope: 'listed',
   }
+  // A zipped export is read from a temporary copy of its CSV; errors still name the zip.
+  const unzipped = sniffed.container === 'csv.zip' ? await mkdtemp(join(tmpdir(), 'billwatch-zip-')) : undefined
   try {
+    if (unzipped) {
+      const member = join(unzipped, 'export.csv')
+      await extractZip(path, member)
+      parts = parts.map((part) => ({...part, container: 'csv', readPath: member}))
+    }
     await stage(store, sniffed.kind, parts, meta, manifestPeriod)
   } catch (error) {
     // A truncated .gz can also surface as a malformed last row: the gzip verdict is the truer one.
     await hashing
     throw error
+  } finally {
+    if (unzipped) await rm(unzipped, {force: true, recursive: true})
   }
   const {bytes, hash: contentHash} = await hashing
   Object.assign(meta, {bytes, contentHash})
@@ -192,18 +204,21 @@ interface Part {
   columns: string[]
   container: Container
   kind: FormatKind
+  /** Where the bytes are read from, when not `path` (a zip's member, extracted). */
+  readPath?: string
 }
 
 /** Fills the staging table from the file(s) and sets the source's cover and line-item count. */
 async function stage(store: Store, kind: FormatKind, parts: Part[], meta: SourceMeta, manifestPeriod?: {start: string; end: string}): Promise<void> {
+  const readPath = parts[0]?.readPath ?? meta.path
   if (kind === 'usage-report') {
-    const parsed = await parseUsageReport(meta.path)
+    const parsed = await parseUsageReport(readPath, meta.path)
     await appendRows(store, parsed.rows)
     Object.assign(meta, {coverEnd: parsed.coverEnd, coverStart: parsed.coverStart, lineItems: parsed.lineItems})
     return
   }
   if (kind === 'cost-explorer-csv') {
-    const parsed = await parseCostExplorerCsv(meta.path)
+    const parsed = await parseCostExplorerCsv(readPath, meta.path)
     await appendRows(store, parsed.rows)
     meta.lineItems = parsed.lineItems
     return
@@ -211,12 +226,13 @@ async function stage(store: Store, kind: FormatKind, parts: Part[], meta: Source
   let billingStart: null | string = manifestPeriod?.start ?? null
   let billingEnd: null | string = manifestPeriod?.end ?? null
   for (const part of parts) {
-    const scan = await stageColumnar(store, part.path, part.kind, part.container, part.columns)
+    const scan = await stageColumnar(store, part.path, part.kind, part.container, part.columns, part.readPath)
     meta.lineItems += scan.lineItems
     billingStart ??= scan.billingStart
     billingEnd ??= scan.billingEnd
+    meta.costBasis ??= scan.costBasis
   }
-  // CUR and FOCUS restate the whole billing period each time they are delivered.
+  // CUR, FOCUS and the DBR restate the whole billing period each time they are delivered.
   if (billingStart && billingEnd) {
     Object.assign(meta, {billingPeriod: `${billingStart}/${billingEnd}`, coverEnd: billingEnd, coverStart: billingStart, scope: 'all'})
   }

@@ -5,12 +5,15 @@ import Papa from 'papaparse'
 
 import {BillwatchError} from '../errors.js'
 import {unopenableFile} from '../util/files.js'
+import {isDbrHeader} from './dbr.js'
+import {refuseForeignExport} from './refusals.js'
+import {zipHead} from './zip.js'
 
 /** What billwatch can ingest. `kind` is the export; `container` how its bytes are packed. */
-export type FormatKind = 'cost-explorer-csv' | 'cur1' | 'cur1-manifest' | 'cur2' | 'focus' | 'usage-report'
-export type Container = 'csv' | 'csv.gz' | 'json' | 'parquet'
+export type FormatKind = 'cost-explorer-csv' | 'cur1' | 'cur1-manifest' | 'cur2' | 'dbr' | 'focus' | 'usage-report'
+export type Container = 'csv' | 'csv.gz' | 'csv.zip' | 'json' | 'parquet'
 
-export const FORMAT_KINDS: FormatKind[] = ['usage-report', 'cur1', 'cur1-manifest', 'cur2', 'focus', 'cost-explorer-csv']
+export const FORMAT_KINDS: FormatKind[] = ['usage-report', 'cur1', 'cur1-manifest', 'cur2', 'focus', 'dbr', 'cost-explorer-csv']
 
 export interface Sniffed {
   kind: FormatKind
@@ -39,7 +42,11 @@ export async function sniffFile(path: string, parquetColumns: (path: string) => 
     return {columns, container: 'parquet', kind: forced ?? classifyColumns(path, columns, 1)}
   }
   if (magic === '504b0304') {
-    throw new BillwatchError('E_FORMAT', 'zip archive', {expected: 'the CSV inside it (unzip it first) or a .csv.gz/Parquet export', file: path})
+    // The DBR (and CUR 1.0 when asked for ZIP) came as a zip of one CSV.
+    const inner = await zipHead(path)
+    if (inner.trim().length === 0) throw new BillwatchError('E_EMPTY', 'zip archive holds an empty file', {file: path})
+    if (looksBinary(Buffer.from(inner.slice(0, 8192)))) throw new BillwatchError('E_FORMAT', 'zip archive of a binary file', {expected: 'a zip of one CSV export', file: path})
+    return classifyText(path, inner, 'csv.zip', forced)
   }
   if (['d4c3b2a1', 'a1b2c3d4', '4d3cb2a1', 'a1b23c4d', '0a0d0d0a'].includes(magic)) {
     throw new BillwatchError('E_FORMAT', 'this is a packet capture, not a billing export', {file: path, suggestions: [`billwatch pcap ${path}`]})
@@ -69,14 +76,19 @@ function classifyText(path: string, text: string, container: Container, forced?:
 /** Header names that identify each export (../shared/research/formats.md §0). */
 export function classifyColumns(path: string, columns: string[], line: number): FormatKind {
   const set = new Set(columns)
+  const lower = new Set(columns.map((c) => c.toLowerCase()))
   if (set.has('UsageType') && set.has('StartTime')) return 'usage-report'
+  // Oracle's native reports also name columns lineItem/…: named before they pass for CUR 1.0.
+  refuseForeignExport(path, columns)
   if (columns.some((c) => c.startsWith('lineItem/'))) return 'cur1'
-  if (set.has('ChargePeriodStart') && set.has('BilledCost')) return 'focus'
+  // Any case: a Glue crawler lower-cases FOCUS names.
+  if (lower.has('chargeperiodstart') && (lower.has('billedcost') || lower.has('effectivecost'))) return 'focus'
   // CUR 2.0 and CUR 1.0 Athena/Parquet share snake_case names; both are read the same way.
   if (set.has('line_item_usage_start_date')) return 'cur2'
+  if (isDbrHeader(columns)) return 'dbr'
   if (columns.length >= 2 && /\(.+\)$/.test(columns.at(-1) ?? '') && columns.slice(1).every((c) => /\(.+\)$/.test(c))) return 'cost-explorer-csv'
   throw new BillwatchError('E_HEADER', 'unknown header', {
-    expected: 'a legacy Usage Report (Service, Operation, UsageType, …), CUR 1.0 (lineItem/…), CUR 2.0 (line_item_…), FOCUS (ChargePeriodStart, BilledCost, …) or Cost Explorer CSV header',
+    expected: 'a legacy Usage Report (Service, Operation, UsageType, …), CUR 1.0 (lineItem/…), CUR 2.0 (line_item_…), FOCUS (ChargePeriodStart, BilledCost, …), Detailed Billing Report (InvoiceID, PayerAccountId, LinkedAccountId, RecordType, …) or Cost Explorer CSV header',
     file: path,
     got: columns.slice(0, 4).join(','),
     line,

@@ -19,8 +19,8 @@ export interface ParsedUsageReport {
  * GMT times `MM/DD/YY HH:MM:SS`, `*-Bytes` values in bytes. Quirks handled: spaces in the header,
  * quoted thousands separators, spreadsheet dates `M/D/YYYY H:MM`, rows of only commas.
  */
-export async function parseUsageReport(path: string): Promise<ParsedUsageReport> {
-  const {header, rows} = await readSmallCsv(path)
+export async function parseUsageReport(readPath: string, path = readPath): Promise<ParsedUsageReport> {
+  const {header, rows} = await readSmallCsv(readPath, path)
   const index = new Map(header.map((name, i) => [name, i]))
   for (const name of REQUIRED) {
     if (!index.has(name)) throw new BillwatchError('E_HEADER', 'missing required column', {field: name, file: path, line: 1})

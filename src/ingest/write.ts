@@ -19,9 +19,13 @@ export interface UsageRow {
   unit: null | string
   cost: null | number
   currency: null | string
+  /** 'AWS' when absent: every source but FOCUS is AWS's. */
+  provider?: null | string
+  /** Public on-demand (list) cost beside `cost`, when the export states it. */
+  listCost?: null | number
 }
 
-export type Family = 'cloudwatch' | 'cost-explorer-api' | 'cost-explorer-csv' | 'cur' | 'focus' | 'usage-report'
+export type Family = 'cloudwatch' | 'cost-explorer-api' | 'cost-explorer-csv' | 'cur' | 'dbr' | 'focus' | 'usage-report'
 
 export interface SourceMeta {
   path: string
@@ -43,6 +47,8 @@ export interface SourceMeta {
   coverEnd?: string
   billingPeriod?: string
   lineItems: number
+  /** Which of the export's cost columns `cost` holds (e.g. FOCUS EffectiveCost), said with every cost shown. */
+  costBasis?: string
 }
 
 export interface CommitOutcome {
@@ -55,19 +61,29 @@ export interface CommitOutcome {
 }
 
 export const STAGING_TABLE = 'staged_usage'
+export const STAGED_CHARGES = 'staged_charges'
 
-/** A fresh per-file staging table; parsers fill it, `commitStaged` normalizes it into the store. */
+/**
+ * Fresh per-file staging tables; parsers fill them, `commitStaged` normalizes them into the store.
+ * usage_base is set only where the parser knows it (another provider's internet egress); AWS usage
+ * types are parsed on commit.
+ */
 export async function createStaging(store: Store): Promise<void> {
   await store.run(`CREATE OR REPLACE TEMP TABLE ${STAGING_TABLE} (
     day DATE NOT NULL, account VARCHAR, region VARCHAR, service VARCHAR, usage_type VARCHAR NOT NULL,
-    operation VARCHAR, resource_id VARCHAR, amount DOUBLE, unit VARCHAR, cost DOUBLE, currency VARCHAR)`)
+    operation VARCHAR, resource_id VARCHAR, amount DOUBLE, unit VARCHAR, cost DOUBLE, currency VARCHAR,
+    provider VARCHAR NOT NULL DEFAULT 'AWS', usage_base VARCHAR, list_cost DOUBLE)`)
+  await store.run(`CREATE OR REPLACE TEMP TABLE ${STAGED_CHARGES} (
+    day DATE NOT NULL, provider VARCHAR NOT NULL DEFAULT 'AWS', account VARCHAR, region VARCHAR, service VARCHAR,
+    category VARCHAR NOT NULL, cost DOUBLE, list_cost DOUBLE, currency VARCHAR)`)
 }
 
 const APPEND_BATCH = 500
 
 export async function appendRows(store: Store, rows: UsageRow[]): Promise<void> {
-  await insertValues(store, `INSERT INTO ${STAGING_TABLE}`, rows.map((row) => [
+  await insertValues(store, `INSERT INTO ${STAGING_TABLE} (day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency, provider, list_cost)`, rows.map((row) => [
     row.day, row.account, row.region, row.service, row.usageType, row.operation, row.resourceId, row.amount, row.unit, row.cost, row.currency,
+    row.provider ?? 'AWS', row.listCost ?? null,
   ]))
 }
 
@@ -101,9 +117,9 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
   const coverEnd = source.coverEnd ?? span?.after ?? null
 
   const inserted = await store.one<{id: number}>(
-    `INSERT INTO sources (path, format, family, content_hash, bytes, cover_start, cover_end, scope, billing_period, line_items)
-     VALUES ($1, $2, $3, $4, $5, $6::DATE, $7::DATE, $8, $9, $10) RETURNING id`,
-    [source.path, `${source.format}`, source.family, source.contentHash, source.bytes, coverStart, coverEnd, source.scope, source.billingPeriod ?? null, source.lineItems],
+    `INSERT INTO sources (path, format, family, content_hash, bytes, cover_start, cover_end, scope, billing_period, line_items, cost_basis)
+     VALUES ($1, $2, $3, $4, $5, $6::DATE, $7::DATE, $8, $9, $10, $11) RETURNING id`,
+    [source.path, `${source.format}`, source.family, source.contentHash, source.bytes, coverStart, coverEnd, source.scope, source.billingPeriod ?? null, source.lineItems, source.costBasis ?? null],
   )
   if (!inserted) throw new BillwatchError('E_STORE', `could not record source ${source.path}`)
   const sourceId = inserted.id
@@ -121,23 +137,39 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
     // An account-less source (legacy report) restates whatever account the older rows name.
     const accounts = `AND (u.account IS NULL OR NOT EXISTS (SELECT 1 FROM ${STAGING_TABLE} WHERE account IS NOT NULL)
                        OR u.account IN (SELECT DISTINCT account FROM ${STAGING_TABLE} WHERE account IS NOT NULL))`
+    // A FOCUS file of one provider restates that provider only (one file may hold several).
+    const providers = `AND coalesce(u.provider, 'AWS') IN (SELECT provider FROM ${STAGING_TABLE} UNION SELECT provider FROM ${STAGED_CHARGES})`
     const where = `u.day >= $1::DATE AND u.day < $2::DATE
-      AND u.source_id IN (SELECT id FROM sources WHERE family = $3 AND id NOT IN (${others.join(", ")})) ${listed} ${resources} ${accounts}`
+      AND u.source_id IN (SELECT id FROM sources WHERE family = $3 AND id NOT IN (${others.join(", ")})) ${listed} ${resources} ${accounts} ${providers}`
     replacedRows = await store.run(`DELETE FROM usage_daily u WHERE ${where}`, [coverStart, coverEnd, source.family])
+    // Only sources that restate everything (CUR, FOCUS, DBR) carry charges, so only they replace them.
+    if (source.scope === 'all') {
+      await store.run(
+        `DELETE FROM charges_daily u WHERE ${where}`,
+        [coverStart, coverEnd, source.family],
+      )
+    }
   }
 
   // Every staged row joins its staged_types row, so the inserted rows span the staged days.
+  // AWS usage types are parsed (staged_types); another provider's rows keep their own base and region.
   const rows = await store.run(
-    `INSERT INTO usage_daily
+    `INSERT INTO usage_daily (source_id, day, account, region, service, usage_type, usage_base, operation, resource_id, amount, unit, cost, currency, provider, list_cost)
      SELECT $1 AS source_id, s.day, s.account,
             coalesce(t.prefix_region, s.region, t.default_region) AS region,
-            s.service, s.usage_type, t.base AS usage_base, s.operation, s.resource_id,
-            ${total(`CASE WHEN t.base LIKE '%Bytes' AND s.unit IN ('GB', 'GiB') THEN s.amount * ${BYTES_PER_GB} ELSE s.amount END`)} AS amount,
-            CASE WHEN t.base LIKE '%Bytes' AND s.unit IN ('GB', 'GiB', 'bytes') THEN 'bytes'
+            s.service, s.usage_type, coalesce(s.usage_base, t.base, s.usage_type) AS usage_base, s.operation, s.resource_id,
+            ${total(`CASE WHEN coalesce(s.usage_base, t.base) LIKE '%Bytes' AND s.unit IN ('GB', 'GiB') THEN s.amount * ${BYTES_PER_GB} ELSE s.amount END`)} AS amount,
+            CASE WHEN coalesce(s.usage_base, t.base) LIKE '%Bytes' AND s.unit IN ('GB', 'GiB', 'bytes') THEN 'bytes'
                  WHEN s.unit IN ('Hrs', 'Hours', 'hours') THEN 'hours' ELSE s.unit END AS unit,
-            ${total('s.cost')} AS cost, s.currency
-     FROM ${STAGING_TABLE} s JOIN staged_types t ON coalesce(t.service, '') = coalesce(s.service, '') AND t.usage_type = s.usage_type
+            ${total('s.cost')} AS cost, s.currency, s.provider, ${total('s.list_cost')} AS list_cost
+     FROM ${STAGING_TABLE} s LEFT JOIN staged_types t
+       ON s.provider = 'AWS' AND coalesce(t.service, '') = coalesce(s.service, '') AND t.usage_type = s.usage_type
      ${options.daily ? '' : 'GROUP BY ALL'}`,
+    [sourceId],
+  )
+  await store.run(
+    `INSERT INTO charges_daily (source_id, day, provider, account, region, service, category, cost, list_cost, currency)
+     SELECT $1, day, provider, account, region, service, category, sum(cost), sum(list_cost), currency FROM ${STAGED_CHARGES} GROUP BY ALL`,
     [sourceId],
   )
   return {days: span?.days ?? 0, firstDay: span?.first ?? null, lastDay: span?.last ?? null, replacedRows, rows, sourceId}
@@ -184,7 +216,7 @@ export async function writeUsage(store: Store, source: SourceMeta, rows: UsageRo
 /** The few hundred distinct usage types of a file, parsed once in JS (src/aws/usage-types.ts). */
 async function normalizeUsageTypes(store: Store): Promise<void> {
   const distinct = await store.all<{service: null | string; usage_type: string}>(
-    `SELECT DISTINCT service, usage_type FROM ${STAGING_TABLE}`,
+    `SELECT DISTINCT service, usage_type FROM ${STAGING_TABLE} WHERE provider = 'AWS'`,
   )
   await store.run(`CREATE OR REPLACE TEMP TABLE staged_types (service VARCHAR, usage_type VARCHAR, base VARCHAR, prefix_region VARCHAR, default_region VARCHAR)`)
   await insertValues(store, 'INSERT INTO staged_types', distinct.map((row) => {

@@ -1,7 +1,7 @@
 /** The alert a new step sends: a subject line and a short narrative a person can act on. */
 import type {Step} from '../anomalies/types.js'
 import type {DayRange} from '../aws/window.js'
-import {formatBytes, formatRatio, formatUsd} from '../cli/format.js'
+import {formatBytes, formatMoney, formatRatio} from '../cli/format.js'
 
 export interface Alert {
   /** SNS subjects: ASCII, at most 100 characters. */
@@ -25,12 +25,13 @@ function line(step: Step): string {
  */
 export function alertFor(steps: [Step, ...Step[]], context: {window: DayRange; newestDay: string; topChange?: null | {reason: string; score: number}}): Alert {
   const [head] = steps
-  const monthly = steps.reduce((max, s) => Math.max(max, s.monthlyCostUsd), 0)
+  const monthly = steps.reduce((max, s) => Math.max(max, s.monthlyCost), 0)
+  const currency = head.currency
   const yearly = monthly * 12
   const costStep = steps.map((s) => s.costStepDate).find((d) => d !== null)
   const subject = `billwatch: ${head.usageType} ${head.direction} ${formatRatio(head.ratio)} from ${head.date}${head.resourceId === null ? '' : ` (${head.resourceId})`}`.slice(0, 100)
   const cost = monthly > 0
-    ? `At the new level this costs about ${formatUsd(monthly)}/month (${formatUsd(yearly)}/year) more${costStep ? `, billed from ${costStep}` : ''}.`
+    ? `At the new level this costs about ${formatMoney(monthly, currency)}/month (${formatMoney(yearly, currency)}/year) more${costStep ? `, billed from ${costStep}` : ''}.`
     : 'At the new level this costs nothing extra yet (within the free allowance or not priced).'
   const message = [
     'A new step in AWS usage (billwatch daily watch):',

@@ -44,7 +44,9 @@ export interface WatchAlert {
   usageType: string
   resourceId: null | string
   ratio: number
-  monthlyCostUsd: number
+  /** What the new level costs per month, in `currency`. */
+  monthlyCost: number
+  currency: string
   messageId: null | string
   /** The best-ranked CloudTrail change of the step's window, as one sentence (with cloudtrail on). */
   topChange?: null | string
@@ -69,6 +71,8 @@ export async function runWatch(config: WatchConfig): Promise<WatchReport> {
   const set: SeriesSet = {
     byResource: [],
     byUsageType: usageTypes.length > 1 ? usageTypes.map((t) => seriesOf(t, null, egressRows.filter((r) => r.usageType === t))) : [],
+    costBases: ['Cost Explorer: UnblendedCost'],
+    currencies: [...new Set(egressRows.filter((r) => r.cost !== null).map((r) => r.currency ?? 'USD'))],
     total: seriesOf(EGRESS, null, egressRows),
     usageTypes,
   }
@@ -100,7 +104,7 @@ export async function runWatch(config: WatchConfig): Promise<WatchReport> {
     const messageId = published.MessageId ?? null
     for (const step of group) {
       alerts.push({
-        date: step.date, messageId, monthlyCostUsd: step.monthlyCostUsd, ratio: step.ratio, resourceId: step.resourceId, usageType: step.usageType,
+        currency: step.currency, date: step.date, messageId, monthlyCost: step.monthlyCost, ratio: step.ratio, resourceId: step.resourceId, usageType: step.usageType,
         ...(config.cloudtrail ? {topChange: topChange?.reason ?? null} : {}),
       })
     }
@@ -133,12 +137,13 @@ async function topCloudChange(step: Step, connection: AwsConnection): Promise<Ca
 function seriesOf(usageType: string, resourceId: null | string, rows: UsageRow[]): DailySeries {
   const byDay = new Map<string, DailyPoint>()
   for (const row of rows) {
-    const point = byDay.get(row.day) ?? {costUsd: null, day: row.day, value: 0}
+    const point = byDay.get(row.day) ?? {cost: null, day: row.day, value: 0}
     point.value += row.amount ?? 0
-    if (row.cost !== null) point.costUsd = (point.costUsd ?? 0) + row.cost
+    if (row.cost !== null) point.cost = (point.cost ?? 0) + row.cost
     byDay.set(row.day, point)
   }
-  return {points: [...byDay.values()].sort((a, b) => a.day.localeCompare(b.day)), resourceId, unit: 'bytes', usageType}
+  const currencies = [...new Set(rows.filter((r) => r.cost !== null).map((r) => r.currency ?? 'USD'))]
+  return {currency: currencies.length === 1 ? (currencies[0] as string) : null, points: [...byDay.values()].sort((a, b) => a.day.localeCompare(b.day)), resourceId, unit: 'bytes', usageType}
 }
 
 /** Steps within `days` of each other are one event (e.g. two regions' usage types the same day): one alert. */

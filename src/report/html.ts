@@ -127,14 +127,18 @@ export function renderReport(gathered: Evidence): RenderedReport {
     sections.push(section('capture', 'Who the traffic goes to (packet capture)', missingNote(['capture'], 'no packet capture.')))
   }
 
-  const remedies = [
-    '<h3>Rate limiting: what the capture would have cost</h3>',
-    remediation.rateLimiting.length > 0 ? rateLimitTable(remediation.rateLimiting, capture?.ntp.rateLimiting) : missingNote(['capture'], 'no replay of the capture through the rate limiters.'),
-    '<h3>Configuration</h3>',
-    snippetsHtml(remediation.snippets),
-    '<h3>The pool and the devices</h3>',
-    `<ul>${remediation.advice.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`,
-  ]
+  // NTP remedies only with NTP evidence (explain/remediation.ts); otherwise what the evidence does support.
+  const remedies = remediation.ntpEvidence.length === 0
+    ? [`<ul>${remediation.other.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`]
+    : [
+        `<p class="note">${escapeHtml(`NTP remedies, because ${remediation.ntpEvidence.join('; ')}.`)}</p>`,
+        '<h3>Rate limiting: what the capture would have cost</h3>',
+        remediation.rateLimiting.length > 0 ? rateLimitTable(remediation.rateLimiting, capture?.ntp.rateLimiting) : missingNote(['capture'], 'no replay of the capture through the rate limiters.'),
+        '<h3>Configuration</h3>',
+        snippetsHtml(remediation.snippets),
+        '<h3>The pool and the devices</h3>',
+        `<ul>${remediation.advice.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`,
+      ]
   sections.push(section('remedies', 'What to do', remedies.join('\n')))
   sections.push(section('probe', 'Does the server answer anyone? (probe)', probe ? probeTable(probe) : missingNote(['probe'], 'no probe result.')))
   sections.push(

@@ -1,6 +1,6 @@
 /** The report's HTML tables, one function per kind of evidence. Every cell is escaped; figures use src/cli/format.ts. */
 import type {Step} from '../anomalies/types.js'
-import {formatAmount, formatBytes, formatCount, formatCountOf, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {formatAmount, formatBytes, formatCount, formatCountOf, formatRatio, formatMoney, formatShare, formatUsd} from '../cli/format.js'
 import {sourcesOf} from '../correlate/cloud.js'
 import type {CorrelatedStep} from '../correlate/types.js'
 import type {BillEvidence, SymmetryEvidence} from '../explain/evidence.js'
@@ -57,8 +57,8 @@ export function stepsTable(steps: Step[]): string {
       formatRatio(s.ratio),
       formatShare(s.confidence, 0),
       s.costStepDate ?? '—',
-      formatUsd(s.monthlyCostUsd),
-      formatUsd(s.yearlyCostUsd),
+      formatMoney(s.monthlyCost, s.currency),
+      formatMoney(s.yearlyCost, s.currency),
     ]),
     {id: 'steps-table'},
   )
@@ -213,8 +213,8 @@ export function behaviourTables(ntp: NtpReport): string {
 export function billTables(bill: BillEvidence): string {
   const head = keyValueTable(
     [
-      ['the step adds per month', formatUsd(bill.monthlyDeltaUsd)],
-      ['the step adds per year', formatUsd(bill.yearlyDeltaUsd)],
+      ['the step adds per month', formatMoney(bill.monthlyDelta, bill.currency)],
+      ['the step adds per year', formatMoney(bill.yearlyDelta, bill.currency)],
       ['first day it costs money', bill.costStepDate ?? '—'],
       ['priced with', bill.pricing],
     ],

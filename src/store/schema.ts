@@ -77,16 +77,42 @@ export const MIGRATIONS: Migration[] = [
     ],
     version: 2,
   },
+  {
+    statements: [
+      // Every provider's rows (FOCUS from Azure, Google Cloud, Oracle …); rows before this are AWS.
+      `ALTER TABLE usage_daily ADD COLUMN provider VARCHAR DEFAULT 'AWS'`,
+      // The list (public, on-demand) price beside the cost actually charged (cost).
+      `ALTER TABLE usage_daily ADD COLUMN list_cost DOUBLE`,
+      // Which column of the export cost holds, in words a user can check against the file.
+      `ALTER TABLE sources ADD COLUMN cost_basis VARCHAR`,
+      // Charges that are not usage (Credit, Tax, Purchase, Adjustment, fees, corrections of earlier
+      // periods): kept as cost, per day, provider and currency, never in a usage series.
+      `CREATE TABLE charges_daily (
+        source_id INTEGER NOT NULL,
+        day DATE NOT NULL,
+        provider VARCHAR,
+        account VARCHAR,
+        region VARCHAR,
+        service VARCHAR,
+        category VARCHAR NOT NULL,
+        cost DOUBLE,
+        list_cost DOUBLE,
+        currency VARCHAR
+      )`,
+    ],
+    version: 3,
+  },
 ]
 
 /** Families rank the formats by richness: when two families hold the same day and usage type, the richer wins. */
 export const FAMILY_RANK: Record<string, number> = {
   'cur': 1,
   'focus': 2,
-  'cost-explorer-api': 3,
-  'usage-report': 4,
-  'cloudwatch': 5,
-  'cost-explorer-csv': 6,
+  'dbr': 3,
+  'cost-explorer-api': 4,
+  'usage-report': 5,
+  'cloudwatch': 6,
+  'cost-explorer-csv': 7,
 }
 
 /**
@@ -99,6 +125,6 @@ export const USAGE_VIEW = `CREATE OR REPLACE VIEW usage AS
       CASE s.family ${Object.entries(FAMILY_RANK).map(([f, r]) => `WHEN '${f}' THEN ${r}`).join(' ')} ELSE 99 END AS family_rank
     FROM usage_daily u JOIN sources s ON s.id = u.source_id
   ), best AS (
-    SELECT day, usage_type, min(family_rank) AS family_rank FROM tagged GROUP BY day, usage_type
+    SELECT day, provider, usage_type, min(family_rank) AS family_rank FROM tagged GROUP BY day, provider, usage_type
   )
-  SELECT t.* EXCLUDE (family_rank) FROM tagged t JOIN best b USING (day, usage_type, family_rank)`
+  SELECT t.* EXCLUDE (family_rank) FROM tagged t JOIN best b USING (day, provider, usage_type, family_rank)`

@@ -1,5 +1,13 @@
 import type {Store} from './index.js'
 
+/** An amount in the currency the export billed it in (never converted, never added across currencies). */
+export interface Money {
+  currency: null | string
+  cost: number
+  /** The list (public on-demand) cost beside it, where the export states one. */
+  listCost: null | number
+}
+
 export interface SourceStatus {
   id: number
   path: string
@@ -12,19 +20,38 @@ export interface SourceStatus {
   days: number
   lineItems: number
   billingPeriod: null | string
-  /** Totals of the rows still in effect: bytes of data transfer, USD of cost. */
+  /** Providers of the rows still in effect (AWS, Microsoft, Google Cloud, Oracle …). */
+  providers: string[]
+  /** Totals of the rows still in effect: bytes of data transfer. */
   amountBytes: number
-  costUsd: number
+  /** Usage cost of those rows when they are in one currency (else null; see costs). */
+  cost: null | number
+  currency: null | string
+  /** Usage cost per currency. */
+  costs: Money[]
+  /** Which cost column of the export `cost` is (e.g. FOCUS EffectiveCost), null for exports without cost. */
+  costBasis: null | string
   /** Every row of this source was replaced by a newer export of the same period. */
   superseded: boolean
 }
 
 export interface UsageTypeStatus {
+  provider: string
   usageType: string
   unit: null | string
   days: number
   amount: number
-  costUsd: null | number
+  cost: null | number
+  currency: null | string
+}
+
+/** Charges that are not usage (Credit, Tax, Purchase, Adjustment, fees, corrections), per provider. */
+export interface ChargeStatus {
+  provider: string
+  category: string
+  days: number
+  cost: number
+  currency: null | string
 }
 
 export interface StoreStatus {
@@ -35,51 +62,76 @@ export interface StoreStatus {
   days: number
   sources: SourceStatus[]
   usageTypes: UsageTypeStatus[]
-  totals: {amountBytes: number; costUsd: number}
+  charges: ChargeStatus[]
+  totals: {amountBytes: number; costs: Money[]}
 }
 
 /** What the store holds. Totals and usage types count each day once (the `usage` view), as every analysis does. */
 export async function storeStatus(store: Store): Promise<StoreStatus> {
   const sources = await store.all<Record<string, any>>(
     `SELECT s.id, s.path, s.format, s.content_hash, strftime(s.ingested_at, '%Y-%m-%dT%H:%M:%SZ') AS ingested_at,
-            s.billing_period, s.line_items,
+            s.billing_period, s.line_items, s.cost_basis,
             strftime(min(u.day), '%Y-%m-%d') AS first_day, strftime(max(u.day), '%Y-%m-%d') AS last_day,
             count(DISTINCT u.day) AS days, count(u.day) AS rows,
-            coalesce(sum(u.amount) FILTER (WHERE u.unit = 'bytes'), 0) AS bytes, coalesce(sum(u.cost), 0) AS cost
+            list(DISTINCT u.provider ORDER BY u.provider) FILTER (WHERE u.provider IS NOT NULL) AS providers,
+            coalesce(sum(u.amount) FILTER (WHERE u.unit = 'bytes'), 0) AS bytes
      FROM sources s LEFT JOIN usage_daily u ON u.source_id = s.id
      GROUP BY ALL ORDER BY s.id`,
   )
+  const sourceCosts = await store.all<{source_id: number; currency: null | string; cost: number; list_cost: null | number}>(
+    `SELECT source_id, currency, sum(cost) AS cost, sum(list_cost) AS list_cost FROM usage_daily WHERE cost IS NOT NULL GROUP BY ALL ORDER BY ALL`,
+  )
   const usageTypes = await store.all<Record<string, any>>(
-    `SELECT usage_type, any_value(unit) AS unit, count(DISTINCT day) AS days, coalesce(sum(amount), 0) AS amount,
-            CASE WHEN count(cost) = 0 THEN NULL ELSE sum(cost) END AS cost
-     FROM usage GROUP BY usage_type ORDER BY usage_type`,
+    `SELECT coalesce(provider, 'AWS') AS provider, usage_type, currency, any_value(unit) AS unit, count(DISTINCT day) AS days,
+            coalesce(sum(amount), 0) AS amount, CASE WHEN count(cost) = 0 THEN NULL ELSE sum(cost) END AS cost
+     FROM usage GROUP BY ALL ORDER BY provider, usage_type, currency`,
+  )
+  const charges = await store.all<Record<string, any>>(
+    `SELECT coalesce(provider, 'AWS') AS provider, category, currency, count(DISTINCT day) AS days, coalesce(sum(cost), 0) AS cost
+     FROM charges_daily GROUP BY ALL ORDER BY provider, category, currency`,
   )
   const range = await store.one<Record<string, any>>(
     `SELECT strftime(min(day), '%Y-%m-%d') AS first_day, strftime(max(day), '%Y-%m-%d') AS last_day, count(DISTINCT day) AS days,
-            coalesce(sum(amount) FILTER (WHERE unit = 'bytes'), 0) AS bytes, coalesce(sum(cost), 0) AS cost FROM usage`,
+            coalesce(sum(amount) FILTER (WHERE unit = 'bytes'), 0) AS bytes FROM usage`,
   )
+  const totals = await store.all<{currency: null | string; cost: number; list_cost: null | number}>(
+    `SELECT currency, sum(cost) AS cost, sum(list_cost) AS list_cost FROM usage WHERE cost IS NOT NULL GROUP BY ALL ORDER BY ALL`,
+  )
+  const money = (rows: Array<{currency: null | string; cost: number; list_cost: null | number}>): Money[] =>
+    rows.map((r) => ({cost: r.cost, currency: r.currency ?? null, listCost: r.list_cost ?? null}))
   return {
+    charges: charges.map((c) => ({category: c.category, cost: c.cost, currency: c.currency ?? null, days: c.days, provider: c.provider})),
     days: range?.days ?? 0,
     firstDay: range?.first_day ?? null,
     lastDay: range?.last_day ?? null,
     schemaVersion: await store.schemaVersion(),
-    sources: sources.map((s) => ({
-      amountBytes: s.bytes,
-      billingPeriod: s.billing_period ?? null,
-      contentHash: s.content_hash,
-      costUsd: s.cost,
-      days: s.days,
-      firstDay: s.first_day ?? null,
-      format: s.format,
-      id: s.id,
-      ingestedAt: s.ingested_at,
-      lastDay: s.last_day ?? null,
-      lineItems: s.line_items,
-      path: s.path,
-      superseded: s.rows === 0 && s.line_items > 0,
-    })),
+    sources: sources.map((s) => {
+      const costs = money(sourceCosts.filter((c) => c.source_id === s.id))
+      const single = costs.length === 1 ? costs[0]! : undefined
+      return {
+        amountBytes: s.bytes,
+        billingPeriod: s.billing_period ?? null,
+        contentHash: s.content_hash,
+        cost: single ? single.cost : costs.length === 0 ? 0 : null,
+        costBasis: s.cost_basis ?? null,
+        costs,
+        currency: single?.currency ?? null,
+        days: s.days,
+        firstDay: s.first_day ?? null,
+        format: s.format,
+        id: s.id,
+        ingestedAt: s.ingested_at,
+        lastDay: s.last_day ?? null,
+        lineItems: s.line_items,
+        path: s.path,
+        providers: (s.providers as string[] | null) ?? [],
+        superseded: s.rows === 0 && s.line_items > 0,
+      }
+    }),
     store: store.path,
-    totals: {amountBytes: range?.bytes ?? 0, costUsd: range?.cost ?? 0},
-    usageTypes: usageTypes.map((u) => ({amount: u.amount, costUsd: u.cost ?? null, days: u.days, unit: u.unit ?? null, usageType: u.usage_type})),
+    totals: {amountBytes: range?.bytes ?? 0, costs: money(totals)},
+    usageTypes: usageTypes.map((u) => ({
+      amount: u.amount, cost: u.cost ?? null, currency: u.currency ?? null, days: u.days, provider: u.provider, unit: u.unit ?? null, usageType: u.usage_type,
+    })),
   }
 }

@@ -160,7 +160,7 @@ describe('analyseAnomalies on a store written directly', () => {
       expect(step!.costStepDate).toBe('2024-03-31')
 
       const flat = await analyseAnomalies(fixture.store, {pricePerGb: 0.12})
-      expect(flat.pricing).toEqual({label: '$0.12/GB flat (given)', source: 'pricing'})
+      expect(flat.pricing).toEqual({currency: 'USD', label: '$0.12/GB flat (given)', source: 'pricing'})
       expect(flat.steps[0]!.costStepDate).toBe('2024-03-31')
       expect(flat.steps[0]!.monthlyCostUsd).toBeCloseTo(((flat.steps[0]!.levelAfter - flat.steps[0]!.levelBefore) / GB) * 0.12 * DAYS_PER_MONTH, 0)
     } finally {

@@ -33,7 +33,7 @@ describe('git history of a configuration repository', () => {
   })
   afterAll(() => tmp.cleanup())
 
-  it('reads commits by their UTC committer time, newest first, keeping the recorded offsets', async () => {
+  it('reads commits by their UTC author time, newest first, keeping the recorded offsets', async () => {
     const changes = await read(openRepository(zones), '2014-03-29T00:00:00Z', '2014-03-30T00:00:00Z')
     expect(changes.map((c) => c.subject)).toEqual(['paris edit', 'denver rename', 'kolkata edit'])
     const paris = changes[0]!

@@ -32,8 +32,11 @@ export function initRepo(dir: string): string {
   return dir
 }
 
-/** Writes (string) or deletes (null) files, then commits them with author and committer time `date` (with its offset). */
-export function commitAt(dir: string, date: string, message: string, files: Record<string, null | string> = {}): string {
+/**
+ * Writes (string) or deletes (null) files, then commits them with author time `date` (with its offset)
+ * and committer time `committed` (default: the same).
+ */
+export function commitAt(dir: string, date: string, message: string, files: Record<string, null | string> = {}, committed = date): string {
   for (const [path, content] of Object.entries(files)) {
     const full = join(dir, path)
     if (content === null) rmSync(full)
@@ -43,6 +46,6 @@ export function commitAt(dir: string, date: string, message: string, files: Reco
     }
   }
   git(dir, ['add', '-A'])
-  git(dir, ['commit', '-q', '--allow-empty', '-m', message], {GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date})
+  git(dir, ['commit', '-q', '--allow-empty', '-m', message], {GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: committed})
   return git(dir, ['rev-parse', 'HEAD'])
 }

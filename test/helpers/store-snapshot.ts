@@ -4,7 +4,7 @@ import {Store} from '../../src/store/index.js'
 export async function storeSnapshot(path: string): Promise<string> {
   const store = await Store.open(path, {mustExist: true})
   try {
-    const tables = ['schema_version', 'sources', 'usage_daily', 'evidence']
+    const tables = ['schema_version', 'sources', 'usage_daily', 'charges_daily', 'evidence']
     const parts: string[] = []
     for (const table of tables) {
       const rows = await store.all(`SELECT * FROM ${table} ORDER BY ALL`)
