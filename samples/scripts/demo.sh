@@ -22,6 +22,9 @@ step flows --port udp/123 --top 3 --price-per-gb 0.12
 bw flows --port udp/123 --top 3 --price-per-gb 0.12
 step anomalies --usage-type flow:udp/123
 bw anomalies --usage-type flow:udp/123
+bash "$root/samples/scripts/make-terraform-repo.sh" "$out/infra" >/dev/null
+step correlate --repo "$out/infra" --cloudtrail samples/cloudtrail --aws-config samples/aws-config
+bw correlate --repo "$out/infra" --cloudtrail "$root/samples/cloudtrail" --aws-config "$root/samples/aws-config"
 bash "$root/samples/scripts/make-etc-repo.sh" "$out/etc" >/dev/null
 step correlate --repo "$out/etc"
 bw correlate --repo "$out/etc"
