@@ -2,7 +2,7 @@ import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
 import {readCsv} from './csv-text.js'
 import type {Container, FormatKind} from './sniff.js'
-import {EXPECTED_AMOUNT, EXPECTED_COST, expectedDay, parsePlainNumber, type Problem, usageError, usageProblem, usageProblemSql} from './validate.js'
+import {EXPECTED_AMOUNT, EXPECTED_COST, expectedDay, parsePlainNumber, PLAIN_NUMBER, type Problem, usageError, usageProblem, usageProblemSql} from './validate.js'
 import {STAGING_TABLE} from './write.js'
 
 /** Where each normalized field lives in a columnar export (CUR 1.0, CUR 2.0, FOCUS). */
@@ -159,16 +159,17 @@ async function locateCsvProblem(path: string, kind: FormatKind, container: Conta
       const value = parsePlainNumber(raw)
       if (value !== undefined) return value
       // What DuckDB reads as a double but no bill can hold: NaN, infinities, beyond a double's range.
-      if (/^[-+]?(nan|inf(inity)?)$/i.test(raw) || /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(raw)) return Number.NaN
+      if (/^[-+]?(nan|inf(inity)?)$/i.test(raw) || new RegExp(`^${PLAIN_NUMBER}$`).test(raw)) return Number.NaN
       throw new BillwatchError('E_VALUE', '', {...located, expected: 'a number', field: name, got: raw})
     }
     const start = day(map.start)
     if (billingStart) day(billingStart)
     if (billingEnd) day(billingEnd)
-    const usageLine = map.usageKinds.includes(text(map.kindColumn)) && !(map.excludeColumn && (map.excludeValues ?? []).includes(text(map.excludeColumn)))
-    if (!usageLine || start === undefined) continue
+    // Every line's numbers must read as numbers (DuckDB types the whole column); the rule holds on usage lines.
     const amount = number(map.amount)
     const costValue = number(cost)
+    const usageLine = map.usageKinds.includes(text(map.kindColumn)) && !(map.excludeColumn && (map.excludeValues ?? []).includes(text(map.excludeColumn)))
+    if (!usageLine || start === undefined) continue
     const problem = usageProblem({amount, cost: costValue, day: start})
     if (problem) throw usageError(problem, {...located, fields: {amount: map.amount, cost, day: map.start}, raw: {amount: text(map.amount), cost: text(cost), day: text(map.start)}})
   }

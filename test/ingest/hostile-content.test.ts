@@ -358,6 +358,15 @@ describe('item 15: strict CSV', () => {
     })
   }
 
+  it('names the line of a non-number on a CUR line that is not usage (a Credit)', async () => {
+    const rows = table('cur1', [...GOOD, ...GOOD, ...GOOD])
+    ;(rows[2] as string[])[CUR_TYPE] = 'Credit'
+    ;(rows[2] as string[])[CUR_AMOUNT] = 'twelve'
+    const path = write('cur-credit.csv', csv(rows))
+    const error = await failure([path])
+    expect(error).toMatchObject({code: 'E_VALUE', field: 'lineItem/UsageAmount', file: path, got: 'twelve', line: 3})
+  })
+
   it('refuses an unquoted 1,234 in a CUR number column at its line', async () => {
     const rows = table('cur1', [...GOOD, ...GOOD, ...GOOD])
     const text = csv(rows).split('\n')
