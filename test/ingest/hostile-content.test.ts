@@ -17,7 +17,7 @@ import {usageProblem, usageProblemSql} from '../../src/ingest/validate.js'
 import {writeUsage} from '../../src/ingest/write.js'
 import {Store} from '../../src/store/index.js'
 import {runCli, tempDir} from '../helpers/cli.js'
-import {BAD_VALUES, csv, expectedBytes, FIELDS, type Format, GB, type Line, linesArb, NOT_UTF8, table} from './generators.js'
+import {BAD_VALUES, csv, expectedBytes, FIELDS, FOCUS_HEADER, type Format, GB, LEGACY_HEADER, type Line, linesArb, NOT_UTF8, table} from './generators.js'
 
 let tmp: ReturnType<typeof tempDir>
 let store: Store
@@ -377,7 +377,8 @@ describe('item 15: strict CSV', () => {
   })
 })
 
-describe('the CLI on hostile content: one billwatch: line, exit 1, --json error, the store unchanged', () => {
+// Each case spawns the real CLI once or twice: on a loaded two-core machine that can take a minute.
+describe('the CLI on hostile content: one billwatch: line, exit 1, --json error, the store unchanged', {timeout: 300_000}, () => {
   it('a .gz with a bad CRC', async () => {
     const gz = Buffer.from(gzipSync(csv(table('cur1', GOOD))))
     gz[gz.length - 6] = (gz[gz.length - 6] as number) ^ 0xff
@@ -416,6 +417,20 @@ describe('the CLI on hostile content: one billwatch: line, exit 1, --json error,
     expect(result.code).toBe(1)
     expect(result.json().error).toMatchObject({code: 'E_FORMAT', field: 'reportKeys', file: manifest})
     expect(result.stdout + result.stderr).not.toContain('root:x')
+  })
+
+  it('a year -0001 in a FOCUS export and an unquoted 1,234 in a usage report: file, line and column under --json', async () => {
+    const rows = table('focus', [...GOOD, ...GOOD])
+    ;(rows[2] as string[])[FOCUS_HEADER.indexOf('ChargePeriodStart')] = '-0001-03-05T00:00:00Z'
+    const focus = write('focus-year.csv', csv(rows))
+    const report = write('report-comma.csv', `${LEGACY_HEADER.join(',')}\nAmazonEC2,RunInstances,DataTransfer-Out-Bytes,i-1,03/05/24 00:00:00,03/06/24 00:00:00,1,234\n`)
+    const db = join(tmp.dir, 'values.duckdb')
+    const year = await runCli(['ingest', focus, '--db', db, '--json'])
+    expect(year.code).toBe(1)
+    expect(year.json().error).toMatchObject({code: 'E_VALUE', field: 'ChargePeriodStart', file: focus, got: '-0001-03-05T00:00:00Z', line: 3})
+    const comma = await runCli(['ingest', report, '--db', db])
+    expect(comma.code).toBe(1)
+    expect(comma.stderr.trim().split('\n')).toEqual([`billwatch: ${report}:2: 8 fields where the header has 7 (a number with an unquoted thousands separator, like 1,234, is one field too many)`])
   })
 
   it('says which of two restatements in one call counts', async () => {
