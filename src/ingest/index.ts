@@ -196,16 +196,17 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
     hashing = fingerprintFile(path, {gzip: sniffed.container === 'csv.gz', ...withProgress})
   }
 
+  // A damaged .gz or a gzip bomb found by the hashing stops the scan of the same bytes at once. The
+  // handler is attached at once: hashing can fail before the scan starts, and is awaited below.
+  let scanning = true
+  hashing.catch(() => {
+    if (scanning) store.connection.interrupt()
+  })
   await createStaging(store)
   const meta: SourceMeta = {
     bytes: 0, container: sniffed.container, contentHash: '', family: FAMILY[sniffed.kind], format: sniffed.kind,
     lineItems: 0, path, scope: 'listed',
   }
-  // A damaged .gz or a gzip bomb found by the hashing stops the scan of the same bytes at once.
-  let scanning = true
-  hashing.catch(() => {
-    if (scanning) store.connection.interrupt()
-  })
   try {
     await stage(store, sniffed.kind, parts, meta, manifestPeriod)
   } catch (error) {
