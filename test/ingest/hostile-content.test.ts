@@ -91,7 +91,7 @@ describe('item 3: a damaged .gz is one located error, the store unchanged', () =
       if (d.kind !== 'flip') expect(error.code).toBe('E_TRUNCATED')
       expect(error.message).not.toMatch(/\n/)
       expect(await snapshot()).toBe(before)
-    }), {numRuns: 40})
+    }), {numRuns: 80})
   })
 
   it('refuses a gzip bomb by its inflation ratio, and reads a legitimately well-compressed export', async () => {
