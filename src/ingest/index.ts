@@ -213,6 +213,12 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
     hashing = fingerprintFile(path, {gzip: sniffed.container === 'csv.gz', ...withProgress})
   }
 
+  // A damaged .gz or a gzip bomb found by the hashing stops the scan of the same bytes at once. The
+  // handler is attached at once: hashing can fail before the scan starts, and is awaited below.
+  let scanning = true
+  hashing.catch(() => {
+    if (scanning) store.connection.interrupt()
+  })
   await createStaging(store)
   const meta: SourceMeta = {
     bytes: 0, container: sniffed.container, contentHash: '', family: FAMILY[sniffed.kind], format: sniffed.kind,
@@ -220,11 +226,6 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
   }
   // A zipped export is read from a temporary copy of its CSV; errors still name the zip.
   const unzipped = sniffed.container === 'csv.zip' ? await mkdtemp(join(tmpdir(), 'billwatch-zip-')) : undefined
-  // A damaged .gz or a gzip bomb found by the hashing stops the scan of the same bytes at once.
-  let scanning = true
-  hashing.catch(() => {
-    if (scanning) store.connection.interrupt()
-  })
   try {
     if (unzipped) {
       const member = join(unzipped, 'export.csv')
