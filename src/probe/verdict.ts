@@ -55,7 +55,9 @@ export interface HostVerdict {
 /** Served if any address answers with time (even unsynchronised: it still costs egress); else refused if any KoD; else not served. */
 export function hostVerdict(host: string, results: VerdictInputs[], count: number): HostVerdict {
   const servedBy = results.filter((r) => r.status === 'served' || r.status === 'unsynchronised')
-  const verdict: Verdict = servedBy.length > 0 ? 'served' : results.some((r) => r.status === 'refused') ? 'refused' : 'not-served'
+  // An address left alone this run for an earlier RATE, DENY or RSTR still refuses.
+  const refuses = (r: VerdictInputs) => r.status === 'refused' || (r.status === 'skipped' && r.kod !== null && kissAction(r.kod) !== 'discard')
+  const verdict: Verdict = servedBy.length > 0 ? 'served' : results.some(refuses) ? 'refused' : 'not-served'
   const exitCode = verdict === 'served' ? PROBE_EXIT.served : verdict === 'refused' ? PROBE_EXIT.refusedByKod : PROBE_EXIT.notServed
   const [only] = results
   if (results.length === 1 && only) {
@@ -65,7 +67,7 @@ export function hostVerdict(host: string, results: VerdictInputs[], count: numbe
     verdict === 'served'
       ? `${host} serves NTP to the public: ${servedBy.length}/${results.length} addresses answered`
       : verdict === 'refused'
-        ? `${host} refuses NTP with Kiss-o'-Death on ${results.filter((r) => r.status === 'refused').length}/${results.length} addresses`
+        ? `${host} refuses NTP with Kiss-o'-Death on ${results.filter(refuses).length}/${results.length} addresses`
         : `${host} does not serve NTP: none of ${results.length} addresses answered`
   return {details: results.map((r) => `${r.address} ${addressSentence(r, count)}`), exitCode, summary: headline, verdict}
 }
