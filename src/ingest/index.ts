@@ -1,5 +1,4 @@
 import {existsSync, readdirSync, statSync} from 'node:fs'
-import {readFile} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 
 import type {ProgressCallback} from '../cli/progress.js'
@@ -10,6 +9,7 @@ import {parseCostExplorerCsv} from './cost-explorer-csv.js'
 import {combineFingerprints, type Fingerprint, fingerprintFile} from './fingerprint.js'
 import {type Container, type FormatKind, sniffFile} from './sniff.js'
 import {parseUsageReport} from './usage-report.js'
+import {fileKind, jsonErrorPosition, readInputFile, SIDE_INPUT_MAX_BYTES} from '../util/files.js'
 import {appendRows, commitStaged, createStaging, type Family, findSourceByHash, type SourceMeta} from './write.js'
 
 export {FORMAT_KINDS, type FormatKind} from './sniff.js'
@@ -90,18 +90,24 @@ interface NamedPath {
 }
 
 function expandPaths(paths: string[], skipped: IngestResult['skipped']): NamedPath[] {
-  return paths.flatMap((given): NamedPath[] => {
+  const named = paths.flatMap((given): NamedPath[] => {
+    // resolve('') is the current folder: an empty argument (an unset shell variable) is a mistake.
+    if (given.trim() === '') throw new BillwatchError('E_USAGE', 'an empty file name', {expected: 'a file or folder', field: 'FILE'})
     const path = resolve(given)
     if (!existsSync(path) || !statSync(path).isDirectory()) return [{inDirectory: false, path}]
-    return readdirSync(path, {withFileTypes: true})
-      .sort((a, b) => a.name.localeCompare(b.name))
-      .flatMap((entry): NamedPath[] => {
-        const child = join(path, entry.name)
-        if (entry.isFile()) return [{inDirectory: true, path: child}]
-        skipped.push({path: child, reason: 'a directory (not searched further)'})
-        return []
-      })
+    const entries = readdirSync(path, {withFileTypes: true}).sort((a, b) => a.name.localeCompare(b.name))
+    if (entries.length === 0) throw new BillwatchError('E_EMPTY', 'an empty folder', {expected: 'billing exports in it', file: path})
+    return entries.flatMap((entry): NamedPath[] => {
+      const child = join(path, entry.name)
+      // A link to a file counts as the file; pipes, devices and sockets are never read (they may never end).
+      const stat = entry.isSymbolicLink() ? statSync(child, {throwIfNoEntry: false}) : undefined
+      if (entry.isFile() || stat?.isFile()) return [{inDirectory: true, path: child}]
+      const kind = entry.isDirectory() || stat?.isDirectory() ? 'a directory (not searched further)' : stat ? `${fileKind(stat)}, not a regular file` : entry.isSymbolicLink() ? 'a broken symbolic link' : 'not a regular file'
+      skipped.push({path: child, reason: kind})
+      return []
+    })
   })
+  return named
 }
 
 function skipReason(error: BillwatchError, path: string): string {
@@ -226,9 +232,10 @@ async function stage(store: Store, kind: FormatKind, parts: Part[], meta: Source
 async function readManifest(path: string): Promise<{parts: string[]; period?: {start: string; end: string}}> {
   let manifest: {reportKeys?: unknown; billingPeriod?: {start?: string; end?: string}}
   try {
-    manifest = JSON.parse(await readFile(path, 'utf8'))
+    manifest = JSON.parse(readInputFile(path, {expected: 'a CUR manifest', maxBytes: SIDE_INPUT_MAX_BYTES.manifest}).toString('utf8'))
   } catch (error) {
-    throw new BillwatchError('E_FORMAT', `manifest is not valid JSON (${(error as Error).message})`, {file: path})
+    if (error instanceof BillwatchError) throw error
+    throw new BillwatchError('E_FORMAT', `manifest is not valid JSON${jsonErrorPosition(error)}`, {file: path})
   }
   if (!Array.isArray(manifest.reportKeys) || manifest.reportKeys.length === 0) {
     throw new BillwatchError('E_HEADER', 'manifest lists no report parts', {expected: 'a non-empty array', field: 'reportKeys', file: path})

@@ -4,7 +4,7 @@ import {createGunzip} from 'node:zlib'
 import Papa from 'papaparse'
 
 import {BillwatchError} from '../errors.js'
-import {unopenableFile} from '../util/files.js'
+import {checkInputFile, unopenableFile} from '../util/files.js'
 
 /** What billwatch can ingest. `kind` is the export; `container` how its bytes are packed. */
 export type FormatKind = 'cost-explorer-csv' | 'cur1' | 'cur1-manifest' | 'cur2' | 'focus' | 'usage-report'
@@ -84,6 +84,9 @@ export function classifyColumns(path: string, columns: string[], line: number): 
 }
 
 async function readHead(path: string): Promise<Buffer> {
+  // Regular files only: a FIFO's open would wait for a writer, /dev/zero never ends, and DuckDB
+  // and the fingerprint read the file again (a pipe cannot be read twice).
+  checkInputFile(path, {expected: 'an AWS usage or billing export saved to a file'})
   let handle
   try {
     handle = await open(path, 'r')

@@ -1,5 +1,6 @@
 /** Verdicts of `billwatch probe`, its exit codes, and the join with a capture's traffic shares. */
 import {formatBytes, formatCountOf, formatShare} from '../cli/format.js'
+import {kodAction} from './client.js'
 import {sameAddress} from './target.js'
 
 /**
@@ -21,7 +22,8 @@ interface StatusInputs {
 export function addressStatus(result: StatusInputs): AddressStatus {
   if (result.skipped !== null) return 'skipped'
   if (result.answered > 0) return result.synchronised ? 'served' : 'unsynchronised'
-  return result.kod === null ? 'not-served' : 'refused'
+  // A kiss code nobody defined asks for nothing: it is discarded (RFC 5905 §7.4), not a refusal.
+  return result.kod === null || isUnknownKissCode(result.kod) ? 'not-served' : 'refused'
 }
 
 interface VerdictInputs extends StatusInputs {
@@ -48,7 +50,7 @@ export interface HostVerdict {
 /** Served if any address answers with time (even unsynchronised: it still costs egress); else refused if any KoD; else not served. */
 export function hostVerdict(host: string, results: VerdictInputs[], count: number): HostVerdict {
   const servedBy = results.filter((r) => r.status === 'served' || r.status === 'unsynchronised')
-  const verdict: Verdict = servedBy.length > 0 ? 'served' : results.some((r) => r.kod !== null) ? 'refused' : 'not-served'
+  const verdict: Verdict = servedBy.length > 0 ? 'served' : results.some((r) => r.status === 'refused') ? 'refused' : 'not-served'
   const exitCode = verdict === 'served' ? PROBE_EXIT.served : verdict === 'refused' ? PROBE_EXIT.refusedByKod : PROBE_EXIT.notServed
   const [only] = results
   if (results.length === 1 && only) {
@@ -58,7 +60,7 @@ export function hostVerdict(host: string, results: VerdictInputs[], count: numbe
     verdict === 'served'
       ? `${host} serves NTP to the public: ${servedBy.length}/${results.length} addresses answered`
       : verdict === 'refused'
-        ? `${host} refuses NTP with Kiss-o'-Death on ${results.filter((r) => r.kod !== null).length}/${results.length} addresses`
+        ? `${host} refuses NTP with Kiss-o'-Death on ${results.filter((r) => r.status === 'refused').length}/${results.length} addresses`
         : `${host} does not serve NTP: none of ${results.length} addresses answered`
   return {details: results.map((r) => `${r.address} ${addressSentence(r, count)}`), exitCode, summary: headline, verdict}
 }
@@ -69,6 +71,10 @@ const KOD_MEANING: Record<string, string> = {
   RATE: 'rate limited: no more requests this run',
   RSTR: 'restricted by policy: not contacted again',
   STEP: 'stepping its clock, not synchronised',
+}
+
+function isUnknownKissCode(code: string): boolean {
+  return KOD_MEANING[code] === undefined && kodAction(code) === 'discard'
 }
 
 function addressSentence(r: VerdictInputs, count: number): string {
@@ -89,6 +95,7 @@ function addressSentence(r: VerdictInputs, count: number): string {
     }
     default: {
       if (r.portUnreachable) return 'does not serve NTP: port unreachable (ICMP), nothing listens'
+      if (r.kod !== null) return `does not serve NTP: it answered only with Kiss-o'-Death ${r.kod} (a kiss code with no defined meaning: discarded, not obeyed)`
       return `does not serve NTP: no answer to ${r.requests} request${r.requests === 1 ? '' : 's'}`
     }
   }

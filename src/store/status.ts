@@ -38,6 +38,14 @@ export interface StoreStatus {
   totals: {amountBytes: number; costUsd: number}
 }
 
+/**
+ * A sum that is the same on every run: DuckDB adds doubles in whatever order its threads finish, and
+ * the last digits move; decimals add exactly, in any order. (Six decimals: far below a byte or a cent.)
+ */
+function stableSum(column: string, filter?: string): string {
+  return `CAST(sum(TRY_CAST(${column} AS DECIMAL(38, 6)))${filter ? ` FILTER (WHERE ${filter})` : ''} AS DOUBLE)`
+}
+
 /** What the store holds. Totals and usage types count each day once (the `usage` view), as every analysis does. */
 export async function storeStatus(store: Store): Promise<StoreStatus> {
   const sources = await store.all<Record<string, any>>(
@@ -45,18 +53,18 @@ export async function storeStatus(store: Store): Promise<StoreStatus> {
             s.billing_period, s.line_items,
             strftime(min(u.day), '%Y-%m-%d') AS first_day, strftime(max(u.day), '%Y-%m-%d') AS last_day,
             count(DISTINCT u.day) AS days, count(u.day) AS rows,
-            coalesce(sum(u.amount) FILTER (WHERE u.unit = 'bytes'), 0) AS bytes, coalesce(sum(u.cost), 0) AS cost
+            coalesce(${stableSum('u.amount', "u.unit = 'bytes'")}, 0) AS bytes, coalesce(${stableSum('u.cost')}, 0) AS cost
      FROM sources s LEFT JOIN usage_daily u ON u.source_id = s.id
      GROUP BY ALL ORDER BY s.id`,
   )
   const usageTypes = await store.all<Record<string, any>>(
-    `SELECT usage_type, any_value(unit) AS unit, count(DISTINCT day) AS days, coalesce(sum(amount), 0) AS amount,
-            CASE WHEN count(cost) = 0 THEN NULL ELSE sum(cost) END AS cost
+    `SELECT usage_type, min(unit) AS unit, count(DISTINCT day) AS days, coalesce(${stableSum('amount')}, 0) AS amount,
+            CASE WHEN count(cost) = 0 THEN NULL ELSE ${stableSum('cost')} END AS cost
      FROM usage GROUP BY usage_type ORDER BY usage_type`,
   )
   const range = await store.one<Record<string, any>>(
     `SELECT strftime(min(day), '%Y-%m-%d') AS first_day, strftime(max(day), '%Y-%m-%d') AS last_day, count(DISTINCT day) AS days,
-            coalesce(sum(amount) FILTER (WHERE unit = 'bytes'), 0) AS bytes, coalesce(sum(cost), 0) AS cost FROM usage`,
+            coalesce(${stableSum('amount', "unit = 'bytes'")}, 0) AS bytes, coalesce(${stableSum('cost')}, 0) AS cost FROM usage`,
   )
   return {
     days: range?.days ?? 0,
