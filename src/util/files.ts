@@ -12,38 +12,9 @@ import {chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readSyn
 import {randomBytes} from 'node:crypto'
 import {basename, dirname, join} from 'node:path'
 
-import {BillwatchError} from '../errors.js'
+import {BillwatchError, errnoReason} from '../errors.js'
 
-const REASONS: Record<string, string> = {
-  EACCES: 'permission denied',
-  EAGAIN: 'the stream is not ready (try again)',
-  EBUSY: 'the file is busy',
-  EEXIST: 'already exists',
-  EFBIG: 'the file is too large',
-  EINVAL: 'the path cannot be used',
-  EIO: 'input/output error (the disk or device failed)',
-  EISDIR: 'is a directory',
-  ELOOP: 'too many symbolic links',
-  EMFILE: 'too many open files',
-  ENAMETOOLONG: 'the name is too long',
-  ENFILE: 'too many open files',
-  ENOENT: 'no such file',
-  ENOSPC: 'no space left on the device',
-  ENOTDIR: 'no such file (a part of the path is not a directory)',
-  ENXIO: 'no such device, or a FIFO nobody reads',
-  EPERM: 'permission denied',
-  EPIPE: 'the reader went away',
-  EROFS: 'read-only file system',
-  ESPIPE: 'a pipe or stream, not a regular file',
-  ETXTBSY: 'the file is busy',
-}
-
-/** An errno code (EACCES …) in words; unknown codes are named as they are. */
-export function errnoReason(error: unknown): string {
-  const code = typeof error === 'string' ? error : ((error as NodeJS.ErrnoException)?.code ?? undefined)
-  if (code === undefined) return error instanceof Error ? firstLine(error.message) : String(error)
-  return REASONS[code] ?? `system error ${code}`
-}
+export {errnoReason} from '../errors.js'
 
 /** Whether an error is a Node.js system error (it has an errno code such as ENOENT). */
 export function isErrnoError(error: unknown): error is NodeJS.ErrnoException {
@@ -246,10 +217,6 @@ function formatSize(bytes: number): string {
   if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(bytes % (1 << 20) === 0 ? 0 : 1)} MiB`
   if (bytes >= 1 << 10) return `${Math.round(bytes / (1 << 10))} KiB`
   return `${bytes} bytes`
-}
-
-function firstLine(text: string): string {
-  return (text.split('\n')[0] ?? text).trim()
 }
 
 /** Size bounds of side inputs: far above any real one, far below what would exhaust memory. */
