@@ -146,13 +146,13 @@ class CliWorker {
 
   constructor(
     private readonly env: NodeJS.ProcessEnv,
-    /** Run untimed after each start, so that loading the CLI's modules is not charged to an input. */
-    private readonly warmUp: string[] = ['--version'],
+    /** Run untimed after each start, so that loading each command's modules is not charged to an input. */
+    private readonly warmUps: string[][] = [['--version']],
   ) {}
 
   async start(): Promise<void> {
     await this.spawn()
-    await this.run(this.warmUp, 600_000, false)
+    for (const argv of this.warmUps) await this.run(argv, 600_000, false)
   }
 
   private async spawn(): Promise<void> {
@@ -246,7 +246,16 @@ class Job {
       ...process.env, BILLWATCH_FUZZ_SOURCES: fromSources ? '1' : '0', BILLWATCH_DB: join(dir, 'store.duckdb'), BILLWATCH_MEMORY_LIMIT: '256MB', GIT_CONFIG_NOSYSTEM: '1', HOME: join(dir, 'home'),
       XDG_DATA_HOME: join(dir, 'home'),
     }
-    const worker = new CliWorker(env, ['status', '--db', join(dir, 'seed.duckdb'), '--json'])
+    // One run of each command on its seed, into a scratch store, before any input is timed.
+    mkdirSync(join(dir, 'seed-root/var/log/apt'), {recursive: true})
+    writeFileSync(join(dir, 'seed-root/var/log/apt/history.log'), corpus.seeds['apt-log']!)
+    const seedCapture = join(dir, 'seed.pcap')
+    writeFileSync(seedCapture, corpus.seeds.pcap!)
+    const warm = ['--db', join(dir, 'warm.duckdb')]
+    const worker = new CliWorker(env, [
+      ['ingest', seedStoreInput(corpus), ...warm], ['status', ...warm], ['anomalies', ...warm],
+      ['correlate', '--root', join(dir, 'seed-root'), '--date', '2014-03-30', ...warm], ['pcap', seedCapture, ...warm],
+    ])
     await worker.start()
     const socket = dgram.createSocket('udp4')
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()))
@@ -261,9 +270,6 @@ class Job {
     copyFileSync(job.seedStore, job.store)
     job.storeHash = hashFile(job.store)
     job.storeRows = await storeRows(job.store)
-    // A machine root for the knowledge kind: the seed apt log.
-    mkdirSync(join(dir, 'seed-root/var/log/apt'), {recursive: true})
-    writeFileSync(join(dir, 'seed-root/var/log/apt/history.log'), corpus.seeds['apt-log']!)
     return job
   }
 

@@ -6,6 +6,7 @@ import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
 import {parquetColumns, stageColumnar} from './columnar.js'
 import {parseCostExplorerCsv} from './cost-explorer-csv.js'
+import {isoDay, isRealDate} from './csv-text.js'
 import {combineFingerprints, type Fingerprint, fingerprintFile} from './fingerprint.js'
 import {type Container, type FormatKind, sniffFile} from './sniff.js'
 import {parseUsageReport} from './usage-report.js'
@@ -249,8 +250,14 @@ async function readManifest(path: string): Promise<{parts: string[]; period?: {s
     if (!found) throw new BillwatchError('E_NOT_FOUND', `report part ${basename(String(key))} not found beside the manifest`, {field: 'reportKeys', file: path})
     return found
   })
-  const compact = (text?: string) => (text && /^\d{8}T/.test(text) ? `${text.slice(0, 4)}-${text.slice(4, 6)}-${text.slice(6, 8)}` : undefined)
-  const start = compact(manifest.billingPeriod?.start)
-  const end = compact(manifest.billingPeriod?.end)
+  const compact = (text: string | undefined, field: string) => {
+    if (!text || !/^\d{8}T/.test(text)) return undefined
+    const [year, month, day] = [text.slice(0, 4), text.slice(4, 6), text.slice(6, 8)].map(Number) as [number, number, number]
+    // A day that does not exist would reach DuckDB's date cast as a raw conversion error.
+    if (!isRealDate(year, month, day)) throw new BillwatchError('E_VALUE', 'not a real day', {expected: 'YYYYMMDDTHHMMSS.sssZ', field, file: path, got: text})
+    return isoDay(year, month, day)
+  }
+  const start = compact(manifest.billingPeriod?.start, 'billingPeriod.start')
+  const end = compact(manifest.billingPeriod?.end, 'billingPeriod.end')
   return start && end ? {parts, period: {end, start}} : {parts}
 }

@@ -123,12 +123,18 @@ describe('reads: regular files only, side inputs bounded, nothing hangs', () => 
       [['correlate', '--knowledge', tmp.dir, '--date', '2014-03-30', '--repo', ROOT], /--knowledge: a directory, not a regular file/],
       [['pcap', tmp.dir], /a directory, not a regular file/],
     ]
-    const results = await Promise.all(runs.map(([args]) => runCli(args, {timeoutMs: 60_000})))
+    // Each run its own copy of the store: runs side by side would find it in use.
+    const results = await Promise.all(runs.map(([args], i) => {
+      const db = join(tmp.dir, `reads-${i}.duckdb`)
+      copyFileSync(store, db)
+      // A generous bound (the machine may be busy): a FIFO that blocked would never answer at all.
+      return runCli(args.map((a) => (a === store ? db : a)), {timeoutMs: 150_000})
+    }))
     results.forEach((result, i) => {
       expect(result.code, runs[i]![0].join(' ')).toBe(1)
       expectOneLine(result.stderr, runs[i]![1])
     })
-  })
+  }, 300_000)
 
   it('names a process substitution as a pipe instead of failing with ESPIPE', () => {
     const run = spawnSync('bash', ['-c', shellCli(['ingest', `<(cat '${USAGE_REPORT}')`, '--db', store])], {encoding: 'utf8'})
@@ -171,6 +177,19 @@ describe('errors: one line, naming the file or field', () => {
     const date = await runCli(['correlate', '--date', '2014-02-30', '--repo', ROOT])
     expect(date.code).toBe(2)
     expectOneLine(date.stderr, /--date: expected a day as YYYY-MM-DD, got "2014-02-30"/)
+  })
+
+  it('names a manifest whose billing period is not a real day, instead of a DuckDB conversion error', async () => {
+    const dir = join(tmp.dir, 'bad-period')
+    mkdirSync(dir)
+    copyFileSync(join(SAMPLES, 'billing/cur1-hourly-2014-03.csv.gz'), join(dir, 'bw-1.csv.gz'))
+    const manifest = join(dir, 'bw-Manifest.json')
+    writeFileSync(manifest, JSON.stringify({assemblyId: 'a', billingPeriod: {end: '20140230T000000.000Z', start: '20140201T000000.000Z'}, reportKeys: ['bw/bw-1.csv.gz']}))
+    const db = join(tmp.dir, 'bad-period.duckdb')
+    copyFileSync(store, db)
+    const run = await runCli(['ingest', manifest, '--db', db])
+    expect(run.code).toBe(1)
+    expectOneLine(run.stderr, /bw-Manifest\.json: column "billingPeriod\.end": not a real day, expected YYYYMMDDTHHMMSS\.sssZ, got "20140230T000000\.000Z"$/)
   })
 
   it('refuses empty paths instead of reading the current folder', async () => {
