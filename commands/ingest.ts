@@ -1,9 +1,13 @@
+import {statSync} from 'node:fs'
+import {resolve} from 'node:path'
+
 import {Args, Flags} from '@oclif/core'
 
 import {ingestLive, type LiveIngestResult, renderLiveIngest} from '../src/aws/index.js'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {formatBytes, formatCount} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
+import {checkInputFile} from '../src/util/files.js'
 import {FORMAT_KINDS, type FormatKind, type IngestResult, ingestFiles} from '../src/ingest/index.js'
 
 export default class Ingest extends BaseCommand<typeof Ingest> {
@@ -64,6 +68,11 @@ A directory stands for the files directly in it: those that are not billing expo
       return live
     }
     if (files.length === 0) this.usage('no files given; name one or more exports, e.g. billwatch ingest samples/*')
+    // Named files are checked before the store is opened: a pipe or a typo must not leave a new, empty store behind.
+    for (const file of files) {
+      if (file.trim() === '') this.usage('an empty file name', 'FILE')
+      if (!statSync(file, {throwIfNoEntry: false})?.isDirectory()) checkInputFile(resolve(file), {expected: 'an AWS usage or billing export saved to a file'})
+    }
     const result = await this.withStore((store) =>
       ingestFiles(store, files, {
         ...(this.flags.format === undefined ? {} : {format: this.flags.format as FormatKind}),

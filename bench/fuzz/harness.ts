@@ -68,7 +68,8 @@ export interface FuzzOptions {
   jobs?: number
   /** Copy failing inputs here. */
   keepDir?: string
-  onResult?: (done: number, failure: Failure | undefined) => void
+  /** After each input: its failure, or the one line it was refused with. */
+  onResult?: (done: number, failure: Failure | undefined, refusal?: string) => void
   /** Run commands/*.ts through tsx instead of the build in dist/. */
   fromSources?: boolean
 }
@@ -105,7 +106,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
           report.failures.push(outcome.failure)
         } else if (outcome.accepted) counts.accepted++
         else counts.refused++
-        options.onResult?.(++done, outcome.failure)
+        options.onResult?.(++done, outcome.failure, outcome.refusal === undefined ? undefined : `${kind}: ${outcome.refusal}`)
       }
     }))
   } finally {
@@ -221,6 +222,7 @@ class CliWorker {
 
 interface Outcome {
   accepted: boolean
+  refusal?: string
   failure?: Failure
   inputPath: string
   ms: number
@@ -313,7 +315,7 @@ class Job {
       if (changed && !outcome) outcome = failure('store', `the store changed although the run failed: ${result.stderr.trim()}`)
       if (changed) this.resetStore()
     } else this.resetStore()
-    return outcome ?? {accepted: ok, inputPath: inputDir, ms: result.ms}
+    return outcome ?? {accepted: ok, inputPath: inputDir, ms: result.ms, ...(ok ? {} : {refusal: firstLine(result.stderr.split('\n').findLast((l) => l.startsWith('billwatch: ')) ?? '')})}
   }
 
   private resetStore(): void {

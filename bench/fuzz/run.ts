@@ -1,6 +1,6 @@
 /**
  * The fuzz run: `node --import tsx bench/fuzz/run.ts --count 10000 --seed 1 [--kinds pcap,ntp] [--timeout-ms 10000]
- * [--jobs 2] [--keep DIR] [--json]`. Runs the built CLI (npm run build first; BILLWATCH_FUZZ_SOURCES=1 runs the
+ * [--jobs 2] [--keep DIR] [--show-refusals] [--json]`. Runs the built CLI (npm run build first; BILLWATCH_FUZZ_SOURCES=1 runs the
  * TypeScript sources). Prints inputs, accepted, refused and failed per kind, the failures by type, and
  * each failure's kind, input number and first line. Exit 1 when anything failed.
  */
@@ -16,6 +16,7 @@ const {values} = parseArgs({
     keep: {type: 'string'},
     kinds: {type: 'string'},
     seed: {default: '1', type: 'string'},
+    'show-refusals': {default: false, type: 'boolean'},
     'timeout-ms': {default: '10000', type: 'string'},
   },
 })
@@ -24,7 +25,8 @@ for (const kind of kinds ?? []) if (!KINDS.includes(kind)) throw new Error(`unkn
 const count = Number(values.count)
 const report = await runFuzz({
   count, jobs: Number(values.jobs), ...(kinds ? {kinds} : {}), ...(values.keep ? {keepDir: values.keep} : {}),
-  onResult: (done, failure) => {
+  onResult: (done, failure, refusal) => {
+    if (refusal && values['show-refusals']) process.stderr.write(`${refusal}\n`)
     if (failure) process.stderr.write(`\r#${failure.index} ${failure.kind}: ${failure.type}: ${failure.detail}\n`)
     if (process.stderr.isTTY && done % 10 === 0) process.stderr.write(`\r${done}/${count}`)
   },
