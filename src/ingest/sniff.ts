@@ -32,6 +32,9 @@ export async function sniffFile(path: string, parquetColumns: (path: string) => 
   if (magic.startsWith('1f8b')) {
     const inner = await gunzipHead(path)
     if (inner.trim().length === 0) throw new BillwatchError('E_EMPTY', 'compressed file holds no data', {file: path})
+    if (looksBinary(Buffer.from(inner.slice(0, 8192), 'utf8'))) {
+      throw new BillwatchError('E_FORMAT', 'the .gz holds binary content', {expected: 'a gzipped CSV export', file: path})
+    }
     return classifyText(path, inner, 'csv.gz', forced)
   }
   if (magic === '50415231') {

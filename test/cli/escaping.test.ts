@@ -1,4 +1,11 @@
+import {writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {gzipSync} from 'node:zlib'
+
 import {describe, expect, it} from 'vitest'
+
+import {sniffFile} from '../../src/ingest/sniff.js'
+import {tempDir} from '../helpers/cli.js'
 
 import {asBillwatchError, terminalSafe} from '../../src/errors.js'
 import {markdownText} from '../../src/explain/narrative.js'
@@ -36,5 +43,18 @@ describe('probe verdicts', () => {
     expect(addressStatus({...base, kod: 'XYZW'})).toBe('not-served')
     expect(addressStatus({...base, kod: 'RATE'})).toBe('refused')
     expect(addressStatus({...base, kod: 'DENY'})).toBe('refused')
+  })
+})
+
+describe('a .gz of something that is not text', () => {
+  it('says the .gz holds binary content instead of printing its bytes as a header', async () => {
+    const tmp = tempDir()
+    try {
+      const path = join(tmp.dir, 'zeros.csv.gz')
+      writeFileSync(path, gzipSync(Buffer.alloc(1 << 20)))
+      await expect(sniffFile(path, async () => [])).rejects.toMatchObject({code: 'E_FORMAT', message: `${path}: the .gz holds binary content, expected a gzipped CSV export`})
+    } finally {
+      tmp.cleanup()
+    }
   })
 })
