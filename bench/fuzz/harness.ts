@@ -54,6 +54,7 @@ export interface FuzzReport {
   timeoutMs: number
   seconds: number
   slowestMs: number
+  slowestCpuMs: number
   totals: Record<FailureType, number>
   byKind: Record<string, KindCounts>
   failures: Failure[]
@@ -70,6 +71,8 @@ export interface FuzzOptions {
   keepDir?: string
   /** After each input: its failure, or the one line it was refused with. */
   onResult?: (done: number, failure: Failure | undefined, refusal?: string) => void
+  /** Only these input numbers (to reproduce failures of a run with the same seed and count). */
+  only?: number[]
   /** Run commands/*.ts through tsx instead of the build in dist/. */
   fromSources?: boolean
 }
@@ -83,22 +86,24 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const corpus = await buildCorpus(join(work, 'corpus'))
   const report: FuzzReport = {
     byKind: Object.fromEntries(kinds.map((k) => [k, {accepted: 0, failed: 0, inputs: 0, refused: 0}])),
-    count: options.count, failures: [], seconds: 0, seed: options.seed, slowestMs: 0, timeoutMs,
+    count: options.count, failures: [], seconds: 0, seed: options.seed, slowestCpuMs: 0, slowestMs: 0, timeoutMs,
     totals: {crash: 0, escape: 0, hang: 0, raw: 0, store: 0},
   }
   const sources = options.fromSources ?? process.env.BILLWATCH_FUZZ_SOURCES === '1'
   const jobs = await Promise.all(Array.from({length: Math.max(1, options.jobs ?? 2)}, (_, n) => Job.start(join(work, `job-${n}`), corpus, sources)))
+  const indices = options.only ?? Array.from({length: options.count}, (_, i) => i)
   let next = 0
   let done = 0
   try {
     await Promise.all(jobs.map(async (job) => {
-      while (next < options.count) {
-        const index = next++
+      while (next < indices.length) {
+        const index = indices[next++]!
         const kind = kinds[index % kinds.length]!
         const outcome = await job.fuzzOne(kind, index, options.seed, timeoutMs)
         const counts = report.byKind[kind]!
         counts.inputs++
         report.slowestMs = Math.max(report.slowestMs, outcome.ms)
+        report.slowestCpuMs = Math.max(report.slowestCpuMs, outcome.cpuMs)
         if (outcome.failure) {
           counts.failed++
           report.totals[outcome.failure.type]++
@@ -136,12 +141,14 @@ interface RunResult {
   died: boolean
   escaped: boolean
   ms: number
+  /** CPU time of the CLI process (all its threads) for this run. */
+  cpuMs: number
 }
 
 /** One long-lived CLI process (cli-worker.ts); replaced after a hang or a death. */
 class CliWorker {
   private child: ChildProcess | undefined
-  private pending: undefined | ((result: Omit<RunResult, 'ms' | 'hung'>) => void)
+  private pending: undefined | ((result: Omit<RunResult, 'cpuMs' | 'ms' | 'hung'>) => void)
   private rawStderr = ''
   private runs = 0
 
@@ -193,20 +200,26 @@ class CliWorker {
     this.rawStderr = ''
     const started = Date.now()
     const child = this.child!
-    const result = await new Promise<Omit<RunResult, 'ms'> & {hung: boolean}>((resolve) => {
-      const timer = setTimeout(() => {
+    const cpuAtStart = cpuMs(child.pid!)
+    // The bound is on CPU time, which a busy machine does not stretch, and on wall time at WALL_FACTOR
+    // times the bound, which catches a run that waits (on a pipe, a socket) without using any CPU.
+    const result = await new Promise<Omit<RunResult, 'cpuMs' | 'ms'> & {hung: boolean}>((resolve) => {
+      const timer = setInterval(() => {
+        if (cpuMs(child.pid!) - cpuAtStart <= timeoutMs && Date.now() - started <= timeoutMs * WALL_FACTOR) return
+        clearInterval(timer)
         this.pending = undefined
         resolve({died: false, escaped: false, exitCode: -1, hung: true, stderr: '', stdout: ''})
-      }, timeoutMs)
+      }, 200)
       this.pending = (r) => {
-        clearTimeout(timer)
+        clearInterval(timer)
         resolve({...r, hung: false})
       }
       child.send({argv, id: this.runs})
     })
+    const cpu = cpuMs(child.pid!) - cpuAtStart
     if (result.hung || result.died) await this.stop()
     const extra = this.rawStderr.trim()
-    return {...result, ms: Date.now() - started, stderr: extra ? `${result.stderr}${extra}\n` : result.stderr}
+    return {...result, cpuMs: cpu, ms: Date.now() - started, stderr: extra ? `${result.stderr}${extra}\n` : result.stderr}
   }
 
   async stop(): Promise<void> {
@@ -222,6 +235,7 @@ class CliWorker {
 
 interface Outcome {
   accepted: boolean
+  cpuMs: number
   refusal?: string
   failure?: Failure
   inputPath: string
@@ -300,11 +314,11 @@ class Job {
     const verdict = kind === 'ntp' && (result.exitCode === 3 || result.exitCode === 4)
     const ok = result.exitCode === 0 || verdict
     const failure = (type: FailureType, detail: string): Outcome => ({
-      accepted: ok, failure: {argv, detail: firstLine(detail), index, kind, type}, inputPath: inputDir, ms: result.ms,
+      accepted: ok, cpuMs: result.cpuMs, failure: {argv, detail: firstLine(detail), index, kind, type}, inputPath: inputDir, ms: result.ms,
     })
     let outcome: Outcome | undefined
     const text = `${result.stderr}\n${result.stdout}`
-    if (result.hung) outcome = failure('hang', `no answer in ${timeoutMs} ms`)
+    if (result.hung) outcome = failure('hang', `no answer within ${timeoutMs} ms of CPU time or ${(timeoutMs * WALL_FACTOR) / 1000} s`)
     else if (result.died || result.escaped || /E_INTERNAL|internal error/.test(text) || /^\s+at .+:\d+:\d+\)?$/m.test(text) || ![0, 1, 2, 3, 4].includes(result.exitCode)) {
       outcome = failure('crash', crashLine(result))
     } else if (!ok && !cleanError(result, json)) outcome = failure('raw', result.stderr.trim() || result.stdout.trim() || `exit ${result.exitCode} with no message`)
@@ -315,7 +329,7 @@ class Job {
       if (changed && !outcome) outcome = failure('store', `the store changed although the run failed: ${result.stderr.trim()}`)
       if (changed) this.resetStore()
     } else this.resetStore()
-    return outcome ?? {accepted: ok, inputPath: inputDir, ms: result.ms, ...(ok ? {} : {refusal: firstLine(result.stderr.split('\n').findLast((l) => l.startsWith('billwatch: ')) ?? '')})}
+    return outcome ?? {accepted: ok, cpuMs: result.cpuMs, inputPath: inputDir, ms: result.ms, ...(ok ? {} : {refusal: firstLine(result.stderr.split('\n').findLast((l) => l.startsWith('billwatch: ')) ?? '')})}
   }
 
   private resetStore(): void {
@@ -452,6 +466,20 @@ function gitHistory(dir: string, random: Random): string {
     }
   }
   return dir
+}
+
+/** Wall time allowed, in multiples of the CPU bound, before a run that is not computing counts as hung. */
+export const WALL_FACTOR = 10
+const CLOCK_TICKS_PER_SECOND = 100
+
+/** User plus system CPU time of a process, every thread, from /proc (Linux). */
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND
+  } catch {
+    return 0
+  }
 }
 
 function hashFile(path: string): string {
