@@ -9,7 +9,7 @@ import {chmodSync, copyFileSync, lstatSync, mkdirSync, readFileSync, readlinkSyn
 import {join} from 'node:path'
 import {createGzip} from 'node:zlib'
 
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import {Store} from '../../src/store/index.js'
 import {commitAt, initRepo} from '../correlate/repo.js'
@@ -30,6 +30,9 @@ function mkfifo(path: string): string {
   execFileSync('mkfifo', [path])
   return path
 }
+
+// Several CLI runs per test, some side by side: allow for a busy machine (a hang still never returns).
+vi.setConfig({hookTimeout: 240_000, testTimeout: 240_000})
 
 let tmp: ReturnType<typeof tempDir>
 let store: string
