@@ -182,7 +182,7 @@ function guardProcess(): void {
   guarded = true
   const fail = (reason: unknown) => {
     const error = asBillwatchError(reason)
-    if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({error: error.toJSON()}, null, 2)}\n`)
+    if (process.argv.includes('--json') || process.env.BILLWATCH_CONTENT_TYPE === 'json') process.stdout.write(`${JSON.stringify({error: error.toJSON()}, null, 2)}\n`)
     printError(error)
     process.exit(error.exitCode)
   }

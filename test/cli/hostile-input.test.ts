@@ -277,6 +277,13 @@ describe('the store: damage is named, reads never write', () => {
     expect(ingest.status).toBe(1)
     expectOneLine(ingest.stderr, /store\.duckdb: --db: cannot write the store: permission denied/)
     expect(readFileSync(copy).equals(before)).toBe(true)
+    // EACCES on an input is one line too.
+    const secret = join(tmp.dir, 'secret.pcap')
+    copyFileSync(join(SAMPLES, 'captures/ntp-control.pcap'), secret)
+    chmodSync(secret, 0o600)
+    const denied = asNobody(['pcap', secret, '--db', join(tmp.dir, 'nobody.duckdb')])
+    expect(denied.status).toBe(1)
+    expectOneLine(denied.stderr, /secret\.pcap: permission denied, expected a pcap or pcapng file/)
   })
 
   it('status --json is the same bytes on every run of an unchanged store', async () => {
