@@ -8,7 +8,7 @@
  *   device or FIFO is written in place, never replaced: that is what `--out /dev/stdout`, `--out -`
  *   or `--out >(gzip > x.gz)` ask for, and renaming over /dev/full would destroy the device node.
  */
-import {chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readSync, renameSync, type Stats, statSync, unlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readSync, renameSync, type Stats, statSync, unlinkSync, writeFileSync, writeSync} from 'node:fs'
 import {randomBytes} from 'node:crypto'
 import {basename, dirname, join} from 'node:path'
 
@@ -186,25 +186,36 @@ export async function writeOutputFile(path: string, data: string | Uint8Array, f
 
 function writeInPlace(path: string, data: string | Uint8Array, where: {field: string; file: string}): void {
   let fd: number
+  let fifo = false
   try {
-    const stat = statSync(path)
-    if (stat.isFIFO()) {
-      // A FIFO nobody reads would block the open forever: ask non-blocking first (ENXIO = no reader).
-      closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK))
-    }
-    // /dev/stdout redirected to a file: add to it, as the shell's `>` or `>>` left it.
-    fd = openSync(path, constants.O_WRONLY | (stat.isFile() ? constants.O_APPEND : 0))
+    fifo = statSync(path).isFIFO()
+    // A FIFO is opened non-blocking and kept open: ENXIO at once when nobody reads it (a blocking open
+    // would wait forever), and no close-and-reopen that would hand the reader an early end of file.
+    // /dev/stdout redirected to a file: added to, as the shell's `>` or `>>` left it.
+    fd = openSync(path, constants.O_WRONLY | (fifo ? constants.O_NONBLOCK : statSync(path).isFile() ? constants.O_APPEND : 0))
   } catch (error) {
     throw new BillwatchError('E_NOT_FOUND', `cannot write: ${errnoReason(error)}`, {...where, cause: error})
   }
   try {
-    writeFileSync(fd, data)
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data
+    let at = 0
+    while (at < bytes.length) {
+      try {
+        at += writeSync(fd, bytes, at, bytes.length - at)
+      } catch (error) {
+        // The pipe is full until the reader catches up: wait a little and go on.
+        if (!fifo || (error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error
+        Atomics.wait(PAUSE, 0, 0, 5)
+      }
+    }
   } catch (error) {
     throw new BillwatchError('E_NOT_FOUND', `cannot write: ${errnoReason(error)}`, {...where, cause: error})
   } finally {
     closeSync(fd)
   }
 }
+
+const PAUSE = new Int32Array(new SharedArrayBuffer(4))
 
 /** Where JSON.parse stopped (" at position N"), without the text around it: no file content in errors. */
 export function jsonErrorPosition(error: unknown): string {

@@ -77,7 +77,7 @@ describe('writes: one rule for every file billwatch writes', () => {
 
   it('writes to a FIFO in place when someone reads it, and to standard output for -', async () => {
     const fifo = mkfifo(join(tmp.dir, 'chart.fifo'))
-    const reader = spawnSync('bash', ['-c', `cat '${fifo}' > '${fifo}.out' & ${shellCli(['anomalies', '--db', store, '--svg', fifo])} > /dev/null; wait`], {encoding: 'utf8'})
+    const reader = spawnSync('bash', ['-c', `timeout 200 cat '${fifo}' > '${fifo}.out' & timeout 200 ${shellCli(['anomalies', '--db', store, '--svg', fifo])} > /dev/null; wait`], {encoding: 'utf8'})
     expect(reader.status).toBe(0)
     expect(readFileSync(`${fifo}.out`, 'utf8')).toMatch(/^<svg /)
     expect(lstatSync(fifo).isFIFO()).toBe(true)
