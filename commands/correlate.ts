@@ -69,6 +69,11 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     const {flags} = this
     const [daysBefore, daysAfter] = parseWindow(flags.window)
     const root = flags.root
+    // An empty path (an unset shell variable) would mean the current folder: refused.
+    for (const flag of ['repo', 'root', 'apt-log', 'dpkg-log', 'knowledge'] as const) {
+      const values = [flags[flag]].flat()
+      if (values.some((value) => value !== undefined && value.trim() === '')) this.usage('an empty path', `--${flag}`)
+    }
     if (root !== undefined && !existsSync(root)) this.usage(`${root} does not exist`, '--root')
     const found = root === undefined ? {apt: [], dpkg: []} : findLogs(root)
     const aptLogs = [...found.apt, ...(flags['apt-log'] ?? [])]
@@ -98,7 +103,7 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
 
   /** The steps `anomalies` finds in the store. */
   private async stepsFromStore(usageType: string | undefined): Promise<StepInput[]> {
-    const found = await this.withStore((store) => analyseAnomalies(store, usageType === undefined ? {} : {usageType}), {mustExist: true})
+    const found = await this.withStore((store) => analyseAnomalies(store, usageType === undefined ? {} : {usageType}), {mustExist: true, readOnly: true})
     if (found.steps.length === 0) this.note(`no step in ${found.usageType} between ${found.firstDay} and ${found.lastDay}`)
     return found.steps.map((step) => stepInput(step))
   }

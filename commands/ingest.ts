@@ -1,3 +1,6 @@
+import {statSync} from 'node:fs'
+import {resolve} from 'node:path'
+
 import {Args, Flags} from '@oclif/core'
 
 import {ingestLive, type LiveIngestResult, renderLiveIngest} from '../src/aws/index.js'
@@ -5,6 +8,7 @@ import {BaseCommand} from '../src/cli/base-command.js'
 import {formatBytes, formatCount} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
 import {parseFlowFormat} from '../src/flows/vpc-format.js'
+import {checkInputFile} from '../src/util/files.js'
 import {FORMAT_KINDS, type FormatKind, type IngestResult, ingestFiles} from '../src/ingest/index.js'
 
 export default class Ingest extends BaseCommand<typeof Ingest> {
@@ -76,6 +80,11 @@ Flow records are detected the same way and go to their own tables (see billwatch
     }
     if (files.length === 0) this.usage('no files given; name one or more exports, e.g. billwatch ingest samples/*')
     const flowFormat = f['flow-format'] === undefined ? undefined : parseFlowFormat(f['flow-format'])
+    // Named files are checked before the store is opened: a pipe or a typo must not leave a new, empty store behind.
+    for (const file of files) {
+      if (file.trim() === '') this.usage('an empty file name', 'FILE')
+      if (!statSync(file, {throwIfNoEntry: false})?.isDirectory()) checkInputFile(resolve(file), {expected: 'an AWS usage or billing export saved to a file'})
+    }
     const result = await this.withStore((store) =>
       ingestFiles(store, files, {
         flows: {

@@ -24,3 +24,8 @@ export function evidenceOptions(flags: {'aws-config'?: string; cloudtrail?: stri
   if (price !== undefined) options.pricePerGb = price
   return options
 }
+
+/** Whether evidence is computed now (--pcap, --probe, --repo) and saved: else explain and report only read the store. */
+export function computesEvidence(options: EvidenceOptions): boolean {
+  return options.pcap !== undefined || options.probe !== undefined || options.repo !== undefined
+}

@@ -1,6 +1,5 @@
-import {existsSync, readFileSync} from 'node:fs'
-
 import {BillwatchError} from '../errors.js'
+import {jsonErrorPosition, readInputFile, SIDE_INPUT_MAX_BYTES} from '../util/files.js'
 import builtin from './knowledge.json' with {type: 'json'}
 
 /** A fact to read from the configuration at a commit (e.g. is ntp.conf missing 'restrict default ignore'?). */
@@ -64,12 +63,12 @@ export interface Knowledge {
 export function loadKnowledge(extraFile?: string): Knowledge {
   const base = validate(builtin, 'src/correlate/knowledge.json')
   if (extraFile === undefined) return base
-  if (!existsSync(extraFile)) throw new BillwatchError('E_NOT_FOUND', 'knowledge file does not exist', {file: extraFile})
+  const text = readInputFile(extraFile, {expected: 'a knowledge-base JSON file', field: '--knowledge', maxBytes: SIDE_INPUT_MAX_BYTES.knowledge}).toString('utf8')
   let raw: unknown
   try {
-    raw = JSON.parse(readFileSync(extraFile, 'utf8'))
+    raw = JSON.parse(text)
   } catch (error) {
-    throw new BillwatchError('E_FORMAT', `not JSON: ${(error as Error).message}`, {file: extraFile})
+    throw new BillwatchError('E_FORMAT', `not JSON${jsonErrorPosition(error)}`, {file: extraFile})
   }
   const extra = validate(raw, extraFile, base.defaultLagDays, base.cloud)
   const byId = new Map(base.services.map((s) => [s.id, s]))

@@ -161,12 +161,32 @@ export function renderText(sections: Section[]): string {
 export function renderMarkdown(sections: Section[]): string {
   return sections
     .map((section) => [
-      `## ${section.title}`,
+      `## ${markdownText(section.title)}`,
       '',
-      ...section.claims.map((c) => `- ${c.text} _(${c.source})_`),
-      ...section.blocks.map((b) => `\n\`\`\`\n${b}\n\`\`\``),
+      ...section.claims.map((c) => `- ${markdownText(c.text)} _(${markdownText(c.source)})_`),
+      ...section.blocks.map((b) => codeBlock(b)),
     ].join('\n'))
     .join('\n\n')
+}
+
+/**
+ * Text as Markdown shows it literally: claims quote commit subjects and file names, which must not
+ * become HTML (`<img onerror=…>`), links or emphasis in a rendered incident note.
+ */
+export function markdownText(text: string): string {
+  return text
+    .replace(/\s*[\r\n]+\s*/g, ' ')
+    .replace(/[\\`*_[\]|~!#]/g, (c) => `\\${c}`)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+}
+
+/** A fenced block whose fence is longer than any run of backticks inside it, so it cannot be closed early. */
+function codeBlock(block: string): string {
+  const longest = Math.max(0, ...(block.match(/`+/g) ?? []).map((run) => run.length))
+  const fence = '`'.repeat(Math.max(3, longest + 1))
+  return `\n${fence}\n${block}\n${fence}`
 }
 
 function indent(block: string): string {

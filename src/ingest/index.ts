@@ -1,5 +1,5 @@
 import {existsSync, readdirSync, realpathSync, statSync} from 'node:fs'
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {basename, dirname, isAbsolute, join, resolve, sep} from 'node:path'
 
@@ -10,13 +10,14 @@ import {sniffFlowFile} from '../flows/sniff.js'
 import type {Store} from '../store/index.js'
 import {parquetColumns, stageColumnar} from './columnar.js'
 import {parseCostExplorerCsv} from './cost-explorer-csv.js'
+import {isRealDate} from './csv-text.js'
 import {combineFingerprints, type Fingerprint, fingerprintFile} from './fingerprint.js'
 import {type Container, type FormatKind, sniffFile} from './sniff.js'
 import {stageUsageReport} from './usage-report.js'
-import {isRealDate} from './csv-text.js'
 import {expectedDay, usageProblem} from './validate.js'
 import {appendRows, commitStaged, createStaging, type Family, findSourceByHash, type SourceMeta, STAGING_TABLE} from './write.js'
 import {extractZip} from './zip.js'
+import {fileKind, jsonErrorPosition, readInputFile, SIDE_INPUT_MAX_BYTES} from '../util/files.js'
 
 export {FORMAT_KINDS, type FormatKind} from './sniff.js'
 
@@ -144,22 +145,28 @@ interface NamedPath {
 }
 
 function expandPaths(paths: string[], skipped: IngestResult['skipped']): NamedPath[] {
-  return paths.flatMap((given): NamedPath[] => {
+  const named = paths.flatMap((given): NamedPath[] => {
+    // resolve('') is the current folder: an empty argument (an unset shell variable) is a mistake.
+    if (given.trim() === '') throw new BillwatchError('E_USAGE', 'an empty file name', {expected: 'a file or folder', field: 'FILE'})
     const path = resolve(given)
     if (!existsSync(path) || !statSync(path).isDirectory()) return [{inDirectory: false, path}]
     // Manifests first, so the report parts beside them are read through them, never twice.
     const manifestFirst = (name: string) => (name.toLowerCase().endsWith('.json') ? 0 : 1)
-    return readdirSync(path, {withFileTypes: true})
-      .sort((a, b) => manifestFirst(a.name) - manifestFirst(b.name) || a.name.localeCompare(b.name))
-      .flatMap((entry): NamedPath[] => {
-        const child = join(path, entry.name)
-        if (entry.isFile()) return [{inDirectory: true, path: child}]
-        // Flow logs as S3 delivers them: a folder per account, region and day.
-        if (entry.isDirectory() && isFlowLogFolder(child)) return expandPaths([child], skipped).map((p) => ({...p, inDirectory: true}))
-        skipped.push({path: child, reason: 'a directory (not searched further)'})
-        return []
-      })
+    const entries = readdirSync(path, {withFileTypes: true}).sort((a, b) => manifestFirst(a.name) - manifestFirst(b.name) || a.name.localeCompare(b.name))
+    if (entries.length === 0) throw new BillwatchError('E_EMPTY', 'an empty folder', {expected: 'billing exports in it', file: path})
+    return entries.flatMap((entry): NamedPath[] => {
+      const child = join(path, entry.name)
+      // A link to a file counts as the file; pipes, devices and sockets are never read (they may never end).
+      const stat = entry.isSymbolicLink() ? statSync(child, {throwIfNoEntry: false}) : undefined
+      if (entry.isFile() || stat?.isFile()) return [{inDirectory: true, path: child}]
+      // Flow logs as S3 delivers them: a folder per account, region and day.
+      if (entry.isDirectory() && isFlowLogFolder(child)) return expandPaths([child], skipped).map((p) => ({...p, inDirectory: true}))
+      const kind = entry.isDirectory() || stat?.isDirectory() ? 'a directory (not searched further)' : stat ? `${fileKind(stat)}, not a regular file` : entry.isSymbolicLink() ? 'a broken symbolic link' : 'not a regular file'
+      skipped.push({path: child, reason: kind})
+      return []
+    })
   })
+  return named
 }
 
 function skipReason(error: BillwatchError, path: string): string {
@@ -363,14 +370,11 @@ async function stage(store: Store, kind: FormatKind, parts: Part[], meta: Source
  */
 async function readManifest(path: string): Promise<{parts: string[]; period?: {start: string; end: string}}> {
   let manifest: {reportKeys?: unknown; billingPeriod?: {start?: unknown; end?: unknown}}
-  const text = await readFile(path, 'utf8')
   try {
-    manifest = JSON.parse(text)
+    manifest = JSON.parse(readInputFile(path, {expected: 'a CUR manifest', maxBytes: SIDE_INPUT_MAX_BYTES.manifest}).toString('utf8'))
   } catch (error) {
-    // JSON.parse quotes the text it failed on: say where, never what.
-    const at = /position (\d+)/.exec((error as Error).message)?.[1]
-    const line = at === undefined ? undefined : text.slice(0, Number(at)).split('\n').length
-    throw new BillwatchError('E_FORMAT', 'manifest is not valid JSON', {file: path, ...(line === undefined ? {} : {line})})
+    if (error instanceof BillwatchError) throw error
+    throw new BillwatchError('E_FORMAT', `manifest is not valid JSON${jsonErrorPosition(error)}`, {file: path})
   }
   if (typeof manifest !== 'object' || manifest === null || !Array.isArray(manifest.reportKeys) || manifest.reportKeys.length === 0) {
     throw new BillwatchError('E_HEADER', 'manifest lists no report parts', {expected: 'a non-empty array', field: 'reportKeys', file: path})

@@ -4,7 +4,7 @@ import {Gunzip} from 'fflate'
 import {Decompress as ZstdDecompress} from 'fzstd'
 
 import {BillwatchError} from '../errors.js'
-import {unopenableFile} from '../util/files.js'
+import {checkInputFile, unopenableFile} from '../util/files.js'
 
 /**
  * A streaming reader for pcap (µs and ns, either byte order) and pcapng (several sections,
@@ -247,6 +247,8 @@ export class CaptureReader {
    * reads just the records in [from, to): parts of one file scanned side by side.
    */
   static open(path: string, range?: ByteRange): CaptureReader {
+    // A pipe, device or directory is refused before the open (a FIFO's open would wait for a writer).
+    checkInputFile(path, {expected: CAPTURE_EXPECTED})
     let fd: number
     try {
       fd = openSync(path, 'r')

@@ -103,6 +103,7 @@ function addressSentence(r: VerdictInputs, count: number): string {
     }
     default: {
       if (r.portUnreachable) return 'does not serve NTP: port unreachable (ICMP), nothing listens'
+      if (r.kod !== null) return `does not serve NTP: it answered only with Kiss-o'-Death ${r.kod} (a kiss code with no defined meaning: discarded, not obeyed)`
       return `does not serve NTP: no answer to ${r.requests} request${r.requests === 1 ? '' : 's'}`
     }
   }

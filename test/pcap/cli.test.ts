@@ -128,7 +128,7 @@ describe('billwatch pcap: human output and errors', () => {
     expect([missing.code, missing.json().error.code]).toEqual([1, 'E_NOT_FOUND'])
     expect(missing.stderr.trim()).toBe(`billwatch: ${join(dir, 'nope.pcap')}: no such file, expected a pcap or pcapng file`)
     const directory = await runCli(['pcap', dir, '--db', db])
-    expect([directory.code, directory.stderr.trim()]).toEqual([1, `billwatch: ${dir}: is a directory, expected a pcap or pcapng file`])
+    expect([directory.code, directory.stderr.trim()]).toEqual([1, `billwatch: ${dir}: a directory, not a regular file, expected a pcap or pcapng file`])
   })
 
   it('replays the limiter settings given with --limiter, in order, and refuses a bad one in one line', async () => {
