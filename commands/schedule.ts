@@ -15,6 +15,7 @@ The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing i
     '<%= config.bin %> <%= command.id %> --out deploy/ --topic-arn arn:aws:sns:us-east-1:123456789012:billing-alerts',
     "<%= config.bin %> <%= command.id %> --out deploy/ --cron '23 6 * * *' --instances i-0a1b2c3d",
     '<%= config.bin %> <%= command.id %> --out deploy/ --all-instances --json',
+    '<%= config.bin %> <%= command.id %> --out deploy/ --instances i-0a1b2c3d --with-cloudtrail',
   ]
 
   static override flags = {
@@ -24,6 +25,7 @@ The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing i
     out: Flags.string({description: 'directory to write template.json and billwatch-watch.zip into', helpValue: 'DIR', required: true}),
     'stack-name': Flags.string({default: 'billwatch-watch', description: 'CloudFormation stack name in the deploy command'}),
     'topic-arn': Flags.string({description: 'publish to this existing SNS topic (default: the template creates one)', helpValue: 'ARN'}),
+    'with-cloudtrail': Flags.boolean({description: "name the most likely account change (CloudTrail LookupEvents in the function's region, ranked as billwatch correlate ranks it) in each alert (adds cloudtrail:LookupEvents)"}),
   }
 
   async run(): Promise<ScheduleResult> {
@@ -31,6 +33,7 @@ The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing i
     const bar = this.progress('bundling the Lambda handler')
     const result = await writeSchedule(flags.out, {
       allInstances: flags['all-instances'],
+      withCloudtrail: flags['with-cloudtrail'],
       stackName: flags['stack-name'],
       ...(flags.cron === undefined ? {} : {cron: flags.cron}),
       ...(flags.instances === undefined ? {} : {instances: flags.instances.flatMap((s) => s.split(','))}),

@@ -15,6 +15,9 @@ step status
 bw status
 step anomalies --log-scale --svg "$out/egress.svg"
 bw anomalies --log-scale --svg "$out/egress.svg"
+bash "$root/samples/scripts/make-terraform-repo.sh" "$out/infra" >/dev/null
+step correlate --repo "$out/infra" --cloudtrail samples/cloudtrail --aws-config samples/aws-config
+bw correlate --repo "$out/infra" --cloudtrail "$root/samples/cloudtrail" --aws-config "$root/samples/aws-config"
 bash "$root/samples/scripts/make-etc-repo.sh" "$out/etc" >/dev/null
 step correlate --repo "$out/etc"
 bw correlate --repo "$out/etc"

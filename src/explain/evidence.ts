@@ -8,7 +8,8 @@ import {resolve} from 'node:path'
 
 import {analyseAnomalies, type AnomaliesResult, type Step} from '../anomalies/index.js'
 import {isEgressUsage, isInternetIngress} from '../aws/usage-types.js'
-import {correlate, type Candidate, type CorrelateResult, stepInput} from '../correlate/index.js'
+import {cloudSources, correlate, correlationSources, type Candidate, type CorrelateResult, stepInput} from '../correlate/index.js'
+import {scopeStep} from '../correlate/scope.js'
 import {loadKnowledge} from '../correlate/knowledge.js'
 import {isoSeconds} from '../correlate/time.js'
 import {isBillwatchError} from '../errors.js'
@@ -21,6 +22,9 @@ import {ntpServiceIds, remediation, type Remediation} from './remediation.js'
 export interface EvidenceOptions {
   /** Configuration repository to correlate the step with (else the store's last `correlate`). */
   repo?: string
+  /** CloudTrail and AWS Config (a path, or 'api') to correlate the step with, beside or instead of the repository. */
+  cloudtrail?: string
+  awsConfig?: string
   /** Capture to analyse (else the store's last `pcap`). */
   pcap?: string
   /** Host to probe now (else the store's last `probe`). */
@@ -106,17 +110,20 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
   const symmetry = anomalies ? await symmetryAfter(store, step?.date ?? anomalies.firstDay) : null
   if (anomalies && !symmetry) missing.push({evidence: 'ingress', how: 'ingest a report that includes DataTransfer-In-Bytes', why: 'no inbound (DataTransfer-In) usage to compare with egress'})
 
-  const correlated = await freshOrStored<CorrelateResult, 'repo'>(store, 'correlate', 'repo', options.repo === undefined || !anomalies || !step ? undefined : async () => {
+  const freshChanges = options.repo !== undefined || options.cloudtrail !== undefined || options.awsConfig !== undefined
+  const correlated = await freshOrStored<CorrelateResult, 'repo'>(store, 'correlate', 'repo', !freshChanges || !anomalies || !step ? undefined : async () => {
+    const steps = await Promise.all(anomalies.steps.map((s) => scopeStep(store, stepInput(s))))
     const data = await correlate({
       aptLogs: [], daysAfter: 1, daysBefore: 7, dpkgLogs: [], knowledge: loadKnowledge(undefined), limit: 5, logZone: 'UTC',
-      repo: options.repo as string, steps: anomalies.steps.map(stepInput),
+      repo: options.repo ?? null, steps,
+      ...cloudSources({awsConfig: options.awsConfig, cloudtrail: options.cloudtrail}, steps),
     })
-    return {data, subject: data.repo ?? 'logs'}
+    return {data, subject: correlationSources(data)}
   })
   const correlation = correlated.data
   const change = step && correlation ? (correlation.steps.find((s) => s.date === step.date)?.candidates[0] ?? null) : null
   if (step && !change) {
-    missing.push({evidence: 'change', how: 'billwatch explain --repo /etc (an etckeeper repository) or billwatch correlate', why: correlation ? `no configuration change found near ${step.date}` : 'no configuration history was read'})
+    missing.push({evidence: 'change', how: 'billwatch explain --repo /etc (an etckeeper repository), or billwatch correlate with --repo, --cloudtrail DIR|api or --aws-config DIR|api', why: correlation ? `no configuration change found near ${step.date}` : 'no configuration history was read'})
   }
 
   const captured = await freshOrStored<PcapReport, 'file'>(store, 'pcap', 'file', options.pcap === undefined ? undefined : async () => {

@@ -6,6 +6,7 @@ import {basename} from 'node:path'
 
 import {formatAmount, formatBytes, formatCount, formatCountOf, formatRatio, formatMoney, formatShare, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
+import {correlationSources} from '../correlate/index.js'
 import type {Evidence, MonthTotal} from './evidence.js'
 import {whenMade} from '../correlate/rank.js'
 import {ntpFindings} from './remediation.js'
@@ -55,7 +56,8 @@ export function buildNarrative(evidence: Evidence): Section[] {
   }
 
   if (change) {
-    const source = `billwatch correlate (${evidence.sources.correlation === 'repo' ? evidence.correlation?.repo : `store, repository ${evidence.correlation?.repo ?? 'logs'}`})`
+    const read = evidence.correlation ? correlationSources(evidence.correlation) : 'logs'
+    const source = `billwatch correlate (${evidence.sources.correlation === 'repo' ? read : `store: ${read}`})`
     const claims: Claim[] = [{source, text: `Most likely cause: "${change.subject}"${change.commit ? ` (commit ${change.commit.slice(0, 10)})` : ''} made ${whenMade(change)}, ${change.daysBefore.toFixed(1)} days before the step (score ${change.score.toFixed(2)}).`}]
     claims.push({source, text: change.reason})
     const runnersUp = evidence.correlation?.steps.find((s) => s.date === step?.date)?.candidates.slice(1, 3) ?? []

@@ -30,6 +30,8 @@ export interface ScheduleOptions {
   allInstances?: boolean
   windowDays?: number
   stackName?: string
+  /** Name the top CloudTrail change in each alert: the role gains cloudtrail:LookupEvents, nothing else. */
+  withCloudtrail?: boolean
 }
 
 /**
@@ -76,6 +78,8 @@ export function buildTemplate(options: ScheduleOptions = {}): Record<string, any
   if (watchesInstances) statements.push({Action: 'cloudwatch:GetMetricData', Effect: 'Allow', Resource: '*', Sid: 'ReadNetworkMetrics'})
   // Only --all-instances must discover instances; ListMetrics shows metric names, not instance details.
   if (options.allInstances) statements.push({Action: 'cloudwatch:ListMetrics', Effect: 'Allow', Resource: '*', Sid: 'FindInstances'})
+  // LookupEvents has no resource-level permissions; it reads management events only.
+  if (options.withCloudtrail) statements.push({Action: 'cloudtrail:LookupEvents', Effect: 'Allow', Resource: '*', Sid: 'ReadCloudTrailEvents'})
   statements.push(
     {Action: 'sns:Publish', Effect: 'Allow', Resource: topic, Sid: 'PublishAlerts'},
     // The one JSON line per run goes to the function's own log group, created here with a retention.
@@ -91,6 +95,7 @@ export function buildTemplate(options: ScheduleOptions = {}): Record<string, any
         Environment: {
           Variables: {
             [ENV.instances]: options.allInstances ? 'all' : instances.join(','),
+            ...(options.withCloudtrail ? {[ENV.cloudtrail]: '1'} : {}),
             [ENV.topicArn]: topic,
             [ENV.windowDays]: String(options.windowDays ?? DEFAULT_WINDOW_DAYS),
           },

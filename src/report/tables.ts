@@ -1,6 +1,7 @@
 /** The report's HTML tables, one function per kind of evidence. Every cell is escaped; figures use src/cli/format.ts. */
 import type {Step} from '../anomalies/types.js'
 import {formatAmount, formatBytes, formatCount, formatCountOf, formatRatio, formatMoney, formatShare, formatUsd} from '../cli/format.js'
+import {sourcesOf} from '../correlate/cloud.js'
 import type {CorrelatedStep} from '../correlate/types.js'
 import type {BillEvidence, SymmetryEvidence} from '../explain/evidence.js'
 import {monthTableCells} from '../explain/narrative.js'
@@ -75,7 +76,7 @@ export function candidatesTables(steps: CorrelatedStep[]): string {
           i + 1,
           c.time.replace('T', ' ').replace(/:\d\dZ$/, ''),
           c.subject,
-          c.commit ? c.commit.slice(0, 7) : (c.origin ?? c.source),
+          c.cloud ? sourcesOf(c) : c.commit ? c.commit.slice(0, 7) : (c.origin ?? c.source),
           c.score.toFixed(2),
           [c.reason, ...c.findings.filter((f) => !c.reason.includes(f))].join('; '),
         ]),
