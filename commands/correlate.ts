@@ -178,7 +178,7 @@ function renderResult(result: CorrelateResult): string {
           `${c.commit === null ? '' : `${c.commit.slice(0, 7)} `}${truncate(c.subject, 60)}`,
           c.packages.length,
           c.files.length,
-          [sourcesOf(c), ...c.sameChangeIn.map((o) => `${o.relation} ${o.commit.slice(0, 7)}`)].join(' + '),
+          sourcesOf(c),
         ]),
         ['right', 'right', 'left', 'left', 'right', 'right', 'left'],
       ),

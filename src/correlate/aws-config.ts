@@ -293,6 +293,10 @@ export interface ConfigApiOptions {
   onPage?: (pages: number) => void
 }
 
+const MAX_SPAN_MS = 7 * DAY_MS
+/** How far back to look for a resource's state before the window (a resource unchanged longer reads as new). */
+const BASELINE_WEEKS = 13
+
 const TYPE_OF_PREFIX: Record<string, string> = {eipalloc: 'AWS::EC2::EIP', eni: 'AWS::EC2::NetworkInterface', i: 'AWS::EC2::Instance', rtb: 'AWS::EC2::RouteTable', sg: 'AWS::EC2::SecurityGroup'}
 
 /**
@@ -313,16 +317,33 @@ export async function configHistoryFromApi(window: Window, options: ConfigApiOpt
       done.add(id)
       const ask = (input: {earlierTime?: Date; laterTime: Date; chronologicalOrder: 'Forward' | 'Reverse'; limit: number}, token?: string) =>
         callAws('GetResourceConfigHistory', options.connection, () => client.send(new GetResourceConfigHistoryCommand({...input, nextToken: token, resourceId: id, resourceType: resourceType as any})))
-      const before = await ask({chronologicalOrder: 'Reverse', laterTime: new Date(window.since), limit: 1}).catch((error: unknown) => {
-        if (error instanceof BillwatchError && /ResourceNotDiscovered/.test(error.message)) return {configurationItems: []}
-        throw error
-      })
-      options.onPage?.(++pages)
-      const {pages: responses} = await allPages(
-        (token) => ask({chronologicalOrder: 'Forward', earlierTime: new Date(window.since), laterTime: new Date(window.until), limit: 100}, token),
-        (page) => page.nextToken,
-        () => options.onPage?.(++pages),
-      )
+      // The state before the window, to compare the first change with: the newest item of the weeks before.
+      let before: {configurationItems?: ConfigurationItem[]} = {configurationItems: []}
+      let known = true
+      for (let weeks = 1; known && weeks <= BASELINE_WEEKS && (before.configurationItems ?? []).length === 0; weeks++) {
+        const to = window.since - (weeks - 1) * MAX_SPAN_MS
+        before = await ask({chronologicalOrder: 'Reverse', earlierTime: new Date(to - MAX_SPAN_MS), laterTime: new Date(to), limit: 1}).catch((error: unknown) => {
+          // Config never recorded it: nothing to compare with, and nothing in the window either.
+          if (error instanceof BillwatchError && /ResourceNotDiscovered/.test(error.message)) {
+            known = false
+            return {configurationItems: []}
+          }
+          throw error
+        })
+        options.onPage?.(++pages)
+      }
+      if (!known) continue
+      // The API reference says one call spans at most seven days: ask the window a week at a time.
+      const responses: Array<{configurationItems?: ConfigurationItem[]}> = []
+      for (let from = window.since; from < window.until; from += MAX_SPAN_MS) {
+        const to = Math.min(window.until, from + MAX_SPAN_MS)
+        const part = await allPages(
+          (token) => ask({chronologicalOrder: 'Forward', earlierTime: new Date(from), laterTime: new Date(to), limit: 100}, token),
+          (page) => page.nextToken,
+          () => options.onPage?.(++pages),
+        )
+        responses.push(...part.pages)
+      }
       for (const ci of [...(before.configurationItems ?? []), ...responses.flatMap((p) => p.configurationItems ?? [])]) {
         const item = itemFromApi(ci)
         if (!item) continue

@@ -220,9 +220,8 @@ export function sameFact(a: CloudFact, b: CloudFact): boolean {
 /** A change to the account as correlate ranks it: no commit, packages or files; `author` is the principal when known. */
 export function accountChange(c: {source: 'aws-config' | 'cloudtrail'; time: string; recordedTime: string; author: null | string; origin: string; subject: string; facts: CloudFact[]}): Change {
   return {
-    alsoIn: [], author: c.author, authorTime: null, cloud: c.facts, command: null, commit: null, committerTime: null, files: [], kind: 'manual',
-    manager: null, origin: c.origin, packages: [], parents: [], recordedTime: c.recordedTime, sameChangeIn: [], source: c.source,
-    subject: c.subject, time: c.time,
+    alsoIn: [], author: c.author, authorTime: null, cloud: c.facts, command: null, commit: null, committerTime: null, files: [], kind: 'manual', manager: null,
+    origin: c.origin, packages: [], parents: [], recordedTime: c.recordedTime, sameChangeIn: [], source: c.source, subject: c.subject, time: c.time,
   }
 }
 
@@ -285,7 +284,7 @@ export function shortOrigin(origin: string): string {
   return origin.replace(/^.*\//, '')
 }
 
-/** Every source of a candidate, short: "cloudtrail + aws-config + git 1a2b3c4". */
-export function sourcesOf(change: Pick<Change, 'alsoIn' | 'source'>): string {
-  return [change.source, ...change.alsoIn.map(shortOrigin)].join(' + ')
+/** Every source of a candidate, short: "cloudtrail + aws-config + git 1a2b3c4", "git + merge 1a2b3c4". */
+export function sourcesOf(change: Pick<Change, 'alsoIn' | 'sameChangeIn' | 'source'>): string {
+  return [change.source, ...change.alsoIn.map(shortOrigin), ...(change.sameChangeIn ?? []).map((o) => `${o.relation} ${o.commit.slice(0, 7)}`)].join(' + ')
 }

@@ -287,6 +287,14 @@ function cachedReadFileAt(repo: Repository, commit: string, path: string, cache:
   return text
 }
 
+/** `cloudtrail file.json.gz#id` → `CloudTrail`; `git 1a2b3c4 (main.tf)` → `commit 1a2b3c4 (main.tf)`. */
+function sourceName(cited: string): string {
+  if (cited.startsWith('cloudtrail ')) return 'CloudTrail'
+  if (cited.startsWith('aws-config ')) return 'AWS Config'
+  if (cited.startsWith('git ')) return `commit ${cited.slice(4)}`
+  return cited
+}
+
 /** `2014-03-29 17:41 UTC` of an ISO time. */
 export function utcMinute(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`
@@ -311,14 +319,6 @@ function sameChangeNote(c: Change): string {
 function toUtc(recorded: string): string {
   const ms = Date.parse(recorded)
   return Number.isNaN(ms) ? recorded : new Date(ms).toISOString()
-}
-
-/** `cloudtrail file.json.gz#id` → `CloudTrail`; `git 1a2b3c4 (main.tf)` → `commit 1a2b3c4 (main.tf)`. */
-function sourceName(cited: string): string {
-  if (cited.startsWith('cloudtrail ')) return 'CloudTrail'
-  if (cited.startsWith('aws-config ')) return 'AWS Config'
-  if (cited.startsWith('git ')) return `commit ${cited.slice(4)}`
-  return cited
 }
 
 function reasonLine(c: Candidate, step: StepInput, kind: null | string, best: Evidence | undefined, relevance: number): string {

@@ -105,6 +105,8 @@ describe('GetResourceConfigHistory', () => {
     expect(calls[0]!.headers['x-amz-target']).toBe('StarlingDoveService.GetResourceConfigHistory')
     expect(new Set(calls.map((c) => c.body.resourceId))).toEqual(new Set([NTP_INSTANCE, NTP_GROUP, 'sg-0a0a0a0a11112222']))
     expect(calls.some((c) => typeof c.body.nextToken === 'string')).toBe(true)
+    // The 8-day window is asked a week at a time: no call spans more than seven days.
+    expect(calls.every((c) => c.body.earlierTime === undefined || c.body.laterTime - c.body.earlierTime <= 7 * 86_400)).toBe(true)
     const opened = result.changes.flatMap((c) => c.cloud ?? []).find((f) => f.rule?.fromPort === 123)
     expect(opened).toMatchObject({action: 'rule-added', instances: [NTP_INSTANCE], resource: NTP_GROUP, rule: {peers: ['0.0.0.0/0'], protocol: 'udp'}})
   })

@@ -538,6 +538,8 @@ function resourceConfigHistory(body: any, items: Array<Record<string, any>>, per
   const later = body.laterTime === undefined ? Infinity : body.laterTime * 1000
   const earlier = body.earlierTime === undefined ? -Infinity : body.earlierTime * 1000
   if (earlier > later) throw new ServiceError(400, 'InvalidTimeRangeException', 'earlierTime must be before laterTime')
+  // The API reference: "each call may span at most seven days".
+  if (later - earlier > 7 * 86_400_000) throw new ServiceError(400, 'InvalidTimeRangeException', 'The time range may span at most 7 days')
   const forward = body.chronologicalOrder === 'Forward'
   const selected = mine
     .filter((i) => {
