@@ -99,6 +99,16 @@ export function portText(r: Pick<NetworkRule, 'fromPort' | 'protocol' | 'toPort'
   return r.toPort === null || r.toPort === r.fromPort ? `${r.protocol}/${r.fromPort}` : `${r.protocol}/${r.fromPort}-${r.toPort}`
 }
 
+/**
+ * Does the fact open UDP 123 (NTP) to someone: an allowed inbound rule naming UDP ports that include 123, or
+ * a UDP listener on 123? Rules for every port or protocol say nothing about NTP in particular.
+ */
+export function opensNtpPort(fact: CloudFact): boolean {
+  if (fact.action === 'listener-added') return fact.listener !== undefined && /udp/i.test(fact.listener.protocol) && fact.listener.port === 123
+  const r = fact.rule
+  return fact.action === 'rule-added' && r !== undefined && r.allow && r.direction === 'ingress' && r.protocol === 'udp' && r.fromPort !== null && ruleCovers(r, 'udp/123')
+}
+
 /** Does the rule let traffic to `port` ('udp/123') through? */
 export function ruleCovers(r: NetworkRule, port: string): boolean {
   const [protocol = '', number = ''] = port.split('/')
@@ -238,10 +248,15 @@ export function mergeCloudChanges(changes: Change[]): Change[] {
       return facts.some((f) => (kept.cloud ?? []).some((k) => sameFact(k, f)))
     })
     if (!target) {
-      out.push(facts.length === 0 ? change : {...change, alsoIn: [...change.alsoIn], cloud: facts.map((f) => ({...f, instances: [...f.instances], related: [...f.related]}))})
+      out.push(facts.length === 0 ? change : {
+        ...change, alsoIn: [...change.alsoIn], cloud: facts.map((f) => ({...f, instances: [...f.instances], related: [...f.related]})),
+        sameChangeIn: [...change.sameChangeIn],
+      })
       continue
     }
     target.alsoIn.push(citation(change), ...change.alsoIn)
+    // The commits that repeat a folded IaC commit (its merge, its cherry-picks) record this change too.
+    target.sameChangeIn.push(...change.sameChangeIn)
     for (const fact of facts) {
       const kept = target.cloud!.find((k) => sameFact(k, fact))
       if (!kept) continue

@@ -41,11 +41,19 @@ interface Declared {
   protects: Map<string, Set<string>>
 }
 
+export interface IacFactsOptions {
+  /**
+   * The change is a merge whose branch commits are candidates of their own (see foldSameChanges): only what
+   * the merge itself did counts, i.e. items whose result differs from every parent (as git's combined diff).
+   */
+  ownEditsOnly?: boolean
+}
+
 /**
  * The account facts a commit's IaC files changed, each module (a directory of .tf files) or template
  * compared with the commit's first parent. Files that are not Terraform or CloudFormation add nothing.
  */
-export async function iacFacts(repo: Repository, change: Change): Promise<CloudFact[]> {
+export async function iacFacts(repo: Repository, change: Change, options: IacFactsOptions = {}): Promise<CloudFact[]> {
   if (change.commit === null) return []
   const parent = change.parents[0]
   const units = new Set<string>()
@@ -61,9 +69,16 @@ export async function iacFacts(repo: Repository, change: Change): Promise<CloudF
     const read = kind === 'tf' ? (commit: string) => terraformModule(repo, commit, where) : async (commit: string) => cloudFormation(readFileAt(repo, commit, where) ?? '', where)
     const after = await read(change.commit)
     const before = parent ? await read(parent) : emptyDeclared()
-    facts.push(...diffDeclared(before, after))
+    const others = options.ownEditsOnly ? await Promise.all(change.parents.slice(1).map(read)) : []
+    facts.push(...diffDeclared(before, after, (key) => others.every((other) => itemDiffers(other, after, key))))
   }
   return facts
+}
+
+function itemDiffers(before: Declared, after: Declared, key: string): boolean {
+  const old = before.items.get(key)
+  const now = after.items.get(key)
+  return old === undefined || now === undefined ? old !== now : old.value !== now.value
 }
 
 function dirOf(path: string): string {
@@ -75,14 +90,16 @@ function emptyDeclared(): Declared {
   return {ids: new Map(), items: new Map(), protects: new Map()}
 }
 
-function diffDeclared(before: Declared, after: Declared): CloudFact[] {
+/** The facts of the items that differ between the two versions (and that `keep` accepts). */
+function diffDeclared(before: Declared, after: Declared, keep: (key: string) => boolean = () => true): CloudFact[] {
   const facts: CloudFact[] = []
   for (const [key, item] of after.items) {
+    if (!keep(key)) continue
     const old = before.items.get(key)
     if (!old && item.added) facts.push(item.added)
     else if (old && old.value !== item.value && item.changed) facts.push(typeof item.changed === 'function' ? item.changed(old.value) : item.changed)
   }
-  for (const [key, item] of before.items) if (!after.items.has(key) && item.removed) facts.push(item.removed)
+  for (const [key, item] of before.items) if (!after.items.has(key) && item.removed && keep(key)) facts.push(item.removed)
   // Name real ids where the configuration knows them, and the instances each group protects.
   const ids = new Map([...before.ids, ...after.ids])
   const idOf = (address: string) => ids.get(address) ?? address

@@ -67,9 +67,11 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
   // The parsers (and the AWS SDK clients below) load only when a source needs them: the CLI starts faster.
   const iac = repo && commits.some((c) => c.files.some((f) => isIacPath(f.path))) ? await import('./iac.js') : undefined
   if (repo && iac) {
+    // Merges that stand beside their branch's commits (cited by them as the same change) kept only their own edits.
+    const beside = new Set(commits.flatMap((c) => c.sameChangeIn.filter((s) => s.relation === 'merge').map((s) => s.commit)))
     for (const commit of commits) {
       if (!commit.files.some((f) => isIacPath(f.path))) continue
-      const facts = await iac.iacFacts(repo, commit)
+      const facts = await iac.iacFacts(repo, commit, {ownEditsOnly: commit.commit !== null && beside.has(commit.commit)})
       if (facts.length > 0) commit.cloud = facts
     }
   }

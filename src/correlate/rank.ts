@@ -176,7 +176,7 @@ function cloudEvidence(fact: CloudFact, step: StepInput, kind: null | string, kn
  */
 function cloudReason(c: Candidate, step: StepInput, kind: null | string, e: CloudEvidence): string {
   const {fact} = e
-  const when = `${c.time.slice(0, 10)} ${c.time.slice(11, 16)} UTC`
+  const when = whenMade(c)
   const who = c.author ? ` by ${c.author}` : ''
   const series = kind === 'egress' ? 'egress' : step.usageType
   const moved = step.direction === 'up' ? 'rose' : 'fell'
@@ -192,7 +192,7 @@ function cloudReason(c: Candidate, step: StepInput, kind: null | string, e: Clou
   const lagNote = e.service?.lagWhy && c.daysBefore > 1 ? ` (${e.service.lagWhy})` : ''
   const sources = [citation(c), ...c.alsoIn].map(sourceName)
   const recorded = sources.length > 1 ? `; recorded by ${sources.slice(0, -1).join(', ')} and ${sources.at(-1)}` : ''
-  return `${factStory(fact)}${who} at ${when}, ${relation}${link}; ${e.why}${lagNote}${recorded}`
+  return `${factStory(fact)}${who} at ${when}, ${relation}${link}; ${e.why}${lagNote}${recorded}${sameChangeNote(c)}`
 }
 
 /** 1 inside [lag0, lag1 + 1] days before the step day (slightly favouring the near end), decaying outside. */

@@ -3,7 +3,7 @@
  * the sample story from every source at once: one merged candidate citing each, named by explain.
  */
 import {spawnSync} from 'node:child_process'
-import {readFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -105,6 +105,65 @@ ${ingress}
     const json = (await rank(dir, {...STEP, date: '2014-04-26', drivers: [], resourceId: null})).steps[0]!.candidates[0]!
     expect(json.cloud).toEqual([expect.objectContaining({resource: 'Web', rule: expect.objectContaining({fromPort: 443, protocol: 'tcp'})})])
     expect(git(dir, ['rev-list', '--count', 'HEAD'])).toBe('5')
+  })
+})
+
+describe('an IaC history read as every other history is (every branch, author time, one change once)', () => {
+  const dir = join(tmp.dir, 'cfn-branches')
+  const stack = (ingress: string[]) => `Resources:
+  NtpGroup:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: ntp-server
+      SecurityGroupIngress:
+        - IpProtocol: tcp
+          FromPort: 22
+          ToPort: 22
+          CidrIp: 198.51.100.0/24
+${ingress.join('\n')}
+`
+  const open = (protocol: string, port: number) => `        - IpProtocol: ${protocol}
+          FromPort: ${port}
+          ToPort: ${port}
+          CidrIp: 0.0.0.0/0`
+  let branchCommit = ''
+  let merge = ''
+  beforeAll(() => {
+    initRepo(dir)
+    commitAt(dir, '2014-03-20T10:00:00+00:00', 'ntp stack', {'stacks/ntp.yaml': stack([])})
+    git(dir, ['branch', 'open-ntp'])
+    git(dir, ['branch', 'lab'])
+    commitAt(dir, '2014-03-28T10:00:00+00:00', 'readme', {'README.md': 'stacks\n'})
+    git(dir, ['checkout', '-q', 'open-ntp'])
+    // Rebased: made at 18:30, committed again at 18:45.
+    branchCommit = commitAt(dir, '2014-03-29T18:30:00+00:00', 'open ntp', {'stacks/ntp.yaml': stack([open('udp', 123)])}, '2014-03-29T18:45:00+00:00')
+    git(dir, ['checkout', '-q', 'lab'])
+    commitAt(dir, '2014-03-27T09:00:00+00:00', 'lab stack, never merged', {'stacks/lab.yaml': stack([open('tcp', 8080)])})
+    git(dir, ['checkout', '-q', 'master'])
+    // The merge adds an edit of its own (HTTPS) beside the branch's NTP rule.
+    const at = {GIT_AUTHOR_DATE: '2014-03-29T19:00:00+00:00', GIT_COMMITTER_DATE: '2014-03-29T19:00:00+00:00'}
+    git(dir, ['merge', '-q', '--no-ff', '--no-commit', 'open-ntp'], at)
+    writeFileSync(join(dir, 'stacks/ntp.yaml'), stack([open('udp', 123), open('tcp', 443)]))
+    git(dir, ['add', '-A'])
+    git(dir, ['commit', '-q', '-m', 'merge open-ntp, and https'], at)
+    merge = git(dir, ['rev-parse', 'HEAD'])
+  })
+
+  it('the branch commit made the NTP rule, dated by its author time and citing the merge; the merge made only its own rule', async () => {
+    const candidates = (await rank(dir, {...STEP, drivers: [], resourceId: null})).steps[0]!.candidates
+    const ntp = candidates.filter((c) => c.cloud?.some((f) => f.rule?.fromPort === 123))
+    expect(ntp).toHaveLength(1)
+    expect(ntp[0]).toMatchObject({commit: branchCommit, subject: 'open ntp', time: '2014-03-29T18:30:00Z'})
+    expect(ntp[0]!.committerTime).toMatch(/^2014-03-29T18:45:00/)
+    expect(ntp[0]!.sameChangeIn).toEqual([expect.objectContaining({commit: merge, relation: 'merge'})])
+    expect(candidates[0]!.commit).toBe(branchCommit)
+    expect(ntp[0]!.reason).toContain('at 2014-03-29 18:30 UTC (committed 2014-03-29 18:45 UTC)')
+    expect(ntp[0]!.reason).toContain(`the same change as merge ${merge.slice(0, 7)}`)
+    const merged = candidates.find((c) => c.commit === merge)!
+    expect(merged.cloud).toEqual([expect.objectContaining({action: 'rule-added', resource: 'NtpGroup', rule: expect.objectContaining({fromPort: 443, protocol: 'tcp'})})])
+    // A branch never merged is read too.
+    const lab = candidates.find((c) => c.subject === 'lab stack, never merged')!
+    expect(lab.cloud).toContainEqual(expect.objectContaining({rule: expect.objectContaining({fromPort: 8080})}))
   })
 })
 
