@@ -4,7 +4,7 @@ import {readCsv} from './csv-text.js'
 import {dbrPlan} from './dbr.js'
 import {focusPlan} from './focus.js'
 import type {Container, FormatKind} from './sniff.js'
-import {EXPECTED_AMOUNT, EXPECTED_COST, expectedDay, usageProblemSql} from './validate.js'
+import {EXPECTED_AMOUNT, EXPECTED_COST, expectedDay, parsePlainNumber, usageProblemSql} from './validate.js'
 import {STAGED_CHARGES, STAGING_TABLE} from './write.js'
 
 /**
@@ -370,6 +370,16 @@ function ruleBreak(plan: ScanPlan, start: string): string {
   return `coalesce(${usage}, CASE WHEN ${billing} IS NOT NULL THEN 'billing' END)`
 }
 
+/** The file's columns an expression reads (its quoted names that are columns), in order, for naming one in an error. */
+function sourceColumns(expression: string, columns: string[]): string[] {
+  const names: string[] = []
+  for (const match of expression.matchAll(/"((?:[^"]|"")+)"/g)) {
+    const name = (match[1] as string).replaceAll('""', '"')
+    if (columns.includes(name) && !names.includes(name)) names.push(name)
+  }
+  return names
+}
+
 /**
  * Finds the first line whose values break the usage rule and throws it located: the record's line
  * (counted by the strict reader, which knows quoted newlines) or Parquet row, and the column.
@@ -399,13 +409,31 @@ async function throwFirstRuleBreak(scratch: Store, path: string, kind: FormatKin
   if (!first) return
   const field = ({amount: plan.amount, billing: `${plan.billingStart} or ${plan.billingEnd}`, cost: plan.cost} as Record<string, string>)[first.problem] ?? plan.start
   const expected = first.problem === 'amount' ? EXPECTED_AMOUNT : first.problem === 'cost' ? EXPECTED_COST : expectedDay()
-  const name = field.replace(/^"(.*)"$/, '$1').replaceAll('""', '"')
-  if (container === 'parquet') throw new BillwatchError('E_VALUE', `row ${first.row}`, {expected, field: name, file: path})
+  // Derived values hide their columns: the numeric columns the scan types come after the expression's own.
+  const numeric = Object.entries(typed).filter(([, type]) => type === 'DOUBLE').map(([name]) => name)
+  const valueProblem = first.problem === 'amount' || first.problem === 'cost'
+  const own = sourceColumns(field, columns)
+  const candidates = valueProblem ? [...new Set([...own.filter((name) => numeric.includes(name)), ...numeric])] : own
+  const fallback = candidates[0] ?? field
+  if (container === 'parquet') throw new BillwatchError('E_VALUE', `row ${first.row}`, {expected, field: fallback, file: path})
   let record = 0
-  for await (const {header, line} of readCsv(readPath, {file: path, gzip: container === 'csv.gz'})) {
-    if (!header && ++record === Number(first.row)) throw new BillwatchError('E_VALUE', '', {expected, field: name, file: path, line})
+  let index = new Map<string, number>()
+  for await (const {fields, header, line} of readCsv(readPath, {file: path, gzip: container === 'csv.gz'})) {
+    if (header) index = new Map(fields.map((f, i) => [f.trim(), i]))
+    else if (++record === Number(first.row)) {
+      const raw = (name: string) => fields[index.get(name) ?? -1]?.trim() ?? ''
+      // Of the columns the expression reads, the one whose own text breaks the rule.
+      const breaks = (name: string) => {
+        if (raw(name) === '') return false
+        const value = parsePlainNumber(raw(name))
+        return value === undefined || (first.problem === 'amount' && value < 0)
+      }
+      const name = (valueProblem ? candidates.find(breaks) : undefined) ?? fallback
+      const got = index.has(name) ? raw(name) : undefined
+      throw new BillwatchError('E_VALUE', '', {expected, field: name, file: path, line, ...(got === undefined ? {} : {got})})
+    }
   }
-  throw new BillwatchError('E_VALUE', `record ${first.row}`, {expected, field: name, file: path})
+  throw new BillwatchError('E_VALUE', `record ${first.row}`, {expected, field: fallback, file: path})
 }
 
 /** Column names of a Parquet file, via DuckDB (used by format sniffing). */

@@ -198,6 +198,8 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
         partSniff = await sniffFile(part, (p) => parquetColumns(store, p))
       } catch (error) {
         // Never what a part holds: only that it is not a report part.
+        // A part that is not a regular file, or cannot be opened, is said as such (that names no content).
+        if (error instanceof BillwatchError && error.code === 'E_NOT_FOUND' && error.file === part) throw error
         if (error instanceof BillwatchError && error.code !== 'E_TRUNCATED') throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is not a CUR export`, {field: 'reportKeys', file: path})
         throw error
       }
@@ -411,7 +413,11 @@ function manifestDay(path: string, value: unknown, field: string): string | unde
   if (value === undefined || value === null) return undefined
   const match = typeof value === 'string' ? /^(\d{4})(\d{2})(\d{2})T/.exec(value) : null
   const day = match ? `${match[1]}-${match[2]}-${match[3]}` : undefined
-  if (!match || !isRealDate(Number(match[1]), Number(match[2]), Number(match[3])) || usageProblem({amount: null, cost: null, day: day as string})) {
+  if (match && !isRealDate(Number(match[1]), Number(match[2]), Number(match[3]))) {
+    // A day that does not exist would reach DuckDB's date cast as a raw conversion error.
+    throw new BillwatchError('E_VALUE', 'not a real day', {expected: 'YYYYMMDDTHHMMSS.sssZ', field, file: path, got: String(value)})
+  }
+  if (!match || usageProblem({amount: null, cost: null, day: day as string})) {
     throw new BillwatchError('E_VALUE', '', {expected: `a day like 20240301T000000.000Z, ${expectedDay()}`, field, file: path})
   }
   return day

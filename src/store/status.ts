@@ -68,10 +68,10 @@ export interface StoreStatus {
 
 /**
  * A sum that is the same on every run: DuckDB adds doubles in whatever order its threads finish, and
- * the last digits move; decimals add exactly, in any order. (Six decimals: far below a byte or a cent.)
+ * the last digits move; decimals add exactly, in any order. (Twelve decimals: far below a byte or a cent.)
  */
 function stableSum(column: string, filter?: string): string {
-  return `CAST(sum(TRY_CAST(${column} AS DECIMAL(38, 6)))${filter ? ` FILTER (WHERE ${filter})` : ''} AS DOUBLE)`
+  return `CAST(sum(TRY_CAST(${column} AS DECIMAL(38, 12)))${filter ? ` FILTER (WHERE ${filter})` : ''} AS DOUBLE)`
 }
 
 /** What the store holds. Totals and usage types count each day once (the `usage` view), as every analysis does. */

@@ -433,9 +433,13 @@ describe('the CLI on hostile content: one billwatch: line, exit 1, --json error,
     const old = await Store.open(db)
     await ingestFiles(old, [write('good.csv', csv(table('cur1', fc.sample(linesArb, {numRuns: 1, seed: 3})[0] as Line[])))])
     // What version 2 stores could hold: the rows, and no step 3 recorded.
-    await old.run(`INSERT INTO usage_daily SELECT source_id, DATE '0001-03-05' - INTERVAL 2 YEAR, account, region, service, usage_type, usage_base, operation, resource_id, amount, unit, cost, currency FROM usage_daily LIMIT 1`)
-    await old.run(`INSERT INTO usage_daily SELECT source_id, day + 1, account, region, service, usage_type, usage_base, operation, resource_id, 'NaN'::DOUBLE, unit, cost, currency FROM usage_daily WHERE day > DATE '2006-01-01' LIMIT 1`)
-    await old.run(`DELETE FROM schema_version WHERE version >= 3`)
+    const columns = 'source_id, day, account, region, service, usage_type, usage_base, operation, resource_id, amount, unit, cost, currency'
+    await old.run(`INSERT INTO usage_daily (${columns}) SELECT source_id, DATE '0001-03-05' - INTERVAL 2 YEAR, account, region, service, usage_type, usage_base, operation, resource_id, amount, unit, cost, currency FROM usage_daily LIMIT 1`)
+    await old.run(`INSERT INTO usage_daily (${columns}) SELECT source_id, day + 1, account, region, service, usage_type, usage_base, operation, resource_id, 'NaN'::DOUBLE, unit, cost, currency FROM usage_daily WHERE day > DATE '2006-01-01' LIMIT 1`)
+    // What a store of schema version 3, before the usage rule (step 4), could hold: the rows, and no later step.
+    await old.run(`DELETE FROM schema_version WHERE version >= 4`)
+    for (const table of ['flow_sources', 'flow_daily', 'flow_clients', 'flow_status']) await old.run(`DROP TABLE ${table}`)
+    await old.run(`DROP SEQUENCE flow_source_id_seq`)
     await old.close()
     const anomalies = await runCli(['anomalies', '--db', db, '--json'])
     expect(anomalies.stderr).not.toContain('bad day')

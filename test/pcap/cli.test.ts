@@ -138,7 +138,7 @@ describe('billwatch pcap: human output and errors', () => {
     expect(replay.results.map((r) => r.setting)).toEqual(['chrony: ratelimit interval 1 burst 16 leak 2', 'ntpsec: restrict default limited kod; limit average 2 burst 40 kod 0.5'])
     // chrony at one answer per 2 s with a 16-deep bucket still holds back the 3 q/s talker.
     expect(replay.results[0]!.dropped).toBeGreaterThan(0)
-    for (const r of replay.results) expect(r.answered + r.kods + r.dropped).toBe(replay.requests)
+    for (const r of replay.results) expect(r.answered + r.kods + r.dropped + replay.baseline.unanswered).toBe(replay.requests)
     const bad = await runCli(['pcap', SAMPLE, '--limiter', 'chrony burst 0', '--json', '--db', db])
     expect(bad.code).toBe(2)
     expect(bad.json().error).toMatchObject({code: 'E_USAGE', expected: '1..255', field: '--limiter', got: '0'})
