@@ -38,9 +38,9 @@ describe('errors that are not billwatch\'s own still read as one line', () => {
 })
 
 describe('probe verdicts', () => {
-  it('does not call a kiss code nobody defined a refusal: it is discarded, the server did not serve', () => {
+  it('does not call a kiss code nobody defined a refusal: it asks nothing, so the server answered unsynchronised (RFC 5905 §7.4)', () => {
     const base = {answered: 0, skipped: null, synchronised: null}
-    expect(addressStatus({...base, kod: 'XYZW'})).toBe('not-served')
+    expect(addressStatus({...base, kod: 'XYZW'})).toBe('unsynchronised')
     expect(addressStatus({...base, kod: 'RATE'})).toBe('refused')
     expect(addressStatus({...base, kod: 'DENY'})).toBe('refused')
   })
