@@ -228,7 +228,6 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
   hashing.catch(() => {
     if (scanning) store.connection.interrupt()
   })
-  await createStaging(store)
   const meta: SourceMeta = {
     bytes: 0, container: sniffed.container, contentHash: '', family: FAMILY[sniffed.kind], format: sniffed.kind,
     lineItems: 0, path, scope: 'listed',
@@ -236,6 +235,8 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
   // A zipped export is read from a temporary copy of its CSV; errors still name the zip.
   const unzipped = sniffed.container === 'csv.zip' ? await mkdtemp(join(tmpdir(), 'billwatch-zip-')) : undefined
   try {
+    // Inside the try: an interrupt from a failed hashing can land on any query, this one included.
+    await createStaging(store)
     if (unzipped) {
       const member = join(unzipped, 'export.csv')
       await extractZip(path, member)
