@@ -18,7 +18,7 @@ const BILLING = join(ROOT, 'samples/billing')
 
 export interface Corpus {
   dir: string
-  /** Kind → the seed's bytes (text kinds are UTF-8). */
+  /** Kind → the bytes of the sample each mutation starts from (text kinds are UTF-8). */
   seeds: Record<string, Buffer>
 }
 

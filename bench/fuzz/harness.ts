@@ -242,7 +242,7 @@ interface Outcome {
   ms: number
 }
 
-/** One worker process, its own store (reset to the seed after each change), NTP server and folder. */
+/** One worker process, its own store (reset to its starting state after each change), NTP server and folder. */
 class Job {
   private storeHash = ''
   private storeRows = ''
@@ -282,7 +282,7 @@ class Job {
     })
     // The seed store: one usage report, ingested by the CLI itself.
     const seeded = await worker.run(['ingest', seedStoreInput(corpus), '--db', job.seedStore], 120_000)
-    if (seeded.exitCode !== 0) throw new Error(`cannot build the seed store: ${seeded.stderr}`)
+    if (seeded.exitCode !== 0) throw new Error(`cannot build the starting store: ${seeded.stderr}`)
     copyFileSync(job.seedStore, job.store)
     job.storeHash = hashFile(job.store)
     job.storeRows = await storeRows(job.store)
@@ -323,7 +323,7 @@ class Job {
       outcome = failure('crash', crashLine(result))
     } else if (!ok && !cleanError(result, json)) outcome = failure('raw', result.stderr.trim() || result.stdout.trim() || `exit ${result.exitCode} with no message`)
     else if (!json && /[\u001B\u009B]/.test(text)) outcome = failure('escape', `an escape sequence reached the terminal: ${JSON.stringify(text.slice(Math.max(0, text.search(/[\u001B\u009B]/) - 20)).slice(0, 60))}`)
-    // The store: unchanged after a failure; reset to the seed after anything that may have changed it.
+    // The store: unchanged after a failure; reset to its starting state after anything that may have changed it.
     if (!ok || result.hung || result.died) {
       const changed = await this.storeChanged()
       if (changed && !outcome) outcome = failure('store', `the store changed although the run failed: ${result.stderr.trim()}`)

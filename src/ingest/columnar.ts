@@ -299,18 +299,15 @@ async function throwFirstReject(store: Store, path: string, rejects: string, typ
 }
 
 /**
- * Rolls the file up to one row per daily usage key (and per day and category of other charges), in
- * a temp table. With `collectRejects`, bad CSV rows go to the reject table named in the result
- * instead of failing the scan.
+ * The plan of one columnar file and the DuckDB source that reads it: typed CSV columns, FOCUS's
+ * null spellings, and (with `rejects`) bad rows collected into that reject table instead of failing.
  */
-async function rollUp(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string, collectRejects = false): Promise<{costBasis: string; rejects: string; scanTable: string; typed: Record<string, string>}> {
+function planScan(path: string, kind: FormatKind, container: Container, columns: string[], readPath: string, rejects?: string) {
   const entry = PLANS[kind]
   if (!entry) throw new BillwatchError('E_FORMAT', `${kind} is not a columnar export`, {file: path})
   const cols = new Columns(columns, container === 'parquet', entry.anyCase)
   const plan = entry.build(cols, path, container === 'parquet' ? undefined : 1)
   const start = cols.timestamp(plan.start)
-  const id = ++scanCounter
-  const rejects = `bw_rejects_${id}`
   const typed = cols.typed
   const source = container === 'parquet'
     ? `read_parquet(${quoteLiteral(readPath)})`
@@ -318,13 +315,25 @@ async function rollUp(store: Store, path: string, kind: FormatKind, container: C
          types = {${Object.entries(typed).map(([k, v]) => `${quoteLiteral(k)}: '${v}'`).join(', ')}},
          ${plan.nullStrings ? "nullstr = ['NULL', ''], " : ''}
          compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', max_line_size = 10000000
-         ${collectRejects ? `, store_rejects = true, rejects_table = '${rejects}', rejects_scan = '${rejects}_scan'` : ''})`
+         ${rejects ? `, store_rejects = true, rejects_table = '${rejects}', rejects_scan = '${rejects}_scan'` : ''})`
+  const rowKind = `CASE WHEN ${plan.usageLine} THEN 'usage' WHEN ${plan.chargeLine} THEN 'charge' ELSE 'skip' END`
+  return {plan, rowKind, source, start, typed}
+}
+
+/**
+ * Rolls the file up to one row per daily usage key (and per day and category of other charges), in
+ * a temp table. With `collectRejects`, bad CSV rows go to the reject table named in the result
+ * instead of failing the scan.
+ */
+async function rollUp(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string, collectRejects = false): Promise<{costBasis: string; rejects: string; scanTable: string; typed: Record<string, string>}> {
+  const id = ++scanCounter
+  const rejects = `bw_rejects_${id}`
+  const {plan, rowKind, source, start, typed} = planScan(path, kind, container, columns, readPath, collectRejects ? rejects : undefined)
   const scanTable = `bw_scan_${id}`
   try {
     // Grouping keys are only what identifies a daily usage line; unit, currency and region follow
     // from them (any_value), and a charge line is keyed by its category alone. Fewer VARCHAR keys
     // halve the hash aggregate over a multi-GB month.
-    const rowKind = `CASE WHEN ${plan.usageLine} THEN 'usage' WHEN ${plan.chargeLine} THEN 'charge' ELSE 'skip' END`
     const usageOnly = (expression: string) => `CASE WHEN bw_row_kind = 'usage' THEN ${expression} END`
     await store.run(`CREATE OR REPLACE TEMP TABLE ${scanTable} AS
       WITH ${derivedSteps(plan.derived ?? [], source)}
@@ -385,19 +394,8 @@ function sourceColumns(expression: string, columns: string[]): string[] {
  * (counted by the strict reader, which knows quoted newlines) or Parquet row, and the column.
  */
 async function throwFirstRuleBreak(scratch: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string): Promise<void> {
-  const entry = PLANS[kind]
-  if (!entry) return
-  const cols = new Columns(columns, container === 'parquet', entry.anyCase)
-  const plan = entry.build(cols, path, container === 'parquet' ? undefined : 1)
-  const start = cols.timestamp(plan.start)
-  const typed = cols.typed
-  const source = container === 'parquet'
-    ? `read_parquet(${quoteLiteral(readPath)})`
-    : `read_csv(${quoteLiteral(readPath)}, header = true, all_varchar = true, quote = '"', escape = '"', delim = ',',
-         types = {${Object.entries(typed).map(([k, v]) => `${quoteLiteral(k)}: '${v}'`).join(', ')}},
-         ${plan.nullStrings ? "nullstr = ['NULL', ''], " : ''}
-         compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', max_line_size = 10000000)`
-  const rowKind = `CASE WHEN ${plan.usageLine} THEN 'usage' WHEN ${plan.chargeLine} THEN 'charge' ELSE 'skip' END`
+  if (!PLANS[kind]) return
+  const {plan, rowKind, source, start, typed} = planScan(path, kind, container, columns, readPath)
   // One thread keeps the rows in file order, so the row number is the record's.
   await scratch.run('SET threads = 1')
   const first = await scratch.one<{row: number; problem: string}>(
