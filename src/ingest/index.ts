@@ -10,13 +10,15 @@ import {parseCostExplorerCsv} from './cost-explorer-csv.js'
 import {combineFingerprints, type Fingerprint, fingerprintFile} from './fingerprint.js'
 import {type Container, type FormatKind, sniffFile} from './sniff.js'
 import {parseUsageReport} from './usage-report.js'
-import {appendRows, commitStaged, createStaging, type Family, findSourceByHash, type SourceMeta} from './write.js'
+import {appendRows, commitStaged, createStaging, type Family, findSourceByHash, type SourceMeta, STAGING_TABLE} from './write.js'
 
 export {FORMAT_KINDS, type FormatKind} from './sniff.js'
 
 export interface IngestOptions {
   /** Overrides content detection of the export kind (--format). */
   format?: FormatKind
+  /** The account of lines that name none (a usage report, a Cost Explorer CSV); default: the file's own name. */
+  account?: string
   onProgress?: (file: string) => ProgressCallback
 }
 
@@ -167,6 +169,7 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, bat
     }
   }
 
+  if (options.account !== undefined) await store.run(`UPDATE ${STAGING_TABLE} SET account = $1 WHERE account IS NULL`, [options.account])
   const columnar = sniffed.kind !== 'usage-report' && sniffed.kind !== 'cost-explorer-csv'
   // One columnar file is already one row per daily key; a manifest's parts may repeat keys.
   const outcome = await commitStaged(store, meta, batchIds, {daily: columnar && parts.length === 1})
