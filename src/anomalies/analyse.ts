@@ -18,6 +18,9 @@ const SCREEN_WINDOW = 14
 /** A series' step this many days from the total's is the same change (a step that began mid-day shows on two days). */
 const SAME_CHANGE_DAYS = 1
 
+/** Usage is never negative and its day-to-day noise grows with its level: always the log scale. */
+const USAGE_SCALE = {scale: 'log'} as const
+
 export interface AnalyseOptions {
   minRatio?: number
   pricePerGb?: number
@@ -66,8 +69,8 @@ export class StretchAnalyser {
 
   constructor(readonly stretch: Stretch, private readonly options: AnalyseOptions = {}) {
     this.minRatio = options.minRatio ?? DEFAULT_MIN_RATIO
-    this.total = detectDaily(stretch.total.values, stretch.first)
-    this.types = stretch.byUsageType.map((series) => ({detection: detectDaily(series.values, stretch.first), series}))
+    this.total = detectDaily(stretch.total.values, stretch.first, USAGE_SCALE)
+    this.types = stretch.byUsageType.map((series) => ({detection: detectDaily(series.values, stretch.first, USAGE_SCALE), series}))
     this.totalChanges = this.total.steps.map((s) => ({delta: s.levelAfter - s.levelBefore, index: dayNumber(s.date) - stretch.first}))
   }
 
@@ -75,7 +78,7 @@ export class StretchAnalyser {
   offer(series: DenseSeries): void {
     this.offered++
     if (!couldMatter(series.values, this.totalChanges, this.minRatio)) return
-    this.resources.push({detection: detectDaily(series.values, this.stretch.first), series})
+    this.resources.push({detection: detectDaily(series.values, this.stretch.first, USAGE_SCALE), series})
   }
 
   finish(): StretchAnalysis {
@@ -103,13 +106,18 @@ export class StretchAnalyser {
       const delta = step.levelAfter - step.levelBefore
       const drivers: Driver[] = []
       for (const {series, detection} of among) {
-        const match = detection.steps.find((s) => !consumed.has(s) && sameChange(s, step))
+        // Of its steps near the day, the largest is this change (a small one beside it is noise or its edge).
+        let match: DayStep | undefined
+        for (const s of detection.steps) {
+          if (consumed.has(s) || !sameChange(s, step)) continue
+          if (!match || Math.abs(Math.log(s.ratio)) > Math.abs(Math.log(match.ratio))) match = s
+        }
         if (!match) continue
         consumed.add(match)
         drivers.push({
           levelAfter: match.levelAfter,
           levelBefore: match.levelBefore,
-          ratio: round(match.ratio, 4),
+          ratio: significant(match.ratio),
           resourceId: series.resourceId,
           shareOfChange: delta === 0 ? 0 : round((match.levelAfter - match.levelBefore) / delta, 4),
           usageType: series.usageType,
@@ -159,7 +167,7 @@ export class StretchAnalyser {
         if (sub !== totalDetected && trends.some((t) => t.firstDay <= trend.lastDay && trend.firstDay <= t.lastDay)) continue
         trends.push({
           account: stretch.account, direction: trend.direction, firstDay: trend.firstDay, lastDay: trend.lastDay, levelAfter: trend.levelAfter,
-          levelBefore: trend.levelBefore, ratio: round(trend.ratio, 4), resourceId: sub.series.resourceId, stretch: label, unit: sub.series.unit, usageType: sub.series.usageType,
+          levelBefore: trend.levelBefore, ratio: significant(trend.ratio), resourceId: sub.series.resourceId, stretch: label, unit: sub.series.unit, usageType: sub.series.usageType,
         })
       }
     }
@@ -293,7 +301,7 @@ function toStep(step: DayStep, index: number, siblings: DayStep[], series: Daily
     levelAfter: step.levelAfter,
     levelBefore: step.levelBefore,
     monthlyCostUsd: round(cost.monthlyCostUsd, 2),
-    ratio: round(step.ratio, 4),
+    ratio: significant(step.ratio),
     resourceId: series.resourceId,
     tentative: step.tentative,
     unit: series.unit,
@@ -307,11 +315,16 @@ function toSpike(spike: DayDetection['spikes'][number], series: DenseSeries, acc
     account,
     baseline: spike.baseline,
     date: spike.date,
-    ratio: round(spike.ratio, 4),
+    ratio: significant(spike.ratio),
     resourceId: series.resourceId,
     stretch,
     unit: series.unit,
     usageType: series.usageType,
     value: spike.value,
   }
+}
+
+/** Four significant figures: a 0.000566x fall keeps its digits, a 2466.3x rise loses what no one reads. */
+function significant(ratio: number): number {
+  return Number.isFinite(ratio) && ratio !== 0 ? Number(ratio.toPrecision(4)) : ratio
 }

@@ -8,6 +8,7 @@ import {isInternetEgress} from '../aws/usage-types.js'
 import {dayString} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
 import {sqlList, type Store} from '../store/index.js'
+import {ACCOUNT_OF_ROW} from '../store/schema.js'
 
 /** The label of the default series: internet egress of every region, summed per day. */
 export const EGRESS_LABEL = 'DataTransfer-Out'
@@ -85,7 +86,7 @@ export interface StoreSeries {
 }
 
 /** An export without an account column is its own account, named after its file (unless ingest --account named it). */
-const ACCOUNT_SQL = `coalesce(u.account, regexp_extract(s.path, '[^/\\\\]+$'))`
+const ACCOUNT_SQL = ACCOUNT_OF_ROW
 /** Resource series read per query: bounds the memory the lists take whatever the store's size. */
 const RESOURCES_PER_BATCH = 20_000
 

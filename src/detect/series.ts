@@ -73,6 +73,8 @@ export const DEFAULT_SPIKE_THRESHOLD = 5
 const SPIKE_WINDOW = 3
 /** Longest run of points that still counts as a spike (a one- to three-day blip), not a step. */
 const SPIKE_MAX_RUN = 3
+/** Points on each side whose noise a spike must also stand out from. */
+const LOCAL_WINDOW = 28
 /** A spike recurring on the same weekday (phase) in this many weeks or more is the weekly pattern, not a spike. */
 const PATTERN_WEEKS = 3
 /** Same-direction changes closer than this many points are tested together as one possible ramp. */
@@ -106,7 +108,7 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
 
   const scaleOfNoise = madOfDifferences(z)
   const threshold = (options.spikeThreshold ?? DEFAULT_SPIKE_THRESHOLD) * scaleOfNoise
-  let spikeRuns = withoutRecurring(findSpikes(z, threshold), observed, values.length, options.period)
+  let spikeRuns = withoutRecurring(findSpikes(z, threshold, options.spikeThreshold ?? DEFAULT_SPIKE_THRESHOLD), observed, values.length, options.period)
   // A last point far below the level before it is most often a partial day of an hourly export: left out,
   // neither a step nor a spike, until the next day tells.
   const partialTail = tailJump(z, threshold, spikeRuns) === -1
@@ -146,6 +148,23 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
     dropped.add(b.end)
   })
   for (const ramp of ramps) for (const cut of ramp.cuts) dropped.add(cut)
+  // Two changes the same way a day or two apart are one change that took a day or two (it began mid-day): the
+  // first day is its day, and the days between are neither level.
+  const transition = new Map<number, number>()
+  const remaining = cuts.filter((cut) => !dropped.has(cut))
+  const meanOf = (from: number, to: number) => clean.slice(from, to).reduce((a, v) => a + v, 0) / (to - from)
+  for (let i = 0; i + 1 < remaining.length; i++) {
+    const a = remaining[i] as number
+    const b = remaining[i + 1] as number
+    if (b - a > SPIKE_MAX_RUN - 1) continue
+    const before = meanOf(i === 0 ? 0 : (remaining[i - 1] as number), a)
+    const inner = meanOf(a, b)
+    const after = meanOf(b, (remaining[i + 2] as number | undefined) ?? clean.length)
+    if (Math.sign(inner - before) !== Math.sign(after - inner)) continue
+    dropped.add(b)
+    transition.set(a, b - a)
+    i++
+  }
   const keptCuts: number[] = []
   const keptMargins: number[] = []
   cuts.forEach((cut, i) => {
@@ -160,7 +179,7 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   const bounds = [0, ...keptCuts, clean.length]
   const steps: IndexStep[] = keptCuts.map((cut, i) => {
     const before = rawKept.slice(bounds[i] as number, cut)
-    const after = rawKept.slice(cut, bounds[i + 2] as number)
+    const after = rawKept.slice(cut + (transition.get(cut) ?? 0), bounds[i + 2] as number)
     const levelBefore = median(before)
     const levelAfter = median(after)
     const ratio = levelRatio(levelBefore, levelAfter, transform, scale)
@@ -180,6 +199,9 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
       tentative,
     }
   })
+  // A fall in the last one or two days is what a partial last day of an hourly export looks like: not yet a step.
+  const last = steps.at(-1)
+  if (last && last.direction === 'down' && last.pointsAfter <= 2) steps.pop()
   const trends: IndexTrend[] = ramps.map((ramp) => {
     const levelBefore = median(rawKept.slice(ramp.from, ramp.start + 1))
     const levelAfter = median(rawKept.slice(ramp.end, ramp.to))
@@ -289,7 +311,7 @@ interface SpikeRun {
  * Runs of one or two points that leave the level on both sides by more than `threshold`, in the same
  * direction, while the two sides agree with each other (otherwise it is a step, not a spike).
  */
-function findSpikes(z: number[], threshold: number): SpikeRun[] {
+function findSpikes(z: number[], threshold: number, multiplier: number): SpikeRun[] {
   const runs: SpikeRun[] = []
   if (!(threshold > 0)) return runs
   for (let start = 1; start < z.length - 1; start++) {
@@ -313,6 +335,11 @@ function findSpikes(z: number[], threshold: number): SpikeRun[] {
       const up = run.every((v) => v - Math.max(left, right) > threshold)
       const down = run.every((v) => Math.min(left, right) - v > threshold)
       if (!up && !down) continue
+      // Noise differs along a series (a sum whose largest part changes): the spike must also stand out locally.
+      const around = [...z.slice(Math.max(0, start - LOCAL_WINDOW), start), ...z.slice(end, end + LOCAL_WINDOW)]
+      const local = multiplier * madOfDifferences(around)
+      const excursion = up ? Math.min(...run) - Math.max(left, right) : Math.min(left, right) - Math.max(...run)
+      if (!(excursion > local)) continue
       runs.push({end, start})
       start = end - 1
       break
