@@ -280,7 +280,10 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
     for (const source of scenario.sources.filter((x) => !x.early)) {
       const key = stretches.length > 1 ? String(stretches.findIndex(([a, b]) => source.cover[0] - start >= a && source.cover[0] - start < b)) : '0'
       const into = merged.get(key)
-      if (into) {
+      // Days between two pieces stay uncovered: such a report is two files.
+      if (into && into.cover[1] !== source.cover[0]) {
+        merged.set(`${key}-${source.cover[0]}`, {...source, cover: [...source.cover], path: `/bench/${source.cover[0]}/${name}`, rows: [...source.rows]})
+      } else if (into) {
         into.rows.push(...source.rows)
         into.cover[1] = source.cover[1]
       } else merged.set(key, {...source, cover: [...source.cover], path: stretches.length > 1 ? `/bench/${key}/${name}` : `/bench/${name}`, rows: [...source.rows]})

@@ -381,7 +381,7 @@ function withoutRecurring(runs: SpikeRun[], observed: number[], length: number, 
     const i = observed[k] as number
     weeksByPhase[i % period]!.add(Math.floor(i / period))
   }
-  const enough = Math.max(PATTERN_WEEKS, 0.2 * (length / period))
+  const enough = Math.max(PATTERN_WEEKS, 0.05 * (length / period))
   const recurring = weeksByPhase.map((weeks) => weeks.size >= enough)
   return runs.filter((run) => {
     for (let k = run.start; k < run.end; k++) if (recurring[(observed[k] as number) % period]) return false
