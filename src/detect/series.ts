@@ -122,8 +122,7 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   // A jump in the last one or two points is too short to be a segment: segment the rest, then test the jump
   // against the last segment with the same penalty. Without this, PELT pairs the jump with its neighbour.
   let segmentation = segmentMean(clean)
-  let cuts = [...segmentation.changePoints]
-  let margins = [...segmentation.margins]
+  let {changePoints: cuts, margins} = refine(clean, segmentation.changePoints, segmentation.margins, segmentation.penalty)
   const tailLength = Math.max(0, tailJump(clean, threshold, []))
   if (tailLength > 0) {
     const body = clean.slice(0, clean.length - tailLength)
@@ -131,8 +130,9 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
     const margin = tailMargin(clean, bodySegmentation.changePoints.at(-1) ?? 0, body.length, bodySegmentation.variance, bodySegmentation.penalty)
     if (margin > 0) {
       segmentation = bodySegmentation
-      cuts = [...bodySegmentation.changePoints, body.length]
-      margins = [...bodySegmentation.margins, margin]
+      const refined = refine(body, bodySegmentation.changePoints, bodySegmentation.margins, bodySegmentation.penalty)
+      cuts = [...refined.changePoints, body.length]
+      margins = [...refined.margins, margin]
     }
   }
 
@@ -220,6 +220,33 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   return {noise: Math.sqrt(segmentation.variance), seasonal, spikes, steps, trends}
 }
 
+
+/** Rounds of refinement: a segment is searched again, then the segments that search made, and so on. */
+const REFINE_DEPTH = 3
+
+/**
+ * Each segment searched again on its own: a large change inflates the noise estimate of the whole series (its
+ * residuals stay correlated while a smaller change is missed), so the smaller change shows only once the large
+ * one is cut away. The penalty stays the whole series'.
+ */
+function refine(y: number[], changePoints: number[], margins: number[], penalty: number): {changePoints: number[]; margins: number[]} {
+  let cuts = changePoints.map((cut, i) => ({cut, margin: margins[i] as number}))
+  let pending = [0, ...changePoints, y.length].slice(0, -1).map((start, i, starts) => [start, starts[i + 1] ?? y.length] as const)
+  for (let depth = 0; depth < REFINE_DEPTH && pending.length > 0; depth++) {
+    const next: Array<readonly [number, number]> = []
+    for (const [start, end] of pending) {
+      if (end - start < 8) continue
+      const inner = segmentMean(y.slice(start, end), {penalty})
+      if (inner.changePoints.length === 0) continue
+      inner.changePoints.forEach((cut, i) => cuts.push({cut: start + cut, margin: inner.margins[i] as number}))
+      const bounds = [start, ...inner.changePoints.map((c) => start + c), end]
+      for (let i = 0; i + 1 < bounds.length; i++) next.push([bounds[i] as number, bounds[i + 1] as number])
+    }
+    pending = next
+  }
+  cuts = cuts.sort((a, b) => a.cut - b.cut)
+  return {changePoints: cuts.map((c) => c.cut), margins: cuts.map((c) => c.margin)}
+}
 
 function isNumber(v: null | number | undefined): v is number {
   return typeof v === 'number' && Number.isFinite(v)
