@@ -156,7 +156,7 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   for (let i = 0; i + 1 < remaining.length; i++) {
     const a = remaining[i] as number
     const b = remaining[i + 1] as number
-    if (b - a > SPIKE_MAX_RUN - 1) continue
+    if (b - a > SPIKE_MAX_RUN) continue
     const before = meanOf(i === 0 ? 0 : (remaining[i - 1] as number), a)
     const inner = meanOf(a, b)
     const after = meanOf(b, (remaining[i + 2] as number | undefined) ?? clean.length)
