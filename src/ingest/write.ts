@@ -119,10 +119,10 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
     // Another instance's (or region's) CloudWatch rows stay when this fetch did not name it.
     const resources = source.scope === 'resources' ? `AND u.resource_id IN (SELECT DISTINCT resource_id FROM ${STAGING_TABLE})` : ''
     // A source without an account column is an account of its own, named after its file: it restates older
-    // rows of a file of the same name only. A source with accounts restates those accounts (and unnamed rows).
-    const accounts = `AND (CASE WHEN EXISTS (SELECT 1 FROM ${STAGING_TABLE} WHERE account IS NOT NULL)
-                         THEN u.account IS NULL OR u.account IN (SELECT DISTINCT account FROM ${STAGING_TABLE} WHERE account IS NOT NULL)
-                         ELSE u.account IS NULL AND u.source_id IN (SELECT id FROM sources WHERE regexp_extract(path, '[^/\\\\]+$') = regexp_extract($4, '[^/\\\\]+$')) END)`
+    // unnamed rows of a file of the same name only. A source with accounts restates those accounts' rows (and
+    // unnamed rows of a file of its name).
+    const sameFile = `u.account IS NULL AND u.source_id IN (SELECT id FROM sources WHERE regexp_extract(path, '[^/\\\\]+$') = regexp_extract($4, '[^/\\\\]+$'))`
+    const accounts = `AND (${sameFile} OR u.account IN (SELECT DISTINCT account FROM ${STAGING_TABLE} WHERE account IS NOT NULL))`
     const where = `u.day >= $1::DATE AND u.day < $2::DATE
       AND u.source_id IN (SELECT id FROM sources WHERE family = $3 AND id NOT IN (${others.join(", ")})) ${listed} ${resources} ${accounts}`
     replacedRows = await store.run(`DELETE FROM usage_daily u WHERE ${where}`, [coverStart, coverEnd, source.family, source.path])
