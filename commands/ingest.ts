@@ -21,6 +21,7 @@ A directory stands for the files directly in it: those that are not billing expo
     '<%= config.bin %> <%= command.id %> samples/* --json',
     '<%= config.bin %> <%= command.id %> ~/Downloads/cur-exports/',
     '<%= config.bin %> <%= command.id %> --format usage-report export.csv',
+    '<%= config.bin %> <%= command.id %> --account 123456789012 usage-report-2014.csv',
     '<%= config.bin %> <%= command.id %> cur/20240301-20240401/report-Manifest.json',
     '<%= config.bin %> <%= command.id %> --cost-explorer --days 90 --profile billing',
     '<%= config.bin %> <%= command.id %> --cloudwatch --region us-east-1 --instances i-0a1b2c3d',
@@ -33,6 +34,7 @@ A directory stands for the files directly in it: those that are not billing expo
   }
 
   static override flags = {
+    account: Flags.string({description: 'the account of exports without an account column (usage report, Cost Explorer CSV); default: each such file is its own account, named after it', helpValue: 'ID'}),
     format: Flags.string({
       description: 'skip detection and read the files as this export kind',
       options: FORMAT_KINDS,
@@ -69,6 +71,7 @@ A directory stands for the files directly in it: those that are not billing expo
     const result = await this.withStore((store) =>
       ingestFiles(store, files, {
         ...(this.flags.format === undefined ? {} : {format: this.flags.format as FormatKind}),
+        ...(this.flags.account === undefined ? {} : {account: this.flags.account}),
         onProgress: (file) => {
           const bar = this.progress(`reading ${file}`, formatBytes)
           return bar.update

@@ -4,7 +4,8 @@
  */
 import {basename} from 'node:path'
 
-import {formatAmount, formatBytes, formatCount, formatCountOf, formatRatio, formatMoney, formatShare, formatUsd} from '../cli/format.js'
+import {describeStep, leadDriver, tentativeNote} from '../anomalies/describe.js'
+import {formatAmount, formatBytes, formatCount, formatCountOf, formatMoney, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
 import type {Evidence, MonthTotal} from './evidence.js'
 import {whenMade} from '../correlate/rank.js'
@@ -31,7 +32,8 @@ export function buildNarrative(evidence: Evidence): Section[] {
   if (step && bill && anomalies) {
     const unitText = (v: number) => formatAmount(v, step.unit)
     const claims: Claim[] = [
-      {source: usageSource, text: `${step.usageType} went ${step.direction} ${formatRatio(step.ratio)} on ${step.date}: from ${unitText(step.levelBefore)}/day to ${unitText(step.levelAfter)}/day.`},
+      ...(leadDriver(step) ? [{source: usageSource, text: `On ${step.date} ${describeStep(step)}${tentativeNote(step)}.`}] : []),
+      {source: usageSource, text: `${step.usageType} went ${step.direction} ${formatRatio(step.ratio)} on ${step.date}: from ${unitText(step.levelBefore)}/day to ${unitText(step.levelAfter)}/day${step.account === '-' ? '' : ` (account ${step.account})`}.`},
       {source: `${usageSource}; ${bill.pricing}`, text: `At that level the bill changes by ${formatMoney(bill.monthlyDelta, bill.currency)} a month, ${formatMoney(bill.yearlyDelta, bill.currency)} a year.`},
     ]
     if (bill.costStepDate && bill.costStepDate !== step.date) {

@@ -1,6 +1,7 @@
 /** The report's HTML tables, one function per kind of evidence. Every cell is escaped; figures use src/cli/format.ts. */
 import type {Step} from '../anomalies/types.js'
-import {formatAmount, formatBytes, formatCount, formatCountOf, formatRatio, formatMoney, formatShare, formatUsd} from '../cli/format.js'
+import {describeStep} from '../anomalies/describe.js'
+import {formatAmount, formatBytes, formatCount, formatCountOf, formatMoney, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import type {CorrelatedStep} from '../correlate/types.js'
 import type {BillEvidence, SymmetryEvidence} from '../explain/evidence.js'
 import {monthTableCells} from '../explain/narrative.js'
@@ -46,9 +47,10 @@ function level(value: number, unit: string): string {
 
 export function stepsTable(steps: Step[]): string {
   return htmlTable(
-    ['date', 'usage type', 'direction', 'before', 'after', 'ratio', 'confidence', 'costs from', 'per month', 'per year'],
+    ['date', 'what moved', 'usage type', 'direction', 'before', 'after', 'ratio', 'confidence', 'costs from', 'per month', 'per year'],
     steps.map((s) => [
-      s.tentative ? `${s.date} (tentative)` : s.date,
+      s.tentative ? `${s.date} (tentative: ${s.daysAfter} days of data)` : s.date,
+      describeStep(s),
       s.resourceId ? `${s.usageType} · ${s.resourceId}` : s.usageType,
       s.direction,
       level(s.levelBefore, s.unit),
