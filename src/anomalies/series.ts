@@ -88,9 +88,7 @@ export interface StoreSeries {
 /** An export without an account column is its own account, named after its file (unless ingest --account named it). */
 const ACCOUNT_SQL = ACCOUNT_OF_ROW
 /** Resource series read per query: bounds the memory the lists take whatever the store's size. */
-const RESOURCES_PER_BATCH = 10_000
-/** The selected usage (types, days), read from the usage view once per analysis. */
-const SELECTION = 'anomalies_selection'
+const RESOURCES_PER_BATCH = 20_000
 
 interface Row {
   account: string
@@ -112,18 +110,18 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
     throw new BillwatchError('E_NO_DATA', `no usage type matches ${selection.usageType} in store ${store.path}`, {field: '--usage-type', suggestions})
   }
   const params = {account: selection.account ?? null, since: selection.since ?? null, types: sqlList(usageTypes), until: selection.until ?? null}
-  const where = `list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE)`
-  // The usage view ranks export families over the whole store: read it once, then query the selection.
-  await store.run(`CREATE OR REPLACE TEMP TABLE ${SELECTION} AS
-    SELECT ${ACCOUNT_SQL} AS account, u.usage_type, u.resource_id, u.day, u.unit, u.amount, u.cost
-    FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where}`, {since: params.since, types: params.types, until: params.until})
-  const accounts = (await store.all<{account: string}>(`SELECT DISTINCT account FROM ${SELECTION} ORDER BY 1`)).map((r) => r.account)
-  const mine = `($account::VARCHAR IS NULL OR account = $account::VARCHAR)`
-  const byType = await store.all<Row>(seriesQuery('NULL::VARCHAR AS resource_id', mine), {account: params.account})
+  const where = `list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE)
+    AND ($account::VARCHAR IS NULL OR ${ACCOUNT_SQL} = $account::VARCHAR)`
+  const byType = await store.all<Row>(seriesQuery('NULL::VARCHAR AS resource_id', where, true), params)
+  const accounts = [...new Set((await store.all<{account: string}>(
+    `SELECT DISTINCT ${ACCOUNT_SQL} AS account FROM usage u JOIN sources s ON s.id = u.source_id
+     WHERE list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE) ORDER BY 1`,
+    {since: params.since, types: params.types, until: params.until},
+  )).map((r) => r.account))]
   if (byType.length === 0) {
     const range = [selection.since && `from ${selection.since}`, selection.until && `until ${selection.until}`].filter(Boolean).join(' ')
     if (selection.account !== undefined) {
-      throw new BillwatchError('E_NO_DATA', `no ${label} usage of account ${selection.account}${range ? ` ${range}` : ''} in store ${store.path}`, {
+      throw new BillwatchError('E_NO_DATA', `no ${label} usage of account ${selection.account} ${range} in store ${store.path}`.replace('  ', ' '), {
         field: '--account', suggestions: accounts.length > 0 ? [`accounts with ${label} usage: ${accounts.slice(0, 10).join(', ')}`] : suggestions,
       })
     }
@@ -146,10 +144,10 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
   return {
     accounts,
     async forEachResourceBatch(visit) {
-      const count = await store.one<{n: number}>(`SELECT count(DISTINCT resource_id)::INTEGER AS n FROM ${SELECTION} WHERE ${mine} AND resource_id IS NOT NULL`, {account: params.account})
+      const count = await store.one<{n: number}>(`SELECT count(DISTINCT u.resource_id)::INTEGER AS n FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} AND u.resource_id IS NOT NULL`, params)
       const parts = Math.max(1, Math.ceil((count?.n ?? 0) / RESOURCES_PER_BATCH))
       for (let part = 0; part < parts; part++) {
-        const rows = await store.all<Row>(seriesQuery('resource_id', `${mine} AND resource_id IS NOT NULL AND hash(resource_id) % ${parts} = ${part}`), {account: params.account})
+        const rows = await store.all<Row>(seriesQuery('u.resource_id', `${where} AND u.resource_id IS NOT NULL AND hash(u.resource_id) % ${parts} = ${part}`, true), params)
         const batch: Array<{stretch: Stretch; series: DenseSeries}> = []
         for (const row of rows) {
           for (const stretch of stretches) {
@@ -166,16 +164,16 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
   }
 }
 
-/** Per (account, usage type[, resource]) of the selection: the days, amounts and costs, one list each. */
-function seriesQuery(resource: string, where: string): string {
+/** Per (account, usage type[, resource]) the days, amounts and costs, one list each. */
+function seriesQuery(resource: string, where: string, withCosts: boolean): string {
   return `
     WITH daily AS (
-      SELECT account, usage_type, ${resource}, day, any_value(unit) AS unit, sum(amount) AS amount,
-             CASE WHEN count(cost) = 0 THEN NULL ELSE sum(cost) END AS cost
-      FROM ${SELECTION} WHERE ${where} GROUP BY ALL
+      SELECT ${ACCOUNT_SQL} AS account, u.usage_type, ${resource}, u.day, any_value(u.unit) AS unit, sum(u.amount) AS amount,
+             CASE WHEN count(u.cost) = 0 THEN NULL ELSE sum(u.cost) END AS cost
+      FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} GROUP BY ALL
     )
     SELECT account, usage_type, resource_id, any_value(unit) AS unit, list(day - DATE '1970-01-01' ORDER BY day) AS days,
-           list(coalesce(amount, 0) ORDER BY day) AS amounts, list(cost ORDER BY day) AS costs
+           list(coalesce(amount, 0) ORDER BY day) AS amounts${withCosts ? ', list(cost ORDER BY day) AS costs' : ''}
     FROM daily GROUP BY ALL ORDER BY ALL`
 }
 
