@@ -8,7 +8,7 @@
 import {isEgressUsage} from '../aws/usage-types.js'
 import {dayString} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
-import {sqlList, type Store} from '../store/index.js'
+import {type SqlParams, sqlList, type Store} from '../store/index.js'
 import {ACCOUNT_OF_ROW} from '../store/schema.js'
 
 /** The label of the default series: internet egress of every region, summed per day. */
@@ -98,6 +98,8 @@ export interface StoreSeries {
   usageTypes: string[]
   /** Every account with selected usage, before --account picks one. */
   accounts: string[]
+  /** Days (day numbers) with a usage line of the selection: a covered day without one is zero usage. */
+  dayNumbersWithRows: number[]
   /** Calls `visit` with the stretches' resource series, a bounded batch at a time. */
   forEachResourceBatch(visit: (batch: Array<{stretch: Stretch; series: DenseSeries}>) => void): Promise<void>
 }
@@ -105,9 +107,7 @@ export interface StoreSeries {
 /** An export without an account column is its own account, named after its file (unless ingest --account named it). */
 const ACCOUNT_SQL = ACCOUNT_OF_ROW
 /** Resource series read per query: bounds the memory the lists take whatever the store's size. */
-const RESOURCES_PER_BATCH = 10_000
-/** The selected usage (types, days), read from the usage view once per analysis. */
-const SELECTION = 'anomalies_selection'
+const RESOURCES_PER_BATCH = 20_000
 
 interface Row {
   account: string
@@ -130,19 +130,18 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
     throw new BillwatchError('E_NO_DATA', `no usage type matches ${selection.usageType} in store ${store.path}`, {field: '--usage-type', suggestions})
   }
   const params = {account: selection.account ?? null, since: selection.since ?? null, types: sqlList(usageTypes), until: selection.until ?? null}
-  const where = `list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE)`
-  // The usage view ranks export families over the whole store: read it once, then query the selection.
-  await store.run(`CREATE OR REPLACE TEMP TABLE ${SELECTION} AS
-    SELECT ${ACCOUNT_SQL} AS account, coalesce(u.provider, 'AWS') AS provider, u.usage_type, u.resource_id, u.day, u.unit, u.amount, u.cost,
-           u.currency, u.source_id
-    FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where}`, {since: params.since, types: params.types, until: params.until})
-  const accounts = (await store.all<{account: string}>(`SELECT DISTINCT account FROM ${SELECTION} ORDER BY 1`)).map((r) => r.account)
-  const mine = `($account::VARCHAR IS NULL OR account = $account::VARCHAR)`
-  const byType = await store.all<Row>(seriesQuery('NULL::VARCHAR AS resource_id', mine), {account: params.account})
+  const where = `list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE)
+    AND ($account::VARCHAR IS NULL OR ${ACCOUNT_SQL} = $account::VARCHAR)`
+  const byType = await store.all<Row>(seriesQuery('NULL::VARCHAR AS resource_id', where, true), params)
+  const accounts = [...new Set((await store.all<{account: string}>(
+    `SELECT DISTINCT ${ACCOUNT_SQL} AS account FROM usage u JOIN sources s ON s.id = u.source_id
+     WHERE list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE) ORDER BY 1`,
+    {since: params.since, types: params.types, until: params.until},
+  )).map((r) => r.account))]
   if (byType.length === 0) {
     const range = [selection.since && `from ${selection.since}`, selection.until && `until ${selection.until}`].filter(Boolean).join(' ')
     if (selection.account !== undefined) {
-      throw new BillwatchError('E_NO_DATA', `no ${label} usage of account ${selection.account}${range ? ` ${range}` : ''} in store ${store.path}`, {
+      throw new BillwatchError('E_NO_DATA', `no ${label} usage of account ${selection.account} ${range} in store ${store.path}`.replace('  ', ' '), {
         field: '--account', suggestions: accounts.length > 0 ? [`accounts with ${label} usage: ${accounts.slice(0, 10).join(', ')}`] : suggestions,
       })
     }
@@ -150,7 +149,7 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
   }
   const unitOf = (row: Row | undefined) => row?.unit ?? byType.find((r) => r.unit !== null)?.unit ?? 'units'
   const coverage = await loadCoverage(store, selection)
-  const money = await loadMoney(store, mine, params.account)
+  const money = await loadMoney(store, where, params)
   const stretches: Stretch[] = []
   for (const key of [...new Set(byType.map((r) => seriesKey(r.account, r.provider)))].sort()) {
     const rows = byType.filter((r) => seriesKey(r.account, r.provider) === key)
@@ -172,11 +171,12 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
 
   return {
     accounts,
+    dayNumbersWithRows: [...new Set(byType.flatMap((r) => r.days.map(Number)))],
     async forEachResourceBatch(visit) {
-      const count = await store.one<{n: number}>(`SELECT count(DISTINCT resource_id)::INTEGER AS n FROM ${SELECTION} WHERE ${mine} AND resource_id IS NOT NULL`, {account: params.account})
+      const count = await store.one<{n: number}>(`SELECT count(DISTINCT u.resource_id)::INTEGER AS n FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} AND u.resource_id IS NOT NULL`, params)
       const parts = Math.max(1, Math.ceil((count?.n ?? 0) / RESOURCES_PER_BATCH))
       for (let part = 0; part < parts; part++) {
-        const rows = await store.all<Row>(seriesQuery('resource_id', `${mine} AND resource_id IS NOT NULL AND hash(resource_id) % ${parts} = ${part}`), {account: params.account})
+        const rows = await store.all<Row>(seriesQuery('u.resource_id', `${where} AND u.resource_id IS NOT NULL AND hash(u.resource_id) % ${parts} = ${part}`, true), params)
         const batch: Array<{stretch: Stretch; series: DenseSeries}> = []
         for (const row of rows) {
           for (const stretch of stretches) {
@@ -200,28 +200,28 @@ function seriesKey(account: string, provider: string): string {
 }
 
 /** Per (account, provider) of the selection: the currencies its costs are in, and the cost columns they came from. */
-async function loadMoney(store: Store, mine: string, account: null | string): Promise<Map<string, {currencies: string[]; costBases: string[]}>> {
+async function loadMoney(store: Store, where: string, params: SqlParams): Promise<Map<string, {currencies: string[]; costBases: string[]}>> {
   const rows = await store.all<{account: string; provider: string; currencies: Array<null | string>; bases: Array<null | string>}>(
-    `SELECT account, provider,
-            list(DISTINCT currency ORDER BY currency) FILTER (WHERE currency IS NOT NULL) AS currencies,
+    `SELECT ${ACCOUNT_SQL} AS account, coalesce(u.provider, 'AWS') AS provider,
+            list(DISTINCT u.currency ORDER BY u.currency) FILTER (WHERE u.currency IS NOT NULL) AS currencies,
             list(DISTINCT s.format || ': ' || s.cost_basis ORDER BY s.format || ': ' || s.cost_basis) FILTER (WHERE s.cost_basis IS NOT NULL) AS bases
-     FROM ${SELECTION} JOIN sources s ON s.id = source_id WHERE ${mine} AND cost IS NOT NULL GROUP BY ALL`,
-    {account},
+     FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} AND u.cost IS NOT NULL GROUP BY ALL`,
+    params,
   )
   const strings = (list: Array<null | string> | null) => (list ?? []).filter((v): v is string => v !== null)
   return new Map(rows.map((r) => [seriesKey(r.account, r.provider), {costBases: strings(r.bases), currencies: strings(r.currencies)}]))
 }
 
-/** Per (account, provider, usage type[, resource]) of the selection: the days, amounts and costs, one list each. */
-function seriesQuery(resource: string, where: string): string {
+/** Per (account, provider, usage type[, resource]) the days, amounts and costs, one list each. */
+function seriesQuery(resource: string, where: string, withCosts: boolean): string {
   return `
     WITH daily AS (
-      SELECT account, provider, usage_type, ${resource}, day, any_value(unit) AS unit, sum(amount) AS amount,
-             CASE WHEN count(cost) = 0 THEN NULL ELSE sum(cost) END AS cost
-      FROM ${SELECTION} WHERE ${where} GROUP BY ALL
+      SELECT ${ACCOUNT_SQL} AS account, coalesce(u.provider, 'AWS') AS provider, u.usage_type, ${resource}, u.day, any_value(u.unit) AS unit,
+             sum(u.amount) AS amount, CASE WHEN count(u.cost) = 0 THEN NULL ELSE sum(u.cost) END AS cost
+      FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} GROUP BY ALL
     )
     SELECT account, provider, usage_type, resource_id, any_value(unit) AS unit, list(day - DATE '1970-01-01' ORDER BY day) AS days,
-           list(coalesce(amount, 0) ORDER BY day) AS amounts, list(cost ORDER BY day) AS costs
+           list(coalesce(amount, 0) ORDER BY day) AS amounts${withCosts ? ', list(cost ORDER BY day) AS costs' : ''}
     FROM daily GROUP BY ALL ORDER BY ALL`
 }
 
@@ -385,7 +385,7 @@ export async function loadSeries(store: Store, selection: SeriesSelection): Prom
   const totals = loaded.stretches.map((s) => denseOf({points: pointsOf(s.total, s.first), resourceId: null, unit, usageType: label}, first, last))
   const summed = sumDense(totals, label, unit)
   // As the store holds them: one point per day with a usage line (a covered day without one is no point here).
-  const withRows = new Set((await store.all<{day: number}>(`SELECT DISTINCT day - DATE '1970-01-01' AS day FROM ${SELECTION} WHERE $account::VARCHAR IS NULL OR account = $account::VARCHAR`, {account: selection.account ?? null})).map((r) => dayString(Number(r.day))))
+  const withRows = new Set(loaded.dayNumbersWithRows.map(dayString))
   const points = pointsOf(summed, first).filter((p) => withRows.has(p.day)).map((p) => (currencies.length > 1 ? {...p, cost: null} : p))
   return {
     byResource: [],
