@@ -1,5 +1,3 @@
-import {writeFileSync} from 'node:fs'
-
 import {Flags} from '@oclif/core'
 
 import {analyseAnomalies, type AnomaliesOptions, type AnomaliesResult, checkAnomaliesOptions, DEFAULT_MIN_RATIO, EGRESS_LABEL, renderLogChart, renderSvgChart} from '../src/anomalies/index.js'
@@ -9,6 +7,7 @@ import {parsePricePerGb, pricePerGbFlag} from '../src/cli/price-flag.js'
 import {formatCountOf, formatMoney, formatRatio, formatShare} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
 import {BillwatchError} from '../src/errors.js'
+import {checkOutputFile, writeOutputFile} from '../src/util/files.js'
 
 export default class Anomalies extends BaseCommand<typeof Anomalies> {
   static override summary = 'Find the step changes (and one-day spikes) in daily usage, on a log scale, with what each step costs.'
@@ -35,7 +34,7 @@ Each step gets its first day, the robust level before and after, the ratio, a co
     since: Flags.string({description: 'First UTC day to analyse.', helpValue: 'YYYY-MM-DD'}),
     svg: Flags.string({description: 'Write the log-scale chart as an SVG image to FILE.', helpValue: 'FILE'}),
     until: Flags.string({description: 'Last UTC day to analyse (inclusive).', helpValue: 'YYYY-MM-DD'}),
-    'usage-type': Flags.string({description: `Analyse the usage types matching this glob (e.g. '*BoxUsage*') instead of ${EGRESS_LABEL}.`, helpValue: 'GLOB'}),
+    'usage-type': Flags.string({description: `Analyse the usage types matching this glob (e.g. '*BoxUsage*') instead of ${EGRESS_LABEL}; flow:PROTO/PORT (e.g. flow:udp/123, flow:*) analyses a port's daily egress from flow records.`, helpValue: 'GLOB'}),
   }
 
   async run(): Promise<AnomaliesResult> {
@@ -53,19 +52,18 @@ Each step gets its first day, the robust level before and after, the ratio, a co
     }
     // A bad flag is a usage error (exit 2) even when there is no store yet.
     checkAnomaliesOptions(options)
-    const result = await this.withStore((store) => analyseAnomalies(store, options), {mustExist: true})
+    if (flags.svg !== undefined) checkOutputFile(flags.svg, '--svg')
+    const result = await this.withStore((store) => analyseAnomalies(store, options), {mustExist: true, readOnly: true})
     progress.done()
     const headline = `${result.firstDay}..${result.lastDay}`
     const ofTotal = (s: {account: string; stretch: string; usageType: string}) => s.usageType === result.usageType && s.account === result.account && s.stretch === headline
     const chart = {note: `Cost: ${result.pricing.label}`, points: result.series, spikes: result.spikes.filter((s) => ofTotal(s)), steps: result.steps.filter((s) => ofTotal(s)), title: `${result.usageType} per day, account ${result.account}, ${result.firstDay} .. ${result.lastDay}`, unit: result.unit}
     if (flags.svg !== undefined) {
-      try {
-        writeFileSync(flags.svg, renderSvgChart(chart))
-      } catch (error) {
-        throw new BillwatchError('E_NOT_FOUND', `cannot write ${flags.svg}: ${(error as Error).message}`, {cause: error, field: '--svg'})
-      }
+      await writeOutputFile(flags.svg, renderSvgChart(chart), '--svg')
       this.note(`wrote ${flags.svg}`)
     }
+    // `--svg -` puts the image on standard output: nothing else may go there.
+    if (flags.svg === '-') return result
     this.print(() => renderResult(result))
     if (flags['log-scale']) this.print(() => `\n${renderLogChart(chart)}`)
     return result

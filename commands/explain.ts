@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base-command.js'
-import {evidenceFlags, evidenceOptions} from '../src/cli/evidence-flags.js'
+import {computesEvidence, evidenceFlags, evidenceOptions} from '../src/cli/evidence-flags.js'
 import {type Evidence, gatherEvidence} from '../src/explain/evidence.js'
 import {buildNarrative, renderMarkdown, renderText, type Section} from '../src/explain/narrative.js'
 
@@ -25,7 +25,7 @@ export default class Explain extends BaseCommand<typeof Explain> {
 
   async run(): Promise<ExplainResult> {
     const options = evidenceOptions(this.flags)
-    const evidence = await this.withStore((store) => gatherEvidence(store, options), {mustExist: true})
+    const evidence = await this.withStore((store) => gatherEvidence(store, options), {mustExist: true, readOnly: !computesEvidence(options)})
     const narrative = buildNarrative(evidence)
     const result = {...evidence, narrative}
     if (this.flags.format === 'json' && !this.jsonEnabled()) {

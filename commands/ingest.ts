@@ -1,9 +1,14 @@
+import {statSync} from 'node:fs'
+import {resolve} from 'node:path'
+
 import {Args, Flags} from '@oclif/core'
 
 import {ingestLive, type LiveIngestResult, renderLiveIngest} from '../src/aws/index.js'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {formatBytes, formatCount} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
+import {parseFlowFormat} from '../src/flows/vpc-format.js'
+import {checkInputFile} from '../src/util/files.js'
 import {FORMAT_KINDS, type FormatKind, type IngestResult, ingestFiles} from '../src/ingest/index.js'
 
 export default class Ingest extends BaseCommand<typeof Ingest> {
@@ -14,7 +19,9 @@ Cost is the real charge, in the currency billed: FOCUS EffectiveCost; CUR Saving
 
 All files of one call are one transaction: if any file is bad, nothing is stored and the error names the file, line and column. Re-ingesting the same content is a no-op; a newer export of the same billing period (CUR restates a month many times) replaces the older one.
 
-A directory stands for the files directly in it: those that are not billing exports (captures, scripts, other CSVs) are skipped with a note, while a file named on its own must be an export.`
+A directory stands for the files directly in it: those that are not billing exports (captures, scripts, other CSVs) are skipped with a note, while a file named on its own must be an export.
+
+Flow records are detected the same way and go to their own tables (see billwatch flows): VPC Flow Logs as S3 delivers them (.log or .log.gz with the header line of any custom format; the AWSLogs/…/vpcflowlogs/… folders walked whole; Parquet with Hive partitions), CloudWatch Logs exports (JSON lines whose message is a record; give a custom format with --flow-format), and nfcapd files of NetFlow v5/v9 and IPFIX (read through nfdump). NODATA and SKIPDATA records are counted, never taken as traffic.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv',
@@ -23,6 +30,9 @@ A directory stands for the files directly in it: those that are not billing expo
     '<%= config.bin %> <%= command.id %> --format usage-report export.csv',
     '<%= config.bin %> <%= command.id %> --account 123456789012 usage-report-2014.csv',
     '<%= config.bin %> <%= command.id %> cur/20240301-20240401/report-Manifest.json',
+    '<%= config.bin %> <%= command.id %> samples/flows/',
+    "<%= config.bin %> <%= command.id %> --flow-format '${version} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status} ${flow-direction}' cloudwatch-export.jsonl",
+    '<%= config.bin %> <%= command.id %> /var/cache/nfdump/nfcapd.201403300000 --host 198.51.100.7',
     '<%= config.bin %> <%= command.id %> --cost-explorer --days 90 --profile billing',
     '<%= config.bin %> <%= command.id %> --cloudwatch --region us-east-1 --instances i-0a1b2c3d',
   ]
@@ -39,6 +49,9 @@ A directory stands for the files directly in it: those that are not billing expo
       description: 'skip detection and read the files as this export kind',
       options: FORMAT_KINDS,
     }),
+    'flow-format': Flags.string({description: "fields of headerless VPC flow-log records (CloudWatch Logs events): the log group's format, '${version} ${account-id} …'", helpValue: 'FORMAT'}),
+    host: Flags.string({description: 'flow records: the server address (NetFlow/IPFIX: default the busiest address; flow logs without flow-direction: the interface address)', helpValue: 'ADDRESS'}),
+    sampling: Flags.integer({description: 'flow records: 1-in-N packet sampling the exporter did not announce (softflowd -s N); counts are multiplied by N', helpValue: 'N', min: 1}),
     // Live AWS (src/aws): credentials and region from the standard chain; these only override it.
     'all-instances': Flags.boolean({dependsOn: ['cloudwatch'], description: 'with --cloudwatch: every instance that reported NetworkOut in the last 2 weeks (needs cloudwatch:ListMetrics)', exclusive: ['instances']}),
     'all-usage': Flags.boolean({dependsOn: ['cost-explorer'], description: 'with --cost-explorer: every usage type, not only data transfer'}),
@@ -68,8 +81,19 @@ A directory stands for the files directly in it: those that are not billing expo
       return live
     }
     if (files.length === 0) this.usage('no files given; name one or more exports, e.g. billwatch ingest samples/*')
+    const flowFormat = f['flow-format'] === undefined ? undefined : parseFlowFormat(f['flow-format'])
+    // Named files are checked before the store is opened: a pipe or a typo must not leave a new, empty store behind.
+    for (const file of files) {
+      if (file.trim() === '') this.usage('an empty file name', 'FILE')
+      if (!statSync(file, {throwIfNoEntry: false})?.isDirectory()) checkInputFile(resolve(file), {expected: 'an AWS usage or billing export saved to a file'})
+    }
     const result = await this.withStore((store) =>
       ingestFiles(store, files, {
+        flows: {
+          ...(flowFormat === undefined ? {} : {format: flowFormat}),
+          ...(f.host === undefined ? {} : {host: f.host}),
+          ...(f.sampling === undefined ? {} : {sampling: f.sampling}),
+        },
         ...(this.flags.format === undefined ? {} : {format: this.flags.format as FormatKind}),
         ...(this.flags.account === undefined ? {} : {account: this.flags.account}),
         onProgress: (file) => {
@@ -78,7 +102,7 @@ A directory stands for the files directly in it: those that are not billing expo
         },
       }),
     )
-    this.print(() =>
+    if (result.files.length > 0 || result.flows.length === 0) this.print(() =>
       renderTable(
         ['status', 'format', 'first day', 'last day', 'days', 'line items', 'file'],
         result.files.map((f) => [f.status, `${f.format} (${f.container})`, f.firstDay ?? '-', f.lastDay ?? '-', f.days, formatCount(f.lineItems), f.path]),
@@ -87,6 +111,16 @@ A directory stands for the files directly in it: those that are not billing expo
     )
     for (const file of result.files) {
       if (file.replacedBy) this.note(`${file.path} restates the same usage as ${file.replacedBy}, which is newer: only the newer one counts`)
+    }
+    if (result.flows.length > 0) {
+      this.print(() =>
+        renderTable(
+          ['status', 'flow format', 'first day', 'last day', 'records', 'NODATA', 'SKIPDATA', 'REJECT', 'egress', 'file'],
+          result.flows.map((r) => [r.status, `${r.format} (${r.container})`, r.firstDay ?? '-', r.lastDay ?? '-', formatCount(r.records), formatCount(r.nodataRecords), formatCount(r.skipdataRecords), formatCount(r.rejectedRecords), formatBytes(r.egressBytes), r.path]),
+          ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'left'],
+        ),
+      )
+      for (const r of result.flows) if (r.sampling) this.note(`${r.path}: ${r.sampling}`)
     }
     for (const skip of result.skipped) this.note(`skipped ${skip.path}: ${skip.reason}`)
     return result

@@ -4,10 +4,11 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base-command.js'
 import {formatBytes} from '../src/cli/format.js'
-import {evidenceFlags, evidenceOptions} from '../src/cli/evidence-flags.js'
+import {computesEvidence, evidenceFlags, evidenceOptions} from '../src/cli/evidence-flags.js'
 import {gatherEvidence, type MissingEvidence} from '../src/explain/evidence.js'
 import {type ChartSummary, renderReport} from '../src/report/html.js'
 import {checkReportTarget, writeReportFile} from '../src/report/write.js'
+import {isStreamPath} from '../src/util/files.js'
 
 export interface ReportResult {
   /** Absolute path of the HTML file written. */
@@ -29,18 +30,20 @@ export default class Report extends BaseCommand<typeof Report> {
 
   static override flags = {
     ...evidenceFlags,
-    out: Flags.string({description: 'The HTML file to write (replaced if it exists).', helpValue: 'FILE.html', required: true}),
+    out: Flags.string({description: 'The HTML file to write (a regular file is replaced atomically; - or /dev/stdout writes to standard output).', helpValue: 'FILE.html', required: true}),
   }
 
   async run(): Promise<ReportResult> {
     const options = evidenceOptions(this.flags)
-    const out = resolve(this.flags.out)
+    const out = isStreamPath(this.flags.out) ? this.flags.out : resolve(this.flags.out)
     checkReportTarget(out)
-    const evidence = await this.withStore((store) => gatherEvidence(store, options), {mustExist: true})
+    const evidence = await this.withStore((store) => gatherEvidence(store, options), {mustExist: true, readOnly: !computesEvidence(options)})
     const {charts, html} = renderReport(evidence)
-    const bytes = writeReportFile(out, html)
-    this.log(`report written to ${out} (${formatBytes(bytes)}, charts: ${charts.map((c) => c.id).join(', ') || 'none'})`)
-    for (const m of evidence.missing) this.log(`  missing ${m.evidence}: ${m.why}`)
+    const {bytes, stream} = await writeReportFile(out, html)
+    // Written to a stream (`--out -`, /dev/stdout): the summary must not mix into the HTML.
+    const say = (line: string) => (stream ? this.note(line) : this.log(line))
+    say(`report written to ${out} (${formatBytes(bytes)}, charts: ${charts.map((c) => c.id).join(', ') || 'none'})`)
+    for (const m of evidence.missing) say(`  missing ${m.evidence}: ${m.why}`)
     return {bytes, charts, missing: evidence.missing, out}
   }
 }

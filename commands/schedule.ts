@@ -15,15 +15,18 @@ The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing i
     '<%= config.bin %> <%= command.id %> --out deploy/ --topic-arn arn:aws:sns:us-east-1:123456789012:billing-alerts',
     "<%= config.bin %> <%= command.id %> --out deploy/ --cron '23 6 * * *' --instances i-0a1b2c3d",
     '<%= config.bin %> <%= command.id %> --out deploy/ --all-instances --json',
+    '<%= config.bin %> <%= command.id %> --out deploy/ --instances i-0a1b2c3d --with-cloudtrail',
   ]
 
   static override flags = {
+    'allow-frequent': Flags.boolean({description: 'accept a schedule that runs more than once a day (each run costs $0.01-0.02 of Cost Explorer requests)'}),
     'all-instances': Flags.boolean({description: 'also watch NetworkOut of every EC2 instance in the region (adds cloudwatch:ListMetrics)', exclusive: ['instances']}),
     cron: Flags.string({description: `when to run: EventBridge cron(...) or rate(...), or a 5-field Unix cron, UTC [default: ${DEFAULT_SCHEDULE}]`, helpValue: 'EXPR'}),
     instances: Flags.string({description: 'also watch NetworkOut of these EC2 instances (adds cloudwatch:GetMetricData)', helpValue: 'ID', multiple: true}),
     out: Flags.string({description: 'directory to write template.json and billwatch-watch.zip into', helpValue: 'DIR', required: true}),
-    'stack-name': Flags.string({default: 'billwatch-watch', description: 'CloudFormation stack name in the deploy command'}),
+    'stack-name': Flags.string({default: 'billwatch-watch', description: 'CloudFormation stack name in the deploy command (letters, digits, hyphens)'}),
     'topic-arn': Flags.string({description: 'publish to this existing SNS topic (default: the template creates one)', helpValue: 'ARN'}),
+    'with-cloudtrail': Flags.boolean({description: "name the most likely account change (CloudTrail LookupEvents in the function's region, ranked as billwatch correlate ranks it) in each alert (adds cloudtrail:LookupEvents)"}),
   }
 
   async run(): Promise<ScheduleResult> {
@@ -31,12 +34,15 @@ The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing i
     const bar = this.progress('bundling the Lambda handler')
     const result = await writeSchedule(flags.out, {
       allInstances: flags['all-instances'],
+      withCloudtrail: flags['with-cloudtrail'],
+      allowFrequent: flags['allow-frequent'],
       stackName: flags['stack-name'],
       ...(flags.cron === undefined ? {} : {cron: flags.cron}),
       ...(flags.instances === undefined ? {} : {instances: flags.instances.flatMap((s) => s.split(','))}),
       ...(flags['topic-arn'] === undefined ? {} : {topicArn: flags['topic-arn']}),
     })
     bar.done()
+    for (const warning of result.warnings) this.note(`warning: ${warning}`)
     this.log(`wrote ${result.template}`)
     this.log(`wrote ${result.zip} (${formatBytes(result.zipBytes)}; handler ${formatBytes(result.handlerBytes)})`)
     this.log(`runs ${result.schedule}; alerts ${result.topicArn ?? 'a topic the template creates'}`)

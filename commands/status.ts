@@ -11,7 +11,7 @@ export default class Status extends BaseCommand<typeof Status> {
   ]
 
   async run(): Promise<StoreStatus> {
-    const status = await this.withStore((store) => storeStatus(store), {mustExist: true})
+    const status = await this.withStore((store) => storeStatus(store), {mustExist: true, readOnly: true})
     this.print(() => renderStatus(status))
     return status
   }

@@ -96,3 +96,75 @@ function isCommandLineName(field: string): boolean {
 export function isBillwatchError(error: unknown): error is BillwatchError {
   return error instanceof BillwatchError
 }
+
+const REASONS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EAGAIN: 'the stream is not ready (try again)',
+  EBUSY: 'the file is busy',
+  EEXIST: 'already exists',
+  EFBIG: 'the file is too large',
+  EINVAL: 'the path cannot be used',
+  EIO: 'input/output error (the disk or device failed)',
+  EISDIR: 'is a directory',
+  ELOOP: 'too many symbolic links',
+  EMFILE: 'too many open files',
+  ENAMETOOLONG: 'the name is too long',
+  ENFILE: 'too many open files',
+  ENOENT: 'no such file',
+  ENOSPC: 'no space left on the device',
+  ENOTDIR: 'no such file (a part of the path is not a directory)',
+  ENXIO: 'no such device, or a FIFO nobody reads',
+  EPERM: 'permission denied',
+  EPIPE: 'the reader went away',
+  EROFS: 'read-only file system',
+  ESPIPE: 'a pipe or stream, not a regular file',
+  ETXTBSY: 'the file is busy',
+}
+
+/** An errno code (EACCES …) in words; unknown codes are named as they are. */
+export function errnoReason(error: unknown): string {
+  const code = typeof error === 'string' ? error : ((error as NodeJS.ErrnoException)?.code ?? undefined)
+  if (code === undefined) return error instanceof Error ? (error.message.split('\n')[0] ?? '').trim() : String(error)
+  return REASONS[code] ?? `system error ${code}`
+}
+
+/** DuckDB's error classes ("Conversion Error: …"); the text after the first line is SQL or a caret. */
+const DUCKDB_ERROR = /^(?:Conversion|Invalid Input|IO|Out of Memory|Constraint|Serialization|Transaction|Binder|Parser|Catalog|Invalid|Not implemented|INTERNAL|FATAL|Dependency|Interrupt|Permission|Sequence|Syntax|Type|Value|Out of Range|Mismatch Type|Missing Extension|HTTP|Execution) Error: /
+
+/**
+ * Any error as a BillwatchError with a one-line message: what billwatch throws stays as it is; a
+ * system error (EACCES, ESPIPE …) names its path and reason; anything else is a bug (E_INTERNAL), shown
+ * as one line with its class, never a stack trace or the SQL that failed.
+ */
+export function asBillwatchError(error: unknown): BillwatchError {
+  if (isBillwatchError(error)) return error
+  const err = error instanceof Error ? (error as NodeJS.ErrnoException) : undefined
+  const text = err ? err.message : String(error)
+  const first = (text.split('\n')[0] ?? '').trim()
+  if (err && typeof err.code === 'string' && /^E[A-Z0-9]+$/.test(err.code) && err.code !== 'ERR_INTERNAL_ASSERTION') {
+    // Node's system errors read "EACCES: permission denied, open '/x'": the reason in words, the path named.
+    const reason = REASONS[err.code] ?? first.replace(/^E[A-Z0-9]+: /, '').replace(/, \w+(?: '[^']*'(?: -> '[^']*')?)?$/, '')
+    return new BillwatchError('E_NOT_FOUND', reason, {cause: error, ...(err.path === undefined ? {} : {file: err.path})})
+  }
+  if (DUCKDB_ERROR.test(first)) {
+    const what = first.replace(/\s*LINE \d+:.*$/, '')
+    const bug = /^(?:Binder|Parser|Catalog|INTERNAL|Dependency|Syntax) Error/.test(what)
+    return new BillwatchError(bug ? 'E_INTERNAL' : 'E_STORE', bug ? `internal error (${what}); please report it` : what, {cause: error})
+  }
+  const kind = err?.name && err.name !== 'Error' ? `${err.name}: ` : ''
+  return new BillwatchError('E_INTERNAL', `internal error (${kind}${first || 'no message'}); please report it`, {cause: error})
+}
+
+/** C0/C1 control characters (ESC, BEL, CSI …) and bidirectional overrides, except tab and newline. */
+const TERMINAL_CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/g
+
+/**
+ * Text from files, repositories and the network made safe for a terminal: escape sequences (a commit
+ * subject's ESC]52 clipboard write, a cursor move hiding a line) are shown as `\x1b`, never run.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(TERMINAL_CONTROL, (c) => {
+    const code = c.codePointAt(0)!
+    return code > 0xff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\x${code.toString(16).padStart(2, '0')}`
+  })
+}

@@ -10,6 +10,7 @@ import {existsSync, mkdirSync, rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {Store} from '../../src/store/index.js'
+import {bestOf, timed, type Timing} from '../timing.js'
 import {generateCur} from './generate.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
@@ -27,28 +28,6 @@ if (!existsSync(gz)) {
   spawnSync('sh', ['-c', `gzip -6 -c '${csv}' > '${gz}'`], {stdio: 'inherit'})
 }
 if (!existsSync(join(ROOT, 'dist', 'commands', 'ingest.js'))) throw new Error('run `npm run build` first: the bench times the built CLI')
-
-interface Timing {
-  seconds: number
-  peakRssMb: number
-  stdout: string
-}
-
-/** Best of `runs` (wall seconds) and the highest peak RSS: one run is at the mercy of the scheduler. */
-function bestOf(runs: number, run: () => Timing): Timing {
-  const timings = Array.from({length: runs}, run)
-  const best = timings.reduce((a, b) => (b.seconds < a.seconds ? b : a))
-  return {...best, peakRssMb: Math.max(...timings.map((t) => t.peakRssMb))}
-}
-
-/** Runs a command under GNU time: wall seconds and peak RSS of the whole process. */
-function timed(command: string[]): Timing {
-  const result = spawnSync('/usr/bin/time', ['-f', '%e %M', ...command], {encoding: 'utf8', maxBuffer: 1 << 26})
-  if (result.status !== 0) throw new Error(`${command.join(' ')} failed: ${result.stderr}`)
-  const last = result.stderr.trim().split('\n').at(-1) ?? ''
-  const [seconds, kb] = last.split(' ').map(Number)
-  return {peakRssMb: (kb ?? 0) / 1024, seconds: seconds ?? 0, stdout: result.stdout}
-}
 
 const node = process.execPath
 const tsx = ['--import', 'tsx']

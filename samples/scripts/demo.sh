@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole forensic run on the bundled samples: ingest → anomalies → correlate → pcap → explain → report.
+# The whole forensic run on the bundled samples: ingest → anomalies → flows → correlate → pcap → explain → report.
 # Uses the built CLI (npm run build). Everything it writes goes to one folder (default /tmp/billwatch-demo).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -15,6 +15,16 @@ step status
 bw status
 step anomalies --log-scale --svg "$out/egress.svg"
 bw anomalies --log-scale --svg "$out/egress.svg"
+# Months later, the flow logs still say which port stepped (VPC Flow Logs of the server's interface, as S3 delivers them).
+step ingest samples/flows/
+bw ingest "$root/samples/flows"
+step flows --port udp/123 --top 3 --price-per-gb 0.12
+bw flows --port udp/123 --top 3 --price-per-gb 0.12
+step anomalies --usage-type flow:udp/123
+bw anomalies --usage-type flow:udp/123
+bash "$root/samples/scripts/make-terraform-repo.sh" "$out/infra" >/dev/null
+step correlate --repo "$out/infra" --cloudtrail samples/cloudtrail --aws-config samples/aws-config
+bw correlate --repo "$out/infra" --cloudtrail "$root/samples/cloudtrail" --aws-config "$root/samples/aws-config"
 bash "$root/samples/scripts/make-etc-repo.sh" "$out/etc" >/dev/null
 step correlate --repo "$out/etc"
 bw correlate --repo "$out/etc"

@@ -9,30 +9,10 @@
 # committed, so README and tests run this first:  samples/scripts/make-etc-repo.sh /tmp/etc-history
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ -z "$1" ]; then
-  echo "usage: $0 DIR   (DIR must be absent, empty, or a repository this script made)" >&2
-  exit 2
-fi
-dir="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
 stages="$here/../etc-history"
-marker=".git/billwatch-sample"
-
-# Never delete a directory this script did not make (think: make-etc-repo.sh /etc).
-if [ -e "$dir" ]; then
-  if [ -f "$dir/$marker" ]; then
-    rm -rf "$dir"
-  elif [ -d "$dir" ] && [ -z "$(ls -A "$dir")" ]; then
-    rmdir "$dir"
-  else
-    echo "$0: $dir exists and was not made by this script; refusing to replace it" >&2
-    exit 1
-  fi
-fi
-mkdir -p "$dir"
-
-# Ignore the user's git configuration (signing, hooks, templates) so hashes do not depend on it.
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null LC_ALL=C TZ=UTC
+# shellcheck source=sample-repo.sh
+. "$here/sample-repo.sh"
 export GIT_AUTHOR_NAME=ubuntu GIT_AUTHOR_EMAIL=ubuntu@ip-10-206-10-174
 export GIT_COMMITTER_NAME=ubuntu GIT_COMMITTER_EMAIL=ubuntu@ip-10-206-10-174
 

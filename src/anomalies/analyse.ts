@@ -6,7 +6,7 @@
 import type {ProgressCallback} from '../cli/progress.js'
 import {type DayDetection, detectDaily, type DayStep, dayNumber, dayString, round} from '../detect/index.js'
 import {chooseCostBasis, type CostBasis, costOfStep} from './cost.js'
-import {type DailySeries, type DenseSeries, denseOf, pointsOf, type SeriesSet, type Stretch} from './series.js'
+import {type DailySeries, type DenseSeries, denseIn, pointsOf, type SeriesSet, type Stretch, stretchOfSet} from './series.js'
 import type {Driver, Spike, Step, Trend} from './types.js'
 
 /** Steps smaller than a doubling (or halving) are not reported by default: billing noise, not an anomaly. */
@@ -196,26 +196,10 @@ export function analyseSeriesSet(set: SeriesSet, options: AnalyseOptions = {}): 
   if (days.length === 0) throw new RangeError('analyseSeriesSet: no points')
   const first = dayNumber(days[0]!)
   const last = dayNumber(days.at(-1)!)
-  const currencies = set.currencies ?? (set.total.currency ? [set.total.currency] : [])
-  // Costs in several currencies are never added: such a set is priced instead.
-  const dense = (series: DailySeries): DenseSeries => {
-    const {costs, ...rest} = denseOf(series, first, last)
-    return currencies.length > 1 || !costs ? rest : {...rest, costs}
-  }
-  const stretch: Stretch = {
-    account: set.account ?? '-',
-    byUsageType: set.byUsageType.map(dense),
-    costBases: set.costBases ?? [],
-    currencies,
-    currency: currencies.length === 1 ? currencies[0]! : null,
-    first,
-    last,
-    provider: set.provider ?? 'AWS',
-    total: dense(set.total),
-  }
+  const stretch = stretchOfSet(set, first, last)
   const analyser = new StretchAnalyser(stretch, options)
   set.byResource.forEach((series, i) => {
-    analyser.offer(dense(series))
+    analyser.offer(denseIn(series, stretch))
     options.onProgress?.(i + 1, set.byResource.length)
   })
   return analyser.finish()

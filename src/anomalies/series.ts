@@ -8,6 +8,7 @@
 import {isEgressUsage} from '../aws/usage-types.js'
 import {dayString} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
+import {isFlowUsageType, loadFlowSeries} from '../flows/series.js'
 import {type SqlParams, sqlList, type Store} from '../store/index.js'
 import {ACCOUNT_OF_ROW} from '../store/schema.js'
 
@@ -122,6 +123,8 @@ interface Row {
 
 /** Reads the selected usage as stretches of per-account series; resource series come in batches. */
 export async function loadStoreSeries(store: Store, selection: SeriesSelection): Promise<StoreSeries> {
+  // `flow:udp/123`: a port's daily egress from flow records (src/flows), cut into stretches as usage is.
+  if (isFlowUsageType(selection.usageType)) return storeSeriesOfSet(await loadFlowSeries(store, {...selection, usageType: selection.usageType}), 'flow records')
   const usageTypes = await selectUsageTypes(store, selection.usageType)
   const label = selection.usageType ?? EGRESS_LABEL
   const suggestions = ['billwatch status (lists the usage types the store holds)', 'billwatch ingest FILE…']
@@ -376,6 +379,7 @@ async function selectUsageTypes(store: Store, glob: string | undefined): Promise
  * that checks the store against an export's own totals. Costs in several currencies are not added (none kept).
  */
 export async function loadSeries(store: Store, selection: SeriesSelection): Promise<SeriesSet> {
+  if (isFlowUsageType(selection.usageType)) return loadFlowSeries(store, {...selection, usageType: selection.usageType})
   const loaded = await loadStoreSeries(store, selection)
   const currencies = [...new Set(loaded.stretches.flatMap((s) => s.currencies))].sort()
   const first = Math.min(...loaded.stretches.map((s) => s.first))
@@ -394,5 +398,54 @@ export async function loadSeries(store: Store, selection: SeriesSelection): Prom
     currencies,
     total: {currency: currencies.length === 1 ? currencies[0]! : null, points, resourceId: null, unit, usageType: label},
     usageTypes: loaded.usageTypes,
+  }
+}
+
+/** Points as a dense series on a stretch's days; costs in several currencies are never added, so not kept. */
+export function denseIn(series: DailySeries, stretch: Pick<Stretch, 'currencies' | 'first' | 'last'>): DenseSeries {
+  const {costs, ...rest} = denseOf(series, stretch.first, stretch.last)
+  return stretch.currencies.length > 1 || !costs ? rest : {...rest, costs}
+}
+
+/** A set of point series on the days first..last as one stretch (costs in several currencies are not kept). */
+export function stretchOfSet(set: SeriesSet, first: number, last: number, account = set.account ?? '-'): Stretch {
+  const currencies = set.currencies ?? (set.total.currency ? [set.total.currency] : [])
+  const dense = (series: DailySeries) => denseIn(series, {currencies, first, last})
+  return {
+    account, byUsageType: set.byUsageType.map(dense), costBases: set.costBases ?? [], currencies,
+    currency: currencies.length === 1 ? currencies[0]! : null, first, last, provider: set.provider ?? 'AWS', total: dense(set.total),
+  }
+}
+
+/**
+ * A set of point series (flow records: a day without a point is a day nobody logged) as stretches: days more
+ * than MAX_GAP_DAYS apart start a new stretch, as an account's usage does.
+ */
+export function storeSeriesOfSet(set: SeriesSet, account: string): StoreSeries {
+  const all = [set.total, ...set.byUsageType, ...set.byResource]
+  const observed = [...new Set(all.flatMap((s) => s.points.map((p) => Math.round(Date.parse(`${p.day}T00:00:00Z`) / 86_400_000))))].sort((a, b) => a - b)
+  const spans: Array<[number, number]> = []
+  for (const day of observed) {
+    const span = spans.at(-1)
+    if (span && day - span[1] - 1 <= MAX_GAP_DAYS) span[1] = day
+    else spans.push([day, day])
+  }
+  const stretches = spans.map(([first, last]) => stretchOfSet(set, first, last, set.account ?? account)).filter((s) => s.total.values.some((v) => v > 0))
+  if (stretches.length === 0) throw new BillwatchError('E_NO_DATA', `no ${set.total.usageType} usage above zero`, {suggestions: ['billwatch status']})
+  return {
+    accounts: [...new Set(stretches.map((s) => s.account))],
+    dayNumbersWithRows: observed,
+    async forEachResourceBatch(visit) {
+      const batch: Array<{stretch: Stretch; series: DenseSeries}> = []
+      for (const stretch of stretches) {
+        for (const series of set.byResource) {
+          const dense = denseIn(series, stretch)
+          if (dense.values.some((v) => v > 0)) batch.push({series: dense, stretch})
+        }
+      }
+      visit(batch)
+    },
+    stretches,
+    usageTypes: set.usageTypes,
   }
 }

@@ -24,7 +24,8 @@ export interface AwsConnection {
 
 export const DEFAULT_MAX_ATTEMPTS = 6
 
-function clientConfig(connection: AwsConnection, region: string | undefined) {
+/** The SDK client configuration of a connection (the CloudTrail and Config clients are made where they are used). */
+export function clientConfig(connection: AwsConnection, region: string | undefined) {
   return {
     maxAttempts: connection.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     ...(region === undefined ? {} : {region}),
@@ -43,6 +44,27 @@ export function cloudWatchClient(connection: AwsConnection = {}): CloudWatchClie
   return new CloudWatchClient(clientConfig(connection, connection.region))
 }
 
+
+/**
+ * Holds every attempt of a client's requests (the SDK's retries too: they run inside this step) to at
+ * most `perSecond` a second.
+ */
+export function paceAttempts(client: {middlewareStack: {add: (...args: any[]) => void}}, perSecond: number): void {
+  // 10% slower than the limit: requests do not reach the service exactly as spaced when they leave.
+  const gap = 1100 / perSecond
+  let next = 0
+  client.middlewareStack.add(
+    (handler: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+      const now = Date.now()
+      const at = Math.max(now, next)
+      next = at + gap
+      if (at > now) await new Promise((resolve) => setTimeout(resolve, at - now))
+      return handler(args)
+    },
+    {name: 'billwatchPace', step: 'deserialize'},
+  )
+}
+
 export function snsClient(connection: AwsConnection = {}): SNSClient {
   return new SNSClient(clientConfig(connection, connection.region))
 }
@@ -51,7 +73,9 @@ export function snsClient(connection: AwsConnection = {}): SNSClient {
 export const PERMISSIONS = {
   GetCostAndUsage: 'ce:GetCostAndUsage',
   GetMetricData: 'cloudwatch:GetMetricData',
+  GetResourceConfigHistory: 'config:GetResourceConfigHistory',
   ListMetrics: 'cloudwatch:ListMetrics',
+  LookupEvents: 'cloudtrail:LookupEvents',
   Publish: 'sns:Publish',
 } as const
 

@@ -55,47 +55,38 @@ const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']
 /**
  * The fleets among the requests sent between `first` and `last` (Unix seconds). Reads the log grouped
  * by client, which the rest of the behaviour analysis reads too: every count here is a sum over
- * clients, so the order of the rows does not matter.
+ * clients, so the order of the rows does not matter. Memory and time follow the requests, never the
+ * span: a capture with one packet at 1970 and one at 2106 has two busy bins, not 71 million.
  */
 export function findFleets(groups: ClientGroups, rules: FleetRules, first: number, last: number): Fleet[] {
   const clientCount = groups.start.length - 1
   if (clientCount <= 0 || groups.start[clientCount] === 0) return []
   const origin = Math.floor(first / rules.binSec) * rules.binSec
-  const binCount = Math.floor((last - origin) / rules.binSec) + 1
-  const clientsPerBin = new Float64Array(binCount)
-  const oneShotPerBin = new Float64Array(binCount)
-  for (let client = 0; client < clientCount; client++) {
-    const from = groups.start[client]!
-    const to = groups.start[client + 1]!
-    const oneShot = to - from === 1
-    let lastBin = -1
-    for (let i = from; i < to; i++) {
-      const bin = Math.floor((groups.timeSec[i]! - origin) / rules.binSec)
-      if (bin === lastBin) continue
-      lastBin = bin
-      clientsPerBin[bin] = clientsPerBin[bin]! + 1
-      if (oneShot) oneShotPerBin[bin] = oneShotPerBin[bin]! + 1
-    }
-  }
+  const series = binSeries(groups, origin, rules.binSec, Math.floor((last - origin) / rules.binSec) + 1)
+  const {bins, clientsPerBin, oneShotPerBin} = series
+  const occupied = bins.length
   // A fleet can hide in the total yet stand out among one-shot clients (or the reverse), so a bin
   // is busy when either series is far above its own background; a window then grows over
   // neighbouring bins that are merely elevated, so a fleet straddling a bin edge is counted whole.
-  const busy = new Uint8Array(binCount)
-  const elevated = new Uint8Array(binCount)
-  const total = background(clientsPerBin)
-  const oneShot = background(oneShotPerBin)
-  for (let bin = 0; bin < binCount; bin++) {
-    if (total.above(clientsPerBin[bin]!, rules.z) || oneShot.above(oneShotPerBin[bin]!, rules.z)) busy[bin] = 1
-    if (total.above(clientsPerBin[bin]!, 3) || oneShot.above(oneShotPerBin[bin]!, 3)) elevated[bin] = 1
+  // An empty bin is never above its background (median ≥ 0, spread ≥ 1), so windows are runs of occupied bins.
+  const empty = Math.max(0, series.binCount - occupied)
+  const busy = new Uint8Array(occupied)
+  const elevated = new Uint8Array(occupied)
+  const total = background(clientsPerBin, empty)
+  const oneShot = background(oneShotPerBin, empty)
+  for (let k = 0; k < occupied; k++) {
+    if (total.above(clientsPerBin[k]!, rules.z) || oneShot.above(oneShotPerBin[k]!, rules.z)) busy[k] = 1
+    if (total.above(clientsPerBin[k]!, 3) || oneShot.above(oneShotPerBin[k]!, 3)) elevated[k] = 1
   }
+  const adjacent = (k: number) => bins[k + 1] === bins[k]! + 1
 
-  const windows: Array<{from: number; to: number; excess: number}> = []
-  for (let bin = 0; bin < binCount; bin++) {
-    if (!busy[bin]) continue
-    let from = bin
-    let to = bin
-    while (to + 1 < binCount && (busy[to + 1] || elevated[to + 1])) to++
-    while (from - 1 >= 0 && elevated[from - 1] && (windows.length === 0 || windows[windows.length - 1]!.to < from - 1)) from--
+  const windows: BinWindow[] = []
+  for (let k = 0; k < occupied; k++) {
+    if (!busy[k]) continue
+    let from = k
+    let to = k
+    while (to + 1 < occupied && adjacent(to) && (busy[to + 1] || elevated[to + 1])) to++
+    while (from - 1 >= 0 && adjacent(from - 1) && elevated[from - 1] && (windows.length === 0 || windows[windows.length - 1]!.to < from - 1)) from--
     // The fleet is what the window holds above the background: per-bin excess of whichever series shows more.
     let excessTotal = 0
     let excessOneShot = 0
@@ -103,39 +94,144 @@ export function findFleets(groups: ClientGroups, rules: FleetRules, first: numbe
       excessTotal += Math.max(0, clientsPerBin[b]! - total.median)
       excessOneShot += Math.max(0, oneShotPerBin[b]! - oneShot.median)
     }
-    windows.push({excess: Math.max(excessTotal, excessOneShot), from, to})
-    bin = to
+    windows.push({excess: Math.max(excessTotal, excessOneShot), from, fromBin: bins[from]!, to, toBin: bins[to]!})
+    k = to
   }
   if (windows.length === 0) return []
   const fleets = describeWindows(groups, windows, origin, rules).filter((fleet) => fleet.clients >= rules.minExcessClients)
   return foldRecurring(fleets, rules)
 }
 
-/** A series' background: its median, and a robust spread max(√median, 1.4826·MAD, 1) (a Poisson floor). */
-function background(series: Float64Array): {median: number; above: (value: number, z: number) => boolean} {
-  const sorted = series.slice().sort()
-  const median = sorted[sorted.length >> 1]!
+/** A run of occupied bins: compact indices [from, to] and bin numbers [fromBin, toBin]. */
+interface BinWindow {
+  from: number
+  to: number
+  fromBin: number
+  toBin: number
+  excess: number
+}
+
+/** The bins that hold requests, ascending, with the distinct clients (and one-shot clients) in each. */
+interface BinSeries {
+  bins: Float64Array
+  clientsPerBin: Float64Array
+  oneShotPerBin: Float64Array
+  /** Bins from the first to the last, empty ones included. */
+  binCount: number
+}
+
+/**
+ * Counts a client once per bin it enters (a client's rows are in capture order). Dense arrays when the
+ * span has few bins for the requests (the common case, linear), else the entries sorted: the work is
+ * bounded by the requests either way.
+ */
+function binSeries(groups: ClientGroups, origin: number, binSec: number, binCount: number): BinSeries {
+  const clientCount = groups.start.length - 1
+  const rows = groups.start[clientCount]!
+  const visit = (enter: (bin: number, oneShot: boolean) => void) => {
+    for (let client = 0; client < clientCount; client++) {
+      const from = groups.start[client]!
+      const to = groups.start[client + 1]!
+      const oneShot = to - from === 1
+      let lastBin = -1
+      for (let i = from; i < to; i++) {
+        const bin = Math.floor((groups.timeSec[i]! - origin) / binSec)
+        if (bin === lastBin) continue
+        lastBin = bin
+        enter(bin, oneShot)
+      }
+    }
+  }
+  if (binCount <= 4 * rows + 1024) {
+    const clients = new Float64Array(binCount)
+    const oneShots = new Float64Array(binCount)
+    visit((bin, oneShot) => {
+      clients[bin] = clients[bin]! + 1
+      if (oneShot) oneShots[bin] = oneShots[bin]! + 1
+    })
+    let occupied = 0
+    for (let bin = 0; bin < binCount; bin++) if (clients[bin]! > 0) occupied++
+    const series = {binCount, bins: new Float64Array(occupied), clientsPerBin: new Float64Array(occupied), oneShotPerBin: new Float64Array(occupied)}
+    for (let bin = 0, k = 0; bin < binCount; bin++) {
+      if (clients[bin] === 0) continue
+      series.bins[k] = bin
+      series.clientsPerBin[k] = clients[bin]!
+      series.oneShotPerBin[k++] = oneShots[bin]!
+    }
+    return series
+  }
+  const entries = new Float64Array(rows)
+  const oneShotEntries = new Float64Array(rows)
+  let count = 0
+  let oneShotCount = 0
+  visit((bin, oneShot) => {
+    entries[count++] = bin
+    if (oneShot) oneShotEntries[oneShotCount++] = bin
+  })
+  const sorted = entries.subarray(0, count).sort()
+  const sortedOneShot = oneShotEntries.subarray(0, oneShotCount).sort()
+  const bins: number[] = []
+  const clientsPerBin: number[] = []
+  const oneShotPerBin: number[] = []
+  for (let i = 0, j = 0; i < count; ) {
+    const bin = sorted[i]!
+    let n = 0
+    while (i < count && sorted[i] === bin) (i++, n++)
+    let m = 0
+    while (j < oneShotCount && sortedOneShot[j]! < bin) j++
+    while (j < oneShotCount && sortedOneShot[j] === bin) (j++, m++)
+    bins.push(bin)
+    clientsPerBin.push(n)
+    oneShotPerBin.push(m)
+  }
+  return {binCount, bins: Float64Array.from(bins), clientsPerBin: Float64Array.from(clientsPerBin), oneShotPerBin: Float64Array.from(oneShotPerBin)}
+}
+
+/**
+ * A series' background: its median, and a robust spread max(√median, 1.4826·MAD, 1) (a Poisson floor),
+ * over the occupied bins' values and `zeros` empty bins.
+ */
+function background(values: Float64Array, zeros: number): {median: number; above: (value: number, z: number) => boolean} {
+  const sorted = values.slice().sort()
+  const total = sorted.length + zeros
+  // Values are ≥ 0, so the empty bins' zeros sort first.
+  const valueAt = (i: number) => (i < zeros ? 0 : sorted[i - zeros]!)
+  const median = valueAt(total >> 1)
   const deviations = sorted.map((value) => Math.abs(value - median)).sort()
-  const spread = Math.max(Math.sqrt(median), 1.4826 * deviations[deviations.length >> 1]!, 1)
+  // The zeros' deviations are all `median`: the k-th smallest of both together.
+  let below = 0
+  while (below < deviations.length && deviations[below]! < median) below++
+  const k = total >> 1
+  const mad = k < below ? deviations[k]! : k < below + zeros ? median : deviations[k - zeros]!
+  const spread = Math.max(Math.sqrt(median), 1.4826 * mad, 1)
   return {above: (value, z) => value > median + z * spread, median}
 }
 
-function describeWindows(groups: ClientGroups, windows: Array<{from: number; to: number; excess: number}>, origin: number, rules: FleetRules): Fleet[] {
-  const binCount = windows[windows.length - 1]!.to + 1
-  const windowOfBin = new Int32Array(binCount).fill(-1)
-  windows.forEach((window, index) => windowOfBin.fill(index, window.from, window.to + 1))
+function describeWindows(groups: ClientGroups, windows: BinWindow[], origin: number, rules: FleetRules): Fleet[] {
   const clients = new Float64Array(windows.length)
   const requests = new Float64Array(windows.length)
   const oneShot = new Float64Array(windows.length)
   const versions = new Float64Array(windows.length * 8)
   const clientCount = groups.start.length - 1
+  const lastBin = windows[windows.length - 1]!.toBin
+  // The window holding a bin: windows are ascending and disjoint, so a binary search on their first bins.
+  const windowOf = (bin: number) => {
+    if (bin < windows[0]!.fromBin || bin > lastBin) return -1
+    let lo = 0
+    let hi = windows.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1
+      if (windows[mid]!.fromBin <= bin) lo = mid
+      else hi = mid - 1
+    }
+    return bin <= windows[lo]!.toBin ? lo : -1
+  }
   for (let client = 0; client < clientCount; client++) {
     const from = groups.start[client]!
     const to = groups.start[client + 1]!
     let lastWindow = -1
     for (let i = from; i < to; i++) {
-      const bin = Math.floor((groups.timeSec[i]! - origin) / rules.binSec)
-      const window = bin < binCount ? windowOfBin[bin]! : -1
+      const window = windowOf(Math.floor((groups.timeSec[i]! - origin) / rules.binSec))
       if (window < 0) continue
       requests[window] = requests[window]! + 1
       const versionSlot = window * 8 + (groups.version[i]! & 7)
@@ -147,10 +243,10 @@ function describeWindows(groups: ClientGroups, windows: Array<{from: number; to:
     }
   }
   return windows.map((window, index) => {
-    const bins = window.to - window.from + 1
+    const bins = window.toBin - window.fromBin + 1
     let dominantVersion = 0
     for (let v = 1; v < 8; v++) if (versions[index * 8 + v]! > versions[index * 8 + dominantVersion]!) dominantVersion = v
-    const start = origin + window.from * rules.binSec
+    const start = origin + window.fromBin * rules.binSec
     return {
       clients: Math.round(window.excess),
       clientsInWindow: clients[index]!,
@@ -224,6 +320,10 @@ function pad(n: number): string {
   return String(n).padStart(2, '0')
 }
 
+/** ISO 8601 UTC; a time JavaScript dates cannot hold (a damaged timestamp) is clamped to their range. */
 function isoUtc(unixSec: number): string {
-  return new Date(Math.round(unixSec * 1000)).toISOString()
+  return new Date(Math.max(-MAX_DATE_MS, Math.min(MAX_DATE_MS, Math.round(unixSec * 1000)))).toISOString()
 }
+
+/** The largest time a JavaScript Date holds (ECMA-262 §21.4.1.1). */
+const MAX_DATE_MS = 8.64e15

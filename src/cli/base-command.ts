@@ -2,7 +2,7 @@ import {join} from 'node:path'
 
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
-import {BillwatchError, isBillwatchError} from '../errors.js'
+import {asBillwatchError, BillwatchError, isBillwatchError, terminalSafe} from '../errors.js'
 import {Store} from '../store/index.js'
 import {createProgress, type ProgressReporter} from './progress.js'
 
@@ -61,6 +61,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   public override async init(): Promise<void> {
     await super.init()
+    guardProcess()
     let parsed
     try {
       parsed = await this.parse({
@@ -86,9 +87,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return this.flags.db ?? join(this.config.dataDir, 'billwatch.duckdb')
   }
 
-  /** Opens the store, runs `fn`, always closes it. `mustExist` refuses to create an empty store. */
-  protected async withStore<R>(fn: (store: Store) => Promise<R>, options: {mustExist?: boolean} = {}): Promise<R> {
-    const store = await Store.open(this.storePath(), {mustExist: options.mustExist ?? false})
+  /**
+   * Opens the store, runs `fn`, always closes it. `mustExist` refuses to create an empty store;
+   * `readOnly` (commands that only read) never writes it, so a store on read-only media can be read.
+   */
+  protected async withStore<R>(fn: (store: Store) => Promise<R>, options: {mustExist?: boolean; readOnly?: boolean} = {}): Promise<R> {
+    const store = await Store.open(this.storePath(), {mustExist: options.mustExist ?? false, readOnly: options.readOnly ?? false})
     try {
       return await fn(store)
     } finally {
@@ -103,14 +107,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * before the command prints anything and when the command ends, however it ends.
    */
   protected progress(label: string, format?: (n: number) => string): ProgressReporter {
-    const bar = createProgress(label, {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled(), ...(format ? {format} : {})})
+    const bar = createProgress(terminalSafe(label), {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled(), ...(format ? {format} : {})})
     this.progressBars.push(bar)
     return bar
   }
 
   public override log(message = '', ...args: unknown[]): void {
     for (const bar of this.progressBars) bar.done()
-    super.log(message, ...args)
+    // Human output carries text from files, repositories and the network: no escape sequence runs.
+    super.log(terminalSafe(message), ...args)
   }
 
   protected override async finally(error: Error | undefined): Promise<unknown> {
@@ -125,7 +130,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Writes a line to stderr unless --json is on (stdout stays machine-readable either way). */
   protected note(message: string): void {
-    if (!this.jsonEnabled()) process.stderr.write(`${message}\n`)
+    if (!this.jsonEnabled()) process.stderr.write(`${terminalSafe(message)}\n`)
   }
 
   /**
@@ -141,24 +146,46 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected override toErrorJson(err: unknown): unknown {
-    if (isBillwatchError(err)) return {error: err.toJSON()}
-    const message = err instanceof Error ? err.message : String(err)
-    return {error: {code: 'E_INTERNAL', message}}
+    return {error: asBillwatchError(err).toJSON()}
   }
 
-  protected override async catch(err: Error & {exitCode?: number}): Promise<unknown> {
-    if (isBillwatchError(err)) {
-      if (this.jsonEnabled()) this.logJson(this.toErrorJson(err))
-      const hint = err.suggestions.map((s) => `\n  Try: ${s}`).join('')
-      process.stderr.write(`billwatch: ${err.message}${hint}\n`)
-      process.exitCode = err.exitCode
-      return undefined
-    }
-    return super.catch(err)
+  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    // oclif's own exit (this.exit()) passes through; every other error is one `billwatch:` line.
+    if (!isBillwatchError(err) && err?.oclif?.exit !== undefined) return super.catch(err)
+    const error = asBillwatchError(err)
+    if (this.jsonEnabled()) this.logJson(this.toErrorJson(error))
+    printError(error)
+    return undefined
   }
 
   /** Throws a usage error (exit 2) from a command's own flag checks. */
   protected usage(message: string, field?: string): never {
     throw new BillwatchError('E_USAGE', message, field === undefined ? {} : {field})
   }
+}
+
+/** The error line (and its suggestions) on stderr, and the exit code. */
+function printError(error: BillwatchError): void {
+  const hint = error.suggestions.map((s) => `\n  Try: ${terminalSafe(s)}`).join('')
+  process.stderr.write(`billwatch: ${terminalSafe(error.message)}${hint}\n`)
+  process.exitCode = error.exitCode
+}
+
+let guarded = false
+
+/**
+ * A rejection nobody awaited or an exception thrown from a callback would end the process with a stack
+ * trace; it is a bug, but the user still gets one `billwatch:` line (E_INTERNAL) and exit 1.
+ */
+function guardProcess(): void {
+  if (guarded) return
+  guarded = true
+  const fail = (reason: unknown) => {
+    const error = asBillwatchError(reason)
+    if (process.argv.includes('--json') || process.env.BILLWATCH_CONTENT_TYPE === 'json') process.stdout.write(`${JSON.stringify({error: error.toJSON()}, null, 2)}\n`)
+    printError(error)
+    process.exit(error.exitCode)
+  }
+  process.on('unhandledRejection', fail)
+  process.on('uncaughtException', fail)
 }

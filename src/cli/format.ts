@@ -14,8 +14,12 @@ export function formatBytes(bytes: number): string {
   return `${bytes < 0 ? '-' : ''}${value.toFixed(digits)} ${units[unit]}`
 }
 
-/** 480 → "$480.00"; 0.0042 → "$0.0042". */
-export function formatUsd(usd: number): string {
+/** What a figure reads as when the evidence cannot support it (null in JSON; the report's warnings say why). */
+export const WITHHELD = 'withheld'
+
+/** 480 → "$480.00"; 0.0042 → "$0.0042"; null → "withheld". */
+export function formatUsd(usd: null | number): string {
+  if (usd === null) return WITHHELD
   if (!Number.isFinite(usd)) return String(usd)
   const abs = Math.abs(usd)
   const digits = abs !== 0 && abs < 0.01 ? 4 : 2
@@ -38,6 +42,11 @@ export function formatMoney(amount: number, currency: null | string | undefined)
 /** An amount in its usage unit: bytes as formatBytes does, anything else as "1,234 Requests". */
 export function formatAmount(value: number, unit: string): string {
   return unit === 'bytes' ? formatBytes(value) : `${formatCount(value)} ${unit}`
+}
+
+/** n.toFixed(digits), or "withheld" for a figure the evidence cannot support. */
+export function formatFixed(n: null | number, digits: number): string {
+  return n === null ? WITHHELD : n.toFixed(digits)
 }
 
 /** 248777 → "248,777". */

@@ -300,6 +300,12 @@ export function readFileAt(repo: Repository, commit: string, path: string): stri
   return result.status === 0 ? result.stdout : undefined
 }
 
+/** Paths of the files under `dir` ('' for the root) at a commit, not recursing into subfolders. */
+export function listFilesAt(repo: Repository, commit: string, dir: string): string[] {
+  const result = git(repo.path, ['ls-tree', '--name-only', '-z', commit, '--', dir === '' ? '.' : `${dir}/`])
+  return result.status === 0 ? result.stdout.split('\0').filter((path) => path !== '') : []
+}
+
 const STATUS: Record<string, FileStatus> = {A: 'added', C: 'copied', D: 'deleted', M: 'modified', R: 'renamed', T: 'type-changed'}
 
 function gitArgs(cwd: string, args: string[]): string[] {

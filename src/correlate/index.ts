@@ -4,6 +4,11 @@
  */
 import type {Step} from '../anomalies/types.js'
 import type {ProgressCallback} from '../cli/progress.js'
+import type {AwsConnection} from '../aws/clients.js'
+import {BillwatchError} from '../errors.js'
+import type {ConfigChanges} from './aws-config.js'
+import {isIacPath, mergeCloudChanges} from './cloud.js'
+import type {TrailChanges} from './cloudtrail.js'
 import {openRepository, readCommits, type Repository} from './git-log.js'
 import type {Knowledge} from './knowledge.js'
 import {parseAptHistory, parseDpkgLog, readLogText} from './package-logs.js'
@@ -31,6 +36,10 @@ export interface CorrelateOptions {
   knowledge: Knowledge
   /** Candidates kept per step. */
   limit: number
+  /** CloudTrail: log files (a file or an S3-layout folder, or a Lake/Athena CSV), or LookupEvents in these regions. */
+  cloudtrail?: {path: string} | {connection: AwsConnection; regions: string[]}
+  /** AWS Config: history files, or GetResourceConfigHistory for these resources (and the groups related to them). */
+  awsConfig?: {path: string} | {connection: AwsConnection; resources: string[]}
   onProgress?: ProgressCallback
 }
 
@@ -54,10 +63,26 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
     commitsRead = commits.length
     commits = foldSameChanges(repo, commits)
   }
+  // Terraform and CloudFormation commits: what each did to the account, from its diff.
+  // The parsers (and the AWS SDK clients below) load only when a source needs them: the CLI starts faster.
+  const iac = repo && commits.some((c) => c.files.some((f) => isIacPath(f.path))) ? await import('./iac.js') : undefined
+  if (repo && iac) {
+    // Merges that stand beside their branch's commits (cited by them as the same change) kept only their own edits.
+    const beside = new Set(commits.flatMap((c) => c.sameChangeIn.filter((s) => s.relation === 'merge').map((s) => s.commit)))
+    for (const commit of commits) {
+      if (!commit.files.some((f) => isIacPath(f.path))) continue
+      const facts = await iac.iacFacts(repo, commit, {ownEditsOnly: commit.commit !== null && beside.has(commit.commit)})
+      if (facts.length > 0) commit.cloud = facts
+    }
+  }
   const inRange = (c: Change) => Date.parse(c.time) >= since && Date.parse(c.time) < until
   const apt = options.aptLogs.flatMap((file) => parseAptHistory(readLogText(file), file, options.logZone)).filter(inRange)
   const dpkg = options.dpkgLogs.flatMap((file) => parseDpkgLog(readLogText(file), file, options.logZone)).filter(inRange)
-  const changes = mergeRuns(commits, mergeRuns(apt, dpkg))
+  const window = {since, until}
+  const trail = await readTrail(options, window)
+  const config = await readConfig(options, window)
+  const account = mergeCloudChanges([...(trail?.changes ?? []), ...(config?.changes ?? []), ...commits])
+  const changes = mergeRuns(account, mergeRuns(apt, dpkg))
 
   // Steps share commits and services share files: each file is read at a commit once per run.
   const fileCache = new Map<string, string | undefined>()
@@ -77,13 +102,87 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
     }
   })
   return {
-    changesRead: {aptHistory: apt.length, dpkgLog: dpkg.length, git: commitsRead},
+    changesRead: {
+      aptHistory: apt.length, dpkgLog: dpkg.length, git: commitsRead,
+      ...(trail ? {cloudtrail: trail.changes.length} : {}),
+      ...(config ? {awsConfig: config.changes.length} : {}),
+    },
+    ...(trail && options.cloudtrail ? {cloudtrail: {eventsRead: trail.eventsRead, notes: trail.notes, regions: trail.regions, source: 'path' in options.cloudtrail ? options.cloudtrail.path : 'LookupEvents'}} : {}),
+    ...(config && options.awsConfig ? {awsConfig: {itemsRead: config.itemsRead, resources: config.resources, source: 'path' in options.awsConfig ? options.awsConfig.path : 'GetResourceConfigHistory'}} : {}),
     logs: [...options.aptLogs, ...options.dpkgLogs],
     repo: repo?.path ?? null,
     steps,
     windowDaysAfter: options.daysAfter,
     windowDaysBefore: options.daysBefore,
   }
+}
+
+async function readTrail(options: CorrelateOptions, window: {since: number; until: number}): Promise<TrailChanges | undefined> {
+  const source = options.cloudtrail
+  if (!source || options.steps.length === 0) return undefined
+  const {lookupTrailEvents, readTrailFiles} = await import('./cloudtrail.js')
+  if ('path' in source) return readTrailFiles(source.path, window)
+  return lookupTrailEvents(window, {connection: source.connection, regions: source.regions, ...(options.onProgress ? {onPage: options.onProgress} : {})})
+}
+
+async function readConfig(options: CorrelateOptions, window: {since: number; until: number}): Promise<ConfigChanges | undefined> {
+  const source = options.awsConfig
+  if (!source || options.steps.length === 0) return undefined
+  const {configHistoryFromApi, readConfigFiles} = await import('./aws-config.js')
+  if ('path' in source) return readConfigFiles(source.path, window)
+  return configHistoryFromApi(window, {connection: source.connection, resources: source.resources, ...(options.onProgress ? {onPage: options.onProgress} : {})})
+}
+
+export interface CloudSourceFlags {
+  /** A path, or 'api'. */
+  cloudtrail?: string
+  awsConfig?: string
+  profile?: string
+  regions?: string[]
+}
+
+/**
+ * --cloudtrail and --aws-config as correlate takes them: a path, or the API with the regions whose usage
+ * stepped (else the profile's region) and the resources the steps name.
+ */
+export function cloudSources(flags: CloudSourceFlags, steps: StepInput[]): Pick<CorrelateOptions, 'awsConfig' | 'cloudtrail'> {
+  const connection: AwsConnection = {
+    ...(flags.profile === undefined ? {} : {profile: flags.profile}),
+    ...(flags.regions?.length === 1 ? {region: flags.regions[0]} : {}),
+  }
+  const out: Pick<CorrelateOptions, 'awsConfig' | 'cloudtrail'> = {}
+  if (flags.cloudtrail !== undefined) {
+    const stepped = [...new Set(steps.flatMap((s) => s.regions ?? []))]
+    const regions = flags.regions ?? (stepped.length > 0 ? stepped : [process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1'])
+    out.cloudtrail = flags.cloudtrail === 'api' ? {connection, regions} : {path: flags.cloudtrail}
+  }
+  if (flags.awsConfig !== undefined) {
+    if (flags.awsConfig === 'api') {
+      const resources = [...new Set(steps.flatMap((s) => s.drivers ?? (s.resourceId ? [s.resourceId] : [])))]
+      if (resources.length === 0) {
+        throw new BillwatchError('E_USAGE', 'the step names no resource to ask AWS Config about', {
+          field: '--aws-config',
+          suggestions: ['ingest a usage export with resource ids (CUR), or pass --aws-config DIR'],
+        })
+      }
+      const region = connection.region ?? steps.find((s) => s.regions?.length)?.regions?.[0]
+      out.awsConfig = {connection: {...connection, ...(region === undefined ? {} : {region})}, resources}
+    } else {
+      out.awsConfig = {path: flags.awsConfig}
+    }
+  }
+  return out
+}
+
+/** What a correlation read, in words: "/etc", "/tmp/infra, CloudTrail samples/cloudtrail", "package logs". */
+export function correlationSources(result: CorrelateResult): string {
+  const named = [
+    result.repo,
+    result.logs.length > 0 ? 'package logs' : null,
+    result.cloudtrail ? `CloudTrail ${result.cloudtrail.source}` : null,
+    result.awsConfig ? `AWS Config ${result.awsConfig.source}` : null,
+  ].filter((x): x is string => x !== null)
+  return named.join(', ') || 'logs'
 }
 
 /** The step of `anomalies` as correlate needs it. */
@@ -130,7 +229,12 @@ function runKey(p: PackageChange): string {
 function emptyNote(repo: null | Repository, options: CorrelateOptions, window: {since: number; until: number}): string {
   const range = `${isoSeconds(window.since).slice(0, 10)} and ${isoSeconds(window.until).slice(0, 10)}`
   if (repo && !repo.hasCommits && options.aptLogs.length + options.dpkgLogs.length === 0) return `repository ${repo.path} has no commits`
-  const sources = [repo ? `repository ${repo.path}` : '', options.aptLogs.length + options.dpkgLogs.length > 0 ? 'the package logs' : '']
+  const sources = [
+    repo ? `repository ${repo.path}` : '',
+    options.aptLogs.length + options.dpkgLogs.length > 0 ? 'the package logs' : '',
+    options.cloudtrail ? 'CloudTrail' : '',
+    options.awsConfig ? 'AWS Config' : '',
+  ]
     .filter(Boolean)
     .join(' or ')
   return `no change in ${sources || 'any source'} between ${range}`

@@ -1,6 +1,5 @@
-import {existsSync, readFileSync} from 'node:fs'
-
 import {BillwatchError} from '../errors.js'
+import {jsonErrorPosition, readInputFile, SIDE_INPUT_MAX_BYTES} from '../util/files.js'
 import builtin from './knowledge.json' with {type: 'json'}
 
 /** A fact to read from the configuration at a commit (e.g. is ntp.conf missing 'restrict default ignore'?). */
@@ -26,32 +25,58 @@ export interface Service {
   lagWhy?: string
   weight: number
   checks: ConfigCheck[]
+  /** What its ports are called ("NTP") and why opening them to the world matters, for cloud changes. */
+  portName?: string
+  portWhy?: string
+}
+
+export interface CloudActionKnowledge {
+  /** Prior 0..1 that the action moves usage up, and down. */
+  up: number
+  down: number
+  usage: string[]
+  summary: string
+}
+
+/** How changes to the account (security groups, instances, routes…) are weighed; see knowledge.json "cloud". */
+export interface CloudKnowledge {
+  lagDays: [number, number]
+  internetIngress: number
+  privateIngress: number
+  egressRule: number
+  everyPort: number
+  unknownPort: number
+  driverInstance: number
+  otherInstance: number
+  unknownInstance: number
+  actions: Record<string, CloudActionKnowledge>
 }
 
 export interface Knowledge {
   services: Service[]
   /** Lag for changes that match no service. */
   defaultLagDays: [number, number]
+  cloud: CloudKnowledge
 }
 
 /** The built-in knowledge base, plus the entries of `extraFile` (same id replaces). */
 export function loadKnowledge(extraFile?: string): Knowledge {
   const base = validate(builtin, 'src/correlate/knowledge.json')
   if (extraFile === undefined) return base
-  if (!existsSync(extraFile)) throw new BillwatchError('E_NOT_FOUND', 'knowledge file does not exist', {file: extraFile})
+  const text = readInputFile(extraFile, {expected: 'a knowledge-base JSON file', field: '--knowledge', maxBytes: SIDE_INPUT_MAX_BYTES.knowledge}).toString('utf8')
   let raw: unknown
   try {
-    raw = JSON.parse(readFileSync(extraFile, 'utf8'))
+    raw = JSON.parse(text)
   } catch (error) {
-    throw new BillwatchError('E_FORMAT', `not JSON: ${(error as Error).message}`, {file: extraFile})
+    throw new BillwatchError('E_FORMAT', `not JSON${jsonErrorPosition(error)}`, {file: extraFile})
   }
-  const extra = validate(raw, extraFile, base.defaultLagDays)
+  const extra = validate(raw, extraFile, base.defaultLagDays, base.cloud)
   const byId = new Map(base.services.map((s) => [s.id, s]))
   for (const service of extra.services) byId.set(service.id, service)
-  return {defaultLagDays: base.defaultLagDays, services: [...byId.values()]}
+  return {cloud: extra.cloud, defaultLagDays: base.defaultLagDays, services: [...byId.values()]}
 }
 
-function validate(raw: unknown, file: string, fallbackLag: [number, number] = [0, 1]): Knowledge {
+function validate(raw: unknown, file: string, fallbackLag: [number, number] = [0, 1], fallbackCloud?: CloudKnowledge): Knowledge {
   const fail = (field: string, expected: string, got: unknown): never => {
     throw new BillwatchError('E_FORMAT', 'bad knowledge entry', {expected, field, file, got: JSON.stringify(got) ?? 'nothing'})
   }
@@ -83,9 +108,45 @@ function validate(raw: unknown, file: string, fallbackLag: [number, number] = [0
       weight: typeof s.weight === 'number' ? s.weight : defaultWeight,
     }
     if (typeof s.lagWhy === 'string') service.lagWhy = s.lagWhy
+    if (typeof s.portName === 'string') service.portName = s.portName
+    if (typeof s.portWhy === 'string') service.portWhy = s.portWhy
     return service
   })
-  return {defaultLagDays: defaultLag, services}
+  const cloud = root.cloud === undefined && fallbackCloud ? fallbackCloud : cloudKnowledge(root.cloud, fallbackCloud, fail)
+  return {cloud, defaultLagDays: defaultLag, services}
+}
+
+/** The "cloud" section; an extra file may give only the entries it changes. */
+function cloudKnowledge(raw: unknown, base: CloudKnowledge | undefined, fail: Fail): CloudKnowledge {
+  if (typeof raw !== 'object' || raw === null) return fail('cloud', 'an object', raw)
+  const c = raw as Record<string, unknown>
+  const factor = (key: Exclude<keyof CloudKnowledge, 'actions' | 'lagDays'>): number => {
+    const value = c[key] ?? base?.[key]
+    return typeof value === 'number' && value >= 0 && value <= 1 ? value : fail(`cloud.${key}`, 'a number 0..1', value)
+  }
+  const actions: Record<string, CloudActionKnowledge> = {...base?.actions}
+  const given = (c.actions ?? {}) as Record<string, unknown>
+  if (typeof given !== 'object') return fail('cloud.actions', 'an object', given)
+  for (const [id, value] of Object.entries(given)) {
+    const a = (value ?? {}) as Record<string, unknown>
+    const at = `cloud.actions.${id}`
+    const weight = (key: 'down' | 'up') => (typeof a[key] === 'number' && (a[key] as number) >= 0 && (a[key] as number) <= 1 ? (a[key] as number) : fail(`${at}.${key}`, 'a number 0..1', a[key]))
+    if (typeof a.summary !== 'string' || a.summary === '') return fail(`${at}.summary`, 'a string', a.summary)
+    const usage = Array.isArray(a.usage) && a.usage.every((u) => typeof u === 'string') ? (a.usage as string[]) : fail(`${at}.usage`, 'an array of strings', a.usage)
+    actions[id] = {down: weight('down'), summary: a.summary, up: weight('up'), usage}
+  }
+  return {
+    actions,
+    driverInstance: factor('driverInstance'),
+    egressRule: factor('egressRule'),
+    everyPort: factor('everyPort'),
+    internetIngress: factor('internetIngress'),
+    lagDays: c.lagDays === undefined && base ? base.lagDays : lagPair(c.lagDays, 'cloud.lagDays', fail),
+    otherInstance: factor('otherInstance'),
+    privateIngress: factor('privateIngress'),
+    unknownInstance: factor('unknownInstance'),
+    unknownPort: factor('unknownPort'),
+  }
 }
 
 type Fail = (field: string, expected: string, got: unknown) => never
@@ -143,6 +204,11 @@ export function servicesOfPackage(knowledge: Knowledge, name: string): Service[]
 /** Services a path (relative to /etc) belongs to. */
 export function servicesOfFile(knowledge: Knowledge, path: string): Service[] {
   return knowledge.services.filter((s) => s.files.some((glob) => globMatch(glob, path)))
+}
+
+/** Services listening on a port ('udp/123') a rule or listener lets through. */
+export function servicesOfPort(knowledge: Knowledge, covers: (port: string) => boolean): Service[] {
+  return knowledge.services.filter((s) => s.ports.some(covers))
 }
 
 /** Services whose package names appear as words of a free-text message ("ntp installed"). */

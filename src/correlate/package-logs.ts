@@ -3,11 +3,12 @@
  * gzip-compressed, and rotated (history.log.1, history.log.2.gz …). Both record local wall-clock time
  * without an offset, so the caller names the machine's time zone (default: the root's /etc/timezone, else UTC).
  */
-import {existsSync, readdirSync, readFileSync, readlinkSync} from 'node:fs'
+import {existsSync, readdirSync, readlinkSync} from 'node:fs'
 import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 
 import {BillwatchError} from '../errors.js'
+import {readInputFile, SIDE_INPUT_MAX_BYTES} from '../util/files.js'
 import {parseCommandLine} from './etckeeper.js'
 import {isoSeconds} from './time.js'
 import type {Change, PackageAction, PackageChange} from './types.js'
@@ -41,7 +42,7 @@ export function rotated(dir: string, name: string): string[] {
 export function zoneOfRoot(root: string): string {
   const timezone = join(root, 'etc/timezone')
   if (existsSync(timezone)) {
-    const zone = readFileSync(timezone, 'utf8').trim().split('\n')[0]?.trim()
+    const zone = readInputFile(timezone, {expected: 'a time zone name', maxBytes: SIDE_INPUT_MAX_BYTES.timezone}).toString('utf8').trim().split('\n')[0]?.trim()
     if (zone) return checkZone(zone, timezone)
   }
   try {
@@ -93,12 +94,16 @@ function zoneOffsetMs(ms: number, zone: string): number {
 
 /** A log's text; `.gz` (or any gzip magic) is inflated. */
 export function readLogText(file: string): string {
-  if (!existsSync(file)) throw new BillwatchError('E_NOT_FOUND', 'log file does not exist', {file})
-  const bytes = readFileSync(file)
+  const limit = SIDE_INPUT_MAX_BYTES.log
+  const bytes = readInputFile(file, {expected: 'an apt history.log or dpkg.log (plain or .gz)', maxBytes: limit})
   if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes.toString('utf8')
   try {
-    return gunzipSync(bytes).toString('utf8')
+    // Bounded: a small .gz can inflate to gigabytes (a gzip bomb).
+    return gunzipSync(bytes, {maxOutputLength: limit}).toString('utf8')
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new BillwatchError('E_VALUE', `inflates to more than ${limit / (1 << 20)} MiB, more than any package log; not read`, {file})
+    }
     throw new BillwatchError('E_TRUNCATED', 'gzip data is damaged or ends early', {cause: error, file})
   }
 }

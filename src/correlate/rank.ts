@@ -11,9 +11,10 @@ import {isInternetEgress, isInternetIngress} from '../aws/usage-types.js'
 import {formatRatio} from '../cli/format.js'
 import {round} from '../detect/index.js'
 import {type Repository, readFileAt} from './git-log.js'
-import {type ConfigCheck, type Knowledge, type Service, servicesMentioned, servicesOfFile, servicesOfPackage} from './knowledge.js'
+import {citation, factInstances, factStory, isTerraformPath, opensToInternet, portWords, ruleCovers} from './cloud.js'
+import {type ConfigCheck, type Knowledge, type Service, servicesMentioned, servicesOfFile, servicesOfPackage, servicesOfPort} from './knowledge.js'
 import {describePackages} from './package-logs.js'
-import type {Candidate, Change, PackageAction, StepInput} from './types.js'
+import type {Candidate, Change, CloudFact, PackageAction, StepInput} from './types.js'
 
 const DAY_MS = 86_400_000
 
@@ -85,7 +86,14 @@ function scoreChange(change: Change, step: StepInput, stepStart: number, kind: n
       findings.splice(0, findings.length, ...checked.findings)
     }
   }
-  const lag = best?.service.lagDays ?? options.knowledge.defaultLagDays
+  const cloud = bestCloudEvidence(change, step, kind, options.knowledge)
+  // A change to the account is judged by its facts (its files, if any, are the IaC files that made it).
+  const cloudWins = cloud !== undefined && (best === undefined || cloud.value >= relevance)
+  if (cloudWins) {
+    relevance = cloud.value
+    findings.splice(0, findings.length)
+  }
+  const lag = cloudWins ? (cloud.service?.lagDays ?? options.knowledge.cloud.lagDays) : (best?.service.lagDays ?? options.knowledge.defaultLagDays)
   const time = timeFit(daysBefore, lag)
   const score = time * (0.1 + 0.9 * relevance)
   const candidate: Candidate = {
@@ -95,10 +103,96 @@ function scoreChange(change: Change, step: StepInput, stepStart: number, kind: n
     reason: '',
     score: round(score, 3),
     scores: {relevance: round(relevance, 3), time: round(time, 3)},
-    services: [...new Set(evidence.map((e) => e.service.id))],
+    services: [...new Set([...(cloud?.service ? [cloud.service.id] : []), ...evidence.map((e) => e.service.id)])],
   }
-  candidate.reason = reasonLine(candidate, step, kind, best, relevance)
+  candidate.reason = cloudWins ? cloudReason(candidate, step, kind, cloud) : reasonLine(candidate, step, kind, best, relevance)
   return candidate
+}
+
+interface CloudEvidence {
+  fact: CloudFact
+  value: number
+  /** The service on the port a rule or listener opens. */
+  service?: Service
+  /** Did it touch an instance the step's usage came from? null: the sources do not say which instance. */
+  onDriver: boolean | null
+  why: string
+}
+
+/** The account change's strongest fact: action prior × usage fit × what a rule opens × the instance it touches. */
+function bestCloudEvidence(change: Change, step: StepInput, kind: null | string, knowledge: Knowledge): CloudEvidence | undefined {
+  let best: CloudEvidence | undefined
+  for (const fact of change.cloud ?? []) {
+    const e = cloudEvidence(fact, step, kind, knowledge)
+    if (!best || e.value > best.value) best = e
+  }
+  return best
+}
+
+function cloudEvidence(fact: CloudFact, step: StepInput, kind: null | string, knowledge: Knowledge): CloudEvidence {
+  const k = knowledge.cloud
+  // A deny entry closes what it names, as a removed rule does.
+  const actionId = fact.rule && !fact.rule.allow ? 'rule-removed' : fact.action
+  const action = k.actions[actionId]
+  const fit = (usage: string[]) => (kind === null ? 0.5 : usage.includes(kind) ? 1 : 0.2)
+  let value = action ? action[step.direction] * fit(action.usage) : 0.05
+  let why = action?.summary ?? fact.operation
+  let service: Service | undefined
+  const opened = (covers: (port: string) => boolean, words: string, everyPort: boolean) => {
+    if (everyPort) {
+      value *= k.everyPort
+      why = `${words}: every service on the instance is reachable`
+      return
+    }
+    const services = servicesOfPort(knowledge, covers)
+    const scored = services.map((s) => ({s, v: s.weight * fit(s.usage)})).sort((a, b) => b.v - a.v)
+    if (scored[0]) {
+      service = scored[0].s
+      value *= scored[0].v
+      why = `${words} is ${service.portName ?? service.id}: ${service.portWhy ?? service.summary}`
+    } else {
+      value *= k.unknownPort
+    }
+  }
+  if (fact.rule) {
+    const r = fact.rule
+    value *= r.direction === 'egress' ? k.egressRule : opensToInternet(r) ? k.internetIngress : k.privateIngress
+    opened((port) => ruleCovers(r, port), portWords(r), r.fromPort === null)
+  } else if (fact.listener) {
+    const port = fact.listener.port
+    const protocol = /udp/i.test(fact.listener.protocol) ? 'udp' : 'tcp'
+    opened((p) => p === `${protocol}/${port}`, `${protocol.toUpperCase()} ${port}`, false)
+  }
+  const drivers = step.drivers ?? (step.resourceId ? [step.resourceId] : [])
+  const instances = factInstances(fact)
+  const onDriver = instances.length === 0 || drivers.length === 0 ? null : instances.some((i) => drivers.includes(i))
+  if (drivers.length > 0) value *= onDriver === null ? k.unknownInstance : onDriver ? k.driverInstance : k.otherInstance
+  return {fact, onDriver, value: Math.min(1, value), why, ...(service ? {service} : {})}
+}
+
+/**
+ * "sg-… was opened to the world on UDP 123 by arn:…:user/ops at 2014-03-29 18:40 UTC, 0.2 days before
+ * egress rose 2274x on i-…, which this security group protects; UDP 123 is NTP: …".
+ */
+function cloudReason(c: Candidate, step: StepInput, kind: null | string, e: CloudEvidence): string {
+  const {fact} = e
+  const when = whenMade(c)
+  const who = c.author ? ` by ${c.author}` : ''
+  const series = kind === 'egress' ? 'egress' : step.usageType
+  const moved = step.direction === 'up' ? 'rose' : 'fell'
+  const size = step.ratio === null ? '' : ` ${formatRatio(step.direction === 'up' ? step.ratio : 1 / step.ratio)}`
+  const drivers = step.drivers ?? (step.resourceId ? [step.resourceId] : [])
+  const instances = factInstances(fact)
+  const hit = instances.filter((i) => drivers.includes(i))
+  const on = hit[0] ?? (drivers.length === 1 ? drivers[0] : undefined)
+  const days = Math.abs(c.daysBefore).toFixed(1)
+  const relation = `${days} days ${c.daysBefore >= 0 ? 'before' : 'into the day'} ${series} ${moved}${size}${on ? ` on ${on}` : ''}`
+  const target = fact.resource.startsWith('i-') ? 'the instance itself' : `which this ${fact.resourceType === 'AWS::EC2::SecurityGroup' ? 'security group protects' : 'change touches'}`
+  const link = e.onDriver ? `, ${target}` : e.onDriver === false ? ` (it concerns ${instances.slice(0, 3).join(', ')}, not ${drivers.slice(0, 2).join(', ')})` : ''
+  const lagNote = e.service?.lagWhy && c.daysBefore > 1 ? ` (${e.service.lagWhy})` : ''
+  const sources = [citation(c), ...c.alsoIn].map(sourceName)
+  const recorded = sources.length > 1 ? `; recorded by ${sources.slice(0, -1).join(', ')} and ${sources.at(-1)}` : ''
+  return `${factStory(fact)}${who} at ${when}, ${relation}${link}; ${e.why}${lagNote}${recorded}${sameChangeNote(c)}`
 }
 
 /** 1 inside [lag0, lag1 + 1] days before the step day (slightly favouring the near end), decaying outside. */
@@ -115,12 +209,16 @@ function gatherEvidence(change: Change, knowledge: Knowledge): Evidence[] {
   for (const p of change.packages) {
     for (const service of servicesOfPackage(knowledge, p.name)) out.push({action: p.action, files: [], packages: [p.name], service, strength: 1})
   }
-  for (const f of change.files) {
+  // An IaC commit's diff was read as account facts: its paths (ntp/security.tf) say nothing about /etc.
+  const machineFiles = change.cloud?.length ? [] : change.files.filter((f) => !isTerraformPath(f.path))
+  for (const f of machineFiles) {
     const services = new Set([...servicesOfFile(knowledge, f.path), ...(f.from ? servicesOfFile(knowledge, f.from) : [])])
     const action: Action = f.status === 'deleted' ? 'remove' : 'config'
     for (const service of services) out.push({action, files: [f.path], packages: [], service, strength: 0.8})
   }
-  if (change.source === 'git' && change.kind === 'manual') {
+  // A commit whose diff was read as account facts, or that only touched Terraform files, is known by its diff, not its words.
+  const readAsIac = Boolean(change.cloud?.length) || (change.files.length > 0 && change.files.every((f) => isTerraformPath(f.path)))
+  if (change.source === 'git' && change.kind === 'manual' && !readAsIac) {
     const action = messageAction(change.subject)
     for (const service of servicesMentioned(knowledge, change.subject)) out.push({action, files: [], packages: [], service, strength: 0.7})
   }
@@ -187,6 +285,14 @@ function cachedReadFileAt(repo: Repository, commit: string, path: string, cache:
   const text = readFileAt(repo, commit, path)
   cache.set(key, text)
   return text
+}
+
+/** `cloudtrail file.json.gz#id` → `CloudTrail`; `git 1a2b3c4 (main.tf)` → `commit 1a2b3c4 (main.tf)`. */
+function sourceName(cited: string): string {
+  if (cited.startsWith('cloudtrail ')) return 'CloudTrail'
+  if (cited.startsWith('aws-config ')) return 'AWS Config'
+  if (cited.startsWith('git ')) return `commit ${cited.slice(4)}`
+  return cited
 }
 
 /** `2014-03-29 17:41 UTC` of an ISO time. */

@@ -28,7 +28,63 @@ export type ChangeKind =
   | 'package-manager' // etckeeper's post-install hook: "committing changes in /etc made by …"
   | 'pre-install' // etckeeper's pre-install hook: "saving uncommitted changes in /etc prior to … run"
 
-export type ChangeSource = 'apt-history' | 'dpkg-log' | 'git'
+export type ChangeSource = 'apt-history' | 'aws-config' | 'cloudtrail' | 'dpkg-log' | 'git'
+
+/** What a change did to the account's network or compute, as CloudTrail, AWS Config or an IaC diff records it. */
+export type CloudAction =
+  | 'address-associated' // an Elastic IP put on an instance or interface
+  | 'address-disassociated'
+  | 'endpoint-removed' // a VPC endpoint deleted: its traffic now goes out through NAT or the internet gateway
+  | 'gateway-attached' // internet gateway attached, egress-only gateway created
+  | 'gateway-detached'
+  | 'image-changed' // an instance's root volume replaced from an image
+  | 'instance-changed' // type, security groups or user data of an instance
+  | 'instance-launched'
+  | 'instance-started'
+  | 'instance-stopped' // stopped or terminated
+  | 'interface-attached'
+  | 'listener-added' // a load balancer listens on a new port
+  | 'listener-removed'
+  | 'nat-created'
+  | 'nat-deleted'
+  | 'public-access-opened' // an S3 bucket or CloudFront distribution made readable by anyone
+  | 'route-changed'
+  | 'route-removed'
+  | 'rule-added' // a security-group or network-ACL rule allowed
+  | 'rule-removed'
+
+/** A security-group or network-ACL rule. */
+export interface NetworkRule {
+  direction: 'egress' | 'ingress'
+  /** 'tcp', 'udp', 'icmp', 'all', or an IANA protocol number as text. */
+  protocol: string
+  /** null: every port (all protocols, or -1). */
+  fromPort: null | number
+  toPort: null | number
+  /** What the rule opens to: CIDRs (0.0.0.0/0), prefix lists (pl-…) or security groups (sg-…). */
+  peers: string[]
+  /** Network ACL entries can deny; security-group rules always allow. */
+  allow: boolean
+}
+
+/** One fact about a change to the account. */
+export interface CloudFact {
+  action: CloudAction
+  /** The API call (AuthorizeSecurityGroupIngress) or IaC resource address (aws_security_group_rule.ntp). */
+  operation: string
+  /** The resource changed: sg-…, i-…, rtb-…, an ARN, or an IaC address when no id is known. */
+  resource: string
+  /** CloudFormation-style type, e.g. AWS::EC2::SecurityGroup. */
+  resourceType: string
+  region: null | string
+  rule?: NetworkRule
+  /** A listener's protocol and port. */
+  listener?: {protocol: string; port: number}
+  /** Instances the resource protects or is attached to, as far as the sources say. */
+  instances: string[]
+  /** Other ids the change names (image, allocation, route target, bucket). */
+  related: string[]
+}
 
 /** One change to the machine: a commit of the configuration repository, or a package-manager run from its logs. */
 export interface Change {
@@ -58,8 +114,10 @@ export interface Change {
   files: FileChange[]
   /** Where a log-derived change came from (file:line). */
   origin: null | string
-  /** Log entries merged into this commit because they record the same package run. */
+  /** Log entries merged into this commit because they record the same package run, or the other sources of a cloud change. */
   alsoIn: string[]
+  /** What the change did to the account (CloudTrail events, AWS Config history, IaC diffs); absent for machine changes. */
+  cloud?: CloudFact[]
   /** Other commits that record this same change (a merge repeating it, a cherry-pick of it): one candidate, not several. */
   sameChangeIn: SameChange[]
 }
@@ -108,6 +166,10 @@ export interface StepInput {
   /** levelAfter / levelBefore; null when the step was given by hand (--date). */
   ratio: null | number
   resourceId: null | string
+  /** Resources whose usage drove the step (instances first); a change to one of them ranks higher. */
+  drivers?: string[]
+  /** Regions whose usage stepped (where CloudTrail is asked). */
+  regions?: string[]
 }
 
 export interface CorrelatedStep extends StepInput {
@@ -125,6 +187,10 @@ export interface CorrelateResult {
   windowDaysBefore: number
   windowDaysAfter: number
   /** How many changes were read in all windows, per source. */
-  changesRead: {aptHistory: number; dpkgLog: number; git: number}
+  changesRead: {aptHistory: number; dpkgLog: number; git: number; cloudtrail?: number; awsConfig?: number}
+  /** CloudTrail records read (all events, read-only ones included) and where from; absent without --cloudtrail. */
+  cloudtrail?: {source: string; eventsRead: number; regions: string[]; notes: string[]}
+  /** AWS Config configuration items read; absent without --aws-config. */
+  awsConfig?: {source: string; itemsRead: number; resources: string[]}
   steps: CorrelatedStep[]
 }

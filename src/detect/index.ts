@@ -98,7 +98,9 @@ export function detectChangePoints(values: ReadonlyArray<null | number>, options
 
 /** Epoch ms of a UTC day's midnight; NaN unless `day` is a real day written YYYY-MM-DD. */
 function dayStartMs(day: string): number {
-  return DAY.test(day) ? Date.parse(`${day}T00:00:00Z`) : Number.NaN
+  const ms = DAY.test(day) ? Date.parse(`${day}T00:00:00Z`) : Number.NaN
+  // V8 reads 2014-02-30 as 2014-03-02: only a day that prints back as given is real.
+  return Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== day ? Number.NaN : ms
 }
 
 /** Whether `value` is a real UTC day written YYYY-MM-DD (callers word their own error). */

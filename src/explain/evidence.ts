@@ -8,10 +8,12 @@ import {resolve} from 'node:path'
 
 import {analyseAnomalies, type AnomaliesResult, type Step} from '../anomalies/index.js'
 import {isEgressUsage, isInternetIngress} from '../aws/usage-types.js'
-import {correlate, type Candidate, type CorrelateResult, stepInput} from '../correlate/index.js'
+import {cloudSources, correlate, correlationSources, type Candidate, type CorrelateResult, stepInput} from '../correlate/index.js'
+import {scopeStep} from '../correlate/scope.js'
 import {loadKnowledge} from '../correlate/knowledge.js'
 import {isoSeconds} from '../correlate/time.js'
 import {isBillwatchError} from '../errors.js'
+import {type FlowEvidence, flowStepEvidence} from '../flows/evidence.js'
 import {analyseCaptureParallel} from '../pcap/analyse.js'
 import {buildReportParallel, type PcapReport} from '../pcap/report.js'
 import {coolDowns, parseTarget, probeHost, type ProbeResult} from '../probe/index.js'
@@ -21,6 +23,9 @@ import {ntpServiceIds, remediation, type Remediation} from './remediation.js'
 export interface EvidenceOptions {
   /** Configuration repository to correlate the step with (else the store's last `correlate`). */
   repo?: string
+  /** CloudTrail and AWS Config (a path, or 'api') to correlate the step with, beside or instead of the repository. */
+  cloudtrail?: string
+  awsConfig?: string
   /** Capture to analyse (else the store's last `pcap`). */
   pcap?: string
   /** Host to probe now (else the store's last `probe`). */
@@ -82,6 +87,8 @@ export interface Evidence {
   /** The best-ranked change for `step`. */
   change: Candidate | null
   capture: null | PcapReport
+  /** What the stored flow records (VPC Flow Logs, NetFlow/IPFIX) say about the step: confirmed, refuted or not covered. */
+  flows: FlowEvidence | null
   probe: null | ProbeResult
   sources: {correlation: 'repo' | 'store' | null; capture: 'file' | 'store' | null; probe: 'live' | 'store' | null}
   remediation: Remediation
@@ -106,17 +113,20 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
   const symmetry = anomalies ? await symmetryAfter(store, step?.date ?? anomalies.firstDay) : null
   if (anomalies && !symmetry) missing.push({evidence: 'ingress', how: 'ingest a report that includes DataTransfer-In-Bytes', why: 'no inbound (DataTransfer-In) usage to compare with egress'})
 
-  const correlated = await freshOrStored<CorrelateResult, 'repo'>(store, 'correlate', 'repo', options.repo === undefined || !anomalies || !step ? undefined : async () => {
+  const freshChanges = options.repo !== undefined || options.cloudtrail !== undefined || options.awsConfig !== undefined
+  const correlated = await freshOrStored<CorrelateResult, 'repo'>(store, 'correlate', 'repo', !freshChanges || !anomalies || !step ? undefined : async () => {
+    const steps = await Promise.all(anomalies.steps.map((s) => scopeStep(store, stepInput(s))))
     const data = await correlate({
       aptLogs: [], daysAfter: 1, daysBefore: 7, dpkgLogs: [], knowledge: loadKnowledge(undefined), limit: 5, logZone: 'UTC',
-      repo: options.repo as string, steps: anomalies.steps.map(stepInput),
+      repo: options.repo ?? null, steps,
+      ...cloudSources({awsConfig: options.awsConfig, cloudtrail: options.cloudtrail}, steps),
     })
-    return {data, subject: data.repo ?? 'logs'}
+    return {data, subject: correlationSources(data)}
   })
   const correlation = correlated.data
   const change = step && correlation ? (correlation.steps.find((s) => s.date === step.date)?.candidates[0] ?? null) : null
   if (step && !change) {
-    missing.push({evidence: 'change', how: 'billwatch explain --repo /etc (an etckeeper repository) or billwatch correlate', why: correlation ? `no configuration change found near ${step.date}` : 'no configuration history was read'})
+    missing.push({evidence: 'change', how: 'billwatch explain --repo /etc (an etckeeper repository), or billwatch correlate with --repo, --cloudtrail DIR|api or --aws-config DIR|api', why: correlation ? `no configuration change found near ${step.date}` : 'no configuration history was read'})
   }
 
   const captured = await freshOrStored<PcapReport, 'file'>(store, 'pcap', 'file', options.pcap === undefined ? undefined : async () => {
@@ -124,6 +134,7 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
     return {data: await buildReportParallel(await analyseCaptureParallel(file, {host: 'auto'})), subject: file}
   })
   const capture = captured.data
+  const flows = step && step.unit === 'bytes' ? await flowStepEvidence(store, step) : null
   if (!capture) missing.push({evidence: 'capture', how: 'tcpdump -w egress.pcap on the server, then billwatch pcap egress.pcap', why: 'no packet capture: which protocol and clients make the egress is unknown'})
 
   const probed = await freshOrStored<ProbeResult, 'live'>(store, 'probe', 'live', options.probe === undefined ? undefined : async () => {
@@ -140,10 +151,11 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
     capture,
     change,
     correlation,
+    flows,
     generatedAt: isoSeconds(Date.now()),
     missing,
     probe,
-    remediation: remediation(capture, {change, ntpServices: ntpServiceIds(loadKnowledge(undefined)), probe}),
+    remediation: remediation(capture, {change, flows, ntpServices: ntpServiceIds(loadKnowledge(undefined)), probe}),
     sources: {capture: captured.source, correlation: correlated.source, probe: probed.source},
     step,
     store: store.path,

@@ -5,8 +5,9 @@
 import {basename} from 'node:path'
 
 import {describeStep, leadDriver, tentativeNote} from '../anomalies/describe.js'
-import {formatAmount, formatBytes, formatCount, formatCountOf, formatMoney, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {formatAmount, formatBytes, formatCount, formatCountOf, formatFixed, formatMoney, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
+import {correlationSources} from '../correlate/index.js'
 import type {Evidence, MonthTotal} from './evidence.js'
 import {whenMade} from '../correlate/rank.js'
 import {ntpFindings} from './remediation.js'
@@ -57,7 +58,8 @@ export function buildNarrative(evidence: Evidence): Section[] {
   }
 
   if (change) {
-    const source = `billwatch correlate (${evidence.sources.correlation === 'repo' ? evidence.correlation?.repo : `store, repository ${evidence.correlation?.repo ?? 'logs'}`})`
+    const read = evidence.correlation ? correlationSources(evidence.correlation) : 'logs'
+    const source = `billwatch correlate (${evidence.sources.correlation === 'repo' ? read : `store: ${read}`})`
     const claims: Claim[] = [{source, text: `Most likely cause: "${change.subject}"${change.commit ? ` (commit ${change.commit.slice(0, 10)})` : ''} made ${whenMade(change)}, ${change.daysBefore.toFixed(1)} days before the step (score ${change.score.toFixed(2)}).`}]
     claims.push({source, text: change.reason})
     const runnersUp = evidence.correlation?.steps.find((s) => s.date === step?.date)?.candidates.slice(1, 3) ?? []
@@ -69,12 +71,14 @@ export function buildNarrative(evidence: Evidence): Section[] {
     const source = `billwatch pcap ${basename(capture.file)}${evidence.sources.capture === 'store' ? ' (from the store)' : ''}`
     const port123 = capture.byPort.find((p) => p.protocol === 'udp' && p.port === capture.ntp.port)
     const claims: Claim[] = [
-      {source, text: `The capture spans ${formatCount(Math.round(capture.durationSec))} s; the host ${capture.host?.address ?? '(unknown)'} sent ${formatCount(capture.outbound.packets)} packets, ${formatBytes(capture.outbound.bytes)} on the wire (${formatBytes(capture.outbound.billableBytes)} billable at the IP layer), ${capture.outbound.kbitPerSec.toFixed(0)} kbit/s.`},
+      {source, text: `The capture spans ${formatCount(Math.round(capture.durationSec))} s; the host ${capture.host?.address ?? '(unknown)'} sent ${formatCount(capture.outbound.packets)} packets, ${formatBytes(capture.outbound.bytes)} on the wire (${formatBytes(capture.outbound.billableBytes)} billable at the IP layer), ${formatFixed(capture.outbound.kbitPerSec, 0)} kbit/s.`},
+      // What limits the capture's figures (too short or thin for a rate) comes with them.
+      ...(capture.warnings ?? []).map((warning) => ({source, text: `Caution: ${warning.message}.`})),
     ]
     if (port123) claims.push({source, text: `UDP ${capture.ntp.port} (NTP) is ${formatShare(port123.share)} of outbound bytes.`})
     claims.push({source, text: `${formatCountOf(capture.ntp.uniqueClients, 'unique client')} sent ${formatCountOf(capture.ntp.requests, 'request')}; the capture's rate costs ${formatUsd(capture.cost.ntp.monthlyUsd)} a month, ${formatUsd(capture.cost.ntp.yearlyUsd)} a year (${capture.cost.pricing}).`})
     const top = capture.ntp.topTalkers.slice(0, 3)
-    if (top.length > 0) claims.push({source, text: `Top talkers: ${top.map((t) => `${t.address} (${formatCountOf(t.requests, 'request')}, ${t.qps.toFixed(1)} q/s)`).join('; ')}.`})
+    if (top.length > 0) claims.push({source, text: `Top talkers: ${top.map((t) => `${t.address} (${formatCountOf(t.requests, 'request')}, ${formatFixed(t.qps, 1)} q/s)`).join('; ')}.`})
     const {fleets, suspectedNat} = ntpFindings(capture)
     if (suspectedNat && suspectedNat.length > 0) {
       claims.push({source, text: `Likely NAT gateways, not single broken clients: ${suspectedNat.slice(0, 3).map((n) => `${n.address} (~${n.estimatedHosts} hosts)`).join('; ')}.`})
@@ -83,6 +87,12 @@ export function buildNarrative(evidence: Evidence): Section[] {
       claims.push({source, text: `Synchronised fleets: ${fleets.slice(0, 3).map((f) => `${formatCount(f.clients)} clients at ${f.start}`).join('; ')}.`})
     }
     sections.push({blocks: [], claims, title: 'What the traffic is'})
+  }
+
+  if (evidence.flows) {
+    const best = evidence.flows.best
+    const source = best ? `billwatch flows --interface ${best.interface} (${best.source}, ${best.files} file${best.files === 1 ? '' : 's'}, ${best.coveredFrom} to ${best.coveredTo})` : 'billwatch flows'
+    sections.push({blocks: [], claims: [{source, text: evidence.flows.summary}], title: 'What the flow records show'})
   }
 
   if (probe) {
@@ -153,12 +163,32 @@ export function renderText(sections: Section[]): string {
 export function renderMarkdown(sections: Section[]): string {
   return sections
     .map((section) => [
-      `## ${section.title}`,
+      `## ${markdownText(section.title)}`,
       '',
-      ...section.claims.map((c) => `- ${c.text} _(${c.source})_`),
-      ...section.blocks.map((b) => `\n\`\`\`\n${b}\n\`\`\``),
+      ...section.claims.map((c) => `- ${markdownText(c.text)} _(${markdownText(c.source)})_`),
+      ...section.blocks.map((b) => codeBlock(b)),
     ].join('\n'))
     .join('\n\n')
+}
+
+/**
+ * Text as Markdown shows it literally: claims quote commit subjects and file names, which must not
+ * become HTML (`<img onerror=…>`), links or emphasis in a rendered incident note.
+ */
+export function markdownText(text: string): string {
+  return text
+    .replace(/\s*[\r\n]+\s*/g, ' ')
+    .replace(/[\\`*_[\]|~!#]/g, (c) => `\\${c}`)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+}
+
+/** A fenced block whose fence is longer than any run of backticks inside it, so it cannot be closed early. */
+function codeBlock(block: string): string {
+  const longest = Math.max(0, ...(block.match(/`+/g) ?? []).map((run) => run.length))
+  const fence = '`'.repeat(Math.max(3, longest + 1))
+  return `\n${fence}\n${block}\n${fence}`
 }
 
 function indent(block: string): string {

@@ -1,4 +1,5 @@
 import type {Fleet, SuspectedNat} from '../behaviour/index.js'
+import {factStory, opensNtpPort, sourcesOf} from '../correlate/cloud.js'
 import type {Candidate} from '../correlate/index.js'
 import type {Knowledge} from '../correlate/knowledge.js'
 import {formatCount, formatCountOf, formatShare} from '../cli/format.js'
@@ -17,7 +18,7 @@ export interface ConfigSnippet {
 export interface Remediation {
   /**
    * What the NTP remedies (blocking table, rate-limit snippets, pool advice) rest on: NTP traffic in the
-   * capture, a change that names NTP, a probe the server answered. Empty: no NTP evidence, and no NTP remedy.
+   * capture, a change that names NTP or opens UDP 123 in the account, a probe the server answered. Empty: no NTP evidence, and no NTP remedy.
    */
   ntpEvidence: string[]
   /** The blocking table of the NTP pool server incident: block clients above N queries → cut X% → cost per year. From the capture. */
@@ -36,6 +37,8 @@ export interface RemedyContext {
   /** The change the story cites (correlate's best candidate for the step). */
   change?: Candidate | null
   probe?: null | ProbeResult
+  /** What the flow records say stepped with the bill (src/flows/evidence.ts). */
+  flows?: null | {best: null | {protocol: string; port: null | number; matches: boolean; source: string; interface: string}}
   /** Knowledge-base services that serve NTP (udp/123): a change touching one names NTP. */
   ntpServices?: ReadonlySet<string>
 }
@@ -45,7 +48,7 @@ export function ntpServiceIds(knowledge: Knowledge): Set<string> {
   return new Set(knowledge.services.filter((s) => s.ports.includes('udp/123')).map((s) => s.id))
 }
 
-/** Each piece of evidence that NTP is what costs: traffic in the capture, a change naming it, a probe answered. */
+/** Each piece of evidence that NTP is what costs: traffic in the capture, a change naming it or opening its port, a probe answered. */
 export function ntpEvidence(capture: null | PcapReport, context: RemedyContext = {}): string[] {
   const basis: string[] = []
   if (capture && capture.ntp.requests + capture.ntp.responses > 0) {
@@ -53,11 +56,17 @@ export function ntpEvidence(capture: null | PcapReport, context: RemedyContext =
   }
   const change = context.change
   const services = context.ntpServices ?? new Set(['chrony', 'ntp'])
-  if (change && change.services.some((id) => services.has(id))) {
+  // A change to the account (CloudTrail, AWS Config, an IaC commit) is judged by what it opened, not by a port's likely service.
+  const opened = change?.cloud?.find(opensNtpPort)
+  if (change && opened) {
+    basis.push(`the change behind the step opened UDP 123, the NTP port: ${factStory(opened)} (${sourcesOf(change)}${change.commit ? `, commit ${change.commit.slice(0, 10)}` : ''})`)
+  } else if (change && !change.cloud?.length && change.services.some((id) => services.has(id))) {
     basis.push(`the change behind the step names NTP ("${change.subject}"${change.commit ? `, commit ${change.commit.slice(0, 10)}` : ''})`)
   }
   const probe = context.probe
   if (probe && probe.verdict !== 'not-served') basis.push(`the probe of ${probe.host} got NTP answers`)
+  const flow = context.flows?.best
+  if (flow?.matches && flow.protocol === 'udp' && flow.port === 123) basis.push(`the ${flow.source} of ${flow.interface} show UDP/123 egress stepping with the bill`)
   return basis
 }
 
@@ -140,5 +149,5 @@ function otherRemedies(basis: string[], capture: null | PcapReport, change: Cand
     out.push(`The evidence points at "${change.subject}"${change.commit ? ` (commit ${change.commit.slice(0, 10)})` : ''}: undo or restrict it if it was not meant to serve the internet, then check that the next days' egress falls back.`)
   }
   const none = out.length === 0 ? ' No change was found either: no remedy can be drawn yet; gather the missing evidence below.' : ''
-  return [`Nothing points at NTP (no NTP traffic in a capture, no change that names it, no probe answered), so no rate-limit or pool advice.${none}`, ...out]
+  return [`Nothing points at NTP (no NTP traffic in a capture, no change that names it or opens UDP 123, no probe answered), so no rate-limit or pool advice.${none}`, ...out]
 }

@@ -4,7 +4,7 @@ import {readCsv} from './csv-text.js'
 import {dbrPlan} from './dbr.js'
 import {focusPlan} from './focus.js'
 import type {Container, FormatKind} from './sniff.js'
-import {EXPECTED_AMOUNT, EXPECTED_COST, expectedDay, usageProblemSql} from './validate.js'
+import {EXPECTED_AMOUNT, EXPECTED_COST, expectedDay, parsePlainNumber, usageProblemSql} from './validate.js'
 import {STAGED_CHARGES, STAGING_TABLE} from './write.js'
 
 /**
@@ -299,18 +299,15 @@ async function throwFirstReject(store: Store, path: string, rejects: string, typ
 }
 
 /**
- * Rolls the file up to one row per daily usage key (and per day and category of other charges), in
- * a temp table. With `collectRejects`, bad CSV rows go to the reject table named in the result
- * instead of failing the scan.
+ * The plan of one columnar file and the DuckDB source that reads it: typed CSV columns, FOCUS's
+ * null spellings, and (with `rejects`) bad rows collected into that reject table instead of failing.
  */
-async function rollUp(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string, collectRejects = false): Promise<{costBasis: string; rejects: string; scanTable: string; typed: Record<string, string>}> {
+function planScan(path: string, kind: FormatKind, container: Container, columns: string[], readPath: string, rejects?: string) {
   const entry = PLANS[kind]
   if (!entry) throw new BillwatchError('E_FORMAT', `${kind} is not a columnar export`, {file: path})
   const cols = new Columns(columns, container === 'parquet', entry.anyCase)
   const plan = entry.build(cols, path, container === 'parquet' ? undefined : 1)
   const start = cols.timestamp(plan.start)
-  const id = ++scanCounter
-  const rejects = `bw_rejects_${id}`
   const typed = cols.typed
   const source = container === 'parquet'
     ? `read_parquet(${quoteLiteral(readPath)})`
@@ -318,13 +315,25 @@ async function rollUp(store: Store, path: string, kind: FormatKind, container: C
          types = {${Object.entries(typed).map(([k, v]) => `${quoteLiteral(k)}: '${v}'`).join(', ')}},
          ${plan.nullStrings ? "nullstr = ['NULL', ''], " : ''}
          compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', max_line_size = 10000000
-         ${collectRejects ? `, store_rejects = true, rejects_table = '${rejects}', rejects_scan = '${rejects}_scan'` : ''})`
+         ${rejects ? `, store_rejects = true, rejects_table = '${rejects}', rejects_scan = '${rejects}_scan'` : ''})`
+  const rowKind = `CASE WHEN ${plan.usageLine} THEN 'usage' WHEN ${plan.chargeLine} THEN 'charge' ELSE 'skip' END`
+  return {plan, rowKind, source, start, typed}
+}
+
+/**
+ * Rolls the file up to one row per daily usage key (and per day and category of other charges), in
+ * a temp table. With `collectRejects`, bad CSV rows go to the reject table named in the result
+ * instead of failing the scan.
+ */
+async function rollUp(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string, collectRejects = false): Promise<{costBasis: string; rejects: string; scanTable: string; typed: Record<string, string>}> {
+  const id = ++scanCounter
+  const rejects = `bw_rejects_${id}`
+  const {plan, rowKind, source, start, typed} = planScan(path, kind, container, columns, readPath, collectRejects ? rejects : undefined)
   const scanTable = `bw_scan_${id}`
   try {
     // Grouping keys are only what identifies a daily usage line; unit, currency and region follow
     // from them (any_value), and a charge line is keyed by its category alone. Fewer VARCHAR keys
     // halve the hash aggregate over a multi-GB month.
-    const rowKind = `CASE WHEN ${plan.usageLine} THEN 'usage' WHEN ${plan.chargeLine} THEN 'charge' ELSE 'skip' END`
     const usageOnly = (expression: string) => `CASE WHEN bw_row_kind = 'usage' THEN ${expression} END`
     await store.run(`CREATE OR REPLACE TEMP TABLE ${scanTable} AS
       WITH ${derivedSteps(plan.derived ?? [], source)}
@@ -370,24 +379,23 @@ function ruleBreak(plan: ScanPlan, start: string): string {
   return `coalesce(${usage}, CASE WHEN ${billing} IS NOT NULL THEN 'billing' END)`
 }
 
+/** The file's columns an expression reads (its quoted names that are columns), in order, for naming one in an error. */
+function sourceColumns(expression: string, columns: string[]): string[] {
+  const names: string[] = []
+  for (const match of expression.matchAll(/"((?:[^"]|"")+)"/g)) {
+    const name = (match[1] as string).replaceAll('""', '"')
+    if (columns.includes(name) && !names.includes(name)) names.push(name)
+  }
+  return names
+}
+
 /**
  * Finds the first line whose values break the usage rule and throws it located: the record's line
  * (counted by the strict reader, which knows quoted newlines) or Parquet row, and the column.
  */
 async function throwFirstRuleBreak(scratch: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string): Promise<void> {
-  const entry = PLANS[kind]
-  if (!entry) return
-  const cols = new Columns(columns, container === 'parquet', entry.anyCase)
-  const plan = entry.build(cols, path, container === 'parquet' ? undefined : 1)
-  const start = cols.timestamp(plan.start)
-  const typed = cols.typed
-  const source = container === 'parquet'
-    ? `read_parquet(${quoteLiteral(readPath)})`
-    : `read_csv(${quoteLiteral(readPath)}, header = true, all_varchar = true, quote = '"', escape = '"', delim = ',',
-         types = {${Object.entries(typed).map(([k, v]) => `${quoteLiteral(k)}: '${v}'`).join(', ')}},
-         ${plan.nullStrings ? "nullstr = ['NULL', ''], " : ''}
-         compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', max_line_size = 10000000)`
-  const rowKind = `CASE WHEN ${plan.usageLine} THEN 'usage' WHEN ${plan.chargeLine} THEN 'charge' ELSE 'skip' END`
+  if (!PLANS[kind]) return
+  const {plan, rowKind, source, start, typed} = planScan(path, kind, container, columns, readPath)
   // One thread keeps the rows in file order, so the row number is the record's.
   await scratch.run('SET threads = 1')
   const first = await scratch.one<{row: number; problem: string}>(
@@ -399,13 +407,31 @@ async function throwFirstRuleBreak(scratch: Store, path: string, kind: FormatKin
   if (!first) return
   const field = ({amount: plan.amount, billing: `${plan.billingStart} or ${plan.billingEnd}`, cost: plan.cost} as Record<string, string>)[first.problem] ?? plan.start
   const expected = first.problem === 'amount' ? EXPECTED_AMOUNT : first.problem === 'cost' ? EXPECTED_COST : expectedDay()
-  const name = field.replace(/^"(.*)"$/, '$1').replaceAll('""', '"')
-  if (container === 'parquet') throw new BillwatchError('E_VALUE', `row ${first.row}`, {expected, field: name, file: path})
+  // Derived values hide their columns: the numeric columns the scan types come after the expression's own.
+  const numeric = Object.entries(typed).filter(([, type]) => type === 'DOUBLE').map(([name]) => name)
+  const valueProblem = first.problem === 'amount' || first.problem === 'cost'
+  const own = sourceColumns(field, columns)
+  const candidates = valueProblem ? [...new Set([...own.filter((name) => numeric.includes(name)), ...numeric])] : own
+  const fallback = candidates[0] ?? field
+  if (container === 'parquet') throw new BillwatchError('E_VALUE', `row ${first.row}`, {expected, field: fallback, file: path})
   let record = 0
-  for await (const {header, line} of readCsv(readPath, {file: path, gzip: container === 'csv.gz'})) {
-    if (!header && ++record === Number(first.row)) throw new BillwatchError('E_VALUE', '', {expected, field: name, file: path, line})
+  let index = new Map<string, number>()
+  for await (const {fields, header, line} of readCsv(readPath, {file: path, gzip: container === 'csv.gz'})) {
+    if (header) index = new Map(fields.map((f, i) => [f.trim(), i]))
+    else if (++record === Number(first.row)) {
+      const raw = (name: string) => fields[index.get(name) ?? -1]?.trim() ?? ''
+      // Of the columns the expression reads, the one whose own text breaks the rule.
+      const breaks = (name: string) => {
+        if (raw(name) === '') return false
+        const value = parsePlainNumber(raw(name))
+        return value === undefined || (first.problem === 'amount' && value < 0)
+      }
+      const name = (valueProblem ? candidates.find(breaks) : undefined) ?? fallback
+      const got = index.has(name) ? raw(name) : undefined
+      throw new BillwatchError('E_VALUE', '', {expected, field: name, file: path, line, ...(got === undefined ? {} : {got})})
+    }
   }
-  throw new BillwatchError('E_VALUE', `record ${first.row}`, {expected, field: name, file: path})
+  throw new BillwatchError('E_VALUE', `record ${first.row}`, {expected, field: fallback, file: path})
 }
 
 /** Column names of a Parquet file, via DuckDB (used by format sniffing). */

@@ -1,20 +1,23 @@
 import {existsSync, readdirSync, realpathSync, statSync} from 'node:fs'
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
+import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {basename, dirname, isAbsolute, join, resolve, sep} from 'node:path'
 
 import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError} from '../errors.js'
+import {type FlowIngested, type FlowIngestOptions, ingestFlowFile, isFlowLogFolder} from '../flows/ingest.js'
+import {sniffFlowFile} from '../flows/sniff.js'
 import type {Store} from '../store/index.js'
 import {parquetColumns, stageColumnar} from './columnar.js'
 import {parseCostExplorerCsv} from './cost-explorer-csv.js'
+import {isRealDate} from './csv-text.js'
 import {combineFingerprints, type Fingerprint, fingerprintFile} from './fingerprint.js'
 import {type Container, type FormatKind, sniffFile} from './sniff.js'
 import {stageUsageReport} from './usage-report.js'
-import {isRealDate} from './csv-text.js'
 import {expectedDay, usageProblem} from './validate.js'
 import {appendRows, commitStaged, createStaging, type Family, findSourceByHash, type SourceMeta, STAGING_TABLE} from './write.js'
 import {extractZip} from './zip.js'
+import {fileKind, jsonErrorPosition, readInputFile, SIDE_INPUT_MAX_BYTES} from '../util/files.js'
 
 export {FORMAT_KINDS, type FormatKind} from './sniff.js'
 
@@ -24,6 +27,8 @@ export interface IngestOptions {
   /** The account of lines that name none (a usage report, a Cost Explorer CSV); default: the file's own name. */
   account?: string
   onProgress?: (file: string) => ProgressCallback
+  /** How to read flow records (VPC Flow Logs, nfcapd files) found among the files. */
+  flows?: FlowIngestOptions
 }
 
 export interface IngestedFile {
@@ -52,6 +57,8 @@ export interface IngestedFile {
 export interface IngestResult {
   store: string
   files: IngestedFile[]
+  /** Flow-record files (VPC Flow Logs, NetFlow/IPFIX from nfcapd), detected from content like the exports. */
+  flows: FlowIngested[]
   /** Files found in a named directory that are not billing exports (captures, scripts …), and subdirectories. */
   skipped: Array<{path: string; reason: string}>
 }
@@ -73,6 +80,7 @@ const FAMILY: Record<FormatKind, Family> = {
 export async function ingestFiles(store: Store, paths: string[], options: IngestOptions = {}): Promise<IngestResult> {
   if (paths.length === 0) throw new BillwatchError('E_USAGE', 'no files given', {suggestions: ['billwatch ingest samples/billing/*']})
   const skipped: IngestResult['skipped'] = []
+  const flows: FlowIngested[] = []
   const files = await store.transaction(async () => {
     const results: IngestedFile[] = []
     const call: CallState = {batch: [], manifestParts: new Map()}
@@ -84,6 +92,11 @@ export async function ingestFiles(store: Store, paths: string[], options: Ingest
       }
       let result: IngestedFile
       try {
+        const flow = options.format === undefined ? await sniffFlowFile(path, {...(options.flows?.format ? {format: options.flows.format} : {}), parquetColumns: (p) => parquetColumns(store, p)}) : undefined
+        if (flow) {
+          flows.push(await ingestFlowFile(store, path, flow, options.flows))
+          continue
+        }
         result = await ingestOne(store, path, options, call)
       } catch (error) {
         // A file named on the command line must be an export; one found in a named directory may be anything.
@@ -99,7 +112,7 @@ export async function ingestFiles(store: Store, paths: string[], options: Ingest
     }
     return results
   })
-  return {files, skipped, store: store.path}
+  return {files, flows, skipped, store: store.path}
 }
 
 /** What one call has ingested so far: its sources (parts of one export, or restatements), and the manifests' parts. */
@@ -134,20 +147,28 @@ interface NamedPath {
 }
 
 function expandPaths(paths: string[], skipped: IngestResult['skipped']): NamedPath[] {
-  return paths.flatMap((given): NamedPath[] => {
+  const named = paths.flatMap((given): NamedPath[] => {
+    // resolve('') is the current folder: an empty argument (an unset shell variable) is a mistake.
+    if (given.trim() === '') throw new BillwatchError('E_USAGE', 'an empty file name', {expected: 'a file or folder', field: 'FILE'})
     const path = resolve(given)
     if (!existsSync(path) || !statSync(path).isDirectory()) return [{inDirectory: false, path}]
     // Manifests first, so the report parts beside them are read through them, never twice.
     const manifestFirst = (name: string) => (name.toLowerCase().endsWith('.json') ? 0 : 1)
-    return readdirSync(path, {withFileTypes: true})
-      .sort((a, b) => manifestFirst(a.name) - manifestFirst(b.name) || a.name.localeCompare(b.name))
-      .flatMap((entry): NamedPath[] => {
-        const child = join(path, entry.name)
-        if (entry.isFile()) return [{inDirectory: true, path: child}]
-        skipped.push({path: child, reason: 'a directory (not searched further)'})
-        return []
-      })
+    const entries = readdirSync(path, {withFileTypes: true}).sort((a, b) => manifestFirst(a.name) - manifestFirst(b.name) || a.name.localeCompare(b.name))
+    if (entries.length === 0) throw new BillwatchError('E_EMPTY', 'an empty folder', {expected: 'billing exports in it', file: path})
+    return entries.flatMap((entry): NamedPath[] => {
+      const child = join(path, entry.name)
+      // A link to a file counts as the file; pipes, devices and sockets are never read (they may never end).
+      const stat = entry.isSymbolicLink() ? statSync(child, {throwIfNoEntry: false}) : undefined
+      if (entry.isFile() || stat?.isFile()) return [{inDirectory: true, path: child}]
+      // Flow logs as S3 delivers them: a folder per account, region and day.
+      if (entry.isDirectory() && isFlowLogFolder(child)) return expandPaths([child], skipped).map((p) => ({...p, inDirectory: true}))
+      const kind = entry.isDirectory() || stat?.isDirectory() ? 'a directory (not searched further)' : stat ? `${fileKind(stat)}, not a regular file` : entry.isSymbolicLink() ? 'a broken symbolic link' : 'not a regular file'
+      skipped.push({path: child, reason: kind})
+      return []
+    })
   })
+  return named
 }
 
 function skipReason(error: BillwatchError, path: string): string {
@@ -179,6 +200,8 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
         partSniff = await sniffFile(part, (p) => parquetColumns(store, p))
       } catch (error) {
         // Never what a part holds: only that it is not a report part.
+        // A part that is not a regular file, or cannot be opened, is said as such (that names no content).
+        if (error instanceof BillwatchError && error.code === 'E_NOT_FOUND' && error.file === part) throw error
         if (error instanceof BillwatchError && error.code !== 'E_TRUNCATED') throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is not a CUR export`, {field: 'reportKeys', file: path})
         throw error
       }
@@ -201,19 +224,21 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
     hashing = fingerprintFile(path, {gzip: sniffed.container === 'csv.gz', ...withProgress})
   }
 
-  await createStaging(store)
+  // A damaged .gz or a gzip bomb found by the hashing stops the scan of the same bytes at once. The
+  // handler is attached at once: hashing can fail before the scan starts, and is awaited below.
+  let scanning = true
+  hashing.catch(() => {
+    if (scanning) store.connection.interrupt()
+  })
   const meta: SourceMeta = {
     bytes: 0, container: sniffed.container, contentHash: '', family: FAMILY[sniffed.kind], format: sniffed.kind,
     lineItems: 0, path, scope: 'listed',
   }
   // A zipped export is read from a temporary copy of its CSV; errors still name the zip.
   const unzipped = sniffed.container === 'csv.zip' ? await mkdtemp(join(tmpdir(), 'billwatch-zip-')) : undefined
-  // A damaged .gz or a gzip bomb found by the hashing stops the scan of the same bytes at once.
-  let scanning = true
-  hashing.catch(() => {
-    if (scanning) store.connection.interrupt()
-  })
   try {
+    // Inside the try: an interrupt from a failed hashing can land on any query, this one included.
+    await createStaging(store)
     if (unzipped) {
       const member = join(unzipped, 'export.csv')
       await extractZip(path, member)
@@ -351,14 +376,11 @@ async function stage(store: Store, kind: FormatKind, parts: Part[], meta: Source
  */
 async function readManifest(path: string): Promise<{parts: string[]; period?: {start: string; end: string}}> {
   let manifest: {reportKeys?: unknown; billingPeriod?: {start?: unknown; end?: unknown}}
-  const text = await readFile(path, 'utf8')
   try {
-    manifest = JSON.parse(text)
+    manifest = JSON.parse(readInputFile(path, {expected: 'a CUR manifest', maxBytes: SIDE_INPUT_MAX_BYTES.manifest}).toString('utf8'))
   } catch (error) {
-    // JSON.parse quotes the text it failed on: say where, never what.
-    const at = /position (\d+)/.exec((error as Error).message)?.[1]
-    const line = at === undefined ? undefined : text.slice(0, Number(at)).split('\n').length
-    throw new BillwatchError('E_FORMAT', 'manifest is not valid JSON', {file: path, ...(line === undefined ? {} : {line})})
+    if (error instanceof BillwatchError) throw error
+    throw new BillwatchError('E_FORMAT', `manifest is not valid JSON${jsonErrorPosition(error)}`, {file: path})
   }
   if (typeof manifest !== 'object' || manifest === null || !Array.isArray(manifest.reportKeys) || manifest.reportKeys.length === 0) {
     throw new BillwatchError('E_HEADER', 'manifest lists no report parts', {expected: 'a non-empty array', field: 'reportKeys', file: path})
@@ -395,7 +417,11 @@ function manifestDay(path: string, value: unknown, field: string): string | unde
   if (value === undefined || value === null) return undefined
   const match = typeof value === 'string' ? /^(\d{4})(\d{2})(\d{2})T/.exec(value) : null
   const day = match ? `${match[1]}-${match[2]}-${match[3]}` : undefined
-  if (!match || !isRealDate(Number(match[1]), Number(match[2]), Number(match[3])) || usageProblem({amount: null, cost: null, day: day as string})) {
+  if (match && !isRealDate(Number(match[1]), Number(match[2]), Number(match[3]))) {
+    // A day that does not exist would reach DuckDB's date cast as a raw conversion error.
+    throw new BillwatchError('E_VALUE', 'not a real day', {expected: 'YYYYMMDDTHHMMSS.sssZ', field, file: path, got: String(value)})
+  }
+  if (!match || usageProblem({amount: null, cost: null, day: day as string})) {
     throw new BillwatchError('E_VALUE', '', {expected: `a day like 20240301T000000.000Z, ${expectedDay()}`, field, file: path})
   }
   return day

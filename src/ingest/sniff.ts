@@ -4,7 +4,7 @@ import {createGunzip} from 'node:zlib'
 import Papa from 'papaparse'
 
 import {BillwatchError} from '../errors.js'
-import {unopenableFile} from '../util/files.js'
+import {checkInputFile, unopenableFile} from '../util/files.js'
 import {isDbrHeader} from './dbr.js'
 import {refuseForeignExport} from './refusals.js'
 import {zipHead} from './zip.js'
@@ -36,6 +36,9 @@ export async function sniffFile(path: string, parquetColumns: (path: string) => 
   if (magic.startsWith('1f8b')) {
     const inner = await gunzipHead(path)
     if (inner.trim().length === 0) throw new BillwatchError('E_EMPTY', 'compressed file holds no data', {file: path})
+    if (looksBinary(Buffer.from(inner.slice(0, 8192), 'utf8'))) {
+      throw new BillwatchError('E_FORMAT', 'the .gz holds binary content', {expected: 'a gzipped CSV export', file: path})
+    }
     return classifyText(path, inner, 'csv.gz', forced)
   }
   if (magic === '50415231') {
@@ -96,7 +99,10 @@ export function classifyColumns(path: string, columns: string[], line: number): 
   })
 }
 
-async function readHead(path: string): Promise<Buffer> {
+export async function readHead(path: string): Promise<Buffer> {
+  // Regular files only: a FIFO's open would wait for a writer, /dev/zero never ends, and DuckDB
+  // and the fingerprint read the file again (a pipe cannot be read twice).
+  checkInputFile(path, {expected: 'an AWS usage or billing export saved to a file'})
   let handle
   try {
     handle = await open(path, 'r')
@@ -113,7 +119,7 @@ async function readHead(path: string): Promise<Buffer> {
 }
 
 /** The first ~64 KB of a gzip file's content (enough for the header row). */
-async function gunzipHead(path: string): Promise<string> {
+export async function gunzipHead(path: string): Promise<string> {
   const handle = await open(path, 'r')
   const gunzip = createGunzip()
   const chunks: Buffer[] = []
@@ -143,7 +149,7 @@ async function gunzipHead(path: string): Promise<string> {
   })
 }
 
-function looksBinary(head: Buffer): boolean {
+export function looksBinary(head: Buffer): boolean {
   const sample = head.subarray(0, 8192)
   let control = 0
   for (const byte of sample) {

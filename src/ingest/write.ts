@@ -111,7 +111,7 @@ export async function appendRows(store: Store, rows: Iterable<UsageRow>): Promis
 }
 
 /** `${sqlPrefix} VALUES ($1, $2, …), (…)`, APPEND_BATCH tuples per statement, every value a parameter. */
-async function insertValues(store: Store, sqlPrefix: string, tuples: Array<Array<null | number | string>>): Promise<void> {
+export async function insertValues(store: Store, sqlPrefix: string, tuples: Array<Array<null | number | string>>): Promise<void> {
   for (let start = 0; start < tuples.length; start += APPEND_BATCH) {
     const params: Array<null | number | string> = []
     const placeholders = tuples.slice(start, start + APPEND_BATCH).map((tuple) => {

@@ -9,6 +9,8 @@ import {DEFAULTS, runWatch, type WatchConfig, type WatchReport} from './watch.js
 
 /** Environment variables the template sets. */
 export const ENV = {
+  /** "1": look up the write events of each new step's window in CloudTrail and name the top change. */
+  cloudtrail: 'BILLWATCH_CLOUDTRAIL',
   instances: 'BILLWATCH_INSTANCES',
   recentDays: 'BILLWATCH_RECENT_DAYS',
   topicArn: 'BILLWATCH_TOPIC_ARN',
@@ -35,6 +37,7 @@ export function configFromEnv(env: Record<string, string | undefined>, event: Sc
   const now = event.time === undefined ? new Date() : new Date(event.time)
   if (Number.isNaN(now.getTime())) throw new BillwatchError('E_VALUE', 'event time is not a timestamp', {got: String(event.time)})
   return {
+    cloudtrail: env[ENV.cloudtrail] === '1',
     connection: {},
     instances: instances === 'all' ? 'all' : instances === '' ? DEFAULTS.instances : instances.split(',').map((s) => s.trim()),
     newStep: {...DEFAULTS.newStep, recentDays: number(ENV.recentDays, DEFAULTS.newStep.recentDays)},

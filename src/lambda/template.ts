@@ -2,11 +2,13 @@
  * `billwatch schedule`: a SAM template (JSON, so no YAML dependency) for the daily watch and the
  * bundled function beside it, deployable with one `sam deploy`.
  */
-import {mkdirSync, writeFileSync} from 'node:fs'
+import {mkdirSync, statSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 
 import {checkInstanceIds} from '../aws/cloudwatch.js'
 import {BillwatchError} from '../errors.js'
+import {checkOutputFile, errnoReason, writeOutputFile} from '../util/files.js'
+import {scheduleFrequency} from './cron.js'
 import {ENV} from './handler.js'
 import {BUNDLE_FILE, bundleHandler, zipBundle} from './package.js'
 import {DEFAULT_WINDOW_DAYS} from './watch.js'
@@ -30,6 +32,45 @@ export interface ScheduleOptions {
   allInstances?: boolean
   windowDays?: number
   stackName?: string
+  /** Name the top CloudTrail change in each alert: the role gains cloudtrail:LookupEvents, nothing else. */
+  withCloudtrail?: boolean
+  /** Accept a schedule that runs more than once a day (each run costs Cost Explorer requests). */
+  allowFrequent?: boolean
+}
+
+/** Cost Explorer API requests cost $0.01 each; a run makes one or two (usage and, with instances, none more). */
+const RUN_COST_USD: [number, number] = [0.01, 0.02]
+
+/**
+ * Refuses a schedule that never fires, and one that fires more than once a day unless allowed (then
+ * it is a warning): Cost Explorer refreshes about daily, so more runs cost money and find nothing new.
+ */
+export function checkScheduleFrequency(expression: string, allowFrequent = false, now = new Date()): string[] {
+  const frequency = scheduleFrequency(expression, now)
+  if (frequency.firstDay === null) {
+    throw new BillwatchError('E_USAGE', '--cron: this schedule never fires (no such day in the coming 8 years)', {got: expression})
+  }
+  if (frequency.runsPerDay <= 1) return []
+  const [low, high] = RUN_COST_USD.map((usd) => usd * frequency.runsPerDay)
+  const money = (usd: number) => `$${usd >= 10 ? usd.toFixed(0) : usd.toFixed(2)}`
+  const cost = `runs ${frequency.runsPerDay} times a day: about ${money(low!)}-${money(high!)} a day of Cost Explorer requests ($0.01 each), for data that changes about once a day`
+  if (!allowFrequent) {
+    throw new BillwatchError('E_USAGE', `--cron: ${cost}`, {got: expression, suggestions: ['a daily schedule such as --cron "47 13 * * *", or add --allow-frequent']})
+  }
+  return [`the schedule ${cost}`]
+}
+
+/** CloudFormation's rule for stack names; anything else would also be unsafe in the printed shell command. */
+const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/
+
+export function checkStackName(name: string): string {
+  if (!STACK_NAME.test(name)) {
+    throw new BillwatchError('E_USAGE', '--stack-name: not a CloudFormation stack name', {
+      expected: 'a letter, then letters, digits and hyphens (at most 128)',
+      got: name,
+    })
+  }
+  return name
 }
 
 /**
@@ -76,6 +117,8 @@ export function buildTemplate(options: ScheduleOptions = {}): Record<string, any
   if (watchesInstances) statements.push({Action: 'cloudwatch:GetMetricData', Effect: 'Allow', Resource: '*', Sid: 'ReadNetworkMetrics'})
   // Only --all-instances must discover instances; ListMetrics shows metric names, not instance details.
   if (options.allInstances) statements.push({Action: 'cloudwatch:ListMetrics', Effect: 'Allow', Resource: '*', Sid: 'FindInstances'})
+  // LookupEvents has no resource-level permissions; it reads management events only.
+  if (options.withCloudtrail) statements.push({Action: 'cloudtrail:LookupEvents', Effect: 'Allow', Resource: '*', Sid: 'ReadCloudTrailEvents'})
   statements.push(
     {Action: 'sns:Publish', Effect: 'Allow', Resource: topic, Sid: 'PublishAlerts'},
     // The one JSON line per run goes to the function's own log group, created here with a retention.
@@ -91,6 +134,7 @@ export function buildTemplate(options: ScheduleOptions = {}): Record<string, any
         Environment: {
           Variables: {
             [ENV.instances]: options.allInstances ? 'all' : instances.join(','),
+            ...(options.withCloudtrail ? {[ENV.cloudtrail]: '1'} : {}),
             [ENV.topicArn]: topic,
             [ENV.windowDays]: String(options.windowDays ?? DEFAULT_WINDOW_DAYS),
           },
@@ -158,30 +202,49 @@ export interface ScheduleResult {
   /** IAM actions the function's role is granted. */
   permissions: string[]
   deployCommand: string
+  /** E.g. a schedule that runs more than daily (with --allow-frequent), and what that costs. */
+  warnings: string[]
+}
+
+/** --out as a folder: created when missing; anything else at that path is refused in one line. */
+function makeOutDir(dir: string): void {
+  const stat = statSync(dir, {throwIfNoEntry: false})
+  if (stat?.isDirectory()) return
+  if (stat) throw new BillwatchError('E_USAGE', 'not a directory', {expected: 'a folder for template.json and the zip', field: '--out', file: dir})
+  try {
+    mkdirSync(dir, {recursive: true})
+  } catch (error) {
+    throw new BillwatchError('E_NOT_FOUND', `cannot create the folder: ${errnoReason(error)}`, {cause: error, field: '--out', file: dir})
+  }
 }
 
 /** Writes template.json and the function zip into `outDir`; returns what to run next. */
 export async function writeSchedule(outDir: string, options: ScheduleOptions = {}): Promise<ScheduleResult> {
+  const stack = checkStackName(options.stackName ?? 'billwatch-watch')
   const template = buildTemplate(options)
-  const bundle = await bundleHandler()
-  const zip = zipBundle(bundle.code)
+  const warnings = checkScheduleFrequency(scheduleExpression(options.cron), options.allowFrequent)
   const dir = resolve(outDir)
-  mkdirSync(dir, {recursive: true})
   const templatePath = join(dir, TEMPLATE_FILE)
   const zipPath = join(dir, ZIP_FILE)
-  writeFileSync(zipPath, zip)
-  writeFileSync(templatePath, `${JSON.stringify(template, null, 2)}\n`)
-  const stack = options.stackName ?? 'billwatch-watch'
+  makeOutDir(dir)
+  // Both targets checked before either is written: a refused one leaves the folder as it was.
+  checkOutputFile(templatePath, '--out')
+  checkOutputFile(zipPath, '--out')
+  const bundle = await bundleHandler()
+  const zip = zipBundle(bundle.code)
+  await writeOutputFile(zipPath, zip, '--out')
+  await writeOutputFile(templatePath, `${JSON.stringify(template, null, 2)}\n`, '--out')
   const email = options.topicArn === undefined ? ' --parameter-overrides AlertEmail=you@example.com' : ''
   const statements = template.Resources.WatchRole.Properties.Policies[0].PolicyDocument.Statement as Array<{Action: string | string[]}>
   return {
-    deployCommand: `sam deploy --template-file ${shellQuote(templatePath)} --stack-name ${stack} --capabilities CAPABILITY_IAM --resolve-s3${email}`,
+    deployCommand: `sam deploy --template-file ${shellQuote(templatePath)} --stack-name ${shellQuote(stack)} --capabilities CAPABILITY_IAM --resolve-s3${email}`,
     handlerBytes: bundle.code.length,
     outDir: dir,
     permissions: statements.flatMap((s) => s.Action),
     schedule: scheduleExpression(options.cron),
     template: templatePath,
     topicArn: options.topicArn ?? null,
+    warnings,
     zip: zipPath,
     zipBytes: zip.length,
   }

@@ -13,6 +13,10 @@ import {costRows, fetchCostAndUsage} from '../aws/cost-explorer.js'
 import {isInternetEgress} from '../aws/usage-types.js'
 import {addDays, type DayRange, utcDay} from '../aws/window.js'
 import type {UsageRow} from '../ingest/write.js'
+import {lookupTrailEvents} from '../correlate/cloudtrail.js'
+import {loadKnowledge} from '../correlate/knowledge.js'
+import {rankChanges} from '../correlate/rank.js'
+import type {Candidate} from '../correlate/types.js'
 import {alertFor} from './alert.js'
 import {DEFAULT_NEW_STEP_OPTIONS, type NewStepOptions, newSteps} from './steps.js'
 
@@ -28,9 +32,12 @@ export interface WatchConfig {
   now: Date
   connection: AwsConnection
   newStep: NewStepOptions
+  /** Name the top account change (CloudTrail LookupEvents, this region) in each alert. */
+  cloudtrail?: boolean
 }
 
 export const DEFAULT_WINDOW_DAYS = 60
+const DAY_MS = 86_400_000
 
 export interface WatchAlert {
   date: string
@@ -41,6 +48,8 @@ export interface WatchAlert {
   monthlyCost: number
   currency: string
   messageId: null | string
+  /** The best-ranked CloudTrail change of the step's window, as one sentence (with cloudtrail on). */
+  topChange?: null | string
 }
 
 export interface WatchReport {
@@ -89,11 +98,15 @@ export async function runWatch(config: WatchConfig): Promise<WatchReport> {
   const alerts: WatchAlert[] = []
   const sns = snsClient(config.connection)
   for (const group of groupByDate(fresh, config.newStep.sameStepDays)) {
-    const alert = alertFor(group, {newestDay: newestDay ?? window.end, window})
+    const topChange = config.cloudtrail ? await topCloudChange(group[0], config.connection) : null
+    const alert = alertFor(group, {newestDay: newestDay ?? window.end, topChange, window})
     const published = await callAws('Publish', config.connection, () => sns.send(new PublishCommand({Message: alert.message, Subject: alert.subject, TopicArn: config.topicArn})))
     const messageId = published.MessageId ?? null
     for (const step of group) {
-      alerts.push({currency: step.currency, date: step.date, messageId, monthlyCost: step.monthlyCost, ratio: step.ratio, resourceId: step.resourceId, usageType: step.usageType})
+      alerts.push({
+        currency: step.currency, date: step.date, messageId, monthlyCost: step.monthlyCost, ratio: step.ratio, resourceId: step.resourceId, usageType: step.usageType,
+        ...(config.cloudtrail ? {topChange: topChange?.reason ?? null} : {}),
+      })
     }
   }
   return {
@@ -104,6 +117,21 @@ export async function runWatch(config: WatchConfig): Promise<WatchReport> {
     steps: current.length,
     window,
   }
+}
+
+/**
+ * The account change that best explains a step, from this region's CloudTrail event history: the write
+ * events of the week before the step day and the day itself, ranked as `billwatch correlate` ranks them.
+ */
+async function topCloudChange(step: Step, connection: AwsConnection): Promise<Candidate | null> {
+  const start = Date.parse(`${step.date}T00:00:00Z`)
+  const window = {since: start - 7 * DAY_MS, until: start + DAY_MS}
+  const region = connection.region ?? process.env.AWS_REGION ?? 'us-east-1'
+  const trail = await lookupTrailEvents(window, {connection, regions: [region]})
+  // Not correlate's stepInput: index.js would bring the IaC parsers (WebAssembly) into the bundle.
+  const input = {date: step.date, direction: step.direction, drivers: step.resourceId ? [step.resourceId] : [], ratio: step.ratio, regions: [region], resourceId: step.resourceId, usageType: step.usageType}
+  const [top] = rankChanges(input, trail.changes, {knowledge: loadKnowledge(), repo: null})
+  return top ?? null
 }
 
 function seriesOf(usageType: string, resourceId: null | string, rows: UsageRow[]): DailySeries {

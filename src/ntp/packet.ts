@@ -73,10 +73,61 @@ export function ntpModeOf(firstByte: number): number {
 /** Byte offsets of the mode 1–5 header fields (RFC 5905 §7.3). */
 export const NTP_FIELD_OFFSET = {stratum: 1, poll: 2, precision: 3, referenceId: 12, originTime: 24, receiveTime: 32, transmitTime: 40} as const
 
-/** A kiss code (`RATE`, `DENY` …) from the reference id read as a big-endian 32-bit word. */
-export function kissCodeOfWord(referenceIdWord: number): string {
+/**
+ * The kiss code of a stratum-0 packet's reference id read as a big-endian 32-bit word (RFC 5905
+ * §7.4: four ASCII characters, left-justified, NUL-padded), or undefined when the id is no such code:
+ * zero (an unsynchronised server, RFC 5905 Fig. 11) or bytes that are not printable ASCII.
+ */
+export function kissCodeOfWord(referenceIdWord: number): string | undefined {
   const bytes = new Uint8Array([referenceIdWord >>> 24, (referenceIdWord >>> 16) & 255, (referenceIdWord >>> 8) & 255, referenceIdWord & 255])
-  return asciiRefId(bytes) ?? 'UNKNOWN'
+  return asciiRefId(bytes)
+}
+
+/** What a client does on a kiss code (RFC 5905 §7.4 a–d; RFC 4330 §8). */
+export type KissAction = 'reduce-rate' | 'stop' | 'discard'
+
+/** RATE asks the client to slow down; DENY and RSTR to stop; every other code is discarded after inspection. */
+export function kissAction(code: string): KissAction {
+  if (code === 'RATE') return 'reduce-rate'
+  if (code === 'DENY' || code === 'RSTR') return 'stop'
+  return 'discard'
+}
+
+/**
+ * What a mode-4 (or mode-2) reply means to the client that asked:
+ * - `time`: a synchronised answer (LI ≠ 3, stratum 1–15);
+ * - `unsynchronised`: the server answers but its clock is not synchronised: LI 3 or stratum 16, or
+ *   stratum 0 with a zero or non-ASCII reference id, INIT or STEP (ntpd and ntpsec answer every
+ *   request so while starting) — it still serves, and its replies still cost egress;
+ * - `kiss`: a Kiss-o'-Death; only RATE, DENY and RSTR ask the client to act (`action`).
+ * The one place billwatch decides this (pcap counts, probe verdicts).
+ */
+export type ReplyMeaning =
+  | {kind: 'time'}
+  | {kind: 'unsynchronised'; code: string | undefined}
+  | {kind: 'kiss'; code: string; action: KissAction}
+
+/** Kiss codes that mean "not synchronised yet", not "go away" (RFC 5905 Fig. 13: INIT, STEP). */
+const UNSYNCHRONISED_CODES = new Set(['INIT', 'STEP'])
+
+export function replyMeaningOf(leap: number, stratum: number, referenceIdWord: number): ReplyMeaning {
+  if (stratum === 0) {
+    const code = kissCodeOfWord(referenceIdWord)
+    if (code === undefined || UNSYNCHRONISED_CODES.has(code)) return {code, kind: 'unsynchronised'}
+    return {action: kissAction(code), code, kind: 'kiss'}
+  }
+  if (leap === 3 || stratum >= 16) return {code: undefined, kind: 'unsynchronised'}
+  return {kind: 'time'}
+}
+
+export function replyMeaning(header: NtpHeader): ReplyMeaning {
+  const id = header.referenceId
+  return replyMeaningOf(header.leap, header.stratum, ((id[0]! << 24) | (id[1]! << 16) | (id[2]! << 8) | id[3]!) >>> 0)
+}
+
+/** Whether a packet of this mode is a reply a server (4) or a symmetric passive peer (2) sends. */
+export function isReplyMode(mode: number): boolean {
+  return mode === MODE.server || mode === MODE.symmetricPassive
 }
 
 /**
@@ -135,10 +186,10 @@ export function encodeClientRequest(transmitNonce: NtpTimestamp): Uint8Array {
   return encodeNtp({leap: 0, version: 4, mode: MODE.client, transmitTime: transmitNonce})
 }
 
-/** Kiss code of a stratum-0 packet (`RATE`, `DENY`, `RSTR`, `INIT` …), else undefined. */
+/** The kiss code of a Kiss-o'-Death (`RATE`, `DENY`, `RSTR`, `AUTH` …), else undefined (INIT/STEP: see replyMeaning). */
 export function kissCode(header: NtpHeader): string | undefined {
-  if (header.stratum !== 0) return undefined
-  return asciiRefId(header.referenceId) ?? 'UNKNOWN'
+  const meaning = replyMeaning(header)
+  return meaning.kind === 'kiss' ? meaning.code : undefined
 }
 
 /**

@@ -3,11 +3,11 @@ import {statSync} from 'node:fs'
 import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError, isBillwatchError} from '../errors.js'
 import {startWorker} from '../util/worker.js'
-import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf} from '../ntp/packet.js'
+import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf, replyMeaningOf} from '../ntp/packet.js'
 import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS} from './addresses.js'
-import {IP_PROTOCOL, PacketDecoder, word} from './decode.js'
+import {ENCAPSULATION_NAMES, IP_PROTOCOL, PacketDecoder, VXLAN_PORT, word} from './decode.js'
 import {type NativeScanner, nativeScanner} from './native.js'
-import {type ByteRange, CaptureReader, type CaptureFormat, findRecordBoundary, type Truncation} from './reader.js'
+import {type ByteRange, type CaptureCompression, CaptureReader, type CaptureFormat, fileCompression, findRecordBoundary, type Truncation} from './reader.js'
 import type {RequestLog} from './request-log.js'
 
 export interface AnalyseOptions {
@@ -15,6 +15,8 @@ export interface AnalyseOptions {
   host?: string
   /** The port the server answers NTP on (default 123). */
   ntpPort?: number
+  /** A UDP port that carries VXLAN besides IANA's 4789 (--vxlan-port). */
+  vxlanPort?: number
   onProgress?: ProgressCallback
 }
 
@@ -47,12 +49,20 @@ export interface NtpTraffic {
   port: number
   requests: number
   responses: number
+  /** Kiss-o'-Death replies (RFC 5905 §7.4; INIT and STEP are unsynchronised answers, not KoDs). */
   kods: number
   /** Kiss code → KoDs sent with it. */
   kissCodes: Record<string, number>
+  /**
+   * Replies of a server that answers but is not synchronised (LI 3, stratum 16, or stratum 0 with
+   * INIT, STEP or no kiss code), counted in `responses` too, by why: the code, 'LI 3', 'stratum 16' or 'no kiss code'.
+   */
+  unsynchronised: Record<string, number>
+  /** Packets from the NTP port that are no reply (mode 0, broadcast 5, control 6, private 7), by mode: not in `responses`. */
+  otherModes: Record<string, TrafficTotals>
   /** Requests with no reply seen in the capture. */
   unanswered: number
-  /** Addresses that sent requests / that got replies (the seed's `awk '{print $5}' | sort | uniq | wc -l`). */
+  /** Addresses that sent requests / that got replies (the incident's `awk '{print $5}' | sort | uniq | wc -l`). */
   requestingClients: number
   answeredClients: number
   /** Outbound NTP replies (from the NTP port). */
@@ -75,6 +85,9 @@ export interface CaptureCounts {
   ipv6Packets: number
   nonIpPackets: number
   fragments: number
+  /** Outbound later fragments billed to their datagram's port, and those whose first fragment the capture lacks. */
+  fragmentsAttributed: number
+  fragmentsUnmatched: number
   /** Frames captured shorter than on the wire (snaplen); bytes still use the wire length. */
   snappedPackets: number
 }
@@ -82,6 +95,13 @@ export interface CaptureCounts {
 export interface CaptureAnalysis extends CaptureCounts {
   file: string
   format: CaptureFormat
+  /** The file's compression ('none', 'gzip', 'zstd'); `fileBytes` is its size on disk. */
+  compression: CaptureCompression
+  /**
+   * Packets seen inside a tunnel or tag, by encapsulation ('VXLAN', 'GRE', 'ERSPAN type II', 'MPLS' …):
+   * every count and byte above is the inner packet's (a mirrored copy bills as the packet it copies).
+   */
+  encapsulations: Record<string, number>
   fileBytes: number
   linkTypes: number[]
   snaplen: number
@@ -90,11 +110,16 @@ export interface CaptureAnalysis extends CaptureCounts {
   lastSec: number
   truncated: Truncation | undefined
   host: {address: string; detected: boolean; packets: number} | undefined
+  /**
+   * When the detected host answers no NTP yet sends it (mode 3 as a client, 1/2 as a peer): what it
+   * sends, by mode, and the address that sent the most replies (mode 4), the likely server for --host.
+   */
+  hostRole?: HostRole
   outbound: TrafficTotals
   inbound: TrafficTotals
   /** Packets neither from nor to the host. */
   otherPackets: number
-  /** Outbound traffic by protocol and service port (the lower of the two ports), most bytes first. */
+  /** Outbound traffic by protocol and service port (see servicePort; later fragments by their datagram's), most bytes first. */
   byPort: PortTraffic[]
   ntp: NtpTraffic
 }
@@ -107,6 +132,8 @@ const MODE_SERVER = MODE.server
 const MODE_SYMMETRIC_ACTIVE = MODE.symmetricActive
 const MODE_SYMMETRIC_PASSIVE = MODE.symmetricPassive
 const MODE_BROADCAST = MODE.broadcast
+const MODE_CONTROL = MODE.control
+const MODE_PRIVATE = MODE.private
 const HEADER_BYTES = NTP_HEADER_BYTES
 const STRATUM_AT = NTP_FIELD_OFFSET.stratum
 const REFERENCE_ID_AT = NTP_FIELD_OFFSET.referenceId
@@ -135,9 +162,15 @@ export interface ScanState {
   firstPacketSec: number
   lastPacketSec: number
   kissCodes: Array<[number, number]>
+  encapsulations: Array<[number, number]>
+  unsynchronised: Array<[string, number]>
+  otherModes: Array<[number, TrafficTotals]>
   /** Unmatched replies, 6 numbers each: address index, port, key, KoD (0/1), IP bytes, requests walked. */
   orphans: Float64Array
   otherProtocols: Array<[string, TrafficTotals]>
+  unmatchedFragments: Array<[string, TrafficTotals]>
+  fragmentOrphans: FragmentOrphan[]
+  attributedFragments: number
   /** The part's request rows: the first `requestCount` of each column (the columns are handed over whole, uncopied). */
   requests: {client: Uint32Array; mode: Uint8Array; reply: Uint8Array; replyIpBytes: Uint16Array; srcPort: Uint16Array; timeSec: Float64Array; transmitKey: Uint32Array; version: Uint8Array}
   requestCount: number
@@ -177,7 +210,7 @@ export function analyseCapture(path: string, options: AnalyseOptions = {}): Capt
 }
 
 function scanWhole(path: string, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
-  return finish(path, new CaptureScan(path, choice.host, choice.ntpPort, options.onProgress), choice, options)
+  return finish(path, new CaptureScan(path, choice.host, choice.ntpPort, choice.vxlanPort, options.onProgress), choice, options)
 }
 
 /**
@@ -196,7 +229,8 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   } catch {
     return analyseCapture(path, options)
   }
-  if (size < splitMin) return analyseCapture(path, options)
+  // A compressed capture can only be read from its start: one pass.
+  if (size < splitMin || fileCompression(path) !== 'none') return analyseCapture(path, options)
   let chosen: HostChoice | undefined
   if (nativeScanner() !== undefined) {
     chosen = chooseHost(path, options)
@@ -213,16 +247,16 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
     later.cancel()
     throw error
   }
-  const {host, ntpPort} = choice
+  const {host, ntpPort, vxlanPort} = choice
   // One pass after all, with the host already chosen.
   const onePass = () => scanWhole(path, choice, options)
-  later.post({from: split, host, ntpPort, path, to: size})
+  later.post({from: split, host, ntpPort, path, to: size, vxlanPort})
   const progress = options.onProgress
   // The first half's progress stands for both: the halves advance together.
   const scaled = progress && ((done: number, total?: number) => progress(Math.min(size, (done / split) * size), total))
   let first: CaptureScan
   try {
-    first = new CaptureScan(path, host, ntpPort, scaled, {from: 0, to: split}, size)
+    first = new CaptureScan(path, host, ntpPort, vxlanPort, scaled, {from: 0, to: split}, size)
   } catch (error) {
     later.cancel()
     throw error
@@ -250,6 +284,7 @@ interface HostChoice {
   explicit: boolean
   host: [number, number, number, number] | undefined
   ntpPort: number
+  vxlanPort: number
   /** What the host probe saw of the leading packets (none with an explicit host). */
   probe?: CaptureProbe
 }
@@ -257,14 +292,15 @@ interface HostChoice {
 function chooseHost(path: string, options: AnalyseOptions): HostChoice {
   const explicit = options.host !== undefined && options.host !== 'auto'
   const ntpPort = options.ntpPort ?? NTP_PORT
-  if (explicit) return {explicit, host: parseAddressWords(options.host!), ntpPort}
-  const probe = probeCapture(path, HOST_PROBE_PACKETS, true)
-  return {explicit, host: probe.busiest, ntpPort, probe}
+  const vxlanPort = options.vxlanPort ?? VXLAN_PORT
+  if (explicit) return {explicit, host: parseAddressWords(options.host!), ntpPort, vxlanPort}
+  const probe = probeCapture(path, HOST_PROBE_PACKETS, true, vxlanPort)
+  return {explicit, host: probe.busiest, ntpPort, probe, vxlanPort}
 }
 
 /** The share of the leading packets that the native scanner takes: IPv4, not fragments. */
 function nativeShare(path: string, choice: HostChoice): number {
-  const probe = choice.probe ?? probeCapture(path, SHARE_PROBE_PACKETS, false)
+  const probe = choice.probe ?? probeCapture(path, SHARE_PROBE_PACKETS, false, choice.vxlanPort)
   return probe.records === 0 ? 1 : probe.plainIpv4 / probe.records
 }
 
@@ -273,9 +309,10 @@ function finish(path: string, scanned: CaptureScan, choice: HostChoice, options:
   if (!choice.explicit && choice.host) {
     // The first packets nearly always name the server; if the whole file disagrees, scan again.
     const busiest = scan.busiestAddressWords()
-    if (busiest && scan.packetsOf(busiest) > scan.packetsOf(choice.host)) scan = new CaptureScan(path, busiest, choice.ntpPort, options.onProgress)
+    if (busiest && scan.packetsOf(busiest) > scan.packetsOf(choice.host)) scan = new CaptureScan(path, busiest, choice.ntpPort, choice.vxlanPort, options.onProgress)
   }
   const result = scan.result(!choice.explicit)
+  if (!choice.explicit && result.host && result.ntp.responses === 0) result.hostRole = ntpRoleOf(path, result.host.address, choice.ntpPort, choice.vxlanPort)
   if (choice.explicit && result.host?.packets === 0) {
     const busiest = scan.busiestAddressText()
     throw new BillwatchError('E_NO_DATA', `host ${options.host} sends or receives no packet in this capture`, {
@@ -287,17 +324,62 @@ function finish(path: string, scanned: CaptureScan, choice: HostChoice, options:
   return result
 }
 
+export interface HostRole {
+  /** NTP packets the host sent to the NTP port, by mode (3 client, 1/2 symmetric peer). */
+  sentModes: Record<string, number>
+  /** The address that sent the most mode-4 replies, and how many. */
+  likelyServer: null | {address: string; replies: number}
+}
+
+/** Packets a host-role pass reads at most: the question is settled long before. */
+const ROLE_PROBE_PACKETS = 1_000_000
+
+/**
+ * What the detected host does on NTP when it answers none: the NTP modes it sends and the address
+ * that sends the most replies (mode 4, from the NTP port). Undefined when it sends no NTP either.
+ */
+function ntpRoleOf(path: string, host: string, ntpPort: number, vxlanPort: number): HostRole | undefined {
+  const [h0, h1, h2, h3] = parseAddressWords(host)
+  const reader = CaptureReader.open(path)
+  const decoder = new PacketDecoder(vxlanPort)
+  const sentModes: Record<string, number> = {}
+  const replies = new AddressTable(1024)
+  const REPLIES = FIRST_FIELD
+  let sent = 0
+  try {
+    for (let n = 0; n < ROLE_PROBE_PACKETS && reader.next(); n++) {
+      if (!decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType) || decoder.protocol !== UDP || decoder.payloadLength < 1) continue
+      const mode = modeOf(reader.data[decoder.payloadOffset]!)
+      const fromHost = decoder.src0 === h0 && decoder.src1 === h1 && decoder.src2 === h2 && decoder.src3 === h3
+      if (fromHost && decoder.dstPort === ntpPort && mode >= MODE_SYMMETRIC_ACTIVE && mode <= MODE_CLIENT) {
+        sentModes[String(mode)] = (sentModes[String(mode)] ?? 0) + 1
+        sent++
+      } else if (!fromHost && decoder.srcPort === ntpPort && mode === MODE_SERVER) {
+        replies.slots[replies.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3) + REPLIES]!++
+      }
+    }
+  } finally {
+    reader.close()
+  }
+  if (sent === 0) return undefined
+  const counts = replies.fieldByIndex(REPLIES)
+  const best = maxIndexWords(replies, counts)
+  const index = best ? replies.find(...best) : -1
+  return {likelyServer: index >= 0 ? {address: replies.text(index), replies: counts[index]!} : null, sentModes}
+}
+
 export interface PartInput {
   path: string
   host: [number, number, number, number] | undefined
   ntpPort: number
+  vxlanPort?: number
   from: number
   to: number
 }
 
 /** Scans the records in bytes [from, to) of a capture: the worker thread's half of analyseCaptureParallel. */
 export function scanPart(input: PartInput): ScanState {
-  return new CaptureScan(input.path, input.host, input.ntpPort, undefined, {from: input.from, to: input.to}).exportState()
+  return new CaptureScan(input.path, input.host, input.ntpPort, input.vxlanPort ?? VXLAN_PORT, undefined, {from: input.from, to: input.to}).exportState()
 }
 
 export interface CaptureProbe {
@@ -309,9 +391,9 @@ export interface CaptureProbe {
 }
 
 /** Reads the first `limit` IP packets: how many are plain IPv4 and, with `findBusiest`, the address in the most of them. */
-export function probeCapture(path: string, limit: number, findBusiest: boolean): CaptureProbe {
+export function probeCapture(path: string, limit: number, findBusiest: boolean, vxlanPort = VXLAN_PORT): CaptureProbe {
   const reader = CaptureReader.open(path)
-  const decoder = new PacketDecoder()
+  const decoder = new PacketDecoder(vxlanPort)
   // Room for the ~30k addresses a probe of a busy server sees, without regrowing the table on the way.
   const table = new AddressTable(findBusiest ? limit / 2 : 16)
   // Slot fields: packets, and (for ties: a two-party capture goes to the side that sends from the
@@ -325,7 +407,7 @@ export function probeCapture(path: string, limit: number, findBusiest: boolean):
       records++
       if (!decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType)) continue
       seen++
-      if (decoder.ipVersion === 4 && !decoder.fragment) plainIpv4++
+      if (decoder.ipVersion === 4 && !decoder.fragment && decoder.encapsulation === 0) plainIpv4++
       if (!findBusiest) continue
       const src = table.indexAt(table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3))
       table.slots[table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3) + PACKETS]!++
@@ -403,12 +485,22 @@ class CaptureScan {
   private readonly udpPorts = new Float64Array(65_536 * 4)
   private readonly tcpPorts = new Float64Array(65_536 * 4)
   private readonly otherProtocols = new Map<string, TrafficTotals>()
+  /** Outbound datagrams whose first fragment was seen: key → service port (see countPort). */
+  private readonly fragmentPorts = new Map<string, number>()
+  /** Later fragments whose first fragment was not seen (before them, or within the table's bound), by protocol. */
+  private readonly unmatchedFragments = new Map<string, TrafficTotals>()
+  private attributedFragments = 0
+  /** A later part's fragments whose first fragment it did not see: matched against earlier parts on merge. */
+  private readonly fragmentOrphans: FragmentOrphan[] | undefined
 
   private readonly totals = emptyTotals()
   private readonly outbound = emptyTotals()
   private readonly inbound = emptyTotals()
   private readonly ntpOutbound = emptyTotals()
   private readonly kissCodes = new Map<number, number>()
+  private readonly encapsulations = new Map<number, number>()
+  private readonly unsynchronised = new Map<string, number>()
+  private readonly otherModes = new Map<number, TrafficTotals>()
   private ntpResponses = 0
   private ntpKods = 0
   private otherPackets = 0
@@ -432,13 +524,17 @@ class CaptureScan {
     private readonly path: string,
     private readonly host: [number, number, number, number] | undefined,
     private readonly ntpPort: number,
+    private readonly vxlanPort: number,
     onProgress?: ProgressCallback,
     range?: ByteRange,
     /** The bytes of capture whose requests this scan will hold: the whole file's when later parts merge in. */
     logForBytes?: number,
   ) {
     this.reader = CaptureReader.open(path, range)
-    if (range && range.from > this.reader.firstRecordOffset) this.orphans = []
+    if (range && range.from > this.reader.firstRecordOffset) {
+      this.orphans = []
+      this.fragmentOrphans = []
+    }
     // Size the log for a typical NTP capture to avoid regrowth.
     const bytes = range ? range.to - range.from : this.reader.fileBytes
     const expected = expectedRequests(bytes)
@@ -465,7 +561,7 @@ class CaptureScan {
 
   private scan(onProgress?: ProgressCallback): void {
     const reader = this.reader
-    const decoder = new PacketDecoder()
+    const decoder = new PacketDecoder(this.vxlanPort)
     const host = this.host ?? [-1, -1, -1, -1]
     const [h0, h1, h2, h3] = host
     const totals = this.totals
@@ -480,7 +576,7 @@ class CaptureScan {
         const taken = this.scanNative(native, io!)
         if (taken > 0) {
           lastTime = io![native.io.lastTime]!
-          if (onProgress && before >>> 16 !== totals.packets >>> 16) onProgress(reader.position, reader.fileBytes)
+          if (onProgress && before >>> 16 !== totals.packets >>> 16) onProgress(reader.progressPosition, reader.fileBytes)
         }
         // The packet it stopped at is read below, and more of them while it takes none.
         packetsBeforeNative = taken > 0 ? 0 : nativeRetry
@@ -501,12 +597,13 @@ class CaptureScan {
       } else {
         time = lastTime
       }
-      if ((totals.packets & 0xffff) === 0 && onProgress) onProgress(reader.position, reader.fileBytes)
+      if ((totals.packets & 0xffff) === 0 && onProgress) onProgress(reader.progressPosition, reader.fileBytes)
       if (!decoder.decode(reader.data, reader.offset, caplen, origlen, reader.linkType)) {
         this.nonIpPackets++
         continue
       }
       const ipBytes = decoder.ipBytes
+      if (decoder.encapsulation !== 0) this.countEncapsulation(decoder.encapsulation)
       totals.billableBytes += ipBytes
       if (decoder.ipVersion === 4) this.ipv4Packets++
       else this.ipv6Packets++
@@ -560,6 +657,7 @@ class CaptureScan {
       io[layout.hostIndex] = this.hostIndex
     }
     io[layout.ntpPort] = this.ntpPort
+    io[layout.vxlanPort] = this.vxlanPort
     io[layout.keepOrphans] = this.orphans ? 1 : 0
     return io
   }
@@ -611,24 +709,59 @@ class CaptureScan {
     return records
   }
 
+  /** Packets seen through each encapsulation (ENCAPSULATION bits; a packet may count under several). */
+  private countEncapsulation(bits: number): void {
+    for (let bit = 1; bit <= bits; bit <<= 1) if (bits & bit) this.encapsulations.set(bit, (this.encapsulations.get(bit) ?? 0) + 1)
+  }
+
   private countAddress(slot: number): void {
     this.table.slots[slot + R_PACKETS]!++
   }
 
+  /**
+   * An outbound packet into the port table, under the port of the service it belongs to (servicePort).
+   * A first fragment names its datagram for the later ones, kept by (destination, protocol, id) — the
+   * source is the host — in a bounded table; a later fragment with no first one before it is counted apart.
+   */
   private countPort(decoder: PacketDecoder, caplen: number, origlen: number, ipBytes: number): void {
     const protocol = decoder.protocol
     if ((protocol === UDP || protocol === IP_PROTOCOL.tcp) && decoder.srcPort >= 0) {
-      const table = protocol === UDP ? this.udpPorts : this.tcpPorts
-      const at = Math.min(decoder.srcPort, decoder.dstPort) * 4
-      table[at]!++
-      table[at + 1]! += origlen
-      table[at + 2]! += caplen
-      table[at + 3]! += ipBytes
+      const port = servicePort(decoder.srcPort, decoder.dstPort)
+      if (decoder.fragment) this.rememberFragment(decoder, protocol, port)
+      addPortTotals(protocol === UDP ? this.udpPorts : this.tcpPorts, port, caplen, origlen, ipBytes)
+      return
+    }
+    if (decoder.laterFragment && (protocol === UDP || protocol === IP_PROTOCOL.tcp)) {
+      const key = fragmentKey(decoder, protocol)
+      const port = this.fragmentPorts.get(key)
+      if (port !== undefined) {
+        this.attributedFragments++
+        addPortTotals(protocol === UDP ? this.udpPorts : this.tcpPorts, port, caplen, origlen, ipBytes)
+      } else if (this.fragmentOrphans) {
+        // Its first fragment may be in an earlier part of a split scan: the merge looks.
+        this.fragmentOrphans.push({caplen, ipBytes, key, origlen, protocol})
+      } else {
+        this.countUnmatchedFragment(protocol, caplen, origlen, ipBytes)
+      }
       return
     }
     const name = protocolName(protocol)
     let totals = this.otherProtocols.get(name)
     if (!totals) this.otherProtocols.set(name, (totals = emptyTotals()))
+    addTotals(totals, caplen, origlen, ipBytes)
+  }
+
+  private rememberFragment(decoder: PacketDecoder, protocol: number, port: number): void {
+    const ports = this.fragmentPorts
+    const key = fragmentKey(decoder, protocol)
+    if (!ports.has(key) && ports.size >= FRAGMENT_DATAGRAMS) ports.delete(ports.keys().next().value!)
+    ports.set(key, port)
+  }
+
+  private countUnmatchedFragment(protocol: number, caplen: number, origlen: number, ipBytes: number): void {
+    const name = protocolName(protocol)
+    let totals = this.unmatchedFragments.get(name)
+    if (!totals) this.unmatchedFragments.set(name, (totals = emptyTotals()))
     addTotals(totals, caplen, origlen, ipBytes)
   }
 
@@ -682,27 +815,48 @@ class CaptureScan {
     records[record + R_PENDING] = row + 1
   }
 
-  /** A packet from the host's NTP port: a reply, matched to the request it answers. */
+  /**
+   * A packet from the host's NTP port: a reply (mode 4, or 2 from a peer), matched to the request it
+   * answers. Control (6) and private (7) replies are matched too but counted apart; modes 0 and 5
+   * answer nothing. Mode 1/3 from port 123 are the host's own queries (as a client or peer).
+   */
   private ntpReply(decoder: PacketDecoder, data: Uint8Array, remote: number, caplen: number, origlen: number): void {
     const length = decoder.payloadLength
     const at = decoder.payloadOffset
     const mode = length > 0 ? modeOf(data[at]!) : 0
-    // Mode 1/3 from port 123 are the host's own queries (as a client or peer), not replies.
     if (mode === MODE_CLIENT || mode === MODE_SYMMETRIC_ACTIVE) return
+    const isReply = mode === MODE_SERVER || mode === MODE_SYMMETRIC_PASSIVE
+    const key = length >= HEADER_BYTES ? timestampKey(data, at + ORIGIN_AT) : 0
+    if (!isReply) {
+      let totals = this.otherModes.get(mode)
+      if (!totals) this.otherModes.set(mode, (totals = emptyTotals()))
+      addTotals(totals, caplen, origlen, decoder.ipBytes)
+      if (mode !== MODE_CONTROL && mode !== MODE_PRIVATE) return
+      const steps = this.matchReply(this.clientRecord(remote), decoder.dstPort, key, false, decoder.ipBytes, 0)
+      if (steps >= 0 && this.orphans) this.orphans.push(this.table.indexAt(remote), decoder.dstPort, key, 0, decoder.ipBytes, steps)
+      return
+    }
     const record = this.clientRecord(remote)
     const records = this.table.slots
     this.ntpResponses++
     records[record + R_RESPONSES]!++
     this.table.slotDoubles[record / 2 + R_BILLABLE_BYTES_F64]! += decoder.ipBytes
     addTotals(this.ntpOutbound, caplen, origlen, decoder.ipBytes)
-    const isKod = mode === MODE_SERVER && length >= HEADER_BYTES && data[at + STRATUM_AT] === 0
-    if (isKod) {
-      this.ntpKods++
-      this.clientKods[records[record + R_CLIENT]! - 1]!++
-      const code = readWord(data, at + REFERENCE_ID_AT)
-      this.kissCodes.set(code, (this.kissCodes.get(code) ?? 0) + 1)
+    let isKod = false
+    if (length >= HEADER_BYTES) {
+      const refid = readWord(data, at + REFERENCE_ID_AT)
+      const meaning = replyMeaningOf(data[at]! >> 6, data[at + STRATUM_AT]!, refid)
+      if (meaning.kind === 'kiss') {
+        isKod = true
+        this.ntpKods++
+        this.clientKods[records[record + R_CLIENT]! - 1]!++
+        this.kissCodes.set(refid, (this.kissCodes.get(refid) ?? 0) + 1)
+      } else if (meaning.kind === 'unsynchronised') {
+        const stratum = data[at + STRATUM_AT]!
+        const why = meaning.code ?? (stratum === 0 ? 'no kiss code' : stratum >= 16 ? 'stratum 16' : 'LI 3')
+        this.unsynchronised.set(why, (this.unsynchronised.get(why) ?? 0) + 1)
+      }
     }
-    const key = length >= HEADER_BYTES ? timestampKey(data, at + ORIGIN_AT) : 0
     const steps = this.matchReply(record, decoder.dstPort, key, isKod, decoder.ipBytes, 0)
     if (steps >= 0 && this.orphans) this.orphans.push(this.table.indexAt(remote), decoder.dstPort, key, isKod ? 1 : 0, decoder.ipBytes, steps)
   }
@@ -754,10 +908,16 @@ class CaptureScan {
       counts: [this.ntpResponses, this.ntpKods, this.otherPackets, this.ipv4Packets, this.ipv6Packets, this.nonIpPackets, this.fragments, this.snappedPackets],
       firstPacketSec: this.firstPacketSec,
       kissCodes: [...this.kissCodes],
+      encapsulations: [...this.encapsulations],
+      otherModes: [...this.otherModes],
+      unsynchronised: [...this.unsynchronised],
       lastPacketSec: this.lastPacketSec,
       linkTypes: this.reader.linkTypes,
       orphans: Float64Array.from(this.orphans ?? []),
       otherProtocols: [...this.otherProtocols],
+      unmatchedFragments: [...this.unmatchedFragments],
+      fragmentOrphans: this.fragmentOrphans ?? [],
+      attributedFragments: this.attributedFragments,
       records: new Float64Array(this.table.slotsByIndex().buffer),
       requestCount: n,
       requests: {
@@ -826,12 +986,26 @@ class CaptureScan {
       const mine = this.otherProtocols.get(name) ?? emptyTotals()
       this.otherProtocols.set(name, sumTotals(mine, totals))
     }
+    for (const [name, totals] of part.unmatchedFragments) this.unmatchedFragments.set(name, sumTotals(this.unmatchedFragments.get(name) ?? emptyTotals(), totals))
+    this.attributedFragments += part.attributedFragments
+    for (const orphan of part.fragmentOrphans) {
+      const port = this.fragmentPorts.get(orphan.key)
+      if (port === undefined) {
+        this.countUnmatchedFragment(orphan.protocol, orphan.caplen, orphan.origlen, orphan.ipBytes)
+        continue
+      }
+      this.attributedFragments++
+      addPortTotals(orphan.protocol === UDP ? this.udpPorts : this.tcpPorts, port, orphan.caplen, orphan.origlen, orphan.ipBytes)
+    }
     const [totals, outbound, inbound, ntpOutbound] = part.totals as [TrafficTotals, TrafficTotals, TrafficTotals, TrafficTotals]
     Object.assign(this.totals, sumTotals(this.totals, totals))
     Object.assign(this.outbound, sumTotals(this.outbound, outbound))
     Object.assign(this.inbound, sumTotals(this.inbound, inbound))
     Object.assign(this.ntpOutbound, sumTotals(this.ntpOutbound, ntpOutbound))
     for (const [code, count] of part.kissCodes) this.kissCodes.set(code, (this.kissCodes.get(code) ?? 0) + count)
+    for (const [bit, count] of part.encapsulations) this.encapsulations.set(bit, (this.encapsulations.get(bit) ?? 0) + count)
+    for (const [why, count] of part.unsynchronised) this.unsynchronised.set(why, (this.unsynchronised.get(why) ?? 0) + count)
+    for (const [mode, totals] of part.otherModes) this.otherModes.set(mode, sumTotals(this.otherModes.get(mode) ?? emptyTotals(), totals))
     const [responses, kods, other, v4, v6, nonIp, fragments, snapped] = part.counts as number[]
     this.ntpResponses += responses!
     this.ntpKods += kods!
@@ -898,7 +1072,7 @@ class CaptureScan {
     for (let i = 0; i < this.requestCount; i++) if (this.reply[i] === 0) unanswered++
     const kissCodes: Record<string, number> = {}
     for (const [code, count] of this.kissCodes) {
-      const text = kissCodeOfWord(code)
+      const text = kissCodeOfWord(code) ?? 'no kiss code'
       kissCodes[text] = (kissCodes[text] ?? 0) + count
     }
     const count = this.requestCount
@@ -911,8 +1085,12 @@ class CaptureScan {
       file: this.path,
       fileBytes: reader.fileBytes,
       firstSec: hasTime ? this.firstPacketSec : Number.NaN,
+      compression: reader.compression,
+      encapsulations: Object.fromEntries([...this.encapsulations].sort((a, b) => a[0] - b[0]).map(([bit, n]) => [ENCAPSULATION_NAMES[bit]!, n])),
       format: reader.format,
       fragments: this.fragments,
+      fragmentsAttributed: this.attributedFragments,
+      fragmentsUnmatched: [...this.unmatchedFragments.values()].reduce((sum, t) => sum + t.packets, 0),
       host: this.host && this.hostIndex >= 0 ? {address: this.table.text(this.hostIndex), detected, packets: slots[this.table.slotOf(this.hostIndex) + R_PACKETS]!} : undefined,
       inbound: this.inbound,
       ipv4Packets: this.ipv4Packets,
@@ -930,6 +1108,8 @@ class CaptureScan {
         },
         kissCodes,
         kods: this.ntpKods,
+        otherModes: Object.fromEntries([...this.otherModes].sort((a, b) => a[0] - b[0]).map(([mode, totals]) => [String(mode), totals])),
+        unsynchronised: Object.fromEntries(this.unsynchronised),
         log: {
           client: this.client.subarray(0, count),
           clients: new AddressWordsList(this.table.wordsOf(this.clientAddresses.subarray(0, n))),
@@ -967,8 +1147,48 @@ class CaptureScan {
       }
     }
     for (const [protocol, totals] of this.otherProtocols) rows.push({...totals, port: null, protocol})
+    for (const [protocol, totals] of this.unmatchedFragments) rows.push({...totals, port: null, protocol: `${protocol} fragments`})
     return rows.sort((a, b) => b.bytes - a.bytes || a.protocol.localeCompare(b.protocol) || (a.port ?? -1) - (b.port ?? -1))
   }
+}
+
+/** One outbound datagram's later fragments, held by a later part of a split scan until the merge. */
+interface FragmentOrphan {
+  key: string
+  protocol: number
+  caplen: number
+  origlen: number
+  ipBytes: number
+}
+
+/** Datagrams whose first fragment's port is remembered: ~64k keys, a few MB at most. */
+const FRAGMENT_DATAGRAMS = 1 << 16
+
+/** A datagram's reassembly key without the source (always the host here): destination, protocol, id. */
+function fragmentKey(decoder: PacketDecoder, protocol: number): string {
+  return `${decoder.dst0},${decoder.dst1},${decoder.dst2},${decoder.dst3},${protocol},${decoder.fragmentId}`
+}
+
+/**
+ * The port that names a flow's traffic: the service's. A well-known port (below 1024) names it over a
+ * registered one, and a registered one over an ephemeral one (32768 and up, where Linux and Windows
+ * pick client ports); between two of a kind, the host's own port (the source of what it sends) —
+ * so a DNS reply reflected to a victim's port 22 is DNS (53), not "22". native/scan.c mirrors this.
+ */
+export function servicePort(hostPort: number, remotePort: number): number {
+  return portRank(remotePort) < portRank(hostPort) ? remotePort : hostPort
+}
+
+function portRank(port: number): number {
+  return port < 1024 ? 0 : port < 32_768 ? 1 : 2
+}
+
+function addPortTotals(table: Float64Array, port: number, caplen: number, origlen: number, ipBytes: number): void {
+  const at = port * 4
+  table[at]!++
+  table[at + 1]! += origlen
+  table[at + 2]! += caplen
+  table[at + 3]! += ipBytes
 }
 
 function sumTotals(a: TrafficTotals, b: TrafficTotals): TrafficTotals {

@@ -51,6 +51,8 @@ export interface NativeIoLayout {
   otherPackets: number
   ipv4Packets: number
   snappedPackets: number
+  /** Input: the VXLAN port besides 4789 (--vxlan-port). */
+  vxlanPort: number
   /** The io array's length. */
   size: number
 }

@@ -1,7 +1,10 @@
 import {closeSync, fstatSync, openSync, readSync} from 'node:fs'
 
+import {Gunzip} from 'fflate'
+import {Decompress as ZstdDecompress} from 'fzstd'
+
 import {BillwatchError} from '../errors.js'
-import {unopenableFile} from '../util/files.js'
+import {checkInputFile, unopenableFile} from '../util/files.js'
 
 /**
  * A streaming reader for pcap (µs and ns, either byte order) and pcapng (several sections,
@@ -12,6 +15,97 @@ import {unopenableFile} from '../util/files.js'
  */
 
 export type CaptureFormat = 'pcap' | 'pcapng'
+
+/** How the capture file is compressed (tcpdump -z gzip, or a .pcap.gz / .pcapng.zst someone sent). */
+export type CaptureCompression = 'none' | 'gzip' | 'zstd'
+
+/** The compression a file's first bytes announce: gzip 1f 8b, zstd 28 b5 2f fd. */
+export function compressionOf(head: Uint8Array): CaptureCompression {
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip'
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd'
+  return 'none'
+}
+
+/** The compression of the file at `path`, from its first bytes ('none' when it cannot be read: open() reports that). */
+export function fileCompression(path: string): CaptureCompression {
+  let fd: number | undefined
+  try {
+    fd = openSync(path, 'r')
+    const head = Buffer.alloc(4)
+    readSync(fd, head, 0, 4, 0)
+    return compressionOf(head)
+  } catch {
+    return 'none'
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
+}
+
+/** Compressed bytes read from the file per step of a decompressing read. */
+const COMPRESSED_CHUNK_BYTES = 256 * 1024
+
+/**
+ * A compressed file read as a stream of its decompressed bytes, in order (fflate's and fzstd's
+ * streaming decompressors: constant memory, whatever the file's size).
+ */
+class DecompressedSource {
+  /** Decompressed chunks not yet handed out, and how far into the first one. */
+  private readonly queue: Uint8Array[] = []
+  private head = 0
+  /** Compressed bytes read so far. */
+  compressedRead = 0
+  private finished = false
+  private readonly stream: {push(chunk: Uint8Array, final?: boolean): unknown}
+
+  constructor(
+    private readonly fd: number,
+    private readonly fileBytes: number,
+    readonly compression: 'gzip' | 'zstd',
+    private readonly path: string,
+  ) {
+    const take = (chunk: Uint8Array) => chunk.length > 0 && this.queue.push(chunk)
+    this.stream = compression === 'gzip' ? new Gunzip(take) : new ZstdDecompress(take)
+  }
+
+  /** Fills target[at, at + length) as far as the stream goes; returns the bytes written (0 at its end). */
+  read(target: Uint8Array, at: number, length: number): number {
+    let written = 0
+    while (written < length) {
+      const chunk = this.queue[0]
+      if (!chunk) {
+        if (this.finished) break
+        this.pull()
+        continue
+      }
+      const n = Math.min(length - written, chunk.length - this.head)
+      target.set(chunk.subarray(this.head, this.head + n), at + written)
+      written += n
+      this.head += n
+      if (this.head === chunk.length) {
+        this.queue.shift()
+        this.head = 0
+      }
+    }
+    return written
+  }
+
+  private pull(): void {
+    const compressed = Buffer.allocUnsafe(Math.min(COMPRESSED_CHUNK_BYTES, Math.max(0, this.fileBytes - this.compressedRead)))
+    const read = compressed.length > 0 ? readSync(this.fd, compressed, 0, compressed.length, this.compressedRead) : 0
+    this.compressedRead += read
+    const final = this.compressedRead >= this.fileBytes || read === 0
+    try {
+      this.stream.push(compressed.subarray(0, read), final)
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String(error)
+      throw new BillwatchError('E_PCAP', `the ${this.compression} stream is damaged or cut near compressed byte ${this.compressedRead} (${detail})`, {
+        expected: `a whole ${this.compression}-compressed pcap or pcapng file`,
+        file: this.path,
+      })
+    }
+    if (final) this.finished = true
+  }
+}
 
 /** How the capture ended when it did not end on a record boundary. */
 export interface Truncation {
@@ -76,6 +170,8 @@ export class CaptureReader {
   linkType = 0
 
   readonly format: CaptureFormat
+  readonly compression: CaptureCompression
+  /** The file's size on disk (compressed, for a compressed capture). */
   readonly fileBytes: number
   /** pcap: the header's snaplen; pcapng: the largest IDB snaplen. */
   snaplen = 0
@@ -111,16 +207,22 @@ export class CaptureReader {
 
   /** File offset where reading stops (a record boundary, or the end of the file). */
   private limit: number
+  /** A compressed file's decompressed bytes; offsets and `position` then count decompressed bytes. */
+  private readonly source: DecompressedSource | undefined
 
   private constructor(
     readonly path: string,
     fd: number,
     fileBytes: number,
     range?: ByteRange,
+    compression: CaptureCompression = 'none',
   ) {
     this.fd = fd
     this.fileBytes = fileBytes
-    this.limit = fileBytes
+    this.source = compression === 'none' ? undefined : new DecompressedSource(fd, fileBytes, compression, path)
+    this.compression = compression
+    // The decompressed size is known only at the end.
+    this.limit = this.source ? Number.POSITIVE_INFINITY : fileBytes
     this.buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(4096, fileBytes)))
     this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength)
     this.data = this.buffer
@@ -145,6 +247,8 @@ export class CaptureReader {
    * reads just the records in [from, to): parts of one file scanned side by side.
    */
   static open(path: string, range?: ByteRange): CaptureReader {
+    // A pipe, device or directory is refused before the open (a FIFO's open would wait for a writer).
+    checkInputFile(path, {expected: CAPTURE_EXPECTED})
     let fd: number
     try {
       fd = openSync(path, 'r')
@@ -163,16 +267,25 @@ export class CaptureReader {
       throw new BillwatchError('E_EMPTY', 'the capture file is empty', {expected: CAPTURE_EXPECTED, file: path})
     }
     try {
-      return new CaptureReader(path, fd, size, range)
+      const head = Buffer.alloc(4)
+      readSync(fd, head, 0, 4, 0)
+      const compression = compressionOf(head)
+      if (compression !== 'none' && range) throw new BillwatchError('E_INTERNAL', 'a compressed capture is read in one pass, not in parts')
+      return new CaptureReader(path, fd, size, range, compression)
     } catch (error) {
       closeSync(fd)
       throw error
     }
   }
 
-  /** Bytes of the file consumed so far (for progress). */
+  /** Bytes of the capture consumed so far (decompressed bytes for a compressed file). */
   get position(): number {
     return this.bufferFileOffset + this.start
+  }
+
+  /** Bytes of the file on disk consumed so far, for progress against `fileBytes`. */
+  get progressPosition(): number {
+    return this.source ? this.source.compressedRead : this.position
   }
 
   close(): void {
@@ -376,8 +489,8 @@ export class CaptureReader {
     }
     const known = pcapMagic[magic]
     if (!known) {
-      const hint = magic === 0x0008_8b1f || (magic & 0xffff) === 0x8b1f ? ' (gzip-compressed? decompress it first)' : ''
-      this.badHeader(`unknown magic number 0x${magic.toString(16).padStart(8, '0')}${hint}`, 'a pcap (a1b2c3d4 / a1b23c4d) or pcapng (0a0d0d0a) file')
+      const inside = this.source ? ` inside the ${this.source.compression} stream` : ''
+      this.badHeader(`unknown magic number 0x${magic.toString(16).padStart(8, '0')}${inside}`, 'a pcap (a1b2c3d4 / a1b23c4d) or pcapng (0a0d0d0a) file, plain or gzip/zstd-compressed')
     }
     if (available < 24) this.badHeader(`the pcap file header is cut after ${available} of 24 bytes`, 'a 24-byte pcap header')
     this.littleEndian = known[0]
@@ -414,7 +527,7 @@ export class CaptureReader {
     this.start = 0
     while (this.end < this.buffer.length) {
       const room = Math.min(this.buffer.length - this.end, this.limit - (this.bufferFileOffset + this.end))
-      const read = room > 0 ? readSync(this.fd, this.buffer, this.end, room, this.bufferFileOffset + this.end) : 0
+      const read = room <= 0 ? 0 : this.source ? this.source.read(this.buffer, this.end, room) : readSync(this.fd, this.buffer, this.end, room, this.bufferFileOffset + this.end)
       if (read === 0) {
         this.eof = true
         break

@@ -1,18 +1,25 @@
-import {formatBytes, formatCount, formatCountOf, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {formatBytes, formatCount, formatCountOf, formatFixed, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
 import type {PcapReport} from './report.js'
+
+const MODE_NAMES: Record<string, string> = {0: 'reserved', 5: 'broadcast', 6: 'control, ntpq', 7: 'private, ntpdc'}
 
 /** The human form of `billwatch pcap` (the --json form is the report object itself). */
 export function renderPcapReport(report: PcapReport): string {
   const out: string[] = []
   const span = report.start ? `${report.start} .. ${report.end} (${formatCount(Math.round(report.durationSec))} s)` : 'no timestamps'
-  out.push(`${report.file}: ${report.format}, ${report.linkTypes.join(', ') || 'no interfaces'}, ${span}`)
+  out.push(`${report.file}: ${report.format}${report.compression && report.compression !== 'none' ? ` (${report.compression})` : ''}, ${report.linkTypes.join(', ') || 'no interfaces'}, ${span}`)
+  for (const warning of report.warnings) out.push(`warning (${warning.code}): ${warning.message}`)
+  const tunnels = Object.entries(report.encapsulations ?? {})
+  if (tunnels.length > 0) {
+    out.push(`encapsulated: ${tunnels.map(([name, n]) => `${formatCountOf(n, 'packet')} in ${name}`).join(', ')}; the figures below are the inner packets' (a mirrored copy bills as the packet it copies)`)
+  }
   if (report.truncated) {
     out.push(`warning: the last record (#${report.truncated.record}, byte ${report.truncated.offset}) is cut: ${report.truncated.available} of ${report.truncated.needed} bytes; it is not counted`)
   }
   out.push(
     `packets ${formatCount(report.packets)}; bytes on the wire ${formatCount(report.bytes)}, captured (pcap_len) ${formatCount(report.capturedBytes)}, billable IP ${formatCount(report.billableBytes)}` +
-      (report.fragments > 0 ? `; ${formatCount(report.fragments)} IP fragments` : '') +
+      (report.fragments > 0 ? `; ${formatCount(report.fragments)} IP fragments (${formatCount(report.fragmentsAttributed)} later fragments billed to their datagram's port, ${formatCount(report.fragmentsUnmatched)} without their first fragment)` : '') +
       (report.nonIpPackets > 0 ? `; ${formatCount(report.nonIpPackets)} non-IP` : ''),
   )
   if (!report.host) {
@@ -24,8 +31,8 @@ export function renderPcapReport(report: PcapReport): string {
     renderTable(
       ['direction', 'packets', 'wire bytes', 'billable bytes', 'kbit/s'],
       [
-        ['outbound', formatCount(report.outbound.packets), formatCount(report.outbound.bytes), formatCount(report.outbound.billableBytes), report.outbound.kbitPerSec.toFixed(1)],
-        ['inbound', formatCount(report.inbound.packets), formatCount(report.inbound.bytes), formatCount(report.inbound.billableBytes), report.inbound.kbitPerSec.toFixed(1)],
+        ['outbound', formatCount(report.outbound.packets), formatCount(report.outbound.bytes), formatCount(report.outbound.billableBytes), formatFixed(report.outbound.kbitPerSec, 1)],
+        ['inbound', formatCount(report.inbound.packets), formatCount(report.inbound.bytes), formatCount(report.inbound.billableBytes), formatFixed(report.inbound.kbitPerSec, 1)],
       ],
       ['left', 'right', 'right', 'right', 'right'],
     ),
@@ -37,13 +44,17 @@ export function renderPcapReport(report: PcapReport): string {
       ['left', 'right', 'right', 'right', 'right', 'right'],
     ),
     '',
-    `cost at this rate (${report.cost.pricing}): outbound ${formatBytes(report.cost.outbound.gbPerMonth * 2 ** 30)}/month = ${formatUsd(report.cost.outbound.monthlyUsd)}/month, ${formatUsd(report.cost.outbound.yearlyUsd)}/year; NTP alone ${formatUsd(report.cost.ntp.yearlyUsd)}/year`,
+    `cost at this rate (${report.cost.pricing}): outbound ${report.cost.outbound.gbPerMonth === null ? 'withheld' : formatBytes(report.cost.outbound.gbPerMonth * 2 ** 30)}/month = ${formatUsd(report.cost.outbound.monthlyUsd)}/month, ${formatUsd(report.cost.outbound.yearlyUsd)}/year; NTP alone ${formatUsd(report.cost.ntp.yearlyUsd)}/year`,
   )
   const ntp = report.ntp
   out.push(
     '',
     `NTP (port ${ntp.port}): ${formatCountOf(ntp.requests, 'request')}, ${formatCountOf(ntp.responses, 'reply', 'replies')} (${formatShare(ntp.shareOfOutbound)} of outbound bytes), ` +
       `${formatCount(ntp.unanswered)} unanswered, ${formatCountOf(ntp.kods, 'KoD')}${ntp.kods > 0 ? ` (${Object.entries(ntp.kissCodes).map(([code, n]) => `${code} ${formatCount(n)}`).join(', ')})` : ''}`,
+    ...(Object.keys(ntp.unsynchronised).length > 0
+      ? [`${formatCountOf(Object.values(ntp.unsynchronised).reduce((a, b) => a + b, 0), 'reply', 'replies')} came from an unsynchronised server that still answers (${Object.entries(ntp.unsynchronised).map(([why, n]) => `${why} ${formatCount(n)}`).join(', ')}): served, and billed, though not a usable time`]
+      : []),
+    ...Object.entries(ntp.otherModes).map(([mode, t]) => `mode ${mode} (${MODE_NAMES[mode] ?? 'unknown'}) packets from port ${ntp.port}, not counted as replies: ${formatCount(t.packets)}, ${formatCount(t.billableBytes)} billable bytes`),
     `unique clients ${formatCount(ntp.uniqueClients)} (${formatCount(ntp.requestingClients)} sent requests, ${formatCount(ntp.answeredClients)} got replies)`,
   )
   if (ntp.topTalkers.length > 0) {
@@ -55,7 +66,7 @@ export function renderPcapReport(report: PcapReport): string {
         ntp.topTalkers.map((t) => [
           t.address,
           formatCount(t.requests),
-          t.qps.toFixed(2),
+          formatFixed(t.qps, 2),
           t.medianIntervalSec === null ? '-' : `${t.medianIntervalSec.toFixed(2)} s`,
           formatCount(t.sourcePorts),
           t.versions.join(','),
@@ -107,7 +118,8 @@ export function renderPcapReport(report: PcapReport): string {
   if (ntp.rateLimiting) {
     out.push(
       '',
-      `rate limiting replayed on this capture (${ntp.rateLimiting.assumptions[0] ?? ''})`,
+      `rate limiting replayed on this capture (${ntp.rateLimiting.assumptions[0] ?? ''})` +
+        (ntp.rateLimiting.baseline.unanswered > 0 ? `; ${formatCountOf(ntp.rateLimiting.baseline.unanswered, 'request')} the server left unanswered stay unanswered in every replay` : ''),
       renderTable(
         ['setting', 'answered', 'KoD', 'dropped', 'egress saved', 'saved per year', 'NATs blacked out'],
         ntp.rateLimiting.results.map((r) => [r.setting, formatCount(r.answered), formatCount(r.kods), formatCount(r.dropped), formatShare(r.savedShare), formatUsd(r.savedAnnualUsd), formatCount(r.blackedOutNats.length)]),

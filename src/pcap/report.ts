@@ -24,15 +24,21 @@ export interface ReportOptions {
 }
 
 export interface DirectionReport extends TrafficTotals {
-  /** Wire bits per second over the capture span, /1000 (the seed's "738 kbits/sec"). */
-  kbitPerSec: number
-  billableKbitPerSec: number
+  /** Wire bits per second over the capture span, /1000 (the NTP pool server incident's "738 kbits/sec"); null when the capture cannot support a rate (see `warnings`). */
+  kbitPerSec: null | number
+  billableKbitPerSec: null | number
+}
+
+/** Something the reader of the figures must know first: `thin-capture`, `short-capture`. */
+export interface CaptureWarning {
+  code: string
+  message: string
 }
 
 export interface PortReport extends TrafficTotals {
   protocol: string
   port: null | number
-  /** Share of outbound wire bytes (the seed's "NTP is 99.6% of outbound"). */
+  /** Share of outbound wire bytes (the NTP pool server incident's "NTP is 99.6% of outbound"). */
   share: number
   billableShare: number
 }
@@ -41,8 +47,8 @@ export interface TalkerReport {
   address: string
   requests: number
   responses: number
-  /** Requests per second over the whole capture span. */
-  qps: number
+  /** Requests per second over the whole capture span (null: see `warnings`). */
+  qps: null | number
   medianIntervalSec: null | number
   sourcePorts: number
   versions: number[]
@@ -63,8 +69,8 @@ export interface ThresholdRow {
   blockedClients: number
   /** Share of outbound NTP bytes the block removes. */
   bandwidthCutShare: number
-  /** USD per year for the NTP egress that remains, at the capture's rate. */
-  annualCost: number
+  /** USD per year for the NTP egress that remains, at the capture's rate (null: see `warnings`). */
+  annualCost: null | number
 }
 
 export interface CumulativePoint {
@@ -75,10 +81,18 @@ export interface CumulativePoint {
   trafficShare: number
 }
 
+/** A rate and what it costs; every figure null when the capture cannot support a rate. */
+export interface RateCost {
+  bytesPerSec: null | number
+  gbPerMonth: null | number
+  monthlyUsd: null | number
+  yearlyUsd: null | number
+}
+
 export interface CostReport {
   pricing: string
-  outbound: {bytesPerSec: number; gbPerMonth: number; monthlyUsd: number; yearlyUsd: number}
-  ntp: {bytesPerSec: number; gbPerMonth: number; monthlyUsd: number; yearlyUsd: number}
+  outbound: RateCost
+  ntp: RateCost
 }
 
 export interface NtpReport {
@@ -86,8 +100,13 @@ export interface NtpReport {
   requests: number
   responses: number
   unanswered: number
+  /** Kiss-o'-Death replies: a kiss code other than INIT/STEP in a stratum-0 reply (RFC 5905 §7.4). */
   kods: number
   kissCodes: Record<string, number>
+  /** Replies (in `responses`) from a server that answers unsynchronised, by why: INIT, STEP, 'LI 3', 'stratum 16', 'no kiss code'. */
+  unsynchronised: Record<string, number>
+  /** Packets from the NTP port that answer no time request, by mode (0, 5 broadcast, 6 control, 7 private). */
+  otherModes: Record<string, TrafficTotals>
   /** Distinct addresses that sent requests to, or got replies from, the server. */
   uniqueClients: number
   requestingClients: number
@@ -130,8 +149,14 @@ export interface ControlReport {
 }
 
 export interface PcapReport extends CaptureCounts {
+  /** First key of `pcap --json`: what limits the figures below (empty when nothing does). */
+  warnings: CaptureWarning[]
   file: string
   format: string
+  /** 'none', 'gzip' or 'zstd': how the file was compressed (read as a stream). */
+  compression: string
+  /** Packets seen inside each tunnel or tag (VXLAN, Geneve, GRE, ERSPAN, VN-Tag, MPLS); all figures are the inner packets'. */
+  encapsulations: Record<string, number>
   fileBytes: number
   linkTypes: string[]
   start: null | string
@@ -147,7 +172,7 @@ export interface PcapReport extends CaptureCounts {
   control?: ControlReport
 }
 
-/** Cut shares the economics table always lists (the seed's rows). */
+/** Cut shares the economics table always lists (the rows of the NTP pool server incident's table). */
 export const STANDARD_CUTS = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
 
 export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = {}): PcapReport {
@@ -160,7 +185,7 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
 /**
  * buildReport with the rate-limiter replays in a worker thread, started before the log is grouped so
  * it has loaded by then, and run beside the behaviour analysis (fleets included: the two sides then
- * take about the same time on a seed-size capture). The result is buildReport's.
+ * take about the same time on a capture the size of the NTP pool server incident's). The result is buildReport's.
  */
 export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
   const replay = wantsReplay(analysis, options)
@@ -183,9 +208,70 @@ function wantsBehaviour(analysis: CaptureAnalysis, options: ReportOptions): bool
   return options.behaviour !== false && analysis.ntp.requests > 0
 }
 
-/** The replay extrapolates a rate, so it needs a capture with a duration. */
+/** The replay extrapolates a rate, so it needs a capture that supports one. */
 function wantsReplay(analysis: CaptureAnalysis, options: ReportOptions): boolean {
-  return wantsBehaviour(analysis, options) && options.replay !== false && analysis.durationSec > 0
+  return wantsBehaviour(analysis, options) && options.replay !== false && supportsRates(analysis)
+}
+
+/**
+ * The rule for a rate: at least MIN_RATE_SECONDS of capture and MIN_RATE_PACKETS of the host's packets
+ * (a Poisson count of 30 is known to ±36% at 95%; fewer, and a figure misleads more than it tells).
+ * Below it, rates and monthly/yearly figures are withheld (null). A capture shorter than a minute is
+ * flagged with the length that would give ±10% at 95%: about PACKETS_FOR_TEN_PERCENT packets ((1.96/0.1)²).
+ */
+export const RATE_RULE = {minSeconds: 10, minPackets: 30, shortSeconds: 60, packetsForTenPercent: 385} as const
+
+function hostPackets(analysis: CaptureAnalysis): number {
+  return analysis.host ? analysis.outbound.packets + analysis.inbound.packets : analysis.packets
+}
+
+export function supportsRates(analysis: CaptureAnalysis): boolean {
+  return analysis.durationSec >= RATE_RULE.minSeconds && hostPackets(analysis) >= RATE_RULE.minPackets
+}
+
+/** The warnings that head the report: a capture too thin for rates, or shorter than a minute. */
+export function captureWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
+  return [...rateWarnings(analysis), ...hostWarnings(analysis)]
+}
+
+const MODE_ROLES: Record<string, string> = {1: 'symmetric active (a peer)', 2: 'symmetric passive (a peer)', 3: 'client'}
+
+/** The detected host is an NTP client or peer, not the server: say so, and name the likely server for --host. */
+function hostWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
+  const role = analysis.hostRole
+  if (!role || !analysis.host) return []
+  const modes = Object.entries(role.sentModes).map(([mode, n]) => `${n} mode ${mode} (${MODE_ROLES[mode]})`).join(', ')
+  const server = role.likelyServer
+  return [{
+    code: 'host-not-ntp-server',
+    message: `the detected host ${analysis.host.address} (the busiest address) answers no NTP but sends it — ${modes} packets: it is an NTP client or peer here, not the server, so the NTP figures below are empty` +
+      (server ? `; the address that answers most (${server.replies} mode 4 replies) is ${server.address}: pass --host ${server.address}` : '; no address in the capture answers NTP (mode 4)'),
+  }]
+}
+
+function rateWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
+  const seconds = analysis.durationSec
+  const packets = hostPackets(analysis)
+  const span = `${formatSeconds(seconds)} with ${packets} of the host's packets`
+  const tenPercent = RATE_RULE.packetsForTenPercent
+  if (!supportsRates(analysis)) {
+    return [{
+      code: 'thin-capture',
+      message: `the capture spans ${span}: too little for a rate (billwatch needs at least ${RATE_RULE.minSeconds} s and ${RATE_RULE.minPackets} packets), so rates, monthly and yearly figures and the rate-limit replay are withheld; capture at least a minute and ${tenPercent} packets for a rate within ±10%`,
+    }]
+  }
+  if (seconds < RATE_RULE.shortSeconds) {
+    const needed = Math.ceil(Math.max(RATE_RULE.shortSeconds, (tenPercent / packets) * seconds))
+    return [{
+      code: 'short-capture',
+      message: `the capture spans only ${span}; a capture of about ${needed} s (${tenPercent} packets at this rate, and at least a minute) would give the rates within ±10% (95% confidence); the monthly and yearly figures extrapolate these ${formatSeconds(seconds)}`,
+    }]
+  }
+  return []
+}
+
+function formatSeconds(seconds: number): string {
+  return seconds < 1 ? `${(seconds * 1000).toPrecision(2)} ms` : `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`
 }
 
 /** `natClients`: every suspected NAT, not just the ones the report lists. */
@@ -208,16 +294,17 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
   const pricing = options.pricing ?? CURRENT_EGRESS_PRICING
   const {natClients, ntp} = ntpReport(analysis, pricing, options, groups)
   const duration = analysis.durationSec
-  const perSecond = (bytes: number) => (duration > 0 ? bytes / duration : 0)
+  const rates = supportsRates(analysis)
+  const kbit = (bytes: number) => (rates ? (bytes / duration) * 8 / 1000 : null)
   const direction = (totals: TrafficTotals): DirectionReport => ({
     ...totals,
-    billableKbitPerSec: (perSecond(totals.billableBytes) * 8) / 1000,
-    kbitPerSec: (perSecond(totals.bytes) * 8) / 1000,
+    billableKbitPerSec: kbit(totals.billableBytes),
+    kbitPerSec: kbit(totals.bytes),
   })
+  const rateCost = (bytes: number): RateCost => (rates ? {bytesPerSec: bytes / duration, ...costOfRate(bytes / duration, pricing)} : {bytesPerSec: null, gbPerMonth: null, monthlyUsd: null, yearlyUsd: null})
   const out = analysis.outbound
-  const outboundCost = costOfRate(perSecond(out.billableBytes), pricing)
-  const ntpCost = costOfRate(perSecond(analysis.ntp.outbound.billableBytes), pricing)
   const report: PcapReport = {
+    warnings: captureWarnings(analysis),
     billableBytes: analysis.billableBytes,
     byPort: analysis.byPort.map((row) => ({
       ...row,
@@ -227,16 +314,20 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
     bytes: analysis.bytes,
     capturedBytes: analysis.capturedBytes,
     cost: {
-      ntp: {bytesPerSec: perSecond(analysis.ntp.outbound.billableBytes), ...ntpCost},
-      outbound: {bytesPerSec: perSecond(out.billableBytes), ...outboundCost},
+      ntp: rateCost(analysis.ntp.outbound.billableBytes),
+      outbound: rateCost(out.billableBytes),
       pricing: pricing.label,
     },
     durationSec: duration,
     end: isoOrNull(analysis.lastSec),
     file: analysis.file,
     fileBytes: analysis.fileBytes,
+    compression: analysis.compression,
+    encapsulations: analysis.encapsulations,
     format: analysis.format,
     fragments: analysis.fragments,
+    fragmentsAttributed: analysis.fragmentsAttributed,
+    fragmentsUnmatched: analysis.fragmentsUnmatched,
     host: analysis.host ? {address: analysis.host.address, detected: analysis.host.detected} : null,
     inbound: direction(analysis.inbound),
     ipv4Packets: analysis.ipv4Packets,
@@ -289,6 +380,7 @@ function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: R
     cumulativeShare: cumulativeShareOf(h),
     kissCodes: ntp.kissCodes,
     kods: ntp.kods,
+    otherModes: ntp.otherModes,
     modes,
     outbound: ntp.outbound,
     port: ntp.port,
@@ -296,10 +388,11 @@ function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: R
     requests: ntp.requests,
     responses: ntp.responses,
     shareOfOutbound: analysis.outbound.bytes > 0 ? ntp.outbound.bytes / analysis.outbound.bytes : 0,
-    thresholds: thresholdTableOf(h, analysis.durationSec, pricing, options.blockThresholds ?? []),
+    thresholds: thresholdTableOf(h, supportsRates(analysis) ? analysis.durationSec : 0, pricing, options.blockThresholds ?? []),
     topTalkers: topTalkers(analysis, options.top ?? 10, groups),
     unanswered: ntp.unanswered,
     uniqueClients: clientCount,
+    unsynchronised: ntp.unsynchronised,
     versions,
   }
 }
@@ -338,7 +431,7 @@ function histogram(requests: Uint32Array, bytes: Float64Array): Histogram {
 }
 
 /**
- * The seed's economics table: for each cut share, the largest minimum query count whose block
+ * The NTP pool server incident's economics table: for each cut share, the largest minimum query count whose block
  * removes at least that share of NTP bytes, and what the remaining NTP egress costs per year.
  */
 export function thresholdTable(requests: Uint32Array, bytes: Float64Array, durationSec: number, pricing: EgressPricing, extra: number[]): ThresholdRow[] {
@@ -358,7 +451,7 @@ function thresholdTableOf(h: Histogram, durationSec: number, pricing: EgressPric
     const cutBytes = k < 0 ? 0 : suffixBytes[k]!
     const remaining = h.totalBytes - cutBytes
     return {
-      annualCost: round2(costOfRate(durationSec > 0 ? remaining / durationSec : 0, pricing).yearlyUsd),
+      annualCost: durationSec > 0 ? round2(costOfRate(remaining / durationSec, pricing).yearlyUsd) : null,
       bandwidthCutShare: h.totalBytes > 0 ? cutBytes / h.totalBytes : 0,
       blockedClients: k < 0 ? 0 : suffixClients[k]!,
       minQueries,
@@ -377,7 +470,7 @@ function thresholdTableOf(h: Histogram, durationSec: number, pricing: EgressPric
   return [...thresholds].sort((a, b) => a - b).map((minQueries) => row(minQueries))
 }
 
-/** The seed's chart: share of NTP bytes to clients with at most N requests, ~40 points. */
+/** The NTP pool server incident's chart: share of NTP bytes to clients with at most N requests, ~40 points. */
 export function cumulativeShare(requests: Uint32Array, bytes: Float64Array): CumulativePoint[] {
   return cumulativeShareOf(histogram(requests, bytes))
 }
@@ -410,7 +503,7 @@ function topTalkers(analysis: CaptureAnalysis, top: number, groups: ClientGroups
   // The clients' rows: from the full grouping when there is one, else gathered for these clients only.
   const rows = groups ?? groupByClient(log, {only: order})
   const totalBytes = analysis.ntp.outbound.billableBytes
-  const duration = analysis.durationSec
+  const duration = supportsRates(analysis) ? analysis.durationSec : 0
   return order.map((client, k) => {
     const group = groups ? client : k
     const from = rows.start[group]!
@@ -434,7 +527,7 @@ function topTalkers(analysis: CaptureAnalysis, top: number, groups: ClientGroups
       lastSeen: isoOrNull(times.at(-1) ?? Number.NaN) ?? '',
       medianIntervalSec: medianInterval(times),
       modes: setBits(modes),
-      qps: duration > 0 ? counters.requests[client]! / duration : 0,
+      qps: duration > 0 ? counters.requests[client]! / duration : null,
       requests: counters.requests[client]!,
       // Requests sent after the first one the server answered with a KoD.
       requestsAfterKod: times.filter((t) => t > firstKod).length,
@@ -453,7 +546,7 @@ function medianInterval(times: Float64Array): null | number {
   return medianInPlace(gaps, gaps.length)
 }
 
-/** The seed's comparison of two servers, normalised to the same duration. */
+/** The NTP pool server incident's comparison of two servers, normalised to the same duration. */
 export function compareControl(primary: CaptureAnalysis, control: CaptureAnalysis): ControlReport {
   const rate = (a: CaptureAnalysis) => (a.durationSec > 0 ? a.ntp.outbound.bytes / a.durationSec : 0)
   const perClient = (a: CaptureAnalysis) => (a.ntp.answeredClients > 0 ? a.ntp.outbound.bytes / a.ntp.answeredClients : 0)
@@ -479,8 +572,9 @@ export function compareControl(primary: CaptureAnalysis, control: CaptureAnalysi
   }
 }
 
+/** ISO 8601 UTC, or null without a time or for one no date can hold (a damaged timestamp: ±275,000 years). */
 function isoOrNull(sec: number): null | string {
-  return Number.isFinite(sec) ? new Date(sec * 1000).toISOString() : null
+  return Math.abs(sec * 1000) <= 8.64e15 ? new Date(sec * 1000).toISOString() : null
 }
 
 function round2(usd: number): number {

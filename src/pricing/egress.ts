@@ -5,7 +5,7 @@
  * US/EU regions). Reference: ../shared/research/formats.md §7.
  */
 export const BYTES_PER_GB = 2 ** 30
-/** Average month, as the seed uses: 365.2425 / 12 days. */
+/** Average month, as the NTP pool server incident's table used: 365.2425 / 12 days. */
 export const DAYS_PER_MONTH = 30.436875
 export const DAYS_PER_YEAR = 365.2425
 

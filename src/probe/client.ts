@@ -1,6 +1,6 @@
 /**
  * The SNTPv4 client of `billwatch probe` (RFC 4330, RFC 5905 §8, RFC 8633 §5), written to be the
- * well-mannered client the seed's commenters asked device makers for: data-minimised requests with a
+ * well-mannered client that operators ask device makers for: data-minimised requests with a
  * random nonce, strict reply validation, bounded retries with exponential backoff and jitter, and
  * obedience to Kiss-o'-Death codes that carry our own origin timestamp.
  */
@@ -15,10 +15,12 @@ import {
   decodeNtp,
   encodeClientRequest,
   isZeroTimestamp,
+  kissAction,
   kissCode,
   ntpToUnixMs,
   offsetAndDelay,
   referenceIdText,
+  replyMeaning,
   timestampsEqual,
 } from '../ntp/packet.js'
 import {ConnectedSocket} from './socket.js'
@@ -216,13 +218,15 @@ async function exchange(
       }
       nonce = undefined // RFC 5905 §8: a nonce answers once; a replay of this reply is bogus
       const reply = verdict.reply
-      const code = kissCode(reply)
-      if (code !== undefined) {
+      const meaning = replyMeaning(reply)
+      if (meaning.kind === 'kiss') {
+        const {code} = meaning
         const action = kodAction(code)
         result.kod = {action, code, poll: Math.min(Math.max(reply.poll, 0), MAX_KOD_POLL_LOG2), receivedAt: new Date(t4).toISOString()}
         emit({type: 'kod', address: result.address, code, action})
         return 'kod'
       }
+      // An unsynchronised server (INIT, STEP, a zero refid, LI 3) still answers: a sample, flagged.
       result.samples.push(toSample(reply, t1, t4, attempt))
       result.answered++
       return 'answer'
@@ -260,11 +264,10 @@ export function validateReply(
   return {reply}
 }
 
-/** RFC 5905 §7.4: DENY/RSTR demobilise; RATE reduces the rate (for a probe: stop this run); the rest are discarded. */
+/** RFC 5905 §7.4 (kissAction): DENY/RSTR demobilise; RATE reduces the rate (for a probe: stop this run); the rest are discarded. */
 export function kodAction(code: string): KodAction {
-  if (code === 'DENY' || code === 'RSTR') return 'stop-now'
-  if (code === 'RATE') return 'stop-sampling'
-  return 'discard'
+  const action = kissAction(code)
+  return action === 'stop' ? 'stop-now' : action === 'reduce-rate' ? 'stop-sampling' : 'discard'
 }
 
 function toSample(reply: NtpHeader, t1: number, t4: number, attempt: number): NtpSample {
@@ -284,7 +287,7 @@ function toSample(reply: NtpHeader, t1: number, t4: number, attempt: number): Nt
     rootDispersionMs: round3(reply.rootDispersion * 1000),
     sentAt: new Date(t1).toISOString(),
     stratum: reply.stratum,
-    synchronised: reply.leap !== 3 && reply.stratum <= 15,
+    synchronised: replyMeaning(reply).kind === 'time',
     version: reply.version,
   }
 }
@@ -293,10 +296,16 @@ function toSample(reply: NtpHeader, t1: number, t4: number, attempt: number): Nt
 function addSanityWarnings(result: AddressSampling): void {
   const sample = result.samples.at(-1)
   if (!sample) return
-  if (!sample.synchronised) result.warnings.push(`answers but is unsynchronised (LI ${sample.leap}, stratum ${sample.stratum})`)
+  if (!sample.synchronised) result.warnings.push(`answers but is unsynchronised (${unsynchronisedWhy(sample)})`)
   if (sample.rootDelayMs >= 1000 || sample.rootDispersionMs >= 1000) {
     result.warnings.push(`root delay ${sample.rootDelayMs} ms / dispersion ${sample.rootDispersionMs} ms exceed 1 s`)
   }
+}
+
+/** Why a sample is unsynchronised, in the reply's own terms: its kiss code (INIT, STEP) or LI and stratum. */
+export function unsynchronisedWhy(sample: Pick<NtpSample, 'leap' | 'refid' | 'stratum'>): string {
+  const code = sample.stratum === 0 && /^[\x20-\x7e]{1,4}$/.test(sample.refid) ? `, kiss code ${sample.refid}` : sample.stratum === 0 ? ', no kiss code' : ''
+  return `LI ${sample.leap}, stratum ${sample.stratum}${code}`
 }
 
 function randomNonce(): NtpTimestamp {

@@ -2,6 +2,7 @@ import dgram from 'node:dgram'
 import {isIPv6} from 'node:net'
 
 import {BillwatchError} from '../errors.js'
+import {errnoReason} from '../util/files.js'
 
 /**
  * A UDP socket connected to one server: a fresh ephemeral source port chosen by the kernel (Linux
@@ -39,15 +40,17 @@ export class ConnectedSocket {
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject)
         socket.bind(0, () => {
-          socket.connect(port, address, () => {
+          // A failed connect (EACCES for a broadcast address) comes to this callback, not as an 'error' event.
+          socket.connect(port, address, (error?: Error) => {
             socket.off('error', reject)
-            resolve()
+            if (error) reject(error)
+            else resolve()
           })
         })
       })
     } catch (error) {
       socket.close()
-      throw new BillwatchError('E_NETWORK', `cannot open a UDP socket to ${address}:${port}: ${(error as Error).message}`, {cause: error})
+      throw new BillwatchError('E_NETWORK', `cannot open a UDP socket to ${address}:${port}: ${errnoReason(error)}`, {cause: error})
     }
     return new ConnectedSocket(socket, address, port)
   }

@@ -25,8 +25,12 @@ export function parseTarget(text: string): ProbeTarget {
     host = colon === -1 ? trimmed : trimmed.slice(0, colon)
     portText = colon === -1 ? undefined : trimmed.slice(colon + 1)
   }
-  if (!host || /\s|\//.test(host)) {
+  // A bracket outside the [IPv6]:PORT form ('[::1', '::1]') is a typo, not a name to resolve.
+  if (!host || /[\s/[\]]/.test(host)) {
     throw new BillwatchError('E_USAGE', 'HOST must be a name or address, optionally with :PORT', {expected: 'HOST[:PORT]', field: 'HOST', got: text})
+  }
+  if (isIP(host) && !isUnicast(host)) {
+    throw new BillwatchError('E_USAGE', 'not the address of one host (broadcast, multicast or unspecified)', {expected: 'a unicast address or a host name', field: 'HOST', got: text})
   }
   if (portText === undefined) return {host, port: NTP_PORT}
   const port = Number(portText)
@@ -34,6 +38,16 @@ export function parseTarget(text: string): ProbeTarget {
     throw new BillwatchError('E_USAGE', 'PORT must be 1–65535', {expected: 'HOST[:PORT]', field: 'HOST', got: text})
   }
   return {host, port}
+}
+
+/** A probe asks one host: 0.0.0.0, 255.255.255.255, 224.0.0.0/4, :: and ff00::/8 are not one. */
+function isUnicast(address: string): boolean {
+  if (isIP(address) === 4) {
+    const first = Number(address.split('.')[0])
+    return address !== '0.0.0.0' && address !== '255.255.255.255' && !(first >= 224 && first <= 239)
+  }
+  const lower = address.toLowerCase()
+  return lower !== '::' && !lower.startsWith('ff')
 }
 
 export type Resolver = (host: string) => Promise<string[]>

@@ -1,5 +1,7 @@
 /** Verdicts of `billwatch probe`, its exit codes, and the join with a capture's traffic shares. */
 import {formatBytes, formatCountOf, formatShare} from '../cli/format.js'
+import {kissAction} from '../ntp/packet.js'
+import {unsynchronisedWhy} from './client.js'
 import {sameAddress} from './target.js'
 
 /**
@@ -18,10 +20,15 @@ interface StatusInputs {
   skipped: string | null
 }
 
+/**
+ * Only RATE, DENY and RSTR refuse (RFC 5905 §7.4); a server that answers with INIT, STEP or a zero
+ * refid, or with a kiss code that asks nothing of the client, still serves (and costs egress).
+ */
 export function addressStatus(result: StatusInputs): AddressStatus {
   if (result.skipped !== null) return 'skipped'
   if (result.answered > 0) return result.synchronised ? 'served' : 'unsynchronised'
-  return result.kod === null ? 'not-served' : 'refused'
+  if (result.kod === null) return 'not-served'
+  return kissAction(result.kod) === 'discard' ? 'unsynchronised' : 'refused'
 }
 
 interface VerdictInputs extends StatusInputs {
@@ -48,7 +55,9 @@ export interface HostVerdict {
 /** Served if any address answers with time (even unsynchronised: it still costs egress); else refused if any KoD; else not served. */
 export function hostVerdict(host: string, results: VerdictInputs[], count: number): HostVerdict {
   const servedBy = results.filter((r) => r.status === 'served' || r.status === 'unsynchronised')
-  const verdict: Verdict = servedBy.length > 0 ? 'served' : results.some((r) => r.kod !== null) ? 'refused' : 'not-served'
+  // An address left alone this run for an earlier RATE, DENY or RSTR still refuses.
+  const refuses = (r: VerdictInputs) => r.status === 'refused' || (r.status === 'skipped' && r.kod !== null && kissAction(r.kod) !== 'discard')
+  const verdict: Verdict = servedBy.length > 0 ? 'served' : results.some(refuses) ? 'refused' : 'not-served'
   const exitCode = verdict === 'served' ? PROBE_EXIT.served : verdict === 'refused' ? PROBE_EXIT.refusedByKod : PROBE_EXIT.notServed
   const [only] = results
   if (results.length === 1 && only) {
@@ -58,14 +67,14 @@ export function hostVerdict(host: string, results: VerdictInputs[], count: numbe
     verdict === 'served'
       ? `${host} serves NTP to the public: ${servedBy.length}/${results.length} addresses answered`
       : verdict === 'refused'
-        ? `${host} refuses NTP with Kiss-o'-Death on ${results.filter((r) => r.kod !== null).length}/${results.length} addresses`
+        ? `${host} refuses NTP with Kiss-o'-Death on ${results.filter(refuses).length}/${results.length} addresses`
         : `${host} does not serve NTP: none of ${results.length} addresses answered`
   return {details: results.map((r) => `${r.address} ${addressSentence(r, count)}`), exitCode, summary: headline, verdict}
 }
 
 const KOD_MEANING: Record<string, string> = {
   DENY: 'access denied: not contacted again',
-  INIT: 'not synchronised yet, every answer is a KoD (each still costs egress)',
+  INIT: 'not synchronised yet: it answers every request (each answer costs egress)',
   RATE: 'rate limited: no more requests this run',
   RSTR: 'restricted by policy: not contacted again',
   STEP: 'stepping its clock, not synchronised',
@@ -77,7 +86,12 @@ function addressSentence(r: VerdictInputs, count: number): string {
       return `serves NTP to the public: stratum ${r.stratum}, refid ${r.refid}, answered ${r.answered}/${count}`
     }
     case 'unsynchronised': {
-      return `answers NTP but is unsynchronised (LI ${r.leap}, stratum ${r.stratum}), answered ${r.answered}/${count}`
+      if (r.answered === 0 && r.kod !== null) {
+        return `served, unsynchronised: answers with kiss code ${r.kod} (${KOD_MEANING[r.kod] ?? 'a code that asks nothing of the client'}), no usable time; it still serves anyone`
+      }
+      const why = r.leap === null || r.stratum === null ? '' : ` (${unsynchronisedWhy({leap: r.leap, refid: r.refid ?? '', stratum: r.stratum})})`
+      const meaning = r.stratum === 0 && r.refid && KOD_MEANING[r.refid] ? `: ${KOD_MEANING[r.refid]}` : ''
+      return `served, unsynchronised${why}${meaning}; answered ${r.answered}/${count} — it answers anyone, and its replies cost egress`
     }
     case 'refused': {
       const meaning = KOD_MEANING[r.kod!] ?? 'kiss code not acted on beyond stopping this run'
@@ -89,6 +103,7 @@ function addressSentence(r: VerdictInputs, count: number): string {
     }
     default: {
       if (r.portUnreachable) return 'does not serve NTP: port unreachable (ICMP), nothing listens'
+      if (r.kod !== null) return `does not serve NTP: it answered only with Kiss-o'-Death ${r.kod} (a kiss code with no defined meaning: discarded, not obeyed)`
       return `does not serve NTP: no answer to ${r.requests} request${r.requests === 1 ? '' : 's'}`
     }
   }

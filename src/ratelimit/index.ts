@@ -72,6 +72,7 @@ export interface LimiterResult {
   answered: number
   /** KoD RATE replies; each costs the same egress as an answer. */
   kods: number
+  /** Requests the server answered in the capture that this setting would drop (unanswered ones are the baseline's). */
   dropped: number
   /** Billable (IP-layer) bytes of answers and KoDs. */
   egressBytes: number
@@ -92,8 +93,8 @@ export interface RateLimitReport {
   pricing: string
   seed: number
   blackoutBelowShare: number
-  /** What the capture shows the server actually sent. */
-  baseline: {answered: number; kods: number; egressBytes: number; monthlyCostUsd: number; annualCostUsd: number}
+  /** What the capture shows the server actually sent; `unanswered` requests got nothing from it, nor from any replay. */
+  baseline: {answered: number; kods: number; unanswered: number; egressBytes: number; monthlyCostUsd: number; annualCostUsd: number}
   results: LimiterResult[]
   assumptions: string[]
 }
@@ -101,7 +102,7 @@ export interface RateLimitReport {
 const ASSUMPTIONS = [
   'Clients send exactly what the capture shows; none backs off after a KoD or retries faster when dropped.',
   "The daemon's client table holds every client (raise ntpd `mru maxdepth` / chrony `clientloglimit` on a busy server).",
-  'Unanswered requests in the capture are priced at a typical reply size.',
+  'The replay answers only requests the server answered in the capture: it limits what was sent, it cannot add to it; requests the server left unanswered are counted apart.',
 ]
 
 /**
@@ -150,7 +151,7 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
         (nat) => nat.answeredShare < blackoutBelowShare,
       ),
       deterministic: setting.algorithm !== 'chrony',
-      dropped: requests - answered - kods,
+      dropped: requests - (requests - baseline.answered - baseline.kods) - answered - kods,
       egressBytes,
       kods,
       monthlyCostUsd: cost.monthlyUsd,
@@ -173,6 +174,7 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
       egressBytes: baseline.bytes,
       kods: baseline.kods,
       monthlyCostUsd: baselineCost.monthlyUsd,
+      unanswered: requests - baseline.answered - baseline.kods,
     },
     blackoutBelowShare,
     durationSec,
@@ -383,6 +385,8 @@ function tallyDecisions(limiter: Limiter, replay: GroupedTimeRequests, clientCou
     let answered = 0
     let kods = 0
     for (let row = replay.start[c]!, end = replay.start[c + 1]!; row < end; row++) {
+      // The server sent nothing for this request (a drop, a loss, a pause): nor can a replay of it.
+      if (replay.served[row] === DROP) continue
       const decision = decisions[row]!
       if (decision === ANSWER) {
         answered++
@@ -406,6 +410,8 @@ interface GroupedTimeRequests {
   timeSec: Float64Array
   /** Billable bytes of each request's reply (a typical reply's when none was seen). */
   bytes: Uint16Array
+  /** What the server sent for each request in the capture: DROP (nothing), ANSWER or KOD. */
+  served: Uint8Array
   baseline: TimeRequestBaseline
 }
 
@@ -420,6 +426,7 @@ function timeRequestsByClient(groups: ClientGroups, clientCount: number): Groupe
   const replay: GroupedTimeRequests = {
     baseline,
     bytes: copy ? new Uint16Array(count) : groups.replyIpBytes,
+    served: copy ? new Uint8Array(count) : groups.reply,
     start: copy ? new Uint32Array(clientCount + 1) : groups.start,
     timeSec: copy ? new Float64Array(count) : groups.timeSec,
   }
@@ -431,6 +438,7 @@ function timeRequestsByClient(groups: ClientGroups, clientCount: number): Groupe
       if (copy) {
         replay.timeSec[j] = groups.timeSec[row]!
         replay.bytes[j] = groups.replyIpBytes[row]!
+        replay.served[j] = groups.reply[row]!
       }
       j++
       const reply = groups.reply[row]!

@@ -100,7 +100,7 @@ export function seriesChart(input: SeriesChartInput): ChartSpec {
 }
 
 /**
- * The seed's chart: share of NTP bytes (and of clients) going to clients with at most N queries, N on a log
+ * The NTP pool server incident's chart: share of NTP bytes (and of clients) going to clients with at most N queries, N on a log
  * axis, with a vertical line at each blocking threshold that blocks anyone.
  */
 export function cumulativeChart(points: CumulativePoint[], thresholds: ThresholdRow[]): ChartSpec {

@@ -1,7 +1,8 @@
 /** The report's HTML tables, one function per kind of evidence. Every cell is escaped; figures use src/cli/format.ts. */
 import type {Step} from '../anomalies/types.js'
 import {describeStep} from '../anomalies/describe.js'
-import {formatAmount, formatBytes, formatCount, formatCountOf, formatMoney, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {formatAmount, formatBytes, formatCount, formatCountOf, formatFixed, formatMoney, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {sourcesOf} from '../correlate/cloud.js'
 import type {CorrelatedStep} from '../correlate/types.js'
 import type {BillEvidence, SymmetryEvidence} from '../explain/evidence.js'
 import {monthTableCells} from '../explain/narrative.js'
@@ -77,7 +78,7 @@ export function candidatesTables(steps: CorrelatedStep[]): string {
           i + 1,
           c.time.replace('T', ' ').replace(/:\d\dZ$/, ''),
           c.subject,
-          c.commit ? c.commit.slice(0, 7) : (c.origin ?? c.source),
+          c.cloud ? sourcesOf(c) : c.commit ? c.commit.slice(0, 7) : (c.origin ?? c.source),
           c.score.toFixed(2),
           [c.reason, ...c.findings.filter((f) => !c.reason.includes(f))].join('; '),
         ]),
@@ -92,12 +93,14 @@ export function captureOverview(capture: PcapReport): string {
     ['file', capture.file],
     ['span', `${capture.start ?? '?'} → ${capture.end ?? '?'} (${formatCount(Math.round(capture.durationSec))} s)`],
     ['server', capture.host ? `${capture.host.address}${capture.host.detected ? ' (detected)' : ''}` : 'unknown'],
-    ['outbound', `${formatBytes(capture.outbound.billableBytes)} billable, ${capture.outbound.kbitPerSec.toFixed(1)} kbit/s on the wire`],
-    ['inbound', `${formatBytes(capture.inbound.billableBytes)} billable, ${capture.inbound.kbitPerSec.toFixed(1)} kbit/s on the wire`],
+    ['outbound', `${formatBytes(capture.outbound.billableBytes)} billable, ${formatFixed(capture.outbound.kbitPerSec, 1)} kbit/s on the wire`],
+    ['inbound', `${formatBytes(capture.inbound.billableBytes)} billable, ${formatFixed(capture.inbound.kbitPerSec, 1)} kbit/s on the wire`],
     [`NTP (port ${capture.ntp.port}) share of outbound`, formatShare(capture.ntp.shareOfOutbound)],
     ['NTP clients', `${formatCount(capture.ntp.uniqueClients)} (${formatCountOf(capture.ntp.requests, 'request')}, ${formatCountOf(capture.ntp.kods, 'KoD')} sent)`],
-    ['NTP egress cost', `${formatUsd(capture.cost.ntp.monthlyUsd)}/month, ${formatUsd(capture.cost.ntp.yearlyUsd)}/year (${capture.cost.ntp.gbPerMonth.toFixed(1)} GB/month; ${capture.cost.pricing})`],
+    ['NTP egress cost', `${formatUsd(capture.cost.ntp.monthlyUsd)}/month, ${formatUsd(capture.cost.ntp.yearlyUsd)}/year (${formatFixed(capture.cost.ntp.gbPerMonth, 1)} GB/month; ${capture.cost.pricing})`],
   ]
+  // Stored captures from before warnings existed have none.
+  for (const warning of capture.warnings ?? []) rows.push([`caution (${warning.code})`, warning.message])
   if (capture.control) {
     const c = capture.control
     rows.push(['control server', `${c.file}: ${formatRatio(c.ratios.bytesPerSec)} less NTP bytes/s than this one, ${formatRatio(c.ratios.uniqueClientsNormalised)} the clients (same duration)`])
@@ -119,7 +122,7 @@ export function talkersTable(capture: PcapReport): string {
     capture.ntp.topTalkers.map((t) => [
       t.address,
       formatCount(t.requests),
-      t.qps.toFixed(2),
+      formatFixed(t.qps, 2),
       orDash(t.medianIntervalSec, (s) => `${s.toFixed(1)} s`),
       formatCount(t.kods),
       formatCount(t.requestsAfterKod),

@@ -1,4 +1,4 @@
-import {existsSync, mkdirSync} from 'node:fs'
+import {accessSync, constants, mkdirSync, statSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {dirname} from 'node:path'
 
@@ -6,6 +6,7 @@ import type * as DuckDb from '@duckdb/node-api'
 import type {DuckDBConnection, DuckDBInstance, DuckDBListValue, DuckDBValue} from '@duckdb/node-api'
 
 import {BillwatchError, isBillwatchError} from '../errors.js'
+import {errnoReason, fileKind} from '../util/files.js'
 import {MIGRATIONS, USAGE_VIEW} from './schema.js'
 
 let duckdb: typeof DuckDb | undefined
@@ -44,6 +45,8 @@ export type Row = Record<string, unknown>
 export interface OpenOptions {
   /** Refuse to create a new, empty store (commands that only read). */
   mustExist?: boolean
+  /** Only read: open READ_ONLY (an older schema is still updated, the one write a read makes). */
+  readOnly?: boolean
 }
 
 /**
@@ -56,40 +59,66 @@ export class Store {
     private readonly instance: DuckDBInstance,
     readonly connection: DuckDBConnection,
     private readonly ownsInstance = true,
+    /** Opened READ_ONLY: commands that only read never change the file (and can read one they may not write). */
+    readonly readOnly = false,
   ) {}
 
   static async open(path: string, options: OpenOptions = {}): Promise<Store> {
     const inMemory = path === ':memory:'
-    if (!inMemory && !existsSync(path)) {
-      if (options.mustExist) {
-        throw new BillwatchError('E_NO_DATA', `no store at ${path}`, {
-          suggestions: ['billwatch ingest FILE… (or pass --db PATH / set BILLWATCH_DB)'],
-        })
+    if (!inMemory) checkStorePath(path, options)
+    const readOnly = options.readOnly === true && !inMemory
+    let store = await Store.connect(path, readOnly)
+    try {
+      await store.checkIsBillwatchStore()
+      const version = readOnly ? await store.schemaVersion() : LATEST_VERSION
+      if (version === 0) throw new BillwatchError('E_NO_DATA', `no billwatch store in ${path} (an empty DuckDB file)`, {suggestions: ['billwatch ingest FILE… (or pass --db PATH / set BILLWATCH_DB)']})
+      if (version < LATEST_VERSION) {
+        // An older billwatch's store: updating its schema is the one write a read may make.
+        await store.close()
+        store = await Store.connect(path, false)
       }
-      mkdirSync(dirname(path), {recursive: true})
-    }
-    let instance: DuckDBInstance
-    try {
-      instance = await loadDuckDb().DuckDBInstance.create(path)
-    } catch (error) {
-      const text = error instanceof Error ? error.message : String(error)
-      const locked = /lock/i.test(text)
-      throw new BillwatchError('E_STORE', locked ? `store ${path} is in use by another billwatch process` : `cannot open store ${path}: ${firstLine(text)}`, {cause: error})
-    }
-    const store = new Store(path, instance, await instance.connect())
-    // Aggregates over a billion-byte CSV need not keep row order (this halves peak memory), and a
-    // bounded DuckDB spills to disk instead of growing past what a small instance or CI has.
-    await store.run('SET preserve_insertion_order = false')
-    await store.run(`SET memory_limit = '${process.env.BILLWATCH_MEMORY_LIMIT ?? '640MB'}'`)
-    try {
-      await store.migrate()
+      if (!store.readOnly) await store.migrate()
     } catch (error) {
       await store.close()
       if (isBillwatchError(error)) throw error
       const text = error instanceof Error ? error.message : String(error)
-      throw new BillwatchError('E_STORE', `cannot update store ${path} to this billwatch's schema: ${firstLine(text)}`, {cause: error})
+      throw new BillwatchError('E_STORE', `cannot update store ${path} to this billwatch's schema: ${storeProblem(text)}`, {cause: error})
     }
     return store
+  }
+
+  private static async connect(path: string, readOnly: boolean): Promise<Store> {
+    let instance: DuckDBInstance
+    try {
+      instance = await loadDuckDb().DuckDBInstance.create(path, readOnly ? {access_mode: 'READ_ONLY'} : undefined)
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error)
+      const lock = /Could not set lock on file[^:]*: Conflicting lock is held in (.*?) \(PID (\d+)\)/.exec(text)
+      if (lock || /Could not set lock on file/.test(text)) {
+        const holder = lock ? ` (${lock[1]!.split('/').at(-1)}, PID ${lock[2]})` : ''
+        throw new BillwatchError('E_STORE', `store ${path} is in use by another process${holder}`, {cause: error, suggestions: ['wait for the other billwatch to finish']})
+      }
+      throw new BillwatchError('E_STORE', `cannot open store ${path}: ${storeProblem(text)}`, {cause: error})
+    }
+    const store = new Store(path, instance, await instance.connect(), true, readOnly)
+    // Aggregates over a billion-byte CSV need not keep row order (this halves peak memory), and a
+    // bounded DuckDB spills to disk instead of growing past what a small instance or CI has.
+    await store.run('SET preserve_insertion_order = false')
+    await store.run(`SET memory_limit = '${process.env.BILLWATCH_MEMORY_LIMIT ?? '640MB'}'`)
+    return store
+  }
+
+  /** Refuses a DuckDB file of something else (tables, none of them billwatch's): never add ours to it. */
+  private async checkIsBillwatchStore(): Promise<void> {
+    const tables = await this.all<{name: string}>(
+      "SELECT table_name AS name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary",
+    )
+    if (tables.length > 0 && !tables.some((t) => t.name === 'schema_version')) {
+      throw new BillwatchError('E_STORE', `${this.path} is a DuckDB database of something else (it holds ${tables.length} other table${tables.length === 1 ? '' : 's'}), not a billwatch store`, {
+        field: '--db',
+        suggestions: ['name a new file with --db PATH'],
+      })
+    }
   }
 
   async close(): Promise<void> {
@@ -102,7 +131,7 @@ export class Store {
    * still run after a statement aborted the transaction (e.g. locating the first bad CSV row).
    */
   async scratch(): Promise<Store> {
-    return new Store(this.path, this.instance, await this.instance.connect(), false)
+    return new Store(this.path, this.instance, await this.instance.connect(), false, this.readOnly)
   }
 
   /** Runs a statement for its effect; returns the rows it inserted, updated or deleted. */
@@ -128,12 +157,17 @@ export class Store {
       await this.run('COMMIT')
       return result
     } catch (error) {
-      await this.run('ROLLBACK')
+      // A failed write (disk full, folder read-only) can leave nothing to roll back: the first error is the news.
+      try {
+        await this.run('ROLLBACK')
+      } catch {}
       throw error
     }
   }
 
   async schemaVersion(): Promise<number> {
+    const exists = await this.one("SELECT 1 FROM duckdb_tables() WHERE table_name = 'schema_version' AND database_name = current_database() AND NOT temporary")
+    if (!exists) return 0
     const row = await this.one<{v: null | number}>('SELECT max(version) AS v FROM schema_version')
     return row?.v ?? 0
   }
@@ -165,7 +199,7 @@ export class Store {
   private async migrate(): Promise<void> {
     await this.run('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)')
     const current = await this.schemaVersion()
-    const latest = MIGRATIONS.at(-1)?.version ?? 0
+    const latest = LATEST_VERSION
     if (current > latest) {
       throw new BillwatchError('E_STORE', `store ${this.path} has schema version ${current}, newer than this billwatch understands (${latest})`, {
         suggestions: ['upgrade billwatch, or use another --db'],
@@ -198,6 +232,36 @@ function normalizeValue(value: unknown): unknown {
   return value
 }
 
-function firstLine(text: string): string {
-  return text.split('\n')[0] ?? text
+const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0
+
+/** What DuckDB's open error means for a user, in one line. */
+function storeProblem(text: string): string {
+  if (/not a valid DuckDB database file/.test(text)) return 'not a DuckDB database file'
+  if (/Could not read enough bytes|Corrupt database file|checksum|block at location|invalid block|Failed to read/i.test(text)) {
+    return 'the file is damaged (truncated or corrupt); restore it from a backup or ingest again into a new --db'
+  }
+  if (/Permission denied|Read-only file system|cannot rollback/i.test(text)) return 'the file or its folder cannot be written'
+  return (text.split('\n')[0] ?? text).replace(/^IO Error: /, '')
+}
+
+/** The store path must be a regular file (or not exist yet, in a folder billwatch may create it in). */
+function checkStorePath(path: string, options: OpenOptions): void {
+  const where = {field: '--db', file: path}
+  // DuckDB reads '' as "in memory": an unset variable would lose everything ingested.
+  if (path.trim() === '') throw new BillwatchError('E_USAGE', 'an empty store path', {field: '--db'})
+  const stat = statSync(path, {throwIfNoEntry: false})
+  if (stat && !stat.isFile()) throw new BillwatchError('E_STORE', `the store is ${fileKind(stat)}, not a DuckDB file`, where)
+  if (!stat && (options.mustExist || options.readOnly)) {
+    throw new BillwatchError('E_NO_DATA', `no store at ${path}`, {suggestions: ['billwatch ingest FILE… (or pass --db PATH / set BILLWATCH_DB)']})
+  }
+  if (options.readOnly) return
+  const dir = dirname(path)
+  try {
+    if (!stat) mkdirSync(dir, {recursive: true})
+    // DuckDB writes a .wal file beside the store: the folder must be writable, not only the file.
+    accessSync(dir, constants.W_OK)
+    if (stat) accessSync(path, constants.W_OK)
+  } catch (error) {
+    throw new BillwatchError('E_STORE', `cannot write the store: ${errnoReason(error)}`, {...where, cause: error, suggestions: ['use --db PATH in a folder you can write']})
+  }
 }

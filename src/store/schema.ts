@@ -117,9 +117,68 @@ export const MIGRATIONS: Migration[] = [
     version: 4,
   },
   {
+    statements: [
+      `CREATE SEQUENCE flow_source_id_seq START 1`,
+      // One row per flow-record file (VPC Flow Logs, nfcapd): re-ingesting the same content is a no-op.
+      // NODATA/SKIPDATA windows and REJECTed traffic are counted here and in flow_status, never as traffic.
+      `CREATE TABLE flow_sources (
+        id INTEGER PRIMARY KEY DEFAULT nextval('flow_source_id_seq'),
+        path VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        container VARCHAR NOT NULL,
+        content_hash VARCHAR NOT NULL UNIQUE,
+        bytes BIGINT,
+        ingested_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        records BIGINT NOT NULL,
+        nodata_records BIGINT NOT NULL DEFAULT 0,
+        skipdata_records BIGINT NOT NULL DEFAULT 0,
+        rejected_records BIGINT NOT NULL DEFAULT 0,
+        sampling VARCHAR
+      )`,
+      // Flow bytes per UTC day (of the record's end), interface or host, direction and the server-side
+      // port (the interface's own port when the direction is known, else the lower, well-known one).
+      `CREATE TABLE flow_daily (
+        source_id INTEGER NOT NULL,
+        day DATE NOT NULL,
+        exporter VARCHAR NOT NULL,
+        interface VARCHAR NOT NULL,
+        account VARCHAR,
+        direction VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        protocol VARCHAR NOT NULL,
+        port INTEGER,
+        bytes DOUBLE NOT NULL,
+        packets DOUBLE NOT NULL,
+        records BIGINT NOT NULL
+      )`,
+      `CREATE INDEX flow_daily_day ON flow_daily(day)`,
+      // Accepted traffic per day and peer (the client of the interface's service port).
+      `CREATE TABLE flow_clients (
+        source_id INTEGER NOT NULL,
+        day DATE NOT NULL,
+        interface VARCHAR NOT NULL,
+        direction VARCHAR NOT NULL,
+        protocol VARCHAR NOT NULL,
+        port INTEGER,
+        client VARCHAR NOT NULL,
+        bytes DOUBLE NOT NULL,
+        packets DOUBLE NOT NULL,
+        records BIGINT NOT NULL
+      )`,
+      `CREATE TABLE flow_status (
+        source_id INTEGER NOT NULL,
+        day DATE,
+        interface VARCHAR,
+        status VARCHAR NOT NULL,
+        records BIGINT NOT NULL
+      )`,
+    ],
+    version: 5,
+  },
+  {
     // No table changes: the usage view (recreated after every migration) now ranks families within an account.
     statements: [],
-    version: 5,
+    version: 6,
   },
 ]
 

@@ -66,6 +66,14 @@ export interface StoreStatus {
   totals: {amountBytes: number; costs: Money[]}
 }
 
+/**
+ * A sum that is the same on every run: DuckDB adds doubles in whatever order its threads finish, and
+ * the last digits move; decimals add exactly, in any order. (Twelve decimals: far below a byte or a cent.)
+ */
+function stableSum(column: string, filter?: string): string {
+  return `CAST(sum(TRY_CAST(${column} AS DECIMAL(38, 12)))${filter ? ` FILTER (WHERE ${filter})` : ''} AS DOUBLE)`
+}
+
 /** What the store holds. Totals and usage types count each day once (the `usage` view), as every analysis does. */
 export async function storeStatus(store: Store): Promise<StoreStatus> {
   const sources = await store.all<Record<string, any>>(
@@ -74,28 +82,28 @@ export async function storeStatus(store: Store): Promise<StoreStatus> {
             strftime(min(u.day), '%Y-%m-%d') AS first_day, strftime(max(u.day), '%Y-%m-%d') AS last_day,
             count(DISTINCT u.day) AS days, count(u.day) AS rows,
             list(DISTINCT u.provider ORDER BY u.provider) FILTER (WHERE u.provider IS NOT NULL) AS providers,
-            coalesce(sum(u.amount) FILTER (WHERE u.unit = 'bytes'), 0) AS bytes
+            coalesce(${stableSum('u.amount', "u.unit = 'bytes'")}, 0) AS bytes
      FROM sources s LEFT JOIN usage_daily u ON u.source_id = s.id
      GROUP BY ALL ORDER BY s.id`,
   )
   const sourceCosts = await store.all<{source_id: number; currency: null | string; cost: number; list_cost: null | number}>(
-    `SELECT source_id, currency, sum(cost) AS cost, sum(list_cost) AS list_cost FROM usage_daily WHERE cost IS NOT NULL GROUP BY ALL ORDER BY ALL`,
+    `SELECT source_id, currency, ${stableSum('cost')} AS cost, ${stableSum('list_cost')} AS list_cost FROM usage_daily WHERE cost IS NOT NULL GROUP BY ALL ORDER BY ALL`,
   )
   const usageTypes = await store.all<Record<string, any>>(
     `SELECT coalesce(provider, 'AWS') AS provider, usage_type, currency, any_value(unit) AS unit, count(DISTINCT day) AS days,
-            coalesce(sum(amount), 0) AS amount, CASE WHEN count(cost) = 0 THEN NULL ELSE sum(cost) END AS cost
+            coalesce(${stableSum('amount')}, 0) AS amount, CASE WHEN count(cost) = 0 THEN NULL ELSE ${stableSum('cost')} END AS cost
      FROM usage GROUP BY ALL ORDER BY provider, usage_type, currency`,
   )
   const charges = await store.all<Record<string, any>>(
-    `SELECT coalesce(provider, 'AWS') AS provider, category, currency, count(DISTINCT day) AS days, coalesce(sum(cost), 0) AS cost
+    `SELECT coalesce(provider, 'AWS') AS provider, category, currency, count(DISTINCT day) AS days, coalesce(${stableSum('cost')}, 0) AS cost
      FROM charges_daily GROUP BY ALL ORDER BY provider, category, currency`,
   )
   const range = await store.one<Record<string, any>>(
     `SELECT strftime(min(day), '%Y-%m-%d') AS first_day, strftime(max(day), '%Y-%m-%d') AS last_day, count(DISTINCT day) AS days,
-            coalesce(sum(amount) FILTER (WHERE unit = 'bytes'), 0) AS bytes FROM usage`,
+            coalesce(${stableSum('amount', "unit = 'bytes'")}, 0) AS bytes FROM usage`,
   )
   const totals = await store.all<{currency: null | string; cost: number; list_cost: null | number}>(
-    `SELECT currency, sum(cost) AS cost, sum(list_cost) AS list_cost FROM usage WHERE cost IS NOT NULL GROUP BY ALL ORDER BY ALL`,
+    `SELECT currency, ${stableSum('cost')} AS cost, ${stableSum('list_cost')} AS list_cost FROM usage WHERE cost IS NOT NULL GROUP BY ALL ORDER BY ALL`,
   )
   const money = (rows: Array<{currency: null | string; cost: number; list_cost: null | number}>): Money[] =>
     rows.map((r) => ({cost: r.cost, currency: r.currency ?? null, listCost: r.list_cost ?? null}))

@@ -87,7 +87,8 @@ describe('a real etckeeper repository driven by its apt hooks', () => {
 
     const store = await Store.open(db, {mustExist: true})
     try {
-      const saved = await store.latestEvidence<{steps: Array<{candidates: Array<{commit: string}>}>}>('correlate', join(root, 'etc'))
+      // Saved under what it read (correlationSources): the repository and the package logs.
+      const saved = await store.latestEvidence<{steps: Array<{candidates: Array<{commit: string}>}>}>('correlate', `${join(root, 'etc')}, package logs`)
       expect(saved?.data.steps[0]?.candidates[0]?.commit).toBe(purge.commit)
     } finally {
       await store.close()

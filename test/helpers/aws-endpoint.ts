@@ -4,7 +4,15 @@
  * - Cost Explorer, AWS JSON 1.1, `X-Amz-Target: AWSInsightsIndexService.GetCostAndUsage`;
  * - CloudWatch, AWS JSON 1.0 (awsQueryCompatible), `X-Amz-Target: GraniteServiceVersion20100801.GetMetricData`
  *   and `.ListMetrics`, timestamps as epoch seconds, legacy error codes in `x-amzn-query-error`;
- * - SNS, the AWS Query protocol: form-encoded `Action=Publish`, XML replies.
+ * - SNS, the AWS Query protocol: form-encoded `Action=Publish`, XML replies;
+ * - CloudTrail, AWS JSON 1.1, `X-Amz-Target: CloudTrail_20131101.LookupEvents`
+ *   (docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html): one lookup attribute,
+ *   newest first, MaxResults ≤ 50, NextToken bound to the other parameters, events of the region the
+ *   request is signed for, and — when `lookupEventsPerSecond` is set — ThrottlingException (HTTP 400)
+ *   past that rate per region, as the service does past its 2 requests per second;
+ * - AWS Config, AWS JSON 1.1, `X-Amz-Target: StarlingDoveService.GetResourceConfigHistory`
+ *   (docs.aws.amazon.com/config/latest/APIReference/API_GetResourceConfigHistory.html): `configuration`
+ *   as a JSON string, epoch-second times, limit ≤ 100, ResourceNotDiscoveredException.
  * Every request must carry a valid SigV4 signature for the configured test key (checked here, so a
  * wrong secret really fails). Data, page sizes and faults are set per test; every call is recorded.
  */
@@ -15,7 +23,7 @@ import type {AddressInfo} from 'node:net'
 export const TEST_CREDENTIALS = {accessKeyId: 'AKIDBILLWATCHTEST00', secretAccessKey: 'billwatch-test-secret-key'}
 export const TEST_ACCOUNT = '123456789012'
 
-export type AwsAction = 'GetCostAndUsage' | 'GetMetricData' | 'ListMetrics' | 'Publish'
+export type AwsAction = 'GetCostAndUsage' | 'GetMetricData' | 'GetResourceConfigHistory' | 'ListMetrics' | 'LookupEvents' | 'Publish'
 
 /** One day of one usage type, as Cost Explorer would aggregate it. quantity in the CE unit (GB for bytes). */
 export interface CostRecord {
@@ -58,10 +66,22 @@ export interface AwsEndpointOptions {
   faults?: Fault[]
   /** Topics Publish accepts; anything else is NotFound. */
   topics?: string[]
+  /** CloudTrail records (log-file shape) per region, served by LookupEvents. */
+  trail?: Record<string, Array<Record<string, any>>>
+  /** Events per LookupEvents page at most (the request's MaxResults may ask fewer). */
+  trailEventsPerPage?: number
+  /** Throttle LookupEvents past this many requests in any second, per region (the service's limit is 2). */
+  lookupEventsPerSecond?: number
+  /** Configuration items (history-file shape) served by GetResourceConfigHistory. */
+  configItems?: Array<Record<string, any>>
+  configItemsPerPage?: number
 }
 
 export interface RecordedCall {
   action: AwsAction
+  /** When the request arrived (ms since the epoch) and the region it was signed for. */
+  at: number
+  region: string
   /** JSON body (CE, CloudWatch) or form fields (SNS). */
   body: Record<string, any>
   headers: IncomingMessage['headers']
@@ -81,7 +101,7 @@ export interface AwsEndpoint {
   calls: RecordedCall[]
   published: PublishedMessage[]
   /** Replaces the data served from now on (a "next day" in a test). */
-  setData(data: {costs?: CostRecord[]; metrics?: MetricSeries[]; estimatedFrom?: string}): void
+  setData(data: {costs?: CostRecord[]; metrics?: MetricSeries[]; estimatedFrom?: string; trail?: AwsEndpointOptions['trail']}): void
   addFault(fault: Fault): void
   callsOf(action: AwsAction): RecordedCall[]
   close(): Promise<void>
@@ -99,13 +119,19 @@ class ServiceError extends Error {
   }
 }
 
-const SERVICE_OF: Record<AwsAction, string> = {GetCostAndUsage: 'ce', GetMetricData: 'monitoring', ListMetrics: 'monitoring', Publish: 'sns'}
+const SERVICE_OF: Record<AwsAction, string> = {
+  GetCostAndUsage: 'ce', GetMetricData: 'monitoring', GetResourceConfigHistory: 'config', ListMetrics: 'monitoring', LookupEvents: 'cloudtrail', Publish: 'sns',
+}
 const PERMISSION_OF: Record<AwsAction, string> = {
   GetCostAndUsage: 'ce:GetCostAndUsage',
   GetMetricData: 'cloudwatch:GetMetricData',
+  GetResourceConfigHistory: 'config:GetResourceConfigHistory',
   ListMetrics: 'cloudwatch:ListMetrics',
+  LookupEvents: 'cloudtrail:LookupEvents',
   Publish: 'sns:Publish',
 }
+/** Services that answer in AWS JSON 1.1 (the others in 1.0 or Query). */
+const JSON_11 = new Set<AwsAction>(['GetCostAndUsage', 'GetResourceConfigHistory', 'LookupEvents'])
 
 export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promise<AwsEndpoint> {
   let costs = options.costs ?? []
@@ -120,29 +146,41 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
       const raw = Buffer.concat(chunks)
+      const at = Date.now()
       let action: AwsAction | undefined
       let body: Record<string, any> = {}
+      let region = ''
       try {
         ;({action, body} = parseRequest(req, raw))
-        verifySignature(req, raw, SERVICE_OF[action])
+        region = verifySignature(req, raw, SERVICE_OF[action])
         const fault = faults.find((f) => f.action === action && f.times > 0)
         if (fault) {
           fault.times--
           throw faultError(fault, action)
         }
-        const result = dispatch(action, body)
-        calls.push({action, body, headers: req.headers, status: 200})
+        if (action === 'LookupEvents' && options.lookupEventsPerSecond !== undefined) {
+          const recent = calls.filter((c) => c.action === 'LookupEvents' && c.region === region && at - c.at < 1000).length
+          if (recent >= options.lookupEventsPerSecond) throw new ServiceError(400, 'ThrottlingException', 'Rate exceeded')
+        }
+        const result = dispatch(action, body, region)
+        calls.push({action, at, body, headers: req.headers, region, status: 200})
         reply(res, action, 200, result)
       } catch (error) {
         const failure = error instanceof ServiceError ? error : new ServiceError(500, 'InternalFailure', String(error))
-        if (action) calls.push({action, body, headers: req.headers, status: failure.status})
+        if (action) calls.push({action, at, body, headers: req.headers, region, status: failure.status})
         replyError(res, action, failure)
       }
     })
   })
 
-  function dispatch(action: AwsAction, body: Record<string, any>): unknown {
+  function dispatch(action: AwsAction, body: Record<string, any>, region: string): unknown {
     switch (action) {
+      case 'LookupEvents': {
+        return lookupEvents(body, options.trail?.[region] ?? [], options.trailEventsPerPage ?? 50)
+      }
+      case 'GetResourceConfigHistory': {
+        return resourceConfigHistory(body, options.configItems ?? [], options.configItemsPerPage ?? 100)
+      }
       case 'GetCostAndUsage': {
         return getCostAndUsage(body, costs, options.ceResultsPerPage ?? 31, estimatedFrom)
       }
@@ -178,6 +216,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
       if (data.costs) costs = data.costs
       if (data.metrics) metrics = data.metrics
       if ('estimatedFrom' in data) estimatedFrom = data.estimatedFrom
+      if (data.trail) options.trail = data.trail
     },
     url: `http://127.0.0.1:${port}`,
   }
@@ -189,6 +228,10 @@ function parseRequest(req: IncomingMessage, raw: Buffer): {action: AwsAction; bo
   if (target) {
     const expected: Record<string, [string, AwsAction]> = {
       'AWSInsightsIndexService.GetCostAndUsage': ['application/x-amz-json-1.1', 'GetCostAndUsage'],
+      'StarlingDoveService.GetResourceConfigHistory': ['application/x-amz-json-1.1', 'GetResourceConfigHistory'],
+      // What the SDK sends, and the long form of the older service model.
+      'CloudTrail_20131101.LookupEvents': ['application/x-amz-json-1.1', 'LookupEvents'],
+      'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents': ['application/x-amz-json-1.1', 'LookupEvents'],
       'GraniteServiceVersion20100801.GetMetricData': ['application/x-amz-json-1.0', 'GetMetricData'],
       'GraniteServiceVersion20100801.ListMetrics': ['application/x-amz-json-1.0', 'ListMetrics'],
     }
@@ -205,8 +248,8 @@ function parseRequest(req: IncomingMessage, raw: Buffer): {action: AwsAction; bo
   throw new ServiceError(400, 'UnknownOperationException', 'no X-Amz-Target and not a Query request')
 }
 
-/** SigV4 as AWS checks it: unknown key → UnrecognizedClientException, wrong secret → InvalidSignatureException. */
-function verifySignature(req: IncomingMessage, raw: Buffer, service: string): void {
+/** SigV4 as AWS checks it: unknown key → UnrecognizedClientException, wrong secret → InvalidSignatureException. Returns the signed region. */
+function verifySignature(req: IncomingMessage, raw: Buffer, service: string): string {
   const auth = String(req.headers.authorization ?? '')
   const match = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth)
   if (!match) throw new ServiceError(400, 'MissingAuthenticationToken', 'Request is missing Authentication Token')
@@ -230,16 +273,20 @@ function verifySignature(req: IncomingMessage, raw: Buffer, service: string): vo
     const code = service === 'ce' ? 'InvalidSignatureException' : 'SignatureDoesNotMatch'
     throw new ServiceError(service === 'ce' ? 400 : 403, code, 'The request signature we calculated does not match the signature you provided.', 'SignatureDoesNotMatch')
   }
+  return region!
 }
 
 function faultError(fault: Fault, action: AwsAction): ServiceError {
   if (fault.kind === 'throttle') {
+    if (action === 'LookupEvents') return new ServiceError(400, 'ThrottlingException', 'Rate exceeded')
     return action === 'GetCostAndUsage'
       ? new ServiceError(400, 'LimitExceededException', 'Rate limit exceeded')
       : new ServiceError(400, 'Throttling', 'Rate exceeded', 'Throttling')
   }
   const message = `User: arn:aws:iam::${TEST_ACCOUNT}:user/billwatch is not authorized to perform: ${PERMISSION_OF[action]}`
   if (action === 'GetCostAndUsage') return new ServiceError(400, 'AccessDeniedException', message)
+  // CloudTrail and Config word it as IAM's newer messages do.
+  if (action === 'LookupEvents' || action === 'GetResourceConfigHistory') return new ServiceError(400, 'AccessDeniedException', `${message} because no identity-based policy allows the ${PERMISSION_OF[action]} action`)
   if (action === 'Publish') return new ServiceError(403, 'AuthorizationError', message)
   return new ServiceError(403, 'AccessDeniedException', message, 'AccessDenied')
 }
@@ -252,7 +299,7 @@ function reply(res: ServerResponse, action: AwsAction, status: number, result: u
     res.writeHead(status, {'content-type': 'text/xml', 'x-amzn-requestid': requestId}).end(xml)
     return
   }
-  const version = action === 'GetCostAndUsage' ? '1.1' : '1.0'
+  const version = JSON_11.has(action) ? '1.1' : '1.0'
   res.writeHead(status, {'content-type': `application/x-amz-json-${version}`, 'x-amzn-requestid': requestId}).end(JSON.stringify(result))
 }
 
@@ -264,8 +311,8 @@ function replyError(res: ServerResponse, action: AwsAction | undefined, error: S
     res.writeHead(error.status, {'content-type': 'text/xml', 'x-amzn-requestid': requestId}).end(xml)
     return
   }
-  const headers: Record<string, string> = {'content-type': `application/x-amz-json-${action === 'GetCostAndUsage' ? '1.1' : '1.0'}`, 'x-amzn-requestid': requestId}
-  if (error.queryCode && action !== 'GetCostAndUsage') headers['x-amzn-query-error'] = `${error.queryCode};${sender}`
+  const headers: Record<string, string> = {'content-type': `application/x-amz-json-${action && JSON_11.has(action) ? '1.1' : '1.0'}`, 'x-amzn-requestid': requestId}
+  if (error.queryCode && !(action && JSON_11.has(action))) headers['x-amzn-query-error'] = `${error.queryCode};${sender}`
   res.writeHead(error.status, headers).end(JSON.stringify({__type: error.code, message: error.message}))
 }
 
@@ -418,6 +465,114 @@ function listMetrics(body: any, metrics: MetricSeries[], perPage: number): unkno
   const offset = body.NextToken ? decodeToken(body.NextToken, 'InvalidNextToken') : 0
   const more = offset + perPage < all.length
   return {Metrics: all.slice(offset, offset + perPage), ...(more ? {NextToken: encodeToken(offset + perPage)} : {})}
+}
+
+// ---- CloudTrail ------------------------------------------------------------------------------------
+
+const LOOKUP_KEYS: Record<string, (r: Record<string, any>) => string[]> = {
+  AccessKeyId: (r) => [r.userIdentity?.accessKeyId],
+  EventId: (r) => [r.eventID],
+  EventName: (r) => [r.eventName],
+  EventSource: (r) => [r.eventSource],
+  ReadOnly: (r) => [String(r.readOnly ?? false)],
+  ResourceName: (r) => JSON.stringify([r.requestParameters, r.responseElements]).match(/"(?:sg|i|eni|rtb|nat|igw|vpc)-[0-9a-f]+"/g)?.map((m) => m.slice(1, -1)) ?? [],
+  Username: (r) => [r.userIdentity?.userName ?? r.userIdentity?.arn?.split('/').at(-1)],
+}
+
+function lookupEvents(body: any, records: Array<Record<string, any>>, perPage: number): unknown {
+  const attributes: any[] = body.LookupAttributes ?? []
+  if (attributes.length > 1) throw new ServiceError(400, 'InvalidLookupAttributesException', 'You cannot specify more than one lookup attribute.')
+  const max = body.MaxResults ?? 50
+  if (!Number.isInteger(max) || max < 1 || max > 50) throw new ServiceError(400, 'InvalidMaxResultsException', 'MaxResults must be between 1 and 50.')
+  for (const key of ['StartTime', 'EndTime']) {
+    if (body[key] !== undefined && typeof body[key] !== 'number') throw new ServiceError(400, 'SerializationException', `${key} must be epoch seconds`)
+  }
+  const start = body.StartTime === undefined ? -Infinity : body.StartTime * 1000
+  const end = body.EndTime === undefined ? Infinity : body.EndTime * 1000
+  if (start > end) throw new ServiceError(400, 'InvalidTimeRangeException', 'Start time must be before end time.')
+  const [attribute] = attributes
+  if (attribute && !LOOKUP_KEYS[attribute.AttributeKey]) throw new ServiceError(400, 'InvalidLookupAttributesException', `unknown attribute ${attribute.AttributeKey}`)
+  const selected = records
+    .filter((r) => {
+      const t = Date.parse(r.eventTime)
+      return t >= start && t <= end && (!attribute || LOOKUP_KEYS[attribute.AttributeKey]!(r).includes(attribute.AttributeValue))
+    })
+    .sort((a, b) => Date.parse(b.eventTime) - Date.parse(a.eventTime))
+  // A token is only valid with the same other parameters, as the service documents.
+  const binding = JSON.stringify({a: attributes, e: body.EndTime, m: max, s: body.StartTime})
+  let offset = 0
+  if (body.NextToken) {
+    const token = decodeToken(body.NextToken, 'InvalidNextTokenException')
+    if (Buffer.from(body.NextToken, 'base64url').toString('utf8').includes(`"b":${JSON.stringify(binding)}`) === false) {
+      throw new ServiceError(400, 'InvalidNextTokenException', 'The token is not valid for these parameters.')
+    }
+    offset = token
+  }
+  const size = Math.min(max, perPage)
+  const page = selected.slice(offset, offset + size)
+  const next = offset + size < selected.length ? Buffer.from(JSON.stringify({b: binding, offset: offset + size})).toString('base64url') : undefined
+  return {
+    Events: page.map((r) => ({
+      AccessKeyId: r.userIdentity?.accessKeyId,
+      CloudTrailEvent: JSON.stringify(r),
+      EventId: r.eventID,
+      EventName: r.eventName,
+      EventSource: r.eventSource,
+      EventTime: Date.parse(r.eventTime) / 1000,
+      ReadOnly: String(r.readOnly ?? false),
+      Resources: [],
+      Username: r.userIdentity?.userName,
+    })),
+    ...(next ? {NextToken: next} : {}),
+  }
+}
+
+// ---- AWS Config ------------------------------------------------------------------------------------
+
+function resourceConfigHistory(body: any, items: Array<Record<string, any>>, perPage: number): unknown {
+  if (typeof body.resourceType !== 'string' || typeof body.resourceId !== 'string') throw new ServiceError(400, 'ValidationException', 'resourceType and resourceId are required')
+  const limit = body.limit || 10
+  if (limit > 100) throw new ServiceError(400, 'InvalidLimitException', 'limit must be at most 100')
+  const mine = items.filter((i) => i.resourceType === body.resourceType && i.resourceId === body.resourceId)
+  if (mine.length === 0) throw new ServiceError(400, 'ResourceNotDiscoveredException', `Resource ${body.resourceId} of resourceType:${body.resourceType} is unknown or has not been discovered`)
+  const later = body.laterTime === undefined ? Infinity : body.laterTime * 1000
+  const earlier = body.earlierTime === undefined ? -Infinity : body.earlierTime * 1000
+  if (earlier > later) throw new ServiceError(400, 'InvalidTimeRangeException', 'earlierTime must be before laterTime')
+  // The API reference: "each call may span at most seven days".
+  if (later - earlier > 7 * 86_400_000) throw new ServiceError(400, 'InvalidTimeRangeException', 'The time range may span at most 7 days')
+  const forward = body.chronologicalOrder === 'Forward'
+  const selected = mine
+    .filter((i) => {
+      const t = Date.parse(i.configurationItemCaptureTime)
+      return t >= earlier && t <= later
+    })
+    .sort((a, b) => (forward ? 1 : -1) * (Date.parse(a.configurationItemCaptureTime) - Date.parse(b.configurationItemCaptureTime)))
+  const offset = body.nextToken ? decodeToken(body.nextToken, 'InvalidNextTokenException') : 0
+  const size = Math.min(limit, perPage)
+  const page = selected.slice(offset, offset + size)
+  return {
+    // The API's names and shapes: configuration as a JSON string, epoch-second times, relationshipName.
+    configurationItems: page.map((i) => ({
+      accountId: i.awsAccountId,
+      arn: i.ARN,
+      availabilityZone: i.availabilityZone,
+      awsRegion: i.awsRegion,
+      configuration: JSON.stringify(i.configuration),
+      configurationItemCaptureTime: Date.parse(i.configurationItemCaptureTime) / 1000,
+      configurationItemMD5Hash: '',
+      configurationItemStatus: i.configurationItemStatus,
+      configurationStateId: String(i.configurationStateId),
+      relatedEvents: [],
+      relationships: (i.relationships ?? []).map((r: any) => ({relationshipName: r.name, resourceId: r.resourceId, resourceType: r.resourceType})),
+      resourceId: i.resourceId,
+      resourceName: i.resourceName,
+      resourceType: i.resourceType,
+      supplementaryConfiguration: {},
+      tags: i.tags ?? {},
+      version: '1.3',
+    })),
+    ...(offset + size < selected.length ? {nextToken: encodeToken(offset + size)} : {}),
+  }
 }
 
 // ---- helpers ---------------------------------------------------------------------------------------

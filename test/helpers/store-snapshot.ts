@@ -1,10 +1,10 @@
 import {Store} from '../../src/store/index.js'
 
 /** Every row of every table, as one comparable string: "the store is exactly as it was". */
-export async function storeSnapshot(path: string): Promise<string> {
-  const store = await Store.open(path, {mustExist: true})
+export async function storeSnapshot(from: Store | string): Promise<string> {
+  const store = typeof from === 'string' ? await Store.open(from, {mustExist: true}) : from
   try {
-    const tables = ['schema_version', 'sources', 'usage_daily', 'charges_daily', 'evidence']
+    const tables = ['schema_version', 'sources', 'usage_daily', 'charges_daily', 'evidence', 'flow_sources', 'flow_daily', 'flow_clients', 'flow_status']
     const parts: string[] = []
     for (const table of tables) {
       const rows = await store.all(`SELECT * FROM ${table} ORDER BY ALL`)
@@ -12,6 +12,6 @@ export async function storeSnapshot(path: string): Promise<string> {
     }
     return parts.join('\n')
   } finally {
-    await store.close()
+    if (typeof from === 'string') await store.close()
   }
 }

@@ -2,11 +2,11 @@ import {mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 
-import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {beforeEach, describe, expect, it} from 'vitest'
 
 import {ingestFiles} from '../../src/ingest/index.js'
 import {Store} from '../../src/store/index.js'
-import {tempDir} from '../helpers/cli.js'
+import {useTempStore} from '../helpers/temp-store.js'
 
 const GB = 2 ** 30
 const CUR1_HEADER = 'identity/LineItemId,identity/TimeInterval,bill/PayerAccountId,bill/BillingPeriodStartDate,bill/BillingPeriodEndDate,lineItem/UsageAccountId,lineItem/LineItemType,lineItem/UsageStartDate,lineItem/UsageEndDate,lineItem/ProductCode,lineItem/UsageType,lineItem/Operation,lineItem/ResourceId,lineItem/UsageAmount,lineItem/UnblendedCost,lineItem/CurrencyCode,pricing/unit'
@@ -19,21 +19,12 @@ function cur1(lines: Array<[string, string, number, number]>, type = 'Usage'): s
 }
 
 describe('ingest semantics', () => {
-  let tmp: ReturnType<typeof tempDir>
+  const temp = useTempStore()
   let store: Store
-  beforeEach(async () => {
-    tmp = tempDir()
-    store = await Store.open(join(tmp.dir, 'store.duckdb'))
+  beforeEach(() => {
+    store = temp.store
   })
-  afterEach(async () => {
-    await store.close()
-    tmp.cleanup()
-  })
-  const write = (name: string, content: Buffer | string) => {
-    const path = join(tmp.dir, name)
-    writeFileSync(path, content)
-    return path
-  }
+    const write = temp.write
   const daily = (usageType = 'DataTransfer-Out-Bytes') =>
     store.all<{day: string; amount: number; cost: number; region: string; unit: string}>(
       `SELECT strftime(day, '%Y-%m-%d') AS day, sum(amount) AS amount, sum(cost) AS cost, any_value(region) AS region, any_value(unit) AS unit
@@ -87,7 +78,7 @@ describe('ingest semantics', () => {
   })
 
   it('reads the report parts a CUR manifest lists as one export', async () => {
-    const dir = join(tmp.dir, 'report', '20240301-20240401', 'abc-assembly')
+    const dir = join(temp.dir, 'report', '20240301-20240401', 'abc-assembly')
     mkdirSync(dir, {recursive: true})
     writeFileSync(join(dir, 'report-1.csv.gz'), gzipSync(cur1([['2024-03-30T00:00:00Z', 'DataTransfer-Out-Bytes', 1, 0]])))
     writeFileSync(join(dir, 'report-2.csv.gz'), gzipSync(cur1([['2024-03-31T00:00:00Z', 'DataTransfer-Out-Bytes', 2, 0]])))

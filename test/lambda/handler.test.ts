@@ -5,6 +5,8 @@ import {createHandler, ENV} from '../../src/lambda/handler.js'
 import type {WatchReport} from '../../src/lambda/watch.js'
 import {type AwsEndpoint, startAwsEndpoint} from '../helpers/aws-endpoint.js'
 import {costsFromUsageReport, metricSeries} from '../aws/fixtures.js'
+import {noiseEvents, trailRecord} from '../../samples/scripts/cloud-records.js'
+import {storyEvents} from '../../samples/scripts/make-cloud-samples.js'
 
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:billwatch-alerts'
 const NTP_SERVER = 'i-0a1b2c3d'
@@ -63,6 +65,19 @@ describe('the Lambda handler', () => {
     expect(logged.every((l) => l.level === 'info' && l.msg === 'billwatch watch')).toBe(true)
     expect(logged[4]).toMatchObject({alerts: [{date: '2014-03-30', resourceId: NTP_SERVER}], requests: {cloudWatch: 1, costExplorer: 2}})
   })
+
+  it('with BILLWATCH_CLOUDTRAIL=1 names the top cloud change of the week before the step, from LookupEvents', async () => {
+    const records = [...storyEvents(), ...noiseEvents(120, Date.parse('2014-03-23T00:00:00Z'), Date.parse('2014-03-31T00:00:00Z'), 5)].map(trailRecord)
+    endpoint.setData({trail: {'us-east-1': records}})
+    const report = await handler({[ENV.cloudtrail]: '1'})(scheduled('2014-03-31'))
+    expect(report.alerts).toHaveLength(1)
+    expect(report.alerts[0]!.topChange).toMatch(/^sg-0f1e2d3c4b5a69788 was opened to the world on UDP 123 by arn:aws:iam::123456789012:user\/ops at 2014-03-29 18:40 UTC/)
+    expect(endpoint.published[0]!.message).toContain('Most likely change (CloudTrail')
+    expect(endpoint.published[0]!.message).toContain('which this security group protects')
+    const lookups = endpoint.callsOf('LookupEvents')
+    expect(lookups.length).toBeGreaterThan(0)
+    expect(lookups[0]!.body.LookupAttributes).toEqual([{AttributeKey: 'ReadOnly', AttributeValue: 'false'}])
+  }, 60_000)
 
   it('does not alert for an old step it meets for the first time', async () => {
     const report = await handler()(scheduled('2014-05-20'))

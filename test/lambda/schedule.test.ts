@@ -73,6 +73,15 @@ describe('buildTemplate', () => {
     expect(Object.keys(buildTemplate({topicArn: TOPIC}).Resources)).not.toContain('AlertTopic')
   })
 
+  it('--with-cloudtrail adds only cloudtrail:LookupEvents to the role, and tells the function to use it', () => {
+    const without = grants(buildTemplate({instances: ['i-0a1b2c3d'], topicArn: TOPIC})).actions
+    const template = buildTemplate({instances: ['i-0a1b2c3d'], topicArn: TOPIC, withCloudtrail: true})
+    const added = grants(template).actions.filter((a) => !without.some(([b]) => b === a[0]))
+    expect(added).toEqual([['cloudtrail:LookupEvents', '*']])
+    expect(template.Resources.WatchFunction.Properties.Environment.Variables.BILLWATCH_CLOUDTRAIL).toBe('1')
+    expect(buildTemplate({topicArn: TOPIC}).Resources.WatchFunction.Properties.Environment.Variables.BILLWATCH_CLOUDTRAIL).toBeUndefined()
+  })
+
   it('turns Unix cron into EventBridge cron and refuses what EventBridge would refuse', () => {
     expect(scheduleExpression('23 6 * * *')).toBe('cron(23 6 * * ? *)')
     expect(scheduleExpression('5 12 * * 1')).toBe('cron(5 12 ? * 1 *)')

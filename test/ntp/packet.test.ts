@@ -13,11 +13,13 @@ import {
   encodeControlRequest,
   encodeMonlistRequest,
   encodeNtp,
+  kissAction,
   kissCode,
   kissCodeOfWord,
   ntpToUnixMs,
   offsetAndDelay,
   referenceIdText,
+  replyMeaning,
   unixMsToNtp,
 } from '../../src/ntp/packet.js'
 import {validateReply} from '../../src/probe/client.js'
@@ -102,15 +104,32 @@ describe('era-aware timestamps (RFC 4330 §3, RFC 5905 §6)', () => {
 describe('kiss codes and reference ids', () => {
   const kod = (code: string) => encodeNtp({leap: 3, mode: MODE.server, referenceId: new TextEncoder().encode(code), stratum: 0})
 
-  it.each(['RATE', 'DENY', 'RSTR', 'INIT', 'STEP', 'NTSN'])('reads kiss code %s from a stratum-0 packet and from its refid word', (code) => {
+  it.each(['RATE', 'DENY', 'RSTR', 'NTSN', 'AUTH', 'XABC'])('reads Kiss-o\'-Death %s from a stratum-0 packet and from its refid word', (code) => {
     const packet = kod(code)
     expect(kissCode(decodeNtp(packet)!)).toBe(code)
     expect(kissCodeOfWord(new DataView(packet.buffer).getUint32(12))).toBe(code)
   })
 
-  it('has no kiss code above stratum 0, and UNKNOWN for unprintable stratum-0 refids', () => {
+  it('reads INIT, STEP, a zero and an unprintable stratum-0 refid as an unsynchronised server, not a KoD', () => {
+    for (const id of [new TextEncoder().encode('INIT'), new TextEncoder().encode('STEP'), new Uint8Array(4), new Uint8Array([1, 2, 3, 4])]) {
+      const header = decodeNtp(encodeNtp({leap: 3, mode: MODE.server, referenceId: id, stratum: 0, version: 3}))!
+      expect(kissCode(header)).toBeUndefined()
+      expect(replyMeaning(header).kind).toBe('unsynchronised')
+    }
+    expect(kissCodeOfWord(0)).toBeUndefined()
+  })
+
+  it('has no kiss code above stratum 0; LI 3 or stratum 16 is unsynchronised, else time', () => {
+    const meaning = (fields: Parameters<typeof encodeNtp>[0]) => replyMeaning(decodeNtp(encodeNtp({mode: MODE.server, referenceId: new TextEncoder().encode('RATE'), ...fields}))!)
     expect(kissCode(decodeNtp(encodeNtp({mode: MODE.server, referenceId: new TextEncoder().encode('RATE'), stratum: 2}))!)).toBeUndefined()
-    expect(kissCode(decodeNtp(encodeNtp({mode: MODE.server, referenceId: new Uint8Array([1, 2, 3, 4]), stratum: 0}))!)).toBe('UNKNOWN')
+    expect(meaning({stratum: 2})).toEqual({kind: 'time'})
+    expect(meaning({leap: 3, stratum: 2}).kind).toBe('unsynchronised')
+    expect(meaning({stratum: 16}).kind).toBe('unsynchronised')
+    expect(meaning({stratum: 0})).toEqual({action: 'reduce-rate', code: 'RATE', kind: 'kiss'})
+  })
+
+  it('asks the client to act only on RATE, DENY and RSTR', () => {
+    expect(['RATE', 'DENY', 'RSTR', 'INIT', 'STEP', 'AUTH', 'NTSN', 'XFOO'].map((code) => kissAction(code))).toEqual(['reduce-rate', 'stop', 'stop', 'discard', 'discard', 'discard', 'discard', 'discard'])
   })
 
   it('renders refids as ASCII at stratum 1, dotted quad above, hex when stratum 1 is not printable', () => {

@@ -200,7 +200,9 @@ describe('IP edge cases', () => {
     expect([...analysis.ntp.log.clients]).toEqual(['2001:db8::7'])
     expect(analysis.ntp.log.replyIpBytes[0]).toBe(40 + 8 + 8 + 48)
     const v4 = analyseCapture(path, {host: '10.206.10.174'})
-    expect(v4.byPort.map((p) => [p.protocol, p.port, p.packets])).toEqual([['udp', 123, 1], ['udp', null, 1]])
+    // The later fragment is billed to its datagram's port, by reassembly key (issue 22).
+    expect(v4.byPort.map((p) => [p.protocol, p.port, p.packets])).toEqual([['udp', 123, 2]])
+    expect([v4.fragmentsAttributed, v4.fragmentsUnmatched]).toEqual([1, 0])
   })
 
   it('counts a snapped frame by its wire length and IP length, and non-IP frames as such', () => {

@@ -1,7 +1,7 @@
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {decodeMode7, MODE, MODE7_REQ_MON_GETLIST_1, NTP_UNIX_OFFSET_SECONDS} from '../../src/ntp/packet.js'
-import {type ProbeClock, type ProbeEvent, sampleAddress} from '../../src/probe/client.js'
+import {type ProbeClock, type ProbeEvent, kodAction, sampleAddress} from '../../src/probe/client.js'
 import {requestMonlist} from '../../src/probe/exposure.js'
 import {probeHost, resolveAll} from '../../src/probe/index.js'
 import {type ScriptedServer, kissOfDeath, serverReply, startScriptedServer} from './udp-server.js'
@@ -113,6 +113,44 @@ describe('reply validation (RFC 4330 §5, RFC 5905 §8)', () => {
     expect(result.results[0]!.status).toBe('unsynchronised')
     expect(result.verdict).toBe('served')
     expect(result.summary).toMatch(/unsynchronised \(LI 3, stratum 16\)/)
+  })
+})
+
+describe('what a stratum-0 reply means (RFC 5905 §7.4, RFC 8633)', () => {
+  const withRefid = (refid: number[], fields: Parameters<typeof serverReply>[1] = {}) => (request: Parameters<typeof serverReply>[0]) => {
+    const reply = serverReply(request, {leap: 3, stratum: 0, ...fields})
+    reply.set(refid, 12)
+    return {bytes: reply}
+  }
+
+  it.each([
+    ['a zero refid from an NTPv3 server', [0, 0, 0, 0], 3, 'no kiss code'],
+    ['INIT', [...'INIT'].map((c) => c.charCodeAt(0)), 4, 'kiss code INIT'],
+    ['STEP', [...'STEP'].map((c) => c.charCodeAt(0)), 4, 'kiss code STEP'],
+    ['an unprintable refid', [1, 2, 3, 4], 4, 'no kiss code'],
+  ])('%s: served, unsynchronised, exit 0', async (_name, refid, version, why) => {
+    const s = await server(withRefid(refid, {version}))
+    const result = await probeHost({host: s.address, port: s.port}, {clock: testClock()})
+    expect(result).toMatchObject({answered: 1, exitCode: 0, kod: null, verdict: 'served'})
+    expect(result.results[0]!.status).toBe('unsynchronised')
+    expect(result.summary).toContain(`served, unsynchronised (LI 3, stratum 0, ${why})`)
+  })
+
+  it.each(['AUTH', 'NTSN', 'XFOO'])('a kiss code that asks nothing (%s) is discarded: not refused, exit 0', async (code) => {
+    const s = await server(withRefid([...code].map((c) => c.charCodeAt(0))))
+    const result = await probeHost({host: s.address, port: s.port}, {clock: testClock()})
+    expect(result).toMatchObject({answered: 0, exitCode: 0, kod: code, verdict: 'served'})
+    expect(result.results[0]!.status).toBe('unsynchronised')
+    expect(result.results[0]!.denied).toBe(false)
+    expect(result.results[0]!.retryAfter).toBeNull()
+  })
+
+  it.each([['RATE', 'stop-sampling'], ['DENY', 'stop-now'], ['RSTR', 'stop-now']])('%s refuses (exit 4)', async (code, action) => {
+    const s = await server(withRefid([...code].map((c) => c.charCodeAt(0))))
+    const result = await probeHost({host: s.address, port: s.port}, {clock: testClock()})
+    expect(result).toMatchObject({exitCode: 4, kod: code, verdict: 'refused'})
+    expect(result.results[0]!.status).toBe('refused')
+    expect(kodAction(code)).toBe(action)
   })
 })
 

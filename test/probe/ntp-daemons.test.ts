@@ -1,6 +1,6 @@
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {kissCode, referenceIdText} from '../../src/ntp/packet.js'
+import {referenceIdText, replyMeaning} from '../../src/ntp/packet.js'
 import {type NtpDaemon, queryOnce, startChronyd, startNtpsec} from '../helpers/ntp-daemons.js'
 
 // The shared launcher itself: if these fail, every daemon-backed test in the suite would mislead.
@@ -21,14 +21,15 @@ describe('test/helpers/ntp-daemons', () => {
     }
   })
 
-  it('runs two unsynchronised ntpsec instances at once, each answering KoD INIT on its own address', async () => {
+  it('runs two unsynchronised ntpsec instances at once, each answering INIT (unsynchronised) on its own address', async () => {
     const [a, b] = await Promise.all([startNtpsec(), startNtpsec()])
     started.push(a, b)
     expect(a.address).not.toBe(b.address)
     for (const server of [a, b]) {
       const reply = await queryOnce(server.address, 123)
       expect(reply?.leap).toBe(3)
-      expect(kissCode(reply!)).toBe('INIT')
+      // INIT is not a Kiss-o'-Death (RFC 5905 §7.4): a server that answers, not yet synchronised.
+      expect(replyMeaning(reply!)).toEqual({code: 'INIT', kind: 'unsynchronised'})
     }
     await a.stop()
     expect(await queryOnce(a.address, 123, 300)).toBeUndefined()

@@ -79,10 +79,12 @@ describe('against ntpsec', () => {
     expect(mode6.amplification).toBeGreaterThan(1)
   })
 
-  it('gets nothing from mode 6 under `restrict … noquery`, and reports the unsynchronised server KoD INIT', async () => {
+  it('gets nothing from mode 6 under `restrict … noquery`, and reads the not yet synchronised ntpsec (INIT) as served, unsynchronised', async () => {
+    // RFC 5905 §7.4: INIT asks nothing of the client; the server answers the world and its replies cost egress.
     const result = await probeHost({host: ntpsecNoquery.address, port: 123}, {clock: clock(), exposure: true, timeoutMs: 300})
-    expect(result).toMatchObject({answered: 0, exitCode: 4, kod: 'INIT', mode6Exposed: false, mode7Exposed: false, verdict: 'refused'})
-    expect(result.summary).toContain('not synchronised yet')
+    expect(result).toMatchObject({answered: 1, exitCode: 0, kod: null, leap: 3, mode6Exposed: false, mode7Exposed: false, refid: 'INIT', stratum: 0, verdict: 'served'})
+    expect(result.results[0]!.status).toBe('unsynchronised')
+    expect(result.summary).toContain('served, unsynchronised (LI 3, stratum 0, kiss code INIT): not synchronised yet')
   })
 
   it('obeys a real KoD RATE from `restrict … limited kod`: one request, then silence for the cool-down', async () => {

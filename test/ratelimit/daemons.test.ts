@@ -15,7 +15,7 @@ import {sendTrain, type TrainOutcome} from './request-train.js'
 
 function observed(outcome: TrainOutcome): Decision {
   if (outcome.reply === 'none') return DROP
-  // Unsynchronised ntpsec serves every request with KoD INIT; only RATE is the limiter's KoD.
+  // Unsynchronised ntpsec answers every request with INIT (an answer, RFC 5905 §7.4); only RATE is the limiter's KoD.
   return outcome.reply === 'kod' && outcome.kiss === 'RATE' ? KOD : ANSWER
 }
 

@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
 import {BillwatchError} from '../../src/errors.js'
@@ -34,7 +35,35 @@ describe('simulateLimiters', () => {
 
   it('reports each default setting, with answers + KoDs + drops adding up to the requests', () => {
     expect(report.results.map((r) => r.parameters)).toEqual(DEFAULT_LIMITER_SETTINGS)
+    expect(report.baseline.unanswered).toBe(0)
     for (const result of report.results) expect(result.answered + result.kods + result.dropped).toBe(report.requests)
+  })
+
+  it('answers only what the server answered: savings never negative, unanswered requests apart (issue 22)', () => {
+    // The issue's shape: a server that left requests unanswered (here 0–60% of each client's, at
+    // random); a replay that answered them showed −3.8% savings.
+    fc.assert(
+      fc.property(fc.integer({max: 2 ** 31, min: 1}), fc.double({max: 0.6, min: 0, noNaN: true}), (seed, lossShare) => {
+        const builder = new LogBuilder(seed)
+        const lost = () => (builder.random() < lossShare ? 0 : 1)
+        for (let t = T0; t < T0 + 600; t += 64) builder.add({address: '192.0.2.1', reply: lost(), timeSec: t})
+        for (let t = T0; t < T0 + 600; t += 1) builder.add({address: '192.0.2.2', port: 40_000, reply: lost(), timeSec: t})
+        for (let t = T0; t < T0 + 600; t += 0.2) builder.add({address: '192.0.2.3', port: 41_000, reply: lost(), timeSec: t})
+        const lossy = builder.build()
+        let unanswered = 0
+        for (let i = 0; i < lossy.count; i++) if (lossy.reply[i] === 0) unanswered++
+        const replayed = simulateLimiters(lossy, {durationSec: 600})
+        expect(replayed.baseline.unanswered).toBe(unanswered)
+        for (const result of replayed.results) {
+          expect(result.savedBytes).toBeGreaterThanOrEqual(0)
+          expect(result.savedShare).toBeGreaterThanOrEqual(0)
+          expect(result.savedAnnualUsd).toBeGreaterThanOrEqual(0)
+          expect(result.answered + result.kods).toBeLessThanOrEqual(replayed.baseline.answered)
+          expect(result.answered + result.kods + result.dropped + replayed.baseline.unanswered).toBe(replayed.requests)
+        }
+      }),
+      {numRuns: 15},
+    )
   })
 
   it('charges a KoD the same egress as an answer, and prices the saving over the capture duration', () => {
@@ -84,15 +113,17 @@ describe('simulateLimiters', () => {
     expect(chronyKod.kods + chronyKod.dropped).toBe(chronyPlain.dropped)
   })
 
-  it('prices unanswered requests at their typical reply size, uses the given pricing, and replays only time requests', () => {
+  it('leaves unanswered what the server left unanswered, uses the given pricing, and replays only time requests', () => {
     const builder = new LogBuilder(32)
     for (let i = 0; i < 100; i++) builder.add({address: '192.0.2.9', reply: i % 2, replyIpBytes: 96, timeSec: T0 + 64 * i})
     builder.add({address: '192.0.2.9', mode: 6, timeSec: T0 + 1})
     const result = simulateLimiters(builder.build(), {pricing: flatPricing(0.09), settings: [DEFAULT_LIMITER_SETTINGS[0]!]})
     expect(result.requests).toBe(100)
     expect(result.baseline.egressBytes).toBe(50 * 96)
-    expect(result.results[0]).toMatchObject({answered: 100, egressBytes: 100 * 96, savedBytes: -50 * 96})
-    expect(result.results[0]!.annualCostUsd).toBeCloseTo(costOfRate((100 * 96) / (64 * 99), flatPricing(0.09)).yearlyUsd, 9)
+    expect(result.baseline.unanswered).toBe(50)
+    // Before issue 22 the replay answered all 100 (savings −100%): it can only answer the 50 the server did.
+    expect(result.results[0]).toMatchObject({answered: 50, dropped: 0, egressBytes: 50 * 96, savedBytes: 0})
+    expect(result.results[0]!.annualCostUsd).toBeCloseTo(costOfRate((50 * 96) / (64 * 99), flatPricing(0.09)).yearlyUsd, 9)
   })
 
   it('refuses a capture it cannot extrapolate from', () => {

@@ -252,7 +252,7 @@ describe('billwatch report with less evidence', () => {
     const missingDir = join(tmp.dir, 'no-such-dir/report.html')
     const result = await runCli(['report', '--db', db, '--pcap', CAPTURE, '--out', missingDir])
     expect(result.code).toBe(1)
-    expect(result.stderr.trim().split('\n')[0]).toMatch(/no-such-dir: --out: cannot write the report: no such directory/)
+    expect(result.stderr.trim().split('\n')[0]).toMatch(/no-such-dir\/report\.html: --out: cannot write: no such directory \S*no-such-dir$/)
     expect(existsSync(join(tmp.dir, 'no-such-dir'))).toBe(false)
     // Nothing was gathered either: the store was not even opened, so no capture analysis was saved in it.
     expect(readFileSync(db).equals(storeBefore)).toBe(true)

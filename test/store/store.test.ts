@@ -102,7 +102,7 @@ describe('the store', () => {
     try {
       const result = await runCli(['status', '--db', path])
       expect(result.code).toBe(1)
-      expect(result.stderr.trim()).toBe(`billwatch: store ${path} is in use by another billwatch process`)
+      expect(result.stderr.trim().split('\n')[0]).toMatch(new RegExp(`^billwatch: store ${path} is in use by another process \\(node, PID ${process.pid}\\)$`))
     } finally {
       await holder.close()
     }

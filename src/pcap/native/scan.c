@@ -8,10 +8,10 @@
  * It stops before the first record it leaves to JavaScript, having changed nothing for it:
  *   - a record not wholly in the buffer, or longer than the capture allows (the reader refills, or
  *     reports the damage); any pcapng block but an enhanced packet block of a described interface;
- *   - a frame that is not IPv4, or is an IPv4 fragment;
+ *   - a frame that is not IPv4, or is an IPv4 fragment, or a tunnel (GRE, UDP to the VXLAN or Geneve port);
  *   - a packet from the host that is neither UDP nor TCP with ports (counted by protocol name);
- *   - a KoD reply (counted by kiss code), or a reply that matches no request in a later part of a
- *     split scan (kept for the merge);
+ *   - a reply that is a KoD or unsynchronised (counted by kiss code or why), of mode 0, 5, 6 or 7
+ *     (counted apart), or that matches no request in a later part of a split scan (kept for the merge);
  *   - a packet that would grow the address table, the client list or the request log.
  * Every rule below mirrors a line of analyse.ts or decode.ts; the tests compare both scans.
  */
@@ -24,6 +24,8 @@
 enum {
   IO_START, IO_END, IO_RECORDS, IO_PCAPNG, IO_LITTLE_ENDIAN, IO_UNITS_PER_SECOND, IO_MAX_CAPLEN, IO_LINK_TYPE,
   IO_HAS_HOST, IO_HOST0, IO_HOST1, IO_HOST2, IO_HOST3, IO_HOST_INDEX, IO_NTP_PORT, IO_KEEP_ORPHANS,
+  /* The --vxlan-port (4789 unless given). */
+  IO_VXLAN_PORT,
   IO_TABLE_MASK, IO_TABLE_COUNT, IO_CLIENT_COUNT, IO_REQUEST_COUNT,
   IO_FIRST_SEC, IO_LAST_SEC, IO_LAST_TIME,
   /* Added to by the scan; JavaScript zeroes them before a call and adds them to its own totals. */
@@ -39,7 +41,8 @@ enum { SLOT_WORDS = 8, KEY = 0, TAG = 1, R_PACKETS = 2, R_PENDING = 3, R_CLIENT 
 #define OTHER 0x80000000u
 #define V4_MAPPED_WORD2 0xffffu
 
-enum { UDP = 17, TCP = 6 };
+enum { UDP = 17, TCP = 6, GRE = 47 };
+enum { VXLAN_PORT = 4789, GENEVE_PORT = 6081 };
 enum { MODE_SYMMETRIC_ACTIVE = 1, MODE_SYMMETRIC_PASSIVE = 2, MODE_CLIENT = 3, MODE_SERVER = 4, MODE_BROADCAST = 5 };
 enum { NTP_HEADER_BYTES = 48, STRATUM_AT = 1, ORIGIN_AT = 24, TRANSMIT_AT = 40 };
 enum { MATCH_WINDOW = 16 };
@@ -117,8 +120,11 @@ static inline int is_known(const Scan *s, uint32_t address) { return s->slots[lo
 
 static inline uint32_t index_at(const Scan *s, uint32_t slot) { return (s->slots[slot + TAG] & ~OTHER) - 1; }
 
-/* PacketDecoder.decode, for IPv4 frames that are not fragments; 0 for every other frame. */
-static int decode(const uint8_t *data, size_t caplen, uint32_t origlen, uint32_t link_type, Packet *p) {
+/*
+ * PacketDecoder.decode, for IPv4 frames that are not fragments and carry no tunnel; 0 for every other
+ * frame. Tunnels (GRE, and UDP to the VXLAN or Geneve ports) are left to JavaScript, which looks inside.
+ */
+static int decode(const uint8_t *data, size_t caplen, uint32_t origlen, uint32_t link_type, int vxlan_port, Packet *p) {
   const uint8_t *end = data + caplen;
   const uint8_t *at = data;
   uint32_t ether_type = 0;
@@ -180,9 +186,11 @@ static int decode(const uint8_t *data, size_t caplen, uint32_t origlen, uint32_t
   const uint32_t ip_span = p->ip_bytes > header_bytes ? p->ip_bytes : header_bytes;
   const uint8_t *transport = at + header_bytes;
   const uint8_t *transport_end = (size_t)(end - at) < ip_span ? end : at + ip_span;
+  if (p->protocol == GRE) return 0;
   if ((p->protocol != UDP && p->protocol != TCP) || transport + 4 > transport_end) return 1;
   p->src_port = (int)transport[0] << 8 | transport[1];
   p->dst_port = (int)transport[2] << 8 | transport[3];
+  if (p->protocol == UDP && (p->dst_port == VXLAN_PORT || p->dst_port == GENEVE_PORT || p->dst_port == vxlan_port)) return 0;
   if (p->protocol == UDP) {
     if (transport + 8 > transport_end) return 1;
     p->payload_offset = (size_t)(transport + 8 - data);
@@ -271,8 +279,11 @@ static int may_take(const Scan *s, const Packet *p, const uint8_t *frame, int fr
     return (is_client || s->client_count < s->client_capacity) && s->request_count < s->request_capacity;
   }
   if (mode == MODE_CLIENT || mode == MODE_SYMMETRIC_ACTIVE) return 1;
+  /* Modes 0, 5, 6 and 7 are counted apart, by mode. */
+  if (mode != MODE_SERVER && mode != MODE_SYMMETRIC_PASSIVE) return 0;
   if (!is_client && s->client_count >= s->client_capacity) return 0;
-  if (mode == MODE_SERVER && p->payload_length >= NTP_HEADER_BYTES && payload[STRATUM_AT] == 0) return 0;
+  /* KoDs and unsynchronised replies (stratum 0 or 16+, LI 3) are counted by kiss code or why. */
+  if (p->payload_length >= NTP_HEADER_BYTES && (payload[STRATUM_AT] == 0 || payload[STRATUM_AT] >= 16 || payload[0] >> 6 == 3)) return 0;
   if (keep_orphans) {
     if (s->slots[remote_slot + TAG] == 0) return 0;
     int32_t match_previous;
@@ -302,7 +313,7 @@ static void ntp_request(Scan *s, const Packet *p, const uint8_t *frame, uint32_t
   s->slots[remote + R_PENDING] = row + 1;
 }
 
-/* CaptureScan.ntpReply and matchReply, for a reply that is no KoD and needs no orphan record. */
+/* CaptureScan.ntpReply and matchReply, for a synchronised mode 4/2 reply that needs no orphan record. */
 static void ntp_reply(Scan *s, const Packet *p, const uint8_t *frame, uint32_t remote, uint32_t caplen, uint32_t origlen) {
   const uint8_t *payload = frame + p->payload_offset;
   const int mode = p->payload_length > 0 ? payload[0] & 7 : 0;
@@ -326,10 +337,14 @@ static void ntp_reply(Scan *s, const Packet *p, const uint8_t *frame, uint32_t r
   s->reply_ip_bytes[match] = p->ip_bytes < 0xffff ? (uint16_t)p->ip_bytes : 0xffff;
 }
 
-/* CaptureScan.countPort, for UDP and TCP with ports. */
+/* portRank and servicePort (analyse.ts): well-known < registered < ephemeral; a tie names the host's own port. */
+static inline int port_rank(int port) { return port < 1024 ? 0 : port < 32768 ? 1 : 2; }
+
+/* CaptureScan.countPort, for UDP and TCP with ports, not fragments (outbound: the host's port is the source). */
 static inline void count_port(Scan *s, const Packet *p, uint32_t caplen, uint32_t origlen) {
   double *table = p->protocol == UDP ? s->udp_ports : s->tcp_ports;
-  double *at = table + (size_t)(p->src_port < p->dst_port ? p->src_port : p->dst_port) * 4;
+  const int port = port_rank(p->dst_port) < port_rank(p->src_port) ? p->dst_port : p->src_port;
+  double *at = table + (size_t)port * 4;
   at[0] += 1;
   at[1] += origlen;
   at[2] += caplen;
@@ -442,6 +457,7 @@ static void scan(Scan *s) {
   const uint32_t host = host_v4 ? (uint32_t)io[IO_HOST3] : 0;
   const uint32_t host_slot = io[IO_HAS_HOST] != 0 ? s->slot_by_index[(uint32_t)io[IO_HOST_INDEX]] : 0;
   const int ntp_port = (int)io[IO_NTP_PORT];
+  const int vxlan_port = (int)io[IO_VXLAN_PORT];
   const int keep_orphans = io[IO_KEEP_ORPHANS] != 0;
   double first_sec = io[IO_FIRST_SEC], last_sec = io[IO_LAST_SEC], time = io[IO_LAST_TIME];
   double *totals = io + IO_TOTALS;
@@ -456,7 +472,7 @@ static void scan(Scan *s) {
     ahead = prefetch_record(s, ahead, end, pcapng, little_endian, max_caplen, link_type, host);
     const uint32_t caplen = r.caplen, origlen = r.origlen;
     const uint8_t *frame = r.frame;
-    if (!decode(frame, caplen, origlen, r.link_type, &p)) break;
+    if (!decode(frame, caplen, origlen, r.link_type, vxlan_port, &p)) break;
     const int from_host = host_v4 && p.src == host;
     const int to_host = host_v4 && p.dst == host;
     if (!may_take(s, &p, frame, from_host, to_host, ntp_port, keep_orphans)) break;
@@ -587,7 +603,7 @@ static const struct {
   {"tableMask", IO_TABLE_MASK}, {"tableCount", IO_TABLE_COUNT}, {"clientCount", IO_CLIENT_COUNT}, {"requestCount", IO_REQUEST_COUNT},
   {"firstSec", IO_FIRST_SEC}, {"lastSec", IO_LAST_SEC}, {"lastTime", IO_LAST_TIME}, {"totals", IO_TOTALS},
   {"ntpResponses", IO_NTP_RESPONSES}, {"otherPackets", IO_OTHER_PACKETS}, {"ipv4Packets", IO_IPV4_PACKETS},
-  {"snappedPackets", IO_SNAPPED_PACKETS}, {"size", IO_SIZE},
+  {"snappedPackets", IO_SNAPPED_PACKETS}, {"vxlanPort", IO_VXLAN_PORT}, {"size", IO_SIZE},
 };
 
 NAPI_MODULE_INIT() {

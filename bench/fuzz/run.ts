@@ -1,0 +1,47 @@
+/**
+ * The fuzz run: `node --import tsx bench/fuzz/run.ts --count 10000 --seed 1 [--kinds pcap,ntp] [--timeout-ms 10000]
+ * [--jobs 2] [--only 12,40] [--keep DIR] [--show-refusals] [--json]`. Runs the built CLI (npm run build first; BILLWATCH_FUZZ_SOURCES=1 runs the
+ * TypeScript sources). Prints inputs, accepted, refused and failed per kind, the failures by type, and
+ * each failure's kind, input number and first line. Exit 1 when anything failed.
+ */
+import {parseArgs} from 'node:util'
+
+import {type Kind, KINDS, runFuzz, WALL_FACTOR} from './harness.js'
+
+const {values} = parseArgs({
+  options: {
+    count: {default: '1000', type: 'string'},
+    jobs: {default: '2', type: 'string'},
+    json: {default: false, type: 'boolean'},
+    keep: {type: 'string'},
+    kinds: {type: 'string'},
+    only: {type: 'string'},
+    seed: {default: '1', type: 'string'},
+    'show-refusals': {default: false, type: 'boolean'},
+    'timeout-ms': {default: '10000', type: 'string'},
+  },
+})
+const kinds = values.kinds?.split(',').map((k) => k.trim()) as Kind[] | undefined
+for (const kind of kinds ?? []) if (!KINDS.includes(kind)) throw new Error(`unknown kind ${kind}; kinds: ${KINDS.join(', ')}`)
+const count = Number(values.count)
+const report = await runFuzz({
+  count, jobs: Number(values.jobs), ...(values.only ? {only: values.only.split(',').map(Number)} : {}), ...(kinds ? {kinds} : {}), ...(values.keep ? {keepDir: values.keep} : {}),
+  onResult: (done, failure, refusal) => {
+    if (refusal && values['show-refusals']) process.stderr.write(`${refusal}\n`)
+    if (failure) process.stderr.write(`\r#${failure.index} ${failure.kind}: ${failure.type}: ${failure.detail}\n`)
+    if (process.stderr.isTTY && done % 10 === 0) process.stderr.write(`\r${done}/${count}`)
+  },
+  seed: Number(values.seed), timeoutMs: Number(values['timeout-ms']),
+})
+if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+else {
+  const rows = Object.entries(report.byKind).map(([kind, c]) => `${kind.padEnd(18)} ${String(c.inputs).padStart(6)} ${String(c.accepted).padStart(9)} ${String(c.refused).padStart(8)} ${String(c.failed).padStart(7)}`)
+  process.stdout.write([
+    `${report.count} inputs, seed ${report.seed}, ${report.seconds.toFixed(0)} s; slowest input ${report.slowestCpuMs} ms of CPU, ${report.slowestMs} ms of wall time (bound ${report.timeoutMs} ms of CPU, ${(report.timeoutMs * WALL_FACTOR) / 1000} s wall)`,
+    `${'kind'.padEnd(18)} ${'inputs'.padStart(6)} ${'accepted'.padStart(9)} ${'refused'.padStart(8)} ${'failed'.padStart(7)}`,
+    ...rows,
+    `crashes ${report.totals.crash}, hangs ${report.totals.hang}, raw errors ${report.totals.raw}, store changes ${report.totals.store}, escapes ${report.totals.escape}`,
+    ...report.failures.map((f) => `  #${f.index} ${f.kind} ${f.type}: ${f.detail}`),
+  ].join('\n') + '\n')
+}
+process.exitCode = report.failures.length > 0 ? 1 : 0

@@ -1,0 +1,24 @@
+/** Timing shared by the benches that run a command: wall seconds and peak RSS under GNU time. */
+import {spawnSync} from 'node:child_process'
+
+export interface Timing {
+  seconds: number
+  peakRssMb: number
+  stdout: string
+}
+
+/** Runs a command under GNU time: wall seconds and peak RSS of the whole process. */
+export function timed(command: string[]): Timing {
+  const result = spawnSync('/usr/bin/time', ['-f', '%e %M', ...command], {encoding: 'utf8', maxBuffer: 1 << 26})
+  if (result.status !== 0) throw new Error(`${command.join(' ')} failed: ${result.stderr}`)
+  const last = result.stderr.trim().split('\n').at(-1) ?? ''
+  const [seconds, kb] = last.split(' ').map(Number)
+  return {peakRssMb: (kb ?? 0) / 1024, seconds: seconds ?? 0, stdout: result.stdout}
+}
+
+/** Best of `runs` (wall seconds) and the highest peak RSS: one run is at the mercy of the scheduler. */
+export function bestOf(runs: number, run: () => Timing): Timing {
+  const timings = Array.from({length: runs}, run)
+  const best = timings.reduce((a, b) => (b.seconds < a.seconds ? b : a))
+  return {...best, peakRssMb: Math.max(...timings.map((t) => t.peakRssMb))}
+}

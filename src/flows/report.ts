@@ -1,0 +1,212 @@
+/**
+ * `billwatch flows`: for one interface (ENI) or host and a period, what `billwatch pcap` reports for
+ * a capture — bytes by protocol and port, clients, top talkers, the blocking-threshold table, monthly
+ * and yearly cost — from the flow records in the store, and what flow records cannot tell.
+ */
+import {BillwatchError} from '../errors.js'
+import {thresholdTable, type ThresholdRow} from '../pcap/report.js'
+import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
+import type {Store} from '../store/index.js'
+
+export interface FlowsOptions {
+  /** An interface id (eni-…) or a NetFlow host address; default: the one with the most accepted egress. */
+  interface?: string
+  since?: string
+  until?: string
+  /** The service to study for clients, e.g. 'udp/123'; default: the port with the most egress. */
+  port?: string
+  top?: number
+  blockThresholds?: number[]
+  pricing?: EgressPricing
+}
+
+export interface FlowPortRow {
+  protocol: string
+  port: null | number
+  egressBytes: number
+  egressPackets: number
+  ingressBytes: number
+  ingressPackets: number
+  /** Share of the interface's accepted egress bytes. */
+  egressShare: number
+}
+
+export interface FlowTalker {
+  address: string
+  /** Packets the client sent to the port (its requests), or the replies it got when only egress was logged. */
+  requests: number
+  egressBytes: number
+  ingressBytes: number
+  /** Share of the port's egress bytes. */
+  share: number
+}
+
+export interface FlowsReport {
+  interface: string
+  exporters: string[]
+  firstDay: string
+  lastDay: string
+  /** Days with accepted traffic on the interface in the period. */
+  days: number
+  sources: Array<{path: string; format: string; records: number; sampling: null | string}>
+  records: number
+  nodataRecords: number
+  skipdataRecords: number
+  rejectedRecords: number
+  rejectedBytes: number
+  egressBytes: number
+  ingressBytes: number
+  /** Accepted traffic whose direction the records could not tell (both peers private, or public IPv6 without flow-direction). */
+  otherBytes: number
+  byPort: FlowPortRow[]
+  service: null | {
+    protocol: string
+    port: null | number
+    egressBytes: number
+    egressBytesPerDay: number
+    uniqueClients: number
+    topTalkers: FlowTalker[]
+    thresholds: ThresholdRow[]
+    daily: Array<{day: string; egressBytes: number}>
+  }
+  cost: {pricing: string; egressBytesPerDay: number; gbPerMonth: number; monthlyUsd: number; yearlyUsd: number}
+  /** Sampled counts are estimates; set when any record was sampled. */
+  estimated: boolean
+  cannotTell: string[]
+}
+
+/** 'udp/123' → {protocol: 'udp', port: 123}; 'icmp' → port null. */
+export function parseService(text: string, field = '--port'): {protocol: string; port: null | number} {
+  const match = /^([a-z0-9-]+)(?:\/(\d{1,5}))?$/i.exec(text.trim())
+  const port = match?.[2] === undefined ? null : Number(match[2])
+  if (!match || (port !== null && port > 65_535)) throw new BillwatchError('E_USAGE', '', {expected: 'PROTOCOL/PORT such as udp/123, or a protocol such as icmp', field, got: text})
+  return {port, protocol: match[1]!.toLowerCase()}
+}
+
+export function serviceLabel(protocol: string, port: null | number): string {
+  return port === null ? protocol : `${protocol}/${port}`
+}
+
+export async function analyseFlows(store: Store, options: FlowsOptions = {}): Promise<FlowsReport> {
+  const pricing = options.pricing ?? CURRENT_EGRESS_PRICING
+  const period = {since: options.since ?? null, until: options.until ?? null}
+  const inPeriod = `($since::DATE IS NULL OR day >= $since::DATE) AND ($until::DATE IS NULL OR day <= $until::DATE)`
+  const chosen = options.interface ?? (await busiestInterface(store, period, inPeriod))
+  const params = {...period, iface: chosen}
+  const where = `interface = $iface AND ${inPeriod}`
+  const span = await store.one<{first: null | string; last: null | string; days: number; exporters: string[]}>(
+    `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last, count(DISTINCT day) AS days,
+            list(DISTINCT exporter ORDER BY exporter) AS exporters
+     FROM flow_daily WHERE ${where} AND action = 'ACCEPT'`, params)
+  if (!span?.first || !span.last) {
+    throw new BillwatchError('E_NO_DATA', `no accepted flow records of ${chosen}${period.since || period.until ? ' in the period' : ''} in store ${store.path}`, {
+      suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)', 'billwatch flows --json (lists the interfaces with traffic)'],
+    })
+  }
+  const totals = await store.one<{egress: null | number; ingress: null | number; other: null | number; rejected: null | number}>(
+    `SELECT sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction = 'egress') AS egress,
+            sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction = 'ingress') AS ingress,
+            sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction NOT IN ('egress', 'ingress')) AS other,
+            sum(bytes) FILTER (WHERE action = 'REJECT') AS rejected
+     FROM flow_daily WHERE ${where}`, params)
+  const egressBytes = totals?.egress ?? 0
+  const ports = await store.all<{protocol: string; port: null | number; eb: null | number; ep: null | number; ib: null | number; ip: null | number}>(
+    `SELECT protocol, port,
+            sum(bytes) FILTER (WHERE direction = 'egress') AS eb, sum(packets) FILTER (WHERE direction = 'egress') AS ep,
+            sum(bytes) FILTER (WHERE direction = 'ingress') AS ib, sum(packets) FILTER (WHERE direction = 'ingress') AS ip
+     FROM flow_daily WHERE ${where} AND action = 'ACCEPT' AND direction IN ('egress', 'ingress')
+     GROUP BY ALL ORDER BY eb DESC NULLS LAST, ib DESC NULLS LAST, protocol, port`, params)
+  const byPort: FlowPortRow[] = ports.map((p) => ({
+    egressBytes: p.eb ?? 0, egressPackets: p.ep ?? 0, egressShare: egressBytes > 0 ? (p.eb ?? 0) / egressBytes : 0,
+    ingressBytes: p.ib ?? 0, ingressPackets: p.ip ?? 0, port: p.port, protocol: p.protocol,
+  }))
+  const sources = await store.all<{path: string; format: string; records: number; sampling: null | string; nodata: number; skipdata: number; rejected: number}>(
+    `SELECT path, format, records, sampling, nodata_records AS nodata, skipdata_records AS skipdata, rejected_records AS rejected FROM flow_sources
+     WHERE id IN (SELECT DISTINCT source_id FROM flow_daily WHERE ${where}) ORDER BY path`, params)
+  const status = await store.one<{nodata: null | number; skipdata: null | number}>(
+    `SELECT sum(records) FILTER (WHERE status = 'NODATA')::BIGINT AS nodata, sum(records) FILTER (WHERE status = 'SKIPDATA')::BIGINT AS skipdata
+     FROM flow_status WHERE interface = $iface AND ${inPeriod}`, params)
+  const counts = await store.one<{records: null | number; rejected: null | number}>(
+    `SELECT sum(records)::BIGINT AS records, sum(records) FILTER (WHERE action = 'REJECT')::BIGINT AS rejected FROM flow_daily WHERE ${where}`, params)
+
+  const days = span.days
+  const durationSec = days * 86_400
+  const perDay = days > 0 ? egressBytes / days : 0
+  const cost = costOfRate(perDay / 86_400, pricing)
+  const focus = options.port ? parseService(options.port) : byPort.find((p) => p.egressBytes > 0)
+  const service = focus ? await serviceReport(store, params, where, focus, days, durationSec, pricing, options) : null
+  const estimated = sources.some((s) => s.sampling !== null)
+  const nodata = status?.nodata ?? 0
+  const skipdata = status?.skipdata ?? 0
+  const cannotTell = [
+    'NTP modes, versions and Kiss-o\'-Death replies: flow records carry no payload (a capture does: billwatch pcap).',
+    'Request timing within a record\'s window (one record sums a flow over up to 10 minutes), so no per-client rate or interval.',
+    'Billed bytes: flow bytes count every peer, intra-VPC and cross-AZ traffic too; the bill counts only chargeable transfer.',
+  ]
+  if (estimated) cannotTell.push('Exact counts: sampled records were scaled up, so bytes, packets and clients are estimates (small clients may be missed).')
+  if (skipdata > 0) cannotTell.push(`What ${skipdata} SKIPDATA record${skipdata === 1 ? '' : 's'} hid: AWS skipped records in those windows (capacity or an internal error).`)
+  if (sources.some((s) => s.format.startsWith('vpc'))) cannotTell.push('NTP to the Amazon Time Sync Service (169.254.169.123): VPC Flow Logs never record it (nor is it billed).')
+  return {
+    byPort,
+    cannotTell,
+    cost: {egressBytesPerDay: perDay, gbPerMonth: cost.gbPerMonth, monthlyUsd: cost.monthlyUsd, pricing: pricing.label, yearlyUsd: cost.yearlyUsd},
+    days,
+    egressBytes,
+    estimated,
+    exporters: span.exporters,
+    firstDay: span.first,
+    ingressBytes: totals?.ingress ?? 0,
+    interface: chosen,
+    lastDay: span.last,
+    nodataRecords: nodata,
+    otherBytes: totals?.other ?? 0,
+    records: (counts?.records ?? 0) + nodata + skipdata,
+    rejectedBytes: totals?.rejected ?? 0,
+    rejectedRecords: counts?.rejected ?? 0,
+    service,
+    skipdataRecords: skipdata,
+    sources: sources.map((s) => ({format: s.format, path: s.path, records: s.records, sampling: s.sampling})),
+  }
+}
+
+async function busiestInterface(store: Store, period: {since: null | string; until: null | string}, inPeriod: string): Promise<string> {
+  const row = await store.one<{interface: string}>(
+    `SELECT interface FROM flow_daily WHERE action = 'ACCEPT' AND ${inPeriod}
+     GROUP BY interface ORDER BY sum(bytes) FILTER (WHERE direction = 'egress') DESC NULLS LAST, sum(bytes) DESC, interface LIMIT 1`, period)
+  if (!row) throw new BillwatchError('E_NO_DATA', 'no flow records in the store', {suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)']})
+  return row.interface
+}
+
+async function serviceReport(
+  store: Store, params: Record<string, null | string>, where: string, focus: {protocol: string; port: null | number},
+  days: number, durationSec: number, pricing: EgressPricing, options: FlowsOptions,
+): Promise<FlowsReport['service']> {
+  const sParams = {...params, port: focus.port, protocol: focus.protocol}
+  const match = `protocol = $protocol AND port IS NOT DISTINCT FROM $port::INTEGER`
+  const clients = await store.all<{client: string; eb: null | number; ep: null | number; ib: null | number; ip: null | number}>(
+    `SELECT client, sum(bytes) FILTER (WHERE direction = 'egress') AS eb, sum(packets) FILTER (WHERE direction = 'egress') AS ep,
+            sum(bytes) FILTER (WHERE direction = 'ingress') AS ib, sum(packets) FILTER (WHERE direction = 'ingress') AS ip
+     FROM flow_clients WHERE ${where} AND ${match} GROUP BY client`, sParams)
+  const daily = await store.all<{day: string; bytes: number}>(
+    `SELECT strftime(day, '%Y-%m-%d') AS day, sum(bytes) AS bytes FROM flow_daily
+     WHERE ${where} AND ${match} AND action = 'ACCEPT' AND direction = 'egress' GROUP BY day ORDER BY day`, sParams)
+  const egressBytes = daily.reduce((sum, d) => sum + d.bytes, 0)
+  // Requests are what a client sent to the port; with egress-only records, the replies it received.
+  const hasIngress = clients.some((c) => (c.ip ?? 0) > 0)
+  const requestsOf = (c: (typeof clients)[number]) => Math.round((hasIngress ? c.ip : c.ep) ?? 0)
+  const requests = Uint32Array.from(clients, (c) => Math.min(requestsOf(c), 0xff_ff_ff_ff))
+  const bytes = Float64Array.from(clients, (c) => c.eb ?? 0)
+  const top = [...clients].sort((a, b) => (b.eb ?? 0) - (a.eb ?? 0) || requestsOf(b) - requestsOf(a) || (a.client < b.client ? -1 : 1)).slice(0, options.top ?? 10)
+  return {
+    daily: daily.map((d) => ({day: d.day, egressBytes: d.bytes})),
+    egressBytes,
+    egressBytesPerDay: days > 0 ? egressBytes / days : 0,
+    port: focus.port,
+    protocol: focus.protocol,
+    thresholds: thresholdTable(requests, bytes, durationSec, pricing, options.blockThresholds ?? []),
+    topTalkers: top.map((c) => ({
+      address: c.client, egressBytes: c.eb ?? 0, ingressBytes: c.ib ?? 0, requests: requestsOf(c), share: egressBytes > 0 ? (c.eb ?? 0) / egressBytes : 0,
+    })),
+    uniqueClients: clients.length,
+  }
+}

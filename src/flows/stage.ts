@@ -1,0 +1,130 @@
+/**
+ * Staging and committing flow records: a reader fills `staged_flows` with records rolled up to one
+ * row per (day, interface, direction, action, status, protocol, port, client); `commitFlows` moves
+ * them into flow_daily / flow_clients / flow_status as one new source. Call inside a transaction.
+ */
+import {insertValues} from '../ingest/write.js'
+import {BillwatchError} from '../errors.js'
+import type {Store} from '../store/index.js'
+
+export const FLOW_STAGING = 'staged_flows'
+
+/** Column order of `staged_flows` (and of the tuples `appendFlowRows` takes). */
+export interface StagedFlow {
+  day: string
+  exporter: string
+  interface: string
+  account: null | string
+  /** 'egress' | 'ingress' relative to the interface, 'internal' (both peers private), 'unknown'. */
+  direction: string
+  action: string
+  /** 'OK', 'NODATA', 'SKIPDATA'. */
+  status: string
+  protocol: null | string
+  port: null | number
+  client: null | string
+  bytes: number
+  packets: number
+  records: number
+}
+
+export async function createFlowStaging(store: Store): Promise<void> {
+  await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} (
+    day DATE, exporter VARCHAR, interface VARCHAR, account VARCHAR, direction VARCHAR, action VARCHAR, status VARCHAR,
+    protocol VARCHAR, port INTEGER, client VARCHAR, bytes DOUBLE, packets DOUBLE, records BIGINT)`)
+}
+
+export async function appendFlowRows(store: Store, rows: StagedFlow[]): Promise<void> {
+  await insertValues(store, `INSERT INTO ${FLOW_STAGING}`, rows.map((r) => [
+    r.day, r.exporter, r.interface, r.account, r.direction, r.action, r.status, r.protocol, r.port, r.client, r.bytes, r.packets, r.records,
+  ]))
+}
+
+export interface FlowSourceMeta {
+  path: string
+  format: string
+  container: string
+  contentHash: string
+  bytes: number
+  /** How sampled counts were scaled, in words; null when unsampled. */
+  sampling: null | string
+}
+
+export interface FlowCommit {
+  sourceId: number
+  records: number
+  nodataRecords: number
+  skipdataRecords: number
+  rejectedRecords: number
+  firstDay: null | string
+  lastDay: null | string
+  interfaces: string[]
+  egressBytes: number
+}
+
+/** SQL that names a protocol number as `billwatch pcap` does ('udp', 'tcp', 'icmp', 'ipv6-icmp', 'ip-N'). */
+export function protocolNameSql(number: string): string {
+  return `CASE ${number} WHEN 17 THEN 'udp' WHEN 6 THEN 'tcp' WHEN 1 THEN 'icmp' WHEN 58 THEN 'ipv6-icmp' ELSE 'ip-' || ${number} END`
+}
+
+/** Protocols whose records carry ports. */
+export const PORT_PROTOCOLS = [6, 17, 132]
+
+export async function commitFlows(store: Store, meta: FlowSourceMeta): Promise<FlowCommit> {
+  const totals = await store.one<{records: null | number; nodata: null | number; skipdata: null | number; rejected: null | number; first: null | string; last: null | string; egress: null | number}>(
+    `SELECT sum(records)::BIGINT AS records, sum(records) FILTER (WHERE status = 'NODATA')::BIGINT AS nodata,
+            sum(records) FILTER (WHERE status = 'SKIPDATA')::BIGINT AS skipdata,
+            sum(records) FILTER (WHERE status = 'OK' AND action = 'REJECT')::BIGINT AS rejected,
+            strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last,
+            sum(bytes) FILTER (WHERE status = 'OK' AND action = 'ACCEPT' AND direction = 'egress') AS egress
+     FROM ${FLOW_STAGING}`,
+  )
+  if (!totals || !totals.records) throw new BillwatchError('E_EMPTY', 'no flow records', {expected: 'at least one flow record', file: meta.path})
+  const inserted = await store.one<{id: number}>(
+    `INSERT INTO flow_sources (path, format, container, content_hash, bytes, records, nodata_records, skipdata_records, rejected_records, sampling)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+    [meta.path, meta.format, meta.container, meta.contentHash, meta.bytes, totals.records, totals.nodata ?? 0, totals.skipdata ?? 0, totals.rejected ?? 0, meta.sampling],
+  )
+  if (!inserted) throw new BillwatchError('E_STORE', `could not record flow source ${meta.path}`)
+  const id = inserted.id
+  await store.run(
+    `INSERT INTO flow_daily SELECT $1, day, exporter, interface, any_value(account), direction, action, protocol, port,
+            sum(bytes), sum(packets), sum(records)
+     FROM ${FLOW_STAGING} WHERE status = 'OK' GROUP BY day, exporter, interface, direction, action, protocol, port`,
+    [id],
+  )
+  await store.run(
+    // Readers stage one row per key (day, interface, direction, action, status, protocol, port, client): no regrouping.
+    `INSERT INTO flow_clients SELECT $1, day, interface, direction, protocol, port, client, bytes, packets, records
+     FROM ${FLOW_STAGING} WHERE status = 'OK' AND action = 'ACCEPT' AND client IS NOT NULL`,
+    [id],
+  )
+  await store.run(
+    `INSERT INTO flow_status SELECT $1, day, interface, status, sum(records) FROM ${FLOW_STAGING} WHERE status <> 'OK' GROUP BY ALL`,
+    [id],
+  )
+  const interfaces = await store.all<{interface: string}>(`SELECT DISTINCT interface FROM ${FLOW_STAGING} ORDER BY 1`)
+  return {
+    egressBytes: totals.egress ?? 0, firstDay: totals.first, interfaces: interfaces.map((r) => r.interface), lastDay: totals.last,
+    nodataRecords: totals.nodata ?? 0, records: totals.records, rejectedRecords: totals.rejected ?? 0, skipdataRecords: totals.skipdata ?? 0, sourceId: id,
+  }
+}
+
+/** The flow source stored with this content hash, if any (re-ingesting the same file is a no-op). */
+export async function findFlowSource(store: Store, contentHash: string): Promise<FlowCommit | undefined> {
+  const row = await store.one<{id: number; records: number; nodata: number; skipdata: number; rejected: number}>(
+    `SELECT id, records, nodata_records AS nodata, skipdata_records AS skipdata, rejected_records AS rejected FROM flow_sources WHERE content_hash = $1`,
+    [contentHash],
+  )
+  if (!row) return undefined
+  const span = await store.one<{first: null | string; last: null | string; interfaces: string[]; egress: null | number}>(
+    `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last, list(DISTINCT interface ORDER BY interface) AS interfaces,
+            sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction = 'egress') AS egress
+     FROM flow_daily WHERE source_id = $1`,
+    [row.id],
+  )
+  return {
+    egressBytes: span?.egress ?? 0, firstDay: span?.first ?? null, interfaces: span?.interfaces ?? [], lastDay: span?.last ?? null,
+    nodataRecords: row.nodata, records: row.records, rejectedRecords: row.rejected, skipdataRecords: row.skipdata, sourceId: row.id,
+  }
+}
