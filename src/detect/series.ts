@@ -355,13 +355,14 @@ function findSpikes(z: number[], threshold: number, multiplier: number): SpikeRu
     for (let length = 1; length <= SPIKE_MAX_RUN; length++) {
       const end = start + length
       if (end >= z.length) break
-      const left = median(z.slice(Math.max(0, start - SPIKE_WINDOW), start))
       const right = median(z.slice(end, end + SPIKE_WINDOW))
-      if (Math.abs(left - right) > threshold) continue
       const run = z.slice(start, end)
+      const left = leftLevel(z, start, right, median(run), threshold, runs)
+      if (left === undefined) continue
       const up = run.every((v) => v - Math.max(left, right) > threshold)
       const down = run.every((v) => Math.min(left, right) - v > threshold)
       if (!up && !down) continue
+      if (resumesAfterDip(z, start, end, left, threshold)) continue
       // Noise differs along a series (a sum whose largest part changes): the spike must also stand out locally.
       const around = [...z.slice(Math.max(0, start - LOCAL_WINDOW), start), ...z.slice(end, end + LOCAL_WINDOW)]
       const local = multiplier * madOfDifferences(around)
@@ -373,6 +374,43 @@ function findSpikes(z: number[], threshold: number, multiplier: number): SpikeRu
     }
   }
   return runs
+}
+
+/**
+ * Whether the run [start, end) is the first day(s) of a new level that a short dip (zero-usage days, most often)
+ * interrupts: within SPIKE_MAX_RUN points the series is back at the run's level for SPIKE_WINDOW points. Then the
+ * run is where a step begins, not a spike.
+ */
+function resumesAfterDip(z: number[], start: number, end: number, left: number, threshold: number): boolean {
+  const level = median(z.slice(start, end))
+  // As blipCuts: levels far apart agree within a quarter of their distance.
+  const tolerance = Math.max(threshold, Math.abs(level - left) / 4)
+  for (let k = 1; k <= SPIKE_MAX_RUN && end + k + SPIKE_WINDOW <= z.length; k++) {
+    if (Math.abs(median(z.slice(end + k, end + k + SPIKE_WINDOW)) - level) <= tolerance) return true
+  }
+  return false
+}
+
+/**
+ * The level left of `start` that agrees with `right`: the median of the SPIKE_WINDOW points before (spikes already
+ * found left out), or, when a step falls inside that window, of the fewer points since it, down to the one just
+ * before. Zero days right after a step are thus a dip at the new level: the step keeps its day. Levels agree
+ * within `threshold`, or, as in blipCuts, within a quarter of their distance from the run.
+ */
+function leftLevel(z: number[], start: number, right: number, runLevel: number, threshold: number, runs: SpikeRun[]): number | undefined {
+  const nearest: number[] = []
+  let run = runs.length - 1
+  for (let i = start - 1; i >= 0 && nearest.length < SPIKE_WINDOW; i--) {
+    while (run >= 0 && (runs[run] as SpikeRun).start > i) run--
+    if (run >= 0 && (runs[run] as SpikeRun).end > i) continue
+    nearest.push(z[i] as number)
+  }
+  for (let points = nearest.length; points >= 1; points--) {
+    const left = median(nearest.slice(0, points))
+    const apart = Math.min(Math.abs(runLevel - left), Math.abs(runLevel - right))
+    if (Math.abs(left - right) <= Math.max(threshold, apart / 4)) return left
+  }
+  return undefined
 }
 
 /**
