@@ -28,6 +28,7 @@ Flow records are detected the same way and go to their own tables (see billwatch
     '<%= config.bin %> <%= command.id %> samples/* --json',
     '<%= config.bin %> <%= command.id %> ~/Downloads/cur-exports/',
     '<%= config.bin %> <%= command.id %> --format usage-report export.csv',
+    '<%= config.bin %> <%= command.id %> --account 123456789012 usage-report-2014.csv',
     '<%= config.bin %> <%= command.id %> cur/20240301-20240401/report-Manifest.json',
     '<%= config.bin %> <%= command.id %> samples/flows/',
     "<%= config.bin %> <%= command.id %> --flow-format '${version} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status} ${flow-direction}' cloudwatch-export.jsonl",
@@ -43,6 +44,7 @@ Flow records are detected the same way and go to their own tables (see billwatch
   }
 
   static override flags = {
+    account: Flags.string({description: 'the account of exports without an account column (usage report, Cost Explorer CSV); default: each such file is its own account, named after it', helpValue: 'ID'}),
     format: Flags.string({
       description: 'skip detection and read the files as this export kind',
       options: FORMAT_KINDS,
@@ -93,6 +95,7 @@ Flow records are detected the same way and go to their own tables (see billwatch
           ...(f.sampling === undefined ? {} : {sampling: f.sampling}),
         },
         ...(this.flags.format === undefined ? {} : {format: this.flags.format as FormatKind}),
+        ...(this.flags.account === undefined ? {} : {account: this.flags.account}),
         onProgress: (file) => {
           const bar = this.progress(`reading ${file}`, formatBytes)
           return bar.update

@@ -1,70 +1,290 @@
 /**
- * The analysis `billwatch anomalies` runs on daily series, without the store: steps and spikes of the total,
- * per usage type and per resource, priced. Plain arrays only, so the Lambda (src/lambda) runs the same code.
+ * The analysis `billwatch anomalies` runs on one stretch of one account, without the store: steps, spikes and
+ * trends of the total, with the usage types and resources that drove each step. Typed arrays only, so the
+ * Lambda (src/lambda) runs the same code on what it fetched.
  */
 import type {ProgressCallback} from '../cli/progress.js'
-import {dayNumber, type DayDetection, type DayStep, detectSteps, round} from '../detect/index.js'
+import {type DayDetection, detectDaily, type DayStep, dayNumber, dayString, round} from '../detect/index.js'
 import {chooseCostBasis, type CostBasis, costOfStep} from './cost.js'
-import type {DailyPoint, DailySeries, SeriesSet} from './series.js'
-import type {Spike, Step} from './types.js'
+import {type DailySeries, type DenseSeries, denseIn, pointsOf, type SeriesSet, type Stretch, stretchOfSet} from './series.js'
+import type {Driver, Spike, Step, Trend} from './types.js'
 
 /** Steps smaller than a doubling (or halving) are not reported by default: billing noise, not an anomaly. */
 export const DEFAULT_MIN_RATIO = 2
+/** A series whose change on a total's step day is at least this share of the total's change is a candidate driver. */
+const DRIVER_MIN_SHARE = 0.05
+/** Days on each side of a total's step that the driver screen compares. */
+const SCREEN_WINDOW = 14
+/** A series' step this many days from the total's is the same change (a step that began mid-day shows on two days). */
+const SAME_CHANGE_DAYS = 1
 
-export interface SeriesSetAnalysis {
+/** Usage is never negative and its day-to-day noise grows with its level: always the log scale. */
+const USAGE_SCALE = {scale: 'log'} as const
+
+export interface AnalyseOptions {
+  minRatio?: number
+  pricePerGb?: number
+  onProgress?: ProgressCallback
+}
+
+export interface StretchAnalysis {
+  account: string
+  provider: string
+  /** 'FIRST..LAST', the stretch's first and last day. */
+  stretch: string
+  firstDay: string
+  lastDay: string
   basis: CostBasis
+  /** Whether a weekly pattern was found in the total and removed before detection. */
+  weekly: boolean
   seriesAnalysed: number
   steps: Step[]
   spikes: Spike[]
-  /** Whether a weekly pattern was found in the total and removed before detection. */
-  weekly: boolean
+  trends: Trend[]
 }
 
-/** Steps and spikes of every series of `set`; a resource's step on the total's day names that resource. */
-export function analyseSeriesSet(set: SeriesSet, options: {minRatio?: number; pricePerGb?: number; onProgress?: ProgressCallback} = {}): SeriesSetAnalysis {
-  const minRatio = options.minRatio ?? DEFAULT_MIN_RATIO
-  const basis = chooseCostBasis(set.total, options.pricePerGb, set)
-  const all = [set.total, ...set.byUsageType, ...set.byResource]
-  const detections: DayDetection[] = []
-  all.forEach((series, i) => {
-    detections.push(detectSteps(series.points, {minRatio}))
-    options.onProgress?.(i + 1, all.length)
-  })
+/** Kept for the Lambda's shape: one account's series as points. */
+export interface SeriesSetAnalysis extends StretchAnalysis {}
 
-  const totalDetection = detections[0]!
-  const steps = totalDetection.steps.map((step, i) => toStep(step, i, totalDetection.steps, set.total, set.total, basis))
-  const spikes = totalDetection.spikes.map((s) => toSpike(s, set.total))
-  const sameChange = (a: {date: string; direction: string}, b: {date: string; direction: string}) => a.direction === b.direction && Math.abs(dayNumber(a.date) - dayNumber(b.date)) <= 1
-  const subSteps = all.slice(1).flatMap((series, k) => detections[k + 1]!.steps.map((step, i, siblings) => ({series, step: toStep(step, i, siblings, series, set.total, basis)})))
-  const merged = new Set<Step>()
-  for (const total of [...steps]) {
-    // The total's step seen in exactly one usage type or one resource is the same step: name the resource on
-    // the total's step instead of listing it twice. When several moved at once, each is listed.
-    for (const isResource of [false, true]) {
-      const matches = subSteps.filter(({series, step}) => (series.resourceId !== null) === isResource && sameChange(step, total))
-      if (matches.length !== 1) continue
-      merged.add(matches[0]!.step)
-      if (isResource) total.resourceId = matches[0]!.series.resourceId
+export function stretchLabel(first: number, last: number): string {
+  return `${dayString(first)}..${dayString(last)}`
+}
+
+interface Detected {
+  series: DenseSeries
+  detection: DayDetection
+}
+
+/**
+ * One stretch: the total and its usage types are analysed at once; resource series are offered one by one
+ * (`offer`), screened cheaply, and analysed fully only when they could drive a step of the total or change
+ * by minRatio themselves; `finish` merges everything into findings.
+ */
+export class StretchAnalyser {
+  readonly minRatio: number
+  private readonly total: DayDetection
+  private readonly types: Detected[]
+  private readonly resources: Detected[] = []
+  private readonly totalChanges: Array<{index: number; delta: number}>
+  private offered = 0
+
+  constructor(readonly stretch: Stretch, private readonly options: AnalyseOptions = {}) {
+    this.minRatio = options.minRatio ?? DEFAULT_MIN_RATIO
+    this.total = detectDaily(stretch.total.values, stretch.first, USAGE_SCALE)
+    this.types = stretch.byUsageType.map((series) => ({detection: detectDaily(series.values, stretch.first, USAGE_SCALE), series}))
+    this.totalChanges = this.total.steps.map((s) => ({delta: s.levelAfter - s.levelBefore, index: dayNumber(s.date) - stretch.first}))
+  }
+
+  /** Screens one resource series of this stretch and keeps its full analysis when it could matter. */
+  offer(series: DenseSeries): void {
+    this.offered++
+    if (!couldMatter(series.values, this.totalChanges, this.minRatio)) return
+    this.resources.push({detection: detectDaily(series.values, this.stretch.first, USAGE_SCALE), series})
+  }
+
+  finish(): StretchAnalysis {
+    const {stretch, minRatio} = this
+    const label = stretchLabel(stretch.first, stretch.last)
+    const totalPoints = pointsOf(stretch.total, stretch.first)
+    const account: DailySeries = {currency: stretch.currency, points: totalPoints, resourceId: null, unit: stretch.total.unit, usageType: stretch.total.usageType}
+    const basis = chooseCostBasis(account, this.options.pricePerGb, stretch)
+    const strong = (ratio: number) => !Number.isFinite(ratio) || Math.max(ratio, 1 / ratio) >= minRatio
+    const consumed = new Set<DayStep>()
+    const sameChange = (a: DayStep, b: DayStep) => a.direction === b.direction && Math.abs(dayNumber(a.date) - dayNumber(b.date)) <= SAME_CHANGE_DAYS
+    const make = (step: DayStep, i: number, detected: Detected, drivers: Driver[]): Step => {
+      const points = detected.series === stretch.total ? totalPoints : pointsOf(detected.series, stretch.first)
+      const lead = drivers.find((d) => d.resourceId !== null)
+      return {
+        ...toStep(step, i, detected.detection.steps, {...detected.series, points}, account, basis),
+        account: stretch.account,
+        drivers,
+        resourceId: detected.series.resourceId ?? lead?.resourceId ?? null,
+        stretch: label,
+      }
+    }
+    // Sub-series steps that are the same change as `step`, as drivers, largest share of the change first.
+    const driversOf = (step: DayStep, among: Detected[]): Driver[] => {
+      const delta = step.levelAfter - step.levelBefore
+      const drivers: Driver[] = []
+      for (const {series, detection} of among) {
+        // Of its steps near the day, the largest is this change (a small one beside it is noise or its edge).
+        let match: DayStep | undefined
+        for (const s of detection.steps) {
+          if (consumed.has(s) || !sameChange(s, step)) continue
+          if (!match || Math.abs(Math.log(s.ratio)) > Math.abs(Math.log(match.ratio))) match = s
+        }
+        if (!match) continue
+        consumed.add(match)
+        drivers.push({
+          levelAfter: match.levelAfter,
+          levelBefore: match.levelBefore,
+          ratio: significant(match.ratio),
+          resourceId: series.resourceId,
+          shareOfChange: delta === 0 ? 0 : round((match.levelAfter - match.levelBefore) / delta, 4),
+          usageType: series.usageType,
+        })
+      }
+      return drivers.sort((a, b) => b.shareOfChange - a.shareOfChange)
+    }
+
+    const steps: Step[] = []
+    const totalDetected: Detected = {detection: this.total, series: stretch.total}
+    this.total.steps.forEach((step, i) => {
+      if (!strong(step.ratio)) return
+      const drivers = [...driversOf(step, this.resources), ...driversOf(step, this.types)].sort((a, b) => b.shareOfChange - a.shareOfChange)
+      steps.push(make(step, i, totalDetected, drivers))
+    })
+    // A usage type's (region's) own step the total did not show: its resources drive it.
+    for (const type of this.types) {
+      type.detection.steps.forEach((step, i) => {
+        if (consumed.has(step) || !strong(step.ratio)) return
+        consumed.add(step)
+        steps.push(make(step, i, type, driversOf(step, this.resources.filter((r) => r.series.usageType === type.series.usageType))))
+      })
+    }
+    for (const resource of this.resources) {
+      resource.detection.steps.forEach((step, i) => {
+        if (consumed.has(step) || !strong(step.ratio)) return
+        steps.push(make(step, i, resource, []))
+      })
+    }
+
+    const spikes: Spike[] = this.total.spikes.filter((s) => strong(s.ratio)).map((s) => toSpike(s, stretch.total, stretch.account, label))
+    for (const sub of [...this.types, ...this.resources]) {
+      for (const spike of sub.detection.spikes) {
+        const same = spikes.find((s) => s.date === spike.date && (s.usageType === stretch.total.usageType || s.usageType === sub.series.usageType))
+        if (same) {
+          if (same.resourceId === null && sub.series.resourceId !== null) same.resourceId = sub.series.resourceId
+          continue
+        }
+        if (strong(spike.ratio)) spikes.push(toSpike(spike, sub.series, stretch.account, label))
+      }
+    }
+
+    const trends: Trend[] = []
+    for (const sub of [totalDetected, ...this.types, ...this.resources]) {
+      for (const trend of sub.detection.trends) {
+        if (!strong(trend.ratio)) continue
+        if (sub !== totalDetected && trends.some((t) => t.firstDay <= trend.lastDay && trend.firstDay <= t.lastDay)) continue
+        trends.push({
+          account: stretch.account, direction: trend.direction, firstDay: trend.firstDay, lastDay: trend.lastDay, levelAfter: trend.levelAfter,
+          levelBefore: trend.levelBefore, ratio: significant(trend.ratio), resourceId: sub.series.resourceId, stretch: label, unit: sub.series.unit, usageType: sub.series.usageType,
+        })
+      }
+    }
+
+    const byDay = (a: {date: string; usageType: string}, b: {date: string; usageType: string}) => a.date.localeCompare(b.date) || a.usageType.localeCompare(b.usageType)
+    return {
+      account: stretch.account,
+      basis,
+      provider: stretch.provider,
+      firstDay: dayString(stretch.first),
+      lastDay: dayString(stretch.last),
+      seriesAnalysed: 1 + this.types.length + this.offered,
+      spikes: spikes.sort(byDay),
+      steps: steps.sort(byDay),
+      stretch: label,
+      trends: trends.sort((a, b) => a.firstDay.localeCompare(b.firstDay)),
+      weekly: this.total.weekly,
     }
   }
-  steps.push(...subSteps.map(({step}) => step).filter((step) => !merged.has(step)))
-  all.slice(1).forEach((series, k) => {
-    for (const spike of detections[k + 1]!.spikes) {
-      if (!spikes.some((s) => s.date === spike.date)) spikes.push(toSpike(spike, series))
-    }
-  })
-  steps.sort((a, b) => a.date.localeCompare(b.date) || a.usageType.localeCompare(b.usageType))
-  spikes.sort((a, b) => a.date.localeCompare(b.date) || a.usageType.localeCompare(b.usageType))
-
-  return {basis, seriesAnalysed: all.length, spikes, steps, weekly: totalDetection.weekly}
 }
 
-function toStep(step: DayStep, index: number, siblings: DayStep[], series: DailySeries, account: DailySeries, basis: CostBasis): Step {
+/** Steps, spikes and trends of a set of point series (the Lambda's Cost Explorer and CloudWatch data). */
+export function analyseSeriesSet(set: SeriesSet, options: AnalyseOptions = {}): SeriesSetAnalysis {
+  const days = [set.total, ...set.byUsageType, ...set.byResource].flatMap((s) => [s.points[0]?.day, s.points.at(-1)?.day]).filter((d): d is string => d !== undefined).sort()
+  if (days.length === 0) throw new RangeError('analyseSeriesSet: no points')
+  const first = dayNumber(days[0]!)
+  const last = dayNumber(days.at(-1)!)
+  const stretch = stretchOfSet(set, first, last)
+  const analyser = new StretchAnalyser(stretch, options)
+  set.byResource.forEach((series, i) => {
+    analyser.offer(denseIn(series, stretch))
+    options.onProgress?.(i + 1, set.byResource.length)
+  })
+  return analyser.finish()
+}
+
+/**
+ * Cheap screen, O(days): could this series change by minRatio itself (a step or a spike), or carry at least
+ * DRIVER_MIN_SHARE of one of the total's changes? False only when neither is possible at the screen's margins.
+ */
+export function couldMatter(values: Float64Array, totalChanges: ReadonlyArray<{index: number; delta: number}>, minRatio: number): boolean {
+  const n = values.length
+  for (const change of totalChanges) {
+    let before = 0
+    let nb = 0
+    let after = 0
+    let na = 0
+    for (let i = Math.max(0, change.index - SCREEN_WINDOW); i < change.index; i++) if (!Number.isNaN(values[i] as number)) (before += values[i] as number), nb++
+    for (let i = change.index; i < Math.min(n, change.index + SCREEN_WINDOW); i++) if (!Number.isNaN(values[i] as number)) (after += values[i] as number), na++
+    if (nb > 0 && na > 0 && Math.abs(after / na - before / nb) >= DRIVER_MIN_SHARE * Math.abs(change.delta)) return true
+  }
+  let min = Number.POSITIVE_INFINITY
+  let max = 0
+  let sum = 0
+  let positives = 0
+  let observed = 0
+  let zeros = 0
+  for (let i = 0; i < n; i++) {
+    const v = values[i] as number
+    if (Number.isNaN(v)) continue
+    observed++
+    if (v > 0) {
+      positives++
+      sum += v
+      if (v < min) min = v
+      if (v > max) max = v
+    } else zeros++
+  }
+  if (observed < 6 || positives === 0) return false
+  if (zeros === 0 && max / min < minRatio) return false
+  // On the detector's scale (log, zeros three decades down): the noise from consecutive differences, the level
+  // from 14-day means; a step shows as two neighbouring fortnights apart, a spike as a day far from its fortnight.
+  const offset = 1e-3 * (sum / positives)
+  const z = new Float64Array(n)
+  let diffs = 0
+  let nd = 0
+  let previous = Number.NaN
+  for (let i = 0; i < n; i++) {
+    const v = values[i] as number
+    z[i] = Number.isNaN(v) ? Number.NaN : Math.log(v + offset)
+    if (!Number.isNaN(z[i] as number)) {
+      if (!Number.isNaN(previous)) (diffs += Math.abs((z[i] as number) - previous)), nd++
+      previous = z[i] as number
+    }
+  }
+  // E|x − y| = 2σ/√π for independent N(0, σ²).
+  const noise = nd > 0 ? ((diffs / nd) * Math.sqrt(Math.PI)) / 2 : 0
+  const logRatio = Math.log(minRatio)
+  const stepMargin = Math.max(0.6 * logRatio, 4 * noise * Math.sqrt(2 / SCREEN_WINDOW))
+  const spikeMargin = Math.max(0.8 * logRatio, 4 * noise)
+  const mean = (from: number, to: number) => {
+    let s = 0
+    let k = 0
+    for (let i = Math.max(0, from); i < Math.min(n, to); i++) if (!Number.isNaN(z[i] as number)) (s += z[i] as number), k++
+    return k > 0 ? s / k : Number.NaN
+  }
+  for (let cut = 7; cut < n; cut += 7) {
+    const left = mean(cut - SCREEN_WINDOW, cut)
+    const right = mean(cut, cut + SCREEN_WINDOW)
+    if (Math.abs(left - right) > stepMargin) return true
+  }
+  const tail = mean(n - 3, n)
+  if (Math.abs(tail - mean(n - 3 - SCREEN_WINDOW, n - 3)) > Math.max(0.6 * logRatio, 4 * noise / Math.sqrt(3))) return true
+  for (let block = 0; block < n; block += 7) {
+    const level = mean(block - 7, block + 14)
+    for (let i = block; i < Math.min(n, block + 7); i++) if (Math.abs((z[i] as number) - level) > spikeMargin) return true
+  }
+  return false
+}
+
+function toStep(step: DayStep, index: number, siblings: DayStep[], series: DailySeries, account: DailySeries, basis: CostBasis): Omit<Step, 'account' | 'drivers' | 'stretch'> {
   const from = siblings[index - 1]?.date ?? ''
   const to = siblings[index + 1]?.date ?? '9999-12-31'
   const segment = {
-    after: series.points.filter((p: DailyPoint) => p.day >= step.date && p.day < to),
-    before: series.points.filter((p: DailyPoint) => p.day >= from && p.day < step.date),
+    after: series.points.filter((p) => p.day >= step.date && p.day < to),
+    before: series.points.filter((p) => p.day >= from && p.day < step.date),
   }
   const cost = costOfStep(step, segment, account, basis)
   const monthly = round(cost.monthlyCost, 2)
@@ -75,6 +295,7 @@ function toStep(step: DayStep, index: number, siblings: DayStep[], series: Daily
     confidence: round(step.confidence, 3),
     costStepDate: cost.costStepDate,
     date: step.date,
+    daysAfter: step.pointsAfter,
     direction: step.direction,
     lastDayBefore: step.lastDayBefore,
     levelAfter: step.levelAfter,
@@ -82,7 +303,7 @@ function toStep(step: DayStep, index: number, siblings: DayStep[], series: Daily
     currency,
     monthlyCost: monthly,
     ...(currency === 'USD' ? {monthlyCostUsd: monthly, yearlyCostUsd: yearly} : {}),
-    ratio: round(step.ratio, 4),
+    ratio: significant(step.ratio),
     resourceId: series.resourceId,
     tentative: step.tentative,
     unit: series.unit,
@@ -91,14 +312,21 @@ function toStep(step: DayStep, index: number, siblings: DayStep[], series: Daily
   }
 }
 
-function toSpike(spike: DayDetection['spikes'][number], series: DailySeries): Spike {
+function toSpike(spike: DayDetection['spikes'][number], series: DenseSeries, account: string, stretch: string): Spike {
   return {
+    account,
     baseline: spike.baseline,
     date: spike.date,
-    ratio: round(spike.ratio, 4),
+    ratio: significant(spike.ratio),
     resourceId: series.resourceId,
+    stretch,
     unit: series.unit,
     usageType: series.usageType,
     value: spike.value,
   }
+}
+
+/** Four significant figures: a 0.000566x fall keeps its digits, a 2466.3x rise loses what no one reads. */
+function significant(ratio: number): number {
+  return Number.isFinite(ratio) && ratio !== 0 ? Number(ratio.toPrecision(4)) : ratio
 }

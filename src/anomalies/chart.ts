@@ -4,7 +4,8 @@
  */
 import * as echarts from 'echarts'
 
-import {formatBytes, formatCount, formatRatio} from '../cli/format.js'
+import {formatRatio} from '../cli/format.js'
+import {formatAmount} from './describe.js'
 import {dayNumber, dayString} from '../detect/index.js'
 import type {Spike, Step} from './types.js'
 
@@ -18,9 +19,7 @@ export interface ChartInput {
   note?: string
 }
 
-export function formatAmount(value: number, unit: string): string {
-  return unit === 'bytes' ? formatBytes(value) : `${formatCount(Number(value.toPrecision(3)))} ${unit}`
-}
+export {formatAmount} from './describe.js'
 
 /**
  * A bar chart in text, one column per day (or per few days when the range is wider than `width`), the y axis

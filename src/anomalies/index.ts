@@ -6,16 +6,16 @@ import type {ProgressCallback} from '../cli/progress.js'
 import {dayNumber, isDay} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
-import {analyseSeriesSet, DEFAULT_MIN_RATIO} from './analyse.js'
+import {DEFAULT_MIN_RATIO, StretchAnalyser, type StretchAnalysis} from './analyse.js'
 import type {CostBasis} from './cost.js'
-import {loadSeries} from './series.js'
-import type {Spike, Step} from './types.js'
+import {loadStoreSeries, pointsOf} from './series.js'
+import type {Spike, Step, Trend} from './types.js'
 
 export {analyseSeriesSet, DEFAULT_MIN_RATIO, type SeriesSetAnalysis} from './analyse.js'
 
 export {renderLogChart, renderSvgChart} from './chart.js'
 export {EGRESS_LABEL} from './series.js'
-export type {Spike, Step} from './types.js'
+export type {Driver, Spike, Step, Trend} from './types.js'
 
 export interface AnomaliesOptions {
   /** GLOB over usage types (e.g. '*BoxUsage*'); default: internet egress summed over regions. */
@@ -25,66 +25,118 @@ export interface AnomaliesOptions {
   until?: string
   /** Report steps and spikes changing usage at least this many times (either way). Default 2. */
   minRatio?: number
+  /** Only this account: an account id, or the file name of an export without an account column. */
+  account?: string
   /** Price bytes at this flat $/GB (no free allowance) instead of the store's cost or today's AWS price. */
   pricePerGb?: number
   onProgress?: ProgressCallback
 }
 
+/** One account's run of days the exports cover; gaps of more than a few weeks start a new stretch. */
+export interface StretchSummary {
+  account: string
+  /** Whose cloud ('AWS', 'Microsoft', …): each provider's usage is its own series. */
+  provider: string
+  /** 'FIRST..LAST', as on every finding of the stretch. */
+  stretch: string
+  firstDay: string
+  lastDay: string
+  days: number
+  missingDays: number
+  weekly: boolean
+  seriesAnalysed: number
+  steps: number
+  spikes: number
+  pricing: {source: CostBasis['source']; label: string; currency: null | string}
+}
+
 export interface AnomaliesResult {
+  /** The account of the headline stretch (the one whose data ends last); `stretches` lists every one. */
+  account: string
+  /** Every account this selection has usage in (before --account picks one). */
+  accounts: string[]
+  stretches: StretchSummary[]
   /** The series label: 'DataTransfer-Out' or the --usage-type glob. */
   usageType: string
   unit: string
   usageTypes: string[]
+  /** First and last day of the headline stretch. */
   firstDay: string
   lastDay: string
-  /** Days with usage, and days inside the range without any (gaps, not zeros). */
+  /** Days of the headline stretch the exports cover, and days inside it no export covers (gaps, not zeros). */
   days: number
   missingDays: number
   minRatio: number
-  /** Where the cost figures come from and their currency, stated with every result. */
+  /** Where the headline stretch's cost figures come from and their currency, stated with every result. */
   pricing: {source: CostBasis['source']; label: string; currency: null | string}
-  /** Whether a weekly pattern was found in the total and removed before detection. */
+  /** Whether a weekly pattern was found in the headline stretch's total and removed before detection. */
   weekly: boolean
-  /** Series analysed: the total, per usage type (when several) and per resource. */
+  /** Series analysed over every stretch: the totals, per usage type (when several) and per resource. */
   seriesAnalysed: number
+  /** Every account's and stretch's findings, by day. */
   steps: Step[]
   spikes: Spike[]
-  /** The total daily series analysed, one entry per day with usage (missing days are absent). */
+  /** Slow changes (ramps) over several days. */
+  trends: Trend[]
+  /** The headline stretch's total, one entry per covered day (days no export covers are absent). */
   series: Array<{day: string; value: number}>
 }
 
-/** Loads the selected usage from the store and finds its steps and spikes (see AnomaliesOptions). */
+/** Loads the selected usage from the store and finds its steps and spikes, per account and stretch. */
 export async function analyseAnomalies(store: Store, options: AnomaliesOptions = {}): Promise<AnomaliesResult> {
   const {minRatio, since, until} = checkAnomaliesOptions(options)
-  const set = await loadSeries(store, {
+  const loaded = await loadStoreSeries(store, {
     ...(options.usageType === undefined ? {} : {usageType: options.usageType}),
+    ...(options.account === undefined ? {} : {account: options.account}),
     ...(since === undefined ? {} : {since}),
     ...(until === undefined ? {} : {until}),
   })
-  const {basis, seriesAnalysed, spikes, steps, weekly} = analyseSeriesSet(set, {
-    minRatio,
-    ...(options.pricePerGb === undefined ? {} : {pricePerGb: options.pricePerGb}),
-    ...(options.onProgress === undefined ? {} : {onProgress: options.onProgress}),
+  const analysers = new Map(loaded.stretches.map((stretch) => [stretch, new StretchAnalyser(stretch, {minRatio, ...(options.pricePerGb === undefined ? {} : {pricePerGb: options.pricePerGb})})]))
+  let seen = 0
+  await loaded.forEachResourceBatch((batch) => {
+    for (const {series, stretch} of batch) analysers.get(stretch)!.offer(series)
+    seen += batch.length
+    options.onProgress?.(seen, seen)
   })
-
-  const points = set.total.points
-  const firstDay = points[0]!.day
-  const lastDay = points.at(-1)!.day
+  const analyses: StretchAnalysis[] = [...analysers.values()].map((a) => a.finish())
+  // The headline: the stretch whose data ends last (ties: the larger usage), as a user means "my bill now".
+  const usageOf = (i: number) => loaded.stretches[i]!.total.values.reduce((a, v) => a + (Number.isNaN(v) ? 0 : v), 0)
+  let head = 0
+  analyses.forEach((a, i) => {
+    const best = analyses[head]!
+    if (a.lastDay > best.lastDay || (a.lastDay === best.lastDay && usageOf(i) > usageOf(head))) head = i
+  })
+  const headline = analyses[head]!
+  const headStretch = loaded.stretches[head]!
+  const points = pointsOf(headStretch.total, headStretch.first)
+  const byDay = (a: {date: string; account: string}, b: {date: string; account: string}) => a.date.localeCompare(b.date) || a.account.localeCompare(b.account)
   return {
+    account: headline.account,
+    accounts: loaded.accounts,
     days: points.length,
-    firstDay,
-    lastDay,
+    firstDay: headline.firstDay,
+    lastDay: headline.lastDay,
     minRatio,
-    missingDays: dayNumber(lastDay) - dayNumber(firstDay) + 1 - points.length,
-    pricing: {currency: basis.currency, label: basis.label, source: basis.source},
+    missingDays: dayNumber(headline.lastDay) - dayNumber(headline.firstDay) + 1 - points.length,
+    pricing: {currency: headline.basis.currency, label: headline.basis.label, source: headline.basis.source},
     series: points.map((p) => ({day: p.day, value: p.value})),
-    seriesAnalysed,
-    spikes,
-    steps,
-    unit: set.total.unit,
-    usageType: set.total.usageType,
-    usageTypes: set.usageTypes,
-    weekly,
+    seriesAnalysed: analyses.reduce((n, a) => n + a.seriesAnalysed, 0),
+    spikes: analyses.flatMap((a) => a.spikes).sort(byDay),
+    steps: analyses.flatMap((a) => a.steps).sort(byDay),
+    stretches: analyses.map((a, i) => {
+      const covered = loaded.stretches[i]!.total.values.reduce((n, v) => n + (Number.isNaN(v) ? 0 : 1), 0)
+      const days = dayNumber(a.lastDay) - dayNumber(a.firstDay) + 1
+      return {
+        account: a.account, days: covered, firstDay: a.firstDay, lastDay: a.lastDay, missingDays: days - covered,
+        pricing: {currency: a.basis.currency, label: a.basis.label, source: a.basis.source}, provider: a.provider,
+        seriesAnalysed: a.seriesAnalysed, spikes: a.spikes.length, steps: a.steps.length, stretch: a.stretch, weekly: a.weekly,
+      }
+    }),
+    trends: analyses.flatMap((a) => a.trends).sort((a, b) => a.firstDay.localeCompare(b.firstDay)),
+    unit: headStretch.total.unit,
+    usageType: headStretch.total.usageType,
+    usageTypes: loaded.usageTypes,
+    weekly: headline.weekly,
   }
 }
 

@@ -1,13 +1,22 @@
-/** Daily series for `anomalies`, read from the store's `usage` view (one family per day and usage type). */
+/**
+ * Daily series for `anomalies`, read from the store's `usage` view: per account, and per stretch of days the
+ * exports cover. Inside an export's covered period a day without a line for a usage type is zero usage; a
+ * day no export covers is a gap, and a gap longer than MAX_GAP_DAYS ends a stretch. Each provider's usage is
+ * its own series, and costs keep the currency they were billed in: two currencies are never added.
+ */
 
 import {isEgressUsage} from '../aws/usage-types.js'
 import {dayString} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
 import {isFlowUsageType, loadFlowSeries} from '../flows/series.js'
-import {sqlList, type Store} from '../store/index.js'
+import {type SqlParams, sqlList, type Store} from '../store/index.js'
+import {ACCOUNT_OF_ROW} from '../store/schema.js'
 
 /** The label of the default series: internet egress of every region, summed per day. */
 export const EGRESS_LABEL = 'DataTransfer-Out'
+
+/** A gap longer than this (days no export covers) splits an account's days into separate stretches. */
+export const MAX_GAP_DAYS = 28
 
 export interface DailyPoint {
   day: string
@@ -17,22 +26,16 @@ export interface DailyPoint {
   cost: null | number
 }
 
+/** A series as plain points (the Lambda builds these from Cost Explorer and CloudWatch). */
 export interface DailySeries {
   /** A usage type, 'DataTransfer-Out' for the egress sum, or the --usage-type glob for a sum over types. */
   usageType: string
   resourceId: null | string
   unit: string
-  /** One point per day with usage; a day without rows is a gap, never a zero. */
+  /** One point per day with usage; a day without a point is a gap, never a zero. */
   points: DailyPoint[]
   /** Currency of the points' cost (null: no cost). Costs in several currencies are never added: see SeriesSet. */
   currency?: null | string
-}
-
-export interface SeriesSelection {
-  /** GLOB over usage types (DuckDB GLOB, case-sensitive); default: internet egress (`isInternetEgress`). */
-  usageType?: string
-  since?: string
-  until?: string
 }
 
 export interface SeriesSet {
@@ -44,70 +47,321 @@ export interface SeriesSet {
   byResource: DailySeries[]
   usageTypes: string[]
   /** Currencies the selected costs are in; with more than one, the points carry no cost. */
-  currencies: string[]
+  currencies?: string[]
   /** Which cost column of each export the store's cost is ("cur1: effective cost: …"). */
-  costBases: string[]
+  costBases?: string[]
+  /** Whose usage this is; default '-' (one unnamed account). */
+  account?: string
+  /** Whose cloud; default 'AWS'. */
+  provider?: string
 }
 
+/** One series on a stretch's days: index i is day `first + i` (a day number); NaN is a gap. */
+export interface DenseSeries {
+  usageType: string
+  resourceId: null | string
+  unit: string
+  values: Float64Array
+  /** Cost per day in the stretch's currency, NaN where the store has none; absent when no day has one. */
+  costs?: Float64Array
+}
+
+/** Consecutive days of one account that the exports cover, gaps of at most MAX_GAP_DAYS inside. */
+export interface Stretch {
+  account: string
+  /** The provider whose usage this is ('AWS', 'Microsoft', …): providers' usage is never added together. */
+  provider: string
+  /** Currency of the costs (null: none, or several: then the series carry no cost). */
+  currency: null | string
+  /** Every currency the stretch's costs were billed in. */
+  currencies: string[]
+  /** Which cost column of each export the cost is ("cur1: effective cost: …"). */
+  costBases: string[]
+  /** Day numbers (days since 1970-01-01) of the first and last day. */
+  first: number
+  last: number
+  total: DenseSeries
+  /** Per usage type, when more than one is selected. */
+  byUsageType: DenseSeries[]
+}
+
+export interface SeriesSelection {
+  /** GLOB over usage types (DuckDB GLOB, case-sensitive); default: internet egress (`isInternetEgress`). */
+  usageType?: string
+  since?: string
+  until?: string
+  /** Only this account (an account id, or the source name of an export without an account column). */
+  account?: string
+}
+
+export interface StoreSeries {
+  stretches: Stretch[]
+  usageTypes: string[]
+  /** Every account with selected usage, before --account picks one. */
+  accounts: string[]
+  /** Days (day numbers) with a usage line of the selection: a covered day without one is zero usage. */
+  dayNumbersWithRows: number[]
+  /** Calls `visit` with the stretches' resource series, a bounded batch at a time. */
+  forEachResourceBatch(visit: (batch: Array<{stretch: Stretch; series: DenseSeries}>) => void): Promise<void>
+}
+
+/** An export without an account column is its own account, named after its file (unless ingest --account named it). */
+const ACCOUNT_SQL = ACCOUNT_OF_ROW
+/** Resource series read per query: bounds the memory the lists take whatever the store's size. */
+const RESOURCES_PER_BATCH = 20_000
+
 interface Row {
-  usage_type: null | string
+  account: string
+  provider: string
+  usage_type: string
   resource_id: null | string
   unit: null | string
   days: number[]
   amounts: number[]
-  costs: Array<null | number>
+  costs?: Array<null | number>
 }
 
-/** Reads the selected usage as daily series: the total, per usage type and per resource. */
-export async function loadSeries(store: Store, selection: SeriesSelection): Promise<SeriesSet> {
-  // `flow:udp/123`: a port's daily egress from flow records (src/flows).
-  if (isFlowUsageType(selection.usageType)) return loadFlowSeries(store, {...selection, usageType: selection.usageType})
+/** Reads the selected usage as stretches of per-account series; resource series come in batches. */
+export async function loadStoreSeries(store: Store, selection: SeriesSelection): Promise<StoreSeries> {
+  // `flow:udp/123`: a port's daily egress from flow records (src/flows), cut into stretches as usage is.
+  if (isFlowUsageType(selection.usageType)) return storeSeriesOfSet(await loadFlowSeries(store, {...selection, usageType: selection.usageType}), 'flow records')
   const usageTypes = await selectUsageTypes(store, selection.usageType)
   const label = selection.usageType ?? EGRESS_LABEL
+  const suggestions = ['billwatch status (lists the usage types the store holds)', 'billwatch ingest FILE…']
   if (usageTypes.length === 0) {
-    const suggestions = ['billwatch status (lists the usage types the store holds)', 'billwatch ingest FILE…']
     if (selection.usageType === undefined) throw new BillwatchError('E_NO_DATA', `no internet egress (${EGRESS_LABEL}) usage in store ${store.path}`, {suggestions})
     throw new BillwatchError('E_NO_DATA', `no usage type matches ${selection.usageType} in store ${store.path}`, {field: '--usage-type', suggestions})
   }
-  const where = `list_contains($types, usage_type) AND ($since::DATE IS NULL OR day >= $since::DATE) AND ($until::DATE IS NULL OR day <= $until::DATE)`
-  // Days come back as day numbers (days since 1970-01-01): one list per series is far cheaper than a row per day.
-  const query = (groupBy: string) => `
-    WITH daily AS (
-      SELECT ${groupBy}, day, any_value(unit) AS unit, sum(amount) AS amount, CASE WHEN count(cost) = 0 THEN NULL ELSE sum(cost) END AS cost
-      FROM usage WHERE ${where} GROUP BY ALL
-    )
-    SELECT ${groupBy}, any_value(unit) AS unit, list(day - DATE '1970-01-01' ORDER BY day) AS days,
-           list(coalesce(amount, 0) ORDER BY day) AS amounts, list(cost ORDER BY day) AS costs
-    FROM daily GROUP BY ALL ORDER BY ALL`
-  const sqlParams = {since: selection.since ?? null, types: sqlList(usageTypes), until: selection.until ?? null}
-  const currencyRows = await store.all<{currency: string}>(`SELECT DISTINCT currency FROM usage WHERE ${where} AND cost IS NOT NULL AND currency IS NOT NULL ORDER BY 1`, sqlParams)
-  const currencies = currencyRows.map((r) => r.currency)
-  const bases = await store.all<{format: string; cost_basis: string}>(
-    `SELECT DISTINCT s.format, s.cost_basis FROM usage u JOIN sources s ON s.id = u.source_id
-     WHERE list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE)
-       AND u.cost IS NOT NULL AND s.cost_basis IS NOT NULL ORDER BY 1, 2`,
-    sqlParams,
-  )
-  const byType = await store.all<Row>(query('usage_type, NULL::VARCHAR AS resource_id'), sqlParams)
-  const byResource = await store.all<Row>(query('NULL::VARCHAR AS usage_type, resource_id').replace('GROUP BY ALL\n', 'AND resource_id IS NOT NULL GROUP BY ALL\n'), sqlParams)
-  const unitOf = (row: Row | undefined) => row?.unit ?? byType.find((r) => r.unit !== null)?.unit ?? 'units'
-  // Amounts in two currencies are never added: such a selection carries no cost (it is priced instead).
-  const currency = currencies.length === 1 ? (currencies[0] as string) : null
-  const withCurrency = (series: DailySeries): DailySeries => (currencies.length > 1 ? {...series, currency: null, points: series.points.map((p) => ({...p, cost: null}))} : {...series, currency})
-  const typeSeries = byType.map((row) => withCurrency(toSeries(row, row.usage_type ?? label, null, unitOf(row))))
-  const total = withCurrency(sumSeries(typeSeries, label, unitOf(undefined)))
-  if (total.points.length === 0) {
+  const params = {account: selection.account ?? null, since: selection.since ?? null, types: sqlList(usageTypes), until: selection.until ?? null}
+  const where = `list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE)
+    AND ($account::VARCHAR IS NULL OR ${ACCOUNT_SQL} = $account::VARCHAR)`
+  const byType = await store.all<Row>(seriesQuery('NULL::VARCHAR AS resource_id', where, true), params)
+  const accounts = [...new Set((await store.all<{account: string}>(
+    `SELECT DISTINCT ${ACCOUNT_SQL} AS account FROM usage u JOIN sources s ON s.id = u.source_id
+     WHERE list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE) ORDER BY 1`,
+    {since: params.since, types: params.types, until: params.until},
+  )).map((r) => r.account))]
+  if (byType.length === 0) {
     const range = [selection.since && `from ${selection.since}`, selection.until && `until ${selection.until}`].filter(Boolean).join(' ')
+    if (selection.account !== undefined) {
+      throw new BillwatchError('E_NO_DATA', `no ${label} usage of account ${selection.account} ${range} in store ${store.path}`.replace('  ', ' '), {
+        field: '--account', suggestions: accounts.length > 0 ? [`accounts with ${label} usage: ${accounts.slice(0, 10).join(', ')}`] : suggestions,
+      })
+    }
     throw new BillwatchError('E_NO_DATA', `no ${label} usage ${range || 'at all'} in store ${store.path}`, {suggestions: ['billwatch status']})
   }
+  const unitOf = (row: Row | undefined) => row?.unit ?? byType.find((r) => r.unit !== null)?.unit ?? 'units'
+  const coverage = await loadCoverage(store, selection)
+  const money = await loadMoney(store, where, params)
+  const stretches: Stretch[] = []
+  for (const key of [...new Set(byType.map((r) => seriesKey(r.account, r.provider)))].sort()) {
+    const rows = byType.filter((r) => seriesKey(r.account, r.provider) === key)
+    const {account, provider} = rows[0]!
+    const {costBases = [], currencies = []} = money.get(key) ?? {}
+    // Amounts in two currencies are never added: such a stretch carries no cost (it is priced instead).
+    const withCosts = currencies.length <= 1
+    for (const span of stretchesOf(coverage.get(key) ?? [], rows)) {
+      const types = rows.map((row) => densify(row, span, row.usage_type, null, unitOf(row), withCosts))
+      const total = sumDense(types, label, unitOf(undefined))
+      if (!total.values.some((v) => v > 0)) continue
+      stretches.push({
+        account, byUsageType: types.length > 1 ? types : [], costBases, currencies, currency: currencies.length === 1 ? currencies[0]! : null,
+        first: span.first, last: span.last, provider, total,
+      })
+    }
+  }
+  if (stretches.length === 0) throw new BillwatchError('E_NO_DATA', `no ${label} usage above zero in store ${store.path}`, {suggestions: ['billwatch status']})
+
   return {
-    byResource: byResource.map((row) => withCurrency(toSeries(row, label, row.resource_id, unitOf(row)))),
-    byUsageType: typeSeries.length > 1 ? typeSeries : [],
-    costBases: bases.map((b) => `${b.format}: ${b.cost_basis}`),
-    currencies,
-    total,
+    accounts,
+    dayNumbersWithRows: [...new Set(byType.flatMap((r) => r.days.map(Number)))],
+    async forEachResourceBatch(visit) {
+      const count = await store.one<{n: number}>(`SELECT count(DISTINCT u.resource_id)::INTEGER AS n FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} AND u.resource_id IS NOT NULL`, params)
+      const parts = Math.max(1, Math.ceil((count?.n ?? 0) / RESOURCES_PER_BATCH))
+      for (let part = 0; part < parts; part++) {
+        const rows = await store.all<Row>(seriesQuery('u.resource_id', `${where} AND u.resource_id IS NOT NULL AND hash(u.resource_id) % ${parts} = ${part}`, true), params)
+        const batch: Array<{stretch: Stretch; series: DenseSeries}> = []
+        for (const row of rows) {
+          for (const stretch of stretches) {
+            if (stretch.account !== row.account || stretch.provider !== row.provider) continue
+            const span = {covered: coveredOf(stretch), first: stretch.first, last: stretch.last}
+            const series = densify(row, span, row.usage_type, row.resource_id, unitOf(row), stretch.currencies.length <= 1)
+            if (series.values.some((v) => v > 0)) batch.push({series, stretch})
+          }
+        }
+        visit(batch)
+      }
+    },
+    stretches,
     usageTypes,
   }
+}
+
+/** One account's usage at one provider: the key of its stretches. */
+function seriesKey(account: string, provider: string): string {
+  return `${provider}\u0000${account}`
+}
+
+/** Per (account, provider) of the selection: the currencies its costs are in, and the cost columns they came from. */
+async function loadMoney(store: Store, where: string, params: SqlParams): Promise<Map<string, {currencies: string[]; costBases: string[]}>> {
+  const rows = await store.all<{account: string; provider: string; currencies: Array<null | string>; bases: Array<null | string>}>(
+    `SELECT ${ACCOUNT_SQL} AS account, coalesce(u.provider, 'AWS') AS provider,
+            list(DISTINCT u.currency ORDER BY u.currency) FILTER (WHERE u.currency IS NOT NULL) AS currencies,
+            list(DISTINCT s.format || ': ' || s.cost_basis ORDER BY s.format || ': ' || s.cost_basis) FILTER (WHERE s.cost_basis IS NOT NULL) AS bases
+     FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} AND u.cost IS NOT NULL GROUP BY ALL`,
+    params,
+  )
+  const strings = (list: Array<null | string> | null) => (list ?? []).filter((v): v is string => v !== null)
+  return new Map(rows.map((r) => [seriesKey(r.account, r.provider), {costBases: strings(r.bases), currencies: strings(r.currencies)}]))
+}
+
+/** Per (account, provider, usage type[, resource]) the days, amounts and costs, one list each. */
+function seriesQuery(resource: string, where: string, withCosts: boolean): string {
+  return `
+    WITH daily AS (
+      SELECT ${ACCOUNT_SQL} AS account, coalesce(u.provider, 'AWS') AS provider, u.usage_type, ${resource}, u.day, any_value(u.unit) AS unit,
+             sum(u.amount) AS amount, CASE WHEN count(u.cost) = 0 THEN NULL ELSE sum(u.cost) END AS cost
+      FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} GROUP BY ALL
+    )
+    SELECT account, provider, usage_type, resource_id, any_value(unit) AS unit, list(day - DATE '1970-01-01' ORDER BY day) AS days,
+           list(coalesce(amount, 0) ORDER BY day) AS amounts${withCosts ? ', list(cost ORDER BY day) AS costs' : ''}
+    FROM daily GROUP BY ALL ORDER BY ALL`
+}
+
+/** Per account and provider, the day ranges [start, end) its exports cover (capped at each export's last day with usage). */
+async function loadCoverage(store: Store, selection: SeriesSelection): Promise<Map<string, Array<[number, number]>>> {
+  const rows = await store.all<{account: string; provider: string; start: number; end: number}>(
+    `SELECT ${ACCOUNT_SQL} AS account, coalesce(u.provider, 'AWS') AS provider,
+            coalesce(s.cover_start, min(u.day)) - DATE '1970-01-01' AS start,
+            least(coalesce(s.cover_end, max(u.day) + 1), max(u.day) + 1) - DATE '1970-01-01' AS "end"
+     FROM usage_daily u JOIN sources s ON s.id = u.source_id GROUP BY ${ACCOUNT_SQL}, coalesce(u.provider, 'AWS'), s.id, s.cover_start, s.cover_end`,
+  )
+  const since = selection.since === undefined ? Number.NEGATIVE_INFINITY : Date.parse(selection.since) / 86_400_000
+  const until = selection.until === undefined ? Number.POSITIVE_INFINITY : Date.parse(selection.until) / 86_400_000 + 1
+  const byKey = new Map<string, Array<[number, number]>>()
+  for (const row of rows) {
+    const start = Math.max(Number(row.start), since)
+    const end = Math.min(Number(row.end), until)
+    if (end <= start) continue
+    const key = seriesKey(row.account, row.provider)
+    const list = byKey.get(key) ?? []
+    list.push([start, end])
+    byKey.set(key, list)
+  }
+  return byKey
+}
+
+interface Span {
+  first: number
+  last: number
+  /** 1 where an export covers the day. */
+  covered: Uint8Array
+}
+
+/** The account's covered days cut at gaps longer than MAX_GAP_DAYS; days with usage count as covered. */
+function stretchesOf(ranges: Array<[number, number]>, rows: Row[]): Span[] {
+  const all = [...ranges]
+  for (const row of rows) for (const day of row.days) all.push([Number(day), Number(day) + 1])
+  all.sort((a, b) => a[0] - b[0])
+  const merged: Array<[number, number]> = []
+  for (const [start, end] of all) {
+    const last = merged.at(-1)
+    if (last && start <= last[1]) last[1] = Math.max(last[1], end)
+    else merged.push([start, end])
+  }
+  const spans: Span[] = []
+  let group: Array<[number, number]> = []
+  const flush = () => {
+    if (group.length === 0) return
+    const first = group[0]![0]
+    const last = group.at(-1)![1] - 1
+    const covered = new Uint8Array(last - first + 1)
+    for (const [start, end] of group) covered.fill(1, start - first, end - first)
+    spans.push({covered, first, last})
+    group = []
+  }
+  for (const range of merged) {
+    const previous = group.at(-1)
+    if (previous && range[0] - previous[1] > MAX_GAP_DAYS) flush()
+    group.push(range)
+  }
+  flush()
+  return spans
+}
+
+const coveredCache = new WeakMap<Stretch, Uint8Array>()
+function coveredOf(stretch: Stretch): Uint8Array {
+  let covered = coveredCache.get(stretch)
+  if (!covered) {
+    covered = Uint8Array.from(stretch.total.values, (v) => (Number.isNaN(v) ? 0 : 1))
+    coveredCache.set(stretch, covered)
+  }
+  return covered
+}
+
+/** The row's days inside `span` as a dense series: zero on covered days without a line, NaN on gaps. */
+function densify(row: Row, span: Span, usageType: string, resourceId: null | string, unit: string, withCosts: boolean): DenseSeries {
+  const length = span.last - span.first + 1
+  const values = new Float64Array(length)
+  for (let i = 0; i < length; i++) values[i] = span.covered[i] ? 0 : Number.NaN
+  let costs: Float64Array | undefined
+  for (let k = 0; k < row.days.length; k++) {
+    const i = Number(row.days[k]) - span.first
+    if (i < 0 || i >= length) continue
+    values[i] = Number(row.amounts[k])
+    const cost = withCosts ? row.costs?.[k] : undefined
+    if (cost !== null && cost !== undefined) {
+      costs ??= new Float64Array(length).fill(Number.NaN)
+      costs[i] = Number(cost)
+    }
+  }
+  return {resourceId, unit, usageType, values, ...(costs ? {costs} : {})}
+}
+
+/** Day-by-day sum; a day's cost is NaN only when no part has a cost that day (as SQL sum). */
+export function sumDense(parts: DenseSeries[], usageType: string, unit: string): DenseSeries {
+  const length = parts[0]?.values.length ?? 0
+  const values = new Float64Array(length).fill(Number.NaN)
+  let costs: Float64Array | undefined
+  for (const part of parts) {
+    for (let i = 0; i < length; i++) {
+      const v = part.values[i] as number
+      if (!Number.isNaN(v)) values[i] = (Number.isNaN(values[i] as number) ? 0 : (values[i] as number)) + v
+      const c = part.costs?.[i]
+      if (c !== undefined && !Number.isNaN(c)) {
+        costs ??= new Float64Array(length).fill(Number.NaN)
+        costs[i] = (Number.isNaN(costs[i] as number) ? 0 : (costs[i] as number)) + c
+      }
+    }
+  }
+  return {resourceId: null, unit, usageType, values, ...(costs ? {costs} : {})}
+}
+
+/** A series' observed days as points (for costing and charts). */
+export function pointsOf(series: DenseSeries, first: number): DailyPoint[] {
+  const points: DailyPoint[] = []
+  series.values.forEach((value, i) => {
+    if (Number.isNaN(value)) return
+    const cost = series.costs?.[i]
+    points.push({cost: cost === undefined || Number.isNaN(cost) ? null : cost, day: dayString(first + i), value})
+  })
+  return points
+}
+
+/** Points as a dense series from `first` to `last` (days without a point are gaps). */
+export function denseOf(series: DailySeries, first: number, last: number): DenseSeries {
+  const values = new Float64Array(last - first + 1).fill(Number.NaN)
+  let costs: Float64Array | undefined
+  for (const p of series.points) {
+    const i = Math.round(Date.parse(`${p.day}T00:00:00Z`) / 86_400_000) - first
+    if (i < 0 || i > last - first) continue
+    values[i] = (Number.isNaN(values[i] as number) ? 0 : (values[i] as number)) + p.value
+    if (p.cost !== null) {
+      costs ??= new Float64Array(values.length).fill(Number.NaN)
+      costs[i] = (Number.isNaN(costs[i] as number) ? 0 : (costs[i] as number)) + p.cost
+    }
+  }
+  return {resourceId: series.resourceId, unit: series.unit, usageType: series.usageType, values, ...(costs ? {costs} : {})}
 }
 
 async function selectUsageTypes(store: Store, glob: string | undefined): Promise<string[]> {
@@ -120,29 +374,78 @@ async function selectUsageTypes(store: Store, glob: string | undefined): Promise
   return [...new Set(selected.map((r) => r.usage_type))]
 }
 
-function toSeries(row: Row | undefined, usageType: string, resourceId: null | string, unit: string): DailySeries {
-  const points: DailyPoint[] = []
-  if (row) {
-    row.days.forEach((day, i) => {
-      points.push({cost: row.costs[i] ?? null, day: dayString(Number(day)), value: Number(row.amounts[i])})
-    })
+/**
+ * The selection as one SeriesSet: every account's, provider's and stretch's usage summed per day, for a caller
+ * that checks the store against an export's own totals. Costs in several currencies are not added (none kept).
+ */
+export async function loadSeries(store: Store, selection: SeriesSelection): Promise<SeriesSet> {
+  if (isFlowUsageType(selection.usageType)) return loadFlowSeries(store, {...selection, usageType: selection.usageType})
+  const loaded = await loadStoreSeries(store, selection)
+  const currencies = [...new Set(loaded.stretches.flatMap((s) => s.currencies))].sort()
+  const first = Math.min(...loaded.stretches.map((s) => s.first))
+  const last = Math.max(...loaded.stretches.map((s) => s.last))
+  const label = loaded.stretches[0]!.total.usageType
+  const unit = loaded.stretches[0]!.total.unit
+  const totals = loaded.stretches.map((s) => denseOf({points: pointsOf(s.total, s.first), resourceId: null, unit, usageType: label}, first, last))
+  const summed = sumDense(totals, label, unit)
+  // As the store holds them: one point per day with a usage line (a covered day without one is no point here).
+  const withRows = new Set(loaded.dayNumbersWithRows.map(dayString))
+  const points = pointsOf(summed, first).filter((p) => withRows.has(p.day)).map((p) => (currencies.length > 1 ? {...p, cost: null} : p))
+  return {
+    byResource: [],
+    byUsageType: [],
+    costBases: [...new Set(loaded.stretches.flatMap((s) => s.costBases))].sort(),
+    currencies,
+    total: {currency: currencies.length === 1 ? currencies[0]! : null, points, resourceId: null, unit, usageType: label},
+    usageTypes: loaded.usageTypes,
   }
-  return {points, resourceId, unit, usageType}
 }
 
-/** Day-by-day sum of several series; a day's cost is null only when no series has a cost that day (as SQL sum). */
-function sumSeries(parts: DailySeries[], usageType: string, unit: string): DailySeries {
-  const byDay = new Map<string, DailyPoint>()
-  for (const part of parts) {
-    for (const p of part.points) {
-      const sum = byDay.get(p.day)
-      if (sum === undefined) byDay.set(p.day, {...p})
-      else {
-        sum.value += p.value
-        if (p.cost !== null) sum.cost = (sum.cost ?? 0) + p.cost
-      }
-    }
+/** Points as a dense series on a stretch's days; costs in several currencies are never added, so not kept. */
+export function denseIn(series: DailySeries, stretch: Pick<Stretch, 'currencies' | 'first' | 'last'>): DenseSeries {
+  const {costs, ...rest} = denseOf(series, stretch.first, stretch.last)
+  return stretch.currencies.length > 1 || !costs ? rest : {...rest, costs}
+}
+
+/** A set of point series on the days first..last as one stretch (costs in several currencies are not kept). */
+export function stretchOfSet(set: SeriesSet, first: number, last: number, account = set.account ?? '-'): Stretch {
+  const currencies = set.currencies ?? (set.total.currency ? [set.total.currency] : [])
+  const dense = (series: DailySeries) => denseIn(series, {currencies, first, last})
+  return {
+    account, byUsageType: set.byUsageType.map(dense), costBases: set.costBases ?? [], currencies,
+    currency: currencies.length === 1 ? currencies[0]! : null, first, last, provider: set.provider ?? 'AWS', total: dense(set.total),
   }
-  const points = [...byDay.values()].sort((a, b) => (a.day < b.day ? -1 : 1))
-  return {points, resourceId: null, unit, usageType}
+}
+
+/**
+ * A set of point series (flow records: a day without a point is a day nobody logged) as stretches: days more
+ * than MAX_GAP_DAYS apart start a new stretch, as an account's usage does.
+ */
+export function storeSeriesOfSet(set: SeriesSet, account: string): StoreSeries {
+  const all = [set.total, ...set.byUsageType, ...set.byResource]
+  const observed = [...new Set(all.flatMap((s) => s.points.map((p) => Math.round(Date.parse(`${p.day}T00:00:00Z`) / 86_400_000))))].sort((a, b) => a - b)
+  const spans: Array<[number, number]> = []
+  for (const day of observed) {
+    const span = spans.at(-1)
+    if (span && day - span[1] - 1 <= MAX_GAP_DAYS) span[1] = day
+    else spans.push([day, day])
+  }
+  const stretches = spans.map(([first, last]) => stretchOfSet(set, first, last, set.account ?? account)).filter((s) => s.total.values.some((v) => v > 0))
+  if (stretches.length === 0) throw new BillwatchError('E_NO_DATA', `no ${set.total.usageType} usage above zero`, {suggestions: ['billwatch status']})
+  return {
+    accounts: [...new Set(stretches.map((s) => s.account))],
+    dayNumbersWithRows: observed,
+    async forEachResourceBatch(visit) {
+      const batch: Array<{stretch: Stretch; series: DenseSeries}> = []
+      for (const stretch of stretches) {
+        for (const series of set.byResource) {
+          const dense = denseIn(series, stretch)
+          if (dense.values.some((v) => v > 0)) batch.push({series: dense, stretch})
+        }
+      }
+      visit(batch)
+    },
+    stretches,
+    usageTypes: set.usageTypes,
+  }
 }

@@ -3,10 +3,10 @@
  * No store, no Node-only imports. See changepoint.ts for the method and series.ts for the pipeline.
  */
 import {BillwatchError} from '../errors.js'
-import {analyseValues, type IndexSpike, type IndexStep, type SeriesOptions} from './series.js'
+import {analyseValues, type IndexSpike, type IndexStep, type IndexTrend, type SeriesOptions} from './series.js'
 
 export {madOfDifferences, median, pelt, segmentMean, type Segmentation} from './changepoint.js'
-export {analyseValues, type IndexSpike, type IndexStep, type Scale, type SeriesAnalysis, type SeriesOptions} from './series.js'
+export {analyseValues, type IndexSpike, type IndexStep, type IndexTrend, type Scale, type SeriesAnalysis, type SeriesOptions} from './series.js'
 
 export interface DayValue {
   /** UTC day, YYYY-MM-DD. */
@@ -25,9 +25,16 @@ export interface DaySpike extends Omit<IndexSpike, 'index'> {
   date: string
 }
 
+/** A slow change: the first and last day of the ramp, the levels on either side. */
+export interface DayTrend extends Omit<IndexTrend, 'end' | 'start'> {
+  firstDay: string
+  lastDay: string
+}
+
 export interface DayDetection {
   steps: DayStep[]
   spikes: DaySpike[]
+  trends: DayTrend[]
   /** Whether a weekly profile was found and removed before detection. */
   weekly: boolean
 }
@@ -48,19 +55,25 @@ const DAY = /^\d{4}-\d{2}-\d{2}$/
  */
 export function detectSteps(points: readonly DayValue[], options: DetectOptions = {}): DayDetection {
   const sorted = [...points].sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0))
-  if (sorted.length === 0) return {spikes: [], steps: [], weekly: false}
+  if (sorted.length === 0) return {spikes: [], steps: [], trends: [], weekly: false}
   const first = dayNumber(sorted[0]!.day)
   const last = dayNumber(sorted.at(-1)!.day)
-  const values: Array<null | number> = Array.from({length: last - first + 1}, () => null)
+  const values = new Float64Array(last - first + 1).fill(Number.NaN)
   for (const point of sorted) {
     const at = dayNumber(point.day) - first
-    values[at] = (values[at] ?? 0) + point.value
+    values[at] = (Number.isNaN(values[at] as number) ? 0 : (values[at] as number)) + point.value
   }
+  return detectDaily(values, first, options)
+}
+
+/** `detectSteps` on one value per day from day number `first` on; NaN is a gap. */
+export function detectDaily(values: ArrayLike<number>, first: number, options: DetectOptions = {}): DayDetection {
+  const list = Array.from(values, (v) => (Number.isNaN(v) ? null : v))
   // Phase of index mod 7 is the weekday, whatever day the series starts on.
-  const analysis = analyseValues(values, {...options, period: 7})
+  const analysis = analyseValues(list, {...options, period: 7})
   const dayOf = (index: number) => dayString(first + index)
   const observedBefore = (index: number) => {
-    for (let i = index - 1; i >= 0; i--) if (values[i] !== null) return dayOf(i)
+    for (let i = index - 1; i >= 0; i--) if (list[i] !== null) return dayOf(i)
     return dayOf(index)
   }
   const minRatio = options.minRatio ?? 1
@@ -70,6 +83,7 @@ export function detectSteps(points: readonly DayValue[], options: DetectOptions 
     steps: analysis.steps
       .filter((s) => strongEnough(s.ratio))
       .map(({index, ...rest}) => ({date: dayOf(index), lastDayBefore: observedBefore(index), ...rest})),
+    trends: analysis.trends.filter((t) => strongEnough(t.ratio)).map(({end, start, ...rest}) => ({firstDay: dayOf(start), lastDay: dayOf(end), ...rest})),
     weekly: analysis.seasonal,
   }
 }

@@ -38,6 +38,17 @@ export interface IndexStep {
   pointsAfter: number
 }
 
+/** A slow change over several points (a ramp), reported instead of a staircase of steps. */
+export interface IndexTrend {
+  /** First and last position of the ramp (inclusive). */
+  start: number
+  end: number
+  levelBefore: number
+  levelAfter: number
+  ratio: number
+  direction: 'down' | 'up'
+}
+
 export interface IndexSpike {
   index: number
   value: number
@@ -49,6 +60,7 @@ export interface IndexSpike {
 export interface SeriesAnalysis {
   steps: IndexStep[]
   spikes: IndexSpike[]
+  trends: IndexTrend[]
   /** Whether a weekly (period) profile was found and removed. */
   seasonal: boolean
   /** Long-run noise standard deviation on the analysed scale. */
@@ -59,8 +71,16 @@ export const DEFAULT_EVIDENCE_POINTS = 7
 export const DEFAULT_SPIKE_THRESHOLD = 5
 /** Neighbours on each side that define a spike's baseline. */
 const SPIKE_WINDOW = 3
-/** Longest run of points that still counts as a spike (a one- or two-day blip), not a step. */
-const SPIKE_MAX_RUN = 2
+/** Longest run of points that still counts as a spike (a one- to three-day blip), not a step. */
+const SPIKE_MAX_RUN = 3
+/** Points on each side whose noise a spike must also stand out from. */
+const LOCAL_WINDOW = 28
+/** A spike recurring on the same weekday (phase) in this many weeks or more is the weekly pattern, not a spike. */
+const PATTERN_WEEKS = 3
+/** Same-direction changes closer than this many points are tested together as one possible ramp. */
+const RAMP_MAX_SEGMENT = 35
+/** A ramp narrower than this many points is a step (a change spread over a day or two). */
+const RAMP_MIN_WIDTH = 5
 /** Fewer observed points than this: too little to tell noise from change. */
 const MIN_POINTS = 6
 /** F statistic a weekly profile must exceed (p < 1e-4 for 6 and ≥ 40 degrees of freedom). */
@@ -73,7 +93,7 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   const raw = observed.map((i) => values[i] as number)
   const scale = options.scale ?? defaultScale(raw)
   const transform = makeTransform(raw, scale)
-  const empty: SeriesAnalysis = {noise: 0, seasonal: false, spikes: [], steps: []}
+  const empty: SeriesAnalysis = {noise: 0, seasonal: false, spikes: [], steps: [], trends: []}
   if (observed.length < MIN_POINTS || transform === undefined) return empty
 
   let z = raw.map(transform)
@@ -88,46 +108,89 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
 
   const scaleOfNoise = madOfDifferences(z)
   const threshold = (options.spikeThreshold ?? DEFAULT_SPIKE_THRESHOLD) * scaleOfNoise
-  const spikeRuns = findSpikes(z, threshold)
-  const isSpike = new Uint8Array(z.length)
-  for (const run of spikeRuns) for (let k = run.start; k < run.end; k++) isSpike[k] = 1
+  let spikeRuns = withoutRecurring(findSpikes(z, threshold, options.spikeThreshold ?? DEFAULT_SPIKE_THRESHOLD), observed, values.length, options.period)
+  // A last point far below the level before it is most often a partial day of an hourly export: left out,
+  // neither a step nor a spike, until the next day tells.
+  const partialTail = tailJump(z, threshold, spikeRuns) === -1
+  const excluded = new Uint8Array(z.length)
+  for (const run of spikeRuns) for (let k = run.start; k < run.end; k++) excluded[k] = 1
+  if (partialTail) excluded[z.length - 1] = 1
   const kept: number[] = []
-  for (let k = 0; k < z.length; k++) if (!isSpike[k]) kept.push(k)
+  for (let k = 0; k < z.length; k++) if (!excluded[k]) kept.push(k)
   const clean = kept.map((k) => z[k] as number)
 
   // A jump in the last one or two points is too short to be a segment: segment the rest, then test the jump
   // against the last segment with the same penalty. Without this, PELT pairs the jump with its neighbour.
   let segmentation = segmentMean(clean)
-  const cuts = [...segmentation.changePoints]
-  const margins = [...segmentation.margins]
-  const tailLength = tailJump(clean, threshold)
+  let {changePoints: cuts, margins} = refine(clean, segmentation.changePoints, segmentation.margins, segmentation.penalty)
+  const tailLength = Math.max(0, tailJump(clean, threshold, []))
   if (tailLength > 0) {
     const body = clean.slice(0, clean.length - tailLength)
     const bodySegmentation = segmentMean(body)
     const margin = tailMargin(clean, bodySegmentation.changePoints.at(-1) ?? 0, body.length, bodySegmentation.variance, bodySegmentation.penalty)
     if (margin > 0) {
       segmentation = bodySegmentation
-      cuts.splice(0, cuts.length, ...bodySegmentation.changePoints, body.length)
-      margins.splice(0, margins.length, ...bodySegmentation.margins, margin)
+      const refined = refine(body, bodySegmentation.changePoints, bodySegmentation.margins, bodySegmentation.penalty)
+      cuts = [...refined.changePoints, body.length]
+      margins = [...refined.margins, margin]
     }
   }
 
-  const bounds = [0, ...cuts, clean.length]
+  // PELT cannot cut one point out, but it can cut out two or three: a short excursion whose two sides agree is
+  // a spike, whatever the screening above made of it.
+  const blips = blipCuts(clean, cuts, threshold)
+  for (const blip of blips) spikeRuns.push({end: (kept[blip.end - 1] as number) + 1, start: kept[blip.start] as number})
+  spikeRuns = spikeRuns.sort((a, b) => a.start - b.start)
+  const ramps = rampsAmong(clean, cuts.filter((_, i) => !blips.some((b) => b.cutIndex === i || b.cutIndex + 1 === i)), segmentation.variance, segmentation.penalty)
+  const dropped = new Set<number>()
+  blips.forEach((b) => {
+    dropped.add(b.start)
+    dropped.add(b.end)
+  })
+  for (const ramp of ramps) for (const cut of ramp.cuts) dropped.add(cut)
+  // Two changes the same way a day or two apart are one change that took a day or two (it began mid-day): the
+  // first day is its day, and the days between are neither level.
+  const transition = new Map<number, number>()
+  const remaining = cuts.filter((cut) => !dropped.has(cut))
+  const meanOf = (from: number, to: number) => clean.slice(from, to).reduce((a, v) => a + v, 0) / (to - from)
+  for (let i = 0; i + 1 < remaining.length; i++) {
+    const a = remaining[i] as number
+    const b = remaining[i + 1] as number
+    if (b - a > SPIKE_MAX_RUN) continue
+    const before = meanOf(i === 0 ? 0 : (remaining[i - 1] as number), a)
+    const inner = meanOf(a, b)
+    const after = meanOf(b, (remaining[i + 2] as number | undefined) ?? clean.length)
+    if (Math.sign(inner - before) !== Math.sign(after - inner)) continue
+    dropped.add(b)
+    transition.set(a, b - a)
+    i++
+  }
+  const keptCuts: number[] = []
+  const keptMargins: number[] = []
+  cuts.forEach((cut, i) => {
+    if (dropped.has(cut)) return
+    keptCuts.push(cut)
+    keptMargins.push(margins[i] as number)
+  })
+
   const evidence = options.evidencePoints ?? DEFAULT_EVIDENCE_POINTS
   const rawKept = kept.map((k) => raw[k] as number)
-  const steps: IndexStep[] = cuts.map((cut, i) => {
+  const positionOf = (c: number) => observed[kept[Math.min(c, kept.length - 1)] as number] as number
+  const bounds = [0, ...keptCuts, clean.length]
+  const steps: IndexStep[] = keptCuts.map((cut, i) => {
     const before = rawKept.slice(bounds[i] as number, cut)
-    const after = rawKept.slice(cut, bounds[i + 2] as number)
+    const after = rawKept.slice(cut + (transition.get(cut) ?? 0), bounds[i + 2] as number)
     const levelBefore = median(before)
     const levelAfter = median(after)
     const ratio = levelRatio(levelBefore, levelAfter, transform, scale)
-    const tentative = after.length < evidence
+    // Only the last change can lack evidence: a later change confirms the level this one set.
+    const tentative = i === keptCuts.length - 1 && after.length < evidence
     // Under the BIC approximation exp(margin/2) is the Bayes factor of "change" over "no change".
-    const confidence = logistic((margins[i] as number) / 2) * (tentative ? after.length / evidence : 1)
+    const confidence = logistic((keptMargins[i] as number) / 2) * (tentative ? after.length / evidence : 1)
     return {
       confidence,
       direction: ratio >= 1 ? 'up' : 'down',
-      index: observed[kept[cut] as number] as number,
+      index: positionOf(cut),
       levelAfter,
       levelBefore,
       pointsAfter: after.length,
@@ -135,6 +198,15 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
       ratio,
       tentative,
     }
+  })
+  // A fall in the last one or two days is what a partial last day of an hourly export looks like: not yet a step.
+  const last = steps.at(-1)
+  if (last && last.direction === 'down' && last.pointsAfter <= 2) steps.pop()
+  const trends: IndexTrend[] = ramps.map((ramp) => {
+    const levelBefore = median(rawKept.slice(ramp.from, ramp.start + 1))
+    const levelAfter = median(rawKept.slice(ramp.end, ramp.to))
+    const ratio = levelRatio(levelBefore, levelAfter, transform, scale)
+    return {direction: ratio >= 1 ? 'up' : 'down', end: positionOf(ramp.end), levelAfter, levelBefore, ratio, start: positionOf(ramp.start)}
   })
 
   const spikes: IndexSpike[] = []
@@ -145,7 +217,35 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
       spikes.push({baseline, index: observed[k] as number, ratio: levelRatio(baseline, value, transform, scale), value})
     }
   }
-  return {noise: Math.sqrt(segmentation.variance), seasonal, spikes, steps}
+  return {noise: Math.sqrt(segmentation.variance), seasonal, spikes, steps, trends}
+}
+
+
+/** Rounds of refinement: a segment is searched again, then the segments that search made, and so on. */
+const REFINE_DEPTH = 3
+
+/**
+ * Each segment searched again on its own: a large change inflates the noise estimate of the whole series (its
+ * residuals stay correlated while a smaller change is missed), so the smaller change shows only once the large
+ * one is cut away. The penalty stays the whole series'.
+ */
+function refine(y: number[], changePoints: number[], margins: number[], penalty: number): {changePoints: number[]; margins: number[]} {
+  let cuts = changePoints.map((cut, i) => ({cut, margin: margins[i] as number}))
+  let pending = [0, ...changePoints, y.length].slice(0, -1).map((start, i, starts) => [start, starts[i + 1] ?? y.length] as const)
+  for (let depth = 0; depth < REFINE_DEPTH && pending.length > 0; depth++) {
+    const next: Array<readonly [number, number]> = []
+    for (const [start, end] of pending) {
+      if (end - start < 8) continue
+      const inner = segmentMean(y.slice(start, end), {penalty})
+      if (inner.changePoints.length === 0) continue
+      inner.changePoints.forEach((cut, i) => cuts.push({cut: start + cut, margin: inner.margins[i] as number}))
+      const bounds = [start, ...inner.changePoints.map((c) => start + c), end]
+      for (let i = 0; i + 1 < bounds.length; i++) next.push([bounds[i] as number, bounds[i + 1] as number])
+    }
+    pending = next
+  }
+  cuts = cuts.sort((a, b) => a.cut - b.cut)
+  return {changePoints: cuts.map((c) => c.cut), margins: cuts.map((c) => c.margin)}
 }
 
 function isNumber(v: null | number | undefined): v is number {
@@ -238,7 +338,7 @@ interface SpikeRun {
  * Runs of one or two points that leave the level on both sides by more than `threshold`, in the same
  * direction, while the two sides agree with each other (otherwise it is a step, not a spike).
  */
-function findSpikes(z: number[], threshold: number): SpikeRun[] {
+function findSpikes(z: number[], threshold: number, multiplier: number): SpikeRun[] {
   const runs: SpikeRun[] = []
   if (!(threshold > 0)) return runs
   for (let start = 1; start < z.length - 1; start++) {
@@ -255,13 +355,19 @@ function findSpikes(z: number[], threshold: number): SpikeRun[] {
     for (let length = 1; length <= SPIKE_MAX_RUN; length++) {
       const end = start + length
       if (end >= z.length) break
-      const left = median(z.slice(Math.max(0, start - SPIKE_WINDOW), start))
       const right = median(z.slice(end, end + SPIKE_WINDOW))
-      if (Math.abs(left - right) > threshold) continue
       const run = z.slice(start, end)
+      const left = leftLevel(z, start, right, median(run), threshold, runs)
+      if (left === undefined) continue
       const up = run.every((v) => v - Math.max(left, right) > threshold)
       const down = run.every((v) => Math.min(left, right) - v > threshold)
       if (!up && !down) continue
+      if (resumesAfterDip(z, start, end, left, threshold)) continue
+      // Noise differs along a series (a sum whose largest part changes): the spike must also stand out locally.
+      const around = [...z.slice(Math.max(0, start - LOCAL_WINDOW), start), ...z.slice(end, end + LOCAL_WINDOW)]
+      const local = multiplier * madOfDifferences(around)
+      const excursion = up ? Math.min(...run) - Math.max(left, right) : Math.min(left, right) - Math.max(...run)
+      if (!(excursion > local)) continue
       runs.push({end, start})
       start = end - 1
       break
@@ -271,20 +377,190 @@ function findSpikes(z: number[], threshold: number): SpikeRun[] {
 }
 
 /**
- * 1 or 2 when the last one or two points all leave the level of the points before them by more than
- * `threshold`, in the same direction: a change that segmentation cannot see yet and spike screening cannot
- * judge (no right side yet). 0 otherwise.
+ * Whether the run [start, end) is the first day(s) of a new level that a short dip (zero-usage days, most often)
+ * interrupts: within SPIKE_MAX_RUN points the series is back at the run's level for SPIKE_WINDOW points. Then the
+ * run is where a step begins, not a spike.
  */
-function tailJump(clean: number[], threshold: number): number {
-  if (!(threshold > 0)) return 0
-  for (const length of [1, 2]) {
-    const start = clean.length - length
-    if (start < 2 * SPIKE_WINDOW) continue
-    const level = median(clean.slice(start - SPIKE_WINDOW, start))
-    const tail = clean.slice(start)
-    if (tail.every((v) => v - level > threshold) || tail.every((v) => level - v > threshold)) return length
+function resumesAfterDip(z: number[], start: number, end: number, left: number, threshold: number): boolean {
+  const level = median(z.slice(start, end))
+  // As blipCuts: levels far apart agree within a quarter of their distance.
+  const tolerance = Math.max(threshold, Math.abs(level - left) / 4)
+  for (let k = 1; k <= SPIKE_MAX_RUN && end + k + SPIKE_WINDOW <= z.length; k++) {
+    if (Math.abs(median(z.slice(end + k, end + k + SPIKE_WINDOW)) - level) <= tolerance) return true
   }
-  return 0
+  return false
+}
+
+/**
+ * The level left of `start` that agrees with `right`: the median of the SPIKE_WINDOW points before (spikes already
+ * found left out), or, when a step falls inside that window, of the fewer points since it, down to the one just
+ * before. Zero days right after a step are thus a dip at the new level: the step keeps its day. Levels agree
+ * within `threshold`, or, as in blipCuts, within a quarter of their distance from the run.
+ */
+function leftLevel(z: number[], start: number, right: number, runLevel: number, threshold: number, runs: SpikeRun[]): number | undefined {
+  const nearest: number[] = []
+  let run = runs.length - 1
+  for (let i = start - 1; i >= 0 && nearest.length < SPIKE_WINDOW; i--) {
+    while (run >= 0 && (runs[run] as SpikeRun).start > i) run--
+    if (run >= 0 && (runs[run] as SpikeRun).end > i) continue
+    nearest.push(z[i] as number)
+  }
+  for (let points = nearest.length; points >= 1; points--) {
+    const left = median(nearest.slice(0, points))
+    const apart = Math.min(Math.abs(runLevel - left), Math.abs(runLevel - right))
+    if (Math.abs(left - right) <= Math.max(threshold, apart / 4)) return left
+  }
+  return undefined
+}
+
+/**
+ * 2 (or 1) when the last two points (or the last one) leave the level of the points before them by more than
+ * `threshold`, in the same direction: a change that segmentation cannot see yet and spike screening cannot
+ * judge (no right side yet). −1 when only the last point drops (a partial day, most likely). 0 otherwise.
+ */
+function tailJump(values: number[], threshold: number, runs: SpikeRun[]): -1 | 0 | 1 | 2 {
+  if (!(threshold > 0)) return 0
+  const n = values.length
+  const leaves = (length: number) => {
+    const start = n - length
+    if (start < 2 * SPIKE_WINDOW || runs.some((r) => r.end > start - SPIKE_WINDOW)) return 0
+    const level = median(values.slice(start - SPIKE_WINDOW, start))
+    const tail = values.slice(start)
+    if (tail.every((v) => v - level > threshold)) return 1
+    if (tail.every((v) => level - v > threshold)) return -1
+    return 0
+  }
+  if (leaves(2) !== 0) return 2
+  const last = leaves(1)
+  return last === 1 ? 1 : last === -1 ? -1 : 0
+}
+
+/**
+ * Spikes that recur on the same phase (weekday) in several weeks are the series' weekly pattern, which the
+ * profile did not remove (too irregular for the F-test): they are not spikes.
+ */
+function withoutRecurring(runs: SpikeRun[], observed: number[], length: number, period: number | undefined): SpikeRun[] {
+  if (period === undefined || period < 2 || runs.length < PATTERN_WEEKS) return runs
+  const weeksByPhase: Array<Set<number>> = Array.from({length: period}, () => new Set())
+  for (const run of runs) for (let k = run.start; k < run.end; k++) {
+    const i = observed[k] as number
+    weeksByPhase[i % period]!.add(Math.floor(i / period))
+  }
+  const enough = Math.max(PATTERN_WEEKS, 0.05 * (length / period))
+  const recurring = weeksByPhase.map((weeks) => weeks.size >= enough)
+  return runs.filter((run) => {
+    for (let k = run.start; k < run.end; k++) if (recurring[(observed[k] as number) % period]) return false
+    return true
+  })
+}
+
+/** Pairs of opposite cuts at most SPIKE_MAX_RUN points apart whose outer segments agree within `threshold`. */
+function blipCuts(y: number[], cuts: number[], threshold: number): Array<{cutIndex: number; start: number; end: number}> {
+  const blips: Array<{cutIndex: number; start: number; end: number}> = []
+  const bounds = [0, ...cuts, y.length]
+  const mean = (from: number, to: number) => {
+    let sum = 0
+    for (let t = from; t < to; t++) sum += y[t] as number
+    return sum / (to - from)
+  }
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    const start = cuts[i] as number
+    const end = cuts[i + 1] as number
+    if (end - start > SPIKE_MAX_RUN) continue
+    const outerBefore = mean(bounds[i] as number, start)
+    const outerAfter = mean(end, bounds[i + 3] as number)
+    const inner = mean(start, end)
+    const apart = Math.min(Math.abs(inner - outerBefore), Math.abs(inner - outerAfter))
+    if (Math.abs(outerBefore - outerAfter) <= Math.max(threshold, apart / 4) && Math.sign(inner - outerBefore) === Math.sign(inner - outerAfter)) {
+      blips.push({cutIndex: i, end, start})
+      i++
+    }
+  }
+  return blips
+}
+
+interface Ramp {
+  /** The cuts the ramp replaces. */
+  cuts: number[]
+  /** Last point at the old level and first at the new one. */
+  start: number
+  end: number
+  /** The segments around it: [from, start] before, [end, to) after. */
+  from: number
+  to: number
+}
+
+/**
+ * Runs of same-direction cuts (and single cuts) that a linear ramp between two levels explains better than a
+ * staircase, with its two knots paying the same penalty per change as the cuts: a slow change, a trend.
+ */
+function rampsAmong(y: number[], cuts: number[], variance: number, penalty: number): Ramp[] {
+  if (cuts.length === 0 || !(variance > 0)) return []
+  const n = y.length
+  const s0 = new Float64Array(n + 1)
+  const s1 = new Float64Array(n + 1)
+  const s2 = new Float64Array(n + 1)
+  const st = new Float64Array(n + 1)
+  const stt = new Float64Array(n + 1)
+  const sty = new Float64Array(n + 1)
+  for (let t = 0; t < n; t++) {
+    const v = y[t] as number
+    s0[t + 1] = (s0[t] as number) + 1
+    s1[t + 1] = (s1[t] as number) + v
+    s2[t + 1] = (s2[t] as number) + v * v
+    st[t + 1] = (st[t] as number) + t
+    stt[t + 1] = (stt[t] as number) + t * t
+    sty[t + 1] = (sty[t] as number) + t * v
+  }
+  const range = (p: Float64Array, a: number, b: number) => (p[b] as number) - (p[a] as number)
+  const rss = (a: number, b: number) => Math.max(0, range(s2, a, b) - range(s1, a, b) ** 2 / (b - a))
+  // Least squares of y ≈ a·(1 − w) + b·w on [from, to), w = 0 up to `start`, 1 from `end`, linear between.
+  const rampRss = (from: number, to: number, start: number, end: number) => {
+    const width = end - start
+    const inA = start + 1 - from
+    const inB = to - end
+    const m0 = range(s0, start + 1, end)
+    // w = (t − start)/width on (start, end).
+    const sw = (range(st, start + 1, end) - start * m0) / width
+    const sww = (range(stt, start + 1, end) - 2 * start * range(st, start + 1, end) + start * start * m0) / (width * width)
+    const swy = (range(sty, start + 1, end) - start * range(s1, start + 1, end)) / width
+    const syMid = range(s1, start + 1, end)
+    const suu = inA + (m0 - 2 * sw + sww)
+    const suw = sw - sww
+    const sWW = inB + sww
+    const suy = range(s1, from, start + 1) + (syMid - swy)
+    const swY = range(s1, end, to) + swy
+    const det = suu * sWW - suw * suw
+    if (!(Math.abs(det) > 1e-12)) return Number.POSITIVE_INFINITY
+    const a = (suy * sWW - suw * swY) / det
+    const b = (suu * swY - suw * suy) / det
+    return Math.max(0, range(s2, from, to) - (a * suy + b * swY))
+  }
+  const means: number[] = []
+  const bounds = [0, ...cuts, n]
+  for (let i = 0; i + 1 < bounds.length; i++) means.push(range(s1, bounds[i] as number, bounds[i + 1] as number) / ((bounds[i + 1] as number) - (bounds[i] as number)))
+  const ramps: Ramp[] = []
+  for (let i = 0; i < cuts.length; ) {
+    const direction = Math.sign((means[i + 1] as number) - (means[i] as number))
+    let j = i
+    while (j + 1 < cuts.length && Math.sign((means[j + 2] as number) - (means[j + 1] as number)) === direction && (cuts[j + 1] as number) - (cuts[j] as number) <= RAMP_MAX_SEGMENT) j++
+    const from = bounds[i] as number
+    const to = bounds[j + 2] as number
+    let staircase = (j - i + 1) * penalty
+    for (let k = i; k <= j + 1; k++) staircase += rss(bounds[k] as number, bounds[k + 1] as number) / variance
+    let best = {cost: Number.POSITIVE_INFINITY, end: 0, start: 0}
+    const first = cuts[i] as number
+    const last = cuts[j] as number
+    for (let start = Math.max(from + 1, first - RAMP_MAX_SEGMENT); start < first; start++) {
+      for (let end = Math.max(last, start + RAMP_MIN_WIDTH); end <= Math.min(to - 2, last + RAMP_MAX_SEGMENT); end++) {
+        const cost = rampRss(from, to, start, end) / variance + 2 * penalty
+        if (cost < best.cost) best = {cost, end, start}
+      }
+    }
+    if (best.cost < staircase) ramps.push({cuts: cuts.slice(i, j + 1), end: best.end, from, start: best.start, to})
+    i = j + 1
+  }
+  return ramps
 }
 
 /** The split margin (RSS saved in noise units, less the penalty) of the tail [cut, end) against [from, cut). */

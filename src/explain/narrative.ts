@@ -4,6 +4,7 @@
  */
 import {basename} from 'node:path'
 
+import {describeStep, leadDriver, tentativeNote} from '../anomalies/describe.js'
 import {formatAmount, formatBytes, formatCount, formatCountOf, formatFixed, formatMoney, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
 import {correlationSources} from '../correlate/index.js'
@@ -32,7 +33,8 @@ export function buildNarrative(evidence: Evidence): Section[] {
   if (step && bill && anomalies) {
     const unitText = (v: number) => formatAmount(v, step.unit)
     const claims: Claim[] = [
-      {source: usageSource, text: `${step.usageType} went ${step.direction} ${formatRatio(step.ratio)} on ${step.date}: from ${unitText(step.levelBefore)}/day to ${unitText(step.levelAfter)}/day.`},
+      ...(leadDriver(step) ? [{source: usageSource, text: `On ${step.date} ${describeStep(step)}${tentativeNote(step)}.`}] : []),
+      {source: usageSource, text: `${step.usageType} went ${step.direction} ${formatRatio(step.ratio)} on ${step.date}: from ${unitText(step.levelBefore)}/day to ${unitText(step.levelAfter)}/day${step.account === '-' ? '' : ` (account ${step.account})`}.`},
       {source: `${usageSource}; ${bill.pricing}`, text: `At that level the bill changes by ${formatMoney(bill.monthlyDelta, bill.currency)} a month, ${formatMoney(bill.yearlyDelta, bill.currency)} a year.`},
     ]
     if (bill.costStepDate && bill.costStepDate !== step.date) {

@@ -24,6 +24,8 @@ export {FORMAT_KINDS, type FormatKind} from './sniff.js'
 export interface IngestOptions {
   /** Overrides content detection of the export kind (--format). */
   format?: FormatKind
+  /** The account of lines that name none (a usage report, a Cost Explorer CSV); default: the file's own name. */
+  account?: string
   onProgress?: (file: string) => ProgressCallback
   /** How to read flow records (VPC Flow Logs, nfcapd files) found among the files. */
   flows?: FlowIngestOptions
@@ -264,6 +266,7 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
     }
   }
 
+  if (options.account !== undefined) await store.run(`UPDATE ${STAGING_TABLE} SET account = $1 WHERE account IS NULL`, [options.account])
   const modifiedMs = statSync(path).mtimeMs
   const restated = await restatementsInCall(store, meta, call.batch, modifiedMs)
   // A DuckDB scan (CUR, FOCUS, the usage report) already rolled its file up to one row per daily key.

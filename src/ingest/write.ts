@@ -158,19 +158,21 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
       : ''
     // Another instance's (or region's) CloudWatch rows stay when this fetch did not name it.
     const resources = source.scope === 'resources' ? `AND u.resource_id IN (SELECT DISTINCT resource_id FROM ${STAGING_TABLE})` : ''
-    // An account-less source (legacy report) restates whatever account the older rows name.
-    const accounts = `AND (u.account IS NULL OR NOT EXISTS (SELECT 1 FROM ${STAGING_TABLE} WHERE account IS NOT NULL)
-                       OR u.account IN (SELECT DISTINCT account FROM ${STAGING_TABLE} WHERE account IS NOT NULL))`
+    // A source without an account column is an account of its own, named after its file: it restates older
+    // unnamed rows of a file of the same name only. A source with accounts restates those accounts' rows (and
+    // unnamed rows of a file of its name).
+    const sameFile = `u.account IS NULL AND u.source_id IN (SELECT id FROM sources WHERE regexp_extract(path, '[^/\\\\]+$') = regexp_extract($4, '[^/\\\\]+$'))`
+    const accounts = `AND (${sameFile} OR u.account IN (SELECT DISTINCT account FROM ${STAGING_TABLE} WHERE account IS NOT NULL))`
     // A FOCUS file of one provider restates that provider only (one file may hold several).
     const providers = `AND coalesce(u.provider, 'AWS') IN (SELECT provider FROM ${STAGING_TABLE} UNION SELECT provider FROM ${STAGED_CHARGES})`
     const where = `u.day >= $1::DATE AND u.day < $2::DATE
       AND u.source_id IN (SELECT id FROM sources WHERE family = $3 AND id NOT IN (${others.join(", ")})) ${listed} ${resources} ${accounts} ${providers}`
-    replacedRows = await store.run(`DELETE FROM usage_daily u WHERE ${where}`, [coverStart, coverEnd, source.family])
+    replacedRows = await store.run(`DELETE FROM usage_daily u WHERE ${where}`, [coverStart, coverEnd, source.family, source.path])
     // Only sources that restate everything (CUR, FOCUS, DBR) carry charges, so only they replace them.
     if (source.scope === 'all') {
       await store.run(
         `DELETE FROM charges_daily u WHERE ${where}`,
-        [coverStart, coverEnd, source.family],
+        [coverStart, coverEnd, source.family, source.path],
       )
     }
   }

@@ -1,7 +1,8 @@
 /** The alert a new step sends: a subject line and a short narrative a person can act on. */
+import {describeStep, leadDriver, magnitude, tentativeNote} from '../anomalies/describe.js'
 import type {Step} from '../anomalies/types.js'
 import type {DayRange} from '../aws/window.js'
-import {formatBytes, formatMoney, formatRatio} from '../cli/format.js'
+import {formatMoney, formatRatio} from '../cli/format.js'
 
 export interface Alert {
   /** SNS subjects: ASCII, at most 100 characters. */
@@ -9,14 +10,9 @@ export interface Alert {
   message: string
 }
 
-function level(value: number, unit: string): string {
-  return unit === 'bytes' ? `${formatBytes(value)}/day` : `${value.toFixed(2)} ${unit}/day`
-}
-
 function line(step: Step): string {
-  const what = step.resourceId === null ? step.usageType : `${step.usageType} (${step.resourceId})`
-  const evidence = step.tentative ? ' (tentative: few days at the new level yet)' : ''
-  return `  ${what}: ${step.direction} ${formatRatio(step.ratio)} from ${step.date}, ${level(step.levelBefore, step.unit)} -> ${level(step.levelAfter, step.unit)}${evidence}`
+  // What moved first (the resource and its own levels), then the series it moved.
+  return `  From ${step.date}: ${describeStep(step)}${tentativeNote(step)}`
 }
 
 /**
@@ -29,7 +25,10 @@ export function alertFor(steps: [Step, ...Step[]], context: {window: DayRange; n
   const currency = head.currency
   const yearly = monthly * 12
   const costStep = steps.map((s) => s.costStepDate).find((d) => d !== null)
-  const subject = `billwatch: ${head.usageType} ${head.direction} ${formatRatio(head.ratio)} from ${head.date}${head.resourceId === null ? '' : ` (${head.resourceId})`}`.slice(0, 100)
+  const lead = leadDriver(head)
+  const subject = (lead
+    ? `billwatch: ${lead.resourceId ?? lead.usageType} ${magnitude(lead.ratio)} from ${head.date}; ${head.usageType} ${head.direction} ${formatRatio(head.ratio)}`
+    : `billwatch: ${head.usageType} ${head.direction} ${formatRatio(head.ratio)} from ${head.date}${head.resourceId === null ? '' : ` (${head.resourceId})`}`).slice(0, 100)
   const cost = monthly > 0
     ? `At the new level this costs about ${formatMoney(monthly, currency)}/month (${formatMoney(yearly, currency)}/year) more${costStep ? `, billed from ${costStep}` : ''}.`
     : 'At the new level this costs nothing extra yet (within the free allowance or not priced).'

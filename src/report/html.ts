@@ -91,7 +91,8 @@ export function renderReport(gathered: Evidence): RenderedReport {
 
   if (anomalies) {
     const body = [
-      chartBox(seriesChart({correlated: correlation?.steps ?? [], label: anomalies.usageType, points: anomalies.series, spikes: anomalies.spikes, steps: anomalies.steps, unit: anomalies.unit})),
+      // The chart draws the headline stretch's series: only its own steps and spikes are marked on it.
+      chartBox(seriesChart({correlated: correlation?.steps ?? [], label: anomalies.usageType, points: anomalies.series, spikes: anomalies.spikes.filter((s) => onHeadline(s, anomalies)), steps: anomalies.steps.filter((s) => onHeadline(s, anomalies)), unit: anomalies.unit})),
       anomalies.steps.length === 0 ? missingNote(['step'], 'no step in the series.') : stepsTable(anomalies.steps),
       `<p class="note">${escapeHtml(`${anomalies.usageType}: ${anomalies.days} days from ${anomalies.firstDay} to ${anomalies.lastDay}${anomalies.missingDays > 0 ? `, ${anomalies.missingDays} days without data (gaps, not zeros)` : ''}; usage types: ${anomalies.usageTypes.join(', ')}. Costs: ${anomalies.pricing.label}.`)}</p>`,
     ]
@@ -262,3 +263,7 @@ const CLIENT_SCRIPT = `
   window.addEventListener('resize', function () { Object.keys(charts).forEach(function (id) { charts[id].resize(); }); });
 })();
 `
+
+function onHeadline(finding: {account: string; stretch: string}, anomalies: {account: string; firstDay: string; lastDay: string}): boolean {
+  return finding.account === anomalies.account && finding.stretch === `${anomalies.firstDay}..${anomalies.lastDay}`
+}

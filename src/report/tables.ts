@@ -1,5 +1,6 @@
 /** The report's HTML tables, one function per kind of evidence. Every cell is escaped; figures use src/cli/format.ts. */
 import type {Step} from '../anomalies/types.js'
+import {describeStep} from '../anomalies/describe.js'
 import {formatAmount, formatBytes, formatCount, formatCountOf, formatFixed, formatMoney, formatRatio, formatShare, formatUsd} from '../cli/format.js'
 import {sourcesOf} from '../correlate/cloud.js'
 import type {CorrelatedStep} from '../correlate/types.js'
@@ -47,9 +48,10 @@ function level(value: number, unit: string): string {
 
 export function stepsTable(steps: Step[]): string {
   return htmlTable(
-    ['date', 'usage type', 'direction', 'before', 'after', 'ratio', 'confidence', 'costs from', 'per month', 'per year'],
+    ['date', 'what moved', 'usage type', 'direction', 'before', 'after', 'ratio', 'confidence', 'costs from', 'per month', 'per year'],
     steps.map((s) => [
-      s.tentative ? `${s.date} (tentative)` : s.date,
+      s.tentative ? `${s.date} (tentative: ${s.daysAfter} days of data)` : s.date,
+      describeStep(s),
       s.resourceId ? `${s.usageType} · ${s.resourceId}` : s.usageType,
       s.direction,
       level(s.levelBefore, s.unit),

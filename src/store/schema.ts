@@ -175,6 +175,11 @@ export const MIGRATIONS: Migration[] = [
     ],
     version: 5,
   },
+  {
+    // No table changes: the usage view (recreated after every migration) now ranks families within an account.
+    statements: [],
+    version: 6,
+  },
 ]
 
 /** Families rank the formats by richness: when two families hold the same day and usage type, the richer wins. */
@@ -188,16 +193,21 @@ export const FAMILY_RANK: Record<string, number> = {
   'cost-explorer-csv': 7,
 }
 
+/** The account of a usage row: its own, or for an export without an account column, the export's file name. */
+export const ACCOUNT_OF_ROW = `coalesce(u.account, regexp_extract(s.path, '[^/\\\\]+$'))`
+
 /**
- * The view every query reads: per (day, usage type) only the richest family's rows, so ingesting a
- * usage report and a CUR of the same month never double-counts.
+ * The view every query reads: per (day, usage type, account) only the richest family's rows, so ingesting a
+ * usage report (named with ingest --account) and a CUR of the same month never double-counts, while a usage
+ * report without an account is an account of its own and never hides another account's CUR.
  */
 export const USAGE_VIEW = `CREATE OR REPLACE VIEW usage AS
   WITH tagged AS (
-    SELECT u.*, s.family,
+    SELECT u.*, s.family, ${ACCOUNT_OF_ROW} AS account_key,
       CASE s.family ${Object.entries(FAMILY_RANK).map(([f, r]) => `WHEN '${f}' THEN ${r}`).join(' ')} ELSE 99 END AS family_rank
     FROM usage_daily u JOIN sources s ON s.id = u.source_id
   ), best AS (
-    SELECT day, provider, usage_type, min(family_rank) AS family_rank FROM tagged GROUP BY day, provider, usage_type
+    SELECT day, provider, usage_type, account_key, min(family_rank) AS family_rank
+    FROM tagged GROUP BY day, provider, usage_type, account_key
   )
-  SELECT t.* EXCLUDE (family_rank) FROM tagged t JOIN best b USING (day, provider, usage_type, family_rank)`
+  SELECT t.* EXCLUDE (family_rank, account_key) FROM tagged t JOIN best b USING (day, provider, usage_type, account_key, family_rank)`

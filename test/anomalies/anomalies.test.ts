@@ -57,7 +57,7 @@ describe('anomalies on the seed usage report (ingested by the real CLI)', () => 
     const svg = join(tmp.dir, 'egress.svg')
     const run = await runCli(['anomalies', '--db', db, '--log-scale', '--svg', svg])
     expect(run.code, run.stderr).toBe(0)
-    expect(run.stdout).toMatch(/2014-03-30\s+DataTransfer-Out\s+-\s+up 2\d{3}x/)
+    expect(run.stdout).toMatch(/2014-03-30\s+DataTransfer-Out\s+[\d.]+ MB to [\d.]+ GB a day, 2\d{3}x/)
     expect(run.stdout).toContain('▲ 2014-03-30  up')
     expect(run.stdout).toContain('Cost: AWS internet egress')
     const image = readFileSync(svg, 'utf8')
@@ -116,26 +116,31 @@ describe('analyseAnomalies on a store written directly', () => {
     }
   })
 
-  it('lists each resource when several step on the same day', async () => {
+  it('names every resource that stepped the same day as a driver of the one step, each with its own ratio and share', async () => {
     const fixture = await storeWith([
       ...rows('DataTransfer-Out-Bytes', daily('2024-01-01', [[100, 100 * MB], [50, 10 * GB]], {seed: 27}), {resourceId: 'i-a'}),
       ...rows('DataTransfer-Out-Bytes', daily('2024-01-01', [[100, 100 * MB], [50, 10 * GB]], {seed: 28}), {resourceId: 'i-b'}),
     ])
     try {
       const {steps} = await analyseAnomalies(fixture.store)
-      expect(steps.map((s) => [s.date, s.usageType, s.resourceId])).toEqual([
-        ['2024-04-10', 'DataTransfer-Out', null],
-        ['2024-04-10', 'DataTransfer-Out', 'i-a'],
-        ['2024-04-10', 'DataTransfer-Out', 'i-b'],
-      ])
+      expect(steps.map((s) => [s.date, s.usageType])).toEqual([['2024-04-10', 'DataTransfer-Out']])
+      const drivers = steps[0]!.drivers
+      expect(drivers.map((d) => d.resourceId).sort()).toEqual(['i-a', 'i-b'])
+      for (const d of drivers) {
+        expect(d.ratio).toBeGreaterThan(75)
+        expect(d.ratio).toBeLessThan(125)
+        expect(d.shareOfChange).toBeGreaterThan(0.35)
+        expect(d.shareOfChange).toBeLessThan(0.65)
+      }
     } finally {
       await fixture.cleanup()
     }
   })
 
-  it('keeps missing days out of the series (gaps, not zeros) and finds no step across them', async () => {
+  it('keeps days no export covers out of the series (gaps, not zeros) and finds no step across them', async () => {
     const series = daily('2024-01-01', [[120, 3 * GB]], {seed: 24}).filter((_, i) => i < 50 || i >= 64)
-    const fixture = await storeWith(rows('DataTransfer-Out-Bytes', series))
+    // Two exports, 2024-01-01..02-19 and 03-05..04-29: the two weeks between are covered by neither.
+    const fixture = await storeWith(rows('DataTransfer-Out-Bytes', series).map((r) => ({...r, account: '111111111111', source: r.day < '2024-02-20' ? 0 : 1})), 'cur', [['2024-01-01', '2024-02-20'], ['2024-03-05', '2024-04-30']])
     try {
       const result = await analyseAnomalies(fixture.store)
       expect(result.missingDays).toBe(14)

@@ -11,20 +11,33 @@ export interface UsageRow {
   resourceId?: string
   cost?: number
   unit?: string
+  account?: string
+  /** Index into storeWith's `covers`: which export the row came from (default the first). */
+  source?: number
 }
 
-export async function storeWith(rows: UsageRow[], family = 'cur'): Promise<{store: Store; path: string; cleanup: () => Promise<void>}> {
+/**
+ * `covers`: one export per entry, the days [start, end) it covers (null: from its first to its last row).
+ * Rows without an account come from an export without an account column, named `fixture-N.csv`.
+ */
+export async function storeWith(rows: UsageRow[], family = 'cur', covers: Array<[string, string] | null> = [null]): Promise<{store: Store; path: string; cleanup: () => Promise<void>}> {
   const {cleanup, dir} = tempDir('billwatch-anomalies-')
   const path = join(dir, 'store.duckdb')
   const store = await Store.open(path)
-  await store.run(`INSERT INTO sources (path, format, family, content_hash, scope) VALUES ('fixture.csv', $1, $1, 'h-' || random()::VARCHAR, 'all')`, [family])
-  const source = await store.one<{id: number}>('SELECT max(id) AS id FROM sources')
+  const ids: number[] = []
+  for (const [i, cover] of covers.entries()) {
+    const source = await store.one<{id: number}>(
+      `INSERT INTO sources (path, format, family, content_hash, scope, cover_start, cover_end) VALUES ($1, $2, $2, 'h-' || random()::VARCHAR, 'all', $3::DATE, $4::DATE) RETURNING id`,
+      [`/exports/fixture-${i}.csv`, family, cover?.[0] ?? null, cover?.[1] ?? null],
+    )
+    ids.push(source!.id)
+  }
   await store.transaction(async () => {
     for (const r of rows) {
       await store.run(
-        `INSERT INTO usage_daily (source_id, day, region, service, usage_type, usage_base, resource_id, amount, unit, cost, currency)
-         VALUES ($1, $2::DATE, 'us-east-1', 'AmazonEC2', $3, $3, $4, $5, $6, $7, 'USD')`,
-        [source!.id, r.day, r.usageType, r.resourceId ?? null, r.amount, r.unit ?? (r.usageType.endsWith('Bytes') ? 'bytes' : 'hours'), r.cost ?? null],
+        `INSERT INTO usage_daily (source_id, day, account, region, service, usage_type, usage_base, resource_id, amount, unit, cost, currency)
+         VALUES ($1, $2::DATE, $8, 'us-east-1', 'AmazonEC2', $3, $3, $4, $5, $6, $7, 'USD')`,
+        [ids[r.source ?? 0]!, r.day, r.usageType, r.resourceId ?? null, r.amount, r.unit ?? (r.usageType.endsWith('Bytes') ? 'bytes' : 'hours'), r.cost ?? null, r.account ?? null],
       )
     }
   })

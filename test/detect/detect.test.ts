@@ -73,11 +73,11 @@ describe('detectSteps on synthetic daily series', () => {
   it('finds nothing in a series of zeros', () => {
     const zeros = daily('2024-01-01', [[60, 0]])
     expect(zeros.every((p) => p.value === 0)).toBe(true)
-    expect(detectSteps(zeros)).toEqual({spikes: [], steps: [], weekly: false})
+    expect(detectSteps(zeros)).toEqual({spikes: [], steps: [], trends: [], weekly: false})
   })
 
   it('finds nothing in a 3-day series, and does not fail', () => {
-    expect(detectSteps(daily('2024-01-01', [[2, MB], [1, GB]]))).toEqual({spikes: [], steps: [], weekly: false})
+    expect(detectSteps(daily('2024-01-01', [[2, MB], [1, GB]]))).toEqual({spikes: [], steps: [], trends: [], weekly: false})
   })
 
   it('reports a step on the last day as tentative', () => {
@@ -104,6 +104,38 @@ describe('detectSteps on synthetic daily series', () => {
 
   it('rejects a malformed day with a located error', () => {
     expect(() => detectSteps([{day: '03/30/14', value: 1}])).toThrow(/field|day/)
+  })
+})
+
+describe('zero-usage days around a step', () => {
+  // A covered day without usage is a zero; one or two of them right after a step (the new level seen once, then
+  // a quiet day) are a dip at the new level: the step keeps its first day, and no second step appears.
+  it('a covered zero day right after a step never moves the step', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({max: 60, min: 20}),
+        fc.integer({max: 60, min: 20}),
+        fc.double({max: 4, min: Math.log10(3), noNaN: true}),
+        fc.boolean(),
+        fc.integer({max: 2, min: 1}),
+        fc.integer({max: 2, min: 1}),
+        fc.integer({max: 1000, min: 1}),
+        (before, after, log10Ratio, up, offset, zeros, seed) => {
+          const low = 3 * MB
+          const high = low * 10 ** log10Ratio
+          const series = daily('2024-01-01', up ? [[before, low], [after, high]] : [[before, high], [after, low]], {noise: 0.1, seed})
+          // Zeros only on the new level's days, never on the step day itself; a down step to a level near zero
+          // hides a zero in its new level (nothing to find), so only steps up and falls to a tenth or more count.
+          if (!up && log10Ratio > 1) return
+          const big = (detection: ReturnType<typeof detectSteps>) => detection.steps.filter((s) => Math.max(s.ratio, 1 / s.ratio) >= 2).map((s) => [s.date, s.direction])
+          const without = big(detectSteps(series))
+          expect(without).toHaveLength(1)
+          for (let k = 0; k < zeros; k++) series[before + offset + k]!.value = 0
+          expect(big(detectSteps(series))).toEqual(without)
+        },
+      ),
+      {numRuns: 200, seed: 19},
+    )
   })
 })
 

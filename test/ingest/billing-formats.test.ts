@@ -179,14 +179,22 @@ describe('a FOCUS 1.0 file shaped like the FinOps Foundation sample (AWS, Azure 
     }
   }, 300_000)
 
-  it('anomalies analyses the Azure and OCI egress with the AWS egress', async () => {
+  // Each provider's account is its own series (anomalies never adds accounts together): every one is analysed.
+  it('anomalies analyses the Azure and OCI egress beside the AWS egress', async () => {
     const anomalies = await runCli(['anomalies', '--db', db, '--json'])
     expect(anomalies.code).toBe(0)
     const result = anomalies.json()
     expect(result.usageTypes).toEqual(['DataTransfer-Out-Bytes', 'Outbound Data Transfer Zone 1', 'Rtn Preference: MGN - Standard Data Transfer Out'])
-    const day15 = result.series.find((p: any) => p.day === '2024-09-15')
-    expect(day15.value).toBeCloseTo(9e9 + 14 + 10e9 + 3 * GB, 0)
-    expect(result.steps.some((s: any) => s.date === '2024-09-15' && s.direction === 'up')).toBe(true)
+    expect(result.stretches.map((s: any) => `${s.provider} ${s.account}`).sort()).toEqual(['AWS 123456789012', 'Microsoft sub-1', 'Oracle ocid1.tenancy'])
+    const day15 = async (account: string) => {
+      const one = await runCli(['anomalies', '--db', db, '--json', '--account', account])
+      expect(one.code, one.stderr).toBe(0)
+      return one.json().series.find((p: any) => p.day === '2024-09-15').value as number
+    }
+    expect(await day15('123456789012')).toBeCloseTo(9e9 + 14, 0)
+    expect(await day15('sub-1')).toBeCloseTo(10e9, 0)
+    expect(await day15('ocid1.tenancy')).toBeCloseTo(3 * GB, 0)
+    expect(result.steps.some((s: any) => s.date === '2024-09-15' && s.direction === 'up' && s.account === '123456789012')).toBe(true)
   }, 300_000)
 })
 

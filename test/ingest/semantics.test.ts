@@ -98,12 +98,13 @@ describe('ingest semantics', () => {
     expect((await daily()).map((d) => d.day)).toEqual(['2024-03-30', '2024-03-31'])
   })
 
-  it('counts a day once when a usage report and a CUR both hold it (the richer CUR wins)', async () => {
+  it('counts a day once when a usage report of the same account (ingest --account) and a CUR both hold it (the richer CUR wins)', async () => {
     const report = write('report.csv', 'Service, Operation, UsageType, Resource, StartTime, EndTime, UsageValue\n'
       + `AmazonEC2,RunInstances,DataTransfer-Out-Bytes,,03/30/24 00:00:00,03/31/24 00:00:00,${2 * GB}\n`
       + `AmazonEC2,RunInstances,DataTransfer-Out-Bytes,,03/29/24 00:00:00,03/30/24 00:00:00,${GB}\n`)
     const cur = write('cur.csv', cur1([['2024-03-30T00:00:00Z', 'DataTransfer-Out-Bytes', 2, 0.18]]))
-    await ingestFiles(store, [report, cur])
+    await ingestFiles(store, [report], {account: '111122223333'})
+    await ingestFiles(store, [cur])
     expect(await daily()).toEqual([
       {amount: GB, cost: null, day: '2024-03-29', region: 'us-east-1', unit: 'bytes'},
       {amount: 2 * GB, cost: 0.18, day: '2024-03-30', region: 'us-east-1', unit: 'bytes'},

@@ -55,9 +55,9 @@ describe('the Lambda handler', () => {
     expect(endpoint.published).toHaveLength(1)
     const [sent] = endpoint.published
     expect(sent!.topicArn).toBe(TOPIC)
-    expect(sent!.subject).toMatch(new RegExp(`^billwatch: DataTransfer-Out up \\d{4}x from 2014-03-30 \\(${NTP_SERVER}\\)$`))
-    expect(sent!.message).toContain(`DataTransfer-Out (${NTP_SERVER}): up`)
-    expect(sent!.message).toMatch(/4\.\d+ MB\/day -> 8\.29 GB\/day/)
+    // The instance first, with its own levels and ratio; then the account's egress.
+    expect(sent!.subject).toMatch(new RegExp(`^billwatch: ${NTP_SERVER} \\d{4}x from 2014-03-30; DataTransfer-Out up \\d{3,4}x$`))
+    expect(sent!.message).toMatch(new RegExp(`From 2014-03-30: ${NTP_SERVER} went from 4\\.\\d+ MB to 8\\.29 GB a day, \\d{4}x; the account's egress rose \\d{3,4}x`))
 
     // One structured JSON line per run; 60 days of Cost Explorer at the endpoint's 31 days per page: 2 requests.
     expect(lines).toHaveLength(reports.length)
