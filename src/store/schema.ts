@@ -175,6 +175,32 @@ export const MIGRATIONS: Migration[] = [
     ],
     version: 5,
   },
+  {
+    statements: [
+      // Per-client flow totals per calendar month (the grain of a bill), not per day: per day they were
+      // nearly as many rows as the records, and rolling them up was most of an ingest's time.
+      `CREATE TABLE flow_clients_by_month (
+        source_id INTEGER NOT NULL,
+        month DATE NOT NULL,
+        interface VARCHAR NOT NULL,
+        direction VARCHAR NOT NULL,
+        protocol VARCHAR NOT NULL,
+        port INTEGER,
+        client VARCHAR NOT NULL,
+        bytes DOUBLE NOT NULL,
+        packets DOUBLE NOT NULL,
+        records BIGINT NOT NULL
+      )`,
+      `INSERT INTO flow_clients_by_month SELECT source_id, date_trunc('month', day)::DATE, interface, direction, protocol, port, client,
+         sum(bytes), sum(packets), sum(records) FROM flow_clients GROUP BY ALL`,
+      `DROP TABLE flow_clients`,
+      `ALTER TABLE flow_clients_by_month RENAME TO flow_clients`,
+      // How the records were delivered (format and fields): the same interface's days delivered in two
+      // ways (an S3 delivery and a CloudWatch Logs export of one flow log) count once.
+      `ALTER TABLE flow_sources ADD COLUMN delivery VARCHAR`,
+    ],
+    version: 6,
+  },
 ]
 
 /** Families rank the formats by richness: when two families hold the same day and usage type, the richer wins. */
