@@ -103,7 +103,7 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
   const span = await store.one<{first: null | string; last: null | string; days: number; exporters: string[]}>(
     `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last, count(DISTINCT day) AS days,
             list(DISTINCT exporter ORDER BY exporter) AS exporters
-     FROM flow_daily WHERE ${where} AND action = 'ACCEPT'`, params)
+     FROM flow_daily_counted WHERE ${where} AND action = 'ACCEPT'`, params)
   if (!span?.first || !span.last) {
     throw new BillwatchError('E_NO_DATA', `no accepted flow records of ${chosen}${period.since || period.until ? ' in the period' : ''} in store ${store.path}`, {
       suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)', 'billwatch flows --json (lists the interfaces with traffic)'],
@@ -114,13 +114,13 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
             sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction = 'ingress') AS ingress,
             sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction NOT IN ('egress', 'ingress')) AS other,
             sum(bytes) FILTER (WHERE action = 'REJECT') AS rejected
-     FROM flow_daily WHERE ${where}`, params)
+     FROM flow_daily_counted WHERE ${where}`, params)
   const egressBytes = totals?.egress ?? 0
   const ports = await store.all<{protocol: string; port: null | number; eb: null | number; ep: null | number; ib: null | number; ip: null | number}>(
     `SELECT protocol, port,
             sum(bytes) FILTER (WHERE direction = 'egress') AS eb, sum(packets) FILTER (WHERE direction = 'egress') AS ep,
             sum(bytes) FILTER (WHERE direction = 'ingress') AS ib, sum(packets) FILTER (WHERE direction = 'ingress') AS ip
-     FROM flow_daily WHERE ${where} AND action = 'ACCEPT' AND direction IN ('egress', 'ingress')
+     FROM flow_daily_counted WHERE ${where} AND action = 'ACCEPT' AND direction IN ('egress', 'ingress')
      GROUP BY ALL ORDER BY eb DESC NULLS LAST, ib DESC NULLS LAST, protocol, port`, params)
   const byPort: FlowPortRow[] = ports.map((p) => ({
     egressBytes: p.eb ?? 0, egressPackets: p.ep ?? 0, egressShare: egressBytes > 0 ? (p.eb ?? 0) / egressBytes : 0,
@@ -128,12 +128,12 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
   }))
   const sources = await store.all<{path: string; format: string; records: number; sampling: null | string; nodata: number; skipdata: number; rejected: number}>(
     `SELECT path, format, records, sampling, nodata_records AS nodata, skipdata_records AS skipdata, rejected_records AS rejected FROM flow_sources
-     WHERE id IN (SELECT DISTINCT source_id FROM flow_daily WHERE ${where}) ORDER BY path`, params)
+     WHERE id IN (SELECT DISTINCT source_id FROM flow_daily_counted WHERE ${where}) ORDER BY path`, params)
   const status = await store.one<{nodata: null | number; skipdata: null | number}>(
     `SELECT sum(records) FILTER (WHERE status = 'NODATA')::BIGINT AS nodata, sum(records) FILTER (WHERE status = 'SKIPDATA')::BIGINT AS skipdata
-     FROM flow_status WHERE interface = $iface AND ${inPeriod}`, params)
+     FROM flow_status_counted WHERE interface = $iface AND ${inPeriod}`, params)
   const counts = await store.one<{records: null | number; rejected: null | number}>(
-    `SELECT sum(records)::BIGINT AS records, sum(records) FILTER (WHERE action = 'REJECT')::BIGINT AS rejected FROM flow_daily WHERE ${where}`, params)
+    `SELECT sum(records)::BIGINT AS records, sum(records) FILTER (WHERE action = 'REJECT')::BIGINT AS rejected FROM flow_daily_counted WHERE ${where}`, params)
 
   const days = span.days
   const perDay = days > 0 ? egressBytes / days : 0
@@ -179,7 +179,7 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
 
 async function busiestInterface(store: Store, period: {since: null | string; until: null | string}, inPeriod: string): Promise<string> {
   const row = await store.one<{interface: string}>(
-    `SELECT interface FROM flow_daily WHERE action = 'ACCEPT' AND ${inPeriod}
+    `SELECT interface FROM flow_daily_counted WHERE action = 'ACCEPT' AND ${inPeriod}
      GROUP BY interface ORDER BY sum(bytes) FILTER (WHERE direction = 'egress') DESC NULLS LAST, sum(bytes) DESC, interface LIMIT 1`, period)
   if (!row) throw new BillwatchError('E_NO_DATA', 'no flow records in the store', {suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)']})
   return row.interface
@@ -196,15 +196,15 @@ async function serviceReport(
   const months = {first: span.first, iface: params.iface ?? null, last: span.last}
   const inMonths = `interface = $iface AND month BETWEEN date_trunc('month', $first::DATE) AND date_trunc('month', $last::DATE)`
   const cover = await store.one<{from: string; to: string; days: number}>(
-    `SELECT strftime(min(day), '%Y-%m-%d') AS "from", strftime(max(day), '%Y-%m-%d') AS "to", count(DISTINCT day) AS days FROM flow_daily
+    `SELECT strftime(min(day), '%Y-%m-%d') AS "from", strftime(max(day), '%Y-%m-%d') AS "to", count(DISTINCT day) AS days FROM flow_daily_counted
      WHERE interface = $iface AND action = 'ACCEPT' AND day BETWEEN date_trunc('month', $first::DATE) AND last_day($last::DATE)`, months)
   const clients = await store.all<{client: string; eb: null | number; ep: null | number; ib: null | number; ip: null | number}>(
     `SELECT client, sum(bytes) FILTER (WHERE direction = 'egress') AS eb, sum(packets) FILTER (WHERE direction = 'egress') AS ep,
             sum(bytes) FILTER (WHERE direction = 'ingress') AS ib, sum(packets) FILTER (WHERE direction = 'ingress') AS ip
-     FROM flow_clients WHERE ${inMonths} AND ${match} GROUP BY client`, {...months, port: focus.port, protocol: focus.protocol})
+     FROM flow_clients_counted WHERE ${inMonths} AND ${match} GROUP BY client`, {...months, port: focus.port, protocol: focus.protocol})
   const durationSec = (cover?.days ?? days) * 86_400
   const daily = await store.all<{day: string; bytes: number}>(
-    `SELECT strftime(day, '%Y-%m-%d') AS day, sum(bytes) AS bytes FROM flow_daily
+    `SELECT strftime(day, '%Y-%m-%d') AS day, sum(bytes) AS bytes FROM flow_daily_counted
      WHERE ${where} AND ${match} AND action = 'ACCEPT' AND direction = 'egress' GROUP BY day ORDER BY day`, sParams)
   const egressBytes = daily.reduce((sum, d) => sum + d.bytes, 0)
   // Requests are what a client sent to the port; with egress-only records, the replies it received.

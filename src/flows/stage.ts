@@ -55,6 +55,8 @@ export interface FlowSourceMeta {
   bytes: number
   /** How sampled counts were scaled, in words; null when unsampled. */
   sampling: null | string
+  /** How the records were delivered (see deliveryOf): two deliveries of one interface's days count once. */
+  delivery: string
 }
 
 export interface FlowCommit {
@@ -67,6 +69,8 @@ export interface FlowCommit {
   lastDay: null | string
   interfaces: string[]
   egressBytes: number
+  /** Interface-days of this file that another, fuller delivery of the same interface's records holds: not counted (see FLOW_VIEWS). */
+  duplicateDays: number
 }
 
 /** SQL that names a protocol number as `billwatch pcap` does ('udp', 'tcp', 'icmp', 'ipv6-icmp', 'ip-N'). */
@@ -88,9 +92,9 @@ export async function commitFlows(store: Store, meta: FlowSourceMeta): Promise<F
   )
   if (!totals || !totals.records) throw new BillwatchError('E_EMPTY', 'no flow records', {expected: 'at least one flow record', file: meta.path})
   const inserted = await store.one<{id: number}>(
-    `INSERT INTO flow_sources (path, format, container, content_hash, bytes, records, nodata_records, skipdata_records, rejected_records, sampling)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-    [meta.path, meta.format, meta.container, meta.contentHash, meta.bytes, totals.records, totals.nodata ?? 0, totals.skipdata ?? 0, totals.rejected ?? 0, meta.sampling],
+    `INSERT INTO flow_sources (path, format, container, content_hash, bytes, records, nodata_records, skipdata_records, rejected_records, sampling, delivery)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+    [meta.path, meta.format, meta.container, meta.contentHash, meta.bytes, totals.records, totals.nodata ?? 0, totals.skipdata ?? 0, totals.rejected ?? 0, meta.sampling, meta.delivery],
   )
   if (!inserted) throw new BillwatchError('E_STORE', `could not record flow source ${meta.path}`)
   const id = inserted.id
@@ -111,10 +115,28 @@ export async function commitFlows(store: Store, meta: FlowSourceMeta): Promise<F
     [id],
   )
   const interfaces = await store.all<{interface: string}>(`SELECT DISTINCT interface FROM ${FLOW_STAGING} WHERE NOT per_client ORDER BY 1`)
+  const duplicateDays = await uncountedDays(store, id)
   return {
-    egressBytes: totals.egress ?? 0, firstDay: totals.first, interfaces: interfaces.map((r) => r.interface), lastDay: totals.last,
+    duplicateDays, egressBytes: totals.egress ?? 0, firstDay: totals.first, interfaces: interfaces.map((r) => r.interface), lastDay: totals.last,
     nodataRecords: totals.nodata ?? 0, records: totals.records, rejectedRecords: totals.rejected ?? 0, skipdataRecords: totals.skipdata ?? 0, sourceId: id,
   }
+}
+
+/**
+ * How a file delivers its records: the reader and the fields in order. An S3 delivery's files share
+ * one (they are parts, each a few minutes of the log); a CloudWatch Logs export, a Parquet delivery or
+ * a second flow log with other fields of the same interface is another delivery of the same traffic.
+ */
+export function deliveryOf(format: string, fields: string[]): string {
+  return fields.length === 0 ? format : `${format}: ${fields.join(' ')}`
+}
+
+/** Interface-days of a source that another delivery of the same records counts for. */
+async function uncountedDays(store: Store, sourceId: number): Promise<number> {
+  const row = await store.one<{n: number}>(
+    `SELECT count(*)::INTEGER AS n FROM (SELECT DISTINCT interface, day FROM flow_daily WHERE source_id = $1
+       EXCEPT SELECT interface, day FROM flow_daily_counted WHERE source_id = $1)`, [sourceId])
+  return row?.n ?? 0
 }
 
 /** The flow source stored with this content hash, if any (re-ingesting the same file is a no-op). */
@@ -131,7 +153,7 @@ export async function findFlowSource(store: Store, contentHash: string): Promise
     [row.id],
   )
   return {
-    egressBytes: span?.egress ?? 0, firstDay: span?.first ?? null, interfaces: span?.interfaces ?? [], lastDay: span?.last ?? null,
+    duplicateDays: await uncountedDays(store, row.id), egressBytes: span?.egress ?? 0, firstDay: span?.first ?? null, interfaces: span?.interfaces ?? [], lastDay: span?.last ?? null,
     nodataRecords: row.nodata, records: row.records, rejectedRecords: row.rejected, skipdataRecords: row.skipdata, sourceId: row.id,
   }
 }
