@@ -30,7 +30,8 @@ async function dataFor(mix: FlowMix): Promise<string[]> {
   }
   if (!existsSync(`${text}.gz`)) {
     process.stderr.write('gzipping …\n')
-    spawnSync('sh', ['-c', `gzip -6 -c '${text}' > '${text}.gz'`], {stdio: 'inherit'})
+    // Through a temporary name: an interrupted gzip never leaves a short .gz the next run would time.
+    spawnSync('sh', ['-c', `gzip -6 -c '${text}' > '${text}.gz.part' && mv '${text}.gz.part' '${text}.gz'`], {stdio: 'inherit'})
   }
   return [text, `${text}.gz`]
 }
