@@ -17,7 +17,17 @@ export function renderTable(headers: string[], rows: Array<Array<number | string
 }
 
 export function renderStatus(status: StoreStatus): string {
-  if (status.sources.length === 0) return `store ${status.store}: empty (run billwatch ingest FILE…)`
+  if (status.sources.length === 0 && status.flowSources.length === 0) return `store ${status.store}: empty (run billwatch ingest FILE…)`
+  const flows = status.flowSources.length === 0 ? [] : ['', renderTable(
+    ['#', 'flow records', 'interface/host', 'first day', 'last day', 'days', 'records', 'NODATA', 'SKIPDATA', 'accepted bytes', 'sampling', 'path'],
+    status.flowSources.map((f) => [
+      f.id, f.kind, f.interfaces.join(' '), f.firstDay ?? '-', f.lastDay ?? '-',
+      f.duplicateDays > 0 ? `${f.days} (${f.duplicateDays} counted from another delivery)` : f.days,
+      formatCount(f.records), formatCount(f.nodataRecords), formatCount(f.skipdataRecords), formatBytes(f.trafficBytes), f.sampling ?? 'none', f.path,
+    ]),
+    ['right', 'left', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'left', 'left'],
+  )]
+  if (status.sources.length === 0) return [`store ${status.store} (schema v${status.schemaVersion}): no billing sources`, ...flows].join('\n')
   const sources = renderTable(
     ['#', 'format', 'first day', 'last day', 'days', 'line items', 'path'],
     status.sources.map((s) => [s.id, s.format, s.firstDay ?? '-', s.lastDay ?? '-', s.days, formatCount(s.lineItems), s.path]),
@@ -42,5 +52,5 @@ export function renderStatus(status: StoreStatus): string {
   const bases = [...new Set(status.sources.filter((s) => s.costBasis && !s.superseded).map((s) => `${s.format}: ${s.costBasis}`))]
   const costNote = bases.length === 0 ? [] : ['', `cost is ${bases.join('; ')}`]
   const range = status.firstDay ? `${status.firstDay} .. ${status.lastDay} (${status.days} days)` : 'no days'
-  return [`store ${status.store} (schema v${status.schemaVersion}): ${range}`, '', sources, '', usage, ...charges, ...costNote].join('\n')
+  return [`store ${status.store} (schema v${status.schemaVersion}): ${range}`, '', sources, '', usage, ...charges, ...costNote, ...flows].join('\n')
 }

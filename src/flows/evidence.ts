@@ -49,7 +49,7 @@ const SOURCE_NAMES: Record<string, string> = {'netflow': 'NetFlow/IPFIX records'
 /** Reads the flow records around a bill step (`levelBefore`/`levelAfter` in bytes a day); null when the store holds none. */
 export async function flowStepEvidence(store: Store, step: {date: string; levelBefore: number; levelAfter: number}): Promise<FlowEvidence | null> {
   const cover = await store.one<{first: null | string; last: null | string}>(
-    `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last FROM flow_daily`,
+    `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last FROM flow_daily_counted`,
   )
   if (!cover?.first || !cover.last) return null
   const stepDay = dayNumber(step.date)
@@ -57,14 +57,14 @@ export async function flowStepEvidence(store: Store, step: {date: string; levelB
   const to = dayString(stepDay + WINDOW_DAYS - 1)
   const rows = await store.all<{exporter: string; interface: string; protocol: string; port: null | number; days: number[]; bytes: number[]; files: number}>(
     `SELECT exporter, interface, protocol, port, list(day - DATE '1970-01-01' ORDER BY day) AS days, list(bytes ORDER BY day) AS bytes, max(files) AS files FROM (
-       SELECT exporter, interface, protocol, port, day, sum(bytes) AS bytes, count(DISTINCT source_id) AS files FROM flow_daily
+       SELECT exporter, interface, protocol, port, day, sum(bytes) AS bytes, count(DISTINCT source_id) AS files FROM flow_daily_counted
        WHERE action = 'ACCEPT' AND direction = 'egress' AND day BETWEEN $from::DATE AND $to::DATE GROUP BY ALL
      ) GROUP BY ALL`,
     {from, to},
   )
   const logged = await store.all<{interface: string; days: number[]; files: number}>(
     `SELECT interface, list(DISTINCT day - DATE '1970-01-01') AS days, count(DISTINCT source_id) AS files FROM (
-       SELECT interface, day, source_id FROM flow_daily UNION ALL SELECT interface, day, source_id FROM flow_status WHERE interface IS NOT NULL
+       SELECT interface, day, source_id FROM flow_daily_counted UNION ALL SELECT interface, day, source_id FROM flow_status_counted WHERE interface IS NOT NULL
      ) WHERE day BETWEEN $from::DATE AND $to::DATE GROUP BY interface`,
     {from, to},
   )

@@ -6,7 +6,7 @@ import {fingerprintFile} from '../ingest/fingerprint.js'
 import type {Store} from '../store/index.js'
 import {readNfcapd} from './nfdump.js'
 import type {FlowSniff} from './sniff.js'
-import {appendFlowRows, commitFlows, createFlowStaging, findFlowSource, type FlowCommit, FLOW_STAGING} from './stage.js'
+import {appendFlowRows, commitFlows, createFlowStaging, deliveryOf, findFlowSource, type FlowCommit, FLOW_STAGING} from './stage.js'
 import {stageVpc} from './vpc.js'
 
 export interface FlowIngestOptions {
@@ -57,7 +57,7 @@ export async function ingestFlowFile(store: Store, path: string, sniff: FlowSnif
     await store.run(`DROP TABLE ${FLOW_STAGING}`)
     return {...previous, ...base, status: 'unchanged'}
   }
-  const committed = await commitFlows(store, {bytes, container: sniff.container, contentHash: hash, format: sniff.kind, path, sampling})
+  const committed = await commitFlows(store, {bytes, container: sniff.container, contentHash: hash, delivery: deliveryOf(sniff.kind, sniff.fields), format: sniff.kind, path, sampling})
   await store.run(`DROP TABLE ${FLOW_STAGING}`)
   return {...committed, ...base, status: 'ingested'}
 }

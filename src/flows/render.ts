@@ -36,7 +36,7 @@ export function renderFlowsReport(report: FlowsReport): string {
       ))
     }
     if (service.thresholds.length > 0) {
-      out.push('', `blocking clients above a request count (over the ${formatCount(report.days)} days)`, renderTable(
+      out.push('', `blocking clients above a request count (their traffic ${service.clientsFrom} .. ${service.clientsTo})`, renderTable(
         ['block clients with ≥ N requests', 'clients blocked', 'bandwidth cut', 'still costs/year'],
         service.thresholds.map((row) => [formatCount(row.minQueries), formatCount(row.blockedClients), formatShare(row.bandwidthCutShare), formatUsd(row.annualCost)]),
         ['right', 'right', 'right', 'right'],

@@ -65,6 +65,12 @@ export interface FlowsReport {
     egressBytes: number
     egressBytesPerDay: number
     uniqueClients: number
+    /**
+     * The days the client figures (clients, top talkers, thresholds) cover: per-client totals are
+     * kept per calendar month, so a period that cuts a month gets the whole month's clients.
+     */
+    clientsFrom: string
+    clientsTo: string
     topTalkers: FlowTalker[]
     thresholds: ThresholdRow[]
     daily: Array<{day: string; egressBytes: number}>
@@ -97,7 +103,7 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
   const span = await store.one<{first: null | string; last: null | string; days: number; exporters: string[]}>(
     `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last, count(DISTINCT day) AS days,
             list(DISTINCT exporter ORDER BY exporter) AS exporters
-     FROM flow_daily WHERE ${where} AND action = 'ACCEPT'`, params)
+     FROM flow_daily_counted WHERE ${where} AND action = 'ACCEPT'`, params)
   if (!span?.first || !span.last) {
     throw new BillwatchError('E_NO_DATA', `no accepted flow records of ${chosen}${period.since || period.until ? ' in the period' : ''} in store ${store.path}`, {
       suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)', 'billwatch flows --json (lists the interfaces with traffic)'],
@@ -108,13 +114,13 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
             sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction = 'ingress') AS ingress,
             sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction NOT IN ('egress', 'ingress')) AS other,
             sum(bytes) FILTER (WHERE action = 'REJECT') AS rejected
-     FROM flow_daily WHERE ${where}`, params)
+     FROM flow_daily_counted WHERE ${where}`, params)
   const egressBytes = totals?.egress ?? 0
   const ports = await store.all<{protocol: string; port: null | number; eb: null | number; ep: null | number; ib: null | number; ip: null | number}>(
     `SELECT protocol, port,
             sum(bytes) FILTER (WHERE direction = 'egress') AS eb, sum(packets) FILTER (WHERE direction = 'egress') AS ep,
             sum(bytes) FILTER (WHERE direction = 'ingress') AS ib, sum(packets) FILTER (WHERE direction = 'ingress') AS ip
-     FROM flow_daily WHERE ${where} AND action = 'ACCEPT' AND direction IN ('egress', 'ingress')
+     FROM flow_daily_counted WHERE ${where} AND action = 'ACCEPT' AND direction IN ('egress', 'ingress')
      GROUP BY ALL ORDER BY eb DESC NULLS LAST, ib DESC NULLS LAST, protocol, port`, params)
   const byPort: FlowPortRow[] = ports.map((p) => ({
     egressBytes: p.eb ?? 0, egressPackets: p.ep ?? 0, egressShare: egressBytes > 0 ? (p.eb ?? 0) / egressBytes : 0,
@@ -122,19 +128,18 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
   }))
   const sources = await store.all<{path: string; format: string; records: number; sampling: null | string; nodata: number; skipdata: number; rejected: number}>(
     `SELECT path, format, records, sampling, nodata_records AS nodata, skipdata_records AS skipdata, rejected_records AS rejected FROM flow_sources
-     WHERE id IN (SELECT DISTINCT source_id FROM flow_daily WHERE ${where}) ORDER BY path`, params)
+     WHERE id IN (SELECT DISTINCT source_id FROM flow_daily_counted WHERE ${where}) ORDER BY path`, params)
   const status = await store.one<{nodata: null | number; skipdata: null | number}>(
     `SELECT sum(records) FILTER (WHERE status = 'NODATA')::BIGINT AS nodata, sum(records) FILTER (WHERE status = 'SKIPDATA')::BIGINT AS skipdata
-     FROM flow_status WHERE interface = $iface AND ${inPeriod}`, params)
+     FROM flow_status_counted WHERE interface = $iface AND ${inPeriod}`, params)
   const counts = await store.one<{records: null | number; rejected: null | number}>(
-    `SELECT sum(records)::BIGINT AS records, sum(records) FILTER (WHERE action = 'REJECT')::BIGINT AS rejected FROM flow_daily WHERE ${where}`, params)
+    `SELECT sum(records)::BIGINT AS records, sum(records) FILTER (WHERE action = 'REJECT')::BIGINT AS rejected FROM flow_daily_counted WHERE ${where}`, params)
 
   const days = span.days
-  const durationSec = days * 86_400
   const perDay = days > 0 ? egressBytes / days : 0
   const cost = costOfRate(perDay / 86_400, pricing)
   const focus = options.port ? parseService(options.port) : byPort.find((p) => p.egressBytes > 0)
-  const service = focus ? await serviceReport(store, params, where, focus, days, durationSec, pricing, options) : null
+  const service = focus ? await serviceReport(store, params, {first: span.first, last: span.last}, where, focus, days, pricing, options) : null
   const estimated = sources.some((s) => s.sampling !== null)
   const nodata = status?.nodata ?? 0
   const skipdata = status?.skipdata ?? 0
@@ -143,6 +148,9 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
     'Request timing within a record\'s window (one record sums a flow over up to 10 minutes), so no per-client rate or interval.',
     'Billed bytes: flow bytes count every peer, intra-VPC and cross-AZ traffic too; the bill counts only chargeable transfer.',
   ]
+  if (service && (service.clientsFrom < span.first || service.clientsTo > span.last)) {
+    cannotTell.push(`Clients of the period alone: per-client totals are kept per calendar month, so clients, top talkers and the blocking table cover ${service.clientsFrom} to ${service.clientsTo} (bytes by port and the daily series are the period's).`)
+  }
   if (estimated) cannotTell.push('Exact counts: sampled records were scaled up, so bytes, packets and clients are estimates (small clients may be missed).')
   if (skipdata > 0) cannotTell.push(`What ${skipdata} SKIPDATA record${skipdata === 1 ? '' : 's'} hid: AWS skipped records in those windows (capacity or an internal error).`)
   if (sources.some((s) => s.format.startsWith('vpc'))) cannotTell.push('NTP to the Amazon Time Sync Service (169.254.169.123): VPC Flow Logs never record it (nor is it billed).')
@@ -171,24 +179,32 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
 
 async function busiestInterface(store: Store, period: {since: null | string; until: null | string}, inPeriod: string): Promise<string> {
   const row = await store.one<{interface: string}>(
-    `SELECT interface FROM flow_daily WHERE action = 'ACCEPT' AND ${inPeriod}
+    `SELECT interface FROM flow_daily_counted WHERE action = 'ACCEPT' AND ${inPeriod}
      GROUP BY interface ORDER BY sum(bytes) FILTER (WHERE direction = 'egress') DESC NULLS LAST, sum(bytes) DESC, interface LIMIT 1`, period)
   if (!row) throw new BillwatchError('E_NO_DATA', 'no flow records in the store', {suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)']})
   return row.interface
 }
 
 async function serviceReport(
-  store: Store, params: Record<string, null | string>, where: string, focus: {protocol: string; port: null | number},
-  days: number, durationSec: number, pricing: EgressPricing, options: FlowsOptions,
+  store: Store, params: Record<string, null | string>, span: {first: string; last: string}, where: string, focus: {protocol: string; port: null | number},
+  days: number, pricing: EgressPricing, options: FlowsOptions,
 ): Promise<FlowsReport['service']> {
   const sParams = {...params, port: focus.port, protocol: focus.protocol}
   const match = `protocol = $protocol AND port IS NOT DISTINCT FROM $port::INTEGER`
+  // Per-client totals are per calendar month: the months the period's traffic touches, and the
+  // days with traffic in them (the blocking table's duration).
+  const months = {first: span.first, iface: params.iface ?? null, last: span.last}
+  const inMonths = `interface = $iface AND month BETWEEN date_trunc('month', $first::DATE) AND date_trunc('month', $last::DATE)`
+  const cover = await store.one<{from: string; to: string; days: number}>(
+    `SELECT strftime(min(day), '%Y-%m-%d') AS "from", strftime(max(day), '%Y-%m-%d') AS "to", count(DISTINCT day) AS days FROM flow_daily_counted
+     WHERE interface = $iface AND action = 'ACCEPT' AND day BETWEEN date_trunc('month', $first::DATE) AND last_day($last::DATE)`, months)
   const clients = await store.all<{client: string; eb: null | number; ep: null | number; ib: null | number; ip: null | number}>(
     `SELECT client, sum(bytes) FILTER (WHERE direction = 'egress') AS eb, sum(packets) FILTER (WHERE direction = 'egress') AS ep,
             sum(bytes) FILTER (WHERE direction = 'ingress') AS ib, sum(packets) FILTER (WHERE direction = 'ingress') AS ip
-     FROM flow_clients WHERE ${where} AND ${match} GROUP BY client`, sParams)
+     FROM flow_clients_counted WHERE ${inMonths} AND ${match} GROUP BY client`, {...months, port: focus.port, protocol: focus.protocol})
+  const durationSec = (cover?.days ?? days) * 86_400
   const daily = await store.all<{day: string; bytes: number}>(
-    `SELECT strftime(day, '%Y-%m-%d') AS day, sum(bytes) AS bytes FROM flow_daily
+    `SELECT strftime(day, '%Y-%m-%d') AS day, sum(bytes) AS bytes FROM flow_daily_counted
      WHERE ${where} AND ${match} AND action = 'ACCEPT' AND direction = 'egress' GROUP BY day ORDER BY day`, sParams)
   const egressBytes = daily.reduce((sum, d) => sum + d.bytes, 0)
   // Requests are what a client sent to the port; with egress-only records, the replies it received.
@@ -198,6 +214,8 @@ async function serviceReport(
   const bytes = Float64Array.from(clients, (c) => c.eb ?? 0)
   const top = [...clients].sort((a, b) => (b.eb ?? 0) - (a.eb ?? 0) || requestsOf(b) - requestsOf(a) || (a.client < b.client ? -1 : 1)).slice(0, options.top ?? 10)
   return {
+    clientsFrom: cover?.from ?? span.first,
+    clientsTo: cover?.to ?? span.last,
     daily: daily.map((d) => ({day: d.day, egressBytes: d.bytes})),
     egressBytes,
     egressBytesPerDay: days > 0 ? egressBytes / days : 0,

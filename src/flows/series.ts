@@ -21,7 +21,7 @@ export async function loadFlowSeries(store: Store, selection: SeriesSelection & 
   const glob = selection.usageType.slice(FLOW_PREFIX.length) || '*'
   const rows = await store.all<{service: string; interface: string; days: number[]; bytes: number[]}>(
     `WITH daily AS (
-       SELECT ${SERVICE_SQL} AS service, interface, day, sum(bytes) AS bytes FROM flow_daily
+       SELECT ${SERVICE_SQL} AS service, interface, day, sum(bytes) AS bytes FROM flow_daily_counted
        WHERE action = 'ACCEPT' AND direction = 'egress' AND (${SERVICE_SQL}) GLOB $glob
          AND ($since::DATE IS NULL OR day >= $since::DATE) AND ($until::DATE IS NULL OR day <= $until::DATE)
        GROUP BY ALL
@@ -38,7 +38,7 @@ export async function loadFlowSeries(store: Store, selection: SeriesSelection & 
   // A day the interface was logged (any record, NODATA included) without this port's egress is a zero, not a gap.
   const logged = await store.all<{interface: string; days: number[]}>(
     `SELECT interface, list(DISTINCT day - DATE '1970-01-01') AS days FROM (
-       SELECT interface, day FROM flow_daily UNION ALL SELECT interface, day FROM flow_status WHERE day IS NOT NULL AND interface IS NOT NULL
+       SELECT interface, day FROM flow_daily_counted UNION ALL SELECT interface, day FROM flow_status_counted WHERE day IS NOT NULL AND interface IS NOT NULL
      ) WHERE ($since::DATE IS NULL OR day >= $since::DATE) AND ($until::DATE IS NULL OR day <= $until::DATE) GROUP BY interface`,
     {since: selection.since ?? null, until: selection.until ?? null},
   )

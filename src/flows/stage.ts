@@ -1,7 +1,9 @@
 /**
- * Staging and committing flow records: a reader fills `staged_flows` with records rolled up to one
- * row per (day, interface, direction, action, status, protocol, port, client); `commitFlows` moves
- * them into flow_daily / flow_clients / flow_status as one new source. Call inside a transaction.
+ * Staging and committing flow records: a reader fills `staged_flows` with two kinds of rows, the
+ * daily series (one per day, interface, direction, action, status, protocol and port; `per_client`
+ * false) and per-client totals (`per_client`, `client` set, any day of their month); `commitFlows`
+ * moves them into flow_daily / flow_status and, per calendar month, flow_clients as one new source.
+ * Call inside a transaction.
  */
 import {insertValues} from '../ingest/write.js'
 import {BillwatchError} from '../errors.js'
@@ -31,13 +33,18 @@ export interface StagedFlow {
 export async function createFlowStaging(store: Store): Promise<void> {
   await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} (
     day DATE, exporter VARCHAR, interface VARCHAR, account VARCHAR, direction VARCHAR, action VARCHAR, status VARCHAR,
-    protocol VARCHAR, port INTEGER, client VARCHAR, bytes DOUBLE, packets DOUBLE, records BIGINT)`)
+    protocol VARCHAR, port INTEGER, client VARCHAR, bytes DOUBLE, packets DOUBLE, records BIGINT, broken BIGINT DEFAULT 0, per_client BOOLEAN DEFAULT true)`)
 }
 
+/** Per-client rows of a reader that rolls up in JavaScript (nfdump); the daily series is summed from them. */
 export async function appendFlowRows(store: Store, rows: StagedFlow[]): Promise<void> {
-  await insertValues(store, `INSERT INTO ${FLOW_STAGING}`, rows.map((r) => [
+  const columns = 'day, exporter, interface, account, direction, action, status, protocol, port, client, bytes, packets, records'
+  await insertValues(store, `INSERT INTO ${FLOW_STAGING} (${columns})`, rows.map((r) => [
     r.day, r.exporter, r.interface, r.account, r.direction, r.action, r.status, r.protocol, r.port, r.client, r.bytes, r.packets, r.records,
   ]))
+  await store.run(`INSERT INTO ${FLOW_STAGING} SELECT day, exporter, interface, any_value(account), direction, action, status, protocol, port, NULL,
+     sum(bytes), sum(packets), sum(records), 0, false FROM ${FLOW_STAGING} GROUP BY day, exporter, interface, direction, action, status, protocol, port`)
+  await store.run(`DELETE FROM ${FLOW_STAGING} WHERE per_client AND (client IS NULL OR status <> 'OK' OR action <> 'ACCEPT')`)
 }
 
 export interface FlowSourceMeta {
@@ -48,6 +55,8 @@ export interface FlowSourceMeta {
   bytes: number
   /** How sampled counts were scaled, in words; null when unsampled. */
   sampling: null | string
+  /** How the records were delivered (see deliveryOf): two deliveries of one interface's days count once. */
+  delivery: string
 }
 
 export interface FlowCommit {
@@ -60,6 +69,8 @@ export interface FlowCommit {
   lastDay: null | string
   interfaces: string[]
   egressBytes: number
+  /** Interface-days of this file that another, fuller delivery of the same interface's records holds: not counted (see FLOW_VIEWS). */
+  duplicateDays: number
 }
 
 /** SQL that names a protocol number as `billwatch pcap` does ('udp', 'tcp', 'icmp', 'ipv6-icmp', 'ip-N'). */
@@ -77,37 +88,55 @@ export async function commitFlows(store: Store, meta: FlowSourceMeta): Promise<F
             sum(records) FILTER (WHERE status = 'OK' AND action = 'REJECT')::BIGINT AS rejected,
             strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last,
             sum(bytes) FILTER (WHERE status = 'OK' AND action = 'ACCEPT' AND direction = 'egress') AS egress
-     FROM ${FLOW_STAGING}`,
+     FROM ${FLOW_STAGING} WHERE NOT per_client`,
   )
   if (!totals || !totals.records) throw new BillwatchError('E_EMPTY', 'no flow records', {expected: 'at least one flow record', file: meta.path})
   const inserted = await store.one<{id: number}>(
-    `INSERT INTO flow_sources (path, format, container, content_hash, bytes, records, nodata_records, skipdata_records, rejected_records, sampling)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-    [meta.path, meta.format, meta.container, meta.contentHash, meta.bytes, totals.records, totals.nodata ?? 0, totals.skipdata ?? 0, totals.rejected ?? 0, meta.sampling],
+    `INSERT INTO flow_sources (path, format, container, content_hash, bytes, records, nodata_records, skipdata_records, rejected_records, sampling, delivery)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+    [meta.path, meta.format, meta.container, meta.contentHash, meta.bytes, totals.records, totals.nodata ?? 0, totals.skipdata ?? 0, totals.rejected ?? 0, meta.sampling, meta.delivery],
   )
   if (!inserted) throw new BillwatchError('E_STORE', `could not record flow source ${meta.path}`)
   const id = inserted.id
   await store.run(
     `INSERT INTO flow_daily SELECT $1, day, exporter, interface, any_value(account), direction, action, protocol, port,
             sum(bytes), sum(packets), sum(records)
-     FROM ${FLOW_STAGING} WHERE status = 'OK' GROUP BY day, exporter, interface, direction, action, protocol, port`,
+     FROM ${FLOW_STAGING} WHERE NOT per_client AND status = 'OK' GROUP BY day, exporter, interface, direction, action, protocol, port`,
     [id],
   )
   await store.run(
-    // Readers stage one row per key (day, interface, direction, action, status, protocol, port, client): no regrouping.
-    `INSERT INTO flow_clients SELECT $1, day, interface, direction, protocol, port, client, bytes, packets, records
-     FROM ${FLOW_STAGING} WHERE status = 'OK' AND action = 'ACCEPT' AND client IS NOT NULL`,
+    `INSERT INTO flow_clients SELECT $1, date_trunc('month', day)::DATE AS month, interface, direction, protocol, port, client,
+            sum(bytes), sum(packets), sum(records)
+     FROM ${FLOW_STAGING} WHERE per_client AND status = 'OK' AND action = 'ACCEPT' AND client IS NOT NULL GROUP BY ALL`,
     [id],
   )
   await store.run(
-    `INSERT INTO flow_status SELECT $1, day, interface, status, sum(records) FROM ${FLOW_STAGING} WHERE status <> 'OK' GROUP BY ALL`,
+    `INSERT INTO flow_status SELECT $1, day, interface, status, sum(records) FROM ${FLOW_STAGING} WHERE NOT per_client AND status <> 'OK' GROUP BY ALL`,
     [id],
   )
-  const interfaces = await store.all<{interface: string}>(`SELECT DISTINCT interface FROM ${FLOW_STAGING} ORDER BY 1`)
+  const interfaces = await store.all<{interface: string}>(`SELECT DISTINCT interface FROM ${FLOW_STAGING} WHERE NOT per_client ORDER BY 1`)
+  const duplicateDays = await uncountedDays(store, id)
   return {
-    egressBytes: totals.egress ?? 0, firstDay: totals.first, interfaces: interfaces.map((r) => r.interface), lastDay: totals.last,
+    duplicateDays, egressBytes: totals.egress ?? 0, firstDay: totals.first, interfaces: interfaces.map((r) => r.interface), lastDay: totals.last,
     nodataRecords: totals.nodata ?? 0, records: totals.records, rejectedRecords: totals.rejected ?? 0, skipdataRecords: totals.skipdata ?? 0, sourceId: id,
   }
+}
+
+/**
+ * How a file delivers its records: the reader and the fields in order. An S3 delivery's files share
+ * one (they are parts, each a few minutes of the log); a CloudWatch Logs export, a Parquet delivery or
+ * a second flow log with other fields of the same interface is another delivery of the same traffic.
+ */
+export function deliveryOf(format: string, fields: string[]): string {
+  return fields.length === 0 ? format : `${format}: ${fields.join(' ')}`
+}
+
+/** Interface-days of a source that another delivery of the same records counts for. */
+async function uncountedDays(store: Store, sourceId: number): Promise<number> {
+  const row = await store.one<{n: number}>(
+    `SELECT count(*)::INTEGER AS n FROM (SELECT DISTINCT interface, day FROM flow_daily WHERE source_id = $1
+       EXCEPT SELECT interface, day FROM flow_daily_counted WHERE source_id = $1)`, [sourceId])
+  return row?.n ?? 0
 }
 
 /** The flow source stored with this content hash, if any (re-ingesting the same file is a no-op). */
@@ -124,7 +153,7 @@ export async function findFlowSource(store: Store, contentHash: string): Promise
     [row.id],
   )
   return {
-    egressBytes: span?.egress ?? 0, firstDay: span?.first ?? null, interfaces: span?.interfaces ?? [], lastDay: span?.last ?? null,
+    duplicateDays: await uncountedDays(store, row.id), egressBytes: span?.egress ?? 0, firstDay: span?.first ?? null, interfaces: span?.interfaces ?? [], lastDay: span?.last ?? null,
     nodataRecords: row.nodata, records: row.records, rejectedRecords: row.rejected, skipdataRecords: row.skipdata, sourceId: row.id,
   }
 }

@@ -20,28 +20,52 @@ export interface VpcScanOptions {
   hosts?: string[]
 }
 
-/** The records as VARCHAR columns named by flow-log field (`-` still in place). */
-function recordSource(path: string, sniff: FlowSniff): {sql: string; column: (field: string) => null | string} {
+/**
+ * The records as columns named by flow-log field. Text delivery is read typed by DuckDB's CSV reader
+ * (`-` is NULL, numbers parsed as they are read): a value that does not parse stops the scan, and the
+ * file is read again to name its line. CloudWatch events and Parquet give VARCHAR, cast here.
+ */
+interface RecordSource {
+  sql: string
+  /** The field as VARCHAR, NULL for `-`; 'NULL' when the format lacks it. */
+  text: (field: string) => string
+  /** The field as BIGINT, NULL for `-` or a value that is not a number; 'NULL' when the format lacks it. */
+  number: (field: string) => string
+  has: (field: string) => boolean
+}
+
+function recordSource(path: string, sniff: FlowSniff): RecordSource {
   const compression = sniff.container === 'gzip' ? 'gzip' : 'none'
+  const untyped = (column: (field: string) => null | string): RecordSource => ({
+    has: (field) => column(field) !== null,
+    number: (field) => (column(field) === null ? 'NULL' : `TRY_CAST(nullif(${column(field)}, '-') AS BIGINT)`),
+    sql: '',
+    text: (field) => (column(field) === null ? 'NULL' : `nullif(${column(field)}, '-')`),
+  })
   if (sniff.kind === 'vpc-parquet') {
     const columns = sniff.columns ?? new Map<string, string>()
     return {
-      column: (field) => (columns.has(field) ? `CAST(${quoteIdent(columns.get(field)!)} AS VARCHAR)` : null),
+      ...untyped((field) => (columns.has(field) ? `CAST(${quoteIdent(columns.get(field)!)} AS VARCHAR)` : null)),
       sql: `read_parquet(${quoteLiteral(path)}, hive_partitioning = true)`,
     }
   }
   const index = new Map(sniff.fields.map((field, i) => [field, i]))
   if (sniff.kind === 'vpc-cloudwatch') {
     return {
-      column: (field) => (index.has(field) ? `f[${index.get(field)! + 1}]` : null),
+      ...untyped((field) => (index.has(field) ? `f[${index.get(field)! + 1}]` : null)),
       sql: `(SELECT string_split(message, ' ') AS f FROM read_json(${quoteLiteral(path)}, format = 'newline_delimited', columns = {message: 'VARCHAR'}, compression = '${compression === 'gzip' ? 'gzip' : 'uncompressed'}'))`,
     }
   }
-  const columns = sniff.fields.map((_, i) => `${quoteLiteral(`c${i}`)}: 'VARCHAR'`).join(', ')
+  // Only the fields the roll-up reads are typed; the others stay VARCHAR and are never projected.
+  const typed = new Set(['srcport', 'dstport', 'protocol', 'packets', 'bytes', 'end'])
+  const columns = sniff.fields.map((field, i) => `${quoteLiteral(`c${i}`)}: '${typed.has(field) ? 'BIGINT' : 'VARCHAR'}'`).join(', ')
+  const column = (field: string) => (index.has(field) ? `c${index.get(field)}` : 'NULL')
   return {
-    column: (field) => (index.has(field) ? `c${index.get(field)}` : null),
-    sql: `read_csv(${quoteLiteral(path)}, delim = ' ', quote = '', escape = '', header = ${sniff.header}, auto_detect = false,
+    has: (field) => index.has(field),
+    number: column,
+    sql: `read_csv(${quoteLiteral(path)}, delim = ' ', quote = '', escape = '', header = ${sniff.header}, auto_detect = false, nullstr = '-',
             columns = {${columns}}, compression = '${compression}', null_padding = false, strict_mode = true)`,
+    text: column,
   }
 }
 
@@ -53,32 +77,30 @@ function privateSql(address: string): string {
   return `regexp_matches(${address}, '${PRIVATE_ADDRESS}')`
 }
 
-/** Scans one flow-log file into the staging table; returns the number of records read. */
+/**
+ * Scans one flow-log file into the staging table in one pass of DuckDB: the daily series (day,
+ * interface, direction, action, status, protocol, port) and the per-client totals of each calendar
+ * month, from the same records (GROUPING SETS). Returns the number of records read.
+ */
 export async function stageVpc(store: Store, path: string, sniff: FlowSniff, options: VpcScanOptions = {}): Promise<number> {
   if (sniff.kind !== 'vpc-parquet') checkFormat(sniff.fields, {file: path, line: sniff.header ? 1 : undefined})
-  const {column, sql} = recordSource(path, sniff)
-  const value = (field: string) => {
-    const c = column(field)
-    return c === null ? 'NULL' : `nullif(${c}, '-')`
-  }
+  const {has, number, sql, text} = recordSource(path, sniff)
   const inner = `SELECT
-      ${value('end')} AS end_text, TRY_CAST(${value('end')} AS BIGINT) AS end_s,
-      coalesce(${value('interface-id')}, ${value('instance-id')}, 'unknown-interface') AS interface,
-      ${value('account-id')} AS account,
-      coalesce(${value('log-status')}, 'OK') AS status, coalesce(${value('action')}, 'ACCEPT') AS action,
-      ${value('flow-direction')} AS flow_direction,
-      ${value('srcaddr')} AS src, ${value('dstaddr')} AS dst,
-      coalesce(${value('pkt-srcaddr')}, ${value('srcaddr')}) AS pkt_src, coalesce(${value('pkt-dstaddr')}, ${value('dstaddr')}) AS pkt_dst,
-      TRY_CAST(${value('srcport')} AS INTEGER) AS sp, TRY_CAST(${value('dstport')} AS INTEGER) AS dp,
-      TRY_CAST(${value('protocol')} AS INTEGER) AS proto,
-      TRY_CAST(${value('bytes')} AS BIGINT) AS bytes, coalesce(TRY_CAST(${value('packets')} AS BIGINT), 0) AS packets,
-      ${value('bytes')} AS bytes_text
+      ${number('end')} AS end_s,
+      coalesce(${text('interface-id')}, ${text('instance-id')}, 'unknown-interface') AS interface,
+      ${text('account-id')} AS account,
+      coalesce(${text('log-status')}, 'OK') AS status, coalesce(${text('action')}, 'ACCEPT') AS action,
+      ${text('flow-direction')} AS flow_direction,
+      ${text('srcaddr')} AS src, ${text('dstaddr')} AS dst,
+      coalesce(${text('pkt-srcaddr')}, ${text('srcaddr')}) AS pkt_src, coalesce(${text('pkt-dstaddr')}, ${text('dstaddr')}) AS pkt_dst,
+      ${number('srcport')} AS sp, ${number('dstport')} AS dp, ${number('protocol')} AS proto,
+      ${number('bytes')} AS bytes, coalesce(${number('packets')}, 0) AS packets
     FROM ${sql}`
   const hosts = `[${(options.hosts ?? []).map(quoteLiteral).join(', ')}]::VARCHAR[]`
   // Direction codes: 0 egress, 1 ingress, 2 internal (both peers private), 3 unknown.
   // Only the branches this file can take: per-row string tests are most of the scan's cost. A format
   // with flow-direction has it on every traffic record, so addresses are not tested then.
-  const hasDirection = column('flow-direction') !== null
+  const hasDirection = has('flow-direction')
   const hostList = options.hosts ?? []
   const byAddress = `WHEN src_private AND NOT dst_private THEN 0 WHEN dst_private AND NOT src_private THEN 1
       WHEN src_private AND dst_private THEN 2 ELSE 3`
@@ -88,46 +110,52 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
   const ok = `status = 'OK'`
   // A traffic record must have its bytes, end and protocol; the status must be one AWS writes.
   const broken = `(status NOT IN ('OK', 'NODATA', 'SKIPDATA') OR action NOT IN ('ACCEPT', 'REJECT')
-      OR (${ok} AND (bytes IS NULL OR end_s IS NULL OR proto IS NULL OR (bytes_text IS NOT NULL AND bytes IS NULL))))`
+      OR (${ok} AND (bytes IS NULL OR bytes < 0 OR packets < 0 OR end_s IS NULL OR proto IS NULL)))`
   const proto = `((code // 32) % 256)`
   try {
-    // The hash aggregate is most of the cost: its keys are integers (day; direction, action, status,
-    // protocol and port packed in one; the client's hash) and the strings ride along as any_value.
-    // The roll-up is written straight into the staging table, decoded: its rows are one per staged key.
+    // The hash aggregates are most of the cost: their keys are integers (day or month; direction,
+    // action, status, protocol and port packed in one; the client's and interface's hashes) and the
+    // strings ride along as any_value. Per-client rows are kept per calendar month (the grain of a
+    // bill): per day they were as many as the records, and rolling them up cost five bare scans.
     await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} AS
       WITH records AS (${inner}), flagged AS (
         SELECT *, ${hasDirection ? 'false AS src_private, false AS dst_private' : `${privateSql('src')} AS src_private, ${privateSql('dst')} AS dst_private`} FROM records
       ), directed AS (
         SELECT *, ${direction} AS dir FROM flagged
       ), keyed AS (
-        SELECT *,
+        SELECT *, end_s // 86400 AS day_number,
           CASE WHEN NOT ${ok} OR NOT list_contains(${sqlListLiteral(PORT_PROTOCOLS)}, proto) THEN NULL
                WHEN dir = 0 THEN sp WHEN dir = 1 THEN dp ELSE least(sp, dp) END AS port,
-          CASE WHEN NOT ${ok} THEN NULL WHEN dir = 0 THEN pkt_dst WHEN dir = 1 THEN pkt_src END AS client
+          CASE WHEN NOT ${ok} OR action <> 'ACCEPT' THEN NULL WHEN dir = 0 THEN pkt_dst WHEN dir = 1 THEN pkt_src END AS client
         FROM directed
-      )
-      , rolled AS (
-      SELECT end_s // 86400 AS day_number,
-             (dir + 4 * (action = 'REJECT')::INTEGER + 8 * CASE status WHEN 'OK' THEN 0 WHEN 'NODATA' THEN 1 WHEN 'SKIPDATA' THEN 2 ELSE 3 END
+      ), coded AS (
+        SELECT day_number, (dir + 4 * (action = 'REJECT')::INTEGER + 8 * CASE status WHEN 'OK' THEN 0 WHEN 'NODATA' THEN 1 WHEN 'SKIPDATA' THEN 2 ELSE 3 END
                + 32 * (CASE WHEN ${ok} THEN coalesce(proto, 255) ELSE 0 END) + 8192 * (coalesce(port, -1) + 1))::BIGINT AS code,
-             hash(client) AS client_hash, hash(interface) AS interface_hash,
+               hash(interface) AS interface_hash, hash(client) AS client_hash, client IS NULL AS no_client,
+               interface, client, account, bytes, packets, status, action, end_s, proto
+        FROM keyed
+      ), rolled AS (
+      SELECT day_number, date_trunc('month', DATE '1970-01-01' + CAST(day_number AS INTEGER)) AS month,
+             code, client_hash, interface_hash, no_client, GROUPING(client_hash) = 0 AS per_client,
              any_value(interface) AS interface, any_value(client) AS client, any_value(account) AS account,
              sum(CASE WHEN ${ok} THEN bytes ELSE 0 END)::DOUBLE AS bytes, sum(CASE WHEN ${ok} THEN packets ELSE 0 END)::DOUBLE AS packets,
              count(*) AS records, count(*) FILTER (WHERE ${broken}) AS broken
-      FROM keyed GROUP BY day_number, code, client_hash, interface_hash
+      FROM coded GROUP BY GROUPING SETS ((day_number, code, interface_hash), (month, code, interface_hash, client_hash, no_client))
       )
-      SELECT CASE WHEN day_number IS NULL THEN NULL ELSE DATE '1970-01-01' + CAST(day_number AS INTEGER) END AS day, 'vpc-flow-logs' AS exporter,
+      SELECT CASE WHEN per_client THEN month::DATE WHEN day_number IS NULL THEN NULL ELSE DATE '1970-01-01' + CAST(day_number AS INTEGER) END AS day,
+             'vpc-flow-logs' AS exporter,
              interface, account, ['egress', 'ingress', 'internal', 'unknown'][code % 4 + 1] AS direction,
              CASE WHEN (code // 4) % 2 = 1 THEN 'REJECT' ELSE 'ACCEPT' END AS action,
              ['OK', 'NODATA', 'SKIPDATA', 'OTHER'][(code // 8) % 4 + 1] AS status,
              CASE WHEN (code // 8) % 4 = 0 THEN ${protocolNameSql(proto)} END AS protocol,
-             (nullif(code // 8192, 0) - 1)::INTEGER AS port, client, bytes, packets, records, broken
-      FROM rolled`)
+             (nullif(code // 8192, 0) - 1)::INTEGER AS port, client, bytes, packets, records, broken, per_client
+      FROM rolled WHERE NOT per_client OR NOT no_client`)
   } catch (error) {
     await throwFirstBrokenRecord(path, sniff)
     throw scanError(path, error)
   }
-  const totals = await store.one<{records: null | number; broken: null | number}>(`SELECT sum(records)::BIGINT AS records, sum(broken)::BIGINT AS broken FROM ${FLOW_STAGING}`)
+  const totals = await store.one<{records: null | number; broken: null | number}>(
+    `SELECT sum(records)::BIGINT AS records, sum(broken)::BIGINT AS broken FROM ${FLOW_STAGING} WHERE NOT per_client`)
   if ((totals?.broken ?? 0) > 0) {
     await throwFirstBrokenRecord(path, sniff)
     throw new BillwatchError('E_VALUE', `${totals?.broken} flow records do not parse`, {expected: 'whole numbers in bytes, end and protocol', file: path})

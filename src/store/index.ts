@@ -7,7 +7,7 @@ import type {DuckDBConnection, DuckDBInstance, DuckDBListValue, DuckDBValue} fro
 
 import {BillwatchError, isBillwatchError} from '../errors.js'
 import {errnoReason, fileKind} from '../util/files.js'
-import {MIGRATIONS, USAGE_VIEW} from './schema.js'
+import {FLOW_VIEWS, MIGRATIONS, USAGE_VIEW} from './schema.js'
 
 let duckdb: typeof DuckDb | undefined
 
@@ -213,6 +213,7 @@ export class Store {
         await this.run('INSERT INTO schema_version (version) VALUES ($1)', [migration.version])
       }
       await this.run(USAGE_VIEW)
+      for (const view of FLOW_VIEWS) await this.run(view)
     })
   }
 }

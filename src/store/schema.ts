@@ -180,6 +180,32 @@ export const MIGRATIONS: Migration[] = [
     statements: [],
     version: 6,
   },
+  {
+    statements: [
+      // Per-client flow totals per calendar month (the grain of a bill), not per day: per day they were
+      // nearly as many rows as the records, and rolling them up was most of an ingest's time.
+      `CREATE TABLE flow_clients_by_month (
+        source_id INTEGER NOT NULL,
+        month DATE NOT NULL,
+        interface VARCHAR NOT NULL,
+        direction VARCHAR NOT NULL,
+        protocol VARCHAR NOT NULL,
+        port INTEGER,
+        client VARCHAR NOT NULL,
+        bytes DOUBLE NOT NULL,
+        packets DOUBLE NOT NULL,
+        records BIGINT NOT NULL
+      )`,
+      `INSERT INTO flow_clients_by_month SELECT source_id, date_trunc('month', day)::DATE, interface, direction, protocol, port, client,
+         sum(bytes), sum(packets), sum(records) FROM flow_clients GROUP BY ALL`,
+      `DROP TABLE flow_clients`,
+      `ALTER TABLE flow_clients_by_month RENAME TO flow_clients`,
+      // How the records were delivered (format and fields): the same interface's days delivered in two
+      // ways (an S3 delivery and a CloudWatch Logs export of one flow log) count once.
+      `ALTER TABLE flow_sources ADD COLUMN delivery VARCHAR`,
+    ],
+    version: 7,
+  },
 ]
 
 /** Families rank the formats by richness: when two families hold the same day and usage type, the richer wins. */
@@ -211,3 +237,37 @@ export const USAGE_VIEW = `CREATE OR REPLACE VIEW usage AS
     FROM tagged GROUP BY day, provider, usage_type, account_key
   )
   SELECT t.* EXCLUDE (family_rank, account_key) FROM tagged t JOIN best b USING (day, provider, usage_type, account_key, family_rank)`
+
+/**
+ * The views every flow analysis reads: the same interface's traffic delivered twice (an S3 delivery
+ * and a CloudWatch Logs export of one flow log, Parquet beside text, a second flow log with other
+ * fields) counts once. Like `usage` for billing families, per interface and day (per month for the
+ * per-client totals, their grain) one delivery counts: the one with the most records there, so a
+ * partial export never hides a full delivery; on a tie, the one ingested first. Identical files are
+ * one source already (the content hash of the inflated bytes). A delivery is a reader and its fields
+ * in order: the part files of one S3 delivery are one delivery.
+ */
+export const FLOW_VIEWS = [
+  `CREATE OR REPLACE VIEW flow_delivery_days AS
+    WITH per AS (
+      SELECT x.interface, x.day, coalesce(s.delivery, s.format) AS delivery, sum(x.records) AS records, min(s.id) AS first_source
+      FROM (SELECT source_id, interface, day, records FROM flow_daily
+            UNION ALL SELECT source_id, interface, day, records FROM flow_status WHERE interface IS NOT NULL AND day IS NOT NULL) x
+      JOIN flow_sources s ON s.id = x.source_id GROUP BY ALL
+    )
+    SELECT interface, day, date_trunc('month', day)::DATE AS month, delivery, records, first_source FROM per`,
+  `CREATE OR REPLACE VIEW flow_daily_counted AS
+    WITH chosen AS (SELECT interface, day, first(delivery ORDER BY records DESC, first_source) AS delivery FROM flow_delivery_days GROUP BY ALL)
+    SELECT d.* FROM flow_daily d JOIN flow_sources s ON s.id = d.source_id
+    JOIN chosen c ON c.interface = d.interface AND c.day = d.day AND c.delivery = coalesce(s.delivery, s.format)`,
+  `CREATE OR REPLACE VIEW flow_status_counted AS
+    WITH chosen AS (SELECT interface, day, first(delivery ORDER BY records DESC, first_source) AS delivery FROM flow_delivery_days GROUP BY ALL)
+    SELECT f.* FROM flow_status f JOIN flow_sources s ON s.id = f.source_id
+    LEFT JOIN chosen c ON c.interface = f.interface AND c.day = f.day
+    WHERE c.delivery IS NULL OR c.delivery = coalesce(s.delivery, s.format)`,
+  `CREATE OR REPLACE VIEW flow_clients_counted AS
+    WITH monthly AS (SELECT interface, month, delivery, sum(records) AS records, min(first_source) AS first_source FROM flow_delivery_days GROUP BY ALL),
+    chosen AS (SELECT interface, month, first(delivery ORDER BY records DESC, first_source) AS delivery FROM monthly GROUP BY ALL)
+    SELECT f.* FROM flow_clients f JOIN flow_sources s ON s.id = f.source_id
+    JOIN chosen c ON c.interface = f.interface AND c.month = f.month AND c.delivery = coalesce(s.delivery, s.format)`,
+]

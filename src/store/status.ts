@@ -54,6 +54,34 @@ export interface ChargeStatus {
   currency: null | string
 }
 
+/** A flow-record file (VPC Flow Logs, nfcapd) the store holds. */
+export interface FlowSourceStatus {
+  id: number
+  path: string
+  /** vpc-text, vpc-cloudwatch, vpc-parquet or nfcapd. */
+  kind: string
+  /** Interfaces (eni-…) or NetFlow hosts the records are about. */
+  interfaces: string[]
+  firstDay: null | string
+  lastDay: null | string
+  /** Days (per interface) the file has records for, and how many of them count (see duplicateDays). */
+  days: number
+  /** Interface-days another, fuller delivery of the same records counts for instead. */
+  duplicateDays: number
+  records: number
+  nodataRecords: number
+  skipdataRecords: number
+  rejectedRecords: number
+  /** Accepted traffic the records carry (all directions), and its egress. */
+  trafficBytes: number
+  egressBytes: number
+  /** Size of the file as read. */
+  fileBytes: number
+  /** How sampled counts were scaled (null: unsampled, counts exact). */
+  sampling: null | string
+  ingestedAt: string
+}
+
 export interface StoreStatus {
   store: string
   schemaVersion: number
@@ -64,6 +92,8 @@ export interface StoreStatus {
   usageTypes: UsageTypeStatus[]
   charges: ChargeStatus[]
   totals: {amountBytes: number; costs: Money[]}
+  /** Flow-record files, beside the billing sources. */
+  flowSources: FlowSourceStatus[]
 }
 
 /**
@@ -105,12 +135,36 @@ export async function storeStatus(store: Store): Promise<StoreStatus> {
   const totals = await store.all<{currency: null | string; cost: number; list_cost: null | number}>(
     `SELECT currency, ${stableSum('cost')} AS cost, ${stableSum('list_cost')} AS list_cost FROM usage WHERE cost IS NOT NULL GROUP BY ALL ORDER BY ALL`,
   )
+  const flowSources = await store.all<Record<string, any>>(
+    `WITH days AS (
+       SELECT source_id, interface, day FROM flow_daily UNION SELECT source_id, interface, day FROM flow_status WHERE interface IS NOT NULL AND day IS NOT NULL
+     ), counted AS (
+       SELECT source_id, interface, day FROM flow_daily_counted UNION SELECT source_id, interface, day FROM flow_status_counted WHERE interface IS NOT NULL AND day IS NOT NULL
+     ), traffic AS (
+       SELECT source_id, ${stableSum('bytes', "action = 'ACCEPT'")} AS traffic, ${stableSum('bytes', "action = 'ACCEPT' AND direction = 'egress'")} AS egress FROM flow_daily GROUP BY ALL
+     )
+     SELECT s.id, s.path, s.format, s.bytes, s.records, s.nodata_records, s.skipdata_records, s.rejected_records, s.sampling,
+            strftime(s.ingested_at, '%Y-%m-%dT%H:%M:%SZ') AS ingested_at,
+            (SELECT list(DISTINCT interface ORDER BY interface) FROM days d WHERE d.source_id = s.id) AS interfaces,
+            (SELECT strftime(min(day), '%Y-%m-%d') FROM days d WHERE d.source_id = s.id) AS first_day,
+            (SELECT strftime(max(day), '%Y-%m-%d') FROM days d WHERE d.source_id = s.id) AS last_day,
+            (SELECT count(*) FROM days d WHERE d.source_id = s.id) AS days,
+            (SELECT count(*) FROM counted c WHERE c.source_id = s.id) AS counted_days,
+            coalesce(t.traffic, 0) AS traffic, coalesce(t.egress, 0) AS egress
+     FROM flow_sources s LEFT JOIN traffic t ON t.source_id = s.id ORDER BY s.id`,
+  )
   const money = (rows: Array<{currency: null | string; cost: number; list_cost: null | number}>): Money[] =>
     rows.map((r) => ({cost: r.cost, currency: r.currency ?? null, listCost: r.list_cost ?? null}))
   return {
     charges: charges.map((c) => ({category: c.category, cost: c.cost, currency: c.currency ?? null, days: c.days, provider: c.provider})),
     days: range?.days ?? 0,
     firstDay: range?.first_day ?? null,
+    flowSources: flowSources.map((f) => ({
+      days: f.days, duplicateDays: f.days - f.counted_days, egressBytes: f.egress, fileBytes: f.bytes ?? 0, firstDay: f.first_day ?? null, id: f.id,
+      ingestedAt: f.ingested_at, interfaces: (f.interfaces as string[] | null) ?? [], kind: f.format, lastDay: f.last_day ?? null,
+      nodataRecords: f.nodata_records, path: f.path, records: f.records, rejectedRecords: f.rejected_records, sampling: f.sampling ?? null,
+      skipdataRecords: f.skipdata_records, trafficBytes: f.traffic,
+    })),
     lastDay: range?.last_day ?? null,
     schemaVersion: await store.schemaVersion(),
     sources: sources.map((s) => {
