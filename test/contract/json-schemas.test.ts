@@ -43,7 +43,7 @@ describe('the JSON contract', () => {
         expect(run.code, run.stderr).toBe(0)
         expect(valid(id, run.json()), id).toBe('')
       }
-    })
+    }, 300_000)
 
     it('a schema refuses an output with a key its type does not declare', () => {
       expect(valid('report', {bytes: 1, charts: [], missing: [], out: '/tmp/x.html', outBytes: 1})).toContain('additionalProperties')
