@@ -2,7 +2,8 @@ import {defineConfig} from 'vitest/config'
 
 /**
  * Test files that drive real daemons, capture tools, git/etckeeper or Chromium, need root, or spawn the CLI
- * from a hook (for the whole file), or take minutes (the fuzz run, a million-row store). `npm run test:unit` leaves them out; `npm test` (CI) runs everything. A new end-to-end file
+ * from a hook (for the whole file), or take minutes (the fuzz run and the hostile-input properties, a
+ * million-row store, the native scanner against the JavaScript one, a TypeScript program for the schemas). `npm run test:unit` leaves them out; `npm test` (CI) runs everything. A new end-to-end file
  * can instead be named `*.e2e.test.ts`. Single tests that need a tool inside a unit file call requireTool
  * (test/helpers/tools.ts), which skips them in the unit tier.
  */
@@ -10,6 +11,7 @@ export const END_TO_END = [
   'test/**/*.e2e.test.ts',
   'test/anomalies/anomalies.test.ts',
   'test/cli/hostile-input.test.ts',
+  'test/contract/json-schemas.test.ts',
   'test/correlate/correlate-cli.test.ts',
   'test/correlate/etckeeper.test.ts',
   'test/correlate/git-log.test.ts',
@@ -21,6 +23,7 @@ export const END_TO_END = [
   'test/fuzz/fuzz.test.ts',
   'test/ingest/billing-formats.test.ts',
   'test/ingest/cli.test.ts',
+  'test/ingest/hostile-content.test.ts',
   'test/lambda/schedule.test.ts',
   'test/explain/explain.test.ts',
   'test/pcap/attribution.test.ts',
@@ -28,6 +31,7 @@ export const END_TO_END = [
   'test/pcap/formats.test.ts',
   'test/pcap/host-role.test.ts',
   'test/pcap/live-capture.test.ts',
+  'test/pcap/native.test.ts',
   'test/pcap/short-captures.test.ts',
   'test/pcap/tunnels.test.ts',
   'test/probe/cli.test.ts',
