@@ -9,6 +9,9 @@ import {renderTable} from '../src/cli/render.js'
 import {BillwatchError} from '../src/errors.js'
 import {checkOutputFile, writeOutputFile} from '../src/util/files.js'
 
+/** What `billwatch anomalies --json` prints: its JSON Schema is schemas/anomalies.json. */
+export type AnomaliesCommandResult = AnomaliesResult
+
 export default class Anomalies extends BaseCommand<typeof Anomalies> {
   static override summary = 'Find the step changes (and one-day spikes) in daily usage, on a log scale, with what each step costs.'
   static override description = `Reads the store's daily usage — by default internet egress (DataTransfer-Out-Bytes of every region, summed per day), and also each usage type and each resource where the exports name them — and finds level shifts with a change-point method (PELT on the log of usage, noise estimated from the data, weekly patterns and spikes of one to three days screened out, slow ramps reported as trends).
@@ -37,7 +40,7 @@ Each step gets its first day, the robust level before and after, the ratio, a co
     'usage-type': Flags.string({description: `Analyse the usage types matching this glob (e.g. '*BoxUsage*') instead of ${EGRESS_LABEL}; flow:PROTO/PORT (e.g. flow:udp/123, flow:*) analyses a port's daily egress from flow records.`, helpValue: 'GLOB'}),
   }
 
-  async run(): Promise<AnomaliesResult> {
+  async run(): Promise<AnomaliesCommandResult> {
     const {flags} = this
     const price = parsePricePerGb(flags['price-per-gb'])
     const progress = this.progress('analysing series')

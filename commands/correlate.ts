@@ -15,6 +15,9 @@ import {checkZone, findLogs, zoneOfRoot} from '../src/correlate/package-logs.js'
 import {scopeStep} from '../src/correlate/scope.js'
 import {isDay} from '../src/detect/index.js'
 
+/** What `billwatch correlate --json` prints: its JSON Schema is schemas/correlate.json. */
+export type CorrelateCommandResult = CorrelateResult
+
 export default class Correlate extends BaseCommand<typeof Correlate> {
   static override summary = 'Rank the changes (etckeeper commits, apt/dpkg runs, CloudTrail events, AWS Config history, Terraform/CloudFormation commits) that explain each step.'
   static override description = [
@@ -65,7 +68,7 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     window: Flags.string({default: '7,1', description: 'Days before and after the step day to search.', helpValue: 'BEFORE[,AFTER]'}),
   }
 
-  async run(): Promise<CorrelateResult> {
+  async run(): Promise<CorrelateCommandResult> {
     const {flags} = this
     const [daysBefore, daysAfter] = parseWindow(flags.window)
     const root = flags.root

@@ -7,6 +7,9 @@ import {renderFlowsReport} from '../src/flows/render.js'
 import {analyseFlows, type FlowsReport, parseService} from '../src/flows/report.js'
 import {CURRENT_EGRESS_PRICING, flatPricing} from '../src/pricing/egress.js'
 
+/** What `billwatch flows --json` prints: its JSON Schema is schemas/flows.json. */
+export type FlowsCommandResult = FlowsReport
+
 export default class Flows extends BaseCommand<typeof Flows> {
   static override summary = 'What an interface or host sent, by protocol, port and client, from the flow records in the store.'
   static override description = `Reads the VPC Flow Logs and NetFlow/IPFIX records that billwatch ingest stored and reports, for one interface (eni-…) or NetFlow host and a period, what billwatch pcap reports for a capture: accepted egress and ingress, egress by protocol and the interface's own port, the clients of the busiest service port (or --port), its top talkers, the blocking-threshold table, and the monthly and yearly cost at the period's average rate.
@@ -31,7 +34,7 @@ The daily series of a port is also a usage type for billwatch anomalies: --usage
     until: Flags.string({description: 'Last UTC day (inclusive).', helpValue: 'YYYY-MM-DD'}),
   }
 
-  async run(): Promise<FlowsReport> {
+  async run(): Promise<FlowsCommandResult> {
     const {flags} = this
     const price = parsePricePerGb(flags['price-per-gb'])
     const {since, until} = checkAnomaliesOptions({...(flags.since === undefined ? {} : {since: flags.since}), ...(flags.until === undefined ? {} : {until: flags.until})})

@@ -11,6 +11,9 @@ import {parseFlowFormat} from '../src/flows/vpc-format.js'
 import {checkInputFile} from '../src/util/files.js'
 import {FORMAT_KINDS, type FormatKind, type IngestResult, ingestFiles} from '../src/ingest/index.js'
 
+/** What `billwatch ingest --json` prints: its JSON Schema is schemas/ingest.json. */
+export type IngestCommandResult = IngestResult | LiveIngestResult
+
 export default class Ingest extends BaseCommand<typeof Ingest> {
   static override summary = 'Load usage and billing exports into the store (format detected from content).'
   static override description = `Reads the legacy AWS Usage Report CSV, the Detailed Billing Report (with or without resources and tags, CSV or the .csv.zip AWS delivered), CUR 1.0 (CSV, .csv.gz, .csv.zip, manifest JSON), CUR 2.0, FOCUS 1.0-1.2 from any provider (AWS, Azure, Google Cloud, Oracle; CSV, .csv.gz or Parquet) and the Cost Explorer console CSV. Hourly lines roll up to UTC days; data transfer is stored in bytes (AWS "GB" = 2^30 bytes). Internet egress in other providers' FOCUS rows is found by the rules in src/ingest/egress-rules.json.
@@ -64,7 +67,7 @@ Flow records are detected the same way and go to their own tables (see billwatch
     region: Flags.string({description: 'AWS region (CloudWatch; Cost Explorer answers from us-east-1)', helpValue: 'R'}),
   }
 
-  async run(): Promise<IngestResult | LiveIngestResult> {
+  async run(): Promise<IngestCommandResult> {
     const files = this.positionals
     const f = this.flags
     if (f['cost-explorer'] || f.cloudwatch) {

@@ -12,6 +12,9 @@ import {CURRENT_EGRESS_PRICING, flatPricing} from '../src/pricing/egress.js'
 import {parseLimiterSetting} from '../src/ratelimit/index.js'
 import {preloadStore} from '../src/store/index.js'
 
+/** What `billwatch pcap --json` prints: its JSON Schema is schemas/pcap.json. */
+export type PcapCommandResult = PcapReport
+
 export default class Pcap extends BaseCommand<typeof Pcap> {
   static override summary = "Attribute a server's egress to protocols, ports and NTP clients from a packet capture."
   static override description = `Reads a pcap or pcapng file, plain or compressed with gzip or zstd (.pcap.gz from tcpdump -z gzip, .pcapng.zst; it streams: the file may be larger than memory, which grows only with the NTP requests, about 90 bytes each) and reports, for the server host: packets and bytes three ways — on the wire, captured (what pcap_len sums) and billable IP bytes (what AWS bills: 76 bytes per IPv4 NTP reply, not the 90-byte frame) — outbound traffic by protocol and port with shares, throughput, and what the traffic costs per month and year.
@@ -49,7 +52,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     top: Flags.integer({default: 10, description: 'How many top talkers to list.', min: 0}),
   }
 
-  async run(): Promise<PcapReport> {
+  async run(): Promise<PcapCommandResult> {
     const {flags} = this
     const price = parsePricePerGb(flags['price-per-gb'])
     const pricing = price === undefined ? CURRENT_EGRESS_PRICING : flatPricing(price)

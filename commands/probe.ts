@@ -12,6 +12,9 @@ import {type ProbeResult, type AddressResult, coolDowns, parseTarget, probeHost}
 import {type CaptureSummary, joinCapture} from '../src/probe/verdict.js'
 import type {Store} from '../src/store/index.js'
 
+/** What `billwatch probe --json` prints: its JSON Schema is schemas/probe.json. */
+export type ProbeCommandResult = ProbeResult
+
 export default class Probe extends BaseCommand<typeof Probe> {
   static override summary = 'Check from outside whether a host serves NTP, with a native, well-mannered SNTPv4 client.'
   static override description = `Sends data-minimised NTPv4 client requests (48 bytes, random transmit nonce, nothing else) from a fresh random source port to every A/AAAA address of HOST and validates each reply (source, mode 4, origin = our nonce, non-zero transmit, stratum, LI 3 = unsynchronised). Offset and delay use the four timestamps with the NTP era handled (2036 rollover).
@@ -47,7 +50,7 @@ Exit codes: 0 served (some address answers with time, synchronised or not), 3 no
     timeout: Flags.integer({default: DEFAULT_TIMEOUT_MS, helpValue: 'MS', description: 'Milliseconds to wait for the first reply; retries wait 2× and 4×.', min: 10, max: 60_000}),
   }
 
-  async run(): Promise<ProbeResult> {
+  async run(): Promise<ProbeCommandResult> {
     const {flags} = this
     const target = parseTarget(this.args.target)
     const intervalSeconds = Number(flags.interval)

@@ -18,6 +18,9 @@ export interface ReportResult {
   missing: MissingEvidence[]
 }
 
+/** What `billwatch report --json` prints: its JSON Schema is schemas/report.json. */
+export type ReportCommandResult = ReportResult
+
 export default class Report extends BaseCommand<typeof Report> {
   static override summary = 'Write the investigation as one self-contained HTML page: charts, tables and the story.'
   static override description = `Gathers the same evidence as \`billwatch explain\` (the store's usage and steps, --repo, --pcap, --probe, or the last correlate/pcap/probe results in the store) and writes one HTML file that opens without a network. It shows the daily series on a log axis (a button switches to linear) with the steps marked and the ranked configuration change annotated; the cumulative traffic-by-client chart with the blocking thresholds; and the tables: steps, changes, bill, inbound against outbound, capture, top talkers, blocking and rate-limit what-ifs with configuration snippets, NAT and fleet findings, probe verdict. Evidence that is missing is shown as missing. Charts are drawn by ECharts, inlined into the file.`
@@ -33,7 +36,7 @@ export default class Report extends BaseCommand<typeof Report> {
     out: Flags.string({description: 'The HTML file to write (a regular file is replaced atomically; - or /dev/stdout writes to standard output).', helpValue: 'FILE.html', required: true}),
   }
 
-  async run(): Promise<ReportResult> {
+  async run(): Promise<ReportCommandResult> {
     const options = evidenceOptions(this.flags)
     const out = isStreamPath(this.flags.out) ? this.flags.out : resolve(this.flags.out)
     checkReportTarget(out)

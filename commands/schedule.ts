@@ -4,6 +4,9 @@ import {BaseCommand} from '../src/cli/base-command.js'
 import {formatBytes} from '../src/cli/format.js'
 import {DEFAULT_SCHEDULE, type ScheduleResult, writeSchedule} from '../src/lambda/template.js'
 
+/** What `billwatch schedule --json` prints: its JSON Schema is schemas/schedule.json. */
+export type ScheduleCommandResult = ScheduleResult
+
 export default class Schedule extends BaseCommand<typeof Schedule> {
   static override summary = 'Write a deployable AWS Lambda that warns the day a new egress step appears.'
   static override description = `Writes a SAM template (template.json) and the bundled function (billwatch-watch.zip) into --out, and prints the one command that deploys them. The function runs daily (default ${DEFAULT_SCHEDULE}, UTC), reads the last 60 days from Cost Explorer (about $0.01-0.02 a run), runs the same step detection as "billwatch anomalies", and publishes one SNS alert per new step. No state is kept: a step is new when the previous day's window did not already show it.
@@ -29,7 +32,7 @@ The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing i
     'with-cloudtrail': Flags.boolean({description: "name the most likely account change (CloudTrail LookupEvents in the function's region, ranked as billwatch correlate ranks it) in each alert (adds cloudtrail:LookupEvents)"}),
   }
 
-  async run(): Promise<ScheduleResult> {
+  async run(): Promise<ScheduleCommandResult> {
     const {flags} = this
     const bar = this.progress('bundling the Lambda handler')
     const result = await writeSchedule(flags.out, {

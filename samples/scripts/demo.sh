@@ -29,7 +29,7 @@ bash "$root/samples/scripts/make-etc-repo.sh" "$out/etc" >/dev/null
 step correlate --repo "$out/etc"
 bw correlate --repo "$out/etc"
 step pcap samples/captures/ntp-server.pcap --control samples/captures/ntp-control.pcap --price-per-gb 0.12
-bw pcap "$root/samples/captures/ntp-server.pcap" --control "$root/samples/captures/ntp-control.pcap" --price-per-gb 0.12  # the seed's 2014 price
+bw pcap "$root/samples/captures/ntp-server.pcap" --control "$root/samples/captures/ntp-control.pcap" --price-per-gb 0.12  # the 2014 price in the NTP pool server incident
 step explain
 bw explain
 step report --out "$out/report.html"

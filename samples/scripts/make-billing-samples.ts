@@ -1,6 +1,6 @@
 /**
  * Writes the billing samples under samples/billing/ (committed; rerun only to change them):
- * one year of the seed's EC2 usage as a legacy Usage Report, and the same days again as CUR 1.0
+ * one year of the NTP pool server incident's EC2 usage as a legacy Usage Report, and the same days again as CUR 1.0
  * (.csv.gz, hourly, March 2014), CUR 2.0 (Parquet, daily, April 2014) and FOCUS 1.0 (CSV, daily,
  * May 2014), so every format tells one story. Deterministic: a seeded PRNG, fixed dates.
  *
@@ -30,13 +30,13 @@ interface Day {
   regionalOut: number
 }
 
-/** 2013-06-01 .. 2014-05-31: 2–6 MB/day of egress, then 8–12 GB/day from 2014-03-30 (the seed). */
+/** 2013-06-01 .. 2014-05-31: 2–6 MB/day of egress, then 8–12 GB/day from 2014-03-30 (the NTP pool server incident). */
 function seedDays(): Day[] {
   const days: Day[] = []
   for (let t = Date.UTC(2013, 5, 1); t < Date.UTC(2014, 5, 1); t += 86_400_000) {
     const day = new Date(t).toISOString().slice(0, 10)
     let outBytes = day < '2014-03-30' ? Math.round(between(2e6, 6e6)) : Math.round(between(8e9, 12e9))
-    // The figures the seed quotes for the two days around the step.
+    // The figures the incident's write-up quotes for the two days around the step.
     if (day === '2014-03-29') outBytes = 4_404_019
     if (day === '2014-03-30') outBytes = 8_900_113_820
     const inBytes = Math.round(outBytes * between(0.96, 1.04))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the seed story's /etc history ("Why is my NTP server costing $500/year?") as a real git
+# Builds the NTP pool server incident's /etc history ("Why is my NTP server costing $500/year?") as a real git
 # repository in DIR, as etckeeper on that instance recorded it:
 #   2013-05-02 05:26:25 +0000 Initial Checkin
 #   2014-03-29 17:19:31 +0000 pre-ntpd checkin

@@ -6,29 +6,106 @@ import {asBillwatchError, BillwatchError, isBillwatchError, terminalSafe} from '
 import {Store} from '../store/index.js'
 import {createProgress, type ProgressReporter} from './progress.js'
 
-/**
- * oclif's parse errors span lines (a tab-indented reason, "See more help with --help", a list of the
- * missing arguments): one line here, as an E_USAGE BillwatchError like billwatch's own flag checks.
- */
-export function usageError(error: unknown, command: string): BillwatchError {
-  const parseError = error as Error & {args?: Array<{name: string}>}
-  // oclif dims parts of its messages with ANSI colours when stderr is a terminal.
-  const text = (parseError instanceof Error ? parseError.message : String(error)).replace(/\u001B\[[\d;]*m/g, '')
-  const help = {suggestions: [`${command} --help`]}
-  if (/^Missing \d+ required arg/.test(text) && parseError.args?.length) {
-    return new BillwatchError('E_USAGE', `missing ${parseError.args.map((arg) => arg.name.toUpperCase()).join(' ')}`, help)
+/** A flag's own parser failed: the flag and the error it threw, kept before oclif rewrites the message. */
+class FlagValueError extends Error {
+  constructor(
+    readonly flag: string,
+    readonly reason: unknown,
+  ) {
+    super(reason instanceof Error ? reason.message : String(reason))
   }
-  const flagValue = /^Parsing (--[\w-]+)\s+([\s\S]*)$/.exec(text)
-  const reason = (flagValue ? flagValue[2]! : text)
-    .replace(/See more help with --help/g, '')
-    .replace(/^The following errors? occurred:/, '')
-    .replace(/Missing required flag ([\w-]+)/g, 'missing required flag --$1')
+}
+
+interface FlagDefinition {
+  name?: string
+  options?: readonly string[]
+  required?: boolean
+  parse?: (...args: never[]) => unknown
+}
+
+/** The flags with each parser wrapped so that a failure names its flag (oclif only says so in English). */
+export function namingFlagParsers<F extends Record<string, unknown> | undefined>(flags: F): F {
+  if (!flags) return flags
+  const wrapped: Record<string, unknown> = {}
+  for (const [name, definition] of Object.entries(flags)) {
+    const parse = (definition as FlagDefinition).parse
+    wrapped[name] =
+      typeof parse === 'function'
+        ? {
+            ...(definition as object),
+            async parse(...args: never[]) {
+              try {
+                return await parse(...args)
+              } catch (error) {
+                throw new FlagValueError(name, error)
+              }
+            },
+          }
+        : definition
+  }
+  return wrapped as F
+}
+
+const oneLine = (text: string) =>
+  // oclif dims parts of its messages with ANSI colours when stderr is a terminal.
+  text
+    .replace(/\u001B\[[\d;]*m/g, '')
     .split('\n')
     .map((line) => line.trim())
     .filter(Boolean)
     .join('; ')
-  const detail = reason.charAt(0).toLowerCase() + reason.slice(1)
-  return new BillwatchError('E_USAGE', detail, flagValue ? {...help, field: flagValue[1]!} : help)
+const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1)
+
+/** The value given for `--name` on the command line (`--name value` or `--name=value`), if any. */
+function givenValue(argv: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--') return undefined
+    if (argv[i] === `--${name}`) return argv[i + 1]
+    if (argv[i]!.startsWith(`--${name}=`)) return argv[i]!.slice(name.length + 3)
+  }
+  return undefined
+}
+
+/**
+ * oclif's parse errors span lines (a tab-indented reason, "See more help with --help", a list of the
+ * missing arguments): one line here, as an E_USAGE BillwatchError like billwatch's own flag checks. Built from
+ * the errors' properties (the failing flag, the missing or extra arguments, what was parsed), not their wording.
+ */
+export function usageError(error: unknown, command: string, context: {flags?: Record<string, unknown>; argv?: readonly string[]} = {}): BillwatchError {
+  const help = {suggestions: [`${command} --help`]}
+  if (error instanceof FlagValueError) {
+    if (isBillwatchError(error.reason)) return error.reason
+    // oclif rewrites the thrown error's message ("Parsing --flag …"); the reason keeps the parser's own words.
+    const reason = error.reason instanceof Error ? error.reason.message : String(error.reason)
+    return new BillwatchError('E_USAGE', lowerFirst(oneLine(reason)), {...help, field: `--${error.flag}`})
+  }
+  const parsed = error as {args?: unknown[]; flags?: unknown[]; parse?: {output?: {flags?: Record<string, unknown>}}}
+  if (Array.isArray(parsed.flags) && parsed.flags.every((f) => typeof f === 'string')) {
+    return new BillwatchError('E_USAGE', `nonexistent flag: ${parsed.flags.join(', ')}`, help)
+  }
+  if (Array.isArray(parsed.args) && parsed.args.length) {
+    const [first] = parsed.args
+    if (typeof first === 'object' && first !== null && 'name' in first) {
+      return new BillwatchError('E_USAGE', `missing ${(parsed.args as Array<{name: string}>).map((arg) => arg.name.toUpperCase()).join(' ')}`, help)
+    }
+    return new BillwatchError('E_USAGE', `unexpected argument: ${parsed.args.map(String).join(', ')}`, help)
+  }
+  const flags = Object.entries(context.flags ?? {}) as Array<[string, FlagDefinition]>
+  const argv = context.argv ?? []
+  for (const [name, flag] of flags) {
+    const given = givenValue(argv, name)
+    if (flag.options && given !== undefined && !flag.options.includes(given)) {
+      // The flag is named in the sentence itself, as oclif words it, so no `field` prefix.
+      return new BillwatchError('E_USAGE', `expected --${name}=${given} to be one of: ${flag.options.join(', ')}`, help)
+    }
+  }
+  const output = parsed.parse?.output?.flags
+  if (output) {
+    const missing = flags.filter(([name, flag]) => flag.required && output[name] === undefined).map(([name]) => `--${name}`)
+    if (missing.length) return new BillwatchError('E_USAGE', `missing required flag ${missing.join(', ')}`, help)
+  }
+  // A rule oclif checks that billwatch does not model (exclusive or dependent flags): its own words, on one line.
+  return new BillwatchError('E_USAGE', lowerFirst(oneLine(error instanceof Error ? error.message : String(error)).replace(/;?\s*See more help with --help/, '')), help)
 }
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -68,13 +145,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
         args: this.ctor.args,
         baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
         enableJsonFlag: this.ctor.enableJsonFlag,
-        flags: this.ctor.flags,
+        flags: namingFlagParsers(this.ctor.flags),
         strict: this.ctor.strict,
       })
     } catch (error) {
       // Parsed and refused: without this, oclif (outside production) warns that parse was never called.
       this.parsed = true
-      throw isBillwatchError(error) ? error : usageError(error, `${this.config.bin} ${this.id ?? ''}`.trim())
+      throw isBillwatchError(error)
+        ? error
+        : usageError(error, `${this.config.bin} ${this.id ?? ''}`.trim(), {argv: this.argv, flags: {...(super.ctor as typeof BaseCommand).baseFlags, ...this.ctor.flags}})
     }
     const {args, argv, flags} = parsed
     this.flags = flags as BaseFlags<T>

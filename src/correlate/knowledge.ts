@@ -1,3 +1,4 @@
+import {globMatch} from '../core/glob.js'
 import {BillwatchError} from '../errors.js'
 import {jsonErrorPosition, readInputFile, SIDE_INPUT_MAX_BYTES} from '../util/files.js'
 import builtin from './knowledge.json' with {type: 'json'}
@@ -178,22 +179,6 @@ function check(raw: unknown, at: string, fail: Fail): ConfigCheck {
     weight: typeof c.weight === 'number' ? c.weight : 1,
     when: c.when,
   }
-}
-
-const globCache = new Map<string, RegExp>()
-
-/** `nginx/**` matches every path under nginx/; `*` stays within one name. */
-export function globMatch(glob: string, path: string): boolean {
-  let re = globCache.get(glob)
-  if (!re) {
-    const source = glob
-      .split('**')
-      .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
-      .join('.*')
-    re = new RegExp(`^${source}$`)
-    globCache.set(glob, re)
-  }
-  return re.test(path)
 }
 
 /** Services a package name belongs to. */

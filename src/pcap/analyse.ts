@@ -538,7 +538,7 @@ class CaptureScan {
     // Size the log for a typical NTP capture to avoid regrowth.
     const bytes = range ? range.to - range.from : this.reader.fileBytes
     const expected = expectedRequests(bytes)
-    // The seed had one client per ~11 requests; start near that so the address table rarely regrows.
+    // The NTP pool server incident's capture had one client per ~11 requests; start near that so the address table rarely regrows.
     const clients = Math.min(1 << 22, Math.max(1 << 12, expected >> 3))
     this.table = new AddressTable(clients)
     const rows = logForBytes === undefined ? expected : expectedRequests(logForBytes)

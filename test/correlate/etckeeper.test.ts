@@ -9,6 +9,7 @@ import {openRepository, readCommits} from '../../src/correlate/git-log.js'
 import {Store} from '../../src/store/index.js'
 import type {Change} from '../../src/correlate/types.js'
 import {ROOT, runCli, tempDir} from '../helpers/cli.js'
+import {requireTools} from '../helpers/tools.js'
 
 describe('a real etckeeper repository driven by its apt hooks', () => {
   const tmp = tempDir('bw-etckeeper-')
@@ -16,6 +17,7 @@ describe('a real etckeeper repository driven by its apt hooks', () => {
   const changes: Change[] = []
 
   beforeAll(async () => {
+    requireTools('unshare', 'etckeeper', 'git')
     // A private mount namespace keeps etckeeper's /var/cache/etckeeper packagelist away from the machine's.
     const unshare = process.getuid?.() === 0 ? ['-m'] : ['-rm']
     const run = spawnSync('unshare', [...unshare, join(ROOT, 'test/correlate/etckeeper-run.sh'), tmp.dir], {encoding: 'utf8'})

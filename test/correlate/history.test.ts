@@ -13,6 +13,7 @@ import {correlate} from '../../src/correlate/index.js'
 import {loadKnowledge} from '../../src/correlate/knowledge.js'
 import type {Candidate, StepInput} from '../../src/correlate/types.js'
 import {ROOT, tempDir} from '../helpers/cli.js'
+import {requireTools} from '../helpers/tools.js'
 import {commitAt, GIT_ENV, git, initRepo} from './repo.js'
 
 const NTP_INSTALL = 'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6.p5+dfsg-3ubuntu2 all\n'
@@ -164,6 +165,7 @@ describe('a real etckeeper history, rebased, then committed to with the clock wr
   let install = ''
 
   beforeAll(() => {
+    requireTools('unshare', 'etckeeper', 'git')
     // The ntp install of etckeeper-run.sh (apt hooks, 2014-03-29T13:41:30-04:00), in a private mount namespace.
     const unshare = process.getuid?.() === 0 ? ['-m'] : ['-rm']
     const run = spawnSync('unshare', [...unshare, join(ROOT, 'test/correlate/etckeeper-run.sh'), tmp.dir], {encoding: 'utf8'})

@@ -3,8 +3,9 @@ import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
 import {SAMPLES} from '../helpers/cli.js'
+import {requireTool} from '../helpers/tools.js'
 
-/** Builds the seed story's /etc history (samples/scripts/make-etc-repo.sh DIR). */
+/** Builds the NTP pool server incident's /etc history (samples/scripts/make-etc-repo.sh DIR). */
 export const MAKE_ETC_REPO = join(SAMPLES, 'scripts/make-etc-repo.sh')
 
 /** git with the user's configuration shut out, so tests behave the same on every machine. */
@@ -14,13 +15,14 @@ export const GIT_ENV = {
 }
 
 export function git(cwd: string, args: string[], env: Record<string, string> = {}): string {
-  const result = spawnSync('git', args, {cwd, encoding: 'utf8', env: {...process.env, ...GIT_ENV, ...env}})
+  const result = spawnSync(requireTool('git'), args, {cwd, encoding: 'utf8', env: {...process.env, ...GIT_ENV, ...env}})
   if (result.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${result.stderr}`)
   return result.stdout.trim()
 }
 
 /** Runs make-etc-repo.sh on `dir` (recreating the sample history there); returns what it prints. */
 export function makeEtcRepo(dir: string): string {
+  requireTool('git')
   const made = spawnSync(MAKE_ETC_REPO, [dir], {encoding: 'utf8'})
   if (made.status !== 0) throw new Error(`make-etc-repo.sh failed: ${made.stderr}`)
   return made.stdout

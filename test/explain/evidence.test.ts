@@ -20,6 +20,7 @@ import {Store} from '../../src/store/index.js'
 import {commitAt, initRepo} from '../correlate/repo.js'
 import {tempDir} from '../helpers/cli.js'
 import {freeUdpPort} from '../helpers/ntp-daemons.js'
+import {requireRoot, requireTool} from '../helpers/tools.js'
 
 const HEADER = 'Service, Operation, UsageType, Resource, StartTime, EndTime, UsageValue'
 const day = (d: number) => `02/${String(d).padStart(2, '0')}/14 00:00:00`
@@ -139,7 +140,8 @@ describe('explain: evidence and remedies', () => {
     // tcpdump on lo while a loopback server answers 40 datagrams on a port that is not NTP's.
     const port = await freeUdpPort('127.0.0.2')
     const file = join(tmp.dir, 'not-ntp.pcap')
-    const tcpdump = spawn('tcpdump', ['-i', 'lo', '-U', '-n', '-w', file, `udp port ${port}`], {stdio: ['ignore', 'ignore', 'pipe']})
+    requireRoot('capture on lo')
+    const tcpdump = spawn(requireTool('tcpdump'), ['-i', 'lo', '-U', '-n', '-w', file, `udp port ${port}`], {stdio: ['ignore', 'ignore', 'pipe']})
     await new Promise<void>((resolve, reject) => {
       let stderr = ''
       tcpdump.stderr!.on('data', (chunk) => (stderr += chunk) && stderr.includes('listening on') && resolve())

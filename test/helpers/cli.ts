@@ -4,6 +4,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {skipInUnitTier} from './tools.js'
+
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const SAMPLES = join(ROOT, 'samples')
 
@@ -20,6 +22,7 @@ export interface CliResult {
  * BILLWATCH_TEST_BUILD=1 (CI, after `npm run build`), else `bin/dev.js` on the TypeScript sources.
  */
 export function runCli(args: string[], options: {env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number} = {}): Promise<CliResult> {
+  skipInUnitTier('spawns the billwatch CLI')
   const bin = process.env.BILLWATCH_TEST_BUILD === '1' ? join(ROOT, 'bin/run.js') : join(ROOT, 'bin/dev.js')
   const nodeArgs = process.env.BILLWATCH_TEST_BUILD === '1' ? [bin] : ['--import', 'tsx', '--no-warnings', bin]
   return new Promise((resolve, reject) => {

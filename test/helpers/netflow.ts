@@ -8,6 +8,8 @@ import {createSocket} from 'node:dgram'
 import {mkdirSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {requireTools} from './tools.js'
+
 /** A UDP port of 127.0.0.1 nothing is bound to now. */
 async function freeUdpPort(): Promise<number> {
   const socket = createSocket('udp4')
@@ -31,6 +33,7 @@ export type ExportVersion = 5 | 9 | 10
 
 /** Exports `pcap` as NetFlow v5, v9 or IPFIX (10) through softflowd to a fresh nfcapd; returns nfcapd's files. */
 export async function collectNetflow(pcap: string, dir: string, version: ExportVersion, options: {sampling?: number} = {}): Promise<string[]> {
+  requireTools('softflowd', 'nfcapd', 'nfdump')
   mkdirSync(dir, {recursive: true})
   const port = await freeUdpPort()
   const collector = spawn('nfcapd', ['-w', dir, '-b', '127.0.0.1', '-p', String(port), '-t', '3600'], {stdio: ['ignore', 'pipe', 'pipe']})

@@ -9,6 +9,8 @@ import {spawn, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {existsSync, statSync} from 'node:fs'
 
+import {requireRoot, requireTools} from './tools.js'
+
 export interface NamespaceOptions {
   /** Loopback MTU inside the namespace (IPv6 needs ≥ 1280). */
   mtu: number
@@ -23,6 +25,8 @@ function ip(...args: string[]): void {
 
 /** Runs `script` (Node.js source) in a fresh namespace while tcpdump writes what its loopback carries to `file`. */
 export async function captureInNamespace(file: string, options: NamespaceOptions, script: string): Promise<string> {
+  requireTools('ip', 'tcpdump')
+  requireRoot('create a network namespace and capture on its loopback')
   const name = `bw-${randomBytes(4).toString('hex')}`
   ip('netns', 'add', name)
   try {

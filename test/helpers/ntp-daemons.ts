@@ -37,6 +37,7 @@ import {join} from 'node:path'
 
 import {type NtpHeader, decodeNtp, encodeClientRequest, timestampsEqual} from '../../src/ntp/packet.js'
 import {ROOT} from './cli.js'
+import {requireRoot, requireTools} from './tools.js'
 
 export const NTPSEC_NTPD = join(ROOT, '.cache/ntpsec/usr/sbin/ntpd')
 
@@ -99,6 +100,8 @@ export async function freeUdpPort(address = '127.0.0.1'): Promise<number> {
 
 /** Starts chronyd (`-x`: never touches the clock) serving `local stratum N` on address:port. */
 export async function startChronyd(options: ChronydOptions = {}): Promise<NtpDaemon> {
+  requireTools('chronyd', 'setpriv')
+  requireRoot('run chronyd as root without touching the clock (-x -u root)')
   const address = options.address ?? '127.0.0.1'
   const port = options.port ?? (await freeUdpPort(address))
   return launchChronyd({...options, address, port})
@@ -137,6 +140,8 @@ async function launchChronyd(options: ChronydOptions & {address: string; port: n
 
 /** Starts ntpsec's ntpd on its own 127.0.2.x:123 with the given restrict/limit lines. */
 export async function startNtpsec(options: NtpsecOptions = {}): Promise<NtpDaemon> {
+  requireTools(NTPSEC_NTPD, 'setpriv', 'ip', ...(options.serveTime ? ['chronyd'] : []))
+  requireRoot('add its own 127.0.2.x address to lo for ntpd')
   const address = claimLoopbackAddress(options.address)
   const dir = mkdtempSync(join(tmpdir(), 'billwatch-ntpsec-'))
   const logFile = join(dir, 'ntpd.log')

@@ -9,6 +9,7 @@ import {analyseCapture} from '../../src/pcap/analyse.js'
 import {IP_PROTOCOL, LINKTYPE} from '../../src/pcap/decode.js'
 import {CaptureWriter, type CaptureWriterOptions, ipPacket, linkFrame, type FrameOptions, udpBody, udpPacket} from '../../src/pcap/writer.js'
 import {tempDir} from '../helpers/cli.js'
+import {requireTool} from '../helpers/tools.js'
 
 const {dir, cleanup} = tempDir('billwatch-pcap-formats-')
 afterAll(cleanup)
@@ -52,7 +53,7 @@ function write(name: string, options: CaptureWriterOptions, frames: Array<[numbe
 /** What tshark reads: frame count, Σ frame.len, Σ frame.cap_len, Σ IP lengths, UDP/123 packets. */
 function tshark(path: string): {frames: number; wire: number; captured: number; ip: number; ntp: number; times: number[]} {
   // spawnSync: tshark exits non-zero on a cut last record but still prints the whole ones.
-  const out = spawnSync('tshark', ['-n', '-r', path, '-T', 'fields', '-E', 'separator=,', '-e', 'frame.len', '-e', 'frame.cap_len', '-e', 'ip.len', '-e', 'ipv6.plen', '-e', 'udp.port', '-e', 'frame.time_epoch'], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']}).stdout
+  const out = spawnSync(requireTool('tshark'), ['-n', '-r', path, '-T', 'fields', '-E', 'separator=,', '-e', 'frame.len', '-e', 'frame.cap_len', '-e', 'ip.len', '-e', 'ipv6.plen', '-e', 'udp.port', '-e', 'frame.time_epoch'], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']}).stdout
   const rows = out.trim().split('\n').filter(Boolean).map((line) => line.split(','))
   const sum = (i: number) => rows.reduce((s, r) => s + Number(r[i] || 0), 0)
   return {

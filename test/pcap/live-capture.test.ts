@@ -8,13 +8,15 @@ import {encodeNtp, MODE} from '../../src/ntp/packet.js'
 import {analyseCapture} from '../../src/pcap/analyse.js'
 import {tempDir} from '../helpers/cli.js'
 import {startChronyd, startNtpsec} from '../helpers/ntp-daemons.js'
+import {requireRoot, requireTool} from '../helpers/tools.js'
 
 const {dir, cleanup} = tempDir('billwatch-pcap-live-')
 afterAll(cleanup)
 
 /** tcpdump on lo, written to `file`; resolves once tcpdump says it is listening. */
 async function startCapture(file: string, filter: string): Promise<ChildProcess> {
-  const child = spawn('tcpdump', ['-i', 'lo', '-U', '-n', '-w', file, filter], {stdio: ['ignore', 'ignore', 'pipe']})
+  requireRoot('capture on lo')
+  const child = spawn(requireTool('tcpdump'), ['-i', 'lo', '-U', '-n', '-w', file, filter], {stdio: ['ignore', 'ignore', 'pipe']})
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('tcpdump did not start in 10 s')), 10_000)
     let stderr = ''

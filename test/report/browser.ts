@@ -4,6 +4,8 @@ import {join} from 'node:path'
 
 import {type BrowserContext, chromium, type Page} from 'playwright-core'
 
+import {requireTool} from '../helpers/tools.js'
+
 /** Debian's chromium, as CI installs it (.ci/setup-debian). */
 export const CHROMIUM = '/usr/bin/chromium'
 
@@ -21,6 +23,7 @@ export interface OpenedPage {
  * page that loads proves it needs no network.
  */
 export async function openFile(file: string, viewport = {height: 900, width: 1280}): Promise<OpenedPage> {
+  requireTool(CHROMIUM)
   const profile = mkdtempSync(join(tmpdir(), 'billwatch-chromium-'))
   let context: BrowserContext | undefined
   try {
