@@ -212,6 +212,9 @@ describe('broken flow records', () => {
     ['a number that is not one', `${header}\n${good}\n${good.replace(' 228 ', ' 22x8 ')}\n`, 3, 'bytes'],
     ['a record with fields missing', `${header}\n${good}\n${good}\n${good.split(' ').slice(0, 9).join(' ')}\n`, 4, undefined],
     ['an unknown log-status', `${header}\n${good.replace(' OK', ' MAYBE')}\n`, 2, 'log-status'],
+    ['a negative port', `${header}\n${good}\n${good.replace(' 40000 ', ' -4 ')}\n`, 3, 'dstport'],
+    ['a number past 18 digits', `${header}\n${good}\n${good.replace(' 228 ', ' 99999999999999999999 ')}\n`, 3, 'bytes'],
+    ['a NODATA record with something else than - or a number', `${header}\n${good}\n${good}\n2 123456789010 eni-1235b8ca123456789 - - - - - - x 1418530010 1418530070 - NODATA\n`, 4, 'bytes'],
   ])('%s: names file and line, and the store is unchanged (gzip too)', async (_, text, line, field) => {
     const db = fresh('store.duckdb')
     await withStore(async (store) => {
