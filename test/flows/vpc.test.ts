@@ -183,6 +183,12 @@ describe('VPC Flow Logs in every delivery form', () => {
             expect(flow.skipdataRecords).toBe(records.filter((r) => r.status === 'SKIPDATA').length)
           }
           expect(await egressByPort(store)).toEqual(expectedEgress(records))
+          // Per-client totals (kept per calendar month; these records fall in one): each client's accepted egress.
+          const clients = await store.all<{client: string; bytes: number}>(
+            `SELECT client, sum(bytes) AS bytes FROM flow_clients WHERE direction = 'egress' GROUP BY ALL`)
+          const want: Record<string, number> = {}
+          for (const r of records) if (r.status === 'OK' && r.action === 'ACCEPT' && r.egress) want[r.client] = (want[r.client] ?? 0) + r.bytes
+          expect(Object.fromEntries(clients.map((c) => [c.client, c.bytes]))).toEqual(want)
         })
       }),
       {numRuns: 25},
