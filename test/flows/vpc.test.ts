@@ -14,20 +14,15 @@ import {buildReport} from '../../src/pcap/report.js'
 import {Store} from '../../src/store/index.js'
 import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 import {storeSnapshot} from '../helpers/store-snapshot.js'
+import {withStore as withStoreAt} from '../helpers/temp-store.js'
 
 const tmp = tempDir('billwatch-flows-')
 afterAll(() => tmp.cleanup())
 let counter = 0
 const fresh = (name: string) => join(tmp.dir, `${++counter}-${name}`)
 
-async function withStore<T>(fn: (store: Store) => Promise<T>, path = fresh('store.duckdb')): Promise<T> {
-  const store = await Store.open(path)
-  try {
-    return await fn(store)
-  } finally {
-    await store.close()
-  }
-}
+/** A fresh store (or the one at `path`) for `fn`. */
+const withStore = <T>(fn: (store: Store) => Promise<T>, path = fresh('store.duckdb')): Promise<T> => withStoreAt(path, fn)
 
 /** Accepted egress bytes by 'proto/port' of the store's flow records. */
 async function egressByPort(store: Store): Promise<Record<string, number>> {
