@@ -83,8 +83,13 @@ export function recordProblem(tokens: string[], format: string[]): undefined | {
   }
   const status = format.indexOf('log-status')
   if (status >= 0 && tokens[status] !== 'OK') {
-    if (tokens[status] === 'NODATA' || tokens[status] === 'SKIPDATA') return undefined
-    return {expected: 'OK, NODATA or SKIPDATA', field: 'log-status', got: tokens[status]}
+    if (tokens[status] !== 'NODATA' && tokens[status] !== 'SKIPDATA') return {expected: 'OK, NODATA or SKIPDATA', field: 'log-status', got: tokens[status]}
+    // No traffic: AWS writes '-' where a number would be (and numbers in start and end).
+    for (const name of NUMERIC_FIELDS) {
+      const value = tokens[format.indexOf(name)] ?? '-'
+      if (format.includes(name) && value !== '-' && !/^\d{1,18}$/.test(value)) return {expected: 'a whole number or -', field: name, got: value}
+    }
+    return undefined
   }
   for (const name of NUMERIC_FIELDS) {
     const at = format.indexOf(name)

@@ -110,7 +110,7 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
   const ok = `status = 'OK'`
   // A traffic record must have its bytes, end and protocol; the status must be one AWS writes.
   const broken = `(status NOT IN ('OK', 'NODATA', 'SKIPDATA') OR action NOT IN ('ACCEPT', 'REJECT')
-      OR (${ok} AND (bytes IS NULL OR bytes < 0 OR packets < 0 OR end_s IS NULL OR proto IS NULL)))`
+      OR (${ok} AND (bytes IS NULL OR end_s IS NULL OR proto IS NULL OR least(bytes, packets, proto, coalesce(sp, 0), coalesce(dp, 0)) < 0)))`
   const proto = `((code // 32) % 256)`
   try {
     // The hash aggregates are most of the cost: their keys are integers (day or month; direction,
@@ -132,7 +132,7 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
         SELECT day_number, (dir + 4 * (action = 'REJECT')::INTEGER + 8 * CASE status WHEN 'OK' THEN 0 WHEN 'NODATA' THEN 1 WHEN 'SKIPDATA' THEN 2 ELSE 3 END
                + 32 * (CASE WHEN ${ok} THEN coalesce(proto, 255) ELSE 0 END) + 8192 * (coalesce(port, -1) + 1))::BIGINT AS code,
                hash(interface) AS interface_hash, hash(client) AS client_hash, client IS NULL AS no_client,
-               interface, client, account, bytes, packets, status, action, end_s, proto
+               interface, client, account, bytes, packets, status, action, end_s, proto, sp, dp
         FROM keyed
       ), rolled AS (
       SELECT day_number, date_trunc('month', DATE '1970-01-01' + CAST(day_number AS INTEGER)) AS month,

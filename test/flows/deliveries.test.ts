@@ -15,6 +15,7 @@ import {ingestFiles} from '../../src/ingest/index.js'
 import {Store} from '../../src/store/index.js'
 import {tempDir} from '../helpers/cli.js'
 import {storeSnapshot} from '../helpers/store-snapshot.js'
+import {withStore as withStoreAt} from '../helpers/temp-store.js'
 
 const tmp = tempDir('billwatch-deliveries-')
 afterAll(() => tmp.cleanup())
@@ -71,14 +72,8 @@ function writeCloudWatch(path: string, records: Rec[]): void {
   writeFileSync(path, `${records.map((r) => JSON.stringify({logStreamName: `${r.eni}-all`, message: line(r), timestamp: (START + r.at - 50) * 1000})).join('\n')}\n`)
 }
 
-async function withStore<T>(fn: (store: Store) => Promise<T>, path = fresh('store.duckdb')): Promise<T> {
-  const store = await Store.open(path)
-  try {
-    return await fn(store)
-  } finally {
-    await store.close()
-  }
-}
+/** A fresh store (or the one at `path`) for `fn`. */
+const withStore = <T>(fn: (store: Store) => Promise<T>, path = fresh('store.duckdb')): Promise<T> => withStoreAt(path, fn)
 
 /** What every analysis reads: accepted egress by interface and port, records (NODATA too), clients' egress. */
 async function counted(store: Store): Promise<{egress: Record<string, number>; records: number; clients: Record<string, number>}> {

@@ -14,20 +14,15 @@ import {buildReport} from '../../src/pcap/report.js'
 import {Store} from '../../src/store/index.js'
 import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 import {storeSnapshot} from '../helpers/store-snapshot.js'
+import {withStore as withStoreAt} from '../helpers/temp-store.js'
 
 const tmp = tempDir('billwatch-flows-')
 afterAll(() => tmp.cleanup())
 let counter = 0
 const fresh = (name: string) => join(tmp.dir, `${++counter}-${name}`)
 
-async function withStore<T>(fn: (store: Store) => Promise<T>, path = fresh('store.duckdb')): Promise<T> {
-  const store = await Store.open(path)
-  try {
-    return await fn(store)
-  } finally {
-    await store.close()
-  }
-}
+/** A fresh store (or the one at `path`) for `fn`. */
+const withStore = <T>(fn: (store: Store) => Promise<T>, path = fresh('store.duckdb')): Promise<T> => withStoreAt(path, fn)
 
 /** Accepted egress bytes by 'proto/port' of the store's flow records. */
 async function egressByPort(store: Store): Promise<Record<string, number>> {
@@ -183,6 +178,12 @@ describe('VPC Flow Logs in every delivery form', () => {
             expect(flow.skipdataRecords).toBe(records.filter((r) => r.status === 'SKIPDATA').length)
           }
           expect(await egressByPort(store)).toEqual(expectedEgress(records))
+          // Per-client totals (kept per calendar month; these records fall in one): each client's accepted egress.
+          const clients = await store.all<{client: string; bytes: number}>(
+            `SELECT client, sum(bytes) AS bytes FROM flow_clients WHERE direction = 'egress' GROUP BY ALL`)
+          const want: Record<string, number> = {}
+          for (const r of records) if (r.status === 'OK' && r.action === 'ACCEPT' && r.egress) want[r.client] = (want[r.client] ?? 0) + r.bytes
+          expect(Object.fromEntries(clients.map((c) => [c.client, c.bytes]))).toEqual(want)
         })
       }),
       {numRuns: 25},
@@ -212,6 +213,9 @@ describe('broken flow records', () => {
     ['a number that is not one', `${header}\n${good}\n${good.replace(' 228 ', ' 22x8 ')}\n`, 3, 'bytes'],
     ['a record with fields missing', `${header}\n${good}\n${good}\n${good.split(' ').slice(0, 9).join(' ')}\n`, 4, undefined],
     ['an unknown log-status', `${header}\n${good.replace(' OK', ' MAYBE')}\n`, 2, 'log-status'],
+    ['a negative port', `${header}\n${good}\n${good.replace(' 40000 ', ' -4 ')}\n`, 3, 'dstport'],
+    ['a number past 18 digits', `${header}\n${good}\n${good.replace(' 228 ', ' 99999999999999999999 ')}\n`, 3, 'bytes'],
+    ['a NODATA record with something else than - or a number', `${header}\n${good}\n${good}\n2 123456789010 eni-1235b8ca123456789 - - - - - - x 1418530010 1418530070 - NODATA\n`, 4, 'bytes'],
   ])('%s: names file and line, and the store is unchanged (gzip too)', async (_, text, line, field) => {
     const db = fresh('store.duckdb')
     await withStore(async (store) => {

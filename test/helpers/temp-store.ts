@@ -32,3 +32,13 @@ export function useTempStore(): {readonly store: Store; readonly dir: string; wr
     },
   }
 }
+
+/** Opens the store at `path` for `fn` and closes it after, whatever happens (a store per property run, or one reopened). */
+export async function withStore<T>(path: string, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await Store.open(path)
+  try {
+    return await fn(store)
+  } finally {
+    await store.close()
+  }
+}
