@@ -27,3 +27,22 @@ export function createProgress(label: string, options: {enabled: boolean; format
     },
   }
 }
+
+/** One stderr line redrawn in place with the text given (a live capture's counters), at most ~5 times a second. */
+export function createStatusLine(enabled: boolean): {show(text: string): void; done(): void} {
+  let last = 0
+  let drawn = false
+  return {
+    done() {
+      if (drawn) process.stderr.write('\r\u001B[2K')
+      drawn = false
+    },
+    show(text) {
+      const now = Date.now()
+      if (!enabled || now - last < 200) return
+      last = now
+      drawn = true
+      process.stderr.write(`\r\u001B[2K${text}`)
+    },
+  }
+}

@@ -92,6 +92,16 @@ export interface CaptureCounts {
   snappedPackets: number
 }
 
+/** A scan's counters so far, for a live progress line. */
+export interface LiveStatus {
+  packets: number
+  /** Wire bytes, all and outbound. */
+  bytes: number
+  outboundBytes: number
+  /** The outbound service port with the most wire bytes so far. */
+  topPort: null | {protocol: string; port: number; bytes: number}
+}
+
 /** One file of a set read as one capture: its span (Unix seconds, NaN without timestamps) and packets. */
 export interface CaptureFile {
   file: string
@@ -311,8 +321,13 @@ function chooseHost(origin: CaptureOrigin, options: AnalyseOptions): HostChoice 
   const ntpPort = options.ntpPort ?? NTP_PORT
   const vxlanPort = options.vxlanPort ?? VXLAN_PORT
   if (explicit) return {explicit, host: parseAddressWords(options.host!), ntpPort, vxlanPort}
-  const probe = probeCapture(origin, HOST_PROBE_PACKETS, true, vxlanPort)
-  return {explicit, host: probe.busiest, ntpPort, probe, vxlanPort}
+  origin.leadingPass?.(true)
+  try {
+    const probe = probeCapture(origin, HOST_PROBE_PACKETS, true, vxlanPort)
+    return {explicit, host: probe.busiest, ntpPort, probe, vxlanPort}
+  } finally {
+    origin.leadingPass?.(false)
+  }
 }
 
 /** The share of the leading packets that the native scanner takes: IPv4, not fragments. */
@@ -326,7 +341,7 @@ function nativeShare(origin: CaptureOrigin, choice: HostChoice): number {
  * no further than the bytes the stream keeps, so that the scan can read them again.
  */
 function openLeading(origin: CaptureOrigin): CaptureReader {
-  return CaptureReader.from(origin, origin.size === undefined ? {from: 0, to: STREAM_HEAD_BYTES} : undefined)
+  return CaptureReader.from(origin, origin.stream ? {from: 0, to: STREAM_HEAD_BYTES} : undefined)
 }
 
 function finish(origin: CaptureOrigin, scanned: CaptureScan, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
@@ -567,6 +582,7 @@ class CaptureScan {
   ) {
     this.reader = CaptureReader.from(origin, range)
     if (origin.parts.length > 1) this.reader.onNextPart = () => this.endPart()
+    origin.watch?.(() => this.liveStatus())
     if (range && range.from > this.reader.firstRecordOffset) {
       this.orphans = []
       this.fragmentOrphans = []
@@ -594,6 +610,17 @@ class CaptureScan {
     } finally {
       this.reader.close()
     }
+  }
+
+  /** What a live progress line shows: packets and bytes so far and the outbound port with the most bytes. */
+  liveStatus(): LiveStatus {
+    let top: LiveStatus['topPort'] = null
+    for (const [protocol, table] of [['udp', this.udpPorts], ['tcp', this.tcpPorts]] as const) {
+      for (let at = 0; at < table.length; at += 4) {
+        if (table[at + 1]! > (top?.bytes ?? 0)) top = {bytes: table[at + 1]!, port: at / 4, protocol}
+      }
+    }
+    return {bytes: this.totals.bytes, outboundBytes: this.outbound.bytes, packets: this.totals.packets, topPort: top}
   }
 
   /** A set's file read to its end: its span and packets, then the times start over for the next. */

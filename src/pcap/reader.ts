@@ -331,10 +331,16 @@ export interface CaptureOrigin {
   readonly name: string
   /** The parts read in order: each opens its own byte source and names its own file. */
   readonly parts: ReadonlyArray<{name: string; open(): ByteSource}>
-  /** Bytes on disk for progress; undefined for a stream. */
+  /** Bytes on disk (known once a part is opened); undefined for a stream. */
   readonly size: number | undefined
+  /** Read once, as it arrives: passes over the leading packets stop where the stream's kept bytes end. */
+  readonly stream?: boolean
   /** Whether the capture can be read again from its start (a file; a stream held whole in memory). */
   rereadable(): boolean
+  /** A stream: a pass over the leading packets starts (true) or ends (false); it need not wait long for them. */
+  leadingPass?(active: boolean): void
+  /** A stream: the scan's counters so far, for a live progress line. */
+  watch?(status: () => unknown): void
 }
 
 /** How the capture ended when it did not end on a record boundary. */
