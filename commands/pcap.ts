@@ -4,6 +4,7 @@ import type {Readable} from 'node:stream'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base-command.js'
+import {terminalSafe} from '../src/errors.js'
 import {formatBytes, formatCount, formatShare} from '../src/cli/format.js'
 import {parsePricePerGb, pricePerGbFlag} from '../src/cli/price-flag.js'
 import {createStatusLine} from '../src/cli/progress.js'
@@ -144,6 +145,11 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
       stoppedBy = 'duration'
       capture.stop()
     }, durationSec * 1000)
+    // Said also under --json (stdout stays JSON): a script can start its traffic from here.
+    void capture.listening.then(() => {
+      line.done()
+      process.stderr.write(`billwatch: tcpdump is listening on ${terminalSafe(iface)}\n`)
+    })
     const onInterrupt = () => {
       stoppedBy = 'interrupt'
       capture.stop()

@@ -13,6 +13,8 @@ export interface LiveCapture {
   output: Readable
   /** Asks tcpdump to stop (SIGINT); its output then ends. */
   stop(): void
+  /** tcpdump says it is listening: packets from now on are captured. */
+  listening: Promise<void>
   /** tcpdump has exited: what it said about dropped packets. Rejects when it failed before capturing anything. */
   finished: Promise<{droppedByKernel: null | number}>
 }
@@ -31,10 +33,13 @@ export function startLiveCapture(iface: string, filter?: string): LiveCapture {
   const args = ['-i', iface, '-w', '-', '-U', '--immediate-mode', '-n', ...(filter ? [filter] : [])]
   const child: ChildProcessByStdio<null, Readable, Readable> = spawn('tcpdump', args, {stdio: ['ignore', 'pipe', 'pipe']})
   let stderr = ''
+  let heard: () => void
+  const listening = new Promise<void>((resolve) => (heard = resolve))
   child.stderr.setEncoding('utf8')
   child.stderr.on('data', (text: string) => {
     // Only the last lines matter (the error, or the closing counts).
     stderr = (stderr + text).slice(-4096)
+    if (stderr.includes('listening on')) heard()
   })
   let wroteBytes = 0
   child.stdout.on('data', (chunk: Buffer) => {
@@ -48,7 +53,9 @@ export function startLiveCapture(iface: string, filter?: string): LiveCapture {
     })
     child.once('close', (code, signal) => {
       const dropped = /(\d+) packets? dropped by kernel/.exec(stderr)
-      const last = stderr.split('\n').map((line) => line.trim()).filter((line) => line && !/^(listening on|\d+ packets?)/.test(line)).at(-1)
+      const said = stderr.split('\n').map((line) => line.trim()).filter((line) => line && !/^(listening on|\d+ packets?)/.test(line))
+      // tcpdump names its error on a line of its own ("tcpdump: eth9: No such device exists").
+      const last = said.filter((line) => line.startsWith('tcpdump: ')).at(-1) ?? said.at(-1)
       if (code !== 0 && signal === null && wroteBytes <= 24) {
         reject(new BillwatchError('E_NETWORK', `tcpdump failed (exit ${code})${last ? `: ${last}` : ''}`, {field: '--interface'}))
         return
@@ -59,6 +66,7 @@ export function startLiveCapture(iface: string, filter?: string): LiveCapture {
   finished.catch(() => {})
   return {
     finished,
+    listening,
     output: child.stdout,
     stop: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT')
