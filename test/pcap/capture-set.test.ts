@@ -113,8 +113,8 @@ describe('any cut of a capture into files reads as the capture', () => {
           }
           const {files} = expandCaptureArguments([folder])
           const set = report(analyseCapture(captureOrigin(files, folder)))
-          const {format: _format, snaplen: _snaplen, ...setFigures} = figures(set)
-          const {format: _f, snaplen: _s, ...wholeFigures} = whole
+          const {format: _format, ...setFigures} = figures(set)
+          const {format: _f, ...wholeFigures} = whole
           expect(setFigures).toEqual(wholeFigures)
           expect(set.files).toHaveLength(bounds.length - 1)
         },
