@@ -4,7 +4,7 @@ import type {Readable} from 'node:stream'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base-command.js'
-import {terminalSafe} from '../src/errors.js'
+import {BillwatchError, terminalSafe} from '../src/errors.js'
 import {formatBytes, formatCount, formatShare} from '../src/cli/format.js'
 import {parsePricePerGb, pricePerGbFlag} from '../src/cli/price-flag.js'
 import {createStatusLine} from '../src/cli/progress.js'
@@ -71,7 +71,8 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     if (limiters && !flags.replay) this.usage('replays a setting; it cannot go with --no-replay', '--limiter')
     const inputs = this.positionals
     if (flags.interface !== undefined && inputs.length > 0) this.usage('captures from the interface: give no FILE with it', '--interface')
-    if (flags.interface === undefined && inputs.length === 0) this.usage('give a capture FILE, - for stdin, or --interface IF', 'FILE')
+    // As oclif words a missing argument: FILE may be -, and --interface needs none.
+    if (flags.interface === undefined && inputs.length === 0) throw new BillwatchError('E_USAGE', 'missing FILE', {suggestions: [`${this.config.bin} ${this.id} --help`]})
     for (const name of ['duration', 'filter'] as const) if (flags[name] !== undefined && flags.interface === undefined) this.usage('goes with --interface', `--${name}`)
     if (inputs.length > 1 && inputs.includes('-')) this.usage('- (stdin) is a capture of its own: give it alone', 'FILE')
     const durationSec = flags.duration === undefined ? undefined : parseDuration(flags.duration)

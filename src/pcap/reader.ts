@@ -41,8 +41,9 @@ export function fileCompression(path: string): CaptureCompression {
   }
 }
 
-/** Compressed bytes read per step of a decompressing read. */
+/** Compressed bytes read per step of a decompressing read, and the fewest handed to the decompressor at once (but at the end). */
 const COMPRESSED_CHUNK_BYTES = 256 * 1024
+const MIN_PUSH_BYTES = 64
 
 /**
  * Where a capture's bytes come from: a file on disk, a compressed file, or a stream (stdin, a tcpdump
@@ -108,8 +109,10 @@ class Decompressor {
 
   /** Feeds the decompressor the next compressed bytes; false when none came in time. */
   private pull(): boolean {
-    const read = this.rawRead(this.chunk, 0, this.chunk.length)
+    let read = this.rawRead(this.chunk, 0, this.chunk.length)
     if (read < 0) return false
+    // fflate's gunzip cannot start on a push shorter than the gzip header: a stream's tiny reads are gathered.
+    for (let more = read; more > 0 && read < MIN_PUSH_BYTES; read += Math.max(0, more)) more = this.rawRead(this.chunk, read, this.chunk.length - read)
     this.compressedRead += read
     const final = read === 0
     try {
@@ -162,10 +165,16 @@ class FileSource implements ByteSource {
 export const STREAM_HEAD_BYTES = 64 * 1024 * 1024
 
 /**
- * A capture arriving as a stream (stdin, a tcpdump subprocess), given as a function that returns its
- * next chunk (null at its end). gzip and zstd are recognised by their first bytes. Its first
- * STREAM_HEAD_BYTES of capture are kept, so a reader can start again from the beginning as long as it
- * has not gone past them; past them, the stream is read once, in order.
+ * Fills `target` with a stream's next bytes: returns how many (> 0), null at its end, or undefined
+ * when `deadline` (a Date.now() time) passed before any came.
+ */
+export type StreamFill = (target: Uint8Array, deadline?: number) => null | number | undefined
+
+/**
+ * A capture arriving as a stream (stdin, a tcpdump subprocess), read through `fill` straight into
+ * the reader's buffer (nothing allocated per chunk). gzip and zstd are recognised by their first
+ * bytes. Its first STREAM_HEAD_BYTES of capture are kept, so a reader can start again from the
+ * beginning as long as it has not gone past them; past them, the stream is read once, in order.
  */
 export class StreamSource implements ByteSource {
   compression: CaptureCompression = 'none'
@@ -177,17 +186,16 @@ export class StreamSource implements ByteSource {
   /** The head stopped growing: it no longer covers the stream up to the frontier. */
   private headClosed = false
   private ended = false
-  /** Raw chunks taken from the stream and not yet read, from queueAt in the first; queued counts their bytes. */
-  private readonly queue: Uint8Array[] = []
-  private queueAt = 0
-  private queued = 0
+  /** The first bytes, read to tell the compression, not yet handed out. */
+  private prefix = new Uint8Array(0)
+  private prefixAt = 0
   private decompressor: Decompressor | undefined
   private started = false
   /** While set (a Date.now() time), a wait for more data that lasts past it reads as the end (the host probe's bound). */
   deadline: number | undefined
 
   constructor(
-    private readonly pull: (deadline?: number) => Uint8Array | null | undefined,
+    private readonly fill: StreamFill,
     private readonly name: string,
   ) {}
 
@@ -200,54 +208,42 @@ export class StreamSource implements ByteSource {
     return this.ended && !this.headClosed
   }
 
-  /** Takes the stream's next chunk into the queue; false at its end, undefined when the deadline passed first. */
-  private take(deadline: number | undefined): boolean | undefined {
-    if (this.ended) return false
-    const chunk = this.pull(deadline)
-    if (chunk === undefined) return undefined
-    if (chunk === null) {
-      this.ended = true
-      return false
-    }
-    if (chunk.length > 0) {
-      this.queue.push(chunk)
-      this.queued += chunk.length
-      this.consumed += chunk.length
-    }
-    return true
-  }
-
   /** Reads raw bytes in order; -1 when the deadline passed before any came. */
   private rawRead(target: Uint8Array, at: number, length: number): number {
-    while (this.queue.length === 0) {
-      const took = this.take(this.deadline)
-      if (took === undefined) return -1
-      if (!took) return 0
+    let copied = 0
+    if (this.prefixAt < this.prefix.length) {
+      copied = Math.min(length, this.prefix.length - this.prefixAt)
+      target.set(this.prefix.subarray(this.prefixAt, this.prefixAt + copied), at)
+      this.prefixAt += copied
+      // The first read goes on with the stream's bytes: fflate's gunzip cannot start on a 4-byte push.
+      if (copied === length) return copied
     }
-    const chunk = this.queue[0]!
-    const n = Math.min(length, chunk.length - this.queueAt)
-    target.set(chunk.subarray(this.queueAt, this.queueAt + n), at)
-    this.queueAt += n
-    this.queued -= n
-    if (this.queueAt === chunk.length) {
-      this.queue.shift()
-      this.queueAt = 0
+    if (this.ended) return copied
+    const n = this.fill(target.subarray(at + copied, at + length), this.deadline)
+    if (n === undefined) return copied > 0 ? copied : -1
+    if (n === null) {
+      this.ended = true
+      return copied
     }
-    return n
+    this.consumed += n
+    return copied + n
   }
 
-  /** The first bytes say whether the stream is compressed: waits for four of them (or the end), leaving them queued. */
+  /** The first bytes say whether the stream is compressed: waits for four of them (or the end). */
   private start(): void {
     this.started = true
-    while (this.queued < 4 && this.take(undefined)) {}
     const peek = new Uint8Array(4)
     let have = 0
-    for (let i = 0; i < this.queue.length && have < 4; i++) {
-      const chunk = this.queue[i]!.subarray(i === 0 ? this.queueAt : 0)
-      const n = Math.min(4 - have, chunk.length)
-      peek.set(chunk.subarray(0, n), have)
+    while (have < 4) {
+      const n = this.fill(peek.subarray(have), undefined)
+      if (n === null || n === undefined) {
+        this.ended = n === null
+        break
+      }
       have += n
+      this.consumed += n
     }
+    this.prefix = peek.subarray(0, have)
     this.compression = have === 4 ? compressionOf(peek) : 'none'
     if (this.compression !== 'none') {
       this.decompressor = new Decompressor((target, at, length) => this.rawRead(target, at, length), this.compression, this.name)
