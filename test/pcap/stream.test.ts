@@ -48,7 +48,7 @@ function withoutSource(report: PcapReport): Omit<PcapReport, 'file'> {
 }
 
 describe('billwatch pcap - (stdin)', () => {
-  it('reads what tcpdump writes to a pipe exactly as the file it read', async () => {
+  it('reads what tcpdump writes to a pipe exactly as the file it read', {timeout: 180_000}, async () => {
     const fromFile = await runCli(['pcap', SAMPLE, '--json', ...DB])
     expect(fromFile.code, fromFile.stderr).toBe(0)
     const piped = await shell(`tcpdump -r '${SAMPLE}' -w - 2>/dev/null | ${billwatchCommand(['pcap', '-', '--json', ...DB])}`)
@@ -58,7 +58,7 @@ describe('billwatch pcap - (stdin)', () => {
     expect(withoutSource(report)).toEqual(withoutSource(fromFile.json() as PcapReport))
   })
 
-  it('reads a gzipped stream (tcpdump -w - | gzip) the same way', async () => {
+  it('reads a gzipped stream (tcpdump -w - | gzip) the same way', {timeout: 180_000}, async () => {
     const plain = await shell(`tcpdump -r '${SAMPLE}' -w - 2>/dev/null | ${billwatchCommand(['pcap', '-', '--json', ...DB])}`)
     const gzipped = await shell(`tcpdump -r '${SAMPLE}' -w - 2>/dev/null | gzip -c | ${billwatchCommand(['pcap', '-', '--json', ...DB])}`)
     expect(gzipped.code, gzipped.stderr).toBe(0)
