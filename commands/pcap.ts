@@ -24,6 +24,8 @@ export default class Pcap extends BaseCommand<typeof Pcap> {
 
 For NTP: requests and replies per client, rate, median interval, versions and modes, KoDs sent and requests that kept coming after one, top talkers, the cumulative share of traffic by query count and the blocking-threshold economics table; which addresses look like NAT gateways of many honest hosts, which are single misbehaving clients, synchronised fleets, RFC client-rule violations, and what the ntpd/ntpsec/chrony rate limiters would have answered, dropped and saved.
 
+Captures that are not one finished file: - reads one from stdin (tcpdump -w - | billwatch pcap -); --interface IF captures live through tcpdump for --duration (or until Ctrl-C, which still reports), with a progress line; several files, a folder or a glob (tcpdump -C/-G/-W rotated sets, gzipped or not) are read as one capture in the order of their first packets, and the gaps between files are reported.
+
 The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatch explain\`.`
 
   static override examples = [
@@ -33,7 +35,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     '<%= config.bin %> <%= command.id %> /var/log/captures/ntp.pcap0.gz',
     "tcpdump -i eth0 -w - -U 'udp port 123' | <%= config.bin %> <%= command.id %> -",
     '<%= config.bin %> <%= command.id %> --interface eth0 --duration 10m --filter "udp port 123"',
-    "<%= config.bin %> <%= command.id %> /var/log/captures/ 'ntp-*.pcap*.gz'",
+    "<%= config.bin %> <%= command.id %> '/var/log/captures/ntp.pcap*.gz'",
     "<%= config.bin %> <%= command.id %> samples/captures/ntp-server.pcap --limiter 'chrony interval 1 burst 16 leak 2' --limiter 'ntpsec average 2 burst 40'",
   ]
 
