@@ -1,13 +1,19 @@
 import {resolve} from 'node:path'
+import type {Readable} from 'node:stream'
 
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base-command.js'
-import {formatBytes} from '../src/cli/format.js'
+import {BillwatchError, terminalSafe} from '../src/errors.js'
+import {formatBytes, formatCount, formatShare} from '../src/cli/format.js'
 import {parsePricePerGb, pricePerGbFlag} from '../src/cli/price-flag.js'
-import {analyseCaptureParallel} from '../src/pcap/analyse.js'
+import {createStatusLine} from '../src/cli/progress.js'
+import {analyseCapture, analyseCaptureParallel, type CaptureAnalysis, type LiveStatus} from '../src/pcap/analyse.js'
+import {captureOrigin, expandCaptureArguments} from '../src/pcap/capture-set.js'
+import {parseDuration, startLiveCapture} from '../src/pcap/live.js'
 import {renderPcapReport} from '../src/pcap/render.js'
-import {buildReportParallel, compareControl, type PcapReport} from '../src/pcap/report.js'
+import {buildReportParallel, compareControl, type LiveCaptureReport, type PcapReport} from '../src/pcap/report.js'
+import {analyseStream} from '../src/pcap/stream.js'
 import {CURRENT_EGRESS_PRICING, flatPricing} from '../src/pricing/egress.js'
 import {parseLimiterSetting} from '../src/ratelimit/index.js'
 import {preloadStore} from '../src/store/index.js'
@@ -21,6 +27,8 @@ export default class Pcap extends BaseCommand<typeof Pcap> {
 
 For NTP: requests and replies per client, rate, median interval, versions and modes, KoDs sent and requests that kept coming after one, top talkers, the cumulative share of traffic by query count and the blocking-threshold economics table; which addresses look like NAT gateways of many honest hosts, which are single misbehaving clients, synchronised fleets, RFC client-rule violations, and what the ntpd/ntpsec/chrony rate limiters would have answered, dropped and saved.
 
+Captures that are not one finished file: - reads one from stdin (tcpdump -w - | billwatch pcap -); --interface IF captures live through tcpdump for --duration (or until Ctrl-C, which still reports), with a progress line; several files, a folder or a glob (tcpdump -C/-G/-W rotated sets, gzipped or not) are read as one capture in the order of their first packets, and the gaps between files are reported.
+
 The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatch explain\`.`
 
   static override examples = [
@@ -28,14 +36,22 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     '<%= config.bin %> <%= command.id %> samples/captures/ntp-server.pcap --control samples/captures/ntp-control.pcap --price-per-gb 0.12',
     '<%= config.bin %> <%= command.id %> samples/captures/ntp-server.pcap --host 10.206.10.174 --block-threshold 100 --top 5 --json',
     '<%= config.bin %> <%= command.id %> /var/log/captures/ntp.pcap0.gz',
+    "tcpdump -i eth0 -w - -U 'udp port 123' | <%= config.bin %> <%= command.id %> -",
+    '<%= config.bin %> <%= command.id %> --interface eth0 --duration 10m --filter "udp port 123"',
+    "<%= config.bin %> <%= command.id %> '/var/log/captures/ntp.pcap*.gz'",
     "<%= config.bin %> <%= command.id %> samples/captures/ntp-server.pcap --limiter 'chrony interval 1 burst 16 leak 2' --limiter 'ntpsec average 2 burst 40'",
   ]
 
   static override args = {
-    file: Args.string({description: 'A pcap or pcapng capture (tcpdump -w, dumpcap, tshark), plain, gzip or zstd.', required: true}),
+    file: Args.string({description: 'A pcap or pcapng capture (tcpdump -w, dumpcap, tshark), plain, gzip or zstd; several files, a folder or a glob are read as one capture in time order (a rotated set); - reads one from stdin.', required: false}),
   }
 
+  static override strict = false
+
   static override flags = {
+    duration: Flags.string({description: 'With --interface: capture this long, then report (30s, 10m, 1h); without it, until Ctrl-C.', helpValue: 'DURATION'}),
+    filter: Flags.string({description: "With --interface: capture only what this tcpdump (BPF) filter matches, e.g. 'udp port 123'.", helpValue: 'BPF'}),
+    interface: Flags.string({description: 'Capture live on this interface through tcpdump (it must be installed, and billwatch allowed to capture), with a progress line, and report at the end; Ctrl-C ends the capture early and still reports.', helpValue: 'IF'}),
     'block-threshold': Flags.integer({description: 'Add a row to the blocking table: block clients with at least N requests (repeatable).', min: 1, multiple: true}),
     control: Flags.string({description: "A second server's capture to compare with (the incident's home server for comparison): bytes/s, clients, bytes per client.", helpValue: 'FILE'}),
     'control-host': Flags.string({default: 'auto', description: "The control server's address, or auto."}),
@@ -58,13 +74,34 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     const pricing = price === undefined ? CURRENT_EGRESS_PRICING : flatPricing(price)
     const limiters = flags.limiter?.map((text) => parseLimiterSetting(text))
     if (limiters && !flags.replay) this.usage('replays a setting; it cannot go with --no-replay', '--limiter')
-    const file = resolve(this.args.file)
-    const progress = this.progress('reading capture', formatBytes)
+    const inputs = this.positionals
+    if (flags.interface !== undefined && inputs.length > 0) this.usage('captures from the interface: give no FILE with it', '--interface')
+    // As oclif words a missing argument: FILE may be -, and --interface needs none.
+    if (flags.interface === undefined && inputs.length === 0) throw new BillwatchError('E_USAGE', 'missing FILE', {suggestions: [`${this.config.bin} ${this.id} --help`]})
+    for (const name of ['duration', 'filter'] as const) if (flags[name] !== undefined && flags.interface === undefined) this.usage('goes with --interface', `--${name}`)
+    if (inputs.length > 1 && inputs.includes('-')) this.usage('- (stdin) is a capture of its own: give it alone', 'FILE')
+    const durationSec = flags.duration === undefined ? undefined : parseDuration(flags.duration)
+    const scanOptions = {host: flags.host, ntpPort: flags['ntp-port'], vxlanPort: flags['vxlan-port']}
     // The store is opened last; its library loads while this thread waits for the scan's worker.
     preloadStore()
-    const analysis = await analyseCaptureParallel(file, {host: flags.host, ntpPort: flags['ntp-port'], onProgress: progress.update, vxlanPort: flags['vxlan-port']})
-    progress.done()
+    let analysis: CaptureAnalysis
+    let live: LiveCaptureReport | undefined
+    if (flags.interface !== undefined) {
+      ({analysis, live} = await this.captureLive(flags.interface, flags.filter, durationSec, scanOptions))
+    } else if (inputs[0] === '-') {
+      analysis = await this.readStream(process.stdin, '-', scanOptions)
+    } else {
+      const {files, skipped} = expandCaptureArguments(inputs)
+      if (skipped.length > 0) this.note(`left out ${skipped.length} file${skipped.length === 1 ? '' : 's'} that hold${skipped.length === 1 ? 's' : ''} no capture (first: ${skipped[0]})`)
+      const progress = this.progress('reading capture', formatBytes)
+      analysis = files.length === 1
+        ? await analyseCaptureParallel(files[0]!, {...scanOptions, onProgress: progress.update})
+        : analyseCapture(captureOrigin(files, inputs.length === 1 ? resolve(inputs[0]!) : files.join(' ')), {...scanOptions, onProgress: progress.update})
+      progress.done()
+    }
+    const file = analysis.file
     const report = await buildReportParallel(analysis, {blockThresholds: flags['block-threshold'] ?? [], limiters, pricing, replay: flags.replay, top: flags.top})
+    if (live) report.live = live
     if (limiters && !report.ntp.rateLimiting) this.note('--limiter: nothing to replay: the capture holds no NTP requests to the host over a measurable span')
     if (flags.control) {
       const controlProgress = this.progress('reading control capture', formatBytes)
@@ -75,6 +112,70 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     await this.withStore((store) => store.saveEvidence('pcap', file, report))
     this.print(() => renderPcapReport(report))
     return report
+  }
+
+  /** The live counters as one line: packets, their rate, and the outbound port with the most bytes so far. */
+  private statusText(what: string, status: LiveStatus, startedAt: number): string {
+    const seconds = (Date.now() - startedAt) / 1000
+    const rate = seconds > 0 ? Math.round(status.packets / seconds) : 0
+    const top = status.topPort ? `, top port ${status.topPort.protocol}/${status.topPort.port} (${formatShare(status.outboundBytes > 0 ? status.topPort.bytes / status.outboundBytes : 0)} of outbound)` : ''
+    return `${what}: ${formatCount(status.packets)} packets, ${formatCount(rate)}/s, ${formatBytes(status.bytes)}${top}`
+  }
+
+  /** A capture from stdin; Ctrl-C ends it (after a second for the writer, which got it too, to flush). */
+  private async readStream(input: Readable, name: string, options: {host: string; ntpPort: number; vxlanPort: number}): Promise<CaptureAnalysis> {
+    const line = createStatusLine(Boolean(process.stderr.isTTY) && !this.jsonEnabled())
+    const startedAt = Date.now()
+    const run = analyseStream(input, name, options, (status) => line.show(this.statusText('reading stdin', status, startedAt)))
+    const onInterrupt = () => setTimeout(run.stop, 1000).unref()
+    process.on('SIGINT', onInterrupt)
+    try {
+      return await run.result
+    } finally {
+      process.off('SIGINT', onInterrupt)
+      line.done()
+      // Whatever stdin still holds is not read: let the process end.
+      input.destroy()
+    }
+  }
+
+  /** A live capture through tcpdump until the duration passes, Ctrl-C, or tcpdump stops. */
+  private async captureLive(iface: string, filter: string | undefined, durationSec: number | undefined, options: {host: string; ntpPort: number; vxlanPort: number}): Promise<{analysis: CaptureAnalysis; live: LiveCaptureReport}> {
+    const capture = startLiveCapture(iface, filter)
+    let stoppedBy: LiveCaptureReport['stoppedBy'] = 'end'
+    const line = createStatusLine(Boolean(process.stderr.isTTY) && !this.jsonEnabled())
+    const startedAt = Date.now()
+    const what = `capturing on ${iface}${durationSec === undefined ? ' (Ctrl-C ends it)' : ` for ${formatCount(durationSec)} s`}`
+    const run = analyseStream(capture.output, `interface ${iface}`, options, (status) => line.show(this.statusText(what, status, startedAt)))
+    const timer = durationSec === undefined ? undefined : setTimeout(() => {
+      stoppedBy = 'duration'
+      capture.stop()
+    }, durationSec * 1000)
+    // Said also under --json (stdout stays JSON): a script can start its traffic from here.
+    void capture.listening.then(() => {
+      line.done()
+      process.stderr.write(`billwatch: tcpdump is listening on ${terminalSafe(iface)}\n`)
+    })
+    const onInterrupt = () => {
+      stoppedBy = 'interrupt'
+      capture.stop()
+    }
+    process.on('SIGINT', onInterrupt)
+    try {
+      // tcpdump's failure (no such interface, no permission, a bad filter) is the error to report.
+      const [analysis, {droppedByKernel}] = await Promise.all([run.result, capture.finished])
+      return {analysis, live: {droppedByKernel, filter: filter ?? null, interface: iface, requestedSec: durationSec ?? null, stoppedBy}}
+    } catch (error) {
+      capture.stop()
+      await capture.finished.catch((failure: unknown) => {
+        throw failure
+      })
+      throw error
+    } finally {
+      clearTimeout(timer)
+      process.off('SIGINT', onInterrupt)
+      line.done()
+    }
   }
 
 }

@@ -35,6 +35,13 @@ export interface Scenario {
   /** Share of outbound bytes that is not NTP (ssh replies here). */
   otherOutboundShare: number
   seed: number
+  /**
+   * How client addresses are drawn: 'random' over the public IPv4 space (default), or 'clustered':
+   * consecutive addresses in a few /16 networks (a provider's customers, a cloud region).
+   */
+  addresses?: 'clustered' | 'random'
+  /** An IPv6 server: the host and every client speak IPv6 (the host is an IPv6 address). */
+  ipv6?: boolean
 }
 
 /** Sunday 2014-06-08 19:30:00 UTC: the fleet's cron fires at 19:45. */
@@ -108,6 +115,31 @@ export const SCENARIOS: Record<string, Scenario> = {
   },
 }
 
+/**
+ * The seed's story with other client mixes, for bench/pcap/mixes.ts: the speed of `billwatch pcap`
+ * must not hang on one generator's population. Same server, length and request count as `seed`.
+ */
+export const MIXES: Record<string, Scenario> = {
+  seed: SCENARIOS.seed!,
+  /** Every client polls about as often (8–14 queries): ~250k clients, no heavy tail. */
+  uniform: {...SCENARIOS.seed!, bands: [{maxQueries: 14, minQueries: 8, requestShare: 1}], seed: 11},
+  /** A steeper tail: most requests from heavy clients (up to 50,000 queries), fewer clients in all. */
+  steep: {
+    ...SCENARIOS.seed!,
+    bands: [
+      {maxQueries: 3, minQueries: 1, requestShare: 0.05},
+      {maxQueries: 79, minQueries: 4, requestShare: 0.1},
+      {maxQueries: 864, minQueries: 80, requestShare: 0.2},
+      {maxQueries: 50_000, minQueries: 865, requestShare: 0.65},
+    ],
+    seed: 12,
+  },
+  /** The seed's population in consecutive addresses of eight /16 networks. */
+  clustered: {...SCENARIOS.seed!, addresses: 'clustered', seed: 13},
+  /** The seed's population over IPv6, to an IPv6 server. */
+  ipv6: {...SCENARIOS.seed!, host: '2001:db8:7b::123', ipv6: true, nat: {...SCENARIOS.seed!.nat, address: '2001:db8:88::20'}, greedy: [], seed: 14},
+}
+
 /** How a client picks its source port: one fixed port (ntpd: 123), or a fresh one per request. */
 const PORT_FIXED = 0
 const PORT_RANDOM = 1
@@ -141,9 +173,19 @@ export function generateCapture(scenario: Scenario, path: string): GeneratedCapt
   return writeCapture(scenario, clients, events, path, random)
 }
 
+/** Eight public /16 networks the clustered mix draws from, and the next host number in each. */
+const CLUSTERS = [0x2d4f, 0x4a7d, 0x5bc2, 0x6e10, 0x8c3a, 0xa2f4, 0xb91e, 0xc75d]
+
 function buildClients(scenario: Scenario, random: () => number): Client[] {
   const used = new Set<number>([parseAddressWords(scenario.host)[3]])
+  const nextInCluster = new Uint32Array(CLUSTERS.length).fill(1)
   const publicAddress = (): number => {
+    if (scenario.addresses === 'clustered') {
+      const k = Math.floor(random() * CLUSTERS.length)
+      const address = ((CLUSTERS[k]! << 16) | nextInCluster[k]!++) >>> 0
+      used.add(address)
+      return address
+    }
     for (;;) {
       const a = Math.floor(random() * 4_294_967_296) >>> 0
       const first = a >>> 24
@@ -188,7 +230,7 @@ function buildClients(scenario: Scenario, random: () => number): Client[] {
     }
   }
   for (const greedy of scenario.greedy) {
-    const address = parseAddressWords(greedy.address)[3]
+    const address = parseAddressWords(greedy.address)[3] >>> 0
     used.add(address)
     clients.push(regular(address, Math.round(greedy.qps * duration), {
       firstByte: (4 << 3) | MODE.client,
@@ -200,7 +242,7 @@ function buildClients(scenario: Scenario, random: () => number): Client[] {
     }))
   }
   // NAT: one public address, each host an ntpd at its own poll phase, remapped to its own port.
-  const natAddress = parseAddressWords(scenario.nat.address)[3]
+  const natAddress = scenario.ipv6 ? 0x0a58_0014 : parseAddressWords(scenario.nat.address)[3]
   used.add(natAddress)
   for (let h = 0; h < scenario.nat.hosts; h++) {
     const count = Math.max(1, Math.floor(duration / scenario.nat.pollSec))
@@ -251,7 +293,12 @@ function scheduleRequests(scenario: Scenario, clients: Client[], random: () => n
 function writeCapture(scenario: Scenario, clients: Client[], keys: Float64Array, path: string, random: () => number): GeneratedCapture {
   const writer = new CaptureWriter(path, {linkType: LINKTYPE.ethernet, snaplen: 65_535})
   const host = parseAddressWords(scenario.host)[3]
-  const request = linkFrame(LINKTYPE.ethernet, udpPacket('192.0.2.1', scenario.host, 123, 123, new Uint8Array(48)))
+  const v6 = scenario.ipv6 === true
+  const setAddresses = v6 ? setIpv6 : setIpv4
+  // The NTP payload follows Ethernet, IPv4 (20) or IPv6 (40) and UDP headers.
+  const ntp = v6 ? 62 : 42
+  const hostWords = parseAddressWords(scenario.host)
+  const request = linkFrame(LINKTYPE.ethernet, udpPacket(v6 ? '2001:db8::1' : '192.0.2.1', scenario.host, 123, 123, new Uint8Array(48)))
   const reply = request.slice()
   const view = new DataView(request.buffer)
   const replyView = new DataView(reply.buffer)
@@ -262,8 +309,9 @@ function writeCapture(scenario: Scenario, clients: Client[], keys: Float64Array,
   let replies = 0
   let ntpReplyBytes = 0
   let otherBytes = 0
-  const sshReply = linkFrame(LINKTYPE.ethernet, ipPacket({body: tcpBody(22, 52_113, new Uint8Array(100)), dst: '198.51.100.7', protocol: 6, src: scenario.host}))
-  const sshAck = linkFrame(LINKTYPE.ethernet, ipPacket({body: tcpBody(52_113, 22, new Uint8Array(0)), dst: scenario.host, protocol: 6, src: '198.51.100.7'}))
+  const sshPeer = v6 ? '2001:db8:ffff::7' : '198.51.100.7'
+  const sshReply = linkFrame(LINKTYPE.ethernet, ipPacket({body: tcpBody(22, 52_113, new Uint8Array(100)), dst: sshPeer, protocol: 6, src: scenario.host}))
+  const sshAck = linkFrame(LINKTYPE.ethernet, ipPacket({body: tcpBody(52_113, 22, new Uint8Array(0)), dst: scenario.host, protocol: 6, src: sshPeer}))
   const emit = (time: number, frame: Uint8Array) => {
     last = Math.max(last, time)
     writer.packet(last, frame)
@@ -277,25 +325,25 @@ function writeCapture(scenario: Scenario, clients: Client[], keys: Float64Array,
     const port = client.portMode === PORT_FIXED ? client.port : 1024 + Math.floor(random() * 64_000)
     const nth = requestsSeen[index]!++
     // Request: client → host:123.
-    setIpv4(view, client.address, host, port, 123)
-    request[42] = client.firstByte
+    setAddresses(view, client.address, host, port, 123, hostWords, false)
+    request[ntp] = client.firstByte
     const transmitSeconds = client.randomTransmit ? Math.floor(random() * 4_294_967_296) : Math.floor(time) + NTP_UNIX_OFFSET_SECONDS
     const transmitFraction = Math.floor(random() * 4_294_967_296)
-    view.setUint32(42 + 40, transmitSeconds >>> 0)
-    view.setUint32(42 + 44, transmitFraction >>> 0)
+    view.setUint32(ntp + 40, transmitSeconds >>> 0)
+    view.setUint32(ntp + 44, transmitFraction >>> 0)
     emit(time, request)
     if (random() < scenario.dropShare) continue
     // Reply: host:123 → client, origin = the request's transmit timestamp (RFC 5905 §8).
     const kod = client.kodEvery > 0 && time - scenario.startSec >= client.kodAfterSec && nth % client.kodEvery === 0
-    setIpv4(replyView, host, client.address, 123, port)
-    reply[42] = kod ? (3 << 6) | (4 << 3) | MODE.server : (4 << 3) | MODE.server
-    reply[43] = kod ? 0 : 2
-    replyView.setUint32(42 + 12, kod ? 0x5241_5445 : 0xc0_00_02_7b) // "RATE" or an upstream 192.0.2.123
-    replyView.setUint32(42 + 24, transmitSeconds >>> 0)
-    replyView.setUint32(42 + 28, transmitFraction >>> 0)
+    setAddresses(replyView, host, client.address, 123, port, hostWords, true)
+    reply[ntp] = kod ? (3 << 6) | (4 << 3) | MODE.server : (4 << 3) | MODE.server
+    reply[ntp + 1] = kod ? 0 : 2
+    replyView.setUint32(ntp + 12, kod ? 0x5241_5445 : 0xc0_00_02_7b) // "RATE" or an upstream 192.0.2.123
+    replyView.setUint32(ntp + 24, transmitSeconds >>> 0)
+    replyView.setUint32(ntp + 28, transmitFraction >>> 0)
     const serverSeconds = Math.floor(time) + NTP_UNIX_OFFSET_SECONDS
-    replyView.setUint32(42 + 32, serverSeconds >>> 0)
-    replyView.setUint32(42 + 40, serverSeconds >>> 0)
+    replyView.setUint32(ntp + 32, serverSeconds >>> 0)
+    replyView.setUint32(ntp + 40, serverSeconds >>> 0)
     if (kod) kodsSent[index]!++
     emit(time + 0.0002 + random() * 0.0004, reply)
     replies++
@@ -311,8 +359,25 @@ function writeCapture(scenario: Scenario, clients: Client[], keys: Float64Array,
   return {clients: new Set(clients.map((c) => c.address)).size, packets, replies, requests: keys.length}
 }
 
+/**
+ * Patches addresses and ports of an Ethernet+IPv6+UDP frame in place: a client's 32-bit key becomes
+ * 2a00:xxxx:<key>::1 (a provider prefix and a customer /64), the host keeps its own address. The UDP
+ * checksum is left as written (billwatch and tcpdump's filter do not check it).
+ */
+function setIpv6(view: DataView, src: number, dst: number, srcPort: number, dstPort: number, host: readonly number[], fromHost: boolean): void {
+  const client = fromHost ? dst : src
+  const words = [0x2a00_0000 | (Math.imul(client, 0x9e37_79b1) >>> 16), client, 0, 1]
+  const [first, second] = fromHost ? [host, words] : [words, host]
+  for (let k = 0; k < 4; k++) {
+    view.setUint32(22 + k * 4, first[k]! >>> 0)
+    view.setUint32(38 + k * 4, second[k]! >>> 0)
+  }
+  view.setUint16(54, srcPort)
+  view.setUint16(56, dstPort)
+}
+
 /** Patches addresses, ports, IP id and header checksum of an Ethernet+IPv4+UDP frame in place. */
-function setIpv4(view: DataView, src: number, dst: number, srcPort: number, dstPort: number): void {
+function setIpv4(view: DataView, src: number, dst: number, srcPort: number, dstPort: number, _host?: readonly number[], _fromHost?: boolean): void {
   view.setUint32(26, src)
   view.setUint32(30, dst)
   view.setUint16(34, srcPort)

@@ -10,6 +10,18 @@ export interface ProgressReporter {
 export function createProgress(label: string, options: {enabled: boolean; format?: (n: number) => string}): ProgressReporter {
   if (!options.enabled) return {done() {}, update() {}}
   const format = options.format ?? ((n: number) => n.toLocaleString('en-US'))
+  const line = createStatusLine(true, 100)
+  return {
+    done: line.done,
+    update(done, total) {
+      const pct = total ? ` ${Math.min(100, Math.floor((done / total) * 100))}%` : ''
+      line.show(`${label}${pct} (${format(done)}${total ? ` of ${format(total)}` : ''})`)
+    },
+  }
+}
+
+/** One stderr line redrawn in place with the text given (a live capture's counters), at most once per `everyMs`. */
+export function createStatusLine(enabled: boolean, everyMs = 200): {show(text: string): void; done(): void} {
   let last = 0
   let drawn = false
   return {
@@ -17,13 +29,12 @@ export function createProgress(label: string, options: {enabled: boolean; format
       if (drawn) process.stderr.write('\r\u001B[2K')
       drawn = false
     },
-    update(done, total) {
+    show(text) {
       const now = Date.now()
-      if (now - last < 100) return
+      if (!enabled || now - last < everyMs) return
       last = now
       drawn = true
-      const pct = total ? ` ${Math.min(100, Math.floor((done / total) * 100))}%` : ''
-      process.stderr.write(`\r\u001B[2K${label}${pct} (${format(done)}${total ? ` of ${format(total)}` : ''})`)
+      process.stderr.write(`\r\u001B[2K${text}`)
     },
   }
 }

@@ -252,7 +252,7 @@ function hashWords(w0: number, w1: number, w2: number, w3: number): number {
 export class AddressWordsList {
   readonly length: number
 
-  constructor(private readonly words: Uint32Array) {
+  constructor(readonly words: Uint32Array) {
     this.length = words.length / 4
   }
 

@@ -7,7 +7,7 @@ import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpM
 import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS} from './addresses.js'
 import {ENCAPSULATION_NAMES, IP_PROTOCOL, PacketDecoder, VXLAN_PORT, word} from './decode.js'
 import {type NativeScanner, nativeScanner} from './native.js'
-import {type ByteRange, type CaptureCompression, CaptureReader, type CaptureFormat, fileCompression, findRecordBoundary, type Truncation} from './reader.js'
+import {type ByteRange, type CaptureCompression, type CaptureOrigin, CaptureReader, type CaptureFormat, fileCompression, fileOrigin, findRecordBoundary, STREAM_HEAD_BYTES, type Truncation} from './reader.js'
 import type {RequestLog} from './request-log.js'
 
 export interface AnalyseOptions {
@@ -92,8 +92,33 @@ export interface CaptureCounts {
   snappedPackets: number
 }
 
+/** A scan's counters so far, for a live progress line. */
+export interface LiveStatus {
+  packets: number
+  /** Wire bytes, all and outbound. */
+  bytes: number
+  outboundBytes: number
+  /** The outbound service port with the most wire bytes so far. */
+  topPort: null | {protocol: string; port: number; bytes: number}
+}
+
+/** One file of a set read as one capture: its span (Unix seconds, NaN without timestamps) and packets. */
+export interface CaptureFile {
+  file: string
+  firstSec: number
+  lastSec: number
+  packets: number
+}
+
 export interface CaptureAnalysis extends CaptureCounts {
   file: string
+  /** A set of files read as one capture: each file in the order read (time order). */
+  files?: CaptureFile[]
+  /**
+   * A stream, read once, whose busiest address over the whole capture is not the host its leading
+   * packets named (a file is scanned again for that host instead).
+   */
+  busiestOverall?: string
   format: CaptureFormat
   /** The file's compression ('none', 'gzip', 'zstd'); `fileBytes` is its size on disk. */
   compression: CaptureCompression
@@ -205,12 +230,13 @@ const SHARE_PROBE_PACKETS = 5_000
  * Reads a capture once and measures it: totals, the server host's inbound/outbound traffic by port,
  * and every NTP request to the host as a RequestLog row with its reply matched.
  */
-export function analyseCapture(path: string, options: AnalyseOptions = {}): CaptureAnalysis {
-  return scanWhole(path, chooseHost(path, options), options)
+export function analyseCapture(capture: string | CaptureOrigin, options: AnalyseOptions = {}): CaptureAnalysis {
+  const origin = typeof capture === 'string' ? fileOrigin(capture) : capture
+  return scanWhole(origin, chooseHost(origin, options), options)
 }
 
-function scanWhole(path: string, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
-  return finish(path, new CaptureScan(path, choice.host, choice.ntpPort, choice.vxlanPort, options.onProgress), choice, options)
+function scanWhole(origin: CaptureOrigin, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
+  return finish(origin, new CaptureScan(origin, choice.host, choice.ntpPort, choice.vxlanPort, options.onProgress), choice, options)
 }
 
 /**
@@ -232,31 +258,32 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   // A compressed capture can only be read from its start: one pass.
   if (size < splitMin || fileCompression(path) !== 'none') return analyseCapture(path, options)
   let chosen: HostChoice | undefined
+  const origin = fileOrigin(path)
   if (nativeScanner() !== undefined) {
-    chosen = chooseHost(path, options)
-    if (nativeShare(path, chosen) >= NATIVE_ONE_PASS_SHARE) return scanWhole(path, chosen, options)
+    chosen = chooseHost(origin, options)
+    if (nativeShare(origin, chosen) >= NATIVE_ONE_PASS_SHARE) return scanWhole(origin, chosen, options)
   }
   const split = findRecordBoundary(path, Math.floor(size / 2))
-  if (split === undefined || split >= size) return chosen ? scanWhole(path, chosen, options) : analyseCapture(path, options)
+  if (split === undefined || split >= size) return chosen ? scanWhole(origin, chosen, options) : analyseCapture(origin, options)
   // The worker loads its modules while this thread picks the host (unless it was picked above).
   const later = startWorker<PartInput, ScanState>(import.meta.url, './scan-worker')
   let choice: HostChoice
   try {
-    choice = chosen ?? chooseHost(path, options)
+    choice = chosen ?? chooseHost(origin, options)
   } catch (error) {
     later.cancel()
     throw error
   }
   const {host, ntpPort, vxlanPort} = choice
   // One pass after all, with the host already chosen.
-  const onePass = () => scanWhole(path, choice, options)
+  const onePass = () => scanWhole(origin, choice, options)
   later.post({from: split, host, ntpPort, path, to: size, vxlanPort})
   const progress = options.onProgress
   // The first half's progress stands for both: the halves advance together.
   const scaled = progress && ((done: number, total?: number) => progress(Math.min(size, (done / split) * size), total))
   let first: CaptureScan
   try {
-    first = new CaptureScan(path, host, ntpPort, vxlanPort, scaled, {from: 0, to: split}, size)
+    first = new CaptureScan(origin, host, ntpPort, vxlanPort, scaled, {from: 0, to: split}, size)
   } catch (error) {
     later.cancel()
     throw error
@@ -277,7 +304,7 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
     throw error
   }
   first.merge(part)
-  return finish(path, first, choice, options)
+  return finish(origin, first, choice, options)
 }
 
 interface HostChoice {
@@ -289,35 +316,54 @@ interface HostChoice {
   probe?: CaptureProbe
 }
 
-function chooseHost(path: string, options: AnalyseOptions): HostChoice {
+function chooseHost(origin: CaptureOrigin, options: AnalyseOptions): HostChoice {
   const explicit = options.host !== undefined && options.host !== 'auto'
   const ntpPort = options.ntpPort ?? NTP_PORT
   const vxlanPort = options.vxlanPort ?? VXLAN_PORT
   if (explicit) return {explicit, host: parseAddressWords(options.host!), ntpPort, vxlanPort}
-  const probe = probeCapture(path, HOST_PROBE_PACKETS, true, vxlanPort)
-  return {explicit, host: probe.busiest, ntpPort, probe, vxlanPort}
+  origin.leadingPass?.(true)
+  try {
+    const probe = probeCapture(origin, HOST_PROBE_PACKETS, true, vxlanPort)
+    return {explicit, host: probe.busiest, ntpPort, probe, vxlanPort}
+  } finally {
+    origin.leadingPass?.(false)
+  }
 }
 
 /** The share of the leading packets that the native scanner takes: IPv4, not fragments. */
-function nativeShare(path: string, choice: HostChoice): number {
-  const probe = choice.probe ?? probeCapture(path, SHARE_PROBE_PACKETS, false, choice.vxlanPort)
+function nativeShare(origin: CaptureOrigin, choice: HostChoice): number {
+  const probe = choice.probe ?? probeCapture(origin, SHARE_PROBE_PACKETS, false, choice.vxlanPort)
   return probe.records === 0 ? 1 : probe.plainIpv4 / probe.records
 }
 
-function finish(path: string, scanned: CaptureScan, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
+/**
+ * A reader from the capture's start for a pass that reads only its leading packets: on a stream,
+ * no further than the bytes the stream keeps, so that the scan can read them again.
+ */
+function openLeading(origin: CaptureOrigin): CaptureReader {
+  return CaptureReader.from(origin, origin.stream ? {from: 0, to: STREAM_HEAD_BYTES} : undefined)
+}
+
+function finish(origin: CaptureOrigin, scanned: CaptureScan, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
   let scan = scanned
+  let leadingHost: string | undefined
   if (!choice.explicit && choice.host) {
-    // The first packets nearly always name the server; if the whole file disagrees, scan again.
+    // The first packets nearly always name the server; if the whole file disagrees, scan again (a
+    // stream, read once, reports the host its first packets named and says so).
     const busiest = scan.busiestAddressWords()
-    if (busiest && scan.packetsOf(busiest) > scan.packetsOf(choice.host)) scan = new CaptureScan(path, busiest, choice.ntpPort, choice.vxlanPort, options.onProgress)
+    if (busiest && scan.packetsOf(busiest) > scan.packetsOf(choice.host)) {
+      if (origin.rereadable()) scan = new CaptureScan(origin, busiest, choice.ntpPort, choice.vxlanPort, options.onProgress)
+      else leadingHost = scan.busiestAddressText()
+    }
   }
   const result = scan.result(!choice.explicit)
-  if (!choice.explicit && result.host && result.ntp.responses === 0) result.hostRole = ntpRoleOf(path, result.host.address, choice.ntpPort, choice.vxlanPort)
+  if (leadingHost !== undefined) result.busiestOverall = leadingHost
+  if (!choice.explicit && result.host && result.ntp.responses === 0) result.hostRole = ntpRoleOf(origin, result.host.address, choice.ntpPort, choice.vxlanPort)
   if (choice.explicit && result.host?.packets === 0) {
     const busiest = scan.busiestAddressText()
     throw new BillwatchError('E_NO_DATA', `host ${options.host} sends or receives no packet in this capture`, {
       field: '--host',
-      file: path,
+      file: origin.name,
       suggestions: busiest ? [`--host ${busiest} (the busiest address) or --host auto`] : [],
     })
   }
@@ -338,9 +384,9 @@ const ROLE_PROBE_PACKETS = 1_000_000
  * What the detected host does on NTP when it answers none: the NTP modes it sends and the address
  * that sends the most replies (mode 4, from the NTP port). Undefined when it sends no NTP either.
  */
-function ntpRoleOf(path: string, host: string, ntpPort: number, vxlanPort: number): HostRole | undefined {
+function ntpRoleOf(origin: CaptureOrigin, host: string, ntpPort: number, vxlanPort: number): HostRole | undefined {
   const [h0, h1, h2, h3] = parseAddressWords(host)
-  const reader = CaptureReader.open(path)
+  const reader = openLeading(origin)
   const decoder = new PacketDecoder(vxlanPort)
   const sentModes: Record<string, number> = {}
   const replies = new AddressTable(1024)
@@ -379,7 +425,7 @@ export interface PartInput {
 
 /** Scans the records in bytes [from, to) of a capture: the worker thread's half of analyseCaptureParallel. */
 export function scanPart(input: PartInput): ScanState {
-  return new CaptureScan(input.path, input.host, input.ntpPort, input.vxlanPort ?? VXLAN_PORT, undefined, {from: input.from, to: input.to}).exportState()
+  return new CaptureScan(fileOrigin(input.path), input.host, input.ntpPort, input.vxlanPort ?? VXLAN_PORT, undefined, {from: input.from, to: input.to}).exportState()
 }
 
 export interface CaptureProbe {
@@ -391,8 +437,8 @@ export interface CaptureProbe {
 }
 
 /** Reads the first `limit` IP packets: how many are plain IPv4 and, with `findBusiest`, the address in the most of them. */
-export function probeCapture(path: string, limit: number, findBusiest: boolean, vxlanPort = VXLAN_PORT): CaptureProbe {
-  const reader = CaptureReader.open(path)
+export function probeCapture(capture: string | CaptureOrigin, limit: number, findBusiest: boolean, vxlanPort = VXLAN_PORT): CaptureProbe {
+  const reader = openLeading(typeof capture === 'string' ? fileOrigin(capture) : capture)
   const decoder = new PacketDecoder(vxlanPort)
   // Room for the ~30k addresses a probe of a busy server sees, without regrowing the table on the way.
   const table = new AddressTable(findBusiest ? limit / 2 : 16)
@@ -513,6 +559,10 @@ class CaptureScan {
   private lastPacketSec = Number.NEGATIVE_INFINITY
   private readonly reader: CaptureReader
   private partTruncation: Truncation | undefined
+  /** A set's files as read, and the earliest and latest packet of those read to their end. */
+  private readonly partSpans: CaptureFile[] = []
+  private spanFirstSec = Number.POSITIVE_INFINITY
+  private spanLastSec = Number.NEGATIVE_INFINITY
   /** Link types and snaplen a merged later part adds to this part's reader's. */
   private readonly partLinkTypes: number[] = []
   private partSnaplen = 0
@@ -521,7 +571,7 @@ class CaptureScan {
   private readonly orphans: number[] | undefined
 
   constructor(
-    private readonly path: string,
+    private readonly origin: CaptureOrigin,
     private readonly host: [number, number, number, number] | undefined,
     private readonly ntpPort: number,
     private readonly vxlanPort: number,
@@ -530,13 +580,15 @@ class CaptureScan {
     /** The bytes of capture whose requests this scan will hold: the whole file's when later parts merge in. */
     logForBytes?: number,
   ) {
-    this.reader = CaptureReader.open(path, range)
+    this.reader = CaptureReader.from(origin, range)
+    if (origin.parts.length > 1) this.reader.onNextPart = () => this.endPart()
+    origin.watch?.(() => this.liveStatus())
     if (range && range.from > this.reader.firstRecordOffset) {
       this.orphans = []
       this.fragmentOrphans = []
     }
     // Size the log for a typical NTP capture to avoid regrowth.
-    const bytes = range ? range.to - range.from : this.reader.fileBytes
+    const bytes = range ? range.to - range.from : origin.size ?? STREAM_HEAD_BYTES
     const expected = expectedRequests(bytes)
     // The NTP pool server incident's capture had one client per ~11 requests; start near that so the address table rarely regrows.
     const clients = Math.min(1 << 22, Math.max(1 << 12, expected >> 3))
@@ -554,9 +606,37 @@ class CaptureScan {
     try {
       if (host) this.hostIndex = this.table.indexAt(this.table.intern(host[0], host[1], host[2], host[3]))
       this.scan(onProgress)
+      if (origin.parts.length > 1) this.endPart()
     } finally {
       this.reader.close()
     }
+  }
+
+  /** What a live progress line shows: packets and bytes so far and the outbound port with the most bytes. */
+  liveStatus(): LiveStatus {
+    let top: LiveStatus['topPort'] = null
+    for (const [protocol, table] of [['udp', this.udpPorts], ['tcp', this.tcpPorts]] as const) {
+      for (let at = 0; at < table.length; at += 4) {
+        if (table[at + 1]! > (top?.bytes ?? 0)) top = {bytes: table[at + 1]!, port: at / 4, protocol}
+      }
+    }
+    return {bytes: this.totals.bytes, outboundBytes: this.outbound.bytes, packets: this.totals.packets, topPort: top}
+  }
+
+  /** A set's file read to its end: its span and packets, then the times start over for the next. */
+  private endPart(): void {
+    const hasTime = this.firstPacketSec <= this.lastPacketSec
+    const before = this.partSpans.reduce((sum, part) => sum + part.packets, 0)
+    this.partSpans.push({
+      file: this.reader.path,
+      firstSec: hasTime ? this.firstPacketSec : Number.NaN,
+      lastSec: hasTime ? this.lastPacketSec : Number.NaN,
+      packets: this.totals.packets - before,
+    })
+    this.spanFirstSec = Math.min(this.spanFirstSec, this.firstPacketSec)
+    this.spanLastSec = Math.max(this.spanLastSec, this.lastPacketSec)
+    this.firstPacketSec = Number.POSITIVE_INFINITY
+    this.lastPacketSec = Number.NEGATIVE_INFINITY
   }
 
   private scan(onProgress?: ProgressCallback): void {
@@ -646,11 +726,6 @@ class CaptureScan {
   private nativeIo(native: NativeScanner): Float64Array {
     const layout = native.io
     const io = new Float64Array(layout.size)
-    const reader = this.reader
-    io[layout.pcapng] = reader.format === 'pcapng' ? 1 : 0
-    io[layout.unitsPerSecond] = reader.timestampUnitsPerSecond[0] ?? 1e6
-    io[layout.maxCaplen] = reader.pcapMaxCaplen
-    io[layout.linkType] = reader.linkType
     if (this.host) {
       io[layout.hasHost] = 1
       io.set(this.host, layout.host0)
@@ -675,6 +750,11 @@ class CaptureScan {
     io.fill(0, layout.totals)
     io[layout.start] = start
     io[layout.end] = end
+    // A set's files may differ in format, resolution, snaplen and link type.
+    io[layout.pcapng] = reader.format === 'pcapng' ? 1 : 0
+    io[layout.unitsPerSecond] = reader.pcapTimestampUnits
+    io[layout.maxCaplen] = reader.pcapMaxCaplen
+    io[layout.linkType] = reader.linkType
     // A pcapng section states its own byte order.
     io[layout.littleEndian] = reader.littleEndian ? 1 : 0
     io[layout.tableMask] = table.mask
@@ -1049,7 +1129,10 @@ class CaptureScan {
 
   result(detected: boolean): CaptureAnalysis {
     const reader = this.reader
-    const hasTime = this.firstPacketSec <= this.lastPacketSec
+    const set = this.partSpans.length > 0
+    const firstPacketSec = set ? this.spanFirstSec : this.firstPacketSec
+    const lastPacketSec = set ? this.spanLastSec : this.lastPacketSec
+    const hasTime = firstPacketSec <= lastPacketSec
     const n = this.clientCount
     // Plain loops: typed-array `from` with a mapping function takes the slow iterator path.
     const {slotDoubles, slots} = this.table
@@ -1081,10 +1164,11 @@ class CaptureScan {
       byPort: this.portTraffic(),
       bytes: this.totals.bytes,
       capturedBytes: this.totals.capturedBytes,
-      durationSec: hasTime ? this.lastPacketSec - this.firstPacketSec : 0,
-      file: this.path,
+      durationSec: hasTime ? lastPacketSec - firstPacketSec : 0,
+      file: this.origin.name,
+      ...(set ? {files: this.partSpans} : {}),
       fileBytes: reader.fileBytes,
-      firstSec: hasTime ? this.firstPacketSec : Number.NaN,
+      firstSec: hasTime ? firstPacketSec : Number.NaN,
       compression: reader.compression,
       encapsulations: Object.fromEntries([...this.encapsulations].sort((a, b) => a[0] - b[0]).map(([bit, n]) => [ENCAPSULATION_NAMES[bit]!, n])),
       format: reader.format,
@@ -1095,7 +1179,7 @@ class CaptureScan {
       inbound: this.inbound,
       ipv4Packets: this.ipv4Packets,
       ipv6Packets: this.ipv6Packets,
-      lastSec: hasTime ? this.lastPacketSec : Number.NaN,
+      lastSec: hasTime ? lastPacketSec : Number.NaN,
       linkTypes: [...reader.linkTypes, ...this.partLinkTypes],
       nonIpPackets: this.nonIpPackets,
       ntp: {

@@ -41,14 +41,33 @@ export function fileCompression(path: string): CaptureCompression {
   }
 }
 
-/** Compressed bytes read from the file per step of a decompressing read. */
+/** Compressed bytes read per step of a decompressing read, and the fewest handed to the decompressor at once (but at the end). */
 const COMPRESSED_CHUNK_BYTES = 256 * 1024
+const MIN_PUSH_BYTES = 64
 
 /**
- * A compressed file read as a stream of its decompressed bytes, in order (fflate's and fzstd's
- * streaming decompressors: constant memory, whatever the file's size).
+ * Where a capture's bytes come from: a file on disk, a compressed file, or a stream (stdin, a tcpdump
+ * subprocess). `read` fills target[at, at + length) from capture offset `position` as far as it can
+ * and returns the bytes written (0 at the end); a compressed file and a stream are read in order.
  */
-class DecompressedSource {
+export interface ByteSource {
+  readonly compression: CaptureCompression
+  /** Bytes of the file or stream consumed so far (compressed bytes when it is compressed), for progress. */
+  readonly consumed: number
+  /** The size on disk, or Infinity while a stream goes on. */
+  readonly size: number
+  read(target: Uint8Array, at: number, length: number, position: number): number
+  close(): void
+}
+
+/** Reads the next raw bytes of a file or stream into target[at, at + length); 0 at its end, -1 when none came in time. */
+type RawRead = (target: Uint8Array, at: number, length: number) => number
+
+/**
+ * A compressed byte stream read as its decompressed bytes, in order (fflate's and fzstd's streaming
+ * decompressors: constant memory, whatever the size).
+ */
+class Decompressor {
   /** Decompressed chunks not yet handed out, and how far into the first one. */
   private readonly queue: Uint8Array[] = []
   private head = 0
@@ -56,10 +75,10 @@ class DecompressedSource {
   compressedRead = 0
   private finished = false
   private readonly stream: {push(chunk: Uint8Array, final?: boolean): unknown}
+  private readonly chunk = Buffer.allocUnsafe(COMPRESSED_CHUNK_BYTES)
 
   constructor(
-    private readonly fd: number,
-    private readonly fileBytes: number,
+    private readonly rawRead: RawRead,
     readonly compression: 'gzip' | 'zstd',
     private readonly path: string,
   ) {
@@ -73,8 +92,7 @@ class DecompressedSource {
     while (written < length) {
       const chunk = this.queue[0]
       if (!chunk) {
-        if (this.finished) break
-        this.pull()
+        if (this.finished || !this.pull()) break
         continue
       }
       const n = Math.min(length - written, chunk.length - this.head)
@@ -89,13 +107,17 @@ class DecompressedSource {
     return written
   }
 
-  private pull(): void {
-    const compressed = Buffer.allocUnsafe(Math.min(COMPRESSED_CHUNK_BYTES, Math.max(0, this.fileBytes - this.compressedRead)))
-    const read = compressed.length > 0 ? readSync(this.fd, compressed, 0, compressed.length, this.compressedRead) : 0
+  /** Feeds the decompressor the next compressed bytes; false when none came in time. */
+  private pull(): boolean {
+    let read = this.rawRead(this.chunk, 0, this.chunk.length)
+    if (read < 0) return false
+    // fflate's gunzip cannot start on a push shorter than the gzip header: a stream's tiny reads are gathered.
+    for (let more = read; more > 0 && read < MIN_PUSH_BYTES; read += Math.max(0, more)) more = this.rawRead(this.chunk, read, this.chunk.length - read)
     this.compressedRead += read
-    const final = this.compressedRead >= this.fileBytes || read === 0
+    const final = read === 0
     try {
-      this.stream.push(compressed.subarray(0, read), final)
+      // fflate may keep the chunk it is given: hand it a copy.
+      this.stream.push(this.chunk.slice(0, read), final)
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error)
       throw new BillwatchError('E_PCAP', `the ${this.compression} stream is damaged or cut near compressed byte ${this.compressedRead} (${detail})`, {
@@ -104,7 +126,217 @@ class DecompressedSource {
       })
     }
     if (final) this.finished = true
+    return true
   }
+}
+
+/** A capture file on disk, plain (read anywhere) or compressed (read in order). */
+class FileSource implements ByteSource {
+  private readonly decompressor: Decompressor | undefined
+  private rawRead = 0
+
+  constructor(
+    private readonly fd: number,
+    readonly size: number,
+    readonly compression: CaptureCompression,
+    path: string,
+  ) {
+    this.decompressor = compression === 'none' ? undefined : new Decompressor((target, at, length) => {
+      const n = readSync(this.fd, target, at, Math.min(length, Math.max(0, this.size - this.rawRead)), this.rawRead)
+      this.rawRead += n
+      return n
+    }, compression, path)
+  }
+
+  get consumed(): number {
+    return this.decompressor ? this.decompressor.compressedRead : 0
+  }
+
+  read(target: Uint8Array, at: number, length: number, position: number): number {
+    return this.decompressor ? this.decompressor.read(target, at, length) : readSync(this.fd, target, at, length, position)
+  }
+
+  close(): void {
+    closeSync(this.fd)
+  }
+}
+
+/** The most of a stream's leading bytes kept in memory, so the host probe can read them before the scan reads them again. */
+export const STREAM_HEAD_BYTES = 64 * 1024 * 1024
+
+/**
+ * Fills `target` with a stream's next bytes: returns how many (> 0), null at its end, or undefined
+ * when `deadline` (a Date.now() time) passed before any came.
+ */
+export type StreamFill = (target: Uint8Array, deadline?: number) => null | number | undefined
+
+/**
+ * A capture arriving as a stream (stdin, a tcpdump subprocess), read through `fill` straight into
+ * the reader's buffer (nothing allocated per chunk). gzip and zstd are recognised by their first
+ * bytes. Its first STREAM_HEAD_BYTES of capture are kept, so a reader can start again from the
+ * beginning as long as it has not gone past them; past them, the stream is read once, in order.
+ */
+export class StreamSource implements ByteSource {
+  compression: CaptureCompression = 'none'
+  consumed = 0
+  /** Capture bytes handed out from the stream so far (the head's copies not counted). */
+  private frontier = 0
+  private head = Buffer.allocUnsafe(1024 * 1024)
+  private headLength = 0
+  /** The head stopped growing: it no longer covers the stream up to the frontier. */
+  private headClosed = false
+  private ended = false
+  /** The first bytes, read to tell the compression, not yet handed out. */
+  private prefix = new Uint8Array(0)
+  private prefixAt = 0
+  private decompressor: Decompressor | undefined
+  private started = false
+  /** While set (a Date.now() time), a wait for more data that lasts past it reads as the end (the host probe's bound). */
+  deadline: number | undefined
+
+  constructor(
+    private readonly fill: StreamFill,
+    private readonly name: string,
+  ) {}
+
+  get size(): number {
+    return this.ended ? this.consumed : Number.POSITIVE_INFINITY
+  }
+
+  /** The stream has ended and all of it is in memory: it can be read again from the start. */
+  get whole(): boolean {
+    return this.ended && !this.headClosed
+  }
+
+  /** Reads raw bytes in order; -1 when the deadline passed before any came. */
+  private rawRead(target: Uint8Array, at: number, length: number): number {
+    let copied = 0
+    if (this.prefixAt < this.prefix.length) {
+      copied = Math.min(length, this.prefix.length - this.prefixAt)
+      target.set(this.prefix.subarray(this.prefixAt, this.prefixAt + copied), at)
+      this.prefixAt += copied
+      // The first read goes on with the stream's bytes: fflate's gunzip cannot start on a 4-byte push.
+      if (copied === length) return copied
+    }
+    if (this.ended) return copied
+    const n = this.fill(target.subarray(at + copied, at + length), this.deadline)
+    if (n === undefined) return copied > 0 ? copied : -1
+    if (n === null) {
+      this.ended = true
+      return copied
+    }
+    this.consumed += n
+    return copied + n
+  }
+
+  /** The first bytes say whether the stream is compressed: waits for four of them (or the end). */
+  private start(): void {
+    this.started = true
+    const peek = new Uint8Array(4)
+    let have = 0
+    while (have < 4) {
+      const n = this.fill(peek.subarray(have), undefined)
+      if (n === null || n === undefined) {
+        this.ended = n === null
+        break
+      }
+      have += n
+      this.consumed += n
+    }
+    this.prefix = peek.subarray(0, have)
+    this.compression = have === 4 ? compressionOf(peek) : 'none'
+    if (this.compression !== 'none') {
+      this.decompressor = new Decompressor((target, at, length) => this.rawRead(target, at, length), this.compression, this.name)
+    }
+  }
+
+  read(target: Uint8Array, at: number, length: number, position: number): number {
+    if (!this.started) this.start()
+    if (position < this.headLength) {
+      const n = Math.min(length, this.headLength - position)
+      target.set(this.head.subarray(position, position + n), at)
+      return n
+    }
+    if (position !== this.frontier) throw new BillwatchError('E_INTERNAL', `a stream is read once, in order: asked for byte ${position} at byte ${this.frontier}`)
+    const n = this.decompressor ? this.decompressor.read(target, at, length) : Math.max(0, this.rawRead(target, at, length))
+    if (n > 0 && !this.headClosed) {
+      if (this.headLength + n > STREAM_HEAD_BYTES) this.headClosed = true
+      else {
+        if (this.headLength + n > this.head.length) {
+          const grown = Buffer.allocUnsafe(Math.min(STREAM_HEAD_BYTES, Math.max(this.head.length * 2, this.headLength + n)))
+          this.head.copy(grown, 0, 0, this.headLength)
+          this.head = grown
+        }
+        this.head.set(target.subarray(at, at + n), this.headLength)
+        this.headLength += n
+      }
+    }
+    this.frontier += n
+    return n
+  }
+
+  close(): void {}
+}
+
+/** Opens one capture file for reading; throws E_NOT_FOUND / E_EMPTY for what is no readable file. */
+export function openFileSource(path: string): ByteSource {
+  // A pipe, device or directory is refused before the open (a FIFO's open would wait for a writer).
+  checkInputFile(path, {expected: CAPTURE_EXPECTED})
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch (error) {
+    throw unopenableFile(path, error, CAPTURE_EXPECTED)
+  }
+  try {
+    const stat = fstatSync(fd)
+    // Linux opens a directory for reading; only its first read fails (EISDIR).
+    if (stat.isDirectory()) throw unopenableFile(path, 'EISDIR', CAPTURE_EXPECTED)
+    if (stat.size === 0) throw new BillwatchError('E_EMPTY', 'the capture file is empty', {expected: CAPTURE_EXPECTED, file: path})
+    const head = Buffer.alloc(4)
+    readSync(fd, head, 0, 4, 0)
+    return new FileSource(fd, stat.size, compressionOf(head), path)
+  } catch (error) {
+    closeSync(fd)
+    throw error
+  }
+}
+
+/** One capture file as an origin. */
+export function fileOrigin(path: string): CaptureOrigin {
+  let size: number | undefined
+  return {
+    name: path,
+    parts: [{name: path, open: () => {
+      const source = openFileSource(path)
+      size = source.size
+      return source
+    }}],
+    rereadable: () => true,
+    get size() {
+      return size
+    },
+  }
+}
+
+/**
+ * Where a capture comes from and how to read it from its start: one file, a set of files read one
+ * after another (a rotated set), or a stream. `name` is what the report calls it.
+ */
+export interface CaptureOrigin {
+  readonly name: string
+  /** The parts read in order: each opens its own byte source and names its own file. */
+  readonly parts: ReadonlyArray<{name: string; open(): ByteSource}>
+  /** Bytes on disk (known once a part is opened); undefined for a stream. */
+  readonly size: number | undefined
+  /** Read once, as it arrives: passes over the leading packets stop where the stream's kept bytes end. */
+  readonly stream?: boolean
+  /** Whether the capture can be read again from its start (a file; a stream held whole in memory). */
+  rereadable(): boolean
+  /** A stream: a pass over the leading packets starts (true) or ends (false); it need not wait long for them. */
+  leadingPass?(active: boolean): void
+  /** A stream: the scan's counters so far, for a live progress line. */
+  watch?(status: () => unknown): void
 }
 
 /** How the capture ended when it did not end on a record boundary. */
@@ -116,6 +348,8 @@ export interface Truncation {
   /** Bytes the record needed and bytes the file still had. */
   needed: number
   available: number
+  /** In a set of files, the file whose last record was cut. */
+  file?: string
 }
 
 const CHUNK_BYTES = 1024 * 1024
@@ -169,10 +403,8 @@ export class CaptureReader {
   timeSec = Number.NaN
   linkType = 0
 
-  readonly format: CaptureFormat
-  readonly compression: CaptureCompression
-  /** The file's size on disk (compressed, for a compressed capture). */
-  readonly fileBytes: number
+  /** The current part's format (a set's files may differ). */
+  format: CaptureFormat
   /** pcap: the header's snaplen; pcapng: the largest IDB snaplen. */
   snaplen = 0
   /** Link types in the order first seen. */
@@ -181,18 +413,24 @@ export class CaptureReader {
   readonly timestampUnitsPerSecond: number[] = []
   littleEndian = true
   truncation: Truncation | undefined
-  /** Records read so far (packets, plus pcapng blocks of every kind). */
+  /** Records read so far in the current part (packets, plus pcapng blocks of every kind). */
   records = 0
   /** File offset of the first record after the pcap header or pcapng's leading section and interface blocks. */
-  readonly firstRecordOffset: number
+  firstRecordOffset: number
   /**
    * pcapng: a section header or interface block came after a packet. A later part of the file, read
    * with only the leading blocks' interfaces, may then misread its packets' interfaces.
    */
   interfacesChangedAfterPackets = false
   private sawPacket = false
+  /** The file (or stream) being read: a set's current file. */
+  path: string
+  /** Called when a set's next file is about to be read (the previous one is read to its end). */
+  onNextPart: ((index: number) => void) | undefined
+  /** Index in the origin's parts of the file being read. */
+  part = 0
 
-  private readonly fd: number
+  private source: ByteSource
   private buffer: Buffer
   private view: DataView
   /** Unread data is buffer[start, end); `bufferFileOffset` is the file offset of buffer[0]. */
@@ -207,38 +445,44 @@ export class CaptureReader {
 
   /** File offset where reading stops (a record boundary, or the end of the file). */
   private limit: number
-  /** A compressed file's decompressed bytes; offsets and `position` then count decompressed bytes. */
-  private readonly source: DecompressedSource | undefined
+  /** Bytes on disk of the parts read to their end. */
+  private finishedPartBytes = 0
 
   private constructor(
-    readonly path: string,
-    fd: number,
-    fileBytes: number,
-    range?: ByteRange,
-    compression: CaptureCompression = 'none',
+    readonly origin: CaptureOrigin,
+    private readonly range?: ByteRange,
   ) {
-    this.fd = fd
-    this.fileBytes = fileBytes
-    this.source = compression === 'none' ? undefined : new DecompressedSource(fd, fileBytes, compression, path)
-    this.compression = compression
-    // The decompressed size is known only at the end.
-    this.limit = this.source ? Number.POSITIVE_INFINITY : fileBytes
-    this.buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(4096, fileBytes)))
+    const first = origin.parts[0]!
+    this.path = first.name
+    this.source = first.open()
+    this.limit = this.source.compression === 'none' ? this.source.size : Number.POSITIVE_INFINITY
+    this.buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(4096, this.source.size)))
     this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength)
     this.data = this.buffer
-    this.format = this.readFileHeader()
-    if (this.format === 'pcapng') this.readPcapngBlocks(true)
+    try {
+      this.format = this.readFileHeader()
+      if (this.format === 'pcapng') this.readPcapngBlocks(true)
+    } catch (error) {
+      this.source.close()
+      throw error
+    }
     this.firstRecordOffset = this.position
     if (range) {
+      // A compressed file is decompressed in order, once; a stream keeps its leading bytes decompressed.
+      if (this.source.compression !== 'none' && !(this.source instanceof StreamSource)) {
+        this.source.close()
+        throw new BillwatchError('E_INTERNAL', 'a compressed capture is read in one pass, not in parts')
+      }
       // Records from `from` (a record boundary; 0 for the first) up to `to`; the header (pcap) or the
       // leading blocks (pcapng: section header, interfaces) read above set byte order, units, link types.
+      // A stream keeps what was read, so reading it again from the first record costs nothing.
       this.bufferFileOffset = Math.max(range.from, this.firstRecordOffset)
       // A later part numbers its records from its own start (the leading blocks are the first part's).
       if (range.from > this.firstRecordOffset) this.records = 0
       this.start = 0
       this.end = 0
       this.eof = false
-      this.limit = Math.min(range.to, fileBytes)
+      this.limit = Math.min(range.to, this.limit)
     }
   }
 
@@ -247,35 +491,27 @@ export class CaptureReader {
    * reads just the records in [from, to): parts of one file scanned side by side.
    */
   static open(path: string, range?: ByteRange): CaptureReader {
-    // A pipe, device or directory is refused before the open (a FIFO's open would wait for a writer).
-    checkInputFile(path, {expected: CAPTURE_EXPECTED})
-    let fd: number
-    try {
-      fd = openSync(path, 'r')
-    } catch (error) {
-      throw unopenableFile(path, error, CAPTURE_EXPECTED)
-    }
-    const stat = fstatSync(fd)
-    // Linux opens a directory for reading; only its first read fails (EISDIR).
-    if (stat.isDirectory()) {
-      closeSync(fd)
-      throw unopenableFile(path, 'EISDIR', CAPTURE_EXPECTED)
-    }
-    const size = stat.size
-    if (size === 0) {
-      closeSync(fd)
-      throw new BillwatchError('E_EMPTY', 'the capture file is empty', {expected: CAPTURE_EXPECTED, file: path})
-    }
-    try {
-      const head = Buffer.alloc(4)
-      readSync(fd, head, 0, 4, 0)
-      const compression = compressionOf(head)
-      if (compression !== 'none' && range) throw new BillwatchError('E_INTERNAL', 'a compressed capture is read in one pass, not in parts')
-      return new CaptureReader(path, fd, size, range, compression)
-    } catch (error) {
-      closeSync(fd)
-      throw error
-    }
+    return new CaptureReader(fileOrigin(path), range)
+  }
+
+  /** Opens a capture from wherever it comes (a file, a set of files, a stream); `range` as in open(). */
+  static from(origin: CaptureOrigin, range?: ByteRange): CaptureReader {
+    return new CaptureReader(origin, range)
+  }
+
+  /** pcap: the current file's timestamp units per second (10^6 or 10^9). */
+  get pcapTimestampUnits(): number {
+    return this.pcapUnitsPerSecond
+  }
+
+  /** The capture's compression (a set's first file's). */
+  get compression(): CaptureCompression {
+    return this.source.compression
+  }
+
+  /** Bytes on disk: a file's size, a set's total, or a stream's bytes so far. */
+  get fileBytes(): number {
+    return this.origin.size ?? this.source.consumed
   }
 
   /** Bytes of the capture consumed so far (decompressed bytes for a compressed file). */
@@ -285,16 +521,40 @@ export class CaptureReader {
 
   /** Bytes of the file on disk consumed so far, for progress against `fileBytes`. */
   get progressPosition(): number {
-    return this.source ? this.source.compressedRead : this.position
+    return this.finishedPartBytes + (this.source.compression === 'none' && this.source.size !== Number.POSITIVE_INFINITY ? this.position : this.source.consumed)
   }
 
   close(): void {
-    closeSync(this.fd)
+    this.source.close()
   }
 
   /** Advances to the next packet; false at the end of the capture (check `truncation`). */
   next(): boolean {
-    return this.format === 'pcap' ? this.nextPcap() : this.nextPcapng()
+    for (;;) {
+      if (this.format === 'pcap' ? this.nextPcap() : this.nextPcapng()) return true
+      if (!this.openNextPart()) return false
+    }
+  }
+
+  /** A set's next file, read on from its header as if it followed the last record of the one before. */
+  private openNextPart(): boolean {
+    if (this.range || this.part + 1 >= this.origin.parts.length) return false
+    this.onNextPart?.(this.part + 1)
+    this.finishedPartBytes += this.source.size
+    this.source.close()
+    const part = this.origin.parts[++this.part]!
+    this.path = part.name
+    this.source = part.open()
+    this.limit = this.source.compression === 'none' ? this.source.size : Number.POSITIVE_INFINITY
+    this.bufferFileOffset = 0
+    this.start = 0
+    this.end = 0
+    this.eof = false
+    this.records = 0
+    this.interfaces = []
+    this.format = this.readFileHeader()
+    if (this.format === 'pcapng') this.readPcapngBlocks(true)
+    return true
   }
 
   private nextPcap(): boolean {
@@ -489,7 +749,7 @@ export class CaptureReader {
     }
     const known = pcapMagic[magic]
     if (!known) {
-      const inside = this.source ? ` inside the ${this.source.compression} stream` : ''
+      const inside = this.source.compression === 'none' ? '' : ` inside the ${this.source.compression} stream`
       this.badHeader(`unknown magic number 0x${magic.toString(16).padStart(8, '0')}${inside}`, 'a pcap (a1b2c3d4 / a1b23c4d) or pcapng (0a0d0d0a) file, plain or gzip/zstd-compressed')
     }
     if (available < 24) this.badHeader(`the pcap file header is cut after ${available} of 24 bytes`, 'a 24-byte pcap header')
@@ -497,8 +757,9 @@ export class CaptureReader {
     this.pcapUnitsPerSecond = known[1]
     const major = this.view.getUint16(4, this.littleEndian)
     if (major !== 2) this.badHeader(`pcap version ${major}.${this.view.getUint16(6, this.littleEndian)}`, 'version 2.4')
-    this.snaplen = this.view.getUint32(16, this.littleEndian)
-    this.pcapMaxCaplen = Math.max(this.snaplen, PCAP_MAX_SNAPLEN)
+    const snaplen = this.view.getUint32(16, this.littleEndian)
+    this.snaplen = Math.max(this.snaplen, snaplen)
+    this.pcapMaxCaplen = Math.max(snaplen, PCAP_MAX_SNAPLEN)
     // Bits 28–31 of the link-type word carry FCS information; the link type is the low 16 bits.
     this.linkType = this.view.getUint32(20, this.littleEndian) & 0xffff
     this.noteLinkType(this.linkType)
@@ -527,7 +788,7 @@ export class CaptureReader {
     this.start = 0
     while (this.end < this.buffer.length) {
       const room = Math.min(this.buffer.length - this.end, this.limit - (this.bufferFileOffset + this.end))
-      const read = room <= 0 ? 0 : this.source ? this.source.read(this.buffer, this.end, room) : readSync(this.fd, this.buffer, this.end, room, this.bufferFileOffset + this.end)
+      const read = room <= 0 ? 0 : this.source.read(this.buffer, this.end, room, this.bufferFileOffset + this.end)
       if (read === 0) {
         this.eof = true
         break
@@ -547,7 +808,7 @@ export class CaptureReader {
   private endOfRecords(needed: number): false {
     const available = this.end - this.start
     if (available > 0 && !this.truncation) {
-      this.truncation = {available, needed, offset: this.position, record: this.records + 1}
+      this.truncation = {available, needed, offset: this.position, record: this.records + 1, ...(this.origin.parts.length > 1 ? {file: this.path} : {})}
     }
     this.start = this.end
     return false

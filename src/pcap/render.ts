@@ -9,13 +9,22 @@ export function renderPcapReport(report: PcapReport): string {
   const out: string[] = []
   const span = report.start ? `${report.start} .. ${report.end} (${formatCount(Math.round(report.durationSec))} s)` : 'no timestamps'
   out.push(`${report.file}: ${report.format}${report.compression && report.compression !== 'none' ? ` (${report.compression})` : ''}, ${report.linkTypes.join(', ') || 'no interfaces'}, ${span}`)
+  if (report.live) {
+    const how = {duration: 'for the duration asked', end: 'until tcpdump stopped', interrupt: 'until interrupted (Ctrl-C)'}[report.live.stoppedBy]
+    out.push(`captured live on ${report.live.interface}${report.live.filter ? ` (filter: ${report.live.filter})` : ''} ${how}` +
+      (report.live.droppedByKernel ? `; tcpdump says the kernel dropped ${formatCountOf(report.live.droppedByKernel, 'packet')}` : ''))
+  }
+  if (report.files) out.push(`read as one capture: ${report.files.length} files in time order, ${report.files[0]?.file} .. ${report.files.at(-1)?.file}`)
+  for (const gap of report.gaps ?? []) {
+    out.push(gap.seconds >= 0 ? `  gap of ${formatCount(Math.round(gap.seconds))} s between ${gap.after} and ${gap.before} (${gap.from} .. ${gap.to})` : `  ${gap.before} starts ${formatCount(Math.round(-gap.seconds))} s before ${gap.after} ends`)
+  }
   for (const warning of report.warnings) out.push(`warning (${warning.code}): ${warning.message}`)
   const tunnels = Object.entries(report.encapsulations ?? {})
   if (tunnels.length > 0) {
     out.push(`encapsulated: ${tunnels.map(([name, n]) => `${formatCountOf(n, 'packet')} in ${name}`).join(', ')}; the figures below are the inner packets' (a mirrored copy bills as the packet it copies)`)
   }
   if (report.truncated) {
-    out.push(`warning: the last record (#${report.truncated.record}, byte ${report.truncated.offset}) is cut: ${report.truncated.available} of ${report.truncated.needed} bytes; it is not counted`)
+    out.push(`warning: the last record${report.truncated.file ? ` of ${report.truncated.file}` : ''} (#${report.truncated.record}, byte ${report.truncated.offset}) is cut: ${report.truncated.available} of ${report.truncated.needed} bytes; it is not counted`)
   }
   out.push(
     `packets ${formatCount(report.packets)}; bytes on the wire ${formatCount(report.bytes)}, captured (pcap_len) ${formatCount(report.capturedBytes)}, billable IP ${formatCount(report.billableBytes)}` +

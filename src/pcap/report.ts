@@ -5,6 +5,7 @@ import {bestFirst} from '../util/select.js'
 import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
 import type {Truncation} from './reader.js'
+import {type CaptureGap, gapsBetween} from './capture-set.js'
 
 export interface ReportOptions {
   pricing?: EgressPricing
@@ -170,6 +171,22 @@ export interface PcapReport extends CaptureCounts {
   cost: CostReport
   ntp: NtpReport
   control?: ControlReport
+  /** A set of files read as one capture: each file's span and packets, in the order read. */
+  files?: Array<{file: string; start: null | string; end: null | string; packets: number}>
+  /** Silences between consecutive files of a set (negative: the files overlap). */
+  gaps?: CaptureGap[]
+  /** A live capture (--interface): what was captured and how it ended. */
+  live?: LiveCaptureReport
+}
+
+export interface LiveCaptureReport {
+  interface: string
+  filter: null | string
+  /** The duration asked for, and how the capture ended: 'duration', 'interrupt' (Ctrl-C) or 'end' (tcpdump stopped by itself). */
+  requestedSec: null | number
+  stoppedBy: 'duration' | 'end' | 'interrupt'
+  /** tcpdump's own count of packets the kernel dropped (null when it did not say). */
+  droppedByKernel: null | number
 }
 
 /** Cut shares the economics table always lists (the rows of the NTP pool server incident's table). */
@@ -231,7 +248,39 @@ export function supportsRates(analysis: CaptureAnalysis): boolean {
 
 /** The warnings that head the report: a capture too thin for rates, or shorter than a minute. */
 export function captureWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
-  return [...rateWarnings(analysis), ...hostWarnings(analysis)]
+  return [...rateWarnings(analysis), ...hostWarnings(analysis), ...setWarnings(analysis)]
+}
+
+function setGaps(analysis: CaptureAnalysis): CaptureGap[] {
+  return analysis.files ? gapsBetween(analysis.files, analysis.packets > 1 ? analysis.durationSec / (analysis.packets - 1) : 0) : []
+}
+
+/** A set whose files leave silences between them or overlap; a stream whose host was chosen from its first packets. */
+function setWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
+  const warnings: CaptureWarning[] = []
+  const gaps = setGaps(analysis)
+  const silences = gaps.filter((gap) => gap.seconds > 0)
+  const overlaps = gaps.filter((gap) => gap.seconds < 0)
+  if (silences.length > 0) {
+    const total = silences.reduce((sum, gap) => sum + gap.seconds, 0)
+    warnings.push({
+      code: 'gaps-between-files',
+      message: `the files leave ${silences.length} gap${silences.length === 1 ? '' : 's'} (${formatSeconds(total)} in all, the longest ${formatSeconds(Math.max(...silences.map((gap) => gap.seconds)))} after ${silences.reduce((a, b) => (b.seconds > a.seconds ? b : a)).after}): nothing was captured then, and the rates are over the whole span, gaps included`,
+    })
+  }
+  if (overlaps.length > 0) {
+    warnings.push({
+      code: 'overlapping-files',
+      message: `${overlaps.length} file${overlaps.length === 1 ? '' : 's'} start${overlaps.length === 1 ? 's' : ''} before the one read before ${overlaps.length === 1 ? 'it' : 'them'} ends (first: ${overlaps[0]!.before}): these are not one capture cut in pieces, so packets seen in both are counted twice and times interleave`,
+    })
+  }
+  if (analysis.busiestOverall !== undefined && analysis.host) {
+    warnings.push({
+      code: 'host-from-leading-packets',
+      message: `the host ${analysis.host.address} was chosen from the stream's first packets, but over the whole stream ${analysis.busiestOverall} is in more packets; a stream is read once, so pass --host ${analysis.busiestOverall} to report for it`,
+    })
+  }
+  return warnings
 }
 
 const MODE_ROLES: Record<string, string> = {1: 'symmetric active (a peer)', 2: 'symmetric passive (a peer)', 3: 'client'}
@@ -341,6 +390,10 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
     snappedPackets: analysis.snappedPackets,
     start: isoOrNull(analysis.firstSec),
     truncated: analysis.truncated ?? null,
+  }
+  if (analysis.files) {
+    report.files = analysis.files.map((part) => ({end: isoOrNull(part.lastSec), file: part.file, packets: part.packets, start: isoOrNull(part.firstSec)}))
+    report.gaps = setGaps(analysis)
   }
   return {natClients, report}
 }

@@ -127,8 +127,9 @@ describe('billwatch pcap: human output and errors', () => {
     const missing = await runCli(['pcap', join(dir, 'nope.pcap'), '--json', '--db', db])
     expect([missing.code, missing.json().error.code]).toEqual([1, 'E_NOT_FOUND'])
     expect(missing.stderr.trim()).toBe(`billwatch: ${join(dir, 'nope.pcap')}: no such file, expected a pcap or pcapng file`)
+    // A folder is a capture set (issue 26): one that holds no capture is refused in one line.
     const directory = await runCli(['pcap', dir, '--db', db])
-    expect([directory.code, directory.stderr.trim()]).toEqual([1, `billwatch: ${dir}: a directory, not a regular file, expected a pcap or pcapng file`])
+    expect([directory.code, directory.stderr.trim()]).toEqual([1, `billwatch: ${dir}: a folder with no pcap or pcapng file in it, expected a capture file, a folder of them or a glob`])
   })
 
   it('replays the limiter settings given with --limiter, in order, and refuses a bad one in one line', async () => {
