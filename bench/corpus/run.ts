@@ -17,7 +17,7 @@
  *   (or the default format's 14 fields) egress + ingress + other + rejected bytes equal the sum of the
  *   `bytes` field over the OK records, and the record counts agree.
  *
- *   npm run build && npm run build:native && node --import tsx bench/corpus/run.ts [CORPUS] [--only TEXT] [--jobs N] [--failures]
+ *   npm run build && npm run build:native && node --import tsx bench/corpus/run.ts [CORPUS] [--only TEXT] [--skip TEXT] [--jobs N] [--failures]
  *
  * CORPUS defaults to ../shared/corpus (beside the repository). Prints a table, one row per file, and
  * a summary per kind; exits 1 when any invariant breaks.
@@ -32,13 +32,14 @@ import {DuckDBInstance} from '@duckdb/node-api'
 const ROOT = join(import.meta.dirname, '..', '..')
 const CLI = join(ROOT, 'bin', 'run.js')
 
-interface Options {corpus: string; only: string[]; jobs: number; failures: boolean}
+interface Options {corpus: string; only: string[]; skip: string[]; jobs: number; failures: boolean}
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = {corpus: resolve(ROOT, '..', 'shared', 'corpus'), failures: false, jobs: 2, only: []}
+  const options: Options = {corpus: resolve(ROOT, '..', 'shared', 'corpus'), failures: false, jobs: 2, only: [], skip: []}
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
     if (arg === '--only') options.only.push(argv[++i] ?? '')
+    else if (arg === '--skip') options.skip.push(argv[++i] ?? '')
     else if (arg === '--jobs') options.jobs = Math.max(1, Number(argv[++i]))
     else if (arg === '--failures') options.failures = true
     else options.corpus = resolve(arg)
@@ -414,6 +415,7 @@ async function main(): Promise<void> {
     .map((path) => ({kind: relative(options.corpus, path).split('/')[0] as Kind, path}))
     .filter(({kind}) => kind === 'pcap' || kind === 'billing' || kind === 'flows')
     .filter(({path}) => options.only.length === 0 || options.only.some((text) => path.includes(text)))
+    .filter(({path}) => !options.skip.some((text) => path.includes(text)))
   const outcomes: Outcome[] = []
   let next = 0
   const worker = async () => {
