@@ -65,7 +65,26 @@ export async function sniffFlowFile(path: string, options: FlowSniffOptions): Pr
     return {container, fields: options.format, header: false, kind: 'vpc-text'}
   }
   if (isDefaultRecord(firstLine)) return {container, fields: DEFAULT_VPC_FORMAT, header: false, kind: 'vpc-text'}
+  // Custom-format records without their header line (CloudWatch Logs, Firehose): say what is missing
+  // rather than let them pass for an unknown billing export.
+  if (looksLikeFlowRecord(firstLine)) {
+    const fields = firstLine.split(/\s+/).length
+    throw new BillwatchError('E_HEADER', 'VPC Flow Log records without a header line, not in the default format', {
+      expected: options.format
+        ? `records of the ${options.format.length} fields --flow-format names`
+        : "the header line S3 writes, or the log format given with --flow-format '${version} ${account-id} …'",
+      file: path,
+      got: `${fields} fields`,
+      line: 1,
+    })
+  }
   return undefined
+}
+
+/** Space-separated tokens, a version number first, and a VPC resource id among them (eni-…, tgw-…, vpc-…). */
+function looksLikeFlowRecord(line: string): boolean {
+  const tokens = line.split(/\s+/)
+  return tokens.length >= 5 && /^\d{1,2}$/.test(tokens[0] ?? '') && !line.includes(',') && tokens.some((token) => /^(eni|tgw|tgw-attach|vpc|subnet)-[0-9a-z]+$/.test(token))
 }
 
 /** Without --flow-format, a CloudWatch Logs event must be a default-format record. */

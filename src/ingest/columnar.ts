@@ -37,7 +37,7 @@ export interface ScanPlan {
   /** Per row; the file's billing period is min(start) .. max(end). */
   billingStart: string
   billingEnd: string
-  /** FOCUS: the literal NULL and empty fields are null (the spec names no CSV spelling; the sample writes NULL). */
+  /** FOCUS: the literal null (any case) and empty fields are null (the spec names no CSV spelling; the sample writes NULL, the spec's own examples null). */
   nullStrings: boolean
   /** Which cost column `cost` holds, in the file's own column names. */
   costBasis: string
@@ -206,6 +206,9 @@ export function requireColumns(cols: Columns, required: Array<[string, readonly 
   }
 }
 
+/** How FOCUS CSVs spell null: empty, NULL (the FinOps sample data), null (the specification's examples). */
+const FOCUS_NULLS = ['', 'NULL', 'null', 'Null']
+
 export interface ColumnarScan {
   lineItems: number
   billingStart: null | string
@@ -313,7 +316,7 @@ function planScan(path: string, kind: FormatKind, container: Container, columns:
     ? `read_parquet(${quoteLiteral(readPath)})`
     : `read_csv(${quoteLiteral(readPath)}, header = true, all_varchar = true, quote = '"', escape = '"', delim = ',',
          types = {${Object.entries(typed).map(([k, v]) => `${quoteLiteral(k)}: '${v}'`).join(', ')}},
-         ${plan.nullStrings ? "nullstr = ['NULL', ''], " : ''}
+         ${plan.nullStrings ? `nullstr = [${FOCUS_NULLS.map(quoteLiteral).join(', ')}], ` : ''}
          compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', max_line_size = 10000000
          ${rejects ? `, store_rejects = true, rejects_table = '${rejects}', rejects_scan = '${rejects}_scan'` : ''})`
   const rowKind = `CASE WHEN ${plan.usageLine} THEN 'usage' WHEN ${plan.chargeLine} THEN 'charge' ELSE 'skip' END`

@@ -590,7 +590,8 @@ export class CaptureReader {
     const view = this.view
     const le = this.littleEndian
     this.timeSec = view.getUint32(at, le) + view.getUint32(at + 4, le) / this.pcapUnitsPerSecond
-    this.origlen = view.getUint32(at + 12, le)
+    // A frame was at least as long as what was captured of it, whatever a damaged header says (scan.c alike).
+    this.origlen = Math.max(view.getUint32(at + 12, le), caplen)
     this.caplen = caplen
     this.data = this.buffer
     this.offset = at + 16
@@ -672,7 +673,7 @@ export class CaptureReader {
     const low = this.view.getUint32(at + 16, le)
     this.timeSec = (high * 4_294_967_296 + low) / iface.unitsPerSecond + iface.offsetSeconds
     this.caplen = caplen
-    this.origlen = this.view.getUint32(at + 24, le)
+    this.origlen = Math.max(this.view.getUint32(at + 24, le), caplen)
     this.linkType = iface.linkType
     this.data = this.buffer
     this.offset = at + 28

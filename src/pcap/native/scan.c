@@ -392,6 +392,7 @@ static inline int read_record(const Scan *s, size_t at, size_t end, int pcapng, 
     r->caplen = little_endian ? le32(header + 8) : be32(header + 8);
     if (r->caplen > max_caplen || r->caplen > end - at - 16) return 0;
     r->origlen = little_endian ? le32(header + 12) : be32(header + 12);
+    if (r->origlen < r->caplen) r->origlen = r->caplen; /* a damaged header: the frame was at least what was captured (reader.ts alike) */
     r->frame = header + 16;
     r->link_type = pcap_link_type;
     r->size = 16 + (size_t)r->caplen;
@@ -406,6 +407,7 @@ static inline int read_record(const Scan *s, size_t at, size_t end, int pcapng, 
   r->caplen = little_endian ? le32(header + 20) : be32(header + 20);
   if (r->caplen > length - EPB_FRAMING_BYTES) return 0;
   r->origlen = little_endian ? le32(header + 24) : be32(header + 24);
+  if (r->origlen < r->caplen) r->origlen = r->caplen;
   r->frame = header + 28;
   r->link_type = (uint32_t)s->interfaces[interface_id * 3];
   r->size = length;
