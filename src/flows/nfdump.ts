@@ -39,11 +39,23 @@ function missingNfdump(path: string): BillwatchError {
   })
 }
 
+/** nfdump exits 0 after a short read of a cut-off file: its complaints on stderr are the only sign of the damage. */
+function damageIn(stderr: string): boolean {
+  return /short read|corrupt|inconsistent|error|unable to read/i.test(stderr)
+}
+
+/** nfdump's first complaint, without nfdump's own source file and line or the path it was given. */
+function unreadable(path: string, stderr: string): BillwatchError {
+  const complaint = (stderr.split('\n').find((line) => line.trim() !== '') ?? 'no reason given')
+    .split(path).join('the file').replace(/\s+in \S+\.c line \d+/g, '').replace(/^read\(\) error:\s*/, '').trim()
+  return new BillwatchError('E_FORMAT', `nfdump cannot read the file whole: it is cut short or damaged (${complaint})`, {expected: 'a whole nfcapd file', file: path})
+}
+
 /** The address in the most packets of the file: the exporter's busiest host, as `pcap --host auto`. */
 function busiestAddress(path: string): string {
   const result = spawnSync(NFDUMP, ['-r', path, '-s', 'ip/packets', '-n', '1', '-o', 'csv'], {encoding: 'utf8', env: ENV, maxBuffer: 1 << 20})
   if (result.error) throw missingNfdump(path)
-  if (result.status !== 0) throw new BillwatchError('E_FORMAT', `nfdump cannot read the file (${(result.stderr || '').split('\n')[0]})`, {expected: 'an nfcapd file', file: path})
+  if (result.status !== 0 || damageIn(result.stderr ?? '')) throw unreadable(path, result.stderr ?? '')
   const lines = result.stdout.split('\n')
   const header = (lines[0] ?? '').split(',')
   const at = header.indexOf('val')
@@ -112,7 +124,7 @@ export async function readNfcapd(path: string, options: NfdumpOptions = {}): Pro
     } else if (object) object.push(line)
   }
   const code = await exited
-  if (code !== 0) throw new BillwatchError('E_FORMAT', `nfdump cannot read the file (${stderr.split('\n')[0]})`, {expected: 'an nfcapd file', file: path})
+  if (code !== 0 || damageIn(stderr)) throw unreadable(path, stderr)
   const statements: string[] = []
   if (sampledRecords > 0) {
     const rates = announcedSampling(path)

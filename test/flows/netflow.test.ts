@@ -1,7 +1,9 @@
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
+import {BillwatchError} from '../../src/errors.js'
 import {analyseFlows} from '../../src/flows/report.js'
 import {ingestFiles} from '../../src/ingest/index.js'
 import {analyseCapture} from '../../src/pcap/analyse.js'
@@ -9,6 +11,7 @@ import {buildReport} from '../../src/pcap/report.js'
 import {Store} from '../../src/store/index.js'
 import {SAMPLES, tempDir} from '../helpers/cli.js'
 import {collectNetflow, type ExportVersion} from '../helpers/netflow.js'
+import {storeSnapshot} from '../helpers/store-snapshot.js'
 
 const tmp = tempDir('billwatch-netflow-')
 afterAll(() => tmp.cleanup())
@@ -70,6 +73,24 @@ describe('NetFlow v5, v9 and IPFIX: softflowd → nfcapd (loopback) → billwatc
       expect(ntp.egressBytes % (4 * 76)).toBe(0)
       expect(ntp.egressBytes / truth.byPort['udp/123']!).toBeGreaterThan(0.5)
       expect(ntp.egressBytes / truth.byPort['udp/123']!).toBeLessThan(1.5)
+    })
+  }, 120_000)
+
+  it('an nfcapd file cut short (nfdump reads what it can and exits 0) is refused as cut short, the store unchanged', async () => {
+    const [whole] = await collectNetflow(join(SAMPLES, 'captures', 'ntp-server.pcap'), join(tmp.dir, 'cut'), 9)
+    const bytes = readFileSync(whole!)
+    const cut = join(tmp.dir, 'cut', 'nfcapd.cut-short')
+    await storeOf('cut', async (store) => {
+      const before = await storeSnapshot(store)
+      for (const length of [Math.floor(bytes.length / 2), bytes.length - 7]) {
+        writeFileSync(cut, bytes.subarray(0, length))
+        const error = await ingestFiles(store, [cut]).then(() => undefined, (error: unknown) => error)
+        expect(error).toBeInstanceOf(BillwatchError)
+        expect((error as BillwatchError).message).toMatch(/cut short/)
+        expect((error as BillwatchError).message).not.toMatch(/\.c line \d/)
+        expect((error as BillwatchError).file).toBe(cut)
+        expect(await storeSnapshot(store)).toBe(before)
+      }
     })
   }, 120_000)
 })
