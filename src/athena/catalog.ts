@@ -89,10 +89,7 @@ function sizeOf(parameters: Record<string, string> | undefined): null | number {
 /** Months (YYYY-MM) a day range touches. */
 export function monthsOf(range: DayRange): string[] {
   const months: string[] = []
-  for (let day = `${range.start.slice(0, 7)}-01`; day < range.end; day = addDays(`${day.slice(0, 7)}-01`, 32)) {
-    const month = day.slice(0, 7)
-    if (!months.includes(month)) months.push(month)
-  }
+  for (let first = `${range.start.slice(0, 7)}-01`; first < range.end; first = `${addDays(first, 32).slice(0, 7)}-01`) months.push(first.slice(0, 7))
   return months
 }
 

@@ -9,16 +9,15 @@ import {formatBytes, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
 import {type AwsConnection, athenaClient, glueClient} from '../aws/clients.js'
 import {addDays, type DayRange, daysBetween, planRange, utcDay} from '../aws/window.js'
+
+export {athenaQuery, DEFAULT_MAX_SCAN_GB, parseTableName} from './plan.js'
 import {BillwatchError} from '../errors.js'
-import {buildPlan, Columns, dailyRollupSql, quoteIdent, quoteLiteral, ROLLUP_COLUMNS, stageRollup} from '../ingest/columnar.js'
-import {TRINO} from '../ingest/dialect.js'
+import {ROLLUP_COLUMNS, stageRollup} from '../ingest/columnar.js'
 import {commitStaged, createStaging, findSourceByHash, insertValues, type SourceMeta} from '../ingest/write.js'
 import type {Store} from '../store/index.js'
-import {type AthenaTable, describeTable, estimateScan, partitionPredicate, type ScanEstimate} from './catalog.js'
-import {runQuery, scanCostUsd} from './query.js'
+import {type AthenaTable, describeTable} from './catalog.js'
+import {checkDay, DEFAULT_MAX_SCAN_GB, parseTableName, queryRollup} from './plan.js'
 
-/** 10 GB: about 5 cents at $5 per TB; a month of CUR 2.0 for a few hundred accounts reads less. */
-export const DEFAULT_MAX_SCAN_GB = 10
 export const DEFAULT_ATHENA_DAYS = 90
 /**
  * AWS keeps restating a billing period's CUR/FOCUS rows until the month is closed, a few days into
@@ -66,44 +65,6 @@ export interface AthenaIngestResult {
 }
 
 const GB = 2 ** 30
-const DAY = /^\d{4}-\d{2}-\d{2}$/
-
-/** The table argument: TABLE or DATABASE.TABLE (a --database given too must agree). */
-export function parseTableName(table: string, database: string | undefined): {database: string; name: string} {
-  const parts = table.split('.')
-  const name = parts.at(-1) ?? ''
-  const db = parts.length === 2 ? parts[0] : database
-  const ident = /^[A-Za-z0-9_-]{1,255}$/
-  if (parts.length > 2 || !ident.test(name)) throw new BillwatchError('E_USAGE', '--athena: not a table name', {expected: 'TABLE or DATABASE.TABLE (letters, digits, _ and -)', field: '--athena', got: table})
-  if (db === undefined) throw new BillwatchError('E_USAGE', '--athena: which database?', {expected: 'DATABASE.TABLE or --database DB', field: '--database'})
-  if (!ident.test(db)) throw new BillwatchError('E_USAGE', '--database: not a database name', {field: '--database', got: db})
-  if (parts.length === 2 && database !== undefined && database !== db) throw new BillwatchError('E_USAGE', `--athena names database ${db}, --database ${database}`, {field: '--database'})
-  return {database: db, name}
-}
-
-function checkDay(day: string, flag: string): string {
-  if (!DAY.test(day) || utcDay(new Date(`${day}T00:00:00Z`)) !== day) throw new BillwatchError('E_USAGE', `${flag}: not a day`, {expected: 'YYYY-MM-DD', field: flag, got: day})
-  return day
-}
-
-/** The query for a table and day range, and the plan behind it (rendered from the local ingest's definition). */
-export function athenaQuery(table: AthenaTable, range: DayRange): {sql: string; costBasis: string} {
-  const names = [...table.columns, ...table.partitionKeys]
-  const cols = new Columns(names.map((c) => c.name), true, true, TRINO)
-  const where = `${table.database}.${table.name}`
-  const plan = buildPlan(table.kind === 'focus' ? 'focus' : 'cur2', cols, where, undefined)
-  const startColumn = cols.find(plan.start) as string
-  const startType = names.find((c) => c.name === startColumn)?.type ?? ''
-  // A timestamp column is compared bare, so Athena can skip Parquet row groups by their statistics.
-  const startRead = startType.startsWith('timestamp') ? quoteIdent(startColumn) : cols.timestamp(startColumn)
-  const filters = [
-    partitionPredicate(table.partitionKeys, range),
-    `${startRead} >= TIMESTAMP ${quoteLiteral(`${range.start} 00:00:00`)}`,
-    `${startRead} < TIMESTAMP ${quoteLiteral(`${range.end} 00:00:00`)}`,
-  ].filter((f) => f !== null).map((f) => `(${f})`)
-  const source = `(SELECT * FROM ${quoteIdent(table.database)}.${quoteIdent(table.name)} WHERE ${filters.join(' AND ')})`
-  return {costBasis: plan.costBasis, sql: dailyRollupSql(plan, {dialect: TRINO, source, start: cols.timestamp(plan.start)})}
-}
 
 /**
  * Reads what the store lacks from the table (plus the restatement window), after checking the
@@ -139,23 +100,7 @@ export async function ingestAthena(store: Store, options: AthenaIngestOptions): 
   }
   if (plan.fetch.start >= plan.fetch.end) return {...base, sql: '', status: 'up to date'}
 
-  const estimate: ScanEstimate = await estimateScan(glue, options, table, plan.fetch)
-  if (estimate.bytes === null) {
-    throw new BillwatchError('E_USAGE', `cannot estimate the scan: the Glue Data Catalog states no size for ${estimate.unsized} of ${Math.max(1, estimate.partitions)} partition(s) of ${database}.${name}`, {
-      field: '--max-scan-gb', suggestions: ['run the table\'s Glue crawler (it records each partition\'s sizeKey), then run billwatch again'],
-    })
-  }
-  if (estimate.bytes > maxScanGb * GB) {
-    throw new BillwatchError('E_USAGE', `the query would scan up to ${formatBytes(estimate.bytes)} (${estimate.partitions} partitions, about ${formatUsd(scanCostUsd(estimate.bytes))}), above --max-scan-gb ${maxScanGb}`, {
-      field: '--max-scan-gb', suggestions: [`narrow --since/--until, or raise --max-scan-gb to ${Math.ceil(estimate.bytes / GB)}`],
-    })
-  }
-  const {costBasis, sql} = athenaQuery(table, plan.fetch)
-  const result = await runQuery(athenaClient(options), options, sql, {
-    database, ...(options.output === undefined ? {} : {output: options.output}), ...(options.workgroup === undefined ? {} : {workgroup: options.workgroup}),
-    ...(options.signal === undefined ? {} : {signal: options.signal}), ...(options.pollMs === undefined ? {} : {pollMs: options.pollMs}),
-    ...(options.onPoll === undefined ? {} : {onPoll: options.onPoll}),
-  })
+  const {costBasis, estimate, result, sql} = await queryRollup(glue, athenaClient(options), options, table, plan.fetch, {...options, maxScanGb})
   const ran = {
     ...base, bytesScanned: result.bytesScanned, estimatedScanBytes: estimate.bytes, partitions: estimate.partitions, queryExecutionId: result.queryExecutionId,
     resultPages: result.pages, scanCostUsd: result.costUsd, sql, throttledRetries: result.retries,

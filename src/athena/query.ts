@@ -63,32 +63,26 @@ export async function runQuery(athena: AthenaClient, connection: AwsConnection, 
   const id = started.QueryExecutionId as string
   let retries = Math.max(0, (started.$metadata.attempts ?? 1) - 1)
   let wait = options.pollMs ?? 250
-  let stopped = false
-  const stop = () => {
-    stopped = true
-    void athena.send(new StopQueryExecutionCommand({QueryExecutionId: id})).catch(() => {})
-  }
-  options.signal?.addEventListener('abort', stop, {once: true})
-  try {
-    for (;;) {
-      if (stopped || options.signal?.aborted) throw interrupted(id)
-      const answer = await callAws('GetQueryExecution', connection, () => athena.send(new GetQueryExecutionCommand({QueryExecutionId: id})))
-      retries += Math.max(0, (answer.$metadata.attempts ?? 1) - 1)
-      const execution = answer.QueryExecution
-      const state = execution?.Status?.State ?? 'UNKNOWN'
-      options.onPoll?.(state)
-      const bytesScanned = execution?.Statistics?.DataScannedInBytes ?? 0
-      if (state === 'SUCCEEDED') {
-        const results = await readResults(athena, connection, id)
-        return {...results, bytesScanned, costUsd: scanCostUsd(bytesScanned), queryExecutionId: id, retries: retries + results.retries}
-      }
-      if (state === 'FAILED') throw queryFailed(execution?.Status?.StateChangeReason ?? 'no reason given', id, options, bytesScanned)
-      if (state === 'CANCELLED') throw stopped ? interrupted(id) : new BillwatchError('E_AWS', `Athena query ${id} was cancelled (by someone else)`)
-      await sleep(wait, options.signal)
-      wait = Math.min(MAX_POLL_MS, Math.round(wait * 1.5))
+  for (;;) {
+    if (options.signal?.aborted) {
+      // Stopped before saying so: a query left running would go on scanning, and billing, to its end.
+      await callAws('StopQueryExecution', connection, () => athena.send(new StopQueryExecutionCommand({QueryExecutionId: id}))).catch(() => {})
+      throw interrupted(id)
     }
-  } finally {
-    options.signal?.removeEventListener('abort', stop)
+    const answer = await callAws('GetQueryExecution', connection, () => athena.send(new GetQueryExecutionCommand({QueryExecutionId: id})))
+    retries += Math.max(0, (answer.$metadata.attempts ?? 1) - 1)
+    const execution = answer.QueryExecution
+    const state = execution?.Status?.State ?? 'UNKNOWN'
+    options.onPoll?.(state)
+    const bytesScanned = execution?.Statistics?.DataScannedInBytes ?? 0
+    if (state === 'SUCCEEDED') {
+      const results = await readResults(athena, connection, id)
+      return {...results, bytesScanned, costUsd: scanCostUsd(bytesScanned), queryExecutionId: id, retries: retries + results.retries}
+    }
+    if (state === 'FAILED') throw queryFailed(execution?.Status?.StateChangeReason ?? 'no reason given', id, options, bytesScanned)
+    if (state === 'CANCELLED') throw new BillwatchError('E_AWS', `Athena query ${id} was cancelled (by someone else)`)
+    await sleep(wait, options.signal)
+    wait = Math.min(MAX_POLL_MS, Math.round(wait * 1.5))
   }
 }
 
