@@ -3,6 +3,7 @@ import {resolve} from 'node:path'
 
 import {Args, Flags} from '@oclif/core'
 
+import {type AthenaIngestResult, DEFAULT_MAX_SCAN_GB, ingestAthena, renderAthenaIngest} from '../src/athena/index.js'
 import {ingestLive, type LiveIngestResult, renderLiveIngest} from '../src/aws/index.js'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {formatBytes, formatCount} from '../src/cli/format.js'
@@ -12,7 +13,7 @@ import {checkInputFile} from '../src/util/files.js'
 import {FORMAT_KINDS, type FormatKind, type IngestResult, ingestFiles} from '../src/ingest/index.js'
 
 /** What `billwatch ingest --json` prints: its JSON Schema is schemas/ingest.json. */
-export type IngestCommandResult = IngestResult | LiveIngestResult
+export type IngestCommandResult = AthenaIngestResult | IngestResult | LiveIngestResult
 
 export default class Ingest extends BaseCommand<typeof Ingest> {
   static override summary = 'Load usage and billing exports into the store (format detected from content).'
@@ -38,6 +39,8 @@ Flow records are detected the same way and go to their own tables (see billwatch
     '<%= config.bin %> <%= command.id %> /var/cache/nfdump/nfcapd.201403300000 --host 198.51.100.7',
     '<%= config.bin %> <%= command.id %> --cost-explorer --days 90 --profile billing',
     '<%= config.bin %> <%= command.id %> --cloudwatch --region us-east-1 --instances i-0a1b2c3d',
+    '<%= config.bin %> <%= command.id %> --athena athenacurcfn_myreport.myreport --region us-east-1',
+    '<%= config.bin %> <%= command.id %> --athena cur2 --database cid_data_export --workgroup billing --output s3://my-athena-results/billwatch/ --since 2024-01-01 --max-scan-gb 20',
   ]
 
   static override strict = false
@@ -64,12 +67,51 @@ Flow records are detected the same way and go to their own tables (see billwatch
     granularity: Flags.string({dependsOn: ['cost-explorer'], description: 'Cost Explorer granularity (summed to days)', options: ['DAILY', 'HOURLY']}),
     instances: Flags.string({dependsOn: ['cloudwatch'], description: 'with --cloudwatch: EC2 instance ids', helpValue: 'ID', multiple: true}),
     profile: Flags.string({description: 'AWS shared-config profile', helpValue: 'NAME'}),
-    region: Flags.string({description: 'AWS region (CloudWatch; Cost Explorer answers from us-east-1)', helpValue: 'R'}),
+    region: Flags.string({description: 'AWS region (CloudWatch, Athena; Cost Explorer answers from us-east-1)', helpValue: 'R'}),
+    // Amazon Athena (src/athena): the same daily roll-up, run where the export's table lives.
+    athena: Flags.string({description: 'read the daily roll-up of a CUR 1.0 (Athena integration), CUR 2.0 or FOCUS table through Amazon Athena', exclusive: ['cost-explorer', 'cloudwatch'], helpValue: '[DB.]TABLE'}),
+    database: Flags.string({dependsOn: ['athena'], description: 'with --athena: the Glue database of the table', helpValue: 'DB'}),
+    'max-scan-gb': Flags.string({dependsOn: ['athena'], description: `with --athena: refuse when the partitions to read hold more than this (Athena bills $5 per TB scanned) [default: ${DEFAULT_MAX_SCAN_GB}]`, helpValue: 'N'}),
+    output: Flags.string({dependsOn: ['athena'], description: "with --athena: where Athena writes the query's result (default: the workgroup's result location)", helpValue: 's3://BUCKET/PREFIX/'}),
+    since: Flags.string({dependsOn: ['athena'], description: 'with --athena: first day to hold (default: 90 days before --until)', helpValue: 'YYYY-MM-DD'}),
+    until: Flags.string({dependsOn: ['athena'], description: 'with --athena: the day after the last to hold (default: today)', helpValue: 'YYYY-MM-DD'}),
+    workgroup: Flags.string({dependsOn: ['athena'], description: 'with --athena: the Athena workgroup (default: primary)', helpValue: 'WG'}),
   }
 
   async run(): Promise<IngestCommandResult> {
     const files = this.positionals
     const f = this.flags
+    if (f.athena !== undefined) {
+      if (files.length > 0) this.usage('give export files or --athena TABLE, not both')
+      const maxScanGb = f['max-scan-gb'] === undefined ? undefined : Number(f['max-scan-gb'])
+      if (maxScanGb !== undefined && !(maxScanGb > 0)) this.usage('--max-scan-gb: a number of GB above 0', '--max-scan-gb')
+      // Ctrl-C stops the query in Athena (it would otherwise run on, and bill, to its end).
+      const controller = new AbortController()
+      const onInterrupt = () => controller.abort()
+      process.once('SIGINT', onInterrupt)
+      const bar = this.progress('waiting for the Athena query (polls)')
+      let polls = 0
+      try {
+        const result = await this.withStore((store) => ingestAthena(store, {
+          table: f.athena as string,
+          ...(f.database === undefined ? {} : {database: f.database}),
+          ...(f.workgroup === undefined ? {} : {workgroup: f.workgroup}),
+          ...(f.output === undefined ? {} : {output: f.output}),
+          ...(f.since === undefined ? {} : {since: f.since}),
+          ...(f.until === undefined ? {} : {until: f.until}),
+          ...(maxScanGb === undefined ? {} : {maxScanGb}),
+          ...(f.profile === undefined ? {} : {profile: f.profile}),
+          ...(f.region === undefined ? {} : {region: f.region}),
+          onPoll: () => bar.update(++polls),
+          signal: controller.signal,
+        }))
+        bar.done()
+        this.print(() => renderAthenaIngest(result))
+        return result
+      } finally {
+        process.removeListener('SIGINT', onInterrupt)
+      }
+    }
     if (f['cost-explorer'] || f.cloudwatch) {
       if (files.length > 0) this.usage('give export files or --cost-explorer/--cloudwatch, not both')
       const days = f.days === undefined ? {} : {days: f.days}

@@ -11,7 +11,9 @@ export default class Schedule extends BaseCommand<typeof Schedule> {
   static override summary = 'Write a deployable AWS Lambda that warns the day a new egress step appears.'
   static override description = `Writes a SAM template (template.json) and the bundled function (billwatch-watch.zip) into --out, and prints the one command that deploys them. The function runs daily (default ${DEFAULT_SCHEDULE}, UTC), reads the last 60 days from Cost Explorer (about $0.01-0.02 a run), runs the same step detection as "billwatch anomalies", and publishes one SNS alert per new step. No state is kept: a step is new when the previous day's window did not already show it.
 
-The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing its own log group, and with --instances/--all-instances cloudwatch:GetMetricData (plus cloudwatch:ListMetrics for --all-instances, to find the instances). Without --topic-arn the template creates a topic; pass AlertEmail=ADDRESS to sam deploy to subscribe to it.`
+The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing its own log group, and with --instances/--all-instances cloudwatch:GetMetricData (plus cloudwatch:ListMetrics for --all-instances, to find the instances). Without --topic-arn the template creates a topic; pass AlertEmail=ADDRESS to sam deploy to subscribe to it.
+
+With --athena the function reads an organisation's CUR 1.0 (Athena integration), CUR 2.0 or FOCUS table through Amazon Athena instead of Cost Explorer (the same daily roll-up as "billwatch ingest --athena"; a run refuses to scan more than --max-scan-gb). Its role then grants, and only on the named resources: athena:StartQueryExecution/GetQueryExecution/GetQueryResults/StopQueryExecution on the workgroup, glue:GetTable/GetPartitions on the table (and its database and catalogue), s3:GetObject and a prefix-bound s3:ListBucket under --table-location, and s3:GetObject/PutObject/AbortMultipartUpload under --output.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --out deploy/',
@@ -19,9 +21,16 @@ The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing i
     "<%= config.bin %> <%= command.id %> --out deploy/ --cron '23 6 * * *' --instances i-0a1b2c3d",
     '<%= config.bin %> <%= command.id %> --out deploy/ --all-instances --json',
     '<%= config.bin %> <%= command.id %> --out deploy/ --instances i-0a1b2c3d --with-cloudtrail',
+    '<%= config.bin %> <%= command.id %> --out deploy/ --athena cid_data_export.cur2 --workgroup billing --output s3://my-athena-results/billwatch/ --table-location s3://my-cur-bucket/cur2/data/',
   ]
 
   static override flags = {
+    athena: Flags.string({description: 'watch an organisation through Athena: the daily roll-up of this CUR 1.0/2.0 or FOCUS table instead of Cost Explorer', helpValue: '[DB.]TABLE'}),
+    database: Flags.string({dependsOn: ['athena'], description: 'with --athena: the Glue database of the table', helpValue: 'DB'}),
+    'max-scan-gb': Flags.string({dependsOn: ['athena'], description: 'with --athena: the run refuses a query whose partitions hold more than this [default: 10]', helpValue: 'N'}),
+    output: Flags.string({dependsOn: ['athena'], description: 'with --athena: where Athena writes results; the role may write only under it', helpValue: 's3://BUCKET/PREFIX/'}),
+    'table-location': Flags.string({dependsOn: ['athena'], description: "with --athena: the table's S3 LOCATION; the role may read only under it", helpValue: 's3://BUCKET/PREFIX/'}),
+    workgroup: Flags.string({dependsOn: ['athena'], description: 'with --athena: the Athena workgroup the role may query in [default: primary]', helpValue: 'WG'}),
     'allow-frequent': Flags.boolean({description: 'accept a schedule that runs more than once a day (each run costs $0.01-0.02 of Cost Explorer requests)'}),
     'all-instances': Flags.boolean({description: 'also watch NetworkOut of every EC2 instance in the region (adds cloudwatch:ListMetrics)', exclusive: ['instances']}),
     cron: Flags.string({description: `when to run: EventBridge cron(...) or rate(...), or a 5-field Unix cron, UTC [default: ${DEFAULT_SCHEDULE}]`, helpValue: 'EXPR'}),
@@ -34,6 +43,11 @@ The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing i
 
   async run(): Promise<ScheduleCommandResult> {
     const {flags} = this
+    if (flags.athena !== undefined && (flags.output === undefined || flags['table-location'] === undefined)) {
+      this.usage('--athena needs --output (the result prefix) and --table-location (the table\'s S3 location): the role is granted exactly those', flags.output === undefined ? '--output' : '--table-location')
+    }
+    const maxScanGb = flags['max-scan-gb'] === undefined ? undefined : Number(flags['max-scan-gb'])
+    if (maxScanGb !== undefined && !(Number.isInteger(maxScanGb) && maxScanGb > 0)) this.usage('--max-scan-gb: a whole number of GB above 0', '--max-scan-gb')
     const bar = this.progress('bundling the Lambda handler')
     const result = await writeSchedule(flags.out, {
       allInstances: flags['all-instances'],
@@ -43,6 +57,12 @@ The role grants only ce:GetCostAndUsage, sns:Publish on the one topic, writing i
       ...(flags.cron === undefined ? {} : {cron: flags.cron}),
       ...(flags.instances === undefined ? {} : {instances: flags.instances.flatMap((s) => s.split(','))}),
       ...(flags['topic-arn'] === undefined ? {} : {topicArn: flags['topic-arn']}),
+      ...(flags.athena === undefined ? {} : {athena: {
+        output: flags.output as string, table: flags.athena, tableLocation: flags['table-location'] as string,
+        ...(flags.database === undefined ? {} : {database: flags.database}),
+        ...(flags.workgroup === undefined ? {} : {workgroup: flags.workgroup}),
+        ...(maxScanGb === undefined ? {} : {maxScanGb}),
+      }}),
     })
     bar.done()
     for (const warning of result.warnings) this.note(`warning: ${warning}`)

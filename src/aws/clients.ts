@@ -3,8 +3,10 @@
  * Credentials and region come from the SDK's standard chain (env, shared profile, SSO, instance or
  * Lambda role); `profile`, `region` and `endpoint` only override it.
  */
+import {AthenaClient} from '@aws-sdk/client-athena'
 import {CloudWatchClient} from '@aws-sdk/client-cloudwatch'
 import {CostExplorerClient} from '@aws-sdk/client-cost-explorer'
+import {GlueClient} from '@aws-sdk/client-glue'
 import {SNSClient} from '@aws-sdk/client-sns'
 
 import {BillwatchError} from '../errors.js'
@@ -40,6 +42,14 @@ export function costExplorerClient(connection: AwsConnection = {}): CostExplorer
   return new CostExplorerClient(clientConfig(connection, connection.region ?? 'us-east-1'))
 }
 
+export function athenaClient(connection: AwsConnection = {}): AthenaClient {
+  return new AthenaClient(clientConfig(connection, connection.region))
+}
+
+export function glueClient(connection: AwsConnection = {}): GlueClient {
+  return new GlueClient(clientConfig(connection, connection.region))
+}
+
 export function cloudWatchClient(connection: AwsConnection = {}): CloudWatchClient {
   return new CloudWatchClient(clientConfig(connection, connection.region))
 }
@@ -71,6 +81,12 @@ export function snsClient(connection: AwsConnection = {}): SNSClient {
 
 /** The IAM action each API call needs, named in access-denied messages. */
 export const PERMISSIONS = {
+  GetPartitions: 'glue:GetPartitions',
+  GetQueryExecution: 'athena:GetQueryExecution',
+  GetQueryResults: 'athena:GetQueryResults',
+  GetTable: 'glue:GetTable',
+  StartQueryExecution: 'athena:StartQueryExecution',
+  StopQueryExecution: 'athena:StopQueryExecution',
   GetCostAndUsage: 'ce:GetCostAndUsage',
   GetMetricData: 'cloudwatch:GetMetricData',
   GetResourceConfigHistory: 'config:GetResourceConfigHistory',

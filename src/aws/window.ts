@@ -48,14 +48,22 @@ export interface WindowPlan {
  */
 export function planWindow(options: {today: string; days: number; covered: DayRange[]; restateDays: number}): WindowPlan {
   const {covered, days, restateDays, today} = options
-  const wanted = {end: today, start: addDays(today, -days)}
+  return planRange({covered, restateFrom: addDays(today, -restateDays), wanted: {end: today, start: addDays(today, -days)}})
+}
+
+/**
+ * The same plan for any wanted range: from the first day no earlier fetch covered, or from
+ * `restateFrom` (the first day the source may still restate) when that comes first, to the end.
+ */
+export function planRange(options: {wanted: DayRange; covered: DayRange[]; restateFrom: string}): WindowPlan {
+  const {covered, restateFrom, wanted} = options
   const isCovered = (day: string) => covered.some((r) => r.start <= day && day < r.end)
   let firstMissing = wanted.start
   while (firstMissing < wanted.end && isCovered(firstMissing)) firstMissing = addDays(firstMissing, 1)
-  const restateFrom = addDays(today, -restateDays)
-  const start = firstMissing < restateFrom ? firstMissing : restateFrom < wanted.start ? wanted.start : restateFrom
-  const fetch = {end: today, start}
+  const restateStart = restateFrom < wanted.start ? wanted.start : restateFrom > wanted.end ? wanted.end : restateFrom
+  const start = firstMissing < restateStart ? firstMissing : restateStart
+  const fetch = {end: wanted.end, start}
   let restated = 0
-  for (let day = start; day < today; day = addDays(day, 1)) if (isCovered(day)) restated++
+  for (let day = start; day < wanted.end; day = addDays(day, 1)) if (isCovered(day)) restated++
   return {fetch, restated, wanted}
 }

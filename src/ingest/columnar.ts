@@ -3,6 +3,7 @@ import type {Store} from '../store/index.js'
 import {readCsv} from './csv-text.js'
 import {dbrPlan} from './dbr.js'
 import {focusPlan} from './focus.js'
+import {DUCKDB, type SqlDialect} from './dialect.js'
 import type {Container, FormatKind} from './sniff.js'
 import {EXPECTED_AMOUNT, EXPECTED_COST, expectedDay, parsePlainNumber, usageProblemSql} from './validate.js'
 import {STAGED_CHARGES, STAGING_TABLE} from './write.js'
@@ -55,6 +56,8 @@ export class Columns {
     private readonly parquet: boolean,
     /** FOCUS after a Glue crawler is all lower case; match names without case where the format allows it. */
     private readonly anyCase = false,
+    /** The engine the expressions are written for: the local store, or Athena over the same columns. */
+    readonly dialect: SqlDialect = DUCKDB,
   ) {
     for (const name of names) if (!this.byLower.has(name.toLowerCase())) this.byLower.set(name.toLowerCase(), name)
   }
@@ -76,7 +79,7 @@ export class Columns {
   /** A text column (NULL when absent). */
   text(...names: string[]): string {
     const name = this.find(...names)
-    return name === undefined ? 'NULL::VARCHAR' : `${quoteIdent(name)}::VARCHAR`
+    return name === undefined ? 'CAST(NULL AS VARCHAR)' : `CAST(${quoteIdent(name)} AS VARCHAR)`
   }
 
   number(...names: string[]): string {
@@ -89,7 +92,7 @@ export class Columns {
 
   private typedRead(type: string, names: string[]): string {
     const name = this.find(...names)
-    if (name === undefined) return `NULL::${type}`
+    if (name === undefined) return `CAST(NULL AS ${type})`
     if (this.parquet) return `TRY_CAST(${quoteIdent(name)} AS ${type})`
     this.typed[name] = type
     return quoteIdent(name)
@@ -178,7 +181,7 @@ export function curPlan(cols: Columns): ScanPlan {
     service: cols.text(...CUR_NAMES.service),
     start: n('start') ?? CUR_NAMES.start[0],
     unit: cols.text(...CUR_NAMES.unit),
-    usageBase: 'NULL::VARCHAR',
+    usageBase: 'CAST(NULL AS VARCHAR)',
     usageLine,
     usageType: cols.text(...CUR_NAMES.usageType),
   }
@@ -198,6 +201,18 @@ const PLANS: Partial<Record<FormatKind, {anyCase?: boolean; build: PlanBuilder}>
   cur2: {build: (cols, path, line) => (requireColumns(cols, REQUIRED.cur2, 'cur2', path, line), curPlan(cols))},
   dbr: {build: dbrPlan},
   focus: {anyCase: true, build: focusPlan},
+}
+
+/** The plan of a columnar kind over `cols` (checked for the columns it needs). */
+export function buildPlan(kind: FormatKind, cols: Columns, path: string, line: number | undefined): ScanPlan {
+  const entry = PLANS[kind]
+  if (!entry) throw new BillwatchError('E_FORMAT', `${kind} is not a columnar export`, {file: path})
+  return entry.build(cols, path, line)
+}
+
+/** Whether a kind's columns are matched without case (FOCUS after a Glue crawler). */
+export function matchesAnyCase(kind: FormatKind): boolean {
+  return PLANS[kind]?.anyCase === true
 }
 
 export function requireColumns(cols: Columns, required: Array<[string, readonly string[]]>, kind: string, path: string, line: number | undefined): void {
@@ -253,6 +268,14 @@ export async function stageColumnar(store: Store, path: string, kind: FormatKind
 
 async function scanColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string): Promise<ColumnarScan> {
   const {costBasis, scanTable} = await rollUp(store, path, kind, container, columns, readPath)
+  return {costBasis, ...(await stageRollup(store, scanTable, path))}
+}
+
+/**
+ * Moves one roll-up (a table of ROLLUP_COLUMNS) into the staging tables and drops it: usage rows to
+ * staged_usage, the other charges to staged_charges. Refuses a roll-up with a rule break or no line items.
+ */
+export async function stageRollup(store: Store, scanTable: string, path: string): Promise<Omit<ColumnarScan, 'costBasis'>> {
   const totals = await store.one<{line_items: number; problems: number; billing_start: null | string; billing_end: null | string}>(
     `SELECT coalesce(sum(line_items), 0)::BIGINT AS line_items, coalesce(sum(problems), 0)::BIGINT AS problems,
             strftime(min(billing_start), '%Y-%m-%d') AS billing_start, strftime(max(billing_end), '%Y-%m-%d') AS billing_end
@@ -271,7 +294,7 @@ async function scanColumnar(store: Store, path: string, kind: FormatKind, contai
     FROM ${scanTable} WHERE row_kind = 'charge'`)
   await store.run(`DROP TABLE ${scanTable}`)
   if (!totals || totals.line_items === 0) throw new BillwatchError('E_EMPTY', 'no line items after the header', {file: path})
-  return {billingEnd: totals.billing_end, billingStart: totals.billing_start, costBasis, lineItems: totals.line_items}
+  return {billingEnd: totals.billing_end, billingStart: totals.billing_start, lineItems: totals.line_items}
 }
 
 /**
@@ -306,10 +329,8 @@ async function throwFirstReject(store: Store, path: string, rejects: string, typ
  * null spellings, and (with `rejects`) bad rows collected into that reject table instead of failing.
  */
 function planScan(path: string, kind: FormatKind, container: Container, columns: string[], readPath: string, rejects?: string) {
-  const entry = PLANS[kind]
-  if (!entry) throw new BillwatchError('E_FORMAT', `${kind} is not a columnar export`, {file: path})
-  const cols = new Columns(columns, container === 'parquet', entry.anyCase)
-  const plan = entry.build(cols, path, container === 'parquet' ? undefined : 1)
+  const cols = new Columns(columns, container === 'parquet', matchesAnyCase(kind))
+  const plan = buildPlan(kind, cols, path, container === 'parquet' ? undefined : 1)
   const start = cols.timestamp(plan.start)
   const typed = cols.typed
   const source = container === 'parquet'
@@ -319,8 +340,7 @@ function planScan(path: string, kind: FormatKind, container: Container, columns:
          ${plan.nullStrings ? `nullstr = [${FOCUS_NULLS.map(quoteLiteral).join(', ')}], ` : ''}
          compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', max_line_size = 10000000
          ${rejects ? `, store_rejects = true, rejects_table = '${rejects}', rejects_scan = '${rejects}_scan'` : ''})`
-  const rowKind = `CASE WHEN ${plan.usageLine} THEN 'usage' WHEN ${plan.chargeLine} THEN 'charge' ELSE 'skip' END`
-  return {plan, rowKind, source, start, typed}
+  return {plan, rowKind: rowKindSql(plan), source, start, typed}
 }
 
 /**
@@ -331,38 +351,60 @@ function planScan(path: string, kind: FormatKind, container: Container, columns:
 async function rollUp(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string, collectRejects = false): Promise<{costBasis: string; rejects: string; scanTable: string; typed: Record<string, string>}> {
   const id = ++scanCounter
   const rejects = `bw_rejects_${id}`
-  const {plan, rowKind, source, start, typed} = planScan(path, kind, container, columns, readPath, collectRejects ? rejects : undefined)
+  const {plan, source, start, typed} = planScan(path, kind, container, columns, readPath, collectRejects ? rejects : undefined)
   const scanTable = `bw_scan_${id}`
   try {
-    // Grouping keys are only what identifies a daily usage line; unit, currency and region follow
-    // from them (any_value), and a charge line is keyed by its category alone. Fewer VARCHAR keys
-    // halve the hash aggregate over a multi-GB month.
-    const usageOnly = (expression: string) => `CASE WHEN bw_row_kind = 'usage' THEN ${expression} END`
-    await store.run(`CREATE OR REPLACE TEMP TABLE ${scanTable} AS
-      WITH ${derivedSteps(plan.derived ?? [], source)}
-           lines AS (SELECT *, ${rowKind} AS bw_row_kind FROM bw_derived_${(plan.derived ?? []).length})
-      SELECT CAST(${start} AS DATE) AS day, bw_row_kind AS row_kind,
-             ${plan.account} AS account, ${plan.service} AS service, ${plan.provider} AS provider,
-             ${usageOnly(plan.usageType)} AS usage_type, ${usageOnly(plan.operation)} AS operation,
-             ${usageOnly(plan.resourceId)} AS resource_id, ${usageOnly(plan.usageBase)} AS usage_base,
-             CASE WHEN bw_row_kind = 'charge' THEN coalesce(${plan.category}, 'Other') END AS category,
-             any_value(${plan.region}) AS region,
-             sum(${plan.amount}) FILTER (WHERE bw_row_kind = 'usage') AS amount,
-             any_value(${plan.unit}) FILTER (WHERE bw_row_kind = 'usage') AS unit,
-             sum(${plan.cost}) FILTER (WHERE bw_row_kind <> 'skip') AS cost,
-             sum(${plan.listCost}) FILTER (WHERE bw_row_kind <> 'skip') AS list_cost,
-             any_value(${plan.currency}) AS currency,
-             count(*) FILTER (WHERE bw_row_kind = 'usage') AS usage_lines,
-             count(*) AS line_items,
-             count(*) FILTER (WHERE ${ruleBreak(plan, start)} IS NOT NULL) AS problems,
-             min(${plan.billingStart}) AS billing_start,
-             max(${plan.billingEnd}) AS billing_end
-      FROM lines
-      GROUP BY ALL`)
+    await store.run(`CREATE OR REPLACE TEMP TABLE ${scanTable} AS ${dailyRollupSql(plan, {source, start})}`)
   } catch (error) {
     throw duckdbError(path, error)
   }
   return {costBasis: plan.costBasis, rejects, scanTable, typed}
+}
+
+function rowKindSql(plan: ScanPlan): string {
+  return `CASE WHEN ${plan.usageLine} THEN 'usage' WHEN ${plan.chargeLine} THEN 'charge' ELSE 'skip' END`
+}
+
+/** The columns of a roll-up, in order: the grouping keys first (GROUP BY 1 … ROLLUP_KEYS). */
+export const ROLLUP_COLUMNS = [
+  'day', 'row_kind', 'account', 'service', 'provider', 'usage_type', 'operation', 'resource_id', 'usage_base', 'category',
+  'region', 'amount', 'unit', 'cost', 'list_cost', 'currency', 'usage_lines', 'line_items', 'problems', 'billing_start', 'billing_end',
+] as const
+const ROLLUP_KEYS = 10
+
+/**
+ * THE daily aggregation: one row per daily usage key (and per day and category of the other
+ * charges) over `source`, in the plan's dialect. The local scan runs it over the file in DuckDB;
+ * `ingest --athena` runs the same query, rendered for Trino, over the table where it lives.
+ */
+export function dailyRollupSql(plan: ScanPlan, options: {source: string; start: string; dialect?: SqlDialect}): string {
+  const dialect = options.dialect ?? DUCKDB
+  const {start} = options
+  const rowKind = rowKindSql(plan)
+  // Grouping keys are only what identifies a daily usage line; unit, currency and region follow
+  // from them (anyValue), and a charge line is keyed by its category alone. Fewer VARCHAR keys
+  // halve the hash aggregate over a multi-GB month.
+  const usageOnly = (expression: string) => `CASE WHEN bw_row_kind = 'usage' THEN ${expression} END`
+  return `WITH ${derivedSteps(plan.derived ?? [], options.source)}
+       lines AS (SELECT *, ${rowKind} AS bw_row_kind FROM bw_derived_${(plan.derived ?? []).length})
+  SELECT CAST(${start} AS DATE) AS day, bw_row_kind AS row_kind,
+         ${plan.account} AS account, ${plan.service} AS service, ${plan.provider} AS provider,
+         ${usageOnly(plan.usageType)} AS usage_type, ${usageOnly(plan.operation)} AS operation,
+         ${usageOnly(plan.resourceId)} AS resource_id, ${usageOnly(plan.usageBase)} AS usage_base,
+         CASE WHEN bw_row_kind = 'charge' THEN coalesce(${plan.category}, 'Other') END AS category,
+         ${dialect.anyValue(plan.region)} AS region,
+         sum(${plan.amount}) FILTER (WHERE bw_row_kind = 'usage') AS amount,
+         ${dialect.anyValue(plan.unit)} FILTER (WHERE bw_row_kind = 'usage') AS unit,
+         sum(${plan.cost}) FILTER (WHERE bw_row_kind <> 'skip') AS cost,
+         sum(${plan.listCost}) FILTER (WHERE bw_row_kind <> 'skip') AS list_cost,
+         ${dialect.anyValue(plan.currency)} AS currency,
+         count(*) FILTER (WHERE bw_row_kind = 'usage') AS usage_lines,
+         count(*) AS line_items,
+         count(*) FILTER (WHERE ${ruleBreak(plan, start, dialect)} IS NOT NULL) AS problems,
+         min(${plan.billingStart}) AS billing_start,
+         max(${plan.billingEnd}) AS billing_end
+  FROM lines
+  GROUP BY ${Array.from({length: ROLLUP_KEYS}, (_, i) => i + 1).join(', ')}`
 }
 
 /** CTEs bw_derived_0 (the file) … bw_derived_n, each adding one derived column to the one before. */
@@ -376,9 +418,9 @@ function derivedSteps(derived: Array<[string, string]>, source: string): string 
  * The usage rule (validate.ts) over one line of a plan: the field that breaks it, else NULL. Amounts
  * and costs count only on usage lines (a credit is negative by right); every line's days count.
  */
-function ruleBreak(plan: ScanPlan, start: string): string {
-  const usage = usageProblemSql({amount: plan.amount, cost: plan.cost, day: start, valuesOnlyWhen: "bw_row_kind = 'usage'"})
-  const billing = usageProblemSql({day: `coalesce(${plan.billingStart}, ${start})`, extraDays: [`coalesce(${plan.billingEnd}, ${start})`]})
+function ruleBreak(plan: ScanPlan, start: string, dialect: SqlDialect = DUCKDB): string {
+  const usage = usageProblemSql({amount: plan.amount, cost: plan.cost, day: start, valuesOnlyWhen: "bw_row_kind = 'usage'"}, undefined, dialect)
+  const billing = usageProblemSql({day: `coalesce(${plan.billingStart}, ${start})`, extraDays: [`coalesce(${plan.billingEnd}, ${start})`]}, undefined, dialect)
   return `coalesce(${usage}, CASE WHEN ${billing} IS NOT NULL THEN 'billing' END)`
 }
 

@@ -63,10 +63,11 @@ export function focusPlan(cols: Columns, path: string, line: number | undefined)
   // The first named column the row fills, for a condition written 'A|B'.
   const either = (key: string) => {
     const present = key.split('|').filter((name) => cols.has(name))
-    if (present.length === 0) return 'NULL::VARCHAR'
+    if (present.length === 0) return 'CAST(NULL AS VARCHAR)'
     return present.length === 1 ? text(present[0] as string) : `coalesce(${present.map((name) => text(name)).join(', ')})`
   }
-  const matches = (key: string, pattern: string) => `coalesce(regexp_matches(${either(key)}, ${quoteLiteral(pattern)}), false)`
+  const regex = cols.dialect.regexMatches
+  const matches = (key: string, pattern: string) => `coalesce(${regex(either(key), quoteLiteral(pattern))}, false)`
   const ruleSql = (rule: EgressRule) => {
     const all = Object.entries(rule.all).map(([key, pattern]) => matches(key, pattern))
     const none = Object.entries(rule.none ?? {}).map(([key, pattern]) => `NOT ${matches(key, pattern)}`)
@@ -75,11 +76,11 @@ export function focusPlan(cols: Columns, path: string, line: number | undefined)
 
   // ProviderName is mandatory; a file without it is told apart by its provider's own columns.
   const providerName = cols.has(...NAMES.provider) ? text(...NAMES.provider) : quoteLiteral(providerOfExtensions(cols) ?? '')
-  const providerIndex = `CASE ${PROVIDERS.map((p, i) => `WHEN coalesce(regexp_matches(coalesce(${providerName}, ''), ${quoteLiteral(p.names)}), false) THEN ${i}`).join(' ')} ELSE ${PROVIDERS.length - 1} END`
+  const providerIndex = `CASE ${PROVIDERS.map((p, i) => `WHEN coalesce(${regex(`coalesce(${providerName}, '')`, quoteLiteral(p.names))}, false) THEN ${i}`).join(' ')} ELSE ${PROVIDERS.length - 1} END`
   const perProvider = (value: (p: ProviderRules) => string) => `CASE bw_provider_index ${PROVIDERS.map((p, i) => `WHEN ${i} THEN ${value(p)}`).join(' ')} END`
   const bytesPerUnit = (unit: string) => perProvider((p) => {
     const entries = Object.entries(p.bytesPerUnit)
-    return entries.length === 0 ? 'NULL' : `CASE lower(${unit}) ${entries.map(([name, bytes]) => `WHEN ${quoteLiteral(name.toLowerCase())} THEN ${bytes}::DOUBLE`).join(' ')} END`
+    return entries.length === 0 ? 'NULL' : `CASE lower(${unit}) ${entries.map(([name, bytes]) => `WHEN ${quoteLiteral(name.toLowerCase())} THEN CAST(${bytes} AS DOUBLE)`).join(' ')} END`
   })
   const consumed = cols.number(...NAMES.consumedQuantity)
   const priced = cols.number(...NAMES.pricingQuantity)
@@ -112,7 +113,7 @@ export function focusPlan(cols: Columns, path: string, line: number | undefined)
     amount: `CASE WHEN bw_egress THEN bw_bytes ELSE ${consumed} END`,
     billingEnd: cols.timestamp(...NAMES.billingEnd),
     billingStart: cols.timestamp(...NAMES.billingStart),
-    category: `CASE WHEN ${correction} THEN 'Correction' WHEN ${category} = '' THEN NULL ELSE upper(${category}[1]) || ${category}[2:] END`,
+    category: `CASE WHEN ${correction} THEN 'Correction' WHEN ${category} = '' THEN NULL ELSE upper(substr(${category}, 1, 1)) || substr(${category}, 2) END`,
     chargeLine: 'true',
     cost,
     costBasis: `effective cost: ${costName}${cols.has(...NAMES.effective) && cols.has(...NAMES.billed) ? ` (${cols.find(...NAMES.billed)} where it is NULL)` : ''}; list cost: ${cols.find(...NAMES.list) ?? 'none in the file'}`,

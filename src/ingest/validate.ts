@@ -6,6 +6,7 @@
  * the two agree).
  */
 import {BillwatchError, type ErrorLocation} from '../errors.js'
+import {DUCKDB, type SqlDialect} from './dialect.js'
 
 /** AWS began billing in 2006; nothing in a bill can be older. */
 export const FIRST_USAGE_YEAR = 2006
@@ -52,14 +53,14 @@ export function usageProblem(row: {day: string; amount: null | number; cost: nul
  * `day` may be a DATE or TIMESTAMP expression; the `extraDays` (billing period bounds) follow the
  * day rule too.
  */
-export function usageProblemSql(columns: {day: string; amount?: string; cost?: string; extraDays?: string[]; valuesOnlyWhen?: string}, now = new Date()): string {
+export function usageProblemSql(columns: {day: string; amount?: string; cost?: string; extraDays?: string[]; valuesOnlyWhen?: string}, now = new Date(), dialect: SqlDialect = DUCKDB): string {
   const {end, first} = usageDayRange(now)
   const outside = (expression: string) => `(${expression} < DATE '${first}' OR ${expression} >= DATE '${end}')`
   const days = [columns.day, ...(columns.extraDays ?? [])].map(outside).join(' OR ')
   // Amounts and costs count only on the lines that make the usage series (not Tax, Credit, …).
   const only = columns.valuesOnlyWhen ? `(${columns.valuesOnlyWhen}) AND ` : ''
-  const amount = columns.amount ? `WHEN ${only}(NOT isfinite(${columns.amount}) OR ${columns.amount} < 0) THEN 'amount'` : ''
-  const cost = columns.cost ? `WHEN ${only}NOT isfinite(${columns.cost}) THEN 'cost'` : ''
+  const amount = columns.amount ? `WHEN ${only}(NOT ${dialect.isFinite(columns.amount)} OR ${columns.amount} < 0) THEN 'amount'` : ''
+  const cost = columns.cost ? `WHEN ${only}NOT ${dialect.isFinite(columns.cost)} THEN 'cost'` : ''
   return `CASE WHEN ${days} THEN 'day' ${amount} ${cost} END`
 }
 

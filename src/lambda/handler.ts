@@ -5,10 +5,16 @@
  * Writes exactly one structured JSON line per run (CloudWatch Logs).
  */
 import {BillwatchError, isBillwatchError} from '../errors.js'
+import {DEFAULT_MAX_SCAN_GB} from '../athena/plan.js'
 import {DEFAULTS, runWatch, type WatchConfig, type WatchReport} from './watch.js'
 
 /** Environment variables the template sets. */
 export const ENV = {
+  /** DATABASE.TABLE of a CUR/FOCUS export: read through Athena instead of Cost Explorer. */
+  athenaTable: 'BILLWATCH_ATHENA_TABLE',
+  athenaWorkgroup: 'BILLWATCH_ATHENA_WORKGROUP',
+  athenaOutput: 'BILLWATCH_ATHENA_OUTPUT',
+  athenaMaxScanGb: 'BILLWATCH_ATHENA_MAX_SCAN_GB',
   /** "1": look up the write events of each new step's window in CloudTrail and name the top change. */
   cloudtrail: 'BILLWATCH_CLOUDTRAIL',
   instances: 'BILLWATCH_INSTANCES',
@@ -36,7 +42,14 @@ export function configFromEnv(env: Record<string, string | undefined>, event: Sc
   const instances = (env[ENV.instances] ?? '').trim()
   const now = event.time === undefined ? new Date() : new Date(event.time)
   if (Number.isNaN(now.getTime())) throw new BillwatchError('E_VALUE', 'event time is not a timestamp', {got: String(event.time)})
+  const athenaTable = env[ENV.athenaTable]
   return {
+    ...(athenaTable ? {athena: {
+      maxScanGb: number(ENV.athenaMaxScanGb, DEFAULT_MAX_SCAN_GB),
+      table: athenaTable,
+      ...(env[ENV.athenaOutput] ? {output: env[ENV.athenaOutput]} : {}),
+      ...(env[ENV.athenaWorkgroup] ? {workgroup: env[ENV.athenaWorkgroup]} : {}),
+    }} : {}),
     cloudtrail: env[ENV.cloudtrail] === '1',
     connection: {},
     instances: instances === 'all' ? 'all' : instances === '' ? DEFAULTS.instances : instances.split(',').map((s) => s.trim()),

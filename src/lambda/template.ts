@@ -5,6 +5,7 @@
 import {mkdirSync, statSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 
+import {DEFAULT_MAX_SCAN_GB, parseTableName} from '../athena/plan.js'
 import {checkInstanceIds} from '../aws/cloudwatch.js'
 import {BillwatchError} from '../errors.js'
 import {checkOutputFile, errnoReason, writeOutputFile} from '../util/files.js'
@@ -36,6 +37,57 @@ export interface ScheduleOptions {
   withCloudtrail?: boolean
   /** Accept a schedule that runs more than once a day (each run costs Cost Explorer requests). */
   allowFrequent?: boolean
+  /** Watch through Athena instead of Cost Explorer: the role may read exactly this table and write exactly this result prefix. */
+  athena?: AthenaSchedule
+}
+
+export interface AthenaSchedule {
+  /** DATABASE.TABLE (or TABLE with `database`). */
+  table: string
+  database?: string
+  /** Default primary. */
+  workgroup?: string
+  /** s3://bucket/prefix/ where Athena writes results (required: the role is granted only this prefix). */
+  output: string
+  /** s3://bucket/prefix/ the table's LOCATION (aws glue get-table … --query Table.StorageDescriptor.Location). */
+  tableLocation: string
+  maxScanGb?: number
+}
+
+const S3_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/?(.*)$/
+const WORKGROUP = /^[A-Za-z0-9._-]{1,128}$/
+
+function s3Location(uri: string, flag: string): {bucket: string; prefix: string} {
+  const match = S3_URI.exec(uri)
+  if (!match || /[*?]/.test(uri)) throw new BillwatchError('E_USAGE', `${flag}: not an S3 location`, {expected: 's3://bucket/prefix/', field: flag, got: uri})
+  const prefix = match[2] ?? ''
+  return {bucket: match[1] as string, prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`}
+}
+
+/**
+ * The role statements for watching through Athena, each on the named resource only: the workgroup's
+ * query actions, the catalogue's table (and its database and catalogue, which Glue also checks), the
+ * table's objects, and the result prefix (Athena writes and reads the result files as the caller).
+ */
+export function athenaStatements(athena: AthenaSchedule): Array<Record<string, unknown>> {
+  const {database, name} = parseTableName(athena.table, athena.database)
+  const workgroup = athena.workgroup ?? 'primary'
+  if (!WORKGROUP.test(workgroup)) throw new BillwatchError('E_USAGE', '--workgroup: not a workgroup name', {field: '--workgroup', got: workgroup})
+  const data = s3Location(athena.tableLocation, '--table-location')
+  const results = s3Location(athena.output, '--output')
+  const arn = (text: string) => ({'Fn::Sub': `arn:\${AWS::Partition}:${text}`})
+  const account = '${AWS::Region}:${AWS::AccountId}'
+  const bucketStatements = (sid: string, location: {bucket: string; prefix: string}, objectActions: string[]) => [
+    {Action: objectActions, Effect: 'Allow', Resource: arn(`s3:::${location.bucket}/${location.prefix}*`), Sid: `${sid}Objects`},
+    {Action: 's3:ListBucket', Condition: {StringLike: {'s3:prefix': [`${location.prefix}*`]}}, Effect: 'Allow', Resource: arn(`s3:::${location.bucket}`), Sid: `${sid}List`},
+    {Action: 's3:GetBucketLocation', Effect: 'Allow', Resource: arn(`s3:::${location.bucket}`), Sid: `${sid}Bucket`},
+  ]
+  return [
+    {Action: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution'], Effect: 'Allow', Resource: arn(`athena:${account}:workgroup/${workgroup}`), Sid: 'QueryWithAthena'},
+    {Action: ['glue:GetTable', 'glue:GetPartitions'], Effect: 'Allow', Resource: [arn(`glue:${account}:catalog`), arn(`glue:${account}:database/${database}`), arn(`glue:${account}:table/${database}/${name}`)], Sid: 'ReadExportCatalog'},
+    ...bucketStatements('ReadExportData', data, ['s3:GetObject']),
+    ...bucketStatements('WriteQueryResults', results, ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload']),
+  ]
 }
 
 /** Cost Explorer API requests cost $0.01 each; a run makes one or two (usage and, with instances, none more). */
@@ -110,9 +162,11 @@ export function buildTemplate(options: ScheduleOptions = {}): Record<string, any
   const watchesInstances = options.allInstances === true || instances.length > 0
   const topic = options.topicArn ?? {Ref: 'AlertTopic'}
 
-  const statements: Array<Record<string, unknown>> = [
-    {Action: 'ce:GetCostAndUsage', Effect: 'Allow', Resource: '*', Sid: 'ReadCostExplorer'},
-  ]
+  // Through Athena the organisation's export is read instead of Cost Explorer.
+  const statements: Array<Record<string, unknown>> = options.athena
+    ? athenaStatements(options.athena)
+    : [{Action: 'ce:GetCostAndUsage', Effect: 'Allow', Resource: '*', Sid: 'ReadCostExplorer'}]
+  const athenaTable = options.athena ? parseTableName(options.athena.table, options.athena.database) : undefined
   // CloudWatch has no resource-level permissions for these two; grant them only when instances are watched.
   if (watchesInstances) statements.push({Action: 'cloudwatch:GetMetricData', Effect: 'Allow', Resource: '*', Sid: 'ReadNetworkMetrics'})
   // Only --all-instances must discover instances; ListMetrics shows metric names, not instance details.
@@ -130,11 +184,17 @@ export function buildTemplate(options: ScheduleOptions = {}): Record<string, any
       Properties: {
         Architectures: ['arm64'],
         CodeUri: ZIP_FILE,
-        Description: 'billwatch: warns the day a new egress step appears in Cost Explorer',
+        Description: `billwatch: warns the day a new egress step appears in ${athenaTable ? `${athenaTable.database}.${athenaTable.name} (Athena)` : 'Cost Explorer'}`,
         Environment: {
           Variables: {
             [ENV.instances]: options.allInstances ? 'all' : instances.join(','),
             ...(options.withCloudtrail ? {[ENV.cloudtrail]: '1'} : {}),
+            ...(options.athena && athenaTable ? {
+              [ENV.athenaTable]: `${athenaTable.database}.${athenaTable.name}`,
+              [ENV.athenaWorkgroup]: options.athena.workgroup ?? 'primary',
+              [ENV.athenaOutput]: options.athena.output,
+              [ENV.athenaMaxScanGb]: String(options.athena.maxScanGb ?? DEFAULT_MAX_SCAN_GB),
+            } : {}),
             [ENV.topicArn]: topic,
             [ENV.windowDays]: String(options.windowDays ?? DEFAULT_WINDOW_DAYS),
           },

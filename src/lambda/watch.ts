@@ -17,6 +17,9 @@ import {lookupTrailEvents} from '../correlate/cloudtrail.js'
 import {loadKnowledge} from '../correlate/knowledge.js'
 import {rankChanges} from '../correlate/rank.js'
 import type {Candidate} from '../correlate/types.js'
+import {describeTable} from '../athena/catalog.js'
+import {parseTableName, queryRollup, rollupUsageRows} from '../athena/plan.js'
+import {athenaClient, glueClient} from '../aws/clients.js'
 import {alertFor} from './alert.js'
 import {DEFAULT_NEW_STEP_OPTIONS, type NewStepOptions, newSteps} from './steps.js'
 
@@ -34,6 +37,17 @@ export interface WatchConfig {
   newStep: NewStepOptions
   /** Name the top account change (CloudTrail LookupEvents, this region) in each alert. */
   cloudtrail?: boolean
+  /** Read the window's daily roll-up from this CUR/FOCUS table through Athena instead of Cost Explorer. */
+  athena?: AthenaWatch
+}
+
+export interface AthenaWatch {
+  /** DATABASE.TABLE */
+  table: string
+  workgroup?: string
+  /** s3://bucket/prefix/ for query results. */
+  output?: string
+  maxScanGb: number
 }
 
 export const DEFAULT_WINDOW_DAYS = 60
@@ -55,7 +69,9 @@ export interface WatchAlert {
 export interface WatchReport {
   window: DayRange
   newestDay: null | string
-  requests: {costExplorer: number; cloudWatch: number}
+  requests: {costExplorer: number; cloudWatch: number; athena?: number}
+  /** With Athena: the bytes the query scanned and what they cost ($5 per TB, 10 MB minimum). */
+  athenaScan?: {bytes: number; costUsd: number; queryExecutionId: string}
   series: number
   steps: number
   alerts: WatchAlert[]
@@ -64,14 +80,14 @@ export interface WatchReport {
 export async function runWatch(config: WatchConfig): Promise<WatchReport> {
   const today = utcDay(config.now)
   const window = {end: today, start: addDays(today, -config.windowDays)}
-  const ce = await fetchCostAndUsage(costExplorerClient(config.connection), {allUsage: false, granularity: 'DAILY', range: window}, {connection: config.connection})
-  const egressRows = costRows(ce.results).rows.filter((r) => isInternetEgress(r.usageType))
+  const usage = config.athena ? await readAthena(config.athena, window, config.connection) : await readCostExplorer(window, config.connection)
+  const egressRows = usage.rows.filter((r) => isInternetEgress(r.usageType))
   const usageTypes = [...new Set(egressRows.map((r) => r.usageType))].sort()
   // The same SeriesSet `anomalies` loads from the store: the total, per usage type when several, per resource.
   const set: SeriesSet = {
     byResource: [],
     byUsageType: usageTypes.length > 1 ? usageTypes.map((t) => seriesOf(t, null, egressRows.filter((r) => r.usageType === t))) : [],
-    costBases: ['Cost Explorer: UnblendedCost'],
+    costBases: [usage.costBasis],
     currencies: [...new Set(egressRows.filter((r) => r.cost !== null).map((r) => r.currency ?? 'USD'))],
     total: seriesOf(EGRESS, null, egressRows),
     usageTypes,
@@ -112,10 +128,39 @@ export async function runWatch(config: WatchConfig): Promise<WatchReport> {
   return {
     alerts,
     newestDay,
-    requests: {cloudWatch: cloudWatchRequests, costExplorer: ce.requests},
+    requests: {cloudWatch: cloudWatchRequests, costExplorer: usage.costExplorerRequests, ...(usage.athena ? {athena: usage.athena.requests} : {})},
+    ...(usage.athena ? {athenaScan: usage.athena.scan} : {}),
     series: 1 + set.byUsageType.length + set.byResource.length,
     steps: current.length,
     window,
+  }
+}
+
+interface WindowUsage {
+  rows: UsageRow[]
+  costBasis: string
+  costExplorerRequests: number
+  athena?: {requests: number; scan: {bytes: number; costUsd: number; queryExecutionId: string}}
+}
+
+async function readCostExplorer(window: DayRange, connection: AwsConnection): Promise<WindowUsage> {
+  const ce = await fetchCostAndUsage(costExplorerClient(connection), {allUsage: false, granularity: 'DAILY', range: window}, {connection})
+  return {costBasis: 'Cost Explorer: UnblendedCost', costExplorerRequests: ce.requests, rows: costRows(ce.results).rows}
+}
+
+/** The organisation's window from its export table: the roll-up `ingest --athena` runs, without a store. */
+export async function readAthena(athena: AthenaWatch, window: DayRange, connection: AwsConnection): Promise<WindowUsage> {
+  const {database, name} = parseTableName(athena.table, undefined)
+  const glue = glueClient(connection)
+  const table = await describeTable(glue, connection, database, name)
+  const {costBasis, result} = await queryRollup(glue, athenaClient(connection), connection, table, window, {
+    maxScanGb: athena.maxScanGb, ...(athena.output === undefined ? {} : {output: athena.output}), ...(athena.workgroup === undefined ? {} : {workgroup: athena.workgroup}),
+  })
+  return {
+    athena: {requests: 1 + result.pages, scan: {bytes: result.bytesScanned, costUsd: result.costUsd, queryExecutionId: result.queryExecutionId}},
+    costBasis: `Athena ${athena.table}: ${costBasis}`,
+    costExplorerRequests: 0,
+    rows: rollupUsageRows(result),
   }
 }
 

@@ -107,7 +107,7 @@ export interface AwsEndpoint {
   close(): Promise<void>
 }
 
-class ServiceError extends Error {
+export class ServiceError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -249,7 +249,7 @@ function parseRequest(req: IncomingMessage, raw: Buffer): {action: AwsAction; bo
 }
 
 /** SigV4 as AWS checks it: unknown key → UnrecognizedClientException, wrong secret → InvalidSignatureException. Returns the signed region. */
-function verifySignature(req: IncomingMessage, raw: Buffer, service: string): string {
+export function verifySignature(req: IncomingMessage, raw: Buffer, service: string): string {
   const auth = String(req.headers.authorization ?? '')
   const match = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth)
   if (!match) throw new ServiceError(400, 'MissingAuthenticationToken', 'Request is missing Authentication Token')
@@ -577,11 +577,11 @@ function resourceConfigHistory(body: any, items: Array<Record<string, any>>, per
 
 // ---- helpers ---------------------------------------------------------------------------------------
 
-function encodeToken(offset: number): string {
+export function encodeToken(offset: number): string {
   return Buffer.from(JSON.stringify({offset})).toString('base64url')
 }
 
-function decodeToken(token: string, code: string): number {
+export function decodeToken(token: string, code: string): number {
   try {
     const {offset} = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'))
     if (Number.isInteger(offset) && offset >= 0) return offset

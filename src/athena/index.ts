@@ -1,0 +1,149 @@
+/**
+ * `billwatch ingest --athena TABLE`: the daily roll-up the local ingest runs over a file, rendered
+ * for Trino and run by Athena over the export's table where it lives; only the daily rows come back,
+ * and they enter the store through the same staging and commit as a file's.
+ */
+import {createHash} from 'node:crypto'
+
+import {formatBytes, formatUsd} from '../cli/format.js'
+import {renderTable} from '../cli/render.js'
+import {type AwsConnection, athenaClient, glueClient} from '../aws/clients.js'
+import {addDays, type DayRange, daysBetween, planRange, utcDay} from '../aws/window.js'
+
+export {athenaQuery, DEFAULT_MAX_SCAN_GB, parseTableName} from './plan.js'
+import {BillwatchError} from '../errors.js'
+import {ROLLUP_COLUMNS, stageRollup} from '../ingest/columnar.js'
+import {commitStaged, createStaging, findSourceByHash, insertValues, type SourceMeta} from '../ingest/write.js'
+import type {Store} from '../store/index.js'
+import {type AthenaTable, describeTable} from './catalog.js'
+import {checkDay, DEFAULT_MAX_SCAN_GB, parseTableName, queryRollup} from './plan.js'
+
+export const DEFAULT_ATHENA_DAYS = 90
+/**
+ * AWS keeps restating a billing period's CUR/FOCUS rows until the month is closed, a few days into
+ * the next (billing-exports-2.md: replace a whole period, never append): so the open month, and the
+ * previous one during the first days of a month, are queried again on every run.
+ */
+export const CLOSE_DAYS = 5
+
+export interface AthenaIngestOptions extends AwsConnection {
+  table: string
+  database?: string
+  workgroup?: string
+  output?: string
+  /** Days [since, until); default the 90 days before today, today excluded. */
+  since?: string
+  until?: string
+  maxScanGb?: number
+  now?: Date
+  signal?: AbortSignal
+  pollMs?: number
+  onPoll?: (state: string) => void
+}
+
+export interface AthenaIngestResult {
+  store: string
+  source: 'athena'
+  table: string
+  kind: AthenaTable['kind']
+  status: 'ingested' | 'unchanged' | 'up to date'
+  window: DayRange
+  fetched: DayRange
+  restatedDays: number
+  partitions: number
+  estimatedScanBytes: null | number
+  maxScanBytes: number
+  queryExecutionId: null | string
+  bytesScanned: number
+  scanCostUsd: number
+  rows: number
+  replacedRows: number
+  resultPages: number
+  throttledRetries: number
+  sourceId: null | number
+  sql: string
+}
+
+const GB = 2 ** 30
+
+/**
+ * Reads what the store lacks from the table (plus the restatement window), after checking the
+ * scan estimate against --max-scan-gb, and writes it as one source in one transaction.
+ */
+export async function ingestAthena(store: Store, options: AthenaIngestOptions): Promise<AthenaIngestResult> {
+  const {database, name} = parseTableName(options.table, options.database)
+  const maxScanGb = options.maxScanGb ?? DEFAULT_MAX_SCAN_GB
+  if (!(maxScanGb > 0)) throw new BillwatchError('E_USAGE', '--max-scan-gb: must be more than 0', {field: '--max-scan-gb', got: String(maxScanGb)})
+  if (options.output !== undefined && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(options.output)) {
+    throw new BillwatchError('E_USAGE', '--output: not an S3 location', {expected: 's3://bucket/prefix/', field: '--output', got: options.output})
+  }
+  const today = utcDay(options.now ?? new Date())
+  const until = options.until === undefined ? today : checkDay(options.until, '--until')
+  const since = options.since === undefined ? addDays(until, -DEFAULT_ATHENA_DAYS) : checkDay(options.since, '--since')
+  if (since >= until) throw new BillwatchError('E_USAGE', '--since must come before --until', {field: '--since', got: `${since}..${until}`})
+
+  const glue = glueClient(options)
+  const table = await describeTable(glue, options, database, name)
+  const format = `athena-${table.kind}`
+  const path = `athena:${database}.${name}`
+  const covered = await store.all<DayRange>(
+    `SELECT strftime(cover_start, '%Y-%m-%d') AS start, strftime(cover_end, '%Y-%m-%d') AS "end" FROM sources
+     WHERE format = $1 AND path LIKE $2 AND cover_start IS NOT NULL AND cover_end IS NOT NULL`,
+    [format, `${path}:%`],
+  )
+  const closing = addDays(today, -CLOSE_DAYS)
+  const plan = planRange({covered, restateFrom: `${closing.slice(0, 7)}-01`, wanted: {end: until, start: since}})
+  const base = {
+    bytesScanned: 0, estimatedScanBytes: null as null | number, fetched: plan.fetch, kind: table.kind, maxScanBytes: maxScanGb * GB, partitions: 0,
+    queryExecutionId: null as null | string, replacedRows: 0, restatedDays: plan.restated, resultPages: 0, rows: 0, scanCostUsd: 0, source: 'athena' as const,
+    sourceId: null as null | number, store: store.path, table: `${database}.${name}`, throttledRetries: 0, window: plan.wanted,
+  }
+  if (plan.fetch.start >= plan.fetch.end) return {...base, sql: '', status: 'up to date'}
+
+  const {costBasis, estimate, result, sql} = await queryRollup(glue, athenaClient(options), options, table, plan.fetch, {...options, maxScanGb})
+  const ran = {
+    ...base, bytesScanned: result.bytesScanned, estimatedScanBytes: estimate.bytes, partitions: estimate.partitions, queryExecutionId: result.queryExecutionId,
+    resultPages: result.pages, scanCostUsd: result.costUsd, sql, throttledRetries: result.retries,
+  }
+  const written = await writeRollup(store, result.columns, result.rows, {
+    bytes: result.bytesScanned, container: 'athena', contentHash: '', costBasis, coverEnd: plan.fetch.end, coverStart: plan.fetch.start,
+    family: table.kind === 'focus' ? 'focus' : 'cur', format, lineItems: 0, path: `${path}:${plan.fetch.start}..${plan.fetch.end}`, scope: 'all',
+  })
+  return {...ran, ...written}
+}
+
+/**
+ * Athena's answer (text cells in ROLLUP_COLUMNS order) into the store in one transaction: typed in
+ * DuckDB, staged and committed as a file's roll-up is. The same answer for the same days is a no-op.
+ */
+async function writeRollup(store: Store, columns: string[], rows: Array<Array<null | string>>, meta: SourceMeta): Promise<{status: 'ingested' | 'unchanged'; rows: number; replacedRows: number; sourceId: null | number}> {
+  const expected = ROLLUP_COLUMNS.join(',')
+  if (columns.join(',') !== expected) throw new BillwatchError('E_AWS', 'Athena answered other columns than the query asked for', {expected, got: columns.join(',')})
+  const canonical = JSON.stringify({cover: [meta.coverStart, meta.coverEnd], format: meta.format, path: meta.path, rows})
+  const contentHash = createHash('sha256').update(canonical).digest('hex')
+  return store.transaction(async () => {
+    const previous = await findSourceByHash(store, contentHash)
+    if (previous) return {replacedRows: 0, rows: previous.rows, sourceId: previous.sourceId, status: 'unchanged' as const}
+    await createStaging(store)
+    await store.run(`CREATE OR REPLACE TEMP TABLE bw_athena_text (${ROLLUP_COLUMNS.map((c) => `${c} VARCHAR`).join(', ')})`)
+    await insertValues(store, 'INSERT INTO bw_athena_text', rows)
+    const typed: Record<string, string> = {amount: 'DOUBLE', billing_end: 'TIMESTAMP', billing_start: 'TIMESTAMP', cost: 'DOUBLE', day: 'DATE', line_items: 'BIGINT', list_cost: 'DOUBLE', problems: 'BIGINT', usage_lines: 'BIGINT'}
+    await store.run(`CREATE OR REPLACE TEMP TABLE bw_athena_rollup AS SELECT ${ROLLUP_COLUMNS.map((c) => (typed[c] ? `CAST(${c} AS ${typed[c]}) AS ${c}` : c)).join(', ')} FROM bw_athena_text`)
+    await store.run('DROP TABLE bw_athena_text')
+    const staged = rows.length === 0 ? undefined : await stageRollup(store, 'bw_athena_rollup', meta.path)
+    if (rows.length === 0) await store.run('DROP TABLE bw_athena_rollup')
+    const outcome = await commitStaged(store, {...meta, contentHash, lineItems: staged?.lineItems ?? 0, ...(staged?.billingStart ? {billingPeriod: staged.billingStart.slice(0, 7)} : {})}, [], {daily: true})
+    return {replacedRows: outcome.replacedRows, rows: outcome.rows, sourceId: outcome.sourceId, status: 'ingested' as const}
+  })
+}
+
+export function renderAthenaIngest(result: AthenaIngestResult): string {
+  const table = renderTable(
+    ['status', 'table', 'kind', 'first day', 'last day', 'days', 'restated', 'rows'],
+    [[result.status, result.table, result.kind, result.fetched.start, addDays(result.fetched.end, -1), daysBetween(result.fetched.start, result.fetched.end), result.restatedDays, result.rows]],
+    ['left', 'left', 'left', 'left', 'left', 'right', 'right', 'right'],
+  )
+  if (result.queryExecutionId === null) return `${table}\nThe store already holds these days; nothing was queried.`
+  const estimate = result.estimatedScanBytes === null ? 'unknown' : formatBytes(result.estimatedScanBytes)
+  return `${table}\nAthena query ${result.queryExecutionId}: scanned ${formatBytes(result.bytesScanned)} (estimate at most ${estimate}, ${result.partitions} partitions), ${formatUsd(result.scanCostUsd)} at $5 per TB (10 MB minimum)${result.throttledRetries > 0 ? `; ${result.throttledRetries} throttled requests retried` : ''}.`
+}
