@@ -86,7 +86,7 @@ export interface FuzzOptions {
   /** Copy failing inputs here. */
   keepDir?: string
   /** After each input: its failure, or the one line it was refused with. */
-  onResult?: (done: number, failure: Failure | undefined, refusal?: string) => void
+  onResult?: (done: number, failure: Failure | undefined, refusal: string | undefined, report: FuzzReport) => void
   /** Only these input numbers (to reproduce failures of a run with the same seed and count). */
   only?: number[]
   /** Run commands/*.ts through tsx instead of the build in dist/. */
@@ -134,7 +134,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
           report.failures.push(outcome.failure)
         } else if (outcome.accepted) counts.accepted++
         else counts.refused++
-        options.onResult?.(++done, outcome.failure, outcome.refusal === undefined ? undefined : `#${index} ${kind}: ${outcome.refusal}`)
+        options.onResult?.(++done, outcome.failure, outcome.refusal === undefined ? undefined : `#${index} ${kind}: ${outcome.refusal}`, report)
       }
     }))
   } finally {

@@ -27,12 +27,18 @@ const {values} = parseArgs({
 const kinds = values.kinds?.split(',').map((k) => k.trim()) as Kind[] | undefined
 for (const kind of kinds ?? []) if (!KINDS.includes(kind)) throw new Error(`unknown kind ${kind}; kinds: ${KINDS.join(', ')}`)
 const count = Number(values.count)
+const started = Date.now()
 const report = await runFuzz({
   cliEvery: Number(values['cli-every']), count, jobs: Number(values.jobs), ...(values.only ? {only: values.only.split(',').map(Number)} : {}), ...(kinds ? {kinds} : {}), ...(values.keep ? {keepDir: values.keep} : {}),
-  onResult: (done, failure, refusal) => {
+  onResult: (done, failure, refusal, partial) => {
     if (refusal && values['show-refusals']) process.stderr.write(`${refusal}\n`)
     if (failure) process.stderr.write(`\r#${failure.index} ${failure.kind}: ${failure.type}: ${failure.detail}\n`)
     if (process.stderr.isTTY && done % 10 === 0) process.stderr.write(`\r${done}/${count}`)
+    // Into a log: how far a long run got, with its counts so far, should it not finish.
+    else if (!process.stderr.isTTY && done % 500 === 0) {
+      const sum = (key: 'accepted' | 'failed' | 'refused') => Object.values(partial.byKind).reduce((n, c) => n + c[key], 0)
+      process.stderr.write(`${done}/${count} inputs after ${((Date.now() - started) / 1000).toFixed(0)} s (load ${loadavg()[0]!.toFixed(1)}): ${sum('accepted')} accepted, ${sum('refused')} refused, ${sum('failed')} failed\n`)
+    }
   },
   seed: Number(values.seed), timeoutMs: Number(values['timeout-ms']),
 })
