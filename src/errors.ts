@@ -114,7 +114,8 @@ export function describeValue(value: string): string {
     return number < 0 ? 'a negative number' : 'a number'
   }
   if (text.length > 40) return `text of ${text.length} characters`
-  return `a value shaped ${JSON.stringify(text.replaceAll(/\p{N}/gu, '9').replaceAll(/\p{L}/gu, 'a'))}`
+  // (A lone surrogate would print as an escape with letters and digits in it.)
+  return `a value shaped ${JSON.stringify(text.replaceAll(/\p{N}/gu, '9').replaceAll(/\p{L}/gu, 'a').replaceAll(/\p{Cs}/gu, '?'))}`
 }
 
 function isCommandLineName(field: string): boolean {

@@ -31,10 +31,10 @@ export function duckdbError(path: string, error: unknown, readAs: ReadAs): Billw
   if (/Invalid unicode|not utf-8 encoded/i.test(text)) {
     return new BillwatchError('E_FORMAT', 'a byte that is not UTF-8', {...at, ...line, expected: 'UTF-8 text (re-save the file as UTF-8)'})
   }
-  if (/Maximum line size/i.test(text)) {
+  if (/Maximum line size of \d+ bytes exceeded/i.test(text)) {
     return new BillwatchError('E_FORMAT', `a line longer than ${MAX_RECORD_BYTES / 1_000_000} MB`, {...at, ...line, expected: 'a CSV export, one record per line'})
   }
-  if (/unterminated quote/i.test(text)) {
+  if (/Value with unterminated quote/i.test(text)) {
     return new BillwatchError('E_FORMAT', 'unterminated quote: a quoted field runs to the end of the file', {...at, ...line, expected: 'a closing "'})
   }
   const convert = /Error when converting column "([^"\n]*)"[^\n]*to '(\w+)'/.exec(text)

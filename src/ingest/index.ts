@@ -170,7 +170,7 @@ function expandPaths(paths: string[], skipped: IngestResult['skipped']): NamedPa
 }
 
 function skipReason(error: BillwatchError, path: string): string {
-  if (error.code === 'E_HEADER') return `not a billing export (header starts ${JSON.stringify(error.got ?? '')})`
+  if (error.code === 'E_HEADER') return 'not a billing export (a header billwatch does not know)'
   // The message leads with the file (and line), already named by the caller.
   return error.message.startsWith(path) ? error.message.slice(path.length).replace(/^(:\d+)?: /, '') : error.message
 }
