@@ -2,7 +2,9 @@
  * The one error type of billwatch. `src/` throws it; only the CLI base command turns it into an
  * exit code and a line on stderr (or a JSON error object under --json).
  *
- * The message is one line, compiler style: `samples/x.csv:17: column "UsageValue": expected a number, got "n/a"`.
+ * The message is one line, compiler style: `samples/x.csv:17: column "UsageValue": expected a number, got a value shaped "a/a"`.
+ * A value from a file is described, never quoted (no file content in an error: a file given by
+ * mistake, /etc/shadow, must not be printed); a value typed on the command line is quoted as typed.
  */
 import {truncate} from './cli/format.js'
 
@@ -14,6 +16,7 @@ export type ErrorCode =
   | 'E_HEADER' // a CSV header is unknown or lacks a required column
   | 'E_VALUE' // a field does not parse (number, date)
   | 'E_TRUNCATED' // compressed or binary input ends early
+  | 'E_MEMORY' // reading an input needs more memory than BILLWATCH_MEMORY_LIMIT
   | 'E_STORE' // the store cannot be opened or migrated
   | 'E_GIT' // git failed or the path is not a repository
   | 'E_PCAP' // a capture cannot be read
@@ -27,6 +30,8 @@ export interface ErrorLocation {
   line?: number
   /** A CSV column, a flag as typed (`--since`), or a command argument (`HOST`). */
   field?: string
+  /** The field is a key of a JSON file (a manifest's reportKeys), not a column. */
+  jsonKey?: boolean
   expected?: string
   got?: string
 }
@@ -50,8 +55,9 @@ export class BillwatchError extends Error {
   readonly suggestions: string[]
   readonly exitCode: number
 
-  constructor(code: ErrorCode, detail: string, options: BillwatchErrorOptions = {}) {
-    super(formatLocated(detail, options), options.cause === undefined ? undefined : {cause: options.cause})
+  constructor(code: ErrorCode, detail: string, given: BillwatchErrorOptions = {}) {
+    const options = given.file !== undefined && given.got !== undefined ? {...given, got: describeValue(given.got)} : given
+    super(formatLocated(detail, options, given.file !== undefined), options.cause === undefined ? undefined : {cause: options.cause})
     this.name = 'BillwatchError'
     this.code = code
     if (options.file !== undefined) this.file = options.file
@@ -80,13 +86,36 @@ export class BillwatchError extends Error {
  * `file:line: column "field": detail, expected X, got "Y"` — whichever parts are known. A field that
  * is a flag (`--since`) or a command argument (`HOST`) is named as itself, not as a column.
  */
-function formatLocated(detail: string, loc: ErrorLocation): string {
+function formatLocated(detail: string, loc: ErrorLocation, described: boolean): string {
   let where = ''
   if (loc.file !== undefined) where = loc.line === undefined ? `${loc.file}: ` : `${loc.file}:${loc.line}: `
-  const field = loc.field === undefined ? '' : isCommandLineName(loc.field) ? `${loc.field}: ` : `column "${loc.field}": `
+  const field = loc.field === undefined ? '' : isCommandLineName(loc.field) ? `${loc.field}: ` : `${loc.jsonKey ? 'field' : 'column'} "${loc.field}": `
   const expected = loc.expected === undefined ? '' : `${detail ? ', ' : ''}expected ${loc.expected}`
-  const got = loc.got === undefined ? '' : `, got ${JSON.stringify(truncate(loc.got, 60))}`
+  const got = loc.got === undefined ? '' : `, got ${described ? loc.got : JSON.stringify(truncate(loc.got, 60))}`
   return `${where}${field}${detail}${expected}${got}`.replace(/\s+/g, ' ').trim()
+}
+
+/**
+ * What a value from a file is, without its content: its class (empty, NaN, out of range, negative,
+ * with control characters) or its shape, digits as 9 and letters as a (`2014-02-30` → "9999-99-99").
+ */
+export function describeValue(value: string): string {
+  const text = value.trim()
+  if (value === '') return 'an empty value'
+  if (text === '') return 'only spaces'
+  if (/[\p{Cc}\p{Cf}]/u.test(value)) return 'text with control or invisible formatting characters'
+  if (/^[+-]?nan$/i.test(text)) return 'NaN (not a number)'
+  if (/^[+-]?inf(inity)?$/i.test(text)) return 'an infinite number'
+  if (/^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$/.test(text)) return 'a number with a thousands separator'
+  if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text)) {
+    const number = Number(text)
+    if (!Number.isFinite(number)) return 'a number out of range'
+    if (number === 0 && /[1-9]/.test(text.replace(/e.*$/i, ''))) return 'a number too small to hold'
+    return number < 0 ? 'a negative number' : 'a number'
+  }
+  if (text.length > 40) return `text of ${text.length} characters`
+  // (A lone surrogate would print as an escape with letters and digits in it.)
+  return `a value shaped ${JSON.stringify(text.replaceAll(/\p{N}/gu, '9').replaceAll(/\p{L}/gu, 'a').replaceAll(/\p{Cs}/gu, '?'))}`
 }
 
 function isCommandLineName(field: string): boolean {

@@ -14,7 +14,9 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 
 let loadOptions: Parameters<typeof run>[1] = root
 if (fromSources) {
-  // As bin/dev.js: the commands from commands/*.ts, not the manifest's dist/.
+  // As bin/dev.js: the commands from commands/*.ts, not the manifest's dist/ (outside vitest, which
+  // sets NODE_ENV=test, oclif maps commands to their sources only in development).
+  process.env.NODE_ENV ??= 'development'
   const plugin = new Plugin({ignoreManifest: true, isRoot: true, root})
   await plugin.load()
   loadOptions = {plugins: new Map([[plugin.name, plugin]]), root}

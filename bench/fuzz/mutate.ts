@@ -3,6 +3,8 @@
  * and text-level (a field replaced by a hostile value, lines dropped, doubled or cut) for CSV, JSON
  * and logs. Each input stacks one to four of them.
  */
+import {parse} from 'csv-parse/sync'
+
 import type {Random} from './random.js'
 
 /** Values that broke parsers before: numbers out of range, dates that do not exist, quoting, escapes. */
@@ -108,4 +110,45 @@ export function mutateText(input: string, random: Random, separator = ','): stri
     }
   }
   return lines.join(random.chance(0.1) ? '\r\n' : '\n')
+}
+
+/**
+ * A CSV that is still valid, written differently: columns in another order, fields quoted that need
+ * not be, a BOM, CRLF, blank lines. A reader that refuses these is too strict.
+ */
+export function oddCsv(input: string, random: Random): string {
+  let rows = parse(input, {bom: true, relax_column_count: true, skip_empty_lines: true}) as string[][]
+  let bom = false
+  let newline = '\n'
+  let blankLines = false
+  const quoted = new Set<string>()
+  for (let r = 0; r < 1 + random.int(3); r++) {
+    switch (random.int(5)) {
+      case 0: {
+        // swap two columns on every line
+        const width = rows[0]?.length ?? 0
+        const [a, b] = [random.int(width), random.int(width)]
+        rows = rows.map((row) => row.map((field, i) => (i === a ? row[b]! : i === b ? row[a]! : field)))
+        break
+      }
+      case 1: {
+        for (let i = 0; i < 1 + random.int(20); i++) quoted.add(`${random.int(rows.length)}:${random.int(rows[0]?.length ?? 1)}`)
+        break
+      }
+      case 2: {
+        bom = true
+        break
+      }
+      case 3: {
+        newline = '\r\n'
+        break
+      }
+      default: {
+        blankLines = true
+      }
+    }
+  }
+  const lines = rows.map((row, r) => row.map((field, c) => (quoted.has(`${r}:${c}`) || /[",\r\n]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field)).join(','))
+  const body = lines.join(blankLines ? `${newline}${newline}` : newline)
+  return `${bom ? '\uFEFF' : ''}${body}${newline}${blankLines ? newline : ''}`
 }

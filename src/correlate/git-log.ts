@@ -25,10 +25,11 @@ export function openRepository(path: string): Repository {
   }
   const probe = git(abs, ['rev-parse', '--absolute-git-dir', '--is-bare-repository'])
   if (probe.status !== 0) {
-    throw new BillwatchError('E_GIT', 'not a git repository', {
+    // git's own words stay out of the message; the one cause a user can act on differently is named.
+    const detail = /dubious ownership/.test(probe.stderr) ? 'a git repository owned by another user (git refuses it: safe.directory)' : 'not a git repository'
+    throw new BillwatchError('E_GIT', detail, {
       expected: 'a work tree, worktree or bare repository',
       file: path,
-      got: firstLine(probe.stderr),
       suggestions: ['etckeeper init -d DIR, or pass --repo PATH of an existing repository'],
     })
   }

@@ -79,7 +79,8 @@ export function loadKnowledge(extraFile?: string): Knowledge {
 
 function validate(raw: unknown, file: string, fallbackLag: [number, number] = [0, 1], fallbackCloud?: CloudKnowledge): Knowledge {
   const fail = (field: string, expected: string, got: unknown): never => {
-    throw new BillwatchError('E_FORMAT', 'bad knowledge entry', {expected, field, file, got: JSON.stringify(got) ?? 'nothing'})
+    const text = JSON.stringify(got)
+    throw new BillwatchError('E_FORMAT', text === undefined ? 'missing knowledge entry' : 'bad knowledge entry', {expected, field, file, jsonKey: true, ...(text === undefined ? {} : {got: text})})
   }
   if (typeof raw !== 'object' || raw === null) return fail('(root)', 'an object with "services"', raw)
   const root = raw as Record<string, unknown>

@@ -79,7 +79,7 @@ export function isDefaultRecord(line: string): boolean {
  */
 export function recordProblem(tokens: string[], format: string[]): undefined | {field?: string; expected: string; got?: string} {
   if (tokens.length !== format.length) {
-    return {expected: `${format.length} space-separated fields (${format.slice(0, 3).join(' ')} …)`, got: `${tokens.length} fields`}
+    return {expected: `${format.length} space-separated fields (${format.slice(0, 3).join(' ')} …), not ${tokens.length}`}
   }
   const status = format.indexOf('log-status')
   if (status >= 0 && tokens[status] !== 'OK') {

@@ -1,6 +1,7 @@
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
-import {readCsv} from './csv-text.js'
+import {DUCKDB_CSV_BOUNDS, readCsv} from './csv-text.js'
+import {duckdbError} from './duckdb-errors.js'
 import {dbrPlan} from './dbr.js'
 import {focusPlan} from './focus.js'
 import {DUCKDB, type SqlDialect} from './dialect.js'
@@ -197,8 +198,8 @@ const REQUIRED: Record<'cur1' | 'cur2', Array<[string, readonly string[]]>> = {
 export type PlanBuilder = (cols: Columns, path: string, line: number | undefined) => ScanPlan
 
 const PLANS: Partial<Record<FormatKind, {anyCase?: boolean; build: PlanBuilder}>> = {
-  cur1: {build: (cols, path, line) => (requireColumns(cols, REQUIRED.cur1, 'cur1', path, line), curPlan(cols))},
-  cur2: {build: (cols, path, line) => (requireColumns(cols, REQUIRED.cur2, 'cur2', path, line), curPlan(cols))},
+  cur1: {build: (cols, path, line) => (requireColumns(cols, REQUIRED.cur1, 'a CUR 1.0 export', path, line), curPlan(cols))},
+  cur2: {build: (cols, path, line) => (requireColumns(cols, REQUIRED.cur2, 'a CUR 2.0 export', path, line), curPlan(cols))},
   dbr: {build: dbrPlan},
   focus: {anyCase: true, build: focusPlan},
 }
@@ -217,7 +218,7 @@ export function matchesAnyCase(kind: FormatKind): boolean {
 
 export function requireColumns(cols: Columns, required: Array<[string, readonly string[]]>, kind: string, path: string, line: number | undefined): void {
   for (const [field, names] of required) {
-    if (!cols.has(...names)) throw new BillwatchError('E_HEADER', `missing required column for ${kind} (${field})`, {field: names.join(' or '), file: path, line})
+    if (!cols.has(...names)) throw new BillwatchError('E_HEADER', `missing required column (the ${field})`, {expected: `${kind} to have it`, field: names.join(' or '), file: path, line})
   }
 }
 
@@ -258,6 +259,9 @@ export async function stageColumnar(store: Store, path: string, kind: FormatKind
     try {
       if (container !== 'parquet') await throwFirstBadRow(scratch, path, kind, container, columns, readPath)
       await throwFirstRuleBreak(scratch, path, kind, container, columns, readPath)
+    } catch (located) {
+      // A locating read that fails on its own (a damaged Parquet page it reaches) adds nothing to the scan's error.
+      throw located instanceof BillwatchError ? located : error
     } finally {
       await scratch.close()
     }
@@ -338,7 +342,7 @@ function planScan(path: string, kind: FormatKind, container: Container, columns:
     : `read_csv(${quoteLiteral(readPath)}, header = true, all_varchar = true, quote = '"', escape = '"', delim = ',',
          types = {${Object.entries(typed).map(([k, v]) => `${quoteLiteral(k)}: '${v}'`).join(', ')}},
          ${plan.nullStrings ? `nullstr = [${FOCUS_NULLS.map(quoteLiteral).join(', ')}], ` : ''}
-         compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', max_line_size = 10000000
+         compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', ${DUCKDB_CSV_BOUNDS}
          ${rejects ? `, store_rejects = true, rejects_table = '${rejects}', rejects_scan = '${rejects}_scan'` : ''})`
   return {plan, rowKind: rowKindSql(plan), source, start, typed}
 }
@@ -356,7 +360,7 @@ async function rollUp(store: Store, path: string, kind: FormatKind, container: C
   try {
     await store.run(`CREATE OR REPLACE TEMP TABLE ${scanTable} AS ${dailyRollupSql(plan, {source, start})}`)
   } catch (error) {
-    throw duckdbError(path, error)
+    throw duckdbError(path, error, container === 'csv.gz' ? 'csv.gz' : container === 'parquet' ? 'parquet' : 'csv')
   }
   return {costBasis: plan.costBasis, rejects, scanTable, typed}
 }
@@ -485,19 +489,8 @@ export async function parquetColumns(store: Store, path: string): Promise<string
     const rows = await store.all<{column_name: string}>(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(path)}))`)
     return rows.map((r) => r.column_name)
   } catch (error) {
-    throw duckdbError(path, error)
+    throw duckdbError(path, error, 'parquet')
   }
-}
-
-export function duckdbError(path: string, error: unknown): BillwatchError {
-  const text = error instanceof Error ? error.message : String(error)
-  const line = /Line: (\d+)/.exec(text)?.[1]
-  // Only DuckDB's first line, and without what it quotes: its messages can carry the file's content.
-  const first = (text.split('\n')[0] ?? text).replaceAll(/"[^"]*"|'[^']*'/g, '…')
-  if (/gzip|inflate|compress/i.test(text)) {
-    return new BillwatchError('E_TRUNCATED', `compressed data is corrupt (${first})`, {expected: 'a complete .gz file', file: path})
-  }
-  return new BillwatchError('E_FORMAT', first.replace(/^[A-Za-z ]+Error: /, ''), {file: path, ...(line === undefined ? {} : {line: Number(line)})})
 }
 
 export function quoteIdent(name: string): string {

@@ -22,6 +22,16 @@ export interface CsvReadOptions {
   gzip?: boolean
 }
 
+/** The longest record billwatch reads: no billing line is longer. */
+export const MAX_RECORD_BYTES = 10_000_000
+
+/**
+ * DuckDB's CSV reader under the same bound. Its buffer otherwise defaults to 16 times the line bound
+ * (160 MB), allocated whole for a .gz, which a small BILLWATCH_MEMORY_LIMIT (256MB) cannot hold: every
+ * gzipped export failed there for memory.
+ */
+export const DUCKDB_CSV_BOUNDS = `max_line_size = ${MAX_RECORD_BYTES}, buffer_size = ${3 * MAX_RECORD_BYTES}`
+
 /**
  * Reads a CSV strictly, streaming (any size in bounded memory): the header first, then every
  * record with the line it starts on. Fails with the file and line on invalid UTF-8 (never read as
@@ -31,8 +41,7 @@ export interface CsvReadOptions {
 export async function* readCsv(readPath: string, options: CsvReadOptions = {}): AsyncGenerator<CsvRow & {header: boolean}> {
   const path = options.file ?? readPath
   const {size} = await stat(readPath)
-  // The same bound as DuckDB's max_line_size: a record past it is not a billing line.
-  const parser = parse({bom: true, info: true, max_record_size: 10_000_000, relax_column_count: false, skip_empty_lines: true})
+  const parser = parse({bom: true, info: true, max_record_size: MAX_RECORD_BYTES, relax_column_count: false, skip_empty_lines: true})
   const source = createReadStream(readPath, {highWaterMark: 1 << 20})
   const flowing = options.gzip
     ? pipeline(source, ...inflating(path, size), new Utf8Check(path), parser)

@@ -26,7 +26,7 @@ export function isDbrHeader(columns: string[]): boolean {
 }
 
 export function dbrPlan(cols: Columns, path: string, line: number | undefined): ScanPlan {
-  requireColumns(cols, [['usage start', ['UsageStartDate']], ['usage type', ['UsageType']], ['usage amount', ['UsageQuantity']], ['record type', ['RecordType']], ['cost', ['UnBlendedCost', 'Cost']]], 'the Detailed Billing Report', path, line)
+  requireColumns(cols, [['usage start', ['UsageStartDate']], ['usage type', ['UsageType']], ['usage amount', ['UsageQuantity']], ['record type', ['RecordType']], ['cost', ['UnBlendedCost', 'Cost']]], 'a Detailed Billing Report', path, line)
   const recordType = cols.text('RecordType')
   const usageType = `nullif(${cols.text('UsageType')}, '')`
   const product = cols.text('ProductName')

@@ -20,7 +20,7 @@ export interface Fingerprint {
  * which only a bomb of repeated bytes reaches. The floor lets any small file through.
  */
 export const MAX_INFLATE_RATIO = 200
-const INFLATE_FLOOR = 64 * 1024 * 1024
+export const INFLATE_FLOOR = 64 * 1024 * 1024
 
 /**
  * XXH128 of a file's content: the identity that makes re-ingest a no-op. For gzip input it is the

@@ -58,7 +58,7 @@ function providerOfExtensions(cols: Columns): string | undefined {
 }
 
 export function focusPlan(cols: Columns, path: string, line: number | undefined): ScanPlan {
-  requireColumns(cols, [['charge period', NAMES.start], ['charge category', NAMES.category], ['cost', [...NAMES.effective, ...NAMES.billed]]], 'FOCUS', path, line)
+  requireColumns(cols, [['charge period', NAMES.start], ['charge category', NAMES.category], ['cost', [...NAMES.effective, ...NAMES.billed]]], 'a FOCUS export', path, line)
   const text = (...names: string[]) => cols.text(...names)
   // The first named column the row fills, for a condition written 'A|B'.
   const either = (key: string) => {

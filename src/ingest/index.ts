@@ -172,7 +172,7 @@ function expandPaths(paths: string[], skipped: IngestResult['skipped']): NamedPa
 }
 
 function skipReason(error: BillwatchError, path: string): string {
-  if (error.code === 'E_HEADER') return `not a billing export (header starts ${JSON.stringify(error.got ?? '')})`
+  if (error.code === 'E_HEADER') return 'not a billing export (a header billwatch does not know)'
   // The message leads with the file (and line), already named by the caller.
   return error.message.startsWith(path) ? error.message.slice(path.length).replace(/^(:\d+)?: /, '') : error.message
 }
@@ -202,11 +202,11 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
         // Never what a part holds: only that it is not a report part.
         // A part that is not a regular file, or cannot be opened, is said as such (that names no content).
         if (error instanceof BillwatchError && error.code === 'E_NOT_FOUND' && error.file === part) throw error
-        if (error instanceof BillwatchError && error.code !== 'E_TRUNCATED') throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is not a CUR export`, {field: 'reportKeys', file: path})
+        if (error instanceof BillwatchError && error.code !== 'E_TRUNCATED') throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is not a CUR export`, {field: 'reportKeys', file: path, jsonKey: true})
         throw error
       }
       if (partSniff.kind !== 'cur1' && partSniff.kind !== 'cur2') {
-        throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is ${partSniff.kind}`, {expected: 'CUR line items', field: 'reportKeys', file: path})
+        throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is ${partSniff.kind}`, {expected: 'CUR line items', field: 'reportKeys', file: path, jsonKey: true})
       }
       const fingerprint = await fingerprintFile(part, {gzip: partSniff.container === 'csv.gz', ...withProgress})
       // A part listed twice, or two copies of one part, is read once: a manifest's parts are a set.
@@ -383,7 +383,7 @@ async function readManifest(path: string): Promise<{parts: string[]; period?: {s
     throw new BillwatchError('E_FORMAT', `manifest is not valid JSON${jsonErrorPosition(error)}`, {file: path})
   }
   if (typeof manifest !== 'object' || manifest === null || !Array.isArray(manifest.reportKeys) || manifest.reportKeys.length === 0) {
-    throw new BillwatchError('E_HEADER', 'manifest lists no report parts', {expected: 'a non-empty array', field: 'reportKeys', file: path})
+    throw new BillwatchError('E_HEADER', 'manifest lists no report parts', {expected: 'a non-empty array', field: 'reportKeys', file: path, jsonKey: true})
   }
   const dir = dirname(path)
   const realDir = realPath(dir)
@@ -391,19 +391,19 @@ async function readManifest(path: string): Promise<{parts: string[]; period?: {s
   for (const [i, key] of manifest.reportKeys.entries()) {
     const where = `report key ${i + 1}`
     if (typeof key !== 'string' || key === '' || key.includes('\0')) {
-      throw new BillwatchError('E_FORMAT', `${where} is not an S3 key`, {expected: 'a string like billing/report/20240301-20240401/…/report-1.csv.gz', field: 'reportKeys', file: path})
+      throw new BillwatchError('E_FORMAT', `${where} is not an S3 key`, {expected: 'a string like billing/report/20240301-20240401/…/report-1.csv.gz', field: 'reportKeys', file: path, jsonKey: true})
     }
     const segments = key.split('/').filter((s) => s !== '')
     if (isAbsolute(key) || /^[a-z]:/i.test(key) || segments.some((s) => s === '..' || s === '.' || s.includes('\\'))) {
-      throw new BillwatchError('E_FORMAT', `${where} leads out of the manifest's folder`, {expected: 'a key without absolute paths or ..', field: 'reportKeys', file: path})
+      throw new BillwatchError('E_FORMAT', `${where} leads out of the manifest's folder`, {expected: 'a key without absolute paths or ..', field: 'reportKeys', file: path, jsonKey: true})
     }
     // Keys are S3 paths; locally the parts sit beside the manifest, or under the same relative folders.
     const candidates = segments.map((_, s) => join(dir, ...segments.slice(s)))
     const found = candidates.find((c) => existsSync(c))
-    if (!found) throw new BillwatchError('E_NOT_FOUND', `${where} (${basename(key)}) not found beside the manifest`, {field: 'reportKeys', file: path})
+    if (!found) throw new BillwatchError('E_NOT_FOUND', `${where} (${basename(key)}) not found beside the manifest`, {field: 'reportKeys', file: path, jsonKey: true})
     const real = realPath(found)
     if (!real.startsWith(realDir + sep)) {
-      throw new BillwatchError('E_FORMAT', `${where} (${basename(key)}) is a link out of the manifest's folder`, {expected: 'report parts inside the manifest\'s folder', field: 'reportKeys', file: path})
+      throw new BillwatchError('E_FORMAT', `${where} (${basename(key)}) is a link out of the manifest's folder`, {expected: 'report parts inside the manifest\'s folder', field: 'reportKeys', file: path, jsonKey: true})
     }
     parts.add(real)
   }
@@ -419,10 +419,10 @@ function manifestDay(path: string, value: unknown, field: string): string | unde
   const day = match ? `${match[1]}-${match[2]}-${match[3]}` : undefined
   if (match && !isRealDate(Number(match[1]), Number(match[2]), Number(match[3]))) {
     // A day that does not exist would reach DuckDB's date cast as a raw conversion error.
-    throw new BillwatchError('E_VALUE', 'not a real day', {expected: 'YYYYMMDDTHHMMSS.sssZ', field, file: path, got: String(value)})
+    throw new BillwatchError('E_VALUE', 'not a real day', {expected: 'YYYYMMDDTHHMMSS.sssZ', field, file: path, jsonKey: true, got: String(value)})
   }
   if (!match || usageProblem({amount: null, cost: null, day: day as string})) {
-    throw new BillwatchError('E_VALUE', '', {expected: `a day like 20240301T000000.000Z, ${expectedDay()}`, field, file: path})
+    throw new BillwatchError('E_VALUE', '', {expected: `a day like 20240301T000000.000Z, ${expectedDay()}`, field, file: path, jsonKey: true})
   }
   return day
 }

@@ -55,10 +55,43 @@ export async function sniffFile(path: string, parquetColumns: (path: string) => 
   if (['d4c3b2a1', 'a1b2c3d4', '4d3cb2a1', 'a1b23c4d', '0a0d0d0a'].includes(magic)) {
     throw new BillwatchError('E_FORMAT', 'this is a packet capture, not a billing export', {file: path, suggestions: [`billwatch pcap ${path}`]})
   }
+  const other = otherFormat(raw)
+  if (other) throw new BillwatchError('E_FORMAT', other.what, {expected: other.expected, file: path})
   if (looksBinary(raw)) {
     throw new BillwatchError('E_FORMAT', 'binary content', {expected: 'a CSV, .csv.gz, Parquet or CUR manifest export', file: path})
   }
   return classifyText(path, raw.toString('utf8'), 'csv', forced)
+}
+
+const AS_CSV = 'a CSV, .csv.gz, Parquet or CUR manifest export'
+
+/**
+ * What a careless hand gives instead of an export, named by its first bytes: a spreadsheet, UTF-16
+ * text (Excel's "Unicode text"), or another compression than gzip and zip.
+ */
+function otherFormat(head: Buffer): undefined | {what: string; expected: string} {
+  const hex = head.subarray(0, 8).toString('hex')
+  const utf16 = hex.startsWith('fffe') || hex.startsWith('feff') || isUtf16WithoutBom(head)
+  if (utf16) return {expected: 'UTF-8 text (re-save the file as CSV UTF-8)', what: 'UTF-16 text'}
+  if (hex.startsWith('d0cf11e0a1b11ae1')) return {expected: 'a CSV export (save the sheet as CSV UTF-8)', what: 'an Excel 97–2003 workbook (or another OLE document)'}
+  const compressed = [['425a68', 'bzip2'], ['fd377a585a00', 'xz'], ['28b52ffd', 'zstd'], ['377abcaf271c', '7-Zip'], ['526172211a07', 'RAR'], ['04224d18', 'LZ4']]
+    .find(([magic]) => hex.startsWith(magic!))
+  if (compressed) return {expected: `${AS_CSV} (unpack it first, or compress it with gzip)`, what: `${compressed[1]}-compressed data`}
+  return undefined
+}
+
+/** UTF-16 text without a byte order mark: every other byte zero, the rest not. */
+function isUtf16WithoutBom(head: Buffer): boolean {
+  const sample = head.subarray(0, 1024)
+  if (sample.length < 8) return false
+  let zeroOdd = 0
+  let zeroEven = 0
+  for (let i = 0; i + 1 < sample.length; i += 2) {
+    if (sample[i] === 0) zeroEven++
+    if (sample[i + 1] === 0) zeroOdd++
+  }
+  const pairs = Math.floor(sample.length / 2)
+  return (zeroOdd > pairs * 0.6 && zeroEven < pairs * 0.1) || (zeroEven > pairs * 0.6 && zeroOdd < pairs * 0.1)
 }
 
 function classifyText(path: string, text: string, container: Container, forced?: FormatKind): Sniffed {

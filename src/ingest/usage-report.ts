@@ -2,8 +2,9 @@ import {isByteUsage} from '../aws/usage-types.js'
 import {addDays} from '../aws/window.js'
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
-import {type CsvReadOptions, isRealDate, isoDay, parseNumber, readCsv} from './csv-text.js'
-import {duckdbError, quoteLiteral} from './columnar.js'
+import {type CsvReadOptions, DUCKDB_CSV_BOUNDS, isRealDate, isoDay, parseNumber, readCsv} from './csv-text.js'
+import {quoteLiteral} from './columnar.js'
+import {duckdbError} from './duckdb-errors.js'
 import {checkUsageRow, PLAIN_NUMBER, usageProblemSql} from './validate.js'
 import {STAGING_TABLE, type UsageRow} from './write.js'
 
@@ -53,7 +54,7 @@ async function scanUsageReport(store: Store, path: string, columns: string[], op
   const time = (name: string) => `CASE WHEN regexp_full_match(${col(name)}, ${quoteLiteral(REPORT_TIME)}) THEN try_strptime(${col(name)}, [${REPORT_TIME_FORMATS.map(quoteLiteral).join(', ')}]) END`
   const value = `replace(${col('UsageValue')}, ',', '')`
   const source = `read_csv(${quoteLiteral(options.readPath ?? path)}, header = false, skip = 1, quote = '"', escape = '"', delim = ',',
-    columns = {${columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(', ')}}, compression = '${options.gzip ? 'gzip' : 'none'}', max_line_size = 10000000)`
+    columns = {${columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(', ')}}, compression = '${options.gzip ? 'gzip' : 'none'}', ${DUCKDB_CSV_BOUNDS})`
   const notBlank = columns.map((_, i) => `coalesce(trim(c${i}), '') <> ''`).join(' OR ')
   const scan = `bw_report_${Date.now()}_${Math.floor(Math.random() * 1e6)}`
   try {
@@ -69,7 +70,7 @@ async function scanUsageReport(store: Store, path: string, columns: string[], op
              max(CASE WHEN end_at = date_trunc('day', end_at) THEN CAST(end_at AS DATE) ELSE CAST(end_at AS DATE) + 1 END) AS end_day
       FROM lines GROUP BY ALL`)
   } catch (error) {
-    throw duckdbError(path, error)
+    throw duckdbError(path, error, options.gzip ? 'csv.gz' : 'csv')
   }
   try {
     const totals = await store.one<{lines: number; problems: number; first: null | string; end: null | string}>(

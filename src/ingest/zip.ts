@@ -3,12 +3,13 @@
  * items-YYYY-MM.csv.zip`) and CUR 1.0 (`.csv.zip`): the member is streamed (fflate, no whole-file
  * buffer) to the sniffer's head or to a temporary CSV DuckDB can scan.
  */
-import {createReadStream, createWriteStream} from 'node:fs'
+import {createReadStream, createWriteStream, statSync} from 'node:fs'
 import {once} from 'node:events'
 
 import {Unzip, UnzipInflate, type UnzipFile} from 'fflate'
 
 import {BillwatchError} from '../errors.js'
+import {INFLATE_FLOOR, MAX_INFLATE_RATIO} from './fingerprint.js'
 
 type Sink = {write(chunk: Uint8Array): true | Promise<void>; done(): void}
 
@@ -18,6 +19,8 @@ type Sink = {write(chunk: Uint8Array): true | Promise<void>; done(): void}
  */
 async function streamMember(path: string, open: (name: string) => Sink, stopAfter = Number.POSITIVE_INFINITY): Promise<{name: string; bytes: number}> {
   const input = createReadStream(path, {highWaterMark: 1 << 20})
+  // The .gz bound (fingerprint.ts): a zip bomb would fill the disk with its temporary copy.
+  const limit = Math.max(INFLATE_FLOOR, statSync(path).size * MAX_INFLATE_RATIO)
   let member: undefined | string
   let bytes = 0
   let failure: BillwatchError | undefined
@@ -33,14 +36,19 @@ async function streamMember(path: string, open: (name: string) => Sink, stopAfte
   unzip.onfile = (file: UnzipFile) => {
     if (file.name.endsWith('/')) return
     if (member !== undefined) {
-      fail(new BillwatchError('E_FORMAT', `zip archive holds more than one file (${member}, ${file.name})`, {expected: 'a zip of one export, as AWS delivers it', file: path}))
+      const workbook = [member, file.name].some((name) => name === '[Content_Types].xml' || name.startsWith('xl/'))
+      fail(workbook
+        ? new BillwatchError('E_FORMAT', 'an Excel workbook (.xlsx)', {expected: 'a CSV export (save the sheet as CSV UTF-8)', file: path})
+        : new BillwatchError('E_FORMAT', `zip archive holds more than one file (${member}, ${file.name})`, {expected: 'a zip of one export, as AWS delivers it', file: path}))
       return
     }
     member = file.name
     const sink = open(file.name)
     file.ondata = (error, chunk, final) => {
-      if (error) return fail(new BillwatchError('E_TRUNCATED', `zip member ${file.name} is corrupt (${error.message})`, {expected: 'a complete .zip file', file: path}))
+      // fflate's own words name its internals, not the file: only that the data is damaged.
+      if (error) return fail(new BillwatchError('E_TRUNCATED', `zip member ${file.name} is corrupt`, {expected: 'a complete .zip file', file: path}))
       bytes += chunk.length
+      if (bytes > limit) return fail(new BillwatchError('E_FORMAT', `inflates to more than ${MAX_INFLATE_RATIO} times its size (a zip bomb, not a billing export)`, {expected: 'a .zip export', file: path}))
       const ready = sink.write(chunk)
       if (ready instanceof Promise) pending = ready
       if (final) {
@@ -63,7 +71,7 @@ async function streamMember(path: string, open: (name: string) => Sink, stopAfte
       try {
         unzip.push(chunk as Buffer)
       } catch (error) {
-        fail(new BillwatchError('E_TRUNCATED', `zip data is corrupt (${(error as Error).message})`, {expected: 'a complete .zip file', file: path}))
+        fail(new BillwatchError('E_TRUNCATED', 'zip data is corrupt', {cause: error, expected: 'a complete .zip file', file: path}))
       }
       // A write error ends the read; extractZip reports it.
       if (pending) await pending.catch(() => input.destroy())
@@ -73,7 +81,7 @@ async function streamMember(path: string, open: (name: string) => Sink, stopAfte
       try {
         unzip.push(new Uint8Array(0), true)
       } catch (error) {
-        fail(new BillwatchError('E_TRUNCATED', `zip data ends early or is corrupt (${(error as Error).message})`, {expected: 'a complete .zip file', file: path}))
+        fail(new BillwatchError('E_TRUNCATED', 'zip data ends early or is corrupt', {cause: error, expected: 'a complete .zip file', file: path}))
       }
     }
   } catch (error) {

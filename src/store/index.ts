@@ -242,6 +242,8 @@ function storeProblem(text: string): string {
     return 'the file is damaged (truncated or corrupt); restore it from a backup or ingest again into a new --db'
   }
   if (/Permission denied|Read-only file system|cannot rollback/i.test(text)) return 'the file or its folder cannot be written'
+  // A process killed while it created the store can leave a log DuckDB then fails on.
+  if (/replaying WAL/i.test(text)) return 'its write-ahead log (the .wal file beside it) cannot be replayed: a write to it was cut short; move the .wal aside to open the store as of its last checkpoint'
   return (text.split('\n')[0] ?? text).replace(/^IO Error: /, '')
 }
 

@@ -8,7 +8,7 @@
  *   device or FIFO is written in place, never replaced: that is what `--out /dev/stdout`, `--out -`
  *   or `--out >(gzip > x.gz)` ask for, and renaming over /dev/full would destroy the device node.
  */
-import {chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readSync, renameSync, type Stats, statSync, unlinkSync, writeFileSync, writeSync} from 'node:fs'
+import {chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync, renameSync, type Stats, statSync, unlinkSync, writeFileSync, writeSync} from 'node:fs'
 import {randomBytes} from 'node:crypto'
 import {basename, dirname, join} from 'node:path'
 
@@ -68,6 +68,10 @@ export function checkInputFile(path: string, options: InputOptions = {}): number
   if (!stat.isFile()) {
     const hint = stat.isFIFO() || stat.isCharacterDevice() || stat.isSocket() ? ' (save the stream to a file first)' : ''
     throw new BillwatchError('E_NOT_FOUND', `${fileKind(stat)}, not a regular file${hint}`, where)
+  }
+  // The kernel's files look regular but are made on reading: /proc/kmsg blocks forever, others never end.
+  if (/^\/(proc|sys)\//.test(realpathSync(path))) {
+    throw new BillwatchError('E_NOT_FOUND', 'a kernel pseudo-file (/proc, /sys), not a saved file', {...where, suggestions: ['copy what you mean to read into a file first']})
   }
   if (options.maxBytes !== undefined && stat.size > options.maxBytes) {
     throw new BillwatchError('E_VALUE', `${formatSize(stat.size)}, more than the ${formatSize(options.maxBytes)} billwatch reads from such a file`, where)

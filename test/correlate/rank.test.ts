@@ -107,6 +107,6 @@ describe('ranking changes around a step', () => {
     expect(result.steps[0]!.candidates[0]!.reason).toMatch(/^tileserver\/tileserver\.json changed .*; the tile server sends map tiles to every browser$/)
 
     writeFileSync(extra, JSON.stringify({services: [{id: 'x', summary: 'y', usage: ['egress'], lagDays: [3, 1]}]}))
-    expect(() => loadKnowledge(extra)).toThrow(`${extra}: column "services[0].lagDays": bad knowledge entry, expected [earliest, latest] days, got "[3,1]"`)
+    expect(() => loadKnowledge(extra)).toThrow(`${extra}: field "services[0].lagDays": bad knowledge entry, expected [earliest, latest] days, got a value shaped "[9,9]"`)
   })
 })
