@@ -557,7 +557,11 @@ function rampsAmong(y: number[], cuts: number[], variance: number, penalty: numb
         if (cost < best.cost) best = {cost, end, start}
       }
     }
-    if (best.cost < staircase) ramps.push({cuts: cuts.slice(i, j + 1), end: best.end, from, start: best.start, to})
+    // Three or more steps the same way, each within RAMP_MAX_SEGMENT of the next, are the staircase a slow
+    // change is cut into when it is not linear on the log scale (a ramp in one part of a sum): the ramp's two
+    // knots stand for all of them, so it may fit worse by the penalties of the steps beyond two.
+    const allowance = Math.max(0, j - i + 1 - 2) * penalty
+    if (best.cost < staircase + allowance) ramps.push({cuts: cuts.slice(i, j + 1), end: best.end, from, start: best.start, to})
     i = j + 1
   }
   return ramps
