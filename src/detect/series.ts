@@ -108,7 +108,7 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
 
   const scaleOfNoise = madOfDifferences(z)
   const threshold = (options.spikeThreshold ?? DEFAULT_SPIKE_THRESHOLD) * scaleOfNoise
-  let spikeRuns = withoutRecurring(findSpikes(z, threshold, options.spikeThreshold ?? DEFAULT_SPIKE_THRESHOLD), observed, values.length, options.period)
+  let spikeRuns = withoutRecurring(findSpikes(z, threshold, options.spikeThreshold ?? DEFAULT_SPIKE_THRESHOLD, raw.map((v) => v === 0)), observed, values.length, options.period)
   // A last point far below the level before it is most often a partial day of an hourly export: left out,
   // neither a step nor a spike, until the next day tells.
   const partialTail = tailJump(z, threshold, spikeRuns) === -1
@@ -338,7 +338,7 @@ interface SpikeRun {
  * Runs of one or two points that leave the level on both sides by more than `threshold`, in the same
  * direction, while the two sides agree with each other (otherwise it is a step, not a spike).
  */
-function findSpikes(z: number[], threshold: number, multiplier: number): SpikeRun[] {
+function findSpikes(z: number[], threshold: number, multiplier: number, zero: boolean[]): SpikeRun[] {
   const runs: SpikeRun[] = []
   if (!(threshold > 0)) return runs
   for (let start = 1; start < z.length - 1; start++) {
@@ -357,7 +357,9 @@ function findSpikes(z: number[], threshold: number, multiplier: number): SpikeRu
       if (end >= z.length) break
       const right = median(z.slice(end, end + SPIKE_WINDOW))
       const run = z.slice(start, end)
-      const left = leftLevel(z, start, right, median(run), threshold, runs)
+      // Only zero-usage days may take their level from the few points since a step (see leftLevel).
+      const zeros = zero.slice(start, end).every(Boolean)
+      const left = leftLevel(z, start, right, median(run), threshold, runs, zeros ? 1 : SPIKE_WINDOW)
       if (left === undefined) continue
       const up = run.every((v) => v - Math.max(left, right) > threshold)
       const down = run.every((v) => Math.min(left, right) - v > threshold)
@@ -394,10 +396,11 @@ function resumesAfterDip(z: number[], start: number, end: number, left: number, 
 /**
  * The level left of `start` that agrees with `right`: the median of the SPIKE_WINDOW points before (spikes already
  * found left out), or, when a step falls inside that window, of the fewer points since it, down to the one just
- * before. Zero days right after a step are thus a dip at the new level: the step keeps its day. Levels agree
+ * before, for zero-usage days (`fewest` 1). Zero days right after a step are thus a dip at the new level: the step
+ * keeps its day. (Other values keep the whole window: on the TCPD series the fallback cut a currency crash.) Levels agree
  * within `threshold`, or, as in blipCuts, within a quarter of their distance from the run.
  */
-function leftLevel(z: number[], start: number, right: number, runLevel: number, threshold: number, runs: SpikeRun[]): number | undefined {
+function leftLevel(z: number[], start: number, right: number, runLevel: number, threshold: number, runs: SpikeRun[], fewest: number): number | undefined {
   const nearest: number[] = []
   let run = runs.length - 1
   for (let i = start - 1; i >= 0 && nearest.length < SPIKE_WINDOW; i--) {
@@ -405,7 +408,7 @@ function leftLevel(z: number[], start: number, right: number, runLevel: number, 
     if (run >= 0 && (runs[run] as SpikeRun).end > i) continue
     nearest.push(z[i] as number)
   }
-  for (let points = nearest.length; points >= 1; points--) {
+  for (let points = nearest.length; points >= Math.min(fewest, nearest.length); points--) {
     const left = median(nearest.slice(0, points))
     const apart = Math.min(Math.abs(runLevel - left), Math.abs(runLevel - right))
     if (Math.abs(left - right) <= Math.max(threshold, apart / 4)) return left
@@ -557,7 +560,11 @@ function rampsAmong(y: number[], cuts: number[], variance: number, penalty: numb
         if (cost < best.cost) best = {cost, end, start}
       }
     }
-    if (best.cost < staircase) ramps.push({cuts: cuts.slice(i, j + 1), end: best.end, from, start: best.start, to})
+    // Three or more steps the same way, each within RAMP_MAX_SEGMENT of the next, are the staircase a slow
+    // change is cut into when it is not linear on the log scale (a ramp in one part of a sum): the ramp's two
+    // knots stand for all of them, so it may fit worse by the penalties of the steps beyond two.
+    const allowance = Math.max(0, j - i + 1 - 2) * penalty
+    if (best.cost < staircase + allowance) ramps.push({cuts: cuts.slice(i, j + 1), end: best.end, from, start: best.start, to})
     i = j + 1
   }
   return ramps
