@@ -112,13 +112,10 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
   const broken = `(status NOT IN ('OK', 'NODATA', 'SKIPDATA') OR action NOT IN ('ACCEPT', 'REJECT')
       OR (${ok} AND (bytes IS NULL OR end_s IS NULL OR proto IS NULL OR least(bytes, packets, proto, coalesce(sp, 0), coalesce(dp, 0)) < 0)))`
   const proto = `((code // 32) % 256)`
-  try {
-    // The hash aggregates are most of the cost: their keys are integers (day or month; direction,
-    // action, status, protocol and port packed in one; the client's and interface's hashes) and the
-    // strings ride along as any_value. Per-client rows are kept per calendar month (the grain of a
-    // bill): per day they were as many as the records, and rolling them up cost five bare scans.
-    await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} AS
-      WITH records AS (${inner}), flagged AS (
+  const sums = `sum(CASE WHEN ${ok} THEN bytes ELSE 0 END)::DOUBLE AS bytes, sum(CASE WHEN ${ok} THEN packets ELSE 0 END)::DOUBLE AS packets,
+             count(*) AS records, count(*) FILTER (WHERE ${broken}) AS broken`
+  const month = `date_trunc('month', DATE '1970-01-01' + CAST(day_number AS INTEGER))`
+  const pass = (rolled: string) => `WITH records AS (${inner}), flagged AS (
         SELECT *, ${hasDirection ? 'false AS src_private, false AS dst_private' : `${privateSql('src')} AS src_private, ${privateSql('dst')} AS dst_private`} FROM records
       ), directed AS (
         SELECT *, ${direction} AS dir FROM flagged
@@ -134,14 +131,7 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
                hash(interface) AS interface_hash, hash(client) AS client_hash, client IS NULL AS no_client,
                interface, client, account, bytes, packets, status, action, end_s, proto, sp, dp
         FROM keyed
-      ), rolled AS (
-      SELECT day_number, date_trunc('month', DATE '1970-01-01' + CAST(day_number AS INTEGER)) AS month,
-             code, client_hash, interface_hash, no_client, GROUPING(client_hash) = 0 AS per_client,
-             any_value(interface) AS interface, any_value(client) AS client, any_value(account) AS account,
-             sum(CASE WHEN ${ok} THEN bytes ELSE 0 END)::DOUBLE AS bytes, sum(CASE WHEN ${ok} THEN packets ELSE 0 END)::DOUBLE AS packets,
-             count(*) AS records, count(*) FILTER (WHERE ${broken}) AS broken
-      FROM coded GROUP BY GROUPING SETS ((day_number, code, interface_hash), (month, code, interface_hash, client_hash, no_client))
-      )
+      ), rolled AS (${rolled})
       SELECT CASE WHEN per_client THEN month::DATE WHEN day_number IS NULL THEN NULL ELSE DATE '1970-01-01' + CAST(day_number AS INTEGER) END AS day,
              'vpc-flow-logs' AS exporter,
              interface, account, ['egress', 'ingress', 'internal', 'unknown'][code % 4 + 1] AS direction,
@@ -149,7 +139,32 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
              ['OK', 'NODATA', 'SKIPDATA', 'OTHER'][(code // 8) % 4 + 1] AS status,
              CASE WHEN (code // 8) % 4 = 0 THEN ${protocolNameSql(proto)} END AS protocol,
              (nullif(code // 8192, 0) - 1)::INTEGER AS port, client, bytes, packets, records, broken, per_client
-      FROM rolled WHERE NOT per_client OR NOT no_client`)
+      FROM rolled WHERE NOT per_client OR NOT no_client`
+  // The hash aggregates are most of the cost: their keys are integers (day or month; direction,
+  // action, status, protocol and port packed in one; the client's and interface's hashes) and the
+  // strings ride along as any_value. Per-client rows are kept per calendar month (the grain of a
+  // bill): per day they were as many as the records, and rolling them up cost five bare scans.
+  const onePass = pass(`
+      SELECT day_number, ${month} AS month,
+             code, client_hash, interface_hash, no_client, GROUPING(client_hash) = 0 AS per_client,
+             any_value(interface) AS interface, any_value(client) AS client, any_value(account) AS account, ${sums}
+      FROM coded GROUP BY GROUPING SETS ((day_number, code, interface_hash), (month, code, interface_hash, client_hash, no_client))`)
+  // Two passes over the file, each grouped by the strings themselves: slower, but DuckDB spills these
+  // to disk, where grouping sets with any_value of many clients can exhaust the memory limit.
+  const dailyPass = pass(`
+      SELECT day_number, NULL::DATE AS month, code, false AS no_client, false AS per_client, interface, NULL::VARCHAR AS client, account, ${sums}
+      FROM coded GROUP BY day_number, code, interface, account`)
+  const clientPass = pass(`
+      SELECT NULL::BIGINT AS day_number, ${month} AS month, code, no_client, true AS per_client, interface, client, account, ${sums}
+      FROM coded GROUP BY ALL`)
+  try {
+    try {
+      await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} AS ${onePass}`)
+    } catch (error) {
+      if (!/out of memory/i.test(error instanceof Error ? error.message : String(error))) throw error
+      await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} AS ${dailyPass}`)
+      await store.run(`INSERT INTO ${FLOW_STAGING} ${clientPass}`)
+    }
   } catch (error) {
     await throwFirstBrokenRecord(path, sniff)
     throw scanError(path, error)
