@@ -69,12 +69,12 @@ export async function sniffFlowFile(path: string, options: FlowSniffOptions): Pr
   // rather than let them pass for an unknown billing export.
   if (looksLikeFlowRecord(firstLine)) {
     const fields = firstLine.split(/\s+/).length
-    throw new BillwatchError('E_HEADER', 'VPC Flow Log records without a header line, not in the default format', {
+    // The field count is billwatch's reading, not the file's content: it goes in the message, not `got`.
+    throw new BillwatchError('E_HEADER', `VPC Flow Log records of ${fields} fields without a header line, not in the default format`, {
       expected: options.format
         ? `records of the ${options.format.length} fields --flow-format names`
         : "the header line S3 writes, or the log format given with --flow-format '${version} ${account-id} …'",
       file: path,
-      got: `${fields} fields`,
       line: 1,
     })
   }

@@ -90,7 +90,7 @@ export function focusPlan(cols: Columns, path: string, line: number | undefined)
   // A usage line of negative quantity reverses earlier usage (FOCUS allows any decimal; Azure writes
   // refunds so): like a ChargeClass Correction, its cost is kept as a correction, not in the series.
   const quantity = `coalesce(${consumed}, ${priced}, 0)`
-  const reversal = `(${category} = 'usage' AND isfinite(${quantity}) AND ${quantity} < 0)`
+  const reversal = `(${category} = 'usage' AND ${cols.dialect.isFinite(quantity)} AND ${quantity} < 0)`
   const correction = `(coalesce(lower(${text(...NAMES.chargeClass)}), '') = 'correction' OR ${reversal})`
   const usageLine = `(${category} = 'usage' AND NOT ${correction})`
   const anyRule = (rules: EgressRule[] | undefined) => (rules && rules.length > 0 ? rules.map(ruleSql).join(' OR ') : 'false')

@@ -2,6 +2,7 @@ import {BillwatchError} from '../errors.js'
 import {parseUsageType} from '../aws/usage-types.js'
 import {BYTES_PER_GB} from '../pricing/egress.js'
 import type {Store} from '../store/index.js'
+import {unnamedAccountSql} from '../store/schema.js'
 import {checkUsageRow, EXPECTED_AMOUNT, EXPECTED_COST, expectedDay, type UsageField, usageError, usageProblemSql} from './validate.js'
 
 /** One usage line as a parser or an API client produces it, before normalization. */
@@ -161,7 +162,7 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
     // A source without an account column is an account of its own, named after its file: it restates older
     // unnamed rows of a file of the same name only. A source with accounts restates those accounts' rows (and
     // unnamed rows of a file of its name).
-    const sameFile = `u.account IS NULL AND u.source_id IN (SELECT id FROM sources WHERE regexp_extract(path, '[^/\\\\]+$') = regexp_extract($4, '[^/\\\\]+$'))`
+    const sameFile = `u.account IS NULL AND u.source_id IN (SELECT id FROM sources WHERE ${unnamedAccountSql('path')} = ${unnamedAccountSql('$4')})`
     const accounts = `AND (${sameFile} OR u.account IN (SELECT DISTINCT account FROM ${STAGING_TABLE} WHERE account IS NOT NULL))`
     // A FOCUS file of one provider restates that provider only (one file may hold several).
     const providers = `AND coalesce(u.provider, 'AWS') IN (SELECT provider FROM ${STAGING_TABLE} UNION SELECT provider FROM ${STAGED_CHARGES})`

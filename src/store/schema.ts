@@ -220,7 +220,16 @@ export const FAMILY_RANK: Record<string, number> = {
 }
 
 /** The account of a usage row: its own, or for an export without an account column, the export's file name. */
-export const ACCOUNT_OF_ROW = `coalesce(u.account, regexp_extract(s.path, '[^/\\\\]+$'))`
+/**
+ * The account a source without an account column stands for: its file's name, or for a live AWS fetch
+ * (`aws:cost-explorer:DAILY:2014-04-13..2014-04-16`) the service without the days fetched, so each day's
+ * incremental fetch restates the last one's days instead of adding an account.
+ */
+export function unnamedAccountSql(path: string): string {
+  return `regexp_replace(regexp_extract(${path}, '[^/\\\\]+$'), ':(DAILY|HOURLY)?:?[0-9]{4}-[0-9]{2}-[0-9]{2}[.][.][0-9]{4}-[0-9]{2}-[0-9]{2}.*$', '')`
+}
+
+export const ACCOUNT_OF_ROW = `coalesce(u.account, ${unnamedAccountSql('s.path')})`
 
 /**
  * The view every query reads: per (day, usage type, account) only the richest family's rows, so ingesting a

@@ -124,7 +124,8 @@ describe('reads: regular files only, side inputs bounded, nothing hangs', () => 
       [['correlate', '--apt-log', fifo, '--date', '2014-03-30', '--repo', ROOT], /input\.fifo: a pipe \(FIFO\), not a regular file/],
       [['correlate', '--knowledge', '/dev/zero', '--date', '2014-03-30', '--repo', ROOT], /\/dev\/zero: --knowledge: a character device/],
       [['correlate', '--knowledge', tmp.dir, '--date', '2014-03-30', '--repo', ROOT], /--knowledge: a directory, not a regular file/],
-      [['pcap', tmp.dir], /a directory, not a regular file/],
+      // A folder is a capture set: one without captures is named as such.
+      [['pcap', tmp.dir], /a folder with no pcap or pcapng file in it/],
     ]
     // Each run its own copy of the store: runs side by side would find it in use.
     const results = await Promise.all(runs.map(([args], i) => {

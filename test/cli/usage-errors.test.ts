@@ -29,8 +29,9 @@ describe('usage errors from the argument parser', () => {
     expect([missing.code, ...lines(missing.stderr)]).toEqual([2, 'billwatch: missing FILE', '  Try: billwatch pcap --help'])
     const unknown = await runCli(['status', '--colour'])
     expect([unknown.code, lines(unknown.stderr)[0]]).toEqual([2, 'billwatch: nonexistent flag: --colour'])
-    const extra = await runCli(['pcap', 'a.pcap', 'b.pcap'])
-    expect([extra.code, lines(extra.stderr)[0]]).toEqual([2, 'billwatch: unexpected argument: b.pcap'])
+    // pcap takes any number of files (a capture set); probe takes one target.
+    const extra = await runCli(['probe', '127.0.0.1', '127.0.0.2'])
+    expect([extra.code, lines(extra.stderr)[0]]).toEqual([2, 'billwatch: unexpected argument: 127.0.0.2'])
     const option = await runCli(['explain', '--format', 'pdf'])
     expect([option.code, lines(option.stderr)[0]]).toEqual([2, 'billwatch: expected --format=pdf to be one of: text, markdown, json'])
     const required = await runCli(['schedule', '--cron', 'cron(0 6 * * ? *)'])

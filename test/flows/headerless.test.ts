@@ -24,7 +24,7 @@ describe('headerless records of a custom format', () => {
   it('are refused as flow records without their header, in one line that quotes no record', async () => {
     const ingest = await runCli(['ingest', path, '--db', join(tmp.dir, 'refused.duckdb')])
     expect(ingest.code).toBe(1)
-    expect(ingest.stderr).toBe(`billwatch: ${path}:1: VPC Flow Log records without a header line, not in the default format, expected the header line S3 writes, or the log format given with --flow-format '\${version} \${account-id} …', got "29 fields"\n`)
+    expect(ingest.stderr).toBe(`billwatch: ${path}:1: VPC Flow Log records of 29 fields without a header line, not in the default format, expected the header line S3 writes, or the log format given with --flow-format '\${version} \${account-id} …'\n`)
   }, 120_000)
 
   it('are read with --flow-format naming their fields', async () => {
