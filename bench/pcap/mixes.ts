@@ -1,7 +1,8 @@
 /**
  * bench/pcap/mixes.ts: `billwatch pcap --json` (the full report) against tcpdump's bare filter on
- * captures of the seed's size and story with other client mixes — the seed's own, uniform, a steeper
- * tail, clustered addresses, IPv6 — and the seed capture read from stdin, side by side, best of 3.
+ * captures of the NTP pool server incident's size and story with other client mixes — the incident's own
+ * (`seed`), uniform, a steeper tail, clustered addresses, IPv6 — and the incident's capture read from stdin,
+ * side by side, best of 3.
  *
  *   npm run build:native && node --import tsx bench/pcap/mixes.ts [--scale 0.25] [--only uniform,ipv6]
  *
