@@ -22,6 +22,12 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', {allowNumber: true, allowBoolean: true, allowNullish: true}],
       // - Unused arguments are kept when a callback's position matters; name them with a leading underscore.
       '@typescript-eslint/no-unused-vars': ['error', {argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none'}],
+      // The rules switched off, each for a reason:
+      // - billwatch matches control characters on purpose: it neutralises them in hostile text before printing it.
+      'no-control-regex': 'off',
+      // - An async method keeps a promise interface whose body is synchronous today (Store.close, test clocks and
+      //   resolvers): a throw in it still reaches the caller as a rejection.
+      '@typescript-eslint/require-await': 'off',
     },
   },
   {

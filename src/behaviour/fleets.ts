@@ -176,10 +176,10 @@ function binSeries(groups: ClientGroups, origin: number, binSec: number, binCoun
   for (let i = 0, j = 0; i < count; ) {
     const bin = sorted[i]!
     let n = 0
-    while (i < count && sorted[i] === bin) (i++, n++)
+    for (; i < count && sorted[i] === bin; i++) n++
     let m = 0
     while (j < oneShotCount && sortedOneShot[j]! < bin) j++
-    while (j < oneShotCount && sortedOneShot[j] === bin) (j++, m++)
+    for (; j < oneShotCount && sortedOneShot[j] === bin; j++) m++
     bins.push(bin)
     clientsPerBin.push(n)
     oneShotPerBin.push(m)

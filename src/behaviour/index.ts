@@ -31,7 +31,7 @@ export interface Violation {
   clients: number
   requests: number
   /** The addresses with the most requests breaking the rule. */
-  examples: Array<{address: string; requests: number}>
+  examples: {address: string; requests: number}[]
 }
 
 export interface BehaviourReport {
@@ -95,10 +95,10 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
   for (let i = 0; i < log.count && !hasReplies; i++) hasReplies = log.reply[i] !== 0
 
   const scratch = createScratch(busiest)
-  const natFindings: Array<{nat: SuspectedNat; client: number}> = []
+  const natFindings: {nat: SuspectedNat; client: number}[] = []
   const misbehaving: MisbehavingClient[] = []
   // Examples are kept as client indices: only the listed few are formatted.
-  const tallies = new Map<ViolationRule, {clients: number; requests: number; examples: Array<{client: number; requests: number}>}>()
+  const tallies = new Map<ViolationRule, {clients: number; requests: number; examples: {client: number; requests: number}[]}>()
   const tally = (rule: ViolationRule, client: number, requests: number): void => {
     const entry = tallies.get(rule) ?? {clients: 0, examples: [], requests: 0}
     entry.clients++

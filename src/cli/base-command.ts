@@ -86,11 +86,11 @@ export function usageError(error: unknown, command: string, context: {flags?: Re
   if (Array.isArray(parsed.args) && parsed.args.length) {
     const [first] = parsed.args
     if (typeof first === 'object' && first !== null && 'name' in first) {
-      return new BillwatchError('E_USAGE', `missing ${(parsed.args as Array<{name: string}>).map((arg) => arg.name.toUpperCase()).join(' ')}`, help)
+      return new BillwatchError('E_USAGE', `missing ${(parsed.args as {name: string}[]).map((arg) => arg.name.toUpperCase()).join(' ')}`, help)
     }
     return new BillwatchError('E_USAGE', `unexpected argument: ${parsed.args.map(String).join(', ')}`, help)
   }
-  const flags = Object.entries(context.flags ?? {}) as Array<[string, FlagDefinition]>
+  const flags = Object.entries(context.flags ?? {}) as [string, FlagDefinition][]
   const argv = context.argv ?? []
   for (const [name, flag] of flags) {
     const given = givenValue(argv, name)

@@ -8,11 +8,11 @@ export interface ProgressReporter {
 
 /** Draws `label 42% (1.2 GB of 2.9 GB)` on one stderr line, at most ~10 times a second. */
 export function createProgress(label: string, options: {enabled: boolean; format?: (n: number) => string}): ProgressReporter {
-  if (!options.enabled) return {done() {}, update() {}}
+  if (!options.enabled) return {done: () => undefined, update: () => undefined}
   const format = options.format ?? ((n: number) => n.toLocaleString('en-US'))
   const line = createStatusLine(true, 100)
   return {
-    done: line.done,
+    done: () => line.done(),
     update(done, total) {
       const pct = total ? ` ${Math.min(100, Math.floor((done / total) * 100))}%` : ''
       line.show(`${label}${pct} (${format(done)}${total ? ` of ${format(total)}` : ''})`)

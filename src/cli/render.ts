@@ -7,7 +7,7 @@ export type Align = 'left' | 'right'
  * A plain-text table: a header row, a rule, then rows. Numbers are right-aligned by default.
  * Returns a string for `this.log` (so --json suppresses it).
  */
-export function renderTable(headers: string[], rows: Array<Array<number | string>>, align?: Align[]): string {
+export function renderTable(headers: string[], rows: (number | string)[][], align?: Align[]): string {
   const cells = rows.map((row) => row.map(String))
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((row) => (row[i] ?? '').length)))
   const aligns = headers.map((_, i) => align?.[i] ?? (rows.every((row) => typeof row[i] === 'number') && rows.length > 0 ? 'right' : 'left'))

@@ -70,7 +70,7 @@ const PROTOCOL_NAMES: Record<string, string> = {'-1': 'all', '1': 'icmp', '17': 
 
 /** 'UDP', '17', '-1', 'all' → 'udp', 'udp', 'all', 'all'. */
 export function normaliseProtocol(value: unknown): string {
-  const text = String(value ?? '-1').toLowerCase().trim()
+  const text = (typeof value === 'string' || typeof value === 'number' ? String(value) : '-1').toLowerCase().trim()
   if (text === '' || text === 'all' || text === '*' || text === '-1') return 'all'
   return PROTOCOL_NAMES[text] ?? text
 }

@@ -134,7 +134,7 @@ async function walkHistory(repo: Repository, revs: string[], keep: (authorMs: nu
     if (child.exitCode === null) child.kill()
   }
   const code = await exited
-  if (code !== 0) throw new BillwatchError('E_GIT', `git log failed: ${firstLine(stderr)}`, {file: repo.path})
+  if (code !== 0) throw gitFailure(stderr, repo.path)
   onWalk?.(count)
   return kept
 }
@@ -324,10 +324,21 @@ function git(cwd: string, args: string[]): {status: number; stderr: string; stdo
 export function gitBuffer(cwd: string, args: string[], input: Buffer | string): Buffer {
   const result = spawnSync('git', gitArgs(cwd, args), {input, maxBuffer: 1 << 30})
   if (result.error) throw new BillwatchError('E_GIT', `cannot run git: ${result.error.message}`, {suggestions: ['install git']})
-  if (result.status !== 0) throw new BillwatchError('E_GIT', `git ${args[0]} failed: ${firstLine(result.stderr.toString())}`, {file: cwd})
+  if (result.status !== 0) throw gitFailure(result.stderr.toString(), cwd)
   return result.stdout
 }
 
-function firstLine(text: string): string {
-  return text.trim().split('\n')[0] ?? ''
+/**
+ * A git failure in billwatch's words: git's own lines quote ref names, paths and hashes from the
+ * repository, so they stay out; the causes a user acts on differently are named.
+ */
+function gitFailure(stderr: string, path: string): BillwatchError {
+  const cause = /permission denied/i.test(stderr)
+    ? {detail: 'cannot read the repository (permission denied)', suggestions: ['run as a user who can read it, e.g. sudo for root\'s /etc']}
+    : /bad object|could not read|unable to read|corrupt|missing (blob|tree|commit)|loose object|pack|bad tree|invalid object|did not parse/i.test(stderr)
+      ? {detail: 'the repository is damaged: git cannot read some of its objects', suggestions: [`git -C ${path} fsck`, 'or read a clone of it that is whole']}
+      : /shallow/i.test(stderr)
+        ? {detail: 'the repository is a shallow clone whose history git cannot walk', suggestions: [`git -C ${path} fetch --unshallow`]}
+        : {detail: 'git could not read the history', suggestions: [`git -C ${path} log`]}
+  return new BillwatchError('E_GIT', cause.detail, {expected: 'a repository whose commits git can read', file: path, suggestions: cause.suggestions})
 }

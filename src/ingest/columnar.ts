@@ -321,7 +321,7 @@ async function throwFirstReject(store: Store, path: string, rejects: string, typ
   if (first.error_type === 'CAST' && first.column_name) {
     const type = typed[first.column_name]
     const got = /Could not convert string "(.*)" to/.exec(first.error_message)?.[1]
-    const expected = type === 'DOUBLE' ? 'a number' : 'a valid ISO 8601 UTC timestamp (YYYY-MM-DDTHH:MM:SSZ)'
+    const expected = type === 'DOUBLE' ? 'a number' : got === undefined ? 'a valid ISO 8601 UTC timestamp (YYYY-MM-DDTHH:MM:SSZ)' : expectedDay(undefined, got)
     throw new BillwatchError('E_VALUE', '', {expected, field: first.column_name, file: path, line: first.line, ...(got === undefined ? {} : {got})})
   }
   const what = first.error_type.toLowerCase().replaceAll('_', ' ')
@@ -477,7 +477,8 @@ async function throwFirstRuleBreak(scratch: Store, path: string, kind: FormatKin
       }
       const name = (valueProblem ? candidates.find(breaks) : undefined) ?? fallback
       const got = index.has(name) ? raw(name) : undefined
-      throw new BillwatchError('E_VALUE', '', {expected, field: name, file: path, line, ...(got === undefined ? {} : {got})})
+      const told = valueProblem || got === undefined ? expected : expectedDay(undefined, got)
+      throw new BillwatchError('E_VALUE', '', {expected: told, field: name, file: path, line, ...(got === undefined ? {} : {got})})
     }
   }
   throw new BillwatchError('E_VALUE', `record ${first.row}`, {expected, field: fallback, file: path})

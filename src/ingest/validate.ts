@@ -28,8 +28,21 @@ export interface Problem {
   expected: string
 }
 
-export function expectedDay(now = new Date()): string {
-  return `a date in ${FIRST_USAGE_YEAR}–${lastUsageYear(now)}`
+/**
+ * What a day field should hold, worded for the value that broke it: AWS and FOCUS write ISO 8601, so a
+ * value of another shape (`4/1/25`) is told the format, one of the right shape that is no calendar
+ * day (`2014-02-30`) is told so, and only a real day is told the years a bill can hold.
+ */
+export function expectedDay(now = new Date(), got?: string): string {
+  const years = `${FIRST_USAGE_YEAR}–${lastUsageYear(now)}`
+  const text = got?.trim() ?? ''
+  if (text === '') return `a date in ${years}`
+  const iso = /^(\d{4})-(\d{2})-(\d{2})(?:$|[T ])/.exec(text)
+  if (!iso) return `an ISO 8601 date such as 2024-03-01 or 2024-03-01T00:00:00Z, in ${years}`
+  const [year, month, day] = [Number(iso[1]), Number(iso[2]), Number(iso[3])]
+  const date = new Date(Date.UTC(year, month - 1, day))
+  const real = date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
+  return real ? `a date in ${years}` : `a calendar date (YYYY-MM-DD) in ${years}`
 }
 
 export const EXPECTED_AMOUNT = 'a finite number, 0 or more (a usage quantity)'
@@ -77,7 +90,7 @@ export function checkUsageRow(
 export function usageError(problem: Problem, where: ErrorLocation & {fields: Partial<Record<UsageField, string>>; raw?: Partial<Record<UsageField, string>>}): BillwatchError {
   const got = where.raw?.[problem.field] ?? where.got
   return new BillwatchError('E_VALUE', '', {
-    expected: problem.expected,
+    expected: problem.field === 'day' && got !== undefined ? expectedDay(undefined, got) : problem.expected,
     field: where.fields[problem.field] ?? problem.field,
     ...(where.file === undefined ? {} : {file: where.file}),
     ...(where.line === undefined ? {} : {line: where.line}),

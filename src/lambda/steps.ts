@@ -23,7 +23,7 @@ export const DEFAULT_NEW_STEP_OPTIONS: NewStepOptions = {recentDays: 14, sameSte
  */
 export function newSteps(set: SeriesSet, options: NewStepOptions = DEFAULT_NEW_STEP_OPTIONS): {current: Step[]; fresh: Step[]; newestDay: null | string} {
   const all = [set.total, ...set.byUsageType, ...set.byResource]
-  const newestDay = all.map((s) => s.points.at(-1)?.day ?? '').sort().at(-1) || null
+  const newestDay = all.map((s) => s.points.at(-1)?.day ?? '').sort().at(-1) ?? null
   if (newestDay === null) return {current: [], fresh: [], newestDay}
   const detect = (series: SeriesSet) => analyseSeriesSet(series).steps
   const current = detect(set)

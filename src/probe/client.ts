@@ -200,7 +200,8 @@ async function exchange(
 ): Promise<'answer' | 'kod' | 'timeout'> {
   const {clock, emit} = context
   for (let attempt = 1; attempt <= context.attempts; attempt++) {
-    let nonce: NtpTimestamp | undefined = randomNonce()
+    // RFC 5905 §8: a nonce answers once; every reply that passes ends this attempt.
+    const nonce = randomNonce()
     const waitMs = Math.round(context.timeoutMs * 2 ** (attempt - 1) * (1 + clock.random() / 4))
     const t1 = clock.now()
     await socket.send(encodeClientRequest(nonce))
@@ -216,7 +217,6 @@ async function exchange(
         emit({type: 'ignored', address: result.address, ...verdict.ignore})
         continue
       }
-      nonce = undefined // RFC 5905 §8: a nonce answers once; a replay of this reply is bogus
       const reply = verdict.reply
       const meaning = replyMeaning(reply)
       if (meaning.kind === 'kiss') {

@@ -11,7 +11,7 @@ import {errnoReason} from '../util/files.js'
  * can wait for the next one with a deadline.
  */
 export class ConnectedSocket {
-  private readonly queue: Array<{bytes: Uint8Array; address: string; port: number}> = []
+  private readonly queue: {bytes: Uint8Array; address: string; port: number}[] = []
   private waiter: (() => void) | undefined
   private failure: Error | undefined
   /** Set after a send to a port nobody listens on (ICMP port unreachable). */

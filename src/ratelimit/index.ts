@@ -233,7 +233,7 @@ export function startReplayWorker(requests: number): ReplayWorker | undefined {
   if (requests < Number(process.env.BILLWATCH_REPLAY_WORKER_MIN ?? WORKER_MIN_REQUESTS)) return undefined
   const job = startWorker<ReplayWorkerInput, ReplayTallies>(import.meta.url, './replay-worker')
   return {
-    cancel: job.cancel,
+    cancel: () => job.cancel(),
     replay(groups, clientCount, options = {}) {
       job.post({clientCount, groups, seed: options.seed ?? 1, settings: options.settings ?? DEFAULT_LIMITER_SETTINGS})
       return job.result

@@ -30,7 +30,9 @@ export function preloadStore(): void {
   setImmediate(() => {
     try {
       loadDuckDb()
-    } catch {}
+    } catch {
+      // The first real open reports a missing or broken DuckDB binding, located.
+    }
   })
 }
 
@@ -94,7 +96,7 @@ export class Store {
     } catch (error) {
       const text = error instanceof Error ? error.message : String(error)
       const lock = /Could not set lock on file[^:]*: Conflicting lock is held in (.*?) \(PID (\d+)\)/.exec(text)
-      if (lock || /Could not set lock on file/.test(text)) {
+      if (lock || text.includes('Could not set lock on file')) {
         const holder = lock ? ` (${lock[1]!.split('/').at(-1)}, PID ${lock[2]})` : ''
         throw new BillwatchError('E_STORE', `store ${path} is in use by another process${holder}`, {cause: error, suggestions: ['wait for the other billwatch to finish']})
       }
@@ -160,7 +162,9 @@ export class Store {
       // A failed write (disk full, folder read-only) can leave nothing to roll back: the first error is the news.
       try {
         await this.run('ROLLBACK')
-      } catch {}
+      } catch {
+        // Nothing left to roll back: the write's own error below is the one to report.
+      }
       throw error
     }
   }
@@ -237,7 +241,7 @@ const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0
 
 /** What DuckDB's open error means for a user, in one line. */
 function storeProblem(text: string): string {
-  if (/not a valid DuckDB database file/.test(text)) return 'not a DuckDB database file'
+  if (text.includes('not a valid DuckDB database file')) return 'not a DuckDB database file'
   if (/Could not read enough bytes|Corrupt database file|checksum|block at location|invalid block|Failed to read/i.test(text)) {
     return 'the file is damaged (truncated or corrupt); restore it from a backup or ingest again into a new --db'
   }

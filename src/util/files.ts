@@ -181,7 +181,9 @@ export async function writeOutputFile(path: string, data: string | Uint8Array, f
   } catch (error) {
     try {
       unlinkSync(partial)
-    } catch {}
+    } catch {
+      // Already gone, or never written: the write's error below is the news.
+    }
     if (error instanceof BillwatchError) throw error
     throw new BillwatchError('E_NOT_FOUND', `cannot write: ${errnoReason(error)}`, {...where, cause: error})
   }
@@ -190,7 +192,7 @@ export async function writeOutputFile(path: string, data: string | Uint8Array, f
 
 function writeInPlace(path: string, data: string | Uint8Array, where: {field: string; file: string}): void {
   let fd: number
-  let fifo = false
+  let fifo: boolean
   try {
     fifo = statSync(path).isFIFO()
     // A FIFO is opened non-blocking and kept open: ENXIO at once when nobody reads it (a blocking open

@@ -34,7 +34,7 @@ export function startWorker<I, T>(callerUrl: string, module: string): WorkerJob<
     })
   })
   // A cancelled job's rejection is the caller's to ignore.
-  result.catch(() => {})
+  result.catch(() => undefined)
   return {
     cancel: () => void worker.terminate(),
     post: (input, transfer = []) => worker.postMessage(input, transfer),

@@ -22,7 +22,7 @@ const context = useStoreAndEndpoint()
 
 const connection = (region?: string) => context.connection({}, region)
 
-async function perInstance(): Promise<Array<{resource_id: string; usage_type: string; days: number; bytes: number; region: string}>> {
+async function perInstance(): Promise<{resource_id: string; usage_type: string; days: number; bytes: number; region: string}[]> {
   return context.store.all(`SELECT resource_id, usage_type, count(*)::INTEGER AS days, sum(amount) AS bytes, any_value(region) AS region FROM usage
                     WHERE family = 'cloudwatch' GROUP BY ALL ORDER BY resource_id, usage_type`)
 }

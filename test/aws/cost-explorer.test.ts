@@ -16,7 +16,7 @@ const costs = await costsFromUsageReport()
 const context = useStoreAndEndpoint()
 const connection = context.connection
 
-async function dailyEgress(): Promise<Array<{day: string; bytes: number; rows: number}>> {
+async function dailyEgress(): Promise<{day: string; bytes: number; rows: number}[]> {
   return context.store.all(`SELECT strftime(day, '%Y-%m-%d') AS day, sum(amount) AS bytes, count(*)::INTEGER AS rows FROM usage
                     WHERE usage_type = 'DataTransfer-Out-Bytes' GROUP BY day ORDER BY day`)
 }

@@ -21,7 +21,7 @@ export async function costsFromUsageReport(path = USAGE_REPORT): Promise<CostRec
   const {rows} = await parseUsageReport(path)
   const byDayAndType = new Map<string, CostRecord>()
   for (const row of rows) {
-    const bytes = /Bytes$/.test(row.usageType)
+    const bytes = row.usageType.endsWith("Bytes")
     const key = `${row.day} ${row.usageType}`
     const quantity = bytes ? (row.amount ?? 0) / BYTES_PER_GB : (row.amount ?? 0)
     const record = byDayAndType.get(key) ?? {
@@ -60,12 +60,12 @@ export interface StoreAndEndpoint {
   /** Starts this test's endpoint (closed after the test). */
   start(options?: AwsEndpointOptions): Promise<AwsEndpoint>
   /** Static credentials and endpoint for the SDK clients, optionally with a wrong key or secret. */
-  connection(overrides?: Partial<AwsEndpoint['credentials']>, region?: string): {credentials: AwsEndpoint['credentials']; endpoint: string; region: string}
+  connection: (overrides?: Partial<AwsEndpoint['credentials']>, region?: string) => {credentials: AwsEndpoint['credentials']; endpoint: string; region: string}
 }
 
 /** A fresh store file per test and the test's endpoint, both torn down after it. */
 export function useStoreAndEndpoint(): StoreAndEndpoint {
-  let cleanup = () => {}
+  let cleanup = (): void => undefined
   const context = {
     connection: (overrides = {}, region = 'us-east-1') => ({credentials: {...context.endpoint.credentials, ...overrides}, endpoint: context.endpoint.url, region}),
     async start(options: AwsEndpointOptions = {}) {

@@ -115,7 +115,7 @@ describe('reads: regular files only, side inputs bounded, nothing hangs', () => 
     mkdirSync(manifestDir)
     mkfifo(join(manifestDir, 'part-1.csv.gz'))
     writeFileSync(join(manifestDir, 'x-Manifest.json'), JSON.stringify({assemblyId: 'a', reportKeys: ['cur/x/part-1.csv.gz']}))
-    const runs: Array<[string[], RegExp]> = [
+    const runs: [string[], RegExp][] = [
       [['ingest', fifo, '--db', store], /input\.fifo: a pipe \(FIFO\), not a regular file/],
       [['ingest', '/dev/zero', '--db', store], /\/dev\/zero: a character device, not a regular file/],
       [['ingest', join(manifestDir, 'x-Manifest.json'), '--db', store], /part-1\.csv\.gz: a pipe \(FIFO\), not a regular file/],

@@ -1,4 +1,4 @@
-import {writeFileSync} from 'node:fs'
+import {rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -94,6 +94,21 @@ describe('git history of a configuration repository', () => {
     const repo = openRepository(empty)
     expect(repo.hasCommits).toBe(false)
     expect(await read(repo, '2000-01-01T00:00:00Z', '2100-01-01T00:00:00Z')).toEqual([])
+  })
+
+  it('a damaged repository (an object file gone or unreadable) is refused in billwatch\'s words, not git\'s', async () => {
+    const damaged = initRepo(join(tmp.dir, 'damaged'))
+    commitAt(damaged, '2014-03-20T12:00:00+0000', 'first', {'hosts': '127.0.0.1 localhost\n'})
+    const head = commitAt(damaged, '2014-03-29T12:00:00+0000', 'ntp installed', {'ntp.conf': 'server 0.pool.ntp.org\n'})
+    const repo = openRepository(damaged)
+    // The newest commit's object removed: the history cannot be walked past it.
+    rmSync(join(damaged, '.git', 'objects', head.slice(0, 2), head.slice(2)))
+    const error = await read(repo, '2000-01-01T00:00:00Z', '2100-01-01T00:00:00Z').then(() => undefined, (e: unknown) => e)
+    expect(error).toBeInstanceOf(BillwatchError)
+    const refused = error as BillwatchError
+    expect(refused.code).toBe('E_GIT')
+    expect(refused.message).toBe(`${damaged}: the repository is damaged: git cannot read some of its objects, expected a repository whose commits git can read`)
+    expect(JSON.stringify(refused.toJSON())).not.toMatch(/fatal|error:|\b[0-9a-f]{40}\b/)
   })
 
   it('refuses a directory that is not a repository, a file and a missing path with located errors', () => {

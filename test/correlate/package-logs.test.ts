@@ -53,7 +53,7 @@ describe('apt and dpkg logs', () => {
     writeFileSync(join(root, 'var/log/dpkg.log.1'), DPKG_RECENT)
     writeFileSync(join(root, 'var/log/dpkg.log'), '2014-04-05 10:00:00 startup archives unpack\n')
     const gz = spawnSync('gzip', ['-9', join(root, 'var/log/apt/history.log.2')])
-    if (gz.status !== 0) throw new Error(`gzip failed: ${gz.stderr}`)
+    if (gz.status !== 0) throw new Error(`gzip failed: ${gz.stderr.toString()}`)
   })
   afterAll(() => tmp.cleanup())
 

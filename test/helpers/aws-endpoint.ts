@@ -67,13 +67,13 @@ export interface AwsEndpointOptions {
   /** Topics Publish accepts; anything else is NotFound. */
   topics?: string[]
   /** CloudTrail records (log-file shape) per region, served by LookupEvents. */
-  trail?: Record<string, Array<Record<string, any>>>
+  trail?: Record<string, Record<string, any>[]>
   /** Events per LookupEvents page at most (the request's MaxResults may ask fewer). */
   trailEventsPerPage?: number
   /** Throttle LookupEvents past this many requests in any second, per region (the service's limit is 2). */
   lookupEventsPerSecond?: number
   /** Configuration items (history-file shape) served by GetResourceConfigHistory. */
-  configItems?: Array<Record<string, any>>
+  configItems?: Record<string, any>[]
   configItemsPerPage?: number
 }
 
@@ -268,7 +268,7 @@ export function verifySignature(req: IncomingMessage, raw: Buffer, service: stri
   const scope = `${date}/${region}/${signedService}/aws4_request`
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonicalRequest)].join('\n')
   let key: Buffer = hmac(`AWS4${TEST_CREDENTIALS.secretAccessKey}`, date!)
-  for (const part of [region!, signedService!, 'aws4_request']) key = hmac(key, part)
+  for (const part of [region!, signedService, 'aws4_request']) key = hmac(key, part)
   if (hmac(key, stringToSign).toString('hex') !== signature) {
     const code = service === 'ce' ? 'InvalidSignatureException' : 'SignatureDoesNotMatch'
     throw new ServiceError(service === 'ce' ? 400 : 403, code, 'The request signature we calculated does not match the signature you provided.', 'SignatureDoesNotMatch')
@@ -324,12 +324,12 @@ const HOUR = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/
 /** The USAGE_TYPE_GROUP a usage type belongs to (the few groups billwatch filters on). */
 export function usageTypeGroup(record: Pick<CostRecord, 'service' | 'usageType'>): string | undefined {
   const base = record.usageType.replace(/^[A-Z]{2,4}\d?-(?=[A-Z])/, '')
-  const s3 = /Simple Storage/.test(record.service)
+  const s3 = record.service.includes('Simple Storage')
   if (base === 'DataTransfer-Out-Bytes') return s3 ? 'S3: Data Transfer - Internet (Out)' : 'EC2: Data Transfer - Internet (Out)'
   if (base === 'DataTransfer-In-Bytes') return s3 ? 'S3: Data Transfer - Internet (In)' : 'EC2: Data Transfer - Internet (In)'
   if (base === 'DataTransfer-Regional-Bytes') return 'EC2: Data Transfer - Inter AZ'
-  if (/-AWS-Out-Bytes$/.test(base)) return 'EC2: Data Transfer - Region to Region (Out)'
-  if (/-AWS-In-Bytes$/.test(base)) return 'EC2: Data Transfer - Region to Region (In)'
+  if (base.endsWith("-AWS-Out-Bytes")) return 'EC2: Data Transfer - Region to Region (Out)'
+  if (base.endsWith("-AWS-In-Bytes")) return 'EC2: Data Transfer - Region to Region (In)'
   if (/^CloudFront-Out-Bytes$/.test(base)) return 'EC2: Data Transfer - CloudFront (Out)'
   if (/^CloudFront-In-Bytes$/.test(base)) return 'EC2: Data Transfer - CloudFront (In)'
   return undefined
@@ -370,7 +370,7 @@ function getCostAndUsage(body: any, costs: CostRecord[], perPage: number, estima
 
   // HOURLY: this endpoint spreads each day evenly over its 24 hours.
   const step = granularity === 'HOURLY' ? 3_600_000 : 86_400_000
-  const periods: Array<{start: string; end: string}> = []
+  const periods: {start: string; end: string}[] = []
   for (let t = Date.parse(period.Start); t < Date.parse(period.End); t += step) {
     const format = (ms: number) => (granularity === 'HOURLY' ? new Date(ms).toISOString().replace('.000', '') : new Date(ms).toISOString().slice(0, 10))
     periods.push({end: format(t + step), start: format(t)})
@@ -428,11 +428,11 @@ function getMetricData(body: any, metrics: MetricSeries[], perPage: number): unk
   if (typeof body.StartTime !== 'number' || typeof body.EndTime !== 'number') {
     throw new ServiceError(400, 'ValidationError', 'StartTime and EndTime must be epoch seconds', 'ValidationError')
   }
-  const points: Array<{index: number; t: number; v: number}> = []
+  const points: {index: number; t: number; v: number}[] = []
   for (const [index, query] of queries.entries()) {
     if (!/^[a-z][A-Za-z0-9_]*$/.test(query.Id ?? '')) throw new ServiceError(400, 'ValidationError', `invalid Id ${query.Id}`, 'ValidationError')
     const stat = query.MetricStat
-    if (!stat || stat.Stat !== 'Sum' || stat.Period % 60 !== 0 || stat.Metric?.Namespace !== 'AWS/EC2') {
+    if (stat?.Stat !== 'Sum' || stat.Period % 60 !== 0 || stat.Metric?.Namespace !== 'AWS/EC2') {
       throw new ServiceError(400, 'ValidationError', 'this endpoint serves AWS/EC2 Sum MetricStat queries only', 'ValidationError')
     }
     const series = metrics.find((m) => m.metric === stat.Metric.MetricName && m.instanceId === instanceOf(stat.Metric))
@@ -479,7 +479,7 @@ const LOOKUP_KEYS: Record<string, (r: Record<string, any>) => string[]> = {
   Username: (r) => [r.userIdentity?.userName ?? r.userIdentity?.arn?.split('/').at(-1)],
 }
 
-function lookupEvents(body: any, records: Array<Record<string, any>>, perPage: number): unknown {
+function lookupEvents(body: any, records: Record<string, any>[], perPage: number): unknown {
   const attributes: any[] = body.LookupAttributes ?? []
   if (attributes.length > 1) throw new ServiceError(400, 'InvalidLookupAttributesException', 'You cannot specify more than one lookup attribute.')
   const max = body.MaxResults ?? 50
@@ -529,9 +529,10 @@ function lookupEvents(body: any, records: Array<Record<string, any>>, perPage: n
 
 // ---- AWS Config ------------------------------------------------------------------------------------
 
-function resourceConfigHistory(body: any, items: Array<Record<string, any>>, perPage: number): unknown {
+function resourceConfigHistory(body: any, items: Record<string, any>[], perPage: number): unknown {
   if (typeof body.resourceType !== 'string' || typeof body.resourceId !== 'string') throw new ServiceError(400, 'ValidationException', 'resourceType and resourceId are required')
-  const limit = body.limit || 10
+  // AWS Config: 0 or no limit means its default of 10.
+  const limit = body.limit === undefined || body.limit === 0 ? 10 : body.limit
   if (limit > 100) throw new ServiceError(400, 'InvalidLimitException', 'limit must be at most 100')
   const mine = items.filter((i) => i.resourceType === body.resourceType && i.resourceId === body.resourceId)
   if (mine.length === 0) throw new ServiceError(400, 'ResourceNotDiscoveredException', `Resource ${body.resourceId} of resourceType:${body.resourceType} is unknown or has not been discovered`)
@@ -585,7 +586,9 @@ export function decodeToken(token: string, code: string): number {
   try {
     const {offset} = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'))
     if (Number.isInteger(offset) && offset >= 0) return offset
-  } catch {}
+  } catch {
+    // Not base64url JSON: the same refusal as a bad offset, below.
+  }
   throw new ServiceError(400, code, 'The pagination token is invalid', code)
 }
 

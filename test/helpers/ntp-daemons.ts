@@ -211,7 +211,7 @@ export async function queryOnce(address: string, port: number, timeoutMs = 1000)
       socket.on('error', () => undefined) // ICMP port unreachable before the daemon binds: keep waiting
       socket.on('message', (message) => {
         const reply = decodeNtp(message)
-        if (reply && reply.mode === 4 && timestampsEqual(reply.originTime, nonce)) {
+        if (reply?.mode === 4 && timestampsEqual(reply.originTime, nonce)) {
           clearTimeout(timer)
           resolve(reply)
         }

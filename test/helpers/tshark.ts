@@ -17,5 +17,5 @@ export function tsharkRows(file: string, filter: string, fields: string[], decod
 /** Frames the filter selects, and the sum of a numeric field over them. */
 export function tsharkSum(file: string, filter: string, field: string, decodeAs: string[] = []): {frames: number; sum: number} {
   const rows = tsharkRows(file, filter, [field], decodeAs)
-  return {frames: rows.length, sum: rows.reduce((total, [value]) => total + Number(value || 0), 0)}
+  return {frames: rows.length, sum: rows.reduce((total, [value]) => total + Number(value ?? 0), 0)}
 }

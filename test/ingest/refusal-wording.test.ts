@@ -19,7 +19,7 @@ import {Store} from '../../src/store/index.js'
 import {runCli} from '../helpers/cli.js'
 import {storeSnapshot} from '../helpers/store-snapshot.js'
 import {useTempStore} from '../helpers/temp-store.js'
-import {csv, FOCUS_HEADER, LEGACY_HEADER} from './generators.js'
+import {csv, CUR1_HEADER, FOCUS_HEADER, LEGACY_HEADER} from './generators.js'
 
 const temp = useTempStore()
 const SECRET = 'Zq7SECRETxK2'
@@ -175,6 +175,24 @@ describe('a value from a file is described, never quoted', () => {
       expect(error.line, name).toBe(2)
       expect(error.message, name).toMatch(/:2: column "[^"]+": .*expected .*, got (a value shaped|text)/)
     }
+  })
+
+  it('a day of the wrong shape is told ISO 8601; a day that is no calendar day, or out of the years, is told that (FOCUS, CUR 1.0)', async () => {
+    const focusRow = (start: string) => csv([FOCUS_HEADER, ['2024-03-01T00:00:00Z', '2024-04-01T00:00:00Z', start, '2024-03-05T01:00:00Z', 'Usage', '', '111122223333',
+      'us-east-1', '5', 'GB', '1', 'USD', 'AmazonEC2', 'DataTransfer-Out-Bytes', 'RunInstances', 'i-1']])
+    const told = async (name: string, content: string) => (await refusal(temp.write(name, content))).message
+    // Shapes a person or a spreadsheet writes: US and European order, two-digit years, dots, no separators.
+    for (const [i, day] of ['4/1/25', '01.04.2025', '20250401', 'April 1, 2025'].entries()) {
+      expect(await told(`shape-${i}.csv`, focusRow(day))).toMatch(/expected an ISO 8601 date such as 2024-03-01/)
+    }
+    const cur1 = (start: string) => csv([CUR1_HEADER, ['id0', '2024-03-01T00:00:00Z', '2024-04-01T00:00:00Z', '111122223333', 'Usage', start, start,
+      'AmazonEC2', 'DataTransfer-Out-Bytes', 'RunInstances', 'i-1', '5', '1', 'USD', 'GB']])
+    expect(await told('cur1-shape.csv', cur1('4/1/25 0:00'))).toMatch(/expected an ISO 8601 date such as 2024-03-01/)
+    expect(await told('cur1-calendar.csv', cur1('2024-02-30T00:00:00Z'))).toMatch(/expected a calendar date \(YYYY-MM-DD\)/)
+    expect(await told('calendar.csv', focusRow('2014-02-30T00:00:00Z'))).toMatch(/expected a calendar date \(YYYY-MM-DD\) in 2006/)
+    const outside = await told('outside.csv', focusRow('1999-03-05T00:00:00Z'))
+    expect(outside).toMatch(/expected a date in 2006–\d{4}/)
+    expect(outside).not.toMatch(/ISO 8601|calendar/)
   })
 
   it('a file given by mistake (/etc/passwd-like) is refused without a word of it, human and --json', async () => {

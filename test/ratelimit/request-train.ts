@@ -26,10 +26,10 @@ export async function sendTrain(address: string, port: number, gapsMs: number[],
   const byNonce = new Map<string, number>()
   socket.on('message', (message) => {
     const header = decodeNtp(message)
-    if (!header || header.mode !== 4) return
+    if (header?.mode !== 4) return
     const index = byNonce.get(nonceKey(header.originTime))
     const outcome = index === undefined ? undefined : outcomes[index]
-    if (!outcome || outcome.reply !== 'none') return
+    if (outcome?.reply !== 'none') return
     const kiss = kissCode(header)
     if (kiss === undefined) outcome.reply = 'answer'
     else {
