@@ -421,3 +421,79 @@ function setIpv4(view: DataView, src: number, dst: number, srcPort: number, dstP
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
   view.setUint16(24, ~sum & 0xffff)
 }
+
+/** Requests a day at the NTP pool server incident's rate: about 120M packets, a request and (mostly) its reply each. */
+export const DAY_REQUESTS = 60_000_000
+const DAY_SEC = 86_400
+
+/**
+ * The incident's server over `hours` (24: a day) from Sunday 00:00 UTC: the same population as the
+ * seed-size capture (~250k addresses), each polling as many times more as the day is longer than the
+ * 45-minute capture, at DAY_REQUESTS a day; the greedy clients and the NAT keep their rates, and the
+ * fleet fires at 19:45 when the span reaches it.
+ */
+export function dayScenario(hours: number): Scenario {
+  const seed = SCENARIOS.seed!
+  const scale = DAY_REQUESTS / seed.backgroundRequests
+  return {
+    ...seed,
+    backgroundRequests: Math.round((DAY_REQUESTS * hours) / 24),
+    bands: seed.bands.map((band) => {
+      const minQueries = Math.max(1, Math.round((band.minQueries * scale * hours) / 24))
+      return {...band, maxQueries: Math.max(minQueries, Math.round((band.maxQueries * scale * hours) / 24)), minQueries}
+    }),
+    durationSec: hours * 3600,
+    fleet: {...seed.fleet, offsetSec: 19 * 3600 + 45 * 60},
+    seed: 24,
+    startSec: SUNDAY_1930 - (19 * 3600 + 30 * 60),
+  }
+}
+
+/**
+ * Writes `scenario` as one pcap an hour at a time, so memory holds one hour's schedule, not the
+ * span's (a day is ~60M requests). Each request's time jitter comes from a hash of (client, n), so
+ * a window needs no other window's draws. `onWindow` hears of each hour written.
+ */
+export function generateLongCapture(scenario: Scenario, path: string, onWindow?: (done: number, of: number) => void): GeneratedCapture {
+  const random = seededRandom(scenario.seed)
+  const clients = buildClients(scenario, random)
+  const writer = new CaptureWriter(path, {linkType: LINKTYPE.ethernet, snaplen: 65_535})
+  const emitter = new RequestEmitter(scenario, clients, writer, random)
+  const windowSec = 3600
+  const windows = Math.ceil(scenario.durationSec / windowSec)
+  const limit = scenario.durationSec - 1e-5
+  let requests = 0
+  const keys: number[] = []
+  for (let w = 0; w < windows; w++) {
+    const from = w * windowSec
+    const to = Math.min(scenario.durationSec, from + windowSec)
+    keys.length = 0
+    clients.forEach((client, index) => {
+      const reach = Math.min(2, client.period * 0.1) / 2
+      const first = Math.max(0, Math.floor((from - client.phase - reach) / client.period))
+      const last = Math.min(client.count - 1, Math.ceil((to - client.phase + reach) / client.period))
+      for (let k = first; k <= last; k++) {
+        const jitter = client.count > 1 ? (hashUnit(index, k) - 0.5) * 2 * reach : 0
+        const t = Math.min(limit, Math.max(0, client.phase + k * client.period + jitter))
+        if (t >= from && t < to) keys.push(Math.round((t - from) * 100_000) * 4_194_304 + index)
+      }
+    })
+    const sorted = Float64Array.from(keys).sort()
+    for (let i = 0; i < sorted.length; i++) {
+      const key = sorted[i]!
+      emitter.request(key % 4_194_304, scenario.startSec + from + Math.floor(key / 4_194_304) / 100_000)
+    }
+    requests += sorted.length
+    onWindow?.(w + 1, windows)
+  }
+  writer.close()
+  return {clients: new Set(clients.map((c) => c.address)).size, packets: emitter.packets, replies: emitter.replies, requests}
+}
+
+/** A uniform number in [0, 1) from a client and its request number (mulberry32's finaliser). */
+function hashUnit(client: number, n: number): number {
+  let t = (Math.imul(client, 0x9e37_79b1) ^ Math.imul(n + 1, 0x85eb_ca77)) >>> 0
+  t = Math.imul(t ^ (t >>> 15), t | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
+}
