@@ -314,7 +314,7 @@ class RequestEmitter {
   private otherBytes = 0
   private readonly host: number
   private readonly hostWords: readonly number[]
-  private readonly setAddresses: typeof setIpv4
+  private readonly setAddresses: typeof setIpv6
   /** The NTP payload follows Ethernet, IPv4 (20) or IPv6 (40) and UDP headers. */
   private readonly ntp: number
   private readonly requestFrame: Uint8Array
@@ -424,7 +424,6 @@ function setIpv4(view: DataView, src: number, dst: number, srcPort: number, dstP
 
 /** Requests a day at the NTP pool server incident's rate: about 120M packets, a request and (mostly) its reply each. */
 export const DAY_REQUESTS = 60_000_000
-const DAY_SEC = 86_400
 
 /**
  * The incident's server over `hours` (24: a day) from Sunday 00:00 UTC: the same population as the
