@@ -6,7 +6,7 @@
  * through `gzip -dc`, tcpdump reading no gzip). Each run is timed once (a day's run is minutes long),
  * with its CPU time and peak RSS; billwatch's outbound NTP replies must give (a)'s byte count.
  *
- *   npm run build:native && node --import tsx bench/pcap-day/run.ts [--hours 24] [--generate-only]
+ *   npm run build:native && node --import tsx bench/pcap-day/run.ts [--hours 24] [--generate-only] [--one-file]
  *
  * The capture and the set are generated once into bench/out (pcap-day-<H>h.pcap, pcap-day-<H>h-set/)
  * and reused; the run refuses to start when the disk lacks room for them (about 0.55 GB an hour plain
@@ -42,7 +42,8 @@ if (!existsSync(file)) {
   renameSync(`${file}.part`, file)
   process.stdout.write(`${file}: ${statSync(file).size} bytes, ${result.packets} packets, ${result.requests} requests, ${result.clients} clients (${((performance.now() - started) / 1000).toFixed(0)} s)\n`)
 }
-if (!existsSync(set)) {
+function makeSet(): void {
+  if (existsSync(set)) return
   // tcpdump's own rotation by size; -z gzip compresses each file as it closes (not the last one: gzip it after).
   const part = `${set}.part`
   rmSync(part, {force: true, recursive: true})
@@ -60,10 +61,11 @@ if (!existsSync(set)) {
 }
 if (process.argv.includes('--generate-only')) process.exit(0)
 // tcpdump -C names: ntp.pcap, ntp.pcap1 … ntp.pcap12: in order by their number.
-const setFiles = readdirSync(set)
-  .filter((entry) => entry.endsWith('.gz'))
-  .sort((a, b) => Number(a.replace(/\D/g, '') || 0) - Number(b.replace(/\D/g, '') || 0))
-  .map((entry) => join(set, entry))
+const setFiles = (): string[] =>
+  readdirSync(set)
+    .filter((entry) => entry.endsWith('.gz'))
+    .sort((a, b) => Number(a.replace(/\D/g, '') || 0) - Number(b.replace(/\D/g, '') || 0))
+    .map((entry) => join(set, entry))
 
 buildCli()
 const db = join(tmpdir(), `billwatch-bench-day-${process.pid}.duckdb`)
@@ -81,16 +83,21 @@ const run = (label: string, script: string): Timing => {
   return timing
 }
 const filterFile = run('(a) one file', `${measured(`tcpdump -r ${JSON.stringify(file)} -w - ${filter}`)} 2>/dev/null | wc -c`)
-// Each file's output starts with a 24-byte header: (a) over the set counts one, as over the file.
-const filterSet = run('(a) gzipped set', `{ ${setFiles.map((f) => `${measured(`gzip -dc ${JSON.stringify(f)}`)} | ${measured(`tcpdump -r - -w - ${filter}`)} 2>/dev/null | wc -c`).join('; ')}; } | awk '{s += $1 - 24} END {print s + 24}'`)
 const onFile = run('billwatch one file', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(file)} --json --db ${db}`)} 2>/dev/null`)
-const onSet = run('billwatch gzipped set', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(set)} --json --db ${db}`)} 2>/dev/null`)
+const results: Array<[string, Timing, Timing]> = [['one file', onFile, filterFile]]
+if (!process.argv.includes('--one-file')) {
+  makeSet()
+  // Each file's output starts with a 24-byte header: (a) over the set counts one, as over the file.
+  const filterSet = run('(a) gzipped set', `{ ${setFiles().map((f) => `${measured(`gzip -dc ${JSON.stringify(f)}`)} | ${measured(`tcpdump -r - -w - ${filter}`)} 2>/dev/null | wc -c`).join('; ')}; } | awk '{s += $1 - 24} END {print s + 24}'`)
+  const onSet = run('billwatch gzipped set', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(set)} --json --db ${db}`)} 2>/dev/null`)
+  results.push(['gzipped set', onSet, filterSet])
+}
 
-for (const [what, billwatch, a] of [['one file', onFile, filterFile], ['gzipped set', onSet, filterSet]] as const) {
+for (const [what, billwatch, a] of results) {
   const report = JSON.parse(billwatch.stdout) as Report
   const same = Number(a.stdout.trim()) === 24 + 16 * report.ntp.outbound.packets + report.ntp.outbound.capturedBytes
   failed ||= !same
-  const bytes = what === 'one file' ? statSync(file).size : setFiles.reduce((sum, f) => sum + statSync(f).size, 0)
+  const bytes = what === 'one file' ? statSync(file).size : setFiles().reduce((sum, f) => sum + statSync(f).size, 0)
   lines.push(
     `${what.padEnd(11)} ${(bytes / 1e9).toFixed(2)} GB, ${report.packets} packets, ${report.ntp.requests} requests, ${report.ntp.uniqueClients} clients: ` +
       `billwatch ${billwatch.seconds.toFixed(1)} s (${billwatch.cpuSeconds.toFixed(1)} s cpu, peak RSS ${billwatch.peakRssMb.toFixed(0)} MB; target < 1 GB), ` +

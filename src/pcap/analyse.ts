@@ -220,7 +220,8 @@ const MATCH_WINDOW = 16
 const NATIVE_MAX_RETRY_PACKETS = 63
 /**
  * With the native scanner a large capture is read in one pass, as long as at least this share of its
- * leading packets are ones the scanner takes (IPv4, not fragments); else, in two halves side by side.
+ * leading packets are plain IPv4 (not fragments: its one pass was measured faster than two halves on
+ * those); else (IPv6, which the scanner takes too, or packets it leaves), in two halves side by side.
  */
 const NATIVE_ONE_PASS_SHARE = 0.5
 /** Leading packets read for that share when the host is given (no host probe reads them then). */
@@ -330,7 +331,7 @@ function chooseHost(origin: CaptureOrigin, options: AnalyseOptions): HostChoice 
   }
 }
 
-/** The share of the leading packets that the native scanner takes: IPv4, not fragments. */
+/** The share of the leading packets that are plain IPv4, not fragments (see NATIVE_ONE_PASS_SHARE). */
 function nativeShare(origin: CaptureOrigin, choice: HostChoice): number {
   const probe = choice.probe ?? probeCapture(origin, SHARE_PROBE_PACKETS, false, choice.vxlanPort)
   return probe.records === 0 ? 1 : probe.plainIpv4 / probe.records
@@ -759,16 +760,18 @@ class CaptureScan {
     io[layout.littleEndian] = reader.littleEndian ? 1 : 0
     io[layout.tableMask] = table.mask
     io[layout.tableCount] = table.count
+    io[layout.otherMask] = table.otherMask
+    io[layout.otherCount] = table.otherCount
     io[layout.clientCount] = this.clientCount
     io[layout.requestCount] = this.requestCount
     io[layout.firstSec] = this.firstPacketSec
     io[layout.lastSec] = this.lastPacketSec
     native.scanRecords(io, buffer, interfaces, table.slots, table.words, table.slotByIndex, this.clientAddresses, this.timeSec, this.client,
-      this.srcPort, this.version, this.mode, this.reply, this.replyIpBytes, this.transmitKey, this.prevPending, this.udpPorts, this.tcpPorts)
+      this.srcPort, this.version, this.mode, this.reply, this.replyIpBytes, this.transmitKey, this.prevPending, this.udpPorts, this.tcpPorts, table.otherSlots)
     const records = io[layout.records]!
     if (records === 0) return 0
     reader.skipRecords(io[layout.start]!, records)
-    this.table.setCount(io[layout.tableCount]!)
+    this.table.setCount(io[layout.tableCount]!, io[layout.otherCount]!)
     this.clientCount = io[layout.clientCount]!
     this.requestCount = io[layout.requestCount]!
     this.firstPacketSec = io[layout.firstSec]!
@@ -785,6 +788,7 @@ class CaptureScan {
     this.ntpResponses += io[layout.ntpResponses]!
     this.otherPackets += io[layout.otherPackets]!
     this.ipv4Packets += io[layout.ipv4Packets]!
+    this.ipv6Packets += io[layout.ipv6Packets]!
     this.snappedPackets += io[layout.snappedPackets]!
     return records
   }
