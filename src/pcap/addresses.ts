@@ -45,14 +45,17 @@ export class AddressTable {
   private slotByIndex: Uint32Array
   count = 0
 
-  constructor(initialCapacity = 1024) {
+  /** `otherCapacity`: room for this many other (IPv6) addresses before the first regrowth. */
+  constructor(initialCapacity = 1024, otherCapacity = 8) {
     let size = 16
     while (size < initialCapacity * 2) size *= 2
     this.slots = new Uint32Array(size * SLOT_WORDS)
     this.slotDoubles = new Float64Array(this.slots.buffer)
     this.mask = size - 1
-    this.otherSlots = new Uint32Array(16 * OTHER_SLOT_WORDS)
-    this.otherMask = 15
+    let otherSize = 16
+    while (otherSize < otherCapacity * 2) otherSize *= 2
+    this.otherSlots = new Uint32Array(otherSize * OTHER_SLOT_WORDS)
+    this.otherMask = otherSize - 1
     this.words = new Uint32Array(initialCapacity * 4)
     this.slotByIndex = new Uint32Array(initialCapacity)
   }

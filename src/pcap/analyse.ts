@@ -4,7 +4,7 @@ import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError, isBillwatchError} from '../errors.js'
 import {startWorker} from '../util/worker.js'
 import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf, replyMeaningOf} from '../ntp/packet.js'
-import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS} from './addresses.js'
+import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS, V4_MAPPED_WORD2} from './addresses.js'
 import {ENCAPSULATION_NAMES, IP_PROTOCOL, PacketDecoder, VXLAN_PORT, word} from './decode.js'
 import {type NativeScanner, nativeScanner} from './native.js'
 import {type ByteRange, type CaptureCompression, type CaptureOrigin, CaptureReader, type CaptureFormat, fileCompression, fileOrigin, findRecordBoundary, STREAM_HEAD_BYTES, type Truncation} from './reader.js'
@@ -593,7 +593,9 @@ class CaptureScan {
     const expected = expectedRequests(bytes)
     // The NTP pool server incident's capture had one client per ~11 requests; start near that so the address table rarely regrows.
     const clients = Math.min(1 << 22, Math.max(1 << 12, expected >> 3))
-    this.table = new AddressTable(clients)
+    // An IPv6 server's clients are mostly IPv6: the table of other addresses is sized alike.
+    const ipv6Host = host !== undefined && !(host[0] === 0 && host[1] === 0 && host[2] === V4_MAPPED_WORD2)
+    this.table = new AddressTable(clients, ipv6Host ? clients : 8)
     const rows = logForBytes === undefined ? expected : expectedRequests(logForBytes)
     this.timeSec = new Float64Array(rows)
     this.client = new Uint32Array(rows)
