@@ -49,11 +49,13 @@ function makeSet(): void {
   rmSync(part, {force: true, recursive: true})
   mkdirSync(part)
   execFileSync('tcpdump', ['-r', file, '-w', join(part, 'ntp.pcap'), '-C', '1000', '-z', 'gzip', '-Z', 'root'], {stdio: 'ignore'})
+  // The gzips tcpdump started run on after it exits: a plain file beside its .gz is still being compressed.
   for (;;) {
-    const plain = readdirSync(part).filter((entry) => !entry.endsWith('.gz'))
-    if (plain.length <= 1) {
+    const entries = readdirSync(part)
+    const plain = entries.filter((entry) => !entry.endsWith('.gz'))
+    if (plain.every((entry) => !entries.includes(`${entry}.gz`))) {
       for (const entry of plain) execFileSync('gzip', [join(part, entry)])
-      if (readdirSync(part).every((entry) => entry.endsWith('.gz'))) break
+      break
     }
     execFileSync('sleep', ['2'])
   }
