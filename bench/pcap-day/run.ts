@@ -84,29 +84,30 @@ const run = (label: string, script: string): Timing => {
   process.stdout.write(`${label}: ${timing.seconds.toFixed(1)} s, ${timing.cpuSeconds.toFixed(1)} s cpu, ${timing.peakRssMb.toFixed(0)} MB peak RSS\n`)
   return timing
 }
+/** The result line of one input, printed as soon as both of its runs are done. */
+function compare(what: string, billwatch: Timing, a: Timing, bytes: number): void {
+  const report = JSON.parse(billwatch.stdout) as Report
+  const same = Number(a.stdout.trim()) === 24 + 16 * report.ntp.outbound.packets + report.ntp.outbound.capturedBytes
+  failed ||= !same
+  lines.push(
+    `${what.padEnd(11)} ${(bytes / 1e9).toFixed(2)} GB, ${report.packets} packets, ${report.ntp.requests} requests, ${report.ntp.uniqueClients} clients: ` +
+      `billwatch ${billwatch.seconds.toFixed(1)} s (${billwatch.cpuSeconds.toFixed(1)} s cpu, peak RSS ${billwatch.peakRssMb.toFixed(0)} MB; target < 1 GB), ` +
+      `(a) ${a.seconds.toFixed(1)} s (${a.cpuSeconds.toFixed(1)} s cpu): ${(billwatch.seconds / a.seconds).toFixed(2)}x wall (target ≤ 1.0x), ` +
+      `${(billwatch.cpuSeconds / a.cpuSeconds).toFixed(2)}x cpu; NTP bytes ${same ? 'equal to (a)' : 'DIFFERENT from (a)'}; load average ${loadavg()[0]!.toFixed(1)}`,
+  )
+  process.stdout.write(`${lines.at(-1)}\n`)
+}
 const filterFile = run('(a) one file', `${measured(`tcpdump -r ${JSON.stringify(file)} -w - ${filter}`)} 2>/dev/null | wc -c`)
 const onFile = run('billwatch one file', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(file)} --json --db ${db}`)} 2>/dev/null`)
-const results: Array<[string, Timing, Timing]> = [['one file', onFile, filterFile]]
+compare('one file', onFile, filterFile, statSync(file).size)
 if (!process.argv.includes('--one-file')) {
   makeSet()
   // Each file's output starts with a 24-byte header: (a) over the set counts one, as over the file.
   const filterSet = run('(a) gzipped set', `{ ${setFiles().map((f) => `${measured(`gzip -dc ${JSON.stringify(f)}`)} | ${measured(`tcpdump -r - -w - ${filter}`)} 2>/dev/null | wc -c`).join('; ')}; } | awk '{s += $1 - 24} END {print s + 24}'`)
   const onSet = run('billwatch gzipped set', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(set)} --json --db ${db}`)} 2>/dev/null`)
-  results.push(['gzipped set', onSet, filterSet])
+  compare('gzipped set', onSet, filterSet, setFiles().reduce((sum, f) => sum + statSync(f).size, 0))
 }
 
-for (const [what, billwatch, a] of results) {
-  const report = JSON.parse(billwatch.stdout) as Report
-  const same = Number(a.stdout.trim()) === 24 + 16 * report.ntp.outbound.packets + report.ntp.outbound.capturedBytes
-  failed ||= !same
-  const bytes = what === 'one file' ? statSync(file).size : setFiles().reduce((sum, f) => sum + statSync(f).size, 0)
-  lines.push(
-    `${what.padEnd(11)} ${(bytes / 1e9).toFixed(2)} GB, ${report.packets} packets, ${report.ntp.requests} requests, ${report.ntp.uniqueClients} clients: ` +
-      `billwatch ${billwatch.seconds.toFixed(1)} s (${billwatch.cpuSeconds.toFixed(1)} s cpu, peak RSS ${billwatch.peakRssMb.toFixed(0)} MB; target < 1 GB), ` +
-      `(a) ${a.seconds.toFixed(1)} s (${a.cpuSeconds.toFixed(1)} s cpu): ${(billwatch.seconds / a.seconds).toFixed(2)}x wall (target ≤ 1.0x), ` +
-      `${(billwatch.cpuSeconds / a.cpuSeconds).toFixed(2)}x cpu; NTP bytes ${same ? 'equal to (a)' : 'DIFFERENT from (a)'}`,
-  )
-}
 lines.push(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
 rmSync(db, {force: true})
 rmSync(`${db}.wal`, {force: true})
