@@ -292,50 +292,86 @@ function scheduleRequests(scenario: Scenario, clients: Client[], random: () => n
 
 function writeCapture(scenario: Scenario, clients: Client[], keys: Float64Array, path: string, random: () => number): GeneratedCapture {
   const writer = new CaptureWriter(path, {linkType: LINKTYPE.ethernet, snaplen: 65_535})
-  const host = parseAddressWords(scenario.host)[3]
-  const v6 = scenario.ipv6 === true
-  const setAddresses = v6 ? setIpv6 : setIpv4
-  // The NTP payload follows Ethernet, IPv4 (20) or IPv6 (40) and UDP headers.
-  const ntp = v6 ? 62 : 42
-  const hostWords = parseAddressWords(scenario.host)
-  const request = linkFrame(LINKTYPE.ethernet, udpPacket(v6 ? '2001:db8::1' : '192.0.2.1', scenario.host, 123, 123, new Uint8Array(48)))
-  const reply = request.slice()
-  const view = new DataView(request.buffer)
-  const replyView = new DataView(reply.buffer)
-  const kodsSent = new Uint32Array(clients.length)
-  const requestsSeen = new Uint32Array(clients.length)
-  let last = 0
-  let packets = 0
-  let replies = 0
-  let ntpReplyBytes = 0
-  let otherBytes = 0
-  const sshPeer = v6 ? '2001:db8:ffff::7' : '198.51.100.7'
-  const sshReply = linkFrame(LINKTYPE.ethernet, ipPacket({body: tcpBody(22, 52_113, new Uint8Array(100)), dst: sshPeer, protocol: 6, src: scenario.host}))
-  const sshAck = linkFrame(LINKTYPE.ethernet, ipPacket({body: tcpBody(52_113, 22, new Uint8Array(0)), dst: scenario.host, protocol: 6, src: sshPeer}))
-  const emit = (time: number, frame: Uint8Array) => {
-    last = Math.max(last, time)
-    writer.packet(last, frame)
-    packets++
-  }
+  const emitter = new RequestEmitter(scenario, clients, writer, random)
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!
-    const index = key % 4_194_304
-    const time = scenario.startSec + Math.floor(key / 4_194_304) / 100_000
-    const client = clients[index]!
+    emitter.request(key % 4_194_304, scenario.startSec + Math.floor(key / 4_194_304) / 100_000)
+  }
+  writer.close()
+  return {clients: new Set(clients.map((c) => c.address)).size, packets: emitter.packets, replies: emitter.replies, requests: keys.length}
+}
+
+/**
+ * Writes one client request and the server's reply (or none: a drop), keeping the ssh share of the
+ * outbound bytes, to an open capture. Requests must come in time order; a long capture is written
+ * window by window through one emitter.
+ */
+class RequestEmitter {
+  packets = 0
+  replies = 0
+  private last = 0
+  private ntpReplyBytes = 0
+  private otherBytes = 0
+  private readonly host: number
+  private readonly hostWords: readonly number[]
+  private readonly setAddresses: typeof setIpv6
+  /** The NTP payload follows Ethernet, IPv4 (20) or IPv6 (40) and UDP headers. */
+  private readonly ntp: number
+  private readonly requestFrame: Uint8Array
+  private readonly replyFrame: Uint8Array
+  private readonly view: DataView
+  private readonly replyView: DataView
+  private readonly requestsSeen: Uint32Array
+  private readonly sshReply: Uint8Array
+  private readonly sshAck: Uint8Array
+
+  constructor(
+    private readonly scenario: Scenario,
+    private readonly clients: Client[],
+    private readonly writer: CaptureWriter,
+    private readonly random: () => number,
+  ) {
+    const v6 = scenario.ipv6 === true
+    this.host = parseAddressWords(scenario.host)[3]
+    this.hostWords = parseAddressWords(scenario.host)
+    this.setAddresses = v6 ? setIpv6 : setIpv4
+    this.ntp = v6 ? 62 : 42
+    this.requestFrame = linkFrame(LINKTYPE.ethernet, udpPacket(v6 ? '2001:db8::1' : '192.0.2.1', scenario.host, 123, 123, new Uint8Array(48)))
+    this.replyFrame = this.requestFrame.slice()
+    this.view = new DataView(this.requestFrame.buffer)
+    this.replyView = new DataView(this.replyFrame.buffer)
+    this.requestsSeen = new Uint32Array(clients.length)
+    const sshPeer = v6 ? '2001:db8:ffff::7' : '198.51.100.7'
+    this.sshReply = linkFrame(LINKTYPE.ethernet, ipPacket({body: tcpBody(22, 52_113, new Uint8Array(100)), dst: sshPeer, protocol: 6, src: scenario.host}))
+    this.sshAck = linkFrame(LINKTYPE.ethernet, ipPacket({body: tcpBody(52_113, 22, new Uint8Array(0)), dst: scenario.host, protocol: 6, src: sshPeer}))
+  }
+
+  private emit(time: number, frame: Uint8Array): void {
+    this.last = Math.max(this.last, time)
+    this.writer.packet(this.last, frame)
+    this.packets++
+  }
+
+  /** Client `index`'s request at `time` (Unix seconds), and the reply to it. */
+  request(index: number, time: number): void {
+    const {ntp, random, scenario, view, replyView} = this
+    const request = this.requestFrame
+    const reply = this.replyFrame
+    const client = this.clients[index]!
     const port = client.portMode === PORT_FIXED ? client.port : 1024 + Math.floor(random() * 64_000)
-    const nth = requestsSeen[index]!++
+    const nth = this.requestsSeen[index]!++
     // Request: client → host:123.
-    setAddresses(view, client.address, host, port, 123, hostWords, false)
+    this.setAddresses(view, client.address, this.host, port, 123, this.hostWords, false)
     request[ntp] = client.firstByte
     const transmitSeconds = client.randomTransmit ? Math.floor(random() * 4_294_967_296) : Math.floor(time) + NTP_UNIX_OFFSET_SECONDS
     const transmitFraction = Math.floor(random() * 4_294_967_296)
     view.setUint32(ntp + 40, transmitSeconds >>> 0)
     view.setUint32(ntp + 44, transmitFraction >>> 0)
-    emit(time, request)
-    if (random() < scenario.dropShare) continue
+    this.emit(time, request)
+    if (random() < scenario.dropShare) return
     // Reply: host:123 → client, origin = the request's transmit timestamp (RFC 5905 §8).
     const kod = client.kodEvery > 0 && time - scenario.startSec >= client.kodAfterSec && nth % client.kodEvery === 0
-    setAddresses(replyView, host, client.address, 123, port, hostWords, true)
+    this.setAddresses(replyView, this.host, client.address, 123, port, this.hostWords, true)
     reply[ntp] = kod ? (3 << 6) | (4 << 3) | MODE.server : (4 << 3) | MODE.server
     reply[ntp + 1] = kod ? 0 : 2
     replyView.setUint32(ntp + 12, kod ? 0x5241_5445 : 0xc0_00_02_7b) // "RATE" or an upstream 192.0.2.123
@@ -344,19 +380,16 @@ function writeCapture(scenario: Scenario, clients: Client[], keys: Float64Array,
     const serverSeconds = Math.floor(time) + NTP_UNIX_OFFSET_SECONDS
     replyView.setUint32(ntp + 32, serverSeconds >>> 0)
     replyView.setUint32(ntp + 40, serverSeconds >>> 0)
-    if (kod) kodsSent[index]!++
-    emit(time + 0.0002 + random() * 0.0004, reply)
-    replies++
-    ntpReplyBytes += reply.length
+    this.emit(time + 0.0002 + random() * 0.0004, reply)
+    this.replies++
+    this.ntpReplyBytes += reply.length
     // Interleave the little non-NTP traffic (an ssh session) to hold NTP at its share of outbound bytes.
-    while (otherBytes < (ntpReplyBytes * scenario.otherOutboundShare) / (1 - scenario.otherOutboundShare)) {
-      emit(time + 0.0007, sshReply)
-      emit(time + 0.0009, sshAck)
-      otherBytes += sshReply.length
+    while (this.otherBytes < (this.ntpReplyBytes * scenario.otherOutboundShare) / (1 - scenario.otherOutboundShare)) {
+      this.emit(time + 0.0007, this.sshReply)
+      this.emit(time + 0.0009, this.sshAck)
+      this.otherBytes += this.sshReply.length
     }
   }
-  writer.close()
-  return {clients: new Set(clients.map((c) => c.address)).size, packets, replies, requests: keys.length}
 }
 
 /**
@@ -387,4 +420,79 @@ function setIpv4(view: DataView, src: number, dst: number, srcPort: number, dstP
   for (let at = 14; at < 34; at += 2) sum += view.getUint16(at)
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
   view.setUint16(24, ~sum & 0xffff)
+}
+
+/** Requests a day at the NTP pool server incident's rate: about 120M packets, a request and (mostly) its reply each. */
+export const DAY_REQUESTS = 60_000_000
+
+/**
+ * The incident's server over `hours` (24: a day) from Sunday 00:00 UTC: the same population as the
+ * seed-size capture (~250k addresses), each polling as many times more as the day is longer than the
+ * 45-minute capture, at DAY_REQUESTS a day; the greedy clients and the NAT keep their rates, and the
+ * fleet fires at 19:45 when the span reaches it.
+ */
+export function dayScenario(hours: number): Scenario {
+  const seed = SCENARIOS.seed!
+  const scale = DAY_REQUESTS / seed.backgroundRequests
+  return {
+    ...seed,
+    backgroundRequests: Math.round((DAY_REQUESTS * hours) / 24),
+    bands: seed.bands.map((band) => {
+      const minQueries = Math.max(1, Math.round((band.minQueries * scale * hours) / 24))
+      return {...band, maxQueries: Math.max(minQueries, Math.round((band.maxQueries * scale * hours) / 24)), minQueries}
+    }),
+    durationSec: hours * 3600,
+    fleet: {...seed.fleet, offsetSec: 19 * 3600 + 45 * 60},
+    seed: 24,
+    startSec: SUNDAY_1930 - (19 * 3600 + 30 * 60),
+  }
+}
+
+/**
+ * Writes `scenario` as one pcap an hour at a time, so memory holds one hour's schedule, not the
+ * span's (a day is ~60M requests). Each request's time jitter comes from a hash of (client, n), so
+ * a window needs no other window's draws. `onWindow` hears of each hour written.
+ */
+export function generateLongCapture(scenario: Scenario, path: string, onWindow?: (done: number, of: number) => void): GeneratedCapture {
+  const random = seededRandom(scenario.seed)
+  const clients = buildClients(scenario, random)
+  const writer = new CaptureWriter(path, {linkType: LINKTYPE.ethernet, snaplen: 65_535})
+  const emitter = new RequestEmitter(scenario, clients, writer, random)
+  const windowSec = 3600
+  const windows = Math.ceil(scenario.durationSec / windowSec)
+  const limit = scenario.durationSec - 1e-5
+  let requests = 0
+  const keys: number[] = []
+  for (let w = 0; w < windows; w++) {
+    const from = w * windowSec
+    const to = Math.min(scenario.durationSec, from + windowSec)
+    keys.length = 0
+    clients.forEach((client, index) => {
+      const reach = Math.min(2, client.period * 0.1) / 2
+      const first = Math.max(0, Math.floor((from - client.phase - reach) / client.period))
+      const last = Math.min(client.count - 1, Math.ceil((to - client.phase + reach) / client.period))
+      for (let k = first; k <= last; k++) {
+        const jitter = client.count > 1 ? (hashUnit(index, k) - 0.5) * 2 * reach : 0
+        const t = Math.min(limit, Math.max(0, client.phase + k * client.period + jitter))
+        if (t >= from && t < to) keys.push(Math.round((t - from) * 100_000) * 4_194_304 + index)
+      }
+    })
+    const sorted = Float64Array.from(keys).sort()
+    for (let i = 0; i < sorted.length; i++) {
+      const key = sorted[i]!
+      emitter.request(key % 4_194_304, scenario.startSec + from + Math.floor(key / 4_194_304) / 100_000)
+    }
+    requests += sorted.length
+    onWindow?.(w + 1, windows)
+  }
+  writer.close()
+  return {clients: new Set(clients.map((c) => c.address)).size, packets: emitter.packets, replies: emitter.replies, requests}
+}
+
+/** A uniform number in [0, 1) from a client and its request number (mulberry32's finaliser). */
+function hashUnit(client: number, n: number): number {
+  let t = (Math.imul(client, 0x9e37_79b1) ^ Math.imul(n + 1, 0x85eb_ca77)) >>> 0
+  t = Math.imul(t ^ (t >>> 15), t | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
 }

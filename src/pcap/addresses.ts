@@ -45,14 +45,17 @@ export class AddressTable {
   private slotByIndex: Uint32Array
   count = 0
 
-  constructor(initialCapacity = 1024) {
+  /** `otherCapacity`: room for this many other (IPv6) addresses before the first regrowth. */
+  constructor(initialCapacity = 1024, otherCapacity = 8) {
     let size = 16
     while (size < initialCapacity * 2) size *= 2
     this.slots = new Uint32Array(size * SLOT_WORDS)
     this.slotDoubles = new Float64Array(this.slots.buffer)
     this.mask = size - 1
-    this.otherSlots = new Uint32Array(16 * OTHER_SLOT_WORDS)
-    this.otherMask = 15
+    let otherSize = 16
+    while (otherSize < otherCapacity * 2) otherSize *= 2
+    this.otherSlots = new Uint32Array(otherSize * OTHER_SLOT_WORDS)
+    this.otherMask = otherSize - 1
     this.words = new Uint32Array(initialCapacity * 4)
     this.slotByIndex = new Uint32Array(initialCapacity)
   }
@@ -145,16 +148,17 @@ export class AddressTable {
   }
 
   /**
-   * The arrays and counts as they stand, for the native scan: it interns IPv4 addresses in place,
-   * as `intern` does, only while no array needs to grow, and then reports its count to `setCount`.
+   * The arrays and counts as they stand, for the native scan: it interns addresses in place, as
+   * `intern` does, only while no array needs to grow, and then reports its counts to `setCount`.
    */
-  nativeView(): {slots: Uint32Array; words: Uint32Array; slotByIndex: Uint32Array; mask: number; count: number} {
-    return {count: this.count, mask: this.mask, slotByIndex: this.slotByIndex, slots: this.slots, words: this.words}
+  nativeView(): {slots: Uint32Array; words: Uint32Array; slotByIndex: Uint32Array; mask: number; count: number; otherSlots: Uint32Array; otherMask: number; otherCount: number} {
+    return {count: this.count, mask: this.mask, otherCount: this.otherCount, otherMask: this.otherMask, otherSlots: this.otherSlots, slotByIndex: this.slotByIndex, slots: this.slots, words: this.words}
   }
 
-  /** The table's count after the native scan interned addresses into `nativeView()`'s arrays. */
-  setCount(count: number): void {
+  /** The table's counts after the native scan interned addresses into `nativeView()`'s arrays. */
+  setCount(count: number, otherCount = this.otherCount): void {
     this.count = count
+    this.otherCount = otherCount
   }
 
   /** The interned addresses' words, 4 per index, for handing a table to another thread. */

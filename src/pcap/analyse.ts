@@ -4,7 +4,7 @@ import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError, isBillwatchError} from '../errors.js'
 import {startWorker} from '../util/worker.js'
 import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf, replyMeaningOf} from '../ntp/packet.js'
-import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS} from './addresses.js'
+import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS, V4_MAPPED_WORD2} from './addresses.js'
 import {ENCAPSULATION_NAMES, IP_PROTOCOL, PacketDecoder, VXLAN_PORT, word} from './decode.js'
 import {type NativeScanner, nativeScanner} from './native.js'
 import {type ByteRange, type CaptureCompression, type CaptureOrigin, CaptureReader, type CaptureFormat, fileCompression, fileOrigin, findRecordBoundary, STREAM_HEAD_BYTES, type Truncation} from './reader.js'
@@ -220,7 +220,8 @@ const MATCH_WINDOW = 16
 const NATIVE_MAX_RETRY_PACKETS = 63
 /**
  * With the native scanner a large capture is read in one pass, as long as at least this share of its
- * leading packets are ones the scanner takes (IPv4, not fragments); else, in two halves side by side.
+ * leading packets are plain IPv4 (not fragments: its one pass was measured faster than two halves on
+ * those); else (IPv6, which the scanner takes too, or packets it leaves), in two halves side by side.
  */
 const NATIVE_ONE_PASS_SHARE = 0.5
 /** Leading packets read for that share when the host is given (no host probe reads them then). */
@@ -330,7 +331,7 @@ function chooseHost(origin: CaptureOrigin, options: AnalyseOptions): HostChoice 
   }
 }
 
-/** The share of the leading packets that the native scanner takes: IPv4, not fragments. */
+/** The share of the leading packets that are plain IPv4, not fragments (see NATIVE_ONE_PASS_SHARE). */
 function nativeShare(origin: CaptureOrigin, choice: HostChoice): number {
   const probe = choice.probe ?? probeCapture(origin, SHARE_PROBE_PACKETS, false, choice.vxlanPort)
   return probe.records === 0 ? 1 : probe.plainIpv4 / probe.records
@@ -592,7 +593,9 @@ class CaptureScan {
     const expected = expectedRequests(bytes)
     // The NTP pool server incident's capture had one client per ~11 requests; start near that so the address table rarely regrows.
     const clients = Math.min(1 << 22, Math.max(1 << 12, expected >> 3))
-    this.table = new AddressTable(clients)
+    // An IPv6 server's clients are mostly IPv6: the table of other addresses is sized alike.
+    const ipv6Host = host !== undefined && !(host[0] === 0 && host[1] === 0 && host[2] === V4_MAPPED_WORD2)
+    this.table = new AddressTable(clients, ipv6Host ? clients : 8)
     const rows = logForBytes === undefined ? expected : expectedRequests(logForBytes)
     this.timeSec = new Float64Array(rows)
     this.client = new Uint32Array(rows)
@@ -759,16 +762,18 @@ class CaptureScan {
     io[layout.littleEndian] = reader.littleEndian ? 1 : 0
     io[layout.tableMask] = table.mask
     io[layout.tableCount] = table.count
+    io[layout.otherMask] = table.otherMask
+    io[layout.otherCount] = table.otherCount
     io[layout.clientCount] = this.clientCount
     io[layout.requestCount] = this.requestCount
     io[layout.firstSec] = this.firstPacketSec
     io[layout.lastSec] = this.lastPacketSec
     native.scanRecords(io, buffer, interfaces, table.slots, table.words, table.slotByIndex, this.clientAddresses, this.timeSec, this.client,
-      this.srcPort, this.version, this.mode, this.reply, this.replyIpBytes, this.transmitKey, this.prevPending, this.udpPorts, this.tcpPorts)
+      this.srcPort, this.version, this.mode, this.reply, this.replyIpBytes, this.transmitKey, this.prevPending, this.udpPorts, this.tcpPorts, table.otherSlots)
     const records = io[layout.records]!
     if (records === 0) return 0
     reader.skipRecords(io[layout.start]!, records)
-    this.table.setCount(io[layout.tableCount]!)
+    this.table.setCount(io[layout.tableCount]!, io[layout.otherCount]!)
     this.clientCount = io[layout.clientCount]!
     this.requestCount = io[layout.requestCount]!
     this.firstPacketSec = io[layout.firstSec]!
@@ -785,6 +790,7 @@ class CaptureScan {
     this.ntpResponses += io[layout.ntpResponses]!
     this.otherPackets += io[layout.otherPackets]!
     this.ipv4Packets += io[layout.ipv4Packets]!
+    this.ipv6Packets += io[layout.ipv6Packets]!
     this.snappedPackets += io[layout.snappedPackets]!
     return records
   }

@@ -18,6 +18,7 @@ export interface NativeScanner {
     io: Float64Array, buffer: Uint8Array, interfaces: Float64Array, slots: Uint32Array, words: Uint32Array, slotByIndex: Uint32Array,
     clientAddresses: Uint32Array, timeSec: Float64Array, client: Uint32Array, srcPort: Uint16Array, version: Uint8Array, mode: Uint8Array,
     reply: Uint8Array, replyIpBytes: Uint16Array, transmitKey: Uint32Array, prevPending: Int32Array, udpPorts: Float64Array, tcpPorts: Float64Array,
+    otherSlots: Uint32Array,
   ): void
   /** Where each input, cursor and counter sits in the io array, as the addon lays it out. */
   io: NativeIoLayout
@@ -53,6 +54,10 @@ export interface NativeIoLayout {
   snappedPackets: number
   /** Input: the VXLAN port besides 4789 (--vxlan-port). */
   vxlanPort: number
+  ipv6Packets: number
+  /** The address table's index of other (IPv6) addresses: its mask (input) and count (input and output). */
+  otherMask: number
+  otherCount: number
   /** The io array's length. */
   size: number
 }

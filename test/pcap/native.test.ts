@@ -107,6 +107,31 @@ describe('the native pcap scanner', () => {
     expect(taken).toBeLessThan(30_000)
   })
 
+  it('grows the table of IPv6 addresses as the JavaScript scan does, taking IPv6 packets itself', () => {
+    // 20k IPv6 clients asking an IPv6 server, with replies: the table of other
+    // addresses starts at 16 slots, so the native path hands over each packet that would grow it.
+    const path = join(dir, 'growth-v6.pcap')
+    const writer = new CaptureWriter(path)
+    const server = '2001:db8:7b::123'
+    for (let i = 0; i < 20_000; i++) {
+      const client = `2a00:${(i >> 12).toString(16)}:${(i & 0xfff).toString(16)}::1`
+      const transmitTime = {fraction: i, seconds: 3_600_000_000}
+      const request = encodeNtp({mode: MODE.client, transmitTime, version: 4})
+      const reply = encodeNtp({mode: MODE.server, originTime: transmitTime, stratum: 2, version: 4})
+      writer.packet(1_402_000_000 + i / 100, linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000 + (i % 7), 123, request), dst: server, protocol: IP_PROTOCOL.udp, src: client})))
+      if (i % 5 !== 0) writer.packet(1_402_000_000 + i / 100 + 0.001, linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(123, 40_000 + (i % 7), reply), dst: client, protocol: IP_PROTOCOL.udp, src: server})))
+    }
+    writer.close()
+    const {javascript, native, taken} = bothWays(path, server)
+    expect(native).toEqual(javascript)
+    const result = native as {ipv6Packets: number; packets: number; ntp: {requestingClients: number; responses: number}}
+    expect(result.ntp.requestingClients).toBe(20_000)
+    expect(result.ntp.responses).toBe(16_000)
+    expect(result.ipv6Packets).toBe(result.packets)
+    expect(taken).toBeGreaterThan(result.packets * 0.95)
+    expect(taken).toBeLessThan(result.packets)
+  })
+
   it('reads a split part (replies whose request is in the earlier part kept for the merge) as the JavaScript scan does', () => {
     const path = join(SAMPLES, 'captures', 'ntp-server.pcap')
     const bytes = readFileSync(path)
@@ -121,7 +146,8 @@ describe('the native pcap scanner', () => {
   })
 
   it('agrees with the JavaScript scan on random pcap and pcapng captures of every link type, byte order and packet kind', () => {
-    const ADDRESSES = [SERVER, '203.0.113.5', '203.0.113.6', '198.51.100.7', '2001:db8::1', '2001:db8::2']
+    // IPv6 among them, and an IPv4 address inside IPv6 packets (::ffff:a.b.c.d), which the table keeps with IPv4's.
+    const ADDRESSES = [SERVER, '203.0.113.5', '203.0.113.6', '198.51.100.7', '2001:db8::1', '2001:db8::2', '::ffff:203.0.113.6']
     const linkTypes = [LINKTYPE.ethernet, LINKTYPE.linuxSll, LINKTYPE.linuxSll2, LINKTYPE.null, LINKTYPE.loop, LINKTYPE.raw, LINKTYPE.ipv4]
     const timestamp = fc.record({fraction: fc.constantFrom(0, 1, 99), seconds: fc.constantFrom(0, 3_600_000_000)})
     const ntp = fc.record({
@@ -149,7 +175,7 @@ describe('the native pcap scanner', () => {
       // pcapng: a second interface (another link type, binary-fraction timestamps, an offset); packets
       // in simple or obsolete blocks, and a new section partway (interfaces restart at 0).
       format: fc.constantFrom('pcap', 'pcapng'),
-      host: fc.constantFrom(undefined, SERVER, '203.0.113.5', '2001:db8::1'),
+      host: fc.constantFrom(undefined, SERVER, '203.0.113.5', '2001:db8::1', '::ffff:203.0.113.6'),
       linkType: fc.constantFrom(...linkTypes),
       nanoseconds: fc.boolean(),
       packets: fc.array(fc.record({block: fc.constantFrom('epb', 'epb', 'epb', 'epb', 'epb', 'simple', 'obsolete', 'section'), iface: fc.constantFrom(0, 1), packet}), {maxLength: 60}),
@@ -198,8 +224,8 @@ describe('the native pcap scanner', () => {
     expect(taken).toBeGreaterThan(packets * 0.2)
   })
 
-  it('leaves a mostly IPv6 capture to two JavaScript halves, and reads an IPv4 one in one pass', async () => {
-    // The probe's share decides (NATIVE_ONE_PASS_SHARE): the scanner takes IPv4 packets only.
+  it('reads a mostly IPv6 capture in two halves side by side, and an IPv4 one in one pass', async () => {
+    // The probe's share of plain IPv4 packets decides (NATIVE_ONE_PASS_SHARE).
     const path = join(dir, 'ipv6.pcap')
     const writer = new CaptureWriter(path)
     const request = encodeNtp({mode: MODE.client, transmitTime: {fraction: 3, seconds: 3_600_000_000}, version: 4})

@@ -1,14 +1,16 @@
 /*
  * The native fast path of CaptureScan's scan (src/pcap/analyse.ts): the same work for the packets
  * that make up nearly every capture of a busy server: pcap records and pcapng enhanced packet blocks
- * of IPv4 packets, not fragments, on the link types billwatch decodes. It writes into the scan's own
+ * of IPv4 packets, not fragments, and IPv6 packets without extension headers, on the link types
+ * billwatch decodes. It writes into the scan's own
  * typed arrays (the AddressTable's slots, the request-log columns, the port tables), so the
  * JavaScript scan carries on from where it stops and the result is the same, count for count.
  *
  * It stops before the first record it leaves to JavaScript, having changed nothing for it:
  *   - a record not wholly in the buffer, or longer than the capture allows (the reader refills, or
  *     reports the damage); any pcapng block but an enhanced packet block of a described interface;
- *   - a frame that is not IPv4, or is an IPv4 fragment, or a tunnel (GRE, UDP to the VXLAN or Geneve port);
+ *   - a frame that is neither IPv4 nor IPv6, an IPv4 fragment, an IPv6 packet with an extension header
+ *     (a fragment among them), or a tunnel (GRE, UDP to the VXLAN or Geneve port);
  *   - a packet from the host that is neither UDP nor TCP with ports (counted by protocol name);
  *   - a reply that is a KoD or unsynchronised (counted by kiss code or why), of mode 0, 5, 6 or 7
  *     (counted apart), or that matches no request in a later part of a split scan (kept for the merge);
@@ -31,6 +33,10 @@ enum {
   /* Added to by the scan; JavaScript zeroes them before a call and adds them to its own totals. */
   IO_TOTALS, IO_OUTBOUND = IO_TOTALS + 4, IO_INBOUND = IO_OUTBOUND + 4, IO_NTP_OUTBOUND = IO_INBOUND + 4,
   IO_NTP_RESPONSES = IO_NTP_OUTBOUND + 4, IO_OTHER_PACKETS, IO_IPV4_PACKETS, IO_SNAPPED_PACKETS,
+  /* Added to, like the counters above. */
+  IO_IPV6_PACKETS,
+  /* The AddressTable's other (non-IPv4) addresses: its mask and count (the count is written back). */
+  IO_OTHER_MASK, IO_OTHER_COUNT,
   IO_SIZE
 };
 /* Each of the four traffic totals: packets, wire bytes, captured bytes, billable bytes. */
@@ -38,6 +44,9 @@ enum { T_PACKETS, T_BYTES, T_CAPTURED, T_BILLABLE };
 
 /* AddressTable slot words (addresses.ts) and CaptureScan's fields in them (analyse.ts). */
 enum { SLOT_WORDS = 8, KEY = 0, TAG = 1, R_PACKETS = 2, R_PENDING = 3, R_CLIENT = 4, R_RESPONSES = 5, R_BILLABLE_BYTES = 6 };
+/* The other addresses' index (addresses.ts): 4 address words, then index + 1 (0 = empty), 8 words a slot. */
+enum { OTHER_SLOT_WORDS = 8, OTHER_INDEX = 4 };
+#define NO_SLOT 0xffffffffu
 #define OTHER 0x80000000u
 #define V4_MAPPED_WORD2 0xffffu
 
@@ -54,6 +63,9 @@ typedef struct {
   const double *interfaces;
   size_t interface_count;
   uint32_t *slots;
+  uint32_t *other_slots;
+  uint32_t other_mask;
+  uint32_t other_count;
   uint32_t *words;
   size_t words_length;
   uint32_t *slot_by_index;
@@ -78,9 +90,14 @@ typedef struct {
   uint32_t request_count;
 } Scan;
 
-/* What decode.ts's PacketDecoder finds, for the frames this path takes. */
+/*
+ * What decode.ts's PacketDecoder finds, for the frames this path takes. An IPv4 address is `src`/`dst`;
+ * an IPv6 packet's are the four words each of src6/dst6 (`v6` set), `src`/`dst` then their last word.
+ */
 typedef struct {
   uint32_t ip_bytes, src, dst;
+  int v6;
+  uint32_t src6[4], dst6[4];
   int protocol, src_port, dst_port;
   size_t payload_offset, payload_length;
 } Packet;
@@ -118,12 +135,113 @@ static uint32_t intern_v4(Scan *s, uint32_t address) {
 
 static inline int is_known(const Scan *s, uint32_t address) { return s->slots[locate_v4(s, address) + TAG] != 0; }
 
+/* addresses.ts hashWords. */
+static inline uint32_t hash_words(const uint32_t *w) {
+  uint32_t h = (w[3] ^ 0x9e3779b9u) * 0x85ebca6bu;
+  h = (h ^ w[2] ^ (h >> 15)) * 0xc2b2ae35u;
+  h = (h ^ w[1] ^ (h >> 13)) * 0x27d4eb2fu;
+  h = (h ^ w[0] ^ (h >> 16)) * 0x165667b1u;
+  return h ^ (h >> 15);
+}
+
+/* An IPv4 address as IPv6 words (::ffff:a.b.c.d): the table keeps it with the IPv4 addresses. */
+static inline int is_v4_mapped(const uint32_t *w) { return w[0] == 0 && w[1] == 0 && w[2] == V4_MAPPED_WORD2; }
+
+/* AddressTable.locateOther: the other-index slot holding the address, or the empty one where it belongs. */
+static inline uint32_t locate_other(const Scan *s, const uint32_t *w) {
+  const uint32_t wrap = s->other_mask * OTHER_SLOT_WORDS + OTHER_SLOT_WORDS - 1;
+  uint32_t at = (hash_words(w) & s->other_mask) * OTHER_SLOT_WORDS;
+  const uint32_t *o = s->other_slots;
+  while (o[at + OTHER_INDEX] != 0 && !(o[at + 3] == w[3] && o[at + 2] == w[2] && o[at + 1] == w[1] && o[at] == w[0])) at = (at + OTHER_SLOT_WORDS) & wrap;
+  return at;
+}
+
+/* The table slot of an address given as four words, or NO_SLOT when it is not interned. */
+static inline uint32_t find_slot_words(const Scan *s, const uint32_t *w) {
+  if (is_v4_mapped(w)) {
+    const uint32_t at = locate_v4(s, w[3]);
+    return s->slots[at + TAG] != 0 ? at : NO_SLOT;
+  }
+  const uint32_t stored = s->other_slots[locate_other(s, w) + OTHER_INDEX];
+  return stored != 0 ? s->slot_by_index[stored - 1] : NO_SLOT;
+}
+
+/* AddressTable.intern for an address as four words, where room was checked in both tables. */
+static uint32_t intern_words(Scan *s, const uint32_t *w) {
+  if (is_v4_mapped(w)) return intern_v4(s, w[3]);
+  const uint32_t other = locate_other(s, w);
+  const uint32_t stored = s->other_slots[other + OTHER_INDEX];
+  if (stored != 0) return s->slot_by_index[stored - 1];
+  const uint32_t index = s->count++;
+  for (int k = 0; k < 4; k++) {
+    s->words[index * 4 + k] = w[k];
+    s->other_slots[other + k] = w[k];
+  }
+  s->other_slots[other + OTHER_INDEX] = index + 1;
+  s->other_count++;
+  /* locateEmpty: the index is the key of its slot in the main table, with OTHER in the tag. */
+  const uint32_t wrap = s->mask * SLOT_WORDS + SLOT_WORDS - 1;
+  uint32_t at = (hash32(index) & s->mask) * SLOT_WORDS;
+  while (s->slots[at + TAG] != 0) at = (at + SLOT_WORDS) & wrap;
+  s->slots[at + KEY] = index;
+  s->slots[at + TAG] = (index + 1) | OTHER;
+  s->slot_by_index[index] = at;
+  return at;
+}
+
+/* The packet's source (or destination) address: its slot, interned when new (room was checked). */
+static inline uint32_t intern_address(Scan *s, const Packet *p, int destination) {
+  if (!p->v6) return intern_v4(s, destination ? p->dst : p->src);
+  return intern_words(s, destination ? p->dst6 : p->src6);
+}
+
+/* Whether the packet's source (or destination) address is interned already; *other is set when it would go in the other index. */
+static inline int address_known(const Scan *s, const Packet *p, int destination, int *other) {
+  *other = 0;
+  if (!p->v6) return is_known(s, destination ? p->dst : p->src);
+  const uint32_t *w = destination ? p->dst6 : p->src6;
+  if (is_v4_mapped(w)) return is_known(s, w[3]);
+  *other = 1;
+  return s->other_slots[locate_other(s, w) + OTHER_INDEX] != 0;
+}
+
+/* The same address on both sides of the packet. */
+static inline int same_address(const Packet *p) {
+  if (!p->v6) return p->src == p->dst;
+  return p->src6[0] == p->dst6[0] && p->src6[1] == p->dst6[1] && p->src6[2] == p->dst6[2] && p->src6[3] == p->dst6[3];
+}
+
 static inline uint32_t index_at(const Scan *s, uint32_t slot) { return (s->slots[slot + TAG] & ~OTHER) - 1; }
 
 /*
  * PacketDecoder.decode, for IPv4 frames that are not fragments and carry no tunnel; 0 for every other
  * frame. Tunnels (GRE, and UDP to the VXLAN or Geneve ports) are left to JavaScript, which looks inside.
  */
+static inline int decode_transport(const uint8_t *data, const uint8_t *transport, const uint8_t *transport_end, int vxlan_port, Packet *p);
+
+/*
+ * decodeIpv6, for a packet whose next header is no extension header: those (a fragment among them)
+ * are left to JavaScript (0). `at` is the IPv6 header, `wire_ip_bytes` the wire length from there.
+ */
+static int decode_ipv6(const uint8_t *data, const uint8_t *at, const uint8_t *end, int64_t wire_ip_bytes, int vxlan_port, Packet *p) {
+  if (at + 40 > end || at[0] >> 4 != 6) return 0;
+  const int next = at[6];
+  if (next == 0 || next == 43 || next == 44 || next == 50 || next == 51 || next == 60 || next == 135 || next == 139 || next == 140) return 0;
+  const uint32_t payload_length = (uint32_t)at[4] << 8 | at[5];
+  /* Payload length 0 means a jumbogram or offloaded segment: the frame length then. */
+  p->ip_bytes = payload_length > 0 ? 40 + payload_length : (uint32_t)(wire_ip_bytes > 40 ? wire_ip_bytes : 40);
+  p->v6 = 1;
+  for (int k = 0; k < 4; k++) {
+    p->src6[k] = be32(at + 8 + 4 * k);
+    p->dst6[k] = be32(at + 24 + 4 * k);
+  }
+  p->src = p->src6[3];
+  p->dst = p->dst6[3];
+  p->protocol = next;
+  const uint8_t *transport_end = (size_t)(end - at) < p->ip_bytes ? end : at + p->ip_bytes;
+  return decode_transport(data, at + 40, transport_end, vxlan_port, p);
+}
+
 static int decode(const uint8_t *data, size_t caplen, uint32_t origlen, uint32_t link_type, int vxlan_port, Packet *p) {
   const uint8_t *end = data + caplen;
   const uint8_t *at = data;
@@ -148,8 +266,10 @@ static int decode(const uint8_t *data, size_t caplen, uint32_t origlen, uint32_t
     case 108: { /* OpenBSD loopback (LOOP): the family in either byte order */
       if (caplen < 5) return 0;
       const uint32_t le = le32(data);
-      if ((le < 0x100 ? le : be32(data)) != 2) return 0;
-      ether_type = 0x0800;
+      const uint32_t family = le < 0x100 ? le : be32(data);
+      if (family == 2) ether_type = 0x0800;
+      else if (family == 10 || family == 24 || family == 28 || family == 30) ether_type = 0x86dd;
+      else return 0;
       at += 4;
       break;
     }
@@ -157,7 +277,7 @@ static int decode(const uint8_t *data, size_t caplen, uint32_t origlen, uint32_t
     case 228: /* raw IPv4 */
     case 229: /* raw IPv6 */
       if (caplen < 1) return 0;
-      ether_type = data[0] >> 4 == 4 ? 0x0800 : 0;
+      ether_type = data[0] >> 4 == 4 ? 0x0800 : data[0] >> 4 == 6 ? 0x86dd : 0;
       break;
     default:
       return 0;
@@ -166,9 +286,11 @@ static int decode(const uint8_t *data, size_t caplen, uint32_t origlen, uint32_t
     ether_type = (uint32_t)at[2] << 8 | at[3];
     at += 4;
   }
+  if (ether_type == 0x86dd) return decode_ipv6(data, at, end, (int64_t)origlen - (at - data), vxlan_port, p);
   if (ether_type != 0x0800) return 0;
   const int64_t wire_ip_bytes = (int64_t)origlen - (at - data);
   if (at + 20 > end || at[0] >> 4 != 4) return 0;
+  p->v6 = 0;
   const uint32_t header_bytes = (at[0] & 0x0f) * 4u;
   if (header_bytes < 20) return 0;
   const uint32_t total_length = (uint32_t)at[2] << 8 | at[3];
@@ -186,6 +308,18 @@ static int decode(const uint8_t *data, size_t caplen, uint32_t origlen, uint32_t
   const uint32_t ip_span = p->ip_bytes > header_bytes ? p->ip_bytes : header_bytes;
   const uint8_t *transport = at + header_bytes;
   const uint8_t *transport_end = (size_t)(end - at) < ip_span ? end : at + ip_span;
+  return decode_transport(data, transport, transport_end, vxlan_port, p);
+}
+
+/*
+ * decodeTransport, and the tunnels decodeTunnel would look into (GRE, UDP to the VXLAN or Geneve
+ * ports), which are left to JavaScript (0).
+ */
+static inline int decode_transport(const uint8_t *data, const uint8_t *transport, const uint8_t *transport_end, int vxlan_port, Packet *p) {
+  p->src_port = -1;
+  p->dst_port = -1;
+  p->payload_offset = 0;
+  p->payload_length = 0;
   if (p->protocol == GRE) return 0;
   if ((p->protocol != UDP && p->protocol != TCP) || transport + 4 > transport_end) return 1;
   p->src_port = (int)transport[0] << 8 | transport[1];
@@ -253,25 +387,31 @@ static int32_t find_request(const Scan *s, uint32_t slot, int port, uint32_t key
  */
 static int may_take(const Scan *s, const Packet *p, const uint8_t *frame, int from_host, int to_host, int ntp_port, int keep_orphans) {
   if (from_host && !((p->protocol == UDP || p->protocol == TCP) && p->src_port >= 0)) return 0;
-  uint32_t new_addresses = 0;
-  uint32_t remote_address = 0;
-  int has_remote = 1;
-  if (from_host && !to_host) remote_address = p->dst;
-  else if (to_host && !from_host) remote_address = p->src;
-  else has_remote = 0;
-  if (has_remote) new_addresses = !is_known(s, remote_address);
-  else if (!from_host) new_addresses = !is_known(s, p->src) + (p->dst != p->src && !is_known(s, p->dst));
+  uint32_t new_addresses = 0, new_others = 0;
+  int other;
+  /* The remote address: the destination of a packet from the host, the source of one to it. */
+  const int has_remote = from_host != to_host;
+  if (has_remote) {
+    if (!address_known(s, p, from_host, &other)) new_addresses = 1, new_others = other;
+  } else if (!from_host) {
+    if (!address_known(s, p, 0, &other)) new_addresses++, new_others += other;
+    if (!same_address(p) && !address_known(s, p, 1, &other)) new_addresses++, new_others += other;
+  }
   if (new_addresses > 0) {
     const uint64_t count = (uint64_t)s->count + new_addresses;
     if (count * 2 > (uint64_t)s->mask + 1 || count * 4 > s->words_length || count > s->slot_by_index_length) return 0;
+    if (new_others > 0 && ((uint64_t)s->other_count + new_others) * 2 > (uint64_t)s->other_mask + 1) return 0;
   }
   if (p->protocol != UDP || (!from_host && !to_host)) return 1;
   const int reply = from_host && p->src_port == ntp_port;
   const int request = !reply && to_host && p->dst_port == ntp_port;
   if (!reply && !request) return 1;
   /* The remote side of an NTP exchange: the host itself when it talks to itself. */
-  const uint32_t remote_slot = from_host && to_host ? s->slot_by_index[(uint32_t)s->io[IO_HOST_INDEX]] : locate_v4(s, remote_address);
-  const int is_client = s->slots[remote_slot + TAG] != 0 && s->slots[remote_slot + R_CLIENT] != 0;
+  const uint32_t remote_slot = from_host && to_host ? s->slot_by_index[(uint32_t)s->io[IO_HOST_INDEX]]
+                               : !p->v6 ? locate_v4(s, from_host ? p->dst : p->src)
+                                        : find_slot_words(s, from_host ? p->dst6 : p->src6);
+  const int known_remote = remote_slot != NO_SLOT && s->slots[remote_slot + TAG] != 0;
+  const int is_client = known_remote && s->slots[remote_slot + R_CLIENT] != 0;
   const uint8_t *payload = frame + p->payload_offset;
   const int mode = p->payload_length > 0 ? payload[0] & 7 : 0;
   if (request) {
@@ -285,7 +425,7 @@ static int may_take(const Scan *s, const Packet *p, const uint8_t *frame, int fr
   /* KoDs and unsynchronised replies (stratum 0 or 16+, LI 3) are counted by kiss code or why. */
   if (p->payload_length >= NTP_HEADER_BYTES && (payload[STRATUM_AT] == 0 || payload[STRATUM_AT] >= 16 || payload[0] >> 6 == 3)) return 0;
   if (keep_orphans) {
-    if (s->slots[remote_slot + TAG] == 0) return 0;
+    if (!known_remote) return 0;
     int32_t match_previous;
     const uint32_t key = p->payload_length >= NTP_HEADER_BYTES ? timestamp_key(payload + ORIGIN_AT) : 0;
     if (find_request(s, remote_slot, p->dst_port, key, &match_previous) < 0) return 0;
@@ -458,6 +598,9 @@ static void scan(Scan *s) {
   const int host_v4 = io[IO_HAS_HOST] != 0 && io[IO_HOST0] == 0 && io[IO_HOST1] == 0 && io[IO_HOST2] == V4_MAPPED_WORD2;
   const uint32_t host = host_v4 ? (uint32_t)io[IO_HOST3] : 0;
   const uint32_t host_slot = io[IO_HAS_HOST] != 0 ? s->slot_by_index[(uint32_t)io[IO_HOST_INDEX]] : 0;
+  /* An IPv6 packet matches the host by all four words (an IPv4 host too, as ::ffff:a.b.c.d). */
+  const int has_host = io[IO_HAS_HOST] != 0;
+  const uint32_t host6[4] = {(uint32_t)io[IO_HOST0], (uint32_t)io[IO_HOST1], (uint32_t)io[IO_HOST2], (uint32_t)io[IO_HOST3]};
   const int ntp_port = (int)io[IO_NTP_PORT];
   const int vxlan_port = (int)io[IO_VXLAN_PORT];
   const int keep_orphans = io[IO_KEEP_ORPHANS] != 0;
@@ -475,8 +618,10 @@ static void scan(Scan *s) {
     const uint32_t caplen = r.caplen, origlen = r.origlen;
     const uint8_t *frame = r.frame;
     if (!decode(frame, caplen, origlen, r.link_type, vxlan_port, &p)) break;
-    const int from_host = host_v4 && p.src == host;
-    const int to_host = host_v4 && p.dst == host;
+    const int from_host = !p.v6 ? host_v4 && p.src == host
+                                : has_host && p.src6[3] == host6[3] && p.src6[2] == host6[2] && p.src6[1] == host6[1] && p.src6[0] == host6[0];
+    const int to_host = !p.v6 ? host_v4 && p.dst == host
+                              : has_host && p.dst6[3] == host6[3] && p.dst6[2] == host6[2] && p.dst6[1] == host6[1] && p.dst6[0] == host6[0];
     if (!may_take(s, &p, frame, from_host, to_host, ntp_port, keep_orphans)) break;
 
     time = record_time(s, s->buffer + at, pcapng, little_endian, units_per_second);
@@ -487,12 +632,12 @@ static void scan(Scan *s) {
     totals[T_BYTES] += origlen;
     if (caplen < origlen) io[IO_SNAPPED_PACKETS] += 1;
     totals[T_BILLABLE] += p.ip_bytes;
-    io[IO_IPV4_PACKETS] += 1;
+    io[p.v6 ? IO_IPV6_PACKETS : IO_IPV4_PACKETS] += 1;
     if (from_host) {
       s->slots[host_slot + R_PACKETS]++;
       add_totals(io + IO_OUTBOUND, caplen, origlen, p.ip_bytes);
       count_port(s, &p, caplen, origlen);
-      const uint32_t remote = to_host ? host_slot : intern_v4(s, p.dst);
+      const uint32_t remote = to_host ? host_slot : intern_address(s, &p, 1);
       if (!to_host) s->slots[remote + R_PACKETS]++;
       if (p.protocol == UDP) {
         if (p.src_port == ntp_port) ntp_reply(s, &p, frame, remote, caplen, origlen);
@@ -500,14 +645,14 @@ static void scan(Scan *s) {
       }
     } else if (to_host) {
       s->slots[host_slot + R_PACKETS]++;
-      const uint32_t remote = intern_v4(s, p.src);
+      const uint32_t remote = intern_address(s, &p, 0);
       s->slots[remote + R_PACKETS]++;
       add_totals(io + IO_INBOUND, caplen, origlen, p.ip_bytes);
       if (p.dst_port == ntp_port && p.protocol == UDP) ntp_request(s, &p, frame, remote, time);
     } else {
       io[IO_OTHER_PACKETS] += 1;
-      s->slots[intern_v4(s, p.src) + R_PACKETS]++;
-      s->slots[intern_v4(s, p.dst) + R_PACKETS]++;
+      s->slots[intern_address(s, &p, 0) + R_PACKETS]++;
+      s->slots[intern_address(s, &p, 1) + R_PACKETS]++;
     }
     at += r.size;
     records += 1;
@@ -520,6 +665,7 @@ static void scan(Scan *s) {
   io[IO_LAST_SEC] = last_sec;
   io[IO_LAST_TIME] = time;
   io[IO_TABLE_COUNT] = s->count;
+  io[IO_OTHER_COUNT] = s->other_count;
   io[IO_CLIENT_COUNT] = s->client_count;
   io[IO_REQUEST_COUNT] = s->request_count;
 }
@@ -538,21 +684,21 @@ static int typed_array(napi_env env, napi_value value, napi_typedarray_type type
   return 1;
 }
 
-enum { ARGUMENTS = 18 };
+enum { ARGUMENTS = 19 };
 
 /*
  * scanRecords(io, buffer, interfaces, slots, words, slotByIndex, clientAddresses, timeSec, client,
- * srcPort, version, mode, reply, replyIpBytes, transmitKey, prevPending, udpPorts, tcpPorts)
+ * srcPort, version, mode, reply, replyIpBytes, transmitKey, prevPending, udpPorts, tcpPorts, otherSlots)
  */
 static napi_value scan_records(napi_env env, napi_callback_info info) {
   size_t argc = ARGUMENTS;
   napi_value argv[ARGUMENTS];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != ARGUMENTS) {
-    napi_throw_type_error(env, NULL, "scanRecords: expected 18 arguments");
+    napi_throw_type_error(env, NULL, "scanRecords: expected 19 arguments");
     return NULL;
   }
   Scan s;
-  size_t io_length, buffer_length, interfaces_length, slots_length, time_length, length;
+  size_t io_length, buffer_length, interfaces_length, slots_length, other_slots_length, time_length, length;
   void *data;
 #define ARRAY(i, type, field, length_out, name)                                 \
   if (!typed_array(env, argv[i], type, &data, &length_out, name)) return NULL; \
@@ -575,6 +721,7 @@ static napi_value scan_records(napi_env env, napi_callback_info info) {
   ARRAY(15, napi_int32_array, prev_pending, length, "prevPending")
   ARRAY(16, napi_float64_array, udp_ports, length, "udpPorts")
   ARRAY(17, napi_float64_array, tcp_ports, length, "tcpPorts")
+  ARRAY(18, napi_uint32_array, other_slots, other_slots_length, "otherSlots")
 #undef ARRAY
   if (io_length != IO_SIZE) {
     napi_throw_range_error(env, NULL, "scanRecords: io has the wrong length");
@@ -586,7 +733,10 @@ static napi_value scan_records(napi_env env, napi_callback_info info) {
   s.count = (uint32_t)s.io[IO_TABLE_COUNT];
   s.client_count = (uint32_t)s.io[IO_CLIENT_COUNT];
   s.request_count = (uint32_t)s.io[IO_REQUEST_COUNT];
-  if (((size_t)s.mask + 1) * SLOT_WORDS != slots_length || s.io[IO_END] > buffer_length || s.io[IO_START] > s.io[IO_END]) {
+  s.other_mask = (uint32_t)s.io[IO_OTHER_MASK];
+  s.other_count = (uint32_t)s.io[IO_OTHER_COUNT];
+  if (((size_t)s.mask + 1) * SLOT_WORDS != slots_length || ((size_t)s.other_mask + 1) * OTHER_SLOT_WORDS != other_slots_length ||
+      s.io[IO_END] > buffer_length || s.io[IO_START] > s.io[IO_END]) {
     napi_throw_range_error(env, NULL, "scanRecords: io disagrees with the arrays");
     return NULL;
   }
@@ -605,7 +755,8 @@ static const struct {
   {"tableMask", IO_TABLE_MASK}, {"tableCount", IO_TABLE_COUNT}, {"clientCount", IO_CLIENT_COUNT}, {"requestCount", IO_REQUEST_COUNT},
   {"firstSec", IO_FIRST_SEC}, {"lastSec", IO_LAST_SEC}, {"lastTime", IO_LAST_TIME}, {"totals", IO_TOTALS},
   {"ntpResponses", IO_NTP_RESPONSES}, {"otherPackets", IO_OTHER_PACKETS}, {"ipv4Packets", IO_IPV4_PACKETS},
-  {"snappedPackets", IO_SNAPPED_PACKETS}, {"vxlanPort", IO_VXLAN_PORT}, {"size", IO_SIZE},
+  {"snappedPackets", IO_SNAPPED_PACKETS}, {"vxlanPort", IO_VXLAN_PORT}, {"ipv6Packets", IO_IPV6_PACKETS},
+  {"otherMask", IO_OTHER_MASK}, {"otherCount", IO_OTHER_COUNT}, {"size", IO_SIZE},
 };
 
 NAPI_MODULE_INIT() {
