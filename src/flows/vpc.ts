@@ -141,14 +141,27 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
       FROM rolled WHERE NOT per_client OR client IS NOT NULL`
   // Per-client rows are kept per calendar month (the grain of a bill): per day they were as many as
   // the records, and rolling them up cost five bare scans. Direction, action, status, protocol and
-  // port are packed in one integer key. The strings themselves are the other keys, not hashes with
-  // any_value beside them: DuckDB spills this hash aggregate to disk when the clients outgrow its
-  // memory limit, where any_value of many clients ran out of memory.
+  // port are packed in one integer key; the strings themselves are the other keys (hashes with
+  // any_value beside them ran out of memory sooner).
   const onePass = pass(`
       SELECT day_number, ${month} AS month, code, interface, account, client, GROUPING(client) = 0 AS per_client, ${sums}
       FROM coded GROUP BY GROUPING SETS ((day_number, code, interface, account), (month, code, interface, client))`)
+  // Two passes over the file, each a plain GROUP BY: slower, but DuckDB spills these to disk as far
+  // as the disk goes, where grouping sets over millions of clients exhaust the memory limit.
+  const dailyPass = pass(`
+      SELECT day_number, NULL::DATE AS month, code, interface, account, NULL::VARCHAR AS client, false AS per_client, ${sums}
+      FROM coded GROUP BY day_number, code, interface, account`)
+  const clientPass = pass(`
+      SELECT NULL::BIGINT AS day_number, ${month} AS month, code, interface, NULL::VARCHAR AS account, client, true AS per_client, ${sums}
+      FROM coded WHERE client IS NOT NULL GROUP BY ALL`)
   try {
-    await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} AS ${onePass}`)
+    try {
+      await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} AS ${onePass}`)
+    } catch (error) {
+      if (!/out of memory/i.test(error instanceof Error ? error.message : String(error))) throw error
+      await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} AS ${dailyPass}`)
+      await store.run(`INSERT INTO ${FLOW_STAGING} ${clientPass}`)
+    }
   } catch (error) {
     await throwFirstBrokenRecord(path, sniff)
     throw scanError(path, error)
