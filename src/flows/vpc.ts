@@ -9,6 +9,7 @@ import {createInterface} from 'node:readline'
 import {createGunzip} from 'node:zlib'
 
 import {quoteIdent, quoteLiteral} from '../ingest/columnar.js'
+import {duckdbError} from '../ingest/duckdb-errors.js'
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
 import type {FlowSniff} from './sniff.js'
@@ -128,7 +129,6 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
       ), coded AS (
         SELECT day_number, (dir + 4 * (action = 'REJECT')::INTEGER + 8 * CASE status WHEN 'OK' THEN 0 WHEN 'NODATA' THEN 1 WHEN 'SKIPDATA' THEN 2 ELSE 3 END
                + 32 * (CASE WHEN ${ok} THEN coalesce(proto, 255) ELSE 0 END) + 8192 * (coalesce(port, -1) + 1))::BIGINT AS code,
-               hash(interface) AS interface_hash, hash(client) AS client_hash, client IS NULL AS no_client,
                interface, client, account, bytes, packets, status, action, end_s, proto, sp, dp
         FROM keyed
       ), rolled AS (${rolled})
@@ -139,33 +139,20 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
              ['OK', 'NODATA', 'SKIPDATA', 'OTHER'][(code // 8) % 4 + 1] AS status,
              CASE WHEN (code // 8) % 4 = 0 THEN ${protocolNameSql(proto)} END AS protocol,
              (nullif(code // 8192, 0) - 1)::INTEGER AS port, client, bytes, packets, records, broken, per_client
-      FROM rolled WHERE NOT per_client OR NOT no_client`
-  // The hash aggregates are most of the cost: their keys are integers (day or month; direction,
-  // action, status, protocol and port packed in one; the client's and interface's hashes) and the
-  // strings ride along as any_value. Per-client rows are kept per calendar month (the grain of a
-  // bill): per day they were as many as the records, and rolling them up cost five bare scans.
+      FROM rolled WHERE NOT per_client OR client IS NOT NULL`
+  // Per-client rows are kept per calendar month (the grain of a bill): per day they were as many as
+  // the records, and rolling them up cost five bare scans. Direction, action, status, protocol and
+  // port are packed in one integer key; the strings themselves are the other keys (hashes with
+  // any_value beside them ran out of memory sooner).
   const onePass = pass(`
-      SELECT day_number, ${month} AS month,
-             code, client_hash, interface_hash, no_client, GROUPING(client_hash) = 0 AS per_client,
-             any_value(interface) AS interface, any_value(client) AS client, any_value(account) AS account, ${sums}
-      FROM coded GROUP BY GROUPING SETS ((day_number, code, interface_hash), (month, code, interface_hash, client_hash, no_client))`)
-  // Two passes over the file, each grouped by the strings themselves: slower, but DuckDB spills these
-  // to disk, where grouping sets with any_value of many clients can exhaust the memory limit.
-  const dailyPass = pass(`
-      SELECT day_number, NULL::DATE AS month, code, false AS no_client, false AS per_client, interface, NULL::VARCHAR AS client, account, ${sums}
-      FROM coded GROUP BY day_number, code, interface, account`)
-  const clientPass = pass(`
-      SELECT NULL::BIGINT AS day_number, ${month} AS month, code, no_client, true AS per_client, interface, client, account, ${sums}
-      FROM coded GROUP BY ALL`)
+      SELECT day_number, ${month} AS month, code, interface, account, client, GROUPING(client) = 0 AS per_client, ${sums}
+      FROM coded GROUP BY GROUPING SETS ((day_number, code, interface, account), (month, code, interface, client))`)
   try {
-    try {
-      await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} AS ${onePass}`)
-    } catch (error) {
-      if (!/out of memory/i.test(error instanceof Error ? error.message : String(error))) throw error
-      await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} AS ${dailyPass}`)
-      await store.run(`INSERT INTO ${FLOW_STAGING} ${clientPass}`)
-    }
+    await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} AS ${onePass}`)
   } catch (error) {
+    // Out of memory aborts the ingest's transaction, so no second try can follow in it: said as such,
+    // with the setting that raises the limit (not a hunt for a broken record).
+    if (/^Out of Memory Error/.test(error instanceof Error ? error.message : String(error))) throw duckdbError(path, error, 'csv')
     await throwFirstBrokenRecord(path, sniff)
     throw scanError(path, error)
   }
