@@ -1,4 +1,7 @@
-/** Human formatting shared by every command's text output. JSON output never goes through here. */
+/**
+ * Amounts in words: bytes, money, counts, shares, ratios. Pure and below every layer, because a domain's
+ * result carries sentences (a correlation's reason, a probe's conclusion) as well as the terminal does.
+ */
 
 /** 8900113820 → "8.29 GB" (binary units, as AWS bills: 1 GB = 2^30 bytes). */
 export function formatBytes(bytes: number): string {
