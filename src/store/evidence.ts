@@ -31,7 +31,11 @@ export interface Finding<K extends EvidenceKind> {
   data: EvidenceData[K]
 }
 
-const object = (properties: Record<string, unknown>) => ({properties, required: Object.keys(properties), type: 'object'})
+const object = (properties: Record<string, unknown>) => ({
+  properties,
+  required: Object.keys(properties),
+  type: 'object',
+})
 const arrayOf = (items: unknown) => ({items, type: 'array'})
 const number = {type: 'number'}
 const text = {type: 'string'}
@@ -39,8 +43,18 @@ const text = {type: 'string'}
 /** Per kind, the keys every saved version has (JSON Schema, draft-07). */
 const SHAPES: Record<EvidenceKind, object> = {
   correlate: object({steps: arrayOf(object({candidates: arrayOf({type: 'object'}), date: text}))}),
-  pcap: object({byPort: arrayOf({type: 'object'}), host: {type: ['object', 'null']}, outbound: object({bytes: number})}),
-  probe: object({addresses: arrayOf(text), host: text, results: arrayOf({type: 'object'}), summary: text, verdict: text}),
+  pcap: object({
+    byPort: arrayOf({type: 'object'}),
+    host: {type: ['object', 'null']},
+    outbound: object({bytes: number}),
+  }),
+  probe: object({
+    addresses: arrayOf(text),
+    host: text,
+    results: arrayOf({type: 'object'}),
+    summary: text,
+    verdict: text,
+  }),
 }
 
 let validators: Map<EvidenceKind, ValidateFunction> | undefined
@@ -56,23 +70,36 @@ function validator(kind: EvidenceKind): ValidateFunction {
 }
 
 /** Saves a finding in place of the previous one of the same kind and subject. */
-export async function saveFinding<K extends EvidenceKind>(store: Store, kind: K, subject: string, data: EvidenceData[K]): Promise<void> {
+export async function saveFinding<K extends EvidenceKind>(
+  store: Store,
+  kind: K,
+  subject: string,
+  data: EvidenceData[K],
+): Promise<void> {
   await store.saveEvidence(kind, subject, data)
 }
 
 /** The newest finding of a kind (for one subject, if given), checked against its kind's shape. */
-export async function latestFinding<K extends EvidenceKind>(store: Store, kind: K, subject?: string): Promise<Finding<K> | undefined> {
+export async function latestFinding<K extends EvidenceKind>(
+  store: Store,
+  kind: K,
+  subject?: string,
+): Promise<Finding<K> | undefined> {
   const row = await store.latestEvidence<unknown>(kind, subject)
   if (!row) return undefined
   const validate = validator(kind)
   if (!validate(row.data)) {
     const error = validate.errors?.[0]
     const where = error?.instancePath ? ` at ${error.instancePath}` : ''
-    throw new BillwatchError('E_STORE', `the stored ${kind} finding for ${row.subject} (saved ${row.createdAt}) is not one billwatch wrote: ${error?.message ?? 'unexpected shape'}${where}`, {
-      field: 'evidence',
-      file: store.path,
-      suggestions: [`run billwatch ${kind} again: its new finding replaces this one`],
-    })
+    throw new BillwatchError(
+      'E_STORE',
+      `the stored ${kind} finding for ${row.subject} (saved ${row.createdAt}) is not one billwatch wrote: ${error?.message ?? 'unexpected shape'}${where}`,
+      {
+        field: 'evidence',
+        file: store.path,
+        suggestions: [`run billwatch ${kind} again: its new finding replaces this one`],
+      },
+    )
   }
   return {createdAt: row.createdAt, data: row.data as EvidenceData[K], subject: row.subject}
 }

@@ -8,14 +8,26 @@ import type {Store} from './index.js'
 
 /** Every usage line over the seven days up to `day` (YYYY-MM-DD): what grew on that day, and where. */
 export async function usageAroundDay(store: Store, day: string): Promise<UsageLineAround[]> {
-  const rows = await store.all<{usage_type: string; region: null | string; resource_id: null | string; before: number; after: number}>(
+  const rows = await store.all<{
+    usage_type: string
+    region: null | string
+    resource_id: null | string
+    before: number
+    after: number
+  }>(
     `SELECT usage_type, region, resource_id,
             coalesce(sum(amount) FILTER (WHERE day < $day::DATE), 0) / 7 AS before,
             coalesce(sum(amount) FILTER (WHERE day = $day::DATE), 0) AS after
      FROM usage WHERE day >= $day::DATE - INTERVAL 7 DAY AND day <= $day::DATE GROUP BY ALL`,
     {day},
   )
-  return rows.map((r) => ({dailyBefore: r.before, onDay: r.after, region: r.region, resourceId: r.resource_id, usageType: r.usage_type}))
+  return rows.map((r) => ({
+    dailyBefore: r.before,
+    onDay: r.after,
+    region: r.region,
+    resourceId: r.resource_id,
+    usageType: r.usage_type,
+  }))
 }
 
 /** Byte usage per month, usage type and currency: bytes, the days with usage, and the cost (null when no line states one). */
@@ -31,12 +43,28 @@ export interface MonthlyBytes {
 }
 
 export async function monthlyBytes(store: Store): Promise<MonthlyBytes[]> {
-  const rows = await store.all<{usage_type: string; usage_base: string; currency: null | string; month: string; days: number; bytes: number; cost: null | number}>(
+  const rows = await store.all<{
+    usage_type: string
+    usage_base: string
+    currency: null | string
+    month: string
+    days: number
+    bytes: number
+    cost: null | number
+  }>(
     `SELECT usage_type, usage_base, currency, strftime(day, '%Y-%m') AS month, count(DISTINCT day) AS days, sum(amount) AS bytes,
             CASE WHEN count(cost) = 0 THEN NULL ELSE sum(cost) END AS cost
      FROM usage WHERE unit = 'bytes' GROUP BY ALL ORDER BY month`,
   )
-  return rows.map((r) => ({bytes: r.bytes, cost: r.cost, currency: r.currency, days: r.days, month: r.month, usageBase: r.usage_base, usageType: r.usage_type}))
+  return rows.map((r) => ({
+    bytes: r.bytes,
+    cost: r.cost,
+    currency: r.currency,
+    days: r.days,
+    month: r.month,
+    usageBase: r.usage_base,
+    usageType: r.usage_type,
+  }))
 }
 
 /** Byte usage per day and usage type from `from` (YYYY-MM-DD) on. */
