@@ -13,6 +13,8 @@ import {sourcesOf} from '../src/correlate/cloud.js'
 import {loadKnowledge} from '../src/correlate/knowledge.js'
 import {checkZone, findLogs, zoneOfRoot} from '../src/correlate/package-logs.js'
 import {scopeStep} from '../src/correlate/scope.js'
+import {saveFinding} from '../src/store/evidence.js'
+import {hasUsage, usageAroundDay} from '../src/store/usage.js'
 import {isDay} from '../src/detect/index.js'
 
 /** What `billwatch correlate --json` prints: its JSON Schema is schemas/correlate.json. */
@@ -90,7 +92,7 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     const useStore = flags.date === undefined || flags.db !== undefined || existsSync(this.storePath())
     const listed = flags.date === undefined ? await this.stepsFromStore(flags['usage-type']) : await this.stepsByHand(flags.date, useStore)
     // Where each step happened (regions, the resources that drove it), when the store holds its usage.
-    const steps = useStore && cloud ? await this.withStore(async (store) => Promise.all(listed.map((step) => scopeStep(store, step)))) : listed
+    const steps = useStore && cloud ? await this.withStore(async (store) => Promise.all(listed.map(async (step) => scopeStep(step, await usageAroundDay(store, step.date))))) : listed
     const progress = this.progress('reading history')
     const result = await correlate({
       aptLogs, daysAfter, daysBefore, dpkgLogs, knowledge, limit: flags.limit, logZone, onProgress: progress.update, repo, steps,
@@ -98,7 +100,7 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     })
     progress.done()
     if (useStore) {
-      await this.withStore((store) => store.saveEvidence('correlate', correlationSources(result), result))
+      await this.withStore((store) => saveFinding(store, 'correlate', correlationSources(result), result))
     }
     this.print(() => renderResult(result))
     return result
@@ -119,8 +121,7 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     const usageType = flags['usage-type'] ?? EGRESS_LABEL
     const known = useStore
       ? await this.withStore(async (store) => {
-          const rows = await store.one<{n: number}>('SELECT count(*)::INTEGER AS n FROM usage')
-          if (!rows?.n) return []
+          if (!(await hasUsage(store))) return []
           return (await analyseAnomalies(store, flags['usage-type'] === undefined ? {} : {usageType})).steps
         })
       : []

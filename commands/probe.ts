@@ -6,10 +6,11 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {formatRatio} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
-import {type PcapEvidence, summariseCaptureFile, summarisePcapReport} from '../src/probe/capture.js'
+import {summariseCaptureFile, summarisePcapReport} from '../src/probe/capture.js'
 import {DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT_MS, type ProbeEvent, MIN_INTERVAL_MS} from '../src/probe/client.js'
 import {type ProbeResult, type AddressResult, coolDowns, parseTarget, probeHost} from '../src/probe/index.js'
 import {type CaptureSummary, joinCapture} from '../src/probe/verdict.js'
+import {latestFinding, saveFinding} from '../src/store/evidence.js'
 import type {Store} from '../src/store/index.js'
 
 /** What `billwatch probe --json` prints: its JSON Schema is schemas/probe.json. */
@@ -82,7 +83,7 @@ Exit codes: 0 served (some address answers with time, synchronised or not), 3 no
 
     const captureSummary = fileCapture ?? store?.capture
     const full: ProbeResult = {...result, capture: captureSummary ? joinCapture(captureSummary, result.verdict, result.addresses, target.port) : null}
-    if (useStore) await this.withStore((s) => s.saveEvidence('probe', target.host, full))
+    if (useStore) await this.withStore((s) => saveFinding(s, 'probe', target.host, full))
     this.print(() => renderProbe(full))
     process.exitCode = full.exitCode
     return full
@@ -90,11 +91,11 @@ Exit codes: 0 served (some address answers with time, synchronised or not), 3 no
 }
 
 async function previousProbe(store: Store, host: string): Promise<ProbeResult | undefined> {
-  return (await store.latestEvidence<ProbeResult>('probe', host))?.data
+  return (await latestFinding(store, 'probe', host))?.data
 }
 
 async function storedCapture(store: Store, port: number): Promise<CaptureSummary | undefined> {
-  const evidence = await store.latestEvidence<PcapEvidence>('pcap')
+  const evidence = await latestFinding(store, 'pcap')
   if (!evidence) return undefined
   return summarisePcapReport(evidence.data, port, {createdAt: evidence.createdAt, file: evidence.data.file ?? evidence.subject, source: 'store'})
 }

@@ -6,7 +6,7 @@
  * A value from a file is described, never quoted (no file content in an error: a file given by
  * mistake, /etc/shadow, must not be printed); a value typed on the command line is quoted as typed.
  */
-import {truncate} from './cli/format.js'
+import {truncate} from './core/units.js'
 
 export type ErrorCode =
   | 'E_USAGE' // bad flags or arguments

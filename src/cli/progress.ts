@@ -1,5 +1,6 @@
-/** A progress callback `src/` functions accept: `done` of `total` units (bytes, rows, commits). */
-export type ProgressCallback = (done: number, total?: number) => void
+import type {ProgressCallback} from '../core/progress.js'
+
+export type {ProgressCallback} from '../core/progress.js'
 
 export interface ProgressReporter {
   update: ProgressCallback

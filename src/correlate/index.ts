@@ -3,7 +3,7 @@
  * configuration repository, apt and dpkg runs), ranked by how well they explain it.
  */
 import type {Step} from '../anomalies/types.js'
-import type {ProgressCallback} from '../cli/progress.js'
+import type {ProgressCallback} from '../core/progress.js'
 import type {AwsConnection} from '../aws/clients.js'
 import {BillwatchError} from '../errors.js'
 import type {ConfigChanges} from './aws-config.js'

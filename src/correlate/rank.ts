@@ -8,7 +8,7 @@
  *   at that commit (e.g. ntp.conf without 'restrict default ignore' serves everyone).
  */
 import {isInternetEgress, isInternetIngress} from '../aws/usage-types.js'
-import {formatRatio} from '../cli/format.js'
+import {formatRatio} from '../core/units.js'
 import {round} from '../detect/index.js'
 import {type Repository, readFileAt} from './git-log.js'
 import {citation, factInstances, factStory, isTerraformPath, opensToInternet, portWords, ruleCovers} from './cloud.js'

@@ -5,35 +5,39 @@
  */
 import {EGRESS_LABEL} from '../anomalies/series.js'
 import {isInternetEgress} from '../aws/usage-types.js'
-import type {Store} from '../store/index.js'
 import type {StepInput} from './types.js'
 
 const DRIVERS_KEPT = 5
 
-interface Row {
-  usage_type: string
+/** One usage line around the step day: its mean daily amount over the week before, and its amount on the day. */
+export interface UsageLineAround {
+  usageType: string
   region: null | string
-  resource_id: null | string
-  before: number
-  after: number
+  resourceId: null | string
+  dailyBefore: number
+  onDay: number
 }
 
-/** The step with `regions` and `drivers` (largest growth first) filled in from the store's usage. */
-export async function scopeStep(store: Store, step: StepInput): Promise<StepInput> {
-  const rows = await store.all<Row>(
-    `SELECT usage_type, region, resource_id,
-            coalesce(sum(amount) FILTER (WHERE day < $day::DATE), 0) / 7 AS before,
-            coalesce(sum(amount) FILTER (WHERE day = $day::DATE), 0) AS after
-     FROM usage WHERE day >= $day::DATE - INTERVAL 7 DAY AND day <= $day::DATE GROUP BY ALL`,
-    {day: step.date},
+/** The step with `regions` and `drivers` (largest growth first) filled in from the usage lines around its day. */
+export function scopeStep(step: StepInput, lines: UsageLineAround[]): StepInput {
+  const selected = lines.filter((r) =>
+    step.usageType === EGRESS_LABEL ? isInternetEgress(r.usageType) : r.usageType === step.usageType,
   )
-  const selected = rows.filter((r) => (step.usageType === EGRESS_LABEL ? isInternetEgress(r.usage_type) : r.usage_type === step.usageType))
-  const grew = (r: Row) => (step.direction === 'up' ? r.after - r.before : r.before - r.after)
-  const sum = (key: 'region' | 'resource_id') => {
+  const grew = (r: UsageLineAround) => (step.direction === 'up' ? r.onDay - r.dailyBefore : r.dailyBefore - r.onDay)
+  const sum = (key: 'region' | 'resourceId') => {
     const out = new Map<string, number>()
-    for (const r of selected) if (r[key] !== null) out.set(r[key]!, (out.get(r[key]!) ?? 0) + grew(r))
-    return [...out].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k]) => k)
+    for (const r of selected) {
+      const name = r[key]
+      if (name !== null) out.set(name, (out.get(name) ?? 0) + grew(r))
+    }
+    return [...out]
+      .filter(([, v]) => v > 0)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k]) => k)
   }
-  const drivers = [...new Set([...(step.resourceId ? [step.resourceId] : []), ...sum('resource_id')])].slice(0, DRIVERS_KEPT)
+  const drivers = [...new Set([...(step.resourceId ? [step.resourceId] : []), ...sum('resourceId')])].slice(
+    0,
+    DRIVERS_KEPT,
+  )
   return {...step, drivers, regions: sum('region')}
 }

@@ -17,7 +17,9 @@ import {type FlowEvidence, flowStepEvidence} from '../flows/evidence.js'
 import {analyseCaptureParallel} from '../pcap/analyse.js'
 import {buildReportParallel, type PcapReport} from '../pcap/report.js'
 import {coolDowns, parseTarget, probeHost, type ProbeResult} from '../probe/index.js'
+import {type EvidenceKind, latestFinding, saveFinding, type EvidenceData} from '../store/evidence.js'
 import type {Store} from '../store/index.js'
+import {dailyBytesSince, monthlyBytes, usageAroundDay} from '../store/usage.js'
 import {ntpServiceIds, remediation, type Remediation} from './remediation.js'
 
 export interface EvidenceOptions {
@@ -114,8 +116,8 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
   if (anomalies && !symmetry) missing.push({evidence: 'ingress', how: 'ingest a report that includes DataTransfer-In-Bytes', why: 'no inbound (DataTransfer-In) usage to compare with egress'})
 
   const freshChanges = options.repo !== undefined || options.cloudtrail !== undefined || options.awsConfig !== undefined
-  const correlated = await freshOrStored<CorrelateResult, 'repo'>(store, 'correlate', 'repo', !freshChanges || !anomalies || !step ? undefined : async () => {
-    const steps = await Promise.all(anomalies.steps.map((s) => scopeStep(store, stepInput(s))))
+  const correlated = await freshOrStored(store, 'correlate', 'repo', !freshChanges || !anomalies || !step ? undefined : async () => {
+    const steps = await Promise.all(anomalies.steps.map(async (s) => scopeStep(stepInput(s), await usageAroundDay(store, s.date))))
     const data = await correlate({
       aptLogs: [], daysAfter: 1, daysBefore: 7, dpkgLogs: [], knowledge: loadKnowledge(undefined), limit: 5, logZone: 'UTC',
       repo: options.repo ?? null, steps,
@@ -129,7 +131,7 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
     missing.push({evidence: 'change', how: 'billwatch explain --repo /etc (an etckeeper repository), or billwatch correlate with --repo, --cloudtrail DIR|api or --aws-config DIR|api', why: correlation ? `no configuration change found near ${step.date}` : 'no configuration history was read'})
   }
 
-  const captured = await freshOrStored<PcapReport, 'file'>(store, 'pcap', 'file', options.pcap === undefined ? undefined : async () => {
+  const captured = await freshOrStored(store, 'pcap', 'file', options.pcap === undefined ? undefined : async () => {
     const file = resolve(options.pcap as string)
     return {data: await buildReportParallel(await analyseCaptureParallel(file, {host: 'auto'})), subject: file}
   })
@@ -137,9 +139,9 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
   const flows = step && step.unit === 'bytes' ? await flowStepEvidence(store, step) : null
   if (!capture) missing.push({evidence: 'capture', how: 'tcpdump -w egress.pcap on the server, then billwatch pcap egress.pcap', why: 'no packet capture: which protocol and clients make the egress is unknown'})
 
-  const probed = await freshOrStored<ProbeResult, 'live'>(store, 'probe', 'live', options.probe === undefined ? undefined : async () => {
+  const probed = await freshOrStored(store, 'probe', 'live', options.probe === undefined ? undefined : async () => {
     const target = parseTarget(options.probe as string)
-    const previous = (await store.latestEvidence<ProbeResult>('probe', target.host))?.data
+    const previous = (await latestFinding(store, 'probe', target.host))?.data
     return {data: {...(await probeHost(target, {skip: coolDowns(previous, Date.now())})), capture: null}, subject: target.host}
   })
   const probe = probed.data
@@ -172,18 +174,18 @@ export function primaryStep(steps: Step[]): null | Step {
 }
 
 /** A finding computed now from a given input (and saved for later commands), else the newest the store holds. */
-async function freshOrStored<T, Fresh extends string>(
+async function freshOrStored<K extends EvidenceKind, Fresh extends string>(
   store: Store,
-  kind: string,
+  kind: K,
   freshSource: Fresh,
-  compute: undefined | (() => Promise<{data: T; subject: string}>),
-): Promise<{data: null | T; source: Fresh | 'store' | null}> {
+  compute: undefined | (() => Promise<{data: EvidenceData[K]; subject: string}>),
+): Promise<{data: EvidenceData[K] | null; source: Fresh | 'store' | null}> {
   if (compute) {
     const {data, subject} = await compute()
-    await store.saveEvidence(kind, subject, data)
+    await saveFinding(store, kind, subject, data)
     return {data, source: freshSource}
   }
-  const stored = await store.latestEvidence<T>(kind)
+  const stored = await latestFinding(store, kind)
   return stored ? {data: stored.data, source: 'store'} : {data: null, source: null}
 }
 
@@ -198,15 +200,11 @@ async function optionalNoData<T>(fn: () => Promise<T>): Promise<T | null> {
 
 /** Per month: internet egress and ingress bytes and egress cost, from the store's `usage` view. */
 async function monthTotals(store: Store): Promise<MonthTotal[]> {
-  const rows = await store.all<{usage_type: string; usage_base: string; currency: null | string; month: string; days: number; bytes: number; cost: null | number}>(
-    `SELECT usage_type, usage_base, currency, strftime(day, '%Y-%m') AS month, count(DISTINCT day) AS days, sum(amount) AS bytes,
-            CASE WHEN count(cost) = 0 THEN NULL ELSE sum(cost) END AS cost
-     FROM usage WHERE unit = 'bytes' GROUP BY ALL ORDER BY month`,
-  )
+  const rows = await monthlyBytes(store)
   const byMonth = new Map<string, MonthTotal & {currencies: Set<string>}>()
   for (const row of rows) {
-    const egress = isEgressUsage(row.usage_type, row.usage_base)
-    if (!egress && !isInternetIngress(row.usage_type)) continue
+    const egress = isEgressUsage(row.usageType, row.usageBase)
+    if (!egress && !isInternetIngress(row.usageType)) continue
     const month = byMonth.get(row.month) ?? {currencies: new Set<string>(), days: 0, egressBytes: 0, egressCost: null, egressCurrency: null, ingressBytes: 0, month: row.month}
     month.days = Math.max(month.days, row.days)
     if (egress) {
@@ -234,16 +232,12 @@ async function monthTotals(store: Store): Promise<MonthTotal[]> {
  * direction counts as zero for it (AWS writes no line for usage it did not see), not as a day to skip.
  */
 async function symmetryAfter(store: Store, from: string): Promise<null | SymmetryEvidence> {
-  const rows = await store.all<{day: string; usage_type: string; usage_base: string; bytes: number}>(
-    `SELECT strftime(day, '%Y-%m-%d') AS day, usage_type, usage_base, sum(amount) AS bytes FROM usage
-     WHERE unit = 'bytes' AND day >= $1::DATE GROUP BY ALL`,
-    [from],
-  )
+  const rows = await dailyBytesSince(store, from)
   const egress = new Map<string, number>()
   const ingress = new Map<string, number>()
   for (const row of rows) {
-    if (isEgressUsage(row.usage_type, row.usage_base)) egress.set(row.day, (egress.get(row.day) ?? 0) + row.bytes)
-    else if (isInternetIngress(row.usage_type)) ingress.set(row.day, (ingress.get(row.day) ?? 0) + row.bytes)
+    if (isEgressUsage(row.usageType, row.usageBase)) egress.set(row.day, (egress.get(row.day) ?? 0) + row.bytes)
+    else if (isInternetIngress(row.usageType)) ingress.set(row.day, (ingress.get(row.day) ?? 0) + row.bytes)
   }
   if (egress.size === 0 || ingress.size === 0) return null
   const span = (days: Map<string, number>) => [...days.keys()].sort()

@@ -1,12 +1,12 @@
 import {createReadStream} from 'node:fs'
-import {stat} from 'node:fs/promises'
+import {open, stat} from 'node:fs/promises'
 import {Transform, type TransformCallback} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
 
 import {createXXHash128} from 'hash-wasm'
 
-import type {ProgressCallback} from '../cli/progress.js'
+import type {ProgressCallback} from '../core/progress.js'
 import {BillwatchError} from '../errors.js'
 
 export interface Fingerprint {
@@ -29,6 +29,7 @@ export const INFLATE_FLOOR = 64 * 1024 * 1024
  * Not a security hash, and need not be one; it runs at GB/s beside the DuckDB scan.
  */
 export async function fingerprintFile(path: string, options: {gzip?: boolean; onProgress?: ProgressCallback} = {}): Promise<Fingerprint> {
+  if (!options.gzip) return fingerprintPlain(path, options.onProgress)
   const {size} = await stat(path)
   const hash = await createXXHash128()
   let done = 0
@@ -42,13 +43,39 @@ export async function fingerprintFile(path: string, options: {gzip?: boolean; on
   const consume = async (chunks: AsyncIterable<Buffer>) => {
     for await (const chunk of chunks) hash.update(chunk)
   }
-  const source = createReadStream(path, {highWaterMark: 1 << 20})
   try {
-    await (options.gzip ? pipeline(source, progress, ...inflating(path, size), consume) : pipeline(source, progress, consume))
+    await pipeline(createReadStream(path, {highWaterMark: 1 << 20}), progress, ...inflating(path, size), consume)
   } catch (error) {
     throw gzipFailure(path, error)
   }
   return {bytes: size, hash: `xxh128:${hash.digest('hex')}`}
+}
+
+/** Bytes hashed per read: small enough to stay in the CPU cache between the read and the hash. */
+const HASH_CHUNK = 256 * 1024
+
+/**
+ * A plain file, read into one reused buffer: no stream and no allocation per chunk. It runs beside
+ * DuckDB's scan of the same file, on the same two cores, so every cycle it saves is the scan's.
+ */
+async function fingerprintPlain(path: string, onProgress?: ProgressCallback): Promise<Fingerprint> {
+  const hash = await createXXHash128()
+  const buffer = Buffer.allocUnsafe(HASH_CHUNK)
+  const file = await open(path, 'r')
+  let done = 0
+  try {
+    const {size} = await file.stat()
+    for (;;) {
+      const {bytesRead} = await file.read(buffer, 0, HASH_CHUNK, null)
+      if (bytesRead === 0) break
+      hash.update(bytesRead === HASH_CHUNK ? buffer : buffer.subarray(0, bytesRead))
+      done += bytesRead
+      onProgress?.(done, size)
+    }
+  } finally {
+    await file.close()
+  }
+  return {bytes: done, hash: `xxh128:${hash.digest('hex')}`}
 }
 
 /**

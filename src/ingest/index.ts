@@ -3,7 +3,7 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {basename, dirname, isAbsolute, join, resolve, sep} from 'node:path'
 
-import type {ProgressCallback} from '../cli/progress.js'
+import type {ProgressCallback} from '../core/progress.js'
 import {BillwatchError} from '../errors.js'
 import {type FlowIngested, type FlowIngestOptions, ingestFlowFile, isFlowLogFolder} from '../flows/ingest.js'
 import {sniffFlowFile} from '../flows/sniff.js'

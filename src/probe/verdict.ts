@@ -1,5 +1,5 @@
 /** Verdicts of `billwatch probe`, its exit codes, and the join with a capture's traffic shares. */
-import {formatBytes, formatCountOf, formatShare} from '../cli/format.js'
+import {formatBytes, formatCountOf, formatShare} from '../core/units.js'
 import {kissAction} from '../ntp/packet.js'
 import {unsynchronisedWhy} from './client.js'
 import {sameAddress} from './target.js'
