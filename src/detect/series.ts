@@ -181,16 +181,16 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   const evidence = options.evidencePoints ?? DEFAULT_EVIDENCE_POINTS
   const rawKept = kept.map((k) => raw[k] as number)
   const positionOf = (c: number) => observed[kept[Math.min(c, kept.length - 1)] as number] as number
-  const steps: IndexStep[] = dated.map(({at, beforeEnd, afterStart}, i) => {
-    const before = rawKept.slice(dated[i - 1]?.afterStart ?? 0, beforeEnd)
-    const after = rawKept.slice(afterStart, dated[i + 1]?.beforeEnd ?? clean.length)
+  const steps: IndexStep[] = dated.map(({afterStart, at, beforeEnd, from, to}, i) => {
+    const before = rawKept.slice(from, beforeEnd)
+    const after = rawKept.slice(afterStart, to)
     const levelBefore = median(before)
     const levelAfter = median(after)
     const ratio = levelRatio(levelBefore, levelAfter, transform, scale)
     // Only the last change can lack evidence: a later change confirms the level this one set.
-    const tentative = i === keptCuts.length - 1 && after.length < evidence
+    const tentative = i === keptCuts.length - 1 && clean.length - afterStart < evidence
     // Under the BIC approximation exp(margin/2) is the Bayes factor of "change" over "no change".
-    const confidence = logistic((keptMargins[i] as number) / 2) * (tentative ? after.length / evidence : 1)
+    const confidence = logistic((keptMargins[i] as number) / 2) * (tentative ? (clean.length - afterStart) / evidence : 1)
     return {
       confidence,
       direction: ratio >= 1 ? 'up' : 'down',
@@ -234,9 +234,10 @@ const DATE_RADIUS = 3
  * days of a transition. Segmentation placed it beside cuts that were since dropped (a blip's, a ramp's, the second
  * cut of a change that took two days), or inside a segment searched with that segment's own noise; both can
  * leave it days off. Points of blips weigh nothing. A change PELT placed among its final neighbours stays put
- * (the optimum is also the best single move). Returns per change its day and the points its levels leave out.
+ * (the optimum is also the best single move). Returns per change its day, and the points [from, beforeEnd) and
+ * [afterStart, to) its levels are taken from: a transition's days and any ramp beside it left out.
  */
-function dateChanges(y: number[], cuts: number[], transition: Map<number, number>, skip: Uint8Array, fixed: number[]): Array<{at: number; beforeEnd: number; afterStart: number}> {
+function dateChanges(y: number[], cuts: number[], transition: Map<number, number>, skip: Uint8Array, fixed: number[]): DatedChange[] {
   const n = y.length
   const s0 = new Float64Array(n + 1)
   const s1 = new Float64Array(n + 1)
@@ -254,7 +255,7 @@ function dateChanges(y: number[], cuts: number[], transition: Map<number, number
     const sum = (s1[b] as number) - (s1[a] as number)
     return Math.max(0, (s2[b] as number) - (s2[a] as number) - (sum * sum) / k)
   }
-  const out: Array<{at: number; beforeEnd: number; afterStart: number}> = []
+  const out: DatedChange[] = []
   for (let i = 0; i < cuts.length; i++) {
     const cut = cuts[i] as number
     const width = transition.get(cut) ?? 0
@@ -277,9 +278,17 @@ function dateChanges(y: number[], cuts: number[], transition: Map<number, number
         }
       }
     }
-    out.push(width > 0 ? {afterStart: cut + width, at, beforeEnd: cut} : {afterStart: at, at, beforeEnd: at})
+    out.push(width > 0 ? {afterStart: cut + width, at, beforeEnd: cut, from, to} : {afterStart: at, at, beforeEnd: at, from, to})
   }
   return out
+}
+
+interface DatedChange {
+  at: number
+  from: number
+  beforeEnd: number
+  afterStart: number
+  to: number
 }
 
 /** Rounds of refinement: a segment is searched again, then the segments that search made, and so on. */
