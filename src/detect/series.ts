@@ -77,8 +77,8 @@ const SPIKE_MAX_RUN = 3
 const LOCAL_WINDOW = 28
 /** A spike recurring on the same weekday (phase) in this many weeks or more is the weekly pattern, not a spike. */
 const PATTERN_WEEKS = 3
-/** Same-direction changes closer than this many points are tested together as one possible ramp. */
-const RAMP_MAX_SEGMENT = 35
+/** Same-direction changes closer than this many points are tested together as one possible ramp (a ramp of three months is cut into steps some 30-45 days apart). */
+const RAMP_MAX_SEGMENT = 45
 /** A ramp narrower than this many points is a step (a change spread over a day or two). */
 const RAMP_MIN_WIDTH = 5
 /** Fewer observed points than this: too little to tell noise from change. */
