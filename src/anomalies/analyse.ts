@@ -13,10 +13,15 @@ import type {Driver, Spike, Step, Trend} from './types.js'
 export const DEFAULT_MIN_RATIO = 2
 /** A series whose change on a total's step day is at least this share of the total's change is a candidate driver. */
 const DRIVER_MIN_SHARE = 0.05
+/** A driver with at least this share of a sum's change dates the sum's step. */
+const LEAD_SHARE = 0.5
 /** Days on each side of a total's step that the driver screen compares. */
 const SCREEN_WINDOW = 14
-/** A series' step this many days from the total's is the same change (a step that began mid-day shows on two days). */
-const SAME_CHANGE_DAYS = 1
+/**
+ * A series' step this many days from the total's, the same way, is the same change: a step that began mid-day
+ * shows on two days, and a small step in noisy days is dated a day or two apart in two series that both hold it.
+ */
+const SAME_CHANGE_DAYS = 3
 
 /** Usage is never negative and its day-to-day noise grows with its level: always the log scale. */
 const USAGE_SCALE = {scale: 'log'} as const
@@ -72,7 +77,8 @@ export class StretchAnalyser {
     this.minRatio = options.minRatio ?? DEFAULT_MIN_RATIO
     this.total = detectDaily(stretch.total.values, stretch.first, USAGE_SCALE)
     this.types = stretch.byUsageType.map((series) => ({detection: detectDaily(series.values, stretch.first, USAGE_SCALE), series}))
-    this.totalChanges = this.total.steps.map((s) => ({delta: s.levelAfter - s.levelBefore, index: dayNumber(s.date) - stretch.first}))
+    // A usage type's own step is driven by its resources as the total's is: both are screened for.
+    this.totalChanges = [this.total, ...this.types.map((t) => t.detection)].flatMap((d) => d.steps.map((s) => ({delta: s.levelAfter - s.levelBefore, index: dayNumber(s.date) - stretch.first})))
   }
 
   /** Screens one resource series of this stretch and keeps its full analysis when it could matter. */
@@ -102,6 +108,8 @@ export class StretchAnalyser {
         stretch: label,
       }
     }
+    // The resource steps taken as drivers, by resource: a finding led by one is dated by it (redated).
+    const matchedDay = new Map<string, DayStep>()
     // Sub-series steps that are the same change as `step`, as drivers, largest share of the change first.
     const driversOf = (step: DayStep, among: Detected[]): Driver[] => {
       const delta = step.levelAfter - step.levelBefore
@@ -115,6 +123,7 @@ export class StretchAnalyser {
         }
         if (!match) continue
         consumed.add(match)
+        if (series.resourceId !== null) matchedDay.set(series.resourceId, match)
         drivers.push({
           levelAfter: match.levelAfter,
           levelBefore: match.levelBefore,
@@ -127,19 +136,27 @@ export class StretchAnalyser {
       return drivers.sort((a, b) => b.shareOfChange - a.shareOfChange)
     }
 
+    // A resource that carries most of a sum's change dates it: the sum adds the other resources' noise to the same
+    // change, so a small step in it can be dated a day or two off where the resource's own series is not.
+    const redated = (step: DayStep, drivers: Driver[]): DayStep => {
+      const lead = drivers.find((d) => d.resourceId !== null)
+      const own = lead && lead.shareOfChange >= LEAD_SHARE ? matchedDay.get(lead.resourceId!) : undefined
+      return own && own.date !== step.date ? {...step, date: own.date, lastDayBefore: own.lastDayBefore} : step
+    }
     const steps: Step[] = []
     const totalDetected: Detected = {detection: this.total, series: stretch.total}
     this.total.steps.forEach((step, i) => {
       if (!strong(step.ratio)) return
       const drivers = [...driversOf(step, this.resources), ...driversOf(step, this.types)].sort((a, b) => b.shareOfChange - a.shareOfChange)
-      steps.push(make(step, i, totalDetected, drivers))
+      steps.push(make(redated(step, drivers), i, totalDetected, drivers))
     })
     // A usage type's (region's) own step the total did not show: its resources drive it.
     for (const type of this.types) {
       type.detection.steps.forEach((step, i) => {
         if (consumed.has(step) || !strong(step.ratio)) return
         consumed.add(step)
-        steps.push(make(step, i, type, driversOf(step, this.resources.filter((r) => r.series.usageType === type.series.usageType))))
+        const drivers = driversOf(step, this.resources.filter((r) => r.series.usageType === type.series.usageType))
+        steps.push(make(redated(step, drivers), i, type, drivers))
       })
     }
     for (const resource of this.resources) {

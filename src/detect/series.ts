@@ -2,7 +2,7 @@
  * The detector on one series with gaps: transform, weekly adjustment, spike screening, segmentation, and the
  * tentative check at the end. Works on index positions; `index.ts` maps them to days. No I/O.
  */
-import {madOfDifferences, median, segmentMean} from './changepoint.js'
+import {DEFAULT_MIN_SEGMENT, madOfDifferences, median, segmentMean} from './changepoint.js'
 
 export type Scale = 'linear' | 'log'
 
@@ -77,8 +77,8 @@ const SPIKE_MAX_RUN = 3
 const LOCAL_WINDOW = 28
 /** A spike recurring on the same weekday (phase) in this many weeks or more is the weekly pattern, not a spike. */
 const PATTERN_WEEKS = 3
-/** Same-direction changes closer than this many points are tested together as one possible ramp. */
-const RAMP_MAX_SEGMENT = 35
+/** Same-direction changes closer than this many points are tested together as one possible ramp (a ramp of three months is cut into steps some 30-45 days apart). */
+const RAMP_MAX_SEGMENT = 45
 /** A ramp narrower than this many points is a step (a change spread over a day or two). */
 const RAMP_MIN_WIDTH = 5
 /** Fewer observed points than this: too little to tell noise from change. */
@@ -149,7 +149,7 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   })
   for (const ramp of ramps) for (const cut of ramp.cuts) dropped.add(cut)
   // Two changes the same way a day or two apart are one change that took a day or two (it began mid-day): the
-  // first day is its day, and the days between are neither level.
+  // days between are neither level, and its day is the one a single cut among them fits best (dateChanges).
   const transition = new Map<number, number>()
   const remaining = cuts.filter((cut) => !dropped.has(cut))
   const meanOf = (from: number, to: number) => clean.slice(from, to).reduce((a, v) => a + v, 0) / (to - from)
@@ -170,27 +170,31 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   cuts.forEach((cut, i) => {
     if (dropped.has(cut)) return
     keptCuts.push(cut)
-    keptMargins.push(margins[i] as number)
+    // A transition's evidence is that of the larger of its two cuts.
+    const second = transition.has(cut) ? cuts.indexOf(cut + (transition.get(cut) as number)) : -1
+    keptMargins.push(Math.max(margins[i] as number, second >= 0 ? (margins[second] as number) : Number.NEGATIVE_INFINITY))
   })
+  const blipPoints = new Uint8Array(clean.length)
+  for (const blip of blips) blipPoints.fill(1, blip.start, blip.end)
+  const dated = dateChanges(clean, keptCuts, transition, blipPoints, ramps.flatMap((r) => [r.start + 1, r.end]))
 
   const evidence = options.evidencePoints ?? DEFAULT_EVIDENCE_POINTS
   const rawKept = kept.map((k) => raw[k] as number)
   const positionOf = (c: number) => observed[kept[Math.min(c, kept.length - 1)] as number] as number
-  const bounds = [0, ...keptCuts, clean.length]
-  const steps: IndexStep[] = keptCuts.map((cut, i) => {
-    const before = rawKept.slice(bounds[i] as number, cut)
-    const after = rawKept.slice(cut + (transition.get(cut) ?? 0), bounds[i + 2] as number)
+  const steps: IndexStep[] = dated.map(({afterStart, at, beforeEnd, from, to}, i) => {
+    const before = rawKept.slice(from, beforeEnd)
+    const after = rawKept.slice(afterStart, to)
     const levelBefore = median(before)
     const levelAfter = median(after)
     const ratio = levelRatio(levelBefore, levelAfter, transform, scale)
     // Only the last change can lack evidence: a later change confirms the level this one set.
-    const tentative = i === keptCuts.length - 1 && after.length < evidence
+    const tentative = i === keptCuts.length - 1 && clean.length - afterStart < evidence
     // Under the BIC approximation exp(margin/2) is the Bayes factor of "change" over "no change".
-    const confidence = logistic((keptMargins[i] as number) / 2) * (tentative ? after.length / evidence : 1)
+    const confidence = logistic((keptMargins[i] as number) / 2) * (tentative ? (clean.length - afterStart) / evidence : 1)
     return {
       confidence,
       direction: ratio >= 1 ? 'up' : 'down',
-      index: positionOf(cut),
+      index: positionOf(at),
       levelAfter,
       levelBefore,
       pointsAfter: after.length,
@@ -220,6 +224,72 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   return {noise: Math.sqrt(segmentation.variance), seasonal, spikes, steps, trends}
 }
 
+
+/** Days on either side of a change's first placement that dateChanges searches. */
+const DATE_RADIUS = 3
+
+/**
+ * Each change's day by a local likelihood search: the single cut between its final neighbours (and the edges of
+ * any ramp) that leaves the least squared error, within DATE_RADIUS of where segmentation put it, or among the
+ * days of a transition. Segmentation placed it beside cuts that were since dropped (a blip's, a ramp's, the second
+ * cut of a change that took two days), or inside a segment searched with that segment's own noise; both can
+ * leave it days off. Points of blips weigh nothing. A change PELT placed among its final neighbours stays put
+ * (the optimum is also the best single move). Returns per change its day, and the points [from, beforeEnd) and
+ * [afterStart, to) its levels are taken from: a transition's days and any ramp beside it left out.
+ */
+function dateChanges(y: number[], cuts: number[], transition: Map<number, number>, skip: Uint8Array, fixed: number[]): DatedChange[] {
+  const n = y.length
+  const s0 = new Float64Array(n + 1)
+  const s1 = new Float64Array(n + 1)
+  const s2 = new Float64Array(n + 1)
+  for (let t = 0; t < n; t++) {
+    const w = skip[t] ? 0 : 1
+    const v = y[t] as number
+    s0[t + 1] = (s0[t] as number) + w
+    s1[t + 1] = (s1[t] as number) + w * v
+    s2[t + 1] = (s2[t] as number) + w * v * v
+  }
+  const rss = (a: number, b: number) => {
+    const k = (s0[b] as number) - (s0[a] as number)
+    if (k <= 0) return 0
+    const sum = (s1[b] as number) - (s1[a] as number)
+    return Math.max(0, (s2[b] as number) - (s2[a] as number) - (sum * sum) / k)
+  }
+  const out: DatedChange[] = []
+  for (let i = 0; i < cuts.length; i++) {
+    const cut = cuts[i] as number
+    const width = transition.get(cut) ?? 0
+    let from = out[i - 1]?.afterStart ?? 0
+    let to = (cuts[i + 1] as number | undefined) ?? n
+    for (const f of fixed) {
+      if (f <= cut && f > from) from = f
+      if (f > cut + width && f < to) to = f
+    }
+    const lo = width > 0 ? cut : Math.max(from + DEFAULT_MIN_SEGMENT, cut - DATE_RADIUS)
+    const hi = width > 0 ? cut + width : Math.min(to - DEFAULT_MIN_SEGMENT, cut + DATE_RADIUS)
+    let at = cut
+    if (lo <= cut && cut <= hi) {
+      let best = rss(from, cut) + rss(cut, to)
+      for (let t = lo; t <= hi; t++) {
+        const cost = rss(from, t) + rss(t, to)
+        if (cost < best - 1e-12) {
+          best = cost
+          at = t
+        }
+      }
+    }
+    out.push(width > 0 ? {afterStart: cut + width, at, beforeEnd: cut, from, to} : {afterStart: at, at, beforeEnd: at, from, to})
+  }
+  return out
+}
+
+interface DatedChange {
+  at: number
+  from: number
+  beforeEnd: number
+  afterStart: number
+  to: number
+}
 
 /** Rounds of refinement: a segment is searched again, then the segments that search made, and so on. */
 const REFINE_DEPTH = 3

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
 import {MeanCost, pelt} from '../../src/detect/changepoint.js'
-import {detectChangePoints, detectSteps} from '../../src/detect/index.js'
+import {dayNumber, detectChangePoints, detectSteps} from '../../src/detect/index.js'
 import {daily, gaussian, rng} from './synthetic.js'
 
 const MB = 2 ** 20
@@ -175,5 +175,35 @@ describe('change-point core', () => {
     let level = 0
     const walk = Array.from({length: 300}, () => (level += 0.3 * normal()))
     expect(detectChangePoints(walk, {scale: 'linear'}).length).toBeLessThanOrEqual(1)
+  })
+
+  it('dates a step of 3x or more in noise of sd up to 0.25 within a day, also when its first day is partial or the week has a pattern', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          days: fc.integer({max: 300, min: 90}),
+          noise: fc.double({max: 0.25, min: 0.02, noNaN: true}),
+          partial: fc.option(fc.double({max: 0.9, min: 0.1, noNaN: true}), {nil: undefined}),
+          ratio: fc.double({max: Math.log(1000), min: Math.log(3), noNaN: true}).map(Math.exp),
+          seed: fc.integer({max: 1e6, min: 1}),
+          up: fc.boolean(),
+          weekend: fc.option(fc.double({max: 0.5, min: 0.1, noNaN: true}), {nil: undefined}),
+        }).chain((c) => fc.record({at: fc.integer({max: c.days - 30, min: 30})}).map((p) => ({...c, ...p}))),
+        ({at, days, noise, partial, ratio, seed, up, weekend}) => {
+          const factor = up ? ratio : 1 / ratio
+          const series = daily('2024-01-01', [[at, 1 * GB], [days - at, factor * GB]], {noise, seed, weekly: weekend})
+          // A step that began mid-day: its first day holds part of each level.
+          if (partial !== undefined) series[at]!.value *= partial + (1 - partial) / factor
+          // On the log scale and at the least ratio (2) that billwatch anomalies reports by default.
+          const {steps} = detectSteps(series, {minRatio: 2, scale: 'log'})
+          expect(steps).toHaveLength(1)
+          expect(Math.abs(dayNumber(steps[0]!.date) - dayNumber(series[at]!.day))).toBeLessThanOrEqual(1)
+          expect(steps[0]!.direction).toBe(up ? 'up' : 'down')
+          // Levels are medians of the raw days, which a strong weekly pattern pulls: the bench holds them to 25%.
+          expect(Math.abs(Math.log(steps[0]!.ratio / factor))).toBeLessThan(Math.log(1.5))
+        },
+      ),
+      {numRuns: 300},
+    )
   })
 })
