@@ -5,6 +5,7 @@
  */
 import {type Stats, statSync} from 'node:fs'
 
+import {stringsIn} from '../core/json.js'
 import {BillwatchError} from '../errors.js'
 import {unopenableFile} from '../util/files.js'
 import type {Change, CloudAction, CloudFact, NetworkRule} from './types.js'
@@ -42,15 +43,8 @@ export function isResourceId(text: string): boolean {
 }
 
 /** Every resource id in a JSON value (request parameters, response elements), in order, once each. */
-export function resourceIds(value: unknown, out: string[] = []): string[] {
-  if (typeof value === 'string') {
-    if (ID.test(value) && !out.includes(value)) out.push(value)
-  } else if (Array.isArray(value)) {
-    for (const item of value) resourceIds(item, out)
-  } else if (value !== null && typeof value === 'object') {
-    for (const item of Object.values(value)) resourceIds(item, out)
-  }
-  return out
+export function resourceIds(value: unknown): string[] {
+  return [...new Set(stringsIn(value).filter((text) => ID.test(text)))]
 }
 
 /** 0.0.0.0/0, ::/0 and any other range wider than a /8: "the internet". */
