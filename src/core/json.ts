@@ -79,3 +79,8 @@ export function stringsIn(value: unknown): string[] {
   }
   return out
 }
+
+/** The key-value pairs of a JSON object, none for any other value. */
+export function entriesOf(value: unknown): [string, unknown][] {
+  return isRecord(value) ? Object.entries(value) : []
+}
