@@ -62,8 +62,9 @@ function isPrivateV4(cidr: string): boolean {
 
 const PROTOCOL_NAMES: Record<string, string> = {'-1': 'all', '1': 'icmp', '17': 'udp', '58': 'icmpv6', '6': 'tcp', 'icmpv6': 'icmpv6'}
 
-/** 'UDP', '17', '-1', 'all' → 'udp', 'udp', 'all', 'all'. */
+/** 'UDP', '17', '-1', 'all' → 'udp', 'udp', 'all', 'all'; a value that is no name or number (an object from hostile JSON) → 'unknown'. */
 export function normaliseProtocol(value: unknown): string {
+  if (value !== null && value !== undefined && typeof value !== 'string' && typeof value !== 'number') return 'unknown'
   const text = String(value ?? '-1').toLowerCase().trim()
   if (text === '' || text === 'all' || text === '*' || text === '-1') return 'all'
   return PROTOCOL_NAMES[text] ?? text
@@ -71,7 +72,8 @@ export function normaliseProtocol(value: unknown): string {
 
 /** Ports as APIs give them: -1 or null for "all" (ICMP type/code are not ports). */
 export function normalisePort(value: unknown): null | number {
-  if (value === null || value === undefined || value === '') return null
+  // Only numbers and their text: Number() of an object from hostile JSON can throw ({"toString": {}}).
+  if ((typeof value !== 'number' && typeof value !== 'string') || value === '') return null
   const n = Number(value)
   return Number.isInteger(n) && n >= 0 && n <= 65_535 ? n : null
 }
