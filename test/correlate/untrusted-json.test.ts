@@ -138,13 +138,24 @@ function expectWellFormed(facts: CloudFact[]): void {
   }
 }
 
-/** Runs `read`; a refusal must be billwatch's own error (one line naming the file), never a TypeError or RangeError. */
-function refusedOrRead(read: () => unknown): void {
-  try {
-    read()
-  } catch (error) {
-    expect(isBillwatchError(error), String(error)).toBe(true)
-  }
+/**
+ * Writes each document to a file and reads it: a refusal must be billwatch's own error (one line naming the
+ * file), never a TypeError or RangeError. (A document that does not start with `{` is read by the CloudTrail
+ * reader as a query-result CSV: also read or refused.)
+ */
+function readOrRefuseFiles(name: string, documents: fc.Arbitrary<unknown>, read: (file: string) => unknown): void {
+  const file = join(mkdtempSync(join(tmpdir(), 'bw-hostile-')), name)
+  fc.assert(
+    fc.property(documents, (document) => {
+      writeFileSync(file, JSON.stringify(document) ?? 'null')
+      try {
+        read(file)
+      } catch (error) {
+        expect(isBillwatchError(error), String(error)).toBe(true)
+      }
+    }),
+    {numRuns: 300},
+  )
 }
 
 describe('CloudTrail records of any shape', () => {
@@ -196,21 +207,12 @@ describe('CloudTrail records of any shape', () => {
   })
 
   it('log files of any JSON are read or refused with a BillwatchError (property)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bw-hostile-trail-'))
-    const file = join(dir, 'trail.json')
-    const document = fc.oneof(
+    const documents = fc.oneof(
       hostileJson,
       fc.record({Records: fc.array(fc.oneof(trailRecordJson, hostileJson), {maxLength: 6})}),
       fc.record({Events: fc.array(fc.oneof(fc.record({CloudTrailEvent: fc.oneof(trailRecordJson.map((r) => JSON.stringify(r)), hostileJson.map((v) => JSON.stringify(v)), hostileJson)}), hostileJson), {maxLength: 6})}),
     )
-    fc.assert(
-      fc.property(document, (doc) => {
-        // A document that does not start with `{` is read as a query-result CSV: also refused or read.
-        writeFileSync(file, JSON.stringify(doc) ?? 'null')
-        refusedOrRead(() => readTrailFiles(file, WINDOW))
-      }),
-      {numRuns: 300},
-    )
+    readOrRefuseFiles('trail.json', documents, (file) => readTrailFiles(file, WINDOW))
   })
 
   it('parameters nested 200,000 levels deep do not overflow the stack', () => {
@@ -283,16 +285,8 @@ describe('AWS Config items of any shape', () => {
   })
 
   it('history files of any JSON are read or refused with a BillwatchError (property)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bw-hostile-config-'))
-    const file = join(dir, 'history.json')
-    const document = fc.oneof(hostileJson, fc.record({configurationItems: fc.array(fc.oneof(configItemJson, hostileJson), {maxLength: 6})}))
-    fc.assert(
-      fc.property(document, (doc) => {
-        writeFileSync(file, JSON.stringify(doc) ?? 'null')
-        refusedOrRead(() => readConfigFiles(file, WINDOW))
-      }),
-      {numRuns: 300},
-    )
+    const documents = fc.oneof(hostileJson, fc.record({configurationItems: fc.array(fc.oneof(configItemJson, hostileJson), {maxLength: 6})}))
+    readOrRefuseFiles('history.json', documents, (file) => readConfigFiles(file, WINDOW))
   })
 })
 
