@@ -29,6 +29,11 @@ import {join, relative, resolve} from 'node:path'
 
 import {DuckDBInstance} from '@duckdb/node-api'
 
+import type {FlowsCommandResult} from '../../commands/flows.js'
+import type {PcapCommandResult} from '../../commands/pcap.js'
+import type {StatusCommandResult} from '../../commands/status.js'
+import type {IngestResult} from '../../src/ingest/index.js'
+
 const ROOT = join(import.meta.dirname, '..', '..')
 const CLI = join(ROOT, 'bin', 'run.js')
 
@@ -37,7 +42,7 @@ interface Options {corpus: string; only: string[]; skip: string[]; jobs: number;
 function parseArgs(argv: string[]): Options {
   const options: Options = {corpus: resolve(ROOT, '..', 'shared', 'corpus'), failures: false, jobs: 2, only: [], skip: []}
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string
+    const arg = argv[i]!
     if (arg === '--only') options.only.push(argv[++i] ?? '')
     else if (arg === '--skip') options.skip.push(argv[++i] ?? '')
     else if (arg === '--jobs') options.jobs = Math.max(1, Number(argv[++i]))
@@ -89,10 +94,10 @@ function checkRefusal(run: Run, file: string, command: string, content?: string)
   if (first === undefined) broken.push(`${command}: refused with nothing on stderr`)
   else {
     if (!first.startsWith('billwatch: ')) broken.push(`${command}: stderr does not start with "billwatch: ": ${clip(first)}`)
-    if (!first.includes(file) && !first.includes(file.split('/').pop() as string)) broken.push(`${command}: the error does not name the file: ${clip(first)}`)
+    if (!first.includes(file) && !first.includes(file.split('/').pop()!)) broken.push(`${command}: the error does not name the file: ${clip(first)}`)
   }
   const extra = rest.filter((line) => !/^\s+Try: /.test(line))
-  if (extra.length > 0) broken.push(`${command}: ${lines.length} lines on stderr, expected one: ${clip(extra[0] as string)}`)
+  if (extra.length > 0) broken.push(`${command}: ${lines.length} lines on stderr, expected one: ${clip(extra[0]!)}`)
   // Paths are the user's own words (a store named x.duckdb is not DuckDB's text).
   for (const line of lines) if (RAW_TEXT.test(line.replaceAll(/(^|[\s"'(])\/[^\s"':]+/g, '$1PATH'))) broken.push(`${command}: raw text in the error: ${clip(line)}`)
   try {
@@ -133,9 +138,13 @@ function checkNumbers(value: unknown, path: string, broken: string[]): void {
   else if (value && typeof value === 'object') for (const [key, item] of Object.entries(value)) checkNumbers(item, path ? `${path}.${key}` : key, broken)
 }
 
-function parseJson(run: Run, command: string, broken: string[]): any {
+/**
+ * The command's --json output as its exported result type (the contract test/contract checks against the
+ * schemas); what the runner checks here is the arithmetic between its fields, and checkNumbers every number.
+ */
+function parseJson<T>(run: Run, command: string, broken: string[]): T | undefined {
   try {
-    return JSON.parse(run.stdout)
+    return JSON.parse(run.stdout) as T
   } catch {
     broken.push(`${command}: exit 0 but stdout is not JSON`)
     return undefined
@@ -158,7 +167,7 @@ async function checkCapture(file: string, work: string): Promise<Outcome> {
     broken.push(...checkRefusal(native, file, 'pcap'))
     return {broken, figures: clip(native.stderr.split('\n')[0]?.replace(`billwatch: ${file}`, '') ?? ''), file, kind: 'pcap', verdict: 'refused'}
   }
-  const report = parseJson(native, 'pcap', broken)
+  const report = parseJson<PcapCommandResult>(native, 'pcap', broken)
   if (!report) return {broken, figures: '', file, kind: 'pcap', verdict: 'accepted'}
   if (native.stderr.trim() !== '') broken.push(`pcap --json wrote to stderr: ${clip(native.stderr.trim())}`)
   checkNumbers(report, '', broken)
@@ -170,7 +179,7 @@ async function checkCapture(file: string, work: string): Promise<Outcome> {
   if (inbound.packets + outbound.packets + report.otherPackets !== ip) {
     broken.push(`inbound ${inbound.packets} + outbound ${outbound.packets} + other ${report.otherPackets} packets ≠ ${ip} IP packets`)
   }
-  for (const [name, t] of [['all', report], ['inbound', inbound], ['outbound', outbound], ['ntp.outbound', report.ntp?.outbound]] as Array<[string, Traffic | undefined]>) {
+  for (const [name, t] of [['all', report], ['inbound', inbound], ['outbound', outbound], ['ntp.outbound', report.ntp?.outbound]] as [string, Traffic | undefined][]) {
     if (!t) continue
     if (t.capturedBytes > t.bytes) broken.push(`${name}: captured ${t.capturedBytes} > wire ${t.bytes} bytes`)
   }
@@ -195,11 +204,11 @@ function firstDifference(a: string, b: string): string {
 
 let duck: Awaited<ReturnType<typeof DuckDBInstance.create>> | undefined
 
-async function query(sql: string): Promise<Array<Record<string, unknown>>> {
+async function query(sql: string): Promise<Record<string, unknown>[]> {
   duck ??= await DuckDBInstance.create(':memory:', {threads: '1'})
   const connection = await duck.connect()
   try {
-    return (await connection.runAndReadAll(sql)).getRowObjectsJS() as Array<Record<string, unknown>>
+    return (await connection.runAndReadAll(sql)).getRowObjectsJS()
   } finally {
     connection.closeSync()
   }
@@ -257,7 +266,8 @@ async function independentSums(file: string): Promise<Sums | undefined> {
   const sums: Sums = {bytes: null, lines: 0, other: new Map(), split: !has('ChargeCategory'), usage: new Map()}
   for (const row of rows) {
     const into = row.usage ? sums.usage : sums.other
-    const key = String(row.currency ?? '')
+    // The currency column is text (or NULL) in every export.
+    const key = typeof row.currency === 'string' ? row.currency : ''
     into.set(key, (into.get(key) ?? 0) + Number(row.cost ?? 0))
     if (row.bytes !== null) sums.bytes = (sums.bytes ?? 0) + Number(row.bytes)
     sums.lines += Number(row.lines)
@@ -276,28 +286,28 @@ async function checkBilling(file: string, work: string): Promise<Outcome> {
   if (ingest.code !== 0) {
     broken.push(...checkRefusal(ingest, file, 'ingest', content))
     const after = await cli(['status', '--db', db, '--json'])
-    const status = after.code === 0 ? JSON.parse(after.stdout) : undefined
-    if (status && (status.sources?.length ?? 0) > 0) broken.push('a refused ingest left a source in the store')
+    const status = after.code === 0 ? parseJson<StatusCommandResult>(after, 'status', broken) : undefined
+    if (status && status.sources.length > 0) broken.push('a refused ingest left a source in the store')
     return {broken, figures: clip(ingest.stderr.split('\n')[0]?.replace(`billwatch: ${file}`, '') ?? ''), file, kind: 'billing', verdict: 'refused'}
   }
-  const result = parseJson(ingest, 'ingest', broken)
-  const entry = result?.files?.[0]
+  const result = parseJson<IngestResult>(ingest, 'ingest', broken)
+  const entry = result?.files[0]
   const status = await cli(['status', '--db', db, '--json'])
   if (status.code !== 0) return {broken: [...broken, ...checkRefusal(status, db, 'status'), 'status failed after a good ingest'], figures: '', file, kind: 'billing', verdict: 'accepted'}
-  const stored = parseJson(status, 'status', broken)
+  const stored = parseJson<StatusCommandResult>(status, 'status', broken)
   checkNumbers(stored, 'status', broken)
   const anomalies = await cli(['anomalies', '--db', db, '--json'])
   if (anomalies.code !== 0 && anomalies.code !== 1) broken.push(`anomalies: exit ${anomalies.code}`)
   if (anomalies.code === 1) broken.push(...checkRefusal(anomalies, '', 'anomalies').filter((b) => !b.includes('does not name the file')))
-  if (anomalies.code === 0) checkNumbers(parseJson(anomalies, 'anomalies', broken), 'anomalies', broken)
+  if (anomalies.code === 0) checkNumbers(parseJson<unknown>(anomalies, 'anomalies', broken), 'anomalies', broken)
   // Re-ingesting the same file is a no-op.
   const again = await cli(['ingest', file, '--db', db, '--json'])
   const status2 = await cli(['status', '--db', db, '--json'])
   if (again.code !== 0 || status2.stdout.replace(/"ingestedAt": "[^"]*"/g, '') !== status.stdout.replace(/"ingestedAt": "[^"]*"/g, '')) broken.push('re-ingesting the same file changed the store')
 
   const sums = await independentSums(file)
-  const money = (stored?.totals?.costs ?? []) as Array<{cost: number; currency: null | string}>
-  const charges = (stored?.charges ?? []) as Array<{cost: number; currency: null | string}>
+  const money = stored?.totals.costs ?? []
+  const charges = stored?.charges ?? []
   let figures = `${entry?.format ?? '?'}: ${entry?.lineItems ?? '?'} lines, ${stored?.days ?? 0} days, cost ${money.map((m) => `${m.cost.toFixed(4)} ${m.currency ?? ''}`).join(' + ') || '0'}, charges ${charges.reduce((s, c) => s + c.cost, 0).toFixed(4)}`
   if (!sums) {
     broken.push('accepted a file the runner cannot read as CUR or FOCUS')
@@ -309,7 +319,7 @@ async function checkBilling(file: string, work: string): Promise<Outcome> {
   const comparisons = sums.split
     ? [['usage cost', sums.usage, money], ['other charges', sums.other, charges]]
     : [['the bill (usage and other charges)', total, [...money, ...charges]]]
-  for (const [label, expected, actual] of comparisons as Array<[string, Map<string, number>, Array<{cost: number; currency: null | string}>]>) {
+  for (const [label, expected, actual] of comparisons as [string, Map<string, number>, {cost: number; currency: null | string}[]][]) {
     const got = new Map<string, number>()
     for (const m of actual) got.set(m.currency ?? '', (got.get(m.currency ?? '') ?? 0) + m.cost)
     for (const currency of new Set([...expected.keys(), ...got.keys()])) {
@@ -318,7 +328,7 @@ async function checkBilling(file: string, work: string): Promise<Outcome> {
       if (!near(want, have)) broken.push(`${label} ${currency || '(no currency)'}: billwatch ${have}, the file's columns sum to ${want}`)
     }
   }
-  if (sums.bytes !== null && !near(sums.bytes, stored?.totals?.amountBytes ?? 0)) broken.push(`data transfer: billwatch ${stored?.totals?.amountBytes} bytes, the file's GB lines sum to ${sums.bytes}`)
+  if (sums.bytes !== null && !near(sums.bytes, stored?.totals.amountBytes ?? 0)) broken.push(`data transfer: billwatch ${stored?.totals.amountBytes} bytes, the file's GB lines sum to ${sums.bytes}`)
   figures += ` (independent: ${[...sums.usage.values()].reduce((a, b) => a + b, 0).toFixed(4)} + ${[...sums.other.values()].reduce((a, b) => a + b, 0).toFixed(4)}${sums.bytes === null ? '' : `, ${sums.bytes.toFixed(0)} B`})`
   return {broken, figures, file, kind: 'billing', verdict: 'accepted'}
 }
@@ -331,10 +341,10 @@ const DEFAULT_FIELDS = 'version account-id interface-id srcaddr dstaddr srcport 
 function flowSums(content: string): undefined | {bytes: number; records: number; nodata: number; skipdata: number} {
   const lines = content.split('\n').filter((line) => line.trim() !== '')
   if (lines.length === 0) return undefined
-  let fields = (lines[0] as string).trim().split(/\s+/)
+  let fields = (lines[0]!).trim().split(/\s+/)
   let body = lines
   if (fields.includes('bytes') && fields.includes('log-status')) body = lines.slice(1)
-  else if (fields.length === DEFAULT_FIELDS.length && /^\d+$/.test(fields[0] as string)) fields = DEFAULT_FIELDS
+  else if (fields.length === DEFAULT_FIELDS.length && /^\d+$/.test(fields[0]!)) fields = DEFAULT_FIELDS
   else return undefined
   const at = (name: string) => fields.indexOf(name)
   const sums = {bytes: 0, nodata: 0, records: body.length, skipdata: 0}
@@ -373,14 +383,15 @@ async function checkFlows(file: string, work: string): Promise<Outcome> {
     broken.push(...checkRefusal(ingest, file, 'ingest', content))
     return {broken, figures: clip(ingest.stderr.split('\n')[0]?.replace(`billwatch: ${file}`, '') ?? ''), file, kind: 'flows', verdict: 'refused'}
   }
-  const result = parseJson(ingest, 'ingest', broken)
-  const entry = result?.flows?.[0]
+  const result = parseJson<IngestResult>(ingest, 'ingest', broken)
+  const entry = result?.flows[0]
   const flows = await cli(['flows', '--db', db, '--json'])
   if (flows.code !== 0) {
     broken.push(...checkRefusal(flows, '', 'flows').filter((b) => !b.includes('does not name the file')))
     return {broken, figures: `${entry?.format}: ${entry?.records} records; flows refused: ${clip(flows.stderr.split('\n')[0] ?? '')}`, file, kind: 'flows', verdict: 'accepted'}
   }
-  const report = parseJson(flows, 'flows', broken)
+  const report = parseJson<FlowsCommandResult>(flows, 'flows', broken)
+  if (!report) return {broken, figures: '', file, kind: 'flows', verdict: 'accepted'}
   checkNumbers(report, 'flows', broken)
   const counted = (report.egressBytes ?? 0) + (report.ingressBytes ?? 0) + (report.otherBytes ?? 0) + (report.rejectedBytes ?? 0)
   const sums = content === undefined ? (entry?.format === 'nfcapd' ? await nfdumpSums(file) : undefined) : flowSums(content)

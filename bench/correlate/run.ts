@@ -12,6 +12,8 @@ import {existsSync, mkdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import type {CorrelateCommandResult} from '../../commands/correlate.js'
+
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const args = process.argv.slice(2)
 const count = Number(args[args.indexOf('--commits') + 1] ?? 0) || 100_000
@@ -47,7 +49,7 @@ async function build(): Promise<void> {
     const when = START + i * 3600
     const zone = ZONES[i % ZONES.length]
     let message: string
-    let path = FILES[i % FILES.length] as string
+    let path = FILES[i % FILES.length]!
     let content = `# revision ${i}\n`
     if (i === NTP_AT) {
       message = 'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6.p5+dfsg-3ubuntu2 amd64\n'
@@ -75,7 +77,7 @@ async function build(): Promise<void> {
   spawnSync('git', ['-C', repo, 'checkout', '-q', 'master'])
 }
 
-function timeCli(date: string): {ms: number; first: string; read: number} {
+function timeCli(date: string): {ms: number; first: null | string; read: number} {
   const started = performance.now()
   const run = spawnSync(process.execPath, ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), 'correlate', '--repo', repo, '--date', date, '--json'], {
     // No store: this times reading and ranking, not DuckDB.
@@ -83,8 +85,10 @@ function timeCli(date: string): {ms: number; first: string; read: number} {
   })
   const ms = performance.now() - started
   if (run.status !== 0) throw new Error(`correlate failed: ${run.stderr}`)
-  const out = JSON.parse(run.stdout)
-  return {first: out.steps[0].candidates[0]?.reason ?? out.steps[0].note, ms, read: out.changesRead.git}
+  // The command's --json is its exported result type (test/contract checks it against the schema).
+  const out = JSON.parse(run.stdout) as CorrelateCommandResult
+  const step = out.steps[0]!
+  return {first: step.candidates[0]?.reason ?? step.note, ms, read: out.changesRead.git}
 }
 
 if (args.includes('--regen') || !existsSync(join(repo, '.git'))) {
@@ -101,5 +105,5 @@ const cases = [
 for (const c of cases) {
   const t = timeCli(c.date)
   console.log(`${c.what.padEnd(45)} --date ${c.date}: ${(t.ms / 1000).toFixed(2)} s, ${t.read} commits in window; top: ${t.first}`)
-  if (c.date === ntpDay && !t.first.startsWith('ntp installed')) throw new Error(`the ntp install is not first for ${c.date}: ${t.first}`)
+  if (c.date === ntpDay && !t.first?.startsWith('ntp installed')) throw new Error(`the ntp install is not first for ${c.date}: ${t.first}`)
 }

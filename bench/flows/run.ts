@@ -12,6 +12,7 @@ import {existsSync, mkdirSync, rmSync, statSync} from 'node:fs'
 import {loadavg} from 'node:os'
 import {join} from 'node:path'
 
+import type {IngestResult} from '../../src/ingest/index.js'
 import {timed, type Timing} from '../timing.js'
 import {type FlowMix, generateFlowLogs} from './generate.js'
 
@@ -75,7 +76,7 @@ for (const mix of ['ntp', 'spread'] as const) {
     const worst = (t: Timing[]) => Math.max(...t.map((x) => x.seconds))
     const rss = (t: Timing[]) => Math.max(...t.map((x) => x.peakRssMb))
     const truth = JSON.parse(bare[0]!.stdout) as {n: number}
-    const stored = JSON.parse(ours[0]!.stdout).flows[0] as {records: number}
+    const stored = (JSON.parse(ours[0]!.stdout) as IngestResult).flows[0]!
     const name = `${mix} ${file.endsWith('.gz') ? '.log.gz' : '.log'}`
     lines.push(`${name.padEnd(14)} bare scan ${best(bare).toFixed(2)} s (slowest ${worst(bare).toFixed(2)}); ingest ${best(ours).toFixed(2)} s (slowest ${worst(ours).toFixed(2)}, peak RSS ${rss(ours).toFixed(0)} MB): `
       + `${(best(ours) / best(bare)).toFixed(2)}x the scan (target ≤ 1.5x), RSS ${rss(ours) < 1024 ? '<' : '≥'} 1 GB; records ${stored.records === Number(truth.n) ? 'equal' : `DIFFER (${stored.records} vs ${truth.n})`} the scan's`)

@@ -16,6 +16,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 
+import {field, stringAt} from '../../src/core/json.js'
 import {decodeNtp, encodeNtp, MODE, unixMsToNtp} from '../../src/ntp/packet.js'
 import {Store} from '../../src/store/index.js'
 import {buildCorpus, type Corpus, ROOT, seedStoreInput} from './corpus.js'
@@ -151,7 +152,9 @@ function keepInput(dir: string, failure: Failure, inputPath: string): string {
   const target = join(dir, `${failure.index}-${failure.kind}-${failure.type}`)
   try {
     execFileSync('cp', ['-r', inputPath, target])
-  } catch {}
+  } catch {
+    // Keeping the input is a courtesy: the failure is reported either way.
+  }
   return target
 }
 
@@ -199,10 +202,11 @@ class CliWorker {
       child.once('message', () => resolve())
       child.once('exit', (code) => reject(new Error(`the CLI worker ended at start (exit ${code}): ${this.rawStderr.slice(0, 2000)}`)))
     })
-    child.on('message', (message: any) => {
+    // cli-worker.ts's reply: {exitCode, stdout, stderr}, with exited or escaped when the run ended the process.
+    child.on('message', (message: unknown) => {
       const done = this.pending
       this.pending = undefined
-      done?.({died: Boolean(message.exited), escaped: Boolean(message.escaped), exitCode: message.exitCode, stderr: message.stderr, stdout: message.stdout})
+      done?.({died: Boolean(field(message, 'exited')), escaped: Boolean(field(message, 'escaped')), exitCode: Number(field(message, 'exitCode')), stderr: stringAt(message, 'stderr') ?? '', stdout: stringAt(message, 'stdout') ?? ''})
     })
     child.on('exit', (code, signal) => {
       if (this.child !== child) return
@@ -248,7 +252,7 @@ class CliWorker {
   async stop(): Promise<void> {
     const child = this.child
     this.child = undefined
-    if (!child || child.exitCode !== null) return
+    if (child?.exitCode !== null) return
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve())
       child.kill('SIGKILL')
@@ -276,7 +280,9 @@ async function runCliProcess(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: 
       hung = true
       try {
         process.kill(-child.pid!, 'SIGKILL')
-      } catch {}
+      } catch {
+        // The group has already gone.
+      }
     }, 200)
     child.on('close', (code, signal) => {
       clearInterval(timer)
@@ -399,7 +405,7 @@ class Job {
     else if (result.died || result.escaped || /E_INTERNAL|internal error/.test(text) || /^\s+at .+:\d+:\d+\)?$/m.test(text) || ![0, 1, 2, 3, 4].includes(result.exitCode)) {
       failure = fail('crash', crashLine(result))
     } else if (!ok && !cleanError(result, json)) failure = fail('raw', result.stderr.trim() || result.stdout.trim() || `exit ${result.exitCode} with no message`)
-    else if (!json && /[\u001B\u009B]/.test(text)) failure = fail('escape', `an escape sequence reached the terminal: ${JSON.stringify(text.slice(Math.max(0, text.search(/[\u001B\u009B]/) - 20)).slice(0, 60))}`)
+    else if (!json && escapeAt(text) >= 0) failure = fail('escape', `an escape sequence reached the terminal: ${JSON.stringify(text.slice(Math.max(0, escapeAt(text) - 20)).slice(0, 60))}`)
     // The store: unchanged after a failure; reset to its starting state after anything that may have changed it.
     if (!ok || result.hung || result.died) {
       const changed = await this.storeChanged()
@@ -574,11 +580,11 @@ function gitHistory(dir: string, random: Random): string {
   execFileSync('git', ['init', '-q'], {cwd: dir, stdio: 'pipe'})
   const names = ['ntp.conf', 'chrony/chrony.conf', 'apt/sources.list', 'hosts', 'default/ntp']
   const commits = Array.from({length: 1 + random.int(4)}, (_, c) => {
-    const hostile = random.pick(HOSTILE_TEXT).replace(/[\u0000/]/g, '_').slice(0, 100)
+    const hostile = random.pick(HOSTILE_TEXT).replaceAll('\u0000', '_').replaceAll('/', '_').slice(0, 100)
     const name = random.chance(0.3) && hostile.trim() && !/^\.+$/.test(hostile) ? hostile : random.pick(names)
     const content = `server ${random.int(255)}.pool.ntp.org iburst\n${random.chance(0.3) ? random.pick(HOSTILE_TEXT) : ''}\n`
     const subject = random.pick(['install ntp', 'daily autocommit', 'committing changes in /etc after apt run', ''])
-    const message = `${subject}${random.chance(0.6) ? random.pick(HOSTILE_TEXT) : ''}${random.chance(0.3) ? '\u001e\u001f' : ''}\n\n${random.chance(0.5) ? 'Package changes:\n+ntp 1:4.2.6\n' : ''}`.replace(/\u0000/g, '')
+    const message = `${subject}${random.chance(0.6) ? random.pick(HOSTILE_TEXT) : ''}${random.chance(0.3) ? '\u001e\u001f' : ''}\n\n${random.chance(0.5) ? 'Package changes:\n+ntp 1:4.2.6\n' : ''}`.replaceAll('\u0000', '')
     const when = (days: number) => `${Math.max(0, Math.floor(Date.UTC(2014, 2, 30) / 1000 + days * 86_400))} +0000`
     const author = random.pick([when(-random.int(10)), when(random.int(5)), '1 +0000', when(30_000), when(-(c * 3))])
     const committer = random.chance(0.7) ? author : when(random.int(20) - 10)
@@ -603,7 +609,21 @@ function gitHistory(dir: string, random: Random): string {
 
 /** A path as fast-import reads it: C-style quoted, control characters as octal escapes. */
 function quotePath(path: string): string {
-  return `"${path.replaceAll(/[\\"\u0000-\u001F\u007F]/g, (c) => (c === '\\' || c === '"' ? `\\${c}` : `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`))}"`
+  const quoted = [...path].map((c) => {
+    const code = c.charCodeAt(0)
+    if (c === '\\' || c === '"') return `\\${c}`
+    return code <= 0x1f || code === 0x7f ? `\\${code.toString(8).padStart(3, '0')}` : c
+  })
+  return `"${quoted.join('')}"`
+}
+
+/** Where the first ESC or CSI (the start of a terminal escape sequence) is in the text, -1 if none. */
+function escapeAt(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code === 0x1b || code === 0x9b) return i
+  }
+  return -1
 }
 
 /** Wall time allowed, in multiples of the CPU bound, before a run that is not computing counts as hung. */
@@ -631,7 +651,7 @@ async function storeRows(path: string): Promise<string> {
     const parts: string[] = []
     for (const table of ['schema_version', 'sources', 'usage_daily', 'evidence']) {
       const rows = await store.all(`SELECT * FROM ${table} ORDER BY ALL`)
-      parts.push(`${table}:${JSON.stringify(rows, (_, v) => (typeof v === 'bigint' ? v.toString() : v))}`)
+      parts.push(`${table}:${JSON.stringify(rows, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`)
     }
     return parts.join('\n')
   } finally {

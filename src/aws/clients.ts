@@ -55,11 +55,16 @@ export function cloudWatchClient(connection: AwsConnection = {}): CloudWatchClie
 }
 
 
+/** Any SDK v3 client's middleware stack (method syntax: each client's `add` takes its own middleware types). */
+interface PacedStack {
+  add(middleware: unknown, options: {name: string; step: 'deserialize'}): void
+}
+
 /**
  * Holds every attempt of a client's requests (the SDK's retries too: they run inside this step) to at
  * most `perSecond` a second.
  */
-export function paceAttempts(client: {middlewareStack: {add: (...args: any[]) => void}}, perSecond: number): void {
+export function paceAttempts(client: {middlewareStack: PacedStack}, perSecond: number): void {
   // 10% slower than the limit: requests do not reach the service exactly as spaced when they leave.
   const gap = 1100 / perSecond
   let next = 0
@@ -138,7 +143,9 @@ export async function allPages<P extends {$metadata: {attempts?: number}}>(
     const page = await fetchPage(token)
     pages.push(page)
     retries += Math.max(0, (page.$metadata.attempts ?? 1) - 1)
-    token = nextToken(page) || undefined
+    // An empty token, as some services send on the last page, ends the listing like a missing one.
+    const next = nextToken(page)
+    token = next === '' ? undefined : next
     onPage?.(pages.length)
   } while (token !== undefined)
   return {pages, requests: pages.length, retries}

@@ -13,9 +13,10 @@
 import {readdirSync} from 'node:fs'
 import {basename, join} from 'node:path'
 
-import {ConfigServiceClient, GetResourceConfigHistoryCommand, type ConfigurationItem} from '@aws-sdk/client-config-service'
+import {ConfigServiceClient, GetResourceConfigHistoryCommand, type ConfigurationItem, type ResourceType} from '@aws-sdk/client-config-service'
 
 import {allPages, type AwsConnection, callAws, clientConfig} from '../aws/clients.js'
+import {arrayAt, field, firstString, isRecord, namesOf, scalarAt, stringAt, stringsOf} from '../core/json.js'
 import {BillwatchError} from '../errors.js'
 import {accountChange, factSubject, rule, statSource} from './cloud.js'
 import {readLogText} from './package-logs.js'
@@ -30,8 +31,9 @@ export interface ConfigItem {
   captureTime: string
   status: string
   stateId: number
-  configuration: any
-  relationships: Array<{resourceType: string; resourceId: string; name: string}>
+  /** The resource's configuration as Config recorded it: JSON of the resource type's shape, read with src/core/json. */
+  configuration: unknown
+  relationships: {resourceType: string; resourceId: string; name: string}[]
 }
 
 export interface ConfigChanges {
@@ -52,17 +54,25 @@ interface Window {
 }
 
 /** File items: `configurationItemCaptureTime`, `configurationStateId`, relationships' `name`. */
-export function itemFromFile(ci: any): ConfigItem | undefined {
-  if (!ci || typeof ci !== 'object' || typeof ci.resourceType !== 'string' || typeof ci.resourceId !== 'string') return undefined
+export function itemFromFile(ci: unknown): ConfigItem | undefined {
+  const resourceType = stringAt(ci, 'resourceType')
+  const resourceId = stringAt(ci, 'resourceId')
+  if (resourceType === undefined || resourceId === undefined) return undefined
+  const configuration = field(ci, 'configuration')
   return {
-    awsRegion: ci.awsRegion ?? null,
-    captureTime: String(ci.configurationItemCaptureTime ?? ''),
-    configuration: typeof ci.configuration === 'string' ? safeJson(ci.configuration) : (ci.configuration ?? null),
-    relationships: (Array.isArray(ci.relationships) ? ci.relationships : []).map((r: any) => ({name: String(r.name ?? r.relationshipName ?? ''), resourceId: String(r.resourceId ?? ''), resourceType: String(r.resourceType ?? '')})),
-    resourceId: ci.resourceId,
-    resourceType: ci.resourceType,
-    stateId: Number(ci.configurationStateId ?? ci.configurationStateID ?? 0),
-    status: String(ci.configurationItemStatus ?? 'OK'),
+    awsRegion: stringAt(ci, 'awsRegion') ?? null,
+    captureTime: stringAt(ci, 'configurationItemCaptureTime') ?? '',
+    configuration: typeof configuration === 'string' ? safeJson(configuration) : (configuration ?? null),
+    // A relationship that is not an object names nothing.
+    relationships: arrayAt(ci, 'relationships').filter(isRecord).map((r) => ({
+      name: firstString(r.name, r.relationshipName) ?? '',
+      resourceId: stringAt(r, 'resourceId') ?? '',
+      resourceType: stringAt(r, 'resourceType') ?? '',
+    })),
+    resourceId,
+    resourceType,
+    stateId: Number(scalarAt(ci, 'configurationStateId') ?? scalarAt(ci, 'configurationStateID') ?? 0),
+    status: stringAt(ci, 'configurationItemStatus') ?? 'OK',
   }
 }
 
@@ -150,9 +160,9 @@ function fact(item: ConfigItem, action: CloudFact['action'], extra: Partial<Clou
 
 /** What changed from one item to the next (the first item of a resource is its creation or discovery). */
 function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact[] {
-  const a = after.configuration ?? {}
-  const b = before?.configuration ?? {}
-  const deleted = /Deleted/.test(after.status)
+  const a = after.configuration
+  const b = before?.configuration
+  const deleted = after.status.includes('Deleted')
   switch (after.resourceType) {
     case 'AWS::EC2::SecurityGroup':
     case 'AWS::EC2::NetworkAcl': {
@@ -167,28 +177,39 @@ function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact
     }
     case 'AWS::EC2::Instance': {
       if (deleted) return [fact(after, 'instance-stopped')]
-      if (!before) return after.status === 'ResourceDiscovered' ? [fact(after, 'instance-launched', {related: [a.imageId].filter(Boolean)})] : []
+      const image = stringAt(a, 'imageId')
+      if (!before) return after.status === 'ResourceDiscovered' ? [fact(after, 'instance-launched', {related: namesOf([image])})] : []
       const facts: CloudFact[] = []
-      if (a.imageId && b.imageId && a.imageId !== b.imageId) facts.push(fact(after, 'image-changed', {related: [a.imageId]}))
-      const state = a.state?.name
-      if (state !== b.state?.name) {
+      const imageBefore = stringAt(b, 'imageId')
+      if (image && imageBefore && image !== imageBefore) facts.push(fact(after, 'image-changed', {related: [image]}))
+      const state = stringAt(a, 'state', 'name')
+      if (state !== stringAt(b, 'state', 'name')) {
         if (state === 'running') facts.push(fact(after, 'instance-started'))
         if (state === 'stopped' || state === 'terminated') facts.push(fact(after, 'instance-stopped'))
       }
-      if (a.publicIpAddress && a.publicIpAddress !== b.publicIpAddress) facts.push(fact(after, 'address-associated', {related: [a.publicIpAddress]}))
-      const groups = (x: any) => (Array.isArray(x.securityGroups) ? x.securityGroups.map((g: any) => g.groupId).sort().join(',') : '')
-      if (groups(a) !== groups(b)) facts.push(fact(after, 'instance-changed', {related: (a.securityGroups ?? []).map((g: any) => g.groupId)}))
+      const address = stringAt(a, 'publicIpAddress')
+      if (address && address !== stringAt(b, 'publicIpAddress')) facts.push(fact(after, 'address-associated', {related: [address]}))
+      const groupIds = (x: unknown) => arrayAt(x, 'securityGroups').map((g) => stringAt(g, 'groupId'))
+      const groups = (x: unknown) => groupIds(x).map((id) => id ?? '').sort().join(',')
+      if (groups(a) !== groups(b)) facts.push(fact(after, 'instance-changed', {related: stringsOf(groupIds(a))}))
       return facts
     }
     case 'AWS::EC2::EIP': {
-      const target = a.instanceId ?? a.networkInterfaceId
-      const old = b.instanceId ?? b.networkInterfaceId
-      if (target && target !== old) return [{...fact(after, 'address-associated', {related: [after.resourceId, a.publicIp].filter(Boolean)}), resource: target, resourceType: 'AWS::EC2::Instance'}]
+      const target = firstString(field(a, 'instanceId'), field(a, 'networkInterfaceId'))
+      const old = firstString(field(b, 'instanceId'), field(b, 'networkInterfaceId'))
+      if (target && target !== old) return [{...fact(after, 'address-associated', {related: namesOf([after.resourceId, field(a, 'publicIp')])}), resource: target, resourceType: 'AWS::EC2::Instance'}]
       if (!target && old) return [{...fact(after, 'address-disassociated', {related: [after.resourceId]}), resource: old, resourceType: 'AWS::EC2::Instance'}]
       return []
     }
     case 'AWS::EC2::RouteTable': {
-      const routes = (x: any) => new Map<string, string>((Array.isArray(x.routes) ? x.routes : []).map((r: any) => [String(r.destinationCidrBlock ?? r.destinationIpv6CidrBlock ?? r.destinationPrefixListId), String(r.gatewayId ?? r.natGatewayId ?? r.instanceId ?? r.networkInterfaceId ?? r.transitGatewayId ?? r.vpcPeeringConnectionId ?? '')]))
+      // Destination → where traffic to it leaves (a route that is not an object routes nothing).
+      const routes = (x: unknown) =>
+        new Map<string, string>(
+          arrayAt(x, 'routes').filter(isRecord).map((r) => [
+            firstString(r.destinationCidrBlock, r.destinationIpv6CidrBlock, r.destinationPrefixListId) ?? '',
+            firstString(r.gatewayId, r.natGatewayId, r.instanceId, r.networkInterfaceId, r.transitGatewayId, r.vpcPeeringConnectionId) ?? '',
+          ]),
+        )
       const now = routes(a)
       const then = routes(b)
       const facts: CloudFact[] = []
@@ -199,7 +220,7 @@ function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact
     case 'AWS::EC2::NatGateway':
       return deleted ? [fact(after, 'nat-deleted')] : before ? [] : [fact(after, 'nat-created')]
     case 'AWS::EC2::InternetGateway': {
-      const attached = (x: any) => (Array.isArray(x.attachments) ? x.attachments.map((t: any) => t.vpcId).join(',') : '')
+      const attached = (x: unknown) => arrayAt(x, 'attachments').map((t) => stringAt(t, 'vpcId') ?? '').join(',')
       if (attached(a) && attached(a) !== attached(b)) return [fact(after, 'gateway-attached', {related: [attached(a)]})]
       if (!attached(a) && attached(b)) return [fact(after, 'gateway-detached', {related: [attached(b)]})]
       return []
@@ -212,7 +233,7 @@ function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact
 }
 
 /** A group's (or ACL's) rules, one per peer, keyed so that two items compare. */
-function rulesOf(type: string, c: any): Map<string, NetworkRule> {
+function rulesOf(type: string, c: unknown): Map<string, NetworkRule> {
   const out = new Map<string, NetworkRule>()
   const put = (r: NetworkRule) => {
     for (const peer of r.peers.length > 0 ? r.peers : ['']) {
@@ -221,22 +242,22 @@ function rulesOf(type: string, c: any): Map<string, NetworkRule> {
     }
   }
   if (type === 'AWS::EC2::NetworkAcl') {
-    for (const e of Array.isArray(c.entries) ? c.entries : []) {
-      if (Number(e.ruleNumber) === 32_767) continue // the default deny-all entry
-      put(rule(e.egress ? 'egress' : 'ingress', e.protocol, e.portRange?.from, e.portRange?.to, [e.cidrBlock, e.ipv6CidrBlock].filter(Boolean), String(e.ruleAction) !== 'deny'))
+    for (const e of arrayAt(c, 'entries').filter(isRecord)) {
+      if (Number(scalarAt(e, 'ruleNumber')) === 32_767) continue // the default deny-all entry
+      put(rule(e.egress ? 'egress' : 'ingress', e.protocol, field(e, 'portRange', 'from'), field(e, 'portRange', 'to'), namesOf([e.cidrBlock, e.ipv6CidrBlock]), stringAt(e, 'ruleAction') !== 'deny'))
     }
     return out
   }
   for (const [key, direction] of [['ipPermissions', 'ingress'], ['ipPermissionsEgress', 'egress']] as const) {
-    for (const p of Array.isArray(c[key]) ? c[key] : []) {
+    for (const p of arrayAt(c, key).filter(isRecord)) {
       // ipv4Ranges (objects) is newer and parallel to ipRanges (strings): read both, once.
-      const peers = [
-        ...(Array.isArray(p.ipv4Ranges) ? p.ipv4Ranges.map((x: any) => x.cidrIp) : []),
-        ...(Array.isArray(p.ipRanges) ? p.ipRanges.map((x: any) => (typeof x === 'string' ? x : x.cidrIp)) : []),
-        ...(Array.isArray(p.ipv6Ranges) ? p.ipv6Ranges.map((x: any) => x.cidrIpv6) : []),
-        ...(Array.isArray(p.prefixListIds) ? p.prefixListIds.map((x: any) => x.prefixListId) : []),
-        ...(Array.isArray(p.userIdGroupPairs) ? p.userIdGroupPairs.map((x: any) => x.groupId) : []),
-      ].filter((x): x is string => typeof x === 'string')
+      const peers = stringsOf([
+        ...arrayAt(p, 'ipv4Ranges').map((x) => field(x, 'cidrIp')),
+        ...arrayAt(p, 'ipRanges').map((x) => (typeof x === 'string' ? x : field(x, 'cidrIp'))),
+        ...arrayAt(p, 'ipv6Ranges').map((x) => field(x, 'cidrIpv6')),
+        ...arrayAt(p, 'prefixListIds').map((x) => field(x, 'prefixListId')),
+        ...arrayAt(p, 'userIdGroupPairs').map((x) => field(x, 'groupId')),
+      ])
       put(rule(direction, p.ipProtocol, p.fromPort, p.toPort, peers))
     }
   }
@@ -269,14 +290,14 @@ export function readConfigFiles(path: string, window: Window): ConfigChanges {
     files.push(path)
   }
   for (const file of files.sort()) {
-    let parsed: any
+    let parsed: unknown
     try {
       parsed = JSON.parse(readLogText(file))
     } catch (error) {
       if (error instanceof BillwatchError) throw error
       throw new BillwatchError('E_FORMAT', 'not JSON', {expected: 'an AWS Config history file {"configurationItems":[…]}', file})
     }
-    const items = parsed?.configurationItems
+    const items = field(parsed, 'configurationItems')
     if (!Array.isArray(items)) throw new BillwatchError('E_FORMAT', 'no "configurationItems" array', {expected: 'an AWS Config history or snapshot file', field: 'configurationItems', file})
     for (const ci of items) {
       const item = itemFromFile(ci)
@@ -297,7 +318,7 @@ const MAX_SPAN_MS = 7 * DAY_MS
 /** How far back to look for a resource's state before the window (a resource unchanged longer reads as new). */
 const BASELINE_WEEKS = 13
 
-const TYPE_OF_PREFIX: Record<string, string> = {eipalloc: 'AWS::EC2::EIP', eni: 'AWS::EC2::NetworkInterface', i: 'AWS::EC2::Instance', rtb: 'AWS::EC2::RouteTable', sg: 'AWS::EC2::SecurityGroup'}
+const TYPE_OF_PREFIX: Record<string, ResourceType> = {eipalloc: 'AWS::EC2::EIP', eni: 'AWS::EC2::NetworkInterface', i: 'AWS::EC2::Instance', rtb: 'AWS::EC2::RouteTable', sg: 'AWS::EC2::SecurityGroup'}
 
 /**
  * GetResourceConfigHistory for each resource the step names and the security groups Config relates to
@@ -316,7 +337,7 @@ export async function configHistoryFromApi(window: Window, options: ConfigApiOpt
       if (!resourceType || done.has(id)) continue
       done.add(id)
       const ask = (input: {earlierTime?: Date; laterTime: Date; chronologicalOrder: 'Forward' | 'Reverse'; limit: number}, token?: string) =>
-        callAws('GetResourceConfigHistory', options.connection, () => client.send(new GetResourceConfigHistoryCommand({...input, nextToken: token, resourceId: id, resourceType: resourceType as any})))
+        callAws('GetResourceConfigHistory', options.connection, () => client.send(new GetResourceConfigHistoryCommand({...input, nextToken: token, resourceId: id, resourceType})))
       // The state before the window, to compare the first change with: the newest item of the weeks before.
       let before: {configurationItems?: ConfigurationItem[]} = {configurationItems: []}
       let known = true
@@ -324,7 +345,7 @@ export async function configHistoryFromApi(window: Window, options: ConfigApiOpt
         const to = window.since - (weeks - 1) * MAX_SPAN_MS
         before = await ask({chronologicalOrder: 'Reverse', earlierTime: new Date(to - MAX_SPAN_MS), laterTime: new Date(to), limit: 1}).catch((error: unknown) => {
           // Config never recorded it: nothing to compare with, and nothing in the window either.
-          if (error instanceof BillwatchError && /ResourceNotDiscovered/.test(error.message)) {
+          if (error instanceof BillwatchError && error.message.includes('ResourceNotDiscovered')) {
             known = false
             return {configurationItems: []}
           }
@@ -334,7 +355,7 @@ export async function configHistoryFromApi(window: Window, options: ConfigApiOpt
       }
       if (!known) continue
       // The API reference says one call spans at most seven days: ask the window a week at a time.
-      const responses: Array<{configurationItems?: ConfigurationItem[]}> = []
+      const responses: {configurationItems?: ConfigurationItem[]}[] = []
       for (let from = window.since; from < window.until; from += MAX_SPAN_MS) {
         const to = Math.min(window.until, from + MAX_SPAN_MS)
         const part = await allPages(

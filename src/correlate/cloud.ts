@@ -5,6 +5,7 @@
  */
 import {type Stats, statSync} from 'node:fs'
 
+import {stringsIn} from '../core/json.js'
 import {BillwatchError} from '../errors.js'
 import {unopenableFile} from '../util/files.js'
 import type {Change, CloudAction, CloudFact, NetworkRule} from './types.js'
@@ -42,15 +43,8 @@ export function isResourceId(text: string): boolean {
 }
 
 /** Every resource id in a JSON value (request parameters, response elements), in order, once each. */
-export function resourceIds(value: unknown, out: string[] = []): string[] {
-  if (typeof value === 'string') {
-    if (ID.test(value) && !out.includes(value)) out.push(value)
-  } else if (Array.isArray(value)) {
-    for (const item of value) resourceIds(item, out)
-  } else if (value !== null && typeof value === 'object') {
-    for (const item of Object.values(value)) resourceIds(item, out)
-  }
-  return out
+export function resourceIds(value: unknown): string[] {
+  return [...new Set(stringsIn(value).filter((text) => ID.test(text)))]
 }
 
 /** 0.0.0.0/0, ::/0 and any other range wider than a /8: "the internet". */
@@ -68,16 +62,18 @@ function isPrivateV4(cidr: string): boolean {
 
 const PROTOCOL_NAMES: Record<string, string> = {'-1': 'all', '1': 'icmp', '17': 'udp', '58': 'icmpv6', '6': 'tcp', 'icmpv6': 'icmpv6'}
 
-/** 'UDP', '17', '-1', 'all' → 'udp', 'udp', 'all', 'all'. */
+/** 'UDP', '17', '-1', 'all' → 'udp', 'udp', 'all', 'all'; a value that is no name or number (an object from hostile JSON) → 'unknown'. */
 export function normaliseProtocol(value: unknown): string {
-  const text = (typeof value === 'string' || typeof value === 'number' ? String(value) : '-1').toLowerCase().trim()
+  if (value !== null && value !== undefined && typeof value !== 'string' && typeof value !== 'number') return 'unknown'
+  const text = String(value ?? '-1').toLowerCase().trim()
   if (text === '' || text === 'all' || text === '*' || text === '-1') return 'all'
   return PROTOCOL_NAMES[text] ?? text
 }
 
 /** Ports as APIs give them: -1 or null for "all" (ICMP type/code are not ports). */
 export function normalisePort(value: unknown): null | number {
-  if (value === null || value === undefined || value === '') return null
+  // Only numbers and their text: Number() of an object from hostile JSON can throw ({"toString": {}}).
+  if ((typeof value !== 'number' && typeof value !== 'string') || value === '') return null
   const n = Number(value)
   return Number.isInteger(n) && n >= 0 && n <= 65_535 ? n : null
 }

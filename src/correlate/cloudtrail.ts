@@ -14,6 +14,7 @@ import {CloudTrailClient, LookupEventsCommand} from '@aws-sdk/client-cloudtrail'
 import Papa from 'papaparse'
 
 import {allPages, type AwsConnection, callAws, clientConfig, paceAttempts} from '../aws/clients.js'
+import {arrayAt, field, firstString, isRecord, type JsonRecord, namesOf, recordAt, stringAt, stringsIn, stringsOf} from '../core/json.js'
 import {BillwatchError} from '../errors.js'
 import {accountChange, factSubject, statSource, isResourceId, resourceIds, rule} from './cloud.js'
 import {readLogText} from './package-logs.js'
@@ -22,17 +23,51 @@ import type {Change, CloudAction, CloudFact, NetworkRule} from './types.js'
 
 /** A CloudTrail record as the log files hold it (only the fields read here). */
 export interface TrailRecord {
-  eventID?: string
-  eventTime?: string
-  eventSource?: string
-  eventName?: string
-  eventType?: string
-  awsRegion?: string
-  readOnly?: boolean | string
-  errorCode?: string
-  userIdentity?: {type?: string; arn?: string; userName?: string; invokedBy?: string; sessionContext?: {sessionIssuer?: {arn?: string}}}
-  requestParameters?: any
-  responseElements?: any
+  eventID?: string | undefined
+  eventTime?: string | undefined
+  eventSource?: string | undefined
+  eventName?: string | undefined
+  eventType?: string | undefined
+  awsRegion?: string | undefined
+  readOnly?: boolean | string | undefined
+  errorCode?: string | undefined
+  userIdentity?: TrailIdentity | undefined
+  /** The call's parameters and response as logged: JSON of whatever shape the service chose, read with src/core/json. */
+  requestParameters?: unknown
+  responseElements?: unknown
+}
+
+interface TrailIdentity {
+  type?: string | undefined
+  arn?: string | undefined
+  userName?: string | undefined
+  invokedBy?: string | undefined
+  sessionIssuerArn?: string | undefined
+}
+
+/** A record parsed from JSON: the fields read here, each kept only when it has its documented type; undefined for a non-object. */
+export function trailRecordOf(value: unknown): TrailRecord | undefined {
+  if (!isRecord(value)) return undefined
+  const readOnly = field(value, 'readOnly')
+  return {
+    awsRegion: stringAt(value, 'awsRegion'),
+    errorCode: stringAt(value, 'errorCode'),
+    eventID: stringAt(value, 'eventID'),
+    eventName: stringAt(value, 'eventName'),
+    eventSource: stringAt(value, 'eventSource'),
+    eventTime: stringAt(value, 'eventTime'),
+    eventType: stringAt(value, 'eventType'),
+    readOnly: typeof readOnly === 'boolean' || typeof readOnly === 'string' ? readOnly : undefined,
+    requestParameters: field(value, 'requestParameters'),
+    responseElements: field(value, 'responseElements'),
+    userIdentity: {
+      arn: stringAt(value, 'userIdentity', 'arn'),
+      invokedBy: stringAt(value, 'userIdentity', 'invokedBy'),
+      sessionIssuerArn: stringAt(value, 'userIdentity', 'sessionContext', 'sessionIssuer', 'arn'),
+      type: stringAt(value, 'userIdentity', 'type'),
+      userName: stringAt(value, 'userIdentity', 'userName'),
+    },
+  }
 }
 
 export interface TrailChanges {
@@ -53,13 +88,14 @@ export function isReadOnly(record: TrailRecord): boolean {
   return READ_ONLY_NAME.test(record.eventName ?? '')
 }
 
-type Extractor = (p: any, r: any, record: TrailRecord) => CloudFact[]
+/** The facts of one call from its request parameters and response elements (both JSON of any shape). */
+type Extractor = (p: unknown, r: unknown) => CloudFact[]
 
 const SG = 'AWS::EC2::SecurityGroup'
 const INSTANCE = 'AWS::EC2::Instance'
 
 /** The changes that can drive egress, by (eventSource, eventName): names collide across services. */
-const EXTRACTORS: Record<string, Extractor> = {
+const EXTRACTORS = new Map<string, Extractor>(Object.entries({
   'ec2.amazonaws.com AuthorizeSecurityGroupIngress': (p, r) => securityGroupRules('ingress', 'rule-added', p, r),
   'ec2.amazonaws.com AuthorizeSecurityGroupEgress': (p, r) => securityGroupRules('egress', 'rule-added', p, r),
   'ec2.amazonaws.com RevokeSecurityGroupIngress': (p) => securityGroupRules('ingress', 'rule-removed', p, null),
@@ -74,57 +110,64 @@ const EXTRACTORS: Record<string, Extractor> = {
   'ec2.amazonaws.com TerminateInstances': (p) => instancesOf(p).map((id) => fact('instance-stopped', 'TerminateInstances', id, INSTANCE)),
   'ec2.amazonaws.com ModifyInstanceAttribute': modifyInstanceAttribute,
   'ec2.amazonaws.com CreateReplaceRootVolumeTask': (p) => {
-    const q = p?.CreateReplaceRootVolumeTaskRequest ?? p ?? {}
-    const id = q.InstanceId ?? q.instanceId
-    return typeof id === 'string' ? [fact('image-changed', 'CreateReplaceRootVolumeTask', id, INSTANCE, {related: [q.ImageId ?? q.imageId].filter(Boolean)})] : []
+    const q = field(p, 'CreateReplaceRootVolumeTaskRequest') ?? p
+    const id = firstString(field(q, 'InstanceId'), field(q, 'instanceId'))
+    return id === undefined ? [] : [fact('image-changed', 'CreateReplaceRootVolumeTask', id, INSTANCE, {related: namesOf([firstString(field(q, 'ImageId'), field(q, 'imageId'))])})]
   },
   'ec2.amazonaws.com AssociateAddress': (p, r) => {
-    const target = p?.instanceId ?? p?.networkInterfaceId
-    if (typeof target !== 'string') return []
-    return [fact('address-associated', 'AssociateAddress', target, target.startsWith('i-') ? INSTANCE : 'AWS::EC2::NetworkInterface', {related: [p.allocationId ?? p.publicIp, r?.associationId].filter(Boolean)})]
+    const target = firstString(field(p, 'instanceId'), field(p, 'networkInterfaceId'))
+    if (target === undefined) return []
+    const address = firstString(field(p, 'allocationId'), field(p, 'publicIp'))
+    return [fact('address-associated', 'AssociateAddress', target, target.startsWith('i-') ? INSTANCE : 'AWS::EC2::NetworkInterface', {related: namesOf([address, field(r, 'associationId')])})]
   },
-  'ec2.amazonaws.com DisassociateAddress': (p) => [fact('address-disassociated', 'DisassociateAddress', p?.associationId ?? p?.publicIp ?? 'an address', 'AWS::EC2::EIP')],
-  'ec2.amazonaws.com AttachNetworkInterface': (p) => typeof p?.instanceId === 'string' ? [fact('interface-attached', 'AttachNetworkInterface', p.instanceId, INSTANCE, {related: [p.networkInterfaceId].filter(Boolean)})] : [],
+  'ec2.amazonaws.com DisassociateAddress': (p) => [fact('address-disassociated', 'DisassociateAddress', firstString(field(p, 'associationId'), field(p, 'publicIp')) ?? 'an address', 'AWS::EC2::EIP')],
+  'ec2.amazonaws.com AttachNetworkInterface': (p) => {
+    const id = stringAt(p, 'instanceId')
+    return id === undefined ? [] : [fact('interface-attached', 'AttachNetworkInterface', id, INSTANCE, {related: namesOf([field(p, 'networkInterfaceId')])})]
+  },
   'ec2.amazonaws.com CreateRoute': (p) => route('route-changed', 'CreateRoute', p),
   'ec2.amazonaws.com ReplaceRoute': (p) => route('route-changed', 'ReplaceRoute', p),
   'ec2.amazonaws.com DeleteRoute': (p) => route('route-removed', 'DeleteRoute', p),
   'ec2.amazonaws.com CreateNatGateway': (p, r) => {
-    const id = r?.CreateNatGatewayResponse?.natGateway?.natGatewayId ?? r?.natGateway?.natGatewayId ?? 'a NAT gateway'
+    const id = firstString(field(r, 'CreateNatGatewayResponse', 'natGateway', 'natGatewayId'), field(r, 'natGateway', 'natGatewayId')) ?? 'a NAT gateway'
     return [fact('nat-created', 'CreateNatGateway', id, 'AWS::EC2::NatGateway', {related: resourceIds(p)})]
   },
   'ec2.amazonaws.com DeleteNatGateway': (p) => [fact('nat-deleted', 'DeleteNatGateway', resourceIds(p)[0] ?? 'a NAT gateway', 'AWS::EC2::NatGateway')],
-  'ec2.amazonaws.com AttachInternetGateway': (p) => [fact('gateway-attached', 'AttachInternetGateway', p?.vpcId ?? 'a VPC', 'AWS::EC2::VPC', {related: [p?.internetGatewayId].filter(Boolean)})],
-  'ec2.amazonaws.com DetachInternetGateway': (p) => [fact('gateway-detached', 'DetachInternetGateway', p?.vpcId ?? 'a VPC', 'AWS::EC2::VPC', {related: [p?.internetGatewayId].filter(Boolean)})],
+  'ec2.amazonaws.com AttachInternetGateway': (p) => [fact('gateway-attached', 'AttachInternetGateway', stringAt(p, 'vpcId') ?? 'a VPC', 'AWS::EC2::VPC', {related: namesOf([field(p, 'internetGatewayId')])})],
+  'ec2.amazonaws.com DetachInternetGateway': (p) => [fact('gateway-detached', 'DetachInternetGateway', stringAt(p, 'vpcId') ?? 'a VPC', 'AWS::EC2::VPC', {related: namesOf([field(p, 'internetGatewayId')])})],
   'ec2.amazonaws.com CreateEgressOnlyInternetGateway': (p) => [fact('gateway-attached', 'CreateEgressOnlyInternetGateway', resourceIds(p).find((id) => id.startsWith('vpc-')) ?? 'a VPC', 'AWS::EC2::VPC')],
   'ec2.amazonaws.com DeleteVpcEndpoints': (p) => resourceIds(p).filter((id) => id.startsWith('vpce-')).map((id) => fact('endpoint-removed', 'DeleteVpcEndpoints', id, 'AWS::EC2::VPCEndpoint')),
   'elasticloadbalancing.amazonaws.com CreateListener': (p, r) => {
-    const lb = String(p?.loadBalancerArn ?? 'a load balancer')
-    const arn = r?.listeners?.[0]?.listenerArn
-    return [fact('listener-added', 'CreateListener', lb, 'AWS::ElasticLoadBalancingV2::LoadBalancer', {listener: {port: Number(p?.port), protocol: String(p?.protocol ?? 'tcp').toLowerCase()}, related: arn ? [arn] : []})]
+    const lb = stringAt(p, 'loadBalancerArn') ?? 'a load balancer'
+    const arn = stringAt(arrayAt(r, 'listeners')[0], 'listenerArn')
+    return [fact('listener-added', 'CreateListener', lb, 'AWS::ElasticLoadBalancingV2::LoadBalancer', {listener: listenerOf(field(p, 'port'), field(p, 'protocol')), related: namesOf([arn])})]
   },
-  'elasticloadbalancing.amazonaws.com CreateLoadBalancerListeners': (p) =>
-    (Array.isArray(p?.listeners) ? p.listeners : []).map((l: any) =>
-      fact('listener-added', 'CreateLoadBalancerListeners', String(p.loadBalancerName), 'AWS::ElasticLoadBalancing::LoadBalancer', {listener: {port: Number(l.loadBalancerPort), protocol: String(l.protocol ?? 'tcp').toLowerCase()}}),
-    ),
-  'elasticloadbalancing.amazonaws.com DeleteListener': (p) => [fact('listener-removed', 'DeleteListener', String(p?.listenerArn ?? 'a listener'), 'AWS::ElasticLoadBalancingV2::Listener')],
-  's3.amazonaws.com PutBucketPolicy': (p) => (policyIsPublic(p?.bucketPolicy) ? [bucketOpened('PutBucketPolicy', p)] : []),
+  'elasticloadbalancing.amazonaws.com CreateLoadBalancerListeners': (p) => {
+    const lb = stringAt(p, 'loadBalancerName') ?? 'a load balancer'
+    return arrayAt(p, 'listeners').filter(isRecord).map((l) =>
+      fact('listener-added', 'CreateLoadBalancerListeners', lb, 'AWS::ElasticLoadBalancing::LoadBalancer', {listener: listenerOf(l.loadBalancerPort, l.protocol)}),
+    )
+  },
+  'elasticloadbalancing.amazonaws.com DeleteListener': (p) => [fact('listener-removed', 'DeleteListener', stringAt(p, 'listenerArn') ?? 'a listener', 'AWS::ElasticLoadBalancingV2::Listener')],
+  's3.amazonaws.com PutBucketPolicy': (p) => (policyIsPublic(field(p, 'bucketPolicy')) ? [bucketOpened('PutBucketPolicy', p)] : []),
   's3.amazonaws.com DeleteBucketPolicy': () => [],
   's3.amazonaws.com DeleteBucketPublicAccessBlock': (p) => [bucketOpened('DeleteBucketPublicAccessBlock', p)],
   's3.amazonaws.com PutBucketPublicAccessBlock': (p) => {
-    const c = p?.PublicAccessBlockConfiguration ?? {}
-    return [c.BlockPublicPolicy, c.RestrictPublicBuckets, c.BlockPublicAcls, c.IgnorePublicAcls].some((v) => v === false || v === 'false') ? [bucketOpened('PutBucketPublicAccessBlock', p)] : []
+    const c = field(p, 'PublicAccessBlockConfiguration')
+    return ['BlockPublicPolicy', 'RestrictPublicBuckets', 'BlockPublicAcls', 'IgnorePublicAcls'].some((key) => isFalse(field(c, key))) ? [bucketOpened('PutBucketPublicAccessBlock', p)] : []
   },
-  's3.amazonaws.com PutBucketAcl': (p) => (JSON.stringify(p ?? {}).includes('acs.amazonaws.com/groups/global/AllUsers') || /public-read/.test(JSON.stringify(p?.['x-amz-acl'] ?? '')) ? [bucketOpened('PutBucketAcl', p)] : []),
-  'cloudfront.amazonaws.com CreateDistribution': (p, r) => [fact('public-access-opened', 'CreateDistribution', r?.distribution?.id ?? 'a distribution', 'AWS::CloudFront::Distribution', {related: originsOf(p)})],
-  'cloudfront.amazonaws.com UpdateDistribution': (p) => [fact('public-access-opened', 'UpdateDistribution', String(p?.id ?? 'a distribution'), 'AWS::CloudFront::Distribution', {related: originsOf(p)})],
-}
+  's3.amazonaws.com PutBucketAcl': (p) =>
+    stringsIn(p).some((s) => s.includes('acs.amazonaws.com/groups/global/AllUsers')) || stringsIn(field(p, 'x-amz-acl')).some((s) => s.includes('public-read')) ? [bucketOpened('PutBucketAcl', p)] : [],
+  'cloudfront.amazonaws.com CreateDistribution': (p, r) => [fact('public-access-opened', 'CreateDistribution', stringAt(r, 'distribution', 'id') ?? 'a distribution', 'AWS::CloudFront::Distribution', {related: originsOf(p)})],
+  'cloudfront.amazonaws.com UpdateDistribution': (p) => [fact('public-access-opened', 'UpdateDistribution', stringAt(p, 'id') ?? 'a distribution', 'AWS::CloudFront::Distribution', {related: originsOf(p)})],
+} satisfies Record<string, Extractor>))
 
 /** The egress-relevant facts of one record; [] for anything else (reads, failures, tags, IAM). */
 export function factsOfRecord(record: TrailRecord): CloudFact[] {
   if (isReadOnly(record) || record.errorCode) return []
-  const extract = EXTRACTORS[`${record.eventSource} ${record.eventName}`]
+  const extract = EXTRACTORS.get(`${record.eventSource} ${record.eventName}`)
   if (!extract) return []
-  const facts = extract(record.requestParameters ?? {}, record.responseElements ?? null, record)
+  const facts = extract(record.requestParameters ?? {}, record.responseElements ?? null)
   for (const f of facts) f.region = record.awsRegion ?? null
   return facts
 }
@@ -132,50 +175,69 @@ export function factsOfRecord(record: TrailRecord): CloudFact[] {
 /** Who made the call: the IAM user or role ARN, else the service that did it for them. */
 export function principalOf(record: TrailRecord): null | string {
   const u = record.userIdentity ?? {}
-  return u.arn ?? u.sessionContext?.sessionIssuer?.arn ?? u.invokedBy ?? u.userName ?? u.type ?? null
+  return u.arn ?? u.sessionIssuerArn ?? u.invokedBy ?? u.userName ?? u.type ?? null
 }
 
 function fact(action: CloudAction, operation: string, resource: string, resourceType: string, extra: Partial<CloudFact> = {}): CloudFact {
   return {action, instances: [], operation, region: null, related: [], resource, resourceType, ...extra}
 }
 
-/** `{items:[…]}`, a bare array, a one-item object some tools flatten to, or `{}` for an empty list. */
-function items(list: any): any[] {
-  if (list === undefined || list === null) return []
-  if (Array.isArray(list)) return list
-  if (Array.isArray(list.items)) return list.items
-  if (list.items && typeof list.items === 'object') return [list.items]
-  if (Array.isArray(list.item)) return list.item
-  if (list.item && typeof list.item === 'object') return [list.item]
+/** `true`/`false` as JSON or as the text some tools log. */
+function isTrue(value: unknown): boolean {
+  return value === true || value === 'true'
+}
+
+function isFalse(value: unknown): boolean {
+  return value === false || value === 'false'
+}
+
+/** A listener's port and protocol (the port as logged, a number or its text). */
+function listenerOf(port: unknown, protocol: unknown): {port: number; protocol: string} {
+  return {port: Number(typeof port === 'number' || typeof port === 'string' ? port : undefined), protocol: (typeof protocol === 'string' ? protocol : 'tcp').toLowerCase()}
+}
+
+/**
+ * `{items:[…]}`, a bare array, a one-item object some tools flatten to, or `{}` for an empty list: the
+ * objects of the list (an entry of another type names nothing to read).
+ */
+function items(list: unknown): JsonRecord[] {
+  if (Array.isArray(list)) return list.filter(isRecord)
+  if (!isRecord(list)) return []
+  for (const key of ['items', 'item']) {
+    const nested = field(list, key)
+    if (Array.isArray(nested)) return nested.filter(isRecord)
+    if (isRecord(nested)) return [nested]
+  }
   return Object.keys(list).length === 0 ? [] : [list]
 }
 
-function peersOf(permission: any): string[] {
-  return [
+function peersOf(permission: JsonRecord): string[] {
+  return stringsOf([
     ...items(permission.ipRanges).map((x) => x.cidrIp),
     ...items(permission.ipv6Ranges).map((x) => x.cidrIpv6),
     ...items(permission.prefixListIds).map((x) => x.prefixListId),
-    ...items(permission.groups).map((x) => x.groupId ?? x.groupName),
-  ].filter((x): x is string => typeof x === 'string')
+    ...items(permission.groups).map((x) => firstString(x.groupId, x.groupName)),
+  ])
 }
 
-function securityGroupRules(direction: NetworkRule['direction'], action: CloudAction, p: any, r: any): CloudFact[] {
+function securityGroupRules(direction: NetworkRule['direction'], action: CloudAction, p: unknown, r: unknown): CloudFact[] {
   const operation = `${action === 'rule-added' ? 'Authorize' : 'Revoke'}SecurityGroup${direction === 'ingress' ? 'Ingress' : 'Egress'}`
+  const group = firstString(field(p, 'groupId'), field(p, 'groupName')) ?? 'a security group'
   // The response's rule set is the most reliable (it also names the group when the request used groupName).
-  const ruleSet = items(r?.securityGroupRuleSet)
+  const ruleSet = items(field(r, 'securityGroupRuleSet'))
   if (ruleSet.length > 0) {
     return ruleSet.map((x) => {
-      const peer = x.cidrIpv4 ?? x.cidrIpv6 ?? x.prefixListId ?? x.referencedGroupInfo?.groupId
-      return fact(action, operation, String(x.groupId ?? p.groupId ?? p.groupName), SG, {
-        rule: rule(x.isEgress === true || x.isEgress === 'true' ? 'egress' : direction, x.ipProtocol, x.fromPort, x.toPort, peer ? [peer] : []),
+      const peer = firstString(x.cidrIpv4, x.cidrIpv6, x.prefixListId, field(x, 'referencedGroupInfo', 'groupId'))
+      return fact(action, operation, stringAt(x, 'groupId') ?? group, SG, {
+        rule: rule(isTrue(x.isEgress) ? 'egress' : direction, x.ipProtocol, x.fromPort, x.toPort, namesOf([peer])),
       })
     })
   }
-  const group = String(p.groupId ?? p.groupName ?? 'a security group')
-  const permissions = items(p.ipPermissions)
+  const permissions = items(field(p, 'ipPermissions'))
   // Legacy flat form: {groupId, ipProtocol, fromPort, toPort, cidrIp, ipPermissions:{}}.
-  if (permissions.length === 0 && (p.ipProtocol !== undefined || p.cidrIp !== undefined)) {
-    return [fact(action, operation, group, SG, {rule: rule(direction, p.ipProtocol, p.fromPort, p.toPort, [p.cidrIp ?? p.sourceSecurityGroupName].filter(Boolean))})]
+  if (permissions.length === 0 && (field(p, 'ipProtocol') !== undefined || field(p, 'cidrIp') !== undefined)) {
+    const peer = firstString(field(p, 'cidrIp'), field(p, 'sourceSecurityGroupName'))
+    return [fact(action, operation, group, SG, {rule: rule(direction, field(p, 'ipProtocol'), field(p, 'fromPort'), field(p, 'toPort'), namesOf([peer]))})]
   }
   const facts = permissions.map((perm) => fact(action, operation, group, SG, {rule: rule(direction, perm.ipProtocol, perm.fromPort, perm.toPort, peersOf(perm))}))
   // Revoking by rule id (SecurityGroupRuleIds) names no rule: say the group lost rules.
@@ -183,67 +245,71 @@ function securityGroupRules(direction: NetworkRule['direction'], action: CloudAc
   return facts
 }
 
-function modifySecurityGroupRules(p: any): CloudFact[] {
-  const q = p?.ModifySecurityGroupRulesRequest ?? p ?? {}
-  const group = String(q.GroupId ?? q.groupId ?? 'a security group')
-  return items(q.SecurityGroupRule).map((x) => {
-    const r = x.SecurityGroupRule ?? x
-    const peer = r.CidrIpv4 ?? r.CidrIpv6 ?? r.PrefixListId ?? r.ReferencedGroupId
+function modifySecurityGroupRules(p: unknown): CloudFact[] {
+  const q = field(p, 'ModifySecurityGroupRulesRequest') ?? p
+  const group = firstString(field(q, 'GroupId'), field(q, 'groupId')) ?? 'a security group'
+  return items(field(q, 'SecurityGroupRule')).map((x) => {
+    const r = recordAt(x, 'SecurityGroupRule') ?? x
+    const peer = firstString(r.CidrIpv4, r.CidrIpv6, r.PrefixListId, r.ReferencedGroupId)
     // The request does not say whether the rule is egress; a modified rule is read as ingress.
-    return fact('rule-added', 'ModifySecurityGroupRules', group, SG, {related: [x.SecurityGroupRuleId].filter(Boolean), rule: rule('ingress', r.IpProtocol, r.FromPort, r.ToPort, peer ? [peer] : [])})
+    return fact('rule-added', 'ModifySecurityGroupRules', group, SG, {related: namesOf([x.SecurityGroupRuleId]), rule: rule('ingress', r.IpProtocol, r.FromPort, r.ToPort, namesOf([peer]))})
   })
 }
 
-function networkAclEntry(action: CloudAction, p: any): CloudFact[] {
-  const acl = String(p?.networkAclId ?? 'a network ACL')
-  const direction = p?.egress === true || p?.egress === 'true' ? 'egress' : 'ingress'
-  const range = p?.portRange ?? {}
-  const peers = [p?.cidrBlock, p?.ipv6CidrBlock].filter((x): x is string => typeof x === 'string')
-  const allow = String(p?.ruleAction ?? 'allow').toLowerCase() !== 'deny'
+function networkAclEntry(action: CloudAction, p: unknown): CloudFact[] {
+  const acl = stringAt(p, 'networkAclId') ?? 'a network ACL'
+  const direction = isTrue(field(p, 'egress')) ? 'egress' : 'ingress'
+  const peers = stringsOf([field(p, 'cidrBlock'), field(p, 'ipv6CidrBlock')])
+  const allow = (stringAt(p, 'ruleAction') ?? 'allow').toLowerCase() !== 'deny'
   const operation = action === 'rule-added' ? 'CreateNetworkAclEntry' : 'DeleteNetworkAclEntry'
-  return [fact(action, operation, acl, 'AWS::EC2::NetworkAcl', {rule: rule(direction, p?.protocol, range.from, range.to, peers, allow)})]
+  return [fact(action, operation, acl, 'AWS::EC2::NetworkAcl', {rule: rule(direction, field(p, 'protocol'), field(p, 'portRange', 'from'), field(p, 'portRange', 'to'), peers, allow)})]
 }
 
-function instancesOf(p: any): string[] {
-  return items(p?.instancesSet).map((x) => x.instanceId).filter((x): x is string => typeof x === 'string')
+function instancesOf(p: unknown): string[] {
+  return stringsOf(items(field(p, 'instancesSet')).map((x) => x.instanceId))
 }
 
-function runInstances(p: any, r: any): CloudFact[] {
-  const launched = items(r?.instancesSet)
-  const image = items(p?.instancesSet)[0]?.imageId ?? p?.imageId
-  return launched.map((x) =>
-    fact('instance-launched', 'RunInstances', String(x.instanceId), INSTANCE, {
-      related: [x.imageId ?? image, ...items(x.groupSet).map((g) => g.groupId)].filter(Boolean),
-    }),
-  )
+function runInstances(p: unknown, r: unknown): CloudFact[] {
+  const image = firstString(items(field(p, 'instancesSet'))[0]?.imageId, field(p, 'imageId'))
+  return items(field(r, 'instancesSet')).flatMap((x) => {
+    const id = stringAt(x, 'instanceId')
+    if (id === undefined) return []
+    return [fact('instance-launched', 'RunInstances', id, INSTANCE, {related: namesOf([firstString(x.imageId) ?? image, ...items(x.groupSet).map((g) => g.groupId)])})]
+  })
 }
 
-function modifyInstanceAttribute(p: any): CloudFact[] {
-  const id = p?.instanceId
-  if (typeof id !== 'string') return []
-  const groups = items(p.groupSet).map((g) => g.groupId).filter(Boolean)
+function modifyInstanceAttribute(p: unknown): CloudFact[] {
+  const id = stringAt(p, 'instanceId')
+  if (id === undefined) return []
+  const groups = namesOf(items(field(p, 'groupSet')).map((g) => g.groupId))
   return [fact('instance-changed', 'ModifyInstanceAttribute', id, INSTANCE, {related: groups})]
 }
 
-function route(action: CloudAction, operation: string, p: any): CloudFact[] {
-  const table = String(p?.routeTableId ?? 'a route table')
-  const destination = p?.destinationCidrBlock ?? p?.destinationIpv6CidrBlock ?? p?.destinationPrefixListId
+function route(action: CloudAction, operation: string, p: unknown): CloudFact[] {
+  const table = stringAt(p, 'routeTableId') ?? 'a route table'
+  const destination = firstString(field(p, 'destinationCidrBlock'), field(p, 'destinationIpv6CidrBlock'), field(p, 'destinationPrefixListId'))
   const targets = resourceIds(p).filter((id) => id !== table)
-  return [fact(action, operation, table, 'AWS::EC2::RouteTable', {related: [...targets, ...(destination ? [destination] : []), ...(p?.gatewayId && !isResourceId(p.gatewayId) ? [p.gatewayId] : [])]})]
+  const gateway = stringAt(p, 'gatewayId')
+  // A gateway that is not an id (`local`, a VPN gateway name) is named beside the ids.
+  return [fact(action, operation, table, 'AWS::EC2::RouteTable', {related: [...targets, ...namesOf([destination]), ...(gateway && !isResourceId(gateway) ? [gateway] : [])]})]
 }
 
-function bucketOpened(operation: string, p: any): CloudFact {
-  return fact('public-access-opened', operation, String(p?.bucketName ?? 'a bucket'), 'AWS::S3::Bucket')
+function bucketOpened(operation: string, p: unknown): CloudFact {
+  return fact('public-access-opened', operation, stringAt(p, 'bucketName') ?? 'a bucket', 'AWS::S3::Bucket')
 }
 
-function policyIsPublic(policy: any): boolean {
-  const statements = Array.isArray(policy?.Statement) ? policy.Statement : policy?.Statement ? [policy.Statement] : []
-  return statements.some((s: any) => s.Effect === 'Allow' && (s.Principal === '*' || s.Principal?.AWS === '*' || (Array.isArray(s.Principal?.AWS) && s.Principal.AWS.includes('*'))))
+function policyIsPublic(policy: unknown): boolean {
+  const statement = field(policy, 'Statement')
+  const statements = Array.isArray(statement) ? statement : statement ? [statement] : []
+  return statements.some((s) => {
+    const principal = field(s, 'Principal')
+    const aws = field(principal, 'AWS')
+    return field(s, 'Effect') === 'Allow' && (principal === '*' || aws === '*' || (Array.isArray(aws) && aws.includes('*')))
+  })
 }
 
-function originsOf(p: any): string[] {
-  const text = JSON.stringify(p ?? {})
-  return [...new Set(text.match(/[a-z0-9.-]+\.s3[.-][a-z0-9.-]*amazonaws\.com/g) ?? [])]
+function originsOf(p: unknown): string[] {
+  return [...new Set(stringsIn(p).flatMap((s) => s.match(/[a-z0-9.-]+\.s3[.-][a-z0-9.-]*amazonaws\.com/g) ?? []))]
 }
 
 /** Security groups each instance got at launch or by ModifyInstanceAttribute, as `sg → instances`. */
@@ -256,12 +322,12 @@ function linksOf(record: TrailRecord, links: Map<string, Set<string>>): void {
   }
   if (record.errorCode) return
   if (record.eventName === 'RunInstances') {
-    for (const x of items(record.responseElements?.instancesSet)) {
+    for (const x of items(field(record.responseElements, 'instancesSet'))) {
       for (const g of items(x.groupSet)) add(g.groupId, x.instanceId)
       for (const eni of items(x.networkInterfaceSet)) for (const g of items(eni.groupSet)) add(g.groupId, x.instanceId)
     }
   } else if (record.eventName === 'ModifyInstanceAttribute') {
-    for (const g of items(record.requestParameters?.groupSet)) add(g.groupId, record.requestParameters?.instanceId)
+    for (const g of items(field(record.requestParameters, 'groupSet'))) add(g.groupId, field(record.requestParameters, 'instanceId'))
   }
 }
 
@@ -372,29 +438,36 @@ function readTrailFile(file: string, collector: TrailCollector): void {
     readTrailCsv(text, file, collector)
     return
   }
-  let parsed: any
+  let parsed: unknown
   try {
     parsed = JSON.parse(text)
   } catch (error) {
     throw new BillwatchError('E_FORMAT', `not JSON: ${(error as Error).message}`, {expected: 'a CloudTrail log file {"Records":[…]}', file})
   }
-  if (parsed?.digestStartTime !== undefined || parsed?.logFiles !== undefined) return
-  const records = parsed?.Records
+  if (field(parsed, 'digestStartTime') !== undefined || field(parsed, 'logFiles') !== undefined) return
+  const records = field(parsed, 'Records')
   if (!Array.isArray(records)) {
     // A LookupEvents response saved as JSON: the record is a JSON string in CloudTrailEvent.
-    if (Array.isArray(parsed?.Events)) {
-      for (const [i, event] of parsed.Events.entries()) collector.add(parseEmbedded(event?.CloudTrailEvent, file, `Events[${i}].CloudTrailEvent`), basename(file))
+    const events = field(parsed, 'Events')
+    if (Array.isArray(events)) {
+      for (const [i, event] of events.entries()) addRecord(collector, parseEmbedded(field(event, 'CloudTrailEvent'), file, `Events[${i}].CloudTrailEvent`), basename(file))
       return
     }
     throw new BillwatchError('E_FORMAT', 'no "Records" array', {expected: 'a CloudTrail log file {"Records":[…]}', field: 'Records', file})
   }
-  for (const record of records) if (record && typeof record === 'object') collector.add(record as TrailRecord, basename(file))
+  for (const record of records) addRecord(collector, record, basename(file))
 }
 
-function parseEmbedded(text: unknown, file: string, field: string): TrailRecord {
+/** A record that is not a JSON object names no event: it is skipped, as CloudTrail never writes one. */
+function addRecord(collector: TrailCollector, value: unknown, origin: string): void {
+  const record = trailRecordOf(value)
+  if (record) collector.add(record, origin)
+}
+
+function parseEmbedded(text: unknown, file: string, field: string): unknown {
   if (typeof text !== 'string') throw new BillwatchError('E_FORMAT', 'missing event JSON', {expected: 'a CloudTrail record as a JSON string', field, file})
   try {
-    return JSON.parse(text) as TrailRecord
+    return JSON.parse(text)
   } catch {
     throw new BillwatchError('E_FORMAT', 'event is not JSON', {expected: 'a CloudTrail record as a JSON string', field, file})
   }
@@ -416,7 +489,7 @@ function readTrailCsv(text: string, file: string, collector: TrailCollector): vo
   if (!whole && (!time || !name)) {
     throw new BillwatchError('E_HEADER', 'not a CloudTrail query result', {expected: 'columns eventTime and eventName (or the whole record in CloudTrailEvent)', file, got: fields.slice(0, 6).join(',')})
   }
-  const json = (value: string | undefined, line: number, field: string): any => {
+  const json = (value: string | undefined, line: number, field: string): unknown => {
     if (value === undefined || value === '' || value === 'null') return null
     try {
       return JSON.parse(value)
@@ -427,7 +500,7 @@ function readTrailCsv(text: string, file: string, collector: TrailCollector): vo
   for (const [i, row] of parsed.data.entries()) {
     const line = i + 2
     if (whole) {
-      collector.add(json(row[whole], line, whole) ?? {}, `${basename(file)}:${line}`)
+      addRecord(collector, json(row[whole], line, whole) ?? {}, `${basename(file)}:${line}`)
       continue
     }
     const get = (...names: string[]) => {
@@ -436,14 +509,16 @@ function readTrailCsv(text: string, file: string, collector: TrailCollector): vo
     }
     const identity = get('useridentity.arn', 'useridentity_arn', 'arn') ?? /\barn=([^,}\s]+)/.exec(get('useridentity') ?? '')?.[1] ?? (() => {
       try {
-        return JSON.parse(get('useridentity') ?? '')?.arn
+        return stringAt(JSON.parse(get('useridentity') ?? ''), 'arn')
       } catch {
         return undefined
       }
     })()
+    // An empty errorCode cell is a call that succeeded.
+    const errorCode = get('errorcode')
     const record: TrailRecord = {
       awsRegion: get('awsregion'),
-      errorCode: get('errorcode') || undefined,
+      errorCode: errorCode === '' ? undefined : errorCode,
       eventID: get('eventid'),
       eventName: get('eventname'),
       eventSource: get('eventsource'),
@@ -504,7 +579,8 @@ export async function lookupTrailEvents(window: TrailWindow, options: LookupOpti
       )
       for (const page of responses) {
         for (const event of page.Events ?? []) {
-          const record = parseEmbedded(event.CloudTrailEvent, `LookupEvents ${region}`, 'CloudTrailEvent')
+          const record = trailRecordOf(parseEmbedded(event.CloudTrailEvent, `LookupEvents ${region}`, 'CloudTrailEvent'))
+          if (!record) continue
           record.awsRegion ??= region
           collector.add(record, `LookupEvents ${region}`)
         }

@@ -11,8 +11,9 @@
  * resource reference (docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-template-resource-type-ref.html).
  */
 import {parse as parseHcl} from '@cdktf/hcl2json'
-import {parse as parseYaml, type Tags} from 'yaml'
+import {parse as parseYaml, type Tags, type YAMLMap, type YAMLSeq} from 'yaml'
 
+import {arrayAt, entriesOf, field, firstString, isRecord, type JsonRecord, recordAt, stringAt, stringsOf} from '../core/json.js'
 import {isResourceId, rule} from './cloud.js'
 
 export {isIacPath, isTerraformPath} from './cloud.js'
@@ -66,7 +67,7 @@ export async function iacFacts(repo: Repository, change: Change, options: IacFac
   const facts: CloudFact[] = []
   for (const unit of units) {
     const [kind, where = ''] = [unit.slice(0, unit.indexOf(':')), unit.slice(unit.indexOf(':') + 1)]
-    const read = kind === 'tf' ? (commit: string) => terraformModule(repo, commit, where) : async (commit: string) => cloudFormation(readFileAt(repo, commit, where) ?? '', where)
+    const read = kind === 'tf' ? (commit: string) => terraformModule(repo, commit, where) : (commit: string) => Promise.resolve(cloudFormation(readFileAt(repo, commit, where) ?? '', where))
     const after = await read(change.commit)
     const before = parent ? await read(parent) : emptyDeclared()
     const others = options.ownEditsOnly ? await Promise.all(change.parents.slice(1).map(read)) : []
@@ -114,18 +115,30 @@ function diffDeclared(before: Declared, after: Declared, keep: (key: string) => 
   return facts
 }
 
-// ---- Terraform ----------------------------------------------------------------------------------------
+/**
+ * The facts of a change from one parsed document to another: Terraform as hcl2json gives it, or a CloudFormation
+ * template. (iacFacts does the same per module of a commit; a document of any other shape declares nothing.)
+ */
+export function documentFacts(kind: 'cloudformation' | 'terraform', before: unknown, after: unknown): CloudFact[] {
+  const declared = (document: unknown) => {
+    const out = emptyDeclared()
+    if (kind === 'terraform') addTerraform(document, out)
+    else addTemplate(document, out)
+    return out
+  }
+  return diffDeclared(declared(before), declared(after))
+}
 
-type Block = Record<string, any>
+// ---- Terraform ----------------------------------------------------------------------------------------
 
 async function terraformModule(repo: Repository, commit: string, dir: string): Promise<Declared> {
   const declared = emptyDeclared()
-  for (const path of listFilesAt(repo, commit, dir).filter((p) => /\.tf$/.test(p))) {
+  for (const path of listFilesAt(repo, commit, dir).filter((p) => p.endsWith('.tf'))) {
     const text = readFileAt(repo, commit, path)
     if (text === undefined) continue
-    let parsed: Block
+    let parsed: unknown
     try {
-      parsed = (await parseHcl(path, text)) as Block
+      parsed = await parseHcl(path, text)
     } catch {
       // A file that does not parse at this commit declares nothing we can read; its neighbours still count.
       continue
@@ -184,34 +197,36 @@ function simple(declared: Declared, key: string, value: string, facts: Pick<Item
 
 const SG = 'AWS::EC2::SecurityGroup'
 
-function addTerraform(parsed: Block, declared: Declared): void {
+/** hcl2json's shape: `{resource: {TYPE: {NAME: [body]}}, data: {…}, import: [{to, id}]}`; blocks of another shape declare nothing. */
+function addTerraform(parsed: unknown, declared: Declared): void {
   // import { to = aws_instance.ntp  id = "i-…" } (Terraform 1.5+): the real id of an address.
-  for (const block of (parsed.import as Block[] | undefined) ?? []) {
-    const to = ref(block.to) ?? String(block.to ?? '')
+  for (const block of arrayAt(parsed, 'import').filter(isRecord)) {
+    const to = ref(block.to) ?? ''
     if (typeof block.id === 'string' && to) declared.ids.set(to.replace(/^\$\{|\}$/g, ''), block.id)
   }
-  for (const [type, byName] of Object.entries((parsed.data ?? {}) as Block)) {
-    for (const [name, [body = {}] = []] of Object.entries(byName as Record<string, Block[]>)) {
-      const id = [body.instance_id, body.id].find((v) => typeof v === 'string' && isResourceId(v))
+  for (const [type, byName] of entriesOf(field(parsed, 'data'))) {
+    for (const [name, bodies] of entriesOf(byName)) {
+      const body = Array.isArray(bodies) ? (bodies as unknown[])[0] : undefined
+      const id = stringsOf([field(body, 'instance_id'), field(body, 'id')]).find(isResourceId)
       if (id) declared.ids.set(`data.${type}.${name}`, id)
     }
   }
-  for (const [type, byName] of Object.entries((parsed.resource ?? {}) as Block)) {
-    for (const [name, bodies] of Object.entries(byName as Record<string, Block[]>)) {
-      for (const body of bodies ?? []) addTerraformResource(declared, type, `${type}.${name}`, body ?? {})
+  for (const [type, byName] of entriesOf(field(parsed, 'resource'))) {
+    for (const [name, bodies] of entriesOf(byName)) {
+      for (const body of Array.isArray(bodies) ? (bodies as unknown[]) : []) addTerraformResource(declared, type, `${type}.${name}`, isRecord(body) ? body : {})
     }
   }
 }
 
-function cidrsOf(b: Block): string[] {
+function cidrsOf(b: JsonRecord): string[] {
   return [...strings(b.cidr_blocks), ...strings(b.ipv6_cidr_blocks), ...strings(b.prefix_list_ids), ...refs(b.security_groups), ...refs(b.source_security_group_id), ...strings(b.cidr_ipv4), ...strings(b.cidr_ipv6), ...refs(b.referenced_security_group_id), ...strings(b.prefix_list_id)]
 }
 
-function addTerraformResource(declared: Declared, type: string, address: string, b: Block): void {
+function addTerraformResource(declared: Declared, type: string, address: string, b: JsonRecord): void {
   switch (type) {
     case 'aws_security_group': {
       for (const direction of ['ingress', 'egress'] as const) {
-        for (const block of (b[direction] as Block[] | undefined) ?? []) addRule(declared, address, SG, `${address} ${direction}`, rule(direction, block.protocol, block.from_port, block.to_port, cidrsOf(block)))
+        for (const block of arrayAt(b, direction).filter(isRecord)) addRule(declared, address, SG, `${address} ${direction}`, rule(direction, block.protocol, block.from_port, block.to_port, cidrsOf(block)))
       }
       return
     }
@@ -228,12 +243,12 @@ function addTerraformResource(declared: Declared, type: string, address: string,
     }
     case 'aws_network_acl_rule': {
       const acl = ref(b.network_acl_id) ?? address
-      addRule(declared, acl, 'AWS::EC2::NetworkAcl', address, rule(b.egress === true ? 'egress' : 'ingress', b.protocol, b.from_port, b.to_port, strings(b.cidr_block).concat(strings(b.ipv6_cidr_block)), String(b.rule_action ?? 'allow') !== 'deny'))
+      addRule(declared, acl, 'AWS::EC2::NetworkAcl', address, rule(b.egress === true ? 'egress' : 'ingress', b.protocol, b.from_port, b.to_port, strings(b.cidr_block).concat(strings(b.ipv6_cidr_block)), stringAt(b, 'rule_action') !== 'deny'))
       return
     }
     case 'aws_instance': {
       for (const group of [...refs(b.vpc_security_group_ids), ...refs(b.security_groups)]) protect(declared, group, address)
-      instance(declared, address, ref(b.ami) ?? '', String(b.instance_type ?? ''), [...refs(b.vpc_security_group_ids), ...refs(b.security_groups)])
+      instance(declared, address, ref(b.ami) ?? '', stringAt(b, 'instance_type') ?? '', [...refs(b.vpc_security_group_ids), ...refs(b.security_groups)])
       return
     }
     case 'aws_network_interface_sg_attachment': {
@@ -251,7 +266,7 @@ function addTerraformResource(declared: Declared, type: string, address: string,
       return
     }
     case 'aws_route_table': {
-      for (const block of (b.route as Block[] | undefined) ?? []) addTerraformRoute(declared, address, address, block)
+      for (const block of arrayAt(b, 'route').filter(isRecord)) addTerraformRoute(declared, address, address, block)
       return
     }
     case 'aws_nat_gateway':
@@ -300,7 +315,7 @@ function addAddress(declared: Declared, address: string, instance: null | string
 
 /** A load balancer listener: added, its port or protocol changed, removed. */
 function addListener(declared: Declared, address: string, lb: string, port: unknown, protocol: unknown): void {
-  const listener = {port: Number(port), protocol: String(protocol ?? 'tcp').toLowerCase()}
+  const listener = {port: Number(typeof port === 'number' || typeof port === 'string' ? port : undefined), protocol: (typeof protocol === 'string' ? protocol : 'tcp').toLowerCase()}
   const type = 'AWS::ElasticLoadBalancingV2::LoadBalancer'
   simple(declared, `listener:${address}`, `${listener.protocol}/${listener.port}`, {
     added: fact('listener-added', address, lb, type, {listener}),
@@ -309,8 +324,8 @@ function addListener(declared: Declared, address: string, lb: string, port: unkn
   })
 }
 
-function addTerraformRoute(declared: Declared, table: string, operation: string, b: Block): void {
-  const destination = String(b.destination_cidr_block ?? b.cidr_block ?? b.destination_ipv6_cidr_block ?? b.ipv6_cidr_block ?? b.destination_prefix_list_id ?? '')
+function addTerraformRoute(declared: Declared, table: string, operation: string, b: JsonRecord): void {
+  const destination = firstString(b.destination_cidr_block, b.cidr_block, b.destination_ipv6_cidr_block, b.ipv6_cidr_block, b.destination_prefix_list_id) ?? ''
   const target = ref(b.gateway_id) ?? ref(b.nat_gateway_id) ?? ref(b.instance_id) ?? ref(b.network_interface_id) ?? ref(b.transit_gateway_id) ?? ref(b.vpc_peering_connection_id) ?? ref(b.egress_only_gateway_id) ?? ref(b.vpc_endpoint_id) ?? ''
   addRoute(declared, table, operation, destination, target)
 }
@@ -342,35 +357,38 @@ const CFN_TAGS: Tags = INTRINSICS.flatMap((name) => {
   const wrap = (value: unknown) => ({[key]: name === 'GetAtt' && typeof value === 'string' ? value.split('.') : value})
   return [
     {identify: (): boolean => false, resolve: (value: string) => wrap(value), tag: `!${name}`},
-    {collection: 'seq' as const, identify: (): boolean => false, resolve: (seq: any) => wrap(seq.toJSON()), tag: `!${name}`},
-    {collection: 'map' as const, identify: (): boolean => false, resolve: (map: any) => wrap(map.toJSON()), tag: `!${name}`},
+    {collection: 'seq' as const, identify: (): boolean => false, resolve: (seq: YAMLMap | YAMLSeq) => wrap(seq.toJSON()), tag: `!${name}`},
+    {collection: 'map' as const, identify: (): boolean => false, resolve: (map: YAMLMap | YAMLSeq) => wrap(map.toJSON()), tag: `!${name}`},
   ]
-}) as unknown as Tags
+})
 
 function cloudFormation(text: string, path: string): Declared {
   const declared = emptyDeclared()
   if (text.trim() === '') return declared
-  let template: Block
+  let template: unknown
   try {
-    template = (/\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text, {customTags: CFN_TAGS, logLevel: 'silent'})) as Block
+    template = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text, {customTags: CFN_TAGS, logLevel: 'silent'})
   } catch {
     return declared
   }
-  const resources = template?.Resources
-  if (!resources || typeof resources !== 'object') return declared
-  for (const [name, resource] of Object.entries(resources as Record<string, Block>)) {
-    if (typeof resource?.Type === 'string' && resource.Type.startsWith('AWS::')) addCfnResource(declared, resource.Type, name, resource.Properties ?? {})
-  }
+  addTemplate(template, declared)
   return declared
+}
+
+/** A template's `Resources: {NAME: {Type: 'AWS::…', Properties: {…}}}`; anything else declares nothing. */
+function addTemplate(template: unknown, declared: Declared): void {
+  for (const [name, resource] of entriesOf(field(template, 'Resources'))) {
+    const type = stringAt(resource, 'Type')
+    if (type?.startsWith('AWS::')) addCfnResource(declared, type, name, recordAt(resource, 'Properties') ?? {})
+  }
 }
 
 /** {Ref: X} / {Fn::GetAtt: [X, GroupId]} → X; literal ids stay. */
 function cfnRef(value: unknown): null | string {
   if (typeof value === 'string') return value
-  if (value && typeof value === 'object') {
-    const v = value as Block
-    if (typeof v.Ref === 'string') return v.Ref
-    const att = v['Fn::GetAtt']
+  if (isRecord(value)) {
+    if (typeof value.Ref === 'string') return value.Ref
+    const att = field(value, 'Fn::GetAtt')
     if (Array.isArray(att) && typeof att[0] === 'string') return att[0]
     if (typeof att === 'string') return att.split('.')[0] ?? null
   }
@@ -381,16 +399,16 @@ function cfnRefs(value: unknown): string[] {
   return (Array.isArray(value) ? value : value === undefined ? [] : [value]).map(cfnRef).filter((x): x is string => x !== null)
 }
 
-function cfnRule(direction: NetworkRule['direction'], p: Block): NetworkRule {
-  const peers = [p.CidrIp, p.CidrIpv6, p.DestinationPrefixListId, p.SourcePrefixListId, cfnRef(p.SourceSecurityGroupId), cfnRef(p.DestinationSecurityGroupId)].filter((x): x is string => typeof x === 'string')
+function cfnRule(direction: NetworkRule['direction'], p: JsonRecord): NetworkRule {
+  const peers = stringsOf([p.CidrIp, p.CidrIpv6, p.DestinationPrefixListId, p.SourcePrefixListId, cfnRef(p.SourceSecurityGroupId), cfnRef(p.DestinationSecurityGroupId)])
   return rule(direction, p.IpProtocol, p.FromPort, p.ToPort, peers)
 }
 
-function addCfnResource(declared: Declared, type: string, name: string, p: Block): void {
+function addCfnResource(declared: Declared, type: string, name: string, p: JsonRecord): void {
   switch (type) {
     case 'AWS::EC2::SecurityGroup': {
-      for (const r of (p.SecurityGroupIngress as Block[] | undefined) ?? []) addRule(declared, name, SG, `${name} SecurityGroupIngress`, cfnRule('ingress', r))
-      for (const r of (p.SecurityGroupEgress as Block[] | undefined) ?? []) addRule(declared, name, SG, `${name} SecurityGroupEgress`, cfnRule('egress', r))
+      for (const r of arrayAt(p, 'SecurityGroupIngress').filter(isRecord)) addRule(declared, name, SG, `${name} SecurityGroupIngress`, cfnRule('ingress', r))
+      for (const r of arrayAt(p, 'SecurityGroupEgress').filter(isRecord)) addRule(declared, name, SG, `${name} SecurityGroupEgress`, cfnRule('egress', r))
       return
     }
     case 'AWS::EC2::SecurityGroupIngress':
@@ -398,13 +416,13 @@ function addCfnResource(declared: Declared, type: string, name: string, p: Block
       addRule(declared, cfnRef(p.GroupId) ?? name, SG, name, cfnRule(type.endsWith('Egress') ? 'egress' : 'ingress', p))
       return
     case 'AWS::EC2::NetworkAclEntry': {
-      const range = p.PortRange ?? {}
-      addRule(declared, cfnRef(p.NetworkAclId) ?? name, 'AWS::EC2::NetworkAcl', name, rule(p.Egress === true || p.Egress === 'true' ? 'egress' : 'ingress', p.Protocol, range.From, range.To, [p.CidrBlock, p.Ipv6CidrBlock].filter((x): x is string => typeof x === 'string'), String(p.RuleAction ?? 'allow') !== 'deny'))
+      const direction = p.Egress === true || p.Egress === 'true' ? 'egress' : 'ingress'
+      addRule(declared, cfnRef(p.NetworkAclId) ?? name, 'AWS::EC2::NetworkAcl', name, rule(direction, p.Protocol, field(p, 'PortRange', 'From'), field(p, 'PortRange', 'To'), stringsOf([p.CidrBlock, p.Ipv6CidrBlock]), stringAt(p, 'RuleAction') !== 'deny'))
       return
     }
     case 'AWS::EC2::Instance': {
       for (const group of [...cfnRefs(p.SecurityGroupIds), ...cfnRefs(p.SecurityGroups)]) protect(declared, group, name)
-      instance(declared, name, cfnRef(p.ImageId) ?? '', String(p.InstanceType ?? ''), [...cfnRefs(p.SecurityGroupIds), ...cfnRefs(p.SecurityGroups)])
+      instance(declared, name, cfnRef(p.ImageId) ?? '', stringAt(p, 'InstanceType') ?? '', [...cfnRefs(p.SecurityGroupIds), ...cfnRefs(p.SecurityGroups)])
       return
     }
     case 'AWS::EC2::EIP':
@@ -413,7 +431,7 @@ function addCfnResource(declared: Declared, type: string, name: string, p: Block
     }
     case 'AWS::EC2::Route': {
       const target = cfnRef(p.GatewayId) ?? cfnRef(p.NatGatewayId) ?? cfnRef(p.InstanceId) ?? cfnRef(p.NetworkInterfaceId) ?? cfnRef(p.TransitGatewayId) ?? ''
-      return addRoute(declared, cfnRef(p.RouteTableId) ?? name, name, String(p.DestinationCidrBlock ?? p.DestinationIpv6CidrBlock ?? ''), target)
+      return addRoute(declared, cfnRef(p.RouteTableId) ?? name, name, firstString(p.DestinationCidrBlock, p.DestinationIpv6CidrBlock) ?? '', target)
     }
     case 'AWS::EC2::NatGateway':
       return presence(declared, name, 'nat-created', 'nat-deleted', type)
@@ -426,8 +444,11 @@ function addCfnResource(declared: Declared, type: string, name: string, p: Block
       return addListener(declared, name, cfnRef(p.LoadBalancerArn) ?? name, p.Port, p.Protocol)
     }
     case 'AWS::S3::Bucket': {
-      const c = p.PublicAccessBlockConfiguration
-      const open = c ? [c.BlockPublicAcls, c.BlockPublicPolicy, c.IgnorePublicAcls, c.RestrictPublicBuckets].some((v) => v === false || v === 'false') : false
+      const c = field(p, 'PublicAccessBlockConfiguration')
+      const open = ['BlockPublicAcls', 'BlockPublicPolicy', 'IgnorePublicAcls', 'RestrictPublicBuckets'].some((key) => {
+        const value = field(c, key)
+        return value === false || value === 'false'
+      })
       simple(declared, `public:${name}`, String(open), open ? {added: fact('public-access-opened', name, name, type), changed: fact('public-access-opened', name, name, type)} : {})
       return
     }

@@ -4,6 +4,7 @@ import {tmpdir} from 'node:os'
 import {basename, dirname, isAbsolute, join, resolve, sep} from 'node:path'
 
 import type {ProgressCallback} from '../core/progress.js'
+import {arrayAt, field} from '../core/json.js'
 import {BillwatchError} from '../errors.js'
 import {type FlowIngested, type FlowIngestOptions, ingestFlowFile, isFlowLogFolder} from '../flows/ingest.js'
 import {sniffFlowFile} from '../flows/sniff.js'
@@ -60,7 +61,7 @@ export interface IngestResult {
   /** Flow-record files (VPC Flow Logs, NetFlow/IPFIX from nfcapd), detected from content like the exports. */
   flows: FlowIngested[]
   /** Files found in a named directory that are not billing exports (captures, scripts …), and subdirectories. */
-  skipped: Array<{path: string; reason: string}>
+  skipped: {path: string; reason: string}[]
 }
 
 const FAMILY: Record<FormatKind, Family> = {
@@ -189,7 +190,7 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
   let manifestPeriod: undefined | {start: string; end: string}
   let hashing: Promise<Fingerprint>
   if (sniffed.kind === 'cur1-manifest') {
-    const manifest = await readManifest(path)
+    const manifest = readManifest(path)
     manifestPeriod = manifest.period
     parts = []
     const hashes = [await fingerprintFile(path)]
@@ -374,21 +375,22 @@ async function stage(store: Store, kind: FormatKind, parts: Part[], meta: Source
  * A CUR 1.0 manifest: its report parts (S3 keys, found beside the manifest) and billing period.
  * A key never leads out of the manifest's folder: no absolute keys, no `..`, no symlink out.
  */
-async function readManifest(path: string): Promise<{parts: string[]; period?: {start: string; end: string}}> {
-  let manifest: {reportKeys?: unknown; billingPeriod?: {start?: unknown; end?: unknown}}
+function readManifest(path: string): {parts: string[]; period?: {start: string; end: string}} {
+  let manifest: unknown
   try {
     manifest = JSON.parse(readInputFile(path, {expected: 'a CUR manifest', maxBytes: SIDE_INPUT_MAX_BYTES.manifest}).toString('utf8'))
   } catch (error) {
     if (error instanceof BillwatchError) throw error
     throw new BillwatchError('E_FORMAT', `manifest is not valid JSON${jsonErrorPosition(error)}`, {file: path})
   }
-  if (typeof manifest !== 'object' || manifest === null || !Array.isArray(manifest.reportKeys) || manifest.reportKeys.length === 0) {
+  const reportKeys = arrayAt(manifest, 'reportKeys')
+  if (reportKeys.length === 0) {
     throw new BillwatchError('E_HEADER', 'manifest lists no report parts', {expected: 'a non-empty array', field: 'reportKeys', file: path, jsonKey: true})
   }
   const dir = dirname(path)
   const realDir = realPath(dir)
   const parts = new Set<string>()
-  for (const [i, key] of manifest.reportKeys.entries()) {
+  for (const [i, key] of reportKeys.entries()) {
     const where = `report key ${i + 1}`
     if (typeof key !== 'string' || key === '' || key.includes('\0')) {
       throw new BillwatchError('E_FORMAT', `${where} is not an S3 key`, {expected: 'a string like billing/report/20240301-20240401/…/report-1.csv.gz', field: 'reportKeys', file: path, jsonKey: true})
@@ -407,21 +409,22 @@ async function readManifest(path: string): Promise<{parts: string[]; period?: {s
     }
     parts.add(real)
   }
-  const start = manifestDay(path, manifest.billingPeriod?.start, 'billingPeriod.start')
-  const end = manifestDay(path, manifest.billingPeriod?.end, 'billingPeriod.end')
+  const start = manifestDay(path, field(manifest, 'billingPeriod', 'start'), 'billingPeriod.start')
+  const end = manifestDay(path, field(manifest, 'billingPeriod', 'end'), 'billingPeriod.end')
   return start && end ? {parts: [...parts], period: {end, start}} : {parts: [...parts]}
 }
 
 /** `20240301T000000.000Z` → `2024-03-01`; a day no bill can hold is an error, an absent one undefined. */
 function manifestDay(path: string, value: unknown, field: string): string | undefined {
   if (value === undefined || value === null) return undefined
-  const match = typeof value === 'string' ? /^(\d{4})(\d{2})(\d{2})T/.exec(value) : null
+  const text = typeof value === 'string' ? value : undefined
+  const match = text === undefined ? null : /^(\d{4})(\d{2})(\d{2})T/.exec(text)
   const day = match ? `${match[1]}-${match[2]}-${match[3]}` : undefined
   if (match && !isRealDate(Number(match[1]), Number(match[2]), Number(match[3]))) {
     // A day that does not exist would reach DuckDB's date cast as a raw conversion error.
-    throw new BillwatchError('E_VALUE', 'not a real day', {expected: 'YYYYMMDDTHHMMSS.sssZ', field, file: path, jsonKey: true, got: String(value)})
+    throw new BillwatchError('E_VALUE', 'not a real day', {expected: 'YYYYMMDDTHHMMSS.sssZ', field, file: path, jsonKey: true, got: text})
   }
-  if (!match || usageProblem({amount: null, cost: null, day: day as string})) {
+  if (!match || day === undefined || usageProblem({amount: null, cost: null, day})) {
     throw new BillwatchError('E_VALUE', '', {expected: `a day like 20240301T000000.000Z, ${expectedDay()}`, field, file: path, jsonKey: true})
   }
   return day

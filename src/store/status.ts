@@ -96,6 +96,75 @@ export interface StoreStatus {
   flowSources: FlowSourceStatus[]
 }
 
+/** The rows of the queries below, as Store.all returns them (counts as numbers, nullable columns as null). */
+interface SourceRow {
+  id: number
+  path: string
+  format: string
+  content_hash: string
+  ingested_at: string
+  billing_period: null | string
+  line_items: number
+  cost_basis: null | string
+  first_day: null | string
+  last_day: null | string
+  days: number
+  rows: number
+  providers: null | string[]
+  bytes: number
+}
+
+interface CostRow {
+  currency: null | string
+  cost: number
+  list_cost: null | number
+}
+
+interface UsageTypeRow {
+  provider: string
+  usage_type: string
+  currency: null | string
+  unit: null | string
+  days: number
+  amount: number
+  cost: null | number
+}
+
+interface ChargeRow {
+  provider: string
+  category: string
+  currency: null | string
+  days: number
+  cost: number
+}
+
+interface RangeRow {
+  first_day: null | string
+  last_day: null | string
+  days: number
+  bytes: number
+}
+
+interface FlowSourceRow {
+  id: number
+  path: string
+  format: string
+  bytes: null | number
+  records: number
+  nodata_records: number
+  skipdata_records: number
+  rejected_records: number
+  sampling: null | string
+  ingested_at: string
+  interfaces: null | string[]
+  first_day: null | string
+  last_day: null | string
+  days: number
+  counted_days: number
+  traffic: number
+  egress: number
+}
+
 /**
  * A sum that is the same on every run: DuckDB adds doubles in whatever order its threads finish, and
  * the last digits move; decimals add exactly, in any order. (Twelve decimals: far below a byte or a cent.)
@@ -106,7 +175,7 @@ function stableSum(column: string, filter?: string): string {
 
 /** What the store holds. Totals and usage types count each day once (the `usage` view), as every analysis does. */
 export async function storeStatus(store: Store): Promise<StoreStatus> {
-  const sources = await store.all<Record<string, any>>(
+  const sources = await store.all<SourceRow>(
     `SELECT s.id, s.path, s.format, s.content_hash, strftime(s.ingested_at, '%Y-%m-%dT%H:%M:%SZ') AS ingested_at,
             s.billing_period, s.line_items, s.cost_basis,
             strftime(min(u.day), '%Y-%m-%d') AS first_day, strftime(max(u.day), '%Y-%m-%d') AS last_day,
@@ -116,26 +185,26 @@ export async function storeStatus(store: Store): Promise<StoreStatus> {
      FROM sources s LEFT JOIN usage_daily u ON u.source_id = s.id
      GROUP BY ALL ORDER BY s.id`,
   )
-  const sourceCosts = await store.all<{source_id: number; currency: null | string; cost: number; list_cost: null | number}>(
+  const sourceCosts = await store.all<CostRow & {source_id: number}>(
     `SELECT source_id, currency, ${stableSum('cost')} AS cost, ${stableSum('list_cost')} AS list_cost FROM usage_daily WHERE cost IS NOT NULL GROUP BY ALL ORDER BY ALL`,
   )
-  const usageTypes = await store.all<Record<string, any>>(
+  const usageTypes = await store.all<UsageTypeRow>(
     `SELECT coalesce(provider, 'AWS') AS provider, usage_type, currency, any_value(unit) AS unit, count(DISTINCT day) AS days,
             coalesce(${stableSum('amount')}, 0) AS amount, CASE WHEN count(cost) = 0 THEN NULL ELSE ${stableSum('cost')} END AS cost
      FROM usage GROUP BY ALL ORDER BY provider, usage_type, currency`,
   )
-  const charges = await store.all<Record<string, any>>(
+  const charges = await store.all<ChargeRow>(
     `SELECT coalesce(provider, 'AWS') AS provider, category, currency, count(DISTINCT day) AS days, coalesce(${stableSum('cost')}, 0) AS cost
      FROM charges_daily GROUP BY ALL ORDER BY provider, category, currency`,
   )
-  const range = await store.one<Record<string, any>>(
+  const range = await store.one<RangeRow>(
     `SELECT strftime(min(day), '%Y-%m-%d') AS first_day, strftime(max(day), '%Y-%m-%d') AS last_day, count(DISTINCT day) AS days,
             coalesce(${stableSum('amount', "unit = 'bytes'")}, 0) AS bytes FROM usage`,
   )
-  const totals = await store.all<{currency: null | string; cost: number; list_cost: null | number}>(
+  const totals = await store.all<CostRow>(
     `SELECT currency, ${stableSum('cost')} AS cost, ${stableSum('list_cost')} AS list_cost FROM usage WHERE cost IS NOT NULL GROUP BY ALL ORDER BY ALL`,
   )
-  const flowSources = await store.all<Record<string, any>>(
+  const flowSources = await store.all<FlowSourceRow>(
     `WITH days AS (
        SELECT source_id, interface, day FROM flow_daily UNION SELECT source_id, interface, day FROM flow_status WHERE interface IS NOT NULL AND day IS NOT NULL
      ), counted AS (
@@ -153,16 +222,15 @@ export async function storeStatus(store: Store): Promise<StoreStatus> {
             coalesce(t.traffic, 0) AS traffic, coalesce(t.egress, 0) AS egress
      FROM flow_sources s LEFT JOIN traffic t ON t.source_id = s.id ORDER BY s.id`,
   )
-  const money = (rows: Array<{currency: null | string; cost: number; list_cost: null | number}>): Money[] =>
-    rows.map((r) => ({cost: r.cost, currency: r.currency ?? null, listCost: r.list_cost ?? null}))
+  const money = (rows: CostRow[]): Money[] => rows.map((r) => ({cost: r.cost, currency: r.currency, listCost: r.list_cost}))
   return {
-    charges: charges.map((c) => ({category: c.category, cost: c.cost, currency: c.currency ?? null, days: c.days, provider: c.provider})),
+    charges: charges.map((c) => ({category: c.category, cost: c.cost, currency: c.currency, days: c.days, provider: c.provider})),
     days: range?.days ?? 0,
     firstDay: range?.first_day ?? null,
     flowSources: flowSources.map((f) => ({
-      days: f.days, duplicateDays: f.days - f.counted_days, egressBytes: f.egress, fileBytes: f.bytes ?? 0, firstDay: f.first_day ?? null, id: f.id,
-      ingestedAt: f.ingested_at, interfaces: (f.interfaces as string[] | null) ?? [], kind: f.format, lastDay: f.last_day ?? null,
-      nodataRecords: f.nodata_records, path: f.path, records: f.records, rejectedRecords: f.rejected_records, sampling: f.sampling ?? null,
+      days: f.days, duplicateDays: f.days - f.counted_days, egressBytes: f.egress, fileBytes: f.bytes ?? 0, firstDay: f.first_day, id: f.id,
+      ingestedAt: f.ingested_at, interfaces: f.interfaces ?? [], kind: f.format, lastDay: f.last_day,
+      nodataRecords: f.nodata_records, path: f.path, records: f.records, rejectedRecords: f.rejected_records, sampling: f.sampling,
       skipdataRecords: f.skipdata_records, trafficBytes: f.traffic,
     })),
     lastDay: range?.last_day ?? null,
@@ -172,28 +240,28 @@ export async function storeStatus(store: Store): Promise<StoreStatus> {
       const single = costs.length === 1 ? costs[0]! : undefined
       return {
         amountBytes: s.bytes,
-        billingPeriod: s.billing_period ?? null,
+        billingPeriod: s.billing_period,
         contentHash: s.content_hash,
         cost: single ? single.cost : costs.length === 0 ? 0 : null,
-        costBasis: s.cost_basis ?? null,
+        costBasis: s.cost_basis,
         costs,
         currency: single?.currency ?? null,
         days: s.days,
-        firstDay: s.first_day ?? null,
+        firstDay: s.first_day,
         format: s.format,
         id: s.id,
         ingestedAt: s.ingested_at,
-        lastDay: s.last_day ?? null,
+        lastDay: s.last_day,
         lineItems: s.line_items,
         path: s.path,
-        providers: (s.providers as string[] | null) ?? [],
+        providers: s.providers ?? [],
         superseded: s.rows === 0 && s.line_items > 0,
       }
     }),
     store: store.path,
     totals: {amountBytes: range?.bytes ?? 0, costs: money(totals)},
     usageTypes: usageTypes.map((u) => ({
-      amount: u.amount, cost: u.cost ?? null, currency: u.currency ?? null, days: u.days, provider: u.provider, unit: u.unit ?? null, usageType: u.usage_type,
+      amount: u.amount, cost: u.cost, currency: u.currency, days: u.days, provider: u.provider, unit: u.unit, usageType: u.usage_type,
     })),
   }
 }
