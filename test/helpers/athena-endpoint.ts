@@ -121,7 +121,7 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
     const files = parquetFiles(fixture.root)
     // DuckDB names a partition as its folder does (BILLING_PERIOD=…); the catalogue, as the crawler does (lower case).
     const folderKeys = relative(fixture.root, files[0] ?? fixture.root).split('/').slice(0, -1).map((part) => part.split('=')[0]!)
-    const types = folderKeys.map((k) => `${k}: VARCHAR`).join(', ')
+    const types = folderKeys.map((k) => `'${k}': VARCHAR`).join(', ')
     const reader = `read_parquet(${JSON.stringify(files).replaceAll('"', "'")}, hive_partitioning = true${types ? `, hive_types = {${types}}` : ''}, union_by_name = true)`
     await sql.run(`CREATE SCHEMA IF NOT EXISTS "${fixture.database}"; CREATE VIEW "${fixture.database}"."${fixture.name}" AS SELECT * FROM ${reader}`)
     const described = await sql.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`)
