@@ -4,16 +4,18 @@ import {spawnSync} from 'node:child_process'
 export interface Timing {
   seconds: number
   peakRssMb: number
+  /** User plus system CPU seconds of the command and its children. */
+  cpuSeconds: number
   stdout: string
 }
 
-/** Runs a command under GNU time: wall seconds and peak RSS of the whole process. */
+/** Runs a command under GNU time: wall seconds, CPU seconds and peak RSS of the whole process. */
 export function timed(command: string[]): Timing {
-  const result = spawnSync('/usr/bin/time', ['-f', '%e %M', ...command], {encoding: 'utf8', maxBuffer: 1 << 26})
+  const result = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', ...command], {encoding: 'utf8', maxBuffer: 1 << 26})
   if (result.status !== 0) throw new Error(`${command.join(' ')} failed: ${result.stderr}`)
   const last = result.stderr.trim().split('\n').at(-1) ?? ''
-  const [seconds, kb] = last.split(' ').map(Number)
-  return {peakRssMb: (kb ?? 0) / 1024, seconds: seconds ?? 0, stdout: result.stdout}
+  const [seconds, kb, user, system] = last.split(' ').map(Number)
+  return {cpuSeconds: (user ?? 0) + (system ?? 0), peakRssMb: (kb ?? 0) / 1024, seconds: seconds ?? 0, stdout: result.stdout}
 }
 
 /** Best of `runs` (wall seconds) and the highest peak RSS: one run is at the mercy of the scheduler. */
