@@ -15,7 +15,7 @@ import {flowsQuery} from '../../src/athena/flows.js'
 import {ingestAthena} from '../../src/athena/index.js'
 import {ingestFiles} from '../../src/ingest/index.js'
 import {Store} from '../../src/store/index.js'
-import {startAthenaEndpoint} from '../helpers/athena-endpoint.js'
+import {type AthenaEndpoint, startAthenaEndpoint} from '../helpers/athena-endpoint.js'
 import {tempDir} from '../helpers/cli.js'
 
 const ACCOUNT = '123456789012'
@@ -97,8 +97,8 @@ const SERIES = `SELECT strftime(day, '%Y-%m-%d') AS day, interface, direction, a
   FROM flow_daily_counted GROUP BY ALL ORDER BY ALL`
 const STATUS = `SELECT strftime(day, '%Y-%m-%d') AS day, interface, status, sum(records)::BIGINT AS records FROM flow_status_counted GROUP BY ALL ORDER BY ALL`
 
-function connection(url: string, credentials: unknown) {
-  return {credentials, endpoint: url, maxAttempts: 4, pollMs: 2, region: 'us-east-1'} as const
+function connection(url: string, credentials: AthenaEndpoint['credentials']) {
+  return {credentials, endpoint: url, maxAttempts: 4, pollMs: 2, region: 'us-east-1'}
 }
 
 describe('ingest --athena over a VPC Flow Logs table', () => {
@@ -137,10 +137,14 @@ describe('ingest --athena over a VPC Flow Logs table', () => {
     try {
       const options = {...connection(endpoint.url, endpoint.credentials), since: '2024-04-01', table: 'vpclogs.vpc_flow_logs'}
       // "Today" is 2024-04-04: the 3rd is still settling, so it is read again next time.
-      await ingestAthena(store, {...options, now: new Date('2024-04-04T09:00:00Z')})
+      const first = await ingestAthena(store, {...options, now: new Date('2024-04-04T09:00:00Z')})
       const once = await store.all(SERIES)
       const again = await ingestAthena(store, {...options, now: new Date('2024-04-04T09:00:00Z')})
       expect(again.fetched).toEqual({end: '2024-04-04', start: '2024-04-03'})
+      // The second query reads the 3rd's and 4th's hour partitions only: fewer bytes scanned, and as estimated.
+      expect(again.bytesScanned).toBeGreaterThan(0)
+      expect(again.bytesScanned).toBeLessThan(first.bytesScanned)
+      expect(again.bytesScanned).toBe(again.estimatedScanBytes)
       expect(await store.all(SERIES)).toEqual(once)
       const settled = await ingestAthena(store, {...options, now: new Date('2024-04-04T09:00:00Z'), until: '2024-04-03'})
       expect(settled).toMatchObject({queryExecutionId: null, status: 'up to date'})
