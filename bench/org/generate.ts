@@ -7,10 +7,11 @@
  * series has a line each hour, so a 31-day month holds 10.4M line items. A period is split into four
  * parts by account range, hour-major within a part. Types as the Glue table has them: timestamps,
  * double costs and amounts, string rates, `product` and `resource_tags` as map<string,string>.
- *   node --import tsx bench/org/generate.ts OUT_DIR MONTHS [FIRST]   (months from FIRST, default 2025-01)
+ *   node --import tsx bench/org/generate.ts OUT_DIR MONTHS [FIRST [reverse]]   (months from FIRST, default 2025-01; parts last
+ *   first with reverse, so two writers of one month meet in the middle)
  */
-import {existsSync, mkdirSync, renameSync} from 'node:fs'
-import {join} from 'node:path'
+import {existsSync, mkdirSync, readdirSync, renameSync} from 'node:fs'
+import {basename, join} from 'node:path'
 
 import {DuckDBInstance} from '@duckdb/node-api'
 
@@ -61,7 +62,7 @@ export function periodFolder(root: string, month: string): string {
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`
 
 /** Writes the months not yet written; a part is written under a temporary name of its own and renamed when whole (so several writers may share the months). */
-export async function generateOrg(root: string, months: string[], log: (line: string) => void = () => {}): Promise<void> {
+export async function generateOrg(root: string, months: string[], log: (line: string) => void = () => {}, options: {reverse?: boolean} = {}): Promise<void> {
   const db = await DuckDBInstance.create(':memory:', {threads: '2'})
   const sql = await db.connect()
   try {
@@ -77,9 +78,11 @@ export async function generateOrg(root: string, months: string[], log: (line: st
       const [y, m] = month.split('-').map(Number) as [number, number]
       const end = new Date(Date.UTC(y, m, 1)).toISOString().slice(0, 19).replace('T', ' ')
       const perPart = SERIES / PARTS
-      for (let part = 0; part < PARTS; part++) {
+      const order = Array.from({length: PARTS}, (_, i) => i)
+      for (const part of options.reverse ? order.reverse() : order) {
         const file = join(folder, `${EXPORT}-${String(part + 1).padStart(5, '0')}.snappy.parquet`)
-        if (existsSync(file)) continue
+        // Written, or being written by another writer.
+        if (existsSync(file) || readdirSync(folder).some((name) => name.startsWith(`${basename(file)}.part`))) continue
         const began = Date.now()
         // Series s belongs to account s / 7; its type cycles through TYPES so every account mixes services.
         await sql.run(`COPY (
@@ -125,5 +128,5 @@ export async function generateOrg(root: string, months: string[], log: (line: st
 }
 
 if (process.argv[1]?.endsWith('generate.ts') && process.argv[2]) {
-  await generateOrg(process.argv[2], monthsFrom(process.argv[4] ?? '2025-01', Number(process.argv[3] ?? 10)), (line) => process.stderr.write(`${line}\n`))
+  await generateOrg(process.argv[2], monthsFrom(process.argv[4] ?? '2025-01', Number(process.argv[3] ?? 10)), (line) => process.stderr.write(`${line}\n`), {reverse: process.argv[5] === 'reverse'})
 }

@@ -7,8 +7,9 @@
  * egress against DuckDB's own sum over the same files. Then extrapolates the measured rate to an
  * organisation's year of export.
  *   npm run build && node --import tsx bench/org/run.ts [MONTHS...]   (default 1 3 10)
+ * With --monthly: one store grown by one ingest call per month, as the exports arrive, up to the tenth.
  */
-import {existsSync, rmSync, statSync} from 'node:fs'
+import {existsSync, readdirSync, rmSync, statSync} from 'node:fs'
 import {loadavg} from 'node:os'
 import {join} from 'node:path'
 
@@ -20,10 +21,42 @@ import {generateOrg, linesIn, monthsFrom, periodFolder} from './generate.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const OUT = join(ROOT, 'bench', 'out', 'org')
-const steps = (process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['1', '3', '10']).map(Number)
+const monthly = process.argv.includes('--monthly')
+const steps = (process.argv.slice(2).filter((a) => a !== '--monthly').length > 0 ? process.argv.slice(2).filter((a) => a !== '--monthly') : ['1', '3', '10']).map(Number)
 const months = monthsFrom('2025-01', Math.max(...steps))
 if (!existsSync(join(ROOT, 'dist', 'commands', 'ingest.js'))) throw new Error('run `npm run build` first: the bench times the built CLI')
-await generateOrg(OUT, months, (line) => process.stderr.write(`generating ${line}\n`))
+const complete = (month: string) => existsSync(periodFolder(OUT, month)) && readdirSync(periodFolder(OUT, month)).filter((f) => f.endsWith('.snappy.parquet')).length === 4
+if (monthly) await ingestMonthByMonth(months)
+else await generateOrg(OUT, months, (line) => process.stderr.write(`generating ${line}\n`))
+
+/**
+ * As an organisation's store grows: one `billwatch ingest` call per month, as each month's export is
+ * delivered (and, here, generated: a month is taken once its four parts exist), into one store.
+ */
+async function ingestMonthByMonth(all: string[]): Promise<never> {
+  const db = join(OUT, 'store-monthly.duckdb')
+  rmSync(db, {force: true})
+  rmSync(`${db}.wal`, {force: true})
+  console.log('month    line items in store  wall s   CPU s  peak RSS MB  store GB  load (1 min)')
+  let lines = 0
+  let wall = 0
+  let cpu = 0
+  for (const month of all) {
+    while (!complete(month)) await new Promise((resolve) => setTimeout(resolve, 10_000))
+    const load = loadavg()[0]!
+    const timing = timed([process.execPath, join(ROOT, 'bin', 'run.js'), 'ingest', periodFolder(OUT, month), '--db', db, '--json'])
+    const answer = JSON.parse(timing.stdout) as {files: Array<{lineItems: number}>}
+    const stored = answer.files.reduce((sum, f) => sum + f.lineItems, 0)
+    if (stored !== linesIn(month)) throw new Error(`${month}: the store counts ${stored} line items, the files hold ${linesIn(month)}`)
+    lines += stored
+    wall += timing.seconds
+    cpu += timing.cpuSeconds
+    const storeBytes = statSync(db).size + (existsSync(`${db}.wal`) ? statSync(`${db}.wal`).size : 0)
+    console.log(`${month}  ${lines.toLocaleString('en-US').padStart(19)}  ${timing.seconds.toFixed(0).padStart(6)}  ${timing.cpuSeconds.toFixed(1).padStart(6)}  ${timing.peakRssMb.toFixed(0).padStart(11)}  ${(storeBytes / 1e9).toFixed(2).padStart(8)}  ${load.toFixed(1)}`)
+  }
+  console.log(`total: ${lines.toLocaleString('en-US')} line items in ${wall.toFixed(0)} s wall, ${cpu.toFixed(0)} CPU s (${(lines / 1e6 / cpu).toFixed(2)}M line items per CPU second)`)
+  process.exit(0)
+}
 
 const folderBytes = (month: string) => ['00001', '00002', '00003', '00004'].reduce((sum, n) => sum + statSync(join(periodFolder(OUT, month), `org-cur2-${n}.snappy.parquet`)).size, 0)
 const EGRESS = `'^([A-Z]{2,4}[0-9]?-)?DataTransfer-Out-Bytes$'`

@@ -40,6 +40,8 @@ export interface AthenaIngestOptions extends AwsConnection {
   since?: string
   until?: string
   maxScanGb?: number
+  /** A VPC Flow Logs table without flow-direction: the interfaces' address (records from it are egress). */
+  host?: string
   now?: Date
   signal?: AbortSignal
   pollMs?: number
@@ -130,7 +132,7 @@ async function ingestAthenaFlows(store: Store, glue: GlueClient, table: AthenaTa
     sourceId: null as null | number, store: store.path, table: `${table.database}.${table.name}`, throttledRetries: 0, window: plan.wanted,
   }
   if (plan.fetch.start >= plan.fetch.end) return {...base, sql: '', status: 'up to date'}
-  const sql = flowsQuery(table, plan.fetch)
+  const sql = flowsQuery(table, plan.fetch, options.host === undefined ? [] : [options.host])
   // The query reads one day's partitions more than it keeps (see flowsQuery): so does the estimate.
   const {estimate, result} = await queryWithinLimit(glue, athenaClient(options), options, table, {end: addDays(plan.fetch.end, 1), start: plan.fetch.start}, sql, options)
   const written = await writeFlowRollup(store, table, plan.fetch, result.columns, result.rows)
