@@ -7,7 +7,8 @@
  * egress against DuckDB's own sum over the same files. Then extrapolates the measured rate to an
  * organisation's year of export.
  *   npm run build && node --import tsx bench/org/run.ts [MONTHS...]   (default 1 3 10)
- * With --monthly: one store grown by one ingest call per month, as the exports arrive, up to the tenth.
+ * With --monthly: one store grown by one ingest call per month, as the exports arrive, up to the tenth
+ * (--resume: from the first month the store lacks).
  */
 import {existsSync, readdirSync, rmSync, statSync} from 'node:fs'
 import {loadavg} from 'node:os'
@@ -22,10 +23,15 @@ import {generateOrg, linesIn, monthsFrom, periodFolder} from './generate.js'
 const ROOT = join(import.meta.dirname, '..', '..')
 const OUT = join(ROOT, 'bench', 'out', 'org')
 const monthly = process.argv.includes('--monthly')
-const steps = (process.argv.slice(2).filter((a) => a !== '--monthly').length > 0 ? process.argv.slice(2).filter((a) => a !== '--monthly') : ['1', '3', '10']).map(Number)
+// --resume: go on growing the monthly store from the first month it lacks.
+const resume = process.argv.includes('--resume')
+const numbers = process.argv.slice(2).filter((a) => !a.startsWith('--'))
+const steps = (numbers.length > 0 ? numbers : ['1', '3', '10']).map(Number)
 const months = monthsFrom('2025-01', Math.max(...steps))
 if (!existsSync(join(ROOT, 'dist', 'commands', 'ingest.js'))) throw new Error('run `npm run build` first: the bench times the built CLI')
+// Whole: four parts, and no writer still at work in the folder.
 const complete = (month: string) => existsSync(periodFolder(OUT, month)) && readdirSync(periodFolder(OUT, month)).filter((f) => f.endsWith('.snappy.parquet')).length === 4
+  && !readdirSync(periodFolder(OUT, month)).some((f) => f.includes('.part'))
 if (monthly) await ingestMonthByMonth(months)
 else await generateOrg(OUT, months, (line) => process.stderr.write(`generating ${line}\n`))
 
@@ -35,13 +41,20 @@ else await generateOrg(OUT, months, (line) => process.stderr.write(`generating $
  */
 async function ingestMonthByMonth(all: string[]): Promise<never> {
   const db = join(OUT, 'store-monthly.duckdb')
-  rmSync(db, {force: true})
-  rmSync(`${db}.wal`, {force: true})
+  let done: string[] = []
+  if (resume && existsSync(db)) {
+    const store = await Store.open(db, {mustExist: true})
+    done = (await store.all<{period: string}>(`SELECT DISTINCT strftime(day, '%Y-%m') AS period FROM usage_daily`)).map((r) => r.period)
+    await store.close()
+  } else {
+    rmSync(db, {force: true})
+    rmSync(`${db}.wal`, {force: true})
+  }
   console.log('month    line items in store  wall s   CPU s  peak RSS MB  store GB  load (1 min)')
-  let lines = 0
+  let lines = done.reduce((sum, m) => sum + linesIn(m), 0)
   let wall = 0
   let cpu = 0
-  for (const month of all) {
+  for (const month of all.filter((m) => !done.includes(m))) {
     while (!complete(month)) await new Promise((resolve) => setTimeout(resolve, 10_000))
     const load = loadavg()[0]!
     const timing = timed([process.execPath, join(ROOT, 'bin', 'run.js'), 'ingest', periodFolder(OUT, month), '--db', db, '--json'])
@@ -54,7 +67,7 @@ async function ingestMonthByMonth(all: string[]): Promise<never> {
     const storeBytes = statSync(db).size + (existsSync(`${db}.wal`) ? statSync(`${db}.wal`).size : 0)
     console.log(`${month}  ${lines.toLocaleString('en-US').padStart(19)}  ${timing.seconds.toFixed(0).padStart(6)}  ${timing.cpuSeconds.toFixed(1).padStart(6)}  ${timing.peakRssMb.toFixed(0).padStart(11)}  ${(storeBytes / 1e9).toFixed(2).padStart(8)}  ${load.toFixed(1)}`)
   }
-  console.log(`total: ${lines.toLocaleString('en-US')} line items in ${wall.toFixed(0)} s wall, ${cpu.toFixed(0)} CPU s (${(lines / 1e6 / cpu).toFixed(2)}M line items per CPU second)`)
+  console.log(`total: ${lines.toLocaleString('en-US')} line items in the store; this run's months: ${wall.toFixed(0)} s wall, ${cpu.toFixed(0)} CPU s`)
   process.exit(0)
 }
 
