@@ -6,10 +6,12 @@ export interface Timing {
   /** User plus system CPU seconds: on a shared, loaded machine the figure that compares. */
   cpuSeconds: number
   peakRssMb: number
+  /** User plus system CPU seconds of the command and its children. */
+  cpuSeconds: number
   stdout: string
 }
 
-/** Runs a command under GNU time: wall seconds and peak RSS of the whole process. */
+/** Runs a command under GNU time: wall seconds, CPU seconds and peak RSS of the whole process. */
 export function timed(command: string[]): Timing {
   const result = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', ...command], {encoding: 'utf8', maxBuffer: 1 << 26})
   if (result.status !== 0) throw new Error(`${command.join(' ')} failed: ${result.stderr}`)

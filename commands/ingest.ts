@@ -41,6 +41,7 @@ Flow records are detected the same way and go to their own tables (see billwatch
     '<%= config.bin %> <%= command.id %> --cloudwatch --region us-east-1 --instances i-0a1b2c3d',
     '<%= config.bin %> <%= command.id %> --athena athenacurcfn_myreport.myreport --region us-east-1',
     '<%= config.bin %> <%= command.id %> --athena cur2 --database cid_data_export --workgroup billing --output s3://my-athena-results/billwatch/ --since 2024-01-01 --max-scan-gb 20',
+    '<%= config.bin %> <%= command.id %> --athena vpclogs.vpc_flow_logs --since 2024-04-01 --max-scan-gb 50',
   ]
 
   static override strict = false
@@ -69,7 +70,7 @@ Flow records are detected the same way and go to their own tables (see billwatch
     profile: Flags.string({description: 'AWS shared-config profile', helpValue: 'NAME'}),
     region: Flags.string({description: 'AWS region (CloudWatch, Athena; Cost Explorer answers from us-east-1)', helpValue: 'R'}),
     // Amazon Athena (src/athena): the same daily roll-up, run where the export's table lives.
-    athena: Flags.string({description: 'read the daily roll-up of a CUR 1.0 (Athena integration), CUR 2.0 or FOCUS table through Amazon Athena', exclusive: ['cost-explorer', 'cloudwatch'], helpValue: '[DB.]TABLE'}),
+    athena: Flags.string({description: 'read the daily roll-up of a CUR 1.0 (Athena integration), CUR 2.0, FOCUS or VPC Flow Logs table through Amazon Athena', exclusive: ['cost-explorer', 'cloudwatch'], helpValue: '[DB.]TABLE'}),
     database: Flags.string({dependsOn: ['athena'], description: 'with --athena: the Glue database of the table', helpValue: 'DB'}),
     'max-scan-gb': Flags.string({dependsOn: ['athena'], description: `with --athena: refuse when the partitions to read hold more than this (Athena bills $5 per TB scanned) [default: ${DEFAULT_MAX_SCAN_GB}]`, helpValue: 'N'}),
     output: Flags.string({dependsOn: ['athena'], description: "with --athena: where Athena writes the query's result (default: the workgroup's result location)", helpValue: 's3://BUCKET/PREFIX/'}),
@@ -100,6 +101,7 @@ Flow records are detected the same way and go to their own tables (see billwatch
           ...(f.since === undefined ? {} : {since: f.since}),
           ...(f.until === undefined ? {} : {until: f.until}),
           ...(maxScanGb === undefined ? {} : {maxScanGb}),
+          ...(f.host === undefined ? {} : {host: f.host}),
           ...(f.profile === undefined ? {} : {profile: f.profile}),
           ...(f.region === undefined ? {} : {region: f.region}),
           onPoll: () => bar.update(++polls),

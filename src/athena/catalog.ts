@@ -9,6 +9,7 @@ import {type Column, GetPartitionsCommand, type GetPartitionsCommandOutput, GetT
 import {type AwsConnection, allPages, callAws} from '../aws/clients.js'
 import {addDays, type DayRange} from '../aws/window.js'
 import {BillwatchError} from '../errors.js'
+import {checkFormat, fieldName} from '../flows/vpc-format.js'
 import {quoteIdent, quoteLiteral} from '../ingest/columnar.js'
 import {classifyColumns, type FormatKind} from '../ingest/sniff.js'
 
@@ -19,7 +20,7 @@ export interface AthenaTable {
   partitionKeys: Array<{name: string; type: string}>
   /** s3://bucket/prefix/ the table reads (the role needs s3:GetObject under it). */
   location: null | string
-  kind: 'cur1' | 'cur2' | 'focus'
+  kind: 'cur1' | 'cur2' | 'focus' | 'vpc'
   /** Size the catalogue states for the unpartitioned table (bytes), when it states one. */
   bytes: null | number
 }
@@ -34,7 +35,7 @@ function isCur1(columns: AthenaTable['columns'], partitionKeys: AthenaTable['par
   const keys = partitionKeys.map((k) => k.name.toLowerCase())
   return (keys.includes('year') && keys.includes('month')) || columns.some((c) => c.name === 'product_product_name' || c.name === 'product_region')
 }
-/** VPC Flow Logs tables (Athena integration or a custom DDL): read by `billwatch ingest FILES` for now. */
+/** VPC Flow Logs tables (the Athena integration's, or AWS's documented DDL): these columns say so. */
 const FLOW_COLUMNS = ['srcaddr', 'dstaddr', 'bytes']
 
 export async function describeTable(glue: GlueClient, connection: AwsConnection, database: string, name: string): Promise<AthenaTable> {
@@ -47,7 +48,9 @@ export async function describeTable(glue: GlueClient, connection: AwsConnection,
   const names = [...columns, ...partitionKeys].map((c) => c.name)
   const where = `${database}.${name}`
   if (FLOW_COLUMNS.every((c) => names.includes(c))) {
-    throw new BillwatchError('E_FORMAT', 'a VPC Flow Logs table: billwatch reads flow logs from their files (billwatch ingest FOLDER), not yet through Athena', {file: where})
+    // Athena spells the fields with underscores (account_id, log_status); the rule reads them as flow logs do.
+    checkFormat(names.map(fieldName), {file: where})
+    return {bytes: sizeOf(table?.Parameters), columns, database, kind: 'vpc', location: table?.StorageDescriptor?.Location ?? null, name, partitionKeys}
   }
   let kind: FormatKind
   try {
@@ -97,23 +100,39 @@ export function monthsOf(range: DayRange): string[] {
  * The partition predicate for a day range, in the syntax both Athena and Glue's GetPartitions
  * expression take (comparisons, IN, AND, OR on the partition keys), or null when the table has no
  * partition billwatch knows. Known keys: billing_period (YYYY-MM), year + month (month written
- * with or without its leading zero), and a date/day/dt key holding YYYY-MM-DD.
+ * with or without its leading zero) and a day of the month under them (flow logs' Hive layout), and
+ * a date/day/dt key holding YYYY-MM-DD (compared as a date when the catalogue types it so and
+ * `forGlue` is false: Glue's expressions take the bare string).
  */
-export function partitionPredicate(keys: AthenaTable['partitionKeys'], range: DayRange, quote: (name: string) => string = quoteIdent): null | string {
+export function partitionPredicate(keys: AthenaTable['partitionKeys'], range: DayRange, forGlue = false): null | string {
+  const quote = forGlue ? (name: string) => name : quoteIdent
   const key = (...names: string[]) => keys.find((k) => names.includes(k.name.toLowerCase()))
   const months = monthsOf(range)
   const list = (values: string[]) => values.map(quoteLiteral).join(', ')
+  // Both spellings of a number: 3 and 03.
+  const spellings = (values: string[]) => list([...new Set(values.flatMap((v) => [String(Number(v)), v]))])
   const period = key('billing_period')
   if (period) return `${quote(period.name)} IN (${list(months)})`
   const year = key('year')
   const month = key('month')
   if (year && month) {
+    const day = key('day')
     const byYear = new Map<string, string[]>()
-    for (const m of months) byYear.set(m.slice(0, 4), [...(byYear.get(m.slice(0, 4)) ?? []), String(Number(m.slice(5))), m.slice(5)])
-    return [...byYear].map(([y, ms]) => `(${quote(year.name)} = ${quoteLiteral(y)} AND ${quote(month.name)} IN (${list([...new Set(ms)])}))`).join(' OR ')
+    for (const m of months) byYear.set(m.slice(0, 4), [...(byYear.get(m.slice(0, 4)) ?? []), m.slice(5)])
+    if (day) {
+      return months.map((m) => {
+        const days: string[] = []
+        for (let d = `${m}-01` < range.start ? range.start : `${m}-01`; d < range.end && d.startsWith(m); d = addDays(d, 1)) days.push(d.slice(8))
+        return `(${quote(year.name)} = ${quoteLiteral(m.slice(0, 4))} AND ${quote(month.name)} IN (${spellings([m.slice(5)])}) AND ${quote(day.name)} IN (${spellings(days)}))`
+      }).join(' OR ')
+    }
+    return [...byYear].map(([y, ms]) => `(${quote(year.name)} = ${quoteLiteral(y)} AND ${quote(month.name)} IN (${spellings(ms)}))`).join(' OR ')
   }
   const date = key('date', 'day', 'dt')
-  if (date) return `${quote(date.name)} >= ${quoteLiteral(range.start)} AND ${quote(date.name)} < ${quoteLiteral(range.end)}`
+  if (date) {
+    const literal = (day: string) => (!forGlue && date.type === 'date' ? `DATE ${quoteLiteral(day)}` : quoteLiteral(day))
+    return `${quote(date.name)} >= ${literal(range.start)} AND ${quote(date.name)} < ${literal(range.end)}`
+  }
   return null
 }
 
@@ -129,7 +148,7 @@ export interface ScanEstimate {
 export async function estimateScan(glue: GlueClient, connection: AwsConnection, table: AthenaTable, range: DayRange): Promise<ScanEstimate> {
   if (table.partitionKeys.length === 0) return {bytes: table.bytes, partitions: 0, unsized: table.bytes === null ? 1 : 0}
   // Glue's expression language names keys bare (no quotes) and compares them as strings.
-  const expression = partitionPredicate(table.partitionKeys, range, (name) => name)
+  const expression = partitionPredicate(table.partitionKeys, range, true)
   const pages = await allPages<GetPartitionsCommandOutput>(
     (token) => callAws('GetPartitions', connection, () => glue.send(new GetPartitionsCommand({
       DatabaseName: table.database, TableName: table.name, ...(expression === null ? {} : {Expression: expression}), ...(token === undefined ? {} : {NextToken: token}),

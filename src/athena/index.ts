@@ -5,6 +5,8 @@
  */
 import {createHash} from 'node:crypto'
 
+import type {GlueClient} from '@aws-sdk/client-glue'
+
 import {formatBytes, formatUsd} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
 import {type AwsConnection, athenaClient, glueClient} from '../aws/clients.js'
@@ -16,7 +18,8 @@ import {ROLLUP_COLUMNS, stageRollup} from '../ingest/columnar.js'
 import {commitStaged, createStaging, findSourceByHash, insertValues, type SourceMeta} from '../ingest/write.js'
 import type {Store} from '../store/index.js'
 import {type AthenaTable, describeTable} from './catalog.js'
-import {checkDay, DEFAULT_MAX_SCAN_GB, parseTableName, queryRollup} from './plan.js'
+import {coveredFlowDays, flowsQuery, writeFlowRollup} from './flows.js'
+import {checkDay, DEFAULT_MAX_SCAN_GB, parseTableName, queryRollup, queryWithinLimit} from './plan.js'
 
 export const DEFAULT_ATHENA_DAYS = 90
 /**
@@ -25,6 +28,8 @@ export const DEFAULT_ATHENA_DAYS = 90
  * previous one during the first days of a month, are queried again on every run.
  */
 export const CLOSE_DAYS = 5
+/** Flow logs: a day's records are all delivered within minutes of its end; the day before today is read again. */
+export const FLOW_SETTLE_DAYS = 1
 
 export interface AthenaIngestOptions extends AwsConnection {
   table: string
@@ -35,6 +40,8 @@ export interface AthenaIngestOptions extends AwsConnection {
   since?: string
   until?: string
   maxScanGb?: number
+  /** A VPC Flow Logs table without flow-direction: the interfaces' address (records from it are egress). */
+  host?: string
   now?: Date
   signal?: AbortSignal
   pollMs?: number
@@ -84,6 +91,7 @@ export async function ingestAthena(store: Store, options: AthenaIngestOptions): 
 
   const glue = glueClient(options)
   const table = await describeTable(glue, options, database, name)
+  if (table.kind === 'vpc') return ingestAthenaFlows(store, glue, table, {...options, maxScanGb}, {end: until, start: since}, today)
   const format = `athena-${table.kind}`
   const path = `athena:${database}.${name}`
   const covered = await store.all<DayRange>(
@@ -110,6 +118,29 @@ export async function ingestAthena(store: Store, options: AthenaIngestOptions): 
     family: table.kind === 'focus' ? 'focus' : 'cur', format, lineItems: 0, path: `${path}:${plan.fetch.start}..${plan.fetch.end}`, scope: 'all',
   })
   return {...ran, ...written}
+}
+
+/**
+ * A VPC Flow Logs table: the days no earlier answer of this table covered, and yesterday again (its
+ * last records are delivered after midnight), rolled up per day and port by Athena into the flow store.
+ */
+async function ingestAthenaFlows(store: Store, glue: GlueClient, table: AthenaTable, options: AthenaIngestOptions & {maxScanGb: number}, wanted: DayRange, today: string): Promise<AthenaIngestResult> {
+  const plan = planRange({covered: await coveredFlowDays(store, table), restateFrom: addDays(today, -FLOW_SETTLE_DAYS), wanted})
+  const base = {
+    bytesScanned: 0, estimatedScanBytes: null as null | number, fetched: plan.fetch, kind: table.kind, maxScanBytes: options.maxScanGb * GB, partitions: 0,
+    queryExecutionId: null as null | string, replacedRows: 0, restatedDays: plan.restated, resultPages: 0, rows: 0, scanCostUsd: 0, source: 'athena' as const,
+    sourceId: null as null | number, store: store.path, table: `${table.database}.${table.name}`, throttledRetries: 0, window: plan.wanted,
+  }
+  if (plan.fetch.start >= plan.fetch.end) return {...base, sql: '', status: 'up to date'}
+  const sql = flowsQuery(table, plan.fetch, options.host === undefined ? [] : [options.host])
+  // The query reads one day's partitions more than it keeps (see flowsQuery): so does the estimate.
+  const {estimate, result} = await queryWithinLimit(glue, athenaClient(options), options, table, {end: addDays(plan.fetch.end, 1), start: plan.fetch.start}, sql, options)
+  const written = await writeFlowRollup(store, table, plan.fetch, result.columns, result.rows)
+  return {
+    ...base, bytesScanned: result.bytesScanned, estimatedScanBytes: estimate.bytes, partitions: estimate.partitions, queryExecutionId: result.queryExecutionId,
+    replacedRows: written.replacedRows, resultPages: result.pages, rows: written.rows, scanCostUsd: result.costUsd, sourceId: written.sourceId, sql,
+    status: written.status, throttledRetries: result.retries,
+  }
 }
 
 /**

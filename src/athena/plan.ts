@@ -67,6 +67,13 @@ export function athenaQuery(table: AthenaTable, range: DayRange): {sql: string; 
  * rows (ROLLUP_COLUMNS, as text). Refused before anything is billed when the estimate is unknown or too large.
  */
 export async function queryRollup(glue: GlueClient, athena: AthenaClient, connection: AwsConnection, table: AthenaTable, range: DayRange, options: Omit<QueryOptions, 'database'> & {maxScanGb: number}): Promise<{costBasis: string; estimate: ScanEstimate; result: QueryResult; sql: string}> {
+  if (table.kind === 'vpc') throw new BillwatchError('E_FORMAT', 'a VPC Flow Logs table, not a billing export', {expected: 'a CUR 1.0, CUR 2.0 or FOCUS table', file: `${table.database}.${table.name}`})
+  const {costBasis, sql} = athenaQuery(table, range)
+  return {costBasis, ...(await queryWithinLimit(glue, athena, connection, table, range, sql, options))}
+}
+
+/** Runs `sql` over `range` of the table once the pruned partitions' size is known and within --max-scan-gb. */
+export async function queryWithinLimit(glue: GlueClient, athena: AthenaClient, connection: AwsConnection, table: AthenaTable, range: DayRange, sql: string, options: Omit<QueryOptions, 'database'> & {maxScanGb: number}): Promise<{estimate: ScanEstimate; result: QueryResult; sql: string}> {
   const where = `${table.database}.${table.name}`
   const estimate = await estimateScan(glue, connection, table, range)
   if (estimate.bytes === null) {
@@ -79,10 +86,9 @@ export async function queryRollup(glue: GlueClient, athena: AthenaClient, connec
       field: '--max-scan-gb', suggestions: [`narrow --since/--until, or raise --max-scan-gb to ${Math.ceil(estimate.bytes / GB)}`],
     })
   }
-  const {costBasis, sql} = athenaQuery(table, range)
   const {maxScanGb: _, ...query} = options
   const result = await runQuery(athena, connection, sql, {...query, database: table.database})
-  return {costBasis, estimate, result, sql}
+  return {estimate, result, sql}
 }
 
 /**

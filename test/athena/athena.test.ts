@@ -126,6 +126,12 @@ describe('ingest --athena', () => {
     expect(result.sql).toContain(`("year" = '2024' AND "month" IN ('4', '04'))`)
     expect(result.partitions).toBe(1)
     expect((await dailyEgress(store)).map((r) => r.day)).toEqual(['2024-04-01', '2024-04-02', '2024-04-03', '2024-04-04'])
+    // Only April's files are scanned and billed: fewer bytes than the whole table, as many as the estimate.
+    const april = layouts.cur1.files.filter((f) => f.includes('month=4/'))
+    expect(april).toHaveLength(1)
+    expect(result.bytesScanned).toBe(statSize(april[0]!))
+    expect(result.bytesScanned).toBeLessThan(layouts.cur1.files.reduce((sum, f) => sum + statSize(f), 0))
+    expect(result.estimatedScanBytes).toBe(result.bytesScanned)
     const cur2 = await ingestAthena(store, {...connection(), now: NOW, since: '2024-03-30', table: tableOf('cur2'), until: '2024-04-02'})
     expect(cur2.sql).toContain(`"billing_period" IN ('2024-03', '2024-04')`)
   }, 60_000)

@@ -1,10 +1,12 @@
 /**
  * The Trino rendering of the daily roll-up, checked by a maintained Trino grammar (dt-sql-parser's
- * TrinoSQL, generated from Trino's own ANTLR grammar), for the columns of every table kind. That
+ * TrinoSQL, generated from Trino's own ANTLR grammar), for the columns of every table kind (and the
+ * flow-log roll-up of a VPC Flow Logs table). That
  * DuckDB also runs it is shown by athena.test.ts, whose endpoint executes what it receives.
  */
 import {describe, expect, it} from 'vitest'
 
+import {flowsQuery} from '../../src/athena/flows.js'
 import {athenaQuery} from '../../src/athena/index.js'
 import type {AthenaTable} from '../../src/athena/catalog.js'
 import {athenaColumnName} from './layouts.js'
@@ -28,6 +30,12 @@ describe('the Trino rendering of the daily roll-up', () => {
     const range = {end: '2024-04-05', start: '2024-03-27'}
     const tables = [table('cur1', CUR1, ['year', 'month']), table('cur2', [...CUR1, 'product_region_code'], ['billing_period']), table('focus', FOCUS_12.map((c) => c.toLowerCase()), ['billing_period'])]
     for (const t of tables) expect(parser.validate(athenaQuery(t, range).sql), t.kind).toEqual([])
+    // A VPC Flow Logs table as the Athena integration makes it, and one partitioned by date, with and without flow-direction.
+    const flowFields = ['version', 'account_id', 'interface_id', 'srcaddr', 'dstaddr', 'srcport', 'dstport', 'protocol', 'packets', 'bytes', 'start', 'end', 'action', 'log_status']
+    const vpc = table('vpc', flowFields, ['aws-account-id', 'aws-service', 'aws-region', 'year', 'month', 'day', 'hour'])
+    for (const t of [vpc, {...vpc, columns: [...vpc.columns, {name: 'flow_direction', type: 'string'}], partitionKeys: [{name: 'date', type: 'date'}]}]) {
+      expect(parser.validate(flowsQuery(t, range, ['10.0.1.5'])), 'vpc').toEqual([])
+    }
     expect(parser.validate('SELECT x::VARCHAR FROM t GROUP BY ALL').length).toBeGreaterThan(0)
   }, 600_000)
 })

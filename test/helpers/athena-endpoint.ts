@@ -11,6 +11,7 @@
  * A query is really run: the SQL billwatch sent is executed by DuckDB over those files. DuckDB lacks
  * two Trino functions the query may use, regexp_like and is_finite; they are defined as macros over
  * DuckDB's own (regexp_matches, isfinite), which have the same meaning for these arguments.
+ * A query's DataScannedInBytes counts only the partitions its WHERE can read (see scannedBytes).
  */
 import {readdirSync, statSync} from 'node:fs'
 import {createServer} from 'node:http'
@@ -116,18 +117,32 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
   const db = await DuckDBInstance.create(':memory:')
   const sql: DuckDBConnection = await db.connect()
   await sql.run(`CREATE MACRO regexp_like(s, p) AS regexp_matches(s, p); CREATE MACRO is_finite(x) AS isfinite(x)`)
-  const tables = new Map<string, {fixture: AthenaTableFixture; columns: Array<{Name: string; Type: string}>; files: string[]}>()
+  const tables = new Map<string, {fixture: AthenaTableFixture; columns: Array<{Name: string; Type: string}>; files: string[]; partitionTable: string; partitions: Map<string, number>}>()
+  const quote = (text: string) => `'${text.replaceAll("'", "''")}'`
   for (const fixture of options.tables) {
     const files = parquetFiles(fixture.root)
     // DuckDB names a partition as its folder does (BILLING_PERIOD=…); the catalogue, as the crawler does (lower case).
     const folderKeys = relative(fixture.root, files[0] ?? fixture.root).split('/').slice(0, -1).map((part) => part.split('=')[0]!)
-    const types = folderKeys.map((k) => `${k}: VARCHAR`).join(', ')
+    const types = folderKeys.map((k) => `'${k}': VARCHAR`).join(', ')
     const reader = `read_parquet(${JSON.stringify(files).replaceAll('"', "'")}, hive_partitioning = true${types ? `, hive_types = {${types}}` : ''}, union_by_name = true)`
     await sql.run(`CREATE SCHEMA IF NOT EXISTS "${fixture.database}"; CREATE VIEW "${fixture.database}"."${fixture.name}" AS SELECT * FROM ${reader}`)
     const described = await sql.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`)
     const columns = described.getRowObjectsJS().map((r) => ({Name: String(r.column_name).toLowerCase(), Type: GLUE_TYPE[String(r.column_type)] ?? String(r.column_type).toLowerCase().replace(/^map\(varchar, varchar\)$/, 'map<string,string>')}))
       .filter((c) => !fixture.partitionKeys.includes(c.Name))
-    tables.set(`${fixture.database}.${fixture.name}`, {columns, files, fixture})
+    // One row per partition (its folder), every column NULL but the partition keys: scannedBytes evaluates WHERE clauses on it.
+    const partitionTable = `bw_partitions_${tables.size}`
+    const partitions = new Map<string, number>()
+    await sql.run(`CREATE TABLE ${partitionTable} AS SELECT *, NULL::VARCHAR AS bw_partition FROM ${reader} LIMIT 0`)
+    for (const file of files) {
+      const folder = relative(fixture.root, file).split('/').slice(0, -1)
+      const id = folder.join('/')
+      if (!partitions.has(id)) {
+        const values = folder.map((part) => part.split('=')).filter((kv) => kv.length === 2)
+        await sql.run(`INSERT INTO ${partitionTable} BY NAME SELECT ${[...values.map(([k, v]) => `${quote(v!)} AS "${k}"`), `${quote(id)} AS bw_partition`].join(', ')}`)
+      }
+      partitions.set(id, (partitions.get(id) ?? 0) + statSync(file).size)
+    }
+    tables.set(`${fixture.database}.${fixture.name}`, {columns, files, fixture, partitionTable, partitions})
   }
   const workgroups = options.workgroups ?? {primary: 's3://billwatch-athena-results/'}
   const faults = [...(options.faults ?? [])]
@@ -155,12 +170,54 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
       const result = await sql.runAndReadAll(execution.sql)
       execution.columns = result.columnNames().map((name, i) => ({name, type: ATHENA_TYPE[String(result.columnTypes()[i])] ?? String(result.columnTypes()[i]).toLowerCase()}))
       execution.rows = result.getRows().map((row) => row.map((value) => (value === null ? null : typeof value === 'number' ? javaDouble(value) : String(value))))
-      // Billed as the whole of every table the query names: this endpoint does not prune.
-      execution.bytes = [...tables.values()].filter((t) => execution.sql.includes(`"${t.fixture.name}"`)).flatMap((t) => t.files).reduce((sum, f) => sum + statSync(f).size, 0)
+      execution.bytes = await scannedBytes(execution.sql)
     } catch (error) {
       execution.reason = `GENERIC_INTERNAL_ERROR: ${String((error as Error).message).split('\n')[0]}`
     }
     return {QueryExecutionId: execution.id}
+  }
+
+  /**
+   * What Athena would bill: the whole files of the partitions the query can read (an upper bound:
+   * Athena reads only the Parquet columns it needs). A partition is read unless the WHERE of the
+   * SELECT that reads the table is false for it: the WHERE (from DuckDB's own parse tree,
+   * json_serialize_sql) is evaluated on one row per partition holding its key values and NULL
+   * for every other column, so a condition on other columns leaves it unknown, never false.
+   */
+  async function scannedBytes(query: string): Promise<number> {
+    // Source positions can be 2^64 - 1 ("none"), which a JavaScript number cannot hold: they play no part here.
+    const tree = async (text: string) => JSON.parse(String((await sql.runAndReadAll(`SELECT json_serialize_sql(${quote(text)})`)).getRows()[0]![0]).replaceAll(/"query_location":\d+/g, '"query_location":0'))
+    const parsed = await tree(query)
+    let bytes = 0
+    for (const [key, entry] of tables) {
+      const wheres: unknown[] = []
+      let reads = false
+      const walk = (node: unknown): void => {
+        if (Array.isArray(node)) return node.forEach(walk)
+        if (node === null || typeof node !== 'object') return
+        const from = (node as {from_table?: {type?: string; schema_name?: string; table_name?: string}}).from_table
+        if (from?.type === 'BASE_TABLE' && `${from.schema_name}.${from.table_name}` === key) {
+          reads = true
+          wheres.push((node as {where_clause: unknown}).where_clause)
+        }
+        Object.values(node).forEach(walk)
+      }
+      walk(parsed.statements)
+      if (!reads) continue
+      const kept = new Set<string>()
+      for (const where of wheres) {
+        if (where === null) {
+          entry.partitions.forEach((_, id) => kept.add(id))
+          continue
+        }
+        const template = await tree(`SELECT true AS keep, bw_partition FROM ${entry.partitionTable}`)
+        template.statements[0].node.select_list[0] = {...(where as object), alias: 'keep'}
+        const select = String((await sql.runAndReadAll(`SELECT json_deserialize_sql(${quote(JSON.stringify(template))})`)).getRows()[0]![0])
+        for (const row of (await sql.runAndReadAll(`SELECT bw_partition FROM (${select}) WHERE keep IS NOT FALSE`)).getRows()) kept.add(String(row[0]))
+      }
+      for (const id of kept) bytes += entry.partitions.get(id) ?? 0
+    }
+    return bytes
   }
 
   function execution(body: any): Execution {
