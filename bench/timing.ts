@@ -6,8 +6,6 @@ export interface Timing {
   /** User plus system CPU seconds: on a shared, loaded machine the figure that compares. */
   cpuSeconds: number
   peakRssMb: number
-  /** User plus system CPU seconds of the command and its children. */
-  cpuSeconds: number
   stdout: string
 }
 
