@@ -1,6 +1,15 @@
 import {Flags} from '@oclif/core'
 
-import {analyseAnomalies, type AnomaliesOptions, type AnomaliesResult, checkAnomaliesOptions, DEFAULT_MIN_RATIO, EGRESS_LABEL, renderLogChart, renderSvgChart} from '../src/anomalies/index.js'
+import {
+  analyseAnomalies,
+  type AnomaliesOptions,
+  type AnomaliesResult,
+  checkAnomaliesOptions,
+  DEFAULT_MIN_RATIO,
+  EGRESS_LABEL,
+  renderLogChart,
+  renderSvgChart,
+} from '../src/anomalies/index.js'
 import {describeStep, formatAmount, leadDriver, levelChange, magnitude, seriesWords, tentativeNote} from '../src/anomalies/describe.js'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {parsePricePerGb, pricePerGbFlag} from '../src/cli/price-flag.js'
@@ -30,14 +39,20 @@ Each step gets its first day, the robust level before and after, the ratio, a co
   ]
 
   static override flags = {
-    account: Flags.string({description: 'Analyse only this account (an account id, or the file name of an export without an account column).', helpValue: 'ID'}),
+    account: Flags.string({
+      description: 'Analyse only this account (an account id, or the file name of an export without an account column).',
+      helpValue: 'ID',
+    }),
     'log-scale': Flags.boolean({description: 'Also draw the series on a log axis in the terminal, steps marked.'}),
     'min-ratio': Flags.string({default: String(DEFAULT_MIN_RATIO), description: 'Report changes of at least this factor, up or down.', helpValue: 'X'}),
     'price-per-gb': pricePerGbFlag,
     since: Flags.string({description: 'First UTC day to analyse.', helpValue: 'YYYY-MM-DD'}),
     svg: Flags.string({description: 'Write the log-scale chart as an SVG image to FILE.', helpValue: 'FILE'}),
     until: Flags.string({description: 'Last UTC day to analyse (inclusive).', helpValue: 'YYYY-MM-DD'}),
-    'usage-type': Flags.string({description: `Analyse the usage types matching this glob (e.g. '*BoxUsage*') instead of ${EGRESS_LABEL}; flow:PROTO/PORT (e.g. flow:udp/123, flow:*) analyses a port's daily egress from flow records.`, helpValue: 'GLOB'}),
+    'usage-type': Flags.string({
+      description: `Analyse the usage types matching this glob (e.g. '*BoxUsage*') instead of ${EGRESS_LABEL}; flow:PROTO/PORT (e.g. flow:udp/123, flow:*) analyses a port's daily egress from flow records.`,
+      helpValue: 'GLOB',
+    }),
   }
 
   async run(): Promise<AnomaliesCommandResult> {
@@ -59,8 +74,16 @@ Each step gets its first day, the robust level before and after, the ratio, a co
     const result = await this.withStore((store) => analyseAnomalies(store, options), {mustExist: true, readOnly: true})
     progress.done()
     const headline = `${result.firstDay}..${result.lastDay}`
-    const ofTotal = (s: {account: string; stretch: string; usageType: string}) => s.usageType === result.usageType && s.account === result.account && s.stretch === headline
-    const chart = {note: `Cost: ${result.pricing.label}`, points: result.series, spikes: result.spikes.filter((s) => ofTotal(s)), steps: result.steps.filter((s) => ofTotal(s)), title: `${result.usageType} per day, account ${result.account}, ${result.firstDay} .. ${result.lastDay}`, unit: result.unit}
+    const ofTotal = (s: {account: string; stretch: string; usageType: string}) =>
+      s.usageType === result.usageType && s.account === result.account && s.stretch === headline
+    const chart = {
+      note: `Cost: ${result.pricing.label}`,
+      points: result.series,
+      spikes: result.spikes.filter((s) => ofTotal(s)),
+      steps: result.steps.filter((s) => ofTotal(s)),
+      title: `${result.usageType} per day, account ${result.account}, ${result.firstDay} .. ${result.lastDay}`,
+      unit: result.unit,
+    }
     if (flags.svg !== undefined) {
       await writeOutputFile(flags.svg, renderSvgChart(chart), '--svg')
       this.note(`wrote ${flags.svg}`)
@@ -80,11 +103,15 @@ function parseNumber(text: string, field: string): number {
 }
 
 function renderResult(result: AnomaliesResult): string {
-  const lines = [`${result.usageType}: ${formatCountOf(result.stretches.length, 'stretch', 'stretches')} of ${formatCountOf(new Set(result.stretches.map((s) => s.account)).size, 'account')}, ${result.seriesAnalysed} series, changes of ${formatRatio(result.minRatio)} or more`]
+  const lines = [
+    `${result.usageType}: ${formatCountOf(result.stretches.length, 'stretch', 'stretches')} of ${formatCountOf(new Set(result.stretches.map((s) => s.account)).size, 'account')}, ${result.seriesAnalysed} series, changes of ${formatRatio(result.minRatio)} or more`,
+  ]
   for (const s of result.stretches) {
     const gaps = s.missingDays > 0 ? `, ${s.missingDays} days not covered` : ''
     const found = [formatCountOf(s.steps, 'step'), formatCountOf(s.spikes, 'spike')].join(', ')
-    lines.push(`  account ${s.account}${s.provider === 'AWS' ? '' : ` (${s.provider})`}: ${s.firstDay} .. ${s.lastDay} (${s.days} days${gaps})${s.weekly ? ', weekly pattern removed' : ''}: ${found}`)
+    lines.push(
+      `  account ${s.account}${s.provider === 'AWS' ? '' : ` (${s.provider})`}: ${s.firstDay} .. ${s.lastDay} (${s.days} days${gaps})${s.weekly ? ', weekly pattern removed' : ''}: ${found}`,
+    )
   }
   lines.push('')
   if (result.steps.length === 0) lines.push('No steps.')
@@ -116,22 +143,43 @@ function renderResult(result: AnomaliesResult): string {
     const withSeveral = result.steps.filter((s) => s.drivers.length > 1)
     for (const s of withSeveral) {
       lines.push('', `${s.date}: ${describeStep(s)}${tentativeNote(s)}. What moved:`)
-      for (const d of s.drivers) lines.push(`  ${d.resourceId ?? d.usageType}${d.resourceId === null ? '' : ` (${d.usageType})`}: ${levelChange(d.levelBefore, d.levelAfter, d.ratio, s.unit)}, ${formatShare(d.shareOfChange, 0)} of the change`)
+      for (const d of s.drivers)
+        lines.push(
+          `  ${d.resourceId ?? d.usageType}${d.resourceId === null ? '' : ` (${d.usageType})`}: ${levelChange(d.levelBefore, d.levelAfter, d.ratio, s.unit)}, ${formatShare(d.shareOfChange, 0)} of the change`,
+        )
     }
   }
   if (result.trends.length > 0) {
-    lines.push('', renderTable(
-      ['trend', 'series', 'resource', 'change'],
-      result.trends.map((t) => [`${t.firstDay} .. ${t.lastDay}`, t.usageType, t.resourceId ?? '-', levelChange(t.levelBefore, t.levelAfter, t.ratio, t.unit)]),
-      ['left', 'left', 'left', 'left'],
-    ))
+    lines.push(
+      '',
+      renderTable(
+        ['trend', 'series', 'resource', 'change'],
+        result.trends.map((t) => [
+          `${t.firstDay} .. ${t.lastDay}`,
+          t.usageType,
+          t.resourceId ?? '-',
+          levelChange(t.levelBefore, t.levelAfter, t.ratio, t.unit),
+        ]),
+        ['left', 'left', 'left', 'left'],
+      ),
+    )
   }
   if (result.spikes.length > 0) {
-    lines.push('', renderTable(
-      ['spike day', 'series', 'resource', 'value', 'baseline/day', 'ratio'],
-      result.spikes.map((s) => [s.date, s.usageType, s.resourceId ?? '-', formatAmount(s.value, s.unit), formatAmount(s.baseline, s.unit), formatRatio(s.ratio)]),
-      ['left', 'left', 'left', 'right', 'right', 'right'],
-    ))
+    lines.push(
+      '',
+      renderTable(
+        ['spike day', 'series', 'resource', 'value', 'baseline/day', 'ratio'],
+        result.spikes.map((s) => [
+          s.date,
+          s.usageType,
+          s.resourceId ?? '-',
+          formatAmount(s.value, s.unit),
+          formatAmount(s.baseline, s.unit),
+          formatRatio(s.ratio),
+        ]),
+        ['left', 'left', 'left', 'right', 'right', 'right'],
+      ),
+    )
   }
   lines.push('', `Cost: ${result.pricing.label}`)
   return lines.join('\n')

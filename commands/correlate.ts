@@ -21,22 +21,24 @@ import {isDay} from '../src/detect/index.js'
 export type CorrelateCommandResult = CorrelateResult
 
 export default class Correlate extends BaseCommand<typeof Correlate> {
-  static override summary = 'Rank the changes (etckeeper commits, apt/dpkg runs, CloudTrail events, AWS Config history, Terraform/CloudFormation commits) that explain each step.'
+  static override summary =
+    'Rank the changes (etckeeper commits, apt/dpkg runs, CloudTrail events, AWS Config history, Terraform/CloudFormation commits) that explain each step.'
   static override description = [
     'For each step (from the store, or --date), reads the changes made to the machine in a window around it: commits of the /etc repository (etckeeper or plain git; work tree, worktree or bare) and apt history.log / dpkg.log runs (plain, .gz, rotated).',
     'Every branch, tag and remote of the repository is read, and a commit is dated by its author time (when the change was made; a rebase or cherry-pick keeps it), the committer time shown beside it when it differs. A merge that only repeats its branch, and a cherry-pick of a change, count as that one change.',
-    'The account\'s own history can be read beside or instead of the machine\'s: --cloudtrail (log files as delivered to S3, a CloudTrail Lake/Athena result CSV, or the LookupEvents API region by region for the regions whose usage stepped, paced under its 2 requests per second), --aws-config (history files or GetResourceConfigHistory for the resources the step names and their security groups), and --repo on a Terraform or CloudFormation repository (each commit\'s diff). Only changes that can drive egress are candidates: security-group and network-ACL rules, instance launches, starts and images, Elastic IP and interface associations, routes, NAT and internet gateways, listeners, public buckets and distributions, removed VPC endpoints; reads (Describe*, Get*, List*) and sign-ins never are. The same change from several sources is one candidate citing each.',
+    "The account's own history can be read beside or instead of the machine's: --cloudtrail (log files as delivered to S3, a CloudTrail Lake/Athena result CSV, or the LookupEvents API region by region for the regions whose usage stepped, paced under its 2 requests per second), --aws-config (history files or GetResourceConfigHistory for the resources the step names and their security groups), and --repo on a Terraform or CloudFormation repository (each commit's diff). Only changes that can drive egress are candidates: security-group and network-ACL rules, instance launches, starts and images, Elastic IP and interface associations, routes, NAT and internet gateways, listeners, public buckets and distributions, removed VPC endpoints; reads (Describe*, Get*, List*) and sign-ins never are. The same change from several sources is one candidate citing each.",
     'Ranks them by time (with the lag the service implies, e.g. about a day for the NTP pool to send clients), by relevance to the usage that stepped (a knowledge base of packages, files and ports kept as data: src/correlate/knowledge.json, extend it with --knowledge), and by what the configuration said at that commit. Each candidate comes with one line of reasoning. With a store (--db), the result is saved for billwatch explain.',
   ].join('\n\n')
 
   static override examples = [
     {
-      command: '<%= config.bin %> ingest samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv && <%= config.bin %> <%= command.id %> --repo /tmp/etc-history',
+      command:
+        '<%= config.bin %> ingest samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv && <%= config.bin %> <%= command.id %> --repo /tmp/etc-history',
       description: 'Correlate every step anomalies finds in the store',
     },
     {
       command: 'samples/scripts/make-etc-repo.sh /tmp/etc-history && <%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30',
-      description: "Build the /etc history of the NTP pool server incident, then rank the changes before the 2014-03-30 egress step",
+      description: 'Build the /etc history of the NTP pool server incident, then rank the changes before the 2014-03-30 egress step',
     },
     '<%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30 --usage-type DataTransfer-Out-Bytes --json',
     '<%= config.bin %> <%= command.id %> --root /mnt/old-disk --date 2014-03-30 --window 14,2',
@@ -46,27 +48,55 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
       description: 'The NTP pool server incident told by the account: rank CloudTrail log files as delivered to S3',
     },
     {
-      command: 'samples/scripts/make-terraform-repo.sh /tmp/infra && <%= config.bin %> <%= command.id %> --repo /tmp/infra --cloudtrail samples/cloudtrail --aws-config samples/aws-config --date 2014-03-30',
+      command:
+        'samples/scripts/make-terraform-repo.sh /tmp/infra && <%= config.bin %> <%= command.id %> --repo /tmp/infra --cloudtrail samples/cloudtrail --aws-config samples/aws-config --date 2014-03-30',
       description: 'The same change from a Terraform repository, CloudTrail and AWS Config: one candidate citing all three',
     },
     '<%= config.bin %> <%= command.id %> --cloudtrail api --aws-config api --profile audit',
   ]
 
   static override flags = {
-    'aws-config': Flags.string({description: 'AWS Config history: a file or folder of history/snapshot files as delivered to S3 (.json.gz), or "api" for GetResourceConfigHistory of the resources the step names.', helpValue: 'DIR|api'}),
-    cloudtrail: Flags.string({description: 'CloudTrail: a log file or folder as delivered to S3 (.json.gz), a CloudTrail Lake/Athena result CSV, or "api" for LookupEvents (needs cloudtrail:LookupEvents).', helpValue: 'DIR|FILE|api'}),
+    'aws-config': Flags.string({
+      description:
+        'AWS Config history: a file or folder of history/snapshot files as delivered to S3 (.json.gz), or "api" for GetResourceConfigHistory of the resources the step names.',
+      helpValue: 'DIR|api',
+    }),
+    cloudtrail: Flags.string({
+      description:
+        'CloudTrail: a log file or folder as delivered to S3 (.json.gz), a CloudTrail Lake/Athena result CSV, or "api" for LookupEvents (needs cloudtrail:LookupEvents).',
+      helpValue: 'DIR|FILE|api',
+    }),
     profile: Flags.string({description: 'AWS shared-config profile for --cloudtrail api / --aws-config api.', helpValue: 'NAME'}),
-    region: Flags.string({description: 'Region to ask with --cloudtrail api / --aws-config api (default: the regions whose usage stepped, else the profile\'s region).', helpValue: 'R', multiple: true}),
+    region: Flags.string({
+      description: "Region to ask with --cloudtrail api / --aws-config api (default: the regions whose usage stepped, else the profile's region).",
+      helpValue: 'R',
+      multiple: true,
+    }),
     'apt-log': Flags.string({description: 'apt history.log to read (plain or .gz); repeat for rotated files.', helpValue: 'FILE', multiple: true}),
-    date: Flags.string({description: 'Correlate a step starting on this UTC day instead of the steps found in the store.', helpValue: 'YYYY-MM-DD', multiple: true}),
-    direction: Flags.string({description: 'With --date: did usage rise or fall? (default: as anomalies found it on that day, else up)', options: ['up', 'down']}),
+    date: Flags.string({
+      description: 'Correlate a step starting on this UTC day instead of the steps found in the store.',
+      helpValue: 'YYYY-MM-DD',
+      multiple: true,
+    }),
+    direction: Flags.string({
+      description: 'With --date: did usage rise or fall? (default: as anomalies found it on that day, else up)',
+      options: ['up', 'down'],
+    }),
     'dpkg-log': Flags.string({description: 'dpkg.log to read (plain or .gz); repeat for rotated files.', helpValue: 'FILE', multiple: true}),
-    knowledge: Flags.string({description: 'Extra knowledge-base JSON (same shape as src/correlate/knowledge.json) to add or replace services.', helpValue: 'FILE'}),
+    knowledge: Flags.string({
+      description: 'Extra knowledge-base JSON (same shape as src/correlate/knowledge.json) to add or replace services.',
+      helpValue: 'FILE',
+    }),
     limit: Flags.integer({default: 5, description: 'Candidates shown per step.', min: 1}),
     'log-tz': Flags.string({description: "Time zone of the package logs' wall-clock times (default: ROOT/etc/timezone, else UTC).", helpValue: 'ZONE'}),
     repo: Flags.string({description: 'Git repository of the configuration (default: /etc, or ROOT/etc with --root).', helpValue: 'PATH'}),
-    root: Flags.string({description: 'A machine root (mounted disk or copy of /): reads ROOT/etc, ROOT/var/log/apt/history.log* and ROOT/var/log/dpkg.log*.', helpValue: 'DIR'}),
-    'usage-type': Flags.string({description: 'The usage that stepped: with --date, a usage type (default DataTransfer-Out, internet egress); without it, a GLOB passed to anomalies.'}),
+    root: Flags.string({
+      description: 'A machine root (mounted disk or copy of /): reads ROOT/etc, ROOT/var/log/apt/history.log* and ROOT/var/log/dpkg.log*.',
+      helpValue: 'DIR',
+    }),
+    'usage-type': Flags.string({
+      description: 'The usage that stepped: with --date, a usage type (default DataTransfer-Out, internet egress); without it, a GLOB passed to anomalies.',
+    }),
     window: Flags.string({default: '7,1', description: 'Days before and after the step day to search.', helpValue: 'BEFORE[,AFTER]'}),
   }
 
@@ -77,7 +107,7 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     // An empty path (an unset shell variable) would mean the current folder: refused.
     for (const flag of ['repo', 'root', 'apt-log', 'dpkg-log', 'knowledge'] as const) {
       const values = [flags[flag]].flat()
-      if (values.some((value) => value !== undefined && value.trim() === '')) this.usage('an empty path', `--${flag}`)
+      if (values.some((value) => value?.trim() === '')) this.usage('an empty path', `--${flag}`)
     }
     if (root !== undefined && !existsSync(root)) this.usage(`${root} does not exist`, '--root')
     const found = root === undefined ? {apt: [], dpkg: []} : findLogs(root)
@@ -92,10 +122,22 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     const useStore = flags.date === undefined || flags.db !== undefined || existsSync(this.storePath())
     const listed = flags.date === undefined ? await this.stepsFromStore(flags['usage-type']) : await this.stepsByHand(flags.date, useStore)
     // Where each step happened (regions, the resources that drove it), when the store holds its usage.
-    const steps = useStore && cloud ? await this.withStore(async (store) => Promise.all(listed.map(async (step) => scopeStep(step, await usageAroundDay(store, step.date))))) : listed
+    const steps =
+      useStore && cloud
+        ? await this.withStore(async (store) => Promise.all(listed.map(async (step) => scopeStep(step, await usageAroundDay(store, step.date)))))
+        : listed
     const progress = this.progress('reading history')
     const result = await correlate({
-      aptLogs, daysAfter, daysBefore, dpkgLogs, knowledge, limit: flags.limit, logZone, onProgress: progress.update, repo, steps,
+      aptLogs,
+      daysAfter,
+      daysBefore,
+      dpkgLogs,
+      knowledge,
+      limit: flags.limit,
+      logZone,
+      onProgress: progress.update,
+      repo,
+      steps,
       ...cloudSources({awsConfig: flags['aws-config'], cloudtrail: flags.cloudtrail, profile: flags.profile, regions: flags.region}, steps),
     })
     progress.done()
@@ -164,11 +206,15 @@ function renderResult(result: CorrelateResult): string {
   else blocks.push(`the account's history (${window})`)
   if (result.cloudtrail) {
     const regions = result.cloudtrail.regions.length > 0 ? ` in ${result.cloudtrail.regions.join(', ')}` : ''
-    blocks.push(`CloudTrail ${result.cloudtrail.source}: ${formatCount(result.cloudtrail.eventsRead)} events${regions}, ${formatCount(result.changesRead.cloudtrail ?? 0)} that can move egress`)
+    blocks.push(
+      `CloudTrail ${result.cloudtrail.source}: ${formatCount(result.cloudtrail.eventsRead)} events${regions}, ${formatCount(result.changesRead.cloudtrail ?? 0)} that can move egress`,
+    )
     for (const note of result.cloudtrail.notes) blocks.push(`  note: ${note}`)
   }
   if (result.awsConfig) {
-    blocks.push(`AWS Config ${result.awsConfig.source}: ${formatCount(result.awsConfig.itemsRead)} configuration items of ${formatCount(result.awsConfig.resources.length)} resources, ${formatCount(result.changesRead.awsConfig ?? 0)} changes`)
+    blocks.push(
+      `AWS Config ${result.awsConfig.source}: ${formatCount(result.awsConfig.itemsRead)} configuration items of ${formatCount(result.awsConfig.resources.length)} resources, ${formatCount(result.changesRead.awsConfig ?? 0)} changes`,
+    )
   }
   for (const step of result.steps) {
     const size = step.ratio === null ? '' : ` ${formatRatio(step.direction === 'up' ? step.ratio : 1 / step.ratio)}`
@@ -196,4 +242,3 @@ function renderResult(result: CorrelateResult): string {
   }
   return blocks.join('\n')
 }
-

@@ -25,8 +25,15 @@ The daily series of a port is also a usage type for billwatch anomalies: --usage
   ]
 
   static override flags = {
-    'block-threshold': Flags.integer({description: 'Add a row to the blocking table: block clients with at least N requests (repeatable).', min: 1, multiple: true}),
-    interface: Flags.string({description: 'The interface id (eni-…) or NetFlow host address; default: the one with the most accepted egress.', helpValue: 'ID'}),
+    'block-threshold': Flags.integer({
+      description: 'Add a row to the blocking table: block clients with at least N requests (repeatable).',
+      min: 1,
+      multiple: true,
+    }),
+    interface: Flags.string({
+      description: 'The interface id (eni-…) or NetFlow host address; default: the one with the most accepted egress.',
+      helpValue: 'ID',
+    }),
     port: Flags.string({description: 'The service to study for clients, e.g. udp/123; default: the port with the most egress.', helpValue: 'PROTO/PORT'}),
     'price-per-gb': pricePerGbFlag,
     since: Flags.string({description: 'First UTC day.', helpValue: 'YYYY-MM-DD'}),
@@ -37,17 +44,24 @@ The daily series of a port is also a usage type for billwatch anomalies: --usage
   async run(): Promise<FlowsCommandResult> {
     const {flags} = this
     const price = parsePricePerGb(flags['price-per-gb'])
-    const {since, until} = checkAnomaliesOptions({...(flags.since === undefined ? {} : {since: flags.since}), ...(flags.until === undefined ? {} : {until: flags.until})})
+    const {since, until} = checkAnomaliesOptions({
+      ...(flags.since === undefined ? {} : {since: flags.since}),
+      ...(flags.until === undefined ? {} : {until: flags.until}),
+    })
     if (flags.port !== undefined) parseService(flags.port)
-    const report = await this.withStore((store) => analyseFlows(store, {
-      blockThresholds: flags['block-threshold'] ?? [],
-      pricing: price === undefined ? CURRENT_EGRESS_PRICING : flatPricing(price),
-      top: flags.top,
-      ...(flags.interface === undefined ? {} : {interface: flags.interface}),
-      ...(flags.port === undefined ? {} : {port: flags.port}),
-      ...(since === undefined ? {} : {since}),
-      ...(until === undefined ? {} : {until}),
-    }), {mustExist: true})
+    const report = await this.withStore(
+      (store) =>
+        analyseFlows(store, {
+          blockThresholds: flags['block-threshold'] ?? [],
+          pricing: price === undefined ? CURRENT_EGRESS_PRICING : flatPricing(price),
+          top: flags.top,
+          ...(flags.interface === undefined ? {} : {interface: flags.interface}),
+          ...(flags.port === undefined ? {} : {port: flags.port}),
+          ...(since === undefined ? {} : {since}),
+          ...(until === undefined ? {} : {until}),
+        }),
+      {mustExist: true},
+    )
     this.print(() => renderFlowsReport(report))
     return report
   }

@@ -51,16 +51,34 @@ Flow records are detected the same way and go to their own tables (see billwatch
   }
 
   static override flags = {
-    account: Flags.string({description: 'the account of exports without an account column (usage report, Cost Explorer CSV); default: each such file is its own account, named after it', helpValue: 'ID'}),
+    account: Flags.string({
+      description:
+        'the account of exports without an account column (usage report, Cost Explorer CSV); default: each such file is its own account, named after it',
+      helpValue: 'ID',
+    }),
     format: Flags.string({
       description: 'skip detection and read the files as this export kind',
       options: FORMAT_KINDS,
     }),
-    'flow-format': Flags.string({description: "fields of headerless VPC flow-log records (CloudWatch Logs events): the log group's format, '${version} ${account-id} …'", helpValue: 'FORMAT'}),
-    host: Flags.string({description: 'flow records: the server address (NetFlow/IPFIX: default the busiest address; flow logs without flow-direction: the interface address)', helpValue: 'ADDRESS'}),
-    sampling: Flags.integer({description: 'flow records: 1-in-N packet sampling the exporter did not announce (softflowd -s N); counts are multiplied by N', helpValue: 'N', min: 1}),
+    'flow-format': Flags.string({
+      description: "fields of headerless VPC flow-log records (CloudWatch Logs events): the log group's format, '${version} ${account-id} …'",
+      helpValue: 'FORMAT',
+    }),
+    host: Flags.string({
+      description: 'flow records: the server address (NetFlow/IPFIX: default the busiest address; flow logs without flow-direction: the interface address)',
+      helpValue: 'ADDRESS',
+    }),
+    sampling: Flags.integer({
+      description: 'flow records: 1-in-N packet sampling the exporter did not announce (softflowd -s N); counts are multiplied by N',
+      helpValue: 'N',
+      min: 1,
+    }),
     // Live AWS (src/aws): credentials and region from the standard chain; these only override it.
-    'all-instances': Flags.boolean({dependsOn: ['cloudwatch'], description: 'with --cloudwatch: every instance that reported NetworkOut in the last 2 weeks (needs cloudwatch:ListMetrics)', exclusive: ['instances']}),
+    'all-instances': Flags.boolean({
+      dependsOn: ['cloudwatch'],
+      description: 'with --cloudwatch: every instance that reported NetworkOut in the last 2 weeks (needs cloudwatch:ListMetrics)',
+      exclusive: ['instances'],
+    }),
     'all-usage': Flags.boolean({dependsOn: ['cost-explorer'], description: 'with --cost-explorer: every usage type, not only data transfer'}),
     cloudwatch: Flags.boolean({description: 'read daily NetworkOut/NetworkIn per EC2 instance from CloudWatch GetMetricData'}),
     'cost-explorer': Flags.boolean({description: 'read Cost Explorer GetCostAndUsage (incremental; each request costs $0.01)'}),
@@ -70,10 +88,22 @@ Flow records are detected the same way and go to their own tables (see billwatch
     profile: Flags.string({description: 'AWS shared-config profile', helpValue: 'NAME'}),
     region: Flags.string({description: 'AWS region (CloudWatch, Athena; Cost Explorer answers from us-east-1)', helpValue: 'R'}),
     // Amazon Athena (src/athena): the same daily roll-up, run where the export's table lives.
-    athena: Flags.string({description: 'read the daily roll-up of a CUR 1.0 (Athena integration), CUR 2.0, FOCUS or VPC Flow Logs table through Amazon Athena', exclusive: ['cost-explorer', 'cloudwatch'], helpValue: '[DB.]TABLE'}),
+    athena: Flags.string({
+      description: 'read the daily roll-up of a CUR 1.0 (Athena integration), CUR 2.0, FOCUS or VPC Flow Logs table through Amazon Athena',
+      exclusive: ['cost-explorer', 'cloudwatch'],
+      helpValue: '[DB.]TABLE',
+    }),
     database: Flags.string({dependsOn: ['athena'], description: 'with --athena: the Glue database of the table', helpValue: 'DB'}),
-    'max-scan-gb': Flags.string({dependsOn: ['athena'], description: `with --athena: refuse when the partitions to read hold more than this (Athena bills $5 per TB scanned) [default: ${DEFAULT_MAX_SCAN_GB}]`, helpValue: 'N'}),
-    output: Flags.string({dependsOn: ['athena'], description: "with --athena: where Athena writes the query's result (default: the workgroup's result location)", helpValue: 's3://BUCKET/PREFIX/'}),
+    'max-scan-gb': Flags.string({
+      dependsOn: ['athena'],
+      description: `with --athena: refuse when the partitions to read hold more than this (Athena bills $5 per TB scanned) [default: ${DEFAULT_MAX_SCAN_GB}]`,
+      helpValue: 'N',
+    }),
+    output: Flags.string({
+      dependsOn: ['athena'],
+      description: "with --athena: where Athena writes the query's result (default: the workgroup's result location)",
+      helpValue: 's3://BUCKET/PREFIX/',
+    }),
     since: Flags.string({dependsOn: ['athena'], description: 'with --athena: first day to hold (default: 90 days before --until)', helpValue: 'YYYY-MM-DD'}),
     until: Flags.string({dependsOn: ['athena'], description: 'with --athena: the day after the last to hold (default: today)', helpValue: 'YYYY-MM-DD'}),
     workgroup: Flags.string({dependsOn: ['athena'], description: 'with --athena: the Athena workgroup (default: primary)', helpValue: 'WG'}),
@@ -93,20 +123,22 @@ Flow records are detected the same way and go to their own tables (see billwatch
       const bar = this.progress('waiting for the Athena query (polls)')
       let polls = 0
       try {
-        const result = await this.withStore((store) => ingestAthena(store, {
-          table: f.athena as string,
-          ...(f.database === undefined ? {} : {database: f.database}),
-          ...(f.workgroup === undefined ? {} : {workgroup: f.workgroup}),
-          ...(f.output === undefined ? {} : {output: f.output}),
-          ...(f.since === undefined ? {} : {since: f.since}),
-          ...(f.until === undefined ? {} : {until: f.until}),
-          ...(maxScanGb === undefined ? {} : {maxScanGb}),
-          ...(f.host === undefined ? {} : {host: f.host}),
-          ...(f.profile === undefined ? {} : {profile: f.profile}),
-          ...(f.region === undefined ? {} : {region: f.region}),
-          onPoll: () => bar.update(++polls),
-          signal: controller.signal,
-        }))
+        const result = await this.withStore((store) =>
+          ingestAthena(store, {
+            table: f.athena!,
+            ...(f.database === undefined ? {} : {database: f.database}),
+            ...(f.workgroup === undefined ? {} : {workgroup: f.workgroup}),
+            ...(f.output === undefined ? {} : {output: f.output}),
+            ...(f.since === undefined ? {} : {since: f.since}),
+            ...(f.until === undefined ? {} : {until: f.until}),
+            ...(maxScanGb === undefined ? {} : {maxScanGb}),
+            ...(f.host === undefined ? {} : {host: f.host}),
+            ...(f.profile === undefined ? {} : {profile: f.profile}),
+            ...(f.region === undefined ? {} : {region: f.region}),
+            onPoll: () => bar.update(++polls),
+            signal: controller.signal,
+          }),
+        )
         bar.done()
         this.print(() => renderAthenaIngest(result))
         return result
@@ -117,13 +149,15 @@ Flow records are detected the same way and go to their own tables (see billwatch
     if (f['cost-explorer'] || f.cloudwatch) {
       if (files.length > 0) this.usage('give export files or --cost-explorer/--cloudwatch, not both')
       const days = f.days === undefined ? {} : {days: f.days}
-      const live = await this.withStore((store) => ingestLive(store, {
-        ...(f.profile === undefined ? {} : {profile: f.profile}),
-        ...(f.region === undefined ? {} : {region: f.region}),
-        ...(f['cost-explorer'] ? {costExplorer: {allUsage: f['all-usage'], granularity: (f.granularity ?? 'DAILY') as 'DAILY' | 'HOURLY', ...days}} : {}),
-        ...(f.cloudwatch ? {cloudWatch: {allInstances: f['all-instances'], instances: (f.instances ?? []).flatMap((s) => s.split(',')), ...days}} : {}),
-        onProgress: this.progress('reading AWS (requests)').update,
-      }))
+      const live = await this.withStore((store) =>
+        ingestLive(store, {
+          ...(f.profile === undefined ? {} : {profile: f.profile}),
+          ...(f.region === undefined ? {} : {region: f.region}),
+          ...(f['cost-explorer'] ? {costExplorer: {allUsage: f['all-usage'], granularity: (f.granularity ?? 'DAILY') as 'DAILY' | 'HOURLY', ...days}} : {}),
+          ...(f.cloudwatch ? {cloudWatch: {allInstances: f['all-instances'], instances: (f.instances ?? []).flatMap((s) => s.split(',')), ...days}} : {}),
+          onProgress: this.progress('reading AWS (requests)').update,
+        }),
+      )
       this.print(() => renderLiveIngest(live))
       return live
     }
@@ -149,13 +183,14 @@ Flow records are detected the same way and go to their own tables (see billwatch
         },
       }),
     )
-    if (result.files.length > 0 || result.flows.length === 0) this.print(() =>
-      renderTable(
-        ['status', 'format', 'first day', 'last day', 'days', 'line items', 'file'],
-        result.files.map((f) => [f.status, `${f.format} (${f.container})`, f.firstDay ?? '-', f.lastDay ?? '-', f.days, formatCount(f.lineItems), f.path]),
-        ['left', 'left', 'left', 'left', 'right', 'right', 'left'],
-      ),
-    )
+    if (result.files.length > 0 || result.flows.length === 0)
+      this.print(() =>
+        renderTable(
+          ['status', 'format', 'first day', 'last day', 'days', 'line items', 'file'],
+          result.files.map((f) => [f.status, `${f.format} (${f.container})`, f.firstDay ?? '-', f.lastDay ?? '-', f.days, formatCount(f.lineItems), f.path]),
+          ['left', 'left', 'left', 'left', 'right', 'right', 'left'],
+        ),
+      )
     for (const file of result.files) {
       if (file.replacedBy) this.note(`${file.path} restates the same usage as ${file.replacedBy}, which is newer: only the newer one counts`)
     }
@@ -163,7 +198,18 @@ Flow records are detected the same way and go to their own tables (see billwatch
       this.print(() =>
         renderTable(
           ['status', 'flow format', 'first day', 'last day', 'records', 'NODATA', 'SKIPDATA', 'REJECT', 'egress', 'file'],
-          result.flows.map((r) => [r.status, `${r.format} (${r.container})`, r.firstDay ?? '-', r.lastDay ?? '-', formatCount(r.records), formatCount(r.nodataRecords), formatCount(r.skipdataRecords), formatCount(r.rejectedRecords), formatBytes(r.egressBytes), r.path]),
+          result.flows.map((r) => [
+            r.status,
+            `${r.format} (${r.container})`,
+            r.firstDay ?? '-',
+            r.lastDay ?? '-',
+            formatCount(r.records),
+            formatCount(r.nodataRecords),
+            formatCount(r.skipdataRecords),
+            formatCount(r.rejectedRecords),
+            formatBytes(r.egressBytes),
+            r.path,
+          ]),
           ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'left'],
         ),
       )

@@ -43,7 +43,11 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
   ]
 
   static override args = {
-    file: Args.string({description: 'A pcap or pcapng capture (tcpdump -w, dumpcap, tshark), plain, gzip or zstd; several files, a folder or a glob are read as one capture in time order (a rotated set); - reads one from stdin.', required: false}),
+    file: Args.string({
+      description:
+        'A pcap or pcapng capture (tcpdump -w, dumpcap, tshark), plain, gzip or zstd; several files, a folder or a glob are read as one capture in time order (a rotated set); - reads one from stdin.',
+      required: false,
+    }),
   }
 
   static override strict = false
@@ -51,20 +55,41 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
   static override flags = {
     duration: Flags.string({description: 'With --interface: capture this long, then report (30s, 10m, 1h); without it, until Ctrl-C.', helpValue: 'DURATION'}),
     filter: Flags.string({description: "With --interface: capture only what this tcpdump (BPF) filter matches, e.g. 'udp port 123'.", helpValue: 'BPF'}),
-    interface: Flags.string({description: 'Capture live on this interface through tcpdump (it must be installed, and billwatch allowed to capture), with a progress line, and report at the end; Ctrl-C ends the capture early and still reports.', helpValue: 'IF'}),
-    'block-threshold': Flags.integer({description: 'Add a row to the blocking table: block clients with at least N requests (repeatable).', min: 1, multiple: true}),
-    control: Flags.string({description: "A second server's capture to compare with (the incident's home server for comparison): bytes/s, clients, bytes per client.", helpValue: 'FILE'}),
+    interface: Flags.string({
+      description:
+        'Capture live on this interface through tcpdump (it must be installed, and billwatch allowed to capture), with a progress line, and report at the end; Ctrl-C ends the capture early and still reports.',
+      helpValue: 'IF',
+    }),
+    'block-threshold': Flags.integer({
+      description: 'Add a row to the blocking table: block clients with at least N requests (repeatable).',
+      min: 1,
+      multiple: true,
+    }),
+    control: Flags.string({
+      description: "A second server's capture to compare with (the incident's home server for comparison): bytes/s, clients, bytes per client.",
+      helpValue: 'FILE',
+    }),
     'control-host': Flags.string({default: 'auto', description: "The control server's address, or auto."}),
     host: Flags.string({default: 'auto', description: 'The server address (IPv4 or IPv6), or auto: the address in the most packets.'}),
     limiter: Flags.string({
-      description: "Replay this rate-limiter setting instead of the daemons' defaults, written like its configuration (repeatable): 'ntpd average 3 minimum 2 kod', 'ntpsec average 1 burst 20 kod 0.5', 'chrony interval 3 burst 8 leak 2 kod 1'.",
+      description:
+        "Replay this rate-limiter setting instead of the daemons' defaults, written like its configuration (repeatable): 'ntpd average 3 minimum 2 kod', 'ntpsec average 1 burst 20 kod 0.5', 'chrony interval 3 burst 8 leak 2 kod 1'.",
       helpValue: 'SETTING',
       multiple: true,
     }),
     'ntp-port': Flags.integer({default: 123, description: 'The port the server answers NTP on.', max: 65_535, min: 1}),
-    'vxlan-port': Flags.integer({default: 4789, description: 'A UDP port that carries VXLAN (AWS Traffic Mirroring uses 4789); its inner packets are billed, not the tunnel.', max: 65_535, min: 1}),
+    'vxlan-port': Flags.integer({
+      default: 4789,
+      description: 'A UDP port that carries VXLAN (AWS Traffic Mirroring uses 4789); its inner packets are billed, not the tunnel.',
+      max: 65_535,
+      min: 1,
+    }),
     'price-per-gb': pricePerGbFlag,
-    replay: Flags.boolean({allowNo: true, default: true, description: "Replay the requests through ntpd's, ntpsec's and chrony's rate limiters (--no-replay skips it on huge captures)."}),
+    replay: Flags.boolean({
+      allowNo: true,
+      default: true,
+      description: "Replay the requests through ntpd's, ntpsec's and chrony's rate limiters (--no-replay skips it on huge captures).",
+    }),
     top: Flags.integer({default: 10, description: 'How many top talkers to list.', min: 0}),
   }
 
@@ -77,8 +102,10 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     const inputs = this.positionals
     if (flags.interface !== undefined && inputs.length > 0) this.usage('captures from the interface: give no FILE with it', '--interface')
     // As oclif words a missing argument: FILE may be -, and --interface needs none.
-    if (flags.interface === undefined && inputs.length === 0) throw new BillwatchError('E_USAGE', 'missing FILE', {suggestions: [`${this.config.bin} ${this.id} --help`]})
-    for (const name of ['duration', 'filter'] as const) if (flags[name] !== undefined && flags.interface === undefined) this.usage('goes with --interface', `--${name}`)
+    if (flags.interface === undefined && inputs.length === 0)
+      throw new BillwatchError('E_USAGE', 'missing FILE', {suggestions: [`${this.config.bin} ${this.id} --help`]})
+    for (const name of ['duration', 'filter'] as const)
+      if (flags[name] !== undefined && flags.interface === undefined) this.usage('goes with --interface', `--${name}`)
     if (inputs.length > 1 && inputs.includes('-')) this.usage('- (stdin) is a capture of its own: give it alone', 'FILE')
     const durationSec = flags.duration === undefined ? undefined : parseDuration(flags.duration)
     const scanOptions = {host: flags.host, ntpPort: flags['ntp-port'], vxlanPort: flags['vxlan-port']}
@@ -87,25 +114,40 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     let analysis: CaptureAnalysis
     let live: LiveCaptureReport | undefined
     if (flags.interface !== undefined) {
-      ({analysis, live} = await this.captureLive(flags.interface, flags.filter, durationSec, scanOptions))
+      ;({analysis, live} = await this.captureLive(flags.interface, flags.filter, durationSec, scanOptions))
     } else if (inputs[0] === '-') {
       analysis = await this.readStream(process.stdin, '-', scanOptions)
     } else {
       const {files, skipped} = expandCaptureArguments(inputs)
-      if (skipped.length > 0) this.note(`left out ${skipped.length} file${skipped.length === 1 ? '' : 's'} that hold${skipped.length === 1 ? 's' : ''} no capture (first: ${skipped[0]})`)
+      if (skipped.length > 0)
+        this.note(
+          `left out ${skipped.length} file${skipped.length === 1 ? '' : 's'} that hold${skipped.length === 1 ? 's' : ''} no capture (first: ${skipped[0]})`,
+        )
       const progress = this.progress('reading capture', formatBytes)
-      analysis = files.length === 1
-        ? await analyseCaptureParallel(files[0]!, {...scanOptions, onProgress: progress.update})
-        : analyseCapture(captureOrigin(files, inputs.length === 1 ? resolve(inputs[0]!) : files.join(' ')), {...scanOptions, onProgress: progress.update})
+      analysis =
+        files.length === 1
+          ? await analyseCaptureParallel(files[0]!, {...scanOptions, onProgress: progress.update})
+          : analyseCapture(captureOrigin(files, inputs.length === 1 ? resolve(inputs[0]!) : files.join(' ')), {...scanOptions, onProgress: progress.update})
       progress.done()
     }
     const file = analysis.file
-    const report = await buildReportParallel(analysis, {blockThresholds: flags['block-threshold'] ?? [], limiters, pricing, replay: flags.replay, top: flags.top})
+    const report = await buildReportParallel(analysis, {
+      blockThresholds: flags['block-threshold'] ?? [],
+      limiters,
+      pricing,
+      replay: flags.replay,
+      top: flags.top,
+    })
     if (live) report.live = live
     if (limiters && !report.ntp.rateLimiting) this.note('--limiter: nothing to replay: the capture holds no NTP requests to the host over a measurable span')
     if (flags.control) {
       const controlProgress = this.progress('reading control capture', formatBytes)
-      const control = await analyseCaptureParallel(resolve(flags.control), {host: flags['control-host'], ntpPort: flags['ntp-port'], onProgress: controlProgress.update, vxlanPort: flags['vxlan-port']})
+      const control = await analyseCaptureParallel(resolve(flags.control), {
+        host: flags['control-host'],
+        ntpPort: flags['ntp-port'],
+        onProgress: controlProgress.update,
+        vxlanPort: flags['vxlan-port'],
+      })
       controlProgress.done()
       report.control = compareControl(analysis, control)
     }
@@ -118,7 +160,9 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
   private statusText(what: string, status: LiveStatus, startedAt: number): string {
     const seconds = (Date.now() - startedAt) / 1000
     const rate = seconds > 0 ? Math.round(status.packets / seconds) : 0
-    const top = status.topPort ? `, top port ${status.topPort.protocol}/${status.topPort.port} (${formatShare(status.outboundBytes > 0 ? status.topPort.bytes / status.outboundBytes : 0)} of outbound)` : ''
+    const top = status.topPort
+      ? `, top port ${status.topPort.protocol}/${status.topPort.port} (${formatShare(status.outboundBytes > 0 ? status.topPort.bytes / status.outboundBytes : 0)} of outbound)`
+      : ''
     return `${what}: ${formatCount(status.packets)} packets, ${formatCount(rate)}/s, ${formatBytes(status.bytes)}${top}`
   }
 
@@ -127,7 +171,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     const line = createStatusLine(Boolean(process.stderr.isTTY) && !this.jsonEnabled())
     const startedAt = Date.now()
     const run = analyseStream(input, name, options, (status) => line.show(this.statusText('reading stdin', status, startedAt)))
-    const onInterrupt = () => setTimeout(run.stop, 1000).unref()
+    const onInterrupt = () => setTimeout(() => run.stop(), 1000).unref()
     process.on('SIGINT', onInterrupt)
     try {
       return await run.result
@@ -140,17 +184,25 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
   }
 
   /** A live capture through tcpdump until the duration passes, Ctrl-C, or tcpdump stops. */
-  private async captureLive(iface: string, filter: string | undefined, durationSec: number | undefined, options: {host: string; ntpPort: number; vxlanPort: number}): Promise<{analysis: CaptureAnalysis; live: LiveCaptureReport}> {
+  private async captureLive(
+    iface: string,
+    filter: string | undefined,
+    durationSec: number | undefined,
+    options: {host: string; ntpPort: number; vxlanPort: number},
+  ): Promise<{analysis: CaptureAnalysis; live: LiveCaptureReport}> {
     const capture = startLiveCapture(iface, filter)
     let stoppedBy: LiveCaptureReport['stoppedBy'] = 'end'
     const line = createStatusLine(Boolean(process.stderr.isTTY) && !this.jsonEnabled())
     const startedAt = Date.now()
     const what = `capturing on ${iface}${durationSec === undefined ? ' (Ctrl-C ends it)' : ` for ${formatCount(durationSec)} s`}`
     const run = analyseStream(capture.output, `interface ${iface}`, options, (status) => line.show(this.statusText(what, status, startedAt)))
-    const timer = durationSec === undefined ? undefined : setTimeout(() => {
-      stoppedBy = 'duration'
-      capture.stop()
-    }, durationSec * 1000)
+    const timer =
+      durationSec === undefined
+        ? undefined
+        : setTimeout(() => {
+            stoppedBy = 'duration'
+            capture.stop()
+          }, durationSec * 1000)
     // Said also under --json (stdout stays JSON): a script can start its traffic from here.
     void capture.listening.then(() => {
       line.done()
@@ -177,5 +229,4 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
       line.done()
     }
   }
-
 }

@@ -42,13 +42,27 @@ Exit codes: 0 served (some address answers with time, synchronised or not), 3 no
   }
 
   static override flags = {
-    attempts: Flags.integer({default: DEFAULT_ATTEMPTS, description: 'Requests per sample when the server is silent (backoff doubles each time).', max: 5, min: 1}),
+    attempts: Flags.integer({
+      default: DEFAULT_ATTEMPTS,
+      description: 'Requests per sample when the server is silent (backoff doubles each time).',
+      max: 5,
+      min: 1,
+    }),
     count: Flags.integer({default: 1, description: 'Samples per address, spaced by --interval.', min: 1, max: 64}),
     exposure: Flags.boolean({default: false, description: 'Also send one mode 6 READVAR and one mode 7 monlist request and measure amplification.'}),
     force: Flags.boolean({default: false, description: "Probe addresses an earlier run's KoD put in cool-down or denied."}),
     interval: Flags.string({default: '16', description: `Seconds between samples to one address (minimum ${MIN_INTERVAL_MS / 1000}).`, helpValue: 'SECONDS'}),
-    pcap: Flags.string({description: 'A capture of the host to join with the verdict (default: the newest `billwatch pcap` evidence in the store).', helpValue: 'FILE'}),
-    timeout: Flags.integer({default: DEFAULT_TIMEOUT_MS, helpValue: 'MS', description: 'Milliseconds to wait for the first reply; retries wait 2× and 4×.', min: 10, max: 60_000}),
+    pcap: Flags.string({
+      description: 'A capture of the host to join with the verdict (default: the newest `billwatch pcap` evidence in the store).',
+      helpValue: 'FILE',
+    }),
+    timeout: Flags.integer({
+      default: DEFAULT_TIMEOUT_MS,
+      helpValue: 'MS',
+      description: 'Milliseconds to wait for the first reply; retries wait 2× and 4×.',
+      min: 10,
+      max: 60_000,
+    }),
   }
 
   async run(): Promise<ProbeCommandResult> {
@@ -62,7 +76,10 @@ Exit codes: 0 served (some address answers with time, synchronised or not), 3 no
     const useStore = flags.db !== undefined || existsSync(this.storePath())
     // The stored capture is read only when --pcap gave none; the previous probe is always needed.
     const store = useStore
-      ? await this.withStore(async (s) => ({previous: await previousProbe(s, target.host), capture: fileCapture ? undefined : await storedCapture(s, target.port)}))
+      ? await this.withStore(async (s) => ({
+          previous: await previousProbe(s, target.host),
+          capture: fileCapture ? undefined : await storedCapture(s, target.port),
+        }))
       : undefined
 
     const progress = this.progress(`probing ${target.host}`)
@@ -122,7 +139,9 @@ function describeEvent(event: ProbeEvent): string {
 function renderProbe(result: ProbeResult): string {
   const cell = (value: null | number | string, suffix = '') => (value === null ? '-' : `${value}${suffix}`)
   const exposure = (r: AddressResult) =>
-    r.exposure === null ? ['-', '-', '-'] : [r.mode6Exposed ? 'exposed' : 'no', r.mode7Exposed ? 'exposed' : 'no', r.amplification === null ? '-' : formatRatio(r.amplification)]
+    r.exposure === null
+      ? ['-', '-', '-']
+      : [r.mode6Exposed ? 'exposed' : 'no', r.mode7Exposed ? 'exposed' : 'no', r.amplification === null ? '-' : formatRatio(r.amplification)]
   const table = renderTable(
     ['address', 'answered', 'stratum', 'refid', 'LI', 'offset', 'delay', 'KoD', 'mode 6', 'monlist', 'amplification'],
     result.results.map((r) => [
@@ -138,9 +157,12 @@ function renderProbe(result: ProbeResult): string {
     ]),
     ['left', 'right', 'right', 'left', 'right', 'right', 'right', 'left', 'left', 'left', 'right'],
   )
-  const versions = result.results.flatMap((r) => (r.exposure?.mode6.versionString ? [`${r.address} mode 6 leaks version "${r.exposure.mode6.versionString}"`] : []))
+  const versions = result.results.flatMap((r) =>
+    r.exposure?.mode6.versionString ? [`${r.address} mode 6 leaks version "${r.exposure.mode6.versionString}"`] : [],
+  )
   const warnings = result.results.flatMap((r) => r.warnings.map((w) => `${r.address}: ${w}`))
-  const capture = result.capture ? [`${result.capture.conclusion} (${result.capture.source === 'file' ? result.capture.file : `store evidence of ${result.capture.createdAt}`})`] : []
+  const capture = result.capture
+    ? [`${result.capture.conclusion} (${result.capture.source === 'file' ? result.capture.file : `store evidence of ${result.capture.createdAt}`})`]
+    : []
   return [table, '', result.summary, ...result.details.map((d) => `  ${d}`), ...versions, ...warnings, ...capture].join('\n')
 }
-

@@ -33,7 +33,11 @@ export default class Report extends BaseCommand<typeof Report> {
 
   static override flags = {
     ...evidenceFlags,
-    out: Flags.string({description: 'The HTML file to write (a regular file is replaced atomically; - or /dev/stdout writes to standard output).', helpValue: 'FILE.html', required: true}),
+    out: Flags.string({
+      description: 'The HTML file to write (a regular file is replaced atomically; - or /dev/stdout writes to standard output).',
+      helpValue: 'FILE.html',
+      required: true,
+    }),
   }
 
   async run(): Promise<ReportCommandResult> {

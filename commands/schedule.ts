@@ -25,26 +25,57 @@ With --athena the function reads an organisation's CUR 1.0 (Athena integration),
   ]
 
   static override flags = {
-    athena: Flags.string({description: 'watch an organisation through Athena: the daily roll-up of this CUR 1.0/2.0 or FOCUS table instead of Cost Explorer', helpValue: '[DB.]TABLE'}),
+    athena: Flags.string({
+      description: 'watch an organisation through Athena: the daily roll-up of this CUR 1.0/2.0 or FOCUS table instead of Cost Explorer',
+      helpValue: '[DB.]TABLE',
+    }),
     database: Flags.string({dependsOn: ['athena'], description: 'with --athena: the Glue database of the table', helpValue: 'DB'}),
-    'max-scan-gb': Flags.string({dependsOn: ['athena'], description: 'with --athena: the run refuses a query whose partitions hold more than this [default: 10]', helpValue: 'N'}),
-    output: Flags.string({dependsOn: ['athena'], description: 'with --athena: where Athena writes results; the role may write only under it', helpValue: 's3://BUCKET/PREFIX/'}),
-    'table-location': Flags.string({dependsOn: ['athena'], description: "with --athena: the table's S3 LOCATION; the role may read only under it", helpValue: 's3://BUCKET/PREFIX/'}),
-    workgroup: Flags.string({dependsOn: ['athena'], description: 'with --athena: the Athena workgroup the role may query in [default: primary]', helpValue: 'WG'}),
+    'max-scan-gb': Flags.string({
+      dependsOn: ['athena'],
+      description: 'with --athena: the run refuses a query whose partitions hold more than this [default: 10]',
+      helpValue: 'N',
+    }),
+    output: Flags.string({
+      dependsOn: ['athena'],
+      description: 'with --athena: where Athena writes results; the role may write only under it',
+      helpValue: 's3://BUCKET/PREFIX/',
+    }),
+    'table-location': Flags.string({
+      dependsOn: ['athena'],
+      description: "with --athena: the table's S3 LOCATION; the role may read only under it",
+      helpValue: 's3://BUCKET/PREFIX/',
+    }),
+    workgroup: Flags.string({
+      dependsOn: ['athena'],
+      description: 'with --athena: the Athena workgroup the role may query in [default: primary]',
+      helpValue: 'WG',
+    }),
     'allow-frequent': Flags.boolean({description: 'accept a schedule that runs more than once a day (each run costs $0.01-0.02 of Cost Explorer requests)'}),
-    'all-instances': Flags.boolean({description: 'also watch NetworkOut of every EC2 instance in the region (adds cloudwatch:ListMetrics)', exclusive: ['instances']}),
-    cron: Flags.string({description: `when to run: EventBridge cron(...) or rate(...), or a 5-field Unix cron, UTC [default: ${DEFAULT_SCHEDULE}]`, helpValue: 'EXPR'}),
+    'all-instances': Flags.boolean({
+      description: 'also watch NetworkOut of every EC2 instance in the region (adds cloudwatch:ListMetrics)',
+      exclusive: ['instances'],
+    }),
+    cron: Flags.string({
+      description: `when to run: EventBridge cron(...) or rate(...), or a 5-field Unix cron, UTC [default: ${DEFAULT_SCHEDULE}]`,
+      helpValue: 'EXPR',
+    }),
     instances: Flags.string({description: 'also watch NetworkOut of these EC2 instances (adds cloudwatch:GetMetricData)', helpValue: 'ID', multiple: true}),
     out: Flags.string({description: 'directory to write template.json and billwatch-watch.zip into', helpValue: 'DIR', required: true}),
     'stack-name': Flags.string({default: 'billwatch-watch', description: 'CloudFormation stack name in the deploy command (letters, digits, hyphens)'}),
     'topic-arn': Flags.string({description: 'publish to this existing SNS topic (default: the template creates one)', helpValue: 'ARN'}),
-    'with-cloudtrail': Flags.boolean({description: "name the most likely account change (CloudTrail LookupEvents in the function's region, ranked as billwatch correlate ranks it) in each alert (adds cloudtrail:LookupEvents)"}),
+    'with-cloudtrail': Flags.boolean({
+      description:
+        "name the most likely account change (CloudTrail LookupEvents in the function's region, ranked as billwatch correlate ranks it) in each alert (adds cloudtrail:LookupEvents)",
+    }),
   }
 
   async run(): Promise<ScheduleCommandResult> {
     const {flags} = this
     if (flags.athena !== undefined && (flags.output === undefined || flags['table-location'] === undefined)) {
-      this.usage('--athena needs --output (the result prefix) and --table-location (the table\'s S3 location): the role is granted exactly those', flags.output === undefined ? '--output' : '--table-location')
+      this.usage(
+        "--athena needs --output (the result prefix) and --table-location (the table's S3 location): the role is granted exactly those",
+        flags.output === undefined ? '--output' : '--table-location',
+      )
     }
     const maxScanGb = flags['max-scan-gb'] === undefined ? undefined : Number(flags['max-scan-gb'])
     if (maxScanGb !== undefined && !(Number.isInteger(maxScanGb) && maxScanGb > 0)) this.usage('--max-scan-gb: a whole number of GB above 0', '--max-scan-gb')
@@ -57,12 +88,18 @@ With --athena the function reads an organisation's CUR 1.0 (Athena integration),
       ...(flags.cron === undefined ? {} : {cron: flags.cron}),
       ...(flags.instances === undefined ? {} : {instances: flags.instances.flatMap((s) => s.split(','))}),
       ...(flags['topic-arn'] === undefined ? {} : {topicArn: flags['topic-arn']}),
-      ...(flags.athena === undefined ? {} : {athena: {
-        output: flags.output as string, table: flags.athena, tableLocation: flags['table-location'] as string,
-        ...(flags.database === undefined ? {} : {database: flags.database}),
-        ...(flags.workgroup === undefined ? {} : {workgroup: flags.workgroup}),
-        ...(maxScanGb === undefined ? {} : {maxScanGb}),
-      }}),
+      ...(flags.athena === undefined
+        ? {}
+        : {
+            athena: {
+              output: flags.output!,
+              table: flags.athena,
+              tableLocation: flags['table-location']!,
+              ...(flags.database === undefined ? {} : {database: flags.database}),
+              ...(flags.workgroup === undefined ? {} : {workgroup: flags.workgroup}),
+              ...(maxScanGb === undefined ? {} : {maxScanGb}),
+            },
+          }),
     })
     bar.done()
     for (const warning of result.warnings) this.note(`warning: ${warning}`)

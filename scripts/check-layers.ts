@@ -40,7 +40,7 @@ interface Violation {
   from: string
   to: string
   rule: {name: string}
-  cycle?: Array<{name: string} | string>
+  cycle?: ({name: string} | string)[]
 }
 
 /** One line per violation, the same for the baseline's entries and a fresh run's. */
@@ -53,7 +53,11 @@ export function currentViolations(): Violation[] {
   const bin = join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs')
   let output: string
   try {
-    output = execFileSync(process.execPath, [bin, '--config', '.dependency-cruiser.cjs', '--output-type', 'json', 'src', 'commands'], {cwd: ROOT, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024})
+    output = execFileSync(process.execPath, [bin, '--config', '.dependency-cruiser.cjs', '--output-type', 'json', 'src', 'commands'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+    })
   } catch (error) {
     // dependency-cruiser exits non-zero when it finds violations; its JSON is on stdout all the same.
     output = (error as {stdout?: string}).stdout ?? ''
@@ -70,7 +74,10 @@ export function compareWithBaseline(current = currentViolations()): {added: stri
 
 export function compareSqlWithBaseline(current = filesWithSql()): {added: string[]; fixed: string[]} {
   const known = new Set(JSON.parse(readFileSync(join(ROOT, SQL_BASELINE), 'utf8')) as string[])
-  return {added: current.filter((f) => !known.has(f)).map((f) => `sql-outside-store: ${f}`), fixed: [...known].filter((f) => !current.includes(f)).map((f) => `sql-outside-store: ${f}`)}
+  return {
+    added: current.filter((f) => !known.has(f)).map((f) => `sql-outside-store: ${f}`),
+    fixed: [...known].filter((f) => !current.includes(f)).map((f) => `sql-outside-store: ${f}`),
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -115,7 +115,12 @@ export function describeValue(value: string): string {
   }
   if (text.length > 40) return `text of ${text.length} characters`
   // (A lone surrogate would print as an escape with letters and digits in it.)
-  return `a value shaped ${JSON.stringify(text.replaceAll(/\p{N}/gu, '9').replaceAll(/\p{L}/gu, 'a').replaceAll(/\p{Cs}/gu, '?'))}`
+  return `a value shaped ${JSON.stringify(
+    text
+      .replaceAll(/\p{N}/gu, '9')
+      .replaceAll(/\p{L}/gu, 'a')
+      .replaceAll(/\p{Cs}/gu, '?'),
+  )}`
 }
 
 function isCommandLineName(field: string): boolean {
@@ -158,7 +163,8 @@ export function errnoReason(error: unknown): string {
 }
 
 /** DuckDB's error classes ("Conversion Error: …"); the text after the first line is SQL or a caret. */
-const DUCKDB_ERROR = /^(?:Conversion|Invalid Input|IO|Out of Memory|Constraint|Serialization|Transaction|Binder|Parser|Catalog|Invalid|Not implemented|INTERNAL|FATAL|Dependency|Interrupt|Permission|Sequence|Syntax|Type|Value|Out of Range|Mismatch Type|Missing Extension|HTTP|Execution) Error: /
+const DUCKDB_ERROR =
+  /^(?:Conversion|Invalid Input|IO|Out of Memory|Constraint|Serialization|Transaction|Binder|Parser|Catalog|Invalid|Not implemented|INTERNAL|FATAL|Dependency|Interrupt|Permission|Sequence|Syntax|Type|Value|Out of Range|Mismatch Type|Missing Extension|HTTP|Execution) Error: /
 
 /**
  * Any error as a BillwatchError with a one-line message: what billwatch throws stays as it is; a

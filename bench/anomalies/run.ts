@@ -24,7 +24,8 @@ if (!existsSync(path)) {
   try {
     await store.run(`INSERT INTO sources (path, format, family, content_hash, scope) VALUES ('bench', 'cur', 'cur', 'bench', 'all')`)
     // exp(N(0, 0.3)) noise via Box-Muller on DuckDB's random(); levels from 10 MB to 10 GB per day.
-    await store.run(`
+    await store.run(
+      `
       INSERT INTO usage_daily (source_id, day, region, service, usage_type, usage_base, resource_id, amount, unit)
       SELECT 1, DATE '2024-01-01' + d::INTEGER, 'us-east-1', 'AmazonEC2', 'DataTransfer-Out-Bytes', 'DataTransfer-Out-Bytes',
              printf('i-%08d', r),
@@ -32,7 +33,9 @@ if (!existsSync(path)) {
                * CASE WHEN r % 10 = 0 AND d >= 30 + (hash(r * 7) % 300)::INTEGER THEN 20 ELSE 1 END
                * exp(0.3 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())),
              'bytes'
-      FROM range($1) t(r), range($2) s(d)`, [resources, days])
+      FROM range($1) t(r), range($2) s(d)`,
+      [resources, days],
+    )
   } catch (error) {
     rmSync(path, {force: true})
     throw error
@@ -58,7 +61,9 @@ try {
     steps = result.steps.length
     series = result.seriesAnalysed
   }
-  console.log(`${series} series (total + ${resources} resources) × ${days} days: best of 3 runs ${(best / 1000).toFixed(2)} s wall, ${(bestCpu / 1000).toFixed(2)} s CPU, ${steps} steps reported`)
+  console.log(
+    `${series} series (total + ${resources} resources) × ${days} days: best of 3 runs ${(best / 1000).toFixed(2)} s wall, ${(bestCpu / 1000).toFixed(2)} s CPU, ${steps} steps reported`,
+  )
 } finally {
   await store.close()
 }

@@ -42,7 +42,8 @@ for (const client of behaviour.misbehaving.slice(0, 5)) {
   process.stdout.write(`misbehaving ${client.address}: ${client.requests} requests, ${client.qps.toFixed(2)} q/s, ${client.reasons.join(', ')}\n`)
 }
 for (const fleet of behaviour.fleets) process.stdout.write(`fleet ${fleet.start}: ${fleet.clients} clients in ${fleet.durationSec} s\n`)
-for (const violation of behaviour.violations) process.stdout.write(`violation ${violation.rule}: ${violation.clients} clients, ${violation.requests} requests\n`)
+for (const violation of behaviour.violations)
+  process.stdout.write(`violation ${violation.rule}: ${violation.clients} clients, ${violation.requests} requests\n`)
 process.stdout.write('\n')
 for (const result of limits.results) {
   process.stdout.write(

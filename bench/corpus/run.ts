@@ -37,7 +37,13 @@ import type {IngestResult} from '../../src/ingest/index.js'
 const ROOT = join(import.meta.dirname, '..', '..')
 const CLI = join(ROOT, 'bin', 'run.js')
 
-interface Options {corpus: string; only: string[]; skip: string[]; jobs: number; failures: boolean}
+interface Options {
+  corpus: string
+  only: string[]
+  skip: string[]
+  jobs: number
+  failures: boolean
+}
 
 function parseArgs(argv: string[]): Options {
   const options: Options = {corpus: resolve(ROOT, '..', 'shared', 'corpus'), failures: false, jobs: 2, only: [], skip: []}
@@ -62,7 +68,11 @@ interface Outcome {
   broken: string[]
 }
 
-interface Run {code: null | number; stdout: string; stderr: string}
+interface Run {
+  code: null | number
+  stdout: string
+  stderr: string
+}
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((done) => {
@@ -80,7 +90,8 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
 }
 
 /** Library and runtime text a user should never see: stack frames, error class names, DuckDB's own words. */
-const RAW_TEXT = /^\s+at |\b(TypeError|RangeError|ReferenceError|SyntaxError|AssertionError|Error:)|Binder Error|Conversion Error|Invalid Input Error|Parser Error|INTERNAL Error|duckdb|\[object Object\]|\bundefined\b|\bNaN\b|ENOENT|EISDIR|\.c line \d+|\.[ch]:\d+/
+const RAW_TEXT =
+  /^\s+at |\b(TypeError|RangeError|ReferenceError|SyntaxError|AssertionError|Error:)|Binder Error|Conversion Error|Invalid Input Error|Parser Error|INTERNAL Error|duckdb|\[object Object\]|\bundefined\b|\bNaN\b|ENOENT|EISDIR|\.c line \d+|\.[ch]:\d+/
 
 /**
  * The refusal invariant: exit 1, stderr one `billwatch: …` line naming the file (then only `Try:`
@@ -99,7 +110,8 @@ function checkRefusal(run: Run, file: string, command: string, content?: string)
   const extra = rest.filter((line) => !/^\s+Try: /.test(line))
   if (extra.length > 0) broken.push(`${command}: ${lines.length} lines on stderr, expected one: ${clip(extra[0]!)}`)
   // Paths are the user's own words (a store named x.duckdb is not DuckDB's text).
-  for (const line of lines) if (RAW_TEXT.test(line.replaceAll(/(^|[\s"'(])\/[^\s"':]+/g, '$1PATH'))) broken.push(`${command}: raw text in the error: ${clip(line)}`)
+  for (const line of lines)
+    if (RAW_TEXT.test(line.replaceAll(/(^|[\s"'(])\/[^\s"':]+/g, '$1PATH'))) broken.push(`${command}: raw text in the error: ${clip(line)}`)
   try {
     const error = (JSON.parse(run.stdout) as {error?: {code?: string; message?: string; file?: string}}).error
     if (!error?.code || !error.message) broken.push(`${command}: --json stdout has no {"error": {code, message}}`)
@@ -133,7 +145,11 @@ const clip = (text: string) => (text.length > 140 ? `${text.slice(0, 137)}…` :
 function checkNumbers(value: unknown, path: string, broken: string[]): void {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) broken.push(`${path} is ${value}`)
-    else if (/(bytes|packets|Bytes|Packets|records|Records|clients|Clients|requests|Requests|responses|kods|days|lineItems|durationSec)$/.test(path) && value < 0) broken.push(`${path} = ${value} < 0`)
+    else if (
+      /(bytes|packets|Bytes|Packets|records|Records|clients|Clients|requests|Requests|responses|kods|days|lineItems|durationSec)$/.test(path) &&
+      value < 0
+    )
+      broken.push(`${path} = ${value} < 0`)
   } else if (Array.isArray(value)) value.forEach((item, i) => checkNumbers(item, `${path}[${i}]`, broken))
   else if (value && typeof value === 'object') for (const [key, item] of Object.entries(value)) checkNumbers(item, path ? `${path}.${key}` : key, broken)
 }
@@ -153,7 +169,12 @@ function parseJson<T>(run: Run, command: string, broken: string[]): T | undefine
 
 // ---------------------------------------------------------------- captures
 
-interface Traffic {packets: number; bytes: number; capturedBytes: number; billableBytes?: number}
+interface Traffic {
+  packets: number
+  bytes: number
+  capturedBytes: number
+  billableBytes?: number
+}
 
 async function checkCapture(file: string, work: string): Promise<Outcome> {
   const run = (native: '0' | '1') => cli(['pcap', file, '--json', '--db', join(work, `pcap-${native}.duckdb`)], {BILLWATCH_PCAP_NATIVE: native})
@@ -175,18 +196,25 @@ async function checkCapture(file: string, work: string): Promise<Outcome> {
   const outbound = report.outbound as Traffic
   // Every packet is IPv4, IPv6 or not IP; every IP packet is the host's inbound, outbound, or other hosts'.
   const ip = report.ipv4Packets + report.ipv6Packets
-  if (ip + report.nonIpPackets !== report.packets) broken.push(`IPv4 ${report.ipv4Packets} + IPv6 ${report.ipv6Packets} + non-IP ${report.nonIpPackets} packets ≠ ${report.packets}`)
+  if (ip + report.nonIpPackets !== report.packets)
+    broken.push(`IPv4 ${report.ipv4Packets} + IPv6 ${report.ipv6Packets} + non-IP ${report.nonIpPackets} packets ≠ ${report.packets}`)
   if (inbound.packets + outbound.packets + report.otherPackets !== ip) {
     broken.push(`inbound ${inbound.packets} + outbound ${outbound.packets} + other ${report.otherPackets} packets ≠ ${ip} IP packets`)
   }
-  for (const [name, t] of [['all', report], ['inbound', inbound], ['outbound', outbound], ['ntp.outbound', report.ntp?.outbound]] as [string, Traffic | undefined][]) {
+  for (const [name, t] of [
+    ['all', report],
+    ['inbound', inbound],
+    ['outbound', outbound],
+    ['ntp.outbound', report.ntp?.outbound],
+  ] as [string, Traffic | undefined][]) {
     if (!t) continue
     if (t.capturedBytes > t.bytes) broken.push(`${name}: captured ${t.capturedBytes} > wire ${t.bytes} bytes`)
   }
   const ports = (report.byPort ?? []) as Traffic[]
   const portBytes = ports.reduce((sum, p) => sum + p.bytes, 0)
   const portPackets = ports.reduce((sum, p) => sum + p.packets, 0)
-  if (portBytes > outbound.bytes || portPackets > outbound.packets) broken.push(`the ports' ${portPackets} packets / ${portBytes} bytes exceed outbound ${outbound.packets} / ${outbound.bytes}`)
+  if (portBytes > outbound.bytes || portPackets > outbound.packets)
+    broken.push(`the ports' ${portPackets} packets / ${portBytes} bytes exceed outbound ${outbound.packets} / ${outbound.bytes}`)
   if (report.ntp && report.ntp.outbound.bytes > outbound.bytes) broken.push(`NTP outbound ${report.ntp.outbound.bytes} > outbound ${outbound.bytes} bytes`)
   if (report.start && report.end && report.start > report.end) broken.push(`start ${report.start} after end ${report.end}`)
   const figures = `${report.format} ${(report.linkTypes ?? []).join('+') || '-'}: ${report.packets} pkts (v4 ${report.ipv4Packets}, v6 ${report.ipv6Packets}, frag ${report.fragments}), out ${outbound.bytes} B, ntp ${report.ntp?.requests ?? 0} req`
@@ -217,7 +245,13 @@ async function query(sql: string): Promise<Record<string, unknown>[]> {
 const lit = (text: string) => `'${text.replaceAll("'", "''")}'`
 const col = (name: string) => `"${name.replaceAll('"', '""')}"`
 
-interface Sums {usage: Map<string, number>; other: Map<string, number>; bytes: null | number; lines: number; split: boolean}
+interface Sums {
+  usage: Map<string, number>
+  other: Map<string, number>
+  bytes: null | number
+  lines: number
+  split: boolean
+}
 
 /**
  * The file's own totals, from the published column definitions: per currency, the cost of the usage
@@ -261,7 +295,9 @@ async function independentSums(file: string): Promise<Sums | undefined> {
     usage = `lower(${text('ChargeCategory')}) = 'usage' AND lower(${text('ChargeClass')}) <> 'correction'`
     currency = text('BillingCurrency')
   } else return undefined
-  const rows = await query(`SELECT ${currency} AS currency, (${usage}) AS usage, sum(${cost}) AS cost, sum(${bytes}) AS bytes, count(*) AS lines FROM ${source} GROUP BY ALL`)
+  const rows = await query(
+    `SELECT ${currency} AS currency, (${usage}) AS usage, sum(${cost}) AS cost, sum(${bytes}) AS bytes, count(*) AS lines FROM ${source} GROUP BY ALL`,
+  )
   // CUR names each line's type; FOCUS leaves a reversal of usage to the sign of its quantity, so only the bill's total is compared.
   const sums: Sums = {bytes: null, lines: 0, other: new Map(), split: !has('ChargeCategory'), usage: new Map()}
   for (const row of rows) {
@@ -293,7 +329,14 @@ async function checkBilling(file: string, work: string): Promise<Outcome> {
   const result = parseJson<IngestResult>(ingest, 'ingest', broken)
   const entry = result?.files[0]
   const status = await cli(['status', '--db', db, '--json'])
-  if (status.code !== 0) return {broken: [...broken, ...checkRefusal(status, db, 'status'), 'status failed after a good ingest'], figures: '', file, kind: 'billing', verdict: 'accepted'}
+  if (status.code !== 0)
+    return {
+      broken: [...broken, ...checkRefusal(status, db, 'status'), 'status failed after a good ingest'],
+      figures: '',
+      file,
+      kind: 'billing',
+      verdict: 'accepted',
+    }
   const stored = parseJson<StatusCommandResult>(status, 'status', broken)
   checkNumbers(stored, 'status', broken)
   const anomalies = await cli(['anomalies', '--db', db, '--json'])
@@ -303,7 +346,8 @@ async function checkBilling(file: string, work: string): Promise<Outcome> {
   // Re-ingesting the same file is a no-op.
   const again = await cli(['ingest', file, '--db', db, '--json'])
   const status2 = await cli(['status', '--db', db, '--json'])
-  if (again.code !== 0 || status2.stdout.replace(/"ingestedAt": "[^"]*"/g, '') !== status.stdout.replace(/"ingestedAt": "[^"]*"/g, '')) broken.push('re-ingesting the same file changed the store')
+  if (again.code !== 0 || status2.stdout.replace(/"ingestedAt": "[^"]*"/g, '') !== status.stdout.replace(/"ingestedAt": "[^"]*"/g, ''))
+    broken.push('re-ingesting the same file changed the store')
 
   const sums = await independentSums(file)
   const money = stored?.totals.costs ?? []
@@ -317,7 +361,10 @@ async function checkBilling(file: string, work: string): Promise<Outcome> {
   const total = new Map(sums.usage)
   for (const [currency, cost] of sums.other) total.set(currency, (total.get(currency) ?? 0) + cost)
   const comparisons = sums.split
-    ? [['usage cost', sums.usage, money], ['other charges', sums.other, charges]]
+    ? [
+        ['usage cost', sums.usage, money],
+        ['other charges', sums.other, charges],
+      ]
     : [['the bill (usage and other charges)', total, [...money, ...charges]]]
   for (const [label, expected, actual] of comparisons as [string, Map<string, number>, {cost: number; currency: null | string}[]][]) {
     const got = new Map<string, number>()
@@ -328,7 +375,8 @@ async function checkBilling(file: string, work: string): Promise<Outcome> {
       if (!near(want, have)) broken.push(`${label} ${currency || '(no currency)'}: billwatch ${have}, the file's columns sum to ${want}`)
     }
   }
-  if (sums.bytes !== null && !near(sums.bytes, stored?.totals.amountBytes ?? 0)) broken.push(`data transfer: billwatch ${stored?.totals.amountBytes} bytes, the file's GB lines sum to ${sums.bytes}`)
+  if (sums.bytes !== null && !near(sums.bytes, stored?.totals.amountBytes ?? 0))
+    broken.push(`data transfer: billwatch ${stored?.totals.amountBytes} bytes, the file's GB lines sum to ${sums.bytes}`)
   figures += ` (independent: ${[...sums.usage.values()].reduce((a, b) => a + b, 0).toFixed(4)} + ${[...sums.other.values()].reduce((a, b) => a + b, 0).toFixed(4)}${sums.bytes === null ? '' : `, ${sums.bytes.toFixed(0)} B`})`
   return {broken, figures, file, kind: 'billing', verdict: 'accepted'}
 }
@@ -341,7 +389,7 @@ const DEFAULT_FIELDS = 'version account-id interface-id srcaddr dstaddr srcport 
 function flowSums(content: string): undefined | {bytes: number; records: number; nodata: number; skipdata: number} {
   const lines = content.split('\n').filter((line) => line.trim() !== '')
   if (lines.length === 0) return undefined
-  let fields = (lines[0]!).trim().split(/\s+/)
+  let fields = lines[0]!.trim().split(/\s+/)
   let body = lines
   if (fields.includes('bytes') && fields.includes('log-status')) body = lines.slice(1)
   else if (fields.length === DEFAULT_FIELDS.length && /^\d+$/.test(fields[0]!)) fields = DEFAULT_FIELDS
@@ -388,7 +436,13 @@ async function checkFlows(file: string, work: string): Promise<Outcome> {
   const flows = await cli(['flows', '--db', db, '--json'])
   if (flows.code !== 0) {
     broken.push(...checkRefusal(flows, '', 'flows').filter((b) => !b.includes('does not name the file')))
-    return {broken, figures: `${entry?.format}: ${entry?.records} records; flows refused: ${clip(flows.stderr.split('\n')[0] ?? '')}`, file, kind: 'flows', verdict: 'accepted'}
+    return {
+      broken,
+      figures: `${entry?.format}: ${entry?.records} records; flows refused: ${clip(flows.stderr.split('\n')[0] ?? '')}`,
+      file,
+      kind: 'flows',
+      verdict: 'accepted',
+    }
   }
   const report = parseJson<FlowsCommandResult>(flows, 'flows', broken)
   if (!report) return {broken, figures: '', file, kind: 'flows', verdict: 'accepted'}
@@ -398,9 +452,11 @@ async function checkFlows(file: string, work: string): Promise<Outcome> {
   const interfaces = (entry?.interfaces ?? []).length
   if (sums) {
     if (entry?.records !== sums.records) broken.push(`ingest says ${entry?.records} records, the file has ${sums.records}`)
-    if (entry?.nodataRecords !== sums.nodata || entry?.skipdataRecords !== sums.skipdata) broken.push(`NODATA/SKIPDATA ${entry?.nodataRecords}/${entry?.skipdataRecords}, the file has ${sums.nodata}/${sums.skipdata}`)
+    if (entry?.nodataRecords !== sums.nodata || entry?.skipdataRecords !== sums.skipdata)
+      broken.push(`NODATA/SKIPDATA ${entry?.nodataRecords}/${entry?.skipdataRecords}, the file has ${sums.nodata}/${sums.skipdata}`)
     // One interface's report covers the whole file only when the file holds one interface.
-    if (interfaces === 1 && counted !== sums.bytes) broken.push(`egress + ingress + other + rejected = ${counted} bytes, the file's OK records hold ${sums.bytes}`)
+    if (interfaces === 1 && counted !== sums.bytes)
+      broken.push(`egress + ingress + other + rejected = ${counted} bytes, the file's OK records hold ${sums.bytes}`)
   }
   const figures = `${entry?.format}: ${entry?.records} records, ${interfaces} interface(s), out ${report.egressBytes} / in ${report.ingressBytes} / other ${report.otherBytes} / rejected ${report.rejectedBytes} B${sums ? ` (file: ${sums.bytes} B)` : ''}`
   return {broken, figures, file, kind: 'flows', verdict: 'accepted'}
@@ -451,7 +507,9 @@ async function main(): Promise<void> {
     const of = outcomes.filter((o) => o.kind === kind)
     if (of.length === 0) continue
     const count = (test: (o: Outcome) => boolean) => of.filter(test).length
-    process.stdout.write(`| ${kind} | ${of.length} | ${count((o) => o.verdict === 'accepted')} | ${count((o) => o.verdict === 'refused')} | ${count((o) => o.broken.length > 0)} files |\n`)
+    process.stdout.write(
+      `| ${kind} | ${of.length} | ${count((o) => o.verdict === 'accepted')} | ${count((o) => o.verdict === 'refused')} | ${count((o) => o.broken.length > 0)} files |\n`,
+    )
   }
   const failed = outcomes.filter((o) => o.broken.length > 0).length
   process.stdout.write(`\n${outcomes.length} files, ${failed} with a broken invariant (corpus ${options.corpus}, ${sizeOf(files.map((f) => f.path))})\n`)

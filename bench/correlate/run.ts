@@ -79,10 +79,17 @@ async function build(): Promise<void> {
 
 function timeCli(date: string): {ms: number; first: null | string; read: number} {
   const started = performance.now()
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), 'correlate', '--repo', repo, '--date', date, '--json'], {
-    // No store: this times reading and ranking, not DuckDB.
-    cwd: ROOT, encoding: 'utf8', env: {...process.env, BILLWATCH_DB: undefined, XDG_DATA_HOME: join(ROOT, 'bench/out/xdg')}, maxBuffer: 64 << 20,
-  })
+  const run = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), 'correlate', '--repo', repo, '--date', date, '--json'],
+    {
+      // No store: this times reading and ranking, not DuckDB.
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: {...process.env, BILLWATCH_DB: undefined, XDG_DATA_HOME: join(ROOT, 'bench/out/xdg')},
+      maxBuffer: 64 << 20,
+    },
+  )
   const ms = performance.now() - started
   if (run.status !== 0) throw new Error(`correlate failed: ${run.stderr}`)
   // The command's --json is its exported result type (test/contract checks it against the schema).

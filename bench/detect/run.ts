@@ -42,7 +42,9 @@ try {
   if (process.argv.includes('--misses')) console.log(scored.misses.join('\n'), '\n')
   console.log(renderScore(scored))
   const h = headline(scored)
-  console.log(`\n${count} scenarios (seed ${seed}), ${scored.total.trueSteps} true steps, ${scored.total.seriesYears.toFixed(0)} series-years; ${reuse ? `store ${file} reused` : `written in ${written.toFixed(1)} s`}, analysed in ${analysed.toFixed(1)} s (${result.seriesAnalysed} series, ${result.stretches.length} stretches)`)
+  console.log(
+    `\n${count} scenarios (seed ${seed}), ${scored.total.trueSteps} true steps, ${scored.total.seriesYears.toFixed(0)} series-years; ${reuse ? `store ${file} reused` : `written in ${written.toFixed(1)} s`}, analysed in ${analysed.toFixed(1)} s (${result.seriesAnalysed} series, ${result.stretches.length} stretches)`,
+  )
   const target = (name: string, value: number, ok: boolean) => console.log(`${name.padEnd(28)} ${value.toFixed(3)}  ${ok ? 'met' : 'NOT met'}`)
   target('step precision (≥ 0.97)', h.precision, h.precision >= 0.97)
   target('step recall (≥ 0.97)', h.recall, h.recall >= 0.97)

@@ -17,8 +17,20 @@ import {seededRandom} from '../../src/ratelimit/limiters.js'
 import type {Store} from '../../src/store/index.js'
 
 export const SCENARIO_CLASSES = [
-  'flat', 'step', 'multi-step', 'weekly-step', 'spike', 'weekly-spike', 'ramp', 'gaps', 'accounts', 'zeros', 'free-tier',
-  'partial-day', 'restatement', 'mixture',
+  'flat',
+  'step',
+  'multi-step',
+  'weekly-step',
+  'spike',
+  'weekly-spike',
+  'ramp',
+  'gaps',
+  'accounts',
+  'zeros',
+  'free-tier',
+  'partial-day',
+  'restatement',
+  'mixture',
 ] as const
 export type ScenarioClass = (typeof SCENARIO_CLASSES)[number]
 
@@ -42,11 +54,11 @@ export interface Scenario {
    * Its exports: `shared` ones are this scenario's part of a month's CUR that every such scenario's accounts
    * share (as a payer's CUR holds its member accounts); the others are files of their own.
    */
-  sources: Array<{path: string; family: Family; cover: [number, number]; rows: UsageRow[]; shared: boolean; early: boolean}>
+  sources: {path: string; family: Family; cover: [number, number]; rows: UsageRow[]; shared: boolean; early: boolean}[]
   steps: TrueStep[]
   /** Days (per account) that are spikes, or inside a ramp: a step reported there is false, a spike there is true. */
-  spikeDays: Array<{account: string; days: number[]}>
-  rampDays: Array<{account: string; first: number; last: number}>
+  spikeDays: {account: string; days: number[]}[]
+  rampDays: {account: string; first: number; last: number}[]
   /** Series-years the scenario holds (resources plus each account's total, over its covered days). */
   seriesYears: number
 }
@@ -91,7 +103,13 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
   const resources: Resource[] = []
   for (let r = 0; r < resourceCount; r++) {
     const base = tiny ? logUniform(2e3, 2e6) : logUniform(5e6, 50 * GB)
-    resources.push({id: `i-${account.slice(5)}${String(r).padStart(3, '0')}`, level: new Float64Array(days).fill(base), noise: uniform(0.05, 0.35), usageType: pick(regions), weekly: [1, 1, 1, 1, 1, 1, 1]})
+    resources.push({
+      id: `i-${account.slice(5)}${String(r).padStart(3, '0')}`,
+      level: new Float64Array(days).fill(base),
+      noise: uniform(0.05, 0.35),
+      usageType: pick(regions),
+      weekly: [1, 1, 1, 1, 1, 1, 1],
+    })
   }
   const weeklyKinds = kind === 'weekly-step' || kind === 'weekly-spike' || (kind === 'mixture' && random() < 0.5)
   if (weeklyKinds) {
@@ -118,21 +136,33 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
     }
     return undefined
   }
-  const stepCount = kind === 'step' || kind === 'weekly-step' || kind === 'gaps' || kind === 'accounts' || kind === 'free-tier' || kind === 'restatement' || kind === 'zeros' || kind === 'partial-day'
-    ? 1
-    : kind === 'multi-step' ? int(2, 3) : kind === 'mixture' ? int(0, 2) : 0
-  const stepEvents: Array<{day: number; resource: Resource; ratio: number}> = []
+  const stepCount =
+    kind === 'step' ||
+    kind === 'weekly-step' ||
+    kind === 'gaps' ||
+    kind === 'accounts' ||
+    kind === 'free-tier' ||
+    kind === 'restatement' ||
+    kind === 'zeros' ||
+    kind === 'partial-day'
+      ? 1
+      : kind === 'multi-step'
+        ? int(2, 3)
+        : kind === 'mixture'
+          ? int(0, 2)
+          : 0
+  const stepEvents: {day: number; resource: Resource; ratio: number}[] = []
   for (let s = 0; s < stepCount; s++) {
     const day = place(28, 30)
     if (day === undefined) continue
     const resource = pick(resources)
     const magnitude = random() < 0.5 ? logUniform(1.5, 20) : logUniform(20, 10_000)
     const ratio = random() < 0.65 ? magnitude : 1 / magnitude
-    for (let d = day; d < days; d++) resource.level[d] = (resource.level[d] as number) * ratio
+    for (let d = day; d < days; d++) resource.level[d] = resource.level[d]! * ratio
     stepEvents.push({day, ratio, resource})
   }
   const spikeCount = kind === 'spike' || kind === 'weekly-spike' ? int(1, 3) : kind === 'mixture' || kind === 'zeros' ? int(0, 2) : 0
-  const spikeEvents: Array<{day: number; width: number; resource: Resource; factor: number}> = []
+  const spikeEvents: {day: number; width: number; resource: Resource; factor: number}[] = []
   for (let s = 0; s < spikeCount; s++) {
     const width = int(1, 3)
     const day = place(10, 10, width)
@@ -142,24 +172,26 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
     const factor = kind === 'zeros' ? 0 : random() < 0.7 ? logUniform(4, 1000) : 1 / logUniform(4, 50)
     spikeEvents.push({day, factor, resource, width})
   }
-  const rampEvents: Array<{day: number; width: number; resource: Resource; ratio: number}> = []
+  const rampEvents: {day: number; width: number; resource: Resource; ratio: number}[] = []
   if (kind === 'ramp' || (kind === 'mixture' && random() < 0.3)) {
     const width = int(21, 90)
     const day = place(21, 30, width)
     if (day !== undefined) {
       const resource = pick(resources)
       const ratio = (random() < 0.7 ? 1 : -1) * Math.log(logUniform(3, 100))
-      for (let d = day; d < days; d++) resource.level[d] = (resource.level[d] as number) * Math.exp(ratio * Math.min(1, (d - day + 1) / width))
+      for (let d = day; d < days; d++) resource.level[d] = resource.level[d]! * Math.exp(ratio * Math.min(1, (d - day + 1) / width))
       rampEvents.push({day, ratio, resource, width})
     }
   }
 
   // Values, noise and the events that are not level changes.
-  const values = resources.map((r) => Float64Array.from(r.level, (level, d) => level * (r.weekly[new Date((start + d) * 86_400_000).getUTCDay()] as number) * Math.exp(r.noise * normal())))
+  const values = resources.map((r) =>
+    Float64Array.from(r.level, (level, d) => level * r.weekly[new Date((start + d) * 86_400_000).getUTCDay()]! * Math.exp(r.noise * normal())),
+  )
   for (const e of spikeEvents) {
     const series = values[resources.indexOf(e.resource)]!
     for (let d = e.day; d < e.day + e.width; d++) {
-      series[d] = (series[d] as number) * e.factor
+      series[d] = series[d]! * e.factor
       spikes.push(start + d)
     }
   }
@@ -168,19 +200,19 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
     if (random() < 0.3) {
       const series = values[resources.indexOf(e.resource)]!
       const part = uniform(0.3, 0.9)
-      series[e.day] = (series[e.day] as number) * (part + (1 - part) / e.ratio)
+      series[e.day] = series[e.day]! * (part + (1 - part) / e.ratio)
     }
   }
   const partial = kind === 'partial-day' || (kind === 'mixture' && random() < 0.3)
   if (partial) {
     const part = uniform(0.05, 0.6)
-    for (const series of values) series[days - 1] = (series[days - 1] as number) * part
+    for (const series of values) series[days - 1] = series[days - 1]! * part
   }
   const zeroType = kind === 'zeros' && random() < 0.5
 
   // Covered days: one stretch, or gaps (short ones inside, a long one that starts a new stretch).
   const covered = new Uint8Array(days).fill(1)
-  const stretches: Array<[number, number]> = [[0, days]]
+  const stretches: [number, number][] = [[0, days]]
   if (kind === 'gaps' || (kind === 'mixture' && random() < 0.3)) {
     const short = place(10, 10, 10)
     if (short !== undefined) covered.fill(0, short, short + int(1, 14))
@@ -204,9 +236,9 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
     const xs: number[] = []
     for (let d = Math.max(0, from); d < Math.min(days, to); d++) if (covered[d] && !excluded[d]) xs.push(series(d))
     xs.sort((a, b) => a - b)
-    return xs.length % 2 ? (xs[xs.length >> 1] as number) : ((xs[xs.length / 2 - 1] as number) + (xs[xs.length / 2] as number)) / 2
+    return xs.length % 2 ? xs[xs.length >> 1]! : (xs[xs.length / 2 - 1]! + xs[xs.length / 2]!) / 2
   }
-  const sumOf = (members: number[]) => (d: number) => members.reduce((sum, k) => sum + (values[k]![d] as number), 0)
+  const sumOf = (members: number[]) => (d: number) => members.reduce((sum, k) => sum + values[k]![d]!, 0)
   const stretchOf = (d: number) => stretches.find(([a, b]) => d >= a && d < b)
   for (const e of stepEvents) {
     const stretch = stretchOf(e.day)
@@ -219,8 +251,13 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
     const k = resources.indexOf(e.resource)
     const sameType = resources.map((r, i) => (r.usageType === e.resource.usageType ? i : -1)).filter((i) => i >= 0)
     scenario.steps.push({
-      account, day: start + e.day, ratio: ratioOf(sumOf([k])), resourceId: e.resource.id,
-      totalRatio: ratioOf(sumOf(resources.map((_, i) => i))), typeRatio: ratioOf(sumOf(sameType)), usageType: e.resource.usageType,
+      account,
+      day: start + e.day,
+      ratio: ratioOf(sumOf([k])),
+      resourceId: e.resource.id,
+      totalRatio: ratioOf(sumOf(resources.map((_, i) => i))),
+      typeRatio: ratioOf(sumOf(sameType)),
+      usageType: e.resource.usageType,
     })
   }
   for (const e of rampEvents) scenario.rampDays.push({account, first: start + e.day - 2, last: start + e.day + e.width + 2})
@@ -240,24 +277,56 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
     const rows: UsageRow[] = []
     resources.forEach((r, k) => {
       for (let d = from; d < to; d++) {
-        const amount = (values[k]![d] as number) * scale
+        const amount = values[k]![d]! * scale
         // Zero usage has no line: inside the export's period it is still zero.
         if (amount === 0) continue
-        rows.push({account: accountless ? null : account, amount: amount / GB, cost: null, currency: null, day: dayString(start + d), operation: null, region: null, resourceId: r.id, service: 'AmazonEC2', unit: 'GB', usageType: r.usageType})
+        rows.push({
+          account: accountless ? null : account,
+          amount: amount / GB,
+          cost: null,
+          currency: null,
+          day: dayString(start + d),
+          operation: null,
+          region: null,
+          resourceId: r.id,
+          service: 'AmazonEC2',
+          unit: 'GB',
+          usageType: r.usageType,
+        })
       }
     })
-    if (zeroType) rows.push({account: accountless ? null : account, amount: 0, cost: null, currency: null, day: dayString(start + from), operation: null, region: null, resourceId: null, service: 'AmazonEC2', unit: 'GB', usageType: 'APN1-DataTransfer-Out-Bytes'})
+    if (zeroType)
+      rows.push({
+        account: accountless ? null : account,
+        amount: 0,
+        cost: null,
+        currency: null,
+        day: dayString(start + from),
+        operation: null,
+        region: null,
+        resourceId: null,
+        service: 'AmazonEC2',
+        unit: 'GB',
+        usageType: 'APN1-DataTransfer-Out-Bytes',
+      })
     return rows
   }
   const restated = kind === 'restatement' || (kind === 'mixture' && random() < 0.2)
-  for (let m = 0; m < days; ) {
+  for (let m = 0; m < days;) {
     const monthStart = new Date((start + m) * 86_400_000)
     const next = Date.UTC(monthStart.getUTCFullYear(), monthStart.getUTCMonth() + 1, 1) / 86_400_000 - start
     if (restated) {
       const cut = m + Math.floor((next - m) * uniform(0.3, 0.9))
-      scenario.sources.push({cover: [start + m, start + next], early: true, family: 'cur', path: `/bench/${m}-early.csv`, rows: rowsOf(m, cut, uniform(0.5, 0.9)), shared: !ownFiles})
+      scenario.sources.push({
+        cover: [start + m, start + next],
+        early: true,
+        family: 'cur',
+        path: `/bench/${m}-early.csv`,
+        rows: rowsOf(m, cut, uniform(0.5, 0.9)),
+        shared: !ownFiles,
+      })
     }
-    for (let a = m; a < next; ) {
+    for (let a = m; a < next;) {
       if (!covered[a]) {
         a++
         continue
@@ -265,7 +334,14 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
       let b = a
       while (b < next && covered[b]) b++
       const file = accountless ? `/bench/${stretches.length > 1 ? `${a}/` : ''}${name}` : `/bench/${account}/${a}.csv`
-      scenario.sources.push({cover: [start + a, start + b], early: false, family: accountless ? 'usage-report' : 'cur', path: file, rows: rowsOf(a, b), shared: !ownFiles})
+      scenario.sources.push({
+        cover: [start + a, start + b],
+        early: false,
+        family: accountless ? 'usage-report' : 'cur',
+        path: file,
+        rows: rowsOf(a, b),
+        shared: !ownFiles,
+      })
       a = b
     }
     m = next
@@ -286,7 +362,8 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
       } else if (into) {
         into.rows.push(...source.rows)
         into.cover[1] = source.cover[1]
-      } else merged.set(key, {...source, cover: [...source.cover], path: stretches.length > 1 ? `/bench/${key}/${name}` : `/bench/${name}`, rows: [...source.rows]})
+      } else
+        merged.set(key, {...source, cover: [...source.cover], path: stretches.length > 1 ? `/bench/${key}/${name}` : `/bench/${name}`, rows: [...source.rows]})
     }
     scenario.sources = [...merged.values()]
   }
@@ -299,7 +376,19 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
     const noise = uniform(0.05, 0.3)
     for (const source of scenario.sources) {
       for (let d = source.cover[0]; d < source.cover[1]; d++) {
-        source.rows.push({account: other, amount: (base * Math.exp(noise * normal())) / GB, cost: null, currency: null, day: dayString(d), operation: null, region: null, resourceId: `i-${other.slice(5)}`, service: 'AmazonEC2', unit: 'GB', usageType: 'DataTransfer-Out-Bytes'})
+        source.rows.push({
+          account: other,
+          amount: (base * Math.exp(noise * normal())) / GB,
+          cost: null,
+          currency: null,
+          day: dayString(d),
+          operation: null,
+          region: null,
+          resourceId: `i-${other.slice(5)}`,
+          service: 'AmazonEC2',
+          unit: 'GB',
+          usageType: 'DataTransfer-Out-Bytes',
+        })
       }
     }
   }
@@ -322,7 +411,13 @@ export async function writeScenarios(store: Store, scenarios: Scenario[], onProg
         file.rows.push(...source.rows)
         file.cover = [Math.min(file.cover[0], source.cover[0]), Math.max(file.cover[1], source.cover[1])]
       } else {
-        files.set(key, {cover: [...source.cover], family: source.family, order: source.cover[0] * 2 + (source.early ? 0 : 1), path: source.shared ? `/bench/cur/${dayString(source.cover[0])}${source.early ? '-early' : ''}.csv` : source.path, rows: [...source.rows]})
+        files.set(key, {
+          cover: [...source.cover],
+          family: source.family,
+          order: source.cover[0] * 2 + (source.early ? 0 : 1),
+          path: source.shared ? `/bench/cur/${dayString(source.cover[0])}${source.early ? '-early' : ''}.csv` : source.path,
+          rows: [...source.rows],
+        })
       }
     }
   }
@@ -335,13 +430,26 @@ export async function writeScenarios(store: Store, scenarios: Scenario[], onProg
     for (const file of ordered) {
       const csv = join(dir, 'rows.csv')
       const cell = (v: null | number | string) => (v === null ? '' : String(v))
-      writeFileSync(csv, `day,account,region,service,usage_type,operation,resource_id,amount,unit,cost,currency\n${file.rows.map((r) => [r.day, r.account, r.region, r.service, r.usageType, r.operation, r.resourceId, r.amount, r.unit, r.cost, r.currency].map(cell).join(',')).join('\n')}\n`)
+      writeFileSync(
+        csv,
+        `day,account,region,service,usage_type,operation,resource_id,amount,unit,cost,currency\n${file.rows.map((r) => [r.day, r.account, r.region, r.service, r.usageType, r.operation, r.resourceId, r.amount, r.unit, r.cost, r.currency].map(cell).join(',')).join('\n')}\n`,
+      )
       await store.transaction(async () => {
         await createStaging(store)
-        await store.run(`INSERT INTO ${STAGING_TABLE} (day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency) SELECT * FROM read_csv($1, header = true, columns = {'day': 'DATE', 'account': 'VARCHAR', 'region': 'VARCHAR', 'service': 'VARCHAR', 'usage_type': 'VARCHAR', 'operation': 'VARCHAR', 'resource_id': 'VARCHAR', 'amount': 'DOUBLE', 'unit': 'VARCHAR', 'cost': 'DOUBLE', 'currency': 'VARCHAR'})`, [csv])
+        await store.run(
+          `INSERT INTO ${STAGING_TABLE} (day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency) SELECT * FROM read_csv($1, header = true, columns = {'day': 'DATE', 'account': 'VARCHAR', 'region': 'VARCHAR', 'service': 'VARCHAR', 'usage_type': 'VARCHAR', 'operation': 'VARCHAR', 'resource_id': 'VARCHAR', 'amount': 'DOUBLE', 'unit': 'VARCHAR', 'cost': 'DOUBLE', 'currency': 'VARCHAR'})`,
+          [csv],
+        )
         await commitStaged(store, {
-          bytes: 0, container: 'csv', contentHash: `bench-${hash++}`, coverEnd: dayString(file.cover[1]), coverStart: dayString(file.cover[0]),
-          family: file.family, format: file.family === 'cur' ? 'cur1' : 'usage-report', lineItems: file.rows.length, path: file.path,
+          bytes: 0,
+          container: 'csv',
+          contentHash: `bench-${hash++}`,
+          coverEnd: dayString(file.cover[1]),
+          coverStart: dayString(file.cover[0]),
+          family: file.family,
+          format: file.family === 'cur' ? 'cur1' : 'usage-report',
+          lineItems: file.rows.length,
+          path: file.path,
           scope: file.family === 'cur' ? 'all' : 'listed',
         })
       })
@@ -385,7 +493,18 @@ function ratioClose(found: number, truth: number): boolean {
  * matches nothing is false; so is a spike on a day that is not a true spike's.
  */
 export function score(scenarios: Scenario[], result: Pick<AnomaliesResult, 'spikes' | 'steps'>): Score {
-  const empty = (): ClassScore => ({correct: 0, driverRight: 0, falseSpikes: 0, falseSteps: 0, found: 0, reported: 0, scenarios: 0, seriesYears: 0, trueSteps: 0, withDriver: 0})
+  const empty = (): ClassScore => ({
+    correct: 0,
+    driverRight: 0,
+    falseSpikes: 0,
+    falseSteps: 0,
+    found: 0,
+    reported: 0,
+    scenarios: 0,
+    seriesYears: 0,
+    trueSteps: 0,
+    withDriver: 0,
+  })
   const byClass = new Map<string, ClassScore>()
   const total = empty()
   const misses: string[] = []
@@ -419,19 +538,26 @@ export function score(scenarios: Scenario[], result: Pick<AnomaliesResult, 'spik
           add('found')
         }
         if (!match) {
-          misses.push(`${scenario.kind} #${scenario.id} ${account}: step ${dayString(truth.day)} total ${truth.totalRatio.toPrecision(3)}x (${truth.resourceId} ${truth.ratio.toPrecision(3)}x) ${near ? `found ${near.date} ${near.ratio}x` : 'missed'}`)
+          misses.push(
+            `${scenario.kind} #${scenario.id} ${account}: step ${dayString(truth.day)} total ${truth.totalRatio.toPrecision(3)}x (${truth.resourceId} ${truth.ratio.toPrecision(3)}x) ${near ? `found ${near.date} ${near.ratio}x` : 'missed'}`,
+          )
           continue
         }
         add('correct')
         add('withDriver')
         const lead = resourceOwn(match) ? {ratio: match.ratio, resourceId: match.resourceId} : (match.drivers.find((d) => d.resourceId !== null) ?? null)
-        if (lead && lead.resourceId === truth.resourceId && ratioClose(lead.ratio, truth.ratio)) add('driverRight')
-        else misses.push(`${scenario.kind} #${scenario.id} ${account}: driver of ${match.date}: ${lead ? `${lead.resourceId} ${lead.ratio}x` : 'none'}, truth ${truth.resourceId} ${truth.ratio.toPrecision(3)}x`)
+        if (lead !== null && ratioClose(lead.ratio, truth.ratio) && lead.resourceId === truth.resourceId) add('driverRight')
+        else
+          misses.push(
+            `${scenario.kind} #${scenario.id} ${account}: driver of ${match.date}: ${lead ? `${lead.resourceId} ${lead.ratio}x` : 'none'}, truth ${truth.resourceId} ${truth.ratio.toPrecision(3)}x`,
+          )
       }
       for (const step of reported) {
         if (used.has(step)) continue
         add('falseSteps')
-        misses.push(`${scenario.kind} #${scenario.id} ${account}: false step ${step.date} ${step.ratio}x ${step.resourceId ?? ''}${step.tentative ? ' (tentative)' : ''}`)
+        misses.push(
+          `${scenario.kind} #${scenario.id} ${account}: false step ${step.date} ${step.ratio}x ${step.resourceId ?? ''}${step.tentative ? ' (tentative)' : ''}`,
+        )
       }
       const spikeDays = new Set(scenario.spikeDays.find((s) => s.account === account)?.days.flatMap((d) => [d - 1, d, d + 1]) ?? [])
       // One false spike per day, however many series show it.
@@ -451,12 +577,26 @@ export function renderScore(result: Score): string {
     const precision = s.reported === 0 ? 1 : s.correct / Math.max(1, s.correct + s.falseSteps + (s.found - s.correct))
     const recall = s.trueSteps === 0 ? 1 : s.correct / s.trueSteps
     return [
-      name.padEnd(12), String(s.scenarios).padStart(5), String(s.trueSteps).padStart(6), precision.toFixed(3).padStart(9), recall.toFixed(3).padStart(7),
-      (s.falseSteps / s.seriesYears).toFixed(3).padStart(12), (s.falseSpikes / s.seriesYears).toFixed(3).padStart(13),
+      name.padEnd(12),
+      String(s.scenarios).padStart(5),
+      String(s.trueSteps).padStart(6),
+      precision.toFixed(3).padStart(9),
+      recall.toFixed(3).padStart(7),
+      (s.falseSteps / s.seriesYears).toFixed(3).padStart(12),
+      (s.falseSpikes / s.seriesYears).toFixed(3).padStart(13),
       (s.withDriver === 0 ? '-' : (s.driverRight / s.withDriver).toFixed(3)).padStart(12),
     ].join(' ')
   }
-  const head = ['class'.padEnd(12), 'scen.'.padStart(5), 'steps'.padStart(6), 'precision'.padStart(9), 'recall'.padStart(7), 'false st./sy'.padStart(12), 'false sp./sy'.padStart(13), 'driver right'.padStart(12)].join(' ')
+  const head = [
+    'class'.padEnd(12),
+    'scen.'.padStart(5),
+    'steps'.padStart(6),
+    'precision'.padStart(9),
+    'recall'.padStart(7),
+    'false st./sy'.padStart(12),
+    'false sp./sy'.padStart(13),
+    'driver right'.padStart(12),
+  ].join(' ')
   const lines = [head, '-'.repeat(head.length)]
   for (const kind of SCENARIO_CLASSES) {
     const s = result.byClass.get(kind)
@@ -467,7 +607,13 @@ export function renderScore(result: Score): string {
 }
 
 /** The headline figures the issue sets targets for. */
-export function headline(result: Score): {precision: number; recall: number; falseStepsPerSeriesYear: number; falseSpikesPerSeriesYear: number; driverRight: number} {
+export function headline(result: Score): {
+  precision: number
+  recall: number
+  falseStepsPerSeriesYear: number
+  falseSpikesPerSeriesYear: number
+  driverRight: number
+} {
   const s = result.total
   return {
     driverRight: s.withDriver === 0 ? 1 : s.driverRight / s.withDriver,

@@ -8,7 +8,7 @@ import {DuckDBInstance} from '@duckdb/node-api'
 
 import {gunzipHead, readHead} from '../../src/ingest/sniff.js'
 
-const file = process.argv[2] as string
+const file = process.argv[2]!
 const gzip = file.endsWith('.gz')
 const head = gzip ? await gunzipHead(file) : (await readHead(file)).toString('utf8')
 const fields = (head.split('\n', 1)[0] ?? '').trim().split(' ')

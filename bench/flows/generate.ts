@@ -21,7 +21,7 @@ export async function generateFlowLogs(path: string, records: number, mix: FlowM
   const eni = 'eni-0a1b2c3d4e5f60718'
   const start = Date.UTC(2014, 2, 15) / 1000
   const span = 30 * 86_400
-  const client = (k: number) => `${(k * 2654435761) % 223 + 1}.${(k >>> 3) % 256}.${(k * 97) % 256}.${(k % 250) + 3}`
+  const client = (k: number) => `${((k * 2654435761) % 223) + 1}.${(k >>> 3) % 256}.${(k * 97) % 256}.${(k % 250) + 3}`
   const batch: string[] = []
   const spreadLine = (i: number): string => {
     const iface = `eni-0a1b2c3d4e5f6071${i % 4}`
@@ -62,8 +62,10 @@ export async function generateFlowLogs(path: string, records: number, mix: FlowM
     } else if (r < 0.9) {
       const packets = 1 + Math.floor(random() * 40)
       line = `2 123456789012 ${eni} ${peer} ${host} ${port} 123 17 ${packets} ${packets * 76} ${end - 59} ${end} ACCEPT OK`
-    } else if (r < 0.95) line = `2 123456789012 ${eni} ${host} ${peer} 22 ${port} 6 ${20 + Math.floor(random() * 200)} ${2000 + Math.floor(random() * 300_000)} ${end - 59} ${end} ACCEPT OK`
-    else line = `2 123456789012 ${eni} ${peer} ${host} ${port} 443 6 ${5 + Math.floor(random() * 50)} ${400 + Math.floor(random() * 9000)} ${end - 59} ${end} ACCEPT OK`
+    } else if (r < 0.95)
+      line = `2 123456789012 ${eni} ${host} ${peer} 22 ${port} 6 ${20 + Math.floor(random() * 200)} ${2000 + Math.floor(random() * 300_000)} ${end - 59} ${end} ACCEPT OK`
+    else
+      line = `2 123456789012 ${eni} ${peer} ${host} ${port} 443 6 ${5 + Math.floor(random() * 50)} ${400 + Math.floor(random() * 9000)} ${end - 59} ${end} ACCEPT OK`
     batch.push(line)
     if (batch.length === 10_000) {
       await write(`${batch.join('\n')}\n`)

@@ -46,7 +46,10 @@ const ingest = (file: string) => {
   return timed([node, join(ROOT, 'bin', 'run.js'), 'ingest', file, '--db', db, '--json'])
 }
 
-const load = () => loadavg().map((l) => l.toFixed(1)).join(' ')
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')
 const loadBefore = load()
 const sizeMb = (file: string) => statSync(file).size / 1e6
 const lines: string[] = []
@@ -78,10 +81,14 @@ for (const mix of ['ntp', 'spread'] as const) {
     const truth = JSON.parse(bare[0]!.stdout) as {n: number}
     const stored = (JSON.parse(ours[0]!.stdout) as IngestResult).flows[0]!
     const name = `${mix} ${file.endsWith('.gz') ? '.log.gz' : '.log'}`
-    lines.push(`${name.padEnd(14)} bare scan ${best(bare).toFixed(2)} s (slowest ${worst(bare).toFixed(2)}); ingest ${best(ours).toFixed(2)} s (slowest ${worst(ours).toFixed(2)}, peak RSS ${rss(ours).toFixed(0)} MB): `
-      + `${(best(ours) / best(bare)).toFixed(2)}x the scan (target ≤ 1.5x), RSS ${rss(ours) < 1024 ? '<' : '≥'} 1 GB; records ${stored.records === Number(truth.n) ? 'equal' : `DIFFER (${stored.records} vs ${truth.n})`} the scan's`)
+    lines.push(
+      `${name.padEnd(14)} bare scan ${best(bare).toFixed(2)} s (slowest ${worst(bare).toFixed(2)}); ingest ${best(ours).toFixed(2)} s (slowest ${worst(ours).toFixed(2)}, peak RSS ${rss(ours).toFixed(0)} MB): ` +
+        `${(best(ours) / best(bare)).toFixed(2)}x the scan (target ≤ 1.5x), RSS ${rss(ours) < 1024 ? '<' : '≥'} 1 GB; records ${stored.records === Number(truth.n) ? 'equal' : `DIFFER (${stored.records} vs ${truth.n})`} the scan's`,
+    )
     process.stderr.write(`${lines.at(-1)}\n`)
   }
 }
-console.log(`bench/flows: ${records.toLocaleString('en-US')} VPC flow-log records a file; best of ${RUNS}; load average (1, 5, 15 min) ${loadBefore} before, ${load()} after`)
+console.log(
+  `bench/flows: ${records.toLocaleString('en-US')} VPC flow-log records a file; best of ${RUNS}; load average (1, 5, 15 min) ${loadBefore} before, ${load()} after`,
+)
 for (const line of lines) console.log(line)

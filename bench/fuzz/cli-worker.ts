@@ -36,7 +36,7 @@ function capture(into: 'stdout' | 'stderr') {
   return ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown) => {
     if (current) current[into].push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'))
     const done = typeof encoding === 'function' ? encoding : callback
-    if (typeof done === 'function') process.nextTick(done as () => void)
+    if (typeof done === 'function') process.nextTick(done)
     return true
   }) as typeof process.stdout.write
 }
@@ -46,16 +46,18 @@ function reply(exitCode: number, extra: Record<string, unknown> = {}, then?: () 
   current = undefined
   process.stdout.write = realStdout
   process.stderr.write = realStderr
-  process.send!({exitCode, id: run?.id ?? -1, stderr: run?.stderr.join('') ?? '', stdout: run?.stdout.join('') ?? '', ...extra}, undefined, undefined, () => then?.())
+  process.send!({exitCode, id: run?.id ?? -1, stderr: run?.stderr.join('') ?? '', stdout: run?.stdout.join('') ?? '', ...extra}, undefined, undefined, () =>
+    then?.(),
+  )
 }
 
 // billwatch's last-resort handler ends the process (an unhandled rejection): report what it printed first.
-process.exit = ((code?: number) => {
+process.exit = (code?: number) => {
   reply(typeof code === 'number' ? code : 1, {exited: true}, () => realExit(code ?? 1))
   return undefined as never
-}) as typeof process.exit
+}
 
-process.on('message', async (request: Request) => {
+async function handle(request: Request): Promise<void> {
   current = {id: request.id, stderr: [], stdout: []}
   process.stdout.write = capture('stdout')
   process.stderr.write = capture('stderr')
@@ -69,5 +71,6 @@ process.on('message', async (request: Request) => {
     if (current) current.stderr.push(`${err?.stack ?? String(error)}\n`)
     reply(err?.oclif?.exit ?? 1, {escaped: true})
   }
-})
+}
+process.on('message', (request: Request) => void handle(request))
 process.send!({ready: true})

@@ -31,8 +31,9 @@ export async function buildCorpus(dir: string): Promise<Corpus> {
   const usageReport = headLines(readFileSync(join(BILLING, 'usage-report-ec2-2013-06-01_2014-06-01.csv'), 'utf8'), 40)
   const cur1 = headLines(gunzipSync(readFileSync(join(BILLING, 'cur1-hourly-2014-03.csv.gz'))).toString('utf8'), 30)
   const focus = headLines(readFileSync(join(BILLING, 'focus1-daily-2014-05.csv'), 'utf8'), 30)
-  const costExplorer = '\uFEFF"Usage type","DataTransfer-Out-Bytes($)","USW2-DataTransfer-Out-Bytes($)","Total costs($)"\n'
-    + '"Usage type total","1.2110","0.0034","1.2144"\n"2024-03-29","0.0000","0.0011","0.0011"\n"2024-03-30","0.4652","0.0011","0.4663"\n'
+  const costExplorer =
+    '\uFEFF"Usage type","DataTransfer-Out-Bytes($)","USW2-DataTransfer-Out-Bytes($)","Total costs($)"\n' +
+    '"Usage type total","1.2110","0.0034","1.2144"\n"2024-03-29","0.0000","0.0011","0.0011"\n"2024-03-30","0.4652","0.0011","0.4663"\n'
 
   // CUR 2.0 as Parquet and as CSV: the first rows of the bundled Parquet export, rewritten by DuckDB.
   const parquet = join(dir, 'cur2.parquet')
@@ -55,14 +56,29 @@ export async function buildCorpus(dir: string): Promise<Corpus> {
     captures[format] = writer.bytes()
   }
 
-  const manifest = JSON.stringify({
-    assemblyId: 'a1b2c3d4', billingPeriod: {end: '20140401T000000.000Z', start: '20140301T000000.000Z'}, bucket: 'bills',
-    reportKeys: ['cur/bw/20140301-20140401/a1b2c3d4/bw-1.csv.gz'], reportName: 'bw',
-  }, null, 2)
+  const manifest = JSON.stringify(
+    {
+      assemblyId: 'a1b2c3d4',
+      billingPeriod: {end: '20140401T000000.000Z', start: '20140301T000000.000Z'},
+      bucket: 'bills',
+      reportKeys: ['cur/bw/20140301-20140401/a1b2c3d4/bw-1.csv.gz'],
+      reportName: 'bw',
+    },
+    null,
+    2,
+  )
 
   const aptLog = [
-    'Start-Date: 2014-03-29  14:41:36', 'Commandline: apt-get install ntp', 'Install: ntp:amd64 (1:4.2.6.p5+dfsg-3ubuntu2), libopts25:amd64 (1:5.18-2ubuntu2, automatic)', 'End-Date: 2014-03-29  14:41:39', '',
-    'Start-Date: 2014-03-30  09:02:05', 'Commandline: apt-get upgrade', 'Upgrade: openssl:amd64 (1.0.1f-1ubuntu2, 1.0.1f-1ubuntu2.1)', 'End-Date: 2014-03-30  09:02:09', '',
+    'Start-Date: 2014-03-29  14:41:36',
+    'Commandline: apt-get install ntp',
+    'Install: ntp:amd64 (1:4.2.6.p5+dfsg-3ubuntu2), libopts25:amd64 (1:5.18-2ubuntu2, automatic)',
+    'End-Date: 2014-03-29  14:41:39',
+    '',
+    'Start-Date: 2014-03-30  09:02:05',
+    'Commandline: apt-get upgrade',
+    'Upgrade: openssl:amd64 (1.0.1f-1ubuntu2, 1.0.1f-1ubuntu2.1)',
+    'End-Date: 2014-03-30  09:02:09',
+    '',
   ].join('\n')
 
   return {

@@ -24,8 +24,20 @@ import {HOSTILE_TEXT, mutateBytes, mutateText, oddCsv} from './mutate.js'
 import {Random} from './random.js'
 
 export const KINDS = [
-  'usage-report', 'cur1-csv', 'cur1-gz', 'cur2-csv', 'cur2-parquet', 'focus-csv', 'cost-explorer-csv', 'manifest',
-  'pcap', 'pcapng', 'ntp', 'git', 'apt-log', 'knowledge',
+  'usage-report',
+  'cur1-csv',
+  'cur1-gz',
+  'cur2-csv',
+  'cur2-parquet',
+  'focus-csv',
+  'cost-explorer-csv',
+  'manifest',
+  'pcap',
+  'pcapng',
+  'ntp',
+  'git',
+  'apt-log',
+  'knowledge',
 ] as const
 export type Kind = (typeof KINDS)[number]
 
@@ -105,7 +117,14 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const corpus = await buildCorpus(join(work, 'corpus'))
   const report: FuzzReport = {
     byKind: Object.fromEntries(kinds.map((k) => [k, {accepted: 0, cpuMs: 0, failed: 0, inputs: 0, refused: 0, viaCli: 0}])),
-    cliEvery: options.cliEvery ?? 25, count: options.count, failures: [], seconds: 0, seed: options.seed, slowestCpuMs: 0, slowestMs: 0, timeoutMs,
+    cliEvery: options.cliEvery ?? 25,
+    count: options.count,
+    failures: [],
+    seconds: 0,
+    seed: options.seed,
+    slowestCpuMs: 0,
+    slowestMs: 0,
+    timeoutMs,
     totals: {cli: 0, crash: 0, escape: 0, hang: 0, raw: 0, store: 0},
   }
   const sources = options.fromSources ?? process.env.BILLWATCH_FUZZ_SOURCES === '1'
@@ -114,30 +133,32 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   let next = 0
   let done = 0
   try {
-    await Promise.all(jobs.map(async (job) => {
-      while (next < indices.length) {
-        const index = indices[next++]!
-        const kind = kinds[index % kinds.length]!
-        const outcome = await job.fuzzOne(kind, index, options.seed, timeoutMs, report.cliEvery > 0 && index % report.cliEvery === 0)
-        const counts = report.byKind[kind]!
-        counts.inputs++
-        counts.cpuMs += outcome.cpuMs
-        if (outcome.viaCli) counts.viaCli++
-        report.slowestMs = Math.max(report.slowestMs, outcome.ms)
-        if (outcome.cpuMs > report.slowestCpuMs) {
-          report.slowestCpuMs = outcome.cpuMs
-          report.slowest = {cpuMs: outcome.cpuMs, index, kind, ms: outcome.ms}
+    await Promise.all(
+      jobs.map(async (job) => {
+        while (next < indices.length) {
+          const index = indices[next++]!
+          const kind = kinds[index % kinds.length]!
+          const outcome = await job.fuzzOne(kind, index, options.seed, timeoutMs, report.cliEvery > 0 && index % report.cliEvery === 0)
+          const counts = report.byKind[kind]!
+          counts.inputs++
+          counts.cpuMs += outcome.cpuMs
+          if (outcome.viaCli) counts.viaCli++
+          report.slowestMs = Math.max(report.slowestMs, outcome.ms)
+          if (outcome.cpuMs > report.slowestCpuMs) {
+            report.slowestCpuMs = outcome.cpuMs
+            report.slowest = {cpuMs: outcome.cpuMs, index, kind, ms: outcome.ms}
+          }
+          if (outcome.failure) {
+            counts.failed++
+            report.totals[outcome.failure.type]++
+            if (options.keepDir) outcome.failure.input = keepInput(options.keepDir, outcome.failure, outcome.inputPath)
+            report.failures.push(outcome.failure)
+          } else if (outcome.accepted) counts.accepted++
+          else counts.refused++
+          options.onResult?.(++done, outcome.failure, outcome.refusal === undefined ? undefined : `#${index} ${kind}: ${outcome.refusal}`, report)
         }
-        if (outcome.failure) {
-          counts.failed++
-          report.totals[outcome.failure.type]++
-          if (options.keepDir) outcome.failure.input = keepInput(options.keepDir, outcome.failure, outcome.inputPath)
-          report.failures.push(outcome.failure)
-        } else if (outcome.accepted) counts.accepted++
-        else counts.refused++
-        options.onResult?.(++done, outcome.failure, outcome.refusal === undefined ? undefined : `#${index} ${kind}: ${outcome.refusal}`, report)
-      }
-    }))
+      }),
+    )
   } finally {
     await Promise.all(jobs.map((job) => job.stop()))
     rmSync(work, {force: true, recursive: true})
@@ -191,7 +212,9 @@ class CliWorker {
 
   private async spawn(): Promise<void> {
     const child = fork(join(ROOT, 'bench/fuzz/cli-worker.ts'), [], {
-      env: this.env, execArgv: ['--import', 'tsx', '--no-warnings'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: this.env,
+      execArgv: ['--import', 'tsx', '--no-warnings'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     })
     this.child = child
     this.runs = 0
@@ -206,7 +229,13 @@ class CliWorker {
     child.on('message', (message: unknown) => {
       const done = this.pending
       this.pending = undefined
-      done?.({died: Boolean(field(message, 'exited')), escaped: Boolean(field(message, 'escaped')), exitCode: Number(field(message, 'exitCode')), stderr: stringAt(message, 'stderr') ?? '', stdout: stringAt(message, 'stdout') ?? ''})
+      done?.({
+        died: Boolean(field(message, 'exited')),
+        escaped: Boolean(field(message, 'escaped')),
+        exitCode: Number(field(message, 'exitCode')),
+        stderr: stringAt(message, 'stderr') ?? '',
+        stdout: stringAt(message, 'stdout') ?? '',
+      })
     })
     child.on('exit', (code, signal) => {
       if (this.child !== child) return
@@ -291,7 +320,16 @@ async function runCliProcess(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: 
   })
   // A signal, or no exit code, is a process that died.
   const died = !hung && exit.code === null
-  return {cpuMs: cpu, died, escaped: false, exitCode: exit.code ?? -1, hung, ms: Date.now() - started, stderr: died ? `${stderr}\n(the process died: ${exit.signal})` : stderr, stdout}
+  return {
+    cpuMs: cpu,
+    died,
+    escaped: false,
+    exitCode: exit.code ?? -1,
+    hung,
+    ms: Date.now() - started,
+    stderr: died ? `${stderr}\n(the process died: ${exit.signal})` : stderr,
+    stdout,
+  }
 }
 
 interface Outcome {
@@ -322,7 +360,12 @@ class Job {
   static async start(dir: string, corpus: Corpus, fromSources: boolean): Promise<Job> {
     mkdirSync(join(dir, 'home'), {recursive: true})
     const env = {
-      ...process.env, BILLWATCH_FUZZ_SOURCES: fromSources ? '1' : '0', BILLWATCH_DB: join(dir, 'store.duckdb'), BILLWATCH_MEMORY_LIMIT: '256MB', GIT_CONFIG_NOSYSTEM: '1', HOME: join(dir, 'home'),
+      ...process.env,
+      BILLWATCH_FUZZ_SOURCES: fromSources ? '1' : '0',
+      BILLWATCH_DB: join(dir, 'store.duckdb'),
+      BILLWATCH_MEMORY_LIMIT: '256MB',
+      GIT_CONFIG_NOSYSTEM: '1',
+      HOME: join(dir, 'home'),
       XDG_DATA_HOME: join(dir, 'home'),
     }
     // One run of each command on its seed, into a scratch store, before any input is timed.
@@ -332,8 +375,11 @@ class Job {
     writeFileSync(seedCapture, corpus.seeds.pcap!)
     const warm = ['--db', join(dir, 'warm.duckdb')]
     const worker = new CliWorker(env, [
-      ['ingest', seedStoreInput(corpus), ...warm], ['status', ...warm], ['anomalies', ...warm],
-      ['correlate', '--root', join(dir, 'seed-root'), '--date', '2014-03-30', ...warm], ['pcap', seedCapture, ...warm],
+      ['ingest', seedStoreInput(corpus), ...warm],
+      ['status', ...warm],
+      ['anomalies', ...warm],
+      ['correlate', '--root', join(dir, 'seed-root'), '--date', '2014-03-30', ...warm],
+      ['pcap', seedCapture, ...warm],
     ])
     await worker.start()
     const socket = dgram.createSocket('udp4')
@@ -376,7 +422,10 @@ class Job {
     const result = await this.worker.run(argv, timeoutMs)
     const verdict = await this.judge(kind, index, argv, json, result, timeoutMs)
     const outcome: Outcome = {
-      accepted: verdict.ok, cpuMs: result.cpuMs, inputPath: inputDir, ms: result.ms,
+      accepted: verdict.ok,
+      cpuMs: result.cpuMs,
+      inputPath: inputDir,
+      ms: result.ms,
       ...(verdict.failure ? {failure: verdict.failure} : verdict.refusal === undefined ? {} : {refusal: verdict.refusal}),
     }
     if (!viaCli || verdict.failure) return outcome
@@ -388,24 +437,43 @@ class Job {
     else if (kind !== 'ntp' && (real.exitCode !== result.exitCode || end.refusal !== verdict.refusal)) {
       // (The loopback NTP server's mutations differ between the two runs, so probe's answers may too.)
       outcome.failure = {
-        argv, detail: `exit ${real.exitCode} (${end.refusal ?? 'no error'}) as its own process, exit ${result.exitCode} (${verdict.refusal ?? 'no error'}) in the pool`, index, kind, type: 'cli',
+        argv,
+        detail: `exit ${real.exitCode} (${end.refusal ?? 'no error'}) as its own process, exit ${result.exitCode} (${verdict.refusal ?? 'no error'}) in the pool`,
+        index,
+        kind,
+        type: 'cli',
       }
     }
     return outcome
   }
 
   /** Classifies one run and returns the store to its starting state (checking it first when the run failed). */
-  private async judge(kind: Kind, index: number, argv: string[], json: boolean, result: RunResult, timeoutMs: number): Promise<{failure?: Failure; ok: boolean; refusal?: string}> {
+  private async judge(
+    kind: Kind,
+    index: number,
+    argv: string[],
+    json: boolean,
+    result: RunResult,
+    timeoutMs: number,
+  ): Promise<{failure?: Failure; ok: boolean; refusal?: string}> {
     const verdict = kind === 'ntp' && (result.exitCode === 3 || result.exitCode === 4)
     const ok = result.exitCode === 0 || verdict
     const fail = (type: FailureType, detail: string): Failure => ({argv, detail: firstLine(detail), index, kind, type})
     let failure: Failure | undefined
     const text = `${result.stderr}\n${result.stdout}`
     if (result.hung) failure = fail('hang', `no answer within ${timeoutMs} ms of CPU time or ${(timeoutMs * WALL_FACTOR) / 1000} s`)
-    else if (result.died || result.escaped || /E_INTERNAL|internal error/.test(text) || /^\s+at .+:\d+:\d+\)?$/m.test(text) || ![0, 1, 2, 3, 4].includes(result.exitCode)) {
+    else if (
+      result.died ||
+      result.escaped ||
+      /E_INTERNAL|internal error/.test(text) ||
+      /^\s+at .+:\d+:\d+\)?$/m.test(text) ||
+      ![0, 1, 2, 3, 4].includes(result.exitCode)
+    ) {
       failure = fail('crash', crashLine(result))
-    } else if (!ok && !cleanError(result, json)) failure = fail('raw', result.stderr.trim() || result.stdout.trim() || `exit ${result.exitCode} with no message`)
-    else if (!json && escapeAt(text) >= 0) failure = fail('escape', `an escape sequence reached the terminal: ${JSON.stringify(text.slice(Math.max(0, escapeAt(text) - 20)).slice(0, 60))}`)
+    } else if (!ok && !cleanError(result, json))
+      failure = fail('raw', result.stderr.trim() || result.stdout.trim() || `exit ${result.exitCode} with no message`)
+    else if (!json && escapeAt(text) >= 0)
+      failure = fail('escape', `an escape sequence reached the terminal: ${JSON.stringify(text.slice(Math.max(0, escapeAt(text) - 20)).slice(0, 60))}`)
     // The store: unchanged after a failure; reset to its starting state after anything that may have changed it.
     if (!ok || result.hung || result.died) {
       const changed = await this.storeChanged()
@@ -455,12 +523,21 @@ class Job {
       }
       case 'manifest': {
         const plan = random.int(10)
-        const manifest = plan < 3 ? manifestWithHostileKeys(random) : plan < 6 ? mutateText(seeds.manifest!.toString('utf8'), random, '"') : oddManifest(seeds.manifest!, random)
+        const manifest =
+          plan < 3
+            ? manifestWithHostileKeys(random)
+            : plan < 6
+              ? mutateText(seeds.manifest!.toString('utf8'), random, '"')
+              : oddManifest(seeds.manifest!, random)
         const path = file('bw-Manifest.json', Buffer.from(manifest))
         const part = random.int(10)
-        file('bw-1.csv.gz', part < 6 ? seeds['cur1-gz']! : part < 8 ? gzipSync(mutateText(seeds['cur1-csv']!.toString('utf8'), random)) : mutateBytes(seeds['cur1-gz']!, random))
+        file(
+          'bw-1.csv.gz',
+          part < 6 ? seeds['cur1-gz']! : part < 8 ? gzipSync(mutateText(seeds['cur1-csv']!.toString('utf8'), random)) : mutateBytes(seeds['cur1-gz']!, random),
+        )
         // A second part, sometimes a copy of the first (read once: a manifest's parts are a set).
-        if (manifest.includes('bw-2.csv.gz')) file('bw-2.csv.gz', random.chance(0.5) ? seeds['cur1-gz']! : gzipSync(mutateText(seeds['cur1-csv']!.toString('utf8'), random)))
+        if (manifest.includes('bw-2.csv.gz'))
+          file('bw-2.csv.gz', random.chance(0.5) ? seeds['cur1-gz']! : gzipSync(mutateText(seeds['cur1-csv']!.toString('utf8'), random)))
         return ['ingest', path, ...db]
       }
       case 'pcap':
@@ -486,7 +563,10 @@ class Job {
         return ['correlate', '--root', join(dir, 'root'), '--date', '2014-03-30', ...db]
       }
       case 'knowledge': {
-        const path = file('knowledge.json', random.chance(0.8) ? Buffer.from(mutateText(seeds.knowledge!.toString('utf8'), random, '"')) : mutateBytes(seeds.knowledge!, random))
+        const path = file(
+          'knowledge.json',
+          random.chance(0.8) ? Buffer.from(mutateText(seeds.knowledge!.toString('utf8'), random, '"')) : mutateBytes(seeds.knowledge!, random),
+        )
         return ['correlate', '--root', join(this.dir, 'seed-root'), '--knowledge', path, '--date', '2014-03-30', ...db]
       }
       default: {
@@ -499,9 +579,23 @@ class Job {
 
 /** A manifest whose keys point outside its folder, at devices, twice at one part, or at nothing. */
 function manifestWithHostileKeys(random: Random): string {
-  const keys = ['bw-1.csv.gz', '../../../../etc/passwd', '../outside/x.csv.gz', '/dev/zero', '/etc/hostname', 'a/../../bw-1.csv.gz', '', 'missing.csv.gz', 'bw-1.csv.gz']
+  const keys = [
+    'bw-1.csv.gz',
+    '../../../../etc/passwd',
+    '../outside/x.csv.gz',
+    '/dev/zero',
+    '/etc/hostname',
+    'a/../../bw-1.csv.gz',
+    '',
+    'missing.csv.gz',
+    'bw-1.csv.gz',
+  ]
   const chosen = Array.from({length: 1 + random.int(3)}, () => random.pick(keys))
-  return JSON.stringify({assemblyId: 'x', billingPeriod: {end: random.pick(['20140401T000000.000Z', '20140230T000000.000Z', 'x']), start: '20140301T000000.000Z'}, reportKeys: chosen})
+  return JSON.stringify({
+    assemblyId: 'x',
+    billingPeriod: {end: random.pick(['20140401T000000.000Z', '20140230T000000.000Z', 'x']), start: '20140301T000000.000Z'},
+    reportKeys: chosen,
+  })
 }
 
 /**
@@ -554,11 +648,21 @@ function ntpServerPlan(random: Random): (request: Buffer) => Buffer[] {
     if (!header || plan === 5) return []
     const now = unixMsToNtp(Date.now())
     if ((header.mode ?? 0) !== MODE.client) return [mutateBytes(Buffer.from(request), mutation)]
-    const reply = Buffer.from(encodeNtp({
-      leap: 0, mode: MODE.server, originTime: header.transmitTime, poll: 4, precision: -20, receiveTime: now,
-      referenceId: Buffer.from(plan === 1 ? code.padEnd(4, ' ').slice(0, 4) : 'GPS\u0000', 'latin1'), referenceTime: now,
-      stratum: plan === 1 ? 0 : 1, transmitTime: now, version: 4,
-    }))
+    const reply = Buffer.from(
+      encodeNtp({
+        leap: 0,
+        mode: MODE.server,
+        originTime: header.transmitTime,
+        poll: 4,
+        precision: -20,
+        receiveTime: now,
+        referenceId: Buffer.from(plan === 1 ? code.padEnd(4, ' ').slice(0, 4) : 'GPS\u0000', 'latin1'),
+        referenceTime: now,
+        stratum: plan === 1 ? 0 : 1,
+        transmitTime: now,
+        version: 4,
+      }),
+    )
     if (plan === 0 || plan === 1) return [reply]
     if (plan === 2) {
       // Mutated, keeping the origin timestamp (our nonce) most of the time so the reply is taken.
@@ -584,20 +688,29 @@ function gitHistory(dir: string, random: Random): string {
     const name = random.chance(0.3) && hostile.trim() && !/^\.+$/.test(hostile) ? hostile : random.pick(names)
     const content = `server ${random.int(255)}.pool.ntp.org iburst\n${random.chance(0.3) ? random.pick(HOSTILE_TEXT) : ''}\n`
     const subject = random.pick(['install ntp', 'daily autocommit', 'committing changes in /etc after apt run', ''])
-    const message = `${subject}${random.chance(0.6) ? random.pick(HOSTILE_TEXT) : ''}${random.chance(0.3) ? '\u001e\u001f' : ''}\n\n${random.chance(0.5) ? 'Package changes:\n+ntp 1:4.2.6\n' : ''}`.replaceAll('\u0000', '')
+    const message =
+      `${subject}${random.chance(0.6) ? random.pick(HOSTILE_TEXT) : ''}${random.chance(0.3) ? '\u001e\u001f' : ''}\n\n${random.chance(0.5) ? 'Package changes:\n+ntp 1:4.2.6\n' : ''}`.replaceAll(
+        '\u0000',
+        '',
+      )
     const when = (days: number) => `${Math.max(0, Math.floor(Date.UTC(2014, 2, 30) / 1000 + days * 86_400))} +0000`
     const author = random.pick([when(-random.int(10)), when(random.int(5)), '1 +0000', when(30_000), when(-(c * 3))])
     const committer = random.chance(0.7) ? author : when(random.int(20) - 10)
     return {author, committer, content, message, name}
   })
   const data = (text: string) => `data ${Buffer.byteLength(text)}\n${text}\n`
-  const stream = (safeNames: boolean) => commits.map((commit, c) => [
-    'commit refs/heads/master\n',
-    `author fuzz <fuzz@example.com> ${commit.author}\ncommitter fuzz <fuzz@example.com> ${commit.committer}\n`,
-    data(commit.message),
-    `M 100644 inline ${quotePath(safeNames ? names[c % names.length]! : commit.name)}\n`,
-    data(commit.content),
-  ].join('')).join('')
+  const stream = (safeNames: boolean) =>
+    commits
+      .map((commit, c) =>
+        [
+          'commit refs/heads/master\n',
+          `author fuzz <fuzz@example.com> ${commit.author}\ncommitter fuzz <fuzz@example.com> ${commit.committer}\n`,
+          data(commit.message),
+          `M 100644 inline ${quotePath(safeNames ? names[c % names.length]! : commit.name)}\n`,
+          data(commit.content),
+        ].join(''),
+      )
+      .join('')
   try {
     execFileSync('git', ['fast-import', '--quiet'], {cwd: dir, input: stream(false), stdio: 'pipe'})
   } catch {
@@ -633,7 +746,9 @@ const CLOCK_TICKS_PER_SECOND = 100
 /** User plus system CPU time of a process, every thread, from /proc (Linux). */
 function cpuMs(pid: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /s, '')
+      .split(' ')
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND
   } catch {
     return 0

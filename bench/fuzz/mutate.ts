@@ -9,10 +9,51 @@ import type {Random} from './random.js'
 
 /** Values that broke parsers before: numbers out of range, dates that do not exist, quoting, escapes. */
 export const HOSTILE_TEXT = [
-  '', ' ', '-1', '0', '-0', 'NaN', 'inf', '-inf', 'Infinity', '1e309', '-1e309', '1e-400', '9007199254740993', '1,234', '"1,234"',
-  '0x10', '١٢٣', '2014-02-30', '2014-13-01', '0000-01-01', '-0001-03-30', '9999-12-31', '2014-03-30T25:00:00Z', '03/30/14 24:00:00',
-  '"', '""', '"unterminated', 'a\nb', '\r', ',', ';', '\t', '\u0000', '\u001b]52;c;cHduZWQ=\u0007', '\u001b[2J', '<img src=x onerror=alert(1)>',
-  '\u202e', '\ufffd', '\ud800', 'ÿþ', '../../../../etc/passwd', '/dev/zero', '%s%n', '${jndi:x}', 'A'.repeat(5000),
+  '',
+  ' ',
+  '-1',
+  '0',
+  '-0',
+  'NaN',
+  'inf',
+  '-inf',
+  'Infinity',
+  '1e309',
+  '-1e309',
+  '1e-400',
+  '9007199254740993',
+  '1,234',
+  '"1,234"',
+  '0x10',
+  '١٢٣',
+  '2014-02-30',
+  '2014-13-01',
+  '0000-01-01',
+  '-0001-03-30',
+  '9999-12-31',
+  '2014-03-30T25:00:00Z',
+  '03/30/14 24:00:00',
+  '"',
+  '""',
+  '"unterminated',
+  'a\nb',
+  '\r',
+  ',',
+  ';',
+  '\t',
+  '\u0000',
+  '\u001b]52;c;cHduZWQ=\u0007',
+  '\u001b[2J',
+  '<img src=x onerror=alert(1)>',
+  '\u202e',
+  '\ufffd',
+  '\ud800',
+  'ÿþ',
+  '../../../../etc/passwd',
+  '/dev/zero',
+  '%s%n',
+  '${jndi:x}',
+  'A'.repeat(5000),
 ]
 
 const INTERESTING_U32 = [0, 1, 0x7f, 0x80, 0xff, 0xffff, 0x1_0000, 0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff]
@@ -117,7 +158,7 @@ export function mutateText(input: string, random: Random, separator = ','): stri
  * not be, a BOM, CRLF, blank lines. A reader that refuses these is too strict.
  */
 export function oddCsv(input: string, random: Random): string {
-  let rows = parse(input, {bom: true, relax_column_count: true, skip_empty_lines: true}) as string[][]
+  let rows: string[][] = parse(input, {bom: true, relax_column_count: true, skip_empty_lines: true})
   let bom = false
   let newline = '\n'
   let blankLines = false
@@ -148,7 +189,9 @@ export function oddCsv(input: string, random: Random): string {
       }
     }
   }
-  const lines = rows.map((row, r) => row.map((field, c) => (quoted.has(`${r}:${c}`) || /[",\r\n]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field)).join(','))
+  const lines = rows.map((row, r) =>
+    row.map((field, c) => (quoted.has(`${r}:${c}`) || /[",\r\n]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field)).join(','),
+  )
   const body = lines.join(blankLines ? `${newline}${newline}` : newline)
   return `${bom ? '\uFEFF' : ''}${body}${newline}${blankLines ? newline : ''}`
 }

@@ -4,7 +4,7 @@
  */
 import {DuckDBInstance} from '@duckdb/node-api'
 
-const file = process.argv[2] as string
+const file = process.argv[2]!
 const instance = await DuckDBInstance.create(':memory:')
 const db = await instance.connect()
 const reader = await db.runAndReadAll(`SELECT count(*)::BIGINT AS n, sum(TRY_CAST("lineItem/UsageAmount" AS DOUBLE)) AS s

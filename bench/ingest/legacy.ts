@@ -35,11 +35,12 @@ async function generate(path: string, shape: 'daily-distinct' | 'hourly'): Promi
   let total = 0
   let lines = ''
   for (let i = 0; bytes < megabytes * 1e6; i++) {
-    const type = TYPES[i % TYPES.length] as string
+    const type = TYPES[i % TYPES.length]!
     const value = 1_000_000 + ((i * 7919) % 900_000_000)
-    const line = shape === 'hourly'
-      ? `AmazonEC2,RunInstances,${type},i-${(Math.floor(i / TYPES.length) % 30).toString(16).padStart(17, '0')},${stamp(Math.floor(i / 120))},${stamp(Math.floor(i / 120) + 1)},${value}\n`
-      : `AmazonEC2,RunInstances,${type},vol-${i.toString(16).padStart(17, '0')},${stamp(24 * (i % 365))},${stamp(24 * (i % 365) + 24)},${value}\n`
+    const line =
+      shape === 'hourly'
+        ? `AmazonEC2,RunInstances,${type},i-${(Math.floor(i / TYPES.length) % 30).toString(16).padStart(17, '0')},${stamp(Math.floor(i / 120))},${stamp(Math.floor(i / 120) + 1)},${value}\n`
+        : `AmazonEC2,RunInstances,${type},vol-${i.toString(16).padStart(17, '0')},${stamp(24 * (i % 365))},${stamp(24 * (i % 365) + 24)},${value}\n`
     total += value
     bytes += line.length
     lines += line
@@ -67,7 +68,10 @@ for (const shape of ['hourly', 'daily-distinct'] as const) {
   const db = join(OUT, 'legacy-bench.duckdb')
   rmSync(db, {force: true})
   rmSync(`${db}.wal`, {force: true})
-  const run = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', process.execPath, join(ROOT, 'bin', 'run.js'), 'ingest', path, '--db', db, '--json'], {encoding: 'utf8', maxBuffer: 1 << 26})
+  const run = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', process.execPath, join(ROOT, 'bin', 'run.js'), 'ingest', path, '--db', db, '--json'], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  })
   if (run.status !== 0) throw new Error(`ingest failed: ${run.stderr}`)
   const [seconds, kb, user, sys] = (run.stderr.trim().split('\n').at(-1) ?? '').split(' ').map(Number)
   const store = await Store.open(db, {mustExist: true})
@@ -76,5 +80,7 @@ for (const shape of ['hourly', 'daily-distinct'] as const) {
   await store.close()
   const mb = statSync(path).size / 1e6
   const ok = Math.abs(stored - total) < 1e-6 * total
-  console.log(`${shape}: ${mb.toFixed(0)} MB, ${keys.toLocaleString('en-US')} daily rows: ${seconds?.toFixed(1)} s (CPU ${((user ?? 0) + (sys ?? 0)).toFixed(1)} s), peak RSS ${((kb ?? 0) / 1024).toFixed(0)} MB, byte total ${ok ? 'equal' : `DIFFERS (${stored} vs ${total})`}`)
+  console.log(
+    `${shape}: ${mb.toFixed(0)} MB, ${keys.toLocaleString('en-US')} daily rows: ${seconds?.toFixed(1)} s (CPU ${((user ?? 0) + (sys ?? 0)).toFixed(1)} s), peak RSS ${((kb ?? 0) / 1024).toFixed(0)} MB, byte total ${ok ? 'equal' : `DIFFERS (${stored} vs ${total})`}`,
+  )
 }

@@ -9,7 +9,7 @@ import Papa from 'papaparse'
 
 import {isInternetEgress} from '../../src/aws/usage-types.js'
 
-const file = process.argv[2] as string
+const file = process.argv[2]!
 const sums = new Map<string, number>()
 await new Promise<void>((resolve, reject) => {
   Papa.parse<Record<string, string>>(createReadStream(file) as unknown as File, {

@@ -59,26 +59,37 @@ const scan = best(scans)
 const plainTiming = best(ingests)
 // The last run's store: its daily sums are checked against the baseline's below.
 const store = await Store.open(db, {mustExist: true})
-const ours = Object.fromEntries((await store.all<{day: string; bytes: number}>(
-  `SELECT strftime(day, '%Y-%m-%d') AS day, sum(amount) AS bytes FROM usage
+const ours = Object.fromEntries(
+  (
+    await store.all<{day: string; bytes: number}>(
+      `SELECT strftime(day, '%Y-%m-%d') AS day, sum(amount) AS bytes FROM usage
    WHERE regexp_matches(usage_type, '^([A-Z]{2,4}[0-9]?-)?DataTransfer-Out-Bytes$') GROUP BY day ORDER BY day`,
-)).map((r) => [r.day, r.bytes]))
+    )
+  ).map((r) => [r.day, r.bytes]),
+)
 await store.close()
-const row = (name: string, t: Timing) => `${name.padEnd(34)} ${t.seconds.toFixed(2).padStart(7)} s ${(sizeMb / t.seconds).toFixed(0).padStart(6)} MB/s ${t.cpuSeconds.toFixed(2).padStart(7)} s CPU ${t.peakRssMb.toFixed(0).padStart(6)} MB RSS`
-console.log(`bench/ingest: ${rows.toLocaleString('en-US')} CUR 1.0 line items, ${sizeMb.toFixed(0)} MB CSV${csvOnly ? '' : `, ${(statSync(gz).size / 1e6).toFixed(0)} MB gzipped`}`)
+const row = (name: string, t: Timing) =>
+  `${name.padEnd(34)} ${t.seconds.toFixed(2).padStart(7)} s ${(sizeMb / t.seconds).toFixed(0).padStart(6)} MB/s ${t.cpuSeconds.toFixed(2).padStart(7)} s CPU ${t.peakRssMb.toFixed(0).padStart(6)} MB RSS`
+console.log(
+  `bench/ingest: ${rows.toLocaleString('en-US')} CUR 1.0 line items, ${sizeMb.toFixed(0)} MB CSV${csvOnly ? '' : `, ${(statSync(gz).size / 1e6).toFixed(0)} MB gzipped`}`,
+)
 console.log(row('cat FILE > /dev/null', cat))
 console.log(row('bare DuckDB scan', scan))
 console.log(row('billwatch ingest FILE.csv', plainTiming))
 console.log(`each run, wall s (scan, ingest): ${scans.map((t, i) => `${t.seconds.toFixed(2)}, ${ingests[i]!.seconds.toFixed(2)}`).join('; ')}`)
-console.log(`ingest vs bare DuckDB scan: ${(plainTiming.seconds / scan.seconds).toFixed(2)}x the scan's wall time, ${(plainTiming.cpuSeconds / scan.cpuSeconds).toFixed(2)}x its CPU time (target ≤ 1.3x)`)
+console.log(
+  `ingest vs bare DuckDB scan: ${(plainTiming.seconds / scan.seconds).toFixed(2)}x the scan's wall time, ${(plainTiming.cpuSeconds / scan.cpuSeconds).toFixed(2)}x its CPU time (target ≤ 1.3x)`,
+)
 console.log(`peak RSS of ingest: ${plainTiming.peakRssMb.toFixed(0)} MB (target < 512 MB)`)
 if (!csvOnly) {
   const gzipped = bestOf(RUNS, () => ingest(gz).timing)
   const papa = timed([node, ...tsx, join(ROOT, 'bench', 'ingest', 'papaparse-baseline.ts'), csv])
   const baseline = JSON.parse(papa.stdout) as Record<string, number>
-  const mismatched = Object.keys(baseline).filter((day) => Math.abs((ours[day] ?? 0) - (baseline[day] as number)) > 1e-6 * (baseline[day] as number))
+  const mismatched = Object.keys(baseline).filter((day) => Math.abs((ours[day] ?? 0) - baseline[day]!) > 1e-6 * baseline[day]!)
   console.log(row('billwatch ingest FILE.csv.gz', gzipped))
   console.log(row('papaparse streaming baseline', papa))
   console.log(`ingest vs papaparse: ${(papa.seconds / plainTiming.seconds).toFixed(2)}x faster (target ≥ 3x)`)
-  console.log(`daily egress sums equal the baseline's: ${mismatched.length === 0 ? `yes (${Object.keys(baseline).length} days)` : `NO: ${mismatched.join(', ')}`}`)
+  console.log(
+    `daily egress sums equal the baseline's: ${mismatched.length === 0 ? `yes (${Object.keys(baseline).length} days)` : `NO: ${mismatched.join(', ')}`}`,
+  )
 }

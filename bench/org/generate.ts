@@ -22,7 +22,7 @@ export const PARTS = 4
 export const EXPORT = 'org-cur2'
 
 /** [usage type, operation, product code, unit, rate (USD per unit), resource prefix, mean amount per hour]. */
-const TYPES: Array<[string, string, string, string, number, string, number]> = [
+const TYPES: [string, string, string, string, number, string, number][] = [
   ['USE1-BoxUsage:m5.large', 'RunInstances', 'AmazonEC2', 'Hrs', 0.096, 'i-', 1],
   ['USE1-DataTransfer-Out-Bytes', 'RunInstances', 'AmazonEC2', 'GB', 0.09, 'i-', 0.4],
   ['USE1-EBS:VolumeUsage.gp3', 'CreateVolume-Gp3', 'AmazonEC2', 'GB-Mo', 0.08, 'vol-', 0.14],
@@ -40,7 +40,11 @@ const TYPES: Array<[string, string, string, string, number, string, number]> = [
 const TYPE_FIELDS = ['usage_type', 'operation', 'product_code', 'unit', 'rate', 'prefix', 'mean', 'region', 'product_name', 'description']
 const REGION_OF = (usageType: string) => (usageType.startsWith('USW2') ? 'us-west-2' : usageType.startsWith('EU') ? 'eu-west-1' : 'us-east-1')
 const PRODUCT_NAME: Record<string, string> = {
-  AWSLambda: 'AWS Lambda', AmazonCloudWatch: 'AmazonCloudWatch', AmazonEC2: 'Amazon Elastic Compute Cloud', AmazonRDS: 'Amazon Relational Database Service', AmazonS3: 'Amazon Simple Storage Service',
+  AWSLambda: 'AWS Lambda',
+  AmazonCloudWatch: 'AmazonCloudWatch',
+  AmazonEC2: 'Amazon Elastic Compute Cloud',
+  AmazonRDS: 'Amazon Relational Database Service',
+  AmazonS3: 'Amazon Simple Storage Service',
 }
 
 export function monthsFrom(first: string, count: number): string[] {
@@ -62,13 +66,29 @@ export function periodFolder(root: string, month: string): string {
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`
 
 /** Writes the months not yet written; a part is written under a temporary name of its own and renamed when whole (so several writers may share the months). */
-export async function generateOrg(root: string, months: string[], log: (line: string) => void = () => {}, options: {reverse?: boolean} = {}): Promise<void> {
+export async function generateOrg(
+  root: string,
+  months: string[],
+  log: (line: string) => void = () => undefined,
+  options: {reverse?: boolean} = {},
+): Promise<void> {
   const db = await DuckDBInstance.create(':memory:', {threads: '2'})
   const sql = await db.connect()
   try {
     await sql.run(`SET TimeZone = 'UTC'`)
     // Constant lists indexed per line: a join would not keep the hour-major order of range().
-    const rows = TYPES.map(([t, op, code, unit, rate, prefix, mean]) => [lit(t), lit(op), lit(code), lit(unit), String(rate), lit(prefix), String(mean), lit(REGION_OF(t)), lit(PRODUCT_NAME[code] ?? code), lit(`$${rate} per ${unit}`)])
+    const rows = TYPES.map(([t, op, code, unit, rate, prefix, mean]) => [
+      lit(t),
+      lit(op),
+      lit(code),
+      lit(unit),
+      String(rate),
+      lit(prefix),
+      String(mean),
+      lit(REGION_OF(t)),
+      lit(PRODUCT_NAME[code] ?? code),
+      lit(`$${rate} per ${unit}`),
+    ])
     const lists = Object.fromEntries(TYPE_FIELDS.map((f, i) => [f, `[${rows.map((r) => r[i]).join(', ')}]`]))
     for (const month of months) {
       const folder = periodFolder(root, month)
@@ -128,5 +148,7 @@ export async function generateOrg(root: string, months: string[], log: (line: st
 }
 
 if (process.argv[1]?.endsWith('generate.ts') && process.argv[2]) {
-  await generateOrg(process.argv[2], monthsFrom(process.argv[4] ?? '2025-01', Number(process.argv[3] ?? 10)), (line) => process.stderr.write(`${line}\n`), {reverse: process.argv[5] === 'reverse'})
+  await generateOrg(process.argv[2], monthsFrom(process.argv[4] ?? '2025-01', Number(process.argv[3] ?? 10)), (line) => process.stderr.write(`${line}\n`), {
+    reverse: process.argv[5] === 'reverse',
+  })
 }

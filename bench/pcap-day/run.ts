@@ -34,13 +34,16 @@ const set = join(OUT, `${name}-set`)
 
 const neededBytes = (existsSync(file) ? 0 : hours * 0.55e9) + (existsSync(set) ? 0 : hours * 0.25e9)
 const free = statfsSync(OUT).bavail * statfsSync(OUT).bsize
-if (neededBytes > free) throw new Error(`${OUT} has ${(free / 1e9).toFixed(1)} GB free; a ${hours} h capture and its set need about ${(neededBytes / 1e9).toFixed(1)} GB more`)
+if (neededBytes > free)
+  throw new Error(`${OUT} has ${(free / 1e9).toFixed(1)} GB free; a ${hours} h capture and its set need about ${(neededBytes / 1e9).toFixed(1)} GB more`)
 
 if (!existsSync(file)) {
   const started = performance.now()
   const result = generateLongCapture(scenario, `${file}.part`, (done, of) => process.stdout.write(`generating ${file}: hour ${done} of ${of}\n`))
   renameSync(`${file}.part`, file)
-  process.stdout.write(`${file}: ${statSync(file).size} bytes, ${result.packets} packets, ${result.requests} requests, ${result.clients} clients (${((performance.now() - started) / 1000).toFixed(0)} s)\n`)
+  process.stdout.write(
+    `${file}: ${statSync(file).size} bytes, ${result.packets} packets, ${result.requests} requests, ${result.clients} clients (${((performance.now() - started) / 1000).toFixed(0)} s)\n`,
+  )
 }
 function makeSet(): void {
   if (existsSync(set)) return
@@ -72,7 +75,11 @@ const setFiles = (): string[] =>
 buildCli()
 const db = join(tmpdir(), `billwatch-bench-day-${process.pid}.duckdb`)
 const filter = `'src host ${scenario.host} and src port 123'`
-const lines = [`${cpus().length} CPUs, load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${hours} h at ${scenario.backgroundRequests / (hours * 3600)} background requests/s`]
+const lines = [
+  `${cpus().length} CPUs, load average at start ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}; ${hours} h at ${scenario.backgroundRequests / (hours * 3600)} background requests/s`,
+]
 let failed = false
 
 interface Report {
@@ -103,12 +110,26 @@ compare('one file', onFile, filterFile, statSync(file).size)
 if (!process.argv.includes('--one-file')) {
   makeSet()
   // Each file's output starts with a 24-byte header: (a) over the set counts one, as over the file.
-  const filterSet = run('(a) gzipped set', `{ ${setFiles().map((f) => `${measured(`gzip -dc ${JSON.stringify(f)}`)} | ${measured(`tcpdump -r - -w - ${filter}`)} 2>/dev/null | wc -c`).join('; ')}; } | awk '{s += $1 - 24} END {print s + 24}'`)
+  const filterSet = run(
+    '(a) gzipped set',
+    `{ ${setFiles()
+      .map((f) => `${measured(`gzip -dc ${JSON.stringify(f)}`)} | ${measured(`tcpdump -r - -w - ${filter}`)} 2>/dev/null | wc -c`)
+      .join('; ')}; } | awk '{s += $1 - 24} END {print s + 24}'`,
+  )
   const onSet = run('billwatch gzipped set', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(set)} --json --db ${db}`)} 2>/dev/null`)
-  compare('gzipped set', onSet, filterSet, setFiles().reduce((sum, f) => sum + statSync(f).size, 0))
+  compare(
+    'gzipped set',
+    onSet,
+    filterSet,
+    setFiles().reduce((sum, f) => sum + statSync(f).size, 0),
+  )
 }
 
-lines.push(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+lines.push(
+  `load average at end ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+)
 rmSync(db, {force: true})
 rmSync(`${db}.wal`, {force: true})
 rmSync(TIME_LOG, {force: true})

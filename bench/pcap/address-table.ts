@@ -23,4 +23,6 @@ for (let run = 0; run < 3; run++) {
   best = Math.min(best, performance.now() - started)
   distinct = table.count
 }
-process.stdout.write(`${count} random IPv4 addresses (${distinct} distinct) from a 4,096-address table: ${(best / 1000).toFixed(2)} s, ${((best * 1e6) / count).toFixed(0)} ns per address (best of 3)\n`)
+process.stdout.write(
+  `${count} random IPv4 addresses (${distinct} distinct) from a 4,096-address table: ${(best / 1000).toFixed(2)} s, ${((best * 1e6) / count).toFixed(0)} ns per address (best of 3)\n`,
+)

@@ -55,7 +55,15 @@ export function buildCli(): void {
   rmSync(CLI, {force: true, recursive: true})
   mkdirSync(join(CLI, 'bin'), {recursive: true})
   const sources = [...walk(join(ROOT, 'src')), ...walk(join(ROOT, 'commands'))].filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
-  execFileSync(join(ROOT, 'node_modules/.bin/esbuild'), [...sources, `--outdir=${join(CLI, 'dist')}`, `--outbase=${ROOT}`, '--format=esm', '--platform=node', '--target=node20', '--log-level=error'])
+  execFileSync(join(ROOT, 'node_modules/.bin/esbuild'), [
+    ...sources,
+    `--outdir=${join(CLI, 'dist')}`,
+    `--outbase=${ROOT}`,
+    '--format=esm',
+    '--platform=node',
+    '--target=node20',
+    '--log-level=error',
+  ])
   for (const json of walk(join(ROOT, 'src')).filter((f) => f.endsWith('.json'))) {
     const target = join(CLI, 'dist', json.slice(ROOT.length))
     mkdirSync(dirname(target), {recursive: true})
@@ -75,4 +83,3 @@ export function buildCli(): void {
 function walk(dir: string): string[] {
   return readdirSync(dir, {withFileTypes: true}).flatMap((entry) => (entry.isDirectory() ? walk(join(dir, entry.name)) : [join(dir, entry.name)]))
 }
-

@@ -96,5 +96,7 @@ for (let pass = 0; pass < 3; pass++) {
     }
   }
   closeSync(fd)
-  process.stdout.write(`packets ${packets}, NTP requests ${requests}, replies ${responses} (billable ${billable} bytes), addresses ${count}: ${(performance.now() - started).toFixed(0)} ms\n`)
+  process.stdout.write(
+    `packets ${packets}, NTP requests ${requests}, replies ${responses} (billable ${billable} bytes), addresses ${count}: ${(performance.now() - started).toFixed(0)} ms\n`,
+  )
 }

@@ -26,12 +26,17 @@ const only = argument('--only')?.split(',')
 mkdirSync(OUT, {recursive: true})
 buildCli()
 const db = join(tmpdir(), `billwatch-bench-mixes-${process.pid}.duckdb`)
-const lines = [`${cpus().length} CPUs, load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}; scale ${scale}`]
+const lines = [
+  `${cpus().length} CPUs, load average at start ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}; scale ${scale}`,
+]
 let failed = false
 
 for (const [name, mix] of Object.entries(MIXES)) {
   if (only && !only.includes(name)) continue
-  const scenario: Scenario = scale === 1 ? mix : {...mix, backgroundRequests: Math.round(mix.backgroundRequests * scale), durationSec: Math.round(mix.durationSec * scale)}
+  const scenario: Scenario =
+    scale === 1 ? mix : {...mix, backgroundRequests: Math.round(mix.backgroundRequests * scale), durationSec: Math.round(mix.durationSec * scale)}
   const file = join(OUT, name === 'seed' && scale === 1 ? 'seed.pcap' : `mix-${name}${scale === 1 ? '' : `-${scale}`}.pcap`)
   if (!existsSync(file)) {
     process.stdout.write(`generating ${file} …\n`)
@@ -46,18 +51,26 @@ for (const [name, mix] of Object.entries(MIXES)) {
   const same = Number(filter.stdout.trim()) === 24 + 16 * report.ntp.outbound.packets + report.ntp.outbound.capturedBytes
   failed ||= !same
   const mb = statSync(file).size / 1e6
-  lines.push(`${name.padEnd(10)} ${mb.toFixed(0)} MB, ${report.packets} packets, ${report.ntp.uniqueClients} clients: billwatch ${billwatch.seconds.toFixed(2)} s (${billwatch.cpuSeconds.toFixed(2)} s cpu, ${billwatch.peakRssMb.toFixed(0)} MB RSS), (a) ${filter.seconds.toFixed(2)} s (${filter.cpuSeconds.toFixed(2)} s cpu): ${(billwatch.seconds / filter.seconds).toFixed(2)}x wall (target ≤ 1.0x), ${(billwatch.cpuSeconds / filter.cpuSeconds).toFixed(2)}x cpu; NTP bytes ${same ? 'equal to (a)' : 'DIFFERENT from (a)'}`)
+  lines.push(
+    `${name.padEnd(10)} ${mb.toFixed(0)} MB, ${report.packets} packets, ${report.ntp.uniqueClients} clients: billwatch ${billwatch.seconds.toFixed(2)} s (${billwatch.cpuSeconds.toFixed(2)} s cpu, ${billwatch.peakRssMb.toFixed(0)} MB RSS), (a) ${filter.seconds.toFixed(2)} s (${filter.cpuSeconds.toFixed(2)} s cpu): ${(billwatch.seconds / filter.seconds).toFixed(2)}x wall (target ≤ 1.0x), ${(billwatch.cpuSeconds / filter.cpuSeconds).toFixed(2)}x cpu; NTP bytes ${same ? 'equal to (a)' : 'DIFFERENT from (a)'}`,
+  )
   if (name === 'seed') {
     const piped = timed('billwatch seed from stdin', `cat ${quoted} | ${measured(`node ${join(CLI, 'bin/run.js')} pcap - --json --db ${db}`)} 2>/dev/null`)
     const {file: _a, ...fromStdin} = JSON.parse(piped.stdout) as Record<string, unknown>
     const {file: _b, ...fromFile} = JSON.parse(billwatch.stdout) as Record<string, unknown>
     const sameReport = JSON.stringify(fromStdin) === JSON.stringify(fromFile)
     failed ||= !sameReport
-    lines.push(`${''.padEnd(10)} the same from stdin (cat FILE | billwatch pcap -): ${piped.seconds.toFixed(2)} s (${piped.cpuSeconds.toFixed(2)} s cpu), ${piped.peakRssMb.toFixed(0)} MB RSS, ${(piped.seconds / filter.seconds).toFixed(2)}x (a); report ${sameReport ? 'identical' : 'DIFFERENT'}`)
+    lines.push(
+      `${''.padEnd(10)} the same from stdin (cat FILE | billwatch pcap -): ${piped.seconds.toFixed(2)} s (${piped.cpuSeconds.toFixed(2)} s cpu), ${piped.peakRssMb.toFixed(0)} MB RSS, ${(piped.seconds / filter.seconds).toFixed(2)}x (a); report ${sameReport ? 'identical' : 'DIFFERENT'}`,
+    )
   }
   process.stdout.write(`${lines.at(-1)}\n`)
 }
-lines.push(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+lines.push(
+  `load average at end ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+)
 rmSync(db, {force: true})
 rmSync(`${db}.wal`, {force: true})
 rmSync(TIME_LOG, {force: true})

@@ -59,14 +59,26 @@ const issuePipeline = timed(
   `${measured(`tcpdump -nr ${file}`)} 2>/dev/null | awk '{ print $5 }' | sed 's=.[0-9]*:==' | ${measured('sort')} | uniq -c | wc -l`,
 )
 const seedPipeline = timed(
-  "(b′) the same, outbound NTP only: … sort | uniq | wc -l",
+  '(b′) the same, outbound NTP only: … sort | uniq | wc -l',
   `${measured(`tcpdump -nr ${file} ${outboundNtp}`)} 2>/dev/null | awk '{ print $5 }' | sed 's=.[0-9]*:==' | ${measured('sort')} | uniq | wc -l`,
 )
-const billwatch = timed('billwatch pcap FILE --json (full report)', `BILLWATCH_PCAP_NATIVE=1 ${measured(`node ${join(CLI, 'bin/run.js')} pcap ${file} --json --db ${db}`)} 2>/dev/null`)
+const billwatch = timed(
+  'billwatch pcap FILE --json (full report)',
+  `BILLWATCH_PCAP_NATIVE=1 ${measured(`node ${join(CLI, 'bin/run.js')} pcap ${file} --json --db ${db}`)} 2>/dev/null`,
+)
 // The same without the rate-limiter replay (issue item 6: six limiter settings over every request).
-const countsOnly = timed('billwatch pcap FILE --json --no-replay', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${file} --json --no-replay --db ${db}`)} 2>/dev/null`)
-const javascriptOnly = timed('billwatch pcap FILE --json, JavaScript scanner only', `BILLWATCH_PCAP_NATIVE=0 ${measured(`node ${join(CLI, 'bin/run.js')} pcap ${file} --json --db ${db}`)} 2>/dev/null`)
-const pcapng = timed('billwatch pcap FILE.pcapng --json (the same packets as pcapng)', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(CAPTURE_PCAPNG)} --json --db ${db}`)} 2>/dev/null`)
+const countsOnly = timed(
+  'billwatch pcap FILE --json --no-replay',
+  `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${file} --json --no-replay --db ${db}`)} 2>/dev/null`,
+)
+const javascriptOnly = timed(
+  'billwatch pcap FILE --json, JavaScript scanner only',
+  `BILLWATCH_PCAP_NATIVE=0 ${measured(`node ${join(CLI, 'bin/run.js')} pcap ${file} --json --db ${db}`)} 2>/dev/null`,
+)
+const pcapng = timed(
+  'billwatch pcap FILE.pcapng --json (the same packets as pcapng)',
+  `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(CAPTURE_PCAPNG)} --json --db ${db}`)} 2>/dev/null`,
+)
 rmSync(db, {force: true})
 rmSync(`${db}.wal`, {force: true})
 rmSync(TIME_LOG, {force: true})
@@ -82,11 +94,19 @@ const pcapngReport = JSON.parse(pcapng.stdout) as typeof report
 const mb = fileBytes / 1e6
 const row = (t: Timing, megabytes = mb) =>
   `${t.label.padEnd(66)} ${t.seconds.toFixed(2).padStart(6)} s wall ${t.cpuSeconds.toFixed(2).padStart(6)} s cpu ${(megabytes / t.seconds).toFixed(0).padStart(6)} MB/s ${t.peakRssMb.toFixed(0).padStart(5)} MB RSS`
-const rows = [...[cat, filter, issuePipeline, seedPipeline, billwatch, countsOnly, javascriptOnly].map((t) => row(t)), row(pcapng, statSync(CAPTURE_PCAPNG).size / 1e6)]
+const rows = [
+  ...[cat, filter, issuePipeline, seedPipeline, billwatch, countsOnly, javascriptOnly].map((t) => row(t)),
+  row(pcapng, statSync(CAPTURE_PCAPNG).size / 1e6),
+]
 const sameJavascript = javascriptOnly.stdout === billwatch.stdout
-const samePcapng = pcapngReport.packets === report.packets && pcapngReport.ntp.answeredClients === report.ntp.answeredClients && pcapngReport.ntp.outbound.packets === report.ntp.outbound.packets
+const samePcapng =
+  pcapngReport.packets === report.packets &&
+  pcapngReport.ntp.answeredClients === report.ntp.answeredClients &&
+  pcapngReport.ntp.outbound.packets === report.ntp.outbound.packets
 const lines = [
-  `capture ${CAPTURE}: ${mb.toFixed(1)} MB, ${report.packets} packets; ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+  `capture ${CAPTURE}: ${mb.toFixed(1)} MB, ${report.packets} packets; ${cpus().length} CPUs, load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
   ...rows,
   '',
   `billwatch vs (b): ${(issuePipeline.seconds / billwatch.seconds).toFixed(1)}x faster (target ≥ 10x)`,

@@ -27,7 +27,7 @@ export interface Scenario {
   /** Background requests (before greedy clients, NAT and fleet). */
   backgroundRequests: number
   bands: Band[]
-  greedy: Array<{address: string; qps: number; /** send KoD RATE to every Nth request after `kodAfterSec` */ kodEvery?: number; kodAfterSec?: number}>
+  greedy: {address: string; qps: number; /** send KoD RATE to every Nth request after `kodAfterSec` */ kodEvery?: number; kodAfterSec?: number}[]
   nat: {address: string; hosts: number; pollSec: number}
   fleet: {devices: number; offsetSec: number; windowSec: number}
   /** Share of requests the server leaves unanswered. */
@@ -189,7 +189,14 @@ function buildClients(scenario: Scenario, random: () => number): Client[] {
     for (;;) {
       const a = Math.floor(random() * 4_294_967_296) >>> 0
       const first = a >>> 24
-      const privateOrSpecial = first === 0 || first === 10 || first === 127 || first >= 224 || (first === 172 && ((a >>> 16) & 0xf0) === 16) || (first === 192 && ((a >>> 16) & 255) === 168) || first === 100
+      const privateOrSpecial =
+        first === 0 ||
+        first === 10 ||
+        first === 127 ||
+        first >= 224 ||
+        (first === 172 && ((a >>> 16) & 0xf0) === 16) ||
+        (first === 192 && ((a >>> 16) & 255) === 168) ||
+        first === 100
       if (!privateOrSpecial && !used.has(a)) {
         used.add(a)
         return a
@@ -224,7 +231,10 @@ function buildClients(scenario: Scenario, random: () => number): Client[] {
     const logMin = Math.log(band.minQueries)
     const logMax = Math.log(band.maxQueries + 1)
     while (budget > 0) {
-      const count = Math.min(budget, band.minQueries === 1 && band.maxQueries <= 3 ? smallCount(random, band.maxQueries) : Math.floor(Math.exp(logMin + random() * (logMax - logMin))))
+      const count = Math.min(
+        budget,
+        band.minQueries === 1 && band.maxQueries <= 3 ? smallCount(random, band.maxQueries) : Math.floor(Math.exp(logMin + random() * (logMax - logMin))),
+      )
       clients.push(regular(publicAddress(), Math.max(1, count)))
       budget -= count
     }
@@ -232,27 +242,31 @@ function buildClients(scenario: Scenario, random: () => number): Client[] {
   for (const greedy of scenario.greedy) {
     const address = parseAddressWords(greedy.address)[3] >>> 0
     used.add(address)
-    clients.push(regular(address, Math.round(greedy.qps * duration), {
-      firstByte: (4 << 3) | MODE.client,
-      kodAfterSec: greedy.kodAfterSec ?? Number.POSITIVE_INFINITY,
-      kodEvery: greedy.kodEvery ?? 0,
-      port: 40_000 + clients.length,
-      portMode: PORT_FIXED,
-      randomTransmit: false,
-    }))
+    clients.push(
+      regular(address, Math.round(greedy.qps * duration), {
+        firstByte: (4 << 3) | MODE.client,
+        kodAfterSec: greedy.kodAfterSec ?? Number.POSITIVE_INFINITY,
+        kodEvery: greedy.kodEvery ?? 0,
+        port: 40_000 + clients.length,
+        portMode: PORT_FIXED,
+        randomTransmit: false,
+      }),
+    )
   }
   // NAT: one public address, each host an ntpd at its own poll phase, remapped to its own port.
   const natAddress = scenario.ipv6 ? 0x0a58_0014 : parseAddressWords(scenario.nat.address)[3]
   used.add(natAddress)
   for (let h = 0; h < scenario.nat.hosts; h++) {
     const count = Math.max(1, Math.floor(duration / scenario.nat.pollSec))
-    clients.push(regular(natAddress, count, {
-      firstByte: (4 << 3) | MODE.client,
-      period: scenario.nat.pollSec * (0.98 + random() * 0.04),
-      port: 20_000 + h * 7,
-      portMode: PORT_FIXED,
-      randomTransmit: false,
-    }))
+    clients.push(
+      regular(natAddress, count, {
+        firstByte: (4 << 3) | MODE.client,
+        period: scenario.nat.pollSec * (0.98 + random() * 0.04),
+        port: 20_000 + h * 7,
+        portMode: PORT_FIXED,
+        randomTransmit: false,
+      }),
+    )
   }
   // Fleet: one SNTP query per device inside a short window (a cron job with no jitter).
   for (let d = 0; d < scenario.fleet.devices; d++) {
@@ -293,8 +307,7 @@ function scheduleRequests(scenario: Scenario, clients: Client[], random: () => n
 function writeCapture(scenario: Scenario, clients: Client[], keys: Float64Array, path: string, random: () => number): GeneratedCapture {
   const writer = new CaptureWriter(path, {linkType: LINKTYPE.ethernet, snaplen: 65_535})
   const emitter = new RequestEmitter(scenario, clients, writer, random)
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!
+  for (const key of keys) {
     emitter.request(key % 4_194_304, scenario.startSec + Math.floor(key / 4_194_304) / 100_000)
   }
   writer.close()
@@ -478,8 +491,7 @@ export function generateLongCapture(scenario: Scenario, path: string, onWindow?:
       }
     })
     const sorted = Float64Array.from(keys).sort()
-    for (let i = 0; i < sorted.length; i++) {
-      const key = sorted[i]!
+    for (const key of sorted) {
       emitter.request(key % 4_194_304, scenario.startSec + from + Math.floor(key / 4_194_304) / 100_000)
     }
     requests += sorted.length

@@ -21,12 +21,14 @@ const out = join(root, 'bench/out')
 interface Dataset {
   name: string
   n_dim: number
-  series: Array<{raw: Array<null | number>}>
+  series: {raw: (null | number)[]}[]
 }
 
 const predictions: Record<string, number[]> = {}
 const started = performance.now()
-for (const file of readdirSync(join(tcpd, 'datasets')).filter((f) => f.endsWith('.json')).sort()) {
+for (const file of readdirSync(join(tcpd, 'datasets'))
+  .filter((f) => f.endsWith('.json'))
+  .sort()) {
   const dataset = JSON.parse(readFileSync(join(tcpd, 'datasets', file), 'utf8')) as Dataset
   if (dataset.n_dim !== 1) continue
   // Every option at its default, as `billwatch anomalies` runs it (the scale is chosen from the data by the same rule).

@@ -49,7 +49,7 @@ export interface StretchAnalysis {
 }
 
 /** Kept for the Lambda's shape: one account's series as points. */
-export interface SeriesSetAnalysis extends StretchAnalysis {}
+export type SeriesSetAnalysis = StretchAnalysis
 
 export function stretchLabel(first: number, last: number): string {
   return `${dayString(first)}..${dayString(last)}`
@@ -70,15 +70,20 @@ export class StretchAnalyser {
   private readonly total: DayDetection
   private readonly types: Detected[]
   private readonly resources: Detected[] = []
-  private readonly totalChanges: Array<{index: number; delta: number}>
+  private readonly totalChanges: {index: number; delta: number}[]
   private offered = 0
 
-  constructor(readonly stretch: Stretch, private readonly options: AnalyseOptions = {}) {
+  constructor(
+    readonly stretch: Stretch,
+    private readonly options: AnalyseOptions = {},
+  ) {
     this.minRatio = options.minRatio ?? DEFAULT_MIN_RATIO
     this.total = detectDaily(stretch.total.values, stretch.first, USAGE_SCALE)
     this.types = stretch.byUsageType.map((series) => ({detection: detectDaily(series.values, stretch.first, USAGE_SCALE), series}))
     // A usage type's own step is driven by its resources as the total's is: both are screened for.
-    this.totalChanges = [this.total, ...this.types.map((t) => t.detection)].flatMap((d) => d.steps.map((s) => ({delta: s.levelAfter - s.levelBefore, index: dayNumber(s.date) - stretch.first})))
+    this.totalChanges = [this.total, ...this.types.map((t) => t.detection)].flatMap((d) =>
+      d.steps.map((s) => ({delta: s.levelAfter - s.levelBefore, index: dayNumber(s.date) - stretch.first})),
+    )
   }
 
   /** Screens one resource series of this stretch and keeps its full analysis when it could matter. */
@@ -92,7 +97,13 @@ export class StretchAnalyser {
     const {stretch, minRatio} = this
     const label = stretchLabel(stretch.first, stretch.last)
     const totalPoints = pointsOf(stretch.total, stretch.first)
-    const account: DailySeries = {currency: stretch.currency, points: totalPoints, resourceId: null, unit: stretch.total.unit, usageType: stretch.total.usageType}
+    const account: DailySeries = {
+      currency: stretch.currency,
+      points: totalPoints,
+      resourceId: null,
+      unit: stretch.total.unit,
+      usageType: stretch.total.usageType,
+    }
     const basis = chooseCostBasis(account, this.options.pricePerGb, stretch)
     const strong = (ratio: number) => !Number.isFinite(ratio) || Math.max(ratio, 1 / ratio) >= minRatio
     const consumed = new Set<DayStep>()
@@ -155,7 +166,10 @@ export class StretchAnalyser {
       type.detection.steps.forEach((step, i) => {
         if (consumed.has(step) || !strong(step.ratio)) return
         consumed.add(step)
-        const drivers = driversOf(step, this.resources.filter((r) => r.series.usageType === type.series.usageType))
+        const drivers = driversOf(
+          step,
+          this.resources.filter((r) => r.series.usageType === type.series.usageType),
+        )
         steps.push(make(redated(step, drivers), i, type, drivers))
       })
     }
@@ -184,13 +198,23 @@ export class StretchAnalyser {
         if (!strong(trend.ratio)) continue
         if (sub !== totalDetected && trends.some((t) => t.firstDay <= trend.lastDay && trend.firstDay <= t.lastDay)) continue
         trends.push({
-          account: stretch.account, direction: trend.direction, firstDay: trend.firstDay, lastDay: trend.lastDay, levelAfter: trend.levelAfter,
-          levelBefore: trend.levelBefore, ratio: significant(trend.ratio), resourceId: sub.series.resourceId, stretch: label, unit: sub.series.unit, usageType: sub.series.usageType,
+          account: stretch.account,
+          direction: trend.direction,
+          firstDay: trend.firstDay,
+          lastDay: trend.lastDay,
+          levelAfter: trend.levelAfter,
+          levelBefore: trend.levelBefore,
+          ratio: significant(trend.ratio),
+          resourceId: sub.series.resourceId,
+          stretch: label,
+          unit: sub.series.unit,
+          usageType: sub.series.usageType,
         })
       }
     }
 
-    const byDay = (a: {date: string; usageType: string}, b: {date: string; usageType: string}) => a.date.localeCompare(b.date) || a.usageType.localeCompare(b.usageType)
+    const byDay = (a: {date: string; usageType: string}, b: {date: string; usageType: string}) =>
+      a.date.localeCompare(b.date) || a.usageType.localeCompare(b.usageType)
     return {
       account: stretch.account,
       basis,
@@ -209,7 +233,10 @@ export class StretchAnalyser {
 
 /** Steps, spikes and trends of a set of point series (the Lambda's Cost Explorer and CloudWatch data). */
 export function analyseSeriesSet(set: SeriesSet, options: AnalyseOptions = {}): SeriesSetAnalysis {
-  const days = [set.total, ...set.byUsageType, ...set.byResource].flatMap((s) => [s.points[0]?.day, s.points.at(-1)?.day]).filter((d): d is string => d !== undefined).sort()
+  const days = [set.total, ...set.byUsageType, ...set.byResource]
+    .flatMap((s) => [s.points[0]?.day, s.points.at(-1)?.day])
+    .filter((d): d is string => d !== undefined)
+    .sort()
   if (days.length === 0) throw new RangeError('analyseSeriesSet: no points')
   const first = dayNumber(days[0]!)
   const last = dayNumber(days.at(-1)!)
@@ -226,15 +253,23 @@ export function analyseSeriesSet(set: SeriesSet, options: AnalyseOptions = {}): 
  * Cheap screen, O(days): could this series change by minRatio itself (a step or a spike), or carry at least
  * DRIVER_MIN_SHARE of one of the total's changes? False only when neither is possible at the screen's margins.
  */
-export function couldMatter(values: Float64Array, totalChanges: ReadonlyArray<{index: number; delta: number}>, minRatio: number): boolean {
+export function couldMatter(values: Float64Array, totalChanges: readonly {index: number; delta: number}[], minRatio: number): boolean {
   const n = values.length
   for (const change of totalChanges) {
     let before = 0
     let nb = 0
     let after = 0
     let na = 0
-    for (let i = Math.max(0, change.index - SCREEN_WINDOW); i < change.index; i++) if (!Number.isNaN(values[i] as number)) (before += values[i] as number), nb++
-    for (let i = change.index; i < Math.min(n, change.index + SCREEN_WINDOW); i++) if (!Number.isNaN(values[i] as number)) (after += values[i] as number), na++
+    for (let i = Math.max(0, change.index - SCREEN_WINDOW); i < change.index; i++)
+      if (!Number.isNaN(values[i]!)) {
+        before += values[i]!
+        nb++
+      }
+    for (let i = change.index; i < Math.min(n, change.index + SCREEN_WINDOW); i++)
+      if (!Number.isNaN(values[i]!)) {
+        after += values[i]!
+        na++
+      }
     if (nb > 0 && na > 0 && Math.abs(after / na - before / nb) >= DRIVER_MIN_SHARE * Math.abs(change.delta)) return true
   }
   let min = Number.POSITIVE_INFINITY
@@ -244,7 +279,7 @@ export function couldMatter(values: Float64Array, totalChanges: ReadonlyArray<{i
   let observed = 0
   let zeros = 0
   for (let i = 0; i < n; i++) {
-    const v = values[i] as number
+    const v = values[i]!
     if (Number.isNaN(v)) continue
     observed++
     if (v > 0) {
@@ -264,11 +299,14 @@ export function couldMatter(values: Float64Array, totalChanges: ReadonlyArray<{i
   let nd = 0
   let previous = Number.NaN
   for (let i = 0; i < n; i++) {
-    const v = values[i] as number
+    const v = values[i]!
     z[i] = Number.isNaN(v) ? Number.NaN : Math.log(v + offset)
-    if (!Number.isNaN(z[i] as number)) {
-      if (!Number.isNaN(previous)) (diffs += Math.abs((z[i] as number) - previous)), nd++
-      previous = z[i] as number
+    if (!Number.isNaN(z[i]!)) {
+      if (!Number.isNaN(previous)) {
+        diffs += Math.abs(z[i]! - previous)
+        nd++
+      }
+      previous = z[i]!
     }
   }
   // E|x − y| = 2σ/√π for independent N(0, σ²).
@@ -279,7 +317,11 @@ export function couldMatter(values: Float64Array, totalChanges: ReadonlyArray<{i
   const mean = (from: number, to: number) => {
     let s = 0
     let k = 0
-    for (let i = Math.max(0, from); i < Math.min(n, to); i++) if (!Number.isNaN(z[i] as number)) (s += z[i] as number), k++
+    for (let i = Math.max(0, from); i < Math.min(n, to); i++)
+      if (!Number.isNaN(z[i]!)) {
+        s += z[i]!
+        k++
+      }
     return k > 0 ? s / k : Number.NaN
   }
   for (let cut = 7; cut < n; cut += 7) {
@@ -288,15 +330,22 @@ export function couldMatter(values: Float64Array, totalChanges: ReadonlyArray<{i
     if (Math.abs(left - right) > stepMargin) return true
   }
   const tail = mean(n - 3, n)
-  if (Math.abs(tail - mean(n - 3 - SCREEN_WINDOW, n - 3)) > Math.max(0.6 * logRatio, 4 * noise / Math.sqrt(3))) return true
+  if (Math.abs(tail - mean(n - 3 - SCREEN_WINDOW, n - 3)) > Math.max(0.6 * logRatio, (4 * noise) / Math.sqrt(3))) return true
   for (let block = 0; block < n; block += 7) {
     const level = mean(block - 7, block + 14)
-    for (let i = block; i < Math.min(n, block + 7); i++) if (Math.abs((z[i] as number) - level) > spikeMargin) return true
+    for (let i = block; i < Math.min(n, block + 7); i++) if (Math.abs(z[i]! - level) > spikeMargin) return true
   }
   return false
 }
 
-function toStep(step: DayStep, index: number, siblings: DayStep[], series: DailySeries, account: DailySeries, basis: CostBasis): Omit<Step, 'account' | 'drivers' | 'stretch'> {
+function toStep(
+  step: DayStep,
+  index: number,
+  siblings: DayStep[],
+  series: DailySeries,
+  account: DailySeries,
+  basis: CostBasis,
+): Omit<Step, 'account' | 'drivers' | 'stretch'> {
   const from = siblings[index - 1]?.date ?? ''
   const to = siblings[index + 1]?.date ?? '9999-12-31'
   const segment = {

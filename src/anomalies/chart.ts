@@ -12,7 +12,7 @@ import type {Spike, Step} from './types.js'
 export interface ChartInput {
   title: string
   unit: string
-  points: Array<{day: string; value: number}>
+  points: {day: string; value: number}[]
   steps: Step[]
   spikes: Spike[]
   /** A line under the chart, e.g. the pricing label. */
@@ -54,7 +54,7 @@ export function renderLogChart(input: ChartInput, options: {width?: number; heig
     const level = high - ((high - low) * (row + 0.5)) / height
     let line = ''
     for (let c = 0; c < columns; c++) {
-      const h = heights[c] as number
+      const h = heights[c]!
       if (!Number.isNaN(h) && h >= level) line += '█'
       else line += stepColumns.has(c) ? '┃' : ' '
     }
@@ -67,7 +67,9 @@ export function renderLogChart(input: ChartInput, options: {width?: number; heig
   const lastDay = dayString(first + span - 1)
   lines.push(`${' '.repeat(labelWidth + 2)}${input.points[0]!.day}${lastDay.padStart(Math.max(lastDay.length, columns - 10))}`)
   for (const step of input.steps) {
-    lines.push(`▲ ${step.date}  ${step.direction} ${formatRatio(step.ratio)}: ${formatAmount(step.levelBefore, step.unit)}/day → ${formatAmount(step.levelAfter, step.unit)}/day${step.tentative ? ' (tentative)' : ''}`)
+    lines.push(
+      `▲ ${step.date}  ${step.direction} ${formatRatio(step.ratio)}: ${formatAmount(step.levelBefore, step.unit)}/day → ${formatAmount(step.levelAfter, step.unit)}/day${step.tentative ? ' (tentative)' : ''}`,
+    )
   }
   if (input.note) lines.push(input.note)
   return lines.join('\n')
@@ -81,7 +83,7 @@ export function renderSvgChart(input: ChartInput, options: {width?: number; heig
     const first = dayNumber(input.points[0]!.day)
     const last = dayNumber(input.points.at(-1)!.day)
     // Gaps stay gaps (null breaks the line); zeros cannot sit on a log axis and are left out too.
-    const data: Array<[string, null | number]> = []
+    const data: [string, null | number][] = []
     for (let d = first; d <= last; d++) {
       const v = byDay.get(dayString(d))
       data.push([dayString(d), v !== undefined && v > 0 ? v : null])
@@ -106,7 +108,11 @@ export function renderSvgChart(input: ChartInput, options: {width?: number; heig
               // The day the step starts to cost money, when the free allowance delays it.
               ...input.steps
                 .filter((s) => s.costStepDate !== null && s.costStepDate !== s.date)
-                .map((s) => ({label: {formatter: `costs from ${s.costStepDate}`, position: 'insideEndBottom'}, lineStyle: {color: '#7f8c8d', type: 'dotted', width: 1.5}, xAxis: s.costStepDate})),
+                .map((s) => ({
+                  label: {formatter: `costs from ${s.costStepDate}`, position: 'insideEndBottom'},
+                  lineStyle: {color: '#7f8c8d', type: 'dotted', width: 1.5},
+                  xAxis: s.costStepDate,
+                })),
             ],
             symbol: 'none',
           },

@@ -35,7 +35,8 @@ export function chooseCostBasis(total: DailySeries, pricePerGb: number | undefin
     const columns = exports.costBases && exports.costBases.length > 0 ? ` (${exports.costBases.join('; ')})` : ''
     return {currency, label: `the exports' own cost, as billed${currency ? ` in ${currency}` : ''}${columns}`, source: 'store'}
   }
-  const mixed = (exports.currencies?.length ?? 0) > 1 ? `costs in ${exports.currencies?.join(', ')} are not added together` : 'the store has no cost for every day'
+  const mixed =
+    (exports.currencies?.length ?? 0) > 1 ? `costs in ${exports.currencies?.join(', ')} are not added together` : 'the store has no cost for every day'
   if (total.unit === 'bytes') {
     return {currency: 'USD', label: `${CURRENT_EGRESS_PRICING.label} (default: ${mixed})`, pricing: CURRENT_EGRESS_PRICING, source: 'pricing'}
   }

@@ -79,7 +79,7 @@ export interface AnomaliesResult {
   /** Slow changes (ramps) over several days. */
   trends: Trend[]
   /** The headline stretch's total, one entry per covered day (days no export covers are absent). */
-  series: Array<{day: string; value: number}>
+  series: {day: string; value: number}[]
 }
 
 /** Loads the selected usage from the store and finds its steps and spikes, per account and stretch. */
@@ -91,7 +91,12 @@ export async function analyseAnomalies(store: Store, options: AnomaliesOptions =
     ...(since === undefined ? {} : {since}),
     ...(until === undefined ? {} : {until}),
   })
-  const analysers = new Map(loaded.stretches.map((stretch) => [stretch, new StretchAnalyser(stretch, {minRatio, ...(options.pricePerGb === undefined ? {} : {pricePerGb: options.pricePerGb})})]))
+  const analysers = new Map(
+    loaded.stretches.map((stretch) => [
+      stretch,
+      new StretchAnalyser(stretch, {minRatio, ...(options.pricePerGb === undefined ? {} : {pricePerGb: options.pricePerGb})}),
+    ]),
+  )
   let seen = 0
   await loaded.forEachResourceBatch((batch) => {
     for (const {series, stretch} of batch) analysers.get(stretch)!.offer(series)
@@ -127,9 +132,18 @@ export async function analyseAnomalies(store: Store, options: AnomaliesOptions =
       const covered = loaded.stretches[i]!.total.values.reduce((n, v) => n + (Number.isNaN(v) ? 0 : 1), 0)
       const days = dayNumber(a.lastDay) - dayNumber(a.firstDay) + 1
       return {
-        account: a.account, days: covered, firstDay: a.firstDay, lastDay: a.lastDay, missingDays: days - covered,
-        pricing: {currency: a.basis.currency, label: a.basis.label, source: a.basis.source}, provider: a.provider,
-        seriesAnalysed: a.seriesAnalysed, spikes: a.spikes.length, steps: a.steps.length, stretch: a.stretch, weekly: a.weekly,
+        account: a.account,
+        days: covered,
+        firstDay: a.firstDay,
+        lastDay: a.lastDay,
+        missingDays: days - covered,
+        pricing: {currency: a.basis.currency, label: a.basis.label, source: a.basis.source},
+        provider: a.provider,
+        seriesAnalysed: a.seriesAnalysed,
+        spikes: a.spikes.length,
+        steps: a.steps.length,
+        stretch: a.stretch,
+        weekly: a.weekly,
       }
     }),
     trends: analyses.flatMap((a) => a.trends).sort((a, b) => a.firstDay.localeCompare(b.firstDay)),

@@ -102,7 +102,7 @@ export interface StoreSeries {
   /** Days (day numbers) with a usage line of the selection: a covered day without one is zero usage. */
   dayNumbersWithRows: number[]
   /** Calls `visit` with the stretches' resource series, a bounded batch at a time. */
-  forEachResourceBatch(visit: (batch: Array<{stretch: Stretch; series: DenseSeries}>) => void): Promise<void>
+  forEachResourceBatch(visit: (batch: {stretch: Stretch; series: DenseSeries}[]) => void): Promise<void>
 }
 
 /** An export without an account column is its own account, named after its file (unless ingest --account named it). */
@@ -118,7 +118,7 @@ interface Row {
   unit: null | string
   days: number[]
   amounts: number[]
-  costs?: Array<null | number>
+  costs?: (null | number)[]
 }
 
 /** Reads the selected usage as stretches of per-account series; resource series come in batches. */
@@ -129,23 +129,31 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
   const label = selection.usageType ?? EGRESS_LABEL
   const suggestions = ['billwatch status (lists the usage types the store holds)', 'billwatch ingest FILE…']
   if (usageTypes.length === 0) {
-    if (selection.usageType === undefined) throw new BillwatchError('E_NO_DATA', `no internet egress (${EGRESS_LABEL}) usage in store ${store.path}`, {suggestions})
-    throw new BillwatchError('E_NO_DATA', `no usage type matches ${selection.usageType} in store ${store.path}`, {field: '--usage-type', suggestions})
+    if (selection.usageType === undefined)
+      throw new BillwatchError('E_NO_DATA', `no internet egress (${EGRESS_LABEL}) usage in store ${store.path}`, {suggestions})
+    throw new BillwatchError('E_NO_DATA', `no usage type matches ${label} in store ${store.path}`, {field: '--usage-type', suggestions})
   }
   const params = {account: selection.account ?? null, since: selection.since ?? null, types: sqlList(usageTypes), until: selection.until ?? null}
   const where = `list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE)
     AND ($account::VARCHAR IS NULL OR ${ACCOUNT_SQL} = $account::VARCHAR)`
   const byType = await store.all<Row>(seriesQuery('NULL::VARCHAR AS resource_id', where, true), params)
-  const accounts = [...new Set((await store.all<{account: string}>(
-    `SELECT DISTINCT ${ACCOUNT_SQL} AS account FROM usage u JOIN sources s ON s.id = u.source_id
+  const accounts = [
+    ...new Set(
+      (
+        await store.all<{account: string}>(
+          `SELECT DISTINCT ${ACCOUNT_SQL} AS account FROM usage u JOIN sources s ON s.id = u.source_id
      WHERE list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE) ORDER BY 1`,
-    {since: params.since, types: params.types, until: params.until},
-  )).map((r) => r.account))]
+          {since: params.since, types: params.types, until: params.until},
+        )
+      ).map((r) => r.account),
+    ),
+  ]
   if (byType.length === 0) {
     const range = [selection.since && `from ${selection.since}`, selection.until && `until ${selection.until}`].filter(Boolean).join(' ')
     if (selection.account !== undefined) {
       throw new BillwatchError('E_NO_DATA', `no ${label} usage of account ${selection.account} ${range} in store ${store.path}`.replace('  ', ' '), {
-        field: '--account', suggestions: accounts.length > 0 ? [`accounts with ${label} usage: ${accounts.slice(0, 10).join(', ')}`] : suggestions,
+        field: '--account',
+        suggestions: accounts.length > 0 ? [`accounts with ${label} usage: ${accounts.slice(0, 10).join(', ')}`] : suggestions,
       })
     }
     throw new BillwatchError('E_NO_DATA', `no ${label} usage ${range || 'at all'} in store ${store.path}`, {suggestions: ['billwatch status']})
@@ -165,8 +173,15 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
       const total = sumDense(types, label, unitOf(undefined))
       if (!total.values.some((v) => v > 0)) continue
       stretches.push({
-        account, byUsageType: types.length > 1 ? types : [], costBases, currencies, currency: currencies.length === 1 ? currencies[0]! : null,
-        first: span.first, last: span.last, provider, total,
+        account,
+        byUsageType: types.length > 1 ? types : [],
+        costBases,
+        currencies,
+        currency: currencies.length === 1 ? currencies[0]! : null,
+        first: span.first,
+        last: span.last,
+        provider,
+        total,
       })
     }
   }
@@ -176,11 +191,17 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
     accounts,
     dayNumbersWithRows: [...new Set(byType.flatMap((r) => r.days.map(Number)))],
     async forEachResourceBatch(visit) {
-      const count = await store.one<{n: number}>(`SELECT count(DISTINCT u.resource_id)::INTEGER AS n FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} AND u.resource_id IS NOT NULL`, params)
+      const count = await store.one<{n: number}>(
+        `SELECT count(DISTINCT u.resource_id)::INTEGER AS n FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} AND u.resource_id IS NOT NULL`,
+        params,
+      )
       const parts = Math.max(1, Math.ceil((count?.n ?? 0) / RESOURCES_PER_BATCH))
       for (let part = 0; part < parts; part++) {
-        const rows = await store.all<Row>(seriesQuery('u.resource_id', `${where} AND u.resource_id IS NOT NULL AND hash(u.resource_id) % ${parts} = ${part}`, true), params)
-        const batch: Array<{stretch: Stretch; series: DenseSeries}> = []
+        const rows = await store.all<Row>(
+          seriesQuery('u.resource_id', `${where} AND u.resource_id IS NOT NULL AND hash(u.resource_id) % ${parts} = ${part}`, true),
+          params,
+        )
+        const batch: {stretch: Stretch; series: DenseSeries}[] = []
         for (const row of rows) {
           for (const stretch of stretches) {
             if (stretch.account !== row.account || stretch.provider !== row.provider) continue
@@ -204,14 +225,14 @@ function seriesKey(account: string, provider: string): string {
 
 /** Per (account, provider) of the selection: the currencies its costs are in, and the cost columns they came from. */
 async function loadMoney(store: Store, where: string, params: SqlParams): Promise<Map<string, {currencies: string[]; costBases: string[]}>> {
-  const rows = await store.all<{account: string; provider: string; currencies: Array<null | string>; bases: Array<null | string>}>(
+  const rows = await store.all<{account: string; provider: string; currencies: (null | string)[]; bases: (null | string)[]}>(
     `SELECT ${ACCOUNT_SQL} AS account, coalesce(u.provider, 'AWS') AS provider,
             list(DISTINCT u.currency ORDER BY u.currency) FILTER (WHERE u.currency IS NOT NULL) AS currencies,
             list(DISTINCT s.format || ': ' || s.cost_basis ORDER BY s.format || ': ' || s.cost_basis) FILTER (WHERE s.cost_basis IS NOT NULL) AS bases
      FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} AND u.cost IS NOT NULL GROUP BY ALL`,
     params,
   )
-  const strings = (list: Array<null | string> | null) => (list ?? []).filter((v): v is string => v !== null)
+  const strings = (list: (null | string)[] | null) => (list ?? []).filter((v): v is string => v !== null)
   return new Map(rows.map((r) => [seriesKey(r.account, r.provider), {costBases: strings(r.bases), currencies: strings(r.currencies)}]))
 }
 
@@ -229,7 +250,7 @@ function seriesQuery(resource: string, where: string, withCosts: boolean): strin
 }
 
 /** Per account and provider, the day ranges [start, end) its exports cover (capped at each export's last day with usage). */
-async function loadCoverage(store: Store, selection: SeriesSelection): Promise<Map<string, Array<[number, number]>>> {
+async function loadCoverage(store: Store, selection: SeriesSelection): Promise<Map<string, [number, number][]>> {
   const rows = await store.all<{account: string; provider: string; start: number; end: number}>(
     `SELECT ${ACCOUNT_SQL} AS account, coalesce(u.provider, 'AWS') AS provider,
             coalesce(s.cover_start, min(u.day)) - DATE '1970-01-01' AS start,
@@ -238,7 +259,7 @@ async function loadCoverage(store: Store, selection: SeriesSelection): Promise<M
   )
   const since = selection.since === undefined ? Number.NEGATIVE_INFINITY : Date.parse(selection.since) / 86_400_000
   const until = selection.until === undefined ? Number.POSITIVE_INFINITY : Date.parse(selection.until) / 86_400_000 + 1
-  const byKey = new Map<string, Array<[number, number]>>()
+  const byKey = new Map<string, [number, number][]>()
   for (const row of rows) {
     const start = Math.max(Number(row.start), since)
     const end = Math.min(Number(row.end), until)
@@ -259,18 +280,18 @@ interface Span {
 }
 
 /** The account's covered days cut at gaps longer than MAX_GAP_DAYS; days with usage count as covered. */
-function stretchesOf(ranges: Array<[number, number]>, rows: Row[]): Span[] {
+function stretchesOf(ranges: [number, number][], rows: Row[]): Span[] {
   const all = [...ranges]
   for (const row of rows) for (const day of row.days) all.push([Number(day), Number(day) + 1])
   all.sort((a, b) => a[0] - b[0])
-  const merged: Array<[number, number]> = []
+  const merged: [number, number][] = []
   for (const [start, end] of all) {
     const last = merged.at(-1)
     if (last && start <= last[1]) last[1] = Math.max(last[1], end)
     else merged.push([start, end])
   }
   const spans: Span[] = []
-  let group: Array<[number, number]> = []
+  let group: [number, number][] = []
   const flush = () => {
     if (group.length === 0) return
     const first = group[0]![0]
@@ -325,12 +346,12 @@ export function sumDense(parts: DenseSeries[], usageType: string, unit: string):
   let costs: Float64Array | undefined
   for (const part of parts) {
     for (let i = 0; i < length; i++) {
-      const v = part.values[i] as number
-      if (!Number.isNaN(v)) values[i] = (Number.isNaN(values[i] as number) ? 0 : (values[i] as number)) + v
+      const v = part.values[i]!
+      if (!Number.isNaN(v)) values[i] = (Number.isNaN(values[i]!) ? 0 : values[i]!) + v
       const c = part.costs?.[i]
       if (c !== undefined && !Number.isNaN(c)) {
         costs ??= new Float64Array(length).fill(Number.NaN)
-        costs[i] = (Number.isNaN(costs[i] as number) ? 0 : (costs[i] as number)) + c
+        costs[i] = (Number.isNaN(costs[i]!) ? 0 : costs[i]!) + c
       }
     }
   }
@@ -355,10 +376,10 @@ export function denseOf(series: DailySeries, first: number, last: number): Dense
   for (const p of series.points) {
     const i = Math.round(Date.parse(`${p.day}T00:00:00Z`) / 86_400_000) - first
     if (i < 0 || i > last - first) continue
-    values[i] = (Number.isNaN(values[i] as number) ? 0 : (values[i] as number)) + p.value
+    values[i] = (Number.isNaN(values[i]!) ? 0 : values[i]!) + p.value
     if (p.cost !== null) {
       costs ??= new Float64Array(values.length).fill(Number.NaN)
-      costs[i] = (Number.isNaN(costs[i] as number) ? 0 : (costs[i] as number)) + p.cost
+      costs[i] = (Number.isNaN(costs[i]!) ? 0 : costs[i]!) + p.cost
     }
   }
   return {resourceId: series.resourceId, unit: series.unit, usageType: series.usageType, values, ...(costs ? {costs} : {})}
@@ -366,7 +387,9 @@ export function denseOf(series: DailySeries, first: number, last: number): Dense
 
 async function selectUsageTypes(store: Store, glob: string | undefined): Promise<string[]> {
   const rows = await store.all<{usage_type: string; usage_base: string}>(
-    glob === undefined ? 'SELECT DISTINCT usage_type, usage_base FROM usage ORDER BY 1, 2' : 'SELECT DISTINCT usage_type, usage_base FROM usage WHERE usage_type GLOB $1 ORDER BY 1, 2',
+    glob === undefined
+      ? 'SELECT DISTINCT usage_type, usage_base FROM usage ORDER BY 1, 2'
+      : 'SELECT DISTINCT usage_type, usage_base FROM usage WHERE usage_type GLOB $1 ORDER BY 1, 2',
     glob === undefined ? [] : [glob],
   )
   // Every provider's internet egress: AWS usage types, and other clouds' meters ingest marked as egress.
@@ -390,7 +413,9 @@ export async function loadSeries(store: Store, selection: SeriesSelection): Prom
   const summed = sumDense(totals, label, unit)
   // As the store holds them: one point per day with a usage line (a covered day without one is no point here).
   const withRows = new Set(loaded.dayNumbersWithRows.map(dayString))
-  const points = pointsOf(summed, first).filter((p) => withRows.has(p.day)).map((p) => (currencies.length > 1 ? {...p, cost: null} : p))
+  const points = pointsOf(summed, first)
+    .filter((p) => withRows.has(p.day))
+    .map((p) => (currencies.length > 1 ? {...p, cost: null} : p))
   return {
     byResource: [],
     byUsageType: [],
@@ -412,8 +437,15 @@ export function stretchOfSet(set: SeriesSet, first: number, last: number, accoun
   const currencies = set.currencies ?? (set.total.currency ? [set.total.currency] : [])
   const dense = (series: DailySeries) => denseIn(series, {currencies, first, last})
   return {
-    account, byUsageType: set.byUsageType.map(dense), costBases: set.costBases ?? [], currencies,
-    currency: currencies.length === 1 ? currencies[0]! : null, first, last, provider: set.provider ?? 'AWS', total: dense(set.total),
+    account,
+    byUsageType: set.byUsageType.map(dense),
+    costBases: set.costBases ?? [],
+    currencies,
+    currency: currencies.length === 1 ? currencies[0]! : null,
+    first,
+    last,
+    provider: set.provider ?? 'AWS',
+    total: dense(set.total),
   }
 }
 
@@ -424,7 +456,7 @@ export function stretchOfSet(set: SeriesSet, first: number, last: number, accoun
 export function storeSeriesOfSet(set: SeriesSet, account: string): StoreSeries {
   const all = [set.total, ...set.byUsageType, ...set.byResource]
   const observed = [...new Set(all.flatMap((s) => s.points.map((p) => Math.round(Date.parse(`${p.day}T00:00:00Z`) / 86_400_000))))].sort((a, b) => a - b)
-  const spans: Array<[number, number]> = []
+  const spans: [number, number][] = []
   for (const day of observed) {
     const span = spans.at(-1)
     if (span && day - span[1] - 1 <= MAX_GAP_DAYS) span[1] = day
@@ -436,7 +468,7 @@ export function storeSeriesOfSet(set: SeriesSet, account: string): StoreSeries {
     accounts: [...new Set(stretches.map((s) => s.account))],
     dayNumbersWithRows: observed,
     async forEachResourceBatch(visit) {
-      const batch: Array<{stretch: Stretch; series: DenseSeries}> = []
+      const batch: {stretch: Stretch; series: DenseSeries}[] = []
       for (const stretch of stretches) {
         for (const series of set.byResource) {
           const dense = denseIn(series, stretch)

@@ -16,8 +16,8 @@ import {classifyColumns, type FormatKind} from '../ingest/sniff.js'
 export interface AthenaTable {
   database: string
   name: string
-  columns: Array<{name: string; type: string}>
-  partitionKeys: Array<{name: string; type: string}>
+  columns: {name: string; type: string}[]
+  partitionKeys: {name: string; type: string}[]
   /** s3://bucket/prefix/ the table reads (the role needs s3:GetObject under it). */
   location: null | string
   kind: 'cur1' | 'cur2' | 'focus' | 'vpc'
@@ -56,7 +56,11 @@ export async function describeTable(glue: GlueClient, connection: AwsConnection,
   try {
     kind = classifyColumns(where, names, 0)
   } catch {
-    throw new BillwatchError('E_FORMAT', 'not a billing export table', {expected: 'the columns of CUR 1.0 (Athena integration), CUR 2.0 or FOCUS (Data Exports)', file: where, got: names.slice(0, 4).join(',')})
+    throw new BillwatchError('E_FORMAT', 'not a billing export table', {
+      expected: 'the columns of CUR 1.0 (Athena integration), CUR 2.0 or FOCUS (Data Exports)',
+      file: where,
+      got: names.slice(0, 4).join(','),
+    })
   }
   if (kind !== 'cur2' && kind !== 'focus') throw new BillwatchError('E_FORMAT', `a ${kind} table cannot be read through Athena`, {file: where})
   return {
@@ -70,7 +74,7 @@ export async function describeTable(glue: GlueClient, connection: AwsConnection,
   }
 }
 
-function toColumns(columns: Column[] | undefined): Array<{name: string; type: string}> {
+function toColumns(columns: Column[] | undefined): {name: string; type: string}[] {
   return (columns ?? []).map((c) => ({name: c.Name ?? '', type: (c.Type ?? '').toLowerCase()}))
 }
 
@@ -78,8 +82,12 @@ function notFound(error: unknown, database: string, name: string): unknown {
   const code = (error as {cause?: {name?: string}})?.cause?.name
   const message = String((error as {cause?: {message?: string}})?.cause?.message ?? '')
   if (code !== 'EntityNotFoundException') return error
-  if (/database/i.test(message)) return new BillwatchError('E_NOT_FOUND', `no database ${database} in the Glue Data Catalog of this account and region`, {field: '--database'})
-  return new BillwatchError('E_NOT_FOUND', `no table ${name} in database ${database}`, {field: 'TABLE', suggestions: [`aws glue get-tables --database-name ${database} --query 'TableList[].Name'`]})
+  if (/database/i.test(message))
+    return new BillwatchError('E_NOT_FOUND', `no database ${database} in the Glue Data Catalog of this account and region`, {field: '--database'})
+  return new BillwatchError('E_NOT_FOUND', `no table ${name} in database ${database}`, {
+    field: 'TABLE',
+    suggestions: [`aws glue get-tables --database-name ${database} --query 'TableList[].Name'`],
+  })
 }
 
 /** Bytes the crawler (sizeKey) or Hive statistics (totalSize) record, or null. */
@@ -120,11 +128,13 @@ export function partitionPredicate(keys: AthenaTable['partitionKeys'], range: Da
     const byYear = new Map<string, string[]>()
     for (const m of months) byYear.set(m.slice(0, 4), [...(byYear.get(m.slice(0, 4)) ?? []), m.slice(5)])
     if (day) {
-      return months.map((m) => {
-        const days: string[] = []
-        for (let d = `${m}-01` < range.start ? range.start : `${m}-01`; d < range.end && d.startsWith(m); d = addDays(d, 1)) days.push(d.slice(8))
-        return `(${quote(year.name)} = ${quoteLiteral(m.slice(0, 4))} AND ${quote(month.name)} IN (${spellings([m.slice(5)])}) AND ${quote(day.name)} IN (${spellings(days)}))`
-      }).join(' OR ')
+      return months
+        .map((m) => {
+          const days: string[] = []
+          for (let d = `${m}-01` < range.start ? range.start : `${m}-01`; d < range.end && d.startsWith(m); d = addDays(d, 1)) days.push(d.slice(8))
+          return `(${quote(year.name)} = ${quoteLiteral(m.slice(0, 4))} AND ${quote(month.name)} IN (${spellings([m.slice(5)])}) AND ${quote(day.name)} IN (${spellings(days)}))`
+        })
+        .join(' OR ')
     }
     return [...byYear].map(([y, ms]) => `(${quote(year.name)} = ${quoteLiteral(y)} AND ${quote(month.name)} IN (${spellings(ms)}))`).join(' OR ')
   }
@@ -150,9 +160,17 @@ export async function estimateScan(glue: GlueClient, connection: AwsConnection, 
   // Glue's expression language names keys bare (no quotes) and compares them as strings.
   const expression = partitionPredicate(table.partitionKeys, range, true)
   const pages = await allPages<GetPartitionsCommandOutput>(
-    (token) => callAws('GetPartitions', connection, () => glue.send(new GetPartitionsCommand({
-      DatabaseName: table.database, TableName: table.name, ...(expression === null ? {} : {Expression: expression}), ...(token === undefined ? {} : {NextToken: token}),
-    }))),
+    (token) =>
+      callAws('GetPartitions', connection, () =>
+        glue.send(
+          new GetPartitionsCommand({
+            DatabaseName: table.database,
+            TableName: table.name,
+            ...(expression === null ? {} : {Expression: expression}),
+            ...(token === undefined ? {} : {NextToken: token}),
+          }),
+        ),
+      ),
     (page) => page.NextToken,
   )
   const partitions = pages.pages.flatMap((p) => p.Partitions ?? [])

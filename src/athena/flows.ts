@@ -20,7 +20,20 @@ import type {Store} from '../store/index.js'
 import {partitionPredicate} from './catalog.js'
 
 /** Columns of the answer, in order. */
-export const FLOW_ROLLUP_COLUMNS = ['day_number', 'interface', 'account', 'dir', 'action', 'status', 'protocol', 'port', 'bytes', 'packets', 'records', 'broken'] as const
+export const FLOW_ROLLUP_COLUMNS = [
+  'day_number',
+  'interface',
+  'account',
+  'dir',
+  'action',
+  'status',
+  'protocol',
+  'port',
+  'bytes',
+  'packets',
+  'records',
+  'broken',
+] as const
 
 const NUMERIC_TYPE = /^(tinyint|smallint|int|integer|bigint)$/
 
@@ -48,7 +61,9 @@ export function flowsQuery(table: AthenaTable, range: DayRange, hosts: string[] 
     partitionPredicate(table.partitionKeys, {end: addDays(range.end, 1), start: range.start}),
     `${number('end')} >= ${epoch(range.start)}`,
     `${number('end')} < ${epoch(range.end)}`,
-  ].filter((f) => f !== null).map((f) => `(${f})`)
+  ]
+    .filter((f) => f !== null)
+    .map((f) => `(${f})`)
   const hasFlowDirection = column('flow-direction') !== undefined
   const ok = `status = 'OK'`
   const broken = `(status NOT IN ('OK', 'NODATA', 'SKIPDATA') OR action NOT IN ('ACCEPT', 'REJECT') OR (${ok} AND (bytes IS NULL OR end_s IS NULL OR proto IS NULL)))`
@@ -87,12 +102,17 @@ export interface FlowWrite {
  * same days are replaced (a re-run never double-counts), then the rows are committed as one flow
  * source whose delivery is the table. The same answer for the same days again is a no-op.
  */
-export async function writeFlowRollup(store: Store, table: AthenaTable, range: DayRange, columns: string[], rows: Array<Array<null | string>>): Promise<FlowWrite> {
+export async function writeFlowRollup(store: Store, table: AthenaTable, range: DayRange, columns: string[], rows: (null | string)[][]): Promise<FlowWrite> {
   const expected = FLOW_ROLLUP_COLUMNS.join(',')
-  if (columns.join(',') !== expected) throw new BillwatchError('E_AWS', 'Athena answered other columns than the query asked for', {expected, got: columns.join(',')})
+  if (columns.join(',') !== expected)
+    throw new BillwatchError('E_AWS', 'Athena answered other columns than the query asked for', {expected, got: columns.join(',')})
   const where = `${table.database}.${table.name}`
   const broken = rows.reduce((sum, row) => sum + Number(row[FLOW_ROLLUP_COLUMNS.indexOf('broken')] ?? 0), 0)
-  if (broken > 0) throw new BillwatchError('E_VALUE', `${broken} flow records of ${where} do not parse`, {expected: 'log_status OK, NODATA or SKIPDATA, action ACCEPT or REJECT, and bytes, end and protocol on every OK record', file: where})
+  if (broken > 0)
+    throw new BillwatchError('E_VALUE', `${broken} flow records of ${where} do not parse`, {
+      expected: 'log_status OK, NODATA or SKIPDATA, action ACCEPT or REJECT, and bytes, end and protocol on every OK record',
+      file: where,
+    })
   const path = `athena:${where}:${range.start}..${range.end}`
   const contentHash = createHash('sha256').update(JSON.stringify({path, rows})).digest('hex')
   return store.transaction(async () => {
@@ -114,15 +134,33 @@ export async function writeFlowRollup(store: Store, table: AthenaTable, range: D
              CAST(bytes AS DOUBLE), CAST(packets AS DOUBLE), CAST(records AS BIGINT), CAST(broken AS BIGINT), false
       FROM bw_athena_flows`)
     await store.run('DROP TABLE bw_athena_flows')
-    const committed = await commitFlows(store, {bytes: 0, container: 'athena', contentHash, delivery: `athena: ${where}`, format: 'athena-vpc', path, sampling: null})
+    const committed = await commitFlows(store, {
+      bytes: 0,
+      container: 'athena',
+      contentHash,
+      delivery: `athena: ${where}`,
+      format: 'athena-vpc',
+      path,
+      sampling: null,
+    })
     await store.run(`DROP TABLE ${FLOW_STAGING}`)
     const written = await store.one<{n: number}>('SELECT count(*)::INTEGER AS n FROM flow_daily WHERE source_id = $1', [committed.sourceId])
-    return {egressBytes: committed.egressBytes, records: committed.records, replacedRows: replaced?.n ?? 0, rows: written?.n ?? 0, sourceId: committed.sourceId, status: 'ingested' as const}
+    return {
+      egressBytes: committed.egressBytes,
+      records: committed.records,
+      replacedRows: replaced?.n ?? 0,
+      rows: written?.n ?? 0,
+      sourceId: committed.sourceId,
+      status: 'ingested' as const,
+    }
   })
 }
 
 /** Days [start, end) each earlier Athena answer of this table covered (from its source's path). */
 export async function coveredFlowDays(store: Store, table: AthenaTable): Promise<DayRange[]> {
   const rows = await store.all<{path: string}>(`SELECT path FROM flow_sources WHERE path LIKE $1`, [`athena:${table.database}.${table.name}:%`])
-  return rows.map((r) => /:(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$/.exec(r.path)).filter((m) => m !== null).map((m) => ({end: m[2]!, start: m[1]!}))
+  return rows
+    .map((r) => /:(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$/.exec(r.path))
+    .filter((m) => m !== null)
+    .map((m) => ({end: m[2]!, start: m[1]!}))
 }

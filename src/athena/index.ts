@@ -102,20 +102,51 @@ export async function ingestAthena(store: Store, options: AthenaIngestOptions): 
   const closing = addDays(today, -CLOSE_DAYS)
   const plan = planRange({covered, restateFrom: `${closing.slice(0, 7)}-01`, wanted: {end: until, start: since}})
   const base = {
-    bytesScanned: 0, estimatedScanBytes: null as null | number, fetched: plan.fetch, kind: table.kind, maxScanBytes: maxScanGb * GB, partitions: 0,
-    queryExecutionId: null as null | string, replacedRows: 0, restatedDays: plan.restated, resultPages: 0, rows: 0, scanCostUsd: 0, source: 'athena' as const,
-    sourceId: null as null | number, store: store.path, table: `${database}.${name}`, throttledRetries: 0, window: plan.wanted,
+    bytesScanned: 0,
+    estimatedScanBytes: null as null | number,
+    fetched: plan.fetch,
+    kind: table.kind,
+    maxScanBytes: maxScanGb * GB,
+    partitions: 0,
+    queryExecutionId: null as null | string,
+    replacedRows: 0,
+    restatedDays: plan.restated,
+    resultPages: 0,
+    rows: 0,
+    scanCostUsd: 0,
+    source: 'athena' as const,
+    sourceId: null as null | number,
+    store: store.path,
+    table: `${database}.${name}`,
+    throttledRetries: 0,
+    window: plan.wanted,
   }
   if (plan.fetch.start >= plan.fetch.end) return {...base, sql: '', status: 'up to date'}
 
   const {costBasis, estimate, result, sql} = await queryRollup(glue, athenaClient(options), options, table, plan.fetch, {...options, maxScanGb})
   const ran = {
-    ...base, bytesScanned: result.bytesScanned, estimatedScanBytes: estimate.bytes, partitions: estimate.partitions, queryExecutionId: result.queryExecutionId,
-    resultPages: result.pages, scanCostUsd: result.costUsd, sql, throttledRetries: result.retries,
+    ...base,
+    bytesScanned: result.bytesScanned,
+    estimatedScanBytes: estimate.bytes,
+    partitions: estimate.partitions,
+    queryExecutionId: result.queryExecutionId,
+    resultPages: result.pages,
+    scanCostUsd: result.costUsd,
+    sql,
+    throttledRetries: result.retries,
   }
   const written = await writeRollup(store, result.columns, result.rows, {
-    bytes: result.bytesScanned, container: 'athena', contentHash: '', costBasis, coverEnd: plan.fetch.end, coverStart: plan.fetch.start,
-    family: table.kind === 'focus' ? 'focus' : 'cur', format, lineItems: 0, path: `${path}:${plan.fetch.start}..${plan.fetch.end}`, scope: 'all',
+    bytes: result.bytesScanned,
+    container: 'athena',
+    contentHash: '',
+    costBasis,
+    coverEnd: plan.fetch.end,
+    coverStart: plan.fetch.start,
+    family: table.kind === 'focus' ? 'focus' : 'cur',
+    format,
+    lineItems: 0,
+    path: `${path}:${plan.fetch.start}..${plan.fetch.end}`,
+    scope: 'all',
   })
   return {...ran, ...written}
 }
@@ -124,22 +155,62 @@ export async function ingestAthena(store: Store, options: AthenaIngestOptions): 
  * A VPC Flow Logs table: the days no earlier answer of this table covered, and yesterday again (its
  * last records are delivered after midnight), rolled up per day and port by Athena into the flow store.
  */
-async function ingestAthenaFlows(store: Store, glue: GlueClient, table: AthenaTable, options: AthenaIngestOptions & {maxScanGb: number}, wanted: DayRange, today: string): Promise<AthenaIngestResult> {
+async function ingestAthenaFlows(
+  store: Store,
+  glue: GlueClient,
+  table: AthenaTable,
+  options: AthenaIngestOptions & {maxScanGb: number},
+  wanted: DayRange,
+  today: string,
+): Promise<AthenaIngestResult> {
   const plan = planRange({covered: await coveredFlowDays(store, table), restateFrom: addDays(today, -FLOW_SETTLE_DAYS), wanted})
   const base = {
-    bytesScanned: 0, estimatedScanBytes: null as null | number, fetched: plan.fetch, kind: table.kind, maxScanBytes: options.maxScanGb * GB, partitions: 0,
-    queryExecutionId: null as null | string, replacedRows: 0, restatedDays: plan.restated, resultPages: 0, rows: 0, scanCostUsd: 0, source: 'athena' as const,
-    sourceId: null as null | number, store: store.path, table: `${table.database}.${table.name}`, throttledRetries: 0, window: plan.wanted,
+    bytesScanned: 0,
+    estimatedScanBytes: null as null | number,
+    fetched: plan.fetch,
+    kind: table.kind,
+    maxScanBytes: options.maxScanGb * GB,
+    partitions: 0,
+    queryExecutionId: null as null | string,
+    replacedRows: 0,
+    restatedDays: plan.restated,
+    resultPages: 0,
+    rows: 0,
+    scanCostUsd: 0,
+    source: 'athena' as const,
+    sourceId: null as null | number,
+    store: store.path,
+    table: `${table.database}.${table.name}`,
+    throttledRetries: 0,
+    window: plan.wanted,
   }
   if (plan.fetch.start >= plan.fetch.end) return {...base, sql: '', status: 'up to date'}
   const sql = flowsQuery(table, plan.fetch, options.host === undefined ? [] : [options.host])
   // The query reads one day's partitions more than it keeps (see flowsQuery): so does the estimate.
-  const {estimate, result} = await queryWithinLimit(glue, athenaClient(options), options, table, {end: addDays(plan.fetch.end, 1), start: plan.fetch.start}, sql, options)
+  const {estimate, result} = await queryWithinLimit(
+    glue,
+    athenaClient(options),
+    options,
+    table,
+    {end: addDays(plan.fetch.end, 1), start: plan.fetch.start},
+    sql,
+    options,
+  )
   const written = await writeFlowRollup(store, table, plan.fetch, result.columns, result.rows)
   return {
-    ...base, bytesScanned: result.bytesScanned, estimatedScanBytes: estimate.bytes, partitions: estimate.partitions, queryExecutionId: result.queryExecutionId,
-    replacedRows: written.replacedRows, resultPages: result.pages, rows: written.rows, scanCostUsd: result.costUsd, sourceId: written.sourceId, sql,
-    status: written.status, throttledRetries: result.retries,
+    ...base,
+    bytesScanned: result.bytesScanned,
+    estimatedScanBytes: estimate.bytes,
+    partitions: estimate.partitions,
+    queryExecutionId: result.queryExecutionId,
+    replacedRows: written.replacedRows,
+    resultPages: result.pages,
+    rows: written.rows,
+    scanCostUsd: result.costUsd,
+    sourceId: written.sourceId,
+    sql,
+    status: written.status,
+    throttledRetries: result.retries,
   }
 }
 
@@ -147,9 +218,15 @@ async function ingestAthenaFlows(store: Store, glue: GlueClient, table: AthenaTa
  * Athena's answer (text cells in ROLLUP_COLUMNS order) into the store in one transaction: typed in
  * DuckDB, staged and committed as a file's roll-up is. The same answer for the same days is a no-op.
  */
-async function writeRollup(store: Store, columns: string[], rows: Array<Array<null | string>>, meta: SourceMeta): Promise<{status: 'ingested' | 'unchanged'; rows: number; replacedRows: number; sourceId: null | number}> {
+async function writeRollup(
+  store: Store,
+  columns: string[],
+  rows: (null | string)[][],
+  meta: SourceMeta,
+): Promise<{status: 'ingested' | 'unchanged'; rows: number; replacedRows: number; sourceId: null | number}> {
   const expected = ROLLUP_COLUMNS.join(',')
-  if (columns.join(',') !== expected) throw new BillwatchError('E_AWS', 'Athena answered other columns than the query asked for', {expected, got: columns.join(',')})
+  if (columns.join(',') !== expected)
+    throw new BillwatchError('E_AWS', 'Athena answered other columns than the query asked for', {expected, got: columns.join(',')})
   const canonical = JSON.stringify({cover: [meta.coverStart, meta.coverEnd], format: meta.format, path: meta.path, rows})
   const contentHash = createHash('sha256').update(canonical).digest('hex')
   return store.transaction(async () => {
@@ -158,12 +235,29 @@ async function writeRollup(store: Store, columns: string[], rows: Array<Array<nu
     await createStaging(store)
     await store.run(`CREATE OR REPLACE TEMP TABLE bw_athena_text (${ROLLUP_COLUMNS.map((c) => `${c} VARCHAR`).join(', ')})`)
     await insertValues(store, 'INSERT INTO bw_athena_text', rows)
-    const typed: Record<string, string> = {amount: 'DOUBLE', billing_end: 'TIMESTAMP', billing_start: 'TIMESTAMP', cost: 'DOUBLE', day: 'DATE', line_items: 'BIGINT', list_cost: 'DOUBLE', problems: 'BIGINT', usage_lines: 'BIGINT'}
-    await store.run(`CREATE OR REPLACE TEMP TABLE bw_athena_rollup AS SELECT ${ROLLUP_COLUMNS.map((c) => (typed[c] ? `CAST(${c} AS ${typed[c]}) AS ${c}` : c)).join(', ')} FROM bw_athena_text`)
+    const typed: Record<string, string> = {
+      amount: 'DOUBLE',
+      billing_end: 'TIMESTAMP',
+      billing_start: 'TIMESTAMP',
+      cost: 'DOUBLE',
+      day: 'DATE',
+      line_items: 'BIGINT',
+      list_cost: 'DOUBLE',
+      problems: 'BIGINT',
+      usage_lines: 'BIGINT',
+    }
+    await store.run(
+      `CREATE OR REPLACE TEMP TABLE bw_athena_rollup AS SELECT ${ROLLUP_COLUMNS.map((c) => (typed[c] ? `CAST(${c} AS ${typed[c]}) AS ${c}` : c)).join(', ')} FROM bw_athena_text`,
+    )
     await store.run('DROP TABLE bw_athena_text')
     const staged = rows.length === 0 ? undefined : await stageRollup(store, 'bw_athena_rollup', meta.path)
     if (rows.length === 0) await store.run('DROP TABLE bw_athena_rollup')
-    const outcome = await commitStaged(store, {...meta, contentHash, lineItems: staged?.lineItems ?? 0, ...(staged?.billingStart ? {billingPeriod: staged.billingStart.slice(0, 7)} : {})}, [], {daily: true})
+    const outcome = await commitStaged(
+      store,
+      {...meta, contentHash, lineItems: staged?.lineItems ?? 0, ...(staged?.billingStart ? {billingPeriod: staged.billingStart.slice(0, 7)} : {})},
+      [],
+      {daily: true},
+    )
     return {replacedRows: outcome.replacedRows, rows: outcome.rows, sourceId: outcome.sourceId, status: 'ingested' as const}
   })
 }
@@ -171,7 +265,18 @@ async function writeRollup(store: Store, columns: string[], rows: Array<Array<nu
 export function renderAthenaIngest(result: AthenaIngestResult): string {
   const table = renderTable(
     ['status', 'table', 'kind', 'first day', 'last day', 'days', 'restated', 'rows'],
-    [[result.status, result.table, result.kind, result.fetched.start, addDays(result.fetched.end, -1), daysBetween(result.fetched.start, result.fetched.end), result.restatedDays, result.rows]],
+    [
+      [
+        result.status,
+        result.table,
+        result.kind,
+        result.fetched.start,
+        addDays(result.fetched.end, -1),
+        daysBetween(result.fetched.start, result.fetched.end),
+        result.restatedDays,
+        result.rows,
+      ],
+    ],
     ['left', 'left', 'left', 'left', 'left', 'right', 'right', 'right'],
   )
   if (result.queryExecutionId === null) return `${table}\nThe store already holds these days; nothing was queried.`

@@ -6,7 +6,12 @@
 import {randomUUID} from 'node:crypto'
 
 import {
-  type AthenaClient, GetQueryExecutionCommand, GetQueryResultsCommand, type GetQueryResultsCommandOutput, StartQueryExecutionCommand, StopQueryExecutionCommand,
+  type AthenaClient,
+  GetQueryExecutionCommand,
+  GetQueryResultsCommand,
+  type GetQueryResultsCommandOutput,
+  StartQueryExecutionCommand,
+  StopQueryExecutionCommand,
 } from '@aws-sdk/client-athena'
 
 import {type AwsConnection, allPages, callAws} from '../aws/clients.js'
@@ -40,7 +45,7 @@ export interface QueryResult {
   queryExecutionId: string
   columns: string[]
   /** Every row after the header, as Athena returns it: text, or null for NULL. */
-  rows: Array<Array<null | string>>
+  rows: (null | string)[][]
   bytesScanned: number
   costUsd: number
   /** GetQueryResults pages read, and requests the SDK retried (throttling). */
@@ -51,22 +56,26 @@ export interface QueryResult {
 const MAX_POLL_MS = 5000
 
 export async function runQuery(athena: AthenaClient, connection: AwsConnection, sql: string, options: QueryOptions): Promise<QueryResult> {
-  const started = await callAws('StartQueryExecution', connection, () => athena.send(new StartQueryExecutionCommand({
-    ClientRequestToken: randomUUID(),
-    QueryExecutionContext: {Database: options.database},
-    QueryString: sql,
-    ...(options.output === undefined ? {} : {ResultConfiguration: {OutputLocation: options.output}}),
-    ...(options.workgroup === undefined ? {} : {WorkGroup: options.workgroup}),
-  }))).catch((error: unknown) => {
+  const started = await callAws('StartQueryExecution', connection, () =>
+    athena.send(
+      new StartQueryExecutionCommand({
+        ClientRequestToken: randomUUID(),
+        QueryExecutionContext: {Database: options.database},
+        QueryString: sql,
+        ...(options.output === undefined ? {} : {ResultConfiguration: {OutputLocation: options.output}}),
+        ...(options.workgroup === undefined ? {} : {WorkGroup: options.workgroup}),
+      }),
+    ),
+  ).catch((error: unknown) => {
     throw startError(error, options)
   })
-  const id = started.QueryExecutionId as string
+  const id = started.QueryExecutionId!
   let retries = Math.max(0, (started.$metadata.attempts ?? 1) - 1)
   let wait = options.pollMs ?? 250
   for (;;) {
     if (options.signal?.aborted) {
       // Stopped before saying so: a query left running would go on scanning, and billing, to its end.
-      await callAws('StopQueryExecution', connection, () => athena.send(new StopQueryExecutionCommand({QueryExecutionId: id}))).catch(() => {})
+      await callAws('StopQueryExecution', connection, () => athena.send(new StopQueryExecutionCommand({QueryExecutionId: id}))).catch(() => undefined)
       throw interrupted(id)
     }
     const answer = await callAws('GetQueryExecution', connection, () => athena.send(new GetQueryExecutionCommand({QueryExecutionId: id})))
@@ -86,14 +95,23 @@ export async function runQuery(athena: AthenaClient, connection: AwsConnection, 
   }
 }
 
-async function readResults(athena: AthenaClient, connection: AwsConnection, id: string): Promise<Omit<QueryResult, 'bytesScanned' | 'costUsd' | 'queryExecutionId'>> {
+async function readResults(
+  athena: AthenaClient,
+  connection: AwsConnection,
+  id: string,
+): Promise<Omit<QueryResult, 'bytesScanned' | 'costUsd' | 'queryExecutionId'>> {
   const pages = await allPages<GetQueryResultsCommandOutput>(
-    (token) => callAws('GetQueryResults', connection, () => athena.send(new GetQueryResultsCommand({MaxResults: 1000, QueryExecutionId: id, ...(token === undefined ? {} : {NextToken: token})}))),
+    (token) =>
+      callAws('GetQueryResults', connection, () =>
+        athena.send(new GetQueryResultsCommand({MaxResults: 1000, QueryExecutionId: id, ...(token === undefined ? {} : {NextToken: token})})),
+      ),
     (page) => page.NextToken,
   )
   const columns = (pages.pages[0]?.ResultSet?.ResultSetMetadata?.ColumnInfo ?? []).map((c) => c.Name ?? '')
   // A SELECT's first page starts with the column names (billing-exports-2.md §3.3).
-  const rows = pages.pages.flatMap((page, i) => (page.ResultSet?.Rows ?? []).slice(i === 0 ? 1 : 0).map((row) => (row.Data ?? []).map((cell) => cell.VarCharValue ?? null)))
+  const rows = pages.pages.flatMap((page, i) =>
+    (page.ResultSet?.Rows ?? []).slice(i === 0 ? 1 : 0).map((row) => (row.Data ?? []).map((cell) => cell.VarCharValue ?? null)),
+  )
   return {columns, pages: pages.requests, retries: pages.retries, rows}
 }
 
@@ -110,9 +128,13 @@ function startError(error: unknown, options: QueryOptions): unknown {
     return new BillwatchError('E_NOT_FOUND', `no Athena workgroup ${options.workgroup ?? 'primary'} in this account and region`, {field: '--workgroup'})
   }
   if (/output location/i.test(message)) {
-    return new BillwatchError('E_USAGE', `the workgroup ${options.workgroup ?? 'primary'} has no query result location`, {expected: 's3://bucket/prefix/', field: '--output'})
+    return new BillwatchError('E_USAGE', `the workgroup ${options.workgroup ?? 'primary'} has no query result location`, {
+      expected: 's3://bucket/prefix/',
+      field: '--output',
+    })
   }
-  if (/disabled/i.test(message)) return new BillwatchError('E_USAGE', `the Athena workgroup ${options.workgroup ?? 'primary'} is disabled`, {field: '--workgroup'})
+  if (/disabled/i.test(message))
+    return new BillwatchError('E_USAGE', `the Athena workgroup ${options.workgroup ?? 'primary'} is disabled`, {field: '--workgroup'})
   return new BillwatchError('E_AWS', `StartQueryExecution refused (${firstLine(message)})`, {cause: error})
 }
 
@@ -136,9 +158,13 @@ function firstLine(text: string): string {
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer)
-      resolve()
-    }, {once: true})
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer)
+        resolve()
+      },
+      {once: true},
+    )
   })
 }

@@ -54,7 +54,6 @@ export function cloudWatchClient(connection: AwsConnection = {}): CloudWatchClie
   return new CloudWatchClient(clientConfig(connection, connection.region))
 }
 
-
 /** Any SDK v3 client's middleware stack (method syntax: each client's `add` takes its own middleware types). */
 interface PacedStack {
   add(middleware: unknown, options: {name: string; step: 'deserialize'}): void
@@ -104,8 +103,14 @@ export type AwsAction = keyof typeof PERMISSIONS
 
 const ACCESS_DENIED = new Set(['AccessDenied', 'AccessDeniedException', 'AuthorizationError', 'UnauthorizedOperation'])
 const BAD_CREDENTIALS = new Set([
-  'ExpiredToken', 'ExpiredTokenException', 'IncompleteSignature', 'InvalidClientTokenId', 'InvalidSignatureException',
-  'MissingAuthenticationToken', 'SignatureDoesNotMatch', 'UnrecognizedClientException',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'IncompleteSignature',
+  'InvalidClientTokenId',
+  'InvalidSignatureException',
+  'MissingAuthenticationToken',
+  'SignatureDoesNotMatch',
+  'UnrecognizedClientException',
 ])
 const THROTTLED = new Set(['LimitExceededException', 'Throttling', 'ThrottlingException', 'TooManyRequestsException'])
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'TimeoutError'])
@@ -169,10 +174,14 @@ export function toBillwatchError(error: unknown, action: AwsAction, connection: 
   const profile = connection.profile === undefined ? '' : ` (profile ${connection.profile})`
   if (ACCESS_DENIED.has(code)) {
     const principal = /arn:aws[\w-]*:(?:iam|sts)::\d+:[^\s,]+/.exec(detail)?.[0]
-    return new BillwatchError('E_AWS', `${action}: access denied: ${principal ?? `the credentials${profile}`} lack${principal ? 's' : ''} permission ${permission}`, {
-      cause: error,
-      suggestions: [`attach a policy with "Action": "${permission}" to the user or role billwatch runs as`],
-    })
+    return new BillwatchError(
+      'E_AWS',
+      `${action}: access denied: ${principal ?? `the credentials${profile}`} lack${principal ? 's' : ''} permission ${permission}`,
+      {
+        cause: error,
+        suggestions: [`attach a policy with "Action": "${permission}" to the user or role billwatch runs as`],
+      },
+    )
   }
   if (BAD_CREDENTIALS.has(code)) {
     return new BillwatchError('E_AWS', `${action}: AWS rejected the credentials${profile} (${code}): ${detail}`, {
@@ -201,7 +210,9 @@ export function toBillwatchError(error: unknown, action: AwsAction, connection: 
   }
   const errno = (error as {code?: string})?.code
   if (NETWORK.has(code) || (errno !== undefined && NETWORK.has(errno))) {
-    return new BillwatchError('E_NETWORK', `${action}: cannot reach the AWS endpoint${connection.endpoint ? ` ${connection.endpoint}` : ''}: ${detail}`, {cause: error})
+    return new BillwatchError('E_NETWORK', `${action}: cannot reach the AWS endpoint${connection.endpoint ? ` ${connection.endpoint}` : ''}: ${detail}`, {
+      cause: error,
+    })
   }
   return new BillwatchError('E_AWS', `${action} failed (${code}): ${detail}`, {cause: error})
 }

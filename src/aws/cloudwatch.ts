@@ -3,13 +3,7 @@
  * per-resource usage (`NetworkOut-Bytes`, resource_id = instance id) so anomalies and correlate can
  * name the instance that stepped. Wire format and limits: ../shared/research/formats.md §6.
  */
-import {
-  type CloudWatchClient,
-  GetMetricDataCommand,
-  ListMetricsCommand,
-  type MetricDataQuery,
-  type MetricDataResult,
-} from '@aws-sdk/client-cloudwatch'
+import {type CloudWatchClient, GetMetricDataCommand, ListMetricsCommand, type MetricDataQuery, type MetricDataResult} from '@aws-sdk/client-cloudwatch'
 
 import {BillwatchError} from '../errors.js'
 import type {UsageRow} from '../ingest/write.js'
@@ -42,12 +36,17 @@ export function checkInstanceIds(ids: string[]): string[] {
  */
 export async function listInstances(client: CloudWatchClient, connection: AwsConnection = {}): Promise<{instances: string[]; requests: number}> {
   const {pages, requests} = await allPages(
-    (token) => callAws('ListMetrics', connection, () => client.send(new ListMetricsCommand({
-      Dimensions: [{Name: 'InstanceId'}],
-      MetricName: 'NetworkOut',
-      Namespace: 'AWS/EC2',
-      ...(token === undefined ? {} : {NextToken: token}),
-    }))),
+    (token) =>
+      callAws('ListMetrics', connection, () =>
+        client.send(
+          new ListMetricsCommand({
+            Dimensions: [{Name: 'InstanceId'}],
+            MetricName: 'NetworkOut',
+            Namespace: 'AWS/EC2',
+            ...(token === undefined ? {} : {NextToken: token}),
+          }),
+        ),
+      ),
     (page) => page.NextToken,
   )
   const instances = new Set<string>()
@@ -121,13 +120,18 @@ export async function fetchNetworkMetrics(
   let retries = 0
   for (const batch of metricBatches(instances, range)) {
     const fetched = await allPages(
-      (token) => callAws('GetMetricData', options.connection, () => client.send(new GetMetricDataCommand({
-        EndTime: new Date(dayToEpochSeconds(range.end) * 1000),
-        MetricDataQueries: batch.queries,
-        ScanBy: 'TimestampAscending',
-        StartTime: new Date(dayToEpochSeconds(range.start) * 1000),
-        ...(token === undefined ? {} : {NextToken: token}),
-      }))),
+      (token) =>
+        callAws('GetMetricData', options.connection, () =>
+          client.send(
+            new GetMetricDataCommand({
+              EndTime: new Date(dayToEpochSeconds(range.end) * 1000),
+              MetricDataQueries: batch.queries,
+              ScanBy: 'TimestampAscending',
+              StartTime: new Date(dayToEpochSeconds(range.start) * 1000),
+              ...(token === undefined ? {} : {NextToken: token}),
+            }),
+          ),
+        ),
       (page) => page.NextToken,
       options.onPage && ((pages) => options.onPage?.(requests + pages)),
     )
@@ -176,5 +180,7 @@ export function metricRows(points: MetricPoint[], region: null | string): UsageR
       usageType,
     })
   }
-  return [...byKey.values()].sort((a, b) => a.day.localeCompare(b.day) || (a.resourceId ?? '').localeCompare(b.resourceId ?? '') || a.usageType.localeCompare(b.usageType))
+  return [...byKey.values()].sort(
+    (a, b) => a.day.localeCompare(b.day) || (a.resourceId ?? '').localeCompare(b.resourceId ?? '') || a.usageType.localeCompare(b.usageType),
+  )
 }

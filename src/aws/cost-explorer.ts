@@ -43,7 +43,7 @@ const SERVICE_CODES: Record<string, string> = {
   'Amazon Relational Database Service': 'AmazonRDS',
   'Amazon Simple Storage Service': 'AmazonS3',
   'Amazon Virtual Private Cloud': 'AmazonVPC',
-  'AmazonCloudWatch': 'AmazonCloudWatch',
+  AmazonCloudWatch: 'AmazonCloudWatch',
   'EC2 - Other': 'AmazonEC2',
   'Elastic Load Balancing': 'AWSELB',
 }
@@ -66,18 +66,17 @@ export interface CostQuery {
  */
 export function costRequest(query: CostQuery, nextPageToken?: string): GetCostAndUsageCommandInput {
   const noCredits: Expression = {Not: {Dimensions: {Key: 'RECORD_TYPE', Values: ['Credit', 'Refund']}}}
-  const filter: Expression = query.allUsage
-    ? noCredits
-    : {And: [{Dimensions: {Key: 'USAGE_TYPE_GROUP', Values: DATA_TRANSFER_GROUPS}}, noCredits]}
+  const filter: Expression = query.allUsage ? noCredits : {And: [{Dimensions: {Key: 'USAGE_TYPE_GROUP', Values: DATA_TRANSFER_GROUPS}}, noCredits]}
   const hourly = query.granularity === 'HOURLY'
   return {
     Filter: filter,
     Granularity: query.granularity,
-    GroupBy: [{Key: 'USAGE_TYPE', Type: 'DIMENSION'}, {Key: 'SERVICE', Type: 'DIMENSION'}],
+    GroupBy: [
+      {Key: 'USAGE_TYPE', Type: 'DIMENSION'},
+      {Key: 'SERVICE', Type: 'DIMENSION'},
+    ],
     Metrics: ['UsageQuantity', 'UnblendedCost'],
-    TimePeriod: hourly
-      ? {End: `${query.range.end}T00:00:00Z`, Start: `${query.range.start}T00:00:00Z`}
-      : {End: query.range.end, Start: query.range.start},
+    TimePeriod: hourly ? {End: `${query.range.end}T00:00:00Z`, Start: `${query.range.start}T00:00:00Z`} : {End: query.range.end, Start: query.range.start},
     ...(nextPageToken === undefined ? {} : {NextPageToken: nextPageToken}),
   }
 }
@@ -156,6 +155,8 @@ export function costRows(results: ResultByTime[]): CostRows {
       })
     }
   }
-  const rows = [...byKey.values()].sort((a, b) => a.day.localeCompare(b.day) || a.usageType.localeCompare(b.usageType) || (a.service ?? '').localeCompare(b.service ?? ''))
+  const rows = [...byKey.values()].sort(
+    (a, b) => a.day.localeCompare(b.day) || a.usageType.localeCompare(b.usageType) || (a.service ?? '').localeCompare(b.service ?? ''),
+  )
   return {days: [...days].sort(), estimatedDays: [...estimated].sort(), rows}
 }

@@ -69,7 +69,8 @@ export async function ingestCostExplorer(store: Store, options: CostExplorerInge
   const days = options.days ?? Math.min(DEFAULT_DAYS, MAX_DAYS[granularity])
   if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS[granularity]) {
     throw new BillwatchError('E_USAGE', `Cost Explorer keeps ${granularity} data for ${MAX_DAYS[granularity]} days`, {
-      expected: `--days between 1 and ${MAX_DAYS[granularity]}`, got: String(days),
+      expected: `--days between 1 and ${MAX_DAYS[granularity]}`,
+      got: String(days),
     })
   }
   const today = utcDay(options.now ?? new Date())
@@ -78,10 +79,14 @@ export async function ingestCostExplorer(store: Store, options: CostExplorerInge
   const formats = allUsage ? [format] : [format, 'cost-explorer-all']
   const plan = planWindow({covered: await coveredRanges(store, 'cost-explorer-api', formats), days, restateDays: CE_RESTATE_DAYS, today})
 
-  const fetched = await fetchCostAndUsage(costExplorerClient(options), {allUsage, granularity, range: plan.fetch}, {
-    connection: options,
-    ...(options.onProgress ? {onPage: (pages: number) => options.onProgress?.(pages)} : {}),
-  })
+  const fetched = await fetchCostAndUsage(
+    costExplorerClient(options),
+    {allUsage, granularity, range: plan.fetch},
+    {
+      connection: options,
+      ...(options.onProgress ? {onPage: (pages: number) => options.onProgress?.(pages)} : {}),
+    },
+  )
   const converted = costRows(fetched.results)
   const written = await writeSource(store, {
     family: 'cost-explorer-api',
@@ -137,7 +142,8 @@ export async function ingestCloudWatch(store: Store, options: CloudWatchIngestOp
   const days = options.days ?? DEFAULT_DAYS
   if (!Number.isInteger(days) || days < 1 || days > MAX_CLOUDWATCH_DAYS) {
     throw new BillwatchError('E_USAGE', `CloudWatch keeps daily sums for ${MAX_CLOUDWATCH_DAYS} days`, {
-      expected: `--days between 1 and ${MAX_CLOUDWATCH_DAYS}`, got: String(days),
+      expected: `--days between 1 and ${MAX_CLOUDWATCH_DAYS}`,
+      got: String(days),
     })
   }
   const given = checkInstanceIds(options.instances ?? [])
@@ -155,12 +161,13 @@ export async function ingestCloudWatch(store: Store, options: CloudWatchIngestOp
   }
   const today = utcDay(options.now ?? new Date())
   const range = {end: today, start: addDays(today, -days)}
-  const fetched = instances.length === 0
-    ? {points: [], requests: 0, retries: 0}
-    : await fetchNetworkMetrics(client, instances, range, {
-        connection: options,
-        ...(options.onProgress ? {onPage: (pages: number) => options.onProgress?.(pages)} : {}),
-      })
+  const fetched =
+    instances.length === 0
+      ? {points: [], requests: 0, retries: 0}
+      : await fetchNetworkMetrics(client, instances, range, {
+          connection: options,
+          ...(options.onProgress ? {onPage: (pages: number) => options.onProgress?.(pages)} : {}),
+        })
   requests += fetched.requests
   const written = await writeSource(store, {
     family: 'cloudwatch',
@@ -207,23 +214,30 @@ interface SourceToWrite {
 }
 
 /** One source per fetch; identical content (same window, same answer) is recognised and skipped. */
-async function writeSource(store: Store, source: SourceToWrite): Promise<{status: 'ingested' | 'unchanged'; rows: number; replacedRows: number; sourceId: null | number}> {
+async function writeSource(
+  store: Store,
+  source: SourceToWrite,
+): Promise<{status: 'ingested' | 'unchanged'; rows: number; replacedRows: number; sourceId: null | number}> {
   const canonical = JSON.stringify({format: source.format, range: source.range, rows: source.rows, scope: source.scope})
   const contentHash = createHash('sha256').update(canonical).digest('hex')
   const previous = await findSourceByHash(store, contentHash)
   if (previous) return {replacedRows: 0, rows: previous.rows, sourceId: previous.sourceId, status: 'unchanged'}
-  const outcome = await writeUsage(store, {
-    bytes: Buffer.byteLength(canonical),
-    container: 'api',
-    contentHash,
-    coverEnd: source.range.end,
-    coverStart: source.range.start,
-    family: source.family,
-    format: source.format,
-    lineItems: source.rows.length,
-    path: source.path,
-    scope: source.scope,
-  }, source.rows)
+  const outcome = await writeUsage(
+    store,
+    {
+      bytes: Buffer.byteLength(canonical),
+      container: 'api',
+      contentHash,
+      coverEnd: source.range.end,
+      coverStart: source.range.start,
+      family: source.family,
+      format: source.format,
+      lineItems: source.rows.length,
+      path: source.path,
+      scope: source.scope,
+    },
+    source.rows,
+  )
   return {replacedRows: outcome.replacedRows, rows: outcome.rows, sourceId: outcome.sourceId, status: 'ingested'}
 }
 
@@ -261,18 +275,33 @@ export async function ingestLive(store: Store, options: LiveIngestOptions): Prom
 
 /** Human summary of a live ingest (a table and the request bill). */
 export function renderLiveIngest(result: LiveIngestResult): string {
-  const rows = [result.costExplorer, result.cloudWatch].filter((r) => r !== null).map((r) => [
-    r.status,
-    r.source === 'cost-explorer' ? `cost-explorer (${r.granularity}${r.allUsage ? ', all usage' : ''})` : `cloudwatch (${r.region}, ${r.instances.length} instances)`,
-    r.fetched.start,
-    addDays(r.fetched.end, -1),
-    r.days,
-    r.restatedDays,
-    r.rows,
-    r.requests,
+  const rows = [result.costExplorer, result.cloudWatch]
+    .filter((r) => r !== null)
+    .map((r) => [
+      r.status,
+      r.source === 'cost-explorer'
+        ? `cost-explorer (${r.granularity}${r.allUsage ? ', all usage' : ''})`
+        : `cloudwatch (${r.region}, ${r.instances.length} instances)`,
+      r.fetched.start,
+      addDays(r.fetched.end, -1),
+      r.days,
+      r.restatedDays,
+      r.rows,
+      r.requests,
+    ])
+  const table = renderTable(['status', 'source', 'first day', 'last day', 'days', 'restated', 'rows', 'requests'], rows, [
+    'left',
+    'left',
+    'left',
+    'left',
+    'right',
+    'right',
+    'right',
+    'right',
   ])
-  const table = renderTable(['status', 'source', 'first day', 'last day', 'days', 'restated', 'rows', 'requests'], rows, ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right'])
   const ce = result.costExplorer
-  const bill = ce ? `Cost Explorer: ${ce.requests} billed requests (${formatUsd(ce.requestCostUsd)})${ce.throttledRetries > 0 ? `, ${ce.throttledRetries} throttled retries (free)` : ''}.` : ''
+  const bill = ce
+    ? `Cost Explorer: ${ce.requests} billed requests (${formatUsd(ce.requestCostUsd)})${ce.throttledRetries > 0 ? `, ${ce.throttledRetries} throttled retries (free)` : ''}.`
+    : ''
   return [table, bill].filter(Boolean).join('\n')
 }

@@ -239,7 +239,15 @@ function portTrains(groups: ClientGroups, from: number, to: number, scratch: Scr
     slotRequests[slot] = slotRequests[slot]! + 1
     slotLast[slot] = timeSec[row]!
   }
-  const trains: Trains = {concurrent: 0, fastMeanIntervalSec: Number.POSITIVE_INFINITY, fastRequests: 0, politeRate: 0, ports: slots, scheduledRequests: 0, schedules: 0}
+  const trains: Trains = {
+    concurrent: 0,
+    fastMeanIntervalSec: Number.POSITIVE_INFINITY,
+    fastRequests: 0,
+    politeRate: 0,
+    ports: slots,
+    scheduledRequests: 0,
+    schedules: 0,
+  }
   for (let slot = 0; slot < slots; slot++) {
     const length = slotRequests[slot]!
     if (length < 2) continue

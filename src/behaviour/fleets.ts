@@ -173,7 +173,7 @@ function binSeries(groups: ClientGroups, origin: number, binSec: number, binCoun
   const bins: number[] = []
   const clientsPerBin: number[] = []
   const oneShotPerBin: number[] = []
-  for (let i = 0, j = 0; i < count; ) {
+  for (let i = 0, j = 0; i < count;) {
     const bin = sorted[i]!
     let n = 0
     for (; i < count && sorted[i] === bin; i++) n++
@@ -280,9 +280,7 @@ function foldRecurring(fleets: Fleet[], rules: FleetRules): Fleet[] {
       if (circularDistance(other, start, WEEK_SEC) > rules.recurrenceToleranceSec) otherWeekday = true
       sameTimeOfDay.push(j)
     })
-    const series = otherWeekday
-      ? sameTimeOfDay
-      : sameTimeOfDay.filter((j) => circularDistance(starts[j]!, start, WEEK_SEC) <= rules.recurrenceToleranceSec)
+    const series = otherWeekday ? sameTimeOfDay : sameTimeOfDay.filter((j) => circularDistance(starts[j]!, start, WEEK_SEC) <= rules.recurrenceToleranceSec)
     if (series.length < 2) {
       folded.push(fleet)
       return

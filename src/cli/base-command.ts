@@ -105,7 +105,11 @@ export function usageError(error: unknown, command: string, context: {flags?: Re
     if (missing.length) return new BillwatchError('E_USAGE', `missing required flag ${missing.join(', ')}`, help)
   }
   // A rule oclif checks that billwatch does not model (exclusive or dependent flags): its own words, on one line.
-  return new BillwatchError('E_USAGE', lowerFirst(oneLine(error instanceof Error ? error.message : String(error)).replace(/;?\s*See more help with --help/, '')), help)
+  return new BillwatchError(
+    'E_USAGE',
+    lowerFirst(oneLine(error instanceof Error ? error.message : String(error)).replace(/;?\s*See more help with --help/, '')),
+    help,
+  )
 }
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -153,7 +157,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       this.parsed = true
       throw isBillwatchError(error)
         ? error
-        : usageError(error, `${this.config.bin} ${this.id ?? ''}`.trim(), {argv: this.argv, flags: {...(super.ctor as typeof BaseCommand).baseFlags, ...this.ctor.flags}})
+        : usageError(error, `${this.config.bin} ${this.id ?? ''}`.trim(), {
+            argv: this.argv,
+            flags: {...(super.ctor as typeof BaseCommand).baseFlags, ...this.ctor.flags},
+          })
     }
     const {args, argv, flags} = parsed
     this.flags = flags as BaseFlags<T>
@@ -261,7 +268,8 @@ function guardProcess(): void {
   guarded = true
   const fail = (reason: unknown) => {
     const error = asBillwatchError(reason)
-    if (process.argv.includes('--json') || process.env.BILLWATCH_CONTENT_TYPE === 'json') process.stdout.write(`${JSON.stringify({error: error.toJSON()}, null, 2)}\n`)
+    if (process.argv.includes('--json') || process.env.BILLWATCH_CONTENT_TYPE === 'json')
+      process.stdout.write(`${JSON.stringify({error: error.toJSON()}, null, 2)}\n`)
     printError(error)
     process.exit(error.exitCode)
   }

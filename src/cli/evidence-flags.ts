@@ -5,15 +5,31 @@ import {parsePricePerGb, pricePerGbFlag} from './price-flag.js'
 
 /** The evidence inputs `explain` and `report` both take; each falls back to what the store holds. */
 export const evidenceFlags = {
-  'aws-config': Flags.string({description: 'AWS Config history (files as delivered to S3, or "api") to correlate the step with, as `billwatch correlate --aws-config`.', helpValue: 'DIR|api'}),
-  cloudtrail: Flags.string({description: 'CloudTrail (log files, a Lake/Athena CSV, or "api") to correlate the step with, as `billwatch correlate --cloudtrail`.', helpValue: 'DIR|FILE|api'}),
+  'aws-config': Flags.string({
+    description: 'AWS Config history (files as delivered to S3, or "api") to correlate the step with, as `billwatch correlate --aws-config`.',
+    helpValue: 'DIR|api',
+  }),
+  cloudtrail: Flags.string({
+    description: 'CloudTrail (log files, a Lake/Athena CSV, or "api") to correlate the step with, as `billwatch correlate --cloudtrail`.',
+    helpValue: 'DIR|FILE|api',
+  }),
   pcap: Flags.string({description: 'A capture to analyse now (default: the last `billwatch pcap` result in the store).', helpValue: 'FILE'}),
   'price-per-gb': pricePerGbFlag,
   probe: Flags.string({description: 'Probe this NTP host now (default: the last `billwatch probe` result in the store).', helpValue: 'HOST[:PORT]'}),
-  repo: Flags.string({description: 'Configuration repository (etckeeper /etc) to correlate the step with (default: the last `billwatch correlate` result in the store).', helpValue: 'DIR'}),
+  repo: Flags.string({
+    description: 'Configuration repository (etckeeper /etc) to correlate the step with (default: the last `billwatch correlate` result in the store).',
+    helpValue: 'DIR',
+  }),
 }
 
-export function evidenceOptions(flags: {'aws-config'?: string; cloudtrail?: string; pcap?: string; 'price-per-gb'?: string; probe?: string; repo?: string}): EvidenceOptions {
+export function evidenceOptions(flags: {
+  'aws-config'?: string
+  cloudtrail?: string
+  pcap?: string
+  'price-per-gb'?: string
+  probe?: string
+  repo?: string
+}): EvidenceOptions {
   const options: EvidenceOptions = {}
   if (flags.cloudtrail !== undefined) options.cloudtrail = flags.cloudtrail
   if (flags['aws-config'] !== undefined) options.awsConfig = flags['aws-config']

@@ -4,7 +4,8 @@ import {BillwatchError} from '../errors.js'
 
 /** `--price-per-gb`, the same flag on anomalies, pcap, explain and report. */
 export const pricePerGbFlag = Flags.string({
-  description: "Price data transfer at this flat USD per GB (2^30 bytes), no free allowance, instead of the store's cost or today's AWS tiers (0.12 was the 2014 price in the NTP pool server incident).",
+  description:
+    "Price data transfer at this flat USD per GB (2^30 bytes), no free allowance, instead of the store's cost or today's AWS tiers (0.12 was the 2014 price in the NTP pool server incident).",
   helpValue: 'USD',
 })
 

@@ -12,21 +12,39 @@ export function renderTable(headers: string[], rows: (number | string)[][], alig
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((row) => (row[i] ?? '').length)))
   const aligns = headers.map((_, i) => align?.[i] ?? (rows.every((row) => typeof row[i] === 'number') && rows.length > 0 ? 'right' : 'left'))
   const line = (values: string[]) =>
-    values.map((v, i) => (aligns[i] === 'right' ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0))).join('  ').trimEnd()
+    values
+      .map((v, i) => (aligns[i] === 'right' ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd()
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map((row) => line(row))].join('\n')
 }
 
 export function renderStatus(status: StoreStatus): string {
   if (status.sources.length === 0 && status.flowSources.length === 0) return `store ${status.store}: empty (run billwatch ingest FILE…)`
-  const flows = status.flowSources.length === 0 ? [] : ['', renderTable(
-    ['#', 'flow records', 'interface/host', 'first day', 'last day', 'days', 'records', 'NODATA', 'SKIPDATA', 'accepted bytes', 'sampling', 'path'],
-    status.flowSources.map((f) => [
-      f.id, f.kind, f.interfaces.join(' '), f.firstDay ?? '-', f.lastDay ?? '-',
-      f.duplicateDays > 0 ? `${f.days} (${f.duplicateDays} counted from another delivery)` : f.days,
-      formatCount(f.records), formatCount(f.nodataRecords), formatCount(f.skipdataRecords), formatBytes(f.trafficBytes), f.sampling ?? 'none', f.path,
-    ]),
-    ['right', 'left', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'left', 'left'],
-  )]
+  const flows =
+    status.flowSources.length === 0
+      ? []
+      : [
+          '',
+          renderTable(
+            ['#', 'flow records', 'interface/host', 'first day', 'last day', 'days', 'records', 'NODATA', 'SKIPDATA', 'accepted bytes', 'sampling', 'path'],
+            status.flowSources.map((f) => [
+              f.id,
+              f.kind,
+              f.interfaces.join(' '),
+              f.firstDay ?? '-',
+              f.lastDay ?? '-',
+              f.duplicateDays > 0 ? `${f.days} (${f.duplicateDays} counted from another delivery)` : f.days,
+              formatCount(f.records),
+              formatCount(f.nodataRecords),
+              formatCount(f.skipdataRecords),
+              formatBytes(f.trafficBytes),
+              f.sampling ?? 'none',
+              f.path,
+            ]),
+            ['right', 'left', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'left', 'left'],
+          ),
+        ]
   if (status.sources.length === 0) return [`store ${status.store} (schema v${status.schemaVersion}): no billing sources`, ...flows].join('\n')
   const sources = renderTable(
     ['#', 'format', 'first day', 'last day', 'days', 'line items', 'path'],
@@ -39,16 +57,25 @@ export function renderStatus(status: StoreStatus): string {
   const usage = renderTable(
     [...(withProvider ? ['provider'] : []), 'usage type', 'days', 'amount', 'cost'],
     status.usageTypes.map((u) => [
-      ...(withProvider ? [u.provider] : []), u.usageType, u.days,
-      u.unit === 'bytes' ? formatBytes(u.amount) : `${formatCount(u.amount)} ${u.unit ?? ''}`.trim(), u.cost === null ? '-' : formatMoney(u.cost, u.currency),
+      ...(withProvider ? [u.provider] : []),
+      u.usageType,
+      u.days,
+      u.unit === 'bytes' ? formatBytes(u.amount) : `${formatCount(u.amount)} ${u.unit ?? ''}`.trim(),
+      u.cost === null ? '-' : formatMoney(u.cost, u.currency),
     ]),
     [...(withProvider ? ['left' as const] : []), 'left', 'right', 'right', 'right'],
   )
-  const charges = status.charges.length === 0 ? [] : ['', renderTable(
-    ['provider', 'charge (not usage)', 'days', 'cost'],
-    status.charges.map((c) => [c.provider, c.category, c.days, formatMoney(c.cost, c.currency)]),
-    ['left', 'left', 'right', 'right'],
-  )]
+  const charges =
+    status.charges.length === 0
+      ? []
+      : [
+          '',
+          renderTable(
+            ['provider', 'charge (not usage)', 'days', 'cost'],
+            status.charges.map((c) => [c.provider, c.category, c.days, formatMoney(c.cost, c.currency)]),
+            ['left', 'left', 'right', 'right'],
+          ),
+        ]
   const bases = [...new Set(status.sources.filter((s) => s.costBasis && !s.superseded).map((s) => `${s.format}: ${s.costBasis}`))]
   const costNote = bases.length === 0 ? [] : ['', `cost is ${bases.join('; ')}`]
   const range = status.firstDay ? `${status.firstDay} .. ${status.lastDay} (${status.days} days)` : 'no days'

@@ -44,8 +44,15 @@ export interface ConfigChanges {
 
 /** The types whose history can say why egress moved. */
 const TYPES = new Set([
-  'AWS::EC2::SecurityGroup', 'AWS::EC2::Instance', 'AWS::EC2::EIP', 'AWS::EC2::RouteTable', 'AWS::EC2::NetworkAcl',
-  'AWS::EC2::NatGateway', 'AWS::EC2::InternetGateway', 'AWS::EC2::VPCEndpoint', 'AWS::EC2::NetworkInterface',
+  'AWS::EC2::SecurityGroup',
+  'AWS::EC2::Instance',
+  'AWS::EC2::EIP',
+  'AWS::EC2::RouteTable',
+  'AWS::EC2::NetworkAcl',
+  'AWS::EC2::NatGateway',
+  'AWS::EC2::InternetGateway',
+  'AWS::EC2::VPCEndpoint',
+  'AWS::EC2::NetworkInterface',
 ])
 
 interface Window {
@@ -64,11 +71,13 @@ export function itemFromFile(ci: unknown): ConfigItem | undefined {
     captureTime: stringAt(ci, 'configurationItemCaptureTime') ?? '',
     configuration: typeof configuration === 'string' ? safeJson(configuration) : (configuration ?? null),
     // A relationship that is not an object names nothing.
-    relationships: arrayAt(ci, 'relationships').filter(isRecord).map((r) => ({
-      name: firstString(r.name, r.relationshipName) ?? '',
-      resourceId: stringAt(r, 'resourceId') ?? '',
-      resourceType: stringAt(r, 'resourceType') ?? '',
-    })),
+    relationships: arrayAt(ci, 'relationships')
+      .filter(isRecord)
+      .map((r) => ({
+        name: firstString(r.name, r.relationshipName) ?? '',
+        resourceId: stringAt(r, 'resourceId') ?? '',
+        resourceType: stringAt(r, 'resourceType') ?? '',
+      })),
     resourceId,
     resourceType,
     stateId: Number(scalarAt(ci, 'configurationStateId') ?? scalarAt(ci, 'configurationStateID') ?? 0),
@@ -138,15 +147,17 @@ export class ConfigCollector {
           f.region = item.awsRegion
           f.instances = [...new Set([...f.instances, ...(protects.get(f.resource) ?? [])])]
         }
-        changes.push(accountChange({
-          author: null,
-          facts,
-          origin: `${item.origin}#${item.resourceId}@${isoSeconds(ms)}`,
-          recordedTime: item.captureTime,
-          source: 'aws-config',
-          subject: `${facts.map(factSubject).join('; ')} (AWS Config)`,
-          time: isoSeconds(ms),
-        }))
+        changes.push(
+          accountChange({
+            author: null,
+            facts,
+            origin: `${item.origin}#${item.resourceId}@${isoSeconds(ms)}`,
+            recordedTime: item.captureTime,
+            source: 'aws-config',
+            subject: `${facts.map(factSubject).join('; ')} (AWS Config)`,
+            time: isoSeconds(ms),
+          }),
+        )
       }
     }
     const resources = [...this.byResource.values()].map((l) => l[0]!.resourceId).sort()
@@ -155,7 +166,16 @@ export class ConfigCollector {
 }
 
 function fact(item: ConfigItem, action: CloudFact['action'], extra: Partial<CloudFact> = {}): CloudFact {
-  return {action, instances: [], operation: `AWS Config ${item.resourceType}`, region: item.awsRegion, related: [], resource: item.resourceId, resourceType: item.resourceType, ...extra}
+  return {
+    action,
+    instances: [],
+    operation: `AWS Config ${item.resourceType}`,
+    region: item.awsRegion,
+    related: [],
+    resource: item.resourceId,
+    resourceType: item.resourceType,
+    ...extra,
+  }
 }
 
 /** What changed from one item to the next (the first item of a resource is its creation or discovery). */
@@ -169,7 +189,8 @@ function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact
       const now = deleted ? new Map<string, NetworkRule>() : rulesOf(after.resourceType, a)
       const then = before ? rulesOf(after.resourceType, b) : new Map<string, NetworkRule>()
       // A new group comes with the default allow-all egress rule; CreateSecurityGroup adds nothing else.
-      if (!before) for (const [k, r] of now) if (r.direction === 'egress' && r.protocol === 'all' && r.peers.every((p) => p === '0.0.0.0/0' || p === '::/0')) now.delete(k)
+      if (!before)
+        for (const [k, r] of now) if (r.direction === 'egress' && r.protocol === 'all' && r.peers.every((p) => p === '0.0.0.0/0' || p === '::/0')) now.delete(k)
       return [
         ...[...now].filter(([k]) => !then.has(k)).map(([, r]) => fact(after, 'rule-added', {rule: r})),
         ...[...then].filter(([k]) => !now.has(k)).map(([, r]) => fact(after, 'rule-removed', {rule: r})),
@@ -190,14 +211,25 @@ function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact
       const address = stringAt(a, 'publicIpAddress')
       if (address && address !== stringAt(b, 'publicIpAddress')) facts.push(fact(after, 'address-associated', {related: [address]}))
       const groupIds = (x: unknown) => arrayAt(x, 'securityGroups').map((g) => stringAt(g, 'groupId'))
-      const groups = (x: unknown) => groupIds(x).map((id) => id ?? '').sort().join(',')
+      const groups = (x: unknown) =>
+        groupIds(x)
+          .map((id) => id ?? '')
+          .sort()
+          .join(',')
       if (groups(a) !== groups(b)) facts.push(fact(after, 'instance-changed', {related: stringsOf(groupIds(a))}))
       return facts
     }
     case 'AWS::EC2::EIP': {
       const target = firstString(field(a, 'instanceId'), field(a, 'networkInterfaceId'))
       const old = firstString(field(b, 'instanceId'), field(b, 'networkInterfaceId'))
-      if (target && target !== old) return [{...fact(after, 'address-associated', {related: namesOf([after.resourceId, field(a, 'publicIp')])}), resource: target, resourceType: 'AWS::EC2::Instance'}]
+      if (target && target !== old)
+        return [
+          {
+            ...fact(after, 'address-associated', {related: namesOf([after.resourceId, field(a, 'publicIp')])}),
+            resource: target,
+            resourceType: 'AWS::EC2::Instance',
+          },
+        ]
       if (!target && old) return [{...fact(after, 'address-disassociated', {related: [after.resourceId]}), resource: old, resourceType: 'AWS::EC2::Instance'}]
       return []
     }
@@ -205,10 +237,12 @@ function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact
       // Destination → where traffic to it leaves (a route that is not an object routes nothing).
       const routes = (x: unknown) =>
         new Map<string, string>(
-          arrayAt(x, 'routes').filter(isRecord).map((r) => [
-            firstString(r.destinationCidrBlock, r.destinationIpv6CidrBlock, r.destinationPrefixListId) ?? '',
-            firstString(r.gatewayId, r.natGatewayId, r.instanceId, r.networkInterfaceId, r.transitGatewayId, r.vpcPeeringConnectionId) ?? '',
-          ]),
+          arrayAt(x, 'routes')
+            .filter(isRecord)
+            .map((r) => [
+              firstString(r.destinationCidrBlock, r.destinationIpv6CidrBlock, r.destinationPrefixListId) ?? '',
+              firstString(r.gatewayId, r.natGatewayId, r.instanceId, r.networkInterfaceId, r.transitGatewayId, r.vpcPeeringConnectionId) ?? '',
+            ]),
         )
       const now = routes(a)
       const then = routes(b)
@@ -220,7 +254,10 @@ function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact
     case 'AWS::EC2::NatGateway':
       return deleted ? [fact(after, 'nat-deleted')] : before ? [] : [fact(after, 'nat-created')]
     case 'AWS::EC2::InternetGateway': {
-      const attached = (x: unknown) => arrayAt(x, 'attachments').map((t) => stringAt(t, 'vpcId') ?? '').join(',')
+      const attached = (x: unknown) =>
+        arrayAt(x, 'attachments')
+          .map((t) => stringAt(t, 'vpcId') ?? '')
+          .join(',')
       if (attached(a) && attached(a) !== attached(b)) return [fact(after, 'gateway-attached', {related: [attached(a)]})]
       if (!attached(a) && attached(b)) return [fact(after, 'gateway-detached', {related: [attached(b)]})]
       return []
@@ -244,11 +281,23 @@ function rulesOf(type: string, c: unknown): Map<string, NetworkRule> {
   if (type === 'AWS::EC2::NetworkAcl') {
     for (const e of arrayAt(c, 'entries').filter(isRecord)) {
       if (Number(scalarAt(e, 'ruleNumber')) === 32_767) continue // the default deny-all entry
-      put(rule(e.egress ? 'egress' : 'ingress', e.protocol, field(e, 'portRange', 'from'), field(e, 'portRange', 'to'), namesOf([e.cidrBlock, e.ipv6CidrBlock]), stringAt(e, 'ruleAction') !== 'deny'))
+      put(
+        rule(
+          e.egress ? 'egress' : 'ingress',
+          e.protocol,
+          field(e, 'portRange', 'from'),
+          field(e, 'portRange', 'to'),
+          namesOf([e.cidrBlock, e.ipv6CidrBlock]),
+          stringAt(e, 'ruleAction') !== 'deny',
+        ),
+      )
     }
     return out
   }
-  for (const [key, direction] of [['ipPermissions', 'ingress'], ['ipPermissionsEgress', 'egress']] as const) {
+  for (const [key, direction] of [
+    ['ipPermissions', 'ingress'],
+    ['ipPermissionsEgress', 'egress'],
+  ] as const) {
     for (const p of arrayAt(c, key).filter(isRecord)) {
       // ipv4Ranges (objects) is newer and parallel to ipRanges (strings): read both, once.
       const peers = stringsOf([
@@ -298,7 +347,12 @@ export function readConfigFiles(path: string, window: Window): ConfigChanges {
       throw new BillwatchError('E_FORMAT', 'not JSON', {expected: 'an AWS Config history file {"configurationItems":[…]}', file})
     }
     const items = field(parsed, 'configurationItems')
-    if (!Array.isArray(items)) throw new BillwatchError('E_FORMAT', 'no "configurationItems" array', {expected: 'an AWS Config history or snapshot file', field: 'configurationItems', file})
+    if (!Array.isArray(items))
+      throw new BillwatchError('E_FORMAT', 'no "configurationItems" array', {
+        expected: 'an AWS Config history or snapshot file',
+        field: 'configurationItems',
+        file,
+      })
     for (const ci of items) {
       const item = itemFromFile(ci)
       if (item) collector.add(item, basename(file))
@@ -318,7 +372,13 @@ const MAX_SPAN_MS = 7 * DAY_MS
 /** How far back to look for a resource's state before the window (a resource unchanged longer reads as new). */
 const BASELINE_WEEKS = 13
 
-const TYPE_OF_PREFIX: Record<string, ResourceType> = {eipalloc: 'AWS::EC2::EIP', eni: 'AWS::EC2::NetworkInterface', i: 'AWS::EC2::Instance', rtb: 'AWS::EC2::RouteTable', sg: 'AWS::EC2::SecurityGroup'}
+const TYPE_OF_PREFIX: Record<string, ResourceType> = {
+  eipalloc: 'AWS::EC2::EIP',
+  eni: 'AWS::EC2::NetworkInterface',
+  i: 'AWS::EC2::Instance',
+  rtb: 'AWS::EC2::RouteTable',
+  sg: 'AWS::EC2::SecurityGroup',
+}
 
 /**
  * GetResourceConfigHistory for each resource the step names and the security groups Config relates to
@@ -337,20 +397,24 @@ export async function configHistoryFromApi(window: Window, options: ConfigApiOpt
       if (!resourceType || done.has(id)) continue
       done.add(id)
       const ask = (input: {earlierTime?: Date; laterTime: Date; chronologicalOrder: 'Forward' | 'Reverse'; limit: number}, token?: string) =>
-        callAws('GetResourceConfigHistory', options.connection, () => client.send(new GetResourceConfigHistoryCommand({...input, nextToken: token, resourceId: id, resourceType})))
+        callAws('GetResourceConfigHistory', options.connection, () =>
+          client.send(new GetResourceConfigHistoryCommand({...input, nextToken: token, resourceId: id, resourceType})),
+        )
       // The state before the window, to compare the first change with: the newest item of the weeks before.
       let before: {configurationItems?: ConfigurationItem[]} = {configurationItems: []}
       let known = true
       for (let weeks = 1; known && weeks <= BASELINE_WEEKS && (before.configurationItems ?? []).length === 0; weeks++) {
         const to = window.since - (weeks - 1) * MAX_SPAN_MS
-        before = await ask({chronologicalOrder: 'Reverse', earlierTime: new Date(to - MAX_SPAN_MS), laterTime: new Date(to), limit: 1}).catch((error: unknown) => {
-          // Config never recorded it: nothing to compare with, and nothing in the window either.
-          if (error instanceof BillwatchError && error.message.includes('ResourceNotDiscovered')) {
-            known = false
-            return {configurationItems: []}
-          }
-          throw error
-        })
+        before = await ask({chronologicalOrder: 'Reverse', earlierTime: new Date(to - MAX_SPAN_MS), laterTime: new Date(to), limit: 1}).catch(
+          (error: unknown) => {
+            // Config never recorded it: nothing to compare with, and nothing in the window either.
+            if (error instanceof BillwatchError && error.message.includes('ResourceNotDiscovered')) {
+              known = false
+              return {configurationItems: []}
+            }
+            throw error
+          },
+        )
         options.onPage?.(++pages)
       }
       if (!known) continue
@@ -369,7 +433,8 @@ export async function configHistoryFromApi(window: Window, options: ConfigApiOpt
         const item = itemFromApi(ci)
         if (!item) continue
         collector.add(item, `GetResourceConfigHistory ${id}`)
-        if (item.resourceType === 'AWS::EC2::Instance') for (const r of item.relationships) if (r.resourceType === 'AWS::EC2::SecurityGroup') queue.push(r.resourceId)
+        if (item.resourceType === 'AWS::EC2::Instance')
+          for (const r of item.relationships) if (r.resourceType === 'AWS::EC2::SecurityGroup') queue.push(r.resourceId)
       }
     }
   } finally {

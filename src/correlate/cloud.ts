@@ -60,12 +60,14 @@ function isPrivateV4(cidr: string): boolean {
   return /^(?:10\.|127\.|169\.254\.|172\.(?:1[6-9]|2\d|3[01])\.|192\.168\.)/.test(cidr)
 }
 
-const PROTOCOL_NAMES: Record<string, string> = {'-1': 'all', '1': 'icmp', '17': 'udp', '58': 'icmpv6', '6': 'tcp', 'icmpv6': 'icmpv6'}
+const PROTOCOL_NAMES: Record<string, string> = {'-1': 'all', '1': 'icmp', '17': 'udp', '58': 'icmpv6', '6': 'tcp', icmpv6: 'icmpv6'}
 
 /** 'UDP', '17', '-1', 'all' → 'udp', 'udp', 'all', 'all'; a value that is no name or number (an object from hostile JSON) → 'unknown'. */
 export function normaliseProtocol(value: unknown): string {
   if (value !== null && value !== undefined && typeof value !== 'string' && typeof value !== 'number') return 'unknown'
-  const text = String(value ?? '-1').toLowerCase().trim()
+  const text = String(value ?? '-1')
+    .toLowerCase()
+    .trim()
   if (text === '' || text === 'all' || text === '*' || text === '-1') return 'all'
   return PROTOCOL_NAMES[text] ?? text
 }
@@ -102,7 +104,15 @@ export function portText(r: Pick<NetworkRule, 'fromPort' | 'protocol' | 'toPort'
 export function opensNtpPort(fact: CloudFact): boolean {
   if (fact.action === 'listener-added') return fact.listener !== undefined && /udp/i.test(fact.listener.protocol) && fact.listener.port === 123
   const r = fact.rule
-  return fact.action === 'rule-added' && r !== undefined && r.allow && r.direction === 'ingress' && r.protocol === 'udp' && r.fromPort !== null && ruleCovers(r, 'udp/123')
+  return (
+    fact.action === 'rule-added' &&
+    r !== undefined &&
+    r.allow &&
+    r.direction === 'ingress' &&
+    r.protocol === 'udp' &&
+    r.fromPort !== null &&
+    ruleCovers(r, 'udp/123')
+  )
 }
 
 /** Does the rule let traffic to `port` ('udp/123') through? */
@@ -153,7 +163,10 @@ const ACTION_WORDS: Record<CloudAction, string> = {
 export function factSubject(fact: CloudFact): string {
   if (fact.rule) {
     const r = fact.rule
-    const peers = r.peers.length > 0 ? ` ${r.direction === 'ingress' ? 'from' : 'to'} ${r.peers.slice(0, 2).join(', ')}${r.peers.length > 2 ? ` +${r.peers.length - 2}` : ''}` : ''
+    const peers =
+      r.peers.length > 0
+        ? ` ${r.direction === 'ingress' ? 'from' : 'to'} ${r.peers.slice(0, 2).join(', ')}${r.peers.length > 2 ? ` +${r.peers.length - 2}` : ''}`
+        : ''
     const verb = fact.action === 'rule-added' ? (r.allow ? 'allowed' : 'denied') : 'revoked'
     return `${fact.resource} ${r.direction} ${portText(r)}${peers} ${verb}`
   }
@@ -170,21 +183,34 @@ export function factStory(fact: CloudFact): string {
     const r = fact.rule
     const world = opensToInternet(r)
     const peers = world ? 'the world' : r.peers.join(', ') || 'its peers'
-    if (fact.action === 'rule-removed') return `${fact.resource} stopped allowing ${r.direction} ${portWords(r)} ${r.direction === 'ingress' ? 'from' : 'to'} ${peers}`
+    if (fact.action === 'rule-removed')
+      return `${fact.resource} stopped allowing ${r.direction} ${portWords(r)} ${r.direction === 'ingress' ? 'from' : 'to'} ${peers}`
     if (!r.allow) return `${fact.resource} was set to deny ${r.direction} ${portWords(r)} ${r.direction === 'ingress' ? 'from' : 'to'} ${peers}`
-    return r.direction === 'ingress' ? `${fact.resource} was opened to ${peers} on ${portWords(r)}` : `${fact.resource} was allowed to send ${portWords(r)} to ${peers}`
+    return r.direction === 'ingress'
+      ? `${fact.resource} was opened to ${peers} on ${portWords(r)}`
+      : `${fact.resource} was allowed to send ${portWords(r)} to ${peers}`
   }
   switch (fact.action) {
-    case 'instance-launched': return `${fact.resource} was launched${fact.related[0]?.startsWith('ami-') ? ` from ${fact.related[0]}` : ''}`
-    case 'instance-started': return `${fact.resource} was started`
-    case 'instance-stopped': return `${fact.resource} was stopped`
-    case 'image-changed': return `${fact.resource} got a new image${fact.related[0] ? ` (${fact.related[0]})` : ''}`
-    case 'instance-changed': return `${fact.resource} was changed`
-    case 'address-associated': return `an Elastic IP${fact.related[0] ? ` (${fact.related[0]})` : ''} was associated with ${fact.resource}`
-    case 'address-disassociated': return `an Elastic IP was taken off ${fact.resource}`
-    case 'listener-added': return `${fact.resource} started listening on ${fact.listener ? `${fact.listener.protocol.toUpperCase()} ${fact.listener.port}` : 'a new port'}`
-    case 'public-access-opened': return `${fact.resource} was opened to public reads`
-    default: return factSubject(fact)
+    case 'instance-launched':
+      return `${fact.resource} was launched${fact.related[0]?.startsWith('ami-') ? ` from ${fact.related[0]}` : ''}`
+    case 'instance-started':
+      return `${fact.resource} was started`
+    case 'instance-stopped':
+      return `${fact.resource} was stopped`
+    case 'image-changed':
+      return `${fact.resource} got a new image${fact.related[0] ? ` (${fact.related[0]})` : ''}`
+    case 'instance-changed':
+      return `${fact.resource} was changed`
+    case 'address-associated':
+      return `an Elastic IP${fact.related[0] ? ` (${fact.related[0]})` : ''} was associated with ${fact.resource}`
+    case 'address-disassociated':
+      return `an Elastic IP was taken off ${fact.resource}`
+    case 'listener-added':
+      return `${fact.resource} started listening on ${fact.listener ? `${fact.listener.protocol.toUpperCase()} ${fact.listener.port}` : 'a new port'}`
+    case 'public-access-opened':
+      return `${fact.resource} was opened to public reads`
+    default:
+      return factSubject(fact)
   }
 }
 
@@ -205,8 +231,12 @@ export function sameFact(a: CloudFact, b: CloudFact): boolean {
   if (a.rule || b.rule) {
     if (!a.rule || !b.rule) return false
     return (
-      a.rule.direction === b.rule.direction && a.rule.protocol === b.rule.protocol && a.rule.fromPort === b.rule.fromPort &&
-      a.rule.toPort === b.rule.toPort && a.rule.allow === b.rule.allow && a.rule.peers.some((p) => b.rule!.peers.includes(p))
+      a.rule.direction === b.rule.direction &&
+      a.rule.protocol === b.rule.protocol &&
+      a.rule.fromPort === b.rule.fromPort &&
+      a.rule.toPort === b.rule.toPort &&
+      a.rule.allow === b.rule.allow &&
+      a.rule.peers.some((p) => b.rule!.peers.includes(p))
     )
   }
   if (a.listener || b.listener) return a.listener?.port === b.listener?.port && a.listener?.protocol === b.listener?.protocol
@@ -214,15 +244,39 @@ export function sameFact(a: CloudFact, b: CloudFact): boolean {
 }
 
 /** A change to the account as correlate ranks it: no commit, packages or files; `author` is the principal when known. */
-export function accountChange(c: {source: 'aws-config' | 'cloudtrail'; time: string; recordedTime: string; author: null | string; origin: string; subject: string; facts: CloudFact[]}): Change {
+export function accountChange(c: {
+  source: 'aws-config' | 'cloudtrail'
+  time: string
+  recordedTime: string
+  author: null | string
+  origin: string
+  subject: string
+  facts: CloudFact[]
+}): Change {
   return {
-    alsoIn: [], author: c.author, authorTime: null, cloud: c.facts, command: null, commit: null, committerTime: null, files: [], kind: 'manual', manager: null,
-    origin: c.origin, packages: [], parents: [], recordedTime: c.recordedTime, sameChangeIn: [], source: c.source, subject: c.subject, time: c.time,
+    alsoIn: [],
+    author: c.author,
+    authorTime: null,
+    cloud: c.facts,
+    command: null,
+    commit: null,
+    committerTime: null,
+    files: [],
+    kind: 'manual',
+    manager: null,
+    origin: c.origin,
+    packages: [],
+    parents: [],
+    recordedTime: c.recordedTime,
+    sameChangeIn: [],
+    source: c.source,
+    subject: c.subject,
+    time: c.time,
   }
 }
 
 /** How far apart two sources may date the same change: Config captures within minutes, IaC is applied after its commit. */
-const SAME_CHANGE_MS: Record<string, number> = {'aws-config': 6 * 3_600_000, 'git': 2 * 86_400_000}
+const SAME_CHANGE_MS: Record<string, number> = {'aws-config': 6 * 3_600_000, git: 2 * 86_400_000}
 const SOURCE_ORDER = ['cloudtrail', 'aws-config', 'git']
 
 /**
@@ -235,19 +289,28 @@ export function mergeCloudChanges(changes: Change[]): Change[] {
   const out: Change[] = []
   for (const change of ordered) {
     const facts = change.cloud ?? []
-    const target = facts.length === 0 ? undefined : out.find((kept) => {
-      if (kept.source === change.source && kept.commit === change.commit) return false
-      const tolerance = SAME_CHANGE_MS[change.source] ?? SAME_CHANGE_MS['aws-config']!
-      // An IaC commit comes before the change it makes; Config captures after it.
-      const gap = Date.parse(kept.time) - Date.parse(change.time)
-      if (change.source === 'git' ? gap < -3_600_000 || gap > tolerance : Math.abs(gap) > tolerance) return false
-      return facts.some((f) => (kept.cloud ?? []).some((k) => sameFact(k, f)))
-    })
+    const target =
+      facts.length === 0
+        ? undefined
+        : out.find((kept) => {
+            if (kept.source === change.source && kept.commit === change.commit) return false
+            const tolerance = SAME_CHANGE_MS[change.source] ?? SAME_CHANGE_MS['aws-config']!
+            // An IaC commit comes before the change it makes; Config captures after it.
+            const gap = Date.parse(kept.time) - Date.parse(change.time)
+            if (change.source === 'git' ? gap < -3_600_000 || gap > tolerance : Math.abs(gap) > tolerance) return false
+            return facts.some((f) => (kept.cloud ?? []).some((k) => sameFact(k, f)))
+          })
     if (!target) {
-      out.push(facts.length === 0 ? change : {
-        ...change, alsoIn: [...change.alsoIn], cloud: facts.map((f) => ({...f, instances: [...f.instances], related: [...f.related]})),
-        sameChangeIn: [...change.sameChangeIn],
-      })
+      out.push(
+        facts.length === 0
+          ? change
+          : {
+              ...change,
+              alsoIn: [...change.alsoIn],
+              cloud: facts.map((f) => ({...f, instances: [...f.instances], related: [...f.related]})),
+              sameChangeIn: [...change.sameChangeIn],
+            },
+      )
       continue
     }
     target.alsoIn.push(citation(change), ...change.alsoIn)
@@ -267,7 +330,10 @@ export function mergeCloudChanges(changes: Change[]): Change[] {
 /** How a merged source is named: "git 1a2b3c4 (main.tf)", "aws-config sg-… 2014-03-29T18:45:02Z". */
 export function citation(change: Change): string {
   if (change.source === 'git') {
-    const files = change.files.map((f) => f.path).slice(0, 2).join(', ')
+    const files = change.files
+      .map((f) => f.path)
+      .slice(0, 2)
+      .join(', ')
     return `git ${change.commit?.slice(0, 7) ?? ''}${files ? ` (${files})` : ''}`
   }
   return `${change.source} ${change.origin ?? change.time}`

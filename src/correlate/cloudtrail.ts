@@ -95,72 +95,113 @@ const SG = 'AWS::EC2::SecurityGroup'
 const INSTANCE = 'AWS::EC2::Instance'
 
 /** The changes that can drive egress, by (eventSource, eventName): names collide across services. */
-const EXTRACTORS = new Map<string, Extractor>(Object.entries({
-  'ec2.amazonaws.com AuthorizeSecurityGroupIngress': (p, r) => securityGroupRules('ingress', 'rule-added', p, r),
-  'ec2.amazonaws.com AuthorizeSecurityGroupEgress': (p, r) => securityGroupRules('egress', 'rule-added', p, r),
-  'ec2.amazonaws.com RevokeSecurityGroupIngress': (p) => securityGroupRules('ingress', 'rule-removed', p, null),
-  'ec2.amazonaws.com RevokeSecurityGroupEgress': (p) => securityGroupRules('egress', 'rule-removed', p, null),
-  'ec2.amazonaws.com ModifySecurityGroupRules': modifySecurityGroupRules,
-  'ec2.amazonaws.com CreateNetworkAclEntry': (p) => networkAclEntry('rule-added', p),
-  'ec2.amazonaws.com ReplaceNetworkAclEntry': (p) => networkAclEntry('rule-added', p),
-  'ec2.amazonaws.com DeleteNetworkAclEntry': (p) => networkAclEntry('rule-removed', p),
-  'ec2.amazonaws.com RunInstances': runInstances,
-  'ec2.amazonaws.com StartInstances': (p) => instancesOf(p).map((id) => fact('instance-started', 'StartInstances', id, INSTANCE)),
-  'ec2.amazonaws.com StopInstances': (p) => instancesOf(p).map((id) => fact('instance-stopped', 'StopInstances', id, INSTANCE)),
-  'ec2.amazonaws.com TerminateInstances': (p) => instancesOf(p).map((id) => fact('instance-stopped', 'TerminateInstances', id, INSTANCE)),
-  'ec2.amazonaws.com ModifyInstanceAttribute': modifyInstanceAttribute,
-  'ec2.amazonaws.com CreateReplaceRootVolumeTask': (p) => {
-    const q = field(p, 'CreateReplaceRootVolumeTaskRequest') ?? p
-    const id = firstString(field(q, 'InstanceId'), field(q, 'instanceId'))
-    return id === undefined ? [] : [fact('image-changed', 'CreateReplaceRootVolumeTask', id, INSTANCE, {related: namesOf([firstString(field(q, 'ImageId'), field(q, 'imageId'))])})]
-  },
-  'ec2.amazonaws.com AssociateAddress': (p, r) => {
-    const target = firstString(field(p, 'instanceId'), field(p, 'networkInterfaceId'))
-    if (target === undefined) return []
-    const address = firstString(field(p, 'allocationId'), field(p, 'publicIp'))
-    return [fact('address-associated', 'AssociateAddress', target, target.startsWith('i-') ? INSTANCE : 'AWS::EC2::NetworkInterface', {related: namesOf([address, field(r, 'associationId')])})]
-  },
-  'ec2.amazonaws.com DisassociateAddress': (p) => [fact('address-disassociated', 'DisassociateAddress', firstString(field(p, 'associationId'), field(p, 'publicIp')) ?? 'an address', 'AWS::EC2::EIP')],
-  'ec2.amazonaws.com AttachNetworkInterface': (p) => {
-    const id = stringAt(p, 'instanceId')
-    return id === undefined ? [] : [fact('interface-attached', 'AttachNetworkInterface', id, INSTANCE, {related: namesOf([field(p, 'networkInterfaceId')])})]
-  },
-  'ec2.amazonaws.com CreateRoute': (p) => route('route-changed', 'CreateRoute', p),
-  'ec2.amazonaws.com ReplaceRoute': (p) => route('route-changed', 'ReplaceRoute', p),
-  'ec2.amazonaws.com DeleteRoute': (p) => route('route-removed', 'DeleteRoute', p),
-  'ec2.amazonaws.com CreateNatGateway': (p, r) => {
-    const id = firstString(field(r, 'CreateNatGatewayResponse', 'natGateway', 'natGatewayId'), field(r, 'natGateway', 'natGatewayId')) ?? 'a NAT gateway'
-    return [fact('nat-created', 'CreateNatGateway', id, 'AWS::EC2::NatGateway', {related: resourceIds(p)})]
-  },
-  'ec2.amazonaws.com DeleteNatGateway': (p) => [fact('nat-deleted', 'DeleteNatGateway', resourceIds(p)[0] ?? 'a NAT gateway', 'AWS::EC2::NatGateway')],
-  'ec2.amazonaws.com AttachInternetGateway': (p) => [fact('gateway-attached', 'AttachInternetGateway', stringAt(p, 'vpcId') ?? 'a VPC', 'AWS::EC2::VPC', {related: namesOf([field(p, 'internetGatewayId')])})],
-  'ec2.amazonaws.com DetachInternetGateway': (p) => [fact('gateway-detached', 'DetachInternetGateway', stringAt(p, 'vpcId') ?? 'a VPC', 'AWS::EC2::VPC', {related: namesOf([field(p, 'internetGatewayId')])})],
-  'ec2.amazonaws.com CreateEgressOnlyInternetGateway': (p) => [fact('gateway-attached', 'CreateEgressOnlyInternetGateway', resourceIds(p).find((id) => id.startsWith('vpc-')) ?? 'a VPC', 'AWS::EC2::VPC')],
-  'ec2.amazonaws.com DeleteVpcEndpoints': (p) => resourceIds(p).filter((id) => id.startsWith('vpce-')).map((id) => fact('endpoint-removed', 'DeleteVpcEndpoints', id, 'AWS::EC2::VPCEndpoint')),
-  'elasticloadbalancing.amazonaws.com CreateListener': (p, r) => {
-    const lb = stringAt(p, 'loadBalancerArn') ?? 'a load balancer'
-    const arn = stringAt(arrayAt(r, 'listeners')[0], 'listenerArn')
-    return [fact('listener-added', 'CreateListener', lb, 'AWS::ElasticLoadBalancingV2::LoadBalancer', {listener: listenerOf(field(p, 'port'), field(p, 'protocol')), related: namesOf([arn])})]
-  },
-  'elasticloadbalancing.amazonaws.com CreateLoadBalancerListeners': (p) => {
-    const lb = stringAt(p, 'loadBalancerName') ?? 'a load balancer'
-    return arrayAt(p, 'listeners').filter(isRecord).map((l) =>
-      fact('listener-added', 'CreateLoadBalancerListeners', lb, 'AWS::ElasticLoadBalancing::LoadBalancer', {listener: listenerOf(l.loadBalancerPort, l.protocol)}),
-    )
-  },
-  'elasticloadbalancing.amazonaws.com DeleteListener': (p) => [fact('listener-removed', 'DeleteListener', stringAt(p, 'listenerArn') ?? 'a listener', 'AWS::ElasticLoadBalancingV2::Listener')],
-  's3.amazonaws.com PutBucketPolicy': (p) => (policyIsPublic(field(p, 'bucketPolicy')) ? [bucketOpened('PutBucketPolicy', p)] : []),
-  's3.amazonaws.com DeleteBucketPolicy': () => [],
-  's3.amazonaws.com DeleteBucketPublicAccessBlock': (p) => [bucketOpened('DeleteBucketPublicAccessBlock', p)],
-  's3.amazonaws.com PutBucketPublicAccessBlock': (p) => {
-    const c = field(p, 'PublicAccessBlockConfiguration')
-    return ['BlockPublicPolicy', 'RestrictPublicBuckets', 'BlockPublicAcls', 'IgnorePublicAcls'].some((key) => isFalse(field(c, key))) ? [bucketOpened('PutBucketPublicAccessBlock', p)] : []
-  },
-  's3.amazonaws.com PutBucketAcl': (p) =>
-    stringsIn(p).some((s) => s.includes('acs.amazonaws.com/groups/global/AllUsers')) || stringsIn(field(p, 'x-amz-acl')).some((s) => s.includes('public-read')) ? [bucketOpened('PutBucketAcl', p)] : [],
-  'cloudfront.amazonaws.com CreateDistribution': (p, r) => [fact('public-access-opened', 'CreateDistribution', stringAt(r, 'distribution', 'id') ?? 'a distribution', 'AWS::CloudFront::Distribution', {related: originsOf(p)})],
-  'cloudfront.amazonaws.com UpdateDistribution': (p) => [fact('public-access-opened', 'UpdateDistribution', stringAt(p, 'id') ?? 'a distribution', 'AWS::CloudFront::Distribution', {related: originsOf(p)})],
-} satisfies Record<string, Extractor>))
+const EXTRACTORS = new Map<string, Extractor>(
+  Object.entries({
+    'ec2.amazonaws.com AuthorizeSecurityGroupIngress': (p, r) => securityGroupRules('ingress', 'rule-added', p, r),
+    'ec2.amazonaws.com AuthorizeSecurityGroupEgress': (p, r) => securityGroupRules('egress', 'rule-added', p, r),
+    'ec2.amazonaws.com RevokeSecurityGroupIngress': (p) => securityGroupRules('ingress', 'rule-removed', p, null),
+    'ec2.amazonaws.com RevokeSecurityGroupEgress': (p) => securityGroupRules('egress', 'rule-removed', p, null),
+    'ec2.amazonaws.com ModifySecurityGroupRules': modifySecurityGroupRules,
+    'ec2.amazonaws.com CreateNetworkAclEntry': (p) => networkAclEntry('rule-added', p),
+    'ec2.amazonaws.com ReplaceNetworkAclEntry': (p) => networkAclEntry('rule-added', p),
+    'ec2.amazonaws.com DeleteNetworkAclEntry': (p) => networkAclEntry('rule-removed', p),
+    'ec2.amazonaws.com RunInstances': runInstances,
+    'ec2.amazonaws.com StartInstances': (p) => instancesOf(p).map((id) => fact('instance-started', 'StartInstances', id, INSTANCE)),
+    'ec2.amazonaws.com StopInstances': (p) => instancesOf(p).map((id) => fact('instance-stopped', 'StopInstances', id, INSTANCE)),
+    'ec2.amazonaws.com TerminateInstances': (p) => instancesOf(p).map((id) => fact('instance-stopped', 'TerminateInstances', id, INSTANCE)),
+    'ec2.amazonaws.com ModifyInstanceAttribute': modifyInstanceAttribute,
+    'ec2.amazonaws.com CreateReplaceRootVolumeTask': (p) => {
+      const q = field(p, 'CreateReplaceRootVolumeTaskRequest') ?? p
+      const id = firstString(field(q, 'InstanceId'), field(q, 'instanceId'))
+      return id === undefined
+        ? []
+        : [fact('image-changed', 'CreateReplaceRootVolumeTask', id, INSTANCE, {related: namesOf([firstString(field(q, 'ImageId'), field(q, 'imageId'))])})]
+    },
+    'ec2.amazonaws.com AssociateAddress': (p, r) => {
+      const target = firstString(field(p, 'instanceId'), field(p, 'networkInterfaceId'))
+      if (target === undefined) return []
+      const address = firstString(field(p, 'allocationId'), field(p, 'publicIp'))
+      return [
+        fact('address-associated', 'AssociateAddress', target, target.startsWith('i-') ? INSTANCE : 'AWS::EC2::NetworkInterface', {
+          related: namesOf([address, field(r, 'associationId')]),
+        }),
+      ]
+    },
+    'ec2.amazonaws.com DisassociateAddress': (p) => [
+      fact('address-disassociated', 'DisassociateAddress', firstString(field(p, 'associationId'), field(p, 'publicIp')) ?? 'an address', 'AWS::EC2::EIP'),
+    ],
+    'ec2.amazonaws.com AttachNetworkInterface': (p) => {
+      const id = stringAt(p, 'instanceId')
+      return id === undefined ? [] : [fact('interface-attached', 'AttachNetworkInterface', id, INSTANCE, {related: namesOf([field(p, 'networkInterfaceId')])})]
+    },
+    'ec2.amazonaws.com CreateRoute': (p) => route('route-changed', 'CreateRoute', p),
+    'ec2.amazonaws.com ReplaceRoute': (p) => route('route-changed', 'ReplaceRoute', p),
+    'ec2.amazonaws.com DeleteRoute': (p) => route('route-removed', 'DeleteRoute', p),
+    'ec2.amazonaws.com CreateNatGateway': (p, r) => {
+      const id = firstString(field(r, 'CreateNatGatewayResponse', 'natGateway', 'natGatewayId'), field(r, 'natGateway', 'natGatewayId')) ?? 'a NAT gateway'
+      return [fact('nat-created', 'CreateNatGateway', id, 'AWS::EC2::NatGateway', {related: resourceIds(p)})]
+    },
+    'ec2.amazonaws.com DeleteNatGateway': (p) => [fact('nat-deleted', 'DeleteNatGateway', resourceIds(p)[0] ?? 'a NAT gateway', 'AWS::EC2::NatGateway')],
+    'ec2.amazonaws.com AttachInternetGateway': (p) => [
+      fact('gateway-attached', 'AttachInternetGateway', stringAt(p, 'vpcId') ?? 'a VPC', 'AWS::EC2::VPC', {related: namesOf([field(p, 'internetGatewayId')])}),
+    ],
+    'ec2.amazonaws.com DetachInternetGateway': (p) => [
+      fact('gateway-detached', 'DetachInternetGateway', stringAt(p, 'vpcId') ?? 'a VPC', 'AWS::EC2::VPC', {related: namesOf([field(p, 'internetGatewayId')])}),
+    ],
+    'ec2.amazonaws.com CreateEgressOnlyInternetGateway': (p) => [
+      fact('gateway-attached', 'CreateEgressOnlyInternetGateway', resourceIds(p).find((id) => id.startsWith('vpc-')) ?? 'a VPC', 'AWS::EC2::VPC'),
+    ],
+    'ec2.amazonaws.com DeleteVpcEndpoints': (p) =>
+      resourceIds(p)
+        .filter((id) => id.startsWith('vpce-'))
+        .map((id) => fact('endpoint-removed', 'DeleteVpcEndpoints', id, 'AWS::EC2::VPCEndpoint')),
+    'elasticloadbalancing.amazonaws.com CreateListener': (p, r) => {
+      const lb = stringAt(p, 'loadBalancerArn') ?? 'a load balancer'
+      const arn = stringAt(arrayAt(r, 'listeners')[0], 'listenerArn')
+      return [
+        fact('listener-added', 'CreateListener', lb, 'AWS::ElasticLoadBalancingV2::LoadBalancer', {
+          listener: listenerOf(field(p, 'port'), field(p, 'protocol')),
+          related: namesOf([arn]),
+        }),
+      ]
+    },
+    'elasticloadbalancing.amazonaws.com CreateLoadBalancerListeners': (p) => {
+      const lb = stringAt(p, 'loadBalancerName') ?? 'a load balancer'
+      return arrayAt(p, 'listeners')
+        .filter(isRecord)
+        .map((l) =>
+          fact('listener-added', 'CreateLoadBalancerListeners', lb, 'AWS::ElasticLoadBalancing::LoadBalancer', {
+            listener: listenerOf(l.loadBalancerPort, l.protocol),
+          }),
+        )
+    },
+    'elasticloadbalancing.amazonaws.com DeleteListener': (p) => [
+      fact('listener-removed', 'DeleteListener', stringAt(p, 'listenerArn') ?? 'a listener', 'AWS::ElasticLoadBalancingV2::Listener'),
+    ],
+    's3.amazonaws.com PutBucketPolicy': (p) => (policyIsPublic(field(p, 'bucketPolicy')) ? [bucketOpened('PutBucketPolicy', p)] : []),
+    's3.amazonaws.com DeleteBucketPolicy': () => [],
+    's3.amazonaws.com DeleteBucketPublicAccessBlock': (p) => [bucketOpened('DeleteBucketPublicAccessBlock', p)],
+    's3.amazonaws.com PutBucketPublicAccessBlock': (p) => {
+      const c = field(p, 'PublicAccessBlockConfiguration')
+      return ['BlockPublicPolicy', 'RestrictPublicBuckets', 'BlockPublicAcls', 'IgnorePublicAcls'].some((key) => isFalse(field(c, key)))
+        ? [bucketOpened('PutBucketPublicAccessBlock', p)]
+        : []
+    },
+    's3.amazonaws.com PutBucketAcl': (p) =>
+      stringsIn(p).some((s) => s.includes('acs.amazonaws.com/groups/global/AllUsers')) ||
+      stringsIn(field(p, 'x-amz-acl')).some((s) => s.includes('public-read'))
+        ? [bucketOpened('PutBucketAcl', p)]
+        : [],
+    'cloudfront.amazonaws.com CreateDistribution': (p, r) => [
+      fact('public-access-opened', 'CreateDistribution', stringAt(r, 'distribution', 'id') ?? 'a distribution', 'AWS::CloudFront::Distribution', {
+        related: originsOf(p),
+      }),
+    ],
+    'cloudfront.amazonaws.com UpdateDistribution': (p) => [
+      fact('public-access-opened', 'UpdateDistribution', stringAt(p, 'id') ?? 'a distribution', 'AWS::CloudFront::Distribution', {related: originsOf(p)}),
+    ],
+  } satisfies Record<string, Extractor>),
+)
 
 /** The egress-relevant facts of one record; [] for anything else (reads, failures, tags, IAM). */
 export function factsOfRecord(record: TrailRecord): CloudFact[] {
@@ -193,7 +234,10 @@ function isFalse(value: unknown): boolean {
 
 /** A listener's port and protocol (the port as logged, a number or its text). */
 function listenerOf(port: unknown, protocol: unknown): {port: number; protocol: string} {
-  return {port: Number(typeof port === 'number' || typeof port === 'string' ? port : undefined), protocol: (typeof protocol === 'string' ? protocol : 'tcp').toLowerCase()}
+  return {
+    port: Number(typeof port === 'number' || typeof port === 'string' ? port : undefined),
+    protocol: (typeof protocol === 'string' ? protocol : 'tcp').toLowerCase(),
+  }
 }
 
 /**
@@ -239,7 +283,9 @@ function securityGroupRules(direction: NetworkRule['direction'], action: CloudAc
     const peer = firstString(field(p, 'cidrIp'), field(p, 'sourceSecurityGroupName'))
     return [fact(action, operation, group, SG, {rule: rule(direction, field(p, 'ipProtocol'), field(p, 'fromPort'), field(p, 'toPort'), namesOf([peer]))})]
   }
-  const facts = permissions.map((perm) => fact(action, operation, group, SG, {rule: rule(direction, perm.ipProtocol, perm.fromPort, perm.toPort, peersOf(perm))}))
+  const facts = permissions.map((perm) =>
+    fact(action, operation, group, SG, {rule: rule(direction, perm.ipProtocol, perm.fromPort, perm.toPort, peersOf(perm))}),
+  )
   // Revoking by rule id (SecurityGroupRuleIds) names no rule: say the group lost rules.
   if (facts.length === 0 && action === 'rule-removed') facts.push(fact(action, operation, group, SG))
   return facts
@@ -252,7 +298,10 @@ function modifySecurityGroupRules(p: unknown): CloudFact[] {
     const r = recordAt(x, 'SecurityGroupRule') ?? x
     const peer = firstString(r.CidrIpv4, r.CidrIpv6, r.PrefixListId, r.ReferencedGroupId)
     // The request does not say whether the rule is egress; a modified rule is read as ingress.
-    return fact('rule-added', 'ModifySecurityGroupRules', group, SG, {related: namesOf([x.SecurityGroupRuleId]), rule: rule('ingress', r.IpProtocol, r.FromPort, r.ToPort, namesOf([peer]))})
+    return fact('rule-added', 'ModifySecurityGroupRules', group, SG, {
+      related: namesOf([x.SecurityGroupRuleId]),
+      rule: rule('ingress', r.IpProtocol, r.FromPort, r.ToPort, namesOf([peer])),
+    })
   })
 }
 
@@ -262,7 +311,11 @@ function networkAclEntry(action: CloudAction, p: unknown): CloudFact[] {
   const peers = stringsOf([field(p, 'cidrBlock'), field(p, 'ipv6CidrBlock')])
   const allow = (stringAt(p, 'ruleAction') ?? 'allow').toLowerCase() !== 'deny'
   const operation = action === 'rule-added' ? 'CreateNetworkAclEntry' : 'DeleteNetworkAclEntry'
-  return [fact(action, operation, acl, 'AWS::EC2::NetworkAcl', {rule: rule(direction, field(p, 'protocol'), field(p, 'portRange', 'from'), field(p, 'portRange', 'to'), peers, allow)})]
+  return [
+    fact(action, operation, acl, 'AWS::EC2::NetworkAcl', {
+      rule: rule(direction, field(p, 'protocol'), field(p, 'portRange', 'from'), field(p, 'portRange', 'to'), peers, allow),
+    }),
+  ]
 }
 
 function instancesOf(p: unknown): string[] {
@@ -274,7 +327,11 @@ function runInstances(p: unknown, r: unknown): CloudFact[] {
   return items(field(r, 'instancesSet')).flatMap((x) => {
     const id = stringAt(x, 'instanceId')
     if (id === undefined) return []
-    return [fact('instance-launched', 'RunInstances', id, INSTANCE, {related: namesOf([firstString(x.imageId) ?? image, ...items(x.groupSet).map((g) => g.groupId)])})]
+    return [
+      fact('instance-launched', 'RunInstances', id, INSTANCE, {
+        related: namesOf([firstString(x.imageId) ?? image, ...items(x.groupSet).map((g) => g.groupId)]),
+      }),
+    ]
   })
 }
 
@@ -291,7 +348,11 @@ function route(action: CloudAction, operation: string, p: unknown): CloudFact[] 
   const targets = resourceIds(p).filter((id) => id !== table)
   const gateway = stringAt(p, 'gatewayId')
   // A gateway that is not an id (`local`, a VPN gateway name) is named beside the ids.
-  return [fact(action, operation, table, 'AWS::EC2::RouteTable', {related: [...targets, ...namesOf([destination]), ...(gateway && !isResourceId(gateway) ? [gateway] : [])]})]
+  return [
+    fact(action, operation, table, 'AWS::EC2::RouteTable', {
+      related: [...targets, ...namesOf([destination]), ...(gateway && !isResourceId(gateway) ? [gateway] : [])],
+    }),
+  ]
 }
 
 function bucketOpened(operation: string, p: unknown): CloudFact {
@@ -359,16 +420,18 @@ export class TrailCollector {
     linksOf(record, this.links)
     const facts = factsOfRecord(record)
     if (facts.length === 0) return
-    this.changes.push(accountChange({
-      author: principalOf(record),
-      facts,
-      origin: record.eventID ? `${origin}#${record.eventID}` : origin,
-      recordedTime: record.eventTime ?? '',
-      source: 'cloudtrail',
-      // What changed first (tables cut long subjects), the call last.
-      subject: `${facts.map(factSubject).join('; ')} (${record.eventName})`,
-      time: isoSeconds(ms),
-    }))
+    this.changes.push(
+      accountChange({
+        author: principalOf(record),
+        facts,
+        origin: record.eventID ? `${origin}#${record.eventID}` : origin,
+        recordedTime: record.eventTime ?? '',
+        source: 'cloudtrail',
+        // What changed first (tables cut long subjects), the call last.
+        subject: `${facts.map(factSubject).join('; ')} (${record.eventName})`,
+        time: isoSeconds(ms),
+      }),
+    )
   }
 
   result(): TrailChanges {
@@ -450,7 +513,8 @@ function readTrailFile(file: string, collector: TrailCollector): void {
     // A LookupEvents response saved as JSON: the record is a JSON string in CloudTrailEvent.
     const events = field(parsed, 'Events')
     if (Array.isArray(events)) {
-      for (const [i, event] of events.entries()) addRecord(collector, parseEmbedded(field(event, 'CloudTrailEvent'), file, `Events[${i}].CloudTrailEvent`), basename(file))
+      for (const [i, event] of events.entries())
+        addRecord(collector, parseEmbedded(field(event, 'CloudTrailEvent'), file, `Events[${i}].CloudTrailEvent`), basename(file))
       return
     }
     throw new BillwatchError('E_FORMAT', 'no "Records" array', {expected: 'a CloudTrail log file {"Records":[…]}', field: 'Records', file})
@@ -480,14 +544,22 @@ function parseEmbedded(text: unknown, file: string, field: string): unknown {
  * `{type=IAMUser, arn=arn:aws:iam::…}`: the ARN is read from that.
  */
 function readTrailCsv(text: string, file: string, collector: TrailCollector): void {
-  const parsed = Papa.parse<Record<string, string>>(text.replace(/^\uFEFF/, ''), {header: true, skipEmptyLines: true, transformHeader: (h) => h.trim().toLowerCase().replace(/^"|"$/g, '')})
+  const parsed = Papa.parse<Record<string, string>>(text.replace(/^\uFEFF/, ''), {
+    header: true,
+    skipEmptyLines: true,
+    transformHeader: (h) => h.trim().toLowerCase().replace(/^"|"$/g, ''),
+  })
   const fields = parsed.meta.fields ?? []
   const column = (...names: string[]) => names.find((n) => fields.includes(n))
   const whole = column('cloudtrailevent', 'eventjson', 'record')
   const time = column('eventtime')
   const name = column('eventname')
   if (!whole && (!time || !name)) {
-    throw new BillwatchError('E_HEADER', 'not a CloudTrail query result', {expected: 'columns eventTime and eventName (or the whole record in CloudTrailEvent)', file, got: fields.slice(0, 6).join(',')})
+    throw new BillwatchError('E_HEADER', 'not a CloudTrail query result', {
+      expected: 'columns eventTime and eventName (or the whole record in CloudTrailEvent)',
+      file,
+      got: fields.slice(0, 6).join(','),
+    })
   }
   const json = (value: string | undefined, line: number, field: string): unknown => {
     if (value === undefined || value === '' || value === 'null') return null
@@ -507,13 +579,16 @@ function readTrailCsv(text: string, file: string, collector: TrailCollector): vo
       const key = column(...names)
       return key === undefined ? undefined : row[key]
     }
-    const identity = get('useridentity.arn', 'useridentity_arn', 'arn') ?? /\barn=([^,}\s]+)/.exec(get('useridentity') ?? '')?.[1] ?? (() => {
-      try {
-        return stringAt(JSON.parse(get('useridentity') ?? ''), 'arn')
-      } catch {
-        return undefined
-      }
-    })()
+    const identity =
+      get('useridentity.arn', 'useridentity_arn', 'arn') ??
+      /\barn=([^,}\s]+)/.exec(get('useridentity') ?? '')?.[1] ??
+      (() => {
+        try {
+          return stringAt(JSON.parse(get('useridentity') ?? ''), 'arn')
+        } catch {
+          return undefined
+        }
+      })()
     // An empty errorCode cell is a call that succeeded.
     const errorCode = get('errorcode')
     const record: TrailRecord = {
@@ -567,13 +642,18 @@ export async function lookupTrailEvents(window: TrailWindow, options: LookupOpti
     paceAttempts(client, 2)
     try {
       const {pages: responses} = await allPages(
-        (token) => callAws('LookupEvents', options.connection, () => client.send(new LookupEventsCommand({
-          EndTime: new Date(window.until),
-          LookupAttributes: [{AttributeKey: 'ReadOnly', AttributeValue: 'false'}],
-          MaxResults: 50,
-          NextToken: token,
-          StartTime: new Date(window.since),
-        }))),
+        (token) =>
+          callAws('LookupEvents', options.connection, () =>
+            client.send(
+              new LookupEventsCommand({
+                EndTime: new Date(window.until),
+                LookupAttributes: [{AttributeKey: 'ReadOnly', AttributeValue: 'false'}],
+                MaxResults: 50,
+                NextToken: token,
+                StartTime: new Date(window.since),
+              }),
+            ),
+          ),
         (page) => page.NextToken,
         () => options.onPage?.(++pages),
       )
@@ -592,6 +672,9 @@ export async function lookupTrailEvents(window: TrailWindow, options: LookupOpti
   const result = collector.result()
   // Event history keeps 90 days; older days are only in the trail's log files.
   const kept = (options.now ?? Date.now()) - HISTORY_DAYS * DAY_MS
-  const notes = window.since < kept ? [`LookupEvents keeps ${HISTORY_DAYS} days: before ${isoSeconds(kept).slice(0, 10)} read the trail's log files (--cloudtrail DIR)`] : []
+  const notes =
+    window.since < kept
+      ? [`LookupEvents keeps ${HISTORY_DAYS} days: before ${isoSeconds(kept).slice(0, 10)} read the trail's log files (--cloudtrail DIR)`]
+      : []
   return {...result, notes, regions: [...new Set([...options.regions, ...result.regions])].sort()}
 }

@@ -110,15 +110,44 @@ function pairChanges(listed: ListedPackage[]): PackageChange[] {
 }
 
 const MANAGERS: Record<string, string> = {
-  apk: 'apk', apt: 'apt', 'apt-get': 'apt', aptitude: 'apt', dnf: 'dnf', dnf5: 'dnf', dpkg: 'dpkg', microdnf: 'dnf',
-  pacman: 'pacman', paru: 'pacman', 'unattended-upgr': 'apt', 'unattended-upgrade': 'apt', 'unattended-upgrades': 'apt',
-  'xbps-install': 'xbps', 'xbps-remove': 'xbps', yay: 'pacman', yum: 'yum', zypper: 'zypper',
+  apk: 'apk',
+  apt: 'apt',
+  'apt-get': 'apt',
+  aptitude: 'apt',
+  dnf: 'dnf',
+  dnf5: 'dnf',
+  dpkg: 'dpkg',
+  microdnf: 'dnf',
+  pacman: 'pacman',
+  paru: 'pacman',
+  'unattended-upgr': 'apt',
+  'unattended-upgrade': 'apt',
+  'unattended-upgrades': 'apt',
+  'xbps-install': 'xbps',
+  'xbps-remove': 'xbps',
+  yay: 'pacman',
+  yum: 'yum',
+  zypper: 'zypper',
 }
 
 const VERBS: Record<string, PackageAction> = {
-  add: 'install', autoremove: 'remove', del: 'remove', erase: 'remove', in: 'install', install: 'install',
-  localinstall: 'install', purge: 'purge', reinstall: 'reinstall', remove: 'remove', rm: 'remove', uninstall: 'remove',
-  'dist-upgrade': 'upgrade', 'full-upgrade': 'upgrade', update: 'upgrade', upgrade: 'upgrade', up: 'upgrade',
+  add: 'install',
+  autoremove: 'remove',
+  del: 'remove',
+  erase: 'remove',
+  in: 'install',
+  install: 'install',
+  localinstall: 'install',
+  purge: 'purge',
+  reinstall: 'reinstall',
+  remove: 'remove',
+  rm: 'remove',
+  uninstall: 'remove',
+  'dist-upgrade': 'upgrade',
+  'full-upgrade': 'upgrade',
+  update: 'upgrade',
+  upgrade: 'upgrade',
+  up: 'upgrade',
 }
 
 /**
@@ -127,7 +156,10 @@ const VERBS: Record<string, PackageAction> = {
  * Versions are unknown here (null).
  */
 export function parseCommandLine(command: string): {manager: null | string; packages: PackageChange[]} {
-  const tokens = command.split(/\s+/).filter(Boolean).map((t) => t.replace(/^["']|["']$/g, ''))
+  const tokens = command
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((t) => t.replace(/^["']|["']$/g, ''))
   const at = tokens.findIndex((t) => MANAGERS[basename(t)] !== undefined)
   if (at < 0) return {manager: null, packages: []}
   const program = basename(tokens[at] ?? '')
@@ -148,7 +180,7 @@ export function parseCommandLine(command: string): {manager: null | string; pack
     names.push(packageName(token))
   }
   if (action === undefined) return {manager, packages: []}
-  return {manager, packages: names.filter(Boolean).map((name) => ({action: action!, name, version: null}))}
+  return {manager, packages: names.filter(Boolean).map((name) => ({action: action, name, version: null}))}
 }
 
 function flagAction(manager: string, flag: string): PackageAction | undefined {
@@ -158,9 +190,9 @@ function flagAction(manager: string, flag: string): PackageAction | undefined {
     if (flag === '-P' || flag === '--purge') return 'purge'
     return undefined
   }
-  if (/^-S/.test(flag)) return 'install'
-  if (/^-U/.test(flag)) return 'install'
-  if (/^-R/.test(flag)) return 'remove'
+  if (flag.startsWith('-S')) return 'install'
+  if (flag.startsWith('-U')) return 'install'
+  if (flag.startsWith('-R')) return 'remove'
   return undefined
 }
 

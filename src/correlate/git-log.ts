@@ -26,7 +26,9 @@ export function openRepository(path: string): Repository {
   const probe = git(abs, ['rev-parse', '--absolute-git-dir', '--is-bare-repository'])
   if (probe.status !== 0) {
     // git's own words stay out of the message; the one cause a user can act on differently is named.
-    const detail = /dubious ownership/.test(probe.stderr) ? 'a git repository owned by another user (git refuses it: safe.directory)' : 'not a git repository'
+    const detail = probe.stderr.includes('dubious ownership')
+      ? 'a git repository owned by another user (git refuses it: safe.directory)'
+      : 'not a git repository'
     throw new BillwatchError('E_GIT', detail, {
       expected: 'a work tree, worktree or bare repository',
       file: path,
@@ -44,7 +46,7 @@ export interface ReadCommitsOptions {
   /** Exclusive upper bound on the author time. */
   until: Date
   /** Narrower [since, until) author-time ranges within the bounds (one per step); commits outside all of them are skipped. */
-  windows?: Array<{since: Date; until: Date}>
+  windows?: {since: Date; until: Date}[]
   /** Called now and then with the number of commits walked so far. */
   onWalk?: (walked: number) => void
 }
@@ -77,7 +79,10 @@ export function readCommitsByHash(repo: Repository, hashes: string[]): Change[] 
 
 function describeCommits(repo: Repository, walked: WalkedCommit[]): Change[] {
   if (walked.length === 0) return []
-  const raw = readRawCommits(repo, walked.map((w) => w.hash))
+  const raw = readRawCommits(
+    repo,
+    walked.map((w) => w.hash),
+  )
   const files = readFileChanges(repo, walked)
   return walked.map((w) => toChange(w, raw.get(w.hash), files.get(w.hash) ?? []))
 }
@@ -146,11 +151,23 @@ function commitTimes(repo: Repository, hashes: string[]): WalkedCommit[] {
   const out: WalkedCommit[] = []
   for (let i = 0; i < hashes.length; i += BATCH) {
     const input = `${hashes.slice(i, i + BATCH).join('\n')}\n`
-    const fields = gitBuffer(repo.path, ['log', '--no-walk=unsorted', '--stdin', '-z', '--no-color', '--no-show-signature', '--format=%H%x00%P%x00%at%x00%ct'], input).toString('latin1').split('\0')
+    const fields = gitBuffer(
+      repo.path,
+      ['log', '--no-walk=unsorted', '--stdin', '-z', '--no-color', '--no-show-signature', '--format=%H%x00%P%x00%at%x00%ct'],
+      input,
+    )
+      .toString('latin1')
+      .split('\0')
     for (let f = 0; f + 3 < fields.length; f += 4) {
       const [hash = '', parents = '', authorSec = '', committerSec = ''] = fields.slice(f, f + 4).map((x) => x.replace(/^\n/, ''))
       const commit = {authorMs: Number(authorSec) * 1000, committerMs: Number(committerSec) * 1000, hash, parents: parents === '' ? [] : parents.split(' ')}
-      if (!HASH.test(hash) || authorSec === '' || !Number.isFinite(commit.authorMs) || !Number.isFinite(commit.committerMs) || !commit.parents.every((p) => HASH.test(p))) {
+      if (
+        !HASH.test(hash) ||
+        authorSec === '' ||
+        !Number.isFinite(commit.authorMs) ||
+        !Number.isFinite(commit.committerMs) ||
+        !commit.parents.every((p) => HASH.test(p))
+      ) {
         throw new BillwatchError('E_GIT', 'unexpected git log output', {expected: 'hash, parents and times of each commit', file: repo.path})
       }
       out.push(commit)
@@ -204,7 +221,10 @@ function readRawCommits(repo: Repository, hashes: string[]): Map<string, RawComm
 /** Headers up to the first empty line (`author NAME <EMAIL> EPOCH ZONE`, `encoding X`, …), then the message. */
 export function parseRawCommit(body: Buffer): RawCommit {
   const split = body.indexOf('\n\n')
-  const head = body.subarray(0, split < 0 ? body.length : split).toString('utf8').split('\n')
+  const head = body
+    .subarray(0, split < 0 ? body.length : split)
+    .toString('utf8')
+    .split('\n')
   const header = (name: string) => head.find((line) => line.startsWith(`${name} `))?.slice(name.length + 1)
   const ident = (line: string | undefined) => {
     const match = /^(.*) (-?\d+) ([+-]\d{4})$/.exec(line ?? '')
@@ -334,7 +354,7 @@ export function gitBuffer(cwd: string, args: string[], input: Buffer | string): 
  */
 function gitFailure(stderr: string, path: string): BillwatchError {
   const cause = /permission denied/i.test(stderr)
-    ? {detail: 'cannot read the repository (permission denied)', suggestions: ['run as a user who can read it, e.g. sudo for root\'s /etc']}
+    ? {detail: 'cannot read the repository (permission denied)', suggestions: ["run as a user who can read it, e.g. sudo for root's /etc"]}
     : /bad object|could not read|unable to read|corrupt|missing (blob|tree|commit)|loose object|pack|bad tree|invalid object|did not parse/i.test(stderr)
       ? {detail: 'the repository is damaged: git cannot read some of its objects', suggestions: [`git -C ${path} fsck`, 'or read a clone of it that is whole']}
       : /shallow/i.test(stderr)

@@ -67,7 +67,10 @@ export async function iacFacts(repo: Repository, change: Change, options: IacFac
   const facts: CloudFact[] = []
   for (const unit of units) {
     const [kind, where = ''] = [unit.slice(0, unit.indexOf(':')), unit.slice(unit.indexOf(':') + 1)]
-    const read = kind === 'tf' ? (commit: string) => terraformModule(repo, commit, where) : (commit: string) => Promise.resolve(cloudFormation(readFileAt(repo, commit, where) ?? '', where))
+    const read =
+      kind === 'tf'
+        ? (commit: string) => terraformModule(repo, commit, where)
+        : (commit: string) => Promise.resolve(cloudFormation(readFileAt(repo, commit, where) ?? '', where))
     const after = await read(change.commit)
     const before = parent ? await read(parent) : emptyDeclared()
     const others = options.ownEditsOnly ? await Promise.all(change.parents.slice(1).map(read)) : []
@@ -219,14 +222,25 @@ function addTerraform(parsed: unknown, declared: Declared): void {
 }
 
 function cidrsOf(b: JsonRecord): string[] {
-  return [...strings(b.cidr_blocks), ...strings(b.ipv6_cidr_blocks), ...strings(b.prefix_list_ids), ...refs(b.security_groups), ...refs(b.source_security_group_id), ...strings(b.cidr_ipv4), ...strings(b.cidr_ipv6), ...refs(b.referenced_security_group_id), ...strings(b.prefix_list_id)]
+  return [
+    ...strings(b.cidr_blocks),
+    ...strings(b.ipv6_cidr_blocks),
+    ...strings(b.prefix_list_ids),
+    ...refs(b.security_groups),
+    ...refs(b.source_security_group_id),
+    ...strings(b.cidr_ipv4),
+    ...strings(b.cidr_ipv6),
+    ...refs(b.referenced_security_group_id),
+    ...strings(b.prefix_list_id),
+  ]
 }
 
 function addTerraformResource(declared: Declared, type: string, address: string, b: JsonRecord): void {
   switch (type) {
     case 'aws_security_group': {
       for (const direction of ['ingress', 'egress'] as const) {
-        for (const block of arrayAt(b, direction).filter(isRecord)) addRule(declared, address, SG, `${address} ${direction}`, rule(direction, block.protocol, block.from_port, block.to_port, cidrsOf(block)))
+        for (const block of arrayAt(b, direction).filter(isRecord))
+          addRule(declared, address, SG, `${address} ${direction}`, rule(direction, block.protocol, block.from_port, block.to_port, cidrsOf(block)))
       }
       return
     }
@@ -243,7 +257,20 @@ function addTerraformResource(declared: Declared, type: string, address: string,
     }
     case 'aws_network_acl_rule': {
       const acl = ref(b.network_acl_id) ?? address
-      addRule(declared, acl, 'AWS::EC2::NetworkAcl', address, rule(b.egress === true ? 'egress' : 'ingress', b.protocol, b.from_port, b.to_port, strings(b.cidr_block).concat(strings(b.ipv6_cidr_block)), stringAt(b, 'rule_action') !== 'deny'))
+      addRule(
+        declared,
+        acl,
+        'AWS::EC2::NetworkAcl',
+        address,
+        rule(
+          b.egress === true ? 'egress' : 'ingress',
+          b.protocol,
+          b.from_port,
+          b.to_port,
+          strings(b.cidr_block).concat(strings(b.ipv6_cidr_block)),
+          stringAt(b, 'rule_action') !== 'deny',
+        ),
+      )
       return
     }
     case 'aws_instance': {
@@ -283,7 +310,11 @@ function addTerraformResource(declared: Declared, type: string, address: string,
     case 'aws_s3_bucket_public_access_block': {
       const open = [b.block_public_acls, b.block_public_policy, b.ignore_public_acls, b.restrict_public_buckets].some((v) => v === false)
       const bucket = ref(b.bucket) ?? address
-      simple(declared, `public:${address}`, String(open), {...(open ? {added: fact('public-access-opened', address, bucket, 'AWS::S3::Bucket'), changed: fact('public-access-opened', address, bucket, 'AWS::S3::Bucket')} : {})})
+      simple(declared, `public:${address}`, String(open), {
+        ...(open
+          ? {added: fact('public-access-opened', address, bucket, 'AWS::S3::Bucket'), changed: fact('public-access-opened', address, bucket, 'AWS::S3::Bucket')}
+          : {}),
+      })
       return
     }
     case 'aws_cloudfront_distribution':
@@ -296,7 +327,10 @@ function instance(declared: Declared, address: string, image: string, type: stri
   const related = image ? [image] : []
   simple(declared, `instance:${address}`, [image, type, [...groups].sort().join(',')].join('|'), {
     added: fact('instance-launched', address, address, 'AWS::EC2::Instance', {related}),
-    changed: (before) => (before.split('|')[0] !== image ? fact('image-changed', address, address, 'AWS::EC2::Instance', {related}) : fact('instance-changed', address, address, 'AWS::EC2::Instance', {related: groups})),
+    changed: (before) =>
+      before.split('|')[0] !== image
+        ? fact('image-changed', address, address, 'AWS::EC2::Instance', {related})
+        : fact('instance-changed', address, address, 'AWS::EC2::Instance', {related: groups}),
     removed: fact('instance-stopped', address, address, 'AWS::EC2::Instance'),
   })
 }
@@ -315,7 +349,10 @@ function addAddress(declared: Declared, address: string, instance: null | string
 
 /** A load balancer listener: added, its port or protocol changed, removed. */
 function addListener(declared: Declared, address: string, lb: string, port: unknown, protocol: unknown): void {
-  const listener = {port: Number(typeof port === 'number' || typeof port === 'string' ? port : undefined), protocol: (typeof protocol === 'string' ? protocol : 'tcp').toLowerCase()}
+  const listener = {
+    port: Number(typeof port === 'number' || typeof port === 'string' ? port : undefined),
+    protocol: (typeof protocol === 'string' ? protocol : 'tcp').toLowerCase(),
+  }
   const type = 'AWS::ElasticLoadBalancingV2::LoadBalancer'
   simple(declared, `listener:${address}`, `${listener.protocol}/${listener.port}`, {
     added: fact('listener-added', address, lb, type, {listener}),
@@ -326,7 +363,16 @@ function addListener(declared: Declared, address: string, lb: string, port: unkn
 
 function addTerraformRoute(declared: Declared, table: string, operation: string, b: JsonRecord): void {
   const destination = firstString(b.destination_cidr_block, b.cidr_block, b.destination_ipv6_cidr_block, b.ipv6_cidr_block, b.destination_prefix_list_id) ?? ''
-  const target = ref(b.gateway_id) ?? ref(b.nat_gateway_id) ?? ref(b.instance_id) ?? ref(b.network_interface_id) ?? ref(b.transit_gateway_id) ?? ref(b.vpc_peering_connection_id) ?? ref(b.egress_only_gateway_id) ?? ref(b.vpc_endpoint_id) ?? ''
+  const target =
+    ref(b.gateway_id) ??
+    ref(b.nat_gateway_id) ??
+    ref(b.instance_id) ??
+    ref(b.network_interface_id) ??
+    ref(b.transit_gateway_id) ??
+    ref(b.vpc_peering_connection_id) ??
+    ref(b.egress_only_gateway_id) ??
+    ref(b.vpc_endpoint_id) ??
+    ''
   addRoute(declared, table, operation, destination, target)
 }
 
@@ -349,7 +395,26 @@ function presence(declared: Declared, address: string, added: CloudAction | null
 
 // ---- CloudFormation -------------------------------------------------------------------------------------
 
-const INTRINSICS = ['Base64', 'Cidr', 'FindInMap', 'GetAtt', 'GetAZs', 'ImportValue', 'Join', 'Select', 'Split', 'Sub', 'Transform', 'If', 'Equals', 'Not', 'And', 'Or', 'Condition', 'Ref']
+const INTRINSICS = [
+  'Base64',
+  'Cidr',
+  'FindInMap',
+  'GetAtt',
+  'GetAZs',
+  'ImportValue',
+  'Join',
+  'Select',
+  'Split',
+  'Sub',
+  'Transform',
+  'If',
+  'Equals',
+  'Not',
+  'And',
+  'Or',
+  'Condition',
+  'Ref',
+]
 
 /** The short-form tags of CloudFormation YAML (!Ref, !GetAtt, !Sub …) as their long form. */
 const CFN_TAGS: Tags = INTRINSICS.flatMap((name) => {
@@ -400,7 +465,14 @@ function cfnRefs(value: unknown): string[] {
 }
 
 function cfnRule(direction: NetworkRule['direction'], p: JsonRecord): NetworkRule {
-  const peers = stringsOf([p.CidrIp, p.CidrIpv6, p.DestinationPrefixListId, p.SourcePrefixListId, cfnRef(p.SourceSecurityGroupId), cfnRef(p.DestinationSecurityGroupId)])
+  const peers = stringsOf([
+    p.CidrIp,
+    p.CidrIpv6,
+    p.DestinationPrefixListId,
+    p.SourcePrefixListId,
+    cfnRef(p.SourceSecurityGroupId),
+    cfnRef(p.DestinationSecurityGroupId),
+  ])
   return rule(direction, p.IpProtocol, p.FromPort, p.ToPort, peers)
 }
 
@@ -417,7 +489,20 @@ function addCfnResource(declared: Declared, type: string, name: string, p: JsonR
       return
     case 'AWS::EC2::NetworkAclEntry': {
       const direction = p.Egress === true || p.Egress === 'true' ? 'egress' : 'ingress'
-      addRule(declared, cfnRef(p.NetworkAclId) ?? name, 'AWS::EC2::NetworkAcl', name, rule(direction, p.Protocol, field(p, 'PortRange', 'From'), field(p, 'PortRange', 'To'), stringsOf([p.CidrBlock, p.Ipv6CidrBlock]), stringAt(p, 'RuleAction') !== 'deny'))
+      addRule(
+        declared,
+        cfnRef(p.NetworkAclId) ?? name,
+        'AWS::EC2::NetworkAcl',
+        name,
+        rule(
+          direction,
+          p.Protocol,
+          field(p, 'PortRange', 'From'),
+          field(p, 'PortRange', 'To'),
+          stringsOf([p.CidrBlock, p.Ipv6CidrBlock]),
+          stringAt(p, 'RuleAction') !== 'deny',
+        ),
+      )
       return
     }
     case 'AWS::EC2::Instance': {
@@ -449,7 +534,12 @@ function addCfnResource(declared: Declared, type: string, name: string, p: JsonR
         const value = field(c, key)
         return value === false || value === 'false'
       })
-      simple(declared, `public:${name}`, String(open), open ? {added: fact('public-access-opened', name, name, type), changed: fact('public-access-opened', name, name, type)} : {})
+      simple(
+        declared,
+        `public:${name}`,
+        String(open),
+        open ? {added: fact('public-access-opened', name, name, type), changed: fact('public-access-opened', name, name, type)} : {},
+      )
       return
     }
     case 'AWS::CloudFront::Distribution':

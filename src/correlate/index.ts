@@ -56,7 +56,9 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
   let commitsRead = 0
   if (repo && windows.length > 0) {
     const read = {
-      onWalk: options.onProgress, since: new Date(since), until: new Date(until),
+      onWalk: options.onProgress,
+      since: new Date(since),
+      until: new Date(until),
       windows: windows.map((w) => ({since: new Date(w.since), until: new Date(w.until)})),
     }
     for await (const change of readCommits(repo, read)) commits.push(change)
@@ -103,12 +105,31 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
   })
   return {
     changesRead: {
-      aptHistory: apt.length, dpkgLog: dpkg.length, git: commitsRead,
+      aptHistory: apt.length,
+      dpkgLog: dpkg.length,
+      git: commitsRead,
       ...(trail ? {cloudtrail: trail.changes.length} : {}),
       ...(config ? {awsConfig: config.changes.length} : {}),
     },
-    ...(trail && options.cloudtrail ? {cloudtrail: {eventsRead: trail.eventsRead, notes: trail.notes, regions: trail.regions, source: 'path' in options.cloudtrail ? options.cloudtrail.path : 'LookupEvents'}} : {}),
-    ...(config && options.awsConfig ? {awsConfig: {itemsRead: config.itemsRead, resources: config.resources, source: 'path' in options.awsConfig ? options.awsConfig.path : 'GetResourceConfigHistory'}} : {}),
+    ...(trail && options.cloudtrail
+      ? {
+          cloudtrail: {
+            eventsRead: trail.eventsRead,
+            notes: trail.notes,
+            regions: trail.regions,
+            source: 'path' in options.cloudtrail ? options.cloudtrail.path : 'LookupEvents',
+          },
+        }
+      : {}),
+    ...(config && options.awsConfig
+      ? {
+          awsConfig: {
+            itemsRead: config.itemsRead,
+            resources: config.resources,
+            source: 'path' in options.awsConfig ? options.awsConfig.path : 'GetResourceConfigHistory',
+          },
+        }
+      : {}),
     logs: [...options.aptLogs, ...options.dpkgLogs],
     repo: repo?.path ?? null,
     steps,

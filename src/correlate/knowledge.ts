@@ -64,7 +64,9 @@ export interface Knowledge {
 export function loadKnowledge(extraFile?: string): Knowledge {
   const base = validate(builtin, 'src/correlate/knowledge.json')
   if (extraFile === undefined) return base
-  const text = readInputFile(extraFile, {expected: 'a knowledge-base JSON file', field: '--knowledge', maxBytes: SIDE_INPUT_MAX_BYTES.knowledge}).toString('utf8')
+  const text = readInputFile(extraFile, {expected: 'a knowledge-base JSON file', field: '--knowledge', maxBytes: SIDE_INPUT_MAX_BYTES.knowledge}).toString(
+    'utf8',
+  )
   let raw: unknown
   try {
     raw = JSON.parse(text)
@@ -80,7 +82,13 @@ export function loadKnowledge(extraFile?: string): Knowledge {
 function validate(raw: unknown, file: string, fallbackLag: [number, number] = [0, 1], fallbackCloud?: CloudKnowledge): Knowledge {
   const fail = (field: string, expected: string, got: unknown): never => {
     const text = JSON.stringify(got)
-    throw new BillwatchError('E_FORMAT', text === undefined ? 'missing knowledge entry' : 'bad knowledge entry', {expected, field, file, jsonKey: true, ...(text === undefined ? {} : {got: text})})
+    throw new BillwatchError('E_FORMAT', text === undefined ? 'missing knowledge entry' : 'bad knowledge entry', {
+      expected,
+      field,
+      file,
+      jsonKey: true,
+      ...(text === undefined ? {} : {got: text}),
+    })
   }
   if (typeof raw !== 'object' || raw === null) return fail('(root)', 'an object with "services"', raw)
   const root = raw as Record<string, unknown>
@@ -92,10 +100,10 @@ function validate(raw: unknown, file: string, fallbackLag: [number, number] = [0
     const at = `services[${i}]`
     if (typeof entry !== 'object' || entry === null) return fail(at, 'an object', entry)
     const s = entry as Record<string, unknown>
-    const text = (key: string): string => (typeof s[key] === 'string' && s[key] !== '' ? (s[key] as string) : fail(`${at}.${key}`, 'a string', s[key]))
+    const text = (key: string): string => (typeof s[key] === 'string' && s[key] !== '' ? s[key] : fail(`${at}.${key}`, 'a string', s[key]))
     const list = (key: string): string[] => {
       const value = s[key] ?? []
-      return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : fail(`${at}.${key}`, 'an array of strings', value)
+      return Array.isArray(value) && value.every((v) => typeof v === 'string') ? value : fail(`${at}.${key}`, 'an array of strings', value)
     }
     const checks = (Array.isArray(s.checks) ? s.checks : s.checks === undefined ? [] : fail(`${at}.checks`, 'an array', s.checks)) as unknown[]
     const service: Service = {
@@ -132,9 +140,9 @@ function cloudKnowledge(raw: unknown, base: CloudKnowledge | undefined, fail: Fa
   for (const [id, value] of Object.entries(given)) {
     const a = (value ?? {}) as Record<string, unknown>
     const at = `cloud.actions.${id}`
-    const weight = (key: 'down' | 'up') => (typeof a[key] === 'number' && (a[key] as number) >= 0 && (a[key] as number) <= 1 ? (a[key] as number) : fail(`${at}.${key}`, 'a number 0..1', a[key]))
+    const weight = (key: 'down' | 'up') => (typeof a[key] === 'number' && a[key] >= 0 && a[key] <= 1 ? a[key] : fail(`${at}.${key}`, 'a number 0..1', a[key]))
     if (typeof a.summary !== 'string' || a.summary === '') return fail(`${at}.summary`, 'a string', a.summary)
-    const usage = Array.isArray(a.usage) && a.usage.every((u) => typeof u === 'string') ? (a.usage as string[]) : fail(`${at}.usage`, 'an array of strings', a.usage)
+    const usage = Array.isArray(a.usage) && a.usage.every((u) => typeof u === 'string') ? a.usage : fail(`${at}.usage`, 'an array of strings', a.usage)
     actions[id] = {down: weight('down'), summary: a.summary, up: weight('up'), usage}
   }
   return {
@@ -199,6 +207,11 @@ export function servicesOfPort(knowledge: Knowledge, covers: (port: string) => b
 
 /** Services whose package names appear as words of a free-text message ("ntp installed"). */
 export function servicesMentioned(knowledge: Knowledge, text: string): Service[] {
-  const words = new Set(text.toLowerCase().split(/[^a-z0-9.+-]+/).filter((w) => w.length >= 3))
+  const words = new Set(
+    text
+      .toLowerCase()
+      .split(/[^a-z0-9.+-]+/)
+      .filter((w) => w.length >= 3),
+  )
   return knowledge.services.filter((s) => s.packages.some((p) => words.has(p)) || words.has(s.id))
 }

@@ -63,7 +63,7 @@ export function checkZone(zone: string, file?: string): string {
     return zone
   } catch {
     throw new BillwatchError('E_VALUE', 'unknown time zone', {
-      expected: "UTC, an offset like +02:00, or an IANA name like Europe/Berlin",
+      expected: 'UTC, an offset like +02:00, or an IANA name like Europe/Berlin',
       got: zone,
       ...(file === undefined ? {field: '--log-tz'} : {file}),
     })
@@ -86,7 +86,14 @@ export function localToUtc(date: string, time: string, zone: string): number {
 
 function zoneOffsetMs(ms: number, zone: string): number {
   const parts = new Intl.DateTimeFormat('en-US', {
-    day: 'numeric', hour: 'numeric', hourCycle: 'h23', minute: 'numeric', month: 'numeric', second: 'numeric', timeZone: zone, year: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    hourCycle: 'h23',
+    minute: 'numeric',
+    month: 'numeric',
+    second: 'numeric',
+    timeZone: zone,
+    year: 'numeric',
   }).formatToParts(new Date(ms))
   const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0)
   return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - Math.floor(ms / 1000) * 1000
@@ -109,7 +116,12 @@ export function readLogText(file: string): string {
 }
 
 const APT_LISTS: Record<string, PackageAction> = {
-  Downgrade: 'upgrade', Install: 'install', Purge: 'purge', Reinstall: 'reinstall', Remove: 'remove', Upgrade: 'upgrade',
+  Downgrade: 'upgrade',
+  Install: 'install',
+  Purge: 'purge',
+  Reinstall: 'reinstall',
+  Remove: 'remove',
+  Upgrade: 'upgrade',
 }
 
 /**
@@ -126,12 +138,14 @@ export function parseAptHistory(text: string, file: string, zone: string): Chang
     if (stamp === undefined) {
       throw new BillwatchError('E_FORMAT', 'apt history entry has no Start-Date', {field: 'Start-Date', file, line: entry.line})
     }
-    changes.push(logChange('apt-history', stamp, `${file}:${entry.line}`, {
-      command: entry.command,
-      manager: entry.command === null ? 'apt' : parseCommandLine(entry.command).manager ?? 'apt',
-      packages: entry.packages,
-      subject: entry.command ?? `apt run (${describePackages(entry.packages)})`,
-    }))
+    changes.push(
+      logChange('apt-history', stamp, `${file}:${entry.line}`, {
+        command: entry.command,
+        manager: entry.command === null ? 'apt' : (parseCommandLine(entry.command).manager ?? 'apt'),
+        packages: entry.packages,
+        subject: entry.command ?? `apt run (${describePackages(entry.packages)})`,
+      }),
+    )
     entry = undefined
   }
   const lines = text.split('\n')
@@ -167,7 +181,10 @@ function parseAptPackages(list: string, action: PackageAction): PackageChange[] 
   const out: PackageChange[] = []
   for (const match of list.matchAll(/([^\s,()]+) \(([^)]*)\)/g)) {
     const name = (match[1] ?? '').split(':')[0] ?? ''
-    const versions = (match[2] ?? '').split(',').map((v) => v.trim()).filter((v) => v !== 'automatic')
+    const versions = (match[2] ?? '')
+      .split(',')
+      .map((v) => v.trim())
+      .filter((v) => v !== 'automatic')
     if (action === 'upgrade' && versions.length >= 2) out.push({action, fromVersion: versions[0] ?? '', name, version: versions[1] ?? null})
     else out.push({action, name, version: versions[0] ?? null})
   }
@@ -187,9 +204,14 @@ export function parseDpkgLog(text: string, file: string, zone: string): Change[]
   let run: {last: number; line: number; packages: PackageChange[]; stamp: string} | undefined
   const finish = () => {
     if (run && run.packages.length > 0) {
-      changes.push(logChange('dpkg-log', run.stamp, `${file}:${run.line}`, {
-        command: null, manager: 'dpkg', packages: run.packages, subject: `dpkg: ${describePackages(run.packages)}`,
-      }))
+      changes.push(
+        logChange('dpkg-log', run.stamp, `${file}:${run.line}`, {
+          command: null,
+          manager: 'dpkg',
+          packages: run.packages,
+          subject: `dpkg: ${describePackages(run.packages)}`,
+        }),
+      )
     }
     run = undefined
   }
@@ -253,7 +275,19 @@ function logChange(
   fields: {command: null | string; manager: null | string; packages: PackageChange[]; subject: string},
 ): Change {
   return {
-    alsoIn: [], author: null, authorTime: null, commit: null, committerTime: null, files: [], kind: 'package-manager', origin, parents: [],
-    recordedTime: time, sameChangeIn: [], source, time, ...fields,
+    alsoIn: [],
+    author: null,
+    authorTime: null,
+    commit: null,
+    committerTime: null,
+    files: [],
+    kind: 'package-manager',
+    origin,
+    parents: [],
+    recordedTime: time,
+    sameChangeIn: [],
+    source,
+    time,
+    ...fields,
   }
 }

@@ -44,7 +44,7 @@ export function usageKind(usageType: string): null | string {
   if (isInternetIngress(usageType) || /DataTransfer-In|In-Bytes$/.test(usageType)) return 'ingress'
   if (/BoxUsage|CPUCredits|SpotUsage|HeavyUsage|Lambda-GB-Second/.test(usageType)) return 'compute'
   if (/EBS:|TimedStorage|VolumeUsage|SnapshotUsage/.test(usageType)) return 'storage'
-  if (/Requests/.test(usageType)) return 'requests'
+  if (usageType.includes('Requests')) return 'requests'
   return null
 }
 
@@ -187,8 +187,14 @@ function cloudReason(c: Candidate, step: StepInput, kind: null | string, e: Clou
   const on = hit[0] ?? (drivers.length === 1 ? drivers[0] : undefined)
   const days = Math.abs(c.daysBefore).toFixed(1)
   const relation = `${days} days ${c.daysBefore >= 0 ? 'before' : 'into the day'} ${series} ${moved}${size}${on ? ` on ${on}` : ''}`
-  const target = fact.resource.startsWith('i-') ? 'the instance itself' : `which this ${fact.resourceType === 'AWS::EC2::SecurityGroup' ? 'security group protects' : 'change touches'}`
-  const link = e.onDriver ? `, ${target}` : e.onDriver === false ? ` (it concerns ${instances.slice(0, 3).join(', ')}, not ${drivers.slice(0, 2).join(', ')})` : ''
+  const target = fact.resource.startsWith('i-')
+    ? 'the instance itself'
+    : `which this ${fact.resourceType === 'AWS::EC2::SecurityGroup' ? 'security group protects' : 'change touches'}`
+  const link = e.onDriver
+    ? `, ${target}`
+    : e.onDriver === false
+      ? ` (it concerns ${instances.slice(0, 3).join(', ')}, not ${drivers.slice(0, 2).join(', ')})`
+      : ''
   const lagNote = e.service?.lagWhy && c.daysBefore > 1 ? ` (${e.service.lagWhy})` : ''
   const sources = [citation(c), ...c.alsoIn].map(sourceName)
   const recorded = sources.length > 1 ? `; recorded by ${sources.slice(0, -1).join(', ')} and ${sources.at(-1)}` : ''
@@ -327,8 +333,7 @@ function reasonLine(c: Candidate, step: StepInput, kind: null | string, best: Ev
   const moved = step.direction === 'up' ? 'rose' : 'fell'
   const size = step.ratio === null ? '' : ` ${formatRatio(step.direction === 'up' ? step.ratio : 1 / step.ratio)}`
   const days = Math.abs(c.daysBefore).toFixed(1)
-  const relation =
-    c.daysBefore >= 0 ? `${days} days before ${series} ${moved}${size}` : `${days} days into the day ${series} ${moved}${size}`
+  const relation = c.daysBefore >= 0 ? `${days} days before ${series} ${moved}${size}` : `${days} days into the day ${series} ${moved}${size}`
   const what = describeWhat(c, best)
   if (!best || relevance <= UNKNOWN_PACKAGES) {
     const touched = c.files.length > 0 ? ` (${shortPaths(c.files.map((f) => f.path))})` : ''

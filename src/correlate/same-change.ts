@@ -15,7 +15,7 @@ import type {Change, SameChange} from './types.js'
 const BRANCH_COMMITS_CITED = 3
 
 export function foldSameChanges(repo: Repository, changes: Change[]): Change[] {
-  const byHash = new Map(changes.filter((c) => c.commit !== null).map((c) => [c.commit as string, c]))
+  const byHash = new Map(changes.filter((c) => c.commit !== null).map((c) => [c.commit!, c]))
   /** A folded commit → the change that now stands for it. */
   const foldedInto = new Map<string, Change>()
   const standsFor = (hash: string): Change | undefined => foldedInto.get(hash) ?? byHash.get(hash)
@@ -100,7 +100,7 @@ function mergeOwnEdits(repo: Repository, merges: Change[]): Map<string, Set<stri
   if (merges.length === 0) return own
   const input = merges.map((m) => m.commit).join('\n')
   const text = gitBuffer(repo.path, ['diff-tree', '--stdin', '--cc', '-p', '--no-ext-diff', '--no-textconv'], `${input}\n`).toString('utf8')
-  const fed = new Set(merges.map((m) => m.commit as string))
+  const fed = new Set(merges.map((m) => m.commit!))
   let current: Set<string> | undefined
   // A section starts with the merge's hash on a line of its own; patch lines always carry a prefix.
   for (const line of text.split('\n')) {

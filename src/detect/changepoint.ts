@@ -51,19 +51,22 @@ export class MeanCost {
   readonly s1: Float64Array
   readonly s2: Float64Array
 
-  constructor(y: readonly number[], readonly variance: number) {
+  constructor(
+    y: readonly number[],
+    readonly variance: number,
+  ) {
     const n = y.length
     this.s1 = new Float64Array(n + 1)
     this.s2 = new Float64Array(n + 1)
     for (let i = 0; i < n; i++) {
-      const v = y[i] as number
-      this.s1[i + 1] = (this.s1[i] as number) + v
-      this.s2[i + 1] = (this.s2[i] as number) + v * v
+      const v = y[i]!
+      this.s1[i + 1] = this.s1[i]! + v
+      this.s2[i + 1] = this.s2[i]! + v * v
     }
   }
 
   mean(start: number, end: number): number {
-    return ((this.s1[end] as number) - (this.s1[start] as number)) / (end - start)
+    return (this.s1[end]! - this.s1[start]!) / (end - start)
   }
 
   /** Residual sum of squares around the segment mean. */
@@ -78,8 +81,8 @@ export class MeanCost {
 
 /** Residual sum of squares of y[start, end) around its mean, from the prefix sums of y and y². */
 function rssOf(s1: Float64Array, s2: Float64Array, start: number, end: number): number {
-  const sum = (s1[end] as number) - (s1[start] as number)
-  const sq = (s2[end] as number) - (s2[start] as number)
+  const sum = s1[end]! - s1[start]!
+  const sq = s2[end]! - s2[start]!
   return Math.max(0, sq - (sum * sum) / (end - start))
 }
 
@@ -112,9 +115,9 @@ function peltOn(sums: MeanCost, n: number, variance: number, options: ChangePoin
     // A start pruned at u is dominated by u for every end ≥ u + minSegment, not before (Killick et al. §3.1).
     let kept = 0
     for (let i = 0; i < count; i++) {
-      if ((prunedAt[i] as number) > t - minSegment) {
-        starts[kept] = starts[i] as number
-        prunedAt[kept] = prunedAt[i] as number
+      if (prunedAt[i]! > t - minSegment) {
+        starts[kept] = starts[i]!
+        prunedAt[kept] = prunedAt[i]!
         kept++
       }
     }
@@ -122,8 +125,8 @@ function peltOn(sums: MeanCost, n: number, variance: number, options: ChangePoin
     let bestValue = Number.POSITIVE_INFINITY
     let bestStart = -1
     for (let i = 0; i < count; i++) {
-      const start = starts[i] as number
-      const value = (best[start] as number) + rssOf(s1, s2, start, t) / variance + penalty
+      const start = starts[i]!
+      const value = best[start]! + rssOf(s1, s2, start, t) / variance + penalty
       values[i] = value
       if (value < bestValue) {
         bestValue = value
@@ -134,7 +137,7 @@ function peltOn(sums: MeanCost, n: number, variance: number, options: ChangePoin
     last[t] = bestStart
     // Splitting never raises RSS, so a start already worse than the optimum without its penalty never wins again.
     for (let i = 0; i < count; i++) {
-      if (prunedAt[i] === Number.POSITIVE_INFINITY && (values[i] as number) - penalty > bestValue) prunedAt[i] = t
+      if (prunedAt[i] === Number.POSITIVE_INFINITY && values[i]! - penalty > bestValue) prunedAt[i] = t
     }
     const next = t - minSegment + 1
     if (next >= minSegment) {
@@ -144,8 +147,8 @@ function peltOn(sums: MeanCost, n: number, variance: number, options: ChangePoin
     }
   }
   const changePoints: number[] = []
-  for (let t = n; t > 0; t = last[t] as number) {
-    const s = last[t] as number
+  for (let t = n; t > 0; t = last[t]!) {
+    const s = last[t]!
     if (s <= 0) break
     changePoints.push(s)
   }
@@ -192,14 +195,14 @@ function residualStats(y: readonly number[], changePoints: number[]): {variance:
   let sumSquares = 0
   let lagProducts = 0
   for (let i = 0; i + 1 < bounds.length; i++) {
-    const start = bounds[i] as number
-    const end = bounds[i + 1] as number
+    const start = bounds[i]!
+    const end = bounds[i + 1]!
     let mean = 0
-    for (let t = start; t < end; t++) mean += y[t] as number
+    for (let t = start; t < end; t++) mean += y[t]!
     mean /= end - start
     let previous = Number.NaN
     for (let t = start; t < end; t++) {
-      const r = (y[t] as number) - mean
+      const r = y[t]! - mean
       sumSquares += r * r
       if (t > start) lagProducts += r * previous
       previous = r
@@ -216,13 +219,13 @@ function describe(y: readonly number[], changePoints: number[], variance: number
   const costs = new MeanCost(y, variance > 0 ? variance : 1)
   const segments: Segment[] = []
   for (let i = 0; i + 1 < bounds.length; i++) {
-    const start = bounds[i] as number
-    const end = bounds[i + 1] as number
+    const start = bounds[i]!
+    const end = bounds[i + 1]!
     if (end > start) segments.push({end, mean: costs.mean(start, end), start})
   }
   const margins = changePoints.map((cp, i) => {
-    const start = bounds[i] as number
-    const end = bounds[i + 2] as number
+    const start = bounds[i]!
+    const end = bounds[i + 2]!
     return costs.cost(start, end) - costs.cost(start, cp) - costs.cost(cp, end) - penalty
   })
   return {autocorrelation, changePoints, margins, penalty, segments, variance}
@@ -232,7 +235,7 @@ function describe(y: readonly number[], changePoints: number[], variance: number
 export function madOfDifferences(y: readonly number[]): number {
   if (y.length < 3) return 0
   const diffs: number[] = []
-  for (let i = 1; i < y.length; i++) diffs.push(Math.abs((y[i] as number) - (y[i - 1] as number)))
+  for (let i = 1; i < y.length; i++) diffs.push(Math.abs(y[i]! - y[i - 1]!))
   return (1.4826 * median(diffs)) / Math.SQRT2
 }
 
@@ -240,5 +243,5 @@ export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN
   const sorted = Float64Array.from(values).sort()
   const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }

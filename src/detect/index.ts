@@ -61,7 +61,7 @@ export function detectSteps(points: readonly DayValue[], options: DetectOptions 
   const values = new Float64Array(last - first + 1).fill(Number.NaN)
   for (const point of sorted) {
     const at = dayNumber(point.day) - first
-    values[at] = (Number.isNaN(values[at] as number) ? 0 : (values[at] as number)) + point.value
+    values[at] = (Number.isNaN(values[at]!) ? 0 : values[at]!) + point.value
   }
   return detectDaily(values, first, options)
 }
@@ -80,9 +80,7 @@ export function detectDaily(values: ArrayLike<number>, first: number, options: D
   const strongEnough = (ratio: number) => Number.isNaN(ratio) || Math.max(ratio, 1 / ratio) >= minRatio
   return {
     spikes: analysis.spikes.filter((s) => strongEnough(s.ratio)).map(({index, ...rest}) => ({date: dayOf(index), ...rest})),
-    steps: analysis.steps
-      .filter((s) => strongEnough(s.ratio))
-      .map(({index, ...rest}) => ({date: dayOf(index), lastDayBefore: observedBefore(index), ...rest})),
+    steps: analysis.steps.filter((s) => strongEnough(s.ratio)).map(({index, ...rest}) => ({date: dayOf(index), lastDayBefore: observedBefore(index), ...rest})),
     trends: analysis.trends.filter((t) => strongEnough(t.ratio)).map(({end, start, ...rest}) => ({firstDay: dayOf(start), lastDay: dayOf(end), ...rest})),
     weekly: analysis.seasonal,
   }
@@ -92,7 +90,7 @@ export function detectDaily(values: ArrayLike<number>, first: number, options: D
  * Change points of a generic series (e.g. a TCPD benchmark series): 0-based index of the first point of each
  * new segment. Same pipeline and defaults as `detectSteps`, minus the calendar.
  */
-export function detectChangePoints(values: ReadonlyArray<null | number>, options: SeriesOptions = {}): number[] {
+export function detectChangePoints(values: readonly (null | number)[], options: SeriesOptions = {}): number[] {
   return analyseValues(values, options).steps.map((s) => s.index)
 }
 

@@ -87,10 +87,10 @@ const MIN_POINTS = 6
 const SEASONAL_F = 5.5
 
 /** Analyses one series; `values[i]` null or NaN is a gap (a missing day, not a zero). */
-export function analyseValues(values: ReadonlyArray<null | number>, options: SeriesOptions = {}): SeriesAnalysis {
+export function analyseValues(values: readonly (null | number)[], options: SeriesOptions = {}): SeriesAnalysis {
   const observed: number[] = []
   for (let i = 0; i < values.length; i++) if (isNumber(values[i])) observed.push(i)
-  const raw = observed.map((i) => values[i] as number)
+  const raw = observed.map((i) => values[i]!)
   const scale = options.scale ?? defaultScale(raw)
   const transform = makeTransform(raw, scale)
   const empty: SeriesAnalysis = {noise: 0, seasonal: false, spikes: [], steps: [], trends: []}
@@ -101,14 +101,24 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   if (options.period !== undefined && options.period > 1) {
     const profile = seasonalProfile(values.length, observed, z, options.period)
     if (profile) {
-      z = z.map((v, k) => v - (profile[(observed[k] as number) % options.period!] as number))
+      z = z.map((v, k) => v - profile[observed[k]! % options.period!]!)
       seasonal = true
     }
   }
 
   const scaleOfNoise = madOfDifferences(z)
   const threshold = (options.spikeThreshold ?? DEFAULT_SPIKE_THRESHOLD) * scaleOfNoise
-  let spikeRuns = withoutRecurring(findSpikes(z, threshold, options.spikeThreshold ?? DEFAULT_SPIKE_THRESHOLD, raw.map((v) => v === 0)), observed, values.length, options.period)
+  let spikeRuns = withoutRecurring(
+    findSpikes(
+      z,
+      threshold,
+      options.spikeThreshold ?? DEFAULT_SPIKE_THRESHOLD,
+      raw.map((v) => v === 0),
+    ),
+    observed,
+    values.length,
+    options.period,
+  )
   // A last point far below the level before it is most often a partial day of an hourly export: left out,
   // neither a step nor a spike, until the next day tells.
   const partialTail = tailJump(z, threshold, spikeRuns) === -1
@@ -117,7 +127,7 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   if (partialTail) excluded[z.length - 1] = 1
   const kept: number[] = []
   for (let k = 0; k < z.length; k++) if (!excluded[k]) kept.push(k)
-  const clean = kept.map((k) => z[k] as number)
+  const clean = kept.map((k) => z[k]!)
 
   // A jump in the last one or two points is too short to be a segment: segment the rest, then test the jump
   // against the last segment with the same penalty. Without this, PELT pairs the jump with its neighbour.
@@ -139,9 +149,14 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   // PELT cannot cut one point out, but it can cut out two or three: a short excursion whose two sides agree is
   // a spike, whatever the screening above made of it.
   const blips = blipCuts(clean, cuts, threshold)
-  for (const blip of blips) spikeRuns.push({end: (kept[blip.end - 1] as number) + 1, start: kept[blip.start] as number})
+  for (const blip of blips) spikeRuns.push({end: kept[blip.end - 1]! + 1, start: kept[blip.start]!})
   spikeRuns = spikeRuns.sort((a, b) => a.start - b.start)
-  const ramps = rampsAmong(clean, cuts.filter((_, i) => !blips.some((b) => b.cutIndex === i || b.cutIndex + 1 === i)), segmentation.variance, segmentation.penalty)
+  const ramps = rampsAmong(
+    clean,
+    cuts.filter((_, i) => !blips.some((b) => b.cutIndex === i || b.cutIndex + 1 === i)),
+    segmentation.variance,
+    segmentation.penalty,
+  )
   const dropped = new Set<number>()
   blips.forEach((b) => {
     dropped.add(b.start)
@@ -154,12 +169,12 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   const remaining = cuts.filter((cut) => !dropped.has(cut))
   const meanOf = (from: number, to: number) => clean.slice(from, to).reduce((a, v) => a + v, 0) / (to - from)
   for (let i = 0; i + 1 < remaining.length; i++) {
-    const a = remaining[i] as number
-    const b = remaining[i + 1] as number
+    const a = remaining[i]!
+    const b = remaining[i + 1]!
     if (b - a > SPIKE_MAX_RUN) continue
-    const before = meanOf(i === 0 ? 0 : (remaining[i - 1] as number), a)
+    const before = meanOf(i === 0 ? 0 : remaining[i - 1]!, a)
     const inner = meanOf(a, b)
-    const after = meanOf(b, (remaining[i + 2] as number | undefined) ?? clean.length)
+    const after = meanOf(b, remaining[i + 2] ?? clean.length)
     if (Math.sign(inner - before) !== Math.sign(after - inner)) continue
     dropped.add(b)
     transition.set(a, b - a)
@@ -171,16 +186,22 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
     if (dropped.has(cut)) return
     keptCuts.push(cut)
     // A transition's evidence is that of the larger of its two cuts.
-    const second = transition.has(cut) ? cuts.indexOf(cut + (transition.get(cut) as number)) : -1
-    keptMargins.push(Math.max(margins[i] as number, second >= 0 ? (margins[second] as number) : Number.NEGATIVE_INFINITY))
+    const second = transition.has(cut) ? cuts.indexOf(cut + transition.get(cut)!) : -1
+    keptMargins.push(Math.max(margins[i]!, second >= 0 ? margins[second]! : Number.NEGATIVE_INFINITY))
   })
   const blipPoints = new Uint8Array(clean.length)
   for (const blip of blips) blipPoints.fill(1, blip.start, blip.end)
-  const dated = dateChanges(clean, keptCuts, transition, blipPoints, ramps.flatMap((r) => [r.start + 1, r.end]))
+  const dated = dateChanges(
+    clean,
+    keptCuts,
+    transition,
+    blipPoints,
+    ramps.flatMap((r) => [r.start + 1, r.end]),
+  )
 
   const evidence = options.evidencePoints ?? DEFAULT_EVIDENCE_POINTS
-  const rawKept = kept.map((k) => raw[k] as number)
-  const positionOf = (c: number) => observed[kept[Math.min(c, kept.length - 1)] as number] as number
+  const rawKept = kept.map((k) => raw[k]!)
+  const positionOf = (c: number) => observed[kept[Math.min(c, kept.length - 1)]!]!
   const steps: IndexStep[] = dated.map(({afterStart, at, beforeEnd, from, to}, i) => {
     const before = rawKept.slice(from, beforeEnd)
     const after = rawKept.slice(afterStart, to)
@@ -190,7 +211,7 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
     // Only the last change can lack evidence: a later change confirms the level this one set.
     const tentative = i === keptCuts.length - 1 && clean.length - afterStart < evidence
     // Under the BIC approximation exp(margin/2) is the Bayes factor of "change" over "no change".
-    const confidence = logistic((keptMargins[i] as number) / 2) * (tentative ? (clean.length - afterStart) / evidence : 1)
+    const confidence = logistic(keptMargins[i]! / 2) * (tentative ? (clean.length - afterStart) / evidence : 1)
     return {
       confidence,
       direction: ratio >= 1 ? 'up' : 'down',
@@ -205,7 +226,7 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   })
   // A fall in the last one or two days is what a partial last day of an hourly export looks like: not yet a step.
   const last = steps.at(-1)
-  if (last && last.direction === 'down' && last.pointsAfter <= 2) steps.pop()
+  if (last?.direction === 'down' && last.pointsAfter <= 2) steps.pop()
   const trends: IndexTrend[] = ramps.map((ramp) => {
     const levelBefore = median(rawKept.slice(ramp.from, ramp.start + 1))
     const levelAfter = median(rawKept.slice(ramp.end, ramp.to))
@@ -217,13 +238,12 @@ export function analyseValues(values: ReadonlyArray<null | number>, options: Ser
   for (const run of spikeRuns) {
     const baseline = median([...raw.slice(Math.max(0, run.start - SPIKE_WINDOW), run.start), ...raw.slice(run.end, run.end + SPIKE_WINDOW)])
     for (let k = run.start; k < run.end; k++) {
-      const value = raw[k] as number
-      spikes.push({baseline, index: observed[k] as number, ratio: levelRatio(baseline, value, transform, scale), value})
+      const value = raw[k]!
+      spikes.push({baseline, index: observed[k]!, ratio: levelRatio(baseline, value, transform, scale), value})
     }
   }
   return {noise: Math.sqrt(segmentation.variance), seasonal, spikes, steps, trends}
 }
-
 
 /** Days on either side of a change's first placement that dateChanges searches. */
 const DATE_RADIUS = 3
@@ -244,23 +264,23 @@ function dateChanges(y: number[], cuts: number[], transition: Map<number, number
   const s2 = new Float64Array(n + 1)
   for (let t = 0; t < n; t++) {
     const w = skip[t] ? 0 : 1
-    const v = y[t] as number
-    s0[t + 1] = (s0[t] as number) + w
-    s1[t + 1] = (s1[t] as number) + w * v
-    s2[t + 1] = (s2[t] as number) + w * v * v
+    const v = y[t]!
+    s0[t + 1] = s0[t]! + w
+    s1[t + 1] = s1[t]! + w * v
+    s2[t + 1] = s2[t]! + w * v * v
   }
   const rss = (a: number, b: number) => {
-    const k = (s0[b] as number) - (s0[a] as number)
+    const k = s0[b]! - s0[a]!
     if (k <= 0) return 0
-    const sum = (s1[b] as number) - (s1[a] as number)
-    return Math.max(0, (s2[b] as number) - (s2[a] as number) - (sum * sum) / k)
+    const sum = s1[b]! - s1[a]!
+    return Math.max(0, s2[b]! - s2[a]! - (sum * sum) / k)
   }
   const out: DatedChange[] = []
   for (let i = 0; i < cuts.length; i++) {
-    const cut = cuts[i] as number
+    const cut = cuts[i]!
     const width = transition.get(cut) ?? 0
     let from = out[i - 1]?.afterStart ?? 0
-    let to = (cuts[i + 1] as number | undefined) ?? n
+    let to = cuts[i + 1] ?? n
     for (const f of fixed) {
       if (f <= cut && f > from) from = f
       if (f > cut + width && f < to) to = f
@@ -300,17 +320,17 @@ const REFINE_DEPTH = 3
  * one is cut away. The penalty stays the whole series'.
  */
 function refine(y: number[], changePoints: number[], margins: number[], penalty: number): {changePoints: number[]; margins: number[]} {
-  let cuts = changePoints.map((cut, i) => ({cut, margin: margins[i] as number}))
+  let cuts = changePoints.map((cut, i) => ({cut, margin: margins[i]!}))
   let pending = [0, ...changePoints, y.length].slice(0, -1).map((start, i, starts) => [start, starts[i + 1] ?? y.length] as const)
   for (let depth = 0; depth < REFINE_DEPTH && pending.length > 0; depth++) {
-    const next: Array<readonly [number, number]> = []
+    const next: (readonly [number, number])[] = []
     for (const [start, end] of pending) {
       if (end - start < 8) continue
       const inner = segmentMean(y.slice(start, end), {penalty})
       if (inner.changePoints.length === 0) continue
-      inner.changePoints.forEach((cut, i) => cuts.push({cut: start + cut, margin: inner.margins[i] as number}))
+      inner.changePoints.forEach((cut, i) => cuts.push({cut: start + cut, margin: inner.margins[i]!}))
       const bounds = [start, ...inner.changePoints.map((c) => start + c), end]
-      for (let i = 0; i + 1 < bounds.length; i++) next.push([bounds[i] as number, bounds[i + 1] as number])
+      for (let i = 0; i + 1 < bounds.length; i++) next.push([bounds[i]!, bounds[i + 1]!])
     }
     pending = next
   }
@@ -372,14 +392,14 @@ function logistic(x: number): number {
 function seasonalProfile(length: number, observed: number[], z: number[], period: number): number[] | undefined {
   if (observed.length < 4 * period) return undefined
   const valueAt = new Float64Array(length).fill(Number.NaN)
-  observed.forEach((i, k) => (valueAt[i] = z[k] as number))
+  observed.forEach((i, k) => (valueAt[i] = z[k]!))
   const half = Math.floor(period / 2)
   const groups: number[][] = Array.from({length: period}, () => [])
   for (const i of observed) {
     const window: number[] = []
-    for (let j = Math.max(0, i - half); j <= Math.min(length - 1, i + half); j++) if (!Number.isNaN(valueAt[j] as number)) window.push(valueAt[j] as number)
+    for (let j = Math.max(0, i - half); j <= Math.min(length - 1, i + half); j++) if (!Number.isNaN(valueAt[j]!)) window.push(valueAt[j]!)
     if (window.length < period - 1) continue
-    groups[i % period]!.push((valueAt[i] as number) - median(window))
+    groups[i % period]!.push(valueAt[i]! - median(window))
   }
   const used = groups.filter((g) => g.length >= 2)
   const count = used.reduce((a, g) => a + g.length, 0)
@@ -414,12 +434,12 @@ function findSpikes(z: number[], threshold: number, multiplier: number, zero: bo
   for (let start = 1; start < z.length - 1; start++) {
     // Cheap necessary condition first: a spike's first point clears the median of its left side, hence the
     // lowest (or highest) of those points, by more than the threshold.
-    const v = z[start] as number
+    const v = z[start]!
     let lowest = Number.POSITIVE_INFINITY
     let highest = Number.NEGATIVE_INFINITY
     for (let j = Math.max(0, start - SPIKE_WINDOW); j < start; j++) {
-      lowest = Math.min(lowest, z[j] as number)
-      highest = Math.max(highest, z[j] as number)
+      lowest = Math.min(lowest, z[j]!)
+      highest = Math.max(highest, z[j]!)
     }
     if (!(v - lowest > threshold) && !(highest - v > threshold)) continue
     for (let length = 1; length <= SPIKE_MAX_RUN; length++) {
@@ -474,9 +494,9 @@ function leftLevel(z: number[], start: number, right: number, runLevel: number, 
   const nearest: number[] = []
   let run = runs.length - 1
   for (let i = start - 1; i >= 0 && nearest.length < SPIKE_WINDOW; i--) {
-    while (run >= 0 && (runs[run] as SpikeRun).start > i) run--
-    if (run >= 0 && (runs[run] as SpikeRun).end > i) continue
-    nearest.push(z[i] as number)
+    while (run >= 0 && runs[run]!.start > i) run--
+    if (run >= 0 && runs[run]!.end > i) continue
+    nearest.push(z[i]!)
   }
   for (let points = nearest.length; points >= Math.min(fewest, nearest.length); points--) {
     const left = median(nearest.slice(0, points))
@@ -514,34 +534,35 @@ function tailJump(values: number[], threshold: number, runs: SpikeRun[]): -1 | 0
  */
 function withoutRecurring(runs: SpikeRun[], observed: number[], length: number, period: number | undefined): SpikeRun[] {
   if (period === undefined || period < 2 || runs.length < PATTERN_WEEKS) return runs
-  const weeksByPhase: Array<Set<number>> = Array.from({length: period}, () => new Set())
-  for (const run of runs) for (let k = run.start; k < run.end; k++) {
-    const i = observed[k] as number
-    weeksByPhase[i % period]!.add(Math.floor(i / period))
-  }
+  const weeksByPhase: Set<number>[] = Array.from({length: period}, () => new Set())
+  for (const run of runs)
+    for (let k = run.start; k < run.end; k++) {
+      const i = observed[k]!
+      weeksByPhase[i % period]!.add(Math.floor(i / period))
+    }
   const enough = Math.max(PATTERN_WEEKS, 0.05 * (length / period))
   const recurring = weeksByPhase.map((weeks) => weeks.size >= enough)
   return runs.filter((run) => {
-    for (let k = run.start; k < run.end; k++) if (recurring[(observed[k] as number) % period]) return false
+    for (let k = run.start; k < run.end; k++) if (recurring[observed[k]! % period]) return false
     return true
   })
 }
 
 /** Pairs of opposite cuts at most SPIKE_MAX_RUN points apart whose outer segments agree within `threshold`. */
-function blipCuts(y: number[], cuts: number[], threshold: number): Array<{cutIndex: number; start: number; end: number}> {
-  const blips: Array<{cutIndex: number; start: number; end: number}> = []
+function blipCuts(y: number[], cuts: number[], threshold: number): {cutIndex: number; start: number; end: number}[] {
+  const blips: {cutIndex: number; start: number; end: number}[] = []
   const bounds = [0, ...cuts, y.length]
   const mean = (from: number, to: number) => {
     let sum = 0
-    for (let t = from; t < to; t++) sum += y[t] as number
+    for (let t = from; t < to; t++) sum += y[t]!
     return sum / (to - from)
   }
   for (let i = 0; i + 1 < cuts.length; i++) {
-    const start = cuts[i] as number
-    const end = cuts[i + 1] as number
+    const start = cuts[i]!
+    const end = cuts[i + 1]!
     if (end - start > SPIKE_MAX_RUN) continue
-    const outerBefore = mean(bounds[i] as number, start)
-    const outerAfter = mean(end, bounds[i + 3] as number)
+    const outerBefore = mean(bounds[i]!, start)
+    const outerAfter = mean(end, bounds[i + 3]!)
     const inner = mean(start, end)
     const apart = Math.min(Math.abs(inner - outerBefore), Math.abs(inner - outerAfter))
     if (Math.abs(outerBefore - outerAfter) <= Math.max(threshold, apart / 4) && Math.sign(inner - outerBefore) === Math.sign(inner - outerAfter)) {
@@ -577,15 +598,15 @@ function rampsAmong(y: number[], cuts: number[], variance: number, penalty: numb
   const stt = new Float64Array(n + 1)
   const sty = new Float64Array(n + 1)
   for (let t = 0; t < n; t++) {
-    const v = y[t] as number
-    s0[t + 1] = (s0[t] as number) + 1
-    s1[t + 1] = (s1[t] as number) + v
-    s2[t + 1] = (s2[t] as number) + v * v
-    st[t + 1] = (st[t] as number) + t
-    stt[t + 1] = (stt[t] as number) + t * t
-    sty[t + 1] = (sty[t] as number) + t * v
+    const v = y[t]!
+    s0[t + 1] = s0[t]! + 1
+    s1[t + 1] = s1[t]! + v
+    s2[t + 1] = s2[t]! + v * v
+    st[t + 1] = st[t]! + t
+    stt[t + 1] = stt[t]! + t * t
+    sty[t + 1] = sty[t]! + t * v
   }
-  const range = (p: Float64Array, a: number, b: number) => (p[b] as number) - (p[a] as number)
+  const range = (p: Float64Array, a: number, b: number) => p[b]! - p[a]!
   const rss = (a: number, b: number) => Math.max(0, range(s2, a, b) - range(s1, a, b) ** 2 / (b - a))
   // Least squares of y ≈ a·(1 − w) + b·w on [from, to), w = 0 up to `start`, 1 from `end`, linear between.
   const rampRss = (from: number, to: number, start: number, end: number) => {
@@ -611,19 +632,19 @@ function rampsAmong(y: number[], cuts: number[], variance: number, penalty: numb
   }
   const means: number[] = []
   const bounds = [0, ...cuts, n]
-  for (let i = 0; i + 1 < bounds.length; i++) means.push(range(s1, bounds[i] as number, bounds[i + 1] as number) / ((bounds[i + 1] as number) - (bounds[i] as number)))
+  for (let i = 0; i + 1 < bounds.length; i++) means.push(range(s1, bounds[i]!, bounds[i + 1]!) / (bounds[i + 1]! - bounds[i]!))
   const ramps: Ramp[] = []
-  for (let i = 0; i < cuts.length; ) {
-    const direction = Math.sign((means[i + 1] as number) - (means[i] as number))
+  for (let i = 0; i < cuts.length;) {
+    const direction = Math.sign(means[i + 1]! - means[i]!)
     let j = i
-    while (j + 1 < cuts.length && Math.sign((means[j + 2] as number) - (means[j + 1] as number)) === direction && (cuts[j + 1] as number) - (cuts[j] as number) <= RAMP_MAX_SEGMENT) j++
-    const from = bounds[i] as number
-    const to = bounds[j + 2] as number
+    while (j + 1 < cuts.length && Math.sign(means[j + 2]! - means[j + 1]!) === direction && cuts[j + 1]! - cuts[j]! <= RAMP_MAX_SEGMENT) j++
+    const from = bounds[i]!
+    const to = bounds[j + 2]!
     let staircase = (j - i + 1) * penalty
-    for (let k = i; k <= j + 1; k++) staircase += rss(bounds[k] as number, bounds[k + 1] as number) / variance
+    for (let k = i; k <= j + 1; k++) staircase += rss(bounds[k]!, bounds[k + 1]!) / variance
     let best = {cost: Number.POSITIVE_INFINITY, end: 0, start: 0}
-    const first = cuts[i] as number
-    const last = cuts[j] as number
+    const first = cuts[i]!
+    const last = cuts[j]!
     for (let start = Math.max(from + 1, first - RAMP_MAX_SEGMENT); start < first; start++) {
       for (let end = Math.max(last, start + RAMP_MIN_WIDTH); end <= Math.min(to - 2, last + RAMP_MAX_SEGMENT); end++) {
         const cost = rampRss(from, to, start, end) / variance + 2 * penalty
@@ -647,5 +668,5 @@ function tailMargin(clean: number[], from: number, cut: number, variance: number
   const tail = clean.slice(cut)
   const mean = (values: number[]) => values.reduce((a, v) => a + v, 0) / values.length
   const shift = mean(tail) - mean(before)
-  return ((before.length * tail.length) / (before.length + tail.length)) * (shift * shift) / variance - penalty
+  return (((before.length * tail.length) / (before.length + tail.length)) * (shift * shift)) / variance - penalty
 }

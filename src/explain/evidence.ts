@@ -103,49 +103,107 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
   const anomalies = await optionalNoData(() => analyseAnomalies(store, options.pricePerGb === undefined ? {} : {pricePerGb: options.pricePerGb}))
   if (!anomalies) missing.push({evidence: 'usage', how: 'billwatch ingest YOUR-EXPORT.csv', why: 'the store holds no internet egress usage'})
   const step = anomalies ? primaryStep(anomalies.steps) : null
-  if (anomalies && !step) missing.push({evidence: 'step', how: 'ingest a longer period, or lower --min-ratio', why: `no step in ${anomalies.usageType} between ${anomalies.firstDay} and ${anomalies.lastDay}`})
+  if (anomalies && !step)
+    missing.push({
+      evidence: 'step',
+      how: 'ingest a longer period, or lower --min-ratio',
+      why: `no step in ${anomalies.usageType} between ${anomalies.firstDay} and ${anomalies.lastDay}`,
+    })
 
   // The month totals are only shown with the bill, which needs a step.
-  const bill = step && anomalies
-    ? {
-        costStepDate: step.costStepDate, currency: step.currency, monthlyDelta: step.monthlyCost, months: await monthTotals(store), pricing: anomalies.pricing.label, yearlyDelta: step.yearlyCost,
-        ...(step.currency === 'USD' ? {monthlyDeltaUsd: step.monthlyCost, yearlyDeltaUsd: step.yearlyCost} : {}),
-      }
-    : null
+  const bill =
+    step && anomalies
+      ? {
+          costStepDate: step.costStepDate,
+          currency: step.currency,
+          monthlyDelta: step.monthlyCost,
+          months: await monthTotals(store),
+          pricing: anomalies.pricing.label,
+          yearlyDelta: step.yearlyCost,
+          ...(step.currency === 'USD' ? {monthlyDeltaUsd: step.monthlyCost, yearlyDeltaUsd: step.yearlyCost} : {}),
+        }
+      : null
   const symmetry = anomalies ? await symmetryAfter(store, step?.date ?? anomalies.firstDay) : null
-  if (anomalies && !symmetry) missing.push({evidence: 'ingress', how: 'ingest a report that includes DataTransfer-In-Bytes', why: 'no inbound (DataTransfer-In) usage to compare with egress'})
+  if (anomalies && !symmetry)
+    missing.push({
+      evidence: 'ingress',
+      how: 'ingest a report that includes DataTransfer-In-Bytes',
+      why: 'no inbound (DataTransfer-In) usage to compare with egress',
+    })
 
   const freshChanges = options.repo !== undefined || options.cloudtrail !== undefined || options.awsConfig !== undefined
-  const correlated = await freshOrStored(store, 'correlate', 'repo', !freshChanges || !anomalies || !step ? undefined : async () => {
-    const steps = await Promise.all(anomalies.steps.map(async (s) => scopeStep(stepInput(s), await usageAroundDay(store, s.date))))
-    const data = await correlate({
-      aptLogs: [], daysAfter: 1, daysBefore: 7, dpkgLogs: [], knowledge: loadKnowledge(undefined), limit: 5, logZone: 'UTC',
-      repo: options.repo ?? null, steps,
-      ...cloudSources({awsConfig: options.awsConfig, cloudtrail: options.cloudtrail}, steps),
-    })
-    return {data, subject: correlationSources(data)}
-  })
+  const correlated = await freshOrStored(
+    store,
+    'correlate',
+    'repo',
+    !freshChanges || !anomalies || !step
+      ? undefined
+      : async () => {
+          const steps = await Promise.all(anomalies.steps.map(async (s) => scopeStep(stepInput(s), await usageAroundDay(store, s.date))))
+          const data = await correlate({
+            aptLogs: [],
+            daysAfter: 1,
+            daysBefore: 7,
+            dpkgLogs: [],
+            knowledge: loadKnowledge(undefined),
+            limit: 5,
+            logZone: 'UTC',
+            repo: options.repo ?? null,
+            steps,
+            ...cloudSources({awsConfig: options.awsConfig, cloudtrail: options.cloudtrail}, steps),
+          })
+          return {data, subject: correlationSources(data)}
+        },
+  )
   const correlation = correlated.data
   const change = step && correlation ? (correlation.steps.find((s) => s.date === step.date)?.candidates[0] ?? null) : null
   if (step && !change) {
-    missing.push({evidence: 'change', how: 'billwatch explain --repo /etc (an etckeeper repository), or billwatch correlate with --repo, --cloudtrail DIR|api or --aws-config DIR|api', why: correlation ? `no configuration change found near ${step.date}` : 'no configuration history was read'})
+    missing.push({
+      evidence: 'change',
+      how: 'billwatch explain --repo /etc (an etckeeper repository), or billwatch correlate with --repo, --cloudtrail DIR|api or --aws-config DIR|api',
+      why: correlation ? `no configuration change found near ${step.date}` : 'no configuration history was read',
+    })
   }
 
-  const captured = await freshOrStored(store, 'pcap', 'file', options.pcap === undefined ? undefined : async () => {
-    const file = resolve(options.pcap as string)
-    return {data: await buildReportParallel(await analyseCaptureParallel(file, {host: 'auto'})), subject: file}
-  })
+  const captured = await freshOrStored(
+    store,
+    'pcap',
+    'file',
+    options.pcap === undefined
+      ? undefined
+      : async () => {
+          const file = resolve(options.pcap!)
+          return {data: await buildReportParallel(await analyseCaptureParallel(file, {host: 'auto'})), subject: file}
+        },
+  )
   const capture = captured.data
-  const flows = step && step.unit === 'bytes' ? await flowStepEvidence(store, step) : null
-  if (!capture) missing.push({evidence: 'capture', how: 'tcpdump -w egress.pcap on the server, then billwatch pcap egress.pcap', why: 'no packet capture: which protocol and clients make the egress is unknown'})
+  const flows = step?.unit === 'bytes' ? await flowStepEvidence(store, step) : null
+  if (!capture)
+    missing.push({
+      evidence: 'capture',
+      how: 'tcpdump -w egress.pcap on the server, then billwatch pcap egress.pcap',
+      why: 'no packet capture: which protocol and clients make the egress is unknown',
+    })
 
-  const probed = await freshOrStored(store, 'probe', 'live', options.probe === undefined ? undefined : async () => {
-    const target = parseTarget(options.probe as string)
-    const previous = (await latestFinding(store, 'probe', target.host))?.data
-    return {data: {...(await probeHost(target, {skip: coolDowns(previous, Date.now())})), capture: null}, subject: target.host}
-  })
+  const probed = await freshOrStored(
+    store,
+    'probe',
+    'live',
+    options.probe === undefined
+      ? undefined
+      : async () => {
+          const target = parseTarget(options.probe!)
+          const previous = (await latestFinding(store, 'probe', target.host))?.data
+          return {data: {...(await probeHost(target, {skip: coolDowns(previous, Date.now())})), capture: null}, subject: target.host}
+        },
+  )
   const probe = probed.data
-  if (!probe) missing.push({evidence: 'probe', how: 'billwatch probe YOUR-SERVER (from outside its network)', why: 'nobody checked from outside whether the server answers NTP'})
+  if (!probe)
+    missing.push({
+      evidence: 'probe',
+      how: 'billwatch probe YOUR-SERVER (from outside its network)',
+      why: 'nobody checked from outside whether the server answers NTP',
+    })
 
   return {
     anomalies,
@@ -205,7 +263,15 @@ async function monthTotals(store: Store): Promise<MonthTotal[]> {
   for (const row of rows) {
     const egress = isEgressUsage(row.usageType, row.usageBase)
     if (!egress && !isInternetIngress(row.usageType)) continue
-    const month = byMonth.get(row.month) ?? {currencies: new Set<string>(), days: 0, egressBytes: 0, egressCost: null, egressCurrency: null, ingressBytes: 0, month: row.month}
+    const month = byMonth.get(row.month) ?? {
+      currencies: new Set<string>(),
+      days: 0,
+      egressBytes: 0,
+      egressCost: null,
+      egressCurrency: null,
+      ingressBytes: 0,
+      month: row.month,
+    }
     month.days = Math.max(month.days, row.days)
     if (egress) {
       month.egressBytes += row.bytes
@@ -219,9 +285,9 @@ async function monthTotals(store: Store): Promise<MonthTotal[]> {
     byMonth.set(row.month, month)
   }
   // Costs in several currencies are not added: the month shows none.
-  return [...byMonth.values()].map(({currencies, ...month}) => (currencies.size > 1
-    ? {...month, egressCost: null, egressCurrency: null}
-    : {...month, egressCurrency: [...currencies][0] || null}))
+  return [...byMonth.values()].map(({currencies, ...month}) =>
+    currencies.size > 1 ? {...month, egressCost: null, egressCurrency: null} : {...month, egressCurrency: [...currencies][0] ?? null},
+  )
 }
 
 /**

@@ -59,14 +59,17 @@ export function ntpEvidence(capture: null | PcapReport, context: RemedyContext =
   // A change to the account (CloudTrail, AWS Config, an IaC commit) is judged by what it opened, not by a port's likely service.
   const opened = change?.cloud?.find(opensNtpPort)
   if (change && opened) {
-    basis.push(`the change behind the step opened UDP 123, the NTP port: ${factStory(opened)} (${sourcesOf(change)}${change.commit ? `, commit ${change.commit.slice(0, 10)}` : ''})`)
+    basis.push(
+      `the change behind the step opened UDP 123, the NTP port: ${factStory(opened)} (${sourcesOf(change)}${change.commit ? `, commit ${change.commit.slice(0, 10)}` : ''})`,
+    )
   } else if (change && !change.cloud?.length && change.services.some((id) => services.has(id))) {
     basis.push(`the change behind the step names NTP ("${change.subject}"${change.commit ? `, commit ${change.commit.slice(0, 10)}` : ''})`)
   }
   const probe = context.probe
   if (probe && probe.verdict !== 'not-served') basis.push(`the probe of ${probe.host} got NTP answers`)
   const flow = context.flows?.best
-  if (flow?.matches && flow.protocol === 'udp' && flow.port === 123) basis.push(`the ${flow.source} of ${flow.interface} show UDP/123 egress stepping with the bill`)
+  if (flow?.matches && flow.protocol === 'udp' && flow.port === 123)
+    basis.push(`the ${flow.source} of ${flow.interface} show UDP/123 egress stepping with the bill`)
   return basis
 }
 
@@ -78,7 +81,7 @@ export interface NtpFindings {
 }
 
 export function ntpFindings(capture: null | PcapReport): NtpFindings {
-  return (capture?.ntp ?? {}) as NtpFindings
+  return capture?.ntp ?? {}
 }
 
 const NTPSEC = `# /etc/ntpsec/ntp.conf (ntpsec) or /etc/ntp.conf (classic ntpd)
@@ -120,9 +123,9 @@ export function remediation(capture: null | PcapReport, context: RemedyContext =
   }
   return {
     advice: [
-      'Lower the server\'s netspeed on the NTP Pool management page: the pool hands out a server in proportion to it, so egress falls with it.',
+      "Lower the server's netspeed on the NTP Pool management page: the pool hands out a server in proportion to it, so egress falls with it.",
       'Leaving the pool stops new clients, not old ones: clients and firmware that cached or hard-coded the address keep polling for years (in the hard-coded IoT fleet incident, BitFolk still served ~1000 weekly devices two years after withdrawing its servers).',
-      'Device makers polling one address should ask the pool for a vendor zone (vendor.pool.ntp.org) instead of hard-coding a volunteer\'s server.',
+      "Device makers polling one address should ask the pool for a vendor zone (vendor.pool.ntp.org) instead of hard-coding a volunteer's server.",
       'Per-address limits treat a NAT or corporate firewall as one client: check the suspected NAT gateways before blocking by query count.',
     ],
     blocking: capture?.ntp.thresholds ?? [],
@@ -143,11 +146,18 @@ function otherRemedies(basis: string[], capture: null | PcapReport, change: Cand
   const top = capture?.byPort.reduce<null | PortReport>((best, p) => (best === null || p.share > best.share ? p : best), null)
   if (top && top.port !== null) {
     const ss = top.protocol === 'udp' ? 'ss -lunp' : 'ss -ltnp'
-    out.push(`The capture puts ${formatShare(top.share)} of outbound bytes on ${top.protocol} ${top.port}: find what listens there (${ss} on the server) and restrict whom it answers.`)
+    out.push(
+      `The capture puts ${formatShare(top.share)} of outbound bytes on ${top.protocol} ${top.port}: find what listens there (${ss} on the server) and restrict whom it answers.`,
+    )
   }
   if (change) {
-    out.push(`The evidence points at "${change.subject}"${change.commit ? ` (commit ${change.commit.slice(0, 10)})` : ''}: undo or restrict it if it was not meant to serve the internet, then check that the next days' egress falls back.`)
+    out.push(
+      `The evidence points at "${change.subject}"${change.commit ? ` (commit ${change.commit.slice(0, 10)})` : ''}: undo or restrict it if it was not meant to serve the internet, then check that the next days' egress falls back.`,
+    )
   }
   const none = out.length === 0 ? ' No change was found either: no remedy can be drawn yet; gather the missing evidence below.' : ''
-  return [`Nothing points at NTP (no NTP traffic in a capture, no change that names it or opens UDP 123, no probe answered), so no rate-limit or pool advice.${none}`, ...out]
+  return [
+    `Nothing points at NTP (no NTP traffic in a capture, no change that names it or opens UDP 123, no probe answered), so no rate-limit or pool advice.${none}`,
+    ...out,
+  ]
 }

@@ -44,7 +44,7 @@ export interface FlowEvidence {
   summary: string
 }
 
-const SOURCE_NAMES: Record<string, string> = {'netflow': 'NetFlow/IPFIX records', 'vpc-flow-logs': 'VPC Flow Logs'}
+const SOURCE_NAMES: Record<string, string> = {netflow: 'NetFlow/IPFIX records', 'vpc-flow-logs': 'VPC Flow Logs'}
 
 /** Reads the flow records around a bill step (`levelBefore`/`levelAfter` in bytes a day); null when the store holds none. */
 export async function flowStepEvidence(store: Store, step: {date: string; levelBefore: number; levelAfter: number}): Promise<FlowEvidence | null> {
@@ -83,19 +83,28 @@ export async function flowStepEvidence(store: Store, step: {date: string; levelB
     const levelAfter = median(after)
     const halfway = (levelBefore + levelAfter) / 2
     const rising = levelAfter > levelBefore
-    const crossing = iface.days.find((d) => (rising ? value(d) > halfway : value(d) < halfway) && (d >= stepDay - WINDOW_DAYS))
+    const crossing = iface.days.find((d) => (rising ? value(d) > halfway : value(d) < halfway) && d >= stepDay - WINDOW_DAYS)
     const candidate: FlowStepEvidence = {
-      coveredFrom: dayString(iface.days[0]!), coveredTo: dayString(iface.days.at(-1)!), files: iface.files,
-      interface: row.interface, levelAfterBytes: levelAfter, levelBeforeBytes: levelBefore,
-      matches: false, port: row.port, protocol: row.protocol,
+      coveredFrom: dayString(iface.days[0]!),
+      coveredTo: dayString(iface.days.at(-1)!),
+      files: iface.files,
+      interface: row.interface,
+      levelAfterBytes: levelAfter,
+      levelBeforeBytes: levelBefore,
+      matches: false,
+      port: row.port,
+      protocol: row.protocol,
       shareOfStep: billDelta !== 0 ? (levelAfter - levelBefore) / billDelta : 0,
       source: SOURCE_NAMES[row.exporter] ?? row.exporter,
       stepDate: crossing === undefined || levelAfter === levelBefore ? null : dayString(crossing),
     }
     // The same step: same direction as the bill, at least doubling (or halving), on the bill's day.
     const ratio = Math.max(levelAfter, 1) / Math.max(levelBefore, 1)
-    candidate.matches = candidate.stepDate !== null && Math.sign(levelAfter - levelBefore) === Math.sign(billDelta)
-      && (ratio >= 2 || ratio <= 0.5) && Math.abs(dayNumber(candidate.stepDate) - stepDay) <= SAME_DAY_TOLERANCE
+    candidate.matches =
+      candidate.stepDate !== null &&
+      Math.sign(levelAfter - levelBefore) === Math.sign(billDelta) &&
+      (ratio >= 2 || ratio <= 0.5) &&
+      Math.abs(dayNumber(candidate.stepDate) - stepDay) <= SAME_DAY_TOLERANCE
     const change = (c: FlowStepEvidence) => Math.sign(billDelta || 1) * (c.levelAfterBytes - c.levelBeforeBytes)
     if (!best || change(candidate) > change(best)) best = candidate
   }

@@ -34,12 +34,15 @@ export function isFlowLogFolder(path: string): boolean {
 
 export async function ingestFlowFile(store: Store, path: string, sniff: FlowSniff, options: FlowIngestOptions = {}): Promise<FlowIngested> {
   const hashing = fingerprintFile(path, {gzip: sniff.container === 'gzip'})
-  hashing.catch(() => {})
+  hashing.catch(() => undefined)
   await createFlowStaging(store)
   let sampling: null | string = null
   try {
     if (sniff.kind === 'nfcapd') {
-      const scan = await readNfcapd(path, {...(options.host === undefined ? {} : {host: options.host}), ...(options.sampling === undefined ? {} : {sampling: options.sampling})})
+      const scan = await readNfcapd(path, {
+        ...(options.host === undefined ? {} : {host: options.host}),
+        ...(options.sampling === undefined ? {} : {sampling: options.sampling}),
+      })
       await appendFlowRows(store, scan.rows)
       sampling = scan.sampling
     } else {
@@ -57,7 +60,15 @@ export async function ingestFlowFile(store: Store, path: string, sniff: FlowSnif
     await store.run(`DROP TABLE ${FLOW_STAGING}`)
     return {...previous, ...base, status: 'unchanged'}
   }
-  const committed = await commitFlows(store, {bytes, container: sniff.container, contentHash: hash, delivery: deliveryOf(sniff.kind, sniff.fields), format: sniff.kind, path, sampling})
+  const committed = await commitFlows(store, {
+    bytes,
+    container: sniff.container,
+    contentHash: hash,
+    delivery: deliveryOf(sniff.kind, sniff.fields),
+    format: sniff.kind,
+    path,
+    sampling,
+  })
   await store.run(`DROP TABLE ${FLOW_STAGING}`)
   return {...committed, ...base, status: 'ingested'}
 }

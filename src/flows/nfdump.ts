@@ -35,7 +35,8 @@ const ENV = {...process.env, LC_ALL: 'C', TZ: 'UTC'}
 
 function missingNfdump(path: string): BillwatchError {
   return new BillwatchError('E_FORMAT', 'an nfcapd file needs nfdump to be read', {
-    file: path, suggestions: ['apt-get install nfdump (Debian and Ubuntu), or set BILLWATCH_NFDUMP to its path'],
+    file: path,
+    suggestions: ['apt-get install nfdump (Debian and Ubuntu), or set BILLWATCH_NFDUMP to its path'],
   })
 }
 
@@ -47,8 +48,15 @@ function damageIn(stderr: string): boolean {
 /** nfdump's first complaint, without nfdump's own source file and line or the path it was given. */
 function unreadable(path: string, stderr: string): BillwatchError {
   const complaint = (stderr.split('\n').find((line) => line.trim() !== '') ?? 'no reason given')
-    .split(path).join('the file').replace(/\s+in \S+\.c line \d+/g, '').replace(/^read\(\) error:\s*/, '').trim()
-  return new BillwatchError('E_FORMAT', `nfdump cannot read the file whole: it is cut short or damaged (${complaint})`, {expected: 'a whole nfcapd file', file: path})
+    .split(path)
+    .join('the file')
+    .replace(/\s+in \S+\.c line \d+/g, '')
+    .replace(/^read\(\) error:\s*/, '')
+    .trim()
+  return new BillwatchError('E_FORMAT', `nfdump cannot read the file whole: it is cut short or damaged (${complaint})`, {
+    expected: 'a whole nfcapd file',
+    file: path,
+  })
 }
 
 /** The address in the most packets of the file: the exporter's busiest host, as `pcap --host auto`. */
@@ -128,7 +136,9 @@ export async function readNfcapd(path: string, options: NfdumpOptions = {}): Pro
   const statements: string[] = []
   if (sampledRecords > 0) {
     const rates = announcedSampling(path)
-    statements.push(`${sampledRecords} of ${records} records sampled by the exporter${rates.length > 0 ? ` at ${rates.join(', ')}` : ''}, scaled up by nfcapd: counts are estimates`)
+    statements.push(
+      `${sampledRecords} of ${records} records sampled by the exporter${rates.length > 0 ? ` at ${rates.join(', ')}` : ''}, scaled up by nfcapd: counts are estimates`,
+    )
   }
   if (scale > 1) statements.push(`1:${scale} sampling given with --sampling, counts multiplied by ${scale}: estimates`)
   return {host, records, rows: [...rows.values()], sampling: statements.length > 0 ? statements.join('; ') : null}
@@ -153,7 +163,21 @@ function addRecord(rows: Map<string, StagedFlow>, record: NfRecord, host: string
     const key = `${day}|${dir}|${protocol}|${port}|${peer}`
     let row = rows.get(key)
     if (!row) {
-      row = {account: null, action: 'ACCEPT', bytes: 0, client: peer, day, direction: dir, exporter: 'netflow', interface: host, packets: 0, port, protocol, records: 0, status: 'OK'}
+      row = {
+        account: null,
+        action: 'ACCEPT',
+        bytes: 0,
+        client: peer,
+        day,
+        direction: dir,
+        exporter: 'netflow',
+        interface: host,
+        packets: 0,
+        port,
+        protocol,
+        records: 0,
+        status: 'OK',
+      }
       rows.set(key, row)
     }
     row.bytes += bytes * scale

@@ -5,7 +5,9 @@ import {type FlowsReport, serviceLabel} from './report.js'
 /** The human form of `billwatch flows` (the --json form is the report object itself). */
 export function renderFlowsReport(report: FlowsReport): string {
   const out: string[] = []
-  out.push(`${report.interface} (${report.exporters.join(', ')}): ${report.firstDay} .. ${report.lastDay}, ${formatCount(report.days)} days with traffic, ${formatCount(report.records)} records`)
+  out.push(
+    `${report.interface} (${report.exporters.join(', ')}): ${report.firstDay} .. ${report.lastDay}, ${formatCount(report.days)} days with traffic, ${formatCount(report.records)} records`,
+  )
   const status: string[] = []
   if (report.nodataRecords > 0) status.push(`${formatCount(report.nodataRecords)} NODATA (no traffic in the window)`)
   if (report.skipdataRecords > 0) status.push(`${formatCount(report.skipdataRecords)} SKIPDATA (records skipped by AWS)`)
@@ -15,10 +17,20 @@ export function renderFlowsReport(report: FlowsReport): string {
   out.push(
     `accepted: egress ${formatBytes(report.egressBytes)}, ingress ${formatBytes(report.ingressBytes)}${report.otherBytes > 0 ? `, direction unknown ${formatBytes(report.otherBytes)}` : ''}`,
     '',
-    'egress by protocol and port (the interface\'s own port)',
+    "egress by protocol and port (the interface's own port)",
     renderTable(
       ['protocol', 'port', 'egress bytes', 'share', 'egress packets', 'ingress bytes', 'ingress packets'],
-      report.byPort.slice(0, 10).map((p) => [p.protocol, p.port ?? '-', formatCount(p.egressBytes), formatShare(p.egressShare), formatCount(p.egressPackets), formatCount(p.ingressBytes), formatCount(p.ingressPackets)]),
+      report.byPort
+        .slice(0, 10)
+        .map((p) => [
+          p.protocol,
+          p.port ?? '-',
+          formatCount(p.egressBytes),
+          formatShare(p.egressShare),
+          formatCount(p.egressPackets),
+          formatCount(p.ingressBytes),
+          formatCount(p.ingressPackets),
+        ]),
       ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
     ),
     '',
@@ -27,20 +39,36 @@ export function renderFlowsReport(report: FlowsReport): string {
   const service = report.service
   if (service) {
     const label = serviceLabel(service.protocol, service.port).toUpperCase()
-    out.push('', `${label}: ${formatBytes(service.egressBytes)} egress, ${formatBytes(service.egressBytesPerDay)}/day, ${formatCount(service.uniqueClients)} clients`)
+    out.push(
+      '',
+      `${label}: ${formatBytes(service.egressBytes)} egress, ${formatBytes(service.egressBytesPerDay)}/day, ${formatCount(service.uniqueClients)} clients`,
+    )
     if (service.topTalkers.length > 0) {
-      out.push('', 'top talkers', renderTable(
-        ['address', 'requests', 'egress bytes', 'ingress bytes', 'share'],
-        service.topTalkers.map((t) => [t.address, formatCount(t.requests), formatCount(t.egressBytes), formatCount(t.ingressBytes), formatShare(t.share)]),
-        ['left', 'right', 'right', 'right', 'right'],
-      ))
+      out.push(
+        '',
+        'top talkers',
+        renderTable(
+          ['address', 'requests', 'egress bytes', 'ingress bytes', 'share'],
+          service.topTalkers.map((t) => [t.address, formatCount(t.requests), formatCount(t.egressBytes), formatCount(t.ingressBytes), formatShare(t.share)]),
+          ['left', 'right', 'right', 'right', 'right'],
+        ),
+      )
     }
     if (service.thresholds.length > 0) {
-      out.push('', `blocking clients above a request count (their traffic ${service.clientsFrom} .. ${service.clientsTo})`, renderTable(
-        ['block clients with ≥ N requests', 'clients blocked', 'bandwidth cut', 'still costs/year'],
-        service.thresholds.map((row) => [formatCount(row.minQueries), formatCount(row.blockedClients), formatShare(row.bandwidthCutShare), formatUsd(row.annualCost)]),
-        ['right', 'right', 'right', 'right'],
-      ))
+      out.push(
+        '',
+        `blocking clients above a request count (their traffic ${service.clientsFrom} .. ${service.clientsTo})`,
+        renderTable(
+          ['block clients with ≥ N requests', 'clients blocked', 'bandwidth cut', 'still costs/year'],
+          service.thresholds.map((row) => [
+            formatCount(row.minQueries),
+            formatCount(row.blockedClients),
+            formatShare(row.bandwidthCutShare),
+            formatUsd(row.annualCost),
+          ]),
+          ['right', 'right', 'right', 'right'],
+        ),
+      )
     }
   }
   out.push('', 'what flow records cannot tell', ...report.cannotTell.map((line) => `- ${line}`))

@@ -48,7 +48,7 @@ export interface FlowsReport {
   lastDay: string
   /** Days with accepted traffic on the interface in the period. */
   days: number
-  sources: Array<{path: string; format: string; records: number; sampling: null | string}>
+  sources: {path: string; format: string; records: number; sampling: null | string}[]
   records: number
   nodataRecords: number
   skipdataRecords: number
@@ -73,7 +73,7 @@ export interface FlowsReport {
     clientsTo: string
     topTalkers: FlowTalker[]
     thresholds: ThresholdRow[]
-    daily: Array<{day: string; egressBytes: number}>
+    daily: {day: string; egressBytes: number}[]
   }
   cost: {pricing: string; egressBytesPerDay: number; gbPerMonth: number; monthlyUsd: number; yearlyUsd: number}
   /** Sampled counts are estimates; set when any record was sampled. */
@@ -85,7 +85,8 @@ export interface FlowsReport {
 export function parseService(text: string, field = '--port'): {protocol: string; port: null | number} {
   const match = /^([a-z0-9-]+)(?:\/(\d{1,5}))?$/i.exec(text.trim())
   const port = match?.[2] === undefined ? null : Number(match[2])
-  if (!match || (port !== null && port > 65_535)) throw new BillwatchError('E_USAGE', '', {expected: 'PROTOCOL/PORT such as udp/123, or a protocol such as icmp', field, got: text})
+  if (!match || (port !== null && port > 65_535))
+    throw new BillwatchError('E_USAGE', '', {expected: 'PROTOCOL/PORT such as udp/123, or a protocol such as icmp', field, got: text})
   return {port, protocol: match[1]!.toLowerCase()}
 }
 
@@ -103,37 +104,58 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
   const span = await store.one<{first: null | string; last: null | string; days: number; exporters: string[]}>(
     `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last, count(DISTINCT day) AS days,
             list(DISTINCT exporter ORDER BY exporter) AS exporters
-     FROM flow_daily_counted WHERE ${where} AND action = 'ACCEPT'`, params)
+     FROM flow_daily_counted WHERE ${where} AND action = 'ACCEPT'`,
+    params,
+  )
   if (!span?.first || !span.last) {
-    throw new BillwatchError('E_NO_DATA', `no accepted flow records of ${chosen}${period.since || period.until ? ' in the period' : ''} in store ${store.path}`, {
-      suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)', 'billwatch flows --json (lists the interfaces with traffic)'],
-    })
+    throw new BillwatchError(
+      'E_NO_DATA',
+      `no accepted flow records of ${chosen}${period.since || period.until ? ' in the period' : ''} in store ${store.path}`,
+      {
+        suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)', 'billwatch flows --json (lists the interfaces with traffic)'],
+      },
+    )
   }
   const totals = await store.one<{egress: null | number; ingress: null | number; other: null | number; rejected: null | number}>(
     `SELECT sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction = 'egress') AS egress,
             sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction = 'ingress') AS ingress,
             sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction NOT IN ('egress', 'ingress')) AS other,
             sum(bytes) FILTER (WHERE action = 'REJECT') AS rejected
-     FROM flow_daily_counted WHERE ${where}`, params)
+     FROM flow_daily_counted WHERE ${where}`,
+    params,
+  )
   const egressBytes = totals?.egress ?? 0
   const ports = await store.all<{protocol: string; port: null | number; eb: null | number; ep: null | number; ib: null | number; ip: null | number}>(
     `SELECT protocol, port,
             sum(bytes) FILTER (WHERE direction = 'egress') AS eb, sum(packets) FILTER (WHERE direction = 'egress') AS ep,
             sum(bytes) FILTER (WHERE direction = 'ingress') AS ib, sum(packets) FILTER (WHERE direction = 'ingress') AS ip
      FROM flow_daily_counted WHERE ${where} AND action = 'ACCEPT' AND direction IN ('egress', 'ingress')
-     GROUP BY ALL ORDER BY eb DESC NULLS LAST, ib DESC NULLS LAST, protocol, port`, params)
+     GROUP BY ALL ORDER BY eb DESC NULLS LAST, ib DESC NULLS LAST, protocol, port`,
+    params,
+  )
   const byPort: FlowPortRow[] = ports.map((p) => ({
-    egressBytes: p.eb ?? 0, egressPackets: p.ep ?? 0, egressShare: egressBytes > 0 ? (p.eb ?? 0) / egressBytes : 0,
-    ingressBytes: p.ib ?? 0, ingressPackets: p.ip ?? 0, port: p.port, protocol: p.protocol,
+    egressBytes: p.eb ?? 0,
+    egressPackets: p.ep ?? 0,
+    egressShare: egressBytes > 0 ? (p.eb ?? 0) / egressBytes : 0,
+    ingressBytes: p.ib ?? 0,
+    ingressPackets: p.ip ?? 0,
+    port: p.port,
+    protocol: p.protocol,
   }))
   const sources = await store.all<{path: string; format: string; records: number; sampling: null | string; nodata: number; skipdata: number; rejected: number}>(
     `SELECT path, format, records, sampling, nodata_records AS nodata, skipdata_records AS skipdata, rejected_records AS rejected FROM flow_sources
-     WHERE id IN (SELECT DISTINCT source_id FROM flow_daily_counted WHERE ${where}) ORDER BY path`, params)
+     WHERE id IN (SELECT DISTINCT source_id FROM flow_daily_counted WHERE ${where}) ORDER BY path`,
+    params,
+  )
   const status = await store.one<{nodata: null | number; skipdata: null | number}>(
     `SELECT sum(records) FILTER (WHERE status = 'NODATA')::BIGINT AS nodata, sum(records) FILTER (WHERE status = 'SKIPDATA')::BIGINT AS skipdata
-     FROM flow_status_counted WHERE interface = $iface AND ${inPeriod}`, params)
+     FROM flow_status_counted WHERE interface = $iface AND ${inPeriod}`,
+    params,
+  )
   const counts = await store.one<{records: null | number; rejected: null | number}>(
-    `SELECT sum(records)::BIGINT AS records, sum(records) FILTER (WHERE action = 'REJECT')::BIGINT AS rejected FROM flow_daily_counted WHERE ${where}`, params)
+    `SELECT sum(records)::BIGINT AS records, sum(records) FILTER (WHERE action = 'REJECT')::BIGINT AS rejected FROM flow_daily_counted WHERE ${where}`,
+    params,
+  )
 
   const days = span.days
   const perDay = days > 0 ? egressBytes / days : 0
@@ -144,16 +166,20 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
   const nodata = status?.nodata ?? 0
   const skipdata = status?.skipdata ?? 0
   const cannotTell = [
-    'NTP modes, versions and Kiss-o\'-Death replies: flow records carry no payload (a capture does: billwatch pcap).',
-    'Request timing within a record\'s window (one record sums a flow over up to 10 minutes), so no per-client rate or interval.',
+    "NTP modes, versions and Kiss-o'-Death replies: flow records carry no payload (a capture does: billwatch pcap).",
+    "Request timing within a record's window (one record sums a flow over up to 10 minutes), so no per-client rate or interval.",
     'Billed bytes: flow bytes count every peer, intra-VPC and cross-AZ traffic too; the bill counts only chargeable transfer.',
   ]
   if (service && (service.clientsFrom < span.first || service.clientsTo > span.last)) {
-    cannotTell.push(`Clients of the period alone: per-client totals are kept per calendar month, so clients, top talkers and the blocking table cover ${service.clientsFrom} to ${service.clientsTo} (bytes by port and the daily series are the period's).`)
+    cannotTell.push(
+      `Clients of the period alone: per-client totals are kept per calendar month, so clients, top talkers and the blocking table cover ${service.clientsFrom} to ${service.clientsTo} (bytes by port and the daily series are the period's).`,
+    )
   }
   if (estimated) cannotTell.push('Exact counts: sampled records were scaled up, so bytes, packets and clients are estimates (small clients may be missed).')
-  if (skipdata > 0) cannotTell.push(`What ${skipdata} SKIPDATA record${skipdata === 1 ? '' : 's'} hid: AWS skipped records in those windows (capacity or an internal error).`)
-  if (sources.some((s) => s.format.startsWith('vpc'))) cannotTell.push('NTP to the Amazon Time Sync Service (169.254.169.123): VPC Flow Logs never record it (nor is it billed).')
+  if (skipdata > 0)
+    cannotTell.push(`What ${skipdata} SKIPDATA record${skipdata === 1 ? '' : 's'} hid: AWS skipped records in those windows (capacity or an internal error).`)
+  if (sources.some((s) => s.format.startsWith('vpc')))
+    cannotTell.push('NTP to the Amazon Time Sync Service (169.254.169.123): VPC Flow Logs never record it (nor is it billed).')
   return {
     byPort,
     cannotTell,
@@ -180,14 +206,23 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
 async function busiestInterface(store: Store, period: {since: null | string; until: null | string}, inPeriod: string): Promise<string> {
   const row = await store.one<{interface: string}>(
     `SELECT interface FROM flow_daily_counted WHERE action = 'ACCEPT' AND ${inPeriod}
-     GROUP BY interface ORDER BY sum(bytes) FILTER (WHERE direction = 'egress') DESC NULLS LAST, sum(bytes) DESC, interface LIMIT 1`, period)
-  if (!row) throw new BillwatchError('E_NO_DATA', 'no flow records in the store', {suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)']})
+     GROUP BY interface ORDER BY sum(bytes) FILTER (WHERE direction = 'egress') DESC NULLS LAST, sum(bytes) DESC, interface LIMIT 1`,
+    period,
+  )
+  if (!row)
+    throw new BillwatchError('E_NO_DATA', 'no flow records in the store', {suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)']})
   return row.interface
 }
 
 async function serviceReport(
-  store: Store, params: Record<string, null | string>, span: {first: string; last: string}, where: string, focus: {protocol: string; port: null | number},
-  days: number, pricing: EgressPricing, options: FlowsOptions,
+  store: Store,
+  params: Record<string, null | string>,
+  span: {first: string; last: string},
+  where: string,
+  focus: {protocol: string; port: null | number},
+  days: number,
+  pricing: EgressPricing,
+  options: FlowsOptions,
 ): Promise<FlowsReport['service']> {
   const sParams = {...params, port: focus.port, protocol: focus.protocol}
   const match = `protocol = $protocol AND port IS NOT DISTINCT FROM $port::INTEGER`
@@ -197,22 +232,30 @@ async function serviceReport(
   const inMonths = `interface = $iface AND month BETWEEN date_trunc('month', $first::DATE) AND date_trunc('month', $last::DATE)`
   const cover = await store.one<{from: string; to: string; days: number}>(
     `SELECT strftime(min(day), '%Y-%m-%d') AS "from", strftime(max(day), '%Y-%m-%d') AS "to", count(DISTINCT day) AS days FROM flow_daily_counted
-     WHERE interface = $iface AND action = 'ACCEPT' AND day BETWEEN date_trunc('month', $first::DATE) AND last_day($last::DATE)`, months)
+     WHERE interface = $iface AND action = 'ACCEPT' AND day BETWEEN date_trunc('month', $first::DATE) AND last_day($last::DATE)`,
+    months,
+  )
   const clients = await store.all<{client: string; eb: null | number; ep: null | number; ib: null | number; ip: null | number}>(
     `SELECT client, sum(bytes) FILTER (WHERE direction = 'egress') AS eb, sum(packets) FILTER (WHERE direction = 'egress') AS ep,
             sum(bytes) FILTER (WHERE direction = 'ingress') AS ib, sum(packets) FILTER (WHERE direction = 'ingress') AS ip
-     FROM flow_clients_counted WHERE ${inMonths} AND ${match} GROUP BY client`, {...months, port: focus.port, protocol: focus.protocol})
+     FROM flow_clients_counted WHERE ${inMonths} AND ${match} GROUP BY client`,
+    {...months, port: focus.port, protocol: focus.protocol},
+  )
   const durationSec = (cover?.days ?? days) * 86_400
   const daily = await store.all<{day: string; bytes: number}>(
     `SELECT strftime(day, '%Y-%m-%d') AS day, sum(bytes) AS bytes FROM flow_daily_counted
-     WHERE ${where} AND ${match} AND action = 'ACCEPT' AND direction = 'egress' GROUP BY day ORDER BY day`, sParams)
+     WHERE ${where} AND ${match} AND action = 'ACCEPT' AND direction = 'egress' GROUP BY day ORDER BY day`,
+    sParams,
+  )
   const egressBytes = daily.reduce((sum, d) => sum + d.bytes, 0)
   // Requests are what a client sent to the port; with egress-only records, the replies it received.
   const hasIngress = clients.some((c) => (c.ip ?? 0) > 0)
   const requestsOf = (c: (typeof clients)[number]) => Math.round((hasIngress ? c.ip : c.ep) ?? 0)
   const requests = Uint32Array.from(clients, (c) => Math.min(requestsOf(c), 0xff_ff_ff_ff))
   const bytes = Float64Array.from(clients, (c) => c.eb ?? 0)
-  const top = [...clients].sort((a, b) => (b.eb ?? 0) - (a.eb ?? 0) || requestsOf(b) - requestsOf(a) || (a.client < b.client ? -1 : 1)).slice(0, options.top ?? 10)
+  const top = [...clients]
+    .sort((a, b) => (b.eb ?? 0) - (a.eb ?? 0) || requestsOf(b) - requestsOf(a) || (a.client < b.client ? -1 : 1))
+    .slice(0, options.top ?? 10)
   return {
     clientsFrom: cover?.from ?? span.first,
     clientsTo: cover?.to ?? span.last,
@@ -223,7 +266,11 @@ async function serviceReport(
     protocol: focus.protocol,
     thresholds: thresholdTable(requests, bytes, durationSec, pricing, options.blockThresholds ?? []),
     topTalkers: top.map((c) => ({
-      address: c.client, egressBytes: c.eb ?? 0, ingressBytes: c.ib ?? 0, requests: requestsOf(c), share: egressBytes > 0 ? (c.eb ?? 0) / egressBytes : 0,
+      address: c.client,
+      egressBytes: c.eb ?? 0,
+      ingressBytes: c.ib ?? 0,
+      requests: requestsOf(c),
+      share: egressBytes > 0 ? (c.eb ?? 0) / egressBytes : 0,
     })),
     uniqueClients: clients.length,
   }

@@ -32,7 +32,8 @@ export async function loadFlowSeries(store: Store, selection: SeriesSelection & 
   )
   if (rows.length === 0) {
     throw new BillwatchError('E_NO_DATA', `no accepted flow egress matches ${selection.usageType} in store ${store.path}`, {
-      field: '--usage-type', suggestions: ['billwatch flows (lists the ports with egress)', 'billwatch ingest FLOW-LOGS…'],
+      field: '--usage-type',
+      suggestions: ['billwatch flows (lists the ports with egress)', 'billwatch ingest FLOW-LOGS…'],
     })
   }
   // A day the interface was logged (any record, NODATA included) without this port's egress is a zero, not a gap.
@@ -53,8 +54,23 @@ export async function loadFlowSeries(store: Store, selection: SeriesSelection & 
   const services = [...new Set(rows.map((r) => r.service))]
   const interfaces = [...new Set(rows.map((r) => r.interface))]
   return {
-    byResource: interfaces.map((iface) => series(selection.usageType, iface, rows.filter((r) => r.interface === iface))),
-    byUsageType: services.length > 1 ? services.map((s) => series(`${FLOW_PREFIX}${s}`, null, rows.filter((r) => r.service === s))) : [],
+    byResource: interfaces.map((iface) =>
+      series(
+        selection.usageType,
+        iface,
+        rows.filter((r) => r.interface === iface),
+      ),
+    ),
+    byUsageType:
+      services.length > 1
+        ? services.map((s) =>
+            series(
+              `${FLOW_PREFIX}${s}`,
+              null,
+              rows.filter((r) => r.service === s),
+            ),
+          )
+        : [],
     total: series(selection.usageType, null, rows),
     usageTypes: services.map((s) => `${FLOW_PREFIX}${s}`),
     // Flow records carry no cost: anomalies prices their bytes at AWS's egress tiers.

@@ -4,6 +4,7 @@
  * lines (CloudWatch Logs events) whose `message` is a record.
  */
 import {gunzipHead, looksBinary, readHead} from '../ingest/sniff.js'
+import {stringAt} from '../core/json.js'
 import {BillwatchError} from '../errors.js'
 import {DEFAULT_VPC_FORMAT, fieldName, isDefaultRecord, isHeaderLine, VPC_FIELDS} from './vpc-format.js'
 
@@ -61,7 +62,7 @@ export async function sniffFlowFile(path: string, options: FlowSniffOptions): Pr
   if (firstLine.startsWith('{') && /"message"\s*:/.test(firstLine)) {
     return {container, fields: options.format ?? cloudWatchFormat(path, firstLine), header: false, kind: 'vpc-cloudwatch'}
   }
-  if (options.format && firstLine.split(' ').length === options.format.length) {
+  if (options.format?.length === firstLine.split(' ').length) {
     return {container, fields: options.format, header: false, kind: 'vpc-text'}
   }
   if (isDefaultRecord(firstLine)) return {container, fields: DEFAULT_VPC_FORMAT, header: false, kind: 'vpc-text'}
@@ -84,15 +85,22 @@ export async function sniffFlowFile(path: string, options: FlowSniffOptions): Pr
 /** Space-separated tokens, a version number first, and a VPC resource id among them (eni-…, tgw-…, vpc-…). */
 function looksLikeFlowRecord(line: string): boolean {
   const tokens = line.split(/\s+/)
-  return tokens.length >= 5 && /^\d{1,2}$/.test(tokens[0] ?? '') && !line.includes(',') && tokens.some((token) => /^(eni|tgw|tgw-attach|vpc|subnet)-[0-9a-z]+$/.test(token))
+  return (
+    tokens.length >= 5 &&
+    /^\d{1,2}$/.test(tokens[0] ?? '') &&
+    !line.includes(',') &&
+    tokens.some((token) => /^(eni|tgw|tgw-attach|vpc|subnet)-[0-9a-z]+$/.test(token))
+  )
 }
 
 /** Without --flow-format, a CloudWatch Logs event must be a default-format record. */
 function cloudWatchFormat(path: string, firstLine: string): string[] {
   let message = ''
   try {
-    message = String((JSON.parse(firstLine) as {message?: unknown}).message ?? '')
-  } catch {}
+    message = stringAt(JSON.parse(firstLine), 'message') ?? ''
+  } catch {
+    // Not JSON after all: no default-format record, refused below.
+  }
   if (isDefaultRecord(message)) return DEFAULT_VPC_FORMAT
   throw new BillwatchError('E_HEADER', 'CloudWatch Logs events of a custom flow-log format', {
     expected: "the log group's format, given with --flow-format '${version} ${account-id} …'",

@@ -39,9 +39,11 @@ export async function createFlowStaging(store: Store): Promise<void> {
 /** Per-client rows of a reader that rolls up in JavaScript (nfdump); the daily series is summed from them. */
 export async function appendFlowRows(store: Store, rows: StagedFlow[]): Promise<void> {
   const columns = 'day, exporter, interface, account, direction, action, status, protocol, port, client, bytes, packets, records'
-  await insertValues(store, `INSERT INTO ${FLOW_STAGING} (${columns})`, rows.map((r) => [
-    r.day, r.exporter, r.interface, r.account, r.direction, r.action, r.status, r.protocol, r.port, r.client, r.bytes, r.packets, r.records,
-  ]))
+  await insertValues(
+    store,
+    `INSERT INTO ${FLOW_STAGING} (${columns})`,
+    rows.map((r) => [r.day, r.exporter, r.interface, r.account, r.direction, r.action, r.status, r.protocol, r.port, r.client, r.bytes, r.packets, r.records]),
+  )
   await store.run(`INSERT INTO ${FLOW_STAGING} SELECT day, exporter, interface, any_value(account), direction, action, status, protocol, port, NULL,
      sum(bytes), sum(packets), sum(records), 0, false FROM ${FLOW_STAGING} GROUP BY day, exporter, interface, direction, action, status, protocol, port`)
   await store.run(`DELETE FROM ${FLOW_STAGING} WHERE per_client AND (client IS NULL OR status <> 'OK' OR action <> 'ACCEPT')`)
@@ -82,7 +84,15 @@ export function protocolNameSql(number: string): string {
 export const PORT_PROTOCOLS = [6, 17, 132]
 
 export async function commitFlows(store: Store, meta: FlowSourceMeta): Promise<FlowCommit> {
-  const totals = await store.one<{records: null | number; nodata: null | number; skipdata: null | number; rejected: null | number; first: null | string; last: null | string; egress: null | number}>(
+  const totals = await store.one<{
+    records: null | number
+    nodata: null | number
+    skipdata: null | number
+    rejected: null | number
+    first: null | string
+    last: null | string
+    egress: null | number
+  }>(
     `SELECT sum(records)::BIGINT AS records, sum(records) FILTER (WHERE status = 'NODATA')::BIGINT AS nodata,
             sum(records) FILTER (WHERE status = 'SKIPDATA')::BIGINT AS skipdata,
             sum(records) FILTER (WHERE status = 'OK' AND action = 'REJECT')::BIGINT AS rejected,
@@ -90,11 +100,23 @@ export async function commitFlows(store: Store, meta: FlowSourceMeta): Promise<F
             sum(bytes) FILTER (WHERE status = 'OK' AND action = 'ACCEPT' AND direction = 'egress') AS egress
      FROM ${FLOW_STAGING} WHERE NOT per_client`,
   )
-  if (!totals || !totals.records) throw new BillwatchError('E_EMPTY', 'no flow records', {expected: 'at least one flow record', file: meta.path})
+  if (!totals?.records) throw new BillwatchError('E_EMPTY', 'no flow records', {expected: 'at least one flow record', file: meta.path})
   const inserted = await store.one<{id: number}>(
     `INSERT INTO flow_sources (path, format, container, content_hash, bytes, records, nodata_records, skipdata_records, rejected_records, sampling, delivery)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-    [meta.path, meta.format, meta.container, meta.contentHash, meta.bytes, totals.records, totals.nodata ?? 0, totals.skipdata ?? 0, totals.rejected ?? 0, meta.sampling, meta.delivery],
+    [
+      meta.path,
+      meta.format,
+      meta.container,
+      meta.contentHash,
+      meta.bytes,
+      totals.records,
+      totals.nodata ?? 0,
+      totals.skipdata ?? 0,
+      totals.rejected ?? 0,
+      meta.sampling,
+      meta.delivery,
+    ],
   )
   if (!inserted) throw new BillwatchError('E_STORE', `could not record flow source ${meta.path}`)
   const id = inserted.id
@@ -117,8 +139,16 @@ export async function commitFlows(store: Store, meta: FlowSourceMeta): Promise<F
   const interfaces = await store.all<{interface: string}>(`SELECT DISTINCT interface FROM ${FLOW_STAGING} WHERE NOT per_client ORDER BY 1`)
   const duplicateDays = await uncountedDays(store, id)
   return {
-    duplicateDays, egressBytes: totals.egress ?? 0, firstDay: totals.first, interfaces: interfaces.map((r) => r.interface), lastDay: totals.last,
-    nodataRecords: totals.nodata ?? 0, records: totals.records, rejectedRecords: totals.rejected ?? 0, skipdataRecords: totals.skipdata ?? 0, sourceId: id,
+    duplicateDays,
+    egressBytes: totals.egress ?? 0,
+    firstDay: totals.first,
+    interfaces: interfaces.map((r) => r.interface),
+    lastDay: totals.last,
+    nodataRecords: totals.nodata ?? 0,
+    records: totals.records,
+    rejectedRecords: totals.rejected ?? 0,
+    skipdataRecords: totals.skipdata ?? 0,
+    sourceId: id,
   }
 }
 
@@ -135,7 +165,9 @@ export function deliveryOf(format: string, fields: string[]): string {
 async function uncountedDays(store: Store, sourceId: number): Promise<number> {
   const row = await store.one<{n: number}>(
     `SELECT count(*)::INTEGER AS n FROM (SELECT DISTINCT interface, day FROM flow_daily WHERE source_id = $1
-       EXCEPT SELECT interface, day FROM flow_daily_counted WHERE source_id = $1)`, [sourceId])
+       EXCEPT SELECT interface, day FROM flow_daily_counted WHERE source_id = $1)`,
+    [sourceId],
+  )
   return row?.n ?? 0
 }
 
@@ -153,7 +185,15 @@ export async function findFlowSource(store: Store, contentHash: string): Promise
     [row.id],
   )
   return {
-    duplicateDays: await uncountedDays(store, row.id), egressBytes: span?.egress ?? 0, firstDay: span?.first ?? null, interfaces: span?.interfaces ?? [], lastDay: span?.last ?? null,
-    nodataRecords: row.nodata, records: row.records, rejectedRecords: row.rejected, skipdataRecords: row.skipdata, sourceId: row.id,
+    duplicateDays: await uncountedDays(store, row.id),
+    egressBytes: span?.egress ?? 0,
+    firstDay: span?.first ?? null,
+    interfaces: span?.interfaces ?? [],
+    lastDay: span?.last ?? null,
+    nodataRecords: row.nodata,
+    records: row.records,
+    rejectedRecords: row.rejected,
+    skipdataRecords: row.skipdata,
+    sourceId: row.id,
   }
 }

@@ -7,8 +7,20 @@ import {BillwatchError} from '../errors.js'
 
 /** The default format (version 2), which a flow log without a custom format always uses. */
 export const DEFAULT_VPC_FORMAT = [
-  'version', 'account-id', 'interface-id', 'srcaddr', 'dstaddr', 'srcport', 'dstport', 'protocol',
-  'packets', 'bytes', 'start', 'end', 'action', 'log-status',
+  'version',
+  'account-id',
+  'interface-id',
+  'srcaddr',
+  'dstaddr',
+  'srcport',
+  'dstport',
+  'protocol',
+  'packets',
+  'bytes',
+  'start',
+  'end',
+  'action',
+  'log-status',
 ]
 
 /**
@@ -17,14 +29,43 @@ export const DEFAULT_VPC_FORMAT = [
  */
 export const VPC_FIELDS = new Set([
   ...DEFAULT_VPC_FORMAT,
-  'vpc-id', 'subnet-id', 'instance-id', 'tcp-flags', 'type', 'pkt-srcaddr', 'pkt-dstaddr',
-  'region', 'az-id', 'sublocation-type', 'sublocation-id',
-  'pkt-src-aws-service', 'pkt-dst-aws-service', 'flow-direction', 'traffic-path',
-  'ecs-cluster-arn', 'ecs-cluster-name', 'ecs-container-instance-arn', 'ecs-container-instance-id', 'ecs-container-id',
-  'ecs-second-container-id', 'ecs-service-name', 'ecs-task-definition-arn', 'ecs-task-arn', 'ecs-task-id',
-  'reject-reason', 'resource-id', 'encryption-status',
-  'interface-type', 'next-hop-interface-id', 'next-hop-subnet-id', 'next-hop-az-id', 'next-hop-vpc-id', 'next-hop-interface-type',
-  'instance-tag', 'interface-tag', 'asg-tag',
+  'vpc-id',
+  'subnet-id',
+  'instance-id',
+  'tcp-flags',
+  'type',
+  'pkt-srcaddr',
+  'pkt-dstaddr',
+  'region',
+  'az-id',
+  'sublocation-type',
+  'sublocation-id',
+  'pkt-src-aws-service',
+  'pkt-dst-aws-service',
+  'flow-direction',
+  'traffic-path',
+  'ecs-cluster-arn',
+  'ecs-cluster-name',
+  'ecs-container-instance-arn',
+  'ecs-container-instance-id',
+  'ecs-container-id',
+  'ecs-second-container-id',
+  'ecs-service-name',
+  'ecs-task-definition-arn',
+  'ecs-task-arn',
+  'ecs-task-id',
+  'reject-reason',
+  'resource-id',
+  'encryption-status',
+  'interface-type',
+  'next-hop-interface-id',
+  'next-hop-subnet-id',
+  'next-hop-az-id',
+  'next-hop-vpc-id',
+  'next-hop-interface-type',
+  'instance-tag',
+  'interface-tag',
+  'asg-tag',
 ])
 
 /** Fields billwatch needs to attribute bytes; a format without them cannot be read. */
@@ -43,10 +84,17 @@ export function fieldName(column: string): string {
  * or the bare names separated by spaces.
  */
 export function parseFlowFormat(text: string, field = '--flow-format'): string[] {
-  const names = text.trim().split(/\s+/).map((token) => token.replace(/^\$+\{/, '').replace(/\}$/, ''))
+  const names = text
+    .trim()
+    .split(/\s+/)
+    .map((token) => token.replace(/^\$+\{/, '').replace(/\}$/, ''))
   const unknown = names.find((name) => !VPC_FIELDS.has(name))
   if (names.length === 0 || names[0] === '' || unknown !== undefined) {
-    throw new BillwatchError('E_USAGE', '', {expected: 'flow-log field names such as "${version} ${account-id} ${interface-id} …"', field, got: unknown ?? text})
+    throw new BillwatchError('E_USAGE', '', {
+      expected: 'flow-log field names such as "${version} ${account-id} ${interface-id} …"',
+      field,
+      got: unknown ?? text,
+    })
   }
   checkFormat(names, {field})
   return names
@@ -56,7 +104,8 @@ export function checkFormat(names: string[], where: {file?: string; field?: stri
   const missing = REQUIRED_FIELDS.filter((name) => !names.includes(name))
   if (missing.length > 0) {
     throw new BillwatchError('E_HEADER', `flow-log format lacks ${missing.join(', ')}`, {
-      ...where, expected: `the fields ${REQUIRED_FIELDS.join(', ')} (billwatch attributes bytes by address, port and protocol)`,
+      ...where,
+      expected: `the fields ${REQUIRED_FIELDS.join(', ')} (billwatch attributes bytes by address, port and protocol)`,
     })
   }
 }

@@ -137,12 +137,13 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
   } catch (error) {
     // Out of memory aborts the ingest's transaction, so no second try can follow in it: said as such,
     // with the setting that raises the limit (not a hunt for a broken record).
-    if (/^Out of Memory Error/.test(error instanceof Error ? error.message : String(error))) throw duckdbError(path, error, 'csv')
+    if ((error instanceof Error ? error.message : String(error)).startsWith('Out of Memory Error')) throw duckdbError(path, error, 'csv')
     await throwFirstBrokenRecord(path, sniff)
     throw scanError(path, error)
   }
   const totals = await store.one<{records: null | number; broken: null | number}>(
-    `SELECT sum(records)::BIGINT AS records, sum(broken)::BIGINT AS broken FROM ${FLOW_STAGING} WHERE NOT per_client`)
+    `SELECT sum(records)::BIGINT AS records, sum(broken)::BIGINT AS broken FROM ${FLOW_STAGING} WHERE NOT per_client`,
+  )
   if ((totals?.broken ?? 0) > 0) {
     await throwFirstBrokenRecord(path, sniff)
     throw new BillwatchError('E_VALUE', `${totals?.broken} flow records do not parse`, {expected: 'whole numbers in bytes, end and protocol', file: path})
@@ -179,7 +180,8 @@ export async function throwFirstBrokenRecord(path: string, sniff: FlowSniff): Pr
         } catch {
           message = undefined
         }
-        if (typeof message !== 'string') throw new BillwatchError('E_FORMAT', 'not a CloudWatch Logs event', {expected: 'a JSON object with a "message" string', file: path, line})
+        if (typeof message !== 'string')
+          throw new BillwatchError('E_FORMAT', 'not a CloudWatch Logs event', {expected: 'a JSON object with a "message" string', file: path, line})
         record = message
       }
       const problem = recordProblem(record.trim().split(' '), sniff.fields)

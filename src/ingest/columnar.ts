@@ -44,7 +44,7 @@ export interface ScanPlan {
   /** Which cost column `cost` holds, in the file's own column names. */
   costBasis: string
   /** Per-row values the other expressions refer to by name, each computed once, in order. */
-  derived?: Array<[string, string]>
+  derived?: [string, string][]
 }
 
 /** Column access for plan builders: quoted names, numeric and timestamp reads, presence. */
@@ -189,9 +189,19 @@ export function curPlan(cols: Columns): ScanPlan {
 }
 
 /** Columns a format cannot be read without: [what it is, the names it may have]. */
-const REQUIRED: Record<'cur1' | 'cur2', Array<[string, readonly string[]]>> = {
-  cur1: [['usage start', ['lineItem/UsageStartDate']], ['usage type', ['lineItem/UsageType']], ['usage amount', ['lineItem/UsageAmount']], ['charge type', ['lineItem/LineItemType']]],
-  cur2: [['usage start', ['line_item_usage_start_date']], ['usage type', ['line_item_usage_type']], ['usage amount', ['line_item_usage_amount']], ['charge type', ['line_item_line_item_type']]],
+const REQUIRED: Record<'cur1' | 'cur2', [string, readonly string[]][]> = {
+  cur1: [
+    ['usage start', ['lineItem/UsageStartDate']],
+    ['usage type', ['lineItem/UsageType']],
+    ['usage amount', ['lineItem/UsageAmount']],
+    ['charge type', ['lineItem/LineItemType']],
+  ],
+  cur2: [
+    ['usage start', ['line_item_usage_start_date']],
+    ['usage type', ['line_item_usage_type']],
+    ['usage amount', ['line_item_usage_amount']],
+    ['charge type', ['line_item_line_item_type']],
+  ],
 }
 
 /** Builds the plan of a columnar kind, after checking the columns it needs. */
@@ -216,9 +226,15 @@ export function matchesAnyCase(kind: FormatKind): boolean {
   return PLANS[kind]?.anyCase === true
 }
 
-export function requireColumns(cols: Columns, required: Array<[string, readonly string[]]>, kind: string, path: string, line: number | undefined): void {
+export function requireColumns(cols: Columns, required: [string, readonly string[]][], kind: string, path: string, line: number | undefined): void {
   for (const [field, names] of required) {
-    if (!cols.has(...names)) throw new BillwatchError('E_HEADER', `missing required column (the ${field})`, {expected: `${kind} to have it`, field: names.join(' or '), file: path, line})
+    if (!cols.has(...names))
+      throw new BillwatchError('E_HEADER', `missing required column (the ${field})`, {
+        expected: `${kind} to have it`,
+        field: names.join(' or '),
+        file: path,
+        line,
+      })
   }
 }
 
@@ -240,7 +256,14 @@ let scanCounter = 0
  * DuckDB's reject tables and the first one becomes a located error, so nothing is staged from a
  * bad file. `readPath` is where the bytes are (an extracted zip member); errors name `path`.
  */
-export async function stageColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath = path): Promise<ColumnarScan> {
+export async function stageColumnar(
+  store: Store,
+  path: string,
+  kind: FormatKind,
+  container: Container,
+  columns: string[],
+  readPath = path,
+): Promise<ColumnarScan> {
   try {
     return await scanColumnar(store, path, kind, container, columns, readPath)
   } catch (error) {
@@ -337,10 +360,13 @@ function planScan(path: string, kind: FormatKind, container: Container, columns:
   const plan = buildPlan(kind, cols, path, container === 'parquet' ? undefined : 1)
   const start = cols.timestamp(plan.start)
   const typed = cols.typed
-  const source = container === 'parquet'
-    ? `read_parquet(${quoteLiteral(readPath)})`
-    : `read_csv(${quoteLiteral(readPath)}, header = true, all_varchar = true, quote = '"', escape = '"', delim = ',',
-         types = {${Object.entries(typed).map(([k, v]) => `${quoteLiteral(k)}: '${v}'`).join(', ')}},
+  const source =
+    container === 'parquet'
+      ? `read_parquet(${quoteLiteral(readPath)})`
+      : `read_csv(${quoteLiteral(readPath)}, header = true, all_varchar = true, quote = '"', escape = '"', delim = ',',
+         types = {${Object.entries(typed)
+           .map(([k, v]) => `${quoteLiteral(k)}: '${v}'`)
+           .join(', ')}},
          ${plan.nullStrings ? `nullstr = [${FOCUS_NULLS.map(quoteLiteral).join(', ')}], ` : ''}
          compression = '${container === 'csv.gz' ? 'gzip' : 'none'}', ${DUCKDB_CSV_BOUNDS}
          ${rejects ? `, store_rejects = true, rejects_table = '${rejects}', rejects_scan = '${rejects}_scan'` : ''})`
@@ -352,7 +378,15 @@ function planScan(path: string, kind: FormatKind, container: Container, columns:
  * a temp table. With `collectRejects`, bad CSV rows go to the reject table named in the result
  * instead of failing the scan.
  */
-async function rollUp(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string, collectRejects = false): Promise<{costBasis: string; rejects: string; scanTable: string; typed: Record<string, string>}> {
+async function rollUp(
+  store: Store,
+  path: string,
+  kind: FormatKind,
+  container: Container,
+  columns: string[],
+  readPath: string,
+  collectRejects = false,
+): Promise<{costBasis: string; rejects: string; scanTable: string; typed: Record<string, string>}> {
   const id = ++scanCounter
   const rejects = `bw_rejects_${id}`
   const {plan, source, start, typed} = planScan(path, kind, container, columns, readPath, collectRejects ? rejects : undefined)
@@ -371,8 +405,27 @@ function rowKindSql(plan: ScanPlan): string {
 
 /** The columns of a roll-up, in order: the grouping keys first (GROUP BY 1 … ROLLUP_KEYS). */
 export const ROLLUP_COLUMNS = [
-  'day', 'row_kind', 'account', 'service', 'provider', 'usage_type', 'operation', 'resource_id', 'usage_base', 'category',
-  'region', 'amount', 'unit', 'cost', 'list_cost', 'currency', 'usage_lines', 'line_items', 'problems', 'billing_start', 'billing_end',
+  'day',
+  'row_kind',
+  'account',
+  'service',
+  'provider',
+  'usage_type',
+  'operation',
+  'resource_id',
+  'usage_base',
+  'category',
+  'region',
+  'amount',
+  'unit',
+  'cost',
+  'list_cost',
+  'currency',
+  'usage_lines',
+  'line_items',
+  'problems',
+  'billing_start',
+  'billing_end',
 ] as const
 const ROLLUP_KEYS = 10
 
@@ -412,7 +465,7 @@ export function dailyRollupSql(plan: ScanPlan, options: {source: string; start: 
 }
 
 /** CTEs bw_derived_0 (the file) … bw_derived_n, each adding one derived column to the one before. */
-function derivedSteps(derived: Array<[string, string]>, source: string): string {
+function derivedSteps(derived: [string, string][], source: string): string {
   const steps = [`bw_derived_0 AS (SELECT * FROM ${source}),`]
   derived.forEach(([name, expression], i) => steps.push(`bw_derived_${i + 1} AS (SELECT *, ${expression} AS ${name} FROM bw_derived_${i}),`))
   return steps.join('\n')
@@ -432,7 +485,7 @@ function ruleBreak(plan: ScanPlan, start: string, dialect: SqlDialect = DUCKDB):
 function sourceColumns(expression: string, columns: string[]): string[] {
   const names: string[] = []
   for (const match of expression.matchAll(/"((?:[^"]|"")+)"/g)) {
-    const name = (match[1] as string).replaceAll('""', '"')
+    const name = match[1]!.replaceAll('""', '"')
     if (columns.includes(name) && !names.includes(name)) names.push(name)
   }
   return names
@@ -454,10 +507,13 @@ async function throwFirstRuleBreak(scratch: Store, path: string, kind: FormatKin
      WHERE problem IS NOT NULL ORDER BY bw_row LIMIT 1`,
   )
   if (!first) return
-  const field = ({amount: plan.amount, billing: `${plan.billingStart} or ${plan.billingEnd}`, cost: plan.cost} as Record<string, string>)[first.problem] ?? plan.start
+  const field =
+    ({amount: plan.amount, billing: `${plan.billingStart} or ${plan.billingEnd}`, cost: plan.cost} as Record<string, string>)[first.problem] ?? plan.start
   const expected = first.problem === 'amount' ? EXPECTED_AMOUNT : first.problem === 'cost' ? EXPECTED_COST : expectedDay()
   // Derived values hide their columns: the numeric columns the scan types come after the expression's own.
-  const numeric = Object.entries(typed).filter(([, type]) => type === 'DOUBLE').map(([name]) => name)
+  const numeric = Object.entries(typed)
+    .filter(([, type]) => type === 'DOUBLE')
+    .map(([name]) => name)
   const valueProblem = first.problem === 'amount' || first.problem === 'cost'
   const own = sourceColumns(field, columns)
   const candidates = valueProblem ? [...new Set([...own.filter((name) => numeric.includes(name)), ...numeric])] : own

@@ -32,7 +32,10 @@ export async function parseCostExplorerCsv(readPath: string, options: CsvReadOpt
   const out: UsageRow[] = []
   const push = (day: string, group: string, suffix: string, value: number, line: number, column: string, raw: string) => {
     const isCost = suffix === '$'
-    checkUsageRow({amount: isCost ? null : value, cost: isCost ? value : null, day}, {fields: {amount: column, cost: column, day: transposed ? column : dimension}, file: path, line, raw: {amount: raw, cost: raw}})
+    checkUsageRow(
+      {amount: isCost ? null : value, cost: isCost ? value : null, day},
+      {fields: {amount: column, cost: column, day: transposed ? column : dimension}, file: path, line, raw: {amount: raw, cost: raw}},
+    )
     const byService = /^service$/i.test(dimension)
     out.push({
       account: null,
@@ -81,26 +84,43 @@ export async function parseCostExplorerCsv(readPath: string, options: CsvReadOpt
   return {lineItems: rows.length, rows: out}
 }
 
-const DAILY_BY_USAGE_TYPE = 'in Cost Explorer choose Granularity "Daily" and Group by "Usage type" (filter Usage type group "EC2: Data Transfer - Internet (Out)"), then Download CSV'
+const DAILY_BY_USAGE_TYPE =
+  'in Cost Explorer choose Granularity "Daily" and Group by "Usage type" (filter Usage type group "EC2: Data Transfer - Internet (Out)"), then Download CSV'
 
 /**
  * A download without a usage grouping (only `Total costs($)`) or without day rows (only the total
  * row) holds no daily usage per usage type, so no egress step can be found in it: say what it holds.
  */
-function refuseUngrouped(path: string, groups: Array<{name: string}>, rows: Array<{fields: string[]}>, transposed: boolean): void {
-  const days = rows.map((r) => parseDay((r.fields[0] ?? '').trim())).filter((d): d is string => d !== undefined).sort()
-  const span = days.length === 0 ? 'for the whole period it was run for' : `per ${days.some((d) => !d.endsWith('-01')) ? 'day' : 'month'}, ${days[0]} to ${days.at(-1)}`
+function refuseUngrouped(path: string, groups: {name: string}[], rows: {fields: string[]}[], transposed: boolean): void {
+  const days = rows
+    .map((r) => parseDay((r.fields[0] ?? '').trim()))
+    .filter((d): d is string => d !== undefined)
+    .sort()
+  const span =
+    days.length === 0 ? 'for the whole period it was run for' : `per ${days.some((d) => !d.endsWith('-01')) ? 'day' : 'month'}, ${days[0]} to ${days.at(-1)}`
   if (groups.every((g) => /^total/i.test(g.name))) {
-    throw new BillwatchError('E_FORMAT', `a Cost Explorer download without a grouping: it holds only the total cost of every service ${span}, no usage type, so no egress step can be found in it`, {file: path, suggestions: [DAILY_BY_USAGE_TYPE]})
+    throw new BillwatchError(
+      'E_FORMAT',
+      `a Cost Explorer download without a grouping: it holds only the total cost of every service ${span}, no usage type, so no egress step can be found in it`,
+      {file: path, suggestions: [DAILY_BY_USAGE_TYPE]},
+    )
   }
   if (days.length === 0 && !transposed) {
-    throw new BillwatchError('E_FORMAT', `a Cost Explorer download without days: it holds one total per group for the whole period (${groups.filter((g) => !/^total/i.test(g.name)).slice(0, 3).map((g) => g.name).join(', ')}…), so no daily step can be found in it`, {file: path, suggestions: [DAILY_BY_USAGE_TYPE]})
+    throw new BillwatchError(
+      'E_FORMAT',
+      `a Cost Explorer download without days: it holds one total per group for the whole period (${groups
+        .filter((g) => !/^total/i.test(g.name))
+        .slice(0, 3)
+        .map((g) => g.name)
+        .join(', ')}…), so no daily step can be found in it`,
+      {file: path, suggestions: [DAILY_BY_USAGE_TYPE]},
+    )
   }
 }
 
 function splitSuffix(name: string): {name: string; suffix: string} {
   const match = /^(.*)\(([^()]+)\)$/.exec(name)
-  return match ? {name: (match[1] as string).trim(), suffix: (match[2] as string).trim()} : {name, suffix: '$'}
+  return match ? {name: match[1]!.trim(), suffix: match[2]!.trim()} : {name, suffix: '$'}
 }
 
 function parseDay(text: string): string | undefined {
@@ -116,6 +136,6 @@ function parseDay(text: string): string | undefined {
 function parseMonthName(text: string): string | undefined {
   const match = /^([A-Z][a-z]{2})\w* (\d{4})$/.exec(text.trim())
   if (!match) return undefined
-  const month = MONTHS.indexOf(match[1] as string) + 1
+  const month = MONTHS.indexOf(match[1]!) + 1
   return month === 0 ? undefined : isoDay(Number(match[2]), month, 1)
 }

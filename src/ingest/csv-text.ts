@@ -43,10 +43,8 @@ export async function* readCsv(readPath: string, options: CsvReadOptions = {}): 
   const {size} = await stat(readPath)
   const parser = parse({bom: true, info: true, max_record_size: MAX_RECORD_BYTES, relax_column_count: false, skip_empty_lines: true})
   const source = createReadStream(readPath, {highWaterMark: 1 << 20})
-  const flowing = options.gzip
-    ? pipeline(source, ...inflating(path, size), new Utf8Check(path), parser)
-    : pipeline(source, new Utf8Check(path), parser)
-  flowing.catch(() => {})
+  const flowing = options.gzip ? pipeline(source, ...inflating(path, size), new Utf8Check(path), parser) : pipeline(source, new Utf8Check(path), parser)
+  flowing.catch(() => undefined)
   let lastEnd = 0
   let first = true
   try {
@@ -81,17 +79,31 @@ function csvError(path: string, error: unknown, lastEnd: number): unknown {
   const record = (error as {record?: string[]}).record
   switch (code) {
     case 'CSV_QUOTE_NOT_CLOSED':
-      return new BillwatchError('E_FORMAT', 'unterminated quote: the quoted field that starts here runs to the end of the file', {expected: 'a closing "', file: path, line: lastEnd + 1})
+      return new BillwatchError('E_FORMAT', 'unterminated quote: the quoted field that starts here runs to the end of the file', {
+        expected: 'a closing "',
+        file: path,
+        line: lastEnd + 1,
+      })
     case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH': {
       const got = record?.length
       const line = lines === undefined ? lastEnd + 1 : lines - (record ? newlinesIn(record) : 0)
       const expected = /expect (\d+)/.exec((error as Error).message)?.[1]
-      const hint = got !== undefined && expected !== undefined && got > Number(expected) ? ' (a number with an unquoted thousands separator, like 1,234, is one field too many)' : ''
-      return new BillwatchError('E_FORMAT', `${got ?? 'a different number of'} fields where the header has ${expected ?? 'another number'}${hint}`, {file: path, line: line})
+      const hint =
+        got !== undefined && expected !== undefined && got > Number(expected)
+          ? ' (a number with an unquoted thousands separator, like 1,234, is one field too many)'
+          : ''
+      return new BillwatchError('E_FORMAT', `${got ?? 'a different number of'} fields where the header has ${expected ?? 'another number'}${hint}`, {
+        file: path,
+        line: line,
+      })
     }
     case 'CSV_INVALID_CLOSING_QUOTE':
     case 'INVALID_OPENING_QUOTE':
-      return new BillwatchError('E_FORMAT', 'a quote inside an unquoted field, or text after a closing quote', {expected: 'fields quoted whole, with "" for a quote inside', file: path, line: lines ?? lastEnd + 1})
+      return new BillwatchError('E_FORMAT', 'a quote inside an unquoted field, or text after a closing quote', {
+        expected: 'fields quoted whole, with "" for a quote inside',
+        file: path,
+        line: lines ?? lastEnd + 1,
+      })
     default:
       return new BillwatchError('E_FORMAT', `unreadable CSV (${code ?? 'parse error'})`, {file: path, ...(lines === undefined ? {} : {line: lines})})
   }
@@ -131,7 +143,9 @@ class Utf8Check extends Transform {
   private invalidAt(buffer: Buffer, offset: number): BillwatchError {
     this.countNewlines(buffer, offset)
     return new BillwatchError('E_FORMAT', `a byte that is not UTF-8 (0x${(buffer[offset] ?? 0).toString(16).padStart(2, '0')})`, {
-      expected: 'UTF-8 text (re-save the file as UTF-8)', file: this.path, line: this.newlines + 1,
+      expected: 'UTF-8 text (re-save the file as UTF-8)',
+      file: this.path,
+      line: this.newlines + 1,
     })
   }
 }
@@ -139,7 +153,7 @@ class Utf8Check extends Transform {
 /** Length of `data` without a multi-byte sequence cut off at its end (kept for the next chunk). */
 function completePrefix(data: Buffer): number {
   for (let back = 1; back <= Math.min(3, data.length); back++) {
-    const byte = data[data.length - back] as number
+    const byte = data[data.length - back]!
     if ((byte & 0xc0) === 0x80) continue
     if (byte < 0x80) return data.length
     const needed = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : 2
@@ -152,7 +166,7 @@ function completePrefix(data: Buffer): number {
 export function firstInvalidUtf8(data: Buffer): number {
   let i = 0
   while (i < data.length) {
-    const byte = data[i] as number
+    const byte = data[i]!
     if (byte < 0x80) {
       i++
       continue

@@ -22,16 +22,35 @@ const SERVICE_CODES: Record<string, string> = {
 /** True for a header that is a DBR's (the monthly report shares its first columns but has no UsageQuantity before RateId). */
 export function isDbrHeader(columns: string[]): boolean {
   const set = new Set(columns)
-  return set.has('RecordType') && set.has('LinkedAccountId') && set.has('UsageStartDate') && set.has('UsageQuantity') && (set.has('UnBlendedCost') || set.has('Cost')) && !set.has('BillingPeriodStartDate')
+  return (
+    set.has('RecordType') &&
+    set.has('LinkedAccountId') &&
+    set.has('UsageStartDate') &&
+    set.has('UsageQuantity') &&
+    (set.has('UnBlendedCost') || set.has('Cost')) &&
+    !set.has('BillingPeriodStartDate')
+  )
 }
 
 export function dbrPlan(cols: Columns, path: string, line: number | undefined): ScanPlan {
-  requireColumns(cols, [['usage start', ['UsageStartDate']], ['usage type', ['UsageType']], ['usage amount', ['UsageQuantity']], ['record type', ['RecordType']], ['cost', ['UnBlendedCost', 'Cost']]], 'a Detailed Billing Report', path, line)
+  requireColumns(
+    cols,
+    [
+      ['usage start', ['UsageStartDate']],
+      ['usage type', ['UsageType']],
+      ['usage amount', ['UsageQuantity']],
+      ['record type', ['RecordType']],
+      ['cost', ['UnBlendedCost', 'Cost']],
+    ],
+    'a Detailed Billing Report',
+    path,
+    line,
+  )
   const recordType = cols.text('RecordType')
   const usageType = `nullif(${cols.text('UsageType')}, '')`
   const product = cols.text('ProductName')
   const start = cols.timestamp('UsageStartDate')
-  const costName = cols.find('UnBlendedCost', 'Cost') as string
+  const costName = cols.find('UnBlendedCost', 'Cost')!
   const usageLine = `(${recordType} = 'LineItem' AND ${usageType} IS NOT NULL)`
   return {
     account: `coalesce(nullif(${cols.text('LinkedAccountId')}, ''), ${cols.text('PayerAccountId')})`,
@@ -49,7 +68,9 @@ export function dbrPlan(cols: Columns, path: string, line: number | undefined): 
     provider: `'AWS'`,
     region: `nullif(regexp_replace(coalesce(${cols.text('AvailabilityZone')}, ''), '[a-z]$', ''), '')`,
     resourceId: `nullif(${cols.text('ResourceId')}, '')`,
-    service: `CASE ${product} ${Object.entries(SERVICE_CODES).map(([name, code]) => `WHEN '${name}' THEN '${code}'`).join(' ')} ELSE ${product} END`,
+    service: `CASE ${product} ${Object.entries(SERVICE_CODES)
+      .map(([name, code]) => `WHEN '${name}' THEN '${code}'`)
+      .join(' ')} ELSE ${product} END`,
     start: 'UsageStartDate',
     // The DBR has no unit column; its byte usage types are in GB, as CUR's are.
     unit: `CASE WHEN ${usageType} LIKE '%Bytes' THEN 'GB' END`,

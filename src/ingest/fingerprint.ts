@@ -91,7 +91,12 @@ export function inflating(path: string, compressedBytes: number): [Transform, Tr
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       inflated += chunk.length
       if (inflated > limit) {
-        return callback(new BillwatchError('E_FORMAT', `inflates to more than ${MAX_INFLATE_RATIO} times its size (a gzip bomb, not a billing export)`, {expected: 'a .gz export', file: path}))
+        return callback(
+          new BillwatchError('E_FORMAT', `inflates to more than ${MAX_INFLATE_RATIO} times its size (a gzip bomb, not a billing export)`, {
+            expected: 'a .gz export',
+            file: path,
+          }),
+        )
       }
       callback(null, chunk)
     },
@@ -100,20 +105,22 @@ export function inflating(path: string, compressedBytes: number): [Transform, Tr
 }
 
 /** zlib's error as one line about the file; any other error as it is. */
-export function gzipFailure(path: string, error: unknown): unknown {
+export function gzipFailure(path: string, error: unknown): Error {
   const code = (error as {code?: unknown}).code
-  return typeof code === 'string' && code.startsWith('Z_') ? gzipError(path, error as Error & {code: string}) : error
+  if (typeof code === 'string' && code.startsWith('Z_')) return gzipError(path, error as Error & {code: string})
+  return error instanceof Error ? error : new BillwatchError('E_INTERNAL', 'inflating failed with a value that is not an error', {file: path})
 }
 
 function gzipError(path: string, error: Error & {code?: string}): BillwatchError {
   const message = error.message
-  const why = error.code === 'Z_BUF_ERROR' || /unexpected end/i.test(message)
-    ? 'the data ends early'
-    : /incorrect data check/i.test(message)
-      ? 'the checksum does not match: the data is damaged'
-      : /header check|unknown compression|invalid/i.test(message)
-        ? 'damaged data, or something other than gzip after the compressed data'
-        : `zlib ${error.code ?? 'error'}`
+  const why =
+    error.code === 'Z_BUF_ERROR' || /unexpected end/i.test(message)
+      ? 'the data ends early'
+      : /incorrect data check/i.test(message)
+        ? 'the checksum does not match: the data is damaged'
+        : /header check|unknown compression|invalid/i.test(message)
+          ? 'damaged data, or something other than gzip after the compressed data'
+          : `zlib ${error.code ?? 'error'}`
   return new BillwatchError('E_TRUNCATED', `gzip stream is truncated or corrupt (${why})`, {expected: 'a complete .gz file', file: path})
 }
 

@@ -58,15 +58,25 @@ function providerOfExtensions(cols: Columns): string | undefined {
 }
 
 export function focusPlan(cols: Columns, path: string, line: number | undefined): ScanPlan {
-  requireColumns(cols, [['charge period', NAMES.start], ['charge category', NAMES.category], ['cost', [...NAMES.effective, ...NAMES.billed]]], 'a FOCUS export', path, line)
+  requireColumns(
+    cols,
+    [
+      ['charge period', NAMES.start],
+      ['charge category', NAMES.category],
+      ['cost', [...NAMES.effective, ...NAMES.billed]],
+    ],
+    'a FOCUS export',
+    path,
+    line,
+  )
   const text = (...names: string[]) => cols.text(...names)
   // The first named column the row fills, for a condition written 'A|B'.
   const either = (key: string) => {
     const present = key.split('|').filter((name) => cols.has(name))
     if (present.length === 0) return 'CAST(NULL AS VARCHAR)'
-    return present.length === 1 ? text(present[0] as string) : `coalesce(${present.map((name) => text(name)).join(', ')})`
+    return present.length === 1 ? text(present[0]!) : `coalesce(${present.map((name) => text(name)).join(', ')})`
   }
-  const regex = cols.dialect.regexMatches
+  const regex = (text: string, pattern: string) => cols.dialect.regexMatches(text, pattern)
   const matches = (key: string, pattern: string) => `coalesce(${regex(either(key), quoteLiteral(pattern))}, false)`
   const ruleSql = (rule: EgressRule) => {
     const all = Object.entries(rule.all).map(([key, pattern]) => matches(key, pattern))
@@ -78,10 +88,13 @@ export function focusPlan(cols: Columns, path: string, line: number | undefined)
   const providerName = cols.has(...NAMES.provider) ? text(...NAMES.provider) : quoteLiteral(providerOfExtensions(cols) ?? '')
   const providerIndex = `CASE ${PROVIDERS.map((p, i) => `WHEN coalesce(${regex(`coalesce(${providerName}, '')`, quoteLiteral(p.names))}, false) THEN ${i}`).join(' ')} ELSE ${PROVIDERS.length - 1} END`
   const perProvider = (value: (p: ProviderRules) => string) => `CASE bw_provider_index ${PROVIDERS.map((p, i) => `WHEN ${i} THEN ${value(p)}`).join(' ')} END`
-  const bytesPerUnit = (unit: string) => perProvider((p) => {
-    const entries = Object.entries(p.bytesPerUnit)
-    return entries.length === 0 ? 'NULL' : `CASE lower(${unit}) ${entries.map(([name, bytes]) => `WHEN ${quoteLiteral(name.toLowerCase())} THEN CAST(${bytes} AS DOUBLE)`).join(' ')} END`
-  })
+  const bytesPerUnit = (unit: string) =>
+    perProvider((p) => {
+      const entries = Object.entries(p.bytesPerUnit)
+      return entries.length === 0
+        ? 'NULL'
+        : `CASE lower(${unit}) ${entries.map(([name, bytes]) => `WHEN ${quoteLiteral(name.toLowerCase())} THEN CAST(${bytes} AS DOUBLE)`).join(' ')} END`
+    })
   const consumed = cols.number(...NAMES.consumedQuantity)
   const priced = cols.number(...NAMES.pricingQuantity)
   const bytes = `CASE WHEN ${consumed} IS NOT NULL THEN ${consumed} * ${bytesPerUnit(text(...NAMES.consumedUnit))}
@@ -100,13 +113,17 @@ export function focusPlan(cols: Columns, path: string, line: number | undefined)
   const provider = perProvider((p) => (p.provider === null ? `coalesce(${providerName}, 'unknown')` : quoteLiteral(p.provider)))
   // AWS rows without x_UsageType/SkuMeter (FOCUS 1.0 as the FinOps sample has it) get the usage type
   // CUR would give them, so the same day's egress reads alike from every AWS export.
-  const awsTypeOf = (base: string) => `CASE ${text(...NAMES.region)} ${regionPrefixes().map(([region, prefix]) => `WHEN ${quoteLiteral(region)} THEN ${quoteLiteral(`${prefix}${base}`)}`).join(' ')} ELSE ${quoteLiteral(base)} END`
+  const awsTypeOf = (base: string) =>
+    `CASE ${text(...NAMES.region)} ${regionPrefixes()
+      .map(([region, prefix]) => `WHEN ${quoteLiteral(region)} THEN ${quoteLiteral(`${prefix}${base}`)}`)
+      .join(' ')} ELSE ${quoteLiteral(base)} END`
   const named = (...names: string[]) => names.filter((name) => cols.has(name)).map((name) => text(name))
   const awsType = `coalesce(${[...named('x_UsageType', 'SkuMeter'), `CASE WHEN bw_egress THEN ${awsTypeOf(EGRESS_BASE)} WHEN bw_ingress THEN ${awsTypeOf(INGRESS_BASE)} END`, ...named('ChargeDescription', 'SkuId', 'ServiceName'), "'unnamed'"].join(', ')})`
   const otherType = `coalesce(${[...named('SkuMeter', 'x_SkuMeterName', 'ChargeDescription', 'SkuId', 'ServiceName'), "'unnamed'"].join(', ')})`
-  const cost = cols.has(...NAMES.effective) && cols.has(...NAMES.billed)
-    ? `coalesce(${cols.number(...NAMES.effective)}, ${cols.number(...NAMES.billed)})`
-    : cols.number(...NAMES.effective, ...NAMES.billed)
+  const cost =
+    cols.has(...NAMES.effective) && cols.has(...NAMES.billed)
+      ? `coalesce(${cols.number(...NAMES.effective)}, ${cols.number(...NAMES.billed)})`
+      : cols.number(...NAMES.effective, ...NAMES.billed)
   const costName = cols.find(...NAMES.effective) ?? cols.find(...NAMES.billed) ?? 'BilledCost'
   return {
     account: cols.has('SubAccountId') ? `coalesce(${text('SubAccountId')}, ${text('BillingAccountId')})` : text('BillingAccountId'),
@@ -132,7 +149,7 @@ export function focusPlan(cols: Columns, path: string, line: number | undefined)
     region: text(...NAMES.region),
     resourceId: text('ResourceId'),
     service: cols.has('x_ServiceCode') ? `coalesce(${text('x_ServiceCode')}, ${text('ServiceName')})` : text('ServiceName'),
-    start: cols.find(...NAMES.start) as string,
+    start: cols.find(...NAMES.start)!,
     unit: `CASE WHEN bw_egress THEN 'bytes' ELSE ${text(...NAMES.consumedUnit)} END`,
     usageBase: `CASE WHEN bw_provider <> 'AWS' AND bw_egress THEN ${quoteLiteral(EGRESS_BASE)} END`,
     usageLine,

@@ -66,11 +66,11 @@ export interface IngestResult {
 
 const FAMILY: Record<FormatKind, Family> = {
   'cost-explorer-csv': 'cost-explorer-csv',
-  'cur1': 'cur',
+  cur1: 'cur',
   'cur1-manifest': 'cur',
-  'cur2': 'cur',
-  'dbr': 'dbr',
-  'focus': 'focus',
+  cur2: 'cur',
+  dbr: 'dbr',
+  focus: 'focus',
   'usage-report': 'usage-report',
 }
 
@@ -93,7 +93,10 @@ export async function ingestFiles(store: Store, paths: string[], options: Ingest
       }
       let result: IngestedFile
       try {
-        const flow = options.format === undefined ? await sniffFlowFile(path, {...(options.flows?.format ? {format: options.flows.format} : {}), parquetColumns: (p) => parquetColumns(store, p)}) : undefined
+        const flow =
+          options.format === undefined
+            ? await sniffFlowFile(path, {...(options.flows?.format ? {format: options.flows.format} : {}), parquetColumns: (p) => parquetColumns(store, p)})
+            : undefined
         if (flow) {
           flows.push(await ingestFlowFile(store, path, flow, options.flows))
           continue
@@ -164,7 +167,14 @@ function expandPaths(paths: string[], skipped: IngestResult['skipped']): NamedPa
       if (entry.isFile() || stat?.isFile()) return [{inDirectory: true, path: child}]
       // Flow logs as S3 delivers them: a folder per account, region and day.
       if (entry.isDirectory() && isFlowLogFolder(child)) return expandPaths([child], skipped).map((p) => ({...p, inDirectory: true}))
-      const kind = entry.isDirectory() || stat?.isDirectory() ? 'a directory (not searched further)' : stat ? `${fileKind(stat)}, not a regular file` : entry.isSymbolicLink() ? 'a broken symbolic link' : 'not a regular file'
+      const kind =
+        entry.isDirectory() || stat?.isDirectory()
+          ? 'a directory (not searched further)'
+          : stat
+            ? `${fileKind(stat)}, not a regular file`
+            : entry.isSymbolicLink()
+              ? 'a broken symbolic link'
+              : 'not a regular file'
       skipped.push({path: child, reason: kind})
       return []
     })
@@ -203,11 +213,17 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
         // Never what a part holds: only that it is not a report part.
         // A part that is not a regular file, or cannot be opened, is said as such (that names no content).
         if (error instanceof BillwatchError && error.code === 'E_NOT_FOUND' && error.file === part) throw error
-        if (error instanceof BillwatchError && error.code !== 'E_TRUNCATED') throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is not a CUR export`, {field: 'reportKeys', file: path, jsonKey: true})
+        if (error instanceof BillwatchError && error.code !== 'E_TRUNCATED')
+          throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is not a CUR export`, {field: 'reportKeys', file: path, jsonKey: true})
         throw error
       }
       if (partSniff.kind !== 'cur1' && partSniff.kind !== 'cur2') {
-        throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is ${partSniff.kind}`, {expected: 'CUR line items', field: 'reportKeys', file: path, jsonKey: true})
+        throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is ${partSniff.kind}`, {
+          expected: 'CUR line items',
+          field: 'reportKeys',
+          file: path,
+          jsonKey: true,
+        })
       }
       const fingerprint = await fingerprintFile(part, {gzip: partSniff.container === 'csv.gz', ...withProgress})
       // A part listed twice, or two copies of one part, is read once: a manifest's parts are a set.
@@ -232,8 +248,14 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
     if (scanning) store.connection.interrupt()
   })
   const meta: SourceMeta = {
-    bytes: 0, container: sniffed.container, contentHash: '', family: FAMILY[sniffed.kind], format: sniffed.kind,
-    lineItems: 0, path, scope: 'listed',
+    bytes: 0,
+    container: sniffed.container,
+    contentHash: '',
+    family: FAMILY[sniffed.kind],
+    format: sniffed.kind,
+    lineItems: 0,
+    path,
+    scope: 'listed',
   }
   // A zipped export is read from a temporary copy of its CSV; errors still name the zip.
   const unzipped = sniffed.container === 'csv.zip' ? await mkdtemp(join(tmpdir(), 'billwatch-zip-')) : undefined
@@ -261,9 +283,21 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
   const previous = await findSourceByHash(store, contentHash)
   if (previous) {
     return {
-      billingPeriod: previous.billingPeriod, container: sniffed.container, contentHash, days: previous.days, firstDay: previous.firstDay,
-      format: sniffed.kind, lastDay: previous.lastDay, lineItems: previous.lineItems, path, replacedBy: null, replacedRows: 0, replaces: [],
-      rows: previous.rows, sourceId: previous.sourceId, status: 'unchanged',
+      billingPeriod: previous.billingPeriod,
+      container: sniffed.container,
+      contentHash,
+      days: previous.days,
+      firstDay: previous.firstDay,
+      format: sniffed.kind,
+      lastDay: previous.lastDay,
+      lineItems: previous.lineItems,
+      path,
+      replacedBy: null,
+      replacedRows: 0,
+      replaces: [],
+      rows: previous.rows,
+      sourceId: previous.sourceId,
+      status: 'unchanged',
     }
   }
 
@@ -303,11 +337,20 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
  * delivery time), or on a tie the one named later. An older file's restated rows leave the staging
  * table here; a newer one's commit replaces the older's rows like any later ingest would.
  */
-async function restatementsInCall(store: Store, meta: SourceMeta, batch: BatchSource[], modifiedMs: number): Promise<{replaces: BatchSource[]; replacedBy?: BatchSource}> {
+async function restatementsInCall(
+  store: Store,
+  meta: SourceMeta,
+  batch: BatchSource[],
+  modifiedMs: number,
+): Promise<{replaces: BatchSource[]; replacedBy?: BatchSource}> {
   const replaces: BatchSource[] = []
   let replacedBy: BatchSource | undefined
   const key = meta.scope === 'all' ? 'day, account, service, usage_type, operation, resource_id' : 'day, service, usage_type'
-  const keyOf = (alias: string) => key.split(', ').map((c) => `coalesce(${alias}.${c}::VARCHAR, '')`).join(', ')
+  const keyOf = (alias: string) =>
+    key
+      .split(', ')
+      .map((c) => `coalesce(${alias}.${c}::VARCHAR, '')`)
+      .join(', ')
   for (const other of batch) {
     if (other.family !== meta.family || other.scope !== meta.scope) continue
     if (meta.scope === 'all' && (!meta.billingPeriod || other.billingPeriod !== meta.billingPeriod)) continue
@@ -325,10 +368,12 @@ async function restatementsInCall(store: Store, meta: SourceMeta, batch: BatchSo
       continue
     }
     replacedBy = other
-    await store.run(meta.scope === 'all'
-      ? `DELETE FROM ${STAGING_TABLE}`
-      : `DELETE FROM ${STAGING_TABLE} s WHERE (${keyOf('s')}) IN (SELECT ${keyOf('u')} FROM usage_daily u WHERE u.source_id = $1)`,
-    meta.scope === 'all' ? [] : [other.sourceId])
+    await store.run(
+      meta.scope === 'all'
+        ? `DELETE FROM ${STAGING_TABLE}`
+        : `DELETE FROM ${STAGING_TABLE} s WHERE (${keyOf('s')}) IN (SELECT ${keyOf('u')} FROM usage_daily u WHERE u.source_id = $1)`,
+      meta.scope === 'all' ? [] : [other.sourceId],
+    )
   }
   return replacedBy ? {replacedBy, replaces} : {replaces}
 }
@@ -393,19 +438,35 @@ function readManifest(path: string): {parts: string[]; period?: {start: string; 
   for (const [i, key] of reportKeys.entries()) {
     const where = `report key ${i + 1}`
     if (typeof key !== 'string' || key === '' || key.includes('\0')) {
-      throw new BillwatchError('E_FORMAT', `${where} is not an S3 key`, {expected: 'a string like billing/report/20240301-20240401/…/report-1.csv.gz', field: 'reportKeys', file: path, jsonKey: true})
+      throw new BillwatchError('E_FORMAT', `${where} is not an S3 key`, {
+        expected: 'a string like billing/report/20240301-20240401/…/report-1.csv.gz',
+        field: 'reportKeys',
+        file: path,
+        jsonKey: true,
+      })
     }
     const segments = key.split('/').filter((s) => s !== '')
     if (isAbsolute(key) || /^[a-z]:/i.test(key) || segments.some((s) => s === '..' || s === '.' || s.includes('\\'))) {
-      throw new BillwatchError('E_FORMAT', `${where} leads out of the manifest's folder`, {expected: 'a key without absolute paths or ..', field: 'reportKeys', file: path, jsonKey: true})
+      throw new BillwatchError('E_FORMAT', `${where} leads out of the manifest's folder`, {
+        expected: 'a key without absolute paths or ..',
+        field: 'reportKeys',
+        file: path,
+        jsonKey: true,
+      })
     }
     // Keys are S3 paths; locally the parts sit beside the manifest, or under the same relative folders.
     const candidates = segments.map((_, s) => join(dir, ...segments.slice(s)))
     const found = candidates.find((c) => existsSync(c))
-    if (!found) throw new BillwatchError('E_NOT_FOUND', `${where} (${basename(key)}) not found beside the manifest`, {field: 'reportKeys', file: path, jsonKey: true})
+    if (!found)
+      throw new BillwatchError('E_NOT_FOUND', `${where} (${basename(key)}) not found beside the manifest`, {field: 'reportKeys', file: path, jsonKey: true})
     const real = realPath(found)
     if (!real.startsWith(realDir + sep)) {
-      throw new BillwatchError('E_FORMAT', `${where} (${basename(key)}) is a link out of the manifest's folder`, {expected: 'report parts inside the manifest\'s folder', field: 'reportKeys', file: path, jsonKey: true})
+      throw new BillwatchError('E_FORMAT', `${where} (${basename(key)}) is a link out of the manifest's folder`, {
+        expected: "report parts inside the manifest's folder",
+        field: 'reportKeys',
+        file: path,
+        jsonKey: true,
+      })
     }
     parts.add(real)
   }

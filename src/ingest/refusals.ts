@@ -39,7 +39,8 @@ const REFUSALS: Refusal[] = [
   },
   {
     hint: 'export FOCUS instead: query the BigQuery FOCUS view (or the gcp_billing_export_focus table) and save the result as CSV',
-    matches: (_, lower) => lower.has('billing_account_id') && [...lower].some((c) => /^(service|sku)[._]/.test(c) || c === 'cost_type' || c === 'usage_start_time'),
+    matches: (_, lower) =>
+      lower.has('billing_account_id') && [...lower].some((c) => /^(service|sku)[._]/.test(c) || c === 'cost_type' || c === 'usage_start_time'),
     what: 'a Google Cloud billing export (BigQuery) saved as CSV',
   },
   {

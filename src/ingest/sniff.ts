@@ -49,7 +49,8 @@ export async function sniffFile(path: string, parquetColumns: (path: string) => 
     // The DBR (and CUR 1.0 when asked for ZIP) came as a zip of one CSV.
     const inner = await zipHead(path)
     if (inner.trim().length === 0) throw new BillwatchError('E_EMPTY', 'zip archive holds an empty file', {file: path})
-    if (looksBinary(Buffer.from(inner.slice(0, 8192)))) throw new BillwatchError('E_FORMAT', 'zip archive of a binary file', {expected: 'a zip of one CSV export', file: path})
+    if (looksBinary(Buffer.from(inner.slice(0, 8192))))
+      throw new BillwatchError('E_FORMAT', 'zip archive of a binary file', {expected: 'a zip of one CSV export', file: path})
     return classifyText(path, inner, 'csv.zip', forced)
   }
   if (['d4c3b2a1', 'a1b2c3d4', '4d3cb2a1', 'a1b23c4d', '0a0d0d0a'].includes(magic)) {
@@ -73,9 +74,16 @@ function otherFormat(head: Buffer): undefined | {what: string; expected: string}
   const hex = head.subarray(0, 8).toString('hex')
   const utf16 = hex.startsWith('fffe') || hex.startsWith('feff') || isUtf16WithoutBom(head)
   if (utf16) return {expected: 'UTF-8 text (re-save the file as CSV UTF-8)', what: 'UTF-16 text'}
-  if (hex.startsWith('d0cf11e0a1b11ae1')) return {expected: 'a CSV export (save the sheet as CSV UTF-8)', what: 'an Excel 97–2003 workbook (or another OLE document)'}
-  const compressed = [['425a68', 'bzip2'], ['fd377a585a00', 'xz'], ['28b52ffd', 'zstd'], ['377abcaf271c', '7-Zip'], ['526172211a07', 'RAR'], ['04224d18', 'LZ4']]
-    .find(([magic]) => hex.startsWith(magic!))
+  if (hex.startsWith('d0cf11e0a1b11ae1'))
+    return {expected: 'a CSV export (save the sheet as CSV UTF-8)', what: 'an Excel 97–2003 workbook (or another OLE document)'}
+  const compressed = [
+    ['425a68', 'bzip2'],
+    ['fd377a585a00', 'xz'],
+    ['28b52ffd', 'zstd'],
+    ['377abcaf271c', '7-Zip'],
+    ['526172211a07', 'RAR'],
+    ['04224d18', 'LZ4'],
+  ].find(([magic]) => hex.startsWith(magic!))
   if (compressed) return {expected: `${AS_CSV} (unpack it first, or compress it with gzip)`, what: `${compressed[1]}-compressed data`}
   return undefined
 }
@@ -125,7 +133,8 @@ export function classifyColumns(path: string, columns: string[], line: number): 
   if (isDbrHeader(columns)) return 'dbr'
   if (columns.length >= 2 && /\(.+\)$/.test(columns.at(-1) ?? '') && columns.slice(1).every((c) => /\(.+\)$/.test(c))) return 'cost-explorer-csv'
   throw new BillwatchError('E_HEADER', 'unknown header', {
-    expected: 'a legacy Usage Report (Service, Operation, UsageType, …), CUR 1.0 (lineItem/…), CUR 2.0 (line_item_…), FOCUS (ChargePeriodStart, BilledCost, …), Detailed Billing Report (InvoiceID, PayerAccountId, LinkedAccountId, RecordType, …) or Cost Explorer CSV header',
+    expected:
+      'a legacy Usage Report (Service, Operation, UsageType, …), CUR 1.0 (lineItem/…), CUR 2.0 (line_item_…), FOCUS (ChargePeriodStart, BilledCost, …), Detailed Billing Report (InvoiceID, PayerAccountId, LinkedAccountId, RecordType, …) or Cost Explorer CSV header',
     file: path,
     got: columns.slice(0, 4).join(','),
     line,

@@ -24,7 +24,12 @@ export interface StagedUsageReport {
  * DuckDB streams and rolls up the file; a report that fails is read again strictly to name the line.
  */
 /** `options.readPath` is where the bytes are when they are not at `path` (an extracted zip member). */
-export async function stageUsageReport(store: Store, path: string, columns: string[], options: {gzip?: boolean; readPath?: string} = {}): Promise<StagedUsageReport> {
+export async function stageUsageReport(
+  store: Store,
+  path: string,
+  columns: string[],
+  options: {gzip?: boolean; readPath?: string} = {},
+): Promise<StagedUsageReport> {
   for (const name of REQUIRED) {
     if (!columns.includes(name)) throw new BillwatchError('E_HEADER', 'missing required column', {field: name, file: path, line: 1})
   }
@@ -51,7 +56,8 @@ const REPORT_TIME_FORMATS = ['%m/%d/%y %H:%M:%S', '%m/%d/%Y %H:%M:%S', '%m/%d/%y
  */
 async function scanUsageReport(store: Store, path: string, columns: string[], options: {gzip?: boolean; readPath?: string}): Promise<StagedUsageReport> {
   const col = (name: string) => (columns.includes(name) ? `trim(c${columns.indexOf(name)})` : 'NULL')
-  const time = (name: string) => `CASE WHEN regexp_full_match(${col(name)}, ${quoteLiteral(REPORT_TIME)}) THEN try_strptime(${col(name)}, [${REPORT_TIME_FORMATS.map(quoteLiteral).join(', ')}]) END`
+  const time = (name: string) =>
+    `CASE WHEN regexp_full_match(${col(name)}, ${quoteLiteral(REPORT_TIME)}) THEN try_strptime(${col(name)}, [${REPORT_TIME_FORMATS.map(quoteLiteral).join(', ')}]) END`
   const value = `replace(${col('UsageValue')}, ',', '')`
   const source = `read_csv(${quoteLiteral(options.readPath ?? path)}, header = false, skip = 1, quote = '"', escape = '"', delim = ',',
     columns = {${columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(', ')}}, compression = '${options.gzip ? 'gzip' : 'none'}', ${DUCKDB_CSV_BOUNDS})`
@@ -107,7 +113,7 @@ async function* usageReportLines(readPath: string, options: CsvReadOptions = {})
       }
       continue
     }
-    const at = (name: string) => (index.has(name) ? (fields[index.get(name) as number] ?? '').trim() : '')
+    const at = (name: string) => (index.has(name) ? (fields[index.get(name)!] ?? '').trim() : '')
     if (fields.every((f) => f.trim() === '')) continue
     const usageType = at('UsageType')
     if (usageType === '') throw new BillwatchError('E_VALUE', '', {expected: 'a usage type', field: 'UsageType', file: path, line})
@@ -117,7 +123,8 @@ async function* usageReportLines(readPath: string, options: CsvReadOptions = {})
     const end = parseReportTime(at('EndTime'))
     if (!end) throw new BillwatchError('E_VALUE', '', {expected: 'a date like 03/31/14 00:00:00', field: 'EndTime', file: path, got: at('EndTime'), line})
     checkUsageRow({amount: null, cost: null, day: end.day}, {fields: {day: 'EndTime'}, file: path, line, raw: {day: at('EndTime')}})
-    if (end.at <= start.at) throw new BillwatchError('E_VALUE', '', {expected: 'a time after StartTime', field: 'EndTime', file: path, got: at('EndTime'), line})
+    if (end.at <= start.at)
+      throw new BillwatchError('E_VALUE', '', {expected: 'a time after StartTime', field: 'EndTime', file: path, got: at('EndTime'), line})
     const amount = parseNumber(at('UsageValue'))
     if (amount === undefined) throw new BillwatchError('E_VALUE', '', {expected: 'a number', field: 'UsageValue', file: path, got: at('UsageValue'), line})
     checkUsageRow({amount, cost: null, day: start.day}, {fields: {amount: 'UsageValue'}, file: path, line, raw: {amount: at('UsageValue')}})
@@ -125,8 +132,17 @@ async function* usageReportLines(readPath: string, options: CsvReadOptions = {})
       // EndTime is exclusive: a daily row 03/29 → 03/30 covers only the 29th.
       endDay: end.midnight ? end.day : addDays(end.day, 1),
       row: {
-        account: null, amount, cost: null, currency: null, day: start.day, operation: at('Operation') || null, region: null,
-        resourceId: at('Resource') || null, service: at('Service') || null, unit: isByteUsage(usageType) ? 'bytes' : null, usageType,
+        account: null,
+        amount,
+        cost: null,
+        currency: null,
+        day: start.day,
+        operation: at('Operation') || null,
+        region: null,
+        resourceId: at('Resource') || null,
+        service: at('Service') || null,
+        unit: isByteUsage(usageType) ? 'bytes' : null,
+        usageType,
       },
     }
   }
@@ -137,7 +153,7 @@ function parseReportTime(text: string): undefined | {at: number; day: string; mi
   const match = /^(\d{1,2})\/(\d{1,2})\/(\d{2}|\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?$/.exec(text)
   if (!match) return undefined
   const [, mm, dd, yy, hh, mi, ss] = match
-  const year = (yy as string).length === 2 ? 2000 + Number(yy) : Number(yy)
+  const year = yy!.length === 2 ? 2000 + Number(yy) : Number(yy)
   const month = Number(mm)
   const day = Number(dd)
   if (!isRealDate(year, month, day) || Number(hh) > 23 || Number(mi) > 59 || Number(ss ?? 0) > 59) return undefined

@@ -66,7 +66,11 @@ export function usageProblem(row: {day: string; amount: null | number; cost: nul
  * `day` may be a DATE or TIMESTAMP expression; the `extraDays` (billing period bounds) follow the
  * day rule too.
  */
-export function usageProblemSql(columns: {day: string; amount?: string; cost?: string; extraDays?: string[]; valuesOnlyWhen?: string}, now = new Date(), dialect: SqlDialect = DUCKDB): string {
+export function usageProblemSql(
+  columns: {day: string; amount?: string; cost?: string; extraDays?: string[]; valuesOnlyWhen?: string},
+  now = new Date(),
+  dialect: SqlDialect = DUCKDB,
+): string {
   const {end, first} = usageDayRange(now)
   const outside = (expression: string) => `(${expression} < DATE '${first}' OR ${expression} >= DATE '${end}')`
   const days = [columns.day, ...(columns.extraDays ?? [])].map(outside).join(' OR ')
@@ -87,7 +91,10 @@ export function checkUsageRow(
   throw usageError(problem, where)
 }
 
-export function usageError(problem: Problem, where: ErrorLocation & {fields: Partial<Record<UsageField, string>>; raw?: Partial<Record<UsageField, string>>}): BillwatchError {
+export function usageError(
+  problem: Problem,
+  where: ErrorLocation & {fields: Partial<Record<UsageField, string>>; raw?: Partial<Record<UsageField, string>>},
+): BillwatchError {
   const got = where.raw?.[problem.field] ?? where.got
   return new BillwatchError('E_VALUE', '', {
     expected: problem.field === 'day' && got !== undefined ? expectedDay(undefined, got) : problem.expected,

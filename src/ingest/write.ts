@@ -112,9 +112,9 @@ export async function appendRows(store: Store, rows: Iterable<UsageRow>): Promis
 }
 
 /** `${sqlPrefix} VALUES ($1, $2, …), (…)`, APPEND_BATCH tuples per statement, every value a parameter. */
-export async function insertValues(store: Store, sqlPrefix: string, tuples: Array<Array<null | number | string>>): Promise<void> {
+export async function insertValues(store: Store, sqlPrefix: string, tuples: (null | number | string)[][]): Promise<void> {
   for (let start = 0; start < tuples.length; start += APPEND_BATCH) {
-    const params: Array<null | number | string> = []
+    const params: (null | number | string)[] = []
     const placeholders = tuples.slice(start, start + APPEND_BATCH).map((tuple) => {
       const base = params.length
       params.push(...tuple)
@@ -144,7 +144,19 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
   const inserted = await store.one<{id: number}>(
     `INSERT INTO sources (path, format, family, content_hash, bytes, cover_start, cover_end, scope, billing_period, line_items, cost_basis)
      VALUES ($1, $2, $3, $4, $5, $6::DATE, $7::DATE, $8, $9, $10, $11) RETURNING id`,
-    [source.path, `${source.format}`, source.family, source.contentHash, source.bytes, coverStart, coverEnd, source.scope, source.billingPeriod ?? null, source.lineItems, source.costBasis ?? null],
+    [
+      source.path,
+      `${source.format}`,
+      source.family,
+      source.contentHash,
+      source.bytes,
+      coverStart,
+      coverEnd,
+      source.scope,
+      source.billingPeriod ?? null,
+      source.lineItems,
+      source.costBasis ?? null,
+    ],
   )
   if (!inserted) throw new BillwatchError('E_STORE', `could not record source ${source.path}`)
   const sourceId = inserted.id
@@ -154,9 +166,10 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
   let replacedRows = 0
   if (coverStart && coverEnd) {
     const others = [sourceId, ...batchSourceIds]
-    const listed = source.scope === 'listed' || source.scope === 'resources'
-      ? `AND (coalesce(u.service, ''), u.usage_type) IN (SELECT DISTINCT coalesce(service, ''), usage_type FROM ${STAGING_TABLE})`
-      : ''
+    const listed =
+      source.scope === 'listed' || source.scope === 'resources'
+        ? `AND (coalesce(u.service, ''), u.usage_type) IN (SELECT DISTINCT coalesce(service, ''), usage_type FROM ${STAGING_TABLE})`
+        : ''
     // Another instance's (or region's) CloudWatch rows stay when this fetch did not name it.
     const resources = source.scope === 'resources' ? `AND u.resource_id IN (SELECT DISTINCT resource_id FROM ${STAGING_TABLE})` : ''
     // A source without an account column is an account of its own, named after its file: it restates older
@@ -167,14 +180,11 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
     // A FOCUS file of one provider restates that provider only (one file may hold several).
     const providers = `AND coalesce(u.provider, 'AWS') IN (SELECT provider FROM ${STAGING_TABLE} UNION SELECT provider FROM ${STAGED_CHARGES})`
     const where = `u.day >= $1::DATE AND u.day < $2::DATE
-      AND u.source_id IN (SELECT id FROM sources WHERE family = $3 AND id NOT IN (${others.join(", ")})) ${listed} ${resources} ${accounts} ${providers}`
+      AND u.source_id IN (SELECT id FROM sources WHERE family = $3 AND id NOT IN (${others.join(', ')})) ${listed} ${resources} ${accounts} ${providers}`
     replacedRows = await store.run(`DELETE FROM usage_daily u WHERE ${where}`, [coverStart, coverEnd, source.family, source.path])
     // Only sources that restate everything (CUR, FOCUS, DBR) carry charges, so only they replace them.
     if (source.scope === 'all') {
-      await store.run(
-        `DELETE FROM charges_daily u WHERE ${where}`,
-        [coverStart, coverEnd, source.family, source.path],
-      )
+      await store.run(`DELETE FROM charges_daily u WHERE ${where}`, [coverStart, coverEnd, source.family, source.path])
     }
   }
 
@@ -218,7 +228,15 @@ export interface StoredSource {
  * Inside a transaction it also finds sources written earlier in that transaction.
  */
 export async function findSourceByHash(store: Store, contentHash: string): Promise<StoredSource | undefined> {
-  const row = await store.one<{id: number; billing_period: null | string; line_items: number; rows: number; days: number; first_day: null | string; last_day: null | string}>(
+  const row = await store.one<{
+    id: number
+    billing_period: null | string
+    line_items: number
+    rows: number
+    days: number
+    first_day: null | string
+    last_day: null | string
+  }>(
     `SELECT s.id, s.billing_period, s.line_items, count(u.day) AS rows, count(DISTINCT u.day) AS days,
             strftime(min(u.day), '%Y-%m-%d') AS first_day, strftime(max(u.day), '%Y-%m-%d') AS last_day
      FROM sources s LEFT JOIN usage_daily u ON u.source_id = s.id WHERE s.content_hash = $1 GROUP BY ALL`,
@@ -226,8 +244,13 @@ export async function findSourceByHash(store: Store, contentHash: string): Promi
   )
   if (!row) return undefined
   return {
-    billingPeriod: row.billing_period ?? null, days: row.days, firstDay: row.first_day ?? null, lastDay: row.last_day ?? null,
-    lineItems: row.line_items, rows: row.rows, sourceId: row.id,
+    billingPeriod: row.billing_period ?? null,
+    days: row.days,
+    firstDay: row.first_day ?? null,
+    lastDay: row.last_day ?? null,
+    lineItems: row.line_items,
+    rows: row.rows,
+    sourceId: row.id,
   }
 }
 
@@ -242,13 +265,22 @@ async function checkStaged(store: Store, path: string): Promise<void> {
        FROM ${STAGING_TABLE} GROUP BY day, coalesce(service, ''), usage_type, coalesce(resource_id, ''))
      WHERE problem IS NOT NULL LIMIT 1`,
   )
-  if (bad) throw usageError({expected: bad.problem === 'day' ? expectedDay() : bad.problem === 'amount' ? EXPECTED_AMOUNT : EXPECTED_COST, field: bad.problem}, {fields: {}, file: path, got: bad.day})
+  if (bad)
+    throw usageError(
+      {expected: bad.problem === 'day' ? expectedDay() : bad.problem === 'amount' ? EXPECTED_AMOUNT : EXPECTED_COST, field: bad.problem},
+      {fields: {}, file: path, got: bad.day},
+    )
 }
 
 /** Writes rows from an API (Cost Explorer, CloudWatch) as one source, in one transaction. */
 export async function writeUsage(store: Store, source: SourceMeta, rows: UsageRow[]): Promise<CommitOutcome> {
   // An API answer has no lines: the error names the source and the day.
-  for (const row of rows) checkUsageRow(row, {fields: {amount: 'amount', cost: 'cost', day: 'day'}, file: source.path, raw: {amount: String(row.amount), cost: String(row.cost), day: row.day}})
+  for (const row of rows)
+    checkUsageRow(row, {
+      fields: {amount: 'amount', cost: 'cost', day: 'day'},
+      file: source.path,
+      raw: {amount: String(row.amount), cost: String(row.cost), day: row.day},
+    })
   return store.transaction(async () => {
     await createStaging(store)
     await appendRows(store, rows)
@@ -261,9 +293,21 @@ async function normalizeUsageTypes(store: Store): Promise<void> {
   const distinct = await store.all<{service: null | string; usage_type: string}>(
     `SELECT DISTINCT service, usage_type FROM ${STAGING_TABLE} WHERE provider = 'AWS'`,
   )
-  await store.run(`CREATE OR REPLACE TEMP TABLE staged_types (service VARCHAR, usage_type VARCHAR, base VARCHAR, prefix_region VARCHAR, default_region VARCHAR)`)
-  await insertValues(store, 'INSERT INTO staged_types', distinct.map((row) => {
-    const parsed = parseUsageType(row.usage_type, row.service ?? undefined)
-    return [row.service, row.usage_type, parsed.base, parsed.prefix === undefined ? null : (parsed.region ?? null), parsed.prefix === undefined ? (parsed.region ?? null) : null]
-  }))
+  await store.run(
+    `CREATE OR REPLACE TEMP TABLE staged_types (service VARCHAR, usage_type VARCHAR, base VARCHAR, prefix_region VARCHAR, default_region VARCHAR)`,
+  )
+  await insertValues(
+    store,
+    'INSERT INTO staged_types',
+    distinct.map((row) => {
+      const parsed = parseUsageType(row.usage_type, row.service ?? undefined)
+      return [
+        row.service,
+        row.usage_type,
+        parsed.base,
+        parsed.prefix === undefined ? null : (parsed.region ?? null),
+        parsed.prefix === undefined ? (parsed.region ?? null) : null,
+      ]
+    }),
+  )
 }

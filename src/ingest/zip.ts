@@ -11,7 +11,10 @@ import {Unzip, UnzipInflate, type UnzipFile} from 'fflate'
 import {BillwatchError} from '../errors.js'
 import {INFLATE_FLOOR, MAX_INFLATE_RATIO} from './fingerprint.js'
 
-type Sink = {write(chunk: Uint8Array): true | Promise<void>; done(): void}
+interface Sink {
+  write(chunk: Uint8Array): true | Promise<void>
+  done(): void
+}
 
 /**
  * Streams the zip's one file member to `sink`. Directory entries are skipped; a second file is
@@ -37,9 +40,14 @@ async function streamMember(path: string, open: (name: string) => Sink, stopAfte
     if (file.name.endsWith('/')) return
     if (member !== undefined) {
       const workbook = [member, file.name].some((name) => name === '[Content_Types].xml' || name.startsWith('xl/'))
-      fail(workbook
-        ? new BillwatchError('E_FORMAT', 'an Excel workbook (.xlsx)', {expected: 'a CSV export (save the sheet as CSV UTF-8)', file: path})
-        : new BillwatchError('E_FORMAT', `zip archive holds more than one file (${member}, ${file.name})`, {expected: 'a zip of one export, as AWS delivers it', file: path}))
+      fail(
+        workbook
+          ? new BillwatchError('E_FORMAT', 'an Excel workbook (.xlsx)', {expected: 'a CSV export (save the sheet as CSV UTF-8)', file: path})
+          : new BillwatchError('E_FORMAT', `zip archive holds more than one file (${member}, ${file.name})`, {
+              expected: 'a zip of one export, as AWS delivers it',
+              file: path,
+            }),
+      )
       return
     }
     member = file.name
@@ -48,7 +56,13 @@ async function streamMember(path: string, open: (name: string) => Sink, stopAfte
       // fflate's own words name its internals, not the file: only that the data is damaged.
       if (error) return fail(new BillwatchError('E_TRUNCATED', `zip member ${file.name} is corrupt`, {expected: 'a complete .zip file', file: path}))
       bytes += chunk.length
-      if (bytes > limit) return fail(new BillwatchError('E_FORMAT', `inflates to more than ${MAX_INFLATE_RATIO} times its size (a zip bomb, not a billing export)`, {expected: 'a .zip export', file: path}))
+      if (bytes > limit)
+        return fail(
+          new BillwatchError('E_FORMAT', `inflates to more than ${MAX_INFLATE_RATIO} times its size (a zip bomb, not a billing export)`, {
+            expected: 'a .zip export',
+            file: path,
+          }),
+        )
       const ready = sink.write(chunk)
       if (ready instanceof Promise) pending = ready
       if (final) {
@@ -96,7 +110,7 @@ async function streamMember(path: string, open: (name: string) => Sink, stopAfte
 /** The first `limit` bytes of the zip's member, as text (for the header row). */
 export async function zipHead(path: string, limit = 64 * 1024): Promise<string> {
   const chunks: Uint8Array[] = []
-  await streamMember(path, () => ({done() {}, write: (chunk) => (chunks.push(chunk), true)}), limit)
+  await streamMember(path, () => ({done: () => undefined, write: (chunk) => (chunks.push(chunk), true)}), limit)
   return Buffer.concat(chunks).toString('utf8')
 }
 
@@ -110,14 +124,14 @@ export async function extractZip(path: string, destination: string): Promise<voi
   try {
     await streamMember(path, () => ({
       done: () => out.end(),
-      write: (chunk) => (out.write(chunk) ? true : once(out, 'drain').then(() => {})),
+      write: (chunk) => (out.write(chunk) ? true : once(out, 'drain').then(() => undefined)),
     }))
   } catch (error) {
     if (outError) throw writeFailed()
     throw error
   } finally {
     if (!out.writableEnded) out.end()
-    await closed.catch(() => {})
+    await closed.catch(() => undefined)
   }
   if (outError) throw writeFailed()
 }

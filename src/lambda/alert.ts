@@ -26,12 +26,15 @@ export function alertFor(steps: [Step, ...Step[]], context: {window: DayRange; n
   const yearly = monthly * 12
   const costStep = steps.map((s) => s.costStepDate).find((d) => d !== null)
   const lead = leadDriver(head)
-  const subject = (lead
-    ? `billwatch: ${lead.resourceId ?? lead.usageType} ${magnitude(lead.ratio)} from ${head.date}; ${head.usageType} ${head.direction} ${formatRatio(head.ratio)}`
-    : `billwatch: ${head.usageType} ${head.direction} ${formatRatio(head.ratio)} from ${head.date}${head.resourceId === null ? '' : ` (${head.resourceId})`}`).slice(0, 100)
-  const cost = monthly > 0
-    ? `At the new level this costs about ${formatMoney(monthly, currency)}/month (${formatMoney(yearly, currency)}/year) more${costStep ? `, billed from ${costStep}` : ''}.`
-    : 'At the new level this costs nothing extra yet (within the free allowance or not priced).'
+  const subject = (
+    lead
+      ? `billwatch: ${lead.resourceId ?? lead.usageType} ${magnitude(lead.ratio)} from ${head.date}; ${head.usageType} ${head.direction} ${formatRatio(head.ratio)}`
+      : `billwatch: ${head.usageType} ${head.direction} ${formatRatio(head.ratio)} from ${head.date}${head.resourceId === null ? '' : ` (${head.resourceId})`}`
+  ).slice(0, 100)
+  const cost =
+    monthly > 0
+      ? `At the new level this costs about ${formatMoney(monthly, currency)}/month (${formatMoney(yearly, currency)}/year) more${costStep ? `, billed from ${costStep}` : ''}.`
+      : 'At the new level this costs nothing extra yet (within the free allowance or not priced).'
   const message = [
     'A new step in AWS usage (billwatch daily watch):',
     '',
@@ -39,7 +42,11 @@ export function alertFor(steps: [Step, ...Step[]], context: {window: DayRange; n
     '',
     cost,
     '',
-    ...(context.topChange === undefined ? [] : context.topChange === null ? ['No change in CloudTrail (this region, the week before) can explain it.', ''] : [`Most likely change (CloudTrail, score ${context.topChange.score.toFixed(2)}):`, `  ${context.topChange.reason}`, '']),
+    ...(context.topChange === undefined
+      ? []
+      : context.topChange === null
+        ? ['No change in CloudTrail (this region, the week before) can explain it.', '']
+        : [`Most likely change (CloudTrail, score ${context.topChange.score.toFixed(2)}):`, `  ${context.topChange.reason}`, '']),
     `Data: Cost Explorer and CloudWatch, ${context.window.start} to ${context.newestDay} (recent days are estimates and may still change).`,
     'Next: billwatch ingest --cost-explorer; billwatch anomalies; billwatch correlate (which change caused it).',
   ].join('\n')

@@ -44,12 +44,16 @@ export function configFromEnv(env: Record<string, string | undefined>, event: Sc
   if (Number.isNaN(now.getTime())) throw new BillwatchError('E_VALUE', 'event time is not a timestamp', {got: String(event.time)})
   const athenaTable = env[ENV.athenaTable]
   return {
-    ...(athenaTable ? {athena: {
-      maxScanGb: number(ENV.athenaMaxScanGb, DEFAULT_MAX_SCAN_GB),
-      table: athenaTable,
-      ...(env[ENV.athenaOutput] ? {output: env[ENV.athenaOutput]} : {}),
-      ...(env[ENV.athenaWorkgroup] ? {workgroup: env[ENV.athenaWorkgroup]} : {}),
-    }} : {}),
+    ...(athenaTable
+      ? {
+          athena: {
+            maxScanGb: number(ENV.athenaMaxScanGb, DEFAULT_MAX_SCAN_GB),
+            table: athenaTable,
+            ...(env[ENV.athenaOutput] ? {output: env[ENV.athenaOutput]} : {}),
+            ...(env[ENV.athenaWorkgroup] ? {workgroup: env[ENV.athenaWorkgroup]} : {}),
+          },
+        }
+      : {}),
     cloudtrail: env[ENV.cloudtrail] === '1',
     connection: {},
     instances: instances === 'all' ? 'all' : instances === '' ? DEFAULTS.instances : instances.split(',').map((s) => s.trim()),

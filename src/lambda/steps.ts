@@ -23,7 +23,11 @@ export const DEFAULT_NEW_STEP_OPTIONS: NewStepOptions = {recentDays: 14, sameSte
  */
 export function newSteps(set: SeriesSet, options: NewStepOptions = DEFAULT_NEW_STEP_OPTIONS): {current: Step[]; fresh: Step[]; newestDay: null | string} {
   const all = [set.total, ...set.byUsageType, ...set.byResource]
-  const newestDay = all.map((s) => s.points.at(-1)?.day ?? '').sort().at(-1) ?? null
+  const newestDay =
+    all
+      .map((s) => s.points.at(-1)?.day ?? '')
+      .sort()
+      .at(-1) ?? null
   if (newestDay === null) return {current: [], fresh: [], newestDay}
   const detect = (series: SeriesSet) => analyseSeriesSet(series).steps
   const current = detect(set)
@@ -32,8 +36,7 @@ export function newSteps(set: SeriesSet, options: NewStepOptions = DEFAULT_NEW_S
   const recentFrom = addDays(newestDay, -options.recentDays)
   const alertable = (s: Step) => s.direction === 'up' && s.date >= recentFrom
   const sameStep = (a: Step, b: Step) =>
-    a.usageType === b.usageType && a.direction === b.direction &&
-    Math.abs(Date.parse(a.date) - Date.parse(b.date)) <= options.sameStepDays * 86_400_000
+    a.usageType === b.usageType && a.direction === b.direction && Math.abs(Date.parse(a.date) - Date.parse(b.date)) <= options.sameStepDays * 86_400_000
   const fresh = current.filter((s) => alertable(s) && !previous.some((p) => alertable(p) && sameStep(s, p)))
   return {current, fresh, newestDay}
 }

@@ -61,7 +61,7 @@ function s3Location(uri: string, flag: string): {bucket: string; prefix: string}
   const match = S3_URI.exec(uri)
   if (!match || /[*?]/.test(uri)) throw new BillwatchError('E_USAGE', `${flag}: not an S3 location`, {expected: 's3://bucket/prefix/', field: flag, got: uri})
   const prefix = match[2] ?? ''
-  return {bucket: match[1] as string, prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`}
+  return {bucket: match[1]!, prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`}
 }
 
 /**
@@ -69,7 +69,7 @@ function s3Location(uri: string, flag: string): {bucket: string; prefix: string}
  * query actions, the catalogue's table (and its database and catalogue, which Glue also checks), the
  * table's objects, and the result prefix (Athena writes and reads the result files as the caller).
  */
-export function athenaStatements(athena: AthenaSchedule): Array<Record<string, unknown>> {
+export function athenaStatements(athena: AthenaSchedule): Record<string, unknown>[] {
   const {database, name} = parseTableName(athena.table, athena.database)
   const workgroup = athena.workgroup ?? 'primary'
   if (!WORKGROUP.test(workgroup)) throw new BillwatchError('E_USAGE', '--workgroup: not a workgroup name', {field: '--workgroup', got: workgroup})
@@ -79,12 +79,28 @@ export function athenaStatements(athena: AthenaSchedule): Array<Record<string, u
   const account = '${AWS::Region}:${AWS::AccountId}'
   const bucketStatements = (sid: string, location: {bucket: string; prefix: string}, objectActions: string[]) => [
     {Action: objectActions, Effect: 'Allow', Resource: arn(`s3:::${location.bucket}/${location.prefix}*`), Sid: `${sid}Objects`},
-    {Action: 's3:ListBucket', Condition: {StringLike: {'s3:prefix': [`${location.prefix}*`]}}, Effect: 'Allow', Resource: arn(`s3:::${location.bucket}`), Sid: `${sid}List`},
+    {
+      Action: 's3:ListBucket',
+      Condition: {StringLike: {'s3:prefix': [`${location.prefix}*`]}},
+      Effect: 'Allow',
+      Resource: arn(`s3:::${location.bucket}`),
+      Sid: `${sid}List`,
+    },
     {Action: 's3:GetBucketLocation', Effect: 'Allow', Resource: arn(`s3:::${location.bucket}`), Sid: `${sid}Bucket`},
   ]
   return [
-    {Action: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution'], Effect: 'Allow', Resource: arn(`athena:${account}:workgroup/${workgroup}`), Sid: 'QueryWithAthena'},
-    {Action: ['glue:GetTable', 'glue:GetPartitions'], Effect: 'Allow', Resource: [arn(`glue:${account}:catalog`), arn(`glue:${account}:database/${database}`), arn(`glue:${account}:table/${database}/${name}`)], Sid: 'ReadExportCatalog'},
+    {
+      Action: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution'],
+      Effect: 'Allow',
+      Resource: arn(`athena:${account}:workgroup/${workgroup}`),
+      Sid: 'QueryWithAthena',
+    },
+    {
+      Action: ['glue:GetTable', 'glue:GetPartitions'],
+      Effect: 'Allow',
+      Resource: [arn(`glue:${account}:catalog`), arn(`glue:${account}:database/${database}`), arn(`glue:${account}:table/${database}/${name}`)],
+      Sid: 'ReadExportCatalog',
+    },
     ...bucketStatements('ReadExportData', data, ['s3:GetObject']),
     ...bucketStatements('WriteQueryResults', results, ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload']),
   ]
@@ -107,7 +123,10 @@ export function checkScheduleFrequency(expression: string, allowFrequent = false
   const money = (usd: number) => `$${usd >= 10 ? usd.toFixed(0) : usd.toFixed(2)}`
   const cost = `runs ${frequency.runsPerDay} times a day: about ${money(low!)}-${money(high!)} a day of Cost Explorer requests ($0.01 each), for data that changes about once a day`
   if (!allowFrequent) {
-    throw new BillwatchError('E_USAGE', `--cron: ${cost}`, {got: expression, suggestions: ['a daily schedule such as --cron "47 13 * * *", or add --allow-frequent']})
+    throw new BillwatchError('E_USAGE', `--cron: ${cost}`, {
+      got: expression,
+      suggestions: ['a daily schedule such as --cron "47 13 * * *", or add --allow-frequent'],
+    })
   }
   return [`the schedule ${cost}`]
 }
@@ -153,8 +172,13 @@ function badCron(got: string, why: string): BillwatchError {
 
 const TOPIC_ARN = /^arn:aws[\w-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$/
 
-/** The CloudFormation template, as a plain object. */
-export function buildTemplate(options: ScheduleOptions = {}): Record<string, any> {
+/**
+ * The CloudFormation template, as a plain object. Its shape is CloudFormation's, checked in test/lambda against the
+ * published SAM/CloudFormation schema and by cfn-lint, so it is not restated as a TypeScript type here.
+ */
+export type CloudFormationTemplate = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export function buildTemplate(options: ScheduleOptions = {}): CloudFormationTemplate {
   if (options.topicArn !== undefined && !TOPIC_ARN.test(options.topicArn)) {
     throw new BillwatchError('E_USAGE', '--topic-arn: not an SNS topic ARN', {expected: 'arn:aws:sns:REGION:ACCOUNT:NAME', got: options.topicArn})
   }
@@ -163,7 +187,7 @@ export function buildTemplate(options: ScheduleOptions = {}): Record<string, any
   const topic = options.topicArn ?? {Ref: 'AlertTopic'}
 
   // Through Athena the organisation's export is read instead of Cost Explorer.
-  const statements: Array<Record<string, unknown>> = options.athena
+  const statements: Record<string, unknown>[] = options.athena
     ? athenaStatements(options.athena)
     : [{Action: 'ce:GetCostAndUsage', Effect: 'Allow', Resource: '*', Sid: 'ReadCostExplorer'}]
   const athenaTable = options.athena ? parseTableName(options.athena.table, options.athena.database) : undefined
@@ -189,12 +213,14 @@ export function buildTemplate(options: ScheduleOptions = {}): Record<string, any
           Variables: {
             [ENV.instances]: options.allInstances ? 'all' : instances.join(','),
             ...(options.withCloudtrail ? {[ENV.cloudtrail]: '1'} : {}),
-            ...(options.athena && athenaTable ? {
-              [ENV.athenaTable]: `${athenaTable.database}.${athenaTable.name}`,
-              [ENV.athenaWorkgroup]: options.athena.workgroup ?? 'primary',
-              [ENV.athenaOutput]: options.athena.output,
-              [ENV.athenaMaxScanGb]: String(options.athena.maxScanGb ?? DEFAULT_MAX_SCAN_GB),
-            } : {}),
+            ...(options.athena && athenaTable
+              ? {
+                  [ENV.athenaTable]: `${athenaTable.database}.${athenaTable.name}`,
+                  [ENV.athenaWorkgroup]: options.athena.workgroup ?? 'primary',
+                  [ENV.athenaOutput]: options.athena.output,
+                  [ENV.athenaMaxScanGb]: String(options.athena.maxScanGb ?? DEFAULT_MAX_SCAN_GB),
+                }
+              : {}),
             [ENV.topicArn]: topic,
             [ENV.windowDays]: String(options.windowDays ?? DEFAULT_WINDOW_DAYS),
           },
@@ -230,7 +256,7 @@ export function buildTemplate(options: ScheduleOptions = {}): Record<string, any
     FunctionName: {Description: 'Invoke it once by hand: aws lambda invoke --function-name NAME out.json', Value: {Ref: 'WatchFunction'}},
     TopicArn: {Description: 'Where alerts go', Value: topic},
   }
-  const template: Record<string, any> = {
+  const template: CloudFormationTemplate = {
     AWSTemplateFormatVersion: '2010-09-09',
     Description: 'billwatch daily watch: Cost Explorer (and CloudWatch) to SNS when a new egress step appears',
     Outputs: outputs,
@@ -295,7 +321,8 @@ export async function writeSchedule(outDir: string, options: ScheduleOptions = {
   await writeOutputFile(zipPath, zip, '--out')
   await writeOutputFile(templatePath, `${JSON.stringify(template, null, 2)}\n`, '--out')
   const email = options.topicArn === undefined ? ' --parameter-overrides AlertEmail=you@example.com' : ''
-  const statements = template.Resources.WatchRole.Properties.Policies[0].PolicyDocument.Statement as Array<{Action: string | string[]}>
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-member-access -- the role this module just built (buildTemplate)
+  const statements = template.Resources.WatchRole.Properties.Policies[0].PolicyDocument.Statement as {Action: string | string[]}[]
   return {
     deployCommand: `sam deploy --template-file ${shellQuote(templatePath)} --stack-name ${shellQuote(stack)} --capabilities CAPABILITY_IAM --resolve-s3${email}`,
     handlerBytes: bundle.code.length,

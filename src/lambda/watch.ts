@@ -86,7 +86,16 @@ export async function runWatch(config: WatchConfig): Promise<WatchReport> {
   // The same SeriesSet `anomalies` loads from the store: the total, per usage type when several, per resource.
   const set: SeriesSet = {
     byResource: [],
-    byUsageType: usageTypes.length > 1 ? usageTypes.map((t) => seriesOf(t, null, egressRows.filter((r) => r.usageType === t))) : [],
+    byUsageType:
+      usageTypes.length > 1
+        ? usageTypes.map((t) =>
+            seriesOf(
+              t,
+              null,
+              egressRows.filter((r) => r.usageType === t),
+            ),
+          )
+        : [],
     costBases: [usage.costBasis],
     currencies: [...new Set(egressRows.filter((r) => r.cost !== null).map((r) => r.currency ?? 'USD'))],
     total: seriesOf(EGRESS, null, egressRows),
@@ -106,7 +115,14 @@ export async function runWatch(config: WatchConfig): Promise<WatchReport> {
       const metrics = await fetchNetworkMetrics(client, instances, window, {connection: config.connection})
       cloudWatchRequests += metrics.requests
       const out = metricRows(metrics.points, null).filter((r) => r.usageType === 'NetworkOut-Bytes')
-      for (const id of instances) set.byResource.push(seriesOf('NetworkOut-Bytes', id, out.filter((r) => r.resourceId === id)))
+      for (const id of instances)
+        set.byResource.push(
+          seriesOf(
+            'NetworkOut-Bytes',
+            id,
+            out.filter((r) => r.resourceId === id),
+          ),
+        )
     }
   }
 
@@ -116,11 +132,19 @@ export async function runWatch(config: WatchConfig): Promise<WatchReport> {
   for (const group of groupByDate(fresh, config.newStep.sameStepDays)) {
     const topChange = config.cloudtrail ? await topCloudChange(group[0], config.connection) : null
     const alert = alertFor(group, {newestDay: newestDay ?? window.end, topChange, window})
-    const published = await callAws('Publish', config.connection, () => sns.send(new PublishCommand({Message: alert.message, Subject: alert.subject, TopicArn: config.topicArn})))
+    const published = await callAws('Publish', config.connection, () =>
+      sns.send(new PublishCommand({Message: alert.message, Subject: alert.subject, TopicArn: config.topicArn})),
+    )
     const messageId = published.MessageId ?? null
     for (const step of group) {
       alerts.push({
-        currency: step.currency, date: step.date, messageId, monthlyCost: step.monthlyCost, ratio: step.ratio, resourceId: step.resourceId, usageType: step.usageType,
+        currency: step.currency,
+        date: step.date,
+        messageId,
+        monthlyCost: step.monthlyCost,
+        ratio: step.ratio,
+        resourceId: step.resourceId,
+        usageType: step.usageType,
         ...(config.cloudtrail ? {topChange: topChange?.reason ?? null} : {}),
       })
     }
@@ -154,7 +178,9 @@ export async function readAthena(athena: AthenaWatch, window: DayRange, connecti
   const glue = glueClient(connection)
   const table = await describeTable(glue, connection, database, name)
   const {costBasis, result} = await queryRollup(glue, athenaClient(connection), connection, table, window, {
-    maxScanGb: athena.maxScanGb, ...(athena.output === undefined ? {} : {output: athena.output}), ...(athena.workgroup === undefined ? {} : {workgroup: athena.workgroup}),
+    maxScanGb: athena.maxScanGb,
+    ...(athena.output === undefined ? {} : {output: athena.output}),
+    ...(athena.workgroup === undefined ? {} : {workgroup: athena.workgroup}),
   })
   return {
     athena: {requests: 1 + result.pages, scan: {bytes: result.bytesScanned, costUsd: result.costUsd, queryExecutionId: result.queryExecutionId}},
@@ -174,7 +200,15 @@ async function topCloudChange(step: Step, connection: AwsConnection): Promise<Ca
   const region = connection.region ?? process.env.AWS_REGION ?? 'us-east-1'
   const trail = await lookupTrailEvents(window, {connection, regions: [region]})
   // Not correlate's stepInput: index.js would bring the IaC parsers (WebAssembly) into the bundle.
-  const input = {date: step.date, direction: step.direction, drivers: step.resourceId ? [step.resourceId] : [], ratio: step.ratio, regions: [region], resourceId: step.resourceId, usageType: step.usageType}
+  const input = {
+    date: step.date,
+    direction: step.direction,
+    drivers: step.resourceId ? [step.resourceId] : [],
+    ratio: step.ratio,
+    regions: [region],
+    resourceId: step.resourceId,
+    usageType: step.usageType,
+  }
   const [top] = rankChanges(input, trail.changes, {knowledge: loadKnowledge(), repo: null})
   return top ?? null
 }
@@ -188,13 +222,19 @@ function seriesOf(usageType: string, resourceId: null | string, rows: UsageRow[]
     byDay.set(row.day, point)
   }
   const currencies = [...new Set(rows.filter((r) => r.cost !== null).map((r) => r.currency ?? 'USD'))]
-  return {currency: currencies.length === 1 ? (currencies[0] as string) : null, points: [...byDay.values()].sort((a, b) => a.day.localeCompare(b.day)), resourceId, unit: 'bytes', usageType}
+  return {
+    currency: currencies.length === 1 ? currencies[0]! : null,
+    points: [...byDay.values()].sort((a, b) => a.day.localeCompare(b.day)),
+    resourceId,
+    unit: 'bytes',
+    usageType,
+  }
 }
 
 /** Steps within `days` of each other are one event (e.g. two regions' usage types the same day): one alert. */
-function groupByDate(steps: Step[], days: number): Array<[Step, ...Step[]]> {
+function groupByDate(steps: Step[], days: number): [Step, ...Step[]][] {
   const sorted = [...steps].sort((a, b) => a.date.localeCompare(b.date) || Number(a.resourceId !== null) - Number(b.resourceId !== null))
-  const groups: Array<[Step, ...Step[]]> = []
+  const groups: [Step, ...Step[]][] = []
   for (const step of sorted) {
     const last = groups.at(-1)
     if (last && Date.parse(step.date) - Date.parse(last[0].date) <= days * 86_400_000) last.push(step)

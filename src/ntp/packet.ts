@@ -102,10 +102,7 @@ export function kissAction(code: string): KissAction {
  * - `kiss`: a Kiss-o'-Death; only RATE, DENY and RSTR ask the client to act (`action`).
  * The one place billwatch decides this (pcap counts, probe verdicts).
  */
-export type ReplyMeaning =
-  | {kind: 'time'}
-  | {kind: 'unsynchronised'; code: string | undefined}
-  | {kind: 'kiss'; code: string; action: KissAction}
+export type ReplyMeaning = {kind: 'time'} | {kind: 'unsynchronised'; code: string | undefined} | {kind: 'kiss'; code: string; action: KissAction}
 
 /** Kiss codes that mean "not synchronised yet", not "go away" (RFC 5905 Fig. 13: INIT, STEP). */
 const UNSYNCHRONISED_CODES = new Set(['INIT', 'STEP'])
@@ -234,7 +231,7 @@ export function unixMsToNtp(unixMs: number): NtpTimestamp {
  * T3 (server transmit), T4 (our receive), all Unix ms.
  */
 export function offsetAndDelay(t1: number, t2: number, t3: number, t4: number): {offsetMs: number; delayMs: number} {
-  return {offsetMs: ((t2 - t1) + (t3 - t4)) / 2, delayMs: (t4 - t1) - (t3 - t2)}
+  return {offsetMs: (t2 - t1 + (t3 - t4)) / 2, delayMs: t4 - t1 - (t3 - t2)}
 }
 
 // Mode 6 (control messages, RFC 9327): 12-byte header, then data.

@@ -143,7 +143,8 @@ export class AddressTable {
     const slots = this.otherSlots
     const wrap = this.otherMask * OTHER_SLOT_WORDS + OTHER_SLOT_WORDS - 1
     let at = (hashWords(w0, w1, w2, w3) & this.otherMask) * OTHER_SLOT_WORDS
-    while (slots[at + 4] !== 0 && !(slots[at + 3] === w3 && slots[at + 2] === w2 && slots[at + 1] === w1 && slots[at] === w0)) at = (at + OTHER_SLOT_WORDS) & wrap
+    while (slots[at + 4] !== 0 && !(slots[at + 3] === w3 && slots[at + 2] === w2 && slots[at + 1] === w1 && slots[at] === w0))
+      at = (at + OTHER_SLOT_WORDS) & wrap
     return at
   }
 
@@ -151,8 +152,26 @@ export class AddressTable {
    * The arrays and counts as they stand, for the native scan: it interns addresses in place, as
    * `intern` does, only while no array needs to grow, and then reports its counts to `setCount`.
    */
-  nativeView(): {slots: Uint32Array; words: Uint32Array; slotByIndex: Uint32Array; mask: number; count: number; otherSlots: Uint32Array; otherMask: number; otherCount: number} {
-    return {count: this.count, mask: this.mask, otherCount: this.otherCount, otherMask: this.otherMask, otherSlots: this.otherSlots, slotByIndex: this.slotByIndex, slots: this.slots, words: this.words}
+  nativeView(): {
+    slots: Uint32Array
+    words: Uint32Array
+    slotByIndex: Uint32Array
+    mask: number
+    count: number
+    otherSlots: Uint32Array
+    otherMask: number
+    otherCount: number
+  } {
+    return {
+      count: this.count,
+      mask: this.mask,
+      otherCount: this.otherCount,
+      otherMask: this.otherMask,
+      otherSlots: this.otherSlots,
+      slotByIndex: this.slotByIndex,
+      slots: this.slots,
+      words: this.words,
+    }
   }
 
   /** The table's counts after the native scan interned addresses into `nativeView()`'s arrays. */
@@ -284,7 +303,7 @@ export function formatAddressWords(w0: number, w1: number, w2: number, w3: numbe
   // RFC 5952 §4.2: compress the longest run (≥ 2) of zero groups, the first one on a tie.
   let bestStart = -1
   let bestLength = 1
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++
       continue

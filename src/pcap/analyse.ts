@@ -7,7 +7,18 @@ import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpM
 import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS, V4_MAPPED_WORD2} from './addresses.js'
 import {ENCAPSULATION_NAMES, IP_PROTOCOL, PacketDecoder, VXLAN_PORT, word} from './decode.js'
 import {type NativeScanner, nativeScanner} from './native.js'
-import {type ByteRange, type CaptureCompression, type CaptureOrigin, CaptureReader, type CaptureFormat, fileCompression, fileOrigin, findRecordBoundary, STREAM_HEAD_BYTES, type Truncation} from './reader.js'
+import {
+  type ByteRange,
+  type CaptureCompression,
+  type CaptureOrigin,
+  CaptureReader,
+  type CaptureFormat,
+  fileCompression,
+  fileOrigin,
+  findRecordBoundary,
+  STREAM_HEAD_BYTES,
+  type Truncation,
+} from './reader.js'
 import type {RequestLog} from './request-log.js'
 
 export interface AnalyseOptions {
@@ -186,18 +197,27 @@ export interface ScanState {
   counts: number[]
   firstPacketSec: number
   lastPacketSec: number
-  kissCodes: Array<[number, number]>
-  encapsulations: Array<[number, number]>
-  unsynchronised: Array<[string, number]>
-  otherModes: Array<[number, TrafficTotals]>
+  kissCodes: [number, number][]
+  encapsulations: [number, number][]
+  unsynchronised: [string, number][]
+  otherModes: [number, TrafficTotals][]
   /** Unmatched replies, 6 numbers each: address index, port, key, KoD (0/1), IP bytes, requests walked. */
   orphans: Float64Array
-  otherProtocols: Array<[string, TrafficTotals]>
-  unmatchedFragments: Array<[string, TrafficTotals]>
+  otherProtocols: [string, TrafficTotals][]
+  unmatchedFragments: [string, TrafficTotals][]
   fragmentOrphans: FragmentOrphan[]
   attributedFragments: number
   /** The part's request rows: the first `requestCount` of each column (the columns are handed over whole, uncopied). */
-  requests: {client: Uint32Array; mode: Uint8Array; reply: Uint8Array; replyIpBytes: Uint16Array; srcPort: Uint16Array; timeSec: Float64Array; transmitKey: Uint32Array; version: Uint8Array}
+  requests: {
+    client: Uint32Array
+    mode: Uint8Array
+    reply: Uint8Array
+    replyIpBytes: Uint16Array
+    srcPort: Uint16Array
+    timeSec: Float64Array
+    transmitKey: Uint32Array
+    version: Uint8Array
+  }
   requestCount: number
   tcpPorts: Float64Array
   /** [all, outbound, inbound, NTP outbound]. */
@@ -395,7 +415,8 @@ function ntpRoleOf(origin: CaptureOrigin, host: string, ntpPort: number, vxlanPo
   let sent = 0
   try {
     for (let n = 0; n < ROLE_PROBE_PACKETS && reader.next(); n++) {
-      if (!decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType) || decoder.protocol !== UDP || decoder.payloadLength < 1) continue
+      if (!decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType) || decoder.protocol !== UDP || decoder.payloadLength < 1)
+        continue
       const mode = modeOf(reader.data[decoder.payloadOffset]!)
       const fromHost = decoder.src0 === h0 && decoder.src1 === h1 && decoder.src2 === h2 && decoder.src3 === h3
       if (fromHost && decoder.dstPort === ntpPort && mode >= MODE_SYMMETRIC_ACTIVE && mode <= MODE_CLIENT) {
@@ -426,7 +447,10 @@ export interface PartInput {
 
 /** Scans the records in bytes [from, to) of a capture: the worker thread's half of analyseCaptureParallel. */
 export function scanPart(input: PartInput): ScanState {
-  return new CaptureScan(fileOrigin(input.path), input.host, input.ntpPort, input.vxlanPort ?? VXLAN_PORT, undefined, {from: input.from, to: input.to}).exportState()
+  return new CaptureScan(fileOrigin(input.path), input.host, input.ntpPort, input.vxlanPort ?? VXLAN_PORT, undefined, {
+    from: input.from,
+    to: input.to,
+  }).exportState()
 }
 
 export interface CaptureProbe {
@@ -450,7 +474,7 @@ export function probeCapture(capture: string | CaptureOrigin, limit: number, fin
   let records = 0
   let plainIpv4 = 0
   try {
-    for (let seen = 0; seen < limit && reader.next(); ) {
+    for (let seen = 0; seen < limit && reader.next();) {
       records++
       if (!decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType)) continue
       seen++
@@ -589,7 +613,7 @@ class CaptureScan {
       this.fragmentOrphans = []
     }
     // Size the log for a typical NTP capture to avoid regrowth.
-    const bytes = range ? range.to - range.from : origin.size ?? STREAM_HEAD_BYTES
+    const bytes = range ? range.to - range.from : (origin.size ?? STREAM_HEAD_BYTES)
     const expected = expectedRequests(bytes)
     // The NTP pool server incident's capture had one client per ~11 requests; start near that so the address table rarely regrows.
     const clients = Math.min(1 << 22, Math.max(1 << 12, expected >> 3))
@@ -618,7 +642,10 @@ class CaptureScan {
   /** What a live progress line shows: packets and bytes so far and the outbound port with the most bytes. */
   liveStatus(): LiveStatus {
     let top: LiveStatus['topPort'] = null
-    for (const [protocol, table] of [['udp', this.udpPorts], ['tcp', this.tcpPorts]] as const) {
+    for (const [protocol, table] of [
+      ['udp', this.udpPorts],
+      ['tcp', this.tcpPorts],
+    ] as const) {
       for (let at = 0; at < table.length; at += 4) {
         if (table[at + 1]! > (top?.bytes ?? 0)) top = {bytes: table[at + 1]!, port: at / 4, protocol}
       }
@@ -768,12 +795,31 @@ class CaptureScan {
     io[layout.requestCount] = this.requestCount
     io[layout.firstSec] = this.firstPacketSec
     io[layout.lastSec] = this.lastPacketSec
-    native.scanRecords(io, buffer, interfaces, table.slots, table.words, table.slotByIndex, this.clientAddresses, this.timeSec, this.client,
-      this.srcPort, this.version, this.mode, this.reply, this.replyIpBytes, this.transmitKey, this.prevPending, this.udpPorts, this.tcpPorts, table.otherSlots)
+    native.scanRecords(
+      io,
+      buffer,
+      interfaces,
+      table.slots,
+      table.words,
+      table.slotByIndex,
+      this.clientAddresses,
+      this.timeSec,
+      this.client,
+      this.srcPort,
+      this.version,
+      this.mode,
+      this.reply,
+      this.replyIpBytes,
+      this.transmitKey,
+      this.prevPending,
+      this.udpPorts,
+      this.tcpPorts,
+      table.otherSlots,
+    )
     const records = io[layout.records]!
     if (records === 0) return 0
     reader.skipRecords(io[layout.start]!, records)
-    this.table.setCount(io[layout.tableCount]!, io[layout.otherCount]!)
+    this.table.setCount(io[layout.tableCount]!, io[layout.otherCount])
     this.clientCount = io[layout.clientCount]!
     this.requestCount = io[layout.requestCount]!
     this.firstPacketSec = io[layout.firstSec]!
@@ -1007,8 +1053,14 @@ class CaptureScan {
       records: new Float64Array(this.table.slotsByIndex().buffer),
       requestCount: n,
       requests: {
-        client: this.client, mode: this.mode, reply: this.reply, replyIpBytes: this.replyIpBytes,
-        srcPort: this.srcPort, timeSec: this.timeSec, transmitKey: this.transmitKey, version: this.version,
+        client: this.client,
+        mode: this.mode,
+        reply: this.reply,
+        replyIpBytes: this.replyIpBytes,
+        srcPort: this.srcPort,
+        timeSec: this.timeSec,
+        transmitKey: this.transmitKey,
+        version: this.version,
       },
       snaplen: this.reader.snaplen,
       tcpPorts: this.tcpPorts,
@@ -1072,7 +1124,8 @@ class CaptureScan {
       const mine = this.otherProtocols.get(name) ?? emptyTotals()
       this.otherProtocols.set(name, sumTotals(mine, totals))
     }
-    for (const [name, totals] of part.unmatchedFragments) this.unmatchedFragments.set(name, sumTotals(this.unmatchedFragments.get(name) ?? emptyTotals(), totals))
+    for (const [name, totals] of part.unmatchedFragments)
+      this.unmatchedFragments.set(name, sumTotals(this.unmatchedFragments.get(name) ?? emptyTotals(), totals))
     this.attributedFragments += part.attributedFragments
     for (const orphan of part.fragmentOrphans) {
       const port = this.fragmentPorts.get(orphan.key)
@@ -1092,7 +1145,7 @@ class CaptureScan {
     for (const [bit, count] of part.encapsulations) this.encapsulations.set(bit, (this.encapsulations.get(bit) ?? 0) + count)
     for (const [why, count] of part.unsynchronised) this.unsynchronised.set(why, (this.unsynchronised.get(why) ?? 0) + count)
     for (const [mode, totals] of part.otherModes) this.otherModes.set(mode, sumTotals(this.otherModes.get(mode) ?? emptyTotals(), totals))
-    const [responses, kods, other, v4, v6, nonIp, fragments, snapped] = part.counts as number[]
+    const [responses, kods, other, v4, v6, nonIp, fragments, snapped] = part.counts
     this.ntpResponses += responses!
     this.ntpKods += kods!
     this.otherPackets += other!
@@ -1181,7 +1234,10 @@ class CaptureScan {
       fragments: this.fragments,
       fragmentsAttributed: this.attributedFragments,
       fragmentsUnmatched: [...this.unmatchedFragments.values()].reduce((sum, t) => sum + t.packets, 0),
-      host: this.host && this.hostIndex >= 0 ? {address: this.table.text(this.hostIndex), detected, packets: slots[this.table.slotOf(this.hostIndex) + R_PACKETS]!} : undefined,
+      host:
+        this.host && this.hostIndex >= 0
+          ? {address: this.table.text(this.hostIndex), detected, packets: slots[this.table.slotOf(this.hostIndex) + R_PACKETS]!}
+          : undefined,
       inbound: this.inbound,
       ipv4Packets: this.ipv4Packets,
       ipv6Packets: this.ipv6Packets,
@@ -1229,7 +1285,10 @@ class CaptureScan {
 
   private portTraffic(): PortTraffic[] {
     const rows: PortTraffic[] = []
-    for (const [protocol, table] of [['udp', this.udpPorts], ['tcp', this.tcpPorts]] as const) {
+    for (const [protocol, table] of [
+      ['udp', this.udpPorts],
+      ['tcp', this.tcpPorts],
+    ] as const) {
       for (let port = 0; port < 65_536; port++) {
         const at = port * 4
         if (table[at] === 0) continue
@@ -1282,7 +1341,12 @@ function addPortTotals(table: Float64Array, port: number, caplen: number, origle
 }
 
 function sumTotals(a: TrafficTotals, b: TrafficTotals): TrafficTotals {
-  return {billableBytes: a.billableBytes + b.billableBytes, bytes: a.bytes + b.bytes, capturedBytes: a.capturedBytes + b.capturedBytes, packets: a.packets + b.packets}
+  return {
+    billableBytes: a.billableBytes + b.billableBytes,
+    bytes: a.bytes + b.bytes,
+    capturedBytes: a.capturedBytes + b.capturedBytes,
+    packets: a.packets + b.packets,
+  }
 }
 
 /** Requests to size the log for, from capture bytes (~half a typical NTP capture's ~106-byte records are requests). */

@@ -42,7 +42,9 @@ export function expandCaptureArguments(args: readonly string[]): {files: string[
     try {
       isDirectory = statSync(arg).isDirectory()
       exists = true
-    } catch {}
+    } catch {
+      // Not there, or not readable: not a folder; said below as a missing file.
+    }
     if (isDirectory) {
       const names = readdirSync(arg).sort()
       const inside = names.map((name) => resolve(arg, name)).filter((path) => statSync(path, {throwIfNoEntry: false})?.isFile())
@@ -50,12 +52,17 @@ export function expandCaptureArguments(args: readonly string[]): {files: string[
         if (looksLikeCapture(path)) add(path)
         else skipped.push(path)
       }
-      if (!inside.some((path) => files.includes(path))) throw new BillwatchError('E_NOT_FOUND', 'a folder with no pcap or pcapng file in it', {expected: 'a capture file, a folder of them or a glob', file: arg})
+      if (!inside.some((path) => files.includes(path)))
+        throw new BillwatchError('E_NOT_FOUND', 'a folder with no pcap or pcapng file in it', {
+          expected: 'a capture file, a folder of them or a glob',
+          file: arg,
+        })
       continue
     }
     if (!exists && isDynamicPattern(arg)) {
       const matches = globSync(arg, {absolute: true, onlyFiles: true}).sort()
-      if (matches.length === 0) throw new BillwatchError('E_NOT_FOUND', 'the pattern matches no file', {expected: 'a capture file, a folder of them or a glob', file: arg})
+      if (matches.length === 0)
+        throw new BillwatchError('E_NOT_FOUND', 'the pattern matches no file', {expected: 'a capture file, a folder of them or a glob', file: arg})
       for (const path of matches) add(resolve(path))
       continue
     }
@@ -123,7 +130,13 @@ export function gapsBetween(files: readonly CaptureFile[], meanIntervalSec: numb
     if (before.lastSec !== before.lastSec || after.firstSec !== after.firstSec) continue
     const seconds = after.firstSec - before.lastSec
     if (seconds < 0 || seconds > Math.max(1, 10 * meanIntervalSec)) {
-      gaps.push({after: before.file, before: after.file, from: new Date(before.lastSec * 1000).toISOString(), seconds, to: new Date(after.firstSec * 1000).toISOString()})
+      gaps.push({
+        after: before.file,
+        before: after.file,
+        from: new Date(before.lastSec * 1000).toISOString(),
+        seconds,
+        to: new Date(after.firstSec * 1000).toISOString(),
+      })
     }
   }
   return gaps

@@ -49,7 +49,14 @@ const MAX_TUNNEL_DEPTH = 4
 /** Encapsulations the decoder looks through, as bits of `PacketDecoder.encapsulation` (the report names them). */
 export const ENCAPSULATION = {vnTag: 1, mpls: 2, vxlan: 4, geneve: 8, gre: 16, erspanI: 32, erspanII: 64, erspanIII: 128} as const
 export const ENCAPSULATION_NAMES: Record<number, string> = {
-  1: 'VN-Tag', 2: 'MPLS', 4: 'VXLAN', 8: 'Geneve', 16: 'GRE', 32: 'ERSPAN type I', 64: 'ERSPAN type II', 128: 'ERSPAN type III',
+  1: 'VN-Tag',
+  2: 'MPLS',
+  4: 'VXLAN',
+  8: 'Geneve',
+  16: 'GRE',
+  32: 'ERSPAN type I',
+  64: 'ERSPAN type II',
+  128: 'ERSPAN type III',
 }
 
 /**
@@ -112,7 +119,7 @@ export class PacketDecoder {
     this.payloadLength = 0
     const end = offset + caplen
     let at = offset
-    let etherType = 0
+    let etherType: number
     switch (linkType) {
       case LINKTYPE.ethernet: {
         if (caplen < 14) return false
@@ -138,7 +145,7 @@ export class PacketDecoder {
         // The address family is in the writer's byte order (NULL) or network order (LOOP); accept either.
         const le = data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16) | (data[at + 3]! << 24)
         const be = (data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!
-        const family = (le >>> 0) < 0x100 ? le : be
+        const family = le >>> 0 < 0x100 ? le : be
         if (family === 2) etherType = ETHERTYPE_IPV4
         else if (family === 10 || family === 24 || family === 28 || family === 30) etherType = ETHERTYPE_IPV6
         else return false

@@ -47,13 +47,20 @@ export function startLiveCapture(iface: string, filter?: string): LiveCapture {
   })
   const finished = new Promise<{droppedByKernel: null | number}>((resolve, reject) => {
     child.once('error', (error: NodeJS.ErrnoException) => {
-      reject(error.code === 'ENOENT'
-        ? new BillwatchError('E_NOT_FOUND', 'tcpdump is not installed; --interface captures through it (Debian: apt-get install tcpdump)', {field: '--interface'})
-        : new BillwatchError('E_NETWORK', `tcpdump could not start: ${error.message}`, {field: '--interface'}))
+      reject(
+        error.code === 'ENOENT'
+          ? new BillwatchError('E_NOT_FOUND', 'tcpdump is not installed; --interface captures through it (Debian: apt-get install tcpdump)', {
+              field: '--interface',
+            })
+          : new BillwatchError('E_NETWORK', `tcpdump could not start: ${error.message}`, {field: '--interface'}),
+      )
     })
     child.once('close', (code, signal) => {
       const dropped = /(\d+) packets? dropped by kernel/.exec(stderr)
-      const said = stderr.split('\n').map((line) => line.trim()).filter((line) => line && !/^(listening on|\d+ packets?)/.test(line))
+      const said = stderr
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => line && !/^(listening on|\d+ packets?)/.test(line))
       // tcpdump names its error on a line of its own ("tcpdump: eth9: No such device exists").
       const last = said.filter((line) => line.startsWith('tcpdump: ')).at(-1) ?? said.at(-1)
       if (code !== 0 && signal === null && wroteBytes <= 24) {
@@ -63,7 +70,7 @@ export function startLiveCapture(iface: string, filter?: string): LiveCapture {
       resolve({droppedByKernel: dropped ? Number(dropped[1]) : null})
     })
   })
-  finished.catch(() => {})
+  finished.catch(() => undefined)
   return {
     finished,
     listening,

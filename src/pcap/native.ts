@@ -15,9 +15,24 @@ import {BillwatchError} from '../errors.js'
 export interface NativeScanner {
   /** Scans whole buffered records in place; see scan.c for the arguments and `io` for the io array. */
   scanRecords(
-    io: Float64Array, buffer: Uint8Array, interfaces: Float64Array, slots: Uint32Array, words: Uint32Array, slotByIndex: Uint32Array,
-    clientAddresses: Uint32Array, timeSec: Float64Array, client: Uint32Array, srcPort: Uint16Array, version: Uint8Array, mode: Uint8Array,
-    reply: Uint8Array, replyIpBytes: Uint16Array, transmitKey: Uint32Array, prevPending: Int32Array, udpPorts: Float64Array, tcpPorts: Float64Array,
+    io: Float64Array,
+    buffer: Uint8Array,
+    interfaces: Float64Array,
+    slots: Uint32Array,
+    words: Uint32Array,
+    slotByIndex: Uint32Array,
+    clientAddresses: Uint32Array,
+    timeSec: Float64Array,
+    client: Uint32Array,
+    srcPort: Uint16Array,
+    version: Uint8Array,
+    mode: Uint8Array,
+    reply: Uint8Array,
+    replyIpBytes: Uint16Array,
+    transmitKey: Uint32Array,
+    prevPending: Int32Array,
+    udpPorts: Float64Array,
+    tcpPorts: Float64Array,
     otherSlots: Uint32Array,
   ): void
   /** Where each input, cursor and counter sits in the io array, as the addon lays it out. */
@@ -73,7 +88,10 @@ export function nativeScanner(): NativeScanner | undefined {
   if (wanted === '0') return undefined
   loaded ??= load()
   if ('scanner' in loaded) return loaded.scanner
-  if (wanted === '1') throw new BillwatchError('E_INTERNAL', `BILLWATCH_PCAP_NATIVE=1 but the native pcap scanner is missing: ${loaded.problem}`, {suggestions: ['npm run build:native']})
+  if (wanted === '1')
+    throw new BillwatchError('E_INTERNAL', `BILLWATCH_PCAP_NATIVE=1 but the native pcap scanner is missing: ${loaded.problem}`, {
+      suggestions: ['npm run build:native'],
+    })
   return undefined
 }
 
@@ -85,7 +103,8 @@ function load(): {scanner: NativeScanner} | {problem: string} {
   } catch (error) {
     // Built for another Node.js, say: the JavaScript scan still gives the same report.
     const problem = `${file} does not load: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`
-    if (process.env.BILLWATCH_PCAP_NATIVE !== '1') process.emitWarning(`${problem}; billwatch pcap uses its JavaScript scanner (npm run build:native rebuilds it)`)
+    if (process.env.BILLWATCH_PCAP_NATIVE !== '1')
+      process.emitWarning(`${problem}; billwatch pcap uses its JavaScript scanner (npm run build:native rebuilds it)`)
     return {problem}
   }
 }

@@ -141,11 +141,18 @@ class FileSource implements ByteSource {
     readonly compression: CaptureCompression,
     path: string,
   ) {
-    this.decompressor = compression === 'none' ? undefined : new Decompressor((target, at, length) => {
-      const n = readSync(this.fd, target, at, Math.min(length, Math.max(0, this.size - this.rawRead)), this.rawRead)
-      this.rawRead += n
-      return n
-    }, compression, path)
+    this.decompressor =
+      compression === 'none'
+        ? undefined
+        : new Decompressor(
+            (target, at, length) => {
+              const n = readSync(this.fd, target, at, Math.min(length, Math.max(0, this.size - this.rawRead)), this.rawRead)
+              this.rawRead += n
+              return n
+            },
+            compression,
+            path,
+          )
   }
 
   get consumed(): number {
@@ -257,7 +264,8 @@ export class StreamSource implements ByteSource {
       target.set(this.head.subarray(position, position + n), at)
       return n
     }
-    if (position !== this.frontier) throw new BillwatchError('E_INTERNAL', `a stream is read once, in order: asked for byte ${position} at byte ${this.frontier}`)
+    if (position !== this.frontier)
+      throw new BillwatchError('E_INTERNAL', `a stream is read once, in order: asked for byte ${position} at byte ${this.frontier}`)
     const n = this.decompressor ? this.decompressor.read(target, at, length) : Math.max(0, this.rawRead(target, at, length))
     if (n > 0 && !this.headClosed) {
       if (this.headLength + n > STREAM_HEAD_BYTES) this.headClosed = true
@@ -275,7 +283,9 @@ export class StreamSource implements ByteSource {
     return n
   }
 
-  close(): void {}
+  close(): void {
+    // The stream belongs to whoever handed it over (stdin, a pipe): nothing here to close.
+  }
 }
 
 /** Opens one capture file for reading; throws E_NOT_FOUND / E_EMPTY for what is no readable file. */
@@ -307,11 +317,16 @@ export function fileOrigin(path: string): CaptureOrigin {
   let size: number | undefined
   return {
     name: path,
-    parts: [{name: path, open: () => {
-      const source = openFileSource(path)
-      size = source.size
-      return source
-    }}],
+    parts: [
+      {
+        name: path,
+        open: () => {
+          const source = openFileSource(path)
+          size = source.size
+          return source
+        },
+      },
+    ],
     rereadable: () => true,
     get size() {
       return size
@@ -326,7 +341,7 @@ export function fileOrigin(path: string): CaptureOrigin {
 export interface CaptureOrigin {
   readonly name: string
   /** The parts read in order: each opens its own byte source and names its own file. */
-  readonly parts: ReadonlyArray<{name: string; open(): ByteSource}>
+  readonly parts: readonly {name: string; open(): ByteSource}[]
   /** Bytes on disk (known once a part is opened); undefined for a stream. */
   readonly size: number | undefined
   /** Read once, as it arrives: passes over the leading packets stop where the stream's kept bytes end. */
@@ -663,12 +678,14 @@ export class CaptureReader {
   /** EPB (and the obsolete PB, whose interface id is 16 bits): +8 iface, +12/+16 ts, +20 caplen, +24 len. */
   private readTimedPacket(at: number, blockLength: number, obsolete: boolean): boolean {
     const le = this.littleEndian
-    if (blockLength < TIMED_PACKET_FRAMING_BYTES) this.damaged(`packet block ${this.records} is ${blockLength} bytes, shorter than its ${TIMED_PACKET_FRAMING_BYTES}-byte header`)
+    if (blockLength < TIMED_PACKET_FRAMING_BYTES)
+      this.damaged(`packet block ${this.records} is ${blockLength} bytes, shorter than its ${TIMED_PACKET_FRAMING_BYTES}-byte header`)
     const interfaceId = obsolete ? this.view.getUint16(at + 8, le) : this.view.getUint32(at + 8, le)
     const iface = this.interfaces[interfaceId]
     if (!iface) this.damaged(`packet block ${this.records} names interface ${interfaceId}, but the section describes ${this.interfaces.length}`)
     const caplen = this.view.getUint32(at + 20, le)
-    if (caplen > blockLength - TIMED_PACKET_FRAMING_BYTES) this.damaged(`packet block ${this.records} claims ${caplen} captured bytes in a ${blockLength}-byte block`)
+    if (caplen > blockLength - TIMED_PACKET_FRAMING_BYTES)
+      this.damaged(`packet block ${this.records} claims ${caplen} captured bytes in a ${blockLength}-byte block`)
     const high = this.view.getUint32(at + 12, le)
     const low = this.view.getUint32(at + 16, le)
     this.timeSec = (high * 4_294_967_296 + low) / iface.unitsPerSecond + iface.offsetSeconds
@@ -751,7 +768,10 @@ export class CaptureReader {
     const known = pcapMagic[magic]
     if (!known) {
       const inside = this.source.compression === 'none' ? '' : ` inside the ${this.source.compression} stream`
-      this.badHeader(`unknown magic number 0x${magic.toString(16).padStart(8, '0')}${inside}`, 'a pcap (a1b2c3d4 / a1b23c4d) or pcapng (0a0d0d0a) file, plain or gzip/zstd-compressed')
+      this.badHeader(
+        `unknown magic number 0x${magic.toString(16).padStart(8, '0')}${inside}`,
+        'a pcap (a1b2c3d4 / a1b23c4d) or pcapng (0a0d0d0a) file, plain or gzip/zstd-compressed',
+      )
     }
     if (available < 24) this.badHeader(`the pcap file header is cut after ${available} of 24 bytes`, 'a 24-byte pcap header')
     this.littleEndian = known[0]
@@ -838,7 +858,12 @@ export function* capturePackets(path: string): Generator<CapturedPacket> {
   const reader = CaptureReader.open(path)
   try {
     while (reader.next()) {
-      yield {frame: reader.data.subarray(reader.offset, reader.offset + reader.caplen), origlen: reader.origlen, position: reader.position, timeSec: reader.timeSec}
+      yield {
+        frame: reader.data.subarray(reader.offset, reader.offset + reader.caplen),
+        origlen: reader.origlen,
+        position: reader.position,
+        timeSec: reader.timeSec,
+      }
     }
   } finally {
     reader.close()
@@ -923,7 +948,11 @@ function pcapngChain(view: DataView, le: boolean): (at: number) => boolean {
       if (!plausibleBlockLength(length)) return false
       if (at + length > view.byteLength) return packets >= BOUNDARY_CHAIN / 4
       if (view.getUint32(at + length - 4, le) !== length) return false
-      if ((type === PCAPNG_EPB || type === PCAPNG_PB) && (length < TIMED_PACKET_FRAMING_BYTES || view.getUint32(at + 20, le) > length - TIMED_PACKET_FRAMING_BYTES)) return false
+      if (
+        (type === PCAPNG_EPB || type === PCAPNG_PB) &&
+        (length < TIMED_PACKET_FRAMING_BYTES || view.getUint32(at + 20, le) > length - TIMED_PACKET_FRAMING_BYTES)
+      )
+        return false
       if (packet) packets++
       at += length
     }

@@ -8,27 +8,41 @@ const MODE_NAMES: Record<string, string> = {0: 'reserved', 5: 'broadcast', 6: 'c
 export function renderPcapReport(report: PcapReport): string {
   const out: string[] = []
   const span = report.start ? `${report.start} .. ${report.end} (${formatCount(Math.round(report.durationSec))} s)` : 'no timestamps'
-  out.push(`${report.file}: ${report.format}${report.compression && report.compression !== 'none' ? ` (${report.compression})` : ''}, ${report.linkTypes.join(', ') || 'no interfaces'}, ${span}`)
+  out.push(
+    `${report.file}: ${report.format}${report.compression && report.compression !== 'none' ? ` (${report.compression})` : ''}, ${report.linkTypes.join(', ') || 'no interfaces'}, ${span}`,
+  )
   if (report.live) {
     const how = {duration: 'for the duration asked', end: 'until tcpdump stopped', interrupt: 'until interrupted (Ctrl-C)'}[report.live.stoppedBy]
-    out.push(`captured live on ${report.live.interface}${report.live.filter ? ` (filter: ${report.live.filter})` : ''} ${how}` +
-      (report.live.droppedByKernel ? `; tcpdump says the kernel dropped ${formatCountOf(report.live.droppedByKernel, 'packet')}` : ''))
+    out.push(
+      `captured live on ${report.live.interface}${report.live.filter ? ` (filter: ${report.live.filter})` : ''} ${how}` +
+        (report.live.droppedByKernel ? `; tcpdump says the kernel dropped ${formatCountOf(report.live.droppedByKernel, 'packet')}` : ''),
+    )
   }
   if (report.files) out.push(`read as one capture: ${report.files.length} files in time order, ${report.files[0]?.file} .. ${report.files.at(-1)?.file}`)
   for (const gap of report.gaps ?? []) {
-    out.push(gap.seconds >= 0 ? `  gap of ${formatCount(Math.round(gap.seconds))} s between ${gap.after} and ${gap.before} (${gap.from} .. ${gap.to})` : `  ${gap.before} starts ${formatCount(Math.round(-gap.seconds))} s before ${gap.after} ends`)
+    out.push(
+      gap.seconds >= 0
+        ? `  gap of ${formatCount(Math.round(gap.seconds))} s between ${gap.after} and ${gap.before} (${gap.from} .. ${gap.to})`
+        : `  ${gap.before} starts ${formatCount(Math.round(-gap.seconds))} s before ${gap.after} ends`,
+    )
   }
   for (const warning of report.warnings) out.push(`warning (${warning.code}): ${warning.message}`)
   const tunnels = Object.entries(report.encapsulations ?? {})
   if (tunnels.length > 0) {
-    out.push(`encapsulated: ${tunnels.map(([name, n]) => `${formatCountOf(n, 'packet')} in ${name}`).join(', ')}; the figures below are the inner packets' (a mirrored copy bills as the packet it copies)`)
+    out.push(
+      `encapsulated: ${tunnels.map(([name, n]) => `${formatCountOf(n, 'packet')} in ${name}`).join(', ')}; the figures below are the inner packets' (a mirrored copy bills as the packet it copies)`,
+    )
   }
   if (report.truncated) {
-    out.push(`warning: the last record${report.truncated.file ? ` of ${report.truncated.file}` : ''} (#${report.truncated.record}, byte ${report.truncated.offset}) is cut: ${report.truncated.available} of ${report.truncated.needed} bytes; it is not counted`)
+    out.push(
+      `warning: the last record${report.truncated.file ? ` of ${report.truncated.file}` : ''} (#${report.truncated.record}, byte ${report.truncated.offset}) is cut: ${report.truncated.available} of ${report.truncated.needed} bytes; it is not counted`,
+    )
   }
   out.push(
     `packets ${formatCount(report.packets)}; bytes on the wire ${formatCount(report.bytes)}, captured (pcap_len) ${formatCount(report.capturedBytes)}, billable IP ${formatCount(report.billableBytes)}` +
-      (report.fragments > 0 ? `; ${formatCount(report.fragments)} IP fragments (${formatCount(report.fragmentsAttributed)} later fragments billed to their datagram's port, ${formatCount(report.fragmentsUnmatched)} without their first fragment)` : '') +
+      (report.fragments > 0
+        ? `; ${formatCount(report.fragments)} IP fragments (${formatCount(report.fragmentsAttributed)} later fragments billed to their datagram's port, ${formatCount(report.fragmentsUnmatched)} without their first fragment)`
+        : '') +
       (report.nonIpPackets > 0 ? `; ${formatCount(report.nonIpPackets)} non-IP` : ''),
   )
   if (!report.host) {
@@ -40,8 +54,20 @@ export function renderPcapReport(report: PcapReport): string {
     renderTable(
       ['direction', 'packets', 'wire bytes', 'billable bytes', 'kbit/s'],
       [
-        ['outbound', formatCount(report.outbound.packets), formatCount(report.outbound.bytes), formatCount(report.outbound.billableBytes), formatFixed(report.outbound.kbitPerSec, 1)],
-        ['inbound', formatCount(report.inbound.packets), formatCount(report.inbound.bytes), formatCount(report.inbound.billableBytes), formatFixed(report.inbound.kbitPerSec, 1)],
+        [
+          'outbound',
+          formatCount(report.outbound.packets),
+          formatCount(report.outbound.bytes),
+          formatCount(report.outbound.billableBytes),
+          formatFixed(report.outbound.kbitPerSec, 1),
+        ],
+        [
+          'inbound',
+          formatCount(report.inbound.packets),
+          formatCount(report.inbound.bytes),
+          formatCount(report.inbound.billableBytes),
+          formatFixed(report.inbound.kbitPerSec, 1),
+        ],
       ],
       ['left', 'right', 'right', 'right', 'right'],
     ),
@@ -49,7 +75,16 @@ export function renderPcapReport(report: PcapReport): string {
     'outbound by protocol and port',
     renderTable(
       ['protocol', 'port', 'packets', 'wire bytes', 'share', 'billable bytes'],
-      report.byPort.slice(0, 10).map((row) => [row.protocol, row.port ?? '-', formatCount(row.packets), formatCount(row.bytes), formatShare(row.share), formatCount(row.billableBytes)]),
+      report.byPort
+        .slice(0, 10)
+        .map((row) => [
+          row.protocol,
+          row.port ?? '-',
+          formatCount(row.packets),
+          formatCount(row.bytes),
+          formatShare(row.share),
+          formatCount(row.billableBytes),
+        ]),
       ['left', 'right', 'right', 'right', 'right', 'right'],
     ),
     '',
@@ -59,11 +94,28 @@ export function renderPcapReport(report: PcapReport): string {
   out.push(
     '',
     `NTP (port ${ntp.port}): ${formatCountOf(ntp.requests, 'request')}, ${formatCountOf(ntp.responses, 'reply', 'replies')} (${formatShare(ntp.shareOfOutbound)} of outbound bytes), ` +
-      `${formatCount(ntp.unanswered)} unanswered, ${formatCountOf(ntp.kods, 'KoD')}${ntp.kods > 0 ? ` (${Object.entries(ntp.kissCodes).map(([code, n]) => `${code} ${formatCount(n)}`).join(', ')})` : ''}`,
+      `${formatCount(ntp.unanswered)} unanswered, ${formatCountOf(ntp.kods, 'KoD')}${
+        ntp.kods > 0
+          ? ` (${Object.entries(ntp.kissCodes)
+              .map(([code, n]) => `${code} ${formatCount(n)}`)
+              .join(', ')})`
+          : ''
+      }`,
     ...(Object.keys(ntp.unsynchronised).length > 0
-      ? [`${formatCountOf(Object.values(ntp.unsynchronised).reduce((a, b) => a + b, 0), 'reply', 'replies')} came from an unsynchronised server that still answers (${Object.entries(ntp.unsynchronised).map(([why, n]) => `${why} ${formatCount(n)}`).join(', ')}): served, and billed, though not a usable time`]
+      ? [
+          `${formatCountOf(
+            Object.values(ntp.unsynchronised).reduce((a, b) => a + b, 0),
+            'reply',
+            'replies',
+          )} came from an unsynchronised server that still answers (${Object.entries(ntp.unsynchronised)
+            .map(([why, n]) => `${why} ${formatCount(n)}`)
+            .join(', ')}): served, and billed, though not a usable time`,
+        ]
       : []),
-    ...Object.entries(ntp.otherModes).map(([mode, t]) => `mode ${mode} (${MODE_NAMES[mode] ?? 'unknown'}) packets from port ${ntp.port}, not counted as replies: ${formatCount(t.packets)}, ${formatCount(t.billableBytes)} billable bytes`),
+    ...Object.entries(ntp.otherModes).map(
+      ([mode, t]) =>
+        `mode ${mode} (${MODE_NAMES[mode] ?? 'unknown'}) packets from port ${ntp.port}, not counted as replies: ${formatCount(t.packets)}, ${formatCount(t.billableBytes)} billable bytes`,
+    ),
     `unique clients ${formatCount(ntp.uniqueClients)} (${formatCount(ntp.requestingClients)} sent requests, ${formatCount(ntp.answeredClients)} got replies)`,
   )
   if (ntp.topTalkers.length > 0) {
@@ -105,7 +157,17 @@ export function renderPcapReport(report: PcapReport): string {
       `likely NAT/CGNAT gateways (${formatCount(ntp.suspectedNatTotal ?? ntp.suspectedNat.length)}): many polite hosts behind one address — do not block them as greedy clients`,
       renderTable(
         ['address', 'est. hosts', 'confidence', 'requests', 'q/s', 'ports', 'schedules'],
-        ntp.suspectedNat.slice(0, 10).map((n) => [n.address, formatCount(n.estimatedHosts), n.confidence, formatCount(n.requests), n.qps.toFixed(2), formatCount(n.ports), formatCount(n.schedules)]),
+        ntp.suspectedNat
+          .slice(0, 10)
+          .map((n) => [
+            n.address,
+            formatCount(n.estimatedHosts),
+            n.confidence,
+            formatCount(n.requests),
+            n.qps.toFixed(2),
+            formatCount(n.ports),
+            formatCount(n.schedules),
+          ]),
         ['left', 'right', 'left', 'right', 'right', 'right', 'right'],
       ),
     )
@@ -116,22 +178,44 @@ export function renderPcapReport(report: PcapReport): string {
       'synchronised fleets (many distinct clients in one window)',
       renderTable(
         ['start', 'minutes', 'clients', 'one-shot', 'recurs'],
-        ntp.fleets.map((f) => [f.start, (f.durationSec / 60).toFixed(0), formatCount(f.clients), formatShare(f.oneShotShare, 0), f.recurrence ? JSON.stringify(f.recurrence) : '-']),
+        ntp.fleets.map((f) => [
+          f.start,
+          (f.durationSec / 60).toFixed(0),
+          formatCount(f.clients),
+          formatShare(f.oneShotShare, 0),
+          f.recurrence ? JSON.stringify(f.recurrence) : '-',
+        ]),
         ['left', 'right', 'right', 'right', 'left'],
       ),
     )
   }
   if (ntp.violations && ntp.violations.length > 0) {
-    out.push('', 'client-rule violations', ...ntp.violations.map((v) => `  ${v.rule}: ${formatCountOf(v.clients, 'client')}, ${formatCountOf(v.requests, 'request')} — ${v.description} (${v.reference})`))
+    out.push(
+      '',
+      'client-rule violations',
+      ...ntp.violations.map(
+        (v) => `  ${v.rule}: ${formatCountOf(v.clients, 'client')}, ${formatCountOf(v.requests, 'request')} — ${v.description} (${v.reference})`,
+      ),
+    )
   }
   if (ntp.rateLimiting) {
     out.push(
       '',
       `rate limiting replayed on this capture (${ntp.rateLimiting.assumptions[0] ?? ''})` +
-        (ntp.rateLimiting.baseline.unanswered > 0 ? `; ${formatCountOf(ntp.rateLimiting.baseline.unanswered, 'request')} the server left unanswered stay unanswered in every replay` : ''),
+        (ntp.rateLimiting.baseline.unanswered > 0
+          ? `; ${formatCountOf(ntp.rateLimiting.baseline.unanswered, 'request')} the server left unanswered stay unanswered in every replay`
+          : ''),
       renderTable(
         ['setting', 'answered', 'KoD', 'dropped', 'egress saved', 'saved per year', 'NATs blacked out'],
-        ntp.rateLimiting.results.map((r) => [r.setting, formatCount(r.answered), formatCount(r.kods), formatCount(r.dropped), formatShare(r.savedShare), formatUsd(r.savedAnnualUsd), formatCount(r.blackedOutNats.length)]),
+        ntp.rateLimiting.results.map((r) => [
+          r.setting,
+          formatCount(r.answered),
+          formatCount(r.kods),
+          formatCount(r.dropped),
+          formatShare(r.savedShare),
+          formatUsd(r.savedAnnualUsd),
+          formatCount(r.blackedOutNats.length),
+        ]),
         ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
       ),
     )

@@ -1,4 +1,14 @@
-import {analyseBehaviour, type ClientGroups, groupByClient, medianInPlace, setBits, type Fleet, type MisbehavingClient, type SuspectedNat, type Violation} from '../behaviour/index.js'
+import {
+  analyseBehaviour,
+  type ClientGroups,
+  groupByClient,
+  medianInPlace,
+  setBits,
+  type Fleet,
+  type MisbehavingClient,
+  type SuspectedNat,
+  type Violation,
+} from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
 import {type LimiterSetting, type RateLimitReport, type ReplayTallies, simulateLimiters, startReplayWorker} from '../ratelimit/index.js'
 import {bestFirst} from '../util/select.js'
@@ -172,7 +182,7 @@ export interface PcapReport extends CaptureCounts {
   ntp: NtpReport
   control?: ControlReport
   /** A set of files read as one capture: each file's span and packets, in the order read. */
-  files?: Array<{file: string; start: null | string; end: null | string; packets: number}>
+  files?: {file: string; start: null | string; end: null | string; packets: number}[]
   /** Silences between consecutive files of a set (negative: the files overlap). */
   gaps?: CaptureGap[]
   /** A live capture (--interface): what was captured and how it ended. */
@@ -289,13 +299,20 @@ const MODE_ROLES: Record<string, string> = {1: 'symmetric active (a peer)', 2: '
 function hostWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
   const role = analysis.hostRole
   if (!role || !analysis.host) return []
-  const modes = Object.entries(role.sentModes).map(([mode, n]) => `${n} mode ${mode} (${MODE_ROLES[mode]})`).join(', ')
+  const modes = Object.entries(role.sentModes)
+    .map(([mode, n]) => `${n} mode ${mode} (${MODE_ROLES[mode]})`)
+    .join(', ')
   const server = role.likelyServer
-  return [{
-    code: 'host-not-ntp-server',
-    message: `the detected host ${analysis.host.address} (the busiest address) answers no NTP but sends it — ${modes} packets: it is an NTP client or peer here, not the server, so the NTP figures below are empty` +
-      (server ? `; the address that answers most (${server.replies} mode 4 replies) is ${server.address}: pass --host ${server.address}` : '; no address in the capture answers NTP (mode 4)'),
-  }]
+  return [
+    {
+      code: 'host-not-ntp-server',
+      message:
+        `the detected host ${analysis.host.address} (the busiest address) answers no NTP but sends it — ${modes} packets: it is an NTP client or peer here, not the server, so the NTP figures below are empty` +
+        (server
+          ? `; the address that answers most (${server.replies} mode 4 replies) is ${server.address}: pass --host ${server.address}`
+          : '; no address in the capture answers NTP (mode 4)'),
+    },
+  ]
 }
 
 function rateWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
@@ -304,17 +321,21 @@ function rateWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
   const span = `${formatSeconds(seconds)} with ${packets} of the host's packets`
   const tenPercent = RATE_RULE.packetsForTenPercent
   if (!supportsRates(analysis)) {
-    return [{
-      code: 'thin-capture',
-      message: `the capture spans ${span}: too little for a rate (billwatch needs at least ${RATE_RULE.minSeconds} s and ${RATE_RULE.minPackets} packets), so rates, monthly and yearly figures and the rate-limit replay are withheld; capture at least a minute and ${tenPercent} packets for a rate within ±10%`,
-    }]
+    return [
+      {
+        code: 'thin-capture',
+        message: `the capture spans ${span}: too little for a rate (billwatch needs at least ${RATE_RULE.minSeconds} s and ${RATE_RULE.minPackets} packets), so rates, monthly and yearly figures and the rate-limit replay are withheld; capture at least a minute and ${tenPercent} packets for a rate within ±10%`,
+      },
+    ]
   }
   if (seconds < RATE_RULE.shortSeconds) {
     const needed = Math.ceil(Math.max(RATE_RULE.shortSeconds, (tenPercent / packets) * seconds))
-    return [{
-      code: 'short-capture',
-      message: `the capture spans only ${span}; a capture of about ${needed} s (${tenPercent} packets at this rate, and at least a minute) would give the rates within ±10% (95% confidence); the monthly and yearly figures extrapolate these ${formatSeconds(seconds)}`,
-    }]
+    return [
+      {
+        code: 'short-capture',
+        message: `the capture spans only ${span}; a capture of about ${needed} s (${tenPercent} packets at this rate, and at least a minute) would give the rates within ±10% (95% confidence); the monthly and yearly figures extrapolate these ${formatSeconds(seconds)}`,
+      },
+    ]
   }
   return []
 }
@@ -344,13 +365,14 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
   const {natClients, ntp} = ntpReport(analysis, pricing, options, groups)
   const duration = analysis.durationSec
   const rates = supportsRates(analysis)
-  const kbit = (bytes: number) => (rates ? (bytes / duration) * 8 / 1000 : null)
+  const kbit = (bytes: number) => (rates ? ((bytes / duration) * 8) / 1000 : null)
   const direction = (totals: TrafficTotals): DirectionReport => ({
     ...totals,
     billableKbitPerSec: kbit(totals.billableBytes),
     kbitPerSec: kbit(totals.bytes),
   })
-  const rateCost = (bytes: number): RateCost => (rates ? {bytesPerSec: bytes / duration, ...costOfRate(bytes / duration, pricing)} : {bytesPerSec: null, gbPerMonth: null, monthlyUsd: null, yearlyUsd: null})
+  const rateCost = (bytes: number): RateCost =>
+    rates ? {bytesPerSec: bytes / duration, ...costOfRate(bytes / duration, pricing)} : {bytesPerSec: null, gbPerMonth: null, monthlyUsd: null, yearlyUsd: null}
   const out = analysis.outbound
   const report: PcapReport = {
     warnings: captureWarnings(analysis),
@@ -398,7 +420,12 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
   return {natClients, report}
 }
 
-function ntpReport(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined): {ntp: NtpReport; natClients: number[]} {
+function ntpReport(
+  analysis: CaptureAnalysis,
+  pricing: EgressPricing,
+  options: ReportOptions,
+  groups: ClientGroups | undefined,
+): {ntp: NtpReport; natClients: number[]} {
   const report = ntpCounts(analysis, pricing, options, groups)
   if (!groups) return {natClients: [], ntp: report}
   const durationSec = analysis.durationSec > 0 ? analysis.durationSec : undefined

@@ -7,7 +7,21 @@ import {type PartInput, scanPart} from './analyse.js'
 answerFromWorker(parentPort!, (input: PartInput) => {
   const state = scanPart(input)
   const r = state.requests
-  const transfer = [state.addressWords, state.records, state.clientAddresses, state.orphans, state.tcpPorts, state.udpPorts,
-    r.client, r.mode, r.reply, r.replyIpBytes, r.srcPort, r.timeSec, r.transmitKey, r.version].map((array) => array.buffer as ArrayBuffer)
+  const transfer = [
+    state.addressWords,
+    state.records,
+    state.clientAddresses,
+    state.orphans,
+    state.tcpPorts,
+    state.udpPorts,
+    r.client,
+    r.mode,
+    r.reply,
+    r.replyIpBytes,
+    r.srcPort,
+    r.timeSec,
+    r.transmitKey,
+    r.version,
+  ].map((array) => array.buffer as ArrayBuffer)
   return {result: state, transfer}
 })

@@ -142,14 +142,16 @@ export function analyseStream(input: Readable, name: string, options: StreamWork
   input.once('close', end)
   input.once('error', end)
 
-  const result = job.result.then((analysis) => {
-    // Structured cloning keeps the address words but not the list's class.
-    analysis.ntp.log.clients = new AddressWordsList((analysis.ntp.log.clients as unknown as {words: Uint32Array}).words)
-    return analysis
-  }).finally(() => {
-    if (!ended) finish()
-    status.port1.close()
-  })
+  const result = job.result
+    .then((analysis) => {
+      // Structured cloning keeps the address words but not the list's class.
+      analysis.ntp.log.clients = new AddressWordsList((analysis.ntp.log.clients as unknown as {words: Uint32Array}).words)
+      return analysis
+    })
+    .finally(() => {
+      if (!ended) finish()
+      status.port1.close()
+    })
   return {
     result,
     stop: () => {

@@ -165,7 +165,7 @@ export class CaptureWriter {
   }
 
   private interfaceBlock(iface: InterfaceSpec): void {
-    const options: Array<[number, number[]]> = []
+    const options: [number, number[]][] = []
     if (iface.tsresol !== undefined) options.push([9, [iface.tsresol]])
     if (iface.tsoffset !== undefined) {
       const value = Buffer.alloc(8)

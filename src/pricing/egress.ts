@@ -59,7 +59,10 @@ export function monthlyCostUsd(gb: number, pricing: EgressPricing = CURRENT_EGRE
  * Monthly and yearly cost of a steady egress rate, e.g. a capture's bytes over its duration.
  * The free allowance is applied once per month, as AWS does.
  */
-export function costOfRate(bytesPerSecond: number, pricing: EgressPricing = CURRENT_EGRESS_PRICING): {monthlyUsd: number; yearlyUsd: number; gbPerMonth: number} {
+export function costOfRate(
+  bytesPerSecond: number,
+  pricing: EgressPricing = CURRENT_EGRESS_PRICING,
+): {monthlyUsd: number; yearlyUsd: number; gbPerMonth: number} {
   const gbPerMonth = (bytesPerSecond * 86_400 * DAYS_PER_MONTH) / BYTES_PER_GB
   const monthlyUsd = monthlyCostUsd(gbPerMonth, pricing)
   return {gbPerMonth, monthlyUsd, yearlyUsd: monthlyUsd * 12}

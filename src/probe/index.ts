@@ -2,7 +2,16 @@
  * `billwatch probe` as a library: resolve a host, sample every address with the well-mannered
  * SNTP client, optionally check mode 6/7 exposure, and reach a verdict. No oclif, no stdout.
  */
-import {type AddressSampling, type NtpSample, type ProbeClock, type SampleOptions, DEFAULT_INTERVAL_MS, DEFAULT_TIMEOUT_MS, sampleAddress, systemClock} from './client.js'
+import {
+  type AddressSampling,
+  type NtpSample,
+  type ProbeClock,
+  type SampleOptions,
+  DEFAULT_INTERVAL_MS,
+  DEFAULT_TIMEOUT_MS,
+  sampleAddress,
+  systemClock,
+} from './client.js'
 import {type ExposureReport, checkExposure} from './exposure.js'
 import {type Resolver, type ProbeTarget, resolveAll} from './target.js'
 import {type AddressStatus, type CaptureJoin, type HostVerdict, addressStatus, hostVerdict} from './verdict.js'

@@ -30,7 +30,11 @@ export function parseTarget(text: string): ProbeTarget {
     throw new BillwatchError('E_USAGE', 'HOST must be a name or address, optionally with :PORT', {expected: 'HOST[:PORT]', field: 'HOST', got: text})
   }
   if (isIP(host) && !isUnicast(host)) {
-    throw new BillwatchError('E_USAGE', 'not the address of one host (broadcast, multicast or unspecified)', {expected: 'a unicast address or a host name', field: 'HOST', got: text})
+    throw new BillwatchError('E_USAGE', 'not the address of one host (broadcast, multicast or unspecified)', {
+      expected: 'a unicast address or a host name',
+      field: 'HOST',
+      got: text,
+    })
   }
   if (portText === undefined) return {host, port: NTP_PORT}
   const port = Number(portText)

@@ -189,7 +189,12 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
  * Runs the replays of `settings` over the grouped log. Settings that differ only in KoD share their
  * limiter state, so each distinct run (see replayedAs) is replayed once.
  */
-export function replayTallies(groups: ClientGroups, clientCount: number, settings: readonly LimiterSetting[] = DEFAULT_LIMITER_SETTINGS, seed = 1): ReplayTallies {
+export function replayTallies(
+  groups: ClientGroups,
+  clientCount: number,
+  settings: readonly LimiterSetting[] = DEFAULT_LIMITER_SETTINGS,
+  seed = 1,
+): ReplayTallies {
   return tallyReplays(timeRequestsByClient(groups, clientCount), clientCount, settings, seed)
 }
 
@@ -287,7 +292,10 @@ const LIMITER_GRAMMAR: Record<string, LimiterGrammar> = {
  * values take the daemon's defaults; a value out of the daemon's range is an E_USAGE error.
  */
 export function parseLimiterSetting(text: string): LimiterSetting {
-  const words = text.trim().split(/[\s,:=]+/).filter(Boolean)
+  const words = text
+    .trim()
+    .split(/[\s,:=]+/)
+    .filter(Boolean)
   const algorithm = words.shift()
   const values = new Map<string, number | true>()
   for (let i = 0; i < words.length; i++) {
@@ -309,12 +317,17 @@ export function parseLimiterSetting(text: string): LimiterSetting {
     }
     const allowed = grammar.numbers[key]
     if (value === true) {
-      if (!grammar.bare.includes(key)) throw new BillwatchError('E_USAGE', `${algorithm} ${key} needs a number`, {expected: `${key} N`, field: '--limiter', got: key})
+      if (!grammar.bare.includes(key))
+        throw new BillwatchError('E_USAGE', `${algorithm} ${key} needs a number`, {expected: `${key} N`, field: '--limiter', got: key})
     } else if (!allowed) {
       throw new BillwatchError('E_USAGE', `${algorithm} ${key} takes no value`, {expected: key, field: '--limiter', got: `${key} ${value}`})
     } else if (value < allowed.min || value > allowed.max || (allowed.integer && !Number.isInteger(value))) {
       const kind = allowed.integer ? 'an integer' : 'a number'
-      throw new BillwatchError('E_USAGE', `${algorithm} ${key} must be ${kind} from ${allowed.min} to ${allowed.max}`, {expected: `${allowed.min}..${allowed.max}`, field: '--limiter', got: String(value)})
+      throw new BillwatchError('E_USAGE', `${algorithm} ${key} must be ${kind} from ${allowed.min} to ${allowed.max}`, {
+        expected: `${allowed.min}..${allowed.max}`,
+        field: '--limiter',
+        got: String(value),
+      })
     }
   }
   const number = (key: string, fallback: number): number => {
@@ -347,7 +360,10 @@ function sendsKod(setting: LimiterSetting): boolean {
 function replayedAs(setting: LimiterSetting, settings: readonly LimiterSetting[]): LimiterSetting {
   if (setting.algorithm !== 'chrony') return {...setting, kod: true}
   if (setting.kod > 0) return setting
-  const sibling = settings.find((other) => other.algorithm === 'chrony' && other.kod > 0 && other.interval === setting.interval && other.burst === setting.burst && other.leak === setting.leak)
+  const sibling = settings.find(
+    (other) =>
+      other.algorithm === 'chrony' && other.kod > 0 && other.interval === setting.interval && other.burst === setting.burst && other.leak === setting.leak,
+  )
   return sibling ?? setting
 }
 
@@ -380,7 +396,14 @@ export interface ReplayTally {
 function tallyDecisions(limiter: Limiter, replay: GroupedTimeRequests, clientCount: number): ReplayTally {
   const decisions = new Uint8Array(replay.timeSec.length)
   limiter.decideGrouped(replay.start, replay.timeSec, decisions)
-  const tally: ReplayTally = {answered: 0, answeredBytes: 0, answeredPerClient: new Uint32Array(clientCount), kodBytes: 0, kods: 0, kodsPerClient: new Uint32Array(clientCount)}
+  const tally: ReplayTally = {
+    answered: 0,
+    answeredBytes: 0,
+    answeredPerClient: new Uint32Array(clientCount),
+    kodBytes: 0,
+    kods: 0,
+    kodsPerClient: new Uint32Array(clientCount),
+  }
   for (let c = 0; c < clientCount; c++) {
     let answered = 0
     let kods = 0
@@ -461,13 +484,24 @@ function captureSpan(log: RequestLog): number {
 function natImpacts(natClients: readonly number[], clients: ClientAddressList, requests: Uint32Array, answered: Uint32Array, kods: Uint32Array): NatImpact[] {
   return natClients
     .filter((client) => requests[client]! > 0)
-    .map((client) => ({address: clients.at(client)!, answered: answered[client]!, answeredShare: answered[client]! / requests[client]!, kods: kods[client]!, requests: requests[client]!}))
+    .map((client) => ({
+      address: clients.at(client)!,
+      answered: answered[client]!,
+      answeredShare: answered[client]! / requests[client]!,
+      kods: kods[client]!,
+      requests: requests[client]!,
+    }))
 }
 
 /** The `top` addresses with the most requests left unanswered (dropped or KoD). */
 function mostLimited(clients: ClientAddressList, requests: Uint32Array, answered: Uint32Array, kods: Uint32Array, top: number): LimitedClient[] {
   const denied = (client: number): number => requests[client]! - answered[client]!
   // Most denied first; of equals, the first seen.
-  const best = bestFirst(requests.length, top, (a, b) => denied(a) - denied(b) || b - a, (client) => denied(client) > 0)
+  const best = bestFirst(
+    requests.length,
+    top,
+    (a, b) => denied(a) - denied(b) || b - a,
+    (client) => denied(client) > 0,
+  )
   return best.map((client) => ({address: clients.at(client)!, answered: answered[client]!, kods: kods[client]!, requests: requests[client]!}))
 }

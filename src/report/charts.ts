@@ -30,7 +30,7 @@ export interface SeriesChartInput {
   /** The series label (a usage type, or 'DataTransfer-Out' for the egress total) and its unit. */
   label: string
   unit: string
-  points: Array<{day: string; value: number}>
+  points: {day: string; value: number}[]
   steps: Step[]
   spikes: Spike[]
   /** Correlated steps; the top-ranked change of each is annotated. */
@@ -58,18 +58,39 @@ export function seriesChart(input: SeriesChartInput): ChartSpec {
     const day = top.time.slice(0, 10)
     return [{coord: [day, valueOn.get(day) ?? null], name: `${top.subject} (${day})`, value: top.subject}]
   })
-  const spikePins = input.spikes.map((spike) => ({coord: [spike.date, spike.value], name: `spike ${spike.date}: ${formatRatio(spike.ratio)}`, value: formatRatio(spike.ratio)}))
+  const spikePins = input.spikes.map((spike) => ({
+    coord: [spike.date, spike.value],
+    name: `spike ${spike.date}: ${formatRatio(spike.ratio)}`,
+    value: formatRatio(spike.ratio),
+  }))
   const series = [
     {
       connectNulls: false,
       // A log axis cannot place 0; such days are left out (gaps), never drawn as a fake small value.
       data: points.map((p) => [p.day, p.value > 0 ? p.value : null]),
       lineStyle: {width: 2},
-      markLine: {data: stepLines, label: {color: STEP_COLOUR, fontWeight: 'bold', position: 'end'}, lineStyle: {color: STEP_COLOUR, type: 'dashed', width: 1.5}, symbol: 'none'},
+      markLine: {
+        data: stepLines,
+        label: {color: STEP_COLOUR, fontWeight: 'bold', position: 'end'},
+        lineStyle: {color: STEP_COLOUR, type: 'dashed', width: 1.5},
+        symbol: 'none',
+      },
       markPoint: {
-        data: [...changePins, ...spikePins.map((pin) => ({...pin, itemStyle: {color: '#8e44ad'}, symbol: 'diamond', symbolSize: 12, label: {position: 'top'}}))],
+        data: [
+          ...changePins,
+          ...spikePins.map((pin) => ({...pin, itemStyle: {color: '#8e44ad'}, symbol: 'diamond', symbolSize: 12, label: {position: 'top'}})),
+        ],
         itemStyle: {color: CHANGE_COLOUR},
-        label: {backgroundColor: '#ffffffdd', borderColor: CHANGE_COLOUR, borderRadius: 3, borderWidth: 1, color: CHANGE_COLOUR, formatter: '{c}', padding: [2, 4], position: 'top'},
+        label: {
+          backgroundColor: '#ffffffdd',
+          borderColor: CHANGE_COLOUR,
+          borderRadius: 3,
+          borderWidth: 1,
+          color: CHANGE_COLOUR,
+          formatter: '{c}',
+          padding: [2, 4],
+          position: 'top',
+        },
         symbol: 'pin',
         symbolSize: 36,
       },
@@ -115,7 +136,12 @@ export function cumulativeChart(points: CumulativePoint[], thresholds: Threshold
   const series = [
     {
       data: points.map((p) => [p.maxQueries, p.trafficShare]),
-      markLine: {data: thresholdLines, label: {color: STEP_COLOUR, lineHeight: 14, position: 'end'}, lineStyle: {color: STEP_COLOUR, type: 'dashed'}, symbol: 'none'},
+      markLine: {
+        data: thresholdLines,
+        label: {color: STEP_COLOUR, lineHeight: 14, position: 'end'},
+        lineStyle: {color: STEP_COLOUR, type: 'dashed'},
+        symbol: 'none',
+      },
       name: 'share of NTP bytes',
       step: 'end',
       symbolSize: 6,

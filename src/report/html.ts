@@ -69,7 +69,7 @@ export function renderReport(gathered: Evidence): RenderedReport {
   const evidence = withTopTalkers(gathered, REPORT_TOP_TALKERS)
   const charts: ChartSpec[] = []
   const sections: string[] = []
-  const missingNote = (kinds: Array<MissingEvidence['evidence']>, fallback: string) => {
+  const missingNote = (kinds: MissingEvidence['evidence'][], fallback: string) => {
     const entry = evidence.missing.find((m) => kinds.includes(m.evidence))
     const text = entry ? `${entry.why}. To get it: ${entry.how}.` : fallback
     return `<p class="missing">Not available: ${escapeHtml(text)}</p>`
@@ -84,7 +84,10 @@ export function renderReport(gathered: Evidence): RenderedReport {
   const story = buildNarrative(evidence).filter((section) => !NARRATIVE_SHOWN_ELSEWHERE.has(section.title) && section.claims.length > 0)
   if (story.length > 0) {
     const body = story
-      .map((section) => `<h3>${escapeHtml(section.title)}</h3><ul class="claims">${section.claims.map((c) => `<li>${escapeHtml(c.text)} <span class="source">${escapeHtml(c.source)}</span></li>`).join('')}</ul>`)
+      .map(
+        (section) =>
+          `<h3>${escapeHtml(section.title)}</h3><ul class="claims">${section.claims.map((c) => `<li>${escapeHtml(c.text)} <span class="source">${escapeHtml(c.source)}</span></li>`).join('')}</ul>`,
+      )
       .join('\n')
     sections.push(section('story', 'What happened', body))
   }
@@ -92,7 +95,16 @@ export function renderReport(gathered: Evidence): RenderedReport {
   if (anomalies) {
     const body = [
       // The chart draws the headline stretch's series: only its own steps and spikes are marked on it.
-      chartBox(seriesChart({correlated: correlation?.steps ?? [], label: anomalies.usageType, points: anomalies.series, spikes: anomalies.spikes.filter((s) => onHeadline(s, anomalies)), steps: anomalies.steps.filter((s) => onHeadline(s, anomalies)), unit: anomalies.unit})),
+      chartBox(
+        seriesChart({
+          correlated: correlation?.steps ?? [],
+          label: anomalies.usageType,
+          points: anomalies.series,
+          spikes: anomalies.spikes.filter((s) => onHeadline(s, anomalies)),
+          steps: anomalies.steps.filter((s) => onHeadline(s, anomalies)),
+          unit: anomalies.unit,
+        }),
+      ),
       anomalies.steps.length === 0 ? missingNote(['step'], 'no step in the series.') : stepsTable(anomalies.steps),
       `<p class="note">${escapeHtml(`${anomalies.usageType}: ${anomalies.days} days from ${anomalies.firstDay} to ${anomalies.lastDay}${anomalies.missingDays > 0 ? `, ${anomalies.missingDays} days without data (gaps, not zeros)` : ''}; usage types: ${anomalies.usageTypes.join(', ')}. Costs: ${anomalies.pricing.label}.`)}</p>`,
     ]
@@ -101,7 +113,13 @@ export function renderReport(gathered: Evidence): RenderedReport {
     sections.push(section('usage', 'Daily usage and its steps', missingNote(['usage'], 'no usage series in the store.')))
   }
   sections.push(section('bill', 'The bill', bill ? billTables(bill) : missingNote(['usage', 'step'], 'no step to price.')))
-  sections.push(section('symmetry', 'Inbound against outbound', symmetry ? symmetryTable(symmetry) : missingNote(['ingress', 'usage'], 'no inbound usage to compare with.')))
+  sections.push(
+    section(
+      'symmetry',
+      'Inbound against outbound',
+      symmetry ? symmetryTable(symmetry) : missingNote(['ingress', 'usage'], 'no inbound usage to compare with.'),
+    ),
+  )
   sections.push(
     section(
       'changes',
@@ -115,7 +133,9 @@ export function renderReport(gathered: Evidence): RenderedReport {
       captureOverview(capture),
       '<h3>Outbound traffic by port</h3>',
       portsTable(capture),
-      capture.ntp.cumulativeShare.length > 0 ? chartBox(cumulativeChart(capture.ntp.cumulativeShare, capture.ntp.thresholds)) : '<p class="note">The capture holds no NTP replies, so there is no traffic-by-client curve.</p>',
+      capture.ntp.cumulativeShare.length > 0
+        ? chartBox(cumulativeChart(capture.ntp.cumulativeShare, capture.ntp.thresholds))
+        : '<p class="note">The capture holds no NTP replies, so there is no traffic-by-client curve.</p>',
       '<h3>What blocking greedy clients would save</h3>',
       thresholdsTable(capture),
       `<h3>Top talkers${gathered.capture!.ntp.topTalkers.length > REPORT_TOP_TALKERS ? ` (the first ${REPORT_TOP_TALKERS} of the ${formatCount(gathered.capture!.ntp.topTalkers.length)} the capture's analysis lists)` : ''}</h3>`,
@@ -129,17 +149,20 @@ export function renderReport(gathered: Evidence): RenderedReport {
   }
 
   // NTP remedies only with NTP evidence (explain/remediation.ts); otherwise what the evidence does support.
-  const remedies = remediation.ntpEvidence.length === 0
-    ? [`<ul>${remediation.other.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`]
-    : [
-        `<p class="note">${escapeHtml(`NTP remedies, because ${remediation.ntpEvidence.join('; ')}.`)}</p>`,
-        '<h3>Rate limiting: what the capture would have cost</h3>',
-        remediation.rateLimiting.length > 0 ? rateLimitTable(remediation.rateLimiting, capture?.ntp.rateLimiting) : missingNote(['capture'], 'no replay of the capture through the rate limiters.'),
-        '<h3>Configuration</h3>',
-        snippetsHtml(remediation.snippets),
-        '<h3>The pool and the devices</h3>',
-        `<ul>${remediation.advice.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`,
-      ]
+  const remedies =
+    remediation.ntpEvidence.length === 0
+      ? [`<ul>${remediation.other.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`]
+      : [
+          `<p class="note">${escapeHtml(`NTP remedies, because ${remediation.ntpEvidence.join('; ')}.`)}</p>`,
+          '<h3>Rate limiting: what the capture would have cost</h3>',
+          remediation.rateLimiting.length > 0
+            ? rateLimitTable(remediation.rateLimiting, capture?.ntp.rateLimiting)
+            : missingNote(['capture'], 'no replay of the capture through the rate limiters.'),
+          '<h3>Configuration</h3>',
+          snippetsHtml(remediation.snippets),
+          '<h3>The pool and the devices</h3>',
+          `<ul>${remediation.advice.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`,
+        ]
   sections.push(section('remedies', 'What to do', remedies.join('\n')))
   sections.push(section('probe', 'Does the server answer anyone? (probe)', probe ? probeTable(probe) : missingNote(['probe'], 'no probe result.')))
   sections.push(

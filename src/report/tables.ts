@@ -18,7 +18,7 @@ export function escapeHtml(text: string): string {
 }
 
 /** Label/value rows (no header). */
-export function keyValueTable(rows: Array<[string, Cell]>, id: string): string {
+export function keyValueTable(rows: [string, Cell][], id: string): string {
   return htmlTable(['', ''], rows, {id})
 }
 
@@ -29,9 +29,7 @@ export function htmlTable(headers: string[], rows: Cell[][], options: {caption?:
   const id = options.id === undefined ? '' : ` id="${escapeHtml(options.id)}"`
   const caption = options.caption === undefined ? '' : `<caption>${escapeHtml(options.caption)}</caption>`
   const head = headers.some((h) => h !== '') ? `<thead><tr>${headers.map((h, i) => cell('th', h, i)).join('')}</tr></thead>` : ''
-  return `<table${id}>${caption}${head}<tbody>${rows
-    .map((row) => `<tr>${row.map((value, i) => cell('td', value, i)).join('')}</tr>`)
-    .join('')}</tbody></table>`
+  return `<table${id}>${caption}${head}<tbody>${rows.map((row) => `<tr>${row.map((value, i) => cell('td', value, i)).join('')}</tr>`).join('')}</tbody></table>`
 }
 
 /** Numbers and figures like "8.29 GB", "$480.00", "99.6%", "0.33 s", "—" (not dates or addresses) are right-aligned. */
@@ -89,21 +87,30 @@ export function candidatesTables(steps: CorrelatedStep[]): string {
 }
 
 export function captureOverview(capture: PcapReport): string {
-  const rows: Array<[string, Cell]> = [
+  const rows: [string, Cell][] = [
     ['file', capture.file],
     ['span', `${capture.start ?? '?'} → ${capture.end ?? '?'} (${formatCount(Math.round(capture.durationSec))} s)`],
     ['server', capture.host ? `${capture.host.address}${capture.host.detected ? ' (detected)' : ''}` : 'unknown'],
     ['outbound', `${formatBytes(capture.outbound.billableBytes)} billable, ${formatFixed(capture.outbound.kbitPerSec, 1)} kbit/s on the wire`],
     ['inbound', `${formatBytes(capture.inbound.billableBytes)} billable, ${formatFixed(capture.inbound.kbitPerSec, 1)} kbit/s on the wire`],
     [`NTP (port ${capture.ntp.port}) share of outbound`, formatShare(capture.ntp.shareOfOutbound)],
-    ['NTP clients', `${formatCount(capture.ntp.uniqueClients)} (${formatCountOf(capture.ntp.requests, 'request')}, ${formatCountOf(capture.ntp.kods, 'KoD')} sent)`],
-    ['NTP egress cost', `${formatUsd(capture.cost.ntp.monthlyUsd)}/month, ${formatUsd(capture.cost.ntp.yearlyUsd)}/year (${formatFixed(capture.cost.ntp.gbPerMonth, 1)} GB/month; ${capture.cost.pricing})`],
+    [
+      'NTP clients',
+      `${formatCount(capture.ntp.uniqueClients)} (${formatCountOf(capture.ntp.requests, 'request')}, ${formatCountOf(capture.ntp.kods, 'KoD')} sent)`,
+    ],
+    [
+      'NTP egress cost',
+      `${formatUsd(capture.cost.ntp.monthlyUsd)}/month, ${formatUsd(capture.cost.ntp.yearlyUsd)}/year (${formatFixed(capture.cost.ntp.gbPerMonth, 1)} GB/month; ${capture.cost.pricing})`,
+    ],
   ]
   // Stored captures from before warnings existed have none.
   for (const warning of capture.warnings ?? []) rows.push([`caution (${warning.code})`, warning.message])
   if (capture.control) {
     const c = capture.control
-    rows.push(['control server', `${c.file}: ${formatRatio(c.ratios.bytesPerSec)} less NTP bytes/s than this one, ${formatRatio(c.ratios.uniqueClientsNormalised)} the clients (same duration)`])
+    rows.push([
+      'control server',
+      `${c.file}: ${formatRatio(c.ratios.bytesPerSec)} less NTP bytes/s than this one, ${formatRatio(c.ratios.uniqueClientsNormalised)} the clients (same duration)`,
+    ])
   }
   return keyValueTable(rows, 'capture-overview')
 }
@@ -144,7 +151,9 @@ export function thresholdsTable(capture: PcapReport): string {
 
 /** Replays of the capture through each daemon's limiter; `report` adds the baseline and assumptions when the capture has them. */
 export function rateLimitTable(results: LimiterResult[], report: RateLimitReport | undefined): string {
-  const caption = report ? `Replay of ${formatCount(report.requests)} time requests; today: ${formatUsd(report.baseline.annualCostUsd)}/year (${report.pricing})` : 'Replay of the capture\'s time requests'
+  const caption = report
+    ? `Replay of ${formatCount(report.requests)} time requests; today: ${formatUsd(report.baseline.annualCostUsd)}/year (${report.pricing})`
+    : "Replay of the capture's time requests"
   const table = htmlTable(
     ['daemon', 'setting', 'answered', 'KoDs', 'dropped', 'egress cut', 'per year', 'saved per year', 'NATs blacked out'],
     results.map((r) => [
@@ -166,7 +175,10 @@ export function rateLimitTable(results: LimiterResult[], report: RateLimitReport
 
 export function snippetsHtml(snippets: ConfigSnippet[]): string {
   return snippets
-    .map((s) => `<div class="snippet"><p><strong>${escapeHtml(s.daemon)}</strong> (${escapeHtml(s.file)}): ${escapeHtml(s.effect ?? 'not replayed on a capture, so its effect is unknown')}</p><pre>${escapeHtml(s.config)}</pre></div>`)
+    .map(
+      (s) =>
+        `<div class="snippet"><p><strong>${escapeHtml(s.daemon)}</strong> (${escapeHtml(s.file)}): ${escapeHtml(s.effect ?? 'not replayed on a capture, so its effect is unknown')}</p><pre>${escapeHtml(s.config)}</pre></div>`,
+    )
     .join('\n')
 }
 
@@ -181,7 +193,16 @@ export function behaviourTables(ntp: NtpReport): string {
       ? '<p class="note">No address looks like a NAT with many hosts behind it.</p>'
       : htmlTable(
           ['address', 'hosts behind (est.)', 'confidence', 'method', 'requests', 'q/s', 'source ports', 'also misbehaving'],
-          ntp.suspectedNat.map((n) => [n.address, n.estimatedHosts, n.confidence, n.method, n.requests, n.qps.toFixed(2), n.ports, n.alsoMisbehaving ? 'yes' : 'no']),
+          ntp.suspectedNat.map((n) => [
+            n.address,
+            n.estimatedHosts,
+            n.confidence,
+            n.method,
+            n.requests,
+            n.qps.toFixed(2),
+            n.ports,
+            n.alsoMisbehaving ? 'yes' : 'no',
+          ]),
           {caption: `Suspected NAT gateways (${ntp.suspectedNatTotal ?? ntp.suspectedNat.length}): do not block them as greedy clients`, id: 'nat-table'},
         ),
   )
@@ -189,7 +210,15 @@ export function behaviourTables(ntp: NtpReport): string {
     parts.push(
       htmlTable(
         ['address', 'why', 'requests', 'q/s', 'KoDs received', 'requests after KoD', 'behind NAT'],
-        ntp.misbehaving.map((m) => [m.address, m.reasons.join(', '), m.requests, m.qps.toFixed(2), m.kodsReceived, m.requestsAfterKod, m.behindNat ? 'yes' : 'no']),
+        ntp.misbehaving.map((m) => [
+          m.address,
+          m.reasons.join(', '),
+          m.requests,
+          m.qps.toFixed(2),
+          m.kodsReceived,
+          m.requestsAfterKod,
+          m.behindNat ? 'yes' : 'no',
+        ]),
         {caption: `Misbehaving clients (${ntp.misbehavingTotal ?? ntp.misbehaving.length})`, id: 'misbehaving-table'},
       ),
     )

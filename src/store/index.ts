@@ -73,7 +73,10 @@ export class Store {
     try {
       await store.checkIsBillwatchStore()
       const version = readOnly ? await store.schemaVersion() : LATEST_VERSION
-      if (version === 0) throw new BillwatchError('E_NO_DATA', `no billwatch store in ${path} (an empty DuckDB file)`, {suggestions: ['billwatch ingest FILE… (or pass --db PATH / set BILLWATCH_DB)']})
+      if (version === 0)
+        throw new BillwatchError('E_NO_DATA', `no billwatch store in ${path} (an empty DuckDB file)`, {
+          suggestions: ['billwatch ingest FILE… (or pass --db PATH / set BILLWATCH_DB)'],
+        })
       if (version < LATEST_VERSION) {
         // An older billwatch's store: updating its schema is the one write a read may make.
         await store.close()
@@ -98,7 +101,10 @@ export class Store {
       const lock = /Could not set lock on file[^:]*: Conflicting lock is held in (.*?) \(PID (\d+)\)/.exec(text)
       if (lock || text.includes('Could not set lock on file')) {
         const holder = lock ? ` (${lock[1]!.split('/').at(-1)}, PID ${lock[2]})` : ''
-        throw new BillwatchError('E_STORE', `store ${path} is in use by another process${holder}`, {cause: error, suggestions: ['wait for the other billwatch to finish']})
+        throw new BillwatchError('E_STORE', `store ${path} is in use by another process${holder}`, {
+          cause: error,
+          suggestions: ['wait for the other billwatch to finish'],
+        })
       }
       throw new BillwatchError('E_STORE', `cannot open store ${path}: ${storeProblem(text)}`, {cause: error})
     }
@@ -112,14 +118,16 @@ export class Store {
 
   /** Refuses a DuckDB file of something else (tables, none of them billwatch's): never add ours to it. */
   private async checkIsBillwatchStore(): Promise<void> {
-    const tables = await this.all<{name: string}>(
-      "SELECT table_name AS name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary",
-    )
+    const tables = await this.all<{name: string}>('SELECT table_name AS name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary')
     if (tables.length > 0 && !tables.some((t) => t.name === 'schema_version')) {
-      throw new BillwatchError('E_STORE', `${this.path} is a DuckDB database of something else (it holds ${tables.length} other table${tables.length === 1 ? '' : 's'}), not a billwatch store`, {
-        field: '--db',
-        suggestions: ['name a new file with --db PATH'],
-      })
+      throw new BillwatchError(
+        'E_STORE',
+        `${this.path} is a DuckDB database of something else (it holds ${tables.length} other table${tables.length === 1 ? '' : 's'}), not a billwatch store`,
+        {
+          field: '--db',
+          suggestions: ['name a new file with --db PATH'],
+        },
+      )
     }
   }
 
@@ -247,7 +255,8 @@ function storeProblem(text: string): string {
   }
   if (/Permission denied|Read-only file system|cannot rollback/i.test(text)) return 'the file or its folder cannot be written'
   // A process killed while it created the store can leave a log DuckDB then fails on.
-  if (/replaying WAL/i.test(text)) return 'its write-ahead log (the .wal file beside it) cannot be replayed: a write to it was cut short; move the .wal aside to open the store as of its last checkpoint'
+  if (/replaying WAL/i.test(text))
+    return 'its write-ahead log (the .wal file beside it) cannot be replayed: a write to it was cut short; move the .wal aside to open the store as of its last checkpoint'
   return (text.split('\n')[0] ?? text).replace(/^IO Error: /, '')
 }
 
@@ -269,6 +278,10 @@ function checkStorePath(path: string, options: OpenOptions): void {
     accessSync(dir, constants.W_OK)
     if (stat) accessSync(path, constants.W_OK)
   } catch (error) {
-    throw new BillwatchError('E_STORE', `cannot write the store: ${errnoReason(error)}`, {...where, cause: error, suggestions: ['use --db PATH in a folder you can write']})
+    throw new BillwatchError('E_STORE', `cannot write the store: ${errnoReason(error)}`, {
+      ...where,
+      cause: error,
+      suggestions: ['use --db PATH in a folder you can write'],
+    })
   }
 }

@@ -210,12 +210,12 @@ export const MIGRATIONS: Migration[] = [
 
 /** Families rank the formats by richness: when two families hold the same day and usage type, the richer wins. */
 export const FAMILY_RANK: Record<string, number> = {
-  'cur': 1,
-  'focus': 2,
-  'dbr': 3,
+  cur: 1,
+  focus: 2,
+  dbr: 3,
   'cost-explorer-api': 4,
   'usage-report': 5,
-  'cloudwatch': 6,
+  cloudwatch: 6,
   'cost-explorer-csv': 7,
 }
 
@@ -239,7 +239,9 @@ export const ACCOUNT_OF_ROW = `coalesce(u.account, ${unnamedAccountSql('s.path')
 export const USAGE_VIEW = `CREATE OR REPLACE VIEW usage AS
   WITH tagged AS (
     SELECT u.*, s.family, ${ACCOUNT_OF_ROW} AS account_key,
-      CASE s.family ${Object.entries(FAMILY_RANK).map(([f, r]) => `WHEN '${f}' THEN ${r}`).join(' ')} ELSE 99 END AS family_rank
+      CASE s.family ${Object.entries(FAMILY_RANK)
+        .map(([f, r]) => `WHEN '${f}' THEN ${r}`)
+        .join(' ')} ELSE 99 END AS family_rank
     FROM usage_daily u JOIN sources s ON s.id = u.source_id
   ), best AS (
     SELECT day, provider, usage_type, account_key, min(family_rank) AS family_rank

@@ -8,7 +8,22 @@
  *   device or FIFO is written in place, never replaced: that is what `--out /dev/stdout`, `--out -`
  *   or `--out >(gzip > x.gz)` ask for, and renaming over /dev/full would destroy the device node.
  */
-import {chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync, renameSync, type Stats, statSync, unlinkSync, writeFileSync, writeSync} from 'node:fs'
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  type Stats,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import {randomBytes} from 'node:crypto'
 import {basename, dirname, join} from 'node:path'
 
@@ -51,7 +66,11 @@ export interface InputOptions {
  * so a FIFO with no writer is refused at once instead of waiting forever.
  */
 export function checkInputFile(path: string, options: InputOptions = {}): number {
-  const where = {file: path, ...(options.expected === undefined ? {} : {expected: options.expected}), ...(options.field === undefined ? {} : {field: options.field})}
+  const where = {
+    file: path,
+    ...(options.expected === undefined ? {} : {expected: options.expected}),
+    ...(options.field === undefined ? {} : {field: options.field}),
+  }
   if (path === '') throw new BillwatchError('E_USAGE', 'an empty path', {...where, file: "''"})
   let fd: number
   try {
@@ -71,7 +90,10 @@ export function checkInputFile(path: string, options: InputOptions = {}): number
   }
   // The kernel's files look regular but are made on reading: /proc/kmsg blocks forever, others never end.
   if (/^\/(proc|sys)\//.test(realpathSync(path))) {
-    throw new BillwatchError('E_NOT_FOUND', 'a kernel pseudo-file (/proc, /sys), not a saved file', {...where, suggestions: ['copy what you mean to read into a file first']})
+    throw new BillwatchError('E_NOT_FOUND', 'a kernel pseudo-file (/proc, /sys), not a saved file', {
+      ...where,
+      suggestions: ['copy what you mean to read into a file first'],
+    })
   }
   if (options.maxBytes !== undefined && stat.size > options.maxBytes) {
     throw new BillwatchError('E_VALUE', `${formatSize(stat.size)}, more than the ${formatSize(options.maxBytes)} billwatch reads from such a file`, where)
@@ -142,7 +164,10 @@ export function checkOutputFile(path: string, field: string): OutputPlan {
     const dir = dirname(path)
     const parent = statSync(dir, {throwIfNoEntry: false})
     if (!parent?.isDirectory()) {
-      throw new BillwatchError('E_NOT_FOUND', `cannot write: ${parent ? `${dir} is not a directory` : `no such directory ${dir}`}`, {...where, suggestions: [`mkdir -p ${dir}`]})
+      throw new BillwatchError('E_NOT_FOUND', `cannot write: ${parent ? `${dir} is not a directory` : `no such directory ${dir}`}`, {
+        ...where,
+        suggestions: [`mkdir -p ${dir}`],
+      })
     }
     return {mode: 'replace'}
   }
@@ -162,7 +187,9 @@ export async function writeOutputFile(path: string, data: string | Uint8Array, f
   const plan = checkOutputFile(path, field)
   const where = {field, file: path}
   if (plan.mode === 'stdout') {
-    await new Promise<void>((resolve, reject) => process.stdout.write(data, (error) => (error ? reject(new BillwatchError('E_NOT_FOUND', `cannot write: ${errnoReason(error)}`, where)) : resolve())))
+    await new Promise<void>((resolve, reject) =>
+      process.stdout.write(data, (error) => (error ? reject(new BillwatchError('E_NOT_FOUND', `cannot write: ${errnoReason(error)}`, where)) : resolve())),
+    )
     return 'stdout'
   }
   if (plan.mode === 'in-place') {

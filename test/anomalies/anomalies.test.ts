@@ -29,7 +29,14 @@ describe('anomalies on the seed usage report (ingested by the real CLI)', () => 
   it('finds exactly one step: up, first day 2014-03-30, 1000x–3000x, nothing in the quiet months', () => {
     expect(json.steps).toHaveLength(1)
     const [step] = json.steps
-    expect(step).toMatchObject({date: '2014-03-30', direction: 'up', lastDayBefore: '2014-03-29', resourceId: null, tentative: false, usageType: 'DataTransfer-Out'})
+    expect(step).toMatchObject({
+      date: '2014-03-30',
+      direction: 'up',
+      lastDayBefore: '2014-03-29',
+      resourceId: null,
+      tentative: false,
+      usageType: 'DataTransfer-Out',
+    })
     expect(step.ratio).toBeGreaterThan(1000)
     expect(step.ratio).toBeLessThan(3000)
     // The post: 2-6 MB/day before, 8-12 GB/day after.
@@ -46,7 +53,8 @@ describe('anomalies on the seed usage report (ingested by the real CLI)', () => 
     const [step] = json.steps
     expect(json.pricing.source).toBe('pricing')
     expect(json.pricing.label).toMatch(/first 100 GB\/month free, \$0\.09\/GB/)
-    const expected = monthlyCostUsd((step.levelAfter * DAYS_PER_MONTH) / GB) - monthlyCostUsd(((step.levelAfter - (step.levelAfter - step.levelBefore)) * DAYS_PER_MONTH) / GB)
+    const expected =
+      monthlyCostUsd((step.levelAfter * DAYS_PER_MONTH) / GB) - monthlyCostUsd(((step.levelAfter - (step.levelAfter - step.levelBefore)) * DAYS_PER_MONTH) / GB)
     expect(step.monthlyCostUsd).toBeCloseTo(expected, 1)
     expect(step.yearlyCostUsd).toBeCloseTo(step.monthlyCostUsd * 12, 1)
     // March 30–31 add ~19 GB; April's allowance is used up on its ~11th day at ~9.4 GB/day.
@@ -89,14 +97,21 @@ describe('anomalies on the seed usage report (ingested by the real CLI)', () => 
   })
 })
 
-function rows(usageType: string, series: Array<{day: string; value: number}>, extra: Partial<UsageRow> = {}, cost?: (v: number) => number): UsageRow[] {
+function rows(usageType: string, series: {day: string; value: number}[], extra: Partial<UsageRow> = {}, cost?: (v: number) => number): UsageRow[] {
   return series.map((p) => ({amount: p.value, day: p.day, usageType, ...extra, ...(cost ? {cost: cost(p.value)} : {})}))
 }
 
 describe('analyseAnomalies on a store written directly', () => {
   it('sums egress over regions, analyses each usage type and resource, and names the resource that stepped', async () => {
     const quiet = daily('2024-01-01', [[150, 2 * GB]], {seed: 21})
-    const stepping = daily('2024-01-01', [[100, 50 * MB], [50, 20 * GB]], {seed: 22})
+    const stepping = daily(
+      '2024-01-01',
+      [
+        [100, 50 * MB],
+        [50, 20 * GB],
+      ],
+      {seed: 22},
+    )
     const fixture = await storeWith([
       ...rows('DataTransfer-Out-Bytes', quiet, {resourceId: 'i-quiet'}),
       ...rows('USW2-DataTransfer-Out-Bytes', stepping, {resourceId: 'i-ntp'}),
@@ -118,8 +133,30 @@ describe('analyseAnomalies on a store written directly', () => {
 
   it('names every resource that stepped the same day as a driver of the one step, each with its own ratio and share', async () => {
     const fixture = await storeWith([
-      ...rows('DataTransfer-Out-Bytes', daily('2024-01-01', [[100, 100 * MB], [50, 10 * GB]], {seed: 27}), {resourceId: 'i-a'}),
-      ...rows('DataTransfer-Out-Bytes', daily('2024-01-01', [[100, 100 * MB], [50, 10 * GB]], {seed: 28}), {resourceId: 'i-b'}),
+      ...rows(
+        'DataTransfer-Out-Bytes',
+        daily(
+          '2024-01-01',
+          [
+            [100, 100 * MB],
+            [50, 10 * GB],
+          ],
+          {seed: 27},
+        ),
+        {resourceId: 'i-a'},
+      ),
+      ...rows(
+        'DataTransfer-Out-Bytes',
+        daily(
+          '2024-01-01',
+          [
+            [100, 100 * MB],
+            [50, 10 * GB],
+          ],
+          {seed: 28},
+        ),
+        {resourceId: 'i-b'},
+      ),
     ])
     try {
       const {steps} = await analyseAnomalies(fixture.store)
@@ -140,7 +177,14 @@ describe('analyseAnomalies on a store written directly', () => {
   it('keeps days no export covers out of the series (gaps, not zeros) and finds no step across them', async () => {
     const series = daily('2024-01-01', [[120, 3 * GB]], {seed: 24}).filter((_, i) => i < 50 || i >= 64)
     // Two exports, 2024-01-01..02-19 and 03-05..04-29: the two weeks between are covered by neither.
-    const fixture = await storeWith(rows('DataTransfer-Out-Bytes', series).map((r) => ({...r, account: '111111111111', source: r.day < '2024-02-20' ? 0 : 1})), 'cur', [['2024-01-01', '2024-02-20'], ['2024-03-05', '2024-04-30']])
+    const fixture = await storeWith(
+      rows('DataTransfer-Out-Bytes', series).map((r) => ({...r, account: '111111111111', source: r.day < '2024-02-20' ? 0 : 1})),
+      'cur',
+      [
+        ['2024-01-01', '2024-02-20'],
+        ['2024-03-05', '2024-04-30'],
+      ],
+    )
     try {
       const result = await analyseAnomalies(fixture.store)
       expect(result.missingDays).toBe(14)
@@ -153,7 +197,14 @@ describe('analyseAnomalies on a store written directly', () => {
   })
 
   it('uses the store cost when every day has one, and --price-per-gb when given', async () => {
-    const series = daily('2024-01-01', [[90, 1 * GB], [60, 30 * GB]], {seed: 25})
+    const series = daily(
+      '2024-01-01',
+      [
+        [90, 1 * GB],
+        [60, 30 * GB],
+      ],
+      {seed: 25},
+    )
     const fixture = await storeWith(rows('DataTransfer-Out-Bytes', series, {}, (bytes) => (bytes / GB) * 0.09))
     try {
       const billed = await analyseAnomalies(fixture.store)
@@ -161,7 +212,7 @@ describe('analyseAnomalies on a store written directly', () => {
       const [step] = billed.steps
       expect(step!.date).toBe('2024-03-31')
       // Store cost is linear in bytes here, with no allowance: Δ level × $0.09/GB × days per month.
-      expect(step!.monthlyCostUsd).toBeCloseTo((((step!.levelAfter - step!.levelBefore) / GB) * 0.09 * DAYS_PER_MONTH), 0)
+      expect(step!.monthlyCostUsd).toBeCloseTo(((step!.levelAfter - step!.levelBefore) / GB) * 0.09 * DAYS_PER_MONTH, 0)
       expect(step!.costStepDate).toBe('2024-03-31')
 
       const flat = await analyseAnomalies(fixture.store, {pricePerGb: 0.12})
@@ -174,7 +225,14 @@ describe('analyseAnomalies on a store written directly', () => {
   })
 
   it('says a step that never uses up the free allowance costs nothing', async () => {
-    const series = daily('2024-01-01', [[90, 10 * MB], [60, 1 * GB]], {seed: 26})
+    const series = daily(
+      '2024-01-01',
+      [
+        [90, 10 * MB],
+        [60, 1 * GB],
+      ],
+      {seed: 26},
+    )
     const fixture = await storeWith(rows('DataTransfer-Out-Bytes', series))
     try {
       const [step] = (await analyseAnomalies(fixture.store)).steps

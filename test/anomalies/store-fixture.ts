@@ -20,7 +20,11 @@ export interface UsageRow {
  * `covers`: one export per entry, the days [start, end) it covers (null: from its first to its last row).
  * Rows without an account come from an export without an account column, named `fixture-N.csv`.
  */
-export async function storeWith(rows: UsageRow[], family = 'cur', covers: Array<[string, string] | null> = [null]): Promise<{store: Store; path: string; cleanup: () => Promise<void>}> {
+export async function storeWith(
+  rows: UsageRow[],
+  family = 'cur',
+  covers: ([string, string] | null)[] = [null],
+): Promise<{store: Store; path: string; cleanup: () => Promise<void>}> {
   const {cleanup, dir} = tempDir('billwatch-anomalies-')
   const path = join(dir, 'store.duckdb')
   const store = await Store.open(path)
@@ -37,7 +41,16 @@ export async function storeWith(rows: UsageRow[], family = 'cur', covers: Array<
       await store.run(
         `INSERT INTO usage_daily (source_id, day, account, region, service, usage_type, usage_base, resource_id, amount, unit, cost, currency)
          VALUES ($1, $2::DATE, $8, 'us-east-1', 'AmazonEC2', $3, $3, $4, $5, $6, $7, 'USD')`,
-        [ids[r.source ?? 0]!, r.day, r.usageType, r.resourceId ?? null, r.amount, r.unit ?? (r.usageType.endsWith('Bytes') ? 'bytes' : 'hours'), r.cost ?? null, r.account ?? null],
+        [
+          ids[r.source ?? 0]!,
+          r.day,
+          r.usageType,
+          r.resourceId ?? null,
+          r.amount,
+          r.unit ?? (r.usageType.endsWith('Bytes') ? 'bytes' : 'hours'),
+          r.cost ?? null,
+          r.account ?? null,
+        ],
       )
     }
   })

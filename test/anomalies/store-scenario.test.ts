@@ -19,7 +19,8 @@ const REPORT = 'usage-report-ec2-2013-06-01_2014-06-01.csv'
 const STEP_DAY = '2024-04-10'
 const SPIKE_DAY = '2024-03-13'
 // The CUR 1.0 columns billwatch reads (AWS CUR data dictionary, lineItem/* and bill/* names).
-const CUR1_HEADER = 'identity/LineItemId,identity/TimeInterval,bill/PayerAccountId,bill/BillingPeriodStartDate,bill/BillingPeriodEndDate,lineItem/UsageAccountId,lineItem/LineItemType,lineItem/UsageStartDate,lineItem/UsageEndDate,lineItem/ProductCode,lineItem/UsageType,lineItem/Operation,lineItem/ResourceId,lineItem/UsageAmount,lineItem/UnblendedCost,lineItem/CurrencyCode,pricing/unit'
+const CUR1_HEADER =
+  'identity/LineItemId,identity/TimeInterval,bill/PayerAccountId,bill/BillingPeriodStartDate,bill/BillingPeriodEndDate,lineItem/UsageAccountId,lineItem/LineItemType,lineItem/UsageStartDate,lineItem/UsageEndDate,lineItem/ProductCode,lineItem/UsageType,lineItem/Operation,lineItem/ResourceId,lineItem/UsageAmount,lineItem/UnblendedCost,lineItem/CurrencyCode,pricing/unit'
 
 function isWeekend(day: string): boolean {
   const weekday = new Date(`${day}T00:00:00Z`).getUTCDay()
@@ -33,16 +34,29 @@ function writeCurs(dir: string): string[] {
   const batch = daily('2024-01-01', [[days, 500 * MB]], {noise: 0.1, seed: 32})
   batch[dayNumber(SPIKE_DAY) - dayNumber('2024-01-01')]!.value = 60 * GB
   const stepAt = dayNumber(STEP_DAY) - dayNumber('2024-01-01')
-  const ntp = daily('2024-01-01', [[stepAt, 30 * MB], [days - stepAt, 9 * GB]], {noise: 0.1, seed: 33})
+  const ntp = daily(
+    '2024-01-01',
+    [
+      [stepAt, 30 * MB],
+      [days - stepAt, 9 * GB],
+    ],
+    {noise: 0.1, seed: 33},
+  )
   const files: string[] = []
   for (let month = 0; month < 6; month++) {
     const start = dayString(Date.UTC(2024, month, 1) / 86_400_000)
     const end = dayString(Date.UTC(2024, month + 1, 1) / 86_400_000)
     const lines: string[] = []
-    for (const [id, series] of [['i-office', office], ['i-batch', batch], ['i-ntp', ntp]] as const) {
+    for (const [id, series] of [
+      ['i-office', office],
+      ['i-batch', batch],
+      ['i-ntp', ntp],
+    ] as const) {
       for (const point of series.filter((p) => p.day >= start && p.day < end)) {
         const next = dayString(dayNumber(point.day) + 1)
-        lines.push(`${id}-${point.day},x,${ACCOUNT},${start}T00:00:00Z,${end}T00:00:00Z,${ACCOUNT},Usage,${point.day}T00:00:00Z,${next}T00:00:00Z,AmazonEC2,DataTransfer-Out-Bytes,RunInstances,${id},${point.value / GB},${(point.value / GB) * 0.09},USD,GB`)
+        lines.push(
+          `${id}-${point.day},x,${ACCOUNT},${start}T00:00:00Z,${end}T00:00:00Z,${ACCOUNT},Usage,${point.day}T00:00:00Z,${next}T00:00:00Z,AmazonEC2,DataTransfer-Out-Bytes,RunInstances,${id},${point.value / GB},${(point.value / GB) * 0.09},USD,GB`,
+        )
       }
     }
     const path = join(dir, `cur-2024-${String(month + 1).padStart(2, '0')}.csv`)

@@ -16,10 +16,12 @@ import {GB, type EgressDay} from '../ingest/billing-exports.js'
 import {type Layout, type WrittenLayout, writeLayout} from './layouts.js'
 
 /** Nine days over a month end, with a step on 2024-04-02 (the NTP pool server incident's shape). */
-const DAYS: EgressDay[] = ['2024-03-27', '2024-03-28', '2024-03-29', '2024-03-30', '2024-03-31', '2024-04-01', '2024-04-02', '2024-04-03', '2024-04-04'].map((day, i) => ({
-  bytes: {'us-east-1': (i < 6 ? 3 : 3000) * GB + i * 12_345, 'us-west-2': (1 + i) * 1_000_003},
-  day,
-}))
+const DAYS: EgressDay[] = ['2024-03-27', '2024-03-28', '2024-03-29', '2024-03-30', '2024-03-31', '2024-04-01', '2024-04-02', '2024-04-03', '2024-04-04'].map(
+  (day, i) => ({
+    bytes: {'us-east-1': (i < 6 ? 3 : 3000) * GB + i * 12_345, 'us-west-2': (1 + i) * 1_000_003},
+    day,
+  }),
+)
 const RANGE = {since: '2024-03-27', until: '2024-04-05'}
 const NOW = new Date('2024-04-20T08:00:00Z')
 const DATABASES: Record<Layout, {database: string; name: string}> = {
@@ -47,7 +49,12 @@ async function start(options: Partial<AthenaEndpointOptions> = {}, fixture: Part
   endpoint = await startAthenaEndpoint({
     queuedPolls: 1,
     runningPolls: 1,
-    tables: (['cur1', 'cur2', 'focus'] as const).map((layout) => ({...DATABASES[layout], partitionKeys: layouts[layout].partitionKeys, root: layouts[layout].root, ...fixture})),
+    tables: (['cur1', 'cur2', 'focus'] as const).map((layout) => ({
+      ...DATABASES[layout],
+      partitionKeys: layouts[layout].partitionKeys,
+      root: layouts[layout].root,
+      ...fixture,
+    })),
     ...options,
   })
   return endpoint
@@ -68,18 +75,22 @@ function tableOf(layout: Layout): string {
   return `${DATABASES[layout].database}.${DATABASES[layout].name}`
 }
 
-async function dailyEgress(store: Store): Promise<Array<{day: string; bytes: number; cost: number}>> {
+async function dailyEgress(store: Store): Promise<{day: string; bytes: number; cost: number}[]> {
   return store.all(`SELECT strftime(day, '%Y-%m-%d') AS day, sum(amount) AS bytes, sum(cost) AS cost FROM usage
                     WHERE usage_base = 'DataTransfer-Out-Bytes' GROUP BY day ORDER BY day`)
 }
 
 async function usageRows(store: Store) {
   return store.all<{day: string; usage_type: string; region: string; amount: number; cost: number; unit: string}>(
-    `SELECT strftime(day, '%Y-%m-%d') AS day, usage_type, region, unit, sum(amount) AS amount, sum(cost) AS cost FROM usage GROUP BY ALL ORDER BY ALL`)
+    `SELECT strftime(day, '%Y-%m-%d') AS day, usage_type, region, unit, sum(amount) AS amount, sum(cost) AS cost FROM usage GROUP BY ALL ORDER BY ALL`,
+  )
 }
 
 async function failure(promise: Promise<unknown>) {
-  const error = await promise.then(() => undefined, (e: unknown) => e)
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   if (!isBillwatchError(error)) throw new Error(`expected a BillwatchError, got ${String(error)}`)
   return error
 }
@@ -167,7 +178,12 @@ describe('ingest --athena', () => {
   }, 60_000)
 
   it('retries throttling: the query runs once and its cost is counted once', async () => {
-    await start({faults: [{action: 'StartQueryExecution', kind: 'throttle', times: 2}, {action: 'GetQueryResults', kind: 'throttle', times: 1}]})
+    await start({
+      faults: [
+        {action: 'StartQueryExecution', kind: 'throttle', times: 2},
+        {action: 'GetQueryResults', kind: 'throttle', times: 1},
+      ],
+    })
     const store = await openStore()
     const result = await ingestAthena(store, {...connection(), ...RANGE, now: NOW, table: tableOf('focus')})
     expect(endpoint!.callsOf('StartQueryExecution').map((c) => c.status)).toEqual([400, 400, 200])
@@ -181,7 +197,8 @@ describe('ingest --athena', () => {
   it('says in one line which workgroup, database, table or output is wrong, or which permission is missing', async () => {
     await start({workgroups: {'no-output': null, primary: 's3://results/'}})
     const store = await openStore()
-    const run = (overrides: Record<string, unknown>) => failure(ingestAthena(store, {...connection(), ...RANGE, now: NOW, table: tableOf('cur2'), ...overrides}))
+    const run = (overrides: Record<string, unknown>) =>
+      failure(ingestAthena(store, {...connection(), ...RANGE, now: NOW, table: tableOf('cur2'), ...overrides}))
     expect((await run({workgroup: 'nope'})).message).toMatch(/--workgroup.*no Athena workgroup nope/)
     expect((await run({workgroup: 'no-output'})).message).toMatch(/--output.*has no query result location/)
     expect((await run({table: 'nodb.cur2'})).message).toMatch(/--database.*no database nodb/)
@@ -200,7 +217,16 @@ describe('ingest --athena', () => {
     const store = await openStore()
     const controller = new AbortController()
     let polls = 0
-    const error = await failure(ingestAthena(store, {...connection(), ...RANGE, now: NOW, onPoll: () => ++polls === 3 && controller.abort(), signal: controller.signal, table: tableOf('cur1')}))
+    const error = await failure(
+      ingestAthena(store, {
+        ...connection(),
+        ...RANGE,
+        now: NOW,
+        onPoll: () => ++polls === 3 && controller.abort(),
+        signal: controller.signal,
+        table: tableOf('cur1'),
+      }),
+    )
     expect(error.message).toMatch(/interrupted: Athena query .* was stopped; nothing was written/)
     expect(error.exitCode).toBe(130)
     expect(endpoint!.callsOf('StopQueryExecution')).toHaveLength(1)
@@ -211,13 +237,27 @@ describe('ingest --athena', () => {
 
 describe('the Trino rendering', () => {
   it('prunes by date for a table partitioned by day', () => {
-    expect(partitionPredicate([{name: 'date', type: 'string'}], {end: '2024-04-03', start: '2024-04-01'})).toBe(`"date" >= '2024-04-01' AND "date" < '2024-04-03'`)
+    expect(partitionPredicate([{name: 'date', type: 'string'}], {end: '2024-04-03', start: '2024-04-01'})).toBe(
+      `"date" >= '2024-04-01' AND "date" < '2024-04-03'`,
+    )
     expect(partitionPredicate([{name: 'region', type: 'string'}], {end: '2024-04-03', start: '2024-04-01'})).toBeNull()
   })
 
   it('renders the same plan as the local scan, in Trino spelling', () => {
-    const table = {bytes: null, columns: [{name: 'chargeperiodstart', type: 'timestamp'}, {name: 'chargecategory', type: 'string'}, {name: 'billedcost', type: 'double'}, {name: 'chargedescription', type: 'string'}],
-      database: 'd', kind: 'focus' as const, location: null, name: 't', partitionKeys: [{name: 'billing_period', type: 'string'}]}
+    const table = {
+      bytes: null,
+      columns: [
+        {name: 'chargeperiodstart', type: 'timestamp'},
+        {name: 'chargecategory', type: 'string'},
+        {name: 'billedcost', type: 'double'},
+        {name: 'chargedescription', type: 'string'},
+      ],
+      database: 'd',
+      kind: 'focus' as const,
+      location: null,
+      name: 't',
+      partitionKeys: [{name: 'billing_period', type: 'string'}],
+    }
     const {sql} = athenaQuery(table, {end: '2024-04-03', start: '2024-04-01'})
     expect(sql).toContain('regexp_like(')
     expect(sql).not.toMatch(/regexp_matches|::|GROUP BY ALL|any_value|isfinite\(/)

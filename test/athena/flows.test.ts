@@ -20,7 +20,22 @@ import {tempDir} from '../helpers/cli.js'
 
 const ACCOUNT = '123456789012'
 const PARTITIONS = ['aws-account-id', 'aws-service', 'aws-region', 'year', 'month', 'day', 'hour']
-const FIELDS = ['version', 'account_id', 'interface_id', 'srcaddr', 'dstaddr', 'srcport', 'dstport', 'protocol', 'packets', 'bytes', 'start', 'end', 'action', 'log_status']
+const FIELDS = [
+  'version',
+  'account_id',
+  'interface_id',
+  'srcaddr',
+  'dstaddr',
+  'srcport',
+  'dstport',
+  'protocol',
+  'packets',
+  'bytes',
+  'start',
+  'end',
+  'action',
+  'log_status',
+]
 const DAY0 = Date.UTC(2024, 3, 1) / 1000
 
 interface FlowRecord {
@@ -42,27 +57,40 @@ afterAll(() => temp.cleanup())
 let count = 0
 
 /** A server's traffic: it answers NTP and HTTPS clients out on the internet, talks to a private database, is probed; some capture windows are empty. */
-const recordArb: fc.Arbitrary<FlowRecord> = fc.record({
-  action: fc.constantFrom<'ACCEPT' | 'REJECT'>('ACCEPT', 'ACCEPT', 'ACCEPT', 'REJECT'),
-  bytes: fc.integer({max: 5_000_000, min: 40}),
-  // Four days, some records ending in a day's last minutes (delivered in the next day's first hour).
-  end: fc.oneof(fc.integer({max: 4 * 86400 - 1, min: 60}), fc.integer({max: 3, min: 0}).map((d) => (d + 1) * 86400 - 30)).map((s) => DAY0 + s),
-  eni: fc.constantFrom('eni-0a1b2c3d4e5f60718', 'eni-0f9e8d7c6b5a40312'),
-  kind: fc.constantFrom('ntp', 'https-in', 'db', 'icmp', 'nodata', 'scan'),
-  peer: fc.integer({max: 250, min: 1}),
-  port: fc.integer({max: 65_535, min: 1024}),
-}).map(({action, bytes, end, eni, kind, peer, port}): FlowRecord => {
-  const server = '10.0.1.5'
-  const base = {action, bytes, end, eni, packets: Math.max(1, Math.floor(bytes / 1200)), status: 'OK' as const}
-  switch (kind) {
-    case 'ntp': return {...base, dp: port, dst: `203.0.113.${peer}`, proto: 17, sp: 123, src: server}
-    case 'https-in': return {...base, dp: 443, dst: server, proto: 6, sp: port, src: `198.51.100.${peer}`}
-    case 'db': return {...base, dp: 5432, dst: `10.0.2.${peer}`, proto: 6, sp: port, src: server}
-    case 'icmp': return {...base, dp: 0, dst: `192.0.2.${peer}`, proto: 1, sp: 0, src: server}
-    case 'scan': return {...base, action: 'REJECT', dp: 22, dst: server, proto: 6, sp: port, src: `198.51.100.${peer}`}
-    default: return {action: '-', bytes: null, dp: null, dst: '-', end, eni, packets: null, proto: null, sp: null, src: '-', status: 'NODATA'}
-  }
-})
+const recordArb: fc.Arbitrary<FlowRecord> = fc
+  .record({
+    action: fc.constantFrom<'ACCEPT' | 'REJECT'>('ACCEPT', 'ACCEPT', 'ACCEPT', 'REJECT'),
+    bytes: fc.integer({max: 5_000_000, min: 40}),
+    // Four days, some records ending in a day's last minutes (delivered in the next day's first hour).
+    end: fc
+      .oneof(
+        fc.integer({max: 4 * 86400 - 1, min: 60}),
+        fc.integer({max: 3, min: 0}).map((d) => (d + 1) * 86400 - 30),
+      )
+      .map((s) => DAY0 + s),
+    eni: fc.constantFrom('eni-0a1b2c3d4e5f60718', 'eni-0f9e8d7c6b5a40312'),
+    kind: fc.constantFrom('ntp', 'https-in', 'db', 'icmp', 'nodata', 'scan'),
+    peer: fc.integer({max: 250, min: 1}),
+    port: fc.integer({max: 65_535, min: 1024}),
+  })
+  .map(({action, bytes, end, eni, kind, peer, port}): FlowRecord => {
+    const server = '10.0.1.5'
+    const base = {action, bytes, end, eni, packets: Math.max(1, Math.floor(bytes / 1200)), status: 'OK' as const}
+    switch (kind) {
+      case 'ntp':
+        return {...base, dp: port, dst: `203.0.113.${peer}`, proto: 17, sp: 123, src: server}
+      case 'https-in':
+        return {...base, dp: 443, dst: server, proto: 6, sp: port, src: `198.51.100.${peer}`}
+      case 'db':
+        return {...base, dp: 5432, dst: `10.0.2.${peer}`, proto: 6, sp: port, src: server}
+      case 'icmp':
+        return {...base, dp: 0, dst: `192.0.2.${peer}`, proto: 1, sp: 0, src: server}
+      case 'scan':
+        return {...base, action: 'REJECT', dp: 22, dst: server, proto: 6, sp: port, src: `198.51.100.${peer}`}
+      default:
+        return {action: '-', bytes: null, dp: null, dst: '-', end, eni, packets: null, proto: null, sp: null, src: '-', status: 'NODATA'}
+    }
+  })
 
 /** Parquet files per delivery hour (the hour after the record's end, as flow logs are published), columns typed as AWS's Parquet is. */
 async function writeFlowLogs(records: FlowRecord[]): Promise<string> {
@@ -76,14 +104,49 @@ async function writeFlowLogs(records: FlowRecord[]): Promise<string> {
     }
     for (const [hour, batch] of byHour) {
       const at = new Date(hour * 3_600_000).toISOString()
-      const folder = join(root, 'AWSLogs', `aws-account-id=${ACCOUNT}`, 'aws-service=vpcflowlogs', 'aws-region=us-east-1', `year=${at.slice(0, 4)}`, `month=${at.slice(5, 7)}`, `day=${at.slice(8, 10)}`, `hour=${at.slice(11, 13)}`)
+      const folder = join(
+        root,
+        'AWSLogs',
+        `aws-account-id=${ACCOUNT}`,
+        'aws-service=vpcflowlogs',
+        'aws-region=us-east-1',
+        `year=${at.slice(0, 4)}`,
+        `month=${at.slice(5, 7)}`,
+        `day=${at.slice(8, 10)}`,
+        `hour=${at.slice(11, 13)}`,
+      )
       mkdirSync(folder, {recursive: true})
       const text = join(root, `batch-${hour}.txt`)
-      writeFileSync(text, batch.map((r) => [2, ACCOUNT, r.eni, r.src, r.dst, r.sp ?? '-', r.dp ?? '-', r.proto ?? '-', r.packets ?? '-', r.bytes ?? '-', r.end - 55, r.end, r.action, r.status].join(' ')).join('\n'))
+      writeFileSync(
+        text,
+        batch
+          .map((r) =>
+            [
+              2,
+              ACCOUNT,
+              r.eni,
+              r.src,
+              r.dst,
+              r.sp ?? '-',
+              r.dp ?? '-',
+              r.proto ?? '-',
+              r.packets ?? '-',
+              r.bytes ?? '-',
+              r.end - 55,
+              r.end,
+              r.action,
+              r.status,
+            ].join(' '),
+          )
+          .join('\n'),
+      )
       const int = new Set(['version', 'srcport', 'dstport', 'protocol'])
       const long = new Set(['packets', 'bytes', 'start', 'end'])
       const select = FIELDS.map((f, i) => `nullif(c${i}, '-')${int.has(f) ? '::INTEGER' : long.has(f) ? '::BIGINT' : ''} AS "${f}"`).join(', ')
-      const file = join(folder, `${ACCOUNT}_vpcflowlogs_us-east-1_fl-0123456789abcdef0_${at.slice(0, 13).replaceAll('-', '').replace('T', 'T')}00Z_${hour.toString(16)}.log.parquet`)
+      const file = join(
+        folder,
+        `${ACCOUNT}_vpcflowlogs_us-east-1_fl-0123456789abcdef0_${at.slice(0, 13).replaceAll('-', '').replace('T', 'T')}00Z_${hour.toString(16)}.log.parquet`,
+      )
       await writer.run(`COPY (SELECT ${select} FROM read_csv('${text}', delim = ' ', header = false, quote = '', auto_detect = false, columns = {${FIELDS.map((_, i) => `'c${i}': 'VARCHAR'`).join(', ')}}))
         TO '${file}' (FORMAT parquet, COMPRESSION snappy)`)
     }
@@ -103,36 +166,67 @@ function connection(url: string, credentials: AthenaEndpoint['credentials']) {
 
 describe('ingest --athena over a VPC Flow Logs table', () => {
   it('gives the same daily per-port bytes as the local flow-log ingest of the same records', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(recordArb, {maxLength: 60, minLength: 1}), async (records) => {
-      records[0] = {...records[0]!, action: 'ACCEPT', bytes: records[0]!.bytes ?? 100, dp: 40_000, dst: '203.0.113.9', packets: 1, proto: 17, sp: 123, src: '10.0.1.5', status: 'OK'}
-      const logs = await writeFlowLogs(records)
-      const endpoint = await startAthenaEndpoint({queuedPolls: 0, runningPolls: 1, rowsPerPage: 5, tables: [{database: 'vpclogs', name: 'vpc_flow_logs', partitionKeys: PARTITIONS, root: logs}]})
-      const local = await Store.open(join(temp.dir, `local-${count}.duckdb`))
-      const remote = await Store.open(join(temp.dir, `remote-${count}.duckdb`))
-      try {
-        await ingestFiles(local, [logs])
-        const result = await ingestAthena(remote, {...connection(endpoint.url, endpoint.credentials), now: new Date('2024-04-20T00:00:00Z'), since: '2024-04-01', table: 'vpclogs.vpc_flow_logs', until: '2024-04-05'})
-        expect(result).toMatchObject({kind: 'vpc', status: 'ingested'})
-        expect(await remote.all(SERIES)).toEqual(await local.all(SERIES))
-        expect(await remote.all(STATUS)).toEqual(await local.all(STATUS))
-        // Ground truth: the NTP answers' accepted bytes per day, by the record's end.
-        const ntp: Record<string, number> = {}
-        for (const r of records) if (r.status === 'OK' && r.action === 'ACCEPT' && r.sp === 123) ntp[new Date(r.end * 1000).toISOString().slice(0, 10)] = (ntp[new Date(r.end * 1000).toISOString().slice(0, 10)] ?? 0) + r.bytes!
-        const stored = await remote.all<{day: string; bytes: number}>(`SELECT strftime(day, '%Y-%m-%d') AS day, sum(bytes) AS bytes FROM flow_daily_counted
+    await fc.assert(
+      fc.asyncProperty(fc.array(recordArb, {maxLength: 60, minLength: 1}), async (records) => {
+        records[0] = {
+          ...records[0]!,
+          action: 'ACCEPT',
+          bytes: records[0]!.bytes ?? 100,
+          dp: 40_000,
+          dst: '203.0.113.9',
+          packets: 1,
+          proto: 17,
+          sp: 123,
+          src: '10.0.1.5',
+          status: 'OK',
+        }
+        const logs = await writeFlowLogs(records)
+        const endpoint = await startAthenaEndpoint({
+          queuedPolls: 0,
+          runningPolls: 1,
+          rowsPerPage: 5,
+          tables: [{database: 'vpclogs', name: 'vpc_flow_logs', partitionKeys: PARTITIONS, root: logs}],
+        })
+        const local = await Store.open(join(temp.dir, `local-${count}.duckdb`))
+        const remote = await Store.open(join(temp.dir, `remote-${count}.duckdb`))
+        try {
+          await ingestFiles(local, [logs])
+          const result = await ingestAthena(remote, {
+            ...connection(endpoint.url, endpoint.credentials),
+            now: new Date('2024-04-20T00:00:00Z'),
+            since: '2024-04-01',
+            table: 'vpclogs.vpc_flow_logs',
+            until: '2024-04-05',
+          })
+          expect(result).toMatchObject({kind: 'vpc', status: 'ingested'})
+          expect(await remote.all(SERIES)).toEqual(await local.all(SERIES))
+          expect(await remote.all(STATUS)).toEqual(await local.all(STATUS))
+          // Ground truth: the NTP answers' accepted bytes per day, by the record's end.
+          const ntp: Record<string, number> = {}
+          for (const r of records)
+            if (r.status === 'OK' && r.action === 'ACCEPT' && r.sp === 123)
+              ntp[new Date(r.end * 1000).toISOString().slice(0, 10)] = (ntp[new Date(r.end * 1000).toISOString().slice(0, 10)] ?? 0) + r.bytes!
+          const stored = await remote.all<{day: string; bytes: number}>(`SELECT strftime(day, '%Y-%m-%d') AS day, sum(bytes) AS bytes FROM flow_daily_counted
           WHERE direction = 'egress' AND action = 'ACCEPT' AND protocol = 'udp' AND port = 123 GROUP BY ALL ORDER BY ALL`)
-        expect(Object.fromEntries(stored.map((s) => [s.day, s.bytes]))).toEqual(ntp)
-      } finally {
-        await local.close()
-        await remote.close()
-        await endpoint.close()
-      }
-    }), {numRuns: 4})
+          expect(Object.fromEntries(stored.map((s) => [s.day, s.bytes]))).toEqual(ntp)
+        } finally {
+          await local.close()
+          await remote.close()
+          await endpoint.close()
+        }
+      }),
+      {numRuns: 4},
+    )
   }, 300_000)
 
   it('re-runs replace the days they query again (never double-count), and a re-run of settled days queries nothing', async () => {
     const records = fc.sample(recordArb, {numRuns: 80, seed: 27})
     const logs = await writeFlowLogs(records)
-    const endpoint = await startAthenaEndpoint({queuedPolls: 0, runningPolls: 0, tables: [{database: 'vpclogs', name: 'vpc_flow_logs', partitionKeys: PARTITIONS, root: logs}]})
+    const endpoint = await startAthenaEndpoint({
+      queuedPolls: 0,
+      runningPolls: 0,
+      tables: [{database: 'vpclogs', name: 'vpc_flow_logs', partitionKeys: PARTITIONS, root: logs}],
+    })
     const store = await Store.open(join(temp.dir, `rerun-${count}.duckdb`))
     try {
       const options = {...connection(endpoint.url, endpoint.credentials), since: '2024-04-01', table: 'vpclogs.vpc_flow_logs'}
@@ -156,9 +250,22 @@ describe('ingest --athena over a VPC Flow Logs table', () => {
   }, 120_000)
 
   it('prunes to the days asked for (and the next day, where their last records are delivered)', () => {
-    const table = {bytes: null, columns: FIELDS.map((name) => ({name, type: ['srcport', 'dstport', 'protocol', 'version'].includes(name) ? 'int' : ['packets', 'bytes', 'start', 'end'].includes(name) ? 'bigint' : 'string'})), database: 'vpclogs', kind: 'vpc' as const, location: null, name: 'vpc_flow_logs', partitionKeys: PARTITIONS.map((name) => ({name, type: 'string'}))}
+    const table = {
+      bytes: null,
+      columns: FIELDS.map((name) => ({
+        name,
+        type: ['srcport', 'dstport', 'protocol', 'version'].includes(name) ? 'int' : ['packets', 'bytes', 'start', 'end'].includes(name) ? 'bigint' : 'string',
+      })),
+      database: 'vpclogs',
+      kind: 'vpc' as const,
+      location: null,
+      name: 'vpc_flow_logs',
+      partitionKeys: PARTITIONS.map((name) => ({name, type: 'string'})),
+    }
     const sql = flowsQuery(table, {end: '2024-05-01', start: '2024-04-29'})
-    expect(sql).toContain(`("year" = '2024' AND "month" IN ('4', '04') AND "day" IN ('29', '30')) OR ("year" = '2024' AND "month" IN ('5', '05') AND "day" IN ('1', '01'))`)
+    expect(sql).toContain(
+      `("year" = '2024' AND "month" IN ('4', '04') AND "day" IN ('29', '30')) OR ("year" = '2024' AND "month" IN ('5', '05') AND "day" IN ('1', '01'))`,
+    )
     expect(sql).toContain(`CAST("end" AS BIGINT) >= ${Date.UTC(2024, 3, 29) / 1000}`)
     const byDate = flowsQuery({...table, partitionKeys: [{name: 'date', type: 'date'}]}, {end: '2024-05-01', start: '2024-04-29'})
     expect(byDate).toContain(`"date" >= DATE '2024-04-29' AND "date" < DATE '2024-05-02'`)

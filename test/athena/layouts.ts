@@ -17,7 +17,12 @@ import {cur1, cur2, type EgressDay, focus} from '../ingest/billing-exports.js'
 
 /** The CUR 1.0 Athena integration's column-name rule (billing-exports-2.md §3.1). */
 export function athenaColumnName(name: string): string {
-  return name.replaceAll(/([A-Z])/g, '_$1').toLowerCase().replaceAll(/[^a-z0-9]/g, '_').replaceAll(/_+/g, '_').replace(/^_|_$/g, '')
+  return name
+    .replaceAll(/([A-Z])/g, '_$1')
+    .toLowerCase()
+    .replaceAll(/[^a-z0-9]/g, '_')
+    .replaceAll(/_+/g, '_')
+    .replace(/^_|_$/g, '')
 }
 
 const isDate = (name: string) => /date$|(period|charge)_?(start|end)$|PeriodStart$|PeriodEnd$/i.test(name)
@@ -48,7 +53,8 @@ export async function writeLayout(dir: string, layout: Layout, days: EgressDay[]
       const select = header.map((column) => {
         const name = layout === 'cur1' ? athenaColumnName(column) : column
         const quoted = `"${column.replaceAll('"', '""')}"`
-        if (layout === 'cur2' && column === 'product') return `MAP(['product_name', 'region'], [json_extract_string(${quoted}, '$.product_name'), json_extract_string(${quoted}, '$.region')]) AS product`
+        if (layout === 'cur2' && column === 'product')
+          return `MAP(['product_name', 'region'], [json_extract_string(${quoted}, '$.product_name'), json_extract_string(${quoted}, '$.region')]) AS product`
         const read = layout === 'focus' ? `nullif(${quoted}, '')` : quoted
         if (isDate(column)) return `CAST(CAST(${read} AS TIMESTAMPTZ) AS TIMESTAMP) AS "${name}"`
         if (isNumber(column)) return `CAST(nullif(${quoted}, '') AS DOUBLE) AS "${name}"`
@@ -58,7 +64,9 @@ export async function writeLayout(dir: string, layout: Layout, days: EgressDay[]
       mkdirSync(folder, {recursive: true})
       const file = join(folder, `${layout === 'cur1' ? 'myreport' : layout === 'cur2' ? 'cur2-export' : 'focus-export'}-00001.snappy.parquet`)
       await sql.run(`SET TimeZone = 'UTC'`)
-      await sql.run(`COPY (SELECT ${select.join(', ')} FROM read_csv('${csvPath}', header = true, all_varchar = true)) TO '${file}' (FORMAT parquet, COMPRESSION snappy)`)
+      await sql.run(
+        `COPY (SELECT ${select.join(', ')} FROM read_csv('${csvPath}', header = true, all_varchar = true)) TO '${file}' (FORMAT parquet, COMPRESSION snappy)`,
+      )
       files.push(file)
     }
   } finally {

@@ -24,7 +24,10 @@ beforeAll(async () => {
   // Credentials come from a shared-config profile, as --profile reads them; nothing from this machine's ~/.aws.
   const aws = join(temp.dir, '.aws')
   mkdirSync(aws)
-  writeFileSync(join(aws, 'credentials'), `[billing]\naws_access_key_id = ${endpoint.credentials.accessKeyId}\naws_secret_access_key = ${endpoint.credentials.secretAccessKey}\n`)
+  writeFileSync(
+    join(aws, 'credentials'),
+    `[billing]\naws_access_key_id = ${endpoint.credentials.accessKeyId}\naws_secret_access_key = ${endpoint.credentials.secretAccessKey}\n`,
+  )
   writeFileSync(join(aws, 'config'), '[profile billing]\nregion = us-east-1\n')
   env = {
     AWS_ACCESS_KEY_ID: '',
@@ -50,7 +53,14 @@ describe('billwatch ingest --cost-explorer / --cloudwatch', () => {
     expect(first.stderr).toBe('')
     expect(first.code).toBe(0)
     const result = first.json()
-    expect(result.costExplorer).toMatchObject({days: 30, fetched: {end: today, start: addDays(today, -30)}, requestCostUsd: 0.03, requests: 3, restatedDays: 0, status: 'ingested'})
+    expect(result.costExplorer).toMatchObject({
+      days: 30,
+      fetched: {end: today, start: addDays(today, -30)},
+      requestCostUsd: 0.03,
+      requests: 3,
+      restatedDays: 0,
+      status: 'ingested',
+    })
     expect(result).toMatchObject({cloudWatch: null, requestCostUsd: 0.03, requests: 3})
 
     const human = await runCli(['ingest', '--cost-explorer', '--days', '30', '--profile', 'billing', '--db', db], {env})
@@ -62,11 +72,14 @@ describe('billwatch ingest --cost-explorer / --cloudwatch', () => {
     expect(status.code).toBe(0)
     // The second run restated the last 3 days: they moved to the new source, nothing counted twice.
     const {sources, usageTypes} = status.json()
-    expect(sources.map((s: any) => [s.format, s.days])).toEqual([['cost-explorer-data-transfer', 27], ['cost-explorer-data-transfer', 3]])
+    expect(sources.map((s: any) => [s.format, s.days])).toEqual([
+      ['cost-explorer-data-transfer', 27],
+      ['cost-explorer-data-transfer', 3],
+    ])
     expect(usageTypes.find((u: any) => u.usageType === 'DataTransfer-Out-Bytes')).toMatchObject({days: 30, unit: 'bytes'})
   })
 
-  it('--cloudwatch --instances stores the instance\'s daily NetworkOut', async () => {
+  it("--cloudwatch --instances stores the instance's daily NetworkOut", async () => {
     const db = join(temp.dir, 'cw.duckdb')
     const run = await runCli(['ingest', '--cloudwatch', '--instances', 'i-0a1b2c3d', '--days', '20', '--profile', 'billing', '--db', db, '--json'], {env})
     expect(run.stderr).toBe('')
@@ -77,7 +90,9 @@ describe('billwatch ingest --cost-explorer / --cloudwatch', () => {
     endpoint.addFault({action: 'GetCostAndUsage', kind: 'deny', times: 1})
     const run = await runCli(['ingest', '--cost-explorer', '--profile', 'billing', '--db', join(temp.dir, 'denied.duckdb')], {env})
     expect(run.code).toBe(1)
-    expect(run.stderr.trim().split('\n')[0]).toBe('billwatch: GetCostAndUsage: access denied: arn:aws:iam::123456789012:user/billwatch lacks permission ce:GetCostAndUsage')
+    expect(run.stderr.trim().split('\n')[0]).toBe(
+      'billwatch: GetCostAndUsage: access denied: arn:aws:iam::123456789012:user/billwatch lacks permission ce:GetCostAndUsage',
+    )
   })
 
   it('flags that need --cost-explorer or --cloudwatch are usage errors', async () => {

@@ -42,13 +42,23 @@ describe('ingestCloudWatch', () => {
     expect(call.body.StartTime).toBe(Date.parse('2014-03-26T00:00:00Z') / 1000)
     expect(call.body.MetricDataQueries[0]).toEqual({
       Id: 'out_0',
-      MetricStat: {Metric: {Dimensions: [{Name: 'InstanceId', Value: NTP_SERVER}], MetricName: 'NetworkOut', Namespace: 'AWS/EC2'}, Period: 86_400, Stat: 'Sum'},
+      MetricStat: {
+        Metric: {Dimensions: [{Name: 'InstanceId', Value: NTP_SERVER}], MetricName: 'NetworkOut', Namespace: 'AWS/EC2'},
+        Period: 86_400,
+        Stat: 'Sum',
+      },
       ReturnData: true,
     })
 
-    const step = await context.store.all(`SELECT strftime(day, '%Y-%m-%d') AS day, amount FROM usage WHERE resource_id = $1 AND usage_type = 'NetworkOut-Bytes'
-                                  AND day BETWEEN '2014-03-29' AND '2014-03-30' ORDER BY day`, [NTP_SERVER])
-    expect(step).toEqual([{amount: 4_404_019, day: '2014-03-29'}, {amount: 8_900_113_820, day: '2014-03-30'}])
+    const step = await context.store.all(
+      `SELECT strftime(day, '%Y-%m-%d') AS day, amount FROM usage WHERE resource_id = $1 AND usage_type = 'NetworkOut-Bytes'
+                                  AND day BETWEEN '2014-03-29' AND '2014-03-30' ORDER BY day`,
+      [NTP_SERVER],
+    )
+    expect(step).toEqual([
+      {amount: 4_404_019, day: '2014-03-29'},
+      {amount: 8_900_113_820, day: '2014-03-30'},
+    ])
     expect(await perInstance()).toEqual([
       {bytes: 20 * 7e8, days: 20, region: 'us-east-1', resource_id: WEB_SERVER, usage_type: 'NetworkOut-Bytes'},
       {bytes: expect.any(Number), days: 20, region: 'us-east-1', resource_id: NTP_SERVER, usage_type: 'NetworkIn-Bytes'},
@@ -94,14 +104,22 @@ describe('ingestCloudWatch', () => {
   })
 
   it('names cloudwatch:GetMetricData (or ListMetrics) when access is denied', async () => {
-    await context.start({faults: [{action: 'GetMetricData', kind: 'deny', times: 1}, {action: 'ListMetrics', kind: 'deny', times: 1}], metrics: METRICS})
+    await context.start({
+      faults: [
+        {action: 'GetMetricData', kind: 'deny', times: 1},
+        {action: 'ListMetrics', kind: 'deny', times: 1},
+      ],
+      metrics: METRICS,
+    })
     const denied = await ingestCloudWatch(context.store, {...connection(), instances: [NTP_SERVER], now: APRIL_15}).catch((e: unknown) => e)
-    expect(isBillwatchError(denied) && denied.message).toBe('GetMetricData: access denied: arn:aws:iam::123456789012:user/billwatch lacks permission cloudwatch:GetMetricData')
+    expect(isBillwatchError(denied) && denied.message).toBe(
+      'GetMetricData: access denied: arn:aws:iam::123456789012:user/billwatch lacks permission cloudwatch:GetMetricData',
+    )
     const list = await ingestCloudWatch(context.store, {...connection(), allInstances: true, now: APRIL_15}).catch((e: unknown) => e)
     expect(isBillwatchError(list) && list.message).toContain('lacks permission cloudwatch:ListMetrics')
   })
 
-  it('a later fetch of another instance or region keeps the first one\'s rows', async () => {
+  it("a later fetch of another instance or region keeps the first one's rows", async () => {
     await context.start({metrics: METRICS})
     await ingestCloudWatch(context.store, {...connection(), days: 10, instances: [NTP_SERVER], now: APRIL_15})
     const other = await ingestCloudWatch(context.store, {...connection('eu-west-1'), days: 10, instances: [WEB_SERVER], now: APRIL_15})
@@ -122,6 +140,9 @@ describe('ingestCloudWatch', () => {
     const quiet = await ingestCloudWatch(context.store, {...connection(), days: 5, instances: ['i-0fffffffffffffff0'], now: APRIL_15})
     expect(quiet).toMatchObject({requests: 1, rows: 0})
     const bad = await ingestCloudWatch(context.store, {...connection(), instances: ['web-1']}).catch((e: unknown) => e)
-    expect(isBillwatchError(bad) && [bad.code, bad.message]).toEqual(['E_USAGE', '--instances: bad EC2 instance id, expected i- followed by 8 or 17 hex digits, got "web-1"'])
+    expect(isBillwatchError(bad) && [bad.code, bad.message]).toEqual([
+      'E_USAGE',
+      '--instances: bad EC2 instance id, expected i- followed by 8 or 17 hex digits, got "web-1"',
+    ])
   })
 })

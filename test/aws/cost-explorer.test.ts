@@ -22,13 +22,16 @@ async function dailyEgress(): Promise<{day: string; bytes: number; rows: number}
 }
 
 async function failure(promise: Promise<unknown>) {
-  const error = await promise.then(() => undefined, (e: unknown) => e)
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   if (!isBillwatchError(error)) throw new Error(`expected a BillwatchError, got ${String(error)}`)
   return error
 }
 
 describe('ingestCostExplorer', () => {
-  it('follows NextPageToken and stores Cunnie\'s March 30 step in bytes (GB = 2^30)', async () => {
+  it("follows NextPageToken and stores Cunnie's March 30 step in bytes (GB = 2^30)", async () => {
     await context.start({ceResultsPerPage: 7, costs})
     const result = await ingestCostExplorer(context.store, {...connection(), days: 20, now: APRIL_15})
 
@@ -43,7 +46,10 @@ describe('ingestCostExplorer', () => {
     expect(calls[0]!.headers['content-type']).toBe('application/x-amz-json-1.1')
     expect(calls[0]!.body).toMatchObject({
       Granularity: 'DAILY',
-      GroupBy: [{Key: 'USAGE_TYPE', Type: 'DIMENSION'}, {Key: 'SERVICE', Type: 'DIMENSION'}],
+      GroupBy: [
+        {Key: 'USAGE_TYPE', Type: 'DIMENSION'},
+        {Key: 'SERVICE', Type: 'DIMENSION'},
+      ],
       Metrics: ['UsageQuantity', 'UnblendedCost'],
       TimePeriod: {End: '2014-04-15', Start: '2014-03-26'},
     })
@@ -163,7 +169,9 @@ describe('ingestCostExplorer', () => {
     const all = await ingestCostExplorer(context.store, {...connection(), allUsage: true, days: 10, now: APRIL_15})
     expect(all.fetched.start).toBe('2014-04-05')
     expect(context.endpoint.callsOf('GetCostAndUsage').at(-1)!.body.Filter).toEqual({Not: {Dimensions: {Key: 'RECORD_TYPE', Values: ['Credit', 'Refund']}}})
-    const hours = await context.store.one<{amount: number; unit: string}>(`SELECT amount, unit FROM usage WHERE usage_type = 'BoxUsage:t1.micro' AND day = '2014-04-10'`)
+    const hours = await context.store.one<{amount: number; unit: string}>(
+      `SELECT amount, unit FROM usage WHERE usage_type = 'BoxUsage:t1.micro' AND day = '2014-04-10'`,
+    )
     expect(hours).toEqual({amount: 24, unit: 'hours'})
   })
 

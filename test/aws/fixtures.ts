@@ -21,7 +21,7 @@ export async function costsFromUsageReport(path = USAGE_REPORT): Promise<CostRec
   const {rows} = await parseUsageReport(path)
   const byDayAndType = new Map<string, CostRecord>()
   for (const row of rows) {
-    const bytes = row.usageType.endsWith("Bytes")
+    const bytes = row.usageType.endsWith('Bytes')
     const key = `${row.day} ${row.usageType}`
     const quantity = bytes ? (row.amount ?? 0) / BYTES_PER_GB : (row.amount ?? 0)
     const record = byDayAndType.get(key) ?? {
@@ -67,7 +67,11 @@ export interface StoreAndEndpoint {
 export function useStoreAndEndpoint(): StoreAndEndpoint {
   let cleanup = (): void => undefined
   const context = {
-    connection: (overrides = {}, region = 'us-east-1') => ({credentials: {...context.endpoint.credentials, ...overrides}, endpoint: context.endpoint.url, region}),
+    connection: (overrides = {}, region = 'us-east-1') => ({
+      credentials: {...context.endpoint.credentials, ...overrides},
+      endpoint: context.endpoint.url,
+      region,
+    }),
     async start(options: AwsEndpointOptions = {}) {
       context.endpoint = await startAwsEndpoint(options)
       return context.endpoint

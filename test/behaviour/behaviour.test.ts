@@ -92,9 +92,7 @@ describe('NAT gateways versus one misbehaving client', () => {
     expect(report.misbehaving).toHaveLength(1)
     expect(report.misbehaving[0]).toMatchObject({address: '192.0.2.2', behindNat: false, ports: 1, reasons: ['polls-faster-than-15s']})
     expect(report.misbehaving[0]!.fastestMeanIntervalSec).toBeCloseTo(1, 2)
-    expect(report.violations).toEqual([
-      expect.objectContaining({clients: 1, examples: [{address: '192.0.2.2', requests: 2694}], rule: 'min-poll-interval'}),
-    ])
+    expect(report.violations).toEqual([expect.objectContaining({clients: 1, examples: [{address: '192.0.2.2', requests: 2694}], rule: 'min-poll-interval'})])
   })
 
   it("rates the seed's top talker (18,287 queries in 2,693 s on a few ports) at 6.8 q/s and calls it one broken client", () => {
@@ -158,7 +156,15 @@ describe('NAT gateways versus one misbehaving client', () => {
       .add({address: '192.0.2.52', timeSec: T0 + 10, version: 3})
       .build()
     expect(analyseBehaviour(log).violations).toEqual([
-      expect.objectContaining({clients: 2, examples: [{address: '192.0.2.51', requests: 2}, {address: '192.0.2.50', requests: 1}], requests: 3, rule: 'obsolete-version'}),
+      expect.objectContaining({
+        clients: 2,
+        examples: [
+          {address: '192.0.2.51', requests: 2},
+          {address: '192.0.2.50', requests: 1},
+        ],
+        requests: 3,
+        rule: 'obsolete-version',
+      }),
     ])
   })
 
@@ -173,7 +179,12 @@ describe('NAT gateways versus one misbehaving client', () => {
 
   it('keeps every suspected NAT beyond maxListed, in list order, for the limiter replay', () => {
     const builder = background(new LogBuilder(21), 100)
-    for (const [address, hosts] of [['203.0.113.1', 40], ['203.0.113.2', 30], ['203.0.113.3', 20]] as const) nat(builder, address, hosts)
+    for (const [address, hosts] of [
+      ['203.0.113.1', 40],
+      ['203.0.113.2', 30],
+      ['203.0.113.3', 20],
+    ] as const)
+      nat(builder, address, hosts)
     const log = builder.build()
     const report = analyseBehaviour(log, {durationSec: SEED_SEC, maxListed: 1})
     expect(report.suspectedNat).toHaveLength(1)

@@ -89,7 +89,10 @@ describe('medianInPlace', () => {
       return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
     }
     // Small integers make long runs of equal values (a steady poller's gaps); doubles make none.
-    const value = fc.oneof(fc.integer({max: 4, min: 0}), fc.double({max: 1e6, min: -1e6, noNaN: true}).map((x) => x + 0)) // + 0: no -0
+    const value = fc.oneof(
+      fc.integer({max: 4, min: 0}),
+      fc.double({max: 1e6, min: -1e6, noNaN: true}).map((x) => x + 0),
+    ) // + 0: no -0
     fc.assert(
       fc.property(fc.array(value, {maxLength: 300, minLength: 1}), (values) => {
         const scratch = new Float64Array(values.length + 5).fill(-7)

@@ -19,14 +19,16 @@ describe('text from outside, shown safely', () => {
   })
 
   it('markdownText makes raw HTML, links and emphasis literal', () => {
-    expect(markdownText('<img src=x onerror=alert(1)> [a](http://x) *b* `c` & d')).toBe('&lt;img src=x onerror=alert(1)&gt; \\[a\\](http://x) \\*b\\* \\`c\\` &amp; d')
+    expect(markdownText('<img src=x onerror=alert(1)> [a](http://x) *b* `c` & d')).toBe(
+      '&lt;img src=x onerror=alert(1)&gt; \\[a\\](http://x) \\*b\\* \\`c\\` &amp; d',
+    )
     expect(markdownText('two\nlines')).toBe('two lines')
   })
 })
 
-describe('errors that are not billwatch\'s own still read as one line', () => {
+describe("errors that are not billwatch's own still read as one line", () => {
   it('names the path and reason of a system error, and hides DuckDB SQL', () => {
-    const espipe = Object.assign(new Error("ESPIPE: invalid seek, read"), {code: 'ESPIPE'})
+    const espipe = Object.assign(new Error('ESPIPE: invalid seek, read'), {code: 'ESPIPE'})
     expect(asBillwatchError(espipe).message).toBe('a pipe or stream, not a regular file')
     const eacces = Object.assign(new Error("EACCES: permission denied, open '/x/y.csv'"), {code: 'EACCES', path: '/x/y.csv'})
     expect(asBillwatchError(eacces).message).toBe('/x/y.csv: permission denied')
@@ -52,7 +54,10 @@ describe('a .gz of something that is not text', () => {
     try {
       const path = join(tmp.dir, 'zeros.csv.gz')
       writeFileSync(path, gzipSync(Buffer.alloc(1 << 20)))
-      await expect(sniffFile(path, async () => [])).rejects.toMatchObject({code: 'E_FORMAT', message: `${path}: the .gz holds binary content, expected a gzipped CSV export`})
+      await expect(sniffFile(path, async () => [])).rejects.toMatchObject({
+        code: 'E_FORMAT',
+        message: `${path}: the .gz holds binary content, expected a gzipped CSV export`,
+      })
     } finally {
       tmp.cleanup()
     }

@@ -77,7 +77,11 @@ describe('writes: one rule for every file billwatch writes', () => {
 
   it('writes to a FIFO in place when someone reads it, and to standard output for -', async () => {
     const fifo = mkfifo(join(tmp.dir, 'chart.fifo'))
-    const reader = spawnSync('bash', ['-c', `timeout 200 cat '${fifo}' > '${fifo}.out' & timeout 200 ${shellCli(['anomalies', '--db', store, '--svg', fifo])} > /dev/null; wait`], {encoding: 'utf8'})
+    const reader = spawnSync(
+      'bash',
+      ['-c', `timeout 200 cat '${fifo}' > '${fifo}.out' & timeout 200 ${shellCli(['anomalies', '--db', store, '--svg', fifo])} > /dev/null; wait`],
+      {encoding: 'utf8'},
+    )
     expect(reader.status).toBe(0)
     expect(readFileSync(`${fifo}.out`, 'utf8')).toMatch(/^<svg /)
     expect(lstatSync(fifo).isFIFO()).toBe(true)
@@ -128,12 +132,17 @@ describe('reads: regular files only, side inputs bounded, nothing hangs', () => 
       [['pcap', tmp.dir], /a folder with no pcap or pcapng file in it/],
     ]
     // Each run its own copy of the store: runs side by side would find it in use.
-    const results = await Promise.all(runs.map(([args], i) => {
-      const db = join(tmp.dir, `reads-${i}.duckdb`)
-      copyFileSync(store, db)
-      // A generous bound (the machine may be busy): a FIFO that blocked would never answer at all.
-      return runCli(args.map((a) => (a === store ? db : a)), {timeoutMs: 150_000})
-    }))
+    const results = await Promise.all(
+      runs.map(([args], i) => {
+        const db = join(tmp.dir, `reads-${i}.duckdb`)
+        copyFileSync(store, db)
+        // A generous bound (the machine may be busy): a FIFO that blocked would never answer at all.
+        return runCli(
+          args.map((a) => (a === store ? db : a)),
+          {timeoutMs: 150_000},
+        )
+      }),
+    )
     results.forEach((result, i) => {
       expect(result.code, runs[i]![0].join(' ')).toBe(1)
       expectOneLine(result.stderr, runs[i]![1])
@@ -188,12 +197,18 @@ describe('errors: one line, naming the file or field', () => {
     mkdirSync(dir)
     copyFileSync(join(SAMPLES, 'billing/cur1-hourly-2014-03.csv.gz'), join(dir, 'bw-1.csv.gz'))
     const manifest = join(dir, 'bw-Manifest.json')
-    writeFileSync(manifest, JSON.stringify({assemblyId: 'a', billingPeriod: {end: '20140230T000000.000Z', start: '20140201T000000.000Z'}, reportKeys: ['bw/bw-1.csv.gz']}))
+    writeFileSync(
+      manifest,
+      JSON.stringify({assemblyId: 'a', billingPeriod: {end: '20140230T000000.000Z', start: '20140201T000000.000Z'}, reportKeys: ['bw/bw-1.csv.gz']}),
+    )
     const db = join(tmp.dir, 'bad-period.duckdb')
     copyFileSync(store, db)
     const run = await runCli(['ingest', manifest, '--db', db])
     expect(run.code).toBe(1)
-    expectOneLine(run.stderr, /bw-Manifest\.json: field "billingPeriod\.end": not a real day, expected YYYYMMDDTHHMMSS\.sssZ, got a value shaped "99999999a999999\.999a"$/)
+    expectOneLine(
+      run.stderr,
+      /bw-Manifest\.json: field "billingPeriod\.end": not a real day, expected YYYYMMDDTHHMMSS\.sssZ, got a value shaped "99999999a999999\.999a"$/,
+    )
   })
 
   it('refuses empty paths instead of reading the current folder', async () => {
@@ -267,9 +282,11 @@ describe('the store: damage is named, reads never write', () => {
     chmodSync(copy, 0o444)
     chmodSync(folder, 0o555)
     const before = readFileSync(copy)
-    const asNobody = (args: string[]) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...cliArgs(args)], {
-      encoding: 'utf8', env: {...process.env, HOME: tmp.dir, XDG_DATA_HOME: tmp.dir},
-    })
+    const asNobody = (args: string[]) =>
+      spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...cliArgs(args)], {
+        encoding: 'utf8',
+        env: {...process.env, HOME: tmp.dir, XDG_DATA_HOME: tmp.dir},
+      })
     const status = asNobody(['status', '--db', copy, '--json'])
     expect(status.stderr).toBe('')
     expect(JSON.parse(status.stdout).days).toBe(365)

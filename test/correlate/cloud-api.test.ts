@@ -15,7 +15,15 @@ import {storyEvents, storyItems} from '../../samples/scripts/make-cloud-samples.
 import {type AwsEndpoint, type AwsEndpointOptions, startAwsEndpoint} from '../helpers/aws-endpoint.js'
 
 const WINDOW = {since: Date.parse('2014-03-23T00:00:00Z'), until: Date.parse('2014-03-31T00:00:00Z')}
-const STEP = {date: '2014-03-30', direction: 'up' as const, drivers: [NTP_INSTANCE], ratio: 2274, regions: ['us-east-1'], resourceId: NTP_INSTANCE, usageType: 'DataTransfer-Out'}
+const STEP = {
+  date: '2014-03-30',
+  direction: 'up' as const,
+  drivers: [NTP_INSTANCE],
+  ratio: 2274,
+  regions: ['us-east-1'],
+  resourceId: NTP_INSTANCE,
+  usageType: 'DataTransfer-Out',
+}
 
 let endpoint: AwsEndpoint | undefined
 afterEach(async () => {
@@ -49,20 +57,43 @@ describe('LookupEvents', () => {
     const writes = story.filter((r) => r.readOnly === false)
     expect(calls.length).toBe(Math.ceil(writes.length / 20))
     expect(calls[0]!.headers['x-amz-target']).toBe('CloudTrail_20131101.LookupEvents')
-    expect(calls[0]!.body).toMatchObject({EndTime: WINDOW.until / 1000, LookupAttributes: [{AttributeKey: 'ReadOnly', AttributeValue: 'false'}], MaxResults: 50, StartTime: WINDOW.since / 1000})
+    expect(calls[0]!.body).toMatchObject({
+      EndTime: WINDOW.until / 1000,
+      LookupAttributes: [{AttributeKey: 'ReadOnly', AttributeValue: 'false'}],
+      MaxResults: 50,
+      StartTime: WINDOW.since / 1000,
+    })
     expect(calls.slice(1).every((c) => typeof c.body.NextToken === 'string')).toBe(true)
     expect(result.eventsRead).toBe(writes.length)
     // A window from 2014 is older than the 90 days event history keeps: said, with where to look instead.
     expect(result.notes).toEqual([expect.stringMatching(/^LookupEvents keeps 90 days: before \d{4}-\d\d-\d\d read the trail's log files/)])
     expect((await lookupTrailEvents(WINDOW, {connection, now: WINDOW.until + 86_400_000, regions: ['us-east-1']})).notes).toEqual([])
-    const ranked = await correlate({aptLogs: [], cloudtrail: {connection, regions: ['us-east-1']}, daysAfter: 1, daysBefore: 7, dpkgLogs: [], knowledge: loadKnowledge(), limit: 5, logZone: 'UTC', repo: null, steps: [STEP]})
+    const ranked = await correlate({
+      aptLogs: [],
+      cloudtrail: {connection, regions: ['us-east-1']},
+      daysAfter: 1,
+      daysBefore: 7,
+      dpkgLogs: [],
+      knowledge: loadKnowledge(),
+      limit: 5,
+      logZone: 'UTC',
+      repo: null,
+      steps: [STEP],
+    })
     const top = ranked.steps[0]!.candidates[0]!
-    expect(top.cloud?.[0]).toMatchObject({action: 'rule-added', instances: [NTP_INSTANCE], resource: NTP_GROUP, rule: {direction: 'ingress', fromPort: 123, peers: ['0.0.0.0/0'], protocol: 'udp'}})
+    expect(top.cloud?.[0]).toMatchObject({
+      action: 'rule-added',
+      instances: [NTP_INSTANCE],
+      resource: NTP_GROUP,
+      rule: {direction: 'ingress', fromPort: 123, peers: ['0.0.0.0/0'], protocol: 'udp'},
+    })
     expect(top.reason).toContain('was opened to the world on UDP 123 by arn:aws:iam::123456789012:user/ops at 2014-03-29 18:40 UTC')
   })
 
   it('asks each region for itself, never above 2 requests per second per region', async () => {
-    const other = [authorize({cidr: '0.0.0.0/0', from: 53, group: 'sg-0eeeeeee22223333', protocol: 'udp', time: '2014-03-28T12:00:00Z', to: 53})].map((e) => trailRecord({...e, region: 'eu-west-1'}))
+    const other = [authorize({cidr: '0.0.0.0/0', from: 53, group: 'sg-0eeeeeee22223333', protocol: 'udp', time: '2014-03-28T12:00:00Z', to: 53})].map((e) =>
+      trailRecord({...e, region: 'eu-west-1'}),
+    )
     // The endpoint throttles as the service does past 2 a second: any throttled request would be seen.
     const {connection, endpoint} = await start({lookupEventsPerSecond: 2, trail: {'eu-west-1': other, 'us-east-1': story}, trailEventsPerPage: 10})
     const started = Date.now()

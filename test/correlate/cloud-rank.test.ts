@@ -14,14 +14,44 @@ import type {Change, CloudFact, StepInput} from '../../src/correlate/types.js'
 const STEP: StepInput = {date: '2014-03-30', direction: 'up', drivers: ['i-0a1b2c3d'], ratio: 2000, resourceId: 'i-0a1b2c3d', usageType: 'DataTransfer-Out'}
 const knowledge = loadKnowledge()
 
-function ruleChange(spec: {protocol?: string; from?: null | number; to?: null | number; peers?: string[]; direction?: 'egress' | 'ingress'; action?: CloudFact['action']; group?: string; instances?: string[]; time?: string; source?: 'aws-config' | 'cloudtrail'}): Change {
+function ruleChange(spec: {
+  protocol?: string
+  from?: null | number
+  to?: null | number
+  peers?: string[]
+  direction?: 'egress' | 'ingress'
+  action?: CloudFact['action']
+  group?: string
+  instances?: string[]
+  time?: string
+  source?: 'aws-config' | 'cloudtrail'
+}): Change {
   const fact: CloudFact = {
-    action: spec.action ?? 'rule-added', instances: spec.instances ?? ['i-0a1b2c3d'], operation: 'AuthorizeSecurityGroupIngress', region: 'us-east-1', related: [],
-    resource: spec.group ?? 'sg-0123456789abcdef0', resourceType: 'AWS::EC2::SecurityGroup',
-    rule: rule(spec.direction ?? 'ingress', spec.protocol ?? 'udp', spec.from === undefined ? 123 : spec.from, spec.to === undefined ? 123 : spec.to, spec.peers ?? ['0.0.0.0/0']),
+    action: spec.action ?? 'rule-added',
+    instances: spec.instances ?? ['i-0a1b2c3d'],
+    operation: 'AuthorizeSecurityGroupIngress',
+    region: 'us-east-1',
+    related: [],
+    resource: spec.group ?? 'sg-0123456789abcdef0',
+    resourceType: 'AWS::EC2::SecurityGroup',
+    rule: rule(
+      spec.direction ?? 'ingress',
+      spec.protocol ?? 'udp',
+      spec.from === undefined ? 123 : spec.from,
+      spec.to === undefined ? 123 : spec.to,
+      spec.peers ?? ['0.0.0.0/0'],
+    ),
   }
   const time = spec.time ?? '2014-03-29T18:40:12Z'
-  return accountChange({author: 'arn:aws:iam::123456789012:user/ops', facts: [fact], origin: `test#${Math.random()}`, recordedTime: time, source: spec.source ?? 'cloudtrail', subject: 'rule', time})
+  return accountChange({
+    author: 'arn:aws:iam::123456789012:user/ops',
+    facts: [fact],
+    origin: `test#${Math.random()}`,
+    recordedTime: time,
+    source: spec.source ?? 'cloudtrail',
+    subject: 'rule',
+    time,
+  })
 }
 
 const score = (change: Change, step: StepInput = STEP) => rankChanges(step, [change], {knowledge, repo: null})[0]!
@@ -39,7 +69,7 @@ describe('ranking account changes', () => {
     expect(all.score).toBeGreaterThan(ssh.score)
   })
 
-  it('the internet above a private range, ingress above egress, the step\'s instance above another (property)', () => {
+  it("the internet above a private range, ingress above egress, the step's instance above another (property)", () => {
     fc.assert(
       fc.property(fc.constantFrom(53, 80, 123, 443, 1194, 11_211), fc.constantFrom('tcp', 'udp'), (port, protocol) => {
         const base = {from: port, protocol, to: port}
@@ -57,9 +87,12 @@ describe('ranking account changes', () => {
     expect(score(ruleChange({action: 'rule-removed'}), fall).reason).toContain('stopped allowing ingress UDP 123 from the world')
   })
 
-  it('an extra knowledge file can change the cloud weights, and names a bad one\'s field', () => {
+  it("an extra knowledge file can change the cloud weights, and names a bad one's field", () => {
     const dir = mkdtempSync(join(tmpdir(), 'bw-knowledge-'))
-    writeFileSync(join(dir, 'k.json'), JSON.stringify({cloud: {actions: {'rule-added': {down: 0.2, summary: 'x', up: 0.1, usage: ['egress']}}, otherInstance: 0.9}, services: []}))
+    writeFileSync(
+      join(dir, 'k.json'),
+      JSON.stringify({cloud: {actions: {'rule-added': {down: 0.2, summary: 'x', up: 0.1, usage: ['egress']}}, otherInstance: 0.9}, services: []}),
+    )
     const custom = loadKnowledge(join(dir, 'k.json'))
     expect(custom.cloud.actions['rule-added']!.up).toBe(0.1)
     expect(custom.cloud.otherInstance).toBe(0.9)
@@ -70,7 +103,7 @@ describe('ranking account changes', () => {
 })
 
 describe('one change from several sources', () => {
-  it('merges CloudTrail and Config records of the same rule within hours, not days; not another group\'s', () => {
+  it("merges CloudTrail and Config records of the same rule within hours, not days; not another group's", () => {
     const trail = ruleChange({})
     const config = ruleChange({source: 'aws-config', time: '2014-03-29T18:40:51Z'})
     const merged = mergeCloudChanges([config, trail])

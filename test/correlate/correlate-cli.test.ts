@@ -18,8 +18,12 @@ describe('billwatch correlate on the seed story', () => {
     const head = git(repo, ['rev-parse', 'HEAD'])
     expect(makeEtcRepo(repo)).toContain(`4 commits, HEAD ${head}`)
     expect(git(repo, ['log', '--format=%ci %s'])).toBe(
-      ['2014-06-11 14:38:57 +0000 apt-get update; apt-get upgrade', '2014-03-29 18:41:36 +0000 ntp installed',
-        '2014-03-29 17:19:31 +0000 pre-ntpd checkin', '2013-05-02 05:26:25 +0000 Initial Checkin'].join('\n'),
+      [
+        '2014-06-11 14:38:57 +0000 apt-get update; apt-get upgrade',
+        '2014-03-29 18:41:36 +0000 ntp installed',
+        '2014-03-29 17:19:31 +0000 pre-ntpd checkin',
+        '2013-05-02 05:26:25 +0000 Initial Checkin',
+      ].join('\n'),
     )
     const notMine = join(tmp.dir, 'not-mine')
     mkdirSync(notMine)
@@ -38,7 +42,10 @@ describe('billwatch correlate on the seed story', () => {
     const [first, second] = out.steps[0].candidates
     expect(first).toMatchObject({
       commit: git(repo, ['rev-parse', 'HEAD~1']),
-      files: [{path: 'default/ntp', status: 'added'}, {path: 'ntp.conf', status: 'added'}],
+      files: [
+        {path: 'default/ntp', status: 'added'},
+        {path: 'ntp.conf', status: 'added'},
+      ],
       packages: [
         {action: 'install', name: 'libopts25', version: '1:5.18-2ubuntu2'},
         {action: 'install', name: 'ntp', version: '1:4.2.6.p5+dfsg-3ubuntu2'},
@@ -57,7 +64,7 @@ describe('billwatch correlate on the seed story', () => {
     const result = await runCli(['correlate', '--repo', repo, '--date', '2014-03-30'])
     expect(result.code).toBe(0)
     expect(result.stdout).toMatch(/^1 {2}0\.\d{3} {2}2014-03-29 18:41 {2}[0-9a-f]{7} ntp installed/m)
-    expect(result.stdout).toContain("1. ntp installed 2014-03-29 18:41 UTC, 0.2 days before egress rose;")
+    expect(result.stdout).toContain('1. ntp installed 2014-03-29 18:41 UTC, 0.2 days before egress rose;')
   })
 
   it('says so when no commit falls in the window', async () => {
@@ -93,7 +100,9 @@ describe('billwatch correlate on the seed story', () => {
     expect(result.code).toBe(0)
     const out = result.json()
     // Every step anomalies reports, in its terms; the seed has one: egress up ~2000x on 2014-03-30.
-    expect(out.steps.map((s: {date: string; ratio: number}) => [s.date, s.ratio])).toEqual(anomalies.steps.map((s: {date: string; ratio: number}) => [s.date, s.ratio]))
+    expect(out.steps.map((s: {date: string; ratio: number}) => [s.date, s.ratio])).toEqual(
+      anomalies.steps.map((s: {date: string; ratio: number}) => [s.date, s.ratio]),
+    )
     const seed = out.steps.find((s: {date: string}) => s.date === '2014-03-30')
     expect(seed).toMatchObject({direction: 'up', usageType: 'DataTransfer-Out'})
     expect(seed.ratio).toBeGreaterThan(1000)
@@ -104,7 +113,7 @@ describe('billwatch correlate on the seed story', () => {
     )
     const store = await Store.open(db, {mustExist: true})
     try {
-      const saved = await store.latestEvidence<{steps: Array<{candidates: Array<{subject: string}>; date: string}>}>('correlate', repo)
+      const saved = await store.latestEvidence<{steps: {candidates: {subject: string}[]; date: string}[]}>('correlate', repo)
       expect(saved?.data.steps.find((s) => s.date === '2014-03-30')?.candidates[0]?.subject).toBe('ntp installed')
     } finally {
       await store.close()

@@ -68,7 +68,7 @@ describe('a real etckeeper repository driven by its apt hooks', () => {
     )
   })
 
-  it('with --root, reads dpkg.log in the root\'s zone and joins it to the commit of the same run', async () => {
+  it("with --root, reads dpkg.log in the root's zone and joins it to the commit of the same run", async () => {
     expect(readFileSync(join(root, 'etc/timezone'), 'utf8').trim()).toBe('Asia/Kolkata')
     const purge = bySubject(/purge ntp"$/)
     const day = new Date(Date.parse(purge.time) + 86_400_000).toISOString().slice(0, 10)
@@ -90,7 +90,7 @@ describe('a real etckeeper repository driven by its apt hooks', () => {
     const store = await Store.open(db, {mustExist: true})
     try {
       // Saved under what it read (correlationSources): the repository and the package logs.
-      const saved = await store.latestEvidence<{steps: Array<{candidates: Array<{commit: string}>}>}>('correlate', `${join(root, 'etc')}, package logs`)
+      const saved = await store.latestEvidence<{steps: {candidates: {commit: string}[]}[]}>('correlate', `${join(root, 'etc')}, package logs`)
       expect(saved?.data.steps[0]?.candidates[0]?.commit).toBe(purge.commit)
     } finally {
       await store.close()
@@ -100,7 +100,9 @@ describe('a real etckeeper repository driven by its apt hooks', () => {
 
 describe('etckeeper messages of other front ends', () => {
   it('reads rpm package lists (dnf, yum): epoch:name-version-release.arch, pairing upgrades', () => {
-    const body = ['Package changes:', '+0:ntp-4.2.6p5-29.el7.centos.2.x86_64', '-1:openssl-1.0.2k-19.el7.x86_64', '+1:openssl-1.0.2k-21.el7_9.x86_64', ''].join('\n')
+    const body = ['Package changes:', '+0:ntp-4.2.6p5-29.el7.centos.2.x86_64', '-1:openssl-1.0.2k-19.el7.x86_64', '+1:openssl-1.0.2k-21.el7_9.x86_64', ''].join(
+      '\n',
+    )
     expect(parsePackageChanges(body)).toEqual([
       {action: 'install', name: 'ntp', version: '4.2.6p5-29.el7.centos.2'},
       {action: 'upgrade', fromVersion: '1:1.0.2k-19.el7', name: 'openssl', version: '1:1.0.2k-21.el7_9'},

@@ -23,13 +23,13 @@ describe('git history of a configuration repository', () => {
 
   beforeAll(() => {
     initRepo(zones)
-    hashes.old = commitAt(zones, '2014-03-20T12:00:00+0000', 'old', {'hosts': '127.0.0.1 localhost\n'})
+    hashes.old = commitAt(zones, '2014-03-20T12:00:00+0000', 'old', {hosts: '127.0.0.1 localhost\n'})
     // Local day 2014-03-30 but UTC 2014-03-29T23:30Z: inside a [03-29, 03-30) UTC window.
     hashes.paris = commitAt(zones, '2014-03-30T00:30:00+0100', 'paris edit', {'ntp.conf': 'server 0.pool.ntp.org\n'})
-    hashes.kolkata = commitAt(zones, '2014-03-29T23:30:00+0530', 'kolkata edit', {'hosts': '127.0.0.1 localhost ntp\n'})
-    hashes.denver = commitAt(zones, '2014-03-29T11:15:00-0700', 'denver rename', {'hosts': null, 'hosts.new': '127.0.0.1 localhost ntp\n'})
+    hashes.kolkata = commitAt(zones, '2014-03-29T23:30:00+0530', 'kolkata edit', {hosts: '127.0.0.1 localhost ntp\n'})
+    hashes.denver = commitAt(zones, '2014-03-29T11:15:00-0700', 'denver rename', {hosts: null, 'hosts.new': '127.0.0.1 localhost ntp\n'})
     // Local day 2014-03-29 but UTC 2014-03-30T02:00Z: outside the window.
-    hashes.honolulu = commitAt(zones, '2014-03-29T16:00:00-1000', 'honolulu edit', {'motd': 'hi\n'})
+    hashes.honolulu = commitAt(zones, '2014-03-29T16:00:00-1000', 'honolulu edit', {motd: 'hi\n'})
   })
   afterAll(() => tmp.cleanup())
 
@@ -76,12 +76,15 @@ describe('git history of a configuration repository', () => {
 
   it('records a merge with both parents and the files it brought in against the first parent', async () => {
     const dir = initRepo(join(tmp.dir, 'merge'))
-    commitAt(dir, '2014-03-28T10:00:00+0000', 'base', {'hosts': 'a\n'})
+    commitAt(dir, '2014-03-28T10:00:00+0000', 'base', {hosts: 'a\n'})
     git(dir, ['checkout', '-q', '-b', 'ntp'])
     commitAt(dir, '2014-03-29T10:00:00+0000', 'add ntp.conf', {'ntp.conf': 'server 0.pool.ntp.org\n'})
     git(dir, ['checkout', '-q', 'master'])
-    commitAt(dir, '2014-03-29T11:00:00+0000', 'edit hosts', {'hosts': 'b\n'})
-    git(dir, ['merge', '-q', '--no-ff', '-m', 'Merge branch ntp', 'ntp'], {GIT_AUTHOR_DATE: '2014-03-29T12:00:00+0000', GIT_COMMITTER_DATE: '2014-03-29T12:00:00+0000'})
+    commitAt(dir, '2014-03-29T11:00:00+0000', 'edit hosts', {hosts: 'b\n'})
+    git(dir, ['merge', '-q', '--no-ff', '-m', 'Merge branch ntp', 'ntp'], {
+      GIT_AUTHOR_DATE: '2014-03-29T12:00:00+0000',
+      GIT_COMMITTER_DATE: '2014-03-29T12:00:00+0000',
+    })
     const changes = await read(openRepository(dir), '2014-03-29T00:00:00Z', '2014-03-30T00:00:00Z')
     const merge = changes.find((c) => c.subject === 'Merge branch ntp')!
     expect(merge.parents).toHaveLength(2)
@@ -96,14 +99,17 @@ describe('git history of a configuration repository', () => {
     expect(await read(repo, '2000-01-01T00:00:00Z', '2100-01-01T00:00:00Z')).toEqual([])
   })
 
-  it('a damaged repository (an object file gone or unreadable) is refused in billwatch\'s words, not git\'s', async () => {
+  it("a damaged repository (an object file gone or unreadable) is refused in billwatch's words, not git's", async () => {
     const damaged = initRepo(join(tmp.dir, 'damaged'))
-    commitAt(damaged, '2014-03-20T12:00:00+0000', 'first', {'hosts': '127.0.0.1 localhost\n'})
+    commitAt(damaged, '2014-03-20T12:00:00+0000', 'first', {hosts: '127.0.0.1 localhost\n'})
     const head = commitAt(damaged, '2014-03-29T12:00:00+0000', 'ntp installed', {'ntp.conf': 'server 0.pool.ntp.org\n'})
     const repo = openRepository(damaged)
     // The newest commit's object removed: the history cannot be walked past it.
     rmSync(join(damaged, '.git', 'objects', head.slice(0, 2), head.slice(2)))
-    const error = await read(repo, '2000-01-01T00:00:00Z', '2100-01-01T00:00:00Z').then(() => undefined, (e: unknown) => e)
+    const error = await read(repo, '2000-01-01T00:00:00Z', '2100-01-01T00:00:00Z').then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     expect(error).toBeInstanceOf(BillwatchError)
     const refused = error as BillwatchError
     expect(refused.code).toBe('E_GIT')
@@ -130,7 +136,9 @@ describe('git history of a configuration repository', () => {
       writeFileSync(file, 'x')
       expect(() => openRepository(file)).toThrow(`${file}: not a directory, expected a git repository (e.g. /etc with etckeeper)`)
       const missing = join(notRepo, 'missing')
-      expect(() => openRepository(missing)).toThrow(expect.objectContaining({code: 'E_NOT_FOUND', message: `${missing}: no such directory, expected a git repository (e.g. /etc with etckeeper)`}))
+      expect(() => openRepository(missing)).toThrow(
+        expect.objectContaining({code: 'E_NOT_FOUND', message: `${missing}: no such directory, expected a git repository (e.g. /etc with etckeeper)`}),
+      )
     } finally {
       outside.cleanup()
     }

@@ -68,7 +68,7 @@ interface Built {
   /** mark → message and author time of each commit written. */
   commits: Map<string, {message: string; authorMs: number}>
   /** What the true change's candidate must cite. */
-  cites: Array<'cherry-pick' | 'merge'>
+  cites: ('cherry-pick' | 'merge')[]
   trueCommitterMs: number
 }
 
@@ -76,13 +76,16 @@ interface Built {
 function build(dir: string, h: History): Built {
   initRepo(dir)
   const trueTime = STEP_START - h.trueHoursBefore * HOUR
-  const written: Array<{mark: number; message: string; authorMs: number}> = []
+  const written: {mark: number; message: string; authorMs: number}[] = []
   let stream = ''
   let mark = 0
   let masterTip = 0
   const data = (text: string) => `data ${Buffer.byteLength(text)}\n${text}\n`
   const stamp = (ms: number, zone: string) => `${Math.floor(ms / 1000)} ${zone}`
-  const commit = (ref: string, o: {message: string; authorMs: number; committerMs: number; zone: string; from: number; merge?: number; file: string; content: string; alsoMotd?: string}) => {
+  const commit = (
+    ref: string,
+    o: {message: string; authorMs: number; committerMs: number; zone: string; from: number; merge?: number; file: string; content: string; alsoMotd?: string},
+  ) => {
     mark += 1
     stream += `commit ${ref}\nmark :${mark}\nauthor ops <ops@example.org> ${stamp(o.authorMs, o.zone)}\ncommitter root <root@example.org> ${stamp(o.committerMs, o.zone)}\n`
     stream += data(o.message)
@@ -94,14 +97,30 @@ function build(dir: string, h: History): Built {
     written.push({authorMs: o.authorMs, mark, message: o.message})
     return mark
   }
-  masterTip = commit('refs/heads/master', {authorMs: STEP_START - 30 * DAY, committerMs: STEP_START - 30 * DAY, content: 'root\n', file: 'hosts', from: 0, message: 'Initial Checkin', zone: '+0000'})
+  masterTip = commit('refs/heads/master', {
+    authorMs: STEP_START - 30 * DAY,
+    committerMs: STEP_START - 30 * DAY,
+    content: 'root\n',
+    file: 'hosts',
+    from: 0,
+    message: 'Initial Checkin',
+    zone: '+0000',
+  })
   const noise = (after: boolean) => {
     h.noise.forEach((n, i) => {
       if (n.after !== after) return
       let authorMs = STEP_START + n.hours * HOUR + i * 1000
       if (n.clock === 'backwards') authorMs = Date.parse('2001-01-01T00:00:00Z') + n.hours * HOUR
       const committerMs = n.clock === 'rebased' ? authorMs + 30 * DAY : authorMs
-      masterTip = commit('refs/heads/master', {authorMs, committerMs, content: `revision ${i}\n`, file: n.file, from: masterTip, message: n.message, zone: n.zone})
+      masterTip = commit('refs/heads/master', {
+        authorMs,
+        committerMs,
+        content: `revision ${i}\n`,
+        file: n.file,
+        from: masterTip,
+        message: n.message,
+        zone: n.zone,
+      })
     })
   }
   noise(false)
@@ -120,7 +139,17 @@ function build(dir: string, h: History): Built {
     const at = h.placement === 'merged-late' ? STEP_START + 3 * DAY : trueTime + h.mergeAfterHours * HOUR
     // The merge's tree is the master tip's plus the branch's file (nothing of its own), or an motd edit besides.
     const alsoMotd = h.placement === 'merged-own-edit' ? 'edited while merging\n' : undefined
-    masterTip = commit('refs/heads/master', {alsoMotd, authorMs: at, committerMs: at, content: NTP_CONF, file: 'ntp.conf', from: masterTip, merge: side, message: "Merge branch 'side'", zone: '+0000'})
+    masterTip = commit('refs/heads/master', {
+      alsoMotd,
+      authorMs: at,
+      committerMs: at,
+      content: NTP_CONF,
+      file: 'ntp.conf',
+      from: masterTip,
+      merge: side,
+      message: "Merge branch 'side'",
+      zone: '+0000',
+    })
     if (h.placement !== 'merged-late') cites.push('merge')
   }
   if (h.placement === 'cherry-picked') {
@@ -129,9 +158,19 @@ function build(dir: string, h: History): Built {
   }
   noise(true)
   const marks = join(dir, '.git', 'bw-marks')
-  const imported = spawnSync('git', ['fast-import', '--quiet', `--export-marks=${marks}`], {cwd: dir, encoding: 'utf8', env: {...process.env, ...GIT_ENV}, input: stream})
+  const imported = spawnSync('git', ['fast-import', '--quiet', `--export-marks=${marks}`], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: {...process.env, ...GIT_ENV},
+    input: stream,
+  })
   if (imported.status !== 0) throw new Error(`fast-import failed: ${imported.stderr}`)
-  const hashOf = new Map(readFileSync(marks, 'utf8').trim().split('\n').map((line) => line.split(' ') as [string, string]))
+  const hashOf = new Map(
+    readFileSync(marks, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' ') as [string, string]),
+  )
   const commits = new Map(written.map((w) => [hashOf.get(`:${w.mark}`)!, {authorMs: w.authorMs, message: w.message}]))
   return {cites, commits, dir, trueCommitterMs, trueTime}
 }
@@ -147,7 +186,14 @@ describe('correlate on generated histories', () => {
       fc.asyncProperty(history, async (h) => {
         const built = build(join(tmp.dir, `h${++runs}`), h)
         const result = await correlate({
-          aptLogs: [], daysAfter: 1, daysBefore: 7, dpkgLogs: [], knowledge, limit: 100, logZone: 'UTC', repo: built.dir,
+          aptLogs: [],
+          daysAfter: 1,
+          daysBefore: 7,
+          dpkgLogs: [],
+          knowledge,
+          limit: 100,
+          logZone: 'UTC',
+          repo: built.dir,
           steps: [{date: STEP_DAY, direction: 'up', ratio: null, resourceId: null, usageType: 'DataTransfer-Out-Bytes'}],
         })
         const candidates = result.steps[0]!.candidates

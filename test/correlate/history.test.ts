@@ -44,7 +44,8 @@ describe('reading a configuration history', () => {
     commitAt(dir, `${day}T11:00:00+0000`, 'edit hosts', {hosts: 'b\n'})
     return {dir, install}
   }
-  const mergeAt = (dir: string, date: string) => git(dir, ['merge', '-q', '--no-ff', '-m', 'Merge branch ntp', 'ntp'], {GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date})
+  const mergeAt = (dir: string, date: string) =>
+    git(dir, ['merge', '-q', '--no-ff', '-m', 'Merge branch ntp', 'ntp'], {GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date})
 
   it('finds commits behind one whose clock was wrong (a backwards date must not end the walk)', async () => {
     const dir = fresh()
@@ -147,7 +148,12 @@ describe('reading a configuration history', () => {
     // A commit object written by hand: a NUL and fake headers in its message (git commit refuses NUL).
     const parentTree = git(dir, ['rev-parse', 'HEAD^{tree}'])
     const object = `tree ${parentTree}\nparent ${hostile}\nauthor ops <ops@example.org> 1396094400 +0000\ncommitter ops <ops@example.org> 1396094400 +0000\n\nnul\u0000${fake}\n\nauthor x <x> 1 +0000\n${forgedRun}\n`
-    const made = spawnSync('git', ['hash-object', '-t', 'commit', '-w', '--literally', '--stdin'], {cwd: dir, encoding: 'utf8', env: {...process.env, ...GIT_ENV}, input: object})
+    const made = spawnSync('git', ['hash-object', '-t', 'commit', '-w', '--literally', '--stdin'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: {...process.env, ...GIT_ENV},
+      input: object,
+    })
     expect(made.status).toBe(0)
     git(dir, ['update-ref', 'refs/heads/master', made.stdout.trim()])
     const found = await candidates(dir)
@@ -155,7 +161,11 @@ describe('reading a configuration history', () => {
     expect(found.every((c) => real.has(c.commit!))).toBe(true)
     expect(found.map((c) => c.subject).sort()).toEqual(['edit motd', `nul\u0000${fake}`])
     expect(found.flatMap((c) => c.packages)).toEqual([])
-    expect(found.find((c) => c.commit === hostile)).toMatchObject({author: 'ops <ops@example.org>', time: '2014-03-29T09:00:00Z', files: [{path: 'motd', status: 'added'}]})
+    expect(found.find((c) => c.commit === hostile)).toMatchObject({
+      author: 'ops <ops@example.org>',
+      time: '2014-03-29T09:00:00Z',
+      files: [{path: 'motd', status: 'added'}],
+    })
   })
 })
 
@@ -175,7 +185,12 @@ describe('a real etckeeper history, rebased, then committed to with the clock wr
     git(etc, ['rebase', '-q', '--force-rebase', '--root'], {GIT_COMMITTER_DATE: '2014-07-01T08:00:00+0000'})
     // ...and the machine, its clock reset to 2001 at boot, lets etckeeper commit before ntpd corrects it.
     writeFileSync(join(etc, 'motd'), 'rebooted\n')
-    const clockWrong = {GIT_AUTHOR_DATE: '2001-01-01T00:00:07+0000', GIT_COMMITTER_DATE: '2001-01-01T00:00:07+0000', GIT_CONFIG_NOSYSTEM: '1', HOME: join(tmp.dir, 'home')}
+    const clockWrong = {
+      GIT_AUTHOR_DATE: '2001-01-01T00:00:07+0000',
+      GIT_COMMITTER_DATE: '2001-01-01T00:00:07+0000',
+      GIT_CONFIG_NOSYSTEM: '1',
+      HOME: join(tmp.dir, 'home'),
+    }
     const committed = spawnSync('etckeeper', ['commit', '-d', etc, 'daily autocommit'], {encoding: 'utf8', env: {...process.env, ...GIT_ENV, ...clockWrong}})
     if (committed.status !== 0) throw new Error(`etckeeper commit failed: ${committed.stderr}`)
   }, 120_000)
@@ -186,7 +201,12 @@ describe('a real etckeeper history, rebased, then committed to with the clock wr
     const found = await candidates(etc)
     const top = found[0]!
     expect(top.commit).not.toBe(install) // rewritten by the rebase
-    expect(top).toMatchObject({committerTime: '2014-07-01T08:00:00+00:00', kind: 'package-manager', recordedTime: '2014-03-29T13:41:30-04:00', time: '2014-03-29T17:41:30Z'})
+    expect(top).toMatchObject({
+      committerTime: '2014-07-01T08:00:00+00:00',
+      kind: 'package-manager',
+      recordedTime: '2014-03-29T13:41:30-04:00',
+      time: '2014-03-29T17:41:30Z',
+    })
     expect(top.packages).toEqual([{action: 'install', name: 'ntp', version: '1:4.2.6.p5+dfsg-3ubuntu2'}])
     expect(top.reason).toMatch(/^ntp installed 2014-03-29 17:41 UTC \(committed 2014-07-01 08:00 UTC\), 0\.3 days before egress rose/)
   })

@@ -36,12 +36,26 @@ describe('Terraform repository', () => {
     const result = await rank(terraform)
     const [top, ...rest] = result.steps[0]!.candidates
     expect(top).toMatchObject({source: 'git', subject: 'serve time to the NTP pool', time: '2014-03-29T18:31:09Z'})
-    expect(top!.cloud).toContainEqual(expect.objectContaining({action: 'rule-added', instances: [NTP_INSTANCE], operation: 'aws_vpc_security_group_ingress_rule.ntp', resource: 'aws_security_group.ntp', rule: {allow: true, direction: 'ingress', fromPort: 123, peers: ['0.0.0.0/0'], protocol: 'udp', toPort: 123}}))
+    expect(top!.cloud).toContainEqual(
+      expect.objectContaining({
+        action: 'rule-added',
+        instances: [NTP_INSTANCE],
+        operation: 'aws_vpc_security_group_ingress_rule.ntp',
+        resource: 'aws_security_group.ntp',
+        rule: {allow: true, direction: 'ingress', fromPort: 123, peers: ['0.0.0.0/0'], protocol: 'udp', toPort: 123},
+      }),
+    )
     // The instance (imported as i-0a1b2c3d) got the new group.
-    expect(top!.cloud).toContainEqual(expect.objectContaining({action: 'instance-changed', related: expect.arrayContaining([NTP_INSTANCE]), resource: NTP_INSTANCE}))
-    expect(top!.reason).toMatch(/^aws_security_group\.ntp was opened to the world on UDP 123 by ops <ops@example\.com> at 2014-03-29 18:31 UTC, 0\.2 days before egress rose 2274x on i-0a1b2c3d, which this security group protects; UDP 123 is NTP/)
+    expect(top!.cloud).toContainEqual(
+      expect.objectContaining({action: 'instance-changed', related: expect.arrayContaining([NTP_INSTANCE]), resource: NTP_INSTANCE}),
+    )
+    expect(top!.reason).toMatch(
+      /^aws_security_group\.ntp was opened to the world on UDP 123 by ops <ops@example\.com> at 2014-03-29 18:31 UTC, 0\.2 days before egress rose 2274x on i-0a1b2c3d, which this security group protects; UDP 123 is NTP/,
+    )
     const ssh = rest.find((c) => c.subject === 'ssh from the office')!
-    expect(ssh.cloud).toEqual([expect.objectContaining({resource: 'sg-0a0a0a0a11112222', rule: expect.objectContaining({fromPort: 22, peers: ['203.0.113.0/24']})})])
+    expect(ssh.cloud).toEqual([
+      expect.objectContaining({resource: 'sg-0a0a0a0a11112222', rule: expect.objectContaining({fromPort: 22, peers: ['203.0.113.0/24']})}),
+    ])
     const tags = rest.find((c) => c.subject === 'tag the NTP host')!
     expect(tags.cloud).toBeUndefined()
     expect(tags.score).toBeLessThan(0.15)
@@ -85,14 +99,27 @@ ${ingress}
     commitAt(dir, '2014-04-10T09:00:00+00:00', 'new image', {'stacks/ntp.yaml': template(ntp, 'ami-77aa88bb')})
     commitAt(dir, '2014-04-20T09:00:00+00:00', 'close ntp', {'stacks/ntp.yaml': template('', 'ami-77aa88bb')})
     // The same stack as JSON, to check the JSON reading.
-    commitAt(dir, '2014-04-25T09:00:00+00:00', 'json stack', {'stacks/web.json': JSON.stringify({Resources: {Web: {Properties: {SecurityGroupIngress: [{CidrIp: '0.0.0.0/0', FromPort: 443, IpProtocol: 'tcp', ToPort: 443}]}, Type: 'AWS::EC2::SecurityGroup'}}})})
+    commitAt(dir, '2014-04-25T09:00:00+00:00', 'json stack', {
+      'stacks/web.json': JSON.stringify({
+        Resources: {
+          Web: {Properties: {SecurityGroupIngress: [{CidrIp: '0.0.0.0/0', FromPort: 443, IpProtocol: 'tcp', ToPort: 443}]}, Type: 'AWS::EC2::SecurityGroup'},
+        },
+      }),
+    })
   })
 
   it('reads YAML with short intrinsic tags: the rule opened, the instance it protects', async () => {
     const top = (await rank(dir, {...STEP, drivers: [], resourceId: null})).steps[0]!.candidates[0]!
     expect(top.subject).toBe('open ntp')
     expect(top.time).toBe('2014-03-29T17:30:00Z')
-    expect(top.cloud).toEqual([expect.objectContaining({action: 'rule-added', instances: ['NtpHost'], resource: 'NtpGroup', rule: expect.objectContaining({fromPort: 123, peers: ['0.0.0.0/0'], protocol: 'udp'})})])
+    expect(top.cloud).toEqual([
+      expect.objectContaining({
+        action: 'rule-added',
+        instances: ['NtpHost'],
+        resource: 'NtpGroup',
+        rule: expect.objectContaining({fromPort: 123, peers: ['0.0.0.0/0'], protocol: 'udp'}),
+      }),
+    ])
   })
 
   it('an image change, a removed rule (first for a fall) and a JSON template', async () => {
@@ -160,7 +187,9 @@ ${ingress.join('\n')}
     expect(ntp[0]!.reason).toContain('at 2014-03-29 18:30 UTC (committed 2014-03-29 18:45 UTC)')
     expect(ntp[0]!.reason).toContain(`the same change as merge ${merge.slice(0, 7)}`)
     const merged = candidates.find((c) => c.commit === merge)!
-    expect(merged.cloud).toEqual([expect.objectContaining({action: 'rule-added', resource: 'NtpGroup', rule: expect.objectContaining({fromPort: 443, protocol: 'tcp'})})])
+    expect(merged.cloud).toEqual([
+      expect.objectContaining({action: 'rule-added', resource: 'NtpGroup', rule: expect.objectContaining({fromPort: 443, protocol: 'tcp'})}),
+    ])
     // A branch never merged is read too.
     const lab = candidates.find((c) => c.subject === 'lab stack, never merged')!
     expect(lab.cloud).toContainEqual(expect.objectContaining({rule: expect.objectContaining({fromPort: 8080})}))
@@ -172,7 +201,21 @@ describe('every source at once', () => {
     const store = join(tmp.dir, 'store.duckdb')
     const env = {BILLWATCH_DB: store}
     expect((await runCli(['ingest', join(SAMPLES, 'billing/cur1-hourly-2014-03.csv.gz')], {env})).code).toBe(0)
-    const run = await runCli(['correlate', '--repo', terraform, '--cloudtrail', join(SAMPLES, 'cloudtrail'), '--aws-config', join(SAMPLES, 'aws-config'), '--date', '2014-03-30', '--json'], {env})
+    const run = await runCli(
+      [
+        'correlate',
+        '--repo',
+        terraform,
+        '--cloudtrail',
+        join(SAMPLES, 'cloudtrail'),
+        '--aws-config',
+        join(SAMPLES, 'aws-config'),
+        '--date',
+        '2014-03-30',
+        '--json',
+      ],
+      {env},
+    )
     expect(run.code).toBe(0)
     const out = run.json()
     const [top] = out.steps[0].candidates
@@ -186,7 +229,10 @@ describe('every source at once', () => {
     expect(out.steps[0].candidates.filter((c: any) => c.cloud?.some((f: any) => f.rule?.fromPort === 123))).toHaveLength(1)
     expect(out.steps[0].drivers).toEqual([NTP_INSTANCE])
 
-    const human = await runCli(['correlate', '--cloudtrail', join(SAMPLES, 'cloudtrail'), '--aws-config', join(SAMPLES, 'aws-config'), '--date', '2014-03-30'], {env})
+    const human = await runCli(
+      ['correlate', '--cloudtrail', join(SAMPLES, 'cloudtrail'), '--aws-config', join(SAMPLES, 'aws-config'), '--date', '2014-03-30'],
+      {env},
+    )
     expect(human.stdout).toContain('cloudtrail + aws-config')
     expect(human.stdout).toContain('CloudTrail')
 

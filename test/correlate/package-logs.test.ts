@@ -75,7 +75,13 @@ describe('apt and dpkg logs', () => {
   it('reads apt history entries (gzip too) with their command, packages and versions', () => {
     const old = parseAptHistory(readLogText(join(root, 'var/log/apt/history.log.2.gz')), 'history.log.2.gz', 'America/New_York')
     expect(old).toHaveLength(1)
-    expect(old[0]).toMatchObject({command: 'apt-get install nginx', manager: 'apt', origin: 'history.log.2.gz:2', source: 'apt-history', time: '2014-03-10T13:00:09Z'})
+    expect(old[0]).toMatchObject({
+      command: 'apt-get install nginx',
+      manager: 'apt',
+      origin: 'history.log.2.gz:2',
+      source: 'apt-history',
+      time: '2014-03-10T13:00:09Z',
+    })
     const recent = parseAptHistory(HISTORY_RECENT, 'history.log.1', 'America/New_York')
     expect(recent.map((c) => c.time)).toEqual(['2014-03-29T18:41:36Z', '2014-03-29T20:02:05Z'])
     expect(recent[0]!.packages).toEqual([
@@ -120,7 +126,7 @@ describe('apt and dpkg logs', () => {
     expect(second.score).toBeLessThan(first.score / 2)
   })
 
-  it('takes --log-tz over the root\'s zone, and refuses an unknown zone or a missing root', async () => {
+  it("takes --log-tz over the root's zone, and refuses an unknown zone or a missing root", async () => {
     const utc = await runCli(['correlate', '--root', root, '--log-tz', 'UTC', '--date', '2014-03-30', '--json'])
     expect(utc.code).toBe(0)
     expect(utc.json().steps[0].candidates[0]).toMatchObject({command: 'apt-get install ntp', time: '2014-03-29T14:41:36Z'})

@@ -37,7 +37,9 @@ describe('ranking changes around a step', () => {
     commitAt(closed, '2014-03-29T18:41:36+0000', 'ntp installed\n\nPackage changes:\n+ntp 1:4.2.6 amd64\n', {'ntp.conf': CLOSED_NTP})
 
     chrony = initRepo(join(tmp.dir, 'chrony'))
-    commitAt(chrony, '2014-03-29T12:00:00+0000', 'chrony installed\n\nPackage changes:\n+chrony 1.29-1 amd64\n', {'chrony/chrony.conf': 'pool 2.debian.pool.ntp.org iburst\n'})
+    commitAt(chrony, '2014-03-29T12:00:00+0000', 'chrony installed\n\nPackage changes:\n+chrony 1.29-1 amd64\n', {
+      'chrony/chrony.conf': 'pool 2.debian.pool.ntp.org iburst\n',
+    })
     commitAt(chrony, '2014-03-29T13:00:00+0000', 'daily autocommit', {'nginx/sites-enabled/default': 'server { listen 80; }\n'})
   })
   afterAll(() => tmp.cleanup())
@@ -102,11 +104,20 @@ describe('ranking changes around a step', () => {
     commitAt(repo, '2014-03-29T10:00:00+0000', 'deploy', {'tileserver/tileserver.json': '{}\n'})
     commitAt(repo, '2014-03-29T11:00:00+0000', 'motd', {motd: 'x\n'})
     const extra = join(tmp.dir, 'extra.json')
-    writeFileSync(extra, JSON.stringify({services: [{files: ['tileserver/**'], id: 'tiles', packages: ['tileserver-gl'], summary: 'the tile server sends map tiles to every browser', usage: ['egress']}]}))
+    writeFileSync(
+      extra,
+      JSON.stringify({
+        services: [
+          {files: ['tileserver/**'], id: 'tiles', packages: ['tileserver-gl'], summary: 'the tile server sends map tiles to every browser', usage: ['egress']},
+        ],
+      }),
+    )
     const result = await run(repo, [step('2014-03-30')], {knowledge: loadKnowledge(extra)})
     expect(result.steps[0]!.candidates[0]!.reason).toMatch(/^tileserver\/tileserver\.json changed .*; the tile server sends map tiles to every browser$/)
 
     writeFileSync(extra, JSON.stringify({services: [{id: 'x', summary: 'y', usage: ['egress'], lagDays: [3, 1]}]}))
-    expect(() => loadKnowledge(extra)).toThrow(`${extra}: field "services[0].lagDays": bad knowledge entry, expected [earliest, latest] days, got a value shaped "[9,9]"`)
+    expect(() => loadKnowledge(extra)).toThrow(
+      `${extra}: field "services[0].lagDays": bad knowledge entry, expected [earliest, latest] days, got a value shaped "[9,9]"`,
+    )
   })
 })

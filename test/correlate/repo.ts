@@ -10,8 +10,12 @@ export const MAKE_ETC_REPO = join(SAMPLES, 'scripts/make-etc-repo.sh')
 
 /** git with the user's configuration shut out, so tests behave the same on every machine. */
 export const GIT_ENV = {
-  GIT_AUTHOR_EMAIL: 'ops@example.org', GIT_AUTHOR_NAME: 'ops', GIT_COMMITTER_EMAIL: 'ops@example.org', GIT_COMMITTER_NAME: 'ops',
-  GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1',
+  GIT_AUTHOR_EMAIL: 'ops@example.org',
+  GIT_AUTHOR_NAME: 'ops',
+  GIT_COMMITTER_EMAIL: 'ops@example.org',
+  GIT_COMMITTER_NAME: 'ops',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_CONFIG_NOSYSTEM: '1',
 }
 
 export function git(cwd: string, args: string[], env: Record<string, string> = {}): string {

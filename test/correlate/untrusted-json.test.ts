@@ -21,7 +21,34 @@ const WINDOW = {since: Date.parse('2014-03-23T00:00:00Z'), until: Date.parse('20
 
 /** The calls the CloudTrail reader turns into facts (its table), as `source name`. */
 const EXTRACTED = [
-  ...['AuthorizeSecurityGroupIngress', 'AuthorizeSecurityGroupEgress', 'RevokeSecurityGroupIngress', 'RevokeSecurityGroupEgress', 'ModifySecurityGroupRules', 'CreateNetworkAclEntry', 'ReplaceNetworkAclEntry', 'DeleteNetworkAclEntry', 'RunInstances', 'StartInstances', 'StopInstances', 'TerminateInstances', 'ModifyInstanceAttribute', 'CreateReplaceRootVolumeTask', 'AssociateAddress', 'DisassociateAddress', 'AttachNetworkInterface', 'CreateRoute', 'ReplaceRoute', 'DeleteRoute', 'CreateNatGateway', 'DeleteNatGateway', 'AttachInternetGateway', 'DetachInternetGateway', 'CreateEgressOnlyInternetGateway', 'DeleteVpcEndpoints'].map((name) => `ec2.amazonaws.com ${name}`),
+  ...[
+    'AuthorizeSecurityGroupIngress',
+    'AuthorizeSecurityGroupEgress',
+    'RevokeSecurityGroupIngress',
+    'RevokeSecurityGroupEgress',
+    'ModifySecurityGroupRules',
+    'CreateNetworkAclEntry',
+    'ReplaceNetworkAclEntry',
+    'DeleteNetworkAclEntry',
+    'RunInstances',
+    'StartInstances',
+    'StopInstances',
+    'TerminateInstances',
+    'ModifyInstanceAttribute',
+    'CreateReplaceRootVolumeTask',
+    'AssociateAddress',
+    'DisassociateAddress',
+    'AttachNetworkInterface',
+    'CreateRoute',
+    'ReplaceRoute',
+    'DeleteRoute',
+    'CreateNatGateway',
+    'DeleteNatGateway',
+    'AttachInternetGateway',
+    'DetachInternetGateway',
+    'CreateEgressOnlyInternetGateway',
+    'DeleteVpcEndpoints',
+  ].map((name) => `ec2.amazonaws.com ${name}`),
   ...['CreateListener', 'CreateLoadBalancerListeners', 'DeleteListener'].map((name) => `elasticloadbalancing.amazonaws.com ${name}`),
   ...['PutBucketPolicy', 'DeleteBucketPublicAccessBlock', 'PutBucketPublicAccessBlock', 'PutBucketAcl'].map((name) => `s3.amazonaws.com ${name}`),
   ...['CreateDistribution', 'UpdateDistribution'].map((name) => `cloudfront.amazonaws.com ${name}`),
@@ -29,18 +56,110 @@ const EXTRACTED = [
 
 /** Keys the readers look for, keys that reach Object.prototype if read carelessly, and any other. */
 const KEYS = [
-  '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'items', 'item', 'groupId', 'groupName', 'ipPermissions', 'ipRanges', 'cidrIp',
-  'cidrIpv6', 'ipProtocol', 'fromPort', 'toPort', 'securityGroupRuleSet', 'isEgress', 'instancesSet', 'instanceId', 'groupSet', 'imageId',
-  'networkAclId', 'egress', 'portRange', 'from', 'to', 'cidrBlock', 'ruleAction', 'protocol', 'routeTableId', 'gatewayId', 'vpcId',
-  'listeners', 'loadBalancerName', 'port', 'bucketName', 'bucketPolicy', 'Statement', 'Principal', 'AWS', 'Effect', 'x-amz-acl',
-  'PublicAccessBlockConfiguration', 'BlockPublicPolicy', 'SecurityGroupRule', 'ModifySecurityGroupRulesRequest', 'CidrIpv4', 'natGateway',
-  'natGatewayId', 'distribution', 'id', 'configuration', 'ipPermissionsEgress', 'entries', 'ruleNumber', 'state', 'name', 'securityGroups',
-  'routes', 'destinationCidrBlock', 'attachments', 'publicIpAddress', 'Resources', 'Type', 'Properties', 'SecurityGroupIngress', 'CidrIp',
-  'IpProtocol', 'FromPort', 'resource', 'data', 'import', 'aws_security_group', 'ingress', 'cidr_blocks', 'from_port', 'Ref', 'Fn::GetAtt',
+  '__proto__',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  'items',
+  'item',
+  'groupId',
+  'groupName',
+  'ipPermissions',
+  'ipRanges',
+  'cidrIp',
+  'cidrIpv6',
+  'ipProtocol',
+  'fromPort',
+  'toPort',
+  'securityGroupRuleSet',
+  'isEgress',
+  'instancesSet',
+  'instanceId',
+  'groupSet',
+  'imageId',
+  'networkAclId',
+  'egress',
+  'portRange',
+  'from',
+  'to',
+  'cidrBlock',
+  'ruleAction',
+  'protocol',
+  'routeTableId',
+  'gatewayId',
+  'vpcId',
+  'listeners',
+  'loadBalancerName',
+  'port',
+  'bucketName',
+  'bucketPolicy',
+  'Statement',
+  'Principal',
+  'AWS',
+  'Effect',
+  'x-amz-acl',
+  'PublicAccessBlockConfiguration',
+  'BlockPublicPolicy',
+  'SecurityGroupRule',
+  'ModifySecurityGroupRulesRequest',
+  'CidrIpv4',
+  'natGateway',
+  'natGatewayId',
+  'distribution',
+  'id',
+  'configuration',
+  'ipPermissionsEgress',
+  'entries',
+  'ruleNumber',
+  'state',
+  'name',
+  'securityGroups',
+  'routes',
+  'destinationCidrBlock',
+  'attachments',
+  'publicIpAddress',
+  'Resources',
+  'Type',
+  'Properties',
+  'SecurityGroupIngress',
+  'CidrIp',
+  'IpProtocol',
+  'FromPort',
+  'resource',
+  'data',
+  'import',
+  'aws_security_group',
+  'ingress',
+  'cidr_blocks',
+  'from_port',
+  'Ref',
+  'Fn::GetAtt',
 ]
 
 /** Values that mean something to a reader, beside arbitrary JSON. */
-const MEANINGFUL = ['sg-0123456789abcdef0', 'i-0a1b2c3d4e5f60718', 'vpc-0123456789abcdef0', '0.0.0.0/0', '::/0', 'udp', 'tcp', '-1', '17', 'true', 'false', 'Allow', '*', 'deny', 'AWS::EC2::SecurityGroup', 'AWS::EC2::Instance', 'running', 'b.s3.amazonaws.com', 'http://acs.amazonaws.com/groups/global/AllUsers', 'public-read', '${aws_security_group.a.id}']
+const MEANINGFUL = [
+  'sg-0123456789abcdef0',
+  'i-0a1b2c3d4e5f60718',
+  'vpc-0123456789abcdef0',
+  '0.0.0.0/0',
+  '::/0',
+  'udp',
+  'tcp',
+  '-1',
+  '17',
+  'true',
+  'false',
+  'Allow',
+  '*',
+  'deny',
+  'AWS::EC2::SecurityGroup',
+  'AWS::EC2::Instance',
+  'running',
+  'b.s3.amazonaws.com',
+  'http://acs.amazonaws.com/groups/global/AllUsers',
+  'public-read',
+  '${aws_security_group.a.id}',
+]
 
 /**
  * JSON with the keys above at every level. Objects are built by JSON.parse, as a reader gets them: a
@@ -65,20 +184,109 @@ const RULE = {fromPort: 123, ipProtocol: 'udp', ipRanges: {items: [{cidrIp: '0.0
 
 /** Well-formed calls as CloudTrail logs them (User Guide, "CloudTrail log file examples"; EC2/ELB/S3 API references). */
 const WELL_FORMED: {name: string; source: string; request: unknown; response: unknown}[] = [
-  {name: 'AuthorizeSecurityGroupIngress', request: {groupId: SG_ID, ipPermissions: {items: [RULE]}}, response: {securityGroupRuleSet: {items: [{cidrIpv4: '0.0.0.0/0', fromPort: 123, groupId: SG_ID, ipProtocol: 'udp', isEgress: false, toPort: 123}]}}, source: 'ec2.amazonaws.com'},
-  {name: 'RevokeSecurityGroupEgress', request: {groupName: 'default', ipPermissions: {items: {fromPort: -1, ipProtocol: '-1', ipRanges: {items: {cidrIp: '0.0.0.0/0'}}, toPort: -1}}}, response: null, source: 'ec2.amazonaws.com'},
-  {name: 'AuthorizeSecurityGroupIngress', request: {cidrIp: '0.0.0.0/0', fromPort: 53, groupId: SG_ID, ipPermissions: {}, ipProtocol: 'udp', toPort: 53}, response: null, source: 'ec2.amazonaws.com'},
-  {name: 'ModifySecurityGroupRules', request: {ModifySecurityGroupRulesRequest: {GroupId: SG_ID, SecurityGroupRule: {SecurityGroupRule: {CidrIpv4: '0.0.0.0/0', FromPort: 123, IpProtocol: 'udp', ToPort: 123}, SecurityGroupRuleId: 'sgr-0123'}}}, response: null, source: 'ec2.amazonaws.com'},
-  {name: 'CreateNetworkAclEntry', request: {cidrBlock: '0.0.0.0/0', egress: false, networkAclId: 'acl-0123456789abcdef0', portRange: {from: 123, to: 123}, protocol: '17', ruleAction: 'allow', ruleNumber: 100}, response: null, source: 'ec2.amazonaws.com'},
-  {name: 'RunInstances', request: {instancesSet: {items: [{imageId: 'ami-0123456789abcdef0'}]}}, response: {instancesSet: {items: [{groupSet: {items: [{groupId: SG_ID}]}, instanceId: 'i-0a1b2c3d4e5f60718', networkInterfaceSet: {items: [{groupSet: {items: [{groupId: SG_ID}]}}]}}]}}, source: 'ec2.amazonaws.com'},
-  {name: 'ModifyInstanceAttribute', request: {groupSet: {items: [{groupId: SG_ID}]}, instanceId: 'i-0a1b2c3d4e5f60718'}, response: null, source: 'ec2.amazonaws.com'},
-  {name: 'CreateRoute', request: {destinationCidrBlock: '0.0.0.0/0', gatewayId: 'igw-0123456789abcdef0', routeTableId: 'rtb-0123456789abcdef0'}, response: null, source: 'ec2.amazonaws.com'},
-  {name: 'CreateNatGateway', request: {subnetId: 'subnet-0123456789abcdef0'}, response: {CreateNatGatewayResponse: {natGateway: {natGatewayId: 'nat-0123456789abcdef0'}}}, source: 'ec2.amazonaws.com'},
-  {name: 'CreateListener', request: {loadBalancerArn: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/a/1', port: 123, protocol: 'UDP'}, response: {listeners: [{listenerArn: 'arn:l'}]}, source: 'elasticloadbalancing.amazonaws.com'},
-  {name: 'CreateLoadBalancerListeners', request: {listeners: [{loadBalancerPort: 123, protocol: 'UDP'}], loadBalancerName: 'lb'}, response: null, source: 'elasticloadbalancing.amazonaws.com'},
-  {name: 'PutBucketPolicy', request: {bucketName: 'b', bucketPolicy: {Statement: [{Effect: 'Allow', Principal: {AWS: ['*']}}]}}, response: null, source: 's3.amazonaws.com'},
-  {name: 'PutBucketPublicAccessBlock', request: {PublicAccessBlockConfiguration: {BlockPublicPolicy: false}, bucketName: 'b'}, response: null, source: 's3.amazonaws.com'},
-  {name: 'CreateDistribution', request: {DistributionConfig: {Origins: {Items: [{DomainName: 'b.s3.amazonaws.com'}]}}}, response: {distribution: {id: 'E123'}}, source: 'cloudfront.amazonaws.com'},
+  {
+    name: 'AuthorizeSecurityGroupIngress',
+    request: {groupId: SG_ID, ipPermissions: {items: [RULE]}},
+    response: {securityGroupRuleSet: {items: [{cidrIpv4: '0.0.0.0/0', fromPort: 123, groupId: SG_ID, ipProtocol: 'udp', isEgress: false, toPort: 123}]}},
+    source: 'ec2.amazonaws.com',
+  },
+  {
+    name: 'RevokeSecurityGroupEgress',
+    request: {groupName: 'default', ipPermissions: {items: {fromPort: -1, ipProtocol: '-1', ipRanges: {items: {cidrIp: '0.0.0.0/0'}}, toPort: -1}}},
+    response: null,
+    source: 'ec2.amazonaws.com',
+  },
+  {
+    name: 'AuthorizeSecurityGroupIngress',
+    request: {cidrIp: '0.0.0.0/0', fromPort: 53, groupId: SG_ID, ipPermissions: {}, ipProtocol: 'udp', toPort: 53},
+    response: null,
+    source: 'ec2.amazonaws.com',
+  },
+  {
+    name: 'ModifySecurityGroupRules',
+    request: {
+      ModifySecurityGroupRulesRequest: {
+        GroupId: SG_ID,
+        SecurityGroupRule: {SecurityGroupRule: {CidrIpv4: '0.0.0.0/0', FromPort: 123, IpProtocol: 'udp', ToPort: 123}, SecurityGroupRuleId: 'sgr-0123'},
+      },
+    },
+    response: null,
+    source: 'ec2.amazonaws.com',
+  },
+  {
+    name: 'CreateNetworkAclEntry',
+    request: {
+      cidrBlock: '0.0.0.0/0',
+      egress: false,
+      networkAclId: 'acl-0123456789abcdef0',
+      portRange: {from: 123, to: 123},
+      protocol: '17',
+      ruleAction: 'allow',
+      ruleNumber: 100,
+    },
+    response: null,
+    source: 'ec2.amazonaws.com',
+  },
+  {
+    name: 'RunInstances',
+    request: {instancesSet: {items: [{imageId: 'ami-0123456789abcdef0'}]}},
+    response: {
+      instancesSet: {
+        items: [
+          {groupSet: {items: [{groupId: SG_ID}]}, instanceId: 'i-0a1b2c3d4e5f60718', networkInterfaceSet: {items: [{groupSet: {items: [{groupId: SG_ID}]}}]}},
+        ],
+      },
+    },
+    source: 'ec2.amazonaws.com',
+  },
+  {
+    name: 'ModifyInstanceAttribute',
+    request: {groupSet: {items: [{groupId: SG_ID}]}, instanceId: 'i-0a1b2c3d4e5f60718'},
+    response: null,
+    source: 'ec2.amazonaws.com',
+  },
+  {
+    name: 'CreateRoute',
+    request: {destinationCidrBlock: '0.0.0.0/0', gatewayId: 'igw-0123456789abcdef0', routeTableId: 'rtb-0123456789abcdef0'},
+    response: null,
+    source: 'ec2.amazonaws.com',
+  },
+  {
+    name: 'CreateNatGateway',
+    request: {subnetId: 'subnet-0123456789abcdef0'},
+    response: {CreateNatGatewayResponse: {natGateway: {natGatewayId: 'nat-0123456789abcdef0'}}},
+    source: 'ec2.amazonaws.com',
+  },
+  {
+    name: 'CreateListener',
+    request: {loadBalancerArn: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/a/1', port: 123, protocol: 'UDP'},
+    response: {listeners: [{listenerArn: 'arn:l'}]},
+    source: 'elasticloadbalancing.amazonaws.com',
+  },
+  {
+    name: 'CreateLoadBalancerListeners',
+    request: {listeners: [{loadBalancerPort: 123, protocol: 'UDP'}], loadBalancerName: 'lb'},
+    response: null,
+    source: 'elasticloadbalancing.amazonaws.com',
+  },
+  {
+    name: 'PutBucketPolicy',
+    request: {bucketName: 'b', bucketPolicy: {Statement: [{Effect: 'Allow', Principal: {AWS: ['*']}}]}},
+    response: null,
+    source: 's3.amazonaws.com',
+  },
+  {
+    name: 'PutBucketPublicAccessBlock',
+    request: {PublicAccessBlockConfiguration: {BlockPublicPolicy: false}, bucketName: 'b'},
+    response: null,
+    source: 's3.amazonaws.com',
+  },
+  {
+    name: 'CreateDistribution',
+    request: {DistributionConfig: {Origins: {Items: [{DomainName: 'b.s3.amazonaws.com'}]}}},
+    response: {distribution: {id: 'E123'}},
+    source: 'cloudfront.amazonaws.com',
+  },
 ]
 
 /** Every path to a value inside a JSON value (the value itself first). */
@@ -102,13 +310,21 @@ function replaceAt(value: unknown, path: string[], replacement: unknown): unknow
 }
 
 /** A well-formed call with one part of its parameters or response (any depth) replaced by hostile JSON. */
-const nearlyWellFormed = fc.record({call: fc.constantFrom(...WELL_FORMED), pick: fc.nat(), replacement: hostileJson, side: fc.boolean()}).map(({call, pick, replacement, side}) => {
-  const target = side ? call.request : call.response
-  const paths = pathsIn(target)
-  const changed = replaceAt(target, paths[pick % paths.length]!, replacement)
-  const record: Record<string, unknown> = {eventName: call.name, eventSource: call.source, eventTime: '2014-03-29T18:40:12Z', requestParameters: side ? changed : call.request, responseElements: side ? call.response : changed}
-  return record
-})
+const nearlyWellFormed = fc
+  .record({call: fc.constantFrom(...WELL_FORMED), pick: fc.nat(), replacement: hostileJson, side: fc.boolean()})
+  .map(({call, pick, replacement, side}) => {
+    const target = side ? call.request : call.response
+    const paths = pathsIn(target)
+    const changed = replaceAt(target, paths[pick % paths.length]!, replacement)
+    const record: Record<string, unknown> = {
+      eventName: call.name,
+      eventSource: call.source,
+      eventTime: '2014-03-29T18:40:12Z',
+      requestParameters: side ? changed : call.request,
+      responseElements: side ? call.response : changed,
+    }
+    return record
+  })
 
 /** A CloudTrail record: mostly of a call the reader knows, with hostile parameters; sometimes wrong types anywhere. */
 const trailRecordJson = fc.record(
@@ -117,8 +333,14 @@ const trailRecordJson = fc.record(
     errorCode: fc.oneof(fc.constant(undefined), hostileJson),
     eventID: fc.oneof(fc.uuid(), hostileJson),
     eventName: fc.oneof(fc.constantFrom(...EXTRACTED.map((key) => key.split(' ')[1]!)), hostileJson),
-    eventSource: fc.oneof(fc.constantFrom('ec2.amazonaws.com', 'elasticloadbalancing.amazonaws.com', 's3.amazonaws.com', 'cloudfront.amazonaws.com'), hostileJson),
-    eventTime: fc.oneof(fc.integer({max: WINDOW.until - 1, min: WINDOW.since}).map((ms) => new Date(ms).toISOString()), hostileJson),
+    eventSource: fc.oneof(
+      fc.constantFrom('ec2.amazonaws.com', 'elasticloadbalancing.amazonaws.com', 's3.amazonaws.com', 'cloudfront.amazonaws.com'),
+      hostileJson,
+    ),
+    eventTime: fc.oneof(
+      fc.integer({max: WINDOW.until - 1, min: WINDOW.since}).map((ms) => new Date(ms).toISOString()),
+      hostileJson,
+    ),
     readOnly: fc.oneof(fc.constant(false), hostileJson),
     requestParameters: hostileJson,
     responseElements: hostileJson,
@@ -134,7 +356,8 @@ function expectWellFormed(facts: CloudFact[]): void {
       expect(typeof text).toBe('string')
       expect(text).not.toMatch(/\[object |^undefined$|^null$/)
     }
-    for (const port of [f.rule?.fromPort ?? null, f.rule?.toPort ?? null]) if (port !== null) expect(Number.isInteger(port) && port >= 0 && port <= 65_535).toBe(true)
+    for (const port of [f.rule?.fromPort ?? null, f.rule?.toPort ?? null])
+      if (port !== null) expect(Number.isInteger(port) && port >= 0 && port <= 65_535).toBe(true)
   }
 }
 
@@ -183,7 +406,13 @@ describe('CloudTrail records of any shape', () => {
         // The right names, but inside an array or an object: not this call.
         const wrapped = trailRecordOf({eventName: [name], eventSource: {source}, eventTime: '2014-03-29T18:40:12Z', requestParameters: value})!
         expect(factsOfRecord(wrapped)).toEqual([])
-        const failed = trailRecordOf({errorCode: 'Client.UnauthorizedOperation', eventName: name, eventSource: source, eventTime: '2014-03-29T18:40:12Z', requestParameters: value})!
+        const failed = trailRecordOf({
+          errorCode: 'Client.UnauthorizedOperation',
+          eventName: name,
+          eventSource: source,
+          eventTime: '2014-03-29T18:40:12Z',
+          requestParameters: value,
+        })!
         expect(factsOfRecord(failed)).toEqual([])
       }),
       {numRuns: 500},
@@ -210,7 +439,21 @@ describe('CloudTrail records of any shape', () => {
     const documents = fc.oneof(
       hostileJson,
       fc.record({Records: fc.array(fc.oneof(trailRecordJson, hostileJson), {maxLength: 6})}),
-      fc.record({Events: fc.array(fc.oneof(fc.record({CloudTrailEvent: fc.oneof(trailRecordJson.map((r) => JSON.stringify(r)), hostileJson.map((v) => JSON.stringify(v)), hostileJson)}), hostileJson), {maxLength: 6})}),
+      fc.record({
+        Events: fc.array(
+          fc.oneof(
+            fc.record({
+              CloudTrailEvent: fc.oneof(
+                trailRecordJson.map((r) => JSON.stringify(r)),
+                hostileJson.map((v) => JSON.stringify(v)),
+                hostileJson,
+              ),
+            }),
+            hostileJson,
+          ),
+          {maxLength: 6},
+        ),
+      }),
     )
     readOrRefuseFiles('trail.json', documents, (file) => readTrailFiles(file, WINDOW))
   })
@@ -228,13 +471,29 @@ describe('CloudTrail records of any shape', () => {
   })
 })
 
-const CONFIG_TYPES = ['AWS::EC2::SecurityGroup', 'AWS::EC2::Instance', 'AWS::EC2::EIP', 'AWS::EC2::RouteTable', 'AWS::EC2::NetworkAcl', 'AWS::EC2::NatGateway', 'AWS::EC2::InternetGateway', 'AWS::EC2::VPCEndpoint', 'AWS::EC2::NetworkInterface']
+const CONFIG_TYPES = [
+  'AWS::EC2::SecurityGroup',
+  'AWS::EC2::Instance',
+  'AWS::EC2::EIP',
+  'AWS::EC2::RouteTable',
+  'AWS::EC2::NetworkAcl',
+  'AWS::EC2::NatGateway',
+  'AWS::EC2::InternetGateway',
+  'AWS::EC2::VPCEndpoint',
+  'AWS::EC2::NetworkInterface',
+]
 
 const configItemJson = fc.record(
   {
     awsRegion: fc.oneof(fc.constant('us-east-1'), hostileJson),
-    configuration: fc.oneof(hostileJson, hostileJson.map((v) => JSON.stringify(v))),
-    configurationItemCaptureTime: fc.oneof(fc.integer({max: WINDOW.until - 1, min: WINDOW.since - 86_400_000}).map((ms) => new Date(ms).toISOString()), hostileJson),
+    configuration: fc.oneof(
+      hostileJson,
+      hostileJson.map((v) => JSON.stringify(v)),
+    ),
+    configurationItemCaptureTime: fc.oneof(
+      fc.integer({max: WINDOW.until - 1, min: WINDOW.since - 86_400_000}).map((ms) => new Date(ms).toISOString()),
+      hostileJson,
+    ),
     configurationItemStatus: fc.oneof(fc.constantFrom('OK', 'ResourceDiscovered', 'ResourceDeleted'), hostileJson),
     configurationStateId: fc.oneof(fc.nat(), hostileJson),
     relationships: hostileJson,
@@ -246,23 +505,58 @@ const configItemJson = fc.record(
 
 /** Configurations of the types read, as Config records them (Developer Guide, "Example configuration history"). */
 const WELL_FORMED_CONFIGURATIONS: {resourceType: string; resourceId: string; configuration: unknown}[] = [
-  {configuration: {groupId: SG_ID, ipPermissions: [{fromPort: 123, ipProtocol: 'udp', ipRanges: ['0.0.0.0/0'], ipv4Ranges: [{cidrIp: '0.0.0.0/0'}], toPort: 123, userIdGroupPairs: [{groupId: SG_ID}]}], ipPermissionsEgress: []}, resourceId: SG_ID, resourceType: 'AWS::EC2::SecurityGroup'},
-  {configuration: {imageId: 'ami-0123456789abcdef0', publicIpAddress: '203.0.113.7', securityGroups: [{groupId: SG_ID}], state: {name: 'running'}}, resourceId: 'i-0a1b2c3d4e5f60718', resourceType: 'AWS::EC2::Instance'},
-  {configuration: {entries: [{cidrBlock: '0.0.0.0/0', egress: false, portRange: {from: 123, to: 123}, protocol: '17', ruleAction: 'allow', ruleNumber: 100}]}, resourceId: 'acl-0123456789abcdef0', resourceType: 'AWS::EC2::NetworkAcl'},
-  {configuration: {routes: [{destinationCidrBlock: '0.0.0.0/0', gatewayId: 'igw-0123456789abcdef0'}]}, resourceId: 'rtb-0123456789abcdef0', resourceType: 'AWS::EC2::RouteTable'},
+  {
+    configuration: {
+      groupId: SG_ID,
+      ipPermissions: [
+        {fromPort: 123, ipProtocol: 'udp', ipRanges: ['0.0.0.0/0'], ipv4Ranges: [{cidrIp: '0.0.0.0/0'}], toPort: 123, userIdGroupPairs: [{groupId: SG_ID}]},
+      ],
+      ipPermissionsEgress: [],
+    },
+    resourceId: SG_ID,
+    resourceType: 'AWS::EC2::SecurityGroup',
+  },
+  {
+    configuration: {imageId: 'ami-0123456789abcdef0', publicIpAddress: '203.0.113.7', securityGroups: [{groupId: SG_ID}], state: {name: 'running'}},
+    resourceId: 'i-0a1b2c3d4e5f60718',
+    resourceType: 'AWS::EC2::Instance',
+  },
+  {
+    configuration: {entries: [{cidrBlock: '0.0.0.0/0', egress: false, portRange: {from: 123, to: 123}, protocol: '17', ruleAction: 'allow', ruleNumber: 100}]},
+    resourceId: 'acl-0123456789abcdef0',
+    resourceType: 'AWS::EC2::NetworkAcl',
+  },
+  {
+    configuration: {routes: [{destinationCidrBlock: '0.0.0.0/0', gatewayId: 'igw-0123456789abcdef0'}]},
+    resourceId: 'rtb-0123456789abcdef0',
+    resourceType: 'AWS::EC2::RouteTable',
+  },
   {configuration: {instanceId: 'i-0a1b2c3d4e5f60718', publicIp: '203.0.113.7'}, resourceId: 'eipalloc-0123456789abcdef0', resourceType: 'AWS::EC2::EIP'},
   {configuration: {attachments: [{vpcId: 'vpc-0123456789abcdef0'}]}, resourceId: 'igw-0123456789abcdef0', resourceType: 'AWS::EC2::InternetGateway'},
 ]
 
 /** The item before (empty) and after a change, the after's configuration with one part replaced by hostile JSON. */
-const nearlyWellFormedItems = fc.record({item: fc.constantFrom(...WELL_FORMED_CONFIGURATIONS), pick: fc.nat(), replacement: hostileJson}).map(({item, pick, replacement}) => {
-  const paths = pathsIn(item.configuration)
-  const base = {awsRegion: 'us-east-1', configurationItemStatus: 'OK', relationships: [{relationshipName: 'Is associated with', resourceId: 'i-0a1b2c3d4e5f60718', resourceType: 'AWS::EC2::Instance'}], resourceId: item.resourceId, resourceType: item.resourceType}
-  return [
-    {...base, configuration: {}, configurationItemCaptureTime: '2014-03-24T00:00:00Z', configurationStateId: 1},
-    {...base, configuration: replaceAt(item.configuration, paths[pick % paths.length]!, replacement), configurationItemCaptureTime: '2014-03-29T18:40:51Z', configurationStateId: 2},
-  ] as unknown[]
-})
+const nearlyWellFormedItems = fc
+  .record({item: fc.constantFrom(...WELL_FORMED_CONFIGURATIONS), pick: fc.nat(), replacement: hostileJson})
+  .map(({item, pick, replacement}) => {
+    const paths = pathsIn(item.configuration)
+    const base = {
+      awsRegion: 'us-east-1',
+      configurationItemStatus: 'OK',
+      relationships: [{relationshipName: 'Is associated with', resourceId: 'i-0a1b2c3d4e5f60718', resourceType: 'AWS::EC2::Instance'}],
+      resourceId: item.resourceId,
+      resourceType: item.resourceType,
+    }
+    return [
+      {...base, configuration: {}, configurationItemCaptureTime: '2014-03-24T00:00:00Z', configurationStateId: 1},
+      {
+        ...base,
+        configuration: replaceAt(item.configuration, paths[pick % paths.length]!, replacement),
+        configurationItemCaptureTime: '2014-03-29T18:40:51Z',
+        configurationStateId: 2,
+      },
+    ] as unknown[]
+  })
 
 describe('AWS Config items of any shape', () => {
   it('an item is read only with a string type and id; facts only for the types whose history can say why egress moved (property)', () => {
@@ -293,16 +587,36 @@ describe('AWS Config items of any shape', () => {
 describe('Terraform and CloudFormation documents of any shape', () => {
   const terraform = fc.oneof(
     hostileJson,
-    fc.record({import: hostileJson, resource: fc.dictionary(fc.constantFrom('aws_security_group', 'aws_instance', 'aws_route', 'aws_lb_listener', 'aws_eip', '__proto__'), fc.dictionary(fc.string({maxLength: 4}), fc.oneof(fc.array(hostileJson, {maxLength: 2}), hostileJson)))}),
+    fc.record({
+      import: hostileJson,
+      resource: fc.dictionary(
+        fc.constantFrom('aws_security_group', 'aws_instance', 'aws_route', 'aws_lb_listener', 'aws_eip', '__proto__'),
+        fc.dictionary(fc.string({maxLength: 4}), fc.oneof(fc.array(hostileJson, {maxLength: 2}), hostileJson)),
+      ),
+    }),
   )
   const template = fc.oneof(
     hostileJson,
-    fc.record({Resources: fc.dictionary(fc.string({maxLength: 4}), fc.oneof(fc.record({Properties: hostileJson, Type: fc.constantFrom('AWS::EC2::SecurityGroup', 'AWS::EC2::Instance', 'AWS::EC2::Route', 'AWS::S3::Bucket', 'AWS::EC2::NetworkAclEntry')}), hostileJson))}),
+    fc.record({
+      Resources: fc.dictionary(
+        fc.string({maxLength: 4}),
+        fc.oneof(
+          fc.record({
+            Properties: hostileJson,
+            Type: fc.constantFrom('AWS::EC2::SecurityGroup', 'AWS::EC2::Instance', 'AWS::EC2::Route', 'AWS::S3::Bucket', 'AWS::EC2::NetworkAclEntry'),
+          }),
+          hostileJson,
+        ),
+      ),
+    }),
   )
 
   it('no throw, names as strings, and nothing from a document without resources (property)', () => {
     // Terraform as hcl2json gives it declares under `resource`, a template under `Resources`.
-    for (const [kind, documents, key] of [['terraform', terraform, 'resource'], ['cloudformation', template, 'Resources']] as const) {
+    for (const [kind, documents, key] of [
+      ['terraform', terraform, 'resource'],
+      ['cloudformation', template, 'Resources'],
+    ] as const) {
       fc.assert(
         fc.property(documents, documents, (before, after) => {
           const [b, a] = JSON.parse(JSON.stringify([before, after])) as unknown[]

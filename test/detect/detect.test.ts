@@ -10,7 +10,10 @@ const GB = 2 ** 30
 
 describe('detectSteps on synthetic daily series', () => {
   it('finds the seed-like thousand-fold step up on its first day, with robust levels', () => {
-    const series = daily('2013-06-01', [[301, 4.2 * MB], [63, 8.9 * GB]])
+    const series = daily('2013-06-01', [
+      [301, 4.2 * MB],
+      [63, 8.9 * GB],
+    ])
     const {spikes, steps} = detectSteps(series)
     expect(steps).toHaveLength(1)
     const [step] = steps
@@ -23,14 +26,33 @@ describe('detectSteps on synthetic daily series', () => {
   })
 
   it('finds a step down', () => {
-    const {steps} = detectSteps(daily('2024-01-01', [[90, 50 * GB], [90, 5 * GB]], {seed: 2}))
+    const {steps} = detectSteps(
+      daily(
+        '2024-01-01',
+        [
+          [90, 50 * GB],
+          [90, 5 * GB],
+        ],
+        {seed: 2},
+      ),
+    )
     expect(steps.map((s) => [s.date, s.direction])).toEqual([['2024-03-31', 'down']])
     expect(steps[0]!.ratio).toBeGreaterThan(0.07)
     expect(steps[0]!.ratio).toBeLessThan(0.13)
   })
 
   it('finds two steps, including a mere doubling', () => {
-    const {steps} = detectSteps(daily('2024-01-01', [[80, 1 * GB], [60, 2 * GB], [80, 40 * GB]], {noise: 0.15, seed: 3}))
+    const {steps} = detectSteps(
+      daily(
+        '2024-01-01',
+        [
+          [80, 1 * GB],
+          [60, 2 * GB],
+          [80, 40 * GB],
+        ],
+        {noise: 0.15, seed: 3},
+      ),
+    )
     expect(steps.map((s) => s.date)).toEqual(['2024-03-21', '2024-05-20'])
     expect(steps[0]!.ratio).toBeGreaterThan(1.7)
     expect(steps[0]!.ratio).toBeLessThan(2.3)
@@ -46,7 +68,16 @@ describe('detectSteps on synthetic daily series', () => {
   })
 
   it('still finds a step inside a weekly pattern', () => {
-    const {steps} = detectSteps(daily('2024-01-01', [[120, 1 * GB], [60, 6 * GB]], {seed: 7, weekly: 0.3}))
+    const {steps} = detectSteps(
+      daily(
+        '2024-01-01',
+        [
+          [120, 1 * GB],
+          [60, 6 * GB],
+        ],
+        {seed: 7, weekly: 0.3},
+      ),
+    )
     expect(steps.map((s) => s.date)).toEqual(['2024-04-30'])
   })
 
@@ -61,7 +92,14 @@ describe('detectSteps on synthetic daily series', () => {
   })
 
   it('treats missing days as gaps, not zeros', () => {
-    const series = daily('2024-01-01', [[100, 3 * GB], [60, 30 * GB]], {seed: 9})
+    const series = daily(
+      '2024-01-01',
+      [
+        [100, 3 * GB],
+        [60, 30 * GB],
+      ],
+      {seed: 9},
+    )
     // A week missing in the quiet part, and the five days before the step.
     const gapped = series.filter((_, i) => !(i >= 40 && i < 47) && !(i >= 95 && i < 100))
     const {spikes, steps} = detectSteps(gapped)
@@ -77,11 +115,27 @@ describe('detectSteps on synthetic daily series', () => {
   })
 
   it('finds nothing in a 3-day series, and does not fail', () => {
-    expect(detectSteps(daily('2024-01-01', [[2, MB], [1, GB]]))).toEqual({spikes: [], steps: [], trends: [], weekly: false})
+    expect(
+      detectSteps(
+        daily('2024-01-01', [
+          [2, MB],
+          [1, GB],
+        ]),
+      ),
+    ).toEqual({spikes: [], steps: [], trends: [], weekly: false})
   })
 
   it('reports a step on the last day as tentative', () => {
-    const {spikes, steps} = detectSteps(daily('2024-01-01', [[120, 4 * MB], [1, 9 * GB]], {seed: 10}))
+    const {spikes, steps} = detectSteps(
+      daily(
+        '2024-01-01',
+        [
+          [120, 4 * MB],
+          [1, 9 * GB],
+        ],
+        {seed: 10},
+      ),
+    )
     expect(spikes).toEqual([])
     expect(steps).toHaveLength(1)
     expect(steps[0]).toMatchObject({date: '2024-04-30', direction: 'up', pointsAfter: 1, tentative: true})
@@ -89,7 +143,10 @@ describe('detectSteps on synthetic daily series', () => {
   })
 
   it('finds a $1/day change as surely as a $1,000/day one (scale-free)', () => {
-    const shape: Array<[number, number]> = [[100, 1], [80, 3]]
+    const shape: [number, number][] = [
+      [100, 1],
+      [80, 3],
+    ]
     const small = detectSteps(daily('2024-01-01', shape, {seed: 11}).map((p) => ({...p, value: p.value * 0.01})))
     const large = detectSteps(daily('2024-01-01', shape, {seed: 11}).map((p) => ({...p, value: p.value * 1e4})))
     expect(small.steps.map((s) => s.date)).toEqual(['2024-04-10'])
@@ -97,7 +154,14 @@ describe('detectSteps on synthetic daily series', () => {
   })
 
   it('honours minRatio', () => {
-    const series = daily('2024-01-01', [[100, 1 * GB], [80, 1.6 * GB]], {noise: 0.1, seed: 12})
+    const series = daily(
+      '2024-01-01',
+      [
+        [100, 1 * GB],
+        [80, 1.6 * GB],
+      ],
+      {noise: 0.1, seed: 12},
+    )
     expect(detectSteps(series).steps).toHaveLength(1)
     expect(detectSteps(series, {minRatio: 2}).steps).toEqual([])
   })
@@ -123,11 +187,24 @@ describe('zero-usage days around a step', () => {
         (before, after, log10Ratio, up, offset, zeros, seed) => {
           const low = 3 * MB
           const high = low * 10 ** log10Ratio
-          const series = daily('2024-01-01', up ? [[before, low], [after, high]] : [[before, high], [after, low]], {noise: 0.1, seed})
+          const series = daily(
+            '2024-01-01',
+            up
+              ? [
+                  [before, low],
+                  [after, high],
+                ]
+              : [
+                  [before, high],
+                  [after, low],
+                ],
+            {noise: 0.1, seed},
+          )
           // Zeros only on the new level's days, never on the step day itself; a down step to a level near zero
           // hides a zero in its new level (nothing to find), so only steps up and falls to a tenth or more count.
           if (!up && log10Ratio > 1) return
-          const big = (detection: ReturnType<typeof detectSteps>) => detection.steps.filter((s) => Math.max(s.ratio, 1 / s.ratio) >= 2).map((s) => [s.date, s.direction])
+          const big = (detection: ReturnType<typeof detectSteps>) =>
+            detection.steps.filter((s) => Math.max(s.ratio, 1 / s.ratio) >= 2).map((s) => [s.date, s.direction])
           const without = big(detectSteps(series))
           expect(without).toHaveLength(1)
           for (let k = 0; k < zeros; k++) series[before + offset + k]!.value = 0
@@ -180,18 +257,27 @@ describe('change-point core', () => {
   it('dates a step of 3x or more in noise of sd up to 0.25 within a day, also when its first day is partial or the week has a pattern', () => {
     fc.assert(
       fc.property(
-        fc.record({
-          days: fc.integer({max: 300, min: 90}),
-          noise: fc.double({max: 0.25, min: 0.02, noNaN: true}),
-          partial: fc.option(fc.double({max: 0.9, min: 0.1, noNaN: true}), {nil: undefined}),
-          ratio: fc.double({max: Math.log(1000), min: Math.log(3), noNaN: true}).map(Math.exp),
-          seed: fc.integer({max: 1e6, min: 1}),
-          up: fc.boolean(),
-          weekend: fc.option(fc.double({max: 0.5, min: 0.1, noNaN: true}), {nil: undefined}),
-        }).chain((c) => fc.record({at: fc.integer({max: c.days - 30, min: 30})}).map((p) => ({...c, ...p}))),
+        fc
+          .record({
+            days: fc.integer({max: 300, min: 90}),
+            noise: fc.double({max: 0.25, min: 0.02, noNaN: true}),
+            partial: fc.option(fc.double({max: 0.9, min: 0.1, noNaN: true}), {nil: undefined}),
+            ratio: fc.double({max: Math.log(1000), min: Math.log(3), noNaN: true}).map(Math.exp),
+            seed: fc.integer({max: 1e6, min: 1}),
+            up: fc.boolean(),
+            weekend: fc.option(fc.double({max: 0.5, min: 0.1, noNaN: true}), {nil: undefined}),
+          })
+          .chain((c) => fc.record({at: fc.integer({max: c.days - 30, min: 30})}).map((p) => ({...c, ...p}))),
         ({at, days, noise, partial, ratio, seed, up, weekend}) => {
           const factor = up ? ratio : 1 / ratio
-          const series = daily('2024-01-01', [[at, 1 * GB], [days - at, factor * GB]], {noise, seed, weekly: weekend})
+          const series = daily(
+            '2024-01-01',
+            [
+              [at, 1 * GB],
+              [days - at, factor * GB],
+            ],
+            {noise, seed, weekly: weekend},
+          )
           // A step that began mid-day: its first day holds part of each level.
           if (partial !== undefined) series[at]!.value *= partial + (1 - partial) / factor
           // On the log scale and at the least ratio (2) that billwatch anomalies reports by default.

@@ -103,16 +103,29 @@ describe('explain: evidence and remedies', () => {
     await ingest(usage(new Set()).rows)
     const repo = initRepo(join(tmp.dir, 'etc-web'))
     commitAt(repo, '2014-02-01T09:00:00+0000', 'Initial Checkin', {hosts: '127.0.0.1 localhost\n'})
-    const web = commitAt(repo, '2014-02-14T10:00:00+0000', 'committing changes in /etc made by "apt-get install nginx"\n\nPackage changes:\n+nginx 1.4.6-1 amd64\n', {'nginx/nginx.conf': 'http {}\n'})
+    const web = commitAt(
+      repo,
+      '2014-02-14T10:00:00+0000',
+      'committing changes in /etc made by "apt-get install nginx"\n\nPackage changes:\n+nginx 1.4.6-1 amd64\n',
+      {'nginx/nginx.conf': 'http {}\n'},
+    )
     const evidence = await gatherEvidence(store, {repo})
     expect(evidence.change?.commit).toBe(web)
     expect(evidence.remediation.snippets).toEqual([])
     expect(evidence.remediation.advice).toEqual([])
-    expect(evidence.remediation.other).toEqual([expect.stringMatching(/^Nothing points at NTP/), expect.stringContaining(`(commit ${web.slice(0, 10)}): undo or restrict it`)])
+    expect(evidence.remediation.other).toEqual([
+      expect.stringMatching(/^Nothing points at NTP/),
+      expect.stringContaining(`(commit ${web.slice(0, 10)}): undo or restrict it`),
+    ])
 
     const ntp = initRepo(join(tmp.dir, 'etc-ntp'))
     commitAt(ntp, '2014-02-01T09:00:00+0000', 'Initial Checkin', {hosts: '127.0.0.1 localhost\n'})
-    const install = commitAt(ntp, '2014-02-14T10:00:00+0000', 'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6 amd64\n', {'ntp.conf': 'server 0.pool.ntp.org\n'})
+    const install = commitAt(
+      ntp,
+      '2014-02-14T10:00:00+0000',
+      'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6 amd64\n',
+      {'ntp.conf': 'server 0.pool.ntp.org\n'},
+    )
     const withNtp = await gatherEvidence(store, {repo: ntp})
     expect(withNtp.remediation.ntpEvidence).toEqual([expect.stringContaining(`commit ${install.slice(0, 10)}`)])
     expect(withNtp.remediation.snippets.map((s) => s.daemon)).toEqual(['ntpd / ntpsec', 'chrony'])
@@ -124,13 +137,16 @@ describe('explain: evidence and remedies', () => {
     await ingest(usage(new Set()).rows)
     const repo = initRepo(join(tmp.dir, 'etc-old'))
     commitAt(repo, '2014-02-01T09:00:00+0000', 'Initial Checkin', {hosts: '127.0.0.1 localhost\n'})
-    commitAt(repo, '2014-02-14T10:00:00+0000', 'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6 amd64\n', {'ntp.conf': 'server 0.pool.ntp.org\n'})
+    commitAt(repo, '2014-02-14T10:00:00+0000', 'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6 amd64\n', {
+      'ntp.conf': 'server 0.pool.ntp.org\n',
+    })
     const fresh = await gatherEvidence(store, {repo})
     const saved = structuredClone(fresh.correlation!)
-    for (const step of saved.steps) for (const c of step.candidates as unknown as Array<Record<string, unknown>>) {
-      delete c.committerTime
-      delete c.sameChangeIn
-    }
+    for (const step of saved.steps)
+      for (const c of step.candidates as unknown as Record<string, unknown>[]) {
+        delete c.committerTime
+        delete c.sameChangeIn
+      }
     await store.saveEvidence('correlate', repo, saved)
     const text = renderText(buildNarrative(await gatherEvidence(store)))
     expect(text).toContain('made 2014-02-14 10:00 UTC, 0.6 days before the step')
@@ -144,7 +160,7 @@ describe('explain: evidence and remedies', () => {
     const tcpdump = spawn(requireTool('tcpdump'), ['-i', 'lo', '-U', '-n', '-w', file, `udp port ${port}`], {stdio: ['ignore', 'ignore', 'pipe']})
     await new Promise<void>((resolve, reject) => {
       let stderr = ''
-      tcpdump.stderr!.on('data', (chunk) => (stderr += chunk) && stderr.includes('listening on') && resolve())
+      tcpdump.stderr.on('data', (chunk) => (stderr += chunk) && stderr.includes('listening on') && resolve())
       tcpdump.once('exit', (code) => reject(new Error(`tcpdump exited ${code}: ${stderr}`)))
     })
     const server = dgram.createSocket('udp4')
@@ -175,6 +191,9 @@ describe('explain: evidence and remedies', () => {
     expect(report.outbound.packets).toBeGreaterThanOrEqual(40)
     const remedies = remediation(report)
     expect(remedies).toMatchObject({advice: [], blocking: [], ntpEvidence: [], snippets: []})
-    expect(remedies.other).toEqual([expect.stringMatching(/^Nothing points at NTP/), `The capture puts 100.0% of outbound bytes on udp ${port}: find what listens there (ss -lunp on the server) and restrict whom it answers.`])
+    expect(remedies.other).toEqual([
+      expect.stringMatching(/^Nothing points at NTP/),
+      `The capture puts 100.0% of outbound bytes on udp ${port}: find what listens there (ss -lunp on the server) and restrict whom it answers.`,
+    ])
   })
 })

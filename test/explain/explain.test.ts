@@ -88,7 +88,10 @@ describe('billwatch explain with other evidence', () => {
       const day = `02/${String(d).padStart(2, '0')}/14 00:00:00`
       const next = d === 28 ? '03/01/14 00:00:00' : `02/${String(d + 1).padStart(2, '0')}/14 00:00:00`
       const out = d < 15 ? 3e6 + d * 1000 : 9e9 + d * 1e6
-      rows.push(`AmazonEC2,RunInstances,DataTransfer-Out-Bytes,,${day},${next},${out}`, `AmazonEC2,RunInstances,DataTransfer-In-Bytes,,${day},${next},${Math.round(out / 40)}`)
+      rows.push(
+        `AmazonEC2,RunInstances,DataTransfer-Out-Bytes,,${day},${next},${out}`,
+        `AmazonEC2,RunInstances,DataTransfer-In-Bytes,,${day},${next},${Math.round(out / 40)}`,
+      )
     }
     writeFileSync(csv, `${rows.join('\n')}\n`)
     expect((await runCli(['ingest', csv, '--db', db])).code).toBe(0)

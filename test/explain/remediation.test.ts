@@ -34,7 +34,9 @@ describe('remediation snippets', () => {
   })
 
   it('claim no effect for a snippet when only other settings were replayed (pcap --limiter)', () => {
-    const report = buildReport(analysis, {limiters: [parseLimiterSetting('chrony interval 1 burst 16 leak 2'), parseLimiterSetting('ntpsec average 2 burst 40')]})
+    const report = buildReport(analysis, {
+      limiters: [parseLimiterSetting('chrony interval 1 burst 16 leak 2'), parseLimiterSetting('ntpsec average 2 burst 40')],
+    })
     expect(report.ntp.rateLimiting!.results).toHaveLength(2)
     expect(remediation(report).snippets.map((s) => s.effect)).toEqual([null, null])
     expect(remediation(report).rateLimiting).toHaveLength(2)
@@ -45,34 +47,66 @@ describe('NTP remedies from a change to the account', () => {
   const STEP: StepInput = {date: '2014-03-30', direction: 'up', drivers: ['i-0a1b2c3d'], ratio: 2000, resourceId: 'i-0a1b2c3d', usageType: 'DataTransfer-Out'}
   const knowledge = loadKnowledge()
   const candidate = (fact: CloudFact, source: 'aws-config' | 'cloudtrail' = 'cloudtrail') => {
-    const change = accountChange({author: 'arn:aws:iam::123456789012:user/ops', facts: [fact], origin: `${source} test`, recordedTime: '2014-03-29T18:40:12Z', source, subject: 'rule', time: '2014-03-29T18:40:12Z'})
+    const change = accountChange({
+      author: 'arn:aws:iam::123456789012:user/ops',
+      facts: [fact],
+      origin: `${source} test`,
+      recordedTime: '2014-03-29T18:40:12Z',
+      source,
+      subject: 'rule',
+      time: '2014-03-29T18:40:12Z',
+    })
     return rankChanges(STEP, [change], {knowledge, repo: null})[0]!
   }
   const ruleFact = (r: NetworkRule, action: CloudFact['action'] = 'rule-added'): CloudFact => ({
-    action, instances: ['i-0a1b2c3d'], operation: 'AuthorizeSecurityGroupIngress', region: 'us-east-1', related: [], resource: 'sg-0f1e2d3c4b5a69788', resourceType: 'AWS::EC2::SecurityGroup', rule: r,
+    action,
+    instances: ['i-0a1b2c3d'],
+    operation: 'AuthorizeSecurityGroupIngress',
+    region: 'us-east-1',
+    related: [],
+    resource: 'sg-0f1e2d3c4b5a69788',
+    resourceType: 'AWS::EC2::SecurityGroup',
+    rule: r,
   })
 
   it('a CloudTrail or Config record that opened UDP 123 is NTP evidence, and says what it opened', () => {
     for (const source of ['cloudtrail', 'aws-config'] as const) {
       const remedies = remediation(null, {change: candidate(ruleFact(rule('ingress', 'udp', 123, 123, ['0.0.0.0/0'])), source)})
-      expect(remedies.ntpEvidence).toEqual([`the change behind the step opened UDP 123, the NTP port: sg-0f1e2d3c4b5a69788 was opened to the world on UDP 123 (${source})`])
+      expect(remedies.ntpEvidence).toEqual([
+        `the change behind the step opened UDP 123, the NTP port: sg-0f1e2d3c4b5a69788 was opened to the world on UDP 123 (${source})`,
+      ])
       expect(remedies.snippets).toHaveLength(2)
       expect(remedies.other).toEqual([])
     }
-    const listener: CloudFact = {action: 'listener-added', instances: [], listener: {port: 123, protocol: 'UDP'}, operation: 'CreateListener', region: 'us-east-1', related: [], resource: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/ntp/1', resourceType: 'AWS::ElasticLoadBalancingV2::Listener'}
+    const listener: CloudFact = {
+      action: 'listener-added',
+      instances: [],
+      listener: {port: 123, protocol: 'UDP'},
+      operation: 'CreateListener',
+      region: 'us-east-1',
+      related: [],
+      resource: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/ntp/1',
+      resourceType: 'AWS::ElasticLoadBalancingV2::Listener',
+    }
     expect(remediation(null, {change: candidate(listener)}).ntpEvidence).toHaveLength(1)
   })
 
   it('only an allowed inbound rule naming UDP ports that include 123 counts (property)', () => {
     fc.assert(
       fc.property(
-        fc.constantFrom('tcp', 'udp', 'all'), fc.integer({max: 65_535, min: 0}), fc.integer({max: 400, min: 0}), fc.constantFrom('ingress', 'egress'),
-        fc.constantFrom('rule-added', 'rule-removed'), fc.boolean(), fc.constantFrom('0.0.0.0/0', '10.0.0.0/8'),
+        fc.constantFrom('tcp', 'udp', 'all'),
+        fc.integer({max: 65_535, min: 0}),
+        fc.integer({max: 400, min: 0}),
+        fc.constantFrom('ingress', 'egress'),
+        fc.constantFrom('rule-added', 'rule-removed'),
+        fc.boolean(),
+        fc.constantFrom('0.0.0.0/0', '10.0.0.0/8'),
         (protocol, from, width, direction, action, allow, peer) => {
           const to = Math.min(65_535, from + width)
-          const r = rule(direction as NetworkRule['direction'], protocol, from, to, [peer], allow)
-          const opens = protocol === 'udp' && direction === 'ingress' && action === 'rule-added' && allow && from <= 123 && to >= 123 && !(from === 0 && to === 65_535)
-          const remedies = remediation(null, {change: candidate(ruleFact(r, action as CloudFact['action']))})
+          const r = rule(direction, protocol, from, to, [peer], allow)
+          const opens =
+            protocol === 'udp' && direction === 'ingress' && action === 'rule-added' && allow && from <= 123 && to >= 123 && !(from === 0 && to === 65_535)
+          const remedies = remediation(null, {change: candidate(ruleFact(r, action))})
           expect(remedies.ntpEvidence.length > 0).toBe(opens)
           expect(remedies.snippets.length > 0).toBe(opens)
         },

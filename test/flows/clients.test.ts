@@ -44,7 +44,9 @@ describe('flows clients per calendar month', () => {
       expect(cut.service!.daily.map((d) => d.day)).toEqual(['2014-03-31', '2014-04-01'])
       // … the clients are the two months' (every day of them with traffic), and the report says so.
       expect(cut.service).toMatchObject({clientsFrom: '2014-03-29', clientsTo: '2014-04-03', uniqueClients: 6})
-      expect(cut.cannotTell.join(' ')).toContain('per-client totals are kept per calendar month, so clients, top talkers and the blocking table cover 2014-03-29 to 2014-04-03')
+      expect(cut.cannotTell.join(' ')).toContain(
+        'per-client totals are kept per calendar month, so clients, top talkers and the blocking table cover 2014-03-29 to 2014-04-03',
+      )
     } finally {
       await store.close()
     }

@@ -69,7 +69,10 @@ function writeS3(dir: string, records: Rec[]): void {
 
 /** CloudWatch Logs export of the same records: JSON events whose message is the record (default format). */
 function writeCloudWatch(path: string, records: Rec[]): void {
-  writeFileSync(path, `${records.map((r) => JSON.stringify({logStreamName: `${r.eni}-all`, message: line(r), timestamp: (START + r.at - 50) * 1000})).join('\n')}\n`)
+  writeFileSync(
+    path,
+    `${records.map((r) => JSON.stringify({logStreamName: `${r.eni}-all`, message: line(r), timestamp: (START + r.at - 50) * 1000})).join('\n')}\n`,
+  )
 }
 
 /** A fresh store (or the one at `path`) for `fn`. */
@@ -78,11 +81,14 @@ const withStore = <T>(fn: (store: Store) => Promise<T>, path = fresh('store.duck
 /** What every analysis reads: accepted egress by interface and port, records (NODATA too), clients' egress. */
 async function counted(store: Store): Promise<{egress: Record<string, number>; records: number; clients: Record<string, number>}> {
   const egress = await store.all<{k: string; b: number}>(
-    `SELECT interface || ' ' || protocol || '/' || port AS k, sum(bytes) AS b FROM flow_daily_counted WHERE direction = 'egress' AND action = 'ACCEPT' GROUP BY ALL`)
+    `SELECT interface || ' ' || protocol || '/' || port AS k, sum(bytes) AS b FROM flow_daily_counted WHERE direction = 'egress' AND action = 'ACCEPT' GROUP BY ALL`,
+  )
   const records = await store.one<{n: number}>(
-    `SELECT ((SELECT coalesce(sum(records), 0) FROM flow_daily_counted) + (SELECT coalesce(sum(records), 0) FROM flow_status_counted))::INTEGER AS n`)
+    `SELECT ((SELECT coalesce(sum(records), 0) FROM flow_daily_counted) + (SELECT coalesce(sum(records), 0) FROM flow_status_counted))::INTEGER AS n`,
+  )
   const clients = await store.all<{k: string; b: number}>(
-    `SELECT interface || ' ' || client || ' ' || strftime(month, '%Y-%m') AS k, sum(bytes) AS b FROM flow_clients_counted WHERE direction = 'egress' GROUP BY ALL`)
+    `SELECT interface || ' ' || client || ' ' || strftime(month, '%Y-%m') AS k, sum(bytes) AS b FROM flow_clients_counted WHERE direction = 'egress' GROUP BY ALL`,
+  )
   return {clients: Object.fromEntries(clients.map((r) => [r.k, r.b])), egress: Object.fromEntries(egress.map((r) => [r.k, r.b])), records: records?.n ?? 0}
 }
 
@@ -102,42 +108,57 @@ function expected(records: Rec[]): {egress: Record<string, number>; records: num
 describe('the same flow records delivered twice count once', () => {
   it('an S3 delivery and a CloudWatch Logs export of the same interface, in either order, one call or two', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(recArb, {maxLength: 60, minLength: 1}), fc.constantFrom('one call, S3 first', 'one call, export first', 'S3 then export', 'export then S3'), async (records, order) => {
-        records[0]!.nodata = false
-        const dir = fresh('delivery')
-        mkdirSync(dir)
-        writeS3(dir, records)
-        const export_ = join(dir, 'z-cloudwatch-export.jsonl')
-        writeCloudWatch(export_, records)
-        const truth = expected(records)
-        await withStore(async (store) => {
-          if (order === 'one call, S3 first') await ingestFiles(store, [join(dir, 'AWSLogs'), export_])
-          else if (order === 'one call, export first') await ingestFiles(store, [export_, join(dir, 'AWSLogs')])
-          else if (order === 'S3 then export') {
-            await ingestFiles(store, [join(dir, 'AWSLogs')])
-            await ingestFiles(store, [export_])
-          } else {
-            await ingestFiles(store, [export_])
-            await ingestFiles(store, [join(dir, 'AWSLogs')])
-          }
-          expect(await counted(store)).toEqual(truth)
-          const report = await analyseFlows(store, {interface: records.find((r) => !r.nodata)!.eni})
-          expect(report.sources.length).toBeGreaterThan(0)
-        })
-      }),
+      fc.asyncProperty(
+        fc.array(recArb, {maxLength: 60, minLength: 1}),
+        fc.constantFrom('one call, S3 first', 'one call, export first', 'S3 then export', 'export then S3'),
+        async (records, order) => {
+          records[0]!.nodata = false
+          const dir = fresh('delivery')
+          mkdirSync(dir)
+          writeS3(dir, records)
+          const export_ = join(dir, 'z-cloudwatch-export.jsonl')
+          writeCloudWatch(export_, records)
+          const truth = expected(records)
+          await withStore(async (store) => {
+            if (order === 'one call, S3 first') await ingestFiles(store, [join(dir, 'AWSLogs'), export_])
+            else if (order === 'one call, export first') await ingestFiles(store, [export_, join(dir, 'AWSLogs')])
+            else if (order === 'S3 then export') {
+              await ingestFiles(store, [join(dir, 'AWSLogs')])
+              await ingestFiles(store, [export_])
+            } else {
+              await ingestFiles(store, [export_])
+              await ingestFiles(store, [join(dir, 'AWSLogs')])
+            }
+            expect(await counted(store)).toEqual(truth)
+            const report = await analyseFlows(store, {interface: records.find((r) => !r.nodata)!.eni})
+            expect(report.sources.length).toBeGreaterThan(0)
+          })
+        },
+      ),
       {numRuns: 12},
     )
   }, 300_000)
 
   it('a fuller delivery counts where the other covers only some of the days', async () => {
-    const records: Rec[] = Array.from({length: 48}, (_, i) => ({at: i * 7200 + 60, bytes: 1000 + i, client: '203.0.113.7', egress: i % 3 !== 0, eni: 'eni-0aaaaaaaaaaaaaaa1', nodata: false, port: 123}))
+    const records: Rec[] = Array.from({length: 48}, (_, i) => ({
+      at: i * 7200 + 60,
+      bytes: 1000 + i,
+      client: '203.0.113.7',
+      egress: i % 3 !== 0,
+      eni: 'eni-0aaaaaaaaaaaaaaa1',
+      nodata: false,
+      port: 123,
+    }))
     const dir = fresh('partial')
     mkdirSync(dir)
     writeS3(dir, records)
     // The export holds only the first day and a half: every day it has, the S3 delivery has too.
     const partial = join(dir, 'partial-export.jsonl')
     writeCloudWatch(partial, records.slice(0, 18))
-    for (const paths of [[partial, join(dir, 'AWSLogs')], [join(dir, 'AWSLogs'), partial]]) {
+    for (const paths of [
+      [partial, join(dir, 'AWSLogs')],
+      [join(dir, 'AWSLogs'), partial],
+    ]) {
       await withStore(async (store) => {
         await ingestFiles(store, paths)
         expect(await counted(store)).toEqual(expected(records))
@@ -146,7 +167,15 @@ describe('the same flow records delivered twice count once', () => {
   })
 
   it('x.log beside x.log.gz, a file named twice, and a re-ingest: one source, counted once, the store unchanged', async () => {
-    const records: Rec[] = Array.from({length: 30}, (_, i) => ({at: i * 3000 + 60, bytes: 500 + i, client: i % 2 ? '198.51.100.9' : '203.0.113.7', egress: i % 2 === 0, eni: 'eni-0aaaaaaaaaaaaaaa1', nodata: i === 7, port: 123}))
+    const records: Rec[] = Array.from({length: 30}, (_, i) => ({
+      at: i * 3000 + 60,
+      bytes: 500 + i,
+      client: i % 2 ? '198.51.100.9' : '203.0.113.7',
+      egress: i % 2 === 0,
+      eni: 'eni-0aaaaaaaaaaaaaaa1',
+      nodata: i === 7,
+      port: 123,
+    }))
     const dir = fresh('twins')
     mkdirSync(dir)
     const text = `${HEADER}\n${records.map(line).join('\n')}\n`

@@ -20,7 +20,9 @@ function flowLog(name: string, days: string[], port: number, proto: number, byte
   for (const day of days) {
     const end = Date.parse(`${day}T12:00:00Z`) / 1000
     const bytes = bytesOn(day)
-    lines.push(`2 123456789012 eni-0feedfacecafe0001 10.0.0.8 198.51.100.20 ${port} 40000 ${proto} ${Math.max(1, Math.round(bytes / 100))} ${bytes} ${end - 60} ${end} ACCEPT OK`)
+    lines.push(
+      `2 123456789012 eni-0feedfacecafe0001 10.0.0.8 198.51.100.20 ${port} 40000 ${proto} ${Math.max(1, Math.round(bytes / 100))} ${bytes} ${end - 60} ${end} ACCEPT OK`,
+    )
   }
   const path = join(tmp.dir, name)
   writeFileSync(path, `${lines.join('\n')}\n`)
@@ -44,7 +46,7 @@ async function evidenceWith(name: string, flowFile: string) {
 }
 
 describe('explain with flow records and no capture', () => {
-  it('names UDP/123 as the step\'s port on the sample store, citing the flow logs', async () => {
+  it("names UDP/123 as the step's port on the sample store, citing the flow logs", async () => {
     const db = join(tmp.dir, 'sample.duckdb')
     const ingest = await runCli(['ingest', USAGE, join(SAMPLES, 'flows'), '--db', db, '--json'])
     expect(ingest.code).toBe(0)
@@ -55,7 +57,7 @@ describe('explain with flow records and no capture', () => {
     expect(result.capture).toBeNull()
     expect(result.flows.best).toMatchObject({interface: 'eni-0a1b2c3d4e5f60718', matches: true, port: 123, protocol: 'udp', stepDate: '2014-03-30'})
     expect(result.flows.best.shareOfStep).toBeGreaterThan(0.8)
-    const claim = result.narrative.flatMap((s: {claims: Array<{text: string; source: string}>}) => s.claims).find((c: {text: string}) => c.text.includes('UDP/123'))
+    const claim = result.narrative.flatMap((s: {claims: {text: string; source: string}[]}) => s.claims).find((c: {text: string}) => c.text.includes('UDP/123'))
     expect(claim.text).toMatch(/^VPC Flow Logs of eni-0a1b2c3d4e5f60718 show UDP\/123 egress going from ~0 to .* a day on 2014-03-30: \d+% of the step\.$/)
     expect(claim.source).toMatch(/VPC Flow Logs, 14 files, 2014-03-23 to 2014-04-05/)
     // The flow records are NTP evidence: the NTP remedies rest on them when there is no capture.
@@ -64,7 +66,7 @@ describe('explain with flow records and no capture', () => {
     expect(text.stdout).toContain('WHAT THE FLOW RECORDS SHOW')
   }, 300_000)
 
-  it('anomalies finds the step in the flow series flow:udp/123 on the bill\'s day', async () => {
+  it("anomalies finds the step in the flow series flow:udp/123 on the bill's day", async () => {
     const store = await Store.open(join(tmp.dir, 'series.duckdb'))
     try {
       await ingestFiles(store, [join(SAMPLES, 'flows')])
@@ -86,14 +88,14 @@ describe('explain with flow records and no capture', () => {
     expect(evidence.flows?.summary).toMatch(/not in this interface's logged traffic/)
   })
 
-  it('a flow step on another day is not the bill\'s step', async () => {
+  it("a flow step on another day is not the bill's step", async () => {
     const late = flowLog('late.log', daysBetween('2014-03-20', '2014-04-09'), 123, 17, (day) => (day >= '2014-04-04' ? 9e9 : 1e3))
     const evidence = await evidenceWith('late', late)
     expect(evidence.flows?.best?.stepDate).toBe('2014-04-04')
     expect(evidence.flows?.best?.matches).toBe(false)
   })
 
-  it('flow records that do not reach the step\'s days neither confirm nor refute it', async () => {
+  it("flow records that do not reach the step's days neither confirm nor refute it", async () => {
     const old = flowLog('old.log', daysBetween('2013-10-01', '2013-10-10'), 123, 17, () => 5e6)
     const evidence = await evidenceWith('old', old)
     expect(evidence.flows?.best).toBeNull()

@@ -47,7 +47,8 @@ describe('NetFlow v5, v9 and IPFIX: softflowd → nfcapd (loopback) → billwatc
           expect(result.flows.every((f) => f.format === 'nfcapd' && f.sampling === null)).toBe(true)
           const rows = await store.all<{service: string; bytes: number}>(
             `SELECT protocol || '/' || coalesce(port::VARCHAR, '-') AS service, sum(bytes) AS bytes FROM flow_daily
-             WHERE direction = 'egress' AND action = 'ACCEPT' GROUP BY ALL`)
+             WHERE direction = 'egress' AND action = 'ACCEPT' GROUP BY ALL`,
+          )
           expect(Object.fromEntries(rows.map((r) => [r.service, r.bytes]))).toEqual(truth.byPort)
           const report = await analyseFlows(store)
           expect(report.interface).toBe(truth.host)
@@ -84,7 +85,10 @@ describe('NetFlow v5, v9 and IPFIX: softflowd → nfcapd (loopback) → billwatc
       const before = await storeSnapshot(store)
       for (const length of [Math.floor(bytes.length / 2), bytes.length - 7]) {
         writeFileSync(cut, bytes.subarray(0, length))
-        const error = await ingestFiles(store, [cut]).then(() => undefined, (error: unknown) => error)
+        const error = await ingestFiles(store, [cut]).then(
+          () => undefined,
+          (error: unknown) => error,
+        )
         expect(error).toBeInstanceOf(BillwatchError)
         expect((error as BillwatchError).message).toMatch(/cut short/)
         expect((error as BillwatchError).message).not.toMatch(/\.c line \d/)

@@ -26,7 +26,7 @@ function records(): string[] {
     if (i % 9 === 4) out.push(`2 123456789012 ${ENI} - - - - - - - ${end - 600} ${end} - NODATA`)
     else if (i % 12 === 7) out.push(`2 123456789012 ${ENI} - - - - - - - ${end - 600} ${end} - SKIPDATA`)
     else if (i % 10 === 3) out.push(`2 123456789012 ${ENI} 198.51.100.9 10.1.2.3 40000 3389 6 1 40 ${end - 50} ${end} REJECT OK`)
-    else out.push(`2 123456789012 ${ENI} 10.1.2.3 203.0.113.${i % 5 + 1} 123 40000 17 2 ${152 + i} ${end - 50} ${end} ACCEPT OK`)
+    else out.push(`2 123456789012 ${ENI} 10.1.2.3 203.0.113.${(i % 5) + 1} 123 40000 17 2 ${152 + i} ${end - 50} ${end} ACCEPT OK`)
   }
   return out
 }
@@ -39,7 +39,13 @@ describe('billwatch status lists flow sources', () => {
     writeFileSync(s3, `${HEADER}\n${lines.join('\n')}\n`)
     // The same records as a CloudWatch Logs export, half of them: every day it has, the S3 file has too.
     const export_ = join(tmp.dir, 'export.jsonl')
-    writeFileSync(export_, `${lines.slice(0, 18).map((message) => JSON.stringify({message, timestamp: 1})).join('\n')}\n`)
+    writeFileSync(
+      export_,
+      `${lines
+        .slice(0, 18)
+        .map((message) => JSON.stringify({message, timestamp: 1}))
+        .join('\n')}\n`,
+    )
     const sample = join(SAMPLES, 'captures', 'ntp-server.vpcflow.log')
     const billing = join(SAMPLES, 'billing')
     const ingested = await runCli(['ingest', billing, sample, s3, export_, '--db', db, '--json'])
@@ -53,9 +59,16 @@ describe('billwatch status lists flow sources', () => {
     const mine = byPath.get(s3)
     const accepted = lines.filter((l) => l.endsWith('ACCEPT OK'))
     expect(mine).toMatchObject({
-      days: 3, duplicateDays: 0, firstDay: '2014-05-13', interfaces: [ENI], kind: 'vpc-text', lastDay: '2014-05-15',
-      nodataRecords: lines.filter((l) => l.endsWith('NODATA')).length, records: lines.length,
-      rejectedRecords: lines.filter((l) => l.includes('REJECT')).length, sampling: null,
+      days: 3,
+      duplicateDays: 0,
+      firstDay: '2014-05-13',
+      interfaces: [ENI],
+      kind: 'vpc-text',
+      lastDay: '2014-05-15',
+      nodataRecords: lines.filter((l) => l.endsWith('NODATA')).length,
+      records: lines.length,
+      rejectedRecords: lines.filter((l) => l.includes('REJECT')).length,
+      sampling: null,
       skipdataRecords: lines.filter((l) => l.endsWith('SKIPDATA')).length,
     })
     expect(mine.nodataRecords).toBeGreaterThan(0)

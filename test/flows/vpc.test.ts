@@ -28,12 +28,13 @@ const withStore = <T>(fn: (store: Store) => Promise<T>, path = fresh('store.duck
 async function egressByPort(store: Store): Promise<Record<string, number>> {
   const rows = await store.all<{service: string; bytes: number}>(
     `SELECT protocol || '/' || coalesce(port::VARCHAR, '-') AS service, sum(bytes) AS bytes FROM flow_daily
-     WHERE action = 'ACCEPT' AND direction = 'egress' GROUP BY ALL`)
+     WHERE action = 'ACCEPT' AND direction = 'egress' GROUP BY ALL`,
+  )
   return Object.fromEntries(rows.map((r) => [r.service, r.bytes]))
 }
 
 describe('VPC Flow Logs from the sample capture', () => {
-  it('egress bytes by port equal billwatch pcap\'s billable outbound bytes on the same packets', async () => {
+  it("egress bytes by port equal billwatch pcap's billable outbound bytes on the same packets", async () => {
     const report = buildReport(analyseCapture(join(SAMPLES, 'captures', 'ntp-server.pcap')), {behaviour: false})
     const expected = Object.fromEntries(report.byPort.filter((p) => p.billableBytes > 0).map((p) => [`${p.protocol}/${p.port ?? '-'}`, p.billableBytes]))
     await withStore(async (store) => {
@@ -81,13 +82,31 @@ const recordArb: fc.Arbitrary<GenRecord> = fc.record({
 })
 
 /** The fields billwatch needs, plus a shuffled choice of the others, in any order. */
-const formatArb = fc.tuple(
-  fc.shuffledSubarray(['version', 'account-id', 'vpc-id', 'instance-id', 'tcp-flags', 'type', 'region', 'pkt-src-aws-service', 'traffic-path', 'start', 'packets', 'action', 'log-status', 'ecs-task-id', 'reject-reason']),
-  fc.boolean(),
-).chain(([extra, direction]) => {
-  const fields = [...extra, 'interface-id', 'srcaddr', 'dstaddr', 'srcport', 'dstport', 'protocol', 'bytes', 'end', ...(direction ? ['flow-direction'] : [])]
-  return fc.shuffledSubarray(fields, {minLength: fields.length})
-})
+const formatArb = fc
+  .tuple(
+    fc.shuffledSubarray([
+      'version',
+      'account-id',
+      'vpc-id',
+      'instance-id',
+      'tcp-flags',
+      'type',
+      'region',
+      'pkt-src-aws-service',
+      'traffic-path',
+      'start',
+      'packets',
+      'action',
+      'log-status',
+      'ecs-task-id',
+      'reject-reason',
+    ]),
+    fc.boolean(),
+  )
+  .chain(([extra, direction]) => {
+    const fields = [...extra, 'interface-id', 'srcaddr', 'dstaddr', 'srcport', 'dstport', 'protocol', 'bytes', 'end', ...(direction ? ['flow-direction'] : [])]
+    return fc.shuffledSubarray(fields, {minLength: fields.length})
+  })
 
 function fieldValue(field: string, r: GenRecord): string {
   const traffic = r.status === 'OK'
@@ -97,10 +116,30 @@ function fieldValue(field: string, r: GenRecord): string {
   const sp = !ported ? 0 : r.egress ? r.hostPort : r.clientPort
   const dp = !ported ? 0 : r.egress ? r.clientPort : r.hostPort
   const values: Record<string, number | string> = {
-    'account-id': '123456789012', 'action': traffic ? r.action : '-', 'bytes': r.bytes, 'dstaddr': dst, 'dstport': dp, 'ecs-task-id': '-', 'end': r.end,
-    'flow-direction': r.egress ? 'egress' : 'ingress', 'instance-id': 'i-0abc', 'interface-id': ENI, 'log-status': r.status, 'packets': r.packets,
-    'pkt-src-aws-service': '-', 'protocol': r.proto, 'region': 'us-east-1', 'reject-reason': '-', 'srcaddr': src, 'srcport': sp, 'start': r.end - 50,
-    'tcp-flags': r.proto === 6 ? 19 : '-', 'traffic-path': r.egress ? 8 : '-', 'type': r.client.includes(':') ? 'IPv6' : 'IPv4', 'version': 5, 'vpc-id': 'vpc-0abc',
+    'account-id': '123456789012',
+    action: traffic ? r.action : '-',
+    bytes: r.bytes,
+    dstaddr: dst,
+    dstport: dp,
+    'ecs-task-id': '-',
+    end: r.end,
+    'flow-direction': r.egress ? 'egress' : 'ingress',
+    'instance-id': 'i-0abc',
+    'interface-id': ENI,
+    'log-status': r.status,
+    packets: r.packets,
+    'pkt-src-aws-service': '-',
+    protocol: r.proto,
+    region: 'us-east-1',
+    'reject-reason': '-',
+    srcaddr: src,
+    srcport: sp,
+    start: r.end - 50,
+    'tcp-flags': r.proto === 6 ? 19 : '-',
+    'traffic-path': r.egress ? 8 : '-',
+    type: r.client.includes(':') ? 'IPv6' : 'IPv4',
+    version: 5,
+    'vpc-id': 'vpc-0abc',
   }
   // NODATA and SKIPDATA records carry '-' in every traffic field (AWS's examples).
   if (!traffic && !['version', 'account-id', 'interface-id', 'end', 'start', 'log-status', 'instance-id', 'vpc-id', 'region'].includes(field)) return '-'
@@ -133,7 +172,10 @@ async function writeDelivery(kind: Delivery, format: string[], records: GenRecor
     // AWS's folder layout: the whole tree is read from its top.
     const day = join(dir, 'AWSLogs', '123456789012', 'vpcflowlogs', 'us-east-1', '2014', '05', '13')
     mkdirSync(day, {recursive: true})
-    writeFileSync(join(day, '123456789012_vpcflowlogs_us-east-1_fl-1234abcd_20140513T1620Z_fe123456.log.gz'), gzipSync(`${format.join(' ')}\n${lines.join('\n')}\n`))
+    writeFileSync(
+      join(day, '123456789012_vpcflowlogs_us-east-1_fl-1234abcd_20140513T1620Z_fe123456.log.gz'),
+      gzipSync(`${format.join(' ')}\n${lines.join('\n')}\n`),
+    )
     return {path: dir}
   }
   if (kind === 'headerless') {
@@ -141,7 +183,9 @@ async function writeDelivery(kind: Delivery, format: string[], records: GenRecor
     return {flowFormat: format.map((f) => `\${${f}}`).join(' '), path: join(dir, 'firehose.log')}
   }
   if (kind === 'cloudwatch') {
-    const events = records.map((r, i) => JSON.stringify({ingestionTime: r.end * 1000 + 60_000, logStreamName: `${ENI}-all`, message: lines[i], timestamp: (r.end - 50) * 1000}))
+    const events = records.map((r, i) =>
+      JSON.stringify({ingestionTime: r.end * 1000 + 60_000, logStreamName: `${ENI}-all`, message: lines[i], timestamp: (r.end - 50) * 1000}),
+    )
     writeFileSync(join(dir, 'events.jsonl'), `${events.join('\n')}\n`)
     return {flowFormat: format.join(' '), path: join(dir, 'events.jsonl')}
   }
@@ -151,7 +195,10 @@ async function writeDelivery(kind: Delivery, format: string[], records: GenRecor
   const target = join(dir, 'AWSLogs', 'aws-account-id=123456789012', 'aws-service=vpcflowlogs', 'aws-region=us-east-1', 'year=2014', 'month=05', 'day=13')
   mkdirSync(target, {recursive: true})
   await withStore(async (store) => {
-    const columns = format.map((f) => `NULLIF(${JSON.stringify(`c${format.indexOf(f)}`)}, '-')${['bytes', 'packets', 'end', 'start'].includes(f) ? '::BIGINT' : ['srcport', 'dstport', 'protocol'].includes(f) ? '::INTEGER' : ''} AS "${f.replaceAll('-', '_')}"`)
+    const columns = format.map(
+      (f) =>
+        `NULLIF(${JSON.stringify(`c${format.indexOf(f)}`)}, '-')${['bytes', 'packets', 'end', 'start'].includes(f) ? '::BIGINT' : ['srcport', 'dstport', 'protocol'].includes(f) ? '::INTEGER' : ''} AS "${f.replaceAll('-', '_')}"`,
+    )
     await store.run(`COPY (SELECT ${columns.join(', ')} FROM read_csv('${csv}', delim = ' ', header = true, quote = '', auto_detect = false, columns = {${format.map((_, i) => `'c${i}': 'VARCHAR'`).join(', ')}}))
       TO '${join(target, '123456789012_vpcflowlogs_us-east-1_fl-1234abcd_20140513T1620Z_fe123456.log.parquet')}' (FORMAT parquet, COMPRESSION gzip)`)
   }, fresh('writer.duckdb'))
@@ -159,33 +206,41 @@ async function writeDelivery(kind: Delivery, format: string[], records: GenRecor
 }
 
 describe('VPC Flow Logs in every delivery form', () => {
-  it('stores exactly the accepted egress by the interface\'s own port; NODATA, SKIPDATA and REJECT are never egress', async () => {
+  it("stores exactly the accepted egress by the interface's own port; NODATA, SKIPDATA and REJECT are never egress", async () => {
     await fc.assert(
-      fc.asyncProperty(formatArb, fc.array(recordArb, {maxLength: 40, minLength: 1}), fc.constantFrom<Delivery>('s3-text', 's3-gzip', 'headerless', 'cloudwatch', 'parquet'), async (format, records, kind) => {
-        // At least one traffic record, so the file is not all NODATA. Without a log-status (or action)
-        // field every record is traffic (accepted): AWS writes no NODATA record in such a format.
-        records[0]!.status = 'OK'
-        if (!format.includes('log-status')) for (const r of records) r.status = 'OK'
-        if (!format.includes('action')) for (const r of records) r.action = 'ACCEPT'
-        const {path, flowFormat} = await writeDelivery(kind, format, records)
-        await withStore(async (store) => {
-          const result = await ingestFiles(store, [path], {flows: {host: HOST, ...(flowFormat ? {format: flowFormat.split(' ').map((t) => t.replace(/^\$\{|\}$/g, ''))} : {})}})
-          expect(result.flows.length).toBe(1)
-          const flow = result.flows[0]!
-          expect(flow.records).toBe(records.length)
-          if (format.includes('log-status')) {
-            expect(flow.nodataRecords).toBe(records.filter((r) => r.status === 'NODATA').length)
-            expect(flow.skipdataRecords).toBe(records.filter((r) => r.status === 'SKIPDATA').length)
-          }
-          expect(await egressByPort(store)).toEqual(expectedEgress(records))
-          // Per-client totals (kept per calendar month; these records fall in one): each client's accepted egress.
-          const clients = await store.all<{client: string; bytes: number}>(
-            `SELECT client, sum(bytes) AS bytes FROM flow_clients WHERE direction = 'egress' GROUP BY ALL`)
-          const want: Record<string, number> = {}
-          for (const r of records) if (r.status === 'OK' && r.action === 'ACCEPT' && r.egress) want[r.client] = (want[r.client] ?? 0) + r.bytes
-          expect(Object.fromEntries(clients.map((c) => [c.client, c.bytes]))).toEqual(want)
-        })
-      }),
+      fc.asyncProperty(
+        formatArb,
+        fc.array(recordArb, {maxLength: 40, minLength: 1}),
+        fc.constantFrom<Delivery>('s3-text', 's3-gzip', 'headerless', 'cloudwatch', 'parquet'),
+        async (format, records, kind) => {
+          // At least one traffic record, so the file is not all NODATA. Without a log-status (or action)
+          // field every record is traffic (accepted): AWS writes no NODATA record in such a format.
+          records[0]!.status = 'OK'
+          if (!format.includes('log-status')) for (const r of records) r.status = 'OK'
+          if (!format.includes('action')) for (const r of records) r.action = 'ACCEPT'
+          const {path, flowFormat} = await writeDelivery(kind, format, records)
+          await withStore(async (store) => {
+            const result = await ingestFiles(store, [path], {
+              flows: {host: HOST, ...(flowFormat ? {format: flowFormat.split(' ').map((t) => t.replace(/^\$\{|\}$/g, ''))} : {})},
+            })
+            expect(result.flows.length).toBe(1)
+            const flow = result.flows[0]!
+            expect(flow.records).toBe(records.length)
+            if (format.includes('log-status')) {
+              expect(flow.nodataRecords).toBe(records.filter((r) => r.status === 'NODATA').length)
+              expect(flow.skipdataRecords).toBe(records.filter((r) => r.status === 'SKIPDATA').length)
+            }
+            expect(await egressByPort(store)).toEqual(expectedEgress(records))
+            // Per-client totals (kept per calendar month; these records fall in one): each client's accepted egress.
+            const clients = await store.all<{client: string; bytes: number}>(
+              `SELECT client, sum(bytes) AS bytes FROM flow_clients WHERE direction = 'egress' GROUP BY ALL`,
+            )
+            const want: Record<string, number> = {}
+            for (const r of records) if (r.status === 'OK' && r.action === 'ACCEPT' && r.egress) want[r.client] = (want[r.client] ?? 0) + r.bytes
+            expect(Object.fromEntries(clients.map((c) => [c.client, c.bytes]))).toEqual(want)
+          })
+        },
+      ),
       {numRuns: 25},
     )
   })
@@ -215,7 +270,12 @@ describe('broken flow records', () => {
     ['an unknown log-status', `${header}\n${good.replace(' OK', ' MAYBE')}\n`, 2, 'log-status'],
     ['a negative port', `${header}\n${good}\n${good.replace(' 40000 ', ' -4 ')}\n`, 3, 'dstport'],
     ['a number past 18 digits', `${header}\n${good}\n${good.replace(' 228 ', ' 99999999999999999999 ')}\n`, 3, 'bytes'],
-    ['a NODATA record with something else than - or a number', `${header}\n${good}\n${good}\n2 123456789010 eni-1235b8ca123456789 - - - - - - x 1418530010 1418530070 - NODATA\n`, 4, 'bytes'],
+    [
+      'a NODATA record with something else than - or a number',
+      `${header}\n${good}\n${good}\n2 123456789010 eni-1235b8ca123456789 - - - - - - x 1418530010 1418530070 - NODATA\n`,
+      4,
+      'bytes',
+    ],
   ])('%s: names file and line, and the store is unchanged (gzip too)', async (_, text, line, field) => {
     const db = fresh('store.duckdb')
     await withStore(async (store) => {
@@ -225,7 +285,14 @@ describe('broken flow records', () => {
     for (const gz of [false, true]) {
       const path = fresh(gz ? 'bad.log.gz' : 'bad.log')
       writeFileSync(path, gz ? gzipSync(text) : text)
-      const error = await withStore(async (store) => ingestFiles(store, [path]).then(() => undefined, (e: unknown) => e), db)
+      const error = await withStore(
+        async (store) =>
+          ingestFiles(store, [path]).then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+        db,
+      )
       expect(error).toBeInstanceOf(BillwatchError)
       const located = error as BillwatchError
       expect(located.file).toBe(path)

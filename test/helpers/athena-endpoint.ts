@@ -61,8 +61,8 @@ interface Execution {
   state: 'CANCELLED' | 'FAILED' | 'QUEUED' | 'RUNNING' | 'SUCCEEDED'
   polls: number
   reason?: string
-  columns: Array<{name: string; type: string}>
-  rows: Array<Array<null | string>>
+  columns: {name: string; type: string}[]
+  rows: (null | string)[][]
   bytes: number
   token?: string
 }
@@ -93,15 +93,32 @@ const TARGETS: Record<string, [string, AthenaAction]> = {
 }
 
 function parquetFiles(root: string): string[] {
-  return readdirSync(root, {recursive: true, withFileTypes: true}).filter((e) => e.isFile() && e.name.endsWith('.parquet')).map((e) => join(e.parentPath, e.name))
+  return readdirSync(root, {recursive: true, withFileTypes: true})
+    .filter((e) => e.isFile() && e.name.endsWith('.parquet'))
+    .map((e) => join(e.parentPath, e.name))
 }
 
 /** Hive key=value pairs of a file's folders, keys lower-cased as the crawler writes them. */
 function partitionOf(root: string, file: string): Record<string, string> {
-  return Object.fromEntries(relative(root, file).split('/').slice(0, -1).map((part) => part.split('=')).filter((kv) => kv.length === 2).map(([k, v]) => [k!.toLowerCase(), v!]))
+  return Object.fromEntries(
+    relative(root, file)
+      .split('/')
+      .slice(0, -1)
+      .map((part) => part.split('='))
+      .filter((kv) => kv.length === 2)
+      .map(([k, v]) => [k!.toLowerCase(), v!]),
+  )
 }
 
-const GLUE_TYPE: Record<string, string> = {BIGINT: 'bigint', BOOLEAN: 'boolean', DATE: 'date', DOUBLE: 'double', INTEGER: 'int', TIMESTAMP: 'timestamp', VARCHAR: 'string'}
+const GLUE_TYPE: Record<string, string> = {
+  BIGINT: 'bigint',
+  BOOLEAN: 'boolean',
+  DATE: 'date',
+  DOUBLE: 'double',
+  INTEGER: 'int',
+  TIMESTAMP: 'timestamp',
+  VARCHAR: 'string',
+}
 const ATHENA_TYPE: Record<string, string> = {BIGINT: 'bigint', DATE: 'date', DOUBLE: 'double', INTEGER: 'integer', TIMESTAMP: 'timestamp', VARCHAR: 'varchar'}
 
 /** A double as Trino prints it (Java's Double.toString): 1.5E9, 0.25, 1.0E-4. */
@@ -117,17 +134,32 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
   const db = await DuckDBInstance.create(':memory:')
   const sql: DuckDBConnection = await db.connect()
   await sql.run(`CREATE MACRO regexp_like(s, p) AS regexp_matches(s, p); CREATE MACRO is_finite(x) AS isfinite(x)`)
-  const tables = new Map<string, {fixture: AthenaTableFixture; columns: Array<{Name: string; Type: string}>; files: string[]; partitionTable: string; partitions: Map<string, number>}>()
+  const tables = new Map<
+    string,
+    {fixture: AthenaTableFixture; columns: {Name: string; Type: string}[]; files: string[]; partitionTable: string; partitions: Map<string, number>}
+  >()
   const quote = (text: string) => `'${text.replaceAll("'", "''")}'`
   for (const fixture of options.tables) {
     const files = parquetFiles(fixture.root)
     // DuckDB names a partition as its folder does (BILLING_PERIOD=…); the catalogue, as the crawler does (lower case).
-    const folderKeys = relative(fixture.root, files[0] ?? fixture.root).split('/').slice(0, -1).map((part) => part.split('=')[0]!)
+    const folderKeys = relative(fixture.root, files[0] ?? fixture.root)
+      .split('/')
+      .slice(0, -1)
+      .map((part) => part.split('=')[0]!)
     const types = folderKeys.map((k) => `'${k}': VARCHAR`).join(', ')
     const reader = `read_parquet(${JSON.stringify(files).replaceAll('"', "'")}, hive_partitioning = true${types ? `, hive_types = {${types}}` : ''}, union_by_name = true)`
     await sql.run(`CREATE SCHEMA IF NOT EXISTS "${fixture.database}"; CREATE VIEW "${fixture.database}"."${fixture.name}" AS SELECT * FROM ${reader}`)
     const described = await sql.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`)
-    const columns = described.getRowObjectsJS().map((r) => ({Name: String(r.column_name).toLowerCase(), Type: GLUE_TYPE[String(r.column_type)] ?? String(r.column_type).toLowerCase().replace(/^map\(varchar, varchar\)$/, 'map<string,string>')}))
+    const columns = described
+      .getRowObjectsJS()
+      .map((r) => ({
+        Name: String(r.column_name as string).toLowerCase(),
+        Type:
+          GLUE_TYPE[String(r.column_type as string)] ??
+          String(r.column_type as string)
+            .toLowerCase()
+            .replace(/^map\(varchar, varchar\)$/, 'map<string,string>'),
+      }))
       .filter((c) => !fixture.partitionKeys.includes(c.Name))
     // One row per partition (its folder), every column NULL but the partition keys: scannedBytes evaluates WHERE clauses on it.
     const partitionTable = `bw_partitions_${tables.size}`
@@ -138,7 +170,9 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
       const id = folder.join('/')
       if (!partitions.has(id)) {
         const values = folder.map((part) => part.split('=')).filter((kv) => kv.length === 2)
-        await sql.run(`INSERT INTO ${partitionTable} BY NAME SELECT ${[...values.map(([k, v]) => `${quote(v!)} AS "${k}"`), `${quote(id)} AS bw_partition`].join(', ')}`)
+        await sql.run(
+          `INSERT INTO ${partitionTable} BY NAME SELECT ${[...values.map(([k, v]) => `${quote(v!)} AS "${k}"`), `${quote(id)} AS bw_partition`].join(', ')}`,
+        )
       }
       partitions.set(id, (partitions.get(id) ?? 0) + statSync(file).size)
     }
@@ -150,7 +184,8 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
   const executions: Execution[] = []
 
   function table(database: string, name: string) {
-    if (![...tables.values()].some((t) => t.fixture.database === database)) throw new ServiceError(400, 'EntityNotFoundException', `Database ${database} not found.`)
+    if (![...tables.values()].some((t) => t.fixture.database === database))
+      throw new ServiceError(400, 'EntityNotFoundException', `Database ${database} not found.`)
     const found = tables.get(`${database}.${name}`)
     if (!found) throw new ServiceError(400, 'EntityNotFoundException', `Table ${name} not found.`)
     return found
@@ -162,14 +197,31 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
     const workgroup = body.WorkGroup ?? 'primary'
     if (!(workgroup in workgroups)) throw new ServiceError(400, 'InvalidRequestException', `WorkGroup ${workgroup} is not found.`)
     if (!body.ResultConfiguration?.OutputLocation && !workgroups[workgroup]) {
-      throw new ServiceError(400, 'InvalidRequestException', 'No output location provided. An output location is required either through the Workgroup result configuration setting or as an API input.')
+      throw new ServiceError(
+        400,
+        'InvalidRequestException',
+        'No output location provided. An output location is required either through the Workgroup result configuration setting or as an API input.',
+      )
     }
-    const execution: Execution = {bytes: 0, columns: [], id: crypto.randomUUID(), polls: 0, rows: [], sql: String(body.QueryString), state: 'QUEUED', token: body.ClientRequestToken}
+    const execution: Execution = {
+      bytes: 0,
+      columns: [],
+      id: crypto.randomUUID(),
+      polls: 0,
+      rows: [],
+      sql: String(body.QueryString),
+      state: 'QUEUED',
+      token: body.ClientRequestToken,
+    }
     executions.push(execution)
     try {
       const result = await sql.runAndReadAll(execution.sql)
-      execution.columns = result.columnNames().map((name, i) => ({name, type: ATHENA_TYPE[String(result.columnTypes()[i])] ?? String(result.columnTypes()[i]).toLowerCase()}))
-      execution.rows = result.getRows().map((row) => row.map((value) => (value === null ? null : typeof value === 'number' ? javaDouble(value) : String(value))))
+      execution.columns = result
+        .columnNames()
+        .map((name, i) => ({name, type: ATHENA_TYPE[String(result.columnTypes()[i])] ?? String(result.columnTypes()[i]).toLowerCase()}))
+      execution.rows = result
+        .getRows()
+        .map((row) => row.map((value) => (value === null ? null : typeof value === 'number' ? javaDouble(value) : String(value))))
       execution.bytes = await scannedBytes(execution.sql)
     } catch (error) {
       execution.reason = `GENERIC_INTERNAL_ERROR: ${String((error as Error).message).split('\n')[0]}`
@@ -186,7 +238,13 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
    */
   async function scannedBytes(query: string): Promise<number> {
     // Source positions can be 2^64 - 1 ("none"), which a JavaScript number cannot hold: they play no part here.
-    const tree = async (text: string) => JSON.parse(String((await sql.runAndReadAll(`SELECT json_serialize_sql(${quote(text)})`)).getRows()[0]![0]).replaceAll(/"query_location":\d+/g, '"query_location":0'))
+    const tree = async (text: string) =>
+      JSON.parse(
+        String((await sql.runAndReadAll(`SELECT json_serialize_sql(${quote(text)})`)).getRows()[0]![0]).replaceAll(
+          /"query_location":\d+/g,
+          '"query_location":0',
+        ),
+      )
     const parsed = await tree(query)
     let bytes = 0
     for (const [key, entry] of tables) {
@@ -236,7 +294,9 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
     }
     return {
       QueryExecution: {
-        Query: e.sql, QueryExecutionId: e.id, StatementType: 'DML',
+        Query: e.sql,
+        QueryExecutionId: e.id,
+        StatementType: 'DML',
         Statistics: e.state === 'SUCCEEDED' ? {DataScannedInBytes: e.bytes, EngineExecutionTimeInMillis: 12} : {DataScannedInBytes: 0},
         Status: {State: e.state, ...(e.state === 'FAILED' ? {StateChangeReason: e.reason} : {})},
         SubstatementType: 'SELECT',
@@ -256,7 +316,9 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
     const page = all.slice(offset, offset + size)
     return {
       ResultSet: {
-        ResultSetMetadata: {ColumnInfo: e.columns.map((c) => ({CatalogName: 'hive', Label: c.name, Name: c.name, Nullable: 'UNKNOWN', Precision: 0, Scale: 0, Type: c.type}))},
+        ResultSetMetadata: {
+          ColumnInfo: e.columns.map((c) => ({CatalogName: 'hive', Label: c.name, Name: c.name, Nullable: 'UNKNOWN', Precision: 0, Scale: 0, Type: c.type})),
+        },
         Rows: page.map((row) => ({Data: row.map((v) => (v === null ? {} : {VarCharValue: v}))})),
       },
       UpdateCount: 0,
@@ -271,27 +333,46 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
       const partition = partitionOf(fixture.root, file)
       const values = fixture.partitionKeys.map((k) => partition[k] ?? '')
       const key = values.join('/')
-      const entry = byValues.get(key) ?? {bytes: 0, location: `s3://billwatch-exports/${relative(fixture.root, file).split('/').slice(0, -1).join('/')}/`, values}
+      const entry = byValues.get(key) ?? {
+        bytes: 0,
+        location: `s3://billwatch-exports/${relative(fixture.root, file).split('/').slice(0, -1).join('/')}/`,
+        values,
+      }
       entry.bytes += statSync(file).size
       byValues.set(key, entry)
     }
     // Glue's expression language, for the forms billwatch writes: key = 'v', key IN ('a', 'b'), key >= / < 'v', AND, OR, parentheses.
-    const js = body.Expression ? String(body.Expression)
-      .replace(/\b(\w+)\s+IN\s+\(([^)]*)\)/g, (_m, k, list) => `[${list}].includes(p[${JSON.stringify(k.toLowerCase())}])`)
-      .replace(/\b(\w+)\s*(=|>=|<)\s*('[^']*')/g, (_m, k, op, v) => `p[${JSON.stringify(k.toLowerCase())}] ${op === '=' ? '===' : op} ${v}`)
-      .replaceAll(' AND ', ' && ').replaceAll(' OR ', ' || ') : 'true'
-    // eslint-disable-next-line no-new-func
+    const js = body.Expression
+      ? String(body.Expression)
+          .replace(/\b(\w+)\s+IN\s+\(([^)]*)\)/g, (_m, k, list) => `[${list}].includes(p[${JSON.stringify(k.toLowerCase())}])`)
+          .replace(/\b(\w+)\s*(=|>=|<)\s*('[^']*')/g, (_m, k, op, v) => `p[${JSON.stringify(k.toLowerCase())}] ${op === '=' ? '===' : op} ${v}`)
+          .replaceAll(' AND ', ' && ')
+          .replaceAll(' OR ', ' || ')
+      : 'true'
+
+    // The filter billwatch sent, translated above into a comparison of the partition's own values (test code only).
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
     const admits = new Function('p', `return ${js}`) as (p: Record<string, string>) => boolean
     const partitions = [...byValues.values()].filter((p) => admits(Object.fromEntries(fixture.partitionKeys.map((k, i) => [k, p.values[i]!]))))
     const sizeKey = (bytes: number) => (fixture.partitionBytes === null ? {} : {sizeKey: String(fixture.partitionBytes ?? bytes)})
-    return {Partitions: partitions.map((p) => ({DatabaseName: fixture.database, Parameters: {classification: 'parquet', ...sizeKey(p.bytes)}, StorageDescriptor: {Location: p.location}, TableName: fixture.name, Values: p.values}))}
+    return {
+      Partitions: partitions.map((p) => ({
+        DatabaseName: fixture.database,
+        Parameters: {classification: 'parquet', ...sizeKey(p.bytes)},
+        StorageDescriptor: {Location: p.location},
+        TableName: fixture.name,
+        Values: p.values,
+      })),
+    }
   }
 
   function getTable(body: any): unknown {
     const {columns, fixture} = table(body.DatabaseName, body.Name)
     return {
       Table: {
-        DatabaseName: fixture.database, Name: fixture.name, Parameters: {classification: 'parquet'},
+        DatabaseName: fixture.database,
+        Name: fixture.name,
+        Parameters: {classification: 'parquet'},
         PartitionKeys: fixture.partitionKeys.map((k) => ({Name: k, Type: 'string'})),
         StorageDescriptor: {Columns: columns, Location: `s3://billwatch-exports/${fixture.name}/`},
         TableType: 'EXTERNAL_TABLE',
@@ -301,11 +382,16 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
 
   async function dispatch(action: AthenaAction, body: any): Promise<unknown> {
     switch (action) {
-      case 'GetPartitions': return getPartitions(body)
-      case 'GetQueryExecution': return getExecution(body)
-      case 'GetQueryResults': return getResults(body)
-      case 'GetTable': return getTable(body)
-      case 'StartQueryExecution': return start(body)
+      case 'GetPartitions':
+        return getPartitions(body)
+      case 'GetQueryExecution':
+        return getExecution(body)
+      case 'GetQueryResults':
+        return getResults(body)
+      case 'GetTable':
+        return getTable(body)
+      case 'StartQueryExecution':
+        return start(body)
       case 'StopQueryExecution': {
         const e = execution(body)
         if (e.state === 'QUEUED' || e.state === 'RUNNING') e.state = 'CANCELLED'
@@ -317,50 +403,65 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
-    req.on('end', async () => {
-      const raw = Buffer.concat(chunks)
-      let action: AthenaAction | undefined
-      let body: any = {}
-      try {
-        const known = TARGETS[String(req.headers['x-amz-target'] ?? '')]
-        if (!known) throw new ServiceError(400, 'UnknownOperationException', `unknown target ${String(req.headers['x-amz-target'])}`)
-        if (req.headers['content-type'] !== 'application/x-amz-json-1.1') throw new ServiceError(400, 'SerializationException', 'expected application/x-amz-json-1.1')
-        action = known[1]
-        body = JSON.parse(raw.toString('utf8') || '{}')
-        verifySignature(req, raw, known[0])
-        const fault = faults.find((f) => f.action === action && f.times > 0)
-        if (fault) {
-          fault.times--
-          const service = known[0]
-          throw fault.kind === 'throttle'
-            ? new ServiceError(400, service === 'athena' ? 'TooManyRequestsException' : 'ThrottlingException', 'Rate exceeded')
-            : new ServiceError(400, 'AccessDeniedException', `User: arn:aws:iam::${TEST_ACCOUNT}:user/billwatch is not authorized to perform: ${service}:${action} because no identity-based policy allows the ${service}:${action} action`)
-        }
-        const result = await dispatch(action, body)
-        calls.push({action, body, status: 200})
-        res.writeHead(200, {'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': crypto.randomUUID()}).end(JSON.stringify(result))
-      } catch (error) {
-        const failure = error instanceof ServiceError ? error : new ServiceError(500, 'InternalServerException', String(error))
-        if (action) calls.push({action, body, status: failure.status})
-        // Athena and Glue both say Message (capitalised); Athena's throttling adds a Reason.
-        res.writeHead(failure.status, {'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': crypto.randomUUID()})
-          .end(JSON.stringify({Message: failure.message, __type: failure.code, ...(failure.code === 'TooManyRequestsException' ? {Reason: 'CONCURRENT_QUERY_LIMIT_EXCEEDED'} : {})}))
-      }
-    })
+    req.on(
+      'end',
+      () =>
+        void (async () => {
+          const raw = Buffer.concat(chunks)
+          let action: AthenaAction | undefined
+          let body: any = {}
+          try {
+            const known = TARGETS[String(req.headers['x-amz-target'] ?? '')]
+            if (!known) throw new ServiceError(400, 'UnknownOperationException', `unknown target ${String(req.headers['x-amz-target'])}`)
+            if (req.headers['content-type'] !== 'application/x-amz-json-1.1')
+              throw new ServiceError(400, 'SerializationException', 'expected application/x-amz-json-1.1')
+            action = known[1]
+            body = JSON.parse(raw.toString('utf8') || '{}')
+            verifySignature(req, raw, known[0])
+            const fault = faults.find((f) => f.action === action && f.times > 0)
+            if (fault) {
+              fault.times--
+              const service = known[0]
+              throw fault.kind === 'throttle'
+                ? new ServiceError(400, service === 'athena' ? 'TooManyRequestsException' : 'ThrottlingException', 'Rate exceeded')
+                : new ServiceError(
+                    400,
+                    'AccessDeniedException',
+                    `User: arn:aws:iam::${TEST_ACCOUNT}:user/billwatch is not authorized to perform: ${service}:${action} because no identity-based policy allows the ${service}:${action} action`,
+                  )
+            }
+            const result = await dispatch(action, body)
+            calls.push({action, body, status: 200})
+            res.writeHead(200, {'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': crypto.randomUUID()}).end(JSON.stringify(result))
+          } catch (error) {
+            const failure = error instanceof ServiceError ? error : new ServiceError(500, 'InternalServerException', String(error))
+            if (action) calls.push({action, body, status: failure.status})
+            // Athena and Glue both say Message (capitalised); Athena's throttling adds a Reason.
+            res.writeHead(failure.status, {'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': crypto.randomUUID()}).end(
+              JSON.stringify({
+                Message: failure.message,
+                __type: failure.code,
+                ...(failure.code === 'TooManyRequestsException' ? {Reason: 'CONCURRENT_QUERY_LIMIT_EXCEEDED'} : {}),
+              }),
+            )
+          }
+        })(),
+    )
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const {port} = server.address() as AddressInfo
   return {
     calls,
     callsOf: (action) => calls.filter((c) => c.action === action),
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections()
-      server.close(() => {
-        sql.closeSync()
-        db.closeSync()
-        resolve()
-      })
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => {
+          sql.closeSync()
+          db.closeSync()
+          resolve()
+        })
+      }),
     credentials: TEST_CREDENTIALS,
     executions,
     url: `http://127.0.0.1:${port}`,

@@ -120,7 +120,12 @@ export class ServiceError extends Error {
 }
 
 const SERVICE_OF: Record<AwsAction, string> = {
-  GetCostAndUsage: 'ce', GetMetricData: 'monitoring', GetResourceConfigHistory: 'config', ListMetrics: 'monitoring', LookupEvents: 'cloudtrail', Publish: 'sns',
+  GetCostAndUsage: 'ce',
+  GetMetricData: 'monitoring',
+  GetResourceConfigHistory: 'config',
+  ListMetrics: 'monitoring',
+  LookupEvents: 'cloudtrail',
+  Publish: 'sns',
 }
 const PERMISSION_OF: Record<AwsAction, string> = {
   GetCostAndUsage: 'ce:GetCostAndUsage',
@@ -205,10 +210,11 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     addFault: (fault) => faults.push(fault),
     calls,
     callsOf: (action) => calls.filter((c) => c.action === action),
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections()
-      server.close(() => resolve())
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
     credentials: TEST_CREDENTIALS,
     published,
     region: 'us-east-1',
@@ -255,14 +261,29 @@ export function verifySignature(req: IncomingMessage, raw: Buffer, service: stri
   if (!match) throw new ServiceError(400, 'MissingAuthenticationToken', 'Request is missing Authentication Token')
   const [, keyId, date, region, signedService, signedHeaders, signature] = match as unknown as string[]
   if (keyId !== TEST_CREDENTIALS.accessKeyId) {
-    throw new ServiceError(service === 'ce' ? 400 : 403, service === 'ce' ? 'UnrecognizedClientException' : 'InvalidClientTokenId', 'The security token included in the request is invalid.', 'InvalidClientTokenId')
+    throw new ServiceError(
+      service === 'ce' ? 400 : 403,
+      service === 'ce' ? 'UnrecognizedClientException' : 'InvalidClientTokenId',
+      'The security token included in the request is invalid.',
+      'InvalidClientTokenId',
+    )
   }
   if (signedService !== service) throw new ServiceError(400, 'InvalidSignatureException', `Credential should be scoped to correct service: '${service}'.`)
   const amzDate = String(req.headers['x-amz-date'] ?? '')
   const headerNames = signedHeaders!.split(';')
-  const canonicalHeaders = headerNames.map((name) => `${name}:${String(req.headers[name] ?? '').trim().replace(/\s+/g, ' ')}\n`).join('')
+  const canonicalHeaders = headerNames
+    .map(
+      (name) =>
+        `${name}:${String(req.headers[name] ?? '')
+          .trim()
+          .replace(/\s+/g, ' ')}\n`,
+    )
+    .join('')
   const url = new URL(req.url ?? '/', 'http://localhost')
-  const query = [...url.searchParams].map(([k, v]) => `${encodeRfc3986(k)}=${encodeRfc3986(v)}`).sort().join('&')
+  const query = [...url.searchParams]
+    .map(([k, v]) => `${encodeRfc3986(k)}=${encodeRfc3986(v)}`)
+    .sort()
+    .join('&')
   const payloadHash = String(req.headers['x-amz-content-sha256'] ?? sha256(raw))
   const canonicalRequest = [req.method, url.pathname, query, canonicalHeaders, signedHeaders, payloadHash].join('\n')
   const scope = `${date}/${region}/${signedService}/aws4_request`
@@ -271,7 +292,12 @@ export function verifySignature(req: IncomingMessage, raw: Buffer, service: stri
   for (const part of [region!, signedService, 'aws4_request']) key = hmac(key, part)
   if (hmac(key, stringToSign).toString('hex') !== signature) {
     const code = service === 'ce' ? 'InvalidSignatureException' : 'SignatureDoesNotMatch'
-    throw new ServiceError(service === 'ce' ? 400 : 403, code, 'The request signature we calculated does not match the signature you provided.', 'SignatureDoesNotMatch')
+    throw new ServiceError(
+      service === 'ce' ? 400 : 403,
+      code,
+      'The request signature we calculated does not match the signature you provided.',
+      'SignatureDoesNotMatch',
+    )
   }
   return region!
 }
@@ -286,7 +312,8 @@ function faultError(fault: Fault, action: AwsAction): ServiceError {
   const message = `User: arn:aws:iam::${TEST_ACCOUNT}:user/billwatch is not authorized to perform: ${PERMISSION_OF[action]}`
   if (action === 'GetCostAndUsage') return new ServiceError(400, 'AccessDeniedException', message)
   // CloudTrail and Config word it as IAM's newer messages do.
-  if (action === 'LookupEvents' || action === 'GetResourceConfigHistory') return new ServiceError(400, 'AccessDeniedException', `${message} because no identity-based policy allows the ${PERMISSION_OF[action]} action`)
+  if (action === 'LookupEvents' || action === 'GetResourceConfigHistory')
+    return new ServiceError(400, 'AccessDeniedException', `${message} because no identity-based policy allows the ${PERMISSION_OF[action]} action`)
   if (action === 'Publish') return new ServiceError(403, 'AuthorizationError', message)
   return new ServiceError(403, 'AccessDeniedException', message, 'AccessDenied')
 }
@@ -311,7 +338,10 @@ function replyError(res: ServerResponse, action: AwsAction | undefined, error: S
     res.writeHead(error.status, {'content-type': 'text/xml', 'x-amzn-requestid': requestId}).end(xml)
     return
   }
-  const headers: Record<string, string> = {'content-type': `application/x-amz-json-${action && JSON_11.has(action) ? '1.1' : '1.0'}`, 'x-amzn-requestid': requestId}
+  const headers: Record<string, string> = {
+    'content-type': `application/x-amz-json-${action && JSON_11.has(action) ? '1.1' : '1.0'}`,
+    'x-amzn-requestid': requestId,
+  }
   if (error.queryCode && !(action && JSON_11.has(action))) headers['x-amzn-query-error'] = `${error.queryCode};${sender}`
   res.writeHead(error.status, headers).end(JSON.stringify({__type: error.code, message: error.message}))
 }
@@ -328,8 +358,8 @@ export function usageTypeGroup(record: Pick<CostRecord, 'service' | 'usageType'>
   if (base === 'DataTransfer-Out-Bytes') return s3 ? 'S3: Data Transfer - Internet (Out)' : 'EC2: Data Transfer - Internet (Out)'
   if (base === 'DataTransfer-In-Bytes') return s3 ? 'S3: Data Transfer - Internet (In)' : 'EC2: Data Transfer - Internet (In)'
   if (base === 'DataTransfer-Regional-Bytes') return 'EC2: Data Transfer - Inter AZ'
-  if (base.endsWith("-AWS-Out-Bytes")) return 'EC2: Data Transfer - Region to Region (Out)'
-  if (base.endsWith("-AWS-In-Bytes")) return 'EC2: Data Transfer - Region to Region (In)'
+  if (base.endsWith('-AWS-Out-Bytes')) return 'EC2: Data Transfer - Region to Region (Out)'
+  if (base.endsWith('-AWS-In-Bytes')) return 'EC2: Data Transfer - Region to Region (In)'
   if (/^CloudFront-Out-Bytes$/.test(base)) return 'EC2: Data Transfer - CloudFront (Out)'
   if (/^CloudFront-In-Bytes$/.test(base)) return 'EC2: Data Transfer - CloudFront (In)'
   return undefined
@@ -337,13 +367,20 @@ export function usageTypeGroup(record: Pick<CostRecord, 'service' | 'usageType'>
 
 function dimensionValue(record: CostRecord, key: string): string {
   switch (key) {
-    case 'USAGE_TYPE': return record.usageType
-    case 'SERVICE': return record.service
-    case 'OPERATION': return record.operation ?? 'Unknown'
-    case 'USAGE_TYPE_GROUP': return usageTypeGroup(record) ?? 'NoUsageTypeGroup'
-    case 'LINKED_ACCOUNT': return TEST_ACCOUNT
-    case 'RECORD_TYPE': return 'Usage'
-    default: throw new ServiceError(400, 'ValidationException', `dimension ${key} is not supported by this test endpoint`)
+    case 'USAGE_TYPE':
+      return record.usageType
+    case 'SERVICE':
+      return record.service
+    case 'OPERATION':
+      return record.operation ?? 'Unknown'
+    case 'USAGE_TYPE_GROUP':
+      return usageTypeGroup(record) ?? 'NoUsageTypeGroup'
+    case 'LINKED_ACCOUNT':
+      return TEST_ACCOUNT
+    case 'RECORD_TYPE':
+      return 'Usage'
+    default:
+      throw new ServiceError(400, 'ValidationException', `dimension ${key} is not supported by this test endpoint`)
   }
 }
 
@@ -363,7 +400,11 @@ function getCostAndUsage(body: any, costs: CostRecord[], perPage: number, estima
   }
   const pattern = granularity === 'HOURLY' ? HOUR : DAY
   if (!pattern.test(period.Start) || !pattern.test(period.End) || period.Start >= period.End) {
-    throw new ServiceError(400, 'ValidationException', `Start and End must be ${granularity === 'HOURLY' ? 'yyyy-MM-ddThh:mm:ssZ' : 'yyyy-MM-dd'}, Start before End`)
+    throw new ServiceError(
+      400,
+      'ValidationException',
+      `Start and End must be ${granularity === 'HOURLY' ? 'yyyy-MM-ddThh:mm:ssZ' : 'yyyy-MM-dd'}, Start before End`,
+    )
   }
   const groupKeys: string[] = (body.GroupBy ?? []).map((g: any) => g.Key)
   if (groupKeys.length > 2) throw new ServiceError(400, 'ValidationException', 'GroupBy accepts at most 2 groups')
@@ -392,10 +433,16 @@ function getCostAndUsage(body: any, costs: CostRecord[], perPage: number, estima
       groups.set(id, group)
     }
     const metricsOf = (g: {cost: number; quantity: number; unit: string}) =>
-      Object.fromEntries(metricNames.map((m: string) => [m, m === 'UsageQuantity' ? {Amount: String(g.quantity), Unit: g.unit} : {Amount: String(g.cost), Unit: 'USD'}]))
+      Object.fromEntries(
+        metricNames.map((m: string) => [m, m === 'UsageQuantity' ? {Amount: String(g.quantity), Unit: g.unit} : {Amount: String(g.cost), Unit: 'USD'}]),
+      )
     const estimated = estimatedFrom !== undefined && day >= estimatedFrom
     if (groupKeys.length === 0) {
-      const all = [...groups.values()].reduce((a, g) => ({cost: a.cost + g.cost, quantity: a.quantity + g.quantity, unit: g.unit}), {cost: 0, quantity: 0, unit: 'N/A'})
+      const all = [...groups.values()].reduce((a, g) => ({cost: a.cost + g.cost, quantity: a.quantity + g.quantity, unit: g.unit}), {
+        cost: 0,
+        quantity: 0,
+        unit: 'N/A',
+      })
       return {Estimated: estimated, Groups: [], TimePeriod: {End: end, Start: start}, Total: metricsOf(all)}
     }
     return {
@@ -423,7 +470,12 @@ function instanceOf(metric: any): string | undefined {
 function getMetricData(body: any, metrics: MetricSeries[], perPage: number): unknown {
   const queries: any[] = body.MetricDataQueries ?? []
   if (queries.length === 0 || queries.length > 500) {
-    throw new ServiceError(400, 'ValidationError', `The collection MetricDataQueries must have between 1 and 500 items, got ${queries.length}`, 'ValidationError')
+    throw new ServiceError(
+      400,
+      'ValidationError',
+      `The collection MetricDataQueries must have between 1 and 500 items, got ${queries.length}`,
+      'ValidationError',
+    )
   }
   if (typeof body.StartTime !== 'number' || typeof body.EndTime !== 'number') {
     throw new ServiceError(400, 'ValidationError', 'StartTime and EndTime must be epoch seconds', 'ValidationError')
@@ -452,7 +504,14 @@ function getMetricData(body: any, metrics: MetricSeries[], perPage: number): unk
     MetricDataResults: queries.map((q, index) => {
       const mine = page.filter((p) => p.index === index)
       const unfinished = more && points.slice(offset + pageSize).some((p) => p.index === index)
-      return {Id: q.Id, Label: q.Label ?? q.MetricStat.Metric.MetricName, Messages: [], StatusCode: unfinished ? 'PartialData' : 'Complete', Timestamps: mine.map((p) => p.t), Values: mine.map((p) => p.v)}
+      return {
+        Id: q.Id,
+        Label: q.Label ?? q.MetricStat.Metric.MetricName,
+        Messages: [],
+        StatusCode: unfinished ? 'PartialData' : 'Complete',
+        Timestamps: mine.map((p) => p.t),
+        Values: mine.map((p) => p.v),
+      }
     }),
     ...(more ? {NextToken: encodeToken(offset + pageSize)} : {}),
   }
@@ -475,7 +534,10 @@ const LOOKUP_KEYS: Record<string, (r: Record<string, any>) => string[]> = {
   EventName: (r) => [r.eventName],
   EventSource: (r) => [r.eventSource],
   ReadOnly: (r) => [String(r.readOnly ?? false)],
-  ResourceName: (r) => JSON.stringify([r.requestParameters, r.responseElements]).match(/"(?:sg|i|eni|rtb|nat|igw|vpc)-[0-9a-f]+"/g)?.map((m) => m.slice(1, -1)) ?? [],
+  ResourceName: (r) =>
+    JSON.stringify([r.requestParameters, r.responseElements])
+      .match(/"(?:sg|i|eni|rtb|nat|igw|vpc)-[0-9a-f]+"/g)
+      ?.map((m) => m.slice(1, -1)) ?? [],
   Username: (r) => [r.userIdentity?.userName ?? r.userIdentity?.arn?.split('/').at(-1)],
 }
 
@@ -491,7 +553,8 @@ function lookupEvents(body: any, records: Record<string, any>[], perPage: number
   const end = body.EndTime === undefined ? Infinity : body.EndTime * 1000
   if (start > end) throw new ServiceError(400, 'InvalidTimeRangeException', 'Start time must be before end time.')
   const [attribute] = attributes
-  if (attribute && !LOOKUP_KEYS[attribute.AttributeKey]) throw new ServiceError(400, 'InvalidLookupAttributesException', `unknown attribute ${attribute.AttributeKey}`)
+  if (attribute && !LOOKUP_KEYS[attribute.AttributeKey])
+    throw new ServiceError(400, 'InvalidLookupAttributesException', `unknown attribute ${attribute.AttributeKey}`)
   const selected = records
     .filter((r) => {
       const t = Date.parse(r.eventTime)
@@ -503,7 +566,11 @@ function lookupEvents(body: any, records: Record<string, any>[], perPage: number
   let offset = 0
   if (body.NextToken) {
     const token = decodeToken(body.NextToken, 'InvalidNextTokenException')
-    if (Buffer.from(body.NextToken, 'base64url').toString('utf8').includes(`"b":${JSON.stringify(binding)}`) === false) {
+    if (
+      Buffer.from(body.NextToken, 'base64url')
+        .toString('utf8')
+        .includes(`"b":${JSON.stringify(binding)}`) === false
+    ) {
       throw new ServiceError(400, 'InvalidNextTokenException', 'The token is not valid for these parameters.')
     }
     offset = token
@@ -530,12 +597,18 @@ function lookupEvents(body: any, records: Record<string, any>[], perPage: number
 // ---- AWS Config ------------------------------------------------------------------------------------
 
 function resourceConfigHistory(body: any, items: Record<string, any>[], perPage: number): unknown {
-  if (typeof body.resourceType !== 'string' || typeof body.resourceId !== 'string') throw new ServiceError(400, 'ValidationException', 'resourceType and resourceId are required')
+  if (typeof body.resourceType !== 'string' || typeof body.resourceId !== 'string')
+    throw new ServiceError(400, 'ValidationException', 'resourceType and resourceId are required')
   // AWS Config: 0 or no limit means its default of 10.
   const limit = body.limit === undefined || body.limit === 0 ? 10 : body.limit
   if (limit > 100) throw new ServiceError(400, 'InvalidLimitException', 'limit must be at most 100')
   const mine = items.filter((i) => i.resourceType === body.resourceType && i.resourceId === body.resourceId)
-  if (mine.length === 0) throw new ServiceError(400, 'ResourceNotDiscoveredException', `Resource ${body.resourceId} of resourceType:${body.resourceType} is unknown or has not been discovered`)
+  if (mine.length === 0)
+    throw new ServiceError(
+      400,
+      'ResourceNotDiscoveredException',
+      `Resource ${body.resourceId} of resourceType:${body.resourceType} is unknown or has not been discovered`,
+    )
   const later = body.laterTime === undefined ? Infinity : body.laterTime * 1000
   const earlier = body.earlierTime === undefined ? -Infinity : body.earlierTime * 1000
   if (earlier > later) throw new ServiceError(400, 'InvalidTimeRangeException', 'earlierTime must be before laterTime')

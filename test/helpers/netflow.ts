@@ -48,14 +48,18 @@ export async function collectNetflow(pcap: string, dir: string, version: ExportV
         resolve()
       }
     }
-    collector.stdout!.on('data', onData)
-    collector.stderr!.on('data', onData)
+    collector.stdout.on('data', onData)
+    collector.stderr.on('data', onData)
   })
   try {
     // -c none: 1.1.0 blocks on its control socket in file mode without it; -a / -A milli: pcap times (research §2.3).
     const times = version === 10 ? ['-A', 'milli'] : ['-a']
     const sampling = options.sampling ? ['-s', String(options.sampling)] : []
-    const exporter = spawn('softflowd', ['-r', pcap, '-n', `127.0.0.1:${port}`, '-v', String(version), ...times, ...sampling, '-c', 'none', '-p', join(dir, 'softflowd.pid'), '-d'], {stdio: 'ignore'})
+    const exporter = spawn(
+      'softflowd',
+      ['-r', pcap, '-n', `127.0.0.1:${port}`, '-v', String(version), ...times, ...sampling, '-c', 'none', '-p', join(dir, 'softflowd.pid'), '-d'],
+      {stdio: 'ignore'},
+    )
     const code = await exited(exporter, 30_000)
     if (code !== 0) throw new Error(`softflowd exited with ${code}`)
     // Give nfcapd a moment to take the last datagrams off the socket before it flushes.
@@ -64,5 +68,7 @@ export async function collectNetflow(pcap: string, dir: string, version: ExportV
     collector.kill('SIGTERM')
     await collectorExit
   }
-  return readdirSync(dir).filter((name) => /^nfcapd\.\d+$/.test(name)).map((name) => join(dir, name))
+  return readdirSync(dir)
+    .filter((name) => /^nfcapd\.\d+$/.test(name))
+    .map((name) => join(dir, name))
 }

@@ -34,7 +34,9 @@ export async function captureInNamespace(file: string, options: NamespaceOptions
     for (const address of options.addresses ?? []) ip('netns', 'exec', name, 'ip', 'addr', 'add', address, 'dev', 'lo')
     // -Z root: tcpdump would otherwise drop to its own user, who cannot write in a test's private folder;
     // --immediate-mode: packets reach the file at once, not when the kernel's buffer block times out.
-    const tcpdump = spawn('ip', ['netns', 'exec', name, 'tcpdump', '-i', 'lo', '--immediate-mode', '-U', '-Z', 'root', '-w', file], {stdio: ['ignore', 'ignore', 'pipe']})
+    const tcpdump = spawn('ip', ['netns', 'exec', name, 'tcpdump', '-i', 'lo', '--immediate-mode', '-U', '-Z', 'root', '-w', file], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
     let stderr = ''
     // tcpdump says "listening on lo" once its capture is attached.
     await new Promise<void>((resolve, reject) => {

@@ -351,7 +351,9 @@ async function waitForReply(daemon: NtpDaemon, accept: (reply: NtpHeader) => boo
     if (last && accept(last)) return
     await sleep(spacingMs)
   }
-  throw new Error(`ntp-daemons: ${daemon.address}:${daemon.port} not ready after ${timeoutMs} ms (last reply: ${last ? `LI ${last.leap} stratum ${last.stratum}` : 'none'}); log ${daemon.logFile}`)
+  throw new Error(
+    `ntp-daemons: ${daemon.address}:${daemon.port} not ready after ${timeoutMs} ms (last reply: ${last ? `LI ${last.leap} stratum ${last.stratum}` : 'none'}); log ${daemon.logFile}`,
+  )
 }
 
 /** /proc/net/udp spells an address as 32-bit words in host (little-endian) order: 127.0.0.1:123 -> 0100007F:007B. */

@@ -37,11 +37,14 @@ const dailyEgress = (days: EgressDay[]) => days.map((d) => ({day: d.day, value: 
 describe('the same days from every AWS export', () => {
   const tmp = tempDir()
   afterAll(() => tmp.cleanup())
-  const files: Array<[string, string | Uint8Array]> = [
+  const files: [string, string | Uint8Array][] = [
     ['usage-report.csv', usageReport(DAYS)],
     ['cur1-hourly.csv', cur1(DAYS)],
     ['cur2-daily.csv', cur2(DAYS)],
-    ['123456789012-aws-billing-detailed-line-items-with-resources-and-tags-2024-03.csv.zip', zipOf('123456789012-aws-billing-detailed-line-items-with-resources-and-tags-2024-03.csv', dbr(DAYS))],
+    [
+      '123456789012-aws-billing-detailed-line-items-with-resources-and-tags-2024-03.csv.zip',
+      zipOf('123456789012-aws-billing-detailed-line-items-with-resources-and-tags-2024-03.csv', dbr(DAYS)),
+    ],
     ['123456789012-aws-billing-detailed-line-items-2024-03.csv', dbr(DAYS, {resources: false})],
     ['focus-1.0-aws.csv', focus('1.0', DAYS)],
     ['focus-1.0-sample-shape.csv', focus('1.0-sample', DAYS, otherProviderRows('2024-03-30'))],
@@ -73,14 +76,29 @@ describe('the same days from every AWS export', () => {
   it("reads Oracle's FOCUS with the 1.0-preview names it still writes (Provider, Region, UsageQuantity, UsageUnit)", async () => {
     const path = join(tmp.dir, 'oci-focus-preview.csv')
     const preview = {ConsumedQuantity: 'UsageQuantity', ConsumedUnit: 'UsageUnit', ProviderName: 'Provider', RegionId: 'Region'} as Record<string, string>
-    const text = focus('1.0', [], otherProviderRows('2024-03-30').filter((r) => r.ProviderName === 'Oracle'))
+    const text = focus(
+      '1.0',
+      [],
+      otherProviderRows('2024-03-30').filter((r) => r.ProviderName === 'Oracle'),
+    )
     const [header, ...rest] = text.split('\n')
-    writeFileSync(path, [header!.split(',').map((c) => preview[c] ?? c).join(','), ...rest].join('\n'))
+    writeFileSync(
+      path,
+      [
+        header!
+          .split(',')
+          .map((c) => preview[c] ?? c)
+          .join(','),
+        ...rest,
+      ].join('\n'),
+    )
     const store = await Store.open(join(tmp.dir, 'oci-preview.duckdb'))
     try {
       await ingestFiles(store, [path])
       const status = await storeStatus(store)
-      expect(status.usageTypes).toEqual([{amount: 3 * GB, cost: 0, currency: 'USD', days: 1, provider: 'Oracle', unit: 'bytes', usageType: 'Outbound Data Transfer Zone 1'}])
+      expect(status.usageTypes).toEqual([
+        {amount: 3 * GB, cost: 0, currency: 'USD', days: 1, provider: 'Oracle', unit: 'bytes', usageType: 'Outbound Data Transfer Zone 1'},
+      ])
       expect(status.charges).toEqual([{category: 'Credit', cost: -1.25, currency: 'USD', days: 1, provider: 'Oracle'}])
     } finally {
       await store.close()
@@ -94,9 +112,9 @@ describe('the same days from every AWS export', () => {
     try {
       await ingestFiles(store, [path])
       const series = await loadSeries(store, {})
-      const aws = (await store.all<{day: string; bytes: number}>(
+      const aws = await store.all<{day: string; bytes: number}>(
         `SELECT strftime(day, '%Y-%m-%d') AS day, sum(amount) AS bytes FROM usage WHERE provider = 'AWS' AND usage_base = 'DataTransfer-Out-Bytes' GROUP BY ALL ORDER BY day`,
-      ))
+      )
       const want = dailyEgress(DAYS)
       expect(aws.map((r) => r.day)).toEqual(want.map((w) => w.day))
       // To the byte: GB with 12 decimals, split over 24 hours, adds up to well under one.
@@ -149,7 +167,10 @@ describe('a FOCUS 1.0 file shaped like the FinOps Foundation sample (AWS, Azure 
   const db = join(tmp.dir, 'store.duckdb')
   const path = join(tmp.dir, 'focus_sample.csv')
   // 30 days so anomalies has a series to analyse; the other providers bill every day from the 15th.
-  const days: EgressDay[] = Array.from({length: 30}, (_, i) => ({bytes: {'us-east-1': (i < 14 ? 5e6 : 9e9) + i}, day: `2024-09-${String(i + 1).padStart(2, '0')}`}))
+  const days: EgressDay[] = Array.from({length: 30}, (_, i) => ({
+    bytes: {'us-east-1': (i < 14 ? 5e6 : 9e9) + i},
+    day: `2024-09-${String(i + 1).padStart(2, '0')}`,
+  }))
   const others = days.slice(14).flatMap((d) => otherProviderRows(d.day))
   writeFileSync(path, focus('1.0-sample', days, [...others, ...awsChargeRows('2024-09-01')]))
   const dataRows = readFileSync(path, 'utf8').trim().split('\n').length - 1
@@ -163,7 +184,10 @@ describe('a FOCUS 1.0 file shaped like the FinOps Foundation sample (AWS, Azure 
     const usage = (provider: string, usageType: string) => status.usageTypes.find((u: any) => u.provider === provider && u.usageType === usageType)
     expect(status.sources[0].providers).toEqual(['AWS', 'Microsoft', 'Oracle'])
     expect(usage('AWS', 'DataTransfer-Out-Bytes')).toMatchObject({days: 30, unit: 'bytes'})
-    expect(usage('AWS', 'DataTransfer-Out-Bytes').amount).toBeCloseTo(days.reduce((s, d) => s + d.bytes['us-east-1']!, 0), 0)
+    expect(usage('AWS', 'DataTransfer-Out-Bytes').amount).toBeCloseTo(
+      days.reduce((s, d) => s + d.bytes['us-east-1']!, 0),
+      0,
+    )
     // Azure internet egress in bytes (GB = 10^9, FOCUS's unit); its inter-region meter is usage but not egress.
     expect(usage('Microsoft', 'Rtn Preference: MGN - Standard Data Transfer Out')).toMatchObject({amount: 16 * 10e9, days: 16, unit: 'bytes', currency: 'USD'})
     expect(usage('Microsoft', 'Bandwidth Inter-Region - Intra Continent Data Transfer Out - North America')).toMatchObject({amount: 32, unit: 'GB'})
@@ -172,8 +196,14 @@ describe('a FOCUS 1.0 file shaped like the FinOps Foundation sample (AWS, Azure 
     expect(charges).toEqual({'AWS Credit': -2, 'AWS Tax': 0.4, 'Microsoft Credit': -0.5 * 16, 'Oracle Credit': -1.25 * 16})
     const stored = await Store.open(db)
     try {
-      const regions = await stored.all<{provider: string; region: string}>(`SELECT DISTINCT provider, region FROM usage_daily WHERE usage_base = 'DataTransfer-Out-Bytes' ORDER BY ALL`)
-      expect(regions).toEqual([{provider: 'AWS', region: 'us-east-1'}, {provider: 'Microsoft', region: 'eastus2'}, {provider: 'Oracle', region: 'us-sanjose-1'}])
+      const regions = await stored.all<{provider: string; region: string}>(
+        `SELECT DISTINCT provider, region FROM usage_daily WHERE usage_base = 'DataTransfer-Out-Bytes' ORDER BY ALL`,
+      )
+      expect(regions).toEqual([
+        {provider: 'AWS', region: 'us-east-1'},
+        {provider: 'Microsoft', region: 'eastus2'},
+        {provider: 'Oracle', region: 'us-sanjose-1'},
+      ])
     } finally {
       await stored.close()
     }
@@ -205,7 +235,10 @@ describe('money as billed', () => {
   it('a CUR billed in NOK shows NOK in status, anomalies, explain and report, never $ or a …Usd key', async () => {
     const db = join(tmp.dir, 'nok.duckdb')
     const path = join(tmp.dir, 'cur-nok.csv')
-    const days: EgressDay[] = Array.from({length: 30}, (_, i) => ({bytes: {'us-east-1': i < 15 ? 4e6 + i * 1000 : 9e9 + i * 1000}, day: `2024-04-${String(i + 1).padStart(2, '0')}`}))
+    const days: EgressDay[] = Array.from({length: 30}, (_, i) => ({
+      bytes: {'us-east-1': i < 15 ? 4e6 + i * 1000 : 9e9 + i * 1000},
+      day: `2024-04-${String(i + 1).padStart(2, '0')}`,
+    }))
     writeFileSync(path, cur1(days, {currency: 'NOK', hourly: false}))
     expect((await runCli(['ingest', path, '--db', db])).code).toBe(0)
     const html = join(tmp.dir, 'report.html')
@@ -244,12 +277,33 @@ describe('money as billed', () => {
   it('costs Savings Plan covered usage at its effective cost and says which column it used, list cost beside it', async () => {
     const path = join(tmp.dir, 'cur-sp.csv')
     const covered = {
-      'lineItem/LineItemType': 'SavingsPlanCoveredUsage', 'lineItem/ProductCode': 'AmazonEC2', 'lineItem/UnblendedCost': 2.304, 'lineItem/UsageAmount': 24,
-      'lineItem/UsageEndDate': '2024-03-29T00:00:00Z', 'lineItem/UsageStartDate': '2024-03-28T00:00:00Z', 'lineItem/UsageType': 'BoxUsage:m5.large', 'pricing/publicOnDemandCost': 2.304,
-      'pricing/unit': 'Hrs', 'savingsPlan/SavingsPlanEffectiveCost': 1.5,
+      'lineItem/LineItemType': 'SavingsPlanCoveredUsage',
+      'lineItem/ProductCode': 'AmazonEC2',
+      'lineItem/UnblendedCost': 2.304,
+      'lineItem/UsageAmount': 24,
+      'lineItem/UsageEndDate': '2024-03-29T00:00:00Z',
+      'lineItem/UsageStartDate': '2024-03-28T00:00:00Z',
+      'lineItem/UsageType': 'BoxUsage:m5.large',
+      'pricing/publicOnDemandCost': 2.304,
+      'pricing/unit': 'Hrs',
+      'savingsPlan/SavingsPlanEffectiveCost': 1.5,
     }
-    const negation = {...covered, 'lineItem/LineItemType': 'SavingsPlanNegation', 'lineItem/UnblendedCost': -2.304, 'pricing/publicOnDemandCost': '', 'savingsPlan/SavingsPlanEffectiveCost': ''}
-    const credit = {...covered, 'lineItem/LineItemType': 'Credit', 'lineItem/UnblendedCost': -0.25, 'lineItem/UsageAmount': 0, 'lineItem/UsageType': 'DataTransfer-Out-Bytes', 'pricing/publicOnDemandCost': '', 'savingsPlan/SavingsPlanEffectiveCost': ''}
+    const negation = {
+      ...covered,
+      'lineItem/LineItemType': 'SavingsPlanNegation',
+      'lineItem/UnblendedCost': -2.304,
+      'pricing/publicOnDemandCost': '',
+      'savingsPlan/SavingsPlanEffectiveCost': '',
+    }
+    const credit = {
+      ...covered,
+      'lineItem/LineItemType': 'Credit',
+      'lineItem/UnblendedCost': -0.25,
+      'lineItem/UsageAmount': 0,
+      'lineItem/UsageType': 'DataTransfer-Out-Bytes',
+      'pricing/publicOnDemandCost': '',
+      'savingsPlan/SavingsPlanEffectiveCost': '',
+    }
     writeFileSync(path, cur1(DAYS, {extra: [covered, negation, credit], hourly: false}))
     const store = await Store.open(join(tmp.dir, 'sp.duckdb'))
     try {
@@ -273,14 +327,49 @@ describe('money as billed', () => {
 })
 
 /** Headers as the providers document them (billing-exports-2.md §6; Microsoft Learn cost-usage-details-ea / -mca, koku/nise for GCP, Oracle's cost report docs). */
-const REFUSED: Array<[string, string, RegExp, RegExp]> = [
-  ['azure-ea.csv', 'InvoiceSectionName,AccountName,AccountOwnerId,SubscriptionId,SubscriptionName,ResourceGroup,ResourceLocation,Date,ProductName,MeterCategory,MeterSubCategory,MeterId,MeterName,MeterRegion,UnitOfMeasure,Quantity,EffectivePrice,CostInBillingCurrency,CostCenter,ConsumedService,ResourceId,Tags,OfferId,AdditionalInfo,ServiceInfo1,ServiceInfo2,ResourceName,ReservationId,ReservationName,UnitPrice,ProductOrderId,ProductOrderName,Term,PublisherType,PublisherName,ChargeType,Frequency,PricingModel,AvailabilityZone,BillingAccountId,BillingAccountName,BillingCurrencyCode,BillingPeriodStartDate,BillingPeriodEndDate,BillingProfileId,BillingProfileName\nsec,acct,owner@example.com,sub,subname,rg,eastus2,9/2/2023,Bandwidth,Bandwidth,,1010107,Standard Data Transfer Out,,1 GB,10,0.087,0.87,,Microsoft.Network,/subscriptions/x,,MS-AZR-0017P,,,,,,,0.087,,,,Azure,Microsoft,Usage,UsageBased,OnDemand,,8611537,Contoso,USD,9/1/2023,9/30/2023,8611537,Contoso\n', /an Azure Enterprise Agreement \(EA\) cost details export/, /FOCUS/],
-  ['azure-mca.csv', 'invoiceId,previousInvoiceId,billingAccountId,billingAccountName,billingProfileId,billingProfileName,invoiceSectionId,invoiceSectionName,resellerName,resellerMpnId,costCenter,billingPeriodEndDate,billingPeriodStartDate,servicePeriodEndDate,servicePeriodStartDate,date,serviceFamily,productOrderId,productOrderName,consumedService,meterId,meterName,meterCategory,meterSubCategory,meterRegion,ProductId,ProductName,SubscriptionId,subscriptionName,publisherType,publisherId,publisherName,resourceGroupName,ResourceId,resourceLocation,location,effectivePrice,quantity,unitOfMeasure,chargeType,billingCurrency,pricingCurrency,costInBillingCurrency\nINV1,,acct,Contoso,prof,Profile,sec,Section,,,,09/30/2023,09/01/2023,09/30/2023,09/01/2023,09/02/2023,Networking,,,Microsoft.Network,1010107,Standard Data Transfer Out,Bandwidth,,,1,Bandwidth,sub,subname,Azure,,Microsoft,rg,/subscriptions/x,eastus2,eastus2,0.087,10,1 GB,Usage,USD,USD,0.87\n', /an Azure Microsoft Customer Agreement \(MCA\) cost details export/, /FOCUS/],
-  ['gcp-billing.csv', 'billing_account_id,service.id,service.description,sku.id,sku.description,usage_start_time,usage_end_time,project.id,project.name,project.labels,project.ancestry_numbers,labels,system_labels,location.location,location.country,location.region,location.zone,export_time,cost,currency,currency_conversion_rate,usage.amount,usage.unit,usage.amount_in_pricing_units,usage.pricing_unit,credits,invoice.month,cost_type,partition_date\n01A2B3-C4D5E6-F7G8H9,6F81-5844-456A,Compute Engine,F274-1692-F213,Network Internet Data Transfer Out from Americas to EMEA,2024-03-30 00:00:00 UTC,2024-03-30 01:00:00 UTC,p,p,[],,[],[],us-central1,US,us-central1,,2024-03-30 05:00:00 UTC,0.12,USD,1,1073741824,bytes,1,gibibyte,[],202403,regular,2024-03-30\n', /a Google Cloud billing export \(BigQuery\) saved as CSV/, /FOCUS/],
-  ['oci-cost.csv', 'lineItem/referenceNo,lineItem/tenantId,lineItem/intervalUsageStart,lineItem/intervalUsageEnd,product/service,product/compartmentId,product/compartmentName,product/region,product/availabilityDomain,product/resourceId,usage/billedQuantity,usage/billedQuantityOverage,cost/subscriptionId,cost/productSku,product/Description,cost/unitPrice,cost/unitPriceOverage,cost/myCost,cost/myCostOverage,cost/currencyCode,cost/billingUnitReadable,cost/skuUnitDescription,cost/overageFlag,lineItem/isCorrection,lineItem/backreferenceNo\nref1,ocid1.tenancy,2023-11-13T10:00Z,2023-11-13T11:00:00Z,NETWORK,ocid1.compartment,acme,us-sanjose-1,AD-1,ocid1.vnic,0.000214,,sub1,B88327,Outbound Data Transfer Zone 1,0.0085,,2.27205938461E-7,,USD,1 GiB HOURS DATA_TRANSFERRED,GB Months,,false,\n', /an Oracle Cloud \(OCI\) cost report/, /FOCUS/],
-  ['ce-total.csv', '"","Total costs($)"\n"Total","123.45"\n', /a Cost Explorer download without a grouping: it holds only the total cost/, /Group by "Usage type"/],
-  ['ce-total-daily.csv', '"","Total costs($)"\n"Total costs($)","3.30"\n"2024-03-29","1.10"\n"2024-03-30","2.20"\n', /without a grouping: it holds only the total cost of every service per day, 2024-03-29 to 2024-03-30/, /Group by "Usage type"/],
-  ['ce-no-days.csv', '"Usage type","DataTransfer-Out-Bytes($)","Total costs($)"\n"Usage type total","1.21","1.21"\n', /a Cost Explorer download without days: it holds one total per group for the whole period/, /Granularity "Daily"/],
+const REFUSED: [string, string, RegExp, RegExp][] = [
+  [
+    'azure-ea.csv',
+    'InvoiceSectionName,AccountName,AccountOwnerId,SubscriptionId,SubscriptionName,ResourceGroup,ResourceLocation,Date,ProductName,MeterCategory,MeterSubCategory,MeterId,MeterName,MeterRegion,UnitOfMeasure,Quantity,EffectivePrice,CostInBillingCurrency,CostCenter,ConsumedService,ResourceId,Tags,OfferId,AdditionalInfo,ServiceInfo1,ServiceInfo2,ResourceName,ReservationId,ReservationName,UnitPrice,ProductOrderId,ProductOrderName,Term,PublisherType,PublisherName,ChargeType,Frequency,PricingModel,AvailabilityZone,BillingAccountId,BillingAccountName,BillingCurrencyCode,BillingPeriodStartDate,BillingPeriodEndDate,BillingProfileId,BillingProfileName\nsec,acct,owner@example.com,sub,subname,rg,eastus2,9/2/2023,Bandwidth,Bandwidth,,1010107,Standard Data Transfer Out,,1 GB,10,0.087,0.87,,Microsoft.Network,/subscriptions/x,,MS-AZR-0017P,,,,,,,0.087,,,,Azure,Microsoft,Usage,UsageBased,OnDemand,,8611537,Contoso,USD,9/1/2023,9/30/2023,8611537,Contoso\n',
+    /an Azure Enterprise Agreement \(EA\) cost details export/,
+    /FOCUS/,
+  ],
+  [
+    'azure-mca.csv',
+    'invoiceId,previousInvoiceId,billingAccountId,billingAccountName,billingProfileId,billingProfileName,invoiceSectionId,invoiceSectionName,resellerName,resellerMpnId,costCenter,billingPeriodEndDate,billingPeriodStartDate,servicePeriodEndDate,servicePeriodStartDate,date,serviceFamily,productOrderId,productOrderName,consumedService,meterId,meterName,meterCategory,meterSubCategory,meterRegion,ProductId,ProductName,SubscriptionId,subscriptionName,publisherType,publisherId,publisherName,resourceGroupName,ResourceId,resourceLocation,location,effectivePrice,quantity,unitOfMeasure,chargeType,billingCurrency,pricingCurrency,costInBillingCurrency\nINV1,,acct,Contoso,prof,Profile,sec,Section,,,,09/30/2023,09/01/2023,09/30/2023,09/01/2023,09/02/2023,Networking,,,Microsoft.Network,1010107,Standard Data Transfer Out,Bandwidth,,,1,Bandwidth,sub,subname,Azure,,Microsoft,rg,/subscriptions/x,eastus2,eastus2,0.087,10,1 GB,Usage,USD,USD,0.87\n',
+    /an Azure Microsoft Customer Agreement \(MCA\) cost details export/,
+    /FOCUS/,
+  ],
+  [
+    'gcp-billing.csv',
+    'billing_account_id,service.id,service.description,sku.id,sku.description,usage_start_time,usage_end_time,project.id,project.name,project.labels,project.ancestry_numbers,labels,system_labels,location.location,location.country,location.region,location.zone,export_time,cost,currency,currency_conversion_rate,usage.amount,usage.unit,usage.amount_in_pricing_units,usage.pricing_unit,credits,invoice.month,cost_type,partition_date\n01A2B3-C4D5E6-F7G8H9,6F81-5844-456A,Compute Engine,F274-1692-F213,Network Internet Data Transfer Out from Americas to EMEA,2024-03-30 00:00:00 UTC,2024-03-30 01:00:00 UTC,p,p,[],,[],[],us-central1,US,us-central1,,2024-03-30 05:00:00 UTC,0.12,USD,1,1073741824,bytes,1,gibibyte,[],202403,regular,2024-03-30\n',
+    /a Google Cloud billing export \(BigQuery\) saved as CSV/,
+    /FOCUS/,
+  ],
+  [
+    'oci-cost.csv',
+    'lineItem/referenceNo,lineItem/tenantId,lineItem/intervalUsageStart,lineItem/intervalUsageEnd,product/service,product/compartmentId,product/compartmentName,product/region,product/availabilityDomain,product/resourceId,usage/billedQuantity,usage/billedQuantityOverage,cost/subscriptionId,cost/productSku,product/Description,cost/unitPrice,cost/unitPriceOverage,cost/myCost,cost/myCostOverage,cost/currencyCode,cost/billingUnitReadable,cost/skuUnitDescription,cost/overageFlag,lineItem/isCorrection,lineItem/backreferenceNo\nref1,ocid1.tenancy,2023-11-13T10:00Z,2023-11-13T11:00:00Z,NETWORK,ocid1.compartment,acme,us-sanjose-1,AD-1,ocid1.vnic,0.000214,,sub1,B88327,Outbound Data Transfer Zone 1,0.0085,,2.27205938461E-7,,USD,1 GiB HOURS DATA_TRANSFERRED,GB Months,,false,\n',
+    /an Oracle Cloud \(OCI\) cost report/,
+    /FOCUS/,
+  ],
+  [
+    'ce-total.csv',
+    '"","Total costs($)"\n"Total","123.45"\n',
+    /a Cost Explorer download without a grouping: it holds only the total cost/,
+    /Group by "Usage type"/,
+  ],
+  [
+    'ce-total-daily.csv',
+    '"","Total costs($)"\n"Total costs($)","3.30"\n"2024-03-29","1.10"\n"2024-03-30","2.20"\n',
+    /without a grouping: it holds only the total cost of every service per day, 2024-03-29 to 2024-03-30/,
+    /Group by "Usage type"/,
+  ],
+  [
+    'ce-no-days.csv',
+    '"Usage type","DataTransfer-Out-Bytes($)","Total costs($)"\n"Usage type total","1.21","1.21"\n',
+    /a Cost Explorer download without days: it holds one total per group for the whole period/,
+    /Granularity "Daily"/,
+  ],
 ]
 
 describe('exports billwatch does not read are named, with the export to make instead', () => {
@@ -293,20 +382,24 @@ describe('exports billwatch does not read are named, with the export to make ins
     expect((await runCli(['ingest', join(tmp.dir, 'seed.csv'), '--db', db])).code).toBe(0)
   })
 
-  it.each(REFUSED)('%s: one line naming it, a hint, exit 1, the store unchanged', async (name, content, what, hint) => {
-    const path = join(tmp.dir, name)
-    writeFileSync(path, content)
-    const before = await storeSnapshot(db)
-    const run = await runCli(['ingest', path, '--db', db])
-    expect(run.code).toBe(1)
-    const lines = run.stderr.trim().split('\n')
-    expect(lines).toHaveLength(2)
-    expect(lines[0]).toMatch(new RegExp(`^billwatch: ${path.replaceAll(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `))
-    expect(lines[0]).toMatch(what)
-    expect(lines[1]).toMatch(/^ {2}Try: /)
-    expect(lines[1]).toMatch(hint)
-    expect(await storeSnapshot(db)).toBe(before)
-  }, 300_000)
+  it.each(REFUSED)(
+    '%s: one line naming it, a hint, exit 1, the store unchanged',
+    async (name, content, what, hint) => {
+      const path = join(tmp.dir, name)
+      writeFileSync(path, content)
+      const before = await storeSnapshot(db)
+      const run = await runCli(['ingest', path, '--db', db])
+      expect(run.code).toBe(1)
+      const lines = run.stderr.trim().split('\n')
+      expect(lines).toHaveLength(2)
+      expect(lines[0]).toMatch(new RegExp(`^billwatch: ${path.replaceAll(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `))
+      expect(lines[0]).toMatch(what)
+      expect(lines[1]).toMatch(/^ {2}Try: /)
+      expect(lines[1]).toMatch(hint)
+      expect(await storeSnapshot(db)).toBe(before)
+    },
+    300_000,
+  )
 })
 
 describe('zipped exports that are not one whole CSV', () => {
@@ -318,7 +411,11 @@ describe('zipped exports that are not one whole CSV', () => {
     try {
       const two = join(tmp.dir, 'two.csv.zip')
       writeFileSync(two, zipSync({'a.csv': new TextEncoder().encode(dbr(DAYS)), 'b.csv': new TextEncoder().encode(dbr(DAYS))}))
-      await expect(ingestFiles(store, [two])).rejects.toMatchObject({code: 'E_FORMAT', file: two, message: expect.stringContaining('zip archive holds more than one file (a.csv, b.csv)')})
+      await expect(ingestFiles(store, [two])).rejects.toMatchObject({
+        code: 'E_FORMAT',
+        file: two,
+        message: expect.stringContaining('zip archive holds more than one file (a.csv, b.csv)'),
+      })
       const whole = zipOf('dbr.csv', dbr(DAYS))
       const cut = join(tmp.dir, 'cut.csv.zip')
       writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6)))

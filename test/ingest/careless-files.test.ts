@@ -17,12 +17,18 @@ import {storeSnapshot} from '../helpers/store-snapshot.js'
 import {useTempStore} from '../helpers/temp-store.js'
 
 const temp = useTempStore()
-const REPORT = `${readFileSync(join(import.meta.dirname, '../../samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv'), 'utf8').split('\n').slice(0, 30).join('\n')}\n`
+const REPORT = `${readFileSync(join(import.meta.dirname, '../../samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv'), 'utf8')
+  .split('\n')
+  .slice(0, 30)
+  .join('\n')}\n`
 
 async function refused(path: string): Promise<string> {
   const before = await storeSnapshot(temp.store)
   const started = Date.now()
-  const error = await ingestFiles(temp.store, [path]).then(() => undefined, (e: unknown) => e)
+  const error = await ingestFiles(temp.store, [path]).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   expect(error).toBeInstanceOf(BillwatchError)
   expect(Date.now() - started).toBeLessThan(30_000)
   expect(await storeSnapshot(temp.store)).toEqual(before)
@@ -50,12 +56,20 @@ describe('files that look regular but are made by the kernel', () => {
 })
 
 describe('what a spreadsheet or another packer gives instead of an export', () => {
-  const cases: Array<{name: string; bytes: () => Buffer; says: RegExp}> = [
-    {bytes: () => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(REPORT, 'utf16le')]), name: 'report.csv (UTF-16 with a BOM)', says: /UTF-16 text, expected UTF-8 text/},
+  const cases: {name: string; bytes: () => Buffer; says: RegExp}[] = [
+    {
+      bytes: () => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(REPORT, 'utf16le')]),
+      name: 'report.csv (UTF-16 with a BOM)',
+      says: /UTF-16 text, expected UTF-8 text/,
+    },
     {bytes: () => Buffer.from(REPORT, 'utf16le'), name: 'plain.csv (UTF-16LE, no BOM)', says: /UTF-16 text, expected UTF-8 text/},
     {bytes: () => Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(REPORT, 'utf16le').swap16()]), name: 'be.csv (UTF-16BE)', says: /UTF-16 text/},
     // Each packer's own header (its magic bytes) before data: what the sniffer sees first.
-    {bytes: () => Buffer.concat([Buffer.from('BZh91AY&SY'), gzipSync(REPORT)]), name: 'report.csv.bz2', says: /bzip2-compressed data, expected .*unpack it first/},
+    {
+      bytes: () => Buffer.concat([Buffer.from('BZh91AY&SY'), gzipSync(REPORT)]),
+      name: 'report.csv.bz2',
+      says: /bzip2-compressed data, expected .*unpack it first/,
+    },
     {bytes: () => Buffer.concat([Buffer.from('fd377a585a00', 'hex'), gzipSync(REPORT)]), name: 'report.csv.xz', says: /xz-compressed data/},
     {bytes: () => Buffer.concat([Buffer.from('28b52ffd', 'hex'), gzipSync(REPORT)]), name: 'report.csv.zst', says: /zstd-compressed data/},
     {bytes: () => Buffer.concat([Buffer.from('d0cf11e0a1b11ae1', 'hex'), Buffer.alloc(504)]), name: 'report.xls', says: /an Excel 97–2003 workbook/},

@@ -31,12 +31,42 @@ export const linesArb = fc.array(lineArb, {maxLength: 30, minLength: 3})
 const pad = (n: number) => String(n).padStart(2, '0')
 export const isoStart = (l: Line) => `2024-03-${pad(l.day)}T${pad(l.hour)}:00:00Z`
 
-export const CUR1_HEADER = ['identity/LineItemId', 'bill/BillingPeriodStartDate', 'bill/BillingPeriodEndDate', 'lineItem/UsageAccountId', 'lineItem/LineItemType',
-  'lineItem/UsageStartDate', 'lineItem/UsageEndDate', 'lineItem/ProductCode', 'lineItem/UsageType', 'lineItem/Operation', 'lineItem/ResourceId',
-  'lineItem/UsageAmount', 'lineItem/UnblendedCost', 'lineItem/CurrencyCode', 'pricing/unit']
+export const CUR1_HEADER = [
+  'identity/LineItemId',
+  'bill/BillingPeriodStartDate',
+  'bill/BillingPeriodEndDate',
+  'lineItem/UsageAccountId',
+  'lineItem/LineItemType',
+  'lineItem/UsageStartDate',
+  'lineItem/UsageEndDate',
+  'lineItem/ProductCode',
+  'lineItem/UsageType',
+  'lineItem/Operation',
+  'lineItem/ResourceId',
+  'lineItem/UsageAmount',
+  'lineItem/UnblendedCost',
+  'lineItem/CurrencyCode',
+  'pricing/unit',
+]
 
-export const FOCUS_HEADER = ['BillingPeriodStart', 'BillingPeriodEnd', 'ChargePeriodStart', 'ChargePeriodEnd', 'ChargeCategory', 'ChargeClass', 'SubAccountId',
-  'RegionId', 'ConsumedQuantity', 'ConsumedUnit', 'BilledCost', 'BillingCurrency', 'x_ServiceCode', 'x_UsageType', 'x_Operation', 'ResourceId']
+export const FOCUS_HEADER = [
+  'BillingPeriodStart',
+  'BillingPeriodEnd',
+  'ChargePeriodStart',
+  'ChargePeriodEnd',
+  'ChargeCategory',
+  'ChargeClass',
+  'SubAccountId',
+  'RegionId',
+  'ConsumedQuantity',
+  'ConsumedUnit',
+  'BilledCost',
+  'BillingCurrency',
+  'x_ServiceCode',
+  'x_UsageType',
+  'x_Operation',
+  'ResourceId',
+]
 
 export const LEGACY_HEADER = ['Service', 'Operation', 'UsageType', 'Resource', 'StartTime', 'EndTime', 'UsageValue']
 
@@ -44,23 +74,70 @@ export type Format = 'cur1' | 'focus' | 'usage-report'
 
 /** Which column holds each of the rule's fields, per format. */
 export const FIELDS: Record<Format, {day: string; amount: string; cost?: string}> = {
-  'cur1': {amount: 'lineItem/UsageAmount', cost: 'lineItem/UnblendedCost', day: 'lineItem/UsageStartDate'},
-  'focus': {amount: 'ConsumedQuantity', cost: 'BilledCost', day: 'ChargePeriodStart'},
+  cur1: {amount: 'lineItem/UsageAmount', cost: 'lineItem/UnblendedCost', day: 'lineItem/UsageStartDate'},
+  focus: {amount: 'ConsumedQuantity', cost: 'BilledCost', day: 'ChargePeriodStart'},
   'usage-report': {amount: 'UsageValue', day: 'StartTime'},
 }
 
 /** The rows (header first) of a file of `format` holding `lines`, as strings. */
 export function table(format: Format, lines: Line[]): string[][] {
   if (format === 'cur1') {
-    return [CUR1_HEADER, ...lines.map((l, i) => [`id${i}`, '2024-03-01T00:00:00Z', '2024-04-01T00:00:00Z', '111122223333', 'Usage', isoStart(l), isoStart(l),
-      'AmazonEC2', l.usageType, 'RunInstances', l.resource, String(l.gb), String(l.cost), 'USD', 'GB'])]
+    return [
+      CUR1_HEADER,
+      ...lines.map((l, i) => [
+        `id${i}`,
+        '2024-03-01T00:00:00Z',
+        '2024-04-01T00:00:00Z',
+        '111122223333',
+        'Usage',
+        isoStart(l),
+        isoStart(l),
+        'AmazonEC2',
+        l.usageType,
+        'RunInstances',
+        l.resource,
+        String(l.gb),
+        String(l.cost),
+        'USD',
+        'GB',
+      ]),
+    ]
   }
   if (format === 'focus') {
-    return [FOCUS_HEADER, ...lines.map((l) => ['2024-03-01T00:00:00Z', '2024-04-01T00:00:00Z', isoStart(l), isoStart(l), 'Usage', '', '111122223333',
-      'us-east-1', String(l.gb), 'GB', String(l.cost), 'USD', 'AmazonEC2', l.usageType, 'RunInstances', l.resource])]
+    return [
+      FOCUS_HEADER,
+      ...lines.map((l) => [
+        '2024-03-01T00:00:00Z',
+        '2024-04-01T00:00:00Z',
+        isoStart(l),
+        isoStart(l),
+        'Usage',
+        '',
+        '111122223333',
+        'us-east-1',
+        String(l.gb),
+        'GB',
+        String(l.cost),
+        'USD',
+        'AmazonEC2',
+        l.usageType,
+        'RunInstances',
+        l.resource,
+      ]),
+    ]
   }
-  return [LEGACY_HEADER, ...lines.map((l) => ['AmazonEC2', 'RunInstances', l.usageType, l.resource, `03/${pad(l.day)}/24 ${pad(l.hour)}:00:00`,
-    l.hour === 23 ? `${l.day === 31 ? '04/01' : `03/${pad(l.day + 1)}`}/24 00:00:00` : `03/${pad(l.day)}/24 ${pad(l.hour + 1)}:00:00`, String(Math.round(l.gb * GB))])]
+  return [
+    LEGACY_HEADER,
+    ...lines.map((l) => [
+      'AmazonEC2',
+      'RunInstances',
+      l.usageType,
+      l.resource,
+      `03/${pad(l.day)}/24 ${pad(l.hour)}:00:00`,
+      l.hour === 23 ? `${l.day === 31 ? '04/01' : `03/${pad(l.day + 1)}`}/24 00:00:00` : `03/${pad(l.day)}/24 ${pad(l.hour + 1)}:00:00`,
+      String(Math.round(l.gb * GB)),
+    ]),
+  ]
 }
 
 export function csv(rows: string[][]): string {
@@ -91,10 +168,21 @@ const badYear = (year: string): BadValue => ({
 })
 
 export const BAD_VALUES: BadValue[] = [
-  badYear('-0001'), badYear('0000'), badYear('1999'), badYear('2005'), badYear('9999'), badYear('2150'),
-  ...['NaN', 'nan', 'inf', '-inf', 'Infinity', '-Infinity', '1e309', '-1e309', '-5', '-0.25'].map((t): BadValue => ({field: 'amount', label: `quantity ${t}`, text: () => t})),
+  badYear('-0001'),
+  badYear('0000'),
+  badYear('1999'),
+  badYear('2005'),
+  badYear('9999'),
+  badYear('2150'),
+  ...['NaN', 'nan', 'inf', '-inf', 'Infinity', '-Infinity', '1e309', '-1e309', '-5', '-0.25'].map((t): BadValue => ({
+    field: 'amount',
+    label: `quantity ${t}`,
+    text: () => t,
+  })),
   ...['NaN', 'inf', '-Infinity', '1e309'].map((t): BadValue => ({field: 'cost', label: `cost ${t}`, text: () => t})),
 ]
 
 /** Byte sequences that are not UTF-8: lone continuation, cut-off lead, overlong, surrogate, 0xFF. */
-export const NOT_UTF8: Buffer[] = [[0x80], [0xc3], [0xe2, 0x82], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xff], [0xf8, 0x88, 0x80, 0x80, 0x80]].map((b) => Buffer.from(b))
+export const NOT_UTF8: Buffer[] = [[0x80], [0xc3], [0xe2, 0x82], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xff], [0xf8, 0x88, 0x80, 0x80, 0x80]].map((b) =>
+  Buffer.from(b),
+)

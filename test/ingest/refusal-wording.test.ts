@@ -26,12 +26,16 @@ const SECRET = 'Zq7SECRETxK2'
 const CUR2_PARQUET = join(import.meta.dirname, '../../samples/billing/cur2-daily-2014-04.parquet')
 const CUR1_GZ = join(import.meta.dirname, '../../samples/billing/cur1-hourly-2014-03.csv.gz')
 /** Words of DuckDB's and other libraries' messages that a billwatch refusal never carries. */
-const LIBRARY_TEXT = /Error:|Exception|sniff|magic bytes|thrift|Possible (fix|solution)|read_csv|read_parquet|strict_mode|LINE \d|Invalid Input|Conversion Error|Out of Memory|compressed data is corrupt|Original Line/i
+const LIBRARY_TEXT =
+  /Error:|Exception|sniff|magic bytes|thrift|Possible (fix|solution)|read_csv|read_parquet|strict_mode|LINE \d|Invalid Input|Conversion Error|Out of Memory|compressed data is corrupt|Original Line/i
 
 /** The refusal of ingesting `path`: a BillwatchError whose one line names the file first. */
 async function refusal(path: string): Promise<BillwatchError> {
   const before = await storeSnapshot(temp.store)
-  const error = await ingestFiles(temp.store, [path]).then(() => undefined, (e: unknown) => e)
+  const error = await ingestFiles(temp.store, [path]).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   expect(error, `${path} was taken`).toBeInstanceOf(BillwatchError)
   const refused = error as BillwatchError
   expect(refused.message.split('\n')).toHaveLength(1)
@@ -42,7 +46,7 @@ async function refusal(path: string): Promise<BillwatchError> {
   return refused
 }
 
-describe('Parquet refusals name the damage, never DuckDB\'s text', () => {
+describe("Parquet refusals name the damage, never DuckDB's text", () => {
   const parquet = readFileSync(CUR2_PARQUET)
 
   it('a Parquet file cut short is "not a complete Parquet file"', async () => {
@@ -63,21 +67,27 @@ describe('Parquet refusals name the damage, never DuckDB\'s text', () => {
     expect(error.message).toMatch(/damaged Parquet metadata.*expected a complete Parquet export$/)
   })
 
-  it('any damage anywhere: one line naming the file, in billwatch\'s words (property)', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(fc.tuple(fc.nat(), fc.integer({max: 255, min: 0})), {maxLength: 12, minLength: 1}), async (edits) => {
-      const damaged = Buffer.from(parquet)
-      for (const [at, value] of edits) damaged[at % damaged.length] = value
-      const path = temp.write('flipped.parquet', damaged)
-      const error = await ingestFiles(temp.store, [path]).then(() => undefined, (e: unknown) => e)
-      if (error === undefined) return // a flip DuckDB does not notice (a value in a page) can be a valid file
-      expect(error).toBeInstanceOf(BillwatchError)
-      expect((error as BillwatchError).message).not.toMatch(LIBRARY_TEXT)
-      expect((error as BillwatchError).file).toBe(path)
-    }), {numRuns: 25, seed: 20})
+  it("any damage anywhere: one line naming the file, in billwatch's words (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.nat(), fc.integer({max: 255, min: 0})), {maxLength: 12, minLength: 1}), async (edits) => {
+        const damaged = Buffer.from(parquet)
+        for (const [at, value] of edits) damaged[at % damaged.length] = value
+        const path = temp.write('flipped.parquet', damaged)
+        const error = await ingestFiles(temp.store, [path]).then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        if (error === undefined) return // a flip DuckDB does not notice (a value in a page) can be a valid file
+        expect(error).toBeInstanceOf(BillwatchError)
+        expect((error as BillwatchError).message).not.toMatch(LIBRARY_TEXT)
+        expect((error as BillwatchError).file).toBe(path)
+      }),
+      {numRuns: 25, seed: 20},
+    )
   })
 })
 
-describe('DuckDB read errors, each class in billwatch\'s words (real DuckDB messages)', () => {
+describe("DuckDB read errors, each class in billwatch's words (real DuckDB messages)", () => {
   /** The error DuckDB itself raises reading `content` as billwatch's scans read CSV. */
   async function duckdbFailure(content: Buffer | string, options: string, select = 'count(*)'): Promise<unknown> {
     const path = temp.write('direct.csv', content)
@@ -93,10 +103,15 @@ describe('DuckDB read errors, each class in billwatch\'s words (real DuckDB mess
   }
 
   it('a sniffer failure is about the fields, not "compressed data is corrupt" (its option list names compression)', async () => {
-    const error = await duckdbFailure(`a,b,c\n"1\n2,"3\n${'x,'.repeat(50)}\n`, "columns = {'a': 'VARCHAR', 'b': 'VARCHAR', 'c': 'VARCHAR', 'd': 'VARCHAR'}, compression = 'none'")
+    const error = await duckdbFailure(
+      `a,b,c\n"1\n2,"3\n${'x,'.repeat(50)}\n`,
+      "columns = {'a': 'VARCHAR', 'b': 'VARCHAR', 'c': 'VARCHAR', 'd': 'VARCHAR'}, compression = 'none'",
+    )
     expect(String(error)).toMatch(/sniffing file[\s\S]*compression/)
     const refused = duckdbError('/x/report.csv', error, 'csv')
-    expect(refused.message).toBe('/x/report.csv: its lines do not have one number of comma-separated fields, expected a CSV export: every line as many fields as the header')
+    expect(refused.message).toBe(
+      '/x/report.csv: its lines do not have one number of comma-separated fields, expected a CSV export: every line as many fields as the header',
+    )
   })
 
   it('a value of the wrong type names its column and line, not the value', async () => {
@@ -153,20 +168,50 @@ describe('a value from a file is described, never quoted', () => {
   })
 
   it('no text of any value survives its description (property)', () => {
-    const CLASSES = /^(an empty value|only spaces|text with control or invisible formatting characters|NaN \(not a number\)|an infinite number|a number with a thousands separator|a number out of range|a number too small to hold|a negative number|a number|text of \d+ characters)$/
-    fc.assert(fc.property(fc.oneof(fc.string({minLength: 1}), fc.string({minLength: 1, unit: 'binary'}), fc.constantFrom(SECRET, 'root:x:0:0:root:/root:/bin/bash', '2014-02-30', '\ud800x')), (value) => {
-      const described = describeValue(value)
-      const shape = /^a value shaped "(.*)"$/su.exec(described)
-      // A shape keeps punctuation and length; of letters and digits only a and 9.
-      if (shape) expect(shape[1]).not.toMatch(/(?![a9])[\p{L}\p{N}]/u)
-      else expect(described).toMatch(CLASSES)
-    }), {numRuns: 500, seed: 20})
+    const CLASSES =
+      /^(an empty value|only spaces|text with control or invisible formatting characters|NaN \(not a number\)|an infinite number|a number with a thousands separator|a number out of range|a number too small to hold|a negative number|a number|text of \d+ characters)$/
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({minLength: 1}),
+          fc.string({minLength: 1, unit: 'binary'}),
+          fc.constantFrom(SECRET, 'root:x:0:0:root:/root:/bin/bash', '2014-02-30', '\ud800x'),
+        ),
+        (value) => {
+          const described = describeValue(value)
+          const shape = /^a value shaped "(.*)"$/su.exec(described)
+          // A shape keeps punctuation and length; of letters and digits only a and 9.
+          if (shape) expect(shape[1]).not.toMatch(/(?![a9])[\p{L}\p{N}]/u)
+          else expect(described).toMatch(CLASSES)
+        },
+      ),
+      {numRuns: 500, seed: 20},
+    )
   })
 
   it('a bad value in each CSV format: the file, line and column are named, the value is not', async () => {
     const files = {
-      focus: csv([FOCUS_HEADER, ['2024-03-01T00:00:00Z', '2024-04-01T00:00:00Z', '2024-03-05T00:00:00Z', '2024-03-05T01:00:00Z', 'Usage', '', '111122223333',
-        'us-east-1', SECRET, 'GB', '1', 'USD', 'AmazonEC2', 'DataTransfer-Out-Bytes', 'RunInstances', 'i-1']]),
+      focus: csv([
+        FOCUS_HEADER,
+        [
+          '2024-03-01T00:00:00Z',
+          '2024-04-01T00:00:00Z',
+          '2024-03-05T00:00:00Z',
+          '2024-03-05T01:00:00Z',
+          'Usage',
+          '',
+          '111122223333',
+          'us-east-1',
+          SECRET,
+          'GB',
+          '1',
+          'USD',
+          'AmazonEC2',
+          'DataTransfer-Out-Bytes',
+          'RunInstances',
+          'i-1',
+        ],
+      ]),
       legacy: csv([LEGACY_HEADER, ['AmazonEC2', 'RunInstances', 'DataTransfer-Out-Bytes', 'i-1', `03/05/24 ${SECRET}`, '03/06/24 00:00:00', '5']]),
       legacyValue: csv([LEGACY_HEADER, ['AmazonEC2', 'RunInstances', 'DataTransfer-Out-Bytes', 'i-1', '03/05/24 00:00:00', '03/06/24 00:00:00', SECRET]]),
     }
@@ -178,15 +223,54 @@ describe('a value from a file is described, never quoted', () => {
   })
 
   it('a day of the wrong shape is told ISO 8601; a day that is no calendar day, or out of the years, is told that (FOCUS, CUR 1.0)', async () => {
-    const focusRow = (start: string) => csv([FOCUS_HEADER, ['2024-03-01T00:00:00Z', '2024-04-01T00:00:00Z', start, '2024-03-05T01:00:00Z', 'Usage', '', '111122223333',
-      'us-east-1', '5', 'GB', '1', 'USD', 'AmazonEC2', 'DataTransfer-Out-Bytes', 'RunInstances', 'i-1']])
+    const focusRow = (start: string) =>
+      csv([
+        FOCUS_HEADER,
+        [
+          '2024-03-01T00:00:00Z',
+          '2024-04-01T00:00:00Z',
+          start,
+          '2024-03-05T01:00:00Z',
+          'Usage',
+          '',
+          '111122223333',
+          'us-east-1',
+          '5',
+          'GB',
+          '1',
+          'USD',
+          'AmazonEC2',
+          'DataTransfer-Out-Bytes',
+          'RunInstances',
+          'i-1',
+        ],
+      ])
     const told = async (name: string, content: string) => (await refusal(temp.write(name, content))).message
     // Shapes a person or a spreadsheet writes: US and European order, two-digit years, dots, no separators.
     for (const [i, day] of ['4/1/25', '01.04.2025', '20250401', 'April 1, 2025'].entries()) {
       expect(await told(`shape-${i}.csv`, focusRow(day))).toMatch(/expected an ISO 8601 date such as 2024-03-01/)
     }
-    const cur1 = (start: string) => csv([CUR1_HEADER, ['id0', '2024-03-01T00:00:00Z', '2024-04-01T00:00:00Z', '111122223333', 'Usage', start, start,
-      'AmazonEC2', 'DataTransfer-Out-Bytes', 'RunInstances', 'i-1', '5', '1', 'USD', 'GB']])
+    const cur1 = (start: string) =>
+      csv([
+        CUR1_HEADER,
+        [
+          'id0',
+          '2024-03-01T00:00:00Z',
+          '2024-04-01T00:00:00Z',
+          '111122223333',
+          'Usage',
+          start,
+          start,
+          'AmazonEC2',
+          'DataTransfer-Out-Bytes',
+          'RunInstances',
+          'i-1',
+          '5',
+          '1',
+          'USD',
+          'GB',
+        ],
+      ])
     expect(await told('cur1-shape.csv', cur1('4/1/25 0:00'))).toMatch(/expected an ISO 8601 date such as 2024-03-01/)
     expect(await told('cur1-calendar.csv', cur1('2024-02-30T00:00:00Z'))).toMatch(/expected a calendar date \(YYYY-MM-DD\)/)
     expect(await told('calendar.csv', focusRow('2014-02-30T00:00:00Z'))).toMatch(/expected a calendar date \(YYYY-MM-DD\) in 2006/)
@@ -238,7 +322,10 @@ describe('careless but valid inputs are taken (the harness once refused every CU
       const store = await Store.open(join(temp.dir, `m${i}.duckdb`))
       try {
         const {files} = await ingestFiles(store, [path])
-        expect(files.map((f) => [f.format, f.lineItems]), JSON.stringify(manifest)).toEqual([['cur1-manifest', 19]])
+        expect(
+          files.map((f) => [f.format, f.lineItems]),
+          JSON.stringify(manifest),
+        ).toEqual([['cur1-manifest', 19]])
       } finally {
         await store.close()
       }

@@ -8,9 +8,11 @@ const NOW = new Date('2026-01-15T00:00:00Z')
 
 describe('how often a schedule fires', () => {
   it('counts the runs of rate(N minutes|hours|days) a day', () => {
-    fc.assert(fc.property(fc.integer({max: 1440, min: 1}), (n) => {
-      expect(scheduleFrequency(`rate(${n} ${n === 1 ? 'minute' : 'minutes'})`, NOW).runsPerDay).toBe(Math.max(1, Math.floor(1440 / n)))
-    }))
+    fc.assert(
+      fc.property(fc.integer({max: 1440, min: 1}), (n) => {
+        expect(scheduleFrequency(`rate(${n} ${n === 1 ? 'minute' : 'minutes'})`, NOW).runsPerDay).toBe(Math.max(1, Math.floor(1440 / n)))
+      }),
+    )
     expect(scheduleFrequency('rate(3 hours)', NOW).runsPerDay).toBe(8)
     expect(scheduleFrequency('rate(2 days)', NOW).runsPerDay).toBe(1)
     expect(() => scheduleFrequency('rate(1 minutes)', NOW)).toThrow(/"1 minute"/)
@@ -34,7 +36,9 @@ describe('how often a schedule fires', () => {
   })
 
   it('refuses more than one run a day with what it would cost, and warns with --allow-frequent', () => {
-    expect(() => checkScheduleFrequency('cron(* * * * ? *)', false, NOW)).toThrow('--cron: runs 1440 times a day: about $14-$29 a day of Cost Explorer requests')
+    expect(() => checkScheduleFrequency('cron(* * * * ? *)', false, NOW)).toThrow(
+      '--cron: runs 1440 times a day: about $14-$29 a day of Cost Explorer requests',
+    )
     expect(() => checkScheduleFrequency('rate(1 minute)', false, NOW)).toThrow(/1440 times a day/)
     expect(checkScheduleFrequency('cron(0 */12 * * ? *)', true, NOW)).toEqual([
       'the schedule runs 2 times a day: about $0.02-$0.04 a day of Cost Explorer requests ($0.01 each), for data that changes about once a day',

@@ -34,14 +34,14 @@ afterEach(async () => {
 
 /** The scheduled run of one day, as EventBridge invokes it. */
 function scheduled(day: string) {
-  return {'detail-type': 'Scheduled Event', 'time': `${day}T13:47:00Z`}
+  return {'detail-type': 'Scheduled Event', time: `${day}T13:47:00Z`}
 }
 
 const handler = (env: Record<string, string> = {}) =>
   createHandler({env: {[ENV.topicArn]: TOPIC, [ENV.instances]: NTP_SERVER, ...env}, log: (line) => lines.push(line)})
 
 describe('the Lambda handler', () => {
-  it('alerts once for Cunnie\'s March 30 step, the first day it shows, and not on the next days\' runs', async () => {
+  it("alerts once for Cunnie's March 30 step, the first day it shows, and not on the next days' runs", async () => {
     const watch = handler()
     const reports: WatchReport[] = []
     for (let day = '2014-03-27'; day <= '2014-04-04'; day = addDays(day, 1)) reports.push(await watch(scheduled(day)))
@@ -57,7 +57,9 @@ describe('the Lambda handler', () => {
     expect(sent!.topicArn).toBe(TOPIC)
     // The instance first, with its own levels and ratio; then the account's egress.
     expect(sent!.subject).toMatch(new RegExp(`^billwatch: ${NTP_SERVER} \\d{4}x from 2014-03-30; DataTransfer-Out up \\d{3,4}x$`))
-    expect(sent!.message).toMatch(new RegExp(`From 2014-03-30: ${NTP_SERVER} went from 4\\.\\d+ MB to 8\\.29 GB a day, \\d{4}x; the account's egress rose \\d{3,4}x`))
+    expect(sent!.message).toMatch(
+      new RegExp(`From 2014-03-30: ${NTP_SERVER} went from 4\\.\\d+ MB to 8\\.29 GB a day, \\d{4}x; the account's egress rose \\d{3,4}x`),
+    )
 
     // One structured JSON line per run; 60 days of Cost Explorer at the endpoint's 31 days per page: 2 requests.
     expect(lines).toHaveLength(reports.length)
@@ -71,7 +73,9 @@ describe('the Lambda handler', () => {
     endpoint.setData({trail: {'us-east-1': records}})
     const report = await handler({[ENV.cloudtrail]: '1'})(scheduled('2014-03-31'))
     expect(report.alerts).toHaveLength(1)
-    expect(report.alerts[0]!.topChange).toMatch(/^sg-0f1e2d3c4b5a69788 was opened to the world on UDP 123 by arn:aws:iam::123456789012:user\/ops at 2014-03-29 18:40 UTC/)
+    expect(report.alerts[0]!.topChange).toMatch(
+      /^sg-0f1e2d3c4b5a69788 was opened to the world on UDP 123 by arn:aws:iam::123456789012:user\/ops at 2014-03-29 18:40 UTC/,
+    )
     expect(endpoint.published[0]!.message).toContain('Most likely change (CloudTrail')
     expect(endpoint.published[0]!.message).toContain('which this security group protects')
     const lookups = endpoint.callsOf('LookupEvents')

@@ -17,7 +17,7 @@ const ATHENA = {output: 's3://org-athena-results/billwatch/', table: 'cid_data_e
 const temp = tempDir()
 afterAll(() => temp.cleanup())
 
-function statements(template: Record<string, any>): Array<{Sid: string; Action: string | string[]; Resource: unknown; Condition?: unknown}> {
+function statements(template: Record<string, any>): {Sid: string; Action: string | string[]; Resource: unknown; Condition?: unknown}[] {
   return template.Resources.WatchRole.Properties.Policies[0].PolicyDocument.Statement
 }
 
@@ -28,17 +28,44 @@ describe('schedule --athena', () => {
     const template = buildTemplate({athena: ATHENA, topicArn: 'arn:aws:sns:us-east-1:123456789012:alerts'})
     const granted = statements(template)
     expect(granted.filter((s) => !['PublishAlerts', 'WriteOwnLog'].includes(s.Sid))).toEqual([
-      {Action: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution'], Effect: 'Allow',
-        Resource: sub('arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}:workgroup/billing'), Sid: 'QueryWithAthena'},
-      {Action: ['glue:GetTable', 'glue:GetPartitions'], Effect: 'Allow', Resource: [
-        sub('arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog'),
-        sub('arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/cid_data_export'),
-        sub('arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/cid_data_export/cur2')], Sid: 'ReadExportCatalog'},
+      {
+        Action: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution'],
+        Effect: 'Allow',
+        Resource: sub('arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}:workgroup/billing'),
+        Sid: 'QueryWithAthena',
+      },
+      {
+        Action: ['glue:GetTable', 'glue:GetPartitions'],
+        Effect: 'Allow',
+        Resource: [
+          sub('arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog'),
+          sub('arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/cid_data_export'),
+          sub('arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/cid_data_export/cur2'),
+        ],
+        Sid: 'ReadExportCatalog',
+      },
       {Action: ['s3:GetObject'], Effect: 'Allow', Resource: sub('arn:${AWS::Partition}:s3:::org-cur/cur2/data/*'), Sid: 'ReadExportDataObjects'},
-      {Action: 's3:ListBucket', Condition: {StringLike: {'s3:prefix': ['cur2/data/*']}}, Effect: 'Allow', Resource: sub('arn:${AWS::Partition}:s3:::org-cur'), Sid: 'ReadExportDataList'},
+      {
+        Action: 's3:ListBucket',
+        Condition: {StringLike: {'s3:prefix': ['cur2/data/*']}},
+        Effect: 'Allow',
+        Resource: sub('arn:${AWS::Partition}:s3:::org-cur'),
+        Sid: 'ReadExportDataList',
+      },
       {Action: 's3:GetBucketLocation', Effect: 'Allow', Resource: sub('arn:${AWS::Partition}:s3:::org-cur'), Sid: 'ReadExportDataBucket'},
-      {Action: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'], Effect: 'Allow', Resource: sub('arn:${AWS::Partition}:s3:::org-athena-results/billwatch/*'), Sid: 'WriteQueryResultsObjects'},
-      {Action: 's3:ListBucket', Condition: {StringLike: {'s3:prefix': ['billwatch/*']}}, Effect: 'Allow', Resource: sub('arn:${AWS::Partition}:s3:::org-athena-results'), Sid: 'WriteQueryResultsList'},
+      {
+        Action: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+        Effect: 'Allow',
+        Resource: sub('arn:${AWS::Partition}:s3:::org-athena-results/billwatch/*'),
+        Sid: 'WriteQueryResultsObjects',
+      },
+      {
+        Action: 's3:ListBucket',
+        Condition: {StringLike: {'s3:prefix': ['billwatch/*']}},
+        Effect: 'Allow',
+        Resource: sub('arn:${AWS::Partition}:s3:::org-athena-results'),
+        Sid: 'WriteQueryResultsList',
+      },
       {Action: 's3:GetBucketLocation', Effect: 'Allow', Resource: sub('arn:${AWS::Partition}:s3:::org-athena-results'), Sid: 'WriteQueryResultsBucket'},
     ])
     // No wildcard resource on S3 or Glue, and no Cost Explorer: the export is read instead.
@@ -48,7 +75,10 @@ describe('schedule --athena', () => {
     }
     expect(granted.flatMap((s) => [s.Action].flat())).not.toContain('ce:GetCostAndUsage')
     expect(template.Resources.WatchFunction.Properties.Environment.Variables).toMatchObject({
-      BILLWATCH_ATHENA_MAX_SCAN_GB: '10', BILLWATCH_ATHENA_OUTPUT: ATHENA.output, BILLWATCH_ATHENA_TABLE: 'cid_data_export.cur2', BILLWATCH_ATHENA_WORKGROUP: 'billing',
+      BILLWATCH_ATHENA_MAX_SCAN_GB: '10',
+      BILLWATCH_ATHENA_OUTPUT: ATHENA.output,
+      BILLWATCH_ATHENA_TABLE: 'cid_data_export.cur2',
+      BILLWATCH_ATHENA_WORKGROUP: 'billing',
     })
   })
 
@@ -62,9 +92,17 @@ describe('schedule --athena', () => {
     const layout = await writeLayout(temp.dir, 'cur2', days)
     const endpoint = await startAthenaEndpoint({tables: [{database: 'cid_data_export', name: 'cur2', partitionKeys: layout.partitionKeys, root: layout.root}]})
     try {
-      const config = configFromEnv({BILLWATCH_ATHENA_OUTPUT: ATHENA.output, BILLWATCH_ATHENA_TABLE: 'cid_data_export.cur2', BILLWATCH_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:alerts'})
+      const config = configFromEnv({
+        BILLWATCH_ATHENA_OUTPUT: ATHENA.output,
+        BILLWATCH_ATHENA_TABLE: 'cid_data_export.cur2',
+        BILLWATCH_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:alerts',
+      })
       expect(config.athena).toEqual({maxScanGb: 10, output: ATHENA.output, table: 'cid_data_export.cur2'})
-      const usage = await readAthena(config.athena!, {end: '2024-03-31', start: '2024-03-28'}, {credentials: endpoint.credentials, endpoint: endpoint.url, region: 'us-east-1'})
+      const usage = await readAthena(
+        config.athena!,
+        {end: '2024-03-31', start: '2024-03-28'},
+        {credentials: endpoint.credentials, endpoint: endpoint.url, region: 'us-east-1'},
+      )
       const egress = usage.rows.filter((r) => r.usageType === 'DataTransfer-Out-Bytes')
       expect(egress.map((r) => [r.day, r.unit])).toEqual(days.map((d) => [d.day, 'bytes']))
       for (const [i, row] of egress.entries()) expect(row.amount).toBeCloseTo((i + 1) * GB, 0)

@@ -14,12 +14,12 @@ import {runCli, tempDir} from '../helpers/cli.js'
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:billing-alerts'
 
 /** Every (action, resource) the role's inline policy allows, and the statements' effects. */
-function grants(template: Record<string, any>): {actions: Array<[string, unknown]>; effects: string[]} {
+function grants(template: Record<string, any>): {actions: [string, unknown][]; effects: string[]} {
   const role = template.Resources.WatchRole
   expect(role.Type).toBe('AWS::IAM::Role')
   expect(Object.keys(role.Properties).sort()).toEqual(['AssumeRolePolicyDocument', 'Policies'])
   expect(role.Properties.Policies).toHaveLength(1)
-  const statements = role.Properties.Policies[0].PolicyDocument.Statement as Array<{Action: string | string[]; Effect: string; Resource: unknown}>
+  const statements = role.Properties.Policies[0].PolicyDocument.Statement as {Action: string | string[]; Effect: string; Resource: unknown}[]
   return {
     actions: statements.flatMap((s) => [s.Action].flat().map((a): [string, unknown] => [a, s.Resource])),
     effects: statements.map((s) => s.Effect),
@@ -68,7 +68,14 @@ describe('buildTemplate', () => {
     expect(some.map(([a]) => a)).toEqual(['ce:GetCostAndUsage', 'cloudwatch:GetMetricData', 'sns:Publish', 'logs:CreateLogStream', 'logs:PutLogEvents'])
     expect(some.find(([a]) => a === 'sns:Publish')![1]).toBe(TOPIC)
     const all = grants(buildTemplate({allInstances: true, topicArn: TOPIC})).actions.map(([a]) => a)
-    expect(all).toEqual(['ce:GetCostAndUsage', 'cloudwatch:GetMetricData', 'cloudwatch:ListMetrics', 'sns:Publish', 'logs:CreateLogStream', 'logs:PutLogEvents'])
+    expect(all).toEqual([
+      'ce:GetCostAndUsage',
+      'cloudwatch:GetMetricData',
+      'cloudwatch:ListMetrics',
+      'sns:Publish',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ])
     expect(all.some((a) => a.includes('*'))).toBe(false)
     expect(Object.keys(buildTemplate({topicArn: TOPIC}).Resources)).not.toContain('AlertTopic')
   })
@@ -115,7 +122,11 @@ describe('billwatch schedule', () => {
     expect(result).toMatchObject({schedule: 'cron(47 13 * * ? *)', topicArn: TOPIC})
     expect(result.deployCommand).toBe(`sam deploy --template-file ${result.template} --stack-name billwatch-watch --capabilities CAPABILITY_IAM --resolve-s3`)
     const template = JSON.parse(readFileSync(result.template, 'utf8'))
-    expect(template.Resources.WatchFunction.Properties.Environment.Variables).toEqual({BILLWATCH_INSTANCES: '', BILLWATCH_TOPIC_ARN: TOPIC, BILLWATCH_WINDOW_DAYS: '60'})
+    expect(template.Resources.WatchFunction.Properties.Environment.Variables).toEqual({
+      BILLWATCH_INSTANCES: '',
+      BILLWATCH_TOPIC_ARN: TOPIC,
+      BILLWATCH_WINDOW_DAYS: '60',
+    })
     expect(result.permissions).toEqual(['ce:GetCostAndUsage', 'sns:Publish', 'logs:CreateLogStream', 'logs:PutLogEvents'])
   })
 
@@ -146,7 +157,10 @@ describe('billwatch schedule', () => {
     expect(cron.stderr).toContain('--cron: wrong number of fields')
     const topic = await runCli(['schedule', '--out', join(temp.dir, 'bad'), '--topic-arn', 'billing-alerts', '--json'])
     expect(topic.code).toBe(2)
-    expect(topic.json().error).toMatchObject({code: 'E_USAGE', message: '--topic-arn: not an SNS topic ARN, expected arn:aws:sns:REGION:ACCOUNT:NAME, got "billing-alerts"'})
+    expect(topic.json().error).toMatchObject({
+      code: 'E_USAGE',
+      message: '--topic-arn: not an SNS topic ARN, expected arn:aws:sns:REGION:ACCOUNT:NAME, got "billing-alerts"',
+    })
     expect(existsSync(join(temp.dir, 'bad'))).toBe(false)
   })
 

@@ -87,10 +87,14 @@ describe('era-aware timestamps (RFC 4330 §3, RFC 5905 §6)', () => {
 
   it('round-trips any instant 1968–2104 within the fraction resolution, given a pivot within 68 years', () => {
     fc.assert(
-      fc.property(fc.integer({max: 4_236_000_000_000, min: -60_000_000_000}), fc.integer({max: 2_000_000_000_000, min: -2_000_000_000_000}), (unixMs, pivotShift) => {
-        const back = ntpToUnixMs(unixMsToNtp(unixMs), unixMs + pivotShift)
-        expect(Math.abs(back - unixMs)).toBeLessThan(0.001)
-      }),
+      fc.property(
+        fc.integer({max: 4_236_000_000_000, min: -60_000_000_000}),
+        fc.integer({max: 2_000_000_000_000, min: -2_000_000_000_000}),
+        (unixMs, pivotShift) => {
+          const back = ntpToUnixMs(unixMsToNtp(unixMs), unixMs + pivotShift)
+          expect(Math.abs(back - unixMs)).toBeLessThan(0.001)
+        },
+      ),
     )
   })
 
@@ -103,7 +107,7 @@ describe('era-aware timestamps (RFC 4330 §3, RFC 5905 §6)', () => {
 describe('kiss codes and reference ids', () => {
   const kod = (code: string) => encodeNtp({leap: 3, mode: MODE.server, referenceId: new TextEncoder().encode(code), stratum: 0})
 
-  it.each(['RATE', 'DENY', 'RSTR', 'NTSN', 'AUTH', 'XABC'])('reads Kiss-o\'-Death %s from a stratum-0 packet and from its refid word', (code) => {
+  it.each(['RATE', 'DENY', 'RSTR', 'NTSN', 'AUTH', 'XABC'])("reads Kiss-o'-Death %s from a stratum-0 packet and from its refid word", (code) => {
     const packet = kod(code)
     expect(kissCode(decodeNtp(packet)!)).toBe(code)
     expect(kissCodeOfWord(new DataView(packet.buffer).getUint32(12))).toBe(code)
@@ -119,7 +123,8 @@ describe('kiss codes and reference ids', () => {
   })
 
   it('has no kiss code above stratum 0; LI 3 or stratum 16 is unsynchronised, else time', () => {
-    const meaning = (fields: Parameters<typeof encodeNtp>[0]) => replyMeaning(decodeNtp(encodeNtp({mode: MODE.server, referenceId: new TextEncoder().encode('RATE'), ...fields}))!)
+    const meaning = (fields: Parameters<typeof encodeNtp>[0]) =>
+      replyMeaning(decodeNtp(encodeNtp({mode: MODE.server, referenceId: new TextEncoder().encode('RATE'), ...fields}))!)
     expect(kissCode(decodeNtp(encodeNtp({mode: MODE.server, referenceId: new TextEncoder().encode('RATE'), stratum: 2}))!)).toBeUndefined()
     expect(meaning({stratum: 2})).toEqual({kind: 'time'})
     expect(meaning({leap: 3, stratum: 2}).kind).toBe('unsynchronised')
@@ -128,12 +133,23 @@ describe('kiss codes and reference ids', () => {
   })
 
   it('asks the client to act only on RATE, DENY and RSTR', () => {
-    expect(['RATE', 'DENY', 'RSTR', 'INIT', 'STEP', 'AUTH', 'NTSN', 'XFOO'].map((code) => kissAction(code))).toEqual(['reduce-rate', 'stop', 'stop', 'discard', 'discard', 'discard', 'discard', 'discard'])
+    expect(['RATE', 'DENY', 'RSTR', 'INIT', 'STEP', 'AUTH', 'NTSN', 'XFOO'].map((code) => kissAction(code))).toEqual([
+      'reduce-rate',
+      'stop',
+      'stop',
+      'discard',
+      'discard',
+      'discard',
+      'discard',
+      'discard',
+    ])
   })
 
   it('renders refids as ASCII at stratum 1, dotted quad above, hex when stratum 1 is not printable', () => {
     const text = (stratum: number, id: number[] | string) =>
-      referenceIdText(decodeNtp(encodeNtp({mode: MODE.server, referenceId: typeof id === 'string' ? new TextEncoder().encode(id) : new Uint8Array(id), stratum}))!)
+      referenceIdText(
+        decodeNtp(encodeNtp({mode: MODE.server, referenceId: typeof id === 'string' ? new TextEncoder().encode(id) : new Uint8Array(id), stratum}))!,
+      )
     expect(text(1, 'GPS')).toBe('GPS')
     expect(text(1, 'PPS')).toBe('PPS')
     expect(text(2, [192, 0, 2, 1])).toBe('192.0.2.1')

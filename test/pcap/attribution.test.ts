@@ -87,11 +87,20 @@ describe('traffic is filed under the service that sends it', () => {
     writer.packet(1, linkFrame(LINKTYPE.ethernet, udpPacket(host, '192.0.2.53', 41_000, 53, new Uint8Array(30))))
     writer.packet(1.1, linkFrame(LINKTYPE.ethernet, udpPacket('192.0.2.53', host, 53, 41_000, new Uint8Array(60))))
     // A later fragment whose first fragment the capture lacks (the capture started mid-datagram).
-    writer.packet(2, linkFrame(LINKTYPE.ethernet, ipPacket({body: new Uint8Array(400), dst: '198.51.100.7', fragmentOffset: 185, protocol: IP_PROTOCOL.udp, src: host})))
+    writer.packet(
+      2,
+      linkFrame(LINKTYPE.ethernet, ipPacket({body: new Uint8Array(400), dst: '198.51.100.7', fragmentOffset: 185, protocol: IP_PROTOCOL.udp, src: host})),
+    )
     // A whole datagram, fragmented: its later fragment follows the first.
     const body = udpBody(123, 40_000, new Uint8Array(1600))
-    writer.packet(3, linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(0, 1480), dst: '198.51.100.8', moreFragments: true, protocol: IP_PROTOCOL.udp, src: host})))
-    writer.packet(3, linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(1480), dst: '198.51.100.8', fragmentOffset: 185, protocol: IP_PROTOCOL.udp, src: host})))
+    writer.packet(
+      3,
+      linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(0, 1480), dst: '198.51.100.8', moreFragments: true, protocol: IP_PROTOCOL.udp, src: host})),
+    )
+    writer.packet(
+      3,
+      linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(1480), dst: '198.51.100.8', fragmentOffset: 185, protocol: IP_PROTOCOL.udp, src: host})),
+    )
     writer.close()
     const analysis = bothScans(path, host)
     const rows = Object.fromEntries(analysis.byPort.map((row) => [`${row.protocol} ${row.port ?? '-'}`, row.packets]))
@@ -108,8 +117,14 @@ describe('traffic is filed under the service that sends it', () => {
       const dst = `198.51.${(i >> 8) & 255}.${i & 255}`
       const body = udpBody(53, 22, new Uint8Array(1600))
       writer.packet(1000 + i, linkFrame(LINKTYPE.ethernet, udpPacket(dst, host, 40_000, 123, encodeClientRequest({fraction: i, seconds: i}))))
-      writer.packet(1000 + i, linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(0, 1480), dst, moreFragments: true, protocol: IP_PROTOCOL.udp, src: host})))
-      writer.packet(1000 + i, linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(1480), dst, fragmentOffset: 185, protocol: IP_PROTOCOL.udp, src: host})))
+      writer.packet(
+        1000 + i,
+        linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(0, 1480), dst, moreFragments: true, protocol: IP_PROTOCOL.udp, src: host})),
+      )
+      writer.packet(
+        1000 + i,
+        linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(1480), dst, fragmentOffset: 185, protocol: IP_PROTOCOL.udp, src: host})),
+      )
     }
     writer.close()
     const onePass = analyseCapture(path, {host})

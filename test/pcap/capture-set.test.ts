@@ -68,7 +68,10 @@ describe('a rotated set reads as the capture it was cut from', () => {
     const {files} = expandCaptureArguments([rotated])
     const set = report(analyseCapture(captureOrigin(files, rotated)))
     expect(figures(set)).toEqual(figures(whole))
-    expect(set.files!.map((f) => f.file.split('/').pop())).toEqual(['ntp.pcap', ...names.filter((n) => n !== 'ntp.pcap').sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)))])
+    expect(set.files!.map((f) => f.file.split('/').pop())).toEqual([
+      'ntp.pcap',
+      ...names.filter((n) => n !== 'ntp.pcap').sort((a, b) => Number(a.slice(8)) - Number(b.slice(8))),
+    ])
     expect(set.files!.reduce((sum, f) => sum + f.packets, 0)).toBe(whole.packets)
     expect(set.gaps).toEqual([])
     expect(set.warnings.map((w) => w.code)).not.toContain('gaps-between-files')
@@ -83,7 +86,7 @@ describe('a rotated set reads as the capture it was cut from', () => {
     }
     const cli = await runCli(['pcap', join(gzipped, 'ntp.pcap*.gz'), '--json', '--db', join(dir, 'store.duckdb')])
     expect(cli.code, cli.stderr).toBe(0)
-    const set = cli.json() as PcapReport
+    const set = cli.json<PcapReport>()
     expect(figures(set)).toEqual(JSON.parse(JSON.stringify(figures(whole))))
     expect(set.compression).toBe('gzip')
     expect(set.files).toHaveLength(names.length)
@@ -106,7 +109,10 @@ describe('any cut of a capture into files reads as the capture', () => {
           for (let k = 0; k + 1 < bounds.length; k++) {
             const kind = kinds[k]!
             const path = join(folder, `part-${labels[k]}-${k}.${kind.pcapng ? 'pcapng' : 'pcap'}`)
-            const writer = new CaptureWriter(path, kind.pcapng ? {format: 'pcapng', interfaces: [{linkType: LINKTYPE.ethernet, tsresol: 6}]} : {snaplen: 65_535})
+            const writer = new CaptureWriter(
+              path,
+              kind.pcapng ? {format: 'pcapng', interfaces: [{linkType: LINKTYPE.ethernet, tsresol: 6}]} : {snaplen: 65_535},
+            )
             for (const p of packets.slice(bounds[k], bounds[k + 1])) writer.packet(p.timeSec, p.frame, {origlen: p.origlen})
             writer.close()
             if (kind.gzip) run('gzip', [path])
@@ -155,7 +161,7 @@ describe('gaps and overlaps between files', () => {
     expect(set.warnings.map((w) => w.code)).toContain('overlapping-files')
   })
 
-  it('leaves a folder\'s other files out, and refuses a pattern that matches nothing', () => {
+  it("leaves a folder's other files out, and refuses a pattern that matches nothing", () => {
     const folder = join(dir, 'mixed')
     mkdirSync(folder)
     write(join(folder, 'one.pcap'), 0)

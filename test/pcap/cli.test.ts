@@ -129,14 +129,20 @@ describe('billwatch pcap: human output and errors', () => {
     expect(missing.stderr.trim()).toBe(`billwatch: ${join(dir, 'nope.pcap')}: no such file, expected a pcap or pcapng file`)
     // A folder is a capture set (issue 26): one that holds no capture is refused in one line.
     const directory = await runCli(['pcap', dir, '--db', db])
-    expect([directory.code, directory.stderr.trim()]).toEqual([1, `billwatch: ${dir}: a folder with no pcap or pcapng file in it, expected a capture file, a folder of them or a glob`])
+    expect([directory.code, directory.stderr.trim()]).toEqual([
+      1,
+      `billwatch: ${dir}: a folder with no pcap or pcapng file in it, expected a capture file, a folder of them or a glob`,
+    ])
   })
 
   it('replays the limiter settings given with --limiter, in order, and refuses a bad one in one line', async () => {
     const run = await runCli(['pcap', SAMPLE, '--limiter', 'chrony interval 1 burst 16 leak 2', '--limiter', 'ntpsec average 2 burst 40', '--json', '--db', db])
     expect(run.code).toBe(0)
     const replay = run.json<PcapReport>().ntp.rateLimiting!
-    expect(replay.results.map((r) => r.setting)).toEqual(['chrony: ratelimit interval 1 burst 16 leak 2', 'ntpsec: restrict default limited kod; limit average 2 burst 40 kod 0.5'])
+    expect(replay.results.map((r) => r.setting)).toEqual([
+      'chrony: ratelimit interval 1 burst 16 leak 2',
+      'ntpsec: restrict default limited kod; limit average 2 burst 40 kod 0.5',
+    ])
     // chrony at one answer per 2 s with a 16-deep bucket still holds back the 3 q/s talker.
     expect(replay.results[0]!.dropped).toBeGreaterThan(0)
     for (const r of replay.results) expect(r.answered + r.kods + r.dropped + replay.baseline.unanswered).toBe(replay.requests)

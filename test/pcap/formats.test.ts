@@ -27,11 +27,11 @@ function reply(originSeconds: number, stratum = 2): Uint8Array {
 }
 
 /** Three NTP exchanges with two clients, one IPv6, wrapped in `linkType`. */
-function exchangeFrames(linkType: number, frame: FrameOptions = {}): Array<[number, Uint8Array]> {
+function exchangeFrames(linkType: number, frame: FrameOptions = {}): [number, Uint8Array][] {
   const v6 = linkType === LINKTYPE.ipv6
   const server = v6 ? SERVER6 : SERVER
   const clients = v6 ? ['2001:db8::1:1', '2001:db8::1:2'] : ['203.0.113.5', '198.51.100.9']
-  const frames: Array<[number, Uint8Array]> = []
+  const frames: [number, Uint8Array][] = []
   clients.forEach((client, c) => {
     for (let i = 0; i < 2 - c; i++) {
       const t = T0 + c * 10 + i
@@ -42,7 +42,7 @@ function exchangeFrames(linkType: number, frame: FrameOptions = {}): Array<[numb
   return frames
 }
 
-function write(name: string, options: CaptureWriterOptions, frames: Array<[number, Uint8Array]>, interfaceOf: (i: number) => number = () => 0): string {
+function write(name: string, options: CaptureWriterOptions, frames: [number, Uint8Array][], interfaceOf: (i: number) => number = () => 0): string {
   const path = join(dir, name)
   const writer = new CaptureWriter(path, options)
   frames.forEach(([t, frame], i) => writer.packet(t, frame, {interfaceId: interfaceOf(i)}))
@@ -53,9 +53,37 @@ function write(name: string, options: CaptureWriterOptions, frames: Array<[numbe
 /** What tshark reads: frame count, Σ frame.len, Σ frame.cap_len, Σ IP lengths, UDP/123 packets. */
 function tshark(path: string): {frames: number; wire: number; captured: number; ip: number; ntp: number; times: number[]} {
   // spawnSync: tshark exits non-zero on a cut last record but still prints the whole ones.
-  const out = spawnSync(requireTool('tshark'), ['-n', '-r', path, '-T', 'fields', '-E', 'separator=,', '-e', 'frame.len', '-e', 'frame.cap_len', '-e', 'ip.len', '-e', 'ipv6.plen', '-e', 'udp.port', '-e', 'frame.time_epoch'], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']}).stdout
-  const rows = out.trim().split('\n').filter(Boolean).map((line) => line.split(','))
-  const sum = (i: number) => rows.reduce((s, r) => s + Number(r[i] || 0), 0)
+  const out = spawnSync(
+    requireTool('tshark'),
+    [
+      '-n',
+      '-r',
+      path,
+      '-T',
+      'fields',
+      '-E',
+      'separator=,',
+      '-e',
+      'frame.len',
+      '-e',
+      'frame.cap_len',
+      '-e',
+      'ip.len',
+      '-e',
+      'ipv6.plen',
+      '-e',
+      'udp.port',
+      '-e',
+      'frame.time_epoch',
+    ],
+    {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']},
+  ).stdout
+  const rows = out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.split(','))
+  const sum = (i: number) => rows.reduce((s, r) => s + Number(r[i] ?? 0), 0)
   return {
     captured: sum(1),
     frames: rows.length,
@@ -83,7 +111,7 @@ describe('pcap byte orders and timestamp precision', () => {
     ['µs big-endian', {bigEndian: true}],
     ['ns little-endian', {nanoseconds: true}],
     ['ns big-endian', {bigEndian: true, nanoseconds: true}],
-  ] as Array<[string, CaptureWriterOptions]>) {
+  ] as [string, CaptureWriterOptions][]) {
     it(`reads ${name} like tshark, with exact timestamps and matched replies`, () => {
       const path = write(`${name.replace(/\W+/g, '-')}.pcap`, options, exchangeFrames(LINKTYPE.ethernet))
       const analysis = expectSameAsTshark(path)
@@ -105,7 +133,7 @@ describe('pcap byte orders and timestamp precision', () => {
 })
 
 describe('link types', () => {
-  const cases: Array<[string, number, FrameOptions]> = [
+  const cases: [string, number, FrameOptions][] = [
     ['Ethernet', LINKTYPE.ethernet, {}],
     ['Ethernet 802.1Q', LINKTYPE.ethernet, {vlans: [42]}],
     ['Ethernet QinQ', LINKTYPE.ethernet, {qinq: true, vlans: [100, 42]}],
@@ -181,13 +209,22 @@ describe('pcapng', () => {
 
 describe('IP edge cases', () => {
   it('walks IPv6 extension headers to the UDP header and counts IPv6 and IPv4 fragments without parsing later ones', () => {
-    const frames: Array<[number, Uint8Array]> = []
+    const frames: [number, Uint8Array][] = []
     const eth = (ip: Uint8Array) => linkFrame(LINKTYPE.ethernet, ip)
-    frames.push([T0, eth(ipPacket({body: udpBody(40_000, 123, request(T0)), dst: SERVER6, extensionHeaders: [0, 60], protocol: IP_PROTOCOL.udp, src: '2001:db8::7'}))])
-    frames.push([T0 + 0.001, eth(ipPacket({body: udpBody(123, 40_000, reply(T0)), dst: '2001:db8::7', extensionHeaders: [43], protocol: IP_PROTOCOL.udp, src: SERVER6}))])
+    frames.push([
+      T0,
+      eth(ipPacket({body: udpBody(40_000, 123, request(T0)), dst: SERVER6, extensionHeaders: [0, 60], protocol: IP_PROTOCOL.udp, src: '2001:db8::7'})),
+    ])
+    frames.push([
+      T0 + 0.001,
+      eth(ipPacket({body: udpBody(123, 40_000, reply(T0)), dst: '2001:db8::7', extensionHeaders: [43], protocol: IP_PROTOCOL.udp, src: SERVER6})),
+    ])
     // A large UDP datagram in two IPv4 fragments: the first has ports, the second only payload.
     const big = udpBody(123, 40_001, new Uint8Array(1600))
-    frames.push([T0 + 1, eth(ipPacket({body: big.subarray(0, 1480), dst: '203.0.113.5', moreFragments: true, protocol: IP_PROTOCOL.udp, src: '10.206.10.174'}))])
+    frames.push([
+      T0 + 1,
+      eth(ipPacket({body: big.subarray(0, 1480), dst: '203.0.113.5', moreFragments: true, protocol: IP_PROTOCOL.udp, src: '10.206.10.174'})),
+    ])
     frames.push([T0 + 1, eth(ipPacket({body: big.subarray(1480), dst: '203.0.113.5', fragmentOffset: 185, protocol: IP_PROTOCOL.udp, src: '10.206.10.174'}))])
     const path = write('ip-edges.pcap', {}, frames)
     const analysis = analyseCapture(path, {host: SERVER6})

@@ -20,7 +20,7 @@ async function startCapture(file: string, filter: string): Promise<ChildProcess>
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('tcpdump did not start in 10 s')), 10_000)
     let stderr = ''
-    child.stderr!.on('data', (chunk) => {
+    child.stderr.on('data', (chunk) => {
       stderr += chunk
       if (stderr.includes('listening on')) {
         clearTimeout(timer)
@@ -58,7 +58,21 @@ function lines(command: string, args: string[]): string[] {
 }
 
 function tsharkFields(file: string, port: number, filter: string, fields: string[]): string[][] {
-  return lines('tshark', ['-n', '-2', '-r', file, '-d', `udp.port==${port},ntp`, '-Y', filter, '-T', 'fields', '-E', 'separator=,', ...fields.flatMap((f) => ['-e', f])]).map((l) => l.split(','))
+  return lines('tshark', [
+    '-n',
+    '-2',
+    '-r',
+    file,
+    '-d',
+    `udp.port==${port},ntp`,
+    '-Y',
+    filter,
+    '-T',
+    'fields',
+    '-E',
+    'separator=,',
+    ...fields.flatMap((f) => ['-e', f]),
+  ]).map((l) => l.split(','))
 }
 
 describe('counts agree with tshark and tcpdump on real captures', () => {
@@ -94,7 +108,9 @@ describe('counts agree with tshark and tcpdump on real captures', () => {
     expect(analysis.ntp.responses).toBe(replies.length)
     expect(analysis.ntp.requests).toBeGreaterThan(analysis.ntp.responses) // the limiter dropped some
     // tshark's two-pass request/response matching: requests with no response are the unanswered ones.
-    expect(analysis.ntp.unanswered).toBe(tsharkFields(file, server.port, `ip.dst==${server.address} && ntp.flags.mode==3 && !ntp.response_in`, ['frame.number']).length)
+    expect(analysis.ntp.unanswered).toBe(
+      tsharkFields(file, server.port, `ip.dst==${server.address} && ntp.flags.mode==3 && !ntp.response_in`, ['frame.number']).length,
+    )
     expect(analysis.ntp.kods).toBe(tsharkFields(file, server.port, 'ntp.flags.mode==4 && ntp.stratum==0', ['frame.number']).length)
 
     // Per client: requests and versions, as tshark groups them.
@@ -108,12 +124,15 @@ describe('counts agree with tshark and tcpdump on real captures', () => {
     const {log, counters} = analysis.ntp
     expect(new Set(log.clients)).toEqual(new Set(perClient.keys()))
     ;[...log.clients].forEach((address, c) => expect(counters.requests[c]).toBe(perClient.get(address)!.requests))
-    const versionsOf = (address: string) => new Set([...log.version.keys()].filter((i) => log.clients.at(log.client[i]!) === address).map((i) => log.version[i]!))
+    const versionsOf = (address: string) =>
+      new Set([...log.version.keys()].filter((i) => log.clients.at(log.client[i]!) === address).map((i) => log.version[i]!))
     expect(versionsOf('127.0.7.3')).toEqual(new Set([2]))
     expect(versionsOf('127.0.7.2')).toEqual(perClient.get('127.0.7.2')!.versions)
 
     // The seed's pipeline: tcpdump -nr | awk '{print $5}' | sed 's=.[0-9]*:==' | sort | uniq | wc -l
-    const seedClients = new Set(lines('tcpdump', ['-nr', file, `src host ${server.address} and src port ${server.port}`]).map((l) => l.split(' ')[4]!.replace(/\.[0-9]*:$/, '')))
+    const seedClients = new Set(
+      lines('tcpdump', ['-nr', file, `src host ${server.address} and src port ${server.port}`]).map((l) => l.split(' ')[4]!.replace(/\.[0-9]*:$/, '')),
+    )
     expect(analysis.ntp.answeredClients).toBe(seedClients.size)
   })
 

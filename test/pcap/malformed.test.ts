@@ -37,7 +37,10 @@ function survives(bytes: Uint8Array): void {
 function validCapture(format: 'pcap' | 'pcapng', bigEndian: boolean): Buffer {
   const writer = new CaptureWriter(undefined, {bigEndian, format})
   for (let i = 0; i < 4; i++) {
-    writer.packet(1_402_256_000 + i, linkFrame(LINKTYPE.ethernet, udpPacket('203.0.113.5', '10.206.10.174', 40_000, 123, encodeClientRequest({fraction: i, seconds: i}))))
+    writer.packet(
+      1_402_256_000 + i,
+      linkFrame(LINKTYPE.ethernet, udpPacket('203.0.113.5', '10.206.10.174', 40_000, 123, encodeClientRequest({fraction: i, seconds: i}))),
+    )
   }
   return writer.bytes()
 }
@@ -46,11 +49,19 @@ const formats = fc.constantFrom(['pcap', false], ['pcap', true], ['pcapng', fals
 
 describe('malformed captures never crash or hang', () => {
   it('random bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({maxLength: 600}), (bytes) => survives(bytes)), {numRuns: 150})
+    fc.assert(
+      fc.property(fc.uint8Array({maxLength: 600}), (bytes) => survives(bytes)),
+      {numRuns: 150},
+    )
   })
 
   it('a valid magic followed by random bytes', () => {
-    const magics = [[0xd4, 0xc3, 0xb2, 0xa1], [0xa1, 0xb2, 0xc3, 0xd4], [0x4d, 0x3c, 0xb2, 0xa1], [0x0a, 0x0d, 0x0d, 0x0a]]
+    const magics = [
+      [0xd4, 0xc3, 0xb2, 0xa1],
+      [0xa1, 0xb2, 0xc3, 0xd4],
+      [0x4d, 0x3c, 0xb2, 0xa1],
+      [0x0a, 0x0d, 0x0d, 0x0a],
+    ]
     fc.assert(
       fc.property(fc.constantFrom(...magics), fc.uint8Array({maxLength: 600}), (magic, rest) => survives(Uint8Array.from([...magic, ...rest]))),
       {numRuns: 150},

@@ -22,7 +22,7 @@ const SERVER = '10.206.10.174'
 function countingScanner(): {scanner: NativeScanner; taken: () => number; restore: () => void} {
   const scanner = nativeScanner()
   if (!scanner) throw new Error('the native pcap scanner is not built: run npm run build:native')
-  const original = scanner.scanRecords
+  const original = scanner.scanRecords.bind(scanner)
   let records = 0
   scanner.scanRecords = (...args) => {
     original(...args)
@@ -97,7 +97,10 @@ describe('the native pcap scanner', () => {
     const request = encodeNtp({mode: MODE.client, transmitTime: {fraction: 7, seconds: 3_600_000_000}, version: 4})
     for (let i = 0; i < 30_000; i++) {
       const client = `100.${64 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`
-      writer.packet(1_402_000_000 + i / 100, linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000 + (i % 7), 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: client})))
+      writer.packet(
+        1_402_000_000 + i / 100,
+        linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000 + (i % 7), 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: client})),
+      )
     }
     writer.close()
     const {javascript, native, taken} = bothWays(path, SERVER)
@@ -118,8 +121,15 @@ describe('the native pcap scanner', () => {
       const transmitTime = {fraction: i, seconds: 3_600_000_000}
       const request = encodeNtp({mode: MODE.client, transmitTime, version: 4})
       const reply = encodeNtp({mode: MODE.server, originTime: transmitTime, stratum: 2, version: 4})
-      writer.packet(1_402_000_000 + i / 100, linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000 + (i % 7), 123, request), dst: server, protocol: IP_PROTOCOL.udp, src: client})))
-      if (i % 5 !== 0) writer.packet(1_402_000_000 + i / 100 + 0.001, linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(123, 40_000 + (i % 7), reply), dst: client, protocol: IP_PROTOCOL.udp, src: server})))
+      writer.packet(
+        1_402_000_000 + i / 100,
+        linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000 + (i % 7), 123, request), dst: server, protocol: IP_PROTOCOL.udp, src: client})),
+      )
+      if (i % 5 !== 0)
+        writer.packet(
+          1_402_000_000 + i / 100 + 0.001,
+          linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(123, 40_000 + (i % 7), reply), dst: client, protocol: IP_PROTOCOL.udp, src: server})),
+        )
     }
     writer.close()
     const {javascript, native, taken} = bothWays(path, server)
@@ -139,7 +149,10 @@ describe('the native pcap scanner', () => {
     let middle = 24
     while (middle < bytes.length / 2) middle += 16 + view.getUint32(middle + 8, true)
     const host = [0, 0, 0xffff, 0x0ace_0aae] as [number, number, number, number]
-    for (const [from, to] of [[0, middle], [middle, bytes.length]]) {
+    for (const [from, to] of [
+      [0, middle],
+      [middle, bytes.length],
+    ]) {
       const input = {from: from!, host, ntpPort: 123, path, to: to!}
       expect(withNative(true, () => scanPart(input))).toEqual(withNative(false, () => scanPart(input)))
     }
@@ -178,7 +191,10 @@ describe('the native pcap scanner', () => {
       host: fc.constantFrom(undefined, SERVER, '203.0.113.5', '2001:db8::1', '::ffff:203.0.113.6'),
       linkType: fc.constantFrom(...linkTypes),
       nanoseconds: fc.boolean(),
-      packets: fc.array(fc.record({block: fc.constantFrom('epb', 'epb', 'epb', 'epb', 'epb', 'simple', 'obsolete', 'section'), iface: fc.constantFrom(0, 1), packet}), {maxLength: 60}),
+      packets: fc.array(
+        fc.record({block: fc.constantFrom('epb', 'epb', 'epb', 'epb', 'epb', 'simple', 'obsolete', 'section'), iface: fc.constantFrom(0, 1), packet}),
+        {maxLength: 60},
+      ),
       secondLinkType: fc.constantFrom(...linkTypes),
     })
     let n = 0
@@ -187,8 +203,17 @@ describe('the native pcap scanner', () => {
     fc.assert(
       fc.property(capture, (spec) => {
         const path = join(dir, `random-${n++}.${spec.format}`)
-        const interfaces = [{linkType: spec.linkType, tsresol: spec.nanoseconds ? 9 : 6}, {linkType: spec.secondLinkType, tsoffset: 1_000, tsresol: 0x80 | 20}]
-        const writer = new CaptureWriter(path, {bigEndian: spec.bigEndian, format: spec.format, interfaces: spec.format === 'pcapng' ? interfaces : undefined, linkType: spec.linkType, nanoseconds: spec.nanoseconds})
+        const interfaces = [
+          {linkType: spec.linkType, tsresol: spec.nanoseconds ? 9 : 6},
+          {linkType: spec.secondLinkType, tsoffset: 1_000, tsresol: 0x80 | 20},
+        ]
+        const writer = new CaptureWriter(path, {
+          bigEndian: spec.bigEndian,
+          format: spec.format,
+          interfaces: spec.format === 'pcapng' ? interfaces : undefined,
+          linkType: spec.linkType,
+          nanoseconds: spec.nanoseconds,
+        })
         spec.packets.forEach(({block, iface: pcapngIface, packet: p}, i) => {
           const iface = spec.format === 'pcapng' && block !== 'simple' ? pcapngIface : 0
           const linkType = iface === 1 ? spec.secondLinkType : spec.linkType
@@ -196,7 +221,12 @@ describe('the native pcap scanner', () => {
           const v6 = p.src.includes(':') !== p.dst.includes(':') ? false : p.src.includes(':')
           const payload = new Uint8Array(p.payloadBytes)
           payload.set(encodeNtp(p.ntp).subarray(0, p.payloadBytes))
-          const body = p.protocol === IP_PROTOCOL.udp ? udpBody(p.srcPort, p.dstPort, payload) : p.protocol === IP_PROTOCOL.tcp ? tcpBody(p.srcPort, p.dstPort, payload) : payload
+          const body =
+            p.protocol === IP_PROTOCOL.udp
+              ? udpBody(p.srcPort, p.dstPort, payload)
+              : p.protocol === IP_PROTOCOL.tcp
+                ? tcpBody(p.srcPort, p.dstPort, payload)
+                : payload
           const ip = ipPacket({
             body,
             dst: v6 ? p.dst : p.dst.includes(':') ? SERVER : p.dst,
@@ -232,7 +262,10 @@ describe('the native pcap scanner', () => {
     for (let i = 0; i < 4000; i++) {
       const client = i % 10 === 0 ? `203.0.113.${i % 200}` : `2001:db8::${(i % 300).toString(16)}`
       const server = client.includes(':') ? '2001:db8::123' : SERVER
-      writer.packet(1_402_000_000 + i / 10, linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000, 123, request), dst: server, protocol: IP_PROTOCOL.udp, src: client})))
+      writer.packet(
+        1_402_000_000 + i / 10,
+        linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000, 123, request), dst: server, protocol: IP_PROTOCOL.udp, src: client})),
+      )
     }
     writer.close()
     const ipv6 = probeCapture(path, 50_000, true)
@@ -247,7 +280,11 @@ describe('the native pcap scanner', () => {
   it('stops at a damaged or cut record as the JavaScript scan does', () => {
     const writer = new CaptureWriter(undefined)
     const request = encodeNtp({mode: MODE.client, transmitTime: {fraction: 1, seconds: 1}, version: 4})
-    for (let i = 0; i < 50; i++) writer.packet(1_402_000_000 + i, linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000, 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: '203.0.113.5'})))
+    for (let i = 0; i < 50; i++)
+      writer.packet(
+        1_402_000_000 + i,
+        linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000, 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: '203.0.113.5'})),
+      )
     const whole = writer.bytes()
     const damaged = Buffer.from(whole)
     // Record 20's captured length: far beyond the snaplen.
@@ -255,7 +292,11 @@ describe('the native pcap scanner', () => {
     // The same as pcapng: block 20 (after the section header and interface block) claims more
     // captured bytes than it holds.
     const pcapngWriter = new CaptureWriter(undefined, {format: 'pcapng'})
-    for (let i = 0; i < 50; i++) pcapngWriter.packet(1_402_000_000 + i, linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000, 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: '203.0.113.5'})))
+    for (let i = 0; i < 50; i++)
+      pcapngWriter.packet(
+        1_402_000_000 + i,
+        linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000, 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: '203.0.113.5'})),
+      )
     const pcapng = pcapngWriter.bytes()
     const damagedPcapng = Buffer.from(pcapng)
     const blockAt = (k: number) => {

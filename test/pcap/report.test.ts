@@ -12,7 +12,7 @@ const total = counts.reduce((a, b) => a + b, 0) * 76
 describe('blocking thresholds', () => {
   it('picks, per cut share, the largest minimum that still cuts that much, and prices what is left', () => {
     const rows = thresholdTable(requests, bytes, 2693, flatPricing(0.12), [50])
-    const cutOf = (min: number) => counts.filter((c) => c >= min).reduce((a, b) => a + b, 0) * 76 / total
+    const cutOf = (min: number) => (counts.filter((c) => c >= min).reduce((a, b) => a + b, 0) * 76) / total
     // 18,287 of 19,600 requests come from one client: blocking it alone cuts 93%.
     expect(rows.map((r) => r.minQueries)).toEqual([1, 50, 864, 18_287, 18_288])
     for (const row of rows) expect(row.bandwidthCutShare).toBeCloseTo(cutOf(row.minQueries), 12)

@@ -48,7 +48,9 @@ describe('rates only where the capture supports them', () => {
     const report = buildReport(analysis)
     // The warning heads `pcap --json`.
     expect(Object.keys(JSON.parse(JSON.stringify(report)))[0]).toBe('warnings')
-    expect(report.warnings).toEqual([{code: 'thin-capture', message: expect.stringContaining(`at least ${RATE_RULE.minSeconds} s and ${RATE_RULE.minPackets} packets`)}])
+    expect(report.warnings).toEqual([
+      {code: 'thin-capture', message: expect.stringContaining(`at least ${RATE_RULE.minSeconds} s and ${RATE_RULE.minPackets} packets`)},
+    ])
     expect(report.outbound.kbitPerSec).toBeNull()
     expect(report.inbound.billableKbitPerSec).toBeNull()
     expect(report.cost.outbound).toEqual({bytesPerSec: null, gbPerMonth: null, monthlyUsd: null, yearlyUsd: null})

@@ -158,11 +158,21 @@ describe('a pcapng read in two halves side by side', () => {
     expect(secondHalf.requestCount).toBeGreaterThan(whole.ntp.requests / 4)
     expect(secondHalf.requestCount).toBeLessThan((whole.ntp.requests * 3) / 4)
     const pcap = analyseCapture(SAMPLE, {host: 'auto'})
-    expect([split.format, split.packets, split.bytes, split.billableBytes, split.ntp.requests, split.ntp.answeredClients]).toEqual(['pcapng', pcap.packets, pcap.bytes, pcap.billableBytes, pcap.ntp.requests, pcap.ntp.answeredClients])
+    expect([split.format, split.packets, split.bytes, split.billableBytes, split.ntp.requests, split.ntp.answeredClients]).toEqual([
+      'pcapng',
+      pcap.packets,
+      pcap.bytes,
+      pcap.billableBytes,
+      pcap.ntp.requests,
+      pcap.ntp.answeredClients,
+    ])
   })
 
   it('numbers a record cut at the end of the second half as one pass does, in pcap and pcapng', async () => {
-    for (const [name, source] of [['cut.pcap', SAMPLE], ['cut.pcapng', samplePcapng('whole.pcapng')]] as const) {
+    for (const [name, source] of [
+      ['cut.pcap', SAMPLE],
+      ['cut.pcapng', samplePcapng('whole.pcapng')],
+    ] as const) {
       const bytes = readFileSync(source)
       const path = join(tmp.dir, name)
       writeFileSync(path, bytes.subarray(0, bytes.length - 37))
@@ -205,16 +215,21 @@ describe('a pcapng read in two halves side by side', () => {
     }
     await splittingAll(() =>
       fc.assert(
-        fc.asyncProperty(fc.constantFrom('pcap', 'pcapng'), fc.double({max: 1, min: 0.05, noNaN: true}), fc.uint8Array({maxLength: 12, minLength: 1}), async (format, where, junk) => {
-          const bytes = Buffer.from(sources[format as 'pcap' | 'pcapng'])
-          bytes.set(junk, Math.floor(where * (bytes.length - junk.length)))
-          const path = join(tmp.dir, `fuzz.${format}`)
-          writeFileSync(path, bytes)
-          const host = '10.206.10.174'
-          const whole = await outcome(async () => analyseCapture(path, {host}))
-          const split = await outcome(() => analyseCaptureParallel(path, {host}))
-          expect(split).toEqual(whole)
-        }),
+        fc.asyncProperty(
+          fc.constantFrom('pcap', 'pcapng'),
+          fc.double({max: 1, min: 0.05, noNaN: true}),
+          fc.uint8Array({maxLength: 12, minLength: 1}),
+          async (format, where, junk) => {
+            const bytes = Buffer.from(sources[format])
+            bytes.set(junk, Math.floor(where * (bytes.length - junk.length)))
+            const path = join(tmp.dir, `fuzz.${format}`)
+            writeFileSync(path, bytes)
+            const host = '10.206.10.174'
+            const whole = await outcome(async () => analyseCapture(path, {host}))
+            const split = await outcome(() => analyseCaptureParallel(path, {host}))
+            expect(split).toEqual(whole)
+          },
+        ),
         {numRuns: 30},
       ),
     )

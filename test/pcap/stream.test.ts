@@ -55,7 +55,7 @@ describe('billwatch pcap - (stdin)', () => {
     expect(piped.code, piped.stderr).toBe(0)
     const report = JSON.parse(piped.stdout) as PcapReport
     expect(report.file).toBe('-')
-    expect(withoutSource(report)).toEqual(withoutSource(fromFile.json() as PcapReport))
+    expect(withoutSource(report)).toEqual(withoutSource(fromFile.json<PcapReport>()))
   })
 
   it('reads a gzipped stream (tcpdump -w - | gzip) the same way', {timeout: 180_000}, async () => {
@@ -112,20 +112,22 @@ function startBillwatch(args: string[]): {child: ChildProcess; listening: Promis
   const child = spawn('sh', ['-c', `exec ${billwatchCommand(args)}`], {cwd: ROOT, env: {...process.env, NODE_ENV: 'test'}, stdio: ['ignore', 'pipe', 'pipe']})
   let stdout = ''
   let stderr = ''
-  child.stdout!.on('data', (d) => (stdout += d))
+  child.stdout.on('data', (d) => (stdout += d))
   const timer = setTimeout(() => child.kill('SIGKILL'), 90_000)
   const listening = new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d) => {
+    child.stderr.on('data', (d) => {
       stderr += d
       if (stderr.includes('tcpdump is listening on lo')) resolve()
     })
     child.once('close', () => reject(new Error(`billwatch ended before tcpdump listened: ${stderr}`)))
   })
-  listening.catch(() => {})
-  const done = new Promise<{code: number; stdout: string; stderr: string}>((resolve) => child.once('close', (code) => {
-    clearTimeout(timer)
-    resolve({code: code ?? -1, stderr, stdout})
-  }))
+  listening.catch(() => undefined)
+  const done = new Promise<{code: number; stdout: string; stderr: string}>((resolve) =>
+    child.once('close', (code) => {
+      clearTimeout(timer)
+      resolve({code: code ?? -1, stderr, stdout})
+    }),
+  )
   return {child, done, listening}
 }
 
@@ -133,7 +135,21 @@ describe('billwatch pcap --interface lo', () => {
   it('captures for --duration and reports every request and reply the test sent', async () => {
     const server = await ntpResponder()
     try {
-      const run = startBillwatch(['pcap', '--interface', 'lo', '--duration', '5s', '--filter', `udp port ${server.port}`, '--ntp-port', String(server.port), '--host', '127.0.0.1', '--json', ...DB])
+      const run = startBillwatch([
+        'pcap',
+        '--interface',
+        'lo',
+        '--duration',
+        '5s',
+        '--filter',
+        `udp port ${server.port}`,
+        '--ntp-port',
+        String(server.port),
+        '--host',
+        '127.0.0.1',
+        '--json',
+        ...DB,
+      ])
       await run.listening
       await queries(server.port, 12, 50)
       const {code, stdout, stderr} = await run.done
@@ -154,7 +170,19 @@ describe('billwatch pcap --interface lo', () => {
   it('ends the capture on SIGINT (Ctrl-C) and still reports', async () => {
     const server = await ntpResponder()
     try {
-      const run = startBillwatch(['pcap', '--interface', 'lo', '--filter', `udp port ${server.port}`, '--ntp-port', String(server.port), '--host', '127.0.0.1', '--json', ...DB])
+      const run = startBillwatch([
+        'pcap',
+        '--interface',
+        'lo',
+        '--filter',
+        `udp port ${server.port}`,
+        '--ntp-port',
+        String(server.port),
+        '--host',
+        '127.0.0.1',
+        '--json',
+        ...DB,
+      ])
       await run.listening
       await queries(server.port, 7, 30)
       run.child.kill('SIGINT')
@@ -169,7 +197,7 @@ describe('billwatch pcap --interface lo', () => {
     }
   }, 60_000)
 
-  it('names tcpdump\'s own refusal of an interface that does not exist', async () => {
+  it("names tcpdump's own refusal of an interface that does not exist", async () => {
     const result = await runCli(['pcap', '--interface', 'billwatch-none0', '--duration', '2s', ...DB])
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/tcpdump failed \(exit \d+\).*billwatch-none0/)

@@ -20,11 +20,14 @@ const CLIENTS = ['203.0.113.5', '198.51.100.9', '192.0.2.77']
 function exchanges(): Uint8Array[] {
   return CLIENTS.flatMap((client, i) => [
     linkFrame(LINKTYPE.ethernet, udpPacket(client, SERVER, 40_000 + i, 123, encodeClientRequest({fraction: i, seconds: 3_900_000_000 + i}))),
-    linkFrame(LINKTYPE.ethernet, udpPacket(SERVER, client, 123, 40_000 + i, encodeNtp({mode: MODE.server, originTime: {fraction: i, seconds: 3_900_000_000 + i}, stratum: 2}))),
+    linkFrame(
+      LINKTYPE.ethernet,
+      udpPacket(SERVER, client, 123, 40_000 + i, encodeNtp({mode: MODE.server, originTime: {fraction: i, seconds: 3_900_000_000 + i}, stratum: 2})),
+    ),
   ])
 }
 
-const bytes = (...parts: Array<number[] | Uint8Array>) => Uint8Array.from(parts.flatMap((part) => [...part]))
+const bytes = (...parts: (number[] | Uint8Array)[]) => Uint8Array.from(parts.flatMap((part) => [...part]))
 const u16 = (n: number) => [n >> 8, n & 255]
 const u32 = (n: number) => [n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255]
 const MACS = [0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2]
@@ -40,21 +43,51 @@ const ipOf = (frame: Uint8Array) => frame.subarray(14)
  * an MPLS label stack (RFC 3032, two labels).
  */
 const TUNNELS: Record<string, {wrap: (inner: Uint8Array, n: number) => Uint8Array; name: string; options?: {vxlanPort: number}}> = {
-  'vxlan-4789': {name: 'VXLAN', wrap: (inner) => linkFrame(LINKTYPE.ethernet, udpPacket('172.31.0.10', '172.31.0.20', 51_000, 4789, bytes([0x08, 0, 0, 0], u32(123 << 8), inner)))},
-  'vxlan-8472': {name: 'VXLAN', options: {vxlanPort: 8472}, wrap: (inner) => linkFrame(LINKTYPE.ethernet, udpPacket('172.31.0.10', '172.31.0.20', 51_000, 8472, bytes([0x08, 0, 0, 0], u32(7 << 8), inner)))},
-  'geneve': {name: 'Geneve', wrap: (inner) => linkFrame(LINKTYPE.ethernet, udpPacket('172.31.0.10', '172.31.0.20', 51_000, 6081, bytes([0, 0], u16(0x6558), u32(5 << 8), inner)))},
-  'gre-ip': {name: 'GRE', wrap: (inner) => linkFrame(LINKTYPE.ethernet, ipPacket({body: bytes([0, 0], u16(0x0800), ipOf(inner)), dst: '172.31.0.20', protocol: 47, src: '172.31.0.10'}))},
-  'erspan-i': {name: 'ERSPAN type I', wrap: (inner) => linkFrame(LINKTYPE.ethernet, ipPacket({body: bytes([0, 0], u16(0x88be), inner), dst: '172.31.0.20', protocol: 47, src: '172.31.0.10'}))},
+  'vxlan-4789': {
+    name: 'VXLAN',
+    wrap: (inner) => linkFrame(LINKTYPE.ethernet, udpPacket('172.31.0.10', '172.31.0.20', 51_000, 4789, bytes([0x08, 0, 0, 0], u32(123 << 8), inner))),
+  },
+  'vxlan-8472': {
+    name: 'VXLAN',
+    options: {vxlanPort: 8472},
+    wrap: (inner) => linkFrame(LINKTYPE.ethernet, udpPacket('172.31.0.10', '172.31.0.20', 51_000, 8472, bytes([0x08, 0, 0, 0], u32(7 << 8), inner))),
+  },
+  geneve: {
+    name: 'Geneve',
+    wrap: (inner) => linkFrame(LINKTYPE.ethernet, udpPacket('172.31.0.10', '172.31.0.20', 51_000, 6081, bytes([0, 0], u16(0x6558), u32(5 << 8), inner))),
+  },
+  'gre-ip': {
+    name: 'GRE',
+    wrap: (inner) =>
+      linkFrame(LINKTYPE.ethernet, ipPacket({body: bytes([0, 0], u16(0x0800), ipOf(inner)), dst: '172.31.0.20', protocol: 47, src: '172.31.0.10'})),
+  },
+  'erspan-i': {
+    name: 'ERSPAN type I',
+    wrap: (inner) => linkFrame(LINKTYPE.ethernet, ipPacket({body: bytes([0, 0], u16(0x88be), inner), dst: '172.31.0.20', protocol: 47, src: '172.31.0.10'})),
+  },
   'erspan-ii': {
     name: 'ERSPAN type II',
-    wrap: (inner, n) => linkFrame(LINKTYPE.ethernet, ipPacket({body: bytes([0x10, 0], u16(0x88be), u32(n), [0x10, 0x01, 0x00, 0x64], u32(0), inner), dst: '172.31.0.20', protocol: 47, src: '172.31.0.10'})),
+    wrap: (inner, n) =>
+      linkFrame(
+        LINKTYPE.ethernet,
+        ipPacket({body: bytes([0x10, 0], u16(0x88be), u32(n), [0x10, 0x01, 0x00, 0x64], u32(0), inner), dst: '172.31.0.20', protocol: 47, src: '172.31.0.10'}),
+      ),
   },
   'erspan-iii': {
     name: 'ERSPAN type III',
-    wrap: (inner, n) => linkFrame(LINKTYPE.ethernet, ipPacket({body: bytes([0x10, 0], u16(0x22eb), u32(n), [0x20, 0x01, 0x00, 0x64], u32(n * 1000), [0, 0, 0, 0], inner), dst: '172.31.0.20', protocol: 47, src: '172.31.0.10'})),
+    wrap: (inner, n) =>
+      linkFrame(
+        LINKTYPE.ethernet,
+        ipPacket({
+          body: bytes([0x10, 0], u16(0x22eb), u32(n), [0x20, 0x01, 0x00, 0x64], u32(n * 1000), [0, 0, 0, 0], inner),
+          dst: '172.31.0.20',
+          protocol: 47,
+          src: '172.31.0.10',
+        }),
+      ),
   },
   'vn-tag': {name: 'VN-Tag', wrap: (inner) => bytes(MACS, u16(0x8926), [0x80, 0x01, 0x00, 0x02], u16(0x0800), ipOf(inner))},
-  'mpls': {name: 'MPLS', wrap: (inner) => bytes(MACS, u16(0x8847), [0x00, 0x01, 0x00, 0x40], [0x00, 0x02, 0x01, 0x40], ipOf(inner))},
+  mpls: {name: 'MPLS', wrap: (inner) => bytes(MACS, u16(0x8847), [0x00, 0x01, 0x00, 0x40], [0x00, 0x02, 0x01, 0x40], ipOf(inner))},
 }
 
 function write(name: string): string {
@@ -62,7 +95,10 @@ function write(name: string): string {
   const writer = new CaptureWriter(path)
   exchanges().forEach((frame, n) => writer.packet(1_700_000_000 + n, TUNNELS[name]!.wrap(frame, n)))
   // One packet of the mirror's own, not tunnelled: billed as what it is.
-  writer.packet(1_700_000_100, linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(22, 50_000, new Uint8Array(40)), dst: '172.31.0.99', protocol: IP_PROTOCOL.udp, src: '172.31.0.10'})))
+  writer.packet(
+    1_700_000_100,
+    linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(22, 50_000, new Uint8Array(40)), dst: '172.31.0.99', protocol: IP_PROTOCOL.udp, src: '172.31.0.10'})),
+  )
   writer.close()
   return path
 }

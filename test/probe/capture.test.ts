@@ -28,7 +28,10 @@ beforeAll(() => {
     for (let i = 0; i < 3; i++) {
       const nonce = unixMsToNtp(t * 1000)
       writer.packet(t, linkFrame(LINKTYPE.ethernet, udpPacket(address, HOST, port, SERVER_PORT, encodeClientRequest(nonce))))
-      const reply = linkFrame(LINKTYPE.ethernet, udpPacket(HOST, address, SERVER_PORT, port, encodeNtp({mode: MODE.server, originTime: nonce, receiveTime: nonce, stratum: 2, transmitTime: nonce})))
+      const reply = linkFrame(
+        LINKTYPE.ethernet,
+        udpPacket(HOST, address, SERVER_PORT, port, encodeNtp({mode: MODE.server, originTime: nonce, receiveTime: nonce, stratum: 2, transmitTime: nonce})),
+      )
       writer.packet(t + 0.001, reply)
       replyFrameBytes = reply.length
       t += 1

@@ -9,7 +9,21 @@ import {runCli, tempDir} from '../helpers/cli.js'
 import {type NtpDaemon, startChronyd} from '../helpers/ntp-daemons.js'
 import {type ScriptedServer, kissOfDeath, startScriptedServer} from './udp-server.js'
 
-const JSON_KEYS = ['address', 'port', 'answered', 'stratum', 'refid', 'version', 'leap', 'offsetMs', 'delayMs', 'kod', 'mode6Exposed', 'mode7Exposed', 'amplification']
+const JSON_KEYS = [
+  'address',
+  'port',
+  'answered',
+  'stratum',
+  'refid',
+  'version',
+  'leap',
+  'offsetMs',
+  'delayMs',
+  'kod',
+  'mode6Exposed',
+  'mode7Exposed',
+  'amplification',
+]
 
 let chrony: NtpDaemon
 let silent: ScriptedServer
@@ -37,7 +51,16 @@ describe('billwatch probe', () => {
       expect(json).toHaveProperty(key)
       expect(json.results[0]).toHaveProperty(key)
     }
-    expect(json).toMatchObject({answered: 1, exitCode: 0, kod: null, mode6Exposed: false, mode7Exposed: false, port: chrony.port, stratum: 7, verdict: 'served'})
+    expect(json).toMatchObject({
+      answered: 1,
+      exitCode: 0,
+      kod: null,
+      mode6Exposed: false,
+      mode7Exposed: false,
+      port: chrony.port,
+      stratum: 7,
+      verdict: 'served',
+    })
     expect(json.summary).toBe(`${chrony.address} serves NTP to the public: stratum 7, refid 127.127.1.1, answered 1/1`)
   })
 

@@ -76,10 +76,7 @@ describe('reply validation (RFC 4330 §5, RFC 5905 §8)', () => {
   })
 
   it('logs a KoD without our nonce as spoofed and never obeys it', async () => {
-    const s = await server((request) => [
-      {bytes: kissOfDeath(request, 'DENY', {originTime: {fraction: 42, seconds: 42}})},
-      {bytes: serverReply(request)},
-    ])
+    const s = await server((request) => [{bytes: kissOfDeath(request, 'DENY', {originTime: {fraction: 42, seconds: 42}})}, {bytes: serverReply(request)}])
     const result = await sampleAddress(s.address, s.port, {clock: testClock(), count: 2, intervalMs: 16_000})
     expect(result.kod).toBeNull()
     expect(result.answered).toBe(2)
@@ -117,11 +114,13 @@ describe('reply validation (RFC 4330 §5, RFC 5905 §8)', () => {
 })
 
 describe('what a stratum-0 reply means (RFC 5905 §7.4, RFC 8633)', () => {
-  const withRefid = (refid: number[], fields: Parameters<typeof serverReply>[1] = {}) => (request: Parameters<typeof serverReply>[0]) => {
-    const reply = serverReply(request, {leap: 3, stratum: 0, ...fields})
-    reply.set(refid, 12)
-    return {bytes: reply}
-  }
+  const withRefid =
+    (refid: number[], fields: Parameters<typeof serverReply>[1] = {}) =>
+    (request: Parameters<typeof serverReply>[0]) => {
+      const reply = serverReply(request, {leap: 3, stratum: 0, ...fields})
+      reply.set(refid, 12)
+      return {bytes: reply}
+    }
 
   it.each([
     ['a zero refid from an NTPv3 server', [0, 0, 0, 0], 3, 'no kiss code'],
@@ -145,7 +144,11 @@ describe('what a stratum-0 reply means (RFC 5905 §7.4, RFC 8633)', () => {
     expect(result.results[0]!.retryAfter).toBeNull()
   })
 
-  it.each([['RATE', 'stop-sampling'], ['DENY', 'stop-now'], ['RSTR', 'stop-now']])('%s refuses (exit 4)', async (code, action) => {
+  it.each([
+    ['RATE', 'stop-sampling'],
+    ['DENY', 'stop-now'],
+    ['RSTR', 'stop-now'],
+  ])('%s refuses (exit 4)', async (code, action) => {
     const s = await server(withRefid([...code].map((c) => c.charCodeAt(0))))
     const result = await probeHost({host: s.address, port: s.port}, {clock: testClock()})
     expect(result).toMatchObject({exitCode: 4, kod: code, verdict: 'refused'})
@@ -159,7 +162,11 @@ describe('manners when unanswered and on Kiss-o-Death (RFC 5905 §7.4, RFC 8633 
     const s = await server(() => undefined)
     const waits: number[] = []
     const result = await sampleAddress(s.address, s.port, {
-      clock: testClock(0, 0.999), count: 5, intervalMs: 16_000, onEvent: (e) => e.type === 'timeout' && waits.push(e.waitedMs), timeoutMs: 100,
+      clock: testClock(0, 0.999),
+      count: 5,
+      intervalMs: 16_000,
+      onEvent: (e) => e.type === 'timeout' && waits.push(e.waitedMs),
+      timeoutMs: 100,
     })
     expect(result.requests).toBe(3)
     expect(result.timeouts).toBe(3)
@@ -174,7 +181,10 @@ describe('manners when unanswered and on Kiss-o-Death (RFC 5905 §7.4, RFC 8633 
   })
 
   it('calls a run stopped early only when samples were left to take', async () => {
-    for (const [count, stoppedEarly] of [[2, null], [3, 'no-answer']] as const) {
+    for (const [count, stoppedEarly] of [
+      [2, null],
+      [3, 'no-answer'],
+    ] as const) {
       let seen = 0
       const s = await server((request) => (seen++ === 0 ? {bytes: serverReply(request)} : undefined))
       const result = await sampleAddress(s.address, s.port, {clock: testClock(), count, intervalMs: 2000, timeoutMs: 50})
@@ -227,7 +237,10 @@ describe('addresses', () => {
     const v4 = await server((request) => ({bytes: serverReply(request)}), '127.0.0.1')
     const v6 = await server(() => undefined, '::1')
     // Nothing listens on ::1 at the IPv4 server's port: that address is probed and found not serving.
-    const result4 = await probeHost({host: 'pool.test', port: v4.port}, {clock: testClock(), resolve: async () => ['127.0.0.1', '::1'], timeoutMs: 60, attempts: 1})
+    const result4 = await probeHost(
+      {host: 'pool.test', port: v4.port},
+      {clock: testClock(), resolve: async () => ['127.0.0.1', '::1'], timeoutMs: 60, attempts: 1},
+    )
     expect(result4.addresses).toEqual(['127.0.0.1', '::1'])
     expect(result4.results.map((r) => r.status)).toEqual(['served', 'not-served'])
     expect(result4.verdict).toBe('served')

@@ -33,7 +33,10 @@ afterAll(async () => {
 
 describe('against chronyd', () => {
   it('measures our clock 5 s behind as a +5000 ms offset, over IPv4 and IPv6', async () => {
-    for (const [daemon, stratum] of [[chrony4, 7], [chrony6, 5]] as const) {
+    for (const [daemon, stratum] of [
+      [chrony4, 7],
+      [chrony6, 5],
+    ] as const) {
       const result = await probeHost({host: daemon.address, port: daemon.port}, {clock: clock(-5000)})
       expect(result).toMatchObject({answered: 1, exitCode: 0, kod: null, leap: 0, refid: '127.127.1.1', stratum, verdict: 'served', version: 4})
       expect(result.offsetMs!).toBeGreaterThan(4950)
@@ -82,7 +85,17 @@ describe('against ntpsec', () => {
   it('gets nothing from mode 6 under `restrict … noquery`, and reads the not yet synchronised ntpsec (INIT) as served, unsynchronised', async () => {
     // RFC 5905 §7.4: INIT asks nothing of the client; the server answers the world and its replies cost egress.
     const result = await probeHost({host: ntpsecNoquery.address, port: 123}, {clock: clock(), exposure: true, timeoutMs: 300})
-    expect(result).toMatchObject({answered: 1, exitCode: 0, kod: null, leap: 3, mode6Exposed: false, mode7Exposed: false, refid: 'INIT', stratum: 0, verdict: 'served'})
+    expect(result).toMatchObject({
+      answered: 1,
+      exitCode: 0,
+      kod: null,
+      leap: 3,
+      mode6Exposed: false,
+      mode7Exposed: false,
+      refid: 'INIT',
+      stratum: 0,
+      verdict: 'served',
+    })
     expect(result.results[0]!.status).toBe('unsynchronised')
     expect(result.summary).toContain('served, unsynchronised (LI 3, stratum 0, kiss code INIT): not synchronised yet')
   })

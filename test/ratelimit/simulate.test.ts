@@ -150,7 +150,9 @@ describe('parseLimiterSetting', () => {
 
   it('names what it expected when a setting is wrong', () => {
     expect(() => parseLimiterSetting('openntpd')).toThrow(expect.objectContaining({code: 'E_USAGE', expected: 'ntpd, ntpsec or chrony', got: 'openntpd'}))
-    expect(() => parseLimiterSetting('chrony average 3')).toThrow(expect.objectContaining({code: 'E_USAGE', expected: 'interval, burst, leak, kod', got: 'average'}))
+    expect(() => parseLimiterSetting('chrony average 3')).toThrow(
+      expect.objectContaining({code: 'E_USAGE', expected: 'interval, burst, leak, kod', got: 'average'}),
+    )
   })
 
   it('refuses values the daemon would clamp or reject, instead of replaying something else', () => {

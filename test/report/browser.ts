@@ -28,7 +28,15 @@ export async function openFile(file: string, viewport = {height: 900, width: 128
   let context: BrowserContext | undefined
   try {
     context = await chromium.launchPersistentContext(profile, {
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       executablePath: CHROMIUM,
       headless: true,
       viewport,
@@ -52,7 +60,7 @@ export async function openFile(file: string, viewport = {height: 900, width: 128
   return {
     blocked,
     async close() {
-      await context!.close()
+      await context.close()
       rmSync(profile, {force: true, recursive: true})
     },
     errors,

@@ -19,13 +19,13 @@ const SCREENSHOT = join(ROOT, 'test/out/report.png')
 interface ReportJson {
   out: string
   bytes: number
-  charts: Array<{id: string; series: number; markers: number}>
-  missing: Array<{evidence: string; why: string; how: string}>
+  charts: {id: string; series: number; markers: number}[]
+  missing: {evidence: string; why: string; how: string}[]
 }
 
 /** What a drawn chart holds, read from the live ECharts instance and its canvas. */
 interface DrawnChart {
-  series: Array<{name: string; type: string; points: number; markLine: unknown[]; markPoint: Array<{name: string; coord?: unknown[]}>}>
+  series: {name: string; type: string; points: number; markLine: unknown[]; markPoint: {name: string; coord?: unknown[]}[]}[]
   yAxisType: string
   xAxisType: string
   /** Canvas pixels that are not the white background. */
@@ -238,7 +238,7 @@ describe('billwatch report with less evidence', () => {
     const report = await runCli(['report', '--db', db, '--out', out])
     expect(report.code, report.stderr).toBe(0)
     const html = readFileSync(out, 'utf8')
-    expect(html).toContain('<h3>Top talkers (the first 20 of the 50 the capture\'s analysis lists)</h3>')
+    expect(html).toContain("<h3>Top talkers (the first 20 of the 50 the capture's analysis lists)</h3>")
     const table = html.slice(html.indexOf('<h3>Top talkers'), html.indexOf('</table>', html.indexOf('<h3>Top talkers')))
     expect(table.match(/<tr>/g)?.length).toBe(1 + 20)
     const embedded = JSON.parse(/<script type="application\/json" id="billwatch-evidence">(.*?)<\/script>/s.exec(html)![1]!)

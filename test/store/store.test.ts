@@ -31,7 +31,10 @@ describe('the store', () => {
     const store = await Store.open(path)
     await store.run('INSERT INTO schema_version (version) VALUES (99)')
     await store.close()
-    await expect(Store.open(path)).rejects.toMatchObject({code: 'E_STORE', message: expect.stringContaining('schema version 99, newer than this billwatch understands')})
+    await expect(Store.open(path)).rejects.toMatchObject({
+      code: 'E_STORE',
+      message: expect.stringContaining('schema version 99, newer than this billwatch understands'),
+    })
   })
 
   it('does not create a store for commands that only read', async () => {
@@ -88,10 +91,12 @@ describe('the store', () => {
 
   it('rolls a failed transaction back completely', async () => {
     const store = await Store.open(join(tmp.dir, 'tx.duckdb'))
-    await expect(store.transaction(async () => {
-      await store.saveEvidence('pcap', '/a.pcap', {n: 1})
-      throw new Error('boom')
-    })).rejects.toThrow('boom')
+    await expect(
+      store.transaction(async () => {
+        await store.saveEvidence('pcap', '/a.pcap', {n: 1})
+        throw new Error('boom')
+      }),
+    ).rejects.toThrow('boom')
     expect(await store.latestEvidence('pcap')).toBeUndefined()
     await store.close()
   })
@@ -119,7 +124,10 @@ describe('the store', () => {
   it('lives in the oclif data dir by default: ~/.local/share/billwatch/billwatch.duckdb on Linux', async () => {
     const env = {BILLWATCH_DB: '', HOME: tmp.dir, XDG_DATA_HOME: ''}
     const csv = join(tmp.dir, 'r.csv')
-    writeFileSync(csv, 'Service, Operation, UsageType, Resource, StartTime, EndTime, UsageValue\nAmazonEC2,RunInstances,DataTransfer-Out-Bytes,,03/30/14 00:00:00,03/31/14 00:00:00,5\n')
+    writeFileSync(
+      csv,
+      'Service, Operation, UsageType, Resource, StartTime, EndTime, UsageValue\nAmazonEC2,RunInstances,DataTransfer-Out-Bytes,,03/30/14 00:00:00,03/31/14 00:00:00,5\n',
+    )
     const result = await runCli(['ingest', csv, '--json'], {env})
     expect(result.code).toBe(0)
     expect(result.json().store).toBe(join(tmp.dir, '.local', 'share', 'billwatch', 'billwatch.duckdb'))
