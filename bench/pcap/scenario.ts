@@ -58,7 +58,7 @@ const SEED_BANDS: Band[] = [
 ]
 
 export const SCENARIOS: Record<string, Scenario> = {
-  /** The committed sample: the seed story in four minutes, a few hundred KB. */
+  /** The committed sample: the NTP pool server incident's story in four minutes, a few hundred KB. */
   sample: {
     backgroundRequests: 520,
     bands: [

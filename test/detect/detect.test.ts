@@ -9,7 +9,7 @@ const MB = 2 ** 20
 const GB = 2 ** 30
 
 describe('detectSteps on synthetic daily series', () => {
-  it('finds the seed-like thousand-fold step up on its first day, with robust levels', () => {
+  it('finds the incident-like thousand-fold step up on its first day, with robust levels', () => {
     const series = daily('2013-06-01', [
       [301, 4.2 * MB],
       [63, 8.9 * GB],

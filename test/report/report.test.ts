@@ -133,7 +133,7 @@ describe('billwatch report on the samples', () => {
     expect(chart.series[0]!.points).toBe(365)
     expect(chart.xAxisType).toBe('time')
     expect(chart.yAxisType).toBe('log')
-    // The seed: egress stepped up on 2014-03-30, the day after "ntp installed" (2014-03-29 18:41 UTC).
+    // The NTP pool server incident: egress stepped up on 2014-03-30, the day after "ntp installed" (2014-03-29 18:41 UTC).
     const stepDates = chart.series[0]!.markLine.map((m: any) => m.xAxis)
     expect(stepDates).toEqual(steps.map((s: any) => s.date))
     expect(stepDates).toContain('2014-03-30')
