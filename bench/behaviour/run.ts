@@ -1,5 +1,5 @@
 /**
- * Times the behaviour heuristics and the rate-limit replay on a seed-size capture's RequestLog
+ * Times the behaviour heuristics and the rate-limit replay on a incident-size capture's RequestLog
  * (~2.8M requests, ~250k clients), after the pcap reader has built it:
  *   node --import tsx bench/pcap/generate.ts seed bench/out/seed.pcap     (once, 593 MB)
  *   node --import tsx bench/behaviour/run.ts [bench/out/seed.pcap]

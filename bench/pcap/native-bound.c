@@ -1,6 +1,6 @@
 /*
  * bench/pcap/native-bound.c: how fast native code does the core of `billwatch pcap`'s scan on the
- * seed-size capture, to size the native-scanner option of issue 5. Not part of billwatch.
+ * incident-size capture, to size the native-scanner option of issue 5. Not part of billwatch.
  *
  *   gcc -O2 -o bench/out/native-bound bench/pcap/native-bound.c && bench/out/native-bound bench/out/seed.pcap
  *

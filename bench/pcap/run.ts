@@ -1,5 +1,5 @@
 /**
- * bench/pcap: `billwatch pcap` on a seed-size capture vs the tools the seed used, in one run.
+ * bench/pcap: `billwatch pcap` on a incident-size capture vs the tools the incident's operator used, in one run.
  *
  *   node --import tsx bench/pcap/run.ts [--regenerate]
  *
@@ -7,9 +7,9 @@
  *    packets as bench/out/seed.pcapng unless present;
  * 2. transpiles the CLI to bench/out/cli (esbuild, no bundling) so the timing is the shipped JavaScript,
  *    not tsx compiling TypeScript at start-up;
- * 3. times `cat FILE > /dev/null`, (a) `tcpdump -r FILE -w - 'src port 123' | wc -c`, (b) the seed's
+ * 3. times `cat FILE > /dev/null`, (a) `tcpdump -r FILE -w - 'src port 123' | wc -c`, (b) the NTP pool server incident's
  *    `tcpdump -nr FILE | awk | sed | sort | uniq -c` client count as issue 5 writes and timed it (17.9 s),
- *    over the whole capture, (b′) the same pipeline on the outbound NTP packets only, what the seed's
+ *    over the whole capture, (b′) the same pipeline on the outbound NTP packets only, what the NTP pool server incident's
  *    outbound-only file held, and `billwatch pcap FILE --json` (with its native scanner, which must be
  *    built: npm run build:native); best of 3 runs each, and `billwatch pcap` on the pcapng and with
  *    the JavaScript scanner only; prints wall seconds, MB/s and peak RSS, and checks billwatch's counts
@@ -47,7 +47,7 @@ const fileBytes = statSync(CAPTURE).size
 const db = join(tmpdir(), `billwatch-bench-${process.pid}.duckdb`)
 const file = JSON.stringify(CAPTURE)
 
-// The seed ran its filters on a file of the server's outbound packets; `src host` makes that explicit
+// The incident's operator ran the filters on a file of the server's outbound packets; `src host` makes that explicit
 // (clients polling from port 123 would otherwise match 'src port 123' too).
 const outboundNtp = `'src host ${SCENARIOS.seed!.host} and src port 123'`
 const cat = timed('cat FILE > /dev/null', `${measured(`cat ${file}`)} > /dev/null`)

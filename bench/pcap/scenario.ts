@@ -1,10 +1,10 @@
 /**
- * Deterministic synthetic NTP-server captures that tell the seed's story: a server on Ethernet
- * whose outbound bytes are ~99.6% NTP, a heavy-tailed client population (the seed's blocking table:
+ * Deterministic synthetic NTP-server captures that tell the NTP pool server incident's story: a server on Ethernet
+ * whose outbound bytes are ~99.6% NTP, a heavy-tailed client population (the NTP pool server incident's blocking table:
  * 10% of traffic from clients with ≤ 3 queries, 25% ≤ 23, 50% ≤ 51, 75% ≤ 79, 90% ≤ 289, 95% ≤ 864),
  * greedy clients at several queries per second (162.220.96.14, 70.45.91.171), a NAT address with many
  * independently polling hosts behind it, and a synchronised fleet (BitFolk's Sunday 19:45 cron).
- * The same code writes the small committed samples and the seed-size bench capture.
+ * The same code writes the small committed samples and the incident-size bench capture.
  */
 import {MODE, NTP_UNIX_OFFSET_SECONDS} from '../../src/ntp/packet.js'
 import {parseAddressWords} from '../../src/pcap/addresses.js'
@@ -58,7 +58,7 @@ const SEED_BANDS: Band[] = [
 ]
 
 export const SCENARIOS: Record<string, Scenario> = {
-  /** The committed sample: the seed story in four minutes, a few hundred KB. */
+  /** The committed sample: the NTP pool server incident's story in four minutes, a few hundred KB. */
   sample: {
     backgroundRequests: 520,
     bands: [
@@ -79,7 +79,7 @@ export const SCENARIOS: Record<string, Scenario> = {
     seed: 1,
     startSec: SUNDAY_1930 + 13 * 60,
   },
-  /** The seed's home server (its "control"): fewer clients, regular pollers. */
+  /** The NTP pool server incident's home server (its "control"): fewer clients, regular pollers. */
   control: {
     backgroundRequests: 430,
     bands: [
@@ -116,7 +116,7 @@ export const SCENARIOS: Record<string, Scenario> = {
 }
 
 /**
- * The seed's story with other client mixes, for bench/pcap/mixes.ts: the speed of `billwatch pcap`
+ * The NTP pool server incident's story with other client mixes, for bench/pcap/mixes.ts: the speed of `billwatch pcap`
  * must not hang on one generator's population. Same server, length and request count as `seed`.
  */
 export const MIXES: Record<string, Scenario> = {
@@ -134,9 +134,9 @@ export const MIXES: Record<string, Scenario> = {
     ],
     seed: 12,
   },
-  /** The seed's population in consecutive addresses of eight /16 networks. */
+  /** The NTP pool server incident's population in consecutive addresses of eight /16 networks. */
   clustered: {...SCENARIOS.seed!, addresses: 'clustered', seed: 13},
-  /** The seed's population over IPv6, to an IPv6 server. */
+  /** The NTP pool server incident's population over IPv6, to an IPv6 server. */
   ipv6: {...SCENARIOS.seed!, host: '2001:db8:7b::123', ipv6: true, nat: {...SCENARIOS.seed!.nat, address: '2001:db8:88::20'}, greedy: [], seed: 14},
 }
 
@@ -281,7 +281,7 @@ function buildClients(scenario: Scenario, random: () => number): Client[] {
   return clients
 }
 
-/** 1 query (60%), 2 (25%), 3 (15%): the seed's mass of one-off clients. */
+/** 1 query (60%), 2 (25%), 3 (15%): the NTP pool server incident's mass of one-off clients. */
 function smallCount(random: () => number, max: number): number {
   const r = random()
   return Math.min(max, r < 0.6 ? 1 : r < 0.85 ? 2 : 3)
@@ -440,7 +440,7 @@ export const DAY_REQUESTS = 60_000_000
 
 /**
  * The incident's server over `hours` (24: a day) from Sunday 00:00 UTC: the same population as the
- * seed-size capture (~250k addresses), each polling as many times more as the day is longer than the
+ * incident-size capture (~250k addresses), each polling as many times more as the day is longer than the
  * 45-minute capture, at DAY_REQUESTS a day; the greedy clients and the NAT keep their rates, and the
  * fleet fires at 19:45 when the span reaches it.
  */

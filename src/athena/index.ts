@@ -101,26 +101,7 @@ export async function ingestAthena(store: Store, options: AthenaIngestOptions): 
   )
   const closing = addDays(today, -CLOSE_DAYS)
   const plan = planRange({covered, restateFrom: `${closing.slice(0, 7)}-01`, wanted: {end: until, start: since}})
-  const base = {
-    bytesScanned: 0,
-    estimatedScanBytes: null as null | number,
-    fetched: plan.fetch,
-    kind: table.kind,
-    maxScanBytes: maxScanGb * GB,
-    partitions: 0,
-    queryExecutionId: null as null | string,
-    replacedRows: 0,
-    restatedDays: plan.restated,
-    resultPages: 0,
-    rows: 0,
-    scanCostUsd: 0,
-    source: 'athena' as const,
-    sourceId: null as null | number,
-    store: store.path,
-    table: `${database}.${name}`,
-    throttledRetries: 0,
-    window: plan.wanted,
-  }
+  const base = startingResult(store, table, plan, maxScanGb, `${database}.${name}`)
   if (plan.fetch.start >= plan.fetch.end) return {...base, sql: '', status: 'up to date'}
 
   const {costBasis, estimate, result, sql} = await queryRollup(glue, athenaClient(options), options, table, plan.fetch, {...options, maxScanGb})
@@ -151,6 +132,30 @@ export async function ingestAthena(store: Store, options: AthenaIngestOptions): 
   return {...ran, ...written}
 }
 
+/** An ingest's result before any query runs: nothing fetched, scanned or billed yet. */
+function startingResult(store: Store, table: AthenaTable, plan: ReturnType<typeof planRange>, maxScanGb: number, tableName: string) {
+  return {
+    bytesScanned: 0,
+    estimatedScanBytes: null as null | number,
+    fetched: plan.fetch,
+    kind: table.kind,
+    maxScanBytes: maxScanGb * GB,
+    partitions: 0,
+    queryExecutionId: null as null | string,
+    replacedRows: 0,
+    restatedDays: plan.restated,
+    resultPages: 0,
+    rows: 0,
+    scanCostUsd: 0,
+    source: 'athena' as const,
+    sourceId: null as null | number,
+    store: store.path,
+    table: tableName,
+    throttledRetries: 0,
+    window: plan.wanted,
+  }
+}
+
 /**
  * A VPC Flow Logs table: the days no earlier answer of this table covered, and yesterday again (its
  * last records are delivered after midnight), rolled up per day and port by Athena into the flow store.
@@ -164,26 +169,7 @@ async function ingestAthenaFlows(
   today: string,
 ): Promise<AthenaIngestResult> {
   const plan = planRange({covered: await coveredFlowDays(store, table), restateFrom: addDays(today, -FLOW_SETTLE_DAYS), wanted})
-  const base = {
-    bytesScanned: 0,
-    estimatedScanBytes: null as null | number,
-    fetched: plan.fetch,
-    kind: table.kind,
-    maxScanBytes: options.maxScanGb * GB,
-    partitions: 0,
-    queryExecutionId: null as null | string,
-    replacedRows: 0,
-    restatedDays: plan.restated,
-    resultPages: 0,
-    rows: 0,
-    scanCostUsd: 0,
-    source: 'athena' as const,
-    sourceId: null as null | number,
-    store: store.path,
-    table: `${table.database}.${table.name}`,
-    throttledRetries: 0,
-    window: plan.wanted,
-  }
+  const base = startingResult(store, table, plan, options.maxScanGb, `${table.database}.${table.name}`)
   if (plan.fetch.start >= plan.fetch.end) return {...base, sql: '', status: 'up to date'}
   const sql = flowsQuery(table, plan.fetch, options.host === undefined ? [] : [options.host])
   // The query reads one day's partitions more than it keeps (see flowsQuery): so does the estimate.

@@ -13,7 +13,7 @@ const GB = BYTES_PER_GB
 const MB = 2 ** 20
 const SEED_REPORT = join(SAMPLES, 'billing/usage-report-ec2-2013-06-01_2014-06-01.csv')
 
-describe('anomalies on the seed usage report (ingested by the real CLI)', () => {
+describe("anomalies on the NTP pool server incident's usage report (ingested by the real CLI)", () => {
   const tmp = tempDir()
   const db = join(tmp.dir, 'seed.duckdb')
   let json: any

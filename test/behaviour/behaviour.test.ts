@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {analyseBehaviour} from '../../src/behaviour/index.js'
 import {LogBuilder, T0, host} from './synthetic-log.js'
 
-/** The seed's capture: 45 minutes (tcpdump ran 2693.13 s). */
+/** The NTP pool server incident's capture: 45 minutes (tcpdump ran 2693.13 s). */
 const SEED_SEC = 2693.13
 const END = T0 + SEED_SEC
 
@@ -95,7 +95,7 @@ describe('NAT gateways versus one misbehaving client', () => {
     expect(report.violations).toEqual([expect.objectContaining({clients: 1, examples: [{address: '192.0.2.2', requests: 2694}], rule: 'min-poll-interval'})])
   })
 
-  it("rates the seed's top talker (18,287 queries in 2,693 s on a few ports) at 6.8 q/s and calls it one broken client", () => {
+  it("rates the NTP pool server incident's top talker (18,287 queries in 2,693 s on a few ports) at 6.8 q/s and calls it one broken client", () => {
     const builder = new LogBuilder(14)
     for (let i = 0; i < 18_287; i++) {
       // Three source ports in turn over the capture (the client restarted twice), irregular gaps.

@@ -17,7 +17,7 @@ export interface SyntheticRequest {
   replyIpBytes?: number
 }
 
-/** 2014-07-13T17:00:00Z, a Sunday like the seeds' captures. */
+/** 2014-07-13T17:00:00Z, a Sunday like the incidents' captures. */
 export const T0 = Date.UTC(2014, 6, 13, 17, 0, 0) / 1000
 
 export class LogBuilder {

@@ -8,13 +8,13 @@ import {Store} from '../../src/store/index.js'
 import {ROOT, runCli, tempDir} from '../helpers/cli.js'
 import {git, MAKE_ETC_REPO, makeEtcRepo} from './repo.js'
 
-describe('billwatch correlate on the seed story', () => {
+describe("billwatch correlate on the NTP pool server incident's story", () => {
   const tmp = tempDir('bw-correlate-')
   const repo = join(tmp.dir, 'etc-history')
   beforeAll(() => makeEtcRepo(repo))
   afterAll(() => tmp.cleanup())
 
-  it('builds the seed /etc history the same way every time', () => {
+  it("builds the incident's /etc history the same way every time", () => {
     const head = git(repo, ['rev-parse', 'HEAD'])
     expect(makeEtcRepo(repo)).toContain(`4 commits, HEAD ${head}`)
     expect(git(repo, ['log', '--format=%ci %s'])).toBe(
@@ -99,7 +99,7 @@ describe('billwatch correlate on the seed story', () => {
     const result = await runCli(['correlate', '--repo', repo, '--db', db, '--json'])
     expect(result.code).toBe(0)
     const out = result.json()
-    // Every step anomalies reports, in its terms; the seed has one: egress up ~2000x on 2014-03-30.
+    // Every step anomalies reports, in its terms; the incident has one: egress up ~2000x on 2014-03-30.
     expect(out.steps.map((s: {date: string; ratio: number}) => [s.date, s.ratio])).toEqual(
       anomalies.steps.map((s: {date: string; ratio: number}) => [s.date, s.ratio]),
     )

@@ -63,7 +63,7 @@ describe('billwatch explain on the samples', () => {
     expect(text).toContain(`${formatUsd(step.yearlyCostUsd)} a year`)
   })
 
-  it('finds inbound within 5% of outbound and rules out an amplification attack, as the seed did', () => {
+  it("finds inbound within 5% of outbound and rules out an amplification attack, as the incident's operator did", () => {
     expect(explained.symmetry.verdict).toBe('symmetric')
     expect(Math.abs(explained.symmetry.ratio - 1)).toBeLessThan(0.05)
     expect(text).toContain('rules out an amplification attack')
@@ -80,7 +80,7 @@ describe('billwatch explain with other evidence', () => {
   const tmp = tempDir()
   afterAll(() => tmp.cleanup())
 
-  it('reads lopsided traffic as the opposite of the seed: outbound dwarfs inbound', async () => {
+  it('reads lopsided traffic as the opposite of the incident: outbound dwarfs inbound', async () => {
     const db = join(tmp.dir, 'amp.duckdb')
     const csv = join(tmp.dir, 'amp.csv')
     const rows = ['Service, Operation, UsageType, Resource, StartTime, EndTime, UsageValue']

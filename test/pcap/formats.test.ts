@@ -123,7 +123,7 @@ describe('pcap byte orders and timestamp precision', () => {
       expect(analysis.ntp.unanswered).toBe(0)
       expect([...analysis.ntp.log.reply]).toEqual([1, 1, 1])
       expect([...analysis.ntp.log.clients]).toEqual(['203.0.113.5', '198.51.100.9'])
-      // 90-byte frames, 76-byte IP packets: the seed's numbers.
+      // 90-byte frames, 76-byte IP packets: the NTP pool server incident's numbers.
       expect(analysis.bytes).toBe(6 * 90)
       expect(analysis.billableBytes).toBe(6 * 76)
       // pcap file size = 24 + Σ(16 + caplen)

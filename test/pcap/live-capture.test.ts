@@ -129,7 +129,7 @@ describe('counts agree with tshark and tcpdump on real captures', () => {
     expect(versionsOf('127.0.7.3')).toEqual(new Set([2]))
     expect(versionsOf('127.0.7.2')).toEqual(perClient.get('127.0.7.2')!.versions)
 
-    // The seed's pipeline: tcpdump -nr | awk '{print $5}' | sed 's=.[0-9]*:==' | sort | uniq | wc -l
+    // The NTP pool server incident's pipeline: tcpdump -nr | awk '{print $5}' | sed 's=.[0-9]*:==' | sort | uniq | wc -l
     const seedClients = new Set(
       lines('tcpdump', ['-nr', file, `src host ${server.address} and src port ${server.port}`]).map((l) => l.split(' ')[4]!.replace(/\.[0-9]*:$/, '')),
     )

@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {flatPricing} from '../../src/pricing/egress.js'
 import {cumulativeShare, thresholdTable} from '../../src/pcap/report.js'
 
-// Ten clients with the seed table's query counts; each reply is 76 billable bytes.
+// Ten clients with the incident's blocking table's query counts; each reply is 76 billable bytes.
 const counts = [1, 1, 2, 3, 23, 51, 79, 289, 864, 18_287]
 const requests = Uint32Array.from(counts)
 const bytes = Float64Array.from(counts, (n) => n * 76)

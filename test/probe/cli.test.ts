@@ -108,7 +108,7 @@ describe('joining the verdict with a capture', () => {
 
   beforeAll(() => {
     // 249 clients × 4 requests answered by the probed host, plus 4 SSH segments of the same size:
-    // NTP responses are 996 of 1000 equal frames, the seed's 99.6%. The clients' ports lie below
+    // NTP responses are 996 of 1000 equal frames, the NTP pool server incident's 99.6%. The clients' ports lie below
     // Linux's ephemeral range (32768–60999), where chronyd's random port is: one of them equal to it
     // would make that client's traffic look like the server's.
     capture = join(temp.dir, 'server.pcap')

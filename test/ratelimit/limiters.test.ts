@@ -41,7 +41,7 @@ describe('classic ntpd limiter (ntp 4.2.8 ntp_monitor.c)', () => {
     expect(decisions.slice(14, 23)).toEqual(new Array(9).fill(DROP).map((d, i) => (i === 8 ? KOD : d)))
   })
 
-  it('answers the seed top talker (18,043 requests at 6.7 q/s) once: sub-second gaps round to 0 s and never drain the bucket', () => {
+  it("answers the incident's top talker (18,043 requests at 6.7 q/s) once: sub-second gaps round to 0 s and never drain the bucket", () => {
     const decisions = replay(NTPD, every(SEED_CAPTURE_SEC / 18_043, 18_043))
     expect(tally(decisions)).toEqual({answered: 1, dropped: 18_041, kods: 1})
   })

@@ -9,7 +9,7 @@ import {LogBuilder, T0} from '../behaviour/synthetic-log.js'
 const SEED_SEC = 2693.13
 const END = T0 + SEED_SEC
 
-/** The seed's cast in one capture: a polite ntpd, a 50-host NAT, the 1 q/s loop, the 6.8 q/s talker. */
+/** The NTP pool server incident's cast in one capture: a polite ntpd, a 50-host NAT, the 1 q/s loop, the 6.8 q/s talker. */
 function seedCapture() {
   const builder = new LogBuilder(31).periodic('192.0.2.1', 64, T0, END, {port: 123}, 0.01)
   for (let h = 0; h < 50; h++) {

@@ -133,7 +133,7 @@ describe('billwatch report on the samples', () => {
     expect(chart.series[0]!.points).toBe(365)
     expect(chart.xAxisType).toBe('time')
     expect(chart.yAxisType).toBe('log')
-    // The seed: egress stepped up on 2014-03-30, the day after "ntp installed" (2014-03-29 18:41 UTC).
+    // The NTP pool server incident: egress stepped up on 2014-03-30, the day after "ntp installed" (2014-03-29 18:41 UTC).
     const stepDates = chart.series[0]!.markLine.map((m: any) => m.xAxis)
     expect(stepDates).toEqual(steps.map((s: any) => s.date))
     expect(stepDates).toContain('2014-03-30')
@@ -185,7 +185,7 @@ describe('billwatch report on the samples', () => {
     // Counts read like the rest of the report: the sample's 1,925 NTP replies, right-aligned.
     expect(await page.textContent('#ports-table tbody tr:first-child td:nth-child(3)')).toBe('1,925')
     expect(await page.getAttribute('#ports-table tbody tr:first-child td:nth-child(3)', 'class')).toBe('num')
-    // The seed's "NTP is 99.6% of outbound" figure, as the capture measured it.
+    // The NTP pool server incident's "NTP is 99.6% of outbound" figure, as the capture measured it.
     expect(await page.textContent('#capture-overview')).toContain(`${(evidence.capture.ntp.shareOfOutbound * 100).toFixed(1)}%`)
     const probeNote = page.locator('#probe .missing')
     expect(await probeNote.isVisible()).toBe(true)
