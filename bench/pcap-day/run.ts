@@ -13,11 +13,11 @@
  * plus ~0.2 GB gzipped). --hours 24 is the day; fewer hours keep the rate and shorten the span.
  */
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync, statSync} from 'node:fs'
 import {cpus, loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {buildCli, CLI, measured, OUT, timedOnce, TIME_LOG, type Timing} from '../pcap/harness.js'
+import {buildCli, CLI, finishReport, measured, OUT, timedOnce, type Timing} from '../pcap/harness.js'
 import {dayScenario, generateLongCapture} from '../pcap/scenario.js'
 
 const argument = (name: string) => {
@@ -125,14 +125,4 @@ if (!process.argv.includes('--one-file')) {
   )
 }
 
-lines.push(
-  `load average at end ${loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ')}`,
-)
-rmSync(db, {force: true})
-rmSync(`${db}.wal`, {force: true})
-rmSync(TIME_LOG, {force: true})
-writeFileSync(join(OUT, `${name}.txt`), `${lines.join('\n')}\n`)
-process.stdout.write(`${lines.join('\n')}\n`)
-if (failed) process.exitCode = 1
+finishReport(lines, name, db, failed)

@@ -1,7 +1,7 @@
-/** What bench/pcap/run.ts and bench/pcap/mixes.ts share: timing shell pipelines and building the CLI they time. */
+/** What bench/pcap/run.ts, mixes.ts and bench/pcap-day share: timing shell pipelines, building the CLI they time, writing the report. */
 import {execFileSync, spawnSync} from 'node:child_process'
-import {copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {loadavg, tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -49,6 +49,21 @@ export function timedOnce(label: string, script: string): Timing {
 /** Wraps one command of a pipeline in /usr/bin/time (peak RSS KB, user s, system s). */
 export function measured(command: string): string {
   return `/usr/bin/time -a -o ${TIME_LOG} -f 'STAGE %M %U %S' ${command}`
+}
+
+/** Ends a bench: the load average, the scratch store and time log removed, the report written to bench/out/NAME.txt and printed. */
+export function finishReport(lines: string[], name: string, db: string, failed: boolean): void {
+  lines.push(
+    `load average at end ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  )
+  rmSync(db, {force: true})
+  rmSync(`${db}.wal`, {force: true})
+  rmSync(TIME_LOG, {force: true})
+  writeFileSync(join(OUT, `${name}.txt`), `${lines.join('\n')}\n`)
+  process.stdout.write(`${lines.join('\n')}\n`)
+  if (failed) process.exitCode = 1
 }
 
 export function buildCli(): void {

@@ -10,11 +10,11 @@
  * (a) is `tcpdump -r FILE -w - 'src host HOST and src port 123' | wc -c`; billwatch's outbound NTP
  * replies must give the same byte count (24 + Σ(16 + caplen)), or the run fails.
  */
-import {existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, renameSync, statSync} from 'node:fs'
 import {cpus, loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {buildCli, CLI, measured, OUT, timed, TIME_LOG} from './harness.js'
+import {buildCli, CLI, finishReport, measured, OUT, timed} from './harness.js'
 import {generateCapture, MIXES, type Scenario} from './scenario.js'
 
 const argument = (name: string) => {
@@ -66,14 +66,4 @@ for (const [name, mix] of Object.entries(MIXES)) {
   }
   process.stdout.write(`${lines.at(-1)}\n`)
 }
-lines.push(
-  `load average at end ${loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ')}`,
-)
-rmSync(db, {force: true})
-rmSync(`${db}.wal`, {force: true})
-rmSync(TIME_LOG, {force: true})
-writeFileSync(join(OUT, `pcap-mixes${scale === 1 ? '' : `-${scale}`}.txt`), `${lines.join('\n')}\n`)
-process.stdout.write(`${lines.join('\n')}\n`)
-if (failed) process.exitCode = 1
+finishReport(lines, `pcap-mixes${scale === 1 ? '' : `-${scale}`}`, db, failed)
