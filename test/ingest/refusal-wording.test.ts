@@ -29,6 +29,12 @@ const CUR1_GZ = join(import.meta.dirname, '../../samples/billing/cur1-hourly-201
 const LIBRARY_TEXT =
   /Error:|Exception|sniff|magic bytes|thrift|Possible (fix|solution)|read_csv|read_parquet|strict_mode|LINE \d|Invalid Input|Conversion Error|Out of Memory|compressed data is corrupt|Original Line/i
 
+/** One FOCUS usage line of 5 GB on 2024-03-05, with the fields a test breaks given. */
+function focusCsv({quantity = '5', start = '2024-03-05T00:00:00Z'}: {quantity?: string; start?: string}): string {
+  const row = ['2024-03-01T00:00:00Z', '2024-04-01T00:00:00Z', start, '2024-03-05T01:00:00Z', 'Usage', '', '111122223333', 'us-east-1', quantity]
+  return csv([FOCUS_HEADER, [...row, 'GB', '1', 'USD', 'AmazonEC2', 'DataTransfer-Out-Bytes', 'RunInstances', 'i-1']])
+}
+
 /** The refusal of ingesting `path`: a BillwatchError whose one line names the file first. */
 async function refusal(path: string): Promise<BillwatchError> {
   const before = await storeSnapshot(temp.store)
@@ -191,27 +197,7 @@ describe('a value from a file is described, never quoted', () => {
 
   it('a bad value in each CSV format: the file, line and column are named, the value is not', async () => {
     const files = {
-      focus: csv([
-        FOCUS_HEADER,
-        [
-          '2024-03-01T00:00:00Z',
-          '2024-04-01T00:00:00Z',
-          '2024-03-05T00:00:00Z',
-          '2024-03-05T01:00:00Z',
-          'Usage',
-          '',
-          '111122223333',
-          'us-east-1',
-          SECRET,
-          'GB',
-          '1',
-          'USD',
-          'AmazonEC2',
-          'DataTransfer-Out-Bytes',
-          'RunInstances',
-          'i-1',
-        ],
-      ]),
+      focus: focusCsv({quantity: SECRET}),
       legacy: csv([LEGACY_HEADER, ['AmazonEC2', 'RunInstances', 'DataTransfer-Out-Bytes', 'i-1', `03/05/24 ${SECRET}`, '03/06/24 00:00:00', '5']]),
       legacyValue: csv([LEGACY_HEADER, ['AmazonEC2', 'RunInstances', 'DataTransfer-Out-Bytes', 'i-1', '03/05/24 00:00:00', '03/06/24 00:00:00', SECRET]]),
     }
@@ -223,32 +209,10 @@ describe('a value from a file is described, never quoted', () => {
   })
 
   it('a day of the wrong shape is told ISO 8601; a day that is no calendar day, or out of the years, is told that (FOCUS, CUR 1.0)', async () => {
-    const focusRow = (start: string) =>
-      csv([
-        FOCUS_HEADER,
-        [
-          '2024-03-01T00:00:00Z',
-          '2024-04-01T00:00:00Z',
-          start,
-          '2024-03-05T01:00:00Z',
-          'Usage',
-          '',
-          '111122223333',
-          'us-east-1',
-          '5',
-          'GB',
-          '1',
-          'USD',
-          'AmazonEC2',
-          'DataTransfer-Out-Bytes',
-          'RunInstances',
-          'i-1',
-        ],
-      ])
     const told = async (name: string, content: string) => (await refusal(temp.write(name, content))).message
     // Shapes a person or a spreadsheet writes: US and European order, two-digit years, dots, no separators.
     for (const [i, day] of ['4/1/25', '01.04.2025', '20250401', 'April 1, 2025'].entries()) {
-      expect(await told(`shape-${i}.csv`, focusRow(day))).toMatch(/expected an ISO 8601 date such as 2024-03-01/)
+      expect(await told(`shape-${i}.csv`, focusCsv({start: day}))).toMatch(/expected an ISO 8601 date such as 2024-03-01/)
     }
     const cur1 = (start: string) =>
       csv([
@@ -273,8 +237,8 @@ describe('a value from a file is described, never quoted', () => {
       ])
     expect(await told('cur1-shape.csv', cur1('4/1/25 0:00'))).toMatch(/expected an ISO 8601 date such as 2024-03-01/)
     expect(await told('cur1-calendar.csv', cur1('2024-02-30T00:00:00Z'))).toMatch(/expected a calendar date \(YYYY-MM-DD\)/)
-    expect(await told('calendar.csv', focusRow('2014-02-30T00:00:00Z'))).toMatch(/expected a calendar date \(YYYY-MM-DD\) in 2006/)
-    const outside = await told('outside.csv', focusRow('1999-03-05T00:00:00Z'))
+    expect(await told('calendar.csv', focusCsv({start: '2014-02-30T00:00:00Z'}))).toMatch(/expected a calendar date \(YYYY-MM-DD\) in 2006/)
+    const outside = await told('outside.csv', focusCsv({start: '1999-03-05T00:00:00Z'}))
     expect(outside).toMatch(/expected a date in 2006–\d{4}/)
     expect(outside).not.toMatch(/ISO 8601|calendar/)
   })
