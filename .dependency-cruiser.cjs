@@ -19,7 +19,8 @@ module.exports = {
   forbidden: [
     {
       name: 'core-imports-upward',
-      comment: 'core (errors, util, core) is the bottom layer: it imports no domain, the store, a renderer or a command',
+      comment:
+        'core (errors, util, core) is the bottom layer: it imports no domain, the store, a renderer or a command',
       severity: 'error',
       from: {path: CORE},
       to: {path: [DOMAINS, STORE, FORMAT, ENTRIES]},
@@ -79,7 +80,11 @@ module.exports = {
     exclude: {path: '(^dist/|\\.d\\.ts$|^src/pcap/native/build/)'},
     tsPreCompilationDeps: true,
     tsConfig: {fileName: 'tsconfig.json'},
-    enhancedResolveOptions: {exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js', '.json']},
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default'],
+      extensions: ['.ts', '.js', '.json'],
+    },
     reporterOptions: {text: {highlightFocused: true}},
   },
 }

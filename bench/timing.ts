@@ -15,10 +15,18 @@ export function timed(command: string[]): Timing {
   if (result.status !== 0) throw new Error(`${command.join(' ')} failed: ${result.stderr}`)
   const last = result.stderr.trim().split('\n').at(-1) ?? ''
   const [seconds, kb, user, system] = last.split(' ').map(Number)
-  return {cpuSeconds: (user ?? 0) + (system ?? 0), peakRssMb: (kb ?? 0) / 1024, seconds: seconds ?? 0, stdout: result.stdout}
+  return {
+    cpuSeconds: (user ?? 0) + (system ?? 0),
+    peakRssMb: (kb ?? 0) / 1024,
+    seconds: seconds ?? 0,
+    stdout: result.stdout,
+  }
 }
 
-/** Best of `runs` (wall seconds; CPU seconds the least of the runs) and the highest peak RSS: one run is at the mercy of the scheduler. */
+/**
+ * Best of `runs` (wall seconds; CPU seconds the least of the runs) and the highest peak RSS: one run is at the mercy of
+ * the scheduler.
+ */
 export function bestOf(runs: number, run: () => Timing): Timing {
   return best(Array.from({length: runs}, run))
 }
@@ -26,5 +34,9 @@ export function bestOf(runs: number, run: () => Timing): Timing {
 /** The best of timings already taken, as bestOf. */
 export function best(timings: Timing[]): Timing {
   const fastest = timings.reduce((a, b) => (b.seconds < a.seconds ? b : a))
-  return {...fastest, cpuSeconds: Math.min(...timings.map((t) => t.cpuSeconds)), peakRssMb: Math.max(...timings.map((t) => t.peakRssMb))}
+  return {
+    ...fastest,
+    cpuSeconds: Math.min(...timings.map((t) => t.cpuSeconds)),
+    peakRssMb: Math.max(...timings.map((t) => t.peakRssMb)),
+  }
 }

@@ -10,7 +10,15 @@ import {
   renderLogChart,
   renderSvgChart,
 } from '../src/anomalies/index.js'
-import {describeStep, formatAmount, leadDriver, levelChange, magnitude, seriesWords, tentativeNote} from '../src/anomalies/describe.js'
+import {
+  describeStep,
+  formatAmount,
+  leadDriver,
+  levelChange,
+  magnitude,
+  seriesWords,
+  tentativeNote,
+} from '../src/anomalies/describe.js'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {parsePricePerGb, pricePerGbFlag} from '../src/cli/price-flag.js'
 import {formatCountOf, formatMoney, formatRatio, formatShare} from '../src/cli/format.js'
@@ -22,7 +30,8 @@ import {checkOutputFile, writeOutputFile} from '../src/util/files.js'
 export type AnomaliesCommandResult = AnomaliesResult
 
 export default class Anomalies extends BaseCommand<typeof Anomalies> {
-  static override summary = 'Find the step changes (and one-day spikes) in daily usage, on a log scale, with what each step costs.'
+  static override summary =
+    'Find the step changes (and one-day spikes) in daily usage, on a log scale, with what each step costs.'
   static override description = `Reads the store's daily usage — by default internet egress (DataTransfer-Out-Bytes of every region, summed per day), and also each usage type and each resource where the exports name them — and finds level shifts with a change-point method (PELT on the log of usage, noise estimated from the data, weekly patterns and spikes of one to three days screened out, slow ramps reported as trends).
 
 Every account is analysed on its own (an export without an account column counts as its own account, named after its file, unless ingest --account named it), and so is every stretch of days the exports cover: a day inside an export's period without a line is zero usage, a day no export covers is a gap, and a gap of more than four weeks starts a new stretch. Each step names what moved: the usage types and resources whose own series stepped the same day, with their own levels, ratio and share of the change. A step within a week of the end of the data is tentative.
@@ -40,11 +49,16 @@ Each step gets its first day, the robust level before and after, the ratio, a co
 
   static override flags = {
     account: Flags.string({
-      description: 'Analyse only this account (an account id, or the file name of an export without an account column).',
+      description:
+        'Analyse only this account (an account id, or the file name of an export without an account column).',
       helpValue: 'ID',
     }),
     'log-scale': Flags.boolean({description: 'Also draw the series on a log axis in the terminal, steps marked.'}),
-    'min-ratio': Flags.string({default: String(DEFAULT_MIN_RATIO), description: 'Report changes of at least this factor, up or down.', helpValue: 'X'}),
+    'min-ratio': Flags.string({
+      default: String(DEFAULT_MIN_RATIO),
+      description: 'Report changes of at least this factor, up or down.',
+      helpValue: 'X',
+    }),
     'price-per-gb': pricePerGbFlag,
     since: Flags.string({description: 'First UTC day to analyse.', helpValue: 'YYYY-MM-DD'}),
     svg: Flags.string({description: 'Write the log-scale chart as an SVG image to FILE.', helpValue: 'FILE'}),
@@ -98,7 +112,8 @@ Each step gets its first day, the robust level before and after, the ratio, a co
 
 function parseNumber(text: string, field: string): number {
   const value = Number(text)
-  if (text.trim() === '' || !Number.isFinite(value)) throw new BillwatchError('E_USAGE', '', {expected: 'a number', field, got: text})
+  if (text.trim() === '' || !Number.isFinite(value))
+    throw new BillwatchError('E_USAGE', '', {expected: 'a number', field, got: text})
   return value
 }
 
@@ -119,11 +134,23 @@ function renderResult(result: AnomaliesResult): string {
     const accounts = new Set(result.steps.map((s) => s.account)).size > 1
     lines.push(
       renderTable(
-        ['first day', ...(accounts ? ['account'] : []), 'what moved', 'its change', 'series change', 'confidence', 'costs from', 'per month', 'per year'],
+        [
+          'first day',
+          ...(accounts ? ['account'] : []),
+          'what moved',
+          'its change',
+          'series change',
+          'confidence',
+          'costs from',
+          'per month',
+          'per year',
+        ],
         result.steps.map((s) => {
           const lead = leadDriver(s)
           const who = lead ? (lead.resourceId ?? lead.usageType) : (s.resourceId ?? s.usageType)
-          const own = lead ? levelChange(lead.levelBefore, lead.levelAfter, lead.ratio, s.unit) : levelChange(s.levelBefore, s.levelAfter, s.ratio, s.unit)
+          const own = lead
+            ? levelChange(lead.levelBefore, lead.levelAfter, lead.ratio, s.unit)
+            : levelChange(s.levelBefore, s.levelAfter, s.ratio, s.unit)
           const series = lead ? `${seriesWords(s.usageType)} ${s.direction} ${magnitude(s.ratio)}` : '-'
           return [
             s.date,

@@ -8,7 +8,14 @@ import {BaseCommand} from '../src/cli/base-command.js'
 import {formatCount, formatRatio, truncate} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
 import {analyseAnomalies, EGRESS_LABEL} from '../src/anomalies/index.js'
-import {cloudSources, correlate, correlationSources, type CorrelateResult, type StepInput, stepInput} from '../src/correlate/index.js'
+import {
+  cloudSources,
+  correlate,
+  correlationSources,
+  type CorrelateResult,
+  type StepInput,
+  stepInput,
+} from '../src/correlate/index.js'
 import {sourcesOf} from '../src/correlate/cloud.js'
 import {loadKnowledge} from '../src/correlate/knowledge.js'
 import {checkZone, findLogs, zoneOfRoot} from '../src/correlate/package-logs.js'
@@ -37,8 +44,10 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
       description: 'Correlate every step anomalies finds in the store',
     },
     {
-      command: 'samples/scripts/make-etc-repo.sh /tmp/etc-history && <%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30',
-      description: 'Build the /etc history of the NTP pool server incident, then rank the changes before the 2014-03-30 egress step',
+      command:
+        'samples/scripts/make-etc-repo.sh /tmp/etc-history && <%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30',
+      description:
+        'Build the /etc history of the NTP pool server incident, then rank the changes before the 2014-03-30 egress step',
     },
     '<%= config.bin %> <%= command.id %> --repo /tmp/etc-history --date 2014-03-30 --usage-type DataTransfer-Out-Bytes --json',
     '<%= config.bin %> <%= command.id %> --root /mnt/old-disk --date 2014-03-30 --window 14,2',
@@ -50,7 +59,8 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     {
       command:
         'samples/scripts/make-terraform-repo.sh /tmp/infra && <%= config.bin %> <%= command.id %> --repo /tmp/infra --cloudtrail samples/cloudtrail --aws-config samples/aws-config --date 2014-03-30',
-      description: 'The same change from a Terraform repository, CloudTrail and AWS Config: one candidate citing all three',
+      description:
+        'The same change from a Terraform repository, CloudTrail and AWS Config: one candidate citing all three',
     },
     '<%= config.bin %> <%= command.id %> --cloudtrail api --aws-config api --profile audit',
   ]
@@ -66,13 +76,21 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
         'CloudTrail: a log file or folder as delivered to S3 (.json.gz), a CloudTrail Lake/Athena result CSV, or "api" for LookupEvents (needs cloudtrail:LookupEvents).',
       helpValue: 'DIR|FILE|api',
     }),
-    profile: Flags.string({description: 'AWS shared-config profile for --cloudtrail api / --aws-config api.', helpValue: 'NAME'}),
+    profile: Flags.string({
+      description: 'AWS shared-config profile for --cloudtrail api / --aws-config api.',
+      helpValue: 'NAME',
+    }),
     region: Flags.string({
-      description: "Region to ask with --cloudtrail api / --aws-config api (default: the regions whose usage stepped, else the profile's region).",
+      description:
+        "Region to ask with --cloudtrail api / --aws-config api (default: the regions whose usage stepped, else the profile's region).",
       helpValue: 'R',
       multiple: true,
     }),
-    'apt-log': Flags.string({description: 'apt history.log to read (plain or .gz); repeat for rotated files.', helpValue: 'FILE', multiple: true}),
+    'apt-log': Flags.string({
+      description: 'apt history.log to read (plain or .gz); repeat for rotated files.',
+      helpValue: 'FILE',
+      multiple: true,
+    }),
     date: Flags.string({
       description: 'Correlate a step starting on this UTC day instead of the steps found in the store.',
       helpValue: 'YYYY-MM-DD',
@@ -82,22 +100,38 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
       description: 'With --date: did usage rise or fall? (default: as anomalies found it on that day, else up)',
       options: ['up', 'down'],
     }),
-    'dpkg-log': Flags.string({description: 'dpkg.log to read (plain or .gz); repeat for rotated files.', helpValue: 'FILE', multiple: true}),
+    'dpkg-log': Flags.string({
+      description: 'dpkg.log to read (plain or .gz); repeat for rotated files.',
+      helpValue: 'FILE',
+      multiple: true,
+    }),
     knowledge: Flags.string({
       description: 'Extra knowledge-base JSON (same shape as src/correlate/knowledge.json) to add or replace services.',
       helpValue: 'FILE',
     }),
     limit: Flags.integer({default: 5, description: 'Candidates shown per step.', min: 1}),
-    'log-tz': Flags.string({description: "Time zone of the package logs' wall-clock times (default: ROOT/etc/timezone, else UTC).", helpValue: 'ZONE'}),
-    repo: Flags.string({description: 'Git repository of the configuration (default: /etc, or ROOT/etc with --root).', helpValue: 'PATH'}),
+    'log-tz': Flags.string({
+      description: "Time zone of the package logs' wall-clock times (default: ROOT/etc/timezone, else UTC).",
+      helpValue: 'ZONE',
+    }),
+    repo: Flags.string({
+      description: 'Git repository of the configuration (default: /etc, or ROOT/etc with --root).',
+      helpValue: 'PATH',
+    }),
     root: Flags.string({
-      description: 'A machine root (mounted disk or copy of /): reads ROOT/etc, ROOT/var/log/apt/history.log* and ROOT/var/log/dpkg.log*.',
+      description:
+        'A machine root (mounted disk or copy of /): reads ROOT/etc, ROOT/var/log/apt/history.log* and ROOT/var/log/dpkg.log*.',
       helpValue: 'DIR',
     }),
     'usage-type': Flags.string({
-      description: 'The usage that stepped: with --date, a usage type (default DataTransfer-Out, internet egress); without it, a GLOB passed to anomalies.',
+      description:
+        'The usage that stepped: with --date, a usage type (default DataTransfer-Out, internet egress); without it, a GLOB passed to anomalies.',
     }),
-    window: Flags.string({default: '7,1', description: 'Days before and after the step day to search.', helpValue: 'BEFORE[,AFTER]'}),
+    window: Flags.string({
+      default: '7,1',
+      description: 'Days before and after the step day to search.',
+      helpValue: 'BEFORE[,AFTER]',
+    }),
   }
 
   async run(): Promise<CorrelateCommandResult> {
@@ -113,18 +147,27 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     const found = root === undefined ? {apt: [], dpkg: []} : findLogs(root)
     const aptLogs = [...found.apt, ...(flags['apt-log'] ?? [])]
     const dpkgLogs = [...found.dpkg, ...(flags['dpkg-log'] ?? [])]
-    const logZone = flags['log-tz'] === undefined ? (root === undefined ? 'UTC' : zoneOfRoot(root)) : checkZone(flags['log-tz'])
+    const logZone =
+      flags['log-tz'] === undefined ? (root === undefined ? 'UTC' : zoneOfRoot(root)) : checkZone(flags['log-tz'])
     const cloud = flags.cloudtrail !== undefined || flags['aws-config'] !== undefined
     // The account's history alone does not need this machine's /etc.
-    const repo = cloud && flags.repo === undefined && root === undefined ? null : chooseRepo(flags.repo, root, aptLogs.length + dpkgLogs.length > 0)
+    const repo =
+      cloud && flags.repo === undefined && root === undefined
+        ? null
+        : chooseRepo(flags.repo, root, aptLogs.length + dpkgLogs.length > 0)
     const knowledge = loadKnowledge(flags.knowledge)
     // A store is in use when named (--db, BILLWATCH_DB) or already there; with --date, correlate needs none.
     const useStore = flags.date === undefined || flags.db !== undefined || existsSync(this.storePath())
-    const listed = flags.date === undefined ? await this.stepsFromStore(flags['usage-type']) : await this.stepsByHand(flags.date, useStore)
+    const listed =
+      flags.date === undefined
+        ? await this.stepsFromStore(flags['usage-type'])
+        : await this.stepsByHand(flags.date, useStore)
     // Where each step happened (regions, the resources that drove it), when the store holds its usage.
     const steps =
       useStore && cloud
-        ? await this.withStore(async (store) => Promise.all(listed.map(async (step) => scopeStep(step, await usageAroundDay(store, step.date)))))
+        ? await this.withStore(async (store) =>
+            Promise.all(listed.map(async (step) => scopeStep(step, await usageAroundDay(store, step.date)))),
+          )
         : listed
     const progress = this.progress('reading history')
     const result = await correlate({
@@ -138,7 +181,10 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
       onProgress: progress.update,
       repo,
       steps,
-      ...cloudSources({awsConfig: flags['aws-config'], cloudtrail: flags.cloudtrail, profile: flags.profile, regions: flags.region}, steps),
+      ...cloudSources(
+        {awsConfig: flags['aws-config'], cloudtrail: flags.cloudtrail, profile: flags.profile, regions: flags.region},
+        steps,
+      ),
     })
     progress.done()
     if (useStore) {
@@ -150,8 +196,12 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
 
   /** The steps `anomalies` finds in the store. */
   private async stepsFromStore(usageType: string | undefined): Promise<StepInput[]> {
-    const found = await this.withStore((store) => analyseAnomalies(store, usageType === undefined ? {} : {usageType}), {mustExist: true, readOnly: true})
-    if (found.steps.length === 0) this.note(`no step in ${found.usageType} between ${found.firstDay} and ${found.lastDay}`)
+    const found = await this.withStore((store) => analyseAnomalies(store, usageType === undefined ? {} : {usageType}), {
+      mustExist: true,
+      readOnly: true,
+    })
+    if (found.steps.length === 0)
+      this.note(`no step in ${found.usageType} between ${found.firstDay} and ${found.lastDay}`)
     return found.steps.map((step) => stepInput(step))
   }
 
@@ -170,14 +220,21 @@ export default class Correlate extends BaseCommand<typeof Correlate> {
     return days.map((day): StepInput => {
       const step = known.find((s) => s.date === day)
       if (step && flags.direction === undefined) return stepInput(step)
-      return {date: day, direction: flags.direction === 'down' ? 'down' : 'up', ratio: null, resourceId: null, usageType}
+      return {
+        date: day,
+        direction: flags.direction === 'down' ? 'down' : 'up',
+        ratio: null,
+        resourceId: null,
+        usageType,
+      }
     })
   }
 }
 
 function parseWindow(text: string): [number, number] {
   const match = /^(\d+(?:\.\d+)?)(?:,(\d+(?:\.\d+)?))?$/.exec(text.trim())
-  if (!match) throw new BillwatchError('E_USAGE', '', {expected: 'BEFORE[,AFTER] days, e.g. 7,1', field: '--window', got: text})
+  if (!match)
+    throw new BillwatchError('E_USAGE', '', {expected: 'BEFORE[,AFTER] days, e.g. 7,1', field: '--window', got: text})
   return [Number(match[1]), match[2] === undefined ? 1 : Number(match[2])]
 }
 
@@ -202,7 +259,8 @@ function renderResult(result: CorrelateResult): string {
   const sources = [result.repo, result.logs.length > 0 ? 'package logs' : null].filter(Boolean).join(', ')
   const window = `window ${result.windowDaysBefore} days before, ${result.windowDaysAfter} after`
   // With only the account's history there is no machine history to count.
-  if (sources || (!result.cloudtrail && !result.awsConfig)) blocks.push(`${sources || 'package logs'}: ${read} (${window})`)
+  if (sources || (!result.cloudtrail && !result.awsConfig))
+    blocks.push(`${sources || 'package logs'}: ${read} (${window})`)
   else blocks.push(`the account's history (${window})`)
   if (result.cloudtrail) {
     const regions = result.cloudtrail.regions.length > 0 ? ` in ${result.cloudtrail.regions.join(', ')}` : ''

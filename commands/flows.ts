@@ -11,7 +11,8 @@ import {CURRENT_EGRESS_PRICING, flatPricing} from '../src/pricing/egress.js'
 export type FlowsCommandResult = FlowsReport
 
 export default class Flows extends BaseCommand<typeof Flows> {
-  static override summary = 'What an interface or host sent, by protocol, port and client, from the flow records in the store.'
+  static override summary =
+    'What an interface or host sent, by protocol, port and client, from the flow records in the store.'
   static override description = `Reads the VPC Flow Logs and NetFlow/IPFIX records that billwatch ingest stored and reports, for one interface (eni-…) or NetFlow host and a period, what billwatch pcap reports for a capture: accepted egress and ingress, egress by protocol and the interface's own port, the clients of the busiest service port (or --port), its top talkers, the blocking-threshold table, and the monthly and yearly cost at the period's average rate.
 
 Flow records survive for months: they prove which port made a bill's step long after a capture could. They cannot tell NTP modes, versions or Kiss-o'-Death replies, nor timing within a record's window; sampled counts are estimates. The report lists what it cannot tell. REJECT records are not egress; NODATA and SKIPDATA records are counted, never taken as traffic.
@@ -34,7 +35,10 @@ The daily series of a port is also a usage type for billwatch anomalies: --usage
       description: 'The interface id (eni-…) or NetFlow host address; default: the one with the most accepted egress.',
       helpValue: 'ID',
     }),
-    port: Flags.string({description: 'The service to study for clients, e.g. udp/123; default: the port with the most egress.', helpValue: 'PROTO/PORT'}),
+    port: Flags.string({
+      description: 'The service to study for clients, e.g. udp/123; default: the port with the most egress.',
+      helpValue: 'PROTO/PORT',
+    }),
     'price-per-gb': pricePerGbFlag,
     since: Flags.string({description: 'First UTC day.', helpValue: 'YYYY-MM-DD'}),
     top: Flags.integer({default: 10, description: 'How many top talkers to list.', min: 0}),

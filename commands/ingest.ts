@@ -61,39 +61,67 @@ Flow records are detected the same way and go to their own tables (see billwatch
       options: FORMAT_KINDS,
     }),
     'flow-format': Flags.string({
-      description: "fields of headerless VPC flow-log records (CloudWatch Logs events): the log group's format, '${version} ${account-id} …'",
+      description:
+        "fields of headerless VPC flow-log records (CloudWatch Logs events): the log group's format, '${version} ${account-id} …'",
       helpValue: 'FORMAT',
     }),
     host: Flags.string({
-      description: 'flow records: the server address (NetFlow/IPFIX: default the busiest address; flow logs without flow-direction: the interface address)',
+      description:
+        'flow records: the server address (NetFlow/IPFIX: default the busiest address; flow logs without flow-direction: the interface address)',
       helpValue: 'ADDRESS',
     }),
     sampling: Flags.integer({
-      description: 'flow records: 1-in-N packet sampling the exporter did not announce (softflowd -s N); counts are multiplied by N',
+      description:
+        'flow records: 1-in-N packet sampling the exporter did not announce (softflowd -s N); counts are multiplied by N',
       helpValue: 'N',
       min: 1,
     }),
     // Live AWS (src/aws): credentials and region from the standard chain; these only override it.
     'all-instances': Flags.boolean({
       dependsOn: ['cloudwatch'],
-      description: 'with --cloudwatch: every instance that reported NetworkOut in the last 2 weeks (needs cloudwatch:ListMetrics)',
+      description:
+        'with --cloudwatch: every instance that reported NetworkOut in the last 2 weeks (needs cloudwatch:ListMetrics)',
       exclusive: ['instances'],
     }),
-    'all-usage': Flags.boolean({dependsOn: ['cost-explorer'], description: 'with --cost-explorer: every usage type, not only data transfer'}),
-    cloudwatch: Flags.boolean({description: 'read daily NetworkOut/NetworkIn per EC2 instance from CloudWatch GetMetricData'}),
-    'cost-explorer': Flags.boolean({description: 'read Cost Explorer GetCostAndUsage (incremental; each request costs $0.01)'}),
+    'all-usage': Flags.boolean({
+      dependsOn: ['cost-explorer'],
+      description: 'with --cost-explorer: every usage type, not only data transfer',
+    }),
+    cloudwatch: Flags.boolean({
+      description: 'read daily NetworkOut/NetworkIn per EC2 instance from CloudWatch GetMetricData',
+    }),
+    'cost-explorer': Flags.boolean({
+      description: 'read Cost Explorer GetCostAndUsage (incremental; each request costs $0.01)',
+    }),
     days: Flags.integer({description: 'days before today to hold [default: 90; 14 for HOURLY]', helpValue: 'N'}),
-    granularity: Flags.string({dependsOn: ['cost-explorer'], description: 'Cost Explorer granularity (summed to days)', options: ['DAILY', 'HOURLY']}),
-    instances: Flags.string({dependsOn: ['cloudwatch'], description: 'with --cloudwatch: EC2 instance ids', helpValue: 'ID', multiple: true}),
+    granularity: Flags.string({
+      dependsOn: ['cost-explorer'],
+      description: 'Cost Explorer granularity (summed to days)',
+      options: ['DAILY', 'HOURLY'],
+    }),
+    instances: Flags.string({
+      dependsOn: ['cloudwatch'],
+      description: 'with --cloudwatch: EC2 instance ids',
+      helpValue: 'ID',
+      multiple: true,
+    }),
     profile: Flags.string({description: 'AWS shared-config profile', helpValue: 'NAME'}),
-    region: Flags.string({description: 'AWS region (CloudWatch, Athena; Cost Explorer answers from us-east-1)', helpValue: 'R'}),
+    region: Flags.string({
+      description: 'AWS region (CloudWatch, Athena; Cost Explorer answers from us-east-1)',
+      helpValue: 'R',
+    }),
     // Amazon Athena (src/athena): the same daily roll-up, run where the export's table lives.
     athena: Flags.string({
-      description: 'read the daily roll-up of a CUR 1.0 (Athena integration), CUR 2.0, FOCUS or VPC Flow Logs table through Amazon Athena',
+      description:
+        'read the daily roll-up of a CUR 1.0 (Athena integration), CUR 2.0, FOCUS or VPC Flow Logs table through Amazon Athena',
       exclusive: ['cost-explorer', 'cloudwatch'],
       helpValue: '[DB.]TABLE',
     }),
-    database: Flags.string({dependsOn: ['athena'], description: 'with --athena: the Glue database of the table', helpValue: 'DB'}),
+    database: Flags.string({
+      dependsOn: ['athena'],
+      description: 'with --athena: the Glue database of the table',
+      helpValue: 'DB',
+    }),
     'max-scan-gb': Flags.string({
       dependsOn: ['athena'],
       description: `with --athena: refuse when the partitions to read hold more than this (Athena bills $5 per TB scanned) [default: ${DEFAULT_MAX_SCAN_GB}]`,
@@ -104,9 +132,21 @@ Flow records are detected the same way and go to their own tables (see billwatch
       description: "with --athena: where Athena writes the query's result (default: the workgroup's result location)",
       helpValue: 's3://BUCKET/PREFIX/',
     }),
-    since: Flags.string({dependsOn: ['athena'], description: 'with --athena: first day to hold (default: 90 days before --until)', helpValue: 'YYYY-MM-DD'}),
-    until: Flags.string({dependsOn: ['athena'], description: 'with --athena: the day after the last to hold (default: today)', helpValue: 'YYYY-MM-DD'}),
-    workgroup: Flags.string({dependsOn: ['athena'], description: 'with --athena: the Athena workgroup (default: primary)', helpValue: 'WG'}),
+    since: Flags.string({
+      dependsOn: ['athena'],
+      description: 'with --athena: first day to hold (default: 90 days before --until)',
+      helpValue: 'YYYY-MM-DD',
+    }),
+    until: Flags.string({
+      dependsOn: ['athena'],
+      description: 'with --athena: the day after the last to hold (default: today)',
+      helpValue: 'YYYY-MM-DD',
+    }),
+    workgroup: Flags.string({
+      dependsOn: ['athena'],
+      description: 'with --athena: the Athena workgroup (default: primary)',
+      helpValue: 'WG',
+    }),
   }
 
   async run(): Promise<IngestCommandResult> {
@@ -115,7 +155,8 @@ Flow records are detected the same way and go to their own tables (see billwatch
     if (f.athena !== undefined) {
       if (files.length > 0) this.usage('give export files or --athena TABLE, not both')
       const maxScanGb = f['max-scan-gb'] === undefined ? undefined : Number(f['max-scan-gb'])
-      if (maxScanGb !== undefined && !(maxScanGb > 0)) this.usage('--max-scan-gb: a number of GB above 0', '--max-scan-gb')
+      if (maxScanGb !== undefined && !(maxScanGb > 0))
+        this.usage('--max-scan-gb: a number of GB above 0', '--max-scan-gb')
       // Ctrl-C stops the query in Athena (it would otherwise run on, and bill, to its end).
       const controller = new AbortController()
       const onInterrupt = () => controller.abort()
@@ -153,8 +194,24 @@ Flow records are detected the same way and go to their own tables (see billwatch
         ingestLive(store, {
           ...(f.profile === undefined ? {} : {profile: f.profile}),
           ...(f.region === undefined ? {} : {region: f.region}),
-          ...(f['cost-explorer'] ? {costExplorer: {allUsage: f['all-usage'], granularity: (f.granularity ?? 'DAILY') as 'DAILY' | 'HOURLY', ...days}} : {}),
-          ...(f.cloudwatch ? {cloudWatch: {allInstances: f['all-instances'], instances: (f.instances ?? []).flatMap((s) => s.split(',')), ...days}} : {}),
+          ...(f['cost-explorer']
+            ? {
+                costExplorer: {
+                  allUsage: f['all-usage'],
+                  granularity: (f.granularity ?? 'DAILY') as 'DAILY' | 'HOURLY',
+                  ...days,
+                },
+              }
+            : {}),
+          ...(f.cloudwatch
+            ? {
+                cloudWatch: {
+                  allInstances: f['all-instances'],
+                  instances: (f.instances ?? []).flatMap((s) => s.split(',')),
+                  ...days,
+                },
+              }
+            : {}),
           onProgress: this.progress('reading AWS (requests)').update,
         }),
       )
@@ -166,7 +223,8 @@ Flow records are detected the same way and go to their own tables (see billwatch
     // Named files are checked before the store is opened: a pipe or a typo must not leave a new, empty store behind.
     for (const file of files) {
       if (file.trim() === '') this.usage('an empty file name', 'FILE')
-      if (!statSync(file, {throwIfNoEntry: false})?.isDirectory()) checkInputFile(resolve(file), {expected: 'an AWS usage or billing export saved to a file'})
+      if (!statSync(file, {throwIfNoEntry: false})?.isDirectory())
+        checkInputFile(resolve(file), {expected: 'an AWS usage or billing export saved to a file'})
     }
     const result = await this.withStore((store) =>
       ingestFiles(store, files, {
@@ -187,17 +245,39 @@ Flow records are detected the same way and go to their own tables (see billwatch
       this.print(() =>
         renderTable(
           ['status', 'format', 'first day', 'last day', 'days', 'line items', 'file'],
-          result.files.map((f) => [f.status, `${f.format} (${f.container})`, f.firstDay ?? '-', f.lastDay ?? '-', f.days, formatCount(f.lineItems), f.path]),
+          result.files.map((f) => [
+            f.status,
+            `${f.format} (${f.container})`,
+            f.firstDay ?? '-',
+            f.lastDay ?? '-',
+            f.days,
+            formatCount(f.lineItems),
+            f.path,
+          ]),
           ['left', 'left', 'left', 'left', 'right', 'right', 'left'],
         ),
       )
     for (const file of result.files) {
-      if (file.replacedBy) this.note(`${file.path} restates the same usage as ${file.replacedBy}, which is newer: only the newer one counts`)
+      if (file.replacedBy)
+        this.note(
+          `${file.path} restates the same usage as ${file.replacedBy}, which is newer: only the newer one counts`,
+        )
     }
     if (result.flows.length > 0) {
       this.print(() =>
         renderTable(
-          ['status', 'flow format', 'first day', 'last day', 'records', 'NODATA', 'SKIPDATA', 'REJECT', 'egress', 'file'],
+          [
+            'status',
+            'flow format',
+            'first day',
+            'last day',
+            'records',
+            'NODATA',
+            'SKIPDATA',
+            'REJECT',
+            'egress',
+            'file',
+          ],
           result.flows.map((r) => [
             r.status,
             `${r.format} (${r.container})`,

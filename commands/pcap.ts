@@ -53,8 +53,14 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
   static override strict = false
 
   static override flags = {
-    duration: Flags.string({description: 'With --interface: capture this long, then report (30s, 10m, 1h); without it, until Ctrl-C.', helpValue: 'DURATION'}),
-    filter: Flags.string({description: "With --interface: capture only what this tcpdump (BPF) filter matches, e.g. 'udp port 123'.", helpValue: 'BPF'}),
+    duration: Flags.string({
+      description: 'With --interface: capture this long, then report (30s, 10m, 1h); without it, until Ctrl-C.',
+      helpValue: 'DURATION',
+    }),
+    filter: Flags.string({
+      description: "With --interface: capture only what this tcpdump (BPF) filter matches, e.g. 'udp port 123'.",
+      helpValue: 'BPF',
+    }),
     interface: Flags.string({
       description:
         'Capture live on this interface through tcpdump (it must be installed, and billwatch allowed to capture), with a progress line, and report at the end; Ctrl-C ends the capture early and still reports.',
@@ -66,11 +72,15 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
       multiple: true,
     }),
     control: Flags.string({
-      description: "A second server's capture to compare with (the incident's home server for comparison): bytes/s, clients, bytes per client.",
+      description:
+        "A second server's capture to compare with (the incident's home server for comparison): bytes/s, clients, bytes per client.",
       helpValue: 'FILE',
     }),
     'control-host': Flags.string({default: 'auto', description: "The control server's address, or auto."}),
-    host: Flags.string({default: 'auto', description: 'The server address (IPv4 or IPv6), or auto: the address in the most packets.'}),
+    host: Flags.string({
+      default: 'auto',
+      description: 'The server address (IPv4 or IPv6), or auto: the address in the most packets.',
+    }),
     limiter: Flags.string({
       description:
         "Replay this rate-limiter setting instead of the daemons' defaults, written like its configuration (repeatable): 'ntpd average 3 minimum 2 kod', 'ntpsec average 1 burst 20 kod 0.5', 'chrony interval 3 burst 8 leak 2 kod 1'.",
@@ -80,7 +90,8 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     'ntp-port': Flags.integer({default: 123, description: 'The port the server answers NTP on.', max: 65_535, min: 1}),
     'vxlan-port': Flags.integer({
       default: 4789,
-      description: 'A UDP port that carries VXLAN (AWS Traffic Mirroring uses 4789); its inner packets are billed, not the tunnel.',
+      description:
+        'A UDP port that carries VXLAN (AWS Traffic Mirroring uses 4789); its inner packets are billed, not the tunnel.',
       max: 65_535,
       min: 1,
     }),
@@ -88,7 +99,8 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     replay: Flags.boolean({
       allowNo: true,
       default: true,
-      description: "Replay the requests through ntpd's, ntpsec's and chrony's rate limiters (--no-replay skips it on huge captures).",
+      description:
+        "Replay the requests through ntpd's, ntpsec's and chrony's rate limiters (--no-replay skips it on huge captures).",
     }),
     top: Flags.integer({default: 10, description: 'How many top talkers to list.', min: 0}),
   }
@@ -100,13 +112,15 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     const limiters = flags.limiter?.map((text) => parseLimiterSetting(text))
     if (limiters && !flags.replay) this.usage('replays a setting; it cannot go with --no-replay', '--limiter')
     const inputs = this.positionals
-    if (flags.interface !== undefined && inputs.length > 0) this.usage('captures from the interface: give no FILE with it', '--interface')
+    if (flags.interface !== undefined && inputs.length > 0)
+      this.usage('captures from the interface: give no FILE with it', '--interface')
     // As oclif words a missing argument: FILE may be -, and --interface needs none.
     if (flags.interface === undefined && inputs.length === 0)
       throw new BillwatchError('E_USAGE', 'missing FILE', {suggestions: [`${this.config.bin} ${this.id} --help`]})
     for (const name of ['duration', 'filter'] as const)
       if (flags[name] !== undefined && flags.interface === undefined) this.usage('goes with --interface', `--${name}`)
-    if (inputs.length > 1 && inputs.includes('-')) this.usage('- (stdin) is a capture of its own: give it alone', 'FILE')
+    if (inputs.length > 1 && inputs.includes('-'))
+      this.usage('- (stdin) is a capture of its own: give it alone', 'FILE')
     const durationSec = flags.duration === undefined ? undefined : parseDuration(flags.duration)
     const scanOptions = {host: flags.host, ntpPort: flags['ntp-port'], vxlanPort: flags['vxlan-port']}
     // The store is opened last; its library loads while this thread waits for the scan's worker.
@@ -127,7 +141,10 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
       analysis =
         files.length === 1
           ? await analyseCaptureParallel(files[0]!, {...scanOptions, onProgress: progress.update})
-          : analyseCapture(captureOrigin(files, inputs.length === 1 ? resolve(inputs[0]!) : files.join(' ')), {...scanOptions, onProgress: progress.update})
+          : analyseCapture(captureOrigin(files, inputs.length === 1 ? resolve(inputs[0]!) : files.join(' ')), {
+              ...scanOptions,
+              onProgress: progress.update,
+            })
       progress.done()
     }
     const file = analysis.file
@@ -139,7 +156,8 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
       top: flags.top,
     })
     if (live) report.live = live
-    if (limiters && !report.ntp.rateLimiting) this.note('--limiter: nothing to replay: the capture holds no NTP requests to the host over a measurable span')
+    if (limiters && !report.ntp.rateLimiting)
+      this.note('--limiter: nothing to replay: the capture holds no NTP requests to the host over a measurable span')
     if (flags.control) {
       const controlProgress = this.progress('reading control capture', formatBytes)
       const control = await analyseCaptureParallel(resolve(flags.control), {
@@ -167,10 +185,16 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
   }
 
   /** A capture from stdin; Ctrl-C ends it (after a second for the writer, which got it too, to flush). */
-  private async readStream(input: Readable, name: string, options: {host: string; ntpPort: number; vxlanPort: number}): Promise<CaptureAnalysis> {
+  private async readStream(
+    input: Readable,
+    name: string,
+    options: {host: string; ntpPort: number; vxlanPort: number},
+  ): Promise<CaptureAnalysis> {
     const line = createStatusLine(Boolean(process.stderr.isTTY) && !this.jsonEnabled())
     const startedAt = Date.now()
-    const run = analyseStream(input, name, options, (status) => line.show(this.statusText('reading stdin', status, startedAt)))
+    const run = analyseStream(input, name, options, (status) =>
+      line.show(this.statusText('reading stdin', status, startedAt)),
+    )
     const onInterrupt = () => setTimeout(() => run.stop(), 1000).unref()
     process.on('SIGINT', onInterrupt)
     try {
@@ -195,7 +219,9 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     const line = createStatusLine(Boolean(process.stderr.isTTY) && !this.jsonEnabled())
     const startedAt = Date.now()
     const what = `capturing on ${iface}${durationSec === undefined ? ' (Ctrl-C ends it)' : ` for ${formatCount(durationSec)} s`}`
-    const run = analyseStream(capture.output, `interface ${iface}`, options, (status) => line.show(this.statusText(what, status, startedAt)))
+    const run = analyseStream(capture.output, `interface ${iface}`, options, (status) =>
+      line.show(this.statusText(what, status, startedAt)),
+    )
     const timer =
       durationSec === undefined
         ? undefined
@@ -216,7 +242,10 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     try {
       // tcpdump's failure (no such interface, no permission, a bad filter) is the error to report.
       const [analysis, {droppedByKernel}] = await Promise.all([run.result, capture.finished])
-      return {analysis, live: {droppedByKernel, filter: filter ?? null, interface: iface, requestedSec: durationSec ?? null, stoppedBy}}
+      return {
+        analysis,
+        live: {droppedByKernel, filter: filter ?? null, interface: iface, requestedSec: durationSec ?? null, stoppedBy},
+      }
     } catch (error) {
       capture.stop()
       await capture.finished.catch((failure: unknown) => {

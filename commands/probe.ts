@@ -38,7 +38,11 @@ Exit codes: 0 served (some address answers with time, synchronised or not), 3 no
   ]
 
   static override args = {
-    target: Args.string({description: 'HOST, HOST:PORT or [IPv6]:PORT (port 123 by default).', name: 'HOST[:PORT]', required: true}),
+    target: Args.string({
+      description: 'HOST, HOST:PORT or [IPv6]:PORT (port 123 by default).',
+      name: 'HOST[:PORT]',
+      required: true,
+    }),
   }
 
   static override flags = {
@@ -49,11 +53,22 @@ Exit codes: 0 served (some address answers with time, synchronised or not), 3 no
       min: 1,
     }),
     count: Flags.integer({default: 1, description: 'Samples per address, spaced by --interval.', min: 1, max: 64}),
-    exposure: Flags.boolean({default: false, description: 'Also send one mode 6 READVAR and one mode 7 monlist request and measure amplification.'}),
-    force: Flags.boolean({default: false, description: "Probe addresses an earlier run's KoD put in cool-down or denied."}),
-    interval: Flags.string({default: '16', description: `Seconds between samples to one address (minimum ${MIN_INTERVAL_MS / 1000}).`, helpValue: 'SECONDS'}),
+    exposure: Flags.boolean({
+      default: false,
+      description: 'Also send one mode 6 READVAR and one mode 7 monlist request and measure amplification.',
+    }),
+    force: Flags.boolean({
+      default: false,
+      description: "Probe addresses an earlier run's KoD put in cool-down or denied.",
+    }),
+    interval: Flags.string({
+      default: '16',
+      description: `Seconds between samples to one address (minimum ${MIN_INTERVAL_MS / 1000}).`,
+      helpValue: 'SECONDS',
+    }),
     pcap: Flags.string({
-      description: 'A capture of the host to join with the verdict (default: the newest `billwatch pcap` evidence in the store).',
+      description:
+        'A capture of the host to join with the verdict (default: the newest `billwatch pcap` evidence in the store).',
       helpValue: 'FILE',
     }),
     timeout: Flags.integer({
@@ -70,7 +85,10 @@ Exit codes: 0 served (some address answers with time, synchronised or not), 3 no
     const target = parseTarget(this.args.target)
     const intervalSeconds = Number(flags.interval)
     if (!Number.isFinite(intervalSeconds) || intervalSeconds * 1000 < MIN_INTERVAL_MS) {
-      this.usage(`must be a number of seconds ≥ ${MIN_INTERVAL_MS / 1000}, got "${flags.interval}": faster repeats draw KoD RATE or silence`, '--interval')
+      this.usage(
+        `must be a number of seconds ≥ ${MIN_INTERVAL_MS / 1000}, got "${flags.interval}": faster repeats draw KoD RATE or silence`,
+        '--interval',
+      )
     }
     const fileCapture = flags.pcap ? summariseCaptureFile(resolve(flags.pcap), target.port) : undefined
     const useStore = flags.db !== undefined || existsSync(this.storePath())
@@ -99,7 +117,10 @@ Exit codes: 0 served (some address answers with time, synchronised or not), 3 no
     progress.done()
 
     const captureSummary = fileCapture ?? store?.capture
-    const full: ProbeResult = {...result, capture: captureSummary ? joinCapture(captureSummary, result.verdict, result.addresses, target.port) : null}
+    const full: ProbeResult = {
+      ...result,
+      capture: captureSummary ? joinCapture(captureSummary, result.verdict, result.addresses, target.port) : null,
+    }
     if (useStore) await this.withStore((s) => saveFinding(s, 'probe', target.host, full))
     this.print(() => renderProbe(full))
     process.exitCode = full.exitCode
@@ -114,7 +135,11 @@ async function previousProbe(store: Store, host: string): Promise<ProbeResult | 
 async function storedCapture(store: Store, port: number): Promise<CaptureSummary | undefined> {
   const evidence = await latestFinding(store, 'pcap')
   if (!evidence) return undefined
-  return summarisePcapReport(evidence.data, port, {createdAt: evidence.createdAt, file: evidence.data.file ?? evidence.subject, source: 'store'})
+  return summarisePcapReport(evidence.data, port, {
+    createdAt: evidence.createdAt,
+    file: evidence.data.file ?? evidence.subject,
+    source: 'store',
+  })
 }
 
 function describeEvent(event: ProbeEvent): string {
@@ -141,7 +166,11 @@ function renderProbe(result: ProbeResult): string {
   const exposure = (r: AddressResult) =>
     r.exposure === null
       ? ['-', '-', '-']
-      : [r.mode6Exposed ? 'exposed' : 'no', r.mode7Exposed ? 'exposed' : 'no', r.amplification === null ? '-' : formatRatio(r.amplification)]
+      : [
+          r.mode6Exposed ? 'exposed' : 'no',
+          r.mode7Exposed ? 'exposed' : 'no',
+          r.amplification === null ? '-' : formatRatio(r.amplification),
+        ]
   const table = renderTable(
     ['address', 'answered', 'stratum', 'refid', 'LI', 'offset', 'delay', 'KoD', 'mode 6', 'monlist', 'amplification'],
     result.results.map((r) => [
@@ -162,7 +191,11 @@ function renderProbe(result: ProbeResult): string {
   )
   const warnings = result.results.flatMap((r) => r.warnings.map((w) => `${r.address}: ${w}`))
   const capture = result.capture
-    ? [`${result.capture.conclusion} (${result.capture.source === 'file' ? result.capture.file : `store evidence of ${result.capture.createdAt}`})`]
+    ? [
+        `${result.capture.conclusion} (${result.capture.source === 'file' ? result.capture.file : `store evidence of ${result.capture.createdAt}`})`,
+      ]
     : []
-  return [table, '', result.summary, ...result.details.map((d) => `  ${d}`), ...versions, ...warnings, ...capture].join('\n')
+  return [table, '', result.summary, ...result.details.map((d) => `  ${d}`), ...versions, ...warnings, ...capture].join(
+    '\n',
+  )
 }

@@ -34,7 +34,8 @@ export default class Report extends BaseCommand<typeof Report> {
   static override flags = {
     ...evidenceFlags,
     out: Flags.string({
-      description: 'The HTML file to write (a regular file is replaced atomically; - or /dev/stdout writes to standard output).',
+      description:
+        'The HTML file to write (a regular file is replaced atomically; - or /dev/stdout writes to standard output).',
       helpValue: 'FILE.html',
       required: true,
     }),
@@ -44,7 +45,10 @@ export default class Report extends BaseCommand<typeof Report> {
     const options = evidenceOptions(this.flags)
     const out = isStreamPath(this.flags.out) ? this.flags.out : resolve(this.flags.out)
     checkReportTarget(out)
-    const evidence = await this.withStore((store) => gatherEvidence(store, options), {mustExist: true, readOnly: !computesEvidence(options)})
+    const evidence = await this.withStore((store) => gatherEvidence(store, options), {
+      mustExist: true,
+      readOnly: !computesEvidence(options),
+    })
     const {charts, html} = renderReport(evidence)
     const {bytes, stream} = await writeReportFile(out, html)
     // Written to a stream (`--out -`, /dev/stdout): the summary must not mix into the HTML.

@@ -26,10 +26,15 @@ With --athena the function reads an organisation's CUR 1.0 (Athena integration),
 
   static override flags = {
     athena: Flags.string({
-      description: 'watch an organisation through Athena: the daily roll-up of this CUR 1.0/2.0 or FOCUS table instead of Cost Explorer',
+      description:
+        'watch an organisation through Athena: the daily roll-up of this CUR 1.0/2.0 or FOCUS table instead of Cost Explorer',
       helpValue: '[DB.]TABLE',
     }),
-    database: Flags.string({dependsOn: ['athena'], description: 'with --athena: the Glue database of the table', helpValue: 'DB'}),
+    database: Flags.string({
+      dependsOn: ['athena'],
+      description: 'with --athena: the Glue database of the table',
+      helpValue: 'DB',
+    }),
     'max-scan-gb': Flags.string({
       dependsOn: ['athena'],
       description: 'with --athena: the run refuses a query whose partitions hold more than this [default: 10]',
@@ -50,7 +55,10 @@ With --athena the function reads an organisation's CUR 1.0 (Athena integration),
       description: 'with --athena: the Athena workgroup the role may query in [default: primary]',
       helpValue: 'WG',
     }),
-    'allow-frequent': Flags.boolean({description: 'accept a schedule that runs more than once a day (each run costs $0.01-0.02 of Cost Explorer requests)'}),
+    'allow-frequent': Flags.boolean({
+      description:
+        'accept a schedule that runs more than once a day (each run costs $0.01-0.02 of Cost Explorer requests)',
+    }),
     'all-instances': Flags.boolean({
       description: 'also watch NetworkOut of every EC2 instance in the region (adds cloudwatch:ListMetrics)',
       exclusive: ['instances'],
@@ -59,10 +67,24 @@ With --athena the function reads an organisation's CUR 1.0 (Athena integration),
       description: `when to run: EventBridge cron(...) or rate(...), or a 5-field Unix cron, UTC [default: ${DEFAULT_SCHEDULE}]`,
       helpValue: 'EXPR',
     }),
-    instances: Flags.string({description: 'also watch NetworkOut of these EC2 instances (adds cloudwatch:GetMetricData)', helpValue: 'ID', multiple: true}),
-    out: Flags.string({description: 'directory to write template.json and billwatch-watch.zip into', helpValue: 'DIR', required: true}),
-    'stack-name': Flags.string({default: 'billwatch-watch', description: 'CloudFormation stack name in the deploy command (letters, digits, hyphens)'}),
-    'topic-arn': Flags.string({description: 'publish to this existing SNS topic (default: the template creates one)', helpValue: 'ARN'}),
+    instances: Flags.string({
+      description: 'also watch NetworkOut of these EC2 instances (adds cloudwatch:GetMetricData)',
+      helpValue: 'ID',
+      multiple: true,
+    }),
+    out: Flags.string({
+      description: 'directory to write template.json and billwatch-watch.zip into',
+      helpValue: 'DIR',
+      required: true,
+    }),
+    'stack-name': Flags.string({
+      default: 'billwatch-watch',
+      description: 'CloudFormation stack name in the deploy command (letters, digits, hyphens)',
+    }),
+    'topic-arn': Flags.string({
+      description: 'publish to this existing SNS topic (default: the template creates one)',
+      helpValue: 'ARN',
+    }),
     'with-cloudtrail': Flags.boolean({
       description:
         "name the most likely account change (CloudTrail LookupEvents in the function's region, ranked as billwatch correlate ranks it) in each alert (adds cloudtrail:LookupEvents)",
@@ -78,7 +100,8 @@ With --athena the function reads an organisation's CUR 1.0 (Athena integration),
       )
     }
     const maxScanGb = flags['max-scan-gb'] === undefined ? undefined : Number(flags['max-scan-gb'])
-    if (maxScanGb !== undefined && !(Number.isInteger(maxScanGb) && maxScanGb > 0)) this.usage('--max-scan-gb: a whole number of GB above 0', '--max-scan-gb')
+    if (maxScanGb !== undefined && !(Number.isInteger(maxScanGb) && maxScanGb > 0))
+      this.usage('--max-scan-gb: a whole number of GB above 0', '--max-scan-gb')
     const bar = this.progress('bundling the Lambda handler')
     const result = await writeSchedule(flags.out, {
       allInstances: flags['all-instances'],

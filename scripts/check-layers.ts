@@ -16,7 +16,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BASELINE = '.dependency-cruiser-known-violations.json'
 const SQL_BASELINE = '.sql-outside-store.json'
 /** SQL statements as billwatch writes them: the keyword that starts each kind of statement it issues. */
-const SQL = /\b(SELECT|INSERT INTO|DELETE FROM|CREATE (TEMP |OR REPLACE )?(TABLE|VIEW)|UPDATE [a-z_]+ SET|COPY \(|ATTACH|DROP TABLE)\b/
+const SQL =
+  /\b(SELECT|INSERT INTO|DELETE FROM|CREATE (TEMP |OR REPLACE )?(TABLE|VIEW)|UPDATE [a-z_]+ SET|COPY \(|ATTACH|DROP TABLE)\b/
 
 /** Source files outside src/store whose text holds SQL. */
 export function filesWithSql(): string[] {
@@ -53,11 +54,15 @@ export function currentViolations(): Violation[] {
   const bin = join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs')
   let output: string
   try {
-    output = execFileSync(process.execPath, [bin, '--config', '.dependency-cruiser.cjs', '--output-type', 'json', 'src', 'commands'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      maxBuffer: 256 * 1024 * 1024,
-    })
+    output = execFileSync(
+      process.execPath,
+      [bin, '--config', '.dependency-cruiser.cjs', '--output-type', 'json', 'src', 'commands'],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        maxBuffer: 256 * 1024 * 1024,
+      },
+    )
   } catch (error) {
     // dependency-cruiser exits non-zero when it finds violations; its JSON is on stdout all the same.
     output = (error as {stdout?: string}).stdout ?? ''
@@ -92,7 +97,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   for (const v of added) console.error(`new: ${v}`)
   for (const v of fixed) console.error(`fixed, take it out of the baseline (${BASELINE} or ${SQL_BASELINE}): ${v}`)
   if (added.length || fixed.length) {
-    console.error(`${added.length} new and ${fixed.length} fixed dependency violations (ARCHITECTURE.md says where code goes)`)
+    console.error(
+      `${added.length} new and ${fixed.length} fixed dependency violations (ARCHITECTURE.md says where code goes)`,
+    )
     process.exit(1)
   }
   console.log(`dependency rule: no violation beyond the baselines (${BASELINE}, ${SQL_BASELINE})`)

@@ -95,7 +95,9 @@ function rows(schema: Schema, root: Definition, path = '', seen: string[] = []):
     const childPath = path ? `${path}.${key}` : key
     const resolved = resolve(child as Schema, root)
     out.push({
-      description: ((child as Schema).description ?? resolved.description ?? '').replace(/\s+/g, ' ').replace(/\|/g, '\\|'),
+      description: ((child as Schema).description ?? resolved.description ?? '')
+        .replace(/\s+/g, ' ')
+        .replace(/\|/g, '\\|'),
       path: childPath,
       required: (s.required ?? []).includes(key),
       type: typeOf(child as Schema, root),
@@ -116,7 +118,9 @@ function shape(schema: Schema, root: Definition, depth: number): string {
   const s = resolve(schema, root)
   const variants = (s.anyOf ?? s.oneOf) as Schema[] | undefined
   if (variants) {
-    const objects = variants.map((v) => resolve(v, root)).filter((v) => v.properties !== undefined || v.type === 'array')
+    const objects = variants
+      .map((v) => resolve(v, root))
+      .filter((v) => v.properties !== undefined || v.type === 'array')
     return objects.length ? objects.map((v) => shape(v, root, depth)).join(' | ') : ''
   }
   if (s.type === 'array') {
@@ -154,7 +158,8 @@ export function renderReference(schemas: Map<string, Definition>): string {
       '| key | type | | description |',
       '| --- | --- | --- | --- |',
     )
-    for (const row of unique(rows(schema, schema))) parts.push(`| \`${row.path}\` | ${row.type} | ${row.required ? '' : 'optional'} | ${row.description} |`)
+    for (const row of unique(rows(schema, schema)))
+      parts.push(`| \`${row.path}\` | ${row.type} | ${row.required ? '' : 'optional'} | ${row.description} |`)
     parts.push('')
   }
   return parts.join('\n')
@@ -185,7 +190,10 @@ export function generatedFiles(schemas = generateSchemas()): Map<string, string>
   const files = new Map<string, string>()
   for (const [id, schema] of schemas) files.set(`schemas/${id}.json`, `${JSON.stringify(schema, null, 2)}\n`)
   files.set('docs/json-reference.md', renderReference(schemas))
-  files.set('README.md', replaceReadmeSection(readFileSync(join(ROOT, 'README.md'), 'utf8'), renderReadmeSection(schemas)))
+  files.set(
+    'README.md',
+    replaceReadmeSection(readFileSync(join(ROOT, 'README.md'), 'utf8'), renderReadmeSection(schemas)),
+  )
   return files
 }
 
@@ -201,8 +209,11 @@ export function driftedFiles(files = generatedFiles()): string[] {
     }
     if (committed !== text) drifted.push(path)
   }
-  const expected = new Set([...files.keys()].filter((p) => p.startsWith('schemas/')).map((p) => p.slice('schemas/'.length)))
-  for (const file of readdirSync(join(ROOT, 'schemas'))) if (!expected.has(file)) drifted.push(`schemas/${file} (no command prints it)`)
+  const expected = new Set(
+    [...files.keys()].filter((p) => p.startsWith('schemas/')).map((p) => p.slice('schemas/'.length)),
+  )
+  for (const file of readdirSync(join(ROOT, 'schemas')))
+    if (!expected.has(file)) drifted.push(`schemas/${file} (no command prints it)`)
   return drifted
 }
 
@@ -211,7 +222,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (process.argv.includes('--check')) {
     const drifted = driftedFiles(files)
     if (drifted.length) {
-      console.error(`JSON contract drift: ${drifted.join(', ')} differ from the result types; run npm run schemas and review the diff`)
+      console.error(
+        `JSON contract drift: ${drifted.join(', ')} differ from the result types; run npm run schemas and review the diff`,
+      )
       process.exit(1)
     }
   } else {

@@ -2,7 +2,8 @@
  * The one error type of billwatch. `src/` throws it; only the CLI base command turns it into an
  * exit code and a line on stderr (or a JSON error object under --json).
  *
- * The message is one line, compiler style: `samples/x.csv:17: column "UsageValue": expected a number, got a value shaped "a/a"`.
+ * The message is one line, compiler style: `samples/x.csv:17: column "UsageValue": expected a number, got a value
+ * shaped "a/a"`.
  * A value from a file is described, never quoted (no file content in an error: a file given by
  * mistake, /etc/shadow, must not be printed); a value typed on the command line is quoted as typed.
  */
@@ -56,8 +57,12 @@ export class BillwatchError extends Error {
   readonly exitCode: number
 
   constructor(code: ErrorCode, detail: string, given: BillwatchErrorOptions = {}) {
-    const options = given.file !== undefined && given.got !== undefined ? {...given, got: describeValue(given.got)} : given
-    super(formatLocated(detail, options, given.file !== undefined), options.cause === undefined ? undefined : {cause: options.cause})
+    const options =
+      given.file !== undefined && given.got !== undefined ? {...given, got: describeValue(given.got)} : given
+    super(
+      formatLocated(detail, options, given.file !== undefined),
+      options.cause === undefined ? undefined : {cause: options.cause},
+    )
     this.name = 'BillwatchError'
     this.code = code
     if (options.file !== undefined) this.file = options.file
@@ -89,7 +94,12 @@ export class BillwatchError extends Error {
 function formatLocated(detail: string, loc: ErrorLocation, described: boolean): string {
   let where = ''
   if (loc.file !== undefined) where = loc.line === undefined ? `${loc.file}: ` : `${loc.file}:${loc.line}: `
-  const field = loc.field === undefined ? '' : isCommandLineName(loc.field) ? `${loc.field}: ` : `${loc.jsonKey ? 'field' : 'column'} "${loc.field}": `
+  const field =
+    loc.field === undefined
+      ? ''
+      : isCommandLineName(loc.field)
+        ? `${loc.field}: `
+        : `${loc.jsonKey ? 'field' : 'column'} "${loc.field}": `
   const expected = loc.expected === undefined ? '' : `${detail ? ', ' : ''}expected ${loc.expected}`
   const got = loc.got === undefined ? '' : `, got ${described ? loc.got : JSON.stringify(truncate(loc.got, 60))}`
   return `${where}${field}${detail}${expected}${got}`.replace(/\s+/g, ' ').trim()
@@ -178,16 +188,26 @@ export function asBillwatchError(error: unknown): BillwatchError {
   const first = (text.split('\n')[0] ?? '').trim()
   if (err && typeof err.code === 'string' && /^E[A-Z0-9]+$/.test(err.code) && err.code !== 'ERR_INTERNAL_ASSERTION') {
     // Node's system errors read "EACCES: permission denied, open '/x'": the reason in words, the path named.
-    const reason = REASONS[err.code] ?? first.replace(/^E[A-Z0-9]+: /, '').replace(/, \w+(?: '[^']*'(?: -> '[^']*')?)?$/, '')
-    return new BillwatchError('E_NOT_FOUND', reason, {cause: error, ...(err.path === undefined ? {} : {file: err.path})})
+    const reason =
+      REASONS[err.code] ?? first.replace(/^E[A-Z0-9]+: /, '').replace(/, \w+(?: '[^']*'(?: -> '[^']*')?)?$/, '')
+    return new BillwatchError('E_NOT_FOUND', reason, {
+      cause: error,
+      ...(err.path === undefined ? {} : {file: err.path}),
+    })
   }
   if (DUCKDB_ERROR.test(first)) {
     const what = first.replace(/\s*LINE \d+:.*$/, '')
     const bug = /^(?:Binder|Parser|Catalog|INTERNAL|Dependency|Syntax) Error/.test(what)
-    return new BillwatchError(bug ? 'E_INTERNAL' : 'E_STORE', bug ? `internal error (${what}); please report it` : what, {cause: error})
+    return new BillwatchError(
+      bug ? 'E_INTERNAL' : 'E_STORE',
+      bug ? `internal error (${what}); please report it` : what,
+      {cause: error},
+    )
   }
   const kind = err?.name && err.name !== 'Error' ? `${err.name}: ` : ''
-  return new BillwatchError('E_INTERNAL', `internal error (${kind}${first || 'no message'}); please report it`, {cause: error})
+  return new BillwatchError('E_INTERNAL', `internal error (${kind}${first || 'no message'}); please report it`, {
+    cause: error,
+  })
 }
 
 /** C0/C1 control characters (ESC, BEL, CSI …) and bidirectional overrides, except tab and newline. */

@@ -3,7 +3,8 @@ import {defineConfig} from 'vitest/config'
 /**
  * Test files that drive real daemons, capture tools, git/etckeeper or Chromium, need root, or spawn the CLI
  * from a hook (for the whole file), or take minutes (the fuzz run and the hostile-input properties, a
- * million-row store, the native scanner against the JavaScript one, a TypeScript program for the schemas). `npm run test:unit` leaves them out; `npm test` (CI) runs everything. A new end-to-end file
+ * million-row store, the native scanner against the JavaScript one, a TypeScript program for the schemas). `npm run
+ * test:unit` leaves them out; `npm test` (CI) runs everything. A new end-to-end file
  * can instead be named `*.e2e.test.ts`. Single tests that need a tool inside a unit file call requireTool
  * (test/helpers/tools.ts), which skips them in the unit tier.
  */

@@ -22,7 +22,9 @@ mkdirSync(out, {recursive: true})
 if (!existsSync(path)) {
   const store = await Store.open(path)
   try {
-    await store.run(`INSERT INTO sources (path, format, family, content_hash, scope) VALUES ('bench', 'cur', 'cur', 'bench', 'all')`)
+    await store.run(
+      `INSERT INTO sources (path, format, family, content_hash, scope) VALUES ('bench', 'cur', 'cur', 'bench', 'all')`,
+    )
     // exp(N(0, 0.3)) noise via Box-Muller on DuckDB's random(); levels from 10 MB to 10 GB per day.
     await store.run(
       `

@@ -26,7 +26,9 @@ function timed<T>(label: string, run: () => T): T {
 
 const capture = timed('read capture (pcap reader, not timed for behaviour)', () => analyseCapture(path))
 const {log} = capture.ntp
-process.stdout.write(`request log: ${log.count} requests, ${log.clients.length} clients, ${capture.durationSec.toFixed(0)} s\n`)
+process.stdout.write(
+  `request log: ${log.count} requests, ${log.clients.length} clients, ${capture.durationSec.toFixed(0)} s\n`,
+)
 
 const behaviour = timed('analyseBehaviour', () => analyseBehaviour(log, {durationSec: capture.durationSec}))
 const limits = timed('simulateLimiters (6 settings)', () =>
@@ -36,12 +38,17 @@ process.stdout.write(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixe
 
 process.stdout.write(`clients judged: ${behaviour.clientsJudged}\n`)
 for (const nat of behaviour.suspectedNat.slice(0, 5)) {
-  process.stdout.write(`NAT ${nat.address}: ~${nat.estimatedHosts} hosts (${nat.method}, ${nat.confidence}), ${nat.requests} requests on ${nat.ports} ports\n`)
+  process.stdout.write(
+    `NAT ${nat.address}: ~${nat.estimatedHosts} hosts (${nat.method}, ${nat.confidence}), ${nat.requests} requests on ${nat.ports} ports\n`,
+  )
 }
 for (const client of behaviour.misbehaving.slice(0, 5)) {
-  process.stdout.write(`misbehaving ${client.address}: ${client.requests} requests, ${client.qps.toFixed(2)} q/s, ${client.reasons.join(', ')}\n`)
+  process.stdout.write(
+    `misbehaving ${client.address}: ${client.requests} requests, ${client.qps.toFixed(2)} q/s, ${client.reasons.join(', ')}\n`,
+  )
 }
-for (const fleet of behaviour.fleets) process.stdout.write(`fleet ${fleet.start}: ${fleet.clients} clients in ${fleet.durationSec} s\n`)
+for (const fleet of behaviour.fleets)
+  process.stdout.write(`fleet ${fleet.start}: ${fleet.clients} clients in ${fleet.durationSec} s\n`)
 for (const violation of behaviour.violations)
   process.stdout.write(`violation ${violation.rule}: ${violation.clients} clients, ${violation.requests} requests\n`)
 process.stdout.write('\n')

@@ -17,7 +17,8 @@
  *   (or the default format's 14 fields) egress + ingress + other + rejected bytes equal the sum of the
  *   `bytes` field over the OK records, and the record counts agree.
  *
- *   npm run build && npm run build:native && node --import tsx bench/corpus/run.ts [CORPUS] [--only TEXT] [--skip TEXT] [--jobs N] [--failures]
+ * npm run build && npm run build:native && node --import tsx bench/corpus/run.ts [CORPUS] [--only TEXT] [--skip TEXT]
+ * [--jobs N] [--failures]
  *
  * CORPUS defaults to ../shared/corpus (beside the repository). Prints a table, one row per file, and
  * a summary per kind; exits 1 when any invariant breaks.
@@ -46,7 +47,13 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = {corpus: resolve(ROOT, '..', 'shared', 'corpus'), failures: false, jobs: 2, only: [], skip: []}
+  const options: Options = {
+    corpus: resolve(ROOT, '..', 'shared', 'corpus'),
+    failures: false,
+    jobs: 2,
+    only: [],
+    skip: [],
+  }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === '--only') options.only.push(argv[++i] ?? '')
@@ -76,7 +83,10 @@ interface Run {
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [CLI, ...args], {env: {...process.env, BILLWATCH_CONTENT_TYPE: '', ...env}, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: {...process.env, BILLWATCH_CONTENT_TYPE: '', ...env},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
@@ -104,14 +114,17 @@ function checkRefusal(run: Run, file: string, command: string, content?: string)
   const [first, ...rest] = lines
   if (first === undefined) broken.push(`${command}: refused with nothing on stderr`)
   else {
-    if (!first.startsWith('billwatch: ')) broken.push(`${command}: stderr does not start with "billwatch: ": ${clip(first)}`)
-    if (!first.includes(file) && !first.includes(file.split('/').pop()!)) broken.push(`${command}: the error does not name the file: ${clip(first)}`)
+    if (!first.startsWith('billwatch: '))
+      broken.push(`${command}: stderr does not start with "billwatch: ": ${clip(first)}`)
+    if (!first.includes(file) && !first.includes(file.split('/').pop()!))
+      broken.push(`${command}: the error does not name the file: ${clip(first)}`)
   }
   const extra = rest.filter((line) => !/^\s+Try: /.test(line))
   if (extra.length > 0) broken.push(`${command}: ${lines.length} lines on stderr, expected one: ${clip(extra[0]!)}`)
   // Paths are the user's own words (a store named x.duckdb is not DuckDB's text).
   for (const line of lines)
-    if (RAW_TEXT.test(line.replaceAll(/(^|[\s"'(])\/[^\s"':]+/g, '$1PATH'))) broken.push(`${command}: raw text in the error: ${clip(line)}`)
+    if (RAW_TEXT.test(line.replaceAll(/(^|[\s"'(])\/[^\s"':]+/g, '$1PATH')))
+      broken.push(`${command}: raw text in the error: ${clip(line)}`)
   try {
     const error = (JSON.parse(run.stdout) as {error?: {code?: string; message?: string; file?: string}}).error
     if (!error?.code || !error.message) broken.push(`${command}: --json stdout has no {"error": {code, message}}`)
@@ -134,7 +147,8 @@ function longestSharedRun(message: string, content: string): string {
   for (let i = 0; i + 40 <= message.length; i++) {
     let length = 40
     while (i + length <= message.length && content.includes(message.slice(i, i + length))) length++
-    if (length - 1 >= 40 && length - 1 > best.length && content.includes(message.slice(i, i + length - 1))) best = message.slice(i, i + length - 1)
+    if (length - 1 >= 40 && length - 1 > best.length && content.includes(message.slice(i, i + length - 1)))
+      best = message.slice(i, i + length - 1)
   }
   return best
 }
@@ -146,12 +160,15 @@ function checkNumbers(value: unknown, path: string, broken: string[]): void {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) broken.push(`${path} is ${value}`)
     else if (
-      /(bytes|packets|Bytes|Packets|records|Records|clients|Clients|requests|Requests|responses|kods|days|lineItems|durationSec)$/.test(path) &&
+      /(bytes|packets|Bytes|Packets|records|Records|clients|Clients|requests|Requests|responses|kods|days|lineItems|durationSec)$/.test(
+        path,
+      ) &&
       value < 0
     )
       broken.push(`${path} = ${value} < 0`)
   } else if (Array.isArray(value)) value.forEach((item, i) => checkNumbers(item, `${path}[${i}]`, broken))
-  else if (value && typeof value === 'object') for (const [key, item] of Object.entries(value)) checkNumbers(item, path ? `${path}.${key}` : key, broken)
+  else if (value && typeof value === 'object')
+    for (const [key, item] of Object.entries(value)) checkNumbers(item, path ? `${path}.${key}` : key, broken)
 }
 
 /**
@@ -177,16 +194,24 @@ interface Traffic {
 }
 
 async function checkCapture(file: string, work: string): Promise<Outcome> {
-  const run = (native: '0' | '1') => cli(['pcap', file, '--json', '--db', join(work, `pcap-${native}.duckdb`)], {BILLWATCH_PCAP_NATIVE: native})
+  const run = (native: '0' | '1') =>
+    cli(['pcap', file, '--json', '--db', join(work, `pcap-${native}.duckdb`)], {BILLWATCH_PCAP_NATIVE: native})
   const native = await run('1')
   const javascript = await run('0')
   const broken: string[] = []
   if (native.code !== javascript.code) broken.push(`native exit ${native.code}, JavaScript exit ${javascript.code}`)
-  else if (native.stdout !== javascript.stdout) broken.push(`native and JavaScript reports differ${firstDifference(native.stdout, javascript.stdout)}`)
+  else if (native.stdout !== javascript.stdout)
+    broken.push(`native and JavaScript reports differ${firstDifference(native.stdout, javascript.stdout)}`)
   else if (native.stderr !== javascript.stderr) broken.push('native and JavaScript stderr differ')
   if (native.code !== 0) {
     broken.push(...checkRefusal(native, file, 'pcap'))
-    return {broken, figures: clip(native.stderr.split('\n')[0]?.replace(`billwatch: ${file}`, '') ?? ''), file, kind: 'pcap', verdict: 'refused'}
+    return {
+      broken,
+      figures: clip(native.stderr.split('\n')[0]?.replace(`billwatch: ${file}`, '') ?? ''),
+      file,
+      kind: 'pcap',
+      verdict: 'refused',
+    }
   }
   const report = parseJson<PcapCommandResult>(native, 'pcap', broken)
   if (!report) return {broken, figures: '', file, kind: 'pcap', verdict: 'accepted'}
@@ -197,9 +222,13 @@ async function checkCapture(file: string, work: string): Promise<Outcome> {
   // Every packet is IPv4, IPv6 or not IP; every IP packet is the host's inbound, outbound, or other hosts'.
   const ip = report.ipv4Packets + report.ipv6Packets
   if (ip + report.nonIpPackets !== report.packets)
-    broken.push(`IPv4 ${report.ipv4Packets} + IPv6 ${report.ipv6Packets} + non-IP ${report.nonIpPackets} packets ≠ ${report.packets}`)
+    broken.push(
+      `IPv4 ${report.ipv4Packets} + IPv6 ${report.ipv6Packets} + non-IP ${report.nonIpPackets} packets ≠ ${report.packets}`,
+    )
   if (inbound.packets + outbound.packets + report.otherPackets !== ip) {
-    broken.push(`inbound ${inbound.packets} + outbound ${outbound.packets} + other ${report.otherPackets} packets ≠ ${ip} IP packets`)
+    broken.push(
+      `inbound ${inbound.packets} + outbound ${outbound.packets} + other ${report.otherPackets} packets ≠ ${ip} IP packets`,
+    )
   }
   for (const [name, t] of [
     ['all', report],
@@ -214,9 +243,13 @@ async function checkCapture(file: string, work: string): Promise<Outcome> {
   const portBytes = ports.reduce((sum, p) => sum + p.bytes, 0)
   const portPackets = ports.reduce((sum, p) => sum + p.packets, 0)
   if (portBytes > outbound.bytes || portPackets > outbound.packets)
-    broken.push(`the ports' ${portPackets} packets / ${portBytes} bytes exceed outbound ${outbound.packets} / ${outbound.bytes}`)
-  if (report.ntp && report.ntp.outbound.bytes > outbound.bytes) broken.push(`NTP outbound ${report.ntp.outbound.bytes} > outbound ${outbound.bytes} bytes`)
-  if (report.start && report.end && report.start > report.end) broken.push(`start ${report.start} after end ${report.end}`)
+    broken.push(
+      `the ports' ${portPackets} packets / ${portBytes} bytes exceed outbound ${outbound.packets} / ${outbound.bytes}`,
+    )
+  if (report.ntp && report.ntp.outbound.bytes > outbound.bytes)
+    broken.push(`NTP outbound ${report.ntp.outbound.bytes} > outbound ${outbound.bytes} bytes`)
+  if (report.start && report.end && report.start > report.end)
+    broken.push(`start ${report.start} after end ${report.end}`)
   const figures = `${report.format} ${(report.linkTypes ?? []).join('+') || '-'}: ${report.packets} pkts (v4 ${report.ipv4Packets}, v6 ${report.ipv6Packets}, frag ${report.fragments}), out ${outbound.bytes} B, ntp ${report.ntp?.requests ?? 0} req`
   return {broken, figures, file, kind: 'pcap', verdict: 'accepted'}
 }
@@ -260,7 +293,9 @@ interface Sums {
  */
 async function independentSums(file: string): Promise<Sums | undefined> {
   const source = `read_csv(${lit(file)}, header = true, all_varchar = true, quote = '"', escape = '"', delim = ',', nullstr = ['NULL', 'null', ''])`
-  const header = (await query(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${source})`)).map((row) => String(row.column_name))
+  const header = (await query(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${source})`)).map((row) =>
+    String(row.column_name),
+  )
   const has = (name: string) => header.includes(name)
   const num = (name: string) => (has(name) ? `TRY_CAST(${col(name)} AS DOUBLE)` : 'NULL::DOUBLE')
   const text = (name: string) => (has(name) ? `coalesce(${col(name)}, '')` : "''")
@@ -298,7 +333,8 @@ async function independentSums(file: string): Promise<Sums | undefined> {
   const rows = await query(
     `SELECT ${currency} AS currency, (${usage}) AS usage, sum(${cost}) AS cost, sum(${bytes}) AS bytes, count(*) AS lines FROM ${source} GROUP BY ALL`,
   )
-  // CUR names each line's type; FOCUS leaves a reversal of usage to the sign of its quantity, so only the bill's total is compared.
+  // CUR names each line's type; FOCUS leaves a reversal of usage to the sign of its quantity, so only the bill's total
+  // is compared.
   const sums: Sums = {bytes: null, lines: 0, other: new Map(), split: !has('ChargeCategory'), usage: new Map()}
   for (const row of rows) {
     const into = row.usage ? sums.usage : sums.other
@@ -324,7 +360,13 @@ async function checkBilling(file: string, work: string): Promise<Outcome> {
     const after = await cli(['status', '--db', db, '--json'])
     const status = after.code === 0 ? parseJson<StatusCommandResult>(after, 'status', broken) : undefined
     if (status && status.sources.length > 0) broken.push('a refused ingest left a source in the store')
-    return {broken, figures: clip(ingest.stderr.split('\n')[0]?.replace(`billwatch: ${file}`, '') ?? ''), file, kind: 'billing', verdict: 'refused'}
+    return {
+      broken,
+      figures: clip(ingest.stderr.split('\n')[0]?.replace(`billwatch: ${file}`, '') ?? ''),
+      file,
+      kind: 'billing',
+      verdict: 'refused',
+    }
   }
   const result = parseJson<IngestResult>(ingest, 'ingest', broken)
   const entry = result?.files[0]
@@ -341,12 +383,16 @@ async function checkBilling(file: string, work: string): Promise<Outcome> {
   checkNumbers(stored, 'status', broken)
   const anomalies = await cli(['anomalies', '--db', db, '--json'])
   if (anomalies.code !== 0 && anomalies.code !== 1) broken.push(`anomalies: exit ${anomalies.code}`)
-  if (anomalies.code === 1) broken.push(...checkRefusal(anomalies, '', 'anomalies').filter((b) => !b.includes('does not name the file')))
+  if (anomalies.code === 1)
+    broken.push(...checkRefusal(anomalies, '', 'anomalies').filter((b) => !b.includes('does not name the file')))
   if (anomalies.code === 0) checkNumbers(parseJson<unknown>(anomalies, 'anomalies', broken), 'anomalies', broken)
   // Re-ingesting the same file is a no-op.
   const again = await cli(['ingest', file, '--db', db, '--json'])
   const status2 = await cli(['status', '--db', db, '--json'])
-  if (again.code !== 0 || status2.stdout.replace(/"ingestedAt": "[^"]*"/g, '') !== status.stdout.replace(/"ingestedAt": "[^"]*"/g, ''))
+  if (
+    again.code !== 0 ||
+    status2.stdout.replace(/"ingestedAt": "[^"]*"/g, '') !== status.stdout.replace(/"ingestedAt": "[^"]*"/g, '')
+  )
     broken.push('re-ingesting the same file changed the store')
 
   const sums = await independentSums(file)
@@ -357,7 +403,8 @@ async function checkBilling(file: string, work: string): Promise<Outcome> {
     broken.push('accepted a file the runner cannot read as CUR or FOCUS')
     return {broken, figures, file, kind: 'billing', verdict: 'accepted'}
   }
-  if (entry?.lineItems !== sums.lines) broken.push(`ingest says ${entry?.lineItems} line items, the file has ${sums.lines}`)
+  if (entry?.lineItems !== sums.lines)
+    broken.push(`ingest says ${entry?.lineItems} line items, the file has ${sums.lines}`)
   const total = new Map(sums.usage)
   for (const [currency, cost] of sums.other) total.set(currency, (total.get(currency) ?? 0) + cost)
   const comparisons = sums.split
@@ -366,17 +413,24 @@ async function checkBilling(file: string, work: string): Promise<Outcome> {
         ['other charges', sums.other, charges],
       ]
     : [['the bill (usage and other charges)', total, [...money, ...charges]]]
-  for (const [label, expected, actual] of comparisons as [string, Map<string, number>, {cost: number; currency: null | string}[]][]) {
+  for (const [label, expected, actual] of comparisons as [
+    string,
+    Map<string, number>,
+    {cost: number; currency: null | string}[],
+  ][]) {
     const got = new Map<string, number>()
     for (const m of actual) got.set(m.currency ?? '', (got.get(m.currency ?? '') ?? 0) + m.cost)
     for (const currency of new Set([...expected.keys(), ...got.keys()])) {
       const want = expected.get(currency) ?? 0
       const have = got.get(currency) ?? 0
-      if (!near(want, have)) broken.push(`${label} ${currency || '(no currency)'}: billwatch ${have}, the file's columns sum to ${want}`)
+      if (!near(want, have))
+        broken.push(`${label} ${currency || '(no currency)'}: billwatch ${have}, the file's columns sum to ${want}`)
     }
   }
   if (sums.bytes !== null && !near(sums.bytes, stored?.totals.amountBytes ?? 0))
-    broken.push(`data transfer: billwatch ${stored?.totals.amountBytes} bytes, the file's GB lines sum to ${sums.bytes}`)
+    broken.push(
+      `data transfer: billwatch ${stored?.totals.amountBytes} bytes, the file's GB lines sum to ${sums.bytes}`,
+    )
   figures += ` (independent: ${[...sums.usage.values()].reduce((a, b) => a + b, 0).toFixed(4)} + ${[...sums.other.values()].reduce((a, b) => a + b, 0).toFixed(4)}${sums.bytes === null ? '' : `, ${sums.bytes.toFixed(0)} B`})`
   return {broken, figures, file, kind: 'billing', verdict: 'accepted'}
 }
@@ -384,7 +438,10 @@ async function checkBilling(file: string, work: string): Promise<Outcome> {
 // ---------------------------------------------------------------- flow records
 
 /** Default-format (v2) fields, the order S3 writes without a header. */
-const DEFAULT_FIELDS = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status'.split(' ')
+const DEFAULT_FIELDS =
+  'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status'.split(
+    ' ',
+  )
 
 function flowSums(content: string): undefined | {bytes: number; records: number; nodata: number; skipdata: number} {
   const lines = content.split('\n').filter((line) => line.trim() !== '')
@@ -407,7 +464,9 @@ function flowSums(content: string): undefined | {bytes: number; records: number;
 }
 
 /** nfcapd: the file's own statistics record, as nfdump prints it (`nfdump -r FILE -I`). */
-async function nfdumpSums(file: string): Promise<undefined | {bytes: number; records: number; nodata: number; skipdata: number}> {
+async function nfdumpSums(
+  file: string,
+): Promise<undefined | {bytes: number; records: number; nodata: number; skipdata: number}> {
   const run = await new Promise<string>((done) => {
     const child = spawn('nfdump', ['-r', file, '-I'], {stdio: ['ignore', 'pipe', 'ignore']})
     let out = ''
@@ -429,7 +488,13 @@ async function checkFlows(file: string, work: string): Promise<Outcome> {
   const content = binary ? undefined : readFileSync(file, 'utf8')
   if (ingest.code !== 0) {
     broken.push(...checkRefusal(ingest, file, 'ingest', content))
-    return {broken, figures: clip(ingest.stderr.split('\n')[0]?.replace(`billwatch: ${file}`, '') ?? ''), file, kind: 'flows', verdict: 'refused'}
+    return {
+      broken,
+      figures: clip(ingest.stderr.split('\n')[0]?.replace(`billwatch: ${file}`, '') ?? ''),
+      file,
+      kind: 'flows',
+      verdict: 'refused',
+    }
   }
   const result = parseJson<IngestResult>(ingest, 'ingest', broken)
   const entry = result?.flows[0]
@@ -447,13 +512,18 @@ async function checkFlows(file: string, work: string): Promise<Outcome> {
   const report = parseJson<FlowsCommandResult>(flows, 'flows', broken)
   if (!report) return {broken, figures: '', file, kind: 'flows', verdict: 'accepted'}
   checkNumbers(report, 'flows', broken)
-  const counted = (report.egressBytes ?? 0) + (report.ingressBytes ?? 0) + (report.otherBytes ?? 0) + (report.rejectedBytes ?? 0)
-  const sums = content === undefined ? (entry?.format === 'nfcapd' ? await nfdumpSums(file) : undefined) : flowSums(content)
+  const counted =
+    (report.egressBytes ?? 0) + (report.ingressBytes ?? 0) + (report.otherBytes ?? 0) + (report.rejectedBytes ?? 0)
+  const sums =
+    content === undefined ? (entry?.format === 'nfcapd' ? await nfdumpSums(file) : undefined) : flowSums(content)
   const interfaces = (entry?.interfaces ?? []).length
   if (sums) {
-    if (entry?.records !== sums.records) broken.push(`ingest says ${entry?.records} records, the file has ${sums.records}`)
+    if (entry?.records !== sums.records)
+      broken.push(`ingest says ${entry?.records} records, the file has ${sums.records}`)
     if (entry?.nodataRecords !== sums.nodata || entry?.skipdataRecords !== sums.skipdata)
-      broken.push(`NODATA/SKIPDATA ${entry?.nodataRecords}/${entry?.skipdataRecords}, the file has ${sums.nodata}/${sums.skipdata}`)
+      broken.push(
+        `NODATA/SKIPDATA ${entry?.nodataRecords}/${entry?.skipdataRecords}, the file has ${sums.nodata}/${sums.skipdata}`,
+      )
     // One interface's report covers the whole file only when the file holds one interface.
     if (interfaces === 1 && counted !== sums.bytes)
       broken.push(`egress + ingress + other + rejected = ${counted} bytes, the file's OK records hold ${sums.bytes}`)
@@ -477,7 +547,8 @@ function listFiles(dir: string): string[] {
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2))
   if (!existsSync(options.corpus)) throw new Error(`no corpus at ${options.corpus}: see docs/corpus.md`)
-  if (!existsSync(join(ROOT, 'dist', 'commands', 'pcap.js'))) throw new Error('run `npm run build` first: the runner drives the built CLI')
+  if (!existsSync(join(ROOT, 'dist', 'commands', 'pcap.js')))
+    throw new Error('run `npm run build` first: the runner drives the built CLI')
   const files = listFiles(options.corpus)
     .map((path) => ({kind: relative(options.corpus, path).split('/')[0] as Kind, path}))
     .filter(({kind}) => kind === 'pcap' || kind === 'billing' || kind === 'flows')
@@ -512,13 +583,17 @@ async function main(): Promise<void> {
     )
   }
   const failed = outcomes.filter((o) => o.broken.length > 0).length
-  process.stdout.write(`\n${outcomes.length} files, ${failed} with a broken invariant (corpus ${options.corpus}, ${sizeOf(files.map((f) => f.path))})\n`)
+  process.stdout.write(
+    `\n${outcomes.length} files, ${failed} with a broken invariant (corpus ${options.corpus}, ${sizeOf(files.map((f) => f.path))})\n`,
+  )
   process.exitCode = failed > 0 ? 1 : 0
 }
 
 function printRow(o: Outcome): void {
   const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ')
-  process.stdout.write(`| ${o.kind} | ${cell(o.file)} | ${o.verdict} | ${cell(o.figures)} | ${o.broken.length === 0 ? 'ok' : cell(o.broken.join('; '))} |\n`)
+  process.stdout.write(
+    `| ${o.kind} | ${cell(o.file)} | ${o.verdict} | ${cell(o.figures)} | ${o.broken.length === 0 ? 'ok' : cell(o.broken.join('; '))} |\n`,
+  )
 }
 
 function sizeOf(paths: string[]): string {

@@ -23,7 +23,16 @@ const REBASE_SEC = 120 * 86_400
 const CLOCK_WRONG = Date.parse('2001-01-01T00:00:00Z') / 1000
 const START = Date.parse('2010-01-01T00:00:00Z') / 1000
 const ZONES = ['+0000', '-0400', '+0530', '+0100', '-0700']
-const FILES = ['hosts', 'resolv.conf', 'apt/sources.list', 'ssh/sshd_config', 'cron.d/backup', 'nginx/nginx.conf', 'sysctl.conf', 'motd']
+const FILES = [
+  'hosts',
+  'resolv.conf',
+  'apt/sources.list',
+  'ssh/sshd_config',
+  'cron.d/backup',
+  'nginx/nginx.conf',
+  'sysctl.conf',
+  'motd',
+]
 const PACKAGES = ['curl', 'openssl', 'libssl3', 'tzdata', 'vim', 'git', 'python3', 'bash']
 /** Where the NTP install sits: hour index, so the queried dates are known. */
 const NTP_AT = Math.floor(count * 0.37)
@@ -52,7 +61,8 @@ async function build(): Promise<void> {
     let path = FILES[i % FILES.length]!
     let content = `# revision ${i}\n`
     if (i === NTP_AT) {
-      message = 'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6.p5+dfsg-3ubuntu2 amd64\n'
+      message =
+        'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6.p5+dfsg-3ubuntu2 amd64\n'
       path = 'ntp.conf'
       content = 'server 0.pool.ntp.org\nrestrict -4 default kod notrap nomodify nopeer noquery\n'
     } else if (i % 24 === 3) {
@@ -81,7 +91,18 @@ function timeCli(date: string): {ms: number; first: null | string; read: number}
   const started = performance.now()
   const run = spawnSync(
     process.execPath,
-    ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js'), 'correlate', '--repo', repo, '--date', date, '--json'],
+    [
+      '--import',
+      'tsx',
+      '--no-warnings',
+      join(ROOT, 'bin/dev.js'),
+      'correlate',
+      '--repo',
+      repo,
+      '--date',
+      date,
+      '--json',
+    ],
     {
       // No store: this times reading and ranking, not DuckDB.
       cwd: ROOT,
@@ -101,7 +122,9 @@ function timeCli(date: string): {ms: number; first: null | string; read: number}
 if (args.includes('--regen') || !existsSync(join(repo, '.git'))) {
   const started = performance.now()
   await build()
-  console.log(`built ${count.toLocaleString('en-US')} commits with git fast-import in ${((performance.now() - started) / 1000).toFixed(1)} s → ${repo}`)
+  console.log(
+    `built ${count.toLocaleString('en-US')} commits with git fast-import in ${((performance.now() - started) / 1000).toFixed(1)} s → ${repo}`,
+  )
 }
 const ntpDay = new Date((START + NTP_AT * 3600 + 86_400) * 1000).toISOString().slice(0, 10)
 const cases = [
@@ -111,6 +134,9 @@ const cases = [
 ]
 for (const c of cases) {
   const t = timeCli(c.date)
-  console.log(`${c.what.padEnd(45)} --date ${c.date}: ${(t.ms / 1000).toFixed(2)} s, ${t.read} commits in window; top: ${t.first}`)
-  if (c.date === ntpDay && !t.first?.startsWith('ntp installed')) throw new Error(`the ntp install is not first for ${c.date}: ${t.first}`)
+  console.log(
+    `${c.what.padEnd(45)} --date ${c.date}: ${(t.ms / 1000).toFixed(2)} s, ${t.read} commits in window; top: ${t.first}`,
+  )
+  if (c.date === ntpDay && !t.first?.startsWith('ntp installed'))
+    throw new Error(`the ntp install is not first for ${c.date}: ${t.first}`)
 }

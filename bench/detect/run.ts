@@ -26,7 +26,8 @@ const dir = kept === undefined ? mkdtempSync(join(tmpdir(), 'billwatch-detect-')
 const file = kept ?? join(dir!, 'bench.duckdb')
 // The scenarios a kept store holds, written beside it once the store is complete.
 const marker = `${file}.scenarios`
-const reuse = kept !== undefined && existsSync(file) && existsSync(marker) && readFileSync(marker, 'utf8') === `${count} ${seed}`
+const reuse =
+  kept !== undefined && existsSync(file) && existsSync(marker) && readFileSync(marker, 'utf8') === `${count} ${seed}`
 if (kept !== undefined && !reuse) for (const f of [file, `${file}.wal`, marker]) rmSync(f, {force: true})
 const store = await Store.open(file)
 try {
@@ -45,7 +46,8 @@ try {
   console.log(
     `\n${count} scenarios (seed ${seed}), ${scored.total.trueSteps} true steps, ${scored.total.seriesYears.toFixed(0)} series-years; ${reuse ? `store ${file} reused` : `written in ${written.toFixed(1)} s`}, analysed in ${analysed.toFixed(1)} s (${result.seriesAnalysed} series, ${result.stretches.length} stretches)`,
   )
-  const target = (name: string, value: number, ok: boolean) => console.log(`${name.padEnd(28)} ${value.toFixed(3)}  ${ok ? 'met' : 'NOT met'}`)
+  const target = (name: string, value: number, ok: boolean) =>
+    console.log(`${name.padEnd(28)} ${value.toFixed(3)}  ${ok ? 'met' : 'NOT met'}`)
   target('step precision (≥ 0.97)', h.precision, h.precision >= 0.97)
   target('step recall (≥ 0.97)', h.recall, h.recall >= 0.97)
   target('false steps / series-year (≤ 0.1)', h.falseStepsPerSeriesYear, h.falseStepsPerSeriesYear <= 0.1)

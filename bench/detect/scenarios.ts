@@ -77,7 +77,8 @@ interface Resource {
 /** `count` scenarios, the classes in turn, all drawn from `seed`. */
 export function generateScenarios(count: number, seed: number): Scenario[] {
   const scenarios: Scenario[] = []
-  for (let id = 0; id < count; id++) scenarios.push(generateScenario(id, SCENARIO_CLASSES[id % SCENARIO_CLASSES.length]!, seed * 1_000_003 + id))
+  for (let id = 0; id < count; id++)
+    scenarios.push(generateScenario(id, SCENARIO_CLASSES[id % SCENARIO_CLASSES.length]!, seed * 1_000_003 + id))
   return scenarios
 }
 
@@ -95,7 +96,16 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
   const months = int(5, 18)
   const start = Date.UTC(2023, firstMonth, 1) / 86_400_000
   const days = Date.UTC(2023, firstMonth + months, 1) / 86_400_000 - start
-  const scenario: Scenario = {accounts: [account], id, kind, rampDays: [], seriesYears: 0, sources: [], spikeDays: [{account, days: []}], steps: []}
+  const scenario: Scenario = {
+    accounts: [account],
+    id,
+    kind,
+    rampDays: [],
+    seriesYears: 0,
+    sources: [],
+    spikeDays: [{account, days: []}],
+    steps: [],
+  }
   const spikes = scenario.spikeDays[0]!.days
   const tiny = kind === 'free-tier'
   const resourceCount = kind === 'flat' ? int(1, 4) : int(1, 5)
@@ -161,7 +171,8 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
     for (let d = day; d < days; d++) resource.level[d] = resource.level[d]! * ratio
     stepEvents.push({day, ratio, resource})
   }
-  const spikeCount = kind === 'spike' || kind === 'weekly-spike' ? int(1, 3) : kind === 'mixture' || kind === 'zeros' ? int(0, 2) : 0
+  const spikeCount =
+    kind === 'spike' || kind === 'weekly-spike' ? int(1, 3) : kind === 'mixture' || kind === 'zeros' ? int(0, 2) : 0
   const spikeEvents: {day: number; width: number; resource: Resource; factor: number}[] = []
   for (let s = 0; s < spikeCount; s++) {
     const width = int(1, 3)
@@ -179,14 +190,18 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
     if (day !== undefined) {
       const resource = pick(resources)
       const ratio = (random() < 0.7 ? 1 : -1) * Math.log(logUniform(3, 100))
-      for (let d = day; d < days; d++) resource.level[d] = resource.level[d]! * Math.exp(ratio * Math.min(1, (d - day + 1) / width))
+      for (let d = day; d < days; d++)
+        resource.level[d] = resource.level[d]! * Math.exp(ratio * Math.min(1, (d - day + 1) / width))
       rampEvents.push({day, ratio, resource, width})
     }
   }
 
   // Values, noise and the events that are not level changes.
   const values = resources.map((r) =>
-    Float64Array.from(r.level, (level, d) => level * r.weekly[new Date((start + d) * 86_400_000).getUTCDay()]! * Math.exp(r.noise * normal())),
+    Float64Array.from(
+      r.level,
+      (level, d) => level * r.weekly[new Date((start + d) * 86_400_000).getUTCDay()]! * Math.exp(r.noise * normal()),
+    ),
   )
   for (const e of spikeEvents) {
     const series = values[resources.indexOf(e.resource)]!
@@ -231,7 +246,9 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
   const excluded = new Uint8Array(days)
   for (const d of spikes) excluded[d - start] = 1
   if (partial) excluded[days - 1] = 1
-  const boundaries = [...stepEvents.map((e) => e.day), ...rampEvents.flatMap((e) => [e.day, e.day + e.width])].sort((a, b) => a - b)
+  const boundaries = [...stepEvents.map((e) => e.day), ...rampEvents.flatMap((e) => [e.day, e.day + e.width])].sort(
+    (a, b) => a - b,
+  )
   const median = (series: (d: number) => number, from: number, to: number) => {
     const xs: number[] = []
     for (let d = Math.max(0, from); d < Math.min(days, to); d++) if (covered[d] && !excluded[d]) xs.push(series(d))
@@ -260,7 +277,8 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
       usageType: e.resource.usageType,
     })
   }
-  for (const e of rampEvents) scenario.rampDays.push({account, first: start + e.day - 2, last: start + e.day + e.width + 2})
+  for (const e of rampEvents)
+    scenario.rampDays.push({account, first: start + e.day - 2, last: start + e.day + e.width + 2})
 
   // Exports: per month, one piece per run of covered days; an earlier, partial version of the month first in the
   // restatement class; a usage report without an account column in the free-tier class (and some mixtures).
@@ -347,23 +365,37 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
     m = next
   }
   if (accountless && stretches.length > 1) {
-    // Each file without an account column would be an account of its own: the bench names them as ingest --account would.
+    // Each file without an account column would be an account of its own: the bench names them as ingest --account
+    // would.
     for (const source of scenario.sources) source.rows.forEach((row) => (row.account = name))
   }
   if (accountless) {
     // A usage report is one file for the whole period, not one per month.
     const merged = new Map<string, (typeof scenario.sources)[number]>()
     for (const source of scenario.sources.filter((x) => !x.early)) {
-      const key = stretches.length > 1 ? String(stretches.findIndex(([a, b]) => source.cover[0] - start >= a && source.cover[0] - start < b)) : '0'
+      const key =
+        stretches.length > 1
+          ? String(stretches.findIndex(([a, b]) => source.cover[0] - start >= a && source.cover[0] - start < b))
+          : '0'
       const into = merged.get(key)
       // Days between two pieces stay uncovered: such a report is two files.
       if (into && into.cover[1] !== source.cover[0]) {
-        merged.set(`${key}-${source.cover[0]}`, {...source, cover: [...source.cover], path: `/bench/${source.cover[0]}/${name}`, rows: [...source.rows]})
+        merged.set(`${key}-${source.cover[0]}`, {
+          ...source,
+          cover: [...source.cover],
+          path: `/bench/${source.cover[0]}/${name}`,
+          rows: [...source.rows],
+        })
       } else if (into) {
         into.rows.push(...source.rows)
         into.cover[1] = source.cover[1]
       } else
-        merged.set(key, {...source, cover: [...source.cover], path: stretches.length > 1 ? `/bench/${key}/${name}` : `/bench/${name}`, rows: [...source.rows]})
+        merged.set(key, {
+          ...source,
+          cover: [...source.cover],
+          path: stretches.length > 1 ? `/bench/${key}/${name}` : `/bench/${name}`,
+          rows: [...source.rows],
+        })
     }
     scenario.sources = [...merged.values()]
   }
@@ -393,7 +425,8 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
     }
   }
   const coveredDays = covered.reduce((a, v) => a + v, 0)
-  scenario.seriesYears = ((resources.length + 1 + scenario.accounts.length - 1 + (zeroType ? 1 : 0)) * coveredDays) / 365
+  scenario.seriesYears =
+    ((resources.length + 1 + scenario.accounts.length - 1 + (zeroType ? 1 : 0)) * coveredDays) / 365
   return scenario
 }
 
@@ -401,11 +434,20 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
  * Writes every scenario's exports into `store` through the ingest write path: the shared pieces as one CUR per
  * month holding every such account (its early version first, when there is one), then each scenario's own files.
  */
-export async function writeScenarios(store: Store, scenarios: Scenario[], onProgress?: (done: number, total: number) => void): Promise<void> {
-  const files = new Map<string, {cover: [number, number]; family: Family; path: string; rows: UsageRow[]; order: number}>()
+export async function writeScenarios(
+  store: Store,
+  scenarios: Scenario[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<void> {
+  const files = new Map<
+    string,
+    {cover: [number, number]; family: Family; path: string; rows: UsageRow[]; order: number}
+  >()
   for (const scenario of scenarios) {
     for (const source of scenario.sources) {
-      const key = source.shared ? `${source.cover[0]}-${source.early ? 'a' : 'b'}` : `${scenario.id}:${source.path}:${source.cover[0]}`
+      const key = source.shared
+        ? `${source.cover[0]}-${source.early ? 'a' : 'b'}`
+        : `${scenario.id}:${source.path}:${source.cover[0]}`
       const file = files.get(key)
       if (file) {
         file.rows.push(...source.rows)
@@ -415,7 +457,9 @@ export async function writeScenarios(store: Store, scenarios: Scenario[], onProg
           cover: [...source.cover],
           family: source.family,
           order: source.cover[0] * 2 + (source.early ? 0 : 1),
-          path: source.shared ? `/bench/cur/${dayString(source.cover[0])}${source.early ? '-early' : ''}.csv` : source.path,
+          path: source.shared
+            ? `/bench/cur/${dayString(source.cover[0])}${source.early ? '-early' : ''}.csv`
+            : source.path,
           rows: [...source.rows],
         })
       }
@@ -511,7 +555,8 @@ export function score(scenarios: Scenario[], result: Pick<AnomaliesResult, 'spik
   const stepsByAccount = new Map<string, Step[]>()
   for (const step of result.steps) stepsByAccount.set(step.account, [...(stepsByAccount.get(step.account) ?? []), step])
   const spikesByAccount = new Map<string, string[]>()
-  for (const spike of result.spikes) spikesByAccount.set(spike.account, [...(spikesByAccount.get(spike.account) ?? []), spike.date])
+  for (const spike of result.spikes)
+    spikesByAccount.set(spike.account, [...(spikesByAccount.get(spike.account) ?? []), spike.date])
   for (const scenario of scenarios) {
     const score = byClass.get(scenario.kind) ?? empty()
     byClass.set(scenario.kind, score)
@@ -530,7 +575,8 @@ export function score(scenarios: Scenario[], result: Pick<AnomaliesResult, 'spik
         const candidates = reported.filter((s) => !used.has(s) && Math.abs(dayNumber(s.date) - truth.day) <= STEP_DAYS)
         const resourceOwn = (s: Step) => s.drivers.length === 0 && s.resourceId === truth.resourceId
         // The finding's ratio is its own series': the account total's, a usage type's, or a resource's.
-        const expected = (s: Step) => (resourceOwn(s) ? truth.ratio : s.usageType === truth.usageType ? truth.typeRatio : truth.totalRatio)
+        const expected = (s: Step) =>
+          resourceOwn(s) ? truth.ratio : s.usageType === truth.usageType ? truth.typeRatio : truth.totalRatio
         const match = candidates.find((s) => ratioClose(s.ratio, expected(s)))
         const near = match ?? candidates[0]
         if (near) {
@@ -545,8 +591,11 @@ export function score(scenarios: Scenario[], result: Pick<AnomaliesResult, 'spik
         }
         add('correct')
         add('withDriver')
-        const lead = resourceOwn(match) ? {ratio: match.ratio, resourceId: match.resourceId} : (match.drivers.find((d) => d.resourceId !== null) ?? null)
-        if (lead !== null && ratioClose(lead.ratio, truth.ratio) && lead.resourceId === truth.resourceId) add('driverRight')
+        const lead = resourceOwn(match)
+          ? {ratio: match.ratio, resourceId: match.resourceId}
+          : (match.drivers.find((d) => d.resourceId !== null) ?? null)
+        if (lead !== null && ratioClose(lead.ratio, truth.ratio) && lead.resourceId === truth.resourceId)
+          add('driverRight')
         else
           misses.push(
             `${scenario.kind} #${scenario.id} ${account}: driver of ${match.date}: ${lead ? `${lead.resourceId} ${lead.ratio}x` : 'none'}, truth ${truth.resourceId} ${truth.ratio.toPrecision(3)}x`,
@@ -559,7 +608,9 @@ export function score(scenarios: Scenario[], result: Pick<AnomaliesResult, 'spik
           `${scenario.kind} #${scenario.id} ${account}: false step ${step.date} ${step.ratio}x ${step.resourceId ?? ''}${step.tentative ? ' (tentative)' : ''}`,
         )
       }
-      const spikeDays = new Set(scenario.spikeDays.find((s) => s.account === account)?.days.flatMap((d) => [d - 1, d, d + 1]) ?? [])
+      const spikeDays = new Set(
+        scenario.spikeDays.find((s) => s.account === account)?.days.flatMap((d) => [d - 1, d, d + 1]) ?? [],
+      )
       // One false spike per day, however many series show it.
       for (const date of new Set(spikesByAccount.get(account) ?? [])) {
         if (spikeDays.has(dayNumber(date))) continue

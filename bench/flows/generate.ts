@@ -15,8 +15,11 @@ export type FlowMix = 'ntp' | 'spread'
 export async function generateFlowLogs(path: string, records: number, mix: FlowMix = 'ntp'): Promise<void> {
   const random = seededRandom(mix === 'ntp' ? 24 : 25)
   const out = createWriteStream(path)
-  const write = (text: string) => (out.write(text) ? Promise.resolve() : new Promise<void>((resolve) => out.once('drain', () => resolve())))
-  await write('version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n')
+  const write = (text: string) =>
+    out.write(text) ? Promise.resolve() : new Promise<void>((resolve) => out.once('drain', () => resolve()))
+  await write(
+    'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n',
+  )
   const host = '10.206.10.174'
   const eni = 'eni-0a1b2c3d4e5f60718'
   const start = Date.UTC(2014, 2, 15) / 1000
@@ -32,7 +35,18 @@ export async function generateFlowLogs(path: string, records: number, mix: FlowM
     const r = random()
     const ephemeral = 1024 + Math.floor(random() * 64_000)
     if (r < 0.002) return `2 123456789012 ${iface} - - - - - - - ${end - 600} ${end} - SKIPDATA`
-    const service = r < 0.25 ? 443 : r < 0.4 ? 80 : r < 0.55 ? 53 : r < 0.7 ? 123 : r < 0.8 ? 27015 : 30_000 + Math.floor(random() * 2000)
+    const service =
+      r < 0.25
+        ? 443
+        : r < 0.4
+          ? 80
+          : r < 0.55
+            ? 53
+            : r < 0.7
+              ? 123
+              : r < 0.8
+                ? 27015
+                : 30_000 + Math.floor(random() * 2000)
     const protocol = service === 53 || service === 123 || service === 27015 ? 17 : 6
     const packets = 1 + Math.floor(random() * 400)
     const bytes = packets * (60 + Math.floor(random() * 1400))

@@ -21,7 +21,8 @@ const OUT = join(ROOT, 'bench', 'out', 'flows')
 const records = Number(process.argv[2] ?? 10_000_000)
 const RUNS = Number(process.argv[3] ?? 3)
 mkdirSync(OUT, {recursive: true})
-if (!existsSync(join(ROOT, 'dist', 'commands', 'ingest.js'))) throw new Error('run `npm run build` first: the bench times the built CLI')
+if (!existsSync(join(ROOT, 'dist', 'commands', 'ingest.js')))
+  throw new Error('run `npm run build` first: the bench times the built CLI')
 
 async function dataFor(mix: FlowMix): Promise<string[]> {
   const text = join(OUT, mix === 'ntp' ? `vpcflow-${records}.log` : `vpcflow-${mix}-${records}.log`)
@@ -32,7 +33,9 @@ async function dataFor(mix: FlowMix): Promise<string[]> {
   if (!existsSync(`${text}.gz`)) {
     process.stderr.write('gzipping …\n')
     // Through a temporary name: an interrupted gzip never leaves a short .gz the next run would time.
-    spawnSync('sh', ['-c', `gzip -6 -c '${text}' > '${text}.gz.part' && mv '${text}.gz.part' '${text}.gz'`], {stdio: 'inherit'})
+    spawnSync('sh', ['-c', `gzip -6 -c '${text}' > '${text}.gz.part' && mv '${text}.gz.part' '${text}.gz'`], {
+      stdio: 'inherit',
+    })
   }
   return [text, `${text}.gz`]
 }
@@ -67,7 +70,10 @@ for (const mix of ['ntp', 'spread'] as const) {
         ours.push(ingest(file))
       } catch (error) {
         // Said in the results, not thrown: the other files' figures still stand.
-        failure = (error instanceof Error ? error.message : String(error)).split('\n').find((l) => l.startsWith('billwatch:')) ?? 'failed'
+        failure =
+          (error instanceof Error ? error.message : String(error))
+            .split('\n')
+            .find((l) => l.startsWith('billwatch:')) ?? 'failed'
       }
     }
     if (failure) {

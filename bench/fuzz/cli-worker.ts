@@ -46,8 +46,11 @@ function reply(exitCode: number, extra: Record<string, unknown> = {}, then?: () 
   current = undefined
   process.stdout.write = realStdout
   process.stderr.write = realStderr
-  process.send!({exitCode, id: run?.id ?? -1, stderr: run?.stderr.join('') ?? '', stdout: run?.stdout.join('') ?? '', ...extra}, undefined, undefined, () =>
-    then?.(),
+  process.send!(
+    {exitCode, id: run?.id ?? -1, stderr: run?.stderr.join('') ?? '', stdout: run?.stdout.join('') ?? '', ...extra},
+    undefined,
+    undefined,
+    () => then?.(),
   )
 }
 

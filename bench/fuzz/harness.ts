@@ -116,7 +116,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   mkdirSync(work, {recursive: true})
   const corpus = await buildCorpus(join(work, 'corpus'))
   const report: FuzzReport = {
-    byKind: Object.fromEntries(kinds.map((k) => [k, {accepted: 0, cpuMs: 0, failed: 0, inputs: 0, refused: 0, viaCli: 0}])),
+    byKind: Object.fromEntries(
+      kinds.map((k) => [k, {accepted: 0, cpuMs: 0, failed: 0, inputs: 0, refused: 0, viaCli: 0}]),
+    ),
     cliEvery: options.cliEvery ?? 25,
     count: options.count,
     failures: [],
@@ -128,7 +130,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     totals: {cli: 0, crash: 0, escape: 0, hang: 0, raw: 0, store: 0},
   }
   const sources = options.fromSources ?? process.env.BILLWATCH_FUZZ_SOURCES === '1'
-  const jobs = await Promise.all(Array.from({length: Math.max(1, options.jobs ?? 2)}, (_, n) => Job.start(join(work, `job-${n}`), corpus, sources)))
+  const jobs = await Promise.all(
+    Array.from({length: Math.max(1, options.jobs ?? 2)}, (_, n) => Job.start(join(work, `job-${n}`), corpus, sources)),
+  )
   const indices = options.only ?? Array.from({length: options.count}, (_, i) => i)
   let next = 0
   let done = 0
@@ -138,7 +142,13 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         while (next < indices.length) {
           const index = indices[next++]!
           const kind = kinds[index % kinds.length]!
-          const outcome = await job.fuzzOne(kind, index, options.seed, timeoutMs, report.cliEvery > 0 && index % report.cliEvery === 0)
+          const outcome = await job.fuzzOne(
+            kind,
+            index,
+            options.seed,
+            timeoutMs,
+            report.cliEvery > 0 && index % report.cliEvery === 0,
+          )
           const counts = report.byKind[kind]!
           counts.inputs++
           counts.cpuMs += outcome.cpuMs
@@ -155,7 +165,12 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
             report.failures.push(outcome.failure)
           } else if (outcome.accepted) counts.accepted++
           else counts.refused++
-          options.onResult?.(++done, outcome.failure, outcome.refusal === undefined ? undefined : `#${index} ${kind}: ${outcome.refusal}`, report)
+          options.onResult?.(
+            ++done,
+            outcome.failure,
+            outcome.refusal === undefined ? undefined : `#${index} ${kind}: ${outcome.refusal}`,
+            report,
+          )
         }
       }),
     )
@@ -223,7 +238,9 @@ class CliWorker {
     child.stderr!.on('data', (d) => (this.rawStderr += d))
     await new Promise<void>((resolve, reject) => {
       child.once('message', () => resolve())
-      child.once('exit', (code) => reject(new Error(`the CLI worker ended at start (exit ${code}): ${this.rawStderr.slice(0, 2000)}`)))
+      child.once('exit', (code) =>
+        reject(new Error(`the CLI worker ended at start (exit ${code}): ${this.rawStderr.slice(0, 2000)}`)),
+      )
     })
     // cli-worker.ts's reply: {exitCode, stdout, stderr}, with exited or escaped when the run ended the process.
     child.on('message', (message: unknown) => {
@@ -242,7 +259,13 @@ class CliWorker {
       this.child = undefined
       const done = this.pending
       this.pending = undefined
-      done?.({died: true, escaped: false, exitCode: code ?? -1, stderr: `${this.rawStderr}\n(the process died: ${signal ?? `exit ${code}`})`, stdout: ''})
+      done?.({
+        died: true,
+        escaped: false,
+        exitCode: code ?? -1,
+        stderr: `${this.rawStderr}\n(the process died: ${signal ?? `exit ${code}`})`,
+        stdout: '',
+      })
     })
   }
 
@@ -275,7 +298,12 @@ class CliWorker {
     const cpu = cpuMs(child.pid!) - cpuAtStart
     if (result.hung || result.died) await this.stop()
     const extra = this.rawStderr.trim()
-    return {...result, cpuMs: cpu, ms: Date.now() - started, stderr: extra ? `${result.stderr}${extra}\n` : result.stderr}
+    return {
+      ...result,
+      cpuMs: cpu,
+      ms: Date.now() - started,
+      stderr: extra ? `${result.stderr}${extra}\n` : result.stderr,
+    }
   }
 
   async stop(): Promise<void> {
@@ -292,10 +320,17 @@ class CliWorker {
 /** Runs the built CLI as a user does (bin/run.js, or bin/dev.js from the sources) under the same bounds as the pool. */
 async function runCliProcess(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<RunResult> {
   const fromSources = env.BILLWATCH_FUZZ_SOURCES === '1'
-  const entry = fromSources ? ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js')] : [join(ROOT, 'bin/run.js')]
+  const entry = fromSources
+    ? ['--import', 'tsx', '--no-warnings', join(ROOT, 'bin/dev.js')]
+    : [join(ROOT, 'bin/run.js')]
   const started = Date.now()
   // Its own process group, so that a hang ends with everything it started (git, a pipe reader).
-  const child = spawn(process.execPath, [...entry, ...argv], {cwd: ROOT, detached: true, env, stdio: ['ignore', 'pipe', 'pipe']})
+  const child = spawn(process.execPath, [...entry, ...argv], {
+    cwd: ROOT,
+    detached: true,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d) => (stdout += d))
@@ -426,7 +461,11 @@ class Job {
       cpuMs: result.cpuMs,
       inputPath: inputDir,
       ms: result.ms,
-      ...(verdict.failure ? {failure: verdict.failure} : verdict.refusal === undefined ? {} : {refusal: verdict.refusal}),
+      ...(verdict.failure
+        ? {failure: verdict.failure}
+        : verdict.refusal === undefined
+          ? {}
+          : {refusal: verdict.refusal}),
     }
     if (!viaCli || verdict.failure) return outcome
     // The same input through the built CLI as its own process: exit code, streams and store end to end.
@@ -461,7 +500,8 @@ class Job {
     const fail = (type: FailureType, detail: string): Failure => ({argv, detail: firstLine(detail), index, kind, type})
     let failure: Failure | undefined
     const text = `${result.stderr}\n${result.stdout}`
-    if (result.hung) failure = fail('hang', `no answer within ${timeoutMs} ms of CPU time or ${(timeoutMs * WALL_FACTOR) / 1000} s`)
+    if (result.hung)
+      failure = fail('hang', `no answer within ${timeoutMs} ms of CPU time or ${(timeoutMs * WALL_FACTOR) / 1000} s`)
     else if (
       result.died ||
       result.escaped ||
@@ -473,15 +513,21 @@ class Job {
     } else if (!ok && !cleanError(result, json))
       failure = fail('raw', result.stderr.trim() || result.stdout.trim() || `exit ${result.exitCode} with no message`)
     else if (!json && escapeAt(text) >= 0)
-      failure = fail('escape', `an escape sequence reached the terminal: ${JSON.stringify(text.slice(Math.max(0, escapeAt(text) - 20)).slice(0, 60))}`)
+      failure = fail(
+        'escape',
+        `an escape sequence reached the terminal: ${JSON.stringify(text.slice(Math.max(0, escapeAt(text) - 20)).slice(0, 60))}`,
+      )
     // The store: unchanged after a failure; reset to its starting state after anything that may have changed it.
     if (!ok || result.hung || result.died) {
       const changed = await this.storeChanged()
-      if (changed && !failure) failure = fail('store', `the store changed although the run failed: ${result.stderr.trim()}`)
+      if (changed && !failure)
+        failure = fail('store', `the store changed although the run failed: ${result.stderr.trim()}`)
       if (changed) this.resetStore()
     } else this.resetStore()
     if (failure) return {failure, ok}
-    return ok ? {ok} : {ok, refusal: firstLine(result.stderr.split('\n').findLast((l) => l.startsWith('billwatch: ')) ?? '')}
+    return ok
+      ? {ok}
+      : {ok, refusal: firstLine(result.stderr.split('\n').findLast((l) => l.startsWith('billwatch: ')) ?? '')}
   }
 
   private resetStore(): void {
@@ -515,7 +561,9 @@ class Job {
     }
     switch (kind) {
       case 'cur1-gz': {
-        const bytes = random.chance(0.5) ? mutateBytes(seeds['cur1-gz']!, random) : gzipSync(mutateText(seeds['cur1-csv']!.toString('utf8'), random))
+        const bytes = random.chance(0.5)
+          ? mutateBytes(seeds['cur1-gz']!, random)
+          : gzipSync(mutateText(seeds['cur1-csv']!.toString('utf8'), random))
         return ['ingest', file('cur1.csv.gz', bytes), ...db]
       }
       case 'cur2-parquet': {
@@ -533,11 +581,18 @@ class Job {
         const part = random.int(10)
         file(
           'bw-1.csv.gz',
-          part < 6 ? seeds['cur1-gz']! : part < 8 ? gzipSync(mutateText(seeds['cur1-csv']!.toString('utf8'), random)) : mutateBytes(seeds['cur1-gz']!, random),
+          part < 6
+            ? seeds['cur1-gz']!
+            : part < 8
+              ? gzipSync(mutateText(seeds['cur1-csv']!.toString('utf8'), random))
+              : mutateBytes(seeds['cur1-gz']!, random),
         )
         // A second part, sometimes a copy of the first (read once: a manifest's parts are a set).
         if (manifest.includes('bw-2.csv.gz'))
-          file('bw-2.csv.gz', random.chance(0.5) ? seeds['cur1-gz']! : gzipSync(mutateText(seeds['cur1-csv']!.toString('utf8'), random)))
+          file(
+            'bw-2.csv.gz',
+            random.chance(0.5) ? seeds['cur1-gz']! : gzipSync(mutateText(seeds['cur1-csv']!.toString('utf8'), random)),
+          )
         return ['ingest', path, ...db]
       }
       case 'pcap':
@@ -559,13 +614,18 @@ class Job {
         mkdirSync(join(dir, 'root/var/log/apt'), {recursive: true})
         const name = random.chance(0.2) ? 'history.log.1.gz' : 'history.log'
         const bytes = text(seeds['apt-log']!)
-        writeFileSync(join(dir, 'root/var/log/apt', name), name.endsWith('.gz') && random.chance(0.5) ? gzipSync(bytes) : bytes)
+        writeFileSync(
+          join(dir, 'root/var/log/apt', name),
+          name.endsWith('.gz') && random.chance(0.5) ? gzipSync(bytes) : bytes,
+        )
         return ['correlate', '--root', join(dir, 'root'), '--date', '2014-03-30', ...db]
       }
       case 'knowledge': {
         const path = file(
           'knowledge.json',
-          random.chance(0.8) ? Buffer.from(mutateText(seeds.knowledge!.toString('utf8'), random, '"')) : mutateBytes(seeds.knowledge!, random),
+          random.chance(0.8)
+            ? Buffer.from(mutateText(seeds.knowledge!.toString('utf8'), random, '"'))
+            : mutateBytes(seeds.knowledge!, random),
         )
         return ['correlate', '--root', join(this.dir, 'seed-root'), '--knowledge', path, '--date', '2014-03-30', ...db]
       }
@@ -593,7 +653,10 @@ function manifestWithHostileKeys(random: Random): string {
   const chosen = Array.from({length: 1 + random.int(3)}, () => random.pick(keys))
   return JSON.stringify({
     assemblyId: 'x',
-    billingPeriod: {end: random.pick(['20140401T000000.000Z', '20140230T000000.000Z', 'x']), start: '20140301T000000.000Z'},
+    billingPeriod: {
+      end: random.pick(['20140401T000000.000Z', '20140230T000000.000Z', 'x']),
+      start: '20140301T000000.000Z',
+    },
     reportKeys: chosen,
   })
 }
@@ -617,7 +680,8 @@ function oddManifest(seed: Buffer, random: Random): string {
         break
       }
       case 2: {
-        manifest[random.pick(['reportName', 'assemblyId', 'account', 'compression', 'contentType'])] = random.pick(HOSTILE_TEXT)
+        manifest[random.pick(['reportName', 'assemblyId', 'account', 'compression', 'contentType'])] =
+          random.pick(HOSTILE_TEXT)
         manifest.additionalArtifactKeys = [{artifactType: 'RedshiftCommands', name: random.pick(HOSTILE_TEXT)}]
         break
       }
@@ -628,10 +692,18 @@ function oddManifest(seed: Buffer, random: Random): string {
       }
       case 4: {
         const entries = Object.entries(manifest)
-        return JSON.stringify(Object.fromEntries(random.chance(0.5) ? entries.reverse() : entries.sort()), null, random.pick([0, 1, 4, '\t']))
+        return JSON.stringify(
+          Object.fromEntries(random.chance(0.5) ? entries.reverse() : entries.sort()),
+          null,
+          random.pick([0, 1, 4, '\t']),
+        )
       }
       default: {
-        manifest.billingPeriod = {end: '20140401T000000.000Z', start: '20140301T000000.000Z', ...(random.chance(0.5) ? {extra: 'x'} : {})}
+        manifest.billingPeriod = {
+          end: '20140401T000000.000Z',
+          start: '20140301T000000.000Z',
+          ...(random.chance(0.5) ? {extra: 'x'} : {}),
+        }
       }
     }
   }
@@ -774,7 +846,9 @@ async function storeRows(path: string): Promise<string> {
   }
 }
 
-/** An error as billwatch promises it: one `billwatch: ` line, then only `  Try: ` hints; under --json an error object. */
+/**
+ * An error as billwatch promises it: one `billwatch: ` line, then only `  Try: ` hints; under --json an error object.
+ */
 function cleanError(result: RunResult, json: boolean): boolean {
   if (json) {
     try {

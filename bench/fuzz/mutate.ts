@@ -173,7 +173,8 @@ export function oddCsv(input: string, random: Random): string {
         break
       }
       case 1: {
-        for (let i = 0; i < 1 + random.int(20); i++) quoted.add(`${random.int(rows.length)}:${random.int(rows[0]?.length ?? 1)}`)
+        for (let i = 0; i < 1 + random.int(20); i++)
+          quoted.add(`${random.int(rows.length)}:${random.int(rows[0]?.length ?? 1)}`)
         break
       }
       case 2: {
@@ -190,7 +191,11 @@ export function oddCsv(input: string, random: Random): string {
     }
   }
   const lines = rows.map((row, r) =>
-    row.map((field, c) => (quoted.has(`${r}:${c}`) || /[",\r\n]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field)).join(','),
+    row
+      .map((field, c) =>
+        quoted.has(`${r}:${c}`) || /[",\r\n]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field,
+      )
+      .join(','),
   )
   const body = lines.join(blankLines ? `${newline}${newline}` : newline)
   return `${bom ? '\uFEFF' : ''}${body}${newline}${blankLines ? newline : ''}`

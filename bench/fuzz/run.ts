@@ -1,6 +1,7 @@
 /**
  * The fuzz run: `node --import tsx bench/fuzz/run.ts --count 10000 --seed 1 [--kinds pcap,ntp] [--timeout-ms 10000]
- * [--jobs 2] [--cli-every 25] [--only 12,40] [--keep DIR] [--show-refusals] [--json]`. Runs the built CLI (npm run build
+ * [--jobs 2] [--cli-every 25] [--only 12,40] [--keep DIR] [--show-refusals] [--json]`. Runs the built CLI (npm run
+ * build
  * first; BILLWATCH_FUZZ_SOURCES=1 runs the TypeScript sources): every input in a pool of long-lived CLI processes, and
  * every --cli-every-th one again through bin/run.js as its own process. Prints inputs, accepted, refused and failed
  * per kind, the failures by type, and each failure's kind, input number and first line. Exit 1 when anything failed.
@@ -25,7 +26,8 @@ const {values} = parseArgs({
   },
 })
 const kinds = values.kinds?.split(',').map((k) => k.trim()) as Kind[] | undefined
-for (const kind of kinds ?? []) if (!KINDS.includes(kind)) throw new Error(`unknown kind ${kind}; kinds: ${KINDS.join(', ')}`)
+for (const kind of kinds ?? [])
+  if (!KINDS.includes(kind)) throw new Error(`unknown kind ${kind}; kinds: ${KINDS.join(', ')}`)
 const count = Number(values.count)
 const started = Date.now()
 const report = await runFuzz({
@@ -41,7 +43,8 @@ const report = await runFuzz({
     if (process.stderr.isTTY && done % 10 === 0) process.stderr.write(`\r${done}/${count}`)
     // Into a log: how far a long run got, with its counts so far, should it not finish.
     else if (!process.stderr.isTTY && done % 500 === 0) {
-      const sum = (key: 'accepted' | 'failed' | 'refused') => Object.values(partial.byKind).reduce((n, c) => n + c[key], 0)
+      const sum = (key: 'accepted' | 'failed' | 'refused') =>
+        Object.values(partial.byKind).reduce((n, c) => n + c[key], 0)
       process.stderr.write(
         `${done}/${count} inputs after ${((Date.now() - started) / 1000).toFixed(0)} s (load ${loadavg()[0]!.toFixed(1)}): ${sum('accepted')} accepted, ${sum('refused')} refused, ${sum('failed')} failed\n`,
       )

@@ -7,7 +7,8 @@ import {DuckDBInstance} from '@duckdb/node-api'
 const file = process.argv[2]!
 const instance = await DuckDBInstance.create(':memory:')
 const db = await instance.connect()
-const reader = await db.runAndReadAll(`SELECT count(*)::BIGINT AS n, sum(TRY_CAST("lineItem/UsageAmount" AS DOUBLE)) AS s
+const reader =
+  await db.runAndReadAll(`SELECT count(*)::BIGINT AS n, sum(TRY_CAST("lineItem/UsageAmount" AS DOUBLE)) AS s
   FROM read_csv('${file}', header = true, all_varchar = true)`)
 console.log(JSON.stringify(reader.getRowObjectsJson()[0]))
 db.closeSync()

@@ -81,7 +81,8 @@ const TYPES: [string, string, string, number][] = [
 
 export async function generateCur(path: string, rows: number): Promise<void> {
   const out = createWriteStream(path, {highWaterMark: 1 << 22})
-  const write = (text: string) => (out.write(text) ? Promise.resolve() : new Promise<void>((r) => out.once('drain', () => r())))
+  const write = (text: string) =>
+    out.write(text) ? Promise.resolve() : new Promise<void>((r) => out.once('drain', () => r()))
   await write(`${COLUMNS.join(',')}\n`)
   let seed = 7
   const rand = () => (seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff) / 0x7fffffff

@@ -16,9 +16,15 @@ const ROOT = join(import.meta.dirname, '..', '..')
 const OUT = join(ROOT, 'bench', 'out', 'ingest')
 const megabytes = Number(process.argv[2] ?? 100)
 mkdirSync(OUT, {recursive: true})
-if (!existsSync(join(ROOT, 'dist', 'commands', 'ingest.js'))) throw new Error('run `npm run build` first: the bench times the built CLI')
+if (!existsSync(join(ROOT, 'dist', 'commands', 'ingest.js')))
+  throw new Error('run `npm run build` first: the bench times the built CLI')
 
-const TYPES = ['DataTransfer-Out-Bytes', 'DataTransfer-In-Bytes', 'DataTransfer-Regional-Bytes', 'USW2-DataTransfer-Out-Bytes']
+const TYPES = [
+  'DataTransfer-Out-Bytes',
+  'DataTransfer-In-Bytes',
+  'DataTransfer-Regional-Bytes',
+  'USW2-DataTransfer-Out-Bytes',
+]
 const pad = (n: number) => String(n).padStart(2, '0')
 /** MM/DD/YY HH:MM:SS of hour `h` after 2013-06-01 00:00 UTC. */
 const stamp = (h: number) => {
@@ -29,7 +35,8 @@ const stamp = (h: number) => {
 /** Writes the report; returns the byte total its lines hold (the ground truth). */
 async function generate(path: string, shape: 'daily-distinct' | 'hourly'): Promise<number> {
   const out = createWriteStream(path)
-  const write = (text: string) => (out.write(text) ? Promise.resolve() : new Promise<void>((resolve) => out.once('drain', () => resolve())))
+  const write = (text: string) =>
+    out.write(text) ? Promise.resolve() : new Promise<void>((resolve) => out.once('drain', () => resolve()))
   await write('Service, Operation, UsageType, Resource, StartTime, EndTime, UsageValue\n')
   let bytes = 0
   let total = 0
@@ -68,10 +75,14 @@ for (const shape of ['hourly', 'daily-distinct'] as const) {
   const db = join(OUT, 'legacy-bench.duckdb')
   rmSync(db, {force: true})
   rmSync(`${db}.wal`, {force: true})
-  const run = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', process.execPath, join(ROOT, 'bin', 'run.js'), 'ingest', path, '--db', db, '--json'], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  })
+  const run = spawnSync(
+    '/usr/bin/time',
+    ['-f', '%e %M %U %S', process.execPath, join(ROOT, 'bin', 'run.js'), 'ingest', path, '--db', db, '--json'],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    },
+  )
   if (run.status !== 0) throw new Error(`ingest failed: ${run.stderr}`)
   const [seconds, kb, user, sys] = (run.stderr.trim().split('\n').at(-1) ?? '').split(' ').map(Number)
   const store = await Store.open(db, {mustExist: true})

@@ -30,7 +30,8 @@ if (!csvOnly && !existsSync(gz)) {
   process.stderr.write(`gzipping …\n`)
   spawnSync('sh', ['-c', `gzip -6 -c '${csv}' > '${gz}'`], {stdio: 'inherit'})
 }
-if (!existsSync(join(ROOT, 'dist', 'commands', 'ingest.js'))) throw new Error('run `npm run build` first: the bench times the built CLI')
+if (!existsSync(join(ROOT, 'dist', 'commands', 'ingest.js')))
+  throw new Error('run `npm run build` first: the bench times the built CLI')
 
 const node = process.execPath
 const tsx = ['--import', 'tsx']
@@ -76,7 +77,9 @@ console.log(
 console.log(row('cat FILE > /dev/null', cat))
 console.log(row('bare DuckDB scan', scan))
 console.log(row('billwatch ingest FILE.csv', plainTiming))
-console.log(`each run, wall s (scan, ingest): ${scans.map((t, i) => `${t.seconds.toFixed(2)}, ${ingests[i]!.seconds.toFixed(2)}`).join('; ')}`)
+console.log(
+  `each run, wall s (scan, ingest): ${scans.map((t, i) => `${t.seconds.toFixed(2)}, ${ingests[i]!.seconds.toFixed(2)}`).join('; ')}`,
+)
 console.log(
   `ingest vs bare DuckDB scan: ${(plainTiming.seconds / scan.seconds).toFixed(2)}x the scan's wall time, ${(plainTiming.cpuSeconds / scan.cpuSeconds).toFixed(2)}x its CPU time (target ≤ 1.3x)`,
 )
@@ -85,7 +88,9 @@ if (!csvOnly) {
   const gzipped = bestOf(RUNS, () => ingest(gz).timing)
   const papa = timed([node, ...tsx, join(ROOT, 'bench', 'ingest', 'papaparse-baseline.ts'), csv])
   const baseline = JSON.parse(papa.stdout) as Record<string, number>
-  const mismatched = Object.keys(baseline).filter((day) => Math.abs((ours[day] ?? 0) - baseline[day]!) > 1e-6 * baseline[day]!)
+  const mismatched = Object.keys(baseline).filter(
+    (day) => Math.abs((ours[day] ?? 0) - baseline[day]!) > 1e-6 * baseline[day]!,
+  )
   console.log(row('billwatch ingest FILE.csv.gz', gzipped))
   console.log(row('papaparse streaming baseline', papa))
   console.log(`ingest vs papaparse: ${(papa.seconds / plainTiming.seconds).toFixed(2)}x faster (target ≥ 3x)`)

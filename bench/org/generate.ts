@@ -7,7 +7,8 @@
  * series has a line each hour, so a 31-day month holds 10.4M line items. A period is split into four
  * parts by account range, hour-major within a part. Types as the Glue table has them: timestamps,
  * double costs and amounts, string rates, `product` and `resource_tags` as map<string,string>.
- *   node --import tsx bench/org/generate.ts OUT_DIR MONTHS [FIRST [reverse]]   (months from FIRST, default 2025-01; parts last
+ * node --import tsx bench/org/generate.ts OUT_DIR MONTHS [FIRST [reverse]]   (months from FIRST, default 2025-01; parts
+ * last
  *   first with reverse, so two writers of one month meet in the middle)
  */
 import {existsSync, mkdirSync, readdirSync, renameSync} from 'node:fs'
@@ -33,12 +34,40 @@ const TYPES: [string, string, string, string, number, string, number][] = [
   ['USE1-DataTransfer-Regional-Bytes', 'PublicIP-Out', 'AmazonEC2', 'GB', 0.01, 'i-', 0.8],
   ['EU-DataTransfer-Out-Bytes', 'RunInstances', 'AmazonEC2', 'GB', 0.09, 'i-', 0.3],
   ['USE1-InstanceUsage:db.r6g.large', 'CreateDBInstance', 'AmazonRDS', 'Hrs', 0.225, 'arn:aws:rds:us-east-1:db:db-', 1],
-  ['USE1-Lambda-GB-Second', 'Invoke', 'AWSLambda', 'Lambda-GB-Second', 0.0000166667, 'arn:aws:lambda:us-east-1:function:fn-', 3600],
-  ['USE1-CW:MetricMonitorUsage', 'MetricStorage', 'AmazonCloudWatch', 'Metrics', 0.0004, 'arn:aws:cloudwatch:metric-', 10],
+  [
+    'USE1-Lambda-GB-Second',
+    'Invoke',
+    'AWSLambda',
+    'Lambda-GB-Second',
+    0.0000166667,
+    'arn:aws:lambda:us-east-1:function:fn-',
+    3600,
+  ],
+  [
+    'USE1-CW:MetricMonitorUsage',
+    'MetricStorage',
+    'AmazonCloudWatch',
+    'Metrics',
+    0.0004,
+    'arn:aws:cloudwatch:metric-',
+    10,
+  ],
 ]
 
-const TYPE_FIELDS = ['usage_type', 'operation', 'product_code', 'unit', 'rate', 'prefix', 'mean', 'region', 'product_name', 'description']
-const REGION_OF = (usageType: string) => (usageType.startsWith('USW2') ? 'us-west-2' : usageType.startsWith('EU') ? 'eu-west-1' : 'us-east-1')
+const TYPE_FIELDS = [
+  'usage_type',
+  'operation',
+  'product_code',
+  'unit',
+  'rate',
+  'prefix',
+  'mean',
+  'region',
+  'product_name',
+  'description',
+]
+const REGION_OF = (usageType: string) =>
+  usageType.startsWith('USW2') ? 'us-west-2' : usageType.startsWith('EU') ? 'eu-west-1' : 'us-east-1'
 const PRODUCT_NAME: Record<string, string> = {
   AWSLambda: 'AWS Lambda',
   AmazonCloudWatch: 'AmazonCloudWatch',
@@ -65,7 +94,10 @@ export function periodFolder(root: string, month: string): string {
 
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`
 
-/** Writes the months not yet written; a part is written under a temporary name of its own and renamed when whole (so several writers may share the months). */
+/**
+ * Writes the months not yet written; a part is written under a temporary name of its own and renamed when whole (so
+ * several writers may share the months).
+ */
 export async function generateOrg(
   root: string,
   months: string[],
@@ -138,7 +170,9 @@ export async function generateOrg(
           FROM typed
         ) TO ${lit(`${file}.part-${process.pid}`)} (FORMAT parquet, COMPRESSION snappy)`)
         renameSync(`${file}.part-${process.pid}`, file)
-        log(`${month} part ${part + 1}/${PARTS}: ${(perPart * hours).toLocaleString('en-US')} lines in ${((Date.now() - began) / 1000).toFixed(0)} s`)
+        log(
+          `${month} part ${part + 1}/${PARTS}: ${(perPart * hours).toLocaleString('en-US')} lines in ${((Date.now() - began) / 1000).toFixed(0)} s`,
+        )
       }
     }
   } finally {
@@ -148,7 +182,12 @@ export async function generateOrg(
 }
 
 if (process.argv[1]?.endsWith('generate.ts') && process.argv[2]) {
-  await generateOrg(process.argv[2], monthsFrom(process.argv[4] ?? '2025-01', Number(process.argv[3] ?? 10)), (line) => process.stderr.write(`${line}\n`), {
-    reverse: process.argv[5] === 'reverse',
-  })
+  await generateOrg(
+    process.argv[2],
+    monthsFrom(process.argv[4] ?? '2025-01', Number(process.argv[3] ?? 10)),
+    (line) => process.stderr.write(`${line}\n`),
+    {
+      reverse: process.argv[5] === 'reverse',
+    },
+  )
 }

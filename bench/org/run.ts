@@ -28,7 +28,8 @@ const resume = process.argv.includes('--resume')
 const numbers = process.argv.slice(2).filter((a) => !a.startsWith('--'))
 const steps = (numbers.length > 0 ? numbers : ['1', '3', '10']).map(Number)
 const months = monthsFrom('2025-01', Math.max(...steps))
-if (!existsSync(join(ROOT, 'dist', 'commands', 'ingest.js'))) throw new Error('run `npm run build` first: the bench times the built CLI')
+if (!existsSync(join(ROOT, 'dist', 'commands', 'ingest.js')))
+  throw new Error('run `npm run build` first: the bench times the built CLI')
 // Whole: four parts, and no writer still at work in the folder.
 const complete = (month: string) =>
   existsSync(periodFolder(OUT, month)) &&
@@ -46,7 +47,9 @@ async function ingestMonthByMonth(all: string[]): Promise<never> {
   let done: string[] = []
   if (resume && existsSync(db)) {
     const store = await Store.open(db, {mustExist: true})
-    done = (await store.all<{period: string}>(`SELECT DISTINCT strftime(day, '%Y-%m') AS period FROM usage_daily`)).map((r) => r.period)
+    done = (await store.all<{period: string}>(`SELECT DISTINCT strftime(day, '%Y-%m') AS period FROM usage_daily`)).map(
+      (r) => r.period,
+    )
     await store.close()
   } else {
     rmSync(db, {force: true})
@@ -59,10 +62,19 @@ async function ingestMonthByMonth(all: string[]): Promise<never> {
   for (const month of all.filter((m) => !done.includes(m))) {
     while (!complete(month)) await new Promise((resolve) => setTimeout(resolve, 10_000))
     const load = loadavg()[0]!
-    const timing = timed([process.execPath, join(ROOT, 'bin', 'run.js'), 'ingest', periodFolder(OUT, month), '--db', db, '--json'])
+    const timing = timed([
+      process.execPath,
+      join(ROOT, 'bin', 'run.js'),
+      'ingest',
+      periodFolder(OUT, month),
+      '--db',
+      db,
+      '--json',
+    ])
     const answer = JSON.parse(timing.stdout) as {files: {lineItems: number}[]}
     const stored = answer.files.reduce((sum, f) => sum + f.lineItems, 0)
-    if (stored !== linesIn(month)) throw new Error(`${month}: the store counts ${stored} line items, the files hold ${linesIn(month)}`)
+    if (stored !== linesIn(month))
+      throw new Error(`${month}: the store counts ${stored} line items, the files hold ${linesIn(month)}`)
     lines += stored
     wall += timing.seconds
     cpu += timing.cpuSeconds
@@ -71,12 +83,17 @@ async function ingestMonthByMonth(all: string[]): Promise<never> {
       `${month}  ${lines.toLocaleString('en-US').padStart(19)}  ${timing.seconds.toFixed(0).padStart(6)}  ${timing.cpuSeconds.toFixed(1).padStart(6)}  ${timing.peakRssMb.toFixed(0).padStart(11)}  ${(storeBytes / 1e9).toFixed(2).padStart(8)}  ${load.toFixed(1)}`,
     )
   }
-  console.log(`total: ${lines.toLocaleString('en-US')} line items in the store; this run's months: ${wall.toFixed(0)} s wall, ${cpu.toFixed(0)} CPU s`)
+  console.log(
+    `total: ${lines.toLocaleString('en-US')} line items in the store; this run's months: ${wall.toFixed(0)} s wall, ${cpu.toFixed(0)} CPU s`,
+  )
   process.exit(0)
 }
 
 const folderBytes = (month: string) =>
-  ['00001', '00002', '00003', '00004'].reduce((sum, n) => sum + statSync(join(periodFolder(OUT, month), `org-cur2-${n}.snappy.parquet`)).size, 0)
+  ['00001', '00002', '00003', '00004'].reduce(
+    (sum, n) => sum + statSync(join(periodFolder(OUT, month), `org-cur2-${n}.snappy.parquet`)).size,
+    0,
+  )
 const EGRESS = `'^([A-Z]{2,4}[0-9]?-)?DataTransfer-Out-Bytes$'`
 
 /** DuckDB's own daily egress (bytes) over the step's Parquet: the figure the store must hold. */
@@ -85,7 +102,8 @@ async function expectedEgress(chosen: string[]): Promise<Map<string, number>> {
   const sql = await db.connect()
   try {
     const files = chosen.map((m) => `'${periodFolder(OUT, m)}/*.parquet'`).join(', ')
-    const rows = await sql.runAndReadAll(`SELECT strftime(line_item_usage_start_date, '%Y-%m-%d') AS day, sum(line_item_usage_amount) * 1073741824 AS bytes
+    const rows =
+      await sql.runAndReadAll(`SELECT strftime(line_item_usage_start_date, '%Y-%m-%d') AS day, sum(line_item_usage_amount) * 1073741824 AS bytes
       FROM read_parquet([${files}]) WHERE regexp_matches(line_item_usage_type, ${EGRESS}) GROUP BY 1`)
     return new Map(rows.getRowObjectsJS().map((r) => [String(r.day as string), Number(r.bytes)]))
   } finally {
@@ -114,11 +132,22 @@ for (const count of steps) {
   rmSync(db, {force: true})
   rmSync(`${db}.wal`, {force: true})
   const load = loadavg()
-  process.stderr.write(`ingesting ${count} month(s), ${lines.toLocaleString('en-US')} line items (load ${load.map((l) => l.toFixed(1)).join(' ')}) …\n`)
-  const timing = timed([process.execPath, join(ROOT, 'bin', 'run.js'), 'ingest', ...chosen.map((m) => periodFolder(OUT, m)), '--db', db, '--json'])
+  process.stderr.write(
+    `ingesting ${count} month(s), ${lines.toLocaleString('en-US')} line items (load ${load.map((l) => l.toFixed(1)).join(' ')}) …\n`,
+  )
+  const timing = timed([
+    process.execPath,
+    join(ROOT, 'bin', 'run.js'),
+    'ingest',
+    ...chosen.map((m) => periodFolder(OUT, m)),
+    '--db',
+    db,
+    '--json',
+  ])
   const answer = JSON.parse(timing.stdout) as {files: {lineItems: number; status: string; replacedBy: null | string}[]}
   const stored = answer.files.filter((f) => f.replacedBy === null).reduce((sum, f) => sum + f.lineItems, 0)
-  if (stored !== lines) throw new Error(`${count} month(s): the store counts ${stored} line items, the files hold ${lines}`)
+  if (stored !== lines)
+    throw new Error(`${count} month(s): the store counts ${stored} line items, the files hold ${lines}`)
   const store = await Store.open(db, {mustExist: true})
   const ours = new Map(
     (
@@ -130,7 +159,9 @@ for (const count of steps) {
   const dailyRows = (await store.one<{n: number}>('SELECT count(*)::BIGINT AS n FROM usage_daily'))?.n ?? 0
   await store.close()
   const expected = await expectedEgress(chosen)
-  const egressMatches = expected.size === ours.size && [...expected].every(([day, bytes]) => Math.abs((ours.get(day) ?? 0) - bytes) <= 1e-9 * bytes)
+  const egressMatches =
+    expected.size === ours.size &&
+    [...expected].every(([day, bytes]) => Math.abs((ours.get(day) ?? 0) - bytes) <= 1e-9 * bytes)
   const storeBytes = statSync(db).size + (existsSync(`${db}.wal`) ? statSync(`${db}.wal`).size : 0)
   results.push({
     cpuSeconds: timing.cpuSeconds,
@@ -151,7 +182,9 @@ const gb = (bytes: number) => (bytes / 1e9).toFixed(2)
 console.log(
   `bench/org: CUR 2.0 Parquet of a synthetic organisation (2,000 accounts, 14,000 hourly series) through billwatch ingest, ${new Date().toISOString()}`,
 )
-console.log('months  line items    Parquet GB  wall s   CPU s  peak RSS MB  store GB  daily rows   M lines/CPU-s  egress = DuckDB  load (1/5/15 min)')
+console.log(
+  'months  line items    Parquet GB  wall s   CPU s  peak RSS MB  store GB  daily rows   M lines/CPU-s  egress = DuckDB  load (1/5/15 min)',
+)
 for (const r of results) {
   console.log(
     `${String(r.months).padStart(6)}  ${r.lines.toLocaleString('en-US').padStart(12)}  ${gb(r.parquetBytes).padStart(10)}  ${r.seconds.toFixed(0).padStart(6)}  ${r.cpuSeconds.toFixed(0).padStart(6)}  ${r.peakRssMb.toFixed(0).padStart(11)}  ${gb(r.storeBytes).padStart(8)}  ${r.dailyRows.toLocaleString('en-US').padStart(10)}   ${(r.lines / 1e6 / r.cpuSeconds).toFixed(3).padStart(13)}  ${r.egressMatches ? 'yes' : 'NO'}${' '.repeat(14)}${r.load.map((l) => l.toFixed(1)).join(' ')}`,
@@ -167,7 +200,8 @@ console.log(
 for (const yearGb of [100, 300, 1000, 3000]) {
   const lines = (yearGb * 1e9) / bytesPerLine
   const cpuHours = lines / linesPerCpuSecond / 3600
-  // Data Exports re-deliver the open month's whole Parquet up to three times a day: a month's worth is re-read each time.
+  // Data Exports re-deliver the open month's whole Parquet up to three times a day: a month's worth is re-read each
+  // time.
   const monthCpuMinutes = lines / 12 / linesPerCpuSecond / 60
   console.log(
     `${String(yearGb).padStart(5)} GB of Parquet a year ≈ ${(lines / 1e9).toFixed(1)}B line items: ${cpuHours.toFixed(1)} CPU hours to ingest the year (${(cpuHours / 2).toFixed(1)} h on 2 idle cores), ${monthCpuMinutes.toFixed(0)} CPU minutes per re-delivered month`,

@@ -25,7 +25,8 @@ const argument = (name: string) => {
   return at < 0 ? undefined : process.argv[at + 1]
 }
 const hours = Number(argument('--hours') ?? 24)
-if (!(hours > 0 && hours <= 24 * 7)) throw new Error(`--hours: expected a number of hours from 0 to 168, got ${argument('--hours')}`)
+if (!(hours > 0 && hours <= 24 * 7))
+  throw new Error(`--hours: expected a number of hours from 0 to 168, got ${argument('--hours')}`)
 const scenario = dayScenario(hours)
 mkdirSync(OUT, {recursive: true})
 const name = `pcap-day-${hours}h`
@@ -35,11 +36,15 @@ const set = join(OUT, `${name}-set`)
 const neededBytes = (existsSync(file) ? 0 : hours * 0.55e9) + (existsSync(set) ? 0 : hours * 0.25e9)
 const free = statfsSync(OUT).bavail * statfsSync(OUT).bsize
 if (neededBytes > free)
-  throw new Error(`${OUT} has ${(free / 1e9).toFixed(1)} GB free; a ${hours} h capture and its set need about ${(neededBytes / 1e9).toFixed(1)} GB more`)
+  throw new Error(
+    `${OUT} has ${(free / 1e9).toFixed(1)} GB free; a ${hours} h capture and its set need about ${(neededBytes / 1e9).toFixed(1)} GB more`,
+  )
 
 if (!existsSync(file)) {
   const started = performance.now()
-  const result = generateLongCapture(scenario, `${file}.part`, (done, of) => process.stdout.write(`generating ${file}: hour ${done} of ${of}\n`))
+  const result = generateLongCapture(scenario, `${file}.part`, (done, of) =>
+    process.stdout.write(`generating ${file}: hour ${done} of ${of}\n`),
+  )
   renameSync(`${file}.part`, file)
   process.stdout.write(
     `${file}: ${statSync(file).size} bytes, ${result.packets} packets, ${result.requests} requests, ${result.clients} clients (${((performance.now() - started) / 1000).toFixed(0)} s)\n`,
@@ -51,7 +56,9 @@ function makeSet(): void {
   const part = `${set}.part`
   rmSync(part, {force: true, recursive: true})
   mkdirSync(part)
-  execFileSync('tcpdump', ['-r', file, '-w', join(part, 'ntp.pcap'), '-C', '1000', '-z', 'gzip', '-Z', 'root'], {stdio: 'ignore'})
+  execFileSync('tcpdump', ['-r', file, '-w', join(part, 'ntp.pcap'), '-C', '1000', '-z', 'gzip', '-Z', 'root'], {
+    stdio: 'ignore',
+  })
   // The gzips tcpdump started run on after it exits: a plain file beside its .gz is still being compressed.
   for (;;) {
     const entries = readdirSync(part)
@@ -88,7 +95,9 @@ interface Report {
 }
 const run = (label: string, script: string): Timing => {
   const timing = timedOnce(label, script)
-  process.stdout.write(`${label}: ${timing.seconds.toFixed(1)} s, ${timing.cpuSeconds.toFixed(1)} s cpu, ${timing.peakRssMb.toFixed(0)} MB peak RSS\n`)
+  process.stdout.write(
+    `${label}: ${timing.seconds.toFixed(1)} s, ${timing.cpuSeconds.toFixed(1)} s cpu, ${timing.peakRssMb.toFixed(0)} MB peak RSS\n`,
+  )
   return timing
 }
 /** The result line of one input, printed as soon as both of its runs are done. */
@@ -104,8 +113,14 @@ function compare(what: string, billwatch: Timing, a: Timing, bytes: number): voi
   )
   process.stdout.write(`${lines.at(-1)}\n`)
 }
-const filterFile = run('(a) one file', `${measured(`tcpdump -r ${JSON.stringify(file)} -w - ${filter}`)} 2>/dev/null | wc -c`)
-const onFile = run('billwatch one file', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(file)} --json --db ${db}`)} 2>/dev/null`)
+const filterFile = run(
+  '(a) one file',
+  `${measured(`tcpdump -r ${JSON.stringify(file)} -w - ${filter}`)} 2>/dev/null | wc -c`,
+)
+const onFile = run(
+  'billwatch one file',
+  `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(file)} --json --db ${db}`)} 2>/dev/null`,
+)
 compare('one file', onFile, filterFile, statSync(file).size)
 if (!process.argv.includes('--one-file')) {
   makeSet()
@@ -113,10 +128,16 @@ if (!process.argv.includes('--one-file')) {
   const filterSet = run(
     '(a) gzipped set',
     `{ ${setFiles()
-      .map((f) => `${measured(`gzip -dc ${JSON.stringify(f)}`)} | ${measured(`tcpdump -r - -w - ${filter}`)} 2>/dev/null | wc -c`)
+      .map(
+        (f) =>
+          `${measured(`gzip -dc ${JSON.stringify(f)}`)} | ${measured(`tcpdump -r - -w - ${filter}`)} 2>/dev/null | wc -c`,
+      )
       .join('; ')}; } | awk '{s += $1 - 24} END {print s + 24}'`,
   )
-  const onSet = run('billwatch gzipped set', `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(set)} --json --db ${db}`)} 2>/dev/null`)
+  const onSet = run(
+    'billwatch gzipped set',
+    `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${JSON.stringify(set)} --json --db ${db}`)} 2>/dev/null`,
+  )
   compare(
     'gzipped set',
     onSet,

@@ -1,6 +1,18 @@
-/** What bench/pcap/run.ts, mixes.ts and bench/pcap-day share: timing shell pipelines, building the CLI they time, writing the report. */
+/**
+ * What bench/pcap/run.ts, mixes.ts and bench/pcap-day share: timing shell pipelines, building the CLI they time,
+ * writing the report.
+ */
 import {execFileSync, spawnSync} from 'node:child_process'
-import {copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import {loadavg, tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -36,7 +48,9 @@ export function timedOnce(label: string, script: string): Timing {
   const result = spawnSync('bash', ['-c', script], {cwd: ROOT, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024})
   const seconds = (performance.now() - started) / 1000
   if (result.status !== 0) throw new Error(`${label} failed (${result.status}): ${result.stderr.slice(-2000)}`)
-  const stages = existsSync(TIME_LOG) ? [...readFileSync(TIME_LOG, 'utf8').matchAll(/^STAGE (\d+) ([\d.]+) ([\d.]+)$/gm)] : []
+  const stages = existsSync(TIME_LOG)
+    ? [...readFileSync(TIME_LOG, 'utf8').matchAll(/^STAGE (\d+) ([\d.]+) ([\d.]+)$/gm)]
+    : []
   return {
     cpuSeconds: stages.reduce((sum, m) => sum + Number(m[2]) + Number(m[3]), 0),
     label,
@@ -51,7 +65,10 @@ export function measured(command: string): string {
   return `/usr/bin/time -a -o ${TIME_LOG} -f 'STAGE %M %U %S' ${command}`
 }
 
-/** Ends a bench: the load average, the scratch store and time log removed, the report written to bench/out/NAME.txt and printed. */
+/**
+ * Ends a bench: the load average, the scratch store and time log removed, the report written to bench/out/NAME.txt and
+ * printed.
+ */
 export function finishReport(lines: string[], name: string, db: string, failed: boolean): void {
   lines.push(
     `load average at end ${loadavg()
@@ -69,7 +86,9 @@ export function finishReport(lines: string[], name: string, db: string, failed: 
 export function buildCli(): void {
   rmSync(CLI, {force: true, recursive: true})
   mkdirSync(join(CLI, 'bin'), {recursive: true})
-  const sources = [...walk(join(ROOT, 'src')), ...walk(join(ROOT, 'commands'))].filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+  const sources = [...walk(join(ROOT, 'src')), ...walk(join(ROOT, 'commands'))].filter(
+    (f) => f.endsWith('.ts') && !f.endsWith('.d.ts'),
+  )
   execFileSync(join(ROOT, 'node_modules/.bin/esbuild'), [
     ...sources,
     `--outdir=${join(CLI, 'dist')}`,
@@ -96,5 +115,7 @@ export function buildCli(): void {
 }
 
 function walk(dir: string): string[] {
-  return readdirSync(dir, {withFileTypes: true}).flatMap((entry) => (entry.isDirectory() ? walk(join(dir, entry.name)) : [join(dir, entry.name)]))
+  return readdirSync(dir, {withFileTypes: true}).flatMap((entry) =>
+    entry.isDirectory() ? walk(join(dir, entry.name)) : [join(dir, entry.name)],
+  )
 }

@@ -40,8 +40,10 @@ function intern(address: number): number {
 
 const buffer = Buffer.allocUnsafe(CHUNK + MAX_RECORD)
 const requestTime = new Uint32Array(1 << 23)
-const word = (at: number): number => ((buffer[at]! << 24) | (buffer[at + 1]! << 16) | (buffer[at + 2]! << 8) | buffer[at + 3]!) >>> 0
-const wordLe = (at: number): number => (buffer[at]! | (buffer[at + 1]! << 8) | (buffer[at + 2]! << 16) | (buffer[at + 3]! << 24)) >>> 0
+const word = (at: number): number =>
+  ((buffer[at]! << 24) | (buffer[at + 1]! << 16) | (buffer[at + 2]! << 8) | buffer[at + 3]!) >>> 0
+const wordLe = (at: number): number =>
+  (buffer[at]! | (buffer[at + 1]! << 8) | (buffer[at + 2]! << 16) | (buffer[at + 3]! << 24)) >>> 0
 
 for (let pass = 0; pass < 3; pass++) {
   const started = performance.now()

@@ -36,8 +36,17 @@ let failed = false
 for (const [name, mix] of Object.entries(MIXES)) {
   if (only && !only.includes(name)) continue
   const scenario: Scenario =
-    scale === 1 ? mix : {...mix, backgroundRequests: Math.round(mix.backgroundRequests * scale), durationSec: Math.round(mix.durationSec * scale)}
-  const file = join(OUT, name === 'seed' && scale === 1 ? 'seed.pcap' : `mix-${name}${scale === 1 ? '' : `-${scale}`}.pcap`)
+    scale === 1
+      ? mix
+      : {
+          ...mix,
+          backgroundRequests: Math.round(mix.backgroundRequests * scale),
+          durationSec: Math.round(mix.durationSec * scale),
+        }
+  const file = join(
+    OUT,
+    name === 'seed' && scale === 1 ? 'seed.pcap' : `mix-${name}${scale === 1 ? '' : `-${scale}`}.pcap`,
+  )
   if (!existsSync(file)) {
     process.stdout.write(`generating ${file} …\n`)
     // Written beside and renamed, so an interrupted run leaves no cut capture to reuse.
@@ -45,17 +54,30 @@ for (const [name, mix] of Object.entries(MIXES)) {
     renameSync(`${file}.part`, file)
   }
   const quoted = JSON.stringify(file)
-  const filter = timed(`(a) ${name}`, `${measured(`tcpdump -r ${quoted} -w - 'src host ${scenario.host} and src port 123'`)} 2>/dev/null | wc -c`)
-  const billwatch = timed(`billwatch ${name}`, `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${quoted} --json --db ${db}`)} 2>/dev/null`)
-  const report = JSON.parse(billwatch.stdout) as {packets: number; ntp: {uniqueClients: number; outbound: {packets: number; capturedBytes: number}}}
-  const same = Number(filter.stdout.trim()) === 24 + 16 * report.ntp.outbound.packets + report.ntp.outbound.capturedBytes
+  const filter = timed(
+    `(a) ${name}`,
+    `${measured(`tcpdump -r ${quoted} -w - 'src host ${scenario.host} and src port 123'`)} 2>/dev/null | wc -c`,
+  )
+  const billwatch = timed(
+    `billwatch ${name}`,
+    `${measured(`node ${join(CLI, 'bin/run.js')} pcap ${quoted} --json --db ${db}`)} 2>/dev/null`,
+  )
+  const report = JSON.parse(billwatch.stdout) as {
+    packets: number
+    ntp: {uniqueClients: number; outbound: {packets: number; capturedBytes: number}}
+  }
+  const same =
+    Number(filter.stdout.trim()) === 24 + 16 * report.ntp.outbound.packets + report.ntp.outbound.capturedBytes
   failed ||= !same
   const mb = statSync(file).size / 1e6
   lines.push(
     `${name.padEnd(10)} ${mb.toFixed(0)} MB, ${report.packets} packets, ${report.ntp.uniqueClients} clients: billwatch ${billwatch.seconds.toFixed(2)} s (${billwatch.cpuSeconds.toFixed(2)} s cpu, ${billwatch.peakRssMb.toFixed(0)} MB RSS), (a) ${filter.seconds.toFixed(2)} s (${filter.cpuSeconds.toFixed(2)} s cpu): ${(billwatch.seconds / filter.seconds).toFixed(2)}x wall (target ≤ 1.0x), ${(billwatch.cpuSeconds / filter.cpuSeconds).toFixed(2)}x cpu; NTP bytes ${same ? 'equal to (a)' : 'DIFFERENT from (a)'}`,
   )
   if (name === 'seed') {
-    const piped = timed('billwatch seed from stdin', `cat ${quoted} | ${measured(`node ${join(CLI, 'bin/run.js')} pcap - --json --db ${db}`)} 2>/dev/null`)
+    const piped = timed(
+      'billwatch seed from stdin',
+      `cat ${quoted} | ${measured(`node ${join(CLI, 'bin/run.js')} pcap - --json --db ${db}`)} 2>/dev/null`,
+    )
     const {file: _a, ...fromStdin} = JSON.parse(piped.stdout) as Record<string, unknown>
     const {file: _b, ...fromFile} = JSON.parse(billwatch.stdout) as Record<string, unknown>
     const sameReport = JSON.stringify(fromStdin) === JSON.stringify(fromFile)

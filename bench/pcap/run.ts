@@ -7,9 +7,10 @@
  *    packets as bench/out/seed.pcapng unless present;
  * 2. transpiles the CLI to bench/out/cli (esbuild, no bundling) so the timing is the shipped JavaScript,
  *    not tsx compiling TypeScript at start-up;
- * 3. times `cat FILE > /dev/null`, (a) `tcpdump -r FILE -w - 'src port 123' | wc -c`, (b) the NTP pool server incident's
+ * 3. times `cat FILE > /dev/null`, (a) `tcpdump -r FILE -w - 'src port 123' | wc -c`, (b) the NTP pool server
+ *    incident's
  *    `tcpdump -nr FILE | awk | sed | sort | uniq -c` client count as issue 5 writes and timed it (17.9 s),
- *    over the whole capture, (b′) the same pipeline on the outbound NTP packets only, what the NTP pool server incident's
+ * over the whole capture, (b′) the same pipeline on the outbound NTP packets only, what the NTP pool server incident's
  *    outbound-only file held, and `billwatch pcap FILE --json` (with its native scanner, which must be
  *    built: npm run build:native); best of 3 runs each, and `billwatch pcap` on the pcapng and with
  *    the JavaScript scanner only; prints wall seconds, MB/s and peak RSS, and checks billwatch's counts
@@ -34,7 +35,9 @@ mkdirSync(OUT, {recursive: true})
 if (!existsSync(CAPTURE) || process.argv.includes('--regenerate')) {
   process.stdout.write('generating bench/out/seed.pcap …\n')
   const generated = generateCapture(SCENARIOS.seed!, CAPTURE)
-  process.stdout.write(`  ${generated.packets} packets, ${generated.requests} requests, ${generated.replies} replies, ${generated.clients} client addresses\n`)
+  process.stdout.write(
+    `  ${generated.packets} packets, ${generated.requests} requests, ${generated.replies} replies, ${generated.clients} client addresses\n`,
+  )
 }
 if (!existsSync(CAPTURE_PCAPNG) || process.argv.includes('--regenerate')) {
   process.stdout.write('writing bench/out/seed.pcapng …\n')
@@ -51,7 +54,10 @@ const file = JSON.stringify(CAPTURE)
 // (clients polling from port 123 would otherwise match 'src port 123' too).
 const outboundNtp = `'src host ${SCENARIOS.seed!.host} and src port 123'`
 const cat = timed('cat FILE > /dev/null', `${measured(`cat ${file}`)} > /dev/null`)
-const filter = timed('(a) tcpdump -r FILE -w - (outbound NTP) | wc -c', `${measured(`tcpdump -r ${file} -w - ${outboundNtp}`)} 2>/dev/null | wc -c`)
+const filter = timed(
+  '(a) tcpdump -r FILE -w - (outbound NTP) | wc -c',
+  `${measured(`tcpdump -r ${file} -w - ${outboundNtp}`)} 2>/dev/null | wc -c`,
+)
 // (b) as issue 5 writes it: no filter, so it also reads the requests (and counts their destination,
 // the server). That is the pipeline behind the issue's 17.9 s.
 const issuePipeline = timed(
@@ -83,7 +89,10 @@ rmSync(db, {force: true})
 rmSync(`${db}.wal`, {force: true})
 rmSync(TIME_LOG, {force: true})
 
-const report = JSON.parse(billwatch.stdout) as {packets: number; ntp: {answeredClients: number; outbound: {packets: number; capturedBytes: number}}}
+const report = JSON.parse(billwatch.stdout) as {
+  packets: number
+  ntp: {answeredClients: number; outbound: {packets: number; capturedBytes: number}}
+}
 const filteredBytes = Number(filter.stdout.trim())
 const seedClients = Number(seedPipeline.stdout.trim())
 // A pcap of the filtered packets is 24 + Σ(16 + caplen) bytes: billwatch's NTP replies must add up to it.
@@ -122,4 +131,10 @@ const lines = [
 ]
 process.stdout.write(`${lines.join('\n')}\n`)
 writeFileSync(join(OUT, 'pcap-bench.txt'), `${lines.join('\n')}\n`)
-if (filteredBytes !== expectedFilterBytes || seedClients !== report.ntp.answeredClients || !samePcapng || !sameJavascript) process.exitCode = 1
+if (
+  filteredBytes !== expectedFilterBytes ||
+  seedClients !== report.ntp.answeredClients ||
+  !samePcapng ||
+  !sameJavascript
+)
+  process.exitCode = 1

@@ -27,7 +27,12 @@ export interface Scenario {
   /** Background requests (before greedy clients, NAT and fleet). */
   backgroundRequests: number
   bands: Band[]
-  greedy: {address: string; qps: number; /** send KoD RATE to every Nth request after `kodAfterSec` */ kodEvery?: number; kodAfterSec?: number}[]
+  greedy: {
+    address: string
+    qps: number
+    /** send KoD RATE to every Nth request after `kodAfterSec` */ kodEvery?: number
+    kodAfterSec?: number
+  }[]
   nat: {address: string; hosts: number; pollSec: number}
   fleet: {devices: number; offsetSec: number; windowSec: number}
   /** Share of requests the server leaves unanswered. */
@@ -137,7 +142,14 @@ export const MIXES: Record<string, Scenario> = {
   /** The NTP pool server incident's population in consecutive addresses of eight /16 networks. */
   clustered: {...SCENARIOS.seed!, addresses: 'clustered', seed: 13},
   /** The NTP pool server incident's population over IPv6, to an IPv6 server. */
-  ipv6: {...SCENARIOS.seed!, host: '2001:db8:7b::123', ipv6: true, nat: {...SCENARIOS.seed!.nat, address: '2001:db8:88::20'}, greedy: [], seed: 14},
+  ipv6: {
+    ...SCENARIOS.seed!,
+    host: '2001:db8:7b::123',
+    ipv6: true,
+    nat: {...SCENARIOS.seed!.nat, address: '2001:db8:88::20'},
+    greedy: [],
+    seed: 14,
+  },
 }
 
 /** How a client picks its source port: one fixed port (ntpd: 123), or a fresh one per request. */
@@ -233,7 +245,9 @@ function buildClients(scenario: Scenario, random: () => number): Client[] {
     while (budget > 0) {
       const count = Math.min(
         budget,
-        band.minQueries === 1 && band.maxQueries <= 3 ? smallCount(random, band.maxQueries) : Math.floor(Math.exp(logMin + random() * (logMax - logMin))),
+        band.minQueries === 1 && band.maxQueries <= 3
+          ? smallCount(random, band.maxQueries)
+          : Math.floor(Math.exp(logMin + random() * (logMax - logMin))),
       )
       clients.push(regular(publicAddress(), Math.max(1, count)))
       budget -= count
@@ -304,14 +318,25 @@ function scheduleRequests(scenario: Scenario, clients: Client[], random: () => n
   return keys.sort()
 }
 
-function writeCapture(scenario: Scenario, clients: Client[], keys: Float64Array, path: string, random: () => number): GeneratedCapture {
+function writeCapture(
+  scenario: Scenario,
+  clients: Client[],
+  keys: Float64Array,
+  path: string,
+  random: () => number,
+): GeneratedCapture {
   const writer = new CaptureWriter(path, {linkType: LINKTYPE.ethernet, snaplen: 65_535})
   const emitter = new RequestEmitter(scenario, clients, writer, random)
   for (const key of keys) {
     emitter.request(key % 4_194_304, scenario.startSec + Math.floor(key / 4_194_304) / 100_000)
   }
   writer.close()
-  return {clients: new Set(clients.map((c) => c.address)).size, packets: emitter.packets, replies: emitter.replies, requests: keys.length}
+  return {
+    clients: new Set(clients.map((c) => c.address)).size,
+    packets: emitter.packets,
+    replies: emitter.replies,
+    requests: keys.length,
+  }
 }
 
 /**
@@ -349,14 +374,23 @@ class RequestEmitter {
     this.hostWords = parseAddressWords(scenario.host)
     this.setAddresses = v6 ? setIpv6 : setIpv4
     this.ntp = v6 ? 62 : 42
-    this.requestFrame = linkFrame(LINKTYPE.ethernet, udpPacket(v6 ? '2001:db8::1' : '192.0.2.1', scenario.host, 123, 123, new Uint8Array(48)))
+    this.requestFrame = linkFrame(
+      LINKTYPE.ethernet,
+      udpPacket(v6 ? '2001:db8::1' : '192.0.2.1', scenario.host, 123, 123, new Uint8Array(48)),
+    )
     this.replyFrame = this.requestFrame.slice()
     this.view = new DataView(this.requestFrame.buffer)
     this.replyView = new DataView(this.replyFrame.buffer)
     this.requestsSeen = new Uint32Array(clients.length)
     const sshPeer = v6 ? '2001:db8:ffff::7' : '198.51.100.7'
-    this.sshReply = linkFrame(LINKTYPE.ethernet, ipPacket({body: tcpBody(22, 52_113, new Uint8Array(100)), dst: sshPeer, protocol: 6, src: scenario.host}))
-    this.sshAck = linkFrame(LINKTYPE.ethernet, ipPacket({body: tcpBody(52_113, 22, new Uint8Array(0)), dst: scenario.host, protocol: 6, src: sshPeer}))
+    this.sshReply = linkFrame(
+      LINKTYPE.ethernet,
+      ipPacket({body: tcpBody(22, 52_113, new Uint8Array(100)), dst: sshPeer, protocol: 6, src: scenario.host}),
+    )
+    this.sshAck = linkFrame(
+      LINKTYPE.ethernet,
+      ipPacket({body: tcpBody(52_113, 22, new Uint8Array(0)), dst: scenario.host, protocol: 6, src: sshPeer}),
+    )
   }
 
   private emit(time: number, frame: Uint8Array): void {
@@ -376,7 +410,9 @@ class RequestEmitter {
     // Request: client → host:123.
     this.setAddresses(view, client.address, this.host, port, 123, this.hostWords, false)
     request[ntp] = client.firstByte
-    const transmitSeconds = client.randomTransmit ? Math.floor(random() * 4_294_967_296) : Math.floor(time) + NTP_UNIX_OFFSET_SECONDS
+    const transmitSeconds = client.randomTransmit
+      ? Math.floor(random() * 4_294_967_296)
+      : Math.floor(time) + NTP_UNIX_OFFSET_SECONDS
     const transmitFraction = Math.floor(random() * 4_294_967_296)
     view.setUint32(ntp + 40, transmitSeconds >>> 0)
     view.setUint32(ntp + 44, transmitFraction >>> 0)
@@ -410,7 +446,15 @@ class RequestEmitter {
  * 2a00:xxxx:<key>::1 (a provider prefix and a customer /64), the host keeps its own address. The UDP
  * checksum is left as written (billwatch and tcpdump's filter do not check it).
  */
-function setIpv6(view: DataView, src: number, dst: number, srcPort: number, dstPort: number, host: readonly number[], fromHost: boolean): void {
+function setIpv6(
+  view: DataView,
+  src: number,
+  dst: number,
+  srcPort: number,
+  dstPort: number,
+  host: readonly number[],
+  fromHost: boolean,
+): void {
   const client = fromHost ? dst : src
   const words = [0x2a00_0000 | (Math.imul(client, 0x9e37_79b1) >>> 16), client, 0, 1]
   const [first, second] = fromHost ? [host, words] : [words, host]
@@ -423,7 +467,15 @@ function setIpv6(view: DataView, src: number, dst: number, srcPort: number, dstP
 }
 
 /** Patches addresses, ports, IP id and header checksum of an Ethernet+IPv4+UDP frame in place. */
-function setIpv4(view: DataView, src: number, dst: number, srcPort: number, dstPort: number, _host?: readonly number[], _fromHost?: boolean): void {
+function setIpv4(
+  view: DataView,
+  src: number,
+  dst: number,
+  srcPort: number,
+  dstPort: number,
+  _host?: readonly number[],
+  _fromHost?: boolean,
+): void {
   view.setUint32(26, src)
   view.setUint32(30, dst)
   view.setUint16(34, srcPort)
@@ -466,7 +518,11 @@ export function dayScenario(hours: number): Scenario {
  * span's (a day is ~60M requests). Each request's time jitter comes from a hash of (client, n), so
  * a window needs no other window's draws. `onWindow` hears of each hour written.
  */
-export function generateLongCapture(scenario: Scenario, path: string, onWindow?: (done: number, of: number) => void): GeneratedCapture {
+export function generateLongCapture(
+  scenario: Scenario,
+  path: string,
+  onWindow?: (done: number, of: number) => void,
+): GeneratedCapture {
   const random = seededRandom(scenario.seed)
   const clients = buildClients(scenario, random)
   const writer = new CaptureWriter(path, {linkType: LINKTYPE.ethernet, snaplen: 65_535})
@@ -498,7 +554,12 @@ export function generateLongCapture(scenario: Scenario, path: string, onWindow?:
     onWindow?.(w + 1, windows)
   }
   writer.close()
-  return {clients: new Set(clients.map((c) => c.address)).size, packets: emitter.packets, replies: emitter.replies, requests}
+  return {
+    clients: new Set(clients.map((c) => c.address)).size,
+    packets: emitter.packets,
+    replies: emitter.replies,
+    requests,
+  }
 }
 
 /** A uniform number in [0, 1) from a client and its request number (mulberry32's finaliser). */

@@ -38,7 +38,9 @@ const elapsedMs = performance.now() - started
 mkdirSync(out, {recursive: true})
 const file = join(out, 'tcpd-predictions.json')
 writeFileSync(file, `${JSON.stringify(predictions, null, 1)}\n`)
-const scored = spawnSync(process.execPath, [join(tcpd, 'score.mjs'), file, '--json', join(out, 'tcpd-scores.json')], {encoding: 'utf8'})
+const scored = spawnSync(process.execPath, [join(tcpd, 'score.mjs'), file, '--json', join(out, 'tcpd-scores.json')], {
+  encoding: 'utf8',
+})
 process.stdout.write(scored.stdout)
 process.stderr.write(scored.stderr)
 console.log(`\n${Object.keys(predictions).length} series analysed in ${elapsedMs.toFixed(0)} ms; predictions: ${file}`)

@@ -277,7 +277,10 @@ export function instanceConfiguration(instance: string, image: string, groups: A
   }
 }
 
-/** `…/Config/{region}/{YYYY}/{M}/{D}/ConfigHistory/{account}_Config_{region}_ConfigHistory_{type}_{start}_{end}_{n}.json.gz` (month and day not zero-padded). */
+/**
+ * `…/Config/{region}/{YYYY}/{M}/{D}/ConfigHistory/{account}_Config_{region}_ConfigHistory_{type}_{start}_{end}_{n}.json.gz`
+ * (month and day not zero-padded).
+ */
 export function configHistoryPath(type: string, startMs: number, endMs: number, n = 1): string {
   const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')
   const d = new Date(endMs)

@@ -6,7 +6,15 @@
 import type {ProgressCallback} from '../cli/progress.js'
 import {type DayDetection, detectDaily, type DayStep, dayNumber, dayString, round} from '../detect/index.js'
 import {chooseCostBasis, type CostBasis, costOfStep} from './cost.js'
-import {type DailySeries, type DenseSeries, denseIn, pointsOf, type SeriesSet, type Stretch, stretchOfSet} from './series.js'
+import {
+  type DailySeries,
+  type DenseSeries,
+  denseIn,
+  pointsOf,
+  type SeriesSet,
+  type Stretch,
+  stretchOfSet,
+} from './series.js'
 import type {Driver, Spike, Step, Trend} from './types.js'
 
 /** Steps smaller than a doubling (or halving) are not reported by default: billing noise, not an anomaly. */
@@ -79,7 +87,10 @@ export class StretchAnalyser {
   ) {
     this.minRatio = options.minRatio ?? DEFAULT_MIN_RATIO
     this.total = detectDaily(stretch.total.values, stretch.first, USAGE_SCALE)
-    this.types = stretch.byUsageType.map((series) => ({detection: detectDaily(series.values, stretch.first, USAGE_SCALE), series}))
+    this.types = stretch.byUsageType.map((series) => ({
+      detection: detectDaily(series.values, stretch.first, USAGE_SCALE),
+      series,
+    }))
     // A usage type's own step is driven by its resources as the total's is: both are screened for.
     this.totalChanges = [this.total, ...this.types.map((t) => t.detection)].flatMap((d) =>
       d.steps.map((s) => ({delta: s.levelAfter - s.levelBefore, index: dayNumber(s.date) - stretch.first})),
@@ -107,7 +118,8 @@ export class StretchAnalyser {
     const basis = chooseCostBasis(account, this.options.pricePerGb, stretch)
     const strong = (ratio: number) => !Number.isFinite(ratio) || Math.max(ratio, 1 / ratio) >= minRatio
     const consumed = new Set<DayStep>()
-    const sameChange = (a: DayStep, b: DayStep) => a.direction === b.direction && Math.abs(dayNumber(a.date) - dayNumber(b.date)) <= SAME_CHANGE_DAYS
+    const sameChange = (a: DayStep, b: DayStep) =>
+      a.direction === b.direction && Math.abs(dayNumber(a.date) - dayNumber(b.date)) <= SAME_CHANGE_DAYS
     const make = (step: DayStep, i: number, detected: Detected, drivers: Driver[]): Step => {
       const points = detected.series === stretch.total ? totalPoints : pointsOf(detected.series, stretch.first)
       const lead = drivers.find((d) => d.resourceId !== null)
@@ -158,7 +170,9 @@ export class StretchAnalyser {
     const totalDetected: Detected = {detection: this.total, series: stretch.total}
     this.total.steps.forEach((step, i) => {
       if (!strong(step.ratio)) return
-      const drivers = [...driversOf(step, this.resources), ...driversOf(step, this.types)].sort((a, b) => b.shareOfChange - a.shareOfChange)
+      const drivers = [...driversOf(step, this.resources), ...driversOf(step, this.types)].sort(
+        (a, b) => b.shareOfChange - a.shareOfChange,
+      )
       steps.push(make(redated(step, drivers), i, totalDetected, drivers))
     })
     // A usage type's (region's) own step the total did not show: its resources drive it.
@@ -180,10 +194,15 @@ export class StretchAnalyser {
       })
     }
 
-    const spikes: Spike[] = this.total.spikes.filter((s) => strong(s.ratio)).map((s) => toSpike(s, stretch.total, stretch.account, label))
+    const spikes: Spike[] = this.total.spikes
+      .filter((s) => strong(s.ratio))
+      .map((s) => toSpike(s, stretch.total, stretch.account, label))
     for (const sub of [...this.types, ...this.resources]) {
       for (const spike of sub.detection.spikes) {
-        const same = spikes.find((s) => s.date === spike.date && (s.usageType === stretch.total.usageType || s.usageType === sub.series.usageType))
+        const same = spikes.find(
+          (s) =>
+            s.date === spike.date && (s.usageType === stretch.total.usageType || s.usageType === sub.series.usageType),
+        )
         if (same) {
           if (same.resourceId === null && sub.series.resourceId !== null) same.resourceId = sub.series.resourceId
           continue
@@ -196,7 +215,8 @@ export class StretchAnalyser {
     for (const sub of [totalDetected, ...this.types, ...this.resources]) {
       for (const trend of sub.detection.trends) {
         if (!strong(trend.ratio)) continue
-        if (sub !== totalDetected && trends.some((t) => t.firstDay <= trend.lastDay && trend.firstDay <= t.lastDay)) continue
+        if (sub !== totalDetected && trends.some((t) => t.firstDay <= trend.lastDay && trend.firstDay <= t.lastDay))
+          continue
         trends.push({
           account: stretch.account,
           direction: trend.direction,
@@ -253,7 +273,11 @@ export function analyseSeriesSet(set: SeriesSet, options: AnalyseOptions = {}): 
  * Cheap screen, O(days): could this series change by minRatio itself (a step or a spike), or carry at least
  * DRIVER_MIN_SHARE of one of the total's changes? False only when neither is possible at the screen's margins.
  */
-export function couldMatter(values: Float64Array, totalChanges: readonly {index: number; delta: number}[], minRatio: number): boolean {
+export function couldMatter(
+  values: Float64Array,
+  totalChanges: readonly {index: number; delta: number}[],
+  minRatio: number,
+): boolean {
   const n = values.length
   for (const change of totalChanges) {
     let before = 0
@@ -330,7 +354,8 @@ export function couldMatter(values: Float64Array, totalChanges: readonly {index:
     if (Math.abs(left - right) > stepMargin) return true
   }
   const tail = mean(n - 3, n)
-  if (Math.abs(tail - mean(n - 3 - SCREEN_WINDOW, n - 3)) > Math.max(0.6 * logRatio, (4 * noise) / Math.sqrt(3))) return true
+  if (Math.abs(tail - mean(n - 3 - SCREEN_WINDOW, n - 3)) > Math.max(0.6 * logRatio, (4 * noise) / Math.sqrt(3)))
+    return true
   for (let block = 0; block < n; block += 7) {
     const level = mean(block - 7, block + 14)
     for (let i = block; i < Math.min(n, block + 7); i++) if (Math.abs(z[i]! - level) > spikeMargin) return true

@@ -65,7 +65,9 @@ export function renderLogChart(input: ChartInput, options: {width?: number; heig
   for (let c = 0; c < columns; c++) marks += stepColumns.has(c) ? '▲' : ' '
   if (stepColumns.size > 0) lines.push(`${' '.repeat(labelWidth + 2)}${marks.trimEnd()}`)
   const lastDay = dayString(first + span - 1)
-  lines.push(`${' '.repeat(labelWidth + 2)}${input.points[0]!.day}${lastDay.padStart(Math.max(lastDay.length, columns - 10))}`)
+  lines.push(
+    `${' '.repeat(labelWidth + 2)}${input.points[0]!.day}${lastDay.padStart(Math.max(lastDay.length, columns - 10))}`,
+  )
   for (const step of input.steps) {
     lines.push(
       `▲ ${step.date}  ${step.direction} ${formatRatio(step.ratio)}: ${formatAmount(step.levelBefore, step.unit)}/day → ${formatAmount(step.levelAfter, step.unit)}/day${step.tentative ? ' (tentative)' : ''}`,
@@ -77,7 +79,12 @@ export function renderLogChart(input: ChartInput, options: {width?: number; heig
 
 /** The same chart as an SVG document (ECharts, server-side rendered): log y axis, steps as marked lines. */
 export function renderSvgChart(input: ChartInput, options: {width?: number; height?: number} = {}): string {
-  const chart = echarts.init(null, null, {height: options.height ?? 520, renderer: 'svg', ssr: true, width: options.width ?? 1100})
+  const chart = echarts.init(null, null, {
+    height: options.height ?? 520,
+    renderer: 'svg',
+    ssr: true,
+    width: options.width ?? 1100,
+  })
   try {
     const byDay = new Map(input.points.map((p) => [p.day, p.value]))
     const first = dayNumber(input.points[0]!.day)
@@ -101,8 +108,15 @@ export function renderSvgChart(input: ChartInput, options: {width?: number; heig
           markLine: {
             data: [
               ...input.steps.map((s) => ({
-                label: {formatter: `${s.date}  ${s.direction} ${formatRatio(s.ratio)}${s.tentative ? ' (tentative)' : ''}`, position: 'insideEndTop'},
-                lineStyle: {color: s.direction === 'up' ? '#c0392b' : '#27ae60', type: s.tentative ? 'dashed' : 'solid', width: 2},
+                label: {
+                  formatter: `${s.date}  ${s.direction} ${formatRatio(s.ratio)}${s.tentative ? ' (tentative)' : ''}`,
+                  position: 'insideEndTop',
+                },
+                lineStyle: {
+                  color: s.direction === 'up' ? '#c0392b' : '#27ae60',
+                  type: s.tentative ? 'dashed' : 'solid',
+                  width: 2,
+                },
                 xAxis: s.date,
               })),
               // The day the step starts to cost money, when the free allowance delays it.
@@ -117,7 +131,9 @@ export function renderSvgChart(input: ChartInput, options: {width?: number; heig
             symbol: 'none',
           },
           markPoint: {
-            data: input.spikes.filter((s) => s.value > 0).map((s) => ({coord: [s.date, s.value], value: formatRatio(s.ratio)})),
+            data: input.spikes
+              .filter((s) => s.value > 0)
+              .map((s) => ({coord: [s.date, s.value], value: formatRatio(s.ratio)})),
             itemStyle: {color: '#e67e22'},
             symbolSize: 36,
           },
@@ -129,10 +145,25 @@ export function renderSvgChart(input: ChartInput, options: {width?: number; heig
       textStyle: {fontFamily: 'DejaVu Sans, Arial, sans-serif'},
       title: [
         {left: 'center', text: input.title, textStyle: {fontSize: 16}},
-        ...(input.note ? [{bottom: 8, left: 'center', text: input.note, textStyle: {color: '#555', fontSize: 11, fontWeight: 'normal' as const}}] : []),
+        ...(input.note
+          ? [
+              {
+                bottom: 8,
+                left: 'center',
+                text: input.note,
+                textStyle: {color: '#555', fontSize: 11, fontWeight: 'normal' as const},
+              },
+            ]
+          : []),
       ],
       xAxis: {type: 'time'},
-      yAxis: {axisLabel: {formatter: axisLabel}, logBase: 10, name: `${input.unit} per day (log scale)`, nameTextStyle: {align: 'left'}, type: 'log'},
+      yAxis: {
+        axisLabel: {formatter: axisLabel},
+        logBase: 10,
+        name: `${input.unit} per day (log scale)`,
+        nameTextStyle: {align: 'left'},
+        type: 'log',
+      },
     })
     return chart.renderToSVGString()
   } finally {

@@ -3,11 +3,21 @@
  * store's cost column when every day has one, else from an egress price (src/pricing/egress.ts).
  */
 import {dayNumber, type DayStep, dayString, median} from '../detect/index.js'
-import {BYTES_PER_GB, CURRENT_EGRESS_PRICING, DAYS_PER_MONTH, type EgressPricing, flatPricing, monthlyCostUsd} from '../pricing/egress.js'
+import {
+  BYTES_PER_GB,
+  CURRENT_EGRESS_PRICING,
+  DAYS_PER_MONTH,
+  type EgressPricing,
+  flatPricing,
+  monthlyCostUsd,
+} from '../pricing/egress.js'
 import type {DailyPoint, DailySeries} from './series.js'
 
 export interface CostBasis {
-  /** 'store': the exports' own cost; 'pricing': bytes priced with `label`; 'none': no cost known (not bytes, no cost column). */
+  /**
+   * 'store': the exports' own cost; 'pricing': bytes priced with `label`; 'none': no cost known (not bytes, no cost
+   * column).
+   */
   source: 'none' | 'pricing' | 'store'
   label: string
   /** Currency of every cost figure: the exports' own (store) or USD (pricing); null when there is none. */
@@ -25,7 +35,11 @@ export interface StepCost {
  * --price-per-gb wins; then the store's cost if every day of the series has one (in one currency);
  * then today's egress price for bytes. `exports` says which cost columns the store's cost came from.
  */
-export function chooseCostBasis(total: DailySeries, pricePerGb: number | undefined, exports: {currencies?: string[]; costBases?: string[]} = {}): CostBasis {
+export function chooseCostBasis(
+  total: DailySeries,
+  pricePerGb: number | undefined,
+  exports: {currencies?: string[]; costBases?: string[]} = {},
+): CostBasis {
   if (pricePerGb !== undefined && total.unit === 'bytes') {
     const pricing = flatPricing(pricePerGb)
     return {currency: 'USD', label: pricing.label, pricing, source: 'pricing'}
@@ -33,12 +47,23 @@ export function chooseCostBasis(total: DailySeries, pricePerGb: number | undefin
   if (total.points.length > 0 && total.points.every((p) => p.cost !== null)) {
     const currency = total.currency ?? null
     const columns = exports.costBases && exports.costBases.length > 0 ? ` (${exports.costBases.join('; ')})` : ''
-    return {currency, label: `the exports' own cost, as billed${currency ? ` in ${currency}` : ''}${columns}`, source: 'store'}
+    return {
+      currency,
+      label: `the exports' own cost, as billed${currency ? ` in ${currency}` : ''}${columns}`,
+      source: 'store',
+    }
   }
   const mixed =
-    (exports.currencies?.length ?? 0) > 1 ? `costs in ${exports.currencies?.join(', ')} are not added together` : 'the store has no cost for every day'
+    (exports.currencies?.length ?? 0) > 1
+      ? `costs in ${exports.currencies?.join(', ')} are not added together`
+      : 'the store has no cost for every day'
   if (total.unit === 'bytes') {
-    return {currency: 'USD', label: `${CURRENT_EGRESS_PRICING.label} (default: ${mixed})`, pricing: CURRENT_EGRESS_PRICING, source: 'pricing'}
+    return {
+      currency: 'USD',
+      label: `${CURRENT_EGRESS_PRICING.label} (default: ${mixed})`,
+      pricing: CURRENT_EGRESS_PRICING,
+      source: 'pricing',
+    }
   }
   return {currency: null, label: `no cost: ${mixed} and this usage is not priced data transfer`, source: 'none'}
 }
@@ -47,7 +72,12 @@ export function chooseCostBasis(total: DailySeries, pricePerGb: number | undefin
  * Cost of one step. `segment` is the step's series between the previous and the next step; `account` is the
  * whole selected usage, because the free allowance is shared account-wide and resets every calendar month.
  */
-export function costOfStep(step: DayStep, segment: {before: DailyPoint[]; after: DailyPoint[]}, account: DailySeries, basis: CostBasis): StepCost {
+export function costOfStep(
+  step: DayStep,
+  segment: {before: DailyPoint[]; after: DailyPoint[]},
+  account: DailySeries,
+  basis: CostBasis,
+): StepCost {
   if (basis.source === 'none') return {costStepDate: null, monthlyCost: 0, yearlyCost: 0}
   if (basis.source === 'store') return storeCost(step, segment)
   const pricing = basis.pricing ?? CURRENT_EGRESS_PRICING
@@ -57,8 +87,13 @@ export function costOfStep(step: DayStep, segment: {before: DailyPoint[]; after:
   const accountAfter = accountDays.length > 0 ? median(accountDays) : step.levelAfter
   const gbPerMonth = (bytesPerDay: number) => (Math.max(0, bytesPerDay) * DAYS_PER_MONTH) / BYTES_PER_GB
   // Marginal cost of the change on top of the rest of the account's egress.
-  const monthly = monthlyCostUsd(gbPerMonth(accountAfter), pricing) - monthlyCostUsd(gbPerMonth(accountAfter - delta), pricing)
-  return {costStepDate: pricedCostStepDate(step, account, accountAfter, pricing, monthly), monthlyCost: monthly, yearlyCost: monthly * 12}
+  const monthly =
+    monthlyCostUsd(gbPerMonth(accountAfter), pricing) - monthlyCostUsd(gbPerMonth(accountAfter - delta), pricing)
+  return {
+    costStepDate: pricedCostStepDate(step, account, accountAfter, pricing, monthly),
+    monthlyCost: monthly,
+    yearlyCost: monthly * 12,
+  }
 }
 
 function storeCost(step: DayStep, segment: {before: DailyPoint[]; after: DailyPoint[]}): StepCost {
@@ -68,7 +103,11 @@ function storeCost(step: DayStep, segment: {before: DailyPoint[]; after: DailyPo
   const monthly = (after - before) * DAYS_PER_MONTH
   const halfway = (before + after) / 2
   const crossed = segment.after.find((p) => (after >= before ? (p.cost ?? 0) > halfway : (p.cost ?? 0) < halfway))
-  return {costStepDate: monthly === 0 ? null : (crossed?.day ?? step.date), monthlyCost: monthly, yearlyCost: monthly * 12}
+  return {
+    costStepDate: monthly === 0 ? null : (crossed?.day ?? step.date),
+    monthlyCost: monthly,
+    yearlyCost: monthly * 12,
+  }
 }
 
 /**
@@ -76,7 +115,13 @@ function storeCost(step: DayStep, segment: {before: DailyPoint[]; after: DailyPo
  * has and at the new level beyond them, until the month's free allowance is used up. Null when the new level
  * never uses it up (the step is free).
  */
-function pricedCostStepDate(step: DayStep, account: DailySeries, accountAfter: number, pricing: EgressPricing, monthly: number): null | string {
+function pricedCostStepDate(
+  step: DayStep,
+  account: DailySeries,
+  accountAfter: number,
+  pricing: EgressPricing,
+  monthly: number,
+): null | string {
   if (monthly === 0) return null
   if (step.direction === 'down') return step.date
   const known = new Map(account.points.map((p) => [p.day, p.value]))

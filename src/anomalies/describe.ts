@@ -33,14 +33,20 @@ export function seriesWords(usageType: string): string {
 }
 
 /** The driver (or the series itself) first, then the series' own change. */
-export function describeStep(step: Pick<Step, 'direction' | 'drivers' | 'levelAfter' | 'levelBefore' | 'ratio' | 'resourceId' | 'unit' | 'usageType'>): string {
+export function describeStep(
+  step: Pick<
+    Step,
+    'direction' | 'drivers' | 'levelAfter' | 'levelBefore' | 'ratio' | 'resourceId' | 'unit' | 'usageType'
+  >,
+): string {
   const lead = leadDriver(step)
   const own = `${seriesWords(step.usageType)} ${step.direction === 'up' ? 'rose' : 'fell'} ${formatRatio(step.ratio >= 1 ? step.ratio : 1 / step.ratio)}`
   if (lead) {
     const who = lead.resourceId ?? lead.usageType
     return `${who} went from ${levelChange(lead.levelBefore, lead.levelAfter, lead.ratio, step.unit)}; the account's ${own}`
   }
-  const who = step.resourceId === null ? `the account's ${seriesWords(step.usageType)}` : `${step.resourceId} (${step.usageType})`
+  const who =
+    step.resourceId === null ? `the account's ${seriesWords(step.usageType)}` : `${step.resourceId} (${step.usageType})`
   return `${who} went from ${levelChange(step.levelBefore, step.levelAfter, step.ratio, step.unit)}`
 }
 

@@ -94,7 +94,10 @@ export async function analyseAnomalies(store: Store, options: AnomaliesOptions =
   const analysers = new Map(
     loaded.stretches.map((stretch) => [
       stretch,
-      new StretchAnalyser(stretch, {minRatio, ...(options.pricePerGb === undefined ? {} : {pricePerGb: options.pricePerGb})}),
+      new StretchAnalyser(stretch, {
+        minRatio,
+        ...(options.pricePerGb === undefined ? {} : {pricePerGb: options.pricePerGb}),
+      }),
     ]),
   )
   let seen = 0
@@ -114,7 +117,8 @@ export async function analyseAnomalies(store: Store, options: AnomaliesOptions =
   const headline = analyses[head]!
   const headStretch = loaded.stretches[head]!
   const points = pointsOf(headStretch.total, headStretch.first)
-  const byDay = (a: {date: string; account: string}, b: {date: string; account: string}) => a.date.localeCompare(b.date) || a.account.localeCompare(b.account)
+  const byDay = (a: {date: string; account: string}, b: {date: string; account: string}) =>
+    a.date.localeCompare(b.date) || a.account.localeCompare(b.account)
   return {
     account: headline.account,
     accounts: loaded.accounts,
@@ -162,9 +166,18 @@ export function checkAnomaliesOptions(options: AnomaliesOptions): {since?: strin
     throw new BillwatchError('E_USAGE', `${since} is after --until ${until}`, {field: '--since'})
   }
   const minRatio = options.minRatio ?? DEFAULT_MIN_RATIO
-  if (!(minRatio >= 1)) throw new BillwatchError('E_USAGE', '', {expected: 'a ratio ≥ 1', field: '--min-ratio', got: String(options.minRatio)})
+  if (!(minRatio >= 1))
+    throw new BillwatchError('E_USAGE', '', {
+      expected: 'a ratio ≥ 1',
+      field: '--min-ratio',
+      got: String(options.minRatio),
+    })
   if (options.pricePerGb !== undefined && !(options.pricePerGb >= 0)) {
-    throw new BillwatchError('E_USAGE', '', {expected: 'a price ≥ 0 in USD per GB', field: '--price-per-gb', got: String(options.pricePerGb)})
+    throw new BillwatchError('E_USAGE', '', {
+      expected: 'a price ≥ 0 in USD per GB',
+      field: '--price-per-gb',
+      got: String(options.pricePerGb),
+    })
   }
   return {minRatio, ...(since === undefined ? {} : {since}), ...(until === undefined ? {} : {until})}
 }

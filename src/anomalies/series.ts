@@ -124,16 +124,27 @@ interface Row {
 /** Reads the selected usage as stretches of per-account series; resource series come in batches. */
 export async function loadStoreSeries(store: Store, selection: SeriesSelection): Promise<StoreSeries> {
   // `flow:udp/123`: a port's daily egress from flow records (src/flows), cut into stretches as usage is.
-  if (isFlowUsageType(selection.usageType)) return storeSeriesOfSet(await loadFlowSeries(store, {...selection, usageType: selection.usageType}), 'flow records')
+  if (isFlowUsageType(selection.usageType))
+    return storeSeriesOfSet(await loadFlowSeries(store, {...selection, usageType: selection.usageType}), 'flow records')
   const usageTypes = await selectUsageTypes(store, selection.usageType)
   const label = selection.usageType ?? EGRESS_LABEL
   const suggestions = ['billwatch status (lists the usage types the store holds)', 'billwatch ingest FILE…']
   if (usageTypes.length === 0) {
     if (selection.usageType === undefined)
-      throw new BillwatchError('E_NO_DATA', `no internet egress (${EGRESS_LABEL}) usage in store ${store.path}`, {suggestions})
-    throw new BillwatchError('E_NO_DATA', `no usage type matches ${label} in store ${store.path}`, {field: '--usage-type', suggestions})
+      throw new BillwatchError('E_NO_DATA', `no internet egress (${EGRESS_LABEL}) usage in store ${store.path}`, {
+        suggestions,
+      })
+    throw new BillwatchError('E_NO_DATA', `no usage type matches ${label} in store ${store.path}`, {
+      field: '--usage-type',
+      suggestions,
+    })
   }
-  const params = {account: selection.account ?? null, since: selection.since ?? null, types: sqlList(usageTypes), until: selection.until ?? null}
+  const params = {
+    account: selection.account ?? null,
+    since: selection.since ?? null,
+    types: sqlList(usageTypes),
+    until: selection.until ?? null,
+  }
   const where = `list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE)
     AND ($account::VARCHAR IS NULL OR ${ACCOUNT_SQL} = $account::VARCHAR)`
   const byType = await store.all<Row>(seriesQuery('NULL::VARCHAR AS resource_id', where, true), params)
@@ -149,14 +160,23 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
     ),
   ]
   if (byType.length === 0) {
-    const range = [selection.since && `from ${selection.since}`, selection.until && `until ${selection.until}`].filter(Boolean).join(' ')
+    const range = [selection.since && `from ${selection.since}`, selection.until && `until ${selection.until}`]
+      .filter(Boolean)
+      .join(' ')
     if (selection.account !== undefined) {
-      throw new BillwatchError('E_NO_DATA', `no ${label} usage of account ${selection.account} ${range} in store ${store.path}`.replace('  ', ' '), {
-        field: '--account',
-        suggestions: accounts.length > 0 ? [`accounts with ${label} usage: ${accounts.slice(0, 10).join(', ')}`] : suggestions,
-      })
+      throw new BillwatchError(
+        'E_NO_DATA',
+        `no ${label} usage of account ${selection.account} ${range} in store ${store.path}`.replace('  ', ' '),
+        {
+          field: '--account',
+          suggestions:
+            accounts.length > 0 ? [`accounts with ${label} usage: ${accounts.slice(0, 10).join(', ')}`] : suggestions,
+        },
+      )
     }
-    throw new BillwatchError('E_NO_DATA', `no ${label} usage ${range || 'at all'} in store ${store.path}`, {suggestions: ['billwatch status']})
+    throw new BillwatchError('E_NO_DATA', `no ${label} usage ${range || 'at all'} in store ${store.path}`, {
+      suggestions: ['billwatch status'],
+    })
   }
   const unitOf = (row: Row | undefined) => row?.unit ?? byType.find((r) => r.unit !== null)?.unit ?? 'units'
   const coverage = await loadCoverage(store, selection)
@@ -185,7 +205,10 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
       })
     }
   }
-  if (stretches.length === 0) throw new BillwatchError('E_NO_DATA', `no ${label} usage above zero in store ${store.path}`, {suggestions: ['billwatch status']})
+  if (stretches.length === 0)
+    throw new BillwatchError('E_NO_DATA', `no ${label} usage above zero in store ${store.path}`, {
+      suggestions: ['billwatch status'],
+    })
 
   return {
     accounts,
@@ -198,7 +221,11 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
       const parts = Math.max(1, Math.ceil((count?.n ?? 0) / RESOURCES_PER_BATCH))
       for (let part = 0; part < parts; part++) {
         const rows = await store.all<Row>(
-          seriesQuery('u.resource_id', `${where} AND u.resource_id IS NOT NULL AND hash(u.resource_id) % ${parts} = ${part}`, true),
+          seriesQuery(
+            'u.resource_id',
+            `${where} AND u.resource_id IS NOT NULL AND hash(u.resource_id) % ${parts} = ${part}`,
+            true,
+          ),
           params,
         )
         const batch: {stretch: Stretch; series: DenseSeries}[] = []
@@ -206,7 +233,14 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
           for (const stretch of stretches) {
             if (stretch.account !== row.account || stretch.provider !== row.provider) continue
             const span = {covered: coveredOf(stretch), first: stretch.first, last: stretch.last}
-            const series = densify(row, span, row.usage_type, row.resource_id, unitOf(row), stretch.currencies.length <= 1)
+            const series = densify(
+              row,
+              span,
+              row.usage_type,
+              row.resource_id,
+              unitOf(row),
+              stretch.currencies.length <= 1,
+            )
             if (series.values.some((v) => v > 0)) batch.push({series, stretch})
           }
         }
@@ -224,8 +258,17 @@ function seriesKey(account: string, provider: string): string {
 }
 
 /** Per (account, provider) of the selection: the currencies its costs are in, and the cost columns they came from. */
-async function loadMoney(store: Store, where: string, params: SqlParams): Promise<Map<string, {currencies: string[]; costBases: string[]}>> {
-  const rows = await store.all<{account: string; provider: string; currencies: (null | string)[]; bases: (null | string)[]}>(
+async function loadMoney(
+  store: Store,
+  where: string,
+  params: SqlParams,
+): Promise<Map<string, {currencies: string[]; costBases: string[]}>> {
+  const rows = await store.all<{
+    account: string
+    provider: string
+    currencies: (null | string)[]
+    bases: (null | string)[]
+  }>(
     `SELECT ${ACCOUNT_SQL} AS account, coalesce(u.provider, 'AWS') AS provider,
             list(DISTINCT u.currency ORDER BY u.currency) FILTER (WHERE u.currency IS NOT NULL) AS currencies,
             list(DISTINCT s.format || ': ' || s.cost_basis ORDER BY s.format || ': ' || s.cost_basis) FILTER (WHERE s.cost_basis IS NOT NULL) AS bases
@@ -233,7 +276,12 @@ async function loadMoney(store: Store, where: string, params: SqlParams): Promis
     params,
   )
   const strings = (list: (null | string)[] | null) => (list ?? []).filter((v): v is string => v !== null)
-  return new Map(rows.map((r) => [seriesKey(r.account, r.provider), {costBases: strings(r.bases), currencies: strings(r.currencies)}]))
+  return new Map(
+    rows.map((r) => [
+      seriesKey(r.account, r.provider),
+      {costBases: strings(r.bases), currencies: strings(r.currencies)},
+    ]),
+  )
 }
 
 /** Per (account, provider, usage type[, resource]) the days, amounts and costs, one list each. */
@@ -249,7 +297,10 @@ function seriesQuery(resource: string, where: string, withCosts: boolean): strin
     FROM daily GROUP BY ALL ORDER BY ALL`
 }
 
-/** Per account and provider, the day ranges [start, end) its exports cover (capped at each export's last day with usage). */
+/**
+ * Per account and provider, the day ranges [start, end) its exports cover (capped at each export's last day with
+ * usage).
+ */
 async function loadCoverage(store: Store, selection: SeriesSelection): Promise<Map<string, [number, number][]>> {
   const rows = await store.all<{account: string; provider: string; start: number; end: number}>(
     `SELECT ${ACCOUNT_SQL} AS account, coalesce(u.provider, 'AWS') AS provider,
@@ -321,7 +372,14 @@ function coveredOf(stretch: Stretch): Uint8Array {
 }
 
 /** The row's days inside `span` as a dense series: zero on covered days without a line, NaN on gaps. */
-function densify(row: Row, span: Span, usageType: string, resourceId: null | string, unit: string, withCosts: boolean): DenseSeries {
+function densify(
+  row: Row,
+  span: Span,
+  usageType: string,
+  resourceId: null | string,
+  unit: string,
+  withCosts: boolean,
+): DenseSeries {
   const length = span.last - span.first + 1
   const values = new Float64Array(length)
   for (let i = 0; i < length; i++) values[i] = span.covered[i] ? 0 : Number.NaN
@@ -382,7 +440,13 @@ export function denseOf(series: DailySeries, first: number, last: number): Dense
       costs[i] = (Number.isNaN(costs[i]!) ? 0 : costs[i]!) + p.cost
     }
   }
-  return {resourceId: series.resourceId, unit: series.unit, usageType: series.usageType, values, ...(costs ? {costs} : {})}
+  return {
+    resourceId: series.resourceId,
+    unit: series.unit,
+    usageType: series.usageType,
+    values,
+    ...(costs ? {costs} : {}),
+  }
 }
 
 async function selectUsageTypes(store: Store, glob: string | undefined): Promise<string[]> {
@@ -409,7 +473,9 @@ export async function loadSeries(store: Store, selection: SeriesSelection): Prom
   const last = Math.max(...loaded.stretches.map((s) => s.last))
   const label = loaded.stretches[0]!.total.usageType
   const unit = loaded.stretches[0]!.total.unit
-  const totals = loaded.stretches.map((s) => denseOf({points: pointsOf(s.total, s.first), resourceId: null, unit, usageType: label}, first, last))
+  const totals = loaded.stretches.map((s) =>
+    denseOf({points: pointsOf(s.total, s.first), resourceId: null, unit, usageType: label}, first, last),
+  )
   const summed = sumDense(totals, label, unit)
   // As the store holds them: one point per day with a usage line (a covered day without one is no point here).
   const withRows = new Set(loaded.dayNumbersWithRows.map(dayString))
@@ -421,7 +487,13 @@ export async function loadSeries(store: Store, selection: SeriesSelection): Prom
     byUsageType: [],
     costBases: [...new Set(loaded.stretches.flatMap((s) => s.costBases))].sort(),
     currencies,
-    total: {currency: currencies.length === 1 ? currencies[0]! : null, points, resourceId: null, unit, usageType: label},
+    total: {
+      currency: currencies.length === 1 ? currencies[0]! : null,
+      points,
+      resourceId: null,
+      unit,
+      usageType: label,
+    },
     usageTypes: loaded.usageTypes,
   }
 }
@@ -455,15 +527,22 @@ export function stretchOfSet(set: SeriesSet, first: number, last: number, accoun
  */
 export function storeSeriesOfSet(set: SeriesSet, account: string): StoreSeries {
   const all = [set.total, ...set.byUsageType, ...set.byResource]
-  const observed = [...new Set(all.flatMap((s) => s.points.map((p) => Math.round(Date.parse(`${p.day}T00:00:00Z`) / 86_400_000))))].sort((a, b) => a - b)
+  const observed = [
+    ...new Set(all.flatMap((s) => s.points.map((p) => Math.round(Date.parse(`${p.day}T00:00:00Z`) / 86_400_000)))),
+  ].sort((a, b) => a - b)
   const spans: [number, number][] = []
   for (const day of observed) {
     const span = spans.at(-1)
     if (span && day - span[1] - 1 <= MAX_GAP_DAYS) span[1] = day
     else spans.push([day, day])
   }
-  const stretches = spans.map(([first, last]) => stretchOfSet(set, first, last, set.account ?? account)).filter((s) => s.total.values.some((v) => v > 0))
-  if (stretches.length === 0) throw new BillwatchError('E_NO_DATA', `no ${set.total.usageType} usage above zero`, {suggestions: ['billwatch status']})
+  const stretches = spans
+    .map(([first, last]) => stretchOfSet(set, first, last, set.account ?? account))
+    .filter((s) => s.total.values.some((v) => v > 0))
+  if (stretches.length === 0)
+    throw new BillwatchError('E_NO_DATA', `no ${set.total.usageType} usage above zero`, {
+      suggestions: ['billwatch status'],
+    })
   return {
     accounts: [...new Set(stretches.map((s) => s.account))],
     dayNumbersWithRows: observed,

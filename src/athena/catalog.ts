@@ -4,7 +4,13 @@
  * Layouts: ../shared/research/billing-exports-2.md §2.1 (CUR 2.0 and FOCUS Data Exports,
  * `billing_period=YYYY-MM`) and §3.1 (CUR 1.0 Athena integration, `year=YYYY/month=M`).
  */
-import {type Column, GetPartitionsCommand, type GetPartitionsCommandOutput, GetTableCommand, type GlueClient} from '@aws-sdk/client-glue'
+import {
+  type Column,
+  GetPartitionsCommand,
+  type GetPartitionsCommandOutput,
+  GetTableCommand,
+  type GlueClient,
+} from '@aws-sdk/client-glue'
 
 import {type AwsConnection, allPages, callAws} from '../aws/clients.js'
 import {addDays, type DayRange} from '../aws/window.js'
@@ -33,13 +39,23 @@ export interface AthenaTable {
 function isCur1(columns: AthenaTable['columns'], partitionKeys: AthenaTable['partitionKeys']): boolean {
   if (columns.some((c) => c.name === 'product' && c.type.startsWith('map'))) return false
   const keys = partitionKeys.map((k) => k.name.toLowerCase())
-  return (keys.includes('year') && keys.includes('month')) || columns.some((c) => c.name === 'product_product_name' || c.name === 'product_region')
+  return (
+    (keys.includes('year') && keys.includes('month')) ||
+    columns.some((c) => c.name === 'product_product_name' || c.name === 'product_region')
+  )
 }
 /** VPC Flow Logs tables (the Athena integration's, or AWS's documented DDL): these columns say so. */
 const FLOW_COLUMNS = ['srcaddr', 'dstaddr', 'bytes']
 
-export async function describeTable(glue: GlueClient, connection: AwsConnection, database: string, name: string): Promise<AthenaTable> {
-  const answer = await callAws('GetTable', connection, () => glue.send(new GetTableCommand({DatabaseName: database, Name: name}))).catch((error: unknown) => {
+export async function describeTable(
+  glue: GlueClient,
+  connection: AwsConnection,
+  database: string,
+  name: string,
+): Promise<AthenaTable> {
+  const answer = await callAws('GetTable', connection, () =>
+    glue.send(new GetTableCommand({DatabaseName: database, Name: name})),
+  ).catch((error: unknown) => {
     throw notFound(error, database, name)
   })
   const table = answer.Table
@@ -50,7 +66,15 @@ export async function describeTable(glue: GlueClient, connection: AwsConnection,
   if (FLOW_COLUMNS.every((c) => names.includes(c))) {
     // Athena spells the fields with underscores (account_id, log_status); the rule reads them as flow logs do.
     checkFormat(names.map(fieldName), {file: where})
-    return {bytes: sizeOf(table?.Parameters), columns, database, kind: 'vpc', location: table?.StorageDescriptor?.Location ?? null, name, partitionKeys}
+    return {
+      bytes: sizeOf(table?.Parameters),
+      columns,
+      database,
+      kind: 'vpc',
+      location: table?.StorageDescriptor?.Location ?? null,
+      name,
+      partitionKeys,
+    }
   }
   let kind: FormatKind
   try {
@@ -62,7 +86,8 @@ export async function describeTable(glue: GlueClient, connection: AwsConnection,
       got: names.slice(0, 4).join(','),
     })
   }
-  if (kind !== 'cur2' && kind !== 'focus') throw new BillwatchError('E_FORMAT', `a ${kind} table cannot be read through Athena`, {file: where})
+  if (kind !== 'cur2' && kind !== 'focus')
+    throw new BillwatchError('E_FORMAT', `a ${kind} table cannot be read through Athena`, {file: where})
   return {
     bytes: sizeOf(table?.Parameters),
     columns,
@@ -83,7 +108,11 @@ function notFound(error: unknown, database: string, name: string): unknown {
   const message = String((error as {cause?: {message?: string}})?.cause?.message ?? '')
   if (code !== 'EntityNotFoundException') return error
   if (/database/i.test(message))
-    return new BillwatchError('E_NOT_FOUND', `no database ${database} in the Glue Data Catalog of this account and region`, {field: '--database'})
+    return new BillwatchError(
+      'E_NOT_FOUND',
+      `no database ${database} in the Glue Data Catalog of this account and region`,
+      {field: '--database'},
+    )
   return new BillwatchError('E_NOT_FOUND', `no table ${name} in database ${database}`, {
     field: 'TABLE',
     suggestions: [`aws glue get-tables --database-name ${database} --query 'TableList[].Name'`],
@@ -100,7 +129,8 @@ function sizeOf(parameters: Record<string, string> | undefined): null | number {
 /** Months (YYYY-MM) a day range touches. */
 export function monthsOf(range: DayRange): string[] {
   const months: string[] = []
-  for (let first = `${range.start.slice(0, 7)}-01`; first < range.end; first = `${addDays(first, 32).slice(0, 7)}-01`) months.push(first.slice(0, 7))
+  for (let first = `${range.start.slice(0, 7)}-01`; first < range.end; first = `${addDays(first, 32).slice(0, 7)}-01`)
+    months.push(first.slice(0, 7))
   return months
 }
 
@@ -112,7 +142,11 @@ export function monthsOf(range: DayRange): string[] {
  * a date/day/dt key holding YYYY-MM-DD (compared as a date when the catalogue types it so and
  * `forGlue` is false: Glue's expressions take the bare string).
  */
-export function partitionPredicate(keys: AthenaTable['partitionKeys'], range: DayRange, forGlue = false): null | string {
+export function partitionPredicate(
+  keys: AthenaTable['partitionKeys'],
+  range: DayRange,
+  forGlue = false,
+): null | string {
   const quote = forGlue ? (name: string) => name : quoteIdent
   const key = (...names: string[]) => keys.find((k) => names.includes(k.name.toLowerCase()))
   const months = monthsOf(range)
@@ -131,16 +165,24 @@ export function partitionPredicate(keys: AthenaTable['partitionKeys'], range: Da
       return months
         .map((m) => {
           const days: string[] = []
-          for (let d = `${m}-01` < range.start ? range.start : `${m}-01`; d < range.end && d.startsWith(m); d = addDays(d, 1)) days.push(d.slice(8))
+          for (
+            let d = `${m}-01` < range.start ? range.start : `${m}-01`;
+            d < range.end && d.startsWith(m);
+            d = addDays(d, 1)
+          )
+            days.push(d.slice(8))
           return `(${quote(year.name)} = ${quoteLiteral(m.slice(0, 4))} AND ${quote(month.name)} IN (${spellings([m.slice(5)])}) AND ${quote(day.name)} IN (${spellings(days)}))`
         })
         .join(' OR ')
     }
-    return [...byYear].map(([y, ms]) => `(${quote(year.name)} = ${quoteLiteral(y)} AND ${quote(month.name)} IN (${spellings(ms)}))`).join(' OR ')
+    return [...byYear]
+      .map(([y, ms]) => `(${quote(year.name)} = ${quoteLiteral(y)} AND ${quote(month.name)} IN (${spellings(ms)}))`)
+      .join(' OR ')
   }
   const date = key('date', 'day', 'dt')
   if (date) {
-    const literal = (day: string) => (!forGlue && date.type === 'date' ? `DATE ${quoteLiteral(day)}` : quoteLiteral(day))
+    const literal = (day: string) =>
+      !forGlue && date.type === 'date' ? `DATE ${quoteLiteral(day)}` : quoteLiteral(day)
     return `${quote(date.name)} >= ${literal(range.start)} AND ${quote(date.name)} < ${literal(range.end)}`
   }
   return null
@@ -155,8 +197,14 @@ export interface ScanEstimate {
 }
 
 /** The size of what a query over `range` can read: the pruned partitions' sizes, or the table's. */
-export async function estimateScan(glue: GlueClient, connection: AwsConnection, table: AthenaTable, range: DayRange): Promise<ScanEstimate> {
-  if (table.partitionKeys.length === 0) return {bytes: table.bytes, partitions: 0, unsized: table.bytes === null ? 1 : 0}
+export async function estimateScan(
+  glue: GlueClient,
+  connection: AwsConnection,
+  table: AthenaTable,
+  range: DayRange,
+): Promise<ScanEstimate> {
+  if (table.partitionKeys.length === 0)
+    return {bytes: table.bytes, partitions: 0, unsized: table.bytes === null ? 1 : 0}
   // Glue's expression language names keys bare (no quotes) and compares them as strings.
   const expression = partitionPredicate(table.partitionKeys, range, true)
   const pages = await allPages<GetPartitionsCommandOutput>(
@@ -176,5 +224,9 @@ export async function estimateScan(glue: GlueClient, connection: AwsConnection, 
   const partitions = pages.pages.flatMap((p) => p.Partitions ?? [])
   const sizes = partitions.map((p) => sizeOf(p.Parameters))
   const unsized = sizes.filter((s) => s === null).length
-  return {bytes: unsized > 0 ? null : sizes.reduce<number>((a, b) => a + (b ?? 0), 0), partitions: partitions.length, unsized}
+  return {
+    bytes: unsized > 0 ? null : sizes.reduce<number>((a, b) => a + (b ?? 0), 0),
+    partitions: partitions.length,
+    unsized,
+  }
 }

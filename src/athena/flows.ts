@@ -50,11 +50,14 @@ export function flowsQuery(table: AthenaTable, range: DayRange, hosts: string[] 
     const c = column(field)
     return c ? `nullif(CAST(${quoteIdent(c.name)} AS VARCHAR), '-')` : 'CAST(NULL AS VARCHAR)'
   }
-  // A typed column is read as it is (and the end bound on it skips row groups); a text one is parsed, '-' and junk as NULL.
+  // A typed column is read as it is (and the end bound on it skips row groups); a text one is parsed, '-' and junk as
+  // NULL.
   const number = (field: string) => {
     const c = column(field)
     if (!c) return 'CAST(NULL AS BIGINT)'
-    return NUMERIC_TYPE.test(c.type) ? `CAST(${quoteIdent(c.name)} AS BIGINT)` : `TRY_CAST(nullif(${quoteIdent(c.name)}, '-') AS BIGINT)`
+    return NUMERIC_TYPE.test(c.type)
+      ? `CAST(${quoteIdent(c.name)} AS BIGINT)`
+      : `TRY_CAST(nullif(${quoteIdent(c.name)}, '-') AS BIGINT)`
   }
   const epoch = (day: string) => Date.parse(`${day}T00:00:00Z`) / 1000
   const filters = [
@@ -102,30 +105,63 @@ export interface FlowWrite {
  * same days are replaced (a re-run never double-counts), then the rows are committed as one flow
  * source whose delivery is the table. The same answer for the same days again is a no-op.
  */
-export async function writeFlowRollup(store: Store, table: AthenaTable, range: DayRange, columns: string[], rows: (null | string)[][]): Promise<FlowWrite> {
+export async function writeFlowRollup(
+  store: Store,
+  table: AthenaTable,
+  range: DayRange,
+  columns: string[],
+  rows: (null | string)[][],
+): Promise<FlowWrite> {
   const expected = FLOW_ROLLUP_COLUMNS.join(',')
   if (columns.join(',') !== expected)
-    throw new BillwatchError('E_AWS', 'Athena answered other columns than the query asked for', {expected, got: columns.join(',')})
+    throw new BillwatchError('E_AWS', 'Athena answered other columns than the query asked for', {
+      expected,
+      got: columns.join(','),
+    })
   const where = `${table.database}.${table.name}`
   const broken = rows.reduce((sum, row) => sum + Number(row[FLOW_ROLLUP_COLUMNS.indexOf('broken')] ?? 0), 0)
   if (broken > 0)
     throw new BillwatchError('E_VALUE', `${broken} flow records of ${where} do not parse`, {
-      expected: 'log_status OK, NODATA or SKIPDATA, action ACCEPT or REJECT, and bytes, end and protocol on every OK record',
+      expected:
+        'log_status OK, NODATA or SKIPDATA, action ACCEPT or REJECT, and bytes, end and protocol on every OK record',
       file: where,
     })
   const path = `athena:${where}:${range.start}..${range.end}`
   const contentHash = createHash('sha256').update(JSON.stringify({path, rows})).digest('hex')
   return store.transaction(async () => {
-    const previous = await store.one<{id: number; records: number}>('SELECT id, records FROM flow_sources WHERE content_hash = $1', [contentHash])
-    if (previous) return {egressBytes: 0, records: previous.records, replacedRows: 0, rows: 0, sourceId: previous.id, status: 'unchanged' as const}
+    const previous = await store.one<{id: number; records: number}>(
+      'SELECT id, records FROM flow_sources WHERE content_hash = $1',
+      [contentHash],
+    )
+    if (previous)
+      return {
+        egressBytes: 0,
+        records: previous.records,
+        replacedRows: 0,
+        rows: 0,
+        sourceId: previous.id,
+        status: 'unchanged' as const,
+      }
     const earlier = `SELECT id FROM flow_sources WHERE path LIKE ${quoteLiteral(`athena:${where}:%`)}`
     const days = `day >= ${quoteLiteral(range.start)}::DATE AND day < ${quoteLiteral(range.end)}::DATE`
-    const replaced = await store.one<{n: number}>(`SELECT count(*)::INTEGER AS n FROM flow_daily WHERE source_id IN (${earlier}) AND ${days}`)
+    const replaced = await store.one<{n: number}>(
+      `SELECT count(*)::INTEGER AS n FROM flow_daily WHERE source_id IN (${earlier}) AND ${days}`,
+    )
     await store.run(`DELETE FROM flow_daily WHERE source_id IN (${earlier}) AND ${days}`)
     await store.run(`DELETE FROM flow_status WHERE source_id IN (${earlier}) AND ${days}`)
-    if (rows.length === 0) return {egressBytes: 0, records: 0, replacedRows: replaced?.n ?? 0, rows: 0, sourceId: null, status: 'ingested' as const}
+    if (rows.length === 0)
+      return {
+        egressBytes: 0,
+        records: 0,
+        replacedRows: replaced?.n ?? 0,
+        rows: 0,
+        sourceId: null,
+        status: 'ingested' as const,
+      }
     await createFlowStaging(store)
-    await store.run(`CREATE OR REPLACE TEMP TABLE bw_athena_flows (${FLOW_ROLLUP_COLUMNS.map((c) => `${c} VARCHAR`).join(', ')})`)
+    await store.run(
+      `CREATE OR REPLACE TEMP TABLE bw_athena_flows (${FLOW_ROLLUP_COLUMNS.map((c) => `${c} VARCHAR`).join(', ')})`,
+    )
     await insertValues(store, 'INSERT INTO bw_athena_flows', rows)
     await store.run(`INSERT INTO ${FLOW_STAGING} (day, exporter, interface, account, direction, action, status, protocol, port, client, bytes, packets, records, broken, per_client)
       SELECT DATE '1970-01-01' + CAST(day_number AS INTEGER), 'vpc-flow-logs', interface, account,
@@ -144,7 +180,9 @@ export async function writeFlowRollup(store: Store, table: AthenaTable, range: D
       sampling: null,
     })
     await store.run(`DROP TABLE ${FLOW_STAGING}`)
-    const written = await store.one<{n: number}>('SELECT count(*)::INTEGER AS n FROM flow_daily WHERE source_id = $1', [committed.sourceId])
+    const written = await store.one<{n: number}>('SELECT count(*)::INTEGER AS n FROM flow_daily WHERE source_id = $1', [
+      committed.sourceId,
+    ])
     return {
       egressBytes: committed.egressBytes,
       records: committed.records,
@@ -158,7 +196,9 @@ export async function writeFlowRollup(store: Store, table: AthenaTable, range: D
 
 /** Days [start, end) each earlier Athena answer of this table covered (from its source's path). */
 export async function coveredFlowDays(store: Store, table: AthenaTable): Promise<DayRange[]> {
-  const rows = await store.all<{path: string}>(`SELECT path FROM flow_sources WHERE path LIKE $1`, [`athena:${table.database}.${table.name}:%`])
+  const rows = await store.all<{path: string}>(`SELECT path FROM flow_sources WHERE path LIKE $1`, [
+    `athena:${table.database}.${table.name}:%`,
+  ])
   return rows
     .map((r) => /:(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$/.exec(r.path))
     .filter((m) => m !== null)

@@ -80,18 +80,31 @@ const GB = 2 ** 30
 export async function ingestAthena(store: Store, options: AthenaIngestOptions): Promise<AthenaIngestResult> {
   const {database, name} = parseTableName(options.table, options.database)
   const maxScanGb = options.maxScanGb ?? DEFAULT_MAX_SCAN_GB
-  if (!(maxScanGb > 0)) throw new BillwatchError('E_USAGE', '--max-scan-gb: must be more than 0', {field: '--max-scan-gb', got: String(maxScanGb)})
+  if (!(maxScanGb > 0))
+    throw new BillwatchError('E_USAGE', '--max-scan-gb: must be more than 0', {
+      field: '--max-scan-gb',
+      got: String(maxScanGb),
+    })
   if (options.output !== undefined && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(options.output)) {
-    throw new BillwatchError('E_USAGE', '--output: not an S3 location', {expected: 's3://bucket/prefix/', field: '--output', got: options.output})
+    throw new BillwatchError('E_USAGE', '--output: not an S3 location', {
+      expected: 's3://bucket/prefix/',
+      field: '--output',
+      got: options.output,
+    })
   }
   const today = utcDay(options.now ?? new Date())
   const until = options.until === undefined ? today : checkDay(options.until, '--until')
   const since = options.since === undefined ? addDays(until, -DEFAULT_ATHENA_DAYS) : checkDay(options.since, '--since')
-  if (since >= until) throw new BillwatchError('E_USAGE', '--since must come before --until', {field: '--since', got: `${since}..${until}`})
+  if (since >= until)
+    throw new BillwatchError('E_USAGE', '--since must come before --until', {
+      field: '--since',
+      got: `${since}..${until}`,
+    })
 
   const glue = glueClient(options)
   const table = await describeTable(glue, options, database, name)
-  if (table.kind === 'vpc') return ingestAthenaFlows(store, glue, table, {...options, maxScanGb}, {end: until, start: since}, today)
+  if (table.kind === 'vpc')
+    return ingestAthenaFlows(store, glue, table, {...options, maxScanGb}, {end: until, start: since}, today)
   const format = `athena-${table.kind}`
   const path = `athena:${database}.${name}`
   const covered = await store.all<DayRange>(
@@ -104,7 +117,14 @@ export async function ingestAthena(store: Store, options: AthenaIngestOptions): 
   const base = startingResult(store, table, plan, maxScanGb, `${database}.${name}`)
   if (plan.fetch.start >= plan.fetch.end) return {...base, sql: '', status: 'up to date'}
 
-  const {costBasis, estimate, result, sql} = await queryRollup(glue, athenaClient(options), options, table, plan.fetch, {...options, maxScanGb})
+  const {costBasis, estimate, result, sql} = await queryRollup(
+    glue,
+    athenaClient(options),
+    options,
+    table,
+    plan.fetch,
+    {...options, maxScanGb},
+  )
   const ran = {
     ...base,
     bytesScanned: result.bytesScanned,
@@ -133,7 +153,13 @@ export async function ingestAthena(store: Store, options: AthenaIngestOptions): 
 }
 
 /** An ingest's result before any query runs: nothing fetched, scanned or billed yet. */
-function startingResult(store: Store, table: AthenaTable, plan: ReturnType<typeof planRange>, maxScanGb: number, tableName: string) {
+function startingResult(
+  store: Store,
+  table: AthenaTable,
+  plan: ReturnType<typeof planRange>,
+  maxScanGb: number,
+  tableName: string,
+) {
   return {
     bytesScanned: 0,
     estimatedScanBytes: null as null | number,
@@ -168,7 +194,11 @@ async function ingestAthenaFlows(
   wanted: DayRange,
   today: string,
 ): Promise<AthenaIngestResult> {
-  const plan = planRange({covered: await coveredFlowDays(store, table), restateFrom: addDays(today, -FLOW_SETTLE_DAYS), wanted})
+  const plan = planRange({
+    covered: await coveredFlowDays(store, table),
+    restateFrom: addDays(today, -FLOW_SETTLE_DAYS),
+    wanted,
+  })
   const base = startingResult(store, table, plan, options.maxScanGb, `${table.database}.${table.name}`)
   if (plan.fetch.start >= plan.fetch.end) return {...base, sql: '', status: 'up to date'}
   const sql = flowsQuery(table, plan.fetch, options.host === undefined ? [] : [options.host])
@@ -212,14 +242,25 @@ async function writeRollup(
 ): Promise<{status: 'ingested' | 'unchanged'; rows: number; replacedRows: number; sourceId: null | number}> {
   const expected = ROLLUP_COLUMNS.join(',')
   if (columns.join(',') !== expected)
-    throw new BillwatchError('E_AWS', 'Athena answered other columns than the query asked for', {expected, got: columns.join(',')})
-  const canonical = JSON.stringify({cover: [meta.coverStart, meta.coverEnd], format: meta.format, path: meta.path, rows})
+    throw new BillwatchError('E_AWS', 'Athena answered other columns than the query asked for', {
+      expected,
+      got: columns.join(','),
+    })
+  const canonical = JSON.stringify({
+    cover: [meta.coverStart, meta.coverEnd],
+    format: meta.format,
+    path: meta.path,
+    rows,
+  })
   const contentHash = createHash('sha256').update(canonical).digest('hex')
   return store.transaction(async () => {
     const previous = await findSourceByHash(store, contentHash)
-    if (previous) return {replacedRows: 0, rows: previous.rows, sourceId: previous.sourceId, status: 'unchanged' as const}
+    if (previous)
+      return {replacedRows: 0, rows: previous.rows, sourceId: previous.sourceId, status: 'unchanged' as const}
     await createStaging(store)
-    await store.run(`CREATE OR REPLACE TEMP TABLE bw_athena_text (${ROLLUP_COLUMNS.map((c) => `${c} VARCHAR`).join(', ')})`)
+    await store.run(
+      `CREATE OR REPLACE TEMP TABLE bw_athena_text (${ROLLUP_COLUMNS.map((c) => `${c} VARCHAR`).join(', ')})`,
+    )
     await insertValues(store, 'INSERT INTO bw_athena_text', rows)
     const typed: Record<string, string> = {
       amount: 'DOUBLE',
@@ -240,11 +281,21 @@ async function writeRollup(
     if (rows.length === 0) await store.run('DROP TABLE bw_athena_rollup')
     const outcome = await commitStaged(
       store,
-      {...meta, contentHash, lineItems: staged?.lineItems ?? 0, ...(staged?.billingStart ? {billingPeriod: staged.billingStart.slice(0, 7)} : {})},
+      {
+        ...meta,
+        contentHash,
+        lineItems: staged?.lineItems ?? 0,
+        ...(staged?.billingStart ? {billingPeriod: staged.billingStart.slice(0, 7)} : {}),
+      },
       [],
       {daily: true},
     )
-    return {replacedRows: outcome.replacedRows, rows: outcome.rows, sourceId: outcome.sourceId, status: 'ingested' as const}
+    return {
+      replacedRows: outcome.replacedRows,
+      rows: outcome.rows,
+      sourceId: outcome.sourceId,
+      status: 'ingested' as const,
+    }
   })
 }
 

@@ -36,8 +36,13 @@ export function parseTableName(table: string, database: string | undefined): {da
       field: '--athena',
       got: table,
     })
-  if (db === undefined) throw new BillwatchError('E_USAGE', '--athena: which database?', {expected: 'DATABASE.TABLE or --database DB', field: '--database'})
-  if (!ident.test(db)) throw new BillwatchError('E_USAGE', '--database: not a database name', {field: '--database', got: db})
+  if (db === undefined)
+    throw new BillwatchError('E_USAGE', '--athena: which database?', {
+      expected: 'DATABASE.TABLE or --database DB',
+      field: '--database',
+    })
+  if (!ident.test(db))
+    throw new BillwatchError('E_USAGE', '--database: not a database name', {field: '--database', got: db})
   if (parts.length === 2 && database !== undefined && database !== db)
     throw new BillwatchError('E_USAGE', `--athena names database ${db}, --database ${database}`, {field: '--database'})
   return {database: db, name}
@@ -72,7 +77,10 @@ export function athenaQuery(table: AthenaTable, range: DayRange): {sql: string; 
     .filter((f) => f !== null)
     .map((f) => `(${f})`)
   const source = `(SELECT * FROM ${quoteIdent(table.database)}.${quoteIdent(table.name)} WHERE ${filters.join(' AND ')})`
-  return {costBasis: plan.costBasis, sql: dailyRollupSql(plan, {dialect: TRINO, source, start: cols.timestamp(plan.start)})}
+  return {
+    costBasis: plan.costBasis,
+    sql: dailyRollupSql(plan, {dialect: TRINO, source, start: cols.timestamp(plan.start)}),
+  }
 }
 
 /**

@@ -17,7 +17,9 @@ import {
 import {type AwsConnection, allPages, callAws} from '../aws/clients.js'
 import {BillwatchError} from '../errors.js'
 
-/** Athena bills $5 per TB scanned, each query rounded up to a whole MB with a 10 MB minimum (billing-exports-2.md §3.3). */
+/**
+ * Athena bills $5 per TB scanned, each query rounded up to a whole MB with a 10 MB minimum (billing-exports-2.md §3.3).
+ */
 export const USD_PER_TB = 5
 const MB = 2 ** 20
 const TB = 2 ** 40
@@ -55,7 +57,12 @@ export interface QueryResult {
 
 const MAX_POLL_MS = 5000
 
-export async function runQuery(athena: AthenaClient, connection: AwsConnection, sql: string, options: QueryOptions): Promise<QueryResult> {
+export async function runQuery(
+  athena: AthenaClient,
+  connection: AwsConnection,
+  sql: string,
+  options: QueryOptions,
+): Promise<QueryResult> {
   const started = await callAws('StartQueryExecution', connection, () =>
     athena.send(
       new StartQueryExecutionCommand({
@@ -75,10 +82,14 @@ export async function runQuery(athena: AthenaClient, connection: AwsConnection, 
   for (;;) {
     if (options.signal?.aborted) {
       // Stopped before saying so: a query left running would go on scanning, and billing, to its end.
-      await callAws('StopQueryExecution', connection, () => athena.send(new StopQueryExecutionCommand({QueryExecutionId: id}))).catch(() => undefined)
+      await callAws('StopQueryExecution', connection, () =>
+        athena.send(new StopQueryExecutionCommand({QueryExecutionId: id})),
+      ).catch(() => undefined)
       throw interrupted(id)
     }
-    const answer = await callAws('GetQueryExecution', connection, () => athena.send(new GetQueryExecutionCommand({QueryExecutionId: id})))
+    const answer = await callAws('GetQueryExecution', connection, () =>
+      athena.send(new GetQueryExecutionCommand({QueryExecutionId: id})),
+    )
     retries += Math.max(0, (answer.$metadata.attempts ?? 1) - 1)
     const execution = answer.QueryExecution
     const state = execution?.Status?.State ?? 'UNKNOWN'
@@ -86,9 +97,16 @@ export async function runQuery(athena: AthenaClient, connection: AwsConnection, 
     const bytesScanned = execution?.Statistics?.DataScannedInBytes ?? 0
     if (state === 'SUCCEEDED') {
       const results = await readResults(athena, connection, id)
-      return {...results, bytesScanned, costUsd: scanCostUsd(bytesScanned), queryExecutionId: id, retries: retries + results.retries}
+      return {
+        ...results,
+        bytesScanned,
+        costUsd: scanCostUsd(bytesScanned),
+        queryExecutionId: id,
+        retries: retries + results.retries,
+      }
     }
-    if (state === 'FAILED') throw queryFailed(execution?.Status?.StateChangeReason ?? 'no reason given', id, options, bytesScanned)
+    if (state === 'FAILED')
+      throw queryFailed(execution?.Status?.StateChangeReason ?? 'no reason given', id, options, bytesScanned)
     if (state === 'CANCELLED') throw new BillwatchError('E_AWS', `Athena query ${id} was cancelled (by someone else)`)
     await sleep(wait, options.signal)
     wait = Math.min(MAX_POLL_MS, Math.round(wait * 1.5))
@@ -103,20 +121,30 @@ async function readResults(
   const pages = await allPages<GetQueryResultsCommandOutput>(
     (token) =>
       callAws('GetQueryResults', connection, () =>
-        athena.send(new GetQueryResultsCommand({MaxResults: 1000, QueryExecutionId: id, ...(token === undefined ? {} : {NextToken: token})})),
+        athena.send(
+          new GetQueryResultsCommand({
+            MaxResults: 1000,
+            QueryExecutionId: id,
+            ...(token === undefined ? {} : {NextToken: token}),
+          }),
+        ),
       ),
     (page) => page.NextToken,
   )
   const columns = (pages.pages[0]?.ResultSet?.ResultSetMetadata?.ColumnInfo ?? []).map((c) => c.Name ?? '')
   // A SELECT's first page starts with the column names (billing-exports-2.md §3.3).
   const rows = pages.pages.flatMap((page, i) =>
-    (page.ResultSet?.Rows ?? []).slice(i === 0 ? 1 : 0).map((row) => (row.Data ?? []).map((cell) => cell.VarCharValue ?? null)),
+    (page.ResultSet?.Rows ?? [])
+      .slice(i === 0 ? 1 : 0)
+      .map((row) => (row.Data ?? []).map((cell) => cell.VarCharValue ?? null)),
   )
   return {columns, pages: pages.requests, retries: pages.retries, rows}
 }
 
 function interrupted(id: string): BillwatchError {
-  return new BillwatchError('E_USAGE', `interrupted: Athena query ${id} was stopped; nothing was written`, {exitCode: 130})
+  return new BillwatchError('E_USAGE', `interrupted: Athena query ${id} was stopped; nothing was written`, {
+    exitCode: 130,
+  })
 }
 
 /** StartQueryExecution refusals that name a flag: the workgroup, the output location. */
@@ -125,16 +153,26 @@ function startError(error: unknown, options: QueryOptions): unknown {
   const message = String(cause?.message ?? '')
   if (cause?.name !== 'InvalidRequestException') return error
   if (/workgroup/i.test(message) && /not found|does not exist/i.test(message)) {
-    return new BillwatchError('E_NOT_FOUND', `no Athena workgroup ${options.workgroup ?? 'primary'} in this account and region`, {field: '--workgroup'})
+    return new BillwatchError(
+      'E_NOT_FOUND',
+      `no Athena workgroup ${options.workgroup ?? 'primary'} in this account and region`,
+      {field: '--workgroup'},
+    )
   }
   if (/output location/i.test(message)) {
-    return new BillwatchError('E_USAGE', `the workgroup ${options.workgroup ?? 'primary'} has no query result location`, {
-      expected: 's3://bucket/prefix/',
-      field: '--output',
-    })
+    return new BillwatchError(
+      'E_USAGE',
+      `the workgroup ${options.workgroup ?? 'primary'} has no query result location`,
+      {
+        expected: 's3://bucket/prefix/',
+        field: '--output',
+      },
+    )
   }
   if (/disabled/i.test(message))
-    return new BillwatchError('E_USAGE', `the Athena workgroup ${options.workgroup ?? 'primary'} is disabled`, {field: '--workgroup'})
+    return new BillwatchError('E_USAGE', `the Athena workgroup ${options.workgroup ?? 'primary'} is disabled`, {
+      field: '--workgroup',
+    })
   return new BillwatchError('E_AWS', `StartQueryExecution refused (${firstLine(message)})`, {cause: error})
 }
 
@@ -144,10 +182,13 @@ function queryFailed(reason: string, id: string, options: QueryOptions, bytesSca
   const cost = bytesScanned > 0 ? ` (${bytesScanned} bytes scanned)` : ''
   if (/access denied/i.test(line) && /s3/i.test(line)) {
     return new BillwatchError('E_AWS', `Athena query ${id} failed: access denied on S3${cost}`, {
-      suggestions: [`the credentials need s3:GetObject on the table's location and s3:PutObject on ${options.output ?? "the workgroup's result location"}`],
+      suggestions: [
+        `the credentials need s3:GetObject on the table's location and s3:PutObject on ${options.output ?? "the workgroup's result location"}`,
+      ],
     })
   }
-  if (/SCHEMA_NOT_FOUND|TABLE_NOT_FOUND/.test(line)) return new BillwatchError('E_NOT_FOUND', `Athena query ${id} failed: ${line}`, {field: '--database'})
+  if (/SCHEMA_NOT_FOUND|TABLE_NOT_FOUND/.test(line))
+    return new BillwatchError('E_NOT_FOUND', `Athena query ${id} failed: ${line}`, {field: '--database'})
   return new BillwatchError('E_AWS', `Athena query ${id} failed${cost}: ${line}`)
 }
 

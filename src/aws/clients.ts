@@ -113,10 +113,23 @@ const BAD_CREDENTIALS = new Set([
   'UnrecognizedClientException',
 ])
 const THROTTLED = new Set(['LimitExceededException', 'Throttling', 'ThrottlingException', 'TooManyRequestsException'])
-const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'TimeoutError'])
+const NETWORK = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'TimeoutError',
+])
 
 /** Sends one request; a failure becomes a BillwatchError naming the action (and the permission it needs). */
-export async function callAws<T>(action: AwsAction, connection: AwsConnection | undefined, send: () => Promise<T>): Promise<T> {
+export async function callAws<T>(
+  action: AwsAction,
+  connection: AwsConnection | undefined,
+  send: () => Promise<T>,
+): Promise<T> {
   try {
     return await send()
   } catch (error) {
@@ -190,29 +203,42 @@ export function toBillwatchError(error: unknown, action: AwsAction, connection: 
     })
   }
   if (code === 'CredentialsProviderError' || /Could not load credentials/i.test(detail)) {
-    return new BillwatchError('E_AWS', `${action}: no AWS credentials found${profile} (env, shared profile, SSO, instance role)`, {
-      cause: error,
-      suggestions: ['set AWS_PROFILE or pass --profile NAME, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY'],
-    })
+    return new BillwatchError(
+      'E_AWS',
+      `${action}: no AWS credentials found${profile} (env, shared profile, SSO, instance role)`,
+      {
+        cause: error,
+        suggestions: ['set AWS_PROFILE or pass --profile NAME, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY'],
+      },
+    )
   }
   if (THROTTLED.has(code)) {
-    const attempts = (error as {$metadata?: {attempts?: number}}).$metadata?.attempts ?? connection.maxAttempts ?? DEFAULT_MAX_ATTEMPTS
+    const attempts =
+      (error as {$metadata?: {attempts?: number}}).$metadata?.attempts ?? connection.maxAttempts ?? DEFAULT_MAX_ATTEMPTS
     return new BillwatchError('E_AWS', `${action}: still throttled (${code}) after ${attempts} attempts with backoff`, {
       cause: error,
       suggestions: ['wait a minute and run again; only successful requests are billed'],
     })
   }
   if (code === 'DataUnavailableException') {
-    return new BillwatchError('E_AWS', `${action}: Cost Explorer has no data for this account yet (DataUnavailableException)`, {
-      cause: error,
-      suggestions: ['enable Cost Explorer in the Billing console; data appears within 24 hours'],
-    })
+    return new BillwatchError(
+      'E_AWS',
+      `${action}: Cost Explorer has no data for this account yet (DataUnavailableException)`,
+      {
+        cause: error,
+        suggestions: ['enable Cost Explorer in the Billing console; data appears within 24 hours'],
+      },
+    )
   }
   const errno = (error as {code?: string})?.code
   if (NETWORK.has(code) || (errno !== undefined && NETWORK.has(errno))) {
-    return new BillwatchError('E_NETWORK', `${action}: cannot reach the AWS endpoint${connection.endpoint ? ` ${connection.endpoint}` : ''}: ${detail}`, {
-      cause: error,
-    })
+    return new BillwatchError(
+      'E_NETWORK',
+      `${action}: cannot reach the AWS endpoint${connection.endpoint ? ` ${connection.endpoint}` : ''}: ${detail}`,
+      {
+        cause: error,
+      },
+    )
   }
   return new BillwatchError('E_AWS', `${action} failed (${code}): ${detail}`, {cause: error})
 }

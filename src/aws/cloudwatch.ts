@@ -3,7 +3,13 @@
  * per-resource usage (`NetworkOut-Bytes`, resource_id = instance id) so anomalies and correlate can
  * name the instance that stepped. Wire format and limits: ../shared/research/formats.md §6.
  */
-import {type CloudWatchClient, GetMetricDataCommand, ListMetricsCommand, type MetricDataQuery, type MetricDataResult} from '@aws-sdk/client-cloudwatch'
+import {
+  type CloudWatchClient,
+  GetMetricDataCommand,
+  ListMetricsCommand,
+  type MetricDataQuery,
+  type MetricDataResult,
+} from '@aws-sdk/client-cloudwatch'
 
 import {BillwatchError} from '../errors.js'
 import type {UsageRow} from '../ingest/write.js'
@@ -23,7 +29,10 @@ const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/
 export function checkInstanceIds(ids: string[]): string[] {
   for (const id of ids) {
     if (!INSTANCE_ID.test(id)) {
-      throw new BillwatchError('E_USAGE', '--instances: bad EC2 instance id', {expected: 'i- followed by 8 or 17 hex digits', got: id})
+      throw new BillwatchError('E_USAGE', '--instances: bad EC2 instance id', {
+        expected: 'i- followed by 8 or 17 hex digits',
+        got: id,
+      })
     }
   }
   return [...new Set(ids)]
@@ -34,7 +43,10 @@ export function checkInstanceIds(ids: string[]): string[] {
  * only call that needs cloudwatch:ListMetrics: without it, finding the instances would take
  * ec2:DescribeInstances, which reveals far more than metric names.
  */
-export async function listInstances(client: CloudWatchClient, connection: AwsConnection = {}): Promise<{instances: string[]; requests: number}> {
+export async function listInstances(
+  client: CloudWatchClient,
+  connection: AwsConnection = {},
+): Promise<{instances: string[]; requests: number}> {
   const {pages, requests} = await allPages(
     (token) =>
       callAws('ListMetrics', connection, () =>
@@ -70,7 +82,10 @@ export interface QueryBatch {
  */
 export function metricBatches(instances: string[], range: DayRange): QueryBatch[] {
   const days = Math.max(1, daysBetween(range.start, range.end))
-  const perCall = Math.max(NETWORK_METRICS.length, Math.min(MAX_QUERIES_PER_CALL, Math.floor(MAX_POINTS_PER_CALL / days)))
+  const perCall = Math.max(
+    NETWORK_METRICS.length,
+    Math.min(MAX_QUERIES_PER_CALL, Math.floor(MAX_POINTS_PER_CALL / days)),
+  )
   const instancesPerCall = Math.floor(perCall / NETWORK_METRICS.length)
   const batches: QueryBatch[] = []
   for (let i = 0; i < instances.length; i += instancesPerCall) {
@@ -137,7 +152,8 @@ export async function fetchNetworkMetrics(
     )
     requests += fetched.requests
     retries += fetched.retries
-    for (const result of fetched.pages.flatMap((page) => page.MetricDataResults ?? [])) points.push(...pointsOf(result, batch))
+    for (const result of fetched.pages.flatMap((page) => page.MetricDataResults ?? []))
+      points.push(...pointsOf(result, batch))
   }
   return {points, requests, retries}
 }
@@ -152,7 +168,12 @@ function pointsOf(result: MetricDataResult, batch: QueryBatch): MetricPoint[] {
   }
   const timestamps = result.Timestamps ?? []
   const values = result.Values ?? []
-  return timestamps.map((t, i) => ({bytes: values[i] ?? 0, day: utcDay(new Date(t)), instanceId: target.instanceId, metric: target.metric}))
+  return timestamps.map((t, i) => ({
+    bytes: values[i] ?? 0,
+    day: utcDay(new Date(t)),
+    instanceId: target.instanceId,
+    metric: target.metric,
+  }))
 }
 
 /** Daily per-instance rows (periods landing on one UTC day are summed). CloudWatch has no price: cost is null. */
@@ -181,6 +202,9 @@ export function metricRows(points: MetricPoint[], region: null | string): UsageR
     })
   }
   return [...byKey.values()].sort(
-    (a, b) => a.day.localeCompare(b.day) || (a.resourceId ?? '').localeCompare(b.resourceId ?? '') || a.usageType.localeCompare(b.usageType),
+    (a, b) =>
+      a.day.localeCompare(b.day) ||
+      (a.resourceId ?? '').localeCompare(b.resourceId ?? '') ||
+      a.usageType.localeCompare(b.usageType),
   )
 }

@@ -66,7 +66,9 @@ export interface CostQuery {
  */
 export function costRequest(query: CostQuery, nextPageToken?: string): GetCostAndUsageCommandInput {
   const noCredits: Expression = {Not: {Dimensions: {Key: 'RECORD_TYPE', Values: ['Credit', 'Refund']}}}
-  const filter: Expression = query.allUsage ? noCredits : {And: [{Dimensions: {Key: 'USAGE_TYPE_GROUP', Values: DATA_TRANSFER_GROUPS}}, noCredits]}
+  const filter: Expression = query.allUsage
+    ? noCredits
+    : {And: [{Dimensions: {Key: 'USAGE_TYPE_GROUP', Values: DATA_TRANSFER_GROUPS}}, noCredits]}
   const hourly = query.granularity === 'HOURLY'
   return {
     Filter: filter,
@@ -76,7 +78,9 @@ export function costRequest(query: CostQuery, nextPageToken?: string): GetCostAn
       {Key: 'SERVICE', Type: 'DIMENSION'},
     ],
     Metrics: ['UsageQuantity', 'UnblendedCost'],
-    TimePeriod: hourly ? {End: `${query.range.end}T00:00:00Z`, Start: `${query.range.start}T00:00:00Z`} : {End: query.range.end, Start: query.range.start},
+    TimePeriod: hourly
+      ? {End: `${query.range.end}T00:00:00Z`, Start: `${query.range.start}T00:00:00Z`}
+      : {End: query.range.end, Start: query.range.start},
     ...(nextPageToken === undefined ? {} : {NextPageToken: nextPageToken}),
   }
 }
@@ -96,7 +100,10 @@ export async function fetchCostAndUsage(
   options: {connection?: AwsConnection; onPage?: (pages: number) => void} = {},
 ): Promise<CostFetch> {
   const {pages, requests, retries} = await allPages(
-    (token) => callAws('GetCostAndUsage', options.connection, () => client.send(new GetCostAndUsageCommand(costRequest(query, token)))),
+    (token) =>
+      callAws('GetCostAndUsage', options.connection, () =>
+        client.send(new GetCostAndUsageCommand(costRequest(query, token))),
+      ),
     (page) => page.NextPageToken,
     options.onPage,
   )
@@ -156,7 +163,10 @@ export function costRows(results: ResultByTime[]): CostRows {
     }
   }
   const rows = [...byKey.values()].sort(
-    (a, b) => a.day.localeCompare(b.day) || a.usageType.localeCompare(b.usageType) || (a.service ?? '').localeCompare(b.service ?? ''),
+    (a, b) =>
+      a.day.localeCompare(b.day) ||
+      a.usageType.localeCompare(b.usageType) ||
+      (a.service ?? '').localeCompare(b.service ?? ''),
   )
   return {days: [...days].sort(), estimatedDays: [...estimated].sort(), rows}
 }

@@ -63,7 +63,10 @@ export interface CostExplorerIngestResult extends AwsIngestResult {
  * Fetches from Cost Explorer what the store lacks (plus the last CE_RESTATE_DAYS days) and writes
  * it as one 'cost-explorer-api' source. Credentials and region: the SDK's standard chain.
  */
-export async function ingestCostExplorer(store: Store, options: CostExplorerIngestOptions = {}): Promise<CostExplorerIngestResult> {
+export async function ingestCostExplorer(
+  store: Store,
+  options: CostExplorerIngestOptions = {},
+): Promise<CostExplorerIngestResult> {
   const granularity = options.granularity ?? 'DAILY'
   const allUsage = options.allUsage ?? false
   const days = options.days ?? Math.min(DEFAULT_DAYS, MAX_DAYS[granularity])
@@ -77,7 +80,12 @@ export async function ingestCostExplorer(store: Store, options: CostExplorerInge
   // A data-transfer fetch covers only data transfer: it does not count as coverage for --all-usage.
   const format = allUsage ? 'cost-explorer-all' : 'cost-explorer-data-transfer'
   const formats = allUsage ? [format] : [format, 'cost-explorer-all']
-  const plan = planWindow({covered: await coveredRanges(store, 'cost-explorer-api', formats), days, restateDays: CE_RESTATE_DAYS, today})
+  const plan = planWindow({
+    covered: await coveredRanges(store, 'cost-explorer-api', formats),
+    days,
+    restateDays: CE_RESTATE_DAYS,
+    today,
+  })
 
   const fetched = await fetchCostAndUsage(
     costExplorerClient(options),
@@ -138,7 +146,10 @@ export const MAX_CLOUDWATCH_DAYS = 455
  * that restates only the instances it names. Not incremental on purpose: GetMetricData is priced per
  * metric requested, not per day, so fetching fewer days would save nothing.
  */
-export async function ingestCloudWatch(store: Store, options: CloudWatchIngestOptions = {}): Promise<CloudWatchIngestResult> {
+export async function ingestCloudWatch(
+  store: Store,
+  options: CloudWatchIngestOptions = {},
+): Promise<CloudWatchIngestResult> {
   const days = options.days ?? DEFAULT_DAYS
   if (!Number.isInteger(days) || days < 1 || days > MAX_CLOUDWATCH_DAYS) {
     throw new BillwatchError('E_USAGE', `CloudWatch keeps daily sums for ${MAX_CLOUDWATCH_DAYS} days`, {
@@ -148,7 +159,9 @@ export async function ingestCloudWatch(store: Store, options: CloudWatchIngestOp
   }
   const given = checkInstanceIds(options.instances ?? [])
   if (given.length === 0 && !options.allInstances) {
-    throw new BillwatchError('E_USAGE', '--cloudwatch needs instances', {expected: '--instances ID… or --all-instances'})
+    throw new BillwatchError('E_USAGE', '--cloudwatch needs instances', {
+      expected: '--instances ID… or --all-instances',
+    })
   }
   const client = cloudWatchClient(options)
   const region = await client.config.region()
@@ -289,16 +302,11 @@ export function renderLiveIngest(result: LiveIngestResult): string {
       r.rows,
       r.requests,
     ])
-  const table = renderTable(['status', 'source', 'first day', 'last day', 'days', 'restated', 'rows', 'requests'], rows, [
-    'left',
-    'left',
-    'left',
-    'left',
-    'right',
-    'right',
-    'right',
-    'right',
-  ])
+  const table = renderTable(
+    ['status', 'source', 'first day', 'last day', 'days', 'restated', 'rows', 'requests'],
+    rows,
+    ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right'],
+  )
   const ce = result.costExplorer
   const bill = ce
     ? `Cost Explorer: ${ce.requests} billed requests (${formatUsd(ce.requestCostUsd)})${ce.throttledRetries > 0 ? `, ${ce.throttledRetries} throttled retries (free)` : ''}.`

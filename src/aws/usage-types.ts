@@ -109,7 +109,9 @@ export function isEgressUsage(usageType: string, usageBase?: null | string): boo
  */
 export function usageTypePrefix(region: string): string | undefined {
   if (region === 'us-east-1') return ''
-  const code = Object.entries(REGION_CODES).find(([code, r]) => r === region && code !== 'CPT' && code !== 'EUW1' && code !== 'USE1')?.[0]
+  const code = Object.entries(REGION_CODES).find(
+    ([code, r]) => r === region && code !== 'CPT' && code !== 'EUW1' && code !== 'USE1',
+  )?.[0]
   return code === undefined ? undefined : `${code}-`
 }
 

@@ -46,9 +46,18 @@ export interface WindowPlan {
  * One contiguous range, since each Cost Explorer request takes one TimePeriod: a hole in the
  * middle of the store is fetched together with everything after it.
  */
-export function planWindow(options: {today: string; days: number; covered: DayRange[]; restateDays: number}): WindowPlan {
+export function planWindow(options: {
+  today: string
+  days: number
+  covered: DayRange[]
+  restateDays: number
+}): WindowPlan {
   const {covered, days, restateDays, today} = options
-  return planRange({covered, restateFrom: addDays(today, -restateDays), wanted: {end: today, start: addDays(today, -days)}})
+  return planRange({
+    covered,
+    restateFrom: addDays(today, -restateDays),
+    wanted: {end: today, start: addDays(today, -days)},
+  })
 }
 
 /**

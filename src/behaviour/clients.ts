@@ -140,7 +140,8 @@ export function judgeClient(
   let versionMask = 0
   for (let row = from; row < to; row++) versionMask |= 1 << groups.version[row]!
   const qps = n / durationSec
-  for (let row = from + 1; row < to; row++) scratch.gaps[row - from - 1] = Math.max(0, timeSec[row]! - timeSec[row - 1]!)
+  for (let row = from + 1; row < to; row++)
+    scratch.gaps[row - from - 1] = Math.max(0, timeSec[row]! - timeSec[row - 1]!)
   const gapCv = coefficientOfVariation(scratch.gaps, n - 1)
   const span = timeSec[to - 1]! - timeSec[from]!
   const trains = portTrains(groups, from, to, scratch, rules)
@@ -153,7 +154,11 @@ export function judgeClient(
   if (trains.schedules >= 2 && trains.concurrent >= 2 && trains.scheduledRequests >= (n - trains.fastRequests) / 2) {
     const politeRequestsPerSec = Math.max(0, n - trains.fastRequests) / durationSec
     const byRate = trains.politeRate > 0 ? Math.round((politeRequestsPerSec * trains.schedules) / trains.politeRate) : 0
-    nat = natFinding('port-schedules', Math.max(trains.concurrent, byRate), trains.concurrent >= 3 || countOf(versionMask) >= 2 ? 'high' : 'medium')
+    nat = natFinding(
+      'port-schedules',
+      Math.max(trains.concurrent, byRate),
+      trains.concurrent >= 3 || countOf(versionMask) >= 2 ? 'high' : 'medium',
+    )
   } else if (singleUsePorts && gapCv >= 0.6 && Math.round(qps * TYPICAL_MIN_POLL_SEC) >= 2) {
     nat = natFinding('rate-at-64s-minimum', Math.round(qps * TYPICAL_MIN_POLL_SEC), 'medium')
   } else if (countOf(versionMask & 0b11110) >= 2 && trains.fastRequests === 0) {
@@ -162,7 +167,9 @@ export function judgeClient(
   }
 
   const reasons: MisbehaviourReason[] = []
-  let fastestMeanIntervalSec: number | null = Number.isFinite(trains.fastMeanIntervalSec) ? trains.fastMeanIntervalSec : null
+  let fastestMeanIntervalSec: number | null = Number.isFinite(trains.fastMeanIntervalSec)
+    ? trains.fastMeanIntervalSec
+    : null
   const meanGap = span / (n - 1)
   if (trains.fastRequests > 0) reasons.push('polls-faster-than-15s')
   else if (nat === undefined && meanGap < rules.minPollSec) {
@@ -294,7 +301,12 @@ function maxOverlap(starts: Float64Array, ends: Float64Array, count: number): nu
  * three requests followed the first KoD and they came no slower than before it (or faster than the
  * 15 s minimum).
  */
-function kodReaction(groups: ClientGroups, from: number, to: number, rules: ClientRules): {kods: number; after: number; ignored: boolean} {
+function kodReaction(
+  groups: ClientGroups,
+  from: number,
+  to: number,
+  rules: ClientRules,
+): {kods: number; after: number; ignored: boolean} {
   const {reply, timeSec} = groups
   let kods = 0
   let firstKod = -1

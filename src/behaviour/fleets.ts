@@ -86,7 +86,13 @@ export function findFleets(groups: ClientGroups, rules: FleetRules, first: numbe
     let from = k
     let to = k
     while (to + 1 < occupied && adjacent(to) && (busy[to + 1] || elevated[to + 1])) to++
-    while (from - 1 >= 0 && adjacent(from - 1) && elevated[from - 1] && (windows.length === 0 || windows[windows.length - 1]!.to < from - 1)) from--
+    while (
+      from - 1 >= 0 &&
+      adjacent(from - 1) &&
+      elevated[from - 1] &&
+      (windows.length === 0 || windows[windows.length - 1]!.to < from - 1)
+    )
+      from--
     // The fleet is what the window holds above the background: per-bin excess of whichever series shows more.
     let excessTotal = 0
     let excessOneShot = 0
@@ -98,7 +104,9 @@ export function findFleets(groups: ClientGroups, rules: FleetRules, first: numbe
     k = to
   }
   if (windows.length === 0) return []
-  const fleets = describeWindows(groups, windows, origin, rules).filter((fleet) => fleet.clients >= rules.minExcessClients)
+  const fleets = describeWindows(groups, windows, origin, rules).filter(
+    (fleet) => fleet.clients >= rules.minExcessClients,
+  )
   return foldRecurring(fleets, rules)
 }
 
@@ -151,7 +159,12 @@ function binSeries(groups: ClientGroups, origin: number, binSec: number, binCoun
     })
     let occupied = 0
     for (let bin = 0; bin < binCount; bin++) if (clients[bin]! > 0) occupied++
-    const series = {binCount, bins: new Float64Array(occupied), clientsPerBin: new Float64Array(occupied), oneShotPerBin: new Float64Array(occupied)}
+    const series = {
+      binCount,
+      bins: new Float64Array(occupied),
+      clientsPerBin: new Float64Array(occupied),
+      oneShotPerBin: new Float64Array(occupied),
+    }
     for (let bin = 0, k = 0; bin < binCount; bin++) {
       if (clients[bin] === 0) continue
       series.bins[k] = bin
@@ -184,14 +197,22 @@ function binSeries(groups: ClientGroups, origin: number, binSec: number, binCoun
     clientsPerBin.push(n)
     oneShotPerBin.push(m)
   }
-  return {binCount, bins: Float64Array.from(bins), clientsPerBin: Float64Array.from(clientsPerBin), oneShotPerBin: Float64Array.from(oneShotPerBin)}
+  return {
+    binCount,
+    bins: Float64Array.from(bins),
+    clientsPerBin: Float64Array.from(clientsPerBin),
+    oneShotPerBin: Float64Array.from(oneShotPerBin),
+  }
 }
 
 /**
  * A series' background: its median, and a robust spread max(√median, 1.4826·MAD, 1) (a Poisson floor),
  * over the occupied bins' values and `zeros` empty bins.
  */
-function background(values: Float64Array, zeros: number): {median: number; above: (value: number, z: number) => boolean} {
+function background(
+  values: Float64Array,
+  zeros: number,
+): {median: number; above: (value: number, z: number) => boolean} {
   const sorted = values.slice().sort()
   const total = sorted.length + zeros
   // Values are ≥ 0, so the empty bins' zeros sort first.
@@ -245,7 +266,8 @@ function describeWindows(groups: ClientGroups, windows: BinWindow[], origin: num
   return windows.map((window, index) => {
     const bins = window.toBin - window.fromBin + 1
     let dominantVersion = 0
-    for (let v = 1; v < 8; v++) if (versions[index * 8 + v]! > versions[index * 8 + dominantVersion]!) dominantVersion = v
+    for (let v = 1; v < 8; v++)
+      if (versions[index * 8 + v]! > versions[index * 8 + dominantVersion]!) dominantVersion = v
     const start = origin + window.fromBin * rules.binSec
     return {
       clients: Math.round(window.excess),
@@ -280,7 +302,9 @@ function foldRecurring(fleets: Fleet[], rules: FleetRules): Fleet[] {
       if (circularDistance(other, start, WEEK_SEC) > rules.recurrenceToleranceSec) otherWeekday = true
       sameTimeOfDay.push(j)
     })
-    const series = otherWeekday ? sameTimeOfDay : sameTimeOfDay.filter((j) => circularDistance(starts[j]!, start, WEEK_SEC) <= rules.recurrenceToleranceSec)
+    const series = otherWeekday
+      ? sameTimeOfDay
+      : sameTimeOfDay.filter((j) => circularDistance(starts[j]!, start, WEEK_SEC) <= rules.recurrenceToleranceSec)
     if (series.length < 2) {
       folded.push(fleet)
       return

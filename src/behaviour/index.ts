@@ -6,7 +6,14 @@
  * of the RequestLog; nothing is allocated per request.
  */
 import type {RequestLog} from '../pcap/request-log.js'
-import {createScratch, judgeClient, type ClientRules, type MisbehavingClient, type SuspectedNat, type ViolationRule} from './clients.js'
+import {
+  createScratch,
+  judgeClient,
+  type ClientRules,
+  type MisbehavingClient,
+  type SuspectedNat,
+  type ViolationRule,
+} from './clients.js'
 import {findFleets, type Fleet, type FleetRules} from './fleets.js'
 import {type ClientGroups, groupByClient, timeRange} from './group.js'
 
@@ -40,7 +47,10 @@ export interface BehaviourReport {
   clientsJudged: number
   suspectedNat: SuspectedNat[]
   suspectedNatTotal: number
-  /** Every suspected NAT as its client index, in suspectedNat's order (which lists at most `maxListed`), for the limiter replay's blackout check. */
+  /**
+   * Every suspected NAT as its client index, in suspectedNat's order (which lists at most `maxListed`), for the limiter
+   * replay's blackout check.
+   */
   suspectedNatClients: number[]
   misbehaving: MisbehavingClient[]
   misbehavingTotal: number
@@ -98,7 +108,10 @@ export function analyseBehaviour(log: RequestLog, options: BehaviourOptions = {}
   const natFindings: {nat: SuspectedNat; client: number}[] = []
   const misbehaving: MisbehavingClient[] = []
   // Examples are kept as client indices: only the listed few are formatted.
-  const tallies = new Map<ViolationRule, {clients: number; requests: number; examples: {client: number; requests: number}[]}>()
+  const tallies = new Map<
+    ViolationRule,
+    {clients: number; requests: number; examples: {client: number; requests: number}[]}
+  >()
   const tally = (rule: ViolationRule, client: number, requests: number): void => {
     const entry = tallies.get(rule) ?? {clients: 0, examples: [], requests: 0}
     entry.clients++

@@ -71,7 +71,11 @@ function givenValue(argv: readonly string[], name: string): string | undefined {
  * missing arguments): one line here, as an E_USAGE BillwatchError like billwatch's own flag checks. Built from
  * the errors' properties (the failing flag, the missing or extra arguments, what was parsed), not their wording.
  */
-export function usageError(error: unknown, command: string, context: {flags?: Record<string, unknown>; argv?: readonly string[]} = {}): BillwatchError {
+export function usageError(
+  error: unknown,
+  command: string,
+  context: {flags?: Record<string, unknown>; argv?: readonly string[]} = {},
+): BillwatchError {
   const help = {suggestions: [`${command} --help`]}
   if (error instanceof FlagValueError) {
     if (isBillwatchError(error.reason)) return error.reason
@@ -86,7 +90,11 @@ export function usageError(error: unknown, command: string, context: {flags?: Re
   if (Array.isArray(parsed.args) && parsed.args.length) {
     const [first] = parsed.args
     if (typeof first === 'object' && first !== null && 'name' in first) {
-      return new BillwatchError('E_USAGE', `missing ${(parsed.args as {name: string}[]).map((arg) => arg.name.toUpperCase()).join(' ')}`, help)
+      return new BillwatchError(
+        'E_USAGE',
+        `missing ${(parsed.args as {name: string}[]).map((arg) => arg.name.toUpperCase()).join(' ')}`,
+        help,
+      )
     }
     return new BillwatchError('E_USAGE', `unexpected argument: ${parsed.args.map(String).join(', ')}`, help)
   }
@@ -101,18 +109,24 @@ export function usageError(error: unknown, command: string, context: {flags?: Re
   }
   const output = parsed.parse?.output?.flags
   if (output) {
-    const missing = flags.filter(([name, flag]) => flag.required && output[name] === undefined).map(([name]) => `--${name}`)
+    const missing = flags
+      .filter(([name, flag]) => flag.required && output[name] === undefined)
+      .map(([name]) => `--${name}`)
     if (missing.length) return new BillwatchError('E_USAGE', `missing required flag ${missing.join(', ')}`, help)
   }
   // A rule oclif checks that billwatch does not model (exclusive or dependent flags): its own words, on one line.
   return new BillwatchError(
     'E_USAGE',
-    lowerFirst(oneLine(error instanceof Error ? error.message : String(error)).replace(/;?\s*See more help with --help/, '')),
+    lowerFirst(
+      oneLine(error instanceof Error ? error.message : String(error)).replace(/;?\s*See more help with --help/, ''),
+    ),
     help,
   )
 }
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
 /**
@@ -177,8 +191,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * Opens the store, runs `fn`, always closes it. `mustExist` refuses to create an empty store;
    * `readOnly` (commands that only read) never writes it, so a store on read-only media can be read.
    */
-  protected async withStore<R>(fn: (store: Store) => Promise<R>, options: {mustExist?: boolean; readOnly?: boolean} = {}): Promise<R> {
-    const store = await Store.open(this.storePath(), {mustExist: options.mustExist ?? false, readOnly: options.readOnly ?? false})
+  protected async withStore<R>(
+    fn: (store: Store) => Promise<R>,
+    options: {mustExist?: boolean; readOnly?: boolean} = {},
+  ): Promise<R> {
+    const store = await Store.open(this.storePath(), {
+      mustExist: options.mustExist ?? false,
+      readOnly: options.readOnly ?? false,
+    })
     try {
       return await fn(store)
     } finally {
@@ -193,7 +213,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * before the command prints anything and when the command ends, however it ends.
    */
   protected progress(label: string, format?: (n: number) => string): ProgressReporter {
-    const bar = createProgress(terminalSafe(label), {enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled(), ...(format ? {format} : {})})
+    const bar = createProgress(terminalSafe(label), {
+      enabled: Boolean(process.stderr.isTTY) && !this.jsonEnabled(),
+      ...(format ? {format} : {}),
+    })
     this.progressBars.push(bar)
     return bar
   }

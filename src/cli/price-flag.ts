@@ -14,7 +14,11 @@ export function parsePricePerGb(text: string | undefined): number | undefined {
   if (text === undefined) return undefined
   const value = Number(text)
   if (text.trim() === '' || !(value >= 0) || !Number.isFinite(value)) {
-    throw new BillwatchError('E_USAGE', '', {expected: 'a non-negative number of USD per GB', field: '--price-per-gb', got: text})
+    throw new BillwatchError('E_USAGE', '', {
+      expected: 'a non-negative number of USD per GB',
+      field: '--price-per-gb',
+      got: text,
+    })
   }
   return value
 }

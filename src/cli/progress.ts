@@ -8,7 +8,10 @@ export interface ProgressReporter {
 }
 
 /** Draws `label 42% (1.2 GB of 2.9 GB)` on one stderr line, at most ~10 times a second. */
-export function createProgress(label: string, options: {enabled: boolean; format?: (n: number) => string}): ProgressReporter {
+export function createProgress(
+  label: string,
+  options: {enabled: boolean; format?: (n: number) => string},
+): ProgressReporter {
   if (!options.enabled) return {done: () => undefined, update: () => undefined}
   const format = options.format ?? ((n: number) => n.toLocaleString('en-US'))
   const line = createStatusLine(true, 100)

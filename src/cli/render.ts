@@ -10,7 +10,9 @@ export type Align = 'left' | 'right'
 export function renderTable(headers: string[], rows: (number | string)[][], align?: Align[]): string {
   const cells = rows.map((row) => row.map(String))
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((row) => (row[i] ?? '').length)))
-  const aligns = headers.map((_, i) => align?.[i] ?? (rows.every((row) => typeof row[i] === 'number') && rows.length > 0 ? 'right' : 'left'))
+  const aligns = headers.map(
+    (_, i) => align?.[i] ?? (rows.every((row) => typeof row[i] === 'number') && rows.length > 0 ? 'right' : 'left'),
+  )
   const line = (values: string[]) =>
     values
       .map((v, i) => (aligns[i] === 'right' ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0)))
@@ -20,14 +22,28 @@ export function renderTable(headers: string[], rows: (number | string)[][], alig
 }
 
 export function renderStatus(status: StoreStatus): string {
-  if (status.sources.length === 0 && status.flowSources.length === 0) return `store ${status.store}: empty (run billwatch ingest FILE…)`
+  if (status.sources.length === 0 && status.flowSources.length === 0)
+    return `store ${status.store}: empty (run billwatch ingest FILE…)`
   const flows =
     status.flowSources.length === 0
       ? []
       : [
           '',
           renderTable(
-            ['#', 'flow records', 'interface/host', 'first day', 'last day', 'days', 'records', 'NODATA', 'SKIPDATA', 'accepted bytes', 'sampling', 'path'],
+            [
+              '#',
+              'flow records',
+              'interface/host',
+              'first day',
+              'last day',
+              'days',
+              'records',
+              'NODATA',
+              'SKIPDATA',
+              'accepted bytes',
+              'sampling',
+              'path',
+            ],
             status.flowSources.map((f) => [
               f.id,
               f.kind,
@@ -45,10 +61,19 @@ export function renderStatus(status: StoreStatus): string {
             ['right', 'left', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'left', 'left'],
           ),
         ]
-  if (status.sources.length === 0) return [`store ${status.store} (schema v${status.schemaVersion}): no billing sources`, ...flows].join('\n')
+  if (status.sources.length === 0)
+    return [`store ${status.store} (schema v${status.schemaVersion}): no billing sources`, ...flows].join('\n')
   const sources = renderTable(
     ['#', 'format', 'first day', 'last day', 'days', 'line items', 'path'],
-    status.sources.map((s) => [s.id, s.format, s.firstDay ?? '-', s.lastDay ?? '-', s.days, formatCount(s.lineItems), s.path]),
+    status.sources.map((s) => [
+      s.id,
+      s.format,
+      s.firstDay ?? '-',
+      s.lastDay ?? '-',
+      s.days,
+      formatCount(s.lineItems),
+      s.path,
+    ]),
     ['right', 'left', 'left', 'left', 'right', 'right', 'left'],
   )
   // The provider column only when the store holds more than AWS.
@@ -76,8 +101,19 @@ export function renderStatus(status: StoreStatus): string {
             ['left', 'left', 'right', 'right'],
           ),
         ]
-  const bases = [...new Set(status.sources.filter((s) => s.costBasis && !s.superseded).map((s) => `${s.format}: ${s.costBasis}`))]
+  const bases = [
+    ...new Set(status.sources.filter((s) => s.costBasis && !s.superseded).map((s) => `${s.format}: ${s.costBasis}`)),
+  ]
   const costNote = bases.length === 0 ? [] : ['', `cost is ${bases.join('; ')}`]
   const range = status.firstDay ? `${status.firstDay} .. ${status.lastDay} (${status.days} days)` : 'no days'
-  return [`store ${status.store} (schema v${status.schemaVersion}): ${range}`, '', sources, '', usage, ...charges, ...costNote, ...flows].join('\n')
+  return [
+    `store ${status.store} (schema v${status.schemaVersion}): ${range}`,
+    '',
+    sources,
+    '',
+    usage,
+    ...charges,
+    ...costNote,
+    ...flows,
+  ].join('\n')
 }

@@ -13,7 +13,12 @@
 import {readdirSync} from 'node:fs'
 import {basename, join} from 'node:path'
 
-import {ConfigServiceClient, GetResourceConfigHistoryCommand, type ConfigurationItem, type ResourceType} from '@aws-sdk/client-config-service'
+import {
+  ConfigServiceClient,
+  GetResourceConfigHistoryCommand,
+  type ConfigurationItem,
+  type ResourceType,
+} from '@aws-sdk/client-config-service'
 
 import {allPages, type AwsConnection, callAws, clientConfig} from '../aws/clients.js'
 import {arrayAt, field, firstString, isRecord, namesOf, scalarAt, stringAt, stringsOf} from '../core/json.js'
@@ -120,19 +125,23 @@ export class ConfigCollector {
     const key = `${item.resourceType}|${item.resourceId}`
     const list = this.byResource.get(key) ?? []
     // Snapshots and history files repeat items: one per state of a resource.
-    if (!list.some((x) => x.stateId === item.stateId && x.captureTime === item.captureTime)) list.push({...item, origin})
+    if (!list.some((x) => x.stateId === item.stateId && x.captureTime === item.captureTime))
+      list.push({...item, origin})
     this.byResource.set(key, list)
   }
 
   result(): ConfigChanges {
     // Which instances each security group protects: Config records the relation on both sides.
     const protects = new Map<string, Set<string>>()
-    const link = (group: string, instance: string) => protects.set(group, (protects.get(group) ?? new Set()).add(instance))
+    const link = (group: string, instance: string) =>
+      protects.set(group, (protects.get(group) ?? new Set()).add(instance))
     for (const list of this.byResource.values()) {
       const latest = list.at(-1)
       for (const r of latest?.relationships ?? []) {
-        if (latest!.resourceType === 'AWS::EC2::SecurityGroup' && r.resourceType === 'AWS::EC2::Instance') link(latest!.resourceId, r.resourceId)
-        if (latest!.resourceType === 'AWS::EC2::Instance' && r.resourceType === 'AWS::EC2::SecurityGroup') link(r.resourceId, latest!.resourceId)
+        if (latest!.resourceType === 'AWS::EC2::SecurityGroup' && r.resourceType === 'AWS::EC2::Instance')
+          link(latest!.resourceId, r.resourceId)
+        if (latest!.resourceType === 'AWS::EC2::Instance' && r.resourceType === 'AWS::EC2::SecurityGroup')
+          link(r.resourceId, latest!.resourceId)
       }
     }
     const changes: Change[] = []
@@ -190,7 +199,13 @@ function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact
       const then = before ? rulesOf(after.resourceType, b) : new Map<string, NetworkRule>()
       // A new group comes with the default allow-all egress rule; CreateSecurityGroup adds nothing else.
       if (!before)
-        for (const [k, r] of now) if (r.direction === 'egress' && r.protocol === 'all' && r.peers.every((p) => p === '0.0.0.0/0' || p === '::/0')) now.delete(k)
+        for (const [k, r] of now)
+          if (
+            r.direction === 'egress' &&
+            r.protocol === 'all' &&
+            r.peers.every((p) => p === '0.0.0.0/0' || p === '::/0')
+          )
+            now.delete(k)
       return [
         ...[...now].filter(([k]) => !then.has(k)).map(([, r]) => fact(after, 'rule-added', {rule: r})),
         ...[...then].filter(([k]) => !now.has(k)).map(([, r]) => fact(after, 'rule-removed', {rule: r})),
@@ -199,7 +214,10 @@ function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact
     case 'AWS::EC2::Instance': {
       if (deleted) return [fact(after, 'instance-stopped')]
       const image = stringAt(a, 'imageId')
-      if (!before) return after.status === 'ResourceDiscovered' ? [fact(after, 'instance-launched', {related: namesOf([image])})] : []
+      if (!before)
+        return after.status === 'ResourceDiscovered'
+          ? [fact(after, 'instance-launched', {related: namesOf([image])})]
+          : []
       const facts: CloudFact[] = []
       const imageBefore = stringAt(b, 'imageId')
       if (image && imageBefore && image !== imageBefore) facts.push(fact(after, 'image-changed', {related: [image]}))
@@ -209,7 +227,8 @@ function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact
         if (state === 'stopped' || state === 'terminated') facts.push(fact(after, 'instance-stopped'))
       }
       const address = stringAt(a, 'publicIpAddress')
-      if (address && address !== stringAt(b, 'publicIpAddress')) facts.push(fact(after, 'address-associated', {related: [address]}))
+      if (address && address !== stringAt(b, 'publicIpAddress'))
+        facts.push(fact(after, 'address-associated', {related: [address]}))
       const groupIds = (x: unknown) => arrayAt(x, 'securityGroups').map((g) => stringAt(g, 'groupId'))
       const groups = (x: unknown) =>
         groupIds(x)
@@ -230,7 +249,14 @@ function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact
             resourceType: 'AWS::EC2::Instance',
           },
         ]
-      if (!target && old) return [{...fact(after, 'address-disassociated', {related: [after.resourceId]}), resource: old, resourceType: 'AWS::EC2::Instance'}]
+      if (!target && old)
+        return [
+          {
+            ...fact(after, 'address-disassociated', {related: [after.resourceId]}),
+            resource: old,
+            resourceType: 'AWS::EC2::Instance',
+          },
+        ]
       return []
     }
     case 'AWS::EC2::RouteTable': {
@@ -241,14 +267,24 @@ function diffItems(before: ConfigItem | undefined, after: ConfigItem): CloudFact
             .filter(isRecord)
             .map((r) => [
               firstString(r.destinationCidrBlock, r.destinationIpv6CidrBlock, r.destinationPrefixListId) ?? '',
-              firstString(r.gatewayId, r.natGatewayId, r.instanceId, r.networkInterfaceId, r.transitGatewayId, r.vpcPeeringConnectionId) ?? '',
+              firstString(
+                r.gatewayId,
+                r.natGatewayId,
+                r.instanceId,
+                r.networkInterfaceId,
+                r.transitGatewayId,
+                r.vpcPeeringConnectionId,
+              ) ?? '',
             ]),
         )
       const now = routes(a)
       const then = routes(b)
       const facts: CloudFact[] = []
-      for (const [dest, target] of now) if (then.get(dest) !== target) facts.push(fact(after, 'route-changed', {related: [target, dest].filter(Boolean)}))
-      for (const [dest, target] of then) if (!now.has(dest)) facts.push(fact(after, 'route-removed', {related: [target, dest].filter(Boolean)}))
+      for (const [dest, target] of now)
+        if (then.get(dest) !== target)
+          facts.push(fact(after, 'route-changed', {related: [target, dest].filter(Boolean)}))
+      for (const [dest, target] of then)
+        if (!now.has(dest)) facts.push(fact(after, 'route-removed', {related: [target, dest].filter(Boolean)}))
       return facts
     }
     case 'AWS::EC2::NatGateway':
@@ -334,7 +370,10 @@ export function readConfigFiles(path: string, window: Window): ConfigChanges {
       if (day && Date.UTC(Number(day[1]), Number(day[2]) - 1, Number(day[3])) > window.until + DAY_MS) continue
       files.push(full)
     }
-    if (files.length === 0) throw new BillwatchError('E_EMPTY', 'no AWS Config history files (.json or .json.gz) in this folder', {file: path})
+    if (files.length === 0)
+      throw new BillwatchError('E_EMPTY', 'no AWS Config history files (.json or .json.gz) in this folder', {
+        file: path,
+      })
   } else {
     files.push(path)
   }
@@ -344,7 +383,10 @@ export function readConfigFiles(path: string, window: Window): ConfigChanges {
       parsed = JSON.parse(readLogText(file))
     } catch (error) {
       if (error instanceof BillwatchError) throw error
-      throw new BillwatchError('E_FORMAT', 'not JSON', {expected: 'an AWS Config history file {"configurationItems":[…]}', file})
+      throw new BillwatchError('E_FORMAT', 'not JSON', {
+        expected: 'an AWS Config history file {"configurationItems":[…]}',
+        file,
+      })
     }
     const items = field(parsed, 'configurationItems')
     if (!Array.isArray(items))
@@ -396,7 +438,10 @@ export async function configHistoryFromApi(window: Window, options: ConfigApiOpt
       const resourceType = TYPE_OF_PREFIX[id.split('-')[0] ?? '']
       if (!resourceType || done.has(id)) continue
       done.add(id)
-      const ask = (input: {earlierTime?: Date; laterTime: Date; chronologicalOrder: 'Forward' | 'Reverse'; limit: number}, token?: string) =>
+      const ask = (
+        input: {earlierTime?: Date; laterTime: Date; chronologicalOrder: 'Forward' | 'Reverse'; limit: number},
+        token?: string,
+      ) =>
         callAws('GetResourceConfigHistory', options.connection, () =>
           client.send(new GetResourceConfigHistoryCommand({...input, nextToken: token, resourceId: id, resourceType})),
         )
@@ -405,16 +450,19 @@ export async function configHistoryFromApi(window: Window, options: ConfigApiOpt
       let known = true
       for (let weeks = 1; known && weeks <= BASELINE_WEEKS && (before.configurationItems ?? []).length === 0; weeks++) {
         const to = window.since - (weeks - 1) * MAX_SPAN_MS
-        before = await ask({chronologicalOrder: 'Reverse', earlierTime: new Date(to - MAX_SPAN_MS), laterTime: new Date(to), limit: 1}).catch(
-          (error: unknown) => {
-            // Config never recorded it: nothing to compare with, and nothing in the window either.
-            if (error instanceof BillwatchError && error.message.includes('ResourceNotDiscovered')) {
-              known = false
-              return {configurationItems: []}
-            }
-            throw error
-          },
-        )
+        before = await ask({
+          chronologicalOrder: 'Reverse',
+          earlierTime: new Date(to - MAX_SPAN_MS),
+          laterTime: new Date(to),
+          limit: 1,
+        }).catch((error: unknown) => {
+          // Config never recorded it: nothing to compare with, and nothing in the window either.
+          if (error instanceof BillwatchError && error.message.includes('ResourceNotDiscovered')) {
+            known = false
+            return {configurationItems: []}
+          }
+          throw error
+        })
         options.onPage?.(++pages)
       }
       if (!known) continue
@@ -423,13 +471,20 @@ export async function configHistoryFromApi(window: Window, options: ConfigApiOpt
       for (let from = window.since; from < window.until; from += MAX_SPAN_MS) {
         const to = Math.min(window.until, from + MAX_SPAN_MS)
         const part = await allPages(
-          (token) => ask({chronologicalOrder: 'Forward', earlierTime: new Date(from), laterTime: new Date(to), limit: 100}, token),
+          (token) =>
+            ask(
+              {chronologicalOrder: 'Forward', earlierTime: new Date(from), laterTime: new Date(to), limit: 100},
+              token,
+            ),
           (page) => page.nextToken,
           () => options.onPage?.(++pages),
         )
         responses.push(...part.pages)
       }
-      for (const ci of [...(before.configurationItems ?? []), ...responses.flatMap((p) => p.configurationItems ?? [])]) {
+      for (const ci of [
+        ...(before.configurationItems ?? []),
+        ...responses.flatMap((p) => p.configurationItems ?? []),
+      ]) {
         const item = itemFromApi(ci)
         if (!item) continue
         collector.add(item, `GetResourceConfigHistory ${id}`)

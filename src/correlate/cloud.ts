@@ -19,7 +19,8 @@ export function statSource(path: string, expected: string): Stats {
     throw unopenableFile(path, error, expected)
   }
   // A FIFO or device would hang the read or never end: only regular files and folders are sources.
-  if (!stats.isFile() && !stats.isDirectory()) throw new BillwatchError('E_FORMAT', 'not a regular file or folder', {expected, file: path})
+  if (!stats.isFile() && !stats.isDirectory())
+    throw new BillwatchError('E_FORMAT', 'not a regular file or folder', {expected, file: path})
   return stats
 }
 
@@ -60,9 +61,19 @@ function isPrivateV4(cidr: string): boolean {
   return /^(?:10\.|127\.|169\.254\.|172\.(?:1[6-9]|2\d|3[01])\.|192\.168\.)/.test(cidr)
 }
 
-const PROTOCOL_NAMES: Record<string, string> = {'-1': 'all', '1': 'icmp', '17': 'udp', '58': 'icmpv6', '6': 'tcp', icmpv6: 'icmpv6'}
+const PROTOCOL_NAMES: Record<string, string> = {
+  '-1': 'all',
+  '1': 'icmp',
+  '17': 'udp',
+  '58': 'icmpv6',
+  '6': 'tcp',
+  icmpv6: 'icmpv6',
+}
 
-/** 'UDP', '17', '-1', 'all' → 'udp', 'udp', 'all', 'all'; a value that is no name or number (an object from hostile JSON) → 'unknown'. */
+/**
+ * 'UDP', '17', '-1', 'all' → 'udp', 'udp', 'all', 'all'; a value that is no name or number (an object from hostile
+ * JSON) → 'unknown'.
+ */
 export function normaliseProtocol(value: unknown): string {
   if (value !== null && value !== undefined && typeof value !== 'string' && typeof value !== 'number') return 'unknown'
   const text = String(value ?? '-1')
@@ -80,21 +91,37 @@ export function normalisePort(value: unknown): null | number {
   return Number.isInteger(n) && n >= 0 && n <= 65_535 ? n : null
 }
 
-export function rule(direction: NetworkRule['direction'], protocol: unknown, from: unknown, to: unknown, peers: string[], allow = true): NetworkRule {
+export function rule(
+  direction: NetworkRule['direction'],
+  protocol: unknown,
+  from: unknown,
+  to: unknown,
+  peers: string[],
+  allow = true,
+): NetworkRule {
   const proto = normaliseProtocol(protocol)
   const ported = proto === 'tcp' || proto === 'udp'
   const fromPort = ported ? normalisePort(from) : null
   const toPort = ported ? (normalisePort(to) ?? fromPort) : null
   // 0-65535 is every port: say so once, so that rules from different sources compare equal.
   const all = fromPort === 0 && toPort === 65_535
-  return {allow, direction, fromPort: all ? null : fromPort, peers: [...new Set(peers)].sort(), protocol: proto, toPort: all ? null : toPort}
+  return {
+    allow,
+    direction,
+    fromPort: all ? null : fromPort,
+    peers: [...new Set(peers)].sort(),
+    protocol: proto,
+    toPort: all ? null : toPort,
+  }
 }
 
 /** 'udp/123', 'tcp/8000-8100', 'udp' (all ports), 'all'. */
 export function portText(r: Pick<NetworkRule, 'fromPort' | 'protocol' | 'toPort'>): string {
   if (r.protocol === 'all') return 'all'
   if (r.fromPort === null) return r.protocol
-  return r.toPort === null || r.toPort === r.fromPort ? `${r.protocol}/${r.fromPort}` : `${r.protocol}/${r.fromPort}-${r.toPort}`
+  return r.toPort === null || r.toPort === r.fromPort
+    ? `${r.protocol}/${r.fromPort}`
+    : `${r.protocol}/${r.fromPort}-${r.toPort}`
 }
 
 /**
@@ -102,7 +129,8 @@ export function portText(r: Pick<NetworkRule, 'fromPort' | 'protocol' | 'toPort'
  * a UDP listener on 123? Rules for every port or protocol say nothing about NTP in particular.
  */
 export function opensNtpPort(fact: CloudFact): boolean {
-  if (fact.action === 'listener-added') return fact.listener !== undefined && /udp/i.test(fact.listener.protocol) && fact.listener.port === 123
+  if (fact.action === 'listener-added')
+    return fact.listener !== undefined && /udp/i.test(fact.listener.protocol) && fact.listener.port === 123
   const r = fact.rule
   return (
     fact.action === 'rule-added' &&
@@ -170,7 +198,8 @@ export function factSubject(fact: CloudFact): string {
     const verb = fact.action === 'rule-added' ? (r.allow ? 'allowed' : 'denied') : 'revoked'
     return `${fact.resource} ${r.direction} ${portText(r)}${peers} ${verb}`
   }
-  if (fact.listener) return `${ACTION_WORDS[fact.action]} ${fact.resource} ${fact.listener.protocol.toUpperCase()} ${fact.listener.port}`
+  if (fact.listener)
+    return `${ACTION_WORDS[fact.action]} ${fact.resource} ${fact.listener.protocol.toUpperCase()} ${fact.listener.port}`
   const related = fact.related.length > 0 ? ` (${fact.related.slice(0, 2).join(', ')})` : ''
   return `${ACTION_WORDS[fact.action]} ${fact.resource}${related}`
 }
@@ -185,7 +214,8 @@ export function factStory(fact: CloudFact): string {
     const peers = world ? 'the world' : r.peers.join(', ') || 'its peers'
     if (fact.action === 'rule-removed')
       return `${fact.resource} stopped allowing ${r.direction} ${portWords(r)} ${r.direction === 'ingress' ? 'from' : 'to'} ${peers}`
-    if (!r.allow) return `${fact.resource} was set to deny ${r.direction} ${portWords(r)} ${r.direction === 'ingress' ? 'from' : 'to'} ${peers}`
+    if (!r.allow)
+      return `${fact.resource} was set to deny ${r.direction} ${portWords(r)} ${r.direction === 'ingress' ? 'from' : 'to'} ${peers}`
     return r.direction === 'ingress'
       ? `${fact.resource} was opened to ${peers} on ${portWords(r)}`
       : `${fact.resource} was allowed to send ${portWords(r)} to ${peers}`
@@ -239,11 +269,14 @@ export function sameFact(a: CloudFact, b: CloudFact): boolean {
       a.rule.peers.some((p) => b.rule!.peers.includes(p))
     )
   }
-  if (a.listener || b.listener) return a.listener?.port === b.listener?.port && a.listener?.protocol === b.listener?.protocol
+  if (a.listener || b.listener)
+    return a.listener?.port === b.listener?.port && a.listener?.protocol === b.listener?.protocol
   return bothIds || a.related.some((r) => b.related.includes(r))
 }
 
-/** A change to the account as correlate ranks it: no commit, packages or files; `author` is the principal when known. */
+/**
+ * A change to the account as correlate ranks it: no commit, packages or files; `author` is the principal when known.
+ */
 export function accountChange(c: {
   source: 'aws-config' | 'cloudtrail'
   time: string
@@ -275,7 +308,9 @@ export function accountChange(c: {
   }
 }
 
-/** How far apart two sources may date the same change: Config captures within minutes, IaC is applied after its commit. */
+/**
+ * How far apart two sources may date the same change: Config captures within minutes, IaC is applied after its commit.
+ */
 const SAME_CHANGE_MS: Record<string, number> = {'aws-config': 6 * 3_600_000, git: 2 * 86_400_000}
 const SOURCE_ORDER = ['cloudtrail', 'aws-config', 'git']
 
@@ -320,7 +355,9 @@ export function mergeCloudChanges(changes: Change[]): Change[] {
       const kept = target.cloud!.find((k) => sameFact(k, fact))
       if (!kept) continue
       kept.instances = [...new Set([...kept.instances, ...fact.instances])]
-      kept.related = [...new Set([...kept.related, ...fact.related, ...(isResourceId(fact.resource) ? [] : [fact.resource])])]
+      kept.related = [
+        ...new Set([...kept.related, ...fact.related, ...(isResourceId(fact.resource) ? [] : [fact.resource])]),
+      ]
     }
     if (target.files.length === 0 && change.files.length > 0) target.files = change.files
   }
@@ -348,5 +385,9 @@ export function shortOrigin(origin: string): string {
 
 /** Every source of a candidate, short: "cloudtrail + aws-config + git 1a2b3c4", "git + merge 1a2b3c4". */
 export function sourcesOf(change: Pick<Change, 'alsoIn' | 'sameChangeIn' | 'source'>): string {
-  return [change.source, ...change.alsoIn.map(shortOrigin), ...(change.sameChangeIn ?? []).map((o) => `${o.relation} ${o.commit.slice(0, 7)}`)].join(' + ')
+  return [
+    change.source,
+    ...change.alsoIn.map(shortOrigin),
+    ...(change.sameChangeIn ?? []).map((o) => `${o.relation} ${o.commit.slice(0, 7)}`),
+  ].join(' + ')
 }

@@ -14,7 +14,18 @@ import {CloudTrailClient, LookupEventsCommand} from '@aws-sdk/client-cloudtrail'
 import Papa from 'papaparse'
 
 import {allPages, type AwsConnection, callAws, clientConfig, paceAttempts} from '../aws/clients.js'
-import {arrayAt, field, firstString, isRecord, type JsonRecord, namesOf, recordAt, stringAt, stringsIn, stringsOf} from '../core/json.js'
+import {
+  arrayAt,
+  field,
+  firstString,
+  isRecord,
+  type JsonRecord,
+  namesOf,
+  recordAt,
+  stringAt,
+  stringsIn,
+  stringsOf,
+} from '../core/json.js'
 import {BillwatchError} from '../errors.js'
 import {accountChange, factSubject, statSource, isResourceId, resourceIds, rule} from './cloud.js'
 import {readLogText} from './package-logs.js'
@@ -32,7 +43,9 @@ export interface TrailRecord {
   readOnly?: boolean | string | undefined
   errorCode?: string | undefined
   userIdentity?: TrailIdentity | undefined
-  /** The call's parameters and response as logged: JSON of whatever shape the service chose, read with src/core/json. */
+  /**
+   * The call's parameters and response as logged: JSON of whatever shape the service chose, read with src/core/json.
+   */
   requestParameters?: unknown
   responseElements?: unknown
 }
@@ -45,7 +58,10 @@ interface TrailIdentity {
   sessionIssuerArn?: string | undefined
 }
 
-/** A record parsed from JSON: the fields read here, each kept only when it has its documented type; undefined for a non-object. */
+/**
+ * A record parsed from JSON: the fields read here, each kept only when it has its documented type; undefined for a
+ * non-object.
+ */
 export function trailRecordOf(value: unknown): TrailRecord | undefined {
   if (!isRecord(value)) return undefined
   const readOnly = field(value, 'readOnly')
@@ -79,7 +95,8 @@ export interface TrailChanges {
   notes: string[]
 }
 
-const READ_ONLY_NAME = /^(?:Describe|Get|List|Lookup|Head|Search|Select|Scan|Query|BatchGet|Check|Validate|Preview|Simulate|Estimate)/
+const READ_ONLY_NAME =
+  /^(?:Describe|Get|List|Lookup|Head|Search|Select|Scan|Query|BatchGet|Check|Validate|Preview|Simulate|Estimate)/
 
 /** Read-only calls (Describe*, Get*, List*, …), console sign-ins and failed calls never change anything. */
 export function isReadOnly(record: TrailRecord): boolean {
@@ -106,50 +123,89 @@ const EXTRACTORS = new Map<string, Extractor>(
     'ec2.amazonaws.com ReplaceNetworkAclEntry': (p) => networkAclEntry('rule-added', p),
     'ec2.amazonaws.com DeleteNetworkAclEntry': (p) => networkAclEntry('rule-removed', p),
     'ec2.amazonaws.com RunInstances': runInstances,
-    'ec2.amazonaws.com StartInstances': (p) => instancesOf(p).map((id) => fact('instance-started', 'StartInstances', id, INSTANCE)),
-    'ec2.amazonaws.com StopInstances': (p) => instancesOf(p).map((id) => fact('instance-stopped', 'StopInstances', id, INSTANCE)),
-    'ec2.amazonaws.com TerminateInstances': (p) => instancesOf(p).map((id) => fact('instance-stopped', 'TerminateInstances', id, INSTANCE)),
+    'ec2.amazonaws.com StartInstances': (p) =>
+      instancesOf(p).map((id) => fact('instance-started', 'StartInstances', id, INSTANCE)),
+    'ec2.amazonaws.com StopInstances': (p) =>
+      instancesOf(p).map((id) => fact('instance-stopped', 'StopInstances', id, INSTANCE)),
+    'ec2.amazonaws.com TerminateInstances': (p) =>
+      instancesOf(p).map((id) => fact('instance-stopped', 'TerminateInstances', id, INSTANCE)),
     'ec2.amazonaws.com ModifyInstanceAttribute': modifyInstanceAttribute,
     'ec2.amazonaws.com CreateReplaceRootVolumeTask': (p) => {
       const q = field(p, 'CreateReplaceRootVolumeTaskRequest') ?? p
       const id = firstString(field(q, 'InstanceId'), field(q, 'instanceId'))
       return id === undefined
         ? []
-        : [fact('image-changed', 'CreateReplaceRootVolumeTask', id, INSTANCE, {related: namesOf([firstString(field(q, 'ImageId'), field(q, 'imageId'))])})]
+        : [
+            fact('image-changed', 'CreateReplaceRootVolumeTask', id, INSTANCE, {
+              related: namesOf([firstString(field(q, 'ImageId'), field(q, 'imageId'))]),
+            }),
+          ]
     },
     'ec2.amazonaws.com AssociateAddress': (p, r) => {
       const target = firstString(field(p, 'instanceId'), field(p, 'networkInterfaceId'))
       if (target === undefined) return []
       const address = firstString(field(p, 'allocationId'), field(p, 'publicIp'))
       return [
-        fact('address-associated', 'AssociateAddress', target, target.startsWith('i-') ? INSTANCE : 'AWS::EC2::NetworkInterface', {
-          related: namesOf([address, field(r, 'associationId')]),
-        }),
+        fact(
+          'address-associated',
+          'AssociateAddress',
+          target,
+          target.startsWith('i-') ? INSTANCE : 'AWS::EC2::NetworkInterface',
+          {
+            related: namesOf([address, field(r, 'associationId')]),
+          },
+        ),
       ]
     },
     'ec2.amazonaws.com DisassociateAddress': (p) => [
-      fact('address-disassociated', 'DisassociateAddress', firstString(field(p, 'associationId'), field(p, 'publicIp')) ?? 'an address', 'AWS::EC2::EIP'),
+      fact(
+        'address-disassociated',
+        'DisassociateAddress',
+        firstString(field(p, 'associationId'), field(p, 'publicIp')) ?? 'an address',
+        'AWS::EC2::EIP',
+      ),
     ],
     'ec2.amazonaws.com AttachNetworkInterface': (p) => {
       const id = stringAt(p, 'instanceId')
-      return id === undefined ? [] : [fact('interface-attached', 'AttachNetworkInterface', id, INSTANCE, {related: namesOf([field(p, 'networkInterfaceId')])})]
+      return id === undefined
+        ? []
+        : [
+            fact('interface-attached', 'AttachNetworkInterface', id, INSTANCE, {
+              related: namesOf([field(p, 'networkInterfaceId')]),
+            }),
+          ]
     },
     'ec2.amazonaws.com CreateRoute': (p) => route('route-changed', 'CreateRoute', p),
     'ec2.amazonaws.com ReplaceRoute': (p) => route('route-changed', 'ReplaceRoute', p),
     'ec2.amazonaws.com DeleteRoute': (p) => route('route-removed', 'DeleteRoute', p),
     'ec2.amazonaws.com CreateNatGateway': (p, r) => {
-      const id = firstString(field(r, 'CreateNatGatewayResponse', 'natGateway', 'natGatewayId'), field(r, 'natGateway', 'natGatewayId')) ?? 'a NAT gateway'
+      const id =
+        firstString(
+          field(r, 'CreateNatGatewayResponse', 'natGateway', 'natGatewayId'),
+          field(r, 'natGateway', 'natGatewayId'),
+        ) ?? 'a NAT gateway'
       return [fact('nat-created', 'CreateNatGateway', id, 'AWS::EC2::NatGateway', {related: resourceIds(p)})]
     },
-    'ec2.amazonaws.com DeleteNatGateway': (p) => [fact('nat-deleted', 'DeleteNatGateway', resourceIds(p)[0] ?? 'a NAT gateway', 'AWS::EC2::NatGateway')],
+    'ec2.amazonaws.com DeleteNatGateway': (p) => [
+      fact('nat-deleted', 'DeleteNatGateway', resourceIds(p)[0] ?? 'a NAT gateway', 'AWS::EC2::NatGateway'),
+    ],
     'ec2.amazonaws.com AttachInternetGateway': (p) => [
-      fact('gateway-attached', 'AttachInternetGateway', stringAt(p, 'vpcId') ?? 'a VPC', 'AWS::EC2::VPC', {related: namesOf([field(p, 'internetGatewayId')])}),
+      fact('gateway-attached', 'AttachInternetGateway', stringAt(p, 'vpcId') ?? 'a VPC', 'AWS::EC2::VPC', {
+        related: namesOf([field(p, 'internetGatewayId')]),
+      }),
     ],
     'ec2.amazonaws.com DetachInternetGateway': (p) => [
-      fact('gateway-detached', 'DetachInternetGateway', stringAt(p, 'vpcId') ?? 'a VPC', 'AWS::EC2::VPC', {related: namesOf([field(p, 'internetGatewayId')])}),
+      fact('gateway-detached', 'DetachInternetGateway', stringAt(p, 'vpcId') ?? 'a VPC', 'AWS::EC2::VPC', {
+        related: namesOf([field(p, 'internetGatewayId')]),
+      }),
     ],
     'ec2.amazonaws.com CreateEgressOnlyInternetGateway': (p) => [
-      fact('gateway-attached', 'CreateEgressOnlyInternetGateway', resourceIds(p).find((id) => id.startsWith('vpc-')) ?? 'a VPC', 'AWS::EC2::VPC'),
+      fact(
+        'gateway-attached',
+        'CreateEgressOnlyInternetGateway',
+        resourceIds(p).find((id) => id.startsWith('vpc-')) ?? 'a VPC',
+        'AWS::EC2::VPC',
+      ),
     ],
     'ec2.amazonaws.com DeleteVpcEndpoints': (p) =>
       resourceIds(p)
@@ -176,14 +232,22 @@ const EXTRACTORS = new Map<string, Extractor>(
         )
     },
     'elasticloadbalancing.amazonaws.com DeleteListener': (p) => [
-      fact('listener-removed', 'DeleteListener', stringAt(p, 'listenerArn') ?? 'a listener', 'AWS::ElasticLoadBalancingV2::Listener'),
+      fact(
+        'listener-removed',
+        'DeleteListener',
+        stringAt(p, 'listenerArn') ?? 'a listener',
+        'AWS::ElasticLoadBalancingV2::Listener',
+      ),
     ],
-    's3.amazonaws.com PutBucketPolicy': (p) => (policyIsPublic(field(p, 'bucketPolicy')) ? [bucketOpened('PutBucketPolicy', p)] : []),
+    's3.amazonaws.com PutBucketPolicy': (p) =>
+      policyIsPublic(field(p, 'bucketPolicy')) ? [bucketOpened('PutBucketPolicy', p)] : [],
     's3.amazonaws.com DeleteBucketPolicy': () => [],
     's3.amazonaws.com DeleteBucketPublicAccessBlock': (p) => [bucketOpened('DeleteBucketPublicAccessBlock', p)],
     's3.amazonaws.com PutBucketPublicAccessBlock': (p) => {
       const c = field(p, 'PublicAccessBlockConfiguration')
-      return ['BlockPublicPolicy', 'RestrictPublicBuckets', 'BlockPublicAcls', 'IgnorePublicAcls'].some((key) => isFalse(field(c, key)))
+      return ['BlockPublicPolicy', 'RestrictPublicBuckets', 'BlockPublicAcls', 'IgnorePublicAcls'].some((key) =>
+        isFalse(field(c, key)),
+      )
         ? [bucketOpened('PutBucketPublicAccessBlock', p)]
         : []
     },
@@ -193,12 +257,24 @@ const EXTRACTORS = new Map<string, Extractor>(
         ? [bucketOpened('PutBucketAcl', p)]
         : [],
     'cloudfront.amazonaws.com CreateDistribution': (p, r) => [
-      fact('public-access-opened', 'CreateDistribution', stringAt(r, 'distribution', 'id') ?? 'a distribution', 'AWS::CloudFront::Distribution', {
-        related: originsOf(p),
-      }),
+      fact(
+        'public-access-opened',
+        'CreateDistribution',
+        stringAt(r, 'distribution', 'id') ?? 'a distribution',
+        'AWS::CloudFront::Distribution',
+        {
+          related: originsOf(p),
+        },
+      ),
     ],
     'cloudfront.amazonaws.com UpdateDistribution': (p) => [
-      fact('public-access-opened', 'UpdateDistribution', stringAt(p, 'id') ?? 'a distribution', 'AWS::CloudFront::Distribution', {related: originsOf(p)}),
+      fact(
+        'public-access-opened',
+        'UpdateDistribution',
+        stringAt(p, 'id') ?? 'a distribution',
+        'AWS::CloudFront::Distribution',
+        {related: originsOf(p)},
+      ),
     ],
   } satisfies Record<string, Extractor>),
 )
@@ -219,7 +295,13 @@ export function principalOf(record: TrailRecord): null | string {
   return u.arn ?? u.sessionIssuerArn ?? u.invokedBy ?? u.userName ?? u.type ?? null
 }
 
-function fact(action: CloudAction, operation: string, resource: string, resourceType: string, extra: Partial<CloudFact> = {}): CloudFact {
+function fact(
+  action: CloudAction,
+  operation: string,
+  resource: string,
+  resourceType: string,
+  extra: Partial<CloudFact> = {},
+): CloudFact {
   return {action, instances: [], operation, region: null, related: [], resource, resourceType, ...extra}
 }
 
@@ -264,7 +346,12 @@ function peersOf(permission: JsonRecord): string[] {
   ])
 }
 
-function securityGroupRules(direction: NetworkRule['direction'], action: CloudAction, p: unknown, r: unknown): CloudFact[] {
+function securityGroupRules(
+  direction: NetworkRule['direction'],
+  action: CloudAction,
+  p: unknown,
+  r: unknown,
+): CloudFact[] {
   const operation = `${action === 'rule-added' ? 'Authorize' : 'Revoke'}SecurityGroup${direction === 'ingress' ? 'Ingress' : 'Egress'}`
   const group = firstString(field(p, 'groupId'), field(p, 'groupName')) ?? 'a security group'
   // The response's rule set is the most reliable (it also names the group when the request used groupName).
@@ -281,10 +368,16 @@ function securityGroupRules(direction: NetworkRule['direction'], action: CloudAc
   // Legacy flat form: {groupId, ipProtocol, fromPort, toPort, cidrIp, ipPermissions:{}}.
   if (permissions.length === 0 && (field(p, 'ipProtocol') !== undefined || field(p, 'cidrIp') !== undefined)) {
     const peer = firstString(field(p, 'cidrIp'), field(p, 'sourceSecurityGroupName'))
-    return [fact(action, operation, group, SG, {rule: rule(direction, field(p, 'ipProtocol'), field(p, 'fromPort'), field(p, 'toPort'), namesOf([peer]))})]
+    return [
+      fact(action, operation, group, SG, {
+        rule: rule(direction, field(p, 'ipProtocol'), field(p, 'fromPort'), field(p, 'toPort'), namesOf([peer])),
+      }),
+    ]
   }
   const facts = permissions.map((perm) =>
-    fact(action, operation, group, SG, {rule: rule(direction, perm.ipProtocol, perm.fromPort, perm.toPort, peersOf(perm))}),
+    fact(action, operation, group, SG, {
+      rule: rule(direction, perm.ipProtocol, perm.fromPort, perm.toPort, peersOf(perm)),
+    }),
   )
   // Revoking by rule id (SecurityGroupRuleIds) names no rule: say the group lost rules.
   if (facts.length === 0 && action === 'rule-removed') facts.push(fact(action, operation, group, SG))
@@ -313,7 +406,14 @@ function networkAclEntry(action: CloudAction, p: unknown): CloudFact[] {
   const operation = action === 'rule-added' ? 'CreateNetworkAclEntry' : 'DeleteNetworkAclEntry'
   return [
     fact(action, operation, acl, 'AWS::EC2::NetworkAcl', {
-      rule: rule(direction, field(p, 'protocol'), field(p, 'portRange', 'from'), field(p, 'portRange', 'to'), peers, allow),
+      rule: rule(
+        direction,
+        field(p, 'protocol'),
+        field(p, 'portRange', 'from'),
+        field(p, 'portRange', 'to'),
+        peers,
+        allow,
+      ),
     }),
   ]
 }
@@ -344,7 +444,11 @@ function modifyInstanceAttribute(p: unknown): CloudFact[] {
 
 function route(action: CloudAction, operation: string, p: unknown): CloudFact[] {
   const table = stringAt(p, 'routeTableId') ?? 'a route table'
-  const destination = firstString(field(p, 'destinationCidrBlock'), field(p, 'destinationIpv6CidrBlock'), field(p, 'destinationPrefixListId'))
+  const destination = firstString(
+    field(p, 'destinationCidrBlock'),
+    field(p, 'destinationIpv6CidrBlock'),
+    field(p, 'destinationPrefixListId'),
+  )
   const targets = resourceIds(p).filter((id) => id !== table)
   const gateway = stringAt(p, 'gatewayId')
   // A gateway that is not an id (`local`, a VPN gateway name) is named beside the ids.
@@ -365,7 +469,9 @@ function policyIsPublic(policy: unknown): boolean {
   return statements.some((s) => {
     const principal = field(s, 'Principal')
     const aws = field(principal, 'AWS')
-    return field(s, 'Effect') === 'Allow' && (principal === '*' || aws === '*' || (Array.isArray(aws) && aws.includes('*')))
+    return (
+      field(s, 'Effect') === 'Allow' && (principal === '*' || aws === '*' || (Array.isArray(aws) && aws.includes('*')))
+    )
   })
 }
 
@@ -388,7 +494,8 @@ function linksOf(record: TrailRecord, links: Map<string, Set<string>>): void {
       for (const eni of items(x.networkInterfaceSet)) for (const g of items(eni.groupSet)) add(g.groupId, x.instanceId)
     }
   } else if (record.eventName === 'ModifyInstanceAttribute') {
-    for (const g of items(field(record.requestParameters, 'groupSet'))) add(g.groupId, field(record.requestParameters, 'instanceId'))
+    for (const g of items(field(record.requestParameters, 'groupSet')))
+      add(g.groupId, field(record.requestParameters, 'instanceId'))
   }
 }
 
@@ -489,7 +596,8 @@ function trailFilesUnder(dir: string, window: TrailWindow): string[] {
 }
 
 function hasTrailFiles(dir: string): boolean {
-  for (const entry of readdirSync(dir, {recursive: true, withFileTypes: true})) if (entry.isFile() && /\.json(?:\.gz)?$/.test(entry.name)) return true
+  for (const entry of readdirSync(dir, {recursive: true, withFileTypes: true}))
+    if (entry.isFile() && /\.json(?:\.gz)?$/.test(entry.name)) return true
   return false
 }
 
@@ -505,7 +613,10 @@ function readTrailFile(file: string, collector: TrailCollector): void {
   try {
     parsed = JSON.parse(text)
   } catch (error) {
-    throw new BillwatchError('E_FORMAT', `not JSON: ${(error as Error).message}`, {expected: 'a CloudTrail log file {"Records":[…]}', file})
+    throw new BillwatchError('E_FORMAT', `not JSON: ${(error as Error).message}`, {
+      expected: 'a CloudTrail log file {"Records":[…]}',
+      file,
+    })
   }
   if (field(parsed, 'digestStartTime') !== undefined || field(parsed, 'logFiles') !== undefined) return
   const records = field(parsed, 'Records')
@@ -514,10 +625,18 @@ function readTrailFile(file: string, collector: TrailCollector): void {
     const events = field(parsed, 'Events')
     if (Array.isArray(events)) {
       for (const [i, event] of events.entries())
-        addRecord(collector, parseEmbedded(field(event, 'CloudTrailEvent'), file, `Events[${i}].CloudTrailEvent`), basename(file))
+        addRecord(
+          collector,
+          parseEmbedded(field(event, 'CloudTrailEvent'), file, `Events[${i}].CloudTrailEvent`),
+          basename(file),
+        )
       return
     }
-    throw new BillwatchError('E_FORMAT', 'no "Records" array', {expected: 'a CloudTrail log file {"Records":[…]}', field: 'Records', file})
+    throw new BillwatchError('E_FORMAT', 'no "Records" array', {
+      expected: 'a CloudTrail log file {"Records":[…]}',
+      field: 'Records',
+      file,
+    })
   }
   for (const record of records) addRecord(collector, record, basename(file))
 }
@@ -529,11 +648,20 @@ function addRecord(collector: TrailCollector, value: unknown, origin: string): v
 }
 
 function parseEmbedded(text: unknown, file: string, field: string): unknown {
-  if (typeof text !== 'string') throw new BillwatchError('E_FORMAT', 'missing event JSON', {expected: 'a CloudTrail record as a JSON string', field, file})
+  if (typeof text !== 'string')
+    throw new BillwatchError('E_FORMAT', 'missing event JSON', {
+      expected: 'a CloudTrail record as a JSON string',
+      field,
+      file,
+    })
   try {
     return JSON.parse(text)
   } catch {
-    throw new BillwatchError('E_FORMAT', 'event is not JSON', {expected: 'a CloudTrail record as a JSON string', field, file})
+    throw new BillwatchError('E_FORMAT', 'event is not JSON', {
+      expected: 'a CloudTrail record as a JSON string',
+      field,
+      file,
+    })
   }
 }
 
@@ -605,7 +733,12 @@ function readTrailCsv(text: string, file: string, collector: TrailCollector): vo
       userIdentity: identity ? {arn: identity} : {},
     }
     if (Number.isNaN(Date.parse(record.eventTime ?? ''))) {
-      throw new BillwatchError('E_VALUE', 'bad event time', {expected: 'an ISO 8601 time such as 2014-03-29T18:40:12Z', field: 'eventTime', file, line})
+      throw new BillwatchError('E_VALUE', 'bad event time', {
+        expected: 'an ISO 8601 time such as 2014-03-29T18:40:12Z',
+        field: 'eventTime',
+        file,
+        line,
+      })
     }
     collector.add(record, `${basename(file)}:${line}`)
   }
@@ -659,7 +792,9 @@ export async function lookupTrailEvents(window: TrailWindow, options: LookupOpti
       )
       for (const page of responses) {
         for (const event of page.Events ?? []) {
-          const record = trailRecordOf(parseEmbedded(event.CloudTrailEvent, `LookupEvents ${region}`, 'CloudTrailEvent'))
+          const record = trailRecordOf(
+            parseEmbedded(event.CloudTrailEvent, `LookupEvents ${region}`, 'CloudTrailEvent'),
+          )
           if (!record) continue
           record.awsRegion ??= region
           collector.add(record, `LookupEvents ${region}`)
@@ -674,7 +809,9 @@ export async function lookupTrailEvents(window: TrailWindow, options: LookupOpti
   const kept = (options.now ?? Date.now()) - HISTORY_DAYS * DAY_MS
   const notes =
     window.since < kept
-      ? [`LookupEvents keeps ${HISTORY_DAYS} days: before ${isoSeconds(kept).slice(0, 10)} read the trail's log files (--cloudtrail DIR)`]
+      ? [
+          `LookupEvents keeps ${HISTORY_DAYS} days: before ${isoSeconds(kept).slice(0, 10)} read the trail's log files (--cloudtrail DIR)`,
+        ]
       : []
   return {...result, notes, regions: [...new Set([...options.regions, ...result.regions])].sort()}
 }

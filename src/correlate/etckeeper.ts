@@ -50,7 +50,9 @@ export function describeMessage(subject: string, body: string): MessageDescripti
   return {command, kind, manager, packages}
 }
 
-/** The package list of an etckeeper body: "Package changes:" (all changes), else "Packages with configuration changes:". */
+/**
+ * The package list of an etckeeper body: "Package changes:" (all changes), else "Packages with configuration changes:".
+ */
 export function parsePackageChanges(body: string): PackageChange[] {
   const sections = new Map<string, string[]>()
   let current: null | string[] = null
@@ -75,7 +77,18 @@ interface ListedPackage {
   version: string
 }
 
-const RPM_ARCHES = new Set(['aarch64', 'armv7hl', 'i386', 'i586', 'i686', 'noarch', 'ppc64le', 's390x', 'src', 'x86_64'])
+const RPM_ARCHES = new Set([
+  'aarch64',
+  'armv7hl',
+  'i386',
+  'i586',
+  'i686',
+  'noarch',
+  'ppc64le',
+  's390x',
+  'src',
+  'x86_64',
+])
 
 /** One `+pkg version [arch]` (dpkg, pacman) or `+epoch:name-version-release.arch` (rpm) line. */
 export function parseListedPackage(line: string): ListedPackage | undefined {
@@ -103,7 +116,9 @@ function pairChanges(listed: ListedPackage[]): PackageChange[] {
   const changes: PackageChange[] = []
   for (const [name, version] of added) {
     const from = removed.get(name)
-    changes.push(from === undefined ? {action: 'install', name, version} : {action: 'upgrade', fromVersion: from, name, version})
+    changes.push(
+      from === undefined ? {action: 'install', name, version} : {action: 'upgrade', fromVersion: from, name, version},
+    )
   }
   for (const [name, version] of removed) if (!added.has(name)) changes.push({action: 'remove', name, version})
   return changes

@@ -19,9 +19,16 @@ export interface Repository {
 /** Opens a configuration repository: a work tree, a linked worktree or a bare repository. */
 export function openRepository(path: string): Repository {
   const abs = resolve(path)
-  if (!existsSync(abs)) throw new BillwatchError('E_NOT_FOUND', 'no such directory', {expected: 'a git repository (e.g. /etc with etckeeper)', file: path})
+  if (!existsSync(abs))
+    throw new BillwatchError('E_NOT_FOUND', 'no such directory', {
+      expected: 'a git repository (e.g. /etc with etckeeper)',
+      file: path,
+    })
   if (!statSync(abs).isDirectory()) {
-    throw new BillwatchError('E_GIT', 'not a directory', {expected: 'a git repository (e.g. /etc with etckeeper)', file: path})
+    throw new BillwatchError('E_GIT', 'not a directory', {
+      expected: 'a git repository (e.g. /etc with etckeeper)',
+      file: path,
+    })
   }
   const probe = git(abs, ['rev-parse', '--absolute-git-dir', '--is-bare-repository'])
   if (probe.status !== 0) {
@@ -45,7 +52,10 @@ export interface ReadCommitsOptions {
   since: Date
   /** Exclusive upper bound on the author time. */
   until: Date
-  /** Narrower [since, until) author-time ranges within the bounds (one per step); commits outside all of them are skipped. */
+  /**
+   * Narrower [since, until) author-time ranges within the bounds (one per step); commits outside all of them are
+   * skipped.
+   */
   windows?: {since: Date; until: Date}[]
   /** Called now and then with the number of commits walked so far. */
   onWalk?: (walked: number) => void
@@ -65,11 +75,15 @@ export async function* readCommits(repo: Repository, options: ReadCommitsOptions
   const ranges = (options.windows ?? [options]).map((w) => [w.since.getTime(), w.until.getTime()] as const)
   const lower = options.since.getTime()
   const upper = options.until.getTime()
-  const inWindow = (ms: number) => ms >= lower && ms < upper && ranges.some(([since, until]) => ms >= since && ms < until)
+  const inWindow = (ms: number) =>
+    ms >= lower && ms < upper && ranges.some(([since, until]) => ms >= since && ms < until)
   const starts = refsToWalk(repo)
   if (starts.length === 0) return
   const hashes = await walkHistory(repo, starts, inWindow, options.onWalk)
-  for (const change of describeCommits(repo, commitTimes(repo, hashes)).sort((a, b) => Date.parse(b.time) - Date.parse(a.time))) yield change
+  for (const change of describeCommits(repo, commitTimes(repo, hashes)).sort(
+    (a, b) => Date.parse(b.time) - Date.parse(a.time),
+  ))
+    yield change
 }
 
 /** The given commits (hashes), read as readCommits reads them, in the order given. */
@@ -101,7 +115,12 @@ const HASH = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/
  * The hashes of every commit `revs` reach whose author time `keep` accepts: one pass over the whole
  * graph reading only `%H %at` (NUL-separated), never git's date limits.
  */
-async function walkHistory(repo: Repository, revs: string[], keep: (authorMs: number) => boolean, onWalk?: (walked: number) => void): Promise<string[]> {
+async function walkHistory(
+  repo: Repository,
+  revs: string[],
+  keep: (authorMs: number) => boolean,
+  onWalk?: (walked: number) => void,
+): Promise<string[]> {
   const args = ['log', '-z', '--no-color', '--no-show-signature', '--format=%H%x00%at', ...revs, '--']
   const child = spawn('git', gitArgs(repo.path, args), {stdio: ['ignore', 'pipe', 'pipe']})
   let stderr = ''
@@ -121,7 +140,10 @@ async function walkHistory(repo: Repository, revs: string[], keep: (authorMs: nu
     }
     const authorMs = Number(field) * 1000
     if (!HASH.test(hash) || field === '' || !Number.isFinite(authorMs)) {
-      throw new BillwatchError('E_GIT', 'unexpected git log output', {expected: 'the hash and author time of each commit', file: repo.path})
+      throw new BillwatchError('E_GIT', 'unexpected git log output', {
+        expected: 'the hash and author time of each commit',
+        file: repo.path,
+      })
     }
     if (keep(authorMs)) kept.push(hash)
     hash = null
@@ -153,14 +175,29 @@ function commitTimes(repo: Repository, hashes: string[]): WalkedCommit[] {
     const input = `${hashes.slice(i, i + BATCH).join('\n')}\n`
     const fields = gitBuffer(
       repo.path,
-      ['log', '--no-walk=unsorted', '--stdin', '-z', '--no-color', '--no-show-signature', '--format=%H%x00%P%x00%at%x00%ct'],
+      [
+        'log',
+        '--no-walk=unsorted',
+        '--stdin',
+        '-z',
+        '--no-color',
+        '--no-show-signature',
+        '--format=%H%x00%P%x00%at%x00%ct',
+      ],
       input,
     )
       .toString('latin1')
       .split('\0')
     for (let f = 0; f + 3 < fields.length; f += 4) {
-      const [hash = '', parents = '', authorSec = '', committerSec = ''] = fields.slice(f, f + 4).map((x) => x.replace(/^\n/, ''))
-      const commit = {authorMs: Number(authorSec) * 1000, committerMs: Number(committerSec) * 1000, hash, parents: parents === '' ? [] : parents.split(' ')}
+      const [hash = '', parents = '', authorSec = '', committerSec = ''] = fields
+        .slice(f, f + 4)
+        .map((x) => x.replace(/^\n/, ''))
+      const commit = {
+        authorMs: Number(authorSec) * 1000,
+        committerMs: Number(committerSec) * 1000,
+        hash,
+        parents: parents === '' ? [] : parents.split(' '),
+      }
       if (
         !HASH.test(hash) ||
         authorSec === '' ||
@@ -168,7 +205,10 @@ function commitTimes(repo: Repository, hashes: string[]): WalkedCommit[] {
         !Number.isFinite(commit.committerMs) ||
         !commit.parents.every((p) => HASH.test(p))
       ) {
-        throw new BillwatchError('E_GIT', 'unexpected git log output', {expected: 'hash, parents and times of each commit', file: repo.path})
+        throw new BillwatchError('E_GIT', 'unexpected git log output', {
+          expected: 'hash, parents and times of each commit',
+          file: repo.path,
+        })
       }
       out.push(commit)
     }
@@ -178,7 +218,14 @@ function commitTimes(repo: Repository, hashes: string[]): WalkedCommit[] {
 
 /** HEAD (when it has a commit) and every branch, tag and remote; not the stash or notes, which are not history. */
 function refsToWalk(repo: Repository): string[] {
-  const refs = git(repo.path, ['for-each-ref', '--count=1', '--format=%(objectname)', 'refs/heads', 'refs/tags', 'refs/remotes'])
+  const refs = git(repo.path, [
+    'for-each-ref',
+    '--count=1',
+    '--format=%(objectname)',
+    'refs/heads',
+    'refs/tags',
+    'refs/remotes',
+  ])
   const any = refs.status === 0 && refs.stdout.trim() !== ''
   if (!repo.hasCommits && !any) return []
   return [...(repo.hasCommits ? ['HEAD'] : []), ...(any ? ['--branches', '--tags', '--remotes'] : [])]
@@ -233,7 +280,12 @@ export function parseRawCommit(body: Buffer): RawCommit {
   const author = ident(header('author'))
   const committer = ident(header('committer'))
   const message = split < 0 ? Buffer.alloc(0) : body.subarray(split + 2)
-  return {author: author.ident, authorZone: author.zone, committerZone: committer.zone, message: decodeMessage(message, header('encoding'))}
+  return {
+    author: author.ident,
+    authorZone: author.zone,
+    committerZone: committer.zone,
+    message: decodeMessage(message, header('encoding')),
+  }
 }
 
 /** A message in the encoding its commit names (git log would re-encode it the same way); UTF-8 otherwise. */
@@ -256,7 +308,11 @@ function readFileChanges(repo: Repository, commits: WalkedCommit[]): Map<string,
   const out = new Map<string, FileChange[]>()
   for (let i = 0; i < commits.length; i += BATCH) {
     const input = commits.slice(i, i + BATCH).map((c) => [c.hash, ...c.parents.slice(0, 1)].join(' '))
-    const text = gitBuffer(repo.path, ['diff-tree', '--stdin', '-z', '-r', '-M', '--root', '--name-status'], `${input.join('\n')}\n`).toString('utf8')
+    const text = gitBuffer(
+      repo.path,
+      ['diff-tree', '--stdin', '-z', '-r', '-M', '--root', '--name-status'],
+      `${input.join('\n')}\n`,
+    ).toString('utf8')
     const tokens = text.split('\0')
     let current: FileChange[] | undefined
     for (let t = 0; t < tokens.length; t++) {
@@ -327,7 +383,14 @@ export function listFilesAt(repo: Repository, commit: string, dir: string): stri
   return result.status === 0 ? result.stdout.split('\0').filter((path) => path !== '') : []
 }
 
-const STATUS: Record<string, FileStatus> = {A: 'added', C: 'copied', D: 'deleted', M: 'modified', R: 'renamed', T: 'type-changed'}
+const STATUS: Record<string, FileStatus> = {
+  A: 'added',
+  C: 'copied',
+  D: 'deleted',
+  M: 'modified',
+  R: 'renamed',
+  T: 'type-changed',
+}
 
 function gitArgs(cwd: string, args: string[]): string[] {
   // Reading a repository owned by another user (root's /etc) is safe for log/show: they run no hooks.
@@ -336,14 +399,16 @@ function gitArgs(cwd: string, args: string[]): string[] {
 
 function git(cwd: string, args: string[]): {status: number; stderr: string; stdout: string} {
   const result = spawnSync('git', gitArgs(cwd, args), {encoding: 'utf8', maxBuffer: 64 * 1024 * 1024})
-  if (result.error) throw new BillwatchError('E_GIT', `cannot run git: ${result.error.message}`, {suggestions: ['install git']})
+  if (result.error)
+    throw new BillwatchError('E_GIT', `cannot run git: ${result.error.message}`, {suggestions: ['install git']})
   return {status: result.status ?? 1, stderr: result.stderr, stdout: result.stdout}
 }
 
 /** Runs git with `input` on stdin and returns its stdout; a failure is an E_GIT error naming the repository. */
 export function gitBuffer(cwd: string, args: string[], input: Buffer | string): Buffer {
   const result = spawnSync('git', gitArgs(cwd, args), {input, maxBuffer: 1 << 30})
-  if (result.error) throw new BillwatchError('E_GIT', `cannot run git: ${result.error.message}`, {suggestions: ['install git']})
+  if (result.error)
+    throw new BillwatchError('E_GIT', `cannot run git: ${result.error.message}`, {suggestions: ['install git']})
   if (result.status !== 0) throw gitFailure(result.stderr.toString(), cwd)
   return result.stdout
 }
@@ -354,11 +419,26 @@ export function gitBuffer(cwd: string, args: string[], input: Buffer | string): 
  */
 function gitFailure(stderr: string, path: string): BillwatchError {
   const cause = /permission denied/i.test(stderr)
-    ? {detail: 'cannot read the repository (permission denied)', suggestions: ["run as a user who can read it, e.g. sudo for root's /etc"]}
-    : /bad object|could not read|unable to read|corrupt|missing (blob|tree|commit)|loose object|pack|bad tree|invalid object|did not parse/i.test(stderr)
-      ? {detail: 'the repository is damaged: git cannot read some of its objects', suggestions: [`git -C ${path} fsck`, 'or read a clone of it that is whole']}
+    ? {
+        detail: 'cannot read the repository (permission denied)',
+        suggestions: ["run as a user who can read it, e.g. sudo for root's /etc"],
+      }
+    : /bad object|could not read|unable to read|corrupt|missing (blob|tree|commit)|loose object|pack|bad tree|invalid object|did not parse/i.test(
+          stderr,
+        )
+      ? {
+          detail: 'the repository is damaged: git cannot read some of its objects',
+          suggestions: [`git -C ${path} fsck`, 'or read a clone of it that is whole'],
+        }
       : /shallow/i.test(stderr)
-        ? {detail: 'the repository is a shallow clone whose history git cannot walk', suggestions: [`git -C ${path} fetch --unshallow`]}
+        ? {
+            detail: 'the repository is a shallow clone whose history git cannot walk',
+            suggestions: [`git -C ${path} fetch --unshallow`],
+          }
         : {detail: 'git could not read the history', suggestions: [`git -C ${path} log`]}
-  return new BillwatchError('E_GIT', cause.detail, {expected: 'a repository whose commits git can read', file: path, suggestions: cause.suggestions})
+  return new BillwatchError('E_GIT', cause.detail, {
+    expected: 'a repository whose commits git can read',
+    file: path,
+    suggestions: cause.suggestions,
+  })
 }

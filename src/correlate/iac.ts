@@ -13,7 +13,17 @@
 import {parse as parseHcl} from '@cdktf/hcl2json'
 import {parse as parseYaml, type Tags, type YAMLMap, type YAMLSeq} from 'yaml'
 
-import {arrayAt, entriesOf, field, firstString, isRecord, type JsonRecord, recordAt, stringAt, stringsOf} from '../core/json.js'
+import {
+  arrayAt,
+  entriesOf,
+  field,
+  firstString,
+  isRecord,
+  type JsonRecord,
+  recordAt,
+  stringAt,
+  stringsOf,
+} from '../core/json.js'
 import {isResourceId, rule} from './cloud.js'
 
 export {isIacPath, isTerraformPath} from './cloud.js'
@@ -101,9 +111,11 @@ function diffDeclared(before: Declared, after: Declared, keep: (key: string) => 
     if (!keep(key)) continue
     const old = before.items.get(key)
     if (!old && item.added) facts.push(item.added)
-    else if (old && old.value !== item.value && item.changed) facts.push(typeof item.changed === 'function' ? item.changed(old.value) : item.changed)
+    else if (old && old.value !== item.value && item.changed)
+      facts.push(typeof item.changed === 'function' ? item.changed(old.value) : item.changed)
   }
-  for (const [key, item] of before.items) if (!after.items.has(key) && item.removed && keep(key)) facts.push(item.removed)
+  for (const [key, item] of before.items)
+    if (!after.items.has(key) && item.removed && keep(key)) facts.push(item.removed)
   // Name real ids where the configuration knows them, and the instances each group protects.
   const ids = new Map([...before.ids, ...after.ids])
   const idOf = (address: string) => ids.get(address) ?? address
@@ -159,14 +171,24 @@ function ref(value: unknown): null | string {
 }
 
 function refs(value: unknown): string[] {
-  return (Array.isArray(value) ? value : value === undefined ? [] : [value]).map(ref).filter((x): x is string => x !== null)
+  return (Array.isArray(value) ? value : value === undefined ? [] : [value])
+    .map(ref)
+    .filter((x): x is string => x !== null)
 }
 
 function strings(value: unknown): string[] {
-  return (Array.isArray(value) ? value : value === undefined || value === null ? [] : [value]).filter((x): x is string => typeof x === 'string')
+  return (Array.isArray(value) ? value : value === undefined || value === null ? [] : [value]).filter(
+    (x): x is string => typeof x === 'string',
+  )
 }
 
-function fact(action: CloudAction, operation: string, resource: string, resourceType: string, extra: Partial<CloudFact> = {}): CloudFact {
+function fact(
+  action: CloudAction,
+  operation: string,
+  resource: string,
+  resourceType: string,
+  extra: Partial<CloudFact> = {},
+): CloudFact {
   return {action, instances: [], operation, region: null, related: [], resource, resourceType, ...extra}
 }
 
@@ -194,13 +216,21 @@ function protect(declared: Declared, group: string, instance: string): void {
   declared.protects.set(group, set)
 }
 
-function simple(declared: Declared, key: string, value: string, facts: Pick<Item, 'added' | 'changed' | 'removed'>): void {
+function simple(
+  declared: Declared,
+  key: string,
+  value: string,
+  facts: Pick<Item, 'added' | 'changed' | 'removed'>,
+): void {
   declared.items.set(key, {key, value, ...facts})
 }
 
 const SG = 'AWS::EC2::SecurityGroup'
 
-/** hcl2json's shape: `{resource: {TYPE: {NAME: [body]}}, data: {…}, import: [{to, id}]}`; blocks of another shape declare nothing. */
+/**
+ * hcl2json's shape: `{resource: {TYPE: {NAME: [body]}}, data: {…}, import: [{to, id}]}`; blocks of another shape
+ * declare nothing.
+ */
 function addTerraform(parsed: unknown, declared: Declared): void {
   // import { to = aws_instance.ntp  id = "i-…" } (Terraform 1.5+): the real id of an address.
   for (const block of arrayAt(parsed, 'import').filter(isRecord)) {
@@ -216,7 +246,8 @@ function addTerraform(parsed: unknown, declared: Declared): void {
   }
   for (const [type, byName] of entriesOf(field(parsed, 'resource'))) {
     for (const [name, bodies] of entriesOf(byName)) {
-      for (const body of Array.isArray(bodies) ? (bodies as unknown[]) : []) addTerraformResource(declared, type, `${type}.${name}`, isRecord(body) ? body : {})
+      for (const body of Array.isArray(bodies) ? (bodies as unknown[]) : [])
+        addTerraformResource(declared, type, `${type}.${name}`, isRecord(body) ? body : {})
     }
   }
 }
@@ -240,19 +271,37 @@ function addTerraformResource(declared: Declared, type: string, address: string,
     case 'aws_security_group': {
       for (const direction of ['ingress', 'egress'] as const) {
         for (const block of arrayAt(b, direction).filter(isRecord))
-          addRule(declared, address, SG, `${address} ${direction}`, rule(direction, block.protocol, block.from_port, block.to_port, cidrsOf(block)))
+          addRule(
+            declared,
+            address,
+            SG,
+            `${address} ${direction}`,
+            rule(direction, block.protocol, block.from_port, block.to_port, cidrsOf(block)),
+          )
       }
       return
     }
     case 'aws_security_group_rule': {
       const group = ref(b.security_group_id) ?? address
-      addRule(declared, group, SG, address, rule(b.type === 'egress' ? 'egress' : 'ingress', b.protocol, b.from_port, b.to_port, cidrsOf(b)))
+      addRule(
+        declared,
+        group,
+        SG,
+        address,
+        rule(b.type === 'egress' ? 'egress' : 'ingress', b.protocol, b.from_port, b.to_port, cidrsOf(b)),
+      )
       return
     }
     case 'aws_vpc_security_group_ingress_rule':
     case 'aws_vpc_security_group_egress_rule': {
       const group = ref(b.security_group_id) ?? address
-      addRule(declared, group, SG, address, rule(type.includes('egress') ? 'egress' : 'ingress', b.ip_protocol, b.from_port, b.to_port, cidrsOf(b)))
+      addRule(
+        declared,
+        group,
+        SG,
+        address,
+        rule(type.includes('egress') ? 'egress' : 'ingress', b.ip_protocol, b.from_port, b.to_port, cidrsOf(b)),
+      )
       return
     }
     case 'aws_network_acl_rule': {
@@ -274,8 +323,12 @@ function addTerraformResource(declared: Declared, type: string, address: string,
       return
     }
     case 'aws_instance': {
-      for (const group of [...refs(b.vpc_security_group_ids), ...refs(b.security_groups)]) protect(declared, group, address)
-      instance(declared, address, ref(b.ami) ?? '', stringAt(b, 'instance_type') ?? '', [...refs(b.vpc_security_group_ids), ...refs(b.security_groups)])
+      for (const group of [...refs(b.vpc_security_group_ids), ...refs(b.security_groups)])
+        protect(declared, group, address)
+      instance(declared, address, ref(b.ami) ?? '', stringAt(b, 'instance_type') ?? '', [
+        ...refs(b.vpc_security_group_ids),
+        ...refs(b.security_groups),
+      ])
       return
     }
     case 'aws_network_interface_sg_attachment': {
@@ -286,7 +339,12 @@ function addTerraformResource(declared: Declared, type: string, address: string,
     }
     case 'aws_eip':
     case 'aws_eip_association': {
-      return addAddress(declared, address, ref(b.instance) ?? ref(b.instance_id), ref(b.network_interface) ?? ref(b.network_interface_id))
+      return addAddress(
+        declared,
+        address,
+        ref(b.instance) ?? ref(b.instance_id),
+        ref(b.network_interface) ?? ref(b.network_interface_id),
+      )
     }
     case 'aws_route': {
       addTerraformRoute(declared, ref(b.route_table_id) ?? address, address, b)
@@ -308,11 +366,16 @@ function addTerraformResource(declared: Declared, type: string, address: string,
       return addListener(declared, address, ref(b.load_balancer_arn) ?? address, b.port, b.protocol)
     }
     case 'aws_s3_bucket_public_access_block': {
-      const open = [b.block_public_acls, b.block_public_policy, b.ignore_public_acls, b.restrict_public_buckets].some((v) => v === false)
+      const open = [b.block_public_acls, b.block_public_policy, b.ignore_public_acls, b.restrict_public_buckets].some(
+        (v) => v === false,
+      )
       const bucket = ref(b.bucket) ?? address
       simple(declared, `public:${address}`, String(open), {
         ...(open
-          ? {added: fact('public-access-opened', address, bucket, 'AWS::S3::Bucket'), changed: fact('public-access-opened', address, bucket, 'AWS::S3::Bucket')}
+          ? {
+              added: fact('public-access-opened', address, bucket, 'AWS::S3::Bucket'),
+              changed: fact('public-access-opened', address, bucket, 'AWS::S3::Bucket'),
+            }
           : {}),
       })
       return
@@ -336,7 +399,12 @@ function instance(declared: Declared, address: string, image: string, type: stri
 }
 
 /** An Elastic IP on an instance or interface: associated, moved, taken off. */
-function addAddress(declared: Declared, address: string, instance: null | string, networkInterface: null | string): void {
+function addAddress(
+  declared: Declared,
+  address: string,
+  instance: null | string,
+  networkInterface: null | string,
+): void {
   const target = instance ?? networkInterface
   if (!target) return
   const type = instance ? 'AWS::EC2::Instance' : 'AWS::EC2::NetworkInterface'
@@ -362,7 +430,14 @@ function addListener(declared: Declared, address: string, lb: string, port: unkn
 }
 
 function addTerraformRoute(declared: Declared, table: string, operation: string, b: JsonRecord): void {
-  const destination = firstString(b.destination_cidr_block, b.cidr_block, b.destination_ipv6_cidr_block, b.ipv6_cidr_block, b.destination_prefix_list_id) ?? ''
+  const destination =
+    firstString(
+      b.destination_cidr_block,
+      b.cidr_block,
+      b.destination_ipv6_cidr_block,
+      b.ipv6_cidr_block,
+      b.destination_prefix_list_id,
+    ) ?? ''
   const target =
     ref(b.gateway_id) ??
     ref(b.nat_gateway_id) ??
@@ -386,7 +461,13 @@ function addRoute(declared: Declared, table: string, operation: string, destinat
   })
 }
 
-function presence(declared: Declared, address: string, added: CloudAction | null, removed: CloudAction | null, type: string): void {
+function presence(
+  declared: Declared,
+  address: string,
+  added: CloudAction | null,
+  removed: CloudAction | null,
+  type: string,
+): void {
   simple(declared, `present:${address}`, '', {
     ...(added ? {added: fact(added, address, address, type)} : {}),
     ...(removed ? {removed: fact(removed, address, address, type)} : {}),
@@ -422,8 +503,18 @@ const CFN_TAGS: Tags = INTRINSICS.flatMap((name) => {
   const wrap = (value: unknown) => ({[key]: name === 'GetAtt' && typeof value === 'string' ? value.split('.') : value})
   return [
     {identify: (): boolean => false, resolve: (value: string) => wrap(value), tag: `!${name}`},
-    {collection: 'seq' as const, identify: (): boolean => false, resolve: (seq: YAMLMap | YAMLSeq) => wrap(seq.toJSON()), tag: `!${name}`},
-    {collection: 'map' as const, identify: (): boolean => false, resolve: (map: YAMLMap | YAMLSeq) => wrap(map.toJSON()), tag: `!${name}`},
+    {
+      collection: 'seq' as const,
+      identify: (): boolean => false,
+      resolve: (seq: YAMLMap | YAMLSeq) => wrap(seq.toJSON()),
+      tag: `!${name}`,
+    },
+    {
+      collection: 'map' as const,
+      identify: (): boolean => false,
+      resolve: (map: YAMLMap | YAMLSeq) => wrap(map.toJSON()),
+      tag: `!${name}`,
+    },
   ]
 })
 
@@ -461,7 +552,9 @@ function cfnRef(value: unknown): null | string {
 }
 
 function cfnRefs(value: unknown): string[] {
-  return (Array.isArray(value) ? value : value === undefined ? [] : [value]).map(cfnRef).filter((x): x is string => x !== null)
+  return (Array.isArray(value) ? value : value === undefined ? [] : [value])
+    .map(cfnRef)
+    .filter((x): x is string => x !== null)
 }
 
 function cfnRule(direction: NetworkRule['direction'], p: JsonRecord): NetworkRule {
@@ -479,8 +572,10 @@ function cfnRule(direction: NetworkRule['direction'], p: JsonRecord): NetworkRul
 function addCfnResource(declared: Declared, type: string, name: string, p: JsonRecord): void {
   switch (type) {
     case 'AWS::EC2::SecurityGroup': {
-      for (const r of arrayAt(p, 'SecurityGroupIngress').filter(isRecord)) addRule(declared, name, SG, `${name} SecurityGroupIngress`, cfnRule('ingress', r))
-      for (const r of arrayAt(p, 'SecurityGroupEgress').filter(isRecord)) addRule(declared, name, SG, `${name} SecurityGroupEgress`, cfnRule('egress', r))
+      for (const r of arrayAt(p, 'SecurityGroupIngress').filter(isRecord))
+        addRule(declared, name, SG, `${name} SecurityGroupIngress`, cfnRule('ingress', r))
+      for (const r of arrayAt(p, 'SecurityGroupEgress').filter(isRecord))
+        addRule(declared, name, SG, `${name} SecurityGroupEgress`, cfnRule('egress', r))
       return
     }
     case 'AWS::EC2::SecurityGroupIngress':
@@ -507,7 +602,10 @@ function addCfnResource(declared: Declared, type: string, name: string, p: JsonR
     }
     case 'AWS::EC2::Instance': {
       for (const group of [...cfnRefs(p.SecurityGroupIds), ...cfnRefs(p.SecurityGroups)]) protect(declared, group, name)
-      instance(declared, name, cfnRef(p.ImageId) ?? '', stringAt(p, 'InstanceType') ?? '', [...cfnRefs(p.SecurityGroupIds), ...cfnRefs(p.SecurityGroups)])
+      instance(declared, name, cfnRef(p.ImageId) ?? '', stringAt(p, 'InstanceType') ?? '', [
+        ...cfnRefs(p.SecurityGroupIds),
+        ...cfnRefs(p.SecurityGroups),
+      ])
       return
     }
     case 'AWS::EC2::EIP':
@@ -515,8 +613,20 @@ function addCfnResource(declared: Declared, type: string, name: string, p: JsonR
       return addAddress(declared, name, cfnRef(p.InstanceId), cfnRef(p.NetworkInterfaceId))
     }
     case 'AWS::EC2::Route': {
-      const target = cfnRef(p.GatewayId) ?? cfnRef(p.NatGatewayId) ?? cfnRef(p.InstanceId) ?? cfnRef(p.NetworkInterfaceId) ?? cfnRef(p.TransitGatewayId) ?? ''
-      return addRoute(declared, cfnRef(p.RouteTableId) ?? name, name, firstString(p.DestinationCidrBlock, p.DestinationIpv6CidrBlock) ?? '', target)
+      const target =
+        cfnRef(p.GatewayId) ??
+        cfnRef(p.NatGatewayId) ??
+        cfnRef(p.InstanceId) ??
+        cfnRef(p.NetworkInterfaceId) ??
+        cfnRef(p.TransitGatewayId) ??
+        ''
+      return addRoute(
+        declared,
+        cfnRef(p.RouteTableId) ?? name,
+        name,
+        firstString(p.DestinationCidrBlock, p.DestinationIpv6CidrBlock) ?? '',
+        target,
+      )
     }
     case 'AWS::EC2::NatGateway':
       return presence(declared, name, 'nat-created', 'nat-deleted', type)
@@ -538,7 +648,12 @@ function addCfnResource(declared: Declared, type: string, name: string, p: JsonR
         declared,
         `public:${name}`,
         String(open),
-        open ? {added: fact('public-access-opened', name, name, type), changed: fact('public-access-opened', name, name, type)} : {},
+        open
+          ? {
+              added: fact('public-access-opened', name, name, type),
+              changed: fact('public-access-opened', name, name, type),
+            }
+          : {},
       )
       return
     }

@@ -70,16 +70,24 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
   const iac = repo && commits.some((c) => c.files.some((f) => isIacPath(f.path))) ? await import('./iac.js') : undefined
   if (repo && iac) {
     // Merges that stand beside their branch's commits (cited by them as the same change) kept only their own edits.
-    const beside = new Set(commits.flatMap((c) => c.sameChangeIn.filter((s) => s.relation === 'merge').map((s) => s.commit)))
+    const beside = new Set(
+      commits.flatMap((c) => c.sameChangeIn.filter((s) => s.relation === 'merge').map((s) => s.commit)),
+    )
     for (const commit of commits) {
       if (!commit.files.some((f) => isIacPath(f.path))) continue
-      const facts = await iac.iacFacts(repo, commit, {ownEditsOnly: commit.commit !== null && beside.has(commit.commit)})
+      const facts = await iac.iacFacts(repo, commit, {
+        ownEditsOnly: commit.commit !== null && beside.has(commit.commit),
+      })
       if (facts.length > 0) commit.cloud = facts
     }
   }
   const inRange = (c: Change) => Date.parse(c.time) >= since && Date.parse(c.time) < until
-  const apt = options.aptLogs.flatMap((file) => parseAptHistory(readLogText(file), file, options.logZone)).filter(inRange)
-  const dpkg = options.dpkgLogs.flatMap((file) => parseDpkgLog(readLogText(file), file, options.logZone)).filter(inRange)
+  const apt = options.aptLogs
+    .flatMap((file) => parseAptHistory(readLogText(file), file, options.logZone))
+    .filter(inRange)
+  const dpkg = options.dpkgLogs
+    .flatMap((file) => parseDpkgLog(readLogText(file), file, options.logZone))
+    .filter(inRange)
   const window = {since, until}
   const trail = await readTrail(options, window)
   const config = await readConfig(options, window)
@@ -138,20 +146,34 @@ export async function correlate(options: CorrelateOptions): Promise<CorrelateRes
   }
 }
 
-async function readTrail(options: CorrelateOptions, window: {since: number; until: number}): Promise<TrailChanges | undefined> {
+async function readTrail(
+  options: CorrelateOptions,
+  window: {since: number; until: number},
+): Promise<TrailChanges | undefined> {
   const source = options.cloudtrail
   if (!source || options.steps.length === 0) return undefined
   const {lookupTrailEvents, readTrailFiles} = await import('./cloudtrail.js')
   if ('path' in source) return readTrailFiles(source.path, window)
-  return lookupTrailEvents(window, {connection: source.connection, regions: source.regions, ...(options.onProgress ? {onPage: options.onProgress} : {})})
+  return lookupTrailEvents(window, {
+    connection: source.connection,
+    regions: source.regions,
+    ...(options.onProgress ? {onPage: options.onProgress} : {}),
+  })
 }
 
-async function readConfig(options: CorrelateOptions, window: {since: number; until: number}): Promise<ConfigChanges | undefined> {
+async function readConfig(
+  options: CorrelateOptions,
+  window: {since: number; until: number},
+): Promise<ConfigChanges | undefined> {
   const source = options.awsConfig
   if (!source || options.steps.length === 0) return undefined
   const {configHistoryFromApi, readConfigFiles} = await import('./aws-config.js')
   if ('path' in source) return readConfigFiles(source.path, window)
-  return configHistoryFromApi(window, {connection: source.connection, resources: source.resources, ...(options.onProgress ? {onPage: options.onProgress} : {})})
+  return configHistoryFromApi(window, {
+    connection: source.connection,
+    resources: source.resources,
+    ...(options.onProgress ? {onPage: options.onProgress} : {}),
+  })
 }
 
 export interface CloudSourceFlags {
@@ -166,7 +188,10 @@ export interface CloudSourceFlags {
  * --cloudtrail and --aws-config as correlate takes them: a path, or the API with the regions whose usage
  * stepped (else the profile's region) and the resources the steps name.
  */
-export function cloudSources(flags: CloudSourceFlags, steps: StepInput[]): Pick<CorrelateOptions, 'awsConfig' | 'cloudtrail'> {
+export function cloudSources(
+  flags: CloudSourceFlags,
+  steps: StepInput[],
+): Pick<CorrelateOptions, 'awsConfig' | 'cloudtrail'> {
   const connection: AwsConnection = {
     ...(flags.profile === undefined ? {} : {profile: flags.profile}),
     ...(flags.regions?.length === 1 ? {region: flags.regions[0]} : {}),
@@ -174,7 +199,9 @@ export function cloudSources(flags: CloudSourceFlags, steps: StepInput[]): Pick<
   const out: Pick<CorrelateOptions, 'awsConfig' | 'cloudtrail'> = {}
   if (flags.cloudtrail !== undefined) {
     const stepped = [...new Set(steps.flatMap((s) => s.regions ?? []))]
-    const regions = flags.regions ?? (stepped.length > 0 ? stepped : [process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1'])
+    const regions =
+      flags.regions ??
+      (stepped.length > 0 ? stepped : [process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1'])
     out.cloudtrail = flags.cloudtrail === 'api' ? {connection, regions} : {path: flags.cloudtrail}
   }
   if (flags.awsConfig !== undefined) {
@@ -208,7 +235,13 @@ export function correlationSources(result: CorrelateResult): string {
 
 /** The step of `anomalies` as correlate needs it. */
 export function stepInput(step: Step): StepInput {
-  return {date: step.date, direction: step.direction, ratio: step.ratio, resourceId: step.resourceId, usageType: step.usageType}
+  return {
+    date: step.date,
+    direction: step.direction,
+    ratio: step.ratio,
+    resourceId: step.resourceId,
+    usageType: step.usageType,
+  }
 }
 
 /**
@@ -249,7 +282,8 @@ function runKey(p: PackageChange): string {
 
 function emptyNote(repo: null | Repository, options: CorrelateOptions, window: {since: number; until: number}): string {
   const range = `${isoSeconds(window.since).slice(0, 10)} and ${isoSeconds(window.until).slice(0, 10)}`
-  if (repo && !repo.hasCommits && options.aptLogs.length + options.dpkgLogs.length === 0) return `repository ${repo.path} has no commits`
+  if (repo && !repo.hasCommits && options.aptLogs.length + options.dpkgLogs.length === 0)
+    return `repository ${repo.path} has no commits`
   const sources = [
     repo ? `repository ${repo.path}` : '',
     options.aptLogs.length + options.dpkgLogs.length > 0 ? 'the package logs' : '',

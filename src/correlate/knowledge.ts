@@ -64,9 +64,11 @@ export interface Knowledge {
 export function loadKnowledge(extraFile?: string): Knowledge {
   const base = validate(builtin, 'src/correlate/knowledge.json')
   if (extraFile === undefined) return base
-  const text = readInputFile(extraFile, {expected: 'a knowledge-base JSON file', field: '--knowledge', maxBytes: SIDE_INPUT_MAX_BYTES.knowledge}).toString(
-    'utf8',
-  )
+  const text = readInputFile(extraFile, {
+    expected: 'a knowledge-base JSON file',
+    field: '--knowledge',
+    maxBytes: SIDE_INPUT_MAX_BYTES.knowledge,
+  }).toString('utf8')
   let raw: unknown
   try {
     raw = JSON.parse(text)
@@ -79,7 +81,12 @@ export function loadKnowledge(extraFile?: string): Knowledge {
   return {cloud: extra.cloud, defaultLagDays: base.defaultLagDays, services: [...byId.values()]}
 }
 
-function validate(raw: unknown, file: string, fallbackLag: [number, number] = [0, 1], fallbackCloud?: CloudKnowledge): Knowledge {
+function validate(
+  raw: unknown,
+  file: string,
+  fallbackLag: [number, number] = [0, 1],
+  fallbackCloud?: CloudKnowledge,
+): Knowledge {
   const fail = (field: string, expected: string, got: unknown): never => {
     const text = JSON.stringify(got)
     throw new BillwatchError('E_FORMAT', text === undefined ? 'missing knowledge entry' : 'bad knowledge entry', {
@@ -100,12 +107,17 @@ function validate(raw: unknown, file: string, fallbackLag: [number, number] = [0
     const at = `services[${i}]`
     if (typeof entry !== 'object' || entry === null) return fail(at, 'an object', entry)
     const s = entry as Record<string, unknown>
-    const text = (key: string): string => (typeof s[key] === 'string' && s[key] !== '' ? s[key] : fail(`${at}.${key}`, 'a string', s[key]))
+    const text = (key: string): string =>
+      typeof s[key] === 'string' && s[key] !== '' ? s[key] : fail(`${at}.${key}`, 'a string', s[key])
     const list = (key: string): string[] => {
       const value = s[key] ?? []
-      return Array.isArray(value) && value.every((v) => typeof v === 'string') ? value : fail(`${at}.${key}`, 'an array of strings', value)
+      return Array.isArray(value) && value.every((v) => typeof v === 'string')
+        ? value
+        : fail(`${at}.${key}`, 'an array of strings', value)
     }
-    const checks = (Array.isArray(s.checks) ? s.checks : s.checks === undefined ? [] : fail(`${at}.checks`, 'an array', s.checks)) as unknown[]
+    const checks = (
+      Array.isArray(s.checks) ? s.checks : s.checks === undefined ? [] : fail(`${at}.checks`, 'an array', s.checks)
+    ) as unknown[]
     const service: Service = {
       checks: checks.map((c, j) => check(c, `${at}.checks[${j}]`, fail)),
       files: list('files'),
@@ -122,7 +134,8 @@ function validate(raw: unknown, file: string, fallbackLag: [number, number] = [0
     if (typeof s.portWhy === 'string') service.portWhy = s.portWhy
     return service
   })
-  const cloud = root.cloud === undefined && fallbackCloud ? fallbackCloud : cloudKnowledge(root.cloud, fallbackCloud, fail)
+  const cloud =
+    root.cloud === undefined && fallbackCloud ? fallbackCloud : cloudKnowledge(root.cloud, fallbackCloud, fail)
   return {cloud, defaultLagDays: defaultLag, services}
 }
 
@@ -140,9 +153,13 @@ function cloudKnowledge(raw: unknown, base: CloudKnowledge | undefined, fail: Fa
   for (const [id, value] of Object.entries(given)) {
     const a = (value ?? {}) as Record<string, unknown>
     const at = `cloud.actions.${id}`
-    const weight = (key: 'down' | 'up') => (typeof a[key] === 'number' && a[key] >= 0 && a[key] <= 1 ? a[key] : fail(`${at}.${key}`, 'a number 0..1', a[key]))
+    const weight = (key: 'down' | 'up') =>
+      typeof a[key] === 'number' && a[key] >= 0 && a[key] <= 1 ? a[key] : fail(`${at}.${key}`, 'a number 0..1', a[key])
     if (typeof a.summary !== 'string' || a.summary === '') return fail(`${at}.summary`, 'a string', a.summary)
-    const usage = Array.isArray(a.usage) && a.usage.every((u) => typeof u === 'string') ? a.usage : fail(`${at}.usage`, 'an array of strings', a.usage)
+    const usage =
+      Array.isArray(a.usage) && a.usage.every((u) => typeof u === 'string')
+        ? a.usage
+        : fail(`${at}.usage`, 'an array of strings', a.usage)
     actions[id] = {down: weight('down'), summary: a.summary, up: weight('up'), usage}
   }
   return {
@@ -162,7 +179,13 @@ function cloudKnowledge(raw: unknown, base: CloudKnowledge | undefined, fail: Fa
 type Fail = (field: string, expected: string, got: unknown) => never
 
 function lagPair(value: unknown, field: string, fail: Fail): [number, number] {
-  if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'number' && typeof value[1] === 'number' && value[0] <= value[1]) {
+  if (
+    Array.isArray(value) &&
+    value.length === 2 &&
+    typeof value[0] === 'number' &&
+    typeof value[1] === 'number' &&
+    value[0] <= value[1]
+  ) {
     return [value[0], value[1]]
   }
   return fail(field, '[earliest, latest] days', value)

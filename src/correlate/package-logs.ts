@@ -42,7 +42,11 @@ export function rotated(dir: string, name: string): string[] {
 export function zoneOfRoot(root: string): string {
   const timezone = join(root, 'etc/timezone')
   if (existsSync(timezone)) {
-    const zone = readInputFile(timezone, {expected: 'a time zone name', maxBytes: SIDE_INPUT_MAX_BYTES.timezone}).toString('utf8').trim().split('\n')[0]?.trim()
+    const zone = readInputFile(timezone, {expected: 'a time zone name', maxBytes: SIDE_INPUT_MAX_BYTES.timezone})
+      .toString('utf8')
+      .trim()
+      .split('\n')[0]
+      ?.trim()
     if (zone) return checkZone(zone, timezone)
   }
   try {
@@ -96,7 +100,10 @@ function zoneOffsetMs(ms: number, zone: string): number {
     year: 'numeric',
   }).formatToParts(new Date(ms))
   const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0)
-  return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - Math.floor(ms / 1000) * 1000
+  return (
+    Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) -
+    Math.floor(ms / 1000) * 1000
+  )
 }
 
 /** A log's text; `.gz` (or any gzip magic) is inflated. */
@@ -109,7 +116,11 @@ export function readLogText(file: string): string {
     return gunzipSync(bytes, {maxOutputLength: limit}).toString('utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new BillwatchError('E_VALUE', `inflates to more than ${limit / (1 << 20)} MiB, more than any package log; not read`, {file})
+      throw new BillwatchError(
+        'E_VALUE',
+        `inflates to more than ${limit / (1 << 20)} MiB, more than any package log; not read`,
+        {file},
+      )
     }
     throw new BillwatchError('E_TRUNCATED', 'gzip data is damaged or ends early', {cause: error, file})
   }
@@ -136,7 +147,11 @@ export function parseAptHistory(text: string, file: string, zone: string): Chang
     if (!entry) return
     const stamp = entry.end ?? entry.start
     if (stamp === undefined) {
-      throw new BillwatchError('E_FORMAT', 'apt history entry has no Start-Date', {field: 'Start-Date', file, line: entry.line})
+      throw new BillwatchError('E_FORMAT', 'apt history entry has no Start-Date', {
+        field: 'Start-Date',
+        file,
+        line: entry.line,
+      })
     }
     changes.push(
       logChange('apt-history', stamp, `${file}:${entry.line}`, {
@@ -162,7 +177,13 @@ export function parseAptHistory(text: string, file: string, zone: string): Chang
     if (key === 'Start-Date' || key === 'End-Date') {
       const stamp = parseStamp(value, zone)
       if (stamp === undefined) {
-        throw new BillwatchError('E_VALUE', '', {expected: 'a date like 2014-03-29  18:41:30', field: key, file, got: value, line: i + 1})
+        throw new BillwatchError('E_VALUE', '', {
+          expected: 'a date like 2014-03-29  18:41:30',
+          field: key,
+          file,
+          got: value,
+          line: i + 1,
+        })
       }
       if (key === 'Start-Date') entry.start = stamp
       else entry.end = stamp
@@ -185,13 +206,19 @@ function parseAptPackages(list: string, action: PackageAction): PackageChange[] 
       .split(',')
       .map((v) => v.trim())
       .filter((v) => v !== 'automatic')
-    if (action === 'upgrade' && versions.length >= 2) out.push({action, fromVersion: versions[0] ?? '', name, version: versions[1] ?? null})
+    if (action === 'upgrade' && versions.length >= 2)
+      out.push({action, fromVersion: versions[0] ?? '', name, version: versions[1] ?? null})
     else out.push({action, name, version: versions[0] ?? null})
   }
   return out
 }
 
-const DPKG_ACTIONS: Record<string, PackageAction> = {install: 'install', purge: 'purge', remove: 'remove', upgrade: 'upgrade'}
+const DPKG_ACTIONS: Record<string, PackageAction> = {
+  install: 'install',
+  purge: 'purge',
+  remove: 'remove',
+  upgrade: 'upgrade',
+}
 /** Lines closer than this belong to one dpkg run. */
 const DPKG_RUN_GAP_MS = 5 * 60_000
 
@@ -221,7 +248,12 @@ export function parseDpkgLog(text: string, file: string, zone: string): Change[]
     if (line === '') continue
     const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) (\S+)(?: (.*))?$/.exec(line)
     if (!match) {
-      throw new BillwatchError('E_VALUE', '', {expected: "a line starting 'YYYY-MM-DD HH:MM:SS'", file, got: line, line: i + 1})
+      throw new BillwatchError('E_VALUE', '', {
+        expected: "a line starting 'YYYY-MM-DD HH:MM:SS'",
+        file,
+        got: line,
+        line: i + 1,
+      })
     }
     const [, date = '', time = '', verb = '', rest = ''] = match
     // "startup archives install" / "startup packages purge": a new dpkg invocation begins.
@@ -238,7 +270,8 @@ export function parseDpkgLog(text: string, file: string, zone: string): Change[]
     const old = before === '<none>' ? undefined : before
     const next = after === '<none>' ? undefined : after
     let change: PackageChange
-    if (action === 'upgrade' && old !== undefined && old !== next) change = {action, fromVersion: old, name, version: next ?? null}
+    if (action === 'upgrade' && old !== undefined && old !== next)
+      change = {action, fromVersion: old, name, version: next ?? null}
     else if (action === 'remove' || action === 'purge') change = {action, name, version: old ?? null}
     else change = {action: action === 'upgrade' ? 'reinstall' : action, name, version: next ?? null}
     // A purge follows the remove of the same package within one run: keep the last word on each package.
@@ -252,7 +285,13 @@ export function parseDpkgLog(text: string, file: string, zone: string): Change[]
 
 /** `ntp, libopts25 installed; tzdata upgraded` */
 export function describePackages(packages: PackageChange[]): string {
-  const verbs: Record<PackageAction, string> = {install: 'installed', purge: 'purged', reinstall: 'reinstalled', remove: 'removed', upgrade: 'upgraded'}
+  const verbs: Record<PackageAction, string> = {
+    install: 'installed',
+    purge: 'purged',
+    reinstall: 'reinstalled',
+    remove: 'removed',
+    upgrade: 'upgraded',
+  }
   const byAction = new Map<PackageAction, string[]>()
   for (const p of packages) byAction.set(p.action, [...(byAction.get(p.action) ?? []), p.name])
   return [...byAction].map(([action, names]) => `${shortList(names)} ${verbs[action]}`).join('; ')

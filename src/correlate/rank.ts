@@ -12,7 +12,15 @@ import {formatRatio} from '../core/units.js'
 import {round} from '../detect/index.js'
 import {type Repository, readFileAt} from './git-log.js'
 import {citation, factInstances, factStory, isTerraformPath, opensToInternet, portWords, ruleCovers} from './cloud.js'
-import {type ConfigCheck, type Knowledge, type Service, servicesMentioned, servicesOfFile, servicesOfPackage, servicesOfPort} from './knowledge.js'
+import {
+  type ConfigCheck,
+  type Knowledge,
+  type Service,
+  servicesMentioned,
+  servicesOfFile,
+  servicesOfPackage,
+  servicesOfPort,
+} from './knowledge.js'
 import {describePackages} from './package-logs.js'
 import type {Candidate, Change, CloudFact, PackageAction, StepInput} from './types.js'
 
@@ -67,11 +75,18 @@ export function rankChanges(step: StepInput, changes: Change[], options: RankOpt
   return candidates.sort((a, b) => b.score - a.score || Math.abs(a.daysBefore) - Math.abs(b.daysBefore))
 }
 
-function scoreChange(change: Change, step: StepInput, stepStart: number, kind: null | string, options: RankOptions): Candidate {
+function scoreChange(
+  change: Change,
+  step: StepInput,
+  stepStart: number,
+  kind: null | string,
+  options: RankOptions,
+): Candidate {
   const daysBefore = (stepStart - Date.parse(change.time)) / DAY_MS
   const evidence = gatherEvidence(change, options.knowledge)
   const findings: string[] = []
-  let relevance = change.packages.length > 0 ? UNKNOWN_PACKAGES : change.files.length > 0 ? UNKNOWN_FILES : NOTHING_KNOWN
+  let relevance =
+    change.packages.length > 0 ? UNKNOWN_PACKAGES : change.files.length > 0 ? UNKNOWN_FILES : NOTHING_KNOWN
   let best: Evidence | undefined
   for (const e of evidence) {
     const usageFit = kind === null ? 0.5 : e.service.usage.includes(kind) ? 1 : 0.2
@@ -93,7 +108,9 @@ function scoreChange(change: Change, step: StepInput, stepStart: number, kind: n
     relevance = cloud.value
     findings.splice(0, findings.length)
   }
-  const lag = cloudWins ? (cloud.service?.lagDays ?? options.knowledge.cloud.lagDays) : (best?.service.lagDays ?? options.knowledge.defaultLagDays)
+  const lag = cloudWins
+    ? (cloud.service?.lagDays ?? options.knowledge.cloud.lagDays)
+    : (best?.service.lagDays ?? options.knowledge.defaultLagDays)
   const time = timeFit(daysBefore, lag)
   const score = time * (0.1 + 0.9 * relevance)
   const candidate: Candidate = {
@@ -105,7 +122,9 @@ function scoreChange(change: Change, step: StepInput, stepStart: number, kind: n
     scores: {relevance: round(relevance, 3), time: round(time, 3)},
     services: [...new Set([...(cloud?.service ? [cloud.service.id] : []), ...evidence.map((e) => e.service.id)])],
   }
-  candidate.reason = cloudWins ? cloudReason(candidate, step, kind, cloud) : reasonLine(candidate, step, kind, best, relevance)
+  candidate.reason = cloudWins
+    ? cloudReason(candidate, step, kind, cloud)
+    : reasonLine(candidate, step, kind, best, relevance)
   return candidate
 }
 
@@ -120,7 +139,12 @@ interface CloudEvidence {
 }
 
 /** The account change's strongest fact: action prior × usage fit × what a rule opens × the instance it touches. */
-function bestCloudEvidence(change: Change, step: StepInput, kind: null | string, knowledge: Knowledge): CloudEvidence | undefined {
+function bestCloudEvidence(
+  change: Change,
+  step: StepInput,
+  kind: null | string,
+  knowledge: Knowledge,
+): CloudEvidence | undefined {
   let best: CloudEvidence | undefined
   for (const fact of change.cloud ?? []) {
     const e = cloudEvidence(fact, step, kind, knowledge)
@@ -213,20 +237,27 @@ export function timeFit(daysBefore: number, [lag0, lag1]: [number, number]): num
 function gatherEvidence(change: Change, knowledge: Knowledge): Evidence[] {
   const out: Evidence[] = []
   for (const p of change.packages) {
-    for (const service of servicesOfPackage(knowledge, p.name)) out.push({action: p.action, files: [], packages: [p.name], service, strength: 1})
+    for (const service of servicesOfPackage(knowledge, p.name))
+      out.push({action: p.action, files: [], packages: [p.name], service, strength: 1})
   }
   // An IaC commit's diff was read as account facts: its paths (ntp/security.tf) say nothing about /etc.
   const machineFiles = change.cloud?.length ? [] : change.files.filter((f) => !isTerraformPath(f.path))
   for (const f of machineFiles) {
-    const services = new Set([...servicesOfFile(knowledge, f.path), ...(f.from ? servicesOfFile(knowledge, f.from) : [])])
+    const services = new Set([
+      ...servicesOfFile(knowledge, f.path),
+      ...(f.from ? servicesOfFile(knowledge, f.from) : []),
+    ])
     const action: Action = f.status === 'deleted' ? 'remove' : 'config'
     for (const service of services) out.push({action, files: [f.path], packages: [], service, strength: 0.8})
   }
-  // A commit whose diff was read as account facts, or that only touched Terraform files, is known by its diff, not its words.
-  const readAsIac = Boolean(change.cloud?.length) || (change.files.length > 0 && change.files.every((f) => isTerraformPath(f.path)))
+  // A commit whose diff was read as account facts, or that only touched Terraform files, is known by its diff, not its
+  // words.
+  const readAsIac =
+    Boolean(change.cloud?.length) || (change.files.length > 0 && change.files.every((f) => isTerraformPath(f.path)))
   if (change.source === 'git' && change.kind === 'manual' && !readAsIac) {
     const action = messageAction(change.subject)
-    for (const service of servicesMentioned(knowledge, change.subject)) out.push({action, files: [], packages: [], service, strength: 0.7})
+    for (const service of servicesMentioned(knowledge, change.subject))
+      out.push({action, files: [], packages: [], service, strength: 0.7})
   }
   return mergeEvidence(out)
 }
@@ -284,7 +315,12 @@ function runChecks(
   return {factor, findings}
 }
 
-function cachedReadFileAt(repo: Repository, commit: string, path: string, cache: Map<string, string | undefined> | undefined): string | undefined {
+function cachedReadFileAt(
+  repo: Repository,
+  commit: string,
+  path: string,
+  cache: Map<string, string | undefined> | undefined,
+): string | undefined {
   if (!cache) return readFileAt(repo, commit, path)
   const key = `${commit}\u0000${path}`
   if (cache.has(key)) return cache.get(key)
@@ -310,7 +346,8 @@ export function utcMinute(iso: string): string {
 export function whenMade(c: Change): string {
   // Results saved by an older billwatch have no committer time.
   const committed = c.committerTime == null ? null : toUtc(c.committerTime)
-  const note = committed !== null && utcMinute(committed) !== utcMinute(c.time) ? ` (committed ${utcMinute(committed)})` : ''
+  const note =
+    committed !== null && utcMinute(committed) !== utcMinute(c.time) ? ` (committed ${utcMinute(committed)})` : ''
   return `${utcMinute(c.time)}${note}`
 }
 
@@ -318,7 +355,10 @@ export function whenMade(c: Change): string {
 function sameChangeNote(c: Change): string {
   if (!c.sameChangeIn?.length) return ''
   const words = {branch: 'branch commit', 'cherry-pick': 'cherry-pick', merge: 'merge'} as const
-  const parts = c.sameChangeIn.map((s) => `${words[s.relation]} ${s.commit.slice(0, 7)} (${utcMinute(s.relation === 'branch' ? s.time : s.committedTime)})`)
+  const parts = c.sameChangeIn.map(
+    (s) =>
+      `${words[s.relation]} ${s.commit.slice(0, 7)} (${utcMinute(s.relation === 'branch' ? s.time : s.committedTime)})`,
+  )
   return `; the same change as ${parts.join(', ')}`
 }
 
@@ -327,13 +367,22 @@ function toUtc(recorded: string): string {
   return Number.isNaN(ms) ? recorded : new Date(ms).toISOString()
 }
 
-function reasonLine(c: Candidate, step: StepInput, kind: null | string, best: Evidence | undefined, relevance: number): string {
+function reasonLine(
+  c: Candidate,
+  step: StepInput,
+  kind: null | string,
+  best: Evidence | undefined,
+  relevance: number,
+): string {
   const when = whenMade(c)
   const series = kind === 'egress' ? 'egress' : step.usageType
   const moved = step.direction === 'up' ? 'rose' : 'fell'
   const size = step.ratio === null ? '' : ` ${formatRatio(step.direction === 'up' ? step.ratio : 1 / step.ratio)}`
   const days = Math.abs(c.daysBefore).toFixed(1)
-  const relation = c.daysBefore >= 0 ? `${days} days before ${series} ${moved}${size}` : `${days} days into the day ${series} ${moved}${size}`
+  const relation =
+    c.daysBefore >= 0
+      ? `${days} days before ${series} ${moved}${size}`
+      : `${days} days into the day ${series} ${moved}${size}`
   const what = describeWhat(c, best)
   if (!best || relevance <= UNKNOWN_PACKAGES) {
     const touched = c.files.length > 0 ? ` (${shortPaths(c.files.map((f) => f.path))})` : ''
@@ -341,13 +390,16 @@ function reasonLine(c: Candidate, step: StepInput, kind: null | string, best: Ev
   }
   const lagNote = best.service.lagWhy && c.daysBefore > 1 ? ` (${best.service.lagWhy})` : ''
   const facts = c.findings.length > 0 ? ` — and ${c.findings.join(', and ')}` : ''
-  const stops = step.direction === 'down' && (best.action === 'remove' || best.action === 'purge') ? '; removing it stops that' : ''
+  const stops =
+    step.direction === 'down' && (best.action === 'remove' || best.action === 'purge') ? '; removing it stops that' : ''
   return `${what} ${when}, ${relation}${lagNote}; ${best.service.summary}${facts}${stops}${sameChangeNote(c)}`
 }
 
 function describeWhat(c: Candidate, best: Evidence | undefined): string {
-  if (best && best.packages.length > 0) return describePackages(c.packages.filter((p) => best.packages.includes(p.name)))
-  if (best && best.files.length > 0) return `${shortPaths(best.files)} ${best.action === 'remove' ? 'deleted' : 'changed'}`
+  if (best && best.packages.length > 0)
+    return describePackages(c.packages.filter((p) => best.packages.includes(p.name)))
+  if (best && best.files.length > 0)
+    return `${shortPaths(best.files)} ${best.action === 'remove' ? 'deleted' : 'changed'}`
   if (c.source !== 'git' && c.packages.length > 0) return describePackages(c.packages)
   return `"${c.subject}"`
 }

@@ -50,7 +50,13 @@ export function foldSameChanges(repo: Repository, changes: Change[]): Change[] {
 }
 
 function citation(change: Change, relation: SameChange['relation']): SameChange {
-  return {commit: change.commit ?? '', committedTime: isoSeconds(committedMs(change)), relation, subject: change.subject, time: change.time}
+  return {
+    commit: change.commit ?? '',
+    committedTime: isoSeconds(committedMs(change)),
+    relation,
+    subject: change.subject,
+    time: change.time,
+  }
 }
 
 function committedMs(change: Change): number {
@@ -81,7 +87,11 @@ function cherryPicks(repo: Repository, changes: Change[]): Change[][] {
 /** git patch-id --stable of each commit's diff against its first parent (whitespace and line numbers aside). */
 function patchIdsOf(repo: Repository, changes: Change[]): Map<string, string> {
   const input = changes.map((c) => [c.commit, ...c.parents.slice(0, 1)].join(' ')).join('\n')
-  const patches = gitBuffer(repo.path, ['diff-tree', '--stdin', '-p', '-r', '--root', '--no-ext-diff', '--no-textconv'], `${input}\n`)
+  const patches = gitBuffer(
+    repo.path,
+    ['diff-tree', '--stdin', '-p', '-r', '--root', '--no-ext-diff', '--no-textconv'],
+    `${input}\n`,
+  )
   const ids = new Map<string, string>()
   for (const line of gitBuffer(repo.path, ['patch-id', '--stable'], patches).toString('latin1').split('\n')) {
     const [id, commit] = line.split(' ')
@@ -99,7 +109,11 @@ function mergeOwnEdits(repo: Repository, merges: Change[]): Map<string, Set<stri
   const own = new Map<string, Set<string>>()
   if (merges.length === 0) return own
   const input = merges.map((m) => m.commit).join('\n')
-  const text = gitBuffer(repo.path, ['diff-tree', '--stdin', '--cc', '-p', '--no-ext-diff', '--no-textconv'], `${input}\n`).toString('utf8')
+  const text = gitBuffer(
+    repo.path,
+    ['diff-tree', '--stdin', '--cc', '-p', '--no-ext-diff', '--no-textconv'],
+    `${input}\n`,
+  ).toString('utf8')
   const fed = new Set(merges.map((m) => m.commit!))
   let current: Set<string> | undefined
   // A section starts with the merge's hash on a line of its own; patch lines always carry a prefix.

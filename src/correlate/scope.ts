@@ -20,7 +20,9 @@ export interface UsageLineAround {
 
 /** The step with `regions` and `drivers` (largest growth first) filled in from the usage lines around its day. */
 export function scopeStep(step: StepInput, lines: UsageLineAround[]): StepInput {
-  const selected = lines.filter((r) => (step.usageType === EGRESS_LABEL ? isInternetEgress(r.usageType) : r.usageType === step.usageType))
+  const selected = lines.filter((r) =>
+    step.usageType === EGRESS_LABEL ? isInternetEgress(r.usageType) : r.usageType === step.usageType,
+  )
   const grew = (r: UsageLineAround) => (step.direction === 'up' ? r.onDay - r.dailyBefore : r.dailyBefore - r.onDay)
   const sum = (key: 'region' | 'resourceId') => {
     const out = new Map<string, number>()
@@ -33,6 +35,9 @@ export function scopeStep(step: StepInput, lines: UsageLineAround[]): StepInput 
       .sort((a, b) => b[1] - a[1])
       .map(([k]) => k)
   }
-  const drivers = [...new Set([...(step.resourceId ? [step.resourceId] : []), ...sum('resourceId')])].slice(0, DRIVERS_KEPT)
+  const drivers = [...new Set([...(step.resourceId ? [step.resourceId] : []), ...sum('resourceId')])].slice(
+    0,
+    DRIVERS_KEPT,
+  )
   return {...step, drivers, regions: sum('region')}
 }

@@ -114,11 +114,18 @@ export interface Change {
   files: FileChange[]
   /** Where a log-derived change came from (file:line). */
   origin: null | string
-  /** Log entries merged into this commit because they record the same package run, or the other sources of a cloud change. */
+  /**
+   * Log entries merged into this commit because they record the same package run, or the other sources of a cloud
+   * change.
+   */
   alsoIn: string[]
-  /** What the change did to the account (CloudTrail events, AWS Config history, IaC diffs); absent for machine changes. */
+  /**
+   * What the change did to the account (CloudTrail events, AWS Config history, IaC diffs); absent for machine changes.
+   */
   cloud?: CloudFact[]
-  /** Other commits that record this same change (a merge repeating it, a cherry-pick of it): one candidate, not several. */
+  /**
+   * Other commits that record this same change (a merge repeating it, a cherry-pick of it): one candidate, not several.
+   */
   sameChangeIn: SameChange[]
 }
 

@@ -213,7 +213,13 @@ function residualStats(y: readonly number[], changePoints: number[]): {variance:
   return {autocorrelation, variance}
 }
 
-function describe(y: readonly number[], changePoints: number[], variance: number, autocorrelation: number, penalty: number): Segmentation {
+function describe(
+  y: readonly number[],
+  changePoints: number[],
+  variance: number,
+  autocorrelation: number,
+  penalty: number,
+): Segmentation {
   const n = y.length
   const bounds = [0, ...changePoints, n]
   const costs = new MeanCost(y, variance > 0 ? variance : 1)

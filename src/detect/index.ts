@@ -6,7 +6,15 @@ import {BillwatchError} from '../errors.js'
 import {analyseValues, type IndexSpike, type IndexStep, type IndexTrend, type SeriesOptions} from './series.js'
 
 export {madOfDifferences, median, pelt, segmentMean, type Segmentation} from './changepoint.js'
-export {analyseValues, type IndexSpike, type IndexStep, type IndexTrend, type Scale, type SeriesAnalysis, type SeriesOptions} from './series.js'
+export {
+  analyseValues,
+  type IndexSpike,
+  type IndexStep,
+  type IndexTrend,
+  type Scale,
+  type SeriesAnalysis,
+  type SeriesOptions,
+} from './series.js'
 
 export interface DayValue {
   /** UTC day, YYYY-MM-DD. */
@@ -79,9 +87,15 @@ export function detectDaily(values: ArrayLike<number>, first: number, options: D
   const minRatio = options.minRatio ?? 1
   const strongEnough = (ratio: number) => Number.isNaN(ratio) || Math.max(ratio, 1 / ratio) >= minRatio
   return {
-    spikes: analysis.spikes.filter((s) => strongEnough(s.ratio)).map(({index, ...rest}) => ({date: dayOf(index), ...rest})),
-    steps: analysis.steps.filter((s) => strongEnough(s.ratio)).map(({index, ...rest}) => ({date: dayOf(index), lastDayBefore: observedBefore(index), ...rest})),
-    trends: analysis.trends.filter((t) => strongEnough(t.ratio)).map(({end, start, ...rest}) => ({firstDay: dayOf(start), lastDay: dayOf(end), ...rest})),
+    spikes: analysis.spikes
+      .filter((s) => strongEnough(s.ratio))
+      .map(({index, ...rest}) => ({date: dayOf(index), ...rest})),
+    steps: analysis.steps
+      .filter((s) => strongEnough(s.ratio))
+      .map(({index, ...rest}) => ({date: dayOf(index), lastDayBefore: observedBefore(index), ...rest})),
+    trends: analysis.trends
+      .filter((t) => strongEnough(t.ratio))
+      .map(({end, start, ...rest}) => ({firstDay: dayOf(start), lastDay: dayOf(end), ...rest})),
     weekly: analysis.seasonal,
   }
 }
@@ -108,7 +122,8 @@ export function isDay(value: string): boolean {
 
 export function dayNumber(day: string): number {
   const ms = dayStartMs(day)
-  if (Number.isNaN(ms)) throw new BillwatchError('E_VALUE', 'bad day', {expected: 'a day YYYY-MM-DD', field: 'day', got: day})
+  if (Number.isNaN(ms))
+    throw new BillwatchError('E_VALUE', 'bad day', {expected: 'a day YYYY-MM-DD', field: 'day', got: day})
   return Math.round(ms / DAY_MS)
 }
 

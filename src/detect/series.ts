@@ -77,7 +77,10 @@ const SPIKE_MAX_RUN = 3
 const LOCAL_WINDOW = 28
 /** A spike recurring on the same weekday (phase) in this many weeks or more is the weekly pattern, not a spike. */
 const PATTERN_WEEKS = 3
-/** Same-direction changes closer than this many points are tested together as one possible ramp (a ramp of three months is cut into steps some 30-45 days apart). */
+/**
+ * Same-direction changes closer than this many points are tested together as one possible ramp (a ramp of three months
+ * is cut into steps some 30-45 days apart).
+ */
 const RAMP_MAX_SEGMENT = 45
 /** A ramp narrower than this many points is a step (a change spread over a day or two). */
 const RAMP_MIN_WIDTH = 5
@@ -132,12 +135,23 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
   // A jump in the last one or two points is too short to be a segment: segment the rest, then test the jump
   // against the last segment with the same penalty. Without this, PELT pairs the jump with its neighbour.
   let segmentation = segmentMean(clean)
-  let {changePoints: cuts, margins} = refine(clean, segmentation.changePoints, segmentation.margins, segmentation.penalty)
+  let {changePoints: cuts, margins} = refine(
+    clean,
+    segmentation.changePoints,
+    segmentation.margins,
+    segmentation.penalty,
+  )
   const tailLength = Math.max(0, tailJump(clean, threshold, []))
   if (tailLength > 0) {
     const body = clean.slice(0, clean.length - tailLength)
     const bodySegmentation = segmentMean(body)
-    const margin = tailMargin(clean, bodySegmentation.changePoints.at(-1) ?? 0, body.length, bodySegmentation.variance, bodySegmentation.penalty)
+    const margin = tailMargin(
+      clean,
+      bodySegmentation.changePoints.at(-1) ?? 0,
+      body.length,
+      bodySegmentation.variance,
+      bodySegmentation.penalty,
+    )
     if (margin > 0) {
       segmentation = bodySegmentation
       const refined = refine(body, bodySegmentation.changePoints, bodySegmentation.margins, bodySegmentation.penalty)
@@ -231,12 +245,22 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
     const levelBefore = median(rawKept.slice(ramp.from, ramp.start + 1))
     const levelAfter = median(rawKept.slice(ramp.end, ramp.to))
     const ratio = levelRatio(levelBefore, levelAfter, transform, scale)
-    return {direction: ratio >= 1 ? 'up' : 'down', end: positionOf(ramp.end), levelAfter, levelBefore, ratio, start: positionOf(ramp.start)}
+    return {
+      direction: ratio >= 1 ? 'up' : 'down',
+      end: positionOf(ramp.end),
+      levelAfter,
+      levelBefore,
+      ratio,
+      start: positionOf(ramp.start),
+    }
   })
 
   const spikes: IndexSpike[] = []
   for (const run of spikeRuns) {
-    const baseline = median([...raw.slice(Math.max(0, run.start - SPIKE_WINDOW), run.start), ...raw.slice(run.end, run.end + SPIKE_WINDOW)])
+    const baseline = median([
+      ...raw.slice(Math.max(0, run.start - SPIKE_WINDOW), run.start),
+      ...raw.slice(run.end, run.end + SPIKE_WINDOW),
+    ])
     for (let k = run.start; k < run.end; k++) {
       const value = raw[k]!
       spikes.push({baseline, index: observed[k]!, ratio: levelRatio(baseline, value, transform, scale), value})
@@ -257,7 +281,13 @@ const DATE_RADIUS = 3
  * (the optimum is also the best single move). Returns per change its day, and the points [from, beforeEnd) and
  * [afterStart, to) its levels are taken from: a transition's days and any ramp beside it left out.
  */
-function dateChanges(y: number[], cuts: number[], transition: Map<number, number>, skip: Uint8Array, fixed: number[]): DatedChange[] {
+function dateChanges(
+  y: number[],
+  cuts: number[],
+  transition: Map<number, number>,
+  skip: Uint8Array,
+  fixed: number[],
+): DatedChange[] {
   const n = y.length
   const s0 = new Float64Array(n + 1)
   const s1 = new Float64Array(n + 1)
@@ -298,7 +328,11 @@ function dateChanges(y: number[], cuts: number[], transition: Map<number, number
         }
       }
     }
-    out.push(width > 0 ? {afterStart: cut + width, at, beforeEnd: cut, from, to} : {afterStart: at, at, beforeEnd: at, from, to})
+    out.push(
+      width > 0
+        ? {afterStart: cut + width, at, beforeEnd: cut, from, to}
+        : {afterStart: at, at, beforeEnd: at, from, to},
+    )
   }
   return out
 }
@@ -319,9 +353,16 @@ const REFINE_DEPTH = 3
  * residuals stay correlated while a smaller change is missed), so the smaller change shows only once the large
  * one is cut away. The penalty stays the whole series'.
  */
-function refine(y: number[], changePoints: number[], margins: number[], penalty: number): {changePoints: number[]; margins: number[]} {
+function refine(
+  y: number[],
+  changePoints: number[],
+  margins: number[],
+  penalty: number,
+): {changePoints: number[]; margins: number[]} {
   let cuts = changePoints.map((cut, i) => ({cut, margin: margins[i]!}))
-  let pending = [0, ...changePoints, y.length].slice(0, -1).map((start, i, starts) => [start, starts[i + 1] ?? y.length] as const)
+  let pending = [0, ...changePoints, y.length]
+    .slice(0, -1)
+    .map((start, i, starts) => [start, starts[i + 1] ?? y.length] as const)
   for (let depth = 0; depth < REFINE_DEPTH && pending.length > 0; depth++) {
     const next: (readonly [number, number])[] = []
     for (const [start, end] of pending) {
@@ -397,7 +438,8 @@ function seasonalProfile(length: number, observed: number[], z: number[], period
   const groups: number[][] = Array.from({length: period}, () => [])
   for (const i of observed) {
     const window: number[] = []
-    for (let j = Math.max(0, i - half); j <= Math.min(length - 1, i + half); j++) if (!Number.isNaN(valueAt[j]!)) window.push(valueAt[j]!)
+    for (let j = Math.max(0, i - half); j <= Math.min(length - 1, i + half); j++)
+      if (!Number.isNaN(valueAt[j]!)) window.push(valueAt[j]!)
     if (window.length < period - 1) continue
     groups[i % period]!.push(valueAt[i]! - median(window))
   }
@@ -487,10 +529,19 @@ function resumesAfterDip(z: number[], start: number, end: number, left: number, 
  * The level left of `start` that agrees with `right`: the median of the SPIKE_WINDOW points before (spikes already
  * found left out), or, when a step falls inside that window, of the fewer points since it, down to the one just
  * before, for zero-usage days (`fewest` 1). Zero days right after a step are thus a dip at the new level: the step
- * keeps its day. (Other values keep the whole window: on the TCPD series the fallback cut a currency crash.) Levels agree
+ * keeps its day. (Other values keep the whole window: on the TCPD series the fallback cut a currency crash.) Levels
+ * agree
  * within `threshold`, or, as in blipCuts, within a quarter of their distance from the run.
  */
-function leftLevel(z: number[], start: number, right: number, runLevel: number, threshold: number, runs: SpikeRun[], fewest: number): number | undefined {
+function leftLevel(
+  z: number[],
+  start: number,
+  right: number,
+  runLevel: number,
+  threshold: number,
+  runs: SpikeRun[],
+  fewest: number,
+): number | undefined {
   const nearest: number[] = []
   let run = runs.length - 1
   for (let i = start - 1; i >= 0 && nearest.length < SPIKE_WINDOW; i--) {
@@ -532,7 +583,12 @@ function tailJump(values: number[], threshold: number, runs: SpikeRun[]): -1 | 0
  * Spikes that recur on the same phase (weekday) in several weeks are the series' weekly pattern, which the
  * profile did not remove (too irregular for the F-test): they are not spikes.
  */
-function withoutRecurring(runs: SpikeRun[], observed: number[], length: number, period: number | undefined): SpikeRun[] {
+function withoutRecurring(
+  runs: SpikeRun[],
+  observed: number[],
+  length: number,
+  period: number | undefined,
+): SpikeRun[] {
   if (period === undefined || period < 2 || runs.length < PATTERN_WEEKS) return runs
   const weeksByPhase: Set<number>[] = Array.from({length: period}, () => new Set())
   for (const run of runs)
@@ -565,7 +621,10 @@ function blipCuts(y: number[], cuts: number[], threshold: number): {cutIndex: nu
     const outerAfter = mean(end, bounds[i + 3]!)
     const inner = mean(start, end)
     const apart = Math.min(Math.abs(inner - outerBefore), Math.abs(inner - outerAfter))
-    if (Math.abs(outerBefore - outerAfter) <= Math.max(threshold, apart / 4) && Math.sign(inner - outerBefore) === Math.sign(inner - outerAfter)) {
+    if (
+      Math.abs(outerBefore - outerAfter) <= Math.max(threshold, apart / 4) &&
+      Math.sign(inner - outerBefore) === Math.sign(inner - outerAfter)
+    ) {
       blips.push({cutIndex: i, end, start})
       i++
     }
@@ -616,7 +675,8 @@ function rampsAmong(y: number[], cuts: number[], variance: number, penalty: numb
     const m0 = range(s0, start + 1, end)
     // w = (t − start)/width on (start, end).
     const sw = (range(st, start + 1, end) - start * m0) / width
-    const sww = (range(stt, start + 1, end) - 2 * start * range(st, start + 1, end) + start * start * m0) / (width * width)
+    const sww =
+      (range(stt, start + 1, end) - 2 * start * range(st, start + 1, end) + start * start * m0) / (width * width)
     const swy = (range(sty, start + 1, end) - start * range(s1, start + 1, end)) / width
     const syMid = range(s1, start + 1, end)
     const suu = inA + (m0 - 2 * sw + sww)
@@ -632,12 +692,18 @@ function rampsAmong(y: number[], cuts: number[], variance: number, penalty: numb
   }
   const means: number[] = []
   const bounds = [0, ...cuts, n]
-  for (let i = 0; i + 1 < bounds.length; i++) means.push(range(s1, bounds[i]!, bounds[i + 1]!) / (bounds[i + 1]! - bounds[i]!))
+  for (let i = 0; i + 1 < bounds.length; i++)
+    means.push(range(s1, bounds[i]!, bounds[i + 1]!) / (bounds[i + 1]! - bounds[i]!))
   const ramps: Ramp[] = []
   for (let i = 0; i < cuts.length;) {
     const direction = Math.sign(means[i + 1]! - means[i]!)
     let j = i
-    while (j + 1 < cuts.length && Math.sign(means[j + 2]! - means[j + 1]!) === direction && cuts[j + 1]! - cuts[j]! <= RAMP_MAX_SEGMENT) j++
+    while (
+      j + 1 < cuts.length &&
+      Math.sign(means[j + 2]! - means[j + 1]!) === direction &&
+      cuts[j + 1]! - cuts[j]! <= RAMP_MAX_SEGMENT
+    )
+      j++
     const from = bounds[i]!
     const to = bounds[j + 2]!
     let staircase = (j - i + 1) * penalty
@@ -655,7 +721,8 @@ function rampsAmong(y: number[], cuts: number[], variance: number, penalty: numb
     // change is cut into when it is not linear on the log scale (a ramp in one part of a sum): the ramp's two
     // knots stand for all of them, so it may fit worse by the penalties of the steps beyond two.
     const allowance = Math.max(0, j - i + 1 - 2) * penalty
-    if (best.cost < staircase + allowance) ramps.push({cuts: cuts.slice(i, j + 1), end: best.end, from, start: best.start, to})
+    if (best.cost < staircase + allowance)
+      ramps.push({cuts: cuts.slice(i, j + 1), end: best.end, from, start: best.start, to})
     i = j + 1
   }
   return ramps

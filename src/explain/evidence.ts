@@ -8,7 +8,14 @@ import {resolve} from 'node:path'
 
 import {analyseAnomalies, type AnomaliesResult, type Step} from '../anomalies/index.js'
 import {isEgressUsage, isInternetIngress} from '../aws/usage-types.js'
-import {cloudSources, correlate, correlationSources, type Candidate, type CorrelateResult, stepInput} from '../correlate/index.js'
+import {
+  cloudSources,
+  correlate,
+  correlationSources,
+  type Candidate,
+  type CorrelateResult,
+  stepInput,
+} from '../correlate/index.js'
 import {scopeStep} from '../correlate/scope.js'
 import {loadKnowledge} from '../correlate/knowledge.js'
 import {isoSeconds} from '../correlate/time.js'
@@ -42,7 +49,10 @@ export interface MonthTotal {
   days: number
   egressBytes: number
   ingressBytes: number
-  /** Egress cost the exports state, in egressCurrency; null when they carry none (e.g. the legacy usage report) or bill it in several currencies. */
+  /**
+   * Egress cost the exports state, in egressCurrency; null when they carry none (e.g. the legacy usage report) or bill
+   * it in several currencies.
+   */
   egressCost: null | number
   egressCurrency: null | string
 }
@@ -89,7 +99,9 @@ export interface Evidence {
   /** The best-ranked change for `step`. */
   change: Candidate | null
   capture: null | PcapReport
-  /** What the stored flow records (VPC Flow Logs, NetFlow/IPFIX) say about the step: confirmed, refuted or not covered. */
+  /**
+   * What the stored flow records (VPC Flow Logs, NetFlow/IPFIX) say about the step: confirmed, refuted or not covered.
+   */
   flows: FlowEvidence | null
   probe: null | ProbeResult
   sources: {correlation: 'repo' | 'store' | null; capture: 'file' | 'store' | null; probe: 'live' | 'store' | null}
@@ -100,8 +112,15 @@ export interface Evidence {
 /** Gathers what the store holds and what the given inputs say. Saves fresh findings back to the store. */
 export async function gatherEvidence(store: Store, options: EvidenceOptions = {}): Promise<Evidence> {
   const missing: MissingEvidence[] = []
-  const anomalies = await optionalNoData(() => analyseAnomalies(store, options.pricePerGb === undefined ? {} : {pricePerGb: options.pricePerGb}))
-  if (!anomalies) missing.push({evidence: 'usage', how: 'billwatch ingest YOUR-EXPORT.csv', why: 'the store holds no internet egress usage'})
+  const anomalies = await optionalNoData(() =>
+    analyseAnomalies(store, options.pricePerGb === undefined ? {} : {pricePerGb: options.pricePerGb}),
+  )
+  if (!anomalies)
+    missing.push({
+      evidence: 'usage',
+      how: 'billwatch ingest YOUR-EXPORT.csv',
+      why: 'the store holds no internet egress usage',
+    })
   const step = anomalies ? primaryStep(anomalies.steps) : null
   if (anomalies && !step)
     missing.push({
@@ -139,7 +158,9 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
     !freshChanges || !anomalies || !step
       ? undefined
       : async () => {
-          const steps = await Promise.all(anomalies.steps.map(async (s) => scopeStep(stepInput(s), await usageAroundDay(store, s.date))))
+          const steps = await Promise.all(
+            anomalies.steps.map(async (s) => scopeStep(stepInput(s), await usageAroundDay(store, s.date))),
+          )
           const data = await correlate({
             aptLogs: [],
             daysAfter: 1,
@@ -156,7 +177,8 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
         },
   )
   const correlation = correlated.data
-  const change = step && correlation ? (correlation.steps.find((s) => s.date === step.date)?.candidates[0] ?? null) : null
+  const change =
+    step && correlation ? (correlation.steps.find((s) => s.date === step.date)?.candidates[0] ?? null) : null
   if (step && !change) {
     missing.push({
       evidence: 'change',
@@ -194,7 +216,10 @@ export async function gatherEvidence(store: Store, options: EvidenceOptions = {}
       : async () => {
           const target = parseTarget(options.probe!)
           const previous = (await latestFinding(store, 'probe', target.host))?.data
-          return {data: {...(await probeHost(target, {skip: coolDowns(previous, Date.now())})), capture: null}, subject: target.host}
+          return {
+            data: {...(await probeHost(target, {skip: coolDowns(previous, Date.now())})), capture: null},
+            subject: target.host,
+          }
         },
   )
   const probe = probed.data
@@ -286,7 +311,9 @@ async function monthTotals(store: Store): Promise<MonthTotal[]> {
   }
   // Costs in several currencies are not added: the month shows none.
   return [...byMonth.values()].map(({currencies, ...month}) =>
-    currencies.size > 1 ? {...month, egressCost: null, egressCurrency: null} : {...month, egressCurrency: [...currencies][0] ?? null},
+    currencies.size > 1
+      ? {...month, egressCost: null, egressCurrency: null}
+      : {...month, egressCurrency: [...currencies][0] ?? null},
   )
 }
 
@@ -311,11 +338,19 @@ async function symmetryAfter(store: Store, from: string): Promise<null | Symmetr
   const first = [egressDays[0]!, ingressDays[0]!].sort()[1]!
   const last = [egressDays.at(-1)!, ingressDays.at(-1)!].sort()[0]!
   if (first > last) return null
-  const total = (days: Map<string, number>) => [...days].reduce((sum, [day, bytes]) => (day >= first && day <= last ? sum + bytes : sum), 0)
+  const total = (days: Map<string, number>) =>
+    [...days].reduce((sum, [day, bytes]) => (day >= first && day <= last ? sum + bytes : sum), 0)
   const egressBytes = total(egress)
   const ingressBytes = total(ingress)
   if (ingressBytes <= 0) return null
   const ratio = egressBytes / ingressBytes
-  const verdict = ratio > 2 ? 'outbound-dominant' : ratio < 0.5 ? 'inbound-dominant' : Math.abs(ratio - 1) <= 0.1 ? 'symmetric' : 'asymmetric'
+  const verdict =
+    ratio > 2
+      ? 'outbound-dominant'
+      : ratio < 0.5
+        ? 'inbound-dominant'
+        : Math.abs(ratio - 1) <= 0.1
+          ? 'symmetric'
+          : 'asymmetric'
   return {egressBytes, from: first, ingressBytes, ratio, to: last, verdict}
 }

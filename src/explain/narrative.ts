@@ -5,7 +5,17 @@
 import {basename} from 'node:path'
 
 import {describeStep, leadDriver, tentativeNote} from '../anomalies/describe.js'
-import {formatAmount, formatBytes, formatCount, formatCountOf, formatFixed, formatMoney, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {
+  formatAmount,
+  formatBytes,
+  formatCount,
+  formatCountOf,
+  formatFixed,
+  formatMoney,
+  formatRatio,
+  formatShare,
+  formatUsd,
+} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
 import {correlationSources} from '../correlate/index.js'
 import type {Evidence, MonthTotal} from './evidence.js'
@@ -33,7 +43,9 @@ export function buildNarrative(evidence: Evidence): Section[] {
   if (step && bill && anomalies) {
     const unitText = (v: number) => formatAmount(v, step.unit)
     const claims: Claim[] = [
-      ...(leadDriver(step) ? [{source: usageSource, text: `On ${step.date} ${describeStep(step)}${tentativeNote(step)}.`}] : []),
+      ...(leadDriver(step)
+        ? [{source: usageSource, text: `On ${step.date} ${describeStep(step)}${tentativeNote(step)}.`}]
+        : []),
       {
         source: usageSource,
         text: `${step.usageType} went ${step.direction} ${formatRatio(step.ratio)} on ${step.date}: from ${unitText(step.levelBefore)}/day to ${unitText(step.levelAfter)}/day${step.account === '-' ? '' : ` (account ${step.account})`}.`,
@@ -81,7 +93,8 @@ export function buildNarrative(evidence: Evidence): Section[] {
     ]
     claims.push({source, text: change.reason})
     const runnersUp = evidence.correlation?.steps.find((s) => s.date === step?.date)?.candidates.slice(1, 3) ?? []
-    for (const other of runnersUp) claims.push({source, text: `Also in the window: "${other.subject}" (score ${other.score.toFixed(2)}).`})
+    for (const other of runnersUp)
+      claims.push({source, text: `Also in the window: "${other.subject}" (score ${other.score.toFixed(2)}).`})
     sections.push({blocks: [], claims, title: 'The change'})
   }
 
@@ -96,7 +109,8 @@ export function buildNarrative(evidence: Evidence): Section[] {
       // What limits the capture's figures (too short or thin for a rate) comes with them.
       ...(capture.warnings ?? []).map((warning) => ({source, text: `Caution: ${warning.message}.`})),
     ]
-    if (port123) claims.push({source, text: `UDP ${capture.ntp.port} (NTP) is ${formatShare(port123.share)} of outbound bytes.`})
+    if (port123)
+      claims.push({source, text: `UDP ${capture.ntp.port} (NTP) is ${formatShare(port123.share)} of outbound bytes.`})
     claims.push({
       source,
       text: `${formatCountOf(capture.ntp.uniqueClients, 'unique client')} sent ${formatCountOf(capture.ntp.requests, 'request')}; the capture's rate costs ${formatUsd(capture.cost.ntp.monthlyUsd)} a month, ${formatUsd(capture.cost.ntp.yearlyUsd)} a year (${capture.cost.pricing}).`,
@@ -146,7 +160,10 @@ export function buildNarrative(evidence: Evidence): Section[] {
   if (evidence.missing.length > 0) {
     sections.push({
       blocks: [],
-      claims: evidence.missing.map((m) => ({source: 'missing', text: `No ${m.evidence} evidence: ${m.why}. To get it: ${m.how}.`})),
+      claims: evidence.missing.map((m) => ({
+        source: 'missing',
+        text: `No ${m.evidence} evidence: ${m.why}. To get it: ${m.how}.`,
+      })),
       title: 'Missing evidence',
     })
   }
@@ -162,11 +179,19 @@ function remedies(evidence: Evidence): Section {
     claims.push({source: 'billwatch explain', text: `NTP remedies, because ${remediation.ntpEvidence.join('; ')}.`})
   }
   if (remediation.blocking.length > 0) {
-    claims.push({source, text: 'Blocking clients above a query count (the table of the NTP pool server incident, from this capture):'})
+    claims.push({
+      source,
+      text: 'Blocking clients above a query count (the table of the NTP pool server incident, from this capture):',
+    })
     blocks.push(
       renderTable(
         ['block clients with ≥ N queries', 'clients blocked', 'bandwidth cut', 'still costs/year'],
-        remediation.blocking.map((row) => [row.minQueries, row.blockedClients, formatShare(row.bandwidthCutShare), formatUsd(row.annualCost)]),
+        remediation.blocking.map((row) => [
+          row.minQueries,
+          row.blockedClients,
+          formatShare(row.bandwidthCutShare),
+          formatUsd(row.annualCost),
+        ]),
         ['right', 'right', 'right', 'right'],
       ),
     )
@@ -178,8 +203,11 @@ function remedies(evidence: Evidence): Section {
     })
     blocks.push(snippet.config)
   }
-  for (const advice of remediation.advice) claims.push({source: 'NTP pool practice, the NTP pool server and hard-coded IoT fleet incidents', text: advice})
-  const otherSource = evidence.change ? `billwatch correlate (${evidence.correlation?.repo ?? 'logs'})` : 'billwatch explain'
+  for (const advice of remediation.advice)
+    claims.push({source: 'NTP pool practice, the NTP pool server and hard-coded IoT fleet incidents', text: advice})
+  const otherSource = evidence.change
+    ? `billwatch correlate (${evidence.correlation?.repo ?? 'logs'})`
+    : 'billwatch explain'
   for (const text of remediation.other) claims.push({source: otherSource, text})
   return {blocks, claims, title: 'What to do'}
 }
@@ -206,7 +234,11 @@ export function monthTableCells(months: MonthTotal[]): {headers: string[]; rows:
 export function renderText(sections: Section[]): string {
   return sections
     .map((section) =>
-      [section.title.toUpperCase(), ...section.claims.map((c) => `- ${c.text} [${c.source}]`), ...section.blocks.map((b) => `\n${indent(b)}`)].join('\n'),
+      [
+        section.title.toUpperCase(),
+        ...section.claims.map((c) => `- ${c.text} [${c.source}]`),
+        ...section.blocks.map((b) => `\n${indent(b)}`),
+      ].join('\n'),
     )
     .join('\n\n')
 }

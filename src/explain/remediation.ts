@@ -18,10 +18,14 @@ export interface ConfigSnippet {
 export interface Remediation {
   /**
    * What the NTP remedies (blocking table, rate-limit snippets, pool advice) rest on: NTP traffic in the
-   * capture, a change that names NTP or opens UDP 123 in the account, a probe the server answered. Empty: no NTP evidence, and no NTP remedy.
+   * capture, a change that names NTP or opens UDP 123 in the account, a probe the server answered. Empty: no NTP
+   * evidence, and no NTP remedy.
    */
   ntpEvidence: string[]
-  /** The blocking table of the NTP pool server incident: block clients above N queries → cut X% → cost per year. From the capture. */
+  /**
+   * The blocking table of the NTP pool server incident: block clients above N queries → cut X% → cost per year. From
+   * the capture.
+   */
   blocking: ThresholdRow[]
   /** Replays of the capture through each daemon's limiter (from `billwatch pcap`). */
   rateLimiting: LimiterResult[]
@@ -38,7 +42,9 @@ export interface RemedyContext {
   change?: Candidate | null
   probe?: null | ProbeResult
   /** What the flow records say stepped with the bill (src/flows/evidence.ts). */
-  flows?: null | {best: null | {protocol: string; port: null | number; matches: boolean; source: string; interface: string}}
+  flows?: null | {
+    best: null | {protocol: string; port: null | number; matches: boolean; source: string; interface: string}
+  }
   /** Knowledge-base services that serve NTP (udp/123): a change touching one names NTP. */
   ntpServices?: ReadonlySet<string>
 }
@@ -48,22 +54,30 @@ export function ntpServiceIds(knowledge: Knowledge): Set<string> {
   return new Set(knowledge.services.filter((s) => s.ports.includes('udp/123')).map((s) => s.id))
 }
 
-/** Each piece of evidence that NTP is what costs: traffic in the capture, a change naming it or opening its port, a probe answered. */
+/**
+ * Each piece of evidence that NTP is what costs: traffic in the capture, a change naming it or opening its port, a
+ * probe answered.
+ */
 export function ntpEvidence(capture: null | PcapReport, context: RemedyContext = {}): string[] {
   const basis: string[] = []
   if (capture && capture.ntp.requests + capture.ntp.responses > 0) {
-    basis.push(`the capture holds ${formatCountOf(capture.ntp.requests, 'NTP request')} and ${formatCountOf(capture.ntp.responses, 'reply', 'replies')}`)
+    basis.push(
+      `the capture holds ${formatCountOf(capture.ntp.requests, 'NTP request')} and ${formatCountOf(capture.ntp.responses, 'reply', 'replies')}`,
+    )
   }
   const change = context.change
   const services = context.ntpServices ?? new Set(['chrony', 'ntp'])
-  // A change to the account (CloudTrail, AWS Config, an IaC commit) is judged by what it opened, not by a port's likely service.
+  // A change to the account (CloudTrail, AWS Config, an IaC commit) is judged by what it opened, not by a port's likely
+  // service.
   const opened = change?.cloud?.find(opensNtpPort)
   if (change && opened) {
     basis.push(
       `the change behind the step opened UDP 123, the NTP port: ${factStory(opened)} (${sourcesOf(change)}${change.commit ? `, commit ${change.commit.slice(0, 10)}` : ''})`,
     )
   } else if (change && !change.cloud?.length && change.services.some((id) => services.has(id))) {
-    basis.push(`the change behind the step names NTP ("${change.subject}"${change.commit ? `, commit ${change.commit.slice(0, 10)}` : ''})`)
+    basis.push(
+      `the change behind the step names NTP ("${change.subject}"${change.commit ? `, commit ${change.commit.slice(0, 10)}` : ''})`,
+    )
   }
   const probe = context.probe
   if (probe && probe.verdict !== 'not-served') basis.push(`the probe of ${probe.host} got NTP answers`)
@@ -97,7 +111,10 @@ ratelimit interval 3 burst 8 leak 2
 # chrony >= 4.6 can also send KoD RATE to 1 in 2^N limited requests:
 # ratelimit interval 3 burst 8 leak 2 kod 2`
 
-/** The settings the snippets configure, as describeSetting words them: the daemons' defaults, with KoD for ntpd and ntpsec. */
+/**
+ * The settings the snippets configure, as describeSetting words them: the daemons' defaults, with KoD for ntpd and
+ * ntpsec.
+ */
 const SNIPPET_SETTINGS = {
   chrony: describeSetting(parseLimiterSetting('chrony')),
   ntpd: describeSetting(parseLimiterSetting('ntpd kod')),
@@ -133,17 +150,27 @@ export function remediation(capture: null | PcapReport, context: RemedyContext =
     other,
     rateLimiting: results,
     snippets: [
-      {config: NTPSEC, daemon: 'ntpd / ntpsec', effect: effect('ntpsec') ?? effect('ntpd'), file: '/etc/ntpsec/ntp.conf'},
+      {
+        config: NTPSEC,
+        daemon: 'ntpd / ntpsec',
+        effect: effect('ntpsec') ?? effect('ntpd'),
+        file: '/etc/ntpsec/ntp.conf',
+      },
       {config: CHRONY, daemon: 'chrony', effect: effect('chrony'), file: '/etc/chrony/chrony.conf'},
     ],
   }
 }
 
-/** Without NTP evidence, the remedies the capture and the change support (or why there is none); with it, nothing more. */
+/**
+ * Without NTP evidence, the remedies the capture and the change support (or why there is none); with it, nothing more.
+ */
 function otherRemedies(basis: string[], capture: null | PcapReport, change: Candidate | null): string[] {
   if (basis.length > 0) return []
   const out: string[] = []
-  const top = capture?.byPort.reduce<null | PortReport>((best, p) => (best === null || p.share > best.share ? p : best), null)
+  const top = capture?.byPort.reduce<null | PortReport>(
+    (best, p) => (best === null || p.share > best.share ? p : best),
+    null,
+  )
   if (top && top.port !== null) {
     const ss = top.protocol === 'udp' ? 'ss -lunp' : 'ss -ltnp'
     out.push(
@@ -155,7 +182,10 @@ function otherRemedies(basis: string[], capture: null | PcapReport, change: Cand
       `The evidence points at "${change.subject}"${change.commit ? ` (commit ${change.commit.slice(0, 10)})` : ''}: undo or restrict it if it was not meant to serve the internet, then check that the next days' egress falls back.`,
     )
   }
-  const none = out.length === 0 ? ' No change was found either: no remedy can be drawn yet; gather the missing evidence below.' : ''
+  const none =
+    out.length === 0
+      ? ' No change was found either: no remedy can be drawn yet; gather the missing evidence below.'
+      : ''
   return [
     `Nothing points at NTP (no NTP traffic in a capture, no change that names it or opens UDP 123, no probe answered), so no rate-limit or pool advice.${none}`,
     ...out,

@@ -46,8 +46,14 @@ export interface FlowEvidence {
 
 const SOURCE_NAMES: Record<string, string> = {netflow: 'NetFlow/IPFIX records', 'vpc-flow-logs': 'VPC Flow Logs'}
 
-/** Reads the flow records around a bill step (`levelBefore`/`levelAfter` in bytes a day); null when the store holds none. */
-export async function flowStepEvidence(store: Store, step: {date: string; levelBefore: number; levelAfter: number}): Promise<FlowEvidence | null> {
+/**
+ * Reads the flow records around a bill step (`levelBefore`/`levelAfter` in bytes a day); null when the store holds
+ * none.
+ */
+export async function flowStepEvidence(
+  store: Store,
+  step: {date: string; levelBefore: number; levelAfter: number},
+): Promise<FlowEvidence | null> {
   const cover = await store.one<{first: null | string; last: null | string}>(
     `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last FROM flow_daily_counted`,
   )
@@ -55,7 +61,15 @@ export async function flowStepEvidence(store: Store, step: {date: string; levelB
   const stepDay = dayNumber(step.date)
   const from = dayString(stepDay - WINDOW_DAYS)
   const to = dayString(stepDay + WINDOW_DAYS - 1)
-  const rows = await store.all<{exporter: string; interface: string; protocol: string; port: null | number; days: number[]; bytes: number[]; files: number}>(
+  const rows = await store.all<{
+    exporter: string
+    interface: string
+    protocol: string
+    port: null | number
+    days: number[]
+    bytes: number[]
+    files: number
+  }>(
     `SELECT exporter, interface, protocol, port, list(day - DATE '1970-01-01' ORDER BY day) AS days, list(bytes ORDER BY day) AS bytes, max(files) AS files FROM (
        SELECT exporter, interface, protocol, port, day, sum(bytes) AS bytes, count(DISTINCT source_id) AS files FROM flow_daily_counted
        WHERE action = 'ACCEPT' AND direction = 'egress' AND day BETWEEN $from::DATE AND $to::DATE GROUP BY ALL
@@ -68,7 +82,9 @@ export async function flowStepEvidence(store: Store, step: {date: string; levelB
      ) WHERE day BETWEEN $from::DATE AND $to::DATE GROUP BY interface`,
     {from, to},
   )
-  const loggedDays = new Map(logged.map((r) => [r.interface, {days: r.days.map(Number).sort((a, b) => a - b), files: r.files}]))
+  const loggedDays = new Map(
+    logged.map((r) => [r.interface, {days: r.days.map(Number).sort((a, b) => a - b), files: r.files}]),
+  )
   const billDelta = step.levelAfter - step.levelBefore
   let best: FlowStepEvidence | null = null
   for (const row of rows) {
@@ -83,7 +99,9 @@ export async function flowStepEvidence(store: Store, step: {date: string; levelB
     const levelAfter = median(after)
     const halfway = (levelBefore + levelAfter) / 2
     const rising = levelAfter > levelBefore
-    const crossing = iface.days.find((d) => (rising ? value(d) > halfway : value(d) < halfway) && d >= stepDay - WINDOW_DAYS)
+    const crossing = iface.days.find(
+      (d) => (rising ? value(d) > halfway : value(d) < halfway) && d >= stepDay - WINDOW_DAYS,
+    )
     const candidate: FlowStepEvidence = {
       coveredFrom: dayString(iface.days[0]!),
       coveredTo: dayString(iface.days.at(-1)!),
@@ -108,13 +126,21 @@ export async function flowStepEvidence(store: Store, step: {date: string; levelB
     const change = (c: FlowStepEvidence) => Math.sign(billDelta || 1) * (c.levelAfterBytes - c.levelBeforeBytes)
     if (!best || change(candidate) > change(best)) best = candidate
   }
-  return {best, coveredFrom: cover.first, coveredTo: cover.last, stepDate: step.date, summary: summarise(step.date, best, cover.first, cover.last)}
+  return {
+    best,
+    coveredFrom: cover.first,
+    coveredTo: cover.last,
+    stepDate: step.date,
+    summary: summarise(step.date, best, cover.first, cover.last),
+  }
 }
 
 function summarise(stepDate: string, best: FlowStepEvidence | null, first: string, last: string): string {
-  if (!best) return `The flow records cover ${first} to ${last}, not both sides of the bill's step on ${stepDate}: they can neither confirm nor refute it.`
+  if (!best)
+    return `The flow records cover ${first} to ${last}, not both sides of the bill's step on ${stepDate}: they can neither confirm nor refute it.`
   const service = best.port === null ? best.protocol.toUpperCase() : `${best.protocol.toUpperCase()}/${best.port}`
-  const level = (bytes: number) => (bytes < 0.01 * Math.max(best.levelAfterBytes, best.levelBeforeBytes) ? '~0' : formatBytes(bytes))
+  const level = (bytes: number) =>
+    bytes < 0.01 * Math.max(best.levelAfterBytes, best.levelBeforeBytes) ? '~0' : formatBytes(bytes)
   const of = `${best.source} of ${best.interface}`
   if (best.matches) {
     return `${of} show ${service} egress going from ${level(best.levelBeforeBytes)} to ${formatBytes(best.levelAfterBytes)} a day on ${best.stepDate}: ${Math.round(best.shareOfStep * 100)}% of the step.`

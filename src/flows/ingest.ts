@@ -6,13 +6,24 @@ import {fingerprintFile} from '../ingest/fingerprint.js'
 import type {Store} from '../store/index.js'
 import {readNfcapd} from './nfdump.js'
 import type {FlowSniff} from './sniff.js'
-import {appendFlowRows, commitFlows, createFlowStaging, deliveryOf, findFlowSource, type FlowCommit, FLOW_STAGING} from './stage.js'
+import {
+  appendFlowRows,
+  commitFlows,
+  createFlowStaging,
+  deliveryOf,
+  findFlowSource,
+  type FlowCommit,
+  FLOW_STAGING,
+} from './stage.js'
 import {stageVpc} from './vpc.js'
 
 export interface FlowIngestOptions {
   /** `--flow-format`: the fields of headerless VPC Flow Logs records. */
   format?: string[]
-  /** `--host`: the server address of NetFlow/IPFIX records (default: the busiest), or the interfaces' addresses for flow logs without flow-direction. */
+  /**
+   * `--host`: the server address of NetFlow/IPFIX records (default: the busiest), or the interfaces' addresses for flow
+   * logs without flow-direction.
+   */
   host?: string
   /** `--sampling N`: 1-in-N sampling the exporter did not announce. */
   sampling?: number
@@ -27,12 +38,20 @@ export interface FlowIngested extends FlowCommit {
   sampling: null | string
 }
 
-/** Folder names of the AWS S3 layouts (`AWSLogs/123…/vpcflowlogs/us-east-1/2014/03/30/`, Hive `year=2014/`): walked whole. */
+/**
+ * Folder names of the AWS S3 layouts (`AWSLogs/123…/vpcflowlogs/us-east-1/2014/03/30/`, Hive `year=2014/`): walked
+ * whole.
+ */
 export function isFlowLogFolder(path: string): boolean {
   return /(^|\/)(AWSLogs|vpcflowlogs)(\/|$)|aws-service=vpcflowlogs/.test(path)
 }
 
-export async function ingestFlowFile(store: Store, path: string, sniff: FlowSniff, options: FlowIngestOptions = {}): Promise<FlowIngested> {
+export async function ingestFlowFile(
+  store: Store,
+  path: string,
+  sniff: FlowSniff,
+  options: FlowIngestOptions = {},
+): Promise<FlowIngested> {
   const hashing = fingerprintFile(path, {gzip: sniff.container === 'gzip'})
   hashing.catch(() => undefined)
   await createFlowStaging(store)

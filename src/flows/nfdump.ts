@@ -53,15 +53,23 @@ function unreadable(path: string, stderr: string): BillwatchError {
     .replace(/\s+in \S+\.c line \d+/g, '')
     .replace(/^read\(\) error:\s*/, '')
     .trim()
-  return new BillwatchError('E_FORMAT', `nfdump cannot read the file whole: it is cut short or damaged (${complaint})`, {
-    expected: 'a whole nfcapd file',
-    file: path,
-  })
+  return new BillwatchError(
+    'E_FORMAT',
+    `nfdump cannot read the file whole: it is cut short or damaged (${complaint})`,
+    {
+      expected: 'a whole nfcapd file',
+      file: path,
+    },
+  )
 }
 
 /** The address in the most packets of the file: the exporter's busiest host, as `pcap --host auto`. */
 function busiestAddress(path: string): string {
-  const result = spawnSync(NFDUMP, ['-r', path, '-s', 'ip/packets', '-n', '1', '-o', 'csv'], {encoding: 'utf8', env: ENV, maxBuffer: 1 << 20})
+  const result = spawnSync(NFDUMP, ['-r', path, '-s', 'ip/packets', '-n', '1', '-o', 'csv'], {
+    encoding: 'utf8',
+    env: ENV,
+    maxBuffer: 1 << 20,
+  })
   if (result.error) throw missingNfdump(path)
   if (result.status !== 0 || damageIn(result.stderr ?? '')) throw unreadable(path, result.stderr ?? '')
   const lines = result.stdout.split('\n')

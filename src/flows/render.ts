@@ -10,8 +10,10 @@ export function renderFlowsReport(report: FlowsReport): string {
   )
   const status: string[] = []
   if (report.nodataRecords > 0) status.push(`${formatCount(report.nodataRecords)} NODATA (no traffic in the window)`)
-  if (report.skipdataRecords > 0) status.push(`${formatCount(report.skipdataRecords)} SKIPDATA (records skipped by AWS)`)
-  if (report.rejectedRecords > 0) status.push(`${formatCount(report.rejectedRecords)} REJECT, ${formatBytes(report.rejectedBytes)} (not egress)`)
+  if (report.skipdataRecords > 0)
+    status.push(`${formatCount(report.skipdataRecords)} SKIPDATA (records skipped by AWS)`)
+  if (report.rejectedRecords > 0)
+    status.push(`${formatCount(report.rejectedRecords)} REJECT, ${formatBytes(report.rejectedBytes)} (not egress)`)
   if (status.length > 0) out.push(`not traffic: ${status.join('; ')}`)
   for (const source of report.sources) if (source.sampling) out.push(`sampling: ${source.sampling} (${source.path})`)
   out.push(
@@ -49,7 +51,13 @@ export function renderFlowsReport(report: FlowsReport): string {
         'top talkers',
         renderTable(
           ['address', 'requests', 'egress bytes', 'ingress bytes', 'share'],
-          service.topTalkers.map((t) => [t.address, formatCount(t.requests), formatCount(t.egressBytes), formatCount(t.ingressBytes), formatShare(t.share)]),
+          service.topTalkers.map((t) => [
+            t.address,
+            formatCount(t.requests),
+            formatCount(t.egressBytes),
+            formatCount(t.ingressBytes),
+            formatShare(t.share),
+          ]),
           ['left', 'right', 'right', 'right', 'right'],
         ),
       )

@@ -56,7 +56,10 @@ export interface FlowsReport {
   rejectedBytes: number
   egressBytes: number
   ingressBytes: number
-  /** Accepted traffic whose direction the records could not tell (both peers private, or public IPv6 without flow-direction). */
+  /**
+   * Accepted traffic whose direction the records could not tell (both peers private, or public IPv6 without
+   * flow-direction).
+   */
   otherBytes: number
   byPort: FlowPortRow[]
   service: null | {
@@ -86,7 +89,11 @@ export function parseService(text: string, field = '--port'): {protocol: string;
   const match = /^([a-z0-9-]+)(?:\/(\d{1,5}))?$/i.exec(text.trim())
   const port = match?.[2] === undefined ? null : Number(match[2])
   if (!match || (port !== null && port > 65_535))
-    throw new BillwatchError('E_USAGE', '', {expected: 'PROTOCOL/PORT such as udp/123, or a protocol such as icmp', field, got: text})
+    throw new BillwatchError('E_USAGE', '', {
+      expected: 'PROTOCOL/PORT such as udp/123, or a protocol such as icmp',
+      field,
+      got: text,
+    })
   return {port, protocol: match[1]!.toLowerCase()}
 }
 
@@ -112,11 +119,19 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
       'E_NO_DATA',
       `no accepted flow records of ${chosen}${period.since || period.until ? ' in the period' : ''} in store ${store.path}`,
       {
-        suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)', 'billwatch flows --json (lists the interfaces with traffic)'],
+        suggestions: [
+          'billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)',
+          'billwatch flows --json (lists the interfaces with traffic)',
+        ],
       },
     )
   }
-  const totals = await store.one<{egress: null | number; ingress: null | number; other: null | number; rejected: null | number}>(
+  const totals = await store.one<{
+    egress: null | number
+    ingress: null | number
+    other: null | number
+    rejected: null | number
+  }>(
     `SELECT sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction = 'egress') AS egress,
             sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction = 'ingress') AS ingress,
             sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction NOT IN ('egress', 'ingress')) AS other,
@@ -125,7 +140,14 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
     params,
   )
   const egressBytes = totals?.egress ?? 0
-  const ports = await store.all<{protocol: string; port: null | number; eb: null | number; ep: null | number; ib: null | number; ip: null | number}>(
+  const ports = await store.all<{
+    protocol: string
+    port: null | number
+    eb: null | number
+    ep: null | number
+    ib: null | number
+    ip: null | number
+  }>(
     `SELECT protocol, port,
             sum(bytes) FILTER (WHERE direction = 'egress') AS eb, sum(packets) FILTER (WHERE direction = 'egress') AS ep,
             sum(bytes) FILTER (WHERE direction = 'ingress') AS ib, sum(packets) FILTER (WHERE direction = 'ingress') AS ip
@@ -142,7 +164,15 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
     port: p.port,
     protocol: p.protocol,
   }))
-  const sources = await store.all<{path: string; format: string; records: number; sampling: null | string; nodata: number; skipdata: number; rejected: number}>(
+  const sources = await store.all<{
+    path: string
+    format: string
+    records: number
+    sampling: null | string
+    nodata: number
+    skipdata: number
+    rejected: number
+  }>(
     `SELECT path, format, records, sampling, nodata_records AS nodata, skipdata_records AS skipdata, rejected_records AS rejected FROM flow_sources
      WHERE id IN (SELECT DISTINCT source_id FROM flow_daily_counted WHERE ${where}) ORDER BY path`,
     params,
@@ -161,7 +191,9 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
   const perDay = days > 0 ? egressBytes / days : 0
   const cost = costOfRate(perDay / 86_400, pricing)
   const focus = options.port ? parseService(options.port) : byPort.find((p) => p.egressBytes > 0)
-  const service = focus ? await serviceReport(store, params, {first: span.first, last: span.last}, where, focus, days, pricing, options) : null
+  const service = focus
+    ? await serviceReport(store, params, {first: span.first, last: span.last}, where, focus, days, pricing, options)
+    : null
   const estimated = sources.some((s) => s.sampling !== null)
   const nodata = status?.nodata ?? 0
   const skipdata = status?.skipdata ?? 0
@@ -175,15 +207,28 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
       `Clients of the period alone: per-client totals are kept per calendar month, so clients, top talkers and the blocking table cover ${service.clientsFrom} to ${service.clientsTo} (bytes by port and the daily series are the period's).`,
     )
   }
-  if (estimated) cannotTell.push('Exact counts: sampled records were scaled up, so bytes, packets and clients are estimates (small clients may be missed).')
+  if (estimated)
+    cannotTell.push(
+      'Exact counts: sampled records were scaled up, so bytes, packets and clients are estimates (small clients may be missed).',
+    )
   if (skipdata > 0)
-    cannotTell.push(`What ${skipdata} SKIPDATA record${skipdata === 1 ? '' : 's'} hid: AWS skipped records in those windows (capacity or an internal error).`)
+    cannotTell.push(
+      `What ${skipdata} SKIPDATA record${skipdata === 1 ? '' : 's'} hid: AWS skipped records in those windows (capacity or an internal error).`,
+    )
   if (sources.some((s) => s.format.startsWith('vpc')))
-    cannotTell.push('NTP to the Amazon Time Sync Service (169.254.169.123): VPC Flow Logs never record it (nor is it billed).')
+    cannotTell.push(
+      'NTP to the Amazon Time Sync Service (169.254.169.123): VPC Flow Logs never record it (nor is it billed).',
+    )
   return {
     byPort,
     cannotTell,
-    cost: {egressBytesPerDay: perDay, gbPerMonth: cost.gbPerMonth, monthlyUsd: cost.monthlyUsd, pricing: pricing.label, yearlyUsd: cost.yearlyUsd},
+    cost: {
+      egressBytesPerDay: perDay,
+      gbPerMonth: cost.gbPerMonth,
+      monthlyUsd: cost.monthlyUsd,
+      pricing: pricing.label,
+      yearlyUsd: cost.yearlyUsd,
+    },
     days,
     egressBytes,
     estimated,
@@ -203,14 +248,20 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
   }
 }
 
-async function busiestInterface(store: Store, period: {since: null | string; until: null | string}, inPeriod: string): Promise<string> {
+async function busiestInterface(
+  store: Store,
+  period: {since: null | string; until: null | string},
+  inPeriod: string,
+): Promise<string> {
   const row = await store.one<{interface: string}>(
     `SELECT interface FROM flow_daily_counted WHERE action = 'ACCEPT' AND ${inPeriod}
      GROUP BY interface ORDER BY sum(bytes) FILTER (WHERE direction = 'egress') DESC NULLS LAST, sum(bytes) DESC, interface LIMIT 1`,
     period,
   )
   if (!row)
-    throw new BillwatchError('E_NO_DATA', 'no flow records in the store', {suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)']})
+    throw new BillwatchError('E_NO_DATA', 'no flow records in the store', {
+      suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)'],
+    })
   return row.interface
 }
 
@@ -235,7 +286,13 @@ async function serviceReport(
      WHERE interface = $iface AND action = 'ACCEPT' AND day BETWEEN date_trunc('month', $first::DATE) AND last_day($last::DATE)`,
     months,
   )
-  const clients = await store.all<{client: string; eb: null | number; ep: null | number; ib: null | number; ip: null | number}>(
+  const clients = await store.all<{
+    client: string
+    eb: null | number
+    ep: null | number
+    ib: null | number
+    ip: null | number
+  }>(
     `SELECT client, sum(bytes) FILTER (WHERE direction = 'egress') AS eb, sum(packets) FILTER (WHERE direction = 'egress') AS ep,
             sum(bytes) FILTER (WHERE direction = 'ingress') AS ib, sum(packets) FILTER (WHERE direction = 'ingress') AS ip
      FROM flow_clients_counted WHERE ${inMonths} AND ${match} GROUP BY client`,

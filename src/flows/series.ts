@@ -17,7 +17,10 @@ export function isFlowUsageType(usageType: string | undefined): usageType is str
 /** The SQL label of a flow_daily row's service: 'udp/123', or 'icmp' for protocols without ports. */
 export const SERVICE_SQL = `protocol || CASE WHEN port IS NULL THEN '' ELSE '/' || port END`
 
-export async function loadFlowSeries(store: Store, selection: SeriesSelection & {usageType: string}): Promise<SeriesSet> {
+export async function loadFlowSeries(
+  store: Store,
+  selection: SeriesSelection & {usageType: string},
+): Promise<SeriesSet> {
   const glob = selection.usageType.slice(FLOW_PREFIX.length) || '*'
   const rows = await store.all<{service: string; interface: string; days: number[]; bytes: number[]}>(
     `WITH daily AS (
@@ -31,10 +34,14 @@ export async function loadFlowSeries(store: Store, selection: SeriesSelection & 
     {glob, since: selection.since ?? null, until: selection.until ?? null},
   )
   if (rows.length === 0) {
-    throw new BillwatchError('E_NO_DATA', `no accepted flow egress matches ${selection.usageType} in store ${store.path}`, {
-      field: '--usage-type',
-      suggestions: ['billwatch flows (lists the ports with egress)', 'billwatch ingest FLOW-LOGS…'],
-    })
+    throw new BillwatchError(
+      'E_NO_DATA',
+      `no accepted flow egress matches ${selection.usageType} in store ${store.path}`,
+      {
+        field: '--usage-type',
+        suggestions: ['billwatch flows (lists the ports with egress)', 'billwatch ingest FLOW-LOGS…'],
+      },
+    )
   }
   // A day the interface was logged (any record, NODATA included) without this port's egress is a zero, not a gap.
   const logged = await store.all<{interface: string; days: number[]}>(
@@ -46,9 +53,13 @@ export async function loadFlowSeries(store: Store, selection: SeriesSelection & 
   const loggedDays = new Map(logged.map((r) => [r.interface, r.days.map(Number)]))
   const series = (usageType: string, resourceId: null | string, parts: typeof rows): DailySeries => {
     const byDay = new Map<number, number>()
-    for (const iface of new Set(parts.map((r) => r.interface))) for (const day of loggedDays.get(iface) ?? []) byDay.set(day, 0)
-    for (const row of parts) row.days.forEach((day, i) => byDay.set(Number(day), (byDay.get(Number(day)) ?? 0) + Number(row.bytes[i])))
-    const points: DailyPoint[] = [...byDay.entries()].sort((a, b) => a[0] - b[0]).map(([day, value]) => ({cost: null, day: dayString(day), value}))
+    for (const iface of new Set(parts.map((r) => r.interface)))
+      for (const day of loggedDays.get(iface) ?? []) byDay.set(day, 0)
+    for (const row of parts)
+      row.days.forEach((day, i) => byDay.set(Number(day), (byDay.get(Number(day)) ?? 0) + Number(row.bytes[i])))
+    const points: DailyPoint[] = [...byDay.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([day, value]) => ({cost: null, day: dayString(day), value}))
     return {points, resourceId, unit: 'bytes', usageType}
   }
   const services = [...new Set(rows.map((r) => r.service))]

@@ -60,7 +60,12 @@ export async function sniffFlowFile(path: string, options: FlowSniffOptions): Pr
   const firstLine = (text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0] ?? '').trim()
   if (isHeaderLine(firstLine)) return {container, fields: firstLine.split(' '), header: true, kind: 'vpc-text'}
   if (firstLine.startsWith('{') && /"message"\s*:/.test(firstLine)) {
-    return {container, fields: options.format ?? cloudWatchFormat(path, firstLine), header: false, kind: 'vpc-cloudwatch'}
+    return {
+      container,
+      fields: options.format ?? cloudWatchFormat(path, firstLine),
+      header: false,
+      kind: 'vpc-cloudwatch',
+    }
   }
   if (options.format?.length === firstLine.split(' ').length) {
     return {container, fields: options.format, header: false, kind: 'vpc-text'}
@@ -71,13 +76,17 @@ export async function sniffFlowFile(path: string, options: FlowSniffOptions): Pr
   if (looksLikeFlowRecord(firstLine)) {
     const fields = firstLine.split(/\s+/).length
     // The field count is billwatch's reading, not the file's content: it goes in the message, not `got`.
-    throw new BillwatchError('E_HEADER', `VPC Flow Log records of ${fields} fields without a header line, not in the default format`, {
-      expected: options.format
-        ? `records of the ${options.format.length} fields --flow-format names`
-        : "the header line S3 writes, or the log format given with --flow-format '${version} ${account-id} …'",
-      file: path,
-      line: 1,
-    })
+    throw new BillwatchError(
+      'E_HEADER',
+      `VPC Flow Log records of ${fields} fields without a header line, not in the default format`,
+      {
+        expected: options.format
+          ? `records of the ${options.format.length} fields --flow-format names`
+          : "the header line S3 writes, or the log format given with --flow-format '${version} ${account-id} …'",
+        file: path,
+        line: 1,
+      },
+    )
   }
   return undefined
 }

@@ -38,15 +38,32 @@ export async function createFlowStaging(store: Store): Promise<void> {
 
 /** Per-client rows of a reader that rolls up in JavaScript (nfdump); the daily series is summed from them. */
 export async function appendFlowRows(store: Store, rows: StagedFlow[]): Promise<void> {
-  const columns = 'day, exporter, interface, account, direction, action, status, protocol, port, client, bytes, packets, records'
+  const columns =
+    'day, exporter, interface, account, direction, action, status, protocol, port, client, bytes, packets, records'
   await insertValues(
     store,
     `INSERT INTO ${FLOW_STAGING} (${columns})`,
-    rows.map((r) => [r.day, r.exporter, r.interface, r.account, r.direction, r.action, r.status, r.protocol, r.port, r.client, r.bytes, r.packets, r.records]),
+    rows.map((r) => [
+      r.day,
+      r.exporter,
+      r.interface,
+      r.account,
+      r.direction,
+      r.action,
+      r.status,
+      r.protocol,
+      r.port,
+      r.client,
+      r.bytes,
+      r.packets,
+      r.records,
+    ]),
   )
   await store.run(`INSERT INTO ${FLOW_STAGING} SELECT day, exporter, interface, any_value(account), direction, action, status, protocol, port, NULL,
      sum(bytes), sum(packets), sum(records), 0, false FROM ${FLOW_STAGING} GROUP BY day, exporter, interface, direction, action, status, protocol, port`)
-  await store.run(`DELETE FROM ${FLOW_STAGING} WHERE per_client AND (client IS NULL OR status <> 'OK' OR action <> 'ACCEPT')`)
+  await store.run(
+    `DELETE FROM ${FLOW_STAGING} WHERE per_client AND (client IS NULL OR status <> 'OK' OR action <> 'ACCEPT')`,
+  )
 }
 
 export interface FlowSourceMeta {
@@ -71,7 +88,10 @@ export interface FlowCommit {
   lastDay: null | string
   interfaces: string[]
   egressBytes: number
-  /** Interface-days of this file that another, fuller delivery of the same interface's records holds: not counted (see FLOW_VIEWS). */
+  /**
+   * Interface-days of this file that another, fuller delivery of the same interface's records holds: not counted (see
+   * FLOW_VIEWS).
+   */
   duplicateDays: number
 }
 
@@ -100,7 +120,8 @@ export async function commitFlows(store: Store, meta: FlowSourceMeta): Promise<F
             sum(bytes) FILTER (WHERE status = 'OK' AND action = 'ACCEPT' AND direction = 'egress') AS egress
      FROM ${FLOW_STAGING} WHERE NOT per_client`,
   )
-  if (!totals?.records) throw new BillwatchError('E_EMPTY', 'no flow records', {expected: 'at least one flow record', file: meta.path})
+  if (!totals?.records)
+    throw new BillwatchError('E_EMPTY', 'no flow records', {expected: 'at least one flow record', file: meta.path})
   const inserted = await store.one<{id: number}>(
     `INSERT INTO flow_sources (path, format, container, content_hash, bytes, records, nodata_records, skipdata_records, rejected_records, sampling, delivery)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
@@ -136,7 +157,9 @@ export async function commitFlows(store: Store, meta: FlowSourceMeta): Promise<F
     `INSERT INTO flow_status SELECT $1, day, interface, status, sum(records) FROM ${FLOW_STAGING} WHERE NOT per_client AND status <> 'OK' GROUP BY ALL`,
     [id],
   )
-  const interfaces = await store.all<{interface: string}>(`SELECT DISTINCT interface FROM ${FLOW_STAGING} WHERE NOT per_client ORDER BY 1`)
+  const interfaces = await store.all<{interface: string}>(
+    `SELECT DISTINCT interface FROM ${FLOW_STAGING} WHERE NOT per_client ORDER BY 1`,
+  )
   const duplicateDays = await uncountedDays(store, id)
   return {
     duplicateDays,
@@ -178,7 +201,12 @@ export async function findFlowSource(store: Store, contentHash: string): Promise
     [contentHash],
   )
   if (!row) return undefined
-  const span = await store.one<{first: null | string; last: null | string; interfaces: string[]; egress: null | number}>(
+  const span = await store.one<{
+    first: null | string
+    last: null | string
+    interfaces: string[]
+    egress: null | number
+  }>(
     `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last, list(DISTINCT interface ORDER BY interface) AS interfaces,
             sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction = 'egress') AS egress
      FROM flow_daily WHERE source_id = $1`,

@@ -119,24 +119,35 @@ export function isHeaderLine(line: string): boolean {
 /** A default-format record: 14 tokens, the third an interface id. */
 export function isDefaultRecord(line: string): boolean {
   const tokens = line.trim().split(' ')
-  return tokens.length === DEFAULT_VPC_FORMAT.length && /^eni-[0-9a-f]+$/.test(tokens[2] ?? '') && /^\d+$/.test(tokens[0] ?? '')
+  return (
+    tokens.length === DEFAULT_VPC_FORMAT.length &&
+    /^eni-[0-9a-f]+$/.test(tokens[2] ?? '') &&
+    /^\d+$/.test(tokens[0] ?? '')
+  )
 }
 
 /**
  * The first problem of one record, or undefined when it is sound: the field count, and the numeric
  * fields of a record that carries traffic (NODATA and SKIPDATA records have `-` there).
  */
-export function recordProblem(tokens: string[], format: string[]): undefined | {field?: string; expected: string; got?: string} {
+export function recordProblem(
+  tokens: string[],
+  format: string[],
+): undefined | {field?: string; expected: string; got?: string} {
   if (tokens.length !== format.length) {
-    return {expected: `${format.length} space-separated fields (${format.slice(0, 3).join(' ')} …), not ${tokens.length}`}
+    return {
+      expected: `${format.length} space-separated fields (${format.slice(0, 3).join(' ')} …), not ${tokens.length}`,
+    }
   }
   const status = format.indexOf('log-status')
   if (status >= 0 && tokens[status] !== 'OK') {
-    if (tokens[status] !== 'NODATA' && tokens[status] !== 'SKIPDATA') return {expected: 'OK, NODATA or SKIPDATA', field: 'log-status', got: tokens[status]}
+    if (tokens[status] !== 'NODATA' && tokens[status] !== 'SKIPDATA')
+      return {expected: 'OK, NODATA or SKIPDATA', field: 'log-status', got: tokens[status]}
     // No traffic: AWS writes '-' where a number would be (and numbers in start and end).
     for (const name of NUMERIC_FIELDS) {
       const value = tokens[format.indexOf(name)] ?? '-'
-      if (format.includes(name) && value !== '-' && !/^\d{1,18}$/.test(value)) return {expected: 'a whole number or -', field: name, got: value}
+      if (format.includes(name) && value !== '-' && !/^\d{1,18}$/.test(value))
+        return {expected: 'a whole number or -', field: name, got: value}
     }
     return undefined
   }

@@ -61,7 +61,9 @@ function recordSource(path: string, sniff: FlowSniff): RecordSource {
   }
   // Only the fields the roll-up reads are typed; the others stay VARCHAR and are never projected.
   const typed = new Set(['srcport', 'dstport', 'protocol', 'packets', 'bytes', 'end'])
-  const columns = sniff.fields.map((field, i) => `${quoteLiteral(`c${i}`)}: '${typed.has(field) ? 'BIGINT' : 'VARCHAR'}'`).join(', ')
+  const columns = sniff.fields
+    .map((field, i) => `${quoteLiteral(`c${i}`)}: '${typed.has(field) ? 'BIGINT' : 'VARCHAR'}'`)
+    .join(', ')
   const column = (field: string) => (index.has(field) ? `c${index.get(field)}` : 'NULL')
   return {
     has: (field) => index.has(field),
@@ -77,7 +79,12 @@ function recordSource(path: string, sniff: FlowSniff): RecordSource {
  * interface, direction, action, status, protocol, port) and the per-client totals of each calendar
  * month, from the same records (GROUPING SETS). Returns the number of records read.
  */
-export async function stageVpc(store: Store, path: string, sniff: FlowSniff, options: VpcScanOptions = {}): Promise<number> {
+export async function stageVpc(
+  store: Store,
+  path: string,
+  sniff: FlowSniff,
+  options: VpcScanOptions = {},
+): Promise<number> {
   if (sniff.kind !== 'vpc-parquet') checkFormat(sniff.fields, {file: path, line: sniff.header ? 1 : undefined})
   const {has, number, sql, text} = recordSource(path, sniff)
   const inner = `SELECT
@@ -137,7 +144,8 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
   } catch (error) {
     // Out of memory aborts the ingest's transaction, so no second try can follow in it: said as such,
     // with the setting that raises the limit (not a hunt for a broken record).
-    if ((error instanceof Error ? error.message : String(error)).startsWith('Out of Memory Error')) throw duckdbError(path, error, 'csv')
+    if ((error instanceof Error ? error.message : String(error)).startsWith('Out of Memory Error'))
+      throw duckdbError(path, error, 'csv')
     await throwFirstBrokenRecord(path, sniff)
     throw scanError(path, error)
   }
@@ -146,7 +154,10 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
   )
   if ((totals?.broken ?? 0) > 0) {
     await throwFirstBrokenRecord(path, sniff)
-    throw new BillwatchError('E_VALUE', `${totals?.broken} flow records do not parse`, {expected: 'whole numbers in bytes, end and protocol', file: path})
+    throw new BillwatchError('E_VALUE', `${totals?.broken} flow records do not parse`, {
+      expected: 'whole numbers in bytes, end and protocol',
+      file: path,
+    })
   }
   return totals?.records ?? 0
 }
@@ -154,7 +165,11 @@ export async function stageVpc(store: Store, path: string, sniff: FlowSniff, opt
 function scanError(path: string, error: unknown): BillwatchError {
   const text = error instanceof Error ? error.message : String(error)
   const first = text.split('\n')[0] ?? text
-  if (/gzip|inflate|zlib/i.test(text)) return new BillwatchError('E_TRUNCATED', 'compressed data is corrupt', {expected: 'a complete .gz file', file: path})
+  if (/gzip|inflate|zlib/i.test(text))
+    return new BillwatchError('E_TRUNCATED', 'compressed data is corrupt', {
+      expected: 'a complete .gz file',
+      file: path,
+    })
   return new BillwatchError('E_FORMAT', first.replace(/^[A-Za-z ]+Error: /, '').slice(0, 200), {file: path})
 }
 
@@ -165,7 +180,10 @@ function scanError(path: string, error: unknown): BillwatchError {
 export async function throwFirstBrokenRecord(path: string, sniff: FlowSniff): Promise<void> {
   if (sniff.kind === 'vpc-parquet') return
   const input = createReadStream(path)
-  const lines = createInterface({crlfDelay: Number.POSITIVE_INFINITY, input: sniff.container === 'gzip' ? input.pipe(createGunzip()) : input})
+  const lines = createInterface({
+    crlfDelay: Number.POSITIVE_INFINITY,
+    input: sniff.container === 'gzip' ? input.pipe(createGunzip()) : input,
+  })
   let line = 0
   try {
     for await (const text of lines) {
@@ -181,17 +199,30 @@ export async function throwFirstBrokenRecord(path: string, sniff: FlowSniff): Pr
           message = undefined
         }
         if (typeof message !== 'string')
-          throw new BillwatchError('E_FORMAT', 'not a CloudWatch Logs event', {expected: 'a JSON object with a "message" string', file: path, line})
+          throw new BillwatchError('E_FORMAT', 'not a CloudWatch Logs event', {
+            expected: 'a JSON object with a "message" string',
+            file: path,
+            line,
+          })
         record = message
       }
       const problem = recordProblem(record.trim().split(' '), sniff.fields)
       if (problem) {
-        throw new BillwatchError('E_VALUE', 'broken flow record', {...problem, file: path, line, ...(problem.field ? {field: problem.field} : {})})
+        throw new BillwatchError('E_VALUE', 'broken flow record', {
+          ...problem,
+          file: path,
+          line,
+          ...(problem.field ? {field: problem.field} : {}),
+        })
       }
     }
   } catch (error) {
     if (error instanceof BillwatchError) throw error
-    throw new BillwatchError('E_TRUNCATED', 'compressed data is corrupt', {expected: 'a complete .gz file', file: path, line})
+    throw new BillwatchError('E_TRUNCATED', 'compressed data is corrupt', {
+      expected: 'a complete .gz file',
+      file: path,
+      line,
+    })
   } finally {
     lines.close()
     input.destroy()

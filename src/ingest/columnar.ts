@@ -39,7 +39,10 @@ export interface ScanPlan {
   /** Per row; the file's billing period is min(start) .. max(end). */
   billingStart: string
   billingEnd: string
-  /** FOCUS: the literal null (any case) and empty fields are null (the spec names no CSV spelling; the sample writes NULL, the spec's own examples null). */
+  /**
+   * FOCUS: the literal null (any case) and empty fields are null (the spec names no CSV spelling; the sample writes
+   * NULL, the spec's own examples null).
+   */
   nullStrings: boolean
   /** Which cost column `cost` holds, in the file's own column names. */
   costBasis: string
@@ -117,7 +120,10 @@ const CUR_NAMES = {
   reservationArn: ['reservation/ReservationARN', 'reservation_reservation_a_r_n'],
   reservationCost: ['reservation/EffectiveCost', 'reservation_effective_cost'],
   resourceId: ['lineItem/ResourceId', 'line_item_resource_id'],
-  riUnusedFee: ['reservation/UnusedAmortizedUpfrontFeeForBillingPeriod', 'reservation_unused_amortized_upfront_fee_for_billing_period'],
+  riUnusedFee: [
+    'reservation/UnusedAmortizedUpfrontFeeForBillingPeriod',
+    'reservation_unused_amortized_upfront_fee_for_billing_period',
+  ],
   riUnusedRecurring: ['reservation/UnusedRecurringFee', 'reservation_unused_recurring_fee'],
   savingsPlanCost: ['savingsPlan/SavingsPlanEffectiveCost', 'savings_plan_savings_plan_effective_cost'],
   service: ['lineItem/ProductCode', 'line_item_product_code'],
@@ -144,8 +150,12 @@ export function curPlan(cols: Columns): ScanPlan {
   const num = (key: keyof typeof CUR_NAMES) => cols.number(...CUR_NAMES[key])
   const kind = cols.text(...CUR_NAMES.kind)
   const base = n('netUnblended') ? `coalesce(${num('netUnblended')}, ${num('unblended')})` : num('unblended')
-  const savings = n('netSavingsPlanCost') ? `coalesce(${num('netSavingsPlanCost')}, ${num('savingsPlanCost')})` : num('savingsPlanCost')
-  const reserved = n('netReservationCost') ? `coalesce(${num('netReservationCost')}, ${num('reservationCost')})` : num('reservationCost')
+  const savings = n('netSavingsPlanCost')
+    ? `coalesce(${num('netSavingsPlanCost')}, ${num('savingsPlanCost')})`
+    : num('savingsPlanCost')
+  const reserved = n('netReservationCost')
+    ? `coalesce(${num('netReservationCost')}, ${num('reservationCost')})`
+    : num('reservationCost')
   const cases = [`WHEN 'SavingsPlanNegation' THEN 0`, `WHEN 'SavingsPlanUpfrontFee' THEN 0`]
   const said: string[] = []
   if (n('savingsPlanCost')) {
@@ -156,9 +166,13 @@ export function curPlan(cols: Columns): ScanPlan {
     cases.push(`WHEN 'DiscountedUsage' THEN coalesce(${reserved}, ${base})`)
     said.push(`${n('netReservationCost') ?? n('reservationCost')} on reserved lines`)
   }
-  if (n('spCommitment') && n('spUsed')) cases.push(`WHEN 'SavingsPlanRecurringFee' THEN coalesce(${num('spCommitment')} - ${num('spUsed')}, ${base})`)
-  if (n('riUnusedFee') && n('riUnusedRecurring')) cases.push(`WHEN 'RIFee' THEN coalesce(${num('riUnusedFee')} + ${num('riUnusedRecurring')}, ${base})`)
-  const upfrontRi = n('reservationArn') ? `WHEN ${kind} = 'Fee' AND coalesce(${cols.text(...CUR_NAMES.reservationArn)}, '') <> '' THEN 0` : ''
+  if (n('spCommitment') && n('spUsed'))
+    cases.push(`WHEN 'SavingsPlanRecurringFee' THEN coalesce(${num('spCommitment')} - ${num('spUsed')}, ${base})`)
+  if (n('riUnusedFee') && n('riUnusedRecurring'))
+    cases.push(`WHEN 'RIFee' THEN coalesce(${num('riUnusedFee')} + ${num('riUnusedRecurring')}, ${base})`)
+  const upfrontRi = n('reservationArn')
+    ? `WHEN ${kind} = 'Fee' AND coalesce(${cols.text(...CUR_NAMES.reservationArn)}, '') <> '' THEN 0`
+    : ''
   const cost = `CASE ${upfrontRi ? `${upfrontRi} ELSE CASE ${kind} ${cases.join(' ')} ELSE ${base} END` : `${kind} ${cases.join(' ')} ELSE ${base}`} END`
   const usageLine = `${kind} IN (${CUR_USAGE_KINDS.map(quoteLiteral).join(', ')})`
   const list = n('publicCost') ? `coalesce(${num('publicCost')}, ${num('unblended')})` : num('unblended')
@@ -208,8 +222,12 @@ const REQUIRED: Record<'cur1' | 'cur2', [string, readonly string[]][]> = {
 export type PlanBuilder = (cols: Columns, path: string, line: number | undefined) => ScanPlan
 
 const PLANS: Partial<Record<FormatKind, {anyCase?: boolean; build: PlanBuilder}>> = {
-  cur1: {build: (cols, path, line) => (requireColumns(cols, REQUIRED.cur1, 'a CUR 1.0 export', path, line), curPlan(cols))},
-  cur2: {build: (cols, path, line) => (requireColumns(cols, REQUIRED.cur2, 'a CUR 2.0 export', path, line), curPlan(cols))},
+  cur1: {
+    build: (cols, path, line) => (requireColumns(cols, REQUIRED.cur1, 'a CUR 1.0 export', path, line), curPlan(cols)),
+  },
+  cur2: {
+    build: (cols, path, line) => (requireColumns(cols, REQUIRED.cur2, 'a CUR 2.0 export', path, line), curPlan(cols)),
+  },
   dbr: {build: dbrPlan},
   focus: {anyCase: true, build: focusPlan},
 }
@@ -226,7 +244,13 @@ export function matchesAnyCase(kind: FormatKind): boolean {
   return PLANS[kind]?.anyCase === true
 }
 
-export function requireColumns(cols: Columns, required: [string, readonly string[]][], kind: string, path: string, line: number | undefined): void {
+export function requireColumns(
+  cols: Columns,
+  required: [string, readonly string[]][],
+  kind: string,
+  path: string,
+  line: number | undefined,
+): void {
   for (const [field, names] of required) {
     if (!cols.has(...names))
       throw new BillwatchError('E_HEADER', `missing required column (the ${field})`, {
@@ -293,7 +317,14 @@ export async function stageColumnar(
   }
 }
 
-async function scanColumnar(store: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string): Promise<ColumnarScan> {
+async function scanColumnar(
+  store: Store,
+  path: string,
+  kind: FormatKind,
+  container: Container,
+  columns: string[],
+  readPath: string,
+): Promise<ColumnarScan> {
   const {costBasis, scanTable} = await rollUp(store, path, kind, container, columns, readPath)
   return {costBasis, ...(await stageRollup(store, scanTable, path))}
 }
@@ -302,8 +333,17 @@ async function scanColumnar(store: Store, path: string, kind: FormatKind, contai
  * Moves one roll-up (a table of ROLLUP_COLUMNS) into the staging tables and drops it: usage rows to
  * staged_usage, the other charges to staged_charges. Refuses a roll-up with a rule break or no line items.
  */
-export async function stageRollup(store: Store, scanTable: string, path: string): Promise<Omit<ColumnarScan, 'costBasis'>> {
-  const totals = await store.one<{line_items: number; problems: number; billing_start: null | string; billing_end: null | string}>(
+export async function stageRollup(
+  store: Store,
+  scanTable: string,
+  path: string,
+): Promise<Omit<ColumnarScan, 'costBasis'>> {
+  const totals = await store.one<{
+    line_items: number
+    problems: number
+    billing_start: null | string
+    billing_end: null | string
+  }>(
     `SELECT coalesce(sum(line_items), 0)::BIGINT AS line_items, coalesce(sum(problems), 0)::BIGINT AS problems,
             strftime(min(billing_start), '%Y-%m-%d') AS billing_start, strftime(max(billing_end), '%Y-%m-%d') AS billing_end
      FROM ${scanTable}`,
@@ -320,7 +360,8 @@ export async function stageRollup(store: Store, scanTable: string, path: string)
     SELECT coalesce(day, (SELECT date_trunc('month', min(day)) FROM ${scanTable})), provider, account, region, service, category, cost, list_cost, currency
     FROM ${scanTable} WHERE row_kind = 'charge'`)
   await store.run(`DROP TABLE ${scanTable}`)
-  if (!totals || totals.line_items === 0) throw new BillwatchError('E_EMPTY', 'no line items after the header', {file: path})
+  if (!totals || totals.line_items === 0)
+    throw new BillwatchError('E_EMPTY', 'no line items after the header', {file: path})
   return {billingEnd: totals.billing_end, billingStart: totals.billing_start, lineItems: totals.line_items}
 }
 
@@ -329,33 +370,71 @@ export async function stageRollup(store: Store, scanTable: string, path: string)
  * error. Only locates: it stages nothing, and returns when no row was rejected. Runs on a scratch
  * connection (the failed scan aborted the caller's transaction), which has no staging table.
  */
-async function throwFirstBadRow(scratch: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string): Promise<void> {
+async function throwFirstBadRow(
+  scratch: Store,
+  path: string,
+  kind: FormatKind,
+  container: Container,
+  columns: string[],
+  readPath: string,
+): Promise<void> {
   const {rejects, scanTable, typed} = await rollUp(scratch, path, kind, container, columns, readPath, true)
   await scratch.run(`DROP TABLE ${scanTable}`)
   await throwFirstReject(scratch, path, rejects, typed)
 }
 
-async function throwFirstReject(store: Store, path: string, rejects: string, typed: Record<string, string>): Promise<void> {
-  const first = await store.one<{line: number; column_name: null | string; error_type: string; csv_line: null | string; error_message: string}>(
-    `SELECT line, column_name, error_type, csv_line, error_message FROM ${rejects} ORDER BY line LIMIT 1`,
-  )
+async function throwFirstReject(
+  store: Store,
+  path: string,
+  rejects: string,
+  typed: Record<string, string>,
+): Promise<void> {
+  const first = await store.one<{
+    line: number
+    column_name: null | string
+    error_type: string
+    csv_line: null | string
+    error_message: string
+  }>(`SELECT line, column_name, error_type, csv_line, error_message FROM ${rejects} ORDER BY line LIMIT 1`)
   await store.run(`DROP TABLE IF EXISTS ${rejects}; DROP TABLE IF EXISTS ${rejects}_scan`)
   if (!first) return
   if (first.error_type === 'CAST' && first.column_name) {
     const type = typed[first.column_name]
     const got = /Could not convert string "(.*)" to/.exec(first.error_message)?.[1]
-    const expected = type === 'DOUBLE' ? 'a number' : got === undefined ? 'a valid ISO 8601 UTC timestamp (YYYY-MM-DDTHH:MM:SSZ)' : expectedDay(undefined, got)
-    throw new BillwatchError('E_VALUE', '', {expected, field: first.column_name, file: path, line: first.line, ...(got === undefined ? {} : {got})})
+    const expected =
+      type === 'DOUBLE'
+        ? 'a number'
+        : got === undefined
+          ? 'a valid ISO 8601 UTC timestamp (YYYY-MM-DDTHH:MM:SSZ)'
+          : expectedDay(undefined, got)
+    throw new BillwatchError('E_VALUE', '', {
+      expected,
+      field: first.column_name,
+      file: path,
+      line: first.line,
+      ...(got === undefined ? {} : {got}),
+    })
   }
   const what = first.error_type.toLowerCase().replaceAll('_', ' ')
-  throw new BillwatchError('E_FORMAT', `malformed CSV row (${what})`, {expected: 'the same number of fields as the header', file: path, line: first.line})
+  throw new BillwatchError('E_FORMAT', `malformed CSV row (${what})`, {
+    expected: 'the same number of fields as the header',
+    file: path,
+    line: first.line,
+  })
 }
 
 /**
  * The plan of one columnar file and the DuckDB source that reads it: typed CSV columns, FOCUS's
  * null spellings, and (with `rejects`) bad rows collected into that reject table instead of failing.
  */
-function planScan(path: string, kind: FormatKind, container: Container, columns: string[], readPath: string, rejects?: string) {
+function planScan(
+  path: string,
+  kind: FormatKind,
+  container: Container,
+  columns: string[],
+  readPath: string,
+  rejects?: string,
+) {
   const cols = new Columns(columns, container === 'parquet', matchesAnyCase(kind))
   const plan = buildPlan(kind, cols, path, container === 'parquet' ? undefined : 1)
   const start = cols.timestamp(plan.start)
@@ -389,7 +468,14 @@ async function rollUp(
 ): Promise<{costBasis: string; rejects: string; scanTable: string; typed: Record<string, string>}> {
   const id = ++scanCounter
   const rejects = `bw_rejects_${id}`
-  const {plan, source, start, typed} = planScan(path, kind, container, columns, readPath, collectRejects ? rejects : undefined)
+  const {plan, source, start, typed} = planScan(
+    path,
+    kind,
+    container,
+    columns,
+    readPath,
+    collectRejects ? rejects : undefined,
+  )
   const scanTable = `bw_scan_${id}`
   try {
     await store.run(`CREATE OR REPLACE TEMP TABLE ${scanTable} AS ${dailyRollupSql(plan, {source, start})}`)
@@ -467,7 +553,9 @@ export function dailyRollupSql(plan: ScanPlan, options: {source: string; start: 
 /** CTEs bw_derived_0 (the file) … bw_derived_n, each adding one derived column to the one before. */
 function derivedSteps(derived: [string, string][], source: string): string {
   const steps = [`bw_derived_0 AS (SELECT * FROM ${source}),`]
-  derived.forEach(([name, expression], i) => steps.push(`bw_derived_${i + 1} AS (SELECT *, ${expression} AS ${name} FROM bw_derived_${i}),`))
+  derived.forEach(([name, expression], i) =>
+    steps.push(`bw_derived_${i + 1} AS (SELECT *, ${expression} AS ${name} FROM bw_derived_${i}),`),
+  )
   return steps.join('\n')
 }
 
@@ -476,8 +564,16 @@ function derivedSteps(derived: [string, string][], source: string): string {
  * and costs count only on usage lines (a credit is negative by right); every line's days count.
  */
 function ruleBreak(plan: ScanPlan, start: string, dialect: SqlDialect = DUCKDB): string {
-  const usage = usageProblemSql({amount: plan.amount, cost: plan.cost, day: start, valuesOnlyWhen: "bw_row_kind = 'usage'"}, undefined, dialect)
-  const billing = usageProblemSql({day: `coalesce(${plan.billingStart}, ${start})`, extraDays: [`coalesce(${plan.billingEnd}, ${start})`]}, undefined, dialect)
+  const usage = usageProblemSql(
+    {amount: plan.amount, cost: plan.cost, day: start, valuesOnlyWhen: "bw_row_kind = 'usage'"},
+    undefined,
+    dialect,
+  )
+  const billing = usageProblemSql(
+    {day: `coalesce(${plan.billingStart}, ${start})`, extraDays: [`coalesce(${plan.billingEnd}, ${start})`]},
+    undefined,
+    dialect,
+  )
   return `coalesce(${usage}, CASE WHEN ${billing} IS NOT NULL THEN 'billing' END)`
 }
 
@@ -495,7 +591,14 @@ function sourceColumns(expression: string, columns: string[]): string[] {
  * Finds the first line whose values break the usage rule and throws it located: the record's line
  * (counted by the strict reader, which knows quoted newlines) or Parquet row, and the column.
  */
-async function throwFirstRuleBreak(scratch: Store, path: string, kind: FormatKind, container: Container, columns: string[], readPath: string): Promise<void> {
+async function throwFirstRuleBreak(
+  scratch: Store,
+  path: string,
+  kind: FormatKind,
+  container: Container,
+  columns: string[],
+  readPath: string,
+): Promise<void> {
   if (!PLANS[kind]) return
   const {plan, rowKind, source, start, typed} = planScan(path, kind, container, columns, readPath)
   // One thread keeps the rows in file order, so the row number is the record's.
@@ -508,8 +611,14 @@ async function throwFirstRuleBreak(scratch: Store, path: string, kind: FormatKin
   )
   if (!first) return
   const field =
-    ({amount: plan.amount, billing: `${plan.billingStart} or ${plan.billingEnd}`, cost: plan.cost} as Record<string, string>)[first.problem] ?? plan.start
-  const expected = first.problem === 'amount' ? EXPECTED_AMOUNT : first.problem === 'cost' ? EXPECTED_COST : expectedDay()
+    (
+      {amount: plan.amount, billing: `${plan.billingStart} or ${plan.billingEnd}`, cost: plan.cost} as Record<
+        string,
+        string
+      >
+    )[first.problem] ?? plan.start
+  const expected =
+    first.problem === 'amount' ? EXPECTED_AMOUNT : first.problem === 'cost' ? EXPECTED_COST : expectedDay()
   // Derived values hide their columns: the numeric columns the scan types come after the expression's own.
   const numeric = Object.entries(typed)
     .filter(([, type]) => type === 'DOUBLE')
@@ -518,7 +627,8 @@ async function throwFirstRuleBreak(scratch: Store, path: string, kind: FormatKin
   const own = sourceColumns(field, columns)
   const candidates = valueProblem ? [...new Set([...own.filter((name) => numeric.includes(name)), ...numeric])] : own
   const fallback = candidates[0] ?? field
-  if (container === 'parquet') throw new BillwatchError('E_VALUE', `row ${first.row}`, {expected, field: fallback, file: path})
+  if (container === 'parquet')
+    throw new BillwatchError('E_VALUE', `row ${first.row}`, {expected, field: fallback, file: path})
   let record = 0
   let index = new Map<string, number>()
   for await (const {fields, header, line} of readCsv(readPath, {file: path, gzip: container === 'csv.gz'})) {
@@ -534,7 +644,13 @@ async function throwFirstRuleBreak(scratch: Store, path: string, kind: FormatKin
       const name = (valueProblem ? candidates.find(breaks) : undefined) ?? fallback
       const got = index.has(name) ? raw(name) : undefined
       const told = valueProblem || got === undefined ? expected : expectedDay(undefined, got)
-      throw new BillwatchError('E_VALUE', '', {expected: told, field: name, file: path, line, ...(got === undefined ? {} : {got})})
+      throw new BillwatchError('E_VALUE', '', {
+        expected: told,
+        field: name,
+        file: path,
+        line,
+        ...(got === undefined ? {} : {got}),
+      })
     }
   }
   throw new BillwatchError('E_VALUE', `record ${first.row}`, {expected, field: fallback, file: path})
@@ -543,7 +659,9 @@ async function throwFirstRuleBreak(scratch: Store, path: string, kind: FormatKin
 /** Column names of a Parquet file, via DuckDB (used by format sniffing). */
 export async function parquetColumns(store: Store, path: string): Promise<string[]> {
   try {
-    const rows = await store.all<{column_name: string}>(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(path)}))`)
+    const rows = await store.all<{column_name: string}>(
+      `SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(path)}))`,
+    )
     return rows.map((r) => r.column_name)
   } catch (error) {
     throw duckdbError(path, error, 'parquet')

@@ -16,7 +16,10 @@ export interface ParsedCostExplorerCsv {
  * (`YYYY-MM-DD`) or month. `($)` columns are cost in USD; any other `(unit)` suffix is usage in that
  * unit. The transposed layout (months as columns, groups as rows) is read too.
  */
-export async function parseCostExplorerCsv(readPath: string, options: CsvReadOptions = {}): Promise<ParsedCostExplorerCsv> {
+export async function parseCostExplorerCsv(
+  readPath: string,
+  options: CsvReadOptions = {},
+): Promise<ParsedCostExplorerCsv> {
   const path = options.file ?? readPath
   let header: string[] = []
   const rows: CsvRow[] = []
@@ -27,14 +30,29 @@ export async function parseCostExplorerCsv(readPath: string, options: CsvReadOpt
   }
   const dimension = header[0] ?? ''
   const groups = header.slice(1).map((name, i) => ({column: i + 1, ...splitSuffix(name)}))
-  const transposed = groups.length > 0 && groups.filter((g) => !/^total/i.test(g.name)).every((g) => parseMonthName(g.name) !== undefined)
+  const transposed =
+    groups.length > 0 &&
+    groups.filter((g) => !/^total/i.test(g.name)).every((g) => parseMonthName(g.name) !== undefined)
   refuseUngrouped(path, groups, rows, transposed)
   const out: UsageRow[] = []
-  const push = (day: string, group: string, suffix: string, value: number, line: number, column: string, raw: string) => {
+  const push = (
+    day: string,
+    group: string,
+    suffix: string,
+    value: number,
+    line: number,
+    column: string,
+    raw: string,
+  ) => {
     const isCost = suffix === '$'
     checkUsageRow(
       {amount: isCost ? null : value, cost: isCost ? value : null, day},
-      {fields: {amount: column, cost: column, day: transposed ? column : dimension}, file: path, line, raw: {amount: raw, cost: raw}},
+      {
+        fields: {amount: column, cost: column, day: transposed ? column : dimension},
+        file: path,
+        line,
+        raw: {amount: raw, cost: raw},
+      },
     )
     const byService = /^service$/i.test(dimension)
     out.push({
@@ -58,7 +76,8 @@ export async function parseCostExplorerCsv(readPath: string, options: CsvReadOpt
       const text = (fields[column] ?? '').trim()
       if (text === '') return undefined
       const value = parseNumber(text)
-      if (value === undefined) throw new BillwatchError('E_VALUE', '', {expected: 'a number', field: name, file: path, got: text, line})
+      if (value === undefined)
+        throw new BillwatchError('E_VALUE', '', {expected: 'a number', field: name, file: path, got: text, line})
       return value
     }
     if (transposed) {
@@ -66,18 +85,26 @@ export async function parseCostExplorerCsv(readPath: string, options: CsvReadOpt
         const day = parseMonthName(group.name)
         if (day === undefined) continue
         const value = readValue(group.column, header[group.column] ?? '')
-        if (value !== undefined) push(day, label, group.suffix, value, line, header[group.column] ?? '', fields[group.column] ?? '')
+        if (value !== undefined)
+          push(day, label, group.suffix, value, line, header[group.column] ?? '', fields[group.column] ?? '')
       }
       continue
     }
     const day = parseDay(label)
     if (day === undefined) {
-      throw new BillwatchError('E_VALUE', '', {expected: 'a date YYYY-MM-DD (or YYYY-MM)', field: dimension, file: path, got: label, line})
+      throw new BillwatchError('E_VALUE', '', {
+        expected: 'a date YYYY-MM-DD (or YYYY-MM)',
+        field: dimension,
+        file: path,
+        got: label,
+        line,
+      })
     }
     for (const group of groups) {
       if (/^total/i.test(group.name)) continue
       const value = readValue(group.column, header[group.column] ?? '')
-      if (value !== undefined) push(day, group.name, group.suffix, value, line, header[group.column] ?? '', fields[group.column] ?? '')
+      if (value !== undefined)
+        push(day, group.name, group.suffix, value, line, header[group.column] ?? '', fields[group.column] ?? '')
     }
   }
   if (out.length === 0) throw new BillwatchError('E_EMPTY', 'no values after the header', {file: path})
@@ -91,13 +118,20 @@ const DAILY_BY_USAGE_TYPE =
  * A download without a usage grouping (only `Total costs($)`) or without day rows (only the total
  * row) holds no daily usage per usage type, so no egress step can be found in it: say what it holds.
  */
-function refuseUngrouped(path: string, groups: {name: string}[], rows: {fields: string[]}[], transposed: boolean): void {
+function refuseUngrouped(
+  path: string,
+  groups: {name: string}[],
+  rows: {fields: string[]}[],
+  transposed: boolean,
+): void {
   const days = rows
     .map((r) => parseDay((r.fields[0] ?? '').trim()))
     .filter((d): d is string => d !== undefined)
     .sort()
   const span =
-    days.length === 0 ? 'for the whole period it was run for' : `per ${days.some((d) => !d.endsWith('-01')) ? 'day' : 'month'}, ${days[0]} to ${days.at(-1)}`
+    days.length === 0
+      ? 'for the whole period it was run for'
+      : `per ${days.some((d) => !d.endsWith('-01')) ? 'day' : 'month'}, ${days[0]} to ${days.at(-1)}`
   if (groups.every((g) => /^total/i.test(g.name))) {
     throw new BillwatchError(
       'E_FORMAT',

@@ -38,12 +38,23 @@ export const DUCKDB_CSV_BOUNDS = `max_line_size = ${MAX_RECORD_BYTES}, buffer_si
  * U+FFFD), an unterminated quote, a stray quote, or a record with more or fewer fields than the
  * header (an unquoted `1,234` is one field too many). Empty lines are skipped; a BOM is dropped.
  */
-export async function* readCsv(readPath: string, options: CsvReadOptions = {}): AsyncGenerator<CsvRow & {header: boolean}> {
+export async function* readCsv(
+  readPath: string,
+  options: CsvReadOptions = {},
+): AsyncGenerator<CsvRow & {header: boolean}> {
   const path = options.file ?? readPath
   const {size} = await stat(readPath)
-  const parser = parse({bom: true, info: true, max_record_size: MAX_RECORD_BYTES, relax_column_count: false, skip_empty_lines: true})
+  const parser = parse({
+    bom: true,
+    info: true,
+    max_record_size: MAX_RECORD_BYTES,
+    relax_column_count: false,
+    skip_empty_lines: true,
+  })
   const source = createReadStream(readPath, {highWaterMark: 1 << 20})
-  const flowing = options.gzip ? pipeline(source, ...inflating(path, size), new Utf8Check(path), parser) : pipeline(source, new Utf8Check(path), parser)
+  const flowing = options.gzip
+    ? pipeline(source, ...inflating(path, size), new Utf8Check(path), parser)
+    : pipeline(source, new Utf8Check(path), parser)
   flowing.catch(() => undefined)
   let lastEnd = 0
   let first = true
@@ -58,7 +69,9 @@ export async function* readCsv(readPath: string, options: CsvReadOptions = {}): 
   } catch (error) {
     if (error instanceof BillwatchError) throw error
     const code = (error as {code?: unknown}).code
-    throw (typeof code === 'string' && code.startsWith('CSV_')) || code === 'INVALID_OPENING_QUOTE' ? csvError(path, error, lastEnd) : gzipFailure(path, error)
+    throw (typeof code === 'string' && code.startsWith('CSV_')) || code === 'INVALID_OPENING_QUOTE'
+      ? csvError(path, error, lastEnd)
+      : gzipFailure(path, error)
   } finally {
     source.destroy()
   }
@@ -79,11 +92,15 @@ function csvError(path: string, error: unknown, lastEnd: number): unknown {
   const record = (error as {record?: string[]}).record
   switch (code) {
     case 'CSV_QUOTE_NOT_CLOSED':
-      return new BillwatchError('E_FORMAT', 'unterminated quote: the quoted field that starts here runs to the end of the file', {
-        expected: 'a closing "',
-        file: path,
-        line: lastEnd + 1,
-      })
+      return new BillwatchError(
+        'E_FORMAT',
+        'unterminated quote: the quoted field that starts here runs to the end of the file',
+        {
+          expected: 'a closing "',
+          file: path,
+          line: lastEnd + 1,
+        },
+      )
     case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH': {
       const got = record?.length
       const line = lines === undefined ? lastEnd + 1 : lines - (record ? newlinesIn(record) : 0)
@@ -92,10 +109,14 @@ function csvError(path: string, error: unknown, lastEnd: number): unknown {
         got !== undefined && expected !== undefined && got > Number(expected)
           ? ' (a number with an unquoted thousands separator, like 1,234, is one field too many)'
           : ''
-      return new BillwatchError('E_FORMAT', `${got ?? 'a different number of'} fields where the header has ${expected ?? 'another number'}${hint}`, {
-        file: path,
-        line: line,
-      })
+      return new BillwatchError(
+        'E_FORMAT',
+        `${got ?? 'a different number of'} fields where the header has ${expected ?? 'another number'}${hint}`,
+        {
+          file: path,
+          line: line,
+        },
+      )
     }
     case 'CSV_INVALID_CLOSING_QUOTE':
     case 'INVALID_OPENING_QUOTE':
@@ -105,7 +126,10 @@ function csvError(path: string, error: unknown, lastEnd: number): unknown {
         line: lines ?? lastEnd + 1,
       })
     default:
-      return new BillwatchError('E_FORMAT', `unreadable CSV (${code ?? 'parse error'})`, {file: path, ...(lines === undefined ? {} : {line: lines})})
+      return new BillwatchError('E_FORMAT', `unreadable CSV (${code ?? 'parse error'})`, {
+        file: path,
+        ...(lines === undefined ? {} : {line: lines}),
+      })
   }
 }
 
@@ -142,11 +166,15 @@ class Utf8Check extends Transform {
 
   private invalidAt(buffer: Buffer, offset: number): BillwatchError {
     this.countNewlines(buffer, offset)
-    return new BillwatchError('E_FORMAT', `a byte that is not UTF-8 (0x${(buffer[offset] ?? 0).toString(16).padStart(2, '0')})`, {
-      expected: 'UTF-8 text (re-save the file as UTF-8)',
-      file: this.path,
-      line: this.newlines + 1,
-    })
+    return new BillwatchError(
+      'E_FORMAT',
+      `a byte that is not UTF-8 (0x${(buffer[offset] ?? 0).toString(16).padStart(2, '0')})`,
+      {
+        expected: 'UTF-8 text (re-save the file as UTF-8)',
+        file: this.path,
+        line: this.newlines + 1,
+      },
+    )
   }
 }
 
@@ -171,7 +199,8 @@ export function firstInvalidUtf8(data: Buffer): number {
       i++
       continue
     }
-    const length = byte >= 0xc2 && byte <= 0xdf ? 2 : byte >= 0xe0 && byte <= 0xef ? 3 : byte >= 0xf0 && byte <= 0xf4 ? 4 : 0
+    const length =
+      byte >= 0xc2 && byte <= 0xdf ? 2 : byte >= 0xe0 && byte <= 0xef ? 3 : byte >= 0xf0 && byte <= 0xf4 ? 4 : 0
     if (length === 0 || i + length > data.length || !isUtf8(data.subarray(i, i + length))) return i
     i += length
   }

@@ -19,7 +19,10 @@ const SERVICE_CODES: Record<string, string> = {
   'Elastic Load Balancing': 'AWSELB',
 }
 
-/** True for a header that is a DBR's (the monthly report shares its first columns but has no UsageQuantity before RateId). */
+/**
+ * True for a header that is a DBR's (the monthly report shares its first columns but has no UsageQuantity before
+ * RateId).
+ */
 export function isDbrHeader(columns: string[]): boolean {
   const set = new Set(columns)
   return (

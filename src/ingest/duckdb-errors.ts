@@ -20,17 +20,28 @@ export function duckdbError(path: string, error: unknown, readAs: ReadAs): Billw
   const at = {cause: error, file: path}
   if (first.startsWith('INTERRUPT Error')) return new BillwatchError('E_INTERNAL', 'reading was interrupted', at)
   if (first.startsWith('Out of Memory Error')) {
-    return new BillwatchError('E_MEMORY', `reading it needs more memory than billwatch may use (${process.env.BILLWATCH_MEMORY_LIMIT ?? '640MB'})`, {
-      ...at,
-      suggestions: ['set BILLWATCH_MEMORY_LIMIT higher (e.g. BILLWATCH_MEMORY_LIMIT=2GB)'],
-    })
+    return new BillwatchError(
+      'E_MEMORY',
+      `reading it needs more memory than billwatch may use (${process.env.BILLWATCH_MEMORY_LIMIT ?? '640MB'})`,
+      {
+        ...at,
+        suggestions: ['set BILLWATCH_MEMORY_LIMIT higher (e.g. BILLWATCH_MEMORY_LIMIT=2GB)'],
+      },
+    )
   }
   if (readAs === 'parquet') return parquetError(first, at)
   if (readAs === 'csv.gz' && /GZIP|gzip|inflate|zlib|decompress/.test(first)) {
-    return new BillwatchError('E_TRUNCATED', 'gzip stream is truncated or corrupt', {...at, expected: 'a complete .gz file'})
+    return new BillwatchError('E_TRUNCATED', 'gzip stream is truncated or corrupt', {
+      ...at,
+      expected: 'a complete .gz file',
+    })
   }
   if (/Invalid unicode|not utf-8 encoded/i.test(text)) {
-    return new BillwatchError('E_FORMAT', 'a byte that is not UTF-8', {...at, ...line, expected: 'UTF-8 text (re-save the file as UTF-8)'})
+    return new BillwatchError('E_FORMAT', 'a byte that is not UTF-8', {
+      ...at,
+      ...line,
+      expected: 'UTF-8 text (re-save the file as UTF-8)',
+    })
   }
   if (/Maximum line size of \d+ bytes exceeded/i.test(text)) {
     return new BillwatchError('E_FORMAT', `a line longer than ${MAX_RECORD_BYTES / 1_000_000} MB`, {
@@ -40,15 +51,24 @@ export function duckdbError(path: string, error: unknown, readAs: ReadAs): Billw
     })
   }
   if (/Value with unterminated quote/i.test(text)) {
-    return new BillwatchError('E_FORMAT', 'unterminated quote: a quoted field runs to the end of the file', {...at, ...line, expected: 'a closing "'})
+    return new BillwatchError('E_FORMAT', 'unterminated quote: a quoted field runs to the end of the file', {
+      ...at,
+      ...line,
+      expected: 'a closing "',
+    })
   }
   const convert = /Error when converting column "([^"\n]*)"[^\n]*to '(\w+)'/.exec(text)
   if (convert) {
-    const expected = /DOUBLE|DECIMAL|INT/.test(convert[2]!) ? 'a number' : /TIMESTAMP|DATE/.test(convert[2]!) ? 'a date' : `a ${convert[2]!.toLowerCase()}`
+    const expected = /DOUBLE|DECIMAL|INT/.test(convert[2]!)
+      ? 'a number'
+      : /TIMESTAMP|DATE/.test(convert[2]!)
+        ? 'a date'
+        : `a ${convert[2]!.toLowerCase()}`
     return new BillwatchError('E_VALUE', '', {...at, ...line, expected, field: convert[1]!})
   }
   const columns = /Expected Number of Columns: (\d+) Found: (\d+)/.exec(text)
-  if (columns) return new BillwatchError('E_FORMAT', `${columns[2]} fields where the header has ${columns[1]}`, {...at, ...line})
+  if (columns)
+    return new BillwatchError('E_FORMAT', `${columns[2]} fields where the header has ${columns[1]}`, {...at, ...line})
   if (first.includes('Error when sniffing file')) {
     // With the dialect fixed (comma, double quote), the sniffer fails when no sample of lines has one
     // consistent number of fields: rows of different widths, or a header that is not one CSV line.
@@ -67,16 +87,23 @@ export function duckdbError(path: string, error: unknown, readAs: ReadAs): Billw
 /** Parquet: a missing footer, damaged metadata, a damaged page, or a file too short for either. */
 function parquetError(first: string, at: {cause: unknown; file: string}): BillwatchError {
   if (/No magic bytes|too small to be a Parquet file|not a parquet file/i.test(first)) {
-    return new BillwatchError('E_TRUNCATED', 'not a complete Parquet file (its footer is missing: cut short, or another kind of file)', {
-      ...at,
-      expected: PARQUET,
-    })
+    return new BillwatchError(
+      'E_TRUNCATED',
+      'not a complete Parquet file (its footer is missing: cut short, or another kind of file)',
+      {
+        ...at,
+        expected: PARQUET,
+      },
+    )
   }
   if (/snappy|zstd|gzip|brotli|lz4|decompress/i.test(first)) {
     return new BillwatchError('E_FORMAT', 'a damaged compressed page in the Parquet data', {...at, expected: PARQUET})
   }
   if (/TProtocolException|thrift|don't know what type|metadata|footer|deserializ/i.test(first)) {
-    return new BillwatchError('E_FORMAT', 'damaged Parquet metadata (the footer that describes its columns)', {...at, expected: PARQUET})
+    return new BillwatchError('E_FORMAT', 'damaged Parquet metadata (the footer that describes its columns)', {
+      ...at,
+      expected: PARQUET,
+    })
   }
   return new BillwatchError('E_FORMAT', 'damaged Parquet data', {...at, expected: PARQUET})
 }

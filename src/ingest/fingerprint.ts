@@ -28,7 +28,10 @@ export const INFLATE_FLOOR = 64 * 1024 * 1024
  * also catches a truncated or damaged .gz, which DuckDB reads without complaint up to the damage.
  * Not a security hash, and need not be one; it runs at GB/s beside the DuckDB scan.
  */
-export async function fingerprintFile(path: string, options: {gzip?: boolean; onProgress?: ProgressCallback} = {}): Promise<Fingerprint> {
+export async function fingerprintFile(
+  path: string,
+  options: {gzip?: boolean; onProgress?: ProgressCallback} = {},
+): Promise<Fingerprint> {
   if (!options.gzip) return fingerprintPlain(path, options.onProgress)
   const {size} = await stat(path)
   const hash = await createXXHash128()
@@ -92,10 +95,14 @@ export function inflating(path: string, compressedBytes: number): [Transform, Tr
       inflated += chunk.length
       if (inflated > limit) {
         return callback(
-          new BillwatchError('E_FORMAT', `inflates to more than ${MAX_INFLATE_RATIO} times its size (a gzip bomb, not a billing export)`, {
-            expected: 'a .gz export',
-            file: path,
-          }),
+          new BillwatchError(
+            'E_FORMAT',
+            `inflates to more than ${MAX_INFLATE_RATIO} times its size (a gzip bomb, not a billing export)`,
+            {
+              expected: 'a .gz export',
+              file: path,
+            },
+          ),
         )
       }
       callback(null, chunk)
@@ -108,7 +115,9 @@ export function inflating(path: string, compressedBytes: number): [Transform, Tr
 export function gzipFailure(path: string, error: unknown): Error {
   const code = (error as {code?: unknown}).code
   if (typeof code === 'string' && code.startsWith('Z_')) return gzipError(path, error as Error & {code: string})
-  return error instanceof Error ? error : new BillwatchError('E_INTERNAL', 'inflating failed with a value that is not an error', {file: path})
+  return error instanceof Error
+    ? error
+    : new BillwatchError('E_INTERNAL', 'inflating failed with a value that is not an error', {file: path})
 }
 
 function gzipError(path: string, error: Error & {code?: string}): BillwatchError {
@@ -121,7 +130,10 @@ function gzipError(path: string, error: Error & {code?: string}): BillwatchError
         : /header check|unknown compression|invalid/i.test(message)
           ? 'damaged data, or something other than gzip after the compressed data'
           : `zlib ${error.code ?? 'error'}`
-  return new BillwatchError('E_TRUNCATED', `gzip stream is truncated or corrupt (${why})`, {expected: 'a complete .gz file', file: path})
+  return new BillwatchError('E_TRUNCATED', `gzip stream is truncated or corrupt (${why})`, {
+    expected: 'a complete .gz file',
+    file: path,
+  })
 }
 
 /** One identity for several fingerprints (a CUR manifest and its parts). */

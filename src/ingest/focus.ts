@@ -85,9 +85,12 @@ export function focusPlan(cols: Columns, path: string, line: number | undefined)
   }
 
   // ProviderName is mandatory; a file without it is told apart by its provider's own columns.
-  const providerName = cols.has(...NAMES.provider) ? text(...NAMES.provider) : quoteLiteral(providerOfExtensions(cols) ?? '')
+  const providerName = cols.has(...NAMES.provider)
+    ? text(...NAMES.provider)
+    : quoteLiteral(providerOfExtensions(cols) ?? '')
   const providerIndex = `CASE ${PROVIDERS.map((p, i) => `WHEN coalesce(${regex(`coalesce(${providerName}, '')`, quoteLiteral(p.names))}, false) THEN ${i}`).join(' ')} ELSE ${PROVIDERS.length - 1} END`
-  const perProvider = (value: (p: ProviderRules) => string) => `CASE bw_provider_index ${PROVIDERS.map((p, i) => `WHEN ${i} THEN ${value(p)}`).join(' ')} END`
+  const perProvider = (value: (p: ProviderRules) => string) =>
+    `CASE bw_provider_index ${PROVIDERS.map((p, i) => `WHEN ${i} THEN ${value(p)}`).join(' ')} END`
   const bytesPerUnit = (unit: string) =>
     perProvider((p) => {
       const entries = Object.entries(p.bytesPerUnit)
@@ -106,11 +109,14 @@ export function focusPlan(cols: Columns, path: string, line: number | undefined)
   const reversal = `(${category} = 'usage' AND ${cols.dialect.isFinite(quantity)} AND ${quantity} < 0)`
   const correction = `(coalesce(lower(${text(...NAMES.chargeClass)}), '') = 'correction' OR ${reversal})`
   const usageLine = `(${category} = 'usage' AND NOT ${correction})`
-  const anyRule = (rules: EgressRule[] | undefined) => (rules && rules.length > 0 ? rules.map(ruleSql).join(' OR ') : 'false')
+  const anyRule = (rules: EgressRule[] | undefined) =>
+    rules && rules.length > 0 ? rules.map(ruleSql).join(' OR ') : 'false'
   const egress = `(${usageLine} AND bw_bytes IS NOT NULL AND ${perProvider((p) => anyRule(p.internetEgress))})`
   const ingress = `(${usageLine} AND bw_bytes IS NOT NULL AND NOT bw_egress AND ${perProvider((p) => anyRule(p.internetIngress))})`
 
-  const provider = perProvider((p) => (p.provider === null ? `coalesce(${providerName}, 'unknown')` : quoteLiteral(p.provider)))
+  const provider = perProvider((p) =>
+    p.provider === null ? `coalesce(${providerName}, 'unknown')` : quoteLiteral(p.provider),
+  )
   // AWS rows without x_UsageType/SkuMeter (FOCUS 1.0 as the FinOps sample has it) get the usage type
   // CUR would give them, so the same day's egress reads alike from every AWS export.
   const awsTypeOf = (base: string) =>
@@ -126,7 +132,9 @@ export function focusPlan(cols: Columns, path: string, line: number | undefined)
       : cols.number(...NAMES.effective, ...NAMES.billed)
   const costName = cols.find(...NAMES.effective) ?? cols.find(...NAMES.billed) ?? 'BilledCost'
   return {
-    account: cols.has('SubAccountId') ? `coalesce(${text('SubAccountId')}, ${text('BillingAccountId')})` : text('BillingAccountId'),
+    account: cols.has('SubAccountId')
+      ? `coalesce(${text('SubAccountId')}, ${text('BillingAccountId')})`
+      : text('BillingAccountId'),
     amount: `CASE WHEN bw_egress THEN bw_bytes ELSE ${consumed} END`,
     billingEnd: cols.timestamp(...NAMES.billingEnd),
     billingStart: cols.timestamp(...NAMES.billingStart),
@@ -148,7 +156,9 @@ export function focusPlan(cols: Columns, path: string, line: number | undefined)
     provider: 'bw_provider',
     region: text(...NAMES.region),
     resourceId: text('ResourceId'),
-    service: cols.has('x_ServiceCode') ? `coalesce(${text('x_ServiceCode')}, ${text('ServiceName')})` : text('ServiceName'),
+    service: cols.has('x_ServiceCode')
+      ? `coalesce(${text('x_ServiceCode')}, ${text('ServiceName')})`
+      : text('ServiceName'),
     start: cols.find(...NAMES.start)!,
     unit: `CASE WHEN bw_egress THEN 'bytes' ELSE ${text(...NAMES.consumedUnit)} END`,
     usageBase: `CASE WHEN bw_provider <> 'AWS' AND bw_egress THEN ${quoteLiteral(EGRESS_BASE)} END`,

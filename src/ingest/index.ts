@@ -16,7 +16,15 @@ import {combineFingerprints, type Fingerprint, fingerprintFile} from './fingerpr
 import {type Container, type FormatKind, sniffFile} from './sniff.js'
 import {stageUsageReport} from './usage-report.js'
 import {expectedDay, usageProblem} from './validate.js'
-import {appendRows, commitStaged, createStaging, type Family, findSourceByHash, type SourceMeta, STAGING_TABLE} from './write.js'
+import {
+  appendRows,
+  commitStaged,
+  createStaging,
+  type Family,
+  findSourceByHash,
+  type SourceMeta,
+  STAGING_TABLE,
+} from './write.js'
 import {extractZip} from './zip.js'
 import {fileKind, jsonErrorPosition, readInputFile, SIDE_INPUT_MAX_BYTES} from '../util/files.js'
 
@@ -79,7 +87,8 @@ const FAMILY: Record<FormatKind, Family> = {
  * call, so a failed ingest leaves the store exactly as it was.
  */
 export async function ingestFiles(store: Store, paths: string[], options: IngestOptions = {}): Promise<IngestResult> {
-  if (paths.length === 0) throw new BillwatchError('E_USAGE', 'no files given', {suggestions: ['billwatch ingest samples/billing/*']})
+  if (paths.length === 0)
+    throw new BillwatchError('E_USAGE', 'no files given', {suggestions: ['billwatch ingest samples/billing/*']})
   const skipped: IngestResult['skipped'] = []
   const flows: FlowIngested[] = []
   const files = await store.transaction(async () => {
@@ -95,7 +104,10 @@ export async function ingestFiles(store: Store, paths: string[], options: Ingest
       try {
         const flow =
           options.format === undefined
-            ? await sniffFlowFile(path, {...(options.flows?.format ? {format: options.flows.format} : {}), parquetColumns: (p) => parquetColumns(store, p)})
+            ? await sniffFlowFile(path, {
+                ...(options.flows?.format ? {format: options.flows.format} : {}),
+                parquetColumns: (p) => parquetColumns(store, p),
+              })
             : undefined
         if (flow) {
           flows.push(await ingestFlowFile(store, path, flow, options.flows))
@@ -153,20 +165,25 @@ interface NamedPath {
 function expandPaths(paths: string[], skipped: IngestResult['skipped']): NamedPath[] {
   const named = paths.flatMap((given): NamedPath[] => {
     // resolve('') is the current folder: an empty argument (an unset shell variable) is a mistake.
-    if (given.trim() === '') throw new BillwatchError('E_USAGE', 'an empty file name', {expected: 'a file or folder', field: 'FILE'})
+    if (given.trim() === '')
+      throw new BillwatchError('E_USAGE', 'an empty file name', {expected: 'a file or folder', field: 'FILE'})
     const path = resolve(given)
     if (!existsSync(path) || !statSync(path).isDirectory()) return [{inDirectory: false, path}]
     // Manifests first, so the report parts beside them are read through them, never twice.
     const manifestFirst = (name: string) => (name.toLowerCase().endsWith('.json') ? 0 : 1)
-    const entries = readdirSync(path, {withFileTypes: true}).sort((a, b) => manifestFirst(a.name) - manifestFirst(b.name) || a.name.localeCompare(b.name))
-    if (entries.length === 0) throw new BillwatchError('E_EMPTY', 'an empty folder', {expected: 'billing exports in it', file: path})
+    const entries = readdirSync(path, {withFileTypes: true}).sort(
+      (a, b) => manifestFirst(a.name) - manifestFirst(b.name) || a.name.localeCompare(b.name),
+    )
+    if (entries.length === 0)
+      throw new BillwatchError('E_EMPTY', 'an empty folder', {expected: 'billing exports in it', file: path})
     return entries.flatMap((entry): NamedPath[] => {
       const child = join(path, entry.name)
       // A link to a file counts as the file; pipes, devices and sockets are never read (they may never end).
       const stat = entry.isSymbolicLink() ? statSync(child, {throwIfNoEntry: false}) : undefined
       if (entry.isFile() || stat?.isFile()) return [{inDirectory: true, path: child}]
       // Flow logs as S3 delivers them: a folder per account, region and day.
-      if (entry.isDirectory() && isFlowLogFolder(child)) return expandPaths([child], skipped).map((p) => ({...p, inDirectory: true}))
+      if (entry.isDirectory() && isFlowLogFolder(child))
+        return expandPaths([child], skipped).map((p) => ({...p, inDirectory: true}))
       const kind =
         entry.isDirectory() || stat?.isDirectory()
           ? 'a directory (not searched further)'
@@ -189,7 +206,10 @@ function skipReason(error: BillwatchError, path: string): string {
 }
 
 function isNotAnExport(error: unknown): boolean {
-  return error instanceof BillwatchError && (error.code === 'E_FORMAT' || error.code === 'E_EMPTY' || (error.code === 'E_HEADER' && error.field === undefined))
+  return (
+    error instanceof BillwatchError &&
+    (error.code === 'E_FORMAT' || error.code === 'E_EMPTY' || (error.code === 'E_HEADER' && error.field === undefined))
+  )
 }
 
 async function ingestOne(store: Store, path: string, options: IngestOptions, call: CallState): Promise<IngestedFile> {
@@ -214,7 +234,11 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
         // A part that is not a regular file, or cannot be opened, is said as such (that names no content).
         if (error instanceof BillwatchError && error.code === 'E_NOT_FOUND' && error.file === part) throw error
         if (error instanceof BillwatchError && error.code !== 'E_TRUNCATED')
-          throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is not a CUR export`, {field: 'reportKeys', file: path, jsonKey: true})
+          throw new BillwatchError('E_FORMAT', `report part ${i + 1} (${basename(part)}) is not a CUR export`, {
+            field: 'reportKeys',
+            file: path,
+            jsonKey: true,
+          })
         throw error
       }
       if (partSniff.kind !== 'cur1' && partSniff.kind !== 'cur2') {
@@ -301,7 +325,8 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
     }
   }
 
-  if (options.account !== undefined) await store.run(`UPDATE ${STAGING_TABLE} SET account = $1 WHERE account IS NULL`, [options.account])
+  if (options.account !== undefined)
+    await store.run(`UPDATE ${STAGING_TABLE} SET account = $1 WHERE account IS NULL`, [options.account])
   const modifiedMs = statSync(path).mtimeMs
   const restated = await restatementsInCall(store, meta, call.batch, modifiedMs)
   // A DuckDB scan (CUR, FOCUS, the usage report) already rolled its file up to one row per daily key.
@@ -309,7 +334,14 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
   const protectedIds = call.batch.filter((b) => !restated.replaces.includes(b)).map((b) => b.sourceId)
   // A manifest's parts may repeat keys.
   const outcome = await commitStaged(store, meta, protectedIds, {daily: scanned && parts.length === 1})
-  call.batch.push({billingPeriod: meta.billingPeriod ?? null, family: meta.family, modifiedMs, path, scope: meta.scope, sourceId: outcome.sourceId})
+  call.batch.push({
+    billingPeriod: meta.billingPeriod ?? null,
+    family: meta.family,
+    modifiedMs,
+    path,
+    scope: meta.scope,
+    sourceId: outcome.sourceId,
+  })
   return {
     billingPeriod: meta.billingPeriod ?? null,
     container: sniffed.container,
@@ -345,7 +377,8 @@ async function restatementsInCall(
 ): Promise<{replaces: BatchSource[]; replacedBy?: BatchSource}> {
   const replaces: BatchSource[] = []
   let replacedBy: BatchSource | undefined
-  const key = meta.scope === 'all' ? 'day, account, service, usage_type, operation, resource_id' : 'day, service, usage_type'
+  const key =
+    meta.scope === 'all' ? 'day, account, service, usage_type, operation, resource_id' : 'day, service, usage_type'
   const keyOf = (alias: string) =>
     key
       .split(', ')
@@ -388,10 +421,19 @@ interface Part {
 }
 
 /** Fills the staging table from the file(s) and sets the source's cover and line-item count. */
-async function stage(store: Store, kind: FormatKind, parts: Part[], meta: SourceMeta, manifestPeriod?: {start: string; end: string}): Promise<void> {
+async function stage(
+  store: Store,
+  kind: FormatKind,
+  parts: Part[],
+  meta: SourceMeta,
+  manifestPeriod?: {start: string; end: string},
+): Promise<void> {
   const readPath = parts[0]?.readPath ?? meta.path
   if (kind === 'usage-report') {
-    const staged = await stageUsageReport(store, meta.path, parts[0]?.columns ?? [], {gzip: meta.container === 'csv.gz', readPath})
+    const staged = await stageUsageReport(store, meta.path, parts[0]?.columns ?? [], {
+      gzip: meta.container === 'csv.gz',
+      readPath,
+    })
     Object.assign(meta, {coverEnd: staged.coverEnd, coverStart: staged.coverStart, lineItems: staged.lineItems})
     return
   }
@@ -412,7 +454,12 @@ async function stage(store: Store, kind: FormatKind, parts: Part[], meta: Source
   }
   // CUR, FOCUS and the DBR restate the whole billing period each time they are delivered.
   if (billingStart && billingEnd) {
-    Object.assign(meta, {billingPeriod: `${billingStart}/${billingEnd}`, coverEnd: billingEnd, coverStart: billingStart, scope: 'all'})
+    Object.assign(meta, {
+      billingPeriod: `${billingStart}/${billingEnd}`,
+      coverEnd: billingEnd,
+      coverStart: billingStart,
+      scope: 'all',
+    })
   }
 }
 
@@ -423,14 +470,21 @@ async function stage(store: Store, kind: FormatKind, parts: Part[], meta: Source
 function readManifest(path: string): {parts: string[]; period?: {start: string; end: string}} {
   let manifest: unknown
   try {
-    manifest = JSON.parse(readInputFile(path, {expected: 'a CUR manifest', maxBytes: SIDE_INPUT_MAX_BYTES.manifest}).toString('utf8'))
+    manifest = JSON.parse(
+      readInputFile(path, {expected: 'a CUR manifest', maxBytes: SIDE_INPUT_MAX_BYTES.manifest}).toString('utf8'),
+    )
   } catch (error) {
     if (error instanceof BillwatchError) throw error
     throw new BillwatchError('E_FORMAT', `manifest is not valid JSON${jsonErrorPosition(error)}`, {file: path})
   }
   const reportKeys = arrayAt(manifest, 'reportKeys')
   if (reportKeys.length === 0) {
-    throw new BillwatchError('E_HEADER', 'manifest lists no report parts', {expected: 'a non-empty array', field: 'reportKeys', file: path, jsonKey: true})
+    throw new BillwatchError('E_HEADER', 'manifest lists no report parts', {
+      expected: 'a non-empty array',
+      field: 'reportKeys',
+      file: path,
+      jsonKey: true,
+    })
   }
   const dir = dirname(path)
   const realDir = realPath(dir)
@@ -458,7 +512,11 @@ function readManifest(path: string): {parts: string[]; period?: {start: string; 
     const candidates = segments.map((_, s) => join(dir, ...segments.slice(s)))
     const found = candidates.find((c) => existsSync(c))
     if (!found)
-      throw new BillwatchError('E_NOT_FOUND', `${where} (${basename(key)}) not found beside the manifest`, {field: 'reportKeys', file: path, jsonKey: true})
+      throw new BillwatchError('E_NOT_FOUND', `${where} (${basename(key)}) not found beside the manifest`, {
+        field: 'reportKeys',
+        file: path,
+        jsonKey: true,
+      })
     const real = realPath(found)
     if (!real.startsWith(realDir + sep)) {
       throw new BillwatchError('E_FORMAT', `${where} (${basename(key)}) is a link out of the manifest's folder`, {
@@ -483,10 +541,21 @@ function manifestDay(path: string, value: unknown, field: string): string | unde
   const day = match ? `${match[1]}-${match[2]}-${match[3]}` : undefined
   if (match && !isRealDate(Number(match[1]), Number(match[2]), Number(match[3]))) {
     // A day that does not exist would reach DuckDB's date cast as a raw conversion error.
-    throw new BillwatchError('E_VALUE', 'not a real day', {expected: 'YYYYMMDDTHHMMSS.sssZ', field, file: path, jsonKey: true, got: text})
+    throw new BillwatchError('E_VALUE', 'not a real day', {
+      expected: 'YYYYMMDDTHHMMSS.sssZ',
+      field,
+      file: path,
+      jsonKey: true,
+      got: text,
+    })
   }
   if (!match || day === undefined || usageProblem({amount: null, cost: null, day})) {
-    throw new BillwatchError('E_VALUE', '', {expected: `a day like 20240301T000000.000Z, ${expectedDay()}`, field, file: path, jsonKey: true})
+    throw new BillwatchError('E_VALUE', '', {
+      expected: `a day like 20240301T000000.000Z, ${expectedDay()}`,
+      field,
+      file: path,
+      jsonKey: true,
+    })
   }
   return day
 }

@@ -14,7 +14,15 @@ import {gzipFailure} from './fingerprint.js'
 export type FormatKind = 'cost-explorer-csv' | 'cur1' | 'cur1-manifest' | 'cur2' | 'dbr' | 'focus' | 'usage-report'
 export type Container = 'csv' | 'csv.gz' | 'csv.zip' | 'json' | 'parquet'
 
-export const FORMAT_KINDS: FormatKind[] = ['usage-report', 'cur1', 'cur1-manifest', 'cur2', 'focus', 'dbr', 'cost-explorer-csv']
+export const FORMAT_KINDS: FormatKind[] = [
+  'usage-report',
+  'cur1',
+  'cur1-manifest',
+  'cur2',
+  'focus',
+  'dbr',
+  'cost-explorer-csv',
+]
 
 export interface Sniffed {
   kind: FormatKind
@@ -29,15 +37,23 @@ const HEAD_BYTES = 64 * 1024
  * Detects an export's format from its content (never its name): magic bytes, then the header row
  * or Parquet schema. `forced` (--format) overrides the kind, not the container.
  */
-export async function sniffFile(path: string, parquetColumns: (path: string) => Promise<string[]>, forced?: FormatKind): Promise<Sniffed> {
+export async function sniffFile(
+  path: string,
+  parquetColumns: (path: string) => Promise<string[]>,
+  forced?: FormatKind,
+): Promise<Sniffed> {
   const raw = await readHead(path)
-  if (raw.length === 0) throw new BillwatchError('E_EMPTY', 'file is empty', {expected: 'an AWS usage or billing export', file: path})
+  if (raw.length === 0)
+    throw new BillwatchError('E_EMPTY', 'file is empty', {expected: 'an AWS usage or billing export', file: path})
   const magic = raw.subarray(0, 4).toString('hex')
   if (magic.startsWith('1f8b')) {
     const inner = await gunzipHead(path)
     if (inner.trim().length === 0) throw new BillwatchError('E_EMPTY', 'compressed file holds no data', {file: path})
     if (looksBinary(Buffer.from(inner.slice(0, 8192), 'utf8'))) {
-      throw new BillwatchError('E_FORMAT', 'the .gz holds binary content', {expected: 'a gzipped CSV export', file: path})
+      throw new BillwatchError('E_FORMAT', 'the .gz holds binary content', {
+        expected: 'a gzipped CSV export',
+        file: path,
+      })
     }
     return classifyText(path, inner, 'csv.gz', forced)
   }
@@ -50,16 +66,25 @@ export async function sniffFile(path: string, parquetColumns: (path: string) => 
     const inner = await zipHead(path)
     if (inner.trim().length === 0) throw new BillwatchError('E_EMPTY', 'zip archive holds an empty file', {file: path})
     if (looksBinary(Buffer.from(inner.slice(0, 8192))))
-      throw new BillwatchError('E_FORMAT', 'zip archive of a binary file', {expected: 'a zip of one CSV export', file: path})
+      throw new BillwatchError('E_FORMAT', 'zip archive of a binary file', {
+        expected: 'a zip of one CSV export',
+        file: path,
+      })
     return classifyText(path, inner, 'csv.zip', forced)
   }
   if (['d4c3b2a1', 'a1b2c3d4', '4d3cb2a1', 'a1b23c4d', '0a0d0d0a'].includes(magic)) {
-    throw new BillwatchError('E_FORMAT', 'this is a packet capture, not a billing export', {file: path, suggestions: [`billwatch pcap ${path}`]})
+    throw new BillwatchError('E_FORMAT', 'this is a packet capture, not a billing export', {
+      file: path,
+      suggestions: [`billwatch pcap ${path}`],
+    })
   }
   const other = otherFormat(raw)
   if (other) throw new BillwatchError('E_FORMAT', other.what, {expected: other.expected, file: path})
   if (looksBinary(raw)) {
-    throw new BillwatchError('E_FORMAT', 'binary content', {expected: 'a CSV, .csv.gz, Parquet or CUR manifest export', file: path})
+    throw new BillwatchError('E_FORMAT', 'binary content', {
+      expected: 'a CSV, .csv.gz, Parquet or CUR manifest export',
+      file: path,
+    })
   }
   return classifyText(path, raw.toString('utf8'), 'csv', forced)
 }
@@ -75,7 +100,10 @@ function otherFormat(head: Buffer): undefined | {what: string; expected: string}
   const utf16 = hex.startsWith('fffe') || hex.startsWith('feff') || isUtf16WithoutBom(head)
   if (utf16) return {expected: 'UTF-8 text (re-save the file as CSV UTF-8)', what: 'UTF-16 text'}
   if (hex.startsWith('d0cf11e0a1b11ae1'))
-    return {expected: 'a CSV export (save the sheet as CSV UTF-8)', what: 'an Excel 97–2003 workbook (or another OLE document)'}
+    return {
+      expected: 'a CSV export (save the sheet as CSV UTF-8)',
+      what: 'an Excel 97–2003 workbook (or another OLE document)',
+    }
   const compressed = [
     ['425a68', 'bzip2'],
     ['fd377a585a00', 'xz'],
@@ -84,7 +112,8 @@ function otherFormat(head: Buffer): undefined | {what: string; expected: string}
     ['526172211a07', 'RAR'],
     ['04224d18', 'LZ4'],
   ].find(([magic]) => hex.startsWith(magic!))
-  if (compressed) return {expected: `${AS_CSV} (unpack it first, or compress it with gzip)`, what: `${compressed[1]}-compressed data`}
+  if (compressed)
+    return {expected: `${AS_CSV} (unpack it first, or compress it with gzip)`, what: `${compressed[1]}-compressed data`}
   return undefined
 }
 
@@ -105,14 +134,19 @@ function isUtf16WithoutBom(head: Buffer): boolean {
 function classifyText(path: string, text: string, container: Container, forced?: FormatKind): Sniffed {
   const body = text.replace(/^\uFEFF/, '')
   if (body.trimStart().startsWith('{')) {
-    if (forced && forced !== 'cur1-manifest') throw new BillwatchError('E_FORMAT', `JSON content cannot be read as ${forced}`, {file: path})
+    if (forced && forced !== 'cur1-manifest')
+      throw new BillwatchError('E_FORMAT', `JSON content cannot be read as ${forced}`, {file: path})
     if (!/"reportKeys"|"assemblyId"/.test(body)) {
-      throw new BillwatchError('E_FORMAT', 'JSON that is not a CUR manifest', {expected: 'a manifest with "reportKeys"', file: path})
+      throw new BillwatchError('E_FORMAT', 'JSON that is not a CUR manifest', {
+        expected: 'a manifest with "reportKeys"',
+        file: path,
+      })
     }
     return {columns: [], container: 'json', kind: 'cur1-manifest'}
   }
   const firstLine = body.split(/\r?\n/, 1)[0] ?? ''
-  if (firstLine.trim() === '') throw new BillwatchError('E_EMPTY', 'no header row', {expected: 'a CSV header on line 1', file: path, line: 1})
+  if (firstLine.trim() === '')
+    throw new BillwatchError('E_EMPTY', 'no header row', {expected: 'a CSV header on line 1', file: path, line: 1})
   const parsed = Papa.parse<string[]>(firstLine, {header: false})
   const columns = (parsed.data[0] ?? []).map((c) => c.trim())
   return {columns, container, kind: forced ?? classifyColumns(path, columns, 1)}
@@ -131,7 +165,8 @@ export function classifyColumns(path: string, columns: string[], line: number): 
   // CUR 2.0 and CUR 1.0 Athena/Parquet share snake_case names; both are read the same way.
   if (set.has('line_item_usage_start_date')) return 'cur2'
   if (isDbrHeader(columns)) return 'dbr'
-  if (columns.length >= 2 && /\(.+\)$/.test(columns.at(-1) ?? '') && columns.slice(1).every((c) => /\(.+\)$/.test(c))) return 'cost-explorer-csv'
+  if (columns.length >= 2 && /\(.+\)$/.test(columns.at(-1) ?? '') && columns.slice(1).every((c) => /\(.+\)$/.test(c)))
+    return 'cost-explorer-csv'
   throw new BillwatchError('E_HEADER', 'unknown header', {
     expected:
       'a legacy Usage Report (Service, Operation, UsageType, …), CUR 1.0 (lineItem/…), CUR 2.0 (line_item_…), FOCUS (ChargePeriodStart, BilledCost, …), Detailed Billing Report (InvoiceID, PayerAccountId, LinkedAccountId, RecordType, …) or Cost Explorer CSV header',

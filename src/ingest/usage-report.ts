@@ -31,7 +31,8 @@ export async function stageUsageReport(
   options: {gzip?: boolean; readPath?: string} = {},
 ): Promise<StagedUsageReport> {
   for (const name of REQUIRED) {
-    if (!columns.includes(name)) throw new BillwatchError('E_HEADER', 'missing required column', {field: name, file: path, line: 1})
+    if (!columns.includes(name))
+      throw new BillwatchError('E_HEADER', 'missing required column', {field: name, file: path, line: 1})
   }
   try {
     return await scanUsageReport(store, path, columns, options)
@@ -54,7 +55,12 @@ const REPORT_TIME_FORMATS = ['%m/%d/%y %H:%M:%S', '%m/%d/%Y %H:%M:%S', '%m/%d/%y
  * second, in bounded memory) and counts the lines that break a check of usageReportLines below;
  * any such line, or any CSV error, fails the scan for the strict reader to locate.
  */
-async function scanUsageReport(store: Store, path: string, columns: string[], options: {gzip?: boolean; readPath?: string}): Promise<StagedUsageReport> {
+async function scanUsageReport(
+  store: Store,
+  path: string,
+  columns: string[],
+  options: {gzip?: boolean; readPath?: string},
+): Promise<StagedUsageReport> {
   const col = (name: string) => (columns.includes(name) ? `trim(c${columns.indexOf(name)})` : 'NULL')
   const time = (name: string) =>
     `CASE WHEN regexp_full_match(${col(name)}, ${quoteLiteral(REPORT_TIME)}) THEN try_strptime(${col(name)}, [${REPORT_TIME_FORMATS.map(quoteLiteral).join(', ')}]) END`
@@ -84,7 +90,8 @@ async function scanUsageReport(store: Store, path: string, columns: string[], op
               strftime(min(day), '%Y-%m-%d') AS first, strftime(max(end_day), '%Y-%m-%d') AS end FROM ${scan}`,
     )
     if (totals && totals.problems > 0) throw new BillwatchError('E_VALUE', 'a line breaks a check', {file: path})
-    if (!totals || totals.lines === 0 || !totals.first || !totals.end) throw new BillwatchError('E_EMPTY', 'no usage rows after the header', {file: path})
+    if (!totals || totals.lines === 0 || !totals.first || !totals.end)
+      throw new BillwatchError('E_EMPTY', 'no usage rows after the header', {file: path})
     await store.run(`INSERT INTO ${STAGING_TABLE} (day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency)
       SELECT day, NULL, NULL, service, usage_type, operation, resource_id, amount,
              CASE WHEN regexp_matches(usage_type, 'Bytes$') THEN 'bytes' END, NULL, NULL FROM ${scan}`)
@@ -102,32 +109,73 @@ export async function parseUsageReport(path: string): Promise<{rows: UsageRow[]}
 }
 
 /** The report's lines, checked (strict CSV, the usage rule), each with the day after the last one it covers. */
-async function* usageReportLines(readPath: string, options: CsvReadOptions = {}): AsyncGenerator<{row: UsageRow; endDay: string}> {
+async function* usageReportLines(
+  readPath: string,
+  options: CsvReadOptions = {},
+): AsyncGenerator<{row: UsageRow; endDay: string}> {
   const path = options.file ?? readPath
   let index = new Map<string, number>()
   for await (const {fields, header, line} of readCsv(readPath, options)) {
     if (header) {
       index = new Map(fields.map((name, i) => [name.trim(), i]))
       for (const name of REQUIRED) {
-        if (!index.has(name)) throw new BillwatchError('E_HEADER', 'missing required column', {field: name, file: path, line})
+        if (!index.has(name))
+          throw new BillwatchError('E_HEADER', 'missing required column', {field: name, file: path, line})
       }
       continue
     }
     const at = (name: string) => (index.has(name) ? (fields[index.get(name)!] ?? '').trim() : '')
     if (fields.every((f) => f.trim() === '')) continue
     const usageType = at('UsageType')
-    if (usageType === '') throw new BillwatchError('E_VALUE', '', {expected: 'a usage type', field: 'UsageType', file: path, line})
+    if (usageType === '')
+      throw new BillwatchError('E_VALUE', '', {expected: 'a usage type', field: 'UsageType', file: path, line})
     const start = parseReportTime(at('StartTime'))
-    if (!start) throw new BillwatchError('E_VALUE', '', {expected: 'a date like 03/30/14 00:00:00', field: 'StartTime', file: path, got: at('StartTime'), line})
-    checkUsageRow({amount: null, cost: null, day: start.day}, {fields: {day: 'StartTime'}, file: path, line, raw: {day: at('StartTime')}})
+    if (!start)
+      throw new BillwatchError('E_VALUE', '', {
+        expected: 'a date like 03/30/14 00:00:00',
+        field: 'StartTime',
+        file: path,
+        got: at('StartTime'),
+        line,
+      })
+    checkUsageRow(
+      {amount: null, cost: null, day: start.day},
+      {fields: {day: 'StartTime'}, file: path, line, raw: {day: at('StartTime')}},
+    )
     const end = parseReportTime(at('EndTime'))
-    if (!end) throw new BillwatchError('E_VALUE', '', {expected: 'a date like 03/31/14 00:00:00', field: 'EndTime', file: path, got: at('EndTime'), line})
-    checkUsageRow({amount: null, cost: null, day: end.day}, {fields: {day: 'EndTime'}, file: path, line, raw: {day: at('EndTime')}})
+    if (!end)
+      throw new BillwatchError('E_VALUE', '', {
+        expected: 'a date like 03/31/14 00:00:00',
+        field: 'EndTime',
+        file: path,
+        got: at('EndTime'),
+        line,
+      })
+    checkUsageRow(
+      {amount: null, cost: null, day: end.day},
+      {fields: {day: 'EndTime'}, file: path, line, raw: {day: at('EndTime')}},
+    )
     if (end.at <= start.at)
-      throw new BillwatchError('E_VALUE', '', {expected: 'a time after StartTime', field: 'EndTime', file: path, got: at('EndTime'), line})
+      throw new BillwatchError('E_VALUE', '', {
+        expected: 'a time after StartTime',
+        field: 'EndTime',
+        file: path,
+        got: at('EndTime'),
+        line,
+      })
     const amount = parseNumber(at('UsageValue'))
-    if (amount === undefined) throw new BillwatchError('E_VALUE', '', {expected: 'a number', field: 'UsageValue', file: path, got: at('UsageValue'), line})
-    checkUsageRow({amount, cost: null, day: start.day}, {fields: {amount: 'UsageValue'}, file: path, line, raw: {amount: at('UsageValue')}})
+    if (amount === undefined)
+      throw new BillwatchError('E_VALUE', '', {
+        expected: 'a number',
+        field: 'UsageValue',
+        file: path,
+        got: at('UsageValue'),
+        line,
+      })
+    checkUsageRow(
+      {amount, cost: null, day: start.day},
+      {fields: {amount: 'UsageValue'}, file: path, line, raw: {amount: at('UsageValue')}},
+    )
     yield {
       // EndTime is exclusive: a daily row 03/29 → 03/30 covers only the 29th.
       endDay: end.midnight ? end.day : addDays(end.day, 1),

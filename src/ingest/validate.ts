@@ -53,10 +53,15 @@ export const EXPECTED_COST = 'a finite number'
  * usage quantity that is not a finite number of 0 or more, or a cost that is not finite (a cost
  * may be negative: credits and refunds are). `null` is "not stated" and passes.
  */
-export function usageProblem(row: {day: string; amount: null | number; cost: null | number}, now = new Date()): Problem | undefined {
+export function usageProblem(
+  row: {day: string; amount: null | number; cost: null | number},
+  now = new Date(),
+): Problem | undefined {
   const {end, first} = usageDayRange(now)
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(row.day) || row.day < first || row.day >= end) return {expected: expectedDay(now), field: 'day'}
-  if (row.amount !== null && !(Number.isFinite(row.amount) && row.amount >= 0)) return {expected: EXPECTED_AMOUNT, field: 'amount'}
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(row.day) || row.day < first || row.day >= end)
+    return {expected: expectedDay(now), field: 'day'}
+  if (row.amount !== null && !(Number.isFinite(row.amount) && row.amount >= 0))
+    return {expected: EXPECTED_AMOUNT, field: 'amount'}
   if (row.cost !== null && !Number.isFinite(row.cost)) return {expected: EXPECTED_COST, field: 'cost'}
   return undefined
 }
@@ -76,7 +81,9 @@ export function usageProblemSql(
   const days = [columns.day, ...(columns.extraDays ?? [])].map(outside).join(' OR ')
   // Amounts and costs count only on the lines that make the usage series (not Tax, Credit, …).
   const only = columns.valuesOnlyWhen ? `(${columns.valuesOnlyWhen}) AND ` : ''
-  const amount = columns.amount ? `WHEN ${only}(NOT ${dialect.isFinite(columns.amount)} OR ${columns.amount} < 0) THEN 'amount'` : ''
+  const amount = columns.amount
+    ? `WHEN ${only}(NOT ${dialect.isFinite(columns.amount)} OR ${columns.amount} < 0) THEN 'amount'`
+    : ''
   const cost = columns.cost ? `WHEN ${only}NOT ${dialect.isFinite(columns.cost)} THEN 'cost'` : ''
   return `CASE WHEN ${days} THEN 'day' ${amount} ${cost} END`
 }

@@ -3,7 +3,15 @@ import {parseUsageType} from '../aws/usage-types.js'
 import {BYTES_PER_GB} from '../pricing/egress.js'
 import type {Store} from '../store/index.js'
 import {unnamedAccountSql} from '../store/schema.js'
-import {checkUsageRow, EXPECTED_AMOUNT, EXPECTED_COST, expectedDay, type UsageField, usageError, usageProblemSql} from './validate.js'
+import {
+  checkUsageRow,
+  EXPECTED_AMOUNT,
+  EXPECTED_COST,
+  expectedDay,
+  type UsageField,
+  usageError,
+  usageProblemSql,
+} from './validate.js'
 
 /** One usage line as a parser or an API client produces it, before normalization. */
 export interface UsageRow {
@@ -112,7 +120,11 @@ export async function appendRows(store: Store, rows: Iterable<UsageRow>): Promis
 }
 
 /** `${sqlPrefix} VALUES ($1, $2, …), (…)`, APPEND_BATCH tuples per statement, every value a parameter. */
-export async function insertValues(store: Store, sqlPrefix: string, tuples: (null | number | string)[][]): Promise<void> {
+export async function insertValues(
+  store: Store,
+  sqlPrefix: string,
+  tuples: (null | number | string)[][],
+): Promise<void> {
   for (let start = 0; start < tuples.length; start += APPEND_BATCH) {
     const params: (null | number | string)[] = []
     const placeholders = tuples.slice(start, start + APPEND_BATCH).map((tuple) => {
@@ -130,7 +142,12 @@ export async function insertValues(store: Store, sqlPrefix: string, tuples: (nul
  * from older sources of the same family (not from `batchSourceIds`: parts of one export).
  * Call inside a transaction.
  */
-export async function commitStaged(store: Store, source: SourceMeta, batchSourceIds: number[] = [], options: {daily?: boolean} = {}): Promise<CommitOutcome> {
+export async function commitStaged(
+  store: Store,
+  source: SourceMeta,
+  batchSourceIds: number[] = [],
+  options: {daily?: boolean} = {},
+): Promise<CommitOutcome> {
   // Rows a DuckDB scan already rolled up are one per daily key; re-grouping a million of them costs seconds.
   const total = (expression: string) => (options.daily ? expression : `sum(${expression})`)
   await checkStaged(store, source.path)
@@ -171,7 +188,8 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
         ? `AND (coalesce(u.service, ''), u.usage_type) IN (SELECT DISTINCT coalesce(service, ''), usage_type FROM ${STAGING_TABLE})`
         : ''
     // Another instance's (or region's) CloudWatch rows stay when this fetch did not name it.
-    const resources = source.scope === 'resources' ? `AND u.resource_id IN (SELECT DISTINCT resource_id FROM ${STAGING_TABLE})` : ''
+    const resources =
+      source.scope === 'resources' ? `AND u.resource_id IN (SELECT DISTINCT resource_id FROM ${STAGING_TABLE})` : ''
     // A source without an account column is an account of its own, named after its file: it restates older
     // unnamed rows of a file of the same name only. A source with accounts restates those accounts' rows (and
     // unnamed rows of a file of its name).
@@ -181,7 +199,12 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
     const providers = `AND coalesce(u.provider, 'AWS') IN (SELECT provider FROM ${STAGING_TABLE} UNION SELECT provider FROM ${STAGED_CHARGES})`
     const where = `u.day >= $1::DATE AND u.day < $2::DATE
       AND u.source_id IN (SELECT id FROM sources WHERE family = $3 AND id NOT IN (${others.join(', ')})) ${listed} ${resources} ${accounts} ${providers}`
-    replacedRows = await store.run(`DELETE FROM usage_daily u WHERE ${where}`, [coverStart, coverEnd, source.family, source.path])
+    replacedRows = await store.run(`DELETE FROM usage_daily u WHERE ${where}`, [
+      coverStart,
+      coverEnd,
+      source.family,
+      source.path,
+    ])
     // Only sources that restate everything (CUR, FOCUS, DBR) carry charges, so only they replace them.
     if (source.scope === 'all') {
       await store.run(`DELETE FROM charges_daily u WHERE ${where}`, [coverStart, coverEnd, source.family, source.path])
@@ -209,7 +232,14 @@ export async function commitStaged(store: Store, source: SourceMeta, batchSource
      SELECT $1, day, provider, account, region, service, category, sum(cost), sum(list_cost), currency FROM ${STAGED_CHARGES} GROUP BY ALL`,
     [sourceId],
   )
-  return {days: span?.days ?? 0, firstDay: span?.first ?? null, lastDay: span?.last ?? null, replacedRows, rows, sourceId}
+  return {
+    days: span?.days ?? 0,
+    firstDay: span?.first ?? null,
+    lastDay: span?.last ?? null,
+    replacedRows,
+    rows,
+    sourceId,
+  }
 }
 
 /** A source already in the store, and the daily rows it holds. */
@@ -267,7 +297,10 @@ async function checkStaged(store: Store, path: string): Promise<void> {
   )
   if (bad)
     throw usageError(
-      {expected: bad.problem === 'day' ? expectedDay() : bad.problem === 'amount' ? EXPECTED_AMOUNT : EXPECTED_COST, field: bad.problem},
+      {
+        expected: bad.problem === 'day' ? expectedDay() : bad.problem === 'amount' ? EXPECTED_AMOUNT : EXPECTED_COST,
+        field: bad.problem,
+      },
       {fields: {}, file: path, got: bad.day},
     )
 }

@@ -20,7 +20,11 @@ interface Sink {
  * Streams the zip's one file member to `sink`. Directory entries are skipped; a second file is
  * refused (billwatch cannot tell which member is the export). `stopAfter` ends the read early.
  */
-async function streamMember(path: string, open: (name: string) => Sink, stopAfter = Number.POSITIVE_INFINITY): Promise<{name: string; bytes: number}> {
+async function streamMember(
+  path: string,
+  open: (name: string) => Sink,
+  stopAfter = Number.POSITIVE_INFINITY,
+): Promise<{name: string; bytes: number}> {
   const input = createReadStream(path, {highWaterMark: 1 << 20})
   // The .gz bound (fingerprint.ts): a zip bomb would fill the disk with its temporary copy.
   const limit = Math.max(INFLATE_FLOOR, statSync(path).size * MAX_INFLATE_RATIO)
@@ -42,7 +46,10 @@ async function streamMember(path: string, open: (name: string) => Sink, stopAfte
       const workbook = [member, file.name].some((name) => name === '[Content_Types].xml' || name.startsWith('xl/'))
       fail(
         workbook
-          ? new BillwatchError('E_FORMAT', 'an Excel workbook (.xlsx)', {expected: 'a CSV export (save the sheet as CSV UTF-8)', file: path})
+          ? new BillwatchError('E_FORMAT', 'an Excel workbook (.xlsx)', {
+              expected: 'a CSV export (save the sheet as CSV UTF-8)',
+              file: path,
+            })
           : new BillwatchError('E_FORMAT', `zip archive holds more than one file (${member}, ${file.name})`, {
               expected: 'a zip of one export, as AWS delivers it',
               file: path,
@@ -54,14 +61,24 @@ async function streamMember(path: string, open: (name: string) => Sink, stopAfte
     const sink = open(file.name)
     file.ondata = (error, chunk, final) => {
       // fflate's own words name its internals, not the file: only that the data is damaged.
-      if (error) return fail(new BillwatchError('E_TRUNCATED', `zip member ${file.name} is corrupt`, {expected: 'a complete .zip file', file: path}))
+      if (error)
+        return fail(
+          new BillwatchError('E_TRUNCATED', `zip member ${file.name} is corrupt`, {
+            expected: 'a complete .zip file',
+            file: path,
+          }),
+        )
       bytes += chunk.length
       if (bytes > limit)
         return fail(
-          new BillwatchError('E_FORMAT', `inflates to more than ${MAX_INFLATE_RATIO} times its size (a zip bomb, not a billing export)`, {
-            expected: 'a .zip export',
-            file: path,
-          }),
+          new BillwatchError(
+            'E_FORMAT',
+            `inflates to more than ${MAX_INFLATE_RATIO} times its size (a zip bomb, not a billing export)`,
+            {
+              expected: 'a .zip export',
+              file: path,
+            },
+          ),
         )
       const ready = sink.write(chunk)
       if (ready instanceof Promise) pending = ready
@@ -85,7 +102,13 @@ async function streamMember(path: string, open: (name: string) => Sink, stopAfte
       try {
         unzip.push(chunk as Buffer)
       } catch (error) {
-        fail(new BillwatchError('E_TRUNCATED', 'zip data is corrupt', {cause: error, expected: 'a complete .zip file', file: path}))
+        fail(
+          new BillwatchError('E_TRUNCATED', 'zip data is corrupt', {
+            cause: error,
+            expected: 'a complete .zip file',
+            file: path,
+          }),
+        )
       }
       // A write error ends the read; extractZip reports it.
       if (pending) await pending.catch(() => input.destroy())
@@ -95,15 +118,26 @@ async function streamMember(path: string, open: (name: string) => Sink, stopAfte
       try {
         unzip.push(new Uint8Array(0), true)
       } catch (error) {
-        fail(new BillwatchError('E_TRUNCATED', 'zip data ends early or is corrupt', {cause: error, expected: 'a complete .zip file', file: path}))
+        fail(
+          new BillwatchError('E_TRUNCATED', 'zip data ends early or is corrupt', {
+            cause: error,
+            expected: 'a complete .zip file',
+            file: path,
+          }),
+        )
       }
     }
   } catch (error) {
     if (!failure && !(finished && bytes >= stopAfter)) throw error
   }
   if (failure) throw failure
-  if (member === undefined) throw new BillwatchError('E_EMPTY', 'zip archive holds no file', {expected: 'a zip of one export', file: path})
-  if (!finished) throw new BillwatchError('E_TRUNCATED', `zip member ${member} ends early`, {expected: 'a complete .zip file', file: path})
+  if (member === undefined)
+    throw new BillwatchError('E_EMPTY', 'zip archive holds no file', {expected: 'a zip of one export', file: path})
+  if (!finished)
+    throw new BillwatchError('E_TRUNCATED', `zip member ${member} ends early`, {
+      expected: 'a complete .zip file',
+      file: path,
+    })
   return {bytes, name: member}
 }
 
@@ -120,7 +154,10 @@ export async function extractZip(path: string, destination: string): Promise<voi
   const closed = once(out, 'close')
   let outError: Error | undefined
   out.on('error', (error) => (outError = error))
-  const writeFailed = () => new BillwatchError('E_STORE', `cannot write a temporary copy of the zip's export (${outError?.message})`, {file: path})
+  const writeFailed = () =>
+    new BillwatchError('E_STORE', `cannot write a temporary copy of the zip's export (${outError?.message})`, {
+      file: path,
+    })
   try {
     await streamMember(path, () => ({
       done: () => out.end(),

@@ -19,7 +19,10 @@ function line(step: Step): string {
  * One alert for steps that belong together (same days). The first step is the headline; a resource
  * named on it is the instance whose own series stepped the same day.
  */
-export function alertFor(steps: [Step, ...Step[]], context: {window: DayRange; newestDay: string; topChange?: null | {reason: string; score: number}}): Alert {
+export function alertFor(
+  steps: [Step, ...Step[]],
+  context: {window: DayRange; newestDay: string; topChange?: null | {reason: string; score: number}},
+): Alert {
   const [head] = steps
   const monthly = steps.reduce((max, s) => Math.max(max, s.monthlyCost), 0)
   const currency = head.currency
@@ -46,7 +49,11 @@ export function alertFor(steps: [Step, ...Step[]], context: {window: DayRange; n
       ? []
       : context.topChange === null
         ? ['No change in CloudTrail (this region, the week before) can explain it.', '']
-        : [`Most likely change (CloudTrail, score ${context.topChange.score.toFixed(2)}):`, `  ${context.topChange.reason}`, '']),
+        : [
+            `Most likely change (CloudTrail, score ${context.topChange.score.toFixed(2)}):`,
+            `  ${context.topChange.reason}`,
+            '',
+          ]),
     `Data: Cost Explorer and CloudWatch, ${context.window.start} to ${context.newestDay} (recent days are estimates and may still change).`,
     'Next: billwatch ingest --cost-explorer; billwatch anomalies; billwatch correlate (which change caused it).',
   ].join('\n')

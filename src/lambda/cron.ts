@@ -26,9 +26,14 @@ export function scheduleFrequency(expression: string, now = new Date()): Schedul
     const n = Number(rate[1])
     if (n < 1) throw badSchedule(expression, 'a rate must be at least 1')
     const unit = rate[2]!.replace(/s$/, '')
-    if ((n === 1) !== (rate[2] === unit)) throw badSchedule(expression, `EventBridge wants "1 ${unit}" and "${n > 1 ? n : 2} ${unit}s"`)
+    if ((n === 1) !== (rate[2] === unit))
+      throw badSchedule(expression, `EventBridge wants "1 ${unit}" and "${n > 1 ? n : 2} ${unit}s"`)
     const runsPerDay = unit === 'minute' ? 1440 / n : unit === 'hour' ? 24 / n : 1 / n
-    return {daysWithRuns: Math.ceil(HORIZON_DAYS * Math.min(1, runsPerDay)), firstDay: dayOf(now), runsPerDay: Math.max(1, Math.floor(runsPerDay))}
+    return {
+      daysWithRuns: Math.ceil(HORIZON_DAYS * Math.min(1, runsPerDay)),
+      firstDay: dayOf(now),
+      runsPerDay: Math.max(1, Math.floor(runsPerDay)),
+    }
   }
   const inner = /^cron\((.*)\)$/.exec(expression)?.[1]
   const fields = (inner ?? '').trim().split(/\s+/)
@@ -64,7 +69,14 @@ function badSchedule(got: string, why: string): BillwatchError {
 }
 
 /** A field of numbers: `*`, `N`, `A-B`, `A/S`, `A-B/S`, `*\/S`, comma lists; names for months and weekdays. */
-function parseSet(field: string, min: number, max: number, names: string[], expression: string, what: string): Set<number> {
+function parseSet(
+  field: string,
+  min: number,
+  max: number,
+  names: string[],
+  expression: string,
+  what: string,
+): Set<number> {
   const values = new Set<number>()
   const value = (text: string): number => {
     const named = names.indexOf(text.toUpperCase())
@@ -94,7 +106,8 @@ function parseSet(field: string, min: number, max: number, names: string[], expr
 
 /** Day-of-month and day-of-week together (one of them is `?`), with L, W and # as EventBridge reads them. */
 function dayMatcher(dom: string, dow: string, expression: string): (day: Date) => boolean {
-  if ((dom === '?') === (dow === '?')) throw badSchedule(expression, 'exactly one of day-of-month and day-of-week must be ?')
+  if ((dom === '?') === (dow === '?'))
+    throw badSchedule(expression, 'exactly one of day-of-month and day-of-week must be ?')
   const lastOfMonth = (d: Date) => new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 0)).getUTCDate()
   if (dow === '?') {
     if (dom === 'L') return (d) => d.getUTCDate() === lastOfMonth(d)

@@ -31,17 +31,20 @@ export interface ScheduledEvent {
 
 export function configFromEnv(env: Record<string, string | undefined>, event: ScheduledEvent = {}): WatchConfig {
   const topicArn = env[ENV.topicArn]
-  if (!topicArn) throw new BillwatchError('E_USAGE', `${ENV.topicArn} is not set`, {expected: 'the ARN of the SNS topic to alert'})
+  if (!topicArn)
+    throw new BillwatchError('E_USAGE', `${ENV.topicArn} is not set`, {expected: 'the ARN of the SNS topic to alert'})
   const number = (name: string, fallback: number) => {
     const text = env[name]
     if (text === undefined || text === '') return fallback
     const value = Number(text)
-    if (!Number.isInteger(value) || value < 1) throw new BillwatchError('E_USAGE', `${name} is not a positive whole number`, {got: text})
+    if (!Number.isInteger(value) || value < 1)
+      throw new BillwatchError('E_USAGE', `${name} is not a positive whole number`, {got: text})
     return value
   }
   const instances = (env[ENV.instances] ?? '').trim()
   const now = event.time === undefined ? new Date() : new Date(event.time)
-  if (Number.isNaN(now.getTime())) throw new BillwatchError('E_VALUE', 'event time is not a timestamp', {got: String(event.time)})
+  if (Number.isNaN(now.getTime()))
+    throw new BillwatchError('E_VALUE', 'event time is not a timestamp', {got: String(event.time)})
   const athenaTable = env[ENV.athenaTable]
   return {
     ...(athenaTable
@@ -56,7 +59,8 @@ export function configFromEnv(env: Record<string, string | undefined>, event: Sc
       : {}),
     cloudtrail: env[ENV.cloudtrail] === '1',
     connection: {},
-    instances: instances === 'all' ? 'all' : instances === '' ? DEFAULTS.instances : instances.split(',').map((s) => s.trim()),
+    instances:
+      instances === 'all' ? 'all' : instances === '' ? DEFAULTS.instances : instances.split(',').map((s) => s.trim()),
     newStep: {...DEFAULTS.newStep, recentDays: number(ENV.recentDays, DEFAULTS.newStep.recentDays)},
     now,
     topicArn,
@@ -78,8 +82,17 @@ export function createHandler(options: HandlerOptions = {}): (event?: ScheduledE
       log(JSON.stringify({level: 'info', msg: 'billwatch watch', ...report, durationMs: Date.now() - started}))
       return report
     } catch (error) {
-      const detail = isBillwatchError(error) ? error.toJSON() : {code: 'E_INTERNAL', message: error instanceof Error ? error.message : String(error)}
-      log(JSON.stringify({durationMs: Date.now() - started, error: detail, level: 'error', msg: 'billwatch watch failed'}))
+      const detail = isBillwatchError(error)
+        ? error.toJSON()
+        : {code: 'E_INTERNAL', message: error instanceof Error ? error.message : String(error)}
+      log(
+        JSON.stringify({
+          durationMs: Date.now() - started,
+          error: detail,
+          level: 'error',
+          msg: 'billwatch watch failed',
+        }),
+      )
       // Rethrown so the invocation counts as failed: EventBridge's async invoke retries it (twice).
       throw error
     }

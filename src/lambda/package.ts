@@ -25,14 +25,18 @@ function handlerEntry(): string {
     const path = fileURLToPath(new URL(name, import.meta.url))
     if (existsSync(path)) return path
   }
-  throw new BillwatchError('E_NOT_FOUND', 'the Lambda handler source is missing next to src/lambda/package', {expected: 'handler.js or handler.ts'})
+  throw new BillwatchError('E_NOT_FOUND', 'the Lambda handler source is missing next to src/lambda/package', {
+    expected: 'handler.js or handler.ts',
+  })
 }
 
 export async function bundleHandler(): Promise<HandlerBundle> {
   const result = await build({
     bundle: true,
     // The AWS SDK still has CommonJS inside; an ESM bundle needs a real `require` for Node built-ins.
-    banner: {js: "import {createRequire as __billwatchRequire} from 'node:module'; const require = __billwatchRequire(import.meta.url);"},
+    banner: {
+      js: "import {createRequire as __billwatchRequire} from 'node:module'; const require = __billwatchRequire(import.meta.url);",
+    },
     entryPoints: [handlerEntry()],
     format: 'esm',
     logLevel: 'silent',
@@ -48,9 +52,13 @@ export async function bundleHandler(): Promise<HandlerBundle> {
   const inputs = Object.keys(result.metafile.inputs)
   const native = inputs.filter((p) => /\.node$|@duckdb\//.test(p))
   if (native.length > 0) {
-    throw new BillwatchError('E_FORMAT', `the Lambda bundle would contain native code: ${native.slice(0, 3).join(', ')}`, {
-      expected: 'a handler importing plain-array modules only',
-    })
+    throw new BillwatchError(
+      'E_FORMAT',
+      `the Lambda bundle would contain native code: ${native.slice(0, 3).join(', ')}`,
+      {
+        expected: 'a handler importing plain-array modules only',
+      },
+    )
   }
   return {code: output.contents, inputs}
 }
@@ -58,5 +66,7 @@ export async function bundleHandler(): Promise<HandlerBundle> {
 /** A zip with the bundle as `index.mjs`, mode 0644, fixed timestamp: the same code gives the same bytes. */
 export function zipBundle(code: Uint8Array): Uint8Array {
   const unixFile0644 = 0o100644 * 0x1_0000
-  return zipSync({[BUNDLE_FILE]: [code, {attrs: unixFile0644, level: 9, mtime: new Date('2000-01-01T00:00:00Z'), os: 3}]})
+  return zipSync({
+    [BUNDLE_FILE]: [code, {attrs: unixFile0644, level: 9, mtime: new Date('2000-01-01T00:00:00Z'), os: 3}],
+  })
 }

@@ -21,7 +21,10 @@ export const DEFAULT_NEW_STEP_OPTIONS: NewStepOptions = {recentDays: 14, sameSte
  * daily run saw (today's data minus its newest day) and keep the upward, recent steps it did not
  * already report. So a step alerts the first day it is detectable, and never again while it stays.
  */
-export function newSteps(set: SeriesSet, options: NewStepOptions = DEFAULT_NEW_STEP_OPTIONS): {current: Step[]; fresh: Step[]; newestDay: null | string} {
+export function newSteps(
+  set: SeriesSet,
+  options: NewStepOptions = DEFAULT_NEW_STEP_OPTIONS,
+): {current: Step[]; fresh: Step[]; newestDay: null | string} {
   const all = [set.total, ...set.byUsageType, ...set.byResource]
   const newestDay =
     all
@@ -32,11 +35,18 @@ export function newSteps(set: SeriesSet, options: NewStepOptions = DEFAULT_NEW_S
   const detect = (series: SeriesSet) => analyseSeriesSet(series).steps
   const current = detect(set)
   const before = (s: DailySeries): DailySeries => ({...s, points: s.points.filter((p) => p.day < newestDay)})
-  const previous = detect({...set, byResource: set.byResource.map(before), byUsageType: set.byUsageType.map(before), total: before(set.total)})
+  const previous = detect({
+    ...set,
+    byResource: set.byResource.map(before),
+    byUsageType: set.byUsageType.map(before),
+    total: before(set.total),
+  })
   const recentFrom = addDays(newestDay, -options.recentDays)
   const alertable = (s: Step) => s.direction === 'up' && s.date >= recentFrom
   const sameStep = (a: Step, b: Step) =>
-    a.usageType === b.usageType && a.direction === b.direction && Math.abs(Date.parse(a.date) - Date.parse(b.date)) <= options.sameStepDays * 86_400_000
+    a.usageType === b.usageType &&
+    a.direction === b.direction &&
+    Math.abs(Date.parse(a.date) - Date.parse(b.date)) <= options.sameStepDays * 86_400_000
   const fresh = current.filter((s) => alertable(s) && !previous.some((p) => alertable(p) && sameStep(s, p)))
   return {current, fresh, newestDay}
 }

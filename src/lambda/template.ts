@@ -37,7 +37,10 @@ export interface ScheduleOptions {
   withCloudtrail?: boolean
   /** Accept a schedule that runs more than once a day (each run costs Cost Explorer requests). */
   allowFrequent?: boolean
-  /** Watch through Athena instead of Cost Explorer: the role may read exactly this table and write exactly this result prefix. */
+  /**
+   * Watch through Athena instead of Cost Explorer: the role may read exactly this table and write exactly this result
+   * prefix.
+   */
   athena?: AthenaSchedule
 }
 
@@ -59,7 +62,12 @@ const WORKGROUP = /^[A-Za-z0-9._-]{1,128}$/
 
 function s3Location(uri: string, flag: string): {bucket: string; prefix: string} {
   const match = S3_URI.exec(uri)
-  if (!match || /[*?]/.test(uri)) throw new BillwatchError('E_USAGE', `${flag}: not an S3 location`, {expected: 's3://bucket/prefix/', field: flag, got: uri})
+  if (!match || /[*?]/.test(uri))
+    throw new BillwatchError('E_USAGE', `${flag}: not an S3 location`, {
+      expected: 's3://bucket/prefix/',
+      field: flag,
+      got: uri,
+    })
   const prefix = match[2] ?? ''
   return {bucket: match[1]!, prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`}
 }
@@ -72,13 +80,19 @@ function s3Location(uri: string, flag: string): {bucket: string; prefix: string}
 export function athenaStatements(athena: AthenaSchedule): Record<string, unknown>[] {
   const {database, name} = parseTableName(athena.table, athena.database)
   const workgroup = athena.workgroup ?? 'primary'
-  if (!WORKGROUP.test(workgroup)) throw new BillwatchError('E_USAGE', '--workgroup: not a workgroup name', {field: '--workgroup', got: workgroup})
+  if (!WORKGROUP.test(workgroup))
+    throw new BillwatchError('E_USAGE', '--workgroup: not a workgroup name', {field: '--workgroup', got: workgroup})
   const data = s3Location(athena.tableLocation, '--table-location')
   const results = s3Location(athena.output, '--output')
   const arn = (text: string) => ({'Fn::Sub': `arn:\${AWS::Partition}:${text}`})
   const account = '${AWS::Region}:${AWS::AccountId}'
   const bucketStatements = (sid: string, location: {bucket: string; prefix: string}, objectActions: string[]) => [
-    {Action: objectActions, Effect: 'Allow', Resource: arn(`s3:::${location.bucket}/${location.prefix}*`), Sid: `${sid}Objects`},
+    {
+      Action: objectActions,
+      Effect: 'Allow',
+      Resource: arn(`s3:::${location.bucket}/${location.prefix}*`),
+      Sid: `${sid}Objects`,
+    },
     {
       Action: 's3:ListBucket',
       Condition: {StringLike: {'s3:prefix': [`${location.prefix}*`]}},
@@ -90,7 +104,12 @@ export function athenaStatements(athena: AthenaSchedule): Record<string, unknown
   ]
   return [
     {
-      Action: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution'],
+      Action: [
+        'athena:StartQueryExecution',
+        'athena:GetQueryExecution',
+        'athena:GetQueryResults',
+        'athena:StopQueryExecution',
+      ],
       Effect: 'Allow',
       Resource: arn(`athena:${account}:workgroup/${workgroup}`),
       Sid: 'QueryWithAthena',
@@ -98,7 +117,11 @@ export function athenaStatements(athena: AthenaSchedule): Record<string, unknown
     {
       Action: ['glue:GetTable', 'glue:GetPartitions'],
       Effect: 'Allow',
-      Resource: [arn(`glue:${account}:catalog`), arn(`glue:${account}:database/${database}`), arn(`glue:${account}:table/${database}/${name}`)],
+      Resource: [
+        arn(`glue:${account}:catalog`),
+        arn(`glue:${account}:database/${database}`),
+        arn(`glue:${account}:table/${database}/${name}`),
+      ],
       Sid: 'ReadExportCatalog',
     },
     ...bucketStatements('ReadExportData', data, ['s3:GetObject']),
@@ -116,7 +139,9 @@ const RUN_COST_USD: [number, number] = [0.01, 0.02]
 export function checkScheduleFrequency(expression: string, allowFrequent = false, now = new Date()): string[] {
   const frequency = scheduleFrequency(expression, now)
   if (frequency.firstDay === null) {
-    throw new BillwatchError('E_USAGE', '--cron: this schedule never fires (no such day in the coming 8 years)', {got: expression})
+    throw new BillwatchError('E_USAGE', '--cron: this schedule never fires (no such day in the coming 8 years)', {
+      got: expression,
+    })
   }
   if (frequency.runsPerDay <= 1) return []
   const [low, high] = RUN_COST_USD.map((usd) => usd * frequency.runsPerDay)
@@ -160,7 +185,10 @@ export function scheduleExpression(given: string | undefined): string {
     return `cron(${minute} ${hour} ${dow === '*' ? dom : '?'} ${month} ${dow === '*' ? '?' : dow} *)`
   }
   if (fields.length === 6 && (fields[2] === '?') !== (fields[4] === '?')) return `cron(${fields.join(' ')})`
-  throw badCron(given, fields.length === 6 ? 'exactly one of day-of-month and day-of-week must be ?' : 'wrong number of fields')
+  throw badCron(
+    given,
+    fields.length === 6 ? 'exactly one of day-of-month and day-of-week must be ?' : 'wrong number of fields',
+  )
 }
 
 function badCron(got: string, why: string): BillwatchError {
@@ -180,7 +208,10 @@ export type CloudFormationTemplate = Record<string, any> // eslint-disable-line 
 
 export function buildTemplate(options: ScheduleOptions = {}): CloudFormationTemplate {
   if (options.topicArn !== undefined && !TOPIC_ARN.test(options.topicArn)) {
-    throw new BillwatchError('E_USAGE', '--topic-arn: not an SNS topic ARN', {expected: 'arn:aws:sns:REGION:ACCOUNT:NAME', got: options.topicArn})
+    throw new BillwatchError('E_USAGE', '--topic-arn: not an SNS topic ARN', {
+      expected: 'arn:aws:sns:REGION:ACCOUNT:NAME',
+      got: options.topicArn,
+    })
   }
   const instances = checkInstanceIds(options.instances ?? [])
   const watchesInstances = options.allInstances === true || instances.length > 0
@@ -192,15 +223,23 @@ export function buildTemplate(options: ScheduleOptions = {}): CloudFormationTemp
     : [{Action: 'ce:GetCostAndUsage', Effect: 'Allow', Resource: '*', Sid: 'ReadCostExplorer'}]
   const athenaTable = options.athena ? parseTableName(options.athena.table, options.athena.database) : undefined
   // CloudWatch has no resource-level permissions for these two; grant them only when instances are watched.
-  if (watchesInstances) statements.push({Action: 'cloudwatch:GetMetricData', Effect: 'Allow', Resource: '*', Sid: 'ReadNetworkMetrics'})
+  if (watchesInstances)
+    statements.push({Action: 'cloudwatch:GetMetricData', Effect: 'Allow', Resource: '*', Sid: 'ReadNetworkMetrics'})
   // Only --all-instances must discover instances; ListMetrics shows metric names, not instance details.
-  if (options.allInstances) statements.push({Action: 'cloudwatch:ListMetrics', Effect: 'Allow', Resource: '*', Sid: 'FindInstances'})
+  if (options.allInstances)
+    statements.push({Action: 'cloudwatch:ListMetrics', Effect: 'Allow', Resource: '*', Sid: 'FindInstances'})
   // LookupEvents has no resource-level permissions; it reads management events only.
-  if (options.withCloudtrail) statements.push({Action: 'cloudtrail:LookupEvents', Effect: 'Allow', Resource: '*', Sid: 'ReadCloudTrailEvents'})
+  if (options.withCloudtrail)
+    statements.push({Action: 'cloudtrail:LookupEvents', Effect: 'Allow', Resource: '*', Sid: 'ReadCloudTrailEvents'})
   statements.push(
     {Action: 'sns:Publish', Effect: 'Allow', Resource: topic, Sid: 'PublishAlerts'},
     // The one JSON line per run goes to the function's own log group, created here with a retention.
-    {Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: {'Fn::GetAtt': ['WatchLogGroup', 'Arn']}, Sid: 'WriteOwnLog'},
+    {
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Effect: 'Allow',
+      Resource: {'Fn::GetAtt': ['WatchLogGroup', 'Arn']},
+      Sid: 'WriteOwnLog',
+    },
   )
 
   const resources: Record<string, unknown> = {
@@ -226,7 +265,10 @@ export function buildTemplate(options: ScheduleOptions = {}): CloudFormationTemp
           },
         },
         Events: {
-          Daily: {Properties: {Description: 'billwatch daily watch', Schedule: scheduleExpression(options.cron)}, Type: 'Schedule'},
+          Daily: {
+            Properties: {Description: 'billwatch daily watch', Schedule: scheduleExpression(options.cron)},
+            Type: 'Schedule',
+          },
         },
         Handler: `${BUNDLE_FILE.replace(/\.mjs$/, '')}.handler`,
         LoggingConfig: {LogFormat: 'Text', LogGroup: {Ref: 'WatchLogGroup'}},
@@ -253,7 +295,10 @@ export function buildTemplate(options: ScheduleOptions = {}): CloudFormationTemp
     },
   }
   const outputs: Record<string, unknown> = {
-    FunctionName: {Description: 'Invoke it once by hand: aws lambda invoke --function-name NAME out.json', Value: {Ref: 'WatchFunction'}},
+    FunctionName: {
+      Description: 'Invoke it once by hand: aws lambda invoke --function-name NAME out.json',
+      Value: {Ref: 'WatchFunction'},
+    },
     TopicArn: {Description: 'Where alerts go', Value: topic},
   }
   const template: CloudFormationTemplate = {
@@ -264,7 +309,9 @@ export function buildTemplate(options: ScheduleOptions = {}): CloudFormationTemp
     Transform: 'AWS::Serverless-2016-10-31',
   }
   if (options.topicArn === undefined) {
-    template.Parameters = {AlertEmail: {Default: '', Description: 'E-mail address to subscribe to the alerts (optional)', Type: 'String'}}
+    template.Parameters = {
+      AlertEmail: {Default: '', Description: 'E-mail address to subscribe to the alerts (optional)', Type: 'String'},
+    }
     template.Conditions = {HasAlertEmail: {'Fn::Not': [{'Fn::Equals': [{Ref: 'AlertEmail'}, '']}]}}
     resources.AlertTopic = {Properties: {DisplayName: 'billwatch alerts'}, Type: 'AWS::SNS::Topic'}
     resources.AlertEmailSubscription = {
@@ -296,11 +343,20 @@ export interface ScheduleResult {
 function makeOutDir(dir: string): void {
   const stat = statSync(dir, {throwIfNoEntry: false})
   if (stat?.isDirectory()) return
-  if (stat) throw new BillwatchError('E_USAGE', 'not a directory', {expected: 'a folder for template.json and the zip', field: '--out', file: dir})
+  if (stat)
+    throw new BillwatchError('E_USAGE', 'not a directory', {
+      expected: 'a folder for template.json and the zip',
+      field: '--out',
+      file: dir,
+    })
   try {
     mkdirSync(dir, {recursive: true})
   } catch (error) {
-    throw new BillwatchError('E_NOT_FOUND', `cannot create the folder: ${errnoReason(error)}`, {cause: error, field: '--out', file: dir})
+    throw new BillwatchError('E_NOT_FOUND', `cannot create the folder: ${errnoReason(error)}`, {
+      cause: error,
+      field: '--out',
+      file: dir,
+    })
   }
 }
 
@@ -321,8 +377,11 @@ export async function writeSchedule(outDir: string, options: ScheduleOptions = {
   await writeOutputFile(zipPath, zip, '--out')
   await writeOutputFile(templatePath, `${JSON.stringify(template, null, 2)}\n`, '--out')
   const email = options.topicArn === undefined ? ' --parameter-overrides AlertEmail=you@example.com' : ''
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-member-access -- the role this module just built (buildTemplate)
-  const statements = template.Resources.WatchRole.Properties.Policies[0].PolicyDocument.Statement as {Action: string | string[]}[]
+  // The role this module just built (buildTemplate):
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-member-access
+  const statements = template.Resources.WatchRole.Properties.Policies[0].PolicyDocument.Statement as {
+    Action: string | string[]
+  }[]
   return {
     deployCommand: `sam deploy --template-file ${shellQuote(templatePath)} --stack-name ${shellQuote(stack)} --capabilities CAPABILITY_IAM --resolve-s3${email}`,
     handlerBytes: bundle.code.length,

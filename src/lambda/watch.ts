@@ -80,7 +80,9 @@ export interface WatchReport {
 export async function runWatch(config: WatchConfig): Promise<WatchReport> {
   const today = utcDay(config.now)
   const window = {end: today, start: addDays(today, -config.windowDays)}
-  const usage = config.athena ? await readAthena(config.athena, window, config.connection) : await readCostExplorer(window, config.connection)
+  const usage = config.athena
+    ? await readAthena(config.athena, window, config.connection)
+    : await readCostExplorer(window, config.connection)
   const egressRows = usage.rows.filter((r) => isInternetEgress(r.usageType))
   const usageTypes = [...new Set(egressRows.map((r) => r.usageType))].sort()
   // The same SeriesSet `anomalies` loads from the store: the total, per usage type when several, per resource.
@@ -152,7 +154,11 @@ export async function runWatch(config: WatchConfig): Promise<WatchReport> {
   return {
     alerts,
     newestDay,
-    requests: {cloudWatch: cloudWatchRequests, costExplorer: usage.costExplorerRequests, ...(usage.athena ? {athena: usage.athena.requests} : {})},
+    requests: {
+      cloudWatch: cloudWatchRequests,
+      costExplorer: usage.costExplorerRequests,
+      ...(usage.athena ? {athena: usage.athena.requests} : {}),
+    },
     ...(usage.athena ? {athenaScan: usage.athena.scan} : {}),
     series: 1 + set.byUsageType.length + set.byResource.length,
     steps: current.length,
@@ -168,12 +174,20 @@ interface WindowUsage {
 }
 
 async function readCostExplorer(window: DayRange, connection: AwsConnection): Promise<WindowUsage> {
-  const ce = await fetchCostAndUsage(costExplorerClient(connection), {allUsage: false, granularity: 'DAILY', range: window}, {connection})
+  const ce = await fetchCostAndUsage(
+    costExplorerClient(connection),
+    {allUsage: false, granularity: 'DAILY', range: window},
+    {connection},
+  )
   return {costBasis: 'Cost Explorer: UnblendedCost', costExplorerRequests: ce.requests, rows: costRows(ce.results).rows}
 }
 
 /** The organisation's window from its export table: the roll-up `ingest --athena` runs, without a store. */
-export async function readAthena(athena: AthenaWatch, window: DayRange, connection: AwsConnection): Promise<WindowUsage> {
+export async function readAthena(
+  athena: AthenaWatch,
+  window: DayRange,
+  connection: AwsConnection,
+): Promise<WindowUsage> {
   const {database, name} = parseTableName(athena.table, undefined)
   const glue = glueClient(connection)
   const table = await describeTable(glue, connection, database, name)
@@ -183,7 +197,10 @@ export async function readAthena(athena: AthenaWatch, window: DayRange, connecti
     ...(athena.workgroup === undefined ? {} : {workgroup: athena.workgroup}),
   })
   return {
-    athena: {requests: 1 + result.pages, scan: {bytes: result.bytesScanned, costUsd: result.costUsd, queryExecutionId: result.queryExecutionId}},
+    athena: {
+      requests: 1 + result.pages,
+      scan: {bytes: result.bytesScanned, costUsd: result.costUsd, queryExecutionId: result.queryExecutionId},
+    },
     costBasis: `Athena ${athena.table}: ${costBasis}`,
     costExplorerRequests: 0,
     rows: rollupUsageRows(result),
@@ -233,7 +250,9 @@ function seriesOf(usageType: string, resourceId: null | string, rows: UsageRow[]
 
 /** Steps within `days` of each other are one event (e.g. two regions' usage types the same day): one alert. */
 function groupByDate(steps: Step[], days: number): [Step, ...Step[]][] {
-  const sorted = [...steps].sort((a, b) => a.date.localeCompare(b.date) || Number(a.resourceId !== null) - Number(b.resourceId !== null))
+  const sorted = [...steps].sort(
+    (a, b) => a.date.localeCompare(b.date) || Number(a.resourceId !== null) - Number(b.resourceId !== null),
+  )
   const groups: [Step, ...Step[]][] = []
   for (const step of sorted) {
     const last = groups.at(-1)

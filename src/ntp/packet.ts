@@ -71,7 +71,15 @@ export function ntpModeOf(firstByte: number): number {
 }
 
 /** Byte offsets of the mode 1–5 header fields (RFC 5905 §7.3). */
-export const NTP_FIELD_OFFSET = {stratum: 1, poll: 2, precision: 3, referenceId: 12, originTime: 24, receiveTime: 32, transmitTime: 40} as const
+export const NTP_FIELD_OFFSET = {
+  stratum: 1,
+  poll: 2,
+  precision: 3,
+  referenceId: 12,
+  originTime: 24,
+  receiveTime: 32,
+  transmitTime: 40,
+} as const
 
 /**
  * The kiss code of a stratum-0 packet's reference id read as a big-endian 32-bit word (RFC 5905
@@ -79,7 +87,12 @@ export const NTP_FIELD_OFFSET = {stratum: 1, poll: 2, precision: 3, referenceId:
  * zero (an unsynchronised server, RFC 5905 Fig. 11) or bytes that are not printable ASCII.
  */
 export function kissCodeOfWord(referenceIdWord: number): string | undefined {
-  const bytes = new Uint8Array([referenceIdWord >>> 24, (referenceIdWord >>> 16) & 255, (referenceIdWord >>> 8) & 255, referenceIdWord & 255])
+  const bytes = new Uint8Array([
+    referenceIdWord >>> 24,
+    (referenceIdWord >>> 16) & 255,
+    (referenceIdWord >>> 8) & 255,
+    referenceIdWord & 255,
+  ])
   return asciiRefId(bytes)
 }
 
@@ -102,7 +115,8 @@ export function kissAction(code: string): KissAction {
  * - `kiss`: a Kiss-o'-Death; only RATE, DENY and RSTR ask the client to act (`action`).
  * The one place billwatch decides this (pcap counts, probe verdicts).
  */
-export type ReplyMeaning = {kind: 'time'} | {kind: 'unsynchronised'; code: string | undefined} | {kind: 'kiss'; code: string; action: KissAction}
+export type ReplyMeaning =
+  {kind: 'time'} | {kind: 'unsynchronised'; code: string | undefined} | {kind: 'kiss'; code: string; action: KissAction}
 
 /** Kiss codes that mean "not synchronised yet", not "go away" (RFC 5905 Fig. 13: INIT, STEP). */
 const UNSYNCHRONISED_CODES = new Set(['INIT', 'STEP'])
@@ -183,7 +197,9 @@ export function encodeClientRequest(transmitNonce: NtpTimestamp): Uint8Array {
   return encodeNtp({leap: 0, version: 4, mode: MODE.client, transmitTime: transmitNonce})
 }
 
-/** The kiss code of a Kiss-o'-Death (`RATE`, `DENY`, `RSTR`, `AUTH` …), else undefined (INIT/STEP: see replyMeaning). */
+/**
+ * The kiss code of a Kiss-o'-Death (`RATE`, `DENY`, `RSTR`, `AUTH` …), else undefined (INIT/STEP: see replyMeaning).
+ */
 export function kissCode(header: NtpHeader): string | undefined {
   const meaning = replyMeaning(header)
   return meaning.kind === 'kiss' ? meaning.code : undefined
@@ -280,7 +296,10 @@ export function decodeControl(bytes: Uint8Array): ControlHeader | undefined {
     associationId: view.getUint16(6),
     offset: view.getUint16(8),
     count,
-    data: bytes.slice(CONTROL_HEADER_BYTES, CONTROL_HEADER_BYTES + Math.min(count, bytes.length - CONTROL_HEADER_BYTES)),
+    data: bytes.slice(
+      CONTROL_HEADER_BYTES,
+      CONTROL_HEADER_BYTES + Math.min(count, bytes.length - CONTROL_HEADER_BYTES),
+    ),
   }
 }
 

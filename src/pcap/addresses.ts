@@ -127,7 +127,8 @@ export class AddressTable {
     const wrap = this.mask * SLOT_WORDS + SLOT_WORDS - 1
     let at = (hash32(w3) & this.mask) * SLOT_WORDS
     // A tag with OTHER set keys an other address by its index, which may equal an IPv4 address's value.
-    for (let tag = slots[at + TAG]!; tag !== 0 && !(slots[at + KEY] === w3 && tag < OTHER); tag = slots[at + TAG]!) at = (at + SLOT_WORDS) & wrap
+    for (let tag = slots[at + TAG]!; tag !== 0 && !(slots[at + KEY] === w3 && tag < OTHER); tag = slots[at + TAG]!)
+      at = (at + SLOT_WORDS) & wrap
     return at
   }
 
@@ -143,7 +144,10 @@ export class AddressTable {
     const slots = this.otherSlots
     const wrap = this.otherMask * OTHER_SLOT_WORDS + OTHER_SLOT_WORDS - 1
     let at = (hashWords(w0, w1, w2, w3) & this.otherMask) * OTHER_SLOT_WORDS
-    while (slots[at + 4] !== 0 && !(slots[at + 3] === w3 && slots[at + 2] === w2 && slots[at + 1] === w1 && slots[at] === w0))
+    while (
+      slots[at + 4] !== 0 &&
+      !(slots[at + 3] === w3 && slots[at + 2] === w2 && slots[at + 1] === w1 && slots[at] === w0)
+    )
       at = (at + OTHER_SLOT_WORDS) & wrap
     return at
   }
@@ -298,7 +302,8 @@ function formatAddressAt(words: Uint32Array, index: number): string {
 }
 
 export function formatAddressWords(w0: number, w1: number, w2: number, w3: number): string {
-  if (w0 === 0 && w1 === 0 && w2 === V4_MAPPED_WORD2) return `${w3 >>> 24}.${(w3 >>> 16) & 255}.${(w3 >>> 8) & 255}.${w3 & 255}`
+  if (w0 === 0 && w1 === 0 && w2 === V4_MAPPED_WORD2)
+    return `${w3 >>> 24}.${(w3 >>> 16) & 255}.${(w3 >>> 8) & 255}.${w3 & 255}`
   const groups = [w0 >>> 16, w0 & 0xffff, w1 >>> 16, w1 & 0xffff, w2 >>> 16, w2 & 0xffff, w3 >>> 16, w3 & 0xffff]
   // RFC 5952 §4.2: compress the longest run (≥ 2) of zero groups, the first one on a tie.
   let bestStart = -1
@@ -339,9 +344,14 @@ export function parseAddressWords(text: string, field = '--host'): [number, numb
     const [head = '', rest] = body.split('::')
     const left = parse(head)
     const right = rest === undefined ? [] : parse(rest)
-    const groups = rest === undefined ? left : [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right]
+    const groups =
+      rest === undefined ? left : [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right]
     const word = (i: number) => (((groups[i * 2] ?? 0) << 16) | (groups[i * 2 + 1] ?? 0)) >>> 0
     return [word(0), word(1), word(2), word(3)]
   }
-  throw new BillwatchError('E_USAGE', 'not an IP address', {expected: 'an IPv4 or IPv6 address, or "auto"', field, got: text})
+  throw new BillwatchError('E_USAGE', 'not an IP address', {
+    expected: 'an IPv4 or IPv6 address, or "auto"',
+    field,
+    got: text,
+  })
 }

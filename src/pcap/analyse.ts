@@ -3,8 +3,24 @@ import {statSync} from 'node:fs'
 import type {ProgressCallback} from '../cli/progress.js'
 import {BillwatchError, isBillwatchError} from '../errors.js'
 import {startWorker} from '../util/worker.js'
-import {kissCodeOfWord, MODE, NTP_FIELD_OFFSET, NTP_HEADER_BYTES, NTP_PORT, ntpModeOf, ntpVersionOf, replyMeaningOf} from '../ntp/packet.js'
-import {AddressTable, AddressWordsList, FIRST_FIELD, parseAddressWords, SLOT_WORDS, V4_MAPPED_WORD2} from './addresses.js'
+import {
+  kissCodeOfWord,
+  MODE,
+  NTP_FIELD_OFFSET,
+  NTP_HEADER_BYTES,
+  NTP_PORT,
+  ntpModeOf,
+  ntpVersionOf,
+  replyMeaningOf,
+} from '../ntp/packet.js'
+import {
+  AddressTable,
+  AddressWordsList,
+  FIRST_FIELD,
+  parseAddressWords,
+  SLOT_WORDS,
+  V4_MAPPED_WORD2,
+} from './addresses.js'
 import {ENCAPSULATION_NAMES, IP_PROTOCOL, PacketDecoder, VXLAN_PORT, word} from './decode.js'
 import {type NativeScanner, nativeScanner} from './native.js'
 import {
@@ -69,7 +85,10 @@ export interface NtpTraffic {
    * INIT, STEP or no kiss code), counted in `responses` too, by why: the code, 'LI 3', 'stratum 16' or 'no kiss code'.
    */
   unsynchronised: Record<string, number>
-  /** Packets from the NTP port that are no reply (mode 0, broadcast 5, control 6, private 7), by mode: not in `responses`. */
+  /**
+   * Packets from the NTP port that are no reply (mode 0, broadcast 5, control 6, private 7), by mode: not in
+   * `responses`.
+   */
   otherModes: Record<string, TrafficTotals>
   /** Requests with no reply seen in the capture. */
   unanswered: number
@@ -155,7 +174,10 @@ export interface CaptureAnalysis extends CaptureCounts {
   inbound: TrafficTotals
   /** Packets neither from nor to the host. */
   otherPackets: number
-  /** Outbound traffic by protocol and service port (see servicePort; later fragments by their datagram's), most bytes first. */
+  /**
+   * Outbound traffic by protocol and service port (see servicePort; later fragments by their datagram's), most bytes
+   * first.
+   */
   byPort: PortTraffic[]
   ntp: NtpTraffic
 }
@@ -223,7 +245,10 @@ export interface ScanState {
   /** [all, outbound, inbound, NTP outbound]. */
   totals: TrafficTotals[]
   truncation: Truncation | undefined
-  /** Link types the part's reader saw (the file header's or leading interfaces', and any in the part), and the largest snaplen. */
+  /**
+   * Link types the part's reader saw (the file header's or leading interfaces', and any in the part), and the largest
+   * snaplen.
+   */
   linkTypes: number[]
   snaplen: number
   udpPorts: Float64Array
@@ -257,7 +282,12 @@ export function analyseCapture(capture: string | CaptureOrigin, options: Analyse
 }
 
 function scanWhole(origin: CaptureOrigin, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
-  return finish(origin, new CaptureScan(origin, choice.host, choice.ntpPort, choice.vxlanPort, options.onProgress), choice, options)
+  return finish(
+    origin,
+    new CaptureScan(origin, choice.host, choice.ntpPort, choice.vxlanPort, options.onProgress),
+    choice,
+    options,
+  )
 }
 
 /**
@@ -285,7 +315,8 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
     if (nativeShare(origin, chosen) >= NATIVE_ONE_PASS_SHARE) return scanWhole(origin, chosen, options)
   }
   const split = findRecordBoundary(path, Math.floor(size / 2))
-  if (split === undefined || split >= size) return chosen ? scanWhole(origin, chosen, options) : analyseCapture(origin, options)
+  if (split === undefined || split >= size)
+    return chosen ? scanWhole(origin, chosen, options) : analyseCapture(origin, options)
   // The worker loads its modules while this thread picks the host (unless it was picked above).
   const later = startWorker<PartInput, ScanState>(import.meta.url, './scan-worker')
   let choice: HostChoice
@@ -365,7 +396,12 @@ function openLeading(origin: CaptureOrigin): CaptureReader {
   return CaptureReader.from(origin, origin.stream ? {from: 0, to: STREAM_HEAD_BYTES} : undefined)
 }
 
-function finish(origin: CaptureOrigin, scanned: CaptureScan, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
+function finish(
+  origin: CaptureOrigin,
+  scanned: CaptureScan,
+  choice: HostChoice,
+  options: AnalyseOptions,
+): CaptureAnalysis {
   let scan = scanned
   let leadingHost: string | undefined
   if (!choice.explicit && choice.host) {
@@ -373,13 +409,15 @@ function finish(origin: CaptureOrigin, scanned: CaptureScan, choice: HostChoice,
     // stream, read once, reports the host its first packets named and says so).
     const busiest = scan.busiestAddressWords()
     if (busiest && scan.packetsOf(busiest) > scan.packetsOf(choice.host)) {
-      if (origin.rereadable()) scan = new CaptureScan(origin, busiest, choice.ntpPort, choice.vxlanPort, options.onProgress)
+      if (origin.rereadable())
+        scan = new CaptureScan(origin, busiest, choice.ntpPort, choice.vxlanPort, options.onProgress)
       else leadingHost = scan.busiestAddressText()
     }
   }
   const result = scan.result(!choice.explicit)
   if (leadingHost !== undefined) result.busiestOverall = leadingHost
-  if (!choice.explicit && result.host && result.ntp.responses === 0) result.hostRole = ntpRoleOf(origin, result.host.address, choice.ntpPort, choice.vxlanPort)
+  if (!choice.explicit && result.host && result.ntp.responses === 0)
+    result.hostRole = ntpRoleOf(origin, result.host.address, choice.ntpPort, choice.vxlanPort)
   if (choice.explicit && result.host?.packets === 0) {
     const busiest = scan.busiestAddressText()
     throw new BillwatchError('E_NO_DATA', `host ${options.host} sends or receives no packet in this capture`, {
@@ -415,7 +453,11 @@ function ntpRoleOf(origin: CaptureOrigin, host: string, ntpPort: number, vxlanPo
   let sent = 0
   try {
     for (let n = 0; n < ROLE_PROBE_PACKETS && reader.next(); n++) {
-      if (!decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType) || decoder.protocol !== UDP || decoder.payloadLength < 1)
+      if (
+        !decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType) ||
+        decoder.protocol !== UDP ||
+        decoder.payloadLength < 1
+      )
         continue
       const mode = modeOf(reader.data[decoder.payloadOffset]!)
       const fromHost = decoder.src0 === h0 && decoder.src1 === h1 && decoder.src2 === h2 && decoder.src3 === h3
@@ -461,8 +503,15 @@ export interface CaptureProbe {
   plainIpv4: number
 }
 
-/** Reads the first `limit` IP packets: how many are plain IPv4 and, with `findBusiest`, the address in the most of them. */
-export function probeCapture(capture: string | CaptureOrigin, limit: number, findBusiest: boolean, vxlanPort = VXLAN_PORT): CaptureProbe {
+/**
+ * Reads the first `limit` IP packets: how many are plain IPv4 and, with `findBusiest`, the address in the most of them.
+ */
+export function probeCapture(
+  capture: string | CaptureOrigin,
+  limit: number,
+  findBusiest: boolean,
+  vxlanPort = VXLAN_PORT,
+): CaptureProbe {
   const reader = openLeading(typeof capture === 'string' ? fileOrigin(capture) : capture)
   const decoder = new PacketDecoder(vxlanPort)
   // Room for the ~30k addresses a probe of a busy server sees, without regrowing the table on the way.
@@ -490,13 +539,26 @@ export function probeCapture(capture: string | CaptureOrigin, limit: number, fin
   } finally {
     reader.close()
   }
-  return {busiest: findBusiest ? maxIndexWords(table, table.fieldByIndex(PACKETS), table.fieldByIndex(SERVED)) : undefined, plainIpv4, records}
+  return {
+    busiest: findBusiest ? maxIndexWords(table, table.fieldByIndex(PACKETS), table.fieldByIndex(SERVED)) : undefined,
+    plainIpv4,
+    records,
+  }
 }
 
-function maxIndexWords(table: AddressTable, counts: Uint32Array, tieBreak?: Uint32Array): [number, number, number, number] | undefined {
+function maxIndexWords(
+  table: AddressTable,
+  counts: Uint32Array,
+  tieBreak?: Uint32Array,
+): [number, number, number, number] | undefined {
   let best = -1
   for (let i = 0; i < table.count; i++) {
-    if (best < 0 || counts[i]! > counts[best]! || (counts[i] === counts[best] && tieBreak && tieBreak[i]! > tieBreak[best]!)) best = i
+    if (
+      best < 0 ||
+      counts[i]! > counts[best]! ||
+      (counts[i] === counts[best] && tieBreak && tieBreak[i]! > tieBreak[best]!)
+    )
+      best = i
   }
   return best < 0 ? undefined : [table.word(best, 0), table.word(best, 1), table.word(best, 2), table.word(best, 3)]
 }
@@ -505,7 +567,10 @@ function emptyTotals(): TrafficTotals {
   return {billableBytes: 0, bytes: 0, capturedBytes: 0, packets: 0}
 }
 
-function grow<T extends Float64Array | Int32Array | Uint16Array | Uint32Array | Uint8Array>(array: T, atLeast: number): T {
+function grow<T extends Float64Array | Int32Array | Uint16Array | Uint32Array | Uint8Array>(
+  array: T,
+  atLeast: number,
+): T {
   let size = Math.max(1024, array.length * 2)
   while (size <= atLeast) size *= 2
   const grown = new (array.constructor as new (n: number) => T)(size)
@@ -615,7 +680,8 @@ class CaptureScan {
     // Size the log for a typical NTP capture to avoid regrowth.
     const bytes = range ? range.to - range.from : (origin.size ?? STREAM_HEAD_BYTES)
     const expected = expectedRequests(bytes)
-    // The NTP pool server incident's capture had one client per ~11 requests; start near that so the address table rarely regrows.
+    // The NTP pool server incident's capture had one client per ~11 requests; start near that so the address table
+    // rarely regrows.
     const clients = Math.min(1 << 22, Math.max(1 << 12, expected >> 3))
     // An IPv6 server's clients are mostly IPv6: the table of other addresses is sized alike.
     const ipv6Host = host !== undefined && !(host[0] === 0 && host[1] === 0 && host[2] === V4_MAPPED_WORD2)
@@ -686,7 +752,8 @@ class CaptureScan {
         const taken = this.scanNative(native, io!)
         if (taken > 0) {
           lastTime = io![native.io.lastTime]!
-          if (onProgress && before >>> 16 !== totals.packets >>> 16) onProgress(reader.progressPosition, reader.fileBytes)
+          if (onProgress && before >>> 16 !== totals.packets >>> 16)
+            onProgress(reader.progressPosition, reader.fileBytes)
         }
         // The packet it stopped at is read below, and more of them while it takes none.
         packetsBeforeNative = taken > 0 ? 0 : nativeRetry
@@ -724,7 +791,9 @@ class CaptureScan {
         this.countAddress(this.table.slotOf(this.hostIndex))
         addTotals(this.outbound, caplen, origlen, ipBytes)
         this.countPort(decoder, caplen, origlen, ipBytes)
-        const remote = toHost ? this.table.slotOf(this.hostIndex) : this.table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3)
+        const remote = toHost
+          ? this.table.slotOf(this.hostIndex)
+          : this.table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3)
         if (!toHost) this.countAddress(remote)
         if (decoder.protocol === UDP) {
           if (decoder.srcPort === this.ntpPort) this.ntpReply(decoder, reader.data, remote, caplen, origlen)
@@ -843,7 +912,8 @@ class CaptureScan {
 
   /** Packets seen through each encapsulation (ENCAPSULATION bits; a packet may count under several). */
   private countEncapsulation(bits: number): void {
-    for (let bit = 1; bit <= bits; bit <<= 1) if (bits & bit) this.encapsulations.set(bit, (this.encapsulations.get(bit) ?? 0) + 1)
+    for (let bit = 1; bit <= bits; bit <<= 1)
+      if (bits & bit) this.encapsulations.set(bit, (this.encapsulations.get(bit) ?? 0) + 1)
   }
 
   private countAddress(slot: number): void {
@@ -965,7 +1035,8 @@ class CaptureScan {
       addTotals(totals, caplen, origlen, decoder.ipBytes)
       if (mode !== MODE_CONTROL && mode !== MODE_PRIVATE) return
       const steps = this.matchReply(this.clientRecord(remote), decoder.dstPort, key, false, decoder.ipBytes, 0)
-      if (steps >= 0 && this.orphans) this.orphans.push(this.table.indexAt(remote), decoder.dstPort, key, 0, decoder.ipBytes, steps)
+      if (steps >= 0 && this.orphans)
+        this.orphans.push(this.table.indexAt(remote), decoder.dstPort, key, 0, decoder.ipBytes, steps)
       return
     }
     const record = this.clientRecord(remote)
@@ -990,7 +1061,8 @@ class CaptureScan {
       }
     }
     const steps = this.matchReply(record, decoder.dstPort, key, isKod, decoder.ipBytes, 0)
-    if (steps >= 0 && this.orphans) this.orphans.push(this.table.indexAt(remote), decoder.dstPort, key, isKod ? 1 : 0, decoder.ipBytes, steps)
+    if (steps >= 0 && this.orphans)
+      this.orphans.push(this.table.indexAt(remote), decoder.dstPort, key, isKod ? 1 : 0, decoder.ipBytes, steps)
   }
 
   /**
@@ -999,7 +1071,14 @@ class CaptureScan {
    * a request was matched, else how many waiting requests were walked (a later part's reply goes on
    * walking an earlier part's requests from there).
    */
-  private matchReply(record: number, port: number, key: number, isKod: boolean, ipBytes: number, walked: number): number {
+  private matchReply(
+    record: number,
+    port: number,
+    key: number,
+    isKod: boolean,
+    ipBytes: number,
+    walked: number,
+  ): number {
     const records = this.table.slots
     let previous = -1
     let row = records[record + R_PENDING]! - 1
@@ -1037,7 +1116,16 @@ class CaptureScan {
       addressWords: this.table.exportWords(),
       clientAddresses: this.clientAddresses.slice(0, this.clientCount),
       clientKods: this.clientKods.slice(0, this.clientCount),
-      counts: [this.ntpResponses, this.ntpKods, this.otherPackets, this.ipv4Packets, this.ipv6Packets, this.nonIpPackets, this.fragments, this.snappedPackets],
+      counts: [
+        this.ntpResponses,
+        this.ntpKods,
+        this.otherPackets,
+        this.ipv4Packets,
+        this.ipv6Packets,
+        this.nonIpPackets,
+        this.fragments,
+        this.snappedPackets,
+      ],
       firstPacketSec: this.firstPacketSec,
       kissCodes: [...this.kissCodes],
       encapsulations: [...this.encapsulations],
@@ -1098,7 +1186,14 @@ class CaptureScan {
     }
     const orphans = part.orphans
     for (let i = 0; i < orphans.length; i += 6) {
-      this.matchReply(table.slotOf(addresses[orphans[i]!]!), orphans[i + 1]!, orphans[i + 2]!, orphans[i + 3] === 1, orphans[i + 4]!, orphans[i + 5]!)
+      this.matchReply(
+        table.slotOf(addresses[orphans[i]!]!),
+        orphans[i + 1]!,
+        orphans[i + 2]!,
+        orphans[i + 3] === 1,
+        orphans[i + 4]!,
+        orphans[i + 5]!,
+      )
     }
     const first = this.requestCount
     const rows = part.requestCount
@@ -1134,17 +1229,31 @@ class CaptureScan {
         continue
       }
       this.attributedFragments++
-      addPortTotals(orphan.protocol === UDP ? this.udpPorts : this.tcpPorts, port, orphan.caplen, orphan.origlen, orphan.ipBytes)
+      addPortTotals(
+        orphan.protocol === UDP ? this.udpPorts : this.tcpPorts,
+        port,
+        orphan.caplen,
+        orphan.origlen,
+        orphan.ipBytes,
+      )
     }
-    const [totals, outbound, inbound, ntpOutbound] = part.totals as [TrafficTotals, TrafficTotals, TrafficTotals, TrafficTotals]
+    const [totals, outbound, inbound, ntpOutbound] = part.totals as [
+      TrafficTotals,
+      TrafficTotals,
+      TrafficTotals,
+      TrafficTotals,
+    ]
     Object.assign(this.totals, sumTotals(this.totals, totals))
     Object.assign(this.outbound, sumTotals(this.outbound, outbound))
     Object.assign(this.inbound, sumTotals(this.inbound, inbound))
     Object.assign(this.ntpOutbound, sumTotals(this.ntpOutbound, ntpOutbound))
     for (const [code, count] of part.kissCodes) this.kissCodes.set(code, (this.kissCodes.get(code) ?? 0) + count)
-    for (const [bit, count] of part.encapsulations) this.encapsulations.set(bit, (this.encapsulations.get(bit) ?? 0) + count)
-    for (const [why, count] of part.unsynchronised) this.unsynchronised.set(why, (this.unsynchronised.get(why) ?? 0) + count)
-    for (const [mode, totals] of part.otherModes) this.otherModes.set(mode, sumTotals(this.otherModes.get(mode) ?? emptyTotals(), totals))
+    for (const [bit, count] of part.encapsulations)
+      this.encapsulations.set(bit, (this.encapsulations.get(bit) ?? 0) + count)
+    for (const [why, count] of part.unsynchronised)
+      this.unsynchronised.set(why, (this.unsynchronised.get(why) ?? 0) + count)
+    for (const [mode, totals] of part.otherModes)
+      this.otherModes.set(mode, sumTotals(this.otherModes.get(mode) ?? emptyTotals(), totals))
     const [responses, kods, other, v4, v6, nonIp, fragments, snapped] = part.counts
     this.ntpResponses += responses!
     this.ntpKods += kods!
@@ -1158,7 +1267,9 @@ class CaptureScan {
     this.lastPacketSec = Math.max(this.lastPacketSec, part.lastPacketSec)
     // Only the last part can end in a cut record; it numbers records from its own start.
     this.partTruncation = part.truncation && {...part.truncation, record: part.truncation.record + this.reader.records}
-    this.partLinkTypes.push(...part.linkTypes.filter((type) => !this.reader.linkTypes.includes(type) && !this.partLinkTypes.includes(type)))
+    this.partLinkTypes.push(
+      ...part.linkTypes.filter((type) => !this.reader.linkTypes.includes(type) && !this.partLinkTypes.includes(type)),
+    )
     this.partSnaplen = Math.max(this.partSnaplen, part.snaplen)
   }
 
@@ -1229,14 +1340,20 @@ class CaptureScan {
       fileBytes: reader.fileBytes,
       firstSec: hasTime ? firstPacketSec : Number.NaN,
       compression: reader.compression,
-      encapsulations: Object.fromEntries([...this.encapsulations].sort((a, b) => a[0] - b[0]).map(([bit, n]) => [ENCAPSULATION_NAMES[bit]!, n])),
+      encapsulations: Object.fromEntries(
+        [...this.encapsulations].sort((a, b) => a[0] - b[0]).map(([bit, n]) => [ENCAPSULATION_NAMES[bit]!, n]),
+      ),
       format: reader.format,
       fragments: this.fragments,
       fragmentsAttributed: this.attributedFragments,
       fragmentsUnmatched: [...this.unmatchedFragments.values()].reduce((sum, t) => sum + t.packets, 0),
       host:
         this.host && this.hostIndex >= 0
-          ? {address: this.table.text(this.hostIndex), detected, packets: slots[this.table.slotOf(this.hostIndex) + R_PACKETS]!}
+          ? {
+              address: this.table.text(this.hostIndex),
+              detected,
+              packets: slots[this.table.slotOf(this.hostIndex) + R_PACKETS]!,
+            }
           : undefined,
       inbound: this.inbound,
       ipv4Packets: this.ipv4Packets,
@@ -1254,7 +1371,9 @@ class CaptureScan {
         },
         kissCodes,
         kods: this.ntpKods,
-        otherModes: Object.fromEntries([...this.otherModes].sort((a, b) => a[0] - b[0]).map(([mode, totals]) => [String(mode), totals])),
+        otherModes: Object.fromEntries(
+          [...this.otherModes].sort((a, b) => a[0] - b[0]).map(([mode, totals]) => [String(mode), totals]),
+        ),
         unsynchronised: Object.fromEntries(this.unsynchronised),
         log: {
           client: this.client.subarray(0, count),
@@ -1292,12 +1411,22 @@ class CaptureScan {
       for (let port = 0; port < 65_536; port++) {
         const at = port * 4
         if (table[at] === 0) continue
-        rows.push({billableBytes: table[at + 3]!, bytes: table[at + 1]!, capturedBytes: table[at + 2]!, packets: table[at]!, port, protocol})
+        rows.push({
+          billableBytes: table[at + 3]!,
+          bytes: table[at + 1]!,
+          capturedBytes: table[at + 2]!,
+          packets: table[at]!,
+          port,
+          protocol,
+        })
       }
     }
     for (const [protocol, totals] of this.otherProtocols) rows.push({...totals, port: null, protocol})
-    for (const [protocol, totals] of this.unmatchedFragments) rows.push({...totals, port: null, protocol: `${protocol} fragments`})
-    return rows.sort((a, b) => b.bytes - a.bytes || a.protocol.localeCompare(b.protocol) || (a.port ?? -1) - (b.port ?? -1))
+    for (const [protocol, totals] of this.unmatchedFragments)
+      rows.push({...totals, port: null, protocol: `${protocol} fragments`})
+    return rows.sort(
+      (a, b) => b.bytes - a.bytes || a.protocol.localeCompare(b.protocol) || (a.port ?? -1) - (b.port ?? -1),
+    )
   }
 }
 

@@ -47,7 +47,9 @@ export function expandCaptureArguments(args: readonly string[]): {files: string[
     }
     if (isDirectory) {
       const names = readdirSync(arg).sort()
-      const inside = names.map((name) => resolve(arg, name)).filter((path) => statSync(path, {throwIfNoEntry: false})?.isFile())
+      const inside = names
+        .map((name) => resolve(arg, name))
+        .filter((path) => statSync(path, {throwIfNoEntry: false})?.isFile())
       for (const path of inside) {
         if (looksLikeCapture(path)) add(path)
         else skipped.push(path)
@@ -62,7 +64,10 @@ export function expandCaptureArguments(args: readonly string[]): {files: string[
     if (!exists && isDynamicPattern(arg)) {
       const matches = globSync(arg, {absolute: true, onlyFiles: true}).sort()
       if (matches.length === 0)
-        throw new BillwatchError('E_NOT_FOUND', 'the pattern matches no file', {expected: 'a capture file, a folder of them or a glob', file: arg})
+        throw new BillwatchError('E_NOT_FOUND', 'the pattern matches no file', {
+          expected: 'a capture file, a folder of them or a glob',
+          file: arg,
+        })
       for (const path of matches) add(resolve(path))
       continue
     }

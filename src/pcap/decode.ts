@@ -47,7 +47,16 @@ export const GENEVE_PORT = 6081
 const MAX_TUNNEL_DEPTH = 4
 
 /** Encapsulations the decoder looks through, as bits of `PacketDecoder.encapsulation` (the report names them). */
-export const ENCAPSULATION = {vnTag: 1, mpls: 2, vxlan: 4, geneve: 8, gre: 16, erspanI: 32, erspanII: 64, erspanIII: 128} as const
+export const ENCAPSULATION = {
+  vnTag: 1,
+  mpls: 2,
+  vxlan: 4,
+  geneve: 8,
+  gre: 16,
+  erspanI: 32,
+  erspanII: 64,
+  erspanIII: 128,
+} as const
 export const ENCAPSULATION_NAMES: Record<number, string> = {
   1: 'VN-Tag',
   2: 'MPLS',
@@ -75,7 +84,9 @@ export class PacketDecoder {
   fragment = false
   /** A fragment other than the first: it carries no transport header. */
   laterFragment = false
-  /** The fragment's identification (IPv4: 16 bits, IPv6: 32), with source, destination and protocol its datagram's key. */
+  /**
+   * The fragment's identification (IPv4: 16 bits, IPv6: 32), with source, destination and protocol its datagram's key.
+   */
   fragmentId = 0
   src0 = 0
   src1 = 0
@@ -165,7 +176,10 @@ export class PacketDecoder {
     }
     // 802.1Q and QinQ tags (any depth): each adds 4 bytes before the real EtherType; a VN-Tag, 6.
     for (;;) {
-      if ((etherType === ETHERTYPE_VLAN || etherType === ETHERTYPE_QINQ || etherType === ETHERTYPE_QINQ_OLD) && at + 4 <= end) {
+      if (
+        (etherType === ETHERTYPE_VLAN || etherType === ETHERTYPE_QINQ || etherType === ETHERTYPE_QINQ_OLD) &&
+        at + 4 <= end
+      ) {
         etherType = (data[at + 2]! << 8) | data[at + 3]!
         at += 4
       } else if (etherType === ETHERTYPE_VNTAG && at + 6 <= end) {
@@ -177,7 +191,8 @@ export class PacketDecoder {
       }
     }
     if (etherType === ETHERTYPE_MPLS || etherType === ETHERTYPE_MPLS_MULTICAST) {
-      // Labels until the bottom of the stack; then IP by its version nibble (a pseudowire's control word is not followed).
+      // Labels until the bottom of the stack; then IP by its version nibble (a pseudowire's control word is not
+      // followed).
       this.encapsulation |= ENCAPSULATION.mpls
       while (at + 4 <= end && (data[at + 2]! & 1) === 0) at += 4
       at += 4
@@ -240,7 +255,12 @@ export class PacketDecoder {
         const type = (data[p + 2]! << 8) | data[p + 3]!
         inner = p + 8 + (data[p]! & 0x3f) * 4
         kind = ENCAPSULATION.geneve
-        linkType = type === ETHERTYPE_TRANSPARENT_ETHERNET ? LINKTYPE.ethernet : type === ETHERTYPE_IPV4 || type === ETHERTYPE_IPV6 ? LINKTYPE.raw : -1
+        linkType =
+          type === ETHERTYPE_TRANSPARENT_ETHERNET
+            ? LINKTYPE.ethernet
+            : type === ETHERTYPE_IPV4 || type === ETHERTYPE_IPV6
+              ? LINKTYPE.raw
+              : -1
       }
     } else if (this.protocol === IP_PROTOCOL_GRE && transport + 4 <= ipEnd && (data[transport + 1]! & 7) === 0) {
       const flags = data[transport]!

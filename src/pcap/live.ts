@@ -24,14 +24,17 @@ export function parseDuration(text: string, field = '--duration'): number {
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim())
   const units: Record<string, number> = {h: 3600, m: 60, ms: 0.001, s: 1}
   const seconds = match ? Number(match[1]) * units[match[2] ?? 's']! : Number.NaN
-  if (!(seconds > 0) || !Number.isFinite(seconds)) throw new BillwatchError('E_USAGE', `expected a duration such as 30s, 10m or 1h, got "${text}"`, {field})
+  if (!(seconds > 0) || !Number.isFinite(seconds))
+    throw new BillwatchError('E_USAGE', `expected a duration such as 30s, 10m or 1h, got "${text}"`, {field})
   return seconds
 }
 
 /** Starts `tcpdump -i IF -w - -U --immediate-mode -n [FILTER]`; tcpdump checks the interface and the filter itself. */
 export function startLiveCapture(iface: string, filter?: string): LiveCapture {
   const args = ['-i', iface, '-w', '-', '-U', '--immediate-mode', '-n', ...(filter ? [filter] : [])]
-  const child: ChildProcessByStdio<null, Readable, Readable> = spawn('tcpdump', args, {stdio: ['ignore', 'pipe', 'pipe']})
+  const child: ChildProcessByStdio<null, Readable, Readable> = spawn('tcpdump', args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let stderr = ''
   let heard: () => void
   const listening = new Promise<void>((resolve) => (heard = resolve))
@@ -49,9 +52,13 @@ export function startLiveCapture(iface: string, filter?: string): LiveCapture {
     child.once('error', (error: NodeJS.ErrnoException) => {
       reject(
         error.code === 'ENOENT'
-          ? new BillwatchError('E_NOT_FOUND', 'tcpdump is not installed; --interface captures through it (Debian: apt-get install tcpdump)', {
-              field: '--interface',
-            })
+          ? new BillwatchError(
+              'E_NOT_FOUND',
+              'tcpdump is not installed; --interface captures through it (Debian: apt-get install tcpdump)',
+              {
+                field: '--interface',
+              },
+            )
           : new BillwatchError('E_NETWORK', `tcpdump could not start: ${error.message}`, {field: '--interface'}),
       )
     })
@@ -64,7 +71,11 @@ export function startLiveCapture(iface: string, filter?: string): LiveCapture {
       // tcpdump names its error on a line of its own ("tcpdump: eth9: No such device exists").
       const last = said.filter((line) => line.startsWith('tcpdump: ')).at(-1) ?? said.at(-1)
       if (code !== 0 && signal === null && wroteBytes <= 24) {
-        reject(new BillwatchError('E_NETWORK', `tcpdump failed (exit ${code})${last ? `: ${last}` : ''}`, {field: '--interface'}))
+        reject(
+          new BillwatchError('E_NETWORK', `tcpdump failed (exit ${code})${last ? `: ${last}` : ''}`, {
+            field: '--interface',
+          }),
+        )
         return
       }
       resolve({droppedByKernel: dropped ? Number(dropped[1]) : null})

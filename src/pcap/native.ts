@@ -89,9 +89,13 @@ export function nativeScanner(): NativeScanner | undefined {
   loaded ??= load()
   if ('scanner' in loaded) return loaded.scanner
   if (wanted === '1')
-    throw new BillwatchError('E_INTERNAL', `BILLWATCH_PCAP_NATIVE=1 but the native pcap scanner is missing: ${loaded.problem}`, {
-      suggestions: ['npm run build:native'],
-    })
+    throw new BillwatchError(
+      'E_INTERNAL',
+      `BILLWATCH_PCAP_NATIVE=1 but the native pcap scanner is missing: ${loaded.problem}`,
+      {
+        suggestions: ['npm run build:native'],
+      },
+    )
   return undefined
 }
 

@@ -41,7 +41,10 @@ export function fileCompression(path: string): CaptureCompression {
   }
 }
 
-/** Compressed bytes read per step of a decompressing read, and the fewest handed to the decompressor at once (but at the end). */
+/**
+ * Compressed bytes read per step of a decompressing read, and the fewest handed to the decompressor at once (but at the
+ * end).
+ */
 const COMPRESSED_CHUNK_BYTES = 256 * 1024
 const MIN_PUSH_BYTES = 64
 
@@ -60,7 +63,9 @@ export interface ByteSource {
   close(): void
 }
 
-/** Reads the next raw bytes of a file or stream into target[at, at + length); 0 at its end, -1 when none came in time. */
+/**
+ * Reads the next raw bytes of a file or stream into target[at, at + length); 0 at its end, -1 when none came in time.
+ */
 type RawRead = (target: Uint8Array, at: number, length: number) => number
 
 /**
@@ -112,7 +117,8 @@ class Decompressor {
     let read = this.rawRead(this.chunk, 0, this.chunk.length)
     if (read < 0) return false
     // fflate's gunzip cannot start on a push shorter than the gzip header: a stream's tiny reads are gathered.
-    for (let more = read; more > 0 && read < MIN_PUSH_BYTES; read += Math.max(0, more)) more = this.rawRead(this.chunk, read, this.chunk.length - read)
+    for (let more = read; more > 0 && read < MIN_PUSH_BYTES; read += Math.max(0, more))
+      more = this.rawRead(this.chunk, read, this.chunk.length - read)
     this.compressedRead += read
     const final = read === 0
     try {
@@ -120,10 +126,14 @@ class Decompressor {
       this.stream.push(this.chunk.slice(0, read), final)
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error)
-      throw new BillwatchError('E_PCAP', `the ${this.compression} stream is damaged or cut near compressed byte ${this.compressedRead} (${detail})`, {
-        expected: `a whole ${this.compression}-compressed pcap or pcapng file`,
-        file: this.path,
-      })
+      throw new BillwatchError(
+        'E_PCAP',
+        `the ${this.compression} stream is damaged or cut near compressed byte ${this.compressedRead} (${detail})`,
+        {
+          expected: `a whole ${this.compression}-compressed pcap or pcapng file`,
+          file: this.path,
+        },
+      )
     }
     if (final) this.finished = true
     return true
@@ -146,7 +156,13 @@ class FileSource implements ByteSource {
         ? undefined
         : new Decompressor(
             (target, at, length) => {
-              const n = readSync(this.fd, target, at, Math.min(length, Math.max(0, this.size - this.rawRead)), this.rawRead)
+              const n = readSync(
+                this.fd,
+                target,
+                at,
+                Math.min(length, Math.max(0, this.size - this.rawRead)),
+                this.rawRead,
+              )
               this.rawRead += n
               return n
             },
@@ -160,7 +176,9 @@ class FileSource implements ByteSource {
   }
 
   read(target: Uint8Array, at: number, length: number, position: number): number {
-    return this.decompressor ? this.decompressor.read(target, at, length) : readSync(this.fd, target, at, length, position)
+    return this.decompressor
+      ? this.decompressor.read(target, at, length)
+      : readSync(this.fd, target, at, length, position)
   }
 
   close(): void {
@@ -168,7 +186,10 @@ class FileSource implements ByteSource {
   }
 }
 
-/** The most of a stream's leading bytes kept in memory, so the host probe can read them before the scan reads them again. */
+/**
+ * The most of a stream's leading bytes kept in memory, so the host probe can read them before the scan reads them
+ * again.
+ */
 export const STREAM_HEAD_BYTES = 64 * 1024 * 1024
 
 /**
@@ -198,7 +219,9 @@ export class StreamSource implements ByteSource {
   private prefixAt = 0
   private decompressor: Decompressor | undefined
   private started = false
-  /** While set (a Date.now() time), a wait for more data that lasts past it reads as the end (the host probe's bound). */
+  /**
+   * While set (a Date.now() time), a wait for more data that lasts past it reads as the end (the host probe's bound).
+   */
   deadline: number | undefined
 
   constructor(
@@ -253,7 +276,11 @@ export class StreamSource implements ByteSource {
     this.prefix = peek.subarray(0, have)
     this.compression = have === 4 ? compressionOf(peek) : 'none'
     if (this.compression !== 'none') {
-      this.decompressor = new Decompressor((target, at, length) => this.rawRead(target, at, length), this.compression, this.name)
+      this.decompressor = new Decompressor(
+        (target, at, length) => this.rawRead(target, at, length),
+        this.compression,
+        this.name,
+      )
     }
   }
 
@@ -265,13 +292,20 @@ export class StreamSource implements ByteSource {
       return n
     }
     if (position !== this.frontier)
-      throw new BillwatchError('E_INTERNAL', `a stream is read once, in order: asked for byte ${position} at byte ${this.frontier}`)
-    const n = this.decompressor ? this.decompressor.read(target, at, length) : Math.max(0, this.rawRead(target, at, length))
+      throw new BillwatchError(
+        'E_INTERNAL',
+        `a stream is read once, in order: asked for byte ${position} at byte ${this.frontier}`,
+      )
+    const n = this.decompressor
+      ? this.decompressor.read(target, at, length)
+      : Math.max(0, this.rawRead(target, at, length))
     if (n > 0 && !this.headClosed) {
       if (this.headLength + n > STREAM_HEAD_BYTES) this.headClosed = true
       else {
         if (this.headLength + n > this.head.length) {
-          const grown = Buffer.allocUnsafe(Math.min(STREAM_HEAD_BYTES, Math.max(this.head.length * 2, this.headLength + n)))
+          const grown = Buffer.allocUnsafe(
+            Math.min(STREAM_HEAD_BYTES, Math.max(this.head.length * 2, this.headLength + n)),
+          )
           this.head.copy(grown, 0, 0, this.headLength)
           this.head = grown
         }
@@ -302,7 +336,8 @@ export function openFileSource(path: string): ByteSource {
     const stat = fstatSync(fd)
     // Linux opens a directory for reading; only its first read fails (EISDIR).
     if (stat.isDirectory()) throw unopenableFile(path, 'EISDIR', CAPTURE_EXPECTED)
-    if (stat.size === 0) throw new BillwatchError('E_EMPTY', 'the capture file is empty', {expected: CAPTURE_EXPECTED, file: path})
+    if (stat.size === 0)
+      throw new BillwatchError('E_EMPTY', 'the capture file is empty', {expected: CAPTURE_EXPECTED, file: path})
     const head = Buffer.alloc(4)
     readSync(fd, head, 0, 4, 0)
     return new FileSource(fd, stat.size, compressionOf(head), path)
@@ -536,7 +571,12 @@ export class CaptureReader {
 
   /** Bytes of the file on disk consumed so far, for progress against `fileBytes`. */
   get progressPosition(): number {
-    return this.finishedPartBytes + (this.source.compression === 'none' && this.source.size !== Number.POSITIVE_INFINITY ? this.position : this.source.consumed)
+    return (
+      this.finishedPartBytes +
+      (this.source.compression === 'none' && this.source.size !== Number.POSITIVE_INFINITY
+        ? this.position
+        : this.source.consumed)
+    )
   }
 
   close(): void {
@@ -622,7 +662,9 @@ export class CaptureReader {
    */
   unreadRecords(): {buffer: Buffer; interfaces: Float64Array; start: number; end: number} {
     const interfaces = new Float64Array(this.interfaces.length * 3)
-    this.interfaces.forEach((iface, i) => interfaces.set([iface.linkType, iface.unitsPerSecond, iface.offsetSeconds], i * 3))
+    this.interfaces.forEach((iface, i) =>
+      interfaces.set([iface.linkType, iface.unitsPerSecond, iface.offsetSeconds], i * 3),
+    )
     return {buffer: this.buffer, end: this.end, interfaces, start: this.start}
   }
 
@@ -651,7 +693,9 @@ export class CaptureReader {
       if (type === PCAPNG_SHB) this.readSectionByteOrder()
       const blockLength = this.view.getUint32(this.start + 4, this.littleEndian)
       if (!plausibleBlockLength(blockLength)) {
-        this.damaged(`block ${this.records + 1} has length ${blockLength}, expected a multiple of 4 between 12 and ${MAX_RECORD_BYTES}`)
+        this.damaged(
+          `block ${this.records + 1} has length ${blockLength}, expected a multiple of 4 between 12 and ${MAX_RECORD_BYTES}`,
+        )
       }
       if (!this.ensure(blockLength)) return leadingOnly ? false : this.endOfRecords(blockLength)
       const at = this.start
@@ -679,10 +723,15 @@ export class CaptureReader {
   private readTimedPacket(at: number, blockLength: number, obsolete: boolean): boolean {
     const le = this.littleEndian
     if (blockLength < TIMED_PACKET_FRAMING_BYTES)
-      this.damaged(`packet block ${this.records} is ${blockLength} bytes, shorter than its ${TIMED_PACKET_FRAMING_BYTES}-byte header`)
+      this.damaged(
+        `packet block ${this.records} is ${blockLength} bytes, shorter than its ${TIMED_PACKET_FRAMING_BYTES}-byte header`,
+      )
     const interfaceId = obsolete ? this.view.getUint16(at + 8, le) : this.view.getUint32(at + 8, le)
     const iface = this.interfaces[interfaceId]
-    if (!iface) this.damaged(`packet block ${this.records} names interface ${interfaceId}, but the section describes ${this.interfaces.length}`)
+    if (!iface)
+      this.damaged(
+        `packet block ${this.records} names interface ${interfaceId}, but the section describes ${this.interfaces.length}`,
+      )
     const caplen = this.view.getUint32(at + 20, le)
     if (caplen > blockLength - TIMED_PACKET_FRAMING_BYTES)
       this.damaged(`packet block ${this.records} claims ${caplen} captured bytes in a ${blockLength}-byte block`)
@@ -750,7 +799,10 @@ export class CaptureReader {
     const magic = this.view.getUint32(this.start + 8, true)
     if (magic === PCAPNG_BYTE_ORDER_MAGIC) this.littleEndian = true
     else if (magic === 0x4d3c_2b1a) this.littleEndian = false
-    else this.damaged(`section header ${this.records + 1} has byte-order magic 0x${magic.toString(16)}, expected 0x1a2b3c4d`)
+    else
+      this.damaged(
+        `section header ${this.records + 1} has byte-order magic 0x${magic.toString(16)}, expected 0x1a2b3c4d`,
+      )
   }
 
   private readFileHeader(): CaptureFormat {
@@ -773,7 +825,8 @@ export class CaptureReader {
         'a pcap (a1b2c3d4 / a1b23c4d) or pcapng (0a0d0d0a) file, plain or gzip/zstd-compressed',
       )
     }
-    if (available < 24) this.badHeader(`the pcap file header is cut after ${available} of 24 bytes`, 'a 24-byte pcap header')
+    if (available < 24)
+      this.badHeader(`the pcap file header is cut after ${available} of 24 bytes`, 'a 24-byte pcap header')
     this.littleEndian = known[0]
     this.pcapUnitsPerSecond = known[1]
     const major = this.view.getUint16(4, this.littleEndian)
@@ -829,7 +882,13 @@ export class CaptureReader {
   private endOfRecords(needed: number): false {
     const available = this.end - this.start
     if (available > 0 && !this.truncation) {
-      this.truncation = {available, needed, offset: this.position, record: this.records + 1, ...(this.origin.parts.length > 1 ? {file: this.path} : {})}
+      this.truncation = {
+        available,
+        needed,
+        offset: this.position,
+        record: this.records + 1,
+        ...(this.origin.parts.length > 1 ? {file: this.path} : {}),
+      }
     }
     this.start = this.end
     return false
@@ -921,7 +980,8 @@ function pcapChain(view: DataView, reader: CaptureReader): (at: number) => boole
       const fraction = view.getUint32(at + 4, le)
       const caplen = view.getUint32(at + 8, le)
       const origlen = view.getUint32(at + 12, le)
-      if (fraction >= unitsPerSecond || caplen > snap || caplen > origlen || origlen > PCAP_MAX_SNAPLEN || caplen < 14) return false
+      if (fraction >= unitsPerSecond || caplen > snap || caplen > origlen || origlen > PCAP_MAX_SNAPLEN || caplen < 14)
+        return false
       if (seconds + 1 < firstSec || (previous === previous && Math.abs(seconds - previous) > 3600)) return false
       previous = seconds
       at += 16 + caplen

@@ -1,4 +1,12 @@
-import {formatBytes, formatCount, formatCountOf, formatFixed, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {
+  formatBytes,
+  formatCount,
+  formatCountOf,
+  formatFixed,
+  formatRatio,
+  formatShare,
+  formatUsd,
+} from '../cli/format.js'
 import {renderTable} from '../cli/render.js'
 import type {PcapReport} from './report.js'
 
@@ -7,18 +15,29 @@ const MODE_NAMES: Record<string, string> = {0: 'reserved', 5: 'broadcast', 6: 'c
 /** The human form of `billwatch pcap` (the --json form is the report object itself). */
 export function renderPcapReport(report: PcapReport): string {
   const out: string[] = []
-  const span = report.start ? `${report.start} .. ${report.end} (${formatCount(Math.round(report.durationSec))} s)` : 'no timestamps'
+  const span = report.start
+    ? `${report.start} .. ${report.end} (${formatCount(Math.round(report.durationSec))} s)`
+    : 'no timestamps'
   out.push(
     `${report.file}: ${report.format}${report.compression && report.compression !== 'none' ? ` (${report.compression})` : ''}, ${report.linkTypes.join(', ') || 'no interfaces'}, ${span}`,
   )
   if (report.live) {
-    const how = {duration: 'for the duration asked', end: 'until tcpdump stopped', interrupt: 'until interrupted (Ctrl-C)'}[report.live.stoppedBy]
+    const how = {
+      duration: 'for the duration asked',
+      end: 'until tcpdump stopped',
+      interrupt: 'until interrupted (Ctrl-C)',
+    }[report.live.stoppedBy]
     out.push(
       `captured live on ${report.live.interface}${report.live.filter ? ` (filter: ${report.live.filter})` : ''} ${how}` +
-        (report.live.droppedByKernel ? `; tcpdump says the kernel dropped ${formatCountOf(report.live.droppedByKernel, 'packet')}` : ''),
+        (report.live.droppedByKernel
+          ? `; tcpdump says the kernel dropped ${formatCountOf(report.live.droppedByKernel, 'packet')}`
+          : ''),
     )
   }
-  if (report.files) out.push(`read as one capture: ${report.files.length} files in time order, ${report.files[0]?.file} .. ${report.files.at(-1)?.file}`)
+  if (report.files)
+    out.push(
+      `read as one capture: ${report.files.length} files in time order, ${report.files[0]?.file} .. ${report.files.at(-1)?.file}`,
+    )
   for (const gap of report.gaps ?? []) {
     out.push(
       gap.seconds >= 0
@@ -123,7 +142,18 @@ export function renderPcapReport(report: PcapReport): string {
       '',
       'top talkers',
       renderTable(
-        ['address', 'requests', 'q/s', 'median gap', 'ports', 'versions', 'modes', 'KoD sent', 'asked after KoD', 'share'],
+        [
+          'address',
+          'requests',
+          'q/s',
+          'median gap',
+          'ports',
+          'versions',
+          'modes',
+          'KoD sent',
+          'asked after KoD',
+          'share',
+        ],
         ntp.topTalkers.map((t) => [
           t.address,
           formatCount(t.requests),
@@ -146,7 +176,12 @@ export function renderPcapReport(report: PcapReport): string {
       'if we block clients that sent at least N requests (a NAT of honest hosts looks like one greedy client — check suspected NATs first)',
       renderTable(
         ['N', 'clients blocked', 'bandwidth cut', 'NTP egress left, per year'],
-        ntp.thresholds.map((t) => [formatCount(t.minQueries), formatCount(t.blockedClients), formatShare(t.bandwidthCutShare, 0), formatUsd(t.annualCost)]),
+        ntp.thresholds.map((t) => [
+          formatCount(t.minQueries),
+          formatCount(t.blockedClients),
+          formatShare(t.bandwidthCutShare, 0),
+          formatUsd(t.annualCost),
+        ]),
         ['right', 'right', 'right', 'right'],
       ),
     )
@@ -194,7 +229,8 @@ export function renderPcapReport(report: PcapReport): string {
       '',
       'client-rule violations',
       ...ntp.violations.map(
-        (v) => `  ${v.rule}: ${formatCountOf(v.clients, 'client')}, ${formatCountOf(v.requests, 'request')} — ${v.description} (${v.reference})`,
+        (v) =>
+          `  ${v.rule}: ${formatCountOf(v.clients, 'client')}, ${formatCountOf(v.requests, 'request')} — ${v.description} (${v.reference})`,
       ),
     )
   }

@@ -10,7 +10,13 @@ import {
   type Violation,
 } from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
-import {type LimiterSetting, type RateLimitReport, type ReplayTallies, simulateLimiters, startReplayWorker} from '../ratelimit/index.js'
+import {
+  type LimiterSetting,
+  type RateLimitReport,
+  type ReplayTallies,
+  simulateLimiters,
+  startReplayWorker,
+} from '../ratelimit/index.js'
 import {bestFirst} from '../util/select.js'
 import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
@@ -35,7 +41,10 @@ export interface ReportOptions {
 }
 
 export interface DirectionReport extends TrafficTotals {
-  /** Wire bits per second over the capture span, /1000 (the NTP pool server incident's "738 kbits/sec"); null when the capture cannot support a rate (see `warnings`). */
+  /**
+   * Wire bits per second over the capture span, /1000 (the NTP pool server incident's "738 kbits/sec"); null when the
+   * capture cannot support a rate (see `warnings`).
+   */
   kbitPerSec: null | number
   billableKbitPerSec: null | number
 }
@@ -114,7 +123,10 @@ export interface NtpReport {
   /** Kiss-o'-Death replies: a kiss code other than INIT/STEP in a stratum-0 reply (RFC 5905 §7.4). */
   kods: number
   kissCodes: Record<string, number>
-  /** Replies (in `responses`) from a server that answers unsynchronised, by why: INIT, STEP, 'LI 3', 'stratum 16', 'no kiss code'. */
+  /**
+   * Replies (in `responses`) from a server that answers unsynchronised, by why: INIT, STEP, 'LI 3', 'stratum 16', 'no
+   * kiss code'.
+   */
   unsynchronised: Record<string, number>
   /** Packets from the NTP port that answer no time request, by mode (0, 5 broadcast, 6 control, 7 private). */
   otherModes: Record<string, TrafficTotals>
@@ -131,7 +143,9 @@ export interface NtpReport {
   topTalkers: TalkerReport[]
   cumulativeShare: CumulativePoint[]
   thresholds: ThresholdRow[]
-  /** From src/behaviour: addresses that look like NAT/CGNAT gateways of many polite hosts (the blocking table's caveat). */
+  /**
+   * From src/behaviour: addresses that look like NAT/CGNAT gateways of many polite hosts (the blocking table's caveat).
+   */
   suspectedNat?: SuspectedNat[]
   suspectedNatTotal?: number
   /** Single clients that break the rules (sub-15 s polling, no backoff, KoD ignored). */
@@ -156,7 +170,13 @@ export interface ControlReport {
   uniqueClientsNormalised: number
   bytesPerClient: number
   /** Primary ÷ control. */
-  ratios: {bytesPerSec: number; uniqueClients: number; uniqueClientsNormalised: number; bytesPerClient: number; bytesPerClientPerSec: number}
+  ratios: {
+    bytesPerSec: number
+    uniqueClients: number
+    uniqueClientsNormalised: number
+    bytesPerClient: number
+    bytesPerClientPerSec: number
+  }
 }
 
 export interface PcapReport extends CaptureCounts {
@@ -166,7 +186,10 @@ export interface PcapReport extends CaptureCounts {
   format: string
   /** 'none', 'gzip' or 'zstd': how the file was compressed (read as a stream). */
   compression: string
-  /** Packets seen inside each tunnel or tag (VXLAN, Geneve, GRE, ERSPAN, VN-Tag, MPLS); all figures are the inner packets'. */
+  /**
+   * Packets seen inside each tunnel or tag (VXLAN, Geneve, GRE, ERSPAN, VN-Tag, MPLS); all figures are the inner
+   * packets'.
+   */
   encapsulations: Record<string, number>
   fileBytes: number
   linkTypes: string[]
@@ -192,7 +215,10 @@ export interface PcapReport extends CaptureCounts {
 export interface LiveCaptureReport {
   interface: string
   filter: null | string
-  /** The duration asked for, and how the capture ended: 'duration', 'interrupt' (Ctrl-C) or 'end' (tcpdump stopped by itself). */
+  /**
+   * The duration asked for, and how the capture ended: 'duration', 'interrupt' (Ctrl-C) or 'end' (tcpdump stopped by
+   * itself).
+   */
   requestedSec: null | number
   stoppedBy: 'duration' | 'end' | 'interrupt'
   /** tcpdump's own count of packets the kernel dropped (null when it did not say). */
@@ -205,7 +231,8 @@ export const STANDARD_CUTS = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
 export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = {}): PcapReport {
   const groups = wantsBehaviour(analysis, options) ? groupByClient(analysis.ntp.log) : undefined
   const {report, natClients} = reportWithoutReplay(analysis, options, groups)
-  if (groups && wantsReplay(analysis, options)) report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options)
+  if (groups && wantsReplay(analysis, options))
+    report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options)
   return report
 }
 
@@ -227,7 +254,8 @@ export async function buildReportParallel(analysis: CaptureAnalysis, options: Re
   }
   const tallies = groups && worker?.replay(groups, log.clients.length, {settings: options.limiters})
   const {report, natClients} = reportWithoutReplay(analysis, options, groups)
-  if (groups && replay) report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options, tallies && (await tallies))
+  if (groups && replay)
+    report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options, tallies && (await tallies))
   return report
 }
 
@@ -262,7 +290,9 @@ export function captureWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
 }
 
 function setGaps(analysis: CaptureAnalysis): CaptureGap[] {
-  return analysis.files ? gapsBetween(analysis.files, analysis.packets > 1 ? analysis.durationSec / (analysis.packets - 1) : 0) : []
+  return analysis.files
+    ? gapsBetween(analysis.files, analysis.packets > 1 ? analysis.durationSec / (analysis.packets - 1) : 0)
+    : []
 }
 
 /** A set whose files leave silences between them or overlap; a stream whose host was chosen from its first packets. */
@@ -293,7 +323,11 @@ function setWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
   return warnings
 }
 
-const MODE_ROLES: Record<string, string> = {1: 'symmetric active (a peer)', 2: 'symmetric passive (a peer)', 3: 'client'}
+const MODE_ROLES: Record<string, string> = {
+  1: 'symmetric active (a peer)',
+  2: 'symmetric passive (a peer)',
+  3: 'client',
+}
 
 /** The detected host is an NTP client or peer, not the server: say so, and name the likely server for --host. */
 function hostWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
@@ -345,7 +379,13 @@ function formatSeconds(seconds: number): string {
 }
 
 /** `natClients`: every suspected NAT, not just the ones the report lists. */
-function replayReport(analysis: CaptureAnalysis, natClients: number[], groups: ClientGroups, options: ReportOptions, tallies?: ReplayTallies): RateLimitReport {
+function replayReport(
+  analysis: CaptureAnalysis,
+  natClients: number[],
+  groups: ClientGroups,
+  options: ReportOptions,
+  tallies?: ReplayTallies,
+): RateLimitReport {
   return simulateLimiters(analysis.ntp.log, {
     durationSec: analysis.durationSec,
     groups,
@@ -360,7 +400,11 @@ function replayReport(analysis: CaptureAnalysis, natClients: number[], groups: C
  * Everything but the limiter replays, and the addresses of all suspected NATs; `groups` (the log
  * grouped by client) when behaviour is wanted.
  */
-function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, groups: ClientGroups | undefined): {report: PcapReport; natClients: number[]} {
+function reportWithoutReplay(
+  analysis: CaptureAnalysis,
+  options: ReportOptions,
+  groups: ClientGroups | undefined,
+): {report: PcapReport; natClients: number[]} {
   const pricing = options.pricing ?? CURRENT_EGRESS_PRICING
   const {natClients, ntp} = ntpReport(analysis, pricing, options, groups)
   const duration = analysis.durationSec
@@ -372,7 +416,9 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
     kbitPerSec: kbit(totals.bytes),
   })
   const rateCost = (bytes: number): RateCost =>
-    rates ? {bytesPerSec: bytes / duration, ...costOfRate(bytes / duration, pricing)} : {bytesPerSec: null, gbPerMonth: null, monthlyUsd: null, yearlyUsd: null}
+    rates
+      ? {bytesPerSec: bytes / duration, ...costOfRate(bytes / duration, pricing)}
+      : {bytesPerSec: null, gbPerMonth: null, monthlyUsd: null, yearlyUsd: null}
   const out = analysis.outbound
   const report: PcapReport = {
     warnings: captureWarnings(analysis),
@@ -414,7 +460,12 @@ function reportWithoutReplay(analysis: CaptureAnalysis, options: ReportOptions, 
     truncated: analysis.truncated ?? null,
   }
   if (analysis.files) {
-    report.files = analysis.files.map((part) => ({end: isoOrNull(part.lastSec), file: part.file, packets: part.packets, start: isoOrNull(part.firstSec)}))
+    report.files = analysis.files.map((part) => ({
+      end: isoOrNull(part.lastSec),
+      file: part.file,
+      packets: part.packets,
+      start: isoOrNull(part.firstSec),
+    }))
     report.gaps = setGaps(analysis)
   }
   return {natClients, report}
@@ -439,7 +490,12 @@ function ntpReport(
   return {natClients: behaviour.suspectedNatClients, ntp: report}
 }
 
-function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: ReportOptions, groups: ClientGroups | undefined): NtpReport {
+function ntpCounts(
+  analysis: CaptureAnalysis,
+  pricing: EgressPricing,
+  options: ReportOptions,
+  groups: ClientGroups | undefined,
+): NtpReport {
   const ntp = analysis.ntp
   const {counters, log} = ntp
   const clientCount = log.clients.length
@@ -468,7 +524,12 @@ function ntpCounts(analysis: CaptureAnalysis, pricing: EgressPricing, options: R
     requests: ntp.requests,
     responses: ntp.responses,
     shareOfOutbound: analysis.outbound.bytes > 0 ? ntp.outbound.bytes / analysis.outbound.bytes : 0,
-    thresholds: thresholdTableOf(h, supportsRates(analysis) ? analysis.durationSec : 0, pricing, options.blockThresholds ?? []),
+    thresholds: thresholdTableOf(
+      h,
+      supportsRates(analysis) ? analysis.durationSec : 0,
+      pricing,
+      options.blockThresholds ?? [],
+    ),
     topTalkers: topTalkers(analysis, options.top ?? 10, groups),
     unanswered: ntp.unanswered,
     uniqueClients: clientCount,
@@ -514,7 +575,13 @@ function histogram(requests: Uint32Array, bytes: Float64Array): Histogram {
  * The NTP pool server incident's economics table: for each cut share, the largest minimum query count whose block
  * removes at least that share of NTP bytes, and what the remaining NTP egress costs per year.
  */
-export function thresholdTable(requests: Uint32Array, bytes: Float64Array, durationSec: number, pricing: EgressPricing, extra: number[]): ThresholdRow[] {
+export function thresholdTable(
+  requests: Uint32Array,
+  bytes: Float64Array,
+  durationSec: number,
+  pricing: EgressPricing,
+  extra: number[],
+): ThresholdRow[] {
   return thresholdTableOf(histogram(requests, bytes), durationSec, pricing, extra)
 }
 
@@ -578,7 +645,8 @@ function topTalkers(analysis: CaptureAnalysis, top: number, groups: ClientGroups
   const n = counters.requests.length
   if (n === 0 || top <= 0) return []
   // Most requests first, then most responses, then first seen.
-  const before = (a: number, b: number) => counters.requests[a]! - counters.requests[b]! || counters.responses[a]! - counters.responses[b]! || b - a
+  const before = (a: number, b: number) =>
+    counters.requests[a]! - counters.requests[b]! || counters.responses[a]! - counters.responses[b]! || b - a
   const order = bestFirst(n, top, before)
   // The clients' rows: from the full grouping when there is one, else gathered for these clients only.
   const rows = groups ?? groupByClient(log, {only: order})
@@ -629,8 +697,10 @@ function medianInterval(times: Float64Array): null | number {
 /** The NTP pool server incident's comparison of two servers, normalised to the same duration. */
 export function compareControl(primary: CaptureAnalysis, control: CaptureAnalysis): ControlReport {
   const rate = (a: CaptureAnalysis) => (a.durationSec > 0 ? a.ntp.outbound.bytes / a.durationSec : 0)
-  const perClient = (a: CaptureAnalysis) => (a.ntp.answeredClients > 0 ? a.ntp.outbound.bytes / a.ntp.answeredClients : 0)
-  const normalised = control.durationSec > 0 ? (control.ntp.answeredClients * primary.durationSec) / control.durationSec : 0
+  const perClient = (a: CaptureAnalysis) =>
+    a.ntp.answeredClients > 0 ? a.ntp.outbound.bytes / a.ntp.answeredClients : 0
+  const normalised =
+    control.durationSec > 0 ? (control.ntp.answeredClients * primary.durationSec) / control.durationSec : 0
   const ratio = (a: number, b: number) => (b > 0 ? a / b : 0)
   const perClientPerSec = (a: CaptureAnalysis) => (a.durationSec > 0 ? perClient(a) / a.durationSec : 0)
   return {

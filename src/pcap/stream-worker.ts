@@ -43,7 +43,9 @@ parentPort!.once('message', (input: StreamWorkerInput) => {
     const analysis = analyseCapture(origin, options)
     if (statusOf) status.postMessage(statusOf())
     const log = analysis.ntp.log
-    const transfer = [log.timeSec, log.client, log.srcPort, log.version, log.mode, log.reply, log.replyIpBytes].map((array) => array.buffer as ArrayBuffer)
+    const transfer = [log.timeSec, log.client, log.srcPort, log.version, log.mode, log.reply, log.replyIpBytes].map(
+      (array) => array.buffer as ArrayBuffer,
+    )
     parentPort!.postMessage({result: analysis}, transfer)
   } catch (error) {
     const code = error instanceof BillwatchError ? error.code : 'E_INTERNAL'

@@ -39,8 +39,13 @@ export interface StreamAnalysis {
   stop(): void
 }
 
-/** The reading side of the ring (the worker's): fills `target` with what is there, waiting for data up to `deadline`. */
-export function ringReader(ring: SharedArrayBuffer, onIdle: () => void): (target: Uint8Array, deadline?: number) => null | number | undefined {
+/**
+ * The reading side of the ring (the worker's): fills `target` with what is there, waiting for data up to `deadline`.
+ */
+export function ringReader(
+  ring: SharedArrayBuffer,
+  onIdle: () => void,
+): (target: Uint8Array, deadline?: number) => null | number | undefined {
   const control = new Int32Array(ring, 0, CONTROL_BYTES / 4)
   const data = new Uint8Array(ring, CONTROL_BYTES)
   const mask = data.length - 1
@@ -73,7 +78,12 @@ export function ringReader(ring: SharedArrayBuffer, onIdle: () => void): (target
 }
 
 /** Reads a capture from `input` (pcap or pcapng, plain, gzip or zstd); `name` is what the report calls it. */
-export function analyseStream(input: Readable, name: string, options: StreamWorkerInput['options'], onStatus?: (status: LiveStatus) => void): StreamAnalysis {
+export function analyseStream(
+  input: Readable,
+  name: string,
+  options: StreamWorkerInput['options'],
+  onStatus?: (status: LiveStatus) => void,
+): StreamAnalysis {
   const job = startWorker<StreamWorkerInput, CaptureAnalysis>(import.meta.url, './stream-worker')
   const status = new MessageChannel()
   const ring = new SharedArrayBuffer(CONTROL_BYTES + RING_BYTES)
@@ -145,7 +155,9 @@ export function analyseStream(input: Readable, name: string, options: StreamWork
   const result = job.result
     .then((analysis) => {
       // Structured cloning keeps the address words but not the list's class.
-      analysis.ntp.log.clients = new AddressWordsList((analysis.ntp.log.clients as unknown as {words: Uint32Array}).words)
+      analysis.ntp.log.clients = new AddressWordsList(
+        (analysis.ntp.log.clients as unknown as {words: Uint32Array}).words,
+      )
       return analysis
     })
     .finally(() => {

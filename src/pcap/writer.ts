@@ -55,7 +55,9 @@ export class CaptureWriter {
   constructor(path: string | undefined, options: CaptureWriterOptions = {}) {
     this.options = options
     this.le = !options.bigEndian
-    this.interfaces = options.interfaces ?? [{linkType: options.linkType ?? LINKTYPE.ethernet, snaplen: options.snaplen ?? 262_144}]
+    this.interfaces = options.interfaces ?? [
+      {linkType: options.linkType ?? LINKTYPE.ethernet, snaplen: options.snaplen ?? 262_144},
+    ]
     this.fd = path === undefined ? -1 : openSync(path, 'w')
     if ((options.format ?? 'pcap') === 'pcap') this.pcapHeader()
     else this.section()
@@ -78,7 +80,10 @@ export class CaptureWriter {
     for (const iface of interfaces) this.interfaceBlock(iface)
   }
 
-  /** pcapng: describes one more interface in the current section, as dumpcap does for one added mid-capture; returns its id. */
+  /**
+   * pcapng: describes one more interface in the current section, as dumpcap does for one added mid-capture; returns its
+   * id.
+   */
   addInterface(iface: InterfaceSpec): number {
     this.interfaces.push(iface)
     this.interfaceBlock(iface)
@@ -173,7 +178,8 @@ export class CaptureWriter {
       else value.writeBigInt64BE(BigInt(iface.tsoffset))
       options.push([14, [...value]])
     }
-    const optionBytes = options.reduce((sum, [, value]) => sum + 4 + ((value.length + 3) & ~3), 0) + (options.length > 0 ? 4 : 0)
+    const optionBytes =
+      options.reduce((sum, [, value]) => sum + 4 + ((value.length + 3) & ~3), 0) + (options.length > 0 ? 4 : 0)
     const length = 20 + optionBytes
     this.u32(1)
     this.u32(length)

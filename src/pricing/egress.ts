@@ -25,7 +25,8 @@ export interface EgressPricing {
 
 export const CURRENT_EGRESS_PRICING: EgressPricing = {
   freeGbPerMonth: 100,
-  label: 'AWS internet egress, us-east-1, 2026: first 100 GB/month free, $0.09/GB to 10 TB, $0.085 to 50 TB, $0.07 to 150 TB, $0.05 beyond',
+  label:
+    'AWS internet egress, us-east-1, 2026: first 100 GB/month free, $0.09/GB to 10 TB, $0.085 to 50 TB, $0.07 to 150 TB, $0.05 beyond',
   tiers: [
     {uptoGb: 10_240, usdPerGb: 0.09},
     {uptoGb: 51_200, usdPerGb: 0.085},
@@ -36,7 +37,11 @@ export const CURRENT_EGRESS_PRICING: EgressPricing = {
 
 /** A flat rate with no free allowance (what `--price-per-gb N` means). */
 export function flatPricing(usdPerGb: number): EgressPricing {
-  return {freeGbPerMonth: 0, label: `$${usdPerGb}/GB flat (given)`, tiers: [{uptoGb: Number.POSITIVE_INFINITY, usdPerGb}]}
+  return {
+    freeGbPerMonth: 0,
+    label: `$${usdPerGb}/GB flat (given)`,
+    tiers: [{uptoGb: Number.POSITIVE_INFINITY, usdPerGb}],
+  }
 }
 
 /** Cost of one month's egress of `gb` GB under `pricing` (tiers count after the free allowance). */

@@ -17,7 +17,11 @@ export function summariseCaptureFile(file: string, port: number, host?: string):
 }
 
 /** Outbound bytes from UDP `port` and their share of all outbound bytes (wire bytes, as `billwatch pcap` reports). */
-export function summarisePcapReport(report: PcapEvidence, port: number, origin: Pick<CaptureSummary, 'createdAt' | 'file' | 'source'>): CaptureSummary {
+export function summarisePcapReport(
+  report: PcapEvidence,
+  port: number,
+  origin: Pick<CaptureSummary, 'createdAt' | 'file' | 'source'>,
+): CaptureSummary {
   const outboundBytes = report.outbound?.bytes ?? 0
   const analysedPort = report.ntp?.port
   // The NTP figures count every reply from the port the capture was analysed for. A byPort row credits

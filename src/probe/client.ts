@@ -138,7 +138,11 @@ export interface AddressSampling {
 }
 
 /** Samples one server address: `count` exchanges spaced by `intervalMs`, each retried on timeout. */
-export async function sampleAddress(address: string, port: number, options: SampleOptions = {}): Promise<AddressSampling> {
+export async function sampleAddress(
+  address: string,
+  port: number,
+  options: SampleOptions = {},
+): Promise<AddressSampling> {
   const count = options.count ?? 1
   const intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
@@ -179,14 +183,20 @@ export async function sampleAddress(address: string, port: number, options: Samp
 }
 
 function checkManners(count: number, intervalMs: number, timeoutMs: number, attempts: number): void {
-  if (!Number.isInteger(count) || count < 1) throw new BillwatchError('E_USAGE', 'must be a whole number ≥ 1', {field: '--count', got: String(count)})
+  if (!Number.isInteger(count) || count < 1)
+    throw new BillwatchError('E_USAGE', 'must be a whole number ≥ 1', {field: '--count', got: String(count)})
   if (!(intervalMs >= MIN_INTERVAL_MS)) {
-    throw new BillwatchError('E_USAGE', `must be at least ${MIN_INTERVAL_MS / 1000} s: faster repeats draw KoD RATE or silence`, {
-      field: '--interval',
-      got: String(intervalMs / 1000),
-    })
+    throw new BillwatchError(
+      'E_USAGE',
+      `must be at least ${MIN_INTERVAL_MS / 1000} s: faster repeats draw KoD RATE or silence`,
+      {
+        field: '--interval',
+        got: String(intervalMs / 1000),
+      },
+    )
   }
-  if (!(timeoutMs > 0)) throw new BillwatchError('E_USAGE', 'must be a positive number of ms', {field: '--timeout', got: String(timeoutMs)})
+  if (!(timeoutMs > 0))
+    throw new BillwatchError('E_USAGE', 'must be a positive number of ms', {field: '--timeout', got: String(timeoutMs)})
   if (!Number.isInteger(attempts) || attempts < 1 || attempts > 5) {
     throw new BillwatchError('E_USAGE', 'must be 1–5', {field: '--attempts', got: String(attempts)})
   }
@@ -222,7 +232,12 @@ async function exchange(
       if (meaning.kind === 'kiss') {
         const {code} = meaning
         const action = kodAction(code)
-        result.kod = {action, code, poll: Math.min(Math.max(reply.poll, 0), MAX_KOD_POLL_LOG2), receivedAt: new Date(t4).toISOString()}
+        result.kod = {
+          action,
+          code,
+          poll: Math.min(Math.max(reply.poll, 0), MAX_KOD_POLL_LOG2),
+          receivedAt: new Date(t4).toISOString(),
+        }
         emit({type: 'kod', address: result.address, code, action})
         return 'kod'
       }
@@ -251,20 +266,26 @@ export function validateReply(
   nonce: NtpTimestamp | undefined,
 ): Validation {
   const bytes = datagram.bytes.length
-  if (!sameAddress(datagram.address, expected.address) || datagram.port !== expected.port) return {ignore: {bytes, reason: 'wrong-source'}}
+  if (!sameAddress(datagram.address, expected.address) || datagram.port !== expected.port)
+    return {ignore: {bytes, reason: 'wrong-source'}}
   const reply = decodeNtp(datagram.bytes)
   if (!reply) return {ignore: {bytes, reason: bytes < NTP_HEADER_BYTES ? 'short' : 'wrong-mode'}}
   if (reply.mode !== MODE.server) return {ignore: {bytes, reason: 'wrong-mode'}}
   if (nonce === undefined || !timestampsEqual(reply.originTime, nonce)) {
     const code = kissCode(reply)
-    return {ignore: code === undefined ? {bytes, reason: 'bogus-origin'} : {bytes, kissCode: code, reason: 'spoofed-kod'}}
+    return {
+      ignore: code === undefined ? {bytes, reason: 'bogus-origin'} : {bytes, kissCode: code, reason: 'spoofed-kod'},
+    }
   }
   if (reply.version !== 4 && reply.version !== 3) return {ignore: {bytes, reason: 'bad-version'}}
   if (reply.stratum !== 0 && isZeroTimestamp(reply.transmitTime)) return {ignore: {bytes, reason: 'zero-transmit'}}
   return {reply}
 }
 
-/** RFC 5905 §7.4 (kissAction): DENY/RSTR demobilise; RATE reduces the rate (for a probe: stop this run); the rest are discarded. */
+/**
+ * RFC 5905 §7.4 (kissAction): DENY/RSTR demobilise; RATE reduces the rate (for a probe: stop this run); the rest are
+ * discarded.
+ */
 export function kodAction(code: string): KodAction {
   const action = kissAction(code)
   return action === 'stop' ? 'stop-now' : action === 'reduce-rate' ? 'stop-sampling' : 'discard'
@@ -304,7 +325,12 @@ function addSanityWarnings(result: AddressSampling): void {
 
 /** Why a sample is unsynchronised, in the reply's own terms: its kiss code (INIT, STEP) or LI and stratum. */
 export function unsynchronisedWhy(sample: Pick<NtpSample, 'leap' | 'refid' | 'stratum'>): string {
-  const code = sample.stratum === 0 && /^[\x20-\x7e]{1,4}$/.test(sample.refid) ? `, kiss code ${sample.refid}` : sample.stratum === 0 ? ', no kiss code' : ''
+  const code =
+    sample.stratum === 0 && /^[\x20-\x7e]{1,4}$/.test(sample.refid)
+      ? `, kiss code ${sample.refid}`
+      : sample.stratum === 0
+        ? ', no kiss code'
+        : ''
   return `LI ${sample.leap}, stratum ${sample.stratum}${code}`
 }
 

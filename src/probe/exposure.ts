@@ -6,7 +6,14 @@
  */
 import {randomInt} from 'node:crypto'
 
-import {CONTROL_OP, MODE7_REQ_MON_GETLIST_1, decodeControl, decodeMode7, encodeControlRequest, encodeMonlistRequest} from '../ntp/packet.js'
+import {
+  CONTROL_OP,
+  MODE7_REQ_MON_GETLIST_1,
+  decodeControl,
+  decodeMode7,
+  encodeControlRequest,
+  encodeMonlistRequest,
+} from '../ntp/packet.js'
 import {ConnectedSocket} from './socket.js'
 
 /** After the first response packet, a multi-packet answer is complete once the line is quiet this long. */
@@ -64,7 +71,8 @@ export async function readSystemVariables(address: string, port: number, timeout
       const datagram = await socket.next(deadline)
       if (!datagram) break
       const header = decodeControl(datagram.bytes)
-      if (!header || !header.response || header.sequence !== sequence || header.opcode !== CONTROL_OP.readVariables) continue
+      if (!header || !header.response || header.sequence !== sequence || header.opcode !== CONTROL_OP.readVariables)
+        continue
       responseBytes += datagram.bytes.length
       responsePackets++
       if (header.error) {
@@ -153,7 +161,11 @@ export function parseVariables(text: string): Record<string, string> {
   return variables
 }
 
-async function withSocket(address: string, port: number, fn: (socket: ConnectedSocket) => Promise<void>): Promise<void> {
+async function withSocket(
+  address: string,
+  port: number,
+  fn: (socket: ConnectedSocket) => Promise<void>,
+): Promise<void> {
   const socket = await ConnectedSocket.open(address, port)
   try {
     await fn(socket)

@@ -78,7 +78,18 @@ export interface CoolDown {
 /** The per-address keys repeated at the top level of the result, for the primary address. */
 export type PrimaryKeys = Pick<
   AddressResult,
-  'address' | 'answered' | 'stratum' | 'refid' | 'version' | 'leap' | 'offsetMs' | 'delayMs' | 'kod' | 'mode6Exposed' | 'mode7Exposed' | 'amplification'
+  | 'address'
+  | 'answered'
+  | 'stratum'
+  | 'refid'
+  | 'version'
+  | 'leap'
+  | 'offsetMs'
+  | 'delayMs'
+  | 'kod'
+  | 'mode6Exposed'
+  | 'mode7Exposed'
+  | 'amplification'
 >
 
 /**
@@ -96,7 +107,10 @@ export interface ProbeResult extends HostVerdict, PrimaryKeys {
   capture: CaptureJoin | null
 }
 
-export async function probeHost(target: ProbeTarget, options: ProbeOptions = {}): Promise<Omit<ProbeResult, 'capture'>> {
+export async function probeHost(
+  target: ProbeTarget,
+  options: ProbeOptions = {},
+): Promise<Omit<ProbeResult, 'capture'>> {
   const addresses = await (options.resolve ?? resolveAll)(target.host)
   const clock = options.clock ?? systemClock
   const intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS
@@ -107,7 +121,8 @@ export async function probeHost(target: ProbeTarget, options: ProbeOptions = {})
       const skipped = options.skip?.get(address)
       if (skipped !== undefined) return skippedResult(address, target.port, skipped)
       const sampling = await sampleAddress(address, target.port, {...options, clock, intervalMs, timeoutMs})
-      const exposure = options.exposure && mayContactAgain(sampling) ? await checkExposure(address, target.port, timeoutMs) : null
+      const exposure =
+        options.exposure && mayContactAgain(sampling) ? await checkExposure(address, target.port, timeoutMs) : null
       return toAddressResult(sampling, exposure, intervalMs, clock.now())
     }),
   )
@@ -127,8 +142,34 @@ export async function probeHost(target: ProbeTarget, options: ProbeOptions = {})
 
 function primaryKeys(results: AddressResult[]): PrimaryKeys {
   const primary = results.find((r) => r.answered > 0) ?? results.find((r) => r.kod !== null) ?? results[0]!
-  const {address, amplification, answered, delayMs, kod, leap, mode6Exposed, mode7Exposed, offsetMs, refid, stratum, version} = primary
-  return {address, amplification, answered, delayMs, kod, leap, mode6Exposed, mode7Exposed, offsetMs, refid, stratum, version}
+  const {
+    address,
+    amplification,
+    answered,
+    delayMs,
+    kod,
+    leap,
+    mode6Exposed,
+    mode7Exposed,
+    offsetMs,
+    refid,
+    stratum,
+    version,
+  } = primary
+  return {
+    address,
+    amplification,
+    answered,
+    delayMs,
+    kod,
+    leap,
+    mode6Exposed,
+    mode7Exposed,
+    offsetMs,
+    refid,
+    stratum,
+    version,
+  }
 }
 
 /**
@@ -138,7 +179,8 @@ function primaryKeys(results: AddressResult[]): PrimaryKeys {
 export function coolDowns(previous: {results: AddressResult[]} | undefined, nowMs: number): Map<string, CoolDown> {
   const skip = new Map<string, CoolDown>()
   for (const {address, denied, kod, retryAfter} of previous?.results ?? []) {
-    if (denied) skip.set(address, {denied, kod, reason: `the server sent KoD ${kod}: not probed again (use --force)`, retryAfter})
+    if (denied)
+      skip.set(address, {denied, kod, reason: `the server sent KoD ${kod}: not probed again (use --force)`, retryAfter})
     else if (retryAfter && Date.parse(retryAfter) > nowMs) {
       skip.set(address, {denied, kod, reason: `KoD ${kod}: cooling down until ${retryAfter} (use --force)`, retryAfter})
     }
@@ -151,8 +193,16 @@ function mayContactAgain(sampling: AddressSampling): boolean {
   return !sampling.portUnreachable && (sampling.kod === null || sampling.kod.action === 'discard')
 }
 
-function toAddressResult(sampling: AddressSampling, exposure: ExposureReport | null, intervalMs: number, nowMs: number): AddressResult {
-  const best = sampling.samples.reduce<NtpSample | undefined>((min, s) => (min === undefined || s.delayMs < min.delayMs ? s : min), undefined)
+function toAddressResult(
+  sampling: AddressSampling,
+  exposure: ExposureReport | null,
+  intervalMs: number,
+  nowMs: number,
+): AddressResult {
+  const best = sampling.samples.reduce<NtpSample | undefined>(
+    (min, s) => (min === undefined || s.delayMs < min.delayMs ? s : min),
+    undefined,
+  )
   const kod = sampling.kod
   let retryAfter: string | null = null
   if (kod?.action === 'stop-sampling') {

@@ -23,7 +23,11 @@ export class ConnectedSocket {
     readonly port: number,
   ) {
     socket.on('message', (bytes, remote) => {
-      this.queue.push({bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), address: remote.address, port: remote.port})
+      this.queue.push({
+        bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        address: remote.address,
+        port: remote.port,
+      })
       this.wake()
     })
     socket.on('error', (error: NodeJS.ErrnoException) => {
@@ -50,7 +54,9 @@ export class ConnectedSocket {
       })
     } catch (error) {
       socket.close()
-      throw new BillwatchError('E_NETWORK', `cannot open a UDP socket to ${address}:${port}: ${errnoReason(error)}`, {cause: error})
+      throw new BillwatchError('E_NETWORK', `cannot open a UDP socket to ${address}:${port}: ${errnoReason(error)}`, {
+        cause: error,
+      })
     }
     return new ConnectedSocket(socket, address, port)
   }
@@ -62,7 +68,9 @@ export class ConnectedSocket {
 
   async send(bytes: Uint8Array): Promise<void> {
     this.throwIfFailed()
-    await new Promise<void>((resolve, reject) => this.socket.send(bytes, (error) => (error ? reject(error) : resolve())))
+    await new Promise<void>((resolve, reject) =>
+      this.socket.send(bytes, (error) => (error ? reject(error) : resolve())),
+    )
   }
 
   /** The next datagram, or undefined once `deadline` (ms since epoch, wall clock) passes. */
@@ -97,7 +105,9 @@ export class ConnectedSocket {
 
   private throwIfFailed(): void {
     if (this.failure) {
-      throw new BillwatchError('E_NETWORK', `UDP to ${this.address}:${this.port} failed: ${this.failure.message}`, {cause: this.failure})
+      throw new BillwatchError('E_NETWORK', `UDP to ${this.address}:${this.port} failed: ${this.failure.message}`, {
+        cause: this.failure,
+      })
     }
   }
 }

@@ -27,7 +27,11 @@ export function parseTarget(text: string): ProbeTarget {
   }
   // A bracket outside the [IPv6]:PORT form ('[::1', '::1]') is a typo, not a name to resolve.
   if (!host || /[\s/[\]]/.test(host)) {
-    throw new BillwatchError('E_USAGE', 'HOST must be a name or address, optionally with :PORT', {expected: 'HOST[:PORT]', field: 'HOST', got: text})
+    throw new BillwatchError('E_USAGE', 'HOST must be a name or address, optionally with :PORT', {
+      expected: 'HOST[:PORT]',
+      field: 'HOST',
+      got: text,
+    })
   }
   if (isIP(host) && !isUnicast(host)) {
     throw new BillwatchError('E_USAGE', 'not the address of one host (broadcast, multicast or unspecified)', {
@@ -63,10 +67,14 @@ export const resolveAll: Resolver = async (host) => {
     const answers = await lookup(host, {all: true, verbatim: true})
     return [...new Set(answers.map((a) => a.address))]
   } catch (error) {
-    throw new BillwatchError('E_NOT_FOUND', `host "${host}" does not resolve (${(error as NodeJS.ErrnoException).code ?? 'lookup failed'})`, {
-      cause: error,
-      field: 'HOST',
-    })
+    throw new BillwatchError(
+      'E_NOT_FOUND',
+      `host "${host}" does not resolve (${(error as NodeJS.ErrnoException).code ?? 'lookup failed'})`,
+      {
+        cause: error,
+        field: 'HOST',
+      },
+    )
   }
 }
 

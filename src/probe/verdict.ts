@@ -52,13 +52,18 @@ export interface HostVerdict {
   details: string[]
 }
 
-/** Served if any address answers with time (even unsynchronised: it still costs egress); else refused if any KoD; else not served. */
+/**
+ * Served if any address answers with time (even unsynchronised: it still costs egress); else refused if any KoD; else
+ * not served.
+ */
 export function hostVerdict(host: string, results: VerdictInputs[], count: number): HostVerdict {
   const servedBy = results.filter((r) => r.status === 'served' || r.status === 'unsynchronised')
   // An address left alone this run for an earlier RATE, DENY or RSTR still refuses.
-  const refuses = (r: VerdictInputs) => r.status === 'refused' || (r.status === 'skipped' && r.kod !== null && kissAction(r.kod) !== 'discard')
+  const refuses = (r: VerdictInputs) =>
+    r.status === 'refused' || (r.status === 'skipped' && r.kod !== null && kissAction(r.kod) !== 'discard')
   const verdict: Verdict = servedBy.length > 0 ? 'served' : results.some(refuses) ? 'refused' : 'not-served'
-  const exitCode = verdict === 'served' ? PROBE_EXIT.served : verdict === 'refused' ? PROBE_EXIT.refusedByKod : PROBE_EXIT.notServed
+  const exitCode =
+    verdict === 'served' ? PROBE_EXIT.served : verdict === 'refused' ? PROBE_EXIT.refusedByKod : PROBE_EXIT.notServed
   const [only] = results
   if (results.length === 1 && only) {
     return {details: [], exitCode, summary: `${host} ${addressSentence(only, count)}`, verdict}
@@ -69,7 +74,12 @@ export function hostVerdict(host: string, results: VerdictInputs[], count: numbe
       : verdict === 'refused'
         ? `${host} refuses NTP with Kiss-o'-Death on ${results.filter(refuses).length}/${results.length} addresses`
         : `${host} does not serve NTP: none of ${results.length} addresses answered`
-  return {details: results.map((r) => `${r.address} ${addressSentence(r, count)}`), exitCode, summary: headline, verdict}
+  return {
+    details: results.map((r) => `${r.address} ${addressSentence(r, count)}`),
+    exitCode,
+    summary: headline,
+    verdict,
+  }
 }
 
 const KOD_MEANING: Record<string, string> = {
@@ -89,7 +99,10 @@ function addressSentence(r: VerdictInputs, count: number): string {
       if (r.answered === 0 && r.kod !== null) {
         return `served, unsynchronised: answers with kiss code ${r.kod} (${KOD_MEANING[r.kod] ?? 'a code that asks nothing of the client'}), no usable time; it still serves anyone`
       }
-      const why = r.leap === null || r.stratum === null ? '' : ` (${unsynchronisedWhy({leap: r.leap, refid: r.refid ?? '', stratum: r.stratum})})`
+      const why =
+        r.leap === null || r.stratum === null
+          ? ''
+          : ` (${unsynchronisedWhy({leap: r.leap, refid: r.refid ?? '', stratum: r.stratum})})`
       const meaning = r.stratum === 0 && r.refid && KOD_MEANING[r.refid] ? `: ${KOD_MEANING[r.refid]}` : ''
       return `served, unsynchronised${why}${meaning}; answered ${r.answered}/${count} — it answers anyone, and its replies cost egress`
     }
@@ -103,7 +116,8 @@ function addressSentence(r: VerdictInputs, count: number): string {
     }
     default: {
       if (r.portUnreachable) return 'does not serve NTP: port unreachable (ICMP), nothing listens'
-      if (r.kod !== null) return `does not serve NTP: it answered only with Kiss-o'-Death ${r.kod} (a kiss code with no defined meaning: discarded, not obeyed)`
+      if (r.kod !== null)
+        return `does not serve NTP: it answered only with Kiss-o'-Death ${r.kod} (a kiss code with no defined meaning: discarded, not obeyed)`
       return `does not serve NTP: no answer to ${r.requests} request${r.requests === 1 ? '' : 's'}`
     }
   }

@@ -32,7 +32,10 @@ export interface SimulateOptions {
   pricing?: EgressPricing
   /** Seconds the capture covers (the pcap span); default: first to last request. */
   durationSec?: number
-  /** Suspected NATs to check for blackout, as client indices of the log; default: every one analyseBehaviour(log) suspects. */
+  /**
+   * Suspected NATs to check for blackout, as client indices of the log; default: every one analyseBehaviour(log)
+   * suspects.
+   */
   suspectedNatClients?: readonly number[]
   /** A NAT is blacked out when fewer than this share of its time requests are answered (default 0.5). */
   blackoutBelowShare?: number
@@ -93,8 +96,17 @@ export interface RateLimitReport {
   pricing: string
   seed: number
   blackoutBelowShare: number
-  /** What the capture shows the server actually sent; `unanswered` requests got nothing from it, nor from any replay. */
-  baseline: {answered: number; kods: number; unanswered: number; egressBytes: number; monthlyCostUsd: number; annualCostUsd: number}
+  /**
+   * What the capture shows the server actually sent; `unanswered` requests got nothing from it, nor from any replay.
+   */
+  baseline: {
+    answered: number
+    kods: number
+    unanswered: number
+    egressBytes: number
+    monthlyCostUsd: number
+    annualCostUsd: number
+  }
   results: LimiterResult[]
   assumptions: string[]
 }
@@ -127,14 +139,16 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
   const natClients = options.suspectedNatClients ?? analyseBehaviour(log, {durationSec, groups}).suspectedNatClients
 
   // Replays run in a worker (startReplayWorker) come with their baseline; else both are made here.
-  const tallies = options.tallies ?? tallyReplays(timeRequestsByClient(groups, clientCount), clientCount, settings, seed)
+  const tallies =
+    options.tallies ?? tallyReplays(timeRequestsByClient(groups, clientCount), clientCount, settings, seed)
   const {baseline} = tallies
   const requests = baseline.requests
   const baselineCost = costOfRate(baseline.bytes / durationSec, pricing)
   const noKods = new Uint32Array(clientCount)
   const results = settings.map((setting) => {
     const tally = tallies.runs[JSON.stringify(replayedAs(setting, settings))]
-    if (!tally) throw new BillwatchError('E_INTERNAL', `no replay of ${describeSetting(setting)} among the given tallies`)
+    if (!tally)
+      throw new BillwatchError('E_INTERNAL', `no replay of ${describeSetting(setting)} among the given tallies`)
     // A setting without KoD drops where its replayed sibling sent one.
     const withKods = sendsKod(setting)
     const answered = tally.answered
@@ -155,7 +169,13 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
       egressBytes,
       kods,
       monthlyCostUsd: cost.monthlyUsd,
-      mostLimited: mostLimited(log.clients, baseline.perClient, answeredPerClient, kodsPerClient, options.topLimited ?? 5),
+      mostLimited: mostLimited(
+        log.clients,
+        baseline.perClient,
+        answeredPerClient,
+        kodsPerClient,
+        options.topLimited ?? 5,
+      ),
       parameters: setting,
       requests,
       savedAnnualUsd: baselineCost.yearlyUsd - cost.yearlyUsd,
@@ -198,7 +218,12 @@ export function replayTallies(
   return tallyReplays(timeRequestsByClient(groups, clientCount), clientCount, settings, seed)
 }
 
-function tallyReplays(replay: GroupedTimeRequests, clientCount: number, settings: readonly LimiterSetting[], seed: number): ReplayTallies {
+function tallyReplays(
+  replay: GroupedTimeRequests,
+  clientCount: number,
+  settings: readonly LimiterSetting[],
+  seed: number,
+): ReplayTallies {
   const runs: Record<string, ReplayTally> = {}
   for (const setting of settings) {
     const run = replayedAs(setting, settings)
@@ -210,7 +235,10 @@ function tallyReplays(replay: GroupedTimeRequests, clientCount: number, settings
   return {baseline: replay.baseline, runs}
 }
 
-/** Below this many requests a worker thread costs more to start than it saves (BILLWATCH_REPLAY_WORKER_MIN overrides, for tests). */
+/**
+ * Below this many requests a worker thread costs more to start than it saves (BILLWATCH_REPLAY_WORKER_MIN overrides,
+ * for tests).
+ */
 const WORKER_MIN_REQUESTS = 200_000
 
 /** What the replay worker thread is given: a log grouped with `{shared: true}` reaches it without a copy. */
@@ -224,7 +252,11 @@ export interface ReplayWorkerInput {
 /** A worker thread ready to run replayTallies (see startReplayWorker). */
 export interface ReplayWorker {
   /** Replays the groups beside the caller; pass the result to simulateLimiters as `tallies`. */
-  replay(groups: ClientGroups, clientCount: number, options?: {settings?: readonly LimiterSetting[]; seed?: number}): Promise<ReplayTallies>
+  replay(
+    groups: ClientGroups,
+    clientCount: number,
+    options?: {settings?: readonly LimiterSetting[]; seed?: number},
+  ): Promise<ReplayTallies>
   /** Stops a worker that will get no groups (the caller failed first). */
   cancel(): void
 }
@@ -280,9 +312,15 @@ interface LimiterGrammar {
  * are in the order the daemons' manuals list them, as error messages list them.
  */
 const LIMITER_GRAMMAR: Record<string, LimiterGrammar> = {
-  chrony: {bare: ['kod'], numbers: {interval: range(-19, 12), burst: range(1, 255), leak: range(1, 4), kod: range(0, 4)}},
+  chrony: {
+    bare: ['kod'],
+    numbers: {interval: range(-19, 12), burst: range(1, 255), leak: range(1, 4), kod: range(0, 4)},
+  },
   ntpd: {bare: ['kod', 'nokod'], numbers: {average: range(0, 16), minimum: range(0, 3600)}},
-  ntpsec: {bare: ['kod', 'nokod'], numbers: {average: range(0.001, 1e6, false), burst: range(0.001, 1e6, false), kod: range(0, 1e6, false)}},
+  ntpsec: {
+    bare: ['kod', 'nokod'],
+    numbers: {average: range(0.001, 1e6, false), burst: range(0.001, 1e6, false), kod: range(0, 1e6, false)},
+  },
 }
 
 /**
@@ -308,19 +346,35 @@ export function parseLimiterSetting(text: string): LimiterSetting {
   }
   const grammar = algorithm === undefined ? undefined : LIMITER_GRAMMAR[algorithm]
   if (grammar === undefined) {
-    throw new BillwatchError('E_USAGE', 'unknown rate limiter', {expected: 'ntpd, ntpsec or chrony', field: '--limiter', got: algorithm ?? text})
+    throw new BillwatchError('E_USAGE', 'unknown rate limiter', {
+      expected: 'ntpd, ntpsec or chrony',
+      field: '--limiter',
+      got: algorithm ?? text,
+    })
   }
   const keys = [...new Set([...Object.keys(grammar.numbers), ...grammar.bare])]
   for (const [key, value] of values) {
     if (!keys.includes(key)) {
-      throw new BillwatchError('E_USAGE', `unknown ${algorithm} limiter option`, {expected: keys.join(', '), field: '--limiter', got: key})
+      throw new BillwatchError('E_USAGE', `unknown ${algorithm} limiter option`, {
+        expected: keys.join(', '),
+        field: '--limiter',
+        got: key,
+      })
     }
     const allowed = grammar.numbers[key]
     if (value === true) {
       if (!grammar.bare.includes(key))
-        throw new BillwatchError('E_USAGE', `${algorithm} ${key} needs a number`, {expected: `${key} N`, field: '--limiter', got: key})
+        throw new BillwatchError('E_USAGE', `${algorithm} ${key} needs a number`, {
+          expected: `${key} N`,
+          field: '--limiter',
+          got: key,
+        })
     } else if (!allowed) {
-      throw new BillwatchError('E_USAGE', `${algorithm} ${key} takes no value`, {expected: key, field: '--limiter', got: `${key} ${value}`})
+      throw new BillwatchError('E_USAGE', `${algorithm} ${key} takes no value`, {
+        expected: key,
+        field: '--limiter',
+        got: `${key} ${value}`,
+      })
     } else if (value < allowed.min || value > allowed.max || (allowed.integer && !Number.isInteger(value))) {
       const kind = allowed.integer ? 'an integer' : 'a number'
       throw new BillwatchError('E_USAGE', `${algorithm} ${key} must be ${kind} from ${allowed.min} to ${allowed.max}`, {
@@ -335,13 +389,30 @@ export function parseLimiterSetting(text: string): LimiterSetting {
     return typeof value === 'number' ? value : fallback
   }
   if (algorithm === 'ntpd') {
-    return {algorithm, average: number('average', 3), kod: values.has('kod') && !values.has('nokod'), minimum: number('minimum', 2)}
+    return {
+      algorithm,
+      average: number('average', 3),
+      kod: values.has('kod') && !values.has('nokod'),
+      minimum: number('minimum', 2),
+    }
   }
   if (algorithm === 'ntpsec') {
-    return {algorithm, average: number('average', 1), burst: number('burst', 20), kod: !values.has('nokod'), kodRate: number('kod', 0.5)}
+    return {
+      algorithm,
+      average: number('average', 1),
+      burst: number('burst', 20),
+      kod: !values.has('nokod'),
+      kodRate: number('kod', 0.5),
+    }
   }
   const kod = values.get('kod')
-  return {algorithm: 'chrony', burst: number('burst', 8), interval: number('interval', 3), kod: kod === true ? 1 : number('kod', 0), leak: number('leak', 2)}
+  return {
+    algorithm: 'chrony',
+    burst: number('burst', 8),
+    interval: number('interval', 3),
+    kod: kod === true ? 1 : number('kod', 0),
+    leak: number('leak', 2),
+  }
 }
 
 function isTimeRequest(mode: number): boolean {
@@ -362,7 +433,11 @@ function replayedAs(setting: LimiterSetting, settings: readonly LimiterSetting[]
   if (setting.kod > 0) return setting
   const sibling = settings.find(
     (other) =>
-      other.algorithm === 'chrony' && other.kod > 0 && other.interval === setting.interval && other.burst === setting.burst && other.leak === setting.leak,
+      other.algorithm === 'chrony' &&
+      other.kod > 0 &&
+      other.interval === setting.interval &&
+      other.burst === setting.burst &&
+      other.leak === setting.leak,
   )
   return sibling ?? setting
 }
@@ -374,7 +449,10 @@ export interface ReplayTallies {
   runs: Record<string, ReplayTally>
 }
 
-/** The capture's time requests (modes 1 and 3): how many, per client and in all, and what the server really sent for them. */
+/**
+ * The capture's time requests (modes 1 and 3): how many, per client and in all, and what the server really sent for
+ * them.
+ */
 export interface TimeRequestBaseline {
   requests: number
   perClient: Uint32Array
@@ -445,7 +523,13 @@ function timeRequestsByClient(groups: ClientGroups, clientCount: number): Groupe
   for (let row = 0; row < rows; row++) if (isTimeRequest(groups.mode[row]!)) count++
   // Usually every request is a time request: then the grouping's own columns serve as they are.
   const copy = count < rows
-  const baseline: TimeRequestBaseline = {answered: 0, bytes: 0, kods: 0, perClient: new Uint32Array(clientCount), requests: count}
+  const baseline: TimeRequestBaseline = {
+    answered: 0,
+    bytes: 0,
+    kods: 0,
+    perClient: new Uint32Array(clientCount),
+    requests: count,
+  }
   const replay: GroupedTimeRequests = {
     baseline,
     bytes: copy ? new Uint16Array(count) : groups.replyIpBytes,
@@ -481,7 +565,13 @@ function captureSpan(log: RequestLog): number {
   return log.count > 1 ? last - first : 0
 }
 
-function natImpacts(natClients: readonly number[], clients: ClientAddressList, requests: Uint32Array, answered: Uint32Array, kods: Uint32Array): NatImpact[] {
+function natImpacts(
+  natClients: readonly number[],
+  clients: ClientAddressList,
+  requests: Uint32Array,
+  answered: Uint32Array,
+  kods: Uint32Array,
+): NatImpact[] {
   return natClients
     .filter((client) => requests[client]! > 0)
     .map((client) => ({
@@ -494,7 +584,13 @@ function natImpacts(natClients: readonly number[], clients: ClientAddressList, r
 }
 
 /** The `top` addresses with the most requests left unanswered (dropped or KoD). */
-function mostLimited(clients: ClientAddressList, requests: Uint32Array, answered: Uint32Array, kods: Uint32Array, top: number): LimitedClient[] {
+function mostLimited(
+  clients: ClientAddressList,
+  requests: Uint32Array,
+  answered: Uint32Array,
+  kods: Uint32Array,
+  top: number,
+): LimitedClient[] {
   const denied = (client: number): number => requests[client]! - answered[client]!
   // Most denied first; of equals, the first seen.
   const best = bestFirst(
@@ -503,5 +599,10 @@ function mostLimited(clients: ClientAddressList, requests: Uint32Array, answered
     (a, b) => denied(a) - denied(b) || b - a,
     (client) => denied(client) > 0,
   )
-  return best.map((client) => ({address: clients.at(client)!, answered: answered[client]!, kods: kods[client]!, requests: requests[client]!}))
+  return best.map((client) => ({
+    address: clients.at(client)!,
+    answered: answered[client]!,
+    kods: kods[client]!,
+    requests: requests[client]!,
+  }))
 }

@@ -88,7 +88,13 @@ export function createLimiter(setting: LimiterSetting, clientCount: number, opti
     case 'ntpsec':
       return ntpsecLimiter(setting, clientCount)
     case 'chrony':
-      return chronyLimiter(setting, clientCount, options.random ?? seededRandom(1), options.kodRandom ?? seededRandom(2), options.tickOffsetSec ?? 0)
+      return chronyLimiter(
+        setting,
+        clientCount,
+        options.random ?? seededRandom(1),
+        options.kodRandom ?? seededRandom(2),
+        options.tickOffsetSec ?? 0,
+      )
   }
 }
 
@@ -148,7 +154,9 @@ function ntpsecLimiter(setting: NtpsecSetting, clientCount: number): Limiter {
   function decide(client: number, timeSec: number): Decision {
     const previous = last[client]!
     last[client] = timeSec
-    const decayed = Number.isNaN(previous) ? 0 : score[client]! * Math.exp(-Math.max(0, timeSec - previous) / setting.burst)
+    const decayed = Number.isNaN(previous)
+      ? 0
+      : score[client]! * Math.exp(-Math.max(0, timeSec - previous) / setting.burst)
     const current = decayed + bump
     score[client] = current
     if (current < setting.average) return ANSWER
@@ -173,12 +181,16 @@ const INVALID_RATE = -128
 const MAX_HALVINGS = (-MIN_RATE + RATE_SCALE * TS_FRAC) / RATE_SCALE
 
 /** chrony's bucket geometry: tokens per response, bucket size and the tick shift that keeps both in 16 bits. */
-export function chronyBucket(interval: number, burst: number): {tokensPerHit: number; maxTokens: number; shift: number} {
+export function chronyBucket(
+  interval: number,
+  burst: number,
+): {tokensPerHit: number; maxTokens: number; shift: number} {
   const clampedInterval = Math.min(12, Math.max(-15 - TS_FRAC, Math.trunc(interval)))
   let clampedBurst = Math.min(255, Math.max(1, Math.trunc(burst)))
   let shift = 0
   if (clampedInterval >= -TS_FRAC) {
-    while (shift < clampedInterval + TS_FRAC && clampedBurst * 2 ** (TS_FRAC + clampedInterval - shift) >= 2 ** 16) shift++
+    while (shift < clampedInterval + TS_FRAC && clampedBurst * 2 ** (TS_FRAC + clampedInterval - shift) >= 2 ** 16)
+      shift++
   } else {
     // Sub-1/16 s intervals: coarse limiting, several responses per tick.
     shift = clampedInterval + TS_FRAC
@@ -195,7 +207,13 @@ export function chronyBucket(interval: number, burst: number): {tokensPerHit: nu
  * victim. chrony also tracks the request rate separately while answered and while dropped; a client
  * that speeds up more than twofold when dropped is treated as broken and mostly answered instead.
  */
-function chronyLimiter(setting: ChronySetting, clientCount: number, random: () => number, kodRandom: () => number, tickOffsetSec: number): Limiter {
+function chronyLimiter(
+  setting: ChronySetting,
+  clientCount: number,
+  random: () => number,
+  kodRandom: () => number,
+  tickOffsetSec: number,
+): Limiter {
   const {maxTokens, shift, tokensPerHit} = chronyBucket(setting.interval, setting.burst)
   const leakMask = 2 ** Math.min(4, Math.max(1, Math.trunc(setting.leak))) - 1
   const kodMask = setting.kod > 0 ? 2 ** Math.min(4, Math.trunc(setting.kod)) - 1 : -1
@@ -235,7 +253,8 @@ function chronyLimiter(setting: ChronySetting, clientCount: number, random: () =
     if (current === INVALID_RATE) rates[client] = target
     else if (current < target) rates[client] = current + 1
     else if (current > target) {
-      rates[client] = current > (RATE_SCALE * 5) / 2 + target ? (RATE_SCALE * 5) / 2 + target : Math.trunc((current + target - 1) / 2)
+      rates[client] =
+        current > (RATE_SCALE * 5) / 2 + target ? (RATE_SCALE * 5) / 2 + target : Math.trunc((current + target - 1) / 2)
     }
   }
 

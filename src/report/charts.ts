@@ -78,7 +78,13 @@ export function seriesChart(input: SeriesChartInput): ChartSpec {
       markPoint: {
         data: [
           ...changePins,
-          ...spikePins.map((pin) => ({...pin, itemStyle: {color: '#8e44ad'}, symbol: 'diamond', symbolSize: 12, label: {position: 'top'}})),
+          ...spikePins.map((pin) => ({
+            ...pin,
+            itemStyle: {color: '#8e44ad'},
+            symbol: 'diamond',
+            symbolSize: 12,
+            label: {position: 'top'},
+          })),
         ],
         itemStyle: {color: CHANGE_COLOUR},
         label: {
@@ -121,7 +127,8 @@ export function seriesChart(input: SeriesChartInput): ChartSpec {
 }
 
 /**
- * The NTP pool server incident's chart: share of NTP bytes (and of clients) going to clients with at most N queries, N on a log
+ * The NTP pool server incident's chart: share of NTP bytes (and of clients) going to clients with at most N queries, N
+ * on a log
  * axis, with a vertical line at each blocking threshold that blocks anyone.
  */
 export function cumulativeChart(points: CumulativePoint[], thresholds: ThresholdRow[]): ChartSpec {
@@ -147,7 +154,14 @@ export function cumulativeChart(points: CumulativePoint[], thresholds: Threshold
       symbolSize: 6,
       type: 'line',
     },
-    {data: points.map((p) => [p.maxQueries, p.clientShare]), lineStyle: {type: 'dotted'}, name: 'share of clients', step: 'end', symbolSize: 4, type: 'line'},
+    {
+      data: points.map((p) => [p.maxQueries, p.clientShare]),
+      lineStyle: {type: 'dotted'},
+      name: 'share of clients',
+      step: 'end',
+      symbolSize: 4,
+      type: 'line',
+    },
   ]
   return {
     id: 'cumulative',
@@ -158,7 +172,14 @@ export function cumulativeChart(points: CumulativePoint[], thresholds: Threshold
       legend: {left: 'center', top: 4},
       series,
       tooltip: {trigger: 'axis'},
-      xAxis: {max: maxX, min: 1, name: 'queries per client in the capture', nameGap: 28, nameLocation: 'middle', type: 'log'},
+      xAxis: {
+        max: maxX,
+        min: 1,
+        name: 'queries per client in the capture',
+        nameGap: 28,
+        nameLocation: 'middle',
+        type: 'log',
+      },
       yAxis: {max: 1, min: 0, type: 'value'},
     },
     series: series.length,

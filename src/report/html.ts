@@ -76,12 +76,17 @@ export function renderReport(gathered: Evidence): RenderedReport {
   }
   const chartBox = (spec: ChartSpec) => {
     charts.push(spec)
-    const toggle = spec.id === 'series' ? '<button id="log-toggle" type="button" aria-pressed="true">y axis: log (switch to linear)</button>' : ''
+    const toggle =
+      spec.id === 'series'
+        ? '<button id="log-toggle" type="button" aria-pressed="true">y axis: log (switch to linear)</button>'
+        : ''
     return `<figure><figcaption>${escapeHtml(spec.title)} ${toggle}</figcaption><div class="chart" data-chart="${spec.id}"></div></figure>`
   }
   const {anomalies, bill, capture, correlation, probe, remediation, symmetry} = evidence
 
-  const story = buildNarrative(evidence).filter((section) => !NARRATIVE_SHOWN_ELSEWHERE.has(section.title) && section.claims.length > 0)
+  const story = buildNarrative(evidence).filter(
+    (section) => !NARRATIVE_SHOWN_ELSEWHERE.has(section.title) && section.claims.length > 0,
+  )
   if (story.length > 0) {
     const body = story
       .map(
@@ -110,9 +115,13 @@ export function renderReport(gathered: Evidence): RenderedReport {
     ]
     sections.push(section('usage', 'Daily usage and its steps', body.join('\n')))
   } else {
-    sections.push(section('usage', 'Daily usage and its steps', missingNote(['usage'], 'no usage series in the store.')))
+    sections.push(
+      section('usage', 'Daily usage and its steps', missingNote(['usage'], 'no usage series in the store.')),
+    )
   }
-  sections.push(section('bill', 'The bill', bill ? billTables(bill) : missingNote(['usage', 'step'], 'no step to price.')))
+  sections.push(
+    section('bill', 'The bill', bill ? billTables(bill) : missingNote(['usage', 'step'], 'no step to price.')),
+  )
   sections.push(
     section(
       'symmetry',
@@ -124,7 +133,9 @@ export function renderReport(gathered: Evidence): RenderedReport {
     section(
       'changes',
       'Configuration changes around each step',
-      correlation && correlation.steps.length > 0 ? candidatesTables(correlation.steps) : missingNote(['change'], 'no configuration history was read.'),
+      correlation && correlation.steps.length > 0
+        ? candidatesTables(correlation.steps)
+        : missingNote(['change'], 'no configuration history was read.'),
     ),
   )
 
@@ -145,7 +156,9 @@ export function renderReport(gathered: Evidence): RenderedReport {
     ]
     sections.push(section('capture', 'Who the traffic goes to (packet capture)', body.join('\n')))
   } else {
-    sections.push(section('capture', 'Who the traffic goes to (packet capture)', missingNote(['capture'], 'no packet capture.')))
+    sections.push(
+      section('capture', 'Who the traffic goes to (packet capture)', missingNote(['capture'], 'no packet capture.')),
+    )
   }
 
   // NTP remedies only with NTP evidence (explain/remediation.ts); otherwise what the evidence does support.
@@ -164,7 +177,13 @@ export function renderReport(gathered: Evidence): RenderedReport {
           `<ul>${remediation.advice.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`,
         ]
   sections.push(section('remedies', 'What to do', remedies.join('\n')))
-  sections.push(section('probe', 'Does the server answer anyone? (probe)', probe ? probeTable(probe) : missingNote(['probe'], 'no probe result.')))
+  sections.push(
+    section(
+      'probe',
+      'Does the server answer anyone? (probe)',
+      probe ? probeTable(probe) : missingNote(['probe'], 'no probe result.'),
+    ),
+  )
   sections.push(
     section(
       'missing',
@@ -287,6 +306,9 @@ const CLIENT_SCRIPT = `
 })();
 `
 
-function onHeadline(finding: {account: string; stretch: string}, anomalies: {account: string; firstDay: string; lastDay: string}): boolean {
+function onHeadline(
+  finding: {account: string; stretch: string},
+  anomalies: {account: string; firstDay: string; lastDay: string},
+): boolean {
   return finding.account === anomalies.account && finding.stretch === `${anomalies.firstDay}..${anomalies.lastDay}`
 }

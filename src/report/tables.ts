@@ -1,7 +1,19 @@
-/** The report's HTML tables, one function per kind of evidence. Every cell is escaped; figures use src/cli/format.ts. */
+/**
+ * The report's HTML tables, one function per kind of evidence. Every cell is escaped; figures use src/cli/format.ts.
+ */
 import type {Step} from '../anomalies/types.js'
 import {describeStep} from '../anomalies/describe.js'
-import {formatAmount, formatBytes, formatCount, formatCountOf, formatFixed, formatMoney, formatRatio, formatShare, formatUsd} from '../cli/format.js'
+import {
+  formatAmount,
+  formatBytes,
+  formatCount,
+  formatCountOf,
+  formatFixed,
+  formatMoney,
+  formatRatio,
+  formatShare,
+  formatUsd,
+} from '../cli/format.js'
 import {sourcesOf} from '../correlate/cloud.js'
 import type {CorrelatedStep} from '../correlate/types.js'
 import type {BillEvidence, SymmetryEvidence} from '../explain/evidence.js'
@@ -14,7 +26,12 @@ import type {LimiterResult, RateLimitReport} from '../ratelimit/index.js'
 type Cell = number | string
 
 export function escapeHtml(text: string): string {
-  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&#39;')
+  return text
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&#39;')
 }
 
 /** Label/value rows (no header). */
@@ -25,10 +42,13 @@ export function keyValueTable(rows: [string, Cell][], id: string): string {
 /** A table; numbers are right-aligned, like renderTable's text tables. */
 export function htmlTable(headers: string[], rows: Cell[][], options: {caption?: string; id?: string} = {}): string {
   const numeric = headers.map((_, i) => rows.length > 0 && rows.every((row) => isFigure(row[i] ?? '')))
-  const cell = (tag: string, value: Cell, i: number) => `<${tag}${numeric[i] ? ' class="num"' : ''}>${escapeHtml(String(value))}</${tag}>`
+  const cell = (tag: string, value: Cell, i: number) =>
+    `<${tag}${numeric[i] ? ' class="num"' : ''}>${escapeHtml(String(value))}</${tag}>`
   const id = options.id === undefined ? '' : ` id="${escapeHtml(options.id)}"`
   const caption = options.caption === undefined ? '' : `<caption>${escapeHtml(options.caption)}</caption>`
-  const head = headers.some((h) => h !== '') ? `<thead><tr>${headers.map((h, i) => cell('th', h, i)).join('')}</tr></thead>` : ''
+  const head = headers.some((h) => h !== '')
+    ? `<thead><tr>${headers.map((h, i) => cell('th', h, i)).join('')}</tr></thead>`
+    : ''
   return `<table${id}>${caption}${head}<tbody>${rows.map((row) => `<tr>${row.map((value, i) => cell('td', value, i)).join('')}</tr>`).join('')}</tbody></table>`
 }
 
@@ -38,7 +58,8 @@ function isFigure(value: Cell): boolean {
   return /^(?:[-$≥]?[\d,.]+(?: ?[A-Za-z%/]+)?|—)$/.test(value) && !/\d\.\d+\.\d/.test(value)
 }
 
-const orDash = <T>(value: null | T | undefined, format: (v: T) => string): string => (value === null || value === undefined ? '—' : format(value))
+const orDash = <T>(value: null | T | undefined, format: (v: T) => string): string =>
+  value === null || value === undefined ? '—' : format(value)
 
 function level(value: number, unit: string): string {
   return `${formatAmount(value, unit)}/day`
@@ -46,7 +67,19 @@ function level(value: number, unit: string): string {
 
 export function stepsTable(steps: Step[]): string {
   return htmlTable(
-    ['date', 'what moved', 'usage type', 'direction', 'before', 'after', 'ratio', 'confidence', 'costs from', 'per month', 'per year'],
+    [
+      'date',
+      'what moved',
+      'usage type',
+      'direction',
+      'before',
+      'after',
+      'ratio',
+      'confidence',
+      'costs from',
+      'per month',
+      'per year',
+    ],
     steps.map((s) => [
       s.tentative ? `${s.date} (tentative: ${s.daysAfter} days of data)` : s.date,
       describeStep(s),
@@ -69,7 +102,8 @@ export function candidatesTables(steps: CorrelatedStep[]): string {
   return steps
     .map((step) => {
       const caption = `Step ${step.date} (${step.usageType}, ${step.direction}): changes from ${step.windowStart.slice(0, 10)} to ${step.windowEnd.slice(0, 10)}`
-      if (step.candidates.length === 0) return `<p class="note"><strong>${escapeHtml(caption)}:</strong> ${escapeHtml(step.note ?? 'no candidate change')}</p>`
+      if (step.candidates.length === 0)
+        return `<p class="note"><strong>${escapeHtml(caption)}:</strong> ${escapeHtml(step.note ?? 'no candidate change')}</p>`
       return htmlTable(
         ['#', 'when (UTC)', 'change', 'commit', 'score', 'why'],
         step.candidates.map((c, i) => [
@@ -91,8 +125,14 @@ export function captureOverview(capture: PcapReport): string {
     ['file', capture.file],
     ['span', `${capture.start ?? '?'} → ${capture.end ?? '?'} (${formatCount(Math.round(capture.durationSec))} s)`],
     ['server', capture.host ? `${capture.host.address}${capture.host.detected ? ' (detected)' : ''}` : 'unknown'],
-    ['outbound', `${formatBytes(capture.outbound.billableBytes)} billable, ${formatFixed(capture.outbound.kbitPerSec, 1)} kbit/s on the wire`],
-    ['inbound', `${formatBytes(capture.inbound.billableBytes)} billable, ${formatFixed(capture.inbound.kbitPerSec, 1)} kbit/s on the wire`],
+    [
+      'outbound',
+      `${formatBytes(capture.outbound.billableBytes)} billable, ${formatFixed(capture.outbound.kbitPerSec, 1)} kbit/s on the wire`,
+    ],
+    [
+      'inbound',
+      `${formatBytes(capture.inbound.billableBytes)} billable, ${formatFixed(capture.inbound.kbitPerSec, 1)} kbit/s on the wire`,
+    ],
     [`NTP (port ${capture.ntp.port}) share of outbound`, formatShare(capture.ntp.shareOfOutbound)],
     [
       'NTP clients',
@@ -118,7 +158,13 @@ export function captureOverview(capture: PcapReport): string {
 export function portsTable(capture: PcapReport): string {
   return htmlTable(
     ['protocol', 'port', 'packets', 'billable bytes', 'share of outbound'],
-    capture.byPort.map((p) => [p.protocol, p.port ?? '—', formatCount(p.packets), formatBytes(p.billableBytes), formatShare(p.share)]),
+    capture.byPort.map((p) => [
+      p.protocol,
+      p.port ?? '—',
+      formatCount(p.packets),
+      formatBytes(p.billableBytes),
+      formatShare(p.share),
+    ]),
     {id: 'ports-table'},
   )
 }
@@ -144,18 +190,36 @@ export function talkersTable(capture: PcapReport): string {
 export function thresholdsTable(capture: PcapReport): string {
   return htmlTable(
     ['block clients with ≥ queries', 'clients blocked', 'NTP bytes cut', 'NTP egress left per year'],
-    capture.ntp.thresholds.map((t) => [formatCount(t.minQueries), formatCount(t.blockedClients), formatShare(t.bandwidthCutShare), formatUsd(t.annualCost)]),
+    capture.ntp.thresholds.map((t) => [
+      formatCount(t.minQueries),
+      formatCount(t.blockedClients),
+      formatShare(t.bandwidthCutShare),
+      formatUsd(t.annualCost),
+    ]),
     {id: 'thresholds-table'},
   )
 }
 
-/** Replays of the capture through each daemon's limiter; `report` adds the baseline and assumptions when the capture has them. */
+/**
+ * Replays of the capture through each daemon's limiter; `report` adds the baseline and assumptions when the capture has
+ * them.
+ */
 export function rateLimitTable(results: LimiterResult[], report: RateLimitReport | undefined): string {
   const caption = report
     ? `Replay of ${formatCount(report.requests)} time requests; today: ${formatUsd(report.baseline.annualCostUsd)}/year (${report.pricing})`
     : "Replay of the capture's time requests"
   const table = htmlTable(
-    ['daemon', 'setting', 'answered', 'KoDs', 'dropped', 'egress cut', 'per year', 'saved per year', 'NATs blacked out'],
+    [
+      'daemon',
+      'setting',
+      'answered',
+      'KoDs',
+      'dropped',
+      'egress cut',
+      'per year',
+      'saved per year',
+      'NATs blacked out',
+    ],
     results.map((r) => [
       r.algorithm,
       r.setting,
@@ -170,7 +234,9 @@ export function rateLimitTable(results: LimiterResult[], report: RateLimitReport
     {caption, id: 'ratelimit-table'},
   )
   const assumptions = report?.assumptions ?? []
-  return assumptions.length === 0 ? table : `${table}<ul class="assumptions">${assumptions.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`
+  return assumptions.length === 0
+    ? table
+    : `${table}<ul class="assumptions">${assumptions.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`
 }
 
 export function snippetsHtml(snippets: ConfigSnippet[]): string {
@@ -192,7 +258,16 @@ export function behaviourTables(ntp: NtpReport): string {
     !ntp.suspectedNat || ntp.suspectedNat.length === 0
       ? '<p class="note">No address looks like a NAT with many hosts behind it.</p>'
       : htmlTable(
-          ['address', 'hosts behind (est.)', 'confidence', 'method', 'requests', 'q/s', 'source ports', 'also misbehaving'],
+          [
+            'address',
+            'hosts behind (est.)',
+            'confidence',
+            'method',
+            'requests',
+            'q/s',
+            'source ports',
+            'also misbehaving',
+          ],
           ntp.suspectedNat.map((n) => [
             n.address,
             n.estimatedHosts,
@@ -203,7 +278,10 @@ export function behaviourTables(ntp: NtpReport): string {
             n.ports,
             n.alsoMisbehaving ? 'yes' : 'no',
           ]),
-          {caption: `Suspected NAT gateways (${ntp.suspectedNatTotal ?? ntp.suspectedNat.length}): do not block them as greedy clients`, id: 'nat-table'},
+          {
+            caption: `Suspected NAT gateways (${ntp.suspectedNatTotal ?? ntp.suspectedNat.length}): do not block them as greedy clients`,
+            id: 'nat-table',
+          },
         ),
   )
   if (ntp.misbehaving && ntp.misbehaving.length > 0) {
@@ -261,7 +339,16 @@ export function billTables(bill: BillEvidence): string {
 export function symmetryTable(symmetry: SymmetryEvidence): string {
   return htmlTable(
     ['from', 'to', 'outbound', 'inbound', 'outbound ÷ inbound', 'verdict'],
-    [[symmetry.from, symmetry.to, formatBytes(symmetry.egressBytes), formatBytes(symmetry.ingressBytes), symmetry.ratio.toFixed(3), symmetry.verdict]],
+    [
+      [
+        symmetry.from,
+        symmetry.to,
+        formatBytes(symmetry.egressBytes),
+        formatBytes(symmetry.ingressBytes),
+        symmetry.ratio.toFixed(3),
+        symmetry.verdict,
+      ],
+    ],
     {id: 'symmetry-table'},
   )
 }

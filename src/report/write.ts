@@ -1,6 +1,8 @@
 import {checkOutputFile, writeOutputFile} from '../util/files.js'
 
-/** Refuses an --out billwatch would not write (missing folder, a directory, a link …) before any evidence is gathered. */
+/**
+ * Refuses an --out billwatch would not write (missing folder, a directory, a link …) before any evidence is gathered.
+ */
 export function checkReportTarget(out: string): void {
   checkOutputFile(out, '--out')
 }

@@ -70,12 +70,21 @@ function validator(kind: EvidenceKind): ValidateFunction {
 }
 
 /** Saves a finding in place of the previous one of the same kind and subject. */
-export async function saveFinding<K extends EvidenceKind>(store: Store, kind: K, subject: string, data: EvidenceData[K]): Promise<void> {
+export async function saveFinding<K extends EvidenceKind>(
+  store: Store,
+  kind: K,
+  subject: string,
+  data: EvidenceData[K],
+): Promise<void> {
   await store.saveEvidence(kind, subject, data)
 }
 
 /** The newest finding of a kind (for one subject, if given), checked against its kind's shape. */
-export async function latestFinding<K extends EvidenceKind>(store: Store, kind: K, subject?: string): Promise<Finding<K> | undefined> {
+export async function latestFinding<K extends EvidenceKind>(
+  store: Store,
+  kind: K,
+  subject?: string,
+): Promise<Finding<K> | undefined> {
   const row = await store.latestEvidence<unknown>(kind, subject)
   if (!row) return undefined
   const validate = validator(kind)

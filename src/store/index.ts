@@ -87,7 +87,11 @@ export class Store {
       await store.close()
       if (isBillwatchError(error)) throw error
       const text = error instanceof Error ? error.message : String(error)
-      throw new BillwatchError('E_STORE', `cannot update store ${path} to this billwatch's schema: ${storeProblem(text)}`, {cause: error})
+      throw new BillwatchError(
+        'E_STORE',
+        `cannot update store ${path} to this billwatch's schema: ${storeProblem(text)}`,
+        {cause: error},
+      )
     }
     return store
   }
@@ -118,7 +122,9 @@ export class Store {
 
   /** Refuses a DuckDB file of something else (tables, none of them billwatch's): never add ours to it. */
   private async checkIsBillwatchStore(): Promise<void> {
-    const tables = await this.all<{name: string}>('SELECT table_name AS name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary')
+    const tables = await this.all<{name: string}>(
+      'SELECT table_name AS name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary',
+    )
     if (tables.length > 0 && !tables.some((t) => t.name === 'schema_version')) {
       throw new BillwatchError(
         'E_STORE',
@@ -178,7 +184,9 @@ export class Store {
   }
 
   async schemaVersion(): Promise<number> {
-    const exists = await this.one("SELECT 1 FROM duckdb_tables() WHERE table_name = 'schema_version' AND database_name = current_database() AND NOT temporary")
+    const exists = await this.one(
+      "SELECT 1 FROM duckdb_tables() WHERE table_name = 'schema_version' AND database_name = current_database() AND NOT temporary",
+    )
     if (!exists) return 0
     const row = await this.one<{v: null | number}>('SELECT max(version) AS v FROM schema_version')
     return row?.v ?? 0
@@ -199,7 +207,10 @@ export class Store {
   }
 
   /** The newest finding of a kind (for one subject, if given). */
-  async latestEvidence<T>(kind: string, subject?: string): Promise<undefined | {createdAt: string; data: T; subject: string}> {
+  async latestEvidence<T>(
+    kind: string,
+    subject?: string,
+  ): Promise<undefined | {createdAt: string; data: T; subject: string}> {
     const row = await this.one<{created_at: string; data: string; subject: string}>(
       `SELECT subject, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ') AS created_at, data::VARCHAR AS data FROM evidence
        WHERE kind = $1 AND ($2::VARCHAR IS NULL OR subject = $2) ORDER BY created_at DESC, rowid DESC LIMIT 1`,
@@ -209,13 +220,19 @@ export class Store {
   }
 
   private async migrate(): Promise<void> {
-    await this.run('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)')
+    await this.run(
+      'CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)',
+    )
     const current = await this.schemaVersion()
     const latest = LATEST_VERSION
     if (current > latest) {
-      throw new BillwatchError('E_STORE', `store ${this.path} has schema version ${current}, newer than this billwatch understands (${latest})`, {
-        suggestions: ['upgrade billwatch, or use another --db'],
-      })
+      throw new BillwatchError(
+        'E_STORE',
+        `store ${this.path} has schema version ${current}, newer than this billwatch understands (${latest})`,
+        {
+          suggestions: ['upgrade billwatch, or use another --db'],
+        },
+      )
     }
     const pending = MIGRATIONS.filter((m) => m.version > current)
     if (pending.length === 0) return
@@ -250,10 +267,15 @@ const LATEST_VERSION = MIGRATIONS.at(-1)?.version ?? 0
 /** What DuckDB's open error means for a user, in one line. */
 function storeProblem(text: string): string {
   if (text.includes('not a valid DuckDB database file')) return 'not a DuckDB database file'
-  if (/Could not read enough bytes|Corrupt database file|checksum|block at location|invalid block|Failed to read/i.test(text)) {
+  if (
+    /Could not read enough bytes|Corrupt database file|checksum|block at location|invalid block|Failed to read/i.test(
+      text,
+    )
+  ) {
     return 'the file is damaged (truncated or corrupt); restore it from a backup or ingest again into a new --db'
   }
-  if (/Permission denied|Read-only file system|cannot rollback/i.test(text)) return 'the file or its folder cannot be written'
+  if (/Permission denied|Read-only file system|cannot rollback/i.test(text))
+    return 'the file or its folder cannot be written'
   // A process killed while it created the store can leave a log DuckDB then fails on.
   if (/replaying WAL/i.test(text))
     return 'its write-ahead log (the .wal file beside it) cannot be replayed: a write to it was cut short; move the .wal aside to open the store as of its last checkpoint'
@@ -266,9 +288,12 @@ function checkStorePath(path: string, options: OpenOptions): void {
   // DuckDB reads '' as "in memory": an unset variable would lose everything ingested.
   if (path.trim() === '') throw new BillwatchError('E_USAGE', 'an empty store path', {field: '--db'})
   const stat = statSync(path, {throwIfNoEntry: false})
-  if (stat && !stat.isFile()) throw new BillwatchError('E_STORE', `the store is ${fileKind(stat)}, not a DuckDB file`, where)
+  if (stat && !stat.isFile())
+    throw new BillwatchError('E_STORE', `the store is ${fileKind(stat)}, not a DuckDB file`, where)
   if (!stat && (options.mustExist || options.readOnly)) {
-    throw new BillwatchError('E_NO_DATA', `no store at ${path}`, {suggestions: ['billwatch ingest FILE… (or pass --db PATH / set BILLWATCH_DB)']})
+    throw new BillwatchError('E_NO_DATA', `no store at ${path}`, {
+      suggestions: ['billwatch ingest FILE… (or pass --db PATH / set BILLWATCH_DB)'],
+    })
   }
   if (options.readOnly) return
   const dir = dirname(path)

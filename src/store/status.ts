@@ -222,9 +222,16 @@ export async function storeStatus(store: Store): Promise<StoreStatus> {
             coalesce(t.traffic, 0) AS traffic, coalesce(t.egress, 0) AS egress
      FROM flow_sources s LEFT JOIN traffic t ON t.source_id = s.id ORDER BY s.id`,
   )
-  const money = (rows: CostRow[]): Money[] => rows.map((r) => ({cost: r.cost, currency: r.currency, listCost: r.list_cost}))
+  const money = (rows: CostRow[]): Money[] =>
+    rows.map((r) => ({cost: r.cost, currency: r.currency, listCost: r.list_cost}))
   return {
-    charges: charges.map((c) => ({category: c.category, cost: c.cost, currency: c.currency, days: c.days, provider: c.provider})),
+    charges: charges.map((c) => ({
+      category: c.category,
+      cost: c.cost,
+      currency: c.currency,
+      days: c.days,
+      provider: c.provider,
+    })),
     days: range?.days ?? 0,
     firstDay: range?.first_day ?? null,
     flowSources: flowSources.map((f) => ({

@@ -30,7 +30,10 @@ export async function usageAroundDay(store: Store, day: string): Promise<UsageLi
   }))
 }
 
-/** Byte usage per month, usage type and currency: bytes, the days with usage, and the cost (null when no line states one). */
+/**
+ * Byte usage per month, usage type and currency: bytes, the days with usage, and the cost (null when no line states
+ * one).
+ */
 export interface MonthlyBytes {
   /** YYYY-MM. */
   month: string

@@ -33,12 +33,23 @@ export {errnoReason} from '../errors.js'
 
 /** Whether an error is a Node.js system error (it has an errno code such as ENOENT). */
 export function isErrnoError(error: unknown): error is NodeJS.ErrnoException {
-  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && /^E[A-Z0-9]+$/.test((error as NodeJS.ErrnoException).code!)
+  return (
+    error instanceof Error &&
+    typeof (error as NodeJS.ErrnoException).code === 'string' &&
+    /^E[A-Z0-9]+$/.test((error as NodeJS.ErrnoException).code!)
+  )
 }
 
-/** The one-line E_NOT_FOUND error for a file that cannot be opened: the failed open's error, or its errno code, in words. */
+/**
+ * The one-line E_NOT_FOUND error for a file that cannot be opened: the failed open's error, or its errno code, in
+ * words.
+ */
 export function unopenableFile(path: string, error: unknown, expected?: string): BillwatchError {
-  return new BillwatchError('E_NOT_FOUND', errnoReason(error), expected === undefined ? {file: path} : {expected, file: path})
+  return new BillwatchError(
+    'E_NOT_FOUND',
+    errnoReason(error),
+    expected === undefined ? {file: path} : {expected, file: path},
+  )
 }
 
 /** What a non-regular file is, in words. */
@@ -85,7 +96,8 @@ export function checkInputFile(path: string, options: InputOptions = {}): number
     closeSync(fd)
   }
   if (!stat.isFile()) {
-    const hint = stat.isFIFO() || stat.isCharacterDevice() || stat.isSocket() ? ' (save the stream to a file first)' : ''
+    const hint =
+      stat.isFIFO() || stat.isCharacterDevice() || stat.isSocket() ? ' (save the stream to a file first)' : ''
     throw new BillwatchError('E_NOT_FOUND', `${fileKind(stat)}, not a regular file${hint}`, where)
   }
   // The kernel's files look regular but are made on reading: /proc/kmsg blocks forever, others never end.
@@ -96,7 +108,11 @@ export function checkInputFile(path: string, options: InputOptions = {}): number
     })
   }
   if (options.maxBytes !== undefined && stat.size > options.maxBytes) {
-    throw new BillwatchError('E_VALUE', `${formatSize(stat.size)}, more than the ${formatSize(options.maxBytes)} billwatch reads from such a file`, where)
+    throw new BillwatchError(
+      'E_VALUE',
+      `${formatSize(stat.size)}, more than the ${formatSize(options.maxBytes)} billwatch reads from such a file`,
+      where,
+    )
   }
   return stat.size
 }
@@ -129,7 +145,11 @@ export function readInputFile(path: string, options: InputOptions & {maxBytes: n
       chunks.push(chunk.subarray(0, read))
       total += read
       if (total > options.maxBytes) {
-        throw new BillwatchError('E_VALUE', `more than the ${formatSize(options.maxBytes)} billwatch reads from such a file`, where)
+        throw new BillwatchError(
+          'E_VALUE',
+          `more than the ${formatSize(options.maxBytes)} billwatch reads from such a file`,
+          where,
+        )
       }
     }
     return Buffer.concat(chunks, total)
@@ -158,16 +178,21 @@ export function checkOutputFile(path: string, field: string): OutputPlan {
   try {
     stat = lstatSync(path)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new BillwatchError('E_NOT_FOUND', `cannot write: ${errnoReason(error)}`, where)
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new BillwatchError('E_NOT_FOUND', `cannot write: ${errnoReason(error)}`, where)
   }
   if (stat === undefined) {
     const dir = dirname(path)
     const parent = statSync(dir, {throwIfNoEntry: false})
     if (!parent?.isDirectory()) {
-      throw new BillwatchError('E_NOT_FOUND', `cannot write: ${parent ? `${dir} is not a directory` : `no such directory ${dir}`}`, {
-        ...where,
-        suggestions: [`mkdir -p ${dir}`],
-      })
+      throw new BillwatchError(
+        'E_NOT_FOUND',
+        `cannot write: ${parent ? `${dir} is not a directory` : `no such directory ${dir}`}`,
+        {
+          ...where,
+          suggestions: [`mkdir -p ${dir}`],
+        },
+      )
     }
     return {mode: 'replace'}
   }
@@ -183,12 +208,18 @@ export function checkOutputFile(path: string, field: string): OutputPlan {
  * Writes `data` to `path` by the output rule: a regular file (or a new one) is replaced atomically, a
  * character device or FIFO is written in place, `-` is standard output. Returns how it was written.
  */
-export async function writeOutputFile(path: string, data: string | Uint8Array, field: string): Promise<'in-place' | 'replaced' | 'stdout'> {
+export async function writeOutputFile(
+  path: string,
+  data: string | Uint8Array,
+  field: string,
+): Promise<'in-place' | 'replaced' | 'stdout'> {
   const plan = checkOutputFile(path, field)
   const where = {field, file: path}
   if (plan.mode === 'stdout') {
     await new Promise<void>((resolve, reject) =>
-      process.stdout.write(data, (error) => (error ? reject(new BillwatchError('E_NOT_FOUND', `cannot write: ${errnoReason(error)}`, where)) : resolve())),
+      process.stdout.write(data, (error) =>
+        error ? reject(new BillwatchError('E_NOT_FOUND', `cannot write: ${errnoReason(error)}`, where)) : resolve(),
+      ),
     )
     return 'stdout'
   }
@@ -203,7 +234,12 @@ export async function writeOutputFile(path: string, data: string | Uint8Array, f
     if (plan.keepMode !== undefined) chmodSync(partial, plan.keepMode)
     // The target may have been swapped for something else while we wrote: check again, right before.
     const now = checkOutputFile(path, field)
-    if (now.mode !== 'replace') throw new BillwatchError('E_USAGE', 'cannot write: the file changed into a device or pipe while billwatch wrote it', where)
+    if (now.mode !== 'replace')
+      throw new BillwatchError(
+        'E_USAGE',
+        'cannot write: the file changed into a device or pipe while billwatch wrote it',
+        where,
+      )
     renameSync(partial, path)
   } catch (error) {
     try {
@@ -225,7 +261,10 @@ function writeInPlace(path: string, data: string | Uint8Array, where: {field: st
     // A FIFO is opened non-blocking and kept open: ENXIO at once when nobody reads it (a blocking open
     // would wait forever), and no close-and-reopen that would hand the reader an early end of file.
     // /dev/stdout redirected to a file: added to, as the shell's `>` or `>>` left it.
-    fd = openSync(path, constants.O_WRONLY | (fifo ? constants.O_NONBLOCK : statSync(path).isFile() ? constants.O_APPEND : 0))
+    fd = openSync(
+      path,
+      constants.O_WRONLY | (fifo ? constants.O_NONBLOCK : statSync(path).isFile() ? constants.O_APPEND : 0),
+    )
   } catch (error) {
     throw new BillwatchError('E_NOT_FOUND', `cannot write: ${errnoReason(error)}`, {...where, cause: error})
   }

@@ -5,7 +5,12 @@ const TOP_BY_INSERTION = 100
  * The `top` best of items 0..n-1 that `keep` accepts, best first, where before(a, b) > 0 puts a
  * before b (ties must be broken by the comparator for a stable order).
  */
-export function bestFirst(n: number, top: number, before: (a: number, b: number) => number, keep: (item: number) => boolean = () => true): number[] {
+export function bestFirst(
+  n: number,
+  top: number,
+  before: (a: number, b: number) => number,
+  keep: (item: number) => boolean = () => true,
+): number[] {
   if (top <= 0) return []
   // Many asked for (a blocklist of every client): sort once, rather than insert each into a long list.
   if (top > TOP_BY_INSERTION) {

@@ -43,7 +43,10 @@ export function startWorker<I, T>(callerUrl: string, module: string): WorkerJob<
 }
 
 /** The worker side: waits for its input, posts `compute(input)`'s result or the error as {code, message}. */
-export function answerFromWorker<I>(port: MessagePort, compute: (input: I) => {result: unknown; transfer?: ArrayBuffer[]}): void {
+export function answerFromWorker<I>(
+  port: MessagePort,
+  compute: (input: I) => {result: unknown; transfer?: ArrayBuffer[]},
+): void {
   port.once('message', (input: I) => {
     try {
       const {result, transfer} = compute(input)

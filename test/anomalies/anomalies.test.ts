@@ -54,7 +54,8 @@ describe("anomalies on the NTP pool server incident's usage report (ingested by 
     expect(json.pricing.source).toBe('pricing')
     expect(json.pricing.label).toMatch(/first 100 GB\/month free, \$0\.09\/GB/)
     const expected =
-      monthlyCostUsd((step.levelAfter * DAYS_PER_MONTH) / GB) - monthlyCostUsd(((step.levelAfter - (step.levelAfter - step.levelBefore)) * DAYS_PER_MONTH) / GB)
+      monthlyCostUsd((step.levelAfter * DAYS_PER_MONTH) / GB) -
+      monthlyCostUsd(((step.levelAfter - (step.levelAfter - step.levelBefore)) * DAYS_PER_MONTH) / GB)
     expect(step.monthlyCostUsd).toBeCloseTo(expected, 1)
     expect(step.yearlyCostUsd).toBeCloseTo(step.monthlyCostUsd * 12, 1)
     // March 30–31 add ~19 GB; April's allowance is used up on its ~11th day at ~9.4 GB/day.
@@ -88,16 +89,26 @@ describe("anomalies on the NTP pool server incident's usage report (ingested by 
     expect(run.code).toBe(2)
     expect(run.json().error).toMatchObject({code: 'E_USAGE', field: '--since'})
     const human = await runCli(['anomalies', '--db', db, '--since', '30/03/2014'])
-    expect(human.stderr.trim().split('\n')[0]).toBe('billwatch: --since: expected a UTC day YYYY-MM-DD, got "30/03/2014"')
+    expect(human.stderr.trim().split('\n')[0]).toBe(
+      'billwatch: --since: expected a UTC day YYYY-MM-DD, got "30/03/2014"',
+    )
     // Checked before the store is opened: a usage error, not "no store", and no store created.
     const noStore = join(tmp.dir, 'none.duckdb')
     const reversed = await runCli(['anomalies', '--db', noStore, '--since', '2014-04-01', '--until', '2014-03-01'])
-    expect([reversed.code, reversed.stderr.trim()]).toEqual([2, 'billwatch: --since: 2014-04-01 is after --until 2014-03-01'])
+    expect([reversed.code, reversed.stderr.trim()]).toEqual([
+      2,
+      'billwatch: --since: 2014-04-01 is after --until 2014-03-01',
+    ])
     expect(existsSync(noStore)).toBe(false)
   })
 })
 
-function rows(usageType: string, series: {day: string; value: number}[], extra: Partial<UsageRow> = {}, cost?: (v: number) => number): UsageRow[] {
+function rows(
+  usageType: string,
+  series: {day: string; value: number}[],
+  extra: Partial<UsageRow> = {},
+  cost?: (v: number) => number,
+): UsageRow[] {
   return series.map((p) => ({amount: p.value, day: p.day, usageType, ...extra, ...(cost ? {cost: cost(p.value)} : {})}))
 }
 
@@ -122,7 +133,12 @@ describe('analyseAnomalies on a store written directly', () => {
       expect(result.usageTypes).toEqual(['DataTransfer-Out-Bytes', 'USW2-DataTransfer-Out-Bytes'])
       expect(result.seriesAnalysed).toBe(5)
       expect(result.steps).toHaveLength(1)
-      expect(result.steps[0]).toMatchObject({date: '2024-04-10', direction: 'up', resourceId: 'i-ntp', usageType: 'DataTransfer-Out'})
+      expect(result.steps[0]).toMatchObject({
+        date: '2024-04-10',
+        direction: 'up',
+        resourceId: 'i-ntp',
+        usageType: 'DataTransfer-Out',
+      })
       // 2 GB/day quiet + ~50 MB before; ~22 GB/day after: about 11x in the total.
       expect(result.steps[0]!.ratio).toBeGreaterThan(8)
       expect(result.steps[0]!.ratio).toBeLessThan(14)
@@ -178,7 +194,11 @@ describe('analyseAnomalies on a store written directly', () => {
     const series = daily('2024-01-01', [[120, 3 * GB]], {seed: 24}).filter((_, i) => i < 50 || i >= 64)
     // Two exports, 2024-01-01..02-19 and 03-05..04-29: the two weeks between are covered by neither.
     const fixture = await storeWith(
-      rows('DataTransfer-Out-Bytes', series).map((r) => ({...r, account: '111111111111', source: r.day < '2024-02-20' ? 0 : 1})),
+      rows('DataTransfer-Out-Bytes', series).map((r) => ({
+        ...r,
+        account: '111111111111',
+        source: r.day < '2024-02-20' ? 0 : 1,
+      })),
       'cur',
       [
         ['2024-01-01', '2024-02-20'],
@@ -218,7 +238,10 @@ describe('analyseAnomalies on a store written directly', () => {
       const flat = await analyseAnomalies(fixture.store, {pricePerGb: 0.12})
       expect(flat.pricing).toEqual({currency: 'USD', label: '$0.12/GB flat (given)', source: 'pricing'})
       expect(flat.steps[0]!.costStepDate).toBe('2024-03-31')
-      expect(flat.steps[0]!.monthlyCostUsd).toBeCloseTo(((flat.steps[0]!.levelAfter - flat.steps[0]!.levelBefore) / GB) * 0.12 * DAYS_PER_MONTH, 0)
+      expect(flat.steps[0]!.monthlyCostUsd).toBeCloseTo(
+        ((flat.steps[0]!.levelAfter - flat.steps[0]!.levelBefore) / GB) * 0.12 * DAYS_PER_MONTH,
+        0,
+      )
     } finally {
       await fixture.cleanup()
     }

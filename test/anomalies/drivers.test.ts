@@ -22,10 +22,16 @@ describe('a step of the sum, dated and led by the resource that moved', () => {
       fc.property(
         fc.record({
           at: fc.integer({max: 150, min: 40}),
-          others: fc.array(fc.record({level: fc.double({max: 1, min: 0.1, noNaN: true}), noise: fc.double({max: 0.5, min: 0.1, noNaN: true})}), {
-            maxLength: 3,
-            minLength: 1,
-          }),
+          others: fc.array(
+            fc.record({
+              level: fc.double({max: 1, min: 0.1, noNaN: true}),
+              noise: fc.double({max: 0.5, min: 0.1, noNaN: true}),
+            }),
+            {
+              maxLength: 3,
+              minLength: 1,
+            },
+          ),
           ratio: fc.double({max: Math.log(300), min: Math.log(3), noNaN: true}).map(Math.exp),
           seed: fc.integer({max: 1e6, min: 1}),
           sameType: fc.boolean(),
@@ -42,9 +48,14 @@ describe('a step of the sum, dated and led by the resource that moved', () => {
             {noise: 0.15, seed},
           )
           // The others sum to at most the mover's level before its step: it carries most of any change of the sum.
-          const rest = others.map((o, k) => daily('2024-01-01', [[190, (o.level / others.length) * GB]], {noise: o.noise, seed: seed + k + 1}))
+          const rest = others.map((o, k) =>
+            daily('2024-01-01', [[190, (o.level / others.length) * GB]], {noise: o.noise, seed: seed + k + 1}),
+          )
           const types = rest.map((_, k) => (sameType ? 'DataTransfer-Out-Bytes' : `R${k}-DataTransfer-Out-Bytes`))
-          const byResource = [series('DataTransfer-Out-Bytes', 'i-mover', mover), ...rest.map((r, k) => series(types[k]!, `i-other${k}`, r))]
+          const byResource = [
+            series('DataTransfer-Out-Bytes', 'i-mover', mover),
+            ...rest.map((r, k) => series(types[k]!, `i-other${k}`, r)),
+          ]
           const total = series(
             'DataTransfer-Out',
             null,
@@ -57,7 +68,10 @@ describe('a step of the sum, dated and led by the resource that moved', () => {
                   series(
                     t,
                     null,
-                    mover.map((p, d) => ({day: p.day, value: byResource.filter((r) => r.usageType === t).reduce((s, r) => s + r.points[d]!.value, 0)})),
+                    mover.map((p, d) => ({
+                      day: p.day,
+                      value: byResource.filter((r) => r.usageType === t).reduce((s, r) => s + r.points[d]!.value, 0),
+                    })),
                   ),
                 )
               : []

@@ -34,9 +34,14 @@ describe('anomalies on labelled scenarios in a real store', () => {
             expect(dayNumber(finding.date)).toBeLessThanOrEqual(dayNumber(stretch.lastDay))
           }
           for (const step of result.steps) {
-            expect(step.drivers.map((d) => d.shareOfChange)).toEqual([...step.drivers.map((d) => d.shareOfChange)].sort((a, b) => b - a))
+            expect(step.drivers.map((d) => d.shareOfChange)).toEqual(
+              [...step.drivers.map((d) => d.shareOfChange)].sort((a, b) => b - a),
+            )
             // A tentative step is one near the end of its stretch.
-            if (step.tentative) expect(dayNumber(stretches.get(`${step.account} ${step.stretch}`)!.lastDay) - dayNumber(step.date)).toBeLessThan(7)
+            if (step.tentative)
+              expect(
+                dayNumber(stretches.get(`${step.account} ${step.stretch}`)!.lastDay) - dayNumber(step.date),
+              ).toBeLessThan(7)
           }
           const scored = score(scenarios, result)
           const figures = headline(scored)

@@ -119,7 +119,9 @@ describe('anomalies on a store holding two unrelated exports', () => {
   it('leads the table with what moved, and --account picks one account', async () => {
     const table = await runCli(['anomalies', '--db', db])
     expect(table.code, table.stderr).toBe(0)
-    expect(table.stdout).toMatch(/2024-04-10\s+111122223333\s+i-ntp\s+[\d.]+ MB to [\d.]+ GB a day, \d{3}x\s+egress up [\d.]+x/)
+    expect(table.stdout).toMatch(
+      /2024-04-10\s+111122223333\s+i-ntp\s+[\d.]+ MB to [\d.]+ GB a day, \d{3}x\s+egress up [\d.]+x/,
+    )
     expect(table.stdout).toContain(`account ${REPORT}: 2013-06-01 .. 2014-05-31`)
     const one = await runCli(['anomalies', '--db', db, '--account', ACCOUNT, '--json'])
     expect(one.code, one.stderr).toBe(0)

@@ -16,12 +16,20 @@ import {GB, type EgressDay} from '../ingest/billing-exports.js'
 import {type Layout, type WrittenLayout, writeLayout} from './layouts.js'
 
 /** Nine days over a month end, with a step on 2024-04-02 (the NTP pool server incident's shape). */
-const DAYS: EgressDay[] = ['2024-03-27', '2024-03-28', '2024-03-29', '2024-03-30', '2024-03-31', '2024-04-01', '2024-04-02', '2024-04-03', '2024-04-04'].map(
-  (day, i) => ({
-    bytes: {'us-east-1': (i < 6 ? 3 : 3000) * GB + i * 12_345, 'us-west-2': (1 + i) * 1_000_003},
-    day,
-  }),
-)
+const DAYS: EgressDay[] = [
+  '2024-03-27',
+  '2024-03-28',
+  '2024-03-29',
+  '2024-03-30',
+  '2024-03-31',
+  '2024-04-01',
+  '2024-04-02',
+  '2024-04-03',
+  '2024-04-04',
+].map((day, i) => ({
+  bytes: {'us-east-1': (i < 6 ? 3 : 3000) * GB + i * 12_345, 'us-west-2': (1 + i) * 1_000_003},
+  day,
+}))
 const RANGE = {since: '2024-03-27', until: '2024-04-05'}
 const NOW = new Date('2024-04-20T08:00:00Z')
 const DATABASES: Record<Layout, {database: string; name: string}> = {
@@ -45,7 +53,10 @@ afterEach(async () => {
   for (const store of stores.splice(0)) await store.close()
 })
 
-async function start(options: Partial<AthenaEndpointOptions> = {}, fixture: Partial<AthenaEndpointOptions['tables'][number]> = {}): Promise<AthenaEndpoint> {
+async function start(
+  options: Partial<AthenaEndpointOptions> = {},
+  fixture: Partial<AthenaEndpointOptions['tables'][number]> = {},
+): Promise<AthenaEndpoint> {
   endpoint = await startAthenaEndpoint({
     queuedPolls: 1,
     runningPolls: 1,
@@ -104,7 +115,11 @@ describe('ingest --athena', () => {
       const remote = await openStore()
       const result = await ingestAthena(remote, {...connection(), ...RANGE, now: NOW, table: tableOf(layout)})
 
-      expect(result).toMatchObject({fetched: {end: '2024-04-05', start: '2024-03-27'}, kind: layout, status: 'ingested'})
+      expect(result).toMatchObject({
+        fetched: {end: '2024-04-05', start: '2024-03-27'},
+        kind: layout,
+        status: 'ingested',
+      })
       const expected = DAYS.map((d) => ({bytes: Object.values(d.bytes).reduce((a, b) => a + b, 0), day: d.day}))
       const local_ = await dailyEgress(local)
       const remote_ = await dailyEgress(remote)
@@ -116,7 +131,9 @@ describe('ingest --athena', () => {
       }
       // Every usage row, not only egress: the same roll-up on both engines.
       const [a, b] = [await usageRows(local), await usageRows(remote)]
-      expect(b.map((r) => [r.day, r.usage_type, r.region, r.unit])).toEqual(a.map((r) => [r.day, r.usage_type, r.region, r.unit]))
+      expect(b.map((r) => [r.day, r.usage_type, r.region, r.unit])).toEqual(
+        a.map((r) => [r.day, r.usage_type, r.region, r.unit]),
+      )
       for (const [i, row] of b.entries()) expect(row.amount).toBeCloseTo(a[i]!.amount, 3)
 
       // One query, paged (7 rows a page), polled through QUEUED and RUNNING.
@@ -132,18 +149,35 @@ describe('ingest --athena', () => {
   it('prunes partitions: Glue and the query name only the months asked for', async () => {
     await start()
     const store = await openStore()
-    const result = await ingestAthena(store, {...connection(), now: NOW, since: '2024-04-01', table: tableOf('cur1'), until: '2024-04-05'})
+    const result = await ingestAthena(store, {
+      ...connection(),
+      now: NOW,
+      since: '2024-04-01',
+      table: tableOf('cur1'),
+      until: '2024-04-05',
+    })
     expect(endpoint!.callsOf('GetPartitions')[0]!.body.Expression).toBe(`(year = '2024' AND month IN ('4', '04'))`)
     expect(result.sql).toContain(`("year" = '2024' AND "month" IN ('4', '04'))`)
     expect(result.partitions).toBe(1)
-    expect((await dailyEgress(store)).map((r) => r.day)).toEqual(['2024-04-01', '2024-04-02', '2024-04-03', '2024-04-04'])
+    expect((await dailyEgress(store)).map((r) => r.day)).toEqual([
+      '2024-04-01',
+      '2024-04-02',
+      '2024-04-03',
+      '2024-04-04',
+    ])
     // Only April's files are scanned and billed: fewer bytes than the whole table, as many as the estimate.
     const april = layouts.cur1.files.filter((f) => f.includes('month=4/'))
     expect(april).toHaveLength(1)
     expect(result.bytesScanned).toBe(statSize(april[0]!))
     expect(result.bytesScanned).toBeLessThan(layouts.cur1.files.reduce((sum, f) => sum + statSize(f), 0))
     expect(result.estimatedScanBytes).toBe(result.bytesScanned)
-    const cur2 = await ingestAthena(store, {...connection(), now: NOW, since: '2024-03-30', table: tableOf('cur2'), until: '2024-04-02'})
+    const cur2 = await ingestAthena(store, {
+      ...connection(),
+      now: NOW,
+      since: '2024-03-30',
+      table: tableOf('cur2'),
+      until: '2024-04-02',
+    })
     expect(cur2.sql).toContain(`"billing_period" IN ('2024-03', '2024-04')`)
   }, 60_000)
 
@@ -159,7 +193,12 @@ describe('ingest --athena', () => {
     expect(again.sql).toContain(`"billing_period" IN ('2024-04')`)
     expect(await dailyEgress(store)).toEqual(first)
     // Months later nothing is open: no query at all.
-    const later = await ingestAthena(store, {...connection(), ...RANGE, now: new Date('2024-07-01T00:00:00Z'), table: tableOf('cur2')})
+    const later = await ingestAthena(store, {
+      ...connection(),
+      ...RANGE,
+      now: new Date('2024-07-01T00:00:00Z'),
+      table: tableOf('cur2'),
+    })
     expect(later.status).toBe('up to date')
     expect(endpoint!.executions).toHaveLength(2)
   }, 60_000)
@@ -168,7 +207,9 @@ describe('ingest --athena', () => {
     await start({}, {partitionBytes: 30 * GB})
     const store = await openStore()
     const before = await storeSnapshot(store)
-    const error = await failure(ingestAthena(store, {...connection(), ...RANGE, maxScanGb: 50, now: NOW, table: tableOf('cur2')}))
+    const error = await failure(
+      ingestAthena(store, {...connection(), ...RANGE, maxScanGb: 50, now: NOW, table: tableOf('cur2')}),
+    )
     expect(error.message).toMatch(/would scan up to 60\.0 GB \(2 partitions, about \$0\.29\), above --max-scan-gb 50/)
     expect(endpoint!.callsOf('StartQueryExecution')).toHaveLength(0)
     expect(await storeSnapshot(store)).toEqual(before)
@@ -206,7 +247,9 @@ describe('ingest --athena', () => {
     expect((await run({output: 'http://x'})).message).toMatch(/--output.*not an S3 location/)
     endpoint!.calls.length = 0
     const denied = await startDenied('StartQueryExecution')
-    expect(denied.message).toMatch(/StartQueryExecution: access denied: arn:aws:iam::123456789012:user\/billwatch lacks permission athena:StartQueryExecution/)
+    expect(denied.message).toMatch(
+      /StartQueryExecution: access denied: arn:aws:iam::123456789012:user\/billwatch lacks permission athena:StartQueryExecution/,
+    )
     const glue = await startDenied('GetTable')
     expect(glue.message).toMatch(/lacks permission glue:GetTable/)
     expect(await store.one<{n: number}>('SELECT count(*)::INTEGER AS n FROM sources')).toEqual({n: 0})

@@ -13,7 +13,9 @@ afterAll(() => temp.cleanup())
 it('billwatch ingest --athena prints the scan and its cost, in --json with units in the names', async () => {
   const days = ['2024-03-28', '2024-03-29'].map((day, i) => ({bytes: {'us-east-1': (i + 1) * GB}, day}))
   const layout = await writeLayout(temp.dir, 'focus', days)
-  const endpoint = await startAthenaEndpoint({tables: [{database: 'cid_data_export', name: 'focus', partitionKeys: layout.partitionKeys, root: layout.root}]})
+  const endpoint = await startAthenaEndpoint({
+    tables: [{database: 'cid_data_export', name: 'focus', partitionKeys: layout.partitionKeys, root: layout.root}],
+  })
   try {
     const env = {
       AWS_ACCESS_KEY_ID: endpoint.credentials.accessKeyId,
@@ -24,10 +26,24 @@ it('billwatch ingest --athena prints the scan and its cost, in --json with units
       AWS_SECRET_ACCESS_KEY: endpoint.credentials.secretAccessKey,
     }
     const db = join(temp.dir, 'bw.duckdb')
-    const run = await runCli(['ingest', '--athena', 'cid_data_export.focus', '--since', '2024-03-28', '--until', '2024-03-30', '--db', db, '--json'], {
-      env,
-      timeoutMs: 300_000,
-    })
+    const run = await runCli(
+      [
+        'ingest',
+        '--athena',
+        'cid_data_export.focus',
+        '--since',
+        '2024-03-28',
+        '--until',
+        '2024-03-30',
+        '--db',
+        db,
+        '--json',
+      ],
+      {
+        env,
+        timeoutMs: 300_000,
+      },
+    )
     expect(run.stderr).toBe('')
     const result = JSON.parse(run.stdout)
     expect(result).toMatchObject({kind: 'focus', source: 'athena', status: 'ingested', table: 'cid_data_export.focus'})

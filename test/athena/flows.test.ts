@@ -56,7 +56,10 @@ const temp = tempDir()
 afterAll(() => temp.cleanup())
 let count = 0
 
-/** A server's traffic: it answers NTP and HTTPS clients out on the internet, talks to a private database, is probed; some capture windows are empty. */
+/**
+ * A server's traffic: it answers NTP and HTTPS clients out on the internet, talks to a private database, is probed;
+ * some capture windows are empty.
+ */
 const recordArb: fc.Arbitrary<FlowRecord> = fc
   .record({
     action: fc.constantFrom<'ACCEPT' | 'REJECT'>('ACCEPT', 'ACCEPT', 'ACCEPT', 'REJECT'),
@@ -88,11 +91,26 @@ const recordArb: fc.Arbitrary<FlowRecord> = fc
       case 'scan':
         return {...base, action: 'REJECT', dp: 22, dst: server, proto: 6, sp: port, src: `198.51.100.${peer}`}
       default:
-        return {action: '-', bytes: null, dp: null, dst: '-', end, eni, packets: null, proto: null, sp: null, src: '-', status: 'NODATA'}
+        return {
+          action: '-',
+          bytes: null,
+          dp: null,
+          dst: '-',
+          end,
+          eni,
+          packets: null,
+          proto: null,
+          sp: null,
+          src: '-',
+          status: 'NODATA',
+        }
     }
   })
 
-/** Parquet files per delivery hour (the hour after the record's end, as flow logs are published), columns typed as AWS's Parquet is. */
+/**
+ * Parquet files per delivery hour (the hour after the record's end, as flow logs are published), columns typed as AWS's
+ * Parquet is.
+ */
 async function writeFlowLogs(records: FlowRecord[]): Promise<string> {
   const root = join(temp.dir, `flows-${++count}`)
   const writer = await Store.open(join(root, 'writer.duckdb'))
@@ -142,7 +160,9 @@ async function writeFlowLogs(records: FlowRecord[]): Promise<string> {
       )
       const int = new Set(['version', 'srcport', 'dstport', 'protocol'])
       const long = new Set(['packets', 'bytes', 'start', 'end'])
-      const select = FIELDS.map((f, i) => `nullif(c${i}, '-')${int.has(f) ? '::INTEGER' : long.has(f) ? '::BIGINT' : ''} AS "${f}"`).join(', ')
+      const select = FIELDS.map(
+        (f, i) => `nullif(c${i}, '-')${int.has(f) ? '::INTEGER' : long.has(f) ? '::BIGINT' : ''} AS "${f}"`,
+      ).join(', ')
       const file = join(
         folder,
         `${ACCOUNT}_vpcflowlogs_us-east-1_fl-0123456789abcdef0_${at.slice(0, 13).replaceAll('-', '').replace('T', 'T')}00Z_${hour.toString(16)}.log.parquet`,
@@ -205,8 +225,12 @@ describe('ingest --athena over a VPC Flow Logs table', () => {
           const ntp: Record<string, number> = {}
           for (const r of records)
             if (r.status === 'OK' && r.action === 'ACCEPT' && r.sp === 123)
-              ntp[new Date(r.end * 1000).toISOString().slice(0, 10)] = (ntp[new Date(r.end * 1000).toISOString().slice(0, 10)] ?? 0) + r.bytes!
-          const stored = await remote.all<{day: string; bytes: number}>(`SELECT strftime(day, '%Y-%m-%d') AS day, sum(bytes) AS bytes FROM flow_daily_counted
+              ntp[new Date(r.end * 1000).toISOString().slice(0, 10)] =
+                (ntp[new Date(r.end * 1000).toISOString().slice(0, 10)] ?? 0) + r.bytes!
+          const stored = await remote.all<{
+            day: string
+            bytes: number
+          }>(`SELECT strftime(day, '%Y-%m-%d') AS day, sum(bytes) AS bytes FROM flow_daily_counted
           WHERE direction = 'egress' AND action = 'ACCEPT' AND protocol = 'udp' AND port = 123 GROUP BY ALL ORDER BY ALL`)
           expect(Object.fromEntries(stored.map((s) => [s.day, s.bytes]))).toEqual(ntp)
         } finally {
@@ -229,7 +253,11 @@ describe('ingest --athena over a VPC Flow Logs table', () => {
     })
     const store = await Store.open(join(temp.dir, `rerun-${count}.duckdb`))
     try {
-      const options = {...connection(endpoint.url, endpoint.credentials), since: '2024-04-01', table: 'vpclogs.vpc_flow_logs'}
+      const options = {
+        ...connection(endpoint.url, endpoint.credentials),
+        since: '2024-04-01',
+        table: 'vpclogs.vpc_flow_logs',
+      }
       // "Today" is 2024-04-04: the 3rd is still settling, so it is read again next time.
       const first = await ingestAthena(store, {...options, now: new Date('2024-04-04T09:00:00Z')})
       const once = await store.all(SERIES)
@@ -240,7 +268,11 @@ describe('ingest --athena over a VPC Flow Logs table', () => {
       expect(again.bytesScanned).toBeLessThan(first.bytesScanned)
       expect(again.bytesScanned).toBe(again.estimatedScanBytes)
       expect(await store.all(SERIES)).toEqual(once)
-      const settled = await ingestAthena(store, {...options, now: new Date('2024-04-04T09:00:00Z'), until: '2024-04-03'})
+      const settled = await ingestAthena(store, {
+        ...options,
+        now: new Date('2024-04-04T09:00:00Z'),
+        until: '2024-04-03',
+      })
       expect(settled).toMatchObject({queryExecutionId: null, status: 'up to date'})
       expect(endpoint.executions).toHaveLength(2)
     } finally {
@@ -254,7 +286,11 @@ describe('ingest --athena over a VPC Flow Logs table', () => {
       bytes: null,
       columns: FIELDS.map((name) => ({
         name,
-        type: ['srcport', 'dstport', 'protocol', 'version'].includes(name) ? 'int' : ['packets', 'bytes', 'start', 'end'].includes(name) ? 'bigint' : 'string',
+        type: ['srcport', 'dstport', 'protocol', 'version'].includes(name)
+          ? 'int'
+          : ['packets', 'bytes', 'start', 'end'].includes(name)
+            ? 'bigint'
+            : 'string',
       })),
       database: 'vpclogs',
       kind: 'vpc' as const,
@@ -267,7 +303,10 @@ describe('ingest --athena over a VPC Flow Logs table', () => {
       `("year" = '2024' AND "month" IN ('4', '04') AND "day" IN ('29', '30')) OR ("year" = '2024' AND "month" IN ('5', '05') AND "day" IN ('1', '01'))`,
     )
     expect(sql).toContain(`CAST("end" AS BIGINT) >= ${Date.UTC(2024, 3, 29) / 1000}`)
-    const byDate = flowsQuery({...table, partitionKeys: [{name: 'date', type: 'date'}]}, {end: '2024-05-01', start: '2024-04-29'})
+    const byDate = flowsQuery(
+      {...table, partitionKeys: [{name: 'date', type: 'date'}]},
+      {end: '2024-05-01', start: '2024-04-29'},
+    )
     expect(byDate).toContain(`"date" >= DATE '2024-04-29' AND "date" < DATE '2024-05-02'`)
   })
 })

@@ -60,9 +60,15 @@ export async function writeLayout(dir: string, layout: Layout, days: EgressDay[]
         if (isNumber(column)) return `CAST(nullif(${quoted}, '') AS DOUBLE) AS "${name}"`
         return `${read} AS "${name}"`
       })
-      const folder = layout === 'cur1' ? join(root, `year=${month.slice(0, 4)}`, `month=${Number(month.slice(5))}`) : join(root, `BILLING_PERIOD=${month}`)
+      const folder =
+        layout === 'cur1'
+          ? join(root, `year=${month.slice(0, 4)}`, `month=${Number(month.slice(5))}`)
+          : join(root, `BILLING_PERIOD=${month}`)
       mkdirSync(folder, {recursive: true})
-      const file = join(folder, `${layout === 'cur1' ? 'myreport' : layout === 'cur2' ? 'cur2-export' : 'focus-export'}-00001.snappy.parquet`)
+      const file = join(
+        folder,
+        `${layout === 'cur1' ? 'myreport' : layout === 'cur2' ? 'cur2-export' : 'focus-export'}-00001.snappy.parquet`,
+      )
       await sql.run(`SET TimeZone = 'UTC'`)
       await sql.run(
         `COPY (SELECT ${select.join(', ')} FROM read_csv('${csvPath}', header = true, all_varchar = true)) TO '${file}' (FORMAT parquet, COMPRESSION snappy)`,

@@ -40,7 +40,8 @@ const CUR1 = [
 ].map(athenaColumnName)
 
 function table(kind: AthenaTable['kind'], names: string[], partitionKeys: string[]): AthenaTable {
-  const type = (name: string) => (/date$|periodstart$|periodend$/i.test(name) ? 'timestamp' : /cost|amount|quantity/i.test(name) ? 'double' : 'string')
+  const type = (name: string) =>
+    /date$|periodstart$|periodend$/i.test(name) ? 'timestamp' : /cost|amount|quantity/i.test(name) ? 'double' : 'string'
   return {
     bytes: null,
     columns: names.map((name) => ({name, type: type(name)})),
@@ -67,7 +68,8 @@ describe('the Trino rendering of the daily roll-up', () => {
       ),
     ]
     for (const t of tables) expect(parser.validate(athenaQuery(t, range).sql), t.kind).toEqual([])
-    // A VPC Flow Logs table as the Athena integration makes it, and one partitioned by date, with and without flow-direction.
+    // A VPC Flow Logs table as the Athena integration makes it, and one partitioned by date, with and without
+    // flow-direction.
     const flowFields = [
       'version',
       'account_id',
@@ -84,8 +86,23 @@ describe('the Trino rendering of the daily roll-up', () => {
       'action',
       'log_status',
     ]
-    const vpc = table('vpc', flowFields, ['aws-account-id', 'aws-service', 'aws-region', 'year', 'month', 'day', 'hour'])
-    for (const t of [vpc, {...vpc, columns: [...vpc.columns, {name: 'flow_direction', type: 'string'}], partitionKeys: [{name: 'date', type: 'date'}]}]) {
+    const vpc = table('vpc', flowFields, [
+      'aws-account-id',
+      'aws-service',
+      'aws-region',
+      'year',
+      'month',
+      'day',
+      'hour',
+    ])
+    for (const t of [
+      vpc,
+      {
+        ...vpc,
+        columns: [...vpc.columns, {name: 'flow_direction', type: 'string'}],
+        partitionKeys: [{name: 'date', type: 'date'}],
+      },
+    ]) {
       expect(parser.validate(flowsQuery(t, range, ['10.0.1.5'])), 'vpc').toEqual([])
     }
     expect(parser.validate('SELECT x::VARCHAR FROM t GROUP BY ALL').length).toBeGreaterThan(0)

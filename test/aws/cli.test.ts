@@ -12,7 +12,11 @@ import {costsFromUsageReport, metricSeries, shiftDays} from './fixtures.js'
 const today = utcDay(new Date())
 const stepDay = addDays(today, -10)
 const costs = shiftDays(await costsFromUsageReport(), '2014-03-30', stepDay)
-const ntpOut = metricSeries(costs, {instanceId: 'i-0a1b2c3d', metric: 'NetworkOut', usageType: 'DataTransfer-Out-Bytes'})
+const ntpOut = metricSeries(costs, {
+  instanceId: 'i-0a1b2c3d',
+  metric: 'NetworkOut',
+  usageType: 'DataTransfer-Out-Bytes',
+})
 
 let endpoint: AwsEndpoint
 let temp: {dir: string; cleanup: () => void}
@@ -49,7 +53,10 @@ afterAll(async () => {
 describe('billwatch ingest --cost-explorer / --cloudwatch', () => {
   it('ingests 30 days with --profile, reports the billed requests, and is incremental on the next run', async () => {
     const db = join(temp.dir, 'live.duckdb')
-    const first = await runCli(['ingest', '--cost-explorer', '--days', '30', '--profile', 'billing', '--db', db, '--json'], {env})
+    const first = await runCli(
+      ['ingest', '--cost-explorer', '--days', '30', '--profile', 'billing', '--db', db, '--json'],
+      {env},
+    )
     expect(first.stderr).toBe('')
     expect(first.code).toBe(0)
     const result = first.json()
@@ -66,7 +73,9 @@ describe('billwatch ingest --cost-explorer / --cloudwatch', () => {
     const human = await runCli(['ingest', '--cost-explorer', '--days', '30', '--profile', 'billing', '--db', db], {env})
     expect(human.code).toBe(0)
     expect(human.stdout).toContain('Cost Explorer: 1 billed requests ($0.01).')
-    expect(human.stdout).toMatch(/ingested\s+cost-explorer \(DAILY\)\s+\d{4}-\d{2}-\d{2}\s+\d{4}-\d{2}-\d{2}\s+3\s+3\s+/)
+    expect(human.stdout).toMatch(
+      /ingested\s+cost-explorer \(DAILY\)\s+\d{4}-\d{2}-\d{2}\s+\d{4}-\d{2}-\d{2}\s+3\s+3\s+/,
+    )
 
     const status = await runCli(['status', '--db', db, '--json'])
     expect(status.code).toBe(0)
@@ -76,19 +85,40 @@ describe('billwatch ingest --cost-explorer / --cloudwatch', () => {
       ['cost-explorer-data-transfer', 27],
       ['cost-explorer-data-transfer', 3],
     ])
-    expect(usageTypes.find((u: any) => u.usageType === 'DataTransfer-Out-Bytes')).toMatchObject({days: 30, unit: 'bytes'})
+    expect(usageTypes.find((u: any) => u.usageType === 'DataTransfer-Out-Bytes')).toMatchObject({
+      days: 30,
+      unit: 'bytes',
+    })
   })
 
   it("--cloudwatch --instances stores the instance's daily NetworkOut", async () => {
     const db = join(temp.dir, 'cw.duckdb')
-    const run = await runCli(['ingest', '--cloudwatch', '--instances', 'i-0a1b2c3d', '--days', '20', '--profile', 'billing', '--db', db, '--json'], {env})
+    const run = await runCli(
+      [
+        'ingest',
+        '--cloudwatch',
+        '--instances',
+        'i-0a1b2c3d',
+        '--days',
+        '20',
+        '--profile',
+        'billing',
+        '--db',
+        db,
+        '--json',
+      ],
+      {env},
+    )
     expect(run.stderr).toBe('')
     expect(run.json().cloudWatch).toMatchObject({instances: ['i-0a1b2c3d'], region: 'us-east-1', requests: 1, rows: 20})
   })
 
   it('access denied: exit 1 and one line naming ce:GetCostAndUsage', async () => {
     endpoint.addFault({action: 'GetCostAndUsage', kind: 'deny', times: 1})
-    const run = await runCli(['ingest', '--cost-explorer', '--profile', 'billing', '--db', join(temp.dir, 'denied.duckdb')], {env})
+    const run = await runCli(
+      ['ingest', '--cost-explorer', '--profile', 'billing', '--db', join(temp.dir, 'denied.duckdb')],
+      {env},
+    )
     expect(run.code).toBe(1)
     expect(run.stderr.trim().split('\n')[0]).toBe(
       'billwatch: GetCostAndUsage: access denied: arn:aws:iam::123456789012:user/billwatch lacks permission ce:GetCostAndUsage',

@@ -17,7 +17,8 @@ const context = useStoreAndEndpoint()
 const connection = context.connection
 
 async function dailyEgress(): Promise<{day: string; bytes: number; rows: number}[]> {
-  return context.store.all(`SELECT strftime(day, '%Y-%m-%d') AS day, sum(amount) AS bytes, count(*)::INTEGER AS rows FROM usage
+  return context.store
+    .all(`SELECT strftime(day, '%Y-%m-%d') AS day, sum(amount) AS bytes, count(*)::INTEGER AS rows FROM usage
                     WHERE usage_type = 'DataTransfer-Out-Bytes' GROUP BY day ORDER BY day`)
 }
 
@@ -65,7 +66,9 @@ describe('ingestCostExplorer', () => {
     expect(row).toMatchObject({family: 'cost-explorer-api', region: 'us-east-1', service: 'AmazonEC2', unit: 'bytes'})
     expect(row!.cost).toBeCloseTo((8_900_113_820 / 2 ** 30) * 0.12, 6)
     // The default filter keeps data transfer only.
-    expect(await context.store.one(`SELECT count(*)::INTEGER AS n FROM usage WHERE usage_type LIKE 'BoxUsage%'`)).toEqual({n: 0})
+    expect(
+      await context.store.one(`SELECT count(*)::INTEGER AS n FROM usage WHERE usage_type LIKE 'BoxUsage%'`),
+    ).toEqual({n: 0})
   })
 
   it('stores what the usage report export of the same days stores', async () => {
@@ -90,11 +93,18 @@ describe('ingestCostExplorer', () => {
     await ingestCostExplorer(context.store, {...connection(), days: 20, now: APRIL_15})
     const before = await dailyEgress()
 
-    const nextDay = await ingestCostExplorer(context.store, {...connection(), days: 20, now: new Date('2014-04-16T09:30:00Z')})
+    const nextDay = await ingestCostExplorer(context.store, {
+      ...connection(),
+      days: 20,
+      now: new Date('2014-04-16T09:30:00Z'),
+    })
     expect(nextDay.fetched).toEqual({end: '2014-04-16', start: '2014-04-13'})
     expect(nextDay.restatedDays).toBe(2)
     expect(nextDay.requests).toBe(1)
-    expect(context.endpoint.callsOf('GetCostAndUsage').at(-1)!.body.TimePeriod).toEqual({End: '2014-04-16', Start: '2014-04-13'})
+    expect(context.endpoint.callsOf('GetCostAndUsage').at(-1)!.body.TimePeriod).toEqual({
+      End: '2014-04-16',
+      Start: '2014-04-13',
+    })
 
     const after = await dailyEgress()
     expect(after.every((d) => d.rows === 1)).toBe(true)
@@ -102,7 +112,11 @@ describe('ingestCostExplorer', () => {
     expect(after.at(-1)!.day).toBe('2014-04-15')
 
     // A re-run the same day with the same answer is a no-op.
-    const again = await ingestCostExplorer(context.store, {...connection(), days: 20, now: new Date('2014-04-16T18:00:00Z')})
+    const again = await ingestCostExplorer(context.store, {
+      ...connection(),
+      days: 20,
+      now: new Date('2014-04-16T18:00:00Z'),
+    })
     expect(again.status).toBe('unchanged')
     expect(await dailyEgress()).toEqual(after)
   })
@@ -111,10 +125,16 @@ describe('ingestCostExplorer', () => {
     await context.start({costs, estimatedFrom: '2014-04-14'})
     const first = await ingestCostExplorer(context.store, {...connection(), days: 10, now: APRIL_15})
     expect(first.estimatedDays).toEqual(['2014-04-14'])
-    const restated = costs.map((c): CostRecord => (c.day === '2014-04-14' && c.usageType === 'DataTransfer-Out-Bytes' ? {...c, quantity: 12} : c))
+    const restated = costs.map((c): CostRecord =>
+      c.day === '2014-04-14' && c.usageType === 'DataTransfer-Out-Bytes' ? {...c, quantity: 12} : c,
+    )
     context.endpoint.setData({costs: restated, estimatedFrom: undefined})
 
-    const second = await ingestCostExplorer(context.store, {...connection(), days: 10, now: new Date('2014-04-16T09:30:00Z')})
+    const second = await ingestCostExplorer(context.store, {
+      ...connection(),
+      days: 10,
+      now: new Date('2014-04-16T09:30:00Z'),
+    })
     expect(second.replacedRows).toBeGreaterThan(0)
     const day = (await dailyEgress()).find((d) => d.day === '2014-04-14')
     expect(day).toEqual({bytes: 12 * 2 ** 30, day: '2014-04-14', rows: 1})
@@ -130,10 +150,17 @@ describe('ingestCostExplorer', () => {
   })
 
   it('gives up after the attempts run out, with one line and nothing written', async () => {
-    await context.start({costs, faults: [{action: 'GetCostAndUsage', kind: 'throttle', times: Number.POSITIVE_INFINITY}]})
-    const error = await failure(ingestCostExplorer(context.store, {...connection(), days: 5, maxAttempts: 2, now: APRIL_15}))
+    await context.start({
+      costs,
+      faults: [{action: 'GetCostAndUsage', kind: 'throttle', times: Number.POSITIVE_INFINITY}],
+    })
+    const error = await failure(
+      ingestCostExplorer(context.store, {...connection(), days: 5, maxAttempts: 2, now: APRIL_15}),
+    )
     expect(error.code).toBe('E_AWS')
-    expect(error.message).toBe('GetCostAndUsage: still throttled (LimitExceededException) after 2 attempts with backoff')
+    expect(error.message).toBe(
+      'GetCostAndUsage: still throttled (LimitExceededException) after 2 attempts with backoff',
+    )
     expect(await context.store.one('SELECT count(*)::INTEGER AS n FROM sources')).toEqual({n: 0})
   })
 
@@ -141,16 +168,22 @@ describe('ingestCostExplorer', () => {
     await context.start({costs, faults: [{action: 'GetCostAndUsage', kind: 'deny', times: 1}]})
     const error = await failure(ingestCostExplorer(context.store, {...connection(), now: APRIL_15}))
     expect(error.code).toBe('E_AWS')
-    expect(error.message).toBe('GetCostAndUsage: access denied: arn:aws:iam::123456789012:user/billwatch lacks permission ce:GetCostAndUsage')
+    expect(error.message).toBe(
+      'GetCostAndUsage: access denied: arn:aws:iam::123456789012:user/billwatch lacks permission ce:GetCostAndUsage',
+    )
     expect(error.message).not.toContain('\n')
     expect(await context.store.one('SELECT count(*)::INTEGER AS n FROM sources')).toEqual({n: 0})
   })
 
   it('says the credentials were rejected: wrong secret, unknown key', async () => {
     await context.start({costs})
-    const wrongSecret = await failure(ingestCostExplorer(context.store, {...connection({secretAccessKey: 'not-the-secret'}), now: APRIL_15}))
+    const wrongSecret = await failure(
+      ingestCostExplorer(context.store, {...connection({secretAccessKey: 'not-the-secret'}), now: APRIL_15}),
+    )
     expect(wrongSecret.message).toMatch(/^GetCostAndUsage: AWS rejected the credentials \(InvalidSignatureException\)/)
-    const unknownKey = await failure(ingestCostExplorer(context.store, {...connection({accessKeyId: 'AKIDUNKNOWN'}), now: APRIL_15}))
+    const unknownKey = await failure(
+      ingestCostExplorer(context.store, {...connection({accessKeyId: 'AKIDUNKNOWN'}), now: APRIL_15}),
+    )
     expect(unknownKey.message).toMatch(/^GetCostAndUsage: AWS rejected the credentials \(UnrecognizedClientException\)/)
     expect(unknownKey.suggestions.join(' ')).toContain('--profile')
   })
@@ -159,7 +192,11 @@ describe('ingestCostExplorer', () => {
     await context.start({costs: []})
     const empty = await ingestCostExplorer(context.store, {...connection(), days: 30, now: APRIL_15})
     expect(empty).toMatchObject({days: 30, requests: 1, rows: 0, status: 'ingested'})
-    const next = await ingestCostExplorer(context.store, {...connection(), days: 30, now: new Date('2014-04-16T09:30:00Z')})
+    const next = await ingestCostExplorer(context.store, {
+      ...connection(),
+      days: 30,
+      now: new Date('2014-04-16T09:30:00Z'),
+    })
     expect(next.fetched).toEqual({end: '2014-04-16', start: '2014-04-13'})
   })
 
@@ -168,7 +205,9 @@ describe('ingestCostExplorer', () => {
     await ingestCostExplorer(context.store, {...connection(), days: 10, now: APRIL_15})
     const all = await ingestCostExplorer(context.store, {...connection(), allUsage: true, days: 10, now: APRIL_15})
     expect(all.fetched.start).toBe('2014-04-05')
-    expect(context.endpoint.callsOf('GetCostAndUsage').at(-1)!.body.Filter).toEqual({Not: {Dimensions: {Key: 'RECORD_TYPE', Values: ['Credit', 'Refund']}}})
+    expect(context.endpoint.callsOf('GetCostAndUsage').at(-1)!.body.Filter).toEqual({
+      Not: {Dimensions: {Key: 'RECORD_TYPE', Values: ['Credit', 'Refund']}},
+    })
     const hours = await context.store.one<{amount: number; unit: string}>(
       `SELECT amount, unit FROM usage WHERE usage_type = 'BoxUsage:t1.micro' AND day = '2014-04-10'`,
     )
@@ -177,15 +216,25 @@ describe('ingestCostExplorer', () => {
 
   it('HOURLY sums hours into days and is limited to the 14 days AWS keeps', async () => {
     await context.start({ceResultsPerPage: 24, costs})
-    const hourly = await ingestCostExplorer(context.store, {...connection(), days: 2, granularity: 'HOURLY', now: APRIL_15})
+    const hourly = await ingestCostExplorer(context.store, {
+      ...connection(),
+      days: 2,
+      granularity: 'HOURLY',
+      now: APRIL_15,
+    })
     expect(hourly.requests).toBe(2)
-    expect(context.endpoint.callsOf('GetCostAndUsage')[0]!.body.TimePeriod).toEqual({End: '2014-04-15T00:00:00Z', Start: '2014-04-13T00:00:00Z'})
+    expect(context.endpoint.callsOf('GetCostAndUsage')[0]!.body.TimePeriod).toEqual({
+      End: '2014-04-15T00:00:00Z',
+      Start: '2014-04-13T00:00:00Z',
+    })
     const egress = await dailyEgress()
     expect(egress.map((d) => d.day)).toEqual(['2014-04-13', '2014-04-14'])
     const daily = costs.find((c) => c.day === '2014-04-13' && c.usageType === 'DataTransfer-Out-Bytes')!
     expect(egress[0]!.bytes).toBeCloseTo(daily.quantity * 2 ** 30, 0)
 
-    const error = await failure(ingestCostExplorer(context.store, {...connection(), days: 30, granularity: 'HOURLY', now: APRIL_15}))
+    const error = await failure(
+      ingestCostExplorer(context.store, {...connection(), days: 30, granularity: 'HOURLY', now: APRIL_15}),
+    )
     expect(error.code).toBe('E_USAGE')
     expect(error.message).toContain('--days between 1 and 14')
   })

@@ -9,7 +9,13 @@ import {afterEach, beforeEach} from 'vitest'
 import {parseUsageReport} from '../../src/ingest/usage-report.js'
 import {BYTES_PER_GB} from '../../src/pricing/egress.js'
 import {Store} from '../../src/store/index.js'
-import {type AwsEndpoint, type AwsEndpointOptions, type CostRecord, type MetricSeries, startAwsEndpoint} from '../helpers/aws-endpoint.js'
+import {
+  type AwsEndpoint,
+  type AwsEndpointOptions,
+  type CostRecord,
+  type MetricSeries,
+  startAwsEndpoint,
+} from '../helpers/aws-endpoint.js'
 import {SAMPLES, tempDir} from '../helpers/cli.js'
 
 export const USAGE_REPORT = join(SAMPLES, 'billing/usage-report-ec2-2013-06-01_2014-06-01.csv')
@@ -40,9 +46,14 @@ export async function costsFromUsageReport(path = USAGE_REPORT): Promise<CostRec
 }
 
 /** The CloudWatch series of one instance whose daily bytes are the costs' daily GB of one usage type. */
-export function metricSeries(costs: CostRecord[], series: {usageType: string; instanceId: string; metric: MetricSeries['metric']}): MetricSeries {
+export function metricSeries(
+  costs: CostRecord[],
+  series: {usageType: string; instanceId: string; metric: MetricSeries['metric']},
+): MetricSeries {
   return {
-    daily: Object.fromEntries(costs.filter((c) => c.usageType === series.usageType).map((c) => [c.day, Math.round(c.quantity * BYTES_PER_GB)])),
+    daily: Object.fromEntries(
+      costs.filter((c) => c.usageType === series.usageType).map((c) => [c.day, Math.round(c.quantity * BYTES_PER_GB)]),
+    ),
     instanceId: series.instanceId,
     metric: series.metric,
   }
@@ -60,7 +71,10 @@ export interface StoreAndEndpoint {
   /** Starts this test's endpoint (closed after the test). */
   start(options?: AwsEndpointOptions): Promise<AwsEndpoint>
   /** Static credentials and endpoint for the SDK clients, optionally with a wrong key or secret. */
-  connection: (overrides?: Partial<AwsEndpoint['credentials']>, region?: string) => {credentials: AwsEndpoint['credentials']; endpoint: string; region: string}
+  connection: (
+    overrides?: Partial<AwsEndpoint['credentials']>,
+    region?: string,
+  ) => {credentials: AwsEndpoint['credentials']; endpoint: string; region: string}
 }
 
 /** A fresh store file per test and the test's endpoint, both torn down after it. */

@@ -20,7 +20,14 @@ function background(builder: LogBuilder, count: number, prefix = '198.51'): LogB
 function nat(builder: LogBuilder, address: string, hosts: number): LogBuilder {
   for (let h = 0; h < hosts; h++) {
     const period = 2 ** (6 + Math.floor(builder.random() * 5))
-    builder.periodic(address, period, T0 + builder.random() * period, END, {port: 1024 + Math.floor(builder.random() * 60_000)}, 0.02)
+    builder.periodic(
+      address,
+      period,
+      T0 + builder.random() * period,
+      END,
+      {port: 1024 + Math.floor(builder.random() * 60_000)},
+      0.02,
+    )
   }
   return builder
 }
@@ -40,7 +47,13 @@ describe('NAT gateways versus one misbehaving client', () => {
     const report = analyseBehaviour(log, {durationSec: SEED_SEC})
     expect(report.suspectedNat).toHaveLength(1)
     const [found] = report.suspectedNat
-    expect(found).toMatchObject({address: '203.0.113.9', alsoMisbehaving: false, confidence: 'high', method: 'port-schedules', ports: 50})
+    expect(found).toMatchObject({
+      address: '203.0.113.9',
+      alsoMisbehaving: false,
+      confidence: 'high',
+      method: 'port-schedules',
+      ports: 50,
+    })
     expect(found!.estimatedHosts).toBeGreaterThanOrEqual(45)
     expect(found!.estimatedHosts).toBeLessThanOrEqual(55)
     // Many independent schedules interleave into near-Poisson gaps.
@@ -67,7 +80,9 @@ describe('NAT gateways versus one misbehaving client', () => {
       expect(found.estimatedHosts).toBeGreaterThanOrEqual(18)
       expect(found.estimatedHosts).toBeLessThanOrEqual(22)
     }
-    expect(report.misbehaving).toEqual([expect.objectContaining({address: '192.0.2.50', behindNat: false, ports: 1, reasons: ['polls-faster-than-15s']})])
+    expect(report.misbehaving).toEqual([
+      expect.objectContaining({address: '192.0.2.50', behindNat: false, ports: 1, reasons: ['polls-faster-than-15s']}),
+    ])
   })
 
   it('flags a NAT of hosts that open a new socket per request from the rate, as a lower bound', () => {
@@ -90,20 +105,40 @@ describe('NAT gateways versus one misbehaving client', () => {
     const report = analyseBehaviour(log, {durationSec: SEED_SEC})
     expect(report.suspectedNat).toEqual([])
     expect(report.misbehaving).toHaveLength(1)
-    expect(report.misbehaving[0]).toMatchObject({address: '192.0.2.2', behindNat: false, ports: 1, reasons: ['polls-faster-than-15s']})
+    expect(report.misbehaving[0]).toMatchObject({
+      address: '192.0.2.2',
+      behindNat: false,
+      ports: 1,
+      reasons: ['polls-faster-than-15s'],
+    })
     expect(report.misbehaving[0]!.fastestMeanIntervalSec).toBeCloseTo(1, 2)
-    expect(report.violations).toEqual([expect.objectContaining({clients: 1, examples: [{address: '192.0.2.2', requests: 2694}], rule: 'min-poll-interval'})])
+    expect(report.violations).toEqual([
+      expect.objectContaining({
+        clients: 1,
+        examples: [{address: '192.0.2.2', requests: 2694}],
+        rule: 'min-poll-interval',
+      }),
+    ])
   })
 
   it("rates the NTP pool server incident's top talker (18,287 queries in 2,693 s on a few ports) at 6.8 q/s and calls it one broken client", () => {
     const builder = new LogBuilder(14)
     for (let i = 0; i < 18_287; i++) {
       // Three source ports in turn over the capture (the client restarted twice), irregular gaps.
-      builder.add({address: '162.220.96.14', port: 51_000 + Math.floor((3 * i) / 18_287), timeSec: T0 + (SEED_SEC * (i + builder.random() * 0.9)) / 18_287})
+      builder.add({
+        address: '162.220.96.14',
+        port: 51_000 + Math.floor((3 * i) / 18_287),
+        timeSec: T0 + (SEED_SEC * (i + builder.random() * 0.9)) / 18_287,
+      })
     }
     const report = analyseBehaviour(builder.build(), {durationSec: SEED_SEC})
     expect(report.suspectedNat).toEqual([])
-    expect(report.misbehaving[0]).toMatchObject({address: '162.220.96.14', ports: 3, reasons: ['polls-faster-than-15s'], requests: 18_287})
+    expect(report.misbehaving[0]).toMatchObject({
+      address: '162.220.96.14',
+      ports: 3,
+      reasons: ['polls-faster-than-15s'],
+      requests: 18_287,
+    })
     expect(report.misbehaving[0]!.qps.toFixed(1)).toBe('6.8')
   })
 
@@ -112,19 +147,30 @@ describe('NAT gateways versus one misbehaving client', () => {
     const report = analyseBehaviour(log, {durationSec: SEED_SEC})
     expect(report.suspectedNat[0]).toMatchObject({address: '203.0.113.10', alsoMisbehaving: true})
     expect(report.suspectedNat[0]!.estimatedHosts).toBeGreaterThanOrEqual(27)
-    expect(report.misbehaving[0]).toMatchObject({address: '203.0.113.10', behindNat: true, reasons: ['polls-faster-than-15s']})
+    expect(report.misbehaving[0]).toMatchObject({
+      address: '203.0.113.10',
+      behindNat: true,
+      reasons: ['polls-faster-than-15s'],
+    })
     expect(report.misbehaving[0]!.fastestMeanIntervalSec).toBeCloseTo(2, 1)
   })
 
   it('flags a client that keeps polling after KoD RATE, and not one that backs off', () => {
     const builder = new LogBuilder(16)
     // Every 16 s (legal), KoD from the 10th request on: one keeps the pace, one slows to 256 s.
-    for (let i = 0; i < 60; i++) builder.add({address: '192.0.2.30', port: 123, reply: i >= 9 ? 2 : 1, timeSec: T0 + 16 * i})
+    for (let i = 0; i < 60; i++)
+      builder.add({address: '192.0.2.30', port: 123, reply: i >= 9 ? 2 : 1, timeSec: T0 + 16 * i})
     for (let i = 0; i < 9; i++) builder.add({address: '192.0.2.31', port: 123, reply: 1, timeSec: T0 + 16 * i})
-    for (let i = 0; i < 6; i++) builder.add({address: '192.0.2.31', port: 123, reply: 2, timeSec: T0 + 16 * 8 + 256 * (i + 1)})
+    for (let i = 0; i < 6; i++)
+      builder.add({address: '192.0.2.31', port: 123, reply: 2, timeSec: T0 + 16 * 8 + 256 * (i + 1)})
     const report = analyseBehaviour(builder.build(), {durationSec: SEED_SEC})
     expect(report.misbehaving).toHaveLength(1)
-    expect(report.misbehaving[0]).toMatchObject({address: '192.0.2.30', kodsReceived: 51, reasons: ['ignores-kod'], requestsAfterKod: 50})
+    expect(report.misbehaving[0]).toMatchObject({
+      address: '192.0.2.30',
+      kodsReceived: 51,
+      reasons: ['ignores-kod'],
+      requestsAfterKod: 50,
+    })
     expect(report.violations.map((v) => v.rule)).toEqual(['ignores-kod'])
   })
 
@@ -201,10 +247,17 @@ describe('synchronised fleets', () => {
     const builder = new LogBuilder(21)
     const start = Date.UTC(2017, 0, 1) / 1000 // a Sunday
     const end = start + 21 * 86_400
-    for (let c = 0; c < 60; c++) builder.periodic(host(c), 1024, start + builder.random() * 1024, end, {port: 123}, 0.01)
+    for (let c = 0; c < 60; c++)
+      builder.periodic(host(c), 1024, start + builder.random() * 1024, end, {port: 123}, 0.01)
     for (let week = 0; week < 3; week++) {
       const sunday1945 = start + week * 7 * 86_400 + 19 * 3600 + 45 * 60
-      for (let d = 0; d < 1000; d++) builder.add({address: host(d, '10.20'), port: 1024 + d, timeSec: sunday1945 + builder.between(0, 120), version: 3})
+      for (let d = 0; d < 1000; d++)
+        builder.add({
+          address: host(d, '10.20'),
+          port: 1024 + d,
+          timeSec: sunday1945 + builder.between(0, 120),
+          version: 3,
+        })
     }
     const report = analyseBehaviour(builder.build())
     expect(report.fleets).toHaveLength(1)
@@ -227,13 +280,22 @@ describe('synchronised fleets', () => {
   it('calls a fleet that comes every day at the same minute daily', () => {
     const builder = new LogBuilder(22)
     const start = Date.UTC(2017, 0, 2) / 1000
-    for (let c = 0; c < 40; c++) builder.periodic(host(c), 1024, start + builder.random() * 1024, start + 5 * 86_400, {port: 123})
+    for (let c = 0; c < 40; c++)
+      builder.periodic(host(c), 1024, start + builder.random() * 1024, start + 5 * 86_400, {port: 123})
     for (let day = 0; day < 5; day++) {
-      for (let d = 0; d < 100; d++) builder.add({address: host(d, '10.30'), port: 2000, timeSec: start + day * 86_400 + 3 * 3600 + builder.between(0, 50)})
+      for (let d = 0; d < 100; d++)
+        builder.add({
+          address: host(d, '10.30'),
+          port: 2000,
+          timeSec: start + day * 86_400 + 3 * 3600 + builder.between(0, 50),
+        })
     }
     const {fleets} = analyseBehaviour(builder.build())
     expect(fleets).toHaveLength(1)
-    expect(fleets[0]).toMatchObject({recurrence: {occurrences: 5, period: 'daily', phase: '03:00 UTC'}, start: '2017-01-02T03:00:00.000Z'})
+    expect(fleets[0]).toMatchObject({
+      recurrence: {occurrences: 5, period: 'daily', phase: '03:00 UTC'},
+      start: '2017-01-02T03:00:00.000Z',
+    })
     expect(Math.abs(fleets[0]!.clients - 100)).toBeLessThanOrEqual(5)
   })
 
@@ -243,7 +305,8 @@ describe('synchronised fleets', () => {
     expect(quiet).toMatchObject({fleets: [], misbehaving: [], suspectedNat: [], violations: []})
 
     const busy = background(new LogBuilder(23), 3000)
-    for (let c = 0; c < 400; c++) busy.add({address: host(c, '100.64'), port: 777, timeSec: T0 + 1200 + busy.between(0, 90)})
+    for (let c = 0; c < 400; c++)
+      busy.add({address: host(c, '100.64'), port: 777, timeSec: T0 + 1200 + busy.between(0, 90)})
     const report = analyseBehaviour(busy.build(), {durationSec: SEED_SEC})
     expect(report.fleets).toHaveLength(1)
     const [fleet] = report.fleets

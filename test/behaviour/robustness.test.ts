@@ -76,7 +76,13 @@ describe('behaviour and rate limits on arbitrary request logs', () => {
       timeSec: new Float64Array(0),
       version: new Uint8Array(0),
     }
-    expect(analyseBehaviour(empty)).toMatchObject({clientsJudged: 0, fleets: [], misbehaving: [], suspectedNat: [], violations: []})
+    expect(analyseBehaviour(empty)).toMatchObject({
+      clientsJudged: 0,
+      fleets: [],
+      misbehaving: [],
+      suspectedNat: [],
+      violations: [],
+    })
     expect(() => simulateLimiters(empty)).toThrow(expect.objectContaining({code: 'E_NO_DATA'}))
   })
 })

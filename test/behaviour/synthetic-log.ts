@@ -34,8 +34,16 @@ export class LogBuilder {
   }
 
   /** One host polling every `periodSec` (± jitter share) from `startSec` to `endSec` on one port. */
-  periodic(address: string, periodSec: number, startSec: number, endSec: number, fields: Omit<SyntheticRequest, 'address' | 'timeSec'> = {}, jitter = 0): this {
-    for (let t = startSec; t < endSec; t += periodSec * (1 + jitter * (2 * this.random() - 1))) this.add({...fields, address, timeSec: t})
+  periodic(
+    address: string,
+    periodSec: number,
+    startSec: number,
+    endSec: number,
+    fields: Omit<SyntheticRequest, 'address' | 'timeSec'> = {},
+    jitter = 0,
+  ): this {
+    for (let t = startSec; t < endSec; t += periodSec * (1 + jitter * (2 * this.random() - 1)))
+      this.add({...fields, address, timeSec: t})
     return this
   }
 

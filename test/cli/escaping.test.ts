@@ -30,12 +30,21 @@ describe("errors that are not billwatch's own still read as one line", () => {
   it('names the path and reason of a system error, and hides DuckDB SQL', () => {
     const espipe = Object.assign(new Error('ESPIPE: invalid seek, read'), {code: 'ESPIPE'})
     expect(asBillwatchError(espipe).message).toBe('a pipe or stream, not a regular file')
-    const eacces = Object.assign(new Error("EACCES: permission denied, open '/x/y.csv'"), {code: 'EACCES', path: '/x/y.csv'})
+    const eacces = Object.assign(new Error("EACCES: permission denied, open '/x/y.csv'"), {
+      code: 'EACCES',
+      path: '/x/y.csv',
+    })
     expect(asBillwatchError(eacces).message).toBe('/x/y.csv: permission denied')
     const conversion = new Error('Conversion Error: invalid date field format: "2014-02-30"\n\nLINE 1: SELECT CAST(...')
-    expect(asBillwatchError(conversion)).toMatchObject({code: 'E_STORE', message: 'Conversion Error: invalid date field format: "2014-02-30"'})
+    expect(asBillwatchError(conversion)).toMatchObject({
+      code: 'E_STORE',
+      message: 'Conversion Error: invalid date field format: "2014-02-30"',
+    })
     const bug = new RangeError('Invalid time value')
-    expect(asBillwatchError(bug)).toMatchObject({code: 'E_INTERNAL', message: 'internal error (RangeError: Invalid time value); please report it'})
+    expect(asBillwatchError(bug)).toMatchObject({
+      code: 'E_INTERNAL',
+      message: 'internal error (RangeError: Invalid time value); please report it',
+    })
   })
 })
 

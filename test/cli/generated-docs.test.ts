@@ -17,19 +17,25 @@ describe('the committed CLI documentation', () => {
     for (const id of Object.keys(manifest.commands)) {
       const help = await runCli([id, '--help'])
       expect(help.code, id).toBe(0)
-      for (const flag of Object.keys(manifest.commands[id]!.flags)) expect(help.stdout, `${id} --${flag}`).toContain(`--${flag}`)
+      for (const flag of Object.keys(manifest.commands[id]!.flags))
+        expect(help.stdout, `${id} --${flag}`).toContain(`--${flag}`)
       expect(manifest.commands[id]!.examples.length, `${id} has examples`).toBeGreaterThan(0)
     }
   })
 
   it('README.md carries the command reference oclif generates from the commands', () => {
-    const generated = execFileSync(process.execPath, [join(ROOT, 'node_modules/oclif/bin/run.js'), 'readme', '--dry-run'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    })
+    const generated = execFileSync(
+      process.execPath,
+      [join(ROOT, 'node_modules/oclif/bin/run.js'), 'readme', '--dry-run'],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    )
     // The markers on lines of their own (the dry run also logs 'replacing <!-- commands --> in …').
-    const section = (text: string) => text.slice(text.indexOf('\n<!-- commands -->\n'), text.indexOf('\n<!-- commandsstop -->\n'))
+    const section = (text: string) =>
+      text.slice(text.indexOf('\n<!-- commands -->\n'), text.indexOf('\n<!-- commandsstop -->\n'))
     expect(section(readFileSync(join(ROOT, 'README.md'), 'utf8'))).toBe(section(generated))
   })
 

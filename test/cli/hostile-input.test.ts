@@ -5,7 +5,17 @@
  * the store (nothing).
  */
 import {execFileSync, spawnSync} from 'node:child_process'
-import {chmodSync, copyFileSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {
+  chmodSync,
+  copyFileSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import {join} from 'node:path'
 import {createGzip} from 'node:zlib'
 
@@ -79,7 +89,10 @@ describe('writes: one rule for every file billwatch writes', () => {
     const fifo = mkfifo(join(tmp.dir, 'chart.fifo'))
     const reader = spawnSync(
       'bash',
-      ['-c', `timeout 200 cat '${fifo}' > '${fifo}.out' & timeout 200 ${shellCli(['anomalies', '--db', store, '--svg', fifo])} > /dev/null; wait`],
+      [
+        '-c',
+        `timeout 200 cat '${fifo}' > '${fifo}.out' & timeout 200 ${shellCli(['anomalies', '--db', store, '--svg', fifo])} > /dev/null; wait`,
+      ],
       {encoding: 'utf8'},
     )
     expect(reader.status).toBe(0)
@@ -118,16 +131,31 @@ describe('reads: regular files only, side inputs bounded, nothing hangs', () => 
     const manifestDir = join(tmp.dir, 'manifest')
     mkdirSync(manifestDir)
     mkfifo(join(manifestDir, 'part-1.csv.gz'))
-    writeFileSync(join(manifestDir, 'x-Manifest.json'), JSON.stringify({assemblyId: 'a', reportKeys: ['cur/x/part-1.csv.gz']}))
+    writeFileSync(
+      join(manifestDir, 'x-Manifest.json'),
+      JSON.stringify({assemblyId: 'a', reportKeys: ['cur/x/part-1.csv.gz']}),
+    )
     const runs: [string[], RegExp][] = [
       [['ingest', fifo, '--db', store], /input\.fifo: a pipe \(FIFO\), not a regular file/],
       [['ingest', '/dev/zero', '--db', store], /\/dev\/zero: a character device, not a regular file/],
-      [['ingest', join(manifestDir, 'x-Manifest.json'), '--db', store], /part-1\.csv\.gz: a pipe \(FIFO\), not a regular file/],
+      [
+        ['ingest', join(manifestDir, 'x-Manifest.json'), '--db', store],
+        /part-1\.csv\.gz: a pipe \(FIFO\), not a regular file/,
+      ],
       [['pcap', fifo, '--db', store], /input\.fifo: a pipe \(FIFO\), not a regular file/],
       [['probe', '127.0.0.1:9', '--pcap', fifo], /input\.fifo: a pipe \(FIFO\), not a regular file/],
-      [['correlate', '--apt-log', fifo, '--date', '2014-03-30', '--repo', ROOT], /input\.fifo: a pipe \(FIFO\), not a regular file/],
-      [['correlate', '--knowledge', '/dev/zero', '--date', '2014-03-30', '--repo', ROOT], /\/dev\/zero: --knowledge: a character device/],
-      [['correlate', '--knowledge', tmp.dir, '--date', '2014-03-30', '--repo', ROOT], /--knowledge: a directory, not a regular file/],
+      [
+        ['correlate', '--apt-log', fifo, '--date', '2014-03-30', '--repo', ROOT],
+        /input\.fifo: a pipe \(FIFO\), not a regular file/,
+      ],
+      [
+        ['correlate', '--knowledge', '/dev/zero', '--date', '2014-03-30', '--repo', ROOT],
+        /\/dev\/zero: --knowledge: a character device/,
+      ],
+      [
+        ['correlate', '--knowledge', tmp.dir, '--date', '2014-03-30', '--repo', ROOT],
+        /--knowledge: a directory, not a regular file/,
+      ],
       // A folder is a capture set: one without captures is named as such.
       [['pcap', tmp.dir], /a folder with no pcap or pcapng file in it/],
     ]
@@ -150,9 +178,14 @@ describe('reads: regular files only, side inputs bounded, nothing hangs', () => 
   }, 300_000)
 
   it('names a process substitution as a pipe instead of failing with ESPIPE', () => {
-    const run = spawnSync('bash', ['-c', shellCli(['ingest', `<(cat '${USAGE_REPORT}')`, '--db', store])], {encoding: 'utf8'})
+    const run = spawnSync('bash', ['-c', shellCli(['ingest', `<(cat '${USAGE_REPORT}')`, '--db', store])], {
+      encoding: 'utf8',
+    })
     expect(run.status).toBe(1)
-    expectOneLine(run.stderr, /^billwatch: \/dev\/fd\/\d+: a pipe \(FIFO\), not a regular file \(save the stream to a file first\)/)
+    expectOneLine(
+      run.stderr,
+      /^billwatch: \/dev\/fd\/\d+: a pipe \(FIFO\), not a regular file \(save the stream to a file first\)/,
+    )
   })
 
   it('bounds side inputs: a knowledge file over 4 MiB and a .gz log that inflates past 512 MiB are refused by size', async () => {
@@ -199,7 +232,11 @@ describe('errors: one line, naming the file or field', () => {
     const manifest = join(dir, 'bw-Manifest.json')
     writeFileSync(
       manifest,
-      JSON.stringify({assemblyId: 'a', billingPeriod: {end: '20140230T000000.000Z', start: '20140201T000000.000Z'}, reportKeys: ['bw/bw-1.csv.gz']}),
+      JSON.stringify({
+        assemblyId: 'a',
+        billingPeriod: {end: '20140230T000000.000Z', start: '20140201T000000.000Z'},
+        reportKeys: ['bw/bw-1.csv.gz'],
+      }),
     )
     const db = join(tmp.dir, 'bad-period.duckdb')
     copyFileSync(store, db)
@@ -269,7 +306,10 @@ describe('the store: damage is named, reads never write', () => {
     for (const command of [['status'], ['anomalies'], ['ingest', USAGE_REPORT]]) {
       const run = await runCli([...command, '--db', other])
       expect(run.code).toBe(1)
-      expectOneLine(run.stderr, /other\.duckdb is a DuckDB database of something else \(it holds 1 other table\), not a billwatch store/)
+      expectOneLine(
+        run.stderr,
+        /other\.duckdb is a DuckDB database of something else \(it holds 1 other table\), not a billwatch store/,
+      )
     }
     expect(readFileSync(other).equals(before)).toBe(true)
   })
@@ -314,7 +354,9 @@ describe('the store: damage is named, reads never write', () => {
 describe('untrusted text on terminals and in Markdown', () => {
   it('shows escape sequences from commit subjects as text, and Markdown carries no raw HTML from them', async () => {
     const repo = initRepo(join(tmp.dir, 'etc'))
-    commitAt(repo, '2014-03-29T14:41:36+00:00', 'install ntp \u001B]52;c;cHduZWQ=\u0007 <img src=x onerror=alert(1)>', {'ntp.conf': 'server 0.pool.ntp.org\n'})
+    commitAt(repo, '2014-03-29T14:41:36+00:00', 'install ntp \u001B]52;c;cHduZWQ=\u0007 <img src=x onerror=alert(1)>', {
+      'ntp.conf': 'server 0.pool.ntp.org\n',
+    })
     const db = join(tmp.dir, 'escape.duckdb')
     copyFileSync(store, db)
     const correlate = await runCli(['correlate', '--repo', repo, '--date', '2014-03-30', '--db', db])

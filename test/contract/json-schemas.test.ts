@@ -46,7 +46,9 @@ describe('the JSON contract', () => {
     }, 300_000)
 
     it('a schema refuses an output with a key its type does not declare', () => {
-      expect(valid('report', {bytes: 1, charts: [], missing: [], out: '/tmp/x.html', outBytes: 1})).toContain('additionalProperties')
+      expect(valid('report', {bytes: 1, charts: [], missing: [], out: '/tmp/x.html', outBytes: 1})).toContain(
+        'additionalProperties',
+      )
     })
   })
 })

@@ -19,10 +19,15 @@ function previousGlobMatch(glob: string, path: string): boolean {
 }
 
 const name = fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,6}$/)
-const path = fc.array(fc.oneof(name, fc.constant('.hidden'), fc.constant('x.conf')), {maxLength: 4, minLength: 1}).map((parts) => parts.join('/'))
+const path = fc
+  .array(fc.oneof(name, fc.constant('.hidden'), fc.constant('x.conf')), {maxLength: 4, minLength: 1})
+  .map((parts) => parts.join('/'))
 /** Globs as the knowledge base writes them: names with `*` inside, and `**` only as the last part. */
 const glob = fc
-  .tuple(fc.array(fc.oneof(name, fc.constant('*'), fc.constant('*.conf'), fc.constant('x*')), {maxLength: 3, minLength: 1}), fc.boolean())
+  .tuple(
+    fc.array(fc.oneof(name, fc.constant('*'), fc.constant('*.conf'), fc.constant('x*')), {maxLength: 3, minLength: 1}),
+    fc.boolean(),
+  )
   .map(([parts, rest]) => [...parts, ...(rest ? ['**'] : [])].join('/'))
 
 describe('the one glob dialect (src/core/glob.ts)', () => {
@@ -46,7 +51,8 @@ describe('the one glob dialect (src/core/glob.ts)', () => {
       'x/.hidden',
     ]
     for (const service of knowledge.services) {
-      for (const g of service.files) for (const p of paths) expect(globMatch(g, p), `${g} ${p}`).toBe(previousGlobMatch(g, p))
+      for (const g of service.files)
+        for (const p of paths) expect(globMatch(g, p), `${g} ${p}`).toBe(previousGlobMatch(g, p))
     }
   })
 

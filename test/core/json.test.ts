@@ -4,7 +4,18 @@
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
-import {arrayAt, entriesOf, field, firstString, isRecord, namesOf, recordAt, scalarAt, stringAt, stringsIn} from '../../src/core/json.js'
+import {
+  arrayAt,
+  entriesOf,
+  field,
+  firstString,
+  isRecord,
+  namesOf,
+  recordAt,
+  scalarAt,
+  stringAt,
+  stringsIn,
+} from '../../src/core/json.js'
 
 describe('reading untrusted JSON', () => {
   it('answers the typed value at a path, and undefined for any other shape', () => {
@@ -42,14 +53,18 @@ describe('reading untrusted JSON', () => {
 
   it('never throws, whatever the value and path (property)', () => {
     fc.assert(
-      fc.property(fc.jsonValue(), fc.array(fc.oneof(fc.string(), fc.constantFrom('__proto__', 'constructor', 'length', '0'))), (value, path) => {
-        const at = field(value, ...path)
-        expect(stringAt(value, ...path) === undefined || typeof at === 'string').toBe(true)
-        expect(Array.isArray(arrayAt(value, ...path))).toBe(true)
-        expect(isRecord(recordAt(value, ...path)) || recordAt(value, ...path) === undefined).toBe(true)
-        expect(stringsIn(value).every((s) => typeof s === 'string')).toBe(true)
-        expect(entriesOf(value).length).toBe(isRecord(value) ? Object.keys(value).length : 0)
-      }),
+      fc.property(
+        fc.jsonValue(),
+        fc.array(fc.oneof(fc.string(), fc.constantFrom('__proto__', 'constructor', 'length', '0'))),
+        (value, path) => {
+          const at = field(value, ...path)
+          expect(stringAt(value, ...path) === undefined || typeof at === 'string').toBe(true)
+          expect(Array.isArray(arrayAt(value, ...path))).toBe(true)
+          expect(isRecord(recordAt(value, ...path)) || recordAt(value, ...path) === undefined).toBe(true)
+          expect(stringsIn(value).every((s) => typeof s === 'string')).toBe(true)
+          expect(entriesOf(value).length).toBe(isRecord(value) ? Object.keys(value).length : 0)
+        },
+      ),
       {numRuns: 500},
     )
   })

@@ -9,11 +9,24 @@ import {describe, expect, it} from 'vitest'
 import {itemFromApi, readConfigFiles} from '../../src/correlate/aws-config.js'
 import {correlate} from '../../src/correlate/index.js'
 import {loadKnowledge} from '../../src/correlate/knowledge.js'
-import {configHistoryPath, configItem, groupConfiguration, NTP_GROUP, NTP_INSTANCE} from '../../samples/scripts/cloud-records.js'
+import {
+  configHistoryPath,
+  configItem,
+  groupConfiguration,
+  NTP_GROUP,
+  NTP_INSTANCE,
+} from '../../samples/scripts/cloud-records.js'
 import {SAMPLES} from '../helpers/cli.js'
 
 const WINDOW = {since: Date.parse('2014-03-23T00:00:00Z'), until: Date.parse('2014-03-31T00:00:00Z')}
-const STEP = {date: '2014-03-30', direction: 'up' as const, drivers: [NTP_INSTANCE], ratio: 2274, resourceId: NTP_INSTANCE, usageType: 'DataTransfer-Out'}
+const STEP = {
+  date: '2014-03-30',
+  direction: 'up' as const,
+  drivers: [NTP_INSTANCE],
+  ratio: 2274,
+  resourceId: NTP_INSTANCE,
+  usageType: 'DataTransfer-Out',
+}
 
 describe('AWS Config history files', () => {
   it('the sample folder alone ranks the UDP 123 rule first, with the instance Config relates the group to', async () => {
@@ -43,7 +56,9 @@ describe('AWS Config history files', () => {
       /^sg-0f1e2d3c4b5a69788 was opened to the world on UDP 123 at 2014-03-29 18:40 UTC, 0\.2 days before egress rose 2274x on i-0a1b2c3d, which this security group protects/,
     )
     // A new group's default allow-all egress rule is not a change anyone made.
-    expect(result.steps[0]!.candidates.flatMap((c) => c.cloud ?? []).some((f) => f.rule?.direction === 'egress')).toBe(false)
+    expect(result.steps[0]!.candidates.flatMap((c) => c.cloud ?? []).some((f) => f.rule?.direction === 'egress')).toBe(
+      false,
+    )
     expect(result.awsConfig).toMatchObject({itemsRead: 6, resources: ['i-0a1b2c3d', 'sg-0a0a0a0a11112222', NTP_GROUP]})
   })
 
@@ -73,13 +88,17 @@ describe('AWS Config history files', () => {
       writeFileSync(path, gzipSync(JSON.stringify({configurationItems: [item], fileVersion: '1.0'})))
     }
     const result = readConfigFiles(dir, WINDOW)
-    expect(result.changes.map((c) => c.cloud)).toEqual([[expect.objectContaining({action: 'rule-removed', rule: expect.objectContaining({fromPort: 123})})]])
+    expect(result.changes.map((c) => c.cloud)).toEqual([
+      [expect.objectContaining({action: 'rule-removed', rule: expect.objectContaining({fromPort: 123})})],
+    ])
     const api = itemFromApi({
       configuration: JSON.stringify(groupConfiguration(NTP_GROUP, 'ntp', open)),
       configurationItemCaptureTime: new Date('2014-03-29T18:40:51Z'),
       configurationItemStatus: 'OK',
       configurationStateId: '7',
-      relationships: [{relationshipName: 'Is associated with Instance', resourceId: NTP_INSTANCE, resourceType: 'AWS::EC2::Instance'}],
+      relationships: [
+        {relationshipName: 'Is associated with Instance', resourceId: NTP_INSTANCE, resourceType: 'AWS::EC2::Instance'},
+      ],
       resourceId: NTP_GROUP,
       resourceType: 'AWS::EC2::SecurityGroup',
     })

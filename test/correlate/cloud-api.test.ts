@@ -33,7 +33,10 @@ afterEach(async () => {
 
 async function start(options: AwsEndpointOptions) {
   endpoint = await startAwsEndpoint(options)
-  return {connection: {credentials: endpoint.credentials, endpoint: endpoint.url, maxAttempts: 4, region: 'us-east-1'}, endpoint}
+  return {
+    connection: {credentials: endpoint.credentials, endpoint: endpoint.url, maxAttempts: 4, region: 'us-east-1'},
+    endpoint,
+  }
 }
 
 const story = [...storyEvents(), ...noiseEvents(300, WINDOW.since, WINDOW.until, 7)].map(trailRecord)
@@ -66,8 +69,12 @@ describe('LookupEvents', () => {
     expect(calls.slice(1).every((c) => typeof c.body.NextToken === 'string')).toBe(true)
     expect(result.eventsRead).toBe(writes.length)
     // A window from 2014 is older than the 90 days event history keeps: said, with where to look instead.
-    expect(result.notes).toEqual([expect.stringMatching(/^LookupEvents keeps 90 days: before \d{4}-\d\d-\d\d read the trail's log files/)])
-    expect((await lookupTrailEvents(WINDOW, {connection, now: WINDOW.until + 86_400_000, regions: ['us-east-1']})).notes).toEqual([])
+    expect(result.notes).toEqual([
+      expect.stringMatching(/^LookupEvents keeps 90 days: before \d{4}-\d\d-\d\d read the trail's log files/),
+    ])
+    expect(
+      (await lookupTrailEvents(WINDOW, {connection, now: WINDOW.until + 86_400_000, regions: ['us-east-1']})).notes,
+    ).toEqual([])
     const ranked = await correlate({
       aptLogs: [],
       cloudtrail: {connection, regions: ['us-east-1']},
@@ -87,15 +94,28 @@ describe('LookupEvents', () => {
       resource: NTP_GROUP,
       rule: {direction: 'ingress', fromPort: 123, peers: ['0.0.0.0/0'], protocol: 'udp'},
     })
-    expect(top.reason).toContain('was opened to the world on UDP 123 by arn:aws:iam::123456789012:user/ops at 2014-03-29 18:40 UTC')
+    expect(top.reason).toContain(
+      'was opened to the world on UDP 123 by arn:aws:iam::123456789012:user/ops at 2014-03-29 18:40 UTC',
+    )
   })
 
   it('asks each region for itself, never above 2 requests per second per region', async () => {
-    const other = [authorize({cidr: '0.0.0.0/0', from: 53, group: 'sg-0eeeeeee22223333', protocol: 'udp', time: '2014-03-28T12:00:00Z', to: 53})].map((e) =>
-      trailRecord({...e, region: 'eu-west-1'}),
-    )
+    const other = [
+      authorize({
+        cidr: '0.0.0.0/0',
+        from: 53,
+        group: 'sg-0eeeeeee22223333',
+        protocol: 'udp',
+        time: '2014-03-28T12:00:00Z',
+        to: 53,
+      }),
+    ].map((e) => trailRecord({...e, region: 'eu-west-1'}))
     // The endpoint throttles as the service does past 2 a second: any throttled request would be seen.
-    const {connection, endpoint} = await start({lookupEventsPerSecond: 2, trail: {'eu-west-1': other, 'us-east-1': story}, trailEventsPerPage: 10})
+    const {connection, endpoint} = await start({
+      lookupEventsPerSecond: 2,
+      trail: {'eu-west-1': other, 'us-east-1': story},
+      trailEventsPerPage: 10,
+    })
     const started = Date.now()
     const result = await lookupTrailEvents(WINDOW, {connection, regions: ['us-east-1', 'eu-west-1']})
     const calls = endpoint.callsOf('LookupEvents')
@@ -107,11 +127,16 @@ describe('LookupEvents', () => {
     // Paced, not bunched: n requests take at least (n - 1) / 2 seconds.
     expect(Date.now() - started).toBeGreaterThanOrEqual(((east.length - 1) / 2) * 1000 - 50)
     expect(result.regions).toEqual(['eu-west-1', 'us-east-1'])
-    expect(result.changes.some((c) => c.cloud?.[0]?.region === 'eu-west-1' && c.cloud[0].rule?.fromPort === 53)).toBe(true)
+    expect(result.changes.some((c) => c.cloud?.[0]?.region === 'eu-west-1' && c.cloud[0].rule?.fromPort === 53)).toBe(
+      true,
+    )
   }, 30_000)
 
   it('rides out ThrottlingException with the SDK backoff, each retry paced too', async () => {
-    const {connection, endpoint} = await start({faults: [{action: 'LookupEvents', kind: 'throttle', times: 2}], trail: {'us-east-1': story}})
+    const {connection, endpoint} = await start({
+      faults: [{action: 'LookupEvents', kind: 'throttle', times: 2}],
+      trail: {'us-east-1': story},
+    })
     const result = await lookupTrailEvents(WINDOW, {connection, regions: ['us-east-1']})
     const calls = endpoint.callsOf('LookupEvents')
     expect(calls.filter((c) => c.status === 400)).toHaveLength(2)
@@ -134,16 +159,28 @@ describe('GetResourceConfigHistory', () => {
     const result = await configHistoryFromApi(WINDOW, {connection, resources: [NTP_INSTANCE]})
     const calls = endpoint.callsOf('GetResourceConfigHistory')
     expect(calls[0]!.headers['x-amz-target']).toBe('StarlingDoveService.GetResourceConfigHistory')
-    expect(new Set(calls.map((c) => c.body.resourceId))).toEqual(new Set([NTP_INSTANCE, NTP_GROUP, 'sg-0a0a0a0a11112222']))
+    expect(new Set(calls.map((c) => c.body.resourceId))).toEqual(
+      new Set([NTP_INSTANCE, NTP_GROUP, 'sg-0a0a0a0a11112222']),
+    )
     expect(calls.some((c) => typeof c.body.nextToken === 'string')).toBe(true)
     // The 8-day window is asked a week at a time: no call spans more than seven days.
-    expect(calls.every((c) => c.body.earlierTime === undefined || c.body.laterTime - c.body.earlierTime <= 7 * 86_400)).toBe(true)
+    expect(
+      calls.every((c) => c.body.earlierTime === undefined || c.body.laterTime - c.body.earlierTime <= 7 * 86_400),
+    ).toBe(true)
     const opened = result.changes.flatMap((c) => c.cloud ?? []).find((f) => f.rule?.fromPort === 123)
-    expect(opened).toMatchObject({action: 'rule-added', instances: [NTP_INSTANCE], resource: NTP_GROUP, rule: {peers: ['0.0.0.0/0'], protocol: 'udp'}})
+    expect(opened).toMatchObject({
+      action: 'rule-added',
+      instances: [NTP_INSTANCE],
+      resource: NTP_GROUP,
+      rule: {peers: ['0.0.0.0/0'], protocol: 'udp'},
+    })
   })
 
   it('access denied names config:GetResourceConfigHistory', async () => {
-    const {connection} = await start({configItems: storyItems(), faults: [{action: 'GetResourceConfigHistory', kind: 'deny', times: Infinity}]})
+    const {connection} = await start({
+      configItems: storyItems(),
+      faults: [{action: 'GetResourceConfigHistory', kind: 'deny', times: Infinity}],
+    })
     const error = await configHistoryFromApi(WINDOW, {connection, resources: [NTP_INSTANCE]}).catch((e: unknown) => e)
     expect((error as Error).message).toContain('config:GetResourceConfigHistory')
   })

@@ -11,7 +11,14 @@ import {loadKnowledge} from '../../src/correlate/knowledge.js'
 import {rankChanges} from '../../src/correlate/rank.js'
 import type {Change, CloudFact, StepInput} from '../../src/correlate/types.js'
 
-const STEP: StepInput = {date: '2014-03-30', direction: 'up', drivers: ['i-0a1b2c3d'], ratio: 2000, resourceId: 'i-0a1b2c3d', usageType: 'DataTransfer-Out'}
+const STEP: StepInput = {
+  date: '2014-03-30',
+  direction: 'up',
+  drivers: ['i-0a1b2c3d'],
+  ratio: 2000,
+  resourceId: 'i-0a1b2c3d',
+  usageType: 'DataTransfer-Out',
+}
 const knowledge = loadKnowledge()
 
 function ruleChange(spec: {
@@ -84,14 +91,19 @@ describe('ranking account changes', () => {
   it('for a fall, a revoked rule ranks above an added one', () => {
     const fall = {...STEP, direction: 'down' as const}
     expect(score(ruleChange({action: 'rule-removed'}), fall).score).toBeGreaterThan(score(ruleChange({}), fall).score)
-    expect(score(ruleChange({action: 'rule-removed'}), fall).reason).toContain('stopped allowing ingress UDP 123 from the world')
+    expect(score(ruleChange({action: 'rule-removed'}), fall).reason).toContain(
+      'stopped allowing ingress UDP 123 from the world',
+    )
   })
 
   it("an extra knowledge file can change the cloud weights, and names a bad one's field", () => {
     const dir = mkdtempSync(join(tmpdir(), 'bw-knowledge-'))
     writeFileSync(
       join(dir, 'k.json'),
-      JSON.stringify({cloud: {actions: {'rule-added': {down: 0.2, summary: 'x', up: 0.1, usage: ['egress']}}, otherInstance: 0.9}, services: []}),
+      JSON.stringify({
+        cloud: {actions: {'rule-added': {down: 0.2, summary: 'x', up: 0.1, usage: ['egress']}}, otherInstance: 0.9},
+        services: [],
+      }),
     )
     const custom = loadKnowledge(join(dir, 'k.json'))
     expect(custom.cloud.actions['rule-added']!.up).toBe(0.1)
@@ -111,7 +123,14 @@ describe('one change from several sources', () => {
     expect(merged[0]!.source).toBe('cloudtrail')
     expect(merged[0]!.alsoIn).toEqual([expect.stringMatching(/^aws-config /)])
     expect(mergeCloudChanges([trail, ruleChange({source: 'aws-config', time: '2014-03-31T18:40:51Z'})])).toHaveLength(2)
-    expect(mergeCloudChanges([trail, ruleChange({group: 'sg-0fedcba987654321f', source: 'aws-config', time: '2014-03-29T18:40:51Z'})])).toHaveLength(2)
-    expect(mergeCloudChanges([trail, ruleChange({from: 53, source: 'aws-config', time: '2014-03-29T18:40:51Z', to: 53})])).toHaveLength(2)
+    expect(
+      mergeCloudChanges([
+        trail,
+        ruleChange({group: 'sg-0fedcba987654321f', source: 'aws-config', time: '2014-03-29T18:40:51Z'}),
+      ]),
+    ).toHaveLength(2)
+    expect(
+      mergeCloudChanges([trail, ruleChange({from: 53, source: 'aws-config', time: '2014-03-29T18:40:51Z', to: 53})]),
+    ).toHaveLength(2)
   })
 })

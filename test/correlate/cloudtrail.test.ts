@@ -15,7 +15,16 @@ import {correlate} from '../../src/correlate/index.js'
 import {loadKnowledge} from '../../src/correlate/knowledge.js'
 import type {StepInput} from '../../src/correlate/types.js'
 import {isBillwatchError} from '../../src/errors.js'
-import {authorize, deliver, noiseEvents, NTP_GROUP, NTP_INSTANCE, runInstances, setInstanceGroups, trailRecord} from '../../samples/scripts/cloud-records.js'
+import {
+  authorize,
+  deliver,
+  noiseEvents,
+  NTP_GROUP,
+  NTP_INSTANCE,
+  runInstances,
+  setInstanceGroups,
+  trailRecord,
+} from '../../samples/scripts/cloud-records.js'
 import {storyEvents} from '../../samples/scripts/make-cloud-samples.js'
 import {SAMPLES} from '../helpers/cli.js'
 
@@ -61,7 +70,11 @@ describe('CloudTrail log files', () => {
   it('ranks the UDP 123 ingress change first in the sample folder, with who, when, what and why', async () => {
     const result = await rank(SAMPLE_TRAIL)
     const [top, second] = result.steps[0]!.candidates
-    expect(top).toMatchObject({author: 'arn:aws:iam::123456789012:user/ops', source: 'cloudtrail', time: '2014-03-29T18:40:12Z'})
+    expect(top).toMatchObject({
+      author: 'arn:aws:iam::123456789012:user/ops',
+      source: 'cloudtrail',
+      time: '2014-03-29T18:40:12Z',
+    })
     expect(top!.cloud).toEqual([
       expect.objectContaining({
         action: 'rule-added',
@@ -77,7 +90,9 @@ describe('CloudTrail log files', () => {
     expect(top!.services).toContain('ntp')
     expect(second!.score).toBeLessThan(top!.score)
     // The event delivered twice is one candidate; the digest file is not read as events.
-    expect(result.steps[0]!.candidates.filter((c) => c.time === '2014-03-29T18:40:12Z' && c.cloud?.[0]?.rule)).toHaveLength(1)
+    expect(
+      result.steps[0]!.candidates.filter((c) => c.time === '2014-03-29T18:40:12Z' && c.cloud?.[0]?.rule),
+    ).toHaveLength(1)
     expect(result.cloudtrail).toMatchObject({eventsRead: 358, regions: ['us-east-1']})
   })
 
@@ -96,13 +111,22 @@ describe('CloudTrail log files', () => {
         fc.integer({max: 3 * 86_400, min: 3600}),
         async (count, seed, secondsBefore) => {
           // Anywhere in the lag NTP implies (up to 3 days before the step day), the decoy nearer the step.
-          const time = new Date(Date.parse('2014-03-30T00:00:00Z') - secondsBefore * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+          const time = new Date(Date.parse('2014-03-30T00:00:00Z') - secondsBefore * 1000)
+            .toISOString()
+            .replace(/\.\d{3}Z$/, 'Z')
           const records = [
             ...noiseEvents(count, WINDOW.since, WINDOW.until, seed),
             authorize({cidr: '0.0.0.0/0', from: 123, group: NTP_GROUP, protocol: 'udp', time, to: 123}),
             setInstanceGroups(time, NTP_INSTANCE, [NTP_GROUP]),
             // A decoy on another instance: an SSH rule from an office range.
-            authorize({cidr: '203.0.113.0/24', from: 22, group: 'sg-0ddddddd44445555', protocol: 'tcp', time: '2014-03-29T09:00:00Z', to: 22}),
+            authorize({
+              cidr: '203.0.113.0/24',
+              from: 22,
+              group: 'sg-0ddddddd44445555',
+              protocol: 'tcp',
+              time: '2014-03-29T09:00:00Z',
+              to: 22,
+            }),
           ].map(trailRecord)
           const result = await rank(writeTrail(records))
           const candidates = result.steps[0]!.candidates
@@ -144,14 +168,21 @@ describe('CloudTrail log files', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bw-athena-'))
     writeFileSync(join(dir, 'result.csv'), athena)
     const top = (await rank(join(dir, 'result.csv'))).steps[0]!.candidates[0]!
-    expect(top.cloud?.[0]).toMatchObject({instances: [NTP_INSTANCE], resource: NTP_GROUP, rule: {fromPort: 123, protocol: 'udp'}})
+    expect(top.cloud?.[0]).toMatchObject({
+      instances: [NTP_INSTANCE],
+      resource: NTP_GROUP,
+      rule: {fromPort: 123, protocol: 'udp'},
+    })
     expect(top.author).toBe('arn:aws:iam::123456789012:user/ops')
     // Lake: the whole record in one column, times as "2014-03-29 18:40:12.000".
     writeFileSync(
       join(dir, 'lake.csv'),
       [
         'eventTime,CloudTrailEvent',
-        ...records.map((r) => `"${String(r.eventTime).replace('T', ' ').replace('Z', '.000')}","${JSON.stringify(r).replaceAll('"', '""')}"`),
+        ...records.map(
+          (r) =>
+            `"${String(r.eventTime).replace('T', ' ').replace('Z', '.000')}","${JSON.stringify(r).replaceAll('"', '""')}"`,
+        ),
       ].join('\n'),
     )
     expect((await rank(join(dir, 'lake.csv'))).steps[0]!.candidates[0]!.cloud?.[0]?.rule?.fromPort).toBe(123)
@@ -197,7 +228,14 @@ describe('request shapes', () => {
         ],
       },
     })
-    expect(items[0]!.rule).toEqual({allow: true, direction: 'ingress', fromPort: 8000, peers: ['0.0.0.0/0', '::/0'], protocol: 'tcp', toPort: 8100})
+    expect(items[0]!.rule).toEqual({
+      allow: true,
+      direction: 'ingress',
+      fromPort: 8000,
+      peers: ['0.0.0.0/0', '::/0'],
+      protocol: 'tcp',
+      toPort: 8100,
+    })
     const flat = facts('AuthorizeSecurityGroupIngress', {
       cidrIp: '0.0.0.0/0',
       fromPort: 53,
@@ -211,11 +249,19 @@ describe('request shapes', () => {
       groupName: 'default',
       ipPermissions: {items: {fromPort: -1, ipProtocol: '-1', ipRanges: {items: {cidrIp: '0.0.0.0/0'}}, toPort: -1}},
     })
-    expect(flattened[0]).toMatchObject({action: 'rule-removed', resource: 'default', rule: {direction: 'egress', fromPort: null, protocol: 'all'}})
+    expect(flattened[0]).toMatchObject({
+      action: 'rule-removed',
+      resource: 'default',
+      rule: {direction: 'egress', fromPort: null, protocol: 'all'},
+    })
     const modified = facts('ModifySecurityGroupRules', {
       ModifySecurityGroupRulesRequest: {
         GroupId: 'sg-0123456789abcdef0',
-        SecurityGroupRule: {SecurityGroupRule: {CidrIpv4: '0.0.0.0/0', FromPort: 123, IpProtocol: 'udp', ToPort: 123}, SecurityGroupRuleId: 'sgr-0123', tag: 1},
+        SecurityGroupRule: {
+          SecurityGroupRule: {CidrIpv4: '0.0.0.0/0', FromPort: 123, IpProtocol: 'udp', ToPort: 123},
+          SecurityGroupRuleId: 'sgr-0123',
+          tag: 1,
+        },
       },
     })
     expect(modified[0]!.rule).toMatchObject({fromPort: 123, peers: ['0.0.0.0/0'], protocol: 'udp'})
@@ -238,7 +284,11 @@ describe('request shapes', () => {
         runInstances('2014-03-29T18:40:12Z', 'i-0123456789abcdef0', 'ami-0abcdef1', [NTP_GROUP]).request,
         runInstances('2014-03-29T18:40:12Z', 'i-0123456789abcdef0', 'ami-0abcdef1', [NTP_GROUP]).response,
       )[0],
-    ).toMatchObject({action: 'instance-launched', related: ['ami-0abcdef1', NTP_GROUP], resource: 'i-0123456789abcdef0'})
+    ).toMatchObject({
+      action: 'instance-launched',
+      related: ['ami-0abcdef1', NTP_GROUP],
+      resource: 'i-0123456789abcdef0',
+    })
     expect(
       facts(
         'AssociateAddress',
@@ -247,8 +297,16 @@ describe('request shapes', () => {
       )[0],
     ).toMatchObject({action: 'address-associated', resource: NTP_INSTANCE})
     expect(
-      facts('CreateRoute', {destinationCidrBlock: '0.0.0.0/0', natGatewayId: 'nat-0123456789abcdef0', routeTableId: 'rtb-0123456789abcdef0'})[0],
-    ).toMatchObject({action: 'route-changed', related: ['nat-0123456789abcdef0', '0.0.0.0/0'], resource: 'rtb-0123456789abcdef0'})
+      facts('CreateRoute', {
+        destinationCidrBlock: '0.0.0.0/0',
+        natGatewayId: 'nat-0123456789abcdef0',
+        routeTableId: 'rtb-0123456789abcdef0',
+      })[0],
+    ).toMatchObject({
+      action: 'route-changed',
+      related: ['nat-0123456789abcdef0', '0.0.0.0/0'],
+      resource: 'rtb-0123456789abcdef0',
+    })
     expect(
       facts(
         'CreateNatGateway',
@@ -273,7 +331,12 @@ describe('request shapes', () => {
       facts(
         'PutBucketPublicAccessBlock',
         {
-          PublicAccessBlockConfiguration: {BlockPublicAcls: false, BlockPublicPolicy: false, IgnorePublicAcls: false, RestrictPublicBuckets: false},
+          PublicAccessBlockConfiguration: {
+            BlockPublicAcls: false,
+            BlockPublicPolicy: false,
+            IgnorePublicAcls: false,
+            RestrictPublicBuckets: false,
+          },
           bucketName: 'media',
         },
         null,
@@ -284,14 +347,23 @@ describe('request shapes', () => {
       facts(
         'PutBucketPublicAccessBlock',
         {
-          PublicAccessBlockConfiguration: {BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true},
+          PublicAccessBlockConfiguration: {
+            BlockPublicAcls: true,
+            BlockPublicPolicy: true,
+            IgnorePublicAcls: true,
+            RestrictPublicBuckets: true,
+          },
           bucketName: 'media',
         },
         null,
         's3.amazonaws.com',
       ),
     ).toEqual([])
-    expect(facts('DeleteVpcEndpoints', {DeleteVpcEndpointsRequest: {VpcEndpointId: {content: 'vpce-0123456789abcdef0', tag: 1}}})[0]).toMatchObject({
+    expect(
+      facts('DeleteVpcEndpoints', {
+        DeleteVpcEndpointsRequest: {VpcEndpointId: {content: 'vpce-0123456789abcdef0', tag: 1}},
+      })[0],
+    ).toMatchObject({
       action: 'endpoint-removed',
       resource: 'vpce-0123456789abcdef0',
     })

@@ -70,7 +70,10 @@ describe("billwatch correlate on the NTP pool server incident's story", () => {
   it('says so when no commit falls in the window', async () => {
     const result = await runCli(['correlate', '--repo', repo, '--date', '2014-01-15', '--json'])
     expect(result.code).toBe(0)
-    expect(result.json().steps[0]).toMatchObject({candidates: [], note: `no change in repository ${repo} between 2014-01-08 and 2014-01-16`})
+    expect(result.json().steps[0]).toMatchObject({
+      candidates: [],
+      note: `no change in repository ${repo} between 2014-01-08 and 2014-01-16`,
+    })
     const human = await runCli(['correlate', '--repo', repo, '--date', '2014-01-15'])
     expect(human.stdout).toContain(`no change in repository ${repo} between 2014-01-08 and 2014-01-16`)
   })
@@ -93,7 +96,12 @@ describe("billwatch correlate on the NTP pool server incident's story", () => {
 
   it('takes the steps anomalies finds in the ingested seed usage report, and saves the result for explain', async () => {
     const db = join(tmp.dir, 'seed.duckdb')
-    const ingest = await runCli(['ingest', join(ROOT, 'samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv'), '--db', db])
+    const ingest = await runCli([
+      'ingest',
+      join(ROOT, 'samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv'),
+      '--db',
+      db,
+    ])
     expect(ingest.code).toBe(0)
     const anomalies = (await runCli(['anomalies', '--db', db, '--json'])).json()
     const result = await runCli(['correlate', '--repo', repo, '--db', db, '--json'])
@@ -113,7 +121,10 @@ describe("billwatch correlate on the NTP pool server incident's story", () => {
     )
     const store = await Store.open(db, {mustExist: true})
     try {
-      const saved = await store.latestEvidence<{steps: {candidates: {subject: string}[]; date: string}[]}>('correlate', repo)
+      const saved = await store.latestEvidence<{steps: {candidates: {subject: string}[]; date: string}[]}>(
+        'correlate',
+        repo,
+      )
       expect(saved?.data.steps.find((s) => s.date === '2014-03-30')?.candidates[0]?.subject).toBe('ntp installed')
     } finally {
       await store.close()
@@ -128,7 +139,9 @@ describe("billwatch correlate on the NTP pool server incident's story", () => {
     mkdirSync(plain)
     const result = await runCli(['correlate', '--repo', plain, '--date', '2014-03-30'])
     expect(result.code).toBe(1)
-    expect(result.stderr.split('\n')[0]).toMatch(new RegExp(`^billwatch: ${plain}: not a git repository, expected a work tree, worktree or bare repository$`))
+    expect(result.stderr.split('\n')[0]).toMatch(
+      new RegExp(`^billwatch: ${plain}: not a git repository, expected a work tree, worktree or bare repository$`),
+    )
     const json = await runCli(['correlate', '--repo', plain, '--date', '2014-03-30', '--json'])
     expect(json.json().error).toMatchObject({code: 'E_GIT', file: plain})
     const date = await runCli(['correlate', '--repo', repo, '--date', '30/03/2014'])

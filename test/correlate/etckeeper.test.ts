@@ -20,9 +20,15 @@ describe('a real etckeeper repository driven by its apt hooks', () => {
     requireTools('unshare', 'etckeeper', 'git')
     // A private mount namespace keeps etckeeper's /var/cache/etckeeper packagelist away from the machine's.
     const unshare = process.getuid?.() === 0 ? ['-m'] : ['-rm']
-    const run = spawnSync('unshare', [...unshare, join(ROOT, 'test/correlate/etckeeper-run.sh'), tmp.dir], {encoding: 'utf8'})
+    const run = spawnSync('unshare', [...unshare, join(ROOT, 'test/correlate/etckeeper-run.sh'), tmp.dir], {
+      encoding: 'utf8',
+    })
     if (run.status !== 0) throw new Error(`etckeeper-run.sh failed (${run.status}): ${run.stderr}`)
-    for await (const c of readCommits(openRepository(join(root, 'etc')), {since: new Date('2000-01-01'), until: new Date('2100-01-01')})) changes.push(c)
+    for await (const c of readCommits(openRepository(join(root, 'etc')), {
+      since: new Date('2000-01-01'),
+      until: new Date('2100-01-01'),
+    }))
+      changes.push(c)
   }, 60_000)
   afterAll(() => tmp.cleanup())
 
@@ -34,7 +40,11 @@ describe('a real etckeeper repository driven by its apt hooks', () => {
     expect(pre.files.map((f) => f.path)).toContain('hosts')
     const install = bySubject(/install ntp"$/)
     expect(install.subject).toBe(`committing changes in /etc made by "/bin/bash ${tmp.dir}/bin/apt-get install ntp"`)
-    expect(install).toMatchObject({command: `/bin/bash ${tmp.dir}/bin/apt-get install ntp`, kind: 'package-manager', manager: 'apt'})
+    expect(install).toMatchObject({
+      command: `/bin/bash ${tmp.dir}/bin/apt-get install ntp`,
+      kind: 'package-manager',
+      manager: 'apt',
+    })
     expect(bySubject(/^daily autocommit$/).kind).toBe('daily-autocommit')
     expect(bySubject(/^Initial Checkin$/).kind).toBe('manual')
   })
@@ -42,7 +52,9 @@ describe('a real etckeeper repository driven by its apt hooks', () => {
   it('reads the package list from the body etckeeper wrote (dpkg list format 2: name version arch)', () => {
     const install = bySubject(/install ntp"$/)
     // The body as etckeeper wrote it, not as this test imagines it.
-    const body = spawnSync('git', ['-C', join(root, 'etc'), 'log', '-1', '--format=%b', install.commit!], {encoding: 'utf8'}).stdout
+    const body = spawnSync('git', ['-C', join(root, 'etc'), 'log', '-1', '--format=%b', install.commit!], {
+      encoding: 'utf8',
+    }).stdout
     expect(body).toContain('Package changes:\n+ntp 1:4.2.6.p5+dfsg-3ubuntu2 all')
     expect(install.packages).toEqual([{action: 'install', name: 'ntp', version: '1:4.2.6.p5+dfsg-3ubuntu2'}])
     expect(install.files).toContainEqual({path: 'ntp.conf', status: 'added'})
@@ -73,7 +85,18 @@ describe('a real etckeeper repository driven by its apt hooks', () => {
     const purge = bySubject(/purge ntp"$/)
     const day = new Date(Date.parse(purge.time) + 86_400_000).toISOString().slice(0, 10)
     const db = join(tmp.dir, 'bw.duckdb')
-    const result = await runCli(['correlate', '--root', root, '--date', day, '--direction', 'down', '--db', db, '--json'])
+    const result = await runCli([
+      'correlate',
+      '--root',
+      root,
+      '--date',
+      day,
+      '--direction',
+      'down',
+      '--db',
+      db,
+      '--json',
+    ])
     expect(result.code).toBe(0)
     const out = result.json()
     expect(out.repo).toBe(join(root, 'etc'))
@@ -90,7 +113,10 @@ describe('a real etckeeper repository driven by its apt hooks', () => {
     const store = await Store.open(db, {mustExist: true})
     try {
       // Saved under what it read (correlationSources): the repository and the package logs.
-      const saved = await store.latestEvidence<{steps: {candidates: {commit: string}[]}[]}>('correlate', `${join(root, 'etc')}, package logs`)
+      const saved = await store.latestEvidence<{steps: {candidates: {commit: string}[]}[]}>(
+        'correlate',
+        `${join(root, 'etc')}, package logs`,
+      )
       expect(saved?.data.steps[0]?.candidates[0]?.commit).toBe(purge.commit)
     } finally {
       await store.close()
@@ -100,14 +126,21 @@ describe('a real etckeeper repository driven by its apt hooks', () => {
 
 describe('etckeeper messages of other front ends', () => {
   it('reads rpm package lists (dnf, yum): epoch:name-version-release.arch, pairing upgrades', () => {
-    const body = ['Package changes:', '+0:ntp-4.2.6p5-29.el7.centos.2.x86_64', '-1:openssl-1.0.2k-19.el7.x86_64', '+1:openssl-1.0.2k-21.el7_9.x86_64', ''].join(
-      '\n',
-    )
+    const body = [
+      'Package changes:',
+      '+0:ntp-4.2.6p5-29.el7.centos.2.x86_64',
+      '-1:openssl-1.0.2k-19.el7.x86_64',
+      '+1:openssl-1.0.2k-21.el7_9.x86_64',
+      '',
+    ].join('\n')
     expect(parsePackageChanges(body)).toEqual([
       {action: 'install', name: 'ntp', version: '4.2.6p5-29.el7.centos.2'},
       {action: 'upgrade', fromVersion: '1:1.0.2k-19.el7', name: 'openssl', version: '1:1.0.2k-21.el7_9'},
     ])
-    expect(describeMessage('committing changes in /etc after yum run', body)).toMatchObject({kind: 'package-manager', manager: 'yum'})
+    expect(describeMessage('committing changes in /etc after yum run', body)).toMatchObject({
+      kind: 'package-manager',
+      manager: 'yum',
+    })
   })
 
   it('reads pacman lists and dnf command lines', () => {
@@ -115,27 +148,44 @@ describe('etckeeper messages of other front ends', () => {
       {action: 'install', name: 'chrony', version: '4.5-1'},
       {action: 'remove', name: 'ntp', version: '4.2.8.p17-1'},
     ])
-    expect(describeMessage('committing changes in /etc made by "/usr/bin/python3 /usr/bin/dnf install -y chrony"', '')).toEqual({
+    expect(
+      describeMessage('committing changes in /etc made by "/usr/bin/python3 /usr/bin/dnf install -y chrony"', ''),
+    ).toEqual({
       command: '/usr/bin/python3 /usr/bin/dnf install -y chrony',
       kind: 'package-manager',
       manager: 'dnf',
       packages: [{action: 'install', name: 'chrony', version: null}],
     })
-    expect(describeMessage('saving uncommitted changes in /etc prior to pacman run', '')).toMatchObject({kind: 'pre-install', manager: 'pacman'})
+    expect(describeMessage('saving uncommitted changes in /etc prior to pacman run', '')).toMatchObject({
+      kind: 'pre-install',
+      manager: 'pacman',
+    })
   })
 
   it('prefers the full "Package changes" list and falls back to "Packages with configuration changes"', () => {
-    const both = 'Packages with configuration changes:\n+ntp 1:4.2 all\n\nPackage changes:\n+libopts25 1:5.18 amd64\n+ntp 1:4.2 all\n'
+    const both =
+      'Packages with configuration changes:\n+ntp 1:4.2 all\n\nPackage changes:\n+libopts25 1:5.18 amd64\n+ntp 1:4.2 all\n'
     expect(parsePackageChanges(both).map((p) => p.name)).toEqual(['libopts25', 'ntp'])
-    expect(parsePackageChanges('Packages with configuration changes:\n+ntp 1:4.2 all\n').map((p) => p.name)).toEqual(['ntp'])
+    expect(parsePackageChanges('Packages with configuration changes:\n+ntp 1:4.2 all\n').map((p) => p.name)).toEqual([
+      'ntp',
+    ])
   })
 
   it('names packages from command lines of each package manager', () => {
-    expect(parseCommandLine('apt-get -y install ntp=1:4.2.6 ntpdate:amd64').packages.map((p) => p.name)).toEqual(['ntp', 'ntpdate'])
+    expect(parseCommandLine('apt-get -y install ntp=1:4.2.6 ntpdate:amd64').packages.map((p) => p.name)).toEqual([
+      'ntp',
+      'ntpdate',
+    ])
     expect(parseCommandLine('apt-get purge ntp').packages).toEqual([{action: 'purge', name: 'ntp', version: null}])
-    expect(parseCommandLine('pacman -Rns ntp')).toEqual({manager: 'pacman', packages: [{action: 'remove', name: 'ntp', version: null}]})
+    expect(parseCommandLine('pacman -Rns ntp')).toEqual({
+      manager: 'pacman',
+      packages: [{action: 'remove', name: 'ntp', version: null}],
+    })
     expect(parseCommandLine('pacman -S chrony').packages[0]).toMatchObject({action: 'install', name: 'chrony'})
-    expect(parseCommandLine('dpkg -i /tmp/ntp_4.2.6_amd64.deb').packages[0]).toMatchObject({action: 'install', name: 'ntp'})
+    expect(parseCommandLine('dpkg -i /tmp/ntp_4.2.6_amd64.deb').packages[0]).toMatchObject({
+      action: 'install',
+      name: 'ntp',
+    })
     expect(parseCommandLine('yum -y erase ntp').packages[0]).toMatchObject({action: 'remove', name: 'ntp'})
     expect(parseCommandLine('vim /etc/ntp.conf')).toEqual({manager: null, packages: []})
   })

@@ -27,7 +27,10 @@ describe('git history of a configuration repository', () => {
     // Local day 2014-03-30 but UTC 2014-03-29T23:30Z: inside a [03-29, 03-30) UTC window.
     hashes.paris = commitAt(zones, '2014-03-30T00:30:00+0100', 'paris edit', {'ntp.conf': 'server 0.pool.ntp.org\n'})
     hashes.kolkata = commitAt(zones, '2014-03-29T23:30:00+0530', 'kolkata edit', {hosts: '127.0.0.1 localhost ntp\n'})
-    hashes.denver = commitAt(zones, '2014-03-29T11:15:00-0700', 'denver rename', {hosts: null, 'hosts.new': '127.0.0.1 localhost ntp\n'})
+    hashes.denver = commitAt(zones, '2014-03-29T11:15:00-0700', 'denver rename', {
+      hosts: null,
+      'hosts.new': '127.0.0.1 localhost ntp\n',
+    })
     // Local day 2014-03-29 but UTC 2014-03-30T02:00Z: outside the window.
     hashes.honolulu = commitAt(zones, '2014-03-29T16:00:00-1000', 'honolulu edit', {motd: 'hi\n'})
   })
@@ -51,7 +54,9 @@ describe('git history of a configuration repository', () => {
     const changes = await read(openRepository(zones), '2014-03-29T00:00:00Z', '2014-03-30T00:00:00Z')
     expect(changes.find((c) => c.subject === 'paris edit')!.files).toEqual([{path: 'ntp.conf', status: 'added'}])
     expect(changes.find((c) => c.subject === 'kolkata edit')!.files).toEqual([{path: 'hosts', status: 'modified'}])
-    expect(changes.find((c) => c.subject === 'denver rename')!.files).toEqual([{from: 'hosts', path: 'hosts.new', status: 'renamed'}])
+    expect(changes.find((c) => c.subject === 'denver rename')!.files).toEqual([
+      {from: 'hosts', path: 'hosts.new', status: 'renamed'},
+    ])
   })
 
   it('reads the same history through a bare clone and through a linked worktree', async () => {
@@ -65,7 +70,9 @@ describe('git history of a configuration repository', () => {
 
     const worktree = join(tmp.dir, 'etc.worktree')
     git(zones, ['worktree', 'add', '-q', '-b', 'resolve-dpkg-new', worktree])
-    const extra = commitAt(worktree, '2014-03-31T09:00:00+0000', 'merge ntp.conf.dpkg-new', {'ntp.conf': 'server 1.pool.ntp.org\n'})
+    const extra = commitAt(worktree, '2014-03-31T09:00:00+0000', 'merge ntp.conf.dpkg-new', {
+      'ntp.conf': 'server 1.pool.ntp.org\n',
+    })
     const fromWorktree = openRepository(worktree)
     expect(fromWorktree.bare).toBe(false)
     expect(fromWorktree.gitDir).toContain(join('worktrees', 'etc.worktree'))
@@ -113,7 +120,9 @@ describe('git history of a configuration repository', () => {
     expect(error).toBeInstanceOf(BillwatchError)
     const refused = error as BillwatchError
     expect(refused.code).toBe('E_GIT')
-    expect(refused.message).toBe(`${damaged}: the repository is damaged: git cannot read some of its objects, expected a repository whose commits git can read`)
+    expect(refused.message).toBe(
+      `${damaged}: the repository is damaged: git cannot read some of its objects, expected a repository whose commits git can read`,
+    )
     expect(JSON.stringify(refused.toJSON())).not.toMatch(/fatal|error:|\b[0-9a-f]{40}\b/)
   })
 
@@ -134,10 +143,15 @@ describe('git history of a configuration repository', () => {
       }
       const file = join(outside.dir, 'file.txt')
       writeFileSync(file, 'x')
-      expect(() => openRepository(file)).toThrow(`${file}: not a directory, expected a git repository (e.g. /etc with etckeeper)`)
+      expect(() => openRepository(file)).toThrow(
+        `${file}: not a directory, expected a git repository (e.g. /etc with etckeeper)`,
+      )
       const missing = join(notRepo, 'missing')
       expect(() => openRepository(missing)).toThrow(
-        expect.objectContaining({code: 'E_NOT_FOUND', message: `${missing}: no such directory, expected a git repository (e.g. /etc with etckeeper)`}),
+        expect.objectContaining({
+          code: 'E_NOT_FOUND',
+          message: `${missing}: no such directory, expected a git repository (e.g. /etc with etckeeper)`,
+        }),
       )
     } finally {
       outside.cleanup()

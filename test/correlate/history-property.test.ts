@@ -39,7 +39,10 @@ const hostileMessage = fc.oneof(
     'daily autocommit',
     `tweak\n\nauthor mallory <m> 1396094400 +0000\ncommitter mallory <m> 1396094400 +0000\n\n${TRUE_SUBJECT}`,
   ),
-  fc.string({maxLength: 40, unit: fc.constantFrom('a', 'b', 'e', ' ', '\n', '\u001E', '\u001F', '%', '"', '\u0000', 'é', '\t')}),
+  fc.string({
+    maxLength: 40,
+    unit: fc.constantFrom('a', 'b', 'e', ' ', '\n', '\u001E', '\u001F', '%', '"', '\u0000', 'é', '\t'),
+  }),
 )
 
 const noiseCommit = fc.record({
@@ -84,7 +87,17 @@ function build(dir: string, h: History): Built {
   const stamp = (ms: number, zone: string) => `${Math.floor(ms / 1000)} ${zone}`
   const commit = (
     ref: string,
-    o: {message: string; authorMs: number; committerMs: number; zone: string; from: number; merge?: number; file: string; content: string; alsoMotd?: string},
+    o: {
+      message: string
+      authorMs: number
+      committerMs: number
+      zone: string
+      from: number
+      merge?: number
+      file: string
+      content: string
+      alsoMotd?: string
+    },
   ) => {
     mark += 1
     stream += `commit ${ref}\nmark :${mark}\nauthor ops <ops@example.org> ${stamp(o.authorMs, o.zone)}\ncommitter root <root@example.org> ${stamp(o.committerMs, o.zone)}\n`
@@ -125,7 +138,15 @@ function build(dir: string, h: History): Built {
   }
   noise(false)
   const trueChange = (ref: string, from: number, committerMs = trueTime) =>
-    commit(ref, {authorMs: trueTime, committerMs, content: NTP_CONF, file: 'ntp.conf', from, message: TRUE_MESSAGE, zone: h.trueZone})
+    commit(ref, {
+      authorMs: trueTime,
+      committerMs,
+      content: NTP_CONF,
+      file: 'ntp.conf',
+      from,
+      message: TRUE_MESSAGE,
+      zone: h.trueZone,
+    })
   const cites: Built['cites'] = []
   let trueCommitterMs = trueTime
   const onSide = ['side', 'merged', 'merged-own-edit', 'merged-late', 'cherry-picked'].includes(h.placement)
@@ -194,7 +215,9 @@ describe('correlate on generated histories', () => {
           limit: 100,
           logZone: 'UTC',
           repo: built.dir,
-          steps: [{date: STEP_DAY, direction: 'up', ratio: null, resourceId: null, usageType: 'DataTransfer-Out-Bytes'}],
+          steps: [
+            {date: STEP_DAY, direction: 'up', ratio: null, resourceId: null, usageType: 'DataTransfer-Out-Bytes'},
+          ],
         })
         const candidates = result.steps[0]!.candidates
         const ntp = candidates.filter((c) => c.files.some((f) => f.path === 'ntp.conf') || c.packages.length > 0)

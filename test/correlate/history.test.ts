@@ -16,17 +16,35 @@ import {ROOT, tempDir} from '../helpers/cli.js'
 import {requireTools} from '../helpers/tools.js'
 import {commitAt, GIT_ENV, git, initRepo} from './repo.js'
 
-const NTP_INSTALL = 'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6.p5+dfsg-3ubuntu2 all\n'
+const NTP_INSTALL =
+  'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6.p5+dfsg-3ubuntu2 all\n'
 const NTP_CONF = 'server 0.pool.ntp.org\nrestrict -4 default kod notrap nomodify nopeer noquery\n'
-const STEP: StepInput = {date: '2014-03-30', direction: 'up', ratio: 2137.4, resourceId: null, usageType: 'DataTransfer-Out-Bytes'}
+const STEP: StepInput = {
+  date: '2014-03-30',
+  direction: 'up',
+  ratio: 2137.4,
+  resourceId: null,
+  usageType: 'DataTransfer-Out-Bytes',
+}
 const knowledge = loadKnowledge()
 
 async function candidates(repo: string, step = STEP): Promise<Candidate[]> {
-  const result = await correlate({aptLogs: [], daysAfter: 1, daysBefore: 7, dpkgLogs: [], knowledge, limit: 10, logZone: 'UTC', repo, steps: [step]})
+  const result = await correlate({
+    aptLogs: [],
+    daysAfter: 1,
+    daysBefore: 7,
+    dpkgLogs: [],
+    knowledge,
+    limit: 10,
+    logZone: 'UTC',
+    repo,
+    steps: [step],
+  })
   return result.steps[0]!.candidates
 }
 
-const touchesNtp = (c: Candidate) => c.files.some((f) => f.path === 'ntp.conf') || c.packages.some((p) => p.name === 'ntp')
+const touchesNtp = (c: Candidate) =>
+  c.files.some((f) => f.path === 'ntp.conf') || c.packages.some((p) => p.name === 'ntp')
 const allCommits = (dir: string) => new Set(git(dir, ['rev-list', '--all']).split('\n'))
 
 describe('reading a configuration history', () => {
@@ -45,7 +63,10 @@ describe('reading a configuration history', () => {
     return {dir, install}
   }
   const mergeAt = (dir: string, date: string) =>
-    git(dir, ['merge', '-q', '--no-ff', '-m', 'Merge branch ntp', 'ntp'], {GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date})
+    git(dir, ['merge', '-q', '--no-ff', '-m', 'Merge branch ntp', 'ntp'], {
+      GIT_AUTHOR_DATE: date,
+      GIT_COMMITTER_DATE: date,
+    })
 
   it('finds commits behind one whose clock was wrong (a backwards date must not end the walk)', async () => {
     const dir = fresh()
@@ -71,7 +92,9 @@ describe('reading a configuration history', () => {
     expect(top.time).toBe('2014-03-29T17:41:30Z')
     expect(top.recordedTime).toBe('2014-03-29T13:41:30-04:00')
     expect(top.committerTime).toBe('2014-06-02T10:00:00+02:00')
-    expect(top.reason).toMatch(/^ntp installed 2014-03-29 17:41 UTC \(committed 2014-06-02 08:00 UTC\), 0\.3 days before egress rose/)
+    expect(top.reason).toMatch(
+      /^ntp installed 2014-03-29 17:41 UTC \(committed 2014-06-02 08:00 UTC\), 0\.3 days before egress rose/,
+    )
     // Author and committer the same minute: nothing extra to say.
     const daily = found.find((c) => c.subject === 'daily autocommit')!
     expect(daily.reason).not.toContain('committed')
@@ -94,7 +117,10 @@ describe('reading a configuration history', () => {
     const merge = git(dir, ['rev-parse', 'HEAD'])
     const found = await candidates(dir)
     expect(found.filter(touchesNtp)).toHaveLength(1)
-    expect(found[0]).toMatchObject({commit: install, sameChangeIn: [{commit: merge, relation: 'merge', subject: 'Merge branch ntp'}]})
+    expect(found[0]).toMatchObject({
+      commit: install,
+      sameChangeIn: [{commit: merge, relation: 'merge', subject: 'Merge branch ntp'}],
+    })
     expect(found[0]!.reason).toContain(`; the same change as merge ${merge.slice(0, 7)} (2014-03-29 12:00 UTC)`)
     expect(found.map((c) => c.commit)).not.toContain(merge)
   })
@@ -103,13 +129,17 @@ describe('reading a configuration history', () => {
     const {dir, install} = installOnBranch('ntp', '2014-03-29')
     git(dir, ['merge', '-q', '--no-ff', '--no-commit', 'ntp'])
     // Its own edit goes to a file whose name git quotes in patch headers.
-    commitAt(dir, '2014-03-29T12:00:00+0000', 'Merge branch ntp, and open the firewall', {'nftables "open"\t.conf': 'accept udp dport 123\n'})
+    commitAt(dir, '2014-03-29T12:00:00+0000', 'Merge branch ntp, and open the firewall', {
+      'nftables "open"\t.conf': 'accept udp dport 123\n',
+    })
     const merge = git(dir, ['rev-parse', 'HEAD'])
     const found = await candidates(dir)
     expect(found.map((c) => c.commit)).toEqual(expect.arrayContaining([install, merge]))
     // The branch's edit is counted once, with the branch commit; the merge keeps only the file it edited itself.
     expect(found.filter(touchesNtp).map((c) => c.commit)).toEqual([install])
-    expect(found.find((c) => c.commit === install)!.sameChangeIn).toEqual([expect.objectContaining({commit: merge, relation: 'merge'})])
+    expect(found.find((c) => c.commit === install)!.sameChangeIn).toEqual([
+      expect.objectContaining({commit: merge, relation: 'merge'}),
+    ])
     expect(found.find((c) => c.commit === merge)!.files).toEqual([{path: 'nftables "open"\t.conf', status: 'added'}])
   })
 
@@ -118,7 +148,10 @@ describe('reading a configuration history', () => {
     mergeAt(dir, '2014-03-29T12:00:00+0000')
     const found = await candidates(dir)
     expect(found).toHaveLength(1)
-    expect(found[0]).toMatchObject({subject: 'Merge branch ntp', sameChangeIn: [{commit: install, relation: 'branch', time: '2014-03-02T10:00:00Z'}]})
+    expect(found[0]).toMatchObject({
+      subject: 'Merge branch ntp',
+      sameChangeIn: [{commit: install, relation: 'branch', time: '2014-03-02T10:00:00Z'}],
+    })
     expect(found[0]!.files).toEqual([{path: 'ntp.conf', status: 'added'}])
   })
 
@@ -129,7 +162,10 @@ describe('reading a configuration history', () => {
     expect(picked).not.toBe(original)
     const found = await candidates(dir)
     expect(found.filter(touchesNtp)).toHaveLength(1)
-    expect(found[0]).toMatchObject({commit: original, sameChangeIn: [{commit: picked, committedTime: '2014-03-29T18:00:00Z', relation: 'cherry-pick'}]})
+    expect(found[0]).toMatchObject({
+      commit: original,
+      sameChangeIn: [{commit: picked, committedTime: '2014-03-29T18:00:00Z', relation: 'cherry-pick'}],
+    })
     // The same edit made again later (its own author time) is another change.
     commitAt(dir, '2014-03-29T19:00:00+0000', 'remove ntp.conf', {'ntp.conf': null})
     commitAt(dir, '2014-03-29T20:00:00+0000', NTP_INSTALL, {'ntp.conf': NTP_CONF})
@@ -178,7 +214,9 @@ describe('a real etckeeper history, rebased, then committed to with the clock wr
     requireTools('unshare', 'etckeeper', 'git')
     // The ntp install of etckeeper-run.sh (apt hooks, 2014-03-29T13:41:30-04:00), in a private mount namespace.
     const unshare = process.getuid?.() === 0 ? ['-m'] : ['-rm']
-    const run = spawnSync('unshare', [...unshare, join(ROOT, 'test/correlate/etckeeper-run.sh'), tmp.dir], {encoding: 'utf8'})
+    const run = spawnSync('unshare', [...unshare, join(ROOT, 'test/correlate/etckeeper-run.sh'), tmp.dir], {
+      encoding: 'utf8',
+    })
     if (run.status !== 0) throw new Error(`etckeeper-run.sh failed (${run.status}): ${run.stderr}`)
     install = git(etc, ['log', '--all', '--format=%H', '--grep', 'install ntp'])
     // Months later the history is rewritten (every commit written again, author times kept)...
@@ -191,7 +229,10 @@ describe('a real etckeeper history, rebased, then committed to with the clock wr
       GIT_CONFIG_NOSYSTEM: '1',
       HOME: join(tmp.dir, 'home'),
     }
-    const committed = spawnSync('etckeeper', ['commit', '-d', etc, 'daily autocommit'], {encoding: 'utf8', env: {...process.env, ...GIT_ENV, ...clockWrong}})
+    const committed = spawnSync('etckeeper', ['commit', '-d', etc, 'daily autocommit'], {
+      encoding: 'utf8',
+      env: {...process.env, ...GIT_ENV, ...clockWrong},
+    })
     if (committed.status !== 0) throw new Error(`etckeeper commit failed: ${committed.stderr}`)
   }, 120_000)
   afterAll(() => tmp.cleanup())
@@ -208,6 +249,8 @@ describe('a real etckeeper history, rebased, then committed to with the clock wr
       time: '2014-03-29T17:41:30Z',
     })
     expect(top.packages).toEqual([{action: 'install', name: 'ntp', version: '1:4.2.6.p5+dfsg-3ubuntu2'}])
-    expect(top.reason).toMatch(/^ntp installed 2014-03-29 17:41 UTC \(committed 2014-07-01 08:00 UTC\), 0\.3 days before egress rose/)
+    expect(top.reason).toMatch(
+      /^ntp installed 2014-03-29 17:41 UTC \(committed 2014-07-01 08:00 UTC\), 0\.3 days before egress rose/,
+    )
   })
 })

@@ -16,11 +16,28 @@ import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 import {commitAt, git, initRepo} from './repo.js'
 
 const MAKE_TERRAFORM_REPO = join(SAMPLES, 'scripts/make-terraform-repo.sh')
-const STEP: StepInput = {date: '2014-03-30', direction: 'up', drivers: [NTP_INSTANCE], ratio: 2274, resourceId: NTP_INSTANCE, usageType: 'DataTransfer-Out'}
+const STEP: StepInput = {
+  date: '2014-03-30',
+  direction: 'up',
+  drivers: [NTP_INSTANCE],
+  ratio: 2274,
+  resourceId: NTP_INSTANCE,
+  usageType: 'DataTransfer-Out',
+}
 const knowledge = loadKnowledge()
 
 function rank(repo: string, step: StepInput = STEP) {
-  return correlate({aptLogs: [], daysAfter: 1, daysBefore: 7, dpkgLogs: [], knowledge, limit: 10, logZone: 'UTC', repo, steps: [step]})
+  return correlate({
+    aptLogs: [],
+    daysAfter: 1,
+    daysBefore: 7,
+    dpkgLogs: [],
+    knowledge,
+    limit: 10,
+    logZone: 'UTC',
+    repo,
+    steps: [step],
+  })
 }
 
 const tmp = tempDir('bw-iac-')
@@ -47,14 +64,21 @@ describe('Terraform repository', () => {
     )
     // The instance (imported as i-0a1b2c3d) got the new group.
     expect(top!.cloud).toContainEqual(
-      expect.objectContaining({action: 'instance-changed', related: expect.arrayContaining([NTP_INSTANCE]), resource: NTP_INSTANCE}),
+      expect.objectContaining({
+        action: 'instance-changed',
+        related: expect.arrayContaining([NTP_INSTANCE]),
+        resource: NTP_INSTANCE,
+      }),
     )
     expect(top!.reason).toMatch(
       /^aws_security_group\.ntp was opened to the world on UDP 123 by ops <ops@example\.com> at 2014-03-29 18:31 UTC, 0\.2 days before egress rose 2274x on i-0a1b2c3d, which this security group protects; UDP 123 is NTP/,
     )
     const ssh = rest.find((c) => c.subject === 'ssh from the office')!
     expect(ssh.cloud).toEqual([
-      expect.objectContaining({resource: 'sg-0a0a0a0a11112222', rule: expect.objectContaining({fromPort: 22, peers: ['203.0.113.0/24']})}),
+      expect.objectContaining({
+        resource: 'sg-0a0a0a0a11112222',
+        rule: expect.objectContaining({fromPort: 22, peers: ['203.0.113.0/24']}),
+      }),
     ])
     const tags = rest.find((c) => c.subject === 'tag the NTP host')!
     expect(tags.cloud).toBeUndefined()
@@ -102,7 +126,10 @@ ${ingress}
     commitAt(dir, '2014-04-25T09:00:00+00:00', 'json stack', {
       'stacks/web.json': JSON.stringify({
         Resources: {
-          Web: {Properties: {SecurityGroupIngress: [{CidrIp: '0.0.0.0/0', FromPort: 443, IpProtocol: 'tcp', ToPort: 443}]}, Type: 'AWS::EC2::SecurityGroup'},
+          Web: {
+            Properties: {SecurityGroupIngress: [{CidrIp: '0.0.0.0/0', FromPort: 443, IpProtocol: 'tcp', ToPort: 443}]},
+            Type: 'AWS::EC2::SecurityGroup',
+          },
         },
       }),
     })
@@ -123,14 +150,24 @@ ${ingress}
   })
 
   it('an image change, a removed rule (first for a fall) and a JSON template', async () => {
-    const image = (await rank(dir, {...STEP, date: '2014-04-11'})).steps[0]!.candidates.find((c) => c.subject === 'new image')!
-    expect(image.cloud).toEqual([expect.objectContaining({action: 'image-changed', related: ['ami-77aa88bb'], resource: 'NtpHost'})])
-    const fall = (await rank(dir, {...STEP, date: '2014-04-21', direction: 'down', drivers: [], resourceId: null})).steps[0]!.candidates[0]!
+    const image = (await rank(dir, {...STEP, date: '2014-04-11'})).steps[0]!.candidates.find(
+      (c) => c.subject === 'new image',
+    )!
+    expect(image.cloud).toEqual([
+      expect.objectContaining({action: 'image-changed', related: ['ami-77aa88bb'], resource: 'NtpHost'}),
+    ])
+    const fall = (await rank(dir, {...STEP, date: '2014-04-21', direction: 'down', drivers: [], resourceId: null}))
+      .steps[0]!.candidates[0]!
     expect(fall.subject).toBe('close ntp')
-    expect(fall.cloud).toEqual([expect.objectContaining({action: 'rule-removed', rule: expect.objectContaining({fromPort: 123})})])
+    expect(fall.cloud).toEqual([
+      expect.objectContaining({action: 'rule-removed', rule: expect.objectContaining({fromPort: 123})}),
+    ])
     expect(fall.reason).toContain('stopped allowing ingress UDP 123 from the world')
-    const json = (await rank(dir, {...STEP, date: '2014-04-26', drivers: [], resourceId: null})).steps[0]!.candidates[0]!
-    expect(json.cloud).toEqual([expect.objectContaining({resource: 'Web', rule: expect.objectContaining({fromPort: 443, protocol: 'tcp'})})])
+    const json = (await rank(dir, {...STEP, date: '2014-04-26', drivers: [], resourceId: null})).steps[0]!
+      .candidates[0]!
+    expect(json.cloud).toEqual([
+      expect.objectContaining({resource: 'Web', rule: expect.objectContaining({fromPort: 443, protocol: 'tcp'})}),
+    ])
     expect(git(dir, ['rev-list', '--count', 'HEAD'])).toBe('5')
   })
 })
@@ -163,9 +200,17 @@ ${ingress.join('\n')}
     commitAt(dir, '2014-03-28T10:00:00+00:00', 'readme', {'README.md': 'stacks\n'})
     git(dir, ['checkout', '-q', 'open-ntp'])
     // Rebased: made at 18:30, committed again at 18:45.
-    branchCommit = commitAt(dir, '2014-03-29T18:30:00+00:00', 'open ntp', {'stacks/ntp.yaml': stack([open('udp', 123)])}, '2014-03-29T18:45:00+00:00')
+    branchCommit = commitAt(
+      dir,
+      '2014-03-29T18:30:00+00:00',
+      'open ntp',
+      {'stacks/ntp.yaml': stack([open('udp', 123)])},
+      '2014-03-29T18:45:00+00:00',
+    )
     git(dir, ['checkout', '-q', 'lab'])
-    commitAt(dir, '2014-03-27T09:00:00+00:00', 'lab stack, never merged', {'stacks/lab.yaml': stack([open('tcp', 8080)])})
+    commitAt(dir, '2014-03-27T09:00:00+00:00', 'lab stack, never merged', {
+      'stacks/lab.yaml': stack([open('tcp', 8080)]),
+    })
     git(dir, ['checkout', '-q', 'master'])
     // The merge adds an edit of its own (HTTPS) beside the branch's NTP rule.
     const at = {GIT_AUTHOR_DATE: '2014-03-29T19:00:00+00:00', GIT_COMMITTER_DATE: '2014-03-29T19:00:00+00:00'}
@@ -188,7 +233,11 @@ ${ingress.join('\n')}
     expect(ntp[0]!.reason).toContain(`the same change as merge ${merge.slice(0, 7)}`)
     const merged = candidates.find((c) => c.commit === merge)!
     expect(merged.cloud).toEqual([
-      expect.objectContaining({action: 'rule-added', resource: 'NtpGroup', rule: expect.objectContaining({fromPort: 443, protocol: 'tcp'})}),
+      expect.objectContaining({
+        action: 'rule-added',
+        resource: 'NtpGroup',
+        rule: expect.objectContaining({fromPort: 443, protocol: 'tcp'}),
+      }),
     ])
     // A branch never merged is read too.
     const lab = candidates.find((c) => c.subject === 'lab stack, never merged')!
@@ -219,18 +268,32 @@ describe('every source at once', () => {
     expect(run.code).toBe(0)
     const out = run.json()
     const [top] = out.steps[0].candidates
-    expect(top).toMatchObject({author: 'arn:aws:iam::123456789012:user/ops', source: 'cloudtrail', time: '2014-03-29T18:40:12Z'})
+    expect(top).toMatchObject({
+      author: 'arn:aws:iam::123456789012:user/ops',
+      source: 'cloudtrail',
+      time: '2014-03-29T18:40:12Z',
+    })
     expect(top.alsoIn).toHaveLength(2)
     expect(top.alsoIn[0]).toMatch(/^aws-config .*SecurityGroup.*#sg-0f1e2d3c4b5a69788@2014-03-29T18:40:51Z$/)
     expect(top.alsoIn[1]).toMatch(/^git [0-9a-f]{7} /)
     expect(top.cloud[0]).toMatchObject({instances: [NTP_INSTANCE], resource: NTP_GROUP, rule: {fromPort: 123}})
     expect(top.reason).toMatch(/recorded by CloudTrail, AWS Config and commit [0-9a-f]{7}/)
     // The rule is one candidate, not three.
-    expect(out.steps[0].candidates.filter((c: any) => c.cloud?.some((f: any) => f.rule?.fromPort === 123))).toHaveLength(1)
+    expect(
+      out.steps[0].candidates.filter((c: any) => c.cloud?.some((f: any) => f.rule?.fromPort === 123)),
+    ).toHaveLength(1)
     expect(out.steps[0].drivers).toEqual([NTP_INSTANCE])
 
     const human = await runCli(
-      ['correlate', '--cloudtrail', join(SAMPLES, 'cloudtrail'), '--aws-config', join(SAMPLES, 'aws-config'), '--date', '2014-03-30'],
+      [
+        'correlate',
+        '--cloudtrail',
+        join(SAMPLES, 'cloudtrail'),
+        '--aws-config',
+        join(SAMPLES, 'aws-config'),
+        '--date',
+        '2014-03-30',
+      ],
       {env},
     )
     expect(human.stdout).toContain('cloudtrail + aws-config')
@@ -238,7 +301,9 @@ describe('every source at once', () => {
 
     const explained = await runCli(['explain'], {env})
     expect(explained.code).toBe(0)
-    expect(explained.stdout).toContain('sg-0f1e2d3c4b5a69788 was opened to the world on UDP 123 by arn:aws:iam::123456789012:user/ops at 2014-03-29 18:40 UTC')
+    expect(explained.stdout).toContain(
+      'sg-0f1e2d3c4b5a69788 was opened to the world on UDP 123 by arn:aws:iam::123456789012:user/ops at 2014-03-29 18:40 UTC',
+    )
 
     const html = join(tmp.dir, 'report.html')
     expect((await runCli(['report', '--out', html], {env})).code).toBe(0)

@@ -4,7 +4,14 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {findLogs, localToUtc, parseAptHistory, parseDpkgLog, readLogText, zoneOfRoot} from '../../src/correlate/package-logs.js'
+import {
+  findLogs,
+  localToUtc,
+  parseAptHistory,
+  parseDpkgLog,
+  readLogText,
+  zoneOfRoot,
+} from '../../src/correlate/package-logs.js'
 import {runCli, tempDir} from '../helpers/cli.js'
 
 // apt and dpkg write local wall-clock time; this machine was in New York (EDT, -04:00, from 2014-03-09).
@@ -67,13 +74,21 @@ describe('apt and dpkg logs', () => {
   })
 
   it('converts local wall-clock times to UTC across a DST change', () => {
-    expect(new Date(localToUtc('2014-03-29', '14:41:36', 'America/New_York')).toISOString()).toBe('2014-03-29T18:41:36.000Z')
-    expect(new Date(localToUtc('2014-03-08', '14:41:36', 'America/New_York')).toISOString()).toBe('2014-03-08T19:41:36.000Z')
+    expect(new Date(localToUtc('2014-03-29', '14:41:36', 'America/New_York')).toISOString()).toBe(
+      '2014-03-29T18:41:36.000Z',
+    )
+    expect(new Date(localToUtc('2014-03-08', '14:41:36', 'America/New_York')).toISOString()).toBe(
+      '2014-03-08T19:41:36.000Z',
+    )
     expect(new Date(localToUtc('2014-03-30', '00:11:36', '+05:30')).toISOString()).toBe('2014-03-29T18:41:36.000Z')
   })
 
   it('reads apt history entries (gzip too) with their command, packages and versions', () => {
-    const old = parseAptHistory(readLogText(join(root, 'var/log/apt/history.log.2.gz')), 'history.log.2.gz', 'America/New_York')
+    const old = parseAptHistory(
+      readLogText(join(root, 'var/log/apt/history.log.2.gz')),
+      'history.log.2.gz',
+      'America/New_York',
+    )
     expect(old).toHaveLength(1)
     expect(old[0]).toMatchObject({
       command: 'apt-get install nginx',
@@ -97,14 +112,23 @@ describe('apt and dpkg logs', () => {
   it('groups dpkg lines into runs and keeps only package actions', () => {
     const runs = parseDpkgLog(DPKG_RECENT, 'dpkg.log.1', 'America/New_York')
     expect(runs).toHaveLength(1)
-    expect(runs[0]).toMatchObject({origin: 'dpkg.log.1:2', source: 'dpkg-log', subject: 'dpkg: libopts25, ntp installed', time: '2014-03-29T18:41:32Z'})
+    expect(runs[0]).toMatchObject({
+      origin: 'dpkg.log.1:2',
+      source: 'dpkg-log',
+      subject: 'dpkg: libopts25, ntp installed',
+      time: '2014-03-29T18:41:32Z',
+    })
   })
 
   it('names the file, line and field of a bad entry', () => {
-    expect(() => parseAptHistory('Start-Date: 29/03/2014 14:41\nCommandline: apt-get install ntp\n', 'history.log', 'UTC')).toThrow(
+    expect(() =>
+      parseAptHistory('Start-Date: 29/03/2014 14:41\nCommandline: apt-get install ntp\n', 'history.log', 'UTC'),
+    ).toThrow(
       'history.log:1: column "Start-Date": expected a date like 2014-03-29 18:41:30, got a value shaped "99/99/9999 99:99"',
     )
-    expect(() => parseDpkgLog('2014-03-29 14:41:31 install ntp:amd64 <none> 1\ngarbage\n', 'dpkg.log', 'UTC')).toThrow(/^dpkg\.log:2: expected a line starting/)
+    expect(() => parseDpkgLog('2014-03-29 14:41:31 install ntp:amd64 <none> 1\ngarbage\n', 'dpkg.log', 'UTC')).toThrow(
+      /^dpkg\.log:2: expected a line starting/,
+    )
     const damaged = join(tmp.dir, 'damaged.gz')
     const gz = spawnSync('gzip', ['-c'], {input: HISTORY_RECENT})
     writeFileSync(damaged, gz.stdout.subarray(0, gz.stdout.length - 12))
@@ -118,9 +142,16 @@ describe('apt and dpkg logs', () => {
     expect(out.repo).toBeNull()
     expect(out.changesRead).toEqual({aptHistory: 2, dpkgLog: 1, git: 0})
     const [first, second] = out.steps[0].candidates
-    expect(first).toMatchObject({command: 'apt-get install ntp', commit: null, source: 'apt-history', time: '2014-03-29T18:41:36Z'})
+    expect(first).toMatchObject({
+      command: 'apt-get install ntp',
+      commit: null,
+      source: 'apt-history',
+      time: '2014-03-29T18:41:36Z',
+    })
     expect(first.alsoIn).toEqual([`${join(root, 'var/log/dpkg.log.1')}:2`])
-    expect(first.reason).toBe('ntp installed 2014-03-29 18:41 UTC, 0.2 days before egress rose; ntpd serves NTP on UDP 123 to anyone unless restricted')
+    expect(first.reason).toBe(
+      'ntp installed 2014-03-29 18:41 UTC, 0.2 days before egress rose; ntpd serves NTP on UDP 123 to anyone unless restricted',
+    )
     // Purging a DNS server does not explain a rise.
     expect(second.command).toBe('apt-get purge -y bind9')
     expect(second.score).toBeLessThan(first.score / 2)
@@ -129,10 +160,15 @@ describe('apt and dpkg logs', () => {
   it("takes --log-tz over the root's zone, and refuses an unknown zone or a missing root", async () => {
     const utc = await runCli(['correlate', '--root', root, '--log-tz', 'UTC', '--date', '2014-03-30', '--json'])
     expect(utc.code).toBe(0)
-    expect(utc.json().steps[0].candidates[0]).toMatchObject({command: 'apt-get install ntp', time: '2014-03-29T14:41:36Z'})
+    expect(utc.json().steps[0].candidates[0]).toMatchObject({
+      command: 'apt-get install ntp',
+      time: '2014-03-29T14:41:36Z',
+    })
     const bad = await runCli(['correlate', '--root', root, '--log-tz', 'Mars/Olympus', '--date', '2014-03-30'])
     expect(bad.code).toBe(1)
-    expect(bad.stderr).toContain('--log-tz: unknown time zone, expected UTC, an offset like +02:00, or an IANA name like Europe/Berlin, got "Mars/Olympus"')
+    expect(bad.stderr).toContain(
+      '--log-tz: unknown time zone, expected UTC, an offset like +02:00, or an IANA name like Europe/Berlin, got "Mars/Olympus"',
+    )
     const missing = await runCli(['correlate', '--root', join(tmp.dir, 'nowhere'), '--date', '2014-03-30'])
     expect(missing.code).toBe(2)
     expect(missing.stderr.trim()).toBe(`billwatch: --root: ${join(tmp.dir, 'nowhere')} does not exist`)

@@ -21,7 +21,18 @@ describe('ranking changes around a step', () => {
   const tmp = tempDir('bw-rank-')
   const knowledge = loadKnowledge()
   const run = (repo: string, steps: StepInput[], extra: Partial<Parameters<typeof correlate>[0]> = {}) =>
-    correlate({aptLogs: [], daysAfter: 1, daysBefore: 7, dpkgLogs: [], knowledge, limit: 10, logZone: 'UTC', repo, steps, ...extra})
+    correlate({
+      aptLogs: [],
+      daysAfter: 1,
+      daysBefore: 7,
+      dpkgLogs: [],
+      knowledge,
+      limit: 10,
+      logZone: 'UTC',
+      repo,
+      steps,
+      ...extra,
+    })
 
   let open = ''
   let closed = ''
@@ -31,16 +42,25 @@ describe('ranking changes around a step', () => {
     commitAt(open, '2014-03-20T08:00:00+0000', 'Initial Checkin', {hosts: 'a\n'})
     commitAt(open, '2014-03-29T18:00:00+0000', 'motd', {motd: 'welcome\n'})
     commitAt(open, '2014-03-29T18:41:36+0000', 'committing changes in /etc after apt run', {'ntp.conf': OPEN_NTP})
-    commitAt(open, '2014-04-04T09:00:00+0000', 'committing changes in /etc after apt run\n\nPackage changes:\n-ntp 1:4.2.6 amd64\n', {'ntp.conf': null})
+    commitAt(
+      open,
+      '2014-04-04T09:00:00+0000',
+      'committing changes in /etc after apt run\n\nPackage changes:\n-ntp 1:4.2.6 amd64\n',
+      {'ntp.conf': null},
+    )
 
     closed = initRepo(join(tmp.dir, 'closed'))
-    commitAt(closed, '2014-03-29T18:41:36+0000', 'ntp installed\n\nPackage changes:\n+ntp 1:4.2.6 amd64\n', {'ntp.conf': CLOSED_NTP})
+    commitAt(closed, '2014-03-29T18:41:36+0000', 'ntp installed\n\nPackage changes:\n+ntp 1:4.2.6 amd64\n', {
+      'ntp.conf': CLOSED_NTP,
+    })
 
     chrony = initRepo(join(tmp.dir, 'chrony'))
     commitAt(chrony, '2014-03-29T12:00:00+0000', 'chrony installed\n\nPackage changes:\n+chrony 1.29-1 amd64\n', {
       'chrony/chrony.conf': 'pool 2.debian.pool.ntp.org iburst\n',
     })
-    commitAt(chrony, '2014-03-29T13:00:00+0000', 'daily autocommit', {'nginx/sites-enabled/default': 'server { listen 80; }\n'})
+    commitAt(chrony, '2014-03-29T13:00:00+0000', 'daily autocommit', {
+      'nginx/sites-enabled/default': 'server { listen 80; }\n',
+    })
   })
   afterAll(() => tmp.cleanup())
 
@@ -65,7 +85,9 @@ describe('ranking changes around a step', () => {
   it('for a fall, prefers the removal; for a rise, the install', async () => {
     const result = await run(open, [step('2014-04-05', {direction: 'down', ratio: 1 / 2000}), step('2014-03-30')])
     expect(result.steps[0]!.candidates[0]!.packages).toEqual([{action: 'remove', name: 'ntp', version: '1:4.2.6'}])
-    expect(result.steps[0]!.candidates[0]!.reason).toMatch(/^ntp removed 2014-04-04 09:00 UTC, 0\.6 days before egress fell 2000x; .*removing it stops that$/)
+    expect(result.steps[0]!.candidates[0]!.reason).toMatch(
+      /^ntp removed 2014-04-04 09:00 UTC, 0\.6 days before egress fell 2000x; .*removing it stops that$/,
+    )
     expect(result.steps[1]!.candidates[0]!.subject).toBe('committing changes in /etc after apt run')
     expect(result.steps[1]!.candidates[0]!.time).toBe('2014-03-29T18:41:36Z')
   })
@@ -108,12 +130,20 @@ describe('ranking changes around a step', () => {
       extra,
       JSON.stringify({
         services: [
-          {files: ['tileserver/**'], id: 'tiles', packages: ['tileserver-gl'], summary: 'the tile server sends map tiles to every browser', usage: ['egress']},
+          {
+            files: ['tileserver/**'],
+            id: 'tiles',
+            packages: ['tileserver-gl'],
+            summary: 'the tile server sends map tiles to every browser',
+            usage: ['egress'],
+          },
         ],
       }),
     )
     const result = await run(repo, [step('2014-03-30')], {knowledge: loadKnowledge(extra)})
-    expect(result.steps[0]!.candidates[0]!.reason).toMatch(/^tileserver\/tileserver\.json changed .*; the tile server sends map tiles to every browser$/)
+    expect(result.steps[0]!.candidates[0]!.reason).toMatch(
+      /^tileserver\/tileserver\.json changed .*; the tile server sends map tiles to every browser$/,
+    )
 
     writeFileSync(extra, JSON.stringify({services: [{id: 'x', summary: 'y', usage: ['egress'], lagDays: [3, 1]}]}))
     expect(() => loadKnowledge(extra)).toThrow(

@@ -42,7 +42,13 @@ export function initRepo(dir: string): string {
  * Writes (string) or deletes (null) files, then commits them with author time `date` (with its offset)
  * and committer time `committed` (default: the same).
  */
-export function commitAt(dir: string, date: string, message: string, files: Record<string, null | string> = {}, committed = date): string {
+export function commitAt(
+  dir: string,
+  date: string,
+  message: string,
+  files: Record<string, null | string> = {},
+  committed = date,
+): string {
   for (const [path, content] of Object.entries(files)) {
     const full = join(dir, path)
     if (content === null) rmSync(full)

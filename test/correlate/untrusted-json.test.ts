@@ -49,8 +49,12 @@ const EXTRACTED = [
     'CreateEgressOnlyInternetGateway',
     'DeleteVpcEndpoints',
   ].map((name) => `ec2.amazonaws.com ${name}`),
-  ...['CreateListener', 'CreateLoadBalancerListeners', 'DeleteListener'].map((name) => `elasticloadbalancing.amazonaws.com ${name}`),
-  ...['PutBucketPolicy', 'DeleteBucketPublicAccessBlock', 'PutBucketPublicAccessBlock', 'PutBucketAcl'].map((name) => `s3.amazonaws.com ${name}`),
+  ...['CreateListener', 'CreateLoadBalancerListeners', 'DeleteListener'].map(
+    (name) => `elasticloadbalancing.amazonaws.com ${name}`,
+  ),
+  ...['PutBucketPolicy', 'DeleteBucketPublicAccessBlock', 'PutBucketPublicAccessBlock', 'PutBucketAcl'].map(
+    (name) => `s3.amazonaws.com ${name}`,
+  ),
   ...['CreateDistribution', 'UpdateDistribution'].map((name) => `cloudfront.amazonaws.com ${name}`),
 ]
 
@@ -169,7 +173,12 @@ const hostileJson: fc.Arbitrary<unknown> = fc.letrec<{value: unknown; array: unk
   array: fc.array(tie('value'), {maxLength: 4}),
   object: fc
     .array(fc.tuple(fc.oneof(fc.constantFrom(...KEYS), fc.string({maxLength: 6})), tie('value')), {maxLength: 6})
-    .map((entries) => JSON.parse(`{${entries.map(([key, value]) => `${JSON.stringify(key)}:${JSON.stringify(value)}`).join(',')}}`) as unknown),
+    .map(
+      (entries) =>
+        JSON.parse(
+          `{${entries.map(([key, value]) => `${JSON.stringify(key)}:${JSON.stringify(value)}`).join(',')}}`,
+        ) as unknown,
+    ),
   value: fc.oneof(
     {depthSize: 'small', maxDepth: 6},
     fc.constantFrom<unknown>(...MEANINGFUL, null, true, false, 0, 123, -1, 65_535, 70_000, 1.5),
@@ -182,17 +191,28 @@ const hostileJson: fc.Arbitrary<unknown> = fc.letrec<{value: unknown; array: unk
 const SG_ID = 'sg-0123456789abcdef0'
 const RULE = {fromPort: 123, ipProtocol: 'udp', ipRanges: {items: [{cidrIp: '0.0.0.0/0'}]}, toPort: 123}
 
-/** Well-formed calls as CloudTrail logs them (User Guide, "CloudTrail log file examples"; EC2/ELB/S3 API references). */
+/**
+ * Well-formed calls as CloudTrail logs them (User Guide, "CloudTrail log file examples"; EC2/ELB/S3 API references).
+ */
 const WELL_FORMED: {name: string; source: string; request: unknown; response: unknown}[] = [
   {
     name: 'AuthorizeSecurityGroupIngress',
     request: {groupId: SG_ID, ipPermissions: {items: [RULE]}},
-    response: {securityGroupRuleSet: {items: [{cidrIpv4: '0.0.0.0/0', fromPort: 123, groupId: SG_ID, ipProtocol: 'udp', isEgress: false, toPort: 123}]}},
+    response: {
+      securityGroupRuleSet: {
+        items: [
+          {cidrIpv4: '0.0.0.0/0', fromPort: 123, groupId: SG_ID, ipProtocol: 'udp', isEgress: false, toPort: 123},
+        ],
+      },
+    },
     source: 'ec2.amazonaws.com',
   },
   {
     name: 'RevokeSecurityGroupEgress',
-    request: {groupName: 'default', ipPermissions: {items: {fromPort: -1, ipProtocol: '-1', ipRanges: {items: {cidrIp: '0.0.0.0/0'}}, toPort: -1}}},
+    request: {
+      groupName: 'default',
+      ipPermissions: {items: {fromPort: -1, ipProtocol: '-1', ipRanges: {items: {cidrIp: '0.0.0.0/0'}}, toPort: -1}},
+    },
     response: null,
     source: 'ec2.amazonaws.com',
   },
@@ -207,7 +227,10 @@ const WELL_FORMED: {name: string; source: string; request: unknown; response: un
     request: {
       ModifySecurityGroupRulesRequest: {
         GroupId: SG_ID,
-        SecurityGroupRule: {SecurityGroupRule: {CidrIpv4: '0.0.0.0/0', FromPort: 123, IpProtocol: 'udp', ToPort: 123}, SecurityGroupRuleId: 'sgr-0123'},
+        SecurityGroupRule: {
+          SecurityGroupRule: {CidrIpv4: '0.0.0.0/0', FromPort: 123, IpProtocol: 'udp', ToPort: 123},
+          SecurityGroupRuleId: 'sgr-0123',
+        },
       },
     },
     response: null,
@@ -233,7 +256,11 @@ const WELL_FORMED: {name: string; source: string; request: unknown; response: un
     response: {
       instancesSet: {
         items: [
-          {groupSet: {items: [{groupId: SG_ID}]}, instanceId: 'i-0a1b2c3d4e5f60718', networkInterfaceSet: {items: [{groupSet: {items: [{groupId: SG_ID}]}}]}},
+          {
+            groupSet: {items: [{groupId: SG_ID}]},
+            instanceId: 'i-0a1b2c3d4e5f60718',
+            networkInterfaceSet: {items: [{groupSet: {items: [{groupId: SG_ID}]}}]},
+          },
         ],
       },
     },
@@ -247,7 +274,11 @@ const WELL_FORMED: {name: string; source: string; request: unknown; response: un
   },
   {
     name: 'CreateRoute',
-    request: {destinationCidrBlock: '0.0.0.0/0', gatewayId: 'igw-0123456789abcdef0', routeTableId: 'rtb-0123456789abcdef0'},
+    request: {
+      destinationCidrBlock: '0.0.0.0/0',
+      gatewayId: 'igw-0123456789abcdef0',
+      routeTableId: 'rtb-0123456789abcdef0',
+    },
     response: null,
     source: 'ec2.amazonaws.com',
   },
@@ -259,7 +290,11 @@ const WELL_FORMED: {name: string; source: string; request: unknown; response: un
   },
   {
     name: 'CreateListener',
-    request: {loadBalancerArn: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/a/1', port: 123, protocol: 'UDP'},
+    request: {
+      loadBalancerArn: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/a/1',
+      port: 123,
+      protocol: 'UDP',
+    },
     response: {listeners: [{listenerArn: 'arn:l'}]},
     source: 'elasticloadbalancing.amazonaws.com',
   },
@@ -294,7 +329,8 @@ function pathsIn(value: unknown): string[][] {
   const out: string[][] = []
   const walk = (at: unknown, path: string[]) => {
     out.push(path)
-    if (at !== null && typeof at === 'object') for (const [key, inner] of Object.entries(at)) walk(inner, [...path, key])
+    if (at !== null && typeof at === 'object')
+      for (const [key, inner] of Object.entries(at)) walk(inner, [...path, key])
   }
   walk(value, [])
   return out
@@ -334,7 +370,12 @@ const trailRecordJson = fc.record(
     eventID: fc.oneof(fc.uuid(), hostileJson),
     eventName: fc.oneof(fc.constantFrom(...EXTRACTED.map((key) => key.split(' ')[1]!)), hostileJson),
     eventSource: fc.oneof(
-      fc.constantFrom('ec2.amazonaws.com', 'elasticloadbalancing.amazonaws.com', 's3.amazonaws.com', 'cloudfront.amazonaws.com'),
+      fc.constantFrom(
+        'ec2.amazonaws.com',
+        'elasticloadbalancing.amazonaws.com',
+        's3.amazonaws.com',
+        'cloudfront.amazonaws.com',
+      ),
       hostileJson,
     ),
     eventTime: fc.oneof(
@@ -352,7 +393,14 @@ const trailRecordJson = fc.record(
 /** Names are strings a reader can know: never a value of another type printed ('undefined', '[object Object]'). */
 function expectWellFormed(facts: CloudFact[]): void {
   for (const f of facts) {
-    for (const text of [f.resource, f.operation, f.resourceType, ...f.related, ...f.instances, ...(f.rule?.peers ?? [])]) {
+    for (const text of [
+      f.resource,
+      f.operation,
+      f.resourceType,
+      ...f.related,
+      ...f.instances,
+      ...(f.rule?.peers ?? []),
+    ]) {
       expect(typeof text).toBe('string')
       expect(text).not.toMatch(/\[object |^undefined$|^null$/)
     }
@@ -404,7 +452,12 @@ describe('CloudTrail records of any shape', () => {
         const [source, name] = call.split(' ')
         if (!isRecord(value)) expect(trailRecordOf(value)).toBeUndefined()
         // The right names, but inside an array or an object: not this call.
-        const wrapped = trailRecordOf({eventName: [name], eventSource: {source}, eventTime: '2014-03-29T18:40:12Z', requestParameters: value})!
+        const wrapped = trailRecordOf({
+          eventName: [name],
+          eventSource: {source},
+          eventTime: '2014-03-29T18:40:12Z',
+          requestParameters: value,
+        })!
         expect(factsOfRecord(wrapped)).toEqual([])
         const failed = trailRecordOf({
           errorCode: 'Client.UnauthorizedOperation',
@@ -462,11 +515,20 @@ describe('CloudTrail records of any shape', () => {
     const depth = 200_000
     const deep = `${'{"a":['.repeat(depth)}"sg-0123456789abcdef0"${']}'.repeat(depth)}`
     for (const name of ['CreateNatGateway', 'PutBucketAcl', 'CreateDistribution', 'DeleteVpcEndpoints']) {
-      const source = name === 'PutBucketAcl' ? 's3.amazonaws.com' : name === 'CreateDistribution' ? 'cloudfront.amazonaws.com' : 'ec2.amazonaws.com'
-      const record = trailRecordOf(JSON.parse(`{"eventName":"${name}","eventSource":"${source}","requestParameters":${deep}}`))!
+      const source =
+        name === 'PutBucketAcl'
+          ? 's3.amazonaws.com'
+          : name === 'CreateDistribution'
+            ? 'cloudfront.amazonaws.com'
+            : 'ec2.amazonaws.com'
+      const record = trailRecordOf(
+        JSON.parse(`{"eventName":"${name}","eventSource":"${source}","requestParameters":${deep}}`),
+      )!
       expect(() => factsOfRecord(record)).not.toThrow()
     }
-    const natCreated = trailRecordOf(JSON.parse(`{"eventName":"CreateNatGateway","eventSource":"ec2.amazonaws.com","requestParameters":${deep}}`))!
+    const natCreated = trailRecordOf(
+      JSON.parse(`{"eventName":"CreateNatGateway","eventSource":"ec2.amazonaws.com","requestParameters":${deep}}`),
+    )!
     expect(factsOfRecord(natCreated)[0]!.related).toEqual(['sg-0123456789abcdef0'])
   })
 })
@@ -509,7 +571,14 @@ const WELL_FORMED_CONFIGURATIONS: {resourceType: string; resourceId: string; con
     configuration: {
       groupId: SG_ID,
       ipPermissions: [
-        {fromPort: 123, ipProtocol: 'udp', ipRanges: ['0.0.0.0/0'], ipv4Ranges: [{cidrIp: '0.0.0.0/0'}], toPort: 123, userIdGroupPairs: [{groupId: SG_ID}]},
+        {
+          fromPort: 123,
+          ipProtocol: 'udp',
+          ipRanges: ['0.0.0.0/0'],
+          ipv4Ranges: [{cidrIp: '0.0.0.0/0'}],
+          toPort: 123,
+          userIdGroupPairs: [{groupId: SG_ID}],
+        },
       ],
       ipPermissionsEgress: [],
     },
@@ -517,12 +586,28 @@ const WELL_FORMED_CONFIGURATIONS: {resourceType: string; resourceId: string; con
     resourceType: 'AWS::EC2::SecurityGroup',
   },
   {
-    configuration: {imageId: 'ami-0123456789abcdef0', publicIpAddress: '203.0.113.7', securityGroups: [{groupId: SG_ID}], state: {name: 'running'}},
+    configuration: {
+      imageId: 'ami-0123456789abcdef0',
+      publicIpAddress: '203.0.113.7',
+      securityGroups: [{groupId: SG_ID}],
+      state: {name: 'running'},
+    },
     resourceId: 'i-0a1b2c3d4e5f60718',
     resourceType: 'AWS::EC2::Instance',
   },
   {
-    configuration: {entries: [{cidrBlock: '0.0.0.0/0', egress: false, portRange: {from: 123, to: 123}, protocol: '17', ruleAction: 'allow', ruleNumber: 100}]},
+    configuration: {
+      entries: [
+        {
+          cidrBlock: '0.0.0.0/0',
+          egress: false,
+          portRange: {from: 123, to: 123},
+          protocol: '17',
+          ruleAction: 'allow',
+          ruleNumber: 100,
+        },
+      ],
+    },
     resourceId: 'acl-0123456789abcdef0',
     resourceType: 'AWS::EC2::NetworkAcl',
   },
@@ -531,8 +616,16 @@ const WELL_FORMED_CONFIGURATIONS: {resourceType: string; resourceId: string; con
     resourceId: 'rtb-0123456789abcdef0',
     resourceType: 'AWS::EC2::RouteTable',
   },
-  {configuration: {instanceId: 'i-0a1b2c3d4e5f60718', publicIp: '203.0.113.7'}, resourceId: 'eipalloc-0123456789abcdef0', resourceType: 'AWS::EC2::EIP'},
-  {configuration: {attachments: [{vpcId: 'vpc-0123456789abcdef0'}]}, resourceId: 'igw-0123456789abcdef0', resourceType: 'AWS::EC2::InternetGateway'},
+  {
+    configuration: {instanceId: 'i-0a1b2c3d4e5f60718', publicIp: '203.0.113.7'},
+    resourceId: 'eipalloc-0123456789abcdef0',
+    resourceType: 'AWS::EC2::EIP',
+  },
+  {
+    configuration: {attachments: [{vpcId: 'vpc-0123456789abcdef0'}]},
+    resourceId: 'igw-0123456789abcdef0',
+    resourceType: 'AWS::EC2::InternetGateway',
+  },
 ]
 
 /** The item before (empty) and after a change, the after's configuration with one part replaced by hostile JSON. */
@@ -543,7 +636,9 @@ const nearlyWellFormedItems = fc
     const base = {
       awsRegion: 'us-east-1',
       configurationItemStatus: 'OK',
-      relationships: [{relationshipName: 'Is associated with', resourceId: 'i-0a1b2c3d4e5f60718', resourceType: 'AWS::EC2::Instance'}],
+      relationships: [
+        {relationshipName: 'Is associated with', resourceId: 'i-0a1b2c3d4e5f60718', resourceType: 'AWS::EC2::Instance'},
+      ],
       resourceId: item.resourceId,
       resourceType: item.resourceType,
     }
@@ -561,25 +656,32 @@ const nearlyWellFormedItems = fc
 describe('AWS Config items of any shape', () => {
   it('an item is read only with a string type and id; facts only for the types whose history can say why egress moved (property)', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.array(fc.oneof(configItemJson, hostileJson), {maxLength: 8}), nearlyWellFormedItems), (list) => {
-        const collector = new ConfigCollector(WINDOW)
-        for (const value of JSON.parse(JSON.stringify(list)) as unknown[]) {
-          const item = itemFromFile(value)
-          if (!isRecord(value) || typeof value.resourceType !== 'string' || typeof value.resourceId !== 'string') expect(item).toBeUndefined()
-          if (item) collector.add(item, 'test')
-        }
-        const result = collector.result()
-        for (const change of result.changes) {
-          expectWellFormed(change.cloud ?? [])
-          for (const f of change.cloud ?? []) expect(CONFIG_TYPES).toContain(f.operation.replace('AWS Config ', ''))
-        }
-      }),
+      fc.property(
+        fc.oneof(fc.array(fc.oneof(configItemJson, hostileJson), {maxLength: 8}), nearlyWellFormedItems),
+        (list) => {
+          const collector = new ConfigCollector(WINDOW)
+          for (const value of JSON.parse(JSON.stringify(list)) as unknown[]) {
+            const item = itemFromFile(value)
+            if (!isRecord(value) || typeof value.resourceType !== 'string' || typeof value.resourceId !== 'string')
+              expect(item).toBeUndefined()
+            if (item) collector.add(item, 'test')
+          }
+          const result = collector.result()
+          for (const change of result.changes) {
+            expectWellFormed(change.cloud ?? [])
+            for (const f of change.cloud ?? []) expect(CONFIG_TYPES).toContain(f.operation.replace('AWS Config ', ''))
+          }
+        },
+      ),
       {numRuns: 1_000},
     )
   })
 
   it('history files of any JSON are read or refused with a BillwatchError (property)', () => {
-    const documents = fc.oneof(hostileJson, fc.record({configurationItems: fc.array(fc.oneof(configItemJson, hostileJson), {maxLength: 6})}))
+    const documents = fc.oneof(
+      hostileJson,
+      fc.record({configurationItems: fc.array(fc.oneof(configItemJson, hostileJson), {maxLength: 6})}),
+    )
     readOrRefuseFiles('history.json', documents, (file) => readConfigFiles(file, WINDOW))
   })
 })
@@ -603,7 +705,13 @@ describe('Terraform and CloudFormation documents of any shape', () => {
         fc.oneof(
           fc.record({
             Properties: hostileJson,
-            Type: fc.constantFrom('AWS::EC2::SecurityGroup', 'AWS::EC2::Instance', 'AWS::EC2::Route', 'AWS::S3::Bucket', 'AWS::EC2::NetworkAclEntry'),
+            Type: fc.constantFrom(
+              'AWS::EC2::SecurityGroup',
+              'AWS::EC2::Instance',
+              'AWS::EC2::Route',
+              'AWS::S3::Bucket',
+              'AWS::EC2::NetworkAclEntry',
+            ),
           }),
           hostileJson,
         ),

@@ -13,7 +13,11 @@ export function gaussian(random: () => number): () => number {
  * `levels` as [days, level] runs from `start`; each day is level × e^(noise·N(0,1)).
  * `weekly` multiplies Saturdays and Sundays by that factor.
  */
-export function daily(start: string, levels: [number, number][], options: {seed?: number; noise?: number; weekly?: number} = {}): DayValue[] {
+export function daily(
+  start: string,
+  levels: [number, number][],
+  options: {seed?: number; noise?: number; weekly?: number} = {},
+): DayValue[] {
   const normal = gaussian(rng(options.seed ?? 1))
   const out: DayValue[] = []
   let day = dayNumber(start)

@@ -71,7 +71,11 @@ describe('explain: evidence and remedies', () => {
     expect(evidence.step?.date).toBe('2014-02-15')
     const symmetry = evidence.symmetry!
     expect(symmetry).toMatchObject({from: '2014-02-15', to: '2014-02-28'})
-    const sum = (m: Map<number, number>) => [...m].reduce((total, [d, bytes]) => (iso(d) >= symmetry.from && iso(d) <= symmetry.to ? total + bytes : total), 0)
+    const sum = (m: Map<number, number>) =>
+      [...m].reduce(
+        (total, [d, bytes]) => (iso(d) >= symmetry.from && iso(d) <= symmetry.to ? total + bytes : total),
+        0,
+      )
     expect(symmetry.ingressBytes).toBe(sum(ingress))
     expect(symmetry.egressBytes).toBe(sum(egress))
     expect(symmetry.ratio).toBeCloseTo(sum(egress) / sum(ingress), 12)
@@ -89,12 +93,20 @@ describe('explain: evidence and remedies', () => {
   it('gives no NTP rate-limit or pool advice for a bill with no NTP evidence at all', async () => {
     await ingest(usage(new Set()).rows)
     const evidence = await gatherEvidence(store)
-    expect(evidence.remediation).toMatchObject({advice: [], blocking: [], ntpEvidence: [], rateLimiting: [], snippets: []})
+    expect(evidence.remediation).toMatchObject({
+      advice: [],
+      blocking: [],
+      ntpEvidence: [],
+      rateLimiting: [],
+      snippets: [],
+    })
     const text = renderText(buildNarrative(evidence))
     const markdown = renderMarkdown(buildNarrative(evidence))
     const html = renderReport(evidence).html
     for (const out of [text, markdown, html]) {
-      expect(out).not.toMatch(/ratelimit interval|restrict default|netspeed|vendor\.pool|NTP Pool management|Rate limiting: what/i)
+      expect(out).not.toMatch(
+        /ratelimit interval|restrict default|netspeed|vendor\.pool|NTP Pool management|Rate limiting: what/i,
+      )
       expect(out).toContain('Nothing points at NTP')
     }
   })
@@ -137,9 +149,14 @@ describe('explain: evidence and remedies', () => {
     await ingest(usage(new Set()).rows)
     const repo = initRepo(join(tmp.dir, 'etc-old'))
     commitAt(repo, '2014-02-01T09:00:00+0000', 'Initial Checkin', {hosts: '127.0.0.1 localhost\n'})
-    commitAt(repo, '2014-02-14T10:00:00+0000', 'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6 amd64\n', {
-      'ntp.conf': 'server 0.pool.ntp.org\n',
-    })
+    commitAt(
+      repo,
+      '2014-02-14T10:00:00+0000',
+      'committing changes in /etc made by "apt-get install ntp"\n\nPackage changes:\n+ntp 1:4.2.6 amd64\n',
+      {
+        'ntp.conf': 'server 0.pool.ntp.org\n',
+      },
+    )
     const fresh = await gatherEvidence(store, {repo})
     const saved = structuredClone(fresh.correlation!)
     for (const step of saved.steps)
@@ -157,7 +174,9 @@ describe('explain: evidence and remedies', () => {
     const port = await freeUdpPort('127.0.0.2')
     const file = join(tmp.dir, 'not-ntp.pcap')
     requireRoot('capture on lo')
-    const tcpdump = spawn(requireTool('tcpdump'), ['-i', 'lo', '-U', '-n', '-w', file, `udp port ${port}`], {stdio: ['ignore', 'ignore', 'pipe']})
+    const tcpdump = spawn(requireTool('tcpdump'), ['-i', 'lo', '-U', '-n', '-w', file, `udp port ${port}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
     await new Promise<void>((resolve, reject) => {
       let stderr = ''
       tcpdump.stderr.on('data', (chunk) => (stderr += chunk) && stderr.includes('listening on') && resolve())
@@ -170,7 +189,8 @@ describe('explain: evidence and remedies', () => {
     await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve))
     let answers = 0
     client.on('message', () => answers++)
-    const send = (text: string) => new Promise<void>((resolve) => client.send(Buffer.from(text), port, '127.0.0.2', () => resolve()))
+    const send = (text: string) =>
+      new Promise<void>((resolve) => client.send(Buffer.from(text), port, '127.0.0.2', () => resolve()))
     // tcpdump may say it listens a moment before it captures: knock until the file holds a packet (10 s at most).
     for (let waited = 0; (statSync(file, {throwIfNoEntry: false})?.size ?? 0) <= 24 && waited < 10_000; waited += 100) {
       await send('knock')
@@ -178,11 +198,13 @@ describe('explain: evidence and remedies', () => {
     }
     const before = answers
     for (let i = 0; i < 40; i++) await send(`query ${i}`)
-    for (let waited = 0; answers < before + 40 && waited < 5000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+    for (let waited = 0; answers < before + 40 && waited < 5000; waited += 50)
+      await new Promise((resolve) => setTimeout(resolve, 50))
     client.close()
     server.close()
     // Under load tcpdump may lag: stop it only once the 40 replies (16 + 450 bytes a record at least) are in the file.
-    for (let waited = 0; statSync(file).size < 24 + 40 * 466 && waited < 10_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100))
+    for (let waited = 0; statSync(file).size < 24 + 40 * 466 && waited < 10_000; waited += 100)
+      await new Promise((resolve) => setTimeout(resolve, 100))
     const exited = new Promise((resolve) => tcpdump.once('exit', resolve))
     tcpdump.kill('SIGINT')
     await exited

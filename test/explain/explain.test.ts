@@ -59,7 +59,11 @@ describe('billwatch explain on the samples', () => {
 
   it('states the yearly cost of the step with the same pricing as anomalies', () => {
     const step = anomalies.steps.find((s: any) => s.usageType === 'DataTransfer-Out')
-    expect(explained.bill).toMatchObject({monthlyDeltaUsd: step.monthlyCostUsd, pricing: anomalies.pricing.label, yearlyDeltaUsd: step.yearlyCostUsd})
+    expect(explained.bill).toMatchObject({
+      monthlyDeltaUsd: step.monthlyCostUsd,
+      pricing: anomalies.pricing.label,
+      yearlyDeltaUsd: step.yearlyCostUsd,
+    })
     expect(text).toContain(`${formatUsd(step.yearlyCostUsd)} a year`)
   })
 

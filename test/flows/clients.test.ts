@@ -15,7 +15,8 @@ import {tempDir} from '../helpers/cli.js'
 const tmp = tempDir('billwatch-flow-clients-')
 afterAll(() => tmp.cleanup())
 
-const HEADER = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status'
+const HEADER =
+  'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status'
 const ENI = 'eni-0c0ffee000000c0de'
 
 /** One client a day, its own address, from 2014-03-29 to 2014-04-03: egress of 1000 × (day + 1) bytes. */
@@ -34,7 +35,12 @@ describe('flows clients per calendar month', () => {
     try {
       await ingestFiles(store, [path])
       const april = await analyseFlows(store, {since: '2014-04-01', until: '2014-04-30'})
-      expect(april.service).toMatchObject({clientsFrom: '2014-04-01', clientsTo: '2014-04-03', egressBytes: 4000 + 5000 + 6000, uniqueClients: 3})
+      expect(april.service).toMatchObject({
+        clientsFrom: '2014-04-01',
+        clientsTo: '2014-04-03',
+        egressBytes: 4000 + 5000 + 6000,
+        uniqueClients: 3,
+      })
       expect(april.service!.topTalkers.map((t) => t.address)).toEqual([clientOf(5), clientOf(4), clientOf(3)])
       expect(april.cannotTell.join(' ')).not.toMatch(/calendar month/)
 

@@ -22,7 +22,8 @@ afterAll(() => tmp.cleanup())
 let counter = 0
 const fresh = (name: string) => join(tmp.dir, `${++counter}-${name}`)
 
-const HEADER = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status'
+const HEADER =
+  'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status'
 const HOST = '10.0.1.5'
 const START = Date.UTC(2014, 2, 30) / 1000
 
@@ -60,10 +61,20 @@ function writeS3(dir: string, records: Rec[]): void {
   for (const r of records) parts.set(Math.floor(r.at / 21_600), [...(parts.get(Math.floor(r.at / 21_600)) ?? []), r])
   for (const [part, recs] of parts) {
     const when = new Date((START + part * 21_600) * 1000)
-    const day = join(dir, 'AWSLogs', '123456789012', 'vpcflowlogs', 'us-east-1', ...when.toISOString().slice(0, 10).split('-'))
+    const day = join(
+      dir,
+      'AWSLogs',
+      '123456789012',
+      'vpcflowlogs',
+      'us-east-1',
+      ...when.toISOString().slice(0, 10).split('-'),
+    )
     mkdirSync(day, {recursive: true})
     const stamp = when.toISOString().replaceAll(/[-:]/g, '').slice(0, 13)
-    writeFileSync(join(day, `123456789012_vpcflowlogs_us-east-1_fl-1234abcd_${stamp}Z_${part}.log.gz`), gzipSync(`${HEADER}\n${recs.map(line).join('\n')}\n`))
+    writeFileSync(
+      join(day, `123456789012_vpcflowlogs_us-east-1_fl-1234abcd_${stamp}Z_${part}.log.gz`),
+      gzipSync(`${HEADER}\n${recs.map(line).join('\n')}\n`),
+    )
   }
 }
 
@@ -76,10 +87,13 @@ function writeCloudWatch(path: string, records: Rec[]): void {
 }
 
 /** A fresh store (or the one at `path`) for `fn`. */
-const withStore = <T>(fn: (store: Store) => Promise<T>, path = fresh('store.duckdb')): Promise<T> => withStoreAt(path, fn)
+const withStore = <T>(fn: (store: Store) => Promise<T>, path = fresh('store.duckdb')): Promise<T> =>
+  withStoreAt(path, fn)
 
 /** What every analysis reads: accepted egress by interface and port, records (NODATA too), clients' egress. */
-async function counted(store: Store): Promise<{egress: Record<string, number>; records: number; clients: Record<string, number>}> {
+async function counted(
+  store: Store,
+): Promise<{egress: Record<string, number>; records: number; clients: Record<string, number>}> {
   const egress = await store.all<{k: string; b: number}>(
     `SELECT interface || ' ' || protocol || '/' || port AS k, sum(bytes) AS b FROM flow_daily_counted WHERE direction = 'egress' AND action = 'ACCEPT' GROUP BY ALL`,
   )
@@ -89,7 +103,11 @@ async function counted(store: Store): Promise<{egress: Record<string, number>; r
   const clients = await store.all<{k: string; b: number}>(
     `SELECT interface || ' ' || client || ' ' || strftime(month, '%Y-%m') AS k, sum(bytes) AS b FROM flow_clients_counted WHERE direction = 'egress' GROUP BY ALL`,
   )
-  return {clients: Object.fromEntries(clients.map((r) => [r.k, r.b])), egress: Object.fromEntries(egress.map((r) => [r.k, r.b])), records: records?.n ?? 0}
+  return {
+    clients: Object.fromEntries(clients.map((r) => [r.k, r.b])),
+    egress: Object.fromEntries(egress.map((r) => [r.k, r.b])),
+    records: records?.n ?? 0,
+  }
 }
 
 function expected(records: Rec[]): {egress: Record<string, number>; records: number; clients: Record<string, number>} {
@@ -200,8 +218,28 @@ describe('the same flow records delivered twice count once', () => {
   })
 
   it('two interfaces in two deliveries are not the same records: both count', async () => {
-    const a: Rec[] = [{at: 600, bytes: 1234, client: '203.0.113.7', egress: true, eni: 'eni-0aaaaaaaaaaaaaaa1', nodata: false, port: 123}]
-    const b: Rec[] = [{at: 600, bytes: 4321, client: '203.0.113.7', egress: true, eni: 'eni-0bbbbbbbbbbbbbbb2', nodata: false, port: 123}]
+    const a: Rec[] = [
+      {
+        at: 600,
+        bytes: 1234,
+        client: '203.0.113.7',
+        egress: true,
+        eni: 'eni-0aaaaaaaaaaaaaaa1',
+        nodata: false,
+        port: 123,
+      },
+    ]
+    const b: Rec[] = [
+      {
+        at: 600,
+        bytes: 4321,
+        client: '203.0.113.7',
+        egress: true,
+        eni: 'eni-0bbbbbbbbbbbbbbb2',
+        nodata: false,
+        port: 123,
+      },
+    ]
     const dir = fresh('two')
     mkdirSync(dir)
     writeS3(dir, a)

@@ -12,7 +12,8 @@ import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 const tmp = tempDir('billwatch-flow-explain-')
 afterAll(() => tmp.cleanup())
 const USAGE = join(SAMPLES, 'billing', 'usage-report-ec2-2013-06-01_2014-06-01.csv')
-const HEADER = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status'
+const HEADER =
+  'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status'
 
 /** A default-format flow log of one interface: `bytesOn(day)` of egress from `port` each day. */
 function flowLog(name: string, days: string[], port: number, proto: number, bytesOn: (day: string) => number): string {
@@ -31,7 +32,8 @@ function flowLog(name: string, days: string[], port: number, proto: number, byte
 
 function daysBetween(from: string, to: string): string[] {
   const out: string[] = []
-  for (let t = Date.parse(`${from}T00:00:00Z`); t <= Date.parse(`${to}T00:00:00Z`); t += 86_400_000) out.push(new Date(t).toISOString().slice(0, 10))
+  for (let t = Date.parse(`${from}T00:00:00Z`); t <= Date.parse(`${to}T00:00:00Z`); t += 86_400_000)
+    out.push(new Date(t).toISOString().slice(0, 10))
   return out
 }
 
@@ -55,10 +57,20 @@ describe('explain with flow records and no capture', () => {
     expect(explained.code).toBe(0)
     const result = explained.json()
     expect(result.capture).toBeNull()
-    expect(result.flows.best).toMatchObject({interface: 'eni-0a1b2c3d4e5f60718', matches: true, port: 123, protocol: 'udp', stepDate: '2014-03-30'})
+    expect(result.flows.best).toMatchObject({
+      interface: 'eni-0a1b2c3d4e5f60718',
+      matches: true,
+      port: 123,
+      protocol: 'udp',
+      stepDate: '2014-03-30',
+    })
     expect(result.flows.best.shareOfStep).toBeGreaterThan(0.8)
-    const claim = result.narrative.flatMap((s: {claims: {text: string; source: string}[]}) => s.claims).find((c: {text: string}) => c.text.includes('UDP/123'))
-    expect(claim.text).toMatch(/^VPC Flow Logs of eni-0a1b2c3d4e5f60718 show UDP\/123 egress going from ~0 to .* a day on 2014-03-30: \d+% of the step\.$/)
+    const claim = result.narrative
+      .flatMap((s: {claims: {text: string; source: string}[]}) => s.claims)
+      .find((c: {text: string}) => c.text.includes('UDP/123'))
+    expect(claim.text).toMatch(
+      /^VPC Flow Logs of eni-0a1b2c3d4e5f60718 show UDP\/123 egress going from ~0 to .* a day on 2014-03-30: \d+% of the step\.$/,
+    )
     expect(claim.source).toMatch(/VPC Flow Logs, 14 files, 2014-03-23 to 2014-04-05/)
     // The flow records are NTP evidence: the NTP remedies rest on them when there is no capture.
     expect(result.remediation.ntpEvidence.join(' ')).toMatch(/VPC Flow Logs of eni-0a1b2c3d4e5f60718 show UDP\/123/)
@@ -89,7 +101,9 @@ describe('explain with flow records and no capture', () => {
   })
 
   it("a flow step on another day is not the bill's step", async () => {
-    const late = flowLog('late.log', daysBetween('2014-03-20', '2014-04-09'), 123, 17, (day) => (day >= '2014-04-04' ? 9e9 : 1e3))
+    const late = flowLog('late.log', daysBetween('2014-03-20', '2014-04-09'), 123, 17, (day) =>
+      day >= '2014-04-04' ? 9e9 : 1e3,
+    )
     const evidence = await evidenceWith('late', late)
     expect(evidence.flows?.best?.stepDate).toBe('2014-04-04')
     expect(evidence.flows?.best?.matches).toBe(false)

@@ -26,7 +26,11 @@ describe('a flow-log roll-up beyond the memory limit', () => {
     const before = await storeSnapshot(db)
     const refused = await runCli(['ingest', spread, '--db', db], {env: {BILLWATCH_MEMORY_LIMIT: '4MB'}})
     expect(refused.code).not.toBe(0)
-    expect(refused.stderr).toMatch(new RegExp(`^billwatch: ${spread.replaceAll('.', '\\.')}: reading it needs more memory than billwatch may use \\(4MB\\)\\n`))
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        `^billwatch: ${spread.replaceAll('.', '\\.')}: reading it needs more memory than billwatch may use \\(4MB\\)\\n`,
+      ),
+    )
     expect(refused.stderr).toMatch(/BILLWATCH_MEMORY_LIMIT/)
     expect(refused.stderr).not.toMatch(/transaction|Out of Memory Error/)
     expect(await storeSnapshot(db)).toBe(before)

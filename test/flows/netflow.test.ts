@@ -29,7 +29,9 @@ async function storeOf<T>(name: string, fn: (store: Store) => Promise<T>): Promi
 function captureTruth(capture: string): {byPort: Record<string, number>; host: string; outbound: number} {
   const report = buildReport(analyseCapture(join(SAMPLES, 'captures', capture)), {behaviour: false})
   return {
-    byPort: Object.fromEntries(report.byPort.filter((p) => p.billableBytes > 0).map((p) => [`${p.protocol}/${p.port ?? '-'}`, p.billableBytes])),
+    byPort: Object.fromEntries(
+      report.byPort.filter((p) => p.billableBytes > 0).map((p) => [`${p.protocol}/${p.port ?? '-'}`, p.billableBytes]),
+    ),
     host: report.host!.address,
     outbound: report.outbound.billableBytes,
   }
@@ -40,7 +42,11 @@ describe('NetFlow v5, v9 and IPFIX: softflowd → nfcapd (loopback) → billwatc
     for (const version of [5, 9, 10] as ExportVersion[]) {
       it(`${capture}, ${version === 10 ? 'IPFIX' : `v${version}`}: egress bytes by port equal billwatch pcap's billable bytes, unsampled`, async () => {
         const truth = captureTruth(capture)
-        const files = await collectNetflow(join(SAMPLES, 'captures', capture), join(tmp.dir, `${capture}-v${version}`), version)
+        const files = await collectNetflow(
+          join(SAMPLES, 'captures', capture),
+          join(tmp.dir, `${capture}-v${version}`),
+          version,
+        )
         expect(files.length).toBeGreaterThan(0)
         await storeOf(`${capture}-v${version}`, async (store) => {
           const result = await ingestFiles(store, files)
@@ -62,7 +68,9 @@ describe('NetFlow v5, v9 and IPFIX: softflowd → nfcapd (loopback) → billwatc
 
   it('1-in-N sampling the exporter does not announce is applied with --sampling and stated as an estimate', async () => {
     const truth = captureTruth('ntp-server.pcap')
-    const files = await collectNetflow(join(SAMPLES, 'captures', 'ntp-server.pcap'), join(tmp.dir, 'sampled'), 10, {sampling: 4})
+    const files = await collectNetflow(join(SAMPLES, 'captures', 'ntp-server.pcap'), join(tmp.dir, 'sampled'), 10, {
+      sampling: 4,
+    })
     await storeOf('sampled', async (store) => {
       const result = await ingestFiles(store, files, {flows: {sampling: 4}})
       expect(result.flows[0]!.sampling).toMatch(/1:4 .*estimates/)

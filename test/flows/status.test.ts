@@ -14,7 +14,8 @@ import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 const tmp = tempDir('billwatch-flow-status-')
 afterAll(() => tmp.cleanup())
 
-const HEADER = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status'
+const HEADER =
+  'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status'
 const ENI = 'eni-0fedcba9876543210'
 const DAY = Date.UTC(2014, 4, 13) / 1000
 
@@ -25,8 +26,12 @@ function records(): string[] {
     const end = DAY + i * 7200 + 600
     if (i % 9 === 4) out.push(`2 123456789012 ${ENI} - - - - - - - ${end - 600} ${end} - NODATA`)
     else if (i % 12 === 7) out.push(`2 123456789012 ${ENI} - - - - - - - ${end - 600} ${end} - SKIPDATA`)
-    else if (i % 10 === 3) out.push(`2 123456789012 ${ENI} 198.51.100.9 10.1.2.3 40000 3389 6 1 40 ${end - 50} ${end} REJECT OK`)
-    else out.push(`2 123456789012 ${ENI} 10.1.2.3 203.0.113.${(i % 5) + 1} 123 40000 17 2 ${152 + i} ${end - 50} ${end} ACCEPT OK`)
+    else if (i % 10 === 3)
+      out.push(`2 123456789012 ${ENI} 198.51.100.9 10.1.2.3 40000 3389 6 1 40 ${end - 50} ${end} REJECT OK`)
+    else
+      out.push(
+        `2 123456789012 ${ENI} 10.1.2.3 203.0.113.${(i % 5) + 1} 123 40000 17 2 ${152 + i} ${end - 50} ${end} ACCEPT OK`,
+      )
   }
   return out
 }
@@ -80,7 +85,11 @@ describe('billwatch status lists flow sources', () => {
     expect(other).toMatchObject({duplicateDays: 2, kind: 'vpc-cloudwatch', records: 18})
 
     const pcap = buildReport(analyseCapture(join(SAMPLES, 'captures', 'ntp-server.pcap')), {behaviour: false})
-    expect(byPath.get(sample)).toMatchObject({duplicateDays: 0, egressBytes: pcap.outbound.billableBytes, interfaces: ['eni-0a1b2c3d4e5f60718']})
+    expect(byPath.get(sample)).toMatchObject({
+      duplicateDays: 0,
+      egressBytes: pcap.outbound.billableBytes,
+      interfaces: ['eni-0a1b2c3d4e5f60718'],
+    })
 
     const human = await runCli(['status', '--db', db])
     expect(human.code).toBe(0)

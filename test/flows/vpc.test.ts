@@ -22,7 +22,8 @@ let counter = 0
 const fresh = (name: string) => join(tmp.dir, `${++counter}-${name}`)
 
 /** A fresh store (or the one at `path`) for `fn`. */
-const withStore = <T>(fn: (store: Store) => Promise<T>, path = fresh('store.duckdb')): Promise<T> => withStoreAt(path, fn)
+const withStore = <T>(fn: (store: Store) => Promise<T>, path = fresh('store.duckdb')): Promise<T> =>
+  withStoreAt(path, fn)
 
 /** Accepted egress bytes by 'proto/port' of the store's flow records. */
 async function egressByPort(store: Store): Promise<Record<string, number>> {
@@ -36,7 +37,9 @@ async function egressByPort(store: Store): Promise<Record<string, number>> {
 describe('VPC Flow Logs from the sample capture', () => {
   it("egress bytes by port equal billwatch pcap's billable outbound bytes on the same packets", async () => {
     const report = buildReport(analyseCapture(join(SAMPLES, 'captures', 'ntp-server.pcap')), {behaviour: false})
-    const expected = Object.fromEntries(report.byPort.filter((p) => p.billableBytes > 0).map((p) => [`${p.protocol}/${p.port ?? '-'}`, p.billableBytes]))
+    const expected = Object.fromEntries(
+      report.byPort.filter((p) => p.billableBytes > 0).map((p) => [`${p.protocol}/${p.port ?? '-'}`, p.billableBytes]),
+    )
     await withStore(async (store) => {
       const result = await ingestFiles(store, [join(SAMPLES, 'captures', 'ntp-server.vpcflow.log')])
       expect(result.flows).toHaveLength(1)
@@ -104,7 +107,18 @@ const formatArb = fc
     fc.boolean(),
   )
   .chain(([extra, direction]) => {
-    const fields = [...extra, 'interface-id', 'srcaddr', 'dstaddr', 'srcport', 'dstport', 'protocol', 'bytes', 'end', ...(direction ? ['flow-direction'] : [])]
+    const fields = [
+      ...extra,
+      'interface-id',
+      'srcaddr',
+      'dstaddr',
+      'srcport',
+      'dstport',
+      'protocol',
+      'bytes',
+      'end',
+      ...(direction ? ['flow-direction'] : []),
+    ]
     return fc.shuffledSubarray(fields, {minLength: fields.length})
   })
 
@@ -142,11 +156,28 @@ function fieldValue(field: string, r: GenRecord): string {
     'vpc-id': 'vpc-0abc',
   }
   // NODATA and SKIPDATA records carry '-' in every traffic field (AWS's examples).
-  if (!traffic && !['version', 'account-id', 'interface-id', 'end', 'start', 'log-status', 'instance-id', 'vpc-id', 'region'].includes(field)) return '-'
+  if (
+    !traffic &&
+    ![
+      'version',
+      'account-id',
+      'interface-id',
+      'end',
+      'start',
+      'log-status',
+      'instance-id',
+      'vpc-id',
+      'region',
+    ].includes(field)
+  )
+    return '-'
   return String(values[field])
 }
 
-/** What billwatch must store: accepted OK egress by proto/port (the host's own port); IPv6 needs flow-direction or --host. */
+/**
+ * What billwatch must store: accepted OK egress by proto/port (the host's own port); IPv6 needs flow-direction or
+ * --host.
+ */
 function expectedEgress(records: GenRecord[]): Record<string, number> {
   const out: Record<string, number> = {}
   for (const r of records) {
@@ -160,7 +191,11 @@ function expectedEgress(records: GenRecord[]): Record<string, number> {
 
 type Delivery = 'cloudwatch' | 'headerless' | 'parquet' | 's3-gzip' | 's3-text'
 
-async function writeDelivery(kind: Delivery, format: string[], records: GenRecord[]): Promise<{path: string; flowFormat?: string}> {
+async function writeDelivery(
+  kind: Delivery,
+  format: string[],
+  records: GenRecord[],
+): Promise<{path: string; flowFormat?: string}> {
   const lines = records.map((r) => format.map((f) => fieldValue(f, r)).join(' '))
   const dir = fresh(kind)
   mkdirSync(dir, {recursive: true})
@@ -184,7 +219,12 @@ async function writeDelivery(kind: Delivery, format: string[], records: GenRecor
   }
   if (kind === 'cloudwatch') {
     const events = records.map((r, i) =>
-      JSON.stringify({ingestionTime: r.end * 1000 + 60_000, logStreamName: `${ENI}-all`, message: lines[i], timestamp: (r.end - 50) * 1000}),
+      JSON.stringify({
+        ingestionTime: r.end * 1000 + 60_000,
+        logStreamName: `${ENI}-all`,
+        message: lines[i],
+        timestamp: (r.end - 50) * 1000,
+      }),
     )
     writeFileSync(join(dir, 'events.jsonl'), `${events.join('\n')}\n`)
     return {flowFormat: format.join(' '), path: join(dir, 'events.jsonl')}
@@ -192,7 +232,16 @@ async function writeDelivery(kind: Delivery, format: string[], records: GenRecor
   // Parquet with Hive partitions, columns named with underscores as AWS's Parquet delivery does.
   const csv = join(dir, 'records.txt')
   writeFileSync(csv, `${format.join(' ')}\n${lines.join('\n')}\n`)
-  const target = join(dir, 'AWSLogs', 'aws-account-id=123456789012', 'aws-service=vpcflowlogs', 'aws-region=us-east-1', 'year=2014', 'month=05', 'day=13')
+  const target = join(
+    dir,
+    'AWSLogs',
+    'aws-account-id=123456789012',
+    'aws-service=vpcflowlogs',
+    'aws-region=us-east-1',
+    'year=2014',
+    'month=05',
+    'day=13',
+  )
   mkdirSync(target, {recursive: true})
   await withStore(async (store) => {
     const columns = format.map(
@@ -221,7 +270,10 @@ describe('VPC Flow Logs in every delivery form', () => {
           const {path, flowFormat} = await writeDelivery(kind, format, records)
           await withStore(async (store) => {
             const result = await ingestFiles(store, [path], {
-              flows: {host: HOST, ...(flowFormat ? {format: flowFormat.split(' ').map((t) => t.replace(/^\$\{|\}$/g, ''))} : {})},
+              flows: {
+                host: HOST,
+                ...(flowFormat ? {format: flowFormat.split(' ').map((t) => t.replace(/^\$\{|\}$/g, ''))} : {}),
+              },
             })
             expect(result.flows.length).toBe(1)
             const flow = result.flows[0]!
@@ -236,7 +288,9 @@ describe('VPC Flow Logs in every delivery form', () => {
               `SELECT client, sum(bytes) AS bytes FROM flow_clients WHERE direction = 'egress' GROUP BY ALL`,
             )
             const want: Record<string, number> = {}
-            for (const r of records) if (r.status === 'OK' && r.action === 'ACCEPT' && r.egress) want[r.client] = (want[r.client] ?? 0) + r.bytes
+            for (const r of records)
+              if (r.status === 'OK' && r.action === 'ACCEPT' && r.egress)
+                want[r.client] = (want[r.client] ?? 0) + r.bytes
             expect(Object.fromEntries(clients.map((c) => [c.client, c.bytes]))).toEqual(want)
           })
         },
@@ -248,9 +302,13 @@ describe('VPC Flow Logs in every delivery form', () => {
   it('reads a default-format CloudWatch Logs export without --flow-format, and refuses a custom one without it', async () => {
     const dir = fresh('cw')
     mkdirSync(dir)
-    const line = '2 123456789010 eni-1235b8ca123456789 172.31.16.139 203.0.113.5 123 40000 17 3 228 1418530010 1418530070 ACCEPT OK'
+    const line =
+      '2 123456789010 eni-1235b8ca123456789 172.31.16.139 203.0.113.5 123 40000 17 3 228 1418530010 1418530070 ACCEPT OK'
     writeFileSync(join(dir, 'default.jsonl'), `${JSON.stringify({message: line, timestamp: 1418530010000})}\n`)
-    writeFileSync(join(dir, 'custom.jsonl'), `${JSON.stringify({message: 'eni-1235b8ca123456789 172.31.16.139 203.0.113.5 123 40000 17 228 1418530070'})}\n`)
+    writeFileSync(
+      join(dir, 'custom.jsonl'),
+      `${JSON.stringify({message: 'eni-1235b8ca123456789 172.31.16.139 203.0.113.5 123 40000 17 228 1418530070'})}\n`,
+    )
     await withStore(async (store) => {
       const result = await ingestFiles(store, [join(dir, 'default.jsonl')])
       expect(result.flows[0]!.egressBytes).toBe(228)
@@ -261,12 +319,19 @@ describe('VPC Flow Logs in every delivery form', () => {
 })
 
 describe('broken flow records', () => {
-  const header = 'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status'
-  const good = '2 123456789010 eni-1235b8ca123456789 172.31.16.139 203.0.113.5 123 40000 17 3 228 1418530010 1418530070 ACCEPT OK'
+  const header =
+    'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status'
+  const good =
+    '2 123456789010 eni-1235b8ca123456789 172.31.16.139 203.0.113.5 123 40000 17 3 228 1418530010 1418530070 ACCEPT OK'
 
   it.each([
     ['a number that is not one', `${header}\n${good}\n${good.replace(' 228 ', ' 22x8 ')}\n`, 3, 'bytes'],
-    ['a record with fields missing', `${header}\n${good}\n${good}\n${good.split(' ').slice(0, 9).join(' ')}\n`, 4, undefined],
+    [
+      'a record with fields missing',
+      `${header}\n${good}\n${good}\n${good.split(' ').slice(0, 9).join(' ')}\n`,
+      4,
+      undefined,
+    ],
     ['an unknown log-status', `${header}\n${good.replace(' OK', ' MAYBE')}\n`, 2, 'log-status'],
     ['a negative port', `${header}\n${good}\n${good.replace(' 40000 ', ' -4 ')}\n`, 3, 'dstport'],
     ['a number past 18 digits', `${header}\n${good}\n${good.replace(' 228 ', ' 99999999999999999999 ')}\n`, 3, 'bytes'],
@@ -308,7 +373,9 @@ describe('broken flow records', () => {
     writeFileSync(bad, `${header}\n${good}\n${good.replace(' 17 ', ' udp ')}\n`)
     const failed = await runCli(['ingest', bad, '--db', db])
     expect(failed.code).toBe(1)
-    expect(failed.stderr.trim().split('\n')[0]).toMatch(new RegExp(`${bad.replaceAll('.', '\\.')}:3: column "protocol"`))
+    expect(failed.stderr.trim().split('\n')[0]).toMatch(
+      new RegExp(`${bad.replaceAll('.', '\\.')}:3: column "protocol"`),
+    )
     const sample = join(SAMPLES, 'captures', 'ntp-server.vpcflow.log')
     const first = (await runCli(['ingest', sample, '--db', db, '--json'])).json()
     const again = (await runCli(['ingest', sample, '--db', db, '--json'])).json()

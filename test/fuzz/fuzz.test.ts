@@ -5,7 +5,13 @@ import {KINDS, runFuzz} from '../../bench/fuzz/harness.js'
 describe('the fuzz harness (bench/fuzz), a short seeded run', () => {
   it('mutates every input kind and finds no crash, hang, raw error, store change or escape sequence', async () => {
     const perKind = 14
-    const report = await runFuzz({count: KINDS.length * perKind, fromSources: process.env.BILLWATCH_TEST_BUILD !== '1', jobs: 2, seed: 20, timeoutMs: 10_000})
+    const report = await runFuzz({
+      count: KINDS.length * perKind,
+      fromSources: process.env.BILLWATCH_TEST_BUILD !== '1',
+      jobs: 2,
+      seed: 20,
+      timeoutMs: 10_000,
+    })
     expect(report.failures).toEqual([])
     for (const kind of KINDS) expect(report.byKind[kind]?.inputs).toBe(perKind)
     // The mutations reach both outcomes: inputs the CLI takes and inputs it refuses in one line.

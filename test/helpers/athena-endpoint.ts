@@ -20,9 +20,17 @@ import {join, relative} from 'node:path'
 
 import {DuckDBInstance, type DuckDBConnection} from '@duckdb/node-api'
 
-import {decodeToken, encodeToken, ServiceError, TEST_ACCOUNT, TEST_CREDENTIALS, verifySignature} from './aws-endpoint.js'
+import {
+  decodeToken,
+  encodeToken,
+  ServiceError,
+  TEST_ACCOUNT,
+  TEST_CREDENTIALS,
+  verifySignature,
+} from './aws-endpoint.js'
 
-export type AthenaAction = 'GetPartitions' | 'GetQueryExecution' | 'GetQueryResults' | 'GetTable' | 'StartQueryExecution' | 'StopQueryExecution'
+export type AthenaAction =
+  'GetPartitions' | 'GetQueryExecution' | 'GetQueryResults' | 'GetTable' | 'StartQueryExecution' | 'StopQueryExecution'
 
 export interface AthenaTableFixture {
   database: string
@@ -119,7 +127,14 @@ const GLUE_TYPE: Record<string, string> = {
   TIMESTAMP: 'timestamp',
   VARCHAR: 'string',
 }
-const ATHENA_TYPE: Record<string, string> = {BIGINT: 'bigint', DATE: 'date', DOUBLE: 'double', INTEGER: 'integer', TIMESTAMP: 'timestamp', VARCHAR: 'varchar'}
+const ATHENA_TYPE: Record<string, string> = {
+  BIGINT: 'bigint',
+  DATE: 'date',
+  DOUBLE: 'double',
+  INTEGER: 'integer',
+  TIMESTAMP: 'timestamp',
+  VARCHAR: 'varchar',
+}
 
 /** A double as Trino prints it (Java's Double.toString): 1.5E9, 0.25, 1.0E-4. */
 function javaDouble(x: number): string {
@@ -136,7 +151,13 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
   await sql.run(`CREATE MACRO regexp_like(s, p) AS regexp_matches(s, p); CREATE MACRO is_finite(x) AS isfinite(x)`)
   const tables = new Map<
     string,
-    {fixture: AthenaTableFixture; columns: {Name: string; Type: string}[]; files: string[]; partitionTable: string; partitions: Map<string, number>}
+    {
+      fixture: AthenaTableFixture
+      columns: {Name: string; Type: string}[]
+      files: string[]
+      partitionTable: string
+      partitions: Map<string, number>
+    }
   >()
   const quote = (text: string) => `'${text.replaceAll("'", "''")}'`
   for (const fixture of options.tables) {
@@ -148,7 +169,9 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
       .map((part) => part.split('=')[0]!)
     const types = folderKeys.map((k) => `'${k}': VARCHAR`).join(', ')
     const reader = `read_parquet(${JSON.stringify(files).replaceAll('"', "'")}, hive_partitioning = true${types ? `, hive_types = {${types}}` : ''}, union_by_name = true)`
-    await sql.run(`CREATE SCHEMA IF NOT EXISTS "${fixture.database}"; CREATE VIEW "${fixture.database}"."${fixture.name}" AS SELECT * FROM ${reader}`)
+    await sql.run(
+      `CREATE SCHEMA IF NOT EXISTS "${fixture.database}"; CREATE VIEW "${fixture.database}"."${fixture.name}" AS SELECT * FROM ${reader}`,
+    )
     const described = await sql.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`)
     const columns = described
       .getRowObjectsJS()
@@ -161,7 +184,8 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
             .replace(/^map\(varchar, varchar\)$/, 'map<string,string>'),
       }))
       .filter((c) => !fixture.partitionKeys.includes(c.Name))
-    // One row per partition (its folder), every column NULL but the partition keys: scannedBytes evaluates WHERE clauses on it.
+    // One row per partition (its folder), every column NULL but the partition keys: scannedBytes evaluates WHERE
+    // clauses on it.
     const partitionTable = `bw_partitions_${tables.size}`
     const partitions = new Map<string, number>()
     await sql.run(`CREATE TABLE ${partitionTable} AS SELECT *, NULL::VARCHAR AS bw_partition FROM ${reader} LIMIT 0`)
@@ -195,7 +219,8 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
     const existing = executions.find((e) => body.ClientRequestToken && e.token === body.ClientRequestToken)
     if (existing) return {QueryExecutionId: existing.id}
     const workgroup = body.WorkGroup ?? 'primary'
-    if (!(workgroup in workgroups)) throw new ServiceError(400, 'InvalidRequestException', `WorkGroup ${workgroup} is not found.`)
+    if (!(workgroup in workgroups))
+      throw new ServiceError(400, 'InvalidRequestException', `WorkGroup ${workgroup} is not found.`)
     if (!body.ResultConfiguration?.OutputLocation && !workgroups[workgroup]) {
       throw new ServiceError(
         400,
@@ -216,12 +241,15 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
     executions.push(execution)
     try {
       const result = await sql.runAndReadAll(execution.sql)
-      execution.columns = result
-        .columnNames()
-        .map((name, i) => ({name, type: ATHENA_TYPE[String(result.columnTypes()[i])] ?? String(result.columnTypes()[i]).toLowerCase()}))
+      execution.columns = result.columnNames().map((name, i) => ({
+        name,
+        type: ATHENA_TYPE[String(result.columnTypes()[i])] ?? String(result.columnTypes()[i]).toLowerCase(),
+      }))
       execution.rows = result
         .getRows()
-        .map((row) => row.map((value) => (value === null ? null : typeof value === 'number' ? javaDouble(value) : String(value))))
+        .map((row) =>
+          row.map((value) => (value === null ? null : typeof value === 'number' ? javaDouble(value) : String(value))),
+        )
       execution.bytes = await scannedBytes(execution.sql)
     } catch (error) {
       execution.reason = `GENERIC_INTERNAL_ERROR: ${String((error as Error).message).split('\n')[0]}`
@@ -270,8 +298,13 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
         }
         const template = await tree(`SELECT true AS keep, bw_partition FROM ${entry.partitionTable}`)
         template.statements[0].node.select_list[0] = {...(where as object), alias: 'keep'}
-        const select = String((await sql.runAndReadAll(`SELECT json_deserialize_sql(${quote(JSON.stringify(template))})`)).getRows()[0]![0])
-        for (const row of (await sql.runAndReadAll(`SELECT bw_partition FROM (${select}) WHERE keep IS NOT FALSE`)).getRows()) kept.add(String(row[0]))
+        const select = String(
+          (await sql.runAndReadAll(`SELECT json_deserialize_sql(${quote(JSON.stringify(template))})`)).getRows()[0]![0],
+        )
+        for (const row of (
+          await sql.runAndReadAll(`SELECT bw_partition FROM (${select}) WHERE keep IS NOT FALSE`)
+        ).getRows())
+          kept.add(String(row[0]))
       }
       for (const id of kept) bytes += entry.partitions.get(id) ?? 0
     }
@@ -280,7 +313,8 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
 
   function execution(body: any): Execution {
     const found = executions.find((e) => e.id === body.QueryExecutionId)
-    if (!found) throw new ServiceError(400, 'InvalidRequestException', `QueryExecution ${body.QueryExecutionId} was not found`)
+    if (!found)
+      throw new ServiceError(400, 'InvalidRequestException', `QueryExecution ${body.QueryExecutionId} was not found`)
     return found
   }
 
@@ -290,14 +324,24 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
       e.polls++
       const queued = options.queuedPolls ?? 1
       const running = options.runningPolls ?? 1
-      e.state = e.polls <= queued ? 'QUEUED' : options.neverFinish || e.polls <= queued + running ? 'RUNNING' : e.reason ? 'FAILED' : 'SUCCEEDED'
+      e.state =
+        e.polls <= queued
+          ? 'QUEUED'
+          : options.neverFinish || e.polls <= queued + running
+            ? 'RUNNING'
+            : e.reason
+              ? 'FAILED'
+              : 'SUCCEEDED'
     }
     return {
       QueryExecution: {
         Query: e.sql,
         QueryExecutionId: e.id,
         StatementType: 'DML',
-        Statistics: e.state === 'SUCCEEDED' ? {DataScannedInBytes: e.bytes, EngineExecutionTimeInMillis: 12} : {DataScannedInBytes: 0},
+        Statistics:
+          e.state === 'SUCCEEDED'
+            ? {DataScannedInBytes: e.bytes, EngineExecutionTimeInMillis: 12}
+            : {DataScannedInBytes: 0},
         Status: {State: e.state, ...(e.state === 'FAILED' ? {StateChangeReason: e.reason} : {})},
         SubstatementType: 'SELECT',
       },
@@ -306,9 +350,11 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
 
   function getResults(body: any): unknown {
     const e = execution(body)
-    if (e.state !== 'SUCCEEDED') throw new ServiceError(400, 'InvalidRequestException', `Query has not yet finished. Current state: ${e.state}`)
+    if (e.state !== 'SUCCEEDED')
+      throw new ServiceError(400, 'InvalidRequestException', `Query has not yet finished. Current state: ${e.state}`)
     const max = body.MaxResults ?? 1000
-    if (!Number.isInteger(max) || max < 1 || max > 1000) throw new ServiceError(400, 'InvalidRequestException', 'MaxResults must be between 1 and 1000')
+    if (!Number.isInteger(max) || max < 1 || max > 1000)
+      throw new ServiceError(400, 'InvalidRequestException', 'MaxResults must be between 1 and 1000')
     const header = e.columns.map((c) => c.name)
     const all = [header, ...e.rows]
     const offset = body.NextToken ? decodeToken(body.NextToken, 'InvalidRequestException') : 0
@@ -317,7 +363,15 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
     return {
       ResultSet: {
         ResultSetMetadata: {
-          ColumnInfo: e.columns.map((c) => ({CatalogName: 'hive', Label: c.name, Name: c.name, Nullable: 'UNKNOWN', Precision: 0, Scale: 0, Type: c.type})),
+          ColumnInfo: e.columns.map((c) => ({
+            CatalogName: 'hive',
+            Label: c.name,
+            Name: c.name,
+            Nullable: 'UNKNOWN',
+            Precision: 0,
+            Scale: 0,
+            Type: c.type,
+          })),
         },
         Rows: page.map((row) => ({Data: row.map((v) => (v === null ? {} : {VarCharValue: v}))})),
       },
@@ -341,11 +395,18 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
       entry.bytes += statSync(file).size
       byValues.set(key, entry)
     }
-    // Glue's expression language, for the forms billwatch writes: key = 'v', key IN ('a', 'b'), key >= / < 'v', AND, OR, parentheses.
+    // Glue's expression language, for the forms billwatch writes: key = 'v', key IN ('a', 'b'), key >= / < 'v', AND,
+    // OR, parentheses.
     const js = body.Expression
       ? String(body.Expression)
-          .replace(/\b(\w+)\s+IN\s+\(([^)]*)\)/g, (_m, k, list) => `[${list}].includes(p[${JSON.stringify(k.toLowerCase())}])`)
-          .replace(/\b(\w+)\s*(=|>=|<)\s*('[^']*')/g, (_m, k, op, v) => `p[${JSON.stringify(k.toLowerCase())}] ${op === '=' ? '===' : op} ${v}`)
+          .replace(
+            /\b(\w+)\s+IN\s+\(([^)]*)\)/g,
+            (_m, k, list) => `[${list}].includes(p[${JSON.stringify(k.toLowerCase())}])`,
+          )
+          .replace(
+            /\b(\w+)\s*(=|>=|<)\s*('[^']*')/g,
+            (_m, k, op, v) => `p[${JSON.stringify(k.toLowerCase())}] ${op === '=' ? '===' : op} ${v}`,
+          )
           .replaceAll(' AND ', ' && ')
           .replaceAll(' OR ', ' || ')
       : 'true'
@@ -353,8 +414,11 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
     // The filter billwatch sent, translated above into a comparison of the partition's own values (test code only).
     // eslint-disable-next-line @typescript-eslint/no-implied-eval
     const admits = new Function('p', `return ${js}`) as (p: Record<string, string>) => boolean
-    const partitions = [...byValues.values()].filter((p) => admits(Object.fromEntries(fixture.partitionKeys.map((k, i) => [k, p.values[i]!]))))
-    const sizeKey = (bytes: number) => (fixture.partitionBytes === null ? {} : {sizeKey: String(fixture.partitionBytes ?? bytes)})
+    const partitions = [...byValues.values()].filter((p) =>
+      admits(Object.fromEntries(fixture.partitionKeys.map((k, i) => [k, p.values[i]!]))),
+    )
+    const sizeKey = (bytes: number) =>
+      fixture.partitionBytes === null ? {} : {sizeKey: String(fixture.partitionBytes ?? bytes)}
     return {
       Partitions: partitions.map((p) => ({
         DatabaseName: fixture.database,
@@ -412,7 +476,12 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
           let body: any = {}
           try {
             const known = TARGETS[String(req.headers['x-amz-target'] ?? '')]
-            if (!known) throw new ServiceError(400, 'UnknownOperationException', `unknown target ${String(req.headers['x-amz-target'])}`)
+            if (!known)
+              throw new ServiceError(
+                400,
+                'UnknownOperationException',
+                `unknown target ${String(req.headers['x-amz-target'])}`,
+              )
             if (req.headers['content-type'] !== 'application/x-amz-json-1.1')
               throw new ServiceError(400, 'SerializationException', 'expected application/x-amz-json-1.1')
             action = known[1]
@@ -423,7 +492,11 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
               fault.times--
               const service = known[0]
               throw fault.kind === 'throttle'
-                ? new ServiceError(400, service === 'athena' ? 'TooManyRequestsException' : 'ThrottlingException', 'Rate exceeded')
+                ? new ServiceError(
+                    400,
+                    service === 'athena' ? 'TooManyRequestsException' : 'ThrottlingException',
+                    'Rate exceeded',
+                  )
                 : new ServiceError(
                     400,
                     'AccessDeniedException',
@@ -432,18 +505,26 @@ export async function startAthenaEndpoint(options: AthenaEndpointOptions): Promi
             }
             const result = await dispatch(action, body)
             calls.push({action, body, status: 200})
-            res.writeHead(200, {'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': crypto.randomUUID()}).end(JSON.stringify(result))
+            res
+              .writeHead(200, {'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': crypto.randomUUID()})
+              .end(JSON.stringify(result))
           } catch (error) {
-            const failure = error instanceof ServiceError ? error : new ServiceError(500, 'InternalServerException', String(error))
+            const failure =
+              error instanceof ServiceError ? error : new ServiceError(500, 'InternalServerException', String(error))
             if (action) calls.push({action, body, status: failure.status})
             // Athena and Glue both say Message (capitalised); Athena's throttling adds a Reason.
-            res.writeHead(failure.status, {'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': crypto.randomUUID()}).end(
-              JSON.stringify({
-                Message: failure.message,
-                __type: failure.code,
-                ...(failure.code === 'TooManyRequestsException' ? {Reason: 'CONCURRENT_QUERY_LIMIT_EXCEEDED'} : {}),
-              }),
-            )
+            res
+              .writeHead(failure.status, {
+                'content-type': 'application/x-amz-json-1.1',
+                'x-amzn-requestid': crypto.randomUUID(),
+              })
+              .end(
+                JSON.stringify({
+                  Message: failure.message,
+                  __type: failure.code,
+                  ...(failure.code === 'TooManyRequestsException' ? {Reason: 'CONCURRENT_QUERY_LIMIT_EXCEEDED'} : {}),
+                }),
+              )
           }
         })(),
     )

@@ -23,7 +23,8 @@ import type {AddressInfo} from 'node:net'
 export const TEST_CREDENTIALS = {accessKeyId: 'AKIDBILLWATCHTEST00', secretAccessKey: 'billwatch-test-secret-key'}
 export const TEST_ACCOUNT = '123456789012'
 
-export type AwsAction = 'GetCostAndUsage' | 'GetMetricData' | 'GetResourceConfigHistory' | 'ListMetrics' | 'LookupEvents' | 'Publish'
+export type AwsAction =
+  'GetCostAndUsage' | 'GetMetricData' | 'GetResourceConfigHistory' | 'ListMetrics' | 'LookupEvents' | 'Publish'
 
 /** One day of one usage type, as Cost Explorer would aggregate it. quantity in the CE unit (GB for bytes). */
 export interface CostRecord {
@@ -101,7 +102,12 @@ export interface AwsEndpoint {
   calls: RecordedCall[]
   published: PublishedMessage[]
   /** Replaces the data served from now on (a "next day" in a test). */
-  setData(data: {costs?: CostRecord[]; metrics?: MetricSeries[]; estimatedFrom?: string; trail?: AwsEndpointOptions['trail']}): void
+  setData(data: {
+    costs?: CostRecord[]
+    metrics?: MetricSeries[]
+    estimatedFrom?: string
+    trail?: AwsEndpointOptions['trail']
+  }): void
   addFault(fault: Fault): void
   callsOf(action: AwsAction): RecordedCall[]
   close(): Promise<void>
@@ -164,8 +170,11 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
           throw faultError(fault, action)
         }
         if (action === 'LookupEvents' && options.lookupEventsPerSecond !== undefined) {
-          const recent = calls.filter((c) => c.action === 'LookupEvents' && c.region === region && at - c.at < 1000).length
-          if (recent >= options.lookupEventsPerSecond) throw new ServiceError(400, 'ThrottlingException', 'Rate exceeded')
+          const recent = calls.filter(
+            (c) => c.action === 'LookupEvents' && c.region === region && at - c.at < 1000,
+          ).length
+          if (recent >= options.lookupEventsPerSecond)
+            throw new ServiceError(400, 'ThrottlingException', 'Rate exceeded')
         }
         const result = dispatch(action, body, region)
         calls.push({action, at, body, headers: req.headers, region, status: 200})
@@ -237,13 +246,17 @@ function parseRequest(req: IncomingMessage, raw: Buffer): {action: AwsAction; bo
       'StarlingDoveService.GetResourceConfigHistory': ['application/x-amz-json-1.1', 'GetResourceConfigHistory'],
       // What the SDK sends, and the long form of the older service model.
       'CloudTrail_20131101.LookupEvents': ['application/x-amz-json-1.1', 'LookupEvents'],
-      'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents': ['application/x-amz-json-1.1', 'LookupEvents'],
+      'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents': [
+        'application/x-amz-json-1.1',
+        'LookupEvents',
+      ],
       'GraniteServiceVersion20100801.GetMetricData': ['application/x-amz-json-1.0', 'GetMetricData'],
       'GraniteServiceVersion20100801.ListMetrics': ['application/x-amz-json-1.0', 'ListMetrics'],
     }
     const known = expected[target]
     if (!known) throw new ServiceError(400, 'UnknownOperationException', `unknown target ${target}`)
-    if (contentType !== known[0]) throw new ServiceError(400, 'SerializationException', `expected ${known[0]}, got ${contentType}`)
+    if (contentType !== known[0])
+      throw new ServiceError(400, 'SerializationException', `expected ${known[0]}, got ${contentType}`)
     return {action: known[1], body: JSON.parse(raw.toString('utf8') || '{}')}
   }
   if (contentType.startsWith('application/x-www-form-urlencoded')) {
@@ -254,10 +267,16 @@ function parseRequest(req: IncomingMessage, raw: Buffer): {action: AwsAction; bo
   throw new ServiceError(400, 'UnknownOperationException', 'no X-Amz-Target and not a Query request')
 }
 
-/** SigV4 as AWS checks it: unknown key → UnrecognizedClientException, wrong secret → InvalidSignatureException. Returns the signed region. */
+/**
+ * SigV4 as AWS checks it: unknown key → UnrecognizedClientException, wrong secret → InvalidSignatureException. Returns
+ * the signed region.
+ */
 export function verifySignature(req: IncomingMessage, raw: Buffer, service: string): string {
   const auth = String(req.headers.authorization ?? '')
-  const match = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth)
+  const match =
+    /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(
+      auth,
+    )
   if (!match) throw new ServiceError(400, 'MissingAuthenticationToken', 'Request is missing Authentication Token')
   const [, keyId, date, region, signedService, signedHeaders, signature] = match as unknown as string[]
   if (keyId !== TEST_CREDENTIALS.accessKeyId) {
@@ -268,7 +287,12 @@ export function verifySignature(req: IncomingMessage, raw: Buffer, service: stri
       'InvalidClientTokenId',
     )
   }
-  if (signedService !== service) throw new ServiceError(400, 'InvalidSignatureException', `Credential should be scoped to correct service: '${service}'.`)
+  if (signedService !== service)
+    throw new ServiceError(
+      400,
+      'InvalidSignatureException',
+      `Credential should be scoped to correct service: '${service}'.`,
+    )
   const amzDate = String(req.headers['x-amz-date'] ?? '')
   const headerNames = signedHeaders!.split(';')
   const canonicalHeaders = headerNames
@@ -313,7 +337,11 @@ function faultError(fault: Fault, action: AwsAction): ServiceError {
   if (action === 'GetCostAndUsage') return new ServiceError(400, 'AccessDeniedException', message)
   // CloudTrail and Config word it as IAM's newer messages do.
   if (action === 'LookupEvents' || action === 'GetResourceConfigHistory')
-    return new ServiceError(400, 'AccessDeniedException', `${message} because no identity-based policy allows the ${PERMISSION_OF[action]} action`)
+    return new ServiceError(
+      400,
+      'AccessDeniedException',
+      `${message} because no identity-based policy allows the ${PERMISSION_OF[action]} action`,
+    )
   if (action === 'Publish') return new ServiceError(403, 'AuthorizationError', message)
   return new ServiceError(403, 'AccessDeniedException', message, 'AccessDenied')
 }
@@ -327,7 +355,9 @@ function reply(res: ServerResponse, action: AwsAction, status: number, result: u
     return
   }
   const version = JSON_11.has(action) ? '1.1' : '1.0'
-  res.writeHead(status, {'content-type': `application/x-amz-json-${version}`, 'x-amzn-requestid': requestId}).end(JSON.stringify(result))
+  res
+    .writeHead(status, {'content-type': `application/x-amz-json-${version}`, 'x-amzn-requestid': requestId})
+    .end(JSON.stringify(result))
 }
 
 function replyError(res: ServerResponse, action: AwsAction | undefined, error: ServiceError): void {
@@ -342,7 +372,8 @@ function replyError(res: ServerResponse, action: AwsAction | undefined, error: S
     'content-type': `application/x-amz-json-${action && JSON_11.has(action) ? '1.1' : '1.0'}`,
     'x-amzn-requestid': requestId,
   }
-  if (error.queryCode && !(action && JSON_11.has(action))) headers['x-amzn-query-error'] = `${error.queryCode};${sender}`
+  if (error.queryCode && !(action && JSON_11.has(action)))
+    headers['x-amzn-query-error'] = `${error.queryCode};${sender}`
   res.writeHead(error.status, headers).end(JSON.stringify({__type: error.code, message: error.message}))
 }
 
@@ -355,8 +386,10 @@ const HOUR = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/
 export function usageTypeGroup(record: Pick<CostRecord, 'service' | 'usageType'>): string | undefined {
   const base = record.usageType.replace(/^[A-Z]{2,4}\d?-(?=[A-Z])/, '')
   const s3 = record.service.includes('Simple Storage')
-  if (base === 'DataTransfer-Out-Bytes') return s3 ? 'S3: Data Transfer - Internet (Out)' : 'EC2: Data Transfer - Internet (Out)'
-  if (base === 'DataTransfer-In-Bytes') return s3 ? 'S3: Data Transfer - Internet (In)' : 'EC2: Data Transfer - Internet (In)'
+  if (base === 'DataTransfer-Out-Bytes')
+    return s3 ? 'S3: Data Transfer - Internet (Out)' : 'EC2: Data Transfer - Internet (Out)'
+  if (base === 'DataTransfer-In-Bytes')
+    return s3 ? 'S3: Data Transfer - Internet (In)' : 'EC2: Data Transfer - Internet (In)'
   if (base === 'DataTransfer-Regional-Bytes') return 'EC2: Data Transfer - Inter AZ'
   if (base.endsWith('-AWS-Out-Bytes')) return 'EC2: Data Transfer - Region to Region (Out)'
   if (base.endsWith('-AWS-In-Bytes')) return 'EC2: Data Transfer - Region to Region (In)'
@@ -389,13 +422,19 @@ function matches(record: CostRecord, expression: any): boolean {
   if (expression.And) return expression.And.every((e: any) => matches(record, e))
   if (expression.Or) return expression.Or.some((e: any) => matches(record, e))
   if (expression.Not) return !matches(record, expression.Not)
-  if (expression.Dimensions) return (expression.Dimensions.Values as string[]).includes(dimensionValue(record, expression.Dimensions.Key))
+  if (expression.Dimensions)
+    return (expression.Dimensions.Values as string[]).includes(dimensionValue(record, expression.Dimensions.Key))
   throw new ServiceError(400, 'ValidationException', 'unsupported filter expression')
 }
 
 function getCostAndUsage(body: any, costs: CostRecord[], perPage: number, estimatedFrom: string | undefined): unknown {
   const {Granularity: granularity, Metrics: metricNames, TimePeriod: period} = body
-  if (!period || !['DAILY', 'HOURLY', 'MONTHLY'].includes(granularity) || !Array.isArray(metricNames) || metricNames.length === 0) {
+  if (
+    !period ||
+    !['DAILY', 'HOURLY', 'MONTHLY'].includes(granularity) ||
+    !Array.isArray(metricNames) ||
+    metricNames.length === 0
+  ) {
     throw new ServiceError(400, 'ValidationException', 'TimePeriod, Granularity and Metrics are required')
   }
   const pattern = granularity === 'HOURLY' ? HOUR : DAY
@@ -413,7 +452,10 @@ function getCostAndUsage(body: any, costs: CostRecord[], perPage: number, estima
   const step = granularity === 'HOURLY' ? 3_600_000 : 86_400_000
   const periods: {start: string; end: string}[] = []
   for (let t = Date.parse(period.Start); t < Date.parse(period.End); t += step) {
-    const format = (ms: number) => (granularity === 'HOURLY' ? new Date(ms).toISOString().replace('.000', '') : new Date(ms).toISOString().slice(0, 10))
+    const format = (ms: number) =>
+      granularity === 'HOURLY'
+        ? new Date(ms).toISOString().replace('.000', '')
+        : new Date(ms).toISOString().slice(0, 10)
     periods.push({end: format(t + step), start: format(t)})
   }
   const share = granularity === 'HOURLY' ? 1 / 24 : 1
@@ -434,15 +476,21 @@ function getCostAndUsage(body: any, costs: CostRecord[], perPage: number, estima
     }
     const metricsOf = (g: {cost: number; quantity: number; unit: string}) =>
       Object.fromEntries(
-        metricNames.map((m: string) => [m, m === 'UsageQuantity' ? {Amount: String(g.quantity), Unit: g.unit} : {Amount: String(g.cost), Unit: 'USD'}]),
+        metricNames.map((m: string) => [
+          m,
+          m === 'UsageQuantity' ? {Amount: String(g.quantity), Unit: g.unit} : {Amount: String(g.cost), Unit: 'USD'},
+        ]),
       )
     const estimated = estimatedFrom !== undefined && day >= estimatedFrom
     if (groupKeys.length === 0) {
-      const all = [...groups.values()].reduce((a, g) => ({cost: a.cost + g.cost, quantity: a.quantity + g.quantity, unit: g.unit}), {
-        cost: 0,
-        quantity: 0,
-        unit: 'N/A',
-      })
+      const all = [...groups.values()].reduce(
+        (a, g) => ({cost: a.cost + g.cost, quantity: a.quantity + g.quantity, unit: g.unit}),
+        {
+          cost: 0,
+          quantity: 0,
+          unit: 'N/A',
+        },
+      )
       return {Estimated: estimated, Groups: [], TimePeriod: {End: end, Start: start}, Total: metricsOf(all)}
     }
     return {
@@ -482,10 +530,16 @@ function getMetricData(body: any, metrics: MetricSeries[], perPage: number): unk
   }
   const points: {index: number; t: number; v: number}[] = []
   for (const [index, query] of queries.entries()) {
-    if (!/^[a-z][A-Za-z0-9_]*$/.test(query.Id ?? '')) throw new ServiceError(400, 'ValidationError', `invalid Id ${query.Id}`, 'ValidationError')
+    if (!/^[a-z][A-Za-z0-9_]*$/.test(query.Id ?? ''))
+      throw new ServiceError(400, 'ValidationError', `invalid Id ${query.Id}`, 'ValidationError')
     const stat = query.MetricStat
     if (stat?.Stat !== 'Sum' || stat.Period % 60 !== 0 || stat.Metric?.Namespace !== 'AWS/EC2') {
-      throw new ServiceError(400, 'ValidationError', 'this endpoint serves AWS/EC2 Sum MetricStat queries only', 'ValidationError')
+      throw new ServiceError(
+        400,
+        'ValidationError',
+        'this endpoint serves AWS/EC2 Sum MetricStat queries only',
+        'ValidationError',
+      )
     }
     const series = metrics.find((m) => m.metric === stat.Metric.MetricName && m.instanceId === instanceOf(stat.Metric))
     for (const [day, value] of Object.entries(series?.daily ?? {})) {
@@ -543,11 +597,18 @@ const LOOKUP_KEYS: Record<string, (r: Record<string, any>) => string[]> = {
 
 function lookupEvents(body: any, records: Record<string, any>[], perPage: number): unknown {
   const attributes: any[] = body.LookupAttributes ?? []
-  if (attributes.length > 1) throw new ServiceError(400, 'InvalidLookupAttributesException', 'You cannot specify more than one lookup attribute.')
+  if (attributes.length > 1)
+    throw new ServiceError(
+      400,
+      'InvalidLookupAttributesException',
+      'You cannot specify more than one lookup attribute.',
+    )
   const max = body.MaxResults ?? 50
-  if (!Number.isInteger(max) || max < 1 || max > 50) throw new ServiceError(400, 'InvalidMaxResultsException', 'MaxResults must be between 1 and 50.')
+  if (!Number.isInteger(max) || max < 1 || max > 50)
+    throw new ServiceError(400, 'InvalidMaxResultsException', 'MaxResults must be between 1 and 50.')
   for (const key of ['StartTime', 'EndTime']) {
-    if (body[key] !== undefined && typeof body[key] !== 'number') throw new ServiceError(400, 'SerializationException', `${key} must be epoch seconds`)
+    if (body[key] !== undefined && typeof body[key] !== 'number')
+      throw new ServiceError(400, 'SerializationException', `${key} must be epoch seconds`)
   }
   const start = body.StartTime === undefined ? -Infinity : body.StartTime * 1000
   const end = body.EndTime === undefined ? Infinity : body.EndTime * 1000
@@ -558,7 +619,11 @@ function lookupEvents(body: any, records: Record<string, any>[], perPage: number
   const selected = records
     .filter((r) => {
       const t = Date.parse(r.eventTime)
-      return t >= start && t <= end && (!attribute || LOOKUP_KEYS[attribute.AttributeKey]!(r).includes(attribute.AttributeValue))
+      return (
+        t >= start &&
+        t <= end &&
+        (!attribute || LOOKUP_KEYS[attribute.AttributeKey]!(r).includes(attribute.AttributeValue))
+      )
     })
     .sort((a, b) => Date.parse(b.eventTime) - Date.parse(a.eventTime))
   // A token is only valid with the same other parameters, as the service documents.
@@ -577,7 +642,10 @@ function lookupEvents(body: any, records: Record<string, any>[], perPage: number
   }
   const size = Math.min(max, perPage)
   const page = selected.slice(offset, offset + size)
-  const next = offset + size < selected.length ? Buffer.from(JSON.stringify({b: binding, offset: offset + size})).toString('base64url') : undefined
+  const next =
+    offset + size < selected.length
+      ? Buffer.from(JSON.stringify({b: binding, offset: offset + size})).toString('base64url')
+      : undefined
   return {
     Events: page.map((r) => ({
       AccessKeyId: r.userIdentity?.accessKeyId,
@@ -613,14 +681,18 @@ function resourceConfigHistory(body: any, items: Record<string, any>[], perPage:
   const earlier = body.earlierTime === undefined ? -Infinity : body.earlierTime * 1000
   if (earlier > later) throw new ServiceError(400, 'InvalidTimeRangeException', 'earlierTime must be before laterTime')
   // The API reference: "each call may span at most seven days".
-  if (later - earlier > 7 * 86_400_000) throw new ServiceError(400, 'InvalidTimeRangeException', 'The time range may span at most 7 days')
+  if (later - earlier > 7 * 86_400_000)
+    throw new ServiceError(400, 'InvalidTimeRangeException', 'The time range may span at most 7 days')
   const forward = body.chronologicalOrder === 'Forward'
   const selected = mine
     .filter((i) => {
       const t = Date.parse(i.configurationItemCaptureTime)
       return t >= earlier && t <= later
     })
-    .sort((a, b) => (forward ? 1 : -1) * (Date.parse(a.configurationItemCaptureTime) - Date.parse(b.configurationItemCaptureTime)))
+    .sort(
+      (a, b) =>
+        (forward ? 1 : -1) * (Date.parse(a.configurationItemCaptureTime) - Date.parse(b.configurationItemCaptureTime)),
+    )
   const offset = body.nextToken ? decodeToken(body.nextToken, 'InvalidNextTokenException') : 0
   const size = Math.min(limit, perPage)
   const page = selected.slice(offset, offset + size)
@@ -637,7 +709,11 @@ function resourceConfigHistory(body: any, items: Record<string, any>[], perPage:
       configurationItemStatus: i.configurationItemStatus,
       configurationStateId: String(i.configurationStateId),
       relatedEvents: [],
-      relationships: (i.relationships ?? []).map((r: any) => ({relationshipName: r.name, resourceId: r.resourceId, resourceType: r.resourceType})),
+      relationships: (i.relationships ?? []).map((r: any) => ({
+        relationshipName: r.name,
+        resourceId: r.resourceId,
+        resourceType: r.resourceType,
+      })),
       resourceId: i.resourceId,
       resourceName: i.resourceName,
       resourceType: i.resourceType,

@@ -21,7 +21,10 @@ export interface CliResult {
  * Runs the real CLI in a child process, as a user would. Uses the built `bin/run.js` when
  * BILLWATCH_TEST_BUILD=1 (CI, after `npm run build`), else `bin/dev.js` on the TypeScript sources.
  */
-export function runCli(args: string[], options: {env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number} = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: {env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number} = {},
+): Promise<CliResult> {
   skipInUnitTier('spawns the billwatch CLI')
   const bin = process.env.BILLWATCH_TEST_BUILD === '1' ? join(ROOT, 'bin/run.js') : join(ROOT, 'bin/dev.js')
   const nodeArgs = process.env.BILLWATCH_TEST_BUILD === '1' ? [bin] : ['--import', 'tsx', '--no-warnings', bin]

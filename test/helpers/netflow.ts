@@ -32,11 +32,18 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<number> {
 export type ExportVersion = 5 | 9 | 10
 
 /** Exports `pcap` as NetFlow v5, v9 or IPFIX (10) through softflowd to a fresh nfcapd; returns nfcapd's files. */
-export async function collectNetflow(pcap: string, dir: string, version: ExportVersion, options: {sampling?: number} = {}): Promise<string[]> {
+export async function collectNetflow(
+  pcap: string,
+  dir: string,
+  version: ExportVersion,
+  options: {sampling?: number} = {},
+): Promise<string[]> {
   requireTools('softflowd', 'nfcapd', 'nfdump')
   mkdirSync(dir, {recursive: true})
   const port = await freeUdpPort()
-  const collector = spawn('nfcapd', ['-w', dir, '-b', '127.0.0.1', '-p', String(port), '-t', '3600'], {stdio: ['ignore', 'pipe', 'pipe']})
+  const collector = spawn('nfcapd', ['-w', dir, '-b', '127.0.0.1', '-p', String(port), '-t', '3600'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   const collectorExit = exited(collector, 60_000)
   let output = ''
   await new Promise<void>((resolve, reject) => {
@@ -57,7 +64,21 @@ export async function collectNetflow(pcap: string, dir: string, version: ExportV
     const sampling = options.sampling ? ['-s', String(options.sampling)] : []
     const exporter = spawn(
       'softflowd',
-      ['-r', pcap, '-n', `127.0.0.1:${port}`, '-v', String(version), ...times, ...sampling, '-c', 'none', '-p', join(dir, 'softflowd.pid'), '-d'],
+      [
+        '-r',
+        pcap,
+        '-n',
+        `127.0.0.1:${port}`,
+        '-v',
+        String(version),
+        ...times,
+        ...sampling,
+        '-c',
+        'none',
+        '-p',
+        join(dir, 'softflowd.pid'),
+        '-d',
+      ],
       {stdio: 'ignore'},
     )
     const code = await exited(exporter, 30_000)

@@ -3,7 +3,8 @@
  * tcpdump inside a network namespace this helper creates and always deletes: its loopback gets a
  * small MTU and the addresses asked for, and nothing outside the namespace is touched.
  *
- *   const file = await captureInNamespace(join(dir, 'x.pcap'), {mtu: 1280, addresses: ['127.0.0.53/8', 'fd00::53/128']}, `…node script…`)
+ * const file = await captureInNamespace(join(dir, 'x.pcap'), {mtu: 1280, addresses: ['127.0.0.53/8', 'fd00::53/128']},
+ * `…node script…`)
  */
 import {spawn, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
@@ -34,9 +35,13 @@ export async function captureInNamespace(file: string, options: NamespaceOptions
     for (const address of options.addresses ?? []) ip('netns', 'exec', name, 'ip', 'addr', 'add', address, 'dev', 'lo')
     // -Z root: tcpdump would otherwise drop to its own user, who cannot write in a test's private folder;
     // --immediate-mode: packets reach the file at once, not when the kernel's buffer block times out.
-    const tcpdump = spawn('ip', ['netns', 'exec', name, 'tcpdump', '-i', 'lo', '--immediate-mode', '-U', '-Z', 'root', '-w', file], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
+    const tcpdump = spawn(
+      'ip',
+      ['netns', 'exec', name, 'tcpdump', '-i', 'lo', '--immediate-mode', '-U', '-Z', 'root', '-w', file],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    )
     let stderr = ''
     // tcpdump says "listening on lo" once its capture is attached.
     await new Promise<void>((resolve, reject) => {
@@ -50,7 +55,10 @@ export async function captureInNamespace(file: string, options: NamespaceOptions
       })
       tcpdump.on('exit', () => reject(new Error(`tcpdump exited before listening: ${stderr}`)))
     })
-    const run = spawnSync('ip', ['netns', 'exec', name, process.execPath, '-e', script], {encoding: 'utf8', timeout: 20_000})
+    const run = spawnSync('ip', ['netns', 'exec', name, process.execPath, '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
     if (run.status !== 0) throw new Error(`the script in the namespace failed: ${run.stderr.trim()}`)
     // Let tcpdump write the last packets before it stops.
     await new Promise((resolve) => setTimeout(resolve, 300))

@@ -63,7 +63,10 @@ export interface ChronydOptions {
   allow?: string[]
   /** More chrony.conf lines, e.g. 'ratelimit interval 1 burst 4 leak 2'. */
   extraConfig?: string[]
-  /** Send one request and wait for its answer before returning (default true). Readiness of the socket is always awaited. */
+  /**
+   * Send one request and wait for its answer before returning (default true). Readiness of the socket is always
+   * awaited.
+   */
   waitForAnswer?: boolean
 }
 
@@ -74,7 +77,10 @@ export interface NtpsecOptions {
   config?: string[]
   /** Sync from a chronyd upstream so the server answers real time (LI 0, stratum 4) instead of KoD INIT. */
   serveTime?: boolean
-  /** Send one request and wait for any answer (KoD INIT counts) before returning. Default false, so rate-limit tests start with a clean score. */
+  /**
+   * Send one request and wait for any answer (KoD INIT counts) before returning. Default false, so rate-limit tests
+   * start with a clean score.
+   */
   waitForAnswer?: boolean
   /** Bound on start-up, sync included; default 30 s. */
   readyTimeoutMs?: number
@@ -107,7 +113,9 @@ export async function startChronyd(options: ChronydOptions = {}): Promise<NtpDae
   return launchChronyd({...options, address, port})
 }
 
-async function launchChronyd(options: ChronydOptions & {address: string; port: number; netns?: string}): Promise<NtpDaemon> {
+async function launchChronyd(
+  options: ChronydOptions & {address: string; port: number; netns?: string},
+): Promise<NtpDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'billwatch-chronyd-'))
   const conf = join(dir, 'chrony.conf')
   const logFile = join(dir, 'chronyd.log')
@@ -161,7 +169,13 @@ export async function startNtpsec(options: NtpsecOptions = {}): Promise<NtpDaemo
     if (options.serveTime) {
       const link = createUpstreamLink()
       undo.unshift(link.remove)
-      upstream = await launchChronyd({address: link.upstreamAddress, port: 123, stratum: 3, allow: [link.subnet], netns: link.netns})
+      upstream = await launchChronyd({
+        address: link.upstreamAddress,
+        port: 123,
+        stratum: 3,
+        allow: [link.subnet],
+        netns: link.netns,
+      })
       lines.push(
         `interface listen ${link.localAddress}`,
         'tos minsane 1 minclock 1',
@@ -174,7 +188,21 @@ export async function startNtpsec(options: NtpsecOptions = {}): Promise<NtpDaemo
     writeFileSync(conf, lines.join('\n'))
     // No CAP_SYS_TIME: ntpd's loop filter gets EPERM instead of steering the host's clock.
     child = spawnLogged(
-      ['setpriv', '--pdeathsig', 'KILL', '--bounding-set', '-sys_time', NTPSEC_NTPD, '-n', '-c', conf, '-p', join(dir, 'ntpd.pid'), '-l', logFile],
+      [
+        'setpriv',
+        '--pdeathsig',
+        'KILL',
+        '--bounding-set',
+        '-sys_time',
+        NTPSEC_NTPD,
+        '-n',
+        '-c',
+        conf,
+        '-p',
+        join(dir, 'ntpd.pid'),
+        '-l',
+        logFile,
+      ],
       join(dir, 'ntpd.stderr'),
     )
   } catch (error) {
@@ -187,7 +215,12 @@ export async function startNtpsec(options: NtpsecOptions = {}): Promise<NtpDaemo
   try {
     await waitForSocket(child, address, 123, logFile, readyTimeoutMs)
     if (options.serveTime) {
-      await waitForReply(daemon, (reply) => reply.leap !== 3 && reply.stratum >= 1 && reply.stratum <= 15, readyTimeoutMs, 1000)
+      await waitForReply(
+        daemon,
+        (reply) => reply.leap !== 3 && reply.stratum >= 1 && reply.stratum <= 15,
+        readyTimeoutMs,
+        1000,
+      )
     } else if (options.waitForAnswer) {
       await waitForReply(daemon, () => true, readyTimeoutMs, 500)
     }
@@ -294,7 +327,14 @@ function spawnLogged(command: string[], outputFile: string): ChildProcess {
 
 function track(
   child: ChildProcess,
-  info: {address: string; port: number; logFile: string; dir: string; upstream?: NtpDaemon | undefined; undo?: Cleanup[]},
+  info: {
+    address: string
+    port: number
+    logFile: string
+    dir: string
+    upstream?: NtpDaemon | undefined
+    undo?: Cleanup[]
+  },
 ): NtpDaemon {
   let stopped: Promise<void> | undefined
   const exited = new Promise<void>((resolve) => {
@@ -329,7 +369,13 @@ function track(
 }
 
 /** Waits until the daemon's own network namespace shows a UDP socket bound to address:port. */
-async function waitForSocket(child: ChildProcess, address: string, port: number, logFile: string, timeoutMs: number): Promise<void> {
+async function waitForSocket(
+  child: ChildProcess,
+  address: string,
+  port: number,
+  logFile: string,
+  timeoutMs: number,
+): Promise<void> {
   const wanted = procNetAddress(address, port)
   const table = isIPv6(address) ? 'udp6' : 'udp'
   const deadline = Date.now() + timeoutMs
@@ -340,10 +386,17 @@ async function waitForSocket(child: ChildProcess, address: string, port: number,
     await sleep(50)
   }
   const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n') : ''
-  throw new Error(`ntp-daemons: nothing listening on ${address}:${port} after ${timeoutMs} ms (exit ${child.exitCode ?? child.signalCode ?? 'none'})\n${log}`)
+  throw new Error(
+    `ntp-daemons: nothing listening on ${address}:${port} after ${timeoutMs} ms (exit ${child.exitCode ?? child.signalCode ?? 'none'})\n${log}`,
+  )
 }
 
-async function waitForReply(daemon: NtpDaemon, accept: (reply: NtpHeader) => boolean, timeoutMs: number, spacingMs: number): Promise<void> {
+async function waitForReply(
+  daemon: NtpDaemon,
+  accept: (reply: NtpHeader) => boolean,
+  timeoutMs: number,
+  spacingMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let last: NtpHeader | undefined
   while (Date.now() < deadline) {

@@ -4,7 +4,17 @@ import {Store} from '../../src/store/index.js'
 export async function storeSnapshot(from: Store | string): Promise<string> {
   const store = typeof from === 'string' ? await Store.open(from, {mustExist: true}) : from
   try {
-    const tables = ['schema_version', 'sources', 'usage_daily', 'charges_daily', 'evidence', 'flow_sources', 'flow_daily', 'flow_clients', 'flow_status']
+    const tables = [
+      'schema_version',
+      'sources',
+      'usage_daily',
+      'charges_daily',
+      'evidence',
+      'flow_sources',
+      'flow_daily',
+      'flow_clients',
+      'flow_status',
+    ]
     const parts: string[] = []
     for (const table of tables) {
       const rows = await store.all(`SELECT * FROM ${table} ORDER BY ALL`)

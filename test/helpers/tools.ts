@@ -91,5 +91,7 @@ export function skipInUnitTier(reason: string): void {
 /** Network namespaces, addresses on lo and packet capture need root; says so when the test runs as another user. */
 export function requireRoot(why: string): void {
   if (process.getuid?.() === 0 && !unitTier()) return
-  missing(`this test needs root to ${why}${unitTier() ? ': end-to-end, not run by test:unit' : `; it runs as uid ${process.getuid?.()}`}`)
+  missing(
+    `this test needs root to ${why}${unitTier() ? ': end-to-end, not run by test:unit' : `; it runs as uid ${process.getuid?.()}`}`,
+  )
 }

@@ -7,7 +7,13 @@ import {requireTool} from './tools.js'
  * Each selected frame's fields (two-pass, so request/response matching is filled); of a field that
  * occurs more than once (a tunnel's outer and inner IP header), the first, or with `innermost` the last.
  */
-export function tsharkRows(file: string, filter: string, fields: string[], decodeAs: string[] = [], innermost = false): string[][] {
+export function tsharkRows(
+  file: string,
+  filter: string,
+  fields: string[],
+  decodeAs: string[] = [],
+  innermost = false,
+): string[][] {
   const args = [
     '-n',
     '-2',
@@ -33,7 +39,12 @@ export function tsharkRows(file: string, filter: string, fields: string[], decod
 }
 
 /** Frames the filter selects, and the sum of a numeric field over them. */
-export function tsharkSum(file: string, filter: string, field: string, decodeAs: string[] = []): {frames: number; sum: number} {
+export function tsharkSum(
+  file: string,
+  filter: string,
+  field: string,
+  decodeAs: string[] = [],
+): {frames: number; sum: number} {
   const rows = tsharkRows(file, filter, [field], decodeAs)
   return {frames: rows.length, sum: rows.reduce((total, [value]) => total + Number(value ?? 0), 0)}
 }

@@ -25,13 +25,19 @@ export interface EgressDay {
 
 /** AWS usage-type prefixes of the regions the tests use (formats.md §1.4). */
 const PREFIX: Record<string, string> = {'eu-west-1': 'EU-', 'us-east-1': '', 'us-west-2': 'USW2-'}
-const REGION_NAME: Record<string, string> = {'eu-west-1': 'EU (Ireland)', 'us-east-1': 'US East (N. Virginia)', 'us-west-2': 'US West (Oregon)'}
+const REGION_NAME: Record<string, string> = {
+  'eu-west-1': 'EU (Ireland)',
+  'us-east-1': 'US East (N. Virginia)',
+  'us-west-2': 'US West (Oregon)',
+}
 const ACCOUNT = '123456789012'
 
 /** The first day of the month after `day`'s, as `YYYY-MM-DD 00:00:00`. */
-const monthAfter = (day: string) => `${new Date(Date.UTC(Number(day.slice(0, 4)), Number(day.slice(5, 7)), 1)).toISOString().slice(0, 10)} 00:00:00`
+const monthAfter = (day: string) =>
+  `${new Date(Date.UTC(Number(day.slice(0, 4)), Number(day.slice(5, 7)), 1)).toISOString().slice(0, 10)} 00:00:00`
 const nextDay = (day: string) => new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10)
-const hour = (day: string, h: number) => (h === 24 ? `${nextDay(day)}T00:00:00Z` : `${day}T${String(h).padStart(2, '0')}:00:00Z`)
+const hour = (day: string, h: number) =>
+  h === 24 ? `${nextDay(day)}T00:00:00Z` : `${day}T${String(h).padStart(2, '0')}:00:00Z`
 /** Uneven hourly shares that sum to 1, the same for every writer (hourly exports split a day alike). */
 const HOUR_SHARES = (() => {
   const weights = Array.from({length: 24}, (_, h) => 1 + ((h * 7) % 5) / 10)
@@ -65,7 +71,9 @@ interface AwsLine {
   description: string
 }
 
-/** The day's lines: egress per region, plus ingress, inter-region out and instance hours that are not internet egress. */
+/**
+ * The day's lines: egress per region, plus ingress, inter-region out and instance hours that are not internet egress.
+ */
 function awsLines(days: EgressDay[], hourly: boolean): AwsLine[] {
   const lines: AwsLine[] = []
   for (const d of days) {
@@ -289,7 +297,10 @@ export function cur2(days: EgressDay[]): string {
   return csv([CUR2_COLUMNS, ...rows])
 }
 
-/** The Detailed Billing Report with resources and tags (consolidated billing), or the plain one (`resources: false`), hourly. */
+/**
+ * The Detailed Billing Report with resources and tags (consolidated billing), or the plain one (`resources: false`),
+ * hourly.
+ */
 export function dbr(days: EgressDay[], options: {resources?: boolean} = {}): string {
   const resources = options.resources ?? true
   const columns = [
@@ -445,7 +456,10 @@ export const FOCUS_12 = [...FOCUS_11, ...ADDED_12].sort()
 
 type FocusRow = Record<string, null | number | string>
 
-/** AWS usage as FOCUS rows. `usageTypeColumn` adds the usage type where a version puts it (1.0 x_UsageType, 1.1+ SkuMeter); without it, only the columns the spec requires say what a row is. */
+/**
+ * AWS usage as FOCUS rows. `usageTypeColumn` adds the usage type where a version puts it (1.0 x_UsageType, 1.1+
+ * SkuMeter); without it, only the columns the spec requires say what a row is.
+ */
 function awsFocusRows(days: EgressDay[], usageTypeColumn?: 'SkuMeter' | 'x_UsageType'): FocusRow[] {
   return awsLines(days, true).map((line) => {
     const cost = fixed(line.gb * line.rate)
@@ -496,7 +510,10 @@ function awsFocusRows(days: EgressDay[], usageTypeColumn?: 'SkuMeter' | 'x_Usage
   })
 }
 
-/** Microsoft and Oracle rows of the sample's kind: internet egress, Azure inter-region egress (not internet), and credits with NULL ConsumedQuantity. */
+/**
+ * Microsoft and Oracle rows of the sample's kind: internet egress, Azure inter-region egress (not internet), and
+ * credits with NULL ConsumedQuantity.
+ */
 export function otherProviderRows(day: string): FocusRow[] {
   const period = {BillingPeriodEnd: monthAfter(day), BillingPeriodStart: `${day.slice(0, 7)}-01 00:00:00`}
   const charge = {
@@ -669,7 +686,11 @@ export function awsChargeRows(day: string): FocusRow[] {
  * column, NULL unquoted, strings quoted); the others write the spec's columns, empty for null, and
  * the AWS usage type where that version's AWS export puts it.
  */
-export function focus(version: '1.0' | '1.0-sample' | '1.1' | '1.2', days: EgressDay[], extra: FocusRow[] = []): string {
+export function focus(
+  version: '1.0' | '1.0-sample' | '1.1' | '1.2',
+  days: EgressDay[],
+  extra: FocusRow[] = [],
+): string {
   const sample = version === '1.0-sample'
   const columns =
     version === '1.1'
@@ -677,11 +698,16 @@ export function focus(version: '1.0' | '1.0-sample' | '1.1' | '1.2', days: Egres
       : version === '1.2'
         ? [...FOCUS_12, 'x_Discounts', 'x_Operation', 'x_ServiceCode']
         : sample
-          ? [...FOCUS_10.slice(0, FOCUS_10.indexOf('ServiceName')), 'Id', ...FOCUS_10.slice(FOCUS_10.indexOf('ServiceName'))]
+          ? [
+              ...FOCUS_10.slice(0, FOCUS_10.indexOf('ServiceName')),
+              'Id',
+              ...FOCUS_10.slice(FOCUS_10.indexOf('ServiceName')),
+            ]
           : [...FOCUS_10, 'x_CostCategories', 'x_Discounts', 'x_Operation', 'x_ServiceCode', 'x_UsageType']
   const usageTypeColumn = sample ? undefined : version === '1.0' ? 'x_UsageType' : 'SkuMeter'
   const rows = [...awsFocusRows(days, usageTypeColumn), ...extra].map((row) => {
-    const withAws = row.ProviderName === 'AWS' && !sample ? {x_Operation: 'RunInstances', x_ServiceCode: 'AmazonEC2', ...row} : row
+    const withAws =
+      row.ProviderName === 'AWS' && !sample ? {x_Operation: 'RunInstances', x_ServiceCode: 'AmazonEC2', ...row} : row
     return columns.map((c) => (c in withAws ? (withAws[c] ?? null) : null))
   })
   if (!sample) return csv([columns, ...rows])

@@ -17,7 +17,19 @@ import {Store} from '../../src/store/index.js'
 import {storeStatus} from '../../src/store/status.js'
 import {runCli, tempDir} from '../helpers/cli.js'
 import {storeSnapshot} from '../helpers/store-snapshot.js'
-import {awsChargeRows, cur1, cur2, dbr, type EgressDay, focus, GB, googleRows, otherProviderRows, usageReport, zipOf} from './billing-exports.js'
+import {
+  awsChargeRows,
+  cur1,
+  cur2,
+  dbr,
+  type EgressDay,
+  focus,
+  GB,
+  googleRows,
+  otherProviderRows,
+  usageReport,
+  zipOf,
+} from './billing-exports.js'
 
 /** Ground truth: AWS internet egress per day and region (a step on the 30th, as in the NTP pool server incident). */
 const DAYS: EgressDay[] = [
@@ -32,7 +44,8 @@ function lowerCaseHeader(text: string): string {
 
 /** Google Cloud's internet egress in the FOCUS 1.1 file, in bytes as its view writes them. */
 const GOOGLE_EGRESS = 7_777_777_777
-const dailyEgress = (days: EgressDay[]) => days.map((d) => ({day: d.day, value: Object.values(d.bytes).reduce((a, b) => a + b, 0)}))
+const dailyEgress = (days: EgressDay[]) =>
+  days.map((d) => ({day: d.day, value: Object.values(d.bytes).reduce((a, b) => a + b, 0)}))
 
 describe('the same days from every AWS export', () => {
   const tmp = tempDir()
@@ -75,7 +88,12 @@ describe('the same days from every AWS export', () => {
 
   it("reads Oracle's FOCUS with the 1.0-preview names it still writes (Provider, Region, UsageQuantity, UsageUnit)", async () => {
     const path = join(tmp.dir, 'oci-focus-preview.csv')
-    const preview = {ConsumedQuantity: 'UsageQuantity', ConsumedUnit: 'UsageUnit', ProviderName: 'Provider', RegionId: 'Region'} as Record<string, string>
+    const preview = {
+      ConsumedQuantity: 'UsageQuantity',
+      ConsumedUnit: 'UsageUnit',
+      ProviderName: 'Provider',
+      RegionId: 'Region',
+    } as Record<string, string>
     const text = focus(
       '1.0',
       [],
@@ -97,7 +115,15 @@ describe('the same days from every AWS export', () => {
       await ingestFiles(store, [path])
       const status = await storeStatus(store)
       expect(status.usageTypes).toEqual([
-        {amount: 3 * GB, cost: 0, currency: 'USD', days: 1, provider: 'Oracle', unit: 'bytes', usageType: 'Outbound Data Transfer Zone 1'},
+        {
+          amount: 3 * GB,
+          cost: 0,
+          currency: 'USD',
+          days: 1,
+          provider: 'Oracle',
+          unit: 'bytes',
+          usageType: 'Outbound Data Transfer Zone 1',
+        },
       ])
       expect(status.charges).toEqual([{category: 'Credit', cost: -1.25, currency: 'USD', days: 1, provider: 'Oracle'}])
     } finally {
@@ -127,7 +153,11 @@ describe('the same days from every AWS export', () => {
       inbound.forEach((row, i) => expect(Math.abs(row.bytes - want[i]!.value / 2)).toBeLessThan(2))
       expect(inbound).toHaveLength(want.length)
       // What anomalies reads is the same (plus, in the sample-shaped file, other providers' egress).
-      const others = name.includes('sample') ? {'2024-03-30': 10e9 + 3 * GB} : name.includes('google') ? {'2024-03-29': GOOGLE_EGRESS} : {}
+      const others = name.includes('sample')
+        ? {'2024-03-30': 10e9 + 3 * GB}
+        : name.includes('google')
+          ? {'2024-03-29': GOOGLE_EGRESS}
+          : {}
       if (name.includes('google')) {
         // Google's bytes are egress; its inter-region SKU is not; nor are the EUR costs added to the USD ones.
         expect(series.usageTypes).toContain('Network Internet Data Transfer Out from Americas to EMEA')
@@ -135,7 +165,9 @@ describe('the same days from every AWS export', () => {
         expect(series.currencies).toEqual(['EUR', 'USD'])
         expect(series.total.points.every((p) => p.cost === null)).toBe(true)
       }
-      series.total.points.forEach((p, i) => expect(Math.abs(p.value - want[i]!.value - (others[p.day as keyof typeof others] ?? 0))).toBeLessThan(1))
+      series.total.points.forEach((p, i) =>
+        expect(Math.abs(p.value - want[i]!.value - (others[p.day as keyof typeof others] ?? 0))).toBeLessThan(1),
+      )
     } finally {
       await store.close()
     }
@@ -149,7 +181,9 @@ describe('the same days from every AWS export', () => {
       await ingestFiles(store, [path])
       const status = await storeStatus(store)
       const rows = Papa.parse<Record<string, string>>(readFileSync(path, 'utf8').trim(), {header: true}).data
-      const lineCosts = rows.filter((r) => r.RecordType === 'LineItem').reduce((sum, r) => sum + Number(r.UnBlendedCost), 0)
+      const lineCosts = rows
+        .filter((r) => r.RecordType === 'LineItem')
+        .reduce((sum, r) => sum + Number(r.UnBlendedCost), 0)
       expect(rows.filter((r) => r.RecordType === 'LineItem').length).toBe(status.sources[0]!.lineItems - 3)
       expect(status.sources[0]).toMatchObject({currency: 'USD', format: 'dbr', providers: ['AWS']})
       expect(status.sources[0]!.cost).toBeCloseTo(lineCosts, 9)
@@ -181,7 +215,8 @@ describe('a FOCUS 1.0 file shaped like the FinOps Foundation sample (AWS, Azure 
     expect(ingest.code).toBe(0)
     expect(ingest.json().files[0]).toMatchObject({format: 'focus', lineItems: dataRows, status: 'ingested'})
     const status = (await runCli(['status', '--db', db, '--json'])).json()
-    const usage = (provider: string, usageType: string) => status.usageTypes.find((u: any) => u.provider === provider && u.usageType === usageType)
+    const usage = (provider: string, usageType: string) =>
+      status.usageTypes.find((u: any) => u.provider === provider && u.usageType === usageType)
     expect(status.sources[0].providers).toEqual(['AWS', 'Microsoft', 'Oracle'])
     expect(usage('AWS', 'DataTransfer-Out-Bytes')).toMatchObject({days: 30, unit: 'bytes'})
     expect(usage('AWS', 'DataTransfer-Out-Bytes').amount).toBeCloseTo(
@@ -189,11 +224,23 @@ describe('a FOCUS 1.0 file shaped like the FinOps Foundation sample (AWS, Azure 
       0,
     )
     // Azure internet egress in bytes (GB = 10^9, FOCUS's unit); its inter-region meter is usage but not egress.
-    expect(usage('Microsoft', 'Rtn Preference: MGN - Standard Data Transfer Out')).toMatchObject({amount: 16 * 10e9, days: 16, unit: 'bytes', currency: 'USD'})
-    expect(usage('Microsoft', 'Bandwidth Inter-Region - Intra Continent Data Transfer Out - North America')).toMatchObject({amount: 32, unit: 'GB'})
+    expect(usage('Microsoft', 'Rtn Preference: MGN - Standard Data Transfer Out')).toMatchObject({
+      amount: 16 * 10e9,
+      days: 16,
+      unit: 'bytes',
+      currency: 'USD',
+    })
+    expect(
+      usage('Microsoft', 'Bandwidth Inter-Region - Intra Continent Data Transfer Out - North America'),
+    ).toMatchObject({amount: 32, unit: 'GB'})
     expect(usage('Oracle', 'Outbound Data Transfer Zone 1')).toMatchObject({amount: 16 * 3 * GB, unit: 'bytes'})
     const charges = Object.fromEntries(status.charges.map((c: any) => [`${c.provider} ${c.category}`, c.cost]))
-    expect(charges).toEqual({'AWS Credit': -2, 'AWS Tax': 0.4, 'Microsoft Credit': -0.5 * 16, 'Oracle Credit': -1.25 * 16})
+    expect(charges).toEqual({
+      'AWS Credit': -2,
+      'AWS Tax': 0.4,
+      'Microsoft Credit': -0.5 * 16,
+      'Oracle Credit': -1.25 * 16,
+    })
     const stored = await Store.open(db)
     try {
       const regions = await stored.all<{provider: string; region: string}>(
@@ -214,8 +261,16 @@ describe('a FOCUS 1.0 file shaped like the FinOps Foundation sample (AWS, Azure 
     const anomalies = await runCli(['anomalies', '--db', db, '--json'])
     expect(anomalies.code).toBe(0)
     const result = anomalies.json()
-    expect(result.usageTypes).toEqual(['DataTransfer-Out-Bytes', 'Outbound Data Transfer Zone 1', 'Rtn Preference: MGN - Standard Data Transfer Out'])
-    expect(result.stretches.map((s: any) => `${s.provider} ${s.account}`).sort()).toEqual(['AWS 123456789012', 'Microsoft sub-1', 'Oracle ocid1.tenancy'])
+    expect(result.usageTypes).toEqual([
+      'DataTransfer-Out-Bytes',
+      'Outbound Data Transfer Zone 1',
+      'Rtn Preference: MGN - Standard Data Transfer Out',
+    ])
+    expect(result.stretches.map((s: any) => `${s.provider} ${s.account}`).sort()).toEqual([
+      'AWS 123456789012',
+      'Microsoft sub-1',
+      'Oracle ocid1.tenancy',
+    ])
     const day15 = async (account: string) => {
       const one = await runCli(['anomalies', '--db', db, '--json', '--account', account])
       expect(one.code, one.stderr).toBe(0)
@@ -224,7 +279,9 @@ describe('a FOCUS 1.0 file shaped like the FinOps Foundation sample (AWS, Azure 
     expect(await day15('123456789012')).toBeCloseTo(9e9 + 14, 0)
     expect(await day15('sub-1')).toBeCloseTo(10e9, 0)
     expect(await day15('ocid1.tenancy')).toBeCloseTo(3 * GB, 0)
-    expect(result.steps.some((s: any) => s.date === '2024-09-15' && s.direction === 'up' && s.account === '123456789012')).toBe(true)
+    expect(
+      result.steps.some((s: any) => s.date === '2024-09-15' && s.direction === 'up' && s.account === '123456789012'),
+    ).toBe(true)
   }, 300_000)
 })
 
@@ -309,7 +366,11 @@ describe('money as billed', () => {
     try {
       await ingestFiles(store, [path])
       const status = await storeStatus(store)
-      expect(status.usageTypes.find((u) => u.usageType === 'BoxUsage:m5.large')).toMatchObject({amount: 24, cost: 1.5, currency: 'USD'})
+      expect(status.usageTypes.find((u) => u.usageType === 'BoxUsage:m5.large')).toMatchObject({
+        amount: 24,
+        cost: 1.5,
+        currency: 'USD',
+      })
       expect(status.charges).toEqual([
         {category: 'Credit', cost: -0.25, currency: 'USD', days: 1, provider: 'AWS'},
         {category: 'SavingsPlanNegation', cost: 0, currency: 'USD', days: 1, provider: 'AWS'},
@@ -317,7 +378,9 @@ describe('money as billed', () => {
       // The credit against egress is a charge: it adds no bytes.
       const egress = await loadSeries(store, {})
       expect(egress.total.points[0]!.value / dailyEgress(DAYS)[0]!.value).toBeCloseTo(1, 9)
-      expect(status.sources[0]!.costBasis).toContain('savingsPlan/SavingsPlanEffectiveCost on Savings Plan covered lines')
+      expect(status.sources[0]!.costBasis).toContain(
+        'savingsPlan/SavingsPlanEffectiveCost on Savings Plan covered lines',
+      )
       const usageCosts = status.sources[0]!.costs[0]!
       expect(usageCosts.listCost! - usageCosts.cost).toBeCloseTo(2.304 - 1.5, 9)
     } finally {
@@ -326,7 +389,10 @@ describe('money as billed', () => {
   })
 })
 
-/** Headers as the providers document them (billing-exports-2.md §6; Microsoft Learn cost-usage-details-ea / -mca, koku/nise for GCP, Oracle's cost report docs). */
+/**
+ * Headers as the providers document them (billing-exports-2.md §6; Microsoft Learn cost-usage-details-ea / -mca,
+ * koku/nise for GCP, Oracle's cost report docs).
+ */
 const REFUSED: [string, string, RegExp, RegExp][] = [
   [
     'azure-ea.csv',
@@ -410,7 +476,10 @@ describe('zipped exports that are not one whole CSV', () => {
     const store = await Store.open(join(tmp.dir, 'zip.duckdb'))
     try {
       const two = join(tmp.dir, 'two.csv.zip')
-      writeFileSync(two, zipSync({'a.csv': new TextEncoder().encode(dbr(DAYS)), 'b.csv': new TextEncoder().encode(dbr(DAYS))}))
+      writeFileSync(
+        two,
+        zipSync({'a.csv': new TextEncoder().encode(dbr(DAYS)), 'b.csv': new TextEncoder().encode(dbr(DAYS))}),
+      )
       await expect(ingestFiles(store, [two])).rejects.toMatchObject({
         code: 'E_FORMAT',
         file: two,

@@ -17,7 +17,10 @@ import {storeSnapshot} from '../helpers/store-snapshot.js'
 import {useTempStore} from '../helpers/temp-store.js'
 
 const temp = useTempStore()
-const REPORT = `${readFileSync(join(import.meta.dirname, '../../samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv'), 'utf8')
+const REPORT = `${readFileSync(
+  join(import.meta.dirname, '../../samples/billing/usage-report-ec2-2013-06-01_2014-06-01.csv'),
+  'utf8',
+)
   .split('\n')
   .slice(0, 30)
   .join('\n')}\n`
@@ -46,12 +49,17 @@ describe('files that look regular but are made by the kernel', () => {
     expect(message).not.toContain('Zq7SECRETxK2')
   })
 
-  it.runIf(existsSync('/proc/kmsg') && process.getuid?.() === 0)('/proc/kmsg (whose read blocks forever) is refused at once', async () => {
-    expect(await refused('/proc/kmsg')).toMatch(/kernel pseudo-file/)
-  })
+  it.runIf(existsSync('/proc/kmsg') && process.getuid?.() === 0)(
+    '/proc/kmsg (whose read blocks forever) is refused at once',
+    async () => {
+      expect(await refused('/proc/kmsg')).toMatch(/kernel pseudo-file/)
+    },
+  )
 
   it('a /sys file is refused', async () => {
-    expect(await refused('/sys/kernel/mm/transparent_hugepage/enabled').catch(() => refused('/sys/power/state'))).toMatch(/kernel pseudo-file/)
+    expect(
+      await refused('/sys/kernel/mm/transparent_hugepage/enabled').catch(() => refused('/sys/power/state')),
+    ).toMatch(/kernel pseudo-file/)
   })
 })
 
@@ -62,17 +70,37 @@ describe('what a spreadsheet or another packer gives instead of an export', () =
       name: 'report.csv (UTF-16 with a BOM)',
       says: /UTF-16 text, expected UTF-8 text/,
     },
-    {bytes: () => Buffer.from(REPORT, 'utf16le'), name: 'plain.csv (UTF-16LE, no BOM)', says: /UTF-16 text, expected UTF-8 text/},
-    {bytes: () => Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(REPORT, 'utf16le').swap16()]), name: 'be.csv (UTF-16BE)', says: /UTF-16 text/},
+    {
+      bytes: () => Buffer.from(REPORT, 'utf16le'),
+      name: 'plain.csv (UTF-16LE, no BOM)',
+      says: /UTF-16 text, expected UTF-8 text/,
+    },
+    {
+      bytes: () => Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(REPORT, 'utf16le').swap16()]),
+      name: 'be.csv (UTF-16BE)',
+      says: /UTF-16 text/,
+    },
     // Each packer's own header (its magic bytes) before data: what the sniffer sees first.
     {
       bytes: () => Buffer.concat([Buffer.from('BZh91AY&SY'), gzipSync(REPORT)]),
       name: 'report.csv.bz2',
       says: /bzip2-compressed data, expected .*unpack it first/,
     },
-    {bytes: () => Buffer.concat([Buffer.from('fd377a585a00', 'hex'), gzipSync(REPORT)]), name: 'report.csv.xz', says: /xz-compressed data/},
-    {bytes: () => Buffer.concat([Buffer.from('28b52ffd', 'hex'), gzipSync(REPORT)]), name: 'report.csv.zst', says: /zstd-compressed data/},
-    {bytes: () => Buffer.concat([Buffer.from('d0cf11e0a1b11ae1', 'hex'), Buffer.alloc(504)]), name: 'report.xls', says: /an Excel 97–2003 workbook/},
+    {
+      bytes: () => Buffer.concat([Buffer.from('fd377a585a00', 'hex'), gzipSync(REPORT)]),
+      name: 'report.csv.xz',
+      says: /xz-compressed data/,
+    },
+    {
+      bytes: () => Buffer.concat([Buffer.from('28b52ffd', 'hex'), gzipSync(REPORT)]),
+      name: 'report.csv.zst',
+      says: /zstd-compressed data/,
+    },
+    {
+      bytes: () => Buffer.concat([Buffer.from('d0cf11e0a1b11ae1', 'hex'), Buffer.alloc(504)]),
+      name: 'report.xls',
+      says: /an Excel 97–2003 workbook/,
+    },
   ]
   for (const {bytes, name, says} of cases) {
     it(`${name} is named for what it is`, async () => {
@@ -82,11 +110,15 @@ describe('what a spreadsheet or another packer gives instead of an export', () =
 
   it('an .xlsx (a zip of XML parts) is named a workbook, not "a zip of more than one file"', async () => {
     const book = zipSync({'[Content_Types].xml': strToU8('<Types/>'), 'xl/workbook.xml': strToU8('<workbook/>')})
-    expect(await refused(temp.write('book.xlsx', Buffer.from(book)))).toMatch(/an Excel workbook \(\.xlsx\), expected a CSV export/)
+    expect(await refused(temp.write('book.xlsx', Buffer.from(book)))).toMatch(
+      /an Excel workbook \(\.xlsx\), expected a CSV export/,
+    )
   })
 
   it('a zip bomb is refused by its inflation ratio, as a .gz bomb is', async () => {
     const bomb = zipSync({'a.csv': strToU8(REPORT + 'x'.repeat(100 * 1024 * 1024))}, {level: 9})
-    expect(await refused(temp.write('bomb.csv.zip', Buffer.from(bomb)))).toMatch(/inflates to more than 200 times its size \(a zip bomb/)
+    expect(await refused(temp.write('bomb.csv.zip', Buffer.from(bomb)))).toMatch(
+      /inflates to more than 200 times its size \(a zip bomb/,
+    )
   })
 })

@@ -23,7 +23,8 @@ function csvRows(text: string): Record<string, string>[] {
   return lines
     .filter((l) => l.replaceAll(',', '').trim() !== '')
     .map((line) => {
-      const cells = line.match(/("([^"]|"")*"|[^,]*)(,|$)/g)?.map((c) => c.replace(/,$/, '').replace(/^"|"$/g, '')) ?? []
+      const cells =
+        line.match(/("([^"]|"")*"|[^,]*)(,|$)/g)?.map((c) => c.replace(/,$/, '').replace(/^"|"$/g, '')) ?? []
       return Object.fromEntries(names.map((n, i) => [n, cells[i] ?? '']))
     })
 }
@@ -54,7 +55,8 @@ async function expectedFromFiles(): Promise<Record<string, Expected>> {
   ).getRowObjectsJS()[0] as {n: number; days: number; gb: number; cost: number}
   db.closeSync()
   instance.closeSync()
-  const sum = (rows: Record<string, string>[], pick: (r: Record<string, string>) => number) => rows.reduce((a, r) => a + pick(r), 0)
+  const sum = (rows: Record<string, string>[], pick: (r: Record<string, string>) => number) =>
+    rows.reduce((a, r) => a + pick(r), 0)
   return {
     [CUR1]: {
       bytes: sum(
@@ -68,7 +70,15 @@ async function expectedFromFiles(): Promise<Record<string, Expected>> {
       lastDay: '2014-03-31',
       lineItems: cur1.length,
     },
-    [CUR2]: {bytes: cur2.gb * GB, costUsd: cur2.cost, days: cur2.days, firstDay: '2014-04-01', format: 'cur2', lastDay: '2014-04-30', lineItems: cur2.n},
+    [CUR2]: {
+      bytes: cur2.gb * GB,
+      costUsd: cur2.cost,
+      days: cur2.days,
+      firstDay: '2014-04-01',
+      format: 'cur2',
+      lastDay: '2014-04-30',
+      lineItems: cur2.n,
+    },
     [FOCUS]: {
       bytes: sum(
         focus.filter((r) => r.x_UsageType?.endsWith('Bytes')),
@@ -107,7 +117,10 @@ describe('billwatch ingest on the bundled samples', () => {
       .map((name) => join(SAMPLES, name))
     const ingest = await runCli(['ingest', ...everything, '--db', db, '--json'])
     expect(ingest.code).toBe(0)
-    const result = ingest.json<{files: {path: string; format: string; status: string}[]; skipped: {path: string; reason: string}[]}>()
+    const result = ingest.json<{
+      files: {path: string; format: string; status: string}[]
+      skipped: {path: string; reason: string}[]
+    }>()
     expect(result.files.map((f) => [f.path, f.format, f.status])).toEqual([
       [CUR1, 'cur1', 'ingested'],
       [CUR2, 'cur2', 'ingested'],
@@ -116,9 +129,16 @@ describe('billwatch ingest on the bundled samples', () => {
     ])
     // The captures and scripts beside the exports are skipped, each with why; nothing else is.
     expect(result.skipped.map((s) => s.path.slice(SAMPLES.length + 1))).toEqual(
-      expect.arrayContaining(['captures/ntp-control.pcap', 'captures/ntp-server.pcap', 'scripts/demo.sh', 'scripts/make-etc-repo.sh']),
+      expect.arrayContaining([
+        'captures/ntp-control.pcap',
+        'captures/ntp-server.pcap',
+        'scripts/demo.sh',
+        'scripts/make-etc-repo.sh',
+      ]),
     )
-    expect(result.skipped.find((s) => s.path.endsWith('ntp-server.pcap'))?.reason).toBe('this is a packet capture, not a billing export')
+    expect(result.skipped.find((s) => s.path.endsWith('ntp-server.pcap'))?.reason).toBe(
+      'this is a packet capture, not a billing export',
+    )
 
     const status = await runCli(['status', '--db', db, '--json'])
     expect(status.code).toBe(0)
@@ -127,7 +147,13 @@ describe('billwatch ingest on the bundled samples', () => {
     expect(sources).toHaveLength(4)
     for (const source of sources) {
       const want = expected[source.path]!
-      expect(source).toMatchObject({days: want.days, firstDay: want.firstDay, format: want.format, lastDay: want.lastDay, lineItems: want.lineItems})
+      expect(source).toMatchObject({
+        days: want.days,
+        firstDay: want.firstDay,
+        format: want.format,
+        lastDay: want.lastDay,
+        lineItems: want.lineItems,
+      })
       expect(source.amountBytes).toBeCloseTo(want.bytes, -3)
       // Every sample bills in USD; the cost is the usage lines' (the CUR's tax line is a charge, apart).
       expect((source as unknown as {currency: string}).currency).toBe(want.costUsd === 0 ? null : 'USD')
@@ -143,10 +169,15 @@ describe('billwatch ingest on the bundled samples', () => {
     expect(ingest.code).toBe(0)
     const items = (await expectedFromFiles())[CUR1]!.lineItems
     expect(items).toBeGreaterThan(999)
-    const row = new RegExp(`^ingested\\s+cur1 \\(csv\\.gz\\)\\s+2014-03-01\\s+2014-03-31\\s+31\\s+${items.toLocaleString('en-US')}\\s+${CUR1}$`, 'm')
+    const row = new RegExp(
+      `^ingested\\s+cur1 \\(csv\\.gz\\)\\s+2014-03-01\\s+2014-03-31\\s+31\\s+${items.toLocaleString('en-US')}\\s+${CUR1}$`,
+      'm',
+    )
     expect(ingest.stdout).toMatch(row)
     const status = await runCli(['status', '--db', human])
-    expect(status.stdout).toMatch(new RegExp(`^1\\s+cur1\\s+2014-03-01\\s+2014-03-31\\s+31\\s+${items.toLocaleString('en-US')}\\s+${CUR1}$`, 'm'))
+    expect(status.stdout).toMatch(
+      new RegExp(`^1\\s+cur1\\s+2014-03-01\\s+2014-03-31\\s+31\\s+${items.toLocaleString('en-US')}\\s+${CUR1}$`, 'm'),
+    )
   })
 
   it('treats re-ingesting the same files as a no-op', async () => {
@@ -161,11 +192,18 @@ describe('billwatch ingest on the bundled samples', () => {
     const bad = tempDir()
     afterAll(() => bad.cleanup())
     const header = 'Service, Operation, UsageType, Resource, StartTime, EndTime, UsageValue'
-    const row = (start: string, value: string) => `AmazonEC2,RunInstances,DataTransfer-Out-Bytes,,${start},03/31/14 00:00:00,${value}`
+    const row = (start: string, value: string) =>
+      `AmazonEC2,RunInstances,DataTransfer-Out-Bytes,,${start},03/31/14 00:00:00,${value}`
     const curHeader = gunzipSync(readFileSync(CUR1)).toString('utf8').split('\n')[0]!
     const focusHeader = readFileSync(FOCUS, 'utf8').split('\n')[0]!
     const cases: {name: string; file: string; content: Buffer | string; code: string; message: string}[] = [
-      {code: 'E_EMPTY', content: '', file: 'empty.csv', message: 'empty.csv: file is empty, expected an AWS usage or billing export', name: 'an empty file'},
+      {
+        code: 'E_EMPTY',
+        content: '',
+        file: 'empty.csv',
+        message: 'empty.csv: file is empty, expected an AWS usage or billing export',
+        name: 'an empty file',
+      },
       {
         code: 'E_HEADER',
         content: 'date,bytes\n2014-03-30,1\n',
@@ -175,7 +213,8 @@ describe('billwatch ingest on the bundled samples', () => {
       },
       {
         code: 'E_HEADER',
-        content: 'Service, Operation, UsageType, Resource, StartTime, EndTime\nAmazonEC2,RunInstances,X,,03/30/14 00:00:00,03/31/14 00:00:00\n',
+        content:
+          'Service, Operation, UsageType, Resource, StartTime, EndTime\nAmazonEC2,RunInstances,X,,03/30/14 00:00:00,03/31/14 00:00:00\n',
         file: 'missing.csv',
         message: 'missing.csv:1: column "UsageValue": missing required column',
         name: 'a missing required column',
@@ -191,7 +230,8 @@ describe('billwatch ingest on the bundled samples', () => {
         code: 'E_VALUE',
         content: `${header}\n${row('02/30/14 00:00:00', '17')}\n`,
         file: 'date.csv',
-        message: 'date.csv:2: column "StartTime": expected a date like 03/30/14 00:00:00, got a value shaped "99/99/99 99:99:99"',
+        message:
+          'date.csv:2: column "StartTime": expected a date like 03/30/14 00:00:00, got a value shaped "99/99/99 99:99:99"',
         name: 'an impossible date',
       },
       {
@@ -259,7 +299,10 @@ describe('billwatch ingest on the bundled samples', () => {
       const before = await storeSnapshot(db)
       const result = await runCli(['ingest', folder, '--db', db, '--json'])
       expect(result.code).toBe(0)
-      expect(result.json()).toMatchObject({files: [], skipped: [{path: join(folder, 'cur.csv'), reason: 'no line items after the header'}]})
+      expect(result.json()).toMatchObject({
+        files: [],
+        skipped: [{path: join(folder, 'cur.csv'), reason: 'no line items after the header'}],
+      })
       expect(await storeSnapshot(db)).toBe(before)
     })
 
@@ -272,7 +315,13 @@ describe('billwatch ingest on the bundled samples', () => {
       const before = await storeSnapshot(db)
       const result = await runCli(['ingest', path, '--db', db, '--json'])
       expect(result.code).toBe(1)
-      expect(result.json().error).toMatchObject({code: 'E_VALUE', field: 'lineItem/UsageAmount', file: path, got: 'a value shaped "aaaaaa"', line: 42})
+      expect(result.json().error).toMatchObject({
+        code: 'E_VALUE',
+        field: 'lineItem/UsageAmount',
+        file: path,
+        got: 'a value shaped "aaaaaa"',
+        line: 42,
+      })
       expect(await storeSnapshot(db)).toBe(before)
     })
   })

@@ -42,12 +42,20 @@ type Line = Partial<Record<(typeof COLUMNS)[number], null | number | string>>
 
 /** One FOCUS CSV; `nullText` is how this file spells a null. */
 function focusCsv(lines: Line[], nullText: string): string {
-  const cell = (value: null | number | string | undefined) => (value === null || value === undefined ? nullText : String(value))
+  const cell = (value: null | number | string | undefined) =>
+    value === null || value === undefined ? nullText : String(value)
   return [COLUMNS.join(','), ...lines.map((line) => COLUMNS.map((c) => cell(line[c])).join(','))].join('\n') + '\n'
 }
 
 const period = {BillingPeriodEnd: '2024-10-01T00:00:00Z', BillingPeriodStart: '2024-09-01T00:00:00Z'}
-const azure = {BillingAccountId: '8611537', BillingCurrency: 'USD', ProviderName: 'Microsoft', RegionId: 'eastus2', ServiceName: 'Bandwidth', ...period}
+const azure = {
+  BillingAccountId: '8611537',
+  BillingCurrency: 'USD',
+  ProviderName: 'Microsoft',
+  RegionId: 'eastus2',
+  ServiceName: 'Bandwidth',
+  ...period,
+}
 const day = (d: number) => ({
   ChargePeriodEnd: `2024-09-${String(d + 1).padStart(2, '0')}T00:00:00Z`,
   ChargePeriodStart: `2024-09-${String(d).padStart(2, '0')}T00:00:00Z`,
@@ -97,12 +105,23 @@ describe('FOCUS null spellings', () => {
         EffectiveCost: 0.25,
         ResourceId: 'commitment-1',
       }
-      const tax: Line = {...azure, ...day(1), BilledCost: 0.1, ChargeCategory: 'Tax', ChargeDescription: 'VAT', EffectiveCost: 0.1}
+      const tax: Line = {
+        ...azure,
+        ...day(1),
+        BilledCost: 0.1,
+        ChargeCategory: 'Tax',
+        ChargeDescription: 'VAT',
+        EffectiveCost: 0.1,
+      }
       const path = join(tmp.dir, `nulls-${nullText || 'empty'}.csv`)
       writeFileSync(path, focusCsv([used, unused, tax], nullText))
       const store = await Store.open(join(tmp.dir, `nulls-${nullText || 'empty'}.duckdb`))
       try {
-        expect((await ingestFiles(store, [path])).files[0]).toMatchObject({format: 'focus', lineItems: 3, status: 'ingested'})
+        expect((await ingestFiles(store, [path])).files[0]).toMatchObject({
+          format: 'focus',
+          lineItems: 3,
+          status: 'ingested',
+        })
         const status = await storeStatus(store)
         expect(status.totals.costs).toEqual([{cost: 1, currency: 'USD', listCost: null}])
         expect(status.charges).toEqual([{category: 'Tax', cost: 0.1, currency: 'USD', days: 1, provider: 'Microsoft'}])
@@ -118,7 +137,9 @@ describe('FOCUS null spellings', () => {
     writeFileSync(path, focusCsv([{...egress(1, 1, 0.1), ConsumedQuantity: 'none'}], ''))
     const ingest = await runCli(['ingest', path, '--db', join(tmp.dir, 'not-null.duckdb')])
     expect(ingest.code).toBe(1)
-    expect(ingest.stderr).toBe(`billwatch: ${path}:2: column "ConsumedQuantity": expected a number, got a value shaped "aaaa"\n`)
+    expect(ingest.stderr).toBe(
+      `billwatch: ${path}:2: column "ConsumedQuantity": expected a number, got a value shaped "aaaa"\n`,
+    )
   }, 120_000)
 })
 
@@ -131,7 +152,11 @@ describe('FOCUS usage reversed by a negative quantity', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(
-          fc.record({day: fc.integer({max: 28, min: 1}), gb: fc.integer({max: 500, min: -500}).map((n) => n / 100), price: fc.constantFrom(0.05, 0.087)}),
+          fc.record({
+            day: fc.integer({max: 28, min: 1}),
+            gb: fc.integer({max: 500, min: -500}).map((n) => n / 100),
+            price: fc.constantFrom(0.05, 0.087),
+          }),
           {maxLength: 12, minLength: 1},
         ),
         fc.constantFrom('NULL', 'null', ''),
@@ -151,9 +176,13 @@ describe('FOCUS usage reversed by a negative quantity', () => {
             // Egress is the non-negative usage lines, in bytes; every reversal is a correction.
             const positive = picks.filter((p) => p.gb >= 0).reduce((sum, p) => sum + p.gb * 1e9, 0)
             expect(status.totals.amountBytes).toBeCloseTo(positive, 0)
-            const negatives = await store.all<{n: number}>('SELECT count(*)::INTEGER AS n FROM usage_daily WHERE amount < 0')
+            const negatives = await store.all<{n: number}>(
+              'SELECT count(*)::INTEGER AS n FROM usage_daily WHERE amount < 0',
+            )
             expect(negatives[0]?.n).toBe(0)
-            const corrections = status.charges.filter((c) => c.category === 'Correction').reduce((sum, c) => sum + c.cost, 0)
+            const corrections = status.charges
+              .filter((c) => c.category === 'Correction')
+              .reduce((sum, c) => sum + c.cost, 0)
             expect(corrections).toBeCloseTo(
               lines.filter((l) => Number(l.ConsumedQuantity) < 0).reduce((sum, l) => sum + Number(l.EffectiveCost), 0),
               9,

@@ -134,7 +134,9 @@ export function table(format: Format, lines: Line[]): string[][] {
       l.usageType,
       l.resource,
       `03/${pad(l.day)}/24 ${pad(l.hour)}:00:00`,
-      l.hour === 23 ? `${l.day === 31 ? '04/01' : `03/${pad(l.day + 1)}`}/24 00:00:00` : `03/${pad(l.day)}/24 ${pad(l.hour + 1)}:00:00`,
+      l.hour === 23
+        ? `${l.day === 31 ? '04/01' : `03/${pad(l.day + 1)}`}/24 00:00:00`
+        : `03/${pad(l.day)}/24 ${pad(l.hour + 1)}:00:00`,
       String(Math.round(l.gb * GB)),
     ]),
   ]
@@ -183,6 +185,12 @@ export const BAD_VALUES: BadValue[] = [
 ]
 
 /** Byte sequences that are not UTF-8: lone continuation, cut-off lead, overlong, surrogate, 0xFF. */
-export const NOT_UTF8: Buffer[] = [[0x80], [0xc3], [0xe2, 0x82], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xff], [0xf8, 0x88, 0x80, 0x80, 0x80]].map((b) =>
-  Buffer.from(b),
-)
+export const NOT_UTF8: Buffer[] = [
+  [0x80],
+  [0xc3],
+  [0xe2, 0x82],
+  [0xc0, 0xaf],
+  [0xed, 0xa0, 0x80],
+  [0xff],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+].map((b) => Buffer.from(b))

@@ -19,7 +19,20 @@ import {Store} from '../../src/store/index.js'
 import {runCli} from '../helpers/cli.js'
 import {storeSnapshot} from '../helpers/store-snapshot.js'
 import {useTempStore} from '../helpers/temp-store.js'
-import {BAD_VALUES, csv, expectedBytes, FIELDS, FOCUS_HEADER, type Format, GB, LEGACY_HEADER, type Line, linesArb, NOT_UTF8, table} from './generators.js'
+import {
+  BAD_VALUES,
+  csv,
+  expectedBytes,
+  FIELDS,
+  FOCUS_HEADER,
+  type Format,
+  GB,
+  LEGACY_HEADER,
+  type Line,
+  linesArb,
+  NOT_UTF8,
+  table,
+} from './generators.js'
 
 const temp = useTempStore()
 let store: Store
@@ -65,39 +78,51 @@ const GOOD: Line[] = [{cost: 0.09, day: 4, gb: 1, hour: 0, resource: 'i-0aaa', u
 describe('item 3: a damaged .gz is one located error, the store unchanged', () => {
   const damage = fc.oneof(
     fc.record({at: fc.double({max: 0.999, min: 0, noNaN: true}), kind: fc.constant('truncate' as const)}),
-    fc.record({at: fc.double({max: 0.999, min: 0, noNaN: true}), bit: fc.integer({max: 7, min: 0}), kind: fc.constant('flip' as const)}),
+    fc.record({
+      at: fc.double({max: 0.999, min: 0, noNaN: true}),
+      bit: fc.integer({max: 7, min: 0}),
+      kind: fc.constant('flip' as const),
+    }),
     fc.record({bit: fc.integer({max: 31, min: 0}), kind: fc.constant('crc' as const)}),
-    fc.record({garbage: fc.uint8Array({maxLength: 64, minLength: 1}).filter((g) => g[0] !== 0x1f), kind: fc.constant('trailing' as const)}),
+    fc.record({
+      garbage: fc.uint8Array({maxLength: 64, minLength: 1}).filter((g) => g[0] !== 0x1f),
+      kind: fc.constant('trailing' as const),
+    }),
   )
   it('truncated, flipped bits, bad CRC, trailing garbage: E_TRUNCATED naming the file, never an unhandled rejection', async () => {
     await fc.assert(
-      fc.asyncProperty(linesArb, fc.constantFrom<Format>('cur1', 'focus', 'usage-report'), damage, async (lines, format, d) => {
-        const gz = gzipSync(csv(table(format, lines)))
-        const body = gz.length - 8 - 10
-        let bad: Buffer
-        if (d.kind === 'truncate') bad = gz.subarray(0, 10 + Math.floor(d.at * (gz.length - 10)))
-        else if (d.kind === 'flip') {
-          bad = Buffer.from(gz)
-          const at = 10 + Math.floor(d.at * body)
-          bad[at] = bad[at]! ^ (1 << d.bit)
-        } else if (d.kind === 'crc') {
-          bad = Buffer.from(gz)
-          const at = gz.length - 8 + Math.floor(d.bit / 8)
-          bad[at] = bad[at]! ^ (1 << (d.bit % 8))
-        } else bad = Buffer.concat([gz, d.garbage])
-        // A flip in the unused bits after the last block changes nothing: that file is still good.
-        fc.pre(!inflatesTo(bad, gz))
-        const good = write('good.csv', csv(table('cur1', GOOD)))
-        const path = write('bad.csv.gz', bad)
-        const before = await snapshot()
-        const error = await failure([good, path])
-        expect(error.file).toBe(path)
-        // A flip can also land where the data still inflates; then the checksum or the content says so.
-        expect(['E_TRUNCATED', 'E_FORMAT', 'E_VALUE', 'E_EMPTY', 'E_HEADER']).toContain(error.code)
-        if (d.kind !== 'flip') expect(error.code).toBe('E_TRUNCATED')
-        expect(error.message).not.toMatch(/\n/)
-        expect(await snapshot()).toBe(before)
-      }),
+      fc.asyncProperty(
+        linesArb,
+        fc.constantFrom<Format>('cur1', 'focus', 'usage-report'),
+        damage,
+        async (lines, format, d) => {
+          const gz = gzipSync(csv(table(format, lines)))
+          const body = gz.length - 8 - 10
+          let bad: Buffer
+          if (d.kind === 'truncate') bad = gz.subarray(0, 10 + Math.floor(d.at * (gz.length - 10)))
+          else if (d.kind === 'flip') {
+            bad = Buffer.from(gz)
+            const at = 10 + Math.floor(d.at * body)
+            bad[at] = bad[at]! ^ (1 << d.bit)
+          } else if (d.kind === 'crc') {
+            bad = Buffer.from(gz)
+            const at = gz.length - 8 + Math.floor(d.bit / 8)
+            bad[at] = bad[at]! ^ (1 << (d.bit % 8))
+          } else bad = Buffer.concat([gz, d.garbage])
+          // A flip in the unused bits after the last block changes nothing: that file is still good.
+          fc.pre(!inflatesTo(bad, gz))
+          const good = write('good.csv', csv(table('cur1', GOOD)))
+          const path = write('bad.csv.gz', bad)
+          const before = await snapshot()
+          const error = await failure([good, path])
+          expect(error.file).toBe(path)
+          // A flip can also land where the data still inflates; then the checksum or the content says so.
+          expect(['E_TRUNCATED', 'E_FORMAT', 'E_VALUE', 'E_EMPTY', 'E_HEADER']).toContain(error.code)
+          if (d.kind !== 'flip') expect(error.code).toBe('E_TRUNCATED')
+          expect(error.message).not.toMatch(/\n/)
+          expect(await snapshot()).toBe(before)
+        },
+      ),
       {numRuns: 80},
     )
   })
@@ -105,7 +130,10 @@ describe('item 3: a damaged .gz is one located error, the store unchanged', () =
   it('refuses a gzip bomb by its inflation ratio, and reads a legitimately well-compressed export', async () => {
     const header = table('cur1', GOOD).map((r) => r.join(','))
     // 100 MB of one repeated line: ~1,000 times smaller compressed, which no export reaches.
-    const bomb = gzipSync(Buffer.from(`${header[0]}\n${`${header[1]}\n`.repeat(100_000_000 / (header[1]!.length + 1))}`), {level: 9})
+    const bomb = gzipSync(
+      Buffer.from(`${header[0]}\n${`${header[1]}\n`.repeat(100_000_000 / (header[1]!.length + 1))}`),
+      {level: 9},
+    )
     const path = write('bomb.csv.gz', bomb)
     const error = await failure([path])
     expect(error).toMatchObject({code: 'E_FORMAT', file: path})
@@ -143,21 +171,27 @@ describe('item 4: the same usage is never counted twice', () => {
         // The newer one states the same lines with other amounts, and may drop a few.
         newer: fc
           .array(fc.double({max: 3, min: 0.5, noNaN: true}), {maxLength: lines.length, minLength: lines.length})
-          .map((factors) => lines.map((l, i) => ({...l, gb: Math.round(l.gb * factors[i]! * 1e3) / 1e3})).filter((_, i) => i % 5 !== 4)),
+          .map((factors) =>
+            lines.map((l, i) => ({...l, gb: Math.round(l.gb * factors[i]! * 1e3) / 1e3})).filter((_, i) => i % 5 !== 4),
+          ),
       }),
     )
     await fc.assert(
-      fc.asyncProperty(restatement, fc.constantFrom<Format>('cur1', 'focus'), async ({newer, newerFirst, older}, format) => {
-        fc.pre(csv(table(format, older)) !== csv(table(format, newer)))
-        await store.run('DELETE FROM usage_daily; DELETE FROM sources')
-        const olderPath = write('march-v1.csv', csv(table(format, older)))
-        const newerPath = write('march-v2.csv', csv(table(format, newer)))
-        utimesSync(olderPath, new Date('2024-04-02T00:00:00Z'), new Date('2024-04-02T00:00:00Z'))
-        utimesSync(newerPath, new Date('2024-04-05T00:00:00Z'), new Date('2024-04-05T00:00:00Z'))
-        const result = await ingestFiles(store, newerFirst ? [newerPath, olderPath] : [olderPath, newerPath])
-        expectSameBytes(await storedBytes(), expectedBytes(newer))
-        expect(result.files.find((f) => f.path === olderPath)?.replacedBy).toBe(newerPath)
-      }),
+      fc.asyncProperty(
+        restatement,
+        fc.constantFrom<Format>('cur1', 'focus'),
+        async ({newer, newerFirst, older}, format) => {
+          fc.pre(csv(table(format, older)) !== csv(table(format, newer)))
+          await store.run('DELETE FROM usage_daily; DELETE FROM sources')
+          const olderPath = write('march-v1.csv', csv(table(format, older)))
+          const newerPath = write('march-v2.csv', csv(table(format, newer)))
+          utimesSync(olderPath, new Date('2024-04-02T00:00:00Z'), new Date('2024-04-02T00:00:00Z'))
+          utimesSync(newerPath, new Date('2024-04-05T00:00:00Z'), new Date('2024-04-05T00:00:00Z'))
+          const result = await ingestFiles(store, newerFirst ? [newerPath, olderPath] : [olderPath, newerPath])
+          expectSameBytes(await storedBytes(), expectedBytes(newer))
+          expect(result.files.find((f) => f.path === olderPath)?.replacedBy).toBe(newerPath)
+        },
+      ),
       {numRuns: 12},
     )
   })
@@ -184,7 +218,9 @@ describe('item 4: the same usage is never counted twice', () => {
             ),
           ),
         )
-        const paths = [a, b].filter((_, i) => (i === 0 ? lines.some((l) => l.day <= 15) : lines.some((l) => l.day > 15)))
+        const paths = [a, b].filter((_, i) =>
+          i === 0 ? lines.some((l) => l.day <= 15) : lines.some((l) => l.day > 15),
+        )
         await ingestFiles(store, paths)
         expectSameBytes(await storedBytes(), expectedBytes(lines))
       }),
@@ -217,26 +253,41 @@ describe('item 4: the same usage is never counted twice', () => {
 
   it('a manifest listing a key twice, or named with its parts, reads each part once', async () => {
     await fc.assert(
-      fc.asyncProperty(linesArb, fc.array(fc.integer({max: 2, min: 0}), {maxLength: 6, minLength: 3}), async (lines, order) => {
-        await store.run('DELETE FROM usage_daily; DELETE FROM sources')
-        const dir = join(temp.dir, `manifest-${++fileCounter}`)
-        const assembly = join(dir, 'abc')
-        mkdirSync(assembly, {recursive: true})
-        const split = [lines.filter((l) => l.day <= 10), lines.filter((l) => l.day > 10 && l.day <= 20), lines.filter((l) => l.day > 20)]
-        const used = [...new Set(order)].filter((i) => split[i]!.length > 0)
-        for (const i of used) writeFileSync(join(assembly, `report-${i + 1}.csv.gz`), gzipSync(csv(table('cur1', split[i]!))))
-        const keys = order.filter((i) => used.includes(i)).map((i) => `billing/report/20240301-20240401/abc/report-${i + 1}.csv.gz`)
-        fc.pre(keys.length > 0)
-        const manifest = join(dir, 'report-Manifest.json')
-        writeFileSync(
-          manifest,
-          JSON.stringify({assemblyId: 'abc', billingPeriod: {end: '20240401T000000.000Z', start: '20240301T000000.000Z'}, reportKeys: keys}),
-        )
-        // The folder beside, named too: its parts are read through the manifest only.
-        const result = await ingestFiles(store, [manifest, assembly])
-        expect(result.files.map((f) => f.format)).toEqual(['cur1-manifest'])
-        expectSameBytes(await storedBytes(), expectedBytes(used.flatMap((i) => split[i]!)))
-      }),
+      fc.asyncProperty(
+        linesArb,
+        fc.array(fc.integer({max: 2, min: 0}), {maxLength: 6, minLength: 3}),
+        async (lines, order) => {
+          await store.run('DELETE FROM usage_daily; DELETE FROM sources')
+          const dir = join(temp.dir, `manifest-${++fileCounter}`)
+          const assembly = join(dir, 'abc')
+          mkdirSync(assembly, {recursive: true})
+          const split = [
+            lines.filter((l) => l.day <= 10),
+            lines.filter((l) => l.day > 10 && l.day <= 20),
+            lines.filter((l) => l.day > 20),
+          ]
+          const used = [...new Set(order)].filter((i) => split[i]!.length > 0)
+          for (const i of used)
+            writeFileSync(join(assembly, `report-${i + 1}.csv.gz`), gzipSync(csv(table('cur1', split[i]!))))
+          const keys = order
+            .filter((i) => used.includes(i))
+            .map((i) => `billing/report/20240301-20240401/abc/report-${i + 1}.csv.gz`)
+          fc.pre(keys.length > 0)
+          const manifest = join(dir, 'report-Manifest.json')
+          writeFileSync(
+            manifest,
+            JSON.stringify({
+              assemblyId: 'abc',
+              billingPeriod: {end: '20240401T000000.000Z', start: '20240301T000000.000Z'},
+              reportKeys: keys,
+            }),
+          )
+          // The folder beside, named too: its parts are read through the manifest only.
+          const result = await ingestFiles(store, [manifest, assembly])
+          expect(result.files.map((f) => f.format)).toEqual(['cur1-manifest'])
+          expectSameBytes(await storedBytes(), expectedBytes(used.flatMap((i) => split[i]!)))
+        },
+      ),
       {numRuns: 10},
     )
   })
@@ -288,8 +339,16 @@ describe('item 6: one numeric and date rule for every ingest path', () => {
     await fc.assert(
       fc.asyncProperty(linesArb, where, async (lines, {bad, container, format, multiline, row}) => {
         fc.pre(!(format === 'usage-report' && bad.field === 'cost'))
-        // FOCUS allows any decimal quantity: a finite negative one on a usage line is a reversal, kept as a correction (focus-nulls-reversals.test.ts).
-        fc.pre(!(format === 'focus' && bad.field === 'amount' && Number.isFinite(Number(bad.text(format))) && Number(bad.text(format)) < 0))
+        // FOCUS allows any decimal quantity: a finite negative one on a usage line is a reversal, kept as a correction
+        // (focus-nulls-reversals.test.ts).
+        fc.pre(
+          !(
+            format === 'focus' &&
+            bad.field === 'amount' &&
+            Number.isFinite(Number(bad.text(format))) &&
+            Number(bad.text(format)) < 0
+          ),
+        )
         const rows = table(format, lines)
         const header = rows[0]!
         const at = 1 + (row % lines.length)
@@ -302,7 +361,12 @@ describe('item 6: one numeric and date rule for every ingest path', () => {
         const good = write('good.csv', csv(table('cur1', GOOD)))
         const before = await snapshot()
         const error = await failure([good, path])
-        expect(error).toMatchObject({code: 'E_VALUE', field: column, file: path, line: at + 1 + (multiline && at > 1 ? 1 : 0)})
+        expect(error).toMatchObject({
+          code: 'E_VALUE',
+          field: column,
+          file: path,
+          line: at + 1 + (multiline && at > 1 ? 1 : 0),
+        })
         expect(await snapshot()).toBe(before)
       }),
       {numRuns: 60},
@@ -381,8 +445,13 @@ describe('item 6: one numeric and date rule for every ingest path', () => {
   })
 
   it('states the rule once: the JavaScript and the DuckDB forms agree', async () => {
-    const value = fc.oneof(fc.double(), fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 0, 1e308))
-    const day = fc.date({max: new Date('2300-12-31'), min: new Date('1900-01-01'), noInvalidDate: true}).map((d) => d.toISOString().slice(0, 10))
+    const value = fc.oneof(
+      fc.double(),
+      fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 0, 1e308),
+    )
+    const day = fc
+      .date({max: new Date('2300-12-31'), min: new Date('1900-01-01'), noInvalidDate: true})
+      .map((d) => d.toISOString().slice(0, 10))
     await fc.assert(
       fc.asyncProperty(day, value, value, async (d, amount, cost) => {
         // Numbers go in as text: the client would bind a whole-valued double as a BIGINT.
@@ -429,7 +498,11 @@ describe('item 10: a byte that is not UTF-8 is one error naming file and line, t
             : Buffer.from(cell),
         )
         const line = Buffer.concat(chunks.flatMap((b, i) => (i === 0 ? [b] : [Buffer.from(','), b])))
-        const raw = Buffer.concat([Buffer.from(`${text.slice(0, at).join('\n')}\n`), line, Buffer.from(`\n${text.slice(at + 1).join('\n')}`)])
+        const raw = Buffer.concat([
+          Buffer.from(`${text.slice(0, at).join('\n')}\n`),
+          line,
+          Buffer.from(`\n${text.slice(at + 1).join('\n')}`),
+        ])
         const path = write(`latin.${container}`, container === 'csv' ? raw : gzipSync(raw))
         const before = await snapshot()
         const error = await failure([path])
@@ -457,16 +530,25 @@ describe('item 15: strict CSV', () => {
       {code: 'E_FORMAT', line: 3},
       /8 fields where the header has 7.*thousands separator/,
     ],
-    ['a short row', legacy(`${ok}\n${ok}\nAmazonEC2,RunInstances,DataTransfer-Out-Bytes\n`), {code: 'E_FORMAT', line: 4}, /3 fields where the header has 7/],
+    [
+      'a short row',
+      legacy(`${ok}\n${ok}\nAmazonEC2,RunInstances,DataTransfer-Out-Bytes\n`),
+      {code: 'E_FORMAT', line: 4},
+      /3 fields where the header has 7/,
+    ],
     [
       'a row after a quoted newline',
-      legacy(`AmazonEC2,RunInstances,DataTransfer-Out-Bytes,"i-0aaa\nwith a newline",03/05/24 00:00:00,03/06/24 00:00:00,5\n${ok.replace(',5', ',n/a')}\n`),
+      legacy(
+        `AmazonEC2,RunInstances,DataTransfer-Out-Bytes,"i-0aaa\nwith a newline",03/05/24 00:00:00,03/06/24 00:00:00,5\n${ok.replace(',5', ',n/a')}\n`,
+      ),
       {code: 'E_VALUE', field: 'UsageValue', line: 4},
       /expected a number/,
     ],
     [
       'an unterminated quote',
-      legacy(`${ok}\nAmazonEC2,RunInstances,"DataTransfer-Out-Bytes,i-0aaa,03/05/24 00:00:00,03/06/24 00:00:00,5\n${ok}\n`),
+      legacy(
+        `${ok}\nAmazonEC2,RunInstances,"DataTransfer-Out-Bytes,i-0aaa,03/05/24 00:00:00,03/06/24 00:00:00,5\n${ok}\n`,
+      ),
       {code: 'E_FORMAT', line: 3},
       /unterminated quote/,
     ],
@@ -510,7 +592,13 @@ describe('item 15: strict CSV', () => {
     rows[2]![CUR_AMOUNT] = 'twelve'
     const path = write('cur-credit.csv', csv(rows))
     const error = await failure([path])
-    expect(error).toMatchObject({code: 'E_VALUE', field: 'lineItem/UsageAmount', file: path, got: 'a value shaped "aaaaaa"', line: 3})
+    expect(error).toMatchObject({
+      code: 'E_VALUE',
+      field: 'lineItem/UsageAmount',
+      file: path,
+      got: 'a value shaped "aaaaaa"',
+      line: 3,
+    })
   })
 
   it('refuses an unquoted 1,234 in a CUR number column at its line', async () => {
@@ -524,101 +612,121 @@ describe('item 15: strict CSV', () => {
 })
 
 // Each case spawns the real CLI once or twice: on a loaded two-core machine that can take a minute.
-describe('the CLI on hostile content: one billwatch: line, exit 1, --json error, the store unchanged', {timeout: 300_000}, () => {
-  it('a .gz with a bad CRC', async () => {
-    const gz = Buffer.from(gzipSync(csv(table('cur1', GOOD))))
-    gz[gz.length - 6] = gz[gz.length - 6]! ^ 0xff
-    const path = write('crc.csv.gz', gz)
-    const db = join(temp.dir, 'cli.duckdb')
-    const human = await runCli(['ingest', path, '--db', db])
-    expect(human.code).toBe(1)
-    expect(human.stderr.trim().split('\n')).toEqual([
-      `billwatch: ${path}: gzip stream is truncated or corrupt (the checksum does not match: the data is damaged), expected a complete .gz file`,
-    ])
-    const json = await runCli(['ingest', path, '--db', db, '--json'])
-    expect(json.code).toBe(1)
-    expect(json.json().error).toMatchObject({code: 'E_TRUNCATED', file: path})
-  })
+describe(
+  'the CLI on hostile content: one billwatch: line, exit 1, --json error, the store unchanged',
+  {timeout: 300_000},
+  () => {
+    it('a .gz with a bad CRC', async () => {
+      const gz = Buffer.from(gzipSync(csv(table('cur1', GOOD))))
+      gz[gz.length - 6] = gz[gz.length - 6]! ^ 0xff
+      const path = write('crc.csv.gz', gz)
+      const db = join(temp.dir, 'cli.duckdb')
+      const human = await runCli(['ingest', path, '--db', db])
+      expect(human.code).toBe(1)
+      expect(human.stderr.trim().split('\n')).toEqual([
+        `billwatch: ${path}: gzip stream is truncated or corrupt (the checksum does not match: the data is damaged), expected a complete .gz file`,
+      ])
+      const json = await runCli(['ingest', path, '--db', db, '--json'])
+      expect(json.code).toBe(1)
+      expect(json.json().error).toMatchObject({code: 'E_TRUNCATED', file: path})
+    })
 
-  it('a FOCUS export with a cut multi-byte character (once a DuckDB FATAL): file and line, and the store still reads', async () => {
-    const lines = csv(table('focus', [...GOOD, ...GOOD, ...GOOD])).split('\n')
-    const raw = Buffer.concat([Buffer.from(`${lines.slice(0, 3).join('\n')}`), Buffer.from([0xc3]), Buffer.from(`\n${lines.slice(3).join('\n')}`)])
-    const path = write('focus-latin.csv', raw)
-    const db = join(temp.dir, 'utf8.duckdb')
-    const good = write('good.csv', csv(table('cur1', GOOD)))
-    expect((await runCli(['ingest', good, '--db', db])).code).toBe(0)
-    const result = await runCli(['ingest', path, '--db', db])
-    expect(result.code).toBe(1)
-    expect(result.stderr.trim().split('\n')).toEqual([`billwatch: ${path}:3: a byte that is not UTF-8 (0xc3), expected UTF-8 text (re-save the file as UTF-8)`])
-    const status = await runCli(['status', '--db', db, '--json'])
-    expect(status.code).toBe(0)
-    expect(status.json().sources).toHaveLength(1)
-  })
+    it('a FOCUS export with a cut multi-byte character (once a DuckDB FATAL): file and line, and the store still reads', async () => {
+      const lines = csv(table('focus', [...GOOD, ...GOOD, ...GOOD])).split('\n')
+      const raw = Buffer.concat([
+        Buffer.from(`${lines.slice(0, 3).join('\n')}`),
+        Buffer.from([0xc3]),
+        Buffer.from(`\n${lines.slice(3).join('\n')}`),
+      ])
+      const path = write('focus-latin.csv', raw)
+      const db = join(temp.dir, 'utf8.duckdb')
+      const good = write('good.csv', csv(table('cur1', GOOD)))
+      expect((await runCli(['ingest', good, '--db', db])).code).toBe(0)
+      const result = await runCli(['ingest', path, '--db', db])
+      expect(result.code).toBe(1)
+      expect(result.stderr.trim().split('\n')).toEqual([
+        `billwatch: ${path}:3: a byte that is not UTF-8 (0xc3), expected UTF-8 text (re-save the file as UTF-8)`,
+      ])
+      const status = await runCli(['status', '--db', db, '--json'])
+      expect(status.code).toBe(0)
+      expect(status.json().sources).toHaveLength(1)
+    })
 
-  it('a manifest key to a file outside its folder: refused, and nothing of that file in the error', async () => {
-    const dir = join(temp.dir, 'period')
-    mkdirSync(dir, {recursive: true})
-    writeFileSync(join(temp.dir, 'passwd'), 'root:x:0:0:root:/root:/bin/bash\n')
-    const manifest = join(dir, 'report-Manifest.json')
-    writeFileSync(manifest, JSON.stringify({assemblyId: 'a', reportKeys: ['../passwd']}))
-    const result = await runCli(['ingest', manifest, '--db', join(temp.dir, 'm.duckdb'), '--json'])
-    expect(result.code).toBe(1)
-    expect(result.json().error).toMatchObject({code: 'E_FORMAT', field: 'reportKeys', file: manifest})
-    expect(result.stdout + result.stderr).not.toContain('root:x')
-  })
+    it('a manifest key to a file outside its folder: refused, and nothing of that file in the error', async () => {
+      const dir = join(temp.dir, 'period')
+      mkdirSync(dir, {recursive: true})
+      writeFileSync(join(temp.dir, 'passwd'), 'root:x:0:0:root:/root:/bin/bash\n')
+      const manifest = join(dir, 'report-Manifest.json')
+      writeFileSync(manifest, JSON.stringify({assemblyId: 'a', reportKeys: ['../passwd']}))
+      const result = await runCli(['ingest', manifest, '--db', join(temp.dir, 'm.duckdb'), '--json'])
+      expect(result.code).toBe(1)
+      expect(result.json().error).toMatchObject({code: 'E_FORMAT', field: 'reportKeys', file: manifest})
+      expect(result.stdout + result.stderr).not.toContain('root:x')
+    })
 
-  it('a year -0001 in a FOCUS export and an unquoted 1,234 in a usage report: file, line and column under --json', async () => {
-    const rows = table('focus', [...GOOD, ...GOOD])
-    rows[2]![FOCUS_HEADER.indexOf('ChargePeriodStart')] = '-0001-03-05T00:00:00Z'
-    const focus = write('focus-year.csv', csv(rows))
-    const report = write(
-      'report-comma.csv',
-      `${LEGACY_HEADER.join(',')}\nAmazonEC2,RunInstances,DataTransfer-Out-Bytes,i-1,03/05/24 00:00:00,03/06/24 00:00:00,1,234\n`,
-    )
-    const db = join(temp.dir, 'values.duckdb')
-    const year = await runCli(['ingest', focus, '--db', db, '--json'])
-    expect(year.code).toBe(1)
-    expect(year.json().error).toMatchObject({code: 'E_VALUE', field: 'ChargePeriodStart', file: focus, got: 'a value shaped "-9999-99-99a99:99:99a"', line: 3})
-    const comma = await runCli(['ingest', report, '--db', db])
-    expect(comma.code).toBe(1)
-    expect(comma.stderr.trim().split('\n')).toEqual([
-      `billwatch: ${report}:2: 8 fields where the header has 7 (a number with an unquoted thousands separator, like 1,234, is one field too many)`,
-    ])
-  })
+    it('a year -0001 in a FOCUS export and an unquoted 1,234 in a usage report: file, line and column under --json', async () => {
+      const rows = table('focus', [...GOOD, ...GOOD])
+      rows[2]![FOCUS_HEADER.indexOf('ChargePeriodStart')] = '-0001-03-05T00:00:00Z'
+      const focus = write('focus-year.csv', csv(rows))
+      const report = write(
+        'report-comma.csv',
+        `${LEGACY_HEADER.join(',')}\nAmazonEC2,RunInstances,DataTransfer-Out-Bytes,i-1,03/05/24 00:00:00,03/06/24 00:00:00,1,234\n`,
+      )
+      const db = join(temp.dir, 'values.duckdb')
+      const year = await runCli(['ingest', focus, '--db', db, '--json'])
+      expect(year.code).toBe(1)
+      expect(year.json().error).toMatchObject({
+        code: 'E_VALUE',
+        field: 'ChargePeriodStart',
+        file: focus,
+        got: 'a value shaped "-9999-99-99a99:99:99a"',
+        line: 3,
+      })
+      const comma = await runCli(['ingest', report, '--db', db])
+      expect(comma.code).toBe(1)
+      expect(comma.stderr.trim().split('\n')).toEqual([
+        `billwatch: ${report}:2: 8 fields where the header has 7 (a number with an unquoted thousands separator, like 1,234, is one field too many)`,
+      ])
+    })
 
-  it('says which of two restatements in one call counts', async () => {
-    const older = write('v1.csv', csv(table('cur1', GOOD)))
-    const newer = write('v2.csv', csv(table('cur1', [{...GOOD[0]!, gb: 3}])))
-    utimesSync(older, new Date('2024-04-02T00:00:00Z'), new Date('2024-04-02T00:00:00Z'))
-    const result = await runCli(['ingest', newer, older, '--db', join(temp.dir, 'r.duckdb')])
-    expect(result.code).toBe(0)
-    expect(result.stderr).toContain(`${older} restates the same usage as ${newer}, which is newer: only the newer one counts`)
-  })
+    it('says which of two restatements in one call counts', async () => {
+      const older = write('v1.csv', csv(table('cur1', GOOD)))
+      const newer = write('v2.csv', csv(table('cur1', [{...GOOD[0]!, gb: 3}])))
+      utimesSync(older, new Date('2024-04-02T00:00:00Z'), new Date('2024-04-02T00:00:00Z'))
+      const result = await runCli(['ingest', newer, older, '--db', join(temp.dir, 'r.duckdb')])
+      expect(result.code).toBe(0)
+      expect(result.stderr).toContain(
+        `${older} restates the same usage as ${newer}, which is newer: only the newer one counts`,
+      )
+    })
 
-  it('reads a store an earlier billwatch let a year -0001 and a NaN into', async () => {
-    const db = join(temp.dir, 'poisoned.duckdb')
-    const old = await Store.open(db)
-    await ingestFiles(old, [write('good.csv', csv(table('cur1', fc.sample(linesArb, {numRuns: 1, seed: 3})[0]!)))])
-    // What version 2 stores could hold: the rows, and no step 3 recorded.
-    const columns = 'source_id, day, account, region, service, usage_type, usage_base, operation, resource_id, amount, unit, cost, currency'
-    await old.run(
-      `INSERT INTO usage_daily (${columns}) SELECT source_id, DATE '0001-03-05' - INTERVAL 2 YEAR, account, region, service, usage_type, usage_base, operation, resource_id, amount, unit, cost, currency FROM usage_daily LIMIT 1`,
-    )
-    await old.run(
-      `INSERT INTO usage_daily (${columns}) SELECT source_id, day + 1, account, region, service, usage_type, usage_base, operation, resource_id, 'NaN'::DOUBLE, unit, cost, currency FROM usage_daily WHERE day > DATE '2006-01-01' LIMIT 1`,
-    )
-    // What a store of schema version 3, before the usage rule (step 4), could hold: the rows, and no later step.
-    await old.run(`DELETE FROM schema_version WHERE version >= 4`)
-    for (const table of ['flow_sources', 'flow_daily', 'flow_clients', 'flow_status']) await old.run(`DROP TABLE ${table}`)
-    await old.run(`DROP SEQUENCE flow_source_id_seq`)
-    await old.close()
-    const anomalies = await runCli(['anomalies', '--db', db, '--json'])
-    expect(anomalies.stderr).not.toContain('bad day')
-    expect(anomalies.code).toBe(0)
-    const status = await runCli(['status', '--db', db, '--json'])
-    expect(status.json().firstDay >= '2006-01-01').toBe(true)
-  })
-})
+    it('reads a store an earlier billwatch let a year -0001 and a NaN into', async () => {
+      const db = join(temp.dir, 'poisoned.duckdb')
+      const old = await Store.open(db)
+      await ingestFiles(old, [write('good.csv', csv(table('cur1', fc.sample(linesArb, {numRuns: 1, seed: 3})[0]!)))])
+      // What version 2 stores could hold: the rows, and no step 3 recorded.
+      const columns =
+        'source_id, day, account, region, service, usage_type, usage_base, operation, resource_id, amount, unit, cost, currency'
+      await old.run(
+        `INSERT INTO usage_daily (${columns}) SELECT source_id, DATE '0001-03-05' - INTERVAL 2 YEAR, account, region, service, usage_type, usage_base, operation, resource_id, amount, unit, cost, currency FROM usage_daily LIMIT 1`,
+      )
+      await old.run(
+        `INSERT INTO usage_daily (${columns}) SELECT source_id, day + 1, account, region, service, usage_type, usage_base, operation, resource_id, 'NaN'::DOUBLE, unit, cost, currency FROM usage_daily WHERE day > DATE '2006-01-01' LIMIT 1`,
+      )
+      // What a store of schema version 3, before the usage rule (step 4), could hold: the rows, and no later step.
+      await old.run(`DELETE FROM schema_version WHERE version >= 4`)
+      for (const table of ['flow_sources', 'flow_daily', 'flow_clients', 'flow_status'])
+        await old.run(`DROP TABLE ${table}`)
+      await old.run(`DROP SEQUENCE flow_source_id_seq`)
+      await old.close()
+      const anomalies = await runCli(['anomalies', '--db', db, '--json'])
+      expect(anomalies.stderr).not.toContain('bad day')
+      expect(anomalies.code).toBe(0)
+      const status = await runCli(['status', '--db', db, '--json'])
+      expect(status.json().firstDay >= '2006-01-01').toBe(true)
+    })
+  },
+)
 
 describe('the usage report: the fast DuckDB scan and the strict line reader agree', () => {
   it('on values at the edge of what each accepts', async () => {
@@ -639,8 +747,29 @@ describe('the usage report: the fast DuckDB scan and the strict line reader agre
       '03/06/24 00:00:00',
       '',
     )
-    const value = fc.constantFrom('5', '"1,234"', ' 7 ', '+5', '.5', '5.', '1e3', '1_000', '0x10', 'NaN', '', '-0', '-1', '"1,2,3"', '1e309')
-    const line = fc.record({end: time, start: time, type: fc.constantFrom('DataTransfer-Out-Bytes', '', 'BoxUsage'), value})
+    const value = fc.constantFrom(
+      '5',
+      '"1,234"',
+      ' 7 ',
+      '+5',
+      '.5',
+      '5.',
+      '1e3',
+      '1_000',
+      '0x10',
+      'NaN',
+      '',
+      '-0',
+      '-1',
+      '"1,2,3"',
+      '1e309',
+    )
+    const line = fc.record({
+      end: time,
+      start: time,
+      type: fc.constantFrom('DataTransfer-Out-Bytes', '', 'BoxUsage'),
+      value,
+    })
     await fc.assert(
       fc.asyncProperty(fc.array(line, {maxLength: 4, minLength: 1}), async (lines) => {
         await store.run('DELETE FROM usage_daily; DELETE FROM sources')

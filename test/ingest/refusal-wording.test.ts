@@ -31,7 +31,17 @@ const LIBRARY_TEXT =
 
 /** One FOCUS usage line of 5 GB on 2024-03-05, with the fields a test breaks given. */
 function focusCsv({quantity = '5', start = '2024-03-05T00:00:00Z'}: {quantity?: string; start?: string}): string {
-  const row = ['2024-03-01T00:00:00Z', '2024-04-01T00:00:00Z', start, '2024-03-05T01:00:00Z', 'Usage', '', '111122223333', 'us-east-1', quantity]
+  const row = [
+    '2024-03-01T00:00:00Z',
+    '2024-04-01T00:00:00Z',
+    start,
+    '2024-03-05T01:00:00Z',
+    'Usage',
+    '',
+    '111122223333',
+    'us-east-1',
+    quantity,
+  ]
   return csv([FOCUS_HEADER, [...row, 'GB', '1', 'USD', 'AmazonEC2', 'DataTransfer-Out-Bytes', 'RunInstances', 'i-1']])
 }
 
@@ -57,7 +67,10 @@ describe("Parquet refusals name the damage, never DuckDB's text", () => {
 
   it('a Parquet file cut short is "not a complete Parquet file"', async () => {
     for (const keep of [8, parquet.length / 2, parquet.length - 1]) {
-      const path = temp.write(`cut-${keep}.parquet`, Buffer.concat([Buffer.from('PAR1'), parquet.subarray(4, Math.floor(keep))]))
+      const path = temp.write(
+        `cut-${keep}.parquet`,
+        Buffer.concat([Buffer.from('PAR1'), parquet.subarray(4, Math.floor(keep))]),
+      )
       const error = await refusal(path)
       expect(error.file).toBe(path)
       expect(error.message).toMatch(/not a complete Parquet file .*expected a complete Parquet export$/)
@@ -75,19 +88,22 @@ describe("Parquet refusals name the damage, never DuckDB's text", () => {
 
   it("any damage anywhere: one line naming the file, in billwatch's words (property)", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(fc.nat(), fc.integer({max: 255, min: 0})), {maxLength: 12, minLength: 1}), async (edits) => {
-        const damaged = Buffer.from(parquet)
-        for (const [at, value] of edits) damaged[at % damaged.length] = value
-        const path = temp.write('flipped.parquet', damaged)
-        const error = await ingestFiles(temp.store, [path]).then(
-          () => undefined,
-          (e: unknown) => e,
-        )
-        if (error === undefined) return // a flip DuckDB does not notice (a value in a page) can be a valid file
-        expect(error).toBeInstanceOf(BillwatchError)
-        expect((error as BillwatchError).message).not.toMatch(LIBRARY_TEXT)
-        expect((error as BillwatchError).file).toBe(path)
-      }),
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.nat(), fc.integer({max: 255, min: 0})), {maxLength: 12, minLength: 1}),
+        async (edits) => {
+          const damaged = Buffer.from(parquet)
+          for (const [at, value] of edits) damaged[at % damaged.length] = value
+          const path = temp.write('flipped.parquet', damaged)
+          const error = await ingestFiles(temp.store, [path]).then(
+            () => undefined,
+            (e: unknown) => e,
+          )
+          if (error === undefined) return // a flip DuckDB does not notice (a value in a page) can be a valid file
+          expect(error).toBeInstanceOf(BillwatchError)
+          expect((error as BillwatchError).message).not.toMatch(LIBRARY_TEXT)
+          expect((error as BillwatchError).file).toBe(path)
+        },
+      ),
       {numRuns: 25, seed: 20},
     )
   })
@@ -99,7 +115,9 @@ describe("DuckDB read errors, each class in billwatch's words (real DuckDB messa
     const path = temp.write('direct.csv', content)
     const scratch = await Store.open(':memory:')
     try {
-      await scratch.run(`SELECT ${select} FROM read_csv('${path}', header = true, quote = '"', escape = '"', delim = ',', ${options})`)
+      await scratch.run(
+        `SELECT ${select} FROM read_csv('${path}', header = true, quote = '"', escape = '"', delim = ',', ${options})`,
+      )
     } catch (error) {
       return error
     } finally {
@@ -121,20 +139,29 @@ describe("DuckDB read errors, each class in billwatch's words (real DuckDB messa
   })
 
   it('a value of the wrong type names its column and line, not the value', async () => {
-    const error = await duckdbFailure(`a,cost\nx,${SECRET}\n`, "types = {'cost': 'DOUBLE'}, compression = 'none'", 'sum(cost)')
+    const error = await duckdbFailure(
+      `a,cost\nx,${SECRET}\n`,
+      "types = {'cost': 'DOUBLE'}, compression = 'none'",
+      'sum(cost)',
+    )
     const refused = duckdbError('/x/cur.csv', error, 'csv')
     expect(refused.message).toBe('/x/cur.csv:2: column "cost": expected a number')
   })
 
   it('bytes that are not UTF-8 are named as such, with the line', async () => {
-    const error = await duckdbFailure(Buffer.concat([Buffer.from('a,b\nx,'), Buffer.from([0xff, 0xfe]), Buffer.from(`${SECRET}\n`)]), "compression = 'none'")
+    const error = await duckdbFailure(
+      Buffer.concat([Buffer.from('a,b\nx,'), Buffer.from([0xff, 0xfe]), Buffer.from(`${SECRET}\n`)]),
+      "compression = 'none'",
+    )
     const refused = duckdbError('/x/cur.csv', error, 'csv')
     expect(refused.message).toMatch(/^\/x\/cur\.csv:2: a byte that is not UTF-8, expected UTF-8 text/)
   })
 
   it('a .gz DuckDB cannot inflate is a damaged .gz; a plain CSV never is', async () => {
     const error = await duckdbFailure(`a,b\n1,2\n`, "compression = 'gzip'")
-    expect(duckdbError('/x/cur.csv.gz', error, 'csv.gz').message).toBe('/x/cur.csv.gz: gzip stream is truncated or corrupt, expected a complete .gz file')
+    expect(duckdbError('/x/cur.csv.gz', error, 'csv.gz').message).toBe(
+      '/x/cur.csv.gz: gzip stream is truncated or corrupt, expected a complete .gz file',
+    )
     expect(duckdbError('/x/cur.csv', error, 'csv').message).not.toMatch(/gzip|compress/)
   })
 
@@ -143,7 +170,9 @@ describe("DuckDB read errors, each class in billwatch's words (real DuckDB messa
     let error: unknown
     try {
       await scratch.run("SET memory_limit = '1MB'")
-      await scratch.run(`SELECT count(*) FROM read_csv('${CUR1_GZ}', all_varchar = true, compression = 'gzip', max_line_size = 10000000)`)
+      await scratch.run(
+        `SELECT count(*) FROM read_csv('${CUR1_GZ}', all_varchar = true, compression = 'gzip', max_line_size = 10000000)`,
+      )
     } catch (caught) {
       error = caught
     } finally {
@@ -198,8 +227,22 @@ describe('a value from a file is described, never quoted', () => {
   it('a bad value in each CSV format: the file, line and column are named, the value is not', async () => {
     const files = {
       focus: focusCsv({quantity: SECRET}),
-      legacy: csv([LEGACY_HEADER, ['AmazonEC2', 'RunInstances', 'DataTransfer-Out-Bytes', 'i-1', `03/05/24 ${SECRET}`, '03/06/24 00:00:00', '5']]),
-      legacyValue: csv([LEGACY_HEADER, ['AmazonEC2', 'RunInstances', 'DataTransfer-Out-Bytes', 'i-1', '03/05/24 00:00:00', '03/06/24 00:00:00', SECRET]]),
+      legacy: csv([
+        LEGACY_HEADER,
+        ['AmazonEC2', 'RunInstances', 'DataTransfer-Out-Bytes', 'i-1', `03/05/24 ${SECRET}`, '03/06/24 00:00:00', '5'],
+      ]),
+      legacyValue: csv([
+        LEGACY_HEADER,
+        [
+          'AmazonEC2',
+          'RunInstances',
+          'DataTransfer-Out-Bytes',
+          'i-1',
+          '03/05/24 00:00:00',
+          '03/06/24 00:00:00',
+          SECRET,
+        ],
+      ]),
     }
     for (const [name, content] of Object.entries(files)) {
       const error = await refusal(temp.write(`${name}.csv`, content))
@@ -212,7 +255,9 @@ describe('a value from a file is described, never quoted', () => {
     const told = async (name: string, content: string) => (await refusal(temp.write(name, content))).message
     // Shapes a person or a spreadsheet writes: US and European order, two-digit years, dots, no separators.
     for (const [i, day] of ['4/1/25', '01.04.2025', '20250401', 'April 1, 2025'].entries()) {
-      expect(await told(`shape-${i}.csv`, focusCsv({start: day}))).toMatch(/expected an ISO 8601 date such as 2024-03-01/)
+      expect(await told(`shape-${i}.csv`, focusCsv({start: day}))).toMatch(
+        /expected an ISO 8601 date such as 2024-03-01/,
+      )
     }
     const cur1 = (start: string) =>
       csv([
@@ -236,15 +281,22 @@ describe('a value from a file is described, never quoted', () => {
         ],
       ])
     expect(await told('cur1-shape.csv', cur1('4/1/25 0:00'))).toMatch(/expected an ISO 8601 date such as 2024-03-01/)
-    expect(await told('cur1-calendar.csv', cur1('2024-02-30T00:00:00Z'))).toMatch(/expected a calendar date \(YYYY-MM-DD\)/)
-    expect(await told('calendar.csv', focusCsv({start: '2014-02-30T00:00:00Z'}))).toMatch(/expected a calendar date \(YYYY-MM-DD\) in 2006/)
+    expect(await told('cur1-calendar.csv', cur1('2024-02-30T00:00:00Z'))).toMatch(
+      /expected a calendar date \(YYYY-MM-DD\)/,
+    )
+    expect(await told('calendar.csv', focusCsv({start: '2014-02-30T00:00:00Z'}))).toMatch(
+      /expected a calendar date \(YYYY-MM-DD\) in 2006/,
+    )
     const outside = await told('outside.csv', focusCsv({start: '1999-03-05T00:00:00Z'}))
     expect(outside).toMatch(/expected a date in 2006–\d{4}/)
     expect(outside).not.toMatch(/ISO 8601|calendar/)
   })
 
   it('a file given by mistake (/etc/passwd-like) is refused without a word of it, human and --json', async () => {
-    const path = temp.write('passwd', `root:x:0:0:${SECRET}:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n`)
+    const path = temp.write(
+      'passwd',
+      `root:x:0:0:${SECRET}:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n`,
+    )
     for (const json of [false, true]) {
       const result = await runCli(['ingest', path, '--db', join(temp.dir, 'cli.duckdb'), ...(json ? ['--json'] : [])])
       expect(result.code).toBe(1)
@@ -278,8 +330,16 @@ describe('careless but valid inputs are taken (the harness once refused every CU
     const part = gzipSync(`${gunzipSync(readFileSync(CUR1_GZ)).toString('utf8').split('\n').slice(0, 20).join('\n')}\n`)
     temp.write('bw-1.csv.gz', part)
     const manifests = [
-      {reportKeys: ['cur/bw/20140301-20140401/a1/bw-1.csv.gz', 'other/bw-1.csv.gz'], reportName: '\u001b[2J<b>x</b>', zeta: {nested: [1, 2]}},
-      {additionalArtifactKeys: [{artifactType: 'RedshiftCommands', name: 'x.sql'}], billingPeriod: null, reportKeys: ['bw-1.csv.gz']},
+      {
+        reportKeys: ['cur/bw/20140301-20140401/a1/bw-1.csv.gz', 'other/bw-1.csv.gz'],
+        reportName: '\u001b[2J<b>x</b>',
+        zeta: {nested: [1, 2]},
+      },
+      {
+        additionalArtifactKeys: [{artifactType: 'RedshiftCommands', name: 'x.sql'}],
+        billingPeriod: null,
+        reportKeys: ['bw-1.csv.gz'],
+      },
     ]
     for (const [i, manifest] of manifests.entries()) {
       const path = temp.write(`m${i}-Manifest.json`, JSON.stringify(manifest, null, i === 0 ? '\t' : 0))

@@ -100,25 +100,45 @@ describe('ingest semantics', () => {
     await ingestFiles(store, [older])
     const result = await ingestFiles(store, [again, other, again])
     expect(result.files.map((f) => f.status)).toEqual(['ingested', 'ingested', 'unchanged'])
-    expect(result.files[0]).toMatchObject({days: 2, firstDay: '2024-03-01', lastDay: '2024-03-02', replacedRows: 1, rows: 2})
+    expect(result.files[0]).toMatchObject({
+      days: 2,
+      firstDay: '2024-03-01',
+      lastDay: '2024-03-02',
+      replacedRows: 1,
+      rows: 2,
+    })
     expect(result.files[2]).toEqual({...result.files[0], replacedRows: 0, status: 'unchanged'})
   })
 
   it('reads the report parts a CUR manifest lists as one export', async () => {
     const dir = join(temp.dir, 'report', '20240301-20240401', 'abc-assembly')
     mkdirSync(dir, {recursive: true})
-    writeFileSync(join(dir, 'report-1.csv.gz'), gzipSync(cur1([['2024-03-30T00:00:00Z', 'DataTransfer-Out-Bytes', 1, 0]])))
-    writeFileSync(join(dir, 'report-2.csv.gz'), gzipSync(cur1([['2024-03-31T00:00:00Z', 'DataTransfer-Out-Bytes', 2, 0]])))
+    writeFileSync(
+      join(dir, 'report-1.csv.gz'),
+      gzipSync(cur1([['2024-03-30T00:00:00Z', 'DataTransfer-Out-Bytes', 1, 0]])),
+    )
+    writeFileSync(
+      join(dir, 'report-2.csv.gz'),
+      gzipSync(cur1([['2024-03-31T00:00:00Z', 'DataTransfer-Out-Bytes', 2, 0]])),
+    )
     const manifest = write(
       'report/20240301-20240401/report-Manifest.json',
       JSON.stringify({
         assemblyId: 'abc-assembly',
         billingPeriod: {end: '20240401T000000.000Z', start: '20240301T000000.000Z'},
-        reportKeys: ['billing/report/20240301-20240401/abc-assembly/report-1.csv.gz', 'billing/report/20240301-20240401/abc-assembly/report-2.csv.gz'],
+        reportKeys: [
+          'billing/report/20240301-20240401/abc-assembly/report-1.csv.gz',
+          'billing/report/20240301-20240401/abc-assembly/report-2.csv.gz',
+        ],
       }),
     )
     const result = await ingestFiles(store, [manifest])
-    expect(result.files[0]).toMatchObject({billingPeriod: '2024-03-01/2024-04-01', days: 2, format: 'cur1-manifest', lineItems: 2})
+    expect(result.files[0]).toMatchObject({
+      billingPeriod: '2024-03-01/2024-04-01',
+      days: 2,
+      format: 'cur1-manifest',
+      lineItems: 2,
+    })
     expect((await daily()).map((d) => d.amount)).toEqual([GB, 2 * GB])
   })
 
@@ -152,7 +172,9 @@ describe('ingest semantics', () => {
         'AmazonEC2,RunInstances,DataTransfer-Out-Bytes,3/30/2014 0:00,3/31/2014 0:00,"1,234,567"\n,,,,,\n',
     )
     await ingestFiles(store, [path])
-    expect(await daily()).toEqual([{amount: 1_234_567, cost: null, day: '2014-03-30', region: 'us-east-1', unit: 'bytes'}])
+    expect(await daily()).toEqual([
+      {amount: 1_234_567, cost: null, day: '2014-03-30', region: 'us-east-1', unit: 'bytes'},
+    ])
   })
 
   it('reads the Cost Explorer console CSV (cost per usage type per day, BOM and total row)', async () => {
@@ -175,7 +197,10 @@ describe('ingest semantics', () => {
       'report.csv',
       'Service, Operation, UsageType, Resource, StartTime, EndTime, UsageValue\nAmazonEC2,RunInstances,DataTransfer-Out-Bytes,,03/30/24 00:00:00,03/31/24 00:00:00,5\n',
     )
-    await expect(ingestFiles(store, [path], {format: 'focus'})).rejects.toMatchObject({code: 'E_HEADER', field: 'ChargePeriodStart'})
+    await expect(ingestFiles(store, [path], {format: 'focus'})).rejects.toMatchObject({
+      code: 'E_HEADER',
+      field: 'ChargePeriodStart',
+    })
     const ok = await ingestFiles(store, [path], {format: 'usage-report'})
     expect(ok.files[0]?.format).toBe('usage-report')
   })

@@ -10,7 +10,9 @@ describe('how often a schedule fires', () => {
   it('counts the runs of rate(N minutes|hours|days) a day', () => {
     fc.assert(
       fc.property(fc.integer({max: 1440, min: 1}), (n) => {
-        expect(scheduleFrequency(`rate(${n} ${n === 1 ? 'minute' : 'minutes'})`, NOW).runsPerDay).toBe(Math.max(1, Math.floor(1440 / n)))
+        expect(scheduleFrequency(`rate(${n} ${n === 1 ? 'minute' : 'minutes'})`, NOW).runsPerDay).toBe(
+          Math.max(1, Math.floor(1440 / n)),
+        )
       }),
     )
     expect(scheduleFrequency('rate(3 hours)', NOW).runsPerDay).toBe(8)
@@ -29,7 +31,12 @@ describe('how often a schedule fires', () => {
   })
 
   it('finds schedules that never fire: a day no month has, a year gone by', () => {
-    for (const never of ['cron(0 0 30 2 ? *)', 'cron(0 0 31 4 ? *)', 'cron(0 0 1 1 ? 2001)', 'cron(0 0 ? 2 MON#5 2026)']) {
+    for (const never of [
+      'cron(0 0 30 2 ? *)',
+      'cron(0 0 31 4 ? *)',
+      'cron(0 0 1 1 ? 2001)',
+      'cron(0 0 ? 2 MON#5 2026)',
+    ]) {
       expect(scheduleFrequency(never, NOW).firstDay, never).toBeNull()
       expect(() => checkScheduleFrequency(never, false, NOW), never).toThrow(/never fires/)
     }
@@ -48,6 +55,7 @@ describe('how often a schedule fires', () => {
 
   it('takes only CloudFormation stack names, so the printed deploy command cannot run anything else', () => {
     expect(checkStackName('billwatch-prod-2')).toBe('billwatch-prod-2')
-    for (const bad of ['x;touch pwned', '$(id)', '1abc', '', 'a b', 'x'.repeat(129), "a'b"]) expect(() => checkStackName(bad), bad).toThrow(/--stack-name/)
+    for (const bad of ['x;touch pwned', '$(id)', '1abc', '', 'a b', 'x'.repeat(129), "a'b"])
+      expect(() => checkStackName(bad), bad).toThrow(/--stack-name/)
   })
 })

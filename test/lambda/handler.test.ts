@@ -51,25 +51,37 @@ describe('the Lambda handler', () => {
     expect(alerting[0]!.window.end).toBe('2014-03-31')
     expect(alerting[0]!.newestDay).toBe('2014-03-30')
     // The egress total's step, named after the instance whose NetworkOut stepped the same day.
-    expect(alerting[0]!.alerts.map((a) => [a.usageType, a.resourceId, a.date])).toEqual([['DataTransfer-Out', NTP_SERVER, '2014-03-30']])
+    expect(alerting[0]!.alerts.map((a) => [a.usageType, a.resourceId, a.date])).toEqual([
+      ['DataTransfer-Out', NTP_SERVER, '2014-03-30'],
+    ])
     expect(endpoint.published).toHaveLength(1)
     const [sent] = endpoint.published
     expect(sent!.topicArn).toBe(TOPIC)
     // The instance first, with its own levels and ratio; then the account's egress.
-    expect(sent!.subject).toMatch(new RegExp(`^billwatch: ${NTP_SERVER} \\d{4}x from 2014-03-30; DataTransfer-Out up \\d{3,4}x$`))
+    expect(sent!.subject).toMatch(
+      new RegExp(`^billwatch: ${NTP_SERVER} \\d{4}x from 2014-03-30; DataTransfer-Out up \\d{3,4}x$`),
+    )
     expect(sent!.message).toMatch(
-      new RegExp(`From 2014-03-30: ${NTP_SERVER} went from 4\\.\\d+ MB to 8\\.29 GB a day, \\d{4}x; the account's egress rose \\d{3,4}x`),
+      new RegExp(
+        `From 2014-03-30: ${NTP_SERVER} went from 4\\.\\d+ MB to 8\\.29 GB a day, \\d{4}x; the account's egress rose \\d{3,4}x`,
+      ),
     )
 
     // One structured JSON line per run; 60 days of Cost Explorer at the endpoint's 31 days per page: 2 requests.
     expect(lines).toHaveLength(reports.length)
     const logged = lines.map((l) => JSON.parse(l))
     expect(logged.every((l) => l.level === 'info' && l.msg === 'billwatch watch')).toBe(true)
-    expect(logged[4]).toMatchObject({alerts: [{date: '2014-03-30', resourceId: NTP_SERVER}], requests: {cloudWatch: 1, costExplorer: 2}})
+    expect(logged[4]).toMatchObject({
+      alerts: [{date: '2014-03-30', resourceId: NTP_SERVER}],
+      requests: {cloudWatch: 1, costExplorer: 2},
+    })
   })
 
   it('with BILLWATCH_CLOUDTRAIL=1 names the top cloud change of the week before the step, from LookupEvents', async () => {
-    const records = [...storyEvents(), ...noiseEvents(120, Date.parse('2014-03-23T00:00:00Z'), Date.parse('2014-03-31T00:00:00Z'), 5)].map(trailRecord)
+    const records = [
+      ...storyEvents(),
+      ...noiseEvents(120, Date.parse('2014-03-23T00:00:00Z'), Date.parse('2014-03-31T00:00:00Z'), 5),
+    ].map(trailRecord)
     endpoint.setData({trail: {'us-east-1': records}})
     const report = await handler({[ENV.cloudtrail]: '1'})(scheduled('2014-03-31'))
     expect(report.alerts).toHaveLength(1)

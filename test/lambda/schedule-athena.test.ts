@@ -13,11 +13,18 @@ import {tempDir} from '../helpers/cli.js'
 import {GB} from '../ingest/billing-exports.js'
 import {writeLayout} from '../athena/layouts.js'
 
-const ATHENA = {output: 's3://org-athena-results/billwatch/', table: 'cid_data_export.cur2', tableLocation: 's3://org-cur/cur2/data/', workgroup: 'billing'}
+const ATHENA = {
+  output: 's3://org-athena-results/billwatch/',
+  table: 'cid_data_export.cur2',
+  tableLocation: 's3://org-cur/cur2/data/',
+  workgroup: 'billing',
+}
 const temp = tempDir()
 afterAll(() => temp.cleanup())
 
-function statements(template: Record<string, any>): {Sid: string; Action: string | string[]; Resource: unknown; Condition?: unknown}[] {
+function statements(
+  template: Record<string, any>,
+): {Sid: string; Action: string | string[]; Resource: unknown; Condition?: unknown}[] {
   return template.Resources.WatchRole.Properties.Policies[0].PolicyDocument.Statement
 }
 
@@ -29,7 +36,12 @@ describe('schedule --athena', () => {
     const granted = statements(template)
     expect(granted.filter((s) => !['PublishAlerts', 'WriteOwnLog'].includes(s.Sid))).toEqual([
       {
-        Action: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution'],
+        Action: [
+          'athena:StartQueryExecution',
+          'athena:GetQueryExecution',
+          'athena:GetQueryResults',
+          'athena:StopQueryExecution',
+        ],
         Effect: 'Allow',
         Resource: sub('arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}:workgroup/billing'),
         Sid: 'QueryWithAthena',
@@ -44,7 +56,12 @@ describe('schedule --athena', () => {
         ],
         Sid: 'ReadExportCatalog',
       },
-      {Action: ['s3:GetObject'], Effect: 'Allow', Resource: sub('arn:${AWS::Partition}:s3:::org-cur/cur2/data/*'), Sid: 'ReadExportDataObjects'},
+      {
+        Action: ['s3:GetObject'],
+        Effect: 'Allow',
+        Resource: sub('arn:${AWS::Partition}:s3:::org-cur/cur2/data/*'),
+        Sid: 'ReadExportDataObjects',
+      },
       {
         Action: 's3:ListBucket',
         Condition: {StringLike: {'s3:prefix': ['cur2/data/*']}},
@@ -52,7 +69,12 @@ describe('schedule --athena', () => {
         Resource: sub('arn:${AWS::Partition}:s3:::org-cur'),
         Sid: 'ReadExportDataList',
       },
-      {Action: 's3:GetBucketLocation', Effect: 'Allow', Resource: sub('arn:${AWS::Partition}:s3:::org-cur'), Sid: 'ReadExportDataBucket'},
+      {
+        Action: 's3:GetBucketLocation',
+        Effect: 'Allow',
+        Resource: sub('arn:${AWS::Partition}:s3:::org-cur'),
+        Sid: 'ReadExportDataBucket',
+      },
       {
         Action: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
         Effect: 'Allow',
@@ -66,12 +88,18 @@ describe('schedule --athena', () => {
         Resource: sub('arn:${AWS::Partition}:s3:::org-athena-results'),
         Sid: 'WriteQueryResultsList',
       },
-      {Action: 's3:GetBucketLocation', Effect: 'Allow', Resource: sub('arn:${AWS::Partition}:s3:::org-athena-results'), Sid: 'WriteQueryResultsBucket'},
+      {
+        Action: 's3:GetBucketLocation',
+        Effect: 'Allow',
+        Resource: sub('arn:${AWS::Partition}:s3:::org-athena-results'),
+        Sid: 'WriteQueryResultsBucket',
+      },
     ])
     // No wildcard resource on S3 or Glue, and no Cost Explorer: the export is read instead.
     for (const s of granted) {
       const actions = [s.Action].flat()
-      if (actions.some((a) => a.startsWith('s3:') || a.startsWith('glue:'))) expect(JSON.stringify(s.Resource)).not.toMatch(/"\*"|:::\*|:\*"/)
+      if (actions.some((a) => a.startsWith('s3:') || a.startsWith('glue:')))
+        expect(JSON.stringify(s.Resource)).not.toMatch(/"\*"|:::\*|:\*"/)
     }
     expect(granted.flatMap((s) => [s.Action].flat())).not.toContain('ce:GetCostAndUsage')
     expect(template.Resources.WatchFunction.Properties.Environment.Variables).toMatchObject({
@@ -83,14 +111,18 @@ describe('schedule --athena', () => {
   })
 
   it('refuses an S3 location that is not one, or a wildcard in it', () => {
-    expect(() => buildTemplate({athena: {...ATHENA, tableLocation: 's3://org-cur/*'}})).toThrow(/--table-location: not an S3 location/)
+    expect(() => buildTemplate({athena: {...ATHENA, tableLocation: 's3://org-cur/*'}})).toThrow(
+      /--table-location: not an S3 location/,
+    )
     expect(() => buildTemplate({athena: {...ATHENA, output: 'https://x/'}})).toThrow(/--output: not an S3 location/)
   })
 
   it('the Lambda reads the same daily egress through Athena as the export holds', async () => {
     const days = ['2024-03-28', '2024-03-29', '2024-03-30'].map((day, i) => ({bytes: {'us-east-1': (i + 1) * GB}, day}))
     const layout = await writeLayout(temp.dir, 'cur2', days)
-    const endpoint = await startAthenaEndpoint({tables: [{database: 'cid_data_export', name: 'cur2', partitionKeys: layout.partitionKeys, root: layout.root}]})
+    const endpoint = await startAthenaEndpoint({
+      tables: [{database: 'cid_data_export', name: 'cur2', partitionKeys: layout.partitionKeys, root: layout.root}],
+    })
     try {
       const config = configFromEnv({
         BILLWATCH_ATHENA_OUTPUT: ATHENA.output,
@@ -120,7 +152,11 @@ describe('every template schedule writes validates against the CloudFormation an
       athena: {athena: ATHENA},
       plain: {},
       topic: {allInstances: true, topicArn: 'arn:aws:sns:us-east-1:123456789012:alerts', withCloudtrail: true},
-      instances: {athena: {...ATHENA, maxScanGb: 3, workgroup: undefined as unknown as string}, cron: '5 7 * * *', instances: ['i-0a1b2c3d']},
+      instances: {
+        athena: {...ATHENA, maxScanGb: 3, workgroup: undefined as unknown as string},
+        cron: '5 7 * * *',
+        instances: ['i-0a1b2c3d'],
+      },
     }
     for (const [name, options] of Object.entries(variants)) {
       const dir = join(temp.dir, name)
@@ -130,7 +166,8 @@ describe('every template schedule writes validates against the CloudFormation an
       const code = new TextDecoder().decode(Object.values(unzipSync(new Uint8Array(readFileSync(written.zip))))[0])
       expect(code).not.toContain('@duckdb')
     }
-    const lint = (files: string[]) => spawnSync('cfn-lint', ['--format', 'parseable', ...files], {encoding: 'utf8', timeout: 300_000})
+    const lint = (files: string[]) =>
+      spawnSync('cfn-lint', ['--format', 'parseable', ...files], {encoding: 'utf8', timeout: 300_000})
     const good = lint(dirs)
     expect(good.error, 'cfn-lint must be installed (pip cfn-lint, in the machine image)').toBeUndefined()
     expect(good.stdout + good.stderr).toBe('')

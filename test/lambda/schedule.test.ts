@@ -19,7 +19,11 @@ function grants(template: Record<string, any>): {actions: [string, unknown][]; e
   expect(role.Type).toBe('AWS::IAM::Role')
   expect(Object.keys(role.Properties).sort()).toEqual(['AssumeRolePolicyDocument', 'Policies'])
   expect(role.Properties.Policies).toHaveLength(1)
-  const statements = role.Properties.Policies[0].PolicyDocument.Statement as {Action: string | string[]; Effect: string; Resource: unknown}[]
+  const statements = role.Properties.Policies[0].PolicyDocument.Statement as {
+    Action: string | string[]
+    Effect: string
+    Resource: unknown
+  }[]
   return {
     actions: statements.flatMap((s) => [s.Action].flat().map((a): [string, unknown] => [a, s.Resource])),
     effects: statements.map((s) => s.Effect),
@@ -32,7 +36,9 @@ describe('buildTemplate', () => {
   it('has the function, its role, log group, daily schedule off the hour, and a topic when none is given', () => {
     const template = buildTemplate()
     expect(template.Transform).toBe('AWS::Serverless-2016-10-31')
-    const types = Object.fromEntries(Object.entries(template.Resources).map(([name, r]: [string, any]) => [name, r.Type]))
+    const types = Object.fromEntries(
+      Object.entries(template.Resources).map(([name, r]: [string, any]) => [name, r.Type]),
+    )
     expect(types).toEqual({
       AlertEmailSubscription: 'AWS::SNS::Subscription',
       AlertTopic: 'AWS::SNS::Topic',
@@ -41,7 +47,11 @@ describe('buildTemplate', () => {
       WatchRole: 'AWS::IAM::Role',
     })
     const fn = template.Resources.WatchFunction.Properties
-    expect(fn).toMatchObject({CodeUri: 'billwatch-watch.zip', Handler: 'index.handler', Role: {'Fn::GetAtt': ['WatchRole', 'Arn']}})
+    expect(fn).toMatchObject({
+      CodeUri: 'billwatch-watch.zip',
+      Handler: 'index.handler',
+      Role: {'Fn::GetAtt': ['WatchRole', 'Arn']},
+    })
     expect(fn.Runtime).toMatch(/^nodejs(2[0-9])\.x$/)
     // With an explicit Role, SAM adds no policies of its own.
     expect(fn.Policies).toBeUndefined()
@@ -65,7 +75,13 @@ describe('buildTemplate', () => {
 
   it('adds cloudwatch:GetMetricData for --instances, and ListMetrics only for --all-instances; Publish on the given topic only', () => {
     const some = grants(buildTemplate({instances: ['i-0a1b2c3d'], topicArn: TOPIC})).actions
-    expect(some.map(([a]) => a)).toEqual(['ce:GetCostAndUsage', 'cloudwatch:GetMetricData', 'sns:Publish', 'logs:CreateLogStream', 'logs:PutLogEvents'])
+    expect(some.map(([a]) => a)).toEqual([
+      'ce:GetCostAndUsage',
+      'cloudwatch:GetMetricData',
+      'sns:Publish',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ])
     expect(some.find(([a]) => a === 'sns:Publish')![1]).toBe(TOPIC)
     const all = grants(buildTemplate({allInstances: true, topicArn: TOPIC})).actions.map(([a]) => a)
     expect(all).toEqual([
@@ -86,7 +102,9 @@ describe('buildTemplate', () => {
     const added = grants(template).actions.filter((a) => !without.some(([b]) => b === a[0]))
     expect(added).toEqual([['cloudtrail:LookupEvents', '*']])
     expect(template.Resources.WatchFunction.Properties.Environment.Variables.BILLWATCH_CLOUDTRAIL).toBe('1')
-    expect(buildTemplate({topicArn: TOPIC}).Resources.WatchFunction.Properties.Environment.Variables.BILLWATCH_CLOUDTRAIL).toBeUndefined()
+    expect(
+      buildTemplate({topicArn: TOPIC}).Resources.WatchFunction.Properties.Environment.Variables.BILLWATCH_CLOUDTRAIL,
+    ).toBeUndefined()
   })
 
   it('turns Unix cron into EventBridge cron and refuses what EventBridge would refuse', () => {
@@ -94,7 +112,9 @@ describe('buildTemplate', () => {
     expect(scheduleExpression('5 12 * * 1')).toBe('cron(5 12 ? * 1 *)')
     expect(scheduleExpression('cron(5 12 ? * MON-FRI *)')).toBe('cron(5 12 ? * MON-FRI *)')
     expect(scheduleExpression('rate(1 day)')).toBe('rate(1 day)')
-    expect(() => scheduleExpression('cron(5 12 * * 1 *)')).toThrow('exactly one of day-of-month and day-of-week must be ?')
+    expect(() => scheduleExpression('cron(5 12 * * 1 *)')).toThrow(
+      'exactly one of day-of-month and day-of-week must be ?',
+    )
     expect(() => scheduleExpression('5 12 1 * 1')).toThrow('cannot combine')
   })
 })
@@ -120,14 +140,21 @@ describe('billwatch schedule', () => {
 
   it('writes a JSON template and a zip, and prints the one deploy command', () => {
     expect(result).toMatchObject({schedule: 'cron(47 13 * * ? *)', topicArn: TOPIC})
-    expect(result.deployCommand).toBe(`sam deploy --template-file ${result.template} --stack-name billwatch-watch --capabilities CAPABILITY_IAM --resolve-s3`)
+    expect(result.deployCommand).toBe(
+      `sam deploy --template-file ${result.template} --stack-name billwatch-watch --capabilities CAPABILITY_IAM --resolve-s3`,
+    )
     const template = JSON.parse(readFileSync(result.template, 'utf8'))
     expect(template.Resources.WatchFunction.Properties.Environment.Variables).toEqual({
       BILLWATCH_INSTANCES: '',
       BILLWATCH_TOPIC_ARN: TOPIC,
       BILLWATCH_WINDOW_DAYS: '60',
     })
-    expect(result.permissions).toEqual(['ce:GetCostAndUsage', 'sns:Publish', 'logs:CreateLogStream', 'logs:PutLogEvents'])
+    expect(result.permissions).toEqual([
+      'ce:GetCostAndUsage',
+      'sns:Publish',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ])
   })
 
   it('zips a self-contained handler without native modules that alerts once when run by plain Node', async () => {

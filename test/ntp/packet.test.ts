@@ -105,16 +105,25 @@ describe('era-aware timestamps (RFC 4330 §3, RFC 5905 §6)', () => {
 })
 
 describe('kiss codes and reference ids', () => {
-  const kod = (code: string) => encodeNtp({leap: 3, mode: MODE.server, referenceId: new TextEncoder().encode(code), stratum: 0})
+  const kod = (code: string) =>
+    encodeNtp({leap: 3, mode: MODE.server, referenceId: new TextEncoder().encode(code), stratum: 0})
 
-  it.each(['RATE', 'DENY', 'RSTR', 'NTSN', 'AUTH', 'XABC'])("reads Kiss-o'-Death %s from a stratum-0 packet and from its refid word", (code) => {
-    const packet = kod(code)
-    expect(kissCode(decodeNtp(packet)!)).toBe(code)
-    expect(kissCodeOfWord(new DataView(packet.buffer).getUint32(12))).toBe(code)
-  })
+  it.each(['RATE', 'DENY', 'RSTR', 'NTSN', 'AUTH', 'XABC'])(
+    "reads Kiss-o'-Death %s from a stratum-0 packet and from its refid word",
+    (code) => {
+      const packet = kod(code)
+      expect(kissCode(decodeNtp(packet)!)).toBe(code)
+      expect(kissCodeOfWord(new DataView(packet.buffer).getUint32(12))).toBe(code)
+    },
+  )
 
   it('reads INIT, STEP, a zero and an unprintable stratum-0 refid as an unsynchronised server, not a KoD', () => {
-    for (const id of [new TextEncoder().encode('INIT'), new TextEncoder().encode('STEP'), new Uint8Array(4), new Uint8Array([1, 2, 3, 4])]) {
+    for (const id of [
+      new TextEncoder().encode('INIT'),
+      new TextEncoder().encode('STEP'),
+      new Uint8Array(4),
+      new Uint8Array([1, 2, 3, 4]),
+    ]) {
       const header = decodeNtp(encodeNtp({leap: 3, mode: MODE.server, referenceId: id, stratum: 0, version: 3}))!
       expect(kissCode(header)).toBeUndefined()
       expect(replyMeaning(header).kind).toBe('unsynchronised')
@@ -125,7 +134,9 @@ describe('kiss codes and reference ids', () => {
   it('has no kiss code above stratum 0; LI 3 or stratum 16 is unsynchronised, else time', () => {
     const meaning = (fields: Parameters<typeof encodeNtp>[0]) =>
       replyMeaning(decodeNtp(encodeNtp({mode: MODE.server, referenceId: new TextEncoder().encode('RATE'), ...fields}))!)
-    expect(kissCode(decodeNtp(encodeNtp({mode: MODE.server, referenceId: new TextEncoder().encode('RATE'), stratum: 2}))!)).toBeUndefined()
+    expect(
+      kissCode(decodeNtp(encodeNtp({mode: MODE.server, referenceId: new TextEncoder().encode('RATE'), stratum: 2}))!),
+    ).toBeUndefined()
     expect(meaning({stratum: 2})).toEqual({kind: 'time'})
     expect(meaning({leap: 3, stratum: 2}).kind).toBe('unsynchronised')
     expect(meaning({stratum: 16}).kind).toBe('unsynchronised')
@@ -148,7 +159,13 @@ describe('kiss codes and reference ids', () => {
   it('renders refids as ASCII at stratum 1, dotted quad above, hex when stratum 1 is not printable', () => {
     const text = (stratum: number, id: number[] | string) =>
       referenceIdText(
-        decodeNtp(encodeNtp({mode: MODE.server, referenceId: typeof id === 'string' ? new TextEncoder().encode(id) : new Uint8Array(id), stratum}))!,
+        decodeNtp(
+          encodeNtp({
+            mode: MODE.server,
+            referenceId: typeof id === 'string' ? new TextEncoder().encode(id) : new Uint8Array(id),
+            stratum,
+          }),
+        )!,
       )
     expect(text(1, 'GPS')).toBe('GPS')
     expect(text(1, 'PPS')).toBe('PPS')
@@ -166,7 +183,14 @@ describe('mode 6 and mode 7', () => {
     response.set([0x16, 0x80 | 0x20 | 2, 0xbe, 0xef, 0x06, 0x18, 0, 0, 0, 0, 0, 12])
     response.set(new TextEncoder().encode('leap=0, '), 12)
     // The count claims 12 data bytes; only 8 arrived.
-    expect(decodeControl(response)).toMatchObject({count: 12, more: true, opcode: 2, response: true, sequence: 0xbeef, status: 0x0618})
+    expect(decodeControl(response)).toMatchObject({
+      count: 12,
+      more: true,
+      opcode: 2,
+      response: true,
+      sequence: 0xbeef,
+      status: 0x0618,
+    })
     expect(new TextDecoder().decode(decodeControl(response)!.data)).toBe('leap=0, ')
   })
 
@@ -201,7 +225,11 @@ describe('hostile input', () => {
         decodeNtp(view)
         decodeControl(view)
         decodeMode7(view)
-        const verdict = validateReply({address: '127.0.0.1', bytes: view, port: 123}, {address: '127.0.0.1', port: 123}, nonce)
+        const verdict = validateReply(
+          {address: '127.0.0.1', bytes: view, port: 123},
+          {address: '127.0.0.1', port: 123},
+          nonce,
+        )
         expect('reply' in verdict || 'ignore' in verdict).toBe(true)
       }),
       {numRuns: 2000},

@@ -39,7 +39,11 @@ send('udp4', '127.0.0.53', '127.0.0.1').then(() => send('udp6', 'fd00::53', '::1
 
 let reflection: string
 beforeAll(async () => {
-  reflection = await captureInNamespace(join(dir, 'dns-reflection.pcap'), {addresses: ['fd00::53/128'], mtu: 1280}, REFLECTION)
+  reflection = await captureInNamespace(
+    join(dir, 'dns-reflection.pcap'),
+    {addresses: ['fd00::53/128'], mtu: 1280},
+    REFLECTION,
+  )
 }, 60_000)
 
 function bothScans(path: string, host: string) {
@@ -53,20 +57,27 @@ describe('traffic is filed under the service that sends it', () => {
   it.each([
     ['127.0.0.53', 'ip.src==127.0.0.53', 'ip.len', 'ip.frag_offset>0'],
     ['fd00::53', 'ipv6.src==fd00::53', 'ipv6.plen', 'ipv6.fraghdr.offset>0'],
-  ])('DNS replies from %s reflected to port 22, fragments included, are udp/53 (tshark sums)', (host, fromHost, lengthField, laterFragments) => {
-    const analysis = bothScans(reflection, host)
-    // ICMP port-unreachable errors quote the reply's header: tshark would match its inner source too.
-    const sent = tsharkSum(reflection, `${fromHost} && !icmp && !icmpv6`, lengthField)
-    const ipv6 = host.includes(':')
-    const billable = sent.sum + (ipv6 ? 40 * sent.frames : 0)
-    expect(analysis.outbound.packets).toBe(sent.frames)
-    expect(analysis.outbound.billableBytes).toBe(billable)
-    const later = tsharkRows(reflection, `${fromHost} && !icmp && !icmpv6 && (${laterFragments})`, ['frame.number']).length
-    expect(later).toBeGreaterThanOrEqual(4)
-    expect(analysis.fragmentsAttributed).toBe(later)
-    expect(analysis.fragmentsUnmatched).toBe(0)
-    expect(analysis.byPort).toEqual([expect.objectContaining({billableBytes: billable, packets: sent.frames, port: 53, protocol: 'udp'})])
-  })
+  ])(
+    'DNS replies from %s reflected to port 22, fragments included, are udp/53 (tshark sums)',
+    (host, fromHost, lengthField, laterFragments) => {
+      const analysis = bothScans(reflection, host)
+      // ICMP port-unreachable errors quote the reply's header: tshark would match its inner source too.
+      const sent = tsharkSum(reflection, `${fromHost} && !icmp && !icmpv6`, lengthField)
+      const ipv6 = host.includes(':')
+      const billable = sent.sum + (ipv6 ? 40 * sent.frames : 0)
+      expect(analysis.outbound.packets).toBe(sent.frames)
+      expect(analysis.outbound.billableBytes).toBe(billable)
+      const later = tsharkRows(reflection, `${fromHost} && !icmp && !icmpv6 && (${laterFragments})`, [
+        'frame.number',
+      ]).length
+      expect(later).toBeGreaterThanOrEqual(4)
+      expect(analysis.fragmentsAttributed).toBe(later)
+      expect(analysis.fragmentsUnmatched).toBe(0)
+      expect(analysis.byPort).toEqual([
+        expect.objectContaining({billableBytes: billable, packets: sent.frames, port: 53, protocol: 'udp'}),
+      ])
+    },
+  )
 
   it('names a port by rank: well-known over registered over ephemeral; between equals, the host’s own', () => {
     expect(servicePort(53, 22)).toBe(53)
@@ -89,17 +100,44 @@ describe('traffic is filed under the service that sends it', () => {
     // A later fragment whose first fragment the capture lacks (the capture started mid-datagram).
     writer.packet(
       2,
-      linkFrame(LINKTYPE.ethernet, ipPacket({body: new Uint8Array(400), dst: '198.51.100.7', fragmentOffset: 185, protocol: IP_PROTOCOL.udp, src: host})),
+      linkFrame(
+        LINKTYPE.ethernet,
+        ipPacket({
+          body: new Uint8Array(400),
+          dst: '198.51.100.7',
+          fragmentOffset: 185,
+          protocol: IP_PROTOCOL.udp,
+          src: host,
+        }),
+      ),
     )
     // A whole datagram, fragmented: its later fragment follows the first.
     const body = udpBody(123, 40_000, new Uint8Array(1600))
     writer.packet(
       3,
-      linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(0, 1480), dst: '198.51.100.8', moreFragments: true, protocol: IP_PROTOCOL.udp, src: host})),
+      linkFrame(
+        LINKTYPE.ethernet,
+        ipPacket({
+          body: body.subarray(0, 1480),
+          dst: '198.51.100.8',
+          moreFragments: true,
+          protocol: IP_PROTOCOL.udp,
+          src: host,
+        }),
+      ),
     )
     writer.packet(
       3,
-      linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(1480), dst: '198.51.100.8', fragmentOffset: 185, protocol: IP_PROTOCOL.udp, src: host})),
+      linkFrame(
+        LINKTYPE.ethernet,
+        ipPacket({
+          body: body.subarray(1480),
+          dst: '198.51.100.8',
+          fragmentOffset: 185,
+          protocol: IP_PROTOCOL.udp,
+          src: host,
+        }),
+      ),
     )
     writer.close()
     const analysis = bothScans(path, host)
@@ -116,21 +154,32 @@ describe('traffic is filed under the service that sends it', () => {
     for (let i = 0; i < 3000; i++) {
       const dst = `198.51.${(i >> 8) & 255}.${i & 255}`
       const body = udpBody(53, 22, new Uint8Array(1600))
-      writer.packet(1000 + i, linkFrame(LINKTYPE.ethernet, udpPacket(dst, host, 40_000, 123, encodeClientRequest({fraction: i, seconds: i}))))
       writer.packet(
         1000 + i,
-        linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(0, 1480), dst, moreFragments: true, protocol: IP_PROTOCOL.udp, src: host})),
+        linkFrame(LINKTYPE.ethernet, udpPacket(dst, host, 40_000, 123, encodeClientRequest({fraction: i, seconds: i}))),
       )
       writer.packet(
         1000 + i,
-        linkFrame(LINKTYPE.ethernet, ipPacket({body: body.subarray(1480), dst, fragmentOffset: 185, protocol: IP_PROTOCOL.udp, src: host})),
+        linkFrame(
+          LINKTYPE.ethernet,
+          ipPacket({body: body.subarray(0, 1480), dst, moreFragments: true, protocol: IP_PROTOCOL.udp, src: host}),
+        ),
+      )
+      writer.packet(
+        1000 + i,
+        linkFrame(
+          LINKTYPE.ethernet,
+          ipPacket({body: body.subarray(1480), dst, fragmentOffset: 185, protocol: IP_PROTOCOL.udp, src: host}),
+        ),
       )
     }
     writer.close()
     const onePass = analyseCapture(path, {host})
     expect([onePass.fragmentsAttributed, onePass.fragmentsUnmatched]).toEqual([3000, 0])
     for (const native of ['1', '0']) {
-      const split = await withEnv({BILLWATCH_PCAP_NATIVE: native, BILLWATCH_PCAP_SPLIT_BYTES: '1000'}, () => analyseCaptureParallel(path, {host}))
+      const split = await withEnv({BILLWATCH_PCAP_NATIVE: native, BILLWATCH_PCAP_SPLIT_BYTES: '1000'}, () =>
+        analyseCaptureParallel(path, {host}),
+      )
       expect(split).toEqual(onePass)
     }
   })

@@ -23,7 +23,11 @@ const {dir, cleanup} = tempDir('billwatch-pcap-set-')
 afterAll(cleanup)
 
 const SAMPLE = join(SAMPLES, 'captures/ntp-server.pcap')
-const packets = [...capturePackets(SAMPLE)].map((p) => ({frame: Uint8Array.from(p.frame), origlen: p.origlen, timeSec: p.timeSec}))
+const packets = [...capturePackets(SAMPLE)].map((p) => ({
+  frame: Uint8Array.from(p.frame),
+  origlen: p.origlen,
+  timeSec: p.timeSec,
+}))
 const span = packets.at(-1)!.timeSec - packets[0]!.timeSec
 
 /** The sample played `times` times back to back (each a little after the last): a few MB, for tcpdump -C 1. */
@@ -111,9 +115,12 @@ describe('any cut of a capture into files reads as the capture', () => {
             const path = join(folder, `part-${labels[k]}-${k}.${kind.pcapng ? 'pcapng' : 'pcap'}`)
             const writer = new CaptureWriter(
               path,
-              kind.pcapng ? {format: 'pcapng', interfaces: [{linkType: LINKTYPE.ethernet, tsresol: 6}]} : {snaplen: 65_535},
+              kind.pcapng
+                ? {format: 'pcapng', interfaces: [{linkType: LINKTYPE.ethernet, tsresol: 6}]}
+                : {snaplen: 65_535},
             )
-            for (const p of packets.slice(bounds[k], bounds[k + 1])) writer.packet(p.timeSec, p.frame, {origlen: p.origlen})
+            for (const p of packets.slice(bounds[k], bounds[k + 1]))
+              writer.packet(p.timeSec, p.frame, {origlen: p.origlen})
             writer.close()
             if (kind.gzip) run('gzip', [path])
           }
@@ -166,7 +173,10 @@ describe('gaps and overlaps between files', () => {
     mkdirSync(folder)
     write(join(folder, 'one.pcap'), 0)
     writeFileSync(join(folder, 'README'), 'captures of the NTP server\n')
-    expect(expandCaptureArguments([folder])).toEqual({files: [join(folder, 'one.pcap')], skipped: [join(folder, 'README')]})
+    expect(expandCaptureArguments([folder])).toEqual({
+      files: [join(folder, 'one.pcap')],
+      skipped: [join(folder, 'README')],
+    })
     expect(() => expandCaptureArguments([join(folder, '*.pcapng')])).toThrow(/the pattern matches no file/)
   })
 })

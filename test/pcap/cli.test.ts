@@ -19,7 +19,19 @@ const db = join(dir, 'store.duckdb')
 describe('billwatch pcap on the committed seed-story sample', () => {
   let report: PcapReport
   beforeAll(async () => {
-    const result = await runCli(['pcap', SAMPLE, '--control', CONTROL, '--price-per-gb', '0.12', '--block-threshold', '100', '--json', '--db', db])
+    const result = await runCli([
+      'pcap',
+      SAMPLE,
+      '--control',
+      CONTROL,
+      '--price-per-gb',
+      '0.12',
+      '--block-threshold',
+      '100',
+      '--json',
+      '--db',
+      db,
+    ])
     expect(result.stderr).toBe('')
     expect(result.code).toBe(0)
     report = result.json<PcapReport>()
@@ -63,7 +75,8 @@ describe('billwatch pcap on the committed seed-story sample', () => {
     // Blocking nobody leaves all NTP egress, priced flat at the given $0.12/GB.
     const all = costOfRate(report.ntp.outbound.billableBytes / report.durationSec, flatPricing(0.12)).yearlyUsd
     expect(rows.at(-1)!.annualCost).toBeCloseTo(all, 2)
-    for (const target of [0.25, 0.5, 0.75]) expect(rows.some((r) => r.bandwidthCutShare >= target && r.bandwidthCutShare < target + 0.3)).toBe(true)
+    for (const target of [0.25, 0.5, 0.75])
+      expect(rows.some((r) => r.bandwidthCutShare >= target && r.bandwidthCutShare < target + 0.3)).toBe(true)
   })
 
   it('wires in the behaviour findings and the rate-limiter replay', () => {
@@ -82,7 +95,10 @@ describe('billwatch pcap on the committed seed-story sample', () => {
     expect(control.host).toBe('24.23.190.188')
     expect(control.uniqueClients).toBe(200)
     expect(control.uniqueClientsNormalised).toBeCloseTo((200 * report.durationSec) / control.durationSec, 6)
-    expect(control.ratios.bytesPerSec).toBeCloseTo(report.ntp.outbound.bytes / report.durationSec / control.ntpBytesPerSec, 6)
+    expect(control.ratios.bytesPerSec).toBeCloseTo(
+      report.ntp.outbound.bytes / report.durationSec / control.ntpBytesPerSec,
+      6,
+    )
     expect(control.ratios.uniqueClients).toBeCloseTo(report.ntp.answeredClients / 200, 6)
   })
 
@@ -109,7 +125,9 @@ describe('billwatch pcap: human output and errors', () => {
     expect(result.stdout).toContain('likely NAT/CGNAT gateways')
     // One client: singular (the sample's 162.220.96.14 ignores its KoDs).
     expect(result.stdout).toContain('  ignores-kod: 1 client, 720 requests —')
-    expect(result.stdout).toMatch(/^NTP \(port 123\): 1,928 requests, 1,925 replies \(99\.\d% of outbound bytes\), 3 unanswered, 67 KoDs \(RATE 67\)$/m)
+    expect(result.stdout).toMatch(
+      /^NTP \(port 123\): 1,928 requests, 1,925 replies \(99\.\d% of outbound bytes\), 3 unanswered, 67 KoDs \(RATE 67\)$/m,
+    )
     expect(result.stdout).not.toContain('rate limiting replayed')
   })
 
@@ -126,7 +144,9 @@ describe('billwatch pcap: human output and errors', () => {
   it('says in words why a capture cannot be opened: no such file, a directory', async () => {
     const missing = await runCli(['pcap', join(dir, 'nope.pcap'), '--json', '--db', db])
     expect([missing.code, missing.json().error.code]).toEqual([1, 'E_NOT_FOUND'])
-    expect(missing.stderr.trim()).toBe(`billwatch: ${join(dir, 'nope.pcap')}: no such file, expected a pcap or pcapng file`)
+    expect(missing.stderr.trim()).toBe(
+      `billwatch: ${join(dir, 'nope.pcap')}: no such file, expected a pcap or pcapng file`,
+    )
     // A folder is a capture set (issue 26): one that holds no capture is refused in one line.
     const directory = await runCli(['pcap', dir, '--db', db])
     expect([directory.code, directory.stderr.trim()]).toEqual([
@@ -136,7 +156,17 @@ describe('billwatch pcap: human output and errors', () => {
   })
 
   it('replays the limiter settings given with --limiter, in order, and refuses a bad one in one line', async () => {
-    const run = await runCli(['pcap', SAMPLE, '--limiter', 'chrony interval 1 burst 16 leak 2', '--limiter', 'ntpsec average 2 burst 40', '--json', '--db', db])
+    const run = await runCli([
+      'pcap',
+      SAMPLE,
+      '--limiter',
+      'chrony interval 1 burst 16 leak 2',
+      '--limiter',
+      'ntpsec average 2 burst 40',
+      '--json',
+      '--db',
+      db,
+    ])
     expect(run.code).toBe(0)
     const replay = run.json<PcapReport>().ntp.rateLimiting!
     expect(replay.results.map((r) => r.setting)).toEqual([
@@ -145,33 +175,51 @@ describe('billwatch pcap: human output and errors', () => {
     ])
     // chrony at one answer per 2 s with a 16-deep bucket still holds back the 3 q/s talker.
     expect(replay.results[0]!.dropped).toBeGreaterThan(0)
-    for (const r of replay.results) expect(r.answered + r.kods + r.dropped + replay.baseline.unanswered).toBe(replay.requests)
+    for (const r of replay.results)
+      expect(r.answered + r.kods + r.dropped + replay.baseline.unanswered).toBe(replay.requests)
     const bad = await runCli(['pcap', SAMPLE, '--limiter', 'chrony burst 0', '--json', '--db', db])
     expect(bad.code).toBe(2)
     expect(bad.json().error).toMatchObject({code: 'E_USAGE', expected: '1..255', field: '--limiter', got: '0'})
     const clash = await runCli(['pcap', SAMPLE, '--limiter', 'ntpd kod', '--no-replay', '--db', db])
-    expect([clash.code, clash.stderr.trim()]).toEqual([2, 'billwatch: --limiter: replays a setting; it cannot go with --no-replay'])
+    expect([clash.code, clash.stderr.trim()]).toEqual([
+      2,
+      'billwatch: --limiter: replays a setting; it cannot go with --no-replay',
+    ])
   })
 
   it('says so when --limiter has nothing to replay: a capture without NTP', async () => {
     const dns = join(dir, 'dns.pcap')
     const writer = new CaptureWriter(dns)
     for (let i = 0; i < 20; i++) {
-      writer.packet(1_396_000_000 + i, linkFrame(LINKTYPE.ethernet, udpPacket('192.0.2.10', '10.0.0.53', 40_000 + i, 53, new Uint8Array(30))))
-      writer.packet(1_396_000_000 + i + 0.01, linkFrame(LINKTYPE.ethernet, udpPacket('10.0.0.53', '192.0.2.10', 53, 40_000 + i, new Uint8Array(90))))
+      writer.packet(
+        1_396_000_000 + i,
+        linkFrame(LINKTYPE.ethernet, udpPacket('192.0.2.10', '10.0.0.53', 40_000 + i, 53, new Uint8Array(30))),
+      )
+      writer.packet(
+        1_396_000_000 + i + 0.01,
+        linkFrame(LINKTYPE.ethernet, udpPacket('10.0.0.53', '192.0.2.10', 53, 40_000 + i, new Uint8Array(90))),
+      )
     }
     writer.close()
     const run = await runCli(['pcap', dns, '--host', '10.0.0.53', '--limiter', 'chrony', '--db', db])
     expect(run.code).toBe(0)
-    expect(run.stderr.trim()).toBe('--limiter: nothing to replay: the capture holds no NTP requests to the host over a measurable span')
+    expect(run.stderr.trim()).toBe(
+      '--limiter: nothing to replay: the capture holds no NTP requests to the host over a measurable span',
+    )
   })
 
   it('says which address to use when --host is not in the capture, and rejects a bad price', async () => {
     const missing = await runCli(['pcap', SAMPLE, '--host', '192.0.2.99', '--json', '--db', db])
     expect(missing.code).toBe(1)
-    expect(missing.json().error).toMatchObject({code: 'E_NO_DATA', field: '--host', suggestions: ['--host 10.206.10.174 (the busiest address) or --host auto']})
+    expect(missing.json().error).toMatchObject({
+      code: 'E_NO_DATA',
+      field: '--host',
+      suggestions: ['--host 10.206.10.174 (the busiest address) or --host auto'],
+    })
     const price = await runCli(['pcap', SAMPLE, '--price-per-gb', 'cheap', '--db', db])
     expect(price.code).toBe(2)
-    expect(price.stderr.split('\n')[0]).toBe('billwatch: --price-per-gb: expected a non-negative number of USD per GB, got "cheap"')
+    expect(price.stderr.split('\n')[0]).toBe(
+      'billwatch: --price-per-gb: expected a non-negative number of USD per GB, got "cheap"',
+    )
   })
 })

@@ -17,7 +17,9 @@ afterAll(cleanup)
 
 const SAMPLE = join(ROOT, 'samples/captures/ntp-server.pcap')
 
-/** `tool` (gzip or zstd, the system's own) compresses a copy of `path`, as tcpdump -z gzip does to each rotated file. */
+/**
+ * `tool` (gzip or zstd, the system's own) compresses a copy of `path`, as tcpdump -z gzip does to each rotated file.
+ */
 let copies = 0
 function compressed(path: string, tool: 'gzip' | 'zstd'): string {
   const copy = join(dir, `${tool}-${copies++}-${path.split('/').pop()}`)
@@ -46,17 +48,20 @@ describe('compressed captures are read as a stream', () => {
     ['pcap', 'zstd'],
     ['pcapng', 'gzip'],
     ['pcapng', 'zstd'],
-  ] as const)('%s compressed with %s reads count for count like the plain file, with either scanner', (format, tool) => {
-    const plain = format === 'pcap' ? SAMPLE : pcapng
-    const file = compressed(plain, tool)
-    const expected = counts(analyseCapture(plain))
-    for (const native of ['1', '0']) {
-      const analysis = withEnv({BILLWATCH_PCAP_NATIVE: native}, () => analyseCapture(file))
-      expect(analysis.compression).toBe(tool)
-      expect(analysis.fileBytes).toBeLessThan(readFileSync(plain).length)
-      expect(counts(analysis)).toEqual(expected)
-    }
-  })
+  ] as const)(
+    '%s compressed with %s reads count for count like the plain file, with either scanner',
+    (format, tool) => {
+      const plain = format === 'pcap' ? SAMPLE : pcapng
+      const file = compressed(plain, tool)
+      const expected = counts(analyseCapture(plain))
+      for (const native of ['1', '0']) {
+        const analysis = withEnv({BILLWATCH_PCAP_NATIVE: native}, () => analyseCapture(file))
+        expect(analysis.compression).toBe(tool)
+        expect(analysis.fileBytes).toBeLessThan(readFileSync(plain).length)
+        expect(counts(analysis)).toEqual(expected)
+      }
+    },
+  )
 
   it('reads a compressed capture in one pass where a plain one of its size would be split', async () => {
     const file = compressed(SAMPLE, 'gzip')
@@ -65,7 +70,10 @@ describe('compressed captures are read as a stream', () => {
   })
 
   it.each([
-    ['a flipped byte in the deflate data', (bytes: Buffer) => (bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff)],
+    [
+      'a flipped byte in the deflate data',
+      (bytes: Buffer) => (bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff),
+    ],
     ['cut in half', (bytes: Buffer) => bytes.subarray(0, bytes.length >> 1)],
   ])('a damaged gzip (%s) is one line naming the file, not a stack trace', (_name, damage) => {
     const file = compressed(SAMPLE, 'gzip')

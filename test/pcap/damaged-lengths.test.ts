@@ -26,13 +26,19 @@ describe('a record that claims fewer wire bytes than it captured', () => {
     fc.assert(
       fc.property(
         fc.constantFrom('pcap' as const, 'pcapng' as const),
-        fc.array(fc.record({payload: fc.integer({max: 200, min: 0}), short: fc.integer({max: 60, min: 0})}), {maxLength: 20, minLength: 1}),
+        fc.array(fc.record({payload: fc.integer({max: 200, min: 0}), short: fc.integer({max: 60, min: 0})}), {
+          maxLength: 20,
+          minLength: 1,
+        }),
         (format, packets) => {
           const path = join(dir, `damaged-${++run}.${format}`)
           const writer = new CaptureWriter(path, {format})
           let wire = 0
           packets.forEach((p, i) => {
-            const frame = linkFrame(LINKTYPE.ethernet, udpPacket(SERVER, `198.51.100.${1 + (i % 50)}`, 8000, 40_000 + i, new Uint8Array(p.payload)))
+            const frame = linkFrame(
+              LINKTYPE.ethernet,
+              udpPacket(SERVER, `198.51.100.${1 + (i % 50)}`, 8000, 40_000 + i, new Uint8Array(p.payload)),
+            )
             // The header's wire length falls short of the captured frame by `short` bytes (0: a sound record).
             writer.packet(1_700_000_000 + i, frame, {origlen: Math.max(0, frame.length - p.short)})
             wire += frame.length

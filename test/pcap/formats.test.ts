@@ -7,7 +7,15 @@ import {afterAll, describe, expect, it} from 'vitest'
 import {encodeClientRequest, encodeNtp, MODE} from '../../src/ntp/packet.js'
 import {analyseCapture} from '../../src/pcap/analyse.js'
 import {IP_PROTOCOL, LINKTYPE} from '../../src/pcap/decode.js'
-import {CaptureWriter, type CaptureWriterOptions, ipPacket, linkFrame, type FrameOptions, udpBody, udpPacket} from '../../src/pcap/writer.js'
+import {
+  CaptureWriter,
+  type CaptureWriterOptions,
+  ipPacket,
+  linkFrame,
+  type FrameOptions,
+  udpBody,
+  udpPacket,
+} from '../../src/pcap/writer.js'
 import {tempDir} from '../helpers/cli.js'
 import {requireTool} from '../helpers/tools.js'
 
@@ -42,7 +50,12 @@ function exchangeFrames(linkType: number, frame: FrameOptions = {}): [number, Ui
   return frames
 }
 
-function write(name: string, options: CaptureWriterOptions, frames: [number, Uint8Array][], interfaceOf: (i: number) => number = () => 0): string {
+function write(
+  name: string,
+  options: CaptureWriterOptions,
+  frames: [number, Uint8Array][],
+  interfaceOf: (i: number) => number = () => 0,
+): string {
   const path = join(dir, name)
   const writer = new CaptureWriter(path, options)
   frames.forEach(([t, frame], i) => writer.packet(t, frame, {interfaceId: interfaceOf(i)}))
@@ -51,7 +64,14 @@ function write(name: string, options: CaptureWriterOptions, frames: [number, Uin
 }
 
 /** What tshark reads: frame count, Σ frame.len, Σ frame.cap_len, Σ IP lengths, UDP/123 packets. */
-function tshark(path: string): {frames: number; wire: number; captured: number; ip: number; ntp: number; times: number[]} {
+function tshark(path: string): {
+  frames: number
+  wire: number
+  captured: number
+  ip: number
+  ntp: number
+  times: number[]
+} {
   // spawnSync: tshark exits non-zero on a cut last record but still prints the whole ones.
   const out = spawnSync(
     requireTool('tshark'),
@@ -147,7 +167,11 @@ describe('link types', () => {
   ]
   for (const [name, linkType, frame] of cases) {
     it(`decodes ${name} down to the NTP ports, like tshark`, () => {
-      const path = write(`link-${linkType}-${name.replace(/\W+/g, '-')}.pcap`, {linkType}, exchangeFrames(linkType, frame))
+      const path = write(
+        `link-${linkType}-${name.replace(/\W+/g, '-')}.pcap`,
+        {linkType},
+        exchangeFrames(linkType, frame),
+      )
       const analysis = expectSameAsTshark(path)
       expect(analysis.nonIpPackets).toBe(0)
       expect(analysis.ntp.requests).toBe(3)
@@ -170,14 +194,20 @@ describe('pcapng', () => {
     })
     const frames = exchangeFrames(LINKTYPE.ethernet)
     writer.packet(T0, frames[0]![1], {interfaceId: 0})
-    writer.packet(T0 + 0.000_5, linkFrame(LINKTYPE.linuxSll2, udpPacket(SERVER, '203.0.113.5', 123, 40_000, reply(T0))), {interfaceId: 1})
+    writer.packet(
+      T0 + 0.000_5,
+      linkFrame(LINKTYPE.linuxSll2, udpPacket(SERVER, '203.0.113.5', 123, 40_000, reply(T0))),
+      {interfaceId: 1},
+    )
     // A Name Resolution Block (type 4, just its end-of-records) that readers skip by its length.
     const nameResolution = Buffer.alloc(16)
     nameResolution.writeUInt32LE(4, 0)
     nameResolution.writeUInt32LE(16, 4)
     nameResolution.writeUInt32LE(16, 12)
     writer.raw(nameResolution)
-    writer.packet(T0 + 1, linkFrame(LINKTYPE.raw, udpPacket('198.51.100.9', SERVER, 5000, 123, request(T0 + 1))), {interfaceId: 2})
+    writer.packet(T0 + 1, linkFrame(LINKTYPE.raw, udpPacket('198.51.100.9', SERVER, 5000, 123, request(T0 + 1))), {
+      interfaceId: 2,
+    })
     writer.packet(T0 + 2, frames[0]![1], {interfaceId: 0, obsolete: true})
     writer.close()
     const analysis = expectSameAsTshark(path)
@@ -191,7 +221,11 @@ describe('pcapng', () => {
   })
 
   it('reads a big-endian section followed by a little-endian one, and simple packet blocks', () => {
-    const first = new CaptureWriter(undefined, {bigEndian: true, format: 'pcapng', interfaces: [{linkType: LINKTYPE.ethernet, snaplen: 0}]})
+    const first = new CaptureWriter(undefined, {
+      bigEndian: true,
+      format: 'pcapng',
+      interfaces: [{linkType: LINKTYPE.ethernet, snaplen: 0}],
+    })
     const frames = exchangeFrames(LINKTYPE.ethernet)
     first.packet(frames[0]![0], frames[0]![1])
     first.packet(0, frames[1]![1], {simple: true})
@@ -213,19 +247,54 @@ describe('IP edge cases', () => {
     const eth = (ip: Uint8Array) => linkFrame(LINKTYPE.ethernet, ip)
     frames.push([
       T0,
-      eth(ipPacket({body: udpBody(40_000, 123, request(T0)), dst: SERVER6, extensionHeaders: [0, 60], protocol: IP_PROTOCOL.udp, src: '2001:db8::7'})),
+      eth(
+        ipPacket({
+          body: udpBody(40_000, 123, request(T0)),
+          dst: SERVER6,
+          extensionHeaders: [0, 60],
+          protocol: IP_PROTOCOL.udp,
+          src: '2001:db8::7',
+        }),
+      ),
     ])
     frames.push([
       T0 + 0.001,
-      eth(ipPacket({body: udpBody(123, 40_000, reply(T0)), dst: '2001:db8::7', extensionHeaders: [43], protocol: IP_PROTOCOL.udp, src: SERVER6})),
+      eth(
+        ipPacket({
+          body: udpBody(123, 40_000, reply(T0)),
+          dst: '2001:db8::7',
+          extensionHeaders: [43],
+          protocol: IP_PROTOCOL.udp,
+          src: SERVER6,
+        }),
+      ),
     ])
     // A large UDP datagram in two IPv4 fragments: the first has ports, the second only payload.
     const big = udpBody(123, 40_001, new Uint8Array(1600))
     frames.push([
       T0 + 1,
-      eth(ipPacket({body: big.subarray(0, 1480), dst: '203.0.113.5', moreFragments: true, protocol: IP_PROTOCOL.udp, src: '10.206.10.174'})),
+      eth(
+        ipPacket({
+          body: big.subarray(0, 1480),
+          dst: '203.0.113.5',
+          moreFragments: true,
+          protocol: IP_PROTOCOL.udp,
+          src: '10.206.10.174',
+        }),
+      ),
     ])
-    frames.push([T0 + 1, eth(ipPacket({body: big.subarray(1480), dst: '203.0.113.5', fragmentOffset: 185, protocol: IP_PROTOCOL.udp, src: '10.206.10.174'}))])
+    frames.push([
+      T0 + 1,
+      eth(
+        ipPacket({
+          body: big.subarray(1480),
+          dst: '203.0.113.5',
+          fragmentOffset: 185,
+          protocol: IP_PROTOCOL.udp,
+          src: '10.206.10.174',
+        }),
+      ),
+    ])
     const path = write('ip-edges.pcap', {}, frames)
     const analysis = analyseCapture(path, {host: SERVER6})
     const reference = tshark(path)

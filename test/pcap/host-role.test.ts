@@ -61,8 +61,13 @@ describe('auto-detection on a capture beside an NTP client', () => {
     const analysis = analyseCapture(capture)
     expect(analysis.host).toMatchObject({address: '127.0.0.10', detected: true})
     expect(analysis.ntp.responses).toBe(0)
-    const sentBy = (mode: number) => tsharkRows(capture, `ip.src==127.0.0.10 && ntp.flags.mode==${mode}`, ['frame.number'], ['udp.port==123,ntp']).length
-    expect(analysis.hostRole).toEqual({likelyServer: {address: '127.0.0.1', replies: 12}, sentModes: {1: sentBy(1), 3: sentBy(3)}})
+    const sentBy = (mode: number) =>
+      tsharkRows(capture, `ip.src==127.0.0.10 && ntp.flags.mode==${mode}`, ['frame.number'], ['udp.port==123,ntp'])
+        .length
+    expect(analysis.hostRole).toEqual({
+      likelyServer: {address: '127.0.0.1', replies: 12},
+      sentModes: {1: sentBy(1), 3: sentBy(3)},
+    })
     const [warning] = buildReport(analysis).warnings.filter((w) => w.code === 'host-not-ntp-server')
     expect(warning!.message).toContain('pass --host 127.0.0.1')
     expect(warning!.message).toContain('20 mode 3 (client)')

@@ -16,7 +16,9 @@ afterAll(cleanup)
 /** tcpdump on lo, written to `file`; resolves once tcpdump says it is listening. */
 async function startCapture(file: string, filter: string): Promise<ChildProcess> {
   requireRoot('capture on lo')
-  const child = spawn(requireTool('tcpdump'), ['-i', 'lo', '-U', '-n', '-w', file, filter], {stdio: ['ignore', 'ignore', 'pipe']})
+  const child = spawn(requireTool('tcpdump'), ['-i', 'lo', '-U', '-n', '-w', file, filter], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('tcpdump did not start in 10 s')), 10_000)
     let stderr = ''
@@ -39,12 +41,23 @@ async function stopCapture(child: ChildProcess): Promise<void> {
 }
 
 /** Sends `count` client requests of NTP version `version` from `address` (its own socket, one port), spaced `gapMs`. */
-async function queries(address: string, server: string, port: number, count: number, version: number, gapMs: number): Promise<void> {
+async function queries(
+  address: string,
+  server: string,
+  port: number,
+  count: number,
+  version: number,
+  gapMs: number,
+): Promise<void> {
   const socket = dgram.createSocket('udp4')
   await new Promise<void>((resolve) => socket.bind(0, address, resolve))
   socket.on('message', () => undefined)
   for (let i = 0; i < count; i++) {
-    const packet = encodeNtp({mode: MODE.client, transmitTime: {fraction: (Math.random() * 2 ** 32) >>> 0, seconds: (Math.random() * 2 ** 32) >>> 0}, version})
+    const packet = encodeNtp({
+      mode: MODE.client,
+      transmitTime: {fraction: (Math.random() * 2 ** 32) >>> 0, seconds: (Math.random() * 2 ** 32) >>> 0},
+      version,
+    })
     await new Promise<void>((resolve) => socket.send(packet, port, server, () => resolve()))
     await new Promise((resolve) => setTimeout(resolve, gapMs))
   }
@@ -82,7 +95,11 @@ describe('counts agree with tshark and tcpdump on real captures', () => {
     const capture = await startCapture(file, `udp port ${server.port}`)
     try {
       // A real client implementation: chronyd's one-shot mode, iburst (4–8 requests, 2 s apart at most).
-      const oneShot = spawn('chronyd', ['-Q', '-t', '4', '-f', '/dev/null', `server ${server.address} port ${server.port} iburst`], {stdio: 'ignore'})
+      const oneShot = spawn(
+        'chronyd',
+        ['-Q', '-t', '4', '-f', '/dev/null', `server ${server.address} port ${server.port} iburst`],
+        {stdio: 'ignore'},
+      )
       await Promise.all([
         new Promise((resolve) => oneShot.once('exit', resolve)),
         queries('127.0.7.1', server.address, server.port, 12, 4, 40), // greedy: the limiter drops some
@@ -102,16 +119,23 @@ describe('counts agree with tshark and tcpdump on real captures', () => {
     expect(analysis.capturedBytes).toBe(frames.reduce((s, f) => s + Number(f[1]), 0))
     expect(analysis.billableBytes).toBe(frames.reduce((s, f) => s + Number(f[2]), 0))
 
-    const requests = tsharkFields(file, server.port, `ip.dst==${server.address} && ntp.flags.mode==3`, ['ip.src', 'ntp.flags.vn'])
+    const requests = tsharkFields(file, server.port, `ip.dst==${server.address} && ntp.flags.mode==3`, [
+      'ip.src',
+      'ntp.flags.vn',
+    ])
     const replies = tsharkFields(file, server.port, `ip.src==${server.address} && ntp.flags.mode==4`, ['ip.dst'])
     expect(analysis.ntp.requests).toBe(requests.length)
     expect(analysis.ntp.responses).toBe(replies.length)
     expect(analysis.ntp.requests).toBeGreaterThan(analysis.ntp.responses) // the limiter dropped some
     // tshark's two-pass request/response matching: requests with no response are the unanswered ones.
     expect(analysis.ntp.unanswered).toBe(
-      tsharkFields(file, server.port, `ip.dst==${server.address} && ntp.flags.mode==3 && !ntp.response_in`, ['frame.number']).length,
+      tsharkFields(file, server.port, `ip.dst==${server.address} && ntp.flags.mode==3 && !ntp.response_in`, [
+        'frame.number',
+      ]).length,
     )
-    expect(analysis.ntp.kods).toBe(tsharkFields(file, server.port, 'ntp.flags.mode==4 && ntp.stratum==0', ['frame.number']).length)
+    expect(analysis.ntp.kods).toBe(
+      tsharkFields(file, server.port, 'ntp.flags.mode==4 && ntp.stratum==0', ['frame.number']).length,
+    )
 
     // Per client: requests and versions, as tshark groups them.
     const perClient = new Map<string, {requests: number; versions: Set<number>}>()
@@ -125,13 +149,18 @@ describe('counts agree with tshark and tcpdump on real captures', () => {
     expect(new Set(log.clients)).toEqual(new Set(perClient.keys()))
     ;[...log.clients].forEach((address, c) => expect(counters.requests[c]).toBe(perClient.get(address)!.requests))
     const versionsOf = (address: string) =>
-      new Set([...log.version.keys()].filter((i) => log.clients.at(log.client[i]!) === address).map((i) => log.version[i]!))
+      new Set(
+        [...log.version.keys()].filter((i) => log.clients.at(log.client[i]!) === address).map((i) => log.version[i]!),
+      )
     expect(versionsOf('127.0.7.3')).toEqual(new Set([2]))
     expect(versionsOf('127.0.7.2')).toEqual(perClient.get('127.0.7.2')!.versions)
 
-    // The NTP pool server incident's pipeline: tcpdump -nr | awk '{print $5}' | sed 's=.[0-9]*:==' | sort | uniq | wc -l
+    // The NTP pool server incident's pipeline: tcpdump -nr | awk '{print $5}' | sed 's=.[0-9]*:==' | sort | uniq | wc
+    // -l
     const seedClients = new Set(
-      lines('tcpdump', ['-nr', file, `src host ${server.address} and src port ${server.port}`]).map((l) => l.split(' ')[4]!.replace(/\.[0-9]*:$/, '')),
+      lines('tcpdump', ['-nr', file, `src host ${server.address} and src port ${server.port}`]).map((l) =>
+        l.split(' ')[4]!.replace(/\.[0-9]*:$/, ''),
+      ),
     )
     expect(analysis.ntp.answeredClients).toBe(seedClients.size)
   })
@@ -165,6 +194,8 @@ describe('counts agree with tshark and tcpdump on real captures', () => {
     expect(analysis.ntp.kods).toBe(kodCount)
     expect(unsynchronised.INIT).toBeGreaterThan(0)
     expect(analysis.ntp.counters.kods[0]).toBe(kodCount)
-    expect(analysis.ntp.responses).toBe(kods.length + tsharkFields(file, 123, 'ntp.flags.mode==4 && ntp.stratum!=0', ['frame.number']).length)
+    expect(analysis.ntp.responses).toBe(
+      kods.length + tsharkFields(file, 123, 'ntp.flags.mode==4 && ntp.stratum!=0', ['frame.number']).length,
+    )
   })
 })

@@ -39,13 +39,18 @@ function validCapture(format: 'pcap' | 'pcapng', bigEndian: boolean): Buffer {
   for (let i = 0; i < 4; i++) {
     writer.packet(
       1_402_256_000 + i,
-      linkFrame(LINKTYPE.ethernet, udpPacket('203.0.113.5', '10.206.10.174', 40_000, 123, encodeClientRequest({fraction: i, seconds: i}))),
+      linkFrame(
+        LINKTYPE.ethernet,
+        udpPacket('203.0.113.5', '10.206.10.174', 40_000, 123, encodeClientRequest({fraction: i, seconds: i})),
+      ),
     )
   }
   return writer.bytes()
 }
 
-const formats = fc.constantFrom(['pcap', false], ['pcap', true], ['pcapng', false], ['pcapng', true]) as fc.Arbitrary<['pcap' | 'pcapng', boolean]>
+const formats = fc.constantFrom(['pcap', false], ['pcap', true], ['pcapng', false], ['pcapng', true]) as fc.Arbitrary<
+  ['pcap' | 'pcapng', boolean]
+>
 
 describe('malformed captures never crash or hang', () => {
   it('random bytes', () => {
@@ -63,7 +68,9 @@ describe('malformed captures never crash or hang', () => {
       [0x0a, 0x0d, 0x0d, 0x0a],
     ]
     fc.assert(
-      fc.property(fc.constantFrom(...magics), fc.uint8Array({maxLength: 600}), (magic, rest) => survives(Uint8Array.from([...magic, ...rest]))),
+      fc.property(fc.constantFrom(...magics), fc.uint8Array({maxLength: 600}), (magic, rest) =>
+        survives(Uint8Array.from([...magic, ...rest])),
+      ),
       {numRuns: 150},
     )
   })
@@ -95,7 +102,9 @@ describe('malformed captures never crash or hang', () => {
   it('names the file and the expected formats when the magic is unknown', () => {
     const path = join(dir, 'not-a-capture.csv')
     writeFileSync(path, 'Service, Operation, UsageType\n')
-    expect(() => analyseCapture(path)).toThrowError(/not-a-capture\.csv: not a readable capture: unknown magic number 0x76726553.*expected a pcap/)
+    expect(() => analyseCapture(path)).toThrowError(
+      /not-a-capture\.csv: not a readable capture: unknown magic number 0x76726553.*expected a pcap/,
+    )
   })
 
   it('says a cut record in the middle of a pcap names an absurd length', () => {
@@ -103,7 +112,9 @@ describe('malformed captures never crash or hang', () => {
     bytes.writeUInt32LE(0xffff_ffff, 24 + 16 + 90 + 8)
     const path = join(dir, 'absurd.pcap')
     writeFileSync(path, bytes)
-    expect(() => analyseCapture(path)).toThrowError(/absurd\.pcap: damaged capture at byte 130: record 2 claims 4294967295 captured bytes/)
+    expect(() => analyseCapture(path)).toThrowError(
+      /absurd\.pcap: damaged capture at byte 130: record 2 claims 4294967295 captured bytes/,
+    )
   })
 })
 

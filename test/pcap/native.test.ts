@@ -49,7 +49,11 @@ function bothWays(path: string, host?: string): {native: unknown; javascript: un
   const counting = countingScanner()
   try {
     const native = withNative(true, () => outcome(() => analyseCapture(path, {host})))
-    return {javascript: withNative(false, () => outcome(() => analyseCapture(path, {host}))), native, taken: counting.taken()}
+    return {
+      javascript: withNative(false, () => outcome(() => analyseCapture(path, {host}))),
+      native,
+      taken: counting.taken(),
+    }
   } finally {
     counting.restore()
   }
@@ -65,9 +69,13 @@ describe('the native pcap scanner', () => {
     const path = join(SAMPLES, 'captures', 'ntp-server.pcap')
     // The same packets as pcapng, in nanoseconds, from two interfaces (dumpcap's default format).
     const pcapng = join(dir, 'ntp-server.pcapng')
-    const writer = new CaptureWriter(pcapng, {format: 'pcapng', interfaces: [{linkType: LINKTYPE.ethernet, tsresol: 9}, {linkType: LINKTYPE.ethernet}]})
+    const writer = new CaptureWriter(pcapng, {
+      format: 'pcapng',
+      interfaces: [{linkType: LINKTYPE.ethernet, tsresol: 9}, {linkType: LINKTYPE.ethernet}],
+    })
     let n = 0
-    for (const packet of capturePackets(path)) writer.packet(packet.timeSec, packet.frame, {interfaceId: n++ % 2, origlen: packet.origlen})
+    for (const packet of capturePackets(path))
+      writer.packet(packet.timeSec, packet.frame, {interfaceId: n++ % 2, origlen: packet.origlen})
     writer.close()
     for (const file of [path, pcapng]) {
       const {javascript, native, taken} = bothWays(file)
@@ -82,7 +90,11 @@ describe('the native pcap scanner', () => {
     for (const name of ['ntp-server.pcap', 'ntp-control.pcap']) {
       const path = join(SAMPLES, 'captures', name)
       const [on, off] = await Promise.all(
-        ['1', '0'].map((native) => runCli(['pcap', path, '--json', '--db', join(dir, `cli-${name}-${native}.duckdb`)], {env: {BILLWATCH_PCAP_NATIVE: native}})),
+        ['1', '0'].map((native) =>
+          runCli(['pcap', path, '--json', '--db', join(dir, `cli-${name}-${native}.duckdb`)], {
+            env: {BILLWATCH_PCAP_NATIVE: native},
+          }),
+        ),
       )
       expect(on!.code).toBe(0)
       expect(on!.stdout).toBe(off!.stdout)
@@ -99,7 +111,15 @@ describe('the native pcap scanner', () => {
       const client = `100.${64 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`
       writer.packet(
         1_402_000_000 + i / 100,
-        linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000 + (i % 7), 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: client})),
+        linkFrame(
+          LINKTYPE.ethernet,
+          ipPacket({
+            body: udpBody(40_000 + (i % 7), 123, request),
+            dst: SERVER,
+            protocol: IP_PROTOCOL.udp,
+            src: client,
+          }),
+        ),
       )
     }
     writer.close()
@@ -123,12 +143,28 @@ describe('the native pcap scanner', () => {
       const reply = encodeNtp({mode: MODE.server, originTime: transmitTime, stratum: 2, version: 4})
       writer.packet(
         1_402_000_000 + i / 100,
-        linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000 + (i % 7), 123, request), dst: server, protocol: IP_PROTOCOL.udp, src: client})),
+        linkFrame(
+          LINKTYPE.ethernet,
+          ipPacket({
+            body: udpBody(40_000 + (i % 7), 123, request),
+            dst: server,
+            protocol: IP_PROTOCOL.udp,
+            src: client,
+          }),
+        ),
       )
       if (i % 5 !== 0)
         writer.packet(
           1_402_000_000 + i / 100 + 0.001,
-          linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(123, 40_000 + (i % 7), reply), dst: client, protocol: IP_PROTOCOL.udp, src: server})),
+          linkFrame(
+            LINKTYPE.ethernet,
+            ipPacket({
+              body: udpBody(123, 40_000 + (i % 7), reply),
+              dst: client,
+              protocol: IP_PROTOCOL.udp,
+              src: server,
+            }),
+          ),
         )
     }
     writer.close()
@@ -160,8 +196,24 @@ describe('the native pcap scanner', () => {
 
   it('agrees with the JavaScript scan on random pcap and pcapng captures of every link type, byte order and packet kind', () => {
     // IPv6 among them, and an IPv4 address inside IPv6 packets (::ffff:a.b.c.d), which the table keeps with IPv4's.
-    const ADDRESSES = [SERVER, '203.0.113.5', '203.0.113.6', '198.51.100.7', '2001:db8::1', '2001:db8::2', '::ffff:203.0.113.6']
-    const linkTypes = [LINKTYPE.ethernet, LINKTYPE.linuxSll, LINKTYPE.linuxSll2, LINKTYPE.null, LINKTYPE.loop, LINKTYPE.raw, LINKTYPE.ipv4]
+    const ADDRESSES = [
+      SERVER,
+      '203.0.113.5',
+      '203.0.113.6',
+      '198.51.100.7',
+      '2001:db8::1',
+      '2001:db8::2',
+      '::ffff:203.0.113.6',
+    ]
+    const linkTypes = [
+      LINKTYPE.ethernet,
+      LINKTYPE.linuxSll,
+      LINKTYPE.linuxSll2,
+      LINKTYPE.null,
+      LINKTYPE.loop,
+      LINKTYPE.raw,
+      LINKTYPE.ipv4,
+    ]
     const timestamp = fc.record({fraction: fc.constantFrom(0, 1, 99), seconds: fc.constantFrom(0, 3_600_000_000)})
     const ntp = fc.record({
       mode: fc.integer({max: 7, min: 0}),
@@ -192,7 +244,11 @@ describe('the native pcap scanner', () => {
       linkType: fc.constantFrom(...linkTypes),
       nanoseconds: fc.boolean(),
       packets: fc.array(
-        fc.record({block: fc.constantFrom('epb', 'epb', 'epb', 'epb', 'epb', 'simple', 'obsolete', 'section'), iface: fc.constantFrom(0, 1), packet}),
+        fc.record({
+          block: fc.constantFrom('epb', 'epb', 'epb', 'epb', 'epb', 'simple', 'obsolete', 'section'),
+          iface: fc.constantFrom(0, 1),
+          packet,
+        }),
         {maxLength: 60},
       ),
       secondLinkType: fc.constantFrom(...linkTypes),
@@ -240,7 +296,12 @@ describe('the native pcap scanner', () => {
           const options: FrameOptions = linkType === LINKTYPE.ethernet ? {vlans: [...p.vlans]} : {}
           const frame = linkFrame(v6 && linkType === LINKTYPE.ipv4 ? LINKTYPE.raw : linkType, ip, options)
           const cut = p.cutTo === null ? frame : frame.subarray(0, Math.min(frame.length, p.cutTo))
-          writer.packet(1_402_000_000 + i * 0.25, cut, {interfaceId: iface, obsolete: block === 'obsolete', origlen: frame.length, simple: block === 'simple'})
+          writer.packet(1_402_000_000 + i * 0.25, cut, {
+            interfaceId: iface,
+            obsolete: block === 'obsolete',
+            origlen: frame.length,
+            simple: block === 'simple',
+          })
         })
         writer.close()
         const both = bothWays(path, spec.host)
@@ -264,7 +325,10 @@ describe('the native pcap scanner', () => {
       const server = client.includes(':') ? '2001:db8::123' : SERVER
       writer.packet(
         1_402_000_000 + i / 10,
-        linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000, 123, request), dst: server, protocol: IP_PROTOCOL.udp, src: client})),
+        linkFrame(
+          LINKTYPE.ethernet,
+          ipPacket({body: udpBody(40_000, 123, request), dst: server, protocol: IP_PROTOCOL.udp, src: client}),
+        ),
       )
     }
     writer.close()
@@ -273,7 +337,9 @@ describe('the native pcap scanner', () => {
     const sample = probeCapture(join(SAMPLES, 'captures', 'ntp-server.pcap'), 50_000, false)
     expect(sample.plainIpv4 / sample.records).toBe(1)
     // Either way the result is the one pass's.
-    const halves = await withEnv({BILLWATCH_PCAP_NATIVE: '1', BILLWATCH_PCAP_SPLIT_BYTES: '0'}, () => analyseCaptureParallel(path))
+    const halves = await withEnv({BILLWATCH_PCAP_NATIVE: '1', BILLWATCH_PCAP_SPLIT_BYTES: '0'}, () =>
+      analyseCaptureParallel(path),
+    )
     expect(halves).toEqual(withNative(false, () => analyseCapture(path)))
   })
 
@@ -283,7 +349,10 @@ describe('the native pcap scanner', () => {
     for (let i = 0; i < 50; i++)
       writer.packet(
         1_402_000_000 + i,
-        linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000, 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: '203.0.113.5'})),
+        linkFrame(
+          LINKTYPE.ethernet,
+          ipPacket({body: udpBody(40_000, 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: '203.0.113.5'}),
+        ),
       )
     const whole = writer.bytes()
     const damaged = Buffer.from(whole)
@@ -295,7 +364,10 @@ describe('the native pcap scanner', () => {
     for (let i = 0; i < 50; i++)
       pcapngWriter.packet(
         1_402_000_000 + i,
-        linkFrame(LINKTYPE.ethernet, ipPacket({body: udpBody(40_000, 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: '203.0.113.5'})),
+        linkFrame(
+          LINKTYPE.ethernet,
+          ipPacket({body: udpBody(40_000, 123, request), dst: SERVER, protocol: IP_PROTOCOL.udp, src: '203.0.113.5'}),
+        ),
       )
     const pcapng = pcapngWriter.bytes()
     const damagedPcapng = Buffer.from(pcapng)

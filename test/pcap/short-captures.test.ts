@@ -49,7 +49,10 @@ describe('rates only where the capture supports them', () => {
     // The warning heads `pcap --json`.
     expect(Object.keys(JSON.parse(JSON.stringify(report)))[0]).toBe('warnings')
     expect(report.warnings).toEqual([
-      {code: 'thin-capture', message: expect.stringContaining(`at least ${RATE_RULE.minSeconds} s and ${RATE_RULE.minPackets} packets`)},
+      {
+        code: 'thin-capture',
+        message: expect.stringContaining(`at least ${RATE_RULE.minSeconds} s and ${RATE_RULE.minPackets} packets`),
+      },
     ])
     expect(report.outbound.kbitPerSec).toBeNull()
     expect(report.inbound.billableKbitPerSec).toBeNull()
@@ -62,7 +65,9 @@ describe('rates only where the capture supports them', () => {
     expect([report.ntp.requests, report.ntp.responses, report.outbound.billableBytes]).toEqual([1, 1, 76])
     // People reading it see why, in the pcap output and in the HTML report's overview.
     expect(renderPcapReport(report)).toContain('warning (thin-capture)')
-    expect(renderPcapReport(report)).toContain('outbound withheld/month = withheld/month, withheld/year; NTP alone withheld/year')
+    expect(renderPcapReport(report)).toContain(
+      'outbound withheld/month = withheld/month, withheld/year; NTP alone withheld/year',
+    )
     expect(captureOverview(report)).toContain('caution (thin-capture)')
   })
 

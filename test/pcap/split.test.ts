@@ -100,7 +100,11 @@ describe('a pcapng read in two halves side by side', () => {
    * before the first packet; `extra` writes more a quarter of the way in, and returns the interface id
    * the packets after it use.
    */
-  function samplePcapng(name: string, extra?: (writer: CaptureWriter) => number, leading?: (writer: CaptureWriter) => void): string {
+  function samplePcapng(
+    name: string,
+    extra?: (writer: CaptureWriter) => number,
+    leading?: (writer: CaptureWriter) => void,
+  ): string {
     const path = join(tmp.dir, name)
     const writer = new CaptureWriter(path, {format: 'pcapng', interfaces: [{linkType: LINKTYPE.ethernet, tsresol: 9}]})
     leading?.(writer)
@@ -116,7 +120,10 @@ describe('a pcapng read in two halves side by side', () => {
 
   /** Both ways in process: split at the middle (forced by BILLWATCH_PCAP_SPLIT_BYTES=0) and one pass. */
   async function splitAndWhole(path: string) {
-    return {split: await splittingAll(() => analyseCaptureParallel(path, {host: 'auto'})), whole: analyseCapture(path, {host: 'auto'})}
+    return {
+      split: await splittingAll(() => analyseCaptureParallel(path, {host: 'auto'})),
+      whole: analyseCapture(path, {host: 'auto'}),
+    }
   }
 
   it('finds the block boundary a walk from the start reaches, past the section header and interface blocks', () => {
@@ -158,14 +165,14 @@ describe('a pcapng read in two halves side by side', () => {
     expect(secondHalf.requestCount).toBeGreaterThan(whole.ntp.requests / 4)
     expect(secondHalf.requestCount).toBeLessThan((whole.ntp.requests * 3) / 4)
     const pcap = analyseCapture(SAMPLE, {host: 'auto'})
-    expect([split.format, split.packets, split.bytes, split.billableBytes, split.ntp.requests, split.ntp.answeredClients]).toEqual([
-      'pcapng',
-      pcap.packets,
-      pcap.bytes,
-      pcap.billableBytes,
-      pcap.ntp.requests,
-      pcap.ntp.answeredClients,
-    ])
+    expect([
+      split.format,
+      split.packets,
+      split.bytes,
+      split.billableBytes,
+      split.ntp.requests,
+      split.ntp.answeredClients,
+    ]).toEqual(['pcapng', pcap.packets, pcap.bytes, pcap.billableBytes, pcap.ntp.requests, pcap.ntp.answeredClients])
   })
 
   it('numbers a record cut at the end of the second half as one pass does, in pcap and pcapng', async () => {
@@ -256,7 +263,9 @@ describe('a pcapng read in two halves side by side', () => {
   })
 
   it('notices an interface described after the first packets', () => {
-    const path = samplePcapng('late-interface.pcapng', (writer) => writer.addInterface({linkType: LINKTYPE.ethernet, tsresol: 6}))
+    const path = samplePcapng('late-interface.pcapng', (writer) =>
+      writer.addInterface({linkType: LINKTYPE.ethernet, tsresol: 6}),
+    )
     const firstHalf = CaptureReader.open(path, {from: 0, to: findRecordBoundary(path, statSync(path).size / 2)!})
     try {
       while (firstHalf.next());

@@ -21,14 +21,23 @@ const DB = ['--db', join(dir, 'store.duckdb')]
 /** billwatch as runCli starts it, as a shell word list. */
 function billwatchCommand(args: string[]): string {
   const built = process.env.BILLWATCH_TEST_BUILD === '1'
-  const words = [process.execPath, ...(built ? [] : ['--import', 'tsx', '--no-warnings']), join(ROOT, built ? 'bin/run.js' : 'bin/dev.js'), ...args]
+  const words = [
+    process.execPath,
+    ...(built ? [] : ['--import', 'tsx', '--no-warnings']),
+    join(ROOT, built ? 'bin/run.js' : 'bin/dev.js'),
+    ...args,
+  ]
   return words.map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(' ')
 }
 
 /** Runs a shell pipeline; resolves with its stdout, stderr and exit code. */
 function shell(script: string): Promise<{code: number; stdout: string; stderr: string}> {
   return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', script], {cwd: ROOT, env: {...process.env, NODE_ENV: 'test'}, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn('sh', ['-c', script], {
+      cwd: ROOT,
+      env: {...process.env, NODE_ENV: 'test'},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
@@ -51,7 +60,9 @@ describe('billwatch pcap - (stdin)', () => {
   it('reads what tcpdump writes to a pipe exactly as the file it read', {timeout: 180_000}, async () => {
     const fromFile = await runCli(['pcap', SAMPLE, '--json', ...DB])
     expect(fromFile.code, fromFile.stderr).toBe(0)
-    const piped = await shell(`tcpdump -r '${SAMPLE}' -w - 2>/dev/null | ${billwatchCommand(['pcap', '-', '--json', ...DB])}`)
+    const piped = await shell(
+      `tcpdump -r '${SAMPLE}' -w - 2>/dev/null | ${billwatchCommand(['pcap', '-', '--json', ...DB])}`,
+    )
     expect(piped.code, piped.stderr).toBe(0)
     const report = JSON.parse(piped.stdout) as PcapReport
     expect(report.file).toBe('-')
@@ -59,8 +70,12 @@ describe('billwatch pcap - (stdin)', () => {
   })
 
   it('reads a gzipped stream (tcpdump -w - | gzip) the same way', {timeout: 180_000}, async () => {
-    const plain = await shell(`tcpdump -r '${SAMPLE}' -w - 2>/dev/null | ${billwatchCommand(['pcap', '-', '--json', ...DB])}`)
-    const gzipped = await shell(`tcpdump -r '${SAMPLE}' -w - 2>/dev/null | gzip -c | ${billwatchCommand(['pcap', '-', '--json', ...DB])}`)
+    const plain = await shell(
+      `tcpdump -r '${SAMPLE}' -w - 2>/dev/null | ${billwatchCommand(['pcap', '-', '--json', ...DB])}`,
+    )
+    const gzipped = await shell(
+      `tcpdump -r '${SAMPLE}' -w - 2>/dev/null | gzip -c | ${billwatchCommand(['pcap', '-', '--json', ...DB])}`,
+    )
     expect(gzipped.code, gzipped.stderr).toBe(0)
     const {compression, fileBytes, ...rest} = JSON.parse(gzipped.stdout) as PcapReport
     const {compression: plainCompression, fileBytes: plainBytes, ...plainRest} = JSON.parse(plain.stdout) as PcapReport
@@ -70,7 +85,9 @@ describe('billwatch pcap - (stdin)', () => {
   })
 
   it('refuses a stream that is no capture, in one line', async () => {
-    const result = await shell(`printf 'hello, this is not a capture at all' | ${billwatchCommand(['pcap', '-', ...DB])}`)
+    const result = await shell(
+      `printf 'hello, this is not a capture at all' | ${billwatchCommand(['pcap', '-', ...DB])}`,
+    )
     expect(result.code).toBe(1)
     expect(result.stderr.trim().split('\n')).toHaveLength(1)
     expect(result.stderr).toMatch(/not a readable capture: unknown magic number/)
@@ -99,7 +116,11 @@ async function queries(port: number, count: number, gapMs: number): Promise<void
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
   socket.on('message', () => undefined)
   for (let i = 0; i < count; i++) {
-    const packet = encodeNtp({mode: MODE.client, transmitTime: {fraction: i * 1000 + 1, seconds: 3_900_000_000 + i}, version: 4})
+    const packet = encodeNtp({
+      mode: MODE.client,
+      transmitTime: {fraction: i * 1000 + 1, seconds: 3_900_000_000 + i},
+      version: 4,
+    })
     await new Promise<void>((resolve) => socket.send(packet, port, '127.0.0.1', () => resolve()))
     await new Promise((resolve) => setTimeout(resolve, gapMs))
   }
@@ -108,8 +129,16 @@ async function queries(port: number, count: number, gapMs: number): Promise<void
 }
 
 /** Starts billwatch; resolves once it says tcpdump is listening. */
-function startBillwatch(args: string[]): {child: ChildProcess; listening: Promise<void>; done: Promise<{code: number; stdout: string; stderr: string}>} {
-  const child = spawn('sh', ['-c', `exec ${billwatchCommand(args)}`], {cwd: ROOT, env: {...process.env, NODE_ENV: 'test'}, stdio: ['ignore', 'pipe', 'pipe']})
+function startBillwatch(args: string[]): {
+  child: ChildProcess
+  listening: Promise<void>
+  done: Promise<{code: number; stdout: string; stderr: string}>
+} {
+  const child = spawn('sh', ['-c', `exec ${billwatchCommand(args)}`], {
+    cwd: ROOT,
+    env: {...process.env, NODE_ENV: 'test'},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d) => (stdout += d))
@@ -155,7 +184,12 @@ describe('billwatch pcap --interface lo', () => {
       const {code, stdout, stderr} = await run.done
       expect(code, stderr).toBe(0)
       const report = JSON.parse(stdout) as PcapReport
-      expect(report.live).toMatchObject({filter: `udp port ${server.port}`, interface: 'lo', requestedSec: 5, stoppedBy: 'duration'})
+      expect(report.live).toMatchObject({
+        filter: `udp port ${server.port}`,
+        interface: 'lo',
+        requestedSec: 5,
+        stoppedBy: 'duration',
+      })
       expect(report.file).toBe('interface lo')
       expect(report.ntp.requests).toBe(12)
       expect(report.ntp.responses).toBe(server.answered())

@@ -18,10 +18,18 @@ const SAMPLE = join(ROOT, 'samples/captures/ntp-server.pcap')
 const {dir, cleanup} = tempDir('billwatch-pcap-time-bounds-')
 afterAll(cleanup)
 
-const packets = [...capturePackets(SAMPLE)].map((p) => ({frame: Uint8Array.from(p.frame), origlen: p.origlen, timeSec: p.timeSec}))
+const packets = [...capturePackets(SAMPLE)].map((p) => ({
+  frame: Uint8Array.from(p.frame),
+  origlen: p.origlen,
+  timeSec: p.timeSec,
+}))
 
 let fileNumber = 0
-function rewrite(times: (index: number, time: number) => number, format: 'pcap' | 'pcapng' = 'pcap', iface?: InterfaceSpec): string {
+function rewrite(
+  times: (index: number, time: number) => number,
+  format: 'pcap' | 'pcapng' = 'pcap',
+  iface?: InterfaceSpec,
+): string {
   const path = join(dir, `capture-${fileNumber++}.${format}`)
   const writer = new CaptureWriter(path, {format, interfaces: iface && [iface], linkType: LINKTYPE.ethernet})
   packets.forEach((p, i) => writer.packet(times(i, p.timeSec), p.frame, {origlen: p.origlen}))
@@ -63,7 +71,8 @@ describe('capture time bounds follow the packets, not the span', () => {
     ['if_tsresol 10^-127', {linkType: LINKTYPE.ethernet, tsresol: 0x7f}],
     ['if_tsresol 10^0', {linkType: LINKTYPE.ethernet, tsresol: 0}],
   ])('pcapng %s: no RangeError, times a date cannot hold are null', (_name, iface) => {
-    // Written with µs units and offset 0, then the interface option patched: the stored units stay, their meaning changes.
+    // Written with µs units and offset 0, then the interface option patched: the stored units stay, their meaning
+    // changes.
     const path = rewrite((_i, t) => t, 'pcapng', {linkType: LINKTYPE.ethernet, tsoffset: 0, tsresol: 6})
     const bytes = readFileSync(path)
     const tsresol = bytes.indexOf(Buffer.from([9, 0, 1, 0]))
@@ -80,14 +89,17 @@ describe('capture time bounds follow the packets, not the span', () => {
   it('any 32-bit timestamps on a few packets give a report (property)', () => {
     const few = packets.slice(0, 40)
     fc.assert(
-      fc.property(fc.array(fc.integer({max: 2 ** 32 - 1, min: 0}), {maxLength: few.length, minLength: few.length}), (times) => {
-        const path = join(dir, `property-${fileNumber++}.pcap`)
-        const writer = new CaptureWriter(path)
-        few.forEach((p, i) => writer.packet(times[i]!, p.frame, {origlen: p.origlen}))
-        writer.close()
-        const report = buildReport(analyseCapture(path))
-        expect(report.packets).toBe(few.length)
-      }),
+      fc.property(
+        fc.array(fc.integer({max: 2 ** 32 - 1, min: 0}), {maxLength: few.length, minLength: few.length}),
+        (times) => {
+          const path = join(dir, `property-${fileNumber++}.pcap`)
+          const writer = new CaptureWriter(path)
+          few.forEach((p, i) => writer.packet(times[i]!, p.frame, {origlen: p.origlen}))
+          writer.close()
+          const report = buildReport(analyseCapture(path))
+          expect(report.packets).toBe(few.length)
+        },
+      ),
       {numRuns: 40},
     )
   })

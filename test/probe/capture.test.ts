@@ -23,21 +23,36 @@ beforeAll(() => {
   capture = join(temp.dir, 'high-port.pcap')
   const writer = new CaptureWriter(capture, {linkType: LINKTYPE.ethernet})
   let t = 1_700_000_000
-  const clients = Array.from({length: 21}, (_, i) => ({address: `198.51.100.${i + 1}`, port: i < 20 ? 40_000 + i : 60_000}))
+  const clients = Array.from({length: 21}, (_, i) => ({
+    address: `198.51.100.${i + 1}`,
+    port: i < 20 ? 40_000 + i : 60_000,
+  }))
   for (const {address, port} of clients) {
     for (let i = 0; i < 3; i++) {
       const nonce = unixMsToNtp(t * 1000)
-      writer.packet(t, linkFrame(LINKTYPE.ethernet, udpPacket(address, HOST, port, SERVER_PORT, encodeClientRequest(nonce))))
+      writer.packet(
+        t,
+        linkFrame(LINKTYPE.ethernet, udpPacket(address, HOST, port, SERVER_PORT, encodeClientRequest(nonce))),
+      )
       const reply = linkFrame(
         LINKTYPE.ethernet,
-        udpPacket(HOST, address, SERVER_PORT, port, encodeNtp({mode: MODE.server, originTime: nonce, receiveTime: nonce, stratum: 2, transmitTime: nonce})),
+        udpPacket(
+          HOST,
+          address,
+          SERVER_PORT,
+          port,
+          encodeNtp({mode: MODE.server, originTime: nonce, receiveTime: nonce, stratum: 2, transmitTime: nonce}),
+        ),
       )
       writer.packet(t + 0.001, reply)
       replyFrameBytes = reply.length
       t += 1
     }
   }
-  const ssh = linkFrame(LINKTYPE.ethernet, ipPacket({body: tcpBody(22, 50_000, new Uint8Array(36)), dst: '198.51.100.250', protocol: 6, src: HOST}))
+  const ssh = linkFrame(
+    LINKTYPE.ethernet,
+    ipPacket({body: tcpBody(22, 50_000, new Uint8Array(36)), dst: '198.51.100.250', protocol: 6, src: HOST}),
+  )
   sshFrameBytes = ssh.length
   writer.packet(t, ssh)
   writer.close()

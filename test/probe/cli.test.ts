@@ -44,7 +44,14 @@ afterAll(async () => {
 
 describe('billwatch probe', () => {
   it('prints the documented --json keys per address and at the top level, and exits 0 when served', async () => {
-    const result = await runCli(['probe', `${chrony.address}:${chrony.port}`, '--exposure', '--timeout', '300', '--json'])
+    const result = await runCli([
+      'probe',
+      `${chrony.address}:${chrony.port}`,
+      '--exposure',
+      '--timeout',
+      '300',
+      '--json',
+    ])
     expect(result.code).toBe(0)
     const json = result.json()
     for (const key of JSON_KEYS) {
@@ -118,14 +125,37 @@ describe('joining the verdict with a capture', () => {
       const address = `198.51.100.${client + 1}`
       for (let i = 0; i < 4; i++) {
         const nonce = unixMsToNtp(t * 1000)
-        writer.packet(t, linkFrame(LINKTYPE.ethernet, udpPacket(address, chrony.address, CLIENT_PORT_BASE + client, chrony.port, encodeClientRequest(nonce))))
-        const reply = encodeNtp({mode: MODE.server, originTime: nonce, receiveTime: nonce, stratum: 2, transmitTime: nonce})
-        writer.packet(t + 0.001, linkFrame(LINKTYPE.ethernet, udpPacket(chrony.address, address, chrony.port, CLIENT_PORT_BASE + client, reply)))
+        writer.packet(
+          t,
+          linkFrame(
+            LINKTYPE.ethernet,
+            udpPacket(address, chrony.address, CLIENT_PORT_BASE + client, chrony.port, encodeClientRequest(nonce)),
+          ),
+        )
+        const reply = encodeNtp({
+          mode: MODE.server,
+          originTime: nonce,
+          receiveTime: nonce,
+          stratum: 2,
+          transmitTime: nonce,
+        })
+        writer.packet(
+          t + 0.001,
+          linkFrame(
+            LINKTYPE.ethernet,
+            udpPacket(chrony.address, address, chrony.port, CLIENT_PORT_BASE + client, reply),
+          ),
+        )
         t += 0.5
       }
     }
     for (let i = 0; i < 4; i++) {
-      const ssh = ipPacket({body: tcpBody(22, 50_000, new Uint8Array(36)), dst: '198.51.100.250', protocol: 6, src: chrony.address})
+      const ssh = ipPacket({
+        body: tcpBody(22, 50_000, new Uint8Array(36)),
+        dst: '198.51.100.250',
+        protocol: 6,
+        src: chrony.address,
+      })
       writer.packet(t + i, linkFrame(LINKTYPE.ethernet, ssh))
     }
     writer.close()
@@ -133,7 +163,17 @@ describe('joining the verdict with a capture', () => {
 
   it('reads the newest `billwatch pcap` evidence from the store: port P is the culprit', async () => {
     const db = join(temp.dir, 'join.duckdb')
-    const pcap = await runCli(['pcap', capture, '--host', chrony.address, '--ntp-port', String(chrony.port), '--db', db, '--json'])
+    const pcap = await runCli([
+      'pcap',
+      capture,
+      '--host',
+      chrony.address,
+      '--ntp-port',
+      String(chrony.port),
+      '--db',
+      db,
+      '--json',
+    ])
     expect(pcap.code).toBe(0)
     const probe = await runCli(['probe', `${chrony.address}:${chrony.port}`, '--db', db, '--json'])
     const json = probe.json()
@@ -151,6 +191,8 @@ describe('joining the verdict with a capture', () => {
     ])
     expect(own.stdout).toContain(`port ${chrony.port} is the culprit: 99.6% of outbound bytes`)
     expect(other.json().capture).toMatchObject({matchesHost: false})
-    expect(other.json().capture.conclusion).toBe(`the capture measures ${chrony.address}, not ::1: no conclusion joined`)
+    expect(other.json().capture.conclusion).toBe(
+      `the capture measures ${chrony.address}, not ::1: no conclusion joined`,
+    )
   })
 })

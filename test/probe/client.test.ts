@@ -65,18 +65,38 @@ describe('reply validation (RFC 4330 §5, RFC 5905 §8)', () => {
       const forgedOrigin = serverReply(request, {originTime: {fraction: 1, seconds: 1}})
       const wrongMode = serverReply(request, {mode: MODE.symmetricPassive})
       const zeroTransmit = serverReply(request, {transmitTime: {fraction: 0, seconds: 0}})
-      return [forgedOrigin, genuine.subarray(0, 47), wrongMode, zeroTransmit, new Uint8Array([0x26, 0x81]), genuine].map((bytes) => ({bytes}))
+      return [
+        forgedOrigin,
+        genuine.subarray(0, 47),
+        wrongMode,
+        zeroTransmit,
+        new Uint8Array([0x26, 0x81]),
+        genuine,
+      ].map((bytes) => ({bytes}))
     })
     const events: ProbeEvent[] = []
-    const result = await sampleAddress(s.address, s.port, {clock: testClock(), onEvent: (e) => events.push(e), timeoutMs: 500})
+    const result = await sampleAddress(s.address, s.port, {
+      clock: testClock(),
+      onEvent: (e) => events.push(e),
+      timeoutMs: 500,
+    })
     expect(result.answered).toBe(1)
-    expect(result.ignored.map((i) => i.reason)).toEqual(['bogus-origin', 'short', 'wrong-mode', 'zero-transmit', 'short'])
+    expect(result.ignored.map((i) => i.reason)).toEqual([
+      'bogus-origin',
+      'short',
+      'wrong-mode',
+      'zero-transmit',
+      'short',
+    ])
     expect(result.samples[0]).toMatchObject({refid: '192.0.2.1', stratum: 2, synchronised: true, version: 4})
     expect(events.filter((e) => e.type === 'ignored')).toHaveLength(5)
   })
 
   it('logs a KoD without our nonce as spoofed and never obeys it', async () => {
-    const s = await server((request) => [{bytes: kissOfDeath(request, 'DENY', {originTime: {fraction: 42, seconds: 42}})}, {bytes: serverReply(request)}])
+    const s = await server((request) => [
+      {bytes: kissOfDeath(request, 'DENY', {originTime: {fraction: 42, seconds: 42}})},
+      {bytes: serverReply(request)},
+    ])
     const result = await sampleAddress(s.address, s.port, {clock: testClock(), count: 2, intervalMs: 16_000})
     expect(result.kod).toBeNull()
     expect(result.answered).toBe(2)
@@ -98,7 +118,12 @@ describe('reply validation (RFC 4330 §5, RFC 5905 §8)', () => {
       const reply = serverReply(request)
       return [{bytes: reply}, {bytes: reply}]
     })
-    const result = await sampleAddress(s.address, s.port, {clock: testClock(), count: 2, intervalMs: 2000, timeoutMs: 300})
+    const result = await sampleAddress(s.address, s.port, {
+      clock: testClock(),
+      count: 2,
+      intervalMs: 2000,
+      timeoutMs: 300,
+    })
     expect(result.answered).toBe(2)
     // The duplicate of reply 1 arrives while we wait for reply 2: a different nonce is expected by then.
     expect(result.ignored.map((i) => i.reason)).toContain('bogus-origin')
@@ -135,14 +160,17 @@ describe('what a stratum-0 reply means (RFC 5905 §7.4, RFC 8633)', () => {
     expect(result.summary).toContain(`served, unsynchronised (LI 3, stratum 0, ${why})`)
   })
 
-  it.each(['AUTH', 'NTSN', 'XFOO'])('a kiss code that asks nothing (%s) is discarded: not refused, exit 0', async (code) => {
-    const s = await server(withRefid([...code].map((c) => c.charCodeAt(0))))
-    const result = await probeHost({host: s.address, port: s.port}, {clock: testClock()})
-    expect(result).toMatchObject({answered: 0, exitCode: 0, kod: code, verdict: 'served'})
-    expect(result.results[0]!.status).toBe('unsynchronised')
-    expect(result.results[0]!.denied).toBe(false)
-    expect(result.results[0]!.retryAfter).toBeNull()
-  })
+  it.each(['AUTH', 'NTSN', 'XFOO'])(
+    'a kiss code that asks nothing (%s) is discarded: not refused, exit 0',
+    async (code) => {
+      const s = await server(withRefid([...code].map((c) => c.charCodeAt(0))))
+      const result = await probeHost({host: s.address, port: s.port}, {clock: testClock()})
+      expect(result).toMatchObject({answered: 0, exitCode: 0, kod: code, verdict: 'served'})
+      expect(result.results[0]!.status).toBe('unsynchronised')
+      expect(result.results[0]!.denied).toBe(false)
+      expect(result.results[0]!.retryAfter).toBeNull()
+    },
+  )
 
   it.each([
     ['RATE', 'stop-sampling'],
@@ -187,7 +215,12 @@ describe('manners when unanswered and on Kiss-o-Death (RFC 5905 §7.4, RFC 8633 
     ] as const) {
       let seen = 0
       const s = await server((request) => (seen++ === 0 ? {bytes: serverReply(request)} : undefined))
-      const result = await sampleAddress(s.address, s.port, {clock: testClock(), count, intervalMs: 2000, timeoutMs: 50})
+      const result = await sampleAddress(s.address, s.port, {
+        clock: testClock(),
+        count,
+        intervalMs: 2000,
+        timeoutMs: 50,
+      })
       expect(result).toMatchObject({answered: 1, requests: 4, stoppedEarly, timeouts: 3})
     }
   })
@@ -198,10 +231,19 @@ describe('manners when unanswered and on Kiss-o-Death (RFC 5905 §7.4, RFC 8633 
     ['RATE', 'stop-sampling'],
   ])('stops after one KoD %s carrying our nonce and reports it', async (code, action) => {
     const s = await server((request) => ({bytes: kissOfDeath(request, code, {poll: 17})}))
-    const result = await probeHost({host: s.address, port: s.port}, {clock: testClock(), count: 4, exposure: true, intervalMs: 16_000})
+    const result = await probeHost(
+      {host: s.address, port: s.port},
+      {clock: testClock(), count: 4, exposure: true, intervalMs: 16_000},
+    )
     expect(s.requests).toHaveLength(1) // no second sample, no exposure packets
     const [only] = result.results
-    expect(only).toMatchObject({answered: 0, denied: action === 'stop-now', kod: code, mode6Exposed: null, status: 'refused'})
+    expect(only).toMatchObject({
+      answered: 0,
+      denied: action === 'stop-now',
+      kod: code,
+      mode6Exposed: null,
+      status: 'refused',
+    })
     expect(result.exitCode).toBe(4)
     expect(result.summary).toContain(`Kiss-o'-Death ${code}`)
     if (code === 'RATE') {
@@ -275,7 +317,13 @@ describe('monlist amplification', () => {
       })
     })
     const monlist = await requestMonlist(s.address, s.port, 300)
-    expect(monlist).toMatchObject({entries: 60, exposed: true, requestBytes: 48, responseBytes: 4400, responsePackets: 10})
+    expect(monlist).toMatchObject({
+      entries: 60,
+      exposed: true,
+      requestBytes: 48,
+      responseBytes: 4400,
+      responsePackets: 10,
+    })
     expect(monlist.amplification).toBeCloseTo(4400 / 48, 2)
   })
 })

@@ -7,7 +7,11 @@ import {type NtpDaemon, queryOnce, startChronyd, startNtpsec} from '../helpers/n
 
 /** Real time shifted by `skewMs`; sleeps return at once (the daemons see back-to-back samples). */
 function clock(skewMs = 0): ProbeClock {
-  return {now: () => performance.timeOrigin + performance.now() + skewMs, random: () => 0.5, sleep: async () => undefined}
+  return {
+    now: () => performance.timeOrigin + performance.now() + skewMs,
+    random: () => 0.5,
+    sleep: async () => undefined,
+  }
 }
 
 const daemons: NtpDaemon[] = []
@@ -23,7 +27,12 @@ beforeAll(async () => {
     startChronyd({address: '::1', stratum: 5}),
     startNtpsec({config: ['restrict default nomodify', 'restrict 127.0.0.0 mask 255.0.0.0 nomodify'], serveTime: true}),
     startNtpsec({config: ['restrict default nomodify noquery', 'restrict 127.0.0.0 mask 255.0.0.0 nomodify noquery']}),
-    startNtpsec({config: ['restrict default kod limited nomodify noquery', 'restrict 127.0.0.0 mask 255.0.0.0 kod limited nomodify noquery']}),
+    startNtpsec({
+      config: [
+        'restrict default kod limited nomodify noquery',
+        'restrict 127.0.0.0 mask 255.0.0.0 kod limited nomodify noquery',
+      ],
+    }),
   ])
   daemons.push(chrony4, chrony6, ntpsecServing, ntpsecNoquery, ntpsecKod)
 })
@@ -38,16 +47,30 @@ describe('against chronyd', () => {
       [chrony6, 5],
     ] as const) {
       const result = await probeHost({host: daemon.address, port: daemon.port}, {clock: clock(-5000)})
-      expect(result).toMatchObject({answered: 1, exitCode: 0, kod: null, leap: 0, refid: '127.127.1.1', stratum, verdict: 'served', version: 4})
+      expect(result).toMatchObject({
+        answered: 1,
+        exitCode: 0,
+        kod: null,
+        leap: 0,
+        refid: '127.127.1.1',
+        stratum,
+        verdict: 'served',
+        version: 4,
+      })
       expect(result.offsetMs!).toBeGreaterThan(4950)
       expect(result.offsetMs!).toBeLessThan(5050)
       expect(result.delayMs!).toBeGreaterThanOrEqual(0)
-      expect(result.summary).toBe(`${daemon.address} serves NTP to the public: stratum ${stratum}, refid 127.127.1.1, answered 1/1`)
+      expect(result.summary).toBe(
+        `${daemon.address} serves NTP to the public: stratum ${stratum}, refid 127.127.1.1, answered 1/1`,
+      )
     }
   })
 
   it('does not answer mode 6 or mode 7 (chrony implements neither)', async () => {
-    const result = await probeHost({host: chrony4.address, port: chrony4.port}, {clock: clock(), exposure: true, timeoutMs: 300})
+    const result = await probeHost(
+      {host: chrony4.address, port: chrony4.port},
+      {clock: clock(), exposure: true, timeoutMs: 300},
+    )
     expect(result).toMatchObject({amplification: null, mode6Exposed: false, mode7Exposed: false})
   })
 
@@ -56,7 +79,12 @@ describe('against chronyd', () => {
     // Started here, unqueried, so the bucket holds exactly one token when sampling begins.
     const limited = await startChronyd({extraConfig: ['ratelimit interval 4 burst 1 leak 4'], waitForAnswer: false})
     daemons.push(limited)
-    const result = await sampleAddress(limited.address, limited.port, {clock: clock(), count: 4, intervalMs: 2000, timeoutMs: 150})
+    const result = await sampleAddress(limited.address, limited.port, {
+      clock: clock(),
+      count: 4,
+      intervalMs: 2000,
+      timeoutMs: 150,
+    })
     expect(result.answered).toBeGreaterThanOrEqual(1)
     // The limiter drops requests; which ones chrony's random leak (and its leniency towards clients that
     // keep retrying) lets through varies from run to run, so the test holds the probe to its manners:
@@ -73,8 +101,19 @@ describe('against chronyd', () => {
 
 describe('against ntpsec', () => {
   it('sees a synchronised ntpsec serve time and leak its version over mode 6, with no monlist', async () => {
-    const result = await probeHost({host: ntpsecServing.address, port: 123}, {clock: clock(), exposure: true, timeoutMs: 500})
-    expect(result).toMatchObject({answered: 1, kod: null, leap: 0, mode6Exposed: true, mode7Exposed: false, amplification: null, stratum: 4})
+    const result = await probeHost(
+      {host: ntpsecServing.address, port: 123},
+      {clock: clock(), exposure: true, timeoutMs: 500},
+    )
+    expect(result).toMatchObject({
+      answered: 1,
+      kod: null,
+      leap: 0,
+      mode6Exposed: true,
+      mode7Exposed: false,
+      amplification: null,
+      stratum: 4,
+    })
     expect(result.refid).toMatch(/^198\.1[89]\.\d+\.\d+$/)
     const mode6 = result.results[0]!.exposure!.mode6
     expect(mode6.versionString).toMatch(/^ntpd ntpsec-1\.2\./)
@@ -84,7 +123,10 @@ describe('against ntpsec', () => {
 
   it('gets nothing from mode 6 under `restrict … noquery`, and reads the not yet synchronised ntpsec (INIT) as served, unsynchronised', async () => {
     // RFC 5905 §7.4: INIT asks nothing of the client; the server answers the world and its replies cost egress.
-    const result = await probeHost({host: ntpsecNoquery.address, port: 123}, {clock: clock(), exposure: true, timeoutMs: 300})
+    const result = await probeHost(
+      {host: ntpsecNoquery.address, port: 123},
+      {clock: clock(), exposure: true, timeoutMs: 300},
+    )
     expect(result).toMatchObject({
       answered: 1,
       exitCode: 0,
@@ -109,7 +151,10 @@ describe('against ntpsec', () => {
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
     expect(sawRate).toBe(true)
-    const result = await probeHost({host: ntpsecKod.address, port: 123}, {clock: clock(), count: 4, exposure: true, intervalMs: 16_000, timeoutMs: 300})
+    const result = await probeHost(
+      {host: ntpsecKod.address, port: 123},
+      {clock: clock(), count: 4, exposure: true, intervalMs: 16_000, timeoutMs: 300},
+    )
     const [only] = result.results
     expect(only).toMatchObject({answered: 0, kod: 'RATE', mode6Exposed: null, requests: 1, status: 'refused'})
     expect(Date.parse(only!.retryAfter!)).toBeGreaterThan(Date.now() + 30_000)

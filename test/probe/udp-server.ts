@@ -38,7 +38,13 @@ export async function startScriptedServer(script: Script, address = '127.0.0.1')
   const requests: ReceivedRequest[] = []
   main.on('message', (message, remote) => {
     const bytes = new Uint8Array(message)
-    const request = {address: remote.address, atMs: performance.now(), bytes, header: decodeNtp(bytes), port: remote.port}
+    const request = {
+      address: remote.address,
+      atMs: performance.now(),
+      bytes,
+      header: decodeNtp(bytes),
+      port: remote.port,
+    }
     requests.push(request)
     const replies = script(request, requests.length - 1)
     for (const reply of replies === undefined ? [] : Array.isArray(replies) ? replies : [replies]) {
@@ -47,7 +53,10 @@ export async function startScriptedServer(script: Script, address = '127.0.0.1')
   })
   return {
     address,
-    close: () => Promise.all([main, other].map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined),
+    close: () =>
+      Promise.all([main, other].map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(
+        () => undefined,
+      ),
     port: main.address().port,
     requests,
   }
@@ -74,5 +83,10 @@ export function serverReply(request: ReceivedRequest, fields: Partial<NtpHeader>
 
 /** A Kiss-o'-Death with `code` (LI 3, stratum 0), echoing the nonce unless `originTime` is given. */
 export function kissOfDeath(request: ReceivedRequest, code: string, fields: Partial<NtpHeader> = {}): Uint8Array {
-  return serverReply(request, {leap: 3, referenceId: new TextEncoder().encode(code.padEnd(4, '\0')), stratum: 0, ...fields})
+  return serverReply(request, {
+    leap: 3,
+    referenceId: new TextEncoder().encode(code.padEnd(4, '\0')),
+    stratum: 0,
+    ...fields,
+  })
 }

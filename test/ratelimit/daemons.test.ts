@@ -9,7 +9,15 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import {ANSWER, DROP, KOD, createLimiter, seededRandom, type Decision, type LimiterSetting} from '../../src/ratelimit/index.js'
+import {
+  ANSWER,
+  DROP,
+  KOD,
+  createLimiter,
+  seededRandom,
+  type Decision,
+  type LimiterSetting,
+} from '../../src/ratelimit/index.js'
 import {startChronyd, startNtpsec} from '../helpers/ntp-daemons.js'
 import {sendTrain, type TrainOutcome} from './request-train.js'
 
@@ -41,9 +49,18 @@ describe.concurrent('rate-limit simulations against the real daemons on loopback
   })
 
   it('ntpsec with `limit average 2 burst 4 kod 1` decides every request as simulated, through pauses that let the score decay', async () => {
-    const daemon = await startNtpsec({config: ['restrict default kod limited nomodify noquery', 'limit average 2 burst 4 kod 1']})
+    const daemon = await startNtpsec({
+      config: ['restrict default kod limited nomodify noquery', 'limit average 2 burst 4 kod 1'],
+    })
     try {
-      const outcomes = await sendTrain(daemon.address, daemon.port, [0, ...burst(15, 30), 1500, ...burst(9, 30), 3000, ...burst(5, 300)])
+      const outcomes = await sendTrain(daemon.address, daemon.port, [
+        0,
+        ...burst(15, 30),
+        1500,
+        ...burst(9, 30),
+        3000,
+        ...burst(5, 300),
+      ])
       const real = outcomes.map(observed)
       expect(real).toEqual(simulate({algorithm: 'ntpsec', average: 2, burst: 4, kod: true, kodRate: 1}, outcomes))
       // The train exercises all three outcomes, and recovery after the pauses.
@@ -58,7 +75,13 @@ describe.concurrent('rate-limit simulations against the real daemons on loopback
     const daemon = await startChronyd({extraConfig: ['ratelimit interval -1 burst 4 leak 2'], waitForAnswer: false})
     let outcomes: TrainOutcome[]
     try {
-      outcomes = await sendTrain(daemon.address, daemon.port, [0, ...burst(15, 40), 1200, ...burst(15, 40), ...burst(4, 600)])
+      outcomes = await sendTrain(daemon.address, daemon.port, [
+        0,
+        ...burst(15, 40),
+        1200,
+        ...burst(15, 40),
+        ...burst(4, 600),
+      ])
     } finally {
       await daemon.stop()
     }

@@ -1,11 +1,24 @@
 import {describe, expect, it} from 'vitest'
 
-import {ANSWER, DROP, KOD, chronyBucket, createLimiter, seededRandom, type Decision, type LimiterSetting} from '../../src/ratelimit/index.js'
+import {
+  ANSWER,
+  DROP,
+  KOD,
+  chronyBucket,
+  createLimiter,
+  seededRandom,
+  type Decision,
+  type LimiterSetting,
+} from '../../src/ratelimit/index.js'
 
 const SEED_CAPTURE_SEC = 2693.13
 
 /** Feeds arrival times for one client through a limiter; returns the decisions. */
-function replay(setting: LimiterSetting, times: number[], options: Parameters<typeof createLimiter>[2] = {}): Decision[] {
+function replay(
+  setting: LimiterSetting,
+  times: number[],
+  options: Parameters<typeof createLimiter>[2] = {},
+): Decision[] {
   const limiter = createLimiter(setting, 1, options)
   return times.map((t) => limiter.decide(0, t))
 }

@@ -15,8 +15,15 @@ export interface TrainOutcome {
   kiss?: string
 }
 
-/** Sends requests `gapsMs[i]` ms after the previous one (the first after gapsMs[0]); waits `settleMs` for late replies. */
-export async function sendTrain(address: string, port: number, gapsMs: number[], settleMs = 400): Promise<TrainOutcome[]> {
+/**
+ * Sends requests `gapsMs[i]` ms after the previous one (the first after gapsMs[0]); waits `settleMs` for late replies.
+ */
+export async function sendTrain(
+  address: string,
+  port: number,
+  gapsMs: number[],
+  settleMs = 400,
+): Promise<TrainOutcome[]> {
   const socket = dgram.createSocket('udp4')
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject)
@@ -47,7 +54,9 @@ export async function sendTrain(address: string, port: number, gapsMs: number[],
       const nonce: NtpTimestamp = {fraction: randomBytes(4).readUInt32BE(0), seconds: randomBytes(4).readUInt32BE(0)}
       byNonce.set(nonceKey(nonce), outcomes.length)
       outcomes.push({reply: 'none', sentAtSec: (performance.timeOrigin + performance.now()) / 1000})
-      await new Promise<void>((resolve, reject) => socket.send(encodeClientRequest(nonce), port, address, (error) => (error ? reject(error) : resolve())))
+      await new Promise<void>((resolve, reject) =>
+        socket.send(encodeClientRequest(nonce), port, address, (error) => (error ? reject(error) : resolve())),
+      )
     }
     await sleep(settleMs)
   } finally {

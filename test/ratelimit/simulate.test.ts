@@ -3,13 +3,20 @@ import {describe, expect, it} from 'vitest'
 
 import {BillwatchError} from '../../src/errors.js'
 import {CURRENT_EGRESS_PRICING, costOfRate, flatPricing} from '../../src/pricing/egress.js'
-import {DEFAULT_LIMITER_SETTINGS, describeSetting, parseLimiterSetting, simulateLimiters} from '../../src/ratelimit/index.js'
+import {
+  DEFAULT_LIMITER_SETTINGS,
+  describeSetting,
+  parseLimiterSetting,
+  simulateLimiters,
+} from '../../src/ratelimit/index.js'
 import {LogBuilder, T0} from '../behaviour/synthetic-log.js'
 
 const SEED_SEC = 2693.13
 const END = T0 + SEED_SEC
 
-/** The NTP pool server incident's cast in one capture: a polite ntpd, a 50-host NAT, the 1 q/s loop, the 6.8 q/s talker. */
+/**
+ * The NTP pool server incident's cast in one capture: a polite ntpd, a 50-host NAT, the 1 q/s loop, the 6.8 q/s talker.
+ */
 function seedCapture() {
   const builder = new LogBuilder(31).periodic('192.0.2.1', 64, T0, END, {port: 123}, 0.01)
   for (let h = 0; h < 50; h++) {
@@ -47,8 +54,10 @@ describe('simulateLimiters', () => {
         const builder = new LogBuilder(seed)
         const lost = () => (builder.random() < lossShare ? 0 : 1)
         for (let t = T0; t < T0 + 600; t += 64) builder.add({address: '192.0.2.1', reply: lost(), timeSec: t})
-        for (let t = T0; t < T0 + 600; t += 1) builder.add({address: '192.0.2.2', port: 40_000, reply: lost(), timeSec: t})
-        for (let t = T0; t < T0 + 600; t += 0.2) builder.add({address: '192.0.2.3', port: 41_000, reply: lost(), timeSec: t})
+        for (let t = T0; t < T0 + 600; t += 1)
+          builder.add({address: '192.0.2.2', port: 40_000, reply: lost(), timeSec: t})
+        for (let t = T0; t < T0 + 600; t += 0.2)
+          builder.add({address: '192.0.2.3', port: 41_000, reply: lost(), timeSec: t})
         const lossy = builder.build()
         let unanswered = 0
         for (let i = 0; i < lossy.count; i++) if (lossy.reply[i] === 0) unanswered++
@@ -115,15 +124,22 @@ describe('simulateLimiters', () => {
 
   it('leaves unanswered what the server left unanswered, uses the given pricing, and replays only time requests', () => {
     const builder = new LogBuilder(32)
-    for (let i = 0; i < 100; i++) builder.add({address: '192.0.2.9', reply: i % 2, replyIpBytes: 96, timeSec: T0 + 64 * i})
+    for (let i = 0; i < 100; i++)
+      builder.add({address: '192.0.2.9', reply: i % 2, replyIpBytes: 96, timeSec: T0 + 64 * i})
     builder.add({address: '192.0.2.9', mode: 6, timeSec: T0 + 1})
-    const result = simulateLimiters(builder.build(), {pricing: flatPricing(0.09), settings: [DEFAULT_LIMITER_SETTINGS[0]!]})
+    const result = simulateLimiters(builder.build(), {
+      pricing: flatPricing(0.09),
+      settings: [DEFAULT_LIMITER_SETTINGS[0]!],
+    })
     expect(result.requests).toBe(100)
     expect(result.baseline.egressBytes).toBe(50 * 96)
     expect(result.baseline.unanswered).toBe(50)
     // Before issue 22 the replay answered all 100 (savings −100%): it can only answer the 50 the server did.
     expect(result.results[0]).toMatchObject({answered: 50, dropped: 0, egressBytes: 50 * 96, savedBytes: 0})
-    expect(result.results[0]!.annualCostUsd).toBeCloseTo(costOfRate((50 * 96) / (64 * 99), flatPricing(0.09)).yearlyUsd, 9)
+    expect(result.results[0]!.annualCostUsd).toBeCloseTo(
+      costOfRate((50 * 96) / (64 * 99), flatPricing(0.09)).yearlyUsd,
+      9,
+    )
   })
 
   it('refuses a capture it cannot extrapolate from', () => {
@@ -135,21 +151,50 @@ describe('simulateLimiters', () => {
 
 describe('parseLimiterSetting', () => {
   it('reads settings written like the daemons configure them, defaults filled in', () => {
-    expect(parseLimiterSetting('ntpd average 4 minimum 1 kod')).toEqual({algorithm: 'ntpd', average: 4, kod: true, minimum: 1})
+    expect(parseLimiterSetting('ntpd average 4 minimum 1 kod')).toEqual({
+      algorithm: 'ntpd',
+      average: 4,
+      kod: true,
+      minimum: 1,
+    })
     expect(parseLimiterSetting('ntpd')).toEqual({algorithm: 'ntpd', average: 3, kod: false, minimum: 2})
-    expect(parseLimiterSetting('ntpsec average 2 burst 10 kod 1')).toEqual({algorithm: 'ntpsec', average: 2, burst: 10, kod: true, kodRate: 1})
+    expect(parseLimiterSetting('ntpsec average 2 burst 10 kod 1')).toEqual({
+      algorithm: 'ntpsec',
+      average: 2,
+      burst: 10,
+      kod: true,
+      kodRate: 1,
+    })
     expect(parseLimiterSetting('ntpsec nokod')).toMatchObject({kod: false, kodRate: 0.5})
-    expect(parseLimiterSetting('chrony interval 1 burst 4 leak 3 kod 1')).toEqual({algorithm: 'chrony', burst: 4, interval: 1, kod: 1, leak: 3})
-    expect(parseLimiterSetting('chrony:interval=-1,burst=2')).toEqual({algorithm: 'chrony', burst: 2, interval: -1, kod: 0, leak: 2})
+    expect(parseLimiterSetting('chrony interval 1 burst 4 leak 3 kod 1')).toEqual({
+      algorithm: 'chrony',
+      burst: 4,
+      interval: 1,
+      kod: 1,
+      leak: 3,
+    })
+    expect(parseLimiterSetting('chrony:interval=-1,burst=2')).toEqual({
+      algorithm: 'chrony',
+      burst: 2,
+      interval: -1,
+      kod: 0,
+      leak: 2,
+    })
   })
 
   it('round-trips through describeSetting', () => {
-    expect(describeSetting(parseLimiterSetting('chrony interval 3 burst 8 leak 2'))).toBe('chrony: ratelimit interval 3 burst 8 leak 2')
-    expect(describeSetting(parseLimiterSetting('ntpd kod'))).toBe('ntpd: restrict default limited kod; discard average 3 minimum 2')
+    expect(describeSetting(parseLimiterSetting('chrony interval 3 burst 8 leak 2'))).toBe(
+      'chrony: ratelimit interval 3 burst 8 leak 2',
+    )
+    expect(describeSetting(parseLimiterSetting('ntpd kod'))).toBe(
+      'ntpd: restrict default limited kod; discard average 3 minimum 2',
+    )
   })
 
   it('names what it expected when a setting is wrong', () => {
-    expect(() => parseLimiterSetting('openntpd')).toThrow(expect.objectContaining({code: 'E_USAGE', expected: 'ntpd, ntpsec or chrony', got: 'openntpd'}))
+    expect(() => parseLimiterSetting('openntpd')).toThrow(
+      expect.objectContaining({code: 'E_USAGE', expected: 'ntpd, ntpsec or chrony', got: 'openntpd'}),
+    )
     expect(() => parseLimiterSetting('chrony average 3')).toThrow(
       expect.objectContaining({code: 'E_USAGE', expected: 'interval, burst, leak, kod', got: 'average'}),
     )
@@ -164,8 +209,12 @@ describe('parseLimiterSetting', () => {
       }
       return 'accepted'
     }
-    expect(refused('chrony burst 0')).toBe('--limiter: chrony burst must be an integer from 1 to 255, expected 1..255, got "0"')
-    expect(refused('chrony leak 5')).toBe('--limiter: chrony leak must be an integer from 1 to 4, expected 1..4, got "5"')
+    expect(refused('chrony burst 0')).toBe(
+      '--limiter: chrony burst must be an integer from 1 to 255, expected 1..255, got "0"',
+    )
+    expect(refused('chrony leak 5')).toBe(
+      '--limiter: chrony leak must be an integer from 1 to 4, expected 1..4, got "5"',
+    )
     expect(refused('chrony interval 2.5')).toMatch(/chrony interval must be an integer from -19 to 12/)
     expect(refused('ntpsec burst 0')).toMatch(/ntpsec burst must be a number from 0.001/)
     expect(refused('chrony burst')).toBe('--limiter: chrony burst needs a number, expected burst N, got "burst"')

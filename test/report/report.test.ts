@@ -25,7 +25,13 @@ interface ReportJson {
 
 /** What a drawn chart holds, read from the live ECharts instance and its canvas. */
 interface DrawnChart {
-  series: {name: string; type: string; points: number; markLine: unknown[]; markPoint: {name: string; coord?: unknown[]}[]}[]
+  series: {
+    name: string
+    type: string
+    points: number
+    markLine: unknown[]
+    markPoint: {name: string; coord?: unknown[]}[]
+  }[]
   yAxisType: string
   xAxisType: string
   /** Canvas pixels that are not the white background. */
@@ -42,7 +48,8 @@ function drawn(page: OpenedPage['page'], id: string): Promise<DrawnChart> {
     const canvas = (globalThis as any).document.querySelector(`[data-chart="${chartId}"] canvas`)
     const {data} = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height)
     let ink = 0
-    for (let i = 0; i < data.length; i += 4) if (data[i + 3]! > 0 && (data[i]! < 240 || data[i + 1]! < 240 || data[i + 2]! < 240)) ink++
+    for (let i = 0; i < data.length; i += 4)
+      if (data[i + 3]! > 0 && (data[i]! < 240 || data[i + 1]! < 240 || data[i + 2]! < 240)) ink++
     return {
       inkPixels: ink,
       pixels: canvas.width * canvas.height,
@@ -82,7 +89,9 @@ function freshStore(name: string): string {
 
 function openReport(file: string): Promise<OpenedPage> {
   return openFile(file).then(async (opened) => {
-    await opened.page.waitForFunction(() => (globalThis as any).billwatchReport?.ready === true, null, {timeout: 20_000})
+    await opened.page.waitForFunction(() => (globalThis as any).billwatchReport?.ready === true, null, {
+      timeout: 20_000,
+    })
     return opened
   })
 }
@@ -133,12 +142,15 @@ describe('billwatch report on the samples', () => {
     expect(chart.series[0]!.points).toBe(365)
     expect(chart.xAxisType).toBe('time')
     expect(chart.yAxisType).toBe('log')
-    // The NTP pool server incident: egress stepped up on 2014-03-30, the day after "ntp installed" (2014-03-29 18:41 UTC).
+    // The NTP pool server incident: egress stepped up on 2014-03-30, the day after "ntp installed" (2014-03-29 18:41
+    // UTC).
     const stepDates = chart.series[0]!.markLine.map((m: any) => m.xAxis)
     expect(stepDates).toEqual(steps.map((s: any) => s.date))
     expect(stepDates).toContain('2014-03-30')
     const pins = chart.series[0]!.markPoint
-    expect(pins).toHaveLength(evidence.correlation.steps.filter((s: any) => s.candidates.length > 0).length + evidence.anomalies.spikes.length)
+    expect(pins).toHaveLength(
+      evidence.correlation.steps.filter((s: any) => s.candidates.length > 0).length + evidence.anomalies.spikes.length,
+    )
     const ntp = pins.find((p) => p.name.startsWith('ntp installed'))
     expect(ntp?.coord?.[0]).toBe('2014-03-29')
     const {markers, series} = json.charts.find((c) => c.id === 'series')!
@@ -154,7 +166,9 @@ describe('billwatch report on the samples', () => {
     expect(chart.xAxisType).toBe('log')
     expect(chart.series.map((s) => s.points)).toEqual([cumulativeShare.length, cumulativeShare.length])
     const marked = chart.series[0]!.markLine.map((m: any) => m.xAxis)
-    const partialBlocks = thresholds.filter((t: any) => t.minQueries > 1 && t.blockedClients > 0).map((t: any) => t.minQueries)
+    const partialBlocks = thresholds
+      .filter((t: any) => t.minQueries > 1 && t.blockedClients > 0)
+      .map((t: any) => t.minQueries)
     expect(marked).toEqual(partialBlocks)
     expect(marked.length).toBeGreaterThan(0)
     expect(json.charts.find((c) => c.id === 'cumulative')).toMatchObject({markers: marked.length, series: 2})
@@ -163,7 +177,8 @@ describe('billwatch report on the samples', () => {
 
   it('switches the series between log and linear with the toggle, and redraws', async () => {
     const {page} = opened
-    const canvasImage = () => page.evaluate(() => (globalThis as any).document.querySelector('[data-chart="series"] canvas').toDataURL())
+    const canvasImage = () =>
+      page.evaluate(() => (globalThis as any).document.querySelector('[data-chart="series"] canvas').toDataURL())
     const before = await canvasImage()
     await page.click('#log-toggle')
     expect((await drawn(page, 'series')).yAxisType).toBe('value')
@@ -181,12 +196,16 @@ describe('billwatch report on the samples', () => {
     expect(await page.textContent('#candidates-2014-03-30 tbody tr:first-child')).toContain('ntp installed')
     expect(await page.locator('#thresholds-table tbody tr').count()).toBe(evidence.capture.ntp.thresholds.length)
     expect(await page.locator('#talkers-table tbody tr').count()).toBe(evidence.capture.ntp.topTalkers.length)
-    expect(await page.textContent('#talkers-table tbody tr:first-child')).toContain(evidence.capture.ntp.topTalkers[0].address)
+    expect(await page.textContent('#talkers-table tbody tr:first-child')).toContain(
+      evidence.capture.ntp.topTalkers[0].address,
+    )
     // Counts read like the rest of the report: the sample's 1,925 NTP replies, right-aligned.
     expect(await page.textContent('#ports-table tbody tr:first-child td:nth-child(3)')).toBe('1,925')
     expect(await page.getAttribute('#ports-table tbody tr:first-child td:nth-child(3)', 'class')).toBe('num')
     // The NTP pool server incident's "NTP is 99.6% of outbound" figure, as the capture measured it.
-    expect(await page.textContent('#capture-overview')).toContain(`${(evidence.capture.ntp.shareOfOutbound * 100).toFixed(1)}%`)
+    expect(await page.textContent('#capture-overview')).toContain(
+      `${(evidence.capture.ntp.shareOfOutbound * 100).toFixed(1)}%`,
+    )
     const probeNote = page.locator('#probe .missing')
     expect(await probeNote.isVisible()).toBe(true)
     expect(await page.textContent('#missing')).toContain('probe')
@@ -241,7 +260,9 @@ describe('billwatch report with less evidence', () => {
     expect(html).toContain("<h3>Top talkers (the first 20 of the 50 the capture's analysis lists)</h3>")
     const table = html.slice(html.indexOf('<h3>Top talkers'), html.indexOf('</table>', html.indexOf('<h3>Top talkers')))
     expect(table.match(/<tr>/g)?.length).toBe(1 + 20)
-    const embedded = JSON.parse(/<script type="application\/json" id="billwatch-evidence">(.*?)<\/script>/s.exec(html)![1]!)
+    const embedded = JSON.parse(
+      /<script type="application\/json" id="billwatch-evidence">(.*?)<\/script>/s.exec(html)![1]!,
+    )
     expect(embedded.capture.ntp.topTalkers).toHaveLength(20)
     expect(embedded.capture.ntp.topTalkers[0].address).toBe('162.220.96.14')
   })
@@ -252,7 +273,9 @@ describe('billwatch report with less evidence', () => {
     const missingDir = join(tmp.dir, 'no-such-dir/report.html')
     const result = await runCli(['report', '--db', db, '--pcap', CAPTURE, '--out', missingDir])
     expect(result.code).toBe(1)
-    expect(result.stderr.trim().split('\n')[0]).toMatch(/no-such-dir\/report\.html: --out: cannot write: no such directory \S*no-such-dir$/)
+    expect(result.stderr.trim().split('\n')[0]).toMatch(
+      /no-such-dir\/report\.html: --out: cannot write: no such directory \S*no-such-dir$/,
+    )
     expect(existsSync(join(tmp.dir, 'no-such-dir'))).toBe(false)
     // Nothing was gathered either: the store was not even opened, so no capture analysis was saved in it.
     expect(readFileSync(db).equals(storeBefore)).toBe(true)

@@ -33,12 +33,15 @@ describe('findings read back from the store', () => {
     ['pcap', {n: 1}, "must have required property 'byPort'"],
     ['probe', {addresses: '127.0.0.1', host: 'ntp.test', results: [], summary: '', verdict: 'served'}, '/addresses'],
     ['correlate', {steps: [{date: '2014-03-29'}]}, "must have required property 'candidates'"],
-  ] as const)('refuses a %s finding of another shape in one line naming the store and what is wrong', async (kind, data, problem) => {
-    await temp.store.saveEvidence(kind, 'subject', data)
-    const refused = latestFinding(temp.store, kind)
-    await expect(refused).rejects.toMatchObject({code: 'E_STORE', message: expect.stringContaining(problem)})
-    await expect(refused).rejects.toMatchObject({
-      message: expect.stringContaining(`the stored ${kind} finding for subject`),
-    })
-  })
+  ] as const)(
+    'refuses a %s finding of another shape in one line naming the store and what is wrong',
+    async (kind, data, problem) => {
+      await temp.store.saveEvidence(kind, 'subject', data)
+      const refused = latestFinding(temp.store, kind)
+      await expect(refused).rejects.toMatchObject({code: 'E_STORE', message: expect.stringContaining(problem)})
+      await expect(refused).rejects.toMatchObject({
+        message: expect.stringContaining(`the stored ${kind} finding for subject`),
+      })
+    },
+  )
 })

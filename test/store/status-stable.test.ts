@@ -13,7 +13,9 @@ describe('status on an unchanged store', () => {
   beforeAll(async () => {
     store = await Store.open(join(tmp.dir, 'big.duckdb'))
     // Enough rows that DuckDB sums them on several threads, in whatever order the threads finish.
-    await store.run("INSERT INTO sources (path, format, family, content_hash, scope, line_items) VALUES ('x.csv', 'cur1', 'cur', 'xxh128:0', 'all', 1000000)")
+    await store.run(
+      "INSERT INTO sources (path, format, family, content_hash, scope, line_items) VALUES ('x.csv', 'cur1', 'cur', 'xxh128:0', 'all', 1000000)",
+    )
     await store.run(`INSERT INTO usage_daily (source_id, day, usage_type, usage_base, amount, unit, cost, currency)
       SELECT 1, DATE '2014-01-01' + (i % 365)::INTEGER, 'DataTransfer-Out-Bytes', 'DataTransfer-Out-Bytes', random() * 1e12, 'bytes', random() * 3, 'USD'
       FROM range(1000000) t(i)`)

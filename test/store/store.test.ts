@@ -66,7 +66,9 @@ describe('the store', () => {
     const path = join(tmp.dir, 'v1.duckdb')
     const instance = await DuckDBInstance.create(path)
     const v1 = await instance.connect()
-    await v1.run('CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)')
+    await v1.run(
+      'CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)',
+    )
     for (const statement of MIGRATIONS[0]!.statements) await v1.run(statement)
     await v1.run('INSERT INTO schema_version (version) VALUES (1)')
     await v1.run(`INSERT INTO evidence (kind, subject, created_at, data) VALUES
@@ -79,11 +81,13 @@ describe('the store', () => {
     const store = await Store.open(path)
     expect(await store.schemaVersion()).toBe(MIGRATIONS.at(-1)!.version)
     // Same time: the later row is the newer run.
-    expect(await store.all('SELECT kind, subject, data::VARCHAR AS data FROM evidence ORDER BY kind, subject')).toEqual([
-      {data: '{"n": 2}', kind: 'pcap', subject: '/a.pcap'},
-      {data: '{"n": 3}', kind: 'pcap', subject: '/b.pcap'},
-      {data: '{"n": 5}', kind: 'probe', subject: 'ntp.example'},
-    ])
+    expect(await store.all('SELECT kind, subject, data::VARCHAR AS data FROM evidence ORDER BY kind, subject')).toEqual(
+      [
+        {data: '{"n": 2}', kind: 'pcap', subject: '/a.pcap'},
+        {data: '{"n": 3}', kind: 'pcap', subject: '/b.pcap'},
+        {data: '{"n": 5}', kind: 'probe', subject: 'ntp.example'},
+      ],
+    )
     await store.saveEvidence('pcap', '/b.pcap', {n: 6})
     expect((await store.latestEvidence<{n: number}>('pcap'))?.data).toEqual({n: 6})
     await store.close()
@@ -107,7 +111,9 @@ describe('the store', () => {
     try {
       const result = await runCli(['status', '--db', path])
       expect(result.code).toBe(1)
-      expect(result.stderr.trim().split('\n')[0]).toMatch(new RegExp(`^billwatch: store ${path} is in use by another process \\(node, PID ${process.pid}\\)$`))
+      expect(result.stderr.trim().split('\n')[0]).toMatch(
+        new RegExp(`^billwatch: store ${path} is in use by another process \\(node, PID ${process.pid}\\)$`),
+      )
     } finally {
       await holder.close()
     }
