@@ -27,14 +27,14 @@ export type ErrorCode =
   | 'E_INTERNAL' // a bug: a worker thread died, an invariant broke
 
 export interface ErrorLocation {
-  file?: string
-  line?: number
+  file?: string | undefined
+  line?: number | undefined
   /** A CSV column, a flag as typed (`--since`), or a command argument (`HOST`). */
-  field?: string
+  field?: string | undefined
   /** The field is a key of a JSON file (a manifest's reportKeys), not a column. */
-  jsonKey?: boolean
-  expected?: string
-  got?: string
+  jsonKey?: boolean | undefined
+  expected?: string | undefined
+  got?: string | undefined
 }
 
 export interface BillwatchErrorOptions extends ErrorLocation {
@@ -48,11 +48,11 @@ export const EXIT = {ok: 0, input: 1, usage: 2} as const
 
 export class BillwatchError extends Error {
   readonly code: ErrorCode
-  readonly file?: string
-  readonly line?: number
-  readonly field?: string
-  readonly expected?: string
-  readonly got?: string
+  readonly file?: string | undefined
+  readonly line?: number | undefined
+  readonly field?: string | undefined
+  readonly expected?: string | undefined
+  readonly got?: string | undefined
   readonly suggestions: string[]
   readonly exitCode: number
 

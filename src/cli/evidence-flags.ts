@@ -32,12 +32,12 @@ export const evidenceFlags = {
 }
 
 export function evidenceOptions(flags: {
-  'aws-config'?: string
-  cloudtrail?: string
-  pcap?: string
-  'price-per-gb'?: string
-  probe?: string
-  repo?: string
+  'aws-config'?: string | undefined
+  cloudtrail?: string | undefined
+  pcap?: string | undefined
+  'price-per-gb'?: string | undefined
+  probe?: string | undefined
+  repo?: string | undefined
 }): EvidenceOptions {
   const options: EvidenceOptions = {}
   if (flags.cloudtrail !== undefined) options.cloudtrail = flags.cloudtrail

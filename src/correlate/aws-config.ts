@@ -446,7 +446,7 @@ export async function configHistoryFromApi(window: Window, options: ConfigApiOpt
           client.send(new GetResourceConfigHistoryCommand({...input, nextToken: token, resourceId: id, resourceType})),
         )
       // The state before the window, to compare the first change with: the newest item of the weeks before.
-      let before: {configurationItems?: ConfigurationItem[]} = {configurationItems: []}
+      let before: {configurationItems?: ConfigurationItem[] | undefined} = {configurationItems: []}
       let known = true
       for (let weeks = 1; known && weeks <= BASELINE_WEEKS && (before.configurationItems ?? []).length === 0; weeks++) {
         const to = window.since - (weeks - 1) * MAX_SPAN_MS
@@ -467,7 +467,7 @@ export async function configHistoryFromApi(window: Window, options: ConfigApiOpt
       }
       if (!known) continue
       // The API reference says one call spans at most seven days: ask the window a week at a time.
-      const responses: {configurationItems?: ConfigurationItem[]}[] = []
+      const responses: {configurationItems?: ConfigurationItem[] | undefined}[] = []
       for (let from = window.since; from < window.until; from += MAX_SPAN_MS) {
         const to = Math.min(window.until, from + MAX_SPAN_MS)
         const part = await allPages(

@@ -58,7 +58,7 @@ export interface ReadCommitsOptions {
    */
   windows?: {since: Date; until: Date}[]
   /** Called now and then with the number of commits walked so far. */
-  onWalk?: (walked: number) => void
+  onWalk?: ((walked: number) => void) | undefined
 }
 
 /**

@@ -178,10 +178,10 @@ async function readConfig(
 
 export interface CloudSourceFlags {
   /** A path, or 'api'. */
-  cloudtrail?: string
-  awsConfig?: string
-  profile?: string
-  regions?: string[]
+  cloudtrail?: string | undefined
+  awsConfig?: string | undefined
+  profile?: string | undefined
+  regions?: string[] | undefined
 }
 
 /**

@@ -100,7 +100,10 @@ export function parseFlowFormat(text: string, field = '--flow-format'): string[]
   return names
 }
 
-export function checkFormat(names: string[], where: {file?: string; field?: string; line?: number}): void {
+export function checkFormat(
+  names: string[],
+  where: {file?: string | undefined; field?: string | undefined; line?: number | undefined},
+): void {
   const missing = REQUIRED_FIELDS.filter((name) => !names.includes(name))
   if (missing.length > 0) {
     throw new BillwatchError('E_HEADER', `flow-log format lacks ${missing.join(', ')}`, {
@@ -133,7 +136,7 @@ export function isDefaultRecord(line: string): boolean {
 export function recordProblem(
   tokens: string[],
   format: string[],
-): undefined | {field?: string; expected: string; got?: string} {
+): undefined | {field?: string; expected: string; got?: string | undefined} {
   if (tokens.length !== format.length) {
     return {
       expected: `${format.length} space-separated fields (${format.slice(0, 3).join(' ')} …), not ${tokens.length}`,

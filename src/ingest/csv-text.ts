@@ -19,7 +19,7 @@ export interface CsvRow {
 /** `file` is the name errors give when the bytes are read from elsewhere (an extracted zip member). */
 export interface CsvReadOptions {
   file?: string
-  gzip?: boolean
+  gzip?: boolean | undefined
 }
 
 /** The longest record billwatch reads: no billing line is longer. */

@@ -36,17 +36,17 @@ export interface WatchConfig {
   connection: AwsConnection
   newStep: NewStepOptions
   /** Name the top account change (CloudTrail LookupEvents, this region) in each alert. */
-  cloudtrail?: boolean
+  cloudtrail?: boolean | undefined
   /** Read the window's daily roll-up from this CUR/FOCUS table through Athena instead of Cost Explorer. */
-  athena?: AthenaWatch
+  athena?: AthenaWatch | undefined
 }
 
 export interface AthenaWatch {
   /** DATABASE.TABLE */
   table: string
-  workgroup?: string
+  workgroup?: string | undefined
   /** s3://bucket/prefix/ for query results. */
-  output?: string
+  output?: string | undefined
   maxScanGb: number
 }
 

@@ -169,7 +169,10 @@ export function decodeNtp(bytes: Uint8Array): NtpHeader | undefined {
 }
 
 /** Encodes a header (48 bytes; fields left out are zero). */
-export function encodeNtp(fields: Partial<NtpHeader>): Uint8Array {
+/** Header fields to encode; a field left out or undefined is written as zero. */
+export type NtpFields = {[K in keyof NtpHeader]?: NtpHeader[K] | undefined}
+
+export function encodeNtp(fields: NtpFields): Uint8Array {
   const bytes = new Uint8Array(NTP_HEADER_BYTES)
   const view = new DataView(bytes.buffer)
   const leap = fields.leap ?? 0

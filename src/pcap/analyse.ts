@@ -39,7 +39,7 @@ import type {RequestLog} from './request-log.js'
 
 export interface AnalyseOptions {
   /** The server's address, or 'auto' (default): the address in the most packets. */
-  host?: string
+  host?: string | undefined
   /** The port the server answers NTP on (default 123). */
   ntpPort?: number
   /** A UDP port that carries VXLAN besides IANA's 4789 (--vxlan-port). */
@@ -169,7 +169,7 @@ export interface CaptureAnalysis extends CaptureCounts {
    * When the detected host answers no NTP yet sends it (mode 3 as a client, 1/2 as a peer): what it
    * sends, by mode, and the address that sent the most replies (mode 4), the likely server for --host.
    */
-  hostRole?: HostRole
+  hostRole?: HostRole | undefined
   outbound: TrafficTotals
   inbound: TrafficTotals
   /** Packets neither from nor to the host. */

@@ -37,7 +37,7 @@ export interface ReportOptions {
   /** Replay the requests through the rate limiters (needs `behaviour`); default true. */
   replay?: boolean
   /** The limiter settings to replay; default: each daemon's defaults, with and without KoD. */
-  limiters?: readonly LimiterSetting[]
+  limiters?: readonly LimiterSetting[] | undefined
 }
 
 export interface DirectionReport extends TrafficTotals {

@@ -27,7 +27,7 @@ export interface CaptureWriterOptions {
   linkType?: number
   snaplen?: number
   /** pcapng interfaces, in IDB order. */
-  interfaces?: InterfaceSpec[]
+  interfaces?: InterfaceSpec[] | undefined
 }
 
 export interface PacketOptions {

@@ -25,7 +25,7 @@ export interface ProbeOptions extends Omit<SampleOptions, 'clock'> {
   exposure?: boolean
   resolve?: Resolver
   /** Addresses not to contact this run (a cool-down from an earlier KoD), see coolDowns(). */
-  skip?: Map<string, CoolDown>
+  skip?: Map<string, CoolDown> | undefined
 }
 
 /** The per-address record; its first keys are the `--json` contract. */

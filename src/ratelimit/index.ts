@@ -28,7 +28,7 @@ export const DEFAULT_LIMITER_SETTINGS: readonly LimiterSetting[] = [
 ]
 
 export interface SimulateOptions {
-  settings?: readonly LimiterSetting[]
+  settings?: readonly LimiterSetting[] | undefined
   pricing?: EgressPricing
   /** Seconds the capture covers (the pcap span); default: first to last request. */
   durationSec?: number
@@ -44,7 +44,7 @@ export interface SimulateOptions {
   /** The log already grouped by client (groupByClient), when the caller shares it with the behaviour analysis. */
   groups?: ClientGroups
   /** The replays already run (startReplayWorker) for these settings and seed. */
-  tallies?: ReplayTallies
+  tallies?: ReplayTallies | undefined
   /** How many of the most-limited addresses to list per setting (default 5). */
   topLimited?: number
 }
@@ -255,7 +255,7 @@ export interface ReplayWorker {
   replay(
     groups: ClientGroups,
     clientCount: number,
-    options?: {settings?: readonly LimiterSetting[]; seed?: number},
+    options?: {settings?: readonly LimiterSetting[] | undefined; seed?: number},
   ): Promise<ReplayTallies>
   /** Stops a worker that will get no groups (the caller failed first). */
   cancel(): void

@@ -9,7 +9,7 @@ import type {RequestLog} from '../../src/pcap/request-log.js'
 export interface SyntheticRequest {
   address: string
   timeSec: number
-  port?: number
+  port?: number | undefined
   version?: number
   mode?: number
   /** 0 no reply seen, 1 answered, 2 KoD. */

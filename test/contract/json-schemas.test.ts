@@ -1,6 +1,6 @@
 import {join} from 'node:path'
 
-import {Ajv} from 'ajv'
+import {Ajv, type SchemaObject} from 'ajv'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {commandIds, driftedFiles, generatedFiles, generateSchemas} from '../../scripts/json-schemas.js'
@@ -28,7 +28,7 @@ describe('the JSON contract', () => {
     afterAll(() => tmp.cleanup())
 
     const valid = (id: string, output: unknown): string => {
-      const validate = new Ajv({allErrors: true, strict: false}).compile(schemas.get(id)!)
+      const validate = new Ajv({allErrors: true, strict: false}).compile(schemas.get(id)! as SchemaObject)
       return validate(output) ? '' : JSON.stringify(validate.errors?.slice(0, 5))
     }
 

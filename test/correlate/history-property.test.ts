@@ -96,7 +96,7 @@ function build(dir: string, h: History): Built {
       merge?: number
       file: string
       content: string
-      alsoMotd?: string
+      alsoMotd?: string | undefined
     },
   ) => {
     mark += 1

@@ -16,7 +16,7 @@ export function gaussian(random: () => number): () => number {
 export function daily(
   start: string,
   levels: [number, number][],
-  options: {seed?: number; noise?: number; weekly?: number} = {},
+  options: {seed?: number; noise?: number; weekly?: number | undefined} = {},
 ): DayValue[] {
   const normal = gaussian(rng(options.seed ?? 1))
   const out: DayValue[] = []

@@ -63,7 +63,7 @@ export interface AwsEndpointOptions {
   /** Metrics per ListMetrics page. */
   cwMetricsPerPage?: number
   /** Days on or after this come back `Estimated: true`. */
-  estimatedFrom?: string
+  estimatedFrom?: string | undefined
   faults?: Fault[]
   /** Topics Publish accepts; anything else is NotFound. */
   topics?: string[]
@@ -105,7 +105,7 @@ export interface AwsEndpoint {
   setData(data: {
     costs?: CostRecord[]
     metrics?: MetricSeries[]
-    estimatedFrom?: string
+    estimatedFrom?: string | undefined
     trail?: AwsEndpointOptions['trail']
   }): void
   addFault(fault: Fault): void
