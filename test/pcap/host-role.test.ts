@@ -34,6 +34,10 @@ function server(address, answerEvery) {
 async function main() {
   const servers = [await server('127.0.0.1', 1), await server('127.0.0.2', 2)]
   const client = dgram.createSocket('udp4')
+  // 127.0.0.1 answers its 13 requests and 127.0.0.2 four of its 8: the sockets close once all 17 are in, not
+  // after a delay, which a busy machine can outlast before the servers have read the requests.
+  let replies = 0
+  const answered = new Promise((resolve) => client.on('message', () => ++replies === 17 && resolve()))
   await new Promise((resolve) => client.bind({address: '127.0.0.10', port: 0}, resolve))
   const ask = (to, first) => new Promise((resolve) => {
     const request = Buffer.alloc(48)
@@ -44,7 +48,7 @@ async function main() {
   for (let i = 0; i < 12; i++) await ask('127.0.0.1', 0x23)
   for (let i = 0; i < 8; i++) await ask('127.0.0.2', 0x23)
   await ask('127.0.0.1', 0x21)
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await answered
   client.close()
   for (const s of servers) s.close()
 }
