@@ -4,7 +4,15 @@
  * Lambda (src/lambda) runs the same code on what it fetched.
  */
 import type {ProgressCallback} from '../cli/progress.js'
-import {type DayDetection, detectDaily, type DayStep, dayNumber, dayString, round} from '../detect/index.js'
+import {
+  type DayDetection,
+  detectDaily,
+  type DetectOptions,
+  type DayStep,
+  dayNumber,
+  dayString,
+  round,
+} from '../detect/index.js'
 import {chooseCostBasis, type CostBasis, costOfStep} from './cost.js'
 import {
   type DailySeries,
@@ -30,9 +38,6 @@ const SCREEN_WINDOW = 14
  * shows on two days, and a small step in noisy days is dated a day or two apart in two series that both hold it.
  */
 const SAME_CHANGE_DAYS = 3
-
-/** Usage is never negative and its day-to-day noise grows with its level: always the log scale. */
-const USAGE_SCALE = {scale: 'log'} as const
 
 export interface AnalyseOptions {
   minRatio?: number
@@ -75,6 +80,11 @@ interface Detected {
  */
 export class StretchAnalyser {
   readonly minRatio: number
+  /**
+   * Usage is never negative and its day-to-day noise grows with its level: always the log scale. A change smaller
+   * than minRatio is no step in any series, so the levels of the steps beside it span its days.
+   */
+  private readonly detectOptions: DetectOptions
   private readonly total: DayDetection
   private readonly types: Detected[]
   private readonly resources: Detected[] = []
@@ -86,9 +96,10 @@ export class StretchAnalyser {
     private readonly options: AnalyseOptions = {},
   ) {
     this.minRatio = options.minRatio ?? DEFAULT_MIN_RATIO
-    this.total = detectDaily(stretch.total.values, stretch.first, USAGE_SCALE)
+    this.detectOptions = {minRatio: this.minRatio, scale: 'log'}
+    this.total = detectDaily(stretch.total.values, stretch.first, this.detectOptions)
     this.types = stretch.byUsageType.map((series) => ({
-      detection: detectDaily(series.values, stretch.first, USAGE_SCALE),
+      detection: detectDaily(series.values, stretch.first, this.detectOptions),
       series,
     }))
     // A usage type's own step is driven by its resources as the total's is: both are screened for.
@@ -101,7 +112,7 @@ export class StretchAnalyser {
   offer(series: DenseSeries): void {
     this.offered++
     if (!couldMatter(series.values, this.totalChanges, this.minRatio)) return
-    this.resources.push({detection: detectDaily(series.values, this.stretch.first, USAGE_SCALE), series})
+    this.resources.push({detection: detectDaily(series.values, this.stretch.first, this.detectOptions), series})
   }
 
   finish(): StretchAnalysis {

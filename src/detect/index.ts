@@ -47,10 +47,8 @@ export interface DayDetection {
   weekly: boolean
 }
 
-export interface DetectOptions extends Omit<SeriesOptions, 'period'> {
-  /** Keep steps and spikes whose ratio (or its inverse, going down) is at least this. Default 1 (all). */
-  minRatio?: number
-}
+/** `minRatio` also leaves out spikes and trends smaller than it. */
+export type DetectOptions = Omit<SeriesOptions, 'period'>
 
 const DAY_MS = 86_400_000
 const DAY = /^\d{4}-\d{2}-\d{2}$/

@@ -21,6 +21,11 @@ export interface SeriesOptions {
   evidencePoints?: number
   /** Spike threshold in robust noise units (MAD of differences). Default 5. */
   spikeThreshold?: number
+  /**
+   * Smallest step, as a ratio of levels (or its inverse, going down); smaller changes are not steps and do not
+   * cut the levels of the steps beside them. Default 1 (every change).
+   */
+  minRatio?: number
 }
 
 export interface IndexStep {
@@ -179,6 +184,9 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
   for (const ramp of ramps) for (const cut of ramp.cuts) dropped.add(cut)
   // Two changes the same way a day or two apart are one change that took a day or two (it began mid-day): the
   // days between are neither level, and its day is the one a single cut among them fits best (dateChanges).
+  // So are a large change and a small one back within a day or three, when the days between stand out from the
+  // level beside them by less than a spike would: the first days above a new level (or a last dip before it) are
+  // the change settling, and noise that PELT can cut next to a large change, not a second change.
   const transition = new Map<number, number>()
   const remaining = cuts.filter((cut) => !dropped.has(cut))
   const meanOf = (from: number, to: number) => clean.slice(from, to).reduce((a, v) => a + v, 0) / (to - from)
@@ -189,7 +197,11 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
     const before = meanOf(i === 0 ? 0 : remaining[i - 1]!, a)
     const inner = meanOf(a, b)
     const after = meanOf(b, remaining[i + 2] ?? clean.length)
-    if (Math.sign(inner - before) !== Math.sign(after - inner)) continue
+    const into = inner - before
+    const out = after - inner
+    const settling = Math.min(Math.abs(into), Math.abs(out))
+    const overshoot = settling < threshold && settling < Math.max(Math.abs(into), Math.abs(out)) / 2
+    if (Math.sign(into) !== Math.sign(out) && !overshoot) continue
     dropped.add(b)
     transition.set(a, b - a)
     i++
@@ -205,39 +217,57 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
   })
   const blipPoints = new Uint8Array(clean.length)
   for (const blip of blips) blipPoints.fill(1, blip.start, blip.end)
-  const dated = dateChanges(
-    clean,
-    keptCuts,
-    transition,
-    blipPoints,
-    ramps.flatMap((r) => [r.start + 1, r.end]),
-  )
-
   const evidence = options.evidencePoints ?? DEFAULT_EVIDENCE_POINTS
   const rawKept = kept.map((k) => raw[k]!)
   const positionOf = (c: number) => observed[kept[Math.min(c, kept.length - 1)]!]!
-  const steps: IndexStep[] = dated.map(({afterStart, at, beforeEnd, from, to}, i) => {
-    const before = rawKept.slice(from, beforeEnd)
-    const after = rawKept.slice(afterStart, to)
-    const levelBefore = median(before)
-    const levelAfter = median(after)
-    const ratio = levelRatio(levelBefore, levelAfter, transform, scale)
-    // Only the last change can lack evidence: a later change confirms the level this one set.
-    const tentative = i === keptCuts.length - 1 && clean.length - afterStart < evidence
-    // Under the BIC approximation exp(margin/2) is the Bayes factor of "change" over "no change".
-    const confidence = logistic(keptMargins[i]! / 2) * (tentative ? (clean.length - afterStart) / evidence : 1)
-    return {
-      confidence,
-      direction: ratio >= 1 ? 'up' : 'down',
-      index: positionOf(at),
-      levelAfter,
-      levelBefore,
-      pointsAfter: after.length,
-      pointsBefore: before.length,
-      ratio,
-      tentative,
-    }
-  })
+  const stepsAt = (changes: number[], changeMargins: number[]): IndexStep[] =>
+    dateChanges(
+      clean,
+      changes,
+      transition,
+      blipPoints,
+      ramps.flatMap((r) => [r.start + 1, r.end]),
+    ).map(({afterStart, at, beforeEnd, from, to}, i) => {
+      const before = rawKept.slice(from, beforeEnd)
+      const after = rawKept.slice(afterStart, to)
+      const levelBefore = median(before)
+      const levelAfter = median(after)
+      const ratio = levelRatio(levelBefore, levelAfter, transform, scale)
+      // Only the last change can lack evidence: a later change confirms the level this one set.
+      const tentative = i === changes.length - 1 && clean.length - afterStart < evidence
+      // Under the BIC approximation exp(margin/2) is the Bayes factor of "change" over "no change".
+      const confidence = logistic(changeMargins[i]! / 2) * (tentative ? (clean.length - afterStart) / evidence : 1)
+      return {
+        confidence,
+        direction: ratio >= 1 ? 'up' : 'down',
+        index: positionOf(at),
+        levelAfter,
+        levelBefore,
+        pointsAfter: after.length,
+        pointsBefore: before.length,
+        ratio,
+        tentative,
+      }
+    })
+  let steps = stepsAt(keptCuts, keptMargins)
+  // A change smaller than minRatio is no change: its cut goes, the weakest first, and its neighbours' levels are
+  // taken again over the days it split (else a step's level after is that of a few days before a dropped wobble).
+  const floor = options.minRatio !== undefined && options.minRatio > 1 ? Math.log(options.minRatio) : 0
+  for (;;) {
+    let weakest = -1
+    let weakestSize = floor
+    steps.forEach((step, i) => {
+      const size = Math.abs(Math.log(step.ratio))
+      if (size < weakestSize) {
+        weakest = i
+        weakestSize = size
+      }
+    })
+    if (weakest < 0) break
+    keptCuts.splice(weakest, 1)
+    keptMargins.splice(weakest, 1)
+    steps = stepsAt(keptCuts, keptMargins)
+  }
   // A fall in the last one or two days is what a partial last day of an hourly export looks like: not yet a step.
   const last = steps.at(-1)
   if (last?.direction === 'down' && last.pointsAfter <= 2) steps.pop()

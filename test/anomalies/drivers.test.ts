@@ -88,7 +88,43 @@ describe('a step of the sum, dated and led by the resource that moved', () => {
           expect(Math.abs(Math.log(lead!.ratio / factor))).toBeLessThan(Math.log(1.25))
         },
       ),
-      {numRuns: 150},
+      {
+        numRuns: 150,
+        // Cases random runs once found, kept: a 2- or 3-day over- or undershoot beside a 28-300x step (read as a
+        // second, small step back), and a step whose level after was measured up to a wobble too small to report.
+        examples: [
+          [{at: 150, others: [{level: 0.1, noise: 0.171}], ratio: 300, seed: 3, sameType: false, up: false}],
+          [
+            {
+              at: 150,
+              others: [
+                {level: 0.263, noise: 0.274},
+                {level: 0.928, noise: 0.237},
+                {level: 0.122, noise: 0.107},
+              ],
+              ratio: 27.74,
+              seed: 250718,
+              sameType: false,
+              up: true,
+            },
+          ],
+          [{at: 133, others: [{level: 0.145, noise: 0.267}], ratio: 224.8, seed: 234747, sameType: false, up: false}],
+          [{at: 129, others: [{level: 0.391, noise: 0.215}], ratio: 300, seed: 168909, sameType: true, up: false}],
+          [
+            {
+              at: 132,
+              others: [
+                {level: 0.122, noise: 0.157},
+                {level: 0.791, noise: 0.261},
+              ],
+              ratio: 13.54,
+              seed: 802174,
+              sameType: false,
+              up: true,
+            },
+          ],
+        ],
+      },
     )
   })
 })
