@@ -9,12 +9,13 @@ import type {GlueClient} from '@aws-sdk/client-glue'
 import type {AwsConnection} from '../aws/clients.js'
 import type {DayRange} from '../aws/window.js'
 import {utcDay} from '../aws/window.js'
-import {formatBytes, formatUsd} from '../cli/format.js'
+import {formatBytes, formatUsd} from '../core/units.js'
 import {BillwatchError} from '../errors.js'
-import {buildPlan, Columns, dailyRollupSql, quoteIdent, quoteLiteral, type ROLLUP_COLUMNS} from '../ingest/columnar.js'
-import type {UsageRow} from '../ingest/write.js'
+import {buildPlan, Columns, quoteIdent, quoteLiteral} from '../ingest/columnar.js'
+import type {UsageRow} from '../ingest/rows.js'
 import {BYTES_PER_GB} from '../pricing/egress.js'
 import {TRINO} from '../ingest/dialect.js'
+import {type ROLLUP_COLUMNS, tableRollupSql} from '../store/usage-scan.js'
 import {type AthenaTable, estimateScan, partitionPredicate, type ScanEstimate} from './catalog.js'
 import {type QueryOptions, type QueryResult, runQuery, scanCostUsd} from './query.js'
 
@@ -73,13 +74,16 @@ export function athenaQuery(table: AthenaTable, range: DayRange): {sql: string; 
     partitionPredicate(table.partitionKeys, range),
     `${startRead} >= TIMESTAMP ${quoteLiteral(`${range.start} 00:00:00`)}`,
     `${startRead} < TIMESTAMP ${quoteLiteral(`${range.end} 00:00:00`)}`,
-  ]
-    .filter((f) => f !== null)
-    .map((f) => `(${f})`)
-  const source = `(SELECT * FROM ${quoteIdent(table.database)}.${quoteIdent(table.name)} WHERE ${filters.join(' AND ')})`
+  ].filter((f) => f !== null)
   return {
     costBasis: plan.costBasis,
-    sql: dailyRollupSql(plan, {dialect: TRINO, source, start: cols.timestamp(plan.start)}),
+    sql: tableRollupSql(plan, {
+      database: table.database,
+      dialect: TRINO,
+      filters,
+      start: cols.timestamp(plan.start),
+      table: table.name,
+    }),
   }
 }
 
