@@ -1,7 +1,7 @@
 /**
- * The query billwatch sends Athena: the local ingest's daily roll-up (src/ingest/columnar.ts),
- * rendered for Trino over a catalogued table and pruned to a day range. No store here, so the
- * scheduled Lambda's bundle can use it too.
+ * The query billwatch sends Athena: the local ingest's daily roll-up (src/store/rollup-sql.ts, over the scan
+ * plans of src/ingest/columnar.ts), rendered for Trino over a catalogued table and pruned to a day range. No
+ * store connection here (rollup-sql.ts is SQL text only), so the scheduled Lambda's bundle can use it too.
  */
 import type {AthenaClient} from '@aws-sdk/client-athena'
 import type {GlueClient} from '@aws-sdk/client-glue'
@@ -15,7 +15,7 @@ import {buildPlan, Columns, quoteIdent, quoteLiteral} from '../ingest/columnar.j
 import type {UsageRow} from '../ingest/rows.js'
 import {BYTES_PER_GB} from '../pricing/egress.js'
 import {TRINO} from '../ingest/dialect.js'
-import {type ROLLUP_COLUMNS, tableRollupSql} from '../store/usage-scan.js'
+import {type ROLLUP_COLUMNS, tableRollupSql} from '../store/rollup-sql.js'
 import {type AthenaTable, estimateScan, partitionPredicate, type ScanEstimate} from './catalog.js'
 import {type QueryOptions, type QueryResult, runQuery, scanCostUsd} from './query.js'
 

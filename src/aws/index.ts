@@ -1,6 +1,6 @@
 /**
  * Live AWS ingestion: Cost Explorer and CloudWatch into the store, through the same write path as
- * file exports (src/ingest/write.ts), so a re-run never double-counts and richer families win.
+ * file exports (src/store/usage-import.ts), so a re-run never double-counts and richer families win.
  */
 import {createHash} from 'node:crypto'
 
