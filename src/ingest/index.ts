@@ -270,7 +270,7 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
   // handler is attached at once: hashing can fail before the scan starts, and is awaited below.
   let scanning = true
   hashing.catch(() => {
-    if (scanning) store.connection.interrupt()
+    if (scanning) store.interrupt()
   })
   const meta: SourceMeta = {
     bytes: 0,

@@ -41,7 +41,7 @@ const APPEND_BATCH = 500
 
 /** Appends rows to the staging table through DuckDB's appender (a million rows in seconds, not minutes of INSERTs). */
 export async function appendRows(store: Store, rows: Iterable<UsageRow>): Promise<void> {
-  const appender = await store.connection.createAppender(STAGING_TABLE, 'main', 'temp')
+  const appender = await store.appendToTemp(STAGING_TABLE)
   const text = (value: null | string) => (value === null ? appender.appendNull() : appender.appendVarchar(value))
   const number = (value: null | number) => (value === null ? appender.appendNull() : appender.appendDouble(value))
   try {
