@@ -52,8 +52,8 @@ export interface OpenOptions {
 }
 
 /**
- * The billwatch store: one DuckDB file. Every command reads and writes through this class; domain
- * modules add their own queries as functions that take a Store (see src/ingest, src/detect).
+ * The billwatch store: one DuckDB file. Every command reads and writes through this class; the queries live
+ * beside it in src/store as typed functions that take a Store (usage.ts, usage-series.ts, usage-import.ts, …).
  */
 export class Store {
   private constructor(
