@@ -12,7 +12,8 @@ import {join} from 'node:path'
 
 import {dayNumber, dayString} from '../../src/detect/index.js'
 import type {AnomaliesResult, Step} from '../../src/anomalies/index.js'
-import {commitStaged, createStaging, type Family, STAGING_TABLE, type UsageRow} from '../../src/ingest/write.js'
+import type {Family, UsageRow} from '../../src/ingest/rows.js'
+import {commitStaged, createStaging, STAGING_TABLE} from '../../src/store/usage-import.js'
 import {seededRandom} from '../../src/ratelimit/limiters.js'
 import type {Store} from '../../src/store/index.js'
 

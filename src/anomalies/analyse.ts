@@ -3,7 +3,7 @@
  * trends of the total, with the usage types and resources that drove each step. Typed arrays only, so the
  * Lambda (src/lambda) runs the same code on what it fetched.
  */
-import type {ProgressCallback} from '../cli/progress.js'
+import type {ProgressCallback} from '../core/progress.js'
 import {
   type DayDetection,
   detectDaily,

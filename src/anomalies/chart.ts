@@ -4,7 +4,7 @@
  */
 import * as echarts from 'echarts'
 
-import {formatRatio} from '../cli/format.js'
+import {formatRatio} from '../core/units.js'
 import {formatAmount} from './describe.js'
 import {dayNumber, dayString} from '../detect/index.js'
 import type {Spike, Step} from './types.js'

@@ -2,7 +2,7 @@
  * A step in words, led by what moved: "i-0abc went from 30 MB to 9 GB a day, 300x; the account's egress rose
  * 4x". The anomalies table, explain, the HTML report and the Lambda's alert all say it this way.
  */
-import {formatBytes, formatCount, formatCountOf, formatRatio} from '../cli/format.js'
+import {formatBytes, formatCount, formatCountOf, formatRatio} from '../core/units.js'
 import {EGRESS_LABEL} from './series.js'
 import type {Driver, Step} from './types.js'
 

@@ -2,7 +2,7 @@
  * `billwatch anomalies`: the steps and spikes in the store's daily usage, with what each step costs.
  * correlate, explain and report call `analyseAnomalies` so they print the same figures as `anomalies --json`.
  */
-import type {ProgressCallback} from '../cli/progress.js'
+import type {ProgressCallback} from '../core/progress.js'
 import {dayNumber, isDay} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'

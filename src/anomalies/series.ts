@@ -9,8 +9,18 @@ import {isEgressUsage} from '../aws/usage-types.js'
 import {dayString} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
 import {isFlowUsageType, loadFlowSeries} from '../flows/series.js'
-import {type SqlParams, sqlList, type Store} from '../store/index.js'
-import {ACCOUNT_OF_ROW} from '../store/schema.js'
+import type {Store} from '../store/index.js'
+import {
+  accountsWithUsage,
+  resourceCount,
+  seriesByResource,
+  seriesByUsageType,
+  usageCoverage,
+  usageMoney,
+  type UsageSelection,
+  type UsageSeriesRow,
+  usageTypesIn,
+} from '../store/usage-series.js'
 
 /** The label of the default series: internet egress of every region, summed per day. */
 export const EGRESS_LABEL = 'DataTransfer-Out'
@@ -105,21 +115,10 @@ export interface StoreSeries {
   forEachResourceBatch(visit: (batch: {stretch: Stretch; series: DenseSeries}[]) => void): Promise<void>
 }
 
-/** An export without an account column is its own account, named after its file (unless ingest --account named it). */
-const ACCOUNT_SQL = ACCOUNT_OF_ROW
 /** Resource series read per query: bounds the memory the lists take whatever the store's size. */
 const RESOURCES_PER_BATCH = 20_000
 
-interface Row {
-  account: string
-  provider: string
-  usage_type: string
-  resource_id: null | string
-  unit: null | string
-  days: number[]
-  amounts: number[]
-  costs?: (null | number)[]
-}
+type Row = UsageSeriesRow
 
 /** Reads the selected usage as stretches of per-account series; resource series come in batches. */
 export async function loadStoreSeries(store: Store, selection: SeriesSelection): Promise<StoreSeries> {
@@ -139,26 +138,14 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
       suggestions,
     })
   }
-  const params = {
+  const query: UsageSelection = {
     account: selection.account ?? null,
     since: selection.since ?? null,
-    types: sqlList(usageTypes),
     until: selection.until ?? null,
+    usageTypes,
   }
-  const where = `list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE)
-    AND ($account::VARCHAR IS NULL OR ${ACCOUNT_SQL} = $account::VARCHAR)`
-  const byType = await store.all<Row>(seriesQuery('NULL::VARCHAR AS resource_id', where, true), params)
-  const accounts = [
-    ...new Set(
-      (
-        await store.all<{account: string}>(
-          `SELECT DISTINCT ${ACCOUNT_SQL} AS account FROM usage u JOIN sources s ON s.id = u.source_id
-     WHERE list_contains($types, u.usage_type) AND ($since::DATE IS NULL OR u.day >= $since::DATE) AND ($until::DATE IS NULL OR u.day <= $until::DATE) ORDER BY 1`,
-          {since: params.since, types: params.types, until: params.until},
-        )
-      ).map((r) => r.account),
-    ),
-  ]
+  const byType = await seriesByUsageType(store, query)
+  const accounts = [...new Set(await accountsWithUsage(store, query))]
   if (byType.length === 0) {
     const range = [selection.since && `from ${selection.since}`, selection.until && `until ${selection.until}`]
       .filter(Boolean)
@@ -180,7 +167,7 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
   }
   const unitOf = (row: Row | undefined) => row?.unit ?? byType.find((r) => r.unit !== null)?.unit ?? 'units'
   const coverage = await loadCoverage(store, selection)
-  const money = await loadMoney(store, where, params)
+  const money = await loadMoney(store, query)
   const stretches: Stretch[] = []
   for (const key of [...new Set(byType.map((r) => seriesKey(r.account, r.provider)))].sort()) {
     const rows = byType.filter((r) => seriesKey(r.account, r.provider) === key)
@@ -189,7 +176,7 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
     // Amounts in two currencies are never added: such a stretch carries no cost (it is priced instead).
     const withCosts = currencies.length <= 1
     for (const span of stretchesOf(coverage.get(key) ?? [], rows)) {
-      const types = rows.map((row) => densify(row, span, row.usage_type, null, unitOf(row), withCosts))
+      const types = rows.map((row) => densify(row, span, row.usageType, null, unitOf(row), withCosts))
       const total = sumDense(types, label, unitOf(undefined))
       if (!total.values.some((v) => v > 0)) continue
       stretches.push({
@@ -214,20 +201,10 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
     accounts,
     dayNumbersWithRows: [...new Set(byType.flatMap((r) => r.days.map(Number)))],
     async forEachResourceBatch(visit) {
-      const count = await store.one<{n: number}>(
-        `SELECT count(DISTINCT u.resource_id)::INTEGER AS n FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} AND u.resource_id IS NOT NULL`,
-        params,
-      )
-      const parts = Math.max(1, Math.ceil((count?.n ?? 0) / RESOURCES_PER_BATCH))
+      const count = await resourceCount(store, query)
+      const parts = Math.max(1, Math.ceil(count / RESOURCES_PER_BATCH))
       for (let part = 0; part < parts; part++) {
-        const rows = await store.all<Row>(
-          seriesQuery(
-            'u.resource_id',
-            `${where} AND u.resource_id IS NOT NULL AND hash(u.resource_id) % ${parts} = ${part}`,
-            true,
-          ),
-          params,
-        )
+        const rows = await seriesByResource(store, query, part, parts)
         const batch: {stretch: Stretch; series: DenseSeries}[] = []
         for (const row of rows) {
           for (const stretch of stretches) {
@@ -236,8 +213,8 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
             const series = densify(
               row,
               span,
-              row.usage_type,
-              row.resource_id,
+              row.usageType,
+              row.resourceId,
               unitOf(row),
               stretch.currencies.length <= 1,
             )
@@ -260,41 +237,12 @@ function seriesKey(account: string, provider: string): string {
 /** Per (account, provider) of the selection: the currencies its costs are in, and the cost columns they came from. */
 async function loadMoney(
   store: Store,
-  where: string,
-  params: SqlParams,
+  selection: UsageSelection,
 ): Promise<Map<string, {currencies: string[]; costBases: string[]}>> {
-  const rows = await store.all<{
-    account: string
-    provider: string
-    currencies: (null | string)[]
-    bases: (null | string)[]
-  }>(
-    `SELECT ${ACCOUNT_SQL} AS account, coalesce(u.provider, 'AWS') AS provider,
-            list(DISTINCT u.currency ORDER BY u.currency) FILTER (WHERE u.currency IS NOT NULL) AS currencies,
-            list(DISTINCT s.format || ': ' || s.cost_basis ORDER BY s.format || ': ' || s.cost_basis) FILTER (WHERE s.cost_basis IS NOT NULL) AS bases
-     FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} AND u.cost IS NOT NULL GROUP BY ALL`,
-    params,
-  )
-  const strings = (list: (null | string)[] | null) => (list ?? []).filter((v): v is string => v !== null)
+  const rows = await usageMoney(store, selection)
   return new Map(
-    rows.map((r) => [
-      seriesKey(r.account, r.provider),
-      {costBases: strings(r.bases), currencies: strings(r.currencies)},
-    ]),
+    rows.map((r) => [seriesKey(r.account, r.provider), {costBases: r.costBases, currencies: r.currencies}]),
   )
-}
-
-/** Per (account, provider, usage type[, resource]) the days, amounts and costs, one list each. */
-function seriesQuery(resource: string, where: string, withCosts: boolean): string {
-  return `
-    WITH daily AS (
-      SELECT ${ACCOUNT_SQL} AS account, coalesce(u.provider, 'AWS') AS provider, u.usage_type, ${resource}, u.day, any_value(u.unit) AS unit,
-             sum(u.amount) AS amount, CASE WHEN count(u.cost) = 0 THEN NULL ELSE sum(u.cost) END AS cost
-      FROM usage u JOIN sources s ON s.id = u.source_id WHERE ${where} GROUP BY ALL
-    )
-    SELECT account, provider, usage_type, resource_id, any_value(unit) AS unit, list(day - DATE '1970-01-01' ORDER BY day) AS days,
-           list(coalesce(amount, 0) ORDER BY day) AS amounts${withCosts ? ', list(cost ORDER BY day) AS costs' : ''}
-    FROM daily GROUP BY ALL ORDER BY ALL`
 }
 
 /**
@@ -302,12 +250,7 @@ function seriesQuery(resource: string, where: string, withCosts: boolean): strin
  * usage).
  */
 async function loadCoverage(store: Store, selection: SeriesSelection): Promise<Map<string, [number, number][]>> {
-  const rows = await store.all<{account: string; provider: string; start: number; end: number}>(
-    `SELECT ${ACCOUNT_SQL} AS account, coalesce(u.provider, 'AWS') AS provider,
-            coalesce(s.cover_start, min(u.day)) - DATE '1970-01-01' AS start,
-            least(coalesce(s.cover_end, max(u.day) + 1), max(u.day) + 1) - DATE '1970-01-01' AS "end"
-     FROM usage_daily u JOIN sources s ON s.id = u.source_id GROUP BY ${ACCOUNT_SQL}, coalesce(u.provider, 'AWS'), s.id, s.cover_start, s.cover_end`,
-  )
+  const rows = await usageCoverage(store)
   const since = selection.since === undefined ? Number.NEGATIVE_INFINITY : Date.parse(selection.since) / 86_400_000
   const until = selection.until === undefined ? Number.POSITIVE_INFINITY : Date.parse(selection.until) / 86_400_000 + 1
   const byKey = new Map<string, [number, number][]>()
@@ -450,15 +393,10 @@ export function denseOf(series: DailySeries, first: number, last: number): Dense
 }
 
 async function selectUsageTypes(store: Store, glob: string | undefined): Promise<string[]> {
-  const rows = await store.all<{usage_type: string; usage_base: string}>(
-    glob === undefined
-      ? 'SELECT DISTINCT usage_type, usage_base FROM usage ORDER BY 1, 2'
-      : 'SELECT DISTINCT usage_type, usage_base FROM usage WHERE usage_type GLOB $1 ORDER BY 1, 2',
-    glob === undefined ? [] : [glob],
-  )
+  const rows = await usageTypesIn(store, glob)
   // Every provider's internet egress: AWS usage types, and other clouds' meters ingest marked as egress.
-  const selected = glob === undefined ? rows.filter((r) => isEgressUsage(r.usage_type, r.usage_base)) : rows
-  return [...new Set(selected.map((r) => r.usage_type))]
+  const selected = glob === undefined ? rows.filter((r) => isEgressUsage(r.usageType, r.usageBase)) : rows
+  return [...new Set(selected.map((r) => r.usageType))]
 }
 
 /**

@@ -7,18 +7,19 @@ import {createHash} from 'node:crypto'
 
 import type {GlueClient} from '@aws-sdk/client-glue'
 
-import {formatBytes, formatUsd} from '../cli/format.js'
-import {renderTable} from '../cli/render.js'
 import {type AwsConnection, athenaClient, glueClient} from '../aws/clients.js'
-import {addDays, type DayRange, daysBetween, planRange, utcDay} from '../aws/window.js'
+import {addDays, type DayRange, planRange, utcDay} from '../aws/window.js'
 
 export {athenaQuery, DEFAULT_MAX_SCAN_GB, parseTableName} from './plan.js'
 import {BillwatchError} from '../errors.js'
-import {ROLLUP_COLUMNS, stageRollup} from '../ingest/columnar.js'
-import {commitStaged, createStaging, findSourceByHash, insertValues, type SourceMeta} from '../ingest/write.js'
+import type {SourceMeta} from '../ingest/rows.js'
 import type {Store} from '../store/index.js'
+import {coveredFlowDays, flowsQuery} from '../store/athena-flows.js'
+import {coveredDayRanges} from '../store/sources.js'
+import {ROLLUP_COLUMNS} from '../store/rollup-sql.js'
+import {writeRollupAnswer} from '../store/usage-scan.js'
 import {type AthenaTable, describeTable} from './catalog.js'
-import {coveredFlowDays, flowsQuery, writeFlowRollup} from './flows.js'
+import {writeFlowRollup} from './flows.js'
 import {checkDay, DEFAULT_MAX_SCAN_GB, parseTableName, queryRollup, queryWithinLimit} from './plan.js'
 
 export const DEFAULT_ATHENA_DAYS = 90
@@ -107,11 +108,7 @@ export async function ingestAthena(store: Store, options: AthenaIngestOptions): 
     return ingestAthenaFlows(store, glue, table, {...options, maxScanGb}, {end: until, start: since}, today)
   const format = `athena-${table.kind}`
   const path = `athena:${database}.${name}`
-  const covered = await store.all<DayRange>(
-    `SELECT strftime(cover_start, '%Y-%m-%d') AS start, strftime(cover_end, '%Y-%m-%d') AS "end" FROM sources
-     WHERE format = $1 AND path LIKE $2 AND cover_start IS NOT NULL AND cover_end IS NOT NULL`,
-    [format, `${path}:%`],
-  )
+  const covered = await coveredDayRanges(store, {formats: [format], pathPrefix: `${path}:`})
   const closing = addDays(today, -CLOSE_DAYS)
   const plan = planRange({covered, restateFrom: `${closing.slice(0, 7)}-01`, wanted: {end: until, start: since}})
   const base = startingResult(store, table, plan, maxScanGb, `${database}.${name}`)
@@ -253,70 +250,5 @@ async function writeRollup(
     rows,
   })
   const contentHash = createHash('sha256').update(canonical).digest('hex')
-  return store.transaction(async () => {
-    const previous = await findSourceByHash(store, contentHash)
-    if (previous)
-      return {replacedRows: 0, rows: previous.rows, sourceId: previous.sourceId, status: 'unchanged' as const}
-    await createStaging(store)
-    await store.run(
-      `CREATE OR REPLACE TEMP TABLE bw_athena_text (${ROLLUP_COLUMNS.map((c) => `${c} VARCHAR`).join(', ')})`,
-    )
-    await insertValues(store, 'INSERT INTO bw_athena_text', rows)
-    const typed: Record<string, string> = {
-      amount: 'DOUBLE',
-      billing_end: 'TIMESTAMP',
-      billing_start: 'TIMESTAMP',
-      cost: 'DOUBLE',
-      day: 'DATE',
-      line_items: 'BIGINT',
-      list_cost: 'DOUBLE',
-      problems: 'BIGINT',
-      usage_lines: 'BIGINT',
-    }
-    await store.run(
-      `CREATE OR REPLACE TEMP TABLE bw_athena_rollup AS SELECT ${ROLLUP_COLUMNS.map((c) => (typed[c] ? `CAST(${c} AS ${typed[c]}) AS ${c}` : c)).join(', ')} FROM bw_athena_text`,
-    )
-    await store.run('DROP TABLE bw_athena_text')
-    const staged = rows.length === 0 ? undefined : await stageRollup(store, 'bw_athena_rollup', meta.path)
-    if (rows.length === 0) await store.run('DROP TABLE bw_athena_rollup')
-    const outcome = await commitStaged(
-      store,
-      {
-        ...meta,
-        contentHash,
-        lineItems: staged?.lineItems ?? 0,
-        ...(staged?.billingStart ? {billingPeriod: staged.billingStart.slice(0, 7)} : {}),
-      },
-      [],
-      {daily: true},
-    )
-    return {
-      replacedRows: outcome.replacedRows,
-      rows: outcome.rows,
-      sourceId: outcome.sourceId,
-      status: 'ingested' as const,
-    }
-  })
-}
-
-export function renderAthenaIngest(result: AthenaIngestResult): string {
-  const table = renderTable(
-    ['status', 'table', 'kind', 'first day', 'last day', 'days', 'restated', 'rows'],
-    [
-      [
-        result.status,
-        result.table,
-        result.kind,
-        result.fetched.start,
-        addDays(result.fetched.end, -1),
-        daysBetween(result.fetched.start, result.fetched.end),
-        result.restatedDays,
-        result.rows,
-      ],
-    ],
-    ['left', 'left', 'left', 'left', 'left', 'right', 'right', 'right'],
-  )
-  if (result.queryExecutionId === null) return `${table}\nThe store already holds these days; nothing was queried.`
-  const estimate = result.estimatedScanBytes === null ? 'unknown' : formatBytes(result.estimatedScanBytes)
-  return `${table}\nAthena query ${result.queryExecutionId}: scanned ${formatBytes(result.bytesScanned)} (estimate at most ${estimate}, ${result.partitions} partitions), ${formatUsd(result.scanCostUsd)} at $5 per TB (10 MB minimum)${result.throttledRetries > 0 ? `; ${result.throttledRetries} throttled requests retried` : ''}.`
+  return writeRollupAnswer(store, rows, {...meta, contentHash})
 }

@@ -1,7 +1,7 @@
 /**
- * The query billwatch sends Athena: the local ingest's daily roll-up (src/ingest/columnar.ts),
- * rendered for Trino over a catalogued table and pruned to a day range. No store here, so the
- * scheduled Lambda's bundle can use it too.
+ * The query billwatch sends Athena: the local ingest's daily roll-up (src/store/rollup-sql.ts, over the scan
+ * plans of src/ingest/columnar.ts), rendered for Trino over a catalogued table and pruned to a day range. No
+ * store connection here (rollup-sql.ts is SQL text only), so the scheduled Lambda's bundle can use it too.
  */
 import type {AthenaClient} from '@aws-sdk/client-athena'
 import type {GlueClient} from '@aws-sdk/client-glue'
@@ -9,12 +9,13 @@ import type {GlueClient} from '@aws-sdk/client-glue'
 import type {AwsConnection} from '../aws/clients.js'
 import type {DayRange} from '../aws/window.js'
 import {utcDay} from '../aws/window.js'
-import {formatBytes, formatUsd} from '../cli/format.js'
+import {formatBytes, formatUsd} from '../core/units.js'
 import {BillwatchError} from '../errors.js'
-import {buildPlan, Columns, dailyRollupSql, quoteIdent, quoteLiteral, type ROLLUP_COLUMNS} from '../ingest/columnar.js'
-import type {UsageRow} from '../ingest/write.js'
+import {buildPlan, Columns, quoteIdent, quoteLiteral} from '../ingest/columnar.js'
+import type {UsageRow} from '../ingest/rows.js'
 import {BYTES_PER_GB} from '../pricing/egress.js'
 import {TRINO} from '../ingest/dialect.js'
+import {type ROLLUP_COLUMNS, tableRollupSql} from '../store/rollup-sql.js'
 import {type AthenaTable, estimateScan, partitionPredicate, type ScanEstimate} from './catalog.js'
 import {type QueryOptions, type QueryResult, runQuery, scanCostUsd} from './query.js'
 
@@ -73,13 +74,16 @@ export function athenaQuery(table: AthenaTable, range: DayRange): {sql: string; 
     partitionPredicate(table.partitionKeys, range),
     `${startRead} >= TIMESTAMP ${quoteLiteral(`${range.start} 00:00:00`)}`,
     `${startRead} < TIMESTAMP ${quoteLiteral(`${range.end} 00:00:00`)}`,
-  ]
-    .filter((f) => f !== null)
-    .map((f) => `(${f})`)
-  const source = `(SELECT * FROM ${quoteIdent(table.database)}.${quoteIdent(table.name)} WHERE ${filters.join(' AND ')})`
+  ].filter((f) => f !== null)
   return {
     costBasis: plan.costBasis,
-    sql: dailyRollupSql(plan, {dialect: TRINO, source, start: cols.timestamp(plan.start)}),
+    sql: tableRollupSql(plan, {
+      database: table.database,
+      dialect: TRINO,
+      filters,
+      start: cols.timestamp(plan.start),
+      table: table.name,
+    }),
   }
 }
 

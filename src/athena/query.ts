@@ -132,7 +132,7 @@ async function readResults(
     (page) => page.NextToken,
   )
   const columns = (pages.pages[0]?.ResultSet?.ResultSetMetadata?.ColumnInfo ?? []).map((c) => c.Name ?? '')
-  // A SELECT's first page starts with the column names (billing-exports-2.md §3.3).
+  // A query's first page starts with the column names (billing-exports-2.md §3.3).
   const rows = pages.pages.flatMap((page, i) =>
     (page.ResultSet?.Rows ?? [])
       .slice(i === 0 ? 1 : 0)

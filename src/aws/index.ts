@@ -1,15 +1,15 @@
 /**
  * Live AWS ingestion: Cost Explorer and CloudWatch into the store, through the same write path as
- * file exports (src/ingest/write.ts), so a re-run never double-counts and richer families win.
+ * file exports (src/store/usage-import.ts), so a re-run never double-counts and richer families win.
  */
 import {createHash} from 'node:crypto'
 
-import {formatUsd} from '../cli/format.js'
-import type {ProgressCallback} from '../cli/progress.js'
-import {renderTable} from '../cli/render.js'
+import type {ProgressCallback} from '../core/progress.js'
 import {BillwatchError} from '../errors.js'
-import {type Family, findSourceByHash, type SourceMeta, type UsageRow, writeUsage} from '../ingest/write.js'
+import type {Family, SourceMeta, UsageRow} from '../ingest/rows.js'
 import type {Store} from '../store/index.js'
+import {coveredDayRanges} from '../store/sources.js'
+import {findSourceByHash, writeUsage} from '../store/usage-import.js'
 import {type AwsConnection, cloudWatchClient, costExplorerClient} from './clients.js'
 import {checkInstanceIds, fetchNetworkMetrics, listInstances, metricRows} from './cloudwatch.js'
 import {costRows, fetchCostAndUsage, type Granularity, USD_PER_CE_REQUEST} from './cost-explorer.js'
@@ -81,7 +81,7 @@ export async function ingestCostExplorer(
   const format = allUsage ? 'cost-explorer-all' : 'cost-explorer-data-transfer'
   const formats = allUsage ? [format] : [format, 'cost-explorer-all']
   const plan = planWindow({
-    covered: await coveredRanges(store, 'cost-explorer-api', formats),
+    covered: await coveredDayRanges(store, {family: 'cost-explorer-api', formats}),
     days,
     restateDays: CE_RESTATE_DAYS,
     today,
@@ -208,15 +208,6 @@ export async function ingestCloudWatch(
   }
 }
 
-/** Day ranges earlier fetches of these formats recorded (empty days included: they were asked for). */
-async function coveredRanges(store: Store, family: Family, formats: string[]): Promise<DayRange[]> {
-  return store.all<DayRange>(
-    `SELECT strftime(cover_start, '%Y-%m-%d') AS start, strftime(cover_end, '%Y-%m-%d') AS "end" FROM sources
-     WHERE family = $1 AND format IN (${formats.map((_, i) => `$${i + 2}`).join(', ')}) AND cover_start IS NOT NULL AND cover_end IS NOT NULL`,
-    [family, ...formats],
-  )
-}
-
 interface SourceToWrite {
   family: Family
   format: string
@@ -284,32 +275,4 @@ export async function ingestLive(store: Store, options: LiveIngestOptions): Prom
   const cw = cloudWatch ? await ingestCloudWatch(store, {...connection, ...cloudWatch, ...progress}) : null
   const requests = (ce?.requests ?? 0) + (cw?.requests ?? 0)
   return {cloudWatch: cw, costExplorer: ce, requestCostUsd: ce?.requestCostUsd ?? 0, requests, store: store.path}
-}
-
-/** Human summary of a live ingest (a table and the request bill). */
-export function renderLiveIngest(result: LiveIngestResult): string {
-  const rows = [result.costExplorer, result.cloudWatch]
-    .filter((r) => r !== null)
-    .map((r) => [
-      r.status,
-      r.source === 'cost-explorer'
-        ? `cost-explorer (${r.granularity}${r.allUsage ? ', all usage' : ''})`
-        : `cloudwatch (${r.region}, ${r.instances.length} instances)`,
-      r.fetched.start,
-      addDays(r.fetched.end, -1),
-      r.days,
-      r.restatedDays,
-      r.rows,
-      r.requests,
-    ])
-  const table = renderTable(
-    ['status', 'source', 'first day', 'last day', 'days', 'restated', 'rows', 'requests'],
-    rows,
-    ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right'],
-  )
-  const ce = result.costExplorer
-  const bill = ce
-    ? `Cost Explorer: ${ce.requests} billed requests (${formatUsd(ce.requestCostUsd)})${ce.throttledRetries > 0 ? `, ${ce.throttledRetries} throttled retries (free)` : ''}.`
-    : ''
-  return [table, bill].filter(Boolean).join('\n')
 }

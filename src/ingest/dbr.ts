@@ -6,7 +6,7 @@
  * rows (InvoiceTotal, AccountTotal, StatementTotal) repeat the line items and are skipped; Rounding
  * and Discount rows are kept as charges. Each delivery restates the whole month.
  */
-import {type Columns, requireColumns, type ScanPlan} from './columnar.js'
+import {type Columns, requireColumns, type ScanPlan} from './columns.js'
 
 /** DBR ProductName → the service code CUR and the usage report write (CloudFront's prefixes are edge areas). */
 const SERVICE_CODES: Record<string, string> = {

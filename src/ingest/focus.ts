@@ -9,7 +9,7 @@ import {EGRESS_BASE, regionPrefixes} from '../aws/usage-types.js'
 /** What CUR calls internet ingress; named for AWS rows that carry no usage type. */
 const INGRESS_BASE = 'DataTransfer-In-Bytes'
 import rulesFile from './egress-rules.json' with {type: 'json'}
-import {type Columns, quoteLiteral, requireColumns, type ScanPlan} from './columnar.js'
+import {type Columns, quoteLiteral, requireColumns, type ScanPlan} from './columns.js'
 
 interface EgressRule {
   why: string

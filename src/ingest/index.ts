@@ -9,22 +9,23 @@ import {BillwatchError} from '../errors.js'
 import {type FlowIngested, type FlowIngestOptions, ingestFlowFile, isFlowLogFolder} from '../flows/ingest.js'
 import {sniffFlowFile} from '../flows/sniff.js'
 import type {Store} from '../store/index.js'
-import {parquetColumns, stageColumnar} from './columnar.js'
+import {
+  appendRows,
+  commitStaged,
+  createStaging,
+  dropStagedRestatedBy,
+  findSourceByHash,
+  nameStagedAccount,
+  stagedOverlap,
+} from '../store/usage-import.js'
+import {parquetColumns, stageColumnar} from '../store/usage-scan.js'
 import {parseCostExplorerCsv} from './cost-explorer-csv.js'
 import {isRealDate} from './csv-text.js'
 import {combineFingerprints, type Fingerprint, fingerprintFile} from './fingerprint.js'
 import {type Container, type FormatKind, sniffFile} from './sniff.js'
 import {stageUsageReport} from './usage-report.js'
 import {expectedDay, usageProblem} from './validate.js'
-import {
-  appendRows,
-  commitStaged,
-  createStaging,
-  type Family,
-  findSourceByHash,
-  type SourceMeta,
-  STAGING_TABLE,
-} from './write.js'
+import type {Family, SourceMeta} from './rows.js'
 import {extractZip} from './zip.js'
 import {fileKind, jsonErrorPosition, readInputFile, SIDE_INPUT_MAX_BYTES} from '../util/files.js'
 
@@ -269,7 +270,7 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
   // handler is attached at once: hashing can fail before the scan starts, and is awaited below.
   let scanning = true
   hashing.catch(() => {
-    if (scanning) store.connection.interrupt()
+    if (scanning) store.interrupt()
   })
   const meta: SourceMeta = {
     bytes: 0,
@@ -325,8 +326,7 @@ async function ingestOne(store: Store, path: string, options: IngestOptions, cal
     }
   }
 
-  if (options.account !== undefined)
-    await store.run(`UPDATE ${STAGING_TABLE} SET account = $1 WHERE account IS NULL`, [options.account])
+  if (options.account !== undefined) await nameStagedAccount(store, options.account)
   const modifiedMs = statSync(path).mtimeMs
   const restated = await restatementsInCall(store, meta, call.batch, modifiedMs)
   // A DuckDB scan (CUR, FOCUS, the usage report) already rolled its file up to one row per daily key.
@@ -377,36 +377,18 @@ async function restatementsInCall(
 ): Promise<{replaces: BatchSource[]; replacedBy?: BatchSource}> {
   const replaces: BatchSource[] = []
   let replacedBy: BatchSource | undefined
-  const key =
-    meta.scope === 'all' ? 'day, account, service, usage_type, operation, resource_id' : 'day, service, usage_type'
-  const keyOf = (alias: string) =>
-    key
-      .split(', ')
-      .map((c) => `coalesce(${alias}.${c}::VARCHAR, '')`)
-      .join(', ')
   for (const other of batch) {
     if (other.family !== meta.family || other.scope !== meta.scope) continue
     if (meta.scope === 'all' && (!meta.billingPeriod || other.billingPeriod !== meta.billingPeriod)) continue
-    const overlap = await store.one<{mine: number; theirs: number; shared: number}>(
-      `WITH mine AS (SELECT DISTINCT ${keyOf('s')} FROM ${STAGING_TABLE} s),
-            theirs AS (SELECT DISTINCT ${keyOf('u')} FROM usage_daily u WHERE u.source_id = $1)
-       SELECT (SELECT count(*) FROM mine)::BIGINT AS mine, (SELECT count(*) FROM theirs)::BIGINT AS theirs,
-              (SELECT count(*) FROM (SELECT * FROM mine INTERSECT SELECT * FROM theirs))::BIGINT AS shared`,
-      [other.sourceId],
-    )
-    if (!overlap || overlap.shared === 0) continue
+    const overlap = await stagedOverlap(store, other.sourceId, meta.scope)
+    if (overlap.shared === 0) continue
     if (meta.scope === 'all' && overlap.shared * 2 < Math.min(overlap.mine, overlap.theirs)) continue
     if (modifiedMs >= other.modifiedMs) {
       replaces.push(other)
       continue
     }
     replacedBy = other
-    await store.run(
-      meta.scope === 'all'
-        ? `DELETE FROM ${STAGING_TABLE}`
-        : `DELETE FROM ${STAGING_TABLE} s WHERE (${keyOf('s')}) IN (SELECT ${keyOf('u')} FROM usage_daily u WHERE u.source_id = $1)`,
-      meta.scope === 'all' ? [] : [other.sourceId],
-    )
+    await dropStagedRestatedBy(store, other.sourceId, meta.scope)
   }
   return replacedBy ? {replacedBy, replaces} : {replaces}
 }

@@ -2,19 +2,12 @@ import {isByteUsage} from '../aws/usage-types.js'
 import {addDays} from '../aws/window.js'
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
-import {type CsvReadOptions, DUCKDB_CSV_BOUNDS, isRealDate, isoDay, parseNumber, readCsv} from './csv-text.js'
-import {quoteLiteral} from './columnar.js'
-import {duckdbError} from './duckdb-errors.js'
-import {checkUsageRow, PLAIN_NUMBER, usageProblemSql} from './validate.js'
-import {STAGING_TABLE, type UsageRow} from './write.js'
+import {scanUsageReport, type StagedUsageReport} from '../store/usage-scan.js'
+import {type CsvReadOptions, isRealDate, isoDay, parseNumber, readCsv} from './csv-text.js'
+import type {UsageRow} from './rows.js'
+import {checkUsageRow} from './validate.js'
 
 const REQUIRED = ['Service', 'Operation', 'UsageType', 'StartTime', 'EndTime', 'UsageValue'] as const
-
-export interface StagedUsageReport {
-  lineItems: number
-  coverStart: string
-  coverEnd: string
-}
 
 /**
  * The legacy AWS Usage Report CSV (../shared/research/formats.md §1): header `Service, Operation,
@@ -44,60 +37,6 @@ export async function stageUsageReport(
       // Each line is checked as it is read; the first bad one throws.
     }
     throw error
-  }
-}
-
-const REPORT_TIME = String.raw`(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})\s+(\d{1,2}):(\d{2})(:(\d{2}))?`
-const REPORT_TIME_FORMATS = ['%m/%d/%y %H:%M:%S', '%m/%d/%Y %H:%M:%S', '%m/%d/%y %H:%M', '%m/%d/%Y %H:%M']
-
-/**
- * The fast read: DuckDB's CSV scan rolls the report up to daily keys (a 100 MB report in about a
- * second, in bounded memory) and counts the lines that break a check of usageReportLines below;
- * any such line, or any CSV error, fails the scan for the strict reader to locate.
- */
-async function scanUsageReport(
-  store: Store,
-  path: string,
-  columns: string[],
-  options: {gzip?: boolean; readPath?: string},
-): Promise<StagedUsageReport> {
-  const col = (name: string) => (columns.includes(name) ? `trim(c${columns.indexOf(name)})` : 'NULL')
-  const time = (name: string) =>
-    `CASE WHEN regexp_full_match(${col(name)}, ${quoteLiteral(REPORT_TIME)}) THEN try_strptime(${col(name)}, [${REPORT_TIME_FORMATS.map(quoteLiteral).join(', ')}]) END`
-  const value = `replace(${col('UsageValue')}, ',', '')`
-  const source = `read_csv(${quoteLiteral(options.readPath ?? path)}, header = false, skip = 1, quote = '"', escape = '"', delim = ',',
-    columns = {${columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(', ')}}, compression = '${options.gzip ? 'gzip' : 'none'}', ${DUCKDB_CSV_BOUNDS})`
-  const notBlank = columns.map((_, i) => `coalesce(trim(c${i}), '') <> ''`).join(' OR ')
-  const scan = `bw_report_${Date.now()}_${Math.floor(Math.random() * 1e6)}`
-  try {
-    await store.run(`CREATE OR REPLACE TEMP TABLE ${scan} AS
-      WITH lines AS (
-        SELECT ${col('UsageType')} AS usage_type, nullif(${col('Service')}, '') AS service, nullif(${col('Operation')}, '') AS operation,
-               nullif(${col('Resource')}, '') AS resource_id, ${time('StartTime')} AS start_at, ${time('EndTime')} AS end_at,
-               CASE WHEN regexp_full_match(${value}, ${quoteLiteral(PLAIN_NUMBER)}) THEN TRY_CAST(${value} AS DOUBLE) END AS amount
-        FROM ${source} WHERE ${notBlank})
-      SELECT CAST(start_at AS DATE) AS day, service, operation, usage_type, resource_id, sum(amount) AS amount, count(*) AS lines,
-             count(*) FILTER (WHERE coalesce(usage_type, '') = '' OR start_at IS NULL OR end_at IS NULL OR end_at <= start_at OR amount IS NULL
-                              OR ${usageProblemSql({amount: 'amount', day: 'start_at', extraDays: ['end_at']})} IS NOT NULL) AS problems,
-             max(CASE WHEN end_at = date_trunc('day', end_at) THEN CAST(end_at AS DATE) ELSE CAST(end_at AS DATE) + 1 END) AS end_day
-      FROM lines GROUP BY ALL`)
-  } catch (error) {
-    throw duckdbError(path, error, options.gzip ? 'csv.gz' : 'csv')
-  }
-  try {
-    const totals = await store.one<{lines: number; problems: number; first: null | string; end: null | string}>(
-      `SELECT coalesce(sum(lines), 0)::BIGINT AS lines, coalesce(sum(problems), 0)::BIGINT AS problems,
-              strftime(min(day), '%Y-%m-%d') AS first, strftime(max(end_day), '%Y-%m-%d') AS end FROM ${scan}`,
-    )
-    if (totals && totals.problems > 0) throw new BillwatchError('E_VALUE', 'a line breaks a check', {file: path})
-    if (!totals || totals.lines === 0 || !totals.first || !totals.end)
-      throw new BillwatchError('E_EMPTY', 'no usage rows after the header', {file: path})
-    await store.run(`INSERT INTO ${STAGING_TABLE} (day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency)
-      SELECT day, NULL, NULL, service, usage_type, operation, resource_id, amount,
-             CASE WHEN regexp_matches(usage_type, 'Bytes$') THEN 'bytes' END, NULL, NULL FROM ${scan}`)
-    return {coverEnd: totals.end, coverStart: totals.first, lineItems: totals.lines}
-  } finally {
-    await store.run(`DROP TABLE IF EXISTS ${scan}`)
   }
 }
 

@@ -3,7 +3,7 @@ import {createRequire} from 'node:module'
 import {dirname} from 'node:path'
 
 import type * as DuckDb from '@duckdb/node-api'
-import type {DuckDBConnection, DuckDBInstance, DuckDBListValue, DuckDBValue} from '@duckdb/node-api'
+import type {DuckDBAppender, DuckDBConnection, DuckDBInstance, DuckDBListValue, DuckDBValue} from '@duckdb/node-api'
 
 import {BillwatchError, isBillwatchError} from '../errors.js'
 import {errnoReason, fileKind} from '../util/files.js'
@@ -52,14 +52,14 @@ export interface OpenOptions {
 }
 
 /**
- * The billwatch store: one DuckDB file. Every command reads and writes through this class; domain
- * modules add their own queries as functions that take a Store (see src/ingest, src/detect).
+ * The billwatch store: one DuckDB file. Every command reads and writes through this class; the queries live
+ * beside it in src/store as typed functions that take a Store (usage.ts, usage-series.ts, usage-import.ts, …).
  */
 export class Store {
   private constructor(
     readonly path: string,
     private readonly instance: DuckDBInstance,
-    readonly connection: DuckDBConnection,
+    private readonly connection: DuckDBConnection,
     private readonly ownsInstance = true,
     /** Opened READ_ONLY: commands that only read never change the file (and can read one they may not write). */
     readonly readOnly = false,
@@ -148,6 +148,16 @@ export class Store {
    */
   async scratch(): Promise<Store> {
     return new Store(this.path, this.instance, await this.instance.connect(), false, this.readOnly)
+  }
+
+  /** DuckDB's appender for a temporary table of this connection (bulk writes: a million rows in seconds). */
+  async appendToTemp(table: string): Promise<DuckDBAppender> {
+    return this.connection.createAppender(table, 'main', 'temp')
+  }
+
+  /** Stops the statement running on this connection (it fails with DuckDB's interrupt error). */
+  interrupt(): void {
+    this.connection.interrupt()
   }
 
   /** Runs a statement for its effect; returns the rows it inserted, updated or deleted. */

@@ -11,7 +11,7 @@ import {join} from 'node:path'
 import fc from 'fast-check'
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {flowsQuery} from '../../src/athena/flows.js'
+import {flowsQuery} from '../../src/store/athena-flows.js'
 import {ingestAthena} from '../../src/athena/index.js'
 import {ingestFiles} from '../../src/ingest/index.js'
 import {Store} from '../../src/store/index.js'

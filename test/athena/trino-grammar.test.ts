@@ -6,7 +6,7 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import {flowsQuery} from '../../src/athena/flows.js'
+import {flowsQuery} from '../../src/store/athena-flows.js'
 import {athenaQuery} from '../../src/athena/index.js'
 import type {AthenaTable} from '../../src/athena/catalog.js'
 import {athenaColumnName} from './layouts.js'
