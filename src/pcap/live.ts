@@ -29,9 +29,20 @@ export function parseDuration(text: string, field = '--duration'): number {
   return seconds
 }
 
-/** Starts `tcpdump -i IF -w - -U --immediate-mode -n [FILTER]`; tcpdump checks the interface and the filter itself. */
+/**
+ * Kernel buffer for the capture, in KiB. In immediate mode each packet takes a slot the size of the interface's
+ * MTU: tcpdump's default 2 MiB holds 16 packets on loopback (MTU 64 KiB), which a busy machine overflows in a
+ * burst; 64 MiB holds about a thousand there and tens of thousands on an Ethernet interface.
+ */
+const CAPTURE_BUFFER_KIB = 65_536
+
+/**
+ * Starts `tcpdump -i IF -w - -U --immediate-mode -B 65536 -n [FILTER]`; tcpdump checks the interface and the filter
+ * itself.
+ */
 export function startLiveCapture(iface: string, filter?: string): LiveCapture {
-  const args = ['-i', iface, '-w', '-', '-U', '--immediate-mode', '-n', ...(filter ? [filter] : [])]
+  const args = ['-i', iface, '-w', '-', '-U', '--immediate-mode', '-B', String(CAPTURE_BUFFER_KIB), '-n']
+  if (filter) args.push(filter)
   const child: ChildProcessByStdio<null, Readable, Readable> = spawn('tcpdump', args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
