@@ -433,14 +433,17 @@ export function defaultScale(values: readonly number[]): Scale {
 }
 
 /**
- * ln(x + c) with c a thousandth of the median positive value: zero days stay finite (three decades below the
- * typical level) and the result does not depend on the unit. Undefined when nothing is positive.
+ * ln(x + c) with c a thousandth of the lowest positive level (the 5th percentile of positive values): zero days stay
+ * finite (three decades below the lowest level) and the result does not depend on the unit. Taken from the median,
+ * c was a fifth of a level some 200x lower and flattened that level's weekends, which then read as steps.
+ * Undefined when nothing is positive.
  */
 function makeTransform(raw: number[], scale: Scale): ((v: number) => number) | undefined {
   if (scale === 'linear') return (v) => v
   const positive = raw.filter((v) => v > 0)
   if (positive.length === 0) return undefined
-  const offset = 1e-3 * median(positive)
+  const sorted = Float64Array.from(positive).sort()
+  const offset = 1e-3 * sorted[Math.floor(0.05 * (sorted.length - 1))]!
   return (v) => Math.log(Math.max(0, v) + offset)
 }
 
