@@ -36,6 +36,7 @@ import {
   type Truncation,
 } from './reader.js'
 import type {RequestLog} from './request-log.js'
+import {discardSpill, RequestSpill, spillRows} from './spill.js'
 
 export interface AnalyseOptions {
   /** The server's address, or 'auto' (default): the address in the most packets. */
@@ -206,6 +207,11 @@ const readWord = word
  * scan, which is most of the work. Overridable for tests with BILLWATCH_PCAP_SPLIT_BYTES.
  */
 const SPLIT_MIN_BYTES = 64 * 1024 * 1024
+/**
+ * A later half keeps all its requests in memory until the merge (only one pass spills its log to disk), so captures
+ * above this size are read in one pass, and memory stays bounded.
+ */
+const SPLIT_MAX_BYTES = 2 * 1024 * 1024 * 1024
 
 /** What one part of a split scan counted, handed from the worker thread to the merge. */
 export interface ScanState {
@@ -307,7 +313,8 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
     return analyseCapture(path, options)
   }
   // A compressed capture can only be read from its start: one pass.
-  if (size < splitMin || fileCompression(path) !== 'none') return analyseCapture(path, options)
+  if (size < splitMin || size > SPLIT_MAX_BYTES || fileCompression(path) !== 'none')
+    return analyseCapture(path, options)
   let chosen: HostChoice | undefined
   const origin = fileOrigin(path)
   if (nativeScanner() !== undefined) {
@@ -409,9 +416,10 @@ function finish(
     // stream, read once, reports the host its first packets named and says so).
     const busiest = scan.busiestAddressWords()
     if (busiest && scan.packetsOf(busiest) > scan.packetsOf(choice.host)) {
-      if (origin.rereadable())
+      if (origin.rereadable()) {
+        scan.discard()
         scan = new CaptureScan(origin, busiest, choice.ntpPort, choice.vxlanPort, options.onProgress)
-      else leadingHost = scan.busiestAddressText()
+      } else leadingHost = scan.busiestAddressText()
     }
   }
   const result = scan.result(!choice.explicit)
@@ -616,6 +624,16 @@ class CaptureScan {
   private replyIpBytes: Uint16Array
   private transmitKey: Uint32Array
   private prevPending: Int32Array
+  /**
+   * Past `spillAt` rows, the settled ones go to disk (see spillSettled); rows [0, carried) are requests that were
+   * still waiting for a reply then, whose places in capture order are carriedSeq; row `carried` is the capture's
+   * request number `seqBase`, and those after it follow.
+   */
+  private readonly spillAt: number
+  private spill: RequestSpill | undefined
+  private carried = 0
+  private carriedSeq = new Float64Array(0)
+  private seqBase = 0
 
   // Outbound traffic by service port: [packets, bytes, captured, billable] × 65536 ports, for UDP and TCP.
   private readonly udpPorts = new Float64Array(65_536 * 4)
@@ -686,7 +704,12 @@ class CaptureScan {
     // An IPv6 server's clients are mostly IPv6: the table of other addresses is sized alike.
     const ipv6Host = host !== undefined && !(host[0] === 0 && host[1] === 0 && host[2] === V4_MAPPED_WORD2)
     this.table = new AddressTable(clients, ipv6Host ? clients : 8)
-    const rows = logForBytes === undefined ? expected : expectedRequests(logForBytes)
+    // A later part of a split scan keeps its rows for the merge (the split is for captures of bounded size).
+    this.spillAt = this.orphans ? Number.POSITIVE_INFINITY : spillRows()
+    const rows = Math.min(
+      logForBytes === undefined ? expected : expectedRequests(logForBytes),
+      this.spillAt + SPILL_SLACK_ROWS,
+    )
     this.timeSec = new Float64Array(rows)
     this.client = new Uint32Array(rows)
     this.srcPort = new Uint16Array(rows)
@@ -700,6 +723,9 @@ class CaptureScan {
       if (host) this.hostIndex = this.table.indexAt(this.table.intern(host[0], host[1], host[2], host[3]))
       this.scan(onProgress)
       if (origin.parts.length > 1) this.endPart()
+    } catch (error) {
+      this.discard()
+      throw error
     } finally {
       this.reader.close()
     }
@@ -747,6 +773,7 @@ class CaptureScan {
     let packetsBeforeNative = 0
     let nativeRetry = 0
     for (;;) {
+      if (this.requestCount >= this.spillAt) this.spillSettled(false)
       if (native !== undefined && --packetsBeforeNative < 0) {
         const before = totals.packets
         const taken = this.scanNative(native, io!)
@@ -1108,6 +1135,79 @@ class CaptureScan {
     return -1
   }
 
+  /**
+   * Writes the settled request rows to disk, sorted by client, and keeps in memory only those still waiting for a
+   * reply (they may yet be matched), moved to the front: a day's capture then holds its clients and its waiting
+   * requests, not its requests. `final`: every row is settled (the capture ended).
+   */
+  private spillSettled(final: boolean): void {
+    const n = this.requestCount
+    this.spill ??= new RequestSpill()
+    const waiting = new Uint8Array(n)
+    const slots = this.table.slots
+    if (!final) {
+      for (let k = 0; k < this.clientCount; k++) {
+        const slot = this.table.slotOf(this.clientAddresses[k]!)
+        for (let row = slots[slot + R_PENDING]! - 1; row >= 0; row = this.prevPending[row]!) waiting[row] = 1
+      }
+    }
+    const settled = new Int32Array(n)
+    let count = 0
+    for (let row = 0; row < n; row++) if (waiting[row] === 0) settled[count++] = row
+    const carried = this.carried
+    const carriedSeq = this.carriedSeq
+    const seqBase = this.seqBase
+    const seqOf = (row: number) => (row < carried ? carriedSeq[row]! : seqBase + row - carried)
+    const {client, mode, reply, replyIpBytes, srcPort, timeSec, version} = this
+    this.spill.write(
+      {client, mode, reply, replyIpBytes, srcPort, timeSec, version},
+      settled,
+      count,
+      this.clientCount,
+      seqOf,
+    )
+    // The waiting rows to the front, in order, their chains renumbered.
+    const kept = n - count
+    const nextSeq = new Float64Array(kept)
+    const renumbered = settled
+    let j = 0
+    for (let row = 0; row < n; row++) {
+      if (waiting[row] === 0) continue
+      renumbered[row] = j
+      nextSeq[j] = seqOf(row)
+      this.timeSec[j] = this.timeSec[row]!
+      this.client[j] = this.client[row]!
+      this.srcPort[j] = this.srcPort[row]!
+      this.version[j] = this.version[row]!
+      this.mode[j] = this.mode[row]!
+      this.reply[j] = this.reply[row]!
+      this.replyIpBytes[j] = this.replyIpBytes[row]!
+      this.transmitKey[j] = this.transmitKey[row]!
+      this.prevPending[j] = this.prevPending[row]!
+      j++
+    }
+    for (let row = 0; row < kept; row++) {
+      const previous = this.prevPending[row]!
+      if (previous >= 0) this.prevPending[row] = renumbered[previous]!
+    }
+    if (kept > 0) {
+      for (let k = 0; k < this.clientCount; k++) {
+        const slot = this.table.slotOf(this.clientAddresses[k]!)
+        const head = slots[slot + R_PENDING]! - 1
+        if (head >= 0) slots[slot + R_PENDING] = renumbered[head]! + 1
+      }
+    }
+    this.seqBase = seqBase + n - carried
+    this.carried = kept
+    this.carriedSeq = nextSeq
+    this.requestCount = kept
+  }
+
+  /** Closes the spilled log of a scan whose result is not wanted (the host turned out to be another). */
+  discard(): void {
+    if (this.spill) discardSpill(this.spill.spilled)
+  }
+
   /** Everything this part counted, as transferable arrays and numbers, for `merge` in another thread. */
   exportState(): ScanState {
     const n = this.requestCount
@@ -1313,7 +1413,11 @@ class CaptureScan {
       responses[i] = slots[slot + R_RESPONSES]!
       billableBytes[i] = slotDoubles[slot / 2 + R_BILLABLE_BYTES_F64]!
     }
+    // A log spilled to disk goes there whole: the rows still in memory are settled now.
+    const spill = this.spill
+    if (spill) this.spillSettled(true)
     const requests = new Uint32Array(n)
+    if (spill) requests.set(spill.requests.subarray(0, n))
     for (let row = 0; row < this.requestCount; row++) requests[this.client[row]!]!++
     let requestingClients = 0
     let answeredClients = 0
@@ -1321,7 +1425,7 @@ class CaptureScan {
       if (requests[i]! > 0) requestingClients++
       if (responses[i]! > 0) answeredClients++
     }
-    let unanswered = 0
+    let unanswered = spill?.unanswered ?? 0
     for (let i = 0; i < this.requestCount; i++) if (this.reply[i] === 0) unanswered++
     const kissCodes: Record<string, number> = {}
     for (const [code, count] of this.kissCodes) {
@@ -1329,6 +1433,7 @@ class CaptureScan {
       kissCodes[text] = (kissCodes[text] ?? 0) + count
     }
     const count = this.requestCount
+    const spilled = spill?.spilled
     return {
       billableBytes: this.totals.billableBytes,
       byPort: this.portTraffic(),
@@ -1382,6 +1487,7 @@ class CaptureScan {
           mode: this.mode.subarray(0, count),
           reply: this.reply.subarray(0, count),
           replyIpBytes: this.replyIpBytes.subarray(0, count),
+          ...(spilled ? {spilled} : {}),
           srcPort: this.srcPort.subarray(0, count),
           timeSec: this.timeSec.subarray(0, count),
           version: this.version.subarray(0, count),
@@ -1389,7 +1495,7 @@ class CaptureScan {
         outbound: this.ntpOutbound,
         port: this.ntpPort,
         requestingClients,
-        requests: count,
+        requests: count + (spilled?.rows ?? 0),
         responses: this.ntpResponses,
         unanswered,
       },
@@ -1477,6 +1583,9 @@ function sumTotals(a: TrafficTotals, b: TrafficTotals): TrafficTotals {
     packets: a.packets + b.packets,
   }
 }
+
+/** Room past the spill point for the rows of a buffer's records (the scan spills between them). */
+const SPILL_SLACK_ROWS = 1 << 16
 
 /** Requests to size the log for, from capture bytes (~half a typical NTP capture's ~106-byte records are requests). */
 function expectedRequests(bytes: number): number {

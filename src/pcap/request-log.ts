@@ -1,3 +1,5 @@
+import type {SpilledRows} from './spill.js'
+
 /**
  * The columnar log of NTP client requests a capture holds, as the pcap reader produces it and the
  * behaviour heuristics (NAT, fleets, RFC violations) and rate-limiter simulations consume it.
@@ -24,6 +26,10 @@ export interface RequestLog {
   replyIpBytes: Uint16Array
   /** Client addresses, text form (IPv4 dotted quad, IPv6 RFC 5952). */
   clients: ClientAddressList
+  /**
+   * A day's capture: every row is on disk (count is 0), read back a client range at a time (see ../pcap/spill.ts).
+   */
+  spilled?: SpilledRows
 }
 
 /**
