@@ -45,8 +45,19 @@ export interface AnalyseOptions {
   ntpPort?: number
   /** A UDP port that carries VXLAN besides IANA's 4789 (--vxlan-port). */
   vxlanPort?: number
+  /**
+   * NTP clients analysed one by one, at most (--max-clients; default DEFAULT_MAX_CLIENTS): later ones count in the
+   * totals only (NtpTraffic.beyondMaxClients).
+   */
+  maxClients?: number
   onProgress?: ProgressCallback
 }
+
+/**
+ * --max-clients by default: about 250 bytes a client through the scan and the report (address table, counters, the
+ * limiters' state), ~12 GB at most, room on a machine of 24 GB.
+ */
+export const DEFAULT_MAX_CLIENTS = 50_000_000
 
 export interface TrafficTotals {
   packets: number
@@ -98,8 +109,22 @@ export interface NtpTraffic {
   answeredClients: number
   /** Outbound NTP replies (from the NTP port). */
   outbound: TrafficTotals
+  /**
+   * Clients past --max-clients (only when there are any): their requests and replies are in the totals above, but
+   * they have no log rows and no per-client counters.
+   */
+  beyondMaxClients?: BeyondMaxClients
   log: RequestLog
   counters: NtpClientCounters
+}
+
+export interface BeyondMaxClients {
+  maxClients: number
+  clients: number
+  requestingClients: number
+  answeredClients: number
+  requests: number
+  responses: number
 }
 
 /** Whole-capture counts, shared by the analysis and the report. */
@@ -290,7 +315,16 @@ export function analyseCapture(capture: string | CaptureOrigin, options: Analyse
 function scanWhole(origin: CaptureOrigin, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
   return finish(
     origin,
-    new CaptureScan(origin, choice.host, choice.ntpPort, choice.vxlanPort, options.onProgress),
+    new CaptureScan(
+      origin,
+      choice.host,
+      choice.ntpPort,
+      choice.vxlanPort,
+      options.onProgress,
+      undefined,
+      undefined,
+      options.maxClients,
+    ),
     choice,
     options,
   )
@@ -312,8 +346,9 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   } catch {
     return analyseCapture(path, options)
   }
-  // A compressed capture can only be read from its start: one pass.
-  if (size < splitMin || size > SPLIT_MAX_BYTES || fileCompression(path) !== 'none')
+  // A compressed capture can only be read from its start: one pass. So does a capture with a client cap (a later half
+  // would make clients of its own).
+  if (options.maxClients !== undefined || size < splitMin || size > SPLIT_MAX_BYTES || fileCompression(path) !== 'none')
     return analyseCapture(path, options)
   let chosen: HostChoice | undefined
   const origin = fileOrigin(path)
@@ -418,7 +453,16 @@ function finish(
     if (busiest && scan.packetsOf(busiest) > scan.packetsOf(choice.host)) {
       if (origin.rereadable()) {
         scan.discard()
-        scan = new CaptureScan(origin, busiest, choice.ntpPort, choice.vxlanPort, options.onProgress)
+        scan = new CaptureScan(
+          origin,
+          busiest,
+          choice.ntpPort,
+          choice.vxlanPort,
+          options.onProgress,
+          undefined,
+          undefined,
+          options.maxClients,
+        )
       } else leadingHost = scan.busiestAddressText()
     }
   }
@@ -578,9 +622,11 @@ function emptyTotals(): TrafficTotals {
 function grow<T extends Float64Array | Int32Array | Uint16Array | Uint32Array | Uint8Array>(
   array: T,
   atLeast: number,
+  atMost = Number.POSITIVE_INFINITY,
 ): T {
   let size = Math.max(1024, array.length * 2)
   while (size <= atLeast) size *= 2
+  size = Math.max(atLeast + 1, Math.min(size, atMost))
   const grown = new (array.constructor as new (n: number) => T)(size)
   grown.set(array)
   return grown
@@ -599,6 +645,8 @@ const R_RESPONSES = FIRST_FIELD + 3
 /** The Float64Array view's slot of the outbound NTP billable bytes (words 6 and 7). */
 const R_BILLABLE_BYTES_F64 = 3
 const RECORD_WORDS = SLOT_WORDS
+/** R_CLIENT of an address beyond --max-clients (native/scan.c leaves its packets to JavaScript). */
+const BEYOND_MAX_CLIENTS = 0xffff_ffff
 const RECORD_F64 = RECORD_WORDS / 2
 
 /** One full pass over the file with the host fixed. */
@@ -631,6 +679,8 @@ class CaptureScan {
    */
   private readonly spillAt: number
   private spill: RequestSpill | undefined
+  /** NTP clients past --max-clients, and what they sent and got (see countBeyond). */
+  private readonly beyond = {answeredClients: 0, clients: 0, requestingClients: 0, requests: 0, responses: 0}
   private carried = 0
   private carriedSeq = new Float64Array(0)
   private seqBase = 0
@@ -687,7 +737,12 @@ class CaptureScan {
     range?: ByteRange,
     /** The bytes of capture whose requests this scan will hold: the whole file's when later parts merge in. */
     logForBytes?: number,
+    private readonly maxClients = DEFAULT_MAX_CLIENTS,
   ) {
+    if (this.clientAddresses.length > maxClients) {
+      this.clientAddresses = this.clientAddresses.slice(0, maxClients)
+      this.clientKods = this.clientKods.slice(0, maxClients)
+    }
     this.reader = CaptureReader.from(origin, range)
     if (origin.parts.length > 1) this.reader.onNextPart = () => this.endPart()
     origin.watch?.(() => this.liveStatus())
@@ -994,18 +1049,45 @@ class CaptureScan {
     addTotals(totals, caplen, origlen, ipBytes)
   }
 
-  /** The address's slot, made an NTP client (given the next client id) on first sight. */
+  /**
+   * The address's slot, made an NTP client (given the next client id) on first sight — or, past --max-clients, marked
+   * BEYOND_MAX_CLIENTS and counted apart (see countBeyond).
+   */
   private clientRecord(slot: number): number {
     const slots = this.table.slots
     if (slots[slot + R_CLIENT] === 0) {
+      if (this.clientCount >= this.maxClients) {
+        slots[slot + R_CLIENT] = BEYOND_MAX_CLIENTS
+        this.beyond.clients++
+        return slot
+      }
       if (this.clientCount === this.clientAddresses.length) {
-        this.clientAddresses = grow(this.clientAddresses, this.clientCount)
+        // Never longer than --max-clients: the native scanner makes clients while there is room.
+        this.clientAddresses = grow(this.clientAddresses, this.clientCount, this.maxClients)
         this.clientKods = grow(this.clientKods, this.clientCount)
       }
       this.clientAddresses[this.clientCount++] = this.table.indexAt(slot)
       slots[slot + R_CLIENT] = this.clientCount
     }
     return slot
+  }
+
+  /**
+   * A request from, or reply to, a client beyond --max-clients: in the totals, in no per-client figure (no log row, no
+   * reply matched). Its slot's pending word holds whether it asked (1) and was answered (2).
+   */
+  private countBeyond(slot: number, request: boolean): void {
+    const slots = this.table.slots
+    const flags = slots[slot + R_PENDING]!
+    if (request) {
+      this.beyond.requests++
+      if ((flags & 1) === 0) this.beyond.requestingClients++
+      slots[slot + R_PENDING] = flags | 1
+    } else {
+      this.beyond.responses++
+      if ((flags & 2) === 0) this.beyond.answeredClients++
+      slots[slot + R_PENDING] = flags | 2
+    }
   }
 
   private growRequests(atLeast: number): void {
@@ -1029,9 +1111,10 @@ class CaptureScan {
     // Modes 2/4/5 arriving at port 123 answer the host's own upstream queries (ntpd polls from port 123).
     if (mode === MODE_SYMMETRIC_PASSIVE || mode === MODE_SERVER || mode === MODE_BROADCAST) return
     const record = this.clientRecord(remote)
+    const records = this.table.slots
+    if (records[record + R_CLIENT] === BEYOND_MAX_CLIENTS) return this.countBeyond(record, true)
     const row = this.requestCount++
     if (row >= this.timeSec.length) this.growRequests(row)
-    const records = this.table.slots
     this.timeSec[row] = this.now
     this.client[row] = records[record + R_CLIENT]! - 1
     this.srcPort[row] = decoder.srcPort
@@ -1061,6 +1144,7 @@ class CaptureScan {
       if (!totals) this.otherModes.set(mode, (totals = emptyTotals()))
       addTotals(totals, caplen, origlen, decoder.ipBytes)
       if (mode !== MODE_CONTROL && mode !== MODE_PRIVATE) return
+      if (this.table.slots[this.clientRecord(remote) + R_CLIENT] === BEYOND_MAX_CLIENTS) return
       const steps = this.matchReply(this.clientRecord(remote), decoder.dstPort, key, false, decoder.ipBytes, 0)
       if (steps >= 0 && this.orphans)
         this.orphans.push(this.table.indexAt(remote), decoder.dstPort, key, 0, decoder.ipBytes, steps)
@@ -1068,6 +1152,8 @@ class CaptureScan {
     }
     const record = this.clientRecord(remote)
     const records = this.table.slots
+    const beyond = records[record + R_CLIENT] === BEYOND_MAX_CLIENTS
+    if (beyond) this.countBeyond(record, false)
     this.ntpResponses++
     records[record + R_RESPONSES]!++
     this.table.slotDoubles[record / 2 + R_BILLABLE_BYTES_F64]! += decoder.ipBytes
@@ -1079,7 +1165,7 @@ class CaptureScan {
       if (meaning.kind === 'kiss') {
         isKod = true
         this.ntpKods++
-        this.clientKods[records[record + R_CLIENT]! - 1]!++
+        if (!beyond) this.clientKods[records[record + R_CLIENT]! - 1]!++
         this.kissCodes.set(refid, (this.kissCodes.get(refid) ?? 0) + 1)
       } else if (meaning.kind === 'unsynchronised') {
         const stratum = data[at + STRATUM_AT]!
@@ -1087,6 +1173,7 @@ class CaptureScan {
         this.unsynchronised.set(why, (this.unsynchronised.get(why) ?? 0) + 1)
       }
     }
+    if (beyond) return
     const steps = this.matchReply(record, decoder.dstPort, key, isKod, decoder.ipBytes, 0)
     if (steps >= 0 && this.orphans)
       this.orphans.push(this.table.indexAt(remote), decoder.dstPort, key, isKod ? 1 : 0, decoder.ipBytes, steps)
@@ -1467,7 +1554,8 @@ class CaptureScan {
       linkTypes: [...reader.linkTypes, ...this.partLinkTypes],
       nonIpPackets: this.nonIpPackets,
       ntp: {
-        answeredClients,
+        answeredClients: answeredClients + this.beyond.answeredClients,
+        ...(this.beyond.clients > 0 ? {beyondMaxClients: {...this.beyond, maxClients: this.maxClients}} : {}),
         counters: {
           kods: this.clientKods.slice(0, n),
           requests,
@@ -1494,8 +1582,8 @@ class CaptureScan {
         },
         outbound: this.ntpOutbound,
         port: this.ntpPort,
-        requestingClients,
-        requests: count + (spilled?.rows ?? 0),
+        requestingClients: requestingClients + this.beyond.requestingClients,
+        requests: count + (spilled?.rows ?? 0) + this.beyond.requests,
         responses: this.ntpResponses,
         unanswered,
       },

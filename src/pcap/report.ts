@@ -22,7 +22,7 @@ import {
   startReplayWorker,
 } from '../ratelimit/index.js'
 import {bestFirst} from '../util/select.js'
-import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
+import type {BeyondMaxClients, CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
 import type {Truncation} from './reader.js'
 import {type CaptureGap, gapsBetween} from './capture-set.js'
@@ -137,6 +137,13 @@ export interface NtpReport {
   otherModes: Record<string, TrafficTotals>
   /** Distinct addresses that sent requests to, or got replies from, the server. */
   uniqueClients: number
+  /**
+   * Only when the capture has more clients than --max-clients: the clients past it, and their requests and replies.
+   * They count in the totals (requests, responses, the client counts, outbound bytes) and in no per-client figure
+   * (top talkers, cumulative share, thresholds, NAT, misbehaviour, fleets, violations, unanswered, the replays): see
+   * the `max-clients` warning.
+   */
+  beyondMaxClients?: BeyondMaxClients
   requestingClients: number
   answeredClients: number
   /** Outbound NTP (replies from the NTP port). */
@@ -395,7 +402,20 @@ export function supportsRates(analysis: CaptureAnalysis): boolean {
 
 /** The warnings that head the report: a capture too thin for rates, or shorter than a minute. */
 export function captureWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
-  return [...rateWarnings(analysis), ...hostWarnings(analysis), ...setWarnings(analysis)]
+  return [...rateWarnings(analysis), ...hostWarnings(analysis), ...setWarnings(analysis), ...clientWarnings(analysis)]
+}
+
+/** More clients than --max-clients: the approximation the per-client figures make. */
+function clientWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
+  const beyond = analysis.ntp.beyondMaxClients
+  if (!beyond) return []
+  const share = analysis.ntp.requests > 0 ? beyond.requests / analysis.ntp.requests : 0
+  return [
+    {
+      code: 'max-clients',
+      message: `the capture has ${analysis.ntp.counters.requests.length + beyond.clients} NTP clients, more than --max-clients ${beyond.maxClients}: the first ${beyond.maxClients} seen are analysed one by one; the ${beyond.clients} after them (${beyond.requests} requests, ${(share * 100).toFixed(2)}% of all, and ${beyond.responses} replies) count in the totals but in no per-client figure — top talkers, the cumulative share and the blocking table, NAT, misbehaviour, fleets, violations, unanswered requests and the rate-limit replays leave them out; raise --max-clients (about 250 bytes of memory a client) for every figure exact`,
+    },
+  ]
 }
 
 function setGaps(analysis: CaptureAnalysis): CaptureGap[] {
@@ -646,7 +666,8 @@ function ntpCounts(
     ),
     topTalkers: topTalkers(analysis, options.top ?? 10, groups, read?.talkerRows),
     unanswered: ntp.unanswered,
-    uniqueClients: clientCount,
+    uniqueClients: clientCount + (ntp.beyondMaxClients?.clients ?? 0),
+    ...(ntp.beyondMaxClients ? {beyondMaxClients: ntp.beyondMaxClients} : {}),
     unsynchronised: ntp.unsynchronised,
     versions,
   }

@@ -30,7 +30,7 @@ export interface StreamWorkerInput {
   status: MessagePort
   ring: SharedArrayBuffer
   name: string
-  options: {host?: string; ntpPort?: number; vxlanPort?: number}
+  options: {host?: string; maxClients?: number; ntpPort?: number; vxlanPort?: number}
 }
 
 export interface StreamAnalysis {

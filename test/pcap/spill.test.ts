@@ -119,3 +119,37 @@ describe('a capture whose request log is spilled to disk', () => {
     expect(spilled.stdout).toBe(once.stdout)
   })
 })
+
+describe('a capture with more clients than --max-clients', () => {
+  const tmp = tempDir()
+  afterAll(() => tmp.cleanup())
+
+  it('reports every total, analyses the first clients one by one, and says so (in --json too), with both scanners', async () => {
+    const capped = (native: string) =>
+      runCli(['pcap', SAMPLE, '--json', '--max-clients', '100', '--db', join(tmp.dir, `${native}.duckdb`)], {
+        env: {BILLWATCH_PCAP_NATIVE: native},
+      })
+    const [native, javascript, whole] = await Promise.all([
+      capped('1'),
+      capped('0'),
+      runCli(['pcap', SAMPLE, '--json', '--db', join(tmp.dir, 'whole.duckdb')]),
+    ])
+    expect(native.code).toBe(0)
+    expect(javascript.stdout).toBe(native.stdout)
+    const report = JSON.parse(native.stdout)
+    const exact = JSON.parse(whole.stdout)
+    expect(report.warnings.map((warning: {code: string}) => warning.code)).toEqual(['max-clients'])
+    expect(report.warnings[0].message).toMatch(/more than --max-clients 100: the first 100 seen are analysed/)
+    expect(report.ntp.beyondMaxClients).toMatchObject({clients: 276, maxClients: 100})
+    for (const key of ['requests', 'responses', 'kods', 'uniqueClients', 'requestingClients', 'answeredClients'])
+      expect(report.ntp[key]).toBe(exact.ntp[key])
+    expect(report.ntp.outbound).toEqual(exact.ntp.outbound)
+    expect(report.byPort).toEqual(exact.byPort)
+    expect(report.ntp.topTalkers.length).toBeGreaterThan(0)
+    // Spilled to disk or not, the same capped report.
+    const spilled = withEnv({BILLWATCH_SPILL_ROWS: '200'}, () =>
+      JSON.stringify(buildReport(analyseCapture(SAMPLE, {maxClients: 100}))),
+    )
+    expect(spilled).toBe(JSON.stringify(buildReport(analyseCapture(SAMPLE, {maxClients: 100}))))
+  })
+})
