@@ -22,11 +22,13 @@ import {
   startReplayWorker,
 } from '../ratelimit/index.js'
 import {bestFirst} from '../util/select.js'
+import {startWorker} from '../util/worker.js'
 import type {BeyondMaxClients, CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
 import type {Truncation} from './reader.js'
 import {type CaptureGap, gapsBetween} from './capture-set.js'
 import {clientRanges, readClientRange} from './spill.js'
+import type {SpilledReplayInput} from './spill-replay-worker.js'
 
 export interface ReportOptions {
   pricing?: EgressPricing
@@ -241,7 +243,11 @@ export interface LiveCaptureReport {
 export const STANDARD_CUTS = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
 
 export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = {}): PcapReport {
-  if (analysis.ntp.log.spilled) return buildSpilledReport(analysis, options)
+  if (analysis.ntp.log.spilled) {
+    const {report, natClients, replay} = spilledPass(analysis, options, true)
+    if (replay) report.ntp.rateLimiting = replayReport(analysis, natClients, undefined, options, replay.result())
+    return report
+  }
   const groups = wantsBehaviour(analysis, options) ? groupByClient(analysis.ntp.log) : undefined
   const {report, natClients} = reportWithoutReplay(analysis, options, groups)
   if (groups && wantsReplay(analysis, options))
@@ -255,7 +261,7 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
  * take about the same time on a capture the size of the NTP pool server incident's). The result is buildReport's.
  */
 export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
-  if (analysis.ntp.log.spilled) return buildSpilledReport(analysis, options)
+  if (analysis.ntp.log.spilled) return buildSpilledReportParallel(analysis, options)
   const replay = wantsReplay(analysis, options)
   const log = analysis.ntp.log
   const worker = replay ? startReplayWorker(log.count) : undefined
@@ -283,11 +289,43 @@ interface ReadBack {
 }
 
 /**
- * buildReport for a log spilled to disk (a day's capture): the log is read back a client range at a time, each range
- * through the behaviour analysis and the limiter replays (client after client, as over the grouped log), and again
- * for the fleet windows' counts. The report is the one the log held in memory would give.
+ * buildReportParallel for a log spilled to disk: the replays read the log back in a worker thread (see spilledPass)
+ * beside the behaviour analysis.
  */
-function buildSpilledReport(analysis: CaptureAnalysis, options: ReportOptions): PcapReport {
+async function buildSpilledReportParallel(analysis: CaptureAnalysis, options: ReportOptions): Promise<PcapReport> {
+  const worker =
+    wantsReplay(analysis, options) &&
+    analysis.ntp.requests >= Number(process.env.BILLWATCH_REPLAY_WORKER_MIN ?? 200_000)
+      ? startWorker<SpilledReplayInput, ReplayTallies>(import.meta.url, './spill-replay-worker')
+      : undefined
+  worker?.post({
+    requests: analysis.ntp.counters.requests,
+    settings: options.limiters ?? DEFAULT_LIMITER_SETTINGS,
+    spilled: analysis.ntp.log.spilled!,
+  })
+  let pass: ReturnType<typeof spilledPass>
+  try {
+    pass = spilledPass(analysis, options, worker === undefined)
+  } catch (error) {
+    worker?.cancel()
+    throw error
+  }
+  const {report, natClients, replay} = pass
+  const tallies = worker ? await worker.result : replay?.result()
+  if (tallies) report.ntp.rateLimiting = replayReport(analysis, natClients, undefined, options, tallies)
+  return report
+}
+
+/**
+ * The report of a log spilled to disk (a day's capture) but its replays: the log is read back a client range at a
+ * time, each range through the behaviour analysis (and, with `replays`, the limiter replays: client after client, as
+ * over the grouped log), and again for the fleet windows' counts. The report is the one the log held in memory gives.
+ */
+function spilledPass(
+  analysis: CaptureAnalysis,
+  options: ReportOptions,
+  replays: boolean,
+): {report: PcapReport; natClients: number[]; replay: ReplayPass | undefined} {
   const {counters, log, requests, unanswered} = analysis.ntp
   const spilled = log.spilled!
   const clientCount = log.clients.length
@@ -299,7 +337,7 @@ function buildSpilledReport(analysis: CaptureAnalysis, options: ReportOptions): 
     ? new BehaviourPass(log.clients, summary, durationSec === undefined ? {busiest} : {busiest, durationSec})
     : undefined
   const replay =
-    behaviour && wantsReplay(analysis, options)
+    replays && behaviour && wantsReplay(analysis, options)
       ? new ReplayPass(clientCount, options.limiters ?? DEFAULT_LIMITER_SETTINGS)
       : undefined
   const order = talkerOrder(analysis, options.top ?? 10)
@@ -329,9 +367,7 @@ function buildSpilledReport(analysis: CaptureAnalysis, options: ReportOptions): 
     for (const [from, to] of ranges) behaviour.addToWindows(readClientRange(spilled, from, to, true), from)
   read.talkerRows = concatGroups(order.map((_, k) => talkers[k]!))
   read.behaviour = behaviour?.result()
-  const {report, natClients} = reportWithoutReplay(analysis, options, undefined, read)
-  if (replay) report.ntp.rateLimiting = replayReport(analysis, natClients, undefined, options, replay.result())
-  return report
+  return {...reportWithoutReplay(analysis, options, undefined, read), replay}
 }
 
 /** Group `group` of `groups` alone, its columns copied. */

@@ -110,10 +110,11 @@ describe('a capture whose request log is spilled to disk', () => {
     }
   })
 
-  it('gives the same `pcap --json` through the CLI', async () => {
+  it('gives the same `pcap --json` through the CLI, the replays in a worker thread', async () => {
     const once = await runCli(['pcap', SAMPLE, '--json', '--db', join(tmp.dir, 'a.duckdb')])
     const spilled = await runCli(['pcap', SAMPLE, '--json', '--db', join(tmp.dir, 'b.duckdb')], {
-      env: {BILLWATCH_SPILL_ROWS: '500'},
+      // The replays read the spilled log in a worker thread beside the behaviour analysis.
+      env: {BILLWATCH_REPLAY_WORKER_MIN: '0', BILLWATCH_SPILL_ROWS: '500'},
     })
     expect(spilled.code).toBe(0)
     expect(spilled.stdout).toBe(once.stdout)
