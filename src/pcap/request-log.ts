@@ -1,5 +1,3 @@
-import type {SpilledRows} from './spill.js'
-
 /**
  * The columnar log of NTP client requests a capture holds, as the pcap reader produces it and the
  * behaviour heuristics (NAT, fleets, RFC violations) and rate-limiter simulations consume it.
@@ -42,4 +40,30 @@ export interface ClientAddressList {
   at(index: number): string | undefined
   /** Every address, in client order. */
   [Symbol.iterator](): Iterator<string>
+}
+
+/** One chunk of spilled rows, sorted by client (stable): client c's rows are [offsets[c], offsets[c + 1]). */
+export interface SpillChunk {
+  fd: number
+  /**
+   * Written by a worker thread: the file's path (Node closes a worker's descriptors when it ends), until the main
+   * thread adopts it (adoptSpill).
+   */
+  path?: string
+  rows: number
+  /** Clients known when the chunk was written: later clients have no rows in it. */
+  clients: number
+}
+
+/** Every request row of a capture, on disk (a plain object: it crosses from a worker thread as it is). */
+export interface SpilledRows {
+  chunks: SpillChunk[]
+  rows: number
+  /** Earliest and latest request time, Unix seconds. */
+  firstSec: number
+  lastSec: number
+  /** Rows per client read back at once, at most (a busier client is read alone). */
+  batchRows: number
+  /** Written by a worker thread: the folder of the chunks' files, until adoptSpill. */
+  folder?: string
 }
