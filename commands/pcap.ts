@@ -23,7 +23,7 @@ export type PcapCommandResult = PcapReport
 
 export default class Pcap extends BaseCommand<typeof Pcap> {
   static override summary = "Attribute a server's egress to protocols, ports and NTP clients from a packet capture."
-  static override description = `Reads a pcap or pcapng file, plain or compressed with gzip or zstd (.pcap.gz from tcpdump -z gzip, .pcapng.zst; it streams: the file may be larger than memory, which grows only with the NTP requests, about 90 bytes each) and reports, for the server host: packets and bytes three ways — on the wire, captured (what pcap_len sums) and billable IP bytes (what AWS bills: 76 bytes per IPv4 NTP reply, not the 90-byte frame) — outbound traffic by protocol and port with shares, throughput, and what the traffic costs per month and year.
+  static override description = `Reads a pcap or pcapng file, plain or compressed with gzip or zstd (.pcap.gz from tcpdump -z gzip, .pcapng.zst; it streams: the file may be larger than memory, which grows with the NTP clients, not the requests: past 4M requests the request log goes to a temporary file, about 23 bytes a request) and reports, for the server host: packets and bytes three ways — on the wire, captured (what pcap_len sums) and billable IP bytes (what AWS bills: 76 bytes per IPv4 NTP reply, not the 90-byte frame) — outbound traffic by protocol and port with shares, throughput, and what the traffic costs per month and year.
 
 For NTP: requests and replies per client, rate, median interval, versions and modes, KoDs sent and requests that kept coming after one, top talkers, the cumulative share of traffic by query count and the blocking-threshold economics table; which addresses look like NAT gateways of many honest hosts, which are single misbehaving clients, synchronised fleets, RFC client-rule violations, and what the ntpd/ntpsec/chrony rate limiters would have answered, dropped and saved.
 
@@ -87,6 +87,11 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
       helpValue: 'SETTING',
       multiple: true,
     }),
+    'max-clients': Flags.integer({
+      description:
+        'Analyse at most this many NTP clients one by one (default 50,000,000: about 250 bytes of memory each); clients past it count in the totals only, and the report says so.',
+      min: 1,
+    }),
     'ntp-port': Flags.integer({default: 123, description: 'The port the server answers NTP on.', max: 65_535, min: 1}),
     'vxlan-port': Flags.integer({
       default: 4789,
@@ -122,7 +127,12 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     if (inputs.length > 1 && inputs.includes('-'))
       this.usage('- (stdin) is a capture of its own: give it alone', 'FILE')
     const durationSec = flags.duration === undefined ? undefined : parseDuration(flags.duration)
-    const scanOptions = {host: flags.host, ntpPort: flags['ntp-port'], vxlanPort: flags['vxlan-port']}
+    const scanOptions = {
+      host: flags.host,
+      ...(flags['max-clients'] === undefined ? {} : {maxClients: flags['max-clients']}),
+      ntpPort: flags['ntp-port'],
+      vxlanPort: flags['vxlan-port'],
+    }
     // The store is opened last; its library loads while this thread waits for the scan's worker.
     preloadStore()
     let analysis: CaptureAnalysis
@@ -188,7 +198,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
   private async readStream(
     input: Readable,
     name: string,
-    options: {host: string; ntpPort: number; vxlanPort: number},
+    options: {host: string; maxClients?: number; ntpPort: number; vxlanPort: number},
   ): Promise<CaptureAnalysis> {
     const line = createStatusLine(Boolean(process.stderr.isTTY) && !this.jsonEnabled())
     const startedAt = Date.now()
@@ -212,7 +222,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     iface: string,
     filter: string | undefined,
     durationSec: number | undefined,
-    options: {host: string; ntpPort: number; vxlanPort: number},
+    options: {host: string; maxClients?: number; ntpPort: number; vxlanPort: number},
   ): Promise<{analysis: CaptureAnalysis; live: LiveCaptureReport}> {
     const capture = startLiveCapture(iface, filter)
     let stoppedBy: LiveCaptureReport['stoppedBy'] = 'end'

@@ -84,6 +84,8 @@ export interface Scratch {
   slotRequests: Int32Array
   slotFirst: Float64Array
   slotLast: Float64Array
+  /** The stamp of the client whose trains are being split (see portTrains); one per client judged. */
+  stamp: number
 }
 
 export function createScratch(maxRequestsPerClient: number): Scratch {
@@ -97,6 +99,7 @@ export function createScratch(maxRequestsPerClient: number): Scratch {
     slotFirst: buffer(),
     slotLast: buffer(),
     slotRequests: new Int32Array(size),
+    stamp: 0,
     trainEnds: buffer(),
     trainStarts: buffer(),
   }
@@ -119,21 +122,22 @@ interface Trains {
 }
 
 /**
- * Judges client `client` (its rows are contiguous in `groups`). `durationSec` is the capture's span,
+ * Judges client `client`, whose rows are group `group` of `groups` (contiguous). `durationSec` is the capture's span,
  * `hasReplies` whether the capture shows any server replies. Medians, and the address text, are
  * computed only for clients that end up flagged.
  */
 export function judgeClient(
   addresses: ClientAddressList,
   client: number,
+  group: number,
   groups: ClientGroups,
   scratch: Scratch,
   rules: ClientRules,
   durationSec: number,
   hasReplies: boolean,
 ): ClientFinding {
-  const from = groups.start[client]!
-  const to = groups.start[client + 1]!
+  const from = groups.start[group]!
+  const to = groups.start[group + 1]!
   const n = to - from
   if (n < rules.minRequests) return {}
   const {timeSec} = groups
@@ -226,12 +230,12 @@ export function judgeClient(
  * Splits a client's requests by source port and classifies each port's train as a polite schedule
  * or a fast one. A port-indexed table finds each request's train in one pass, without sorting: the
  * clients that open a socket per request have as many ports as requests. The table is not cleared
- * between clients; an entry counts only when stamped with this client's first row.
+ * between clients; an entry counts only when stamped with this client's stamp.
  */
 function portTrains(groups: ClientGroups, from: number, to: number, scratch: Scratch, rules: ClientRules): Trains {
   const {srcPort, timeSec} = groups
   const {portClient, portSlot, slotFirst, slotLast, slotRequests} = scratch
-  const stamp = from + 1
+  const stamp = ++scratch.stamp
   let slots = 0
   for (let row = from; row < to; row++) {
     const port = srcPort[row]!

@@ -60,54 +60,148 @@ const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']
  */
 export function findFleets(groups: ClientGroups, rules: FleetRules, first: number, last: number): Fleet[] {
   const clientCount = groups.start.length - 1
-  if (clientCount <= 0 || groups.start[clientCount] === 0) return []
-  const origin = Math.floor(first / rules.binSec) * rules.binSec
-  const series = binSeries(groups, origin, rules.binSec, Math.floor((last - origin) / rules.binSec) + 1)
-  const {bins, clientsPerBin, oneShotPerBin} = series
-  const occupied = bins.length
-  // A fleet can hide in the total yet stand out among one-shot clients (or the reverse), so a bin
-  // is busy when either series is far above its own background; a window then grows over
-  // neighbouring bins that are merely elevated, so a fleet straddling a bin edge is counted whole.
-  // An empty bin is never above its background (median ≥ 0, spread ≥ 1), so windows are runs of occupied bins.
-  const empty = Math.max(0, series.binCount - occupied)
-  const busy = new Uint8Array(occupied)
-  const elevated = new Uint8Array(occupied)
-  const total = background(clientsPerBin, empty)
-  const oneShot = background(oneShotPerBin, empty)
-  for (let k = 0; k < occupied; k++) {
-    if (total.above(clientsPerBin[k]!, rules.z) || oneShot.above(oneShotPerBin[k]!, rules.z)) busy[k] = 1
-    if (total.above(clientsPerBin[k]!, 3) || oneShot.above(oneShotPerBin[k]!, 3)) elevated[k] = 1
-  }
-  const adjacent = (k: number) => bins[k + 1] === bins[k]! + 1
+  const search = new FleetSearch(rules, first, last, clientCount > 0 ? groups.start[clientCount]! : 0)
+  search.add(groups)
+  const windows = search.windows()
+  if (!windows) return []
+  windows.add(groups)
+  return windows.result()
+}
 
-  const windows: BinWindow[] = []
-  for (let k = 0; k < occupied; k++) {
-    if (!busy[k]) continue
-    let from = k
-    let to = k
-    while (to + 1 < occupied && adjacent(to) && (busy[to + 1] || elevated[to + 1])) to++
-    while (
-      from - 1 >= 0 &&
-      adjacent(from - 1) &&
-      elevated[from - 1] &&
-      (windows.length === 0 || windows[windows.length - 1]!.to < from - 1)
-    )
-      from--
-    // The fleet is what the window holds above the background: per-bin excess of whichever series shows more.
-    let excessTotal = 0
-    let excessOneShot = 0
-    for (let b = from; b <= to; b++) {
-      excessTotal += Math.max(0, clientsPerBin[b]! - total.median)
-      excessOneShot += Math.max(0, oneShotPerBin[b]! - oneShot.median)
+/**
+ * The fleet search fed a range of clients at a time (each client's rows whole): the distinct clients per bin, then
+ * (windows) the busy windows, whose own counts need the clients fed again (FleetWindows).
+ */
+export class FleetSearch {
+  private readonly origin: number
+  private readonly binCount: number
+  /** Dense counts per bin when the span has few bins for the requests (the common case), else counts by bin. */
+  private readonly clients: Float64Array | undefined
+  private readonly oneShots: Float64Array | undefined
+  private readonly sparse: Map<number, [number, number]> | undefined
+
+  constructor(
+    private readonly rules: FleetRules,
+    first: number,
+    last: number,
+    private readonly requests: number,
+  ) {
+    this.origin = Math.floor(first / rules.binSec) * rules.binSec
+    this.binCount = requests > 0 ? Math.floor((last - this.origin) / rules.binSec) + 1 : 0
+    if (requests === 0) return
+    if (this.binCount <= 4 * requests + 1024) {
+      this.clients = new Float64Array(this.binCount)
+      this.oneShots = new Float64Array(this.binCount)
+    } else {
+      this.sparse = new Map()
     }
-    windows.push({excess: Math.max(excessTotal, excessOneShot), from, fromBin: bins[from]!, to, toBin: bins[to]!})
-    k = to
   }
-  if (windows.length === 0) return []
-  const fleets = describeWindows(groups, windows, origin, rules).filter(
-    (fleet) => fleet.clients >= rules.minExcessClients,
-  )
-  return foldRecurring(fleets, rules)
+
+  /** Counts each client of `groups` once per bin it enters (a client's rows are in capture order). */
+  add(groups: ClientGroups): void {
+    const {clients, oneShots, sparse} = this
+    const {binSec} = this.rules
+    const origin = this.origin
+    const clientCount = groups.start.length - 1
+    for (let client = 0; client < clientCount; client++) {
+      const from = groups.start[client]!
+      const to = groups.start[client + 1]!
+      const oneShot = to - from === 1
+      let lastBin = -1
+      for (let i = from; i < to; i++) {
+        const bin = Math.floor((groups.timeSec[i]! - origin) / binSec)
+        if (bin === lastBin) continue
+        lastBin = bin
+        if (clients) {
+          clients[bin] = clients[bin]! + 1
+          if (oneShot) oneShots![bin] = oneShots![bin]! + 1
+        } else {
+          const entry = sparse!.get(bin)
+          if (entry) {
+            entry[0]++
+            if (oneShot) entry[1]++
+          } else sparse!.set(bin, [1, oneShot ? 1 : 0])
+        }
+      }
+    }
+  }
+
+  /** The busy windows, once every client was added; undefined when there is none. */
+  windows(): FleetWindows | undefined {
+    if (this.requests === 0) return undefined
+    const rules = this.rules
+    const series = this.series()
+    const {bins, clientsPerBin, oneShotPerBin} = series
+    const occupied = bins.length
+    // A fleet can hide in the total yet stand out among one-shot clients (or the reverse), so a bin
+    // is busy when either series is far above its own background; a window then grows over
+    // neighbouring bins that are merely elevated, so a fleet straddling a bin edge is counted whole.
+    // An empty bin is never above its background (median ≥ 0, spread ≥ 1), so windows are runs of occupied bins.
+    const empty = Math.max(0, series.binCount - occupied)
+    const busy = new Uint8Array(occupied)
+    const elevated = new Uint8Array(occupied)
+    const total = background(clientsPerBin, empty)
+    const oneShot = background(oneShotPerBin, empty)
+    for (let k = 0; k < occupied; k++) {
+      if (total.above(clientsPerBin[k]!, rules.z) || oneShot.above(oneShotPerBin[k]!, rules.z)) busy[k] = 1
+      if (total.above(clientsPerBin[k]!, 3) || oneShot.above(oneShotPerBin[k]!, 3)) elevated[k] = 1
+    }
+    const adjacent = (k: number) => bins[k + 1] === bins[k]! + 1
+
+    const windows: BinWindow[] = []
+    for (let k = 0; k < occupied; k++) {
+      if (!busy[k]) continue
+      let from = k
+      let to = k
+      while (to + 1 < occupied && adjacent(to) && (busy[to + 1] || elevated[to + 1])) to++
+      while (
+        from - 1 >= 0 &&
+        adjacent(from - 1) &&
+        elevated[from - 1] &&
+        (windows.length === 0 || windows[windows.length - 1]!.to < from - 1)
+      )
+        from--
+      // The fleet is what the window holds above the background: per-bin excess of whichever series shows more.
+      let excessTotal = 0
+      let excessOneShot = 0
+      for (let b = from; b <= to; b++) {
+        excessTotal += Math.max(0, clientsPerBin[b]! - total.median)
+        excessOneShot += Math.max(0, oneShotPerBin[b]! - oneShot.median)
+      }
+      windows.push({excess: Math.max(excessTotal, excessOneShot), from, fromBin: bins[from]!, to, toBin: bins[to]!})
+      k = to
+    }
+    return windows.length === 0 ? undefined : new FleetWindows(windows, this.origin, rules)
+  }
+
+  /** The bins that hold requests, ascending, with the distinct clients (and one-shot clients) in each. */
+  private series(): BinSeries {
+    const {binCount, clients, oneShots} = this
+    if (clients) {
+      let occupied = 0
+      for (let bin = 0; bin < binCount; bin++) if (clients[bin]! > 0) occupied++
+      const series = {
+        binCount,
+        bins: new Float64Array(occupied),
+        clientsPerBin: new Float64Array(occupied),
+        oneShotPerBin: new Float64Array(occupied),
+      }
+      for (let bin = 0, k = 0; bin < binCount; bin++) {
+        if (clients[bin] === 0) continue
+        series.bins[k] = bin
+        series.clientsPerBin[k] = clients[bin]!
+        series.oneShotPerBin[k++] = oneShots![bin]!
+      }
+      return series
+    }
+    const bins = Float64Array.from(this.sparse!.keys()).sort()
+    return {
+      binCount,
+      bins,
+      clientsPerBin: bins.map((bin) => this.sparse!.get(bin)![0]),
+      oneShotPerBin: bins.map((bin) => this.sparse!.get(bin)![1]),
+    }
+  }
 }
 
 /** A run of occupied bins: compact indices [from, to] and bin numbers [fromBin, toBin]. */
@@ -128,80 +222,83 @@ interface BinSeries {
   binCount: number
 }
 
-/**
- * Counts a client once per bin it enters (a client's rows are in capture order). Dense arrays when the
- * span has few bins for the requests (the common case, linear), else the entries sorted: the work is
- * bounded by the requests either way.
- */
-function binSeries(groups: ClientGroups, origin: number, binSec: number, binCount: number): BinSeries {
-  const clientCount = groups.start.length - 1
-  const rows = groups.start[clientCount]!
-  const visit = (enter: (bin: number, oneShot: boolean) => void) => {
+/** The busy windows' own counts (clients, requests, one-shot clients, versions), fed the clients a range at a time. */
+export class FleetWindows {
+  private readonly clients: Float64Array
+  private readonly requests: Float64Array
+  private readonly oneShot: Float64Array
+  private readonly versions: Float64Array
+
+  constructor(
+    private readonly windows: BinWindow[],
+    private readonly origin: number,
+    private readonly rules: FleetRules,
+  ) {
+    this.clients = new Float64Array(windows.length)
+    this.requests = new Float64Array(windows.length)
+    this.oneShot = new Float64Array(windows.length)
+    this.versions = new Float64Array(windows.length * 8)
+  }
+
+  add(groups: ClientGroups): void {
+    const {clients, oneShot, requests, versions, windows, origin, rules} = this
+    const clientCount = groups.start.length - 1
+    const lastBin = windows[windows.length - 1]!.toBin
+    // The window holding a bin: windows are ascending and disjoint, so a binary search on their first bins.
+    const windowOf = (bin: number) => {
+      if (bin < windows[0]!.fromBin || bin > lastBin) return -1
+      let lo = 0
+      let hi = windows.length - 1
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1
+        if (windows[mid]!.fromBin <= bin) lo = mid
+        else hi = mid - 1
+      }
+      return bin <= windows[lo]!.toBin ? lo : -1
+    }
     for (let client = 0; client < clientCount; client++) {
       const from = groups.start[client]!
       const to = groups.start[client + 1]!
-      const oneShot = to - from === 1
-      let lastBin = -1
+      let lastWindow = -1
       for (let i = from; i < to; i++) {
-        const bin = Math.floor((groups.timeSec[i]! - origin) / binSec)
-        if (bin === lastBin) continue
-        lastBin = bin
-        enter(bin, oneShot)
+        const window = windowOf(Math.floor((groups.timeSec[i]! - origin) / rules.binSec))
+        if (window < 0) continue
+        requests[window] = requests[window]! + 1
+        const versionSlot = window * 8 + (groups.version[i]! & 7)
+        versions[versionSlot] = versions[versionSlot]! + 1
+        if (window === lastWindow) continue
+        lastWindow = window
+        clients[window] = clients[window]! + 1
+        if (to - from === 1) oneShot[window] = oneShot[window]! + 1
       }
     }
   }
-  if (binCount <= 4 * rows + 1024) {
-    const clients = new Float64Array(binCount)
-    const oneShots = new Float64Array(binCount)
-    visit((bin, oneShot) => {
-      clients[bin] = clients[bin]! + 1
-      if (oneShot) oneShots[bin] = oneShots[bin]! + 1
+
+  /** The fleets, once every client was added: windows of enough clients, recurring ones folded. */
+  result(): Fleet[] {
+    const {clients, oneShot, requests, versions, origin, rules} = this
+    const fleets = this.windows.map((window, index) => {
+      const bins = window.toBin - window.fromBin + 1
+      let dominantVersion = 0
+      for (let v = 1; v < 8; v++)
+        if (versions[index * 8 + v]! > versions[index * 8 + dominantVersion]!) dominantVersion = v
+      const start = origin + window.fromBin * rules.binSec
+      return {
+        clients: Math.round(window.excess),
+        clientsInWindow: clients[index]!,
+        dominantVersion,
+        dominantVersionShare: requests[index]! > 0 ? versions[index * 8 + dominantVersion]! / requests[index]! : 0,
+        durationSec: bins * rules.binSec,
+        end: isoUtc(start + bins * rules.binSec),
+        oneShotShare: window.excess > 0 ? Math.min(1, oneShot[index]! / window.excess) : 0,
+        requests: requests[index]!,
+        start: isoUtc(start),
+      }
     })
-    let occupied = 0
-    for (let bin = 0; bin < binCount; bin++) if (clients[bin]! > 0) occupied++
-    const series = {
-      binCount,
-      bins: new Float64Array(occupied),
-      clientsPerBin: new Float64Array(occupied),
-      oneShotPerBin: new Float64Array(occupied),
-    }
-    for (let bin = 0, k = 0; bin < binCount; bin++) {
-      if (clients[bin] === 0) continue
-      series.bins[k] = bin
-      series.clientsPerBin[k] = clients[bin]!
-      series.oneShotPerBin[k++] = oneShots[bin]!
-    }
-    return series
-  }
-  const entries = new Float64Array(rows)
-  const oneShotEntries = new Float64Array(rows)
-  let count = 0
-  let oneShotCount = 0
-  visit((bin, oneShot) => {
-    entries[count++] = bin
-    if (oneShot) oneShotEntries[oneShotCount++] = bin
-  })
-  const sorted = entries.subarray(0, count).sort()
-  const sortedOneShot = oneShotEntries.subarray(0, oneShotCount).sort()
-  const bins: number[] = []
-  const clientsPerBin: number[] = []
-  const oneShotPerBin: number[] = []
-  for (let i = 0, j = 0; i < count;) {
-    const bin = sorted[i]!
-    let n = 0
-    for (; i < count && sorted[i] === bin; i++) n++
-    let m = 0
-    while (j < oneShotCount && sortedOneShot[j]! < bin) j++
-    for (; j < oneShotCount && sortedOneShot[j] === bin; j++) m++
-    bins.push(bin)
-    clientsPerBin.push(n)
-    oneShotPerBin.push(m)
-  }
-  return {
-    binCount,
-    bins: Float64Array.from(bins),
-    clientsPerBin: Float64Array.from(clientsPerBin),
-    oneShotPerBin: Float64Array.from(oneShotPerBin),
+    return foldRecurring(
+      fleets.filter((fleet) => fleet.clients >= rules.minExcessClients),
+      rules,
+    )
   }
 }
 
@@ -226,61 +323,6 @@ function background(
   const mad = k < below ? deviations[k]! : k < below + zeros ? median : deviations[k - zeros]!
   const spread = Math.max(Math.sqrt(median), 1.4826 * mad, 1)
   return {above: (value, z) => value > median + z * spread, median}
-}
-
-function describeWindows(groups: ClientGroups, windows: BinWindow[], origin: number, rules: FleetRules): Fleet[] {
-  const clients = new Float64Array(windows.length)
-  const requests = new Float64Array(windows.length)
-  const oneShot = new Float64Array(windows.length)
-  const versions = new Float64Array(windows.length * 8)
-  const clientCount = groups.start.length - 1
-  const lastBin = windows[windows.length - 1]!.toBin
-  // The window holding a bin: windows are ascending and disjoint, so a binary search on their first bins.
-  const windowOf = (bin: number) => {
-    if (bin < windows[0]!.fromBin || bin > lastBin) return -1
-    let lo = 0
-    let hi = windows.length - 1
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1
-      if (windows[mid]!.fromBin <= bin) lo = mid
-      else hi = mid - 1
-    }
-    return bin <= windows[lo]!.toBin ? lo : -1
-  }
-  for (let client = 0; client < clientCount; client++) {
-    const from = groups.start[client]!
-    const to = groups.start[client + 1]!
-    let lastWindow = -1
-    for (let i = from; i < to; i++) {
-      const window = windowOf(Math.floor((groups.timeSec[i]! - origin) / rules.binSec))
-      if (window < 0) continue
-      requests[window] = requests[window]! + 1
-      const versionSlot = window * 8 + (groups.version[i]! & 7)
-      versions[versionSlot] = versions[versionSlot]! + 1
-      if (window === lastWindow) continue
-      lastWindow = window
-      clients[window] = clients[window]! + 1
-      if (to - from === 1) oneShot[window] = oneShot[window]! + 1
-    }
-  }
-  return windows.map((window, index) => {
-    const bins = window.toBin - window.fromBin + 1
-    let dominantVersion = 0
-    for (let v = 1; v < 8; v++)
-      if (versions[index * 8 + v]! > versions[index * 8 + dominantVersion]!) dominantVersion = v
-    const start = origin + window.fromBin * rules.binSec
-    return {
-      clients: Math.round(window.excess),
-      clientsInWindow: clients[index]!,
-      dominantVersion,
-      dominantVersionShare: requests[index]! > 0 ? versions[index * 8 + dominantVersion]! / requests[index]! : 0,
-      durationSec: bins * rules.binSec,
-      end: isoUtc(start + bins * rules.binSec),
-      oneShotShare: window.excess > 0 ? Math.min(1, oneShot[index]! / window.excess) : 0,
-      requests: requests[index]!,
-      start: isoUtc(start),
-    }
-  })
 }
 
 /**

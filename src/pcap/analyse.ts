@@ -36,6 +36,7 @@ import {
   type Truncation,
 } from './reader.js'
 import type {RequestLog} from './request-log.js'
+import {discardSpill, RequestSpill, spillRows} from './spill.js'
 
 export interface AnalyseOptions {
   /** The server's address, or 'auto' (default): the address in the most packets. */
@@ -44,8 +45,19 @@ export interface AnalyseOptions {
   ntpPort?: number
   /** A UDP port that carries VXLAN besides IANA's 4789 (--vxlan-port). */
   vxlanPort?: number
+  /**
+   * NTP clients analysed one by one, at most (--max-clients; default DEFAULT_MAX_CLIENTS): later ones count in the
+   * totals only (NtpTraffic.beyondMaxClients).
+   */
+  maxClients?: number
   onProgress?: ProgressCallback
 }
+
+/**
+ * --max-clients by default: about 250 bytes a client through the scan and the report (address table, counters, the
+ * limiters' state), ~12 GB at most, room on a machine of 24 GB.
+ */
+export const DEFAULT_MAX_CLIENTS = 50_000_000
 
 export interface TrafficTotals {
   packets: number
@@ -97,8 +109,22 @@ export interface NtpTraffic {
   answeredClients: number
   /** Outbound NTP replies (from the NTP port). */
   outbound: TrafficTotals
+  /**
+   * Clients past --max-clients (only when there are any): their requests and replies are in the totals above, but
+   * they have no log rows and no per-client counters.
+   */
+  beyondMaxClients?: BeyondMaxClients
   log: RequestLog
   counters: NtpClientCounters
+}
+
+export interface BeyondMaxClients {
+  maxClients: number
+  clients: number
+  requestingClients: number
+  answeredClients: number
+  requests: number
+  responses: number
 }
 
 /** Whole-capture counts, shared by the analysis and the report. */
@@ -206,6 +232,11 @@ const readWord = word
  * scan, which is most of the work. Overridable for tests with BILLWATCH_PCAP_SPLIT_BYTES.
  */
 const SPLIT_MIN_BYTES = 64 * 1024 * 1024
+/**
+ * A later half keeps all its requests in memory until the merge (only one pass spills its log to disk), so captures
+ * above this size are read in one pass, and memory stays bounded.
+ */
+const SPLIT_MAX_BYTES = 2 * 1024 * 1024 * 1024
 
 /** What one part of a split scan counted, handed from the worker thread to the merge. */
 export interface ScanState {
@@ -284,7 +315,16 @@ export function analyseCapture(capture: string | CaptureOrigin, options: Analyse
 function scanWhole(origin: CaptureOrigin, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
   return finish(
     origin,
-    new CaptureScan(origin, choice.host, choice.ntpPort, choice.vxlanPort, options.onProgress),
+    new CaptureScan(
+      origin,
+      choice.host,
+      choice.ntpPort,
+      choice.vxlanPort,
+      options.onProgress,
+      undefined,
+      undefined,
+      options.maxClients,
+    ),
     choice,
     options,
   )
@@ -306,8 +346,10 @@ export async function analyseCaptureParallel(path: string, options: AnalyseOptio
   } catch {
     return analyseCapture(path, options)
   }
-  // A compressed capture can only be read from its start: one pass.
-  if (size < splitMin || fileCompression(path) !== 'none') return analyseCapture(path, options)
+  // A compressed capture can only be read from its start: one pass. So does a capture with a client cap (a later half
+  // would make clients of its own).
+  if (options.maxClients !== undefined || size < splitMin || size > SPLIT_MAX_BYTES || fileCompression(path) !== 'none')
+    return analyseCapture(path, options)
   let chosen: HostChoice | undefined
   const origin = fileOrigin(path)
   if (nativeScanner() !== undefined) {
@@ -409,9 +451,19 @@ function finish(
     // stream, read once, reports the host its first packets named and says so).
     const busiest = scan.busiestAddressWords()
     if (busiest && scan.packetsOf(busiest) > scan.packetsOf(choice.host)) {
-      if (origin.rereadable())
-        scan = new CaptureScan(origin, busiest, choice.ntpPort, choice.vxlanPort, options.onProgress)
-      else leadingHost = scan.busiestAddressText()
+      if (origin.rereadable()) {
+        scan.discard()
+        scan = new CaptureScan(
+          origin,
+          busiest,
+          choice.ntpPort,
+          choice.vxlanPort,
+          options.onProgress,
+          undefined,
+          undefined,
+          options.maxClients,
+        )
+      } else leadingHost = scan.busiestAddressText()
     }
   }
   const result = scan.result(!choice.explicit)
@@ -570,9 +622,11 @@ function emptyTotals(): TrafficTotals {
 function grow<T extends Float64Array | Int32Array | Uint16Array | Uint32Array | Uint8Array>(
   array: T,
   atLeast: number,
+  atMost = Number.POSITIVE_INFINITY,
 ): T {
   let size = Math.max(1024, array.length * 2)
   while (size <= atLeast) size *= 2
+  size = Math.max(atLeast + 1, Math.min(size, atMost))
   const grown = new (array.constructor as new (n: number) => T)(size)
   grown.set(array)
   return grown
@@ -591,6 +645,8 @@ const R_RESPONSES = FIRST_FIELD + 3
 /** The Float64Array view's slot of the outbound NTP billable bytes (words 6 and 7). */
 const R_BILLABLE_BYTES_F64 = 3
 const RECORD_WORDS = SLOT_WORDS
+/** R_CLIENT of an address beyond --max-clients (native/scan.c leaves its packets to JavaScript). */
+const BEYOND_MAX_CLIENTS = 0xffff_ffff
 const RECORD_F64 = RECORD_WORDS / 2
 
 /** One full pass over the file with the host fixed. */
@@ -616,6 +672,18 @@ class CaptureScan {
   private replyIpBytes: Uint16Array
   private transmitKey: Uint32Array
   private prevPending: Int32Array
+  /**
+   * Past `spillAt` rows, the settled ones go to disk (see spillSettled); rows [0, carried) are requests that were
+   * still waiting for a reply then, whose places in capture order are carriedSeq; row `carried` is the capture's
+   * request number `seqBase`, and those after it follow.
+   */
+  private readonly spillAt: number
+  private spill: RequestSpill | undefined
+  /** NTP clients past --max-clients, and what they sent and got (see countBeyond). */
+  private readonly beyond = {answeredClients: 0, clients: 0, requestingClients: 0, requests: 0, responses: 0}
+  private carried = 0
+  private carriedSeq = new Float64Array(0)
+  private seqBase = 0
 
   // Outbound traffic by service port: [packets, bytes, captured, billable] × 65536 ports, for UDP and TCP.
   private readonly udpPorts = new Float64Array(65_536 * 4)
@@ -669,7 +737,12 @@ class CaptureScan {
     range?: ByteRange,
     /** The bytes of capture whose requests this scan will hold: the whole file's when later parts merge in. */
     logForBytes?: number,
+    private readonly maxClients = DEFAULT_MAX_CLIENTS,
   ) {
+    if (this.clientAddresses.length > maxClients) {
+      this.clientAddresses = this.clientAddresses.slice(0, maxClients)
+      this.clientKods = this.clientKods.slice(0, maxClients)
+    }
     this.reader = CaptureReader.from(origin, range)
     if (origin.parts.length > 1) this.reader.onNextPart = () => this.endPart()
     origin.watch?.(() => this.liveStatus())
@@ -686,7 +759,12 @@ class CaptureScan {
     // An IPv6 server's clients are mostly IPv6: the table of other addresses is sized alike.
     const ipv6Host = host !== undefined && !(host[0] === 0 && host[1] === 0 && host[2] === V4_MAPPED_WORD2)
     this.table = new AddressTable(clients, ipv6Host ? clients : 8)
-    const rows = logForBytes === undefined ? expected : expectedRequests(logForBytes)
+    // A later part of a split scan keeps its rows for the merge (the split is for captures of bounded size).
+    this.spillAt = this.orphans ? Number.POSITIVE_INFINITY : spillRows()
+    const rows = Math.min(
+      logForBytes === undefined ? expected : expectedRequests(logForBytes),
+      this.spillAt + SPILL_SLACK_ROWS,
+    )
     this.timeSec = new Float64Array(rows)
     this.client = new Uint32Array(rows)
     this.srcPort = new Uint16Array(rows)
@@ -700,6 +778,9 @@ class CaptureScan {
       if (host) this.hostIndex = this.table.indexAt(this.table.intern(host[0], host[1], host[2], host[3]))
       this.scan(onProgress)
       if (origin.parts.length > 1) this.endPart()
+    } catch (error) {
+      this.discard()
+      throw error
     } finally {
       this.reader.close()
     }
@@ -747,6 +828,7 @@ class CaptureScan {
     let packetsBeforeNative = 0
     let nativeRetry = 0
     for (;;) {
+      if (this.requestCount >= this.spillAt) this.spillSettled(false)
       if (native !== undefined && --packetsBeforeNative < 0) {
         const before = totals.packets
         const taken = this.scanNative(native, io!)
@@ -967,18 +1049,45 @@ class CaptureScan {
     addTotals(totals, caplen, origlen, ipBytes)
   }
 
-  /** The address's slot, made an NTP client (given the next client id) on first sight. */
+  /**
+   * The address's slot, made an NTP client (given the next client id) on first sight — or, past --max-clients, marked
+   * BEYOND_MAX_CLIENTS and counted apart (see countBeyond).
+   */
   private clientRecord(slot: number): number {
     const slots = this.table.slots
     if (slots[slot + R_CLIENT] === 0) {
+      if (this.clientCount >= this.maxClients) {
+        slots[slot + R_CLIENT] = BEYOND_MAX_CLIENTS
+        this.beyond.clients++
+        return slot
+      }
       if (this.clientCount === this.clientAddresses.length) {
-        this.clientAddresses = grow(this.clientAddresses, this.clientCount)
+        // Never longer than --max-clients: the native scanner makes clients while there is room.
+        this.clientAddresses = grow(this.clientAddresses, this.clientCount, this.maxClients)
         this.clientKods = grow(this.clientKods, this.clientCount)
       }
       this.clientAddresses[this.clientCount++] = this.table.indexAt(slot)
       slots[slot + R_CLIENT] = this.clientCount
     }
     return slot
+  }
+
+  /**
+   * A request from, or reply to, a client beyond --max-clients: in the totals, in no per-client figure (no log row, no
+   * reply matched). Its slot's pending word holds whether it asked (1) and was answered (2).
+   */
+  private countBeyond(slot: number, request: boolean): void {
+    const slots = this.table.slots
+    const flags = slots[slot + R_PENDING]!
+    if (request) {
+      this.beyond.requests++
+      if ((flags & 1) === 0) this.beyond.requestingClients++
+      slots[slot + R_PENDING] = flags | 1
+    } else {
+      this.beyond.responses++
+      if ((flags & 2) === 0) this.beyond.answeredClients++
+      slots[slot + R_PENDING] = flags | 2
+    }
   }
 
   private growRequests(atLeast: number): void {
@@ -1002,9 +1111,10 @@ class CaptureScan {
     // Modes 2/4/5 arriving at port 123 answer the host's own upstream queries (ntpd polls from port 123).
     if (mode === MODE_SYMMETRIC_PASSIVE || mode === MODE_SERVER || mode === MODE_BROADCAST) return
     const record = this.clientRecord(remote)
+    const records = this.table.slots
+    if (records[record + R_CLIENT] === BEYOND_MAX_CLIENTS) return this.countBeyond(record, true)
     const row = this.requestCount++
     if (row >= this.timeSec.length) this.growRequests(row)
-    const records = this.table.slots
     this.timeSec[row] = this.now
     this.client[row] = records[record + R_CLIENT]! - 1
     this.srcPort[row] = decoder.srcPort
@@ -1034,6 +1144,7 @@ class CaptureScan {
       if (!totals) this.otherModes.set(mode, (totals = emptyTotals()))
       addTotals(totals, caplen, origlen, decoder.ipBytes)
       if (mode !== MODE_CONTROL && mode !== MODE_PRIVATE) return
+      if (this.table.slots[this.clientRecord(remote) + R_CLIENT] === BEYOND_MAX_CLIENTS) return
       const steps = this.matchReply(this.clientRecord(remote), decoder.dstPort, key, false, decoder.ipBytes, 0)
       if (steps >= 0 && this.orphans)
         this.orphans.push(this.table.indexAt(remote), decoder.dstPort, key, 0, decoder.ipBytes, steps)
@@ -1041,6 +1152,8 @@ class CaptureScan {
     }
     const record = this.clientRecord(remote)
     const records = this.table.slots
+    const beyond = records[record + R_CLIENT] === BEYOND_MAX_CLIENTS
+    if (beyond) this.countBeyond(record, false)
     this.ntpResponses++
     records[record + R_RESPONSES]!++
     this.table.slotDoubles[record / 2 + R_BILLABLE_BYTES_F64]! += decoder.ipBytes
@@ -1052,7 +1165,7 @@ class CaptureScan {
       if (meaning.kind === 'kiss') {
         isKod = true
         this.ntpKods++
-        this.clientKods[records[record + R_CLIENT]! - 1]!++
+        if (!beyond) this.clientKods[records[record + R_CLIENT]! - 1]!++
         this.kissCodes.set(refid, (this.kissCodes.get(refid) ?? 0) + 1)
       } else if (meaning.kind === 'unsynchronised') {
         const stratum = data[at + STRATUM_AT]!
@@ -1060,6 +1173,7 @@ class CaptureScan {
         this.unsynchronised.set(why, (this.unsynchronised.get(why) ?? 0) + 1)
       }
     }
+    if (beyond) return
     const steps = this.matchReply(record, decoder.dstPort, key, isKod, decoder.ipBytes, 0)
     if (steps >= 0 && this.orphans)
       this.orphans.push(this.table.indexAt(remote), decoder.dstPort, key, isKod ? 1 : 0, decoder.ipBytes, steps)
@@ -1106,6 +1220,79 @@ class CaptureScan {
     this.reply[match] = isKod ? 2 : 1
     this.replyIpBytes[match] = Math.min(0xffff, ipBytes)
     return -1
+  }
+
+  /**
+   * Writes the settled request rows to disk, sorted by client, and keeps in memory only those still waiting for a
+   * reply (they may yet be matched), moved to the front: a day's capture then holds its clients and its waiting
+   * requests, not its requests. `final`: every row is settled (the capture ended).
+   */
+  private spillSettled(final: boolean): void {
+    const n = this.requestCount
+    this.spill ??= new RequestSpill()
+    const waiting = new Uint8Array(n)
+    const slots = this.table.slots
+    if (!final) {
+      for (let k = 0; k < this.clientCount; k++) {
+        const slot = this.table.slotOf(this.clientAddresses[k]!)
+        for (let row = slots[slot + R_PENDING]! - 1; row >= 0; row = this.prevPending[row]!) waiting[row] = 1
+      }
+    }
+    const settled = new Int32Array(n)
+    let count = 0
+    for (let row = 0; row < n; row++) if (waiting[row] === 0) settled[count++] = row
+    const carried = this.carried
+    const carriedSeq = this.carriedSeq
+    const seqBase = this.seqBase
+    const seqOf = (row: number) => (row < carried ? carriedSeq[row]! : seqBase + row - carried)
+    const {client, mode, reply, replyIpBytes, srcPort, timeSec, version} = this
+    this.spill.write(
+      {client, mode, reply, replyIpBytes, srcPort, timeSec, version},
+      settled,
+      count,
+      this.clientCount,
+      seqOf,
+    )
+    // The waiting rows to the front, in order, their chains renumbered.
+    const kept = n - count
+    const nextSeq = new Float64Array(kept)
+    const renumbered = settled
+    let j = 0
+    for (let row = 0; row < n; row++) {
+      if (waiting[row] === 0) continue
+      renumbered[row] = j
+      nextSeq[j] = seqOf(row)
+      this.timeSec[j] = this.timeSec[row]!
+      this.client[j] = this.client[row]!
+      this.srcPort[j] = this.srcPort[row]!
+      this.version[j] = this.version[row]!
+      this.mode[j] = this.mode[row]!
+      this.reply[j] = this.reply[row]!
+      this.replyIpBytes[j] = this.replyIpBytes[row]!
+      this.transmitKey[j] = this.transmitKey[row]!
+      this.prevPending[j] = this.prevPending[row]!
+      j++
+    }
+    for (let row = 0; row < kept; row++) {
+      const previous = this.prevPending[row]!
+      if (previous >= 0) this.prevPending[row] = renumbered[previous]!
+    }
+    if (kept > 0) {
+      for (let k = 0; k < this.clientCount; k++) {
+        const slot = this.table.slotOf(this.clientAddresses[k]!)
+        const head = slots[slot + R_PENDING]! - 1
+        if (head >= 0) slots[slot + R_PENDING] = renumbered[head]! + 1
+      }
+    }
+    this.seqBase = seqBase + n - carried
+    this.carried = kept
+    this.carriedSeq = nextSeq
+    this.requestCount = kept
+  }
+
+  /** Closes the spilled log of a scan whose result is not wanted (the host turned out to be another). */
+  discard(): void {
+    if (this.spill) discardSpill(this.spill.spilled)
   }
 
   /** Everything this part counted, as transferable arrays and numbers, for `merge` in another thread. */
@@ -1313,7 +1500,11 @@ class CaptureScan {
       responses[i] = slots[slot + R_RESPONSES]!
       billableBytes[i] = slotDoubles[slot / 2 + R_BILLABLE_BYTES_F64]!
     }
+    // A log spilled to disk goes there whole: the rows still in memory are settled now.
+    const spill = this.spill
+    if (spill) this.spillSettled(true)
     const requests = new Uint32Array(n)
+    if (spill) requests.set(spill.requests.subarray(0, n))
     for (let row = 0; row < this.requestCount; row++) requests[this.client[row]!]!++
     let requestingClients = 0
     let answeredClients = 0
@@ -1321,7 +1512,7 @@ class CaptureScan {
       if (requests[i]! > 0) requestingClients++
       if (responses[i]! > 0) answeredClients++
     }
-    let unanswered = 0
+    let unanswered = spill?.unanswered ?? 0
     for (let i = 0; i < this.requestCount; i++) if (this.reply[i] === 0) unanswered++
     const kissCodes: Record<string, number> = {}
     for (const [code, count] of this.kissCodes) {
@@ -1329,6 +1520,7 @@ class CaptureScan {
       kissCodes[text] = (kissCodes[text] ?? 0) + count
     }
     const count = this.requestCount
+    const spilled = spill?.spilled
     return {
       billableBytes: this.totals.billableBytes,
       byPort: this.portTraffic(),
@@ -1362,7 +1554,8 @@ class CaptureScan {
       linkTypes: [...reader.linkTypes, ...this.partLinkTypes],
       nonIpPackets: this.nonIpPackets,
       ntp: {
-        answeredClients,
+        answeredClients: answeredClients + this.beyond.answeredClients,
+        ...(this.beyond.clients > 0 ? {beyondMaxClients: {...this.beyond, maxClients: this.maxClients}} : {}),
         counters: {
           kods: this.clientKods.slice(0, n),
           requests,
@@ -1382,14 +1575,15 @@ class CaptureScan {
           mode: this.mode.subarray(0, count),
           reply: this.reply.subarray(0, count),
           replyIpBytes: this.replyIpBytes.subarray(0, count),
+          ...(spilled ? {spilled} : {}),
           srcPort: this.srcPort.subarray(0, count),
           timeSec: this.timeSec.subarray(0, count),
           version: this.version.subarray(0, count),
         },
         outbound: this.ntpOutbound,
         port: this.ntpPort,
-        requestingClients,
-        requests: count,
+        requestingClients: requestingClients + this.beyond.requestingClients,
+        requests: count + (spilled?.rows ?? 0) + this.beyond.requests,
         responses: this.ntpResponses,
         unanswered,
       },
@@ -1477,6 +1671,9 @@ function sumTotals(a: TrafficTotals, b: TrafficTotals): TrafficTotals {
     packets: a.packets + b.packets,
   }
 }
+
+/** Room past the spill point for the rows of a buffer's records (the scan spills between them). */
+const SPILL_SLACK_ROWS = 1 << 16
 
 /** Requests to size the log for, from capture bytes (~half a typical NTP capture's ~106-byte records are requests). */
 function expectedRequests(bytes: number): number {

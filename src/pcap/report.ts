@@ -1,5 +1,7 @@
 import {
   analyseBehaviour,
+  BehaviourPass,
+  type BehaviourReport,
   type ClientGroups,
   groupByClient,
   medianInPlace,
@@ -11,17 +13,22 @@ import {
 } from '../behaviour/index.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
 import {
+  DEFAULT_LIMITER_SETTINGS,
   type LimiterSetting,
   type RateLimitReport,
+  ReplayPass,
   type ReplayTallies,
   simulateLimiters,
   startReplayWorker,
 } from '../ratelimit/index.js'
 import {bestFirst} from '../util/select.js'
-import type {CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
+import {startWorker} from '../util/worker.js'
+import type {BeyondMaxClients, CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
 import type {Truncation} from './reader.js'
 import {type CaptureGap, gapsBetween} from './capture-set.js'
+import {clientRanges, readClientRange} from './spill.js'
+import type {SpilledReplayInput} from './spill-replay-worker.js'
 
 export interface ReportOptions {
   pricing?: EgressPricing
@@ -132,6 +139,13 @@ export interface NtpReport {
   otherModes: Record<string, TrafficTotals>
   /** Distinct addresses that sent requests to, or got replies from, the server. */
   uniqueClients: number
+  /**
+   * Only when the capture has more clients than --max-clients: the clients past it, and their requests and replies.
+   * They count in the totals (requests, responses, the client counts, outbound bytes) and in no per-client figure
+   * (top talkers, cumulative share, thresholds, NAT, misbehaviour, fleets, violations, unanswered, the replays): see
+   * the `max-clients` warning.
+   */
+  beyondMaxClients?: BeyondMaxClients
   requestingClients: number
   answeredClients: number
   /** Outbound NTP (replies from the NTP port). */
@@ -229,6 +243,11 @@ export interface LiveCaptureReport {
 export const STANDARD_CUTS = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
 
 export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = {}): PcapReport {
+  if (analysis.ntp.log.spilled) {
+    const {report, natClients, replay} = spilledPass(analysis, options, true)
+    if (replay) report.ntp.rateLimiting = replayReport(analysis, natClients, undefined, options, replay.result())
+    return report
+  }
   const groups = wantsBehaviour(analysis, options) ? groupByClient(analysis.ntp.log) : undefined
   const {report, natClients} = reportWithoutReplay(analysis, options, groups)
   if (groups && wantsReplay(analysis, options))
@@ -242,6 +261,7 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
  * take about the same time on a capture the size of the NTP pool server incident's). The result is buildReport's.
  */
 export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
+  if (analysis.ntp.log.spilled) return buildSpilledReportParallel(analysis, options)
   const replay = wantsReplay(analysis, options)
   const log = analysis.ntp.log
   const worker = replay ? startReplayWorker(log.count) : undefined
@@ -257,6 +277,138 @@ export async function buildReportParallel(analysis: CaptureAnalysis, options: Re
   if (groups && replay)
     report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options, tallies && (await tallies))
   return report
+}
+
+/** What a pass over a spilled log gathered for the report: the counts the in-memory log gives by itself. */
+interface ReadBack {
+  versionCounts: Uint32Array
+  modeCounts: Uint32Array
+  behaviour?: BehaviourReport
+  /** The top talkers' rows, group k for the k-th talker. */
+  talkerRows: ClientGroups
+}
+
+/**
+ * buildReportParallel for a log spilled to disk: the replays read the log back in a worker thread (see spilledPass)
+ * beside the behaviour analysis.
+ */
+async function buildSpilledReportParallel(analysis: CaptureAnalysis, options: ReportOptions): Promise<PcapReport> {
+  const worker =
+    wantsReplay(analysis, options) &&
+    analysis.ntp.requests >= Number(process.env.BILLWATCH_REPLAY_WORKER_MIN ?? 200_000)
+      ? startWorker<SpilledReplayInput, ReplayTallies>(import.meta.url, './spill-replay-worker')
+      : undefined
+  worker?.post({
+    requests: analysis.ntp.counters.requests,
+    settings: options.limiters ?? DEFAULT_LIMITER_SETTINGS,
+    spilled: analysis.ntp.log.spilled!,
+  })
+  let pass: ReturnType<typeof spilledPass>
+  try {
+    pass = spilledPass(analysis, options, worker === undefined)
+  } catch (error) {
+    worker?.cancel()
+    throw error
+  }
+  const {report, natClients, replay} = pass
+  const tallies = worker ? await worker.result : replay?.result()
+  if (tallies) report.ntp.rateLimiting = replayReport(analysis, natClients, undefined, options, tallies)
+  return report
+}
+
+/**
+ * The report of a log spilled to disk (a day's capture) but its replays: the log is read back a client range at a
+ * time, each range through the behaviour analysis (and, with `replays`, the limiter replays: client after client, as
+ * over the grouped log), and again for the fleet windows' counts. The report is the one the log held in memory gives.
+ */
+function spilledPass(
+  analysis: CaptureAnalysis,
+  options: ReportOptions,
+  replays: boolean,
+): {report: PcapReport; natClients: number[]; replay: ReplayPass | undefined} {
+  const {counters, log, requests, unanswered} = analysis.ntp
+  const spilled = log.spilled!
+  const clientCount = log.clients.length
+  let busiest = 0
+  for (let c = 0; c < clientCount; c++) busiest = Math.max(busiest, counters.requests[c]!)
+  const durationSec = analysis.durationSec > 0 ? analysis.durationSec : undefined
+  const summary = {first: spilled.firstSec, hasReplies: unanswered < requests, last: spilled.lastSec, requests}
+  const behaviour = wantsBehaviour(analysis, options)
+    ? new BehaviourPass(log.clients, summary, durationSec === undefined ? {busiest} : {busiest, durationSec})
+    : undefined
+  const replay =
+    replays && behaviour && wantsReplay(analysis, options)
+      ? new ReplayPass(clientCount, options.limiters ?? DEFAULT_LIMITER_SETTINGS)
+      : undefined
+  const order = talkerOrder(analysis, options.top ?? 10)
+  const talkerOf = new Map(order.map((client, k) => [client, k]))
+  const talkers: ClientGroups[] = []
+  const read: ReadBack = {
+    modeCounts: new Uint32Array(8),
+    talkerRows: concatGroups([]),
+    versionCounts: new Uint32Array(8),
+  }
+  const ranges = clientRanges(counters.requests, spilled.batchRows)
+  for (const [from, to] of ranges) {
+    const groups = readClientRange(spilled, from, to)
+    const rows = groups.start[to - from]!
+    for (let row = 0; row < rows; row++) {
+      read.versionCounts[groups.version[row]!]!++
+      read.modeCounts[groups.mode[row]!]!++
+    }
+    behaviour?.add(groups, from)
+    replay?.add(groups, from)
+    for (let c = from; c < to; c++) {
+      const k = talkerOf.get(c)
+      if (k !== undefined) talkers[k] = clientRows(groups, c - from)
+    }
+  }
+  if (behaviour?.fleetWindows())
+    for (const [from, to] of ranges) behaviour.addToWindows(readClientRange(spilled, from, to, true), from)
+  read.talkerRows = concatGroups(order.map((_, k) => talkers[k]!))
+  read.behaviour = behaviour?.result()
+  return {...reportWithoutReplay(analysis, options, undefined, read), replay}
+}
+
+/** Group `group` of `groups` alone, its columns copied. */
+function clientRows(groups: ClientGroups, group: number): ClientGroups {
+  const from = groups.start[group]!
+  const to = groups.start[group + 1]!
+  return {
+    mode: groups.mode.slice(from, to),
+    reply: groups.reply.slice(from, to),
+    replyIpBytes: groups.replyIpBytes.slice(from, to),
+    srcPort: groups.srcPort.slice(from, to),
+    start: Uint32Array.of(0, to - from),
+    timeSec: groups.timeSec.slice(from, to),
+    version: groups.version.slice(from, to),
+  }
+}
+
+/** One-client groups end to end: group k is parts[k]'s client. */
+function concatGroups(parts: ClientGroups[]): ClientGroups {
+  const start = new Uint32Array(parts.length + 1)
+  parts.forEach((part, k) => (start[k + 1] = start[k]! + part.timeSec.length))
+  const rows = start[parts.length]!
+  const out: ClientGroups = {
+    mode: new Uint8Array(rows),
+    reply: new Uint8Array(rows),
+    replyIpBytes: new Uint16Array(rows),
+    srcPort: new Uint16Array(rows),
+    start,
+    timeSec: new Float64Array(rows),
+    version: new Uint8Array(rows),
+  }
+  parts.forEach((part, k) => {
+    const at = start[k]!
+    out.mode.set(part.mode, at)
+    out.reply.set(part.reply, at)
+    out.replyIpBytes.set(part.replyIpBytes, at)
+    out.srcPort.set(part.srcPort, at)
+    out.timeSec.set(part.timeSec, at)
+    out.version.set(part.version, at)
+  })
+  return out
 }
 
 function wantsBehaviour(analysis: CaptureAnalysis, options: ReportOptions): boolean {
@@ -286,7 +438,20 @@ export function supportsRates(analysis: CaptureAnalysis): boolean {
 
 /** The warnings that head the report: a capture too thin for rates, or shorter than a minute. */
 export function captureWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
-  return [...rateWarnings(analysis), ...hostWarnings(analysis), ...setWarnings(analysis)]
+  return [...rateWarnings(analysis), ...hostWarnings(analysis), ...setWarnings(analysis), ...clientWarnings(analysis)]
+}
+
+/** More clients than --max-clients: the approximation the per-client figures make. */
+function clientWarnings(analysis: CaptureAnalysis): CaptureWarning[] {
+  const beyond = analysis.ntp.beyondMaxClients
+  if (!beyond) return []
+  const share = analysis.ntp.requests > 0 ? beyond.requests / analysis.ntp.requests : 0
+  return [
+    {
+      code: 'max-clients',
+      message: `the capture has ${analysis.ntp.counters.requests.length + beyond.clients} NTP clients, more than --max-clients ${beyond.maxClients}: the first ${beyond.maxClients} seen are analysed one by one; the ${beyond.clients} after them (${beyond.requests} requests, ${(share * 100).toFixed(2)}% of all, and ${beyond.responses} replies) count in the totals but in no per-client figure — top talkers, the cumulative share and the blocking table, NAT, misbehaviour, fleets, violations, unanswered requests and the rate-limit replays leave them out; raise --max-clients (about 250 bytes of memory a client) for every figure exact`,
+    },
+  ]
 }
 
 function setGaps(analysis: CaptureAnalysis): CaptureGap[] {
@@ -382,7 +547,7 @@ function formatSeconds(seconds: number): string {
 function replayReport(
   analysis: CaptureAnalysis,
   natClients: number[],
-  groups: ClientGroups,
+  groups: ClientGroups | undefined,
   options: ReportOptions,
   tallies?: ReplayTallies,
 ): RateLimitReport {
@@ -404,9 +569,10 @@ function reportWithoutReplay(
   analysis: CaptureAnalysis,
   options: ReportOptions,
   groups: ClientGroups | undefined,
+  read?: ReadBack,
 ): {report: PcapReport; natClients: number[]} {
   const pricing = options.pricing ?? CURRENT_EGRESS_PRICING
-  const {natClients, ntp} = ntpReport(analysis, pricing, options, groups)
+  const {natClients, ntp} = ntpReport(analysis, pricing, options, groups, read)
   const duration = analysis.durationSec
   const rates = supportsRates(analysis)
   const kbit = (bytes: number) => (rates ? ((bytes / duration) * 8) / 1000 : null)
@@ -476,11 +642,14 @@ function ntpReport(
   pricing: EgressPricing,
   options: ReportOptions,
   groups: ClientGroups | undefined,
+  read?: ReadBack,
 ): {ntp: NtpReport; natClients: number[]} {
-  const report = ntpCounts(analysis, pricing, options, groups)
-  if (!groups) return {natClients: [], ntp: report}
+  const report = ntpCounts(analysis, pricing, options, groups, read)
   const durationSec = analysis.durationSec > 0 ? analysis.durationSec : undefined
-  const behaviour = analyseBehaviour(analysis.ntp.log, durationSec === undefined ? {groups} : {durationSec, groups})
+  const behaviour =
+    read?.behaviour ??
+    (groups && analyseBehaviour(analysis.ntp.log, durationSec === undefined ? {groups} : {durationSec, groups}))
+  if (!behaviour) return {natClients: [], ntp: report}
   report.suspectedNat = behaviour.suspectedNat
   report.suspectedNatTotal = behaviour.suspectedNatTotal
   report.misbehaving = behaviour.misbehaving
@@ -495,14 +664,15 @@ function ntpCounts(
   pricing: EgressPricing,
   options: ReportOptions,
   groups: ClientGroups | undefined,
+  read?: ReadBack,
 ): NtpReport {
   const ntp = analysis.ntp
   const {counters, log} = ntp
   const clientCount = log.clients.length
   const versions: Record<string, number> = {}
   const modes: Record<string, number> = {}
-  const versionCounts = new Uint32Array(8)
-  const modeCounts = new Uint32Array(8)
+  const versionCounts = read?.versionCounts ?? new Uint32Array(8)
+  const modeCounts = read?.modeCounts ?? new Uint32Array(8)
   for (let i = 0; i < log.count; i++) {
     versionCounts[log.version[i]!]!++
     modeCounts[log.mode[i]!]!++
@@ -530,9 +700,10 @@ function ntpCounts(
       pricing,
       options.blockThresholds ?? [],
     ),
-    topTalkers: topTalkers(analysis, options.top ?? 10, groups),
+    topTalkers: topTalkers(analysis, options.top ?? 10, groups, read?.talkerRows),
     unanswered: ntp.unanswered,
-    uniqueClients: clientCount,
+    uniqueClients: clientCount + (ntp.beyondMaxClients?.clients ?? 0),
+    ...(ntp.beyondMaxClients ? {beyondMaxClients: ntp.beyondMaxClients} : {}),
     unsynchronised: ntp.unsynchronised,
     versions,
   }
@@ -640,16 +811,27 @@ function cumulativeShareOf(h: Histogram): CumulativePoint[] {
   return points
 }
 
-function topTalkers(analysis: CaptureAnalysis, top: number, groups: ClientGroups | undefined): TalkerReport[] {
-  const {counters, log} = analysis.ntp
+/** The top talkers' clients, best first: most requests, then most responses, then first seen. */
+function talkerOrder(analysis: CaptureAnalysis, top: number): number[] {
+  const {counters} = analysis.ntp
   const n = counters.requests.length
   if (n === 0 || top <= 0) return []
-  // Most requests first, then most responses, then first seen.
   const before = (a: number, b: number) =>
     counters.requests[a]! - counters.requests[b]! || counters.responses[a]! - counters.responses[b]! || b - a
-  const order = bestFirst(n, top, before)
+  return bestFirst(n, top, before)
+}
+
+function topTalkers(
+  analysis: CaptureAnalysis,
+  top: number,
+  groups: ClientGroups | undefined,
+  talkerRows?: ClientGroups,
+): TalkerReport[] {
+  const {counters, log} = analysis.ntp
+  const order = talkerOrder(analysis, top)
+  if (order.length === 0) return []
   // The clients' rows: from the full grouping when there is one, else gathered for these clients only.
-  const rows = groups ?? groupByClient(log, {only: order})
+  const rows = groups ?? talkerRows ?? groupByClient(log, {only: order})
   const totalBytes = analysis.ntp.outbound.billableBytes
   const duration = supportsRates(analysis) ? analysis.durationSec : 0
   return order.map((client, k) => {

@@ -24,6 +24,10 @@ export interface RequestLog {
   replyIpBytes: Uint16Array
   /** Client addresses, text form (IPv4 dotted quad, IPv6 RFC 5952). */
   clients: ClientAddressList
+  /**
+   * A day's capture: every row is on disk (count is 0), read back a client range at a time (see ../pcap/spill.ts).
+   */
+  spilled?: SpilledRows
 }
 
 /**
@@ -36,4 +40,30 @@ export interface ClientAddressList {
   at(index: number): string | undefined
   /** Every address, in client order. */
   [Symbol.iterator](): Iterator<string>
+}
+
+/** One chunk of spilled rows, sorted by client (stable): client c's rows are [offsets[c], offsets[c + 1]). */
+export interface SpillChunk {
+  fd: number
+  /**
+   * Written by a worker thread: the file's path (Node closes a worker's descriptors when it ends), until the main
+   * thread adopts it (adoptSpill).
+   */
+  path?: string
+  rows: number
+  /** Clients known when the chunk was written: later clients have no rows in it. */
+  clients: number
+}
+
+/** Every request row of a capture, on disk (a plain object: it crosses from a worker thread as it is). */
+export interface SpilledRows {
+  chunks: SpillChunk[]
+  rows: number
+  /** Earliest and latest request time, Unix seconds. */
+  firstSec: number
+  lastSec: number
+  /** Rows per client read back at once, at most (a busier client is read alone). */
+  batchRows: number
+  /** Written by a worker thread: the folder of the chunks' files, until adoptSpill. */
+  folder?: string
 }

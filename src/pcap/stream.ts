@@ -11,6 +11,7 @@ import type {Readable} from 'node:stream'
 
 import {startWorker} from '../util/worker.js'
 import {AddressWordsList} from './addresses.js'
+import {adoptSpill} from './spill.js'
 import type {CaptureAnalysis, LiveStatus} from './analyse.js'
 
 /** How long the host probe waits for a stream's leading packets before it chooses from those it has. */
@@ -29,7 +30,7 @@ export interface StreamWorkerInput {
   status: MessagePort
   ring: SharedArrayBuffer
   name: string
-  options: {host?: string; ntpPort?: number; vxlanPort?: number}
+  options: {host?: string; maxClients?: number; ntpPort?: number; vxlanPort?: number}
 }
 
 export interface StreamAnalysis {
@@ -158,6 +159,7 @@ export function analyseStream(
       analysis.ntp.log.clients = new AddressWordsList(
         (analysis.ntp.log.clients as unknown as {words: Uint32Array}).words,
       )
+      if (analysis.ntp.log.spilled) adoptSpill(analysis.ntp.log.spilled)
       return analysis
     })
     .finally(() => {

@@ -135,12 +135,14 @@ export function simulateLimiters(log: RequestLog, options: SimulateOptions = {})
     })
   }
   const clientCount = log.clients.length
-  const groups = options.groups ?? groupByClient(log)
-  const natClients = options.suspectedNatClients ?? analyseBehaviour(log, {durationSec, groups}).suspectedNatClients
+  // The log is grouped only for what was not given (a log read back from disk comes with both).
+  let grouped = options.groups
+  const groups = (): ClientGroups => (grouped ??= groupByClient(log))
+  const natClients =
+    options.suspectedNatClients ?? analyseBehaviour(log, {durationSec, groups: groups()}).suspectedNatClients
 
   // Replays run in a worker (startReplayWorker) come with their baseline; else both are made here.
-  const tallies =
-    options.tallies ?? tallyReplays(timeRequestsByClient(groups, clientCount), clientCount, settings, seed)
+  const tallies = options.tallies ?? replayTallies(groups(), clientCount, settings, seed)
   const {baseline} = tallies
   const requests = baseline.requests
   const baselineCost = costOfRate(baseline.bytes / durationSec, pricing)
@@ -215,24 +217,51 @@ export function replayTallies(
   settings: readonly LimiterSetting[] = DEFAULT_LIMITER_SETTINGS,
   seed = 1,
 ): ReplayTallies {
-  return tallyReplays(timeRequestsByClient(groups, clientCount), clientCount, settings, seed)
+  const pass = new ReplayPass(clientCount, settings, seed)
+  pass.add(groups, 0)
+  return pass.result()
 }
 
-function tallyReplays(
-  replay: GroupedTimeRequests,
-  clientCount: number,
-  settings: readonly LimiterSetting[],
-  seed: number,
-): ReplayTallies {
-  const runs: Record<string, ReplayTally> = {}
-  for (const setting of settings) {
-    const run = replayedAs(setting, settings)
-    const key = JSON.stringify(run)
-    if (runs[key]) continue
-    const limiter = createLimiter(run, clientCount, {kodRandom: seededRandom(~seed), random: seededRandom(seed)})
-    runs[key] = tallyDecisions(limiter, replay, clientCount)
+/**
+ * The replays fed a range of clients at a time, in client order: a log grouped whole is one range; a log spilled to
+ * disk is read back range by range. Each limiter goes on from one range to the next with its state and its random
+ * streams, so the tallies are those of one replay over the whole log.
+ */
+export class ReplayPass {
+  private readonly runs: {key: string; limiter: Limiter; tally: ReplayTally}[] = []
+  private readonly baseline: TimeRequestBaseline
+
+  constructor(clientCount: number, settings: readonly LimiterSetting[] = DEFAULT_LIMITER_SETTINGS, seed = 1) {
+    for (const setting of settings) {
+      const run = replayedAs(setting, settings)
+      const key = JSON.stringify(run)
+      if (this.runs.some((other) => other.key === key)) continue
+      const limiter = createLimiter(run, clientCount, {kodRandom: seededRandom(~seed), random: seededRandom(seed)})
+      this.runs.push({
+        key,
+        limiter,
+        tally: {
+          answered: 0,
+          answeredBytes: 0,
+          answeredPerClient: new Uint32Array(clientCount),
+          kodBytes: 0,
+          kods: 0,
+          kodsPerClient: new Uint32Array(clientCount),
+        },
+      })
+    }
+    this.baseline = {answered: 0, bytes: 0, kods: 0, perClient: new Uint32Array(clientCount), requests: 0}
   }
-  return {baseline: replay.baseline, runs}
+
+  /** Replays `groups`, whose group c holds every request of client `firstClient + c`. */
+  add(groups: ClientGroups, firstClient: number): void {
+    const replay = timeRequestsByClient(groups, groups.start.length - 1, this.baseline, firstClient)
+    for (const {limiter, tally} of this.runs) tallyDecisions(limiter, replay, tally, firstClient)
+  }
+
+  result(): ReplayTallies {
+    return {baseline: this.baseline, runs: Object.fromEntries(this.runs.map(({key, tally}) => [key, tally]))}
+  }
 }
 
 /**
@@ -470,19 +499,15 @@ export interface ReplayTally {
   kodBytes: number
 }
 
-/** Replays the grouped time requests through `limiter` and counts, per client and in all, what it sent. */
-function tallyDecisions(limiter: Limiter, replay: GroupedTimeRequests, clientCount: number): ReplayTally {
+/**
+ * Replays the grouped time requests through `limiter` and counts, per client and in all, what it sent, into `tally`
+ * (group c is client `firstClient + c`).
+ */
+function tallyDecisions(limiter: Limiter, replay: GroupedTimeRequests, tally: ReplayTally, firstClient: number): void {
   const decisions = new Uint8Array(replay.timeSec.length)
-  limiter.decideGrouped(replay.start, replay.timeSec, decisions)
-  const tally: ReplayTally = {
-    answered: 0,
-    answeredBytes: 0,
-    answeredPerClient: new Uint32Array(clientCount),
-    kodBytes: 0,
-    kods: 0,
-    kodsPerClient: new Uint32Array(clientCount),
-  }
-  for (let c = 0; c < clientCount; c++) {
+  limiter.decideGrouped(replay.start, replay.timeSec, decisions, firstClient)
+  const groupCount = replay.start.length - 1
+  for (let c = 0; c < groupCount; c++) {
     let answered = 0
     let kods = 0
     for (let row = replay.start[c]!, end = replay.start[c + 1]!; row < end; row++) {
@@ -497,48 +522,47 @@ function tallyDecisions(limiter: Limiter, replay: GroupedTimeRequests, clientCou
         tally.kodBytes += replay.bytes[row]!
       }
     }
-    tally.answeredPerClient[c] = answered
-    tally.kodsPerClient[c] = kods
+    tally.answeredPerClient[firstClient + c] = answered
+    tally.kodsPerClient[firstClient + c] = kods
     tally.answered += answered
     tally.kods += kods
   }
-  return tally
 }
 
 interface GroupedTimeRequests {
-  /** Client c's time requests are rows [start[c], start[c + 1]), in capture order. */
+  /** Group c's time requests are rows [start[c], start[c + 1]), in capture order. */
   start: Uint32Array
   timeSec: Float64Array
   /** Billable bytes of each request's reply (a typical reply's when none was seen). */
   bytes: Uint16Array
   /** What the server sent for each request in the capture: DROP (nothing), ANSWER or KOD. */
   served: Uint8Array
-  baseline: TimeRequestBaseline
 }
 
-/** The time requests (modes 1 and 3) of the grouped log, and what the capture shows was sent for them. */
-function timeRequestsByClient(groups: ClientGroups, clientCount: number): GroupedTimeRequests {
+/**
+ * The time requests (modes 1 and 3) of the grouped log, and what the capture shows was sent for them, added to
+ * `baseline` (group c is client `firstClient + c`).
+ */
+function timeRequestsByClient(
+  groups: ClientGroups,
+  groupCount: number,
+  baseline: TimeRequestBaseline,
+  firstClient: number,
+): GroupedTimeRequests {
   const rows = groups.mode.length
   let count = 0
   for (let row = 0; row < rows; row++) if (isTimeRequest(groups.mode[row]!)) count++
   // Usually every request is a time request: then the grouping's own columns serve as they are.
   const copy = count < rows
-  const baseline: TimeRequestBaseline = {
-    answered: 0,
-    bytes: 0,
-    kods: 0,
-    perClient: new Uint32Array(clientCount),
-    requests: count,
-  }
+  baseline.requests += count
   const replay: GroupedTimeRequests = {
-    baseline,
     bytes: copy ? new Uint16Array(count) : groups.replyIpBytes,
     served: copy ? new Uint8Array(count) : groups.reply,
-    start: copy ? new Uint32Array(clientCount + 1) : groups.start,
+    start: copy ? new Uint32Array(groupCount + 1) : groups.start,
     timeSec: copy ? new Float64Array(count) : groups.timeSec,
   }
   let j = 0
-  for (let c = 0; c < clientCount; c++) {
+  for (let c = 0; c < groupCount; c++) {
     if (copy) replay.start[c] = j
     for (let row = groups.start[c]!, end = groups.start[c + 1]!; row < end; row++) {
       if (!isTimeRequest(groups.mode[row]!)) continue
@@ -554,9 +578,9 @@ function timeRequestsByClient(groups: ClientGroups, clientCount: number): Groupe
       else baseline.answered++
       baseline.bytes += groups.replyIpBytes[row]!
     }
-    baseline.perClient[c] = j - replay.start[c]!
+    baseline.perClient[firstClient + c] = j - replay.start[c]!
   }
-  if (copy) replay.start[clientCount] = j
+  if (copy) replay.start[groupCount] = j
   return replay
 }
 

@@ -412,6 +412,8 @@ static int may_take(const Scan *s, const Packet *p, const uint8_t *frame, int fr
                                         : find_slot_words(s, from_host ? p->dst6 : p->src6);
   const int known_remote = remote_slot != NO_SLOT && s->slots[remote_slot + TAG] != 0;
   const int is_client = known_remote && s->slots[remote_slot + R_CLIENT] != 0;
+  /* A client beyond --max-clients (CaptureScan's BEYOND_MAX_CLIENTS): counted apart, by JavaScript. */
+  if (is_client && s->slots[remote_slot + R_CLIENT] == 0xFFFFFFFFu) return 0;
   const uint8_t *payload = frame + p->payload_offset;
   const int mode = p->payload_length > 0 ? payload[0] & 7 : 0;
   if (request) {
