@@ -283,7 +283,7 @@ export async function buildReportParallel(analysis: CaptureAnalysis, options: Re
 interface ReadBack {
   versionCounts: Uint32Array
   modeCounts: Uint32Array
-  behaviour?: BehaviourReport
+  behaviour?: BehaviourReport | undefined
   /** The top talkers' rows, group k for the k-th talker. */
   talkerRows: ClientGroups
 }

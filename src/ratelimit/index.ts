@@ -42,7 +42,7 @@ export interface SimulateOptions {
   /** Seed of chrony's random leak and KoD choices (results are repeatable for one seed). */
   seed?: number
   /** The log already grouped by client (groupByClient), when the caller shares it with the behaviour analysis. */
-  groups?: ClientGroups
+  groups?: ClientGroups | undefined
   /** The replays already run (startReplayWorker) for these settings and seed. */
   tallies?: ReplayTallies | undefined
   /** How many of the most-limited addresses to list per setting (default 5). */
