@@ -85,6 +85,7 @@ export async function ingestFlowFile(
       bytes,
       container: sniff.container,
       contentHash: hash,
+      clientsRolledUp: sniff.kind !== 'nfcapd',
       delivery: deliveryOf(sniff.kind, sniff.fields),
       format: sniff.kind,
       path,

@@ -110,6 +110,11 @@ export interface FlowSourceMeta {
   sampling: null | string
   /** How the records were delivered (see deliveryOf): two deliveries of one interface's days count once. */
   delivery: string
+  /**
+   * The staging's per-client rows are already one per month, interface, direction, protocol, port and client (the VPC
+   * scan sums them so): copied, not summed again (as many rows as records, for a file with many clients).
+   */
+  clientsRolledUp?: boolean
 }
 
 export interface FlowCommit {
@@ -181,10 +186,13 @@ export async function commitFlows(store: Store, meta: FlowSourceMeta): Promise<F
      FROM ${FLOW_STAGING} WHERE NOT per_client AND status = 'OK' GROUP BY day, exporter, interface, direction, action, protocol, port`,
     [id],
   )
+  const perClient = `${FLOW_STAGING} WHERE per_client AND status = 'OK' AND action = 'ACCEPT' AND client IS NOT NULL`
   await store.run(
-    `INSERT INTO flow_clients SELECT $1, date_trunc('month', day)::DATE AS month, interface, direction, protocol, port, client,
-            sum(bytes), sum(packets), sum(records)
-     FROM ${FLOW_STAGING} WHERE per_client AND status = 'OK' AND action = 'ACCEPT' AND client IS NOT NULL GROUP BY ALL`,
+    meta.clientsRolledUp
+      ? `INSERT INTO flow_clients SELECT $1, date_trunc('month', day)::DATE, interface, direction, protocol, port, client, bytes, packets, records
+         FROM ${perClient}`
+      : `INSERT INTO flow_clients SELECT $1, date_trunc('month', day)::DATE AS month, interface, direction, protocol, port, client,
+            sum(bytes), sum(packets), sum(records) FROM ${perClient} GROUP BY ALL`,
     [id],
   )
   await store.run(

@@ -117,6 +117,10 @@ export async function stageVpc(
   // grouping sets (a file with many clients then ran out of memory). Its rows go to a file, not a table: they can be
   // about as many as the records, and a COPY streams them to disk (a temporary table of them ran out of memory too).
   const file = quoteLiteral(flowStagingFile(store))
+  // The day is packed above the other key (which stays below 2^30) and the account is carried, not grouped by (an
+  // interface belongs to one account; the daily series keeps one account an interface): three keys hash faster than
+  // five, the aggregate being a third of the scan's time.
+  const DAY_UNIT = 2 ** 30
   const rollUp = `WITH records AS (${inner}), flagged AS (
         SELECT *, ${hasDirection ? 'false AS src_private, false AS dst_private' : `${privateAddressSql(DUCKDB, 'src')} AS src_private, ${privateAddressSql(DUCKDB, 'dst')} AS dst_private`} FROM records
       ), directed AS (
@@ -132,10 +136,11 @@ export async function stageVpc(
                interface, client, account, bytes, packets, status, action, end_s, proto, sp, dp
         FROM keyed
       ), rolled AS (
-        SELECT day_number, code, interface, account, client, ${sums} FROM coded GROUP BY day_number, code, interface, account, client
+        SELECT code + ${DAY_UNIT} * (coalesce(day_number, -1) + 1) AS day_code, interface, client, any_value(account) AS account, ${sums}
+        FROM coded GROUP BY day_code, interface, client
       )
-      SELECT CASE WHEN day_number IS NOT NULL THEN DATE '1970-01-01' + CAST(day_number AS INTEGER) END AS day,
-             code, interface, account, client, bytes, packets, records, broken
+      SELECT CASE WHEN day_code >= ${DAY_UNIT} THEN DATE '1970-01-01' + CAST(day_code // ${DAY_UNIT} - 1 AS INTEGER) END AS day,
+             day_code % ${DAY_UNIT} AS code, interface, account, client, bytes, packets, records, broken
       FROM rolled`
   try {
     await store.run(`COPY (${rollUp}) TO ${file} (FORMAT parquet)`)
@@ -147,8 +152,8 @@ export async function stageVpc(
     await throwFirstBrokenRecord(path, sniff)
     throw scanError(path, error)
   }
-  // The daily series is small (days × interfaces × ports): a table. The per-client rows stay in the file; the commit
-  // sums them per calendar month.
+  // The daily series is small (days × interfaces × ports): a table. The per-client rows stay in the file, summed per
+  // calendar month on the packed key when the commit reads them (one plain GROUP BY again, which spills).
   await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_DAYS} AS SELECT day, code, interface, account,
       sum(bytes) AS bytes, sum(packets) AS packets, sum(records)::BIGINT AS records, sum(broken)::BIGINT AS broken
     FROM read_parquet(${file}) GROUP BY day, code, interface, account`)
@@ -157,7 +162,8 @@ export async function stageVpc(
     WITH staged AS (
       SELECT day, code, interface, account, NULL::VARCHAR AS client, bytes, packets, records, broken, false AS per_client FROM ${FLOW_DAYS}
       UNION ALL
-      SELECT day, code, interface, account, client, bytes, packets, records, 0::BIGINT, true FROM read_parquet(${file}) WHERE client IS NOT NULL
+      SELECT date_trunc('month', day)::DATE, code, interface, NULL, client, sum(bytes), sum(packets), sum(records)::BIGINT, 0::BIGINT, true
+      FROM read_parquet(${file}) WHERE client IS NOT NULL GROUP BY date_trunc('month', day), code, interface, client
     )
     SELECT day, 'vpc-flow-logs' AS exporter, interface, account, ['egress', 'ingress', 'internal', 'unknown'][code % 4 + 1] AS direction,
            CASE WHEN (code // 4) % 2 = 1 THEN 'REJECT' ELSE 'ACCEPT' END AS action,
