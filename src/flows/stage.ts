@@ -45,11 +45,15 @@ export const FLOW_DAYS = 'staged_flow_days'
  */
 export function flowStagingFile(store: Store): string {
   const beside = store.path === ':memory:' ? join(tmpdir(), 'billwatch') : store.path
-  return `${beside}.flows-${process.pid}.parquet`
+  // A new name for every file ingested: DuckDB may keep what it read of a Parquet file by its name.
+  return `${beside}.flows-${process.pid}-${stagingSerial}.parquet`
 }
+
+let stagingSerial = 0
 
 export async function createFlowStaging(store: Store): Promise<void> {
   await dropFlowStaging(store)
+  stagingSerial++
   await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} (
     day DATE, exporter VARCHAR, interface VARCHAR, account VARCHAR, direction VARCHAR, action VARCHAR, status VARCHAR,
     protocol VARCHAR, port INTEGER, client VARCHAR, bytes DOUBLE, packets DOUBLE, records BIGINT, broken BIGINT DEFAULT 0, per_client BOOLEAN DEFAULT true)`)
