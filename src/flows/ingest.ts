@@ -11,9 +11,10 @@ import {
   commitFlows,
   createFlowStaging,
   deliveryOf,
+  dropFlowStaging,
   findFlowSource,
   type FlowCommit,
-  FLOW_STAGING,
+  removeFlowStagingFile,
 } from './stage.js'
 import {stageVpc} from './vpc.js'
 
@@ -55,39 +56,45 @@ export async function ingestFlowFile(
   const hashing = fingerprintFile(path, {gzip: sniff.container === 'gzip'})
   hashing.catch(() => undefined)
   await createFlowStaging(store)
-  let sampling: null | string = null
   try {
-    if (sniff.kind === 'nfcapd') {
-      const scan = await readNfcapd(path, {
-        ...(options.host === undefined ? {} : {host: options.host}),
-        ...(options.sampling === undefined ? {} : {sampling: options.sampling}),
-      })
-      await appendFlowRows(store, scan.rows)
-      sampling = scan.sampling
-    } else {
-      await stageVpc(store, path, sniff, options.host === undefined ? {} : {hosts: [options.host]})
+    let sampling: null | string = null
+    try {
+      if (sniff.kind === 'nfcapd') {
+        const scan = await readNfcapd(path, {
+          ...(options.host === undefined ? {} : {host: options.host}),
+          ...(options.sampling === undefined ? {} : {sampling: options.sampling}),
+        })
+        await appendFlowRows(store, scan.rows)
+        sampling = scan.sampling
+      } else {
+        await stageVpc(store, path, sniff, options.host === undefined ? {} : {hosts: [options.host]})
+      }
+    } catch (error) {
+      // A truncated .gz can surface as a broken last record: the gzip verdict is the truer one.
+      await hashing
+      throw error
     }
-  } catch (error) {
-    // A truncated .gz can surface as a broken last record: the gzip verdict is the truer one.
-    await hashing
-    throw error
+    const {bytes, hash} = await hashing
+    const base = {container: sniff.container, contentHash: hash, format: sniff.kind, path, sampling}
+    const previous = await findFlowSource(store, hash)
+    if (previous) {
+      await dropFlowStaging(store)
+      return {...previous, ...base, status: 'unchanged'}
+    }
+    const committed = await commitFlows(store, {
+      bytes,
+      container: sniff.container,
+      contentHash: hash,
+      clientsRolledUp: sniff.kind !== 'nfcapd',
+      delivery: deliveryOf(sniff.kind, sniff.fields),
+      format: sniff.kind,
+      path,
+      sampling,
+    })
+    await dropFlowStaging(store)
+    return {...committed, ...base, status: 'ingested'}
+  } finally {
+    // The VPC scan's roll-up file, also when the ingest failed (its transaction then runs no more SQL).
+    removeFlowStagingFile(store)
   }
-  const {bytes, hash} = await hashing
-  const base = {container: sniff.container, contentHash: hash, format: sniff.kind, path, sampling}
-  const previous = await findFlowSource(store, hash)
-  if (previous) {
-    await store.run(`DROP TABLE ${FLOW_STAGING}`)
-    return {...previous, ...base, status: 'unchanged'}
-  }
-  const committed = await commitFlows(store, {
-    bytes,
-    container: sniff.container,
-    contentHash: hash,
-    delivery: deliveryOf(sniff.kind, sniff.fields),
-    format: sniff.kind,
-    path,
-    sampling,
-  })
-  await store.run(`DROP TABLE ${FLOW_STAGING}`)
-  return {...committed, ...base, status: 'ingested'}
 }

@@ -5,6 +5,10 @@
  * moves them into flow_daily / flow_status and, per calendar month, flow_clients as one new source.
  * Call inside a transaction.
  */
+import {rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
 import {insertValues} from '../ingest/write.js'
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
@@ -30,10 +34,44 @@ export interface StagedFlow {
   records: number
 }
 
+/** The VPC scan's daily series, summed from its file. */
+export const FLOW_DAYS = 'staged_flow_days'
+
+/**
+ * The VPC Flow Logs scan's roll-up (src/flows/vpc.ts): one row per day, interface, account, client and packed key
+ * (direction, action, status, protocol, port), read through the `staged_flows` view that decodes it. A file beside
+ * the store, where DuckDB spills too: a file with many clients has about as many of these rows as records, more than
+ * memory holds. Removed when the file's ingest ends, committed or not.
+ */
+export function flowStagingFile(store: Store): string {
+  const beside = store.path === ':memory:' ? join(tmpdir(), 'billwatch') : store.path
+  // A new name for every file ingested: DuckDB may keep what it read of a Parquet file by its name.
+  return `${beside}.flows-${process.pid}-${stagingSerial}.parquet`
+}
+
+let stagingSerial = 0
+
 export async function createFlowStaging(store: Store): Promise<void> {
+  await dropFlowStaging(store)
+  stagingSerial++
   await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} (
     day DATE, exporter VARCHAR, interface VARCHAR, account VARCHAR, direction VARCHAR, action VARCHAR, status VARCHAR,
     protocol VARCHAR, port INTEGER, client VARCHAR, bytes DOUBLE, packets DOUBLE, records BIGINT, broken BIGINT DEFAULT 0, per_client BOOLEAN DEFAULT true)`)
+}
+
+/** Drops the staging (a table, or the VPC scan's view over its file) and removes the file. */
+export async function dropFlowStaging(store: Store): Promise<void> {
+  const view = await store.one<{n: number}>(
+    `SELECT count(*)::INTEGER AS n FROM duckdb_views() WHERE temporary AND view_name = '${FLOW_STAGING}'`,
+  )
+  await store.run(`DROP ${view?.n ? 'VIEW' : 'TABLE'} IF EXISTS ${FLOW_STAGING}`)
+  await store.run(`DROP TABLE IF EXISTS ${FLOW_DAYS}`)
+  removeFlowStagingFile(store)
+}
+
+/** Removes the VPC scan's file (also after a failure, when the aborted transaction runs no more SQL). */
+export function removeFlowStagingFile(store: Store): void {
+  rmSync(flowStagingFile(store), {force: true})
 }
 
 /** Per-client rows of a reader that rolls up in JavaScript (nfdump); the daily series is summed from them. */
@@ -76,6 +114,11 @@ export interface FlowSourceMeta {
   sampling: null | string
   /** How the records were delivered (see deliveryOf): two deliveries of one interface's days count once. */
   delivery: string
+  /**
+   * The staging's per-client rows are already one per month, interface, direction, protocol, port and client (the VPC
+   * scan sums them so): copied, not summed again (as many rows as records, for a file with many clients).
+   */
+  clientsRolledUp?: boolean
 }
 
 export interface FlowCommit {
@@ -147,10 +190,13 @@ export async function commitFlows(store: Store, meta: FlowSourceMeta): Promise<F
      FROM ${FLOW_STAGING} WHERE NOT per_client AND status = 'OK' GROUP BY day, exporter, interface, direction, action, protocol, port`,
     [id],
   )
+  const perClient = `${FLOW_STAGING} WHERE per_client AND status = 'OK' AND action = 'ACCEPT' AND client IS NOT NULL`
   await store.run(
-    `INSERT INTO flow_clients SELECT $1, date_trunc('month', day)::DATE AS month, interface, direction, protocol, port, client,
-            sum(bytes), sum(packets), sum(records)
-     FROM ${FLOW_STAGING} WHERE per_client AND status = 'OK' AND action = 'ACCEPT' AND client IS NOT NULL GROUP BY ALL`,
+    meta.clientsRolledUp
+      ? `INSERT INTO flow_clients SELECT $1, date_trunc('month', day)::DATE, interface, direction, protocol, port, client, bytes, packets, records
+         FROM ${perClient}`
+      : `INSERT INTO flow_clients SELECT $1, date_trunc('month', day)::DATE AS month, interface, direction, protocol, port, client,
+            sum(bytes), sum(packets), sum(records) FROM ${perClient} GROUP BY ALL`,
     [id],
   )
   await store.run(

@@ -1,6 +1,7 @@
 /**
  * Reads VPC Flow Logs with DuckDB's own readers (CSV for text and .log.gz, JSON for CloudWatch Logs
- * exports, Parquet with Hive partitions) and rolls the records up into `staged_flows` in one scan.
+ * exports, Parquet with Hive partitions) and rolls the records up in one scan into a Parquet file beside the store,
+ * read through the `staged_flows` view.
  * A file DuckDB cannot read, or one with a record that does not parse, is read again line by line to
  * name the first broken record's line and field: only failing files pay for that.
  */
@@ -15,7 +16,7 @@ import type {Store} from '../store/index.js'
 import type {FlowSniff} from './sniff.js'
 import {DUCKDB} from '../ingest/dialect.js'
 import {directionSql, privateAddressSql, serverPortSql} from './attribution.js'
-import {FLOW_STAGING, protocolNameSql} from './stage.js'
+import {FLOW_DAYS, FLOW_STAGING, flowStagingFile, protocolNameSql} from './stage.js'
 import {checkFormat, recordProblem} from './vpc-format.js'
 
 export interface VpcScanOptions {
@@ -59,7 +60,8 @@ function recordSource(path: string, sniff: FlowSniff): RecordSource {
       sql: `(SELECT string_split(message, ' ') AS f FROM read_json(${quoteLiteral(path)}, format = 'newline_delimited', columns = {message: 'VARCHAR'}, compression = '${compression === 'gzip' ? 'gzip' : 'uncompressed'}'))`,
     }
   }
-  // Only the fields the roll-up reads are typed; the others stay VARCHAR and are never projected.
+  // Only the fields the roll-up reads are typed; the others stay VARCHAR and are never projected. The reader's buffers
+  // are 4 MB (records are short), not DuckDB's ~30 MB a thread, which the memory limit must hold beside the roll-up.
   const typed = new Set(['srcport', 'dstport', 'protocol', 'packets', 'bytes', 'end'])
   const columns = sniff.fields
     .map((field, i) => `${quoteLiteral(`c${i}`)}: '${typed.has(field) ? 'BIGINT' : 'VARCHAR'}'`)
@@ -69,7 +71,8 @@ function recordSource(path: string, sniff: FlowSniff): RecordSource {
     has: (field) => index.has(field),
     number: column,
     sql: `read_csv(${quoteLiteral(path)}, delim = ' ', quote = '', escape = '', header = ${sniff.header}, auto_detect = false, nullstr = '-',
-            columns = {${columns}}, compression = '${compression}', null_padding = false, strict_mode = true)`,
+            columns = {${columns}}, compression = '${compression}', null_padding = false, strict_mode = true,
+            max_line_size = 1048576, buffer_size = 4194304)`,
     text: column,
   }
 }
@@ -108,8 +111,17 @@ export async function stageVpc(
   const proto = `((code // 32) % 256)`
   const sums = `sum(CASE WHEN ${ok} THEN bytes ELSE 0 END)::DOUBLE AS bytes, sum(CASE WHEN ${ok} THEN packets ELSE 0 END)::DOUBLE AS packets,
              count(*) AS records, count(*) FILTER (WHERE ${broken}) AS broken`
-  const month = `date_trunc('month', DATE '1970-01-01' + CAST(day_number AS INTEGER))`
-  const pass = (rolled: string) => `WITH records AS (${inner}), flagged AS (
+  // One aggregate per record's day, interface, account, client and packed key (direction, action, status, protocol,
+  // port): the daily series and the per-client totals of each month are both sums of its rows. One plain GROUP BY, not
+  // GROUPING SETS of both: DuckDB spills a plain one to disk when it outgrows the memory limit, and did not spill the
+  // grouping sets (a file with many clients then ran out of memory). Its rows go to a file, not a table: they can be
+  // about as many as the records, and a COPY streams them to disk (a temporary table of them ran out of memory too).
+  const file = quoteLiteral(flowStagingFile(store))
+  // The day is packed above the other key (which stays below 2^30) and the account is carried, not grouped by (an
+  // interface belongs to one account; the daily series keeps one account an interface): three keys hash faster than
+  // five, the aggregate being a third of the scan's time.
+  const DAY_UNIT = 2 ** 30
+  const rollUp = `WITH records AS (${inner}), flagged AS (
         SELECT *, ${hasDirection ? 'false AS src_private, false AS dst_private' : `${privateAddressSql(DUCKDB, 'src')} AS src_private, ${privateAddressSql(DUCKDB, 'dst')} AS dst_private`} FROM records
       ), directed AS (
         SELECT *, ${direction} AS dir FROM flagged
@@ -123,24 +135,15 @@ export async function stageVpc(
                + 32 * (CASE WHEN ${ok} THEN coalesce(proto, 255) ELSE 0 END) + 8192 * (coalesce(port, -1) + 1))::BIGINT AS code,
                interface, client, account, bytes, packets, status, action, end_s, proto, sp, dp
         FROM keyed
-      ), rolled AS (${rolled})
-      SELECT CASE WHEN per_client THEN month::DATE WHEN day_number IS NULL THEN NULL ELSE DATE '1970-01-01' + CAST(day_number AS INTEGER) END AS day,
-             'vpc-flow-logs' AS exporter,
-             interface, account, ['egress', 'ingress', 'internal', 'unknown'][code % 4 + 1] AS direction,
-             CASE WHEN (code // 4) % 2 = 1 THEN 'REJECT' ELSE 'ACCEPT' END AS action,
-             ['OK', 'NODATA', 'SKIPDATA', 'OTHER'][(code // 8) % 4 + 1] AS status,
-             CASE WHEN (code // 8) % 4 = 0 THEN ${protocolNameSql(proto)} END AS protocol,
-             (nullif(code // 8192, 0) - 1)::INTEGER AS port, client, bytes, packets, records, broken, per_client
-      FROM rolled WHERE NOT per_client OR client IS NOT NULL`
-  // Per-client rows are kept per calendar month (the grain of a bill): per day they were as many as
-  // the records, and rolling them up cost five bare scans. Direction, action, status, protocol and
-  // port are packed in one integer key; the strings themselves are the other keys (hashes with
-  // any_value beside them ran out of memory sooner).
-  const onePass = pass(`
-      SELECT day_number, ${month} AS month, code, interface, account, client, GROUPING(client) = 0 AS per_client, ${sums}
-      FROM coded GROUP BY GROUPING SETS ((day_number, code, interface, account), (month, code, interface, client))`)
+      ), rolled AS (
+        SELECT code + ${DAY_UNIT} * (coalesce(day_number, -1) + 1) AS day_code, interface, client, any_value(account) AS account, ${sums}
+        FROM coded GROUP BY day_code, interface, client
+      )
+      SELECT CASE WHEN day_code >= ${DAY_UNIT} THEN DATE '1970-01-01' + CAST(day_code // ${DAY_UNIT} - 1 AS INTEGER) END AS day,
+             day_code % ${DAY_UNIT} AS code, interface, account, client, bytes, packets, records, broken
+      FROM rolled`
   try {
-    await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_STAGING} AS ${onePass}`)
+    await store.run(`COPY (${rollUp}) TO ${file} (FORMAT parquet)`)
   } catch (error) {
     // Out of memory aborts the ingest's transaction, so no second try can follow in it: said as such,
     // with the setting that raises the limit (not a hunt for a broken record).
@@ -149,8 +152,27 @@ export async function stageVpc(
     await throwFirstBrokenRecord(path, sniff)
     throw scanError(path, error)
   }
+  // The daily series is small (days × interfaces × ports): a table. The per-client rows stay in the file, summed per
+  // calendar month on the packed key when the commit reads them (one plain GROUP BY again, which spills).
+  await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_DAYS} AS SELECT day, code, interface, account,
+      sum(bytes) AS bytes, sum(packets) AS packets, sum(records)::BIGINT AS records, sum(broken)::BIGINT AS broken
+    FROM read_parquet(${file}) GROUP BY day, code, interface, account`)
+  await store.run(`DROP TABLE IF EXISTS ${FLOW_STAGING}`)
+  await store.run(`CREATE TEMP VIEW ${FLOW_STAGING} AS
+    WITH staged AS (
+      SELECT day, code, interface, account, NULL::VARCHAR AS client, bytes, packets, records, broken, false AS per_client FROM ${FLOW_DAYS}
+      UNION ALL
+      SELECT date_trunc('month', day)::DATE, code, interface, NULL, client, sum(bytes), sum(packets), sum(records)::BIGINT, 0::BIGINT, true
+      FROM read_parquet(${file}) WHERE client IS NOT NULL GROUP BY date_trunc('month', day), code, interface, client
+    )
+    SELECT day, 'vpc-flow-logs' AS exporter, interface, account, ['egress', 'ingress', 'internal', 'unknown'][code % 4 + 1] AS direction,
+           CASE WHEN (code // 4) % 2 = 1 THEN 'REJECT' ELSE 'ACCEPT' END AS action,
+           ['OK', 'NODATA', 'SKIPDATA', 'OTHER'][(code // 8) % 4 + 1] AS status,
+           CASE WHEN (code // 8) % 4 = 0 THEN ${protocolNameSql(proto)} END AS protocol,
+           (nullif(code // 8192, 0) - 1)::INTEGER AS port, client, bytes, packets, records, broken, per_client
+    FROM staged`)
   const totals = await store.one<{records: null | number; broken: null | number}>(
-    `SELECT sum(records)::BIGINT AS records, sum(broken)::BIGINT AS broken FROM ${FLOW_STAGING} WHERE NOT per_client`,
+    `SELECT sum(records)::BIGINT AS records, sum(broken)::BIGINT AS broken FROM ${FLOW_DAYS}`,
   )
   if ((totals?.broken ?? 0) > 0) {
     await throwFirstBrokenRecord(path, sniff)
