@@ -313,21 +313,18 @@ export function analyseCapture(capture: string | CaptureOrigin, options: Analyse
 }
 
 function scanWhole(origin: CaptureOrigin, choice: HostChoice, options: AnalyseOptions): CaptureAnalysis {
-  return finish(
-    origin,
-    new CaptureScan(
-      origin,
-      choice.host,
-      choice.ntpPort,
-      choice.vxlanPort,
-      options.onProgress,
-      undefined,
-      undefined,
-      options.maxClients,
-    ),
-    choice,
-    options,
-  )
+  return finish(origin, wholeFileScan(origin, choice.host, choice, options), choice, options)
+}
+
+/** One scan of the whole capture, as its own (no byte range, no later parts merged in). */
+function wholeFileScan(
+  origin: CaptureOrigin,
+  host: HostChoice['host'],
+  choice: HostChoice,
+  options: AnalyseOptions,
+): CaptureScan {
+  const {ntpPort, vxlanPort} = choice
+  return new CaptureScan(origin, host, ntpPort, vxlanPort, options.onProgress, undefined, undefined, options.maxClients)
 }
 
 /**
@@ -453,16 +450,7 @@ function finish(
     if (busiest && scan.packetsOf(busiest) > scan.packetsOf(choice.host)) {
       if (origin.rereadable()) {
         scan.discard()
-        scan = new CaptureScan(
-          origin,
-          busiest,
-          choice.ntpPort,
-          choice.vxlanPort,
-          options.onProgress,
-          undefined,
-          undefined,
-          options.maxClients,
-        )
+        scan = wholeFileScan(origin, busiest, choice, options)
       } else leadingHost = scan.busiestAddressText()
     }
   }

@@ -16,15 +16,19 @@ import type {SpillChunk, SpilledRows} from './request-log.js'
 
 export type {SpillChunk, SpilledRows} from './request-log.js'
 
-/** The columns of the scan's in-memory log that a chunk takes, by row. */
-export interface SpillSource {
-  client: Uint32Array
+/** A request's columns, as the scan's in-memory log and a spilled chunk both hold them. */
+interface RequestColumns {
   timeSec: Float64Array
   srcPort: Uint16Array
   replyIpBytes: Uint16Array
   version: Uint8Array
   mode: Uint8Array
   reply: Uint8Array
+}
+
+/** The columns of the scan's in-memory log that a chunk takes, by row. */
+export interface SpillSource extends RequestColumns {
+  client: Uint32Array
 }
 
 /** Rows a scan holds in memory before it spills the settled ones (BILLWATCH_SPILL_ROWS overrides, for tests). */
@@ -49,14 +53,8 @@ function columnAt(chunk: {rows: number; clients: number}, column: Column): numbe
   return at
 }
 
-interface ChunkColumns {
+interface ChunkColumns extends RequestColumns {
   seq: Float64Array
-  timeSec: Float64Array
-  srcPort: Uint16Array
-  replyIpBytes: Uint16Array
-  version: Uint8Array
-  mode: Uint8Array
-  reply: Uint8Array
 }
 
 /** The scan's side: writes chunks of rows, counting each client's rows and the unanswered ones as they go. */
