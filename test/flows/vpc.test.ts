@@ -297,7 +297,8 @@ describe('VPC Flow Logs in every delivery form', () => {
       ),
       {numRuns: 25},
     )
-  })
+    // 25 ingests into real stores: about 40 s on a quiet machine, and CI runs it beside the whole suite.
+  }, 300_000)
 
   it('reads a default-format CloudWatch Logs export without --flow-format, and refuses a custom one without it', async () => {
     const dir = fresh('cw')
