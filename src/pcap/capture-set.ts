@@ -87,6 +87,18 @@ function firstPacketTime(path: string): number {
   }
 }
 
+/** The time of a file's last packet (NaN when none has a time). */
+function lastPacketTime(path: string): number {
+  const reader = CaptureReader.open(path)
+  let last = Number.NaN
+  try {
+    while (reader.next()) if (reader.timeSec === reader.timeSec) last = reader.timeSec
+    return last
+  } finally {
+    reader.close()
+  }
+}
+
 /**
  * One file, or several read as one capture in the order of their first packets (a file without
  * timestamps keeps its place by name); `name` is what the report calls it.
@@ -99,11 +111,22 @@ export function captureOrigin(files: readonly string[], name = files.join(' ')):
     sizes.set(file, checkInputFile(file, {expected: 'a pcap or pcapng file'}))
     starts.set(file, firstPacketTime(file))
   }
+  // Files that start at the same instant (packets share a timestamp at a cut): the one that ends first was
+  // written first. Only those files are read to their end.
+  const ends = new Map<string, number>()
+  const endOf = (file: string) => {
+    if (!ends.has(file)) ends.set(file, lastPacketTime(file))
+    return ends.get(file)!
+  }
   // A stable sort by first packet time: tcpdump's own names (-C: file, file1, file2 … file10) sort wrongly as text.
   const ordered = [...files].sort((a, b) => {
     const ta = starts.get(a)!
     const tb = starts.get(b)!
-    return ta === ta && tb === tb ? ta - tb : 0
+    if (!(ta === ta && tb === tb)) return 0
+    if (ta !== tb) return ta - tb
+    const ea = endOf(a)
+    const eb = endOf(b)
+    return ea === ea && eb === eb ? ea - eb : 0
   })
   return {
     name,

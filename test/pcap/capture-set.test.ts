@@ -132,7 +132,11 @@ describe('any cut of a capture into files reads as the capture', () => {
           expect(set.files).toHaveLength(bounds.length - 1)
         },
       ),
-      {numRuns: 8},
+      {
+        numRuns: 8,
+        // Found by a random run: a one-packet file whose name sorts last.
+        examples: [[[3, 4], Array.from({length: 6}, () => ({gzip: false, pcapng: false})), [0, 190_000, 0, 0, 0, 0]]],
+      },
     )
   })
 })
