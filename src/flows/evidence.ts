@@ -3,7 +3,7 @@
  * stepped on the same day, and how much of the bill's step it makes. A step the flow records do not
  * show, or flow records that do not cover the step's days, is said plainly.
  */
-import {formatBytes} from '../cli/format.js'
+import {formatBytes} from '../core/units.js'
 import {dayNumber, dayString} from '../detect/index.js'
 import type {Store} from '../store/index.js'
 
