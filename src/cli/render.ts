@@ -1,25 +1,8 @@
 import type {StoreStatus} from '../store/status.js'
+import {renderTable} from '../core/table.js'
 import {formatBytes, formatCount, formatMoney} from './format.js'
 
-export type Align = 'left' | 'right'
-
-/**
- * A plain-text table: a header row, a rule, then rows. Numbers are right-aligned by default.
- * Returns a string for `this.log` (so --json suppresses it).
- */
-export function renderTable(headers: string[], rows: (number | string)[][], align?: Align[]): string {
-  const cells = rows.map((row) => row.map(String))
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((row) => (row[i] ?? '').length)))
-  const aligns = headers.map(
-    (_, i) => align?.[i] ?? (rows.every((row) => typeof row[i] === 'number') && rows.length > 0 ? 'right' : 'left'),
-  )
-  const line = (values: string[]) =>
-    values
-      .map((v, i) => (aligns[i] === 'right' ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd()
-  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map((row) => line(row))].join('\n')
-}
+export {type Align, renderTable} from '../core/table.js'
 
 export function renderStatus(status: StoreStatus): string {
   if (status.sources.length === 0 && status.flowSources.length === 0)

@@ -3,8 +3,9 @@
  * stepped on the same day, and how much of the bill's step it makes. A step the flow records do not
  * show, or flow records that do not cover the step's days, is said plainly.
  */
-import {formatBytes} from '../cli/format.js'
+import {formatBytes} from '../core/units.js'
 import {dayNumber, dayString} from '../detect/index.js'
+import {flowDayCover, flowEgressInWindow, flowLoggedDaysInWindow} from '../store/flows.js'
 import type {Store} from '../store/index.js'
 
 /** Days either side of the step whose levels are compared (medians of the logged days). */
@@ -54,34 +55,13 @@ export async function flowStepEvidence(
   store: Store,
   step: {date: string; levelBefore: number; levelAfter: number},
 ): Promise<FlowEvidence | null> {
-  const cover = await store.one<{first: null | string; last: null | string}>(
-    `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last FROM flow_daily_counted`,
-  )
+  const cover = await flowDayCover(store)
   if (!cover?.first || !cover.last) return null
   const stepDay = dayNumber(step.date)
   const from = dayString(stepDay - WINDOW_DAYS)
   const to = dayString(stepDay + WINDOW_DAYS - 1)
-  const rows = await store.all<{
-    exporter: string
-    interface: string
-    protocol: string
-    port: null | number
-    days: number[]
-    bytes: number[]
-    files: number
-  }>(
-    `SELECT exporter, interface, protocol, port, list(day - DATE '1970-01-01' ORDER BY day) AS days, list(bytes ORDER BY day) AS bytes, max(files) AS files FROM (
-       SELECT exporter, interface, protocol, port, day, sum(bytes) AS bytes, count(DISTINCT source_id) AS files FROM flow_daily_counted
-       WHERE action = 'ACCEPT' AND direction = 'egress' AND day BETWEEN $from::DATE AND $to::DATE GROUP BY ALL
-     ) GROUP BY ALL`,
-    {from, to},
-  )
-  const logged = await store.all<{interface: string; days: number[]; files: number}>(
-    `SELECT interface, list(DISTINCT day - DATE '1970-01-01') AS days, count(DISTINCT source_id) AS files FROM (
-       SELECT interface, day, source_id FROM flow_daily_counted UNION ALL SELECT interface, day, source_id FROM flow_status_counted WHERE interface IS NOT NULL
-     ) WHERE day BETWEEN $from::DATE AND $to::DATE GROUP BY interface`,
-    {from, to},
-  )
+  const rows = await flowEgressInWindow(store, {from, to})
+  const logged = await flowLoggedDaysInWindow(store, {from, to})
   const loggedDays = new Map(
     logged.map((r) => [r.interface, {days: r.days.map(Number).sort((a, b) => a - b), files: r.files}]),
   )

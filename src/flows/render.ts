@@ -1,5 +1,5 @@
-import {formatBytes, formatCount, formatShare, formatUsd} from '../cli/format.js'
-import {renderTable} from '../cli/render.js'
+import {formatBytes, formatCount, formatShare, formatUsd} from '../core/units.js'
+import {renderTable} from '../core/table.js'
 import {type FlowsReport, serviceLabel} from './report.js'
 
 /** The human form of `billwatch flows` (the --json form is the report object itself). */

@@ -6,6 +6,20 @@
 import {BillwatchError} from '../errors.js'
 import {thresholdTable, type ThresholdRow} from '../pcap/report.js'
 import {costOfRate, CURRENT_EGRESS_PRICING, type EgressPricing} from '../pricing/egress.js'
+import {
+  flowBusiestInterface,
+  flowInterfaceCounts,
+  type FlowInterfacePeriod,
+  flowInterfacePorts,
+  flowInterfaceSources,
+  flowInterfaceSpan,
+  flowInterfaceStatus,
+  flowInterfaceTotals,
+  flowMonthsCover,
+  type FlowPeriod,
+  flowServiceClients,
+  flowServiceDaily,
+} from '../store/flows.js'
 import type {Store} from '../store/index.js'
 
 export interface FlowsOptions {
@@ -104,16 +118,9 @@ export function serviceLabel(protocol: string, port: null | number): string {
 export async function analyseFlows(store: Store, options: FlowsOptions = {}): Promise<FlowsReport> {
   const pricing = options.pricing ?? CURRENT_EGRESS_PRICING
   const period = {since: options.since ?? null, until: options.until ?? null}
-  const inPeriod = `($since::DATE IS NULL OR day >= $since::DATE) AND ($until::DATE IS NULL OR day <= $until::DATE)`
-  const chosen = options.interface ?? (await busiestInterface(store, period, inPeriod))
+  const chosen = options.interface ?? (await busiestInterface(store, period))
   const params = {...period, iface: chosen}
-  const where = `interface = $iface AND ${inPeriod}`
-  const span = await store.one<{first: null | string; last: null | string; days: number; exporters: string[]}>(
-    `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last, count(DISTINCT day) AS days,
-            list(DISTINCT exporter ORDER BY exporter) AS exporters
-     FROM flow_daily_counted WHERE ${where} AND action = 'ACCEPT'`,
-    params,
-  )
+  const span = await flowInterfaceSpan(store, params)
   if (!span?.first || !span.last) {
     throw new BillwatchError(
       'E_NO_DATA',
@@ -126,35 +133,9 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
       },
     )
   }
-  const totals = await store.one<{
-    egress: null | number
-    ingress: null | number
-    other: null | number
-    rejected: null | number
-  }>(
-    `SELECT sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction = 'egress') AS egress,
-            sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction = 'ingress') AS ingress,
-            sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction NOT IN ('egress', 'ingress')) AS other,
-            sum(bytes) FILTER (WHERE action = 'REJECT') AS rejected
-     FROM flow_daily_counted WHERE ${where}`,
-    params,
-  )
+  const totals = await flowInterfaceTotals(store, params)
   const egressBytes = totals?.egress ?? 0
-  const ports = await store.all<{
-    protocol: string
-    port: null | number
-    eb: null | number
-    ep: null | number
-    ib: null | number
-    ip: null | number
-  }>(
-    `SELECT protocol, port,
-            sum(bytes) FILTER (WHERE direction = 'egress') AS eb, sum(packets) FILTER (WHERE direction = 'egress') AS ep,
-            sum(bytes) FILTER (WHERE direction = 'ingress') AS ib, sum(packets) FILTER (WHERE direction = 'ingress') AS ip
-     FROM flow_daily_counted WHERE ${where} AND action = 'ACCEPT' AND direction IN ('egress', 'ingress')
-     GROUP BY ALL ORDER BY eb DESC NULLS LAST, ib DESC NULLS LAST, protocol, port`,
-    params,
-  )
+  const ports = await flowInterfacePorts(store, params)
   const byPort: FlowPortRow[] = ports.map((p) => ({
     egressBytes: p.eb ?? 0,
     egressPackets: p.ep ?? 0,
@@ -164,35 +145,16 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
     port: p.port,
     protocol: p.protocol,
   }))
-  const sources = await store.all<{
-    path: string
-    format: string
-    records: number
-    sampling: null | string
-    nodata: number
-    skipdata: number
-    rejected: number
-  }>(
-    `SELECT path, format, records, sampling, nodata_records AS nodata, skipdata_records AS skipdata, rejected_records AS rejected FROM flow_sources
-     WHERE id IN (SELECT DISTINCT source_id FROM flow_daily_counted WHERE ${where}) ORDER BY path`,
-    params,
-  )
-  const status = await store.one<{nodata: null | number; skipdata: null | number}>(
-    `SELECT sum(records) FILTER (WHERE status = 'NODATA')::BIGINT AS nodata, sum(records) FILTER (WHERE status = 'SKIPDATA')::BIGINT AS skipdata
-     FROM flow_status_counted WHERE interface = $iface AND ${inPeriod}`,
-    params,
-  )
-  const counts = await store.one<{records: null | number; rejected: null | number}>(
-    `SELECT sum(records)::BIGINT AS records, sum(records) FILTER (WHERE action = 'REJECT')::BIGINT AS rejected FROM flow_daily_counted WHERE ${where}`,
-    params,
-  )
+  const sources = await flowInterfaceSources(store, params)
+  const status = await flowInterfaceStatus(store, params)
+  const counts = await flowInterfaceCounts(store, params)
 
   const days = span.days
   const perDay = days > 0 ? egressBytes / days : 0
   const cost = costOfRate(perDay / 86_400, pricing)
   const focus = options.port ? parseService(options.port) : byPort.find((p) => p.egressBytes > 0)
   const service = focus
-    ? await serviceReport(store, params, {first: span.first, last: span.last}, where, focus, days, pricing, options)
+    ? await serviceReport(store, params, {first: span.first, last: span.last}, focus, days, pricing, options)
     : null
   const estimated = sources.some((s) => s.sampling !== null)
   const nodata = status?.nodata ?? 0
@@ -248,16 +210,8 @@ export async function analyseFlows(store: Store, options: FlowsOptions = {}): Pr
   }
 }
 
-async function busiestInterface(
-  store: Store,
-  period: {since: null | string; until: null | string},
-  inPeriod: string,
-): Promise<string> {
-  const row = await store.one<{interface: string}>(
-    `SELECT interface FROM flow_daily_counted WHERE action = 'ACCEPT' AND ${inPeriod}
-     GROUP BY interface ORDER BY sum(bytes) FILTER (WHERE direction = 'egress') DESC NULLS LAST, sum(bytes) DESC, interface LIMIT 1`,
-    period,
-  )
+async function busiestInterface(store: Store, period: FlowPeriod): Promise<string> {
+  const row = await flowBusiestInterface(store, period)
   if (!row)
     throw new BillwatchError('E_NO_DATA', 'no flow records in the store', {
       suggestions: ['billwatch ingest FLOW-LOGS… (VPC Flow Logs or nfcapd files)'],
@@ -267,43 +221,20 @@ async function busiestInterface(
 
 async function serviceReport(
   store: Store,
-  params: Record<string, null | string>,
+  params: FlowInterfacePeriod,
   span: {first: string; last: string},
-  where: string,
   focus: {protocol: string; port: null | number},
   days: number,
   pricing: EgressPricing,
   options: FlowsOptions,
 ): Promise<FlowsReport['service']> {
-  const sParams = {...params, port: focus.port, protocol: focus.protocol}
-  const match = `protocol = $protocol AND port IS NOT DISTINCT FROM $port::INTEGER`
   // Per-client totals are per calendar month: the months the period's traffic touches, and the
   // days with traffic in them (the blocking table's duration).
-  const months = {first: span.first, iface: params.iface ?? null, last: span.last}
-  const inMonths = `interface = $iface AND month BETWEEN date_trunc('month', $first::DATE) AND date_trunc('month', $last::DATE)`
-  const cover = await store.one<{from: string; to: string; days: number}>(
-    `SELECT strftime(min(day), '%Y-%m-%d') AS "from", strftime(max(day), '%Y-%m-%d') AS "to", count(DISTINCT day) AS days FROM flow_daily_counted
-     WHERE interface = $iface AND action = 'ACCEPT' AND day BETWEEN date_trunc('month', $first::DATE) AND last_day($last::DATE)`,
-    months,
-  )
-  const clients = await store.all<{
-    client: string
-    eb: null | number
-    ep: null | number
-    ib: null | number
-    ip: null | number
-  }>(
-    `SELECT client, sum(bytes) FILTER (WHERE direction = 'egress') AS eb, sum(packets) FILTER (WHERE direction = 'egress') AS ep,
-            sum(bytes) FILTER (WHERE direction = 'ingress') AS ib, sum(packets) FILTER (WHERE direction = 'ingress') AS ip
-     FROM flow_clients_counted WHERE ${inMonths} AND ${match} GROUP BY client`,
-    {...months, port: focus.port, protocol: focus.protocol},
-  )
+  const months = {first: span.first, iface: params.iface, last: span.last}
+  const cover = await flowMonthsCover(store, months)
+  const clients = await flowServiceClients(store, {...months, port: focus.port, protocol: focus.protocol})
   const durationSec = (cover?.days ?? days) * 86_400
-  const daily = await store.all<{day: string; bytes: number}>(
-    `SELECT strftime(day, '%Y-%m-%d') AS day, sum(bytes) AS bytes FROM flow_daily_counted
-     WHERE ${where} AND ${match} AND action = 'ACCEPT' AND direction = 'egress' GROUP BY day ORDER BY day`,
-    sParams,
-  )
+  const daily = await flowServiceDaily(store, {...params, port: focus.port, protocol: focus.protocol})
   const egressBytes = daily.reduce((sum, d) => sum + d.bytes, 0)
   // Requests are what a client sent to the port; with egress-only records, the replies it received.
   const hasIngress = clients.some((c) => (c.ip ?? 0) > 0)

@@ -6,6 +6,7 @@
 import type {DailyPoint, DailySeries, SeriesSelection, SeriesSet} from '../anomalies/series.js'
 import {dayString} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
+import {flowEgressByService, flowLoggedDays} from '../store/flows.js'
 import type {Store} from '../store/index.js'
 
 export const FLOW_PREFIX = 'flow:'
@@ -14,25 +15,13 @@ export function isFlowUsageType(usageType: string | undefined): usageType is str
   return usageType?.startsWith(FLOW_PREFIX) ?? false
 }
 
-/** The SQL label of a flow_daily row's service: 'udp/123', or 'icmp' for protocols without ports. */
-export const SERVICE_SQL = `protocol || CASE WHEN port IS NULL THEN '' ELSE '/' || port END`
-
 export async function loadFlowSeries(
   store: Store,
   selection: SeriesSelection & {usageType: string},
 ): Promise<SeriesSet> {
   const glob = selection.usageType.slice(FLOW_PREFIX.length) || '*'
-  const rows = await store.all<{service: string; interface: string; days: number[]; bytes: number[]}>(
-    `WITH daily AS (
-       SELECT ${SERVICE_SQL} AS service, interface, day, sum(bytes) AS bytes FROM flow_daily_counted
-       WHERE action = 'ACCEPT' AND direction = 'egress' AND (${SERVICE_SQL}) GLOB $glob
-         AND ($since::DATE IS NULL OR day >= $since::DATE) AND ($until::DATE IS NULL OR day <= $until::DATE)
-       GROUP BY ALL
-     )
-     SELECT service, interface, list(day - DATE '1970-01-01' ORDER BY day) AS days, list(bytes ORDER BY day) AS bytes
-     FROM daily GROUP BY ALL ORDER BY ALL`,
-    {glob, since: selection.since ?? null, until: selection.until ?? null},
-  )
+  const bounds = {since: selection.since ?? null, until: selection.until ?? null}
+  const rows = await flowEgressByService(store, {...bounds, glob})
   if (rows.length === 0) {
     throw new BillwatchError(
       'E_NO_DATA',
@@ -44,12 +33,7 @@ export async function loadFlowSeries(
     )
   }
   // A day the interface was logged (any record, NODATA included) without this port's egress is a zero, not a gap.
-  const logged = await store.all<{interface: string; days: number[]}>(
-    `SELECT interface, list(DISTINCT day - DATE '1970-01-01') AS days FROM (
-       SELECT interface, day FROM flow_daily_counted UNION ALL SELECT interface, day FROM flow_status_counted WHERE day IS NOT NULL AND interface IS NOT NULL
-     ) WHERE ($since::DATE IS NULL OR day >= $since::DATE) AND ($until::DATE IS NULL OR day <= $until::DATE) GROUP BY interface`,
-    {since: selection.since ?? null, until: selection.until ?? null},
-  )
+  const logged = await flowLoggedDays(store, bounds)
   const loggedDays = new Map(logged.map((r) => [r.interface, r.days.map(Number)]))
   const series = (usageType: string, resourceId: null | string, parts: typeof rows): DailySeries => {
     const byDay = new Map<number, number>()

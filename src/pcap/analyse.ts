@@ -1,6 +1,6 @@
 import {statSync} from 'node:fs'
 
-import type {ProgressCallback} from '../cli/progress.js'
+import type {ProgressCallback} from '../core/progress.js'
 import {BillwatchError, isBillwatchError} from '../errors.js'
 import {startWorker} from '../util/worker.js'
 import {

@@ -6,8 +6,8 @@ import {
   formatRatio,
   formatShare,
   formatUsd,
-} from '../cli/format.js'
-import {renderTable} from '../cli/render.js'
+} from '../core/units.js'
+import {renderTable} from '../core/table.js'
 import type {PcapReport} from './report.js'
 
 const MODE_NAMES: Record<string, string> = {0: 'reserved', 5: 'broadcast', 6: 'control, ntpq', 7: 'private, ntpdc'}
