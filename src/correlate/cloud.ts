@@ -91,6 +91,17 @@ export function normalisePort(value: unknown): null | number {
   return Number.isInteger(n) && n >= 0 && n <= 65_535 ? n : null
 }
 
+/** A cloud change's fact: no instances, region or related resources unless `extra` names them. */
+export function fact(
+  action: CloudAction,
+  operation: string,
+  resource: string,
+  resourceType: string,
+  extra: Partial<CloudFact> = {},
+): CloudFact {
+  return {action, instances: [], operation, region: null, related: [], resource, resourceType, ...extra}
+}
+
 export function rule(
   direction: NetworkRule['direction'],
   protocol: unknown,

@@ -27,7 +27,7 @@ import {
   stringsOf,
 } from '../core/json.js'
 import {BillwatchError} from '../errors.js'
-import {accountChange, factSubject, statSource, isResourceId, resourceIds, rule} from './cloud.js'
+import {accountChange, fact, factSubject, statSource, isResourceId, resourceIds, rule} from './cloud.js'
 import {readLogText} from './package-logs.js'
 import {isoSeconds} from './time.js'
 import type {Change, CloudAction, CloudFact, NetworkRule} from './types.js'
@@ -293,16 +293,6 @@ export function factsOfRecord(record: TrailRecord): CloudFact[] {
 export function principalOf(record: TrailRecord): null | string {
   const u = record.userIdentity ?? {}
   return u.arn ?? u.sessionIssuerArn ?? u.invokedBy ?? u.userName ?? u.type ?? null
-}
-
-function fact(
-  action: CloudAction,
-  operation: string,
-  resource: string,
-  resourceType: string,
-  extra: Partial<CloudFact> = {},
-): CloudFact {
-  return {action, instances: [], operation, region: null, related: [], resource, resourceType, ...extra}
 }
 
 /** `true`/`false` as JSON or as the text some tools log. */

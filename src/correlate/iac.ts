@@ -24,7 +24,7 @@ import {
   stringAt,
   stringsOf,
 } from '../core/json.js'
-import {isResourceId, rule} from './cloud.js'
+import {fact, isResourceId, rule} from './cloud.js'
 
 export {isIacPath, isTerraformPath} from './cloud.js'
 import {listFilesAt, readFileAt, type Repository} from './git-log.js'
@@ -180,16 +180,6 @@ function strings(value: unknown): string[] {
   return (Array.isArray(value) ? value : value === undefined || value === null ? [] : [value]).filter(
     (x): x is string => typeof x === 'string',
   )
-}
-
-function fact(
-  action: CloudAction,
-  operation: string,
-  resource: string,
-  resourceType: string,
-  extra: Partial<CloudFact> = {},
-): CloudFact {
-  return {action, instances: [], operation, region: null, related: [], resource, resourceType, ...extra}
 }
 
 function ruleKey(group: string, r: NetworkRule): string {
