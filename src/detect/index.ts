@@ -88,9 +88,12 @@ export function detectDaily(values: ArrayLike<number>, first: number, options: D
     spikes: analysis.spikes
       .filter((s) => strongEnough(s.ratio))
       .map(({index, ...rest}) => ({date: dayOf(index), ...rest})),
-    steps: analysis.steps
-      .filter((s) => strongEnough(s.ratio))
-      .map(({index, ...rest}) => ({date: dayOf(index), lastDayBefore: observedBefore(index), ...rest})),
+    // analyseValues has already dropped the steps under minRatio (and measured their neighbours without them).
+    steps: analysis.steps.map(({index, ...rest}) => ({
+      date: dayOf(index),
+      lastDayBefore: observedBefore(index),
+      ...rest,
+    })),
     trends: analysis.trends
       .filter((t) => strongEnough(t.ratio))
       .map(({end, start, ...rest}) => ({firstDay: dayOf(start), lastDay: dayOf(end), ...rest})),
