@@ -12,13 +12,8 @@ import {startAthenaEndpoint} from '../helpers/athena-endpoint.js'
 import {tempDir} from '../helpers/cli.js'
 import {GB} from '../ingest/billing-exports.js'
 import {writeLayout} from '../athena/layouts.js'
+import {ATHENA, SCHEDULE_VARIANTS} from './schedule-variants.js'
 
-const ATHENA = {
-  output: 's3://org-athena-results/billwatch/',
-  table: 'cid_data_export.cur2',
-  tableLocation: 's3://org-cur/cur2/data/',
-  workgroup: 'billing',
-}
 const temp = tempDir()
 afterAll(() => temp.cleanup())
 
@@ -148,17 +143,7 @@ describe('schedule --athena', () => {
 describe('every template schedule writes validates against the CloudFormation and SAM schemas (cfn-lint)', () => {
   it('with and without Athena; a broken template does not', async () => {
     const dirs: string[] = []
-    const variants = {
-      athena: {athena: ATHENA},
-      plain: {},
-      topic: {allInstances: true, topicArn: 'arn:aws:sns:us-east-1:123456789012:alerts', withCloudtrail: true},
-      instances: {
-        athena: {...ATHENA, maxScanGb: 3, workgroup: undefined as unknown as string},
-        cron: '5 7 * * *',
-        instances: ['i-0a1b2c3d'],
-      },
-    }
-    for (const [name, options] of Object.entries(variants)) {
+    for (const [name, options] of Object.entries(SCHEDULE_VARIANTS)) {
       const dir = join(temp.dir, name)
       const written = await writeSchedule(dir, options)
       dirs.push(written.template)
