@@ -168,7 +168,10 @@ export class PacketDecoder {
       case LINKTYPE.ipv6: {
         if (caplen < 1) return false
         const version = data[at]! >> 4
-        etherType = version === 4 ? ETHERTYPE_IPV4 : version === 6 ? ETHERTYPE_IPV6 : 0
+        // LINKTYPE_IPV4 and _IPV6 name the version: a packet of the other is not IP there (tcpdump prints "wrong
+        // link-layer encapsulation" and decodes nothing).
+        const named = linkType === LINKTYPE.ipv4 ? 4 : linkType === LINKTYPE.ipv6 ? 6 : version
+        etherType = version !== named ? 0 : version === 4 ? ETHERTYPE_IPV4 : version === 6 ? ETHERTYPE_IPV6 : 0
         break
       }
       default:

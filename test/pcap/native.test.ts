@@ -9,7 +9,15 @@ import {analyseCapture, analyseCaptureParallel, probeCapture, scanPart} from '..
 import {IP_PROTOCOL, LINKTYPE} from '../../src/pcap/decode.js'
 import {type NativeScanner, nativeScanner} from '../../src/pcap/native.js'
 import {capturePackets} from '../../src/pcap/reader.js'
-import {CaptureWriter, type FrameOptions, ipPacket, linkFrame, tcpBody, udpBody} from '../../src/pcap/writer.js'
+import {
+  CaptureWriter,
+  type FrameOptions,
+  ipPacket,
+  linkFrame,
+  tcpBody,
+  udpBody,
+  udpPacket,
+} from '../../src/pcap/writer.js'
 import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 import {withEnv} from '../helpers/env.js'
 
@@ -128,6 +136,28 @@ describe('the native pcap scanner', () => {
     expect((native as {ntp: {requestingClients: number}}).ntp.requestingClients).toBe(30_000)
     expect(taken).toBeGreaterThan(29_000)
     expect(taken).toBeLessThan(30_000)
+  })
+
+  it('decodes nothing of the other IP version on a raw IPv4 (228) or raw IPv6 (229) link, as tcpdump does', () => {
+    const v4 = udpPacket('203.0.113.5', '10.206.10.174', 40_000, 123, new Uint8Array(48))
+    const v6 = udpPacket('2001:db8::1:1', '2001:db8::123', 40_000, 123, new Uint8Array(48))
+    for (const [linkType, right, wrong] of [
+      [LINKTYPE.ipv4, v4, v6],
+      [LINKTYPE.ipv6, v6, v4],
+    ] as const) {
+      const path = join(dir, `wrong-version-${linkType}.pcap`)
+      const writer = new CaptureWriter(path, {linkType})
+      writer.packet(1_402_256_000, linkFrame(linkType, right))
+      for (let i = 1; i <= 3; i++) writer.packet(1_402_256_000 + i, linkFrame(linkType, wrong))
+      writer.close()
+      const {native, javascript} = bothWays(path)
+      expect(native).toEqual(javascript)
+      const analysis = javascript as {ipv4Packets: number; ipv6Packets: number; nonIpPackets: number; packets: number}
+      expect(analysis.packets).toBe(4)
+      expect(analysis.nonIpPackets).toBe(3)
+      expect(analysis.ipv4Packets + analysis.ipv6Packets).toBe(1)
+      expect(linkType === LINKTYPE.ipv4 ? analysis.ipv4Packets : analysis.ipv6Packets).toBe(1)
+    }
   })
 
   it('grows the table of IPv6 addresses as the JavaScript scan does, taking IPv6 packets itself', () => {

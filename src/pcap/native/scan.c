@@ -277,6 +277,8 @@ static int decode(const uint8_t *data, size_t caplen, uint32_t origlen, uint32_t
     case 228: /* raw IPv4 */
     case 229: /* raw IPv6 */
       if (caplen < 1) return 0;
+      /* 228 and 229 name the version: a packet of the other is not IP there (decode.ts). */
+      if ((link_type == 228 && data[0] >> 4 != 4) || (link_type == 229 && data[0] >> 4 != 6)) return 0;
       ether_type = data[0] >> 4 == 4 ? 0x0800 : data[0] >> 4 == 6 ? 0x86dd : 0;
       break;
     default:
