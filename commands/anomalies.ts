@@ -7,8 +7,6 @@ import {
   checkAnomaliesOptions,
   DEFAULT_MIN_RATIO,
   EGRESS_LABEL,
-  renderLogChart,
-  renderSvgChart,
 } from '../src/anomalies/index.js'
 import {
   describeStep,
@@ -98,14 +96,19 @@ Each step gets its first day, the robust level before and after, the ratio, a co
       title: `${result.usageType} per day, account ${result.account}, ${result.firstDay} .. ${result.lastDay}`,
       unit: result.unit,
     }
+    // The chart module loads echarts, most of this command's start-up time: only when a chart is asked for.
     if (flags.svg !== undefined) {
+      const {renderSvgChart} = await import('../src/anomalies/chart.js')
       await writeOutputFile(flags.svg, renderSvgChart(chart), '--svg')
       this.note(`wrote ${flags.svg}`)
     }
     // `--svg -` puts the image on standard output: nothing else may go there.
     if (flags.svg === '-') return result
     this.print(() => renderResult(result))
-    if (flags['log-scale']) this.print(() => `\n${renderLogChart(chart)}`)
+    if (flags['log-scale']) {
+      const {renderLogChart} = await import('../src/anomalies/chart.js')
+      this.print(() => `\n${renderLogChart(chart)}`)
+    }
     return result
   }
 }

@@ -3,8 +3,9 @@ import {resolve} from 'node:path'
 
 import {Args, Flags} from '@oclif/core'
 
-import {type AthenaIngestResult, DEFAULT_MAX_SCAN_GB, ingestAthena} from '../src/athena/index.js'
-import {ingestLive, type LiveIngestResult} from '../src/aws/index.js'
+import type {AthenaIngestResult} from '../src/athena/index.js'
+import {DEFAULT_MAX_SCAN_GB} from '../src/athena/limits.js'
+import type {LiveIngestResult} from '../src/aws/index.js'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {formatBytes, formatCount} from '../src/cli/format.js'
 import {renderTable} from '../src/cli/render.js'
@@ -158,6 +159,8 @@ Flow records are detected the same way and go to their own tables (see billwatch
       const maxScanGb = f['max-scan-gb'] === undefined ? undefined : Number(f['max-scan-gb'])
       if (maxScanGb !== undefined && !(maxScanGb > 0))
         this.usage('--max-scan-gb: a number of GB above 0', '--max-scan-gb')
+      // The AWS SDK clients load only for the flags that call AWS (about half a second of start-up otherwise).
+      const {ingestAthena} = await import('../src/athena/index.js')
       // Ctrl-C stops the query in Athena (it would otherwise run on, and bill, to its end).
       const controller = new AbortController()
       const onInterrupt = () => controller.abort()
@@ -191,6 +194,7 @@ Flow records are detected the same way and go to their own tables (see billwatch
     if (f['cost-explorer'] || f.cloudwatch) {
       if (files.length > 0) this.usage('give export files or --cost-explorer/--cloudwatch, not both')
       const days = f.days === undefined ? {} : {days: f.days}
+      const {ingestLive} = await import('../src/aws/index.js')
       const live = await this.withStore((store) =>
         ingestLive(store, {
           ...(f.profile === undefined ? {} : {profile: f.profile}),

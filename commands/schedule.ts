@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base-command.js'
 import {formatBytes} from '../src/cli/format.js'
-import {DEFAULT_SCHEDULE, type ScheduleResult, writeSchedule} from '../src/lambda/template.js'
+import {DEFAULT_SCHEDULE} from '../src/lambda/cron.js'
+import type {ScheduleResult} from '../src/lambda/template.js'
 
 /** What `billwatch schedule --json` prints: its JSON Schema is schemas/schedule.json. */
 export type ScheduleCommandResult = ScheduleResult
@@ -103,6 +104,8 @@ With --athena the function reads an organisation's CUR 1.0 (Athena integration),
     if (maxScanGb !== undefined && !(Number.isInteger(maxScanGb) && maxScanGb > 0))
       this.usage('--max-scan-gb: a whole number of GB above 0', '--max-scan-gb')
     const bar = this.progress('bundling the Lambda handler')
+    // Loaded here, not at start-up: the template module brings esbuild and the AWS SDK clients.
+    const {writeSchedule} = await import('../src/lambda/template.js')
     const result = await writeSchedule(flags.out, {
       allInstances: flags['all-instances'],
       withCloudtrail: flags['with-cloudtrail'],

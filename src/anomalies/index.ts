@@ -13,7 +13,6 @@ import type {Spike, Step, Trend} from './types.js'
 
 export {analyseSeriesSet, DEFAULT_MIN_RATIO, type SeriesSetAnalysis} from './analyse.js'
 
-export {renderLogChart, renderSvgChart} from './chart.js'
 export {EGRESS_LABEL} from './series.js'
 export type {Driver, Spike, Step, Trend} from './types.js'
 

@@ -20,8 +20,7 @@ import {type AthenaTable, estimateScan, partitionPredicate, type ScanEstimate} f
 import {type QueryOptions, type QueryResult, runQuery, scanCostUsd} from './query.js'
 
 const GB = 2 ** 30
-/** 10 GB: about 5 cents at $5 per TB; a month of CUR 2.0 for a few hundred accounts reads less. */
-export const DEFAULT_MAX_SCAN_GB = 10
+export {DEFAULT_MAX_SCAN_GB} from './limits.js'
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/
 

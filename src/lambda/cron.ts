@@ -6,6 +6,9 @@
  */
 import {BillwatchError} from '../errors.js'
 
+/** When the scheduled function runs unless `--cron` says otherwise: daily at 13:47 UTC. */
+export const DEFAULT_SCHEDULE = 'cron(47 13 * * ? *)'
+
 export interface ScheduleFrequency {
   /** Runs on a day it runs at all (the most of any day). */
   runsPerDay: number

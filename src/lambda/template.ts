@@ -9,7 +9,7 @@ import {DEFAULT_MAX_SCAN_GB, parseTableName} from '../athena/plan.js'
 import {checkInstanceIds} from '../aws/cloudwatch.js'
 import {BillwatchError} from '../errors.js'
 import {checkOutputFile, errnoReason, writeOutputFile} from '../util/files.js'
-import {scheduleFrequency} from './cron.js'
+import {DEFAULT_SCHEDULE, scheduleFrequency} from './cron.js'
 import {ENV} from './handler.js'
 import {BUNDLE_FILE, bundleHandler, zipBundle} from './package.js'
 import {DEFAULT_WINDOW_DAYS} from './watch.js'
@@ -18,7 +18,7 @@ import {DEFAULT_WINDOW_DAYS} from './watch.js'
  * Daily at 13:47 UTC: late enough that Cost Explorer has refreshed yesterday (it lags up to 24 h),
  * and off the hour, so billwatch users do not all call AWS at :00.
  */
-export const DEFAULT_SCHEDULE = 'cron(47 13 * * ? *)'
+export {DEFAULT_SCHEDULE} from './cron.js'
 export const ZIP_FILE = 'billwatch-watch.zip'
 export const TEMPLATE_FILE = 'template.json'
 /** Lambda's Node.js runtime; the bundle targets Node 20 syntax, so any newer runtime runs it. */

@@ -4,7 +4,7 @@
  * nothing waits on a FIFO), how every error reads (one `billwatch:` line), and what a read does to
  * the store (nothing).
  */
-import {execFileSync, spawnSync} from 'node:child_process'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
 import {
   chmodSync,
   copyFileSync,
@@ -62,47 +62,50 @@ describe('writes: one rule for every file billwatch writes', () => {
     writeFileSync(target, 'keep me')
     const link = join(tmp.dir, 'link.html')
     symlinkSync(target, link)
-    const report = await runCli(['report', '--db', store, '--out', link])
+    // Side by side, each on its own copy of the store.
+    const [report, svg, dir] = await Promise.all([
+      runCli(['report', '--db', storeCopy('link-report'), '--out', link]),
+      runCli(['anomalies', '--db', storeCopy('link-svg'), '--svg', link]),
+      runCli(['report', '--db', storeCopy('dir-report'), '--out', tmp.dir]),
+    ])
     expect(report.code).toBe(2)
     expectOneLine(report.stderr, /link\.html: --out: cannot write over a symbolic link/)
-    const svg = await runCli(['anomalies', '--db', store, '--svg', link])
     expect(svg.code).toBe(2)
     expectOneLine(svg.stderr, /--svg: cannot write over a symbolic link/)
     expect(readlinkSync(link)).toBe(target)
     expect(readFileSync(target, 'utf8')).toBe('keep me')
-    const dir = await runCli(['report', '--db', store, '--out', tmp.dir])
     expect(dir.code).toBe(2)
     expectOneLine(dir.stderr, /cannot write over a directory/)
   })
 
   it('writes a character device in place and never turns it into a regular file (/dev/full says it is full)', async () => {
-    const full = await runCli(['report', '--db', store, '--out', '/dev/full'])
+    const [full, nul] = await Promise.all([
+      runCli(['report', '--db', storeCopy('full'), '--out', '/dev/full']),
+      runCli(['anomalies', '--db', storeCopy('null'), '--svg', '/dev/null']),
+    ])
     expect(full.code).toBe(1)
     expectOneLine(full.stderr, /\/dev\/full: --out: cannot write: no space left on the device/)
     expect(statSync('/dev/full').isCharacterDevice()).toBe(true)
-    const nul = await runCli(['anomalies', '--db', store, '--svg', '/dev/null'])
     expect(nul.code).toBe(0)
     expect(statSync('/dev/null').isCharacterDevice()).toBe(true)
   })
 
   it('writes to a FIFO in place when someone reads it, and to standard output for -', async () => {
     const fifo = mkfifo(join(tmp.dir, 'chart.fifo'))
-    const reader = spawnSync(
-      'bash',
-      [
-        '-c',
-        `timeout 200 cat '${fifo}' > '${fifo}.out' & timeout 200 ${shellCli(['anomalies', '--db', store, '--svg', fifo])} > /dev/null; wait`,
-      ],
-      {encoding: 'utf8'},
-    )
-    expect(reader.status).toBe(0)
+    // Nobody reads the second FIFO: refused at once instead of waiting forever. The three runs side by side.
+    const lonelyFifo = mkfifo(join(tmp.dir, 'lonely.fifo'))
+    const [reader, lonely, stdout] = await Promise.all([
+      runBash(
+        `timeout 200 cat '${fifo}' > '${fifo}.out' & timeout 200 ${shellCli(['anomalies', '--db', storeCopy('fifo'), '--svg', fifo])} > /dev/null; wait`,
+      ),
+      runCli(['anomalies', '--db', storeCopy('lonely'), '--svg', lonelyFifo], {timeoutMs: 30_000}),
+      runCli(['report', '--db', storeCopy('stdout'), '--out', '-']),
+    ])
+    expect(reader).toBe(0)
     expect(readFileSync(`${fifo}.out`, 'utf8')).toMatch(/^<svg /)
     expect(lstatSync(fifo).isFIFO()).toBe(true)
-    // Nobody reads this FIFO: refused at once instead of waiting forever.
-    const lonely = await runCli(['anomalies', '--db', store, '--svg', fifo], {timeoutMs: 30_000})
     expect(lonely.code).toBe(1)
     expectOneLine(lonely.stderr, /cannot write: no such device, or a FIFO nobody reads/)
-    const stdout = await runCli(['report', '--db', store, '--out', '-'])
     expect(stdout.code).toBe(0)
     expect(stdout.stdout).toMatch(/^<!DOCTYPE html>/)
     expect(stdout.stderr).toMatch(/^report written to -/)
@@ -114,12 +117,14 @@ describe('writes: one rule for every file billwatch writes', () => {
     const elsewhere = join(tmp.dir, 'elsewhere.json')
     writeFileSync(elsewhere, 'untouched')
     symlinkSync(elsewhere, join(out, 'template.json'))
-    const linked = await runCli(['schedule', '--out', out])
+    const [linked, file] = await Promise.all([
+      runCli(['schedule', '--out', out]),
+      runCli(['schedule', '--out', elsewhere]),
+    ])
     expect(linked.code).toBe(2)
     expectOneLine(linked.stderr, /template\.json: --out: cannot write over a symbolic link/)
     expect(readFileSync(elsewhere, 'utf8')).toBe('untouched')
     expect(() => statSync(join(out, 'billwatch-watch.zip'))).toThrow()
-    const file = await runCli(['schedule', '--out', elsewhere])
     expect(file.code).toBe(2)
     expectOneLine(file.stderr, /elsewhere\.json: --out: not a directory/)
   })
@@ -191,9 +196,8 @@ describe('reads: regular files only, side inputs bounded, nothing hangs', () => 
   it('bounds side inputs: a knowledge file over 4 MiB and a .gz log that inflates past 512 MiB are refused by size', async () => {
     const big = join(tmp.dir, 'big-knowledge.json')
     writeFileSync(big, `{"services": [], "pad": "${'x'.repeat(5 * 1024 * 1024)}"}`)
-    const knowledge = await runCli(['correlate', '--knowledge', big, '--date', '2014-03-30', '--repo', ROOT])
-    expect(knowledge.code).toBe(1)
-    expectOneLine(knowledge.stderr, /big-knowledge\.json: --knowledge: 5\.0 MiB, more than the 4 MiB billwatch reads/)
+    // Runs while the bomb below is made.
+    const knowledgeRun = runCli(['correlate', '--knowledge', big, '--date', '2014-03-30', '--repo', ROOT])
     // A gzip bomb: 600 MiB of zeros in well under a megabyte.
     const bomb = join(tmp.dir, 'history.log.gz')
     await new Promise<void>((resolve, reject) => {
@@ -209,7 +213,12 @@ describe('reads: regular files only, side inputs bounded, nothing hangs', () => 
       for (let i = 0; i < 600; i++) gzip.write(zeros)
       gzip.end()
     })
-    const log = await runCli(['correlate', '--apt-log', bomb, '--date', '2014-03-30', '--repo', ROOT])
+    const [knowledge, log] = await Promise.all([
+      knowledgeRun,
+      runCli(['correlate', '--apt-log', bomb, '--date', '2014-03-30', '--repo', ROOT]),
+    ])
+    expect(knowledge.code).toBe(1)
+    expectOneLine(knowledge.stderr, /big-knowledge\.json: --knowledge: 5\.0 MiB, more than the 4 MiB billwatch reads/)
     expect(log.code).toBe(1)
     expectOneLine(log.stderr, /history\.log\.gz: inflates to more than 512 MiB, more than any package log; not read/)
   })
@@ -217,10 +226,12 @@ describe('reads: regular files only, side inputs bounded, nothing hangs', () => 
 
 describe('errors: one line, naming the file or field', () => {
   it('anomalies --since and correlate --date refuse days that do not exist with exit 2 and no SQL', async () => {
-    const since = await runCli(['anomalies', '--db', store, '--since', '2014-02-30'])
+    const [since, date] = await Promise.all([
+      runCli(['anomalies', '--db', store, '--since', '2014-02-30']),
+      runCli(['correlate', '--date', '2014-02-30', '--repo', ROOT]),
+    ])
     expect(since.code).toBe(2)
     expectOneLine(since.stderr, /^billwatch: --since: expected a UTC day YYYY-MM-DD, got "2014-02-30"$/)
-    const date = await runCli(['correlate', '--date', '2014-02-30', '--repo', ROOT])
     expect(date.code).toBe(2)
     expectOneLine(date.stderr, /--date: expected a day as YYYY-MM-DD, got "2014-02-30"/)
   })
@@ -287,8 +298,8 @@ describe('the store: damage is named, reads never write', () => {
     const flipped = Buffer.from(bytes)
     for (let i = 12_288; i < flipped.length; i += 97) flipped[i]! ^= 0xff
     writeFileSync(corrupt, flipped)
-    for (const path of [truncated, corrupt]) {
-      const run = await runCli(['status', '--db', path])
+    const runs = await Promise.all([truncated, corrupt].map((path) => runCli(['status', '--db', path])))
+    for (const run of runs) {
       expect(run.code).toBe(1)
       expectOneLine(run.stderr, /the file is damaged \(truncated or corrupt\)/)
       expect(run.stderr).not.toMatch(/in use/)
@@ -369,6 +380,22 @@ describe('untrusted text on terminals and in Markdown', () => {
     expect(markdown.stdout).not.toContain('<img')
   })
 })
+
+/** A copy of the file's store, for a run beside others (a run that may write would find the store in use). */
+function storeCopy(name: string): string {
+  const db = join(tmp.dir, `${name}.duckdb`)
+  copyFileSync(store, db)
+  return db
+}
+
+/** Runs a bash command line without blocking the test (other runs go on beside it); resolves to its exit code. */
+function runBash(command: string): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', command], {stdio: 'ignore'})
+    child.on('error', reject)
+    child.on('close', (code) => resolve(code))
+  })
+}
 
 /** The node arguments that run the CLI the way runCli does (built or from sources). */
 function cliArgs(args: string[]): string[] {

@@ -1,9 +1,9 @@
-import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {copyFileSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 
 import fc from 'fast-check'
-import {afterAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {BillwatchError} from '../../src/errors.js'
 import {analyseFlows} from '../../src/flows/report.js'
@@ -13,6 +13,7 @@ import {analyseCapture} from '../../src/pcap/analyse.js'
 import {buildReport} from '../../src/pcap/report.js'
 import {Store} from '../../src/store/index.js'
 import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
+import {propertyRuns} from '../helpers/property.js'
 import {storeSnapshot} from '../helpers/store-snapshot.js'
 import {withStore as withStoreAt} from '../helpers/temp-store.js'
 
@@ -256,12 +257,10 @@ async function writeDelivery(
 
 describe('VPC Flow Logs in every delivery form', () => {
   it("stores exactly the accepted egress by the interface's own port; NODATA, SKIPDATA and REJECT are never egress", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        formatArb,
-        fc.array(recordArb, {maxLength: 40, minLength: 1}),
-        fc.constantFrom<Delivery>('s3-text', 's3-gzip', 'headerless', 'cloudwatch', 'parquet'),
-        async (format, records, kind) => {
+    // Every delivery form each run (5 cases each under BILLWATCH_TEST_DEEP=1, 2 by default: test/helpers/property.ts).
+    for (const kind of ['s3-text', 's3-gzip', 'headerless', 'cloudwatch', 'parquet'] as const satisfies Delivery[])
+      await fc.assert(
+        fc.asyncProperty(formatArb, fc.array(recordArb, {maxLength: 40, minLength: 1}), async (format, records) => {
           // At least one traffic record, so the file is not all NODATA. Without a log-status (or action)
           // field every record is traffic (accepted): AWS writes no NODATA record in such a format.
           records[0]!.status = 'OK'
@@ -293,11 +292,10 @@ describe('VPC Flow Logs in every delivery form', () => {
                 want[r.client] = (want[r.client] ?? 0) + r.bytes
             expect(Object.fromEntries(clients.map((c) => [c.client, c.bytes]))).toEqual(want)
           })
-        },
-      ),
-      {numRuns: 25},
-    )
-    // 25 ingests into real stores: about 40 s on a quiet machine, and CI runs it beside the whole suite.
+        }),
+        {numRuns: propertyRuns(5, 2)},
+      )
+    // 25 ingests into real stores under BILLWATCH_TEST_DEEP=1: about 40 s on a quiet machine.
   }, 300_000)
 
   it('reads a default-format CloudWatch Logs export without --flow-format, and refuses a custom one without it', async () => {
@@ -320,6 +318,13 @@ describe('VPC Flow Logs in every delivery form', () => {
 })
 
 describe('broken flow records', () => {
+  /** A store holding the sample capture's flow log, ingested once: each case below starts from a copy of it. */
+  const withSample = fresh('sample.duckdb')
+  beforeAll(() =>
+    withStore(async (store) => {
+      await ingestFiles(store, [join(SAMPLES, 'captures', 'ntp-server.vpcflow.log')])
+    }, withSample),
+  )
   const header =
     'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status'
   const good =
@@ -344,9 +349,7 @@ describe('broken flow records', () => {
     ],
   ])('%s: names file and line, and the store is unchanged (gzip too)', async (_, text, line, field) => {
     const db = fresh('store.duckdb')
-    await withStore(async (store) => {
-      await ingestFiles(store, [join(SAMPLES, 'captures', 'ntp-server.vpcflow.log')])
-    }, db)
+    copyFileSync(withSample, db)
     const before = await storeSnapshot(db)
     for (const gz of [false, true]) {
       const path = fresh(gz ? 'bad.log.gz' : 'bad.log')

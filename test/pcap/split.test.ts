@@ -11,6 +11,7 @@ import {CaptureReader, capturePackets, findRecordBoundary} from '../../src/pcap/
 import {CaptureWriter, linkFrame, udpPacket} from '../../src/pcap/writer.js'
 import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 import {withEnv} from '../helpers/env.js'
+import {propertyRuns} from '../helpers/property.js'
 
 const SAMPLE = join(SAMPLES, 'captures', 'ntp-server.pcap')
 
@@ -220,27 +221,28 @@ describe('a pcapng read in two halves side by side', () => {
         return {error: (error as Error).message}
       }
     }
-    await splittingAll(() =>
-      fc.assert(
-        fc.asyncProperty(
-          fc.constantFrom('pcap', 'pcapng'),
-          fc.double({max: 1, min: 0.05, noNaN: true}),
-          fc.uint8Array({maxLength: 12, minLength: 1}),
-          async (format, where, junk) => {
-            const bytes = Buffer.from(sources[format])
-            bytes.set(junk, Math.floor(where * (bytes.length - junk.length)))
-            const path = join(tmp.dir, `fuzz.${format}`)
-            writeFileSync(path, bytes)
-            const host = '10.206.10.174'
-            const whole = await outcome(async () => analyseCapture(path, {host}))
-            const split = await outcome(() => analyseCaptureParallel(path, {host}))
-            expect(split).toEqual(whole)
-          },
+    // Both formats each run (15 cases each under BILLWATCH_TEST_DEEP=1, 5 by default: test/helpers/property.ts).
+    for (const format of ['pcap', 'pcapng'] as const)
+      await splittingAll(() =>
+        fc.assert(
+          fc.asyncProperty(
+            fc.double({max: 1, min: 0.05, noNaN: true}),
+            fc.uint8Array({maxLength: 12, minLength: 1}),
+            async (where, junk) => {
+              const bytes = Buffer.from(sources[format])
+              bytes.set(junk, Math.floor(where * (bytes.length - junk.length)))
+              const path = join(tmp.dir, `fuzz.${format}`)
+              writeFileSync(path, bytes)
+              const host = '10.206.10.174'
+              const whole = await outcome(async () => analyseCapture(path, {host}))
+              const split = await outcome(() => analyseCaptureParallel(path, {host}))
+              expect(split).toEqual(whole)
+            },
+          ),
+          {numRuns: propertyRuns(15, 5)},
         ),
-        {numRuns: 30},
-      ),
-    )
-  }, 60_000)
+      )
+  }, 120_000)
 
   it('reads a new section in the second half with its own interfaces and link type', async () => {
     // From the middle on, a second section whose one interface is raw IP (link type 101).
