@@ -10,13 +10,12 @@ import {
   appendFlowRows,
   commitFlows,
   createFlowStaging,
-  deliveryOf,
   dropFlowStaging,
   findFlowSource,
-  type FlowCommit,
   removeFlowStagingFile,
-} from './stage.js'
-import {stageVpc} from './vpc.js'
+} from '../store/flow-import.js'
+import {stageVpc} from '../store/flow-scan.js'
+import {deliveryOf, type FlowCommit} from './stage.js'
 
 export interface FlowIngestOptions {
   /** `--flow-format`: the fields of headerless VPC Flow Logs records. */
