@@ -10,8 +10,9 @@
  * A hook that starts a daemon for a whole file has no running test to skip: it throws the same sentence. Such
  * files are listed as end-to-end in test/vitest.config.ts, so the unit tier never loads them.
  */
-import {accessSync, constants} from 'node:fs'
+import {accessSync, constants, existsSync} from 'node:fs'
 import {delimiter, isAbsolute, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import {getCurrentTest} from 'vitest/suite'
 
@@ -94,4 +95,23 @@ export function requireRoot(why: string): void {
   missing(
     `this test needs root to ${why}${unitTier() ? ': end-to-end, not run by test:unit' : `; it runs as uid ${process.getuid?.()}`}`,
   )
+}
+
+/** The native pcap scanner as `npm run build:native` builds it (src/pcap/native.ts loads it from there). */
+const NATIVE_SCANNER = fileURLToPath(new URL('../../src/pcap/native/build/Release/pcap_scan.node', import.meta.url))
+
+/**
+ * The pcap scanners a test compares, as values of BILLWATCH_PCAP_NATIVE: the JavaScript one ('0') always, the
+ * native one ('1') when it is built (`npm run build:native`, which needs g++, make and python3). Under `npm test`
+ * a missing native scanner fails the test; `npm run test:unit` leaves the native one out on every machine.
+ */
+export function pcapScanners(): ('0' | '1')[] {
+  if (unitTier()) return ['0']
+  if (existsSync(NATIVE_SCANNER)) return ['1', '0']
+  if (toolsRequired())
+    throw new Error(
+      'this test needs the native pcap scanner (npm run build:native, with g++, make and python3), which is missing' +
+        ' (npm test requires it; .ci/setup-debian installs them)',
+    )
+  return ['0']
 }

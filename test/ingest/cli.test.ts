@@ -1,4 +1,4 @@
-import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 
@@ -268,13 +268,18 @@ describe('billwatch ingest on the bundled samples', () => {
         const path = join(bad.dir, c.file)
         writeFileSync(path, c.content)
         const before = await storeSnapshot(db)
-        // The good file first: it must not land either, since the call is one transaction.
-        const result = await runCli(['ingest', join(BILLING, 'focus1-daily-2014-05.csv'), path, '--db', db])
+        // The --json run beside it, on a copy of the same store.
+        const copy = join(bad.dir, `${c.file}.duckdb`)
+        copyFileSync(db, copy)
+        const [result, json] = await Promise.all([
+          // The good file first: it must not land either, since the call is one transaction.
+          runCli(['ingest', join(BILLING, 'focus1-daily-2014-05.csv'), path, '--db', db]),
+          runCli(['ingest', path, '--db', copy, '--json']),
+        ])
         expect(result.code).toBe(1)
         const lines = result.stderr.trim().split('\n')
         expect(lines[0]).toContain(`billwatch: ${path.replace(c.file, '')}${c.message}`)
         expect(await storeSnapshot(db)).toBe(before)
-        const json = await runCli(['ingest', path, '--db', db, '--json'])
         expect(json.code).toBe(1)
         expect(json.json().error.code).toBe(c.code)
       })

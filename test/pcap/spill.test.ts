@@ -9,6 +9,7 @@ import {buildReport} from '../../src/pcap/report.js'
 import {CaptureWriter, ipPacket, linkFrame, udpBody} from '../../src/pcap/writer.js'
 import {runCli, SAMPLES, tempDir} from '../helpers/cli.js'
 import {withEnv} from '../helpers/env.js'
+import {pcapScanners} from '../helpers/tools.js'
 
 const SAMPLE = join(SAMPLES, 'captures', 'ntp-server.pcap')
 const SERVER = '10.206.10.174'
@@ -28,7 +29,7 @@ describe('a capture whose request log is spilled to disk', () => {
   afterAll(() => tmp.cleanup())
 
   it('gives the report of the log held in memory, byte for byte, with both scanners (the sample: NAT, fleet, misbehaving clients)', () => {
-    for (const native of ['1', '0'] as const) {
+    for (const native of pcapScanners()) {
       const {memory, spilled} = bothWays(SAMPLE, 300, native)
       expect(memory.spilled).toBeUndefined()
       expect(spilled.spilled!.chunks.length).toBeGreaterThan(3)
@@ -99,7 +100,7 @@ describe('a capture whose request log is spilled to disk', () => {
       }
     }
     writer.close()
-    for (const native of ['1', '0'] as const) {
+    for (const native of pcapScanners()) {
       const {memory, spilled} = bothWays(path, 100, native)
       expect(spilled.spilled!.chunks.length).toBeGreaterThan(10)
       expect(spilled.json).toBe(memory.json)
