@@ -13,7 +13,7 @@ import type {FlowSniff} from '../flows/sniff.js'
 import {protocolNameSql} from '../flows/stage.js'
 import {checkFormat} from '../flows/vpc-format.js'
 import {throwFirstBrokenRecord, type VpcScanOptions} from '../flows/vpc.js'
-import {FLOW_DAYS, FLOW_STAGING, flowStagingFile} from './flow-import.js'
+import {FLOW_DAYS, FLOW_STAGING, flowStagingFile, removeFlowStagingFile} from './flow-import.js'
 import type {Store} from './index.js'
 
 /**
@@ -70,9 +70,10 @@ function recordSource(path: string, sniff: FlowSniff): RecordSource {
 }
 
 /**
- * Scans one flow-log file into the staging table in one pass of DuckDB: the daily series (day,
- * interface, direction, action, status, protocol, port) and the per-client totals of each calendar
- * month, from the same records (GROUPING SETS). Returns the number of records read.
+ * Scans one flow-log file into the staging table in one pass of DuckDB: the daily series (day, interface, direction,
+ * action, status, protocol, port) and the per-client totals of each calendar month, from the same records. In memory
+ * (grouping sets) when a sample says clients repeat, else (or when that runs out of memory) through one plain roll-up
+ * that spills. Returns the number of records read.
  */
 export async function stageVpc(
   store: Store,
@@ -82,7 +83,7 @@ export async function stageVpc(
 ): Promise<number> {
   if (sniff.kind !== 'vpc-parquet') checkFormat(sniff.fields, {file: path, line: sniff.header ? 1 : undefined})
   const {has, number, sql, text} = recordSource(path, sniff)
-  const inner = `SELECT
+  const inner = (source: string) => `SELECT
       ${number('end')} AS end_s,
       coalesce(${text('interface-id')}, ${text('instance-id')}, 'unknown-interface') AS interface,
       ${text('account-id')} AS account,
@@ -92,7 +93,7 @@ export async function stageVpc(
       coalesce(${text('pkt-srcaddr')}, ${text('srcaddr')}) AS pkt_src, coalesce(${text('pkt-dstaddr')}, ${text('dstaddr')}) AS pkt_dst,
       ${number('srcport')} AS sp, ${number('dstport')} AS dp, ${number('protocol')} AS proto,
       ${number('bytes')} AS bytes, coalesce(${number('packets')}, 0) AS packets
-    FROM ${sql}`
+    FROM ${source}`
   // A format with flow-direction has it on every traffic record, so addresses are not tested then.
   const hasDirection = has('flow-direction')
   const direction = directionSql({hasFlowDirection: hasDirection, hosts: options.hosts ?? []})
@@ -103,17 +104,8 @@ export async function stageVpc(
   const proto = `((code // 32) % 256)`
   const sums = `sum(CASE WHEN ${ok} THEN bytes ELSE 0 END)::DOUBLE AS bytes, sum(CASE WHEN ${ok} THEN packets ELSE 0 END)::DOUBLE AS packets,
              count(*) AS records, count(*) FILTER (WHERE ${broken}) AS broken`
-  // One aggregate per record's day, interface, account, client and packed key (direction, action, status, protocol,
-  // port): the daily series and the per-client totals of each month are both sums of its rows. One plain GROUP BY, not
-  // GROUPING SETS of both: DuckDB spills a plain one to disk when it outgrows the memory limit, and did not spill the
-  // grouping sets (a file with many clients then ran out of memory). Its rows go to a file, not a table: they can be
-  // about as many as the records, and a COPY streams them to disk (a temporary table of them ran out of memory too).
-  const file = quoteLiteral(flowStagingFile(store))
-  // The day is packed above the other key (which stays below 2^30) and the account is carried, not grouped by (an
-  // interface belongs to one account; the daily series keeps one account an interface): three keys hash faster than
-  // five, the aggregate being a third of the scan's time.
-  const DAY_UNIT = 2 ** 30
-  const rollUp = `WITH records AS (${inner}), flagged AS (
+  // The record's day, interface, client and packed key (direction, action, status, protocol, port), from `source`.
+  const coded = (source: string) => `WITH records AS (${inner(source)}), flagged AS (
         SELECT *, ${hasDirection ? 'false AS src_private, false AS dst_private' : `${privateAddressSql(DUCKDB, 'src')} AS src_private, ${privateAddressSql(DUCKDB, 'dst')} AS dst_private`} FROM records
       ), directed AS (
         SELECT *, ${direction} AS dir FROM flagged
@@ -127,35 +119,83 @@ export async function stageVpc(
                + 32 * (CASE WHEN ${ok} THEN coalesce(proto, 255) ELSE 0 END) + 8192 * (coalesce(port, -1) + 1))::BIGINT AS code,
                interface, client, account, bytes, packets, status, action, end_s, proto, sp, dp
         FROM keyed
-      ), rolled AS (
-        SELECT code + ${DAY_UNIT} * (coalesce(day_number, -1) + 1) AS day_code, interface, client, any_value(account) AS account, ${sums}
+      )`
+  const file = quoteLiteral(flowStagingFile(store))
+  // The day is packed above the other key (which stays below 2^30) and the account is carried, not grouped by (an
+  // interface belongs to one account; the daily series keeps one account an interface): fewer keys hash faster.
+  const DAY_UNIT = 2 ** 30
+  const dayCode = `code + ${DAY_UNIT} * (coalesce(day_number, -1) + 1)`
+  const dayOf = (code: string) =>
+    `CASE WHEN ${code} >= ${DAY_UNIT} THEN DATE '1970-01-01' + CAST(${code} // ${DAY_UNIT} - 1 AS INTEGER) END`
+  // In memory, when the per-client totals fit: one pass with two grouping sets, the daily series (day, interface,
+  // packed key) and the per-client totals of each calendar month (month, interface, client, packed key), both small
+  // when clients repeat (a server's regular clients). DuckDB does not spill grouping sets, so this runs only when a
+  // sample of the records says keys repeat, and on a connection of its own: running out of memory there fails that
+  // statement only, not the ingest's transaction, and the spilling roll-up below follows.
+  const inMemory = `${coded(sql)}, rolled AS (
+        SELECT ${dayCode} AS day_code, date_trunc('month', DATE '1970-01-01' + CAST(day_number AS INTEGER))::DATE AS month, code,
+               interface, client, any_value(account) AS account, ${sums}, GROUPING(client) = 0 AS per_client
+        FROM coded GROUP BY GROUPING SETS ((day_code, interface), (month, code, interface, client))
+        HAVING GROUPING(client) = 1 OR client IS NOT NULL
+      )
+      SELECT CASE WHEN per_client THEN month ELSE ${dayOf('day_code')} END AS day,
+             CASE WHEN per_client THEN code ELSE day_code % ${DAY_UNIT} END AS code,
+             interface, account, client, bytes, packets, records, broken, per_client
+      FROM rolled`
+  // Otherwise one plain aggregate per record's day, interface, client and packed key, which DuckDB spills to disk when
+  // it outgrows the memory limit: the daily series and the per-client totals of each month are both sums of its rows.
+  // Its rows go to a file, not a table: they can be about as many as the records, and a COPY streams them to disk (a
+  // temporary table of them ran out of memory).
+  const spilling = `${coded(sql)}, rolled AS (
+        SELECT ${dayCode} AS day_code, interface, client, any_value(account) AS account, ${sums}
         FROM coded GROUP BY day_code, interface, client
       )
-      SELECT CASE WHEN day_code >= ${DAY_UNIT} THEN DATE '1970-01-01' + CAST(day_code // ${DAY_UNIT} - 1 AS INTEGER) END AS day,
-             day_code % ${DAY_UNIT} AS code, interface, account, client, bytes, packets, records, broken
+      SELECT ${dayOf('day_code')} AS day, day_code % ${DAY_UNIT} AS code, interface, account, client, bytes, packets,
+             records, broken
       FROM rolled`
+  let rolledPerMonth = false
   try {
-    await store.run(`COPY (${rollUp}) TO ${file} (FORMAT parquet)`)
+    if (await clientsRepeat(store, coded(`(SELECT * FROM ${sql} LIMIT ${SAMPLE_RECORDS})`))) {
+      const scratch = await store.scratch()
+      try {
+        await scratch.run(`COPY (${inMemory}) TO ${file} (FORMAT parquet)`)
+        rolledPerMonth = true
+      } catch (error) {
+        if (!isOutOfMemory(error)) throw error
+        removeFlowStagingFile(store)
+      } finally {
+        await scratch.close()
+      }
+    }
+    if (!rolledPerMonth) await store.run(`COPY (${spilling}) TO ${file} (FORMAT parquet)`)
   } catch (error) {
     // Out of memory aborts the ingest's transaction, so no second try can follow in it: said as such,
     // with the setting that raises the limit (not a hunt for a broken record).
-    if ((error instanceof Error ? error.message : String(error)).startsWith('Out of Memory Error'))
-      throw duckdbError(path, error, 'csv')
+    if (isOutOfMemory(error)) throw duckdbError(path, error, 'csv')
     await throwFirstBrokenRecord(path, sniff)
     throw scanError(path, error)
   }
-  // The daily series is small (days × interfaces × ports): a table. The per-client rows stay in the file, summed per
-  // calendar month on the packed key when the commit reads them (one plain GROUP BY again, which spills).
-  await store.run(`CREATE OR REPLACE TEMP TABLE ${FLOW_DAYS} AS SELECT day, code, interface, account,
+  // The daily series is small (days × interfaces × ports): a table. The per-client rows stay in the file: per calendar
+  // month already, or summed per month on the packed key when the commit reads them (one plain GROUP BY, which spills).
+  await store.run(
+    rolledPerMonth
+      ? `CREATE OR REPLACE TEMP TABLE ${FLOW_DAYS} AS SELECT day, code, interface, account, bytes, packets,
+           records::BIGINT AS records, broken::BIGINT AS broken FROM read_parquet(${file}) WHERE NOT per_client`
+      : `CREATE OR REPLACE TEMP TABLE ${FLOW_DAYS} AS SELECT day, code, interface, account,
       sum(bytes) AS bytes, sum(packets) AS packets, sum(records)::BIGINT AS records, sum(broken)::BIGINT AS broken
-    FROM read_parquet(${file}) GROUP BY day, code, interface, account`)
+    FROM read_parquet(${file}) GROUP BY day, code, interface, account`,
+  )
+  const perClient = rolledPerMonth
+    ? `SELECT day, code, interface, NULL, client, bytes, packets, records::BIGINT, 0::BIGINT, true
+      FROM read_parquet(${file}) WHERE per_client`
+    : `SELECT date_trunc('month', day)::DATE, code, interface, NULL, client, sum(bytes), sum(packets), sum(records)::BIGINT, 0::BIGINT, true
+      FROM read_parquet(${file}) WHERE client IS NOT NULL GROUP BY date_trunc('month', day), code, interface, client`
   await store.run(`DROP TABLE IF EXISTS ${FLOW_STAGING}`)
   await store.run(`CREATE TEMP VIEW ${FLOW_STAGING} AS
     WITH staged AS (
       SELECT day, code, interface, account, NULL::VARCHAR AS client, bytes, packets, records, broken, false AS per_client FROM ${FLOW_DAYS}
       UNION ALL
-      SELECT date_trunc('month', day)::DATE, code, interface, NULL, client, sum(bytes), sum(packets), sum(records)::BIGINT, 0::BIGINT, true
-      FROM read_parquet(${file}) WHERE client IS NOT NULL GROUP BY date_trunc('month', day), code, interface, client
+      ${perClient}
     )
     SELECT day, 'vpc-flow-logs' AS exporter, interface, account, ['egress', 'ingress', 'internal', 'unknown'][code % 4 + 1] AS direction,
            CASE WHEN (code // 4) % 2 = 1 THEN 'REJECT' ELSE 'ACCEPT' END AS action,
@@ -174,6 +214,30 @@ export async function stageVpc(
     })
   }
   return totals?.records ?? 0
+}
+
+/** Records read to judge whether the per-client totals fit in memory (about 1% of a 10-million-record file). */
+const SAMPLE_RECORDS = 100_000
+
+/**
+ * Whether the file's clients repeat: in a sample of its first records, at most half of the second half's per-client
+ * keys (month, interface, client, packed key) are new. A server's regular clients do (the NTP pool server incident:
+ * about one in four new after 50,000 records, and fewer as more are read); a file with about one key per record (many
+ * clients, each seen a few times) does not, and goes straight to the roll-up that spills.
+ */
+async function clientsRepeat(store: Store, coded: string): Promise<boolean> {
+  const key = 'hash(code, interface, client, day_number // 28)'
+  const row = await store.one<{n: number; half: number; whole: number}>(
+    `${coded}, sample AS (SELECT *, row_number() OVER () AS rn FROM coded WHERE client IS NOT NULL)
+     SELECT count(*)::BIGINT AS n, approx_count_distinct(${key}) FILTER (WHERE rn * 2 <= (SELECT count(*) FROM sample))::BIGINT AS half,
+            approx_count_distinct(${key})::BIGINT AS whole FROM sample`,
+  )
+  if (!row || row.n < 1000) return true
+  return row.whole - row.half <= row.n / 4
+}
+
+function isOutOfMemory(error: unknown): boolean {
+  return (error instanceof Error ? error.message : String(error)).startsWith('Out of Memory Error')
 }
 
 function scanError(path: string, error: unknown): BillwatchError {
