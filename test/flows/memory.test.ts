@@ -4,7 +4,7 @@
  * that fails under the same limit leaves the store as it was. The records are the bench's generator's spread mix
  * (400,000 clients: about one per-client row per record).
  */
-import {appendFileSync, copyFileSync, existsSync, readdirSync} from 'node:fs'
+import {appendFileSync, copyFileSync, existsSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
@@ -104,6 +104,35 @@ describe('a flow-log roll-up larger than the memory limit', () => {
       new RegExp(`^billwatch: ${broken.replaceAll('.', '\\.')}:400002: column "bytes"`),
     )
     expect(await storeSnapshot(db)).toBe(before)
+    expect(leftBeside()).toEqual([])
+  }, 300_000)
+
+  it('a file whose first records repeat their clients and whose later ones do not: read within the same limit', async () => {
+    // The first records decide how the file is rolled up; here they say "fits in memory", the rest of the file does not
+    // at this limit, so the ingest goes on with the roll-up that spills (out of memory must not fail it).
+    skipInUnitTier('writes a million flow records')
+    const repeating = join(tmp.dir, 'repeating.log')
+    const many = join(tmp.dir, 'many.log')
+    const mixed = join(tmp.dir, 'mixed.log')
+    await generateFlowLogs(repeating, 300_000, 'ntp')
+    await generateFlowLogs(many, 700_000, 'spread')
+    copyFileSync(repeating, mixed)
+    const rest = readFileSync(many, 'utf8')
+    appendFileSync(mixed, rest.slice(rest.indexOf('\n') + 1))
+    const ingest = async (db: string) => {
+      const store = await Store.open(db)
+      try {
+        const result = await ingestFiles(store, [mixed])
+        expect(result.flows[0]).toMatchObject({records: 1_000_000, status: 'ingested'})
+      } finally {
+        await store.close()
+      }
+    }
+    const roomy = join(tmp.dir, 'mixed-roomy.duckdb')
+    const tight = join(tmp.dir, 'mixed-tight.duckdb')
+    await ingest(roomy)
+    await withLimit(TINY, () => ingest(tight))
+    expect(await flowTotals(tight)).toBe(await flowTotals(roomy))
     expect(leftBeside()).toEqual([])
   }, 300_000)
 })
