@@ -368,37 +368,31 @@ export async function screenResourceSeries(
               list_transform(v, x -> CASE WHEN x > 0 THEN ln(x) END) AS z,
               ${edge('7 * b + k < 17')} AS h, ${edge('7 * b + k BETWEEN n - 17 AND n - 1')} AS t
        FROM week
-     ), series AS (
+     ), windowed AS (
+       -- Week m's neighbours: fortnights [7m − 14, 7m) and [7m, 7m + 14) are weeks m − 2, m − 1 and m, m + 1.
+       SELECT *, lag(s) OVER w AS s_1, lag(cnt) OVER w AS c_1, lead(s) OVER w AS s1, lead(cnt) OVER w AS c1,
+              lead(s, 2) OVER w AS s2, lead(cnt, 2) OVER w AS c2, lag(z) OVER w AS z_1
+       FROM binned WINDOW w AS (PARTITION BY stretch, account, provider, usage_type, resource_id ORDER BY b)
+     ), weekly AS (
+       SELECT *,
+         abs((coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) - (s1 + coalesce(s2, 0)) / (c1 + coalesce(c2, 0))) AS step,
+         (coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) AS fortnight,
+         -- A day against the mean of its week and the weeks beside it.
+         greatest(hi - (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)),
+                  (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)) - lo) AS spike,
+         list_transform(range(1, 8), k -> abs(z[k] - z_1[k])) AS apart
+       FROM windowed
+     ), noisy AS (
        SELECT stretch, account, provider, usage_type, resource_id, any_value(n) AS n, any_value(covered) AS covered,
               sum(cnt) AS days, min(vmin) AS vmin, max(vmax) AS vmax, count(*) AS weeks, max(b) AS last_week,
-              count(s) AS logged,
-              sum(dsum) / nullif(sum(dn), 0) * sqrt(pi()) / 2 AS noise,
-              flatten(list(h ORDER BY b)) AS h, flatten(list(t ORDER BY b)) AS t,
-              list(struct_pack(s := s, c := cnt, lo := lo, hi := hi, z := z) ORDER BY b) AS w
-       FROM binned GROUP BY stretch, account, provider, usage_type, resource_id
-     ), judged AS (
-       SELECT *,
-         -- Fortnights [7m − 14, 7m) and [7m, 7m + 14) of the stretch: weeks m − 1, m and m + 1, m + 2 (1-based).
-         list_max(list_transform(range(1, len(w)), m ->
-           abs((coalesce(w[m - 1].s, 0) + w[m].s) / (coalesce(w[m - 1].c, 0) + w[m].c)
-             - (w[m + 1].s + coalesce(w[m + 2].s, 0)) / (w[m + 1].c + coalesce(w[m + 2].c, 0))))) AS step,
-         -- The lowest and highest fortnight apart (a slow ramp moves no two neighbours apart).
-         list_max(list_transform(range(1, len(w) + 1), m ->
-           (coalesce(w[m - 1].s, 0) + w[m].s) / (coalesce(w[m - 1].c, 0) + w[m].c)))
-         - list_min(list_transform(range(1, len(w) + 1), m ->
-           (coalesce(w[m - 1].s, 0) + w[m].s) / (coalesce(w[m - 1].c, 0) + w[m].c))) AS spread,
-         -- A day against the mean of its week and the weeks beside it.
-         list_max(list_transform(range(1, len(w) + 1), m -> greatest(
-           w[m].hi - (coalesce(w[m - 1].s, 0) + w[m].s + coalesce(w[m + 1].s, 0))
-                     / (coalesce(w[m - 1].c, 0) + w[m].c + coalesce(w[m + 1].c, 0)),
-           (coalesce(w[m - 1].s, 0) + w[m].s + coalesce(w[m + 1].s, 0))
-                     / (coalesce(w[m - 1].c, 0) + w[m].c + coalesce(w[m + 1].c, 0)) - w[m].lo))) AS spike
-       FROM series
-     ), noisy AS (
-       -- The noise from differences a week apart when smaller: the detector removes a weekday/weekend pattern.
-       SELECT * REPLACE (least(noise, list_sum(weekly) / nullif(list_count(weekly), 0) * sqrt(pi()) / 2) AS noise)
-       FROM (SELECT *, flatten(list_transform(range(2, len(w) + 1), m ->
-                list_transform(range(1, 8), k -> abs(w[m].z[k] - w[m - 1].z[k])))) AS weekly FROM judged)
+              count(s) AS logged, max(step) AS step, max(spike) AS spike,
+              -- The lowest and highest fortnight apart (a slow ramp moves no two neighbours apart).
+              max(fortnight) - min(fortnight) AS spread,
+              -- The noise from differences a week apart when smaller: the detector removes a weekly pattern.
+              least(sum(dsum) / nullif(sum(dn), 0),
+                    sum(list_sum(apart)) / nullif(sum(list_count(apart)), 0)) * sqrt(pi()) / 2 AS noise,
+              flatten(list(h ORDER BY b)) AS h, flatten(list(t ORDER BY b)) AS t
+       FROM weekly GROUP BY stretch, account, provider, usage_type, resource_id
      )
      SELECT stretch::INTEGER AS stretch, account, provider, usage_type, resource_id, hash(resource_id) AS hash,
        NOT (days = covered AND logged = weeks AND weeks = last_week + 1 AND vmin > 0 AND (
