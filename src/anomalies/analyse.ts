@@ -24,6 +24,7 @@ import {
   stretchOfSet,
 } from './series.js'
 import type {Driver, Spike, Step, Trend} from './types.js'
+import type {ScreenMargins} from '../store/usage-series.js'
 
 /** Steps smaller than a doubling (or halving) are not reported by default: billing noise, not an anomaly. */
 export const DEFAULT_MIN_RATIO = 2
@@ -43,6 +44,8 @@ export interface AnalyseOptions {
   minRatio?: number
   pricePerGb?: number
   onProgress?: ProgressCallback
+  /** false: analyse every resource series fully, screening none (to check the screens against; slower). */
+  screen?: boolean
 }
 
 export interface StretchAnalysis {
@@ -111,8 +114,13 @@ export class StretchAnalyser {
   /** Screens one resource series of this stretch and keeps its full analysis when it could matter. */
   offer(series: DenseSeries): void {
     this.offered++
-    if (!couldMatter(series.values, this.totalChanges, this.minRatio)) return
+    if (this.options.screen !== false && !couldMatter(series.values, this.totalChanges, this.minRatio)) return
     this.resources.push({detection: detectDaily(series.values, this.stretch.first, this.detectOptions), series})
+  }
+
+  /** Counts resource series the store's screen (screenMargins) found could hold no finding: analysed, none kept. */
+  screened(count: number): void {
+    this.offered += count
   }
 
   finish(): StretchAnalysis {
@@ -281,6 +289,30 @@ export function analyseSeriesSet(set: SeriesSet, options: AnalyseOptions = {}): 
 }
 
 /**
+ * The couldMatter margins that also show without reading a series (see screenResourceSeries in the store), each at
+ * SCREEN_SLACK of its size: couldMatter's on log(v + offset), the store's on log(v), the noise from the changes
+ * within weeks. A series inside them holds no step, spike or trend of minRatio; one outside is read and analysed.
+ */
+export function screenMargins(minRatio: number): ScreenMargins {
+  const logRatio = Math.log(minRatio)
+  return {
+    minRatio,
+    spike: SCREEN_SLACK * 0.8 * logRatio,
+    spikeNoise: SCREEN_SLACK * 4,
+    step: SCREEN_SLACK * 0.6 * logRatio,
+    stepNoise: SCREEN_SLACK * 4 * Math.sqrt(2 / SCREEN_WINDOW),
+    tail: SCREEN_SLACK * 0.6 * logRatio,
+    tailNoise: SCREEN_SLACK * EDGE_NOISE,
+  }
+}
+
+/** Noise units (of a mean of k days) the first or last k days must stand from the fortnight beside them. */
+const EDGE_NOISE = 2.5
+
+/** The store's screen keeps a series at this share of couldMatter's margins: never less than couldMatter keeps. */
+const SCREEN_SLACK = 0.75
+
+/**
  * Cheap screen, O(days): could this series change by minRatio itself (a step or a spike), or carry at least
  * DRIVER_MIN_SHARE of one of the total's changes? False only when neither is possible at the screen's margins.
  */
@@ -344,8 +376,18 @@ export function couldMatter(
       previous = z[i]!
     }
   }
+  // Differences a week apart too: a weekday/weekend pattern is in every day-to-day change, but the detector removes
+  // it, so the noise a spike must stand out from is the smaller of the two.
+  let weekly = 0
+  let nw = 0
+  for (let i = 7; i < n; i++)
+    if (!Number.isNaN(z[i]!) && !Number.isNaN(z[i - 7]!)) {
+      weekly += Math.abs(z[i]! - z[i - 7]!)
+      nw++
+    }
   // E|x − y| = 2σ/√π for independent N(0, σ²).
-  const noise = nd > 0 ? ((diffs / nd) * Math.sqrt(Math.PI)) / 2 : 0
+  const noise =
+    nd > 0 ? (Math.min(diffs / nd, nw > 0 ? weekly / nw : Number.POSITIVE_INFINITY) * Math.sqrt(Math.PI)) / 2 : 0
   const logRatio = Math.log(minRatio)
   const stepMargin = Math.max(0.6 * logRatio, 4 * noise * Math.sqrt(2 / SCREEN_WINDOW))
   const spikeMargin = Math.max(0.8 * logRatio, 4 * noise)
@@ -359,14 +401,27 @@ export function couldMatter(
       }
     return k > 0 ? s / k : Number.NaN
   }
+  // A slow ramp moves no two neighbouring fortnights apart, but the lowest and highest fortnight.
+  let lowest = Number.POSITIVE_INFINITY
+  let highest = Number.NEGATIVE_INFINITY
   for (let cut = 7; cut < n; cut += 7) {
     const left = mean(cut - SCREEN_WINDOW, cut)
     const right = mean(cut, cut + SCREEN_WINDOW)
     if (Math.abs(left - right) > stepMargin) return true
+    for (const m of [left, right])
+      if (!Number.isNaN(m)) {
+        lowest = Math.min(lowest, m)
+        highest = Math.max(highest, m)
+      }
   }
-  const tail = mean(n - 3, n)
-  if (Math.abs(tail - mean(n - 3 - SCREEN_WINDOW, n - 3)) > Math.max(0.6 * logRatio, (4 * noise) / Math.sqrt(3)))
-    return true
+  if (highest - lowest > stepMargin) return true
+  // The first and last days: a segment of two days at the start, or of one to three at the end, is a step when
+  // it stands EDGE_NOISE noise units (of its mean) from the fortnight beside it; the fortnights above miss it.
+  for (let k = 1; k <= 3; k++) {
+    const margin = Math.max(0.6 * logRatio, (EDGE_NOISE * noise) / Math.sqrt(k))
+    if (Math.abs(mean(n - k, n) - mean(n - k - SCREEN_WINDOW, n - k)) > margin) return true
+    if (k > 1 && Math.abs(mean(0, k) - mean(k, k + SCREEN_WINDOW)) > margin) return true
+  }
   for (let block = 0; block < n; block += 7) {
     const level = mean(block - 7, block + 14)
     for (let i = block; i < Math.min(n, block + 7); i++) if (Math.abs(z[i]! - level) > spikeMargin) return true

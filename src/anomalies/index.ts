@@ -6,7 +6,7 @@ import type {ProgressCallback} from '../core/progress.js'
 import {dayNumber, isDay} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
-import {DEFAULT_MIN_RATIO, StretchAnalyser, type StretchAnalysis} from './analyse.js'
+import {DEFAULT_MIN_RATIO, screenMargins, StretchAnalyser, type StretchAnalysis} from './analyse.js'
 import type {CostBasis} from './cost.js'
 import {loadStoreSeries, pointsOf} from './series.js'
 import type {Spike, Step, Trend} from './types.js'
@@ -29,6 +29,12 @@ export interface AnomaliesOptions {
   /** Price bytes at this flat $/GB (no free allowance) instead of the store's cost or today's AWS price. */
   pricePerGb?: number
   onProgress?: ProgressCallback
+  /**
+   * false: read and analyse every resource series fully, screening none (to check the screens against; slower).
+   * By default the store first judges each series by its weekly summaries and only those that could hold a finding
+   * are read; the findings are the same.
+   */
+  screen?: boolean
 }
 
 /** One account's run of days the exports cover; gaps of more than a few weeks start a new stretch. */
@@ -96,15 +102,21 @@ export async function analyseAnomalies(store: Store, options: AnomaliesOptions =
       new StretchAnalyser(stretch, {
         minRatio,
         ...(options.pricePerGb === undefined ? {} : {pricePerGb: options.pricePerGb}),
+        ...(options.screen === false ? {screen: false} : {}),
       }),
     ]),
   )
   let seen = 0
-  await loaded.forEachResourceBatch((batch) => {
-    for (const {series, stretch} of batch) analysers.get(stretch)!.offer(series)
-    seen += batch.length
-    options.onProgress?.(seen, seen)
-  })
+  await loaded.forEachResourceBatch(
+    (batch) => {
+      for (const {series, stretch} of batch) analysers.get(stretch)!.offer(series)
+      seen += batch.length
+      options.onProgress?.(seen, seen)
+    },
+    options.screen === false
+      ? undefined
+      : {margins: screenMargins(minRatio), screened: (stretch, count) => analysers.get(stretch)!.screened(count)},
+  )
   const analyses: StretchAnalysis[] = [...analysers.values()].map((a) => a.finish())
   // The headline: the stretch whose data ends last (ties: the larger usage), as a user means "my bill now".
   const usageOf = (i: number) => loaded.stretches[i]!.total.values.reduce((a, v) => a + (Number.isNaN(v) ? 0 : v), 0)

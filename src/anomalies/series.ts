@@ -13,10 +13,13 @@ import type {Store} from '../store/index.js'
 import {
   accountsWithUsage,
   resourceCount,
+  type ScreenMargins,
+  screenResourceSeries,
   seriesByResource,
   seriesByUsageType,
   usageCoverage,
   usageMoney,
+  usageRows,
   type UsageSelection,
   type UsageSeriesRow,
   usageTypesIn,
@@ -111,12 +114,21 @@ export interface StoreSeries {
   accounts: string[]
   /** Days (day numbers) with a usage line of the selection: a covered day without one is zero usage. */
   dayNumbersWithRows: number[]
-  /** Calls `visit` with the stretches' resource series, a bounded batch at a time. */
-  forEachResourceBatch(visit: (batch: {stretch: Stretch; series: DenseSeries}[]) => void): Promise<void>
+  /**
+   * Calls `visit` with the stretches' resource series, a bounded batch at a time. With `screen`, the store first
+   * judges every series at those margins, and only those that could hold a finding are read and visited; the
+   * others are counted per stretch through `screened`.
+   */
+  forEachResourceBatch(
+    visit: (batch: {stretch: Stretch; series: DenseSeries}[]) => void,
+    screen?: {margins: ScreenMargins; screened: (stretch: Stretch, count: number) => void},
+  ): Promise<void>
 }
 
 /** Resource series read per query: bounds the memory the lists take whatever the store's size. */
 const RESOURCES_PER_BATCH = 20_000
+/** Resource series kept by the screen read per query: their lists, sorted per series, are what DuckDB holds. */
+const KEPT_PER_BATCH = 5_000
 
 type Row = UsageSeriesRow
 
@@ -140,6 +152,7 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
   }
   const query: UsageSelection = {
     account: selection.account ?? null,
+    rows: await usageRows(store),
     since: selection.since ?? null,
     until: selection.until ?? null,
     usageTypes,
@@ -200,28 +213,83 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
   return {
     accounts,
     dayNumbersWithRows: [...new Set(byType.flatMap((r) => r.days.map(Number)))],
-    async forEachResourceBatch(visit) {
+    async forEachResourceBatch(visit, screen) {
       const count = await resourceCount(store, query)
       const parts = Math.max(1, Math.ceil(count / RESOURCES_PER_BATCH))
-      for (let part = 0; part < parts; part++) {
-        const rows = await seriesByResource(store, query, part, parts)
-        const batch: {stretch: Stretch; series: DenseSeries}[] = []
-        for (const row of rows) {
-          for (const stretch of stretches) {
-            if (stretch.account !== row.account || stretch.provider !== row.provider) continue
-            const span = {covered: coveredOf(stretch), first: stretch.first, last: stretch.last}
-            const series = densify(
-              row,
-              span,
-              row.usageType,
-              row.resourceId,
-              unitOf(row),
-              stretch.currencies.length <= 1,
-            )
-            if (series.values.some((v) => v > 0)) batch.push({series, stretch})
+      const densified = (row: Row, stretch: Stretch) =>
+        densify(
+          row,
+          {covered: coveredOf(stretch), first: stretch.first, last: stretch.last},
+          row.usageType,
+          row.resourceId,
+          unitOf(row),
+          stretch.currencies.length <= 1,
+        )
+      if (screen === undefined) {
+        for (let part = 0; part < parts; part++) {
+          const rows = await seriesByResource(store, query, part, parts)
+          const batch: {stretch: Stretch; series: DenseSeries}[] = []
+          for (const row of rows) {
+            for (const stretch of stretches) {
+              if (stretch.account !== row.account || stretch.provider !== row.provider) continue
+              const series = densified(row, stretch)
+              if (series.values.some((v) => v > 0)) batch.push({series, stretch})
+            }
           }
+          visit(batch)
         }
-        visit(batch)
+        return
+      }
+      const judged = await screenResourceSeries(
+        store,
+        query,
+        stretches.map((s) => ({
+          account: s.account,
+          covered: coveredOf(s).reduce((n, c) => n + c, 0),
+          first: s.first,
+          last: s.last,
+          provider: s.provider,
+        })),
+        screen.margins,
+      )
+      const dropped = new Map<Stretch, number>()
+      const keyOf = (stretch: number, r: {account: string; provider: string; usageType: string; resourceId: string}) =>
+        `${stretch}\u0000${r.account}\u0000${r.provider}\u0000${r.usageType}\u0000${r.resourceId}`
+      // Per part as without the screen, in the same order (ORDER BY ALL of account, provider, usage type, resource).
+      const kept: (typeof judged)[] = Array.from({length: parts}, () => [])
+      for (const series of judged) {
+        const stretch = stretches[series.stretch]!
+        if (series.keep) kept[Number(series.hash % BigInt(parts))]!.push(series)
+        else dropped.set(stretch, (dropped.get(stretch) ?? 0) + 1)
+      }
+      for (const [stretch, n] of dropped) screen.screened(stretch, n)
+      const before = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+      for (const part of kept) {
+        part.sort(
+          (a, b) =>
+            before(a.account, b.account) ||
+            before(a.provider, b.provider) ||
+            before(a.usageType, b.usageType) ||
+            before(a.resourceId, b.resourceId) ||
+            a.stretch - b.stretch,
+        )
+        for (let from = 0; from < part.length; from += KEPT_PER_BATCH) {
+          const chunk = part.slice(from, from + KEPT_PER_BATCH)
+          const wanted = new Set(chunk.map((s) => keyOf(s.stretch, s)))
+          const ids = [...new Set(chunk.map((s) => s.resourceId))]
+          const hashPart = Number(chunk[0]!.hash % BigInt(parts))
+          const rows = await seriesByResource(store, query, hashPart, parts, ids)
+          const batch: {stretch: Stretch; series: DenseSeries}[] = []
+          for (const row of rows) {
+            stretches.forEach((stretch, i) => {
+              if (stretch.account !== row.account || stretch.provider !== row.provider) return
+              if (!wanted.has(keyOf(i, {...row, resourceId: row.resourceId ?? ''}))) return
+              const series = densified(row, stretch)
+              if (series.values.some((v) => v > 0)) batch.push({series, stretch})
+            })
+          }
+          visit(batch)
+        }
       }
     },
     stretches,
