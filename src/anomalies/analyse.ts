@@ -24,7 +24,7 @@ import {
   stretchOfSet,
 } from './series.js'
 import type {Driver, Spike, Step, Trend} from './types.js'
-import type {ScreenMargins} from '../store/usage-series.js'
+import type {ScreenMargins} from './screen-margins.js'
 
 /** Steps smaller than a doubling (or halving) are not reported by default: billing noise, not an anomaly. */
 export const DEFAULT_MIN_RATIO = 2

@@ -10,10 +10,10 @@ import {dayString} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
 import {isFlowUsageType, loadFlowSeries} from '../flows/series.js'
 import type {Store} from '../store/index.js'
+import type {ScreenMargins} from './screen-margins.js'
 import {
   accountsWithUsage,
   resourceCount,
-  type ScreenMargins,
   screenResourceSeries,
   seriesByResource,
   seriesByUsageType,
@@ -225,7 +225,22 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
           unitOf(row),
           stretch.currencies.length <= 1,
         )
-      if (screen === undefined) {
+      const judged =
+        screen &&
+        (await screenResourceSeries(
+          store,
+          query,
+          stretches.map((s) => ({
+            account: s.account,
+            covered: coveredOf(s).reduce((n, c) => n + c, 0),
+            first: s.first,
+            last: s.last,
+            provider: s.provider,
+          })),
+          screen.margins,
+        ))
+      // Unscreened when asked, or when the store had not the memory to screen.
+      if (judged === undefined || screen === undefined) {
         for (let part = 0; part < parts; part++) {
           const rows = await seriesByResource(store, query, part, parts)
           const batch: {stretch: Stretch; series: DenseSeries}[] = []
@@ -240,18 +255,6 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
         }
         return
       }
-      const judged = await screenResourceSeries(
-        store,
-        query,
-        stretches.map((s) => ({
-          account: s.account,
-          covered: coveredOf(s).reduce((n, c) => n + c, 0),
-          first: s.first,
-          last: s.last,
-          provider: s.provider,
-        })),
-        screen.margins,
-      )
       const dropped = new Map<Stretch, number>()
       const keyOf = (stretch: number, r: {account: string; provider: string; usageType: string; resourceId: string}) =>
         `${stretch}\u0000${r.account}\u0000${r.provider}\u0000${r.usageType}\u0000${r.resourceId}`

@@ -14,7 +14,7 @@ import {protocolNameSql} from '../flows/stage.js'
 import {checkFormat} from '../flows/vpc-format.js'
 import {throwFirstBrokenRecord, type VpcScanOptions} from '../flows/vpc.js'
 import {FLOW_DAYS, FLOW_STAGING, flowStagingFile, removeFlowStagingFile} from './flow-import.js'
-import type {Store} from './index.js'
+import {isOutOfMemory, type Store} from './index.js'
 
 /**
  * The records as columns named by flow-log field. Text delivery is read typed by DuckDB's CSV reader
@@ -234,10 +234,6 @@ async function clientsRepeat(store: Store, coded: string): Promise<boolean> {
   )
   if (!row || row.n < 1000) return true
   return row.whole - row.half <= row.n / 4
-}
-
-function isOutOfMemory(error: unknown): boolean {
-  return (error instanceof Error ? error.message : String(error)).startsWith('Out of Memory Error')
 }
 
 function scanError(path: string, error: unknown): BillwatchError {

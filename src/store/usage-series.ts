@@ -3,7 +3,8 @@
  * and usage type (or resource), the days with usage and their amounts and costs, one list each. The SQL lives
  * here; what a series is (stretches, gaps, zero days, currencies never added) is decided in src/anomalies.
  */
-import {sqlList, type Store} from './index.js'
+import type {ScreenMargins} from '../anomalies/screen-margins.js'
+import {isOutOfMemory, sqlList, type Store} from './index.js'
 import {FAMILY_RANK, unnamedAccountSql} from './schema.js'
 
 /** Which usage lines a series reads. */
@@ -269,27 +270,6 @@ export interface ScreenStretch {
   covered: number
 }
 
-/**
- * Margins of the screen, on the natural log of daily usage, as src/anomalies sets them: a series whose every
- * fortnight, last three days and day stays within them of its neighbours' means cannot hold a finding.
- */
-export interface ScreenMargins {
-  /** A series whose largest day is less than this multiple of its smallest holds no change of that size. */
-  minRatio: number
-  /** Two neighbouring fortnights' means: max(step, stepNoise × noise). */
-  step: number
-  stepNoise: number
-  /**
-   * The mean of the last k days (k = 1, 2, 3) against the fourteen days before them, and of the first k (k = 2, 3)
-   * against the fourteen after: max(tail, tailNoise × noise / √k).
-   */
-  tail: number
-  tailNoise: number
-  /** A day against the mean of its week and the weeks on either side: max(spike, spikeNoise × noise). */
-  spike: number
-  spikeNoise: number
-}
-
 /** One resource series on one stretch, as the screen judged it. */
 export interface ScreenedSeries {
   /** Index into the stretches screened. */
@@ -316,7 +296,7 @@ export async function screenResourceSeries(
   selection: UsageSelection,
   stretches: readonly ScreenStretch[],
   margins: ScreenMargins,
-): Promise<ScreenedSeries[]> {
+): Promise<ScreenedSeries[] | undefined> {
   if (stretches.length === 0) return []
   // Day k of a week (1-based in v), its log; list_sum and list_count skip the NULLs of days without usage.
   const day = (k: string) => `v[${k} + 1]`
@@ -331,7 +311,7 @@ export async function screenResourceSeries(
     const first = `abs(${avg('h', '1', String(k))} - ${avg('h', String(k + 1), String(k + 14))})`
     return [`coalesce(${last}, 0) > ${margin}`, ...(k > 1 ? [`coalesce(${first}, 0) > ${margin}`] : [])]
   })
-  const rows = await store.all<{
+  interface Judged {
     stretch: number
     account: string
     provider: string
@@ -339,84 +319,92 @@ export async function screenResourceSeries(
     resource_id: string
     keep: boolean
     hash: bigint
-  }>(
-    `WITH st AS (
-       SELECT unnest($s_account::VARCHAR[]) AS account, unnest($s_provider::VARCHAR[]) AS provider,
-              unnest($s_first::INTEGER[]) AS first, unnest($s_last::INTEGER[]) AS last,
-              unnest($s_covered::INTEGER[]) AS covered, unnest(range(len($s_first::INTEGER[]))) AS stretch
-     ), lines AS (
-       SELECT u.account_key AS account, coalesce(u.provider, 'AWS') AS provider, u.usage_type, u.resource_id,
-              (u.day - DATE '1970-01-01')::INTEGER AS d, u.amount
-       FROM ${await rowsOf(store, selection)} WHERE ${WHERE} AND u.resource_id IS NOT NULL
-     ), weeks AS (
-       SELECT st.stretch, l.account, l.provider, l.usage_type, l.resource_id, st.last - st.first + 1 AS n, st.covered,
-              (l.d - st.first) // 7 AS b,
-              [${[0, 1, 2, 3, 4, 5, 6].map((k) => `sum(l.amount) FILTER (WHERE (l.d - st.first) % 7 = ${k})`).join(', ')}] AS v
-       FROM lines l JOIN st ON st.account = l.account AND st.provider = l.provider AND l.d BETWEEN st.first AND st.last
-       GROUP BY ALL
-     ), week AS (
-       SELECT *, list_filter(v, x -> x IS NOT NULL) AS p FROM weeks
-     ), binned AS (
-       SELECT stretch, account, provider, usage_type, resource_id, n, covered, b,
-              len(p) AS cnt, list_min(p) AS vmin, list_max(p) AS vmax,
-              CASE WHEN list_min(p) > 0 THEN list_sum(list_transform(p, x -> ln(x))) END AS s,
-              CASE WHEN list_min(p) > 0 THEN ln(list_min(p)) END AS lo,
-              CASE WHEN list_min(p) > 0 THEN ln(list_max(p)) END AS hi,
-              CASE WHEN list_min(p) > 0 AND len(p) > 1
-                THEN list_sum(list_transform(range(1, len(p)), k -> abs(ln(p[k + 1]) - ln(p[k])))) END AS dsum,
-              greatest(len(p) - 1, 0) AS dn,
-              list_transform(v, x -> CASE WHEN x > 0 THEN ln(x) END) AS z,
-              ${edge('7 * b + k < 17')} AS h, ${edge('7 * b + k BETWEEN n - 17 AND n - 1')} AS t
-       FROM week
-     ), windowed AS (
-       -- Week m's neighbours: fortnights [7m − 14, 7m) and [7m, 7m + 14) are weeks m − 2, m − 1 and m, m + 1.
-       SELECT *, lag(s) OVER w AS s_1, lag(cnt) OVER w AS c_1, lead(s) OVER w AS s1, lead(cnt) OVER w AS c1,
-              lead(s, 2) OVER w AS s2, lead(cnt, 2) OVER w AS c2, lag(z) OVER w AS z_1
-       FROM binned WINDOW w AS (PARTITION BY stretch, account, provider, usage_type, resource_id ORDER BY b)
-     ), weekly AS (
-       SELECT *,
-         abs((coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) - (s1 + coalesce(s2, 0)) / (c1 + coalesce(c2, 0))) AS step,
-         (coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) AS fortnight,
-         -- A day against the mean of its week and the weeks beside it.
-         greatest(hi - (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)),
-                  (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)) - lo) AS spike,
-         list_transform(range(1, 8), k -> abs(z[k] - z_1[k])) AS apart
-       FROM windowed
-     ), noisy AS (
-       SELECT stretch, account, provider, usage_type, resource_id, any_value(n) AS n, any_value(covered) AS covered,
-              sum(cnt) AS days, min(vmin) AS vmin, max(vmax) AS vmax, count(*) AS weeks, max(b) AS last_week,
-              count(s) AS logged, max(step) AS step, max(spike) AS spike,
-              -- The lowest and highest fortnight apart (a slow ramp moves no two neighbours apart).
-              max(fortnight) - min(fortnight) AS spread,
-              -- The noise from differences a week apart when smaller: the detector removes a weekly pattern.
-              least(sum(dsum) / nullif(sum(dn), 0),
-                    sum(list_sum(apart)) / nullif(sum(list_count(apart)), 0)) * sqrt(pi()) / 2 AS noise,
-              flatten(list(h ORDER BY b)) AS h, flatten(list(t ORDER BY b)) AS t
-       FROM weekly GROUP BY stretch, account, provider, usage_type, resource_id
-     )
-     SELECT stretch::INTEGER AS stretch, account, provider, usage_type, resource_id, hash(resource_id) AS hash,
-       NOT (days = covered AND logged = weeks AND weeks = last_week + 1 AND vmin > 0 AND (
-         days < 6 OR vmax < $min_ratio * vmin OR NOT (
-           greatest(coalesce(step, 0), coalesce(spread, 0)) > greatest($step, $step_noise * coalesce(noise, 0))
-           OR ${edgeTests.join(' OR ')}
-           OR coalesce(spike, 0) > greatest($spike, $spike_noise * coalesce(noise, 0))))) AS keep
-     FROM noisy WHERE vmax > 0`,
-    {
-      ...paramsOf(selection),
-      min_ratio: margins.minRatio,
-      s_account: sqlList(stretches.map((s) => s.account)),
-      s_covered: sqlList(stretches.map((s) => s.covered)),
-      s_first: sqlList(stretches.map((s) => s.first)),
-      s_last: sqlList(stretches.map((s) => s.last)),
-      s_provider: sqlList(stretches.map((s) => s.provider)),
-      spike: margins.spike,
-      spike_noise: margins.spikeNoise,
-      step: margins.step,
-      step_noise: margins.stepNoise,
-      tail: margins.tail,
-      tail_noise: margins.tailNoise,
-    },
-  )
+  }
+  let rows: Judged[]
+  try {
+    rows = await store.all<Judged>(
+      `WITH st AS (
+         SELECT unnest($s_account::VARCHAR[]) AS account, unnest($s_provider::VARCHAR[]) AS provider,
+                unnest($s_first::INTEGER[]) AS first, unnest($s_last::INTEGER[]) AS last,
+                unnest($s_covered::INTEGER[]) AS covered, unnest(range(len($s_first::INTEGER[]))) AS stretch
+       ), lines AS (
+         SELECT u.account_key AS account, coalesce(u.provider, 'AWS') AS provider, u.usage_type, u.resource_id,
+                (u.day - DATE '1970-01-01')::INTEGER AS d, u.amount
+         FROM ${await rowsOf(store, selection)} WHERE ${WHERE} AND u.resource_id IS NOT NULL
+       ), weeks AS (
+         SELECT st.stretch, l.account, l.provider, l.usage_type, l.resource_id, st.last - st.first + 1 AS n, st.covered,
+                (l.d - st.first) // 7 AS b,
+                [${[0, 1, 2, 3, 4, 5, 6].map((k) => `sum(l.amount) FILTER (WHERE (l.d - st.first) % 7 = ${k})`).join(', ')}] AS v
+         FROM lines l JOIN st ON st.account = l.account AND st.provider = l.provider AND l.d BETWEEN st.first AND st.last
+         GROUP BY ALL
+       ), week AS (
+         SELECT *, list_filter(v, x -> x IS NOT NULL) AS p FROM weeks
+       ), binned AS (
+         SELECT stretch, account, provider, usage_type, resource_id, n, covered, b,
+                len(p) AS cnt, list_min(p) AS vmin, list_max(p) AS vmax,
+                CASE WHEN list_min(p) > 0 THEN list_sum(list_transform(p, x -> ln(x))) END AS s,
+                CASE WHEN list_min(p) > 0 THEN ln(list_min(p)) END AS lo,
+                CASE WHEN list_min(p) > 0 THEN ln(list_max(p)) END AS hi,
+                CASE WHEN list_min(p) > 0 AND len(p) > 1
+                  THEN list_sum(list_transform(range(1, len(p)), k -> abs(ln(p[k + 1]) - ln(p[k])))) END AS dsum,
+                greatest(len(p) - 1, 0) AS dn,
+                list_transform(v, x -> CASE WHEN x > 0 THEN ln(x) END) AS z,
+                ${edge('7 * b + k < 17')} AS h, ${edge('7 * b + k BETWEEN n - 17 AND n - 1')} AS t
+         FROM week
+       ), windowed AS (
+         -- Week m's neighbours: fortnights [7m − 14, 7m) and [7m, 7m + 14) are weeks m − 2, m − 1 and m, m + 1.
+         SELECT *, lag(s) OVER w AS s_1, lag(cnt) OVER w AS c_1, lead(s) OVER w AS s1, lead(cnt) OVER w AS c1,
+                lead(s, 2) OVER w AS s2, lead(cnt, 2) OVER w AS c2, lag(z) OVER w AS z_1
+         FROM binned WINDOW w AS (PARTITION BY stretch, account, provider, usage_type, resource_id ORDER BY b)
+       ), weekly AS (
+         SELECT *,
+           abs((coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) - (s1 + coalesce(s2, 0)) / (c1 + coalesce(c2, 0))) AS step,
+           (coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) AS fortnight,
+           -- A day against the mean of its week and the weeks beside it.
+           greatest(hi - (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)),
+                    (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)) - lo) AS spike,
+           list_transform(range(1, 8), k -> abs(z[k] - z_1[k])) AS apart
+         FROM windowed
+       ), noisy AS (
+         SELECT stretch, account, provider, usage_type, resource_id, any_value(n) AS n, any_value(covered) AS covered,
+                sum(cnt) AS days, min(vmin) AS vmin, max(vmax) AS vmax, count(*) AS weeks, max(b) AS last_week,
+                count(s) AS logged, max(step) AS step, max(spike) AS spike,
+                -- The lowest and highest fortnight apart (a slow ramp moves no two neighbours apart).
+                max(fortnight) - min(fortnight) AS spread,
+                -- The noise from differences a week apart when smaller: the detector removes a weekly pattern.
+                least(sum(dsum) / nullif(sum(dn), 0),
+                      sum(list_sum(apart)) / nullif(sum(list_count(apart)), 0)) * sqrt(pi()) / 2 AS noise,
+                flatten(list(h ORDER BY b)) AS h, flatten(list(t ORDER BY b)) AS t
+         FROM weekly GROUP BY stretch, account, provider, usage_type, resource_id
+       )
+       SELECT stretch::INTEGER AS stretch, account, provider, usage_type, resource_id, hash(resource_id) AS hash,
+         NOT (days = covered AND logged = weeks AND weeks = last_week + 1 AND vmin > 0 AND (
+           days < 6 OR vmax < $min_ratio * vmin OR NOT (
+             greatest(coalesce(step, 0), coalesce(spread, 0)) > greatest($step, $step_noise * coalesce(noise, 0))
+             OR ${edgeTests.join(' OR ')}
+             OR coalesce(spike, 0) > greatest($spike, $spike_noise * coalesce(noise, 0))))) AS keep
+       FROM noisy WHERE vmax > 0`,
+      {
+        ...paramsOf(selection),
+        min_ratio: margins.minRatio,
+        s_account: sqlList(stretches.map((s) => s.account)),
+        s_covered: sqlList(stretches.map((s) => s.covered)),
+        s_first: sqlList(stretches.map((s) => s.first)),
+        s_last: sqlList(stretches.map((s) => s.last)),
+        s_provider: sqlList(stretches.map((s) => s.provider)),
+        spike: margins.spike,
+        spike_noise: margins.spikeNoise,
+        step: margins.step,
+        step_noise: margins.stepNoise,
+        tail: margins.tail,
+        tail_noise: margins.tailNoise,
+      },
+    )
+  } catch (error) {
+    // The screen only saves reading series: without the memory for it, every series is read, as before it.
+    if (isOutOfMemory(error)) return undefined
+    throw error
+  }
   return rows.map((r) => ({
     account: r.account,
     hash: BigInt(r.hash),

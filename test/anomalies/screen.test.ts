@@ -145,6 +145,7 @@ describe('the store screen before the full analysis of resource series', () => {
               [{account: '111122223333', covered: days, first: FIRST_DAY, last: FIRST_DAY + days - 1, provider: 'AWS'}],
               screenMargins(minRatio),
             )
+            if (judged === undefined) throw new Error('the store screen ran out of memory on a small store')
             const keep = new Map(judged.map((j) => [j.resourceId, j.keep]))
             for (const id of reported(full)) {
               const shape = generated[Number(id.slice(2))]!.shape

@@ -1,0 +1,21 @@
+/**
+ * Margins of the screen, on the natural log of daily usage, as screenMargins (analyse.ts) sets them and the store's
+ * screenResourceSeries applies them: a series whose every fortnight, last three days and day stays within them of
+ * its neighbours' means cannot hold a finding.
+ */
+export interface ScreenMargins {
+  /** A series whose largest day is less than this multiple of its smallest holds no change of that size. */
+  minRatio: number
+  /** Two neighbouring fortnights' means: max(step, stepNoise × noise). */
+  step: number
+  stepNoise: number
+  /**
+   * The mean of the last k days (k = 1, 2, 3) against the fourteen days before them, and of the first k (k = 2, 3)
+   * against the fourteen after: max(tail, tailNoise × noise / √k).
+   */
+  tail: number
+  tailNoise: number
+  /** A day against the mean of its week and the weeks on either side: max(spike, spikeNoise × noise). */
+  spike: number
+  spikeNoise: number
+}
