@@ -1,6 +1,7 @@
 import {isIPv4, isIPv6} from 'node:net'
 
 import {BillwatchError} from '../errors.js'
+import {adviseHugePages} from './native.js'
 
 /**
  * Addresses as four unsigned 32-bit words, big-endian order. IPv4 is stored IPv4-mapped
@@ -58,6 +59,7 @@ export class AddressTable {
     this.otherMask = otherSize - 1
     this.words = new Uint32Array(initialCapacity * 4)
     this.slotByIndex = new Uint32Array(initialCapacity)
+    adviseHugePages(this.slots, this.otherSlots, this.words, this.slotByIndex)
   }
 
   /** The slot offset of the address, inserting it when new. */
@@ -215,6 +217,7 @@ export class AddressTable {
       grown.set(this.words)
       this.words = grown
       const slotByIndex = new Uint32Array(this.slotByIndex.length * 2)
+      adviseHugePages(grown, slotByIndex)
       slotByIndex.set(this.slotByIndex)
       this.slotByIndex = slotByIndex
     }
@@ -234,6 +237,7 @@ export class AddressTable {
     const old = this.slots
     this.mask = this.mask * 2 + 1
     const slots = new Uint32Array((this.mask + 1) * SLOT_WORDS)
+    adviseHugePages(slots)
     this.slots = slots
     this.slotDoubles = new Float64Array(slots.buffer)
     for (let from = 0; from < old.length; from += SLOT_WORDS) {
@@ -248,6 +252,7 @@ export class AddressTable {
   private growOther(): void {
     this.otherMask = this.otherMask * 2 + 1
     const slots = new Uint32Array((this.otherMask + 1) * OTHER_SLOT_WORDS)
+    adviseHugePages(slots)
     const wrap = this.otherMask * OTHER_SLOT_WORDS + OTHER_SLOT_WORDS - 1
     const w = this.words
     for (let index = 0; index < this.count; index++) {

@@ -22,7 +22,7 @@ import {
   V4_MAPPED_WORD2,
 } from './addresses.js'
 import {ENCAPSULATION_NAMES, IP_PROTOCOL, PacketDecoder, VXLAN_PORT, word} from './decode.js'
-import {type NativeScanner, nativeScanner} from './native.js'
+import {adviseHugePages, type NativeScanner, nativeScanner} from './native.js'
 import {
   type ByteRange,
   type CaptureCompression,
@@ -616,6 +616,7 @@ function grow<T extends Float64Array | Int32Array | Uint16Array | Uint32Array | 
   while (size <= atLeast) size *= 2
   size = Math.max(atLeast + 1, Math.min(size, atMost))
   const grown = new (array.constructor as new (n: number) => T)(size)
+  adviseHugePages(grown)
   grown.set(array)
   return grown
 }
@@ -762,6 +763,17 @@ class CaptureScan {
     this.replyIpBytes = new Uint16Array(rows)
     this.transmitKey = new Uint32Array(rows)
     this.prevPending = new Int32Array(rows)
+    adviseHugePages(
+      this.timeSec,
+      this.client,
+      this.srcPort,
+      this.version,
+      this.mode,
+      this.reply,
+      this.replyIpBytes,
+      this.transmitKey,
+      this.prevPending,
+    )
     try {
       if (host) this.hostIndex = this.table.indexAt(this.table.intern(host[0], host[1], host[2], host[3]))
       this.scan(onProgress)

@@ -25,6 +25,7 @@ import {bestFirst} from '../util/select.js'
 import {startWorker} from '../util/worker.js'
 import type {BeyondMaxClients, CaptureAnalysis, CaptureCounts, TrafficTotals} from './analyse.js'
 import {LINKTYPE_NAMES} from './decode.js'
+import {groupLog} from './native.js'
 import type {Truncation} from './reader.js'
 import {type CaptureGap, gapsBetween} from './capture-set.js'
 import {clientRanges, readClientRange} from './spill.js'
@@ -248,7 +249,7 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
     if (replay) report.ntp.rateLimiting = replayReport(analysis, natClients, undefined, options, replay.result())
     return report
   }
-  const groups = wantsBehaviour(analysis, options) ? groupByClient(analysis.ntp.log) : undefined
+  const groups = wantsBehaviour(analysis, options) ? groupLog(analysis.ntp.log) : undefined
   const {report, natClients} = reportWithoutReplay(analysis, options, groups)
   if (groups && wantsReplay(analysis, options))
     report.ntp.rateLimiting = replayReport(analysis, natClients, groups, options)
@@ -267,7 +268,7 @@ export async function buildReportParallel(analysis: CaptureAnalysis, options: Re
   const worker = replay ? startReplayWorker(log.count) : undefined
   let groups: ClientGroups | undefined
   try {
-    groups = wantsBehaviour(analysis, options) ? groupByClient(log, {shared: worker !== undefined}) : undefined
+    groups = wantsBehaviour(analysis, options) ? groupLog(log, {shared: worker !== undefined}) : undefined
   } catch (error) {
     worker?.cancel()
     throw error

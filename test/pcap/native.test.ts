@@ -4,10 +4,12 @@ import {join} from 'node:path'
 import fc from 'fast-check'
 import {afterAll, describe, expect, it} from 'vitest'
 
+import {type ClientGroups, groupByClient} from '../../src/behaviour/group.js'
 import {encodeNtp, MODE} from '../../src/ntp/packet.js'
 import {analyseCapture, analyseCaptureParallel, probeCapture, scanPart} from '../../src/pcap/analyse.js'
 import {IP_PROTOCOL, LINKTYPE} from '../../src/pcap/decode.js'
-import {type NativeScanner, nativeScanner} from '../../src/pcap/native.js'
+import {groupLog, type NativeScanner, nativeScanner} from '../../src/pcap/native.js'
+import type {RequestLog} from '../../src/pcap/request-log.js'
 import {capturePackets} from '../../src/pcap/reader.js'
 import {
   CaptureWriter,
@@ -421,5 +423,38 @@ describe('the native pcap scanner', () => {
       expect(taken).toBeGreaterThan(0)
       if (name.startsWith('damaged')) expect(JSON.stringify(native)).toContain('E_PCAP')
     }
+  })
+})
+
+describe('the native grouping of the request log by client', () => {
+  it('gives the JavaScript grouping, group for group, on random logs (clients without requests among them)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({max: 40, min: 1}),
+        fc.array(fc.tuple(fc.nat(), fc.double({noNaN: true}), fc.nat(0xffff), fc.nat(2), fc.nat(7)), {maxLength: 300}),
+        fc.boolean(),
+        (clientCount, rows, shared) => {
+          const count = rows.length
+          // The log's columns are longer than its rows, as the scan's are.
+          const log: RequestLog = {
+            client: Uint32Array.from([...rows.map(([c]) => c % clientCount), 0, 0]),
+            clients: Array.from({length: clientCount}, (_, c) => `192.0.2.${c}`),
+            count,
+            mode: Uint8Array.from([...rows.map(([, , , , m]) => m), 9]),
+            reply: Uint8Array.from([...rows.map(([, , , r]) => r), 9]),
+            replyIpBytes: Uint16Array.from([...rows.map(([, , p]) => p ^ 0x5555), 9]),
+            srcPort: Uint16Array.from([...rows.map(([, , p]) => p), 9]),
+            timeSec: Float64Array.from([...rows.map(([, t]) => t), 9]),
+            version: Uint8Array.from([...rows.map(([, , , , m]) => 7 - m), 9]),
+          }
+          const native = withNative(true, () => groupLog(log, {shared}))
+          expect(native.timeSec.buffer instanceof SharedArrayBuffer).toBe(shared)
+          const javascript = groupByClient(log)
+          for (const key of Object.keys(javascript) as (keyof ClientGroups)[])
+            expect([...native[key]], key).toEqual([...javascript[key]])
+        },
+      ),
+      {numRuns: 200},
+    )
   })
 })

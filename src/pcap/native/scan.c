@@ -20,7 +20,9 @@
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* The io Float64Array: inputs, cursors and counters. The module exports the layout as `io` (see IO_NAMES). */
 enum {
@@ -681,7 +683,7 @@ static int typed_array(napi_env env, napi_value value, napi_typedarray_type type
   if (napi_is_typedarray(env, value, &is_typed_array) != napi_ok || !is_typed_array ||
       napi_get_typedarray_info(env, value, &actual, length, data, NULL, NULL) != napi_ok || actual != type) {
     char message[96];
-    snprintf(message, sizeof message, "scanRecords: %s has the wrong type", name);
+    snprintf(message, sizeof message, "%s has the wrong type", name);
     napi_throw_type_error(env, NULL, message);
     return 0;
   }
@@ -705,7 +707,7 @@ static napi_value scan_records(napi_env env, napi_callback_info info) {
   size_t io_length, buffer_length, interfaces_length, slots_length, other_slots_length, time_length, length;
   void *data;
 #define ARRAY(i, type, field, length_out, name)                                 \
-  if (!typed_array(env, argv[i], type, &data, &length_out, name)) return NULL; \
+  if (!typed_array(env, argv[i], type, &data, &length_out, "scanRecords: " name)) return NULL; \
   s.field = data;
   ARRAY(0, napi_float64_array, io, io_length, "io")
   ARRAY(1, napi_uint8_array, buffer, buffer_length, "buffer")
@@ -748,6 +750,124 @@ static napi_value scan_records(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+enum { GROUP_ARGUMENTS = 15 };
+
+/*
+ * groupRows(count, client, timeSec, srcPort, reply, version, mode, replyIpBytes,
+ *           start, groupedTimeSec, groupedSrcPort, groupedReply, groupedVersion, groupedMode, groupedReplyIpBytes)
+ *
+ * The request log grouped by client with a counting sort, as groupByClient (src/behaviour/group.ts) does it:
+ * client c's rows land in [start[c], start[c + 1]) of the grouped columns, in capture order. `start` (one longer
+ * than the clients) must be zero; every grouped column holds `count` rows.
+ */
+static napi_value group_rows(napi_env env, napi_callback_info info) {
+  size_t argc = GROUP_ARGUMENTS;
+  napi_value argv[GROUP_ARGUMENTS];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != GROUP_ARGUMENTS) {
+    napi_throw_type_error(env, NULL, "groupRows: expected 15 arguments");
+    return NULL;
+  }
+  double count_value;
+  if (napi_get_value_double(env, argv[0], &count_value) != napi_ok || !(count_value >= 0)) {
+    napi_throw_type_error(env, NULL, "groupRows: count must be a number");
+    return NULL;
+  }
+  const size_t count = (size_t)count_value;
+  static const napi_typedarray_type TYPES[GROUP_ARGUMENTS - 1] = {
+      napi_uint32_array, napi_float64_array, napi_uint16_array, napi_uint8_array, napi_uint8_array, napi_uint8_array, napi_uint16_array,
+      napi_uint32_array, napi_float64_array, napi_uint16_array, napi_uint8_array, napi_uint8_array, napi_uint8_array, napi_uint16_array,
+  };
+  static const char *NAMES[GROUP_ARGUMENTS - 1] = {
+      "groupRows: client", "groupRows: timeSec", "groupRows: srcPort", "groupRows: reply", "groupRows: version",
+      "groupRows: mode", "groupRows: replyIpBytes", "groupRows: start", "groupRows: groupedTimeSec",
+      "groupRows: groupedSrcPort", "groupRows: groupedReply", "groupRows: groupedVersion", "groupRows: groupedMode",
+      "groupRows: groupedReplyIpBytes",
+  };
+  void *data[GROUP_ARGUMENTS - 1];
+  size_t lengths[GROUP_ARGUMENTS - 1];
+  for (int i = 0; i < GROUP_ARGUMENTS - 1; i++) {
+    if (!typed_array(env, argv[i + 1], TYPES[i], &data[i], &lengths[i], NAMES[i])) return NULL;
+    // The log's columns hold at least `count` rows; the grouped ones exactly `count`.
+    if ((i < 7 && lengths[i] < count) || (i > 7 && lengths[i] != count)) {
+      napi_throw_range_error(env, NULL, "groupRows: a column is shorter than count");
+      return NULL;
+    }
+  }
+  const uint32_t *client = data[0];
+  const double *time_sec = data[1];
+  const uint16_t *src_port = data[2];
+  const uint8_t *reply = data[3], *version = data[4], *mode = data[5];
+  const uint16_t *reply_ip_bytes = data[6];
+  uint32_t *start = data[7];
+  const size_t groups = lengths[7] - 1;
+  double *out_time_sec = data[8];
+  uint16_t *out_src_port = data[9];
+  uint8_t *out_reply = data[10], *out_version = data[11], *out_mode = data[12];
+  uint16_t *out_reply_ip_bytes = data[13];
+  if (lengths[7] == 0) {
+    napi_throw_range_error(env, NULL, "groupRows: start is empty");
+    return NULL;
+  }
+  for (size_t i = 0; i < count; i++) {
+    if (client[i] >= groups) {
+      napi_throw_range_error(env, NULL, "groupRows: a row's client is past start");
+      return NULL;
+    }
+    start[client[i] + 1]++;
+  }
+  for (size_t g = 0; g < groups; g++) start[g + 1] += start[g];
+  // Each client's next free row; start itself stays as the groups' bounds.
+  uint32_t *cursor = malloc(groups * sizeof *cursor + 1);
+  if (!cursor) {
+    napi_throw_error(env, NULL, "groupRows: out of memory");
+    return NULL;
+  }
+  memcpy(cursor, start, groups * sizeof *cursor);
+  for (size_t i = 0; i < count; i++) {
+    const uint32_t row = cursor[client[i]]++;
+    out_time_sec[row] = time_sec[i];
+    out_src_port[row] = src_port[i];
+    out_reply[row] = reply[i];
+    out_version[row] = version[i];
+    out_mode[row] = mode[i];
+    out_reply_ip_bytes[row] = reply_ip_bytes[i];
+  }
+  free(cursor);
+  return NULL;
+}
+
+/* Transparent huge pages come in 2 MiB pages, on 2 MiB boundaries. */
+#define HUGE_PAGE_BYTES ((uintptr_t)2 << 20)
+
+/*
+ * adviseHugePages(...arrays): asks the kernel for transparent huge pages under each typed array (madvise
+ * MADV_HUGEPAGE over the whole 2 MiB pages inside it), before its memory is first written. Where THP is "madvise"
+ * (Debian's default), a large new array otherwise costs a page fault every 4 KiB as it fills: 25,000 faults for the
+ * incident-size capture's request log alone. Advice only: an array too small, or a kernel that declines, changes
+ * nothing but the speed.
+ */
+static napi_value advise_huge_pages(napi_env env, napi_callback_info info) {
+  napi_value argv[16];
+  size_t argc = 16;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  for (size_t i = 0; i < argc && i < 16; i++) {
+    bool is_typed_array = false;
+    napi_typedarray_type type;
+    size_t length;
+    void *data;
+    if (napi_is_typedarray(env, argv[i], &is_typed_array) != napi_ok || !is_typed_array) continue;
+    if (napi_get_typedarray_info(env, argv[i], &type, &length, &data, NULL, NULL) != napi_ok || !data) continue;
+    size_t element = type == napi_float64_array || type == napi_bigint64_array || type == napi_biguint64_array ? 8
+                     : type == napi_uint32_array || type == napi_int32_array || type == napi_float32_array    ? 4
+                     : type == napi_uint16_array || type == napi_int16_array                                  ? 2
+                                                                                                              : 1;
+    uintptr_t from = ((uintptr_t)data + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1);
+    uintptr_t to = ((uintptr_t)data + length * element) & ~(HUGE_PAGE_BYTES - 1);
+    if (to > from) madvise((void *)from, to - from, MADV_HUGEPAGE);
+  }
+  return NULL;
+}
+
 /* The io slots by name, for JavaScript (NativeIoLayout in src/pcap/native.ts). */
 static const struct {
   const char *name;
@@ -767,6 +887,10 @@ NAPI_MODULE_INIT() {
   napi_value function, layout, index;
   if (napi_create_function(env, "scanRecords", NAPI_AUTO_LENGTH, scan_records, NULL, &function) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "scanRecords", function) != napi_ok) return NULL;
+  if (napi_create_function(env, "groupRows", NAPI_AUTO_LENGTH, group_rows, NULL, &function) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "groupRows", function) != napi_ok) return NULL;
+  if (napi_create_function(env, "adviseHugePages", NAPI_AUTO_LENGTH, advise_huge_pages, NULL, &function) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "adviseHugePages", function) != napi_ok) return NULL;
   if (napi_create_object(env, &layout) != napi_ok) return NULL;
   for (size_t i = 0; i < sizeof IO_NAMES / sizeof IO_NAMES[0]; i++) {
     if (napi_create_int32(env, IO_NAMES[i].index, &index) != napi_ok || napi_set_named_property(env, layout, IO_NAMES[i].name, index) != napi_ok) return NULL;
