@@ -53,7 +53,7 @@ mapfile -t files < <(paths zeek+zeek $zeek testing/btest/Traces 2097152 '')
 specs=()
 for path in "${files[@]}"; do
   shopt -s nocasematch
-  [[ $path =~ ($topics) && $path =~ (pcap|\.trace$|\.cap$|\.dump$) ]] || continue
+  [[ $path =~ ($topics) && $path =~ \.(pcap|pcapng|trace|cap|dump)(\.gz)?$ ]] || continue
   shopt -u nocasematch
   rel=${path#testing/btest/Traces/}
   specs+=("$path=${rel//\//_}")

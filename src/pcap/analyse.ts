@@ -763,17 +763,7 @@ class CaptureScan {
     this.replyIpBytes = new Uint16Array(rows)
     this.transmitKey = new Uint32Array(rows)
     this.prevPending = new Int32Array(rows)
-    adviseHugePages(
-      this.timeSec,
-      this.client,
-      this.srcPort,
-      this.version,
-      this.mode,
-      this.reply,
-      this.replyIpBytes,
-      this.transmitKey,
-      this.prevPending,
-    )
+    adviseHugePages(...this.requestLog())
     try {
       if (host) this.hostIndex = this.table.indexAt(this.table.intern(host[0], host[1], host[2], host[3]))
       this.scan(onProgress)
@@ -801,6 +791,31 @@ class CaptureScan {
   }
 
   /** A set's file read to its end: its span and packets, then the times start over for the next. */
+  /** The request log's columns, in the order the native scan takes them (and huge pages are asked for). */
+  private requestLog(): [
+    Float64Array,
+    Uint32Array,
+    Uint16Array,
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+    Uint16Array,
+    Uint32Array,
+    Int32Array,
+  ] {
+    return [
+      this.timeSec,
+      this.client,
+      this.srcPort,
+      this.version,
+      this.mode,
+      this.reply,
+      this.replyIpBytes,
+      this.transmitKey,
+      this.prevPending,
+    ]
+  }
+
   private endPart(): void {
     const hasTime = this.firstPacketSec <= this.lastPacketSec
     const before = this.partSpans.reduce((sum, part) => sum + part.packets, 0)
@@ -954,15 +969,7 @@ class CaptureScan {
       table.words,
       table.slotByIndex,
       this.clientAddresses,
-      this.timeSec,
-      this.client,
-      this.srcPort,
-      this.version,
-      this.mode,
-      this.reply,
-      this.replyIpBytes,
-      this.transmitKey,
-      this.prevPending,
+      ...this.requestLog(),
       this.udpPorts,
       this.tcpPorts,
       table.otherSlots,
