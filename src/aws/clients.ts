@@ -73,6 +73,8 @@ export function paceAttempts(client: {middlewareStack: PacedStack}, perSecond: n
       const at = Math.max(now, next)
       next = at + gap
       if (at > now) await new Promise((resolve) => setTimeout(resolve, at - now))
+      // A timer that fired late (a busy machine) sent this attempt late: the next waits a whole gap from now.
+      next = Math.max(next, Date.now() + gap)
       return handler(args)
     },
     {name: 'billwatchPace', step: 'deserialize'},
