@@ -172,6 +172,11 @@ export function errnoReason(error: unknown): string {
   return REASONS[code] ?? `system error ${code}`
 }
 
+/** Whether DuckDB refused a statement for its memory limit (BILLWATCH_MEMORY_LIMIT). */
+export function isOutOfMemory(error: unknown): boolean {
+  return (error instanceof Error ? error.message : String(error)).startsWith('Out of Memory Error')
+}
+
 /** DuckDB's error classes ("Conversion Error: …"); the text after the first line is SQL or a caret. */
 const DUCKDB_ERROR =
   /^(?:Conversion|Invalid Input|IO|Out of Memory|Constraint|Serialization|Transaction|Binder|Parser|Catalog|Invalid|Not implemented|INTERNAL|FATAL|Dependency|Interrupt|Permission|Sequence|Syntax|Type|Value|Out of Range|Mismatch Type|Missing Extension|HTTP|Execution) Error: /

@@ -5,7 +5,7 @@
  * Only the first line is matched: a CSV error lists every reader option after it, among them
  * `compression`, which once made any unreadable CSV read as "compressed data is corrupt".
  */
-import {BillwatchError} from '../errors.js'
+import {BillwatchError, isOutOfMemory} from '../errors.js'
 import {MAX_RECORD_BYTES} from './csv-text.js'
 
 export type ReadAs = 'csv' | 'csv.gz' | 'parquet'
@@ -19,7 +19,7 @@ export function duckdbError(path: string, error: unknown, readAs: ReadAs): Billw
   const line = lineNumber === undefined ? {} : {line: Number(lineNumber)}
   const at = {cause: error, file: path}
   if (first.startsWith('INTERRUPT Error')) return new BillwatchError('E_INTERNAL', 'reading was interrupted', at)
-  if (first.startsWith('Out of Memory Error')) {
+  if (isOutOfMemory(error)) {
     return new BillwatchError(
       'E_MEMORY',
       `reading it needs more memory than billwatch may use (${process.env.BILLWATCH_MEMORY_LIMIT ?? '640MB'})`,

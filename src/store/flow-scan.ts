@@ -7,14 +7,14 @@
 import {quoteIdent, quoteLiteral} from '../ingest/columnar.js'
 import {duckdbError} from '../ingest/duckdb-errors.js'
 import {DUCKDB} from '../ingest/dialect.js'
-import {BillwatchError} from '../errors.js'
+import {BillwatchError, isOutOfMemory} from '../errors.js'
 import {directionSql, privateAddressSql, serverPortSql} from '../flows/attribution.js'
 import type {FlowSniff} from '../flows/sniff.js'
 import {protocolNameSql} from '../flows/stage.js'
 import {checkFormat} from '../flows/vpc-format.js'
 import {throwFirstBrokenRecord, type VpcScanOptions} from '../flows/vpc.js'
 import {FLOW_DAYS, FLOW_STAGING, flowStagingFile, removeFlowStagingFile} from './flow-import.js'
-import {isOutOfMemory, type Store} from './index.js'
+import type {Store} from './index.js'
 
 /**
  * The records as columns named by flow-log field. Text delivery is read typed by DuckDB's CSV reader

@@ -36,11 +36,6 @@ export function preloadStore(): void {
   })
 }
 
-/** Whether DuckDB refused a statement for its memory limit (BILLWATCH_MEMORY_LIMIT). */
-export function isOutOfMemory(error: unknown): boolean {
-  return (error instanceof Error ? error.message : String(error)).startsWith('Out of Memory Error')
-}
-
 /** A SQL list parameter (e.g. for `list_contains($types, …)`). */
 export function sqlList(items: readonly DuckDBValue[]): DuckDBListValue {
   return loadDuckDb().listValue([...items])

@@ -4,7 +4,8 @@
  * here; what a series is (stretches, gaps, zero days, currencies never added) is decided in src/anomalies.
  */
 import type {ScreenMargins} from '../anomalies/screen-margins.js'
-import {isOutOfMemory, sqlList, type Store} from './index.js'
+import {isOutOfMemory} from '../errors.js'
+import {sqlList, type Store} from './index.js'
 import {FAMILY_RANK, unnamedAccountSql} from './schema.js'
 
 /** Which usage lines a series reads. */
