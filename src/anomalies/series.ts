@@ -240,24 +240,26 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
           screen.margins,
         ))
       // Unscreened when asked, or when the store had not the memory to screen.
-      if (judged === undefined || screen === undefined) {
-        for (let part = 0; part < parts; part++) {
-          const rows = await seriesByResource(store, query, part, parts)
-          const batch: {stretch: Stretch; series: DenseSeries}[] = []
-          for (const row of rows) {
-            for (const stretch of stretches) {
-              if (stretch.account !== row.account || stretch.provider !== row.provider) continue
-              const series = densified(row, stretch)
-              if (series.values.some((v) => v > 0)) batch.push({series, stretch})
-            }
-          }
-          visit(batch)
+      const keyOf = (stretch: number, r: {account: string; provider: string; usageType: string; resourceId: string}) =>
+        `${stretch}\u0000${r.account}\u0000${r.provider}\u0000${r.usageType}\u0000${r.resourceId}`
+      // Each row's series on every stretch of its account (only the `wanted` ones, when the screen chose), non-zero.
+      const batchOf = (rows: Row[], wanted?: Set<string>) => {
+        const batch: {stretch: Stretch; series: DenseSeries}[] = []
+        for (const row of rows) {
+          stretches.forEach((stretch, i) => {
+            if (stretch.account !== row.account || stretch.provider !== row.provider) return
+            if (wanted && !wanted.has(keyOf(i, {...row, resourceId: row.resourceId ?? ''}))) return
+            const series = densified(row, stretch)
+            if (series.values.some((v) => v > 0)) batch.push({series, stretch})
+          })
         }
+        return batch
+      }
+      if (judged === undefined || screen === undefined) {
+        for (let part = 0; part < parts; part++) visit(batchOf(await seriesByResource(store, query, part, parts)))
         return
       }
       const dropped = new Map<Stretch, number>()
-      const keyOf = (stretch: number, r: {account: string; provider: string; usageType: string; resourceId: string}) =>
-        `${stretch}\u0000${r.account}\u0000${r.provider}\u0000${r.usageType}\u0000${r.resourceId}`
       // Per part as without the screen, in the same order (ORDER BY ALL of account, provider, usage type, resource).
       const kept: (typeof judged)[] = Array.from({length: parts}, () => [])
       for (const series of judged) {
@@ -281,17 +283,7 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
           const wanted = new Set(chunk.map((s) => keyOf(s.stretch, s)))
           const ids = [...new Set(chunk.map((s) => s.resourceId))]
           const hashPart = Number(chunk[0]!.hash % BigInt(parts))
-          const rows = await seriesByResource(store, query, hashPart, parts, ids)
-          const batch: {stretch: Stretch; series: DenseSeries}[] = []
-          for (const row of rows) {
-            stretches.forEach((stretch, i) => {
-              if (stretch.account !== row.account || stretch.provider !== row.provider) return
-              if (!wanted.has(keyOf(i, {...row, resourceId: row.resourceId ?? ''}))) return
-              const series = densified(row, stretch)
-              if (series.values.some((v) => v > 0)) batch.push({series, stretch})
-            })
-          }
-          visit(batch)
+          visit(batchOf(await seriesByResource(store, query, hashPart, parts, ids), wanted))
         }
       }
     },
