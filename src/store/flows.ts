@@ -106,6 +106,8 @@ export type FlowInterfacePeriod = FlowPeriod & {iface: string}
 
 const IN_PERIOD = `($since::DATE IS NULL OR day >= $since::DATE) AND ($until::DATE IS NULL OR day <= $until::DATE)`
 const ON_INTERFACE = `interface = $iface AND ${IN_PERIOD}`
+/** The parameters of ON_INTERFACE (DuckDB refuses a parameter the statement does not use). */
+const onInterface = (q: FlowInterfacePeriod) => ({iface: q.iface, since: q.since, until: q.until})
 
 /** The interface with the most accepted egress in the period (then the most bytes, then by name). */
 export async function flowBusiestInterface(store: Store, period: FlowPeriod): Promise<{interface: string} | undefined> {
@@ -125,7 +127,7 @@ export async function flowInterfaceSpan(
     `SELECT strftime(min(day), '%Y-%m-%d') AS first, strftime(max(day), '%Y-%m-%d') AS last, count(DISTINCT day) AS days,
             list(DISTINCT exporter ORDER BY exporter) AS exporters
      FROM flow_daily_counted WHERE ${ON_INTERFACE} AND action = 'ACCEPT'`,
-    {iface: q.iface, since: q.since, until: q.until},
+    onInterface(q),
   )
 }
 
@@ -140,7 +142,7 @@ export async function flowInterfaceTotals(
             sum(bytes) FILTER (WHERE action = 'ACCEPT' AND direction NOT IN ('egress', 'ingress')) AS other,
             sum(bytes) FILTER (WHERE action = 'REJECT') AS rejected
      FROM flow_daily_counted WHERE ${ON_INTERFACE}`,
-    {iface: q.iface, since: q.since, until: q.until},
+    onInterface(q),
   )
 }
 
@@ -162,7 +164,7 @@ export async function flowInterfacePorts(store: Store, q: FlowInterfacePeriod): 
             sum(bytes) FILTER (WHERE direction = 'ingress') AS ib, sum(packets) FILTER (WHERE direction = 'ingress') AS ip
      FROM flow_daily_counted WHERE ${ON_INTERFACE} AND action = 'ACCEPT' AND direction IN ('egress', 'ingress')
      GROUP BY ALL ORDER BY eb DESC NULLS LAST, ib DESC NULLS LAST, protocol, port`,
-    {iface: q.iface, since: q.since, until: q.until},
+    onInterface(q),
   )
 }
 
@@ -182,7 +184,7 @@ export async function flowInterfaceSources(store: Store, q: FlowInterfacePeriod)
   return store.all<FlowSourceRow>(
     `SELECT path, format, records, sampling, nodata_records AS nodata, skipdata_records AS skipdata, rejected_records AS rejected FROM flow_sources
      WHERE id IN (SELECT DISTINCT source_id FROM flow_daily_counted WHERE ${ON_INTERFACE}) ORDER BY path`,
-    {iface: q.iface, since: q.since, until: q.until},
+    onInterface(q),
   )
 }
 
@@ -194,7 +196,7 @@ export async function flowInterfaceStatus(
   return store.one<{nodata: null | number; skipdata: null | number}>(
     `SELECT sum(records) FILTER (WHERE status = 'NODATA')::BIGINT AS nodata, sum(records) FILTER (WHERE status = 'SKIPDATA')::BIGINT AS skipdata
      FROM flow_status_counted WHERE interface = $iface AND ${IN_PERIOD}`,
-    {iface: q.iface, since: q.since, until: q.until},
+    onInterface(q),
   )
 }
 
@@ -205,7 +207,7 @@ export async function flowInterfaceCounts(
 ): Promise<{records: null | number; rejected: null | number} | undefined> {
   return store.one<{records: null | number; rejected: null | number}>(
     `SELECT sum(records)::BIGINT AS records, sum(records) FILTER (WHERE action = 'REJECT')::BIGINT AS rejected FROM flow_daily_counted WHERE ${ON_INTERFACE}`,
-    {iface: q.iface, since: q.since, until: q.until},
+    onInterface(q),
   )
 }
 
@@ -264,6 +266,6 @@ export async function flowServiceDaily(
   return store.all<{day: string; bytes: number}>(
     `SELECT strftime(day, '%Y-%m-%d') AS day, sum(bytes) AS bytes FROM flow_daily_counted
      WHERE ${ON_INTERFACE} AND ${MATCH_SERVICE} AND action = 'ACCEPT' AND direction = 'egress' GROUP BY day ORDER BY day`,
-    {iface: q.iface, port: q.port, protocol: q.protocol, since: q.since, until: q.until},
+    {...onInterface(q), port: q.port, protocol: q.protocol},
   )
 }
