@@ -69,23 +69,24 @@ export function usageProblem(
 /**
  * The same rule as a DuckDB expression: the name of the first field that breaks it, else NULL.
  * `day` may be a DATE or TIMESTAMP expression; the `extraDays` (billing period bounds) follow the
- * day rule too.
+ * day rule too. Without `day`, the values alone.
  */
 export function usageProblemSql(
-  columns: {day: string; amount?: string; cost?: string; extraDays?: string[]; valuesOnlyWhen?: string},
+  columns: {day?: string; amount?: string; cost?: string; extraDays?: string[]; valuesOnlyWhen?: string},
   now = new Date(),
   dialect: SqlDialect = DUCKDB,
 ): string {
   const {end, first} = usageDayRange(now)
   const outside = (expression: string) => `(${expression} < DATE '${first}' OR ${expression} >= DATE '${end}')`
-  const days = [columns.day, ...(columns.extraDays ?? [])].map(outside).join(' OR ')
+  const dayList = [...(columns.day === undefined ? [] : [columns.day]), ...(columns.extraDays ?? [])]
+  const days = dayList.length === 0 ? '' : `WHEN ${dayList.map(outside).join(' OR ')} THEN 'day'`
   // Amounts and costs count only on the lines that make the usage series (not Tax, Credit, …).
   const only = columns.valuesOnlyWhen ? `(${columns.valuesOnlyWhen}) AND ` : ''
   const amount = columns.amount
     ? `WHEN ${only}(NOT ${dialect.isFinite(columns.amount)} OR ${columns.amount} < 0) THEN 'amount'`
     : ''
   const cost = columns.cost ? `WHEN ${only}NOT ${dialect.isFinite(columns.cost)} THEN 'cost'` : ''
-  return `CASE WHEN ${days} THEN 'day' ${amount} ${cost} END`
+  return `CASE ${days} ${amount} ${cost} END`
 }
 
 /** Throws the located E_VALUE error for a row that breaks the rule; `fields` names the source's columns. */

@@ -41,6 +41,12 @@ const ROLLUP_KEYS = 10
  * THE daily aggregation: one row per daily usage key (and per day and category of the other
  * charges) over `source`, in the plan's dialect. The local scan runs it over the file in DuckDB;
  * `ingest --athena` runs the same query, rendered for Trino, over the table where it lives.
+ *
+ * Per line it computes only the keys and the values it sums. The row kind is a grouping key, so what holds for
+ * usage lines only is decided once per group (a CASE around the aggregate), not by a FILTER on every line; and
+ * `problems` (more than 0: a line breaks the usage rule, which the locator then finds) is decided per group too:
+ * the day is a key, the billing days are their group's min and max, and only the values of usage lines are
+ * tested line by line. Together these halve the query's own CPU beside the file's read.
  */
 export function dailyRollupSql(plan: ScanPlan, options: {source: string; start: string; dialect?: SqlDialect}): string {
   const dialect = options.dialect ?? DUCKDB
@@ -58,18 +64,43 @@ export function dailyRollupSql(plan: ScanPlan, options: {source: string; start: 
          ${usageOnly(plan.resourceId)} AS resource_id, ${usageOnly(plan.usageBase)} AS usage_base,
          CASE WHEN bw_row_kind = 'charge' THEN coalesce(${plan.category}, 'Other') END AS category,
          ${dialect.anyValue(plan.region)} AS region,
-         sum(${plan.amount}) FILTER (WHERE bw_row_kind = 'usage') AS amount,
-         ${dialect.anyValue(plan.unit)} FILTER (WHERE bw_row_kind = 'usage') AS unit,
-         sum(${plan.cost}) FILTER (WHERE bw_row_kind <> 'skip') AS cost,
-         sum(${plan.listCost}) FILTER (WHERE bw_row_kind <> 'skip') AS list_cost,
+         ${usageOnly(`sum(${plan.amount})`)} AS amount,
+         ${usageOnly(dialect.anyValue(plan.unit))} AS unit,
+         CASE WHEN bw_row_kind <> 'skip' THEN sum(${plan.cost}) END AS cost,
+         CASE WHEN bw_row_kind <> 'skip' THEN sum(${plan.listCost}) END AS list_cost,
          ${dialect.anyValue(plan.currency)} AS currency,
-         count(*) FILTER (WHERE bw_row_kind = 'usage') AS usage_lines,
+         CASE WHEN bw_row_kind = 'usage' THEN count(*) ELSE 0 END AS usage_lines,
          count(*) AS line_items,
-         count(*) FILTER (WHERE ${ruleBreak(plan, start, dialect)} IS NOT NULL) AS problems,
+         ${groupRuleBreaks(plan, start, dialect)} AS problems,
          min(${plan.billingStart}) AS billing_start,
          max(${plan.billingEnd}) AS billing_end
   FROM lines
   GROUP BY ${Array.from({length: ROLLUP_KEYS}, (_, i) => i + 1).join(', ')}`
+}
+
+/**
+ * The usage rule (validate.ts) over one group of the roll-up: more than 0 when one of its lines breaks it. A line's
+ * day breaks it exactly when the group's day does (a day is the start's date, and the bounds are midnights); a line's
+ * billing day breaks it when it is outside the bounds (the group's min or max is) or, absent, its start's day does.
+ * Amounts and costs count only on usage lines (a credit is negative by right), and are tested line by line: a sum
+ * or a min and max would hide or invent a break (an overflow, a NaN).
+ */
+function groupRuleBreaks(plan: ScanPlan, start: string, dialect: SqlDialect): string {
+  const days = usageProblemSql(
+    {
+      day: `CAST(${start} AS DATE)`,
+      extraDays: [
+        `min(${plan.billingStart})`,
+        `max(${plan.billingStart})`,
+        `min(${plan.billingEnd})`,
+        `max(${plan.billingEnd})`,
+      ],
+    },
+    undefined,
+    dialect,
+  )
+  const values = usageProblemSql({amount: plan.amount, cost: plan.cost}, undefined, dialect)
+  return `CASE WHEN ${days} IS NOT NULL THEN 1 WHEN bw_row_kind = 'usage' THEN count(CASE WHEN ${values} IS NOT NULL THEN 1 END) ELSE 0 END`
 }
 
 /** CTEs bw_derived_0 (the file) … bw_derived_n, each adding one derived column to the one before. */
