@@ -71,9 +71,9 @@ function recordSource(path: string, sniff: FlowSniff): RecordSource {
 
 /**
  * Scans one flow-log file into the staging table in one pass of DuckDB: the daily series (day, interface, direction,
- * action, status, protocol, port) and the per-client totals of each calendar month, from the same records. In memory
- * (grouping sets) when a sample says clients repeat, else (or when that runs out of memory) through one plain roll-up
- * that spills. Returns the number of records read.
+ * action, status, protocol, port) and the per-client totals of each calendar month, from the same records: two grouping
+ * sets of one aggregate, which DuckDB spills to disk when they outgrow the memory limit; when that still runs out of
+ * memory, one plain roll-up per day that spills more finely. Returns the number of records read.
  */
 export async function stageVpc(
   store: Store,
@@ -127,12 +127,12 @@ export async function stageVpc(
   const dayCode = `code + ${DAY_UNIT} * (coalesce(day_number, -1) + 1)`
   const dayOf = (code: string) =>
     `CASE WHEN ${code} >= ${DAY_UNIT} THEN DATE '1970-01-01' + CAST(${code} // ${DAY_UNIT} - 1 AS INTEGER) END`
-  // In memory, when the per-client totals fit: one pass with two grouping sets, the daily series (day, interface,
-  // packed key) and the per-client totals of each calendar month (month, interface, client, packed key), both small
-  // when clients repeat (a server's regular clients). DuckDB does not spill grouping sets, so this runs only when a
-  // sample of the records says keys repeat, and on a connection of its own: running out of memory there fails that
-  // statement only, not the ingest's transaction, and the spilling roll-up below follows.
-  const inMemory = `${coded(sql)}, rolled AS (
+  // Two grouping sets of one aggregate: the daily series (day, interface, packed key) and the per-client totals of
+  // each calendar month (month, interface, client, packed key). DuckDB spills both to disk when they outgrow the memory
+  // limit (about one per-client key per record: 10 million spread records within 640MB). It runs on a connection of
+  // its own: if it still runs out of memory, that fails this statement only, not the ingest's transaction, and the
+  // roll-up below follows.
+  const grouped = `${coded(sql)}, rolled AS (
         SELECT ${dayCode} AS day_code, date_trunc('month', DATE '1970-01-01' + CAST(day_number AS INTEGER))::DATE AS month, code,
                interface, client, any_value(account) AS account, ${sums}, GROUPING(client) = 0 AS per_client
         FROM coded GROUP BY GROUPING SETS ((day_code, interface), (month, code, interface, client))
@@ -142,8 +142,8 @@ export async function stageVpc(
              CASE WHEN per_client THEN code ELSE day_code % ${DAY_UNIT} END AS code,
              interface, account, client, bytes, packets, records, broken, per_client
       FROM rolled`
-  // Otherwise one plain aggregate per record's day, interface, client and packed key, which DuckDB spills to disk when
-  // it outgrows the memory limit: the daily series and the per-client totals of each month are both sums of its rows.
+  // Else one plain aggregate per record's day, interface, client and packed key, which DuckDB spills to disk when it
+  // outgrows the memory limit: the daily series and the per-client totals of each month are both sums of its rows.
   // Its rows go to a file, not a table: they can be about as many as the records, and a COPY streams them to disk (a
   // temporary table of them ran out of memory).
   const spilling = `${coded(sql)}, rolled AS (
@@ -155,17 +155,15 @@ export async function stageVpc(
       FROM rolled`
   let rolledPerMonth = false
   try {
-    if (await clientsRepeat(store, coded(`(SELECT * FROM ${sql} LIMIT ${SAMPLE_RECORDS})`))) {
-      const scratch = await store.scratch()
-      try {
-        await scratch.run(`COPY (${inMemory}) TO ${file} (FORMAT parquet)`)
-        rolledPerMonth = true
-      } catch (error) {
-        if (!isOutOfMemory(error)) throw error
-        removeFlowStagingFile(store)
-      } finally {
-        await scratch.close()
-      }
+    const scratch = await store.scratch()
+    try {
+      await scratch.run(`COPY (${grouped}) TO ${file} (FORMAT parquet)`)
+      rolledPerMonth = true
+    } catch (error) {
+      if (!isOutOfMemory(error)) throw error
+      removeFlowStagingFile(store)
+    } finally {
+      await scratch.close()
     }
     if (!rolledPerMonth) await store.run(`COPY (${spilling}) TO ${file} (FORMAT parquet)`)
   } catch (error) {
@@ -214,26 +212,6 @@ export async function stageVpc(
     })
   }
   return totals?.records ?? 0
-}
-
-/** Records read to judge whether the per-client totals fit in memory (about 1% of a 10-million-record file). */
-const SAMPLE_RECORDS = 100_000
-
-/**
- * Whether the file's clients repeat: in a sample of its first records, at most half of the second half's per-client
- * keys (month, interface, client, packed key) are new. A server's regular clients do (the NTP pool server incident:
- * about one in four new after 50,000 records, and fewer as more are read); a file with about one key per record (many
- * clients, each seen a few times) does not, and goes straight to the roll-up that spills.
- */
-async function clientsRepeat(store: Store, coded: string): Promise<boolean> {
-  const key = 'hash(code, interface, client, day_number // 28)'
-  const row = await store.one<{n: number; half: number; whole: number}>(
-    `${coded}, sample AS (SELECT *, row_number() OVER () AS rn FROM coded WHERE client IS NOT NULL)
-     SELECT count(*)::BIGINT AS n, approx_count_distinct(${key}) FILTER (WHERE rn * 2 <= (SELECT count(*) FROM sample))::BIGINT AS half,
-            approx_count_distinct(${key})::BIGINT AS whole FROM sample`,
-  )
-  if (!row || row.n < 1000) return true
-  return row.whole - row.half <= row.n / 4
 }
 
 function scanError(path: string, error: unknown): BillwatchError {

@@ -108,8 +108,8 @@ describe('a flow-log roll-up larger than the memory limit', () => {
   }, 300_000)
 
   it('a file whose first records repeat their clients and whose later ones do not: read within the same limit', async () => {
-    // The first records decide how the file is rolled up; here they say "fits in memory", the rest of the file does not
-    // at this limit, so the ingest goes on with the roll-up that spills (out of memory must not fail it).
+    // The grouping-sets roll-up may run out of memory part way at this limit (its first records repeat their clients,
+    // the rest do not); the ingest then goes on with the plain roll-up that spills (out of memory must not fail it).
     skipInUnitTier('writes a million flow records')
     const repeating = join(tmp.dir, 'repeating.log')
     const many = join(tmp.dir, 'many.log')
