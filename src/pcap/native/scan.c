@@ -957,10 +957,8 @@ static inline void chrony_update(const Replay *r, size_t client, double now) {
   if (interval > 0) {
     const double scaled = interval + floor(interval / 2);
     int halvings = CHRONY_MAX_HALVINGS;
-    if (scaled < 2147483648.0) {
-      halvings = 31;
-      for (uint32_t v = (uint32_t)scaled; !(v & 0x80000000u); v <<= 1) halvings--;
-    }
+    // 31 - Math.clz32(scaled); scaled is at least 1 here (interval is a whole number of ticks).
+    if (scaled < 2147483648.0) halvings = 31 - __builtin_clz((uint32_t)scaled);
     interval2 = -16 + 4 * (halvings < CHRONY_MAX_HALVINGS ? halvings : CHRONY_MAX_HALVINGS);
   } else {
     interval2 = -20;
