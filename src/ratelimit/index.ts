@@ -294,6 +294,11 @@ export class ReplayPass {
  */
 const WORKER_MIN_REQUESTS = 200_000
 
+/** Whether a log of `requests` rows is large enough for its replays to pay for a worker thread. */
+export function replayWorkerPays(requests: number): boolean {
+  return requests >= Number(process.env.BILLWATCH_REPLAY_WORKER_MIN ?? WORKER_MIN_REQUESTS)
+}
+
 /** What the replay worker thread is given: a log grouped with `{shared: true}` reaches it without a copy. */
 export interface ReplayWorkerInput {
   groups: ClientGroups
@@ -320,7 +325,7 @@ export interface ReplayWorker {
  * caller's behaviour analysis. Undefined when the log is too small for a thread to pay off.
  */
 export function startReplayWorker(requests: number): ReplayWorker | undefined {
-  if (requests < Number(process.env.BILLWATCH_REPLAY_WORKER_MIN ?? WORKER_MIN_REQUESTS)) return undefined
+  if (!replayWorkerPays(requests)) return undefined
   const job = startWorker<ReplayWorkerInput, ReplayTallies>(import.meta.url, './replay-worker')
   return {
     cancel: () => job.cancel(),
