@@ -82,6 +82,11 @@ export interface NativeScanner {
     kodsPerClient: Uint32Array,
     sums: Float64Array,
   ): void
+  /**
+   * Whether replayLimiter replays ntpsec too: its score decays by V8's own exp (Math.exp's), which the addon takes
+   * from the Node.js that loads it; a Node.js that does not export it leaves ntpsec to JavaScript.
+   */
+  replaysNtpsec?: boolean
   /** Asks for transparent huge pages under each array, before it is first written (see adviseHugePages). */
   adviseHugePages(...arrays: ArrayBufferView[]): void
   /** Where each input, cursor and counter sits in the io array, as the addon lays it out. */

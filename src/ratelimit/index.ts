@@ -278,7 +278,9 @@ export class ReplayPass {
     // An addon built before it could replay (a stale build) leaves the replays to JavaScript.
     const scanner = nativeScanner()
     for (const {limiter, tally} of this.runs) {
-      if (scanner?.replayLimiter && limiter.native) tallyNatively(scanner, limiter.native, replay, tally, firstClient)
+      const native = limiter.native
+      if (scanner?.replayLimiter && native && (native.algorithm !== 2 || scanner.replaysNtpsec === true))
+        tallyNatively(scanner, native, replay, tally, firstClient)
       else tallyDecisions(limiter, replay, tally, firstClient)
     }
   }

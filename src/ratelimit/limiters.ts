@@ -74,11 +74,12 @@ export interface Limiter {
 
 /** A limiter's state and parameters in the layout of the addon's replayLimiter (see Limiter.native). */
 export interface NativeLimiterState {
-  /** 0: classic ntpd; 1: chrony. */
-  algorithm: 0 | 1
+  /** 0: classic ntpd; 1: chrony; 2: ntpsec. */
+  algorithm: 0 | 1 | 2
   params: Float64Array
-  /** ntpd: each client's last request time; chrony: its last tick. */
+  /** ntpd and ntpsec: each client's last request time; chrony: its last tick. */
   last: Float64Array
+  /** ntpd: each client's leaky bucket; ntpsec: its score. */
   leak: Float64Array
   tokens: Int32Array
   rate: Int16Array
@@ -212,6 +213,13 @@ function ntpsecLimiter(setting: NtpsecSetting, clientCount: number): Limiter {
         const client = firstClient + c
         for (let row = start[c]!, end = start[c + 1]!; row < end; row++) out[row] = decide(client, timeSec[row]!)
       }
+    },
+    native: {
+      ...NO_NATIVE_STATE,
+      algorithm: 2,
+      last,
+      leak: score,
+      params: Float64Array.of(setting.average, setting.burst, setting.kodRate, setting.kod ? 1 : 0, bump),
     },
   }
 }

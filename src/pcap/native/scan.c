@@ -870,16 +870,24 @@ static napi_value advise_huge_pages(napi_env env, napi_callback_info info) {
 }
 
 /*
- * The limiter replays of src/ratelimit/limiters.ts (classic ntpd's and chrony's), decision for decision and tallied as
+ * The limiter replays of src/ratelimit/limiters.ts (classic ntpd's, ntpsec's and chrony's), decision for decision and tallied as
  * tallyDecisions tallies them: the JavaScript limiters stay the oracle (test/ratelimit/native-replay.test.ts compares
  * both on random logs) and the fallback. Every line mirrors one of limiters.ts, in the same double arithmetic; chrony's
  * random streams are the same mulberry32 generators, their states read from and written back to JavaScript, so a
  * replay fed a client range at a time goes on where the last range stopped.
  */
 enum { DECIDE_DROP = 0, DECIDE_ANSWER = 1, DECIDE_KOD = 2 };
-enum { REPLAY_NTPD = 0, REPLAY_CHRONY = 1 };
+enum { REPLAY_NTPD = 0, REPLAY_CHRONY = 1, REPLAY_NTPSEC = 2 };
+/*
+ * ntpsec's score decays by e^x, and the replay must take JavaScript's Math.exp, which is V8's own exp (an fdlibm port,
+ * not the C library's, whose last bit can differ): Node exports it to addons. Weak, so that an addon loaded by a
+ * Node.js without it still loads, and leaves ntpsec's replay to JavaScript (the module's replaysNtpsec is false).
+ */
+extern double _ZN2v84base7ieee7543expEd(double) __attribute__((weak));
+#define V8_EXP _ZN2v84base7ieee7543expEd
 /* The params array: ntpd's, then chrony's (chronyBucket's geometry and the masks, as limiters.ts derives them). */
 enum { NTPD_HEAD, NTPD_LIMIT, NTPD_MINIMUM, NTPD_KOD };
+enum { NTPSEC_AVERAGE, NTPSEC_BURST, NTPSEC_KOD_RATE, NTPSEC_KOD, NTPSEC_BUMP, NTPSEC_PARAMS };
 enum { CHRONY_MAX_TOKENS, CHRONY_SHIFT, CHRONY_TOKENS_PER_HIT, CHRONY_LEAK_MASK, CHRONY_KOD_MASK, CHRONY_SHIFT_SCALE,
        CHRONY_TICK_OFFSET, CHRONY_PARAMS };
 /* The sums array: added to, as a ReplayTally's totals. */
@@ -933,6 +941,19 @@ static inline int ntpd_decide(const Replay *r, size_t client, double time_sec) {
   }
   r->leak[client] = drained;
   return DECIDE_DROP;
+}
+
+/* ntpsec: `leak` holds each client's score. */
+static inline int ntpsec_decide(const Replay *r, size_t client, double time_sec) {
+  const double previous = r->last[client];
+  r->last[client] = time_sec;
+  const double decayed =
+      previous != previous ? 0 : r->leak[client] * V8_EXP(-js_max0(time_sec - previous) / r->params[NTPSEC_BURST]);
+  const double current = decayed + r->params[NTPSEC_BUMP];
+  r->leak[client] = current;
+  const double average = r->params[NTPSEC_AVERAGE];
+  if (current < average) return DECIDE_ANSWER;
+  return r->params[NTPSEC_KOD] != 0 && current <= average + r->params[NTPSEC_KOD_RATE] ? DECIDE_KOD : DECIDE_DROP;
 }
 
 static inline void chrony_update(const Replay *r, size_t client, double now) {
@@ -996,7 +1017,8 @@ static inline int chrony_decide(const Replay *r, size_t client, double time_sec)
  * dropped, randomState, kodRandomState, answeredPerClient, kodsPerClient, sums): decides every request of the grouped
  * time requests (group c, rows [start[c], start[c + 1]), is client firstClient + c) through the limiter whose state the
  * arrays hold, and tallies what it would send for the requests the server answered (served != 0), per client and in
- * sums. ntpd uses last and leak; chrony last (its ticks), tokens, rate, timeoutRate, dropped and both random states.
+ * sums. ntpd uses last and leak; ntpsec last and leak (its score); chrony last (its ticks), tokens, rate, timeoutRate,
+ * dropped and both random states.
  */
 static napi_value replay_limiter(napi_env env, napi_callback_info info) {
   size_t argc = REPLAY_ARGUMENTS;
@@ -1007,7 +1029,8 @@ static napi_value replay_limiter(napi_env env, napi_callback_info info) {
   }
   double algorithm, first_value;
   if (napi_get_value_double(env, argv[0], &algorithm) != napi_ok || napi_get_value_double(env, argv[6], &first_value) != napi_ok ||
-      !(algorithm == REPLAY_NTPD || algorithm == REPLAY_CHRONY) || !(first_value >= 0)) {
+      !(algorithm == REPLAY_NTPD || algorithm == REPLAY_CHRONY || (algorithm == REPLAY_NTPSEC && V8_EXP)) ||
+      !(first_value >= 0)) {
     napi_throw_type_error(env, NULL, "replayLimiter: algorithm and firstClient must be numbers");
     return NULL;
   }
@@ -1028,14 +1051,14 @@ static napi_value replay_limiter(napi_env env, napi_callback_info info) {
   size_t lengths[REPLAY_ARGUMENTS - 2];
   for (int i = 0; i < REPLAY_ARGUMENTS - 2; i++)
     if (!typed_array(env, argv[INDEX[i]], TYPES[i], &data[i], &lengths[i], NAMES[i])) return NULL;
-  const int chrony = algorithm == REPLAY_CHRONY;
+  const int chrony = algorithm == REPLAY_CHRONY, ntpsec = algorithm == REPLAY_NTPSEC;
   const uint32_t *start = data[1];
   const double *time_sec = data[2];
   const uint8_t *served = data[3];
   const uint16_t *bytes = data[4];
   const size_t groups = lengths[1] == 0 ? 0 : lengths[1] - 1, rows = groups == 0 ? 0 : start[groups];
   const size_t first = (size_t)first_value, end = first + groups, clients = lengths[5];
-  int fits = lengths[0] >= (chrony ? CHRONY_PARAMS : NTPD_KOD + 1) && lengths[2] >= rows && lengths[3] >= rows &&
+  int fits = lengths[0] >= (chrony ? CHRONY_PARAMS : ntpsec ? NTPSEC_PARAMS : NTPD_KOD + 1) && lengths[2] >= rows && lengths[3] >= rows &&
              lengths[4] >= rows && lengths[15] >= 4 && end <= clients && lengths[13] >= clients && lengths[14] >= clients;
   if (chrony)
     fits = fits && lengths[7] >= clients && lengths[8] >= clients && lengths[9] >= clients && lengths[10] >= clients &&
@@ -1055,7 +1078,9 @@ static napi_value replay_limiter(napi_env env, napi_callback_info info) {
     const size_t client = first + c;
     uint32_t answered = 0, kods = 0;
     for (size_t row = start[c]; row < start[c + 1]; row++) {
-      const int decision = chrony ? chrony_decide(&r, client, time_sec[row]) : ntpd_decide(&r, client, time_sec[row]);
+      const int decision = chrony   ? chrony_decide(&r, client, time_sec[row])
+                           : ntpsec ? ntpsec_decide(&r, client, time_sec[row])
+                                    : ntpd_decide(&r, client, time_sec[row]);
       // The server sent nothing for this request (a drop, a loss, a pause): nor can a replay of it.
       if (served[row] == DECIDE_DROP) continue;
       if (decision == DECIDE_ANSWER) {
@@ -1101,6 +1126,10 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "replayLimiter", function) != napi_ok) return NULL;
   if (napi_create_function(env, "adviseHugePages", NAPI_AUTO_LENGTH, advise_huge_pages, NULL, &function) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "adviseHugePages", function) != napi_ok) return NULL;
+  napi_value replays_ntpsec;
+  if (napi_get_boolean(env, V8_EXP != NULL, &replays_ntpsec) != napi_ok ||
+      napi_set_named_property(env, exports, "replaysNtpsec", replays_ntpsec) != napi_ok)
+    return NULL;
   if (napi_create_object(env, &layout) != napi_ok) return NULL;
   for (size_t i = 0; i < sizeof IO_NAMES / sizeof IO_NAMES[0]; i++) {
     if (napi_create_int32(env, IO_NAMES[i].index, &index) != napi_ok || napi_set_named_property(env, layout, IO_NAMES[i].name, index) != napi_ok) return NULL;
