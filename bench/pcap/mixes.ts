@@ -1,7 +1,7 @@
 /**
  * bench/pcap/mixes.ts: `billwatch pcap --json` (the full report) against tcpdump's bare filter on
  * captures of the NTP pool server incident's size and story with other client mixes — the incident's own
- * (`incident`), uniform, a steeper tail, spread over four times the clients, clustered addresses, IPv6 — and the
+ * (`incident`), uniform, a steeper tail, spread over five times the clients, clustered addresses, IPv6 — and the
  * incident's capture read from stdin, side by side, best of 3.
  *
  *   npm run build:native && node --import tsx bench/pcap/mixes.ts [--scale 0.25] [--only uniform,ipv6]

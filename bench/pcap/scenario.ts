@@ -140,8 +140,8 @@ export const MIXES: Record<string, Scenario> = {
     seed: 12,
   },
   /**
-   * The same requests spread over about four times the clients (~1.1M addresses of 1–4 queries each, drawn over the
-   * public IPv4 space): the address table and every per-client array four times the incident's.
+   * The same requests spread over about five times the clients (~1.4M addresses of 1–4 queries each, drawn over the
+   * public IPv4 space): the address table and every per-client array five times the incident's.
    */
   spread: {...SCENARIOS.incident!, bands: [{maxQueries: 4, minQueries: 1, requestShare: 1}], seed: 15},
   /** The NTP pool server incident's population in consecutive addresses of eight /16 networks. */
