@@ -125,7 +125,7 @@ compare('one file', onFile, filterFile, statSync(file).size)
 if (!process.argv.includes('--one-file')) {
   makeSet()
   // Each file's output starts with a 24-byte header: (a) over the set counts one, as over the file. printf, not print:
-  // mawk (Debian's awk) prints a sum past 2^31 as 6.45391e+09.
+  // mawk (Debian's awk) prints a sum past 2^31 as 6.40869e+09.
   const filterSet = run(
     '(a) gzipped set',
     `{ ${setFiles()
