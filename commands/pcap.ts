@@ -12,10 +12,16 @@ import {analyseCapture, analyseCaptureParallel, type CaptureAnalysis, type LiveS
 import {captureOrigin, expandCaptureArguments} from '../src/pcap/capture-set.js'
 import {parseDuration, startLiveCapture} from '../src/pcap/live.js'
 import {renderPcapReport} from '../src/pcap/render.js'
-import {buildReportParallel, compareControl, type LiveCaptureReport, type PcapReport} from '../src/pcap/report.js'
+import {
+  buildReportParallel,
+  compareControl,
+  type LiveCaptureReport,
+  type PcapReport,
+  startEarlyReplayWorker,
+} from '../src/pcap/report.js'
 import {analyseStream} from '../src/pcap/stream.js'
 import {CURRENT_EGRESS_PRICING, flatPricing} from '../src/pricing/egress.js'
-import {parseLimiterSetting} from '../src/ratelimit/index.js'
+import {parseLimiterSetting, type ReplayWorker} from '../src/ratelimit/index.js'
 import {preloadStore} from '../src/store/index.js'
 
 /** What `billwatch pcap --json` prints: its JSON Schema is schemas/pcap.json. */
@@ -137,6 +143,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
     preloadStore()
     let analysis: CaptureAnalysis
     let live: LiveCaptureReport | undefined
+    let replayWorker: ReplayWorker | undefined
     if (flags.interface !== undefined) {
       ;({analysis, live} = await this.captureLive(flags.interface, flags.filter, durationSec, scanOptions))
     } else if (inputs[0] === '-') {
@@ -148,13 +155,20 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
           `left out ${skipped.length} file${skipped.length === 1 ? '' : 's'} that hold${skipped.length === 1 ? 's' : ''} no capture (first: ${skipped[0]})`,
         )
       const progress = this.progress('reading capture', formatBytes)
-      analysis =
-        files.length === 1
-          ? await analyseCaptureParallel(files[0]!, {...scanOptions, onProgress: progress.update})
-          : analyseCapture(captureOrigin(files, inputs.length === 1 ? resolve(inputs[0]!) : files.join(' ')), {
-              ...scanOptions,
-              onProgress: progress.update,
-            })
+      // The replays' worker thread loads its modules while this thread scans.
+      replayWorker = flags.replay && files.length === 1 ? startEarlyReplayWorker(files[0]!) : undefined
+      try {
+        analysis =
+          files.length === 1
+            ? await analyseCaptureParallel(files[0]!, {...scanOptions, onProgress: progress.update})
+            : analyseCapture(captureOrigin(files, inputs.length === 1 ? resolve(inputs[0]!) : files.join(' ')), {
+                ...scanOptions,
+                onProgress: progress.update,
+              })
+      } catch (error) {
+        replayWorker?.cancel()
+        throw error
+      }
       progress.done()
     }
     const file = analysis.file
@@ -163,6 +177,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
       limiters,
       pricing,
       replay: flags.replay,
+      replayWorker,
       top: flags.top,
     })
     if (live) report.live = live

@@ -1,8 +1,8 @@
 /**
  * Times the behaviour heuristics and the rate-limit replay on a incident-size capture's RequestLog
  * (~2.8M requests, ~250k clients), after the pcap reader has built it:
- *   node --import tsx bench/pcap/generate.ts seed bench/out/seed.pcap     (once, 593 MB)
- *   node --import tsx bench/behaviour/run.ts [bench/out/seed.pcap]
+ *   node --import tsx bench/pcap/generate.ts incident bench/out/incident.pcap     (once, 593 MB)
+ *   node --import tsx bench/behaviour/run.ts [bench/out/incident.pcap]
  * Prints each stage's wall time, the peak RSS and the headline findings.
  */
 import {existsSync} from 'node:fs'
@@ -11,9 +11,9 @@ import {analyseBehaviour} from '../../src/behaviour/index.js'
 import {analyseCapture} from '../../src/pcap/analyse.js'
 import {simulateLimiters} from '../../src/ratelimit/index.js'
 
-const path = process.argv[2] ?? 'bench/out/seed.pcap'
+const path = process.argv[2] ?? 'bench/out/incident.pcap'
 if (!existsSync(path)) {
-  process.stderr.write(`${path} not found; write it first: node --import tsx bench/pcap/generate.ts seed ${path}\n`)
+  process.stderr.write(`${path} not found; write it first: node --import tsx bench/pcap/generate.ts incident ${path}\n`)
   process.exit(2)
 }
 

@@ -2,7 +2,7 @@
  * Writes a synthetic NTP-server capture. The committed samples come from here:
  *   node --import tsx bench/pcap/generate.ts sample samples/captures/ntp-server.pcap
  *   node --import tsx bench/pcap/generate.ts control samples/captures/ntp-control.pcap
- *   node --import tsx bench/pcap/generate.ts seed bench/out/seed.pcap     (593 MB, never committed)
+ *   node --import tsx bench/pcap/generate.ts incident bench/out/incident.pcap     (593 MB, never committed)
  */
 import {statSync} from 'node:fs'
 

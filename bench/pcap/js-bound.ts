@@ -4,13 +4,13 @@
  * fragments, pcapng, port and traffic totals, reply matching, the whole request log). Not part of
  * billwatch.
  *
- *   node --import tsx bench/pcap/js-bound.ts [bench/out/seed.pcap]
+ *   node --import tsx bench/pcap/js-bound.ts [bench/out/incident.pcap]
  *
  * Prints its counts (equal to native-bound's and `billwatch pcap`'s) and the time of each of 3 passes.
  */
 import {closeSync, openSync, readSync} from 'node:fs'
 
-const path = process.argv[2] ?? 'bench/out/seed.pcap'
+const path = process.argv[2] ?? 'bench/out/incident.pcap'
 const HOST = ((10 << 24) | (206 << 16) | (10 << 8) | 174) >>> 0
 const CHUNK = 1 << 20
 const MAX_RECORD = 16 + 262_144

@@ -1,8 +1,8 @@
 /**
  * bench/pcap/mixes.ts: `billwatch pcap --json` (the full report) against tcpdump's bare filter on
  * captures of the NTP pool server incident's size and story with other client mixes — the incident's own
- * (`seed`), uniform, a steeper tail, clustered addresses, IPv6 — and the incident's capture read from stdin,
- * side by side, best of 3.
+ * (`incident`), uniform, a steeper tail, spread over five times the clients, clustered addresses, IPv6 — and the
+ * incident's capture read from stdin, side by side, best of 3.
  *
  *   npm run build:native && node --import tsx bench/pcap/mixes.ts [--scale 0.25] [--only uniform,ipv6]
  *
@@ -45,7 +45,7 @@ for (const [name, mix] of Object.entries(MIXES)) {
         }
   const file = join(
     OUT,
-    name === 'seed' && scale === 1 ? 'seed.pcap' : `mix-${name}${scale === 1 ? '' : `-${scale}`}.pcap`,
+    name === 'incident' && scale === 1 ? 'incident.pcap' : `mix-${name}${scale === 1 ? '' : `-${scale}`}.pcap`,
   )
   if (!existsSync(file)) {
     process.stdout.write(`generating ${file} …\n`)
@@ -73,9 +73,9 @@ for (const [name, mix] of Object.entries(MIXES)) {
   lines.push(
     `${name.padEnd(10)} ${mb.toFixed(0)} MB, ${report.packets} packets, ${report.ntp.uniqueClients} clients: billwatch ${billwatch.seconds.toFixed(2)} s (${billwatch.cpuSeconds.toFixed(2)} s cpu, ${billwatch.peakRssMb.toFixed(0)} MB RSS), (a) ${filter.seconds.toFixed(2)} s (${filter.cpuSeconds.toFixed(2)} s cpu): ${(billwatch.seconds / filter.seconds).toFixed(2)}x wall (target ≤ 1.0x), ${(billwatch.cpuSeconds / filter.cpuSeconds).toFixed(2)}x cpu; NTP bytes ${same ? 'equal to (a)' : 'DIFFERENT from (a)'}`,
   )
-  if (name === 'seed') {
+  if (name === 'incident') {
     const piped = timed(
-      'billwatch seed from stdin',
+      'billwatch incident from stdin',
       `cat ${quoted} | ${measured(`node ${join(CLI, 'bin/run.js')} pcap - --json --db ${db}`)} 2>/dev/null`,
     )
     const {file: _a, ...fromStdin} = JSON.parse(piped.stdout) as Record<string, unknown>

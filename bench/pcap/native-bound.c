@@ -2,7 +2,7 @@
  * bench/pcap/native-bound.c: how fast native code does the core of `billwatch pcap`'s scan on the
  * incident-size capture, to size the native-scanner option of issue 5. Not part of billwatch.
  *
- *   gcc -O2 -o bench/out/native-bound bench/pcap/native-bound.c && bench/out/native-bound bench/out/seed.pcap
+ *   gcc -O2 -o bench/out/native-bound bench/pcap/native-bound.c && bench/out/native-bound bench/out/incident.pcap
  *
  * One thread, the work every NTP packet costs in src/pcap/analyse.ts's scan and no more: read the
  * records (little-endian microsecond pcap, Ethernet, IPv4, UDP only), one lookup of the client in an

@@ -3,8 +3,8 @@
  *
  *   node --import tsx bench/pcap/run.ts [--regenerate]
  *
- * 1. writes bench/out/seed.pcap (~595 MB, 5.6M packets, 2.8M NTP replies, ~250k clients) and the same
- *    packets as bench/out/seed.pcapng unless present;
+ * 1. writes bench/out/incident.pcap (~595 MB, 5.6M packets, 2.8M NTP replies, ~250k clients) and the same
+ *    packets as bench/out/incident.pcapng unless present;
  * 2. transpiles the CLI to bench/out/cli (esbuild, no bundling) so the timing is the shipped JavaScript,
  *    not tsx compiling TypeScript at start-up;
  * 3. times `cat FILE > /dev/null`, (a) `tcpdump -r FILE -w - 'src port 123' | wc -c`, (b) the NTP pool server
@@ -27,20 +27,20 @@ import {CaptureWriter} from '../../src/pcap/writer.js'
 import {buildCli, CLI, measured, OUT, timed, TIME_LOG, type Timing} from './harness.js'
 import {generateCapture, SCENARIOS} from './scenario.js'
 
-const CAPTURE = join(OUT, 'seed.pcap')
+const CAPTURE = join(OUT, 'incident.pcap')
 /** The same packets as pcapng, the format dumpcap and tshark write by default. */
-const CAPTURE_PCAPNG = join(OUT, 'seed.pcapng')
+const CAPTURE_PCAPNG = join(OUT, 'incident.pcapng')
 
 mkdirSync(OUT, {recursive: true})
 if (!existsSync(CAPTURE) || process.argv.includes('--regenerate')) {
-  process.stdout.write('generating bench/out/seed.pcap …\n')
-  const generated = generateCapture(SCENARIOS.seed!, CAPTURE)
+  process.stdout.write('generating bench/out/incident.pcap …\n')
+  const generated = generateCapture(SCENARIOS.incident!, CAPTURE)
   process.stdout.write(
     `  ${generated.packets} packets, ${generated.requests} requests, ${generated.replies} replies, ${generated.clients} client addresses\n`,
   )
 }
 if (!existsSync(CAPTURE_PCAPNG) || process.argv.includes('--regenerate')) {
-  process.stdout.write('writing bench/out/seed.pcapng …\n')
+  process.stdout.write('writing bench/out/incident.pcapng …\n')
   const writer = new CaptureWriter(CAPTURE_PCAPNG, {format: 'pcapng'})
   for (const packet of capturePackets(CAPTURE)) writer.packet(packet.timeSec, packet.frame, {origlen: packet.origlen})
   writer.close()
@@ -52,7 +52,7 @@ const file = JSON.stringify(CAPTURE)
 
 // The incident's operator ran the filters on a file of the server's outbound packets; `src host` makes that explicit
 // (clients polling from port 123 would otherwise match 'src port 123' too).
-const outboundNtp = `'src host ${SCENARIOS.seed!.host} and src port 123'`
+const outboundNtp = `'src host ${SCENARIOS.incident!.host} and src port 123'`
 const cat = timed('cat FILE > /dev/null', `${measured(`cat ${file}`)} > /dev/null`)
 const filter = timed(
   '(a) tcpdump -r FILE -w - (outbound NTP) | wc -c',
@@ -64,7 +64,7 @@ const issuePipeline = timed(
   '(b) tcpdump -nr FILE | awk | sed | sort | uniq -c | wc -l',
   `${measured(`tcpdump -nr ${file}`)} 2>/dev/null | awk '{ print $5 }' | sed 's=.[0-9]*:==' | ${measured('sort')} | uniq -c | wc -l`,
 )
-const seedPipeline = timed(
+const outboundPipeline = timed(
   '(b′) the same, outbound NTP only: … sort | uniq | wc -l',
   `${measured(`tcpdump -nr ${file} ${outboundNtp}`)} 2>/dev/null | awk '{ print $5 }' | sed 's=.[0-9]*:==' | ${measured('sort')} | uniq | wc -l`,
 )
@@ -94,7 +94,7 @@ const report = JSON.parse(billwatch.stdout) as {
   ntp: {answeredClients: number; outbound: {packets: number; capturedBytes: number}}
 }
 const filteredBytes = Number(filter.stdout.trim())
-const seedClients = Number(seedPipeline.stdout.trim())
+const outboundClients = Number(outboundPipeline.stdout.trim())
 // A pcap of the filtered packets is 24 + Σ(16 + caplen) bytes: billwatch's NTP replies must add up to it.
 const expectedFilterBytes = 24 + 16 * report.ntp.outbound.packets + report.ntp.outbound.capturedBytes
 
@@ -104,7 +104,7 @@ const mb = fileBytes / 1e6
 const row = (t: Timing, megabytes = mb) =>
   `${t.label.padEnd(66)} ${t.seconds.toFixed(2).padStart(6)} s wall ${t.cpuSeconds.toFixed(2).padStart(6)} s cpu ${(megabytes / t.seconds).toFixed(0).padStart(6)} MB/s ${t.peakRssMb.toFixed(0).padStart(5)} MB RSS`
 const rows = [
-  ...[cat, filter, issuePipeline, seedPipeline, billwatch, countsOnly, javascriptOnly].map((t) => row(t)),
+  ...[cat, filter, issuePipeline, outboundPipeline, billwatch, countsOnly, javascriptOnly].map((t) => row(t)),
   row(pcapng, statSync(CAPTURE_PCAPNG).size / 1e6),
 ]
 const sameJavascript = javascriptOnly.stdout === billwatch.stdout
@@ -119,12 +119,12 @@ const lines = [
   ...rows,
   '',
   `billwatch vs (b): ${(issuePipeline.seconds / billwatch.seconds).toFixed(1)}x faster (target ≥ 10x)`,
-  `billwatch vs (b′), outbound NTP only: ${(seedPipeline.seconds / billwatch.seconds).toFixed(1)}x faster`,
+  `billwatch vs (b′), outbound NTP only: ${(outboundPipeline.seconds / billwatch.seconds).toFixed(1)}x faster`,
   `billwatch vs (a): ${(billwatch.seconds / filter.seconds).toFixed(2)}x the time (target ≤ 2x)`,
   `billwatch throughput: ${(mb / billwatch.seconds).toFixed(0)} MB/s (target ≥ 300), peak RSS ${billwatch.peakRssMb.toFixed(0)} MB (target < 600)`,
   `without the replay: ${(issuePipeline.seconds / countsOnly.seconds).toFixed(1)}x faster than (b), ${(countsOnly.seconds / filter.seconds).toFixed(2)}x the time of (a), ${(mb / countsOnly.seconds).toFixed(0)} MB/s`,
   `check: (a) wrote ${filteredBytes} bytes, billwatch's NTP replies give ${expectedFilterBytes} — ${filteredBytes === expectedFilterBytes ? 'equal' : 'DIFFERENT'}`,
-  `check: (b′) counted ${seedClients} clients, billwatch answeredClients ${report.ntp.answeredClients} — ${seedClients === report.ntp.answeredClients ? 'equal' : 'DIFFERENT'}`,
+  `check: (b′) counted ${outboundClients} clients, billwatch answeredClients ${report.ntp.answeredClients} — ${outboundClients === report.ntp.answeredClients ? 'equal' : 'DIFFERENT'}`,
   `(b) counted ${issuePipeline.stdout.trim()} addresses: every destination in the capture, the server's among them`,
   `check: the pcapng gives the pcap's packets, clients and NTP replies — ${samePcapng ? 'equal' : 'DIFFERENT'}`,
   `check: the JavaScript scanner's report and the native scanner's — ${sameJavascript ? 'byte-identical' : 'DIFFERENT'}`,
@@ -133,7 +133,7 @@ process.stdout.write(`${lines.join('\n')}\n`)
 writeFileSync(join(OUT, 'pcap-bench.txt'), `${lines.join('\n')}\n`)
 if (
   filteredBytes !== expectedFilterBytes ||
-  seedClients !== report.ntp.answeredClients ||
+  outboundClients !== report.ntp.answeredClients ||
   !samePcapng ||
   !sameJavascript
 )

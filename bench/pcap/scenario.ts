@@ -52,7 +52,7 @@ export interface Scenario {
 /** Sunday 2014-06-08 19:30:00 UTC: the fleet's cron fires at 19:45. */
 const SUNDAY_1930 = Date.UTC(2014, 5, 8, 19, 30, 0) / 1000
 
-const SEED_BANDS: Band[] = [
+const INCIDENT_BANDS: Band[] = [
   {maxQueries: 3, minQueries: 1, requestShare: 0.1},
   {maxQueries: 23, minQueries: 4, requestShare: 0.15},
   {maxQueries: 51, minQueries: 24, requestShare: 0.25},
@@ -101,10 +101,10 @@ export const SCENARIOS: Record<string, Scenario> = {
     seed: 2,
     startSec: SUNDAY_1930,
   },
-  /** Seed size: 2693 s, ~5.6M packets, ~2.8M NTP replies, ~250k clients (bench only, never committed). */
-  seed: {
+  /** Incident size: 2693 s, ~5.6M packets, ~2.8M NTP replies, ~250k clients (bench only, never committed). */
+  incident: {
     backgroundRequests: 2_780_000,
-    bands: SEED_BANDS,
+    bands: INCIDENT_BANDS,
     dropShare: 0.01,
     durationSec: 2693,
     fleet: {devices: 1000, offsetSec: 15 * 60, windowSec: 120},
@@ -122,15 +122,15 @@ export const SCENARIOS: Record<string, Scenario> = {
 
 /**
  * The NTP pool server incident's story with other client mixes, for bench/pcap/mixes.ts: the speed of `billwatch pcap`
- * must not hang on one generator's population. Same server, length and request count as `seed`.
+ * must not hang on one generator's population. Same server, length and request count as `incident`.
  */
 export const MIXES: Record<string, Scenario> = {
-  seed: SCENARIOS.seed!,
+  incident: SCENARIOS.incident!,
   /** Every client polls about as often (8–14 queries): ~250k clients, no heavy tail. */
-  uniform: {...SCENARIOS.seed!, bands: [{maxQueries: 14, minQueries: 8, requestShare: 1}], seed: 11},
+  uniform: {...SCENARIOS.incident!, bands: [{maxQueries: 14, minQueries: 8, requestShare: 1}], seed: 11},
   /** A steeper tail: most requests from heavy clients (up to 50,000 queries), fewer clients in all. */
   steep: {
-    ...SCENARIOS.seed!,
+    ...SCENARIOS.incident!,
     bands: [
       {maxQueries: 3, minQueries: 1, requestShare: 0.05},
       {maxQueries: 79, minQueries: 4, requestShare: 0.1},
@@ -139,14 +139,19 @@ export const MIXES: Record<string, Scenario> = {
     ],
     seed: 12,
   },
+  /**
+   * The same requests spread over about five times the clients (~1.4M addresses of 1–4 queries each, drawn over the
+   * public IPv4 space): the address table and every per-client array five times the incident's.
+   */
+  spread: {...SCENARIOS.incident!, bands: [{maxQueries: 4, minQueries: 1, requestShare: 1}], seed: 15},
   /** The NTP pool server incident's population in consecutive addresses of eight /16 networks. */
-  clustered: {...SCENARIOS.seed!, addresses: 'clustered', seed: 13},
+  clustered: {...SCENARIOS.incident!, addresses: 'clustered', seed: 13},
   /** The NTP pool server incident's population over IPv6, to an IPv6 server. */
   ipv6: {
-    ...SCENARIOS.seed!,
+    ...SCENARIOS.incident!,
     host: '2001:db8:7b::123',
     ipv6: true,
-    nat: {...SCENARIOS.seed!.nat, address: '2001:db8:88::20'},
+    nat: {...SCENARIOS.incident!.nat, address: '2001:db8:88::20'},
     greedy: [],
     seed: 14,
   },
@@ -497,17 +502,17 @@ export const DAY_REQUESTS = 60_000_000
  * fleet fires at 19:45 when the span reaches it.
  */
 export function dayScenario(hours: number): Scenario {
-  const seed = SCENARIOS.seed!
-  const scale = DAY_REQUESTS / seed.backgroundRequests
+  const incident = SCENARIOS.incident!
+  const scale = DAY_REQUESTS / incident.backgroundRequests
   return {
-    ...seed,
+    ...incident,
     backgroundRequests: Math.round((DAY_REQUESTS * hours) / 24),
-    bands: seed.bands.map((band) => {
+    bands: incident.bands.map((band) => {
       const minQueries = Math.max(1, Math.round((band.minQueries * scale * hours) / 24))
       return {...band, maxQueries: Math.max(minQueries, Math.round((band.maxQueries * scale * hours) / 24)), minQueries}
     }),
     durationSec: hours * 3600,
-    fleet: {...seed.fleet, offsetSec: 19 * 3600 + 45 * 60},
+    fleet: {...incident.fleet, offsetSec: 19 * 3600 + 45 * 60},
     seed: 24,
     startSec: SUNDAY_1930 - (19 * 3600 + 30 * 60),
   }

@@ -58,6 +58,35 @@ export interface NativeScanner {
     groupedMode: Uint8Array,
     groupedReplyIpBytes: Uint16Array,
   ): void
+  /**
+   * The limiter replay of one limiter over grouped time requests, decided and tallied as src/ratelimit's
+   * tallyDecisions does, on the limiter's own state (Limiter.native); see scan.c for the arguments.
+   */
+  replayLimiter(
+    algorithm: number,
+    params: Float64Array,
+    start: Uint32Array,
+    timeSec: Float64Array,
+    served: Uint8Array,
+    bytes: Uint16Array,
+    firstClient: number,
+    last: Float64Array,
+    leak: Float64Array,
+    tokens: Int32Array,
+    rate: Int16Array,
+    timeoutRate: Int16Array,
+    dropped: Uint8Array,
+    randomState: Uint32Array,
+    kodRandomState: Uint32Array,
+    answeredPerClient: Uint32Array,
+    kodsPerClient: Uint32Array,
+    sums: Float64Array,
+  ): void
+  /**
+   * Whether replayLimiter replays ntpsec too: its score decays by V8's own exp (Math.exp's), which the addon takes
+   * from the Node.js that loads it; a Node.js that does not export it leaves ntpsec to JavaScript.
+   */
+  replaysNtpsec?: boolean
   /** Asks for transparent huge pages under each array, before it is first written (see adviseHugePages). */
   adviseHugePages(...arrays: ArrayBufferView[]): void
   /** Where each input, cursor and counter sits in the io array, as the addon lays it out. */

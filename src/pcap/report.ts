@@ -1,3 +1,5 @@
+import {statSync} from 'node:fs'
+
 import {
   analyseBehaviour,
   BehaviourPass,
@@ -18,6 +20,8 @@ import {
   type RateLimitReport,
   ReplayPass,
   type ReplayTallies,
+  type ReplayWorker,
+  replayWorkerPays,
   simulateLimiters,
   startReplayWorker,
 } from '../ratelimit/index.js'
@@ -46,6 +50,29 @@ export interface ReportOptions {
   replay?: boolean
   /** The limiter settings to replay; default: each daemon's defaults, with and without KoD. */
   limiters?: readonly LimiterSetting[] | undefined
+  /**
+   * A replay worker started before the scan (startEarlyReplayWorker), so that it has loaded its modules beside the
+   * scan; buildReportParallel uses it when the log is large enough for a worker, and stops it otherwise.
+   */
+  replayWorker?: ReplayWorker | undefined
+}
+
+/** The fewest bytes a capture spends on one NTP request: a 16-byte pcap record header and the 90-byte frame. */
+const MIN_REQUEST_RECORD_BYTES = 106
+
+/**
+ * A replay worker (startReplayWorker) for the capture file at `path`, started before it is scanned, when the file may
+ * hold enough requests for one; undefined otherwise. Pass it to buildReportParallel as `replayWorker`.
+ */
+export function startEarlyReplayWorker(path: string): ReplayWorker | undefined {
+  let size: number
+  try {
+    size = statSync(path).size
+  } catch {
+    return undefined
+  }
+  // A compressed file holds more than its size says; its replays start their worker after the scan, as ever.
+  return startReplayWorker(Math.floor(size / MIN_REQUEST_RECORD_BYTES))
 }
 
 export interface DirectionReport extends TrafficTotals {
@@ -262,10 +289,13 @@ export function buildReport(analysis: CaptureAnalysis, options: ReportOptions = 
  * take about the same time on a capture the size of the NTP pool server incident's). The result is buildReport's.
  */
 export async function buildReportParallel(analysis: CaptureAnalysis, options: ReportOptions = {}): Promise<PcapReport> {
-  if (analysis.ntp.log.spilled) return buildSpilledReportParallel(analysis, options)
   const replay = wantsReplay(analysis, options)
   const log = analysis.ntp.log
-  const worker = replay ? startReplayWorker(log.count) : undefined
+  const early = options.replayWorker
+  const useEarly = early !== undefined && replay && !log.spilled && replayWorkerPays(log.count)
+  if (early && !useEarly) early.cancel()
+  if (log.spilled) return buildSpilledReportParallel(analysis, options)
+  const worker = replay ? (useEarly ? early : startReplayWorker(log.count)) : undefined
   let groups: ClientGroups | undefined
   try {
     groups = wantsBehaviour(analysis, options) ? groupLog(log, {shared: worker !== undefined}) : undefined

@@ -7,15 +7,34 @@
  */
 import {analyseBehaviour, type ClientGroups, groupByClient, timeRange} from '../behaviour/index.js'
 import {BillwatchError} from '../errors.js'
+import {type NativeScanner, nativeScanner} from '../pcap/native.js'
 import type {ClientAddressList, RequestLog} from '../pcap/request-log.js'
 import {CURRENT_EGRESS_PRICING, costOfRate, type EgressPricing} from '../pricing/egress.js'
 import {bestFirst} from '../util/select.js'
 import {startWorker} from '../util/worker.js'
-import {ANSWER, createLimiter, DROP, KOD, type Limiter, seededRandom, type LimiterSetting} from './limiters.js'
+import {
+  ANSWER,
+  createLimiter,
+  DROP,
+  KOD,
+  type Limiter,
+  type LimiterSetting,
+  type NativeLimiterState,
+  seededRandom,
+} from './limiters.js'
 
 export {chronyBucket, createLimiter, seededRandom} from './limiters.js'
 export {ANSWER, DROP, KOD} from './limiters.js'
-export type {ChronySetting, Decision, LimiterOptions, LimiterSetting, NtpdSetting, NtpsecSetting} from './limiters.js'
+export type {
+  ChronySetting,
+  Decision,
+  LimiterOptions,
+  LimiterSetting,
+  NativeLimiterState,
+  NtpdSetting,
+  NtpsecSetting,
+  SeededRandom,
+} from './limiters.js'
 
 /** The settings simulated when none are given: each daemon's defaults, with and without KoD. */
 export const DEFAULT_LIMITER_SETTINGS: readonly LimiterSetting[] = [
@@ -256,7 +275,14 @@ export class ReplayPass {
   /** Replays `groups`, whose group c holds every request of client `firstClient + c`. */
   add(groups: ClientGroups, firstClient: number): void {
     const replay = timeRequestsByClient(groups, groups.start.length - 1, this.baseline, firstClient)
-    for (const {limiter, tally} of this.runs) tallyDecisions(limiter, replay, tally, firstClient)
+    // An addon built before it could replay (a stale build) leaves the replays to JavaScript.
+    const scanner = nativeScanner()
+    for (const {limiter, tally} of this.runs) {
+      const native = limiter.native
+      if (scanner?.replayLimiter && native && (native.algorithm !== 2 || scanner.replaysNtpsec === true))
+        tallyNatively(scanner, native, replay, tally, firstClient)
+      else tallyDecisions(limiter, replay, tally, firstClient)
+    }
   }
 
   result(): ReplayTallies {
@@ -269,6 +295,11 @@ export class ReplayPass {
  * for tests).
  */
 const WORKER_MIN_REQUESTS = 200_000
+
+/** Whether a log of `requests` rows is large enough for its replays to pay for a worker thread. */
+export function replayWorkerPays(requests: number): boolean {
+  return requests >= Number(process.env.BILLWATCH_REPLAY_WORKER_MIN ?? WORKER_MIN_REQUESTS)
+}
 
 /** What the replay worker thread is given: a log grouped with `{shared: true}` reaches it without a copy. */
 export interface ReplayWorkerInput {
@@ -296,7 +327,7 @@ export interface ReplayWorker {
  * caller's behaviour analysis. Undefined when the log is too small for a thread to pay off.
  */
 export function startReplayWorker(requests: number): ReplayWorker | undefined {
-  if (requests < Number(process.env.BILLWATCH_REPLAY_WORKER_MIN ?? WORKER_MIN_REQUESTS)) return undefined
+  if (!replayWorkerPays(requests)) return undefined
   const job = startWorker<ReplayWorkerInput, ReplayTallies>(import.meta.url, './replay-worker')
   return {
     cancel: () => job.cancel(),
@@ -527,6 +558,41 @@ function tallyDecisions(limiter: Limiter, replay: GroupedTimeRequests, tally: Re
     tally.answered += answered
     tally.kods += kods
   }
+}
+
+/** tallyDecisions by the native addon: the same decisions from the same limiter state, and the same tally. */
+function tallyNatively(
+  scanner: NativeScanner,
+  state: NativeLimiterState,
+  replay: GroupedTimeRequests,
+  tally: ReplayTally,
+  firstClient: number,
+): void {
+  const sums = Float64Array.of(tally.answered, tally.kods, tally.answeredBytes, tally.kodBytes)
+  scanner.replayLimiter(
+    state.algorithm,
+    state.params,
+    replay.start,
+    replay.timeSec,
+    replay.served,
+    replay.bytes,
+    firstClient,
+    state.last,
+    state.leak,
+    state.tokens,
+    state.rate,
+    state.timeoutRate,
+    state.dropped,
+    state.randomState,
+    state.kodRandomState,
+    tally.answeredPerClient,
+    tally.kodsPerClient,
+    sums,
+  )
+  tally.answered = sums[0]!
+  tally.kods = sums[1]!
+  tally.answeredBytes = sums[2]!
+  tally.kodBytes = sums[3]!
 }
 
 interface GroupedTimeRequests {

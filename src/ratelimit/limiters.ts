@@ -64,6 +64,29 @@ export interface Limiter {
    * a log read a client range at a time goes on with the same limiter.
    */
   decideGrouped(start: Uint32Array, timeSec: Float64Array, out: Uint8Array, firstClient?: number): void
+  /**
+   * The limiter's state as the native addon's replayLimiter reads and writes it (src/pcap/native/scan.c), for the
+   * limiters it replays (ntpd's and chrony's with seededRandom streams); the JavaScript `decide` shares the same state,
+   * so either goes on where the other stopped.
+   */
+  native?: NativeLimiterState
+}
+
+/** A limiter's state and parameters in the layout of the addon's replayLimiter (see Limiter.native). */
+export interface NativeLimiterState {
+  /** 0: classic ntpd; 1: chrony; 2: ntpsec. */
+  algorithm: 0 | 1 | 2
+  params: Float64Array
+  /** ntpd and ntpsec: each client's last request time; chrony: its last tick. */
+  last: Float64Array
+  /** ntpd: each client's leaky bucket; ntpsec: its score. */
+  leak: Float64Array
+  tokens: Int32Array
+  rate: Int16Array
+  timeoutRate: Int16Array
+  dropped: Uint8Array
+  randomState: Uint32Array
+  kodRandomState: Uint32Array
 }
 
 export interface LimiterOptions {
@@ -140,8 +163,27 @@ function ntpdLimiter(setting: NtpdSetting, clientCount: number): Limiter {
         for (let row = start[c]!, end = start[c + 1]!; row < end; row++) out[row] = decide(client, timeSec[row]!)
       }
     },
+    native: {
+      ...NO_NATIVE_STATE,
+      algorithm: 0,
+      last,
+      leak,
+      params: Float64Array.of(head, limit, setting.minimum, setting.kod ? 1 : 0),
+    },
   }
 }
+
+/** The native state's arrays a limiter does not use. */
+const NO_NATIVE_STATE = {
+  dropped: new Uint8Array(0),
+  kodRandomState: new Uint32Array(0),
+  last: new Float64Array(0),
+  leak: new Float64Array(0),
+  randomState: new Uint32Array(0),
+  rate: new Int16Array(0),
+  timeoutRate: new Int16Array(0),
+  tokens: new Int32Array(0),
+} as const
 
 /**
  * ntpsec ≥ 1.1.9 ntp_monitor.c: each address has a score in packets per second that decays as
@@ -171,6 +213,13 @@ function ntpsecLimiter(setting: NtpsecSetting, clientCount: number): Limiter {
         const client = firstClient + c
         for (let row = start[c]!, end = start[c + 1]!; row < end; row++) out[row] = decide(client, timeSec[row]!)
       }
+    },
+    native: {
+      ...NO_NATIVE_STATE,
+      algorithm: 2,
+      last,
+      leak: score,
+      params: Float64Array.of(setting.average, setting.burst, setting.kodRate, setting.kod ? 1 : 0, bump),
     },
   }
 }
@@ -213,8 +262,8 @@ export function chronyBucket(
 function chronyLimiter(
   setting: ChronySetting,
   clientCount: number,
-  random: () => number,
-  kodRandom: () => number,
+  random: (() => number) | SeededRandom,
+  kodRandom: (() => number) | SeededRandom,
   tickOffsetSec: number,
 ): Limiter {
   const {maxTokens, shift, tokensPerHit} = chronyBucket(setting.interval, setting.burst)
@@ -278,6 +327,22 @@ function chronyLimiter(
     if (kodMask >= 0 && (Math.floor(kodRandom() * 2 ** 32) & kodMask) === 0) return KOD
     return DROP
   }
+  // The addon draws from seededRandom's streams only (their state is in reach); any other source stays in JavaScript.
+  const native: NativeLimiterState | undefined =
+    'state' in random && 'state' in kodRandom
+      ? {
+          ...NO_NATIVE_STATE,
+          algorithm: 1,
+          dropped,
+          kodRandomState: kodRandom.state,
+          last: lastTick,
+          params: Float64Array.of(maxTokens, shift, tokensPerHit, leakMask, kodMask, shiftScale, tickOffsetSec),
+          randomState: random.state,
+          rate,
+          timeoutRate,
+          tokens,
+        }
+      : undefined
   return {
     decide,
     decideGrouped(start, timeSec, out, firstClient = 0) {
@@ -286,17 +351,27 @@ function chronyLimiter(
         for (let row = start[c]!, end = start[c + 1]!; row < end; row++) out[row] = decide(client, timeSec[row]!)
       }
     },
+    ...(native && {native}),
   }
 }
 
+/** seededRandom's generator: uniform in [0, 1), its state in reach of the native replay. */
+export interface SeededRandom {
+  (): number
+  /** The generator's one word of state, advanced by each draw (by JavaScript or by the addon's replayLimiter). */
+  readonly state: Uint32Array
+}
+
 /** A small deterministic PRNG (mulberry32), so a simulation with chrony's random leak is repeatable. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
+export function seededRandom(seed: number): SeededRandom {
+  const state = Uint32Array.of(seed >>> 0)
+  const next = (): number => {
+    const advanced = (state[0]! + 0x6d2b79f5) >>> 0
+    state[0] = advanced
+    let t = advanced
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
   }
+  return Object.assign(next, {state})
 }

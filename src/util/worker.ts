@@ -35,9 +35,15 @@ export function startWorker<I, T>(callerUrl: string, module: string): WorkerJob<
   })
   // A cancelled job's rejection is the caller's to ignore.
   result.catch(() => undefined)
+  // A worker waiting for its input does not keep the process alive (a caller that fails before posting may not
+  // cancel it); once posted, it does until it answers.
+  worker.unref()
   return {
     cancel: () => void worker.terminate(),
-    post: (input, transfer = []) => worker.postMessage(input, transfer),
+    post: (input, transfer = []) => {
+      worker.ref()
+      worker.postMessage(input, transfer)
+    },
     result,
   }
 }

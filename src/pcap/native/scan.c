@@ -20,6 +20,7 @@
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -868,6 +869,238 @@ static napi_value advise_huge_pages(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * The limiter replays of src/ratelimit/limiters.ts (classic ntpd's, ntpsec's and chrony's), decision for decision and tallied as
+ * tallyDecisions tallies them: the JavaScript limiters stay the oracle (test/ratelimit/native-replay.test.ts compares
+ * both on random logs) and the fallback. Every line mirrors one of limiters.ts, in the same double arithmetic; chrony's
+ * random streams are the same mulberry32 generators, their states read from and written back to JavaScript, so a
+ * replay fed a client range at a time goes on where the last range stopped.
+ */
+enum { DECIDE_DROP = 0, DECIDE_ANSWER = 1, DECIDE_KOD = 2 };
+enum { REPLAY_NTPD = 0, REPLAY_CHRONY = 1, REPLAY_NTPSEC = 2 };
+/*
+ * ntpsec's score decays by e^x, and the replay must take JavaScript's Math.exp, which is V8's own exp (an fdlibm port,
+ * not the C library's, whose last bit can differ): Node exports it to addons. Weak, so that an addon loaded by a
+ * Node.js without it still loads, and leaves ntpsec's replay to JavaScript (the module's replaysNtpsec is false).
+ */
+extern double _ZN2v84base7ieee7543expEd(double) __attribute__((weak));
+#define V8_EXP _ZN2v84base7ieee7543expEd
+/* The params array: ntpd's, then chrony's (chronyBucket's geometry and the masks, as limiters.ts derives them). */
+enum { NTPD_HEAD, NTPD_LIMIT, NTPD_MINIMUM, NTPD_KOD };
+enum { NTPSEC_AVERAGE, NTPSEC_BURST, NTPSEC_KOD_RATE, NTPSEC_KOD, NTPSEC_BUMP, NTPSEC_PARAMS };
+enum { CHRONY_MAX_TOKENS, CHRONY_SHIFT, CHRONY_TOKENS_PER_HIT, CHRONY_LEAK_MASK, CHRONY_KOD_MASK, CHRONY_SHIFT_SCALE,
+       CHRONY_TICK_OFFSET, CHRONY_PARAMS };
+/* The sums array: added to, as a ReplayTally's totals. */
+enum { SUM_ANSWERED, SUM_KODS, SUM_ANSWERED_BYTES, SUM_KOD_BYTES };
+enum { CHRONY_INVALID_RATE = -128, CHRONY_MAX_HALVINGS = 18 };
+
+/* seededRandom's mulberry32 step: the next 32-bit output (JavaScript's Math.floor(random() * 2 ** 32)). */
+static inline uint32_t mulberry32(uint32_t *state) {
+  uint32_t t = *state += 0x6d2b79f5u;
+  t = (t ^ (t >> 15)) * (t | 1u);
+  t ^= t + (t ^ (t >> 7)) * (t | 61u);
+  return t ^ (t >> 14);
+}
+
+/* JavaScript's Math.max(0, x) and Math.min(x, y), NaN included (a time the capture cannot have, but the oracle's). */
+static inline double js_max0(double x) { return x != x ? x : x > 0 ? x : 0; }
+static inline double js_min(double x, double y) { return x != x || y != y ? NAN : x < y ? x : y; }
+/* An Int32Array's store of a double: ToInt32 (NaN and the infinities are 0, else modulo 2^32). */
+static inline int32_t to_int32(double x) {
+  if (x >= -2147483648.0 && x <= 2147483647.0) return (int32_t)x;
+  if (!isfinite(x)) return 0;
+  return (int32_t)(uint32_t)(int64_t)fmod(trunc(x), 4294967296.0);
+}
+
+typedef struct {
+  const double *params;
+  double *last, *leak;
+  int32_t *tokens;
+  int16_t *rate, *timeout_rate;
+  uint8_t *dropped;
+  uint32_t *random, *kod_random;
+} Replay;
+
+static inline int ntpd_decide(const Replay *r, size_t client, double time_sec) {
+  const double head = r->params[NTPD_HEAD], limit = r->params[NTPD_LIMIT];
+  const double previous = r->last[client];
+  r->last[client] = time_sec;
+  if (previous != previous) {
+    r->leak[client] = 0;
+    return DECIDE_ANSWER;
+  }
+  const double interval = floor(js_max0(time_sec - previous) + 0.5);
+  const double drained = js_max0(r->leak[client] - interval);
+  if (interval + 1 >= r->params[NTPD_MINIMUM] && drained + head < limit) {
+    r->leak[client] = drained + head - 2;
+    return DECIDE_ANSWER;
+  }
+  if (drained < limit) {
+    r->leak[client] = limit + head;
+    return r->params[NTPD_KOD] != 0 ? DECIDE_KOD : DECIDE_DROP;
+  }
+  r->leak[client] = drained;
+  return DECIDE_DROP;
+}
+
+/* ntpsec: `leak` holds each client's score. */
+static inline int ntpsec_decide(const Replay *r, size_t client, double time_sec) {
+  const double previous = r->last[client];
+  r->last[client] = time_sec;
+  const double decayed =
+      previous != previous ? 0 : r->leak[client] * V8_EXP(-js_max0(time_sec - previous) / r->params[NTPSEC_BURST]);
+  const double current = decayed + r->params[NTPSEC_BUMP];
+  r->leak[client] = current;
+  const double average = r->params[NTPSEC_AVERAGE];
+  if (current < average) return DECIDE_ANSWER;
+  return r->params[NTPSEC_KOD] != 0 && current <= average + r->params[NTPSEC_KOD_RATE] ? DECIDE_KOD : DECIDE_DROP;
+}
+
+static inline void chrony_update(const Replay *r, size_t client, double now) {
+  const double max_tokens = r->params[CHRONY_MAX_TOKENS], shift = r->params[CHRONY_SHIFT];
+  const double previous = r->last[client];
+  r->last[client] = now;
+  if (previous != previous) {
+    r->tokens[client] = to_int32(max_tokens);
+    return;
+  }
+  const double interval = now - previous;
+  if (interval < 0) return;
+  double added;
+  if (shift >= 0) {
+    const double scale = r->params[CHRONY_SHIFT_SCALE];
+    added = floor(now / scale) - floor(previous / scale);
+  } else {
+    added = interval > max_tokens ? max_tokens : interval * pow(2, -shift);
+  }
+  r->tokens[client] = to_int32(js_min(r->tokens[client] + added, max_tokens));
+  int interval2;
+  if (interval > 0) {
+    const double scaled = interval + floor(interval / 2);
+    int halvings = CHRONY_MAX_HALVINGS;
+    // 31 - Math.clz32(scaled); scaled is at least 1 here (interval is a whole number of ticks).
+    if (scaled < 2147483648.0) halvings = 31 - __builtin_clz((uint32_t)scaled);
+    interval2 = -16 + 4 * (halvings < CHRONY_MAX_HALVINGS ? halvings : CHRONY_MAX_HALVINGS);
+  } else {
+    interval2 = -20;
+  }
+  int16_t *rates = r->dropped[client] ? r->timeout_rate : r->rate;
+  const int current = rates[client], target = -interval2;
+  if (current == CHRONY_INVALID_RATE) rates[client] = (int16_t)target;
+  else if (current < target) rates[client] = (int16_t)(current + 1);
+  else if (current > target) rates[client] = (int16_t)(current > 10 + target ? 10 + target : (current + target - 1) / 2);
+}
+
+static inline int chrony_decide(const Replay *r, size_t client, double time_sec) {
+  chrony_update(r, client, floor((time_sec + r->params[CHRONY_TICK_OFFSET]) * 16));
+  r->dropped[client] = 0;
+  const double per_hit = r->params[CHRONY_TOKENS_PER_HIT];
+  if (r->tokens[client] >= per_hit) {
+    r->tokens[client] = to_int32(r->tokens[client] - per_hit);
+    return DECIDE_ANSWER;
+  }
+  int drop = (mulberry32(r->random) & (uint32_t)to_int32(r->params[CHRONY_LEAK_MASK])) != 0;
+  if (r->timeout_rate[client] != CHRONY_INVALID_RATE && r->timeout_rate[client] > r->rate[client] + 4) drop = !drop;
+  if (!drop) {
+    r->tokens[client] = 0;
+    return DECIDE_ANSWER;
+  }
+  r->dropped[client] = 1;
+  const double kod_mask = r->params[CHRONY_KOD_MASK];
+  if (kod_mask >= 0 && (mulberry32(r->kod_random) & (uint32_t)to_int32(kod_mask)) == 0) return DECIDE_KOD;
+  return DECIDE_DROP;
+}
+
+#define REPLAY_ARGUMENTS 18
+/*
+ * replayLimiter(algorithm, params, start, timeSec, served, bytes, firstClient, last, leak, tokens, rate, timeoutRate,
+ * dropped, randomState, kodRandomState, answeredPerClient, kodsPerClient, sums): decides every request of the grouped
+ * time requests (group c, rows [start[c], start[c + 1]), is client firstClient + c) through the limiter whose state the
+ * arrays hold, and tallies what it would send for the requests the server answered (served != 0), per client and in
+ * sums. ntpd uses last and leak; ntpsec last and leak (its score); chrony last (its ticks), tokens, rate, timeoutRate,
+ * dropped and both random states.
+ */
+static napi_value replay_limiter(napi_env env, napi_callback_info info) {
+  size_t argc = REPLAY_ARGUMENTS;
+  napi_value argv[REPLAY_ARGUMENTS];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != REPLAY_ARGUMENTS) {
+    napi_throw_type_error(env, NULL, "replayLimiter: expected 18 arguments");
+    return NULL;
+  }
+  double algorithm, first_value;
+  if (napi_get_value_double(env, argv[0], &algorithm) != napi_ok || napi_get_value_double(env, argv[6], &first_value) != napi_ok ||
+      !(algorithm == REPLAY_NTPD || algorithm == REPLAY_CHRONY || (algorithm == REPLAY_NTPSEC && V8_EXP)) ||
+      !(first_value >= 0)) {
+    napi_throw_type_error(env, NULL, "replayLimiter: algorithm and firstClient must be numbers");
+    return NULL;
+  }
+  static const int INDEX[REPLAY_ARGUMENTS - 2] = {1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17};
+  static const napi_typedarray_type TYPES[REPLAY_ARGUMENTS - 2] = {
+      napi_float64_array, napi_uint32_array, napi_float64_array, napi_uint8_array, napi_uint16_array, napi_float64_array,
+      napi_float64_array, napi_int32_array, napi_int16_array, napi_int16_array, napi_uint8_array, napi_uint32_array,
+      napi_uint32_array, napi_uint32_array, napi_uint32_array, napi_float64_array,
+  };
+  static const char *NAMES[REPLAY_ARGUMENTS - 2] = {
+      "replayLimiter: params", "replayLimiter: start", "replayLimiter: timeSec", "replayLimiter: served",
+      "replayLimiter: bytes", "replayLimiter: last", "replayLimiter: leak", "replayLimiter: tokens",
+      "replayLimiter: rate", "replayLimiter: timeoutRate", "replayLimiter: dropped", "replayLimiter: randomState",
+      "replayLimiter: kodRandomState", "replayLimiter: answeredPerClient", "replayLimiter: kodsPerClient",
+      "replayLimiter: sums",
+  };
+  void *data[REPLAY_ARGUMENTS - 2];
+  size_t lengths[REPLAY_ARGUMENTS - 2];
+  for (int i = 0; i < REPLAY_ARGUMENTS - 2; i++)
+    if (!typed_array(env, argv[INDEX[i]], TYPES[i], &data[i], &lengths[i], NAMES[i])) return NULL;
+  const int chrony = algorithm == REPLAY_CHRONY, ntpsec = algorithm == REPLAY_NTPSEC;
+  const uint32_t *start = data[1];
+  const double *time_sec = data[2];
+  const uint8_t *served = data[3];
+  const uint16_t *bytes = data[4];
+  const size_t groups = lengths[1] == 0 ? 0 : lengths[1] - 1, rows = groups == 0 ? 0 : start[groups];
+  const size_t first = (size_t)first_value, end = first + groups, clients = lengths[5];
+  int fits = lengths[0] >= (chrony ? CHRONY_PARAMS : ntpsec ? NTPSEC_PARAMS : NTPD_KOD + 1) && lengths[2] >= rows && lengths[3] >= rows &&
+             lengths[4] >= rows && lengths[15] >= 4 && end <= clients && lengths[13] >= clients && lengths[14] >= clients;
+  if (chrony)
+    fits = fits && lengths[7] >= clients && lengths[8] >= clients && lengths[9] >= clients && lengths[10] >= clients &&
+           lengths[11] >= 1 && lengths[12] >= 1;
+  else
+    fits = fits && lengths[6] >= clients;
+  for (size_t c = 0; fits && c < groups; c++) fits = start[c] <= start[c + 1];
+  if (!fits) {
+    napi_throw_range_error(env, NULL, "replayLimiter: an array is shorter than the groups or clients need");
+    return NULL;
+  }
+  const Replay r = {data[0], data[5], data[6], data[7], data[8], data[9], data[10], data[11], data[12]};
+  uint32_t *answered_per_client = data[13], *kods_per_client = data[14];
+  double *sums = data[15];
+  double answered_bytes = sums[SUM_ANSWERED_BYTES], kod_bytes = sums[SUM_KOD_BYTES];
+  for (size_t c = 0; c < groups; c++) {
+    const size_t client = first + c;
+    uint32_t answered = 0, kods = 0;
+    for (size_t row = start[c]; row < start[c + 1]; row++) {
+      const int decision = chrony   ? chrony_decide(&r, client, time_sec[row])
+                           : ntpsec ? ntpsec_decide(&r, client, time_sec[row])
+                                    : ntpd_decide(&r, client, time_sec[row]);
+      // The server sent nothing for this request (a drop, a loss, a pause): nor can a replay of it.
+      if (served[row] == DECIDE_DROP) continue;
+      if (decision == DECIDE_ANSWER) {
+        answered++;
+        answered_bytes += bytes[row];
+      } else if (decision == DECIDE_KOD) {
+        kods++;
+        kod_bytes += bytes[row];
+      }
+    }
+    answered_per_client[client] = answered;
+    kods_per_client[client] = kods;
+    sums[SUM_ANSWERED] += answered;
+    sums[SUM_KODS] += kods;
+  }
+  sums[SUM_ANSWERED_BYTES] = answered_bytes;
+  sums[SUM_KOD_BYTES] = kod_bytes;
+  return NULL;
+}
+
 /* The io slots by name, for JavaScript (NativeIoLayout in src/pcap/native.ts). */
 static const struct {
   const char *name;
@@ -889,8 +1122,14 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "scanRecords", function) != napi_ok) return NULL;
   if (napi_create_function(env, "groupRows", NAPI_AUTO_LENGTH, group_rows, NULL, &function) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "groupRows", function) != napi_ok) return NULL;
+  if (napi_create_function(env, "replayLimiter", NAPI_AUTO_LENGTH, replay_limiter, NULL, &function) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "replayLimiter", function) != napi_ok) return NULL;
   if (napi_create_function(env, "adviseHugePages", NAPI_AUTO_LENGTH, advise_huge_pages, NULL, &function) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "adviseHugePages", function) != napi_ok) return NULL;
+  napi_value replays_ntpsec;
+  if (napi_get_boolean(env, V8_EXP != NULL, &replays_ntpsec) != napi_ok ||
+      napi_set_named_property(env, exports, "replaysNtpsec", replays_ntpsec) != napi_ok)
+    return NULL;
   if (napi_create_object(env, &layout) != napi_ok) return NULL;
   for (size_t i = 0; i < sizeof IO_NAMES / sizeof IO_NAMES[0]; i++) {
     if (napi_create_int32(env, IO_NAMES[i].index, &index) != napi_ok || napi_set_named_property(env, layout, IO_NAMES[i].name, index) != napi_ok) return NULL;
