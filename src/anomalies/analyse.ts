@@ -290,8 +290,10 @@ export function analyseSeriesSet(set: SeriesSet, options: AnalyseOptions = {}): 
 
 /**
  * The couldMatter margins that also show without reading a series (see screenResourceSeries in the store), each at
- * SCREEN_SLACK of its size: couldMatter's on log(v + offset), the store's on log(v), the noise from the changes
- * within weeks. A series inside them holds no step, spike or trend of minRatio; one outside is read and analysed.
+ * SCREEN_SLACK of its size. On a series with usage every day the store takes the same means, windows and noise
+ * (day-to-day changes, or week-apart ones when smaller) as couldMatter, on log(v) where couldMatter takes
+ * log(v + offset), whose differences are never larger: a series inside them holds no step, spike or trend of
+ * minRatio; one outside is read and analysed.
  */
 export function screenMargins(minRatio: number): ScreenMargins {
   const logRatio = Math.log(minRatio)
@@ -299,8 +301,9 @@ export function screenMargins(minRatio: number): ScreenMargins {
     minRatio,
     spike: SCREEN_SLACK * 0.8 * logRatio,
     spikeNoise: SCREEN_SLACK * 4,
+    spreadNoise: SCREEN_SLACK * 4 * Math.sqrt(2 / SCREEN_WINDOW),
     step: SCREEN_SLACK * 0.6 * logRatio,
-    stepNoise: SCREEN_SLACK * 4 * Math.sqrt(2 / SCREEN_WINDOW),
+    stepNoise: SCREEN_SLACK * 4,
     tail: SCREEN_SLACK * 0.6 * logRatio,
     tailNoise: SCREEN_SLACK * EDGE_NOISE,
   }
@@ -309,8 +312,11 @@ export function screenMargins(minRatio: number): ScreenMargins {
 /** Noise units (of a mean of k days) the first or last k days must stand from the fortnight beside them. */
 const EDGE_NOISE = 2.5
 
-/** The store's screen keeps a series at this share of couldMatter's margins: never less than couldMatter keeps. */
-const SCREEN_SLACK = 0.75
+/**
+ * The store's screen keeps a series at this share of couldMatter's margins, so it keeps every series couldMatter
+ * keeps (test/anomalies/screen.test.ts checks it): the share covers the sums' rounding and couldMatter's offset.
+ */
+const SCREEN_SLACK = 0.95
 
 /**
  * Cheap screen, O(days): could this series change by minRatio itself (a step or a spike), or carry at least
@@ -391,6 +397,7 @@ export function couldMatter(
   const logRatio = Math.log(minRatio)
   const stepMargin = Math.max(0.6 * logRatio, 4 * noise * Math.sqrt(2 / SCREEN_WINDOW))
   const spikeMargin = Math.max(0.8 * logRatio, 4 * noise)
+  let counted = 0
   const mean = (from: number, to: number) => {
     let s = 0
     let k = 0
@@ -399,20 +406,31 @@ export function couldMatter(
         s += z[i]!
         k++
       }
+    counted = k
     return k > 0 ? s / k : Number.NaN
   }
-  // A slow ramp moves no two neighbouring fortnights apart, but the lowest and highest fortnight.
+  // A slow ramp moves no two neighbouring fortnights apart, but the lowest and highest whole fortnight (a shorter
+  // window at an end of the data is too noisy to tell).
   let lowest = Number.POSITIVE_INFINITY
   let highest = Number.NEGATIVE_INFINITY
   for (let cut = 7; cut < n; cut += 7) {
     const left = mean(cut - SCREEN_WINDOW, cut)
+    const nl = counted
     const right = mean(cut, cut + SCREEN_WINDOW)
-    if (Math.abs(left - right) > stepMargin) return true
-    for (const m of [left, right])
-      if (!Number.isNaN(m)) {
+    const nr = counted
+    // Two means apart by 4 noise units of their difference: a shorter window at an end of the data is noisier.
+    const margin = Math.max(0.6 * logRatio, 4 * noise * Math.sqrt(1 / nl + 1 / nr))
+    if (Math.abs(left - right) > margin) return true
+    if (nl === SCREEN_WINDOW && nr === SCREEN_WINDOW)
+      for (const m of [left, right]) {
         lowest = Math.min(lowest, m)
         highest = Math.max(highest, m)
       }
+    else if (nl === SCREEN_WINDOW || nr === SCREEN_WINDOW) {
+      const whole = nl === SCREEN_WINDOW ? left : right
+      lowest = Math.min(lowest, whole)
+      highest = Math.max(highest, whole)
+    }
   }
   if (highest - lowest > stepMargin) return true
   // The first and last days: a segment of two days at the start, or of one to three at the end, is a step when

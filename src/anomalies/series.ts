@@ -20,6 +20,7 @@ import {
   usageCoverage,
   usageMoney,
   usageRows,
+  type UsageRows,
   type UsageSelection,
   type UsageSeriesRow,
   usageTypesIn,
@@ -127,8 +128,6 @@ export interface StoreSeries {
 
 /** Resource series read per query: bounds the memory the lists take whatever the store's size. */
 const RESOURCES_PER_BATCH = 20_000
-/** Resource series kept by the screen read per query: their lists, sorted per series, are what DuckDB holds. */
-const KEPT_PER_BATCH = 5_000
 
 type Row = UsageSeriesRow
 
@@ -137,7 +136,8 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
   // `flow:udp/123`: a port's daily egress from flow records (src/flows), cut into stretches as usage is.
   if (isFlowUsageType(selection.usageType))
     return storeSeriesOfSet(await loadFlowSeries(store, {...selection, usageType: selection.usageType}), 'flow records')
-  const usageTypes = await selectUsageTypes(store, selection.usageType)
+  const rows = await usageRows(store)
+  const usageTypes = await selectUsageTypes(store, selection.usageType, rows)
   const label = selection.usageType ?? EGRESS_LABEL
   const suggestions = ['billwatch status (lists the usage types the store holds)', 'billwatch ingest FILE…']
   if (usageTypes.length === 0) {
@@ -152,13 +152,16 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
   }
   const query: UsageSelection = {
     account: selection.account ?? null,
-    rows: await usageRows(store),
+    rows,
     since: selection.since ?? null,
     until: selection.until ?? null,
     usageTypes,
   }
   const byType = await seriesByUsageType(store, query)
-  const accounts = [...new Set(await accountsWithUsage(store, query))]
+  // Without --account, the accounts are those of the series just read (in the store's order): no second pass.
+  const accounts = [
+    ...new Set(selection.account === undefined ? byType.map((r) => r.account) : await accountsWithUsage(store, query)),
+  ]
   if (byType.length === 0) {
     const range = [selection.since && `from ${selection.since}`, selection.until && `until ${selection.until}`]
       .filter(Boolean)
@@ -273,8 +276,8 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
             before(a.resourceId, b.resourceId) ||
             a.stretch - b.stretch,
         )
-        for (let from = 0; from < kept.length; from += KEPT_PER_BATCH) {
-          const chunk = kept.slice(from, from + KEPT_PER_BATCH)
+        for (let from = 0; from < kept.length; from += RESOURCES_PER_BATCH) {
+          const chunk = kept.slice(from, from + RESOURCES_PER_BATCH)
           const wanted = new Set(chunk.map((s) => keyOf(s.stretch, s)))
           const ids = [...new Set(chunk.map((s) => s.resourceId))]
           visit(batchOf(await seriesByResource(store, query, part, parts, ids), wanted))
@@ -449,8 +452,8 @@ export function denseOf(series: DailySeries, first: number, last: number): Dense
   }
 }
 
-async function selectUsageTypes(store: Store, glob: string | undefined): Promise<string[]> {
-  const rows = await usageTypesIn(store, glob)
+async function selectUsageTypes(store: Store, glob: string | undefined, from: UsageRows): Promise<string[]> {
+  const rows = await usageTypesIn(store, glob, from)
   // Every provider's internet egress: AWS usage types, and other clouds' meters ingest marked as egress.
   const selected = glob === undefined ? rows.filter((r) => isEgressUsage(r.usageType, r.usageBase)) : rows
   return [...new Set(selected.map((r) => r.usageType))]

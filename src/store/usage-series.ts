@@ -112,8 +112,9 @@ interface RawSeriesRow {
 export async function usageTypesIn(
   store: Store,
   glob: string | undefined,
+  read?: UsageRows,
 ): Promise<{usageType: string; usageBase: string}[]> {
-  const from = (await usageRows(store)).sql
+  const from = (read ?? (await usageRows(store))).sql
   const rows = await store.all<{usage_type: string; usage_base: string}>(
     glob === undefined
       ? `SELECT DISTINCT usage_type, usage_base FROM ${from} ORDER BY 1, 2`
@@ -384,7 +385,14 @@ export async function screenResourceSeries(
        ), weekly AS (
          SELECT *,
            abs((coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) - (s1 + coalesce(s2, 0)) / (c1 + coalesce(c2, 0))) AS step,
-           (coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) AS fortnight,
+           -- The same in units of its noise: √(1/days left + 1/days right) of the day-to-day noise.
+           abs((coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) - (s1 + coalesce(s2, 0)) / (c1 + coalesce(c2, 0)))
+             / sqrt(1 / (coalesce(c_1, 0) + cnt) + 1 / (c1 + coalesce(c2, 0))) AS step_units,
+           -- The fortnights on either side of the cut, when whole (a shorter one is too noisy to span a ramp).
+           CASE WHEN coalesce(c_1, 0) + cnt = 14 THEN (coalesce(s_1, 0) + s) / 14 END AS fortnight,
+           CASE WHEN c1 + coalesce(c2, 0) = 14 THEN (s1 + coalesce(s2, 0)) / 14 END AS fortnight_after,
+           -- The change from the week before's last day to this week's first.
+           abs(z[1] - z_1[7]) AS across,
            -- A day against the mean of its week and the weeks beside it.
            greatest(hi - (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)),
                     (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)) - lo) AS spike,
@@ -393,11 +401,11 @@ export async function screenResourceSeries(
        ), noisy AS (
          SELECT stretch, account, provider, usage_type, resource_id, any_value(n) AS n, any_value(covered) AS covered,
                 sum(cnt) AS days, min(vmin) AS vmin, max(vmax) AS vmax, count(*) AS weeks, max(b) AS last_week,
-                count(s) AS logged, max(step) AS step, max(spike) AS spike,
+                count(s) AS logged, max(step) AS step, max(step_units) AS step_units, max(spike) AS spike,
                 -- The lowest and highest fortnight apart (a slow ramp moves no two neighbours apart).
-                max(fortnight) - min(fortnight) AS spread,
+                greatest(max(fortnight), max(fortnight_after)) - least(min(fortnight), min(fortnight_after)) AS spread,
                 -- The noise from differences a week apart when smaller: the detector removes a weekly pattern.
-                least(sum(dsum) / nullif(sum(dn), 0),
+                least((coalesce(sum(dsum), 0) + coalesce(sum(across), 0)) / nullif(sum(dn) + count(across), 0),
                       sum(list_sum(apart)) / nullif(sum(list_count(apart)), 0)) * sqrt(pi()) / 2 AS noise,
                 ${seriesSums}
          FROM weekly GROUP BY stretch, account, provider, usage_type, resource_id
@@ -405,7 +413,8 @@ export async function screenResourceSeries(
        SELECT stretch::INTEGER AS stretch, account, provider, usage_type, resource_id,
          NOT (days = covered AND logged = weeks AND weeks = last_week + 1 AND vmin > 0 AND (
            days < 6 OR vmax < $min_ratio * vmin OR NOT (
-             greatest(coalesce(step, 0), coalesce(spread, 0)) > greatest($step, $step_noise * coalesce(noise, 0))
+             coalesce(step, 0) > $step AND coalesce(step_units, 0) > $step_noise * coalesce(noise, 0)
+             OR coalesce(spread, 0) > greatest($step, $spread_noise * coalesce(noise, 0))
              OR ${edgeTests.join(' OR ')}
              OR coalesce(spike, 0) > greatest($spike, $spike_noise * coalesce(noise, 0))))) AS keep
        FROM noisy WHERE vmax > 0`,
@@ -420,6 +429,7 @@ export async function screenResourceSeries(
         spike: margins.spike,
         spike_noise: margins.spikeNoise,
         step: margins.step,
+        spread_noise: margins.spreadNoise,
         step_noise: margins.stepNoise,
         tail: margins.tail,
         tail_noise: margins.tailNoise,
