@@ -440,9 +440,16 @@ export function couldMatter(
     if (Math.abs(mean(n - k, n) - mean(n - k - SCREEN_WINDOW, n - k)) > margin) return true
     if (k > 1 && Math.abs(mean(0, k) - mean(k, k + SCREEN_WINDOW)) > margin) return true
   }
+  // A day, or the mean of two or three days ending on it (a dip of a few days, which also raises the noise taken
+  // from day-to-day changes in a short series), against the three weeks around it.
+  const runMargins = [2, 3].map((k) => Math.max(0.8 * logRatio, (4 * noise) / Math.sqrt(k)))
   for (let block = 0; block < n; block += 7) {
     const level = mean(block - 7, block + 14)
-    for (let i = block; i < Math.min(n, block + 7); i++) if (Math.abs(z[i]! - level) > spikeMargin) return true
+    for (let i = block; i < Math.min(n, block + 7); i++) {
+      if (Math.abs(z[i]! - level) > spikeMargin) return true
+      for (const k of [2, 3])
+        if (i - k + 1 >= 0 && Math.abs(mean(i - k + 1, i + 1) - level) > runMargins[k - 2]!) return true
+    }
   }
   return false
 }

@@ -321,8 +321,11 @@ export async function screenResourceSeries(
       windows[`g${k}`] = [String(k), String(k + 14)]
     }
   }
-  const inWindow = ([from, to]: [string, string]) =>
-    `list_transform(range(7), k -> CASE WHEN 7 * b + k >= ${from} AND 7 * b + k < ${to} THEN z[k + 1] END)`
+  // The days of week b inside the window, sliced (a lambda per day costs more than the rest of the screen).
+  const inWindow = ([from, to]: [string, string]) => {
+    const [lo, hi] = [`greatest(${from} - 7 * b, 0)`, `least(${to} - 7 * b, 7)`]
+    return `CASE WHEN ${hi} > ${lo} THEN z[${lo} + 1:${hi}] END`
+  }
   const weekSums = Object.entries(windows)
     .map(([name, window]) => `list_sum(${inWindow(window)}) AS ${name}_s, list_count(${inWindow(window)}) AS ${name}_c`)
     .join(',\n                ')
@@ -396,12 +399,18 @@ export async function screenResourceSeries(
            -- A day against the mean of its week and the weeks beside it.
            greatest(hi - (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)),
                     (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)) - lo) AS spike,
+           -- The mean of two or three days ending on each day of the week (zz: last week's days, then this week's).
+           list_max(list_transform(range(7), i -> abs(list_avg(zz[7 + i:8 + i])
+             - (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0))))) AS run2,
+           list_max(list_transform(range(7), i -> abs(list_avg(zz[6 + i:8 + i])
+             - (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0))))) AS run3,
            list_transform(range(1, 8), k -> abs(z[k] - z_1[k])) AS apart
-         FROM windowed
+         FROM (SELECT *, list_concat(coalesce(z_1, list_transform(range(7), k -> NULL::DOUBLE)), z) AS zz FROM windowed)
        ), noisy AS (
          SELECT stretch, account, provider, usage_type, resource_id, any_value(n) AS n, any_value(covered) AS covered,
                 sum(cnt) AS days, min(vmin) AS vmin, max(vmax) AS vmax, count(*) AS weeks, max(b) AS last_week,
                 count(s) AS logged, max(step) AS step, max(step_units) AS step_units, max(spike) AS spike,
+                max(run2) AS run2, max(run3) AS run3,
                 -- The lowest and highest fortnight apart (a slow ramp moves no two neighbours apart).
                 greatest(max(fortnight), max(fortnight_after)) - least(min(fortnight), min(fortnight_after)) AS spread,
                 -- The noise from differences a week apart when smaller: the detector removes a weekly pattern.
@@ -416,7 +425,9 @@ export async function screenResourceSeries(
              coalesce(step, 0) > $step AND coalesce(step_units, 0) > $step_noise * coalesce(noise, 0)
              OR coalesce(spread, 0) > greatest($step, $spread_noise * coalesce(noise, 0))
              OR ${edgeTests.join(' OR ')}
-             OR coalesce(spike, 0) > greatest($spike, $spike_noise * coalesce(noise, 0))))) AS keep
+             OR coalesce(spike, 0) > greatest($spike, $spike_noise * coalesce(noise, 0))
+             OR coalesce(run2, 0) > greatest($spike, $spike_noise * coalesce(noise, 0) / sqrt(2))
+             OR coalesce(run3, 0) > greatest($spike, $spike_noise * coalesce(noise, 0) / sqrt(3))))) AS keep
        FROM noisy WHERE vmax > 0`,
       {
         ...paramsOf(selection),
