@@ -309,6 +309,11 @@ export function screenMargins(minRatio: number): ScreenMargins {
   }
 }
 
+/** The share of 4 noise units a spike must stand out by in a series of n days (at least half). */
+export function spikeShare(n: number): number {
+  return Math.max(0.5, 1 - 2 / Math.sqrt(Math.max(n, 1)))
+}
+
 /** Noise units (of a mean of k days) the first or last k days must stand from the fortnight beside them. */
 const EDGE_NOISE = 2.5
 
@@ -396,7 +401,10 @@ export function couldMatter(
     nd > 0 ? (Math.min(diffs / nd, nw > 0 ? weekly / nw : Number.POSITIVE_INFINITY) * Math.sqrt(Math.PI)) / 2 : 0
   const logRatio = Math.log(minRatio)
   const stepMargin = Math.max(0.6 * logRatio, 4 * noise * Math.sqrt(2 / SCREEN_WINDOW))
-  const spikeMargin = Math.max(0.8 * logRatio, 4 * noise)
+  // The detector judges a spike by a median of changes (its noise), which strays from this mean of them the more
+  // the shorter the series, and which a spike's own changes do not raise: 4 noise units less 2/√n of them.
+  const spikeUnits = 4 * spikeShare(n)
+  const spikeMargin = Math.max(0.8 * logRatio, spikeUnits * noise)
   let counted = 0
   const mean = (from: number, to: number) => {
     let s = 0

@@ -20,7 +20,10 @@ export interface ScreenMargins {
    */
   tail: number
   tailNoise: number
-  /** A day against the mean of its week and the weeks on either side: max(spike, spikeNoise × noise). */
+  /**
+   * A day against the mean of its week and the weeks on either side: max(spike, spikeNoise × spikeShare(n) × noise)
+   * in a series of n days; the mean of two or three days ending on a day: max(spike, spikeNoise × noise / √k).
+   */
   spike: number
   spikeNoise: number
 }

@@ -425,7 +425,7 @@ export async function screenResourceSeries(
              coalesce(step, 0) > $step AND coalesce(step_units, 0) > $step_noise * coalesce(noise, 0)
              OR coalesce(spread, 0) > greatest($step, $spread_noise * coalesce(noise, 0))
              OR ${edgeTests.join(' OR ')}
-             OR coalesce(spike, 0) > greatest($spike, $spike_noise * coalesce(noise, 0))
+             OR coalesce(spike, 0) > greatest($spike, $spike_noise * greatest(0.5, 1 - 2 / sqrt(n)) * coalesce(noise, 0))
              OR coalesce(run2, 0) > greatest($spike, $spike_noise * coalesce(noise, 0) / sqrt(2))
              OR coalesce(run3, 0) > greatest($spike, $spike_noise * coalesce(noise, 0) / sqrt(3))))) AS keep
        FROM noisy WHERE vmax > 0`,
