@@ -290,8 +290,10 @@ export function analyseSeriesSet(set: SeriesSet, options: AnalyseOptions = {}): 
 
 /**
  * The couldMatter margins that also show without reading a series (see screenResourceSeries in the store), each at
- * SCREEN_SLACK of its size: couldMatter's on log(v + offset), the store's on log(v), the noise from the changes
- * within weeks. A series inside them holds no step, spike or trend of minRatio; one outside is read and analysed.
+ * SCREEN_SLACK of its size. On a series with usage every day the store takes the same means, windows and noise
+ * (day-to-day changes, or week-apart ones when smaller) as couldMatter, on log(v) where couldMatter takes
+ * log(v + offset), whose differences are never larger: a series inside them holds no step, spike or trend of
+ * minRatio; one outside is read and analysed.
  */
 export function screenMargins(minRatio: number): ScreenMargins {
   const logRatio = Math.log(minRatio)
@@ -299,18 +301,27 @@ export function screenMargins(minRatio: number): ScreenMargins {
     minRatio,
     spike: SCREEN_SLACK * 0.8 * logRatio,
     spikeNoise: SCREEN_SLACK * 4,
+    spreadNoise: SCREEN_SLACK * 4 * Math.sqrt(2 / SCREEN_WINDOW),
     step: SCREEN_SLACK * 0.6 * logRatio,
-    stepNoise: SCREEN_SLACK * 4 * Math.sqrt(2 / SCREEN_WINDOW),
+    stepNoise: SCREEN_SLACK * 4,
     tail: SCREEN_SLACK * 0.6 * logRatio,
     tailNoise: SCREEN_SLACK * EDGE_NOISE,
   }
 }
 
+/** The share of 4 noise units a spike must stand out by in a series of n days (at least half). */
+export function spikeShare(n: number): number {
+  return Math.max(0.5, 1 - 2 / Math.sqrt(Math.max(n, 1)))
+}
+
 /** Noise units (of a mean of k days) the first or last k days must stand from the fortnight beside them. */
 const EDGE_NOISE = 2.5
 
-/** The store's screen keeps a series at this share of couldMatter's margins: never less than couldMatter keeps. */
-const SCREEN_SLACK = 0.75
+/**
+ * The store's screen keeps a series at this share of couldMatter's margins, so it keeps every series couldMatter
+ * keeps (test/anomalies/screen.test.ts checks it): the share covers the sums' rounding and couldMatter's offset.
+ */
+const SCREEN_SLACK = 0.95
 
 /**
  * Cheap screen, O(days): could this series change by minRatio itself (a step or a spike), or carry at least
@@ -390,7 +401,11 @@ export function couldMatter(
     nd > 0 ? (Math.min(diffs / nd, nw > 0 ? weekly / nw : Number.POSITIVE_INFINITY) * Math.sqrt(Math.PI)) / 2 : 0
   const logRatio = Math.log(minRatio)
   const stepMargin = Math.max(0.6 * logRatio, 4 * noise * Math.sqrt(2 / SCREEN_WINDOW))
-  const spikeMargin = Math.max(0.8 * logRatio, 4 * noise)
+  // The detector judges a spike by a median of changes (its noise), which strays from this mean of them the more
+  // the shorter the series, and which a spike's own changes do not raise: 4 noise units less 2/√n of them.
+  const spikeUnits = 4 * spikeShare(n)
+  const spikeMargin = Math.max(0.8 * logRatio, spikeUnits * noise)
+  let counted = 0
   const mean = (from: number, to: number) => {
     let s = 0
     let k = 0
@@ -399,20 +414,31 @@ export function couldMatter(
         s += z[i]!
         k++
       }
+    counted = k
     return k > 0 ? s / k : Number.NaN
   }
-  // A slow ramp moves no two neighbouring fortnights apart, but the lowest and highest fortnight.
+  // A slow ramp moves no two neighbouring fortnights apart, but the lowest and highest whole fortnight (a shorter
+  // window at an end of the data is too noisy to tell).
   let lowest = Number.POSITIVE_INFINITY
   let highest = Number.NEGATIVE_INFINITY
   for (let cut = 7; cut < n; cut += 7) {
     const left = mean(cut - SCREEN_WINDOW, cut)
+    const nl = counted
     const right = mean(cut, cut + SCREEN_WINDOW)
-    if (Math.abs(left - right) > stepMargin) return true
-    for (const m of [left, right])
-      if (!Number.isNaN(m)) {
+    const nr = counted
+    // Two means apart by 4 noise units of their difference: a shorter window at an end of the data is noisier.
+    const margin = Math.max(0.6 * logRatio, 4 * noise * Math.sqrt(1 / nl + 1 / nr))
+    if (Math.abs(left - right) > margin) return true
+    if (nl === SCREEN_WINDOW && nr === SCREEN_WINDOW)
+      for (const m of [left, right]) {
         lowest = Math.min(lowest, m)
         highest = Math.max(highest, m)
       }
+    else if (nl === SCREEN_WINDOW || nr === SCREEN_WINDOW) {
+      const whole = nl === SCREEN_WINDOW ? left : right
+      lowest = Math.min(lowest, whole)
+      highest = Math.max(highest, whole)
+    }
   }
   if (highest - lowest > stepMargin) return true
   // The first and last days: a segment of two days at the start, or of one to three at the end, is a step when
@@ -422,9 +448,16 @@ export function couldMatter(
     if (Math.abs(mean(n - k, n) - mean(n - k - SCREEN_WINDOW, n - k)) > margin) return true
     if (k > 1 && Math.abs(mean(0, k) - mean(k, k + SCREEN_WINDOW)) > margin) return true
   }
+  // A day, or the mean of two or three days ending on it (a dip of a few days, which also raises the noise taken
+  // from day-to-day changes in a short series), against the three weeks around it.
+  const runMargins = [2, 3].map((k) => Math.max(0.8 * logRatio, (4 * noise) / Math.sqrt(k)))
   for (let block = 0; block < n; block += 7) {
     const level = mean(block - 7, block + 14)
-    for (let i = block; i < Math.min(n, block + 7); i++) if (Math.abs(z[i]! - level) > spikeMargin) return true
+    for (let i = block; i < Math.min(n, block + 7); i++) {
+      if (Math.abs(z[i]! - level) > spikeMargin) return true
+      for (const k of [2, 3])
+        if (i - k + 1 >= 0 && Math.abs(mean(i - k + 1, i + 1) - level) > runMargins[k - 2]!) return true
+    }
   }
   return false
 }

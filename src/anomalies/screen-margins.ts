@@ -6,16 +6,24 @@
 export interface ScreenMargins {
   /** A series whose largest day is less than this multiple of its smallest holds no change of that size. */
   minRatio: number
-  /** Two neighbouring fortnights' means: max(step, stepNoise × noise). */
+  /**
+   * Two neighbouring fortnights' means (shorter at the ends of the data): more than step apart, and more than
+   * stepNoise × noise × √(1/days before + 1/days after).
+   */
   step: number
   stepNoise: number
+  /** The highest and lowest whole fortnight: max(step, spreadNoise × noise). */
+  spreadNoise: number
   /**
    * The mean of the last k days (k = 1, 2, 3) against the fourteen days before them, and of the first k (k = 2, 3)
    * against the fourteen after: max(tail, tailNoise × noise / √k).
    */
   tail: number
   tailNoise: number
-  /** A day against the mean of its week and the weeks on either side: max(spike, spikeNoise × noise). */
+  /**
+   * A day against the mean of its week and the weeks on either side: max(spike, spikeNoise × spikeShare(n) × noise)
+   * in a series of n days; the mean of two or three days ending on a day: max(spike, spikeNoise × noise / √k).
+   */
   spike: number
   spikeNoise: number
 }

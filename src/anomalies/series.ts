@@ -20,6 +20,7 @@ import {
   usageCoverage,
   usageMoney,
   usageRows,
+  type UsageRows,
   type UsageSelection,
   type UsageSeriesRow,
   usageTypesIn,
@@ -127,8 +128,6 @@ export interface StoreSeries {
 
 /** Resource series read per query: bounds the memory the lists take whatever the store's size. */
 const RESOURCES_PER_BATCH = 20_000
-/** Resource series kept by the screen read per query: their lists, sorted per series, are what DuckDB holds. */
-const KEPT_PER_BATCH = 5_000
 
 type Row = UsageSeriesRow
 
@@ -137,7 +136,8 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
   // `flow:udp/123`: a port's daily egress from flow records (src/flows), cut into stretches as usage is.
   if (isFlowUsageType(selection.usageType))
     return storeSeriesOfSet(await loadFlowSeries(store, {...selection, usageType: selection.usageType}), 'flow records')
-  const usageTypes = await selectUsageTypes(store, selection.usageType)
+  const rows = await usageRows(store)
+  const usageTypes = await selectUsageTypes(store, selection.usageType, rows)
   const label = selection.usageType ?? EGRESS_LABEL
   const suggestions = ['billwatch status (lists the usage types the store holds)', 'billwatch ingest FILE…']
   if (usageTypes.length === 0) {
@@ -152,13 +152,16 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
   }
   const query: UsageSelection = {
     account: selection.account ?? null,
-    rows: await usageRows(store),
+    rows,
     since: selection.since ?? null,
     until: selection.until ?? null,
     usageTypes,
   }
   const byType = await seriesByUsageType(store, query)
-  const accounts = [...new Set(await accountsWithUsage(store, query))]
+  // Without --account, the accounts are those of the series just read (in the store's order): no second pass.
+  const accounts = [
+    ...new Set(selection.account === undefined ? byType.map((r) => r.account) : await accountsWithUsage(store, query)),
+  ]
   if (byType.length === 0) {
     const range = [selection.since && `from ${selection.since}`, selection.until && `until ${selection.until}`]
       .filter(Boolean)
@@ -225,21 +228,13 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
           unitOf(row),
           stretch.currencies.length <= 1,
         )
-      const judged =
-        screen &&
-        (await screenResourceSeries(
-          store,
-          query,
-          stretches.map((s) => ({
-            account: s.account,
-            covered: coveredOf(s).reduce((n, c) => n + c, 0),
-            first: s.first,
-            last: s.last,
-            provider: s.provider,
-          })),
-          screen.margins,
-        ))
-      // Unscreened when asked, or when the store had not the memory to screen.
+      const screened = stretches.map((s) => ({
+        account: s.account,
+        covered: coveredOf(s).reduce((n, c) => n + c, 0),
+        first: s.first,
+        last: s.last,
+        provider: s.provider,
+      }))
       const keyOf = (stretch: number, r: {account: string; provider: string; usageType: string; resourceId: string}) =>
         `${stretch}\u0000${r.account}\u0000${r.provider}\u0000${r.usageType}\u0000${r.resourceId}`
       // Each row's series on every stretch of its account (only the `wanted` ones, when the screen chose), non-zero.
@@ -255,22 +250,25 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
         }
         return batch
       }
-      if (judged === undefined || screen === undefined) {
-        for (let part = 0; part < parts; part++) visit(batchOf(await seriesByResource(store, query, part, parts)))
-        return
-      }
-      const dropped = new Map<Stretch, number>()
-      // Per part as without the screen, in the same order (ORDER BY ALL of account, provider, usage type, resource).
-      const kept: (typeof judged)[] = Array.from({length: parts}, () => [])
-      for (const series of judged) {
-        const stretch = stretches[series.stretch]!
-        if (series.keep) kept[Number(series.hash % BigInt(parts))]!.push(series)
-        else dropped.set(stretch, (dropped.get(stretch) ?? 0) + 1)
-      }
-      for (const [stretch, n] of dropped) screen.screened(stretch, n)
       const before = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
-      for (const part of kept) {
-        part.sort(
+      // Part by part (a hash of the resource id), so the screen's weekly sums and the lists read stay bounded
+      // whatever the store's size: screened, then the kept series read, in the order of the unscreened read.
+      for (let part = 0; part < parts; part++) {
+        // Unscreened when asked, or when the store had not the memory to screen this part.
+        const judged = screen && (await screenResourceSeries(store, query, screened, screen.margins, part, parts))
+        if (judged === undefined || screen === undefined) {
+          visit(batchOf(await seriesByResource(store, query, part, parts)))
+          continue
+        }
+        const dropped = new Map<Stretch, number>()
+        const kept = judged.filter((series) => {
+          if (series.keep) return true
+          const stretch = stretches[series.stretch]!
+          dropped.set(stretch, (dropped.get(stretch) ?? 0) + 1)
+          return false
+        })
+        for (const [stretch, n] of dropped) screen.screened(stretch, n)
+        kept.sort(
           (a, b) =>
             before(a.account, b.account) ||
             before(a.provider, b.provider) ||
@@ -278,12 +276,11 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
             before(a.resourceId, b.resourceId) ||
             a.stretch - b.stretch,
         )
-        for (let from = 0; from < part.length; from += KEPT_PER_BATCH) {
-          const chunk = part.slice(from, from + KEPT_PER_BATCH)
+        for (let from = 0; from < kept.length; from += RESOURCES_PER_BATCH) {
+          const chunk = kept.slice(from, from + RESOURCES_PER_BATCH)
           const wanted = new Set(chunk.map((s) => keyOf(s.stretch, s)))
           const ids = [...new Set(chunk.map((s) => s.resourceId))]
-          const hashPart = Number(chunk[0]!.hash % BigInt(parts))
-          visit(batchOf(await seriesByResource(store, query, hashPart, parts, ids), wanted))
+          visit(batchOf(await seriesByResource(store, query, part, parts, ids), wanted))
         }
       }
     },
@@ -455,8 +452,8 @@ export function denseOf(series: DailySeries, first: number, last: number): Dense
   }
 }
 
-async function selectUsageTypes(store: Store, glob: string | undefined): Promise<string[]> {
-  const rows = await usageTypesIn(store, glob)
+async function selectUsageTypes(store: Store, glob: string | undefined, from: UsageRows): Promise<string[]> {
+  const rows = await usageTypesIn(store, glob, from)
   // Every provider's internet egress: AWS usage types, and other clouds' meters ingest marked as egress.
   const selected = glob === undefined ? rows.filter((r) => isEgressUsage(r.usageType, r.usageBase)) : rows
   return [...new Set(selected.map((r) => r.usageType))]

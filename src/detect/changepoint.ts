@@ -112,27 +112,30 @@ function peltOn(sums: MeanCost, n: number, variance: number, options: ChangePoin
   starts[0] = 0
   prunedAt[0] = Number.POSITIVE_INFINITY
   for (let t = minSegment; t <= n; t++) {
-    // A start pruned at u is dominated by u for every end ≥ u + minSegment, not before (Killick et al. §3.1).
+    // A start pruned at u is dominated by u for every end ≥ u + minSegment, not before (Killick et al. §3.1): those
+    // go, and the others are costed, in one pass.
+    const s1t = s1[t]!
+    const s2t = s2[t]!
     let kept = 0
-    for (let i = 0; i < count; i++) {
-      if (prunedAt[i]! > t - minSegment) {
-        starts[kept] = starts[i]!
-        prunedAt[kept] = prunedAt[i]!
-        kept++
-      }
-    }
-    count = kept
     let bestValue = Number.POSITIVE_INFINITY
     let bestStart = -1
     for (let i = 0; i < count; i++) {
+      const pruned = prunedAt[i]!
+      if (pruned <= t - minSegment) continue
       const start = starts[i]!
-      const value = best[start]! + rssOf(s1, s2, start, t) / variance + penalty
-      values[i] = value
+      starts[kept] = start
+      prunedAt[kept] = pruned
+      const sum = s1t - s1[start]!
+      const rss = s2t - s2[start]! - (sum * sum) / (t - start)
+      const value = best[start]! + Math.max(0, rss) / variance + penalty
+      values[kept] = value
+      kept++
       if (value < bestValue) {
         bestValue = value
         bestStart = start
       }
     }
+    count = kept
     best[t] = bestValue
     last[t] = bestStart
     // Splitting never raises RSS, so a start already worse than the optimum without its penalty never wins again.

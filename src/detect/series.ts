@@ -389,6 +389,8 @@ function refine(
   margins: number[],
   penalty: number,
 ): {changePoints: number[]; margins: number[]} {
+  // No change in the whole series: searching it again on its own, at the same penalty, finds none again.
+  if (changePoints.length === 0) return {changePoints: [], margins: []}
   let cuts = changePoints.map((cut, i) => ({cut, margin: margins[i]!}))
   let pending = [0, ...changePoints, y.length]
     .slice(0, -1)

@@ -112,8 +112,9 @@ interface RawSeriesRow {
 export async function usageTypesIn(
   store: Store,
   glob: string | undefined,
+  read?: UsageRows,
 ): Promise<{usageType: string; usageBase: string}[]> {
-  const from = (await usageRows(store)).sql
+  const from = (read ?? (await usageRows(store))).sql
   const rows = await store.all<{usage_type: string; usage_base: string}>(
     glob === undefined
       ? `SELECT DISTINCT usage_type, usage_base FROM ${from} ORDER BY 1, 2`
@@ -145,10 +146,15 @@ function seriesQuery(rows: string, resource: string, where: string): string {
              CASE WHEN count(u.cost) = 0 THEN NULL ELSE sum(u.cost) END AS cost
       FROM ${rows} WHERE ${where} GROUP BY ALL
     )
-    SELECT account, provider, usage_type, resource_id, any_value(unit) AS unit,
-           list(day - DATE '1970-01-01' ORDER BY day) AS days,
-           list(coalesce(amount, 0) ORDER BY day) AS amounts, list(cost ORDER BY day) AS costs
-    FROM daily GROUP BY ALL ORDER BY ALL`
+    SELECT account, provider, usage_type, resource_id, unit, list_transform(l, x -> x.d) AS days,
+           list_transform(l, x -> x.a) AS amounts, list_transform(l, x -> x.c) AS costs
+    FROM (
+      -- One list of (day, amount, cost), sorted after it is built: a list aggregate with ORDER BY keeps a sort per
+      -- group, and at thousands of series those run out of memory where the plain lists take megabytes.
+      SELECT account, provider, usage_type, resource_id, any_value(unit) AS unit,
+             list_sort(list({d: (day - DATE '1970-01-01')::INTEGER, a: coalesce(amount, 0), c: cost})) AS l
+      FROM daily GROUP BY account, provider, usage_type, resource_id
+    ) ORDER BY account, provider, usage_type, resource_id`
 }
 
 function seriesRow(r: RawSeriesRow): UsageSeriesRow {
@@ -281,36 +287,57 @@ export interface ScreenedSeries {
   resourceId: string
   /** Whether the series could hold a finding: false only for a series with usage on every covered day. */
   keep: boolean
-  /** hash(resource id) as seriesByResource parts resources. */
-  hash: bigint
 }
 
 /**
- * One pass over the selection's resource lines: per resource series and stretch, the natural logs of its days
- * summed per week of the stretch (its smallest and largest day, the sum and count, the sum of the changes from
- * day to day), and from those whether the series could hold a step, a spike or a trend at the margins given.
- * A series with a day of zero, a covered day without a line, or a day no export covers is always kept; so is
- * every series when the weeks are not all there. Only the verdicts come back, one short row per series.
+ * One pass over the selection's resource lines of part `part` of `parts` (split as seriesByResource splits them):
+ * per resource series and stretch, the natural logs of its days summed per week of the stretch (its smallest and
+ * largest day, the sum and count, the sum of the changes from day to day, the sums over its first and last days),
+ * and from those whether the series could hold a step, a spike or a trend at the margins given. A series with a
+ * day of zero, a covered day without a line, or a day no export covers is always kept; so is every series when
+ * the weeks are not all there. Only the verdicts come back, one short row per series. Undefined when DuckDB had
+ * not the memory for it.
  */
 export async function screenResourceSeries(
   store: Store,
   selection: UsageSelection,
   stretches: readonly ScreenStretch[],
   margins: ScreenMargins,
+  part = 0,
+  parts = 1,
 ): Promise<ScreenedSeries[] | undefined> {
   if (stretches.length === 0) return []
-  // Day k of a week (1-based in v), its log; list_sum and list_count skip the NULLs of days without usage.
-  const day = (k: string) => `v[${k} + 1]`
-  // The logs of the first and last 17 days of the stretch in a week, in order (NULL: no usage that day).
-  const edge = (where: string) =>
-    `list_transform(list_filter(range(7), k -> ${where}), k -> CASE WHEN ${day('k')} > 0 THEN ln(${day('k')}) END)`
-  // Mean of h[from..to] (1-based, inclusive) and the edge test for k days.
-  const avg = (list: string, from: string, to: string) => `list_avg(${list}[${from}:${to}])`
+  if (!Number.isSafeInteger(part) || !Number.isSafeInteger(parts) || part < 0 || part >= parts)
+    throw new RangeError(`resource part ${part} of ${parts}`)
+  // The first and last days' tests compare the mean log of a few days with the fortnight beside them: per window
+  // [from, to) of days of the stretch (0-based; n is the stretch's length), its sum of logs and its count, summed
+  // over the weeks it falls in. Plain sums: DuckDB spills them, where lists gathered per series did not.
+  const windows: Record<string, [string, string]> = {}
+  for (const k of [1, 2, 3]) {
+    windows[`l${k}`] = [`n - ${k}`, 'n']
+    windows[`p${k}`] = [`n - ${k + 14}`, `n - ${k}`]
+    if (k > 1) {
+      windows[`f${k}`] = ['0', String(k)]
+      windows[`g${k}`] = [String(k), String(k + 14)]
+    }
+  }
+  // The days of week b inside the window, sliced (a lambda per day costs more than the rest of the screen).
+  const inWindow = ([from, to]: [string, string]) => {
+    const [lo, hi] = [`greatest(${from} - 7 * b, 0)`, `least(${to} - 7 * b, 7)`]
+    return `CASE WHEN ${hi} > ${lo} THEN z[${lo} + 1:${hi}] END`
+  }
+  const weekSums = Object.entries(windows)
+    .map(([name, window]) => `list_sum(${inWindow(window)}) AS ${name}_s, list_count(${inWindow(window)}) AS ${name}_c`)
+    .join(',\n                ')
+  const seriesSums = Object.keys(windows)
+    .map((name) => `sum(${name}_s) / nullif(sum(${name}_c), 0) AS ${name}`)
+    .join(', ')
   const edgeTests = [1, 2, 3].flatMap((k) => {
     const margin = `greatest($tail, $tail_noise * coalesce(noise, 0) / sqrt(${k}))`
-    const last = `abs(${avg('t', `len(t) - ${k - 1}`, 'len(t)')} - ${avg('t', `len(t) - ${k + 13}`, `len(t) - ${k}`)})`
-    const first = `abs(${avg('h', '1', String(k))} - ${avg('h', String(k + 1), String(k + 14))})`
-    return [`coalesce(${last}, 0) > ${margin}`, ...(k > 1 ? [`coalesce(${first}, 0) > ${margin}`] : [])]
+    return [
+      `coalesce(abs(l${k} - p${k}), 0) > ${margin}`,
+      ...(k > 1 ? [`coalesce(abs(f${k} - g${k}), 0) > ${margin}`] : []),
+    ]
   })
   interface Judged {
     stretch: number
@@ -319,7 +346,6 @@ export async function screenResourceSeries(
     usage_type: string
     resource_id: string
     keep: boolean
-    hash: bigint
   }
   let rows: Judged[]
   try {
@@ -331,7 +357,8 @@ export async function screenResourceSeries(
        ), lines AS (
          SELECT u.account_key AS account, coalesce(u.provider, 'AWS') AS provider, u.usage_type, u.resource_id,
                 (u.day - DATE '1970-01-01')::INTEGER AS d, u.amount
-         FROM ${await rowsOf(store, selection)} WHERE ${WHERE} AND u.resource_id IS NOT NULL
+         FROM ${await rowsOf(store, selection)}
+         WHERE ${WHERE} AND u.resource_id IS NOT NULL AND hash(u.resource_id) % ${parts} = ${part}
        ), weeks AS (
          SELECT st.stretch, l.account, l.provider, l.usage_type, l.resource_id, st.last - st.first + 1 AS n, st.covered,
                 (l.d - st.first) // 7 AS b,
@@ -349,41 +376,58 @@ export async function screenResourceSeries(
                 CASE WHEN list_min(p) > 0 AND len(p) > 1
                   THEN list_sum(list_transform(range(1, len(p)), k -> abs(ln(p[k + 1]) - ln(p[k])))) END AS dsum,
                 greatest(len(p) - 1, 0) AS dn,
-                list_transform(v, x -> CASE WHEN x > 0 THEN ln(x) END) AS z,
-                ${edge('7 * b + k < 17')} AS h, ${edge('7 * b + k BETWEEN n - 17 AND n - 1')} AS t
+                list_transform(v, x -> CASE WHEN x > 0 THEN ln(x) END) AS z
          FROM week
+       ), edged AS (
+         SELECT *, ${weekSums} FROM binned
        ), windowed AS (
          -- Week m's neighbours: fortnights [7m − 14, 7m) and [7m, 7m + 14) are weeks m − 2, m − 1 and m, m + 1.
          SELECT *, lag(s) OVER w AS s_1, lag(cnt) OVER w AS c_1, lead(s) OVER w AS s1, lead(cnt) OVER w AS c1,
                 lead(s, 2) OVER w AS s2, lead(cnt, 2) OVER w AS c2, lag(z) OVER w AS z_1
-         FROM binned WINDOW w AS (PARTITION BY stretch, account, provider, usage_type, resource_id ORDER BY b)
+         FROM edged WINDOW w AS (PARTITION BY stretch, account, provider, usage_type, resource_id ORDER BY b)
        ), weekly AS (
          SELECT *,
            abs((coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) - (s1 + coalesce(s2, 0)) / (c1 + coalesce(c2, 0))) AS step,
-           (coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) AS fortnight,
+           -- The same in units of its noise: √(1/days left + 1/days right) of the day-to-day noise.
+           abs((coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) - (s1 + coalesce(s2, 0)) / (c1 + coalesce(c2, 0)))
+             / sqrt(1 / (coalesce(c_1, 0) + cnt) + 1 / (c1 + coalesce(c2, 0))) AS step_units,
+           -- The fortnights on either side of the cut, when whole (a shorter one is too noisy to span a ramp).
+           CASE WHEN coalesce(c_1, 0) + cnt = 14 THEN (coalesce(s_1, 0) + s) / 14 END AS fortnight,
+           CASE WHEN c1 + coalesce(c2, 0) = 14 THEN (s1 + coalesce(s2, 0)) / 14 END AS fortnight_after,
+           -- The change from the week before's last day to this week's first.
+           abs(z[1] - z_1[7]) AS across,
            -- A day against the mean of its week and the weeks beside it.
            greatest(hi - (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)),
                     (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)) - lo) AS spike,
+           -- The mean of two or three days ending on each day of the week (zz: last week's days, then this week's).
+           list_max(list_transform(range(7), i -> abs(list_avg(zz[7 + i:8 + i])
+             - (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0))))) AS run2,
+           list_max(list_transform(range(7), i -> abs(list_avg(zz[6 + i:8 + i])
+             - (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0))))) AS run3,
            list_transform(range(1, 8), k -> abs(z[k] - z_1[k])) AS apart
-         FROM windowed
+         FROM (SELECT *, list_concat(coalesce(z_1, list_transform(range(7), k -> NULL::DOUBLE)), z) AS zz FROM windowed)
        ), noisy AS (
          SELECT stretch, account, provider, usage_type, resource_id, any_value(n) AS n, any_value(covered) AS covered,
                 sum(cnt) AS days, min(vmin) AS vmin, max(vmax) AS vmax, count(*) AS weeks, max(b) AS last_week,
-                count(s) AS logged, max(step) AS step, max(spike) AS spike,
+                count(s) AS logged, max(step) AS step, max(step_units) AS step_units, max(spike) AS spike,
+                max(run2) AS run2, max(run3) AS run3,
                 -- The lowest and highest fortnight apart (a slow ramp moves no two neighbours apart).
-                max(fortnight) - min(fortnight) AS spread,
+                greatest(max(fortnight), max(fortnight_after)) - least(min(fortnight), min(fortnight_after)) AS spread,
                 -- The noise from differences a week apart when smaller: the detector removes a weekly pattern.
-                least(sum(dsum) / nullif(sum(dn), 0),
+                least((coalesce(sum(dsum), 0) + coalesce(sum(across), 0)) / nullif(sum(dn) + count(across), 0),
                       sum(list_sum(apart)) / nullif(sum(list_count(apart)), 0)) * sqrt(pi()) / 2 AS noise,
-                flatten(list(h ORDER BY b)) AS h, flatten(list(t ORDER BY b)) AS t
+                ${seriesSums}
          FROM weekly GROUP BY stretch, account, provider, usage_type, resource_id
        )
-       SELECT stretch::INTEGER AS stretch, account, provider, usage_type, resource_id, hash(resource_id) AS hash,
+       SELECT stretch::INTEGER AS stretch, account, provider, usage_type, resource_id,
          NOT (days = covered AND logged = weeks AND weeks = last_week + 1 AND vmin > 0 AND (
            days < 6 OR vmax < $min_ratio * vmin OR NOT (
-             greatest(coalesce(step, 0), coalesce(spread, 0)) > greatest($step, $step_noise * coalesce(noise, 0))
+             coalesce(step, 0) > $step AND coalesce(step_units, 0) > $step_noise * coalesce(noise, 0)
+             OR coalesce(spread, 0) > greatest($step, $spread_noise * coalesce(noise, 0))
              OR ${edgeTests.join(' OR ')}
-             OR coalesce(spike, 0) > greatest($spike, $spike_noise * coalesce(noise, 0))))) AS keep
+             OR coalesce(spike, 0) > greatest($spike, $spike_noise * greatest(0.5, 1 - 2 / sqrt(n)) * coalesce(noise, 0))
+             OR coalesce(run2, 0) > greatest($spike, $spike_noise * coalesce(noise, 0) / sqrt(2))
+             OR coalesce(run3, 0) > greatest($spike, $spike_noise * coalesce(noise, 0) / sqrt(3))))) AS keep
        FROM noisy WHERE vmax > 0`,
       {
         ...paramsOf(selection),
@@ -396,6 +440,7 @@ export async function screenResourceSeries(
         spike: margins.spike,
         spike_noise: margins.spikeNoise,
         step: margins.step,
+        spread_noise: margins.spreadNoise,
         step_noise: margins.stepNoise,
         tail: margins.tail,
         tail_noise: margins.tailNoise,
@@ -408,7 +453,6 @@ export async function screenResourceSeries(
   }
   return rows.map((r) => ({
     account: r.account,
-    hash: BigInt(r.hash),
     keep: r.keep,
     provider: r.provider,
     resourceId: r.resource_id,
