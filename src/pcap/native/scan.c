@@ -691,6 +691,14 @@ static int typed_array(napi_env env, napi_value value, napi_typedarray_type type
   return 1;
 }
 
+/* Fills argv with the call's arguments when there are exactly `count`; otherwise throws `message` and returns 0. */
+static int exact_arguments(napi_env env, napi_callback_info info, size_t count, napi_value *argv, const char *message) {
+  size_t argc = count;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == count) return 1;
+  napi_throw_type_error(env, NULL, message);
+  return 0;
+}
+
 enum { ARGUMENTS = 19 };
 
 /*
@@ -698,12 +706,8 @@ enum { ARGUMENTS = 19 };
  * srcPort, version, mode, reply, replyIpBytes, transmitKey, prevPending, udpPorts, tcpPorts, otherSlots)
  */
 static napi_value scan_records(napi_env env, napi_callback_info info) {
-  size_t argc = ARGUMENTS;
   napi_value argv[ARGUMENTS];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != ARGUMENTS) {
-    napi_throw_type_error(env, NULL, "scanRecords: expected 19 arguments");
-    return NULL;
-  }
+  if (!exact_arguments(env, info, ARGUMENTS, argv, "scanRecords: expected 19 arguments")) return NULL;
   Scan s;
   size_t io_length, buffer_length, interfaces_length, slots_length, other_slots_length, time_length, length;
   void *data;
@@ -762,12 +766,8 @@ enum { GROUP_ARGUMENTS = 15 };
  * than the clients) must be zero; every grouped column holds `count` rows.
  */
 static napi_value group_rows(napi_env env, napi_callback_info info) {
-  size_t argc = GROUP_ARGUMENTS;
   napi_value argv[GROUP_ARGUMENTS];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != GROUP_ARGUMENTS) {
-    napi_throw_type_error(env, NULL, "groupRows: expected 15 arguments");
-    return NULL;
-  }
+  if (!exact_arguments(env, info, GROUP_ARGUMENTS, argv, "groupRows: expected 15 arguments")) return NULL;
   double count_value;
   if (napi_get_value_double(env, argv[0], &count_value) != napi_ok || !(count_value >= 0)) {
     napi_throw_type_error(env, NULL, "groupRows: count must be a number");
@@ -1021,12 +1021,8 @@ static inline int chrony_decide(const Replay *r, size_t client, double time_sec)
  * dropped and both random states.
  */
 static napi_value replay_limiter(napi_env env, napi_callback_info info) {
-  size_t argc = REPLAY_ARGUMENTS;
   napi_value argv[REPLAY_ARGUMENTS];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != REPLAY_ARGUMENTS) {
-    napi_throw_type_error(env, NULL, "replayLimiter: expected 18 arguments");
-    return NULL;
-  }
+  if (!exact_arguments(env, info, REPLAY_ARGUMENTS, argv, "replayLimiter: expected 18 arguments")) return NULL;
   double algorithm, first_value;
   if (napi_get_value_double(env, argv[0], &algorithm) != napi_ok || napi_get_value_double(env, argv[6], &first_value) != napi_ok ||
       !(algorithm == REPLAY_NTPD || algorithm == REPLAY_CHRONY || (algorithm == REPLAY_NTPSEC && V8_EXP)) ||
