@@ -331,27 +331,40 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
     return rows
   }
   const restated = kind === 'restatement' || (kind === 'mixture' && random() < 0.2)
-  for (let m = 0; m < days;) {
-    const monthStart = new Date((start + m) * 86_400_000)
-    const next = Date.UTC(monthStart.getUTCFullYear(), monthStart.getUTCMonth() + 1, 1) / 86_400_000 - start
-    if (restated) {
-      const cut = m + Math.floor((next - m) * uniform(0.3, 0.9))
-      scenario.sources.push({
-        cover: [start + m, start + next],
-        early: true,
-        family: 'cur',
-        path: `/bench/${m}-early.csv`,
-        rows: rowsOf(m, cut, uniform(0.5, 0.9)),
-        shared: !ownFiles,
-      })
-    }
-    for (let a = m; a < next;) {
+  /** The runs of covered days in [from, to), as [first, end) pairs. */
+  const coveredRuns = (from: number, to: number): [number, number][] => {
+    const runs: [number, number][] = []
+    for (let a = from; a < to;) {
       if (!covered[a]) {
         a++
         continue
       }
       let b = a
-      while (b < next && covered[b]) b++
+      while (b < to && covered[b]) b++
+      runs.push([a, b])
+      a = b
+    }
+    return runs
+  }
+  for (let m = 0; m < days;) {
+    const monthStart = new Date((start + m) * 86_400_000)
+    const next = Date.UTC(monthStart.getUTCFullYear(), monthStart.getUTCMonth() + 1, 1) / 86_400_000 - start
+    if (restated) {
+      // The early version is cut at the same day and scaled alike in every run of covered days; an uncovered day is
+      // in no version of the month, so the truth's gaps are the store's gaps.
+      const cut = m + Math.floor((next - m) * uniform(0.3, 0.9))
+      const scale = uniform(0.5, 0.9)
+      for (const [a, b] of coveredRuns(m, next))
+        scenario.sources.push({
+          cover: [start + a, start + b],
+          early: true,
+          family: 'cur',
+          path: `/bench/${a}-early.csv`,
+          rows: rowsOf(a, Math.min(b, Math.max(a, cut)), scale),
+          shared: !ownFiles,
+        })
+    }
+    for (const [a, b] of coveredRuns(m, next)) {
       const file = accountless ? `/bench/${stretches.length > 1 ? `${a}/` : ''}${name}` : `/bench/${account}/${a}.csv`
       scenario.sources.push({
         cover: [start + a, start + b],
@@ -361,7 +374,6 @@ export function generateScenario(id: number, kind: ScenarioClass, seed: number):
         rows: rowsOf(a, b),
         shared: !ownFiles,
       })
-      a = b
     }
     m = next
   }
