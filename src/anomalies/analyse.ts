@@ -11,6 +11,7 @@ import {
   type DayStep,
   dayNumber,
   dayString,
+  defaultPenalty,
   round,
 } from '../detect/index.js'
 import {chooseCostBasis, type CostBasis, costOfStep} from './cost.js'
@@ -304,10 +305,19 @@ export function screenMargins(minRatio: number): ScreenMargins {
     spreadNoise: SCREEN_SLACK * 4 * Math.sqrt(2 / SCREEN_WINDOW),
     step: SCREEN_SLACK * 0.6 * logRatio,
     stepNoise: SCREEN_SLACK * 4,
+    split: SCREEN_SLACK * 0.5 * logRatio,
+    splitNoise: SCREEN_SLACK * SPLIT_SHARE,
     tail: SCREEN_SLACK * 0.6 * logRatio,
     tailNoise: SCREEN_SLACK * EDGE_NOISE,
   }
 }
+
+/**
+ * The share of √(PELT's penalty per change) in noise units the best split at a week's end must reach: the
+ * detector pays that penalty for a change, and sees a slow change in a noisy series over months where fortnights
+ * do not.
+ */
+const SPLIT_SHARE = 0.7
 
 /** The share of 4 noise units a spike must stand out by in a series of n days (at least half). */
 export function spikeShare(n: number): number {
@@ -416,6 +426,28 @@ export function couldMatter(
       }
     counted = k
     return k > 0 ? s / k : Number.NaN
+  }
+  // The best split of the whole series at a week's end, as the detector's change cost sees it: a slow change in a
+  // noisy series moves no fortnight far enough, but the means of all the days before and after it.
+  let logSum = 0
+  let logged = 0
+  for (let i = 0; i < n; i++)
+    if (!Number.isNaN(z[i]!)) {
+      logSum += z[i]!
+      logged++
+    }
+  const splitMargin = SPLIT_SHARE * Math.sqrt(defaultPenalty(n)) * noise
+  let left = 0
+  let nl = 0
+  for (let i = 0; i < n; i++) {
+    if (i > 0 && i % 7 === 0 && nl > 0 && nl < logged) {
+      const apart = Math.abs(left / nl - (logSum - left) / (logged - nl))
+      if (apart > 0.5 * logRatio && apart / Math.sqrt(1 / nl + 1 / (logged - nl)) > splitMargin) return true
+    }
+    if (!Number.isNaN(z[i]!)) {
+      left += z[i]!
+      nl++
+    }
   }
   // A slow ramp moves no two neighbouring fortnights apart, but the lowest and highest whole fortnight (a shorter
   // window at an end of the data is too noisy to tell).

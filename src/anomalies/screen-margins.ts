@@ -15,6 +15,12 @@ export interface ScreenMargins {
   /** The highest and lowest whole fortnight: max(step, spreadNoise × noise). */
   spreadNoise: number
   /**
+   * The means of all days before and after a week's end: more than split apart, and more than
+   * splitNoise × √(3 ln n) × noise × √(1/days before + 1/days after) in a series of n days.
+   */
+  split: number
+  splitNoise: number
+  /**
    * The mean of the last k days (k = 1, 2, 3) against the fourteen days before them, and of the first k (k = 2, 3)
    * against the fourteen after: max(tail, tailNoise × noise / √k).
    */

@@ -5,7 +5,7 @@
 import {BillwatchError} from '../errors.js'
 import {analyseValues, type IndexSpike, type IndexStep, type IndexTrend, type SeriesOptions} from './series.js'
 
-export {madOfDifferences, median, pelt, segmentMean, type Segmentation} from './changepoint.js'
+export {defaultPenalty, madOfDifferences, median, pelt, segmentMean, type Segmentation} from './changepoint.js'
 export {
   analyseValues,
   type IndexSpike,

@@ -383,8 +383,14 @@ export async function screenResourceSeries(
        ), windowed AS (
          -- Week m's neighbours: fortnights [7m − 14, 7m) and [7m, 7m + 14) are weeks m − 2, m − 1 and m, m + 1.
          SELECT *, lag(s) OVER w AS s_1, lag(cnt) OVER w AS c_1, lead(s) OVER w AS s1, lead(cnt) OVER w AS c1,
-                lead(s, 2) OVER w AS s2, lead(cnt, 2) OVER w AS c2, lag(z) OVER w AS z_1
-         FROM edged WINDOW w AS (PARTITION BY stretch, account, provider, usage_type, resource_id ORDER BY b)
+                lead(s, 2) OVER w AS s2, lead(cnt, 2) OVER w AS c2, lag(z) OVER w AS z_1,
+                -- The weeks before this one, and the whole series: the split at this week's start.
+                sum(s) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS s_before,
+                sum(cnt) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS c_before,
+                sum(s) OVER whole AS s_all, sum(cnt) OVER whole AS c_all
+         FROM edged
+         WINDOW whole AS (PARTITION BY stretch, account, provider, usage_type, resource_id),
+                w AS (PARTITION BY stretch, account, provider, usage_type, resource_id ORDER BY b)
        ), weekly AS (
          SELECT *,
            abs((coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) - (s1 + coalesce(s2, 0)) / (c1 + coalesce(c2, 0))) AS step,
@@ -394,6 +400,11 @@ export async function screenResourceSeries(
            -- The fortnights on either side of the cut, when whole (a shorter one is too noisy to span a ramp).
            CASE WHEN coalesce(c_1, 0) + cnt = 14 THEN (coalesce(s_1, 0) + s) / 14 END AS fortnight,
            CASE WHEN c1 + coalesce(c2, 0) = 14 THEN (s1 + coalesce(s2, 0)) / 14 END AS fortnight_after,
+           -- The means of all the days before this week and from it on (the detector's change cost sees a slow
+           -- change over months), and the same in units of its noise.
+           abs(s_before / c_before - (s_all - s_before) / (c_all - c_before)) AS split,
+           abs(s_before / c_before - (s_all - s_before) / (c_all - c_before))
+             / sqrt(1 / c_before + 1 / (c_all - c_before)) AS split_units,
            -- The change from the week before's last day to this week's first.
            abs(z[1] - z_1[7]) AS across,
            -- A day against the mean of its week and the weeks beside it.
@@ -410,7 +421,7 @@ export async function screenResourceSeries(
          SELECT stretch, account, provider, usage_type, resource_id, any_value(n) AS n, any_value(covered) AS covered,
                 sum(cnt) AS days, min(vmin) AS vmin, max(vmax) AS vmax, count(*) AS weeks, max(b) AS last_week,
                 count(s) AS logged, max(step) AS step, max(step_units) AS step_units, max(spike) AS spike,
-                max(run2) AS run2, max(run3) AS run3,
+                max(run2) AS run2, max(run3) AS run3, max(split_units) FILTER (WHERE split > $split) AS split_units,
                 -- The lowest and highest fortnight apart (a slow ramp moves no two neighbours apart).
                 greatest(max(fortnight), max(fortnight_after)) - least(min(fortnight), min(fortnight_after)) AS spread,
                 -- The noise from differences a week apart when smaller: the detector removes a weekly pattern.
@@ -424,6 +435,7 @@ export async function screenResourceSeries(
            days < 6 OR vmax < $min_ratio * vmin OR NOT (
              coalesce(step, 0) > $step AND coalesce(step_units, 0) > $step_noise * coalesce(noise, 0)
              OR coalesce(spread, 0) > greatest($step, $spread_noise * coalesce(noise, 0))
+             OR coalesce(split_units, 0) > $split_noise * sqrt(3 * ln(greatest(n, 2))) * coalesce(noise, 0)
              OR ${edgeTests.join(' OR ')}
              OR coalesce(spike, 0) > greatest($spike, $spike_noise * greatest(0.5, 1 - 2 / sqrt(n)) * coalesce(noise, 0))
              OR coalesce(run2, 0) > greatest($spike, $spike_noise * coalesce(noise, 0) / sqrt(2))
@@ -440,6 +452,8 @@ export async function screenResourceSeries(
         spike: margins.spike,
         spike_noise: margins.spikeNoise,
         step: margins.step,
+        split: margins.split,
+        split_noise: margins.splitNoise,
         spread_noise: margins.spreadNoise,
         step_noise: margins.stepNoise,
         tail: margins.tail,
