@@ -386,10 +386,15 @@ export function couldMatter(
   let diffs = 0
   let nd = 0
   let previous = Number.NaN
+  // The logs' sum and count, for the split test below.
+  let logSum = 0
+  let logged = 0
   for (let i = 0; i < n; i++) {
     const v = values[i]!
     z[i] = Number.isNaN(v) ? Number.NaN : Math.log(v + offset)
     if (!Number.isNaN(z[i]!)) {
+      logSum += z[i]!
+      logged++
       if (!Number.isNaN(previous)) {
         diffs += Math.abs(z[i]! - previous)
         nd++
@@ -429,24 +434,18 @@ export function couldMatter(
   }
   // The best split of the whole series at a week's end, as the detector's change cost sees it: a slow change in a
   // noisy series moves no fortnight far enough, but the means of all the days before and after it.
-  let logSum = 0
-  let logged = 0
-  for (let i = 0; i < n; i++)
-    if (!Number.isNaN(z[i]!)) {
-      logSum += z[i]!
-      logged++
-    }
   const splitMargin = SPLIT_SHARE * Math.sqrt(defaultPenalty(n)) * noise
-  let left = 0
-  let nl = 0
+  let sumBefore = 0
+  let daysBefore = 0
   for (let i = 0; i < n; i++) {
-    if (i > 0 && i % 7 === 0 && nl > 0 && nl < logged) {
-      const apart = Math.abs(left / nl - (logSum - left) / (logged - nl))
-      if (apart > 0.5 * logRatio && apart / Math.sqrt(1 / nl + 1 / (logged - nl)) > splitMargin) return true
+    if (i > 0 && i % 7 === 0 && daysBefore > 0 && daysBefore < logged) {
+      const daysAfter = logged - daysBefore
+      const apart = Math.abs(sumBefore / daysBefore - (logSum - sumBefore) / daysAfter)
+      if (apart > 0.5 * logRatio && apart / Math.sqrt(1 / daysBefore + 1 / daysAfter) > splitMargin) return true
     }
     if (!Number.isNaN(z[i]!)) {
-      left += z[i]!
-      nl++
+      sumBefore += z[i]!
+      daysBefore++
     }
   }
   // A slow ramp moves no two neighbouring fortnights apart, but the lowest and highest whole fortnight (a shorter
