@@ -790,7 +790,6 @@ class CaptureScan {
     return {bytes: this.totals.bytes, outboundBytes: this.outbound.bytes, packets: this.totals.packets, topPort: top}
   }
 
-  /** A set's file read to its end: its span and packets, then the times start over for the next. */
   /** The request log's columns, in the order the native scan takes them (and huge pages are asked for). */
   private requestLog(): [
     Float64Array,
@@ -816,6 +815,7 @@ class CaptureScan {
     ]
   }
 
+  /** A set's file read to its end: its span and packets, then the times start over for the next. */
   private endPart(): void {
     const hasTime = this.firstPacketSec <= this.lastPacketSec
     const before = this.partSpans.reduce((sum, part) => sum + part.packets, 0)

@@ -73,7 +73,8 @@ function recordSource(path: string, sniff: FlowSniff): RecordSource {
  * Scans one flow-log file into the staging table in one pass of DuckDB: the daily series (day, interface, direction,
  * action, status, protocol, port) and the per-client totals of each calendar month, from the same records: two grouping
  * sets of one aggregate, which DuckDB spills to disk when they outgrow the memory limit; when that still runs out of
- * memory, one plain roll-up per day that spills more finely. Returns the number of records read.
+ * memory, one plain roll-up (per day, interface, client and key) that spills more finely. Returns the number of
+ * records read.
  */
 export async function stageVpc(
   store: Store,
