@@ -307,6 +307,7 @@ export function screenMargins(minRatio: number): ScreenMargins {
     stepNoise: SCREEN_SLACK * 4,
     split: SCREEN_SLACK * 0.5 * logRatio,
     splitNoise: SCREEN_SLACK * SPLIT_SHARE,
+    edgeDays: EDGE_DAYS,
     tail: SCREEN_SLACK * 0.6 * logRatio,
     tailNoise: SCREEN_SLACK * EDGE_NOISE,
   }
@@ -326,6 +327,12 @@ export function spikeShare(n: number): number {
 
 /** Noise units (of a mean of k days) the first or last k days must stand from the fortnight beside them. */
 const EDGE_NOISE = 2.5
+
+/**
+ * The first and last days tested as edge segments: up to six, every day a split at a week's end cannot separate
+ * from the days beside it (a step five days before the end of a short, noisy series was dropped at three).
+ */
+const EDGE_DAYS = 6
 
 /**
  * The store's screen keeps a series at this share of couldMatter's margins, so it keeps every series couldMatter
@@ -472,9 +479,10 @@ export function couldMatter(
     }
   }
   if (highest - lowest > stepMargin) return true
-  // The first and last days: a segment of two days at the start, or of one to three at the end, is a step when
-  // it stands EDGE_NOISE noise units (of its mean) from the fortnight beside it; the fortnights above miss it.
-  for (let k = 1; k <= 3; k++) {
+  // The first and last days: a segment of two to EDGE_DAYS days at the start, or of one to EDGE_DAYS at the end,
+  // is a step when it stands EDGE_NOISE noise units (of its mean) from the fortnight beside it; the tests above miss
+  // it.
+  for (let k = 1; k <= EDGE_DAYS; k++) {
     const margin = Math.max(0.6 * logRatio, (EDGE_NOISE * noise) / Math.sqrt(k))
     if (Math.abs(mean(n - k, n) - mean(n - k - SCREEN_WINDOW, n - k)) > margin) return true
     if (k > 1 && Math.abs(mean(0, k) - mean(k, k + SCREEN_WINDOW)) > margin) return true

@@ -1,7 +1,7 @@
 /**
  * Margins of the screen, on the natural log of daily usage, as screenMargins (analyse.ts) sets them and the store's
- * screenResourceSeries applies them: a series whose every fortnight, last three days and day stays within them of
- * its neighbours' means cannot hold a finding.
+ * screenResourceSeries applies them: a series whose every fortnight, first and last days (up to six) and day stays
+ * within them of its neighbours' means cannot hold a finding.
  */
 export interface ScreenMargins {
   /** A series whose largest day is less than this multiple of its smallest holds no change of that size. */
@@ -21,9 +21,10 @@ export interface ScreenMargins {
   split: number
   splitNoise: number
   /**
-   * The mean of the last k days (k = 1, 2, 3) against the fourteen days before them, and of the first k (k = 2, 3)
-   * against the fourteen after: max(tail, tailNoise × noise / √k).
+   * The mean of the last k days (k = 1 … edgeDays) against the fourteen days before them, and of the first k
+   * (k = 2 … edgeDays) against the fourteen after: max(tail, tailNoise × noise / √k).
    */
+  edgeDays: number
   tail: number
   tailNoise: number
   /**

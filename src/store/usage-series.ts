@@ -313,7 +313,8 @@ export async function screenResourceSeries(
   // [from, to) of days of the stretch (0-based; n is the stretch's length), its sum of logs and its count, summed
   // over the weeks it falls in. Plain sums: DuckDB spills them, where lists gathered per series did not.
   const windows: Record<string, [string, string]> = {}
-  for (const k of [1, 2, 3]) {
+  const edgeDays = Array.from({length: margins.edgeDays}, (_, i) => i + 1)
+  for (const k of edgeDays) {
     windows[`l${k}`] = [`n - ${k}`, 'n']
     windows[`p${k}`] = [`n - ${k + 14}`, `n - ${k}`]
     if (k > 1) {
@@ -332,7 +333,7 @@ export async function screenResourceSeries(
   const seriesSums = Object.keys(windows)
     .map((name) => `sum(${name}_s) / nullif(sum(${name}_c), 0) AS ${name}`)
     .join(', ')
-  const edgeTests = [1, 2, 3].flatMap((k) => {
+  const edgeTests = edgeDays.flatMap((k) => {
     const margin = `greatest($tail, $tail_noise * coalesce(noise, 0) / sqrt(${k}))`
     return [
       `coalesce(abs(l${k} - p${k}), 0) > ${margin}`,
