@@ -22,7 +22,7 @@ import {
 import {analyseStream} from '../src/pcap/stream.js'
 import {CURRENT_EGRESS_PRICING, flatPricing} from '../src/pricing/egress.js'
 import {parseLimiterSetting, type ReplayWorker} from '../src/ratelimit/index.js'
-import {preloadStore} from '../src/store/index.js'
+import {startEvidenceSave} from '../src/store/save-evidence.js'
 
 /** What `billwatch pcap --json` prints: its JSON Schema is schemas/pcap.json. */
 export type PcapCommandResult = PcapReport
@@ -139,62 +139,72 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
       ntpPort: flags['ntp-port'],
       vxlanPort: flags['vxlan-port'],
     }
-    // The store is opened last; its library loads while this thread waits for the scan's worker.
-    preloadStore()
-    let analysis: CaptureAnalysis
-    let live: LiveCaptureReport | undefined
-    let replayWorker: ReplayWorker | undefined
-    if (flags.interface !== undefined) {
-      ;({analysis, live} = await this.captureLive(flags.interface, flags.filter, durationSec, scanOptions))
-    } else if (inputs[0] === '-') {
-      analysis = await this.readStream(process.stdin, '-', scanOptions)
-    } else {
-      const {files, skipped} = expandCaptureArguments(inputs)
-      if (skipped.length > 0)
-        this.note(
-          `left out ${skipped.length} file${skipped.length === 1 ? '' : 's'} that hold${skipped.length === 1 ? 's' : ''} no capture (first: ${skipped[0]})`,
-        )
-      const progress = this.progress('reading capture', formatBytes)
-      // The replays' worker thread loads its modules while this thread scans.
-      replayWorker = flags.replay && files.length === 1 ? startEarlyReplayWorker(files[0]!) : undefined
-      try {
-        analysis =
-          files.length === 1
-            ? await analyseCaptureParallel(files[0]!, {...scanOptions, onProgress: progress.update})
-            : analyseCapture(captureOrigin(files, inputs.length === 1 ? resolve(inputs[0]!) : files.join(' ')), {
-                ...scanOptions,
-                onProgress: progress.update,
-              })
-      } catch (error) {
-        replayWorker?.cancel()
-        throw error
+    // The finding is saved by a worker thread, which loads DuckDB while this one reads the capture.
+    const saving = startEvidenceSave()
+    let report: PcapReport
+    let file: string
+    try {
+      let analysis: CaptureAnalysis
+      let live: LiveCaptureReport | undefined
+      let replayWorker: ReplayWorker | undefined
+      if (flags.interface !== undefined) {
+        ;({analysis, live} = await this.captureLive(flags.interface, flags.filter, durationSec, scanOptions))
+      } else if (inputs[0] === '-') {
+        analysis = await this.readStream(process.stdin, '-', scanOptions)
+      } else {
+        const {files, skipped} = expandCaptureArguments(inputs)
+        if (skipped.length > 0)
+          this.note(
+            `left out ${skipped.length} file${skipped.length === 1 ? '' : 's'} that hold${skipped.length === 1 ? 's' : ''} no capture (first: ${skipped[0]})`,
+          )
+        const progress = this.progress('reading capture', formatBytes)
+        // The replays' worker thread loads its modules while this thread scans.
+        replayWorker = flags.replay && files.length === 1 ? startEarlyReplayWorker(files[0]!) : undefined
+        try {
+          analysis =
+            files.length === 1
+              ? await analyseCaptureParallel(files[0]!, {...scanOptions, onProgress: progress.update})
+              : analyseCapture(captureOrigin(files, inputs.length === 1 ? resolve(inputs[0]!) : files.join(' ')), {
+                  ...scanOptions,
+                  onProgress: progress.update,
+                })
+        } catch (error) {
+          replayWorker?.cancel()
+          throw error
+        }
+        progress.done()
       }
-      progress.done()
-    }
-    const file = analysis.file
-    const report = await buildReportParallel(analysis, {
-      blockThresholds: flags['block-threshold'] ?? [],
-      limiters,
-      pricing,
-      replay: flags.replay,
-      replayWorker,
-      top: flags.top,
-    })
-    if (live) report.live = live
-    if (limiters && !report.ntp.rateLimiting)
-      this.note('--limiter: nothing to replay: the capture holds no NTP requests to the host over a measurable span')
-    if (flags.control) {
-      const controlProgress = this.progress('reading control capture', formatBytes)
-      const control = await analyseCaptureParallel(resolve(flags.control), {
-        host: flags['control-host'],
-        ntpPort: flags['ntp-port'],
-        onProgress: controlProgress.update,
-        vxlanPort: flags['vxlan-port'],
+      file = analysis.file
+      // The report of a log in memory takes about a second: the store opens meanwhile (a spilled log's report reads
+      // it back from disk, a control capture is still to be read: then it opens only when the report is ready).
+      if (!analysis.ntp.log.spilled && !flags.control) saving.open(this.storePath())
+      report = await buildReportParallel(analysis, {
+        blockThresholds: flags['block-threshold'] ?? [],
+        limiters,
+        pricing,
+        replay: flags.replay,
+        replayWorker,
+        top: flags.top,
       })
-      controlProgress.done()
-      report.control = compareControl(analysis, control)
+      if (live) report.live = live
+      if (limiters && !report.ntp.rateLimiting)
+        this.note('--limiter: nothing to replay: the capture holds no NTP requests to the host over a measurable span')
+      if (flags.control) {
+        const controlProgress = this.progress('reading control capture', formatBytes)
+        const control = await analyseCaptureParallel(resolve(flags.control), {
+          host: flags['control-host'],
+          ntpPort: flags['ntp-port'],
+          onProgress: controlProgress.update,
+          vxlanPort: flags['vxlan-port'],
+        })
+        controlProgress.done()
+        report.control = compareControl(analysis, control)
+      }
+    } catch (error) {
+      saving.cancel()
+      throw error
     }
-    await this.withStore((store) => store.saveEvidence('pcap', file, report))
+    await saving.save(this.storePath(), 'pcap', file, report)
     this.print(() => renderPcapReport(report))
     return report
   }

@@ -209,10 +209,15 @@ export class Store {
    * 800 MB, +0.85 s per command). One statement, so it is atomic inside a transaction or outside one.
    */
   async saveEvidence(kind: string, subject: string, data: unknown): Promise<void> {
+    await this.saveEvidenceJson(kind, subject, JSON.stringify(data))
+  }
+
+  /** saveEvidence with the finding already written as JSON text. */
+  async saveEvidenceJson(kind: string, subject: string, json: string): Promise<void> {
     await this.run(
       `INSERT INTO evidence (kind, subject, data) VALUES ($1, $2, $3)
        ON CONFLICT (kind, subject) DO UPDATE SET data = excluded.data, created_at = CAST(get_current_timestamp() AS TIMESTAMP)`,
-      [kind, subject, JSON.stringify(data)],
+      [kind, subject, json],
     )
   }
 

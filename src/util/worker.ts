@@ -2,6 +2,19 @@ import {type MessagePort, Worker} from 'node:worker_threads'
 
 import {BillwatchError, type ErrorCode} from '../errors.js'
 
+/** An error as a worker posts it: a BillwatchError's JSON shape (see BillwatchError.toJSON) and its exit code. */
+interface PostedError {
+  code: ErrorCode
+  message: string
+  exitCode?: number | undefined
+  expected?: string | undefined
+  field?: string | undefined
+  file?: string | undefined
+  got?: string | undefined
+  line?: number | undefined
+  suggestions?: string[] | undefined
+}
+
 export interface WorkerJob<I, T> {
   /** Hands the worker its input (once). Posted at once, not on a later tick. */
   post(input: I, transfer?: ArrayBuffer[]): void
@@ -24,8 +37,8 @@ export function startWorker<I, T>(callerUrl: string, module: string): WorkerJob<
   const boot = `import('tsx/esm/api').then(({register}) => { register(); return import(${JSON.stringify(file.href)}) })`
   const worker = typescript ? new Worker(boot, {eval: true}) : new Worker(file)
   const result = new Promise<T>((resolve, reject) => {
-    worker.once('message', (message: {result?: T; error?: {code: ErrorCode; message: string}}) => {
-      if (message.error) reject(new BillwatchError(message.error.code, message.error.message))
+    worker.once('message', (message: {result?: T; error?: PostedError}) => {
+      if (message.error) reject(revive(message.error))
       else resolve(message.result as T)
     })
     worker.once('error', reject)
@@ -48,18 +61,43 @@ export function startWorker<I, T>(callerUrl: string, module: string): WorkerJob<
   }
 }
 
-/** The worker side: waits for its input, posts `compute(input)`'s result or the error as {code, message}. */
-export function answerFromWorker<I>(
-  port: MessagePort,
-  compute: (input: I) => {result: unknown; transfer?: ArrayBuffer[]},
-): void {
+/**
+ * The worker side: waits for its input, posts `compute(input)`'s result (awaited, when it is a promise) or the error
+ * with its location and suggestions, as the caller's thread would have thrown it.
+ */
+export function answerFromWorker<I>(port: MessagePort, compute: (input: I) => Answer | Promise<Answer>): void {
   port.once('message', (input: I) => {
+    const post = (answer: Answer) => port.postMessage({result: answer.result}, answer.transfer ?? [])
+    const fail = (error: unknown) => port.postMessage({error: posted(error)})
     try {
-      const {result, transfer} = compute(input)
-      port.postMessage({result}, transfer ?? [])
+      const answer = compute(input)
+      if (answer instanceof Promise) answer.then(post, fail)
+      else post(answer)
     } catch (error) {
-      const code = error instanceof BillwatchError ? error.code : 'E_INTERNAL'
-      port.postMessage({error: {code, message: error instanceof Error ? error.message : String(error)}})
+      fail(error)
     }
   })
+}
+
+interface Answer {
+  result: unknown
+  transfer?: ArrayBuffer[]
+}
+
+function posted(error: unknown): PostedError {
+  if (!(error instanceof BillwatchError))
+    return {code: 'E_INTERNAL', message: error instanceof Error ? error.message : String(error)}
+  const {code, message, exitCode, expected, field, file, got, line, suggestions} = error
+  return {code, exitCode, expected, field, file, got, line, message, suggestions}
+}
+
+/** The posted error as the BillwatchError the worker threw: its message is already located, so it is kept as is. */
+function revive(error: PostedError): BillwatchError {
+  const revived = new BillwatchError(error.code, error.message, {
+    ...(error.exitCode === undefined ? {} : {exitCode: error.exitCode}),
+    suggestions: error.suggestions ?? [],
+  })
+  for (const key of ['expected', 'field', 'file', 'got', 'line'] as const)
+    if (error[key] !== undefined) Object.defineProperty(revived, key, {enumerable: true, value: error[key]})
+  return revived
 }
