@@ -457,4 +457,44 @@ describe('the native grouping of the request log by client', () => {
       {numRuns: 200},
     )
   })
+
+  it('gives the JavaScript grouping on a log long enough to be scattered on two threads', () => {
+    const count = 300_000
+    const clientCount = 5_000
+    let state = 1
+    const random = () => (state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0)
+    const log: RequestLog = {
+      client: new Uint32Array(count + 7),
+      clients: Array.from({length: clientCount}, (_, c) => `192.0.2.${c}`),
+      count,
+      mode: new Uint8Array(count + 7),
+      reply: new Uint8Array(count + 7),
+      replyIpBytes: new Uint16Array(count + 7),
+      srcPort: new Uint16Array(count + 7),
+      timeSec: new Float64Array(count + 7),
+      version: new Uint8Array(count + 7),
+    }
+    for (let row = 0; row < count; row++) {
+      // A heavy tail: a few clients send most rows, and clients near the end send none.
+      log.client[row] = random() % (random() % 2 === 0 ? 16 : clientCount - 100)
+      log.timeSec[row] = 1_400_000_000 + row / 1000 + (random() % 1000) / 1e6
+      log.srcPort[row] = random() & 0xffff
+      log.replyIpBytes[row] = random() & 0xffff
+      log.reply[row] = random() % 3
+      log.mode[row] = random() % 8
+      log.version[row] = random() % 8
+    }
+    for (const shared of [false, true]) {
+      const native = withNative(true, () => groupLog(log, {shared}))
+      const javascript = groupByClient(log)
+      for (const key of Object.keys(javascript) as (keyof ClientGroups)[])
+        expect(
+          Buffer.compare(
+            Buffer.from(native[key].buffer, native[key].byteOffset, native[key].byteLength),
+            Buffer.from(javascript[key].buffer, javascript[key].byteOffset, javascript[key].byteLength),
+          ),
+          key,
+        ).toBe(0)
+    }
+  })
 })

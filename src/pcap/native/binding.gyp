@@ -3,7 +3,8 @@
     {
       "target_name": "pcap_scan",
       "sources": ["scan.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra"]
+      "cflags": ["-O2", "-Wall", "-Wextra", "-pthread"],
+      "libraries": ["-pthread"]
     }
   ]
 }
