@@ -562,8 +562,19 @@ export function probeCapture(
   const SERVED = FIRST_FIELD + 1
   let records = 0
   let plainIpv4 = 0
+  // The native scanner counts the packets it can take (as a scan without a host does) and their tie-break.
+  const native = findBusiest ? nativeScanner() : undefined
+  const io = native?.io.probeLimit === undefined ? undefined : new Float64Array(native.io.size)
   try {
-    for (let seen = 0; seen < limit && reader.next();) {
+    for (let seen = 0; seen < limit;) {
+      if (io) {
+        const taken = probeNative(native!, io, reader, table, limit - seen, vxlanPort)
+        seen += taken
+        records += taken
+        plainIpv4 += io[native!.io.ipv4Packets]!
+        if (seen >= limit) break
+      }
+      if (!reader.next()) break
       records++
       if (!decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType)) continue
       seen++
@@ -584,6 +595,71 @@ export function probeCapture(
     plainIpv4,
     records,
   }
+}
+
+const NO_U8 = new Uint8Array(0)
+const NO_U16 = new Uint16Array(0)
+const NO_U32 = new Uint32Array(0)
+const NO_F64 = new Float64Array(0)
+
+/**
+ * Lets the native scanner take up to `limit` of the reader's buffered records into a probe's table: each IP packet's
+ * source and destination get a packet (PACKETS), the source a SERVED when sent from the lower port, as probeCapture
+ * counts them. It stops before a record it leaves to JavaScript. Returns the records (all IP packets) it took.
+ */
+function probeNative(
+  native: NativeScanner,
+  io: Float64Array,
+  reader: CaptureReader,
+  table: AddressTable,
+  limit: number,
+  vxlanPort: number,
+): number {
+  const layout = native.io
+  const {buffer, interfaces, start, end} = reader.unreadRecords()
+  const view = table.nativeView()
+  io.fill(0)
+  io[layout.start] = start
+  io[layout.end] = end
+  io[layout.pcapng] = reader.format === 'pcapng' ? 1 : 0
+  io[layout.unitsPerSecond] = reader.pcapTimestampUnits
+  io[layout.maxCaplen] = reader.pcapMaxCaplen
+  io[layout.linkType] = reader.linkType
+  io[layout.littleEndian] = reader.littleEndian ? 1 : 0
+  io[layout.vxlanPort] = vxlanPort
+  io[layout.tableMask] = view.mask
+  io[layout.tableCount] = view.count
+  io[layout.otherMask] = view.otherMask
+  io[layout.otherCount] = view.otherCount
+  io[layout.probeLimit!] = limit
+  // No host: no packet touches the request log, the clients or the port tables.
+  native.scanRecords(
+    io,
+    buffer,
+    interfaces,
+    view.slots,
+    view.words,
+    view.slotByIndex,
+    NO_U32,
+    NO_F64,
+    NO_U32,
+    NO_U16,
+    NO_U8,
+    NO_U8,
+    NO_U8,
+    NO_U16,
+    NO_U32,
+    new Int32Array(0),
+    NO_F64,
+    NO_F64,
+    view.otherSlots,
+  )
+  const taken = io[layout.records]!
+  if (taken > 0) {
+    reader.skipRecords(io[layout.start]!, taken)
+    table.setCount(io[layout.tableCount]!, io[layout.otherCount])
+  }
+  return taken
 }
 
 function maxIndexWords(

@@ -127,6 +127,11 @@ export interface NativeIoLayout {
   /** The address table's index of other (IPv6) addresses: its mask (input) and count (input and output). */
   otherMask: number
   otherCount: number
+  /**
+   * Input: 0 for a scan; N > 0 for the host probe (no host, at most N records, and each source's packets sent from a
+   * port below the destination's counted in its slot's second field). Absent from an addon built before it.
+   */
+  probeLimit?: number
   /** The io array's length. */
   size: number
 }

@@ -41,6 +41,11 @@ enum {
   IO_IPV6_PACKETS,
   /* The AddressTable's other (non-IPv4) addresses: its mask and count (the count is written back). */
   IO_OTHER_MASK, IO_OTHER_COUNT,
+  /*
+   * 0 for a scan. N > 0 for the host probe (probeCapture): no host, at most N records, and a source's packets from a
+   * port below the destination's counted in its slot's word R_PENDING (the probe's tie-break).
+   */
+  IO_PROBE_LIMIT,
   IO_SIZE
 };
 /* Each of the four traffic totals: packets, wire bytes, captured bytes, billable bytes. */
@@ -617,11 +622,12 @@ static void scan(Scan *s) {
   size_t at = (size_t)io[IO_START];
   const size_t end = (size_t)io[IO_END];
   double records = 0;
+  const double probe_limit = io[IO_PROBE_LIMIT];
   Packet p;
   Record r;
   size_t ahead = at;
   for (int k = 0; k < PREFETCH_DISTANCE; k++) ahead = prefetch_record(s, ahead, end, pcapng, little_endian, max_caplen, link_type, host);
-  while (read_record(s, at, end, pcapng, little_endian, max_caplen, link_type, &r)) {
+  while ((probe_limit == 0 || records < probe_limit) && read_record(s, at, end, pcapng, little_endian, max_caplen, link_type, &r)) {
     ahead = prefetch_record(s, ahead, end, pcapng, little_endian, max_caplen, link_type, host);
     const uint32_t caplen = r.caplen, origlen = r.origlen;
     const uint8_t *frame = r.frame;
@@ -659,8 +665,10 @@ static void scan(Scan *s) {
       if (p.dst_port == ntp_port && p.protocol == UDP) ntp_request(s, &p, frame, remote, time);
     } else {
       io[IO_OTHER_PACKETS] += 1;
-      s->slots[intern_address(s, &p, 0) + R_PACKETS]++;
+      const uint32_t source = intern_address(s, &p, 0);
+      s->slots[source + R_PACKETS]++;
       s->slots[intern_address(s, &p, 1) + R_PACKETS]++;
+      if (probe_limit > 0 && p.src_port >= 0 && p.src_port < p.dst_port) s->slots[source + R_PENDING]++;
     }
     at += r.size;
     records += 1;
@@ -1163,7 +1171,7 @@ static const struct {
   {"firstSec", IO_FIRST_SEC}, {"lastSec", IO_LAST_SEC}, {"lastTime", IO_LAST_TIME}, {"totals", IO_TOTALS},
   {"ntpResponses", IO_NTP_RESPONSES}, {"otherPackets", IO_OTHER_PACKETS}, {"ipv4Packets", IO_IPV4_PACKETS},
   {"snappedPackets", IO_SNAPPED_PACKETS}, {"vxlanPort", IO_VXLAN_PORT}, {"ipv6Packets", IO_IPV6_PACKETS},
-  {"otherMask", IO_OTHER_MASK}, {"otherCount", IO_OTHER_COUNT}, {"size", IO_SIZE},
+  {"otherMask", IO_OTHER_MASK}, {"otherCount", IO_OTHER_COUNT}, {"probeLimit", IO_PROBE_LIMIT}, {"size", IO_SIZE},
 };
 
 NAPI_MODULE_INIT() {
