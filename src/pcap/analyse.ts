@@ -296,8 +296,9 @@ const MATCH_WINDOW = 16
 const NATIVE_MAX_RETRY_PACKETS = 63
 /**
  * With the native scanner a large capture is read in one pass, as long as at least this share of its
- * leading packets are plain IPv4 (not fragments: its one pass was measured faster than two halves on
- * those); else (IPv6, which the scanner takes too, or packets it leaves), in two halves side by side.
+ * leading packets are ones it takes: IPv4 or IPv6, neither a fragment nor in a tunnel (its one pass was measured
+ * faster than two halves on those, IPv6 too); else (mostly packets it leaves to JavaScript), in two halves side by
+ * side.
  */
 const NATIVE_ONE_PASS_SHARE = 0.5
 /** Leading packets read for that share when the host is given (no host probe reads them then). */
@@ -421,10 +422,10 @@ function chooseHost(origin: CaptureOrigin, options: AnalyseOptions): HostChoice 
   }
 }
 
-/** The share of the leading packets that are plain IPv4, not fragments (see NATIVE_ONE_PASS_SHARE). */
+/** The share of the leading packets that are plain IPv4 or IPv6: no fragment, no tunnel (see NATIVE_ONE_PASS_SHARE). */
 function nativeShare(origin: CaptureOrigin, choice: HostChoice): number {
   const probe = choice.probe ?? probeCapture(origin, SHARE_PROBE_PACKETS, false, choice.vxlanPort)
-  return probe.records === 0 ? 1 : probe.plainIpv4 / probe.records
+  return probe.records === 0 ? 1 : (probe.plainIpv4 + probe.plainIpv6) / probe.records
 }
 
 /**
@@ -538,13 +539,15 @@ export function scanPart(input: PartInput): ScanState {
 export interface CaptureProbe {
   /** The address in the most packets (when asked for). */
   busiest: [number, number, number, number] | undefined
-  /** Packets read, and those of them IPv4 and not fragments. */
+  /** Packets read, and those of them IPv4 (IPv6) that are neither fragments nor in a tunnel. */
   records: number
   plainIpv4: number
+  plainIpv6: number
 }
 
 /**
- * Reads the first `limit` IP packets: how many are plain IPv4 and, with `findBusiest`, the address in the most of them.
+ * Reads the first `limit` IP packets: how many are plain IPv4 and IPv6 and, with `findBusiest`, the address in the
+ * most of them.
  */
 export function probeCapture(
   capture: string | CaptureOrigin,
@@ -562,6 +565,7 @@ export function probeCapture(
   const SERVED = FIRST_FIELD + 1
   let records = 0
   let plainIpv4 = 0
+  let plainIpv6 = 0
   // The native scanner counts the packets it can take (as a scan without a host does) and their tie-break.
   const native = findBusiest ? nativeScanner() : undefined
   const io = native?.io.probeLimit === undefined ? undefined : new Float64Array(native.io.size)
@@ -572,13 +576,17 @@ export function probeCapture(
         seen += taken
         records += taken
         plainIpv4 += io[native!.io.ipv4Packets]!
+        plainIpv6 += io[native!.io.ipv6Packets]!
         if (seen >= limit) break
       }
       if (!reader.next()) break
       records++
       if (!decoder.decode(reader.data, reader.offset, reader.caplen, reader.origlen, reader.linkType)) continue
       seen++
-      if (decoder.ipVersion === 4 && !decoder.fragment && decoder.encapsulation === 0) plainIpv4++
+      if (!decoder.fragment && decoder.encapsulation === 0) {
+        if (decoder.ipVersion === 4) plainIpv4++
+        else plainIpv6++
+      }
       if (!findBusiest) continue
       const src = table.indexAt(table.intern(decoder.src0, decoder.src1, decoder.src2, decoder.src3))
       table.slots[table.intern(decoder.dst0, decoder.dst1, decoder.dst2, decoder.dst3) + PACKETS]!++
@@ -593,6 +601,7 @@ export function probeCapture(
   return {
     busiest: findBusiest ? maxIndexWords(table, table.fieldByIndex(PACKETS), table.fieldByIndex(SERVED)) : undefined,
     plainIpv4,
+    plainIpv6,
     records,
   }
 }

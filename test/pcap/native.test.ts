@@ -353,32 +353,45 @@ describe('the native pcap scanner', () => {
     expect(taken).toBeGreaterThan(packets * 0.2)
   })
 
-  it('reads a mostly IPv6 capture in two halves side by side, and an IPv4 one in one pass', async () => {
-    // The probe's share of plain IPv4 packets decides (NATIVE_ONE_PASS_SHARE).
-    const path = join(dir, 'ipv6.pcap')
-    const writer = new CaptureWriter(path)
+  it('reads a capture of mostly fragments in two halves side by side, and an IPv6 or IPv4 one in one pass', async () => {
+    // The probe's share of plain packets, IPv4 or IPv6 (no fragments, no tunnels), decides (NATIVE_ONE_PASS_SHARE).
     const request = encodeNtp({mode: MODE.client, transmitTime: {fraction: 3, seconds: 3_600_000_000}, version: 4})
-    for (let i = 0; i < 4000; i++) {
+    const write = (name: string, packet: (i: number) => Uint8Array) => {
+      const path = join(dir, name)
+      const writer = new CaptureWriter(path)
+      for (let i = 0; i < 4000; i++) writer.packet(1_402_000_000 + i / 10, linkFrame(LINKTYPE.ethernet, packet(i)))
+      writer.close()
+      return path
+    }
+    const ipv6 = write('ipv6.pcap', (i) => {
       const client = i % 10 === 0 ? `203.0.113.${i % 200}` : `2001:db8::${(i % 300).toString(16)}`
       const server = client.includes(':') ? '2001:db8::123' : SERVER
-      writer.packet(
-        1_402_000_000 + i / 10,
-        linkFrame(
-          LINKTYPE.ethernet,
-          ipPacket({body: udpBody(40_000, 123, request), dst: server, protocol: IP_PROTOCOL.udp, src: client}),
-        ),
-      )
-    }
-    writer.close()
-    const ipv6 = probeCapture(path, 50_000, true)
-    expect(ipv6.plainIpv4 / ipv6.records).toBeCloseTo(0.1, 2)
+      return ipPacket({body: udpBody(40_000, 123, request), dst: server, protocol: IP_PROTOCOL.udp, src: client})
+    })
+    const fragments = write('fragments.pcap', (i) =>
+      ipPacket({
+        body: udpBody(40_000, 123, request),
+        dst: SERVER,
+        fragmentOffset: i % 10 === 0 ? 0 : 4,
+        moreFragments: i % 10 === 0 ? false : i % 2 === 0,
+        protocol: IP_PROTOCOL.udp,
+        src: `203.0.113.${i % 200}`,
+      }),
+    )
+    const v6 = probeCapture(ipv6, 50_000, true)
+    expect(v6.plainIpv4 / v6.records).toBeCloseTo(0.1, 2)
+    expect((v6.plainIpv4 + v6.plainIpv6) / v6.records).toBe(1)
+    const fragmented = probeCapture(fragments, 50_000, true)
+    expect((fragmented.plainIpv4 + fragmented.plainIpv6) / fragmented.records).toBeCloseTo(0.1, 2)
     const sample = probeCapture(join(SAMPLES, 'captures', 'ntp-server.pcap'), 50_000, false)
     expect(sample.plainIpv4 / sample.records).toBe(1)
     // Either way the result is the one pass's.
-    const halves = await withEnv({BILLWATCH_PCAP_NATIVE: '1', BILLWATCH_PCAP_SPLIT_BYTES: '0'}, () =>
-      analyseCaptureParallel(path),
-    )
-    expect(halves).toEqual(withNative(false, () => analyseCapture(path)))
+    for (const path of [ipv6, fragments]) {
+      const parallel = await withEnv({BILLWATCH_PCAP_NATIVE: '1', BILLWATCH_PCAP_SPLIT_BYTES: '0'}, () =>
+        analyseCaptureParallel(path),
+      )
+      expect(parallel).toEqual(withNative(false, () => analyseCapture(path)))
+    }
   })
 
   it('stops at a damaged or cut record as the JavaScript scan does', () => {
