@@ -127,14 +127,28 @@ export async function stageRollup(
     await store.run(`DROP TABLE ${scanTable}`)
     throw new BillwatchError('E_VALUE', 'a value breaks the usage rule', {file: path})
   }
-  await store.run(`INSERT INTO ${STAGING_TABLE} (day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency, provider, usage_base, list_cost)
-    SELECT day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency, provider, usage_base, list_cost
-    FROM ${scanTable} WHERE row_kind = 'usage' AND usage_lines > 0 AND usage_type IS NOT NULL AND usage_type <> '' AND day IS NOT NULL`)
   // A charge without a date (a DBR's rounding line) belongs to the month the file bills.
   await store.run(`INSERT INTO ${STAGED_CHARGES} (day, provider, account, region, service, category, cost, list_cost, currency)
     SELECT coalesce(day, (SELECT date_trunc('month', min(day)) FROM ${scanTable})), provider, account, region, service, category, cost, list_cost, currency
     FROM ${scanTable} WHERE row_kind = 'charge'`)
-  await store.run(`DROP TABLE ${scanTable}`)
+  const usage = `row_kind = 'usage' AND usage_lines > 0 AND usage_type IS NOT NULL AND usage_type <> '' AND day IS NOT NULL`
+  // The first roll-up staged (one file, or a manifest's first part) becomes the staging table itself, its other rows
+  // deleted: copying 80,000 daily rows into an empty table cost a third of a second. A usage row without a provider
+  // is copied, so that the staging table's NOT NULL refuses it as before.
+  const fit = await store.one<{staged: number; unnamed: number}>(
+    `SELECT (SELECT count(*) FROM ${STAGING_TABLE})::BIGINT AS staged,
+            (SELECT count(*) FROM ${scanTable} WHERE ${usage} AND provider IS NULL)::BIGINT AS unnamed`,
+  )
+  if (fit?.staged === 0 && fit.unnamed === 0) {
+    await store.run(`DELETE FROM ${scanTable} WHERE NOT (${usage})`)
+    await store.run(`DROP TABLE ${STAGING_TABLE}`)
+    await store.run(`ALTER TABLE ${scanTable} RENAME TO ${STAGING_TABLE}`)
+  } else {
+    await store.run(`INSERT INTO ${STAGING_TABLE} (day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency, provider, usage_base, list_cost)
+      SELECT day, account, region, service, usage_type, operation, resource_id, amount, unit, cost, currency, provider, usage_base, list_cost
+      FROM ${scanTable} WHERE ${usage}`)
+    await store.run(`DROP TABLE ${scanTable}`)
+  }
   if (!totals || totals.line_items === 0)
     throw new BillwatchError('E_EMPTY', 'no line items after the header', {file: path})
   return {billingEnd: totals.billing_end, billingStart: totals.billing_start, lineItems: totals.line_items}
