@@ -103,8 +103,8 @@ export async function fingerprintFile(
   return {bytes: size, hash: `xxh128:${hash.digestHex()}`}
 }
 
-/** Bytes hashed per read: small enough to stay in the CPU cache between the read and the hash. */
-const HASH_CHUNK = 256 * 1024
+/** Bytes hashed per read: 1 MiB halved the time of 256 KiB on a 1.37 GB CUR (fewer trips to the thread pool). */
+const HASH_CHUNK = 1024 * 1024
 
 /**
  * A plain file, read into one reused buffer: no stream and no allocation per chunk. It runs beside
