@@ -573,10 +573,21 @@ function seasonalAdjustment(length: number, observed: number[], z: number[], per
   const byPhase: number[][] = Array.from({length: period}, () => [])
   at.forEach((i, k) => byPhase[i % period]!.push(k))
   const steady = new Array<number>(at.length)
+  const near = new Float64Array(5)
   for (const members of byPhase)
     members.forEach((k, j) => {
-      const near = members.slice(Math.max(0, j - 2), j + 3).map((m) => residuals[m]!)
-      steady[k] = median(near)
+      // The median of at most five, by insertion (this runs for every point of every series).
+      let count = 0
+      for (let m = Math.max(0, j - 2); m < Math.min(members.length, j + 3); m++) {
+        const v = residuals[members[m]!]!
+        let slot = count++
+        while (slot > 0 && near[slot - 1]! > v) {
+          near[slot] = near[slot - 1]!
+          slot--
+        }
+        near[slot] = v
+      }
+      steady[k] = count % 2 === 1 ? near[count >> 1]! : (near[count / 2 - 1]! + near[count / 2]!) / 2
     })
   // Tests and profiles take each residual within three robust noise units of its steady value: a spike's days move
   // neither a piece's profile nor the F statistics.
@@ -965,18 +976,13 @@ function rampsAmong(y: number[], cuts: number[], variance: number, penalty: numb
     const to = bounds[j + 2]!
     let steps = 0
     for (let k = i; k <= j + 1; k++) steps += rss(bounds[k]!, bounds[k + 1]!)
-    // Misfit is weighed in the noise around these steps where that is less than the series' (whose estimate a few
-    // large changes inflate): clean steps a month apart fit far better than any ramp, whatever the penalties.
-    const noise = Math.min(variance, steps / Math.max(1, to - from - (j - i + 2)))
-    if (!(noise > 0)) return {gain: Number.NEGATIVE_INFINITY, ramp: {cuts: [], end: 0, from, start: 0, to}}
-    const staircase = (j - i + 1) * penalty + steps / noise
-    let best = {cost: Number.POSITIVE_INFINITY, end: 0, start: 0}
+    let best = {end: 0, rss: Number.POSITIVE_INFINITY, start: 0}
     const first = cuts[i]!
     const last = cuts[j]!
     for (let start = Math.max(from + 1, first - RAMP_MAX_SEGMENT); start < first; start++) {
       for (let end = Math.max(last, start + RAMP_MIN_WIDTH); end <= Math.min(to - 2, last + RAMP_MAX_SEGMENT); end++) {
-        const cost = rampRss(from, to, start, end) / noise + 2 * penalty
-        if (cost < best.cost) best = {cost, end, start}
+        const fit = rampRss(from, to, start, end)
+        if (fit < best.rss) best = {end, rss: fit, start}
       }
     }
     // Two or more steps the same way, each within RAMP_MAX_SEGMENT of the next, are the staircase a slow change is
@@ -988,8 +994,13 @@ function rampsAmong(y: number[], cuts: number[], variance: number, penalty: numb
     let count = 1
     for (let k = i + 1; k <= j; k++) if (cuts[k]! - cuts[k - 1]! > SPIKE_MAX_RUN) count++
     const allowance = count >= 2 ? (count - 1.5) * penalty : 0
+    // The misfit is weighed in the series' noise and, where less, in the noise around these steps (a few large
+    // changes inflate the series' estimate): the ramp must win in both, so clean steps a month apart stay steps.
+    const local = steps / Math.max(1, to - from - (j - i + 2))
+    const gainIn = (noise: number) => (steps - best.rss) / noise + (j - i + 1) * penalty + allowance - 2 * penalty
+    const gain = local > 0 && local < variance ? Math.min(gainIn(variance), gainIn(local)) : gainIn(variance)
     return {
-      gain: staircase + allowance - best.cost,
+      gain,
       ramp: {cuts: cuts.slice(i, j + 1), end: best.end, from, start: best.start, to},
     }
   }
