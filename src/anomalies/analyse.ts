@@ -88,7 +88,7 @@ export class StretchAnalyser {
    * Usage is never negative and its day-to-day noise grows with its level: always the log scale. A change smaller
    * than minRatio is no step in any series, so the levels of the steps beside it span its days.
    */
-  private readonly detectOptions: DetectOptions
+  private detectOptions: DetectOptions
   private readonly total: DayDetection
   private readonly types: Detected[]
   private readonly resources: Detected[] = []
@@ -102,6 +102,9 @@ export class StretchAnalyser {
     this.minRatio = options.minRatio ?? DEFAULT_MIN_RATIO
     this.detectOptions = {minRatio: this.minRatio, scale: 'log'}
     this.total = detectDaily(stretch.total.values, stretch.first, this.detectOptions)
+    // A partial last day (an hourly export's latest) is partial in every series of the stretch; the total, whose
+    // parts' noise averages out, shows it best.
+    if (this.total.partialLastDay) this.detectOptions = {...this.detectOptions, lastPartial: true}
     this.types = stretch.byUsageType.map((series) => ({
       detection: detectDaily(series.values, stretch.first, this.detectOptions),
       series,
@@ -186,6 +189,21 @@ export class StretchAnalyser {
       const own = lead && lead.shareOfChange >= LEAD_SHARE ? matchedDay.get(lead.resourceId!) : undefined
       return own && own.date !== step.date ? {...step, date: own.date, lastDayBefore: own.lastDayBefore} : step
     }
+    // A sum's step that no resource stepped for, on a day one of its parts ramps the same way, is that ramp seen
+    // through the sum (a ramp in one part is no straight line in the sum's logarithm): the part's trend is the
+    // finding, not a step.
+    const rampOfPart = (step: DayStep, drivers: Driver[], parts: Detected[]) => {
+      if (drivers.some((d) => d.resourceId !== null)) return false
+      const day = dayNumber(step.date)
+      return parts.some(({detection}) =>
+        detection.trends.some(
+          (t) =>
+            t.direction === step.direction &&
+            dayNumber(t.firstDay) - SAME_CHANGE_DAYS <= day &&
+            day <= dayNumber(t.lastDay) + SAME_CHANGE_DAYS,
+        ),
+      )
+    }
     const steps: Step[] = []
     const totalDetected: Detected = {detection: this.total, series: stretch.total}
     this.total.steps.forEach((step, i) => {
@@ -193,6 +211,7 @@ export class StretchAnalyser {
       const drivers = [...driversOf(step, this.resources), ...driversOf(step, this.types)].sort(
         (a, b) => b.shareOfChange - a.shareOfChange,
       )
+      if (rampOfPart(step, drivers, [...this.resources, ...this.types])) return
       steps.push(make(redated(step, drivers), i, totalDetected, drivers))
     })
     // A usage type's (region's) own step the total did not show: its resources drive it.
@@ -200,10 +219,9 @@ export class StretchAnalyser {
       type.detection.steps.forEach((step, i) => {
         if (consumed.has(step) || !strong(step.ratio)) return
         consumed.add(step)
-        const drivers = driversOf(
-          step,
-          this.resources.filter((r) => r.series.usageType === type.series.usageType),
-        )
+        const parts = this.resources.filter((r) => r.series.usageType === type.series.usageType)
+        const drivers = driversOf(step, parts)
+        if (rampOfPart(step, drivers, parts)) return
         steps.push(make(redated(step, drivers), i, type, drivers))
       })
     }

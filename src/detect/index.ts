@@ -45,6 +45,8 @@ export interface DayDetection {
   trends: DayTrend[]
   /** Whether a weekly profile was found and removed before detection. */
   weekly: boolean
+  /** Whether the last day was left out as a partial day (see SeriesOptions.lastPartial). */
+  partialLastDay: boolean
 }
 
 /** `minRatio` also leaves out spikes and trends smaller than it. */
@@ -61,7 +63,7 @@ const DAY = /^\d{4}-\d{2}-\d{2}$/
  */
 export function detectSteps(points: readonly DayValue[], options: DetectOptions = {}): DayDetection {
   const sorted = [...points].sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0))
-  if (sorted.length === 0) return {spikes: [], steps: [], trends: [], weekly: false}
+  if (sorted.length === 0) return {partialLastDay: false, spikes: [], steps: [], trends: [], weekly: false}
   const first = dayNumber(sorted[0]!.day)
   const last = dayNumber(sorted.at(-1)!.day)
   const values = new Float64Array(last - first + 1).fill(Number.NaN)
@@ -98,6 +100,7 @@ export function detectDaily(values: ArrayLike<number>, first: number, options: D
       .filter((t) => strongEnough(t.ratio))
       .map(({end, start, ...rest}) => ({firstDay: dayOf(start), lastDay: dayOf(end), ...rest})),
     weekly: analysis.seasonal,
+    partialLastDay: analysis.partialLast,
   }
 }
 

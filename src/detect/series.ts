@@ -14,7 +14,7 @@ export interface SeriesOptions {
   scale?: Scale
   /**
    * Seasonal period in points (7 for daily data). The weekly profile is removed only when an F-test finds
-   * it (see `seasonalProfile`). Default none.
+   * it (see `seasonalAdjustment`). Default none.
    */
   period?: number
   /** A change with fewer observed points after it than this is tentative. Default 7 (a week of days). */
@@ -26,6 +26,11 @@ export interface SeriesOptions {
    * cut the levels of the steps beside them. Default 1 (every change).
    */
   minRatio?: number
+  /**
+   * The last position is a partial day: an hourly export's latest day, which every series of the export shares and
+   * which the sum of them shows (`partialLast` of its analysis). Left out, as a partial day this series shows itself.
+   */
+  lastPartial?: boolean
 }
 
 export interface IndexStep {
@@ -70,6 +75,8 @@ export interface SeriesAnalysis {
   seasonal: boolean
   /** Long-run noise standard deviation on the analysed scale. */
   noise: number
+  /** Whether the last position was left out as a partial day (far below the level before it, or `lastPartial`). */
+  partialLast: boolean
 }
 
 export const DEFAULT_EVIDENCE_POINTS = 7
@@ -101,15 +108,15 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
   const raw = observed.map((i) => values[i]!)
   const scale = options.scale ?? defaultScale(raw)
   const transform = makeTransform(raw, scale)
-  const empty: SeriesAnalysis = {noise: 0, seasonal: false, spikes: [], steps: [], trends: []}
+  const empty: SeriesAnalysis = {noise: 0, partialLast: false, seasonal: false, spikes: [], steps: [], trends: []}
   if (observed.length < MIN_POINTS || transform === undefined) return empty
 
   let z = raw.map(transform)
   let seasonal = false
   if (options.period !== undefined && options.period > 1) {
-    const profile = seasonalProfile(values.length, observed, z, options.period)
-    if (profile) {
-      z = z.map((v, k) => v - profile[observed[k]! % options.period!]!)
+    const adjustment = seasonalAdjustment(values.length, observed, z, options.period)
+    if (adjustment) {
+      z = z.map((v, k) => v - adjustment[observed[k]!]!)
       seasonal = true
     }
   }
@@ -129,7 +136,8 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
   )
   // A last point far below the level before it is most often a partial day of an hourly export: left out,
   // neither a step nor a spike, until the next day tells.
-  const partialTail = tailJump(z, threshold, spikeRuns) === -1
+  const partialTail =
+    tailJump(z, threshold, spikeRuns) === -1 || (options.lastPartial === true && observed.at(-1) === values.length - 1)
   const excluded = new Uint8Array(z.length)
   for (const run of spikeRuns) for (let k = run.start; k < run.end; k++) excluded[k] = 1
   if (partialTail) excluded[z.length - 1] = 1
@@ -140,10 +148,10 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
   // A jump in the last one or two points is too short to be a segment: segment the rest, then test the jump
   // against the last segment with the same penalty. Without this, PELT pairs the jump with its neighbour.
   let segmentation = segmentMean(clean)
-  let {changePoints: cuts, margins} = refine(
+  let {changePoints: cuts, margins} = locallyJustified(
     clean,
-    segmentation.changePoints,
-    segmentation.margins,
+    refine(clean, segmentation.changePoints, segmentation.margins, segmentation.penalty),
+    segmentation.variance,
     segmentation.penalty,
   )
   const tailLength = Math.max(0, tailJump(clean, threshold, []))
@@ -269,8 +277,10 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
     steps = stepsAt(keptCuts, keptMargins)
   }
   // A fall in the last one or two days is what a partial last day of an hourly export looks like: not yet a step.
+  // Nor is one in the last three when the last day is among them: it may be partial by less than a spike would be,
+  // which leaves two full days, as noisy as any, to tell a fall.
   const last = steps.at(-1)
-  if (last?.direction === 'down' && last.pointsAfter <= 2) steps.pop()
+  if (last?.direction === 'down' && last.pointsAfter <= (partialTail ? 2 : 3)) steps.pop()
   const trends: IndexTrend[] = ramps.map((ramp) => {
     const levelBefore = median(rawKept.slice(ramp.from, ramp.start + 1))
     const levelAfter = median(rawKept.slice(ramp.end, ramp.to))
@@ -296,7 +306,7 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
       spikes.push({baseline, index: observed[k]!, ratio: levelRatio(baseline, value, transform, scale), value})
     }
   }
-  return {noise: Math.sqrt(segmentation.variance), seasonal, spikes, steps, trends}
+  return {noise: Math.sqrt(segmentation.variance), partialLast: partialTail, seasonal, spikes, steps, trends}
 }
 
 /** Days on either side of a change's first placement that dateChanges searches. */
@@ -373,6 +383,76 @@ interface DatedChange {
   beforeEnd: number
   afterStart: number
   to: number
+}
+
+/**
+ * The cuts whose split still pays its penalty with the noise measured around them: the long-run variance of the
+ * residuals (from the segment means) within LOCAL_WINDOW points on either side, where that is more than the whole
+ * series' `variance`. A sum's noise follows its largest part, so one variance for the whole series is too small
+ * where a noisy part led before another stepped up past it, and noise there is cut into steps. The weakest cut that
+ * does not pay goes first, then the others are judged again without it.
+ */
+function locallyJustified(
+  y: number[],
+  found: {changePoints: number[]; margins: number[]},
+  variance: number,
+  penalty: number,
+): {changePoints: number[]; margins: number[]} {
+  const cuts = [...found.changePoints]
+  const margins = [...found.margins]
+  if (cuts.length === 0 || !(variance > 0)) return {changePoints: cuts, margins}
+  const n = y.length
+  const s1 = new Float64Array(n + 1)
+  const s2 = new Float64Array(n + 1)
+  for (let t = 0; t < n; t++) {
+    s1[t + 1] = s1[t]! + y[t]!
+    s2[t + 1] = s2[t]! + y[t]! * y[t]!
+  }
+  const rss = (a: number, b: number) => Math.max(0, s2[b]! - s2[a]! - (s1[b]! - s1[a]!) ** 2 / (b - a))
+  for (;;) {
+    const bounds = [0, ...cuts, n]
+    const means: number[] = []
+    for (let i = 0; i + 1 < bounds.length; i++)
+      means.push((s1[bounds[i + 1]!]! - s1[bounds[i]!]!) / (bounds[i + 1]! - bounds[i]!))
+    let weakest = -1
+    let weakestMargin = 0
+    for (let i = 0; i < cuts.length; i++) {
+      const cut = cuts[i]!
+      const from = Math.max(0, cut - LOCAL_WINDOW)
+      const to = Math.min(n, cut + LOCAL_WINDOW)
+      // Residuals from the segment means over [from, to), and their lag-1 products within segments.
+      let squares = 0
+      let lagged = 0
+      let segment = i
+      while (segment > 0 && bounds[segment]! > from) segment--
+      let previous = Number.NaN
+      for (let t = from; t < to; t++) {
+        let moved = false
+        while (bounds[segment + 1]! <= t) {
+          segment++
+          moved = true
+        }
+        const r = y[t]! - means[segment]!
+        squares += r * r
+        if (!moved && t > from) lagged += r * previous
+        previous = r
+      }
+      if (!(squares > 0)) continue
+      const phi = Math.min(0.99, Math.max(0, lagged / squares))
+      const local = (squares / (to - from)) * ((1 + phi) / (1 - phi))
+      if (!(local > variance)) continue
+      const a = bounds[i]!
+      const b = bounds[i + 2]!
+      const margin = (rss(a, b) - rss(a, cut) - rss(cut, b)) / local - penalty
+      if (margin < weakestMargin) {
+        weakest = i
+        weakestMargin = margin
+      }
+    }
+    if (weakest < 0) return {changePoints: cuts, margins}
+    cuts.splice(weakest, 1)
+    margins.splice(weakest, 1)
+  }
 }
 
 /** Rounds of refinement: a segment is searched again, then the segments that search made, and so on. */
@@ -462,22 +542,157 @@ function logistic(x: number): number {
 
 /**
  * Weekly profile by phase (index mod period) of the residuals from a centred rolling median one period wide,
- * which holds every phase once and so carries no seasonality itself. Returned only when the one-way F statistic
- * of the residuals by phase exceeds SEASONAL_F; centred on its median.
+ * which holds every phase once and so carries no seasonality itself. A profile is used only when the one-way F
+ * statistic of the residuals by phase exceeds SEASONAL_F; centred on its median.
+ *
+ * The profile may change along the series: a sum whose largest part changes takes that part's weekly pattern (an
+ * office-hours instance's low weekends fade from an account's total once another instance steps up 100x beside
+ * it). So the residuals are first split where the profile changes (seasonalPieces), and each piece has its own
+ * profile, or none. Returns the adjustment per position (length `length`), or undefined when no piece has one.
  */
-function seasonalProfile(length: number, observed: number[], z: number[], period: number): number[] | undefined {
+function seasonalAdjustment(length: number, observed: number[], z: number[], period: number): Float64Array | undefined {
   if (observed.length < 4 * period) return undefined
   const valueAt = new Float64Array(length).fill(Number.NaN)
   observed.forEach((i, k) => (valueAt[i] = z[k]!))
   const half = Math.floor(period / 2)
-  const groups: number[][] = Array.from({length: period}, () => [])
+  const at: number[] = []
+  const residuals: number[] = []
+  const window: number[] = []
   for (const i of observed) {
-    const window: number[] = []
+    window.length = 0
     for (let j = Math.max(0, i - half); j <= Math.min(length - 1, i + half); j++)
       if (!Number.isNaN(valueAt[j]!)) window.push(valueAt[j]!)
     if (window.length < period - 1) continue
-    groups[i % period]!.push(valueAt[i]! - median(window))
+    at.push(i)
+    residuals.push(valueAt[i]! - median(window))
   }
+  const adjustment = new Float64Array(length)
+  let found = false
+  // Where the profile changes is searched on each residual's median with the same weekday's two weeks before and
+  // after: a pattern that changes holds for weeks, while a spike of a few days (each day one weekday once) is gone.
+  const byPhase: number[][] = Array.from({length: period}, () => [])
+  at.forEach((i, k) => byPhase[i % period]!.push(k))
+  const steady = new Array<number>(at.length)
+  const near = new Float64Array(5)
+  for (const members of byPhase)
+    members.forEach((k, j) => {
+      // The median of at most five, by insertion (this runs for every point of every series).
+      let count = 0
+      for (let m = Math.max(0, j - 2); m < Math.min(members.length, j + 3); m++) {
+        const v = residuals[members[m]!]!
+        let slot = count++
+        while (slot > 0 && near[slot - 1]! > v) {
+          near[slot] = near[slot - 1]!
+          slot--
+        }
+        near[slot] = v
+      }
+      steady[k] = count % 2 === 1 ? near[count >> 1]! : (near[count / 2 - 1]! + near[count / 2]!) / 2
+    })
+  // Tests and profiles take each residual within three robust noise units of its steady value: a spike's days move
+  // neither a piece's profile nor the F statistics.
+  const spread = 1.4826 * median(residuals.map((v, k) => Math.abs(v - steady[k]!)))
+  const tamed = residuals.map((v, k) => steady[k]! + Math.max(-3 * spread, Math.min(3 * spread, v - steady[k]!)))
+  const bounds = seasonalPieces(at, steady, tamed, period, 0, at.length, 0)
+  for (let p = 0; p + 1 < bounds.length; p++) {
+    const from = bounds[p]!
+    const to = bounds[p + 1]!
+    const profile = phaseProfile(at, tamed, period, from, to)
+    if (!profile) continue
+    found = true
+    // The piece's positions: from its first residual's (the series' start for the first piece) to the next piece's.
+    const first = from === 0 ? 0 : at[from]!
+    const last = to === at.length ? length : at[to]!
+    for (let i = first; i < last; i++) adjustment[i] = profile[i % period]!
+  }
+  return found ? adjustment : undefined
+}
+
+/** F statistic a change of weekly profile must exceed: the best of hundreds of possible weeks is tested. */
+const SEASONAL_CHANGE_F = 12
+/** Splits of the weekly profile searched (so at most 2^depth pieces). */
+const SEASONAL_CHANGE_DEPTH = 2
+
+/**
+ * Boundaries (indexes into `at`) of the pieces of residuals [from, to) between which the weekly profile changes:
+ * the split that most reduces the within-phase sum of squares of the steady residuals, kept when on the residuals
+ * themselves its F statistic (period more means) exceeds SEASONAL_CHANGE_F and each side holds four periods or more;
+ * then each side is split again.
+ */
+function seasonalPieces(
+  at: number[],
+  steady: number[],
+  r: number[],
+  period: number,
+  from: number,
+  to: number,
+  depth: number,
+): number[] {
+  const minSide = 4 * period
+  if (depth >= SEASONAL_CHANGE_DEPTH || to - from < 2 * minSide) return [from, to]
+  const located = phaseSplits(at, steady, period, from, to, minSide)
+  if (located.split < 0) return [from, to]
+  const {split, whole, rss} = phaseSplits(at, r, period, from, to, minSide, located.split)
+  const f = (whole - rss) / period / (rss / (to - from - 2 * period))
+  if (!(f > SEASONAL_CHANGE_F)) return [from, to]
+  const left = seasonalPieces(at, steady, r, period, from, split, depth + 1)
+  const right = seasonalPieces(at, steady, r, period, split, to, depth + 1)
+  return [...left.slice(0, -1), ...right]
+}
+
+/**
+ * The within-phase residual sum of squares of values [from, to) whole, and the least over splits leaving `minSide`
+ * or more on each side (or at `only`), with that split (−1 when none).
+ */
+function phaseSplits(
+  at: number[],
+  values: number[],
+  period: number,
+  from: number,
+  to: number,
+  minSide: number,
+  only?: number,
+): {split: number; whole: number; rss: number} {
+  const n0 = new Float64Array(period)
+  const n1 = new Float64Array(period)
+  const n2 = new Float64Array(period)
+  for (let k = from; k < to; k++) {
+    const phase = at[k]! % period
+    n0[phase] = n0[phase]! + 1
+    n1[phase] = n1[phase]! + values[k]!
+    n2[phase] = n2[phase]! + values[k]! * values[k]!
+  }
+  let whole = 0
+  for (let p = 0; p < period; p++) if (n0[p]! > 0) whole += n2[p]! - (n1[p]! * n1[p]!) / n0[p]!
+  const l0 = new Float64Array(period)
+  const l1 = new Float64Array(period)
+  const l2 = new Float64Array(period)
+  let best = Number.POSITIVE_INFINITY
+  let split = -1
+  for (let k = from; k < to - minSide; k++) {
+    const phase = at[k]! % period
+    l0[phase] = l0[phase]! + 1
+    l1[phase] = l1[phase]! + values[k]!
+    l2[phase] = l2[phase]! + values[k]! * values[k]!
+    if (k + 1 - from < minSide || (only !== undefined && k + 1 !== only)) continue
+    let rss = 0
+    for (let p = 0; p < period; p++) {
+      if (l0[p]! > 0) rss += l2[p]! - (l1[p]! * l1[p]!) / l0[p]!
+      const m = n0[p]! - l0[p]!
+      if (m > 0) rss += n2[p]! - l2[p]! - ((n1[p]! - l1[p]!) * (n1[p]! - l1[p]!)) / m
+    }
+    if (rss < best) {
+      best = rss
+      split = k + 1
+    }
+  }
+  return {rss: best, split, whole}
+}
+
+/** The weekly profile of residuals [from, to), centred on its median, when its F statistic exceeds SEASONAL_F. */
+function phaseProfile(at: number[], r: number[], period: number, from: number, to: number): number[] | undefined {
+  const groups: number[][] = Array.from({length: period}, () => [])
+  for (let k = from; k < to; k++) groups[at[k]! % period]!.push(r[k]!)
   const used = groups.filter((g) => g.length >= 2)
   const count = used.reduce((a, g) => a + g.length, 0)
   if (used.length < period || count <= period) return undefined
@@ -680,7 +895,7 @@ interface Ramp {
 
 /**
  * Runs of same-direction cuts (and single cuts) that a linear ramp between two levels explains better than a
- * staircase, with its two knots paying the same penalty per change as the cuts: a slow change, a trend.
+ * staircase, its two knots paying a penalty each, less the allowance below: a slow change, a trend.
  */
 function rampsAmong(y: number[], cuts: number[], variance: number, penalty: number): Ramp[] {
   if (cuts.length === 0 || !(variance > 0)) return []
@@ -730,6 +945,8 @@ function rampsAmong(y: number[], cuts: number[], variance: number, penalty: numb
   for (let i = 0; i + 1 < bounds.length; i++)
     means.push(range(s1, bounds[i]!, bounds[i + 1]!) / (bounds[i + 1]! - bounds[i]!))
   const ramps: Ramp[] = []
+  // Each run of cuts is fitted once, however many of the runs around it are tried.
+  const tried = new Map<number, {gain: number; ramp: Ramp}>()
   for (let i = 0; i < cuts.length;) {
     const direction = Math.sign(means[i + 1]! - means[i]!)
     let j = i
@@ -739,28 +956,70 @@ function rampsAmong(y: number[], cuts: number[], variance: number, penalty: numb
       cuts[j + 1]! - cuts[j]! <= RAMP_MAX_SEGMENT
     )
       j++
+    ramps.push(...rampsIn(i, j))
+    i = j + 1
+  }
+  return ramps.sort((a, b) => a.start - b.start)
+
+  /** The gain (staircase cost less the ramp's) of one ramp for the cuts i..j, and that ramp. */
+  function rampFor(i: number, j: number): {gain: number; ramp: Ramp} {
+    const key = i * cuts.length + j
+    const known = tried.get(key)
+    if (known) return known
+    const found = fitRamp(i, j)
+    tried.set(key, found)
+    return found
+  }
+
+  function fitRamp(i: number, j: number): {gain: number; ramp: Ramp} {
     const from = bounds[i]!
     const to = bounds[j + 2]!
-    let staircase = (j - i + 1) * penalty
-    for (let k = i; k <= j + 1; k++) staircase += rss(bounds[k]!, bounds[k + 1]!) / variance
-    let best = {cost: Number.POSITIVE_INFINITY, end: 0, start: 0}
+    let steps = 0
+    for (let k = i; k <= j + 1; k++) steps += rss(bounds[k]!, bounds[k + 1]!)
+    let best = {end: 0, rss: Number.POSITIVE_INFINITY, start: 0}
     const first = cuts[i]!
     const last = cuts[j]!
     for (let start = Math.max(from + 1, first - RAMP_MAX_SEGMENT); start < first; start++) {
       for (let end = Math.max(last, start + RAMP_MIN_WIDTH); end <= Math.min(to - 2, last + RAMP_MAX_SEGMENT); end++) {
-        const cost = rampRss(from, to, start, end) / variance + 2 * penalty
-        if (cost < best.cost) best = {cost, end, start}
+        const fit = rampRss(from, to, start, end)
+        if (fit < best.rss) best = {end, rss: fit, start}
       }
     }
-    // Three or more steps the same way, each within RAMP_MAX_SEGMENT of the next, are the staircase a slow
-    // change is cut into when it is not linear on the log scale (a ramp in one part of a sum): the ramp's two
-    // knots stand for all of them, so it may fit worse by the penalties of the steps beyond two.
-    const allowance = Math.max(0, j - i + 1 - 2) * penalty
-    if (best.cost < staircase + allowance)
-      ramps.push({cuts: cuts.slice(i, j + 1), end: best.end, from, start: best.start, to})
-    i = j + 1
+    // Two or more steps the same way, each within RAMP_MAX_SEGMENT of the next, are the staircase a slow change is
+    // cut into (unevenly by noise, or when it is not linear on the log scale: a ramp in one part of a sum). A
+    // penalty buys a change's day and its new level; the ramp has two days but one new level, so against k steps
+    // it pays 1.5 penalties, not 2: it may fit worse by the penalties of the steps beyond one and a half. A single
+    // step keeps the whole two (its first day, part old level and part new, is no ramp), and so does a change that
+    // took a day or two, cut twice (its cuts at most SPIKE_MAX_RUN apart count as one step).
+    let count = 1
+    for (let k = i + 1; k <= j; k++) if (cuts[k]! - cuts[k - 1]! > SPIKE_MAX_RUN) count++
+    const allowance = count >= 2 ? (count - 1.5) * penalty : 0
+    // The misfit is weighed in the series' noise and, where less, in the noise around these steps (a few large
+    // changes inflate the series' estimate): the ramp must win in both, so clean steps a month apart stay steps.
+    const local = steps / Math.max(1, to - from - (j - i + 2))
+    const gainIn = (noise: number) => (steps - best.rss) / noise + (j - i + 1) * penalty + allowance - 2 * penalty
+    const gain = local > 0 && local < variance ? Math.min(gainIn(variance), gainIn(local)) : gainIn(variance)
+    return {
+      gain,
+      ramp: {cuts: cuts.slice(i, j + 1), end: best.end, from, start: best.start, to},
+    }
   }
-  return ramps
+
+  /**
+   * The ramps among the same-direction cuts i..j: the run of them a ramp gains most on, then the same on either side
+   * of it. A staircase and a step beside it (a ramp, then a step a month later) are a ramp and a step.
+   */
+  function rampsIn(i: number, j: number): Ramp[] {
+    if (i > j) return []
+    let best: {gain: number; ramp: Ramp; a: number; b: number} | undefined
+    for (let a = i; a <= j; a++)
+      for (let b = a; b <= j; b++) {
+        const found = rampFor(a, b)
+        if (found.gain > 0 && (!best || found.gain > best.gain)) best = {...found, a, b}
+      }
+    if (!best) return []
+    return [...rampsIn(i, best.a - 1), best.ramp, ...rampsIn(best.b + 1, j)]
+  }
 }
 
 /** The split margin (RSS saved in noise units, less the penalty) of the tail [cut, end) against [from, cut). */

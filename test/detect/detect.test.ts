@@ -111,7 +111,7 @@ describe('detectSteps on synthetic daily series', () => {
   it('finds nothing in a series of zeros', () => {
     const zeros = daily('2024-01-01', [[60, 0]])
     expect(zeros.every((p) => p.value === 0)).toBe(true)
-    expect(detectSteps(zeros)).toEqual({spikes: [], steps: [], trends: [], weekly: false})
+    expect(detectSteps(zeros)).toEqual({partialLastDay: false, spikes: [], steps: [], trends: [], weekly: false})
   })
 
   it('finds nothing in a 3-day series, and does not fail', () => {
@@ -122,7 +122,7 @@ describe('detectSteps on synthetic daily series', () => {
           [1, GB],
         ]),
       ),
-    ).toEqual({spikes: [], steps: [], trends: [], weekly: false})
+    ).toEqual({partialLastDay: false, spikes: [], steps: [], trends: [], weekly: false})
   })
 
   it('reports a step on the last day as tentative', () => {
