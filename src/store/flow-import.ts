@@ -63,7 +63,9 @@ export async function dropFlowStaging(store: Store): Promise<void> {
 export function removeFlowStagingFile(store: Store): void {
   rmSync(flowStagingFile(store), {force: true})
   rmSync(flowRollupFile(store), {force: true})
-  rmSync(`${flowRollupFile(store)}.days`, {force: true})
+  // The daily rows, and the per-client partitions of a roll-up that failed before it merged them (vpc.c's PARTS).
+  for (const suffix of ['.days', '.0', '.1', '.2', '.3', '.4', '.5', '.6', '.7'])
+    rmSync(`${flowRollupFile(store)}${suffix}`, {force: true})
 }
 
 /** Per-client rows of a reader that rolls up in JavaScript (nfdump); the daily series is summed from them. */
