@@ -12,9 +12,11 @@ import {
   createFlowStaging,
   dropFlowStaging,
   findFlowSource,
+  flowRollupFile,
   removeFlowStagingFile,
 } from '../store/flow-import.js'
-import {stageVpc} from '../store/flow-scan.js'
+import {stageNativeRollup, stageVpc} from '../store/flow-scan.js'
+import {nativeVpcRollup} from './rollup.js'
 import {deliveryOf, type FlowCommit} from './stage.js'
 
 export interface FlowIngestOptions {
@@ -52,9 +54,16 @@ export async function ingestFlowFile(
   sniff: FlowSniff,
   options: FlowIngestOptions = {},
 ): Promise<FlowIngested> {
-  const hashing = fingerprintFile(path, {gzip: sniff.container === 'gzip'})
-  hashing.catch(() => undefined)
   await createFlowStaging(store)
+  const hosts = options.host === undefined ? [] : [options.host]
+  // Text is rolled up natively in the pass that hashes it (the file read once); a record it is not sure of leaves
+  // the file to DuckDB's scan below.
+  const rollup = nativeVpcRollup(sniff, flowRollupFile(store), {hosts})
+  const hashing = fingerprintFile(path, {
+    gzip: sniff.container === 'gzip',
+    ...(rollup ? {onContent: (chunk: Buffer) => rollup.feed(chunk)} : {}),
+  })
+  hashing.catch(() => undefined)
   try {
     let sampling: null | string = null
     try {
@@ -65,8 +74,13 @@ export async function ingestFlowFile(
         })
         await appendFlowRows(store, scan.rows)
         sampling = scan.sampling
+      } else if (rollup) {
+        await hashing
+        const rolled = rollup.finish()
+        if (rolled) await stageNativeRollup(store, path, sniff, flowRollupFile(store), rolled.parts)
+        else await stageVpc(store, path, sniff, {hosts})
       } else {
-        await stageVpc(store, path, sniff, options.host === undefined ? {} : {hosts: [options.host]})
+        await stageVpc(store, path, sniff, {hosts})
       }
     } catch (error) {
       // A truncated .gz can surface as a broken last record: the gzip verdict is the truer one.

@@ -15,6 +15,18 @@ import type {RequestLog} from './request-log.js'
  * BILLWATCH_PCAP_NATIVE=0 turns it off; =1 makes its absence an error (the tests use both).
  */
 export interface NativeScanner {
+  /**
+   * The VPC Flow Logs roll-up (vpc.c): `config` is [fields, header (0/1), then the index of each field it reads, -1
+   * when absent, in vpc.c's role order]; rows go to `out`; its tables are written out and emptied at `bound` groups.
+   */
+  vpcCreate?: (config: Int32Array, out: string, bound: number) => unknown
+  /** Feeds the next bytes of the content; false once a record is left to DuckDB. */
+  vpcFeed?: (rollup: unknown, chunk: Uint8Array) => boolean
+  /**
+   * [records, whether the daily rows were written in parts, whether the per-client rows were], or null when a record
+   * was left to DuckDB.
+   */
+  vpcFinish?: (rollup: unknown) => [number, number, number] | null
   /** Scans whole buffered records in place; see scan.c for the arguments and `io` for the io array. */
   scanRecords(
     io: Float64Array,

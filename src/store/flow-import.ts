@@ -33,6 +33,14 @@ export function flowStagingFile(store: Store): string {
 
 let stagingSerial = 0
 
+/**
+ * The native roll-up's per-client rows of the file being ingested (src/flows/rollup.ts), beside the scan's file; its
+ * daily rows are in the same name with `.days` added.
+ */
+export function flowRollupFile(store: Store): string {
+  return flowStagingFile(store).replace(/\.parquet$/, '.rows')
+}
+
 export async function createFlowStaging(store: Store): Promise<void> {
   await dropFlowStaging(store)
   stagingSerial++
@@ -51,9 +59,13 @@ export async function dropFlowStaging(store: Store): Promise<void> {
   removeFlowStagingFile(store)
 }
 
-/** Removes the VPC scan's file (also after a failure, when the aborted transaction runs no more SQL). */
+/** Removes the VPC scan's files (also after a failure, when the aborted transaction runs no more SQL). */
 export function removeFlowStagingFile(store: Store): void {
   rmSync(flowStagingFile(store), {force: true})
+  rmSync(flowRollupFile(store), {force: true})
+  // The daily rows, and the per-client partitions of a roll-up that failed before it merged them (vpc.c's PARTS).
+  for (const suffix of ['.days', '.0', '.1', '.2', '.3', '.4', '.5', '.6', '.7'])
+    rmSync(`${flowRollupFile(store)}${suffix}`, {force: true})
 }
 
 /** Per-client rows of a reader that rolls up in JavaScript (nfdump); the daily series is summed from them. */

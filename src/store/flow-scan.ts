@@ -102,7 +102,6 @@ export async function stageVpc(
   // A traffic record must have its bytes, end and protocol; the status must be one AWS writes.
   const broken = `(status NOT IN ('OK', 'NODATA', 'SKIPDATA') OR action NOT IN ('ACCEPT', 'REJECT')
       OR (${ok} AND (bytes IS NULL OR end_s IS NULL OR proto IS NULL OR least(bytes, packets, proto, coalesce(sp, 0), coalesce(dp, 0)) < 0)))`
-  const proto = `((code // 32) % 256)`
   const sums = `sum(CASE WHEN ${ok} THEN bytes ELSE 0 END)::DOUBLE AS bytes, sum(CASE WHEN ${ok} THEN packets ELSE 0 END)::DOUBLE AS packets,
              count(*) AS records, count(*) FILTER (WHERE ${broken}) AS broken`
   // The record's day, interface, client and packed key (direction, action, status, protocol, port), from `source`.
@@ -174,21 +173,85 @@ export async function stageVpc(
     await throwFirstBrokenRecord(path, sniff)
     throw scanError(path, error)
   }
+  const rows = `read_parquet(${file})`
+  return stageRolledUp(store, path, sniff, {
+    clients: `(SELECT * FROM ${rows} WHERE ${rolledPerMonth ? 'per_client' : 'client IS NOT NULL'})`,
+    daily: rolledPerMonth ? `(SELECT * FROM ${rows} WHERE NOT per_client)` : rows,
+    perMonth: rolledPerMonth,
+  })
+}
+
+/**
+ * The native roll-up's rows (src/flows/rollup.ts wrote them while the file was hashed) staged as the scan's are.
+ * `parts` says which rows it wrote in parts (a file of more groups than it holds at once), which are then summed
+ * again per group: the daily rows (few), or the per-client rows (only when one of its partitions outgrew it too).
+ */
+export async function stageNativeRollup(
+  store: Store,
+  path: string,
+  sniff: FlowSniff,
+  rows: string,
+  parts: {daily: boolean; clients: boolean},
+): Promise<number> {
+  checkFormat(sniff.fields, {file: path, line: sniff.header ? 1 : undefined})
+  const text = (file: string, columns: string) =>
+    `read_csv(${quoteLiteral(file)}, delim = ' ', quote = '', escape = '', header = false, auto_detect = false,
+      columns = {${columns}}, null_padding = false, strict_mode = true, max_line_size = 4194304)`
+  const days = `(SELECT DATE '1970-01-01' + day AS day, code, interface, account, bytes::DOUBLE AS bytes,
+      packets::DOUBLE AS packets, records, 0::BIGINT AS broken
+    FROM ${text(`${rows}.days`, `'day': 'INTEGER', 'code': 'BIGINT', 'interface': 'VARCHAR', 'account': 'VARCHAR', 'bytes': 'UBIGINT', 'packets': 'UBIGINT', 'records': 'BIGINT'`)})`
+  const clients = `(SELECT DATE '1970-01-01' + month AS day, code, interface, client, bytes::DOUBLE AS bytes,
+      packets::DOUBLE AS packets, records
+    FROM ${text(rows, `'month': 'INTEGER', 'code': 'BIGINT', 'interface': 'VARCHAR', 'client': 'VARCHAR', 'bytes': 'UBIGINT', 'packets': 'UBIGINT', 'records': 'BIGINT'`)})`
+  if (!parts.clients) {
+    return stageRolledUp(store, path, sniff, {
+      clients,
+      clientsPerMonth: true,
+      daily: days,
+      perMonth: !parts.daily,
+    })
+  }
+  // A group's rows are summed into the scan's file, by a GROUP BY that DuckDB spills to disk.
+  const file = quoteLiteral(flowStagingFile(store))
+  await store.run(`COPY (SELECT day, code, interface, client, sum(bytes) AS bytes, sum(packets) AS packets,
+      sum(records)::BIGINT AS records FROM ${clients} GROUP BY day, code, interface, client) TO ${file} (FORMAT parquet)`)
+  return stageRolledUp(store, path, sniff, {
+    clients: `read_parquet(${file})`,
+    clientsPerMonth: true,
+    daily: days,
+    perMonth: false,
+  })
+}
+
+/**
+ * The roll-up's rows as the `staged_flows` view: `daily` the daily series' (day, code, interface, account, bytes,
+ * packets, records, broken), `clients` the per-client rows' (day, code, interface, client, bytes, packets, records);
+ * `perMonth` when each group has one row already (else they are summed per group, and per month), `clientsPerMonth`
+ * when the per-client rows have (the daily ones not).
+ */
+async function stageRolledUp(
+  store: Store,
+  path: string,
+  sniff: FlowSniff,
+  rows: {daily: string; clients: string; perMonth: boolean; clientsPerMonth?: boolean},
+): Promise<number> {
+  const rolledPerMonth = rows.perMonth
+  const clientsPerMonth = rows.clientsPerMonth ?? rolledPerMonth
   // The daily series is small (days × interfaces × ports): a table. The per-client rows stay in the file: per calendar
   // month already, or summed per month on the packed key when the commit reads them (one plain GROUP BY, which spills).
   await store.run(
     rolledPerMonth
       ? `CREATE OR REPLACE TEMP TABLE ${FLOW_DAYS} AS SELECT day, code, interface, account, bytes, packets,
-           records::BIGINT AS records, broken::BIGINT AS broken FROM read_parquet(${file}) WHERE NOT per_client`
+           records::BIGINT AS records, broken::BIGINT AS broken FROM ${rows.daily}`
       : `CREATE OR REPLACE TEMP TABLE ${FLOW_DAYS} AS SELECT day, code, interface, account,
       sum(bytes) AS bytes, sum(packets) AS packets, sum(records)::BIGINT AS records, sum(broken)::BIGINT AS broken
-    FROM read_parquet(${file}) GROUP BY day, code, interface, account`,
+    FROM ${rows.daily} GROUP BY day, code, interface, account`,
   )
-  const perClient = rolledPerMonth
+  const perClient = clientsPerMonth
     ? `SELECT day, code, interface, NULL, client, bytes, packets, records::BIGINT, 0::BIGINT, true
-      FROM read_parquet(${file}) WHERE per_client`
+      FROM ${rows.clients}`
     : `SELECT date_trunc('month', day)::DATE, code, interface, NULL, client, sum(bytes), sum(packets), sum(records)::BIGINT, 0::BIGINT, true
-      FROM read_parquet(${file}) WHERE client IS NOT NULL GROUP BY date_trunc('month', day), code, interface, client`
+      FROM ${rows.clients} GROUP BY date_trunc('month', day), code, interface, client`
   await store.run(`DROP TABLE IF EXISTS ${FLOW_STAGING}`)
   await store.run(`CREATE TEMP VIEW ${FLOW_STAGING} AS
     WITH staged AS (
@@ -199,7 +262,7 @@ export async function stageVpc(
     SELECT day, 'vpc-flow-logs' AS exporter, interface, account, ['egress', 'ingress', 'internal', 'unknown'][code % 4 + 1] AS direction,
            CASE WHEN (code // 4) % 2 = 1 THEN 'REJECT' ELSE 'ACCEPT' END AS action,
            ['OK', 'NODATA', 'SKIPDATA', 'OTHER'][(code // 8) % 4 + 1] AS status,
-           CASE WHEN (code // 8) % 4 = 0 THEN ${protocolNameSql(proto)} END AS protocol,
+           CASE WHEN (code // 8) % 4 = 0 THEN ${protocolNameSql('((code // 32) % 256)')} END AS protocol,
            (nullif(code // 8192, 0) - 1)::INTEGER AS port, client, bytes, packets, records, broken, per_client
     FROM staged`)
   const totals = await store.one<{records: null | number; broken: null | number}>(

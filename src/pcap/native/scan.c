@@ -26,6 +26,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "vpc.h"
+
 /* The io Float64Array: inputs, cursors and counters. The module exports the layout as `io` (see IO_NAMES). */
 enum {
   IO_START, IO_END, IO_RECORDS, IO_PCAPNG, IO_LITTLE_ENDIAN, IO_UNITS_PER_SECOND, IO_MAX_CAPLEN, IO_LINK_TYPE,
@@ -1193,5 +1195,6 @@ NAPI_MODULE_INIT() {
     if (napi_create_int32(env, IO_NAMES[i].index, &index) != napi_ok || napi_set_named_property(env, layout, IO_NAMES[i].name, index) != napi_ok) return NULL;
   }
   if (napi_set_named_property(env, exports, "io", layout) != napi_ok) return NULL;
+  if (!register_vpc(env, exports)) return NULL;
   return exports;
 }
