@@ -612,6 +612,30 @@ const NO_U32 = new Uint32Array(0)
 const NO_F64 = new Float64Array(0)
 
 /**
+ * Sets the io array's inputs that describe the reader's buffered records and the address table, for the full scan
+ * and the host probe alike; returns the buffers and the table view to pass to `scanRecords`.
+ */
+function setRecordInputs(native: NativeScanner, io: Float64Array, reader: CaptureReader, table: AddressTable) {
+  const layout = native.io
+  const {buffer, interfaces, start, end} = reader.unreadRecords()
+  const view = table.nativeView()
+  io[layout.start] = start
+  io[layout.end] = end
+  // A set's files may differ in format, resolution, snaplen and link type.
+  io[layout.pcapng] = reader.format === 'pcapng' ? 1 : 0
+  io[layout.unitsPerSecond] = reader.pcapTimestampUnits
+  io[layout.maxCaplen] = reader.pcapMaxCaplen
+  io[layout.linkType] = reader.linkType
+  // A pcapng section states its own byte order.
+  io[layout.littleEndian] = reader.littleEndian ? 1 : 0
+  io[layout.tableMask] = view.mask
+  io[layout.tableCount] = view.count
+  io[layout.otherMask] = view.otherMask
+  io[layout.otherCount] = view.otherCount
+  return {buffer, interfaces, view}
+}
+
+/**
  * Lets the native scanner take up to `limit` of the reader's buffered records into a probe's table: each IP packet's
  * source and destination get a packet (PACKETS), the source a SERVED when sent from the lower port, as probeCapture
  * counts them. It stops before a record it leaves to JavaScript. Returns the records (all IP packets) it took.
@@ -625,21 +649,9 @@ function probeNative(
   vxlanPort: number,
 ): number {
   const layout = native.io
-  const {buffer, interfaces, start, end} = reader.unreadRecords()
-  const view = table.nativeView()
   io.fill(0)
-  io[layout.start] = start
-  io[layout.end] = end
-  io[layout.pcapng] = reader.format === 'pcapng' ? 1 : 0
-  io[layout.unitsPerSecond] = reader.pcapTimestampUnits
-  io[layout.maxCaplen] = reader.pcapMaxCaplen
-  io[layout.linkType] = reader.linkType
-  io[layout.littleEndian] = reader.littleEndian ? 1 : 0
+  const {buffer, interfaces, view} = setRecordInputs(native, io, reader, table)
   io[layout.vxlanPort] = vxlanPort
-  io[layout.tableMask] = view.mask
-  io[layout.tableCount] = view.count
-  io[layout.otherMask] = view.otherMask
-  io[layout.otherCount] = view.otherCount
   io[layout.probeLimit!] = limit
   // No host: no packet touches the request log, the clients or the port tables.
   native.scanRecords(
@@ -1026,22 +1038,8 @@ class CaptureScan {
   private scanNative(native: NativeScanner, io: Float64Array): number {
     const layout = native.io
     const reader = this.reader
-    const {buffer, interfaces, start, end} = reader.unreadRecords()
-    const table = this.table.nativeView()
     io.fill(0, layout.totals)
-    io[layout.start] = start
-    io[layout.end] = end
-    // A set's files may differ in format, resolution, snaplen and link type.
-    io[layout.pcapng] = reader.format === 'pcapng' ? 1 : 0
-    io[layout.unitsPerSecond] = reader.pcapTimestampUnits
-    io[layout.maxCaplen] = reader.pcapMaxCaplen
-    io[layout.linkType] = reader.linkType
-    // A pcapng section states its own byte order.
-    io[layout.littleEndian] = reader.littleEndian ? 1 : 0
-    io[layout.tableMask] = table.mask
-    io[layout.tableCount] = table.count
-    io[layout.otherMask] = table.otherMask
-    io[layout.otherCount] = table.otherCount
+    const {buffer, interfaces, view: table} = setRecordInputs(native, io, reader, this.table)
     io[layout.clientCount] = this.clientCount
     io[layout.requestCount] = this.requestCount
     io[layout.firstSec] = this.firstPacketSec
