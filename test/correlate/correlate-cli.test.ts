@@ -94,7 +94,7 @@ describe("billwatch correlate on the NTP pool server incident's story", () => {
     expect(result.json().steps[0].note).toBe(`repository ${empty} has no commits`)
   })
 
-  it('takes the steps anomalies finds in the ingested seed usage report, and saves the result for explain', async () => {
+  it("takes the steps anomalies finds in the NTP pool server incident's ingested usage report, and saves the result for explain", async () => {
     const db = join(tmp.dir, 'seed.duckdb')
     const ingest = await runCli([
       'ingest',

@@ -16,7 +16,7 @@ const SAMPLE = join(SAMPLES, 'captures', 'ntp-server.pcap')
 const CONTROL = join(SAMPLES, 'captures', 'ntp-control.pcap')
 const db = join(dir, 'store.duckdb')
 
-describe('billwatch pcap on the committed seed-story sample', () => {
+describe('billwatch pcap on the committed sample capture of the NTP pool server incident', () => {
   let report: PcapReport
   beforeAll(async () => {
     const result = await runCli([
