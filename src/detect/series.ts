@@ -2,7 +2,7 @@
  * The detector on one series with gaps: transform, weekly adjustment, spike screening, segmentation, and the
  * tentative check at the end. Works on index positions; `index.ts` maps them to days. No I/O.
  */
-import {DEFAULT_MIN_SEGMENT, madOfDifferences, median, segmentMean} from './changepoint.js'
+import {DEFAULT_MIN_SEGMENT, madOfDifferences, MeanCost, median, segmentMean} from './changepoint.js'
 
 export type Scale = 'linear' | 'log'
 
@@ -402,18 +402,11 @@ function locallyJustified(
   const margins = [...found.margins]
   if (cuts.length === 0 || !(variance > 0)) return {changePoints: cuts, margins}
   const n = y.length
-  const s1 = new Float64Array(n + 1)
-  const s2 = new Float64Array(n + 1)
-  for (let t = 0; t < n; t++) {
-    s1[t + 1] = s1[t]! + y[t]!
-    s2[t + 1] = s2[t]! + y[t]! * y[t]!
-  }
-  const rss = (a: number, b: number) => Math.max(0, s2[b]! - s2[a]! - (s1[b]! - s1[a]!) ** 2 / (b - a))
+  const sums = new MeanCost(y, variance)
   for (;;) {
     const bounds = [0, ...cuts, n]
     const means: number[] = []
-    for (let i = 0; i + 1 < bounds.length; i++)
-      means.push((s1[bounds[i + 1]!]! - s1[bounds[i]!]!) / (bounds[i + 1]! - bounds[i]!))
+    for (let i = 0; i + 1 < bounds.length; i++) means.push(sums.mean(bounds[i]!, bounds[i + 1]!))
     let weakest = -1
     let weakestMargin = 0
     for (let i = 0; i < cuts.length; i++) {
@@ -443,7 +436,7 @@ function locallyJustified(
       if (!(local > variance)) continue
       const a = bounds[i]!
       const b = bounds[i + 2]!
-      const margin = (rss(a, b) - rss(a, cut) - rss(cut, b)) / local - penalty
+      const margin = (sums.rss(a, b) - sums.rss(a, cut) - sums.rss(cut, b)) / local - penalty
       if (margin < weakestMargin) {
         weakest = i
         weakestMargin = margin
