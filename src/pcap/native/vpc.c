@@ -247,28 +247,37 @@ static char *put_string(Rollup *r, char *p, uint32_t id) {
   return p + n;
 }
 
+/*
+ * One text row, as the store reads both the daily and the per-client rows: two numbers (the day or month, and the
+ * packed key), two interned strings (interface, and account or client), then the sums.
+ */
+static void write_row(Rollup *r, FILE *out, char *line, uint64_t first, uint64_t second, uint32_t text1,
+                      uint32_t text2, uint64_t bytes, uint64_t packets, uint64_t records) {
+  char *p = line;
+  p = put_u64(p, first);
+  *p++ = ' ';
+  p = put_u64(p, second);
+  *p++ = ' ';
+  p = put_string(r, p, text1);
+  *p++ = ' ';
+  p = put_string(r, p, text2);
+  *p++ = ' ';
+  p = put_u64(p, bytes);
+  *p++ = ' ';
+  p = put_u64(p, packets);
+  *p++ = ' ';
+  p = put_u64(p, records);
+  *p++ = '\n';
+  fwrite(line, 1, (size_t)(p - line), out);
+}
+
 /* The per-client rows as text. */
 static void write_clients(Rollup *r) {
   char *line = r->row;
   for (uint32_t i = 0; i <= r->client_mask; i++) {
     ClientSlot *s = &r->clients[i];
     if (s->records == 0) continue;
-    char *p = line;
-    p = put_u64(p, (uint64_t)s->month);
-    *p++ = ' ';
-    p = put_u64(p, s->code);
-    *p++ = ' ';
-    p = put_string(r, p, s->iface);
-    *p++ = ' ';
-    p = put_string(r, p, s->client);
-    *p++ = ' ';
-    p = put_u64(p, s->bytes);
-    *p++ = ' ';
-    p = put_u64(p, s->packets);
-    *p++ = ' ';
-    p = put_u64(p, s->records);
-    *p++ = '\n';
-    fwrite(line, 1, (size_t)(p - line), r->out);
+    write_row(r, r->out, line, (uint64_t)s->month, s->code, s->iface, s->client, s->bytes, s->packets, s->records);
   }
 }
 
@@ -323,22 +332,8 @@ static int flush(Rollup *r, int final) {
   for (uint32_t i = 0; i <= r->day_mask; i++) {
     DaySlot *s = &r->days[i];
     if (s->records == 0) continue;
-    char *p = line;
-    p = put_u64(p, s->day_code / DAY_UNIT - 1);
-    *p++ = ' ';
-    p = put_u64(p, s->day_code % DAY_UNIT);
-    *p++ = ' ';
-    p = put_string(r, p, s->iface);
-    *p++ = ' ';
-    p = put_string(r, p, s->account);
-    *p++ = ' ';
-    p = put_u64(p, s->bytes);
-    *p++ = ' ';
-    p = put_u64(p, s->packets);
-    *p++ = ' ';
-    p = put_u64(p, s->records);
-    *p++ = '\n';
-    fwrite(line, 1, (size_t)(p - line), r->out_days);
+    write_row(r, r->out_days, line, s->day_code / DAY_UNIT - 1, s->day_code % DAY_UNIT, s->iface, s->account, s->bytes,
+              s->packets, s->records);
   }
   int written = 1;
   if (final && !r->partitioned) write_clients(r);
