@@ -610,6 +610,7 @@ const NO_U8 = new Uint8Array(0)
 const NO_U16 = new Uint16Array(0)
 const NO_U32 = new Uint32Array(0)
 const NO_F64 = new Float64Array(0)
+const NO_I32 = new Int32Array(0)
 
 /**
  * Sets the io array's inputs that describe the reader's buffered records and the address table, for the full scan
@@ -670,7 +671,7 @@ function probeNative(
     NO_U8,
     NO_U16,
     NO_U32,
-    new Int32Array(0),
+    NO_I32,
     NO_F64,
     NO_F64,
     view.otherSlots,
