@@ -201,7 +201,7 @@ The analysis is saved in the store for \`billwatch probe --pcap\` and \`billwatc
         report.control = compareControl(analysis, control)
       }
     } catch (error) {
-      saving.cancel()
+      await saving.cancel()
       throw error
     }
     await saving.save(this.storePath(), 'pcap', file, report)

@@ -27,13 +27,16 @@ function loadDuckDb(): typeof DuckDb {
  * failure is left for Store.open to report.
  */
 export function preloadStore(): void {
-  setImmediate(() => {
-    try {
-      loadDuckDb()
-    } catch {
-      // The first real open reports a missing or broken DuckDB binding, located.
-    }
-  })
+  setImmediate(loadStoreLibrary)
+}
+
+/** Loads DuckDB now (see preloadStore); a failure is left for Store.open to report. */
+export function loadStoreLibrary(): void {
+  try {
+    loadDuckDb()
+  } catch {
+    // The first real open reports a missing or broken DuckDB binding, located.
+  }
 }
 
 /** A SQL list parameter (e.g. for `list_contains($types, …)`). */

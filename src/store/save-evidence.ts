@@ -30,8 +30,11 @@ export interface EvidenceSave {
    * kind and subject, and closes it; rejects with Store.open's or the write's error.
    */
   save(path: string, kind: string, subject: string, data: unknown): Promise<void>
-  /** No finding after all (the command failed first): a store opened early is closed unchanged. */
-  cancel(): void
+  /**
+   * No finding after all (the command failed first): a store opened early is closed unchanged. Resolves once the
+   * worker has ended its work (never stopped midway: see save-worker.ts).
+   */
+  cancel(): Promise<void>
 }
 
 /**
@@ -39,7 +42,7 @@ export interface EvidenceSave {
  * by `open` or `save`: a command that fails before leaves it as it was, and keeps no other process out of it.
  */
 export function startEvidenceSave(): EvidenceSave {
-  const job = startWorker<EvidenceSaveInput, true>(import.meta.url, './save-worker')
+  const job = startWorker<EvidenceSaveInput | null, true>(import.meta.url, './save-worker')
   let channel: MessageChannel | undefined
   const open = (path: string) => {
     if (channel) return
@@ -47,9 +50,10 @@ export function startEvidenceSave(): EvidenceSave {
     job.post({finding: channel.port2, path}, [channel.port2 as unknown as ArrayBuffer])
   }
   return {
-    cancel() {
+    async cancel() {
       if (channel) channel.port1.postMessage(null)
-      else job.cancel()
+      else job.post(null)
+      await job.result.catch(() => undefined)
     },
     open,
     async save(path, kind, subject, data) {

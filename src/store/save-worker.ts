@@ -2,12 +2,16 @@
 import {parentPort} from 'node:worker_threads'
 
 import {answerFromWorker} from '../util/worker.js'
-import {preloadStore, Store} from './index.js'
+import {loadStoreLibrary, Store} from './index.js'
 import type {EvidenceSaveFinding, EvidenceSaveInput} from './save-evidence.js'
 
-preloadStore()
+// At once, before any input is taken: stopping a thread while DuckDB's binding loads aborts the whole process, so
+// this worker is never stopped; a command that fails first sends null, and it answers once the binding is loaded.
+loadStoreLibrary()
 
-answerFromWorker(parentPort!, async ({finding, path}: EvidenceSaveInput) => {
+answerFromWorker(parentPort!, async (input: EvidenceSaveInput | null) => {
+  if (input === null) return {result: true}
+  const {finding, path} = input
   try {
     const store = await Store.open(path)
     try {
