@@ -104,7 +104,7 @@ export function buildCli(): void {
     copyFileSync(json, target)
   }
   // As `npm run build` does: DuckDB's JavaScript API in one file, which the store loads.
-  execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bundle-duckdb.ts'), join(CLI, 'dist')], {
+  execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bundle-vendor.ts'), join(CLI, 'dist')], {
     cwd: ROOT,
   })
   copyFileSync(join(ROOT, 'bin/run.js'), join(CLI, 'bin/run.js'))
