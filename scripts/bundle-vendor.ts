@@ -25,7 +25,8 @@ import {build} from 'esbuild'
 export const DUCKDB_BUNDLE = 'vendor/duckdb-node-api.cjs'
 export const OCLIF_BUNDLE = 'vendor/oclif-core/lib/index.cjs'
 
-const OCLIF_IMPORT = "from '@oclif/core'"
+// tsc keeps the source's quotes; esbuild (bench/pcap's build) writes double ones.
+const OCLIF_IMPORT = /from (['"])@oclif\/core\1/g
 
 export async function bundleVendor(outDir: string): Promise<void> {
   await bundleDuckDb(outDir)
@@ -75,7 +76,7 @@ async function bundleOclif(outDir: string): Promise<void> {
   copyFileSync(packageJson, join(dirname(dirname(outfile)), 'package.json'))
 }
 
-/** Rewrites `from '@oclif/core'` in every built module to the bundle's relative path (as tsc wrote it). */
+/** Rewrites `from '@oclif/core'` in every built module to the bundle's relative path. */
 function pointBuiltModulesAtOclifBundle(outDir: string): void {
   const bundle = join(outDir, OCLIF_BUNDLE)
   let rewritten = 0
@@ -84,9 +85,9 @@ function pointBuiltModulesAtOclifBundle(outDir: string): void {
     const file = join(entry.parentPath, entry.name)
     if (file.startsWith(join(outDir, 'vendor') + sep)) continue
     const text = readFileSync(file, 'utf8')
-    if (!text.includes(OCLIF_IMPORT)) continue
+    if (!text.match(OCLIF_IMPORT)) continue
     const path = relative(dirname(file), bundle).split(sep).join('/')
-    writeFileSync(file, text.replaceAll(OCLIF_IMPORT, `from '${path.startsWith('.') ? path : `./${path}`}'`))
+    writeFileSync(file, text.replace(OCLIF_IMPORT, `from '${path.startsWith('.') ? path : `./${path}`}'`))
     rewritten++
   }
   // The commands and src/cli import oclif; none found means tsc wrote them differently and this must change.
