@@ -103,8 +103,8 @@ export function buildCli(): void {
     mkdirSync(dirname(target), {recursive: true})
     copyFileSync(json, target)
   }
-  // As `npm run build` does: DuckDB's JavaScript API and oclif each in one file, which the store and the commands load.
-  execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bundle-vendor.ts'), join(CLI, 'dist')], {
+  // As `npm run build` does: DuckDB's JavaScript API in one file, which the store loads.
+  execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bundle-duckdb.ts'), join(CLI, 'dist')], {
     cwd: ROOT,
   })
   copyFileSync(join(ROOT, 'bin/run.js'), join(CLI, 'bin/run.js'))

@@ -16,7 +16,7 @@ let duckdb: typeof DuckDb | undefined
  * DuckDB, loaded on first use and through `require`: an ESM import of this CommonJS package makes
  * Node lex its 124 files for named exports (~40 ms of every command's start-up), and a command that
  * fails before it opens the store should not pay for loading it at all. Built, it is the package bundled in one file
- * (scripts/bundle-vendor.ts: about half the CPU of loading its files one by one); from the sources, the package.
+ * (scripts/bundle-duckdb.ts: about half the CPU of loading its files one by one); from the sources, the package.
  */
 function loadDuckDb(): typeof DuckDb {
   if (duckdb) return duckdb
