@@ -103,6 +103,10 @@ export function buildCli(): void {
     mkdirSync(dirname(target), {recursive: true})
     copyFileSync(json, target)
   }
+  // As `npm run build` does: DuckDB's JavaScript API in one file, which the store loads.
+  execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bundle-duckdb.ts'), join(CLI, 'dist')], {
+    cwd: ROOT,
+  })
   copyFileSync(join(ROOT, 'bin/run.js'), join(CLI, 'bin/run.js'))
   copyFileSync(join(ROOT, 'package.json'), join(CLI, 'package.json'))
   // As shipped: with its manifest, oclif loads only the command it runs, not every command module.

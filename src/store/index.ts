@@ -1,6 +1,7 @@
-import {accessSync, constants, mkdirSync, statSync} from 'node:fs'
+import {accessSync, constants, existsSync, mkdirSync, statSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {dirname} from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import type * as DuckDb from '@duckdb/node-api'
 import type {DuckDBAppender, DuckDBConnection, DuckDBInstance, DuckDBListValue, DuckDBValue} from '@duckdb/node-api'
@@ -14,10 +15,14 @@ let duckdb: typeof DuckDb | undefined
 /**
  * DuckDB, loaded on first use and through `require`: an ESM import of this CommonJS package makes
  * Node lex its 124 files for named exports (~40 ms of every command's start-up), and a command that
- * fails before it opens the store should not pay for loading it at all.
+ * fails before it opens the store should not pay for loading it at all. Built, it is the package bundled in one file
+ * (scripts/bundle-duckdb.ts: about half the CPU of loading its files one by one); from the sources, the package.
  */
 function loadDuckDb(): typeof DuckDb {
-  duckdb ??= createRequire(import.meta.url)('@duckdb/node-api') as typeof DuckDb
+  if (duckdb) return duckdb
+  const require = createRequire(import.meta.url)
+  const bundled = new URL('../../vendor/duckdb-node-api.cjs', import.meta.url)
+  duckdb = (existsSync(bundled) ? require(fileURLToPath(bundled)) : require('@duckdb/node-api')) as typeof DuckDb
   return duckdb
 }
 
