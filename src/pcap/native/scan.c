@@ -512,6 +512,12 @@ static inline void count_port(Scan *s, const Packet *p, uint32_t caplen, uint32_
  * lets several misses overlap instead of waiting for each in turn.
  */
 enum { PREFETCH_DISTANCE = 16 };
+/*
+ * An IPv6 address takes two lookups, each a miss: its index in the other-address table, then its slot in the main
+ * one. The first is asked for PREFETCH_DISTANCE records ahead; this many records ahead, the index is read (its line
+ * has come by then) and the slot asked for.
+ */
+enum { PREFETCH_SLOT_DISTANCE = PREFETCH_DISTANCE / 2 };
 
 /* Bytes before the IP header on a link type, when no VLAN tag intervenes (-1: unknown). */
 static int link_header_bytes(uint32_t link_type) {
@@ -583,17 +589,41 @@ static inline double record_time(const Scan *s, const uint8_t *header, int pcapn
   return (high * 4294967296.0 + low) / iface[1] + iface[2];
 }
 
+/* The remote address of an IPv6 frame's packet (the destination when the host sent it) as four words, from `ip`. */
+static inline void remote_words(const uint8_t *ip, const uint32_t *host6, uint32_t *w) {
+  const uint8_t *src = ip + 8;
+  const int from_host = be32(src) == host6[0] && be32(src + 4) == host6[1] && be32(src + 8) == host6[2] && be32(src + 12) == host6[3];
+  const uint8_t *remote = from_host ? ip + 24 : src;
+  for (int k = 0; k < 4; k++) w[k] = be32(remote + 4 * k);
+}
+
 /*
- * Prefetches the slot of the remote address of the record at `at` (taking the frame as IPv4: for
- * another one the hint is merely wasted), and returns the next record's offset; `at` itself when the
- * record is not one this path reads.
+ * Prefetches for the record at `at` (taking the frame as IPv4 unless its version says 6: for another one the hint is
+ * merely wasted), and returns the next record's offset; `at` itself when the record is not one this path reads.
+ * `slot_stage` 0, PREFETCH_DISTANCE ahead: the slot of an IPv4 remote address, the other-table line of an IPv6 one;
+ * 1, PREFETCH_SLOT_DISTANCE ahead: an IPv6 address's slot, through its index when the first probe holds it.
  */
-static inline size_t prefetch_record(const Scan *s, size_t at, size_t end, int pcapng, int little_endian, double max_caplen, uint32_t pcap_link_type, uint32_t host) {
+static inline size_t prefetch_record(const Scan *s, size_t at, size_t end, int pcapng, int little_endian, double max_caplen, uint32_t pcap_link_type, uint32_t host,
+                                     const uint32_t *host6, int slot_stage) {
   Record r;
   if (!read_record(s, at, end, pcapng, little_endian, max_caplen, pcap_link_type, &r)) return at;
   const int link_bytes = link_header_bytes(r.link_type);
-  if (link_bytes >= 0 && r.caplen >= (uint32_t)link_bytes + 20) {
-    const uint8_t *ip = r.frame + link_bytes;
+  if (link_bytes < 0 || r.caplen < (uint32_t)link_bytes + 20) return at + r.size;
+  const uint8_t *ip = r.frame + link_bytes;
+  if (ip[0] >> 4 == 6) {
+    if (r.caplen < (uint32_t)link_bytes + 40) return at + r.size;
+    uint32_t w[4];
+    remote_words(ip, host6, w);
+    /* The table keeps ::ffff:a.b.c.d with the IPv4 addresses (rare in IPv6 traffic: no hint for it). */
+    if (is_v4_mapped(w)) return at + r.size;
+    const uint32_t other = (hash_words(w) & s->other_mask) * OTHER_SLOT_WORDS;
+    if (!slot_stage) {
+      __builtin_prefetch(&s->other_slots[other]);
+    } else {
+      const uint32_t *o = s->other_slots + other;
+      if (o[OTHER_INDEX] != 0 && o[0] == w[0] && o[1] == w[1] && o[2] == w[2] && o[3] == w[3]) __builtin_prefetch(&s->slots[s->slot_by_index[o[OTHER_INDEX] - 1]]);
+    }
+  } else if (!slot_stage) {
     const uint32_t src = be32(ip + 12);
     const uint32_t address = src == host ? be32(ip + 16) : src;
     __builtin_prefetch(&s->slots[(hash32(address) & s->mask) * SLOT_WORDS]);
@@ -627,10 +657,14 @@ static void scan(Scan *s) {
   const double probe_limit = io[IO_PROBE_LIMIT];
   Packet p;
   Record r;
-  size_t ahead = at;
-  for (int k = 0; k < PREFETCH_DISTANCE; k++) ahead = prefetch_record(s, ahead, end, pcapng, little_endian, max_caplen, link_type, host);
+  size_t ahead = at, slot_ahead = at;
+  for (int k = 0; k < PREFETCH_DISTANCE; k++) {
+    ahead = prefetch_record(s, ahead, end, pcapng, little_endian, max_caplen, link_type, host, host6, 0);
+    if (k >= PREFETCH_DISTANCE - PREFETCH_SLOT_DISTANCE) slot_ahead = prefetch_record(s, slot_ahead, end, pcapng, little_endian, max_caplen, link_type, host, host6, 1);
+  }
   while ((probe_limit == 0 || records < probe_limit) && read_record(s, at, end, pcapng, little_endian, max_caplen, link_type, &r)) {
-    ahead = prefetch_record(s, ahead, end, pcapng, little_endian, max_caplen, link_type, host);
+    ahead = prefetch_record(s, ahead, end, pcapng, little_endian, max_caplen, link_type, host, host6, 0);
+    slot_ahead = prefetch_record(s, slot_ahead, end, pcapng, little_endian, max_caplen, link_type, host, host6, 1);
     const uint32_t caplen = r.caplen, origlen = r.origlen;
     const uint8_t *frame = r.frame;
     if (!decode(frame, caplen, origlen, r.link_type, vxlan_port, &p)) break;
@@ -676,7 +710,7 @@ static void scan(Scan *s) {
     records += 1;
   }
   /* Keeps the look-ahead: a compiler sees nothing else use it, a prefetch being no effect to it. */
-  __asm__ volatile("" : : "r"(ahead));
+  __asm__ volatile("" : : "r"(ahead), "r"(slot_ahead));
   io[IO_START] = (double)at;
   io[IO_RECORDS] = records;
   io[IO_FIRST_SEC] = first_sec;
