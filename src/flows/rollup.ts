@@ -31,7 +31,8 @@ const ROLES = [
 
 /**
  * Groups the roll-up holds before it writes its tables out and empties them: about 40 bytes a group (hash tables at
- * most three quarters full), so at most ~280 MB, which DuckDB's memory limit need not share (they are freed first).
+ * most three quarters full), so at most ~280 MB, beside its strings (at most 128 MB, vpc.c's ARENA_BOUND, and their
+ * index), which DuckDB's memory limit need not share (they are freed first).
  */
 const GROUP_BOUND = Number(process.env.BILLWATCH_FLOWS_GROUPS ?? 3_000_000)
 

@@ -14,7 +14,8 @@
  * interface, client, bytes, packets, records), the daily series beside it, to NAME.days (day, code, interface,
  * account or empty, bytes, packets, records). When the tables outgrow their bound (a file of many clients) they are
  * written out and emptied, the memory bounded whatever the file: the daily rows as text (the store sums them again),
- * the per-client rows into PARTS partition files by key, each then summed on its own.
+ * the per-client rows into PARTS partition files by key (fixed-size rows naming their strings by id), each then
+ * summed on its own. The strings are kept for the whole file, up to ARENA_BOUND; a file with more is left to DuckDB.
  */
 #include <node_api.h>
 #include <stdint.h>
@@ -37,6 +38,11 @@ enum {
 #define BATCH 16
 /* Partition files of a file with more client groups than the bound. */
 #define PARTS 8
+/*
+ * The interned strings kept at most (interfaces, accounts, clients: ~6 million distinct addresses). They
+ * live for the whole file, so a spilled row names them by id; a file with more is left to DuckDB's scan, which spills.
+ */
+#define ARENA_BOUND (128u << 20)
 
 typedef struct {
   uint64_t hash;
@@ -65,7 +71,7 @@ typedef struct {
   FILE *out, *out_days;
   char *out_buffer;
   uint64_t records;
-  /* Strings (interfaces, accounts, clients), interned. */
+  /* Strings (interfaces, accounts, clients), interned: each after its length (4 bytes) and before a NUL. */
   char *arena;
   size_t arena_length, arena_capacity;
   DictSlot *dict;
@@ -141,7 +147,7 @@ static void dict_grow(Rollup *r) {
   r->dict_mask = mask;
 }
 
-/* The string's id: its offset in the arena (stable while the dictionary lives). Strings are never empty. */
+/* The string's id: its offset in the arena (stable for the whole file). Strings are never empty. */
 static uint32_t intern(Rollup *r, const char *p, size_t n) {
   uint64_t h = hash_bytes(p, n);
   uint32_t j = (uint32_t)h & r->dict_mask;
@@ -151,18 +157,20 @@ static uint32_t intern(Rollup *r, const char *p, size_t n) {
     if (s->hash == h && s->length == n && memcmp(r->arena + s->offset, p, n) == 0) return s->offset;
     j = (j + 1) & r->dict_mask;
   }
-  if (r->arena_length + n + 1 > r->arena_capacity) {
-    r->arena_capacity = (r->arena_capacity + n + 1) * 2;
+  if (r->arena_length + n + 5 > r->arena_capacity) {
+    r->arena_capacity = (r->arena_capacity + n + 5) * 2;
     r->arena = realloc(r->arena, r->arena_capacity);
     if (!r->arena) {
       fprintf(stderr, "billwatch: out of memory in the flow-log roll-up\n");
       abort();
     }
   }
-  uint32_t offset = (uint32_t)r->arena_length;
+  uint32_t length = (uint32_t)n;
+  memcpy(r->arena + r->arena_length, &length, 4);
+  uint32_t offset = (uint32_t)r->arena_length + 4;
   memcpy(r->arena + offset, p, n);
   r->arena[offset + n] = 0;
-  r->arena_length += n + 1;
+  r->arena_length += n + 5;
   r->dict[j].hash = h;
   r->dict[j].offset = offset;
   r->dict[j].length = (uint32_t)n;
@@ -242,7 +250,8 @@ static char *put_u64(char *p, uint64_t v) {
 
 static char *put_string(Rollup *r, char *p, uint32_t id) {
   if (id == NONE) return p;
-  size_t n = strlen(r->arena + id);
+  uint32_t n;
+  memcpy(&n, r->arena + id - 4, 4);
   memcpy(p, r->arena + id, n);
   return p + n;
 }
@@ -281,10 +290,10 @@ static void write_clients(Rollup *r) {
   }
 }
 
-/* A per-client row spilled to a partition: this header, then the interface's and the client's bytes. */
+/* A per-client row spilled to a partition: the group, its strings by id (the dictionary outlives the flushes). */
 typedef struct {
   int32_t month;
-  uint32_t code, iface_length, client_length;
+  uint32_t code, iface, client;
   uint64_t bytes, packets, records;
 } Spilled;
 
@@ -301,31 +310,30 @@ static int spill_clients(Rollup *r) {
   for (uint32_t i = 0; i <= r->client_mask; i++) {
     ClientSlot *s = &r->clients[i];
     if (s->records == 0) continue;
-    const char *iface = r->arena + s->iface, *client = r->arena + s->client;
-    Spilled row = {s->month, s->code, (uint32_t)strlen(iface), (uint32_t)strlen(client), s->bytes, s->packets,
-                   s->records};
-    uint64_t h = hash_bytes(client, row.client_length) ^ ((uint64_t)row.code << 20) ^ (uint64_t)(uint32_t)row.month;
-    FILE *f = r->parts[mix64(h) % PARTS];
+    Spilled row = {s->month, s->code, s->iface, s->client, s->bytes, s->packets, s->records};
+    /* Mixed again: the partition must not be the slot's low bits, or each partition's table would use an eighth. */
+    FILE *f = r->parts[mix64(client_slot_of(s) ^ 0x9e3779b97f4a7c15ULL) % PARTS];
     fwrite(&row, sizeof row, 1, f);
-    fwrite(iface, 1, row.iface_length, f);
-    fwrite(client, 1, row.client_length, f);
   }
   return 1;
 }
 
+/* Empties the groups; the dictionary stays, so ids in spilled rows keep their strings. */
 static void empty_tables(Rollup *r) {
   memset(r->days, 0, ((size_t)r->day_mask + 1) * sizeof(DaySlot));
   memset(r->clients, 0, ((size_t)r->client_mask + 1) * sizeof(ClientSlot));
-  memset(r->dict, 0, ((size_t)r->dict_mask + 1) * sizeof(DictSlot));
-  r->day_count = r->client_count = r->dict_count = 0;
-  r->arena_length = 0;
-  r->iface_memo = r->account_memo = NONE;
+  r->day_count = r->client_count = 0;
+}
+
+static void empty_clients(Rollup *r) {
+  memset(r->clients, 0, ((size_t)r->client_mask + 1) * sizeof(ClientSlot));
+  r->client_count = 0;
 }
 
 /*
  * Writes the daily rows (as text: few, summed again by the store when written in parts) and the per-client rows
  * (as text when this is the end of a file never written out before, else into the partitions), and empties the
- * tables and the dictionary. 0 when a partition file cannot be written.
+ * tables. 0 when a partition file cannot be written.
  */
 static int flush(Rollup *r, int final) {
   char *line = r->row;
@@ -352,43 +360,28 @@ static void add_client(Rollup *r, int32_t month, uint32_t code, uint32_t iface, 
  */
 static int merge_partitions(Rollup *r) {
   int parts = 1;
-  char *text = malloc(2 * (size_t)MAX_LINE + 16);
-  if (!text) return 0;
   for (int k = 0; k < PARTS; k++) {
     FILE *f = r->parts[k];
-    if (fflush(f) != 0 || fseek(f, 0, SEEK_SET) != 0) {
-      free(text);
-      return 0;
-    }
+    if (fflush(f) != 0 || fseek(f, 0, SEEK_SET) != 0) return 0;
     Spilled row;
     while (fread(&row, sizeof row, 1, f) == 1) {
-      if ((size_t)row.iface_length + row.client_length > 2 * (size_t)MAX_LINE ||
-          fread(text, 1, (size_t)row.iface_length + row.client_length, f) != (size_t)row.iface_length + row.client_length) {
-        free(text);
-        return 0;
-      }
-      uint32_t iface = intern(r, text, row.iface_length);
-      uint32_t client = intern(r, text + row.iface_length, row.client_length);
-      add_client(r, row.month, row.code, iface, client, row.bytes, row.packets, row.records);
-      if (r->client_count >= r->client_bound || r->arena_length >= (1u << 30)) {
+      if (row.iface >= r->arena_length || row.client >= r->arena_length) return 0;
+      add_client(r, row.month, row.code, row.iface, row.client, row.bytes, row.packets, row.records);
+      if (r->client_count >= r->client_bound) {
         write_clients(r);
-        empty_tables(r);
+        empty_clients(r);
         parts = 2;
       }
     }
-    if (ferror(f)) {
-      free(text);
-      return 0;
-    }
+    if (ferror(f)) return 0;
     write_clients(r);
-    empty_tables(r);
+    empty_clients(r);
     fclose(f);
     r->parts[k] = NULL;
     char path[4200];
     snprintf(path, sizeof path, "%s.%d", r->out_path, k);
     remove(path);
   }
-  free(text);
   return parts;
 }
 
@@ -664,9 +657,9 @@ static int batch(Rollup *r, const char *const *lines, const size_t *lengths, int
     if (!parse(r, lines[i], lengths[i], &parsed[i])) return 0;
   for (int i = 0; i < count; i++) intern_client(r, &parsed[i]);
   for (int i = 0; i < count; i++) apply(r, &parsed[i]);
-  /* Bounded: a file of many clients is written out in parts (ids are arena offsets, which a flush starts again). */
-  if (r->client_count >= r->client_bound || r->day_count >= r->client_bound || r->arena_length >= (1u << 30))
-    return flush(r, 0);
+  /* Bounded: a file of many groups is written out in parts; one of more distinct strings than the bound is DuckDB's. */
+  if (r->arena_length >= ARENA_BOUND) return 0;
+  if (r->client_count >= r->client_bound || r->day_count >= r->client_bound) return flush(r, 0);
   return 1;
 }
 
