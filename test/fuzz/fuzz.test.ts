@@ -1,10 +1,11 @@
 import {describe, expect, it} from 'vitest'
 
 import {KINDS, runFuzz} from '../../bench/fuzz/harness.js'
+import {propertyRuns} from '../helpers/property.js'
 
 describe('the fuzz harness (bench/fuzz), a short seeded run', () => {
   it('mutates every input kind and finds no crash, hang, raw error, store change or escape sequence', async () => {
-    const perKind = 14
+    const perKind = propertyRuns(14, 6)
     const report = await runFuzz({
       count: KINDS.length * perKind,
       fromSources: process.env.BILLWATCH_TEST_BUILD !== '1',

@@ -17,6 +17,7 @@ import {usageProblem, usageProblemSql} from '../../src/ingest/validate.js'
 import {writeUsage} from '../../src/store/usage-import.js'
 import {Store} from '../../src/store/index.js'
 import {runCli} from '../helpers/cli.js'
+import {propertyRuns} from '../helpers/property.js'
 import {storeSnapshot} from '../helpers/store-snapshot.js'
 import {useTempStore} from '../helpers/temp-store.js'
 import {
@@ -123,7 +124,7 @@ describe('item 3: a damaged .gz is one located error, the store unchanged', () =
           expect(await snapshot()).toBe(before)
         },
       ),
-      {numRuns: 80},
+      {numRuns: propertyRuns(80, 25)},
     )
   })
 
@@ -369,7 +370,7 @@ describe('item 6: one numeric and date rule for every ingest path', () => {
         })
         expect(await snapshot()).toBe(before)
       }),
-      {numRuns: 60},
+      {numRuns: propertyRuns(60, 20)},
     )
   })
 
@@ -514,7 +515,7 @@ describe('item 10: a byte that is not UTF-8 is one error naming file and line, t
         await ingestFiles(store, [good])
         await store.run('DELETE FROM usage_daily; DELETE FROM sources')
       }),
-      {numRuns: 40},
+      {numRuns: propertyRuns(40, 15)},
     )
   })
 })
@@ -787,7 +788,7 @@ describe('the usage report: the fast DuckDB scan and the strict line reader agre
         )
         expect(fast).toBe(strict)
       }),
-      {numRuns: 60},
+      {numRuns: propertyRuns(60, 20)},
     )
   })
 })
