@@ -31,9 +31,9 @@ export interface AnomaliesOptions {
   pricePerGb?: number
   onProgress?: ProgressCallback
   /**
-   * false: read and analyse every resource series fully, screening none (to check the screens against; slower).
-   * By default the store first judges each series by its weekly summaries and only those that could hold a finding
-   * are read; the findings are the same.
+   * false: analyse every resource series fully, screening none (to check the screen against; slower). By default
+   * each series is first screened cheaply (couldMatter) and only one that could hold or drive a finding is
+   * analysed fully; the findings are the same.
    */
   screen?: boolean
 }
