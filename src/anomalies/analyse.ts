@@ -25,7 +25,6 @@ import {
   stretchOfSet,
 } from './series.js'
 import type {Driver, Spike, Step, Trend} from './types.js'
-import type {ScreenMargins} from './screen-margins.js'
 
 /** Steps smaller than a doubling (or halving) are not reported by default: billing noise, not an anomaly. */
 export const DEFAULT_MIN_RATIO = 2
@@ -63,6 +62,25 @@ export interface StretchAnalysis {
   steps: Step[]
   spikes: Spike[]
   trends: Trend[]
+}
+
+/** What judgeSeries needs to judge one stretch's resource series. */
+export interface SeriesJudge {
+  first: number
+  minRatio: number
+  /** false: analyse every series fully. */
+  screen: boolean
+  totalChanges: readonly {index: number; delta: number}[]
+  detectOptions: DetectOptions
+}
+
+/**
+ * A resource series' detection, or undefined when the cheap screen (couldMatter) shows it can hold no finding and
+ * drive none of the stretch's changes.
+ */
+export function judgeSeries(values: Float64Array, judge: SeriesJudge): DayDetection | undefined {
+  if (judge.screen && !couldMatter(values, judge.totalChanges, judge.minRatio)) return undefined
+  return detectDaily(values, judge.first, judge.detectOptions)
 }
 
 /** Kept for the Lambda's shape: one account's series as points. */
@@ -115,16 +133,34 @@ export class StretchAnalyser {
     )
   }
 
-  /** Screens one resource series of this stretch and keeps its full analysis when it could matter. */
-  offer(series: DenseSeries): void {
-    this.offered++
-    if (this.options.screen !== false && !couldMatter(series.values, this.totalChanges, this.minRatio)) return
-    this.resources.push({detection: detectDaily(series.values, this.stretch.first, this.detectOptions), series})
+  /** How this stretch's resource series are judged (judgeSeries): plain data, for a worker thread too. */
+  get judge(): SeriesJudge {
+    return {
+      detectOptions: this.detectOptions,
+      first: this.stretch.first,
+      minRatio: this.minRatio,
+      screen: this.options.screen !== false,
+      totalChanges: this.totalChanges,
+    }
   }
 
-  /** Counts resource series the store's screen (screenMargins) found could hold no finding: analysed, none kept. */
-  screened(count: number): void {
-    this.offered += count
+  /** Screens one resource series of this stretch and keeps its full analysis when it could matter. */
+  offer(series: DenseSeries): void {
+    this.accept(series, judgeSeries(series.values, this.judge))
+  }
+
+  /**
+   * Takes a resource series with judgeSeries' verdict on it. Only a series with a step, spike or trend is kept (a
+   * copy: the caller's arrays may be reused): the findings are drawn from nothing else.
+   */
+  accept(series: DenseSeries, detection: DayDetection | undefined): void {
+    this.offered++
+    if (!detection || detection.steps.length + detection.spikes.length + detection.trends.length === 0) return
+    const {costs, values, ...rest} = series
+    this.resources.push({
+      detection,
+      series: {...rest, values: values.slice(), ...(costs ? {costs: costs.slice()} : {})},
+    })
   }
 
   finish(): StretchAnalysis {
@@ -308,30 +344,6 @@ export function analyseSeriesSet(set: SeriesSet, options: AnalyseOptions = {}): 
 }
 
 /**
- * The couldMatter margins that also show without reading a series (see screenResourceSeries in the store), each at
- * SCREEN_SLACK of its size. On a series with usage every day the store takes the same means, windows and noise
- * (day-to-day changes, or week-apart ones when smaller) as couldMatter, on log(v) where couldMatter takes
- * log(v + offset), whose differences are never larger: a series inside them holds no step, spike or trend of
- * minRatio; one outside is read and analysed.
- */
-export function screenMargins(minRatio: number): ScreenMargins {
-  const logRatio = Math.log(minRatio)
-  return {
-    minRatio,
-    spike: SCREEN_SLACK * 0.8 * logRatio,
-    spikeNoise: SCREEN_SLACK * 4,
-    spreadNoise: SCREEN_SLACK * 4 * Math.sqrt(2 / SCREEN_WINDOW),
-    step: SCREEN_SLACK * 0.6 * logRatio,
-    stepNoise: SCREEN_SLACK * 4,
-    split: SCREEN_SLACK * 0.5 * logRatio,
-    splitNoise: SCREEN_SLACK * SPLIT_SHARE,
-    edgeDays: EDGE_DAYS,
-    tail: SCREEN_SLACK * 0.6 * logRatio,
-    tailNoise: SCREEN_SLACK * EDGE_NOISE,
-  }
-}
-
-/**
  * The share of √(PELT's penalty per change) in noise units the best split at a week's end must reach: the
  * detector pays that penalty for a change, and sees a slow change in a noisy series over months where fortnights
  * do not.
@@ -351,12 +363,6 @@ const EDGE_NOISE = 2.5
  * from the days beside it (a step five days before the end of a short, noisy series was dropped at three).
  */
 const EDGE_DAYS = 6
-
-/**
- * The store's screen keeps a series at this share of couldMatter's margins, so it keeps every series couldMatter
- * keeps (test/anomalies/screen.test.ts checks it): the share covers the sums' rounding and couldMatter's offset.
- */
-const SCREEN_SLACK = 0.95
 
 /**
  * Cheap screen, O(days): could this series change by minRatio itself (a step or a spike), or carry at least

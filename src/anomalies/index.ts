@@ -6,8 +6,9 @@ import type {ProgressCallback} from '../core/progress.js'
 import {dayNumber, isDay} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
 import type {Store} from '../store/index.js'
-import {DEFAULT_MIN_RATIO, screenMargins, StretchAnalyser, type StretchAnalysis} from './analyse.js'
+import {DEFAULT_MIN_RATIO, StretchAnalyser, type StretchAnalysis} from './analyse.js'
 import type {CostBasis} from './cost.js'
+import {JudgePool} from './judge-pool.js'
 import {loadStoreSeries, pointsOf} from './series.js'
 import type {Spike, Step, Trend} from './types.js'
 
@@ -30,9 +31,9 @@ export interface AnomaliesOptions {
   pricePerGb?: number
   onProgress?: ProgressCallback
   /**
-   * false: read and analyse every resource series fully, screening none (to check the screens against; slower).
-   * By default the store first judges each series by its weekly summaries and only those that could hold a finding
-   * are read; the findings are the same.
+   * false: analyse every resource series fully, screening none (to check the screen against; slower). By default
+   * each series is first screened cheaply (couldMatter) and only one that could hold or drive a finding is
+   * analysed fully; the findings are the same.
    */
   screen?: boolean
 }
@@ -107,16 +108,34 @@ export async function analyseAnomalies(store: Store, options: AnomaliesOptions =
     ]),
   )
   let seen = 0
-  await loaded.forEachResourceBatch(
-    (batch) => {
-      for (const {series, stretch} of batch) analysers.get(stretch)!.offer(series)
-      seen += batch.length
-      options.onProgress?.(seen, seen)
-    },
-    options.screen === false
-      ? undefined
-      : {margins: screenMargins(minRatio), screened: (stretch, count) => analysers.get(stretch)!.screened(count)},
-  )
+  const stretchIndex = new Map(loaded.stretches.map((s, i) => [s, i]))
+  const judges = [...analysers.values()].map((a) => a.judge)
+  const pool = new JudgePool()
+  // One batch judged on the workers while the next is read; verdicts are taken in order, batch after batch.
+  let judging: Promise<void> = Promise.resolve()
+  try {
+    await loaded.forEachResourceBatch(async (batch) => {
+      const verdicts = pool.judge(
+        batch.map((b) => b.series),
+        Int32Array.from(batch, (b) => stretchIndex.get(b.stretch)!),
+        judges,
+      )
+      const before = judging
+      judging = (async () => {
+        const detections = await verdicts
+        await before
+        batch.forEach(({series, stretch}, i) => analysers.get(stretch)!.accept(series, detections[i] ?? undefined))
+        seen += batch.length
+        options.onProgress?.(seen, seen)
+      })()
+      // Its failure is the next batch's (or the last await's) to throw, not an unhandled rejection meanwhile.
+      judging.catch(() => undefined)
+      await before
+    })
+    await judging
+  } finally {
+    await pool.close()
+  }
   const analyses: StretchAnalysis[] = [...analysers.values()].map((a) => a.finish())
   // The headline: the stretch whose data ends last (ties: the larger usage), as a user means "my bill now".
   const usageOf = (i: number) => loaded.stretches[i]!.total.values.reduce((a, v) => a + (Number.isNaN(v) ? 0 : v), 0)

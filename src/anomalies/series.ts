@@ -10,12 +10,12 @@ import {dayString} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
 import {isFlowUsageType, loadFlowSeries} from '../flows/series.js'
 import type {Store} from '../store/index.js'
-import type {ScreenMargins} from './screen-margins.js'
 import {
   accountsWithUsage,
   resourceCount,
-  screenResourceSeries,
-  seriesByResource,
+  type ResourceKey,
+  resourceKeys,
+  resourceLines,
   seriesByUsageType,
   usageCoverage,
   usageMoney,
@@ -116,18 +116,16 @@ export interface StoreSeries {
   /** Days (day numbers) with a usage line of the selection: a covered day without one is zero usage. */
   dayNumbersWithRows: number[]
   /**
-   * Calls `visit` with the stretches' resource series, a bounded batch at a time. With `screen`, the store first
-   * judges every series at those margins, and only those that could hold a finding are read and visited; the
-   * others are counted per stretch through `screened`.
+   * Calls `visit` with the stretches' resource series, a bounded batch at a time (awaited before the next is read).
+   * The series' arrays are views into the batch's buffer: copy one to keep it past the visit.
    */
-  forEachResourceBatch(
-    visit: (batch: {stretch: Stretch; series: DenseSeries}[]) => void,
-    screen?: {margins: ScreenMargins; screened: (stretch: Stretch, count: number) => void},
-  ): Promise<void>
+  forEachResourceBatch(visit: (batch: {stretch: Stretch; series: DenseSeries}[]) => Promise<void> | void): Promise<void>
 }
 
-/** Resource series read per query: bounds the memory the lists take whatever the store's size. */
+/** Resource series read per query: bounds the memory they take whatever the store's size. */
 const RESOURCES_PER_BATCH = 20_000
+/** Days of resource series (8 bytes each, and as much again for costs) held per query: a year of 20,000 series. */
+const DAYS_PER_BATCH = RESOURCES_PER_BATCH * 366
 
 type Row = UsageSeriesRow
 
@@ -181,7 +179,8 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
       suggestions: ['billwatch status'],
     })
   }
-  const unitOf = (row: Row | undefined) => row?.unit ?? byType.find((r) => r.unit !== null)?.unit ?? 'units'
+  const unitOf = (row: {unit: null | string} | undefined) =>
+    row?.unit ?? byType.find((r) => r.unit !== null)?.unit ?? 'units'
   const coverage = await loadCoverage(store, selection)
   const money = await loadMoney(store, query)
   const stretches: Stretch[] = []
@@ -216,72 +215,74 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
   return {
     accounts,
     dayNumbersWithRows: [...new Set(byType.flatMap((r) => r.days.map(Number)))],
-    async forEachResourceBatch(visit, screen) {
+    async forEachResourceBatch(visit) {
       const count = await resourceCount(store, query)
-      const parts = Math.max(1, Math.ceil(count / RESOURCES_PER_BATCH))
-      const densified = (row: Row, stretch: Stretch) =>
-        densify(
-          row,
-          {covered: coveredOf(stretch), first: stretch.first, last: stretch.last},
-          row.usageType,
-          row.resourceId,
-          unitOf(row),
-          stretch.currencies.length <= 1,
-        )
-      const screened = stretches.map((s) => ({
-        account: s.account,
-        covered: coveredOf(s).reduce((n, c) => n + c, 0),
-        first: s.first,
-        last: s.last,
-        provider: s.provider,
-      }))
-      const keyOf = (stretch: number, r: {account: string; provider: string; usageType: string; resourceId: string}) =>
-        `${stretch}\u0000${r.account}\u0000${r.provider}\u0000${r.usageType}\u0000${r.resourceId}`
-      // Each row's series on every stretch of its account (only the `wanted` ones, when the screen chose), non-zero.
-      const batchOf = (rows: Row[], wanted?: Set<string>) => {
-        const batch: {stretch: Stretch; series: DenseSeries}[] = []
-        for (const row of rows) {
-          stretches.forEach((stretch, i) => {
-            if (stretch.account !== row.account || stretch.provider !== row.provider) return
-            if (wanted && !wanted.has(keyOf(i, {...row, resourceId: row.resourceId ?? ''}))) return
-            const series = densified(row, stretch)
-            if (series.values.some((v) => v > 0)) batch.push({series, stretch})
-          })
-        }
-        return batch
+      // A series holds every day of its account's stretches: years of days make a part of fewer series.
+      const days = Math.max(
+        ...[...new Set(stretches.map((s) => seriesKey(s.account, s.provider)))].map((key) =>
+          stretches
+            .filter((s) => seriesKey(s.account, s.provider) === key)
+            .reduce((n, s) => n + s.last - s.first + 1, 0),
+        ),
+      )
+      const parts = Math.max(1, Math.ceil(count / RESOURCES_PER_BATCH), Math.ceil((count * days) / DAYS_PER_BATCH))
+      const layouts = new Map<string, Layout | undefined>()
+      const layoutOf = (key: ResourceKey) => {
+        const id = seriesKey(key.account, key.provider)
+        if (!layouts.has(id))
+          layouts.set(id, layoutOfStretches(stretches.filter((s) => seriesKey(s.account, s.provider) === id)))
+        return layouts.get(id)
       }
-      const before = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
-      // Part by part (a hash of the resource id), so the screen's weekly sums and the lists read stay bounded
-      // whatever the store's size: screened, then the kept series read, in the order of the unscreened read.
+      // Part by part (a hash of the resource id), so the days held stay bounded whatever the store's size: each
+      // series' days on every stretch of its account, one row of `values` a series, added up from the lines.
       for (let part = 0; part < parts; part++) {
-        // Unscreened when asked, or when the store had not the memory to screen this part.
-        const judged = screen && (await screenResourceSeries(store, query, screened, screen.margins, part, parts))
-        if (judged === undefined || screen === undefined) {
-          visit(batchOf(await seriesByResource(store, query, part, parts)))
-          continue
-        }
-        const dropped = new Map<Stretch, number>()
-        const kept = judged.filter((series) => {
-          if (series.keep) return true
-          const stretch = stretches[series.stretch]!
-          dropped.set(stretch, (dropped.get(stretch) ?? 0) + 1)
-          return false
+        const keys = await resourceKeys(store, query, part, parts)
+        const layoutOfKey = keys.map(layoutOf)
+        const base = new Int32Array(keys.length + 1)
+        keys.forEach((_, k) => (base[k + 1] = base[k]! + (layoutOfKey[k]?.days ?? 0)))
+        const values = new Float64Array(base[keys.length]!)
+        layoutOfKey.forEach((layout, k) => {
+          // Zero on covered days (a covered day without a line is zero usage), NaN on gaps.
+          if (layout)
+            for (const {stretch, offset} of layout.stretches) values.set(coveredZeros(stretch), base[k]! + offset)
         })
-        for (const [stretch, n] of dropped) screen.screened(stretch, n)
-        kept.sort(
-          (a, b) =>
-            before(a.account, b.account) ||
-            before(a.provider, b.provider) ||
-            before(a.usageType, b.usageType) ||
-            before(a.resourceId, b.resourceId) ||
-            a.stretch - b.stretch,
-        )
-        for (let from = 0; from < kept.length; from += RESOURCES_PER_BATCH) {
-          const chunk = kept.slice(from, from + RESOURCES_PER_BATCH)
-          const wanted = new Set(chunk.map((s) => keyOf(s.stretch, s)))
-          const ids = [...new Set(chunk.map((s) => s.resourceId))]
-          visit(batchOf(await seriesByResource(store, query, part, parts, ids), wanted))
-        }
+        let costs: Float64Array | undefined
+        await resourceLines(store, query, part, parts, ({amount, cost, day, key, rows}) => {
+          for (let i = 0; i < rows; i++) {
+            const k = key[i]!
+            const layout = layoutOfKey[k]
+            const d = day[i]! - (layout?.first ?? 0)
+            if (!layout || d < 0 || d >= layout.column.length || layout.column[d]! < 0) continue
+            const at = base[k]! + layout.column[d]!
+            values[at] = (Number.isNaN(values[at]!) ? 0 : values[at]!) + amount[i]!
+            if (!Number.isNaN(cost[i]!)) {
+              costs ??= new Float64Array(values.length).fill(Number.NaN)
+              costs[at] = (Number.isNaN(costs[at]!) ? 0 : costs[at]!) + cost[i]!
+            }
+          }
+        })
+        const batch: {stretch: Stretch; series: DenseSeries}[] = []
+        keys.forEach((key, k) => {
+          const layout = layoutOfKey[k]
+          if (!layout) return
+          for (const {stretch, offset} of layout.stretches) {
+            const from = base[k]! + offset
+            const length = stretch.last - stretch.first + 1
+            const days = values.subarray(from, from + length)
+            if (!days.some((v) => v > 0)) continue
+            // Amounts in two currencies are never added: such a stretch's series carry no cost.
+            const cost = stretch.currencies.length <= 1 ? costs?.subarray(from, from + length) : undefined
+            const series: DenseSeries = {
+              resourceId: key.resourceId,
+              unit: unitOf({unit: key.unit}),
+              usageType: key.usageType,
+              values: days,
+              ...(cost?.some((c) => !Number.isNaN(c)) ? {costs: cost} : {}),
+            }
+            batch.push({series, stretch})
+          }
+        })
+        await visit(batch)
       }
     },
     stretches,
@@ -364,14 +365,40 @@ function stretchesOf(ranges: [number, number][], rows: Row[]): Span[] {
   return spans
 }
 
-const coveredCache = new WeakMap<Stretch, Uint8Array>()
-function coveredOf(stretch: Stretch): Uint8Array {
-  let covered = coveredCache.get(stretch)
-  if (!covered) {
-    covered = Uint8Array.from(stretch.total.values, (v) => (Number.isNaN(v) ? 0 : 1))
-    coveredCache.set(stretch, covered)
+/**
+ * Where an account's stretches lie in a row of forEachResourceBatch's `values`: `column[d]` is the column of day
+ * `first + d`, -1 outside every stretch (a line there is in no stretch, as densify leaves it out).
+ */
+interface Layout {
+  first: number
+  column: Int32Array
+  days: number
+  stretches: {stretch: Stretch; offset: number}[]
+}
+
+function layoutOfStretches(stretches: Stretch[]): Layout | undefined {
+  if (stretches.length === 0) return undefined
+  const first = Math.min(...stretches.map((s) => s.first))
+  const last = Math.max(...stretches.map((s) => s.last))
+  const column = new Int32Array(last - first + 1).fill(-1)
+  let days = 0
+  const placed = stretches.map((stretch) => {
+    const offset = days
+    for (let d = stretch.first; d <= stretch.last; d++) column[d - first] = days++
+    return {offset, stretch}
+  })
+  return {column, days, first, stretches: placed}
+}
+
+const zerosCache = new WeakMap<Stretch, Float64Array>()
+/** The stretch's days as an empty series: 0 where an export covers the day, NaN on gaps. */
+function coveredZeros(stretch: Stretch): Float64Array {
+  let zeros = zerosCache.get(stretch)
+  if (!zeros) {
+    zeros = Float64Array.from(stretch.total.values, (v) => (Number.isNaN(v) ? Number.NaN : 0))
+    zerosCache.set(stretch, zeros)
   }
-  return covered
+  return zeros
 }
 
 /** The row's days inside `span` as a dense series: zero on covered days without a line, NaN on gaps. */
@@ -419,13 +446,27 @@ export function sumDense(parts: DenseSeries[], usageType: string, unit: string):
   return {resourceId: null, unit, usageType, values, ...(costs ? {costs} : {})}
 }
 
+/**
+ * Day numbers' strings, each made once: a step's series is turned into points to cost it, and at 10,000 steps
+ * making each day's string again took seconds. At most one entry per calendar day the store holds.
+ */
+const dayStrings = new Map<number, string>()
+function dayStringOf(day: number): string {
+  let text = dayStrings.get(day)
+  if (text === undefined) {
+    text = dayString(day)
+    dayStrings.set(day, text)
+  }
+  return text
+}
+
 /** A series' observed days as points (for costing and charts). */
 export function pointsOf(series: DenseSeries, first: number): DailyPoint[] {
   const points: DailyPoint[] = []
   series.values.forEach((value, i) => {
     if (Number.isNaN(value)) return
     const cost = series.costs?.[i]
-    points.push({cost: cost === undefined || Number.isNaN(cost) ? null : cost, day: dayString(first + i), value})
+    points.push({cost: cost === undefined || Number.isNaN(cost) ? null : cost, day: dayStringOf(first + i), value})
   })
   return points
 }
@@ -552,7 +593,7 @@ export function storeSeriesOfSet(set: SeriesSet, account: string): StoreSeries {
           if (dense.values.some((v) => v > 0)) batch.push({series: dense, stretch})
         }
       }
-      visit(batch)
+      await visit(batch)
     },
     stretches,
     usageTypes: set.usageTypes,

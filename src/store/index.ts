@@ -4,7 +4,14 @@ import {dirname} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import type * as DuckDb from '@duckdb/node-api'
-import type {DuckDBAppender, DuckDBConnection, DuckDBInstance, DuckDBListValue, DuckDBValue} from '@duckdb/node-api'
+import type {
+  DuckDBAppender,
+  DuckDBConnection,
+  DuckDBDataChunk,
+  DuckDBInstance,
+  DuckDBListValue,
+  DuckDBValue,
+} from '@duckdb/node-api'
 
 import {BillwatchError, isBillwatchError} from '../errors.js'
 import {errnoReason, fileKind} from '../util/files.js'
@@ -177,6 +184,23 @@ export class Store {
   async all<T = Row>(sql: string, params?: SqlParams): Promise<T[]> {
     const reader = await this.connection.runAndReadAll(sql, params)
     return reader.getRowObjectsJS().map((row) => normalizeRow(row) as T)
+  }
+
+  /**
+   * Runs a query and hands its result to `visit` one chunk (up to 2,048 rows) at a time, as DuckDB streams it: the
+   * memory is that of a chunk whatever the result's size, and numeric columns are read without a row object each.
+   */
+  async forEachChunk(
+    sql: string,
+    params: SqlParams | undefined,
+    visit: (chunk: DuckDBDataChunk) => void,
+  ): Promise<void> {
+    const result = await this.connection.stream(sql, params)
+    for (;;) {
+      const chunk = await result.fetchChunk()
+      if (!chunk || chunk.rowCount === 0) return
+      visit(chunk)
+    }
   }
 
   async one<T = Row>(sql: string, params?: SqlParams): Promise<T | undefined> {

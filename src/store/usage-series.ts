@@ -3,8 +3,6 @@
  * and usage type (or resource), the days with usage and their amounts and costs, one list each. The SQL lives
  * here; what a series is (stretches, gaps, zero days, currencies never added) is decided in src/anomalies.
  */
-import type {ScreenMargins} from '../anomalies/screen-margins.js'
-import {isOutOfMemory} from '../errors.js'
 import {sqlList, type Store} from './index.js'
 import {FAMILY_RANK, unnamedAccountSql} from './schema.js'
 
@@ -242,236 +240,118 @@ export async function resourceCount(store: Store, selection: UsageSelection): Pr
   return row?.n ?? 0
 }
 
-/**
- * The selection per account, provider, usage type and resource, for part `part` of `parts` of the resources
- * (split by a hash of the resource id, so each part's lists fit in memory whatever the store's size); with
- * `only`, just those resource ids of the part.
- */
-export async function seriesByResource(
-  store: Store,
-  selection: UsageSelection,
-  part: number,
-  parts: number,
-  only?: readonly string[],
-): Promise<UsageSeriesRow[]> {
-  if (!Number.isSafeInteger(part) || !Number.isSafeInteger(parts) || part < 0 || part >= parts)
-    throw new RangeError(`resource part ${part} of ${parts}`)
-  const some = only === undefined ? '' : ' AND u.resource_id IN (SELECT unnest($only::VARCHAR[]))'
-  const rows = await store.all<RawSeriesRow>(
-    seriesQuery(
-      await rowsOf(store, selection),
-      'u.resource_id',
-      `${WHERE} AND u.resource_id IS NOT NULL AND hash(u.resource_id) % ${parts} = ${part}${some}`,
-    ),
-    {...paramsOf(selection), ...(only === undefined ? {} : {only: sqlList([...only])})},
-  )
-  return rows.map(seriesRow)
-}
-
-/** Days first..last (day numbers) of one account at one provider, `covered` of them covered by an export. */
-export interface ScreenStretch {
-  account: string
-  provider: string
-  first: number
-  last: number
-  covered: number
-}
-
-/** One resource series on one stretch, as the screen judged it. */
-export interface ScreenedSeries {
-  /** Index into the stretches screened. */
-  stretch: number
+/** One resource series of a part of the selection (see resourceKeys). */
+export interface ResourceKey {
   account: string
   provider: string
   usageType: string
   resourceId: string
-  /** Whether the series could hold a finding: false only for a series with usage on every covered day. */
-  keep: boolean
+  unit: null | string
 }
 
-/**
- * One pass over the selection's resource lines of part `part` of `parts` (split as seriesByResource splits them):
- * per resource series and stretch, the natural logs of its days summed per week of the stretch (its smallest and
- * largest day, the sum and count, the sum of the changes from day to day, the sums over its first and last days),
- * and from those whether the series could hold a step, a spike or a trend at the margins given. A series with a
- * day of zero, a covered day without a line, or a day no export covers is always kept; so is every series when
- * the weeks are not all there. Only the verdicts come back, one short row per series. Undefined when DuckDB had
- * not the memory for it.
- */
-export async function screenResourceSeries(
-  store: Store,
-  selection: UsageSelection,
-  stretches: readonly ScreenStretch[],
-  margins: ScreenMargins,
-  part = 0,
-  parts = 1,
-): Promise<ScreenedSeries[] | undefined> {
-  if (stretches.length === 0) return []
+/** One chunk of resourceLines: row i is a line of series `key[i]` on day `day[i]` (a day number). */
+export interface ResourceLines {
+  rows: number
+  key: Int32Array
+  day: Int32Array
+  /** 0 where the line states no amount. */
+  amount: Float64Array
+  /** NaN where the line states no cost. */
+  cost: Float64Array
+}
+
+function checkPart(part: number, parts: number): void {
   if (!Number.isSafeInteger(part) || !Number.isSafeInteger(parts) || part < 0 || part >= parts)
     throw new RangeError(`resource part ${part} of ${parts}`)
-  // The first and last days' tests compare the mean log of a few days with the fortnight beside them: per window
-  // [from, to) of days of the stretch (0-based; n is the stretch's length), its sum of logs and its count, summed
-  // over the weeks it falls in. Plain sums: DuckDB spills them, where lists gathered per series did not.
-  const windows: Record<string, [string, string]> = {}
-  const edgeDays = Array.from({length: margins.edgeDays}, (_, i) => i + 1)
-  for (const k of edgeDays) {
-    windows[`l${k}`] = [`n - ${k}`, 'n']
-    windows[`p${k}`] = [`n - ${k + 14}`, `n - ${k}`]
-    if (k > 1) {
-      windows[`f${k}`] = ['0', String(k)]
-      windows[`g${k}`] = [String(k), String(k + 14)]
-    }
-  }
-  // The days of week b inside the window, sliced (a lambda per day costs more than the rest of the screen).
-  const inWindow = ([from, to]: [string, string]) => {
-    const [lo, hi] = [`greatest(${from} - 7 * b, 0)`, `least(${to} - 7 * b, 7)`]
-    return `CASE WHEN ${hi} > ${lo} THEN z[${lo} + 1:${hi}] END`
-  }
-  const weekSums = Object.entries(windows)
-    .map(([name, window]) => `list_sum(${inWindow(window)}) AS ${name}_s, list_count(${inWindow(window)}) AS ${name}_c`)
-    .join(',\n                ')
-  const seriesSums = Object.keys(windows)
-    .map((name) => `sum(${name}_s) / nullif(sum(${name}_c), 0) AS ${name}`)
-    .join(', ')
-  const edgeTests = edgeDays.flatMap((k) => {
-    const margin = `greatest($tail, $tail_noise * coalesce(noise, 0) / sqrt(${k}))`
-    return [
-      `coalesce(abs(l${k} - p${k}), 0) > ${margin}`,
-      ...(k > 1 ? [`coalesce(abs(f${k} - g${k}), 0) > ${margin}`] : []),
-    ]
-  })
-  interface Judged {
-    stretch: number
+}
+
+/** The selection's lines that name a resource, of part `part` of `parts` (split by a hash of the resource id). */
+function resourceLinesSql(rows: string, part: number, parts: number): string {
+  return `SELECT u.account_key AS account, coalesce(u.provider, 'AWS') AS provider, u.usage_type, u.resource_id,
+      u.unit, (u.day - DATE '1970-01-01')::INTEGER AS d, u.amount, u.cost
+    FROM ${rows} WHERE ${WHERE} AND u.resource_id IS NOT NULL AND hash(u.resource_id) % ${parts} = ${part}`
+}
+
+/** The key order resourceKeys numbers series in, and resourceLines by. */
+const KEY_ORDER = 'account, provider, usage_type, resource_id'
+
+/**
+ * The resource series (account, provider, usage type, resource) of part `part` of `parts`, each with its unit,
+ * numbered from 0 in that order: resourceLines names series by these numbers. A part bounds the days held in
+ * memory at once whatever the store's size.
+ */
+export async function resourceKeys(
+  store: Store,
+  selection: UsageSelection,
+  part: number,
+  parts: number,
+): Promise<ResourceKey[]> {
+  checkPart(part, parts)
+  const rows = await store.all<{
     account: string
     provider: string
     usage_type: string
     resource_id: string
-    keep: boolean
-  }
-  let rows: Judged[]
-  try {
-    rows = await store.all<Judged>(
-      `WITH st AS (
-         SELECT unnest($s_account::VARCHAR[]) AS account, unnest($s_provider::VARCHAR[]) AS provider,
-                unnest($s_first::INTEGER[]) AS first, unnest($s_last::INTEGER[]) AS last,
-                unnest($s_covered::INTEGER[]) AS covered, unnest(range(len($s_first::INTEGER[]))) AS stretch
-       ), lines AS (
-         SELECT u.account_key AS account, coalesce(u.provider, 'AWS') AS provider, u.usage_type, u.resource_id,
-                (u.day - DATE '1970-01-01')::INTEGER AS d, u.amount
-         FROM ${await rowsOf(store, selection)}
-         WHERE ${WHERE} AND u.resource_id IS NOT NULL AND hash(u.resource_id) % ${parts} = ${part}
-       ), weeks AS (
-         SELECT st.stretch, l.account, l.provider, l.usage_type, l.resource_id, st.last - st.first + 1 AS n, st.covered,
-                (l.d - st.first) // 7 AS b,
-                [${[0, 1, 2, 3, 4, 5, 6].map((k) => `sum(l.amount) FILTER (WHERE (l.d - st.first) % 7 = ${k})`).join(', ')}] AS v
-         FROM lines l JOIN st ON st.account = l.account AND st.provider = l.provider AND l.d BETWEEN st.first AND st.last
-         GROUP BY ALL
-       ), week AS (
-         SELECT *, list_filter(v, x -> x IS NOT NULL) AS p FROM weeks
-       ), binned AS (
-         SELECT stretch, account, provider, usage_type, resource_id, n, covered, b,
-                len(p) AS cnt, list_min(p) AS vmin, list_max(p) AS vmax,
-                CASE WHEN list_min(p) > 0 THEN list_sum(list_transform(p, x -> ln(x))) END AS s,
-                CASE WHEN list_min(p) > 0 THEN ln(list_min(p)) END AS lo,
-                CASE WHEN list_min(p) > 0 THEN ln(list_max(p)) END AS hi,
-                CASE WHEN list_min(p) > 0 AND len(p) > 1
-                  THEN list_sum(list_transform(range(1, len(p)), k -> abs(ln(p[k + 1]) - ln(p[k])))) END AS dsum,
-                greatest(len(p) - 1, 0) AS dn,
-                list_transform(v, x -> CASE WHEN x > 0 THEN ln(x) END) AS z
-         FROM week
-       ), edged AS (
-         SELECT *, ${weekSums} FROM binned
-       ), windowed AS (
-         -- Week m's neighbours: fortnights [7m − 14, 7m) and [7m, 7m + 14) are weeks m − 2, m − 1 and m, m + 1.
-         SELECT *, lag(s) OVER w AS s_1, lag(cnt) OVER w AS c_1, lead(s) OVER w AS s1, lead(cnt) OVER w AS c1,
-                lead(s, 2) OVER w AS s2, lead(cnt, 2) OVER w AS c2, lag(z) OVER w AS z_1,
-                -- The weeks before this one, and the whole series: the split at this week's start.
-                sum(s) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS s_before,
-                sum(cnt) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS c_before,
-                sum(s) OVER whole AS s_all, sum(cnt) OVER whole AS c_all
-         FROM edged
-         WINDOW whole AS (PARTITION BY stretch, account, provider, usage_type, resource_id),
-                w AS (PARTITION BY stretch, account, provider, usage_type, resource_id ORDER BY b)
-       ), weekly AS (
-         SELECT *,
-           abs((coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) - (s1 + coalesce(s2, 0)) / (c1 + coalesce(c2, 0))) AS step,
-           -- The same in units of its noise: √(1/days left + 1/days right) of the day-to-day noise.
-           abs((coalesce(s_1, 0) + s) / (coalesce(c_1, 0) + cnt) - (s1 + coalesce(s2, 0)) / (c1 + coalesce(c2, 0)))
-             / sqrt(1 / (coalesce(c_1, 0) + cnt) + 1 / (c1 + coalesce(c2, 0))) AS step_units,
-           -- The fortnights on either side of the cut, when whole (a shorter one is too noisy to span a ramp).
-           CASE WHEN coalesce(c_1, 0) + cnt = 14 THEN (coalesce(s_1, 0) + s) / 14 END AS fortnight,
-           CASE WHEN c1 + coalesce(c2, 0) = 14 THEN (s1 + coalesce(s2, 0)) / 14 END AS fortnight_after,
-           -- The means of all the days before this week and from it on (the detector's change cost sees a slow
-           -- change over months), and the same in units of its noise.
-           abs(s_before / c_before - (s_all - s_before) / (c_all - c_before)) AS split,
-           abs(s_before / c_before - (s_all - s_before) / (c_all - c_before))
-             / sqrt(1 / c_before + 1 / (c_all - c_before)) AS split_units,
-           -- The change from the week before's last day to this week's first.
-           abs(z[1] - z_1[7]) AS across,
-           -- A day against the mean of its week and the weeks beside it.
-           greatest(hi - (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)),
-                    (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0)) - lo) AS spike,
-           -- The mean of two or three days ending on each day of the week (zz: last week's days, then this week's).
-           list_max(list_transform(range(7), i -> abs(list_avg(zz[7 + i:8 + i])
-             - (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0))))) AS run2,
-           list_max(list_transform(range(7), i -> abs(list_avg(zz[6 + i:8 + i])
-             - (coalesce(s_1, 0) + s + coalesce(s1, 0)) / (coalesce(c_1, 0) + cnt + coalesce(c1, 0))))) AS run3,
-           list_transform(range(1, 8), k -> abs(z[k] - z_1[k])) AS apart
-         FROM (SELECT *, list_concat(coalesce(z_1, list_transform(range(7), k -> NULL::DOUBLE)), z) AS zz FROM windowed)
-       ), noisy AS (
-         SELECT stretch, account, provider, usage_type, resource_id, any_value(n) AS n, any_value(covered) AS covered,
-                sum(cnt) AS days, min(vmin) AS vmin, max(vmax) AS vmax, count(*) AS weeks, max(b) AS last_week,
-                count(s) AS logged, max(step) AS step, max(step_units) AS step_units, max(spike) AS spike,
-                max(run2) AS run2, max(run3) AS run3, max(split_units) FILTER (WHERE split > $split) AS split_units,
-                -- The lowest and highest fortnight apart (a slow ramp moves no two neighbours apart).
-                greatest(max(fortnight), max(fortnight_after)) - least(min(fortnight), min(fortnight_after)) AS spread,
-                -- The noise from differences a week apart when smaller: the detector removes a weekly pattern.
-                least((coalesce(sum(dsum), 0) + coalesce(sum(across), 0)) / nullif(sum(dn) + count(across), 0),
-                      sum(list_sum(apart)) / nullif(sum(list_count(apart)), 0)) * sqrt(pi()) / 2 AS noise,
-                ${seriesSums}
-         FROM weekly GROUP BY stretch, account, provider, usage_type, resource_id
-       )
-       SELECT stretch::INTEGER AS stretch, account, provider, usage_type, resource_id,
-         NOT (days = covered AND logged = weeks AND weeks = last_week + 1 AND vmin > 0 AND (
-           days < 6 OR vmax < $min_ratio * vmin OR NOT (
-             coalesce(step, 0) > $step AND coalesce(step_units, 0) > $step_noise * coalesce(noise, 0)
-             OR coalesce(spread, 0) > greatest($step, $spread_noise * coalesce(noise, 0))
-             OR coalesce(split_units, 0) > $split_noise * sqrt(3 * ln(greatest(n, 2))) * coalesce(noise, 0)
-             OR ${edgeTests.join(' OR ')}
-             OR coalesce(spike, 0) > greatest($spike, $spike_noise * greatest(0.5, 1 - 2 / sqrt(n)) * coalesce(noise, 0))
-             OR coalesce(run2, 0) > greatest($spike, $spike_noise * coalesce(noise, 0) / sqrt(2))
-             OR coalesce(run3, 0) > greatest($spike, $spike_noise * coalesce(noise, 0) / sqrt(3))))) AS keep
-       FROM noisy WHERE vmax > 0`,
-      {
-        ...paramsOf(selection),
-        min_ratio: margins.minRatio,
-        s_account: sqlList(stretches.map((s) => s.account)),
-        s_covered: sqlList(stretches.map((s) => s.covered)),
-        s_first: sqlList(stretches.map((s) => s.first)),
-        s_last: sqlList(stretches.map((s) => s.last)),
-        s_provider: sqlList(stretches.map((s) => s.provider)),
-        spike: margins.spike,
-        spike_noise: margins.spikeNoise,
-        step: margins.step,
-        split: margins.split,
-        split_noise: margins.splitNoise,
-        spread_noise: margins.spreadNoise,
-        step_noise: margins.stepNoise,
-        tail: margins.tail,
-        tail_noise: margins.tailNoise,
-      },
-    )
-  } catch (error) {
-    // The screen only saves reading series: without the memory for it, every series is read, as before it.
-    if (isOutOfMemory(error)) return undefined
-    throw error
-  }
+    unit: null | string
+  }>(
+    `SELECT ${KEY_ORDER}, any_value(unit) AS unit FROM (${resourceLinesSql(await rowsOf(store, selection), part, parts)})
+     GROUP BY ${KEY_ORDER} ORDER BY ${KEY_ORDER}`,
+    paramsOf(selection),
+  )
   return rows.map((r) => ({
     account: r.account,
-    keep: r.keep,
     provider: r.provider,
     resourceId: r.resource_id,
-    stretch: Number(r.stretch),
+    unit: r.unit,
     usageType: r.usage_type,
   }))
+}
+
+/**
+ * Every line of part `part` of `parts` that names a resource, streamed a chunk at a time in no order: its series'
+ * number in resourceKeys, its day, amount and cost. Plain numbers, so a series is added up day by day in a typed
+ * array where lists per series cost seconds to build and convert.
+ */
+export async function resourceLines(
+  store: Store,
+  selection: UsageSelection,
+  part: number,
+  parts: number,
+  visit: (lines: ResourceLines) => void,
+): Promise<void> {
+  checkPart(part, parts)
+  const lines: ResourceLines = {
+    amount: new Float64Array(0),
+    cost: new Float64Array(0),
+    day: new Int32Array(0),
+    key: new Int32Array(0),
+    rows: 0,
+  }
+  await store.forEachChunk(
+    `WITH lines AS NOT MATERIALIZED (${resourceLinesSql(await rowsOf(store, selection), part, parts)}),
+     keys AS (
+       SELECT ${KEY_ORDER}, (row_number() OVER (ORDER BY ${KEY_ORDER}) - 1)::INTEGER AS k
+       FROM (SELECT DISTINCT ${KEY_ORDER} FROM lines)
+     )
+     SELECT keys.k, lines.d, lines.amount, lines.cost FROM lines JOIN keys USING (${KEY_ORDER})`,
+    paramsOf(selection),
+    (chunk) => {
+      const n = chunk.rowCount
+      if (lines.key.length < n) {
+        lines.key = new Int32Array(n)
+        lines.day = new Int32Array(n)
+        lines.amount = new Float64Array(n)
+        lines.cost = new Float64Array(n)
+      }
+      const [key, day, amount, cost] = [0, 1, 2, 3].map((c) => chunk.getColumnVector(c))
+      for (let i = 0; i < n; i++) {
+        lines.key[i] = key!.getItem(i) as number
+        lines.day[i] = day!.getItem(i) as number
+        lines.amount[i] = (amount!.getItem(i) as null | number) ?? 0
+        lines.cost[i] = (cost!.getItem(i) as null | number) ?? Number.NaN
+      }
+      lines.rows = n
+      visit(lines)
+    },
+  )
 }

@@ -1,8 +1,9 @@
 /**
- * The store's screen (screenResourceSeries, at the margins `anomalies` sets) against the full analysis of every
+ * The screen (couldMatter, on every resource series as read from the store) against the full analysis of every
  * resource series: on generated series with and without steps, spikes, ramps and weekly patterns of any size
  * from the smallest ratio reported up to 10,000x, the screen keeps every series the full analysis reports a
- * finding on, and `anomalies` with the screen reports exactly what it reports analysing every series fully.
+ * finding on, and `anomalies` with the screen reports exactly what it reports analysing every series fully. The
+ * worker threads that judge a large batch give each series the verdict the calling thread gives it.
  */
 import {join} from 'node:path'
 
@@ -10,9 +11,9 @@ import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
 import {analyseAnomalies, type AnomaliesResult} from '../../src/anomalies/index.js'
-import {couldMatter, screenMargins} from '../../src/anomalies/analyse.js'
+import {couldMatter, judgeSeries, type SeriesJudge} from '../../src/anomalies/analyse.js'
+import {JudgePool} from '../../src/anomalies/judge-pool.js'
 import {Store} from '../../src/store/index.js'
-import {screenResourceSeries, usageRows} from '../../src/store/usage-series.js'
 import {tempDir} from '../helpers/cli.js'
 
 const FIRST_DAY = Date.UTC(2024, 0, 1) / 86_400_000
@@ -118,7 +119,7 @@ function reported(result: AnomaliesResult): Set<string> {
   return new Set(ids.filter((id): id is string => id !== null))
 }
 
-describe('the store screen before the full analysis of resource series', () => {
+describe('the screen before the full analysis of resource series', () => {
   it('keeps every series the full analysis reports, and anomalies finds the same with it as without', async () => {
     let dropped = 0
     let kept = 0
@@ -139,30 +140,25 @@ describe('the store screen before the full analysis of resource series', () => {
             )
             const full = await analyseAnomalies(store, {minRatio, screen: false})
             const screened = await analyseAnomalies(store, {minRatio})
-            const judged = await screenResourceSeries(
-              store,
-              {account: null, rows: await usageRows(store), since: null, until: null, usageTypes: full.usageTypes},
-              [{account: '111122223333', covered: days, first: FIRST_DAY, last: FIRST_DAY + days - 1, provider: 'AWS'}],
-              screenMargins(minRatio),
+            // Without the total's changes (those only add series to keep): what a series could show by itself.
+            const keep = new Map(
+              generated.map((g, i) => [
+                `i-${String(i).padStart(4, '0')}`,
+                couldMatter(Float64Array.from(g.values), [], minRatio),
+              ]),
             )
-            if (judged === undefined) throw new Error('the store screen ran out of memory on a small store')
-            const keep = new Map(judged.map((j) => [j.resourceId, j.keep]))
-            // The store's screen is the in-memory one's at a slack: it keeps every series that one would.
-            generated.forEach((g, i) => {
-              const id = `i-${String(i).padStart(4, '0')}`
-              if (couldMatter(Float64Array.from(g.values), [], minRatio))
-                expect(keep.get(id), `${id} (${g.shape}, seed ${seed}, min ratio ${minRatio}, ${days} days)`).toBe(true)
-            })
             for (const id of reported(full)) {
               const shape = generated[Number(id.slice(2))]!.shape
-              expect(keep.get(id), `${id} (${shape}, seed ${seed}, min ratio ${minRatio}, ${days} days)`).toBe(true)
+              const driver = full.steps.some((s) => s.drivers.some((d) => d.resourceId === id))
+              if (!driver)
+                expect(keep.get(id), `${id} (${shape}, seed ${seed}, min ratio ${minRatio}, ${days} days)`).toBe(true)
             }
-            // What the screen and couldMatter leave out never changes the findings.
+            // What the screen leaves out never changes the findings.
             const missing = [...reported(full)].filter((id) => !reported(screened).has(id))
             expect(missing.map((id) => `${id} (${generated[Number(id.slice(2))]!.shape})`)).toEqual([])
             expect(comparable(screened)).toBe(comparable(full))
-            for (const j of judged)
-              if (j.keep) kept++
+            for (const k of keep.values())
+              if (k) kept++
               else dropped++
           } finally {
             await store.close()
@@ -175,4 +171,43 @@ describe('the store screen before the full analysis of resource series', () => {
     // A screen that keeps everything proves nothing: most flat and weekly series are left out.
     expect(dropped).toBeGreaterThan(0.2 * (dropped + kept))
   }, 600_000)
+
+  it('judges a large batch on worker threads as the calling thread does', async () => {
+    const rand = random(19)
+    const days = 120
+    const generated = Array.from({length: 2_400}, () => series(rand, days, 2))
+    const judges: SeriesJudge[] = [
+      {detectOptions: {minRatio: 2, scale: 'log'}, first: FIRST_DAY, minRatio: 2, screen: true, totalChanges: []},
+      {
+        detectOptions: {minRatio: 1.4, scale: 'log'},
+        first: FIRST_DAY,
+        minRatio: 1.4,
+        screen: true,
+        totalChanges: [{delta: 1e9, index: 60}],
+      },
+    ]
+    const all = generated.map((g) => ({
+      resourceId: null,
+      unit: 'bytes',
+      usageType: 'DataTransfer-Out-Bytes',
+      values: Float64Array.from(g.values),
+    }))
+    const judgeOf = Int32Array.from(all, (_, i) => i % 2)
+    const pool = new JudgePool(2)
+    try {
+      const verdicts = await pool.judge(all, judgeOf, judges)
+      expect(verdicts).toHaveLength(all.length)
+      let found = 0
+      all.forEach((s, i) => {
+        const here = judgeSeries(s.values, judges[judgeOf[i]!]!)
+        const holds = here && here.steps.length + here.spikes.length + here.trends.length > 0
+        if (holds) found++
+        // Only a detection with a finding comes back from a worker: a series without one is never kept.
+        expect(verdicts[i] ?? undefined, `series ${i} (${generated[i]!.shape})`).toEqual(holds ? here : undefined)
+      })
+      expect(found).toBeGreaterThan(500)
+    } finally {
+      await pool.close()
+    }
+  }, 120_000)
 })
