@@ -4,10 +4,11 @@
  * come back in the batch's order, so the findings are those of judging on one thread.
  */
 import {availableParallelism} from 'node:os'
-import {Worker} from 'node:worker_threads'
+import type {Worker} from 'node:worker_threads'
 
 import type {DayDetection} from '../detect/index.js'
 import {BillwatchError} from '../errors.js'
+import {newWorker} from '../util/worker.js'
 import {judgeSeries, type SeriesJudge} from './analyse.js'
 import type {DenseSeries} from './series.js'
 
@@ -76,13 +77,8 @@ export class JudgePool {
 
   private start(): void {
     if (this.workers.length > 0) return
-    // Built, the worker is JavaScript; from the sources (bin/dev.js, tests, benches) it is TypeScript, and Node 20
-    // passes no loader on to workers, so the worker registers tsx itself (as src/util/worker.ts does).
-    const typescript = import.meta.url.endsWith('.ts')
-    const file = new URL(`./judge-worker${typescript ? '.ts' : '.js'}`, import.meta.url)
-    const boot = `import('tsx/esm/api').then(({register}) => { register(); return import(${JSON.stringify(file.href)}) })`
     for (let w = 0; w < this.size; w++) {
-      const worker = typescript ? new Worker(boot, {eval: true}) : new Worker(file)
+      const worker = newWorker(import.meta.url, './judge-worker')
       worker.on('message', (response: JudgeResponse) => {
         const waiting = this.waiting.get(response.id)
         this.waiting.delete(response.id)

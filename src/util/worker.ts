@@ -28,14 +28,9 @@ export interface WorkerJob<I, T> {
  * Starts `module` (a path beside the caller, without extension) in a worker thread that waits for its
  * input: it loads its modules while the caller is still working the input out. The result is the one
  * message the worker posts, `{result}` or `{error: {code, message}}`.
- * Built, the module is JavaScript; from the sources (bin/dev.js, tests) it is TypeScript, and Node 20
- * passes no loader on to workers, so the worker registers tsx itself before importing it.
  */
 export function startWorker<I, T>(callerUrl: string, module: string): WorkerJob<I, T> {
-  const typescript = callerUrl.endsWith('.ts')
-  const file = new URL(`${module}${typescript ? '.ts' : '.js'}`, callerUrl)
-  const boot = `import('tsx/esm/api').then(({register}) => { register(); return import(${JSON.stringify(file.href)}) })`
-  const worker = typescript ? new Worker(boot, {eval: true}) : new Worker(file)
+  const worker = newWorker(callerUrl, module)
   const result = new Promise<T>((resolve, reject) => {
     worker.once('message', (message: {result?: T; error?: PostedError}) => {
       if (message.error) reject(revive(message.error))
@@ -59,6 +54,18 @@ export function startWorker<I, T>(callerUrl: string, module: string): WorkerJob<
     },
     result,
   }
+}
+
+/**
+ * A worker thread running `module` (a path beside the caller, without extension). Built, the module is JavaScript;
+ * from the sources (bin/dev.js, tests, benches) it is TypeScript, and Node 20 passes no loader on to workers, so the
+ * worker registers tsx itself before importing it.
+ */
+export function newWorker(callerUrl: string, module: string): Worker {
+  const typescript = callerUrl.endsWith('.ts')
+  const file = new URL(`${module}${typescript ? '.ts' : '.js'}`, callerUrl)
+  const boot = `import('tsx/esm/api').then(({register}) => { register(); return import(${JSON.stringify(file.href)}) })`
+  return typescript ? new Worker(boot, {eval: true}) : new Worker(file)
 }
 
 /**
