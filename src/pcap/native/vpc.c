@@ -123,14 +123,16 @@ static uint64_t hash_bytes(const char *p, size_t n) {
   return mix64(h ^ w ^ ((uint64_t)n << 56));
 }
 
-static void *zeroed(size_t count, size_t size) {
-  void *p = calloc(count, size);
+/* The roll-up's tables and strings are its state: without them it cannot go on, or hand its work back. */
+static void *or_abort(void *p) {
   if (!p) {
     fprintf(stderr, "billwatch: out of memory in the flow-log roll-up\n");
     abort();
   }
   return p;
 }
+
+static void *zeroed(size_t count, size_t size) { return or_abort(calloc(count, size)); }
 
 static void dict_grow(Rollup *r) {
   uint32_t mask = r->dict_mask * 2 + 1;
@@ -159,11 +161,7 @@ static uint32_t intern(Rollup *r, const char *p, size_t n) {
   }
   if (r->arena_length + n + 5 > r->arena_capacity) {
     r->arena_capacity = (r->arena_capacity + n + 5) * 2;
-    r->arena = realloc(r->arena, r->arena_capacity);
-    if (!r->arena) {
-      fprintf(stderr, "billwatch: out of memory in the flow-log roll-up\n");
-      abort();
-    }
+    r->arena = or_abort(realloc(r->arena, r->arena_capacity));
   }
   uint32_t length = (uint32_t)n;
   memcpy(r->arena + r->arena_length, &length, 4);
