@@ -1,5 +1,7 @@
 import {defineConfig} from 'vitest/config'
 
+import {SlowFirstSequencer} from './helpers/slow-first-sequencer.js'
+
 /**
  * Test files that drive real daemons, capture tools, git/etckeeper or Chromium, need root, or spawn the CLI
  * from a hook (for the whole file), or take minutes (the fuzz run and the hostile-input properties, a
@@ -67,6 +69,7 @@ export default defineConfig({
     // Two cores in CI; tests that start daemons or spawn the CLI are I/O bound.
     poolOptions: {forks: {maxForks: 3, minForks: 1}},
     reporters: ['default', './test/helpers/summary-reporter.ts'],
+    sequence: {sequencer: SlowFirstSequencer},
     projects: [
       {extends: true, test: {...shared, name: 'unit', include: ['test/**/*.test.ts'], exclude: END_TO_END}},
       {extends: true, test: {...shared, name: 'e2e', include: END_TO_END}},
