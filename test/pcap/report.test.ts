@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {flatPricing} from '../../src/pricing/egress.js'
-import {cumulativeShare, thresholdTable} from '../../src/pcap/report.js'
+import {cumulativeShare, sortedTimes, thresholdTable} from '../../src/pcap/report.js'
 
 // Ten clients with the incident's blocking table's query counts; each reply is 76 billable bytes.
 const counts = [1, 1, 2, 3, 23, 51, 79, 289, 864, 18_287]
@@ -34,5 +34,33 @@ describe('blocking thresholds', () => {
   it('returns nothing for a capture without NTP replies', () => {
     expect(thresholdTable(new Uint32Array(0), new Float64Array(0), 10, flatPricing(0.12), [])).toEqual([])
     expect(cumulativeShare(new Uint32Array(0), new Float64Array(0))).toEqual([])
+  })
+})
+
+describe("a top talker's request times", () => {
+  it('come back as Float64Array sort orders them, whether the rows were in order or not', () => {
+    const cases = [
+      [1, 2, 2, 3.5, 10],
+      [3, 1, 2],
+      [5, 6, 4, 7],
+      [0, 1, 2],
+      [1, -0, 0, 2],
+      [0, -0, 1],
+      [Number.NaN, 1, 2],
+      [1, Number.NaN, 0.5],
+      [7],
+      [],
+    ]
+    for (const values of cases) {
+      // A column with rows of other clients around them.
+      const column = Float64Array.from([99, ...values, -1])
+      const times = sortedTimes(column, 1, 1 + values.length)
+      const expected = Float64Array.from(values).sort()
+      expect([...times].map((t) => (Object.is(t, -0) ? '-0' : String(t)))).toEqual(
+        [...expected].map((t) => (Object.is(t, -0) ? '-0' : String(t))),
+      )
+      // A copy: the column stays as it was.
+      expect([...column]).toEqual([99, ...values, -1])
+    }
   })
 })

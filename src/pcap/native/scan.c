@@ -800,6 +800,9 @@ static napi_value scan_records(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Transparent huge pages come in 2 MiB pages, on 2 MiB boundaries. */
+#define HUGE_PAGE_BYTES ((uintptr_t)2 << 20)
+
 enum { GROUP_ARGUMENTS = 15 };
 
 /* Below this many rows groupRows scatters on the calling thread alone. */
@@ -839,13 +842,35 @@ static void *group_pass(void *argument) {
     const uint8_t *reply = pass->reply, *version = pass->version, *mode = pass->mode;
     uint16_t *out_src_port = pass->out_src_port, *out_reply_ip_bytes = pass->out_reply_ip_bytes;
     uint8_t *out_reply = pass->out_reply, *out_version = pass->out_version, *out_mode = pass->out_mode;
-    for (size_t i = 0; i < pass->count; i++) {
-      const uint32_t row = cursor[client[i]]++;
-      out_src_port[row] = src_port[i];
-      out_reply[row] = reply[i];
-      out_version[row] = version[i];
-      out_mode[row] = mode[i];
-      out_reply_ip_bytes[row] = reply_ip_bytes[i];
+    // The five narrow columns travel packed in one word per row: a scatter's write nearly always misses the cache
+    // (each client's next row is elsewhere), so one write per row instead of five; the words are then unpacked in
+    // order. Huge pages are asked for: a fresh 4 KiB page costs a fault (see adviseHugePages).
+    uint64_t *packed = NULL;
+    const size_t packed_bytes = (pass->count * sizeof *packed + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1);
+    if (pass->count > 0 && posix_memalign((void **)&packed, HUGE_PAGE_BYTES, packed_bytes) != 0) packed = NULL;
+    if (packed) {
+      madvise(packed, packed_bytes, MADV_HUGEPAGE);
+      for (size_t i = 0; i < pass->count; i++)
+        packed[cursor[client[i]]++] = (uint64_t)src_port[i] | (uint64_t)reply_ip_bytes[i] << 16 |
+                                      (uint64_t)reply[i] << 32 | (uint64_t)version[i] << 40 | (uint64_t)mode[i] << 48;
+      for (size_t row = 0; row < pass->count; row++) {
+        const uint64_t word = packed[row];
+        out_src_port[row] = (uint16_t)word;
+        out_reply_ip_bytes[row] = (uint16_t)(word >> 16);
+        out_reply[row] = (uint8_t)(word >> 32);
+        out_version[row] = (uint8_t)(word >> 40);
+        out_mode[row] = (uint8_t)(word >> 48);
+      }
+      free(packed);
+    } else {
+      for (size_t i = 0; i < pass->count; i++) {
+        const uint32_t row = cursor[client[i]]++;
+        out_src_port[row] = src_port[i];
+        out_reply[row] = reply[i];
+        out_version[row] = version[i];
+        out_mode[row] = mode[i];
+        out_reply_ip_bytes[row] = reply_ip_bytes[i];
+      }
     }
   }
   free(cursor);
@@ -934,9 +959,6 @@ static napi_value group_rows(napi_env env, napi_callback_info info) {
   }
   return NULL;
 }
-
-/* Transparent huge pages come in 2 MiB pages, on 2 MiB boundaries. */
-#define HUGE_PAGE_BYTES ((uintptr_t)2 << 20)
 
 /*
  * adviseHugePages(...arrays): asks the kernel for transparent huge pages under each typed array (madvise
