@@ -1123,18 +1123,37 @@ function turningLines(y: number[], penalty: number, threshold: number): TurningL
 
 /**
  * Whether the lines explain the series `y` better than the levels with their `cuts` (those inside `y`): weighed in the
- * same noise, the lines' (the smaller: levels leave a wandering series' drift in theirs), the lines' misfit plus a
- * penalty per cut and per sloped line (a trend's slope is one more number) is less than the levels' misfit plus a
- * penalty per cut. Only a series with a trend among its lines is a question: flat lines are levels.
+ * same noise, the lines' misfit plus a penalty per cut and per sloped line (a trend's slope is one more number) is less
+ * than the levels' misfit plus a penalty per change. Only a series with a trend among its lines is a question: flat
+ * lines are levels.
  */
 function linesExplainBetter(lines: TurningLines, y: number[], cuts: number[], penalty: number): boolean {
   if (lines.ramps.length === 0 || !(lines.variance > 0)) return false
   const levelCuts = cuts.filter((cut) => cut < y.length)
-  const sums = new MeanCost(y, lines.variance)
+  const sums = new MeanCost(y, 1)
   const bounds = [0, ...levelCuts, y.length]
-  let levels = penalty * levelCuts.length
-  for (let i = 0; i + 1 < bounds.length; i++) levels += sums.cost(bounds[i]!, bounds[i + 1]!)
-  return lines.rss / lines.variance + penalty * (lines.cuts.length + lines.ramps.length) < levels
+  let levelRss = 0
+  for (let i = 0; i + 1 < bounds.length; i++) levelRss += sums.rss(bounds[i]!, bounds[i + 1]!)
+  // Both fits weighed in the same noise: the less of the lines' and the levels' own (each the long-run variance of its
+  // residuals), so neither wins by the misfit that inflates its own noise estimate.
+  let squares = 0
+  let lagged = 0
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const mean = sums.mean(bounds[i]!, bounds[i + 1]!)
+    for (let t = bounds[i]!; t < bounds[i + 1]!; t++) {
+      const r = y[t]! - mean
+      squares += r * r
+      if (t > bounds[i]!) lagged += r * (y[t - 1]! - mean)
+    }
+  }
+  const phi = squares > 0 ? Math.min(0.99, Math.max(0, lagged / squares)) : 0
+  const levelNoise = (squares / y.length) * ((1 + phi) / (1 - phi))
+  const noise = levelNoise > 0 ? Math.min(lines.variance, levelNoise) : lines.variance
+  // A change that took two or three days (cuts at most SPIKE_MAX_RUN apart) is one change, as elsewhere.
+  const levelChanges = levelCuts.filter((cut, i) => i === 0 || cut - levelCuts[i - 1]! > SPIKE_MAX_RUN).length
+  return (
+    lines.rss / noise + penalty * (lines.cuts.length + lines.ramps.length) < levelRss / noise + penalty * levelChanges
+  )
 }
 
 interface TurningLines {
