@@ -254,3 +254,191 @@ export function median(values: readonly number[]): number {
   const mid = sorted.length >> 1
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
+
+/** One piece of a piecewise-linear fit: y ≈ intercept + slope·(t − start) on [start, end). */
+export interface Line {
+  start: number
+  end: number
+  intercept: number
+  slope: number
+}
+
+export interface LinearSegmentation {
+  /** Index of the first point of each new piece (ascending, never 0). */
+  changePoints: number[]
+  lines: Line[]
+  /** Long-run noise variance the segmentation was made with, and the residuals' lag-1 autocorrelation. */
+  variance: number
+  autocorrelation: number
+  penalty: number
+  /** Per change: as Segmentation's, with the lines' costs. */
+  margins: number[]
+  /** Residual sum of squares around the lines. */
+  rss: number
+}
+
+/** Shortest piece of a piecewise-linear fit: two points fit any line exactly. */
+export const LINEAR_MIN_SEGMENT = 3
+
+/** Prefix sums for the least-squares line of any range [a, b) in O(1). */
+class LineCost {
+  private readonly s1: Float64Array
+  private readonly s2: Float64Array
+  private readonly st: Float64Array
+  private readonly stt: Float64Array
+  private readonly sty: Float64Array
+
+  constructor(y: readonly number[]) {
+    const n = y.length
+    this.s1 = new Float64Array(n + 1)
+    this.s2 = new Float64Array(n + 1)
+    this.st = new Float64Array(n + 1)
+    this.stt = new Float64Array(n + 1)
+    this.sty = new Float64Array(n + 1)
+    for (let t = 0; t < n; t++) {
+      const v = y[t]!
+      this.s1[t + 1] = this.s1[t]! + v
+      this.s2[t + 1] = this.s2[t]! + v * v
+      this.st[t + 1] = this.st[t]! + t
+      this.stt[t + 1] = this.stt[t]! + t * t
+      this.sty[t + 1] = this.sty[t]! + t * v
+    }
+  }
+
+  /** Residual sum of squares of [a, b) around its least-squares line. */
+  rss(a: number, b: number): number {
+    const m = b - a
+    const t = this.st[b]! - this.st[a]!
+    const y = this.s1[b]! - this.s1[a]!
+    const ctt = this.stt[b]! - this.stt[a]! - (t * t) / m
+    const cty = this.sty[b]! - this.sty[a]! - (t * y) / m
+    const cyy = this.s2[b]! - this.s2[a]! - (y * y) / m
+    return Math.max(0, ctt > 1e-12 ? cyy - (cty * cty) / ctt : cyy)
+  }
+
+  line(a: number, b: number): Line {
+    const m = b - a
+    const t = this.st[b]! - this.st[a]!
+    const y = this.s1[b]! - this.s1[a]!
+    const ctt = this.stt[b]! - this.stt[a]! - (t * t) / m
+    const cty = this.sty[b]! - this.sty[a]! - (t * y) / m
+    const slope = ctt > 1e-12 ? cty / ctt : 0
+    return {end: b, intercept: y / m + slope * (a - t / m), slope, start: a}
+  }
+}
+
+/** PELT with the piecewise-linear cost (each piece's own least-squares line): the optimal cuts for a fixed variance. */
+export function linearPelt(y: readonly number[], variance: number, options: {penalty?: number} = {}): number[] {
+  return linearPeltOn(new LineCost(y), y.length, variance, options.penalty ?? defaultPenalty(y.length))
+}
+
+/** linearPelt on a series' prefix sums (segmentLinear reuses them for every variance it tries); as peltOn. */
+function linearPeltOn(sums: LineCost, n: number, variance: number, penalty: number): number[] {
+  const minSegment = LINEAR_MIN_SEGMENT
+  if (n < 2 * minSegment || !(variance > 0)) return []
+  const best = new Float64Array(n + 1)
+  const last = new Int32Array(n + 1).fill(-1)
+  best[0] = -penalty
+  const starts = new Int32Array(n + 1)
+  const prunedAt = new Float64Array(n + 1)
+  const values = new Float64Array(n + 1)
+  let count = 1
+  starts[0] = 0
+  prunedAt[0] = Number.POSITIVE_INFINITY
+  for (let t = minSegment; t <= n; t++) {
+    let kept = 0
+    let bestValue = Number.POSITIVE_INFINITY
+    let bestStart = -1
+    for (let i = 0; i < count; i++) {
+      const pruned = prunedAt[i]!
+      if (pruned <= t - minSegment) continue
+      const start = starts[i]!
+      starts[kept] = start
+      prunedAt[kept] = pruned
+      const value = best[start]! + sums.rss(start, t) / variance + penalty
+      values[kept] = value
+      kept++
+      if (value < bestValue) {
+        bestValue = value
+        bestStart = start
+      }
+    }
+    count = kept
+    best[t] = bestValue
+    last[t] = bestStart
+    for (let i = 0; i < count; i++) {
+      if (prunedAt[i] === Number.POSITIVE_INFINITY && values[i]! - penalty > bestValue) prunedAt[i] = t
+    }
+    const next = t - minSegment + 1
+    if (next >= minSegment) {
+      starts[count] = next
+      prunedAt[count] = Number.POSITIVE_INFINITY
+      count++
+    }
+  }
+  const changePoints: number[] = []
+  for (let t = n; t > 0; t = last[t]!) {
+    const s = last[t]!
+    if (s <= 0) break
+    changePoints.push(s)
+  }
+  return changePoints.reverse()
+}
+
+/**
+ * Piecewise-linear segmentation (a change of level or of slope starts a new piece), with the noise variance
+ * estimated as segmentMean does: the long-run variance of the residuals from the lines, iterated to a fixed point.
+ */
+export function segmentLinear(y: readonly number[], options: {penalty?: number} = {}): LinearSegmentation {
+  const n = y.length
+  const penalty = options.penalty ?? defaultPenalty(n)
+  const sums = new LineCost(y)
+  let changePoints: number[] = []
+  let {variance, autocorrelation} = lineResiduals(y, sums, changePoints)
+  const seen = new Set<string>()
+  for (let round = 0; round < MAX_ROUNDS && variance > 0; round++) {
+    changePoints = linearPeltOn(sums, n, variance, penalty)
+    const key = changePoints.join(',')
+    if (seen.has(key)) break
+    seen.add(key)
+    const residual = lineResiduals(y, sums, changePoints)
+    autocorrelation = residual.autocorrelation
+    const next = residual.variance * ((1 + autocorrelation) / (1 - autocorrelation))
+    if (!(next > 0)) break
+    variance = next
+  }
+  const bounds = [0, ...changePoints, n]
+  const lines: Line[] = []
+  for (let i = 0; i + 1 < bounds.length; i++) lines.push(sums.line(bounds[i]!, bounds[i + 1]!))
+  const margins = changePoints.map(
+    (cp, i) =>
+      (sums.rss(bounds[i]!, bounds[i + 2]!) - sums.rss(bounds[i]!, cp) - sums.rss(cp, bounds[i + 2]!)) / variance -
+      penalty,
+  )
+  let rss = 0
+  for (let i = 0; i + 1 < bounds.length; i++) rss += sums.rss(bounds[i]!, bounds[i + 1]!)
+  return {autocorrelation, changePoints, lines, margins, penalty, rss, variance}
+}
+
+function lineResiduals(
+  y: readonly number[],
+  sums: LineCost,
+  changePoints: number[],
+): {variance: number; autocorrelation: number} {
+  const bounds = [0, ...changePoints, y.length]
+  let sumSquares = 0
+  let lagProducts = 0
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const {start, end, intercept, slope} = sums.line(bounds[i]!, bounds[i + 1]!)
+    let previous = Number.NaN
+    for (let t = start; t < end; t++) {
+      const r = y[t]! - intercept - slope * (t - start)
+      sumSquares += r * r
+      if (t > start) lagProducts += r * previous
+      previous = r
+    }
+  }
+  const variance = y.length > 0 ? sumSquares / y.length : 0
+  const autocorrelation = sumSquares > 0 ? Math.min(MAX_AUTOCORRELATION, Math.max(0, lagProducts / sumSquares)) : 0
+  return {autocorrelation, variance}
+}

@@ -109,7 +109,19 @@ export function detectDaily(values: ArrayLike<number>, first: number, options: D
  * new segment. Same pipeline and defaults as `detectSteps`, minus the calendar.
  */
 export function detectChangePoints(values: readonly (null | number)[], options: SeriesOptions = {}): number[] {
-  return analyseValues(values, options).steps.map((s) => s.index)
+  const analysis = analyseValues(values, options)
+  const steps = analysis.steps.map((s) => s.index)
+  const changes = new Set(steps)
+  // A trend's first point and the first point after it (its start is the last point before it), unless a step
+  // beside it is that change.
+  const edge = (index: number) => {
+    if (!steps.some((s) => Math.abs(s - index) <= 1)) changes.add(index)
+  }
+  for (const trend of analysis.trends) {
+    if (trend.start > 0) edge(trend.start + 1)
+    if (trend.end < values.length - 1) edge(trend.end)
+  }
+  return [...changes].sort((a, b) => a - b)
 }
 
 /** Epoch ms of a UTC day's midnight; NaN unless `day` is a real day written YYYY-MM-DD. */

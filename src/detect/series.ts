@@ -2,7 +2,7 @@
  * The detector on one series with gaps: transform, weekly adjustment, spike screening, segmentation, and the
  * tentative check at the end. Works on index positions; `index.ts` maps them to days. No I/O.
  */
-import {DEFAULT_MIN_SEGMENT, madOfDifferences, MeanCost, median, segmentMean} from './changepoint.js'
+import {DEFAULT_MIN_SEGMENT, madOfDifferences, MeanCost, median, segmentLinear, segmentMean} from './changepoint.js'
 
 export type Scale = 'linear' | 'log'
 
@@ -100,6 +100,11 @@ const RAMP_MIN_WIDTH = 5
 const MIN_POINTS = 6
 /** F statistic a weekly profile must exceed (p < 1e-4 for 6 and ≥ 40 degrees of freedom). */
 const SEASONAL_F = 5.5
+/**
+ * Lag-1 autocorrelation of the residuals from the levels above which a series wanders (a trend that turns, a
+ * random walk): levels may not describe it, and lines are tried (turningLines, linesExplainBetter).
+ */
+const WANDERING = 0.5
 
 /** Analyses one series; `values[i]` null or NaN is a gap (a missing day, not a zero). */
 export function analyseValues(values: readonly (null | number)[], options: SeriesOptions = {}): SeriesAnalysis {
@@ -111,7 +116,7 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
   const empty: SeriesAnalysis = {noise: 0, partialLast: false, seasonal: false, spikes: [], steps: [], trends: []}
   if (observed.length < MIN_POINTS || transform === undefined) return empty
 
-  let z = raw.map(transform)
+  let z = raw.map(transform.forward)
   let seasonal = false
   if (options.period !== undefined && options.period > 1) {
     const adjustment = seasonalAdjustment(values.length, observed, z, options.period)
@@ -155,6 +160,8 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
     segmentation.penalty,
   )
   const tailLength = Math.max(0, tailJump(clean, threshold, []))
+  // The points before a jump in the last one or two (all of them when there is none).
+  let fitted = clean.length
   if (tailLength > 0) {
     const body = clean.slice(0, clean.length - tailLength)
     const bodySegmentation = segmentMean(body)
@@ -170,20 +177,35 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
       const refined = refine(body, bodySegmentation.changePoints, bodySegmentation.margins, bodySegmentation.penalty)
       cuts = [...refined.changePoints, body.length]
       margins = [...refined.margins, margin]
+      fitted = body.length
     }
   }
 
+  // A series that wanders is cut into lines where they explain it better than levels: a change of slope (a turn) or
+  // of level starts a new one, each sloped line is a trend, and a jump between lines is a step.
+  const untilTail = clean.slice(0, fitted)
+  const turning =
+    segmentation.autocorrelation > WANDERING ? turningLines(untilTail, segmentation.penalty, threshold) : undefined
+  const lines = turning && linesExplainBetter(turning, untilTail, cuts, segmentation.penalty) ? turning : undefined
+  if (lines) {
+    // The tail's jump, when there is one, stays the last cut.
+    const tail = fitted < clean.length ? 1 : 0
+    cuts = [...lines.cuts, ...cuts.slice(cuts.length - tail)]
+    margins = [...lines.margins, ...margins.slice(margins.length - tail)]
+  }
   // PELT cannot cut one point out, but it can cut out two or three: a short excursion whose two sides agree is
   // a spike, whatever the screening above made of it.
   const blips = blipCuts(clean, cuts, threshold)
   for (const blip of blips) spikeRuns.push({end: kept[blip.end - 1]! + 1, start: kept[blip.start]!})
   spikeRuns = spikeRuns.sort((a, b) => a.start - b.start)
-  const ramps = rampsAmong(
-    clean,
-    cuts.filter((_, i) => !blips.some((b) => b.cutIndex === i || b.cutIndex + 1 === i)),
-    segmentation.variance,
-    segmentation.penalty,
-  )
+  const ramps =
+    lines?.ramps ??
+    rampsAmong(
+      clean,
+      cuts.filter((_, i) => !blips.some((b) => b.cutIndex === i || b.cutIndex + 1 === i)),
+      segmentation.variance,
+      segmentation.penalty,
+    )
   const dropped = new Set<number>()
   blips.forEach((b) => {
     dropped.add(b.start)
@@ -238,9 +260,11 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
     ).map(({afterStart, at, beforeEnd, from, to}, i) => {
       const before = rawKept.slice(from, beforeEnd)
       const after = rawKept.slice(afterStart, to)
-      const levelBefore = median(before)
-      const levelAfter = median(after)
-      const ratio = levelRatio(levelBefore, levelAfter, transform, scale)
+      // A jump beside a trend: the lines' levels on either side of it, not the few points between the trends.
+      const jump = lines?.jumps.get(changes[i]!)
+      const levelBefore = jump ? transform.inverse(jump.before) : median(before)
+      const levelAfter = jump ? transform.inverse(jump.after) : median(after)
+      const ratio = levelRatio(levelBefore, levelAfter, transform.forward, scale)
       // Only the last change can lack evidence: a later change confirms the level this one set.
       const tentative = i === changes.length - 1 && clean.length - afterStart < evidence
       // Under the BIC approximation exp(margin/2) is the Bayes factor of "change" over "no change".
@@ -251,8 +275,8 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
         index: positionOf(at),
         levelAfter,
         levelBefore,
-        pointsAfter: after.length,
-        pointsBefore: before.length,
+        pointsAfter: jump?.pointsAfter ?? after.length,
+        pointsBefore: jump?.pointsBefore ?? before.length,
         ratio,
         tentative,
       }
@@ -282,11 +306,15 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
   const last = steps.at(-1)
   if (last?.direction === 'down' && last.pointsAfter <= (partialTail ? 2 : 3)) steps.pop()
   const trends: IndexTrend[] = ramps.map((ramp) => {
-    const levelBefore = median(rawKept.slice(ramp.from, ramp.start + 1))
-    const levelAfter = median(rawKept.slice(ramp.end, ramp.to))
-    const ratio = levelRatio(levelBefore, levelAfter, transform, scale)
+    const levelBefore = ramp.levels
+      ? transform.inverse(ramp.levels[0])
+      : median(rawKept.slice(ramp.from, ramp.start + 1))
+    const levelAfter = ramp.levels ? transform.inverse(ramp.levels[1]) : median(rawKept.slice(ramp.end, ramp.to))
+    const ratio = levelRatio(levelBefore, levelAfter, transform.forward, scale)
+    // A line's slope gives its direction where a ratio cannot (a level at or below zero on the linear scale).
+    const up = ramp.levels ? ramp.levels[1] >= ramp.levels[0] : ratio >= 1
     return {
-      direction: ratio >= 1 ? 'up' : 'down',
+      direction: up ? 'up' : 'down',
       end: positionOf(ramp.end),
       levelAfter,
       levelBefore,
@@ -303,7 +331,7 @@ export function analyseValues(values: readonly (null | number)[], options: Serie
     ])
     for (let k = run.start; k < run.end; k++) {
       const value = raw[k]!
-      spikes.push({baseline, index: observed[k]!, ratio: levelRatio(baseline, value, transform, scale), value})
+      spikes.push({baseline, index: observed[k]!, ratio: levelRatio(baseline, value, transform.forward, scale), value})
     }
   }
   return {noise: Math.sqrt(segmentation.variance), partialLast: partialTail, seasonal, spikes, steps, trends}
@@ -513,13 +541,19 @@ export function defaultScale(values: readonly number[]): Scale {
  * c was a fifth of a level some 200x lower and flattened that level's weekends, which then read as steps.
  * Undefined when nothing is positive.
  */
-function makeTransform(raw: number[], scale: Scale): ((v: number) => number) | undefined {
-  if (scale === 'linear') return (v) => v
+function makeTransform(raw: number[], scale: Scale): Transform | undefined {
+  if (scale === 'linear') return {forward: (v) => v, inverse: (z) => z}
   const positive = raw.filter((v) => v > 0)
   if (positive.length === 0) return undefined
   const sorted = Float64Array.from(positive).sort()
   const offset = 1e-3 * sorted[Math.floor(0.05 * (sorted.length - 1))]!
-  return (v) => Math.log(Math.max(0, v) + offset)
+  return {forward: (v) => Math.log(Math.max(0, v) + offset), inverse: (z) => Math.max(0, Math.exp(z) - offset)}
+}
+
+/** A value to the analysed scale and back. */
+interface Transform {
+  forward: (v: number) => number
+  inverse: (z: number) => number
 }
 
 /** after/before; on the log scale a zero level counts as the transform's offset so the ratio stays finite. */
@@ -884,6 +918,8 @@ interface Ramp {
   /** The segments around it: [from, start] before, [end, to) after. */
   from: number
   to: number
+  /** A line's fitted values at its first and last point (analysed scale), its levels before and after. */
+  levels?: [number, number]
 }
 
 /**
@@ -1023,4 +1059,120 @@ function tailMargin(clean: number[], from: number, cut: number, variance: number
   const mean = (values: number[]) => values.reduce((a, v) => a + v, 0) / values.length
   const shift = mean(tail) - mean(before)
   return (((before.length * tail.length) / (before.length + tail.length)) * (shift * shift)) / variance - penalty
+}
+
+/**
+ * The pieces of a wandering series as lines (segmentLinear, at the series' penalty): the cuts between them with
+ * their margins, and each line whose slope pays a penalty (its rise over its span, in noise units) as a ramp. A cut
+ * where the lines jump by more than `threshold`, or between two flat lines, stays a step: a ramp beside it ends (or
+ * starts) on its own last (or first) point. Any other cut is a turn, the edge of the ramps beside it.
+ */
+function turningLines(y: number[], penalty: number, threshold: number): TurningLines {
+  const fit = segmentLinear(y, {penalty})
+  const {changePoints: cuts, lines} = fit
+  const sloped = lines.map((line) => {
+    const m = line.end - line.start
+    // Σ(t − t̄)² of m consecutive points: what the slope explains is slope² times it.
+    return m >= RAMP_MIN_WIDTH && (line.slope * line.slope * ((m * (m * m - 1)) / 12)) / fit.variance > penalty
+  })
+  // Cut i lies between lines i and i + 1.
+  const step = cuts.map((cut, i) => {
+    const left = lines[i]!
+    const jump = lines[i + 1]!.intercept - (left.intercept + left.slope * (cut - left.start))
+    return Math.abs(jump) > threshold || (!sloped[i] && !sloped[i + 1])
+  })
+  const jumps = new Map<number, Jump>()
+  cuts.forEach((cut, i) => {
+    const left = lines[i]!
+    const right = lines[i + 1]!
+    if (step[i] && (sloped[i] || sloped[i + 1]))
+      jumps.set(cut, {
+        after: right.intercept,
+        before: left.intercept + left.slope * (cut - 1 - left.start),
+        pointsAfter: right.end - right.start,
+        pointsBefore: left.end - left.start,
+      })
+  })
+  const ramps: Ramp[] = []
+  lines.forEach((line, i) => {
+    if (!sloped[i]) return
+    const m = line.end - line.start
+    const stepBefore = i > 0 && step[i - 1]!
+    const stepAfter = i < cuts.length && step[i]!
+    const start = stepBefore ? line.start : Math.max(0, line.start - 1)
+    const end = stepAfter ? line.end - 1 : Math.min(y.length - 1, line.end)
+    ramps.push({
+      cuts: cuts.filter((cut, k) => !step[k] && (cut === line.start || cut === line.end)),
+      end,
+      from: start,
+      levels: [line.intercept, line.intercept + line.slope * (m - 1)],
+      start,
+      to: end + 1,
+    })
+  })
+  return {
+    autocorrelation: fit.autocorrelation,
+    cuts,
+    jumps,
+    margins: fit.margins,
+    ramps,
+    rss: fit.rss,
+    variance: fit.variance,
+  }
+}
+
+/**
+ * Whether the lines explain the series `y` better than the levels with their `cuts` (those inside `y`): weighed in the
+ * same noise, the lines' misfit plus a penalty per cut and per sloped line (a trend's slope is one more number) is less
+ * than the levels' misfit plus a penalty per change. Only a series with a trend among its lines is a question: flat
+ * lines are levels.
+ */
+function linesExplainBetter(lines: TurningLines, y: number[], cuts: number[], penalty: number): boolean {
+  if (lines.ramps.length === 0 || !(lines.variance > 0)) return false
+  const levelCuts = cuts.filter((cut) => cut < y.length)
+  const sums = new MeanCost(y, 1)
+  const bounds = [0, ...levelCuts, y.length]
+  let levelRss = 0
+  for (let i = 0; i + 1 < bounds.length; i++) levelRss += sums.rss(bounds[i]!, bounds[i + 1]!)
+  // Both fits weighed in the same noise: the less of the lines' and the levels' own (each the long-run variance of its
+  // residuals), so neither wins by the misfit that inflates its own noise estimate.
+  let squares = 0
+  let lagged = 0
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const mean = sums.mean(bounds[i]!, bounds[i + 1]!)
+    for (let t = bounds[i]!; t < bounds[i + 1]!; t++) {
+      const r = y[t]! - mean
+      squares += r * r
+      if (t > bounds[i]!) lagged += r * (y[t - 1]! - mean)
+    }
+  }
+  const phi = squares > 0 ? Math.min(0.99, Math.max(0, lagged / squares)) : 0
+  const levelNoise = (squares / y.length) * ((1 + phi) / (1 - phi))
+  const noise = levelNoise > 0 ? Math.min(lines.variance, levelNoise) : lines.variance
+  // A change that took two or three days (cuts at most SPIKE_MAX_RUN apart) is one change, as elsewhere.
+  const levelChanges = levelCuts.filter((cut, i) => i === 0 || cut - levelCuts[i - 1]! > SPIKE_MAX_RUN).length
+  return (
+    lines.rss / noise + penalty * (lines.cuts.length + lines.ramps.length) < levelRss / noise + penalty * levelChanges
+  )
+}
+
+interface TurningLines {
+  /** Lag-1 autocorrelation of the residuals from the lines. */
+  autocorrelation: number
+  cuts: number[]
+  margins: number[]
+  ramps: Ramp[]
+  /** Residual sum of squares around the lines, and the long-run variance they were fitted with. */
+  rss: number
+  variance: number
+  /** The steps beside a trend, by cut. */
+  jumps: Map<number, Jump>
+}
+
+/** A step beside a trend: the lines' values on its two sides (analysed scale) and their lengths. */
+interface Jump {
+  before: number
+  after: number
+  pointsBefore: number
+  pointsAfter: number
 }

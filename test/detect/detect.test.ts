@@ -1,8 +1,8 @@
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
-import {MeanCost, pelt} from '../../src/detect/changepoint.js'
-import {dayNumber, detectChangePoints, detectSteps} from '../../src/detect/index.js'
+import {linearPelt, MeanCost, pelt} from '../../src/detect/changepoint.js'
+import {analyseValues, dayNumber, dayString, detectChangePoints, detectSteps} from '../../src/detect/index.js'
 import {daily, gaussian, rng} from './synthetic.js'
 
 const MB = 2 ** 20
@@ -23,6 +23,27 @@ describe('detectSteps on synthetic daily series', () => {
     expect(step!.levelBefore / MB).toBeCloseTo(4.2, 0)
     expect(step!.confidence).toBeGreaterThan(0.99)
     expect(spikes).toEqual([])
+  })
+
+  it('finds a 10x step in usage that grows and then falls with its own ratio, the growth a trend up to its turn', () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const normal = gaussian(rng(seed))
+      const first = dayNumber('2024-01-01')
+      // 1% a day up for 120 days, then 1% a day down, and 10x from day 170 on.
+      const series = Array.from({length: 240}, (_, t) => ({
+        day: dayString(first + t),
+        value:
+          GB *
+          Math.exp(
+            0.01 * Math.min(t, 120) - 0.01 * Math.max(0, t - 120) + (t >= 170 ? Math.log(10) : 0) + 0.05 * normal(),
+          ),
+      }))
+      const {steps, trends} = detectSteps(series, {minRatio: 2, scale: 'log'})
+      expect(steps.map((s) => s.date)).toEqual([dayString(first + 170)])
+      expect(Math.abs(Math.log(steps[0]!.ratio / 10))).toBeLessThan(Math.log(1.25))
+      expect(trends[0]).toMatchObject({direction: 'up', firstDay: '2024-01-01'})
+      expect(Math.abs(dayNumber(trends[0]!.lastDay) - (first + 120))).toBeLessThanOrEqual(7)
+    }
   })
 
   it('finds a step down', () => {
@@ -245,6 +266,60 @@ describe('change-point core', () => {
       ),
       {numRuns: 200},
     )
+  })
+
+  it('linear PELT returns the exact optimum of pieces of three or more points, each with its own line', () => {
+    // Each piece's cost: the residual sum of squares around its least-squares line, by the normal equations.
+    const lineCost = (y: number[]) => {
+      const m = y.length
+      const tMean = (m - 1) / 2
+      const yMean = y.reduce((a, v) => a + v, 0) / m
+      let ctt = 0
+      let cty = 0
+      y.forEach((v, t) => {
+        ctt += (t - tMean) ** 2
+        cty += (t - tMean) * (v - yMean)
+      })
+      return y.reduce((a, v, t) => a + (v - yMean - (cty / ctt) * (t - tMean)) ** 2, 0)
+    }
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({max: 20, min: -20}), {maxLength: 14, minLength: 6}),
+        fc.integer({max: 6, min: 1}),
+        (ints, penalty) => {
+          const y = ints.map((v) => v / 4)
+          const objective = (cps: number[]) => {
+            const b = [0, ...cps, y.length]
+            let total = penalty * cps.length
+            for (let i = 0; i + 1 < b.length; i++) total += lineCost(y.slice(b[i], b[i + 1]))
+            return total
+          }
+          let bestValue = Number.POSITIVE_INFINITY
+          for (let mask = 0; mask < 1 << (y.length - 1); mask++) {
+            const cps = [...Array(y.length - 1).keys()].map((k) => k + 1).filter((k) => (mask >> (k - 1)) & 1)
+            const b = [0, ...cps, y.length]
+            if (b.some((v, i) => i > 0 && v - b[i - 1]! < 3)) continue
+            bestValue = Math.min(bestValue, objective(cps))
+          }
+          const found = linearPelt(y, 1, {penalty})
+          expect([0, ...found, y.length].every((v, i, b) => i === 0 || v - b[i - 1]! >= 3)).toBe(true)
+          expect(objective(found)).toBeCloseTo(bestValue, 9)
+        },
+      ),
+      {numRuns: 200},
+    )
+  })
+
+  it('cuts a series that rises, levels off and falls at its two turns, each slope a trend, and reports no step', () => {
+    const normal = gaussian(rng(21))
+    const y = Array.from({length: 200}, (_, t) => (t < 60 ? t / 4 : t < 130 ? 15 : 15 - (t - 130) / 5) + 0.4 * normal())
+    const {steps, trends} = analyseValues(y, {scale: 'linear'})
+    expect(steps).toEqual([])
+    expect(trends.map((t) => t.direction)).toEqual(['up', 'down'])
+    const changes = detectChangePoints(y, {scale: 'linear'})
+    expect(changes).toHaveLength(2)
+    expect(Math.abs(changes[0]! - 60)).toBeLessThanOrEqual(5)
+    expect(Math.abs(changes[1]! - 130)).toBeLessThanOrEqual(5)
   })
 
   it('finds the level shift in a generic (linear-scale, signed) series', () => {
