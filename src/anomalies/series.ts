@@ -12,9 +12,8 @@ import {isFlowUsageType, loadFlowSeries} from '../flows/series.js'
 import type {Store} from '../store/index.js'
 import {
   accountsWithUsage,
-  resourceCount,
   type ResourceKey,
-  resourceKeys,
+  resourceKeysByPart,
   resourceLines,
   seriesByUsageType,
   usageCoverage,
@@ -216,7 +215,6 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
     accounts,
     dayNumbersWithRows: [...new Set(byType.flatMap((r) => r.days.map(Number)))],
     async forEachResourceBatch(visit) {
-      const count = await resourceCount(store, query)
       // A series holds every day of its account's stretches: years of days make a part of fewer series.
       const days = Math.max(
         ...[...new Set(stretches.map((s) => seriesKey(s.account, s.provider)))].map((key) =>
@@ -225,7 +223,10 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
             .reduce((n, s) => n + s.last - s.first + 1, 0),
         ),
       )
-      const parts = Math.max(1, Math.ceil(count / RESOURCES_PER_BATCH), Math.ceil((count * days) / DAYS_PER_BATCH))
+      const keysByPart = await resourceKeysByPart(store, query, (count) =>
+        Math.max(1, Math.ceil(count / RESOURCES_PER_BATCH), Math.ceil((count * days) / DAYS_PER_BATCH)),
+      )
+      const parts = keysByPart.length
       const layouts = new Map<string, Layout | undefined>()
       const layoutOf = (key: ResourceKey) => {
         const id = seriesKey(key.account, key.provider)
@@ -236,7 +237,7 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
       // Part by part (a hash of the resource id), so the days held stay bounded whatever the store's size: each
       // series' days on every stretch of its account, one row of `values` a series, added up from the lines.
       for (let part = 0; part < parts; part++) {
-        const keys = await resourceKeys(store, query, part, parts)
+        const keys = keysByPart[part]!
         const layoutOfKey = keys.map(layoutOf)
         const base = new Int32Array(keys.length + 1)
         keys.forEach((_, k) => (base[k + 1] = base[k]! + (layoutOfKey[k]?.days ?? 0)))
@@ -247,7 +248,7 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
             for (const {stretch, offset} of layout.stretches) values.set(coveredZeros(stretch), base[k]! + offset)
         })
         let costs: Float64Array | undefined
-        await resourceLines(store, query, part, parts, ({amount, cost, day, key, rows}) => {
+        await resourceLines(store, query, part, parts, keys, ({amount, cost, day, key, rows}) => {
           for (let i = 0; i < rows; i++) {
             const k = key[i]!
             const layout = layoutOfKey[k]

@@ -91,6 +91,35 @@ export function pelt(y: readonly number[], variance: number, options: ChangePoin
   return peltOn(new MeanCost(y, 1), y.length, variance, options)
 }
 
+interface PeltArrays {
+  best: Float64Array
+  last: Int32Array
+  starts: Int32Array
+  prunedAt: Float64Array
+  values: Float64Array
+  low: Float64Array
+  high: Float64Array
+}
+
+let peltArrays: PeltArrays | undefined
+
+/** peltOn's arrays, at least `length` long: one set, reused (seven new arrays a call made GC a sixth of its time). */
+function peltScratch(length: number): PeltArrays {
+  if (!peltArrays || peltArrays.best.length < length) {
+    const size = Math.max(length, 2 * (peltArrays?.best.length ?? 256))
+    peltArrays = {
+      best: new Float64Array(size),
+      high: new Float64Array(size),
+      last: new Int32Array(size),
+      low: new Float64Array(size),
+      prunedAt: new Float64Array(size),
+      starts: new Int32Array(size),
+      values: new Float64Array(size),
+    }
+  }
+  return peltArrays
+}
+
 /**
  * PELT on a series' prefix sums, with the segment cost rss/variance (the variance the sums were built with is
  * not used): segmentMean reuses one set of sums for every variance it tries.
@@ -100,17 +129,21 @@ function peltOn(sums: MeanCost, n: number, variance: number, options: ChangePoin
   const penalty = options.penalty ?? defaultPenalty(n)
   if (n < 2 * minSegment || !(variance > 0)) return []
   const {s1, s2} = sums
-  const best = new Float64Array(n + 1)
-  const last = new Int32Array(n + 1).fill(-1)
-  best[0] = -penalty
   // Candidate starts, and when the pruning test first held for each (Infinity: never yet). Typed arrays
-  // compacted in place: this loop is the detector's hot path (1,000 series × 365 days in the bench).
-  const starts = new Int32Array(n + 1)
-  const prunedAt = new Float64Array(n + 1)
-  const values = new Float64Array(n + 1)
+  // compacted in place: this loop is the detector's hot path (1,000 series × 365 days in the bench). Per
+  // candidate too, the segment means it could still win with (see the pruning below): [low, high].
+  const {best, high, last, low, prunedAt, starts, values} = peltScratch(n + 1)
+  last.fill(-1, 0, n + 1)
+  best[0] = -penalty
+  // The slack that pruning by means leaves: far more than the rounding of any value compared here (the squares'
+  // prefix sums, divided by the variance, set its scale), so a start it drops is worse by more than rounding.
+  const slackScale = 1e-9 * (s2[n]! / variance + penalty)
+  const byMeans = Number.isFinite(slackScale)
   let count = 1
   starts[0] = 0
   prunedAt[0] = Number.POSITIVE_INFINITY
+  low[0] = Number.NEGATIVE_INFINITY
+  high[0] = Number.POSITIVE_INFINITY
   for (let t = minSegment; t <= n; t++) {
     // A start pruned at u is dominated by u for every end ≥ u + minSegment, not before (Killick et al. §3.1): those
     // go, and the others are costed, in one pass.
@@ -125,6 +158,8 @@ function peltOn(sums: MeanCost, n: number, variance: number, options: ChangePoin
       const start = starts[i]!
       starts[kept] = start
       prunedAt[kept] = pruned
+      low[kept] = low[i]!
+      high[kept] = high[i]!
       const sum = s1t - s1[start]!
       const rss = s2t - s2[start]! - (sum * sum) / (t - start)
       const value = best[start]! + Math.max(0, rss) / variance + penalty
@@ -139,13 +174,37 @@ function peltOn(sums: MeanCost, n: number, variance: number, options: ChangePoin
     best[t] = bestValue
     last[t] = bestStart
     // Splitting never raises RSS, so a start already worse than the optimum without its penalty never wins again.
+    // Nor does one whose segment, at every mean, costs more than a new segment from t would (functional pruning,
+    // Maidstone et al. 2017): the start t costs best[t] + penalty at any mean, start s costs best[s] + penalty +
+    // Σ(y − μ)²/variance over [s, t), and both then add the same terms. So s can win only at means μ with
+    // (t − s)(μ − mean)² ≤ (best[t] + penalty − value)·variance: an interval, narrowed at every t; once empty, s
+    // never wins again. The slack widens each interval, so only a start worse by more than rounding goes: the
+    // optimum, and the start chosen among equal ones, stay exactly those found without it.
+    const slack = slackScale + 1e-9 * Math.abs(bestValue)
     for (let i = 0; i < count; i++) {
-      if (prunedAt[i] === Number.POSITIVE_INFINITY && values[i]! - penalty > bestValue) prunedAt[i] = t
+      if (prunedAt[i] !== Number.POSITIVE_INFINITY) continue
+      const behind = values[i]! - penalty - bestValue
+      if (behind > 0) {
+        prunedAt[i] = t
+        continue
+      }
+      if (!byMeans) continue
+      const start = starts[i]!
+      const length = t - start
+      const mean = (s1t - s1[start]!) / length
+      const radius = Math.sqrt(((slack - behind) * variance) / length)
+      const from = Math.max(low[i]!, mean - radius)
+      const to = Math.min(high[i]!, mean + radius)
+      low[i] = from
+      high[i] = to
+      if (from > to) prunedAt[i] = t
     }
     const next = t - minSegment + 1
     if (next >= minSegment) {
       starts[count] = next
       prunedAt[count] = Number.POSITIVE_INFINITY
+      low[count] = Number.NEGATIVE_INFINITY
+      high[count] = Number.POSITIVE_INFINITY
       count++
     }
   }
@@ -248,11 +307,18 @@ export function madOfDifferences(y: readonly number[]): number {
   return (1.4826 * median(diffs)) / Math.SQRT2
 }
 
+/** Sorted in place by median: one buffer, grown as needed, not a new array per call (the detector takes thousands). */
+let medianScratch = new Float64Array(512)
+
 export function median(values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN
-  const sorted = Float64Array.from(values).sort()
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+  const n = values.length
+  if (n === 0) return Number.NaN
+  if (medianScratch.length < n) medianScratch = new Float64Array(Math.max(n, 2 * medianScratch.length))
+  const sorted = medianScratch.subarray(0, n)
+  sorted.set(values)
+  sorted.sort()
+  const mid = n >> 1
+  return n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 /** One piece of a piecewise-linear fit: y ≈ intercept + slope·(t − start) on [start, end). */

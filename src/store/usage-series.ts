@@ -230,17 +230,7 @@ export async function usageCoverage(store: Store): Promise<UsageCoverage[]> {
   return rows.map((r) => ({account: r.account, end: Number(r.end), provider: r.provider, start: Number(r.start)}))
 }
 
-/** How many distinct resources the selection's lines name. */
-export async function resourceCount(store: Store, selection: UsageSelection): Promise<number> {
-  const row = await store.one<{n: number}>(
-    `SELECT count(DISTINCT u.resource_id)::INTEGER AS n FROM ${await rowsOf(store, selection)}
-     WHERE ${WHERE} AND u.resource_id IS NOT NULL`,
-    paramsOf(selection),
-  )
-  return row?.n ?? 0
-}
-
-/** One resource series of a part of the selection (see resourceKeys). */
+/** One resource series of a part of the selection (see resourceKeysByPart). */
 export interface ResourceKey {
   account: string
   provider: string
@@ -272,54 +262,68 @@ function resourceLinesSql(rows: string, part: number, parts: number): string {
     FROM ${rows} WHERE ${WHERE} AND u.resource_id IS NOT NULL AND hash(u.resource_id) % ${parts} = ${part}`
 }
 
-/** The key order resourceKeys numbers series in, and resourceLines by. */
+/** The key order resourceKeysByPart lists series in. */
 const KEY_ORDER = 'account, provider, usage_type, resource_id'
 
 /**
- * The resource series (account, provider, usage type, resource) of part `part` of `parts`, each with its unit,
- * numbered from 0 in that order: resourceLines names series by these numbers. A part bounds the days held in
- * memory at once whatever the store's size.
+ * The resource series (account, provider, usage type, resource) of the selection, each with its unit, split into
+ * `partsFor(number of distinct resources)` parts by a hash of the resource id, each part in that key order. One
+ * query for every part (a query per part scanned every line once more): resourceLines reads a part's lines by
+ * these lists, naming a series by its index in its part's list. A part bounds the days held in memory at once
+ * whatever the store's size.
  */
-export async function resourceKeys(
+export async function resourceKeysByPart(
   store: Store,
   selection: UsageSelection,
-  part: number,
-  parts: number,
-): Promise<ResourceKey[]> {
-  checkPart(part, parts)
+  partsFor: (resources: number) => number,
+): Promise<ResourceKey[][]> {
   const rows = await store.all<{
     account: string
     provider: string
     usage_type: string
     resource_id: string
     unit: null | string
+    h: bigint | number | string
   }>(
-    `SELECT ${KEY_ORDER}, any_value(unit) AS unit FROM (${resourceLinesSql(await rowsOf(store, selection), part, parts)})
+    `SELECT ${KEY_ORDER}, any_value(unit) AS unit, any_value(h) AS h FROM (
+       SELECT u.account_key AS account, coalesce(u.provider, 'AWS') AS provider, u.usage_type, u.resource_id, u.unit,
+              hash(u.resource_id) AS h
+       FROM ${await rowsOf(store, selection)} WHERE ${WHERE} AND u.resource_id IS NOT NULL)
      GROUP BY ${KEY_ORDER} ORDER BY ${KEY_ORDER}`,
     paramsOf(selection),
   )
-  return rows.map((r) => ({
-    account: r.account,
-    provider: r.provider,
-    resourceId: r.resource_id,
-    unit: r.unit,
-    usageType: r.usage_type,
-  }))
+  const parts = partsFor(new Set(rows.map((r) => r.resource_id)).size)
+  checkPart(0, parts)
+  const byPart: ResourceKey[][] = Array.from({length: parts}, () => [])
+  for (const r of rows) {
+    // The part resourceLinesSql selects: hash(resource_id) % parts, the hash an unsigned 64-bit integer.
+    const part = Number(BigInt(r.h) % BigInt(parts))
+    byPart[part]!.push({
+      account: r.account,
+      provider: r.provider,
+      resourceId: r.resource_id,
+      unit: r.unit,
+      usageType: r.usage_type,
+    })
+  }
+  return byPart
 }
 
 /**
  * Every line of part `part` of `parts` that names a resource, streamed a chunk at a time in no order: its series'
- * number in resourceKeys, its day, amount and cost. Plain numbers, so a series is added up day by day in a typed
- * array where lists per series cost seconds to build and convert.
+ * index in `keys` (that part's list from resourceKeysByPart), its day, amount and cost. Plain numbers, so a series
+ * is added up day by day in a typed array where lists per series cost seconds to build and convert.
  */
 export async function resourceLines(
   store: Store,
   selection: UsageSelection,
   part: number,
   parts: number,
+  keys: readonly ResourceKey[],
   visit: (lines: ResourceLines) => void,
 ): Promise<void> {
   checkPart(part, parts)
+  if (keys.length === 0) return
   const lines: ResourceLines = {
     amount: new Float64Array(0),
     cost: new Float64Array(0),
@@ -327,14 +331,23 @@ export async function resourceLines(
     key: new Int32Array(0),
     rows: 0,
   }
+  // The part's series come as lists, numbered by position: joined on them, not numbered again from the lines (a
+  // DISTINCT and a window over every line of the part took as long as reading them).
   await store.forEachChunk(
-    `WITH lines AS NOT MATERIALIZED (${resourceLinesSql(await rowsOf(store, selection), part, parts)}),
-     keys AS (
-       SELECT ${KEY_ORDER}, (row_number() OVER (ORDER BY ${KEY_ORDER}) - 1)::INTEGER AS k
-       FROM (SELECT DISTINCT ${KEY_ORDER} FROM lines)
+    `WITH keys AS (
+       SELECT unnest($keyAccounts::VARCHAR[]) AS account, unnest($keyProviders::VARCHAR[]) AS provider,
+              unnest($keyUsageTypes::VARCHAR[]) AS usage_type, unnest($keyResources::VARCHAR[]) AS resource_id,
+              (generate_subscripts($keyResources::VARCHAR[], 1) - 1)::INTEGER AS k
      )
-     SELECT keys.k, lines.d, lines.amount, lines.cost FROM lines JOIN keys USING (${KEY_ORDER})`,
-    paramsOf(selection),
+     SELECT keys.k, lines.d, lines.amount, lines.cost
+     FROM (${resourceLinesSql(await rowsOf(store, selection), part, parts)}) lines JOIN keys USING (${KEY_ORDER})`,
+    {
+      ...paramsOf(selection),
+      keyAccounts: sqlList(keys.map((k) => k.account)),
+      keyProviders: sqlList(keys.map((k) => k.provider)),
+      keyResources: sqlList(keys.map((k) => k.resourceId)),
+      keyUsageTypes: sqlList(keys.map((k) => k.usageType)),
+    },
     (chunk) => {
       const n = chunk.rowCount
       if (lines.key.length < n) {

@@ -322,6 +322,63 @@ describe('change-point core', () => {
     expect(Math.abs(changes[1]! - 130)).toBeLessThanOrEqual(5)
   })
 
+  it('PELT, pruning by segment means, chooses exactly what optimal partitioning over every start chooses', () => {
+    // Long series (where the pruning drops most starts), with steps, spikes, runs of equal values (ties) and
+    // variances from a tenth to ten times the noise: the same change points as the plain recursion with the
+    // same arithmetic, which keeps every start and takes the first of equal values.
+    const minSegment = 2
+    const optimalPartitioning = (y: number[], variance: number, penalty: number): number[] => {
+      const costs = new MeanCost(y, 1)
+      const best = [-penalty]
+      const last = [-1]
+      for (let t = 1; t <= y.length; t++) {
+        best[t] = Number.POSITIVE_INFINITY
+        last[t] = -1
+        if (t < minSegment) continue
+        for (let s = 0; s <= t - minSegment; s++) {
+          if (s > 0 && s < minSegment) continue
+          const sum = costs.s1[t]! - costs.s1[s]!
+          const rss = costs.s2[t]! - costs.s2[s]! - (sum * sum) / (t - s)
+          const value = best[s]! + Math.max(0, rss) / variance + penalty
+          if (value < best[t]!) {
+            best[t] = value
+            last[t] = s
+          }
+        }
+      }
+      const cuts: number[] = []
+      for (let t = y.length; last[t]! > 0; t = last[t]!) cuts.push(last[t]!)
+      return cuts.reverse()
+    }
+    fc.assert(
+      fc.property(
+        fc.integer({max: 300, min: 20}),
+        fc.integer({max: 1_000_000, min: 1}),
+        fc.constantFrom(0.1, 1, 10),
+        fc.boolean(),
+        (n, seed, varianceFactor, quantised) => {
+          const normal = gaussian(rng(seed))
+          const level = new Float64Array(n).fill(20)
+          for (let k = 0; k < 3; k++) {
+            const at = Math.floor(Math.abs(normal() * 1e6)) % n
+            const until = k === 1 ? at + 1 + (Math.floor(Math.abs(normal() * 1e6)) % 3) : n
+            for (let i = at; i < Math.min(n, until); i++) level[i]! += 2 * normal()
+          }
+          // Quarters of a unit, and a run of equal values: starts whose values tie exactly.
+          const y = Array.from(level, (l) =>
+            quantised ? Math.round(4 * (l + 0.5 * normal())) / 4 : l + 0.5 * normal(),
+          )
+          y.fill(y[0]!, 0, Math.min(n, 15))
+          const penalty = 3 * Math.log(n)
+          expect(pelt(y, 0.25 * varianceFactor, {penalty})).toEqual(
+            optimalPartitioning(y, 0.25 * varianceFactor, penalty),
+          )
+        },
+      ),
+      {numRuns: 300, seed: 7},
+    )
+  })
+
   it('finds the level shift in a generic (linear-scale, signed) series', () => {
     const normal = gaussian(rng(13))
     const y = Array.from({length: 200}, (_, i) => (i < 120 ? -1 : 1.5) + 0.5 * normal())
