@@ -6,8 +6,6 @@ import {Transform, type TransformCallback} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
 
-import {createXXHash128} from 'hash-wasm'
-
 import type {ProgressCallback} from '../core/progress.js'
 import {BillwatchError} from '../errors.js'
 
@@ -68,6 +66,8 @@ async function createContentHash(): Promise<ContentHash> {
       digestHex: () => hash.digest().toString('hex'),
     }
   }
+  // Loaded only here: importing hash-wasm costs ~30 ms of CPU at every start-up that the native hash makes needless.
+  const {createXXHash128} = await import('hash-wasm')
   const hash = await createXXHash128()
   return {update: (chunk) => hash.update(chunk), digestHex: () => hash.digest('hex')}
 }
