@@ -12,6 +12,7 @@ import {renderTable} from '../src/cli/render.js'
 import {renderAthenaIngest, renderLiveIngest} from '../src/cli/render-ingest.js'
 import {parseFlowFormat} from '../src/flows/vpc-format.js'
 import {checkInputFile} from '../src/util/files.js'
+import {hashEarly} from '../src/ingest/fingerprint.js'
 import {FORMAT_KINDS, type FormatKind, type IngestResult, ingestFiles} from '../src/ingest/index.js'
 
 /** What `billwatch ingest --json` prints: its JSON Schema is schemas/ingest.json. */
@@ -231,6 +232,9 @@ Flow records are detected the same way and go to their own tables (see billwatch
       if (!statSync(file, {throwIfNoEntry: false})?.isDirectory())
         checkInputFile(resolve(file), {expected: 'an AWS usage or billing export saved to a file'})
     }
+    // The first file's content hash begins while the store opens (on the core that leaves idle); ingest takes it.
+    const first = files.find((file) => statSync(file, {throwIfNoEntry: false})?.isFile())
+    const early = first === undefined ? undefined : hashEarly(first)
     const result = await this.withStore((store) =>
       ingestFiles(store, files, {
         flows: {
@@ -245,7 +249,7 @@ Flow records are detected the same way and go to their own tables (see billwatch
           return bar.update
         },
       }),
-    )
+    ).finally(() => early?.stop())
     if (result.files.length > 0 || result.flows.length === 0)
       this.print(() =>
         renderTable(

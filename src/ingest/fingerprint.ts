@@ -1,11 +1,10 @@
 import {createReadStream} from 'node:fs'
 import {createRequire} from 'node:module'
 import {open, stat} from 'node:fs/promises'
+import {resolve} from 'node:path'
 import {Transform, type TransformCallback} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
-
-import {createXXHash128} from 'hash-wasm'
 
 import type {ProgressCallback} from '../core/progress.js'
 import {BillwatchError} from '../errors.js'
@@ -67,6 +66,8 @@ async function createContentHash(): Promise<ContentHash> {
       digestHex: () => hash.digest().toString('hex'),
     }
   }
+  // Loaded only here: importing hash-wasm costs ~30 ms of CPU at every start-up that the native hash makes needless.
+  const {createXXHash128} = await import('hash-wasm')
   const hash = await createXXHash128()
   return {update: (chunk) => hash.update(chunk), digestHex: () => hash.digest('hex')}
 }
@@ -81,6 +82,13 @@ export async function fingerprintFile(
   path: string,
   options: {gzip?: boolean; onProgress?: ProgressCallback; onContent?: (chunk: Buffer) => void} = {},
 ): Promise<Fingerprint> {
+  const early = takeEarlyHash(path)
+  // The hash begun early is of the bytes as they are: of use unless the content is inflated or also read. When it
+  // did not finish (a gzip file, a failed read), the file is read here as it always was, and fails as it always did.
+  if (early && !options.gzip && !options.onContent) {
+    const hashed = await early.follow(options.onProgress)
+    if (hashed) return hashed
+  } else early?.stop()
   if (!options.gzip) return fingerprintPlain(path, options.onProgress, options.onContent)
   const {size} = await stat(path)
   const hash = await createContentHash()
@@ -118,6 +126,7 @@ async function fingerprintPlain(
   path: string,
   onProgress?: ProgressCallback,
   onContent?: (chunk: Buffer) => void,
+  stopped?: () => boolean,
 ): Promise<Fingerprint> {
   const hash = await createContentHash()
   const buffer = Buffer.allocUnsafe(HASH_CHUNK)
@@ -126,6 +135,7 @@ async function fingerprintPlain(
   try {
     const {size} = await file.stat()
     for (;;) {
+      if (stopped?.()) throw new Error(`hashing ${path} was stopped: its hash is not needed`)
       const {bytesRead} = await file.read(buffer, 0, HASH_CHUNK, null)
       if (bytesRead === 0) break
       const chunk = bytesRead === HASH_CHUNK ? buffer : buffer.subarray(0, bytesRead)
@@ -138,6 +148,74 @@ async function fingerprintPlain(
     await file.close()
   }
   return {bytes: done, hash: `xxh128:${hash.digestHex()}`}
+}
+
+/** A hash begun before its file is read (hashEarly), waiting for the fingerprintFile of the same path. */
+interface EarlyHash {
+  /**
+   * Its result (undefined when it did not finish), reporting progress from now on to `onProgress` (at once, the
+   * progress made so far).
+   */
+  follow(onProgress?: ProgressCallback): Promise<Fingerprint | undefined>
+  stop(): void
+}
+
+const earlyHashes = new Map<string, EarlyHash>()
+
+function takeEarlyHash(path: string): EarlyHash | undefined {
+  const key = resolve(path)
+  const early = earlyHashes.get(key)
+  earlyHashes.delete(key)
+  return early
+}
+
+/**
+ * Starts the content hash of a file now, before the store is open: the first fingerprintFile of the same path takes
+ * its result instead of reading the file again. Opening the store keeps one core busy and leaves the other idle, and
+ * every cycle of hashing done there is one the scan (two threads, beside the hash) no longer waits for. A gzip file is
+ * not begun (its hash is of the inflated content). `stop` ends a hash nobody took (the file was not an export, or the
+ * call failed): it is never read to the end for nothing.
+ */
+export function hashEarly(path: string): {stop(): void} {
+  const key = resolve(path)
+  let stopped = false
+  let seen: {done: number; total?: number} | undefined
+  let listener: ProgressCallback | undefined
+  const result = (async () => {
+    const file = await open(key, 'r')
+    try {
+      const magic = Buffer.alloc(2)
+      await file.read(magic, 0, 2, 0)
+      // Gzip: the hash is of the inflated content, which fingerprintFile reads in its own pass.
+      if (magic[0] === 0x1f && magic[1] === 0x8b) return undefined
+    } finally {
+      await file.close()
+    }
+    return fingerprintPlain(
+      key,
+      (done, total) => {
+        seen = {done, ...(total === undefined ? {} : {total})}
+        listener?.(done, total)
+      },
+      undefined,
+      () => stopped,
+    )
+  })().catch(() => undefined)
+  const stop = () => {
+    stopped = true
+    if (earlyHashes.get(key) === early) earlyHashes.delete(key)
+  }
+  const early: EarlyHash = {
+    follow: (onProgress) => {
+      listener = onProgress
+      if (seen) onProgress?.(seen.done, seen.total)
+      return result
+    },
+    stop,
+  }
+  earlyHashes.get(key)?.stop()
+  earlyHashes.set(key, early)
+  return {stop}
 }
 
 /**

@@ -61,3 +61,48 @@ describe('content fingerprints: the native hash and the WebAssembly one agree', 
     )
   }, 120_000)
 })
+
+// `ingest` begins the first file's hash while the store opens (hashEarly); the fingerprint it then asks for must be
+// the one it would have read itself, and a hash begun early must never stand for content it did not read.
+describe('content fingerprints begun early', () => {
+  const tmp = tempDir()
+  afterAll(() => tmp.cleanup())
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 500))
+
+  it('hands the early hash to the first fingerprint of the file, with its progress, and reads afresh after', async () => {
+    const {fingerprintFile, hashEarly} = await import('../../src/ingest/fingerprint.js')
+    const path = join(tmp.dir, 'early.csv')
+    const first = Buffer.alloc(300_000, 'a,b\n')
+    writeFileSync(path, first)
+    const expected = await fingerprintFile(path)
+    hashEarly(path)
+    await settle()
+    // Changed after the early hash read it: the early result is what the first fingerprint gets.
+    writeFileSync(path, Buffer.alloc(300_000, 'c,d\n'))
+    const seen: number[] = []
+    expect(await fingerprintFile(path, {onProgress: (done) => seen.push(done)})).toEqual(expected)
+    expect(seen.at(-1)).toBe(first.length)
+    // Taken once: the next fingerprint reads the file as it is now.
+    expect((await fingerprintFile(path)).hash).not.toBe(expected.hash)
+  })
+
+  it('reads afresh after stop, for a gzip file, and where the early read failed (with the same error)', async () => {
+    const {fingerprintFile, hashEarly} = await import('../../src/ingest/fingerprint.js')
+    const path = join(tmp.dir, 'stopped.csv')
+    writeFileSync(path, 'x,y\n1,2\n')
+    const stopped = await fingerprintFile(path)
+    hashEarly(path).stop()
+    writeFileSync(path, 'x,y\n3,4\n')
+    expect(await fingerprintFile(path)).not.toEqual(stopped)
+
+    const gzipped = join(tmp.dir, 'early.csv.gz')
+    writeFileSync(gzipped, gzipSync('x,y\n3,4\n'))
+    hashEarly(gzipped)
+    expect((await fingerprintFile(gzipped, {gzip: true})).hash).toBe((await fingerprintFile(path)).hash)
+
+    const missing = join(tmp.dir, 'missing.csv')
+    hashEarly(missing)
+    await settle()
+    await expect(fingerprintFile(missing)).rejects.toMatchObject({code: 'ENOENT'})
+  })
+})
