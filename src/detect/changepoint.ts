@@ -208,6 +208,15 @@ function peltOn(sums: MeanCost, n: number, variance: number, options: ChangePoin
       count++
     }
   }
+  return changePointsOf(last, n)
+}
+
+export function defaultPenalty(n: number): number {
+  return 3 * Math.log(Math.max(n, 2))
+}
+
+/** The optimal segmentation's change points, read back from each end's best last start (`last`, -1: none). */
+function changePointsOf(last: Int32Array, n: number): number[] {
   const changePoints: number[] = []
   for (let t = n; t > 0; t = last[t]!) {
     const s = last[t]!
@@ -217,8 +226,41 @@ function peltOn(sums: MeanCost, n: number, variance: number, options: ChangePoin
   return changePoints.reverse()
 }
 
-export function defaultPenalty(n: number): number {
-  return 3 * Math.log(Math.max(n, 2))
+interface NoiseFit {
+  variance: number
+  autocorrelation: number
+  changePoints: number[]
+}
+
+/**
+ * Segments with a noise variance and re-estimates it from the residuals (their long-run variance: the plain one
+ * inflated by their lag-1 autocorrelation) until the change points repeat. `settleOnNoChange`: stop once no change
+ * is found and the estimate grows, since none would be found at any larger variance (true of levels).
+ */
+function fitNoise(
+  start: {variance: number; autocorrelation: number},
+  search: (variance: number) => number[],
+  residuals: (changePoints: number[]) => {variance: number; autocorrelation: number},
+  settleOnNoChange: boolean,
+): NoiseFit {
+  let {variance, autocorrelation} = start
+  let changePoints: number[] = []
+  const seen = new Set<string>()
+  for (let round = 0; round < MAX_ROUNDS && variance > 0; round++) {
+    changePoints = search(variance)
+    const key = changePoints.join(',')
+    if (seen.has(key)) break
+    seen.add(key)
+    const residual = residuals(changePoints)
+    autocorrelation = residual.autocorrelation
+    const next = residual.variance * ((1 + autocorrelation) / (1 - autocorrelation))
+    // A perfect fit (all residuals zero) leaves nothing to estimate noise from: keep the last segmentation.
+    if (!(next > 0)) break
+    const settled = settleOnNoChange && changePoints.length === 0 && next >= variance
+    variance = next
+    if (settled) break
+  }
+  return {autocorrelation, changePoints, variance}
 }
 
 /**
@@ -230,25 +272,12 @@ export function segmentMean(y: readonly number[], options: ChangePointOptions = 
   const penalty = options.penalty ?? defaultPenalty(n)
   // One set of prefix sums for every round (the variance only divides their residual sums of squares).
   const sums = new MeanCost(y, 1)
-  let variance = n > 0 ? sums.rss(0, n) / n : 0
-  let changePoints: number[] = []
-  let autocorrelation = 0
-  const seen = new Set<string>()
-  for (let round = 0; round < MAX_ROUNDS && variance > 0; round++) {
-    changePoints = peltOn(sums, n, variance, {...options, penalty})
-    const key = changePoints.join(',')
-    if (seen.has(key)) break
-    seen.add(key)
-    const residual = residualStats(y, changePoints)
-    autocorrelation = residual.autocorrelation
-    const next = residual.variance * ((1 + autocorrelation) / (1 - autocorrelation))
-    // A perfect fit (all residuals zero) leaves nothing to estimate noise from: keep the last segmentation.
-    if (!(next > 0)) break
-    // No change at σ² stays no change at any larger σ² (the objective's RSS term only shrinks): fixed point.
-    const settled = changePoints.length === 0 && next >= variance
-    variance = next
-    if (settled) break
-  }
+  const {autocorrelation, changePoints, variance} = fitNoise(
+    {autocorrelation: 0, variance: n > 0 ? sums.rss(0, n) / n : 0},
+    (v) => peltOn(sums, n, v, {...options, penalty}),
+    (cps) => residualStats(y, cps),
+    true,
+  )
   return describe(y, changePoints, variance, autocorrelation, penalty)
 }
 
@@ -442,13 +471,7 @@ function linearPeltOn(sums: LineCost, n: number, variance: number, penalty: numb
       count++
     }
   }
-  const changePoints: number[] = []
-  for (let t = n; t > 0; t = last[t]!) {
-    const s = last[t]!
-    if (s <= 0) break
-    changePoints.push(s)
-  }
-  return changePoints.reverse()
+  return changePointsOf(last, n)
 }
 
 /**
@@ -459,20 +482,12 @@ export function segmentLinear(y: readonly number[], options: {penalty?: number} 
   const n = y.length
   const penalty = options.penalty ?? defaultPenalty(n)
   const sums = new LineCost(y)
-  let changePoints: number[] = []
-  let {variance, autocorrelation} = lineResiduals(y, sums, changePoints)
-  const seen = new Set<string>()
-  for (let round = 0; round < MAX_ROUNDS && variance > 0; round++) {
-    changePoints = linearPeltOn(sums, n, variance, penalty)
-    const key = changePoints.join(',')
-    if (seen.has(key)) break
-    seen.add(key)
-    const residual = lineResiduals(y, sums, changePoints)
-    autocorrelation = residual.autocorrelation
-    const next = residual.variance * ((1 + autocorrelation) / (1 - autocorrelation))
-    if (!(next > 0)) break
-    variance = next
-  }
+  const {autocorrelation, changePoints, variance} = fitNoise(
+    lineResiduals(y, sums, []),
+    (v) => linearPeltOn(sums, n, v, penalty),
+    (cps) => lineResiduals(y, sums, cps),
+    false,
+  )
   const bounds = [0, ...changePoints, n]
   const lines: Line[] = []
   for (let i = 0; i + 1 < bounds.length; i++) lines.push(sums.line(bounds[i]!, bounds[i + 1]!))
