@@ -187,20 +187,18 @@ export class Store {
   }
 
   /**
-   * Runs a query and hands its result to `visit` one chunk (up to 2,048 rows) at a time, as DuckDB streams it: the
-   * memory is that of a chunk whatever the result's size, and numeric columns are read without a row object each.
+   * Runs a query and hands its result to `visit` one chunk (up to 2,048 rows) at a time; numeric columns are read
+   * without a row object each. The whole result is computed first, on all of DuckDB's threads, and held until the
+   * last chunk is visited: the caller bounds its size (resourceLines reads one part of the resources at a time).
+   * Streamed a chunk per request instead, a part of 100,000 × 365 took 5.5–7 s to read rather than 2.6–3.9 s.
    */
   async forEachChunk(
     sql: string,
     params: SqlParams | undefined,
     visit: (chunk: DuckDBDataChunk) => void,
   ): Promise<void> {
-    const result = await this.connection.stream(sql, params)
-    for (;;) {
-      const chunk = await result.fetchChunk()
-      if (!chunk || chunk.rowCount === 0) return
-      visit(chunk)
-    }
+    const result = await this.connection.run(sql, params)
+    for (let i = 0; i < result.chunkCount; i++) visit(result.getChunk(i))
   }
 
   async one<T = Row>(sql: string, params?: SqlParams): Promise<T | undefined> {
