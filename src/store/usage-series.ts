@@ -310,7 +310,7 @@ export async function resourceKeysByPart(
 }
 
 /**
- * Every line of part `part` of `parts` that names a resource, streamed a chunk at a time in no order: its series'
+ * Every line of part `part` of `parts` that names a resource, handed over a chunk at a time in no order: its series'
  * index in `keys` (that part's list from resourceKeysByPart), its day, amount and cost. Plain numbers, so a series
  * is added up day by day in a typed array where lists per series cost seconds to build and convert.
  */
