@@ -281,7 +281,11 @@ export function segmentMean(y: readonly number[], options: ChangePointOptions = 
   return describe(y, changePoints, variance, autocorrelation, penalty)
 }
 
-function residualStats(y: readonly number[], changePoints: number[]): {variance: number; autocorrelation: number} {
+/** The residuals around the levels between `changePoints`: their variance and lag-1 autocorrelation (0 to 0.99). */
+export function residualStats(
+  y: readonly number[],
+  changePoints: number[],
+): {variance: number; autocorrelation: number} {
   const bounds = [0, ...changePoints, y.length]
   let sumSquares = 0
   let lagProducts = 0

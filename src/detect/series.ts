@@ -2,7 +2,15 @@
  * The detector on one series with gaps: transform, weekly adjustment, spike screening, segmentation, and the
  * tentative check at the end. Works on index positions; `index.ts` maps them to days. No I/O.
  */
-import {DEFAULT_MIN_SEGMENT, madOfDifferences, MeanCost, median, segmentLinear, segmentMean} from './changepoint.js'
+import {
+  DEFAULT_MIN_SEGMENT,
+  madOfDifferences,
+  MeanCost,
+  median,
+  residualStats,
+  segmentLinear,
+  segmentMean,
+} from './changepoint.js'
 
 export type Scale = 'linear' | 'log'
 
@@ -1136,18 +1144,9 @@ function linesExplainBetter(lines: TurningLines, y: number[], cuts: number[], pe
   for (let i = 0; i + 1 < bounds.length; i++) levelRss += sums.rss(bounds[i]!, bounds[i + 1]!)
   // Both fits weighed in the same noise: the less of the lines' and the levels' own (each the long-run variance of its
   // residuals), so neither wins by the misfit that inflates its own noise estimate.
-  let squares = 0
-  let lagged = 0
-  for (let i = 0; i + 1 < bounds.length; i++) {
-    const mean = sums.mean(bounds[i]!, bounds[i + 1]!)
-    for (let t = bounds[i]!; t < bounds[i + 1]!; t++) {
-      const r = y[t]! - mean
-      squares += r * r
-      if (t > bounds[i]!) lagged += r * (y[t - 1]! - mean)
-    }
-  }
-  const phi = squares > 0 ? Math.min(0.99, Math.max(0, lagged / squares)) : 0
-  const levelNoise = (squares / y.length) * ((1 + phi) / (1 - phi))
+  const levels = residualStats(y, levelCuts)
+  const phi = levels.autocorrelation
+  const levelNoise = levels.variance * ((1 + phi) / (1 - phi))
   const noise = levelNoise > 0 ? Math.min(lines.variance, levelNoise) : lines.variance
   // A change that took two or three days (cuts at most SPIKE_MAX_RUN apart) is one change, as elsewhere.
   const levelChanges = levelCuts.filter((cut, i) => i === 0 || cut - levelCuts[i - 1]! > SPIKE_MAX_RUN).length
