@@ -215,25 +215,22 @@ export async function loadStoreSeries(store: Store, selection: SeriesSelection):
     accounts,
     dayNumbersWithRows: [...new Set(byType.flatMap((r) => r.days.map(Number)))],
     async forEachResourceBatch(visit) {
-      // A series holds every day of its account's stretches: years of days make a part of fewer series.
-      const days = Math.max(
-        ...[...new Set(stretches.map((s) => seriesKey(s.account, s.provider)))].map((key) =>
-          stretches
-            .filter((s) => seriesKey(s.account, s.provider) === key)
-            .reduce((n, s) => n + s.last - s.first + 1, 0),
-        ),
-      )
+      // Each account's stretches laid out once: a series holds every day of them.
+      const byAccount = new Map<string, Stretch[]>()
+      for (const stretch of stretches) {
+        const id = seriesKey(stretch.account, stretch.provider)
+        const own = byAccount.get(id)
+        if (own) own.push(stretch)
+        else byAccount.set(id, [stretch])
+      }
+      const layouts = new Map([...byAccount].map(([id, own]) => [id, layoutOfStretches(own)]))
+      const layoutOf = (key: ResourceKey) => layouts.get(seriesKey(key.account, key.provider))
+      // Years of days make a part of fewer series.
+      const days = Math.max(0, ...[...layouts.values()].map((layout) => layout.days))
       const keysByPart = await resourceKeysByPart(store, query, (count) =>
         Math.max(1, Math.ceil(count / RESOURCES_PER_BATCH), Math.ceil((count * days) / DAYS_PER_BATCH)),
       )
       const parts = keysByPart.length
-      const layouts = new Map<string, Layout | undefined>()
-      const layoutOf = (key: ResourceKey) => {
-        const id = seriesKey(key.account, key.provider)
-        if (!layouts.has(id))
-          layouts.set(id, layoutOfStretches(stretches.filter((s) => seriesKey(s.account, s.provider) === id)))
-        return layouts.get(id)
-      }
       // Part by part (a hash of the resource id), so the days held stay bounded whatever the store's size: each
       // series' days on every stretch of its account, one row of `values` a series, added up from the lines.
       for (let part = 0; part < parts; part++) {
@@ -377,8 +374,8 @@ interface Layout {
   stretches: {stretch: Stretch; offset: number}[]
 }
 
-function layoutOfStretches(stretches: Stretch[]): Layout | undefined {
-  if (stretches.length === 0) return undefined
+/** `stretches`: one account's, at least one. */
+function layoutOfStretches(stretches: Stretch[]): Layout {
   const first = Math.min(...stretches.map((s) => s.first))
   const last = Math.max(...stretches.map((s) => s.last))
   const column = new Int32Array(last - first + 1).fill(-1)
